@@ -1,0 +1,149 @@
+# rayc: one non-recursive Makefile. Objects go to build/$(FLAVOR)/ (normal or asan); generated
+# protobuf-c code to build/gen/. Every directory's .c files are found by wildcard, so adding a file
+# needs no edit here.
+#
+#   make            build every daemon, the CLI, librayc, the examples and the tests
+#   make test       run the unit and integration tests (exits non-zero on any failure)
+#   make asan       the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/asan/)
+#   make demo       install dependencies, build, start a local cluster, run the example job, stop
+#   make deps       install the Debian packages the build and tests need (when missing)
+#   make bench      microbenchmarks
+
+FLAVOR ?= normal
+B := build/$(FLAVOR)
+G := build/gen
+PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+CC ?= cc
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+        -Wwrite-strings -Wformat=2 -fno-common
+CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC $(WARN)
+ifeq ($(FLAVOR),asan)
+CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+CPPFLAGS := -I. -I$(G) -Iclient/include $(PKG_CFLAGS) -MMD -MP
+LDLIBS := $(PKG_LIBS) -lpthread -ldl -lm
+
+PROTOS := $(wildcard proto/*.proto)
+PB_C := $(patsubst proto/%.proto,$(G)/proto/%.pb-c.c,$(PROTOS))
+PB_H := $(PB_C:.c=.h)
+PB_O := $(patsubst $(G)/%.c,$(B)/gen/%.o,$(PB_C))
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+COMMON_O := $(call obj,$(wildcard common/*.c)) $(PB_O)
+GCS_O := $(call obj,$(filter-out gcs/main.c,$(wildcard gcs/*.c)))
+STORE_O := $(call obj,$(filter-out object-store/main.c object-store/store_client.c,$(wildcard object-store/*.c)))
+STORECLIENT_O := $(call obj,object-store/store_client.c)
+RAYLET_O := $(call obj,$(filter-out raylet/main.c,$(wildcard raylet/*.c)))
+CW_O := $(call obj,$(filter-out worker/main.c,$(wildcard worker/*.c)))
+API_O := $(call obj,$(wildcard client/*.c))
+CLI_O := $(call obj,$(wildcard client/cli/*.c))
+
+LIBCOMMON := $(B)/lib/libcommon.a
+LIBRAYC := $(B)/lib/librayc.so
+BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc
+EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
+TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(wildcard tests/helpers/*.c))
+RPATH := -Wl,-rpath,'$$ORIGIN/../lib'
+
+all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
+.PHONY: all test unit integration asan test-asan demo deps bench clean format
+
+# Generated code is needed before any compile (headers), so every object waits for it.
+$(G)/proto/%.pb-c.c $(G)/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(G)
+	protoc-c -I. --c_out=$(G) $<
+
+$(B)/gen/%.o: $(G)/%.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(B)/%.o: %.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(COMMON_O)
+	@mkdir -p $(dir $@)
+	rm -f $@; ar rcs $@ $^
+
+$(B)/lib/libgcs.a: $(GCS_O)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(B)/lib/libstore.a: $(STORE_O)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(B)/lib/libraylet.a: $(RAYLET_O)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+
+$(LIBRAYC): $(API_O) $(CW_O) $(STORECLIENT_O) $(COMMON_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
+
+$(B)/bin/rayc-gcs: $(B)/gcs/main.o $(B)/lib/libgcs.a $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bin/rayc-store: $(B)/object-store/main.o $(B)/lib/libstore.a $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bin/rayc-raylet: $(B)/raylet/main.o $(B)/lib/libraylet.a $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bin/rayc-worker: $(B)/worker/main.o $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+$(B)/bin/rayc: $(CLI_O) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_O) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+
+# Examples: a shared library of tasks (resolved against librayc at dlopen time) and its driver.
+$(B)/lib/libexample_tasks.so: $(B)/examples/example_tasks.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^
+$(B)/bin/example_driver: $(B)/examples/example_driver.o $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+
+# Tests link everything they might touch; archives pull in only what is used.
+TEST_LIBS := $(B)/lib/libgcs.a $(B)/lib/libstore.a $(B)/lib/libraylet.a $(LIBCOMMON)
+$(B)/tests/%: $(B)/tests/unit/%.o $(TEST_LIBS) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIBS) -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
+$(B)/tests/%: $(B)/tests/integration/%.o $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
+$(B)/tests/%: $(B)/tests/helpers/%.o $(TEST_LIBS) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIBS) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+
+# Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
+test: all
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS)
+unit: all
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS)
+integration: all
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS)
+
+asan test-asan:
+	@$(MAKE) --no-print-directory FLAVOR=asan test
+
+deps:
+	@deploy/install-deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@deploy/demo.sh $(abspath $(B))
+
+bench: all
+	@RAYC_BUILD=$(abspath $(B)) bench/run-bench
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+-include $(shell find build/$(FLAVOR) -name '*.d' 2>/dev/null)

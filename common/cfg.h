@@ -1,0 +1,47 @@
+/*
+ * Settings: one table per program (nginx-style, bound to struct fields by offsetof), from which
+ * flags, RAYC_* environment variables, the YAML file and --help are all driven.
+ *
+ * Precedence: --flag > RAYC_<NAME> environment > YAML file (--config FILE or RAYC_CONFIG) >
+ * the table's default. A name "num-cpus" is the flag --num-cpus (also --num-cpus=4), the variable
+ * RAYC_NUM_CPUS, and the YAML key num_cpus or num-cpus at the top level of a mapping.
+ */
+#ifndef RAYC_COMMON_CFG_H
+#define RAYC_COMMON_CFG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum cfg_type {
+  CFG_INT,    /* int */
+  CFG_INT64,  /* int64_t; accepts suffixes K, M, G (powers of 1024) */
+  CFG_DOUBLE, /* double */
+  CFG_BOOL,   /* int 0/1: true/false/yes/no/1/0; a bare flag means true */
+  CFG_STRING, /* char *, owned by the struct (cfg_release frees) */
+};
+
+typedef struct cfg_entry {
+  const char *name;   /* "num-cpus" */
+  enum cfg_type type;
+  size_t offset;      /* offsetof(struct, field) */
+  const char *def;    /* default as text; NULL: zero / NULL string */
+  const char *doc;    /* one line for --help */
+} cfg_entry_t;
+
+enum { CFG_HELP = 1 };
+
+/* Fills conf (a struct the table describes) in precedence order. argv[0] is skipped; parsing stops
+ * at the first argument that is not a flag or after "--", and *next (if not NULL) is set to its
+ * index. Returns 0, CFG_HELP when --help/-h was given, or RAYC_EINVALID_ARGUMENT with *err set
+ * to a new message (free()) naming the bad flag, variable, key or value (unknown flags and YAML
+ * keys are errors; unknown RAYC_* variables are ignored, since other programs share them). */
+int cfg_load(const cfg_entry_t *table, size_t n, void *conf, int argc, char **argv, int *next,
+             char **err);
+
+/* Prints "usage: prog [flags]" and one line per entry with its type, default and doc. */
+void cfg_usage(FILE *out, const char *prog, const char *summary, const cfg_entry_t *table, size_t n);
+
+/* Frees the strings held by conf. */
+void cfg_release(const cfg_entry_t *table, size_t n, void *conf);
+
+#endif

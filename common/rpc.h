@@ -1,0 +1,125 @@
+/*
+ * The gRPC layer: protobuf-c messages over gRPC's C core (1.51), server and client.
+ *
+ * Server. A daemon lists its methods in one static table of rpc_method_t rows (service descriptor +
+ * method name + handler + policy flags). rpc_server_create() resolves every row against its
+ * protobuf-c service descriptor (path "/<package>.<Service>/<Method>", request and reply
+ * descriptors) and fails on a row that does not match, so tables cannot drift from the protos.
+ * One thread per server drives the completion queue; for each call it receives the request, checks
+ * the `authorization` metadata against the cluster token (when one is set), unpacks the request
+ * (malformed -> INVALID_ARGUMENT, never a crash), and hands the call to the handler: on the given
+ * libuv loop (through a loopq) or, with no loop, directly on the completion-queue thread.
+ *
+ * A server call is a state machine: PENDING (waiting for a request) -> PROCESSING (handler owns it)
+ * -> SENDING_REPLY -> FINISHED. The handler (or anyone it hands the call to) must finish it exactly
+ * once with rpc_reply() or rpc_reply_error(); both are thread-safe.
+ *
+ * Client. An rpc_client_t owns one completion queue and one thread. Channels are made per target
+ * and reused. rpc_call() starts an async unary call whose callback runs exactly once, on the
+ * client's loop (when created with one) or on the client's thread; rpc_call_sync() blocks the
+ * calling thread and may be used from any thread, including a loop thread.
+ *
+ * Every call carries a deadline. Message size limits are lifted (objects travel in 5 MiB chunks,
+ * task arguments inline up to 100 KiB). Errors come back as RAYC_E* codes mapped from gRPC status
+ * codes by common/status.c, with the peer's detail text.
+ */
+#ifndef RAYC_COMMON_RPC_H
+#define RAYC_COMMON_RPC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct rpc_server rpc_server_t;
+typedef struct rpc_call rpc_call_t;
+typedef struct rpc_client rpc_client_t;
+typedef struct rpc_channel rpc_channel_t;
+
+/* A handler owns call until it replies. req is owned by the call and stays valid until the reply. */
+typedef void (*rpc_handler_fn)(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+
+enum rpc_method_flags {
+  RPC_NO_AUTH = 1u << 0, /* callable without the cluster token (none today; kept for health checks) */
+};
+
+typedef struct rpc_method {
+  const ProtobufCServiceDescriptor *service;
+  const char *method; /* as in the .proto: "RegisterNode" */
+  rpc_handler_fn handler;
+  unsigned flags;
+} rpc_method_t;
+
+typedef struct rpc_server_opts {
+  uv_loop_t *loop;   /* handlers run on this loop; NULL: on the server's completion-queue thread */
+  const char *token; /* required `authorization` metadata value; NULL or "": no check */
+  void *ctx;         /* first argument of every handler */
+} rpc_server_opts_t;
+
+/* Returns a new server, or NULL (logged) when a table row does not match its service descriptor.
+ * The table is borrowed and must outlive the server. Destroy with rpc_server_destroy(). */
+rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc_server_opts_t *opts);
+
+/* Binds addr ("127.0.0.1:0", "10.0.0.5:6380", "unix:/path"). Returns the bound TCP port (> 0),
+ * 0 for a Unix socket, or a negative RAYC_E* code. Call before rpc_server_start(). */
+int rpc_server_listen(rpc_server_t *s, const char *addr);
+
+/* Starts serving; 0 or a negative RAYC_E* code. */
+int rpc_server_start(rpc_server_t *s);
+
+/* Stops accepting, cancels calls in flight and joins the server's thread. Calls still held by
+ * handlers may be replied to until then; replies after destroy are not allowed. Accepts NULL.
+ * With a loop: call from the loop thread, which keeps running queued handlers safely. */
+void rpc_server_destroy(rpc_server_t *s);
+
+/* Finishes call with resp (borrowed: packed before return). Thread-safe. */
+void rpc_reply(rpc_call_t *call, const ProtobufCMessage *resp);
+
+/* Finishes call with an error: err is a negative RAYC_E* code, the text its detail. Thread-safe. */
+void rpc_reply_error(rpc_call_t *call, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The peer of call ("ipv4:127.0.0.1:5555"), for log lines; valid until the reply. */
+const char *rpc_call_peer(const rpc_call_t *call);
+
+/* Number of calls rejected for a missing or wrong token since the server started. */
+unsigned long rpc_server_auth_failures(const rpc_server_t *s);
+
+/* Checks that table rows cover every method of svc exactly once; returns the number of methods
+ * missing or duplicated (0 when the table is complete). Used by tests. */
+int rpc_methods_check(const rpc_method_t *methods, size_t n, const ProtobufCServiceDescriptor *svc);
+
+/* ---- client ---- */
+
+typedef struct rpc_client_opts {
+  uv_loop_t *loop;   /* callbacks run on this loop; NULL: on the client's own thread */
+  const char *token; /* sent as `authorization` metadata; NULL or "": none */
+} rpc_client_opts_t;
+
+/* status: 0 or a negative RAYC_E* code; detail: the peer's or the transport's text (borrowed for
+ * the callback). resp: NULL unless status == 0; the callback takes ownership and frees it with
+ * protobuf_c_message_free_unpacked(resp, NULL). */
+typedef void (*rpc_done_fn)(void *arg, int status, const char *detail, ProtobufCMessage *resp);
+
+/* Returns a new client. Destroy with rpc_client_destroy(). */
+rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts);
+
+/* Cancels calls in flight (their callbacks run with RAYC_ECANCELLED before this returns, on the
+ * calling thread when the client has no loop), destroys its channels and joins its thread.
+ * With a loop: call from the loop thread. Accepts NULL. */
+void rpc_client_destroy(rpc_client_t *c);
+
+/* Returns a channel to target ("host:port" or "unix:/path"), connecting lazily; the client keeps
+ * ownership (channels are destroyed with the client). The same target returns the same channel. */
+rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target);
+
+/* Starts a unary call of svc.method with req (borrowed: packed before return). done runs exactly
+ * once if this returns 0; on a negative return (unknown method) it never runs. timeout_ms <= 0
+ * means no deadline. Thread-safe. */
+int rpc_call(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method,
+             const ProtobufCMessage *req, int timeout_ms, rpc_done_fn done, void *arg);
+
+/* Blocking call. On 0, *resp is new (free with protobuf_c_message_free_unpacked). On error, when
+ * detail is not NULL, *detail is a new string (free()) saying why. Thread-safe. */
+int rpc_call_sync(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method,
+                  const ProtobufCMessage *req, int timeout_ms, ProtobufCMessage **resp, char **detail);
+
+#endif

@@ -1,0 +1,105 @@
+/* Allocation wrappers, clocks and path helpers. */
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static void oom(size_t n)
+{
+  fprintf(stderr, "rayc: out of memory allocating %zu bytes\n", n);
+  abort();
+}
+
+void *xmalloc(size_t n)
+{
+  void *p = malloc(n ? n : 1);
+  if (!p)
+    oom(n);
+  return p;
+}
+
+void *xcalloc(size_t count, size_t size)
+{
+  void *p = calloc(count ? count : 1, size ? size : 1);
+  if (!p)
+    oom(count * size);
+  return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+  void *q = realloc(p, n ? n : 1);
+  if (!q)
+    oom(n);
+  return q;
+}
+
+char *xstrdup(const char *s)
+{
+  return xmemdup(s, strlen(s) + 1);
+}
+
+void *xmemdup(const void *p, size_t n)
+{
+  void *q = xmalloc(n);
+  if (n)
+    memcpy(q, p, n);
+  return q;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+  va_list ap;
+  char *s = NULL;
+  va_start(ap, fmt);
+  int n = vasprintf(&s, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    oom(0);
+  return s;
+}
+
+int64_t now_ms(void)
+{
+  return now_us() / 1000;
+}
+
+int64_t now_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t wall_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int mkdir_p(const char *path, unsigned mode)
+{
+  char *p = xstrdup(path);
+  int rc = 0;
+  for (char *s = p + 1;; s++) {
+    if (*s != '/' && *s != '\0')
+      continue;
+    char c = *s;
+    *s = '\0';
+    if (mkdir(p, mode) != 0 && errno != EEXIST) {
+      rc = -errno;
+      break;
+    }
+    *s = c;
+    if (c == '\0')
+      break;
+  }
+  free(p);
+  return rc;
+}

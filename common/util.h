@@ -1,0 +1,30 @@
+/*
+ * Small helpers every part uses: allocation that aborts on failure (so call sites stay clean),
+ * clocks, and string helpers.
+ */
+#ifndef RAYC_COMMON_UTIL_H
+#define RAYC_COMMON_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation wrappers: never return NULL; abort with a message when memory is exhausted. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+void *xmemdup(const void *p, size_t n);
+/* Returns a new string formatted like printf; free with free(). */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Monotonic time in milliseconds / microseconds, and wall-clock milliseconds since the epoch. */
+int64_t now_ms(void);
+int64_t now_us(void);
+int64_t wall_ms(void);
+
+/* Creates a directory and its parents with the given mode; 0 or a negative errno. */
+int mkdir_p(const char *path, unsigned mode);
+
+#endif
