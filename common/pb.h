@@ -1,0 +1,27 @@
+/*
+ * All generated protobuf-c headers, and small helpers for their bytes fields.
+ */
+#ifndef RAYC_COMMON_PB_H
+#define RAYC_COMMON_PB_H
+
+#include "proto/common.pb-c.h"
+#include "proto/core_worker.pb-c.h"
+#include "proto/gcs.pb-c.h"
+#include "proto/local.pb-c.h"
+#include "proto/node_manager.pb-c.h"
+
+/* A bytes field that borrows len bytes at p. */
+static inline ProtobufCBinaryData pb_bytes(const void *p, size_t len)
+{
+  ProtobufCBinaryData b = {len, (uint8_t *)(uintptr_t)p};
+  return b;
+}
+
+/* Frees a message unpacked by protobuf-c (accepts NULL). */
+static inline void pb_free(void *m)
+{
+  if (m)
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)m, NULL);
+}
+
+#endif
