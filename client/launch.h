@@ -1,0 +1,59 @@
+/*
+ * Starting and stopping a node's daemons: used by the `rayc` CLI (rayc start/stop) and by
+ * rayc_init() when it starts a private local cluster. Internal to librayc (not public API).
+ *
+ * A node is started in a session directory <temp-dir>/session_<date>_<time>_<pid>/ with logs/,
+ * sockets/, spill/, runtime_env/ and pids/ (all 0700), and a <temp-dir>/session_latest link. Each
+ * daemon is exec'ed (posix_spawn, never a bare fork: gRPC breaks in forked children) with
+ * NOTIFY_SOCKET pointing at a datagram socket the launcher bound, and the launcher waits for its
+ * "READY=1" (with "RAYC_PORT=<n>" for daemons that listen on TCP) before starting the next:
+ * gcs (head only) -> store -> raylet. Pids go to <session>/pids/<name>.pid.
+ */
+#ifndef RAYC_CLIENT_LAUNCH_H
+#define RAYC_CLIENT_LAUNCH_H
+
+#include <stdint.h>
+
+typedef struct launch_opts {
+  int head;                       /* start rayc-gcs too */
+  const char *temp_dir;           /* default /tmp/rayc */
+  const char *gcs_address;        /* for a non-head node: HOST:PORT */
+  int gcs_port;                   /* head: 6380 by default; 0 = ephemeral */
+  const char *node_ip;            /* default 127.0.0.1 */
+  double num_cpus;                /* < 0: the core count */
+  double num_gpus;                /* < 0: detect (0 for now) */
+  int64_t memory;                 /* bytes; <= 0: default */
+  int64_t object_store_memory;    /* bytes; <= 0: default (30% of RAM, min 75 MiB) */
+  const char *resources_json;     /* custom resources, NULL: none */
+  const char *redis_address;      /* head: GCS storage, NULL: in memory */
+  const char *config_file;        /* YAML passed to every daemon with --config, NULL: none */
+  const char *bin_dir;            /* where rayc-* live; NULL: found from librayc's location */
+  const char *log_level;          /* NULL: info */
+  int ready_timeout_ms;           /* per daemon; <= 0: 10000 */
+} launch_opts_t;
+
+typedef struct launch_result {
+  char session_dir[512];
+  char gcs_address[128];          /* HOST:PORT of the cluster's GCS */
+  char raylet_socket[600];
+  char store_socket[600];
+  int raylet_port;
+} launch_result_t;
+
+/* Sets defaults in opts. */
+void launch_opts_init(launch_opts_t *opts);
+
+/* Starts a node. On 0, out is filled. On error, everything started is stopped again and a
+ * negative code is returned with *err (if not NULL) a new message saying which daemon failed and
+ * where its log is. */
+int launch_node_start(const launch_opts_t *opts, launch_result_t *out, char **err);
+
+/* Stops every process recorded in session_dir/pids/ (raylet and its workers, store, gcs): SIGTERM,
+ * wait up to grace_ms, then SIGKILL. Only pids whose /proc/<pid>/cmdline names session_dir are
+ * signalled. Returns the number of processes that were running, or a negative code. */
+int launch_node_stop(const char *session_dir, int grace_ms, int force);
+
+/* Resolves the directory holding the rayc-* executables into buf; 0 or a negative code. */
+int launch_bin_dir(char *buf, size_t len);
+
+#endif
