@@ -12,6 +12,7 @@
 #ifndef RAYC_CLIENT_LAUNCH_H
 #define RAYC_CLIENT_LAUNCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct launch_opts {
