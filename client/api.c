@@ -1,0 +1,187 @@
+/*
+ * rayc_init and rayc_shutdown: connecting a driver to a cluster (or starting a private one), and
+ * leaving it. The rest of the public API lives in the core worker (worker/cw_*.c).
+ */
+#include "client/launch.h"
+#include "worker/cw.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static pthread_mutex_t api_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Makes every code path entry absolute, so workers started elsewhere find the same files. */
+static char *api_code_path(const char *in)
+{
+  if (!in || !*in)
+    return xstrdup("");
+  char *copy = xstrdup(in), *save = NULL, *out = xstrdup("");
+  for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+    char abs[PATH_MAX];
+    const char *use = realpath(p, abs) ? abs : p;
+    char *next = xasprintf("%s%s%s", out, *out ? ":" : "", use);
+    free(out);
+    out = next;
+  }
+  free(copy);
+  return out;
+}
+
+static int api_start_private(cw_t *cw, const rayc_config *cfg, launch_result_t *res)
+{
+  launch_opts_t lo;
+  launch_opts_init(&lo);
+  lo.head = 1;
+  lo.gcs_port = 0;
+  lo.temp_dir = cfg && cfg->temp_dir ? cfg->temp_dir : NULL;
+  lo.num_cpus = cfg && cfg->num_cpus > 0 ? cfg->num_cpus : -1;
+  lo.object_store_memory = 256ll << 20;
+  char *err = NULL;
+  int rc = launch_node_start(&lo, res, &err);
+  if (rc != 0) {
+    cw_set_error(rc, "could not start a private cluster: %s", err ? err : rayc_strerror(rc));
+    free(err);
+    return rc;
+  }
+  cw->session_dir = xstrdup(res->session_dir);
+  return 0;
+}
+
+static int api_add_job(cw_t *cw)
+{
+  Rayc__AddJobRequest req = RAYC__ADD_JOB_REQUEST__INIT;
+  Rayc__JobInfo job = RAYC__JOB_INFO__INIT;
+  job.driver_pid = getpid();
+  job.start_time_ms = wall_ms();
+  req.job = &job;
+  ProtobufCMessage *resp = NULL;
+  char *detail = NULL;
+  int rc = rpc_call_sync(cw->gcs, &rayc__job_info_gcs_service__descriptor, "AddJob", &req.base, 10000, &resp, &detail);
+  Rayc__AddJobReply *rep = (Rayc__AddJobReply *)resp;
+  if (rc == 0 && rep->job_id.len != ID_JOB_SIZE)
+    rc = RAYC_EPROTOCOL;
+  if (rc == 0)
+    memcpy(cw->job.b, rep->job_id.data, ID_JOB_SIZE);
+  else
+    cw_set_error(rc, "the GCS did not register the job: %s (%s)", rayc_strerror(rc), detail ? detail : "");
+  free(detail);
+  pb_free(resp);
+  return rc;
+}
+
+/* Finds this machine's raylet socket among the cluster's nodes: the node at RAYC_NODE_IP_ADDRESS
+ * if set, else the first alive node whose socket exists here. */
+static int api_find_raylet(cw_t *cw, char *sock, size_t len)
+{
+  Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
+  ProtobufCMessage *resp = NULL;
+  char *detail = NULL;
+  int rc = rpc_call_sync(cw->gcs, &rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &req.base, 10000, &resp,
+                         &detail);
+  if (rc != 0) {
+    cw_set_error(rc, "cannot list the cluster's nodes: %s (%s)", rayc_strerror(rc), detail ? detail : "");
+    free(detail);
+    return rc;
+  }
+  Rayc__GetAllNodeInfoReply *rep = (Rayc__GetAllNodeInfoReply *)resp;
+  const char *want_ip = getenv("RAYC_NODE_IP_ADDRESS");
+  rc = cw_set_error(RAYC_ENOT_FOUND, "no alive node of this cluster runs on this machine");
+  for (size_t i = 0; i < rep->n_nodes; i++) {
+    Rayc__NodeInfo *n = rep->nodes[i];
+    if (n->state != RAYC__NODE_STATE__NODE_ALIVE || (want_ip && strcmp(want_ip, n->ip) != 0) ||
+        access(n->raylet_socket, F_OK) != 0)
+      continue;
+    snprintf(sock, len, "%s", n->raylet_socket);
+    rc = 0;
+    break;
+  }
+  pb_free(resp);
+  return rc;
+}
+
+static int api_connect(cw_t *cw, const char *address, const char *raylet_socket)
+{
+  rpc_client_opts_t copts = {.loop = NULL, .token = getenv("RAYC_TOKEN")};
+  cw->client = rpc_client_create(&copts);
+  if (!cw->client)
+    return cw_set_error(RAYC_EINTERNAL, "cannot create the gRPC client");
+  cw->gcs = rpc_channel_get(cw->client, address);
+  int rc = api_add_job(cw);
+  char sock[600];
+  if (rc == 0 && !raylet_socket && (rc = api_find_raylet(cw, sock, sizeof(sock))) == 0)
+    raylet_socket = sock;
+  if (rc == 0)
+    rc = cw_connect_node(cw, raylet_socket, 1);
+  return rc;
+}
+
+int rayc_init(const rayc_config *cfg)
+{
+  pthread_mutex_lock(&api_mu);
+  if (cw_global) {
+    pthread_mutex_unlock(&api_mu);
+    return 0;
+  }
+  const char *lvl = cfg && cfg->log_level ? cfg->log_level : getenv("RAYC_LOG_LEVEL");
+  int level = lvl ? log_level_parse(lvl) : LOG_WARN;
+  log_init("driver", level < 0 ? LOG_WARN : (enum log_level)level);
+  signal(SIGPIPE, SIG_IGN);
+  cw_t *cw = cw_create(0);
+  cw->code_path = api_code_path(cfg && cfg->code_path ? cfg->code_path : getenv("RAYC_CODE_PATH"));
+  const char *address = cfg && cfg->address ? cfg->address : getenv("RAYC_ADDRESS");
+  launch_result_t res;
+  int rc = 0;
+  if (!address || !*address) {
+    rc = api_start_private(cw, cfg, &res);
+    address = res.gcs_address;
+  }
+  if (rc == 0)
+    rc = api_connect(cw, address, cw->session_dir ? res.raylet_socket : NULL);
+  if (rc == 0) {
+    cw->current_task = id_task_random(cw->job);
+    cw_global = cw;
+  } else {
+    char *session = cw->session_dir ? xstrdup(cw->session_dir) : NULL;
+    cw_destroy(cw);
+    if (session)
+      launch_node_stop(session, 2000, 0);
+    free(session);
+  }
+  pthread_mutex_unlock(&api_mu);
+  return rc;
+}
+
+static void api_mark_finished(cw_t *cw)
+{
+  Rayc__MarkJobFinishedRequest req = RAYC__MARK_JOB_FINISHED_REQUEST__INIT;
+  req.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
+  ProtobufCMessage *resp = NULL;
+  rpc_call_sync(cw->gcs, &rayc__job_info_gcs_service__descriptor, "MarkJobFinished", &req.base, 2000, &resp, NULL);
+  pb_free(resp);
+}
+
+void rayc_shutdown(void)
+{
+  pthread_mutex_lock(&api_mu);
+  cw_t *cw = cw_global;
+  if (!cw) {
+    pthread_mutex_unlock(&api_mu);
+    return;
+  }
+  api_mark_finished(cw);
+  char *session = cw->session_dir ? xstrdup(cw->session_dir) : NULL;
+  cw_destroy(cw);
+  cw_global = NULL;
+  if (session)
+    launch_node_stop(session, 3000, 0);
+  free(session);
+  pthread_mutex_unlock(&api_mu);
+}

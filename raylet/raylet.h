@@ -1,0 +1,168 @@
+/*
+ * rayc-raylet: the node manager. One libuv loop owns all of this state (no locks): the node's
+ * resources, its worker pool, worker leases and the queue of lease requests.
+ *
+ * Modules, in dependency order: raylet_resources (resource sets), raylet_pool (spawning workers,
+ * their registration over the local socket, their exit), raylet_lease (lease requests, grants,
+ * returns, dispatch), raylet_gcs (registration and heartbeats), raylet_service (the
+ * NodeManagerService handler table), raylet_local (the Unix socket workers and drivers use).
+ */
+#ifndef RAYC_RAYLET_H
+#define RAYC_RAYLET_H
+
+#include "common/ids.h"
+#include "common/local.h"
+#include "common/pb.h"
+#include "common/rpc.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+enum { RES_MAX = 32, RES_NAME_MAX = 64 };
+
+/* A set of named amounts (CPU, GPU, memory, object_store_memory, custom). */
+typedef struct raylet_res {
+  int n;
+  char name[RES_MAX][RES_NAME_MAX];
+  double amount[RES_MAX];
+} raylet_res_t;
+
+typedef struct raylet_config {
+  char *session_dir;
+  char *gcs_address;
+  char *node_ip;
+  int port;
+  char *socket;
+  char *store_socket;
+  double num_cpus;
+  double num_gpus;
+  int64_t memory;
+  int64_t object_store_memory;
+  char *resources;
+  int head;
+  char *worker_path;
+  char *log_level;
+  char *token_file;
+  int heartbeat_ms;
+  int max_starting_workers;
+  int worker_register_timeout_ms;
+} raylet_config_t;
+
+enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_DEAD };
+
+typedef struct raylet_lease raylet_lease_t;
+
+typedef struct raylet_worker {
+  struct raylet_worker *next;
+  id_worker_t id;
+  pid_t pid;
+  int port;
+  enum raylet_worker_state state;
+  id_job_t job;
+  char *code_path;
+  uv_process_t proc;
+  int proc_open;
+  local_conn_t *conn;
+  raylet_lease_t *lease;
+  int64_t started_ms;
+} raylet_worker_t;
+
+struct raylet_lease {
+  struct raylet_lease *next;
+  uint8_t id[32];
+  size_t id_len;
+  raylet_res_t res;
+  raylet_worker_t *worker;
+  id_worker_t owner;
+};
+
+/* A lease request waiting for resources or a worker. */
+typedef struct raylet_request {
+  struct raylet_request *next;
+  rpc_call_t *call;
+  const Rayc__RequestWorkerLeaseRequest *req; /* owned by call */
+  raylet_res_t res;
+  id_job_t job;
+  int64_t queued_ms;
+} raylet_request_t;
+
+/* A driver connected over the local socket; its leases die with it. */
+typedef struct raylet_driver {
+  struct raylet_driver *next;
+  id_worker_t id;
+  local_conn_t *conn;
+} raylet_driver_t;
+
+typedef struct raylet {
+  raylet_config_t cfg;
+  uv_loop_t loop;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t cron;
+  id_node_t node_id;
+  char *token;
+  raylet_res_t total, available;
+  rpc_server_t *server;
+  int port;
+  rpc_client_t *client;
+  rpc_channel_t *gcs;
+  local_server_t *local;
+  raylet_worker_t *workers;
+  raylet_lease_t *leases;
+  raylet_request_t *queue;
+  raylet_driver_t *drivers;
+  int registered;
+  int64_t stopping; /* when shutdown began (ms), 0 while serving */
+  int64_t start_ms;
+  int loop_open;
+  int64_t last_heartbeat_ms;
+} raylet_t;
+
+/* raylet_resources.c */
+void raylet_res_set(raylet_res_t *r, const char *name, double amount);
+double raylet_res_get(const raylet_res_t *r, const char *name);
+int raylet_res_fits(const raylet_res_t *avail, const raylet_res_t *req);
+void raylet_res_sub(raylet_res_t *avail, const raylet_res_t *req);
+void raylet_res_add(raylet_res_t *avail, const raylet_res_t *req);
+/* Parses a JSON object of name -> number into r; 0 or RAYC_EINVALID_ARGUMENT. */
+int raylet_res_parse_json(raylet_res_t *r, const char *json);
+void raylet_res_from_pb(raylet_res_t *r, Rayc__ResourceEntry **entries, size_t n);
+/* Returns a new array of n new entries (free with raylet_res_pb_free). */
+Rayc__ResourceEntry **raylet_res_to_pb(const raylet_res_t *r, size_t *n);
+void raylet_res_pb_free(Rayc__ResourceEntry **e, size_t n);
+int raylet_res_format(const raylet_res_t *r, char *buf, size_t len);
+
+/* raylet_pool.c */
+int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path);
+raylet_worker_t *raylet_pool_find_idle(raylet_t *r, id_job_t job, const char *code_path);
+int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code_path, int *total);
+void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterWorkerRequest *req, uint64_t seq);
+void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c);
+void raylet_pool_kill(raylet_worker_t *w, int sig);
+void raylet_pool_kill_all(raylet_t *r, int sig);
+void raylet_pool_reap_stuck(raylet_t *r);
+
+/* raylet_lease.c */
+void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req);
+int raylet_lease_return(raylet_t *r, const uint8_t *id, size_t len, int worker_exiting);
+void raylet_lease_drop_worker(raylet_t *r, raylet_worker_t *w);
+void raylet_lease_drop_owner(raylet_t *r, const id_worker_t *owner);
+void raylet_dispatch(raylet_t *r);
+void raylet_queue_fail_all(raylet_t *r, int err, const char *why);
+
+/* raylet_gcs.c */
+int raylet_gcs_start(raylet_t *r);
+void raylet_gcs_heartbeat(raylet_t *r);
+void raylet_gcs_unregister(raylet_t *r, const char *reason);
+
+/* raylet_service.c */
+int raylet_service_start(raylet_t *r);
+
+/* raylet_local.c */
+int raylet_local_start(raylet_t *r);
+
+/* raylet_config.c */
+int raylet_config_load(raylet_t *r, int argc, char **argv);
+void raylet_config_release(raylet_t *r);
+
+#endif

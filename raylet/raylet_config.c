@@ -1,0 +1,135 @@
+/* The raylet's settings table: flags, RAYC_* environment, YAML and --help from one place. */
+#include "raylet/raylet.h"
+
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define F(field) offsetof(raylet_config_t, field)
+static const cfg_entry_t raylet_settings[] = {
+  {"session-dir", CFG_STRING, F(session_dir), NULL, "session directory (logs/, sockets/, pids/)"},
+  {"gcs-address", CFG_STRING, F(gcs_address), NULL, "HOST:PORT of the cluster's GCS"},
+  {"node-ip-address", CFG_STRING, F(node_ip), "127.0.0.1", "address this node listens on"},
+  {"port", CFG_INT, F(port), "0", "NodeManagerService gRPC port (0: ephemeral)"},
+  {"socket", CFG_STRING, F(socket), NULL, "Unix socket for workers (default SESSION/sockets/raylet)"},
+  {"store-socket", CFG_STRING, F(store_socket), NULL, "the store's socket (default SESSION/sockets/store)"},
+  {"num-cpus", CFG_DOUBLE, F(num_cpus), "-1", "CPUs to offer (default: the core count)"},
+  {"num-gpus", CFG_DOUBLE, F(num_gpus), "0", "GPUs to offer"},
+  {"memory", CFG_INT64, F(memory), "0", "memory resource in bytes (default: 70% of RAM)"},
+  {"object-store-memory", CFG_INT64, F(object_store_memory), "0", "the store's capacity, reported as a resource"},
+  {"resources", CFG_STRING, F(resources), NULL, "custom resources as JSON: {\"name\": amount}"},
+  {"head", CFG_BOOL, F(head), "false", "this node is the head node"},
+  {"worker-path", CFG_STRING, F(worker_path), NULL, "the rayc-worker executable (default: beside rayc-raylet)"},
+  {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
+  {"token-file", CFG_STRING, F(token_file), NULL, "file holding the cluster token"},
+  {"heartbeat-ms", CFG_INT, F(heartbeat_ms), "1000", "period of heartbeats to the GCS"},
+  {"max-starting-workers", CFG_INT, F(max_starting_workers), "4", "workers starting at once, at most"},
+  {"worker-register-timeout-ms", CFG_INT, F(worker_register_timeout_ms), "30000",
+   "a worker that has not registered by then is killed"},
+};
+#undef F
+
+static char *raylet_default_worker_path(void)
+{
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0)
+    return xstrdup("rayc-worker");
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash)
+    *slash = '\0';
+  return xasprintf("%s/rayc-worker", exe);
+}
+
+static int raylet_config_defaults(raylet_t *r)
+{
+  raylet_config_t *c = &r->cfg;
+  if (!c->session_dir || !c->gcs_address) {
+    fprintf(stderr, "rayc-raylet: --session-dir and --gcs-address are required\n");
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  if (!c->socket)
+    c->socket = xasprintf("%s/sockets/raylet", c->session_dir);
+  if (!c->store_socket)
+    c->store_socket = xasprintf("%s/sockets/store", c->session_dir);
+  if (!c->worker_path)
+    c->worker_path = raylet_default_worker_path();
+  if (c->num_cpus < 0)
+    c->num_cpus = (double)sysconf(_SC_NPROCESSORS_ONLN);
+  if (c->memory <= 0)
+    c->memory = (int64_t)((double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) * 0.7);
+  if (c->heartbeat_ms < 10)
+    c->heartbeat_ms = 10;
+  if (c->max_starting_workers < 1)
+    c->max_starting_workers = 1;
+  return 0;
+}
+
+static int raylet_config_resources(raylet_t *r)
+{
+  raylet_config_t *c = &r->cfg;
+  raylet_res_set(&r->total, "CPU", c->num_cpus);
+  raylet_res_set(&r->total, "GPU", c->num_gpus);
+  raylet_res_set(&r->total, "memory", (double)c->memory);
+  raylet_res_set(&r->total, "object_store_memory", (double)c->object_store_memory);
+  if (c->resources && raylet_res_parse_json(&r->total, c->resources) != 0) {
+    fprintf(stderr, "rayc-raylet: --resources must be a JSON object of name: number, got '%s'\n",
+            c->resources);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  r->available = r->total;
+  return 0;
+}
+
+static char *raylet_read_token(const char *path)
+{
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return NULL;
+  char buf[256] = {0};
+  char *ok = fgets(buf, sizeof(buf), f);
+  fclose(f);
+  if (!ok)
+    return NULL;
+  buf[strcspn(buf, "\r\n")] = '\0';
+  return xstrdup(buf);
+}
+
+int raylet_config_load(raylet_t *r, int argc, char **argv)
+{
+  char *err = NULL;
+  int rc = cfg_load(raylet_settings, ARRAY_LEN(raylet_settings), &r->cfg, argc, argv, NULL, &err);
+  if (rc == CFG_HELP) {
+    cfg_usage(stdout, "rayc-raylet", "the rayc node manager", raylet_settings, ARRAY_LEN(raylet_settings));
+    return CFG_HELP;
+  }
+  if (rc != 0) {
+    fprintf(stderr, "rayc-raylet: %s\n", err ? err : "invalid settings");
+    free(err);
+    return rc;
+  }
+  if ((rc = raylet_config_defaults(r)) != 0 || (rc = raylet_config_resources(r)) != 0)
+    return rc;
+  if (r->cfg.token_file && !(r->token = raylet_read_token(r->cfg.token_file))) {
+    fprintf(stderr, "rayc-raylet: cannot read token file %s: %s\n", r->cfg.token_file, strerror(errno));
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  return 0;
+}
+
+void raylet_config_release(raylet_t *r)
+{
+  cfg_release(raylet_settings, ARRAY_LEN(raylet_settings), &r->cfg);
+  free(r->token);
+  r->token = NULL;
+}

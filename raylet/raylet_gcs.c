@@ -1,0 +1,127 @@
+/*
+ * The raylet and the GCS: registration at start (retried until the GCS answers or the start-up
+ * deadline passes), heartbeats carrying the available resources, re-registration when the GCS
+ * no longer knows this node, and unregistration at shutdown.
+ */
+#include "raylet/raylet.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+enum { GCS_CALL_TIMEOUT_MS = 5000, GCS_START_DEADLINE_MS = 30000 };
+
+static void gcs_fill_node(raylet_t *r, Rayc__NodeInfo *n, char *hostname, size_t hlen)
+{
+  n->node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
+  n->ip = r->cfg.node_ip;
+  n->raylet_port = r->port;
+  n->raylet_socket = r->cfg.socket;
+  n->store_socket = r->cfg.store_socket;
+  n->resources_total = raylet_res_to_pb(&r->total, &n->n_resources_total);
+  n->resources_available = raylet_res_to_pb(&r->available, &n->n_resources_available);
+  n->state = RAYC__NODE_STATE__NODE_ALIVE;
+  if (gethostname(hostname, hlen) != 0)
+    hostname[0] = '\0';
+  n->hostname = hostname;
+  n->session_dir = r->cfg.session_dir;
+  n->is_head = r->cfg.head;
+  n->start_time_ms = wall_ms();
+}
+
+static void gcs_register_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  raylet_t *r = arg;
+  pb_free(resp);
+  if (status != 0) {
+    log_warn("registering with the GCS at %s failed: %s (%s)", r->cfg.gcs_address, rayc_strerror(status), detail);
+    return; /* the cron retries */
+  }
+  char id[9];
+  log_info("node %s registered with the GCS at %s", id_short(r->node_id.b, ID_NODE_SIZE, id), r->cfg.gcs_address);
+  if (!r->registered)
+    sd_notifyf(0, "READY=1\nRAYC_PORT=%d", r->port);
+  r->registered = 1;
+}
+
+static void gcs_register(raylet_t *r)
+{
+  Rayc__RegisterNodeRequest req = RAYC__REGISTER_NODE_REQUEST__INIT;
+  Rayc__NodeInfo node = RAYC__NODE_INFO__INIT;
+  char hostname[256];
+  gcs_fill_node(r, &node, hostname, sizeof(hostname));
+  req.node = &node;
+  rpc_call(r->gcs, &rayc__node_info_gcs_service__descriptor, "RegisterNode", &req.base, GCS_CALL_TIMEOUT_MS,
+           gcs_register_done, r);
+  raylet_res_pb_free(node.resources_total, node.n_resources_total);
+  raylet_res_pb_free(node.resources_available, node.n_resources_available);
+}
+
+int raylet_gcs_start(raylet_t *r)
+{
+  rpc_client_opts_t opts = {.loop = &r->loop, .token = r->token};
+  r->client = rpc_client_create(&opts);
+  if (!r->client)
+    return RAYC_EINTERNAL;
+  r->gcs = rpc_channel_get(r->client, r->cfg.gcs_address);
+  gcs_register(r);
+  r->last_heartbeat_ms = now_ms();
+  return 0;
+}
+
+static void gcs_heartbeat_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  raylet_t *r = arg;
+  Rayc__ReportHeartbeatReply *rep = (Rayc__ReportHeartbeatReply *)resp;
+  if (status != 0)
+    log_warn("heartbeat to the GCS failed: %s (%s)", rayc_strerror(status), detail);
+  else if (rep->unknown_node) {
+    log_warn("the GCS does not know this node (restarted, or it marked us dead): registering again");
+    r->registered = 1;
+    gcs_register(r);
+  }
+  pb_free(resp);
+}
+
+void raylet_gcs_heartbeat(raylet_t *r)
+{
+  int64_t now = now_ms();
+  if (!r->registered) {
+    if (now - r->last_heartbeat_ms >= r->cfg.heartbeat_ms) {
+      r->last_heartbeat_ms = now;
+      gcs_register(r);
+    }
+    return;
+  }
+  if (now - r->last_heartbeat_ms < r->cfg.heartbeat_ms)
+    return;
+  r->last_heartbeat_ms = now;
+  Rayc__ReportHeartbeatRequest req = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+  req.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
+  req.resources_available = raylet_res_to_pb(&r->available, &req.n_resources_available);
+  rpc_call(r->gcs, &rayc__node_info_gcs_service__descriptor, "ReportHeartbeat", &req.base, GCS_CALL_TIMEOUT_MS,
+           gcs_heartbeat_done, r);
+  raylet_res_pb_free(req.resources_available, req.n_resources_available);
+}
+
+void raylet_gcs_unregister(raylet_t *r, const char *reason)
+{
+  if (!r->gcs || !r->registered)
+    return;
+  Rayc__UnregisterNodeRequest req = RAYC__UNREGISTER_NODE_REQUEST__INIT;
+  req.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
+  req.reason = (char *)reason;
+  ProtobufCMessage *resp = NULL;
+  char *detail = NULL;
+  int rc = rpc_call_sync(r->gcs, &rayc__node_info_gcs_service__descriptor, "UnregisterNode", &req.base, 2000,
+                         &resp, &detail);
+  if (rc != 0)
+    log_warn("unregistering from the GCS failed: %s (%s)", rayc_strerror(rc), detail ? detail : "");
+  free(detail);
+  pb_free(resp);
+}

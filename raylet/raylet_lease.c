@@ -1,0 +1,202 @@
+/*
+ * Worker leases (Ray's direct task submission). An owner asks for a lease for a resource shape;
+ * the request waits in one FIFO queue until the node has the resources and an idle worker of the
+ * job; the reply carries the worker's address and the owner pushes tasks straight to it. The owner
+ * returns the lease when it has no more work of that shape, or the lease dies with its worker or
+ * its owner.
+ *
+ * Dispatch scans the queue in order and grants every request it can; a request that cannot run
+ * yet does not block requests of other shapes behind it. A request that no node resource could
+ * ever satisfy is rejected with INFEASIBLE at once (spillback to other nodes comes with the
+ * multi-node scheduler).
+ */
+#include "raylet/raylet.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void lease_grant(raylet_t *r, raylet_request_t *q, raylet_worker_t *w)
+{
+  const Rayc__RequestWorkerLeaseRequest *req = q->req;
+  raylet_lease_t *l = xcalloc(1, sizeof(*l));
+  l->id_len = req->lease_id.len;
+  memcpy(l->id, req->lease_id.data, l->id_len);
+  l->res = q->res;
+  l->worker = w;
+  memcpy(l->owner.b, req->owner_worker_id.data, req->owner_worker_id.len);
+  l->next = r->leases;
+  r->leases = l;
+  raylet_res_sub(&r->available, &l->res);
+  w->lease = l;
+  w->state = WORKER_LEASED;
+
+  Rayc__RequestWorkerLeaseReply rep = RAYC__REQUEST_WORKER_LEASE_REPLY__INIT;
+  Rayc__Address addr = RAYC__ADDRESS__INIT;
+  addr.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
+  addr.ip = r->cfg.node_ip;
+  addr.port = w->port;
+  addr.worker_id = pb_bytes(w->id.b, ID_WORKER_SIZE);
+  rep.worker = &addr;
+  rep.lease_id = req->lease_id;
+  rpc_reply(q->call, &rep.base);
+  free(q);
+}
+
+static void lease_free(raylet_t *r, raylet_lease_t *l)
+{
+  for (raylet_lease_t **pp = &r->leases; *pp; pp = &(*pp)->next)
+    if (*pp == l) {
+      *pp = l->next;
+      break;
+    }
+  raylet_res_add(&r->available, &l->res);
+  if (l->worker)
+    l->worker->lease = NULL;
+  free(l);
+}
+
+static int request_validate(const raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, raylet_res_t *res,
+                            const char **why)
+{
+  if (req->job_id.len != ID_JOB_SIZE || req->lease_id.len == 0 || req->lease_id.len > 32 ||
+      req->owner_worker_id.len != ID_WORKER_SIZE) {
+    *why = "job_id must be 4 bytes, lease_id 1..32 bytes, owner_worker_id 28 bytes";
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  raylet_res_from_pb(res, req->resources, req->n_resources);
+  for (int i = 0; i < res->n; i++)
+    if (res->amount[i] < 0) {
+      *why = "resource amounts must not be negative";
+      return RAYC_EINVALID_ARGUMENT;
+    }
+  if (!raylet_res_fits(&r->total, res)) {
+    *why = "no node has the resources this task asks for";
+    return RAYC_EINFEASIBLE;
+  }
+  return 0;
+}
+
+void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req)
+{
+  raylet_request_t *q = xcalloc(1, sizeof(*q));
+  const char *why = NULL;
+  int rc = request_validate(r, req, &q->res, &why);
+  if (rc != 0 || r->stopping) {
+    char buf[512];
+    raylet_res_format(&q->res, buf, sizeof(buf));
+    if (r->stopping)
+      rpc_reply_error(call, RAYC_EUNAVAILABLE, "the raylet is shutting down");
+    else
+      rpc_reply_error(call, rc, "%s (asked for %s)", why, buf);
+    free(q);
+    return;
+  }
+  q->call = call;
+  q->req = req;
+  memcpy(q->job.b, req->job_id.data, ID_JOB_SIZE);
+  q->queued_ms = now_ms();
+  raylet_request_t **pp = &r->queue;
+  while (*pp)
+    pp = &(*pp)->next;
+  *pp = q;
+  raylet_dispatch(r);
+}
+
+static int request_same_key(const raylet_request_t *a, const raylet_request_t *b)
+{
+  return memcmp(a->job.b, b->job.b, ID_JOB_SIZE) == 0 && strcmp(a->req->code_path, b->req->code_path) == 0;
+}
+
+/* Tries to grant q; returns 1 if granted (q is freed). Otherwise starts a worker for it when
+ * fewer workers of its key are starting than requests of its key wait ahead of and with it. */
+static int dispatch_one(raylet_t *r, raylet_request_t *q, int *starting_total)
+{
+  if (!raylet_res_fits(&r->available, &q->res))
+    return 0;
+  raylet_worker_t *w = raylet_pool_find_idle(r, q->job, q->req->code_path);
+  if (w) {
+    lease_grant(r, q, w);
+    return 1;
+  }
+  int waiting = 0;
+  for (const raylet_request_t *p = r->queue; p != q; p = p->next)
+    waiting += request_same_key(p, q);
+  if (*starting_total < r->cfg.max_starting_workers &&
+      raylet_pool_count_starting(r, q->job, q->req->code_path, NULL) <= waiting &&
+      raylet_pool_spawn(r, q->job, q->req->code_path) == 0)
+    (*starting_total)++;
+  return 0;
+}
+
+void raylet_dispatch(raylet_t *r)
+{
+  int starting_total = 0;
+  id_job_t none = {{0}};
+  raylet_pool_count_starting(r, none, NULL, &starting_total);
+  for (raylet_request_t **pp = &r->queue; *pp;) {
+    raylet_request_t *q = *pp;
+    raylet_request_t *next = q->next;
+    if (dispatch_one(r, q, &starting_total))
+      *pp = next;
+    else
+      pp = &q->next;
+  }
+}
+
+int raylet_lease_return(raylet_t *r, const uint8_t *id, size_t len, int worker_exiting)
+{
+  raylet_lease_t *l = r->leases;
+  while (l && !(l->id_len == len && memcmp(l->id, id, len) == 0))
+    l = l->next;
+  if (!l)
+    return RAYC_ENOT_FOUND;
+  raylet_worker_t *w = l->worker;
+  lease_free(r, l);
+  if (w && w->state == WORKER_LEASED) {
+    w->state = WORKER_IDLE;
+    if (worker_exiting)
+      raylet_pool_kill(w, SIGTERM);
+  }
+  raylet_dispatch(r);
+  return 0;
+}
+
+void raylet_lease_drop_worker(raylet_t *r, raylet_worker_t *w)
+{
+  if (w->lease)
+    lease_free(r, w->lease);
+}
+
+void raylet_lease_drop_owner(raylet_t *r, const id_worker_t *owner)
+{
+  /* The owner is gone: its leased workers may be running its tasks, so they are killed (their
+   * exit frees the leases) rather than handed to someone else mid-task. */
+  for (raylet_lease_t *l = r->leases; l; l = l->next)
+    if (memcmp(l->owner.b, owner->b, ID_WORKER_SIZE) == 0 && l->worker)
+      raylet_pool_kill(l->worker, SIGKILL);
+  for (raylet_request_t **pp = &r->queue; *pp;) {
+    raylet_request_t *q = *pp;
+    if (q->req->owner_worker_id.len == ID_WORKER_SIZE && memcmp(q->req->owner_worker_id.data, owner->b, ID_WORKER_SIZE) == 0) {
+      *pp = q->next;
+      rpc_reply_error(q->call, RAYC_ECANCELLED, "the owner disconnected");
+      free(q);
+    } else {
+      pp = &q->next;
+    }
+  }
+}
+
+void raylet_queue_fail_all(raylet_t *r, int err, const char *why)
+{
+  while (r->queue) {
+    raylet_request_t *q = r->queue;
+    r->queue = q->next;
+    rpc_reply_error(q->call, err, "%s", why);
+    free(q);
+  }
+}

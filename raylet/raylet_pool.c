@@ -1,0 +1,276 @@
+/*
+ * The worker pool: spawns rayc-worker processes per (job, code path), learns of them when they
+ * register over the local socket, hands idle ones to leases, and cleans up when they exit.
+ *
+ * A worker's life: STARTING (spawned) -> IDLE (registered) <-> LEASED -> DEAD (exited, or its
+ * connection closed). Workers are exec'ed (uv_spawn), never forked without exec: gRPC breaks in
+ * forked children. Each live worker has a pid file SESSION/pids/worker-<pid>.pid so `rayc stop`
+ * can find it even if the raylet is gone.
+ */
+#include "raylet/raylet.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *worker_state_name[] = {"STARTING", "IDLE", "LEASED", "DEAD"};
+
+static void worker_set_state(raylet_worker_t *w, enum raylet_worker_state s)
+{
+  char id[9];
+  log_debug("worker %s (pid %d): %s -> %s", id_short(w->id.b, ID_WORKER_SIZE, id), (int)w->pid,
+            worker_state_name[w->state], worker_state_name[s]);
+  w->state = s;
+}
+
+static void worker_pidfile(const raylet_t *r, pid_t pid, char *buf, size_t len)
+{
+  snprintf(buf, len, "%s/pids/worker-%d.pid", r->cfg.session_dir, (int)pid);
+}
+
+static void worker_free(raylet_worker_t *w)
+{
+  free(w->code_path);
+  free(w);
+}
+
+static void worker_unlink(raylet_t *r, raylet_worker_t *w)
+{
+  for (raylet_worker_t **pp = &r->workers; *pp; pp = &(*pp)->next)
+    if (*pp == w) {
+      *pp = w->next;
+      return;
+    }
+}
+
+static void worker_on_close(uv_handle_t *h)
+{
+  worker_free(h->data);
+}
+
+/* The worker is gone (exited or disconnected): release its lease and forget it. */
+static void worker_gone(raylet_t *r, raylet_worker_t *w, const char *why)
+{
+  if (w->state == WORKER_DEAD)
+    return;
+  char id[9];
+  log_info("worker %s (pid %d) is gone: %s", id_short(w->id.b, ID_WORKER_SIZE, id), (int)w->pid, why);
+  raylet_lease_drop_worker(r, w);
+  worker_set_state(w, WORKER_DEAD);
+  if (w->conn) {
+    local_conn_set_data(w->conn, NULL);
+    local_conn_close(w->conn);
+    w->conn = NULL;
+  }
+  if (w->pid > 0 && !w->proc_open)
+    return;
+  raylet_pool_kill(w, SIGKILL);
+}
+
+static void worker_on_exit(uv_process_t *p, int64_t status, int sig)
+{
+  raylet_worker_t *w = p->data;
+  raylet_t *r = container_of(p->loop, raylet_t, loop);
+  char path[600];
+  worker_pidfile(r, w->pid, path, sizeof(path));
+  unlink(path);
+  char why[64];
+  if (sig)
+    snprintf(why, sizeof(why), "killed by signal %d", sig);
+  else
+    snprintf(why, sizeof(why), "exited with status %lld", (long long)status);
+  w->proc_open = 0; /* reaped: its pid may be reused, never signal it again */
+  worker_gone(r, w, why);
+  worker_unlink(r, w);
+  uv_close((uv_handle_t *)p, worker_on_close);
+  raylet_dispatch(r);
+}
+
+static void worker_write_pidfile(raylet_t *r, pid_t pid)
+{
+  char path[600];
+  worker_pidfile(r, pid, path, sizeof(path));
+  FILE *f = fopen(path, "w");
+  if (f) {
+    fprintf(f, "%d\n", (int)pid);
+    fclose(f);
+  }
+}
+
+static int worker_open_log(raylet_t *r, const id_worker_t *id)
+{
+  char hex[2 * ID_WORKER_SIZE + 1], path[700];
+  id_hex(id->b, ID_WORKER_SIZE, hex);
+  snprintf(path, sizeof(path), "%s/logs/worker-%.16s.out", r->cfg.session_dir, hex);
+  return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path)
+{
+  raylet_worker_t *w = xcalloc(1, sizeof(*w));
+  w->id = id_worker_random();
+  w->job = job;
+  w->code_path = xstrdup(code_path ? code_path : "");
+  char wid[2 * ID_WORKER_SIZE + 1], jid[2 * ID_JOB_SIZE + 1];
+  id_hex(w->id.b, ID_WORKER_SIZE, wid);
+  id_hex(job.b, ID_JOB_SIZE, jid);
+  char *args[] = {r->cfg.worker_path, (char *)"--session-dir", r->cfg.session_dir, (char *)"--raylet-socket",
+                  r->cfg.socket, (char *)"--store-socket", r->cfg.store_socket, (char *)"--node-ip-address",
+                  r->cfg.node_ip, (char *)"--job-id", jid, (char *)"--worker-id", wid, (char *)"--code-path",
+                  w->code_path, (char *)"--log-level", r->cfg.log_level, NULL};
+  int logfd = worker_open_log(r, &w->id);
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+                                   {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd},
+                                   {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd}};
+  uv_process_options_t opts = {.exit_cb = worker_on_exit, .file = r->cfg.worker_path, .args = args,
+                               .stdio_count = 3, .stdio = stdio};
+  w->proc.data = w;
+  int rc = uv_spawn(&r->loop, &w->proc, &opts);
+  if (logfd >= 0)
+    close(logfd);
+  if (rc != 0) {
+    log_error("cannot start worker %s: %s", r->cfg.worker_path, uv_strerror(rc));
+    uv_close((uv_handle_t *)&w->proc, worker_on_close);
+    return RAYC_EIO;
+  }
+  w->proc_open = 1;
+  w->pid = w->proc.pid;
+  w->started_ms = now_ms();
+  w->state = WORKER_STARTING;
+  w->next = r->workers;
+  r->workers = w;
+  worker_write_pidfile(r, w->pid);
+  log_info("started worker %.8s (pid %d) for job %s", wid, (int)w->pid, jid);
+  return 0;
+}
+
+static int worker_matches(const raylet_worker_t *w, id_job_t job, const char *code_path)
+{
+  return memcmp(w->job.b, job.b, ID_JOB_SIZE) == 0 && strcmp(w->code_path, code_path ? code_path : "") == 0;
+}
+
+raylet_worker_t *raylet_pool_find_idle(raylet_t *r, id_job_t job, const char *code_path)
+{
+  for (raylet_worker_t *w = r->workers; w; w = w->next)
+    if (w->state == WORKER_IDLE && worker_matches(w, job, code_path))
+      return w;
+  return NULL;
+}
+
+int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code_path, int *total)
+{
+  int n = 0, all = 0;
+  for (const raylet_worker_t *w = r->workers; w; w = w->next)
+    if (w->state == WORKER_STARTING) {
+      all++;
+      n += worker_matches(w, job, code_path);
+    }
+  if (total)
+    *total = all;
+  return n;
+}
+
+static void pool_reply_register(raylet_t *r, local_conn_t *c, uint64_t seq, int err, const char *msg)
+{
+  Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
+  Rayc__LocalStatus st = RAYC__LOCAL_STATUS__INIT;
+  Rayc__RegisterWorkerReply rep = RAYC__REGISTER_WORKER_REPLY__INIT;
+  m.seq = seq;
+  st.code = err;
+  st.message = (char *)(msg ? msg : "");
+  m.status = &st;
+  rep.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
+  rep.node_ip = r->cfg.node_ip;
+  rep.raylet_port = r->port;
+  rep.store_socket = r->cfg.store_socket;
+  m.body_case = RAYC__LOCAL_MESSAGE__BODY_REGISTER_WORKER_REPLY;
+  m.register_worker_reply = &rep;
+  local_conn_send_msg(c, &m.base, -1);
+}
+
+static void pool_register_driver(raylet_t *r, local_conn_t *c, const Rayc__RegisterWorkerRequest *req, uint64_t seq)
+{
+  raylet_driver_t *d = xcalloc(1, sizeof(*d));
+  memcpy(d->id.b, req->worker_id.data, ID_WORKER_SIZE);
+  d->conn = c;
+  d->next = r->drivers;
+  r->drivers = d;
+  local_conn_set_data(c, NULL);
+  pool_reply_register(r, c, seq, 0, NULL);
+}
+
+void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterWorkerRequest *req, uint64_t seq)
+{
+  if (req->worker_id.len != ID_WORKER_SIZE) {
+    pool_reply_register(r, c, seq, RAYC_EINVALID_ARGUMENT, "worker_id must be 28 bytes");
+    return;
+  }
+  if (req->is_driver) {
+    pool_register_driver(r, c, req, seq);
+    return;
+  }
+  raylet_worker_t *w = r->workers;
+  while (w && memcmp(w->id.b, req->worker_id.data, ID_WORKER_SIZE) != 0)
+    w = w->next;
+  if (!w || w->state != WORKER_STARTING || req->pid != w->pid) {
+    pool_reply_register(r, c, seq, RAYC_ENOT_FOUND, "unknown worker: not started by this raylet");
+    return;
+  }
+  w->port = req->port;
+  w->conn = c;
+  local_conn_set_data(c, w);
+  worker_set_state(w, WORKER_IDLE);
+  pool_reply_register(r, c, seq, 0, NULL);
+  raylet_dispatch(r);
+}
+
+void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c)
+{
+  raylet_worker_t *w = local_conn_data(c);
+  if (w) {
+    w->conn = NULL;
+    worker_gone(r, w, "its connection to the raylet closed");
+    raylet_dispatch(r);
+    return;
+  }
+  for (raylet_driver_t **pp = &r->drivers; *pp; pp = &(*pp)->next) {
+    raylet_driver_t *d = *pp;
+    if (d->conn != c)
+      continue;
+    *pp = d->next;
+    raylet_lease_drop_owner(r, &d->id);
+    free(d);
+    raylet_dispatch(r);
+    return;
+  }
+}
+
+void raylet_pool_kill(raylet_worker_t *w, int sig)
+{
+  if (w->proc_open && w->pid > 0)
+    kill(w->pid, sig);
+}
+
+void raylet_pool_kill_all(raylet_t *r, int sig)
+{
+  for (raylet_worker_t *w = r->workers; w; w = w->next)
+    raylet_pool_kill(w, sig);
+}
+
+void raylet_pool_reap_stuck(raylet_t *r)
+{
+  int64_t now = now_ms();
+  for (raylet_worker_t *w = r->workers; w; w = w->next)
+    if (w->state == WORKER_STARTING && now - w->started_ms > r->cfg.worker_register_timeout_ms) {
+      log_warn("worker pid %d did not register within %d ms; killing it", (int)w->pid,
+               r->cfg.worker_register_timeout_ms);
+      raylet_pool_kill(w, SIGKILL);
+    }
+}

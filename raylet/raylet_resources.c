@@ -1,0 +1,153 @@
+/* Resource sets: small fixed arrays of (name, amount), compared with a tolerance for doubles. */
+#include "raylet/raylet.h"
+
+#include "common/status.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RES_EPS 1e-9
+
+static int res_index(const raylet_res_t *r, const char *name)
+{
+  for (int i = 0; i < r->n; i++)
+    if (strcmp(r->name[i], name) == 0)
+      return i;
+  return -1;
+}
+
+void raylet_res_set(raylet_res_t *r, const char *name, double amount)
+{
+  int i = res_index(r, name);
+  if (i < 0) {
+    if (r->n >= RES_MAX)
+      return;
+    i = r->n++;
+    snprintf(r->name[i], RES_NAME_MAX, "%s", name);
+  }
+  r->amount[i] = amount;
+}
+
+double raylet_res_get(const raylet_res_t *r, const char *name)
+{
+  int i = res_index(r, name);
+  return i < 0 ? 0 : r->amount[i];
+}
+
+int raylet_res_fits(const raylet_res_t *avail, const raylet_res_t *req)
+{
+  for (int i = 0; i < req->n; i++)
+    if (req->amount[i] > RES_EPS && raylet_res_get(avail, req->name[i]) + RES_EPS < req->amount[i])
+      return 0;
+  return 1;
+}
+
+void raylet_res_sub(raylet_res_t *avail, const raylet_res_t *req)
+{
+  for (int i = 0; i < req->n; i++)
+    raylet_res_set(avail, req->name[i], raylet_res_get(avail, req->name[i]) - req->amount[i]);
+}
+
+void raylet_res_add(raylet_res_t *avail, const raylet_res_t *req)
+{
+  for (int i = 0; i < req->n; i++)
+    raylet_res_set(avail, req->name[i], raylet_res_get(avail, req->name[i]) + req->amount[i]);
+}
+
+static const char *skip_ws(const char *p)
+{
+  while (isspace((unsigned char)*p))
+    p++;
+  return p;
+}
+
+/* Parses one "name": number pair; returns the position after it or NULL. */
+static const char *parse_pair(raylet_res_t *r, const char *p)
+{
+  char name[RES_NAME_MAX];
+  size_t n = 0;
+  p = skip_ws(p);
+  if (*p++ != '"')
+    return NULL;
+  while (*p && *p != '"') {
+    if (n + 1 >= sizeof(name))
+      return NULL;
+    name[n++] = *p++;
+  }
+  if (*p++ != '"' || n == 0)
+    return NULL;
+  name[n] = '\0';
+  p = skip_ws(p);
+  if (*p++ != ':')
+    return NULL;
+  char *end;
+  double v = strtod(p, &end);
+  if (end == p || v < 0)
+    return NULL;
+  raylet_res_set(r, name, v);
+  return skip_ws(end);
+}
+
+int raylet_res_parse_json(raylet_res_t *r, const char *json)
+{
+  const char *p = skip_ws(json);
+  if (*p++ != '{')
+    return RAYC_EINVALID_ARGUMENT;
+  p = skip_ws(p);
+  if (*p == '}')
+    return *skip_ws(p + 1) ? RAYC_EINVALID_ARGUMENT : 0;
+  for (;;) {
+    p = parse_pair(r, p);
+    if (!p)
+      return RAYC_EINVALID_ARGUMENT;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    if (*p == '}' && *skip_ws(p + 1) == '\0')
+      return 0;
+    return RAYC_EINVALID_ARGUMENT;
+  }
+}
+
+void raylet_res_from_pb(raylet_res_t *r, Rayc__ResourceEntry **entries, size_t n)
+{
+  memset(r, 0, sizeof(*r));
+  for (size_t i = 0; i < n; i++)
+    if (entries[i]->name && entries[i]->name[0])
+      raylet_res_set(r, entries[i]->name, entries[i]->amount);
+}
+
+Rayc__ResourceEntry **raylet_res_to_pb(const raylet_res_t *r, size_t *n)
+{
+  Rayc__ResourceEntry **e = xcalloc((size_t)r->n, sizeof(*e));
+  for (int i = 0; i < r->n; i++) {
+    e[i] = xmalloc(sizeof(**e));
+    rayc__resource_entry__init(e[i]);
+    e[i]->name = xstrdup(r->name[i]);
+    e[i]->amount = r->amount[i];
+  }
+  *n = (size_t)r->n;
+  return e;
+}
+
+void raylet_res_pb_free(Rayc__ResourceEntry **e, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    free(e[i]->name);
+    free(e[i]);
+  }
+  free(e);
+}
+
+int raylet_res_format(const raylet_res_t *r, char *buf, size_t len)
+{
+  size_t off = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < r->n && off < len; i++)
+    off += (size_t)snprintf(buf + off, len - off, "%s%s=%g", i ? "," : "", r->name[i], r->amount[i]);
+  return (int)off;
+}

@@ -1,0 +1,110 @@
+/* NodeManagerService: the raylet's gRPC handler table. Handlers run on the raylet's loop. */
+#include "raylet/raylet.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void h_request_worker_lease(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_lease_request(ctx, call, (const Rayc__RequestWorkerLeaseRequest *)m);
+}
+
+static void h_return_worker(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  const Rayc__ReturnWorkerRequest *req = (const Rayc__ReturnWorkerRequest *)m;
+  int rc = raylet_lease_return(ctx, req->lease_id.data, req->lease_id.len, req->worker_exiting);
+  if (rc != 0) {
+    rpc_reply_error(call, rc, "no such lease");
+    return;
+  }
+  Rayc__ReturnWorkerReply rep = RAYC__RETURN_WORKER_REPLY__INIT;
+  rpc_reply(call, &rep.base);
+}
+
+static Rayc__WorkerStats **stats_workers(raylet_t *r, size_t *n)
+{
+  size_t count = 0;
+  for (raylet_worker_t *w = r->workers; w; w = w->next)
+    count++;
+  Rayc__WorkerStats **ws = xcalloc(count, sizeof(*ws));
+  size_t i = 0;
+  for (raylet_worker_t *w = r->workers; w; w = w->next, i++) {
+    ws[i] = xmalloc(sizeof(**ws));
+    rayc__worker_stats__init(ws[i]);
+    ws[i]->worker_id = pb_bytes(w->id.b, ID_WORKER_SIZE);
+    ws[i]->pid = w->pid;
+    ws[i]->port = w->port;
+    ws[i]->leased = w->state == WORKER_LEASED;
+    ws[i]->job_id = pb_bytes(w->job.b, ID_JOB_SIZE);
+  }
+  *n = count;
+  return ws;
+}
+
+static void h_get_node_stats(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_t *r = ctx;
+  (void)m;
+  Rayc__GetNodeStatsReply rep = RAYC__GET_NODE_STATS_REPLY__INIT;
+  rep.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
+  rep.resources_total = raylet_res_to_pb(&r->total, &rep.n_resources_total);
+  rep.resources_available = raylet_res_to_pb(&r->available, &rep.n_resources_available);
+  rep.workers = stats_workers(r, &rep.n_workers);
+  for (raylet_lease_t *l = r->leases; l; l = l->next)
+    rep.num_leases++;
+  rpc_reply(call, &rep.base);
+  raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
+  raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
+  for (size_t i = 0; i < rep.n_workers; i++)
+    free(rep.workers[i]);
+  free(rep.workers);
+}
+
+static void h_shutdown_raylet(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_t *r = ctx;
+  (void)m;
+  Rayc__ShutdownRayletReply rep = RAYC__SHUTDOWN_RAYLET_REPLY__INIT;
+  rpc_reply(call, &rep.base);
+  log_info("shutdown requested over gRPC");
+  uv_kill(getpid(), SIGTERM);
+  (void)r;
+}
+
+static const rpc_method_t raylet_methods[] = {
+  {.service = &rayc__node_manager_service__descriptor, .method = "RequestWorkerLease", .handler = h_request_worker_lease},
+  {.service = &rayc__node_manager_service__descriptor, .method = "ReturnWorker", .handler = h_return_worker},
+  {.service = &rayc__node_manager_service__descriptor, .method = "GetNodeStats", .handler = h_get_node_stats},
+  {.service = &rayc__node_manager_service__descriptor, .method = "ShutdownRaylet", .handler = h_shutdown_raylet},
+};
+
+int raylet_service_start(raylet_t *r)
+{
+  rpc_server_opts_t opts = {.loop = &r->loop, .token = r->token, .ctx = r};
+  r->server = rpc_server_create(raylet_methods, ARRAY_LEN(raylet_methods), &opts);
+  if (!r->server)
+    return RAYC_EINTERNAL;
+  char addr[300];
+  snprintf(addr, sizeof(addr), "%s:%d", r->cfg.node_ip, r->cfg.port);
+  int port = rpc_server_listen(r->server, addr);
+  if (port <= 0) {
+    log_error("cannot listen on %s: %s", addr, rayc_strerror(port));
+    return port < 0 ? port : RAYC_EIO;
+  }
+  r->port = port;
+  return rpc_server_start(r->server);
+}
+
+/* The table, for tests that check it against the service descriptor. */
+const rpc_method_t *raylet_service_methods(size_t *n);
+const rpc_method_t *raylet_service_methods(size_t *n)
+{
+  *n = ARRAY_LEN(raylet_methods);
+  return raylet_methods;
+}

@@ -1,0 +1,176 @@
+/*
+ * The core worker: the part of librayc that every driver and worker runs. It owns the objects
+ * this process created (their state, inline values and reference counts), submits tasks through
+ * worker leases, and, in a worker, executes the tasks pushed to it.
+ *
+ * Threads and locking. librayc lives inside the user's process, so it has no event loop of its
+ * own (a departure from the daemons' one-loop rule, written down in docs/ARCHITECTURE.md): one
+ * mutex (cw->mu) guards all core-worker state; the user's threads call in directly; gRPC
+ * completions run on the rpc client's thread and take the same mutex; cw->cv is broadcast when an
+ * object changes state. A background thread returns idle leases. In a worker, PushTask requests
+ * arrive on the rpc server's thread and are queued for the executing thread (the process's main
+ * thread), so a task may itself submit tasks and wait for them.
+ *
+ * Process-wide state: one core worker per process (cw_global), as a C library API without a
+ * context argument requires.
+ */
+#ifndef RAYC_CW_H
+#define RAYC_CW_H
+
+#include "common/hmap.h"
+#include "common/ids.h"
+#include "common/pb.h"
+#include "common/rpc.h"
+#include "object-store/store_client.h"
+#include "rayc.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+enum {
+  CW_INLINE_MAX = 100 * 1024,   /* values up to this size travel inline */
+  CW_MAX_IN_FLIGHT = 16,        /* tasks pushed to one leased worker at once */
+  CW_MAX_LEASE_REQUESTS = 10,   /* pending lease requests per scheduling class */
+  CW_LEASE_IDLE_MS = 100,       /* an idle lease is returned after this long */
+  CW_RES_MAX = 8,
+};
+
+typedef struct cw_blob {
+  int refs; /* guarded by cw->mu */
+  size_t len;
+  uint8_t data[];
+} cw_blob_t;
+
+enum cw_obj_state { OBJ_PENDING, OBJ_INLINE, OBJ_IN_STORE, OBJ_ERROR };
+
+typedef struct cw_task cw_task_t;
+
+typedef struct cw_object {
+  id_object_t id;
+  enum cw_obj_state state;
+  int local_refs;      /* handles held by this process's code */
+  int submitted_refs;  /* pending tasks that take it as an argument */
+  cw_blob_t *blob;     /* OBJ_INLINE */
+  id_node_t node;      /* OBJ_IN_STORE: the node holding the primary copy */
+  uint64_t size;
+  int err;             /* OBJ_ERROR */
+  char *err_msg;
+  cw_task_t **waiters; /* tasks waiting for this object to be ready */
+  size_t nwaiters, capwaiters;
+} cw_object_t;
+
+typedef struct cw_arg {
+  cw_blob_t *value;    /* by value, or NULL */
+  id_object_t ref;     /* by reference (owned by this process) */
+} cw_arg_t;
+
+typedef struct cw_class cw_class_t;
+typedef struct cw_lease cw_lease_t;
+
+struct cw_task {
+  cw_task_t *next;
+  id_task_t id;
+  char *fn;
+  char *name;
+  cw_arg_t *args;
+  size_t nargs;
+  int num_returns;
+  int deps_pending;
+  int attempts_left;
+  int retry_exceptions;
+  int attempt;
+  int dep_err;          /* a dependency failed: fail without running */
+  char *dep_err_msg;
+  cw_class_t *cls;
+  cw_lease_t *lease;    /* while pushed */
+};
+
+struct cw_class {
+  cw_class_t *next;
+  char key[256];
+  int nres;
+  char res_name[CW_RES_MAX][16];
+  double res_amount[CW_RES_MAX];
+  cw_task_t *head, *tail;
+  size_t queued;
+  cw_lease_t *leases;
+  int lease_requests;   /* in flight */
+};
+
+struct cw_lease {
+  cw_lease_t *next;
+  cw_class_t *cls;
+  uint8_t id[16];
+  char target[96];      /* the worker's ip:port */
+  id_worker_t worker_id;
+  id_node_t node_id;
+  rpc_channel_t *ch;
+  int in_flight;
+  int dead;
+  int64_t idle_since_ms;
+};
+
+typedef struct cw {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int is_worker;
+  id_job_t job;
+  id_worker_t worker_id;
+  id_node_t node_id;
+  id_task_t current_task;   /* puts are named after it */
+  uint32_t put_index;
+  char node_ip[64];
+  int port;                 /* CoreWorkerService port; 0 in drivers */
+  char *code_path;
+  rpc_client_t *client;
+  rpc_channel_t *gcs, *raylet;
+  store_client_t *store;
+  int raylet_fd;
+  hmap_t objects;
+  cw_class_t *classes;
+  pthread_t bg;
+  int bg_running, stopping;
+  int client_closing;       /* rpc_client_destroy is running: start no calls */
+  pthread_cond_t bg_cv;
+  rpc_server_t *server;     /* workers */
+  char *session_dir;        /* a private cluster started by rayc_init, or NULL */
+} cw_t;
+
+extern cw_t *cw_global;
+
+/* cw_core.c */
+int cw_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cw_connect_node(cw_t *cw, const char *raylet_socket, int is_driver);
+void cw_destroy(cw_t *cw);
+cw_t *cw_create(int is_worker);
+void cw_fill_address(cw_t *cw, Rayc__Address *a);
+
+/* cw_object.c (callers hold cw->mu unless noted) */
+cw_object_t *cw_obj_new(cw_t *cw, const id_object_t *id);
+cw_object_t *cw_obj_get(cw_t *cw, const id_object_t *id);
+void cw_obj_set_inline(cw_t *cw, cw_object_t *o, const void *data, size_t len);
+void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t size);
+void cw_obj_set_error(cw_t *cw, cw_object_t *o, int err, const char *msg);
+void cw_obj_maybe_free(cw_t *cw, cw_object_t *o);
+cw_blob_t *cw_blob_new(const void *data, size_t len);
+void cw_blob_unref(cw_blob_t *b);
+void cw_objects_release_all(cw_t *cw);
+
+/* cw_submit.c (callers hold cw->mu) */
+void cw_task_ready(cw_t *cw, cw_task_t *t);
+void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg);
+void cw_leases_return_idle(cw_t *cw, int all);
+void cw_classes_free(cw_t *cw);
+void *cw_bg_main(void *arg);
+
+/* cw_exec.c */
+int cw_exec_load_code(const char *code_path);
+rayc_task_fn cw_exec_lookup(const char *name);
+int cw_worker_serve(cw_t *cw);
+void cw_worker_run(cw_t *cw);
+void cw_worker_stop(cw_t *cw);
+
+/* cw_worker.c: the whole life of a rayc-worker process. */
+int rayc_worker_main(int argc, char **argv);
+
+#endif

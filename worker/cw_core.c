@@ -1,0 +1,167 @@
+/*
+ * Core worker life cycle: creating the process's core worker, connecting it to its node (the
+ * raylet's local socket, the raylet's gRPC port, the store), per-thread error details, and
+ * tearing it all down.
+ */
+#include "worker/cw.h"
+
+#include "common/frame.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+cw_t *cw_global;
+
+static __thread char cw_last_err[1024];
+
+const char *rayc_last_error(void)
+{
+  return cw_last_err;
+}
+
+int cw_set_error(int err, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cw_last_err, sizeof(cw_last_err), fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+cw_t *cw_create(int is_worker)
+{
+  cw_t *cw = xcalloc(1, sizeof(*cw));
+  pthread_mutex_init(&cw->mu, NULL);
+  pthread_cond_init(&cw->cv, NULL);
+  pthread_cond_init(&cw->bg_cv, NULL);
+  cw->is_worker = is_worker;
+  cw->raylet_fd = -1;
+  cw->worker_id = id_worker_random();
+  hmap_init(&cw->objects);
+  return cw;
+}
+
+void cw_fill_address(cw_t *cw, Rayc__Address *a)
+{
+  a->node_id = pb_bytes(cw->node_id.b, ID_NODE_SIZE);
+  a->ip = cw->node_ip;
+  a->port = cw->port;
+  a->worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
+}
+
+static int cw_unix_connect(const char *path)
+{
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof(sa.sun_path))
+    return -ENAMETOOLONG;
+  strcpy(sa.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  return fd;
+}
+
+/* Registers with the raylet over its socket; on 0 the reply's node facts are in cw. */
+static int cw_register(cw_t *cw, int is_driver, char **store_socket)
+{
+  Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
+  Rayc__RegisterWorkerRequest req = RAYC__REGISTER_WORKER_REQUEST__INIT;
+  req.worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
+  req.pid = getpid();
+  req.port = cw->port;
+  req.is_driver = is_driver;
+  req.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
+  m.seq = 1;
+  m.body_case = RAYC__LOCAL_MESSAGE__BODY_REGISTER_WORKER;
+  m.register_worker = &req;
+  int rc = frame_send_msg(cw->raylet_fd, &m.base, -1);
+  Rayc__LocalMessage *rep = NULL;
+  if (rc == 0)
+    rc = frame_recv_msg(cw->raylet_fd, &rayc__local_message__descriptor, (ProtobufCMessage **)&rep, NULL);
+  if (rc != 0)
+    return cw_set_error(rc, "registering with the raylet failed: %s", rayc_strerror(rc));
+  if ((rep->status && rep->status->code != 0) || rep->body_case != RAYC__LOCAL_MESSAGE__BODY_REGISTER_WORKER_REPLY ||
+      rep->register_worker_reply->node_id.len != ID_NODE_SIZE) {
+    rc = rep->status && rep->status->code ? rep->status->code : RAYC_EPROTOCOL;
+    cw_set_error(rc, "the raylet refused registration: %s", rep->status ? rep->status->message : "bad reply");
+    pb_free(rep);
+    return rc;
+  }
+  Rayc__RegisterWorkerReply *r = rep->register_worker_reply;
+  memcpy(cw->node_id.b, r->node_id.data, ID_NODE_SIZE);
+  snprintf(cw->node_ip, sizeof(cw->node_ip), "%s", r->node_ip);
+  char target[128];
+  snprintf(target, sizeof(target), "%s:%d", r->node_ip, r->raylet_port);
+  cw->raylet = rpc_channel_get(cw->client, target);
+  *store_socket = xstrdup(r->store_socket);
+  pb_free(rep);
+  return 0;
+}
+
+int cw_connect_node(cw_t *cw, const char *raylet_socket, int is_driver)
+{
+  cw->raylet_fd = cw_unix_connect(raylet_socket);
+  if (cw->raylet_fd < 0) {
+    int e = cw->raylet_fd;
+    cw->raylet_fd = -1;
+    return cw_set_error(RAYC_EUNAVAILABLE, "cannot connect to the raylet at %s: %s", raylet_socket, strerror(-e));
+  }
+  char *store_socket = NULL;
+  int rc = cw_register(cw, is_driver, &store_socket);
+  if (rc != 0)
+    return rc;
+  rc = store_client_connect(store_socket, &cw->store);
+  if (rc != 0)
+    cw_set_error(rc, "cannot connect to the object store at %s: %s", store_socket, rayc_strerror(rc));
+  free(store_socket);
+  if (rc == 0 && pthread_create(&cw->bg, NULL, cw_bg_main, cw) == 0)
+    cw->bg_running = 1;
+  return rc;
+}
+
+void cw_destroy(cw_t *cw)
+{
+  if (!cw)
+    return;
+  pthread_mutex_lock(&cw->mu);
+  cw->stopping = 1;
+  pthread_cond_broadcast(&cw->bg_cv);
+  pthread_mutex_unlock(&cw->mu);
+  if (cw->bg_running)
+    pthread_join(cw->bg, NULL);
+  pthread_mutex_lock(&cw->mu);
+  if (cw->raylet)
+    cw_leases_return_idle(cw, 1);
+  cw_objects_release_all(cw);
+  cw->client_closing = 1;
+  pthread_mutex_unlock(&cw->mu);
+  rpc_client_destroy(cw->client); /* in-flight calls finish with RAYC_ECANCELLED */
+  pthread_mutex_lock(&cw->mu);
+  cw_classes_free(cw);
+  cw_objects_release_all(cw);
+  pthread_mutex_unlock(&cw->mu);
+  store_client_destroy(cw->store);
+  if (cw->raylet_fd >= 0)
+    close(cw->raylet_fd);
+  hmap_release(&cw->objects);
+  free(cw->code_path);
+  free(cw->session_dir);
+  pthread_cond_destroy(&cw->bg_cv);
+  pthread_cond_destroy(&cw->cv);
+  pthread_mutex_destroy(&cw->mu);
+  free(cw);
+}

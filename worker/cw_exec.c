@@ -1,0 +1,420 @@
+/*
+ * Executing tasks in a worker: the registry of task functions (filled by RAYC_REMOTE
+ * constructors when the job's libraries are dlopen'ed), the CoreWorkerService handler that
+ * queues pushed tasks, and the executor that runs them on the worker's main thread and builds
+ * their replies.
+ *
+ * Results up to CW_INLINE_MAX travel back inline in the reply; larger ones are created directly
+ * in the node's store (rayc_return_alloc hands the task a pointer into shared memory) and sealed
+ * when the task returns, so a large result is written exactly once.
+ */
+#include "worker/cw.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- the function registry (process-wide: constructors run before any core worker exists) ---- */
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static hmap_t registry;
+
+void rayc_register_function(const char *name, rayc_task_fn fn)
+{
+  pthread_mutex_lock(&registry_mu);
+  if (!registry.buckets)
+    hmap_init(&registry);
+  hmap_put(&registry, name, strlen(name), (void *)(uintptr_t)fn);
+  pthread_mutex_unlock(&registry_mu);
+}
+
+rayc_task_fn cw_exec_lookup(const char *name)
+{
+  pthread_mutex_lock(&registry_mu);
+  void *p = registry.buckets ? hmap_get(&registry, name, strlen(name)) : NULL;
+  pthread_mutex_unlock(&registry_mu);
+  return (rayc_task_fn)(uintptr_t)p;
+}
+
+static int load_one(const char *path)
+{
+  if (!dlopen(path, RTLD_NOW | RTLD_GLOBAL)) {
+    log_error("cannot load %s: %s", path, dlerror());
+    return RAYC_EIO;
+  }
+  log_info("loaded %s", path);
+  return 0;
+}
+
+static int load_dir(const char *dir)
+{
+  DIR *d = opendir(dir);
+  if (!d)
+    return RAYC_EIO;
+  int rc = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n > 3 && strcmp(e->d_name + n - 3, ".so") == 0) {
+      char *p = xasprintf("%s/%s", dir, e->d_name);
+      rc |= load_one(p);
+      free(p);
+    }
+  }
+  closedir(d);
+  return rc;
+}
+
+int cw_exec_load_code(const char *code_path)
+{
+  char *copy = xstrdup(code_path ? code_path : ""), *save = NULL;
+  int rc = 0;
+  for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+    struct stat st;
+    if (stat(p, &st) != 0) {
+      log_error("code path entry %s does not exist", p);
+      rc = RAYC_ENOT_FOUND;
+    } else if (S_ISDIR(st.st_mode)) {
+      rc |= load_dir(p);
+    } else {
+      rc |= load_one(p);
+    }
+  }
+  free(copy);
+  return rc;
+}
+
+/* ---- task context ---- */
+
+enum { RET_NONE, RET_HEAP, RET_STORE };
+
+struct rayc_task_ctx {
+  cw_t *cw;
+  const Rayc__TaskSpec *spec;
+  rayc_buf *rets;
+  size_t nrets;
+  uint8_t *kind;       /* per result: RET_NONE (unset, or set by the task itself), RET_HEAP, RET_STORE */
+  char *error;
+};
+
+static id_object_t ctx_return_id(rayc_task_ctx *ctx, size_t i)
+{
+  id_task_t t;
+  memcpy(t.b, ctx->spec->task_id.data, ID_TASK_SIZE);
+  return id_object_for_task(t, (uint32_t)i + 1);
+}
+
+static void ctx_drop_return(rayc_task_ctx *ctx, size_t i)
+{
+  if (ctx->kind[i] == RET_STORE) {
+    id_object_t id = ctx_return_id(ctx, i);
+    store_client_abort(ctx->cw->store, id.b);
+  } else if (ctx->kind[i] == RET_HEAP) {
+    free((void *)ctx->rets[i].data);
+  }
+  ctx->rets[i] = (rayc_buf){0};
+  ctx->kind[i] = RET_NONE;
+}
+
+void *rayc_return_alloc(rayc_task_ctx *ctx, size_t i, size_t len)
+{
+  if (!ctx || i >= ctx->nrets)
+    return NULL;
+  ctx_drop_return(ctx, i);
+  if (len <= CW_INLINE_MAX) {
+    ctx->rets[i] = (rayc_buf){.data = xmalloc(len), .len = len};
+    ctx->kind[i] = RET_HEAP;
+    return (void *)ctx->rets[i].data;
+  }
+  uint8_t buf[512];
+  size_t olen = ctx->spec->caller && rayc__address__get_packed_size(ctx->spec->caller) <= sizeof(buf)
+                    ? rayc__address__pack(ctx->spec->caller, buf)
+                    : 0;
+  id_object_t id = ctx_return_id(ctx, i);
+  uint8_t *data = NULL;
+  int rc = store_client_create(ctx->cw->store, id.b, len, 0, buf, olen, 10000, &data);
+  if (rc != 0) {
+    log_error("result %zu of task %s (%zu bytes) could not be created in the store: %s", i,
+              ctx->spec->function_name, len, rayc_strerror(rc));
+    return NULL;
+  }
+  ctx->rets[i] = (rayc_buf){.data = data, .len = len};
+  ctx->kind[i] = RET_STORE;
+  return data;
+}
+
+int rayc_return_copy(rayc_task_ctx *ctx, size_t i, const void *data, size_t len)
+{
+  void *p = rayc_return_alloc(ctx, i, len);
+  if (!p)
+    return ctx && i < ctx->nrets ? RAYC_EOUT_OF_MEMORY : RAYC_EINVALID_ARGUMENT;
+  if (len)
+    memcpy(p, data, len);
+  return 0;
+}
+
+int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...)
+{
+  if (!ctx)
+    return RAYC_ETASK_FAILED;
+  free(ctx->error);
+  va_list ap;
+  va_start(ap, fmt);
+  if (vasprintf(&ctx->error, fmt, ap) < 0)
+    ctx->error = NULL;
+  va_end(ap);
+  return RAYC_ETASK_FAILED;
+}
+
+/* ---- the executor ---- */
+
+/* A pushed task waiting for the executing thread. */
+typedef struct exec_item {
+  struct exec_item *next;
+  rpc_call_t *call;
+  const Rayc__PushTaskRequest *req; /* owned by call */
+} exec_item_t;
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  exec_item_t *head, *tail;
+  int stop;
+} exec_q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0};
+
+static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  (void)ctx;
+  exec_item_t *it = xmalloc(sizeof(*it));
+  it->next = NULL;
+  it->call = call;
+  it->req = (const Rayc__PushTaskRequest *)m;
+  pthread_mutex_lock(&exec_q.mu);
+  if (exec_q.stop) {
+    pthread_mutex_unlock(&exec_q.mu);
+    free(it);
+    rpc_reply_error(call, RAYC_EUNAVAILABLE, "the worker is exiting");
+    return;
+  }
+  if (exec_q.tail)
+    exec_q.tail->next = it;
+  else
+    exec_q.head = it;
+  exec_q.tail = it;
+  pthread_cond_signal(&exec_q.cv);
+  pthread_mutex_unlock(&exec_q.mu);
+}
+
+static const rpc_method_t cw_methods[] = {
+  {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_push_task},
+};
+
+int cw_worker_serve(cw_t *cw)
+{
+  rpc_server_opts_t opts = {.loop = NULL, .token = getenv("RAYC_TOKEN"), .ctx = cw};
+  cw->server = rpc_server_create(cw_methods, ARRAY_LEN(cw_methods), &opts);
+  if (!cw->server)
+    return RAYC_EINTERNAL;
+  char addr[128];
+  snprintf(addr, sizeof(addr), "%s:0", cw->node_ip);
+  int port = rpc_server_listen(cw->server, addr);
+  if (port <= 0)
+    return port < 0 ? port : RAYC_EIO;
+  cw->port = port;
+  return rpc_server_start(cw->server);
+}
+
+/* Resolves the task's arguments into bufs; refs are read from this node's store. */
+static int exec_args(cw_t *cw, const Rayc__TaskSpec *spec, rayc_buf *bufs, uint8_t *held, char **why)
+{
+  for (size_t i = 0; i < spec->n_args; i++) {
+    const Rayc__TaskArg *a = spec->args[i];
+    if (a->kind_case == RAYC__TASK_ARG__KIND_VALUE) {
+      bufs[i] = (rayc_buf){.data = a->value.data, .len = a->value.len};
+      continue;
+    }
+    if (a->kind_case != RAYC__TASK_ARG__KIND_REF || !a->ref || a->ref->object_id.len != ID_OBJECT_SIZE) {
+      *why = xasprintf("argument %zu is malformed", i);
+      return RAYC_EINVALID_ARGUMENT;
+    }
+    store_object_t so;
+    int rc = store_client_get(cw->store, a->ref->object_id.data, 1, 30000, &so);
+    if (rc != 0 || !so.found) {
+      char hex[9];
+      *why = xasprintf("argument %zu (object %s) is not available on this node: %s", i,
+                       id_short(a->ref->object_id.data, ID_OBJECT_SIZE, hex), rc ? rayc_strerror(rc) : "not found");
+      return rc ? rc : RAYC_EOBJECT_LOST;
+    }
+    held[i] = 1;
+    bufs[i] = (rayc_buf){.data = so.data, .len = so.data_size};
+  }
+  return 0;
+}
+
+static void exec_release_args(cw_t *cw, const Rayc__TaskSpec *spec, const uint8_t *held)
+{
+  for (size_t i = 0; i < spec->n_args; i++)
+    if (held[i])
+      store_client_release(cw->store, spec->args[i]->ref->object_id.data);
+}
+
+static Rayc__ErrorInfo *exec_error(cw_t *cw, const Rayc__TaskSpec *spec, int code, const char *msg)
+{
+  Rayc__ErrorInfo *e = xmalloc(sizeof(*e));
+  rayc__error_info__init(e);
+  e->code = code;
+  e->message = xstrdup(msg);
+  e->function_name = xstrdup(spec->function_name);
+  e->node_id = pb_bytes(cw->node_id.b, ID_NODE_SIZE);
+  e->worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
+  return e;
+}
+
+/* Turns result i into a ReturnObject: sealed in the store, or inline. */
+static void exec_finish_return(rayc_task_ctx *ctx, size_t i, Rayc__ReturnObject *r, id_object_t *id)
+{
+  cw_t *cw = ctx->cw;
+  *id = ctx_return_id(ctx, i);
+  r->object_id = pb_bytes(id->b, ID_OBJECT_SIZE);
+  rayc_buf *b = &ctx->rets[i];
+  if (ctx->kind[i] == RET_NONE && b->data && b->len > CW_INLINE_MAX) {
+    /* set by the task itself to memory it keeps: copy it into the store */
+    if (store_client_put(cw->store, id->b, b->data, b->len, NULL, 0, 10000) == 0)
+      ctx->kind[i] = RET_STORE;
+  } else if (ctx->kind[i] == RET_STORE) {
+    store_client_seal(cw->store, id->b);
+    store_client_release(cw->store, id->b);
+  }
+  if (ctx->kind[i] == RET_STORE) {
+    r->in_store = 1;
+    r->node_id = pb_bytes(cw->node_id.b, ID_NODE_SIZE);
+    r->size = b->len;
+  } else {
+    r->data = pb_bytes(b->data, b->data ? b->len : 0);
+  }
+}
+
+static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n)
+{
+  Rayc__PushTaskReply rep = RAYC__PUSH_TASK_REPLY__INIT;
+  Rayc__ReturnObject **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
+  for (size_t i = 0; i < n; i++)
+    ptrs[i] = &rets[i];
+  rep.returns = ptrs;
+  rep.n_returns = n;
+  rpc_reply(call, &rep.base);
+  free(ptrs);
+}
+
+/* Runs fn and fills rets; returns the error to report for every result, or NULL. */
+static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec, int *code)
+{
+  rayc_task_fn fn = cw_exec_lookup(spec->function_name);
+  if (!fn) {
+    *code = RAYC_ETASK_FAILED;
+    return xasprintf("function '%s' is not registered by any library on the code path '%s'", spec->function_name,
+                     cw->code_path ? cw->code_path : "");
+  }
+  rayc_buf *args = xcalloc(spec->n_args ? spec->n_args : 1, sizeof(*args));
+  uint8_t *held = xcalloc(spec->n_args ? spec->n_args : 1, 1);
+  char *why = NULL;
+  int rc = exec_args(cw, spec, args, held, &why);
+  if (rc == 0) {
+    id_task_t saved = cw->current_task;
+    memcpy(cw->current_task.b, spec->task_id.data, ID_TASK_SIZE);
+    rc = fn(ctx, args, spec->n_args, ctx->rets, ctx->nrets);
+    cw->current_task = saved;
+    if (rc != 0)
+      why = ctx->error ? xstrdup(ctx->error) : xasprintf("the task returned %d (%s)", rc, rayc_strerror(rc));
+  }
+  exec_release_args(cw, spec, held);
+  free(args);
+  free(held);
+  *code = RAYC_ETASK_FAILED;
+  return why;
+}
+
+static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req)
+{
+  const Rayc__TaskSpec *spec = req->task;
+  if (!spec || spec->task_id.len != ID_TASK_SIZE || spec->num_returns < 1 || spec->num_returns > 1000000 ||
+      !spec->caller) {
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "malformed task spec");
+    return;
+  }
+  size_t n = (size_t)spec->num_returns;
+  rayc_task_ctx ctx = {.cw = cw, .spec = spec, .rets = xcalloc(n, sizeof(rayc_buf)), .nrets = n,
+                       .kind = xcalloc(n, 1)};
+  int code = 0;
+  char *err = exec_call(cw, &ctx, spec, &code);
+  Rayc__ReturnObject *rets = xcalloc(n, sizeof(*rets));
+  id_object_t *ids = xcalloc(n, sizeof(*ids));
+  for (size_t i = 0; i < n; i++) {
+    rayc__return_object__init(&rets[i]);
+    if (err) {
+      ctx_drop_return(&ctx, i);
+      ids[i] = ctx_return_id(&ctx, i);
+      rets[i].object_id = pb_bytes(ids[i].b, ID_OBJECT_SIZE);
+      rets[i].error = exec_error(cw, spec, code, err);
+    } else {
+      exec_finish_return(&ctx, i, &rets[i], &ids[i]);
+    }
+  }
+  exec_reply(call, rets, n);
+  for (size_t i = 0; i < n; i++) {
+    if (ctx.kind[i] == RET_HEAP)
+      free((void *)ctx.rets[i].data);
+    if (rets[i].error) {
+      free(rets[i].error->message);
+      free(rets[i].error->function_name);
+      free(rets[i].error);
+    }
+  }
+  free(rets);
+  free(ids);
+  free(ctx.rets);
+  free(ctx.kind);
+  free(ctx.error);
+  free(err);
+}
+
+void cw_worker_run(cw_t *cw)
+{
+  for (;;) {
+    pthread_mutex_lock(&exec_q.mu);
+    while (!exec_q.head && !exec_q.stop)
+      pthread_cond_wait(&exec_q.cv, &exec_q.mu);
+    exec_item_t *it = exec_q.head;
+    if (!it) {
+      pthread_mutex_unlock(&exec_q.mu);
+      return;
+    }
+    exec_q.head = it->next;
+    if (!exec_q.head)
+      exec_q.tail = NULL;
+    int stop = exec_q.stop;
+    pthread_mutex_unlock(&exec_q.mu);
+    if (stop)
+      rpc_reply_error(it->call, RAYC_EUNAVAILABLE, "the worker is exiting");
+    else
+      exec_task(cw, it->call, it->req);
+    free(it);
+  }
+}
+
+void cw_worker_stop(cw_t *cw)
+{
+  (void)cw;
+  pthread_mutex_lock(&exec_q.mu);
+  exec_q.stop = 1;
+  pthread_cond_broadcast(&exec_q.cv);
+  pthread_mutex_unlock(&exec_q.mu);
+}

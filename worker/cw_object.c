@@ -1,0 +1,355 @@
+/*
+ * Objects owned by this process: the table, their states (PENDING -> INLINE | IN_STORE | ERROR),
+ * reference counts and freeing; and the public put/get/wait/release calls.
+ *
+ * An object is freed everywhere when no local handle and no pending task refers to it and it is
+ * no longer pending: its inline value is dropped and its store copy deleted.
+ */
+#include "worker/cw.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+cw_blob_t *cw_blob_new(const void *data, size_t len)
+{
+  cw_blob_t *b = xmalloc(sizeof(*b) + len);
+  b->refs = 1;
+  b->len = len;
+  if (len && data)
+    memcpy(b->data, data, len);
+  return b;
+}
+
+void cw_blob_unref(cw_blob_t *b)
+{
+  if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    free(b);
+}
+
+static void cw_blob_ref(cw_blob_t *b)
+{
+  __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+}
+
+cw_object_t *cw_obj_new(cw_t *cw, const id_object_t *id)
+{
+  cw_object_t *o = xcalloc(1, sizeof(*o));
+  o->id = *id;
+  o->state = OBJ_PENDING;
+  hmap_put(&cw->objects, id->b, ID_OBJECT_SIZE, o);
+  return o;
+}
+
+cw_object_t *cw_obj_get(cw_t *cw, const id_object_t *id)
+{
+  return hmap_get(&cw->objects, id->b, ID_OBJECT_SIZE);
+}
+
+/* Wakes the tasks waiting for o and every thread blocked in get/wait. */
+static void cw_obj_ready(cw_t *cw, cw_object_t *o)
+{
+  cw_task_t **w = o->waiters;
+  size_t n = o->nwaiters;
+  o->waiters = NULL;
+  o->nwaiters = o->capwaiters = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (o->state == OBJ_ERROR && !w[i]->dep_err) {
+      w[i]->dep_err = o->err;
+      w[i]->dep_err_msg = xstrdup(o->err_msg ? o->err_msg : "");
+    }
+    if (--w[i]->deps_pending == 0)
+      cw_task_ready(cw, w[i]);
+  }
+  free(w);
+  pthread_cond_broadcast(&cw->cv);
+  cw_obj_maybe_free(cw, o);
+}
+
+void cw_obj_set_inline(cw_t *cw, cw_object_t *o, const void *data, size_t len)
+{
+  o->state = OBJ_INLINE;
+  o->blob = cw_blob_new(data, len);
+  o->size = len;
+  cw_obj_ready(cw, o);
+}
+
+void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t size)
+{
+  o->state = OBJ_IN_STORE;
+  o->node = *node;
+  o->size = size;
+  cw_obj_ready(cw, o);
+}
+
+void cw_obj_set_error(cw_t *cw, cw_object_t *o, int err, const char *msg)
+{
+  o->state = OBJ_ERROR;
+  o->err = err;
+  o->err_msg = xstrdup(msg ? msg : rayc_strerror(err));
+  cw_obj_ready(cw, o);
+}
+
+static void cw_obj_free(cw_t *cw, cw_object_t *o)
+{
+  hmap_del(&cw->objects, o->id.b, ID_OBJECT_SIZE);
+  if (o->state == OBJ_IN_STORE && cw->store && memcmp(o->node.b, cw->node_id.b, ID_NODE_SIZE) == 0)
+    store_client_delete(cw->store, o->id.b, 1);
+  cw_blob_unref(o->blob);
+  free(o->err_msg);
+  free(o->waiters);
+  free(o);
+}
+
+void cw_obj_maybe_free(cw_t *cw, cw_object_t *o)
+{
+  if (o->local_refs <= 0 && o->submitted_refs <= 0 && o->state != OBJ_PENDING)
+    cw_obj_free(cw, o);
+}
+
+void cw_objects_release_all(cw_t *cw)
+{
+  for (hmap_iter_t it = hmap_iter(&cw->objects); hmap_next(&it);) {
+    cw_object_t *o = it.value;
+    o->state = o->state == OBJ_PENDING ? OBJ_ERROR : o->state;
+    cw_obj_free(cw, o);
+  }
+}
+
+/* ---- public API ---- */
+
+static cw_t *cw_require(void)
+{
+  if (!cw_global)
+    cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+  return cw_global;
+}
+
+static id_object_t cw_put_id(cw_t *cw)
+{
+  return id_object_for_task(cw->current_task, ID_PUT_INDEX_FLAG | ++cw->put_index);
+}
+
+int rayc_put(const void *data, size_t len, rayc_ref *out)
+{
+  cw_t *cw = cw_require();
+  if (!cw)
+    return RAYC_ENOT_CONNECTED;
+  if (!out || (!data && len))
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put: data and out must not be NULL");
+  pthread_mutex_lock(&cw->mu);
+  id_object_t id = cw_put_id(cw);
+  pthread_mutex_unlock(&cw->mu);
+  if (len > CW_INLINE_MAX) {
+    Rayc__Address owner = RAYC__ADDRESS__INIT;
+    cw_fill_address(cw, &owner);
+    uint8_t buf[256];
+    size_t olen = rayc__address__pack(&owner, buf);
+    int rc = store_client_put(cw->store, id.b, data, len, buf, olen, 10000);
+    if (rc != 0)
+      return cw_set_error(rc, "rayc_put of %zu bytes into the object store failed: %s", len, rayc_strerror(rc));
+  }
+  pthread_mutex_lock(&cw->mu);
+  cw_object_t *o = cw_obj_new(cw, &id);
+  o->local_refs = 1;
+  if (len > CW_INLINE_MAX)
+    cw_obj_set_store(cw, o, &cw->node_id, len);
+  else
+    cw_obj_set_inline(cw, o, data, len);
+  pthread_mutex_unlock(&cw->mu);
+  memcpy(out->id, id.b, ID_OBJECT_SIZE);
+  return 0;
+}
+
+/* A buffer handed out by rayc_get: an inline blob, or a reference into the store. */
+typedef struct cw_buf_priv {
+  cw_blob_t *blob;
+  id_object_t store_id;
+} cw_buf_priv_t;
+
+static struct timespec cw_deadline(int64_t timeout_ms)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += timeout_ms / 1000;
+  ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  return ts;
+}
+
+/* Waits (cw->mu held) until every object is ready; 0, RAYC_ETIMEOUT or RAYC_ENOT_FOUND. */
+static int cw_wait_all(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms)
+{
+  struct timespec dl = cw_deadline(timeout_ms < 0 ? 0 : timeout_ms);
+  for (size_t i = 0; i < n; i++) {
+    for (;;) {
+      cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
+      if (!o) {
+        char hex[57];
+        return cw_set_error(RAYC_ENOT_FOUND, "object %s is not known to this process (released, or owned elsewhere)",
+                            rayc_ref_hex(&refs[i], hex));
+      }
+      if (o->state != OBJ_PENDING)
+        break;
+      if (timeout_ms < 0)
+        pthread_cond_wait(&cw->cv, &cw->mu);
+      else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT)
+        return cw_set_error(RAYC_ETIMEOUT, "rayc_get timed out after %lld ms", (long long)timeout_ms);
+    }
+  }
+  return 0;
+}
+
+/* Fills out[i] for an object in this node's store. Called without cw->mu. */
+static int cw_get_from_store(cw_t *cw, const id_object_t *id, rayc_buf *out)
+{
+  store_object_t so;
+  int rc = store_client_get(cw->store, id->b, 1, 10000, &so);
+  if (rc == 0 && !so.found)
+    rc = RAYC_EOBJECT_LOST;
+  if (rc != 0) {
+    char hex[9];
+    return cw_set_error(rc, "object %s could not be read from the object store: %s",
+                        id_short(id->b, ID_OBJECT_SIZE, hex), rayc_strerror(rc));
+  }
+  cw_buf_priv_t *p = xcalloc(1, sizeof(*p));
+  p->store_id = *id;
+  out->data = so.data;
+  out->len = so.data_size;
+  out->priv = p;
+  return 0;
+}
+
+/* Takes what each ready object holds; IN_STORE objects are marked for a store read. */
+static int cw_collect(cw_t *cw, const rayc_ref *refs, size_t n, rayc_buf *out, int *in_store)
+{
+  for (size_t i = 0; i < n; i++) {
+    cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
+    in_store[i] = 0;
+    if (o->state == OBJ_ERROR) {
+      cw_set_error(o->err, "%s", o->err_msg);
+      return o->err;
+    }
+    if (o->state == OBJ_IN_STORE) {
+      if (memcmp(o->node.b, cw->node_id.b, ID_NODE_SIZE) != 0)
+        return cw_set_error(RAYC_EUNIMPLEMENTED, "object is on another node; transfer between nodes is not built yet");
+      in_store[i] = 1;
+      continue;
+    }
+    cw_buf_priv_t *p = xcalloc(1, sizeof(*p));
+    p->blob = o->blob;
+    cw_blob_ref(o->blob);
+    out[i] = (rayc_buf){.data = o->blob->data, .len = o->blob->len, .priv = p};
+  }
+  return 0;
+}
+
+int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out)
+{
+  cw_t *cw = cw_require();
+  if (!cw)
+    return RAYC_ENOT_CONNECTED;
+  if ((!refs || !out) && n)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_get: refs and out must not be NULL");
+  memset(out, 0, n * sizeof(*out));
+  int *in_store = xcalloc(n ? n : 1, sizeof(int));
+  pthread_mutex_lock(&cw->mu);
+  int rc = cw_wait_all(cw, refs, n, timeout_ms);
+  if (rc == 0)
+    rc = cw_collect(cw, refs, n, out, in_store);
+  pthread_mutex_unlock(&cw->mu);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (in_store[i])
+      rc = cw_get_from_store(cw, (const id_object_t *)refs[i].id, &out[i]);
+  free(in_store);
+  if (rc != 0)
+    rayc_buf_release(out, n);
+  return rc;
+}
+
+void rayc_buf_release(rayc_buf *bufs, size_t n)
+{
+  for (size_t i = 0; bufs && i < n; i++) {
+    cw_buf_priv_t *p = bufs[i].priv;
+    if (!p)
+      continue;
+    if (p->blob)
+      cw_blob_unref(p->blob);
+    else if (cw_global && cw_global->store)
+      store_client_release(cw_global->store, p->store_id.b);
+    free(p);
+    bufs[i] = (rayc_buf){0};
+  }
+}
+
+static size_t cw_count_ready(cw_t *cw, const rayc_ref *refs, size_t n, int *ready)
+{
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++) {
+    cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
+    int r = !o || o->state != OBJ_PENDING;
+    if (ready)
+      ready[i] = r;
+    count += (size_t)r;
+  }
+  return count;
+}
+
+int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int *ready)
+{
+  cw_t *cw = cw_require();
+  if (!cw)
+    return RAYC_ENOT_CONNECTED;
+  if (k > n)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k (%zu) is larger than n (%zu)", k, n);
+  struct timespec dl = cw_deadline(timeout_ms < 0 ? 0 : timeout_ms);
+  pthread_mutex_lock(&cw->mu);
+  size_t count;
+  while ((count = cw_count_ready(cw, refs, n, ready)) < k) {
+    if (timeout_ms < 0)
+      pthread_cond_wait(&cw->cv, &cw->mu);
+    else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT) {
+      count = cw_count_ready(cw, refs, n, ready);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&cw->mu);
+  return (int)count;
+}
+
+void rayc_ref_release(const rayc_ref *ref)
+{
+  cw_t *cw = cw_global;
+  if (!cw || !ref)
+    return;
+  pthread_mutex_lock(&cw->mu);
+  cw_object_t *o = cw_obj_get(cw, (const id_object_t *)ref->id);
+  if (o && --o->local_refs <= 0)
+    cw_obj_maybe_free(cw, o);
+  pthread_mutex_unlock(&cw->mu);
+}
+
+void rayc_ref_retain(const rayc_ref *ref)
+{
+  cw_t *cw = cw_global;
+  if (!cw || !ref)
+    return;
+  pthread_mutex_lock(&cw->mu);
+  cw_object_t *o = cw_obj_get(cw, (const id_object_t *)ref->id);
+  if (o)
+    o->local_refs++;
+  pthread_mutex_unlock(&cw->mu);
+}
+
+char *rayc_ref_hex(const rayc_ref *ref, char *out)
+{
+  return id_hex(ref->id, RAYC_OBJECT_ID_SIZE, out);
+}

@@ -1,0 +1,526 @@
+/*
+ * Task submission through worker leases (Ray's direct task submission).
+ *
+ * Tasks are grouped by scheduling class (their resource shape). A class has a FIFO of ready
+ * tasks, the leases it holds and the lease requests it has in flight. cw_pump() pushes queued
+ * tasks to leased workers (up to CW_MAX_IN_FLIGHT each, so a worker always has the next task
+ * waiting) and asks the raylet for more leases while tasks wait. A task whose worker dies is
+ * retried while it has retries left. Idle leases are returned by the background thread after
+ * CW_LEASE_IDLE_MS, so a driver submitting one task after another reuses its worker.
+ *
+ * Every function here runs with cw->mu held.
+ */
+#include "worker/cw.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void cw_pump(cw_t *cw, cw_class_t *cls);
+
+static void cw_task_free(cw_t *cw, cw_task_t *t)
+{
+  for (size_t i = 0; i < t->nargs; i++) {
+    if (t->args[i].value) {
+      cw_blob_unref(t->args[i].value);
+      continue;
+    }
+    cw_object_t *o = cw_obj_get(cw, &t->args[i].ref);
+    if (o && --o->submitted_refs <= 0)
+      cw_obj_maybe_free(cw, o);
+  }
+  free(t->args);
+  free(t->fn);
+  free(t->name);
+  free(t->dep_err_msg);
+  free(t);
+}
+
+void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg)
+{
+  for (int i = 0; i < t->num_returns; i++) {
+    id_object_t id = id_object_for_task(t->id, (uint32_t)i + 1);
+    cw_object_t *o = cw_obj_get(cw, &id);
+    if (o && o->state == OBJ_PENDING)
+      cw_obj_set_error(cw, o, err, msg);
+  }
+  cw_task_free(cw, t);
+}
+
+void cw_task_ready(cw_t *cw, cw_task_t *t)
+{
+  if (t->dep_err) {
+    cw_task_fail(cw, t, t->dep_err, t->dep_err_msg);
+    return;
+  }
+  cw_class_t *c = t->cls;
+  t->next = NULL;
+  if (c->tail)
+    c->tail->next = t;
+  else
+    c->head = t;
+  c->tail = t;
+  c->queued++;
+  cw_pump(cw, c);
+}
+
+static cw_task_t *cw_class_pop(cw_class_t *c)
+{
+  cw_task_t *t = c->head;
+  if (!t)
+    return NULL;
+  c->head = t->next;
+  if (!c->head)
+    c->tail = NULL;
+  c->queued--;
+  t->next = NULL;
+  return t;
+}
+
+static void cw_class_push_front(cw_class_t *c, cw_task_t *t)
+{
+  t->next = c->head;
+  c->head = t;
+  if (!c->tail)
+    c->tail = t;
+  c->queued++;
+}
+
+/* ---- pushing tasks ---- */
+
+static void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting);
+
+static void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep)
+{
+  for (size_t i = 0; i < rep->n_returns; i++) {
+    Rayc__ReturnObject *r = rep->returns[i];
+    if (r->object_id.len != ID_OBJECT_SIZE)
+      continue;
+    cw_object_t *o = cw_obj_get(cw, (const id_object_t *)r->object_id.data);
+    if (!o || o->state != OBJ_PENDING)
+      continue;
+    if (r->error) {
+      char node[9], worker[9];
+      char *msg = xasprintf("task %s failed on node %s, worker %s: %s", r->error->function_name,
+                            r->error->node_id.len ? id_short(r->error->node_id.data, r->error->node_id.len, node) : "?",
+                            r->error->worker_id.len ? id_short(r->error->worker_id.data, r->error->worker_id.len, worker) : "?",
+                            r->error->message);
+      cw_obj_set_error(cw, o, r->error->code ? r->error->code : RAYC_ETASK_FAILED, msg);
+      free(msg);
+    } else if (r->in_store && r->node_id.len == ID_NODE_SIZE) {
+      cw_obj_set_store(cw, o, (const id_node_t *)r->node_id.data, r->size);
+    } else {
+      cw_obj_set_inline(cw, o, r->data.data, r->data.len);
+    }
+  }
+  (void)t;
+}
+
+static int cw_reply_failed(const Rayc__PushTaskReply *rep)
+{
+  for (size_t i = 0; i < rep->n_returns; i++)
+    if (rep->returns[i]->error && rep->returns[i]->error->code == RAYC_ETASK_FAILED)
+      return 1;
+  return 0;
+}
+
+static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  cw_task_t *t = arg;
+  cw_t *cw = cw_global;
+  pthread_mutex_lock(&cw->mu);
+  cw_lease_t *l = t->lease;
+  cw_class_t *c = t->cls;
+  t->lease = NULL;
+  l->in_flight--;
+  Rayc__PushTaskReply *rep = (Rayc__PushTaskReply *)resp;
+  if (status == 0 && t->retry_exceptions && t->attempts_left > 0 && cw_reply_failed(rep) && !cw->stopping) {
+    t->attempts_left--;
+    t->attempt++;
+    cw_class_push_front(c, t);
+  } else if (status == 0) {
+    cw_apply_returns(cw, t, rep);
+    cw_task_free(cw, t);
+  } else {
+    l->dead = 1;
+    if (t->attempts_left > 0 && !cw->stopping) {
+      log_warn("task %s: worker %s failed (%s: %s); retrying (%d retries left)", t->name, l->target,
+               rayc_strerror(status), detail, t->attempts_left);
+      t->attempts_left--;
+      t->attempt++;
+      cw_class_push_front(c, t);
+    } else {
+      char *msg = xasprintf("the worker running task %s died (%s); no retries left", t->name, detail);
+      cw_task_fail(cw, t, RAYC_EWORKER_DIED, msg);
+      free(msg);
+    }
+  }
+  if (l->in_flight == 0) {
+    l->idle_since_ms = now_ms();
+    if (l->dead)
+      cw_lease_remove(cw, l, 1);
+  }
+  pb_free(resp);
+  if (!cw->stopping)
+    cw_pump(cw, c);
+  pthread_mutex_unlock(&cw->mu);
+}
+
+/* Builds the TaskArg list: values inline; refs to inline objects become values too (Ray inlines
+ * small objects into the task), refs to stored objects stay refs. */
+static Rayc__TaskArg **cw_build_args(cw_t *cw, cw_task_t *t, Rayc__TaskArg *storage, Rayc__ObjectRefInfo *refs,
+                                     Rayc__Address *owner)
+{
+  Rayc__TaskArg **args = xcalloc(t->nargs ? t->nargs : 1, sizeof(*args));
+  for (size_t i = 0; i < t->nargs; i++) {
+    Rayc__TaskArg *a = &storage[i];
+    rayc__task_arg__init(a);
+    args[i] = a;
+    cw_blob_t *b = t->args[i].value;
+    cw_object_t *o = b ? NULL : cw_obj_get(cw, &t->args[i].ref);
+    if (o && o->state == OBJ_INLINE)
+      b = o->blob;
+    if (b) {
+      a->kind_case = RAYC__TASK_ARG__KIND_VALUE;
+      a->value = pb_bytes(b->data, b->len);
+      continue;
+    }
+    rayc__object_ref_info__init(&refs[i]);
+    refs[i].object_id = pb_bytes(t->args[i].ref.b, ID_OBJECT_SIZE);
+    refs[i].owner = owner;
+    a->kind_case = RAYC__TASK_ARG__KIND_REF;
+    a->ref = &refs[i];
+  }
+  return args;
+}
+
+static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
+{
+  Rayc__PushTaskRequest req = RAYC__PUSH_TASK_REQUEST__INIT;
+  Rayc__TaskSpec spec = RAYC__TASK_SPEC__INIT;
+  Rayc__Address caller = RAYC__ADDRESS__INIT;
+  Rayc__TaskArg *storage = xcalloc(t->nargs ? t->nargs : 1, sizeof(*storage));
+  Rayc__ObjectRefInfo *refs = xcalloc(t->nargs ? t->nargs : 1, sizeof(*refs));
+  cw_fill_address(cw, &caller);
+  spec.task_id = pb_bytes(t->id.b, ID_TASK_SIZE);
+  spec.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
+  spec.function_name = t->fn;
+  spec.name = t->name;
+  spec.num_returns = t->num_returns;
+  spec.attempt = t->attempt;
+  spec.caller = &caller;
+  spec.n_args = t->nargs;
+  spec.args = cw_build_args(cw, t, storage, refs, &caller);
+  req.task = &spec;
+  req.lease_id = pb_bytes(l->id, sizeof(l->id));
+  t->lease = l;
+  l->in_flight++;
+  if (rpc_call(l->ch, &rayc__core_worker_service__descriptor, "PushTask", &req.base, -1, cw_push_done, t) != 0) {
+    l->in_flight--;
+    t->lease = NULL;
+    cw_task_fail(cw, t, RAYC_EINTERNAL, "PushTask could not be started");
+  }
+  free(spec.args);
+  free(storage);
+  free(refs);
+}
+
+/* ---- leases ---- */
+
+static void cw_return_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)arg;
+  if (status != 0 && status != RAYC_ECANCELLED)
+    log_debug("returning a lease failed: %s (%s)", rayc_strerror(status), detail);
+  pb_free(resp);
+}
+
+static void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting)
+{
+  cw_class_t *c = l->cls;
+  for (cw_lease_t **pp = &c->leases; *pp; pp = &(*pp)->next)
+    if (*pp == l) {
+      *pp = l->next;
+      break;
+    }
+  Rayc__ReturnWorkerRequest req = RAYC__RETURN_WORKER_REQUEST__INIT;
+  req.lease_id = pb_bytes(l->id, sizeof(l->id));
+  req.worker_exiting = worker_exiting;
+  if (cw->client_closing) {
+    /* no more calls: the raylet reclaims the lease when our connection closes */
+  } else if (cw->stopping) {
+    ProtobufCMessage *resp = NULL;
+    rpc_call_sync(cw->raylet, &rayc__node_manager_service__descriptor, "ReturnWorker", &req.base, 1000, &resp, NULL);
+    pb_free(resp);
+  } else {
+    rpc_call(cw->raylet, &rayc__node_manager_service__descriptor, "ReturnWorker", &req.base, 5000, cw_return_done, NULL);
+  }
+  free(l);
+}
+
+static void cw_fail_queue(cw_t *cw, cw_class_t *c, int err, const char *msg)
+{
+  cw_task_t *t;
+  while ((t = cw_class_pop(c)))
+    cw_task_fail(cw, t, err, msg);
+}
+
+static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  cw_class_t *c = arg;
+  cw_t *cw = cw_global;
+  Rayc__RequestWorkerLeaseReply *rep = (Rayc__RequestWorkerLeaseReply *)resp;
+  pthread_mutex_lock(&cw->mu);
+  c->lease_requests--;
+  if (status == 0 && rep->worker && rep->lease_id.len == 16 && rep->worker->worker_id.len == ID_WORKER_SIZE) {
+    cw_lease_t *l = xcalloc(1, sizeof(*l));
+    l->cls = c;
+    memcpy(l->id, rep->lease_id.data, 16);
+    memcpy(l->worker_id.b, rep->worker->worker_id.data, ID_WORKER_SIZE);
+    if (rep->worker->node_id.len == ID_NODE_SIZE)
+      memcpy(l->node_id.b, rep->worker->node_id.data, ID_NODE_SIZE);
+    snprintf(l->target, sizeof(l->target), "%s:%d", rep->worker->ip, rep->worker->port);
+    l->ch = rpc_channel_get(cw->client, l->target);
+    l->idle_since_ms = now_ms();
+    l->next = c->leases;
+    c->leases = l;
+    if (cw->stopping)
+      cw_lease_remove(cw, l, 0);
+  } else if (status != RAYC_ECANCELLED && !cw->stopping && !c->leases && c->lease_requests == 0) {
+    char *msg = xasprintf("no worker could be leased for %s: %s (%s)", c->key,
+                          status ? rayc_strerror(status) : "bad reply", detail ? detail : "");
+    cw_fail_queue(cw, c, status == RAYC_EINFEASIBLE ? RAYC_EINFEASIBLE : RAYC_EUNAVAILABLE, msg);
+    free(msg);
+  }
+  pb_free(resp);
+  if (!cw->stopping)
+    cw_pump(cw, c);
+  pthread_mutex_unlock(&cw->mu);
+}
+
+static void cw_request_lease(cw_t *cw, cw_class_t *c)
+{
+  Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
+  Rayc__ResourceEntry ents[CW_RES_MAX], *ptrs[CW_RES_MAX];
+  uint8_t lease_id[16];
+  id_random(lease_id, sizeof(lease_id));
+  for (int i = 0; i < c->nres; i++) {
+    rayc__resource_entry__init(&ents[i]);
+    ents[i].name = c->res_name[i];
+    ents[i].amount = c->res_amount[i];
+    ptrs[i] = &ents[i];
+  }
+  req.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
+  req.resources = ptrs;
+  req.n_resources = (size_t)c->nres;
+  req.code_path = cw->code_path ? cw->code_path : (char *)"";
+  req.lease_id = pb_bytes(lease_id, sizeof(lease_id));
+  req.owner_worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
+  c->lease_requests++;
+  if (rpc_call(cw->raylet, &rayc__node_manager_service__descriptor, "RequestWorkerLease", &req.base, -1, cw_lease_done,
+               c) != 0)
+    c->lease_requests--;
+}
+
+static void cw_pump(cw_t *cw, cw_class_t *c)
+{
+  for (cw_lease_t *l = c->leases; l && c->head; l = l->next)
+    while (c->head && !l->dead && l->in_flight < CW_MAX_IN_FLIGHT)
+      cw_push(cw, l, cw_class_pop(c));
+  size_t want = c->queued < CW_MAX_LEASE_REQUESTS ? c->queued : CW_MAX_LEASE_REQUESTS;
+  if (c->queued > 0 && (size_t)c->lease_requests < want)
+    cw_request_lease(cw, c);
+}
+
+void cw_leases_return_idle(cw_t *cw, int all)
+{
+  int64_t now = now_ms();
+  for (cw_class_t *c = cw->classes; c; c = c->next) {
+    for (cw_lease_t **pp = &c->leases; *pp;) {
+      cw_lease_t *l = *pp;
+      int idle = l->in_flight == 0 && !c->head && now - l->idle_since_ms >= CW_LEASE_IDLE_MS;
+      if (l->in_flight == 0 && (all || idle || l->dead))
+        cw_lease_remove(cw, l, l->dead);
+      else
+        pp = &l->next;
+    }
+  }
+}
+
+void cw_classes_free(cw_t *cw)
+{
+  while (cw->classes) {
+    cw_class_t *c = cw->classes;
+    cw->classes = c->next;
+    cw_task_t *t;
+    while ((t = cw_class_pop(c)))
+      cw_task_free(cw, t);
+    while (c->leases) {
+      cw_lease_t *l = c->leases;
+      c->leases = l->next;
+      free(l);
+    }
+    free(c);
+  }
+}
+
+void *cw_bg_main(void *arg)
+{
+  cw_t *cw = arg;
+  pthread_mutex_lock(&cw->mu);
+  while (!cw->stopping) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 20 * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&cw->bg_cv, &cw->mu, &ts);
+    if (!cw->stopping)
+      cw_leases_return_idle(cw, 0);
+  }
+  pthread_mutex_unlock(&cw->mu);
+  return NULL;
+}
+
+/* ---- rayc_remote ---- */
+
+void rayc_task_opts_init(rayc_task_opts *o)
+{
+  memset(o, 0, sizeof(*o));
+  o->num_returns = 1;
+  o->num_cpus = 1;
+  o->max_retries = 3;
+}
+
+static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
+{
+  c->nres = 0;
+  const char *names[] = {"CPU", "GPU", "memory"};
+  double amounts[] = {o->num_cpus, o->num_gpus, o->memory};
+  size_t off = 0;
+  for (int i = 0; i < 3; i++) {
+    if (amounts[i] <= 0)
+      continue;
+    snprintf(c->res_name[c->nres], sizeof(c->res_name[0]), "%s", names[i]);
+    c->res_amount[c->nres++] = amounts[i];
+    off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, "%s%s=%g", off ? "," : "", names[i], amounts[i]);
+  }
+  if (off == 0)
+    snprintf(c->key, sizeof(c->key), "no resources");
+}
+
+static cw_class_t *cw_class_get(cw_t *cw, const rayc_task_opts *o)
+{
+  cw_class_t probe;
+  memset(&probe, 0, sizeof(probe));
+  cw_class_key(o, &probe);
+  for (cw_class_t *c = cw->classes; c; c = c->next)
+    if (strcmp(c->key, probe.key) == 0)
+      return c;
+  cw_class_t *c = xmalloc(sizeof(*c));
+  *c = probe;
+  c->next = cw->classes;
+  cw->classes = c;
+  return c;
+}
+
+static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *args)
+{
+  if (o->num_returns < 1 || o->num_returns > 1000000)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "num_returns must be 1 or more, got %d", o->num_returns);
+  if (o->num_cpus < 0 || o->num_gpus < 0 || o->memory < 0 || o->max_retries < 0)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "resources and max_retries must not be negative");
+  for (size_t i = 0; i < nargs; i++)
+    if (!args[i].ref && !args[i].data && args[i].len)
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu has a length but no data", i);
+  return 0;
+}
+
+/* Adds argument i: a copy of a value, or a reference that holds the object until the task ends. */
+static int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a)
+{
+  if (!a->ref) {
+    t->args[i].value = cw_blob_new(a->data, a->len);
+    return 0;
+  }
+  cw_object_t *o = cw_obj_get(cw, (const id_object_t *)a->ref->id);
+  if (!o)
+    return cw_set_error(RAYC_ENOT_FOUND, "argument %zu refers to an object this process does not hold", i);
+  memcpy(t->args[i].ref.b, a->ref->id, ID_OBJECT_SIZE);
+  o->submitted_refs++;
+  if (o->state == OBJ_PENDING) {
+    if (o->nwaiters == o->capwaiters) {
+      o->capwaiters = o->capwaiters ? 2 * o->capwaiters : 4;
+      o->waiters = xrealloc(o->waiters, o->capwaiters * sizeof(*o->waiters));
+    }
+    o->waiters[o->nwaiters++] = t;
+    t->deps_pending++;
+  } else if (o->state == OBJ_ERROR && !t->dep_err) {
+    t->dep_err = o->err;
+    t->dep_err_msg = xstrdup(o->err_msg);
+  }
+  return 0;
+}
+
+static cw_task_t *cw_task_new(cw_t *cw, const char *fn, size_t nargs, const rayc_task_opts *o)
+{
+  cw_task_t *t = xcalloc(1, sizeof(*t));
+  t->id = id_task_random(cw->job);
+  t->fn = xstrdup(fn);
+  t->name = xstrdup(o->name ? o->name : fn);
+  t->nargs = nargs;
+  t->args = xcalloc(nargs ? nargs : 1, sizeof(*t->args));
+  t->num_returns = o->num_returns;
+  t->attempts_left = o->max_retries;
+  t->retry_exceptions = o->retry_exceptions;
+  t->cls = cw_class_get(cw, o);
+  return t;
+}
+
+int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_task_opts *opts, rayc_ref *out)
+{
+  cw_t *cw = cw_global;
+  rayc_task_opts defaults;
+  rayc_task_opts_init(&defaults);
+  const rayc_task_opts *o = opts ? opts : &defaults;
+  if (!cw)
+    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+  if (!fn || !*fn || !out || (nargs && !args))
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_remote: fn, out and args must not be NULL");
+  int rc = cw_check_opts(o, nargs, args);
+  if (rc != 0)
+    return rc;
+  pthread_mutex_lock(&cw->mu);
+  cw_task_t *t = cw_task_new(cw, fn, nargs, o);
+  for (size_t i = 0; i < nargs && rc == 0; i++)
+    rc = cw_add_arg(cw, t, i, &args[i]);
+  if (rc != 0) {
+    for (size_t i = 0; i < nargs; i++) /* undo the waiter entries of this task */
+      if (!t->args[i].value) {
+        cw_object_t *o2 = cw_obj_get(cw, &t->args[i].ref);
+        for (size_t k = 0; o2 && k < o2->nwaiters; k++)
+          if (o2->waiters[k] == t)
+            o2->waiters[k] = o2->waiters[--o2->nwaiters];
+      }
+    cw_task_free(cw, t);
+    pthread_mutex_unlock(&cw->mu);
+    return rc;
+  }
+  for (int i = 0; i < t->num_returns; i++) {
+    id_object_t id = id_object_for_task(t->id, (uint32_t)i + 1);
+    cw_obj_new(cw, &id)->local_refs = 1;
+    memcpy(out[i].id, id.b, ID_OBJECT_SIZE);
+  }
+  if (t->deps_pending == 0)
+    cw_task_ready(cw, t);
+  pthread_mutex_unlock(&cw->mu);
+  return 0;
+}

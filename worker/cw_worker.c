@@ -1,0 +1,145 @@
+/*
+ * rayc-worker's life: parse the arguments the raylet gave it, start the CoreWorkerService, load
+ * the job's code, register with the raylet, run pushed tasks on the main thread, and exit when
+ * told to (SIGTERM) or when the raylet goes away (its socket closes).
+ *
+ * Signals are blocked in every thread (before gRPC starts its own) and taken by a watchdog thread
+ * through signalfd, which also watches the raylet connection.
+ */
+#include "worker/cw.h"
+
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+typedef struct worker_config {
+  char *session_dir, *raylet_socket, *store_socket, *node_ip, *job_id, *worker_id, *code_path, *log_level;
+} worker_config_t;
+
+#define F(field) offsetof(worker_config_t, field)
+static const cfg_entry_t worker_settings[] = {
+  {"session-dir", CFG_STRING, F(session_dir), NULL, "session directory"},
+  {"raylet-socket", CFG_STRING, F(raylet_socket), NULL, "the raylet's Unix socket"},
+  {"store-socket", CFG_STRING, F(store_socket), NULL, "the store's Unix socket"},
+  {"node-ip-address", CFG_STRING, F(node_ip), "127.0.0.1", "address to serve on"},
+  {"job-id", CFG_STRING, F(job_id), NULL, "the job this worker serves (hex)"},
+  {"worker-id", CFG_STRING, F(worker_id), NULL, "this worker's id (hex)"},
+  {"code-path", CFG_STRING, F(code_path), "", "libraries to load, ':'-separated"},
+  {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
+};
+#undef F
+
+static int worker_parse(worker_config_t *c, int argc, char **argv, cw_t *cw)
+{
+  char *err = NULL;
+  int rc = cfg_load(worker_settings, ARRAY_LEN(worker_settings), c, argc, argv, NULL, &err);
+  if (rc == CFG_HELP) {
+    cfg_usage(stdout, "rayc-worker", "a rayc worker (started by the raylet)", worker_settings,
+              ARRAY_LEN(worker_settings));
+    return rc;
+  }
+  if (rc == 0 && (!c->session_dir || !c->raylet_socket || !c->job_id || !c->worker_id))
+    err = xstrdup("--session-dir, --raylet-socket, --job-id and --worker-id are required"), rc = RAYC_EINVALID_ARGUMENT;
+  if (rc == 0 && (id_from_hex(c->job_id, cw->job.b, ID_JOB_SIZE) != 0 ||
+                  id_from_hex(c->worker_id, cw->worker_id.b, ID_WORKER_SIZE) != 0))
+    err = xstrdup("--job-id and --worker-id must be hex ids"), rc = RAYC_EINVALID_ARGUMENT;
+  if (rc != 0)
+    fprintf(stderr, "rayc-worker: %s\n", err ? err : "bad arguments");
+  free(err);
+  return rc;
+}
+
+static void worker_open_log(const worker_config_t *c)
+{
+  int level = log_level_parse(c->log_level);
+  log_init("worker", level < 0 ? LOG_INFO : (enum log_level)level);
+  char *path = xasprintf("%s/logs/worker-%.16s.log", c->session_dir, c->worker_id);
+  log_open(path, 0);
+  free(path);
+}
+
+/* Watches for SIGTERM/SIGINT and for the raylet's socket closing; either stops the executor. */
+static void *worker_watchdog(void *arg)
+{
+  cw_t *cw = arg;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cw->raylet_fd, .events = POLLIN}};
+  for (;;) {
+    if (poll(p, 2, -1) < 0)
+      continue;
+    if (p[0].revents) {
+      log_info("signal received; exiting");
+      break;
+    }
+    if (p[1].revents) {
+      char c;
+      if (read(cw->raylet_fd, &c, 1) <= 0) {
+        log_warn("the raylet closed our connection; exiting");
+        break;
+      }
+    }
+  }
+  close(sfd);
+  cw_worker_stop(cw);
+  return NULL;
+}
+
+static int worker_start(cw_t *cw, worker_config_t *c)
+{
+  snprintf(cw->node_ip, sizeof(cw->node_ip), "%s", c->node_ip);
+  cw->code_path = xstrdup(c->code_path);
+  rpc_client_opts_t copts = {.loop = NULL, .token = getenv("RAYC_TOKEN")};
+  cw->client = rpc_client_create(&copts);
+  int rc = cw->client ? cw_worker_serve(cw) : RAYC_EINTERNAL;
+  if (rc != 0)
+    return cw_set_error(rc, "cannot start the CoreWorkerService on %s", c->node_ip);
+  cw_exec_load_code(c->code_path);
+  return cw_connect_node(cw, c->raylet_socket, 0);
+}
+
+int rayc_worker_main(int argc, char **argv)
+{
+  worker_config_t conf = {0};
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  cw_t *cw = cw_create(1);
+  int rc = worker_parse(&conf, argc, argv, cw);
+  pthread_t wd;
+  if (rc == 0) {
+    worker_open_log(&conf);
+    cw->current_task = id_task_random(cw->job);
+    cw_global = cw;
+    if ((rc = worker_start(cw, &conf)) != 0)
+      log_error("worker start failed: %s", rayc_last_error());
+  }
+  if (rc == 0 && pthread_create(&wd, NULL, worker_watchdog, cw) == 0) {
+    log_info("worker serving on %s:%d", cw->node_ip, cw->port);
+    cw_worker_run(cw);
+    pthread_join(wd, NULL);
+  }
+  rpc_server_destroy(cw->server);
+  cw_destroy(cw); /* callbacks of calls it cancels still use cw_global */
+  cw_global = NULL;
+  cfg_release(worker_settings, ARRAY_LEN(worker_settings), &conf);
+  return rc == CFG_HELP ? 0 : rc ? 1 : 0;
+}
