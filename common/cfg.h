@@ -5,6 +5,12 @@
  * Precedence: --flag > RAYC_<NAME> environment > YAML file (--config FILE or RAYC_CONFIG) >
  * the table's default. A name "num-cpus" is the flag --num-cpus (also --num-cpus=4), the variable
  * RAYC_NUM_CPUS, and the YAML key num_cpus or num-cpus at the top level of a mapping.
+ *
+ * --config FILE (or RAYC_CONFIG) names the YAML file; the table needs no "config" entry (if it has a
+ * CFG_STRING one, it receives the path too). A YAML mapping or list given for a CFG_STRING setting is
+ * stored as JSON text: `resources: {GPU_A: 2}` equals --resources '{"GPU_A": 2}'. A YAML null
+ * (`key:` or `key: ~`) and an empty environment variable leave the setting alone. A CFG_BOOL flag
+ * also has a --no-NAME form; a bare --NAME never consumes the next argument.
  */
 #ifndef RAYC_COMMON_CFG_H
 #define RAYC_COMMON_CFG_H
@@ -14,9 +20,9 @@
 
 enum cfg_type {
   CFG_INT,    /* int */
-  CFG_INT64,  /* int64_t; accepts suffixes K, M, G (powers of 1024) */
-  CFG_DOUBLE, /* double */
-  CFG_BOOL,   /* int 0/1: true/false/yes/no/1/0; a bare flag means true */
+  CFG_INT64,  /* int64_t; accepts suffixes K, M, G, T (powers of 1024; also KB, KiB...) */
+  CFG_DOUBLE, /* double (finite) */
+  CFG_BOOL,   /* int 0/1: true/false/yes/no/1/0/on/off (any case); a bare flag means true */
   CFG_STRING, /* char *, owned by the struct (cfg_release frees) */
 };
 
@@ -34,14 +40,22 @@ enum { CFG_HELP = 1 };
  * at the first argument that is not a flag or after "--", and *next (if not NULL) is set to its
  * index. Returns 0, CFG_HELP when --help/-h was given, or RAYC_EINVALID_ARGUMENT with *err set
  * to a new message (free()) naming the bad flag, variable, key or value (unknown flags and YAML
- * keys are errors; unknown RAYC_* variables are ignored, since other programs share them). */
+ * keys are errors; unknown RAYC_* variables are ignored, since other programs share them). Every
+ * source is validated, even one a higher source overrides. *err is NULL unless an error is returned.
+ * conf must start zeroed (or hold the strings of an earlier cfg_load, which are freed when
+ * replaced); on CFG_HELP conf is untouched; after an error it holds valid strings for cfg_release.
+ * Integers are decimal and strict: trailing text or overflow is an error. */
 int cfg_load(const cfg_entry_t *table, size_t n, void *conf, int argc, char **argv, int *next,
              char **err);
 
-/* Prints "usage: prog [flags]" and one line per entry with its type, default and doc. */
+/* Prints "usage: prog [flags]", the summary (may be NULL) and one line per entry with its type,
+ * doc, default and environment variable, then --config and --help. */
 void cfg_usage(FILE *out, const char *prog, const char *summary, const cfg_entry_t *table, size_t n);
 
-/* Frees the strings held by conf. */
+/* Prints the current values as YAML ("name: value" lines, strings quoted), e.g. for logs. */
+void cfg_print(FILE *out, const cfg_entry_t *table, size_t n, const void *conf);
+
+/* Frees the strings held by conf and sets them to NULL. Accepts NULL conf. */
 void cfg_release(const cfg_entry_t *table, size_t n, void *conf);
 
 #endif
