@@ -91,6 +91,7 @@ typedef struct raylet_request {
 typedef struct raylet_driver {
   struct raylet_driver *next;
   id_worker_t id;
+  id_job_t job;
   local_conn_t *conn;
 } raylet_driver_t;
 

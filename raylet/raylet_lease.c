@@ -114,15 +114,19 @@ static int request_same_key(const raylet_request_t *a, const raylet_request_t *b
 
 /* Tries to grant q; returns 1 if granted (q is freed). Otherwise starts a worker for it when
  * fewer workers of its key are starting than requests of its key wait ahead of and with it. */
-static int dispatch_one(raylet_t *r, raylet_request_t *q, int *starting_total)
+static int dispatch_one(raylet_t *r, raylet_request_t *q, raylet_res_t *avail, int *starting_total)
 {
-  if (!raylet_res_fits(&r->available, &q->res))
+  if (!raylet_res_fits(avail, &q->res))
     return 0;
   raylet_worker_t *w = raylet_pool_find_idle(r, q->job, q->req->code_path);
   if (w) {
+    raylet_res_sub(avail, &q->res);
     lease_grant(r, q, w);
     return 1;
   }
+  /* Set its resources aside while its worker starts, so later requests do not start workers
+   * that could not run anyway. */
+  raylet_res_sub(avail, &q->res);
   int waiting = 0;
   for (const raylet_request_t *p = r->queue; p != q; p = p->next)
     waiting += request_same_key(p, q);
@@ -137,11 +141,12 @@ void raylet_dispatch(raylet_t *r)
 {
   int starting_total = 0;
   id_job_t none = {{0}};
+  raylet_res_t avail = r->available;
   raylet_pool_count_starting(r, none, NULL, &starting_total);
   for (raylet_request_t **pp = &r->queue; *pp;) {
     raylet_request_t *q = *pp;
     raylet_request_t *next = q->next;
-    if (dispatch_one(r, q, &starting_total))
+    if (dispatch_one(r, q, &avail, &starting_total))
       *pp = next;
     else
       pp = &q->next;

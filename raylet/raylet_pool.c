@@ -199,6 +199,8 @@ static void pool_register_driver(raylet_t *r, local_conn_t *c, const Rayc__Regis
 {
   raylet_driver_t *d = xcalloc(1, sizeof(*d));
   memcpy(d->id.b, req->worker_id.data, ID_WORKER_SIZE);
+  if (req->job_id.len == ID_JOB_SIZE)
+    memcpy(d->job.b, req->job_id.data, ID_JOB_SIZE);
   d->conn = c;
   d->next = r->drivers;
   r->drivers = d;
@@ -231,6 +233,14 @@ void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterW
   raylet_dispatch(r);
 }
 
+/* The job's driver left: its workers have nothing more to do (a new job gets new workers). */
+static void pool_end_job(raylet_t *r, id_job_t job)
+{
+  for (raylet_worker_t *w = r->workers; w; w = w->next)
+    if (memcmp(w->job.b, job.b, ID_JOB_SIZE) == 0 && w->state != WORKER_DEAD)
+      raylet_pool_kill(w, w->state == WORKER_LEASED ? SIGKILL : SIGTERM);
+}
+
 void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c)
 {
   raylet_worker_t *w = local_conn_data(c);
@@ -246,6 +256,7 @@ void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c)
       continue;
     *pp = d->next;
     raylet_lease_drop_owner(r, &d->id);
+    pool_end_job(r, d->job);
     free(d);
     raylet_dispatch(r);
     return;

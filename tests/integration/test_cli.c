@@ -1,0 +1,317 @@
+/*
+ * Integration tests of the rayc CLI, the node launcher and rayc-gcs, with the real daemons from
+ * $RAYC_BUILD/bin (default: ../bin next to this test). Every test uses its own temp dir and
+ * ephemeral ports, and its teardown force-stops whatever the test started.
+ */
+#include "common/ids.h"
+#include "common/pb.h"
+#include "common/rpc.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char bin[PATH_MAX];      /* directory of rayc and the daemons */
+static char tmp[PATH_MAX];      /* this test's temp dir */
+
+static void find_bin(void)
+{
+  const char *b = getenv("RAYC_BUILD");
+  if (b && *b) {
+    snprintf(bin, sizeof(bin), "%s/bin", b);
+    return;
+  }
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ck_assert_int_gt(n, 0);
+  self[n] = '\0';
+  *strrchr(self, '/') = '\0';
+  snprintf(bin, sizeof(bin), "%s/../bin", self);
+}
+
+/* Runs a shell command line (with stderr folded into stdout); returns its exit status and, when
+ * out is not NULL, its output (new; free()). */
+static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run(char **out, const char *fmt, ...)
+{
+  va_list ap;
+  char *cmd = NULL;
+  va_start(ap, fmt);
+  ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+  va_end(ap);
+  char *full = xasprintf("env -u RAYC_ADDRESS %s 2>&1", cmd);
+  FILE *p = popen(full, "r");
+  ck_assert_ptr_nonnull(p);
+  size_t len = 0, cap = 4096;
+  char *buf = xmalloc(cap);
+  for (size_t n; (n = fread(buf + len, 1, cap - len - 1, p)) > 0;) {
+    len += n;
+    if (cap - len < 1024)
+      buf = xrealloc(buf, cap *= 2);
+  }
+  buf[len] = '\0';
+  int st = pclose(p);
+  if (out)
+    *out = buf;
+  else
+    free(buf);
+  free(full);
+  free(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void setup(void)
+{
+  find_bin();
+  snprintf(tmp, sizeof(tmp), "/tmp/rayc-test-cli-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(tmp));
+}
+
+static void teardown(void)
+{
+  run(NULL, "%s/rayc stop --all --force --temp-dir %s", bin, tmp);
+  run(NULL, "rm -rf %s", tmp);
+}
+
+/* Reads <session_latest>/pids/<name>.pid; 0 when absent. */
+static pid_t read_pid(const char *name)
+{
+  char *path = xasprintf("%s/session_latest/pids/%s.pid", tmp, name);
+  FILE *f = fopen(path, "r");
+  int pid = 0;
+  if (f && fscanf(f, "%d", &pid) != 1)
+    pid = 0;
+  if (f)
+    fclose(f);
+  free(path);
+  return pid;
+}
+
+/* True while pid runs (a zombie waiting for its reaper counts as gone). */
+static int pid_runs(pid_t pid)
+{
+  char path[64], buf[512];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0)
+    return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  buf[n > 0 ? n : 0] = '\0';
+  const char *end = strrchr(buf, ')');
+  return end && end[2] != 'Z' && end[2] != 'X';
+}
+
+/* Reads the GCS address the session wrote. */
+static void read_address(char *buf, size_t len)
+{
+  char *path = xasprintf("%s/session_latest/address", tmp);
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != NULL, "no address file %s", path);
+  ck_assert_ptr_nonnull(fgets(buf, (int)len, f));
+  buf[strcspn(buf, "\n")] = '\0';
+  fclose(f);
+  free(path);
+}
+
+START_TEST(head_start_status_stop)
+{
+  char *out = NULL, addr[128];
+  int rc = run(&out, "%s/rayc start --head --port 0 --temp-dir %s --num-cpus 3 "
+                     "--object-store-memory 64M", bin, tmp);
+  ck_assert_msg(rc == 0, "rayc start failed (%d):\n%s", rc, out);
+  ck_assert_ptr_nonnull(strstr(out, "export RAYC_ADDRESS="));
+  free(out);
+  pid_t pids[3] = {read_pid("gcs"), read_pid("store"), read_pid("raylet")};
+  for (int i = 0; i < 3; i++)
+    ck_assert_msg(pids[i] > 0 && pid_runs(pids[i]), "daemon %d not running", i);
+  read_address(addr, sizeof(addr));
+  ck_assert_ptr_nonnull(strstr(addr, "127.0.0.1:"));
+  ck_assert_ptr_null(strstr(addr, ":6380"));
+
+  rc = run(&out, "%s/rayc status --temp-dir %s", bin, tmp);
+  ck_assert_msg(rc == 0, "rayc status failed (%d):\n%s", rc, out);
+  ck_assert_ptr_nonnull(strstr(out, "Node status"));
+  ck_assert_ptr_nonnull(strstr(out, "Resources"));
+  ck_assert_msg(strstr(out, "ALIVE (head)") && strstr(out, "/3.0 CPU"), "status:\n%s", out);
+  free(out);
+  /* the same through RAYC_ADDRESS, from a directory with no session */
+  rc = run(&out, "RAYC_ADDRESS=%s %s/rayc status --temp-dir %s/none", addr, bin, tmp);
+  ck_assert_msg(rc == 0 && strstr(out, "/3.0 CPU"), "status via RAYC_ADDRESS (%d):\n%s", rc, out);
+  free(out);
+
+  rc = run(&out, "%s/rayc stop --temp-dir %s", bin, tmp);
+  ck_assert_msg(rc == 0 && strstr(out, "stopped 3 processes"), "rayc stop (%d):\n%s", rc, out);
+  free(out);
+  for (int i = 0; i < 3; i++)
+    ck_assert_msg(!pid_runs(pids[i]), "pid %d still runs after rayc stop", (int)pids[i]);
+  ck_assert_int_eq(read_pid("gcs"), 0);
+  char *path = xasprintf("%s/session_latest/address", tmp);
+  ck_assert_int_ne(access(path, F_OK), 0);
+  free(path);
+}
+END_TEST
+
+START_TEST(bad_flag_and_no_cluster)
+{
+  char *out = NULL;
+  int rc = run(&out, "%s/rayc start --head --temp-dir %s --no-such-flag", bin, tmp);
+  ck_assert_int_eq(rc, 2);
+  ck_assert_msg(strstr(out, "unknown flag --no-such-flag"), "%s", out);
+  free(out);
+  rc = run(&out, "%s/rayc start --temp-dir %s", bin, tmp);
+  ck_assert_int_eq(rc, 2);
+  ck_assert_msg(strstr(out, "--address HOST:PORT"), "%s", out);
+  free(out);
+  rc = run(&out, "%s/rayc status --temp-dir %s", bin, tmp);
+  ck_assert_int_eq(rc, 1);
+  ck_assert_msg(strstr(out, "rayc status: no cluster found (no --address, no RAYC_ADDRESS") &&
+                    strstr(out, "start one with `rayc start --head`"),
+                "%s", out);
+  free(out);
+  rc = run(&out, "%s/rayc stop --temp-dir %s", bin, tmp);
+  ck_assert_msg(rc == 0 && strstr(out, "nothing to stop"), "%s", out);
+  free(out);
+  rc = run(&out, "%s/rayc bogus", bin);
+  ck_assert_int_eq(rc, 2);
+  free(out);
+}
+END_TEST
+
+START_TEST(failed_start_names_the_daemon_and_log)
+{
+  char *out = NULL;
+  int rc = run(&out, "%s/rayc start --head --port 0 --temp-dir %s --redis-address 127.0.0.1:1",
+               bin, tmp);
+  ck_assert_int_eq(rc, 1);
+  ck_assert_msg(strstr(out, "rayc-gcs did not start") && strstr(out, "logs/gcs.log") &&
+                    strstr(out, "redis storage not implemented yet"),
+                "%s", out);
+  free(out);
+}
+END_TEST
+
+/* ---- the GCS over RPC (head started with --gcs-only, short heartbeat timeout) ---- */
+
+static rpc_client_t *client;
+static rpc_channel_t *channel;
+
+static void gcs_only_start(void)
+{
+  char *out = NULL, addr[128];
+  int rc = run(&out, "RAYC_HEARTBEAT_TIMEOUT_MS=400 %s/rayc start --head --gcs-only --port 0 "
+                     "--temp-dir %s", bin, tmp);
+  ck_assert_msg(rc == 0, "rayc start --gcs-only (%d):\n%s", rc, out);
+  free(out);
+  read_address(addr, sizeof(addr));
+  rpc_client_opts_t opts = {0};
+  client = rpc_client_create(&opts);
+  channel = rpc_channel_get(client, addr);
+}
+
+static ProtobufCMessage *call(const ProtobufCServiceDescriptor *svc, const char *method,
+                              const void *req, int want)
+{
+  ProtobufCMessage *resp = NULL;
+  char *detail = NULL;
+  int rc = rpc_call_sync(channel, svc, method, req, 5000, &resp, &detail);
+  ck_assert_msg(rc == want, "%s: %s (%s)", method, rayc_strerror(rc), detail ? detail : "");
+  free(detail);
+  return resp;
+}
+
+START_TEST(gcs_nodes_jobs_kv_over_rpc)
+{
+  gcs_only_start();
+  id_node_t id = id_node_random();
+  Rayc__ResourceEntry cpu = RAYC__RESOURCE_ENTRY__INIT, *res[1] = {&cpu};
+  cpu.name = (char *)"CPU";
+  cpu.amount = 4;
+  Rayc__NodeInfo node = RAYC__NODE_INFO__INIT;
+  node.node_id = pb_bytes(id.b, ID_NODE_SIZE);
+  node.ip = (char *)"127.0.0.7";
+  node.n_resources_total = 1;
+  node.resources_total = res;
+  Rayc__RegisterNodeRequest reg = RAYC__REGISTER_NODE_REQUEST__INIT;
+  reg.node = &node;
+  const ProtobufCServiceDescriptor *nsvc = &rayc__node_info_gcs_service__descriptor;
+  pb_free(call(nsvc, "RegisterNode", &reg, 0));
+  node.node_id.len = 3; /* bad ids are rejected, never crash the GCS */
+  pb_free(call(nsvc, "RegisterNode", &reg, RAYC_EINVALID_ARGUMENT));
+
+  char *out = NULL;
+  int rc = run(&out, "%s/rayc status --temp-dir %s", bin, tmp);
+  ck_assert_msg(rc == 0 && strstr(out, "127.0.0.7  ALIVE") && strstr(out, "0.0/4.0 CPU"), "%s", out);
+  free(out);
+
+  /* no heartbeat: DEAD after the timeout, and a late heartbeat is told to register again */
+  usleep(1200 * 1000);
+  rc = run(&out, "%s/rayc status --temp-dir %s", bin, tmp);
+  ck_assert_msg(rc == 0 && strstr(out, "DEAD: no heartbeat"), "%s", out);
+  free(out);
+  Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+  hb.node_id = pb_bytes(id.b, ID_NODE_SIZE);
+  Rayc__ReportHeartbeatReply *hr = (void *)call(nsvc, "ReportHeartbeat", &hb, 0);
+  ck_assert(hr->unknown_node);
+  pb_free(hr);
+
+  const ProtobufCServiceDescriptor *jsvc = &rayc__job_info_gcs_service__descriptor;
+  Rayc__AddJobRequest aj = RAYC__ADD_JOB_REQUEST__INIT;
+  for (uint32_t i = 1; i <= 2; i++) {
+    Rayc__AddJobReply *r = (void *)call(jsvc, "AddJob", &aj, 0);
+    id_job_t want = id_job_from_int(i);
+    ck_assert_uint_eq(r->job_id.len, ID_JOB_SIZE);
+    ck_assert_mem_eq(r->job_id.data, want.b, ID_JOB_SIZE);
+    pb_free(r);
+  }
+
+  const ProtobufCServiceDescriptor *ksvc = &rayc__internal_kvgcs_service__descriptor;
+  Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
+  put.ns = (char *)"test";
+  put.key = pb_bytes("k", 1);
+  put.value = pb_bytes("v", 1);
+  Rayc__KVPutReply *pr = (void *)call(ksvc, "InternalKVPut", &put, 0);
+  ck_assert(pr->added);
+  pb_free(pr);
+  Rayc__KVGetRequest get = RAYC__KVGET_REQUEST__INIT;
+  get.ns = (char *)"test";
+  get.key = pb_bytes("k", 1);
+  Rayc__KVGetReply *gr = (void *)call(ksvc, "InternalKVGet", &get, 0);
+  ck_assert(gr->found);
+  ck_assert_mem_eq(gr->value.data, "v", 1);
+  pb_free(gr);
+  rpc_client_destroy(client);
+}
+END_TEST
+
+static Suite *cli_suite(void)
+{
+  Suite *s = suite_create("cli");
+  TCase *tc = tcase_create("cli");
+  tcase_set_timeout(tc, 60);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, head_start_status_stop);
+  tcase_add_test(tc, bad_flag_and_no_cluster);
+  tcase_add_test(tc, failed_start_names_the_daemon_and_log);
+  tcase_add_test(tc, gcs_nodes_jobs_kv_over_rpc);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void)
+{
+  SRunner *sr = srunner_create(cli_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
