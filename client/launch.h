@@ -31,6 +31,8 @@ typedef struct launch_opts {
   const char *bin_dir;            /* where rayc-* live; NULL: found from librayc's location */
   const char *log_level;          /* NULL: info */
   int ready_timeout_ms;           /* per daemon; <= 0: 10000 */
+  int gcs_only;                   /* head: start rayc-gcs alone (no store, no raylet): tests, and a
+                                     head host that runs no tasks */
 } launch_opts_t;
 
 typedef struct launch_result {

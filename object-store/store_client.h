@@ -6,6 +6,12 @@
  * whole region once, lazily faulted, and reads and writes objects in place: a put is one copy into
  * shared memory (or none, when the producer writes straight into store_client_create's buffer), a
  * get is zero copies.
+ *
+ * Calls on one client are serialized: a get that waits (timeout_ms != 0) holds this client's other
+ * callers until it returns, so a thread that must wait long should use its own client. After a
+ * transport error (the store died, a malformed reply) every call fails with RAYC_EUNAVAILABLE:
+ * destroy the client and connect again. Errors carry a detail message in
+ * store_client_last_error().
  */
 #ifndef RAYC_STORE_CLIENT_H
 #define RAYC_STORE_CLIENT_H
@@ -68,6 +74,10 @@ typedef struct store_stats {
   uint64_t capacity, bytes_used, num_objects;
 } store_stats_t;
 int store_client_stats(store_client_t *c, store_stats_t *out);
+
+/* This thread's detail message for its last failed store_client call: the store's text (e.g. the
+ * sizes of an OUT_OF_MEMORY) or the local reason. Borrowed; valid until this thread's next call. */
+const char *store_client_last_error(void);
 
 /* The mapping, for tests: the base address and size of the region. */
 const uint8_t *store_client_region(const store_client_t *c, uint64_t *size);

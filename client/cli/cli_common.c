@@ -1,0 +1,63 @@
+/* Helpers shared by the rayc commands: settings parsing and finding the local session. */
+#include "client/cli/cli.h"
+
+#include "common/status.h"
+#include "common/util.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_parse(const char *cmd, const char *summary, const cfg_entry_t *table, size_t n, void *conf,
+              size_t conf_size, int argc, char **argv)
+{
+  char *err = NULL, *prog = xasprintf("rayc %s", cmd);
+  int next = argc, status = CLI_CONTINUE;
+  memset(conf, 0, conf_size);
+  int rc = cfg_load(table, n, conf, argc, argv, &next, &err);
+  if (rc == CFG_HELP) {
+    cfg_usage(stdout, prog, summary, table, n);
+    status = CLI_OK;
+  } else if (rc < 0 || next < argc) {
+    if (rc < 0)
+      fprintf(stderr, "%s: %s\n", prog, err);
+    else
+      fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[next]);
+    fprintf(stderr, "Run `%s --help` for its flags.\n", prog);
+    status = CLI_USAGE;
+  }
+  if (status != CLI_CONTINUE)
+    cfg_release(table, n, conf);
+  free(err);
+  free(prog);
+  return status;
+}
+
+int cli_session_latest(const char *temp_dir, char *buf, size_t len)
+{
+  char *link = xasprintf("%s/session_latest", temp_dir), *real = realpath(link, NULL);
+  int rc = real && strlen(real) < len ? 0 : RAYC_ENOT_FOUND;
+  if (rc == 0)
+    snprintf(buf, len, "%s", real);
+  free(real);
+  free(link);
+  return rc;
+}
+
+int cli_find_address(const char *given, const char *temp_dir, char *buf, size_t len)
+{
+  if (given && *given) {
+    snprintf(buf, len, "%s", given);
+    return 0;
+  }
+  char *path = xasprintf("%s/session_latest/address", temp_dir);
+  FILE *f = fopen(path, "r");
+  free(path);
+  int rc = f && fgets(buf, (int)len, f) ? 0 : RAYC_ENOT_FOUND;
+  if (f)
+    fclose(f);
+  if (rc == 0)
+    buf[strcspn(buf, " \r\n")] = '\0';
+  return rc == 0 && buf[0] ? 0 : RAYC_ENOT_FOUND;
+}

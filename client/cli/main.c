@@ -1,0 +1,46 @@
+/* rayc: the command-line tool. Dispatches to one function per command (see cli.h). */
+#include "client/cli/cli.h"
+
+#include "common/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct cli_command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *doc;
+} cli_command_t;
+
+static const cli_command_t cli_commands[] = {
+    {"start", cli_start, "start a node: the head (--head) or one joining a cluster (--address)"},
+    {"stop", cli_stop, "stop the node started last on this machine (or --all sessions)"},
+    {"status", cli_status, "show the cluster's nodes and resources"},
+};
+
+static void cli_usage(FILE *out)
+{
+  fprintf(out, "usage: rayc <command> [flags]\n\ncommands:\n");
+  for (size_t i = 0; i < ARRAY_LEN(cli_commands); i++)
+    fprintf(out, "  %-8s  %s\n", cli_commands[i].name, cli_commands[i].doc);
+  fprintf(out, "\nRun `rayc <command> --help` for the flags of a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    cli_usage(stderr);
+    return CLI_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    cli_usage(stdout);
+    return CLI_OK;
+  }
+  for (size_t i = 0; i < ARRAY_LEN(cli_commands); i++)
+    if (strcmp(cmd, cli_commands[i].name) == 0)
+      return cli_commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "rayc: unknown command '%s'\n", cmd);
+  cli_usage(stderr);
+  return CLI_USAGE;
+}

@@ -1,0 +1,715 @@
+/*
+ * The node launcher (see launch.h): session directories, spawning the daemons and waiting for their
+ * readiness, stopping them again.
+ *
+ * Readiness is systemd's protocol, so the same daemons run under systemd (Type=notify) and under
+ * `rayc start`: the launcher binds a datagram socket (<session>/sockets/notify, or an abstract
+ * name when the path is too long for sun_path), passes it as NOTIFY_SOCKET, and waits for a
+ * datagram "READY=1" (with "RAYC_PORT=<n>" for daemons that listen on TCP) from that daemon's pid
+ * (SO_PASSCRED), while polling waitpid() so that a daemon that dies is reported at once.
+ *
+ * Files of a session (all created by this file unless noted):
+ *   <temp>/session_latest             symlink to the newest session, replaced atomically
+ *   <session>/address                 "HOST:PORT\n" of the cluster's GCS (head, and joined nodes)
+ *   <session>/pids/<name>.pid         "<pid>\n" of gcs, store, raylet
+ *   <session>/pids/worker-<pid>.pid   written by the raylet for each worker
+ *   <session>/logs/<name>.out         the daemon's stdout and stderr; <name>.log is its own log
+ * Stopping trusts a pid only if /proc/<pid>/cmdline names the session directory, so a pid reused
+ * by an unrelated process is never signalled.
+ */
+#include "client/launch.h"
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+enum { LAUNCH_MAX_ARGS = 48, LAUNCH_FAIL_GRACE_MS = 2000, LAUNCH_POLL_MS = 20 };
+
+/* One node start in progress. */
+typedef struct launch {
+  const launch_opts_t *opts;
+  char bin_dir[PATH_MAX];
+  char session[512];
+  char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" when abstract */
+  char *notify_env;                                              /* "NOTIFY_SOCKET=..." */
+  int notify_fd;
+  char *err;
+} launch_t;
+
+typedef struct launch_argv {
+  char *v[LAUNCH_MAX_ARGS + 1];
+  int n;
+} launch_argv_t;
+
+/* ---- small file helpers ---- */
+
+/* Writes text to path through a temporary file and rename(), so readers never see half of it. */
+static int launch_write_file(const char *path, const char *text)
+{
+  char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+  int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  size_t len = strlen(text);
+  if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+    rc = -errno;
+  if (fd >= 0 && close(fd) != 0 && rc == 0)
+    rc = -errno;
+  if (rc == 0 && rename(tmp, path) != 0)
+    rc = -errno;
+  if (rc < 0)
+    unlink(tmp);
+  free(tmp);
+  return rc;
+}
+
+/* Copies the last lines (at most ~1 KiB) of path into out, each indented; "" when unreadable. */
+static void launch_tail(const char *path, char *out, size_t len)
+{
+  char buf[1024];
+  out[0] = '\0';
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  off_t size = lseek(fd, 0, SEEK_END);
+  off_t from = size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0;
+  ssize_t n = pread(fd, buf, sizeof(buf) - 1, from);
+  close(fd);
+  if (n <= 0)
+    return;
+  buf[n] = '\0';
+  char *p = from > 0 && strchr(buf, '\n') ? strchr(buf, '\n') + 1 : buf; /* skip a partial line */
+  size_t used = 0;
+  for (char *line = strtok(p, "\n"); line && used + 1 < len; line = strtok(NULL, "\n"))
+    used += (size_t)snprintf(out + used, len - used, "\n    %s", line);
+}
+
+/* ---- options, paths ---- */
+
+void launch_opts_init(launch_opts_t *o)
+{
+  memset(o, 0, sizeof(*o));
+  o->temp_dir = "/tmp/rayc";
+  o->gcs_port = 6380;
+  o->node_ip = "127.0.0.1";
+  o->num_cpus = -1;
+  o->num_gpus = -1;
+}
+
+/* Writes realpath(<directory of file>/<rel>) into buf. */
+static int launch_dir_near(const char *file, const char *rel, char *buf, size_t len)
+{
+  char *f = realpath(file, NULL), *dir = NULL;
+  int rc = RAYC_ENOT_FOUND;
+  if (f) {
+    *strrchr(f, '/') = '\0';
+    char *p = xasprintf("%s/%s", f, rel);
+    dir = realpath(p, NULL);
+    free(p);
+  }
+  if (dir && strlen(dir) < len) {
+    snprintf(buf, len, "%s", dir);
+    rc = 0;
+  }
+  free(dir);
+  free(f);
+  return rc;
+}
+
+int launch_bin_dir(char *buf, size_t len)
+{
+  const char *env = getenv("RAYC_BIN_DIR");
+  if (env && *env) {
+    if (strlen(env) >= len)
+      return RAYC_EINVALID_ARGUMENT;
+    snprintf(buf, len, "%s", env);
+    return 0;
+  }
+  Dl_info info;
+  if (dladdr((void *)launch_bin_dir, &info) && info.dli_fname && strchr(info.dli_fname, '/') &&
+      launch_dir_near(info.dli_fname, "../bin", buf, len) == 0)
+    return 0;
+  return launch_dir_near("/proc/self/exe", ".", buf, len);
+}
+
+/* ---- session directory ---- */
+
+/* Replaces <temp>/session_latest with a link to the session, atomically. */
+static int launch_link_latest(const char *temp, const char *session)
+{
+  const char *base = strrchr(session, '/') + 1;
+  char *tmp = xasprintf("%s/.session_latest.%d", temp, (int)getpid());
+  char *link = xasprintf("%s/session_latest", temp);
+  unlink(tmp);
+  int rc = symlink(base, tmp) == 0 && rename(tmp, link) == 0 ? 0 : -errno;
+  if (rc < 0)
+    unlink(tmp);
+  free(link);
+  free(tmp);
+  return rc;
+}
+
+/* Makes <temp>/session_<date>_<time>_<usec>_<pid>/ and its subdirectories, all 0700. */
+static int launch_session_create(launch_t *l)
+{
+  static const char *subdirs[] = {"logs", "sockets", "spill", "runtime_env", "pids"};
+  char temp[PATH_MAX], stamp[64];
+  int rc = mkdir_p(l->opts->temp_dir, 0700);
+  if (rc < 0 || !realpath(l->opts->temp_dir, temp)) {
+    l->err = xasprintf("cannot create the temp dir %s: %s", l->opts->temp_dir,
+                       strerror(rc < 0 ? -rc : errno));
+    return rc < 0 ? rc : -errno;
+  }
+  struct timeval tv;
+  struct tm tm;
+  gettimeofday(&tv, NULL);
+  localtime_r(&tv.tv_sec, &tm);
+  strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", &tm);
+  int len = snprintf(l->session, sizeof(l->session), "%s/session_%s_%06ld_%d", temp, stamp,
+                     (long)tv.tv_usec, (int)getpid());
+  rc = len >= (int)sizeof(l->session) ? -ENAMETOOLONG : mkdir(l->session, 0700) == 0 ? 0 : -errno;
+  for (size_t i = 0; rc == 0 && i < ARRAY_LEN(subdirs); i++) {
+    char *sub = xasprintf("%s/%s", l->session, subdirs[i]);
+    rc = mkdir(sub, 0700) == 0 ? 0 : -errno;
+    free(sub);
+  }
+  if (rc == 0)
+    rc = launch_link_latest(temp, l->session);
+  if (rc < 0)
+    l->err = xasprintf("cannot create the session dir %s: %s", l->session, strerror(-rc));
+  return rc;
+}
+
+/* ---- readiness socket ---- */
+
+static int launch_notify_open(launch_t *l)
+{
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  int one = 1, len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sockets/notify", l->session);
+  l->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (l->notify_fd < 0)
+    return -errno;
+  if (len >= (int)sizeof(sa.sun_path)) { /* too long for a path: an abstract name */
+    char rnd[8], hex[17];
+    id_random(rnd, sizeof(rnd));
+    len = snprintf(sa.sun_path, sizeof(sa.sun_path), "@rayc-notify-%s", id_hex(rnd, 8, hex));
+    sa.sun_path[0] = '\0';
+  } else {
+    snprintf(l->notify_path, sizeof(l->notify_path), "%s", sa.sun_path);
+  }
+  socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)len +
+                                (l->notify_path[0] ? 1 : 0));
+  if (bind(l->notify_fd, (struct sockaddr *)&sa, salen) != 0 ||
+      setsockopt(l->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)
+    return -errno;
+  l->notify_env = xasprintf("NOTIFY_SOCKET=%s%s", l->notify_path[0] ? "" : "@",
+                            l->notify_path[0] ? l->notify_path : sa.sun_path + 1);
+  return 0;
+}
+
+static void launch_notify_close(launch_t *l)
+{
+  if (l->notify_fd >= 0)
+    close(l->notify_fd);
+  if (l->notify_path[0])
+    unlink(l->notify_path);
+  free(l->notify_env);
+}
+
+/* Reads the queued datagrams; returns 1 when pid sent READY=1 (and sets *port from RAYC_PORT). */
+static int launch_notify_recv(launch_t *l, pid_t pid, int *port)
+{
+  char buf[4096];
+  union {
+    struct cmsghdr align;
+    char space[CMSG_SPACE(sizeof(struct ucred))];
+  } ctl;
+  int ready = 0;
+  for (;;) {
+    struct iovec iov = {buf, sizeof(buf) - 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
+                         .msg_controllen = sizeof(ctl)};
+    ssize_t n = recvmsg(l->notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0)
+      return ready;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (c && c->cmsg_type == SCM_CREDENTIALS && ((struct ucred *)(void *)CMSG_DATA(c))->pid != pid)
+      continue; /* from another process */
+    buf[n] = '\0';
+    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+      if (strcmp(line, "READY=1") == 0)
+        ready = 1;
+      else if (strncmp(line, "RAYC_PORT=", 10) == 0)
+        *port = atoi(line + 10);
+    }
+  }
+}
+
+/* ---- spawning ---- */
+
+static void launch_arg(launch_argv_t *a, const char *flag, const char *val)
+{
+  if (a->n + 2 > LAUNCH_MAX_ARGS)
+    abort(); /* the argv lists below are fixed and short */
+  a->v[a->n++] = xstrdup(flag);
+  if (val)
+    a->v[a->n++] = xstrdup(val);
+  a->v[a->n] = NULL;
+}
+
+static void launch_arg_num(launch_argv_t *a, const char *flag, double v)
+{
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%.17g", v);
+  launch_arg(a, flag, buf);
+}
+
+static void launch_argv_release(launch_argv_t *a)
+{
+  for (int i = 0; i < a->n; i++)
+    free(a->v[i]);
+  a->n = 0;
+}
+
+/* Returns a new environment: ours without NOTIFY_SOCKET, plus the launcher's NOTIFY_SOCKET. */
+static char **launch_env(const launch_t *l)
+{
+  size_t n = 0;
+  while (environ[n])
+    n++;
+  char **env = xcalloc(n + 2, sizeof(*env));
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
+      env[k++] = environ[i];
+  env[k] = l->notify_env;
+  return env;
+}
+
+/* posix_spawn with stdin from /dev/null, stdout and stderr to logs/<name>.out, a new session (a
+ * terminal's ^C reaches `rayc`, not the daemons), default signal dispositions and an empty mask. */
+static int launch_spawn(launch_t *l, const char *name, launch_argv_t *a, pid_t *pid)
+{
+  char *out = xasprintf("%s/logs/%s.out", l->session, name);
+  char **env = launch_env(l);
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setsigmask(&at, &none);
+  int rc = -posix_spawn(pid, a->v[0], &fa, &at, a->v, env);
+  posix_spawnattr_destroy(&at);
+  posix_spawn_file_actions_destroy(&fa);
+  free(env);
+  free(out);
+  if (rc < 0) {
+    l->err = xasprintf("cannot run %s: %s (set RAYC_BIN_DIR to the directory of the rayc-* "
+                       "programs)", a->v[0], strerror(-rc));
+    return rc;
+  }
+  char *pidfile = xasprintf("%s/pids/%s.pid", l->session, name), text[32];
+  snprintf(text, sizeof(text), "%d\n", (int)*pid);
+  rc = launch_write_file(pidfile, text);
+  free(pidfile);
+  return rc;
+}
+
+static char *launch_exit_text(int status)
+{
+  if (WIFEXITED(status))
+    return xasprintf("exited with status %d", WEXITSTATUS(status));
+  return xasprintf("was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+}
+
+/* Waits for the daemon's READY=1. 0, or a negative code with *why set to a new message. */
+static int launch_wait_ready(launch_t *l, pid_t pid, int *port, char **why)
+{
+  int timeout = l->opts->ready_timeout_ms > 0 ? l->opts->ready_timeout_ms : 10000;
+  int64_t deadline = now_ms() + timeout;
+  for (;;) {
+    int status;
+    if (launch_notify_recv(l, pid, port))
+      return 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      *why = launch_exit_text(status);
+      return RAYC_EUNAVAILABLE;
+    }
+    int64_t left = deadline - now_ms();
+    if (left <= 0) {
+      *why = xasprintf("did not report READY=1 within %d ms", timeout);
+      return RAYC_ETIMEOUT;
+    }
+    struct pollfd p = {.fd = l->notify_fd, .events = POLLIN};
+    poll(&p, 1, left < LAUNCH_POLL_MS ? (int)left : LAUNCH_POLL_MS);
+  }
+}
+
+/* Starts one daemon and waits until it is ready; releases a. */
+static int launch_daemon(launch_t *l, const char *name, launch_argv_t *a, int *port)
+{
+  pid_t pid = 0;
+  char *why = NULL;
+  int rc = launch_spawn(l, name, a, &pid);
+  if (rc == 0)
+    rc = launch_wait_ready(l, pid, port, &why);
+  if (rc < 0 && why) {
+    char tail[1200], *out = xasprintf("%s/logs/%s.out", l->session, name);
+    char *log = xasprintf("%s/logs/%s.log", l->session, name);
+    launch_tail(out, tail, sizeof(tail));
+    if (!tail[0])
+      launch_tail(log, tail, sizeof(tail));
+    l->err = xasprintf("rayc-%s did not start: it %s; see its log %s (and %s)%s%s", name, why, log,
+                       out, tail[0] ? "; it said:" : "", tail);
+    free(log);
+    free(out);
+  }
+  free(why);
+  launch_argv_release(a);
+  return rc;
+}
+
+/* ---- the daemons ---- */
+
+/* Starts argv with the flags every daemon takes: the program, --session-dir, --config,
+ * --log-level. */
+static void launch_argv_common(const launch_t *l, launch_argv_t *a, const char *prog)
+{
+  char *path = xasprintf("%s/%s", l->bin_dir, prog);
+  a->n = 0;
+  launch_arg(a, path, NULL);
+  free(path);
+  launch_arg(a, "--session-dir", l->session);
+  if (l->opts->config_file)
+    launch_arg(a, "--config", l->opts->config_file);
+  if (l->opts->log_level)
+    launch_arg(a, "--log-level", l->opts->log_level);
+}
+
+static int64_t launch_store_memory(const launch_opts_t *o)
+{
+  if (o->object_store_memory > 0)
+    return o->object_store_memory;
+  int64_t ram = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+  int64_t mem = ram / 10 * 3;
+  return mem < (75 << 20) ? (75 << 20) : mem;
+}
+
+static int launch_gcs(launch_t *l, launch_result_t *out)
+{
+  launch_argv_t a;
+  int port = 0;
+  const char *ip = l->opts->node_ip;
+  launch_argv_common(l, &a, "rayc-gcs");
+  launch_arg_num(&a, "--port", l->opts->gcs_port);
+  launch_arg(&a, "--node-ip-address", ip);
+  if (l->opts->redis_address)
+    launch_arg(&a, "--redis-address", l->opts->redis_address);
+  int rc = launch_daemon(l, "gcs", &a, &port);
+  if (rc == 0 && port <= 0) {
+    l->err = xasprintf("rayc-gcs reported READY=1 without RAYC_PORT");
+    rc = RAYC_EPROTOCOL;
+  }
+  int v6 = strchr(ip, ':') != NULL;
+  snprintf(out->gcs_address, sizeof(out->gcs_address), "%s%s%s:%d", v6 ? "[" : "", ip,
+           v6 ? "]" : "", port);
+  return rc;
+}
+
+static int launch_store(launch_t *l)
+{
+  launch_argv_t a;
+  int port = 0;
+  launch_argv_common(l, &a, "rayc-store");
+  launch_arg_num(&a, "--object-store-memory", (double)launch_store_memory(l->opts));
+  return launch_daemon(l, "store", &a, &port);
+}
+
+static double launch_num_cpus(const launch_opts_t *o)
+{
+  cpu_set_t set;
+  if (o->num_cpus >= 0)
+    return o->num_cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    return CPU_COUNT(&set);
+  return (double)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+static int launch_raylet(launch_t *l, launch_result_t *out)
+{
+  launch_argv_t a;
+  const launch_opts_t *o = l->opts;
+  launch_argv_common(l, &a, "rayc-raylet");
+  launch_arg(&a, "--gcs-address", out->gcs_address);
+  launch_arg(&a, "--node-ip-address", o->node_ip);
+  launch_arg(&a, "--port", "0");
+  launch_arg_num(&a, "--num-cpus", launch_num_cpus(o));
+  launch_arg_num(&a, "--num-gpus", o->num_gpus >= 0 ? o->num_gpus : 0);
+  if (o->memory > 0)
+    launch_arg_num(&a, "--memory", (double)o->memory);
+  if (o->resources_json)
+    launch_arg(&a, "--resources", o->resources_json);
+  launch_arg_num(&a, "--object-store-memory", (double)launch_store_memory(o));
+  if (o->head)
+    launch_arg(&a, "--head", NULL);
+  char *worker = xasprintf("%s/rayc-worker", l->bin_dir);
+  launch_arg(&a, "--worker-path", worker);
+  free(worker);
+  return launch_daemon(l, "raylet", &a, &out->raylet_port);
+}
+
+/* ---- start ---- */
+
+static int launch_check_opts(launch_t *l)
+{
+  const launch_opts_t *o = l->opts;
+  if (!o->head && (!o->gcs_address || !*o->gcs_address))
+    l->err = xstrdup("a node that is not the head needs the GCS address (HOST:PORT) to join");
+  else if (!o->head && o->gcs_only)
+    l->err = xstrdup("only the head can run the GCS alone");
+  else if (o->head && (o->gcs_port < 0 || o->gcs_port > 65535))
+    l->err = xasprintf("invalid GCS port %d", o->gcs_port);
+  else if (!o->temp_dir || !*o->temp_dir || !o->node_ip || !*o->node_ip)
+    l->err = xstrdup("the temp dir and the node IP address must not be empty");
+  return l->err ? RAYC_EINVALID_ARGUMENT : 0;
+}
+
+/* Runs the start sequence: session, notify socket, gcs (head) -> address -> store -> raylet. */
+static int launch_run(launch_t *l, launch_result_t *out)
+{
+  int rc = launch_check_opts(l);
+  if (rc == 0 && l->opts->bin_dir)
+    snprintf(l->bin_dir, sizeof(l->bin_dir), "%s", l->opts->bin_dir);
+  else if (rc == 0 && (rc = launch_bin_dir(l->bin_dir, sizeof(l->bin_dir))) < 0)
+    l->err = xstrdup("cannot find the rayc-* programs: set RAYC_BIN_DIR");
+  if (rc == 0)
+    rc = launch_session_create(l);
+  if (rc < 0)
+    return rc;
+  snprintf(out->session_dir, sizeof(out->session_dir), "%s", l->session);
+  if ((rc = launch_notify_open(l)) < 0) {
+    l->err = xasprintf("cannot bind the readiness socket in %s: %s", l->session, strerror(-rc));
+    return rc;
+  }
+  if (l->opts->head)
+    rc = launch_gcs(l, out);
+  else
+    snprintf(out->gcs_address, sizeof(out->gcs_address), "%s", l->opts->gcs_address);
+  char *addr_file = xasprintf("%s/address", l->session), *addr = xasprintf("%s\n", out->gcs_address);
+  if (rc == 0 && (rc = launch_write_file(addr_file, addr)) < 0)
+    l->err = xasprintf("cannot write %s: %s", addr_file, strerror(-rc));
+  free(addr);
+  free(addr_file);
+  if (rc == 0 && !l->opts->gcs_only && (rc = launch_store(l)) == 0)
+    rc = launch_raylet(l, out);
+  return rc;
+}
+
+int launch_node_start(const launch_opts_t *opts, launch_result_t *out, char **err)
+{
+  launch_t l = {.opts = opts, .notify_fd = -1};
+  memset(out, 0, sizeof(*out));
+  int rc = launch_run(&l, out);
+  launch_notify_close(&l);
+  if (rc == 0) {
+    snprintf(out->raylet_socket, sizeof(out->raylet_socket), "%s/sockets/raylet", l.session);
+    snprintf(out->store_socket, sizeof(out->store_socket), "%s/sockets/store", l.session);
+  } else {
+    if (l.session[0])
+      launch_node_stop(l.session, LAUNCH_FAIL_GRACE_MS, 0);
+    if (!l.err)
+      l.err = xasprintf("starting the node failed: %s", rayc_strerror(rc));
+  }
+  if (err)
+    *err = l.err;
+  else
+    free(l.err);
+  return rc;
+}
+
+/* ---- stop ---- */
+
+typedef struct launch_proc {
+  char *pidfile; /* owned */
+  pid_t pid;
+  int rank; /* signalling order: raylet, workers, store, others, gcs */
+  int running;
+} launch_proc_t;
+
+static int launch_rank(const char *name)
+{
+  if (strcmp(name, "raylet.pid") == 0)
+    return 0;
+  if (strncmp(name, "worker-", 7) == 0)
+    return 1;
+  if (strcmp(name, "store.pid") == 0)
+    return 2;
+  return strcmp(name, "gcs.pid") == 0 ? 4 : 3;
+}
+
+/* True when an argument names the session: "DIR", "DIR/...", or "--flag=DIR[/...]". */
+static int launch_arg_names(const char *arg, const char *dir, size_t dlen)
+{
+  const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+  if (eq)
+    arg = eq + 1;
+  return strncmp(arg, dir, dlen) == 0 && (arg[dlen] == '\0' || arg[dlen] == '/');
+}
+
+/* True when /proc/<pid>/cmdline has an argument naming session_dir. */
+static int launch_cmdline_names(pid_t pid, const char *dir)
+{
+  char path[64], buf[16384];
+  snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  size_t dlen = strlen(dir);
+  for (char *a = buf; a < buf + n; a += strlen(a) + 1)
+    if (launch_arg_names(a, dir, dlen))
+      return 1;
+  return 0;
+}
+
+/* True while pid runs (reaping it first if it is our child; a zombie counts as exited). */
+static int launch_pid_alive(pid_t pid)
+{
+  char path[64], buf[512];
+  waitpid(pid, NULL, WNOHANG);
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  buf[n > 0 ? n : 0] = '\0';
+  const char *end = strrchr(buf, ')'); /* "pid (comm) S ..." */
+  return end && end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
+}
+
+static int launch_proc_cmp(const void *a, const void *b)
+{
+  return ((const launch_proc_t *)a)->rank - ((const launch_proc_t *)b)->rank;
+}
+
+/* Reads the <dir>/pids/<name>.pid files into *out (sorted by rank); stale files (no such process, or one that
+ * does not belong to the session) are removed. Returns the count, or a negative errno. */
+static int launch_procs_read(const char *dir, launch_proc_t **out)
+{
+  char *pids = xasprintf("%s/pids", dir);
+  DIR *d = opendir(pids);
+  int n = 0, cap = 0;
+  *out = NULL;
+  for (struct dirent *e; d && (e = readdir(d));) {
+    size_t len = strlen(e->d_name);
+    if (len < 5 || strcmp(e->d_name + len - 4, ".pid") != 0)
+      continue;
+    char *file = xasprintf("%s/%s", pids, e->d_name), text[32] = "";
+    FILE *f = fopen(file, "r");
+    long pid = f && fgets(text, sizeof(text), f) ? strtol(text, NULL, 10) : 0;
+    if (f)
+      fclose(f);
+    if (pid <= 1 || pid > INT_MAX || !launch_pid_alive((pid_t)pid) ||
+        !launch_cmdline_names((pid_t)pid, dir)) {
+      unlink(file);
+      free(file);
+      continue;
+    }
+    if (n == cap)
+      *out = xrealloc(*out, (size_t)(cap = cap ? 2 * cap : 8) * sizeof(**out));
+    (*out)[n++] = (launch_proc_t){file, (pid_t)pid, launch_rank(e->d_name), 1};
+  }
+  int rc = d ? n : -errno;
+  if (d)
+    closedir(d);
+  free(pids);
+  qsort(*out, (size_t)(rc > 0 ? rc : 0), sizeof(**out), launch_proc_cmp);
+  return rc;
+}
+
+/* Sends sig to the running procs with rank in [lo, hi]. */
+static void launch_signal(launch_proc_t *p, int n, int lo, int hi, int sig)
+{
+  for (int i = 0; i < n; i++)
+    if (p[i].running && p[i].rank >= lo && p[i].rank <= hi)
+      kill(p[i].pid, sig);
+}
+
+/* Waits until no proc with rank <= hi runs, or until the deadline; returns how many still run. */
+static int launch_wait_exit(launch_proc_t *p, int n, int hi, int64_t deadline)
+{
+  for (;;) {
+    int left = 0;
+    for (int i = 0; i < n; i++) {
+      if (p[i].running && !launch_pid_alive(p[i].pid)) {
+        p[i].running = 0;
+        unlink(p[i].pidfile);
+      }
+      left += p[i].running && p[i].rank <= hi;
+    }
+    if (left == 0 || now_ms() >= deadline)
+      return left;
+    usleep(LAUNCH_POLL_MS * 1000);
+  }
+}
+
+int launch_node_stop(const char *session_dir, int grace_ms, int force)
+{
+  launch_proc_t *p;
+  int n = launch_procs_read(session_dir, &p);
+  if (n < 0)
+    return n == -ENOENT ? 0 : n;
+  int64_t start = now_ms(), deadline = start + (grace_ms > 0 ? grace_ms : 0);
+  if (!force) {
+    /* The raylet first, so that it can unregister from the GCS and stop its workers. */
+    launch_signal(p, n, 0, 0, SIGTERM);
+    launch_wait_exit(p, n, 0, start + (grace_ms > 0 ? grace_ms / 2 : 0));
+    launch_signal(p, n, 1, 4, SIGTERM);
+    launch_wait_exit(p, n, 4, deadline);
+  }
+  launch_signal(p, n, 0, 4, SIGKILL);
+  int left = launch_wait_exit(p, n, 4, now_ms() + 5000);
+  if (left == 0) {
+    char *addr = xasprintf("%s/address", session_dir);
+    unlink(addr); /* the cluster is gone: clients must not find it any more */
+    free(addr);
+  }
+  for (int i = 0; i < n; i++)
+    free(p[i].pidfile);
+  free(p);
+  return n;
+}

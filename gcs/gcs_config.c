@@ -1,0 +1,78 @@
+/* Settings of rayc-gcs: the one table that drives flags, RAYC_* variables, YAML and --help. */
+#include "gcs/gcs_server.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F(field) offsetof(gcs_config_t, field)
+
+const cfg_entry_t gcs_config_table[] = {
+    {"session-dir", CFG_STRING, F(session_dir), NULL,
+     "session directory: logs go to DIR/logs/gcs.log (unset: to stderr)"},
+    {"port", CFG_INT, F(port), "6380", "gRPC port to listen on (0: an ephemeral port)"},
+    {"node-ip-address", CFG_STRING, F(node_ip_address), "127.0.0.1",
+     "this node's address; the only address the GCS listens on"},
+    {"redis-address", CFG_STRING, F(redis_address), NULL,
+     "HOST:PORT of Redis for persistent tables (not implemented yet; unset: in memory)"},
+    {"token-file", CFG_STRING, F(token_file), NULL,
+     "file holding the cluster token every call must carry (unset: no token)"},
+    {"heartbeat-timeout-ms", CFG_INT, F(heartbeat_timeout_ms), "10000",
+     "a node with no heartbeat for this long is marked DEAD"},
+    {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
+};
+const size_t gcs_config_table_len = ARRAY_LEN(gcs_config_table);
+
+static const char gcs_config_summary[] =
+    "rayc-gcs: the cluster's control store (nodes, jobs, internal KV). Tells systemd (or rayc "
+    "start)\nREADY=1 and RAYC_PORT=<port> once it listens; SIGTERM or SIGINT stops it.";
+
+/* Returns a static message for the first bad value, or NULL. */
+static const char *gcs_config_check(const gcs_config_t *c)
+{
+  if (c->port < 0 || c->port > 65535)
+    return "--port must be between 0 and 65535";
+  if (c->heartbeat_timeout_ms <= 0)
+    return "--heartbeat-timeout-ms must be positive";
+  if (log_level_parse(c->log_level) < 0)
+    return "--log-level must be debug, info, warn or error";
+  if (!c->node_ip_address || !*c->node_ip_address)
+    return "--node-ip-address must not be empty";
+  if (strcmp(c->node_ip_address, "0.0.0.0") == 0 || strcmp(c->node_ip_address, "::") == 0)
+    return "--node-ip-address must be an address other nodes reach this one on, not a wildcard";
+  if (c->session_dir && c->session_dir[0] != '/')
+    return "--session-dir must be an absolute path";
+  return NULL;
+}
+
+int gcs_config_load(gcs_config_t *conf, int argc, char **argv)
+{
+  char *err = NULL;
+  int next = argc;
+  memset(conf, 0, sizeof(*conf));
+  int rc = cfg_load(gcs_config_table, gcs_config_table_len, conf, argc, argv, &next, &err);
+  if (rc == CFG_HELP) {
+    cfg_usage(stdout, "rayc-gcs", gcs_config_summary, gcs_config_table, gcs_config_table_len);
+    return CFG_HELP;
+  }
+  const char *bad = rc == 0 ? gcs_config_check(conf) : NULL;
+  if (rc == 0 && !bad && next < argc)
+    bad = "unexpected argument (rayc-gcs takes only flags)";
+  if (rc < 0 || bad) {
+    fprintf(stderr, "rayc-gcs: %s (see rayc-gcs --help)\n", bad ? bad : err);
+    free(err);
+    gcs_config_release(conf);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  return 0;
+}
+
+void gcs_config_release(gcs_config_t *conf)
+{
+  cfg_release(gcs_config_table, gcs_config_table_len, conf);
+}

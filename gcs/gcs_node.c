@@ -1,0 +1,311 @@
+/*
+ * The GCS node table and its RPC handlers (NodeInfoGcsService). See gcs_node.h for the state
+ * machine. Nodes are kept in an array in registration order: clusters have at most thousands of
+ * nodes and every lookup is by a 28-byte id, so a linear scan costs microseconds.
+ */
+#include "gcs/gcs_node.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+#include "gcs/gcs_server.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GCS_NODE_TABLE "NODE"
+
+const char *gcs_node_state_name(enum gcs_node_state state)
+{
+  return state == GCS_NODE_ALIVE ? "ALIVE" : "DEAD";
+}
+
+static int gcs_node_check_id(size_t len, const char **why)
+{
+  if (len == ID_NODE_SIZE)
+    return 0;
+  if (why)
+    *why = "node_id must be 28 bytes";
+  return RAYC_EINVALID_ARGUMENT;
+}
+
+static int gcs_node_check_resources(Rayc__ResourceEntry *const *v, size_t n, const char **why)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite(v[i]->amount) || v[i]->amount < 0 || v[i]->name[0] == '\0') {
+      if (why)
+        *why = "resources need a name and a finite amount >= 0";
+      return RAYC_EINVALID_ARGUMENT;
+    }
+  }
+  return 0;
+}
+
+static void gcs_node_free(gcs_node_t *n)
+{
+  if (!n)
+    return;
+  pb_free(n->info);
+  pb_free(n->hb);
+  free(n->death_reason);
+  free(n);
+}
+
+void gcs_node_set_state(gcs_node_t *n, enum gcs_node_state state, const char *reason)
+{
+  char id[9];
+  log_info("node %s: %s -> %s%s%s", id_short(n->id.b, ID_NODE_SIZE, id),
+           gcs_node_state_name(n->state), gcs_node_state_name(state), reason ? ": " : "",
+           reason ? reason : "");
+  n->state = state;
+  free(n->death_reason);
+  n->death_reason = state == GCS_NODE_DEAD && reason ? xstrdup(reason) : NULL;
+}
+
+void gcs_node_view(const gcs_node_t *n, Rayc__NodeInfo *out)
+{
+  *out = *n->info;
+  out->state = n->state == GCS_NODE_ALIVE ? RAYC__NODE_STATE__NODE_ALIVE : RAYC__NODE_STATE__NODE_DEAD;
+  if (n->hb) {
+    out->n_resources_available = n->hb->n_resources_available;
+    out->resources_available = n->hb->resources_available;
+  } else if (out->n_resources_available == 0) {
+    out->n_resources_available = n->info->n_resources_total;
+    out->resources_available = n->info->resources_total;
+  }
+  out->last_heartbeat_ms = n->last_heartbeat_wall_ms;
+  out->death_reason = n->death_reason ? n->death_reason : (char *)protobuf_c_empty_string;
+}
+
+/* Writes n through to the store. Storage errors are logged: memory stays authoritative. */
+static void gcs_nodes_persist(gcs_nodes_t *t, const gcs_node_t *n)
+{
+  Rayc__NodeInfo view;
+  gcs_node_view(n, &view);
+  int rc = gcs_store_put_msg(t->store, GCS_NODE_TABLE, n->id.b, ID_NODE_SIZE, &view.base);
+  if (rc < 0)
+    log_error("node table: storing a node failed: %s", rayc_strerror(rc));
+}
+
+gcs_node_t *gcs_nodes_find(const gcs_nodes_t *t, const void *id, size_t len)
+{
+  if (len != ID_NODE_SIZE)
+    return NULL;
+  for (size_t i = 0; i < t->n; i++)
+    if (memcmp(t->v[i]->id.b, id, ID_NODE_SIZE) == 0)
+      return t->v[i];
+  return NULL;
+}
+
+static gcs_node_t *gcs_nodes_add(gcs_nodes_t *t, Rayc__NodeInfo *info, int64_t now)
+{
+  gcs_node_t *n = xcalloc(1, sizeof(*n));
+  memcpy(n->id.b, info->node_id.data, ID_NODE_SIZE);
+  n->info = info;
+  n->state = GCS_NODE_ALIVE;
+  n->last_seen_ms = now;
+  if (t->n == t->cap) {
+    t->cap = t->cap ? 2 * t->cap : 16;
+    t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
+  }
+  t->v[t->n++] = n;
+  return n;
+}
+
+struct gcs_nodes_load {
+  gcs_nodes_t *t;
+  int64_t now;
+};
+
+static void gcs_nodes_load_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
+                               size_t vlen)
+{
+  gcs_nodes_t *t = ((struct gcs_nodes_load *)arg)->t;
+  int64_t now = ((struct gcs_nodes_load *)arg)->now;
+  Rayc__NodeInfo *info = rayc__node_info__unpack(NULL, vlen, val);
+  if (!info || info->node_id.len != ID_NODE_SIZE || klen != ID_NODE_SIZE ||
+      memcmp(key, info->node_id.data, ID_NODE_SIZE) != 0 || gcs_nodes_find(t, key, klen)) {
+    log_warn("node table: skipping an unreadable stored node");
+    pb_free(info);
+    return;
+  }
+  gcs_node_t *n = gcs_nodes_add(t, info, now);
+  n->last_heartbeat_wall_ms = info->last_heartbeat_ms;
+  if (info->state == RAYC__NODE_STATE__NODE_DEAD) {
+    n->state = GCS_NODE_DEAD;
+    n->death_reason = xstrdup(info->death_reason);
+  }
+}
+
+void gcs_nodes_init(gcs_nodes_t *t, gcs_store_t *store, int64_t now)
+{
+  memset(t, 0, sizeof(*t));
+  t->store = store;
+  struct gcs_nodes_load arg = {t, now};
+  int rc = gcs_store_scan(store, GCS_NODE_TABLE, NULL, 0, gcs_nodes_load_one, &arg);
+  if (rc > 0)
+    log_info("node table: loaded %d nodes from storage", rc);
+}
+
+void gcs_nodes_release(gcs_nodes_t *t)
+{
+  for (size_t i = 0; i < t->n; i++)
+    gcs_node_free(t->v[i]);
+  free(t->v);
+  memset(t, 0, sizeof(*t));
+}
+
+int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, const char **why)
+{
+  int rc = gcs_node_check_id(info->node_id.len, why);
+  if (rc == 0)
+    rc = gcs_node_check_resources(info->resources_total, info->n_resources_total, why);
+  if (rc == 0)
+    rc = gcs_node_check_resources(info->resources_available, info->n_resources_available, why);
+  if (rc < 0)
+    return rc;
+  Rayc__NodeInfo *copy = (Rayc__NodeInfo *)gcs_pb_dup(&info->base);
+  gcs_node_t *n = gcs_nodes_find(t, info->node_id.data, info->node_id.len);
+  char id[9];
+  if (n) {
+    pb_free(n->info);
+    pb_free(n->hb);
+    n->info = copy;
+    n->hb = NULL;
+    n->last_seen_ms = now;
+    gcs_node_set_state(n, GCS_NODE_ALIVE, "registered again");
+  } else {
+    n = gcs_nodes_add(t, copy, now);
+    log_info("node %s: registered (ALIVE): ip %s, raylet port %d%s",
+             id_short(n->id.b, ID_NODE_SIZE, id), copy->ip, copy->raylet_port,
+             copy->is_head ? ", head" : "");
+  }
+  n->last_heartbeat_wall_ms = wall_ms();
+  gcs_nodes_persist(t, n);
+  return 0;
+}
+
+int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char *reason,
+                         const char **why)
+{
+  int rc = gcs_node_check_id(len, why);
+  if (rc < 0)
+    return rc;
+  gcs_node_t *n = gcs_nodes_find(t, id, len);
+  if (!n) {
+    if (why)
+      *why = "unknown node";
+    return RAYC_ENOT_FOUND;
+  }
+  if (n->state != GCS_NODE_DEAD) {
+    char *r = xasprintf("unregistered by its raylet%s%s", reason && *reason ? ": " : "",
+                        reason ? reason : "");
+    gcs_node_set_state(n, GCS_NODE_DEAD, r);
+    free(r);
+    gcs_nodes_persist(t, n);
+  }
+  return 0;
+}
+
+int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now,
+                        const char **why)
+{
+  int rc = gcs_node_check_id(hb->node_id.len, why);
+  if (rc == 0)
+    rc = gcs_node_check_resources(hb->resources_available, hb->n_resources_available, why);
+  if (rc < 0)
+    return rc;
+  gcs_node_t *n = gcs_nodes_find(t, hb->node_id.data, hb->node_id.len);
+  if (!n || n->state == GCS_NODE_DEAD) {
+    if (why)
+      *why = n ? "node is dead" : "unknown node";
+    return RAYC_ENOT_FOUND;
+  }
+  pb_free(n->hb);
+  n->hb = (Rayc__ReportHeartbeatRequest *)gcs_pb_dup(&hb->base);
+  n->last_seen_ms = now;
+  n->last_heartbeat_wall_ms = wall_ms();
+  return 0;
+}
+
+int gcs_nodes_check_timeouts(gcs_nodes_t *t, int64_t now, int timeout_ms)
+{
+  int dead = 0;
+  for (size_t i = 0; i < t->n; i++) {
+    gcs_node_t *n = t->v[i];
+    int64_t silent = now - n->last_seen_ms;
+    if (n->state != GCS_NODE_ALIVE || silent <= timeout_ms)
+      continue;
+    char *reason = xasprintf("no heartbeat for %lld ms (timeout %d ms)", (long long)silent,
+                             timeout_ms);
+    gcs_node_set_state(n, GCS_NODE_DEAD, reason);
+    free(reason);
+    gcs_nodes_persist(t, n);
+    dead++;
+  }
+  return dead;
+}
+
+/* ---- handlers ---- */
+
+void gcs_node_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
+{
+  gcs_server_t *s = ctx;
+  const Rayc__RegisterNodeRequest *r = (const Rayc__RegisterNodeRequest *)req;
+  const char *why = "no node given";
+  int rc = r->node ? gcs_nodes_register(&s->nodes, r->node, now_ms(), &why) : RAYC_EINVALID_ARGUMENT;
+  if (rc < 0) {
+    rpc_reply_error(call, rc, "RegisterNode: %s", why);
+    return;
+  }
+  Rayc__RegisterNodeReply reply = RAYC__REGISTER_NODE_REPLY__INIT;
+  rpc_reply(call, &reply.base);
+}
+
+void gcs_node_on_unregister(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
+{
+  gcs_server_t *s = ctx;
+  const Rayc__UnregisterNodeRequest *r = (const Rayc__UnregisterNodeRequest *)req;
+  const char *why = "";
+  int rc = gcs_nodes_unregister(&s->nodes, r->node_id.data, r->node_id.len, r->reason, &why);
+  if (rc < 0) {
+    rpc_reply_error(call, rc, "UnregisterNode: %s", why);
+    return;
+  }
+  Rayc__UnregisterNodeReply reply = RAYC__UNREGISTER_NODE_REPLY__INIT;
+  rpc_reply(call, &reply.base);
+}
+
+void gcs_node_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
+{
+  gcs_server_t *s = ctx;
+  (void)req;
+  Rayc__NodeInfo *views = xcalloc(s->nodes.n, sizeof(*views));
+  Rayc__NodeInfo **ptrs = xcalloc(s->nodes.n, sizeof(*ptrs));
+  for (size_t i = 0; i < s->nodes.n; i++) {
+    gcs_node_view(s->nodes.v[i], &views[i]);
+    ptrs[i] = &views[i];
+  }
+  Rayc__GetAllNodeInfoReply reply = RAYC__GET_ALL_NODE_INFO_REPLY__INIT;
+  reply.n_nodes = s->nodes.n;
+  reply.nodes = ptrs;
+  rpc_reply(call, &reply.base);
+  free(ptrs);
+  free(views);
+}
+
+void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
+{
+  gcs_server_t *s = ctx;
+  const Rayc__ReportHeartbeatRequest *r = (const Rayc__ReportHeartbeatRequest *)req;
+  const char *why = "";
+  int rc = gcs_nodes_heartbeat(&s->nodes, r, now_ms(), &why);
+  if (rc == RAYC_EINVALID_ARGUMENT) {
+    rpc_reply_error(call, rc, "ReportHeartbeat: %s", why);
+    return;
+  }
+  Rayc__ReportHeartbeatReply reply = RAYC__REPORT_HEARTBEAT_REPLY__INIT;
+  reply.unknown_node = rc == RAYC_ENOT_FOUND;
+  rpc_reply(call, &reply.base);
+}

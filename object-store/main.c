@@ -1,0 +1,128 @@
+/*
+ * rayc-store: the node's shared-memory object store (see object-store/store_server.h).
+ *
+ * main() runs the steps in order: settings, log, loop, server (region + socket), signals,
+ * readiness to systemd, the loop, and teardown in reverse. SIGTERM and SIGINT start a graceful
+ * shutdown on the loop; the process exits 0 once every handle has closed.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "object-store/store_config.h"
+#include "object-store/store_server.h"
+
+typedef struct store_main {
+  store_config_t conf;
+  uv_loop_t loop;
+  store_server_t *server;
+  uv_signal_t sigterm, sigint;
+  int loop_open;
+} store_main_t;
+
+enum { MAIN_GO = -1 };
+
+/* Returns MAIN_GO, or the exit status when the program should stop (help, bad settings). */
+static int main_settings(store_main_t *m, int argc, char **argv)
+{
+  char *err = NULL;
+  int rc = store_config_load(&m->conf, argc, argv, &err);
+  if (rc == CFG_HELP) {
+    store_config_usage(stdout, "rayc-store");
+    return 0;
+  }
+  if (rc != 0) {
+    fprintf(stderr, "rayc-store: %s (see --help)\n", err ? err : "bad settings");
+    free(err);
+    return 2;
+  }
+  return MAIN_GO;
+}
+
+static int main_log(store_main_t *m)
+{
+  log_init("rayc-store", (enum log_level)log_level_parse(m->conf.log_level));
+  char *dir = xasprintf("%s/logs", m->conf.session_dir);
+  char *path = xasprintf("%s/store.log", dir);
+  int rc = mkdir_p(dir, 0700);
+  if (rc == 0)
+    rc = log_open(path, m->conf.log_stderr);
+  if (rc < 0)
+    fprintf(stderr, "rayc-store: cannot open log %s: %s\n", path, strerror(-rc));
+  free(path);
+  free(dir);
+  return rc;
+}
+
+static void main_on_signal(uv_signal_t *h, int signum)
+{
+  store_main_t *m = h->data;
+  log_info("received %s; shutting down", strsignal(signum));
+  sd_notify(0, "STOPPING=1");
+  store_server_shutdown(m->server);
+  if (!uv_is_closing((uv_handle_t *)&m->sigterm))
+    uv_close((uv_handle_t *)&m->sigterm, NULL);
+  if (!uv_is_closing((uv_handle_t *)&m->sigint))
+    uv_close((uv_handle_t *)&m->sigint, NULL);
+}
+
+static void main_signals(store_main_t *m)
+{
+  signal(SIGPIPE, SIG_IGN);
+  uv_signal_init(&m->loop, &m->sigterm);
+  uv_signal_init(&m->loop, &m->sigint);
+  m->sigterm.data = m->sigint.data = m;
+  uv_signal_start(&m->sigterm, main_on_signal, SIGTERM);
+  uv_signal_start(&m->sigint, main_on_signal, SIGINT);
+}
+
+static void main_notify_ready(void)
+{
+  int rc = sd_notify(0, "READY=1");
+  if (rc < 0)
+    log_warn("cannot notify readiness: %s", strerror(-rc));
+}
+
+static void main_teardown(store_main_t *m)
+{
+  if (m->loop_open) {
+    uv_run(&m->loop, UV_RUN_NOWAIT); /* close callbacks still pending */
+    store_server_destroy(m->server);
+    if (uv_loop_close(&m->loop) != 0)
+      log_warn("event loop closed with handles still open");
+  }
+  store_config_release(&m->conf);
+}
+
+int main(int argc, char **argv)
+{
+  store_main_t m;
+  memset(&m, 0, sizeof(m));
+  int status = main_settings(&m, argc, argv);
+  if (status != MAIN_GO)
+    goto out;
+  status = 1;
+  if (main_log(&m) < 0)
+    goto out;
+  if (uv_loop_init(&m.loop) != 0)
+    goto out;
+  m.loop_open = 1;
+  if (store_server_create(&m.loop, m.conf.socket, (uint64_t)m.conf.object_store_memory, &m.server) < 0)
+    goto out;
+  main_signals(&m);
+  main_notify_ready();
+  log_info("ready (pid %d)", (int)getpid());
+  uv_run(&m.loop, UV_RUN_DEFAULT);
+  log_info("stopped");
+  status = 0;
+out:
+  main_teardown(&m);
+  return status;
+}

@@ -1,0 +1,32 @@
+/*
+ * rayc-store's settings: one table (common/cfg.h) drives the flags, the RAYC_* variables, the
+ * YAML file and --help.
+ */
+#ifndef RAYC_STORE_CONFIG_H
+#define RAYC_STORE_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum { STORE_MIN_MEMORY = 75 << 20 }; /* Ray's minimum object store size */
+
+typedef struct store_config {
+  char *session_dir;           /* required */
+  char *socket;                /* default: <session_dir>/sockets/store */
+  int64_t object_store_memory; /* bytes; 0 in the table means 30% of RAM */
+  char *log_level;
+  int log_stderr;
+} store_config_t;
+
+/* Loads conf (zeroed by the caller) from argv, the environment and --config, then fills the
+ * derived defaults and checks the values. Returns 0, CFG_HELP, or RAYC_EINVALID_ARGUMENT with *err
+ * a new message (free()). Release conf with store_config_release() in every case. */
+int store_config_load(store_config_t *conf, int argc, char **argv, char **err);
+
+/* Prints --help text. */
+void store_config_usage(FILE *out, const char *prog);
+
+/* Frees the strings held by conf. Accepts NULL. */
+void store_config_release(store_config_t *conf);
+
+#endif
