@@ -254,6 +254,12 @@ int main(void)
   printf("rayc stop: exit %d, %d processes of the session left\n", stop_rc, left);
   if (stop_rc != 0 || left != 0)
     failed++;
+  /* Under the sanitizers every daemon and worker reports errors and leaks into its .out file. */
+  snprintf(cmd, sizeof(cmd), "grep -l -E 'Sanitizer|runtime error' -r %s --include='*.out'", temp_dir);
+  if (run(cmd) == 0) {
+    printf("sanitizer reports found in the files above\n");
+    failed++;
+  }
   snprintf(cmd, sizeof(cmd), "rm -rf %s", temp_dir);
   if (!failed)
     run(cmd);
