@@ -148,16 +148,17 @@ static char *daemon_stderr(const daemon_t *d)
   return text;
 }
 
-/* Returns the daemon's wait status after it exits (SIGTERM first when sig is set). */
+/* Waits for the daemon (signalling it first when sig is set; pid -1: already reaped) and removes
+ * its session dir. Returns the wait status, or -1. */
 static int daemon_stop(daemon_t *d, int sig)
 {
   int st = -1;
-  if (d->pid <= 0)
-    return st;
-  if (sig)
-    kill(d->pid, sig);
-  waitpid(d->pid, &st, 0);
-  d->pid = -1;
+  if (d->pid > 0) {
+    if (sig)
+      kill(d->pid, sig);
+    waitpid(d->pid, &st, 0);
+    d->pid = -1;
+  }
   char *cmd = xasprintf("rm -rf '%s'", d->dir);
   if (system(cmd) != 0)
     fprintf(stderr, "cannot remove %s\n", d->dir);
