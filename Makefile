@@ -46,7 +46,7 @@ CLI_O := $(call obj,$(wildcard client/cli/*.c))
 LIBCOMMON := $(B)/lib/libcommon.a
 LIBRAYC := $(B)/lib/librayc.so
 BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc
-EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver
+EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(wildcard tests/helpers/*.c))
@@ -102,6 +102,10 @@ $(B)/bin/rayc: $(CLI_O) $(LIBRAYC)
 
 # Examples: a shared library of tasks (resolved against librayc at dlopen time) and its driver.
 $(B)/lib/libexample_tasks.so: $(B)/examples/example_tasks.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^
+# Task library used by the integration tests (tests/tasks/*.c).
+$(B)/lib/libtest_tasks.so: $(call obj,$(wildcard tests/tasks/*.c))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -o $@ $^
 $(B)/bin/example_driver: $(B)/examples/example_driver.o $(LIBRAYC)

@@ -3,13 +3,13 @@
  * readiness, stopping them again.
  *
  * Readiness is systemd's protocol, so the same daemons run under systemd (Type=notify) and under
- * `rayc start`: the launcher binds a datagram socket (<session>/sockets/notify, or an abstract
- * name when the path is too long for sun_path), passes it as NOTIFY_SOCKET, and waits for a
+ * `rayc start`: the launcher binds a datagram socket <session>/sockets/notify (in the 0700
+ * session, so only this user's processes can reach it), passes it as NOTIFY_SOCKET, and waits for a
  * datagram "READY=1" (with "RAYC_PORT=<n>" for daemons that listen on TCP) from that daemon's pid
  * (SO_PASSCRED), while polling waitpid() so that a daemon that dies is reported at once.
  *
  * Files of a session (all created by this file unless noted):
- *   <temp>/session_latest             symlink to the newest session, replaced atomically
+ *   <temp>/session_latest             symlink to the newest session that started, replaced atomically
  *   <session>/address                 "HOST:PORT\n" of the cluster's GCS (head, and joined nodes)
  *   <session>/pids/<name>.pid         "<pid>\n" of gcs, store, raylet
  *   <session>/pids/worker-<pid>.pid   written by the raylet for each worker
@@ -19,7 +19,6 @@
  */
 #include "client/launch.h"
 
-#include "common/ids.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -52,9 +51,10 @@ enum { LAUNCH_MAX_ARGS = 48, LAUNCH_FAIL_GRACE_MS = 2000, LAUNCH_POLL_MS = 20 };
 typedef struct launch {
   const launch_opts_t *opts;
   char bin_dir[PATH_MAX];
+  char temp[PATH_MAX]; /* the temp dir, resolved */
   char session[512];
-  char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" when abstract */
-  char *notify_env;                                              /* "NOTIFY_SOCKET=..." */
+  char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" until bound */
+  char *notify_env;                                              /* "NOTIFY_SOCKET=<path>" */
   int notify_fd;
   char *err;
 } launch_t;
@@ -72,8 +72,9 @@ static int launch_write_file(const char *path, const char *text)
   char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
   int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   size_t len = strlen(text);
-  if (fd < 0 || write(fd, text, len) != (ssize_t)len)
-    rc = -errno;
+  ssize_t n = fd < 0 ? -1 : write(fd, text, len);
+  if (n != (ssize_t)len)
+    rc = n < 0 ? -errno : -EIO;
   if (fd >= 0 && close(fd) != 0 && rc == 0)
     rc = -errno;
   if (rc == 0 && rename(tmp, path) != 0)
@@ -84,10 +85,13 @@ static int launch_write_file(const char *path, const char *text)
   return rc;
 }
 
-/* Copies the last lines (at most ~1 KiB) of path into out, each indented; "" when unreadable. */
+/* Copies the last few lines of path (from its last KiB) into out, each on a new indented line;
+ * "" when unreadable. */
 static void launch_tail(const char *path, char *out, size_t len)
 {
-  char buf[1024];
+  enum { LINES = 5 };
+  char buf[1024], *lines[sizeof(buf) / 2], *save = NULL;
+  size_t n_lines = 0, used = 0;
   out[0] = '\0';
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -96,13 +100,12 @@ static void launch_tail(const char *path, char *out, size_t len)
   off_t from = size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0;
   ssize_t n = pread(fd, buf, sizeof(buf) - 1, from);
   close(fd);
-  if (n <= 0)
-    return;
-  buf[n] = '\0';
+  buf[n > 0 ? n : 0] = '\0';
   char *p = from > 0 && strchr(buf, '\n') ? strchr(buf, '\n') + 1 : buf; /* skip a partial line */
-  size_t used = 0;
-  for (char *line = strtok(p, "\n"); line && used + 1 < len; line = strtok(NULL, "\n"))
-    used += (size_t)snprintf(out + used, len - used, "\n    %s", line);
+  for (char *line = strtok_r(p, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+    lines[n_lines++] = line;
+  for (size_t i = n_lines > LINES ? n_lines - LINES : 0; i < n_lines && used + 1 < len; i++)
+    used += (size_t)snprintf(out + used, len - used, "\n    %s", lines[i]);
 }
 
 /* ---- options, paths ---- */
@@ -170,13 +173,14 @@ static int launch_link_latest(const char *temp, const char *session)
   return rc;
 }
 
-/* Makes <temp>/session_<date>_<time>_<usec>_<pid>/ and its subdirectories, all 0700. */
+/* Makes <temp>/session_<date>_<time>_<usec>_<pid>/ and its subdirectories, all 0700. (The
+ * session_latest link moves only once the node is up, so that it never names a failed start.) */
 static int launch_session_create(launch_t *l)
 {
   static const char *subdirs[] = {"logs", "sockets", "spill", "runtime_env", "pids"};
-  char temp[PATH_MAX], stamp[64];
+  char stamp[64];
   int rc = mkdir_p(l->opts->temp_dir, 0700);
-  if (rc < 0 || !realpath(l->opts->temp_dir, temp)) {
+  if (rc < 0 || !realpath(l->opts->temp_dir, l->temp)) {
     l->err = xasprintf("cannot create the temp dir %s: %s", l->opts->temp_dir,
                        strerror(rc < 0 ? -rc : errno));
     return rc < 0 ? rc : -errno;
@@ -186,16 +190,19 @@ static int launch_session_create(launch_t *l)
   gettimeofday(&tv, NULL);
   localtime_r(&tv.tv_sec, &tm);
   strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", &tm);
-  int len = snprintf(l->session, sizeof(l->session), "%s/session_%s_%06ld_%d", temp, stamp,
+  int len = snprintf(l->session, sizeof(l->session), "%s/session_%s_%06ld_%d", l->temp, stamp,
                      (long)tv.tv_usec, (int)getpid());
-  rc = len >= (int)sizeof(l->session) ? -ENAMETOOLONG : mkdir(l->session, 0700) == 0 ? 0 : -errno;
+  if (len + sizeof("/sockets/raylet") > sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    l->err = xasprintf("the temp dir %s is too long: the session's Unix sockets need paths of at "
+                       "most 107 bytes; use a shorter --temp-dir", l->temp);
+    return -ENAMETOOLONG;
+  }
+  rc = mkdir(l->session, 0700) == 0 ? 0 : -errno;
   for (size_t i = 0; rc == 0 && i < ARRAY_LEN(subdirs); i++) {
     char *sub = xasprintf("%s/%s", l->session, subdirs[i]);
     rc = mkdir(sub, 0700) == 0 ? 0 : -errno;
     free(sub);
   }
-  if (rc == 0)
-    rc = launch_link_latest(temp, l->session);
   if (rc < 0)
     l->err = xasprintf("cannot create the session dir %s: %s", l->session, strerror(-rc));
   return rc;
@@ -203,28 +210,20 @@ static int launch_session_create(launch_t *l)
 
 /* ---- readiness socket ---- */
 
+/* Binds <session>/sockets/notify (the session check keeps its path within sun_path). */
 static int launch_notify_open(launch_t *l)
 {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  int one = 1, len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sockets/notify", l->session);
+  int one = 1;
+  if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sockets/notify", l->session) >=
+      (int)sizeof(sa.sun_path))
+    return -ENAMETOOLONG;
   l->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (l->notify_fd < 0)
-    return -errno;
-  if (len >= (int)sizeof(sa.sun_path)) { /* too long for a path: an abstract name */
-    char rnd[8], hex[17];
-    id_random(rnd, sizeof(rnd));
-    len = snprintf(sa.sun_path, sizeof(sa.sun_path), "@rayc-notify-%s", id_hex(rnd, 8, hex));
-    sa.sun_path[0] = '\0';
-  } else {
-    snprintf(l->notify_path, sizeof(l->notify_path), "%s", sa.sun_path);
-  }
-  socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)len +
-                                (l->notify_path[0] ? 1 : 0));
-  if (bind(l->notify_fd, (struct sockaddr *)&sa, salen) != 0 ||
+  if (l->notify_fd < 0 || bind(l->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
       setsockopt(l->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)
     return -errno;
-  l->notify_env = xasprintf("NOTIFY_SOCKET=%s%s", l->notify_path[0] ? "" : "@",
-                            l->notify_path[0] ? l->notify_path : sa.sun_path + 1);
+  snprintf(l->notify_path, sizeof(l->notify_path), "%s", sa.sun_path);
+  l->notify_env = xasprintf("NOTIFY_SOCKET=%s", l->notify_path);
   return 0;
 }
 
@@ -340,6 +339,11 @@ static int launch_spawn(launch_t *l, const char *name, launch_argv_t *a, pid_t *
   char *pidfile = xasprintf("%s/pids/%s.pid", l->session, name), text[32];
   snprintf(text, sizeof(text), "%d\n", (int)*pid);
   rc = launch_write_file(pidfile, text);
+  if (rc < 0) { /* unrecorded, rayc stop could never find it: do not leave it running */
+    l->err = xasprintf("cannot write %s: %s", pidfile, strerror(-rc));
+    kill(*pid, SIGKILL);
+    waitpid(*pid, NULL, 0);
+  }
   free(pidfile);
   return rc;
 }
@@ -498,8 +502,6 @@ static int launch_check_opts(launch_t *l)
     l->err = xstrdup("only the head can run the GCS alone");
   else if (o->head && (o->gcs_port < 0 || o->gcs_port > 65535))
     l->err = xasprintf("invalid GCS port %d", o->gcs_port);
-  else if (!o->temp_dir || !*o->temp_dir || !o->node_ip || !*o->node_ip)
-    l->err = xstrdup("the temp dir and the node IP address must not be empty");
   return l->err ? RAYC_EINVALID_ARGUMENT : 0;
 }
 
@@ -531,12 +533,18 @@ static int launch_run(launch_t *l, launch_result_t *out)
   free(addr_file);
   if (rc == 0 && !l->opts->gcs_only && (rc = launch_store(l)) == 0)
     rc = launch_raylet(l, out);
+  if (rc == 0 && (rc = launch_link_latest(l->temp, l->session)) < 0)
+    l->err = xasprintf("cannot link %s/session_latest: %s", l->temp, strerror(-rc));
   return rc;
 }
 
 int launch_node_start(const launch_opts_t *opts, launch_result_t *out, char **err)
 {
-  launch_t l = {.opts = opts, .notify_fd = -1};
+  launch_opts_t o = *opts, def;
+  launch_opts_init(&def);
+  o.temp_dir = o.temp_dir && *o.temp_dir ? o.temp_dir : def.temp_dir; /* NULL: the defaults */
+  o.node_ip = o.node_ip && *o.node_ip ? o.node_ip : def.node_ip;
+  launch_t l = {.opts = &o, .notify_fd = -1};
   memset(out, 0, sizeof(*out));
   int rc = launch_run(&l, out);
   launch_notify_close(&l);
@@ -657,7 +665,8 @@ static int launch_procs_read(const char *dir, launch_proc_t **out)
   if (d)
     closedir(d);
   free(pids);
-  qsort(*out, (size_t)(rc > 0 ? rc : 0), sizeof(**out), launch_proc_cmp);
+  if (rc > 1)
+    qsort(*out, (size_t)rc, sizeof(**out), launch_proc_cmp);
   return rc;
 }
 

@@ -1,33 +1,39 @@
 /*
  * The gRPC layer over gRPC's C core (see rpc.h for the contract).
  *
- * Threads. Each server and each client owns one completion queue (CQ) and one thread that polls
- * it. A server's thread accepts calls, checks the token, receives and unpacks requests, and hands
- * each call to its handler: through a loopq onto the daemon's loop, or directly when the server has
- * no loop. Replies are started by whoever holds the call (usually the loop thread); the send batch
- * completes on the CQ thread, which frees the call. A client's thread completes async calls and
- * runs their callbacks, directly or through a loopq. Sync calls pluck their own completion queue
- * on the calling thread, so they need no other thread and work from a loop thread too.
+ * Threads. Each server owns one completion queue (CQ) and one thread that polls it. Every table row
+ * is registered with gRPC (grpc_server_register_method, payload read by gRPC), so a call arrives
+ * with its request message already in hand: the CQ thread checks the token, unpacks the message and
+ * hands the call to its handler, through a loopq onto the daemon's loop, or directly when the server
+ * has no loop. Paths outside the table arrive through a few unregistered requests and get
+ * UNIMPLEMENTED. Replies are started by whoever holds the call (usually the loop thread); the send
+ * batch completes on the CQ thread, which recycles the call record.
+ *
+ * A client owns one CQ and, from its first async call on, one thread that completes async calls
+ * and runs their callbacks, directly or through a loopq. Sync calls pluck a completion queue of
+ * their own (pooled per client) on the calling thread: no hand-off, usable from a loop thread, and
+ * a client used only for sync calls has no thread at all (a second poller would steal the socket's
+ * wake-ups and add a thread hop to every sync call; measured ~20 us).
  *
  * Server call states (rpc_call_t.state, atomic):
  *
- *   PENDING ---(request_call done)---> RECEIVING ---(message unpacked)---> QUEUED (loop) ---> PROCESSING
- *      |  unknown method, bad token        |  malformed                          |  no loop: PROCESSING
- *      +-------------> SENDING <-----------+---------------------- rpc_reply() --+
- *   SENDING ---(send batch done)---> recycled (FINISHED)
- *   QUEUED or PROCESSING ---(rpc_server_destroy)---> ORPHANED ---(rpc_reply / dispatch)---> freed
+ *   PENDING --(request done)--> QUEUED (loop) --(dispatch)--> PROCESSING --(rpc_reply*)--> SENDING
+ *      |                           no loop: straight to PROCESSING                            |
+ *      +--(unknown path, bad token, malformed)--> SENDING           (send batch done) --------+--> recycled
+ *   QUEUED or PROCESSING --(rpc_server_destroy)--> ORPHANED --(rpc_reply* or dispatch)--> freed
  *
- * Only the CQ thread moves calls out of PENDING and RECEIVING and recycles them, so the server's
- * call lists need no lock. rpc_reply() (any thread) and the destroy sweep (CQ thread) race for a
- * PROCESSING call with one compare-and-swap: the reply sends, or the sweep orphans the call (its
- * gRPC call is released at once, so server shutdown never waits for a handler). An orphan keeps
- * its request message alive until the handler's late reply, which frees everything and sends
- * nothing. Calls queued to the loop but not yet dispatched are orphaned the same way and freed by
- * the dispatch that loopq_destroy() runs.
+ * Only the CQ thread moves calls out of PENDING and recycles them, so the server's call lists need
+ * no lock. rpc_reply() (any thread) and the destroy sweep (CQ thread) race for a PROCESSING call
+ * with one compare-and-swap: the reply sends, or the sweep orphans the call (its gRPC call is
+ * released at once, so server shutdown never waits for a handler). An orphan keeps its request
+ * message alive until the handler's late reply, which frees everything and sends nothing. Calls
+ * queued to the loop but not yet dispatched are orphaned the same way and freed by the dispatch
+ * that loopq_destroy() runs.
  *
  * Shutdown is counted, not assumed: the server and its CQ are destroyed only when gRPC's shutdown
  * tag has arrived and every call the server armed has come back (s->live == 0), so no batch can be
- * started on a queue that is shutting down.
+ * started on a queue that is shutting down. Everything done to the grpc_server after shutdown
+ * (cancel, destroy) happens on the CQ thread.
  */
 #include "common/rpc.h"
 
@@ -50,9 +56,11 @@
 #include "common/status.h"
 #include "common/util.h"
 
-#define RPC_SERVER_SLOTS 128  /* request_call kept outstanding, so pipelined calls never queue */
-#define RPC_POLL_MS 250       /* CQ poll period of the server thread while it waits to exit */
+#define RPC_ROW_SLOTS 16        /* requests kept outstanding per method; each arrival re-arms one */
+#define RPC_UNKNOWN_SLOTS 2     /* requests for unregistered paths (answered UNIMPLEMENTED) */
+#define RPC_POLL_MS 100         /* CQ poll period of the server thread, a safety net for exit */
 #define RPC_CCALL_FREE_MAX 1024 /* recycled client call records kept per client */
+#define RPC_WARN_PER_SEC 10     /* rejected-call warnings logged per second; the rest are counted */
 #define RPC_AUTH_KEY "authorization"
 
 /* ---- shared helpers ---- */
@@ -120,16 +128,6 @@ static ProtobufCMessage *rpc_unpack(grpc_byte_buffer *bb, const ProtobufCMessage
   return m;
 }
 
-static uint32_t rpc_hash(const uint8_t *p, size_t n)
-{
-  uint32_t h = 2166136261u; /* FNV-1a */
-  while (n--) {
-    h ^= *p++;
-    h *= 16777619u;
-  }
-  return h;
-}
-
 /* Compares a received token with ours in time that does not depend on where they differ. */
 static int rpc_token_equal(const uint8_t *got, size_t got_len, const char *want, size_t want_len)
 {
@@ -142,8 +140,7 @@ static int rpc_token_equal(const uint8_t *got, size_t got_len, const char *want,
 /* ---- server ---- */
 
 enum rpc_call_state {
-  RPC_CALL_PENDING,    /* request_call outstanding */
-  RPC_CALL_RECEIVING,  /* RECV_MESSAGE outstanding */
+  RPC_CALL_PENDING,    /* request outstanding; for a table method gRPC reads the message first */
   RPC_CALL_QUEUED,     /* posted to the loop, handler not yet run */
   RPC_CALL_PROCESSING, /* the handler owns it */
   RPC_CALL_SENDING,    /* the final batch is outstanding */
@@ -153,16 +150,17 @@ enum rpc_call_state {
 struct rpc_row { /* a table row resolved against its service descriptor */
   const rpc_method_t *m;
   const ProtobufCMethodDescriptor *md;
-  char *path; /* "/rayc.NodeInfoGcsService/RegisterNode" */
-  size_t len;
+  char *path;   /* "/rayc.NodeInfoGcsService/RegisterNode" */
+  void *handle; /* grpc_server_register_method() */
 };
 
 struct rpc_call {
   _Atomic int state;
-  rpc_server_t *s; /* NULL once orphaned */
-  const struct rpc_row *row;
+  rpc_server_t *s;           /* NULL once orphaned */
+  const struct rpc_row *row; /* NULL: a request for any unregistered path (answered UNIMPLEMENTED) */
   grpc_call *call;
-  grpc_call_details details;
+  gpr_timespec deadline;
+  grpc_call_details details; /* unregistered requests only */
   grpc_metadata_array md;
   grpc_byte_buffer *recv, *send;
   grpc_slice status_text; /* kept until the final batch completes */
@@ -185,8 +183,6 @@ struct rpc_server {
   size_t token_len;
   struct rpc_row *rows;
   size_t nrows;
-  int *index; /* open addressing: path hash -> row, -1 empty */
-  size_t index_mask;
   _Atomic int closing;
   atomic_ulong auth_failures;
   /* CQ thread only (and the creating thread before start / after join). */
@@ -195,18 +191,10 @@ struct rpc_server {
   size_t live; /* calls armed and not yet recycled or orphaned */
   int swept, shutdown_done, cq_shut;
   int shutdown_tag; /* its address is the shutdown tag */
+  int64_t warn_sec; /* srv_warn() rate limit */
+  unsigned warn_n;
+  unsigned long warn_dropped;
 };
-
-static const struct rpc_row *srv_lookup(const rpc_server_t *s, const uint8_t *p, size_t len)
-{
-  for (size_t i = rpc_hash(p, len) & s->index_mask;; i = (i + 1) & s->index_mask) {
-    int r = s->index[i];
-    if (r < 0)
-      return NULL;
-    if (s->rows[r].len == len && memcmp(s->rows[r].path, p, len) == 0)
-      return &s->rows[r];
-  }
-}
 
 /* Resolves row i of the table; 0 or a negative RAYC_E* code (logged). */
 static int srv_resolve_row(rpc_server_t *s, const rpc_method_t *m, size_t i)
@@ -224,29 +212,20 @@ static int srv_resolve_row(rpc_server_t *s, const rpc_method_t *m, size_t i)
   row->m = m;
   row->md = md;
   row->path = xasprintf("/%s/%s", m->service->name, md->name);
-  row->len = strlen(row->path);
-  if (srv_lookup(s, (const uint8_t *)row->path, row->len)) {
-    log_error("rpc: method table row %zu: %s is listed twice", i, row->path);
-    return RAYC_EALREADY_EXISTS;
+  for (size_t j = 0; j < i; j++) {
+    if (strcmp(s->rows[j].path, row->path) == 0) {
+      log_error("rpc: method table row %zu: %s is listed twice", i, row->path);
+      return RAYC_EALREADY_EXISTS;
+    }
   }
-  size_t h = rpc_hash((const uint8_t *)row->path, row->len) & s->index_mask;
-  while (s->index[h] >= 0)
-    h = (h + 1) & s->index_mask;
-  s->index[h] = (int)i;
   return 0;
 }
 
 static int srv_resolve(rpc_server_t *s, const rpc_method_t *methods, size_t n)
 {
-  size_t cap = 8;
-  while (cap < 2 * n)
-    cap *= 2;
-  s->index = xmalloc(cap * sizeof(*s->index));
-  memset(s->index, 0xff, cap * sizeof(*s->index));
-  s->index_mask = cap - 1;
-  s->rows = xcalloc(n, sizeof(*s->rows));
-  s->nrows = n;
+  s->rows = xcalloc(n ? n : 1, sizeof(*s->rows));
   for (size_t i = 0; i < n; i++) {
+    s->nrows = i + 1;
     int err = srv_resolve_row(s, &methods[i], i);
     if (err)
       return err;
@@ -297,7 +276,6 @@ static void srv_call_clear(rpc_call_t *call)
   call->req = NULL;
   free(call->peer);
   call->peer = NULL;
-  call->row = NULL;
 }
 
 /* Frees a call that is no longer on any server list (orphans, and records at server teardown). */
@@ -317,8 +295,8 @@ static void srv_recycle(rpc_server_t *s, rpc_call_t *call)
   s->live--;
 }
 
-/* Asks gRPC for the next incoming call, into a recycled record when there is one. */
-static void srv_arm(rpc_server_t *s)
+/* Asks gRPC for the next call of row (NULL: of any unregistered path), in a recycled record. */
+static void srv_arm(rpc_server_t *s, const struct rpc_row *row)
 {
   rpc_call_t *call = s->free;
   if (call)
@@ -326,10 +304,16 @@ static void srv_arm(rpc_server_t *s)
   else
     call = srv_call_new(s);
   atomic_store(&call->state, RPC_CALL_PENDING);
+  call->row = row;
   s->live++;
-  grpc_call_error e = grpc_server_request_call(s->server, &call->call, &call->details, &call->md, s->cq, s->cq, call);
+  grpc_call_error e;
+  if (row)
+    e = grpc_server_request_registered_call(s->server, row->handle, &call->call, &call->deadline, &call->md,
+                                            &call->recv, s->cq, s->cq, call);
+  else
+    e = grpc_server_request_call(s->server, &call->call, &call->details, &call->md, s->cq, s->cq, call);
   if (e != GRPC_CALL_OK) {
-    log_error("rpc: request_call failed: %s", grpc_call_error_to_string(e));
+    log_error("rpc: cannot accept calls: %s", grpc_call_error_to_string(e));
     call->free_next = s->free;
     s->free = call;
     s->live--;
@@ -382,37 +366,22 @@ static int srv_token_ok(const rpc_server_t *s, const grpc_metadata_array *md)
   return 0;
 }
 
-/* CQ thread: a new call arrived (ok) or the server is shutting down (!ok). */
-static void srv_on_request(rpc_server_t *s, rpc_call_t *call, int ok)
+/* CQ thread: logs a rejected call, at most RPC_WARN_PER_SEC lines a second so that a peer cannot
+ * flood the log; the number left out is logged with the next warning. */
+static void srv_warn(rpc_server_t *s, rpc_call_t *call, const char *why)
 {
-  if (!ok) {
-    srv_recycle(s, call);
-    return;
+  int64_t sec = now_ms() / 1000;
+  if (sec != s->warn_sec) {
+    if (s->warn_dropped)
+      log_warn("rpc: %lu more rejected calls were not logged", s->warn_dropped);
+    s->warn_sec = sec;
+    s->warn_n = 0;
+    s->warn_dropped = 0;
   }
-  if (!atomic_load(&s->closing))
-    srv_arm(s); /* keep RPC_SERVER_SLOTS outstanding */
-  grpc_slice path = call->details.method;
-  call->row = srv_lookup(s, GRPC_SLICE_START_PTR(path), GRPC_SLICE_LENGTH(path));
-  if (!call->row) {
-    log_debug("rpc: unknown method %.*s from %s", (int)GRPC_SLICE_LENGTH(path), GRPC_SLICE_START_PTR(path),
-              rpc_call_peer(call));
-    srv_fail(call, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
-    return;
-  }
-  /* Checked before the message is read: an unauthenticated peer costs us no decoding. */
-  if (s->token_len && !(call->row->m->flags & RPC_NO_AUTH) && !srv_token_ok(s, &call->md)) {
-    atomic_fetch_add(&s->auth_failures, 1);
-    log_warn("rpc: rejected %s from %s: missing or wrong cluster token", call->row->path, rpc_call_peer(call));
-    srv_fail(call, (grpc_status_code)status_to_grpc(RAYC_EUNAUTHENTICATED), "missing or wrong cluster token");
-    return;
-  }
-  grpc_op op;
-  memset(&op, 0, sizeof(op));
-  op.op = GRPC_OP_RECV_MESSAGE;
-  op.data.recv_message.recv_message = &call->recv;
-  atomic_store(&call->state, RPC_CALL_RECEIVING);
-  if (grpc_call_start_batch(call->call, &op, 1, call, NULL) != GRPC_CALL_OK)
-    srv_recycle(s, call);
+  if (s->warn_n++ < RPC_WARN_PER_SEC)
+    log_warn("rpc: rejected %s from %s: %s", call->row->path, rpc_call_peer(call), why);
+  else
+    s->warn_dropped++;
 }
 
 static void srv_dispatch(void *arg)
@@ -426,22 +395,22 @@ static void srv_dispatch(void *arg)
   call->row->m->handler(call->s->ctx, call, call->req);
 }
 
-/* CQ thread: the request message arrived (or the call died). */
-static void srv_on_message(rpc_server_t *s, rpc_call_t *call, int ok)
+/* CQ thread: checks and decodes a call of a table method, then hands it to its handler. */
+static void srv_accept(rpc_server_t *s, rpc_call_t *call)
 {
-  if (!ok || atomic_load(&s->closing)) {
-    srv_recycle(s, call); /* dropping the call cancels it */
+  const struct rpc_row *row = call->row;
+  if (s->token_len && !(row->m->flags & RPC_NO_AUTH) && !srv_token_ok(s, &call->md)) {
+    atomic_fetch_add(&s->auth_failures, 1);
+    srv_warn(s, call, "missing or wrong cluster token");
+    srv_fail(call, (grpc_status_code)status_to_grpc(RAYC_EUNAUTHENTICATED), "missing or wrong cluster token");
     return;
   }
-  if (!call->recv) {
-    srv_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
-    return;
-  }
-  call->req = rpc_unpack(call->recv, call->row->md->input);
-  grpc_byte_buffer_destroy(call->recv);
+  call->req = rpc_unpack(call->recv, row->md->input);
+  if (call->recv)
+    grpc_byte_buffer_destroy(call->recv);
   call->recv = NULL;
   if (!call->req) {
-    log_warn("rpc: malformed %s request from %s", call->row->path, rpc_call_peer(call));
+    srv_warn(s, call, "malformed request");
     srv_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "malformed request");
     return;
   }
@@ -450,8 +419,26 @@ static void srv_on_message(rpc_server_t *s, rpc_call_t *call, int ok)
     loopq_post(s->q, srv_dispatch, call);
   } else {
     atomic_store(&call->state, RPC_CALL_PROCESSING);
-    call->row->m->handler(s->ctx, call, call->req);
+    row->m->handler(s->ctx, call, call->req);
   }
+}
+
+/* CQ thread: a new call arrived (ok) or the server is shutting down (!ok). */
+static void srv_on_request(rpc_server_t *s, rpc_call_t *call, int ok)
+{
+  if (!ok || atomic_load(&s->closing)) {
+    srv_recycle(s, call); /* dropping a call cancels it */
+    return;
+  }
+  srv_arm(s, call->row); /* keep the same number outstanding */
+  if (call->row) {
+    srv_accept(s, call);
+    return;
+  }
+  grpc_slice path = call->details.method;
+  log_debug("rpc: unknown method %.*s from %s", (int)GRPC_SLICE_LENGTH(path), (const char *)GRPC_SLICE_START_PTR(path),
+            rpc_call_peer(call));
+  srv_fail(call, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
 }
 
 /* CQ thread, closing: detach a call its handler (or the loop queue) still holds. */
@@ -513,19 +500,12 @@ static void srv_event(rpc_server_t *s, const grpc_event *ev)
   }
   rpc_call_t *call = ev->tag;
   int st = atomic_load(&call->state);
-  switch (st) {
-  case RPC_CALL_PENDING:
+  if (st == RPC_CALL_PENDING)
     srv_on_request(s, call, ev->success);
-    break;
-  case RPC_CALL_RECEIVING:
-    srv_on_message(s, call, ev->success);
-    break;
-  case RPC_CALL_SENDING:
+  else if (st == RPC_CALL_SENDING)
     srv_recycle(s, call);
-    break;
-  default:
+  else
     log_error("rpc: completion for a call in state %d", st);
-  }
 }
 
 /* The server thread; also run inline by destroy for a server that never started. */
@@ -555,13 +535,28 @@ static void srv_free(rpc_server_t *s)
   for (size_t i = 0; i < s->nrows; i++)
     free(s->rows[i].path);
   free(s->rows);
-  free(s->index);
   free(s->token);
   if (s->cq)
     grpc_completion_queue_destroy(s->cq);
   if (s->grpc)
     grpc_shutdown();
   free(s);
+}
+
+/* Creates the gRPC server and registers every row, so gRPC reads each request before handing the
+ * call over (one batch per call saved) and routes unknown paths to the unregistered requests. */
+static void srv_create_grpc(rpc_server_t *s)
+{
+  grpc_init();
+  s->grpc = 1;
+  s->cq = grpc_completion_queue_create_for_next(NULL);
+  grpc_arg a[6];
+  grpc_channel_args args = {rpc_args_fill(a, 1), a};
+  s->server = grpc_server_create(&args, NULL);
+  grpc_server_register_completion_queue(s->server, s->cq, NULL);
+  for (size_t i = 0; i < s->nrows; i++)
+    s->rows[i].handle = grpc_server_register_method(s->server, s->rows[i].path, NULL,
+                                                    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 }
 
 rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc_server_opts_t *opts)
@@ -577,13 +572,7 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
     s->token_len = strlen(s->token);
   }
   s->ctx = opts ? opts->ctx : NULL;
-  grpc_init();
-  s->grpc = 1;
-  s->cq = grpc_completion_queue_create_for_next(NULL);
-  grpc_arg a[6];
-  grpc_channel_args args = {rpc_args_fill(a, 1), a};
-  s->server = grpc_server_create(&args, NULL);
-  grpc_server_register_completion_queue(s->server, s->cq, NULL);
+  srv_create_grpc(s);
   if (opts && opts->loop && !(s->q = loopq_create(opts->loop))) {
     log_error("rpc: cannot attach the server to its loop");
     rpc_server_destroy(s);
@@ -611,8 +600,11 @@ int rpc_server_start(rpc_server_t *s)
   if (s->started)
     return RAYC_EINVALID_ARGUMENT;
   grpc_server_start(s->server);
-  for (int i = 0; i < RPC_SERVER_SLOTS; i++)
-    srv_arm(s);
+  for (size_t i = 0; i < s->nrows; i++)
+    for (int k = 0; k < RPC_ROW_SLOTS; k++)
+      srv_arm(s, &s->rows[i]);
+  for (int k = 0; k < RPC_UNKNOWN_SLOTS; k++)
+    srv_arm(s, NULL);
   if (pthread_create(&s->thread, NULL, srv_main, s) != 0) {
     log_error("rpc: cannot start the server thread");
     return RAYC_EINTERNAL; /* rpc_server_destroy() drains the armed calls inline */
@@ -626,6 +618,10 @@ void rpc_server_destroy(rpc_server_t *s)
 {
   if (!s)
     return;
+  if (s->started && pthread_equal(pthread_self(), s->thread)) {
+    log_error("rpc: rpc_server_destroy() called from a handler on the server's own thread");
+    abort(); /* joining ourselves would hang forever */
+  }
   if (s->server) {
     /* Shutdown first: the server thread cancels calls as soon as it sees closing. */
     grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
@@ -767,6 +763,7 @@ struct rpc_pluck { /* an idle completion queue for sync calls */
 struct rpc_client {
   grpc_completion_queue *cq;
   pthread_t thread;
+  int thread_started; /* mu */
   loopq_t *q;
   char *token;
   grpc_metadata auth;
@@ -852,7 +849,9 @@ static int cli_begin(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, c
                      const ProtobufCMessage *req, int timeout_ms, grpc_completion_queue *cq, grpc_call **call,
                      const ProtobufCMessageDescriptor **out, struct rpc_cop *op, char **why)
 {
-  const ProtobufCMethodDescriptor *md = svc && method ? protobuf_c_service_descriptor_get_method_by_name(svc, method) : NULL;
+  const ProtobufCMethodDescriptor *md = NULL;
+  if (svc && method)
+    md = protobuf_c_service_descriptor_get_method_by_name(svc, method);
   if (!md) {
     *why = xasprintf("%s has no method %s", svc ? svc->name : "(no service)", method ? method : "(none)");
     return RAYC_EINVALID_ARGUMENT;
@@ -913,12 +912,17 @@ static void cli_ccall_put(rpc_client_t *c, struct rpc_ccall *cc)
 static void cli_deliver(void *arg)
 {
   struct rpc_ccall *cc = arg;
-  rpc_client_t *c = cc->c;
-  cc->done(cc->arg, cc->status, cc->detail ? cc->detail : "", cc->resp);
-  free(cc->detail);
+  rpc_done_fn done = cc->done;
+  void *done_arg = cc->arg;
+  int status = cc->status;
+  char *detail = cc->detail;
+  ProtobufCMessage *resp = cc->resp;
+  /* Recycle first: the callback may destroy the client (from its loop), so touch nothing after. */
   cc->detail = NULL;
   cc->resp = NULL;
-  cli_ccall_put(c, cc);
+  cli_ccall_put(cc->c, cc);
+  done(done_arg, status, detail ? detail : "", resp);
+  free(detail);
 }
 
 /* Client thread: an async call finished. */
@@ -967,6 +971,10 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
     c->token = xstrdup(opts->token);
     c->auth.key = grpc_slice_from_static_string(RPC_AUTH_KEY);
     c->auth.value = grpc_slice_from_static_buffer(c->token, strlen(c->token));
+    if (!grpc_header_nonbin_value_is_legal(c->auth.value)) {
+      log_error("rpc: the cluster token has characters not allowed in a header");
+      goto fail;
+    }
   }
   if (opts && opts->loop && !(c->q = loopq_create(opts->loop))) {
     log_error("rpc: cannot attach the client to its loop");
@@ -974,14 +982,6 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
   }
   grpc_init();
   c->cq = grpc_completion_queue_create_for_next(NULL);
-  if (pthread_create(&c->thread, NULL, cli_main, c) != 0) {
-    log_error("rpc: cannot start the client thread");
-    grpc_completion_queue_shutdown(c->cq);
-    grpc_completion_queue_destroy(c->cq);
-    grpc_shutdown();
-    goto fail;
-  }
-  pthread_setname_np(c->thread, "rpc-client");
   return c;
 fail:
   loopq_destroy(c->q);
@@ -989,6 +989,21 @@ fail:
   pthread_mutex_destroy(&c->mu);
   free(c);
   return NULL;
+}
+
+/* Starts the client thread with the first async call (c->mu held). A client used only for sync
+ * calls never has one, so no second thread competes with the caller to poll the connection. */
+static int cli_thread_locked(rpc_client_t *c)
+{
+  if (c->thread_started)
+    return 0;
+  if (pthread_create(&c->thread, NULL, cli_main, c) != 0) {
+    log_error("rpc: cannot start the client thread");
+    return RAYC_EINTERNAL;
+  }
+  pthread_setname_np(c->thread, "rpc-client");
+  c->thread_started = 1;
+  return 0;
 }
 
 /* Cancels every tracked call; the client thread completes them with CANCELLED. */
@@ -1028,9 +1043,16 @@ void rpc_client_destroy(rpc_client_t *c)
 {
   if (!c)
     return;
+  if (c->thread_started && pthread_equal(pthread_self(), c->thread)) {
+    log_error("rpc: rpc_client_destroy() called from a callback on the client's own thread");
+    abort(); /* joining ourselves would hang forever */
+  }
   cli_cancel_all(c);
   grpc_completion_queue_shutdown(c->cq); /* pending completions still arrive before SHUTDOWN */
-  pthread_join(c->thread, NULL);
+  if (c->thread_started)
+    pthread_join(c->thread, NULL);
+  else
+    cli_main(c); /* no async call was ever made: just wait for SHUTDOWN */
   loopq_destroy(c->q); /* callbacks posted before destroy began, in order */
   while (c->closed) {
     struct rpc_ccall *cc = c->closed;
@@ -1067,46 +1089,55 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
   return ch;
 }
 
+/* Copies init into a call record linked in flight; RAYC_ECANCELLED while the client closes. */
+static int cli_track(rpc_client_t *c, const struct rpc_ccall *init, struct rpc_ccall **out)
+{
+  pthread_mutex_lock(&c->mu);
+  int err = atomic_load(&c->closing) ? RAYC_ECANCELLED : cli_thread_locked(c);
+  if (!err) {
+    struct rpc_ccall *cc = c->free;
+    if (cc) {
+      c->free = cc->next;
+      c->nfree--;
+    } else {
+      cc = xmalloc(sizeof(*cc));
+    }
+    *cc = *init;
+    cc->next = c->inflight.next;
+    cc->prev = &c->inflight;
+    c->inflight.next->prev = cc;
+    c->inflight.next = cc;
+    *out = cc;
+  }
+  pthread_mutex_unlock(&c->mu);
+  return err;
+}
+
 int rpc_call(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method,
              const ProtobufCMessage *req, int timeout_ms, rpc_done_fn done, void *arg)
 {
   rpc_client_t *c = ch->c;
-  grpc_call *call;
-  const ProtobufCMessageDescriptor *out;
-  struct rpc_cop op;
+  struct rpc_ccall init = {.done = done, .arg = arg, .c = c}, *cc;
   char *why = NULL;
-  int err = cli_begin(ch, svc, method, req, timeout_ms, c->cq, &call, &out, &op, &why);
+  if (atomic_load(&c->closing))
+    return RAYC_ECANCELLED;
+  int err = cli_begin(ch, svc, method, req, timeout_ms, c->cq, &init.call, &init.out, &init.op, &why);
   if (err) {
     log_error("rpc: %s", why);
     free(why);
     return err;
   }
-  pthread_mutex_lock(&c->mu);
-  struct rpc_ccall *cc = c->free;
-  if (cc) {
-    c->free = cc->next;
-    c->nfree--;
-  } else {
-    cc = xmalloc(sizeof(*cc));
+  err = cli_track(c, &init, &cc);
+  if (err) {
+    grpc_call_unref(init.call);
+    cli_cop_release(&init.op);
+    return err;
   }
-  if (atomic_load(&c->closing)) {
-    pthread_mutex_unlock(&c->mu);
-    grpc_call_unref(call);
-    cli_cop_release(&op);
-    free(cc);
-    return RAYC_ECANCELLED;
-  }
-  *cc = (struct rpc_ccall){.call = call, .out = out, .done = done, .arg = arg, .c = c, .op = op};
-  cc->next = c->inflight.next;
-  cc->prev = &c->inflight;
-  c->inflight.next->prev = cc;
-  c->inflight.next = cc;
-  pthread_mutex_unlock(&c->mu);
-  grpc_call_error e = cli_start(c, call, &cc->op, cc);
+  grpc_call_error e = cli_start(c, cc->call, &cc->op, cc);
   if (e != GRPC_CALL_OK) {
     /* Never started, so never completes: complete it here with the error instead. */
     log_error("rpc: cannot start %s call: %s", method, grpc_call_error_to_string(e));
-    grpc_call_cancel(call, NULL);
+    grpc_call_cancel(cc->call, NULL);
     cli_complete(c, cc, 0);
   }
   return 0;

@@ -55,8 +55,9 @@ typedef struct rpc_server_opts {
   void *ctx;         /* first argument of every handler */
 } rpc_server_opts_t;
 
-/* Returns a new server, or NULL (logged) when a table row does not match its service descriptor.
- * The table is borrowed and must outlive the server. Destroy with rpc_server_destroy(). */
+/* Returns a new server, or NULL (logged) when a table row does not match its service descriptor
+ * (unknown method name, missing handler, or a method listed twice). The table is borrowed and must
+ * outlive the server. With opts->loop, call on that loop's thread. Destroy with rpc_server_destroy(). */
 rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc_server_opts_t *opts);
 
 /* Binds addr ("127.0.0.1:0", "10.0.0.5:6380", "unix:/path"). Returns the bound TCP port (> 0),
@@ -66,12 +67,22 @@ int rpc_server_listen(rpc_server_t *s, const char *addr);
 /* Starts serving; 0 or a negative RAYC_E* code. */
 int rpc_server_start(rpc_server_t *s);
 
-/* Stops accepting, cancels calls in flight and joins the server's thread. Calls still held by
- * handlers may be replied to until then; replies after destroy are not allowed. Accepts NULL.
- * With a loop: call from the loop thread, which keeps running queued handlers safely. */
+/* Stops accepting, cancels calls in flight and joins the server's thread. Accepts NULL.
+ *
+ * Calls are never lost or double-freed across destroy:
+ *  - calls not yet handed to a handler (including those queued to the loop) are dropped: their
+ *    handlers never run, their clients see CANCELLED;
+ *  - a call a handler holds when destroy starts becomes orphaned: its client sees CANCELLED, and
+ *    the handler must still finish it exactly once with rpc_reply()/rpc_reply_error(), before or
+ *    after destroy returns (from any thread). Such a late reply sends nothing and frees the call
+ *    and its request, which stays valid until then. A call never finished leaks.
+ *
+ * With a loop: call from the loop thread (a handler may call it). Without a loop: never from a
+ * handler running on the server's own thread (that aborts: it would join itself). */
 void rpc_server_destroy(rpc_server_t *s);
 
-/* Finishes call with resp (borrowed: packed before return). Thread-safe. */
+/* Finishes call with resp (borrowed: packed before return; NULL sends an empty message, every
+ * field default). Thread-safe. After the call, neither call nor its request may be used. */
 void rpc_reply(rpc_call_t *call, const ProtobufCMessage *resp);
 
 /* Finishes call with an error: err is a negative RAYC_E* code, the text its detail. Thread-safe. */
@@ -84,7 +95,8 @@ const char *rpc_call_peer(const rpc_call_t *call);
 unsigned long rpc_server_auth_failures(const rpc_server_t *s);
 
 /* Checks that table rows cover every method of svc exactly once; returns the number of methods
- * missing or duplicated (0 when the table is complete). Used by tests. */
+ * missing or duplicated plus the rows of svc naming no method of it (0 when the table is
+ * complete). Rows of other services are ignored. Used by tests. */
 int rpc_methods_check(const rpc_method_t *methods, size_t n, const ProtobufCServiceDescriptor *svc);
 
 /* ---- client ---- */
@@ -99,12 +111,23 @@ typedef struct rpc_client_opts {
  * protobuf_c_message_free_unpacked(resp, NULL). */
 typedef void (*rpc_done_fn)(void *arg, int status, const char *detail, ProtobufCMessage *resp);
 
-/* Returns a new client. Destroy with rpc_client_destroy(). */
+/* Returns a new client, or NULL (logged) when the token is not a legal header value (printable
+ * ASCII). With opts->loop, call on that loop's thread. The client's thread starts with its first
+ * async call (a client used only for sync calls has none). Destroy with rpc_client_destroy(). */
 rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts);
 
-/* Cancels calls in flight (their callbacks run with RAYC_ECANCELLED before this returns, on the
- * calling thread when the client has no loop), destroys its channels and joins its thread.
- * With a loop: call from the loop thread. Accepts NULL. */
+/* Cancels calls in flight, destroys its channels and joins its thread. Accepts NULL.
+ *
+ * Every async call started gets its callback exactly once before this returns. Callbacks already
+ * delivered or queued when destroy starts run as usual (without a loop they may still be running
+ * on the client thread until it is joined; with a loop, queued ones run inside this function).
+ * The rest run on the calling thread inside this function, after the client thread is joined:
+ * with RAYC_ECANCELLED (detail "rpc client destroyed"), or with their real result when the reply
+ * had already arrived. A callback running inside destroy may not start calls on this client
+ * (rpc_call returns RAYC_ECANCELLED). No rpc_call_sync() may be in progress.
+ *
+ * With a loop: call from the loop thread (a callback may call it). Without a loop: never from a
+ * callback running on the client's own thread (that aborts: it would join itself). */
 void rpc_client_destroy(rpc_client_t *c);
 
 /* Returns a channel to target ("host:port" or "unix:/path"), connecting lazily; the client keeps
@@ -112,13 +135,15 @@ void rpc_client_destroy(rpc_client_t *c);
 rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target);
 
 /* Starts a unary call of svc.method with req (borrowed: packed before return). done runs exactly
- * once if this returns 0; on a negative return (unknown method) it never runs. timeout_ms <= 0
- * means no deadline. Thread-safe. */
+ * once if this returns 0; on a negative return it never runs: RAYC_EINVALID_ARGUMENT for a method
+ * svc does not have or a req of the wrong type (logged), RAYC_ECANCELLED while the client is being
+ * destroyed. timeout_ms <= 0 means no deadline. Thread-safe. */
 int rpc_call(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method,
              const ProtobufCMessage *req, int timeout_ms, rpc_done_fn done, void *arg);
 
-/* Blocking call. On 0, *resp is new (free with protobuf_c_message_free_unpacked). On error, when
- * detail is not NULL, *detail is a new string (free()) saying why. Thread-safe. */
+/* Blocking call. On 0, *resp is new (free with protobuf_c_message_free_unpacked) and *detail is
+ * NULL. On error, when detail is not NULL, *detail is a new string (free()) saying why.
+ * Thread-safe, any number of threads at once; from a loop thread it blocks that loop. */
 int rpc_call_sync(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method,
                   const ProtobufCMessage *req, int timeout_ms, ProtobufCMessage **resp, char **detail);
 

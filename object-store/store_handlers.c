@@ -1,6 +1,6 @@
 /*
- * rayc-store's request table and handlers. One row per request body of proto/local.proto's store
- * section; the dispatcher finds the row, runs the handler and, when the handler returns an error,
+ * rayc-store's local request table and handlers. One row per request body of proto/local.proto's
+ * store section; the dispatcher finds the row, runs the handler and, when the handler returns an error,
  * sends the error reply with the message the handler recorded (store_fail). Handlers validate
  * every field they read (id lengths, counts) before touching the object table: the peer is
  * untrusted.
@@ -69,14 +69,14 @@ static int handle_create(store_server_t *s, local_conn_t *c, const Rayc__LocalMe
     return RAYC_EINVALID_ARGUMENT;
   store_create_args_t a = {r->object_id.data, r->data_size, r->metadata_size, r->owner.data, r->owner.len};
   int may_wait = r->timeout_ms != 0 && store_core_can_ever_fit(&s->core, r->data_size, r->metadata_size);
-  /* Older creates are waiting for room: queue behind them rather than take it first. */
-  if (may_wait && s->creates.head && !store_table_find(&s->core.table, a.id)) {
-    store_wait_create(s, c, m->seq, &a, r->timeout_ms);
+  /* Older requests are waiting for room: queue behind them rather than take it first. */
+  if (may_wait && s->rooms_head && !store_table_find(&s->core.table, a.id)) {
+    store_room_wait_create(s, c, m->seq, &a, r->timeout_ms);
     return 0;
   }
   int rc = store_create_now(s, c, m->seq, &a);
   if (rc == RAYC_EOUT_OF_MEMORY && may_wait) {
-    store_wait_create(s, c, m->seq, &a, r->timeout_ms);
+    store_room_wait_create(s, c, m->seq, &a, r->timeout_ms);
     return 0;
   }
   return rc ? store_core_failed(s, rc) : 0;
@@ -90,6 +90,7 @@ static int handle_seal(store_server_t *s, local_conn_t *c, const Rayc__LocalMess
   if (rc)
     return store_core_failed(s, rc);
   store_reply_ok(c, m->seq);
+  store_spill_maybe(s); /* primary copies may have passed the threshold */
   return 0;
 }
 
@@ -100,13 +101,7 @@ static int handle_get(store_server_t *s, local_conn_t *c, const Rayc__LocalMessa
   int rc = store_flat_ids(s, r->object_ids, r->n_object_ids, &ids);
   if (rc)
     return rc;
-  size_t ready = 0;
-  for (size_t i = 0; i < r->n_object_ids; i++)
-    ready += (size_t)store_core_contains(&s->core, ids + i * ID_OBJECT_SIZE);
-  if (ready == r->n_object_ids || r->timeout_ms == 0)
-    store_get_reply(s, c, m->seq, ids, r->n_object_ids);
-  else
-    store_wait_get(s, c, m->seq, ids, r->n_object_ids, r->timeout_ms < 0 ? -1 : r->timeout_ms);
+  store_get_start(s, c, m->seq, ids, r->n_object_ids, r->timeout_ms < 0 ? -1 : r->timeout_ms);
   free(ids);
   return 0;
 }
@@ -158,16 +153,56 @@ static int handle_abort(store_server_t *s, local_conn_t *c, const Rayc__LocalMes
   return 0;
 }
 
+static void stats_fill(const store_server_t *s, Rayc__StoreStatsReply *r)
+{
+  const store_core_stats_t *st = &s->core.st;
+  r->capacity = store_core_capacity(&s->core);
+  r->bytes_used = store_core_used(&s->core);
+  r->num_objects = store_core_num_objects(&s->core);
+  r->num_in_memory = st->num_in_memory;
+  r->bytes_primary = st->bytes_primary;
+  r->bytes_secondary = st->bytes_secondary;
+  r->num_spilled = st->num_on_disk;
+  r->bytes_spilled = st->bytes_on_disk;
+  r->num_spilled_only = st->num_spilled_only;
+  r->spill_files = s->spill_files;
+  r->spill_file_bytes = s->spill_file_bytes;
+  r->total_spilled_objects = st->spilled_objects;
+  r->total_spilled_bytes = st->spilled_bytes;
+  r->total_restored_objects = st->restored_objects;
+  r->total_restored_bytes = st->restored_bytes;
+  r->total_evicted_objects = st->evicted_objects;
+  r->total_evicted_bytes = st->evicted_bytes;
+  r->total_pulled_objects = s->pulled_objects;
+  r->total_pulled_bytes = s->pulled_bytes;
+  r->total_served_chunks = s->served_chunks;
+  r->total_served_bytes = s->served_bytes;
+  r->object_manager_port = s->om_port;
+  r->num_pulls_active = (uint32_t)s->pulls.count;
+}
+
 static int handle_stats(store_server_t *s, local_conn_t *c, const Rayc__LocalMessage *m)
 {
   Rayc__StoreStatsReply r = RAYC__STORE_STATS_REPLY__INIT;
-  r.capacity = store_core_capacity(&s->core);
-  r.bytes_used = store_core_used(&s->core);
-  r.num_objects = store_core_num_objects(&s->core);
+  stats_fill(s, &r);
   Rayc__LocalMessage reply = RAYC__LOCAL_MESSAGE__INIT;
   reply.body_case = RAYC__LOCAL_MESSAGE__BODY_STORE_STATS_REPLY;
   reply.store_stats_reply = &r;
   store_reply(c, m->seq, &reply, -1);
+  return 0;
+}
+
+static int handle_pull(store_server_t *s, local_conn_t *c, const Rayc__LocalMessage *m)
+{
+  if (store_check_id(s, m->store_pull->object_id) < 0)
+    return RAYC_EINVALID_ARGUMENT;
+  return store_pull_request(s, c, m->seq, m->store_pull);
+}
+
+static int handle_subscribe(store_server_t *s, local_conn_t *c, const Rayc__LocalMessage *m)
+{
+  store_subscribe(s, c);
+  store_reply_ok(c, m->seq);
   return 0;
 }
 
@@ -181,6 +216,8 @@ static const store_method_t store_methods[] = {
   {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_DELETE, .name = "delete", .fn = handle_delete},
   {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_ABORT, .name = "abort", .fn = handle_abort},
   {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_STATS, .name = "stats", .fn = handle_stats},
+  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_PULL, .name = "pull", .fn = handle_pull},
+  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_SUBSCRIBE, .name = "subscribe", .fn = handle_subscribe},
 };
 
 static const store_method_t *store_method_find(Rayc__LocalMessage__BodyCase body)

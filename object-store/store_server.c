@@ -1,6 +1,9 @@
 /*
- * rayc-store's server lifecycle: the region, the object logic and the listening socket, the
- * connection callbacks from common/local.h, and the reply helpers.
+ * rayc-store's server lifecycle: the region, the object logic, the I/O threads, the listening
+ * socket and the object manager; the connection callbacks from common/local.h; the hooks the
+ * object logic calls; the reply helpers; and the one periodic timer (STYLE.md rule 16), which
+ * unpins idle served objects, retries failed restores, and lets the spiller look again after a
+ * failed spill.
  *
  * Untrusted input: a frame that does not unpack as a LocalMessage closes its connection (nothing
  * in it can be trusted, not even the seq to answer); anything that unpacks gets a reply, an error
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/status.h"
@@ -58,17 +62,95 @@ int store_fail(store_server_t *s, int code, const char *fmt, ...)
   return code;
 }
 
-/* After a request or a disconnect: freed memory, or a parked create that left the head of the
- * queue, may let the parked creates proceed. */
-static void store_after_event(store_server_t *s, int queue_changed)
+void store_kick(store_server_t *s)
 {
-  if ((store_core_take_freed(&s->core) || queue_changed) && !s->shut_down)
-    store_wait_retry_creates(s);
+  if (s->shut_down)
+    return;
+  store_core_take_freed(&s->core);
+  store_room_retry(s);
+  store_spill_maybe(s);
 }
+
+uint64_t store_internal_client(store_server_t *s)
+{
+  return STORE_CLIENT_INTERNAL | ++s->next_client;
+}
+
+/* ---- subscriptions ---- */
+
+void store_subscribe(store_server_t *s, local_conn_t *c)
+{
+  store_conn_t *sc = local_conn_data(c);
+  if (sc->subscribed)
+    return;
+  sc->subscribed = 1;
+  sc->sub_prev = NULL;
+  sc->sub_next = s->subs;
+  if (s->subs)
+    s->subs->sub_prev = sc;
+  s->subs = sc;
+}
+
+static void store_unsubscribe(store_server_t *s, store_conn_t *sc)
+{
+  if (!sc->subscribed)
+    return;
+  if (sc->sub_prev)
+    sc->sub_prev->sub_next = sc->sub_next;
+  else
+    s->subs = sc->sub_next;
+  if (sc->sub_next)
+    sc->sub_next->sub_prev = sc->sub_prev;
+  sc->subscribed = 0;
+}
+
+void store_notify_sealed(store_server_t *s, const store_obj_t *o)
+{
+  if (!s->subs)
+    return;
+  Rayc__StoreObjectSealed n = RAYC__STORE_OBJECT_SEALED__INIT;
+  n.object_id = pb_bytes(o->id, ID_OBJECT_SIZE);
+  n.data_size = o->data_size;
+  n.metadata_size = o->metadata_size;
+  n.owner = pb_bytes(o->owner, o->owner_len);
+  Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
+  m.body_case = RAYC__LOCAL_MESSAGE__BODY_STORE_OBJECT_SEALED;
+  m.store_object_sealed = &n;
+  for (store_conn_t *sc = s->subs; sc; sc = sc->sub_next)
+    store_reply(sc->conn, 0, &m, -1);
+}
+
+/* ---- hooks of the object logic ---- */
+
+static void store_on_sealed(void *ctx, const store_obj_t *o)
+{
+  store_server_t *s = ctx;
+  if (s->shut_down)
+    return;
+  store_gets_on_object(s, o->id);
+  store_pull_on_sealed(s, o);
+  store_notify_sealed(s, o);
+}
+
+static void store_on_restored(void *ctx, const store_obj_t *o)
+{
+  store_server_t *s = ctx;
+  if (s->shut_down)
+    return;
+  if (o->restore_err)
+    s->restore_retry = 1;
+  store_gets_on_object(s, o->id);
+  store_om_on_restored(s, o);
+}
+
+/* ---- connections ---- */
 
 static void store_on_connect(void *ctx, local_conn_t *c)
 {
   (void)ctx;
+  store_conn_t *sc = xcalloc(1, sizeof(*sc));
+  sc->conn = c;
+  local_conn_set_data(c, sc);
   log_debug("client %" PRIu64 " (pid %d) connected", local_conn_id(c), (int)local_conn_pid(c));
 }
 
@@ -84,22 +166,28 @@ static void store_on_frame(void *ctx, local_conn_t *c, const uint8_t *payload, s
   }
   store_dispatch(s, c, m);
   pb_free(m);
-  store_after_event(s, 0);
+  if (store_core_take_freed(&s->core))
+    store_kick(s);
 }
 
 static void store_on_close(void *ctx, local_conn_t *c)
 {
   store_server_t *s = ctx;
+  store_conn_t *sc = local_conn_data(c);
   uint64_t before = store_core_used(&s->core);
   store_wait_drop(s, c);
+  store_pull_drop_conn(s, c);
   store_core_drop_client(&s->core, local_conn_id(c));
+  store_unsubscribe(s, sc);
+  free(sc);
+  local_conn_set_data(c, NULL);
   log_debug("client %" PRIu64 " (pid %d) disconnected; %" PRIu64 " bytes freed", local_conn_id(c),
             (int)local_conn_pid(c), before - store_core_used(&s->core));
-  store_after_event(s, 1);
+  store_kick(s); /* freed memory, or a parked create that left the queue, may let others proceed */
 }
 
 /* The socket's directory, made 0700 when missing. */
-static int store_make_socket_dir(const char *path)
+static int store_make_parent_dir(const char *path)
 {
   char *dir = xstrdup(path);
   char *slash = strrchr(dir, '/');
@@ -119,7 +207,7 @@ static int store_listen(store_server_t *s, const char *socket_path)
     .on_frame = store_on_frame,
     .on_close = store_on_close,
   };
-  int rc = store_make_socket_dir(socket_path);
+  int rc = store_make_parent_dir(socket_path);
   if (rc < 0) {
     log_error("cannot create the directory of %s: %s", socket_path, strerror(-rc));
     return rc;
@@ -128,37 +216,101 @@ static int store_listen(store_server_t *s, const char *socket_path)
   return s->listener ? 0 : rc;
 }
 
-int store_server_create(uv_loop_t *loop, const char *socket_path, uint64_t capacity, store_server_t **out)
+static void store_on_cron(uv_timer_t *t)
+{
+  store_server_t *s = t->data;
+  if (s->shut_down)
+    return;
+  store_om_cron(s);
+  if (s->restore_retry) {
+    s->restore_retry = 0;
+    store_gets_retry_restores(s);
+  }
+  store_kick(s);
+}
+
+/* Spill settings: the directory (made 0700), and how many bytes one fused file should hold: a
+ * sixteenth of the store, between 1 MiB and 128 MiB. */
+static int store_spill_setup(store_server_t *s, const store_server_opts_t *o)
+{
+  s->spill_dir = xstrdup(o->spill_dir);
+  s->spill_prefix = xasprintf("store-%d-", (int)getpid());
+  s->spill_threshold = o->spill_threshold > 0 && o->spill_threshold <= 1 ? o->spill_threshold : 0.8;
+  uint64_t target = o->capacity / 16;
+  s->spill_file_target = target < (1u << 20) ? (1u << 20) : target > (128u << 20) ? (128u << 20) : target;
+  int rc = mkdir_p(s->spill_dir, 0700);
+  if (rc < 0)
+    log_error("cannot create the spill directory %s: %s", s->spill_dir, strerror(-rc));
+  return rc;
+}
+
+/* Everything but the sockets: region, object logic, I/O threads, maps, the timer. */
+static int store_setup(store_server_t *s, const store_server_opts_t *o)
+{
+  hmap_init(&s->get_index);
+  hmap_init(&s->restores);
+  hmap_init(&s->pins);
+  hmap_init(&s->pulls);
+  int rc = store_region_init(&s->region, o->capacity);
+  if (rc < 0) {
+    log_error("cannot create a shared-memory region of %" PRIu64 " bytes: %s", o->capacity, strerror(-rc));
+    return rc;
+  }
+  store_core_init(&s->core, o->capacity, store_on_sealed, s);
+  s->core.on_restored = store_on_restored;
+  s->core.on_file_unused = store_spill_file_unused;
+  s->token = o->token && o->token[0] ? xstrdup(o->token) : NULL;
+  s->io = store_io_create(s->loop, o->io_threads);
+  uv_timer_init(s->loop, &s->cron);
+  s->cron.data = s;
+  uv_timer_start(&s->cron, store_on_cron, STORE_CRON_MS, STORE_CRON_MS);
+  return store_spill_setup(s, o);
+}
+
+int store_server_create(uv_loop_t *loop, const store_server_opts_t *opts, store_server_t **out)
 {
   store_server_t *s = xcalloc(1, sizeof(*s));
   s->loop = loop;
-  int rc = store_region_init(&s->region, capacity);
+  int rc = store_setup(s, opts);
+  if (rc == 0)
+    rc = store_listen(s, opts->socket_path);
+  if (rc == 0 && opts->node_ip)
+    rc = store_om_start(s, opts->node_ip, opts->om_port);
   if (rc < 0) {
-    log_error("cannot create a shared-memory region of %" PRIu64 " bytes: %s", capacity, strerror(-rc));
-    free(s);
-    return rc;
-  }
-  store_core_init(&s->core, capacity, store_wait_on_sealed, s);
-  rc = store_listen(s, socket_path);
-  if (rc < 0) {
-    s->shut_down = 1;
     store_server_destroy(s);
     return rc;
   }
-  log_info("listening on %s; capacity %" PRIu64 " bytes", socket_path, store_core_capacity(&s->core));
+  log_info("listening on %s; capacity %" PRIu64 " bytes; spilling to %s past %.0f%% (files of %" PRIu64
+           " bytes); object manager on %s:%d",
+           opts->socket_path, store_core_capacity(&s->core), s->spill_dir, s->spill_threshold * 100,
+           s->spill_file_target, opts->node_ip ? opts->node_ip : "(none)", s->om_port);
   *out = s;
   return 0;
+}
+
+int store_server_om_port(const store_server_t *s)
+{
+  return s->om_port;
 }
 
 void store_server_shutdown(store_server_t *s)
 {
   if (!s || s->shut_down)
     return;
+  log_info("shutting down: %" PRIu64 " objects, %" PRIu64 " bytes in use, %" PRIu64 " spilled",
+           store_core_num_objects(&s->core), store_core_used(&s->core), s->core.st.num_on_disk);
   s->shut_down = 1;
-  log_info("shutting down: %" PRIu64 " objects, %" PRIu64 " bytes in use", store_core_num_objects(&s->core),
-           store_core_used(&s->core));
+  store_om_stop(s);
+  store_pull_shutdown(s);
   store_wait_drop(s, NULL);
   local_server_destroy(s->listener); /* on_close runs now for every client */
+  s->listener = NULL;
+  store_io_destroy(s->io); /* finishes the I/O in flight; its results apply to the object table */
+  s->io = NULL;
+  if (s->region.base)
+    uv_close((uv_handle_t *)&s->cron, NULL);
+  if (s->spill_dir)
+    store_spill_remove_all(s);
 }
 
 void store_server_destroy(store_server_t *s)
@@ -167,7 +319,15 @@ void store_server_destroy(store_server_t *s)
     return;
   store_server_shutdown(s);
   store_wait_drop(s, NULL);
-  store_core_release(&s->core);
+  if (s->core.alloc)
+    store_core_release(&s->core);
   store_region_release(&s->region);
+  hmap_release(&s->get_index);
+  hmap_release(&s->restores);
+  hmap_release(&s->pins);
+  hmap_release(&s->pulls);
+  free(s->spill_dir);
+  free(s->spill_prefix);
+  free(s->token);
   free(s);
 }

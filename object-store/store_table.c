@@ -1,7 +1,8 @@
 /*
- * Object table records: a hash map of ObjectID -> store_obj_t, the CREATED -> SEALED state
- * machine, and per-client reference counts kept as a small array on each object (objects have
- * few concurrent readers, so a linear scan beats a map here).
+ * Object table records: a hash map of ObjectID -> store_obj_t, and per-client reference counts
+ * kept as a small array on each object (objects have few concurrent readers, so a linear scan
+ * beats a map here). The state machine's transitions live in store_core.c (store_core_set_state),
+ * which also keeps the byte counts; this file only names the states.
  */
 #include "object-store/store_table.h"
 
@@ -68,21 +69,29 @@ const char *store_obj_state_name(store_obj_state_t s)
     return "CREATED";
   case STORE_OBJ_SEALED:
     return "SEALED";
+  case STORE_OBJ_SPILLING:
+    return "SPILLING";
+  case STORE_OBJ_SPILLED:
+    return "SPILLED";
+  case STORE_OBJ_RESTORING:
+    return "RESTORING";
   }
   return "?";
+}
+
+int store_obj_state_in_memory(store_obj_state_t s)
+{
+  return s != STORE_OBJ_SPILLED;
+}
+
+uint64_t store_obj_size(const store_obj_t *o)
+{
+  return o->data_size + o->metadata_size;
 }
 
 char *store_obj_name(const store_obj_t *o, char *out)
 {
   return id_short(o->id, ID_OBJECT_SIZE, out);
-}
-
-void store_obj_set_state(store_obj_t *o, store_obj_state_t s)
-{
-  char name[16];
-  log_debug("object %s: %s -> %s", store_obj_name(o, name), store_obj_state_name(o->state),
-            store_obj_state_name(s));
-  o->state = s;
 }
 
 static store_holder_t *holder_find(const store_obj_t *o, uint64_t client)
@@ -141,4 +150,19 @@ uint64_t store_obj_refs_of(const store_obj_t *o, uint64_t client)
 {
   const store_holder_t *h = holder_find(o, client);
   return h ? h->count : 0;
+}
+
+store_spill_file_t *store_spill_file_create(const char *path)
+{
+  store_spill_file_t *f = xcalloc(1, sizeof(*f));
+  f->path = xstrdup(path);
+  return f;
+}
+
+void store_spill_file_destroy(store_spill_file_t *f)
+{
+  if (!f)
+    return;
+  free(f->path);
+  free(f);
 }

@@ -8,6 +8,7 @@
 #define RAYC_CLI_H
 
 #include "common/cfg.h"
+#include "common/pb.h"
 
 #include <stddef.h>
 
@@ -31,5 +32,10 @@ int cli_session_latest(const char *temp_dir, char *buf, size_t len);
 /* Finds the cluster's GCS address: given (from --address or RAYC_ADDRESS) if not empty, else the
  * first line of <temp_dir>/session_latest/address. 0, or RAYC_ENOT_FOUND. */
 int cli_find_address(const char *given, const char *temp_dir, char *buf, size_t len);
+
+/* Asks the GCS at address ("HOST:PORT") for every node. 0 with *out new (pb_free), or a negative
+ * code with *detail (if not NULL) a new message (free()). */
+int cli_gcs_get_nodes(const char *address, int timeout_ms, Rayc__GetAllNodeInfoReply **out,
+                      char **detail);
 
 #endif

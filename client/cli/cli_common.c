@@ -1,6 +1,8 @@
-/* Helpers shared by the rayc commands: settings parsing and finding the local session. */
+/* Helpers shared by the rayc commands: settings parsing, finding the local session, asking the
+ * GCS. */
 #include "client/cli/cli.h"
 
+#include "common/rpc.h"
 #include "common/status.h"
 #include "common/util.h"
 
@@ -60,4 +62,18 @@ int cli_find_address(const char *given, const char *temp_dir, char *buf, size_t 
   if (rc == 0)
     buf[strcspn(buf, " \r\n")] = '\0';
   return rc == 0 && buf[0] ? 0 : RAYC_ENOT_FOUND;
+}
+
+int cli_gcs_get_nodes(const char *address, int timeout_ms, Rayc__GetAllNodeInfoReply **out,
+                      char **detail)
+{
+  rpc_client_opts_t opts = {0};
+  rpc_client_t *c = rpc_client_create(&opts);
+  Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
+  ProtobufCMessage *resp = NULL;
+  int rc = rpc_call_sync(rpc_channel_get(c, address), &rayc__node_info_gcs_service__descriptor,
+                         "GetAllNodeInfo", &req.base, timeout_ms, &resp, detail);
+  rpc_client_destroy(c);
+  *out = (Rayc__GetAllNodeInfoReply *)resp;
+  return rc;
 }

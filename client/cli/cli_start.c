@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-enum { CLI_STOP_GRACE_MS = 10000 };
+enum { CLI_STOP_GRACE_MS = 10000, CLI_PROBE_TIMEOUT_MS = 5000 };
 
 typedef struct cli_start_conf {
   int head;
@@ -114,6 +114,20 @@ static void cli_start_report(const cli_start_conf_t *c, const launch_result_t *r
   fflush(stdout);
 }
 
+/* Before joining: checks that the GCS at address answers, so that a wrong address fails at once. */
+static int cli_start_probe(const char *address)
+{
+  Rayc__GetAllNodeInfoReply *reply = NULL;
+  char *detail = NULL;
+  int rc = cli_gcs_get_nodes(address, CLI_PROBE_TIMEOUT_MS, &reply, &detail);
+  if (rc < 0)
+    fprintf(stderr, "rayc start: cannot reach the cluster's GCS at %s: %s\n", address,
+            detail && *detail ? detail : rayc_strerror(rc));
+  pb_free(reply);
+  free(detail);
+  return rc;
+}
+
 /* --block: waits for SIGINT/SIGTERM (blocked since before the launch) or a daemon's exit. */
 static int cli_start_block(const launch_result_t *r, const sigset_t *set)
 {
@@ -162,6 +176,10 @@ int cli_start(int argc, char **argv)
   if (c.block) /* before the launch, so that a ^C while starting still stops the node */
     sigprocmask(SIG_BLOCK, &set, NULL);
   cli_start_opts(&c, &o);
+  if (!c.head && cli_start_probe(c.address) < 0) {
+    status = CLI_FAIL;
+    goto out;
+  }
   if (launch_node_start(&o, &r, &err) < 0) {
     fprintf(stderr, "rayc start: %s\n", err);
     status = CLI_FAIL;

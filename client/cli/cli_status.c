@@ -9,7 +9,6 @@
 
 #include "common/ids.h"
 #include "common/pb.h"
-#include "common/rpc.h"
 #include "common/status.h"
 #include "common/util.h"
 
@@ -176,21 +175,6 @@ static void cli_status_print(const char *address, const Rayc__GetAllNodeInfoRepl
   cli_status_per_node(r);
 }
 
-/* Asks the GCS at address for every node. 0 with *out new, or a negative code with *detail. */
-static int cli_status_fetch(const char *address, int timeout_ms, Rayc__GetAllNodeInfoReply **out,
-                            char **detail)
-{
-  rpc_client_opts_t opts = {0};
-  rpc_client_t *c = rpc_client_create(&opts);
-  Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
-  ProtobufCMessage *resp = NULL;
-  int rc = rpc_call_sync(rpc_channel_get(c, address), &rayc__node_info_gcs_service__descriptor,
-                         "GetAllNodeInfo", &req.base, timeout_ms, &resp, detail);
-  rpc_client_destroy(c);
-  *out = (Rayc__GetAllNodeInfoReply *)resp;
-  return rc;
-}
-
 int cli_status(int argc, char **argv)
 {
   cli_status_conf_t c;
@@ -204,9 +188,10 @@ int cli_status(int argc, char **argv)
     fprintf(stderr, "rayc status: no cluster found (no --address, no RAYC_ADDRESS, no "
                     "%s/session_latest/address); start one with `rayc start --head`\n", c.temp_dir);
     status = CLI_FAIL;
-  } else if ((status = cli_status_fetch(address, c.timeout_ms, &reply, &detail)) < 0) {
-    fprintf(stderr, "rayc status: cannot reach the GCS at %s: %s%s%s\n", address,
-            rayc_strerror(status), detail ? ": " : "", detail ? detail : "");
+  } else if ((status = cli_gcs_get_nodes(address, c.timeout_ms, &reply, &detail)) < 0) {
+    fprintf(stderr, "rayc status: cannot query the GCS at %s: %s%s\n", address,
+            detail && *detail ? detail : rayc_strerror(status),
+            status == RAYC_EUNAVAILABLE ? " (is the cluster running?)" : "");
     status = CLI_FAIL;
   } else {
     cli_status_print(address, reply);

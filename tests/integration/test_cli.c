@@ -21,8 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char bin[PATH_MAX];      /* directory of rayc and the daemons */
-static char tmp[PATH_MAX];      /* this test's temp dir */
+static char bin[PATH_MAX];  /* directory of rayc and the daemons */
+static char base[64];       /* the suite's directory, holding one temp dir per test */
+static char tmp[PATH_MAX];  /* this test's temp dir */
 
 static void find_bin(void)
 {
@@ -31,7 +32,7 @@ static void find_bin(void)
     snprintf(bin, sizeof(bin), "%s/bin", b);
     return;
   }
-  char self[PATH_MAX];
+  char self[PATH_MAX - 16];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   ck_assert_int_gt(n, 0);
   self[n] = '\0';
@@ -49,7 +50,7 @@ static int run(char **out, const char *fmt, ...)
   va_start(ap, fmt);
   ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
   va_end(ap);
-  char *full = xasprintf("env -u RAYC_ADDRESS %s 2>&1", cmd);
+  char *full = xasprintf("(%s) 2>&1", cmd);
   FILE *p = popen(full, "r");
   ck_assert_ptr_nonnull(p);
   size_t len = 0, cap = 4096;
@@ -70,17 +71,26 @@ static int run(char **out, const char *fmt, ...)
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Unchecked fixture (runs in the runner process, also when a forked test failed): the base dir,
+ * and afterwards force-stopping every session of every test and removing everything. */
+static void suite_setup(void)
+{
+  snprintf(base, sizeof(base), "/tmp/rayc-test-cli-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(base));
+}
+
+static void suite_teardown(void)
+{
+  find_bin();
+  run(NULL, "for d in %s/*/; do %s/rayc stop --all --force --temp-dir $d; done; rm -rf %s", base,
+      bin, base);
+}
+
 static void setup(void)
 {
   find_bin();
-  snprintf(tmp, sizeof(tmp), "/tmp/rayc-test-cli-XXXXXX");
+  snprintf(tmp, sizeof(tmp), "%s/XXXXXX", base);
   ck_assert_ptr_nonnull(mkdtemp(tmp));
-}
-
-static void teardown(void)
-{
-  run(NULL, "%s/rayc stop --all --force --temp-dir %s", bin, tmp);
-  run(NULL, "rm -rf %s", tmp);
 }
 
 /* Reads <session_latest>/pids/<name>.pid; 0 when absent. */
@@ -128,7 +138,7 @@ START_TEST(head_start_status_stop)
 {
   char *out = NULL, addr[128];
   int rc = run(&out, "%s/rayc start --head --port 0 --temp-dir %s --num-cpus 3 "
-                     "--object-store-memory 64M", bin, tmp);
+                     "--object-store-memory 100M", bin, tmp);
   ck_assert_msg(rc == 0, "rayc start failed (%d):\n%s", rc, out);
   ck_assert_ptr_nonnull(strstr(out, "export RAYC_ADDRESS="));
   free(out);
@@ -159,6 +169,35 @@ START_TEST(head_start_status_stop)
   char *path = xasprintf("%s/session_latest/address", tmp);
   ck_assert_int_ne(access(path, F_OK), 0);
   free(path);
+}
+END_TEST
+
+START_TEST(second_node_joins_and_leaves)
+{
+  char *out = NULL, addr[128], *joiner = xasprintf("%s/XXXXXX", base);
+  ck_assert_ptr_nonnull(mkdtemp(joiner));
+  int rc = run(&out, "%s/rayc start --head --port 0 --temp-dir %s --num-cpus 1 "
+                     "--object-store-memory 100M", bin, tmp);
+  ck_assert_msg(rc == 0, "head (%d):\n%s", rc, out);
+  free(out);
+  read_address(addr, sizeof(addr));
+  rc = run(&out, "%s/rayc start --address %s --temp-dir %s --num-cpus 2 --object-store-memory 100M "
+                 "--resources '{\"special\": 3}'", bin, addr, joiner);
+  ck_assert_msg(rc == 0 && !strstr(out, "RAYC_ADDRESS="), "join (%d):\n%s", rc, out);
+  free(out);
+  rc = run(&out, "%s/rayc status --temp-dir %s", bin, joiner); /* via the joiner's address file */
+  ck_assert_msg(rc == 0 && strstr(out, "(2 nodes alive, 0 dead)") && strstr(out, "0.0/3.0 CPU") &&
+                    strstr(out, "0.0/3.0 special"),
+                "status:\n%s", out);
+  free(out);
+  rc = run(&out, "%s/rayc stop --temp-dir %s && %s/rayc status --temp-dir %s", bin, joiner, bin, tmp);
+  ck_assert_msg(rc == 0 && strstr(out, "(1 node alive, 1 dead)") && strstr(out, "DEAD: "),
+                "after the joiner stopped:\n%s", out);
+  free(out);
+  rc = run(&out, "%s/rayc start --address 127.0.0.1:1 --temp-dir %s", bin, joiner);
+  ck_assert_msg(rc == 1 && strstr(out, "cannot reach the cluster's GCS at 127.0.0.1:1"), "%s", out);
+  free(out);
+  free(joiner);
 }
 END_TEST
 
@@ -230,7 +269,7 @@ static ProtobufCMessage *call(const ProtobufCServiceDescriptor *svc, const char 
   return resp;
 }
 
-START_TEST(gcs_nodes_jobs_kv_over_rpc)
+START_TEST(gcs_node_death_over_rpc)
 {
   gcs_only_start();
   id_node_t id = id_node_random();
@@ -264,7 +303,13 @@ START_TEST(gcs_nodes_jobs_kv_over_rpc)
   Rayc__ReportHeartbeatReply *hr = (void *)call(nsvc, "ReportHeartbeat", &hb, 0);
   ck_assert(hr->unknown_node);
   pb_free(hr);
+  rpc_client_destroy(client);
+}
+END_TEST
 
+START_TEST(gcs_jobs_kv_over_rpc)
+{
+  gcs_only_start();
   const ProtobufCServiceDescriptor *jsvc = &rayc__job_info_gcs_service__descriptor;
   Rayc__AddJobRequest aj = RAYC__ADD_JOB_REQUEST__INIT;
   for (uint32_t i = 1; i <= 2; i++) {
@@ -299,17 +344,21 @@ static Suite *cli_suite(void)
   Suite *s = suite_create("cli");
   TCase *tc = tcase_create("cli");
   tcase_set_timeout(tc, 60);
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+  tcase_add_checked_fixture(tc, setup, NULL);
   tcase_add_test(tc, head_start_status_stop);
+  tcase_add_test(tc, second_node_joins_and_leaves);
   tcase_add_test(tc, bad_flag_and_no_cluster);
   tcase_add_test(tc, failed_start_names_the_daemon_and_log);
-  tcase_add_test(tc, gcs_nodes_jobs_kv_over_rpc);
+  tcase_add_test(tc, gcs_node_death_over_rpc);
+  tcase_add_test(tc, gcs_jobs_kv_over_rpc);
   suite_add_tcase(s, tc);
   return s;
 }
 
 int main(void)
 {
+  unsetenv("RAYC_ADDRESS"); /* the tests say where their cluster is */
   SRunner *sr = srunner_create(cli_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

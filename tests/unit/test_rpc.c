@@ -187,25 +187,37 @@ static int kv_get(rpc_channel_t *ch, const char *ns, const char *key, int timeou
 
 /* ---- sync ---- */
 
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
 START_TEST(test_sync_10k)
 {
+  /* 10 rounds of 1,000 calls; the machine is shared, so report the best and the median round. */
   char key[32], val[32];
-  int64_t t0 = now_us();
-  for (int i = 0; i < NCALLS; i++) {
-    snprintf(key, sizeof(key), "k%d", i / 2);
-    snprintf(val, sizeof(val), "v%d", i / 2);
-    if (i % 2 == 0) {
-      ck_assert_int_eq(kv_put(chan, "sync", key, val, NULL), 0);
-      continue;
+  double round_us[10];
+  for (int r = 0; r < 10; r++) {
+    int64_t t0 = now_us();
+    for (int i = r * NCALLS / 10; i < (r + 1) * NCALLS / 10; i++) {
+      snprintf(key, sizeof(key), "k%d", i / 2);
+      snprintf(val, sizeof(val), "v%d", i / 2);
+      if (i % 2 == 0) {
+        ck_assert_int_eq(kv_put(chan, "sync", key, val, NULL), 0);
+        continue;
+      }
+      char *got;
+      ck_assert_int_eq(kv_get(chan, "sync", key, 5000, &got, NULL), 0);
+      ck_assert_ptr_nonnull(got);
+      ck_assert_str_eq(got, val);
+      free(got);
     }
-    char *got;
-    ck_assert_int_eq(kv_get(chan, "sync", key, 5000, &got, NULL), 0);
-    ck_assert_ptr_nonnull(got);
-    ck_assert_str_eq(got, val);
-    free(got);
+    round_us[r] = (double)(now_us() - t0) / (NCALLS / 10);
   }
-  double us = (double)(now_us() - t0) / NCALLS;
-  printf("rpc: sync unary round trip over TCP loopback: %.1f us/call (%d calls, handler on a loop)\n", us, NCALLS);
+  qsort(round_us, 10, sizeof(double), cmp_double);
+  printf("rpc: sync unary round trip over TCP loopback (handler on a loop): best %.1f us, median %.1f us "
+         "(10 x %d calls)\n", round_us[0], round_us[5], NCALLS / 10);
 }
 END_TEST
 
@@ -331,6 +343,13 @@ static void loop_done(void *arg, int status, const char *detail, ProtobufCMessag
     uv_stop(&ls->loop);
 }
 
+static void cancelled_on_loop(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)detail;
+  pb_free(resp);
+  *(int *)arg = status;
+}
+
 START_TEST(test_async_loop)
 {
   struct loop_state ls = {.total = 2000, .loop_thread = pthread_self()};
@@ -350,7 +369,15 @@ START_TEST(test_async_loop)
   ck_assert_int_eq(ls.done, ls.total);
   ck_assert_int_eq(ls.bad, 0);
   printf("rpc: %d calls in flight, callbacks on a loop: %.0f calls/s\n", ls.total, ls.total * 1e6 / (double)(t1 - t0));
+  /* A call still in flight at destroy gets its callback, CANCELLED, on this thread, before destroy returns. */
+  int status = 1;
+  Rayc__KVGetRequest slow = RAYC__KVGET_REQUEST__INIT;
+  slow.ns = (char *)"__sleep";
+  slow.key = pb_bytes("10000", 5);
+  ck_assert_int_eq(rpc_call(ch, KV_SVC, "InternalKVGet", &slow.base, 0, cancelled_on_loop, &status), 0);
+  uv_run(&ls.loop, UV_RUN_NOWAIT);
   rpc_client_destroy(ls.c); /* from the loop thread, as required */
+  ck_assert_int_eq(status, RAYC_ECANCELLED);
   uv_run(&ls.loop, UV_RUN_DEFAULT);
   ck_assert_int_eq(uv_loop_close(&ls.loop), 0);
 }
@@ -390,7 +417,8 @@ START_TEST(test_error_reply)
   sem_destroy(&sem);
   /* A method the service does not have, and a request of the wrong type, never start. */
   ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(rpc_call_sync(chan, KV_SVC, "NoSuchMethod", &req.base, 1000, &resp, &detail), RAYC_EINVALID_ARGUMENT);
+  int err = rpc_call_sync(chan, KV_SVC, "NoSuchMethod", &req.base, 1000, &resp, &detail);
+  ck_assert_int_eq(err, RAYC_EINVALID_ARGUMENT);
   ck_assert_ptr_nonnull(detail);
   free(detail);
   ck_assert_int_eq(rpc_call(chan, KV_SVC, "InternalKVPut", &req.base, 1000, err_done, &sem), RAYC_EINVALID_ARGUMENT);
@@ -427,6 +455,8 @@ START_TEST(test_auth)
     free(detail);
     rpc_client_destroy(c);
   }
+  /* A token that cannot travel as an HTTP/2 header is refused at once. */
+  ck_assert_ptr_null(rpc_client_create(&(rpc_client_opts_t){.token = "bad\ntoken"}));
   char *val = (char *)"unset";
   ck_assert_int_eq(kv_get(chan, "auth", "key", 5000, &val, NULL), 0);
   ck_assert_ptr_null(val); /* nothing was written */
@@ -711,6 +741,141 @@ START_TEST(test_unix_socket)
 }
 END_TEST
 
+/* ---- in-process server on a loop, destroyed from inside its own handler ---- */
+
+static struct {
+  uv_loop_t loop;
+  rpc_server_t *srv;
+  rpc_client_t *cli;
+  rpc_call_t *held;  /* a Put its handler keeps */
+  int handled_on_loop, handled_elsewhere;
+  int ok, cancelled, other, callbacks, expected;
+  int killed;
+  rpc_channel_t *ch;
+  pthread_t loop_thread;
+} lp;
+
+static void lp_maybe_kill(void);
+
+static void lp_get(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  (void)ctx;
+  (void)m;
+  if (pthread_equal(pthread_self(), lp.loop_thread))
+    lp.handled_on_loop++;
+  else
+    lp.handled_elsewhere++;
+  Rayc__KVGetReply r = RAYC__KVGET_REPLY__INIT;
+  rpc_reply(call, &r.base);
+}
+
+static void lp_put(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  (void)ctx;
+  (void)m;
+  lp.held = call;
+  lp_maybe_kill();
+}
+
+/* Destroys the server from inside a handler, then finishes its own call and the held one late. */
+static void lp_del(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  (void)ctx;
+  (void)m;
+  rpc_server_destroy(lp.srv);
+  lp.srv = NULL;
+  Rayc__KVDelReply r = RAYC__KVDEL_REPLY__INIT;
+  rpc_reply(call, &r.base);
+  rpc_reply_error(lp.held, RAYC_EINTERNAL, "too late");
+  lp.held = NULL;
+}
+
+static void lp_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)arg;
+  (void)detail;
+  if (status == 0)
+    lp.ok++;
+  else if (status == RAYC_ECANCELLED || status == RAYC_EUNAVAILABLE)
+    lp.cancelled++; /* calls caught by the destroy */
+  else
+    lp.other++;
+  pb_free(resp);
+  if (++lp.callbacks == lp.expected)
+    uv_stop(&lp.loop);
+  lp_maybe_kill();
+}
+
+static const rpc_method_t lp_methods[] = {
+  {.service = KV_SVC, .method = "InternalKVGet", .handler = lp_get},
+  {.service = KV_SVC, .method = "InternalKVPut", .handler = lp_put},
+  {.service = KV_SVC, .method = "InternalKVDel", .handler = lp_del},
+};
+
+/* Once the first Gets are answered and the Put is held: send the Del that destroys the server. */
+static void lp_maybe_kill(void)
+{
+  if (lp.killed || lp.ok < 300 || !lp.held)
+    return;
+  lp.killed = 1;
+  rpc_channel_t *ch = lp.ch;
+  Rayc__KVDelRequest del = RAYC__KVDEL_REQUEST__INIT;
+  ck_assert_int_eq(rpc_call(ch, KV_SVC, "InternalKVDel", &del.base, 5000, lp_done, NULL), 0);
+  Rayc__KVGetRequest get = RAYC__KVGET_REQUEST__INIT;
+  for (int i = 0; i < 200; i++) /* racing with the destroy: answered or cancelled, never lost */
+    ck_assert_int_eq(rpc_call(ch, KV_SVC, "InternalKVGet", &get.base, 5000, lp_done, NULL), 0);
+}
+
+START_TEST(test_loop_server_destroyed_in_handler)
+{
+  log_init("test_rpc", LOG_ERROR);
+  memset(&lp, 0, sizeof(lp));
+  lp.loop_thread = pthread_self();
+  uv_loop_init(&lp.loop);
+  rpc_server_opts_t so = {.loop = &lp.loop, .token = TOKEN};
+  lp.srv = rpc_server_create(lp_methods, ARRAY_LEN(lp_methods), &so);
+  int port = rpc_server_listen(lp.srv, "127.0.0.1:0");
+  ck_assert_int_gt(port, 0);
+  ck_assert_int_eq(rpc_server_start(lp.srv), 0);
+  lp.cli = rpc_client_create(&(rpc_client_opts_t){.loop = &lp.loop, .token = TOKEN});
+  char target[64];
+  snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+  rpc_channel_t *ch = lp.ch = rpc_channel_get(lp.cli, target);
+  Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
+  Rayc__KVGetRequest get = RAYC__KVGET_REQUEST__INIT;
+  ck_assert_int_eq(rpc_call(ch, KV_SVC, "InternalKVPut", &put.base, 0, lp_done, NULL), 0);
+  for (int i = 0; i < 300; i++)
+    ck_assert_int_eq(rpc_call(ch, KV_SVC, "InternalKVGet", &get.base, 5000, lp_done, NULL), 0);
+  lp.expected = 1 + 300 + 1 + 200;
+  uv_run(&lp.loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(lp.callbacks, lp.expected);
+  ck_assert_int_eq(lp.other, 0);
+  ck_assert_int_ge(lp.ok, 300); /* the first Gets were answered before the destroy */
+  ck_assert_int_ge(lp.cancelled, 2); /* the held Put and the Del itself */
+  ck_assert_int_eq(lp.handled_elsewhere, 0);
+  ck_assert_int_ge(lp.handled_on_loop, 300);
+  ck_assert_ptr_null(lp.srv);
+  rpc_client_destroy(lp.cli);
+  uv_run(&lp.loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(uv_loop_close(&lp.loop), 0);
+}
+END_TEST
+
+/* A port taken by one server cannot be taken by a second (no SO_REUSEPORT sharing). */
+START_TEST(test_port_in_use)
+{
+  log_init("test_rpc", LOG_ERROR);
+  int port;
+  rpc_server_t *a = inproc_server("127.0.0.1:0", &port);
+  char addr[64];
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+  rpc_server_t *b = rpc_server_create(inproc_methods, ARRAY_LEN(inproc_methods), NULL);
+  ck_assert_int_lt(rpc_server_listen(b, addr), 0);
+  rpc_server_destroy(b);
+  rpc_server_destroy(a);
+}
+END_TEST
+
 /* ---- loopq ---- */
 
 #define LQ_THREADS 4
@@ -810,6 +975,8 @@ static Suite *rpc_suite(void)
   tcase_add_test(local, test_create_rejects_bad_rows);
   tcase_add_test(local, test_inproc_noloop);
   tcase_add_test(local, test_unix_socket);
+  tcase_add_test(local, test_loop_server_destroyed_in_handler);
+  tcase_add_test(local, test_port_in_use);
   tcase_add_test(local, test_loopq);
   suite_add_tcase(s, local);
   return s;

@@ -1,9 +1,11 @@
 /*
  * Unit tests of the object store's allocator (object-store/store_alloc.c): patterns, coalescing,
  * fragmentation, alignment, exhaustion, bad frees, and a randomized run against a shadow model
- * that owns one flag per allocation unit.
+ * that owns one flag per allocation unit, with the tree's invariants checked after every step;
+ * a large stress run checks the tree stays balanced (height O(log n)) with 100k free ranges.
  */
 #include <check.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +169,17 @@ static size_t shadow_free_runs(const unsigned char *map)
   return runs;
 }
 
+static uint64_t shadow_largest_run(const unsigned char *map)
+{
+  uint64_t run = 0, best = 0;
+  for (int i = 0; i < UNITS; i++) {
+    run = map[i] ? 0 : run + 1;
+    if (run > best)
+      best = run;
+  }
+  return best;
+}
+
 typedef struct {
   uint64_t off, size;
 } live_t;
@@ -208,6 +221,8 @@ START_TEST(test_random_vs_shadow)
       used += map[i];
     ck_assert_uint_eq(store_alloc_used(a), used * A);
     ck_assert_uint_eq(store_alloc_free_ranges(a), shadow_free_runs(map));
+    ck_assert_uint_eq(store_alloc_largest_free(a), shadow_largest_run(map) * A);
+    ck_assert_int_eq(store_alloc_check(a, NULL), 0);
   }
   while (nlive > 0) {
     ck_assert_int_eq(store_alloc_free(a, live[nlive - 1].off, live[nlive - 1].size), 0);
@@ -215,6 +230,58 @@ START_TEST(test_random_vs_shadow)
   }
   ck_assert_uint_eq(store_alloc_used(a), 0);
   ck_assert_uint_eq(store_alloc_free_ranges(a), 1);
+  store_alloc_destroy(a);
+}
+END_TEST
+
+/* Freed memory is reused before fresh memory: after a free, the next fit goes to the lowest
+ * address, not to the untouched tail. */
+START_TEST(test_reuses_low_addresses)
+{
+  store_alloc_t *a = store_alloc_create(1024 * A);
+  uint64_t x, y, z, w;
+  ck_assert_int_eq(store_alloc_alloc(a, 100 * A, &x), 0);
+  ck_assert_int_eq(store_alloc_alloc(a, 10 * A, &y), 0);
+  ck_assert_int_eq(store_alloc_free(a, x, 100 * A), 0);
+  ck_assert_int_eq(store_alloc_alloc(a, 50 * A, &z), 0);
+  ck_assert_uint_eq(z, 0);
+  ck_assert_int_eq(store_alloc_alloc(a, 60 * A, &w), 0); /* 50 left below y: goes above it */
+  ck_assert_uint_eq(w, y + 10 * A);
+  ck_assert_int_eq(store_alloc_check(a, NULL), 0);
+  store_alloc_destroy(a);
+}
+END_TEST
+
+/* 200k single units allocated, every other one freed: 100k free ranges that cannot merge. The
+ * tree must stay an AVL tree (height <= 1.44 log2(n + 2)), and operations keep working. */
+START_TEST(test_many_ranges_stay_balanced)
+{
+  enum { N = 200000 };
+  store_alloc_t *a = store_alloc_create((uint64_t)N * A);
+  uint64_t *off = malloc(N * sizeof(*off));
+  for (int i = 0; i < N; i++)
+    ck_assert_int_eq(store_alloc_alloc(a, A, &off[i]), 0);
+  for (int i = 0; i < N; i += 2)
+    ck_assert_int_eq(store_alloc_free(a, off[i], A), 0);
+  int h = 0;
+  ck_assert_int_eq(store_alloc_check(a, &h), 0);
+  size_t n = store_alloc_free_ranges(a);
+  ck_assert_uint_eq(n, N / 2);
+  ck_assert_int_le(h, (int)(1.4405 * log2((double)n + 2)));
+  srand(99);
+  for (int k = 0; k < 50000; k++) { /* random frees of the odd units merge ranges */
+    int i = 2 * (rand() % (N / 2)) + 1;
+    if (off[i] != UINT64_MAX) {
+      ck_assert_int_eq(store_alloc_free(a, off[i], A), 0);
+      off[i] = UINT64_MAX;
+    }
+  }
+  ck_assert_int_eq(store_alloc_check(a, &h), 0);
+  ck_assert_int_le(h, (int)(1.4405 * log2((double)store_alloc_free_ranges(a) + 2)));
+  uint64_t big;
+  ck_assert_int_eq(store_alloc_alloc(a, 3 * A, &big), 0); /* the lowest run of three free units */
+  ck_assert_int_eq(store_alloc_check(a, NULL), 0);
+  free(off);
   store_alloc_destroy(a);
 }
 END_TEST
@@ -231,6 +298,8 @@ int main(void)
   tcase_add_test(tc, test_exhaustion_and_reuse);
   tcase_add_test(tc, test_bad_free);
   tcase_add_test(tc, test_random_vs_shadow);
+  tcase_add_test(tc, test_reuses_low_addresses);
+  tcase_add_test(tc, test_many_ranges_stay_balanced);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

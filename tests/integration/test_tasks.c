@@ -1,0 +1,267 @@
+/*
+ * Integration tests of the task model (issue 4) against a real head node: dependency chains and
+ * trees, retries after a worker is SIGKILLed, application errors and retry_exceptions, multiple
+ * returns, 100,000 queued tasks, and objects freed when their references are released.
+ */
+#include "itest.h"
+#include "object-store/store_client.h"
+
+#include <signal.h>
+
+static rayc_ref submit(const char *fn, const rayc_arg *args, size_t n, const rayc_task_opts *o)
+{
+  rayc_ref r;
+  int rc = rayc_remote(fn, args, n, o, &r);
+  ck_assert_msg(rc == 0, "rayc_remote %s: %s", fn, rayc_last_error());
+  return r;
+}
+
+START_TEST(test_dependency_chain)
+{
+  it_connect();
+  enum { N = 10000 };
+  int64_t zero = 0;
+  rayc_arg a = RAYC_ARG_VAL(&zero, 8);
+  rayc_ref prev = submit("add1", &a, 1, NULL);
+  for (int i = 1; i < N; i++) {
+    a = (rayc_arg)RAYC_ARG_REF(&prev);
+    rayc_ref next = submit("add1", &a, 1, NULL);
+    rayc_ref_release(&prev); /* the pending task keeps it alive */
+    prev = next;
+  }
+  int rc;
+  ck_assert_int_eq(it_get_i64(&prev, &rc), N);
+  ck_assert_int_eq(rc, 0);
+  rayc_ref_release(&prev);
+  rayc_shutdown();
+}
+END_TEST
+
+START_TEST(test_fan_out_fan_in)
+{
+  it_connect();
+  enum { LEAVES = 10000 };
+  rayc_ref *level = malloc(LEAVES * sizeof(*level));
+  for (int64_t i = 0; i < LEAVES; i++) {
+    rayc_arg a = RAYC_ARG_VAL(&i, 8);
+    level[i] = submit("add1", &a, 1, NULL);
+  }
+  size_t n = LEAVES, tasks = LEAVES;
+  while (n > 1) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i += 2, m++) {
+      if (i + 1 == n) {
+        level[m] = level[i];
+        continue;
+      }
+      rayc_arg a[2] = {RAYC_ARG_REF(&level[i]), RAYC_ARG_REF(&level[i + 1])};
+      rayc_ref r = submit("sum", a, 2, NULL);
+      rayc_ref_release(&level[i]);
+      rayc_ref_release(&level[i + 1]);
+      level[m] = r;
+      tasks++;
+    }
+    n = m;
+  }
+  int rc;
+  ck_assert_int_eq(it_get_i64(&level[0], &rc), (int64_t)LEAVES * (LEAVES + 1) / 2);
+  ck_assert_int_eq(rc, 0);
+  ck_assert_uint_ge(tasks, 19999);
+  rayc_ref_release(&level[0]);
+  free(level);
+  rayc_shutdown();
+}
+END_TEST
+
+static pid_t wait_for_pid_file(const char *path)
+{
+  for (int i = 0; i < 3000; i++) {
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    if (f && fscanf(f, "%d", &pid) == 1 && pid > 0) {
+      fclose(f);
+      return pid;
+    }
+    if (f)
+      fclose(f);
+    usleep(10000);
+  }
+  return -1;
+}
+
+START_TEST(test_worker_killed_task_retried)
+{
+  it_connect();
+  char path[700];
+  snprintf(path, sizeof(path), "%s/die_once.pid", it_temp);
+  unlink(path);
+  rayc_arg a = RAYC_ARG_VAL(path, strlen(path));
+  rayc_ref r = submit("die_once", &a, 1, NULL);
+  pid_t pid = wait_for_pid_file(path);
+  ck_assert_int_gt(pid, 0);
+  ck_assert_int_eq(kill(pid, SIGKILL), 0);
+  int rc;
+  ck_assert_int_eq(it_get_i64(&r, &rc), 42);
+  ck_assert_msg(rc == 0, "get after retry: %s", rayc_last_error());
+  rayc_ref_release(&r);
+
+  /* with no retries the failure is reported as WORKER_DIED */
+  char path2[720];
+  snprintf(path2, sizeof(path2), "%s.2", path);
+  unlink(path2);
+  rayc_task_opts o;
+  rayc_task_opts_init(&o);
+  o.max_retries = 0;
+  a = (rayc_arg)RAYC_ARG_VAL(path2, strlen(path2));
+  r = submit("die_once", &a, 1, &o);
+  pid = wait_for_pid_file(path2);
+  ck_assert_int_gt(pid, 0);
+  kill(pid, SIGKILL);
+  it_get_i64(&r, &rc);
+  ck_assert_int_eq(rc, RAYC_EWORKER_DIED);
+  ck_assert_msg(strstr(rayc_last_error(), "die_once"), "detail: %s", rayc_last_error());
+  rayc_ref_release(&r);
+  rayc_shutdown();
+}
+END_TEST
+
+START_TEST(test_application_errors)
+{
+  it_connect();
+  char path[700];
+  snprintf(path, sizeof(path), "%s/flaky.1", it_temp);
+  unlink(path);
+  rayc_arg a = RAYC_ARG_VAL(path, strlen(path));
+  rayc_ref r = submit("flaky", &a, 1, NULL);
+  int rc;
+  it_get_i64(&r, &rc);
+  ck_assert_int_eq(rc, RAYC_ETASK_FAILED);
+  ck_assert_msg(strstr(rayc_last_error(), "flaky: first attempt fails") && strstr(rayc_last_error(), "node"),
+                "detail: %s", rayc_last_error());
+  rayc_ref_release(&r);
+
+  snprintf(path, sizeof(path), "%s/flaky.2", it_temp);
+  unlink(path);
+  rayc_task_opts o;
+  rayc_task_opts_init(&o);
+  o.retry_exceptions = 1;
+  a = (rayc_arg)RAYC_ARG_VAL(path, strlen(path));
+  r = submit("flaky", &a, 1, &o);
+  ck_assert_int_eq(it_get_i64(&r, &rc), 7);
+  ck_assert_int_eq(rc, 0);
+  rayc_ref_release(&r);
+
+  /* a task whose argument failed fails with the argument's error, without running */
+  snprintf(path, sizeof(path), "%s/flaky.3", it_temp);
+  unlink(path);
+  a = (rayc_arg)RAYC_ARG_VAL(path, strlen(path));
+  rayc_ref bad = submit("flaky", &a, 1, NULL);
+  rayc_arg b = RAYC_ARG_REF(&bad);
+  r = submit("add1", &b, 1, NULL);
+  it_get_i64(&r, &rc);
+  ck_assert_int_eq(rc, RAYC_ETASK_FAILED);
+  ck_assert_msg(strstr(rayc_last_error(), "flaky"), "detail: %s", rayc_last_error());
+  rayc_ref_release(&r);
+  rayc_ref_release(&bad);
+  rayc_shutdown();
+}
+END_TEST
+
+START_TEST(test_multiple_returns)
+{
+  it_connect();
+  rayc_task_opts o;
+  rayc_task_opts_init(&o);
+  o.num_returns = 5;
+  rayc_ref r[5];
+  ck_assert_int_eq(rayc_remote("multi", NULL, 0, &o, r), 0);
+  for (int i = 0; i < 5; i++) {
+    int rc;
+    ck_assert_int_eq(it_get_i64(&r[i], &rc), i * 10);
+    rayc_ref_release(&r[i]);
+  }
+  rayc_shutdown();
+}
+END_TEST
+
+START_TEST(test_100k_noop_tasks)
+{
+  it_connect();
+  enum { N = 100000 };
+  rayc_ref *refs = malloc(N * sizeof(*refs));
+  for (int i = 0; i < N; i++)
+    refs[i] = submit("noop", NULL, 0, NULL);
+  ck_assert_int_eq(rayc_wait(refs, N, N, 300000, NULL), N);
+  rayc_buf b;
+  ck_assert_int_eq(rayc_get(&refs[N - 1], 1, 1000, &b), 0);
+  ck_assert_uint_eq(b.len, 0);
+  rayc_buf_release(&b, 1);
+  for (int i = 0; i < N; i++)
+    rayc_ref_release(&refs[i]);
+  free(refs);
+  rayc_shutdown();
+}
+END_TEST
+
+static uint64_t store_used(void)
+{
+  char path[700];
+  snprintf(path, sizeof(path), "%s/session_latest/sockets/store", it_temp);
+  store_client_t *c = NULL;
+  ck_assert_int_eq(store_client_connect(path, &c), 0);
+  store_stats_t st;
+  ck_assert_int_eq(store_client_stats(c, &st), 0);
+  store_client_destroy(c);
+  return st.bytes_used;
+}
+
+START_TEST(test_memory_returns_to_baseline)
+{
+  it_connect();
+  uint64_t base = store_used();
+  enum { N = 10000, WINDOW = 64 };
+  int64_t size = 1 << 20;
+  rayc_ref win[WINDOW];
+  for (int i = 0; i < N + WINDOW; i++) {
+    int slot = i % WINDOW;
+    if (i >= WINDOW) {
+      rayc_buf b;
+      int rc = rayc_get(&win[slot], 1, 60000, &b);
+      ck_assert_msg(rc == 0, "get %d: %s", i, rayc_last_error());
+      ck_assert_uint_eq(b.len, (size_t)size);
+      ck_assert_uint_eq(((const uint8_t *)b.data)[12345], (uint8_t)(12345 + (i - WINDOW)));
+      rayc_buf_release(&b, 1);
+      rayc_ref_release(&win[slot]);
+    }
+    if (i < N) {
+      int64_t seed = i;
+      rayc_arg a[2] = {RAYC_ARG_VAL(&size, 8), RAYC_ARG_VAL(&seed, 8)};
+      win[slot] = submit("bytes", a, 2, NULL);
+    }
+  }
+  uint64_t after = store_used();
+  ck_assert_msg(after == base, "store bytes in use: %llu before, %llu after", (unsigned long long)base,
+                (unsigned long long)after);
+  rayc_shutdown();
+}
+END_TEST
+
+int main(void)
+{
+  if (it_start("libtest_tasks.so", "--num-cpus 2 --object-store-memory 256M") != 0) {
+    fprintf(stderr, "could not start the cluster\n");
+    return 2;
+  }
+  Suite *s = suite_create("tasks");
+  TCase *tc = tcase_create("tasks");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, test_dependency_chain);
+  tcase_add_test(tc, test_fan_out_fan_in);
+  tcase_add_test(tc, test_worker_killed_task_retried);
+  tcase_add_test(tc, test_application_errors);
+  tcase_add_test(tc, test_multiple_returns);
+  tcase_add_test(tc, test_100k_noop_tasks);
+  tcase_add_test(tc, test_memory_returns_to_baseline);
+  suite_add_tcase(s, tc);
+  return it_finish(s);
+}

@@ -1,0 +1,154 @@
+/*
+ * Task functions used by the integration tests (loaded by workers from the code path).
+ */
+#include <rayc.h>
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int64_t i64(const rayc_buf *b)
+{
+  int64_t v = 0;
+  memcpy(&v, b->data, b->len < 8 ? b->len : 8);
+  return v;
+}
+
+static int ret_i64(rayc_task_ctx *ctx, size_t i, int64_t v)
+{
+  return rayc_return_copy(ctx, i, &v, sizeof(v));
+}
+
+/* noop() -> an empty object */
+static int noop(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)ctx, (void)args, (void)nargs, (void)rets, (void)nrets;
+  return 0;
+}
+RAYC_REMOTE(noop)
+
+/* add(a, b) -> a + b */
+static int add(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  if (nargs != 2)
+    return rayc_task_fail(ctx, "add takes 2 arguments");
+  return ret_i64(ctx, 0, i64(&args[0]) + i64(&args[1]));
+}
+RAYC_REMOTE(add)
+
+/* add1(x) -> x + 1 */
+static int add1(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  return ret_i64(ctx, 0, (nargs ? i64(&args[0]) : 0) + 1);
+}
+RAYC_REMOTE(add1)
+
+/* bytes(n, seed) -> n bytes, byte i = (i + seed) & 255 */
+static int bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  int64_t n = nargs > 0 ? i64(&args[0]) : 0, seed = nargs > 1 ? i64(&args[1]) : 0;
+  uint8_t *p = rayc_return_alloc(ctx, 0, (size_t)n);
+  if (!p && n)
+    return rayc_task_fail(ctx, "no room for %lld bytes", (long long)n);
+  for (int64_t i = 0; i < n; i++)
+    p[i] = (uint8_t)(i + seed);
+  return 0;
+}
+RAYC_REMOTE(bytes)
+
+/* pid() -> the worker's pid */
+static int pid(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)args, (void)nargs, (void)rets, (void)nrets;
+  return ret_i64(ctx, 0, getpid());
+}
+RAYC_REMOTE(pid)
+
+/* sleep_ms(ms) -> ms */
+static int sleep_ms(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  int64_t ms = nargs ? i64(&args[0]) : 0;
+  usleep((useconds_t)(ms * 1000));
+  return ret_i64(ctx, 0, ms);
+}
+RAYC_REMOTE(sleep_ms)
+
+/* Copies a buffer's bytes into a NUL-terminated path. */
+static void arg_path(const rayc_buf *b, char *out, size_t len)
+{
+  size_t n = b->len < len - 1 ? b->len : len - 1;
+  memcpy(out, b->data, n);
+  out[n] = '\0';
+}
+
+/* die_once(path) -> 42. The first attempt writes its pid to path and sleeps (the test kills it);
+ * a retry finds the file and returns at once. */
+static int die_once(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  char path[512];
+  if (nargs != 1)
+    return rayc_task_fail(ctx, "die_once takes a path");
+  arg_path(&args[0], path, sizeof(path));
+  struct stat st;
+  if (stat(path, &st) == 0)
+    return ret_i64(ctx, 0, 42);
+  char tmp[600];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f)
+    return rayc_task_fail(ctx, "cannot write %s", tmp);
+  fprintf(f, "%d\n", (int)getpid());
+  fclose(f);
+  rename(tmp, path);
+  sleep(30);
+  return rayc_task_fail(ctx, "die_once was not killed");
+}
+RAYC_REMOTE(die_once)
+
+/* flaky(path) -> 7, after failing with an application error on the first attempt. */
+static int flaky(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  char path[512];
+  if (nargs != 1)
+    return rayc_task_fail(ctx, "flaky takes a path");
+  arg_path(&args[0], path, sizeof(path));
+  int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+  if (fd >= 0) {
+    close(fd);
+    return rayc_task_fail(ctx, "flaky: first attempt fails");
+  }
+  return ret_i64(ctx, 0, 7);
+}
+RAYC_REMOTE(flaky)
+
+/* sum(a, b, ...) -> the sum of all int64 arguments */
+static int sum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  int64_t s = 0;
+  for (size_t i = 0; i < nargs; i++)
+    s += i64(&args[i]);
+  return ret_i64(ctx, 0, s);
+}
+RAYC_REMOTE(sum)
+
+/* multi(n) -> n results, result i = i * 10 */
+static int multi(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)args, (void)nargs, (void)rets;
+  for (size_t i = 0; i < nrets; i++)
+    if (ret_i64(ctx, i, (int64_t)i * 10) != 0)
+      return rayc_task_fail(ctx, "return %zu failed", i);
+  return 0;
+}
+RAYC_REMOTE(multi)

@@ -1,0 +1,298 @@
+/*
+ * Unit tests of the rayc-gcs handlers through the real RPC table: the server runs in-process on a
+ * loop thread (ephemeral port on 127.0.0.1) and the tests call every row with built requests,
+ * including empty ones and requests of the wrong type, which must be answered and never crash it.
+ */
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/pb.h"
+#include "common/rpc.h"
+#include "common/status.h"
+#include "common/util.h"
+#include "gcs/gcs_server.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static gcs_config_t conf;
+static uv_loop_t loop;
+static uv_async_t stop_async;
+static gcs_server_t *srv;
+static pthread_t loop_thread;
+static rpc_client_t *client;
+static rpc_channel_t *channel;
+
+static void on_stop(uv_async_t *a)
+{
+  gcs_server_stop(srv);
+  uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *run_loop(void *arg)
+{
+  (void)arg;
+  uv_run(&loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+static void setup(void)
+{
+  char *argv[] = {(char *)"rayc-gcs", (char *)"--port=0", (char *)"--heartbeat-timeout-ms=60000",
+                  NULL};
+  char *err = NULL, target[64];
+  log_init("test", LOG_ERROR);
+  ck_assert_int_eq(gcs_config_load(&conf, 3, argv), 0);
+  uv_loop_init(&loop);
+  srv = gcs_server_create(&loop, &conf, &err);
+  ck_assert_msg(srv != NULL, "%s", err);
+  ck_assert_int_eq(gcs_server_start(srv, &err), 0);
+  uv_async_init(&loop, &stop_async, on_stop);
+  ck_assert_int_eq(pthread_create(&loop_thread, NULL, run_loop, NULL), 0);
+  rpc_client_opts_t opts = {0};
+  client = rpc_client_create(&opts);
+  snprintf(target, sizeof(target), "127.0.0.1:%d", srv->port);
+  channel = rpc_channel_get(client, target);
+}
+
+static void teardown(void)
+{
+  rpc_client_destroy(client);
+  uv_async_send(&stop_async);
+  pthread_join(loop_thread, NULL);
+  gcs_server_destroy(srv);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  gcs_config_release(&conf);
+}
+
+/* Calls svc.method; returns the status, *resp (if not NULL) the reply (else freed). */
+static int call(const ProtobufCServiceDescriptor *svc, const char *method, const void *req,
+                ProtobufCMessage **resp)
+{
+  ProtobufCMessage *r = NULL;
+  int rc = rpc_call_sync(channel, svc, method, req, 5000, &r, NULL);
+  if (resp)
+    *resp = r;
+  else
+    pb_free(r);
+  return rc;
+}
+
+/* Returns a new, empty message of type d (free with pb_free). */
+static ProtobufCMessage *empty_msg(const ProtobufCMessageDescriptor *d)
+{
+  ProtobufCMessage *m = xcalloc(1, d->sizeof_message);
+  protobuf_c_message_init(d, m);
+  size_t len = protobuf_c_message_get_packed_size(m);
+  uint8_t *buf = xmalloc(len);
+  protobuf_c_message_pack(m, buf);
+  ProtobufCMessage *u = protobuf_c_message_unpack(d, NULL, len, buf);
+  free(buf);
+  free(m);
+  return u;
+}
+
+static void assert_alive(void)
+{
+  Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
+  ck_assert_int_eq(call(&rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &req, NULL), 0);
+}
+
+START_TEST(every_row_answers_an_empty_request)
+{
+  for (size_t i = 0; i < gcs_rpc_methods_len; i++) {
+    const rpc_method_t *row = &gcs_rpc_methods[i];
+    const ProtobufCMethodDescriptor *md =
+        protobuf_c_service_descriptor_get_method_by_name(row->service, row->method);
+    ProtobufCMessage *req = empty_msg(md->input);
+    int rc = call(row->service, row->method, req, NULL);
+    ck_assert_msg(rc == 0 || rc == RAYC_EINVALID_ARGUMENT || rc == RAYC_ENOT_FOUND, "%s: %s",
+                  row->method, rayc_strerror(rc));
+    pb_free(req);
+  }
+  assert_alive();
+}
+END_TEST
+
+/* Sends, under each row's path, a request of another type with arbitrary bytes in its fields: the
+ * server must answer (OK or INVALID_ARGUMENT) and keep serving. A copy of the service descriptor
+ * whose method takes the foreign type makes the client send it. */
+START_TEST(wrong_request_types_never_crash)
+{
+  static const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x01, 0x80, 0x1a, 0x00};
+  Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
+  put.ns = (char *)"\x0a\x05junk";
+  put.key = pb_bytes(junk, sizeof(junk));
+  put.value = pb_bytes(junk, 3);
+  put.overwrite = 1;
+  for (size_t i = 0; i < gcs_rpc_methods_len; i++) {
+    const rpc_method_t *row = &gcs_rpc_methods[i];
+    ProtobufCServiceDescriptor svc = *row->service;
+    ProtobufCMethodDescriptor *methods = xmemdup(svc.methods, svc.n_methods * sizeof(*methods));
+    for (unsigned k = 0; k < svc.n_methods; k++)
+      methods[k].input = &rayc__kvput_request__descriptor;
+    svc.methods = methods;
+    int rc = call(&svc, row->method, &put, NULL);
+    ck_assert_msg(rc == 0 || rc == RAYC_EINVALID_ARGUMENT || rc == RAYC_ENOT_FOUND, "%s: %s",
+                  row->method, rayc_strerror(rc));
+    free(methods);
+  }
+  assert_alive();
+}
+END_TEST
+
+START_TEST(node_register_heartbeat_unregister)
+{
+  const ProtobufCServiceDescriptor *svc = &rayc__node_info_gcs_service__descriptor;
+  id_node_t id = id_node_random();
+  Rayc__ResourceEntry cpu = RAYC__RESOURCE_ENTRY__INIT, *res[1] = {&cpu};
+  cpu.name = (char *)"CPU";
+  cpu.amount = 8;
+  Rayc__NodeInfo node = RAYC__NODE_INFO__INIT;
+  node.node_id = pb_bytes(id.b, ID_NODE_SIZE);
+  node.ip = (char *)"10.0.0.1";
+  node.n_resources_total = 1;
+  node.resources_total = res;
+  Rayc__RegisterNodeRequest reg = RAYC__REGISTER_NODE_REQUEST__INIT;
+  reg.node = &node;
+  ck_assert_int_eq(call(svc, "RegisterNode", &reg, NULL), 0);
+
+  cpu.amount = 5;
+  Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+  hb.node_id = pb_bytes(id.b, ID_NODE_SIZE);
+  hb.n_resources_available = 1;
+  hb.resources_available = res;
+  Rayc__ReportHeartbeatReply *hr = NULL;
+  ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
+  ck_assert(!hr->unknown_node);
+  pb_free(hr);
+
+  Rayc__GetAllNodeInfoRequest all = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
+  Rayc__GetAllNodeInfoReply *ar = NULL;
+  ck_assert_int_eq(call(svc, "GetAllNodeInfo", &all, (ProtobufCMessage **)&ar), 0);
+  ck_assert_uint_eq(ar->n_nodes, 1);
+  ck_assert_str_eq(ar->nodes[0]->ip, "10.0.0.1");
+  ck_assert(ar->nodes[0]->resources_total[0]->amount == 8);
+  ck_assert(ar->nodes[0]->resources_available[0]->amount == 5);
+  ck_assert_int_eq(ar->nodes[0]->state, RAYC__NODE_STATE__NODE_ALIVE);
+  pb_free(ar);
+
+  Rayc__UnregisterNodeRequest un = RAYC__UNREGISTER_NODE_REQUEST__INIT;
+  un.node_id = pb_bytes(id.b, ID_NODE_SIZE);
+  un.reason = (char *)"test over";
+  ck_assert_int_eq(call(svc, "UnregisterNode", &un, NULL), 0);
+  ck_assert_int_eq(call(svc, "GetAllNodeInfo", &all, (ProtobufCMessage **)&ar), 0);
+  ck_assert_int_eq(ar->nodes[0]->state, RAYC__NODE_STATE__NODE_DEAD);
+  ck_assert_ptr_nonnull(strstr(ar->nodes[0]->death_reason, "test over"));
+  pb_free(ar);
+  ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
+  ck_assert(hr->unknown_node);
+  pb_free(hr);
+}
+END_TEST
+
+START_TEST(jobs_add_finish_list)
+{
+  const ProtobufCServiceDescriptor *svc = &rayc__job_info_gcs_service__descriptor;
+  Rayc__JobInfo info = RAYC__JOB_INFO__INIT;
+  info.driver_pid = 77;
+  Rayc__AddJobRequest add = RAYC__ADD_JOB_REQUEST__INIT;
+  add.job = &info;
+  Rayc__AddJobReply *r = NULL;
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(call(svc, "AddJob", &add, (ProtobufCMessage **)&r), 0);
+    pb_free(r);
+  }
+  id_job_t j2 = id_job_from_int(2), j9 = id_job_from_int(9);
+  Rayc__MarkJobFinishedRequest fin = RAYC__MARK_JOB_FINISHED_REQUEST__INIT;
+  fin.job_id = pb_bytes(j2.b, ID_JOB_SIZE);
+  ck_assert_int_eq(call(svc, "MarkJobFinished", &fin, NULL), 0);
+  fin.job_id = pb_bytes(j9.b, ID_JOB_SIZE);
+  ck_assert_int_eq(call(svc, "MarkJobFinished", &fin, NULL), RAYC_ENOT_FOUND);
+  Rayc__GetAllJobInfoRequest all = RAYC__GET_ALL_JOB_INFO_REQUEST__INIT;
+  Rayc__GetAllJobInfoReply *ar = NULL;
+  ck_assert_int_eq(call(svc, "GetAllJobInfo", &all, (ProtobufCMessage **)&ar), 0);
+  ck_assert_uint_eq(ar->n_jobs, 3);
+  for (size_t i = 0; i < 3; i++) {
+    id_job_t want = id_job_from_int((uint32_t)i + 1);
+    ck_assert_mem_eq(ar->jobs[i]->job_id.data, want.b, ID_JOB_SIZE);
+    ck_assert_int_eq(ar->jobs[i]->is_dead, i == 1);
+    ck_assert_int_eq(ar->jobs[i]->driver_pid, 77);
+  }
+  pb_free(ar);
+}
+END_TEST
+
+START_TEST(kv_put_get_keys_del)
+{
+  const ProtobufCServiceDescriptor *svc = &rayc__internal_kvgcs_service__descriptor;
+  Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
+  Rayc__KVPutReply *pr = NULL;
+  put.ns = (char *)"fn";
+  const char *keys[] = {"a:1", "a:2", "b:1"};
+  for (int i = 0; i < 3; i++) {
+    put.key = pb_bytes(keys[i], 3);
+    put.value = pb_bytes("x", 1);
+    ck_assert_int_eq(call(svc, "InternalKVPut", &put, (ProtobufCMessage **)&pr), 0);
+    ck_assert(pr->added);
+    pb_free(pr);
+  }
+  put.value = pb_bytes("y", 1); /* overwrite = false: kept */
+  ck_assert_int_eq(call(svc, "InternalKVPut", &put, (ProtobufCMessage **)&pr), 0);
+  ck_assert(!pr->added);
+  pb_free(pr);
+  Rayc__KVGetRequest get = RAYC__KVGET_REQUEST__INIT;
+  Rayc__KVGetReply *gr = NULL;
+  get.ns = (char *)"fn";
+  get.key = pb_bytes("b:1", 3);
+  ck_assert_int_eq(call(svc, "InternalKVGet", &get, (ProtobufCMessage **)&gr), 0);
+  ck_assert(gr->found);
+  ck_assert_mem_eq(gr->value.data, "x", 1);
+  pb_free(gr);
+  Rayc__KVKeysRequest kr = RAYC__KVKEYS_REQUEST__INIT;
+  Rayc__KVKeysReply *krr = NULL;
+  kr.ns = (char *)"fn";
+  kr.prefix = pb_bytes("a:", 2);
+  ck_assert_int_eq(call(svc, "InternalKVKeys", &kr, (ProtobufCMessage **)&krr), 0);
+  ck_assert_uint_eq(krr->n_keys, 2);
+  pb_free(krr);
+  Rayc__KVDelRequest del = RAYC__KVDEL_REQUEST__INIT;
+  Rayc__KVDelReply *dr = NULL;
+  del.ns = (char *)"fn";
+  del.key = pb_bytes("a:", 2);
+  del.by_prefix = 1;
+  ck_assert_int_eq(call(svc, "InternalKVDel", &del, (ProtobufCMessage **)&dr), 0);
+  ck_assert_int_eq(dr->deleted, 2);
+  pb_free(dr);
+  get.ns = (char *)"other";
+  ck_assert_int_eq(call(svc, "InternalKVGet", &get, (ProtobufCMessage **)&gr), 0);
+  ck_assert(!gr->found);
+  pb_free(gr);
+}
+END_TEST
+
+static Suite *gcs_server_suite(void)
+{
+  Suite *s = suite_create("gcs_server");
+  TCase *tc = tcase_create("rpc");
+  tcase_set_timeout(tc, 30);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, every_row_answers_an_empty_request);
+  tcase_add_test(tc, wrong_request_types_never_crash);
+  tcase_add_test(tc, node_register_heartbeat_unregister);
+  tcase_add_test(tc, jobs_add_finish_list);
+  tcase_add_test(tc, kv_put_get_keys_del);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void)
+{
+  SRunner *sr = srunner_create(gcs_server_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
