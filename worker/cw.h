@@ -170,6 +170,10 @@ int cw_worker_serve(cw_t *cw);
 void cw_worker_run(cw_t *cw);
 void cw_worker_stop(cw_t *cw);
 
+/* cw_actor.c: actor creation and actor tasks pushed to this worker. Called on the rpc server's
+ * thread; returns 1 when it took ownership of call, 0 to run req as a normal task. */
+int cw_actor_push(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req);
+
 /* cw_worker.c: the whole life of a rayc-worker process. */
 int rayc_worker_main(int argc, char **argv);
 

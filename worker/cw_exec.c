@@ -192,7 +192,9 @@ static struct {
 
 static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 {
-  (void)ctx;
+  const Rayc__PushTaskRequest *req = (const Rayc__PushTaskRequest *)m;
+  if (req->task && req->task->type != RAYC__TASK_TYPE__NORMAL_TASK && cw_actor_push(ctx, call, req))
+    return;
   exec_item_t *it = xmalloc(sizeof(*it));
   it->next = NULL;
   it->call = call;
