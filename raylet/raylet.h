@@ -49,7 +49,7 @@ typedef struct raylet_config {
   int worker_register_timeout_ms;
 } raylet_config_t;
 
-enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_DEAD };
+enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
 
 typedef struct raylet_lease raylet_lease_t;
 

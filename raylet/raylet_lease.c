@@ -163,7 +163,8 @@ int raylet_lease_return(raylet_t *r, const uint8_t *id, size_t len, int worker_e
   raylet_worker_t *w = l->worker;
   lease_free(r, l);
   if (w && w->state == WORKER_LEASED) {
-    w->state = WORKER_IDLE;
+    /* A worker its owner saw fail is never handed out again, even before its exit is noticed. */
+    w->state = worker_exiting ? WORKER_EXITING : WORKER_IDLE;
     if (worker_exiting)
       raylet_pool_kill(w, SIGTERM);
   }

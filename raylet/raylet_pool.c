@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *worker_state_name[] = {"STARTING", "IDLE", "LEASED", "DEAD"};
+static const char *worker_state_name[] = {"STARTING", "IDLE", "LEASED", "EXITING", "DEAD"};
 
 static void worker_set_state(raylet_worker_t *w, enum raylet_worker_state s)
 {
@@ -246,6 +246,7 @@ void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c)
   raylet_worker_t *w = local_conn_data(c);
   if (w) {
     w->conn = NULL;
+    raylet_lease_drop_owner(r, &w->id); /* leases a worker took for its own tasks die with it */
     worker_gone(r, w, "its connection to the raylet closed");
     raylet_dispatch(r);
     return;

@@ -22,6 +22,7 @@
 #include "common/pb.h"
 #include "common/rpc.h"
 #include "object-store/store_client.h"
+#include "proto/gcs_actor.pb-c.h"
 #include "rayc.h"
 
 #include <pthread.h>
@@ -83,6 +84,9 @@ struct cw_task {
   char *dep_err_msg;
   cw_class_t *cls;
   cw_lease_t *lease;    /* while pushed */
+  void (*on_ready)(struct cw *cw, cw_task_t *t); /* actor calls: run instead of queueing in cls */
+  id_task_t parent;     /* the task that submitted it (in workers), for recursive cancel */
+  int cancelled;        /* rayc_cancel was called: report CANCELLED, never retry */
 };
 
 struct cw_class {
@@ -127,6 +131,7 @@ typedef struct cw {
   store_client_t *store;
   int raylet_fd;
   hmap_t objects;
+  hmap_t tasks;             /* unfinished tasks by TaskID */
   cw_class_t *classes;
   pthread_t bg;
   int bg_running, stopping;
@@ -134,6 +139,7 @@ typedef struct cw {
   pthread_cond_t bg_cv;
   rpc_server_t *server;     /* workers */
   char *session_dir;        /* a private cluster started by rayc_init, or NULL */
+  struct cw_actors *actors; /* cw_actor_submit.c: the actors this process calls; NULL until used */
 } cw_t;
 
 extern cw_t *cw_global;
@@ -158,9 +164,16 @@ void cw_objects_release_all(cw_t *cw);
 
 /* cw_submit.c (callers hold cw->mu) */
 void cw_task_ready(cw_t *cw, cw_task_t *t);
+void cw_task_free(cw_t *cw, cw_task_t *t);
+int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a);
+Rayc__TaskArg **cw_build_args(cw_t *cw, cw_task_t *t, Rayc__TaskArg *storage, Rayc__ObjectRefInfo *refs,
+                              Rayc__Address *owner);
+void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep);
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg);
 void cw_leases_return_idle(cw_t *cw, int all);
 void cw_classes_free(cw_t *cw);
+/* Cancels every unfinished task submitted by parent (recursive cancel); cw->mu held. */
+void cw_cancel_children(cw_t *cw, const id_task_t *parent, int force);
 void *cw_bg_main(void *arg);
 
 /* cw_exec.c */
@@ -169,10 +182,26 @@ rayc_task_fn cw_exec_lookup(const char *name);
 int cw_worker_serve(cw_t *cw);
 void cw_worker_run(cw_t *cw);
 void cw_worker_stop(cw_t *cw);
+/* Runs the pushed task req with body as its code (NULL: the function the spec names) and replies
+ * to call with its results. Any thread. */
+typedef int (*cw_exec_body_fn)(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets,
+                               size_t nrets);
+void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg);
 
 /* cw_actor.c: actor creation and actor tasks pushed to this worker. Called on the rpc server's
  * thread; returns 1 when it took ownership of call, 0 to run req as a normal task. */
 int cw_actor_push(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req);
+/* ActorWorkerService handlers (rows of the worker's rpc table; ctx is the cw_t). */
+void cw_actor_on_wait_exit(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void cw_actor_on_kill(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void cw_actor_on_wait_owner(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+/* The worker is exiting (its executor stopped): ends the hosted actor (fails its queued calls,
+ * joins its threads, runs its destructor) and answers the GCS's held calls. Main thread. */
+void cw_actor_stop(cw_t *cw);
+/* cw_actor_submit.c (cw->mu held): cw_actors_tick retries what waits on the GCS (background
+ * thread, every ~20 ms); cw_actors_release frees the caller-side actor state (cw_classes_free). */
+void cw_actors_tick(cw_t *cw);
+void cw_actors_release(cw_t *cw);
 
 /* cw_worker.c: the whole life of a rayc-worker process. */
 int rayc_worker_main(int argc, char **argv);

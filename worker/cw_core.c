@@ -47,6 +47,7 @@ cw_t *cw_create(int is_worker)
   cw->raylet_fd = -1;
   cw->worker_id = id_worker_random();
   hmap_init(&cw->objects);
+  hmap_init(&cw->tasks);
   return cw;
 }
 
@@ -158,6 +159,7 @@ void cw_destroy(cw_t *cw)
   if (cw->raylet_fd >= 0)
     close(cw->raylet_fd);
   hmap_release(&cw->objects);
+  hmap_release(&cw->tasks);
   free(cw->code_path);
   free(cw->session_dir);
   pthread_cond_destroy(&cw->bg_cv);

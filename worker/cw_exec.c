@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- the function registry (process-wide: constructors run before any core worker exists) ---- */
 
@@ -103,7 +104,13 @@ struct rayc_task_ctx {
   size_t nrets;
   uint8_t *kind;       /* per result: RET_NONE (unset, or set by the task itself), RET_HEAP, RET_STORE */
   char *error;
+  int cancelled;       /* set by CancelTask from the rpc thread; read with atomics */
 };
+
+int rayc_task_cancelled(const rayc_task_ctx *ctx)
+{
+  return ctx ? __atomic_load_n(&ctx->cancelled, __ATOMIC_ACQUIRE) : 0;
+}
 
 static id_object_t ctx_return_id(rayc_task_ctx *ctx, size_t i)
 {
@@ -188,7 +195,8 @@ static struct {
   pthread_cond_t cv;
   exec_item_t *head, *tail;
   int stop;
-} exec_q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0};
+  rayc_task_ctx *running; /* the task being executed, for CancelTask */
+} exec_q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, NULL};
 
 static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 {
@@ -215,8 +223,93 @@ static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
   pthread_mutex_unlock(&exec_q.mu);
 }
 
+static Rayc__ErrorInfo *exec_error(cw_t *cw, const Rayc__TaskSpec *spec, int code, const char *msg);
+static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n);
+
+/* Answers a queued task's PushTask with CANCELLED for every result, without running it. */
+static void exec_reply_cancelled(cw_t *cw, rpc_call_t *call, const Rayc__TaskSpec *spec)
+{
+  size_t n = spec->num_returns > 0 ? (size_t)spec->num_returns : 1;
+  Rayc__ReturnObject *rets = xcalloc(n, sizeof(*rets));
+  id_object_t *ids = xcalloc(n, sizeof(*ids));
+  id_task_t tid;
+  memcpy(tid.b, spec->task_id.data, ID_TASK_SIZE);
+  for (size_t i = 0; i < n; i++) {
+    rayc__return_object__init(&rets[i]);
+    ids[i] = id_object_for_task(tid, (uint32_t)i + 1);
+    rets[i].object_id = pb_bytes(ids[i].b, ID_OBJECT_SIZE);
+    rets[i].error = exec_error(cw, spec, RAYC_ECANCELLED, "the task was cancelled before it ran");
+  }
+  exec_reply(call, rets, n);
+  for (size_t i = 0; i < n; i++) {
+    free(rets[i].error->message);
+    free(rets[i].error->function_name);
+    free(rets[i].error);
+  }
+  free(rets);
+  free(ids);
+}
+
+/* Takes the queued task with this id out of the queue, or returns NULL. exec_q.mu held. */
+static exec_item_t *exec_unqueue(const ProtobufCBinaryData *task_id)
+{
+  exec_item_t *prev = NULL;
+  for (exec_item_t *it = exec_q.head; it; prev = it, it = it->next) {
+    const Rayc__TaskSpec *spec = it->req->task;
+    if (!spec || spec->task_id.len != task_id->len || memcmp(spec->task_id.data, task_id->data, task_id->len) != 0)
+      continue;
+    if (prev)
+      prev->next = it->next;
+    else
+      exec_q.head = it->next;
+    if (exec_q.tail == it)
+      exec_q.tail = prev;
+    return it;
+  }
+  return NULL;
+}
+
+static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  cw_t *cw = ctx;
+  const Rayc__CancelTaskRequest *req = (const Rayc__CancelTaskRequest *)m;
+  Rayc__CancelTaskReply rep = RAYC__CANCEL_TASK_REPLY__INIT;
+  if (req->task_id.len != ID_TASK_SIZE) {
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "task_id must be %d bytes", ID_TASK_SIZE);
+    return;
+  }
+  pthread_mutex_lock(&exec_q.mu);
+  exec_item_t *queued = exec_unqueue(&req->task_id);
+  rayc_task_ctx *run = exec_q.running;
+  int running = !queued && run && memcmp(run->spec->task_id.data, req->task_id.data, ID_TASK_SIZE) == 0;
+  if (running)
+    __atomic_store_n(&run->cancelled, 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&exec_q.mu);
+  rep.attempted = queued || running;
+  if (queued) {
+    exec_reply_cancelled(cw, queued->call, queued->req->task);
+    free(queued);
+  }
+  if (running && req->recursive) {
+    pthread_mutex_lock(&cw->mu);
+    cw_cancel_children(cw, (const id_task_t *)req->task_id.data, req->force);
+    pthread_mutex_unlock(&cw->mu);
+  }
+  rpc_reply(call, &rep.base);
+  if (running && req->force) {
+    /* The owner sees its PushTask fail and reports CANCELLED; the raylet kills the workers this
+     * worker had leased for its own tasks when our connection closes. */
+    log_warn("force-cancelled while running %s: exiting", run->spec->function_name);
+    _exit(1);
+  }
+}
+
 static const rpc_method_t cw_methods[] = {
   {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_push_task},
+  {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_cancel_task},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitActorExit", .handler = cw_actor_on_wait_exit},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "KillActorWorker", .handler = cw_actor_on_kill},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner},
 };
 
 int cw_worker_serve(cw_t *cw)
@@ -316,11 +409,13 @@ static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n)
   free(ptrs);
 }
 
-/* Runs fn and fills rets; returns the error to report for every result, or NULL. */
-static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec, int *code)
+/* Runs fn (or body, when given: an actor's constructor or method) and fills rets; returns the
+ * error to report for every result, or NULL. */
+static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec, cw_exec_body_fn body, void *arg,
+                       int *code)
 {
-  rayc_task_fn fn = cw_exec_lookup(spec->function_name);
-  if (!fn) {
+  rayc_task_fn fn = body ? NULL : cw_exec_lookup(spec->function_name);
+  if (!fn && !body) {
     *code = RAYC_ETASK_FAILED;
     return xasprintf("function '%s' is not registered by any library on the code path '%s'", spec->function_name,
                      cw->code_path ? cw->code_path : "");
@@ -332,7 +427,8 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
   if (rc == 0) {
     id_task_t saved = cw->current_task;
     memcpy(cw->current_task.b, spec->task_id.data, ID_TASK_SIZE);
-    rc = fn(ctx, args, spec->n_args, ctx->rets, ctx->nrets);
+    rc = body ? body(arg, ctx, args, spec->n_args, ctx->rets, ctx->nrets)
+              : fn(ctx, args, spec->n_args, ctx->rets, ctx->nrets);
     cw->current_task = saved;
     if (rc != 0)
       why = ctx->error ? xstrdup(ctx->error) : xasprintf("the task returned %d (%s)", rc, rayc_strerror(rc));
@@ -344,7 +440,7 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
   return why;
 }
 
-static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req)
+static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg)
 {
   const Rayc__TaskSpec *spec = req->task;
   if (!spec || spec->task_id.len != ID_TASK_SIZE || spec->num_returns < 1 || spec->num_returns > 1000000 ||
@@ -356,7 +452,19 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
   rayc_task_ctx ctx = {.cw = cw, .spec = spec, .rets = xcalloc(n, sizeof(rayc_buf)), .nrets = n,
                        .kind = xcalloc(n, 1)};
   int code = 0;
-  char *err = exec_call(cw, &ctx, spec, &code);
+  pthread_mutex_lock(&exec_q.mu);
+  exec_q.running = &ctx;
+  pthread_mutex_unlock(&exec_q.mu);
+  char *err = exec_call(cw, &ctx, spec, body, arg, &code);
+  pthread_mutex_lock(&exec_q.mu);
+  exec_q.running = NULL;
+  pthread_mutex_unlock(&exec_q.mu);
+  if (err && rayc_task_cancelled(&ctx)) {
+    char *why = xasprintf("the task was cancelled while running (%s)", err);
+    free(err);
+    err = why;
+    code = RAYC_ECANCELLED;
+  }
   Rayc__ReturnObject *rets = xcalloc(n, sizeof(*rets));
   id_object_t *ids = xcalloc(n, sizeof(*ids));
   for (size_t i = 0; i < n; i++) {
@@ -388,6 +496,11 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
   free(err);
 }
 
+void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg)
+{
+  exec_task(cw, call, req, body, arg);
+}
+
 void cw_worker_run(cw_t *cw)
 {
   for (;;) {
@@ -397,6 +510,7 @@ void cw_worker_run(cw_t *cw)
     exec_item_t *it = exec_q.head;
     if (!it) {
       pthread_mutex_unlock(&exec_q.mu);
+      cw_actor_stop(cw);
       return;
     }
     exec_q.head = it->next;
@@ -407,7 +521,7 @@ void cw_worker_run(cw_t *cw)
     if (stop)
       rpc_reply_error(it->call, RAYC_EUNAVAILABLE, "the worker is exiting");
     else
-      exec_task(cw, it->call, it->req);
+      exec_task(cw, it->call, it->req, NULL, NULL);
     free(it);
   }
 }

@@ -24,8 +24,10 @@
 
 static void cw_pump(cw_t *cw, cw_class_t *cls);
 
-static void cw_task_free(cw_t *cw, cw_task_t *t)
+void cw_task_free(cw_t *cw, cw_task_t *t)
 {
+  if (hmap_get(&cw->tasks, t->id.b, ID_TASK_SIZE) == t)
+    hmap_del(&cw->tasks, t->id.b, ID_TASK_SIZE);
   for (size_t i = 0; i < t->nargs; i++) {
     if (t->args[i].value) {
       cw_blob_unref(t->args[i].value);
@@ -55,6 +57,10 @@ void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg)
 
 void cw_task_ready(cw_t *cw, cw_task_t *t)
 {
+  if (t->on_ready) {
+    t->on_ready(cw, t);
+    return;
+  }
   if (t->dep_err) {
     cw_task_fail(cw, t, t->dep_err, t->dep_err_msg);
     return;
@@ -96,7 +102,7 @@ static void cw_class_push_front(cw_class_t *c, cw_task_t *t)
 
 static void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting);
 
-static void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep)
+void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep)
 {
   for (size_t i = 0; i < rep->n_returns; i++) {
     Rayc__ReturnObject *r = rep->returns[i];
@@ -140,13 +146,17 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
   t->lease = NULL;
   l->in_flight--;
   Rayc__PushTaskReply *rep = (Rayc__PushTaskReply *)resp;
-  if (status == 0 && t->retry_exceptions && t->attempts_left > 0 && cw_reply_failed(rep) && !cw->stopping) {
+  if (status == 0 && t->retry_exceptions && t->attempts_left > 0 && cw_reply_failed(rep) && !cw->stopping &&
+      !t->cancelled) {
     t->attempts_left--;
     t->attempt++;
     cw_class_push_front(c, t);
   } else if (status == 0) {
     cw_apply_returns(cw, t, rep);
     cw_task_free(cw, t);
+  } else if (t->cancelled) {
+    l->dead = 1;
+    cw_task_fail(cw, t, RAYC_ECANCELLED, "the task was cancelled (its worker was stopped)");
   } else {
     l->dead = 1;
     if (t->attempts_left > 0 && !cw->stopping) {
@@ -174,7 +184,7 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
 
 /* Builds the TaskArg list: values inline; refs to inline objects become values too (Ray inlines
  * small objects into the task), refs to stored objects stay refs. */
-static Rayc__TaskArg **cw_build_args(cw_t *cw, cw_task_t *t, Rayc__TaskArg *storage, Rayc__ObjectRefInfo *refs,
+Rayc__TaskArg **cw_build_args(cw_t *cw, cw_task_t *t, Rayc__TaskArg *storage, Rayc__ObjectRefInfo *refs,
                                      Rayc__Address *owner)
 {
   Rayc__TaskArg **args = xcalloc(t->nargs ? t->nargs : 1, sizeof(*args));
@@ -355,6 +365,7 @@ void cw_leases_return_idle(cw_t *cw, int all)
 
 void cw_classes_free(cw_t *cw)
 {
+  cw_actors_release(cw);
   while (cw->classes) {
     cw_class_t *c = cw->classes;
     cw->classes = c->next;
@@ -383,8 +394,10 @@ void *cw_bg_main(void *arg)
       ts.tv_nsec -= 1000000000;
     }
     pthread_cond_timedwait(&cw->bg_cv, &cw->mu, &ts);
-    if (!cw->stopping)
+    if (!cw->stopping) {
       cw_leases_return_idle(cw, 0);
+      cw_actors_tick(cw);
+    }
   }
   pthread_mutex_unlock(&cw->mu);
   return NULL;
@@ -445,7 +458,7 @@ static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *
 }
 
 /* Adds argument i: a copy of a value, or a reference that holds the object until the task ends. */
-static int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a)
+int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a)
 {
   if (!a->ref) {
     t->args[i].value = cw_blob_new(a->data, a->len);
@@ -482,6 +495,8 @@ static cw_task_t *cw_task_new(cw_t *cw, const char *fn, size_t nargs, const rayc
   t->attempts_left = o->max_retries;
   t->retry_exceptions = o->retry_exceptions;
   t->cls = cw_class_get(cw, o);
+  t->parent = cw->current_task;
+  hmap_put(&cw->tasks, t->id.b, ID_TASK_SIZE, t);
   return t;
 }
 
@@ -523,4 +538,100 @@ int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_t
     cw_task_ready(cw, t);
   pthread_mutex_unlock(&cw->mu);
   return 0;
+}
+
+/* ---- cancellation ---- */
+
+static void cw_cancel_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)arg;
+  if (status != 0 && status != RAYC_ECANCELLED)
+    log_debug("CancelTask failed: %s (%s)", rayc_strerror(status), detail);
+  pb_free(resp);
+}
+
+static void cw_unwait(cw_t *cw, cw_task_t *t)
+{
+  for (size_t i = 0; i < t->nargs; i++) {
+    if (t->args[i].value)
+      continue;
+    cw_object_t *o = cw_obj_get(cw, &t->args[i].ref);
+    for (size_t k = 0; o && k < o->nwaiters;)
+      if (o->waiters[k] == t)
+        o->waiters[k] = o->waiters[--o->nwaiters];
+      else
+        k++;
+  }
+}
+
+static int cw_unqueue(cw_class_t *c, cw_task_t *t)
+{
+  cw_task_t *prev = NULL;
+  for (cw_task_t *p = c->head; p; prev = p, p = p->next) {
+    if (p != t)
+      continue;
+    if (prev)
+      prev->next = t->next;
+    else
+      c->head = t->next;
+    if (c->tail == t)
+      c->tail = prev;
+    c->queued--;
+    return 1;
+  }
+  return 0;
+}
+
+/* Cancels t (cw->mu held): a waiting or queued task fails now; a pushed one is cancelled by its
+ * worker, which answers its PushTask with CANCELLED (or dies, with force). */
+static void cw_cancel_task(cw_t *cw, cw_task_t *t, int force, int recursive)
+{
+  t->cancelled = 1;
+  if (t->lease) {
+    Rayc__CancelTaskRequest req = RAYC__CANCEL_TASK_REQUEST__INIT;
+    req.task_id = pb_bytes(t->id.b, ID_TASK_SIZE);
+    req.force = force;
+    req.recursive = recursive;
+    rpc_call(t->lease->ch, &rayc__core_worker_service__descriptor, "CancelTask", &req.base, 5000, cw_cancel_done, NULL);
+    return;
+  }
+  if (t->deps_pending > 0)
+    cw_unwait(cw, t);
+  else
+    cw_unqueue(t->cls, t);
+  cw_task_fail(cw, t, RAYC_ECANCELLED, "the task was cancelled before it ran");
+}
+
+void cw_cancel_children(cw_t *cw, const id_task_t *parent, int force)
+{
+  for (int again = 1; again;) {
+    again = 0;
+    for (hmap_iter_t it = hmap_iter(&cw->tasks); hmap_next(&it);) {
+      cw_task_t *t = it.value;
+      if (memcmp(t->parent.b, parent->b, ID_TASK_SIZE) != 0 || t->cancelled)
+        continue;
+      cw_cancel_task(cw, t, force, 1);
+      again = 1; /* the map may have changed: start over */
+      break;
+    }
+  }
+}
+
+int rayc_cancel(const rayc_ref *ref, int force, int recursive)
+{
+  cw_t *cw = cw_global;
+  if (!cw)
+    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+  if (!ref)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_cancel: ref must not be NULL");
+  pthread_mutex_lock(&cw->mu);
+  int rc = 0;
+  id_task_t tid = id_object_task((const id_object_t *)ref->id);
+  cw_task_t *t = hmap_get(&cw->tasks, tid.b, ID_TASK_SIZE);
+  if (!cw_obj_get(cw, (const id_object_t *)ref->id))
+    rc = cw_set_error(RAYC_ENOT_FOUND, "rayc_cancel: this process does not own that object");
+  else if (t && !t->cancelled)
+    cw_cancel_task(cw, t, force, recursive);
+  pthread_mutex_unlock(&cw->mu);
+  return rc;
 }

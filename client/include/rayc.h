@@ -91,6 +91,13 @@ void rayc_task_opts_init(rayc_task_opts *opts);
 int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_task_opts *opts,
                 rayc_ref *out);
 
+/* Cancels the task that creates ref (which this process must own). A task that has not started
+ * is dropped; a running task is asked to stop (rayc_task_cancelled() turns true) or, with force,
+ * its worker is killed; with recursive, the tasks it submitted are cancelled too. rayc_get of its
+ * results then fails with RAYC_ECANCELLED. A task that already finished is left alone. Returns 0
+ * or a negative code. */
+int rayc_cancel(const rayc_ref *ref, int force, int recursive);
+
 /* ---- objects ---- */
 
 /* Stores a copy of data as a new object owned by this process. On 0, *out is a new reference. */
@@ -119,6 +126,130 @@ void rayc_ref_retain(const rayc_ref *ref);
 /* Writes the 56 hex digits of ref's id and a NUL into out (57 bytes); returns out. */
 char *rayc_ref_hex(const rayc_ref *ref, char *out);
 
+/* ---- actors ---- */
+
+/* Stateful actors, as Ray has them. A class is a constructor, a destructor and named methods
+ * (RAYC_ACTOR / RAYC_METHOD in a library on the code path). rayc_actor_create() registers an actor
+ * with the GCS, which places it on a node, leases a dedicated worker and runs the constructor
+ * there; rayc_actor_call() sends a method call straight to that worker and returns references to
+ * its results, like rayc_remote(). Calls from one process run in the order it made them (unless
+ * max_concurrency > 1). A handle is a plain value (the actor's id): copy it, store it, or pass it
+ * to a task or another actor as a value argument; any process of the cluster can call it.
+ *
+ * Lifetime: an owned actor (the default) dies when the process that created it exits; a detached
+ * one lives until rayc_actor_kill(). Faults: when the actor's worker or node dies, the GCS runs
+ * the constructor again on a new worker (on another node if its node died) while max_restarts
+ * allows; calls that were running are retried up to max_task_retries. Calls on a dead actor fail
+ * at rayc_get() with RAYC_EACTOR_DIED, and rayc_last_error() says why it died: killed, its worker
+ * died, its node died, its constructor failed, its owner died, or it exited. */
+
+#define RAYC_ACTOR_ID_SIZE 16
+
+/* A handle to an actor: its id. A plain value; it holds no resources. */
+typedef struct rayc_actor {
+  uint8_t id[RAYC_ACTOR_ID_SIZE];
+} rayc_actor;
+
+/* A custom resource demand ("name": amount). */
+typedef struct rayc_resource {
+  const char *name;
+  double amount;
+} rayc_resource;
+
+typedef struct rayc_actor_opts {
+  const char *name;        /* a name to find it by (rayc_get_actor); NULL: unnamed */
+  const char *ns;          /* the name's namespace; NULL: "default" (shared by every job) */
+  int detached;            /* 0: dies with its creator; 1: lives until killed */
+  int get_if_exists;       /* with a name: return the live actor of that name if there is one */
+  int max_restarts;        /* restarts after its worker or node dies; default 0, -1 unlimited */
+  int max_task_retries;    /* re-runs of a call whose worker died; default 0, -1 unlimited */
+  int max_concurrency;     /* threads running its calls; default 1 (calls run in order) */
+  double num_cpus;         /* held for the actor's life; default 0 (as Ray's actors once placed) */
+  double num_gpus;         /* default 0 */
+  double memory;           /* bytes, default 0 */
+  const rayc_resource *resources; /* custom resources (borrowed during the call); may be NULL */
+  size_t num_resources;
+} rayc_actor_opts;
+
+/* Sets the defaults above. */
+void rayc_actor_opts_init(rayc_actor_opts *opts);
+
+/* Creates an actor of class cls (a name registered with RAYC_ACTOR) with nargs constructor
+ * arguments (values, or references to objects this process holds: their values are sent). opts
+ * may be NULL. On 0, *out is the handle; creation goes on in the background and calls made
+ * meanwhile wait for it. RAYC_EALREADY_EXISTS when a live actor already has this name in this
+ * namespace (unless get_if_exists, which returns that actor). */
+int rayc_actor_create(const char *cls, const rayc_arg *args, size_t nargs, const rayc_actor_opts *opts,
+                      rayc_actor *out);
+
+/* Calls method on actor a with nargs arguments (values or references, as for rayc_remote). Of
+ * opts (may be NULL) only num_returns and name are used; retries come from the actor's
+ * max_task_retries. On 0, out[0 .. num_returns-1] hold new references to the results. */
+int rayc_actor_call(const rayc_actor *a, const char *method, const rayc_arg *args, size_t nargs,
+                    const rayc_task_opts *opts, rayc_ref *out);
+
+/* Finds the live actor named name in namespace ns (NULL: "default"). 0, or RAYC_ENOT_FOUND. */
+int rayc_get_actor(const char *name, const char *ns, rayc_actor *out);
+
+/* Kills actor a: its worker exits at once (calls in progress are lost). With no_restart = 0 the
+ * actor is restarted if its max_restarts allows, else it is DEAD ("killed"). 0 or an error. */
+int rayc_actor_kill(const rayc_actor *a, int no_restart);
+
+typedef enum rayc_actor_state {
+  RAYC_ACTOR_PENDING_CREATION = 0,
+  RAYC_ACTOR_ALIVE = 1,
+  RAYC_ACTOR_RESTARTING = 2,
+  RAYC_ACTOR_DEAD = 3,
+} rayc_actor_state;
+
+/* Asks the GCS for a's state; num_restarts may be NULL. For a DEAD actor, rayc_last_error() then
+ * says why it died. 0 or an error (RAYC_ENOT_FOUND: no such actor). */
+int rayc_actor_get_state(const rayc_actor *a, rayc_actor_state *state, int *num_restarts);
+
+/* Writes the 32 hex digits of a's id and a NUL into out (33 bytes); returns out. */
+char *rayc_actor_hex(const rayc_actor *a, char *out);
+
+/* ---- writing actors ---- */
+
+typedef struct rayc_task_ctx rayc_task_ctx; /* (also below, with the task functions) */
+
+/* A constructor: returns the new instance, or NULL after rayc_task_fail() (the constructor
+ * failed: the actor is DEAD and calls fail with RAYC_EACTOR_DIED saying why). */
+typedef void *(*rayc_actor_ctor_fn)(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs);
+/* A destructor: frees an instance when its actor ends in an orderly way (rayc_actor_exit, or its
+ * worker being stopped with SIGTERM). May be NULL. */
+typedef void (*rayc_actor_dtor_fn)(void *self);
+/* A method: like a task function, with the instance. With max_concurrency > 1 methods run on
+ * several threads at once and must synchronize access to self themselves. */
+typedef int (*rayc_method_fn)(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
+                              size_t nrets);
+
+/* Called from inside a method: once this method returns (its results are delivered), the actor
+ * exits for good (DEAD, reason "exited", never restarted); calls queued behind it fail. */
+void rayc_actor_exit(rayc_task_ctx *ctx);
+
+/* Inside a method or constructor: sets *out to the running actor's handle. 0, or
+ * RAYC_EINVALID_ARGUMENT outside an actor. */
+int rayc_actor_self(rayc_task_ctx *ctx, rayc_actor *out);
+
+/* Registrations, done by RAYC_ACTOR and RAYC_METHOD when the library loads. */
+void rayc_register_actor(const char *cls, rayc_actor_ctor_fn ctor, rayc_actor_dtor_fn dtor);
+void rayc_register_method(const char *cls, const char *method, rayc_method_fn fn);
+
+/* Registers class cls with its constructor and destructor (NULL for none). */
+#define RAYC_ACTOR(cls, ctor, dtor)                                             \
+  __attribute__((constructor)) static void rayc_register_actor_##cls(void)     \
+  {                                                                             \
+    rayc_register_actor(#cls, ctor, dtor);                                      \
+  }
+
+/* Registers the function cls##_##m (e.g. Counter_incr) as method m ("incr") of class cls. */
+#define RAYC_METHOD(cls, m)                                                     \
+  __attribute__((constructor)) static void rayc_register_method_##cls##_##m(void) \
+  {                                                                             \
+    rayc_register_method(#cls, #m, cls##_##m);                                  \
+  }
+
 /* ---- errors ---- */
 
 /* This thread's detail message for the last error returned by a rayc function ("" if none). */
@@ -144,6 +275,10 @@ int rayc_return_copy(rayc_task_ctx *ctx, size_t i, const void *data, size_t len)
 /* Records an application error for this task and returns RAYC_ETASK_FAILED (so a task can
  * `return rayc_task_fail(ctx, "bad input %d", x);`). rayc_get() of its results fails with it. */
 int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Returns 1 once the running task has been cancelled (without force): a long task should check it
+ * and return early. */
+int rayc_task_cancelled(const rayc_task_ctx *ctx);
 
 /* Registers fn under name; done by RAYC_REMOTE when the library loads. */
 void rayc_register_function(const char *name, rayc_task_fn fn);

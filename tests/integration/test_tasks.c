@@ -246,6 +246,86 @@ START_TEST(test_memory_returns_to_baseline)
 }
 END_TEST
 
+START_TEST(test_cancel_queued)
+{
+  it_connect();
+  int64_t ms = 1500, x = 1;
+  rayc_arg a = RAYC_ARG_VAL(&ms, 8), b = RAYC_ARG_VAL(&x, 8);
+  rayc_ref slow[4], victim, after;
+  for (int i = 0; i < 4; i++)
+    slow[i] = submit("sleep_ms", &a, 1, NULL);
+  victim = submit("add1", &b, 1, NULL);
+  after = submit("add1", &b, 1, NULL);
+  ck_assert_int_eq(rayc_cancel(&victim, 0, 0), 0);
+  int rc;
+  it_get_i64(&victim, &rc);
+  ck_assert_int_eq(rc, RAYC_ECANCELLED);
+  ck_assert_int_eq(it_get_i64(&after, &rc), 2);
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(it_get_i64(&slow[i], &rc), 1500);
+    rayc_ref_release(&slow[i]);
+  }
+  rayc_ref_release(&victim);
+  rayc_ref_release(&after);
+  rayc_shutdown();
+}
+END_TEST
+
+START_TEST(test_cancel_running)
+{
+  it_connect();
+  rayc_ref r = submit("spin", NULL, 0, NULL);
+  usleep(500000);
+  ck_assert_int_eq(rayc_cancel(&r, 0, 0), 0);
+  int rc;
+  it_get_i64(&r, &rc);
+  ck_assert_int_eq(rc, RAYC_ECANCELLED);
+  ck_assert_msg(strstr(rayc_last_error(), "stopped"), "detail: %s", rayc_last_error());
+  rayc_ref_release(&r);
+
+  /* force: the worker running it is killed, and the task is not retried */
+  char path[700];
+  snprintf(path, sizeof(path), "%s/pid_sleep.1", it_temp);
+  unlink(path);
+  rayc_arg a = RAYC_ARG_VAL(path, strlen(path));
+  r = submit("pid_sleep", &a, 1, NULL);
+  pid_t pid = wait_for_pid_file(path);
+  ck_assert_int_gt(pid, 0);
+  int64_t t0 = 0;
+  ck_assert_int_eq(rayc_cancel(&r, 1, 0), 0);
+  it_get_i64(&r, &rc);
+  ck_assert_int_eq(rc, RAYC_ECANCELLED);
+  for (t0 = 0; t0 < 500 && kill(pid, 0) == 0; t0++)
+    usleep(10000);
+  ck_assert_msg(kill(pid, 0) != 0, "worker %d still alive after a force cancel", (int)pid);
+  rayc_ref_release(&r);
+  rayc_shutdown();
+}
+END_TEST
+
+START_TEST(test_cancel_recursive)
+{
+  it_connect();
+  char path[700];
+  snprintf(path, sizeof(path), "%s/child.pid", it_temp);
+  unlink(path);
+  rayc_arg a = RAYC_ARG_VAL(path, strlen(path));
+  rayc_ref r = submit("parent", &a, 1, NULL);
+  pid_t child = wait_for_pid_file(path);
+  ck_assert_int_gt(child, 0);
+  ck_assert_int_eq(rayc_cancel(&r, 1, 1), 0);
+  int rc;
+  it_get_i64(&r, &rc);
+  ck_assert_int_eq(rc, RAYC_ECANCELLED);
+  int i;
+  for (i = 0; i < 500 && kill(child, 0) == 0; i++)
+    usleep(10000);
+  ck_assert_msg(kill(child, 0) != 0, "the child task's worker %d is still alive", (int)child);
+  rayc_ref_release(&r);
+  rayc_shutdown();
+}
+END_TEST
+
 int main(void)
 {
   if (it_start("libtest_tasks.so", "--num-cpus 2 --object-store-memory 256M") != 0) {
@@ -262,6 +342,9 @@ int main(void)
   tcase_add_test(tc, test_multiple_returns);
   tcase_add_test(tc, test_100k_noop_tasks);
   tcase_add_test(tc, test_memory_returns_to_baseline);
+  tcase_add_test(tc, test_cancel_queued);
+  tcase_add_test(tc, test_cancel_running);
+  tcase_add_test(tc, test_cancel_recursive);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }

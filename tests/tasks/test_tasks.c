@@ -152,3 +152,49 @@ static int multi(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_bu
   return 0;
 }
 RAYC_REMOTE(multi)
+
+/* spin() -> fails with "stopped" once the task is cancelled (gives up after 30 s). */
+static int spin(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)args, (void)nargs, (void)rets, (void)nrets;
+  for (int i = 0; i < 3000 && !rayc_task_cancelled(ctx); i++)
+    usleep(10000);
+  return rayc_task_fail(ctx, rayc_task_cancelled(ctx) ? "stopped" : "never cancelled");
+}
+RAYC_REMOTE(spin)
+
+/* pid_sleep(path) -> writes its pid to path, then sleeps 30 s. */
+static int pid_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  char path[512], tmp[600];
+  if (nargs != 1)
+    return rayc_task_fail(ctx, "pid_sleep takes a path");
+  arg_path(&args[0], path, sizeof(path));
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f)
+    return rayc_task_fail(ctx, "cannot write %s", tmp);
+  fprintf(f, "%d\n", (int)getpid());
+  fclose(f);
+  rename(tmp, path);
+  sleep(30);
+  return ret_i64(ctx, 0, 0);
+}
+RAYC_REMOTE(pid_sleep)
+
+/* parent(path) -> submits pid_sleep(path) and waits for it. */
+static int parent(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  if (nargs != 1)
+    return rayc_task_fail(ctx, "parent takes a path");
+  rayc_ref r;
+  rayc_arg a = RAYC_ARG_VAL(args[0].data, args[0].len);
+  int rc = rayc_remote("pid_sleep", &a, 1, NULL, &r);
+  rayc_buf b;
+  if (rc == 0 && (rc = rayc_get(&r, 1, -1, &b)) == 0)
+    rayc_buf_release(&b, 1);
+  return rc ? rayc_task_fail(ctx, "child: %s", rayc_last_error()) : ret_i64(ctx, 0, 1);
+}
+RAYC_REMOTE(parent)

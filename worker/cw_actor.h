@@ -1,0 +1,28 @@
+/*
+ * Actors inside the core worker: what cw_actor.c (hosting an actor, and serving the GCS as an
+ * actor's owner) and cw_actor_submit.c (calling actors) share.
+ */
+#ifndef RAYC_CW_ACTOR_H
+#define RAYC_CW_ACTOR_H
+
+#include "worker/cw.h"
+
+enum {
+  CW_ACTOR_MAX_IN_FLIGHT = 512, /* calls pushed to one actor at once by one caller */
+  CW_ACTOR_POLL_MS = 30000,     /* how long the GCS holds a GetActorInfo long poll */
+  CW_ACTOR_GCS_RETRY_MS = 200,  /* a failed long poll is tried again after this long */
+};
+
+/* Fills a with the address the GCS long-polls (WaitOwnerExit) to learn that this process, the
+ * owner of actors it creates, has exited: a worker's CoreWorkerService port, or in a driver a small
+ * server started on first use. ip points into cw. 0 or an error. Any thread, cw->mu not held. */
+int cw_actor_owner_address(cw_t *cw, Rayc__Address *a);
+
+/* A driver leaves: answers the GCS's held WaitOwnerExit calls (so it kills the actors this
+ * process owned) and stops the owner server. Accepts a cw that never started one. */
+void cw_actor_owner_release(cw_t *cw);
+
+/* Returns a new string: "HOST:PORT" of the cluster's GCS as this process knows it, or NULL. */
+char *cw_actor_gcs_address(cw_t *cw);
+
+#endif
