@@ -51,8 +51,9 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(wildcard tests/helpers/*.c))
 RPATH := -Wl,-rpath,'$$ORIGIN/../lib'
+BENCH_TASKS := $(B)/bench/bench_tasks $(B)/lib/libbench_tasks.so
 
-all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
+all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(BENCH_TASKS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
 .SECONDARY:
 .PHONY: all test unit integration asan test-asan demo deps bench clean format
 
@@ -82,7 +83,7 @@ $(B)/lib/libraylet.a: $(RAYLET_O)
 
 $(LIBRAYC): $(API_O) $(CW_O) $(STORECLIENT_O) $(COMMON_O)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -shared -o $@.tmp $^ $(LDLIBS) && mv -f $@.tmp $@
 
 $(B)/bin/rayc-gcs: $(B)/gcs/main.o $(B)/lib/libgcs.a $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -104,6 +105,14 @@ $(B)/bin/rayc: $(CLI_O) $(LIBRAYC)
 $(B)/lib/libexample_tasks.so: $(B)/examples/example_tasks.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -o $@ $^
+# Benchmarks through the public API: bench_tasks (a driver) and its task library.
+$(B)/lib/libbench_tasks.so: $(B)/bench/bench_lib.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^
+$(B)/bench/bench_tasks: $(B)/bench/bench_tasks.o $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+
 # Task library used by the integration tests (tests/tasks/*.c).
 $(B)/lib/libtest_tasks.so: $(call obj,$(wildcard tests/tasks/*.c))
 	@mkdir -p $(dir $@)

@@ -1,7 +1,7 @@
 /*
  * bench_tasks: the task and object metrics of `make bench`, measured through the public API
  * (rayc.h) the way Ray's `ray microbenchmark` (python/ray/_private/ray_perf.py) measures them,
- * under the names of /work/shared/BENCH.md.
+ * under the names of ../shared/BENCH.md.
  *
  *   RAYC_ADDRESS=HOST:PORT bench_tasks METRIC [REPS]
  *   bench_tasks head_start RAYC_BIN TEMP_DIR            (one repetition; starts its own head)
@@ -231,8 +231,12 @@ static int m_wait_1k_refs(void)
 /* Puts (and releases) objects of len bytes for one repetition; reports calls/s or GB/s. */
 static int run_puts(const char *name, size_t len, int gigabytes)
 {
+  static int warm;
   uint8_t *data = malloc(len ? len : 1);
   memset(data, 1, len);
+  rayc_ref r0;
+  if (!warm++ && rayc_put(data, len, &r0) == 0) /* warm-up: the store's pages get mapped once */
+    rayc_ref_release(&r0);
   long n = 0, mask = len >= (1u << 20) ? 0 : 63; /* read the clock every 64 small puts */
   double t0 = now_s(), t;
   do {
@@ -388,8 +392,10 @@ static int m_driver_bytes(void)
   int64_t ms = 600000;
   rayc_arg sleep_arg = RAYC_ARG_VAL(&ms, sizeof(ms));
   int rc = rayc_remote("bench_sleep", &sleep_arg, 1, NULL, &blocker);
-  if (rc != 0)
+  if (rc != 0) {
+    free(refs);
     return fail(rc, "rayc_remote bench_sleep");
+  }
   rayc_arg dep = RAYC_ARG_REF(&blocker);
   for (int i = 0; i < 1000 && rc == 0; i++) /* warm the allocator's arenas and the object table */
     if ((rc = rayc_remote("bench_noop", &dep, 1, NULL, &refs[i])) == 0)
@@ -397,9 +403,12 @@ static int m_driver_bytes(void)
   long before = vm_rss_bytes();
   for (size_t i = 0; i < n && rc == 0; i++)
     rc = rayc_remote("bench_noop", &dep, 1, NULL, &refs[i]);
-  if (rc != 0)
+  if (rc != 0) {
+    free(refs);
     return fail(rc, "rayc_remote");
+  }
   long after = vm_rss_bytes();
+  free(refs); /* the tasks stay queued: rayc_shutdown() fails them */
   if (before < 0 || after < 0)
     return fail(RAYC_EIO, "reading VmRSS from /proc/self/status");
   report("driver_bytes_per_queued_task", (double)(after - before) / (double)n, "B");
@@ -464,7 +473,7 @@ static int multi_round(child_t *kids, int nkids, int ntasks)
   }
   double first = 1e300, last = 0;
   for (int i = 0; i < nkids; i++) {
-    char line[512];
+    char line[512] = "";
     double a, b;
     if (!fgets(line, sizeof(line), kids[i].from) || sscanf(line, "%lf %lf", &a, &b) != 2) {
       printf("error multi_client_tasks_async submitter %d: %s", i, line[0] ? line : "no answer\n");
@@ -481,7 +490,7 @@ static int m_multi_tasks(const char *self, int reps)
 {
   child_t kids[MULTI_CLIENTS];
   int nkids = 0, rc = 0, ntasks = (int)env_i64("BENCH_MULTI_TASKS", MULTI_TASKS);
-  char line[512];
+  char line[512] = "";
   for (; nkids < MULTI_CLIENTS && rc == 0; nkids++)
     rc = child_spawn(&kids[nkids], self, ntasks);
   for (int i = 0; i < nkids && rc == 0; i++)

@@ -9,7 +9,10 @@
 #include "common/status.h"
 #include "common/util.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,8 +80,28 @@ static int api_add_job(cw_t *cw)
   return rc;
 }
 
+/* 1 if ip is the address of one of this host's interfaces (this network namespace's). */
+static int api_is_local_ip(const char *ip)
+{
+  struct ifaddrs *ifs = NULL, *i;
+  int found = 0;
+  if (getifaddrs(&ifs) != 0)
+    return 0;
+  for (i = ifs; i && !found; i = i->ifa_next) {
+    char buf[INET6_ADDRSTRLEN];
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+      continue;
+    inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, buf, sizeof(buf));
+    found = strcmp(buf, ip) == 0;
+  }
+  freeifaddrs(ifs);
+  return found;
+}
+
 /* Finds this machine's raylet socket among the cluster's nodes: the node at RAYC_NODE_IP_ADDRESS
- * if set, else the first alive node whose socket exists here. */
+ * if set, else an alive node whose socket exists here and whose address is one of this host's
+ * (several nodes of one machine in network namespaces share a file system), else the first alive
+ * node whose socket exists here. */
 static int api_find_raylet(cw_t *cw, char *sock, size_t len)
 {
   Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
@@ -94,14 +117,16 @@ static int api_find_raylet(cw_t *cw, char *sock, size_t len)
   Rayc__GetAllNodeInfoReply *rep = (Rayc__GetAllNodeInfoReply *)resp;
   const char *want_ip = getenv("RAYC_NODE_IP_ADDRESS");
   rc = cw_set_error(RAYC_ENOT_FOUND, "no alive node of this cluster runs on this machine");
-  for (size_t i = 0; i < rep->n_nodes; i++) {
-    Rayc__NodeInfo *n = rep->nodes[i];
-    if (n->state != RAYC__NODE_STATE__NODE_ALIVE || (want_ip && strcmp(want_ip, n->ip) != 0) ||
-        access(n->raylet_socket, F_OK) != 0)
-      continue;
-    snprintf(sock, len, "%s", n->raylet_socket);
-    rc = 0;
-    break;
+  for (int pass = 0; pass < 2 && rc != 0; pass++) {
+    for (size_t i = 0; i < rep->n_nodes; i++) {
+      Rayc__NodeInfo *n = rep->nodes[i];
+      if (n->state != RAYC__NODE_STATE__NODE_ALIVE || (want_ip && strcmp(want_ip, n->ip) != 0) ||
+          access(n->raylet_socket, F_OK) != 0 || (pass == 0 && !want_ip && !api_is_local_ip(n->ip)))
+        continue;
+      snprintf(sock, len, "%s", n->raylet_socket);
+      rc = 0;
+      break;
+    }
   }
   pb_free(resp);
   return rc;

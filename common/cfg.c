@@ -9,9 +9,13 @@
  * when overwritten, so conf always holds valid owned strings (also after an error) and loading into
  * the same struct twice does not leak.
  *
- * YAML: the top level must be a mapping of scalar keys to scalar values. A flow or block mapping or
- * sequence under a string setting is rendered as JSON text, so `resources: {GPU_A: 2}` reads the
- * same as `--resources '{"GPU_A": 2}'`. A null value (`key:` or `key: ~`) leaves the setting alone.
+ * YAML: the top level must be a mapping. One file serves every program (the launcher passes the
+ * same --config to each daemon): its top-level scalar keys are shared, and a program ignores those
+ * it does not know, which belong to other programs; a mapping under a program's name ("raylet:")
+ * is that program's section, applied after the top level, and strict (an unknown key in it is an
+ * error). Other programs' sections are skipped unread. A flow or block mapping or sequence under a
+ * string setting is rendered as JSON text, so `resources: {GPU_A: 2}` reads the same as
+ * `--resources '{"GPU_A": 2}'`. A null value (`key:` or `key: ~`) leaves the setting alone.
  */
 #include "common/cfg.h"
 
@@ -428,61 +432,149 @@ static int cfg_json_node(cfg_buf_t *b, yaml_document_t *doc, yaml_node_t *v, int
 
 /* ---- pass 2: YAML ---- */
 
-/* Applies one top-level "key: value" pair. */
-static int cfg_yaml_pair(const cfg_entry_t *table, size_t n, void *conf, const char *file,
-                         yaml_document_t *doc, yaml_node_pair_t *p, char **err)
+/* The programs whose sections a shared YAML file may hold (cfg.h). */
+static const char *const cfg_programs[] = {CFG_PROGRAMS};
+
+/* The program named by cfg_set_program(): its section applies; set once at start-up. */
+static const char *cfg_program;
+
+/* Where a YAML pair sits: the file, and the section (NULL: the top level). */
+typedef struct cfg_yaml_ctx {
+  const cfg_entry_t *table;
+  size_t n;
+  void *conf;
+  const char *file;
+  const char *section;
+  yaml_document_t *doc;
+} cfg_yaml_ctx_t;
+
+static int cfg_is_program(const char *s, const char *section)
 {
-  yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
-  if (!k || k->type != YAML_SCALAR_NODE || !v) {
-    *err = xasprintf("%s: setting names must be plain strings", file);
-    return RAYC_EINVALID_ARGUMENT;
-  }
-  const char *key = (const char *)k->data.scalar.value;
-  long idx = cfg_find(table, n, key, k->data.scalar.length);
-  if (idx < 0) {
-    if (cfg_name_eq("config", key, k->data.scalar.length))
-      *err = xasprintf("%s: 'config' cannot be set inside a config file", file);
-    else
-      *err = xasprintf("%s: unknown key '%s'", file, key);
-    return RAYC_EINVALID_ARGUMENT;
-  }
+  for (size_t i = 0; i < ARRAY_LEN(cfg_programs); i++)
+    if (strcmp(s, cfg_programs[i]) == 0)
+      return 1;
+  return section && strcmp(s, section) == 0;
+}
+
+/* An unknown key: an error inside the program's own section; ignored at the top level, where it
+ * belongs to another program ('config' excepted: no file may set it). */
+static int cfg_yaml_unknown(const cfg_yaml_ctx_t *y, const char *key, size_t len, char **err)
+{
+  if (cfg_name_eq("config", key, len))
+    *err = xasprintf("%s: 'config' cannot be set inside a config file", y->file);
+  else if (y->section)
+    *err = xasprintf("%s: unknown key '%s' in section '%s'", y->file, key, y->section);
+  else
+    return 0;
+  return RAYC_EINVALID_ARGUMENT;
+}
+
+/* Stores the value v of a known setting idx. */
+static int cfg_yaml_value(const cfg_yaml_ctx_t *y, long idx, const char *key, yaml_node_t *v,
+                          char **err)
+{
   if (cfg_yaml_is_null(v))
     return 0;
-  char *src = xasprintf("key '%s' in %s", key, file);
+  char *src = y->section ? xasprintf("key '%s' in section '%s' of %s", key, y->section, y->file)
+                         : xasprintf("key '%s' in %s", key, y->file);
   cfg_buf_t b = {0};
   int rc = 0;
   if (v->type == YAML_SCALAR_NODE) {
-    rc = cfg_set(&table[idx], conf, (const char *)v->data.scalar.value, src, err);
-  } else if (table[idx].type != CFG_STRING || cfg_json_node(&b, doc, v, 0) < 0) {
-    *err = xasprintf("%s: key '%s' must have a single value, not a list or mapping", file, key);
+    rc = cfg_set(&y->table[idx], y->conf, (const char *)v->data.scalar.value, src, err);
+  } else if (y->table[idx].type != CFG_STRING || cfg_json_node(&b, y->doc, v, 0) < 0) {
+    *err = xasprintf("%s: key '%s' must have a single value, not a list or mapping", y->file, key);
     rc = RAYC_EINVALID_ARGUMENT;
   } else {
-    rc = cfg_set(&table[idx], conf, b.p, src, err);
+    rc = cfg_set(&y->table[idx], y->conf, b.p, src, err);
   }
   free(b.p);
   free(src);
   return rc;
 }
 
-static int cfg_yaml_root(const cfg_entry_t *table, size_t n, void *conf, const char *file,
-                         yaml_document_t *doc, char **err)
+/* Returns the pair's key node, or NULL with *err set when it is not a plain string. */
+static yaml_node_t *cfg_yaml_key(const cfg_yaml_ctx_t *y, yaml_node_pair_t *p, char **err)
 {
-  yaml_node_t *root = yaml_document_get_root_node(doc);
+  yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+  if (!k || k->type != YAML_SCALAR_NODE || !yaml_document_get_node(y->doc, p->value)) {
+    *err = xasprintf("%s: setting names must be plain strings", y->file);
+    return NULL;
+  }
+  return k;
+}
+
+/* Applies one "key: value" pair of the top level or of the program's section. */
+static int cfg_yaml_pair(const cfg_yaml_ctx_t *y, yaml_node_pair_t *p, char **err)
+{
+  yaml_node_t *k = cfg_yaml_key(y, p, err), *v = yaml_document_get_node(y->doc, p->value);
+  if (!k)
+    return RAYC_EINVALID_ARGUMENT;
+  const char *key = (const char *)k->data.scalar.value;
+  long idx = cfg_find(y->table, y->n, key, k->data.scalar.length);
+  if (idx < 0)
+    return cfg_yaml_unknown(y, key, k->data.scalar.length, err);
+  return cfg_yaml_value(y, idx, key, v, err);
+}
+
+/* Classifies a top-level pair: 1 for a section (a mapping, or null, under a program's name), 0
+ * for a setting. The program's own section under another value type is an error (-1). */
+static int cfg_yaml_is_section(const cfg_yaml_ctx_t *y, const char *section, yaml_node_pair_t *p,
+                               char **err)
+{
+  yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+  yaml_node_t *v = yaml_document_get_node(y->doc, p->value);
+  if (!k || k->type != YAML_SCALAR_NODE || !v ||
+      !cfg_is_program((const char *)k->data.scalar.value, section))
+    return 0;
+  if (v->type == YAML_MAPPING_NODE || cfg_yaml_is_null(v))
+    return 1;
+  if (!section || strcmp((const char *)k->data.scalar.value, section) != 0)
+    return 0;
+  *err = xasprintf("%s: section '%s' must be a mapping of settings (key: value)", y->file, section);
+  return -1;
+}
+
+/* Applies the pairs of one section (a mapping or null). */
+static int cfg_yaml_section(cfg_yaml_ctx_t *y, const char *section, yaml_node_t *v, char **err)
+{
+  if (v->type != YAML_MAPPING_NODE)
+    return 0;
+  y->section = section;
+  int rc = 0;
+  yaml_node_pair_t *p = v->data.mapping.pairs.start;
+  for (; rc == 0 && p < v->data.mapping.pairs.top; p++)
+    rc = cfg_yaml_pair(y, p, err);
+  y->section = NULL;
+  return rc;
+}
+
+/* Applies the top-level settings, then the program's own section, so the section wins. */
+static int cfg_yaml_root(cfg_yaml_ctx_t *y, const char *section, char **err)
+{
+  yaml_node_t *root = yaml_document_get_root_node(y->doc), *own = NULL;
   if (!root || cfg_yaml_is_null(root))
     return 0; /* an empty file sets nothing */
   if (root->type != YAML_MAPPING_NODE) {
-    *err = xasprintf("%s: expected a mapping of settings (key: value) at the top level", file);
+    *err = xasprintf("%s: expected a mapping of settings (key: value) at the top level", y->file);
     return RAYC_EINVALID_ARGUMENT;
   }
   for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-    int rc = cfg_yaml_pair(table, n, conf, file, doc, p, err);
+    int is = cfg_yaml_is_section(y, section, p, err), rc = 0;
+    if (is < 0)
+      return RAYC_EINVALID_ARGUMENT;
+    yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+    if (is && section && strcmp((const char *)k->data.scalar.value, section) == 0)
+      own = yaml_document_get_node(y->doc, p->value);
+    else if (!is)
+      rc = cfg_yaml_pair(y, p, err);
     if (rc < 0)
       return rc;
   }
-  return 0;
+  return own ? cfg_yaml_section(y, section, own, err) : 0;
 }
 
-static int cfg_load_yaml(const cfg_entry_t *table, size_t n, void *conf, const char *file, char **err)
+static int cfg_load_yaml(const cfg_entry_t *table, size_t n, void *conf, const char *section,
+                         const char *file, char **err)
 {
   yaml_parser_t parser;
   yaml_document_t doc;
@@ -501,7 +593,8 @@ static int cfg_load_yaml(const cfg_entry_t *table, size_t n, void *conf, const c
     goto out;
   }
   have_doc = 1;
-  rc = cfg_yaml_root(table, n, conf, file, &doc, err);
+  cfg_yaml_ctx_t y = {.table = table, .n = n, .conf = conf, .file = file, .doc = &doc};
+  rc = cfg_yaml_root(&y, section, err);
 out:
   if (have_doc)
     yaml_document_delete(&doc);
@@ -551,8 +644,19 @@ static int cfg_apply_flags(const cfg_entry_t *table, void *conf, const cfg_scan_
   return 0;
 }
 
+void cfg_set_program(const char *program)
+{
+  cfg_program = program;
+}
+
 int cfg_load(const cfg_entry_t *table, size_t n, void *conf, int argc, char **argv, int *next,
              char **err)
+{
+  return cfg_load_section(table, n, conf, cfg_program, argc, argv, next, err);
+}
+
+int cfg_load_section(const cfg_entry_t *table, size_t n, void *conf, const char *section, int argc,
+                     char **argv, int *next, char **err)
 {
   cfg_scan_t sc = {.flags = xcalloc((size_t)(argc > 0 ? argc : 1), sizeof(cfg_flag_t))};
   *err = NULL;
@@ -562,7 +666,7 @@ int cfg_load(const cfg_entry_t *table, size_t n, void *conf, int argc, char **ar
   const char *config = sc.config ? sc.config : getenv("RAYC_CONFIG");
   rc = cfg_apply_defaults(table, n, conf, err);
   if (rc == 0 && config && *config)
-    rc = cfg_load_yaml(table, n, conf, config, err);
+    rc = cfg_load_yaml(table, n, conf, section, config, err);
   if (rc == 0)
     rc = cfg_apply_env(table, n, conf, err);
   if (rc == 0)
@@ -606,7 +710,11 @@ void cfg_usage(FILE *out, const char *prog, const char *summary, const cfg_entry
     free(left);
     free(env);
   }
-  cfg_usage_line(out, "--config FILE", "YAML file of settings, keys as above (RAYC_CONFIG)");
+  char *cdoc = cfg_program ? xasprintf("YAML file of settings, keys as above, at its top level or "
+                                       "in its section '%s:' (RAYC_CONFIG)", cfg_program)
+                           : xstrdup("YAML file of settings, keys as above (RAYC_CONFIG)");
+  cfg_usage_line(out, "--config FILE", cdoc);
+  free(cdoc);
   cfg_usage_line(out, "-h, --help", "show this help");
   fprintf(out, "\nPrecedence: flag > environment > config file > default. SIZE takes K/M/G/T.\n");
 }

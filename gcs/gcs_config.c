@@ -19,26 +19,57 @@ const cfg_entry_t gcs_config_table[] = {
     {"node-ip-address", CFG_STRING, F(node_ip_address), "127.0.0.1",
      "this node's address; the only address the GCS listens on"},
     {"redis-address", CFG_STRING, F(redis_address), NULL,
-     "HOST:PORT of Redis for persistent tables (not implemented yet; unset: in memory)"},
+     "Redis for persistent tables: HOST:PORT, [IPV6]:PORT or unix:/PATH (unset: in memory)"},
+    {"redis-password", CFG_STRING, F(redis_password), NULL, "Redis AUTH password (unset: none)"},
+    {"redis-key-prefix", CFG_STRING, F(redis_key_prefix), NULL,
+     "prefix of this cluster's Redis keys, table T in hash PREFIX:T (unset: rayc:<port>)"},
     {"token-file", CFG_STRING, F(token_file), NULL,
      "file holding the cluster token every call must carry (unset: no token)"},
-    {"heartbeat-timeout-ms", CFG_INT, F(heartbeat_timeout_ms), "10000",
-     "a node with no heartbeat for this long is marked DEAD"},
+    {"heartbeat-timeout-ms", CFG_INT, F(heartbeat_timeout_ms), "30000",
+     "a node with no heartbeat for this long is marked DEAD (0: never)"},
+    {"health-check-period-ms", CFG_INT, F(health_check_period_ms), "1000",
+     "how often the GCS probes each raylet"},
+    {"health-check-timeout-ms", CFG_INT, F(health_check_timeout_ms), "1000",
+     "a probe not answered within this fails"},
+    {"health-check-failure-threshold", CFG_INT, F(health_check_failure_threshold), "5",
+     "a node whose probes failed this many times in a row is marked DEAD"},
+    {"pubsub-buffer", CFG_INT, F(pubsub_buffer), "1000",
+     "messages kept per pub/sub channel; a subscriber further behind must resync"},
+    {"pubsub-poll-timeout-ms", CFG_INT, F(pubsub_poll_timeout_ms), "30000",
+     "a held Poll with nothing to deliver is answered empty after this long"},
     {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
 };
 const size_t gcs_config_table_len = ARRAY_LEN(gcs_config_table);
 
 static const char gcs_config_summary[] =
-    "rayc-gcs: the cluster's control store (nodes, jobs, internal KV). Tells systemd (or rayc "
-    "start)\nREADY=1 and RAYC_PORT=<port> once it listens; SIGTERM or SIGINT stops it.";
+    "rayc-gcs: the cluster's control store (nodes, jobs, workers, internal KV, pub/sub, health\n"
+    "checks), in memory or persisted to Redis. Tells systemd (or rayc start) READY=1 and\n"
+    "RAYC_PORT=<port> once it listens; SIGTERM or SIGINT stops it.";
+
+static int gcs_config_bad_redis(const char *addr)
+{
+  char *host = NULL, *path = NULL;
+  int port, rc = gcs_redis_parse_address(addr, &host, &port, &path);
+  free(host);
+  free(path);
+  return rc < 0;
+}
 
 /* Returns a static message for the first bad value, or NULL. */
 static const char *gcs_config_check(const gcs_config_t *c)
 {
   if (c->port < 0 || c->port > 65535)
     return "--port must be between 0 and 65535";
-  if (c->heartbeat_timeout_ms <= 0)
-    return "--heartbeat-timeout-ms must be positive";
+  if (c->heartbeat_timeout_ms < 0)
+    return "--heartbeat-timeout-ms must be 0 (never) or positive";
+  if (c->health_check_period_ms <= 0 || c->health_check_timeout_ms <= 0)
+    return "--health-check-period-ms and --health-check-timeout-ms must be positive";
+  if (c->health_check_failure_threshold <= 0)
+    return "--health-check-failure-threshold must be positive";
+  if (c->pubsub_buffer <= 0 || c->pubsub_poll_timeout_ms <= 0)
+    return "--pubsub-buffer and --pubsub-poll-timeout-ms must be positive";
+  if (c->redis_address && *c->redis_address && gcs_config_bad_redis(c->redis_address))
+    return "--redis-address must be HOST:PORT, [IPV6]:PORT or unix:/PATH";
   if (log_level_parse(c->log_level) < 0)
     return "--log-level must be debug, info, warn or error";
   if (!c->node_ip_address || !*c->node_ip_address)
@@ -55,6 +86,7 @@ int gcs_config_load(gcs_config_t *conf, int argc, char **argv)
   char *err = NULL;
   int next = argc;
   memset(conf, 0, sizeof(*conf));
+  cfg_set_program("gcs"); /* the YAML section "gcs:" is ours */
   int rc = cfg_load(gcs_config_table, gcs_config_table_len, conf, argc, argv, &next, &err);
   if (rc == CFG_HELP) {
     cfg_usage(stdout, "rayc-gcs", gcs_config_summary, gcs_config_table, gcs_config_table_len);

@@ -24,8 +24,8 @@ static uint32_t gcs_job_num(const uint8_t *b)
 void gcs_job_set_state(gcs_job_t *j, enum gcs_job_state state)
 {
   char id[9];
-  log_info("job %s: %s -> %s", id_hex(j->id.b, ID_JOB_SIZE, id), gcs_job_state_name(j->state),
-           gcs_job_state_name(state));
+  log_info("job %s: %s -> %s%s%s", id_hex(j->id.b, ID_JOB_SIZE, id), gcs_job_state_name(j->state),
+           gcs_job_state_name(state), j->end_reason ? ": " : "", j->end_reason ? j->end_reason : "");
   j->state = state;
 }
 
@@ -36,15 +36,19 @@ void gcs_job_view(const gcs_job_t *j, Rayc__JobInfo *out)
   out->is_dead = j->state == GCS_JOB_FINISHED;
   out->start_time_ms = j->start_time_ms;
   out->end_time_ms = j->end_time_ms;
+  out->end_reason = j->end_reason ? j->end_reason : (char *)protobuf_c_empty_string;
 }
 
-static void gcs_jobs_persist(gcs_jobs_t *t, const gcs_job_t *j)
+/* After a change: writes j through to the store (errors are logged: memory stays authoritative)
+ * and publishes it. */
+static void gcs_jobs_changed(gcs_jobs_t *t, const gcs_job_t *j)
 {
   Rayc__JobInfo view;
   gcs_job_view(j, &view);
   int rc = gcs_store_put_msg(t->store, GCS_JOB_TABLE, j->id.b, ID_JOB_SIZE, &view.base);
   if (rc < 0)
     log_error("job table: storing a job failed: %s", rayc_strerror(rc));
+  gcs_pubsub_publish_job(t->pubsub, &view);
 }
 
 /* Puts j into slot num - 1, growing the table (new slots NULL). */
@@ -81,6 +85,7 @@ static void gcs_jobs_load_one(void *arg, const uint8_t *key, size_t klen, const 
   j->state = info->is_dead ? GCS_JOB_FINISHED : GCS_JOB_RUNNING;
   j->start_time_ms = info->start_time_ms;
   j->end_time_ms = info->end_time_ms;
+  j->end_reason = j->state == GCS_JOB_FINISHED ? xstrdup(info->end_reason) : NULL;
   gcs_jobs_place(t, j);
 }
 
@@ -96,8 +101,10 @@ void gcs_jobs_init(gcs_jobs_t *t, gcs_store_t *store)
 void gcs_jobs_release(gcs_jobs_t *t)
 {
   for (size_t i = 0; i < t->n; i++) {
-    if (t->v[i])
+    if (t->v[i]) {
       pb_free(t->v[i]->info);
+      free(t->v[i]->end_reason);
+    }
     free(t->v[i]);
   }
   free(t->v);
@@ -117,7 +124,7 @@ gcs_job_t *gcs_jobs_add(gcs_jobs_t *t, const Rayc__JobInfo *info)
   char id[9];
   log_info("job %s: added (RUNNING): driver pid %d%s%s", id_hex(j->id.b, ID_JOB_SIZE, id),
            j->info->driver_pid, j->info->entrypoint[0] ? ", entrypoint " : "", j->info->entrypoint);
-  gcs_jobs_persist(t, j);
+  gcs_jobs_changed(t, j);
   return j;
 }
 
@@ -129,7 +136,7 @@ gcs_job_t *gcs_jobs_find(const gcs_jobs_t *t, const void *id, size_t len)
   return num >= 1 && num <= t->n ? t->v[num - 1] : NULL;
 }
 
-int gcs_jobs_finish(gcs_jobs_t *t, const void *id, size_t len)
+int gcs_jobs_finish(gcs_jobs_t *t, const void *id, size_t len, const char *reason)
 {
   if (len != ID_JOB_SIZE)
     return RAYC_EINVALID_ARGUMENT;
@@ -139,9 +146,27 @@ int gcs_jobs_finish(gcs_jobs_t *t, const void *id, size_t len)
   if (j->state == GCS_JOB_FINISHED)
     return 0;
   j->end_time_ms = wall_ms();
+  j->end_reason = xstrdup(reason && *reason ? reason : "finished");
   gcs_job_set_state(j, GCS_JOB_FINISHED);
-  gcs_jobs_persist(t, j);
+  gcs_jobs_changed(t, j);
+  if (t->on_finished)
+    t->on_finished(t->on_finished_arg, t, j);
   return 0;
+}
+
+int gcs_jobs_on_node_dead(gcs_jobs_t *t, const void *node_id)
+{
+  int n = 0;
+  for (size_t i = 0; i < t->n; i++) {
+    gcs_job_t *j = t->v[i];
+    const Rayc__Address *d = j ? j->info->driver : NULL;
+    if (!d || j->state != GCS_JOB_RUNNING || d->node_id.len != ID_NODE_SIZE ||
+        memcmp(d->node_id.data, node_id, ID_NODE_SIZE) != 0)
+      continue;
+    gcs_jobs_finish(t, j->id.b, ID_JOB_SIZE, "the node of its driver died");
+    n++;
+  }
+  return n;
 }
 
 /* ---- handlers ---- */
@@ -152,21 +177,21 @@ void gcs_job_on_add(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   gcs_job_t *j = gcs_jobs_add(&s->jobs, ((const Rayc__AddJobRequest *)req)->job);
   Rayc__AddJobReply reply = RAYC__ADD_JOB_REPLY__INIT;
   reply.job_id = pb_bytes(j->id.b, ID_JOB_SIZE);
-  rpc_reply(call, &reply.base);
+  gcs_server_reply(s, call, &reply.base);
 }
 
 void gcs_job_on_mark_finished(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
   const Rayc__MarkJobFinishedRequest *r = (const Rayc__MarkJobFinishedRequest *)req;
-  int rc = gcs_jobs_finish(&s->jobs, r->job_id.data, r->job_id.len);
+  int rc = gcs_jobs_finish(&s->jobs, r->job_id.data, r->job_id.len, r->reason);
   if (rc < 0) {
     rpc_reply_error(call, rc, "MarkJobFinished: %s",
                     rc == RAYC_ENOT_FOUND ? "unknown job" : "job_id must be 4 bytes");
     return;
   }
   Rayc__MarkJobFinishedReply reply = RAYC__MARK_JOB_FINISHED_REPLY__INIT;
-  rpc_reply(call, &reply.base);
+  gcs_server_reply(s, call, &reply.base);
 }
 
 void gcs_job_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
@@ -186,7 +211,7 @@ void gcs_job_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *req
   Rayc__GetAllJobInfoReply reply = RAYC__GET_ALL_JOB_INFO_REPLY__INIT;
   reply.n_jobs = n;
   reply.jobs = ptrs;
-  rpc_reply(call, &reply.base);
+  gcs_server_reply(s, call, &reply.base);
   free(ptrs);
   free(views);
 }

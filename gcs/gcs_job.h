@@ -2,10 +2,13 @@
  * The GCS job table (Ray's GcsJobManager): every driver that connected to the cluster.
  *
  * AddJob hands out job ids 1, 2, 3... (4-byte big-endian JobIDs, id_job_from_int) in the order
- * drivers arrive; a job is RUNNING until MarkJobFinished makes it FINISHED (is_dead on the wire).
- * State changes go through gcs_job_set_state(), which logs them, and are written through to the
- * store (table "JOB", key = job id); loading the table at start-up resumes numbering after the
- * highest stored id.
+ * drivers arrive; a job is RUNNING until it is FINISHED (is_dead on the wire): by MarkJobFinished
+ * (its driver, or the raylet that saw the driver die), or because the node its driver ran on died.
+ * State changes go through gcs_job_set_state(), which logs them, are written through to the store
+ * (table "JOB", key = job id) and published on the JOB channel, so raylets kill the workers of a
+ * finished job. A finished job then runs the on_finished hook, where the job's non-detached actors
+ * will be killed once actors exist. Loading the table at start-up resumes numbering after the
+ * highest stored id, so job ids are never reused.
  */
 #ifndef RAYC_GCS_JOB_H
 #define RAYC_GCS_JOB_H
@@ -13,6 +16,7 @@
 #include "common/ids.h"
 #include "common/pb.h"
 #include "common/rpc.h"
+#include "gcs/gcs_pubsub.h"
 #include "gcs/gcs_store.h"
 
 #include <stddef.h>
@@ -24,14 +28,22 @@ typedef struct gcs_job {
   uint32_t num; /* 1, 2, 3...: id == id_job_from_int(num) */
   id_job_t id;
   enum gcs_job_state state;
-  Rayc__JobInfo *info; /* owned: as added; job_id, is_dead and times are kept in the fields below */
+  Rayc__JobInfo *info; /* owned: as added; job_id, is_dead, times, end_reason: the fields below */
   int64_t start_time_ms, end_time_ms; /* wall clock */
+  char *end_reason;                   /* owned; NULL while RUNNING */
 } gcs_job_t;
 
+struct gcs_jobs;
+/* Called after a job became FINISHED (and was stored and published). */
+typedef void (*gcs_job_finished_fn)(void *arg, struct gcs_jobs *t, gcs_job_t *j);
+
 typedef struct gcs_jobs {
-  gcs_store_t *store; /* borrowed */
-  gcs_job_t **v;      /* owned; v[num - 1], NULL for numbers not in use */
-  size_t n, cap;      /* n: highest number handed out */
+  gcs_store_t *store;   /* borrowed */
+  gcs_pubsub_t *pubsub; /* borrowed; NULL: nothing published */
+  gcs_job_finished_fn on_finished;
+  void *on_finished_arg;
+  gcs_job_t **v;        /* owned; v[num - 1], NULL for numbers not in use */
+  size_t n, cap;        /* n: highest number handed out */
 } gcs_jobs_t;
 
 /* Makes an empty table over store (borrowed) and loads the jobs it holds. Release with
@@ -45,9 +57,12 @@ gcs_job_t *gcs_jobs_add(gcs_jobs_t *t, const Rayc__JobInfo *info);
 /* Returns the job with this id (borrowed), or NULL. */
 gcs_job_t *gcs_jobs_find(const gcs_jobs_t *t, const void *id, size_t len);
 
-/* Marks a job FINISHED (idempotent). 0, RAYC_EINVALID_ARGUMENT (id not ID_JOB_SIZE bytes) or
- * RAYC_ENOT_FOUND. */
-int gcs_jobs_finish(gcs_jobs_t *t, const void *id, size_t len);
+/* Marks a job FINISHED with reason (NULL or "": "finished"); idempotent. 0,
+ * RAYC_EINVALID_ARGUMENT (id not ID_JOB_SIZE bytes) or RAYC_ENOT_FOUND. */
+int gcs_jobs_finish(gcs_jobs_t *t, const void *id, size_t len, const char *reason);
+
+/* Finishes every RUNNING job whose driver ran on node_id (ID_NODE_SIZE bytes); returns how many. */
+int gcs_jobs_on_node_dead(gcs_jobs_t *t, const void *node_id);
 
 /* Changes a job's state, logging the transition. */
 void gcs_job_set_state(gcs_job_t *j, enum gcs_job_state state);

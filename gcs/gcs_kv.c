@@ -92,7 +92,7 @@ void gcs_kv_on_get(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   Rayc__KVGetReply reply = RAYC__KVGET_REPLY__INIT;
   reply.found = rc == 1;
   reply.value = pb_bytes(val, vlen);
-  rpc_reply(call, &reply.base);
+  gcs_server_reply(s, call, &reply.base);
   free(val);
 }
 
@@ -108,7 +108,7 @@ void gcs_kv_on_put(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   }
   Rayc__KVPutReply reply = RAYC__KVPUT_REPLY__INIT;
   reply.added = rc == 1;
-  rpc_reply(call, &reply.base);
+  gcs_server_reply(s, call, &reply.base);
 }
 
 void gcs_kv_on_del(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
@@ -122,7 +122,7 @@ void gcs_kv_on_del(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   }
   Rayc__KVDelReply reply = RAYC__KVDEL_REPLY__INIT;
   reply.deleted = rc;
-  rpc_reply(call, &reply.base);
+  gcs_server_reply(s, call, &reply.base);
 }
 
 struct gcs_kv_key_list {
@@ -155,7 +155,7 @@ void gcs_kv_on_keys(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
     Rayc__KVKeysReply reply = RAYC__KVKEYS_REPLY__INIT;
     reply.n_keys = l.n;
     reply.keys = l.v;
-    rpc_reply(call, &reply.base);
+    gcs_server_reply(s, call, &reply.base);
   }
   for (size_t i = 0; i < l.n; i++)
     free(l.v[i].data);

@@ -1,7 +1,7 @@
 /*
  * The GCS node table and its RPC handlers (NodeInfoGcsService). See gcs_node.h for the state
- * machine. Nodes are kept in an array in registration order: clusters have at most thousands of
- * nodes and every lookup is by a 28-byte id, so a linear scan costs microseconds.
+ * machine and the cluster view. Nodes are kept in an array in registration order: clusters have at
+ * most thousands of nodes and every lookup is by a 28-byte id, so a linear scan costs microseconds.
  */
 #include "gcs/gcs_node.h"
 
@@ -42,6 +42,45 @@ static int gcs_node_check_resources(Rayc__ResourceEntry *const *v, size_t n, con
   return 0;
 }
 
+static int gcs_node_check_labels(Rayc__Label *const *v, size_t n, const char **why)
+{
+  for (size_t i = 0; i < n; i++) {
+    int bad = v[i]->key[0] == '\0';
+    for (size_t j = 0; j < i && !bad; j++)
+      bad = strcmp(v[i]->key, v[j]->key) == 0;
+    if (bad) {
+      if (why)
+        *why = "labels need unique, non-empty keys";
+      return RAYC_EINVALID_ARGUMENT;
+    }
+  }
+  return 0;
+}
+
+static int gcs_node_check_info(const Rayc__NodeInfo *info, const char **why)
+{
+  int rc = gcs_node_check_id(info->node_id.len, why);
+  if (rc == 0)
+    rc = gcs_node_check_resources(info->resources_total, info->n_resources_total, why);
+  if (rc == 0)
+    rc = gcs_node_check_resources(info->resources_available, info->n_resources_available, why);
+  if (rc == 0)
+    rc = gcs_node_check_labels(info->labels, info->n_labels, why);
+  return rc;
+}
+
+/* 1 when two resource lists are the same, entry by entry. */
+static int gcs_node_same_resources(Rayc__ResourceEntry *const *a, size_t na,
+                                   Rayc__ResourceEntry *const *b, size_t nb)
+{
+  if (na != nb)
+    return 0;
+  for (size_t i = 0; i < na; i++)
+    if (a[i]->amount != b[i]->amount || strcmp(a[i]->name, b[i]->name) != 0)
+      return 0;
+  return 1;
+}
+
 static void gcs_node_free(gcs_node_t *n)
 {
   if (!n)
@@ -78,14 +117,17 @@ void gcs_node_view(const gcs_node_t *n, Rayc__NodeInfo *out)
   out->death_reason = n->death_reason ? n->death_reason : (char *)protobuf_c_empty_string;
 }
 
-/* Writes n through to the store. Storage errors are logged: memory stays authoritative. */
-static void gcs_nodes_persist(gcs_nodes_t *t, const gcs_node_t *n)
+/* After a state change: writes n through to the store (errors are logged: memory stays
+ * authoritative), publishes it and moves the cluster view on. */
+static void gcs_nodes_changed(gcs_nodes_t *t, const gcs_node_t *n)
 {
   Rayc__NodeInfo view;
   gcs_node_view(n, &view);
   int rc = gcs_store_put_msg(t->store, GCS_NODE_TABLE, n->id.b, ID_NODE_SIZE, &view.base);
   if (rc < 0)
     log_error("node table: storing a node failed: %s", rayc_strerror(rc));
+  gcs_pubsub_publish_node(t->pubsub, &view);
+  t->view_version++;
 }
 
 gcs_node_t *gcs_nodes_find(const gcs_nodes_t *t, const void *id, size_t len)
@@ -138,10 +180,11 @@ static void gcs_nodes_load_one(void *arg, const uint8_t *key, size_t klen, const
   }
 }
 
-void gcs_nodes_init(gcs_nodes_t *t, gcs_store_t *store, int64_t now)
+void gcs_nodes_init(gcs_nodes_t *t, gcs_store_t *store, int64_t now, int64_t version0)
 {
   memset(t, 0, sizeof(*t));
   t->store = store;
+  t->view_version = version0;
   struct gcs_nodes_load arg = {t, now};
   int rc = gcs_store_scan(store, GCS_NODE_TABLE, NULL, 0, gcs_nodes_load_one, &arg);
   if (rc > 0)
@@ -158,11 +201,7 @@ void gcs_nodes_release(gcs_nodes_t *t)
 
 int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, const char **why)
 {
-  int rc = gcs_node_check_id(info->node_id.len, why);
-  if (rc == 0)
-    rc = gcs_node_check_resources(info->resources_total, info->n_resources_total, why);
-  if (rc == 0)
-    rc = gcs_node_check_resources(info->resources_available, info->n_resources_available, why);
+  int rc = gcs_node_check_info(info, why);
   if (rc < 0)
     return rc;
   Rayc__NodeInfo *copy = (Rayc__NodeInfo *)gcs_pb_dup(&info->base);
@@ -182,7 +221,10 @@ int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, 
              copy->is_head ? ", head" : "");
   }
   n->last_heartbeat_wall_ms = wall_ms();
-  gcs_nodes_persist(t, n);
+  n->incarnation++;
+  n->failures = 0;
+  n->next_probe_ms = now;
+  gcs_nodes_changed(t, n);
   return 0;
 }
 
@@ -201,11 +243,20 @@ int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char 
   if (n->state != GCS_NODE_DEAD) {
     char *r = xasprintf("unregistered by its raylet%s%s", reason && *reason ? ": " : "",
                         reason ? reason : "");
-    gcs_node_set_state(n, GCS_NODE_DEAD, r);
+    gcs_nodes_mark_dead(t, n, r);
     free(r);
-    gcs_nodes_persist(t, n);
   }
   return 0;
+}
+
+void gcs_nodes_mark_dead(gcs_nodes_t *t, gcs_node_t *n, const char *reason)
+{
+  if (n->state == GCS_NODE_DEAD)
+    return;
+  gcs_node_set_state(n, GCS_NODE_DEAD, reason);
+  gcs_nodes_changed(t, n);
+  if (t->on_dead)
+    t->on_dead(t->on_dead_arg, t, n);
 }
 
 int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now,
@@ -222,6 +273,12 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
       *why = n ? "node is dead" : "unknown node";
     return RAYC_ENOT_FOUND;
   }
+  const Rayc__ReportHeartbeatRequest *old = n->hb;
+  if (!old ? !gcs_node_same_resources(n->info->resources_total, n->info->n_resources_total,
+                                      hb->resources_available, hb->n_resources_available)
+           : !gcs_node_same_resources(old->resources_available, old->n_resources_available,
+                                      hb->resources_available, hb->n_resources_available))
+    t->view_version++;
   pb_free(n->hb);
   n->hb = (Rayc__ReportHeartbeatRequest *)gcs_pb_dup(&hb->base);
   n->last_seen_ms = now;
@@ -232,19 +289,63 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
 int gcs_nodes_check_timeouts(gcs_nodes_t *t, int64_t now, int timeout_ms)
 {
   int dead = 0;
-  for (size_t i = 0; i < t->n; i++) {
+  for (size_t i = 0; timeout_ms > 0 && i < t->n; i++) {
     gcs_node_t *n = t->v[i];
     int64_t silent = now - n->last_seen_ms;
     if (n->state != GCS_NODE_ALIVE || silent <= timeout_ms)
       continue;
     char *reason = xasprintf("no heartbeat for %lld ms (timeout %d ms)", (long long)silent,
                              timeout_ms);
-    gcs_node_set_state(n, GCS_NODE_DEAD, reason);
+    gcs_nodes_mark_dead(t, n, reason);
     free(reason);
-    gcs_nodes_persist(t, n);
     dead++;
   }
   return dead;
+}
+
+/* ---- the cluster view ---- */
+
+static void gcs_node_resource_view(const gcs_node_t *n, Rayc__NodeResourceView *out)
+{
+  Rayc__NodeInfo info;
+  gcs_node_view(n, &info);
+  rayc__node_resource_view__init(out);
+  out->node_id = info.node_id;
+  out->ip = info.ip;
+  out->raylet_port = info.raylet_port;
+  out->object_manager_port = info.object_manager_port;
+  out->n_resources_total = info.n_resources_total;
+  out->resources_total = info.resources_total;
+  out->n_resources_available = info.n_resources_available;
+  out->resources_available = info.resources_available;
+  out->n_labels = info.n_labels;
+  out->labels = info.labels;
+  out->is_head = info.is_head;
+}
+
+void gcs_nodes_cluster_view(const gcs_nodes_t *t, gcs_cluster_view_t *v)
+{
+  rayc__cluster_view__init(&v->msg);
+  v->nodes = xcalloc(t->n ? t->n : 1, sizeof(*v->nodes));
+  v->ptrs = xcalloc(t->n ? t->n : 1, sizeof(*v->ptrs));
+  size_t k = 0;
+  for (size_t i = 0; i < t->n; i++) {
+    if (t->v[i]->state != GCS_NODE_ALIVE)
+      continue;
+    gcs_node_resource_view(t->v[i], &v->nodes[k]);
+    v->ptrs[k] = &v->nodes[k];
+    k++;
+  }
+  v->msg.version = t->view_version;
+  v->msg.n_nodes = k;
+  v->msg.nodes = v->ptrs;
+}
+
+void gcs_cluster_view_release(gcs_cluster_view_t *v)
+{
+  free(v->nodes);
+  free(v->ptrs);
+  memset(v, 0, sizeof(*v));
 }
 
 /* ---- handlers ---- */
@@ -260,7 +361,7 @@ void gcs_node_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *r
     return;
   }
   Rayc__RegisterNodeReply reply = RAYC__REGISTER_NODE_REPLY__INIT;
-  rpc_reply(call, &reply.base);
+  gcs_server_reply(s, call, &reply.base);
 }
 
 void gcs_node_on_unregister(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
@@ -274,7 +375,7 @@ void gcs_node_on_unregister(void *ctx, rpc_call_t *call, const ProtobufCMessage 
     return;
   }
   Rayc__UnregisterNodeReply reply = RAYC__UNREGISTER_NODE_REPLY__INIT;
-  rpc_reply(call, &reply.base);
+  gcs_server_reply(s, call, &reply.base);
 }
 
 void gcs_node_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
@@ -290,7 +391,7 @@ void gcs_node_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *re
   Rayc__GetAllNodeInfoReply reply = RAYC__GET_ALL_NODE_INFO_REPLY__INIT;
   reply.n_nodes = s->nodes.n;
   reply.nodes = ptrs;
-  rpc_reply(call, &reply.base);
+  gcs_server_reply(s, call, &reply.base);
   free(ptrs);
   free(views);
 }
@@ -306,6 +407,12 @@ void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *
     return;
   }
   Rayc__ReportHeartbeatReply reply = RAYC__REPORT_HEARTBEAT_REPLY__INIT;
+  gcs_cluster_view_t view = {0};
   reply.unknown_node = rc == RAYC_ENOT_FOUND;
-  rpc_reply(call, &reply.base);
+  if (!reply.unknown_node && r->view_version != s->nodes.view_version) {
+    gcs_nodes_cluster_view(&s->nodes, &view);
+    reply.cluster_view = &view.msg;
+  }
+  gcs_server_reply(s, call, &reply.base);
+  gcs_cluster_view_release(&view);
 }

@@ -1,13 +1,24 @@
 /*
- * The GCS node table (Ray's GcsNodeManager): which raylets belong to the cluster and whether they
- * are alive.
+ * The GCS node table (Ray's GcsNodeManager): which raylets belong to the cluster, whether they are
+ * alive, and the cluster resource view built from their reports.
  *
- * A node enters ALIVE when its raylet registers (RegisterNode, which also replaces an earlier entry
- * with the same id: a raylet that lost the GCS registers again). It becomes DEAD when its raylet
- * unregisters or when no heartbeat arrived for the heartbeat timeout; a heartbeat from a node that
- * is unknown or DEAD is answered with unknown_node so that the raylet registers again. Every state
- * change goes through gcs_node_set_state(), which logs it, and is written through to the store
- * (table "NODE", key = node id); heartbeats only update memory.
+ * States: a node enters ALIVE when its raylet registers (RegisterNode, which also replaces an
+ * earlier entry with the same id: a raylet that lost the GCS registers again). It becomes DEAD when
+ * its raylet unregisters, when its health checks fail (gcs_health.c), or when no heartbeat arrived
+ * for the heartbeat timeout (if one is set). A heartbeat from a node that is unknown or DEAD is
+ * answered with unknown_node so that the raylet registers again. Every state change goes through
+ * gcs_node_set_state(), which logs it; the table then writes the node through to the store (table
+ * "NODE", key = node id), publishes it on the NODE channel and calls the on_dead hook for a death.
+ * Heartbeats only update memory.
+ *
+ * After a GCS restart the nodes the store holds come back in their stored state, ALIVE ones with a
+ * fresh start: their raylets' heartbeats keep them alive, and health checks kill those that never
+ * come back.
+ *
+ * The cluster view: every ALIVE node's address, resources and labels, with a version that changes
+ * whenever the view does (registration, death, a heartbeat reporting other available resources).
+ * Versions start at the wall-clock ms of the GCS start and count up, so they never repeat across
+ * restarts; a heartbeat reply carries the view only when the raylet's version differs.
  */
 #ifndef RAYC_GCS_NODE_H
 #define RAYC_GCS_NODE_H
@@ -15,6 +26,7 @@
 #include "common/ids.h"
 #include "common/pb.h"
 #include "common/rpc.h"
+#include "gcs/gcs_pubsub.h"
 #include "gcs/gcs_store.h"
 
 #include <stddef.h>
@@ -30,25 +42,39 @@ typedef struct gcs_node {
   int64_t last_seen_ms;              /* monotonic: registration or last heartbeat */
   int64_t last_heartbeat_wall_ms;    /* wall clock, reported to clients */
   char *death_reason;                /* owned; NULL while ALIVE */
+  /* health checks (gcs_health.c) */
+  uint64_t incarnation;  /* counts registrations: a probe of an older one is ignored */
+  int probe_in_flight;
+  int64_t next_probe_ms; /* monotonic */
+  int failures;          /* consecutive failed probes */
 } gcs_node_t;
 
+struct gcs_nodes;
+/* Called after a node became DEAD (and was stored and published). */
+typedef void (*gcs_node_dead_fn)(void *arg, struct gcs_nodes *t, gcs_node_t *n);
+
 typedef struct gcs_nodes {
-  gcs_store_t *store; /* borrowed */
-  gcs_node_t **v;     /* owned, in registration order */
+  gcs_store_t *store;    /* borrowed */
+  gcs_pubsub_t *pubsub;  /* borrowed; NULL: nothing published */
+  gcs_node_dead_fn on_dead;
+  void *on_dead_arg;
+  gcs_node_t **v;        /* owned, in registration order */
   size_t n, cap;
+  int64_t view_version;  /* the cluster view's version */
 } gcs_nodes_t;
 
-/* Makes an empty table over store (borrowed) and loads the nodes the store holds, as ALIVE with a
- * full heartbeat timeout to report in (they are dead otherwise). Release with gcs_nodes_release(). */
-void gcs_nodes_init(gcs_nodes_t *t, gcs_store_t *store, int64_t now);
+/* Makes an empty table over store (borrowed) and loads the nodes the store holds, the ALIVE ones
+ * as just seen at now (monotonic ms). view_version starts at version0 (the GCS passes its start
+ * time in wall-clock ms). Release with gcs_nodes_release(). */
+void gcs_nodes_init(gcs_nodes_t *t, gcs_store_t *store, int64_t now, int64_t version0);
 void gcs_nodes_release(gcs_nodes_t *t);
 
 /* Returns the node with this id (borrowed), or NULL. */
 gcs_node_t *gcs_nodes_find(const gcs_nodes_t *t, const void *id, size_t len);
 
 /* The functions below that take peer input return RAYC_EINVALID_ARGUMENT for a node id that is
- * not ID_NODE_SIZE bytes or a resource amount that is negative or not finite, with *why (if not
- * NULL) set to a static explanation. */
+ * not ID_NODE_SIZE bytes, a resource amount that is negative or not finite, or a label with an
+ * empty or repeated key, with *why (if not NULL) set to a static explanation. */
 
 /* Registers info (copied) as ALIVE, replacing an entry with the same id. 0 or an error. */
 int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, const char **why);
@@ -62,7 +88,11 @@ int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char 
 int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now,
                         const char **why);
 
-/* Marks DEAD every ALIVE node not heard from for timeout_ms; returns how many. */
+/* Marks an ALIVE node DEAD with reason (copied): stores, publishes and calls on_dead. No-op for a
+ * DEAD node. */
+void gcs_nodes_mark_dead(gcs_nodes_t *t, gcs_node_t *n, const char *reason);
+
+/* Marks DEAD every ALIVE node not heard from for timeout_ms (<= 0: never); returns how many. */
 int gcs_nodes_check_timeouts(gcs_nodes_t *t, int64_t now, int timeout_ms);
 
 /* Changes a node's state, logging the transition (and reason, kept for DEAD). */
@@ -74,6 +104,17 @@ void gcs_node_view(const gcs_node_t *n, Rayc__NodeInfo *out);
 
 /* Returns "ALIVE" or "DEAD". */
 const char *gcs_node_state_name(enum gcs_node_state state);
+
+/* A cluster view borrowing the table's memory; valid until the table changes. */
+typedef struct gcs_cluster_view {
+  Rayc__ClusterView msg;
+  Rayc__NodeResourceView *nodes;
+  Rayc__NodeResourceView **ptrs;
+} gcs_cluster_view_t;
+
+/* Fills v with every ALIVE node; release with gcs_cluster_view_release(). */
+void gcs_nodes_cluster_view(const gcs_nodes_t *t, gcs_cluster_view_t *v);
+void gcs_cluster_view_release(gcs_cluster_view_t *v);
 
 /* RPC handlers (rows of gcs_rpc_methods; ctx is the gcs_server_t). */
 void gcs_node_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);

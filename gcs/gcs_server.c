@@ -1,6 +1,7 @@
 /*
- * rayc-gcs server: storage selection, the RPC table, start-up, the cron and shutdown. The tables
- * and their handlers live in gcs_node.c, gcs_job.c and gcs_kv.c; see gcs_server.h for the design.
+ * rayc-gcs server: storage selection, the RPC table, durable replies, the wiring between tables,
+ * start-up, the cron and shutdown. The tables and their handlers live in gcs_node.c, gcs_job.c,
+ * gcs_worker.c, gcs_kv.c and gcs_pubsub.c; see gcs_server.h for the design.
  */
 #include "gcs/gcs_server.h"
 
@@ -27,24 +28,116 @@ const rpc_method_t gcs_rpc_methods[] = {
     GCS_ROW(job_info_gcs_service, "AddJob", gcs_job_on_add),
     GCS_ROW(job_info_gcs_service, "MarkJobFinished", gcs_job_on_mark_finished),
     GCS_ROW(job_info_gcs_service, "GetAllJobInfo", gcs_job_on_get_all),
+    GCS_ROW(worker_info_gcs_service, "RegisterWorker", gcs_worker_on_register),
+    GCS_ROW(worker_info_gcs_service, "ReportWorkerFailure", gcs_worker_on_report_failure),
+    GCS_ROW(worker_info_gcs_service, "GetAllWorkerInfo", gcs_worker_on_get_all),
     GCS_ROW(internal_kvgcs_service, "InternalKVGet", gcs_kv_on_get),
     GCS_ROW(internal_kvgcs_service, "InternalKVPut", gcs_kv_on_put),
     GCS_ROW(internal_kvgcs_service, "InternalKVDel", gcs_kv_on_del),
     GCS_ROW(internal_kvgcs_service, "InternalKVKeys", gcs_kv_on_keys),
+    GCS_ROW(internal_pub_sub_gcs_service, "Poll", gcs_pubsub_on_poll),
+    GCS_ROW(actor_info_gcs_service, "RegisterActor", gcs_actor_on_register),
+    GCS_ROW(actor_info_gcs_service, "GetActorInfo", gcs_actor_on_get_info),
+    GCS_ROW(actor_info_gcs_service, "GetNamedActor", gcs_actor_on_get_named),
+    GCS_ROW(actor_info_gcs_service, "KillActor", gcs_actor_on_kill),
+    GCS_ROW(actor_info_gcs_service, "ListActors", gcs_actor_on_list),
 };
 const size_t gcs_rpc_methods_len = ARRAY_LEN(gcs_rpc_methods);
 
-/* Picks the storage backend the config asks for. Returns NULL with *err set when it cannot. */
-static gcs_store_t *gcs_server_open_store(const gcs_config_t *conf, char **err)
+/* ---- durable replies ---- */
+
+/* A reply waiting for the store. While `inline_phase` is set, gcs_store_sync() is still running
+ * and msg is the caller's; after, msg is our copy. */
+typedef struct gcs_reply_wait {
+  rpc_call_t *call;
+  const ProtobufCMessage *msg;
+  ProtobufCMessage *copy;
+  int inline_phase, replied;
+} gcs_reply_wait_t;
+
+static void gcs_server_on_synced(void *arg, int status)
 {
-  if (conf->redis_address && *conf->redis_address) {
-    *err = xasprintf("redis storage not implemented yet (--redis-address %s); start without "
-                     "--redis-address to keep the tables in memory",
-                     conf->redis_address);
-    return NULL;
+  gcs_reply_wait_t *w = arg;
+  if (status == 0)
+    rpc_reply(w->call, w->msg);
+  else
+    rpc_reply_error(w->call, status, "the GCS could not store the change: %s", rayc_strerror(status));
+  w->replied = 1;
+  if (!w->inline_phase) {
+    pb_free(w->copy);
+    free(w);
   }
-  log_info("storage: in memory (tables are lost when the GCS exits)");
-  return gcs_store_create_memory();
+}
+
+void gcs_server_reply(gcs_server_t *s, rpc_call_t *call, const ProtobufCMessage *msg)
+{
+  gcs_reply_wait_t *w = xcalloc(1, sizeof(*w));
+  w->call = call;
+  w->msg = msg;
+  w->inline_phase = 1;
+  gcs_store_sync(s->store, gcs_server_on_synced, w);
+  if (w->replied) {
+    free(w);
+    return;
+  }
+  w->copy = msg ? gcs_pb_dup(msg) : NULL; /* the caller's msg dies when it returns */
+  w->msg = w->copy;
+  w->inline_phase = 0;
+}
+
+/* ---- wiring between tables ---- */
+
+static void gcs_server_on_node_dead(void *arg, gcs_nodes_t *t, gcs_node_t *n)
+{
+  gcs_server_t *s = arg;
+  (void)t;
+  int jobs = gcs_jobs_on_node_dead(&s->jobs, n->id.b);
+  int workers = gcs_workers_on_node_dead(&s->workers, n->id.b);
+  char id[9];
+  if (jobs || workers)
+    log_info("node %s: death ended %d jobs and %d workers", id_short(n->id.b, ID_NODE_SIZE, id),
+             jobs, workers);
+  gcs_actors_on_node_dead(s->actors, &n->id);
+}
+
+static void gcs_server_on_job_finished(void *arg, gcs_jobs_t *t, gcs_job_t *j)
+{
+  (void)t;
+  /* Raylets kill the job's workers when they see the JOB message; its owned actors die here. */
+  gcs_actors_on_job_finished(((gcs_server_t *)arg)->actors, &j->id);
+}
+
+/* ---- storage ---- */
+
+static void gcs_server_on_store_fatal(void *arg, const char *msg)
+{
+  gcs_server_t *s = arg;
+  log_error("storage failed: %s; stopping (restart rayc-gcs: it reloads its tables)", msg);
+  s->failed = 1;
+  gcs_server_stop(s);
+}
+
+/* Picks the storage backend the config asks for. Returns NULL with *err set when it cannot. */
+static gcs_store_t *gcs_server_open_store(gcs_server_t *s, char **err)
+{
+  const gcs_config_t *conf = s->conf;
+  if (!conf->redis_address || !*conf->redis_address) {
+    log_info("storage: in memory (tables are lost when the GCS exits)");
+    return gcs_store_create_memory();
+  }
+  s->redis_prefix = conf->redis_key_prefix && *conf->redis_key_prefix
+                        ? xstrdup(conf->redis_key_prefix)
+                        : xasprintf("rayc:%d", conf->port);
+  if (conf->port == 0 && !(conf->redis_key_prefix && *conf->redis_key_prefix))
+    log_warn("storage: --port 0 with redis and no --redis-key-prefix: every such GCS shares the "
+             "tables under '%s'", s->redis_prefix);
+  gcs_redis_opts_t o = {.address = conf->redis_address,
+                        .password = conf->redis_password,
+                        .prefix = s->redis_prefix,
+                        .loop = s->loop,
+                        .on_fatal = gcs_server_on_store_fatal,
+                        .fatal_arg = s};
+  return gcs_store_create_redis(&o, err);
 }
 
 /* Reads the cluster token: the file's first line, surrounding white space removed. */
@@ -73,14 +166,43 @@ static char *gcs_server_read_token(const char *path, char **err)
   return xstrdup(start);
 }
 
+/* ---- create, destroy ---- */
+
 static void gcs_server_free(gcs_server_t *s)
 {
   rpc_server_destroy(s->rpc);
+  gcs_actors_destroy(s->actors);
+  gcs_health_release(&s->health);
+  gcs_pubsub_release(&s->pubsub);
+  gcs_workers_release(&s->workers);
   gcs_jobs_release(&s->jobs);
   gcs_nodes_release(&s->nodes);
   gcs_store_destroy(s->store);
+  free(s->redis_prefix);
   free(s->token);
   free(s);
+}
+
+static void gcs_server_reply_poll(void *ctx, rpc_call_t *call, const Rayc__PollReply *reply)
+{
+  gcs_server_reply(ctx, call, &reply->base);
+}
+
+/* Loads the tables from the store and wires them together. */
+static void gcs_server_init_tables(gcs_server_t *s)
+{
+  const gcs_config_t *c = s->conf;
+  int64_t start = wall_ms();
+  gcs_pubsub_init(&s->pubsub, (size_t)c->pubsub_buffer, c->pubsub_poll_timeout_ms, start,
+                  gcs_server_reply_poll, s);
+  gcs_nodes_init(&s->nodes, s->store, now_ms(), start);
+  gcs_jobs_init(&s->jobs, s->store);
+  gcs_workers_init(&s->workers, s->store);
+  s->nodes.pubsub = s->jobs.pubsub = s->workers.pubsub = &s->pubsub;
+  s->nodes.on_dead = gcs_server_on_node_dead;
+  s->nodes.on_dead_arg = s;
+  s->jobs.on_finished = gcs_server_on_job_finished;
+  s->jobs.on_finished_arg = s;
 }
 
 gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char **err)
@@ -89,13 +211,22 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
   gcs_server_t *s = xcalloc(1, sizeof(*s));
   s->loop = loop;
   s->conf = conf;
-  s->store = gcs_server_open_store(conf, &e);
-  if (s->store && conf->token_file)
+  if (conf->token_file)
     s->token = gcs_server_read_token(conf->token_file, &e);
+  if (!e)
+    s->store = gcs_server_open_store(s, &e);
   if (e)
     goto fail;
-  gcs_nodes_init(&s->nodes, s->store, now_ms());
-  gcs_jobs_init(&s->jobs, s->store);
+  gcs_server_init_tables(s);
+  if (gcs_health_init(&s->health, loop, s->token, &s->nodes, conf->health_check_period_ms,
+                      conf->health_check_timeout_ms, conf->health_check_failure_threshold) < 0) {
+    e = xstrdup("cannot make the health-check client (is the token printable ASCII?)");
+    goto fail;
+  }
+  if (!(s->actors = gcs_actors_create(s))) {
+    e = xstrdup("cannot make the actor manager's rpc client");
+    goto fail;
+  }
   rpc_server_opts_t opts = {.loop = loop, .token = s->token, .ctx = s};
   s->rpc = rpc_server_create(gcs_rpc_methods, gcs_rpc_methods_len, &opts);
   if (!s->rpc) {
@@ -103,21 +234,28 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
     goto fail;
   }
   uv_timer_init(loop, &s->cron);
+  uv_check_init(loop, &s->flush);
   uv_signal_init(loop, &s->sig_term);
   uv_signal_init(loop, &s->sig_int);
-  s->cron.data = s->sig_term.data = s->sig_int.data = s;
+  s->cron.data = s->flush.data = s->sig_term.data = s->sig_int.data = s;
   return s;
 fail:
   if (err)
     *err = e;
   else
     free(e);
+  gcs_store_close(s->store);
   gcs_server_free(s);
   return NULL;
 }
 
+/* ---- running ---- */
+
 void gcs_server_cron(gcs_server_t *s, int64_t now)
 {
+  gcs_pubsub_expire(&s->pubsub, now);
+  gcs_health_tick(&s->health, now);
+  gcs_actors_cron(s->actors, now);
   gcs_nodes_check_timeouts(&s->nodes, now, s->conf->heartbeat_timeout_ms);
 }
 
@@ -126,48 +264,70 @@ static void gcs_server_on_cron(uv_timer_t *t)
   gcs_server_cron(t->data, now_ms());
 }
 
+static void gcs_server_on_check(uv_check_t *h)
+{
+  gcs_server_t *s = h->data;
+  gcs_pubsub_flush(&s->pubsub);
+}
+
 static void gcs_server_on_signal(uv_signal_t *h, int signum)
 {
   log_info("received %s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
   gcs_server_stop(h->data);
 }
 
-/* The cron period: a tenth of the heartbeat timeout, between 10 ms and 1 s. */
+/* The cron period: a tenth of the shortest period it serves, between 10 and 100 ms. */
 static uint64_t gcs_server_cron_ms(const gcs_config_t *conf)
 {
-  int ms = conf->heartbeat_timeout_ms / 10;
-  return (uint64_t)(ms < 10 ? 10 : ms > 1000 ? 1000 : ms);
+  int ms = conf->health_check_period_ms / 10;
+  if (conf->heartbeat_timeout_ms > 0 && conf->heartbeat_timeout_ms / 10 < ms)
+    ms = conf->heartbeat_timeout_ms / 10;
+  return (uint64_t)(ms < 10 ? 10 : ms > 100 ? 100 : ms);
 }
 
-int gcs_server_start(gcs_server_t *s, char **err)
+/* Binds the RPC server; returns the port or a negative code with *err set. */
+static int gcs_server_listen(gcs_server_t *s, char **err)
 {
   const char *ip = s->conf->node_ip_address;
   int v6 = strchr(ip, ':') != NULL;
   char *addr = xasprintf("%s%s%s:%d", v6 ? "[" : "", ip, v6 ? "]" : "", s->conf->port);
   int rc = rpc_server_listen(s->rpc, addr);
-  if (rc > 0) {
-    s->port = rc;
+  int port = rc;
+  if (rc > 0)
     rc = rpc_server_start(s->rpc);
-  }
+  if (rc < 0)
+    *err = xasprintf("cannot serve on %s: %s", addr, rayc_strerror(rc));
+  free(addr);
+  return rc < 0 ? rc : port;
+}
+
+int gcs_server_start(gcs_server_t *s, char **err)
+{
+  char *e = NULL;
+  int rc = gcs_server_listen(s, &e);
   if (rc < 0) {
-    char *e = xasprintf("cannot serve on %s: %s", addr, rayc_strerror(rc));
     log_error("%s", e);
     if (err)
       *err = e;
     else
       free(e);
-    free(addr);
     return rc;
   }
-  free(addr);
-  uint64_t period = gcs_server_cron_ms(s->conf);
+  s->port = rc;
+  const gcs_config_t *c = s->conf;
+  uint64_t period = gcs_server_cron_ms(c);
   uv_timer_start(&s->cron, gcs_server_on_cron, period, period);
+  uv_check_start(&s->flush, gcs_server_on_check);
   uv_signal_start(&s->sig_term, gcs_server_on_signal, SIGTERM);
   uv_signal_start(&s->sig_int, gcs_server_on_signal, SIGINT);
   s->started = 1;
-  log_info("listening on %s:%d (token %s, heartbeat timeout %d ms)", ip, s->port,
-           s->token ? "required" : "not required", s->conf->heartbeat_timeout_ms);
-  sd_notifyf(0, "READY=1\nRAYC_PORT=%d\nSTATUS=serving on %s:%d", s->port, ip, s->port);
+  log_info("listening on %s:%d (token %s, storage %s, health checks every %d ms, timeout %d ms, "
+           "dead after %d failures)",
+           c->node_ip_address, s->port, s->token ? "required" : "not required",
+           gcs_store_name(s->store), c->health_check_period_ms, c->health_check_timeout_ms,
+           c->health_check_failure_threshold);
+  sd_notifyf(0, "READY=1\nRAYC_PORT=%d\nSTATUS=serving on %s:%d", s->port, c->node_ip_address,
+             s->port);
   return 0;
 }
 
@@ -178,9 +338,14 @@ void gcs_server_stop(gcs_server_t *s)
   s->stopping = 1;
   if (s->started)
     sd_notify(0, "STOPPING=1");
+  gcs_pubsub_release(&s->pubsub); /* answers the held polls while their clients still listen */
+  gcs_actors_shutdown(s->actors);
   rpc_server_destroy(s->rpc);
   s->rpc = NULL;
+  gcs_health_release(&s->health);
+  gcs_store_close(s->store); /* replies still waiting for the store go out (orphaned) as it drains */
   uv_close((uv_handle_t *)&s->cron, NULL);
+  uv_close((uv_handle_t *)&s->flush, NULL);
   uv_close((uv_handle_t *)&s->sig_term, NULL);
   uv_close((uv_handle_t *)&s->sig_int, NULL);
 }
@@ -190,6 +355,7 @@ void gcs_server_destroy(gcs_server_t *s)
   if (!s)
     return;
   if (s->started)
-    log_info("stopped (nodes known: %zu, jobs: %zu)", s->nodes.n, s->jobs.n);
+    log_info("stopped (nodes known: %zu, jobs: %zu, workers: %zu)", s->nodes.n, s->jobs.n,
+             s->workers.map.count);
   gcs_server_free(s);
 }

@@ -1,24 +1,38 @@
 /*
  * rayc-gcs: the server that owns the cluster's control state.
  *
- * Design. One libuv loop owns everything below: the storage backend, the node, job and KV tables,
+ * Design. One libuv loop owns everything below: the storage backend (memory, or Redis through
+ * hiredis's libuv adapter), the node, job, worker and KV tables, pub/sub, the health-check client,
  * the gRPC server (whose handlers gRPC's thread hands to this loop), one periodic timer (the
- * "cron": node health checks) and the SIGTERM/SIGINT handles. Nothing is locked because only the
- * loop touches the state. Handlers run to completion and reply before returning.
+ * "cron": pub/sub poll timeouts, health checks, heartbeat timeouts), one check handle that
+ * answers held polls after each loop iteration that published something, and the SIGTERM/SIGINT
+ * handles. Nothing is locked because only the loop touches the state. Handlers run to completion;
+ * they reply through gcs_server_reply(), which holds the reply until the store has made every
+ * change so far durable (at once with the memory store), so a client is never told about a change
+ * a GCS crash could lose. A Poll call is held by pub/sub until it has something to say.
  *
- * Lifecycle: gcs_config_load() -> gcs_server_create() -> gcs_server_start() (listen, serve, arm the
- * cron and signals, tell systemd READY=1 with RAYC_PORT) -> uv_run() -> a signal calls
- * gcs_server_stop() (idempotent: stops the RPC server, closes the handles, so uv_run returns) ->
- * gcs_server_destroy().
+ * Wiring of the tables: a node's death finishes the jobs whose driver ran on it and marks its
+ * workers dead (gcs_server_on_node_dead); a finished job is where its actors will be cleaned up
+ * (gcs_server_on_job_finished). Every table publishes its changes.
+ *
+ * Lifecycle: gcs_config_load() -> gcs_server_create() (opens the store and loads the tables) ->
+ * gcs_server_start() (listen, serve, arm the cron and signals, tell systemd READY=1 with
+ * RAYC_PORT) -> uv_run() -> a signal (or a storage failure) calls gcs_server_stop() (idempotent:
+ * answers held polls, stops the RPC server and the probes, lets the store finish its writes,
+ * closes the handles, so uv_run returns) -> gcs_server_destroy().
  */
 #ifndef RAYC_GCS_SERVER_H
 #define RAYC_GCS_SERVER_H
 
 #include "common/cfg.h"
 #include "common/rpc.h"
+#include "gcs/gcs_actor.h"
+#include "gcs/gcs_health.h"
 #include "gcs/gcs_job.h"
 #include "gcs/gcs_node.h"
+#include "gcs/gcs_pubsub.h"
 #include "gcs/gcs_store.h"
+#include "gcs/gcs_worker.h"
 
 #include <uv.h>
 
@@ -27,18 +41,25 @@ typedef struct gcs_config {
   char *session_dir;        /* logs to <session_dir>/logs/gcs.log; NULL: stderr */
   int port;                 /* 0: ephemeral */
   char *node_ip_address;    /* the only address the server listens on */
-  char *redis_address;      /* persistent storage (not implemented yet: refused) */
+  char *redis_address;      /* "host:port" or "unix:/path": persistent tables; NULL: memory */
+  char *redis_password;     /* AUTH; NULL: none */
+  char *redis_key_prefix;   /* NULL: "rayc:<port>" */
   char *token_file;         /* cluster token required on every call; NULL: none */
-  int heartbeat_timeout_ms; /* a node silent this long is marked DEAD */
+  int heartbeat_timeout_ms; /* a node silent this long is marked DEAD; 0: never */
+  int health_check_period_ms;
+  int health_check_timeout_ms;
+  int health_check_failure_threshold;
+  int pubsub_buffer;          /* messages kept per channel */
+  int pubsub_poll_timeout_ms; /* a held Poll is answered empty after this long */
   char *log_level;
 } gcs_config_t;
 
 extern const cfg_entry_t gcs_config_table[];
 extern const size_t gcs_config_table_len;
 
-/* Fills conf from flags, RAYC_* environment, YAML and defaults, then checks the values. Returns 0,
- * CFG_HELP (usage printed to stdout), or a negative code with the error printed to stderr. On a
- * non-zero return conf holds nothing to release. */
+/* Fills conf from flags, RAYC_* environment, YAML (top level and section "gcs") and defaults,
+ * then checks the values. Returns 0, CFG_HELP (usage printed to stdout), or a negative code with
+ * the error printed to stderr. On a non-zero return conf holds nothing to release. */
 int gcs_config_load(gcs_config_t *conf, int argc, char **argv);
 
 /* Frees the strings held by conf. */
@@ -50,22 +71,30 @@ typedef struct gcs_server {
   gcs_store_t *store;            /* owned */
   gcs_nodes_t nodes;
   gcs_jobs_t jobs;
+  gcs_workers_t workers;
+  gcs_pubsub_t pubsub;
+  gcs_health_t health;
+  struct gcs_actors *actors;     /* owned: the actor manager (gcs_actor.h); NULL until wired */
   rpc_server_t *rpc;             /* owned; NULL once stopped */
   char *token;                   /* owned; NULL: no token */
+  char *redis_prefix;            /* owned: the key prefix in use (redis only) */
   int port;                      /* bound port, after gcs_server_start */
   uv_timer_t cron;
+  uv_check_t flush;              /* answers held polls after a publish */
   uv_signal_t sig_term, sig_int;
   int started, stopping;
+  int failed;                    /* stopped because the storage failed: exit non-zero */
 } gcs_server_t;
 
-/* The RPC table of rayc-gcs: every method of NodeInfoGcsService, JobInfoGcsService and
- * InternalKVGcsService, each handler called with the gcs_server_t as ctx. */
+/* The RPC table of rayc-gcs: every method of NodeInfoGcsService, JobInfoGcsService,
+ * WorkerInfoGcsService, InternalKVGcsService and InternalPubSubGcsService, each handler called
+ * with the gcs_server_t as ctx. */
 extern const rpc_method_t gcs_rpc_methods[];
 extern const size_t gcs_rpc_methods_len;
 
-/* Returns a new server bound to loop (which must outlive it), with empty tables loaded from the
- * storage backend the config names, or NULL with *err (if not NULL) set to a new message.
- * Destroy with gcs_server_destroy(). */
+/* Returns a new server bound to loop (which must outlive it), its tables loaded from the storage
+ * backend the config names, or NULL with *err (if not NULL) set to a new message. Destroy with
+ * gcs_server_destroy(); after a failure, run the loop once (uv_run) to close what was opened. */
 gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char **err);
 
 /* Listens on <node_ip_address>:<port>, starts serving, arms the cron and the signal handles and
@@ -73,14 +102,21 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
  * NULL) set to a new message. */
 int gcs_server_start(gcs_server_t *s, char **err);
 
-/* Starts the graceful shutdown: stops serving and closes the loop handles, so that uv_run()
- * returns. Idempotent; also right after a failed gcs_server_start(); loop thread only. */
+/* Starts the graceful shutdown: answers held polls, stops serving and probing, lets the store
+ * finish its writes and closes the loop handles, so that uv_run() returns. Idempotent; also right
+ * after a failed gcs_server_start(); accepts NULL; loop thread only. */
 void gcs_server_stop(gcs_server_t *s);
 
 /* Frees the server after uv_run() has returned. Accepts NULL. */
 void gcs_server_destroy(gcs_server_t *s);
 
-/* One pass of the periodic work (node health checks), at monotonic time now (ms). */
+/* Finishes call with msg (borrowed; NULL: an empty reply) once every store write issued so far is
+ * durable: at once with the memory store or when nothing is in flight, else later (msg is copied).
+ * If the store fails first, the call fails with UNAVAILABLE. Every handler replies through this. */
+void gcs_server_reply(gcs_server_t *s, rpc_call_t *call, const ProtobufCMessage *msg);
+
+/* One pass of the periodic work at monotonic time now (ms): poll timeouts, health checks,
+ * heartbeat timeouts. */
 void gcs_server_cron(gcs_server_t *s, int64_t now);
 
 #endif

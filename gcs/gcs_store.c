@@ -11,6 +11,25 @@ void gcs_store_destroy(gcs_store_t *s)
     s->ops->destroy(s);
 }
 
+void gcs_store_close(gcs_store_t *s)
+{
+  if (s && s->ops->close)
+    s->ops->close(s);
+}
+
+const char *gcs_store_name(const gcs_store_t *s)
+{
+  return s->ops->name;
+}
+
+void gcs_store_sync(gcs_store_t *s, gcs_store_synced_fn done, void *arg)
+{
+  if (s->ops->sync)
+    s->ops->sync(s, done, arg);
+  else
+    done(arg, 0);
+}
+
 int gcs_store_put(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val,
                   size_t vlen, int overwrite)
 {

@@ -1,13 +1,24 @@
 /*
  * GCS storage: the key-value interface every GCS table persists through (Ray's StoreClient).
  *
- * A store holds named tables ("NODE", "JOB", "KV") of binary keys and values. The tables in
- * gcs_node.c and gcs_job.c keep their working state in memory and write each change through to the
- * store, and load what the store holds when the GCS starts; the internal KV (gcs_kv.c) lives in the
- * store directly. Today the only backend is memory (gcs_store_memory.c), so a restarted GCS starts
- * empty; a Redis backend implements the same gcs_store_ops_t and the tables need no change.
+ * A store holds named tables ("NODE", "JOB", "WORKER", "KV") of binary keys and values. The tables
+ * in gcs_node.c, gcs_job.c and gcs_worker.c keep their working state in memory, write each change
+ * through to the store, and load what the store holds when the GCS starts; the internal KV
+ * (gcs_kv.c) lives in the store directly.
  *
- * Threads: a store is used from the GCS loop only. Calls are synchronous.
+ * Backends:
+ *  - memory (gcs_store_memory.c): a hash map; a restarted GCS starts empty.
+ *  - redis (gcs_store_redis.c): the same hash map as a mirror that serves every read, loaded from
+ *    Redis at start-up (blocking, once), plus an asynchronous write-through of every change to
+ *    Redis over hiredis's libuv adapter, on the GCS loop. Writes never block the loop.
+ *
+ * Durability. A put or del returns once memory has changed; the backend may still be writing it.
+ * gcs_store_sync() calls back once every write issued before it is durable (at once for memory).
+ * The GCS replies to a client only after that (gcs_server_reply), so a change a client was told
+ * about survives a kill -9 of the GCS. A backend that can no longer write (Redis gone) calls the
+ * fatal handler given at creation once; waiting syncs then fail with RAYC_EUNAVAILABLE.
+ *
+ * Threads: a store is used from the GCS loop only.
  */
 #ifndef RAYC_GCS_STORE_H
 #define RAYC_GCS_STORE_H
@@ -15,6 +26,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 typedef struct gcs_store gcs_store_t;
 
@@ -22,7 +34,14 @@ typedef struct gcs_store gcs_store_t;
 typedef void (*gcs_store_scan_fn)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
                                   size_t vlen);
 
-/* A backend. Every function returns a count or 0/1 as documented below, or a negative RAYC_E*. */
+/* status: 0 once the writes are durable, or a negative RAYC_E* code when they never will be. */
+typedef void (*gcs_store_synced_fn)(void *arg, int status);
+
+/* The backend lost its storage for good; msg (borrowed) says why. Called at most once. */
+typedef void (*gcs_store_fatal_fn)(void *arg, const char *msg);
+
+/* A backend. Every function returns a count or 0/1 as documented below, or a negative RAYC_E*.
+ * sync and close may be NULL (nothing is ever pending). */
 typedef struct gcs_store_ops {
   const char *name;
   int (*put)(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val,
@@ -32,6 +51,8 @@ typedef struct gcs_store_ops {
   int (*del)(gcs_store_t *s, const char *table, const void *key, size_t klen, int by_prefix);
   int (*scan)(gcs_store_t *s, const char *table, const void *prefix, size_t plen,
               gcs_store_scan_fn fn, void *arg);
+  void (*sync)(gcs_store_t *s, gcs_store_synced_fn done, void *arg);
+  void (*close)(gcs_store_t *s);
   void (*destroy)(gcs_store_t *s);
 } gcs_store_ops_t;
 
@@ -43,8 +64,34 @@ struct gcs_store {
 /* Returns a new, empty in-memory store. Destroy with gcs_store_destroy(). */
 gcs_store_t *gcs_store_create_memory(void);
 
-/* Accepts NULL. */
+typedef struct gcs_redis_opts {
+  const char *address;  /* "host:port", "[v6addr]:port" or "unix:/path/redis.sock" */
+  const char *password; /* AUTH before anything else; NULL or "": none */
+  const char *prefix;   /* table T lives in the Redis hash "<prefix>:T" */
+  uv_loop_t *loop;      /* writes run on this loop */
+  gcs_store_fatal_fn on_fatal;
+  void *fatal_arg;
+} gcs_redis_opts_t;
+
+/* Connects to Redis, loads every table under the prefix into memory (blocking) and opens the
+ * asynchronous connection for writes. Returns a new store, or NULL with *err set to a new message.
+ * Call on the loop's thread. Before destroying, gcs_store_close() it and run the loop until its
+ * handles are closed. */
+gcs_store_t *gcs_store_create_redis(const gcs_redis_opts_t *opts, char **err);
+
+/* Parses a Redis address: "unix:PATH" sets *path (new, free()); "host:port" and "[v6]:port" set
+ * *host (new) and *port. 0 or RAYC_EINVALID_ARGUMENT. */
+int gcs_redis_parse_address(const char *addr, char **host, int *port, char **path);
+
+/* Starts an orderly close: writes issued so far complete (their syncs are called), then the
+ * backend closes its connections on the loop. Idempotent; accepts NULL. */
+void gcs_store_close(gcs_store_t *s);
+
+/* Frees the store. Accepts NULL. */
 void gcs_store_destroy(gcs_store_t *s);
+
+/* The backend's name: "memory" or "redis". */
+const char *gcs_store_name(const gcs_store_t *s);
 
 /* Sets table[key] = val (both copied). With overwrite == 0 an existing value is left unchanged.
  * Returns 1 when the key was new, 0 when it existed (replaced or not), or a negative code. */
@@ -64,6 +111,10 @@ int gcs_store_del(gcs_store_t *s, const char *table, const void *key, size_t kle
  * order; fn must not change the store. Returns the number of entries, or a negative code. */
 int gcs_store_scan(gcs_store_t *s, const char *table, const void *prefix, size_t plen,
                    gcs_store_scan_fn fn, void *arg);
+
+/* Calls done(arg, status) once every write issued so far is durable: before returning when none
+ * is pending, else later on the loop, in the order the syncs were asked for. */
+void gcs_store_sync(gcs_store_t *s, gcs_store_synced_fn done, void *arg);
 
 /* Packs msg and stores it as table[key] (overwriting). 0 or a negative code. */
 int gcs_store_put_msg(gcs_store_t *s, const char *table, const void *key, size_t klen,

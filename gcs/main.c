@@ -53,7 +53,9 @@ int main(int argc, char **argv)
   else
     gcs_main_fail(err);
   gcs_server_stop(s);
-  uv_run(&loop, UV_RUN_DEFAULT); /* runs the close callbacks */
+  uv_run(&loop, UV_RUN_DEFAULT); /* drains the store's writes, runs the close callbacks */
+  if (s && s->failed)
+    rc = RAYC_EUNAVAILABLE; /* the storage failed: exit non-zero so a supervisor restarts us */
   gcs_server_destroy(s);
   uv_loop_close(&loop);
   gcs_config_release(&conf);

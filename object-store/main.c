@@ -1,9 +1,11 @@
 /*
- * rayc-store: the node's shared-memory object store (see object-store/store_server.h).
+ * rayc-store: the node's shared-memory object store and object manager (see
+ * object-store/store_server.h).
  *
- * main() runs the steps in order: settings, log, loop, server (region + socket), signals,
- * readiness to systemd, the loop, and teardown in reverse. SIGTERM and SIGINT start a graceful
- * shutdown on the loop; the process exits 0 once every handle has closed.
+ * main() runs the steps in order: settings, log, loop, server (region, socket, object manager),
+ * signals, readiness to systemd ("READY=1" with "RAYC_PORT=<object manager port>"), the loop, and
+ * teardown in reverse. SIGTERM and SIGINT start a graceful shutdown on the loop; the process exits
+ * 0 once every handle has closed.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -83,11 +85,28 @@ static void main_signals(store_main_t *m)
   uv_signal_start(&m->sigint, main_on_signal, SIGINT);
 }
 
-static void main_notify_ready(void)
+static void main_notify_ready(const store_main_t *m)
 {
-  int rc = sd_notify(0, "READY=1");
+  char msg[64];
+  snprintf(msg, sizeof(msg), "READY=1\nRAYC_PORT=%d", store_server_om_port(m->server));
+  int rc = sd_notify(0, msg);
   if (rc < 0)
     log_warn("cannot notify readiness: %s", strerror(-rc));
+}
+
+static int main_server(store_main_t *m)
+{
+  store_server_opts_t o = {
+    .socket_path = m->conf.socket,
+    .capacity = (uint64_t)m->conf.object_store_memory,
+    .spill_dir = m->conf.spill_dir,
+    .spill_threshold = m->conf.spill_threshold,
+    .io_threads = m->conf.io_threads,
+    .node_ip = m->conf.node_ip_address,
+    .om_port = m->conf.object_manager_port,
+    .token = m->conf.token,
+  };
+  return store_server_create(&m->loop, &o, &m->server);
 }
 
 static void main_teardown(store_main_t *m)
@@ -114,10 +133,10 @@ int main(int argc, char **argv)
   if (uv_loop_init(&m.loop) != 0)
     goto out;
   m.loop_open = 1;
-  if (store_server_create(&m.loop, m.conf.socket, (uint64_t)m.conf.object_store_memory, &m.server) < 0)
+  if (main_server(&m) < 0)
     goto out;
   main_signals(&m);
-  main_notify_ready();
+  main_notify_ready(&m);
   log_info("ready (pid %d)", (int)getpid());
   uv_run(&m.loop, UV_RUN_DEFAULT);
   log_info("stopped");

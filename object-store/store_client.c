@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ struct store_client {
   pthread_mutex_t mu;
   int sock;
   int broken;   /* the stream is out of step: fail every call */
+  int subscribed; /* only notifications from now on */
   uint64_t seq; /* of the last request */
   uint8_t *base;
   uint64_t size;
@@ -84,6 +86,8 @@ static int client_call_locked(store_client_t *c, Rayc__LocalMessage *req, Rayc__
   ProtobufCMessage *pm = NULL;
   if (c->broken)
     return client_fail(RAYC_EUNAVAILABLE, "the store connection failed earlier; reconnect");
+  if (c->subscribed)
+    return client_fail(RAYC_EINVALID_ARGUMENT, "this client is subscribed: use store_client_next_sealed only");
   req->seq = ++c->seq;
   int rc = frame_send_msg(c->sock, &req->base, -1);
   if (rc < 0)
@@ -309,8 +313,10 @@ static int client_get_fill(const store_client_t *c, const Rayc__StoreGetReply *r
     memset(&out[i], 0, sizeof(out[i]));
     if (l->object_id.len != ID_OBJECT_SIZE || memcmp(l->object_id.data, ids + i * ID_OBJECT_SIZE, ID_OBJECT_SIZE))
       return client_fail(RAYC_EPROTOCOL, "store answered for another object");
-    if (!l->found)
+    if (!l->found) {
+      out[i].error = l->error < 0 && l->error > -4096 ? l->error : 0;
       continue;
+    }
     if (!client_range_ok(c, l->offset, l->data_size, l->metadata_size))
       return client_fail(RAYC_EPROTOCOL, "the store placed an object outside its region");
     out[i].found = 1;
@@ -394,6 +400,34 @@ int store_client_delete(store_client_t *c, const uint8_t *ids, size_t n)
   return rc;
 }
 
+static void client_stats_copy(const Rayc__StoreStatsReply *r, store_stats_t *out)
+{
+  memset(out, 0, sizeof(*out));
+  out->capacity = r->capacity;
+  out->bytes_used = r->bytes_used;
+  out->num_objects = r->num_objects;
+  out->num_in_memory = r->num_in_memory;
+  out->bytes_primary = r->bytes_primary;
+  out->bytes_secondary = r->bytes_secondary;
+  out->num_spilled = r->num_spilled;
+  out->bytes_spilled = r->bytes_spilled;
+  out->num_spilled_only = r->num_spilled_only;
+  out->spill_files = r->spill_files;
+  out->spill_file_bytes = r->spill_file_bytes;
+  out->total_spilled_objects = r->total_spilled_objects;
+  out->total_spilled_bytes = r->total_spilled_bytes;
+  out->total_restored_objects = r->total_restored_objects;
+  out->total_restored_bytes = r->total_restored_bytes;
+  out->total_evicted_objects = r->total_evicted_objects;
+  out->total_evicted_bytes = r->total_evicted_bytes;
+  out->total_pulled_objects = r->total_pulled_objects;
+  out->total_pulled_bytes = r->total_pulled_bytes;
+  out->total_served_chunks = r->total_served_chunks;
+  out->total_served_bytes = r->total_served_bytes;
+  out->object_manager_port = r->object_manager_port;
+  out->num_pulls_active = r->num_pulls_active;
+}
+
 int store_client_stats(store_client_t *c, store_stats_t *out)
 {
   Rayc__LocalMessage req = RAYC__LOCAL_MESSAGE__INIT, *r;
@@ -402,11 +436,85 @@ int store_client_stats(store_client_t *c, store_stats_t *out)
   int rc = client_call(c, &req, RAYC__LOCAL_MESSAGE__BODY_STORE_STATS_REPLY, &r);
   if (rc < 0)
     return rc;
-  out->capacity = r->store_stats_reply->capacity;
-  out->bytes_used = r->store_stats_reply->bytes_used;
-  out->num_objects = r->store_stats_reply->num_objects;
+  client_stats_copy(r->store_stats_reply, out);
   pb_free(r);
   return 0;
+}
+
+int store_client_pull(store_client_t *c, const uint8_t *id, const char *const *sources, size_t nsources,
+                      int64_t timeout_ms)
+{
+  if (!id || (nsources && !sources))
+    return client_fail(RAYC_EINVALID_ARGUMENT, "store_client_pull: missing argument");
+  Rayc__StorePullRequest pr = RAYC__STORE_PULL_REQUEST__INIT;
+  pr.object_id = client_id(id);
+  pr.n_sources = nsources;
+  pr.sources = (char **)(uintptr_t)sources;
+  pr.timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
+  Rayc__LocalMessage req = RAYC__LOCAL_MESSAGE__INIT;
+  req.body_case = RAYC__LOCAL_MESSAGE__BODY_STORE_PULL;
+  req.store_pull = &pr;
+  return client_call_ok(c, &req);
+}
+
+int store_client_subscribe(store_client_t *c)
+{
+  Rayc__LocalMessage req = RAYC__LOCAL_MESSAGE__INIT;
+  req.body_case = RAYC__LOCAL_MESSAGE__BODY_STORE_SUBSCRIBE;
+  req.store_subscribe = 1;
+  int rc = client_call_ok(c, &req);
+  if (rc == 0)
+    c->subscribed = 1;
+  return rc;
+}
+
+/* Reads one notification frame (the socket is readable); c->mu held. */
+static int client_read_sealed(store_client_t *c, store_sealed_t *out)
+{
+  ProtobufCMessage *pm = NULL;
+  int rc = frame_recv_msg(c->sock, &rayc__local_message__descriptor, &pm, NULL);
+  if (rc < 0)
+    return client_transport_error(c, rc, "receive");
+  Rayc__LocalMessage *m = (Rayc__LocalMessage *)pm;
+  const Rayc__StoreObjectSealed *n = m->store_object_sealed;
+  if (m->body_case != RAYC__LOCAL_MESSAGE__BODY_STORE_OBJECT_SEALED || n->object_id.len != ID_OBJECT_SIZE) {
+    pb_free(m);
+    c->broken = 1;
+    return client_fail(RAYC_EPROTOCOL, "the store sent something other than a seal notification");
+  }
+  memcpy(out->id, n->object_id.data, ID_OBJECT_SIZE);
+  out->data_size = n->data_size;
+  out->metadata_size = n->metadata_size;
+  pb_free(m);
+  return 1;
+}
+
+int store_client_next_sealed(store_client_t *c, int timeout_ms, store_sealed_t *out)
+{
+  if (!c || !out || !c->subscribed)
+    return client_fail(RAYC_EINVALID_ARGUMENT, "store_client_next_sealed: not subscribed");
+  pthread_mutex_lock(&c->mu);
+  int rc;
+  if (c->broken) {
+    rc = client_fail(RAYC_EUNAVAILABLE, "the store connection failed earlier; reconnect");
+    goto out;
+  }
+  struct pollfd p = {.fd = c->sock, .events = POLLIN};
+  do
+    rc = poll(&p, 1, timeout_ms < 0 ? -1 : timeout_ms);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0)
+    rc = client_fail(-errno, "poll: %s", strerror(errno));
+  else if (rc > 0)
+    rc = client_read_sealed(c, out);
+out:
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_client_fd(const store_client_t *c)
+{
+  return c ? c->sock : -1;
 }
 
 const uint8_t *store_client_region(const store_client_t *c, uint64_t *size)

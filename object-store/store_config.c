@@ -1,9 +1,13 @@
 /* rayc-store's settings table and the checks that follow loading it. */
 #include "object-store/store_config.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/cfg.h"
@@ -18,6 +22,18 @@ static const cfg_entry_t store_cfg_table[] = {
    "Unix socket clients connect to (default DIR/sockets/store)"},
   {"object-store-memory", CFG_INT64, offsetof(store_config_t, object_store_memory), "0",
    "shared-memory capacity in bytes, suffixes K/M/G (0: 30% of RAM; at least 75M)"},
+  {"spill-dir", CFG_STRING, offsetof(store_config_t, spill_dir), NULL,
+   "directory for spilled objects (default DIR/spill)"},
+  {"spill-threshold", CFG_DOUBLE, offsetof(store_config_t, spill_threshold), "0.8",
+   "spill primary copies once they fill this share of the store (0 < x <= 1)"},
+  {"spill-io-threads", CFG_INT, offsetof(store_config_t, io_threads), "2",
+   "threads that write spill files and restore from them"},
+  {"node-ip-address", CFG_STRING, offsetof(store_config_t, node_ip_address), "127.0.0.1",
+   "address the object manager serves on (other nodes pull from it)"},
+  {"object-manager-port", CFG_INT, offsetof(store_config_t, object_manager_port), "0",
+   "object manager TCP port (0: ephemeral; announced as RAYC_PORT)"},
+  {"token-file", CFG_STRING, offsetof(store_config_t, token_file), NULL,
+   "file holding the cluster token object-manager calls must carry (unset: no token)"},
   {"log-level", CFG_STRING, offsetof(store_config_t, log_level), "info", "debug, info, warn or error"},
   {"log-stderr", CFG_BOOL, offsetof(store_config_t, log_stderr), "false", "also write log lines to stderr"},
 };
@@ -28,6 +44,56 @@ static int64_t store_default_memory(void)
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   int64_t bytes = pages > 0 && page > 0 ? (int64_t)pages * page / 10 * 3 : 0;
   return bytes < STORE_MIN_MEMORY ? STORE_MIN_MEMORY : bytes;
+}
+
+/* Reads the cluster token: the file's first line, surrounding white space removed. */
+static int store_config_read_token(store_config_t *conf, char **err)
+{
+  char line[512];
+  FILE *f = fopen(conf->token_file, "r");
+  if (!f) {
+    *err = xasprintf("cannot read --token-file %s: %s", conf->token_file, strerror(errno));
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  char *t = fgets(line, sizeof(line), f);
+  fclose(f);
+  while (t && isspace((unsigned char)*t))
+    t++;
+  size_t n = t ? strlen(t) : 0;
+  while (n > 0 && isspace((unsigned char)t[n - 1]))
+    t[--n] = '\0';
+  if (n == 0) {
+    *err = xasprintf("--token-file %s holds no token", conf->token_file);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  conf->token = xstrdup(t);
+  return 0;
+}
+
+/* The settings besides memory: spill, object manager, token. */
+static int store_config_check_more(store_config_t *conf, char **err)
+{
+  if (!conf->spill_dir || !conf->spill_dir[0]) {
+    free(conf->spill_dir);
+    conf->spill_dir = xasprintf("%s/spill", conf->session_dir);
+  }
+  if (!(conf->spill_threshold > 0 && conf->spill_threshold <= 1)) {
+    *err = xasprintf("--spill-threshold %g is not in (0, 1]", conf->spill_threshold);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  if (conf->io_threads < 1 || conf->io_threads > 64) {
+    *err = xasprintf("--spill-io-threads %d is not in 1..64", conf->io_threads);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  if (conf->object_manager_port < 0 || conf->object_manager_port > 65535) {
+    *err = xasprintf("--object-manager-port %d is not a port", conf->object_manager_port);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  if (!conf->node_ip_address || !conf->node_ip_address[0]) {
+    *err = xstrdup("--node-ip-address must not be empty");
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  return conf->token_file && conf->token_file[0] ? store_config_read_token(conf, err) : 0;
 }
 
 static int store_config_check(store_config_t *conf, char **err)
@@ -51,7 +117,7 @@ static int store_config_check(store_config_t *conf, char **err)
     *err = xasprintf("--log-level %s is not one of debug, info, warn, error", conf->log_level);
     return RAYC_EINVALID_ARGUMENT;
   }
-  return 0;
+  return store_config_check_more(conf, err);
 }
 
 int store_config_load(store_config_t *conf, int argc, char **argv, char **err)
@@ -75,5 +141,9 @@ void store_config_usage(FILE *out, const char *prog)
 
 void store_config_release(store_config_t *conf)
 {
+  if (!conf)
+    return;
   cfg_release(store_cfg_table, ARRAY_LEN(store_cfg_table), conf);
+  free(conf->token);
+  conf->token = NULL;
 }

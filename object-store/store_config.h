@@ -14,6 +14,13 @@ typedef struct store_config {
   char *session_dir;           /* required */
   char *socket;                /* default: <session_dir>/sockets/store */
   int64_t object_store_memory; /* bytes; 0 in the table means 30% of RAM */
+  char *spill_dir;             /* default: <session_dir>/spill */
+  double spill_threshold;      /* share of capacity past which primary copies spill */
+  int io_threads;
+  char *node_ip_address;       /* the object manager's address */
+  int object_manager_port;     /* 0: ephemeral */
+  char *token_file;            /* NULL: no cluster token */
+  char *token;                 /* read from token_file (derived, not a setting) */
   char *log_level;
   int log_stderr;
 } store_config_t;

@@ -40,7 +40,7 @@ enum store_create_flags {
 /* A doubly-linked list of objects, least recently used at the head. */
 typedef struct store_lru {
   store_obj_t *head, *tail;
-  uint64_t count, bytes;
+  uint64_t count, bytes; /* bytes: as allocated (rounded) */
 } store_lru_t;
 
 /* What the store holds and has done (current figures, then totals since start). */

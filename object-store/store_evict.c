@@ -23,7 +23,7 @@ static void lru_append(store_lru_t *l, store_obj_t *o)
     l->head = o;
   l->tail = o;
   l->count++;
-  l->bytes += store_obj_size(o);
+  l->bytes += store_alloc_round(store_obj_size(o));
 }
 
 static void lru_remove(store_lru_t *l, store_obj_t *o)
@@ -38,7 +38,7 @@ static void lru_remove(store_lru_t *l, store_obj_t *o)
     l->tail = o->lru_prev;
   o->lru_prev = o->lru_next = NULL;
   l->count--;
-  l->bytes -= store_obj_size(o);
+  l->bytes -= store_alloc_round(store_obj_size(o));
 }
 
 static store_lru_t *lru_of(store_core_t *c, store_obj_list_t which)

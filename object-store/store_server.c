@@ -137,8 +137,6 @@ static void store_on_restored(void *ctx, const store_obj_t *o)
   store_server_t *s = ctx;
   if (s->shut_down)
     return;
-  if (o->restore_err)
-    s->restore_retry = 1;
   store_gets_on_object(s, o->id);
   store_om_on_restored(s, o);
 }
@@ -222,6 +220,7 @@ static void store_on_cron(uv_timer_t *t)
   if (s->shut_down)
     return;
   store_om_cron(s);
+  store_pull_cron(s);
   if (s->restore_retry) {
     s->restore_retry = 0;
     store_gets_retry_restores(s);
@@ -241,6 +240,8 @@ static int store_spill_setup(store_server_t *s, const store_server_opts_t *o)
   int rc = mkdir_p(s->spill_dir, 0700);
   if (rc < 0)
     log_error("cannot create the spill directory %s: %s", s->spill_dir, strerror(-rc));
+  else
+    store_spill_remove_stale(s);
   return rc;
 }
 

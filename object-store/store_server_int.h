@@ -237,6 +237,8 @@ void store_spill_file_unused(void *ctx, store_spill_file_t *f);
 
 /* Removes every file this store wrote into its spill dir (at exit). */
 void store_spill_remove_all(store_server_t *s);
+/* Removes the files of stores that are gone (their pid no longer runs), at start. */
+void store_spill_remove_stale(store_server_t *s);
 
 /* ---- store_om.c ---- */
 
@@ -248,6 +250,9 @@ void store_om_stop(store_server_t *s);
 void store_om_on_restored(store_server_t *s, const store_obj_t *o);
 /* Releases pins idle for STORE_PIN_IDLE_MS (called by the timer). */
 void store_om_cron(store_server_t *s);
+/* The object manager's method table (for the test that checks it against the service). */
+extern const rpc_method_t store_om_methods[];
+extern const size_t store_om_nmethods;
 
 /* ---- store_pull.c ---- */
 
@@ -261,7 +266,9 @@ void store_pull_room_timeout(store_pull_t *p);
 void store_pull_on_sealed(store_server_t *s, const store_obj_t *o);
 /* Forgets c's waiting pull requests (c closes). */
 void store_pull_drop_conn(store_server_t *s, local_conn_t *c);
-/* Cancels every pull (at shutdown) without replying. */
+/* Answers every pull with UNAVAILABLE and cancels its calls (at shutdown). */
 void store_pull_shutdown(store_server_t *s);
+/* Starts fetching for pulls that waited on a local create that was aborted (called by the timer). */
+void store_pull_cron(store_server_t *s);
 
 #endif

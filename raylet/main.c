@@ -31,6 +31,7 @@ static int raylet_open_log(raylet_t *r)
 
 static void raylet_close_all(raylet_t *r)
 {
+  raylet_sched_free(r);
   rpc_server_destroy(r->server);
   r->server = NULL;
   local_server_destroy(r->local);
@@ -70,6 +71,8 @@ static void raylet_cron(uv_timer_t *t)
   }
   raylet_gcs_heartbeat(r);
   raylet_pool_reap_stuck(r);
+  if (r->infeasible)
+    raylet_sched_retry_infeasible(r);
 }
 
 static void raylet_on_signal(uv_signal_t *s, int signum)

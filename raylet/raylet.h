@@ -47,6 +47,8 @@ typedef struct raylet_config {
   int heartbeat_ms;
   int max_starting_workers;
   int worker_register_timeout_ms;
+  int infeasible_timeout_ms;
+  int object_manager_port;
 } raylet_config_t;
 
 enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
@@ -87,6 +89,22 @@ typedef struct raylet_request {
   int64_t queued_ms;
 } raylet_request_t;
 
+/* A node as the cluster resource view (from the GCS, via heartbeat replies) shows it. */
+typedef struct raylet_view_node {
+  id_node_t id;
+  char ip[64];
+  int port;
+  raylet_res_t total, avail; /* avail is lowered locally by each spillback until the next view */
+} raylet_view_node_t;
+
+/* A lease request that no node can run now; retried each cron tick until it times out. */
+typedef struct raylet_infeasible {
+  struct raylet_infeasible *next;
+  rpc_call_t *call;
+  const Rayc__RequestWorkerLeaseRequest *req;
+  int64_t since_ms;
+} raylet_infeasible_t;
+
 /* A driver connected over the local socket; its leases die with it. */
 typedef struct raylet_driver {
   struct raylet_driver *next;
@@ -112,6 +130,11 @@ typedef struct raylet {
   raylet_lease_t *leases;
   raylet_request_t *queue;
   raylet_driver_t *drivers;
+  raylet_view_node_t *view;
+  int nview;
+  int64_t view_version;
+  unsigned spread_next;
+  raylet_infeasible_t *infeasible;
   int registered;
   int64_t stopping; /* when shutdown began (ms), 0 while serving */
   int64_t start_ms;
@@ -137,7 +160,7 @@ int raylet_res_format(const raylet_res_t *r, char *buf, size_t len);
 int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path);
 raylet_worker_t *raylet_pool_find_idle(raylet_t *r, id_job_t job, const char *code_path);
 int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code_path, int *total);
-void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterWorkerRequest *req, uint64_t seq);
+void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterClientRequest *req, uint64_t seq);
 void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c);
 void raylet_pool_kill(raylet_worker_t *w, int sig);
 void raylet_pool_kill_all(raylet_t *r, int sig);
@@ -150,6 +173,14 @@ void raylet_lease_drop_worker(raylet_t *r, raylet_worker_t *w);
 void raylet_lease_drop_owner(raylet_t *r, const id_worker_t *owner);
 void raylet_dispatch(raylet_t *r);
 void raylet_queue_fail_all(raylet_t *r, int err, const char *why);
+
+/* raylet_sched.c: where a lease request should run. */
+enum raylet_sched { SCHED_LOCAL, SCHED_SPILL, SCHED_INFEASIBLE, SCHED_ERROR };
+enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
+                                    const raylet_view_node_t **target, const char **why);
+void raylet_sched_set_view(raylet_t *r, const Rayc__ClusterView *v);
+void raylet_sched_retry_infeasible(raylet_t *r);
+void raylet_sched_free(raylet_t *r);
 
 /* raylet_gcs.c */
 int raylet_gcs_start(raylet_t *r);

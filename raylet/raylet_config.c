@@ -35,6 +35,9 @@ static const cfg_entry_t raylet_settings[] = {
   {"max-starting-workers", CFG_INT, F(max_starting_workers), "4", "workers starting at once, at most"},
   {"worker-register-timeout-ms", CFG_INT, F(worker_register_timeout_ms), "30000",
    "a worker that has not registered by then is killed"},
+  {"infeasible-timeout-ms", CFG_INT, F(infeasible_timeout_ms), "60000",
+   "a task no node can run fails after waiting this long for such a node"},
+  {"object-manager-port", CFG_INT, F(object_manager_port), "0", "this node's store's object manager port"},
 };
 #undef F
 

@@ -21,6 +21,7 @@ static void gcs_fill_node(raylet_t *r, Rayc__NodeInfo *n, char *hostname, size_t
   n->node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
   n->ip = r->cfg.node_ip;
   n->raylet_port = r->port;
+  n->object_manager_port = r->cfg.object_manager_port;
   n->raylet_socket = r->cfg.socket;
   n->store_socket = r->cfg.store_socket;
   n->resources_total = raylet_res_to_pb(&r->total, &n->n_resources_total);
@@ -47,6 +48,7 @@ static void gcs_register_done(void *arg, int status, const char *detail, Protobu
   if (!r->registered)
     sd_notifyf(0, "READY=1\nRAYC_PORT=%d", r->port);
   r->registered = 1;
+  r->last_heartbeat_ms = 0; /* heartbeat now: its reply brings the cluster view */
 }
 
 static void gcs_register(raylet_t *r)
@@ -80,7 +82,9 @@ static void gcs_heartbeat_done(void *arg, int status, const char *detail, Protob
   Rayc__ReportHeartbeatReply *rep = (Rayc__ReportHeartbeatReply *)resp;
   if (status != 0)
     log_warn("heartbeat to the GCS failed: %s (%s)", rayc_strerror(status), detail);
-  else if (rep->unknown_node) {
+  else if (rep->cluster_view)
+    raylet_sched_set_view(r, rep->cluster_view);
+  if (status == 0 && rep->unknown_node) {
     log_warn("the GCS does not know this node (restarted, or it marked us dead): registering again");
     r->registered = 1;
     gcs_register(r);
@@ -103,6 +107,7 @@ void raylet_gcs_heartbeat(raylet_t *r)
   r->last_heartbeat_ms = now;
   Rayc__ReportHeartbeatRequest req = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
   req.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
+  req.view_version = r->view_version;
   req.resources_available = raylet_res_to_pb(&r->available, &req.n_resources_available);
   rpc_call(r->gcs, &rayc__node_info_gcs_service__descriptor, "ReportHeartbeat", &req.base, GCS_CALL_TIMEOUT_MS,
            gcs_heartbeat_done, r);

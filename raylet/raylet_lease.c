@@ -60,8 +60,7 @@ static void lease_free(raylet_t *r, raylet_lease_t *l)
   free(l);
 }
 
-static int request_validate(const raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, raylet_res_t *res,
-                            const char **why)
+static int request_validate(const Rayc__RequestWorkerLeaseRequest *req, raylet_res_t *res, const char **why)
 {
   if (req->job_id.len != ID_JOB_SIZE || req->lease_id.len == 0 || req->lease_id.len > 32 ||
       req->owner_worker_id.len != ID_WORKER_SIZE) {
@@ -74,30 +73,30 @@ static int request_validate(const raylet_t *r, const Rayc__RequestWorkerLeaseReq
       *why = "resource amounts must not be negative";
       return RAYC_EINVALID_ARGUMENT;
     }
-  if (!raylet_res_fits(&r->total, res)) {
-    *why = "no node has the resources this task asks for";
-    return RAYC_EINFEASIBLE;
-  }
   return 0;
 }
 
-void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req)
+static void lease_reply_spill(raylet_t *r, rpc_call_t *call, const raylet_view_node_t *n)
+{
+  Rayc__RequestWorkerLeaseReply rep = RAYC__REQUEST_WORKER_LEASE_REPLY__INIT;
+  Rayc__Address addr = RAYC__ADDRESS__INIT;
+  addr.node_id = pb_bytes(n->id.b, ID_NODE_SIZE);
+  addr.ip = (char *)n->ip;
+  addr.port = n->port;
+  rep.retry_at_raylet = &addr;
+  char id[9];
+  log_debug("lease request spilled back to node %s (%s:%d)", id_short(n->id.b, ID_NODE_SIZE, id), n->ip, n->port);
+  (void)r;
+  rpc_reply(call, &rep.base);
+}
+
+static void lease_enqueue(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req,
+                          const raylet_res_t *res)
 {
   raylet_request_t *q = xcalloc(1, sizeof(*q));
-  const char *why = NULL;
-  int rc = request_validate(r, req, &q->res, &why);
-  if (rc != 0 || r->stopping) {
-    char buf[512];
-    raylet_res_format(&q->res, buf, sizeof(buf));
-    if (r->stopping)
-      rpc_reply_error(call, RAYC_EUNAVAILABLE, "the raylet is shutting down");
-    else
-      rpc_reply_error(call, rc, "%s (asked for %s)", why, buf);
-    free(q);
-    return;
-  }
   q->call = call;
   q->req = req;
+  q->res = *res;
   memcpy(q->job.b, req->job_id.data, ID_JOB_SIZE);
   q->queued_ms = now_ms();
   raylet_request_t **pp = &r->queue;
@@ -105,6 +104,86 @@ void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWork
     pp = &(*pp)->next;
   *pp = q;
   raylet_dispatch(r);
+}
+
+/* Routes a validated request: queue it here, spill it back, park it as infeasible, or fail it.
+ * Returns 1 when it was parked as infeasible. */
+static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res)
+{
+  const raylet_view_node_t *target = NULL;
+  const char *why = NULL;
+  switch (raylet_sched_pick(r, req, res, &target, &why)) {
+  case SCHED_LOCAL:
+    lease_enqueue(r, call, req, res);
+    return 0;
+  case SCHED_SPILL:
+    lease_reply_spill(r, call, target);
+    return 0;
+  case SCHED_ERROR: {
+    char buf[512];
+    raylet_res_format(res, buf, sizeof(buf));
+    rpc_reply_error(call, RAYC_EINFEASIBLE, "%s (asked for %s)", why, buf);
+    return 0;
+  }
+  default:
+    return 1;
+  }
+}
+
+static void lease_park_infeasible(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req,
+                                  const raylet_res_t *res)
+{
+  char buf[512];
+  raylet_res_format(res, buf, sizeof(buf));
+  log_warn("no node of the cluster can run a task asking for %s; it waits for such a node for %d ms", buf,
+           r->cfg.infeasible_timeout_ms);
+  raylet_infeasible_t *x = xcalloc(1, sizeof(*x));
+  x->call = call;
+  x->req = req;
+  x->since_ms = now_ms();
+  x->next = r->infeasible;
+  r->infeasible = x;
+}
+
+void raylet_sched_retry_infeasible(raylet_t *r)
+{
+  int64_t now = now_ms();
+  for (raylet_infeasible_t **pp = &r->infeasible; *pp;) {
+    raylet_infeasible_t *x = *pp;
+    raylet_res_t res;
+    raylet_res_from_pb(&res, x->req->resources, x->req->n_resources);
+    const raylet_view_node_t *t;
+    const char *why;
+    enum raylet_sched d = raylet_sched_pick(r, x->req, &res, &t, &why);
+    int expired = now - x->since_ms > r->cfg.infeasible_timeout_ms;
+    if (d == SCHED_INFEASIBLE && !expired) {
+      pp = &x->next;
+      continue;
+    }
+    *pp = x->next;
+    if (d == SCHED_INFEASIBLE) {
+      char buf[512];
+      raylet_res_format(&res, buf, sizeof(buf));
+      rpc_reply_error(x->call, RAYC_EINFEASIBLE, "no node of the cluster has the resources this task asks for (%s); "
+                      "gave up after %d ms", buf, r->cfg.infeasible_timeout_ms);
+    } else {
+      lease_route(r, x->call, x->req, &res);
+    }
+    free(x);
+  }
+}
+
+void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req)
+{
+  raylet_res_t res;
+  const char *why = NULL;
+  int rc = request_validate(req, &res, &why);
+  if (r->stopping)
+    rpc_reply_error(call, RAYC_EUNAVAILABLE, "the raylet is shutting down");
+  else if (rc != 0)
+    rpc_reply_error(call, rc, "%s", why);
+  else if (lease_route(r, call, req, &res))
+    lease_park_infeasible(r, call, req, &res);
 }
 
 static int request_same_key(const raylet_request_t *a, const raylet_request_t *b)
@@ -199,6 +278,7 @@ void raylet_lease_drop_owner(raylet_t *r, const id_worker_t *owner)
 
 void raylet_queue_fail_all(raylet_t *r, int err, const char *why)
 {
+  raylet_sched_free(r);
   while (r->queue) {
     raylet_request_t *q = r->queue;
     r->queue = q->next;

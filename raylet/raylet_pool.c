@@ -181,7 +181,7 @@ static void pool_reply_register(raylet_t *r, local_conn_t *c, uint64_t seq, int 
 {
   Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
   Rayc__LocalStatus st = RAYC__LOCAL_STATUS__INIT;
-  Rayc__RegisterWorkerReply rep = RAYC__REGISTER_WORKER_REPLY__INIT;
+  Rayc__RegisterClientReply rep = RAYC__REGISTER_CLIENT_REPLY__INIT;
   m.seq = seq;
   st.code = err;
   st.message = (char *)(msg ? msg : "");
@@ -195,7 +195,7 @@ static void pool_reply_register(raylet_t *r, local_conn_t *c, uint64_t seq, int 
   local_conn_send_msg(c, &m.base, -1);
 }
 
-static void pool_register_driver(raylet_t *r, local_conn_t *c, const Rayc__RegisterWorkerRequest *req, uint64_t seq)
+static void pool_register_driver(raylet_t *r, local_conn_t *c, const Rayc__RegisterClientRequest *req, uint64_t seq)
 {
   raylet_driver_t *d = xcalloc(1, sizeof(*d));
   memcpy(d->id.b, req->worker_id.data, ID_WORKER_SIZE);
@@ -208,7 +208,7 @@ static void pool_register_driver(raylet_t *r, local_conn_t *c, const Rayc__Regis
   pool_reply_register(r, c, seq, 0, NULL);
 }
 
-void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterWorkerRequest *req, uint64_t seq)
+void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterClientRequest *req, uint64_t seq)
 {
   if (req->worker_id.len != ID_WORKER_SIZE) {
     pool_reply_register(r, c, seq, RAYC_EINVALID_ARGUMENT, "worker_id must be 28 bytes");

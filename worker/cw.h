@@ -44,6 +44,7 @@ typedef struct cw_blob {
 
 enum cw_obj_state { OBJ_PENDING, OBJ_INLINE, OBJ_IN_STORE, OBJ_ERROR };
 
+struct cw;
 typedef struct cw_task cw_task_t;
 
 typedef struct cw_object {
@@ -93,7 +94,10 @@ struct cw_class {
   cw_class_t *next;
   char key[256];
   int nres;
-  char res_name[CW_RES_MAX][16];
+  char res_name[CW_RES_MAX][32];
+  int strategy;            /* RAYC_STRATEGY_* */
+  uint8_t affinity[ID_NODE_SIZE];
+  int affinity_soft;
   double res_amount[CW_RES_MAX];
   cw_task_t *head, *tail;
   size_t queued;
@@ -109,6 +113,7 @@ struct cw_lease {
   id_worker_t worker_id;
   id_node_t node_id;
   rpc_channel_t *ch;
+  rpc_channel_t *raylet;   /* the raylet that granted it (after spillback, not ours) */
   int in_flight;
   int dead;
   int64_t idle_since_ms;

@@ -22,7 +22,13 @@ int cw_actor_owner_address(cw_t *cw, Rayc__Address *a);
  * process owned) and stops the owner server. Accepts a cw that never started one. */
 void cw_actor_owner_release(cw_t *cw);
 
-/* Returns a new string: "HOST:PORT" of the cluster's GCS as this process knows it, or NULL. */
+/* cw_actor_submit.c. The GCS channel for a synchronous call, or NULL with the error set; takes
+ * cw->mu. */
+rpc_channel_t *cw_actors_gcs(cw_t *cw);
+/* Starts following actor id's state (so its address is known before the first call). */
+void cw_actors_watch(cw_t *cw, const uint8_t *id);
+
+/* cw_actor.c. Returns a new string: "HOST:PORT" of the cluster's GCS as this process knows it, or NULL. */
 char *cw_actor_gcs_address(cw_t *cw);
 
 #endif

@@ -80,7 +80,7 @@ static int cw_unix_connect(const char *path)
 static int cw_register(cw_t *cw, int is_driver, char **store_socket)
 {
   Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
-  Rayc__RegisterWorkerRequest req = RAYC__REGISTER_WORKER_REQUEST__INIT;
+  Rayc__RegisterClientRequest req = RAYC__REGISTER_CLIENT_REQUEST__INIT;
   req.worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
   req.pid = getpid();
   req.port = cw->port;
@@ -102,7 +102,7 @@ static int cw_register(cw_t *cw, int is_driver, char **store_socket)
     pb_free(rep);
     return rc;
   }
-  Rayc__RegisterWorkerReply *r = rep->register_worker_reply;
+  Rayc__RegisterClientReply *r = rep->register_worker_reply;
   memcpy(cw->node_id.b, r->node_id.data, ID_NODE_SIZE);
   snprintf(cw->node_ip, sizeof(cw->node_ip), "%s", r->node_ip);
   char target[128];
@@ -166,4 +166,15 @@ void cw_destroy(cw_t *cw)
   pthread_cond_destroy(&cw->cv);
   pthread_mutex_destroy(&cw->mu);
   free(cw);
+}
+
+int rayc_node_id(char *out)
+{
+  cw_t *cw = cw_global;
+  if (!cw)
+    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+  if (!out)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_node_id: out must not be NULL");
+  id_hex(cw->node_id.b, ID_NODE_SIZE, out);
+  return 0;
 }

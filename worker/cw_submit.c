@@ -266,10 +266,10 @@ static void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting)
     /* no more calls: the raylet reclaims the lease when our connection closes */
   } else if (cw->stopping) {
     ProtobufCMessage *resp = NULL;
-    rpc_call_sync(cw->raylet, &rayc__node_manager_service__descriptor, "ReturnWorker", &req.base, 1000, &resp, NULL);
+    rpc_call_sync(l->raylet, &rayc__node_manager_service__descriptor, "ReturnWorker", &req.base, 1000, &resp, NULL);
     pb_free(resp);
   } else {
-    rpc_call(cw->raylet, &rayc__node_manager_service__descriptor, "ReturnWorker", &req.base, 5000, cw_return_done, NULL);
+    rpc_call(l->raylet, &rayc__node_manager_service__descriptor, "ReturnWorker", &req.base, 5000, cw_return_done, NULL);
   }
   free(l);
 }
@@ -281,40 +281,70 @@ static void cw_fail_queue(cw_t *cw, cw_class_t *c, int err, const char *msg)
     cw_task_fail(cw, t, err, msg);
 }
 
+/* One lease request in flight: its class and the raylet it was sent to. */
+typedef struct cw_lease_req {
+  cw_class_t *cls;
+  rpc_channel_t *raylet;
+  int hops;
+} cw_lease_req_t;
+
+static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, int spilled, int hops);
+
+static void cw_lease_granted(cw_t *cw, cw_lease_req_t *lr, const Rayc__RequestWorkerLeaseReply *rep)
+{
+  cw_class_t *c = lr->cls;
+  cw_lease_t *l = xcalloc(1, sizeof(*l));
+  l->cls = c;
+  l->raylet = lr->raylet;
+  memcpy(l->id, rep->lease_id.data, 16);
+  memcpy(l->worker_id.b, rep->worker->worker_id.data, ID_WORKER_SIZE);
+  if (rep->worker->node_id.len == ID_NODE_SIZE)
+    memcpy(l->node_id.b, rep->worker->node_id.data, ID_NODE_SIZE);
+  snprintf(l->target, sizeof(l->target), "%s:%d", rep->worker->ip, rep->worker->port);
+  l->ch = rpc_channel_get(cw->client, l->target);
+  l->idle_since_ms = now_ms();
+  l->next = c->leases;
+  c->leases = l;
+  if (cw->stopping)
+    cw_lease_remove(cw, l, 0);
+}
+
+/* Follows a spillback: asks the raylet the reply names. Returns 1 when a request was sent. */
+static int cw_lease_spill(cw_t *cw, cw_lease_req_t *lr, const Rayc__Address *to)
+{
+  char target[128];
+  if (cw->stopping || lr->hops >= 4 || !to->ip || !*to->ip || to->port <= 0)
+    return 0;
+  snprintf(target, sizeof(target), "%s:%d", to->ip, to->port);
+  return cw_request_lease_at(cw, lr->cls, rpc_channel_get(cw->client, target), 1, lr->hops + 1) == 0;
+}
+
 static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
-  cw_class_t *c = arg;
+  cw_lease_req_t *lr = arg;
+  cw_class_t *c = lr->cls;
   cw_t *cw = cw_global;
   Rayc__RequestWorkerLeaseReply *rep = (Rayc__RequestWorkerLeaseReply *)resp;
   pthread_mutex_lock(&cw->mu);
   c->lease_requests--;
-  if (status == 0 && rep->worker && rep->lease_id.len == 16 && rep->worker->worker_id.len == ID_WORKER_SIZE) {
-    cw_lease_t *l = xcalloc(1, sizeof(*l));
-    l->cls = c;
-    memcpy(l->id, rep->lease_id.data, 16);
-    memcpy(l->worker_id.b, rep->worker->worker_id.data, ID_WORKER_SIZE);
-    if (rep->worker->node_id.len == ID_NODE_SIZE)
-      memcpy(l->node_id.b, rep->worker->node_id.data, ID_NODE_SIZE);
-    snprintf(l->target, sizeof(l->target), "%s:%d", rep->worker->ip, rep->worker->port);
-    l->ch = rpc_channel_get(cw->client, l->target);
-    l->idle_since_ms = now_ms();
-    l->next = c->leases;
-    c->leases = l;
-    if (cw->stopping)
-      cw_lease_remove(cw, l, 0);
+  if (status == 0 && rep->retry_at_raylet && cw_lease_spill(cw, lr, rep->retry_at_raylet)) {
+    /* a new request is on its way */
+  } else if (status == 0 && rep->worker && rep->lease_id.len == 16 && rep->worker->worker_id.len == ID_WORKER_SIZE) {
+    cw_lease_granted(cw, lr, rep);
   } else if (status != RAYC_ECANCELLED && !cw->stopping && !c->leases && c->lease_requests == 0) {
     char *msg = xasprintf("no worker could be leased for %s: %s (%s)", c->key,
                           status ? rayc_strerror(status) : "bad reply", detail ? detail : "");
     cw_fail_queue(cw, c, status == RAYC_EINFEASIBLE ? RAYC_EINFEASIBLE : RAYC_EUNAVAILABLE, msg);
     free(msg);
   }
+  free(lr);
   pb_free(resp);
   if (!cw->stopping)
     cw_pump(cw, c);
   pthread_mutex_unlock(&cw->mu);
 }
 
-static void cw_request_lease(cw_t *cw, cw_class_t *c)
+static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, int spilled, int hops)
 {
   Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
   Rayc__ResourceEntry ents[CW_RES_MAX], *ptrs[CW_RES_MAX];
@@ -332,10 +362,25 @@ static void cw_request_lease(cw_t *cw, cw_class_t *c)
   req.code_path = cw->code_path ? cw->code_path : (char *)"";
   req.lease_id = pb_bytes(lease_id, sizeof(lease_id));
   req.owner_worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
+  req.strategy = (Rayc__SchedulingStrategy)c->strategy;
+  if (c->strategy == RAYC_STRATEGY_NODE_AFFINITY)
+    req.affinity_node_id = pb_bytes(c->affinity, ID_NODE_SIZE);
+  req.affinity_soft = c->affinity_soft;
+  req.spilled = spilled;
+  cw_lease_req_t *lr = xmalloc(sizeof(*lr));
+  *lr = (cw_lease_req_t){.cls = c, .raylet = raylet, .hops = hops};
   c->lease_requests++;
-  if (rpc_call(cw->raylet, &rayc__node_manager_service__descriptor, "RequestWorkerLease", &req.base, -1, cw_lease_done,
-               c) != 0)
+  int rc = rpc_call(raylet, &rayc__node_manager_service__descriptor, "RequestWorkerLease", &req.base, -1, cw_lease_done, lr);
+  if (rc != 0) {
     c->lease_requests--;
+    free(lr);
+  }
+  return rc;
+}
+
+static void cw_request_lease(cw_t *cw, cw_class_t *c)
+{
+  cw_request_lease_at(cw, c, cw->raylet, 0, 0);
 }
 
 static void cw_pump(cw_t *cw, cw_class_t *c)
@@ -413,21 +458,37 @@ void rayc_task_opts_init(rayc_task_opts *o)
   o->max_retries = 3;
 }
 
+static void cw_class_add_res(cw_class_t *c, const char *name, double amount, size_t *off)
+{
+  if (amount <= 0 || c->nres >= CW_RES_MAX)
+    return;
+  snprintf(c->res_name[c->nres], sizeof(c->res_name[0]), "%s", name);
+  c->res_amount[c->nres++] = amount;
+  *off += (size_t)snprintf(c->key + *off, sizeof(c->key) - *off, "%s%s=%g", *off ? "," : "", name, amount);
+}
+
+/* The scheduling class: resource shape and placement; its key names it in logs and errors. */
 static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
 {
-  c->nres = 0;
-  const char *names[] = {"CPU", "GPU", "memory"};
-  double amounts[] = {o->num_cpus, o->num_gpus, o->memory};
+  static const char *strategies[] = {"", " SPREAD", " NODE_AFFINITY"};
   size_t off = 0;
-  for (int i = 0; i < 3; i++) {
-    if (amounts[i] <= 0)
-      continue;
-    snprintf(c->res_name[c->nres], sizeof(c->res_name[0]), "%s", names[i]);
-    c->res_amount[c->nres++] = amounts[i];
-    off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, "%s%s=%g", off ? "," : "", names[i], amounts[i]);
-  }
+  c->nres = 0;
+  cw_class_add_res(c, "CPU", o->num_cpus, &off);
+  cw_class_add_res(c, "GPU", o->num_gpus, &off);
+  cw_class_add_res(c, "memory", o->memory, &off);
+  for (size_t i = 0; i < o->nresources; i++)
+    cw_class_add_res(c, o->resources[i].name, o->resources[i].amount, &off);
   if (off == 0)
-    snprintf(c->key, sizeof(c->key), "no resources");
+    off = (size_t)snprintf(c->key, sizeof(c->key), "no resources");
+  c->strategy = o->strategy;
+  if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY) {
+    id_from_hex(o->node_affinity, c->affinity, ID_NODE_SIZE);
+    c->affinity_soft = o->node_affinity_soft;
+    snprintf(c->key + off, sizeof(c->key) - off, " NODE_AFFINITY %s%s", o->node_affinity,
+             o->node_affinity_soft ? " (soft)" : "");
+  } else if (o->strategy > 0 && o->strategy < 3) {
+    snprintf(c->key + off, sizeof(c->key) - off, "%s", strategies[o->strategy]);
+  }
 }
 
 static cw_class_t *cw_class_get(cw_t *cw, const rayc_task_opts *o)
@@ -451,6 +512,17 @@ static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "num_returns must be 1 or more, got %d", o->num_returns);
   if (o->num_cpus < 0 || o->num_gpus < 0 || o->memory < 0 || o->max_retries < 0)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "resources and max_retries must not be negative");
+  if (o->nresources > 5 || (o->nresources && !o->resources))
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "at most 5 custom resources, and resources must not be NULL");
+  for (size_t i = 0; i < o->nresources; i++)
+    if (!o->resources[i].name || !*o->resources[i].name || strlen(o->resources[i].name) >= 32 ||
+        o->resources[i].amount < 0)
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "custom resource %zu needs a name of 1..31 bytes and an amount >= 0", i);
+  uint8_t node[ID_NODE_SIZE];
+  if (o->strategy < 0 || o->strategy > RAYC_STRATEGY_NODE_AFFINITY)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown scheduling strategy %d", o->strategy);
+  if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY && (!o->node_affinity || id_from_hex(o->node_affinity, node, ID_NODE_SIZE)))
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "NODE_AFFINITY needs node_affinity, a node id of 56 hex digits");
   for (size_t i = 0; i < nargs; i++)
     if (!args[i].ref && !args[i].data && args[i].len)
       return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu has a length but no data", i);

@@ -72,6 +72,18 @@ void rayc_shutdown(void);
 
 /* ---- tasks ---- */
 
+/* A custom resource amount, for rayc_task_opts.resources. */
+typedef struct rayc_resource {
+  const char *name;
+  double amount;
+} rayc_resource;
+
+/* Where tasks run: the default packs onto the submitting node until it is half busy and then uses
+ * the least-loaded node; SPREAD spreads tasks over the nodes; NODE_AFFINITY runs them on one node
+ * (node_affinity, a node id in hex as `rayc status` and rayc_node_id() show it), or, when
+ * node_affinity_soft is set and that node cannot, wherever the default would. */
+enum rayc_strategy { RAYC_STRATEGY_DEFAULT = 0, RAYC_STRATEGY_SPREAD = 1, RAYC_STRATEGY_NODE_AFFINITY = 2 };
+
 typedef struct rayc_task_opts {
   int num_returns;       /* default 1 */
   double num_cpus;       /* default 1 */
@@ -80,6 +92,11 @@ typedef struct rayc_task_opts {
   int max_retries;       /* retries when the worker dies; default 3 */
   int retry_exceptions;  /* also retry application errors; default 0 */
   const char *name;      /* for logs and `rayc list tasks`; default: the function name */
+  const rayc_resource *resources; /* custom resources (at most 5), default none */
+  size_t nresources;
+  int strategy;          /* enum rayc_strategy, default RAYC_STRATEGY_DEFAULT */
+  const char *node_affinity; /* NODE_AFFINITY: the node's id in hex */
+  int node_affinity_soft;
 } rayc_task_opts;
 
 /* Sets the defaults above. */
@@ -97,6 +114,10 @@ int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_t
  * results then fails with RAYC_ECANCELLED. A task that already finished is left alone. Returns 0
  * or a negative code. */
 int rayc_cancel(const rayc_ref *ref, int force, int recursive);
+
+/* Writes the id of the node this process runs on (56 hex digits and a NUL) into out (57 bytes).
+ * Returns 0 or a negative code. */
+int rayc_node_id(char *out);
 
 /* ---- objects ---- */
 
@@ -150,12 +171,7 @@ typedef struct rayc_actor {
   uint8_t id[RAYC_ACTOR_ID_SIZE];
 } rayc_actor;
 
-/* A custom resource demand ("name": amount). */
-typedef struct rayc_resource {
-  const char *name;
-  double amount;
-} rayc_resource;
-
+/* (rayc_resource, a custom resource demand, is defined with the task options above.) */
 typedef struct rayc_actor_opts {
   const char *name;        /* a name to find it by (rayc_get_actor); NULL: unnamed */
   const char *ns;          /* the name's namespace; NULL: "default" (shared by every job) */

@@ -20,10 +20,10 @@
 #include <uv.h>
 
 #include "common/log.h"
-#include "common/pb.h"
 #include "common/rpc.h"
 #include "common/status.h"
 #include "common/util.h"
+#include "proto/gcs.pb-c.h" /* only the GCS messages: independent of other protos */
 
 #define KV_BUCKETS 4096
 

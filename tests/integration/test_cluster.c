@@ -127,6 +127,8 @@ END_TEST
 
 int main(void)
 {
+  /* tasks no node can run fail after 2 s here (the default waits a minute for such a node) */
+  setenv("RAYC_INFEASIBLE_TIMEOUT_MS", "2000", 1);
   if (it_start("libexample_tasks.so", "--num-cpus 4 --object-store-memory 256M") != 0) {
     fprintf(stderr, "could not start the cluster\n");
     return 2;

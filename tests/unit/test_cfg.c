@@ -319,12 +319,8 @@ START_TEST(test_yaml_errors)
 {
   conf_t c = {0};
   char *err;
-  const char *y = write_yaml("num_cpus: 2\nfoo: 1\n");
-  char *want = xasprintf("%s: unknown key 'foo'", y);
-  EXPECT_ERR(load(&c, &err, NULL, "--config", y, NULL), want);
-  free(want);
-
-  y = write_yaml("num_cpus: [1, 2\n");
+  const char *y = write_yaml("num_cpus: [1, 2\n");
+  char *want;
   ck_assert_int_eq(load(&c, &err, NULL, "--config", y, NULL), RAYC_EINVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(err, "invalid YAML"));
   free(err);
@@ -372,6 +368,10 @@ START_TEST(test_yaml_forms)
   y = write_yaml("resources:\n  CPU: 1\n  tags: [a, '2']\n");
   ck_assert_int_eq(load(&c, &err, NULL, "--config", y, NULL), 0);
   ck_assert_str_eq(c.resources, "{\"CPU\": 1, \"tags\": [\"a\", \"2\"]}");
+  /* Top-level keys of other programs are ignored. */
+  y = write_yaml("foo: 1\nnum_cpus: 7\n");
+  ck_assert_int_eq(load(&c, &err, NULL, "--config", y, NULL), 0);
+  ck_assert_int_eq(c.num_cpus, 7);
   /* An empty file sets nothing. */
   y = write_yaml("");
   ck_assert_int_eq(load(&c, &err, NULL, "--config", y, NULL), 0);
@@ -398,6 +398,86 @@ START_TEST(test_reload_no_leak)
   ck_assert_ptr_null(c.node_name);
   ck_assert_ptr_null(c.resources);
   cfg_release(table, N, NULL);
+}
+END_TEST
+
+/* One file for every program: shared top-level keys (unknown ones ignored), strict sections. */
+START_TEST(test_yaml_sections)
+{
+  conf_t c = {0};
+  char *err;
+  const char *y = write_yaml("num_cpus: 2\n"
+                             "port: 6380\n"               /* another program's setting */
+                             "raylet:\n  num_cpus: 3\n  ratio: 0.25\n"
+                             "gcs: {health_check_period_ms: 5}\n"
+                             "store:\n"
+                             "node_name: top\n");
+  /* No program named: the top level only; unknown keys and every section are skipped. */
+  ck_assert_int_eq(load(&c, &err, NULL, "--config", y, NULL), 0);
+  ck_assert_int_eq(c.num_cpus, 2);
+  ck_assert_double_eq(c.ratio, 0.75);
+  ck_assert_str_eq(c.node_name, "top");
+  /* The raylet's section overrides the top level, wherever it sits in the file. */
+  cfg_set_program("raylet");
+  ck_assert_int_eq(load(&c, &err, NULL, "--config", y, NULL), 0);
+  ck_assert_int_eq(c.num_cpus, 3);
+  ck_assert_double_eq(c.ratio, 0.25);
+  ck_assert_str_eq(c.node_name, "top");
+  /* Flags and the environment still beat the section. */
+  setenv("RAYC_NUM_CPUS", "5", 1);
+  ck_assert_int_eq(load(&c, &err, NULL, "--config", y, "--ratio", "1", NULL), 0);
+  ck_assert_int_eq(c.num_cpus, 5);
+  ck_assert_double_eq(c.ratio, 1);
+  unsetenv("RAYC_NUM_CPUS");
+  /* The store's section is empty (null): fine. The gcs section is strict only for the gcs. */
+  cfg_set_program("store");
+  ck_assert_int_eq(load(&c, &err, NULL, "--config", y, NULL), 0);
+  ck_assert_int_eq(c.num_cpus, 2);
+  cfg_set_program("gcs");
+  char *want = xasprintf("%s: unknown key 'health_check_period_ms' in section 'gcs'", y);
+  EXPECT_ERR(load(&c, &err, NULL, "--config", y, NULL), want);
+  free(want);
+  /* cfg_load_section names the section explicitly. */
+  char prog[] = "prog", flag[] = "--config";
+  char *argv[] = {prog, flag, (char *)y};
+  ck_assert_int_eq(cfg_load_section(table, N, &c, "raylet", 3, argv, NULL, &err), 0);
+  ck_assert_int_eq(c.num_cpus, 3);
+  cfg_set_program(NULL);
+  cfg_release(table, N, &c);
+}
+END_TEST
+
+START_TEST(test_yaml_section_errors)
+{
+  conf_t c = {0};
+  char *err;
+  cfg_set_program("raylet");
+  const char *y = write_yaml("raylet:\n  num_cpus: lots\n");
+  char *want = xasprintf("invalid value 'lots' for key 'num_cpus' in section 'raylet' of %s: "
+                         "expected an integer", y);
+  EXPECT_ERR(load(&c, &err, NULL, "--config", y, NULL), want);
+  free(want);
+  y = write_yaml("raylet: 4\n");
+  want = xasprintf("%s: section 'raylet' must be a mapping of settings (key: value)", y);
+  EXPECT_ERR(load(&c, &err, NULL, "--config", y, NULL), want);
+  free(want);
+  y = write_yaml("raylet:\n  config: x.yaml\n");
+  want = xasprintf("%s: 'config' cannot be set inside a config file", y);
+  EXPECT_ERR(load(&c, &err, NULL, "--config", y, NULL), want);
+  free(want);
+  /* A known top-level key is still validated; another program's scalar "section" is a key. */
+  y = write_yaml("ratio: half\n");
+  ck_assert_int_eq(load(&c, &err, NULL, "--config", y, NULL), RAYC_EINVALID_ARGUMENT);
+  free(err);
+  y = write_yaml("gcs: 1\nworker: [a]\nnum_cpus: 6\n");
+  ck_assert_int_eq(load(&c, &err, NULL, "--config", y, NULL), 0);
+  ck_assert_int_eq(c.num_cpus, 6);
+  /* A mapping-valued string setting inside a section still renders as JSON. */
+  y = write_yaml("raylet:\n  resources: {GPU_A: 2}\n");
+  ck_assert_int_eq(load(&c, &err, NULL, "--config", y, NULL), 0);
+  ck_assert_str_eq(c.resources, "{\"GPU_A\": 2}");
+  cfg_set_program(NULL);
+  cfg_release(table, N, &c);
 }
 END_TEST
 
@@ -439,6 +519,13 @@ START_TEST(test_usage_and_print)
   ck_assert_ptr_nonnull(strstr(text, "--config FILE"));
   ck_assert_ptr_nonnull(strstr(text, "--help"));
   free(text);
+  cfg_set_program("raylet");
+  f = open_memstream(&text, &len);
+  cfg_usage(f, "rayc-test", NULL, table, N);
+  fclose(f);
+  cfg_set_program(NULL);
+  ck_assert_ptr_nonnull(strstr(text, "section 'raylet:'"));
+  free(text);
 
   conf_t c = {0};
   char *err;
@@ -469,6 +556,8 @@ static Suite *cfg_suite(void)
   tcase_add_test(tc, test_size_suffixes);
   tcase_add_test(tc, test_yaml_errors);
   tcase_add_test(tc, test_yaml_forms);
+  tcase_add_test(tc, test_yaml_sections);
+  tcase_add_test(tc, test_yaml_section_errors);
   tcase_add_test(tc, test_reload_no_leak);
   tcase_add_test(tc, test_config_entry);
   tcase_add_test(tc, test_usage_and_print);

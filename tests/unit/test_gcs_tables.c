@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static gcs_store_t *store;
 
@@ -181,7 +182,7 @@ static Rayc__ReportHeartbeatRequest hb_make(const test_node_t *t, Rayc__Resource
 START_TEST(node_register_heartbeat_view)
 {
   gcs_nodes_t nodes;
-  gcs_nodes_init(&nodes, store, 0);
+  gcs_nodes_init(&nodes, store, 0, 100);
   test_node_t t;
   test_node_make(&t, 4);
   ck_assert_int_eq(gcs_nodes_register(&nodes, &t.info, 0, NULL), 0);
@@ -209,7 +210,7 @@ END_TEST
 START_TEST(node_unknown_and_invalid)
 {
   gcs_nodes_t nodes;
-  gcs_nodes_init(&nodes, store, 0);
+  gcs_nodes_init(&nodes, store, 0, 100);
   test_node_t t;
   test_node_make(&t, 2);
   Rayc__ReportHeartbeatRequest hb = hb_make(&t, NULL, 0);
@@ -235,7 +236,7 @@ END_TEST
 START_TEST(node_death_by_timeout_and_reregister)
 {
   gcs_nodes_t nodes;
-  gcs_nodes_init(&nodes, store, 0);
+  gcs_nodes_init(&nodes, store, 0, 100);
   test_node_t a, b;
   test_node_make(&a, 1);
   test_node_make(&b, 1);
@@ -265,7 +266,7 @@ END_TEST
 START_TEST(node_unregister_and_reload)
 {
   gcs_nodes_t nodes, again;
-  gcs_nodes_init(&nodes, store, 0);
+  gcs_nodes_init(&nodes, store, 0, 100);
   test_node_t a, b;
   test_node_make(&a, 1);
   test_node_make(&b, 8);
@@ -277,7 +278,7 @@ START_TEST(node_unregister_and_reload)
   ck_assert_int_eq(na->state, GCS_NODE_DEAD);
   ck_assert_ptr_nonnull(strstr(na->death_reason, "stopping"));
   /* a second table over the same store (a restarted GCS) sees both nodes */
-  gcs_nodes_init(&again, store, 50);
+  gcs_nodes_init(&again, store, 50, 100);
   ck_assert_uint_eq(again.n, 2);
   gcs_node_t *ra = gcs_nodes_find(&again, a.id.b, ID_NODE_SIZE);
   gcs_node_t *rb = gcs_nodes_find(&again, b.id.b, ID_NODE_SIZE);
@@ -311,8 +312,8 @@ START_TEST(job_ids_increase)
   id_job_t j1 = id_job_from_int(1), j256 = id_job_from_int(256);
   ck_assert_int_eq(j256.b[2], 1); /* big-endian */
   ck_assert_ptr_eq(gcs_jobs_find(&jobs, j256.b, ID_JOB_SIZE), jobs.v[255]);
-  ck_assert_int_eq(gcs_jobs_finish(&jobs, j1.b, ID_JOB_SIZE), 0);
-  ck_assert_int_eq(gcs_jobs_finish(&jobs, j1.b, ID_JOB_SIZE), 0); /* idempotent */
+  ck_assert_int_eq(gcs_jobs_finish(&jobs, j1.b, ID_JOB_SIZE, NULL), 0);
+  ck_assert_int_eq(gcs_jobs_finish(&jobs, j1.b, ID_JOB_SIZE, NULL), 0); /* idempotent */
   ck_assert_int_eq(jobs.v[0]->state, GCS_JOB_FINISHED);
   ck_assert_int_gt(jobs.v[0]->end_time_ms, 0);
   Rayc__JobInfo view;
@@ -321,8 +322,8 @@ START_TEST(job_ids_increase)
   ck_assert_int_eq(view.driver_pid, 42);
   ck_assert_uint_eq(view.job_id.len, ID_JOB_SIZE);
   id_job_t unknown = id_job_from_int(9999);
-  ck_assert_int_eq(gcs_jobs_finish(&jobs, unknown.b, ID_JOB_SIZE), RAYC_ENOT_FOUND);
-  ck_assert_int_eq(gcs_jobs_finish(&jobs, j1.b, 3), RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_eq(gcs_jobs_finish(&jobs, unknown.b, ID_JOB_SIZE, NULL), RAYC_ENOT_FOUND);
+  ck_assert_int_eq(gcs_jobs_finish(&jobs, j1.b, 3, NULL), RAYC_EINVALID_ARGUMENT);
   ck_assert_ptr_null(gcs_jobs_find(&jobs, "\0\0\0\0", 4));
   gcs_jobs_release(&jobs);
 }
@@ -334,10 +335,12 @@ START_TEST(job_reload_resumes_numbering)
   gcs_jobs_init(&jobs, store);
   gcs_jobs_add(&jobs, NULL);
   gcs_job_t *j2 = gcs_jobs_add(&jobs, NULL);
-  gcs_jobs_finish(&jobs, j2->id.b, ID_JOB_SIZE);
+  gcs_jobs_finish(&jobs, j2->id.b, ID_JOB_SIZE, "stopped by test");
   gcs_jobs_init(&again, store);
   ck_assert_uint_eq(again.n, 2);
   ck_assert_int_eq(again.v[1]->state, GCS_JOB_FINISHED);
+  ck_assert_str_eq(again.v[1]->end_reason, "stopped by test");
+  ck_assert_ptr_null(again.v[0]->end_reason);
   ck_assert_uint_eq(gcs_jobs_add(&again, NULL)->num, 3);
   gcs_jobs_release(&again);
   gcs_jobs_release(&jobs);
@@ -350,7 +353,9 @@ START_TEST(rpc_table_covers_every_method)
 {
   const ProtobufCServiceDescriptor *svcs[] = {&rayc__node_info_gcs_service__descriptor,
                                               &rayc__job_info_gcs_service__descriptor,
-                                              &rayc__internal_kvgcs_service__descriptor};
+                                              &rayc__worker_info_gcs_service__descriptor,
+                                              &rayc__internal_kvgcs_service__descriptor,
+                                              &rayc__internal_pub_sub_gcs_service__descriptor};
   size_t total = 0;
   for (size_t i = 0; i < ARRAY_LEN(svcs); i++) {
     ck_assert_int_eq(rpc_methods_check(gcs_rpc_methods, gcs_rpc_methods_len, svcs[i]), 0);
@@ -367,7 +372,13 @@ START_TEST(config_defaults_and_errors)
   ck_assert_int_eq(gcs_config_load(&conf, 3, argv_ok), 0);
   ck_assert_int_eq(conf.port, 0);
   ck_assert_str_eq(conf.node_ip_address, "127.0.0.1");
-  ck_assert_int_eq(conf.heartbeat_timeout_ms, 10000);
+  ck_assert_int_eq(conf.heartbeat_timeout_ms, 30000);
+  ck_assert_int_eq(conf.health_check_period_ms, 1000);
+  ck_assert_int_eq(conf.health_check_timeout_ms, 1000);
+  ck_assert_int_eq(conf.health_check_failure_threshold, 5);
+  ck_assert_int_eq(conf.pubsub_buffer, 1000);
+  ck_assert_int_eq(conf.pubsub_poll_timeout_ms, 30000);
+  ck_assert_ptr_null(conf.redis_address);
   ck_assert_ptr_null(conf.session_dir);
   gcs_config_release(&conf);
   char *argv_bad[] = {(char *)"rayc-gcs", (char *)"--port", (char *)"70000", NULL};
@@ -376,20 +387,69 @@ START_TEST(config_defaults_and_errors)
   ck_assert_int_eq(gcs_config_load(&conf, 2, argv_wild), RAYC_EINVALID_ARGUMENT);
   char *argv_extra[] = {(char *)"rayc-gcs", (char *)"extra", NULL};
   ck_assert_int_eq(gcs_config_load(&conf, 2, argv_extra), RAYC_EINVALID_ARGUMENT);
+  const char *bad_redis[] = {"localhost", "unix:relative", "h:0", "h:99999", "[::1]6379", ":1"};
+  for (size_t i = 0; i < ARRAY_LEN(bad_redis); i++) {
+    char *argv_r[] = {(char *)"rayc-gcs", (char *)"--redis-address", (char *)bad_redis[i], NULL};
+    ck_assert_msg(gcs_config_load(&conf, 3, argv_r) == RAYC_EINVALID_ARGUMENT, "%s", bad_redis[i]);
+  }
+  char *argv_hc[] = {(char *)"rayc-gcs", (char *)"--health-check-failure-threshold=0", NULL};
+  ck_assert_int_eq(gcs_config_load(&conf, 2, argv_hc), RAYC_EINVALID_ARGUMENT);
 }
 END_TEST
 
-START_TEST(redis_is_refused_clearly)
+START_TEST(redis_address_forms)
+{
+  char *host, *path;
+  int port;
+  ck_assert_int_eq(gcs_redis_parse_address("127.0.0.1:6379", &host, &port, &path), 0);
+  ck_assert_str_eq(host, "127.0.0.1");
+  ck_assert_int_eq(port, 6379);
+  ck_assert_ptr_null(path);
+  free(host);
+  ck_assert_int_eq(gcs_redis_parse_address("[::1]:7000", &host, &port, &path), 0);
+  ck_assert_str_eq(host, "::1");
+  ck_assert_int_eq(port, 7000);
+  free(host);
+  ck_assert_int_eq(gcs_redis_parse_address("unix:/tmp/r.sock", &host, &port, &path), 0);
+  ck_assert_ptr_null(host);
+  ck_assert_str_eq(path, "/tmp/r.sock");
+  free(path);
+}
+END_TEST
+
+/* The GCS section of a shared config file is read; other programs' sections are not. */
+START_TEST(config_yaml_section)
+{
+  char path[] = "/tmp/rayc-test-gcs-XXXXXX";
+  int fd = mkstemp(path);
+  const char *y = "port: 7001\nnum_cpus: 4\nraylet: {port: 0, bogus: 1}\n"
+                  "gcs:\n  health_check_period_ms: 250\n  pubsub_buffer: 9\n";
+  ck_assert_int_eq(write(fd, y, strlen(y)), (ssize_t)strlen(y));
+  close(fd);
+  gcs_config_t conf;
+  char *argv[] = {(char *)"rayc-gcs", (char *)"--config", path, NULL};
+  ck_assert_int_eq(gcs_config_load(&conf, 3, argv), 0);
+  ck_assert_int_eq(conf.port, 7001);
+  ck_assert_int_eq(conf.health_check_period_ms, 250);
+  ck_assert_int_eq(conf.pubsub_buffer, 9);
+  gcs_config_release(&conf);
+  unlink(path);
+}
+END_TEST
+
+START_TEST(redis_unreachable_is_clear)
 {
   gcs_config_t conf;
-  char *argv[] = {(char *)"rayc-gcs", (char *)"--redis-address", (char *)"127.0.0.1:6379", NULL};
+  char *argv[] = {(char *)"rayc-gcs", (char *)"--redis-address", (char *)"unix:/nonexistent/r.sock",
+                  NULL};
   ck_assert_int_eq(gcs_config_load(&conf, 3, argv), 0);
   uv_loop_t loop;
   uv_loop_init(&loop);
   char *err = NULL;
   ck_assert_ptr_null(gcs_server_create(&loop, &conf, &err));
-  ck_assert_ptr_nonnull(strstr(err, "redis storage not implemented yet"));
+  ck_assert_msg(strstr(err, "cannot connect to redis at unix:/nonexistent/r.sock"), "%s", err);
   free(err);
+  uv_run(&loop, UV_RUN_DEFAULT);
   ck_assert_int_eq(uv_loop_close(&loop), 0);
   gcs_config_release(&conf);
 }
@@ -413,7 +473,9 @@ static Suite *gcs_tables_suite(void)
   tcase_add_test(tc, job_reload_resumes_numbering);
   tcase_add_test(tc, rpc_table_covers_every_method);
   tcase_add_test(tc, config_defaults_and_errors);
-  tcase_add_test(tc, redis_is_refused_clearly);
+  tcase_add_test(tc, redis_unreachable_is_clear);
+  tcase_add_test(tc, redis_address_forms);
+  tcase_add_test(tc, config_yaml_section);
   suite_add_tcase(s, tc);
   return s;
 }

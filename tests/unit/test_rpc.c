@@ -37,12 +37,26 @@
 
 #include "common/log.h"
 #include "common/loopq.h"
-#include "common/pb.h"
 #include "common/rpc.h"
 #include "common/status.h"
 #include "common/util.h"
+#include "proto/gcs.pb-c.h" /* only the GCS messages: independent of other protos */
 
 extern char **environ;
+
+/* A bytes field borrowing len bytes at p. */
+static ProtobufCBinaryData kv_bytes(const void *p, size_t len)
+{
+  ProtobufCBinaryData b = {len, (uint8_t *)(uintptr_t)p};
+  return b;
+}
+
+/* Frees an unpacked message (accepts NULL). */
+static void msg_free(void *m)
+{
+  if (m)
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)m, NULL);
+}
 
 #define TOKEN "0123456789abcdef0123456789abcdef"
 #define KV_SVC (&rayc__internal_kvgcs_service__descriptor)
@@ -158,12 +172,12 @@ static int kv_put(rpc_channel_t *ch, const char *ns, const char *key, const char
 {
   Rayc__KVPutRequest req = RAYC__KVPUT_REQUEST__INIT;
   req.ns = (char *)ns;
-  req.key = pb_bytes(key, strlen(key));
-  req.value = pb_bytes(val, strlen(val));
+  req.key = kv_bytes(key, strlen(key));
+  req.value = kv_bytes(val, strlen(val));
   req.overwrite = 1;
   ProtobufCMessage *resp = NULL;
   int err = rpc_call_sync(ch, KV_SVC, "InternalKVPut", &req.base, 5000, &resp, detail);
-  pb_free(resp);
+  msg_free(resp);
   return err;
 }
 
@@ -172,7 +186,7 @@ static int kv_get(rpc_channel_t *ch, const char *ns, const char *key, int timeou
 {
   Rayc__KVGetRequest req = RAYC__KVGET_REQUEST__INIT;
   req.ns = (char *)ns;
-  req.key = pb_bytes(key, strlen(key));
+  req.key = kv_bytes(key, strlen(key));
   ProtobufCMessage *resp = NULL;
   *val = NULL;
   int err = rpc_call_sync(ch, KV_SVC, "InternalKVGet", &req.base, timeout_ms, &resp, detail);
@@ -180,7 +194,7 @@ static int kv_get(rpc_channel_t *ch, const char *ns, const char *key, int timeou
     Rayc__KVGetReply *r = (Rayc__KVGetReply *)resp;
     if (r->found)
       *val = xasprintf("%.*s", (int)r->value.len, (const char *)r->value.data);
-    pb_free(resp);
+    msg_free(resp);
   }
   return err;
 }
@@ -253,7 +267,7 @@ static void async_put_done(void *arg, int status, const char *detail, ProtobufCM
   (void)detail;
   if (status != 0 || !resp)
     atomic_fetch_add(&g_async->bad, 1);
-  pb_free(resp);
+  msg_free(resp);
   async_finish(g_async);
 }
 
@@ -265,7 +279,7 @@ static void async_get_done(void *arg, int status, const char *detail, ProtobufCM
   Rayc__KVGetReply *r = (Rayc__KVGetReply *)resp;
   if (status != 0 || !r || !r->found || r->value.len != strlen(want) || memcmp(r->value.data, want, r->value.len))
     atomic_fetch_add(&g_async->bad, 1);
-  pb_free(resp);
+  msg_free(resp);
   async_finish(g_async);
 }
 
@@ -291,13 +305,13 @@ static void async_run(struct async_state *st, int get, int window)
     if (get) {
       Rayc__KVGetRequest req = RAYC__KVGET_REQUEST__INIT;
       req.ns = (char *)"async";
-      req.key = pb_bytes(key, strlen(key));
+      req.key = kv_bytes(key, strlen(key));
       err = rpc_call(chan, KV_SVC, "InternalKVGet", &req.base, 10000, async_get_done, (void *)(intptr_t)i);
     } else {
       Rayc__KVPutRequest req = RAYC__KVPUT_REQUEST__INIT;
       req.ns = (char *)"async";
-      req.key = pb_bytes(key, strlen(key));
-      req.value = pb_bytes(val, strlen(val));
+      req.key = kv_bytes(key, strlen(key));
+      req.value = kv_bytes(val, strlen(val));
       err = rpc_call(chan, KV_SVC, "InternalKVPut", &req.base, 10000, async_put_done, NULL);
     }
     ck_assert_int_eq(err, 0);
@@ -338,7 +352,7 @@ static void loop_done(void *arg, int status, const char *detail, ProtobufCMessag
   (void)detail;
   if (status != 0 || !resp || !pthread_equal(pthread_self(), ls->loop_thread))
     ls->bad++;
-  pb_free(resp);
+  msg_free(resp);
   if (++ls->done == ls->total)
     uv_stop(&ls->loop);
 }
@@ -346,7 +360,7 @@ static void loop_done(void *arg, int status, const char *detail, ProtobufCMessag
 static void cancelled_on_loop(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   (void)detail;
-  pb_free(resp);
+  msg_free(resp);
   *(int *)arg = status;
 }
 
@@ -360,7 +374,7 @@ START_TEST(test_async_loop)
   ck_assert_ptr_eq(ch, rpc_channel_get(ls.c, helper.target)); /* channels are cached per target */
   Rayc__KVGetRequest req = RAYC__KVGET_REQUEST__INIT;
   req.ns = (char *)"loop";
-  req.key = pb_bytes("x", 1);
+  req.key = kv_bytes("x", 1);
   int64_t t0 = now_us();
   for (int i = 0; i < ls.total; i++) /* all in flight at once */
     ck_assert_int_eq(rpc_call(ch, KV_SVC, "InternalKVGet", &req.base, 10000, loop_done, &ls), 0);
@@ -373,7 +387,7 @@ START_TEST(test_async_loop)
   int status = 1;
   Rayc__KVGetRequest slow = RAYC__KVGET_REQUEST__INIT;
   slow.ns = (char *)"__sleep";
-  slow.key = pb_bytes("10000", 5);
+  slow.key = kv_bytes("10000", 5);
   ck_assert_int_eq(rpc_call(ch, KV_SVC, "InternalKVGet", &slow.base, 0, cancelled_on_loop, &status), 0);
   uv_run(&ls.loop, UV_RUN_NOWAIT);
   rpc_client_destroy(ls.c); /* from the loop thread, as required */
@@ -393,7 +407,7 @@ static void err_done(void *arg, int status, const char *detail, ProtobufCMessage
   /* Runs on the client thread: record, assert later on the test thread. */
   err_status = resp ? 12345 : status;
   snprintf(err_detail, sizeof(err_detail), "%s", detail);
-  pb_free(resp);
+  msg_free(resp);
   sem_post(arg);
 }
 
@@ -409,7 +423,7 @@ START_TEST(test_error_reply)
   sem_init(&sem, 0, 0);
   Rayc__KVGetRequest req = RAYC__KVGET_REQUEST__INIT;
   req.ns = (char *)"__fail";
-  req.key = pb_bytes("bang", 4);
+  req.key = kv_bytes("bang", 4);
   ck_assert_int_eq(rpc_call(chan, KV_SVC, "InternalKVGet", &req.base, 5000, err_done, &sem), 0);
   sem_wait(&sem);
   ck_assert_int_eq(err_status, RAYC_EINFEASIBLE);
@@ -800,7 +814,7 @@ static void lp_done(void *arg, int status, const char *detail, ProtobufCMessage 
     lp.cancelled++; /* calls caught by the destroy */
   else
     lp.other++;
-  pb_free(resp);
+  msg_free(resp);
   if (++lp.callbacks == lp.expected)
     uv_stop(&lp.loop);
   lp_maybe_kill();

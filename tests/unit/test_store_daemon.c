@@ -4,8 +4,11 @@
  * One daemon (80 MiB; the minimum is 75 MiB) serves the "store" test case: it is spawned with
  * posix_spawn from $RAYC_BUILD/bin/rayc-store (else <dir of this binary>/../bin/rayc-store) and is
  * ready when it sends READY=1 to the NOTIFY_SOCKET this test binds. Other clients are forked
- * children (no gRPC here, so fork is safe); they report through their exit status. Each test
- * cleans up its objects and checks that the store's bytes in use return to where they were.
+ * children (forked before this process uses gRPC, so fork is safe); they report through their exit
+ * status. Each test cleans up its objects and checks that the store's bytes in use return to where
+ * they were. The "spill" and "pull" cases start their own daemons: 3x the capacity put through a
+ * store (spilled, then every byte checked on restore), and objects pulled between two stores over
+ * loopback (merging, failover, eviction of secondary copies, spilled sources, FreeObjects).
  */
 #include <check.h>
 #include <errno.h>
@@ -19,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -28,9 +33,11 @@
 #include "common/frame.h"
 #include "common/ids.h"
 #include "common/pb.h"
+#include "common/rpc.h"
 #include "common/status.h"
 #include "common/util.h"
 #include "object-store/store_client.h"
+#include "object-store/store_server_int.h"
 
 extern char **environ;
 
@@ -97,12 +104,16 @@ static int notify_wait_ready(int s)
   return 0;
 }
 
+static const char *g_extra_args[8]; /* more flags for the next daemon_start (NULL-terminated) */
+
 static pid_t spawn_store(daemon_t *d, const char *mem, const char *notify_path)
 {
   char *bin = store_binary(), *extra;
   char **env = env_with_notify(notify_path, &extra);
-  char *argv[] = {bin, xstrdup("--session-dir"), xstrdup(d->dir), xstrdup("--object-store-memory"),
-                  xstrdup(mem), NULL};
+  char *argv[16] = {bin, xstrdup("--session-dir"), xstrdup(d->dir), xstrdup("--object-store-memory"),
+                    xstrdup(mem), NULL};
+  for (int i = 0, k = 5; g_extra_args[i] && k < 15; i++)
+    argv[k++] = xstrdup(g_extra_args[i]);
   char *err_path = xasprintf("%s/stderr", d->dir);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -188,20 +199,28 @@ static int log_has_errors(const daemon_t *d)
   return bad;
 }
 
-static void store_teardown(void)
+/* Stops d with SIGTERM; returns 1 (having said why) when it did not exit 0 or logged errors. */
+static int daemon_stop_checked(daemon_t *d)
 {
-  kill(g_store.pid, SIGTERM);
+  int bad = 0;
+  kill(d->pid, SIGTERM);
   int st = -1;
-  waitpid(g_store.pid, &st, 0);
-  g_store.pid = -1;
+  waitpid(d->pid, &st, 0);
+  d->pid = -1;
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    char *err = daemon_stderr(&g_store);
+    char *err = daemon_stderr(d);
     fprintf(stderr, "rayc-store did not exit 0 on SIGTERM (status %d); its stderr:\n%s\n", st, err);
     free(err);
-    g_store_failed = 1;
+    bad = 1;
   }
-  g_store_failed |= log_has_errors(&g_store);
-  daemon_stop(&g_store, 0);
+  bad |= log_has_errors(d);
+  daemon_stop(d, 0);
+  return bad;
+}
+
+static void store_teardown(void)
+{
+  g_store_failed |= daemon_stop_checked(&g_store);
 }
 
 static store_client_t *connect_store(void)
@@ -403,41 +422,47 @@ END_TEST
 
 /* ---- creates that wait for room ---- */
 
-static int delete_later_child(void *arg)
-{
+typedef struct release_later {
   store_client_t *c;
+  const uint8_t *id;
+  int rc;
+} release_later_t;
+
+static void *release_later_thread(void *p)
+{
+  release_later_t *r = p;
   usleep(200 * 1000);
-  if (store_client_connect(g_store.sock, &c) != 0)
-    return 1;
-  int rc = store_client_delete(c, arg, 1);
-  store_client_destroy(c);
-  return rc ? 2 : 0;
+  r->rc = store_client_release(r->c, r->id);
+  if (r->rc == 0)
+    r->rc = store_client_delete(r->c, r->id, 1);
+  return NULL;
 }
 
+/* A referenced object can be neither evicted nor spilled away: a create waits, then fails with
+ * OUT_OF_MEMORY; once the reference goes and the owner deletes it, a waiting create proceeds. */
 START_TEST(test_create_waits_for_room)
 {
-  store_client_t *c = connect_store();
+  store_client_t *c = connect_store(), *holder = connect_store();
   uint64_t base = stats_of(c).bytes_used;
   uint8_t a[ID_OBJECT_SIZE], b[ID_OBJECT_SIZE], *buf;
   id_random(a, sizeof(a));
   id_random(b, sizeof(b));
-  ck_assert_int_eq(store_client_create(c, a, 50 << 20, 0, NULL, 0, 0, &buf), 0);
-  ck_assert_int_eq(store_client_seal(c, a), 0);
-  ck_assert_int_eq(store_client_release(c, a), 0);
+  ck_assert_int_eq(store_client_create(holder, a, 50 << 20, 0, NULL, 0, 0, &buf), 0);
+  ck_assert_int_eq(store_client_seal(holder, a), 0); /* holder keeps its reference */
   int64_t t0 = now_ms();
   ck_assert_int_eq(store_client_create(c, b, 50 << 20, 0, NULL, 0, 200, &buf), RAYC_EOUT_OF_MEMORY);
   ck_assert_int_ge(now_ms() - t0, 190);
-  ck_assert_ptr_nonnull(strstr(store_client_last_error(), "waiting"));
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0)
-    _exit(delete_later_child(a));
+  const char *msg = store_client_last_error();
+  ck_assert_msg(strstr(msg, "waiting") && strstr(msg, "52428800"), "message: %s", msg);
+  release_later_t r = {holder, a, -1};
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, release_later_thread, &r), 0);
   ck_assert_int_eq(store_client_create(c, b, 50 << 20, 0, NULL, 0, 3000, &buf), 0);
-  int st;
-  waitpid(pid, &st, 0);
-  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  pthread_join(th, NULL);
+  ck_assert_int_eq(r.rc, 0);
   ck_assert_int_eq(store_client_abort(c, b), 0);
   ck_assert_uint_eq(stats_of(c).bytes_used, base);
+  store_client_destroy(holder);
   store_client_destroy(c);
 }
 END_TEST
@@ -649,7 +674,7 @@ START_TEST(test_malformed_frames)
   close(s);
   Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
   ck_assert_int_eq(reply_code(&m), RAYC_EPROTOCOL); /* no body */
-  Rayc__RegisterWorkerRequest rw = RAYC__REGISTER_WORKER_REQUEST__INIT;
+  Rayc__RegisterClientRequest rw = RAYC__REGISTER_CLIENT_REQUEST__INIT;
   m.body_case = RAYC__LOCAL_MESSAGE__BODY_REGISTER_WORKER;
   m.register_worker = &rw;
   ck_assert_int_eq(reply_code(&m), RAYC_EUNIMPLEMENTED); /* a body the store does not serve */
@@ -861,6 +886,410 @@ START_TEST(test_rejects_small_store)
 }
 END_TEST
 
+/* ---- seal notifications ---- */
+
+START_TEST(test_seal_notifications)
+{
+  store_client_t *sub = connect_store(), *c = connect_store();
+  store_sealed_t n;
+  uint8_t id[ID_OBJECT_SIZE];
+  id_random(id, sizeof(id));
+  ck_assert_int_eq(store_client_subscribe(sub), 0);
+  ck_assert_int_eq(store_client_next_sealed(sub, 50, &n), 0); /* nothing yet */
+  uint8_t *buf;
+  ck_assert_int_eq(store_client_create(c, id, 1000, 24, NULL, 0, 0, &buf), 0);
+  ck_assert_int_eq(store_client_next_sealed(sub, 50, &n), 0); /* created is not sealed */
+  ck_assert_int_eq(store_client_seal(c, id), 0);
+  ck_assert_int_eq(store_client_next_sealed(sub, 2000, &n), 1);
+  ck_assert_mem_eq(n.id, id, ID_OBJECT_SIZE);
+  ck_assert_uint_eq(n.data_size, 1000);
+  ck_assert_uint_eq(n.metadata_size, 24);
+  store_stats_t st;
+  ck_assert_int_eq(store_client_stats(sub, &st), RAYC_EINVALID_ARGUMENT); /* notifications only */
+  ck_assert_int_eq(store_client_release(c, id), 0);
+  ck_assert_int_eq(store_client_delete(c, id, 1), 0);
+  store_client_destroy(sub);
+  store_client_destroy(c);
+}
+END_TEST
+
+START_TEST(test_om_table_matches_service)
+{
+  ck_assert_int_eq(rpc_methods_check(store_om_methods, store_om_nmethods, &rayc__object_manager_service__descriptor), 0);
+}
+END_TEST
+
+/* ---- spilling: 3x the capacity through one store ---- */
+
+/* Fills buf with object i's bytes (8-byte words mixing i and the word's index). */
+static void fill_pattern(uint8_t *buf, size_t len, uint64_t i)
+{
+  uint64_t *w = (uint64_t *)(void *)buf;
+  for (size_t k = 0; k < len / 8; k++)
+    w[k] = (i * 0x9E3779B97F4A7C15ULL) ^ (k * 0xBF58476D1CE4E5B9ULL);
+}
+
+static int check_pattern(const uint8_t *buf, size_t len, uint64_t i)
+{
+  const uint64_t *w = (const uint64_t *)(const void *)buf;
+  for (size_t k = 0; k < len / 8; k++)
+    if (w[k] != ((i * 0x9E3779B97F4A7C15ULL) ^ (k * 0xBF58476D1CE4E5B9ULL)))
+      return 0;
+  return 1;
+}
+
+static void pattern_id(uint8_t *id, uint32_t i, uint8_t tag)
+{
+  memset(id, tag, ID_OBJECT_SIZE);
+  memcpy(id, &i, sizeof(i));
+}
+
+/* Files in d's spill directory. */
+static int spill_file_count(const daemon_t *d)
+{
+  char *cmd = xasprintf("ls -1 '%s/spill' 2>/dev/null | wc -l", d->dir);
+  FILE *p = popen(cmd, "r");
+  int n = -1;
+  if (p && fscanf(p, "%d", &n) != 1)
+    n = -1;
+  if (p)
+    pclose(p);
+  free(cmd);
+  return n;
+}
+
+static void put_pattern(store_client_t *c, uint32_t i, size_t size, uint8_t tag)
+{
+  uint8_t id[ID_OBJECT_SIZE], *buf;
+  pattern_id(id, i, tag);
+  int rc = store_client_create(c, id, size, 0, NULL, 0, 20000, &buf);
+  ck_assert_msg(rc == 0, "create %u: %s: %s", i, rayc_strerror(rc), store_client_last_error());
+  fill_pattern(buf, size, i);
+  ck_assert_int_eq(store_client_seal(c, id), 0);
+  ck_assert_int_eq(store_client_release(c, id), 0);
+}
+
+static void get_and_check(store_client_t *c, uint32_t i, size_t size, uint8_t tag)
+{
+  uint8_t id[ID_OBJECT_SIZE];
+  store_object_t o;
+  pattern_id(id, i, tag);
+  ck_assert_int_eq(store_client_get(c, id, 1, 0, &o), 0);
+  ck_assert_msg(o.found, "object %u not found (error %d)", i, o.error);
+  ck_assert_uint_eq(o.data_size, size);
+  ck_assert_msg(check_pattern(o.data, size, i), "object %u: wrong bytes", i);
+  ck_assert_int_eq(store_client_release(c, id), 0);
+}
+
+/* Waits up to 3 s for the spill directory to hold n files. */
+static void wait_spill_files(const daemon_t *d, int n)
+{
+  int got = spill_file_count(d);
+  for (int k = 0; k < 300 && got != n; k++) {
+    usleep(10000);
+    got = spill_file_count(d);
+  }
+  ck_assert_int_eq(got, n);
+}
+
+START_TEST(test_spill_three_times_capacity)
+{
+  enum { N = 120, SIZE = 2 << 20 }; /* 240 MiB through an 80 MiB store */
+  daemon_t d;
+  daemon_start(&d, "80M", 1);
+  store_client_t *c = NULL;
+  ck_assert_int_eq(store_client_connect(d.sock, &c), 0);
+  for (uint32_t i = 0; i < N; i++)
+    put_pattern(c, i, SIZE, 0x11);
+  store_stats_t st = stats_of(c);
+  ck_assert_uint_eq(st.num_objects, N); /* nothing lost: every primary copy is pinned */
+  ck_assert_uint_ge(st.num_spilled, N - 40);
+  ck_assert_uint_gt(st.num_spilled_only, 0);
+  ck_assert_uint_lt(st.spill_files, st.num_spilled); /* several objects fused per file */
+  for (int k = 0; k < 300 && spill_file_count(&d) != (int)st.spill_files; k++) {
+    usleep(10000); /* a batch may still be being written */
+    st = stats_of(c);
+  }
+  ck_assert_int_eq(spill_file_count(&d), (int)st.spill_files);
+  for (uint32_t i = 0; i < N; i++) /* oldest first: each restores, evicting others */
+    get_and_check(c, i, SIZE, 0x11);
+  uint8_t ids[8 * ID_OBJECT_SIZE];
+  store_object_t o[8];
+  for (uint32_t k = 0; k < 8; k++)
+    pattern_id(ids + k * ID_OBJECT_SIZE, k * 13, 0x11);
+  ck_assert_int_eq(store_client_get(c, ids, 8, 5000, o), 0); /* many restores in one get */
+  for (uint32_t k = 0; k < 8; k++) {
+    ck_assert(o[k].found && check_pattern(o[k].data, SIZE, k * 13));
+    ck_assert_int_eq(store_client_release(c, ids + k * ID_OBJECT_SIZE), 0);
+  }
+  st = stats_of(c);
+  ck_assert_uint_gt(st.total_restored_objects, 40);
+  for (uint32_t i = 0; i < N; i++) {
+    uint8_t id[ID_OBJECT_SIZE];
+    pattern_id(id, i, 0x11);
+    ck_assert_int_eq(store_client_delete(c, id, 1), 0);
+  }
+  st = stats_of(c);
+  ck_assert_uint_eq(st.num_objects, 0);
+  ck_assert_uint_eq(st.bytes_used, 0);
+  ck_assert_uint_eq(st.spill_files, 0);
+  wait_spill_files(&d, 0); /* freed objects' files are removed */
+  store_client_destroy(c);
+  ck_assert_int_eq(daemon_stop_checked(&d), 0);
+}
+END_TEST
+
+START_TEST(test_spill_files_removed_at_exit)
+{
+  daemon_t d;
+  daemon_start(&d, "80M", 1);
+  store_client_t *c = NULL;
+  ck_assert_int_eq(store_client_connect(d.sock, &c), 0);
+  for (uint32_t i = 0; i < 50; i++)
+    put_pattern(c, i, 2 << 20, 0x22);
+  ck_assert_uint_gt(stats_of(c).spill_files, 0);
+  ck_assert_int_gt(spill_file_count(&d), 0);
+  kill(d.pid, SIGTERM);
+  int st;
+  ck_assert_int_eq(waitpid(d.pid, &st, 0), d.pid);
+  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  d.pid = -1;
+  ck_assert_int_eq(spill_file_count(&d), 0);
+  ck_assert(!log_has_errors(&d));
+  store_client_destroy(c);
+  daemon_stop(&d, 0);
+}
+END_TEST
+
+/* ---- pulls between two stores over loopback ---- */
+
+static daemon_t g_a, g_b; /* the "pull" case's stores: A serves, B pulls */
+static char g_a_addr[64];
+
+static void pull_setup(void)
+{
+  daemon_start(&g_a, "80M", 1);
+  daemon_start(&g_b, "80M", 1);
+  store_client_t *c = NULL;
+  ck_assert_int_eq(store_client_connect(g_a.sock, &c), 0);
+  store_stats_t st = stats_of(c);
+  ck_assert_int_gt(st.object_manager_port, 0);
+  snprintf(g_a_addr, sizeof(g_a_addr), "127.0.0.1:%d", st.object_manager_port);
+  store_client_destroy(c);
+}
+
+static void pull_teardown(void)
+{
+  int st = daemon_stop_checked(&g_a) | daemon_stop_checked(&g_b);
+  g_store_failed |= st;
+}
+
+START_TEST(test_pull_object_with_metadata)
+{
+  enum { SIZE = (12 << 20) + 8 };
+  store_client_t *a = NULL, *b = NULL;
+  ck_assert_int_eq(store_client_connect(g_a.sock, &a), 0);
+  ck_assert_int_eq(store_client_connect(g_b.sock, &b), 0);
+  uint8_t id[ID_OBJECT_SIZE], *buf;
+  pattern_id(id, 1, 0x33);
+  ck_assert_int_eq(store_client_create(a, id, SIZE, 100, "owner-address", 13, 0, &buf), 0);
+  fill_pattern(buf, SIZE, 1);
+  memset(buf + SIZE, 0x7e, 100);
+  ck_assert_int_eq(store_client_seal(a, id), 0);
+  ck_assert_int_eq(store_client_release(a, id), 0);
+  const char *src[] = {g_a_addr};
+  ck_assert_int_eq(store_client_pull(b, id, src, 1, 10000), 0);
+  store_object_t o;
+  ck_assert_int_eq(store_client_get(b, id, 1, 0, &o), 0);
+  ck_assert(o.found);
+  ck_assert_uint_eq(o.data_size, SIZE);
+  ck_assert_uint_eq(o.metadata_size, 100);
+  ck_assert(check_pattern(o.data, SIZE, 1));
+  for (int k = 0; k < 100; k++)
+    ck_assert_uint_eq(o.metadata[k], 0x7e);
+  ck_assert_int_eq(store_client_release(b, id), 0);
+  store_stats_t sb = stats_of(b), sa = stats_of(a);
+  ck_assert_uint_eq(sb.total_pulled_objects, 1);
+  ck_assert_uint_ge(sb.bytes_secondary, SIZE);
+  ck_assert_uint_ge(sa.total_served_chunks, 3);
+  ck_assert_int_eq(store_client_pull(b, id, src, 1, 1000), 0); /* already here */
+  ck_assert_uint_eq(stats_of(b).total_pulled_objects, 1);
+  ck_assert_int_eq(store_client_delete(b, id, 1), 0);
+  ck_assert_int_eq(store_client_delete(a, id, 1), 0);
+  store_client_destroy(a);
+  store_client_destroy(b);
+}
+END_TEST
+
+static int pull_child(void *arg)
+{
+  const uint8_t *id = arg;
+  store_client_t *b;
+  const char *src[] = {g_a_addr};
+  if (store_client_connect(g_b.sock, &b) != 0)
+    return 1;
+  int rc = store_client_pull(b, id, src, 1, 10000);
+  store_client_destroy(b);
+  return rc == 0 ? 0 : 2;
+}
+
+START_TEST(test_concurrent_pulls_merge)
+{
+  store_client_t *a = NULL, *b = NULL;
+  ck_assert_int_eq(store_client_connect(g_a.sock, &a), 0);
+  ck_assert_int_eq(store_client_connect(g_b.sock, &b), 0);
+  uint8_t id[ID_OBJECT_SIZE];
+  pattern_id(id, 2, 0x33);
+  put_pattern(a, 2, 30 << 20, 0x33);
+  uint64_t before = stats_of(b).total_pulled_objects;
+  pid_t kids[3];
+  for (int i = 0; i < 3; i++)
+    kids[i] = fork_child(pull_child, id);
+  for (int i = 0; i < 3; i++) {
+    int st;
+    ck_assert_int_eq(waitpid(kids[i], &st, 0), kids[i]);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
+  ck_assert_uint_eq(stats_of(b).total_pulled_objects, before + 1);
+  get_and_check(b, 2, 30 << 20, 0x33);
+  ck_assert_int_eq(store_client_delete(b, id, 1), 0);
+  ck_assert_int_eq(store_client_delete(a, id, 1), 0);
+  store_client_destroy(a);
+  store_client_destroy(b);
+}
+END_TEST
+
+START_TEST(test_pull_errors_and_failover)
+{
+  store_client_t *a = NULL, *b = NULL;
+  ck_assert_int_eq(store_client_connect(g_a.sock, &a), 0);
+  ck_assert_int_eq(store_client_connect(g_b.sock, &b), 0);
+  uint8_t id[ID_OBJECT_SIZE], missing[ID_OBJECT_SIZE];
+  pattern_id(id, 3, 0x33);
+  pattern_id(missing, 99, 0x33);
+  put_pattern(a, 3, 6 << 20, 0x33);
+  const char *good[] = {g_a_addr};
+  int64_t t0 = now_ms();
+  ck_assert_int_eq(store_client_pull(b, missing, good, 1, 5000), RAYC_ENOT_FOUND);
+  ck_assert_int_lt(now_ms() - t0, 2000);
+  const char *both[] = {"127.0.0.1:1", g_a_addr}; /* the first refuses connections */
+  ck_assert_int_eq(store_client_pull(b, id, both, 2, 10000), 0);
+  get_and_check(b, 3, 6 << 20, 0x33);
+  const char *dead[] = {"127.0.0.1:1"};
+  ck_assert_int_eq(store_client_pull(b, missing, dead, 1, 10000), RAYC_EUNAVAILABLE);
+  ck_assert_int_eq(store_client_pull(b, missing, NULL, 0, 1000), RAYC_EINVALID_ARGUMENT);
+  /* A source that accepts connections but never speaks: the pull times out. */
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof(sin);
+  ck_assert_int_eq(bind(ls, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  ck_assert_int_eq(listen(ls, 16), 0);
+  ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&sin, &sl), 0);
+  char mute[64];
+  snprintf(mute, sizeof(mute), "127.0.0.1:%d", ntohs(sin.sin_port));
+  const char *silent[] = {mute};
+  t0 = now_ms();
+  ck_assert_int_eq(store_client_pull(b, missing, silent, 1, 300), RAYC_ETIMEOUT);
+  ck_assert_int_lt(now_ms() - t0, 2000);
+  close(ls);
+  ck_assert_uint_eq(stats_of(b).num_pulls_active, 0);
+  ck_assert_int_eq(store_client_delete(b, id, 1), 0);
+  ck_assert_int_eq(store_client_delete(a, id, 1), 0);
+  store_client_destroy(a);
+  store_client_destroy(b);
+}
+END_TEST
+
+/* Secondary copies are evicted least recently used first when B needs room for a primary. */
+START_TEST(test_secondary_copies_evicted_lru)
+{
+  store_client_t *a = NULL, *b = NULL;
+  ck_assert_int_eq(store_client_connect(g_a.sock, &a), 0);
+  ck_assert_int_eq(store_client_connect(g_b.sock, &b), 0);
+  const char *src[] = {g_a_addr};
+  uint8_t x[ID_OBJECT_SIZE], y[ID_OBJECT_SIZE], big[ID_OBJECT_SIZE], *buf;
+  pattern_id(x, 10, 0x44);
+  pattern_id(y, 11, 0x44);
+  pattern_id(big, 12, 0x44);
+  put_pattern(a, 10, 20 << 20, 0x44);
+  put_pattern(a, 11, 20 << 20, 0x44);
+  ck_assert_int_eq(store_client_pull(b, x, src, 1, 10000), 0);
+  ck_assert_int_eq(store_client_pull(b, y, src, 1, 10000), 0);
+  get_and_check(b, 10, 20 << 20, 0x44); /* x used last: y is the least recently used */
+  uint64_t evicted = stats_of(b).total_evicted_objects;
+  ck_assert_int_eq(store_client_create(b, big, 50 << 20, 0, NULL, 0, 0, &buf), 0); /* 40 free: evict one */
+  ck_assert_uint_eq(stats_of(b).total_evicted_objects, evicted + 1);
+  ck_assert_int_eq(store_client_contains(b, x), 1);
+  ck_assert_int_eq(store_client_contains(b, y), 0);
+  ck_assert_int_eq(store_client_abort(b, big), 0);
+  ck_assert_int_eq(store_client_pull(b, y, src, 1, 10000), 0); /* pulled again */
+  get_and_check(b, 11, 20 << 20, 0x44);
+  ck_assert_int_eq(store_client_delete(b, x, 1), 0);
+  ck_assert_int_eq(store_client_delete(b, y, 1), 0);
+  ck_assert_int_eq(store_client_delete(a, x, 1), 0);
+  ck_assert_int_eq(store_client_delete(a, y, 1), 0);
+  store_client_destroy(a);
+  store_client_destroy(b);
+}
+END_TEST
+
+/* The source has spilled the object (its memory is gone): it restores it to serve the chunks. */
+START_TEST(test_pull_from_spilled_source)
+{
+  store_client_t *a = NULL, *b = NULL;
+  ck_assert_int_eq(store_client_connect(g_a.sock, &a), 0);
+  ck_assert_int_eq(store_client_connect(g_b.sock, &b), 0);
+  for (uint32_t i = 0; i < 60; i++) /* 120 MiB of primaries through A's 80 MiB */
+    put_pattern(a, 100 + i, 2 << 20, 0x55);
+  ck_assert_uint_gt(stats_of(a).num_spilled_only, 0);
+  uint64_t restored = stats_of(a).total_restored_objects;
+  uint8_t id[ID_OBJECT_SIZE];
+  pattern_id(id, 100, 0x55); /* the first one out */
+  const char *src[] = {g_a_addr};
+  ck_assert_int_eq(store_client_pull(b, id, src, 1, 10000), 0);
+  get_and_check(b, 100, 2 << 20, 0x55);
+  ck_assert_uint_gt(stats_of(a).total_restored_objects, restored);
+  ck_assert_int_eq(store_client_delete(b, id, 1), 0);
+  for (uint32_t i = 0; i < 60; i++) {
+    pattern_id(id, 100 + i, 0x55);
+    ck_assert_int_eq(store_client_delete(a, id, 1), 0);
+  }
+  store_client_destroy(a);
+  store_client_destroy(b);
+}
+END_TEST
+
+START_TEST(test_free_objects_rpc)
+{
+  store_client_t *a = NULL;
+  ck_assert_int_eq(store_client_connect(g_a.sock, &a), 0);
+  uint8_t id[ID_OBJECT_SIZE];
+  pattern_id(id, 7, 0x66);
+  put_pattern(a, 7, 1 << 20, 0x66);
+  rpc_client_t *rc = rpc_client_create(NULL);
+  Rayc__FreeObjectsRequest req = RAYC__FREE_OBJECTS_REQUEST__INIT;
+  ProtobufCBinaryData ids[2] = {pb_bytes(id, ID_OBJECT_SIZE), pb_bytes("short", 5)};
+  req.n_object_ids = 2;
+  req.object_ids = ids;
+  ProtobufCMessage *resp = NULL;
+  char *detail = NULL;
+  rpc_channel_t *ch = rpc_channel_get(rc, g_a_addr);
+  ck_assert_int_eq(rpc_call_sync(ch, &rayc__object_manager_service__descriptor, "FreeObjects", &req.base, 5000,
+                                 &resp, &detail),
+                   RAYC_EINVALID_ARGUMENT);
+  free(detail);
+  ck_assert_int_eq(store_client_contains(a, id), 1); /* a bad request changes nothing */
+  req.n_object_ids = 1;
+  ck_assert_int_eq(rpc_call_sync(ch, &rayc__object_manager_service__descriptor, "FreeObjects", &req.base, 5000,
+                                 &resp, NULL),
+                   0);
+  pb_free(resp);
+  ck_assert_int_eq(store_client_contains(a, id), 0);
+  rpc_client_destroy(rc);
+  store_client_destroy(a);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("store_daemon");
@@ -880,7 +1309,24 @@ int main(void)
   tcase_add_test(tc, test_malformed_requests);
   tcase_add_test(tc, test_random_and_mutated_frames);
   tcase_add_test(tc, test_dead_clients_parked_requests);
+  tcase_add_test(tc, test_seal_notifications);
+  tcase_add_test(tc, test_om_table_matches_service);
   suite_add_tcase(s, tc);
+  TCase *spill = tcase_create("spill");
+  tcase_set_timeout(spill, 60);
+  tcase_add_test(spill, test_spill_three_times_capacity);
+  tcase_add_test(spill, test_spill_files_removed_at_exit);
+  suite_add_tcase(s, spill);
+  TCase *pull = tcase_create("pull");
+  tcase_add_unchecked_fixture(pull, pull_setup, pull_teardown);
+  tcase_set_timeout(pull, 30);
+  tcase_add_test(pull, test_pull_object_with_metadata);
+  tcase_add_test(pull, test_concurrent_pulls_merge);
+  tcase_add_test(pull, test_pull_errors_and_failover);
+  tcase_add_test(pull, test_secondary_copies_evicted_lru);
+  tcase_add_test(pull, test_pull_from_spilled_source);
+  tcase_add_test(pull, test_free_objects_rpc);
+  suite_add_tcase(s, pull);
   TCase *life = tcase_create("lifecycle");
   tcase_set_timeout(life, 10);
   tcase_add_test(life, test_sigterm_is_graceful);

@@ -1,0 +1,152 @@
+/*
+ * The GCS actor manager (Ray's GcsActorManager + GcsActorScheduler): the actor table, actor
+ * placement and fault tolerance.
+ *
+ * An actor's states (one enum, changed only by gcs_actor_set_state, which logs and publishes):
+ *
+ *   PENDING_CREATION --placed, constructor ran--> ALIVE --worker/node lost, restarts left--> RESTARTING
+ *         |                                         |                                        |
+ *         +------------ constructor failed, killed, owner died, no restarts left -----------+--> DEAD
+ *
+ * Placement (gcs_actor_place.c): pick a node (the owner's if it has the resources, else any ALIVE
+ * node that has them, round robin), lease a dedicated worker from that node's raylet
+ * (RequestWorkerLease, for the job's "actor job" id: the job id with its top bit set, so the
+ * raylet does not kill actor workers with the driver's job: the GCS alone ends them), push the
+ * ACTOR_CREATION_TASK to it, and once the constructor has returned publish the worker's address.
+ * Then the GCS holds a WaitActorExit call on the worker: it is answered when the actor exits by
+ * itself (rayc_actor_exit: DEAD, no restart) and fails when the worker dies (the raylet is then
+ * probed to tell a dead worker from a dead node). A restart runs the constructor again on a new
+ * worker, avoiding a node that died. Every asynchronous step carries the actor's generation, which
+ * any change of plan (kill, loss, restart) bumps, so late answers of an abandoned step are ignored
+ * (a worker granted or created too late is given back or killed).
+ *
+ * Lifetimes: an owned actor dies with its owner: the GCS holds a WaitOwnerExit call on the
+ * creating process (answered when it exits in order, failing when it dies), and the owning job
+ * finishing kills the job's owned actors too. Detached actors live until killed.
+ *
+ * Callers learn about changes by long-polling GetActorInfo with the last version they saw.
+ * Everything runs on the GCS loop. The table is in memory only (not in the GCS store yet): a
+ * restarted GCS forgets its actors. Per actor: the record, its names, the packed creation task
+ * (freed once DEAD): well under 4 KiB for small constructor arguments.
+ */
+#ifndef RAYC_GCS_ACTOR_H
+#define RAYC_GCS_ACTOR_H
+
+#include "common/hmap.h"
+#include "common/ids.h"
+#include "common/pb.h"
+#include "common/rpc.h"
+#include "proto/gcs_actor.pb-c.h"
+
+#include <stdint.h>
+
+struct gcs_server;
+
+enum gcs_actor_phase {
+  GCS_ACTOR_IDLE,     /* nothing in flight (ALIVE, DEAD, or waiting to retry placement) */
+  GCS_ACTOR_LEASING,  /* RequestWorkerLease in flight */
+  GCS_ACTOR_CREATING, /* PushTask(ACTOR_CREATION_TASK) in flight */
+  GCS_ACTOR_PROBING,  /* its worker was lost: asking its raylet whether the node lives */
+};
+
+typedef struct gcs_actor_waiter {
+  struct gcs_actor_waiter *next;
+  rpc_call_t *call;
+  int64_t deadline_ms;
+} gcs_actor_waiter_t;
+
+typedef struct gcs_actor {
+  uint8_t id[ID_ACTOR_SIZE];
+  Rayc__ActorState state;
+  Rayc__ActorDeathCause cause;
+  enum gcs_actor_phase phase;
+  uint8_t detached, has_owner, has_node, has_avoid, retry_wanted;
+  int32_t max_restarts, num_restarts, max_task_retries, max_concurrency;
+  uint32_t gen;        /* bumped by every change of plan: stale callbacks compare it */
+  uint64_t version;    /* published to callers */
+  id_job_t job;
+  id_worker_t owner;
+  char *name, *ns, *class_name, *code_path, *death_msg;
+  uint8_t *spec;       /* the packed creation TaskSpec; NULL once DEAD */
+  size_t spec_len;
+  id_node_t node;      /* where it is placed (has_node) */
+  id_node_t avoid;     /* a node that died under it (has_avoid) */
+  id_worker_t worker;
+  char ip[48];
+  int32_t port;        /* > 0 once ALIVE */
+  uint8_t lease_id[16];
+  int64_t retry_at_ms, start_ms, end_ms;
+  gcs_actor_waiter_t *waiters;
+} gcs_actor_t;
+
+typedef struct gcs_actor_owner {
+  id_worker_t id;
+  char target[80];
+  uint8_t polling, dead;
+  int failures;
+  int64_t retry_at_ms;
+} gcs_actor_owner_t;
+
+typedef struct gcs_actors {
+  struct gcs_server *s; /* borrowed */
+  rpc_client_t *client; /* on the GCS loop: raylets, actor workers, owners */
+  hmap_t by_id;         /* id -> gcs_actor_t (owned; DEAD ones are kept) */
+  hmap_t by_name;       /* "ns\0name" -> live gcs_actor_t */
+  hmap_t owners;        /* worker id -> gcs_actor_owner_t (owned) */
+  id_worker_t lease_owner; /* the owner id the GCS's leases carry */
+  size_t rr;            /* round-robin start for node choice */
+  int stopping;
+} gcs_actors_t;
+
+/* Makes the manager of server s (its loop, token and node/job tables are used). Returns NULL if
+ * the rpc client cannot be made. Destroy with gcs_actors_destroy(). */
+gcs_actors_t *gcs_actors_create(struct gcs_server *s);
+
+/* Answers every held call and cancels what is in flight (loop thread; before the RPC server is
+ * destroyed or after). Idempotent. */
+void gcs_actors_shutdown(gcs_actors_t *m);
+
+/* Frees the manager (after gcs_actors_shutdown). Accepts NULL. */
+void gcs_actors_destroy(gcs_actors_t *m);
+
+/* Periodic work at monotonic time now: expired long polls, placement retries, owner re-polls. */
+void gcs_actors_cron(gcs_actors_t *m, int64_t now);
+
+/* A node died: its actors restart elsewhere or die. */
+void gcs_actors_on_node_dead(gcs_actors_t *m, const id_node_t *node);
+
+/* A job finished: its owned (non-detached) actors die. */
+void gcs_actors_on_job_finished(gcs_actors_t *m, const id_job_t *job);
+
+/* RPC handlers of ActorInfoGcsService (rows of gcs_rpc_methods; ctx is the gcs_server_t). */
+void gcs_actor_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void gcs_actor_on_get_info(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void gcs_actor_on_get_named(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void gcs_actor_on_kill(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void gcs_actor_on_list(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+
+/* ---- internal: gcs_actor.c <-> gcs_actor_place.c ---- */
+
+/* Changes a's state (logged, version bumped, waiters answered); msg (copied) is the death or loss
+ * reason, NULL to keep the current one. DEAD drops the name and the creation task. */
+void gcs_actor_set_state(gcs_actors_t *m, gcs_actor_t *a, Rayc__ActorState st, Rayc__ActorDeathCause cause,
+                         const char *msg);
+
+/* a's worker (or node) is gone: restart it if it may, else DEAD. */
+void gcs_actor_lost(gcs_actors_t *m, gcs_actor_t *a, Rayc__ActorDeathCause cause, const char *msg);
+
+/* Ends a for good or for a restart: stops its worker, bumps its generation. */
+void gcs_actor_kill(gcs_actors_t *m, gcs_actor_t *a, Rayc__ActorDeathCause cause, const char *msg, int no_restart);
+
+/* gcs_actor_place.c */
+void gcs_actor_schedule(gcs_actors_t *m, gcs_actor_t *a);
+void gcs_actor_stop_worker(gcs_actors_t *m, gcs_actor_t *a, const char *reason);
+void gcs_actor_watch_owner(gcs_actors_t *m, const Rayc__Address *owner);
+void gcs_actor_owner_poll(gcs_actors_t *m, gcs_actor_owner_t *o);
+/* gcs_actor.c: an owner exited (exited: it answered its long poll) or died: its actors die. */
+void gcs_actors_owner_gone(gcs_actors_t *m, gcs_actor_owner_t *o, int exited, const char *detail);
+
+/* Returns "ALIVE", ... */
+const char *gcs_actor_state_name(Rayc__ActorState st);
+
+#endif

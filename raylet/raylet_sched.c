@@ -1,0 +1,189 @@
+/*
+ * Scheduling: where a lease request should run, from this node's resources and the cluster
+ * resource view the GCS sends back on heartbeats.
+ *
+ *   DEFAULT (hybrid)  local while this node is below 50% utilization for the requested
+ *                     resources and has them free; otherwise the least-utilized node that has
+ *                     them free (spillback); otherwise queue locally if this node could ever run
+ *                     it; otherwise spill to any node that could.
+ *   SPREAD            round-robin over the nodes that have the resources free (or, if none has,
+ *                     that could ever run it).
+ *   NODE_AFFINITY     that node; if it is dead or cannot run it: an error (hard) or DEFAULT (soft).
+ *
+ * A request that arrived by spillback is queued here and never spilled again, unless this node
+ * could never run it. Each spillback lowers the target's view entry, so a burst of requests
+ * between two views spreads instead of piling onto one node. Requests no node could ever run
+ * wait in the infeasible list (a warning, shown in `rayc status`) and fail after
+ * --infeasible-timeout-ms, since a node with the resources may yet join.
+ */
+#include "raylet/raylet.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { SCHED_SPREAD_THRESHOLD_PCT = 50 };
+
+/* The highest utilization, among the resources req asks for, of a node with total and free. */
+static double sched_util(const raylet_res_t *total, const raylet_res_t *free_, const raylet_res_t *req)
+{
+  double u = 0;
+  for (int i = 0; i < req->n; i++) {
+    if (req->amount[i] <= 0)
+      continue;
+    double t = raylet_res_get(total, req->name[i]);
+    double f = raylet_res_get(free_, req->name[i]);
+    double x = t > 0 ? (t - f) / t : 1;
+    if (x > u)
+      u = x;
+  }
+  return u;
+}
+
+/* This node's resources minus what its queued requests will take. */
+static raylet_res_t sched_local_free(const raylet_t *r)
+{
+  raylet_res_t f = r->available;
+  for (const raylet_request_t *q = r->queue; q; q = q->next)
+    raylet_res_sub(&f, &q->res);
+  return f;
+}
+
+static int sched_is_local(const raylet_t *r, const raylet_view_node_t *n)
+{
+  return memcmp(n->id.b, r->node_id.b, ID_NODE_SIZE) == 0;
+}
+
+/* The remote node with the lowest utilization that fits req (free now, or ever with !now). */
+static raylet_view_node_t *sched_best_remote(raylet_t *r, const raylet_res_t *req, int now, double *util)
+{
+  raylet_view_node_t *best = NULL;
+  double bu = 2;
+  for (int i = 0; i < r->nview; i++) {
+    raylet_view_node_t *n = &r->view[i];
+    if (sched_is_local(r, n) || !raylet_res_fits(&n->total, req) || (now && !raylet_res_fits(&n->avail, req)))
+      continue;
+    double u = sched_util(&n->total, &n->avail, req);
+    if (u < bu)
+      best = n, bu = u;
+  }
+  *util = bu;
+  return best;
+}
+
+static enum raylet_sched sched_spill(raylet_view_node_t *n, const raylet_res_t *req, const raylet_view_node_t **target)
+{
+  raylet_res_sub(&n->avail, req);
+  *target = n;
+  return SCHED_SPILL;
+}
+
+static enum raylet_sched sched_default(raylet_t *r, const raylet_res_t *req, int spilled,
+                                       const raylet_view_node_t **target)
+{
+  int local_ok = raylet_res_fits(&r->total, req);
+  raylet_res_t free_ = sched_local_free(r);
+  if (local_ok && spilled)
+    return SCHED_LOCAL;
+  double lu = sched_util(&r->total, &free_, req), ru;
+  if (local_ok && raylet_res_fits(&free_, req) && lu * 100 < SCHED_SPREAD_THRESHOLD_PCT)
+    return SCHED_LOCAL;
+  raylet_view_node_t *best = sched_best_remote(r, req, 1, &ru);
+  if (best && (!local_ok || !raylet_res_fits(&free_, req) || ru < lu))
+    return sched_spill(best, req, target);
+  if (local_ok)
+    return SCHED_LOCAL;
+  best = sched_best_remote(r, req, 0, &ru);
+  return best ? sched_spill(best, req, target) : SCHED_INFEASIBLE;
+}
+
+static enum raylet_sched sched_spread(raylet_t *r, const raylet_res_t *req, const raylet_view_node_t **target)
+{
+  raylet_res_t free_ = sched_local_free(r);
+  for (int pass = 0; pass < 2; pass++) {
+    int n = r->nview + 1;
+    for (int k = 0; k < n; k++) {
+      int i = (int)((r->spread_next + (unsigned)k) % (unsigned)n);
+      r->spread_next = (unsigned)i + 1;
+      if (i == r->nview) { /* this node */
+        if (raylet_res_fits(&r->total, req) && (pass || raylet_res_fits(&free_, req)))
+          return SCHED_LOCAL;
+        continue;
+      }
+      raylet_view_node_t *v = &r->view[i];
+      if (!sched_is_local(r, v) && raylet_res_fits(&v->total, req) && (pass || raylet_res_fits(&v->avail, req)))
+        return sched_spill(v, req, target);
+    }
+  }
+  return SCHED_INFEASIBLE;
+}
+
+static enum raylet_sched sched_affinity(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
+                                        const raylet_view_node_t **target, const char **why)
+{
+  if (req->affinity_node_id.len == ID_NODE_SIZE && memcmp(req->affinity_node_id.data, r->node_id.b, ID_NODE_SIZE) == 0) {
+    if (raylet_res_fits(&r->total, res))
+      return SCHED_LOCAL;
+  } else {
+    for (int i = 0; i < r->nview; i++)
+      if (req->affinity_node_id.len == ID_NODE_SIZE &&
+          memcmp(r->view[i].id.b, req->affinity_node_id.data, ID_NODE_SIZE) == 0 &&
+          raylet_res_fits(&r->view[i].total, res))
+        return sched_spill(&r->view[i], res, target);
+  }
+  if (req->affinity_soft)
+    return sched_default(r, res, req->spilled, target);
+  *why = "node affinity: the node is not alive, or can never have the resources the task asks for";
+  return SCHED_ERROR;
+}
+
+enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
+                                    const raylet_view_node_t **target, const char **why)
+{
+  *target = NULL;
+  switch (req->strategy) {
+  case RAYC__SCHEDULING_STRATEGY__NODE_AFFINITY:
+    return sched_affinity(r, req, res, target, why);
+  case RAYC__SCHEDULING_STRATEGY__SPREAD:
+    if (!req->spilled)
+      return sched_spread(r, res, target);
+    return raylet_res_fits(&r->total, res) ? SCHED_LOCAL : sched_default(r, res, 0, target);
+  default:
+    return sched_default(r, res, req->spilled, target);
+  }
+}
+
+void raylet_sched_set_view(raylet_t *r, const Rayc__ClusterView *v)
+{
+  free(r->view);
+  r->view = xcalloc(v->n_nodes ? v->n_nodes : 1, sizeof(*r->view));
+  r->nview = 0;
+  for (size_t i = 0; i < v->n_nodes; i++) {
+    const Rayc__NodeResourceView *n = v->nodes[i];
+    if (n->node_id.len != ID_NODE_SIZE)
+      continue;
+    raylet_view_node_t *x = &r->view[r->nview++];
+    memcpy(x->id.b, n->node_id.data, ID_NODE_SIZE);
+    snprintf(x->ip, sizeof(x->ip), "%s", n->ip);
+    x->port = n->raylet_port;
+    raylet_res_from_pb(&x->total, n->resources_total, n->n_resources_total);
+    raylet_res_from_pb(&x->avail, n->resources_available, n->n_resources_available);
+  }
+  r->view_version = v->version;
+}
+
+void raylet_sched_free(raylet_t *r)
+{
+  free(r->view);
+  r->view = NULL;
+  r->nview = 0;
+  while (r->infeasible) {
+    raylet_infeasible_t *x = r->infeasible;
+    r->infeasible = x->next;
+    rpc_reply_error(x->call, RAYC_EUNAVAILABLE, "the raylet is shutting down");
+    free(x);
+  }
+}

@@ -1,0 +1,545 @@
+/*
+ * Calling actors (Ray's actor task submitter), and the public actor API: create, call, look up by
+ * name, kill, state.
+ *
+ * Every actor this process calls has one client record (cw->actors, under cw->mu) that follows the
+ * actor's state in the GCS with a long poll (GetActorInfo with the last version seen), from the
+ * first use until the actor is DEAD. While the actor is ALIVE, calls go straight to its worker.
+ *
+ * A call's life: rayc_actor_call makes the call's return objects (owned here, as for tasks) and
+ * appends the call to the actor's queue in submission order. The queue's head is pushed when its
+ * reference arguments are ready (a call waiting for an argument holds back the calls behind it,
+ * which keeps them in order) and the actor has an address. Each push carries a sequence number,
+ * counted per incarnation of the actor (its restart count) from 0, which the worker uses to run
+ * this process's calls in order.
+ *
+ * Faults: a push that fails (the worker died, or refused the call because the actor is exiting)
+ * parks the call in limbo until the GCS says what happened. Restarted (a newer incarnation, or
+ * RESTARTING): the call is queued again, in order, if max_task_retries allows, else it fails with
+ * ACTOR_DIED; DEAD: every call fails with ACTOR_DIED and the reason the GCS gives; still ALIVE at
+ * the same address once the long poll expires: the call is pushed again with its number. A retried
+ * call may run after calls made later than it (Ray's ordering is the same across restarts).
+ *
+ * All of this runs under cw->mu: the API on the user's threads, replies on the rpc client thread.
+ */
+#include "worker/cw_actor.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cw_actor_client cw_actor_client_t;
+
+typedef struct cw_actor_call {
+  cw_task_t t; /* first: cw_task_free() frees the whole record */
+  cw_actor_client_t *a;
+  struct cw_actor_call *next; /* in a->queue or a->limbo */
+  uint64_t order;             /* submission order */
+  uint64_t seq;               /* its number for incarnation */
+  int incarnation;            /* -1 until first pushed */
+} cw_actor_call_t;
+
+struct cw_actor_client {
+  uint8_t id[ID_ACTOR_SIZE];
+  int state; /* rayc_actor_state; -1 until the GCS answered */
+  uint64_t version;
+  int incarnation;
+  int have_addr, broken;
+  char target[96];
+  rpc_channel_t *ch;
+  uint64_t next_seq;
+  cw_actor_call_t *queue, *queue_tail; /* not pushed yet, by order */
+  cw_actor_call_t *limbo;              /* push failed; waiting for the GCS's word */
+  int in_flight;
+  int polling;
+  int64_t poll_retry_ms; /* a failed poll is retried from the background thread */
+  int max_task_retries;
+  char *class_name;
+  char *death_msg; /* DEAD: the error text of every call */
+  char *last_loss; /* why its last worker was lost (after a restart) */
+};
+
+struct cw_actors {
+  hmap_t by_id;
+  rpc_channel_t *gcs;
+  uint64_t next_order;
+  int npoll_retry;
+};
+
+static void actor_pump(cw_t *cw, cw_actor_client_t *a);
+static void actor_poll(cw_t *cw, cw_actor_client_t *a);
+
+/* ---- records ---- */
+
+static struct cw_actors *actors_get(cw_t *cw)
+{
+  if (cw->actors)
+    return cw->actors;
+  struct cw_actors *s = xcalloc(1, sizeof(*s));
+  hmap_init(&s->by_id);
+  if (!cw->is_worker && cw->gcs) {
+    s->gcs = cw->gcs;
+  } else {
+    char *addr = cw_actor_gcs_address(cw);
+    if (addr)
+      s->gcs = rpc_channel_get(cw->client, addr);
+    else
+      log_error("actors: cannot find the GCS (no session address file, no RAYC_ADDRESS)");
+    free(addr);
+  }
+  cw->actors = s;
+  return s;
+}
+
+rpc_channel_t *cw_actors_gcs(cw_t *cw)
+{
+  pthread_mutex_lock(&cw->mu);
+  rpc_channel_t *ch = actors_get(cw)->gcs;
+  pthread_mutex_unlock(&cw->mu);
+  if (!ch)
+    cw_set_error(RAYC_ENOT_CONNECTED, "this process does not know the address of the cluster's GCS");
+  return ch;
+}
+
+static cw_actor_client_t *client_get(cw_t *cw, const uint8_t *id)
+{
+  struct cw_actors *s = actors_get(cw);
+  cw_actor_client_t *a = hmap_get(&s->by_id, id, ID_ACTOR_SIZE);
+  if (a)
+    return a;
+  a = xcalloc(1, sizeof(*a));
+  memcpy(a->id, id, ID_ACTOR_SIZE);
+  a->state = -1;
+  a->incarnation = -1;
+  hmap_put(&s->by_id, id, ID_ACTOR_SIZE, a);
+  actor_poll(cw, a);
+  return a;
+}
+
+static void call_fail(cw_t *cw, cw_actor_call_t *c, int err, const char *msg)
+{
+  cw_task_fail(cw, &c->t, err, msg);
+}
+
+/* Inserts c by submission order (retries go back in front of later calls). */
+static void queue_insert(cw_actor_client_t *a, cw_actor_call_t *c)
+{
+  if (!a->queue || a->queue_tail->order < c->order) {
+    c->next = NULL;
+    if (a->queue_tail)
+      a->queue_tail->next = c;
+    else
+      a->queue = c;
+    a->queue_tail = c;
+    return;
+  }
+  cw_actor_call_t **pp = &a->queue;
+  while (*pp && (*pp)->order < c->order)
+    pp = &(*pp)->next;
+  c->next = *pp;
+  *pp = c;
+}
+
+static cw_actor_call_t *queue_pop(cw_actor_client_t *a)
+{
+  cw_actor_call_t *c = a->queue;
+  a->queue = c->next;
+  if (!a->queue)
+    a->queue_tail = NULL;
+  c->next = NULL;
+  return c;
+}
+
+static void queue_remove(cw_actor_client_t *a, cw_actor_call_t *c)
+{
+  cw_actor_call_t *prev = NULL;
+  for (cw_actor_call_t *p = a->queue; p; prev = p, p = p->next)
+    if (p == c) {
+      if (prev)
+        prev->next = c->next;
+      else
+        a->queue = c->next;
+      if (a->queue_tail == c)
+        a->queue_tail = prev;
+      c->next = NULL;
+      return;
+    }
+}
+
+/* Fails every call of a dead actor; one still waiting for an argument fails when the argument is
+ * ready, unless all is set (shutdown: its arguments are gone). */
+static void client_fail_all(cw_t *cw, cw_actor_client_t *a, int all)
+{
+  while (a->limbo) {
+    cw_actor_call_t *c = a->limbo;
+    a->limbo = c->next;
+    call_fail(cw, c, RAYC_EACTOR_DIED, a->death_msg);
+  }
+  while (a->queue) {
+    cw_actor_call_t *c = queue_pop(a);
+    if (c->t.deps_pending > 0 && !all) { /* still a waiter of its arguments: fails when they are ready */
+      c->t.dep_err = RAYC_EACTOR_DIED;
+      free(c->t.dep_err_msg);
+      c->t.dep_err_msg = xstrdup(a->death_msg);
+      continue;
+    }
+    call_fail(cw, c, RAYC_EACTOR_DIED, a->death_msg);
+  }
+}
+
+/* ---- pushing calls ---- */
+
+/* The worker a call was pushed to is gone and the actor lives on: retry the call or fail it. */
+static void call_retry_or_fail(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
+{
+  char hex[9];
+  if (a->max_task_retries < 0 || c->t.attempt < a->max_task_retries) {
+    c->t.attempt++;
+    queue_insert(a, c);
+    return;
+  }
+  char *msg = xasprintf("actor %s (%s) lost the worker running call '%s' (%s); the call has no retries left "
+                        "(max_task_retries %d)", id_short(a->id, ID_ACTOR_SIZE, hex), a->class_name ? a->class_name : "?",
+                        c->t.fn, a->last_loss && *a->last_loss ? a->last_loss : "its worker died",
+                        a->max_task_retries);
+  call_fail(cw, c, RAYC_EACTOR_DIED, msg);
+  free(msg);
+}
+
+/* A push failed: decide now if the GCS already told us what happened, else park the call. */
+static void call_lost(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
+{
+  if (a->state == RAYC_ACTOR_DEAD) {
+    call_fail(cw, c, RAYC_EACTOR_DIED, a->death_msg);
+  } else if (c->incarnation < a->incarnation || !a->have_addr) {
+    call_retry_or_fail(cw, a, c);
+  } else {
+    a->broken = 1;
+    cw_actor_call_t **pp = &a->limbo;
+    while (*pp && (*pp)->order < c->order)
+      pp = &(*pp)->next;
+    c->next = *pp;
+    *pp = c;
+    actor_poll(cw, a);
+  }
+}
+
+static void push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  cw_actor_call_t *c = arg;
+  cw_t *cw = cw_global;
+  pthread_mutex_lock(&cw->mu);
+  cw_actor_client_t *a = c->a;
+  a->in_flight--;
+  if (status == 0) {
+    cw_apply_returns(cw, &c->t, (Rayc__PushTaskReply *)resp);
+    cw_task_free(cw, &c->t);
+  } else if (cw->stopping || cw->client_closing) {
+    call_fail(cw, c, RAYC_ECANCELLED, "the caller is shutting down");
+  } else {
+    char hex[9];
+    log_debug("actor %s: call %s failed: %s (%s)", id_short(a->id, ID_ACTOR_SIZE, hex), c->t.fn,
+              rayc_strerror(status), detail);
+    call_lost(cw, a, c);
+  }
+  pb_free(resp);
+  if (!cw->stopping)
+    actor_pump(cw, a);
+  pthread_mutex_unlock(&cw->mu);
+}
+
+static void call_push(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
+{
+  Rayc__PushTaskRequest req = RAYC__PUSH_TASK_REQUEST__INIT;
+  Rayc__TaskSpec spec = RAYC__TASK_SPEC__INIT;
+  Rayc__Address caller = RAYC__ADDRESS__INIT;
+  size_t n = c->t.nargs ? c->t.nargs : 1;
+  Rayc__TaskArg *storage = xcalloc(n, sizeof(*storage));
+  Rayc__ObjectRefInfo *refs = xcalloc(n, sizeof(*refs));
+  if (c->incarnation != a->incarnation) {
+    c->incarnation = a->incarnation;
+    c->seq = a->next_seq++;
+  }
+  cw_fill_address(cw, &caller);
+  spec.task_id = pb_bytes(c->t.id.b, ID_TASK_SIZE);
+  spec.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
+  spec.type = RAYC__TASK_TYPE__ACTOR_TASK;
+  spec.function_name = c->t.fn;
+  spec.name = c->t.name;
+  spec.num_returns = c->t.num_returns;
+  spec.attempt = c->t.attempt;
+  spec.caller = &caller;
+  spec.n_args = c->t.nargs;
+  spec.args = cw_build_args(cw, &c->t, storage, refs, &caller);
+  spec.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
+  spec.actor_class = a->class_name ? a->class_name : (char *)"";
+  spec.sequence_number = c->seq;
+  spec.actor_incarnation = c->incarnation;
+  req.task = &spec;
+  a->in_flight++;
+  if (rpc_call(a->ch, &rayc__core_worker_service__descriptor, "PushTask", &req.base, -1, push_done, c) != 0) {
+    a->in_flight--;
+    call_fail(cw, c, RAYC_ECANCELLED, "the actor call could not be started (the caller is shutting down)");
+  }
+  free(spec.args);
+  free(storage);
+  free(refs);
+}
+
+static void actor_pump(cw_t *cw, cw_actor_client_t *a)
+{
+  if (a->state == RAYC_ACTOR_DEAD) {
+    client_fail_all(cw, a, 0);
+    return;
+  }
+  while (a->queue && a->state == RAYC_ACTOR_ALIVE && a->have_addr && !a->broken &&
+         a->in_flight < CW_ACTOR_MAX_IN_FLIGHT && !cw->client_closing) {
+    cw_actor_call_t *c = a->queue;
+    if (c->t.deps_pending > 0)
+      break;
+    queue_pop(a);
+    if (c->t.dep_err)
+      call_fail(cw, c, c->t.dep_err, c->t.dep_err_msg);
+    else
+      call_push(cw, a, c);
+  }
+}
+
+/* A call's last pending argument is ready (cw_task_ready). */
+static void call_on_ready(cw_t *cw, cw_task_t *t)
+{
+  cw_actor_call_t *c = (cw_actor_call_t *)t;
+  if (t->dep_err) {
+    queue_remove(c->a, c);
+    call_fail(cw, c, t->dep_err, t->dep_err_msg);
+    return;
+  }
+  actor_pump(cw, c->a);
+}
+
+/* ---- following the actor's state in the GCS ---- */
+
+static const char *state_name(int s)
+{
+  static const char *names[] = {"PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"};
+  return s >= 0 && s <= 3 ? names[s] : "UNKNOWN";
+}
+
+static void set_str(char **p, const char *v)
+{
+  free(*p);
+  *p = v && *v ? xstrdup(v) : NULL;
+}
+
+static void client_set_dead(cw_actor_client_t *a, const char *why)
+{
+  char hex[33];
+  a->state = RAYC_ACTOR_DEAD;
+  a->have_addr = 0;
+  free(a->death_msg);
+  a->death_msg = xasprintf("actor %s (%s) is dead: %s", id_hex(a->id, ID_ACTOR_SIZE, hex),
+                           a->class_name ? a->class_name : "?", why && *why ? why : "no reason given");
+}
+
+/* The actor has a (new) worker address, or the same one still. */
+static void client_alive(cw_t *cw, cw_actor_client_t *a, const Rayc__ActorInfo *info)
+{
+  if (!a->have_addr || info->num_restarts != a->incarnation) {
+    snprintf(a->target, sizeof(a->target), "%s:%d", info->address->ip, info->address->port);
+    a->ch = rpc_channel_get(cw->client, a->target);
+    a->incarnation = info->num_restarts;
+    a->next_seq = 0;
+    a->have_addr = 1;
+  }
+  a->broken = 0;
+  cw_actor_call_t *limbo = a->limbo;
+  a->limbo = NULL;
+  while (limbo) {
+    cw_actor_call_t *c = limbo;
+    limbo = c->next;
+    if (c->incarnation < a->incarnation)
+      call_retry_or_fail(cw, a, c);
+    else
+      queue_insert(a, c); /* same worker, still alive: push again with the same number */
+  }
+}
+
+static void client_apply(cw_t *cw, cw_actor_client_t *a, const Rayc__ActorInfo *info)
+{
+  a->version = info->version;
+  a->max_task_retries = info->max_task_retries;
+  set_str(&a->last_loss, info->death_message);
+  if (!a->class_name && info->class_name && *info->class_name)
+    a->class_name = xstrdup(info->class_name);
+  int st = (int)info->state;
+  if (st == RAYC_ACTOR_ALIVE && (!info->address || !info->address->ip || info->address->port <= 0))
+    st = RAYC_ACTOR_PENDING_CREATION;
+  a->state = st;
+  if (st == RAYC_ACTOR_ALIVE) {
+    client_alive(cw, a, info);
+  } else if (st == RAYC_ACTOR_DEAD) {
+    client_set_dead(a, info->death_message);
+  } else {
+    a->have_addr = 0;
+    cw_actor_call_t *limbo = a->limbo;
+    a->limbo = NULL;
+    while (limbo) {
+      cw_actor_call_t *c = limbo;
+      limbo = c->next;
+      call_retry_or_fail(cw, a, c);
+    }
+  }
+}
+
+static void poll_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  cw_actor_client_t *a = arg;
+  cw_t *cw = cw_global;
+  char hex[9];
+  pthread_mutex_lock(&cw->mu);
+  a->polling = 0;
+  Rayc__GetActorInfoReply *rep = (Rayc__GetActorInfoReply *)resp;
+  if (status == 0 && rep->actor) {
+    int before = a->state;
+    client_apply(cw, a, rep->actor);
+    if (before != a->state)
+      log_debug("actor %s: %s", id_short(a->id, ID_ACTOR_SIZE, hex), state_name(a->state));
+  } else if (status == RAYC_ENOT_FOUND) {
+    client_set_dead(a, "the GCS does not know this actor");
+  } else if (!cw->stopping && !cw->client_closing) {
+    log_debug("actor %s: asking the GCS failed: %s (%s); retrying", id_short(a->id, ID_ACTOR_SIZE, hex),
+              rayc_strerror(status), detail);
+    a->poll_retry_ms = now_ms() + CW_ACTOR_GCS_RETRY_MS;
+    cw->actors->npoll_retry++;
+  }
+  pb_free(resp);
+  if (!cw->stopping && !cw->client_closing) {
+    if (status == 0)
+      actor_poll(cw, a);
+    actor_pump(cw, a);
+  }
+  pthread_mutex_unlock(&cw->mu);
+}
+
+static void actor_poll(cw_t *cw, cw_actor_client_t *a)
+{
+  struct cw_actors *s = cw->actors;
+  if (a->polling || a->state == RAYC_ACTOR_DEAD || cw->stopping || cw->client_closing || !s->gcs ||
+      a->poll_retry_ms)
+    return;
+  Rayc__GetActorInfoRequest req = RAYC__GET_ACTOR_INFO_REQUEST__INIT;
+  req.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
+  req.known_version = a->version;
+  req.wait_ms = CW_ACTOR_POLL_MS;
+  if (rpc_call(s->gcs, &rayc__actor_info_gcs_service__descriptor, "GetActorInfo", &req.base,
+               CW_ACTOR_POLL_MS + 10000, poll_done, a) == 0)
+    a->polling = 1;
+}
+
+void cw_actors_tick(cw_t *cw)
+{
+  struct cw_actors *s = cw->actors;
+  if (!s || s->npoll_retry == 0)
+    return;
+  int64_t now = now_ms();
+  s->npoll_retry = 0;
+  for (hmap_iter_t it = hmap_iter(&s->by_id); hmap_next(&it);) {
+    cw_actor_client_t *a = it.value;
+    if (!a->poll_retry_ms)
+      continue;
+    if (now < a->poll_retry_ms) {
+      s->npoll_retry++;
+      continue;
+    }
+    a->poll_retry_ms = 0;
+    actor_poll(cw, a);
+  }
+}
+
+void cw_actors_release(cw_t *cw)
+{
+  struct cw_actors *s = cw->actors;
+  if (s) {
+    for (hmap_iter_t it = hmap_iter(&s->by_id); hmap_next(&it);) {
+      cw_actor_client_t *a = it.value;
+      set_str(&a->death_msg, "the caller shut down");
+      a->state = RAYC_ACTOR_DEAD;
+      client_fail_all(cw, a, 1);
+      free(a->class_name);
+      free(a->death_msg);
+      free(a->last_loss);
+      free(a);
+    }
+    hmap_release(&s->by_id);
+    free(s);
+    cw->actors = NULL;
+  }
+  cw_actor_owner_release(cw);
+}
+
+void cw_actors_watch(cw_t *cw, const uint8_t *id)
+{
+  pthread_mutex_lock(&cw->mu);
+  client_get(cw, id);
+  pthread_mutex_unlock(&cw->mu);
+}
+
+/* ---- rayc_actor_call ---- */
+
+int rayc_actor_call(const rayc_actor *h, const char *method, const rayc_arg *args, size_t nargs,
+                    const rayc_task_opts *opts, rayc_ref *out)
+{
+  cw_t *cw = cw_global;
+  if (!cw)
+    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+  int num_returns = opts ? opts->num_returns : 1;
+  if (!h || !method || !*method || !out || (nargs && !args))
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_actor_call: actor, method, out and args must not be NULL");
+  if (num_returns < 1 || num_returns > 1000000)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "num_returns must be 1 or more, got %d", num_returns);
+  for (size_t i = 0; i < nargs; i++)
+    if (!args[i].ref && !args[i].data && args[i].len)
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu has a length but no data", i);
+  pthread_mutex_lock(&cw->mu);
+  cw_actor_client_t *a = client_get(cw, h->id);
+  cw_actor_call_t *c = xcalloc(1, sizeof(*c));
+  cw_task_t *t = &c->t;
+  t->id = id_task_random(cw->job);
+  t->fn = xstrdup(method);
+  t->name = xstrdup(opts && opts->name ? opts->name : method);
+  t->nargs = nargs;
+  t->args = xcalloc(nargs ? nargs : 1, sizeof(*t->args));
+  t->num_returns = num_returns;
+  t->on_ready = call_on_ready;
+  c->a = a;
+  c->incarnation = -1;
+  int rc = 0;
+  for (size_t i = 0; i < nargs && rc == 0; i++)
+    rc = cw_add_arg(cw, t, i, &args[i]);
+  if (rc != 0) {
+    for (size_t i = 0; i < nargs; i++) /* undo the waiter entries of this call */
+      if (!t->args[i].value) {
+        cw_object_t *o = cw_obj_get(cw, &t->args[i].ref);
+        for (size_t k = 0; o && k < o->nwaiters; k++)
+          if (o->waiters[k] == t)
+            o->waiters[k] = o->waiters[--o->nwaiters];
+      }
+    cw_task_free(cw, t);
+    pthread_mutex_unlock(&cw->mu);
+    return rc;
+  }
+  for (int i = 0; i < num_returns; i++) {
+    id_object_t id = id_object_for_task(t->id, (uint32_t)i + 1);
+    cw_obj_new(cw, &id)->local_refs = 1;
+    memcpy(out[i].id, id.b, ID_OBJECT_SIZE);
+  }
+  c->order = cw->actors->next_order++;
+  queue_insert(a, c);
+  actor_pump(cw, a);
+  pthread_mutex_unlock(&cw->mu);
+  return 0;
+}
