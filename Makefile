@@ -52,8 +52,9 @@ INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/in
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(wildcard tests/helpers/*.c))
 RPATH := -Wl,-rpath,'$$ORIGIN/../lib'
 BENCH_TASKS := $(B)/bench/bench_tasks $(B)/lib/libbench_tasks.so
+TEST_DRIVERS := $(patsubst tests/drivers/%.c,$(B)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
-all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(BENCH_TASKS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
+all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(BENCH_TASKS) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
 .SECONDARY:
 .PHONY: all test unit integration asan test-asan demo deps bench clean format
 
@@ -112,6 +113,11 @@ $(B)/lib/libbench_tasks.so: $(B)/bench/bench_lib.o
 $(B)/bench/bench_tasks: $(B)/bench/bench_tasks.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+
+# Driver programs that multi-host test scripts run inside namespace hosts.
+$(B)/tests/drivers/%: $(B)/tests/drivers/%.o $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc -Wl,-rpath,'$$ORIGIN/../../lib' $(LDLIBS)
 
 # Task library used by the integration tests (tests/tasks/*.c).
 $(B)/lib/libtest_tasks.so: $(call obj,$(wildcard tests/tasks/*.c))

@@ -349,6 +349,39 @@ static void pull_on_chunk(void *arg, int status, const char *detail, ProtobufCMe
 
 /* ---- the local copy ---- */
 
+typedef struct pull_populate {
+  const store_region_t *region;
+  uint64_t offset, len;
+} pull_populate_t;
+
+static void populate_work(void *arg, int cancelled)
+{
+  pull_populate_t *j = arg;
+  if (!cancelled)
+    (void)store_region_populate(j->region, j->offset, j->len);
+}
+
+static void populate_done(void *arg)
+{
+  free(arg);
+}
+
+/* Faults in the rest of the local copy on an I/O thread while the chunks travel, so the loop's
+ * copies land in warm memory (first touch runs at ~1 GB/s here). Only the copy's own range: the
+ * region as a whole is never pre-faulted. Populating never changes bytes, so it is harmless even
+ * if the pull fails and the range is reused meanwhile. */
+static void pull_prefault(store_pull_t *p, uint64_t from)
+{
+  store_server_t *s = p->s;
+  if (!s->io || p->total <= from)
+    return;
+  pull_populate_t *j = xcalloc(1, sizeof(*j));
+  j->region = &s->region;
+  j->offset = p->obj->offset + from;
+  j->len = p->total - from;
+  store_io_submit(s->io, populate_work, populate_done, j);
+}
+
 int store_pull_room_try(store_pull_t *p)
 {
   store_server_t *s = p->s;
@@ -366,6 +399,7 @@ int store_pull_room_try(store_pull_t *p)
   pull_set_state(p, PULL_FETCHING);
   Rayc__GetChunkReply *first = p->first;
   p->first = NULL;
+  pull_prefault(p, first->data.len);
   pull_write(p, 0, first->data);
   p->next_off = first->data.len;
   pb_free(first);

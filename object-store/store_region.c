@@ -42,3 +42,16 @@ void store_region_release(store_region_t *r)
   r->fd = -1;
   r->size = 0;
 }
+
+int store_region_populate(const store_region_t *r, uint64_t offset, uint64_t len)
+{
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = offset & ~(page - 1), end = offset + len;
+  if (end > r->size || end < offset)
+    return -EINVAL;
+  end = (end + page - 1) & ~(page - 1);
+  if (end > r->size)
+    end = r->size;
+  if (end > start && madvise(r->base + start, end - start, MADV_POPULATE_WRITE) < 0)
+    return -errno;
+  return 0;
+}

@@ -115,6 +115,7 @@ struct cw_lease {
   rpc_channel_t *ch;
   rpc_channel_t *raylet;   /* the raylet that granted it (after spillback, not ours) */
   int in_flight;
+  unsigned pushed;         /* tasks pushed over its life */
   int dead;
   int64_t idle_since_ms;
 };

@@ -27,6 +27,9 @@ void cw_actor_owner_release(cw_t *cw);
 rpc_channel_t *cw_actors_gcs(cw_t *cw);
 /* Starts following actor id's state (so its address is known before the first call). */
 void cw_actors_watch(cw_t *cw, const uint8_t *id);
+/* This process killed actor id: its old address is not to be used (so calls made after
+ * rayc_actor_kill returns go to the restarted actor, or fail). */
+void cw_actors_killed(cw_t *cw, const uint8_t *id);
 
 /* cw_actor.c. Returns a new string: "HOST:PORT" of the cluster's GCS as this process knows it, or NULL. */
 char *cw_actor_gcs_address(cw_t *cw);

@@ -213,6 +213,8 @@ int rayc_actor_kill(const rayc_actor *a, int no_restart)
   ProtobufCMessage *resp = NULL;
   int rc = actor_gcs_call(cw, "KillActor", &req.base, &resp);
   pb_free(resp);
+  if (rc == 0)
+    cw_actors_killed(cw, a->id);
   return rc;
 }
 

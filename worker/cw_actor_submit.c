@@ -41,6 +41,7 @@ typedef struct cw_actor_call {
   uint64_t order;             /* submission order */
   uint64_t seq;               /* its number for incarnation */
   int incarnation;            /* -1 until first pushed */
+  int refused;                /* the worker refused it (ACTOR_DIED): it never ran */
 } cw_actor_call_t;
 
 struct cw_actor_client {
@@ -197,8 +198,9 @@ static void client_fail_all(cw_t *cw, cw_actor_client_t *a, int all)
 static void call_retry_or_fail(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
 {
   char hex[9];
-  if (a->max_task_retries < 0 || c->t.attempt < a->max_task_retries) {
-    c->t.attempt++;
+  if (c->refused || a->max_task_retries < 0 || c->t.attempt < a->max_task_retries) {
+    c->t.attempt += !c->refused; /* a call the worker refused never ran: no retry is used up */
+    c->refused = 0;
     queue_insert(a, c);
     return;
   }
@@ -244,6 +246,7 @@ static void push_done(void *arg, int status, const char *detail, ProtobufCMessag
     char hex[9];
     log_debug("actor %s: call %s failed: %s (%s)", id_short(a->id, ID_ACTOR_SIZE, hex), c->t.fn,
               rayc_strerror(status), detail);
+    c->refused = status == RAYC_EACTOR_DIED;
     call_lost(cw, a, c);
   }
   pb_free(resp);
@@ -348,13 +351,13 @@ static void client_set_dead(cw_actor_client_t *a, const char *why)
 /* The actor has a (new) worker address, or the same one still. */
 static void client_alive(cw_t *cw, cw_actor_client_t *a, const Rayc__ActorInfo *info)
 {
-  if (!a->have_addr || info->num_restarts != a->incarnation) {
-    snprintf(a->target, sizeof(a->target), "%s:%d", info->address->ip, info->address->port);
-    a->ch = rpc_channel_get(cw->client, a->target);
+  if (info->num_restarts != a->incarnation) { /* a new worker: numbering starts again */
     a->incarnation = info->num_restarts;
     a->next_seq = 0;
-    a->have_addr = 1;
   }
+  snprintf(a->target, sizeof(a->target), "%s:%d", info->address->ip, info->address->port);
+  a->ch = rpc_channel_get(cw->client, a->target);
+  a->have_addr = 1;
   a->broken = 0;
   cw_actor_call_t *limbo = a->limbo;
   a->limbo = NULL;
@@ -479,6 +482,17 @@ void cw_actors_release(cw_t *cw)
     cw->actors = NULL;
   }
   cw_actor_owner_release(cw);
+}
+
+void cw_actors_killed(cw_t *cw, const uint8_t *id)
+{
+  pthread_mutex_lock(&cw->mu);
+  cw_actor_client_t *a = cw->actors ? hmap_get(&cw->actors->by_id, id, ID_ACTOR_SIZE) : NULL;
+  if (a && a->state != RAYC_ACTOR_DEAD) {
+    a->have_addr = 0; /* calls wait for the GCS's word (the poll answers with the kill's version) */
+    actor_poll(cw, a);
+  }
+  pthread_mutex_unlock(&cw->mu);
 }
 
 void cw_actors_watch(cw_t *cw, const uint8_t *id)

@@ -173,8 +173,8 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
   }
   if (l->in_flight == 0) {
     l->idle_since_ms = now_ms();
-    if (l->dead)
-      cw_lease_remove(cw, l, 1);
+    if (l->dead || c->strategy == RAYC_STRATEGY_SPREAD)
+      cw_lease_remove(cw, l, l->dead);
   }
   pb_free(resp);
   if (!cw->stopping)
@@ -231,6 +231,7 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
   req.lease_id = pb_bytes(l->id, sizeof(l->id));
   t->lease = l;
   l->in_flight++;
+  l->pushed++;
   if (rpc_call(l->ch, &rayc__core_worker_service__descriptor, "PushTask", &req.base, -1, cw_push_done, t) != 0) {
     l->in_flight--;
     t->lease = NULL;
@@ -305,7 +306,9 @@ static void cw_lease_granted(cw_t *cw, cw_lease_req_t *lr, const Rayc__RequestWo
   l->idle_since_ms = now_ms();
   l->next = c->leases;
   c->leases = l;
-  if (cw->stopping)
+  /* A grant that arrives after the work is gone (a request sent while tasks were queued) goes
+   * straight back, so it does not hold a worker that others are waiting for. */
+  if (cw->stopping || (!c->head && c->leases->next))
     cw_lease_remove(cw, l, 0);
 }
 
@@ -329,6 +332,10 @@ static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMe
   c->lease_requests--;
   if (status == 0 && rep->retry_at_raylet && cw_lease_spill(cw, lr, rep->retry_at_raylet)) {
     /* a new request is on its way */
+  } else if (status == RAYC_EUNAVAILABLE && lr->raylet != cw->raylet && !cw->stopping && lr->hops < 8 &&
+             cw_request_lease_at(cw, c, cw->raylet, 0, lr->hops + 1) == 0) {
+    /* the node we were spilled to is gone: ask our own raylet again (its view will drop that node) */
+    log_warn("lease request at another node failed (%s); asking the local raylet again", detail);
   } else if (status == 0 && rep->worker && rep->lease_id.len == 16 && rep->worker->worker_id.len == ID_WORKER_SIZE) {
     cw_lease_granted(cw, lr, rep);
   } else if (status != RAYC_ECANCELLED && !cw->stopping && !c->leases && c->lease_requests == 0) {
@@ -383,10 +390,12 @@ static void cw_request_lease(cw_t *cw, cw_class_t *c)
   cw_request_lease_at(cw, c, cw->raylet, 0, 0);
 }
 
+/* SPREAD places every task on its own: its leases carry one task each and are not reused. */
 static void cw_pump(cw_t *cw, cw_class_t *c)
 {
+  int spread = c->strategy == RAYC_STRATEGY_SPREAD;
   for (cw_lease_t *l = c->leases; l && c->head; l = l->next)
-    while (c->head && !l->dead && l->in_flight < CW_MAX_IN_FLIGHT)
+    while (c->head && !l->dead && l->in_flight < CW_MAX_IN_FLIGHT && !(spread && l->pushed))
       cw_push(cw, l, cw_class_pop(c));
   size_t want = c->queued < CW_MAX_LEASE_REQUESTS ? c->queued : CW_MAX_LEASE_REQUESTS;
   if (c->queued > 0 && (size_t)c->lease_requests < want)

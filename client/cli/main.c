@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+int cli_list(int argc, char **argv); /* cli_list.c */
+
 typedef struct cli_command {
   const char *name;
   int (*run)(int argc, char **argv);
@@ -16,6 +18,7 @@ static const cli_command_t cli_commands[] = {
     {"start", cli_start, "start a node: the head (--head) or one joining a cluster (--address)"},
     {"stop", cli_stop, "stop the node started last on this machine (or --all sessions)"},
     {"status", cli_status, "show the cluster's nodes and resources"},
+    {"list", cli_list, "list the cluster's actors (rayc list actors [--format json])"},
 };
 
 static void cli_usage(FILE *out)

@@ -21,13 +21,13 @@ static char it_temp[512];
 static char it_address[128];
 static char it_code_path[1200];
 
-static int it_run(const char *cmd)
+static inline int it_run(const char *cmd)
 {
   int rc = system(cmd);
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static void it_find_build(void)
+static inline void it_find_build(void)
 {
   const char *b = getenv("RAYC_BUILD");
   if (b) {
@@ -43,7 +43,7 @@ static void it_find_build(void)
 }
 
 /* Counts live processes (not this one) whose command line contains needle. */
-static int it_count_procs(const char *needle)
+static inline int it_count_procs(const char *needle)
 {
   DIR *d = opendir("/proc");
   struct dirent *e;
@@ -70,7 +70,7 @@ static int it_count_procs(const char *needle)
 }
 
 /* Starts a head node with extra `rayc start` flags; code path = libname in the build's lib/. */
-static int it_start(const char *libname, const char *flags)
+static inline int it_start(const char *libname, const char *flags)
 {
   it_find_build();
   snprintf(it_temp, sizeof(it_temp), "/tmp/rayc-itest-XXXXXX");
@@ -98,7 +98,7 @@ static int it_start(const char *libname, const char *flags)
 
 /* Stops the node; returns the number of problems (stop failed, processes left, sanitizer
  * reports), and removes the temp dir when there were none. */
-static int it_stop(void)
+static inline int it_stop(void)
 {
   char cmd[4096];
   int problems = 0;
@@ -118,7 +118,7 @@ static int it_stop(void)
   return problems;
 }
 
-static void it_connect(void)
+static inline void it_connect(void)
 {
   rayc_config cfg = {.address = it_address, .code_path = it_code_path};
   int rc = rayc_init(&cfg);
@@ -126,7 +126,7 @@ static void it_connect(void)
 }
 
 /* rayc_get of one int64 result; *rc gets the status. */
-static int64_t it_get_i64(const rayc_ref *r, int *rc)
+static inline int64_t it_get_i64(const rayc_ref *r, int *rc)
 {
   rayc_buf b;
   int64_t v = -1;
@@ -140,7 +140,7 @@ static int64_t it_get_i64(const rayc_ref *r, int *rc)
 }
 
 /* Runs the suite, stops the cluster, and returns main's exit status. */
-static int it_finish(Suite *s)
+static inline int it_finish(Suite *s)
 {
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -234,7 +234,7 @@ START_TEST(failed_start_names_the_daemon_and_log)
                bin, tmp);
   ck_assert_int_eq(rc, 1);
   ck_assert_msg(strstr(out, "rayc-gcs did not start") && strstr(out, "logs/gcs.log") &&
-                    strstr(out, "redis storage not implemented yet"),
+                    strstr(out, "cannot connect to redis at 127.0.0.1:1"),
                 "%s", out);
   free(out);
 }

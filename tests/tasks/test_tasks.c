@@ -198,3 +198,17 @@ static int parent(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_b
   return rc ? rayc_task_fail(ctx, "child: %s", rayc_last_error()) : ret_i64(ctx, 0, 1);
 }
 RAYC_REMOTE(parent)
+
+/* where() -> this worker's IPv4 address other than loopback (its node), as a string. */
+static int where(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  int64_t ms = nargs ? i64(&args[0]) : 0;
+  if (ms > 0)
+    usleep((useconds_t)ms * 1000);
+  char id[57];
+  if (rayc_node_id(id) != 0)
+    return rayc_task_fail(ctx, "rayc_node_id: %s", rayc_last_error());
+  return rayc_return_copy(ctx, 0, id, strlen(id));
+}
+RAYC_REMOTE(where)

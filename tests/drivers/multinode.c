@@ -1,0 +1,182 @@
+/*
+ * Driver for the multi-host cluster test (tests/netns/cluster_multinode.sh). Runs inside host 1
+ * against a 3-node cluster whose nodes carry the custom resources host1, host2 and host3 (node 3
+ * also has "special"), checks what it sees, and exits non-zero on the first failed check.
+ *
+ *   multinode basic      spillback spread, custom resources, SPREAD, node affinity
+ *   multinode killnode   tasks spread over the nodes; prints READY; node 3 is then killed by the
+ *                        script; every task must still complete (retried elsewhere)
+ */
+#include <rayc.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHECK(cond, ...)                                           \
+  do {                                                             \
+    if (!(cond)) {                                                 \
+      printf("FAIL: " __VA_ARGS__);                                \
+      printf(" [%s]\n", rayc_last_error());                        \
+      exit(1);                                                     \
+    }                                                              \
+  } while (0)
+
+static char ids[4][57];
+
+/* Submits where(ms) with opts; returns its ref. */
+static rayc_ref where(int64_t ms, const rayc_task_opts *o)
+{
+  rayc_arg a = RAYC_ARG_VAL(&ms, sizeof(ms));
+  rayc_ref r;
+  CHECK(rayc_remote("where", &a, 1, o, &r) == 0, "submit where");
+  return r;
+}
+
+/* Gets a where() result: the node id; returns 0 or the error. */
+static int node_of(const rayc_ref *r, char *out)
+{
+  rayc_buf b;
+  int rc = rayc_get(r, 1, 120000, &b);
+  if (rc == 0) {
+    snprintf(out, 57, "%.*s", (int)b.len, (const char *)b.data);
+    rayc_buf_release(&b, 1);
+  }
+  rayc_ref_release(r);
+  return rc;
+}
+
+static int node_index(const char *id)
+{
+  for (int i = 1; i <= 3; i++)
+    if (strcmp(ids[i], id) == 0)
+      return i;
+  return 0;
+}
+
+static void learn_node_ids(void)
+{
+  for (int i = 1; i <= 3; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "host%d", i);
+    rayc_resource res = {name, 1};
+    rayc_task_opts o;
+    rayc_task_opts_init(&o);
+    o.resources = &res;
+    o.nresources = 1;
+    rayc_ref r = where(0, &o);
+    CHECK(node_of(&r, ids[i]) == 0, "task needing %s", name);
+    printf("node %d is %.8s\n", i, ids[i]);
+  }
+  CHECK(strcmp(ids[1], ids[2]) && strcmp(ids[2], ids[3]) && strcmp(ids[1], ids[3]), "three distinct nodes");
+}
+
+static void check_default_spreads(void)
+{
+  enum { N = 1000 };
+  static rayc_ref refs[N];
+  int count[4] = {0};
+  for (int i = 0; i < N; i++)
+    refs[i] = where(5, NULL);
+  for (int i = 0; i < N; i++) {
+    char id[57];
+    CHECK(node_of(&refs[i], id) == 0, "task %d", i);
+    count[node_index(id)]++;
+  }
+  printf("1000 tasks (default strategy): node1 %d, node2 %d, node3 %d\n", count[1], count[2], count[3]);
+  CHECK(count[1] > 0 && count[2] > 0 && count[3] > 0 && count[0] == 0, "every node ran some of the 1000 tasks");
+}
+
+static void check_custom_and_strategies(void)
+{
+  rayc_resource special = {"special", 1};
+  rayc_task_opts o;
+  rayc_task_opts_init(&o);
+  o.resources = &special;
+  o.nresources = 1;
+  char id[57];
+  for (int i = 0; i < 5; i++) {
+    rayc_ref r = where(0, &o);
+    CHECK(node_of(&r, id) == 0 && node_index(id) == 3, "a task needing 'special' runs on node 3");
+  }
+  printf("tasks needing 'special' ran on node 3\n");
+
+  usleep(300000); /* let this driver's idle leases go back, so every node is free */
+  rayc_task_opts_init(&o);
+  o.strategy = RAYC_STRATEGY_SPREAD;
+  int seen[4] = {0};
+  rayc_ref refs[30];
+  for (int i = 0; i < 30; i++)
+    refs[i] = where(50, &o);
+  for (int i = 0; i < 30; i++) {
+    CHECK(node_of(&refs[i], id) == 0, "SPREAD task %d", i);
+    seen[node_index(id)]++;
+  }
+  printf("30 SPREAD tasks: node1 %d, node2 %d, node3 %d\n", seen[1], seen[2], seen[3]);
+  CHECK(seen[1] && seen[2] && seen[3], "SPREAD used every node");
+
+  rayc_task_opts_init(&o);
+  o.strategy = RAYC_STRATEGY_NODE_AFFINITY;
+  o.node_affinity = ids[2];
+  for (int i = 0; i < 10; i++) {
+    rayc_ref r = where(0, &o);
+    CHECK(node_of(&r, id) == 0 && node_index(id) == 2, "NODE_AFFINITY to node 2");
+  }
+  printf("NODE_AFFINITY tasks ran on node 2\n");
+  char bogus[57];
+  memset(bogus, 'a', 56);
+  bogus[56] = '\0';
+  o.node_affinity = bogus;
+  o.node_affinity_soft = 1;
+  rayc_ref r = where(0, &o);
+  CHECK(node_of(&r, id) == 0 && node_index(id) > 0, "soft affinity to a missing node runs elsewhere");
+  o.node_affinity_soft = 0;
+  r = where(0, &o);
+  CHECK(node_of(&r, id) == RAYC_EINFEASIBLE, "hard affinity to a missing node is infeasible");
+  printf("affinity to a missing node: soft ran elsewhere, hard failed with INFEASIBLE\n");
+}
+
+static int killnode(void)
+{
+  enum { N = 60 };
+  rayc_ref refs[N];
+  rayc_task_opts o;
+  rayc_task_opts_init(&o);
+  o.strategy = RAYC_STRATEGY_SPREAD;
+  o.max_retries = 5;
+  for (int i = 0; i < N; i++)
+    refs[i] = where(1000, &o);
+  usleep(300000);
+  printf("READY\n");
+  fflush(stdout);
+  int count[4] = {0};
+  for (int i = 0; i < N; i++) {
+    char id[57];
+    CHECK(node_of(&refs[i], id) == 0, "task %d after node 3 died", i);
+    count[node_index(id)]++;
+  }
+  printf("after node 3 was killed, all %d tasks completed: node1 %d, node2 %d, node3 %d\n", N, count[1], count[2],
+         count[3]);
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc != 2)
+    return 2;
+  CHECK(rayc_init(NULL) == 0, "rayc_init");
+  learn_node_ids();
+  if (strcmp(argv[1], "basic") == 0) {
+    check_default_spreads();
+    check_custom_and_strategies();
+  } else if (strcmp(argv[1], "killnode") == 0) {
+    killnode();
+  } else {
+    return 2;
+  }
+  rayc_shutdown();
+  printf("PASS %s\n", argv[1]);
+  return 0;
+}

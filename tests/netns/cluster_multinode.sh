@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Multi-host cluster test: a head and two nodes, each a network namespace host (tests/netns/netns.sh),
+# started with the real `rayc start`; a driver in host 1 checks spillback, custom resources, SPREAD
+# and node affinity; then node 3 is killed (every process SIGKILLed) mid-workload, and the test
+# checks that the GCS marks it dead in time and that its tasks complete on the other nodes.
+#
+#   cluster_multinode.sh BUILD_DIR     exit 0 pass, 1 fail, 77 skipped (no root / no netns)
+set -u
+B=${1:?usage: cluster_multinode.sh BUILD_DIR}
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/netns.sh"
+netns_require || exit 77
+
+ROOT=$(mktemp -d /tmp/rayc-mn.XXXXXX)
+cleanup() {
+  for i in 1 2 3; do
+    [ -d "$ROOT/n$i" ] && netns_exec "$i" "$B/bin/rayc" stop --force --temp-dir "$ROOT/n$i" >/dev/null 2>&1
+  done
+  netns_teardown
+  if [ "${KEEP:-}" = "" ] && [ "${FAILED:-0}" = 0 ]; then rm -rf "$ROOT"; else echo "logs kept in $ROOT"; fi
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
+
+netns_setup 3 256m || fail "could not create the namespace hosts"
+# Fast failure detection and fresh resource views for the test.
+export RAYC_HEALTH_CHECK_PERIOD_MS=200 RAYC_HEALTH_CHECK_TIMEOUT_MS=200 RAYC_HEALTH_CHECK_FAILURE_THRESHOLD=5
+export RAYC_HEARTBEAT_MS=200 RAYC_INFEASIBLE_TIMEOUT_MS=3000
+HEAD="$(netns_ip 1):6380"
+start_node() {  # i resources-json [--head]
+  local i=$1 res=$2; shift 2
+  local join=(--address "$HEAD")
+  [ "${1:-}" = "--head" ] && join=(--head --port 6380)
+  netns_exec "$i" "$B/bin/rayc" start "${join[@]}" --node-ip-address "$(netns_ip "$i")" --num-cpus 2 \
+    --object-store-memory 128M --resources "$res" --temp-dir "$ROOT/n$i" > "$ROOT/start$i.out" 2>&1 ||
+    { cat "$ROOT/start$i.out"; fail "node $i did not start"; }
+}
+start_node 1 '{"host1": 100}' --head
+start_node 2 '{"host2": 100}'
+start_node 3 '{"host3": 100, "special": 1}'
+sleep 0.5
+netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | sed -n '1,40p'
+
+drive() {  # mode: runs the driver in host 1
+  netns_exec 1 env RAYC_ADDRESS="$HEAD" RAYC_CODE_PATH="$B/lib/libtest_tasks.so" "$B/tests/drivers/multinode" "$1"
+}
+drive basic || fail "basic checks"
+
+# Kill node 3 while tasks run on it.
+netns_spawn 1 env RAYC_ADDRESS="$HEAD" RAYC_CODE_PATH="$B/lib/libtest_tasks.so" "$B/tests/drivers/multinode" killnode \
+  > "$ROOT/killnode.out" 2>&1
+DRIVER=$NETNS_PID
+for _ in $(seq 1 300); do grep -q READY "$ROOT/killnode.out" && break; sleep 0.1; done
+grep -q READY "$ROOT/killnode.out" || { cat "$ROOT/killnode.out"; fail "the killnode driver did not start"; }
+killed_at=$(date +%s%N)
+for f in "$ROOT"/n3/session_latest/pids/*.pid; do kill -9 "$(cat "$f")" 2>/dev/null; done
+echo "node 3: every process SIGKILLed"
+# The GCS must mark it dead within period * threshold (1 s) plus slack.
+dead=0
+for _ in $(seq 1 50); do
+  if netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | grep -q DEAD; then dead=1; break; fi
+  sleep 0.1
+done
+ms=$(( ($(date +%s%N) - killed_at) / 1000000 ))
+[ $dead = 1 ] || fail "node 3 was not marked dead within 5 s"
+echo "node 3 marked DEAD after ${ms} ms"
+wait "$DRIVER" 2>/dev/null; rc=$?
+cat "$ROOT/killnode.out"
+grep -q "PASS killnode" "$ROOT/killnode.out" || fail "tasks of the dead node were not all completed"
+echo "PASS multinode"
