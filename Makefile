@@ -52,9 +52,11 @@ INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/in
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(wildcard tests/helpers/*.c))
 RPATH := -Wl,-rpath,'$$ORIGIN/../lib'
 BENCH_TASKS := $(B)/bench/bench_tasks $(B)/lib/libbench_tasks.so
+BENCH_ACTORS := $(B)/bench/bench_actors $(B)/lib/libbench_actors.so
+STORE_BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/store_*.c))
 TEST_DRIVERS := $(patsubst tests/drivers/%.c,$(B)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
-all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(BENCH_TASKS) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
+all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
 .SECONDARY:
 .PHONY: all test unit integration asan test-asan demo deps bench clean format
 
@@ -113,11 +115,22 @@ $(B)/lib/libbench_tasks.so: $(B)/bench/bench_lib.o
 $(B)/bench/bench_tasks: $(B)/bench/bench_tasks.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+# Store benchmarks (bench/store_*.c): standalone programs that start their own rayc-store.
+$(B)/bench/store_%: $(B)/bench/store_%.o $(B)/lib/libstore.a $(STORECLIENT_O) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Driver programs that multi-host test scripts run inside namespace hosts.
 $(B)/tests/drivers/%: $(B)/tests/drivers/%.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc -Wl,-rpath,'$$ORIGIN/../../lib' $(LDLIBS)
+
+$(B)/lib/libbench_actors.so: $(B)/bench/bench_actors_lib.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^
+$(B)/bench/bench_actors: $(B)/bench/bench_actors.o $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
 
 # Task library used by the integration tests (tests/tasks/*.c).
 $(B)/lib/libtest_tasks.so: $(call obj,$(wildcard tests/tasks/*.c))

@@ -56,6 +56,7 @@ typedef struct launch {
   char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" until bound */
   char *notify_env;                                              /* "NOTIFY_SOCKET=<path>" */
   int notify_fd;
+  int store_om_port;
   char *err;
 } launch_t;
 
@@ -455,7 +456,10 @@ static int launch_store(launch_t *l)
   int port = 0;
   launch_argv_common(l, &a, "rayc-store");
   launch_arg_num(&a, "--object-store-memory", (double)launch_store_memory(l->opts));
-  return launch_daemon(l, "store", &a, &port);
+  launch_arg(&a, "--node-ip-address", l->opts->node_ip);
+  int rc = launch_daemon(l, "store", &a, &port);
+  l->store_om_port = port; /* its object manager, which the raylet advertises */
+  return rc;
 }
 
 static double launch_num_cpus(const launch_opts_t *o)
@@ -483,6 +487,7 @@ static int launch_raylet(launch_t *l, launch_result_t *out)
   if (o->resources_json)
     launch_arg(&a, "--resources", o->resources_json);
   launch_arg_num(&a, "--object-store-memory", (double)launch_store_memory(o));
+  launch_arg_num(&a, "--object-manager-port", l->store_om_port);
   if (o->head)
     launch_arg(&a, "--head", NULL);
   char *worker = xasprintf("%s/rayc-worker", l->bin_dir);

@@ -9,6 +9,7 @@
 #include "proto/gcs.pb-c.h"
 #include "proto/local.pb-c.h"
 #include "proto/node_manager.pb-c.h"
+#include "proto/object_manager.pb-c.h"
 
 /* A bytes field that borrows len bytes at p. */
 static inline ProtobufCBinaryData pb_bytes(const void *p, size_t len)

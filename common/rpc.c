@@ -44,6 +44,8 @@
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -62,6 +64,7 @@
 #define RPC_CCALL_FREE_MAX 1024 /* recycled client call records kept per client */
 #define RPC_WARN_PER_SEC 10     /* rejected-call warnings logged per second; the rest are counted */
 #define RPC_AUTH_KEY "authorization"
+#define RPC_PEM_MAX (1 << 20)   /* bytes read from a TLS certificate or key file, at most */
 
 /* ---- shared helpers ---- */
 
@@ -137,6 +140,109 @@ static int rpc_token_equal(const uint8_t *got, size_t got_len, const char *want,
   return diff == 0;
 }
 
+/* ---- TLS ---- */
+
+void rpc_tls_from_env(rpc_tls_t *tls)
+{
+  tls->cert_file = getenv("RAYC_TLS_CERT");
+  tls->key_file = getenv("RAYC_TLS_KEY");
+  tls->ca_file = getenv("RAYC_TLS_CA");
+}
+
+static int tls_set(const char *f)
+{
+  return f && *f;
+}
+
+int rpc_tls_enabled(const rpc_tls_t *tls)
+{
+  return tls && (tls_set(tls->cert_file) || tls_set(tls->key_file) || tls_set(tls->ca_file));
+}
+
+/* Returns the contents of a PEM file as a new string, or NULL (logged). */
+static char *tls_read_pem(const char *what, const char *path)
+{
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    log_error("rpc: cannot read the TLS %s %s: %s", what, path, strerror(errno));
+    return NULL;
+  }
+  char *buf = xmalloc(RPC_PEM_MAX + 1);
+  size_t n = fread(buf, 1, RPC_PEM_MAX + 1, f);
+  int bad = ferror(f) || n == 0 || n > RPC_PEM_MAX;
+  fclose(f);
+  if (bad || !strstr(buf, "-----BEGIN")) {
+    log_error("rpc: the TLS %s %s is not a PEM file (or is empty, or larger than %d bytes)", what, path, RPC_PEM_MAX);
+    free(buf);
+    return NULL;
+  }
+  buf[n] = '\0';
+  return buf;
+}
+
+/* The three PEM files of tls, read; 0 or RAYC_EINVALID_ARGUMENT (logged). Free with tls_pem_free. */
+typedef struct tls_pem {
+  char *cert, *key, *ca;
+} tls_pem_t;
+
+static void tls_pem_free(tls_pem_t *p)
+{
+  free(p->cert);
+  if (p->key) /* a private key: do not leave it in freed memory */
+    explicit_bzero(p->key, strlen(p->key));
+  free(p->key);
+  free(p->ca);
+}
+
+static int tls_pem_read(const rpc_tls_t *tls, tls_pem_t *p)
+{
+  memset(p, 0, sizeof(*p));
+  if (!tls_set(tls->cert_file) || !tls_set(tls->key_file) || !tls_set(tls->ca_file)) {
+    log_error("rpc: TLS needs a certificate, its key and the CA (--tls-cert, --tls-key, --tls-ca); got %s%s%s",
+              tls_set(tls->cert_file) ? "cert " : "", tls_set(tls->key_file) ? "key " : "",
+              tls_set(tls->ca_file) ? "ca" : "");
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  p->cert = tls_read_pem("certificate", tls->cert_file);
+  p->key = p->cert ? tls_read_pem("key", tls->key_file) : NULL;
+  p->ca = p->key ? tls_read_pem("CA", tls->ca_file) : NULL;
+  if (!p->ca) {
+    tls_pem_free(p);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  return 0;
+}
+
+/* Server credentials for tls (mutual TLS: clients must show a certificate the CA signed); NULL
+ * (logged) when the files are unusable. */
+static grpc_server_credentials *tls_server_creds(const rpc_tls_t *tls)
+{
+  tls_pem_t p;
+  if (tls_pem_read(tls, &p) < 0)
+    return NULL;
+  grpc_ssl_pem_key_cert_pair pair = {.private_key = p.key, .cert_chain = p.cert};
+  grpc_server_credentials *c =
+      grpc_ssl_server_credentials_create_ex(p.ca, &pair, 1, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+  tls_pem_free(&p);
+  if (!c)
+    log_error("rpc: gRPC refused the TLS files %s, %s, %s", tls->cert_file, tls->key_file, tls->ca_file);
+  return c;
+}
+
+/* Channel credentials for tls (the client shows its certificate and checks the server's). */
+static grpc_channel_credentials *tls_channel_creds(const rpc_tls_t *tls)
+{
+  tls_pem_t p;
+  if (tls_pem_read(tls, &p) < 0)
+    return NULL;
+  grpc_ssl_pem_key_cert_pair pair = {.private_key = p.key, .cert_chain = p.cert};
+  grpc_channel_credentials *c = grpc_ssl_credentials_create(p.ca, &pair, NULL, NULL);
+  tls_pem_free(&p);
+  if (!c)
+    log_error("rpc: gRPC refused the TLS files %s, %s, %s", tls->cert_file, tls->key_file, tls->ca_file);
+  return c;
+}
+
 /* ---- server ---- */
 
 enum rpc_call_state {
@@ -181,6 +287,7 @@ struct rpc_server {
   void *ctx;
   char *token;
   size_t token_len;
+  grpc_server_credentials *creds; /* TLS; NULL: plaintext */
   struct rpc_row *rows;
   size_t nrows;
   _Atomic int closing;
@@ -378,10 +485,18 @@ static void srv_warn(rpc_server_t *s, rpc_call_t *call, const char *why)
     s->warn_n = 0;
     s->warn_dropped = 0;
   }
-  if (s->warn_n++ < RPC_WARN_PER_SEC)
-    log_warn("rpc: rejected %s from %s: %s", call->row->path, rpc_call_peer(call), why);
-  else
+  if (s->warn_n++ >= RPC_WARN_PER_SEC) {
     s->warn_dropped++;
+    return;
+  }
+  if (call->row) {
+    log_warn("rpc: rejected %s from %s: %s", call->row->path, rpc_call_peer(call), why);
+    return;
+  }
+  grpc_slice path = call->details.method; /* a path no table has: as the peer sent it, cut short */
+  size_t n = GRPC_SLICE_LENGTH(path);
+  log_warn("rpc: rejected %.*s from %s: %s", (int)(n > 200 ? 200 : n), (const char *)GRPC_SLICE_START_PTR(path),
+           rpc_call_peer(call), why);
 }
 
 static void srv_dispatch(void *arg)
@@ -396,15 +511,24 @@ static void srv_dispatch(void *arg)
 }
 
 /* CQ thread: checks and decodes a call of a table method, then hands it to its handler. */
+/* CQ thread: 1 when the call may go on; 0 when it lacked the token and was answered
+ * UNAUTHENTICATED (counted and logged with the peer's address). Checked once here for every
+ * method of every table, and for paths no table has, so an unauthenticated peer learns nothing. */
+static int srv_authenticate(rpc_server_t *s, rpc_call_t *call)
+{
+  if (!s->token_len || (call->row && (call->row->m->flags & RPC_NO_AUTH)) || srv_token_ok(s, &call->md))
+    return 1;
+  atomic_fetch_add(&s->auth_failures, 1);
+  srv_warn(s, call, "missing or wrong cluster token");
+  srv_fail(call, (grpc_status_code)status_to_grpc(RAYC_EUNAUTHENTICATED), "missing or wrong cluster token");
+  return 0;
+}
+
 static void srv_accept(rpc_server_t *s, rpc_call_t *call)
 {
   const struct rpc_row *row = call->row;
-  if (s->token_len && !(row->m->flags & RPC_NO_AUTH) && !srv_token_ok(s, &call->md)) {
-    atomic_fetch_add(&s->auth_failures, 1);
-    srv_warn(s, call, "missing or wrong cluster token");
-    srv_fail(call, (grpc_status_code)status_to_grpc(RAYC_EUNAUTHENTICATED), "missing or wrong cluster token");
+  if (!srv_authenticate(s, call))
     return;
-  }
   call->req = rpc_unpack(call->recv, row->md->input);
   if (call->recv)
     grpc_byte_buffer_destroy(call->recv);
@@ -435,6 +559,8 @@ static void srv_on_request(rpc_server_t *s, rpc_call_t *call, int ok)
     srv_accept(s, call);
     return;
   }
+  if (!srv_authenticate(s, call))
+    return;
   grpc_slice path = call->details.method;
   log_debug("rpc: unknown method %.*s from %s", (int)GRPC_SLICE_LENGTH(path), (const char *)GRPC_SLICE_START_PTR(path),
             rpc_call_peer(call));
@@ -536,6 +662,8 @@ static void srv_free(rpc_server_t *s)
     free(s->rows[i].path);
   free(s->rows);
   free(s->token);
+  if (s->creds)
+    grpc_server_credentials_release(s->creds);
   if (s->cq)
     grpc_completion_queue_destroy(s->cq);
   if (s->grpc)
@@ -573,6 +701,10 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
   }
   s->ctx = opts ? opts->ctx : NULL;
   srv_create_grpc(s);
+  if (opts && rpc_tls_enabled(opts->tls) && !(s->creds = tls_server_creds(opts->tls))) {
+    rpc_server_destroy(s);
+    return NULL;
+  }
   if (opts && opts->loop && !(s->q = loopq_create(opts->loop))) {
     log_error("rpc: cannot attach the server to its loop");
     rpc_server_destroy(s);
@@ -581,13 +713,40 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
   return s;
 }
 
+/* 1 when addr ("HOST:PORT", "[V6]:PORT") names every interface rather than one address. */
+static int srv_addr_is_wildcard(const char *addr)
+{
+  if (strncmp(addr, "unix:", 5) == 0 || strncmp(addr, "unix-abstract:", 14) == 0)
+    return 0;
+  char host[256];
+  const char *end = addr[0] == '[' ? strchr(addr, ']') : strrchr(addr, ':');
+  const char *start = addr[0] == '[' ? addr + 1 : addr;
+  size_t n = end ? (size_t)(end - start) : strlen(start);
+  if (n >= sizeof(host))
+    return 0;
+  memcpy(host, start, n);
+  host[n] = '\0';
+  struct in_addr v4;
+  struct in6_addr v6;
+  if (n == 0 || strcmp(host, "*") == 0)
+    return 1;
+  if (inet_aton(host, &v4))
+    return v4.s_addr == htonl(INADDR_ANY);
+  return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&v6);
+}
+
 int rpc_server_listen(rpc_server_t *s, const char *addr)
 {
   if (s->started)
     return RAYC_EINVALID_ARGUMENT;
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  if (srv_addr_is_wildcard(addr)) {
+    log_error("rpc: refusing to listen on %s, every interface: give the node's own address", addr);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  grpc_server_credentials *creds = s->creds ? s->creds : grpc_insecure_server_credentials_create();
   int port = grpc_server_add_http2_port(s->server, addr, creds);
-  grpc_server_credentials_release(creds);
+  if (!s->creds)
+    grpc_server_credentials_release(creds);
   if (port <= 0) {
     log_error("rpc: cannot listen on %s (address in use or invalid)", addr);
     return RAYC_EIO;
@@ -767,6 +926,7 @@ struct rpc_client {
   loopq_t *q;
   char *token;
   grpc_metadata auth;
+  grpc_channel_credentials *creds; /* TLS, or insecure */
   pthread_mutex_t mu; /* channels, method handles, in-flight list, free lists */
   rpc_channel_t *channels;
   struct rpc_ccall inflight; /* sentinel */
@@ -981,6 +1141,11 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
     goto fail;
   }
   grpc_init();
+  c->creds = opts && rpc_tls_enabled(opts->tls) ? tls_channel_creds(opts->tls) : grpc_insecure_credentials_create();
+  if (!c->creds) {
+    grpc_shutdown();
+    goto fail;
+  }
   c->cq = grpc_completion_queue_create_for_next(NULL);
   return c;
 fail:
@@ -1061,6 +1226,7 @@ void rpc_client_destroy(rpc_client_t *c)
   }
   cli_free_resources(c);
   grpc_completion_queue_destroy(c->cq);
+  grpc_channel_credentials_release(c->creds);
   grpc_shutdown();
   free(c->token);
   pthread_mutex_destroy(&c->mu);
@@ -1079,9 +1245,7 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
     ch->target = xstrdup(target);
     grpc_arg a[6];
     grpc_channel_args args = {rpc_args_fill(a, 0), a};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    ch->ch = grpc_channel_create(target, creds, &args);
-    grpc_channel_credentials_release(creds);
+    ch->ch = grpc_channel_create(target, c->creds, &args); /* takes its own reference */
     ch->next = c->channels;
     c->channels = ch;
   }

@@ -51,19 +51,36 @@ typedef struct rpc_method {
   unsigned flags;
 } rpc_method_t;
 
+/* TLS for a server or a client: PEM files, read when the server or client is created. All three
+ * set: mutual TLS (the server requires a client certificate signed by ca_file and the client checks
+ * that the server's certificate, signed by ca_file, names the host it dialled: give certificates
+ * an IP subjectAltName for each node address). All three NULL or "": plaintext, as before. Any
+ * other combination is an error. See deploy/make-test-ca.sh. */
+typedef struct rpc_tls {
+  const char *cert_file; /* this process's certificate chain */
+  const char *key_file;  /* its private key */
+  const char *ca_file;   /* the CA that signed every certificate of the cluster */
+} rpc_tls_t;
+
 typedef struct rpc_server_opts {
-  uv_loop_t *loop;   /* handlers run on this loop; NULL: on the server's completion-queue thread */
-  const char *token; /* required `authorization` metadata value; NULL or "": no check */
-  void *ctx;         /* first argument of every handler */
+  uv_loop_t *loop;      /* handlers run on this loop; NULL: on the server's completion-queue thread */
+  const char *token;    /* required `authorization` metadata value; NULL or "": no check */
+  void *ctx;            /* first argument of every handler */
+  const rpc_tls_t *tls; /* NULL: plaintext */
 } rpc_server_opts_t;
 
 /* Returns a new server, or NULL (logged) when a table row does not match its service descriptor
- * (unknown method name, missing handler, or a method listed twice). The table is borrowed and must
+ * (unknown method name, missing handler, or a method listed twice) or the TLS files are unusable.
+ * With a token, every call, including one for a path the table lacks, must carry it: a call
+ * without it gets UNAUTHENTICATED (counted, and logged with the peer's address) and reaches no
+ * handler. Tokens are compared in constant time. The table is borrowed and must
  * outlive the server. With opts->loop, call on that loop's thread. Destroy with rpc_server_destroy(). */
 rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc_server_opts_t *opts);
 
 /* Binds addr ("127.0.0.1:0", "10.0.0.5:6380", "unix:/path"). Returns the bound TCP port (> 0),
- * 0 for a Unix socket, or a negative RAYC_E* code. Call before rpc_server_start(). */
+ * 0 for a Unix socket, or a negative RAYC_E* code. A wildcard host ("0.0.0.0", "[::]", "" or
+ * "*") is refused with RAYC_EINVALID_ARGUMENT: daemons listen on their node's address only, never
+ * by accident on every interface. Call before rpc_server_start(). */
 int rpc_server_listen(rpc_server_t *s, const char *addr);
 
 /* Starts serving; 0 or a negative RAYC_E* code. */
@@ -104,8 +121,9 @@ int rpc_methods_check(const rpc_method_t *methods, size_t n, const ProtobufCServ
 /* ---- client ---- */
 
 typedef struct rpc_client_opts {
-  uv_loop_t *loop;   /* callbacks run on this loop; NULL: on the client's own thread */
-  const char *token; /* sent as `authorization` metadata; NULL or "": none */
+  uv_loop_t *loop;      /* callbacks run on this loop; NULL: on the client's own thread */
+  const char *token;    /* sent as `authorization` metadata; NULL or "": none */
+  const rpc_tls_t *tls; /* NULL: plaintext */
 } rpc_client_opts_t;
 
 /* status: 0 or a negative RAYC_E* code; detail: the peer's or the transport's text (borrowed for
@@ -114,7 +132,7 @@ typedef struct rpc_client_opts {
 typedef void (*rpc_done_fn)(void *arg, int status, const char *detail, ProtobufCMessage *resp);
 
 /* Returns a new client, or NULL (logged) when the token is not a legal header value (printable
- * ASCII). With opts->loop, call on that loop's thread. The client's thread starts with its first
+ * ASCII) or the TLS files are unusable. With opts->loop, call on that loop's thread. The client's thread starts with its first
  * async call (a client used only for sync calls has none). Destroy with rpc_client_destroy(). */
 rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts);
 
@@ -148,5 +166,14 @@ int rpc_call(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const cha
  * Thread-safe, any number of threads at once; from a loop thread it blocks that loop. */
 int rpc_call_sync(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method,
                   const ProtobufCMessage *req, int timeout_ms, ProtobufCMessage **resp, char **detail);
+
+/* ---- TLS settings ---- */
+
+/* Fills tls from RAYC_TLS_CERT, RAYC_TLS_KEY and RAYC_TLS_CA (pointers into the environment, valid
+ * until it changes): how workers and drivers learn the settings daemons take as --tls-*. */
+void rpc_tls_from_env(rpc_tls_t *tls);
+
+/* 1 when tls asks for TLS (any file set), 0 for plaintext (NULL or every field unset). */
+int rpc_tls_enabled(const rpc_tls_t *tls);
 
 #endif

@@ -272,9 +272,15 @@ static void redis_close(gcs_store_t *s)
     redis_set_state(r, REDIS_CLOSED, "closed before connecting");
     return;
   }
-  redis_set_state(r, REDIS_CLOSING,
-                  r->issued > r->acked ? "waiting for the writes in flight" : "nothing in flight");
-  redisAsyncDisconnect(r->ac); /* may call redis_on_disconnect before it returns */
+  int idle = r->issued == r->acked && !(r->ac->c.flags & REDIS_IN_CALLBACK);
+  redis_set_state(r, REDIS_CLOSING, idle ? "nothing in flight" : "waiting for the writes in flight");
+  redisAsyncDisconnect(r->ac);
+  if (idle && r->ac) {
+    /* hiredis freed the context at once, without redis_on_disconnect if it never connected
+     * (it connects on its first write) */
+    r->ac = NULL;
+    redis_set_state(r, REDIS_CLOSED, "nothing was written");
+  }
 }
 
 static void redis_destroy(gcs_store_t *s)

@@ -259,16 +259,27 @@ int store_client_create(store_client_t *c, const uint8_t *id, uint64_t data_size
   return 0;
 }
 
-int store_client_seal(store_client_t *c, const uint8_t *id)
+static int client_seal(store_client_t *c, const uint8_t *id, int release)
 {
   if (!id)
     return client_fail(RAYC_EINVALID_ARGUMENT, "store_client_seal: no object id");
   Rayc__StoreSealRequest sr = RAYC__STORE_SEAL_REQUEST__INIT;
   sr.object_id = client_id(id);
+  sr.release = release;
   Rayc__LocalMessage req = RAYC__LOCAL_MESSAGE__INIT;
   req.body_case = RAYC__LOCAL_MESSAGE__BODY_STORE_SEAL;
   req.store_seal = &sr;
   return client_call_ok(c, &req);
+}
+
+int store_client_seal(store_client_t *c, const uint8_t *id)
+{
+  return client_seal(c, id, 0);
+}
+
+int store_client_seal_release(store_client_t *c, const uint8_t *id)
+{
+  return client_seal(c, id, 1);
 }
 
 int store_client_abort(store_client_t *c, const uint8_t *id)
@@ -294,12 +305,10 @@ int store_client_put(store_client_t *c, const uint8_t *id, const void *data, siz
     return rc;
   if (len)
     memcpy(buf, data, len);
-  rc = store_client_seal(c, id);
-  if (rc < 0) {
+  rc = store_client_seal_release(c, id);
+  if (rc < 0)
     (void)store_client_abort(c, id);
-    return rc;
-  }
-  return store_client_release(c, id);
+  return rc;
 }
 
 /* Fills out[] from a get reply that must answer ids in order. */

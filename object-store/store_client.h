@@ -42,10 +42,13 @@ int store_client_create(store_client_t *c, const uint8_t *id, uint64_t data_size
  * store_client_release(). */
 int store_client_seal(store_client_t *c, const uint8_t *id);
 
+/* Seals a created object and drops the creator's reference, in one round trip. */
+int store_client_seal_release(store_client_t *c, const uint8_t *id);
+
 /* Aborts an unsealed create, freeing its memory. */
 int store_client_abort(store_client_t *c, const uint8_t *id);
 
-/* Creates, copies data in, seals and releases: the one-copy put. */
+/* Creates, copies data in, seals and releases: the one-copy put, in two round trips. */
 int store_client_put(store_client_t *c, const uint8_t *id, const void *data, size_t len, const void *owner,
                      size_t owner_len, int timeout_ms);
 

@@ -86,7 +86,10 @@ static int handle_seal(store_server_t *s, local_conn_t *c, const Rayc__LocalMess
 {
   if (store_check_id(s, m->store_seal->object_id) < 0)
     return RAYC_EINVALID_ARGUMENT;
-  int rc = store_core_seal(&s->core, m->store_seal->object_id.data, local_conn_id(c));
+  const uint8_t *id = m->store_seal->object_id.data;
+  int rc = store_core_seal(&s->core, id, local_conn_id(c));
+  if (rc == 0 && m->store_seal->release)
+    rc = store_core_release_ref(&s->core, id, local_conn_id(c));
   if (rc)
     return store_core_failed(s, rc);
   store_reply_ok(c, m->seq);

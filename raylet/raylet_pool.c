@@ -190,6 +190,7 @@ static void pool_reply_register(raylet_t *r, local_conn_t *c, uint64_t seq, int 
   rep.node_ip = r->cfg.node_ip;
   rep.raylet_port = r->port;
   rep.store_socket = r->cfg.store_socket;
+  rep.object_manager_port = r->cfg.object_manager_port;
   m.body_case = RAYC__LOCAL_MESSAGE__BODY_REGISTER_WORKER_REPLY;
   m.register_worker_reply = &rep;
   local_conn_send_msg(c, &m.base, -1);

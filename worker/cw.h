@@ -54,6 +54,7 @@ typedef struct cw_object {
   int submitted_refs;  /* pending tasks that take it as an argument */
   cw_blob_t *blob;     /* OBJ_INLINE */
   id_node_t node;      /* OBJ_IN_STORE: the node holding the primary copy */
+  char *location;      /* OBJ_IN_STORE: that node's object manager "ip:port" (NULL: unknown) */
   uint64_t size;
   int err;             /* OBJ_ERROR */
   char *err_msg;
@@ -130,6 +131,7 @@ typedef struct cw {
   id_task_t current_task;   /* puts are named after it */
   uint32_t put_index;
   char node_ip[64];
+  char store_address[96];   /* this node's object manager "ip:port", "" if none */
   int port;                 /* CoreWorkerService port; 0 in drivers */
   char *code_path;
   rpc_client_t *client;
@@ -161,7 +163,10 @@ void cw_fill_address(cw_t *cw, Rayc__Address *a);
 cw_object_t *cw_obj_new(cw_t *cw, const id_object_t *id);
 cw_object_t *cw_obj_get(cw_t *cw, const id_object_t *id);
 void cw_obj_set_inline(cw_t *cw, cw_object_t *o, const void *data, size_t len);
-void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t size);
+void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t size, const char *location);
+/* Makes object id (on another node, at location "ip:port") readable from this node's store:
+ * pulls it unless it is already here. Called without cw->mu. */
+int cw_fetch_remote(cw_t *cw, const uint8_t *id, const char *location);
 void cw_obj_set_error(cw_t *cw, cw_object_t *o, int err, const char *msg);
 void cw_obj_maybe_free(cw_t *cw, cw_object_t *o);
 cw_blob_t *cw_blob_new(const void *data, size_t len);

@@ -105,6 +105,8 @@ static int cw_register(cw_t *cw, int is_driver, char **store_socket)
   Rayc__RegisterClientReply *r = rep->register_worker_reply;
   memcpy(cw->node_id.b, r->node_id.data, ID_NODE_SIZE);
   snprintf(cw->node_ip, sizeof(cw->node_ip), "%s", r->node_ip);
+  if (r->object_manager_port > 0)
+    snprintf(cw->store_address, sizeof(cw->store_address), "%s:%d", r->node_ip, r->object_manager_port);
   char target[128];
   snprintf(target, sizeof(target), "%s:%d", r->node_ip, r->raylet_port);
   cw->raylet = rpc_channel_get(cw->client, target);
@@ -177,4 +179,20 @@ int rayc_node_id(char *out)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_node_id: out must not be NULL");
   id_hex(cw->node_id.b, ID_NODE_SIZE, out);
   return 0;
+}
+
+int cw_fetch_remote(cw_t *cw, const uint8_t *id, const char *location)
+{
+  if (!location || !*location) {
+    char hex[9];
+    return cw_set_error(RAYC_EOBJECT_LOST, "object %s is on another node whose object manager is unknown",
+                        id_short(id, ID_OBJECT_SIZE, hex));
+  }
+  int rc = store_client_pull(cw->store, id, &location, 1, 60000);
+  if (rc != 0) {
+    char hex[9];
+    cw_set_error(rc, "pulling object %s from %s failed: %s (%s)", id_short(id, ID_OBJECT_SIZE, hex), location,
+                 rayc_strerror(rc), store_client_last_error());
+  }
+  return rc;
 }

@@ -341,7 +341,10 @@ static int exec_args(cw_t *cw, const Rayc__TaskSpec *spec, rayc_buf *bufs, uint8
       return RAYC_EINVALID_ARGUMENT;
     }
     store_object_t so;
-    int rc = store_client_get(cw->store, a->ref->object_id.data, 1, 30000, &so);
+    int remote = a->ref->node_id.len == ID_NODE_SIZE && memcmp(a->ref->node_id.data, cw->node_id.b, ID_NODE_SIZE) != 0;
+    int rc = remote ? cw_fetch_remote(cw, a->ref->object_id.data, a->ref->store_address) : 0;
+    if (rc == 0)
+      rc = store_client_get(cw->store, a->ref->object_id.data, 1, 30000, &so);
     if (rc != 0 || !so.found) {
       char hex[9];
       *why = xasprintf("argument %zu (object %s) is not available on this node: %s", i,
@@ -391,6 +394,7 @@ static void exec_finish_return(rayc_task_ctx *ctx, size_t i, Rayc__ReturnObject 
   if (ctx->kind[i] == RET_STORE) {
     r->in_store = 1;
     r->node_id = pb_bytes(cw->node_id.b, ID_NODE_SIZE);
+    r->store_address = cw->store_address;
     r->size = b->len;
   } else {
     r->data = pb_bytes(b->data, b->data ? b->len : 0);

@@ -79,10 +79,12 @@ void cw_obj_set_inline(cw_t *cw, cw_object_t *o, const void *data, size_t len)
   cw_obj_ready(cw, o);
 }
 
-void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t size)
+void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t size, const char *location)
 {
   o->state = OBJ_IN_STORE;
   o->node = *node;
+  free(o->location);
+  o->location = location && *location ? xstrdup(location) : NULL;
   o->size = size;
   cw_obj_ready(cw, o);
 }
@@ -95,12 +97,37 @@ void cw_obj_set_error(cw_t *cw, cw_object_t *o, int err, const char *msg)
   cw_obj_ready(cw, o);
 }
 
+static void cw_free_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)arg;
+  if (status != 0 && status != RAYC_ECANCELLED)
+    log_debug("FreeObjects failed: %s (%s)", rayc_strerror(status), detail);
+  pb_free(resp);
+}
+
+/* Frees the primary copy of an object that lives in another node's store, through its object
+ * manager (copies pulled to other nodes are secondary and evicted by their stores). */
+static void cw_free_remote(cw_t *cw, cw_object_t *o)
+{
+  if (!o->location || !cw->client || cw->client_closing)
+    return;
+  Rayc__FreeObjectsRequest req = RAYC__FREE_OBJECTS_REQUEST__INIT;
+  ProtobufCBinaryData id = pb_bytes(o->id.b, ID_OBJECT_SIZE);
+  req.object_ids = &id;
+  req.n_object_ids = 1;
+  rpc_call(rpc_channel_get(cw->client, o->location), &rayc__object_manager_service__descriptor, "FreeObjects",
+           &req.base, 5000, cw_free_done, NULL);
+}
+
 static void cw_obj_free(cw_t *cw, cw_object_t *o)
 {
   hmap_del(&cw->objects, o->id.b, ID_OBJECT_SIZE);
   if (o->state == OBJ_IN_STORE && cw->store && memcmp(o->node.b, cw->node_id.b, ID_NODE_SIZE) == 0)
     store_client_delete(cw->store, o->id.b, 1);
+  else if (o->state == OBJ_IN_STORE)
+    cw_free_remote(cw, o);
   cw_blob_unref(o->blob);
+  free(o->location);
   free(o->err_msg);
   free(o->waiters);
   free(o);
@@ -158,7 +185,7 @@ int rayc_put(const void *data, size_t len, rayc_ref *out)
   cw_object_t *o = cw_obj_new(cw, &id);
   o->local_refs = 1;
   if (len > CW_INLINE_MAX)
-    cw_obj_set_store(cw, o, &cw->node_id, len);
+    cw_obj_set_store(cw, o, &cw->node_id, len, cw->store_address);
   else
     cw_obj_set_inline(cw, o, data, len);
   pthread_mutex_unlock(&cw->mu);
@@ -229,7 +256,7 @@ static int cw_get_from_store(cw_t *cw, const id_object_t *id, rayc_buf *out)
 }
 
 /* Takes what each ready object holds; IN_STORE objects are marked for a store read. */
-static int cw_collect(cw_t *cw, const rayc_ref *refs, size_t n, rayc_buf *out, int *in_store)
+static int cw_collect(cw_t *cw, const rayc_ref *refs, size_t n, rayc_buf *out, int *in_store, char **locations)
 {
   for (size_t i = 0; i < n; i++) {
     cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
@@ -239,9 +266,10 @@ static int cw_collect(cw_t *cw, const rayc_ref *refs, size_t n, rayc_buf *out, i
       return o->err;
     }
     if (o->state == OBJ_IN_STORE) {
-      if (memcmp(o->node.b, cw->node_id.b, ID_NODE_SIZE) != 0)
-        return cw_set_error(RAYC_EUNIMPLEMENTED, "object is on another node; transfer between nodes is not built yet");
-      in_store[i] = 1;
+      /* 1: in this node's store; 2: on another node, pulled here first */
+      in_store[i] = memcmp(o->node.b, cw->node_id.b, ID_NODE_SIZE) == 0 ? 1 : 2;
+      if (in_store[i] == 2)
+        locations[i] = o->location ? xstrdup(o->location) : NULL;
       continue;
     }
     cw_buf_priv_t *p = xcalloc(1, sizeof(*p));
@@ -261,14 +289,21 @@ int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_get: refs and out must not be NULL");
   memset(out, 0, n * sizeof(*out));
   int *in_store = xcalloc(n ? n : 1, sizeof(int));
+  char **locations = xcalloc(n ? n : 1, sizeof(char *));
   pthread_mutex_lock(&cw->mu);
   int rc = cw_wait_all(cw, refs, n, timeout_ms);
   if (rc == 0)
-    rc = cw_collect(cw, refs, n, out, in_store);
+    rc = cw_collect(cw, refs, n, out, in_store, locations);
   pthread_mutex_unlock(&cw->mu);
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    if (in_store[i])
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (in_store[i] == 2)
+      rc = cw_fetch_remote(cw, refs[i].id, locations[i]);
+    if (rc == 0 && in_store[i])
       rc = cw_get_from_store(cw, (const id_object_t *)refs[i].id, &out[i]);
+  }
+  for (size_t i = 0; i < n; i++)
+    free(locations[i]);
+  free(locations);
   free(in_store);
   if (rc != 0)
     rayc_buf_release(out, n);

@@ -120,7 +120,7 @@ void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep)
       cw_obj_set_error(cw, o, r->error->code ? r->error->code : RAYC_ETASK_FAILED, msg);
       free(msg);
     } else if (r->in_store && r->node_id.len == ID_NODE_SIZE) {
-      cw_obj_set_store(cw, o, (const id_node_t *)r->node_id.data, r->size);
+      cw_obj_set_store(cw, o, (const id_node_t *)r->node_id.data, r->size, r->store_address);
     } else {
       cw_obj_set_inline(cw, o, r->data.data, r->data.len);
     }
@@ -204,6 +204,10 @@ Rayc__TaskArg **cw_build_args(cw_t *cw, cw_task_t *t, Rayc__TaskArg *storage, Ra
     rayc__object_ref_info__init(&refs[i]);
     refs[i].object_id = pb_bytes(t->args[i].ref.b, ID_OBJECT_SIZE);
     refs[i].owner = owner;
+    if (o && o->state == OBJ_IN_STORE) {
+      refs[i].node_id = pb_bytes(o->node.b, ID_NODE_SIZE);
+      refs[i].store_address = o->location ? o->location : (char *)"";
+    }
     a->kind_case = RAYC__TASK_ARG__KIND_REF;
     a->ref = &refs[i];
   }

@@ -137,6 +137,40 @@ static void check_custom_and_strategies(void)
   printf("affinity to a missing node: soft ran elsewhere, hard failed with INFEASIBLE\n");
 }
 
+/* An object made on node 2 is consumed by a task on node 3 and by this driver on node 1: each
+ * pulls it from node 2's object manager. */
+static void check_object_across_nodes(void)
+{
+  rayc_task_opts o;
+  rayc_task_opts_init(&o);
+  o.strategy = RAYC_STRATEGY_NODE_AFFINITY;
+  o.node_affinity = ids[2];
+  int64_t n = 3 << 20, seed = 5, want = 0;
+  for (int64_t i = 0; i < n; i++)
+    want += (uint8_t)(i + seed);
+  rayc_arg a[2] = {RAYC_ARG_VAL(&n, 8), RAYC_ARG_VAL(&seed, 8)};
+  rayc_ref obj, sum;
+  CHECK(rayc_remote("bytes", a, 2, &o, &obj) == 0, "submit bytes on node 2");
+  o.node_affinity = ids[3];
+  rayc_arg ref = RAYC_ARG_REF(&obj);
+  CHECK(rayc_remote("checksum", &ref, 1, &o, &sum) == 0, "submit checksum on node 3");
+  rayc_buf b;
+  CHECK(rayc_get(&sum, 1, 60000, &b) == 0 && b.len == 8, "checksum on node 3");
+  int64_t got;
+  memcpy(&got, b.data, 8);
+  rayc_buf_release(&b, 1);
+  CHECK(got == want, "node 3 read node 2's object: checksum %lld, want %lld", (long long)got, (long long)want);
+  CHECK(rayc_get(&obj, 1, 60000, &b) == 0 && b.len == (size_t)n, "the driver on node 1 reads node 2's object");
+  int ok = 1;
+  for (int64_t i = 0; ok && i < n; i++)
+    ok = ((const uint8_t *)b.data)[i] == (uint8_t)(i + seed);
+  rayc_buf_release(&b, 1);
+  CHECK(ok, "the bytes pulled to node 1 are right");
+  rayc_ref_release(&sum);
+  rayc_ref_release(&obj);
+  printf("a 3 MiB object made on node 2 was read by a task on node 3 and by the driver on node 1\n");
+}
+
 static int killnode(void)
 {
   enum { N = 60 };
@@ -171,6 +205,7 @@ int main(int argc, char **argv)
   if (strcmp(argv[1], "basic") == 0) {
     check_default_spreads();
     check_custom_and_strategies();
+    check_object_across_nodes();
   } else if (strcmp(argv[1], "killnode") == 0) {
     killnode();
   } else {

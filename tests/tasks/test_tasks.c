@@ -212,3 +212,16 @@ static int where(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_bu
   return rayc_return_copy(ctx, 0, id, strlen(id));
 }
 RAYC_REMOTE(where)
+
+/* checksum(buf) -> the sum of its bytes */
+static int checksum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  if (nargs != 1)
+    return rayc_task_fail(ctx, "checksum takes 1 argument");
+  int64_t s = 0;
+  for (size_t i = 0; i < args[0].len; i++)
+    s += ((const uint8_t *)args[0].data)[i];
+  return ret_i64(ctx, 0, s);
+}
+RAYC_REMOTE(checksum)
