@@ -11,6 +11,8 @@
  * Files of a session (all created by this file unless noted):
  *   <temp>/session_latest             symlink to the newest session that started, replaced atomically
  *   <session>/address                 "HOST:PORT\n" of the cluster's GCS (head, and joined nodes)
+ *   <session>/cluster_token           the cluster token (0600), every daemon's --token-file
+ *   <temp>/cluster_token              the head's token, published for other nodes and drivers (0600)
  *   <session>/pids/<name>.pid         "<pid>\n" of gcs, store, raylet
  *   <session>/pids/worker-<pid>.pid   written by the raylet for each worker
  *   <session>/logs/<name>.out         the daemon's stdout and stderr; <name>.log is its own log
@@ -57,6 +59,9 @@ typedef struct launch {
   char *notify_env;                                              /* "NOTIFY_SOCKET=<path>" */
   int notify_fd;
   int store_om_port;
+  char *token;                  /* the cluster token (owned) */
+  int token_new;                /* made here (head), not given */
+  char token_file[600];         /* <session>/cluster_token */
   char *err;
 } launch_t;
 
@@ -414,6 +419,13 @@ static void launch_argv_common(const launch_t *l, launch_argv_t *a, const char *
   launch_arg(a, path, NULL);
   free(path);
   launch_arg(a, "--session-dir", l->session);
+  launch_arg(a, "--token-file", l->token_file);
+  if (l->opts->tls_cert && *l->opts->tls_cert)
+    launch_arg(a, "--tls-cert", l->opts->tls_cert);
+  if (l->opts->tls_key && *l->opts->tls_key)
+    launch_arg(a, "--tls-key", l->opts->tls_key);
+  if (l->opts->tls_ca && *l->opts->tls_ca)
+    launch_arg(a, "--tls-ca", l->opts->tls_ca);
   if (l->opts->config_file)
     launch_arg(a, "--config", l->opts->config_file);
   if (l->opts->log_level)
@@ -457,6 +469,8 @@ static int launch_store(launch_t *l)
   launch_argv_common(l, &a, "rayc-store");
   launch_arg_num(&a, "--object-store-memory", (double)launch_store_memory(l->opts));
   launch_arg(&a, "--node-ip-address", l->opts->node_ip);
+  if (l->opts->object_manager_port > 0)
+    launch_arg_num(&a, "--object-manager-port", l->opts->object_manager_port);
   int rc = launch_daemon(l, "store", &a, &port);
   l->store_om_port = port; /* its object manager, which the raylet advertises */
   return rc;
@@ -479,7 +493,7 @@ static int launch_raylet(launch_t *l, launch_result_t *out)
   launch_argv_common(l, &a, "rayc-raylet");
   launch_arg(&a, "--gcs-address", out->gcs_address);
   launch_arg(&a, "--node-ip-address", o->node_ip);
-  launch_arg(&a, "--port", "0");
+  launch_arg_num(&a, "--port", o->node_manager_port > 0 ? o->node_manager_port : 0);
   launch_arg_num(&a, "--num-cpus", launch_num_cpus(o));
   launch_arg_num(&a, "--num-gpus", o->num_gpus >= 0 ? o->num_gpus : 0);
   if (o->memory > 0)
@@ -510,6 +524,45 @@ static int launch_check_opts(launch_t *l)
   return l->err ? RAYC_EINVALID_ARGUMENT : 0;
 }
 
+/* The node's token: the one given, or (head) a new one; kept in <session>/cluster_token (0600). */
+static int launch_token_prepare(launch_t *l)
+{
+  char fresh[TOKEN_HEX_LEN + 1];
+  int rc = 0;
+  if (l->opts->token && !token_valid(l->opts->token)) {
+    l->err = xstrdup("the cluster token is malformed (printable characters without spaces, at most 512)");
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  if (!l->opts->token && !l->opts->head) {
+    l->err = xstrdup("a node joining a cluster needs the cluster's token");
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  if (!l->opts->token && (rc = token_generate(fresh)) < 0) {
+    l->err = xasprintf("cannot make a cluster token: %s", strerror(-rc));
+    return rc;
+  }
+  l->token_new = !l->opts->token;
+  l->token = xstrdup(l->opts->token ? l->opts->token : fresh);
+  explicit_bzero(fresh, sizeof(fresh));
+  snprintf(l->token_file, sizeof(l->token_file), "%s/" TOKEN_FILE_NAME, l->session);
+  if ((rc = token_write_file(l->token_file, l->token)) < 0)
+    l->err = xasprintf("cannot write %s: %s", l->token_file, strerror(-rc));
+  return rc;
+}
+
+/* A new head's token goes to <temp>/cluster_token, where other nodes and drivers look for it. */
+static int launch_token_publish(launch_t *l)
+{
+  if (!l->opts->head || !l->token_new || !l->opts->publish_token)
+    return 0;
+  char *path = xasprintf("%s/" TOKEN_FILE_NAME, l->temp);
+  int rc = token_write_file(path, l->token);
+  if (rc < 0)
+    l->err = xasprintf("cannot write %s: %s", path, strerror(-rc));
+  free(path);
+  return rc;
+}
+
 /* Runs the start sequence: session, notify socket, gcs (head) -> address -> store -> raylet. */
 static int launch_run(launch_t *l, launch_result_t *out)
 {
@@ -523,6 +576,8 @@ static int launch_run(launch_t *l, launch_result_t *out)
   if (rc < 0)
     return rc;
   snprintf(out->session_dir, sizeof(out->session_dir), "%s", l->session);
+  if ((rc = launch_token_prepare(l)) < 0)
+    return rc;
   if ((rc = launch_notify_open(l)) < 0) {
     l->err = xasprintf("cannot bind the readiness socket in %s: %s", l->session, strerror(-rc));
     return rc;
@@ -540,6 +595,8 @@ static int launch_run(launch_t *l, launch_result_t *out)
     rc = launch_raylet(l, out);
   if (rc == 0 && (rc = launch_link_latest(l->temp, l->session)) < 0)
     l->err = xasprintf("cannot link %s/session_latest: %s", l->temp, strerror(-rc));
+  if (rc == 0)
+    rc = launch_token_publish(l);
   return rc;
 }
 
@@ -556,12 +613,15 @@ int launch_node_start(const launch_opts_t *opts, launch_result_t *out, char **er
   if (rc == 0) {
     snprintf(out->raylet_socket, sizeof(out->raylet_socket), "%s/sockets/raylet", l.session);
     snprintf(out->store_socket, sizeof(out->store_socket), "%s/sockets/store", l.session);
+    snprintf(out->token_file, sizeof(out->token_file), "%s", l.token_file);
+    snprintf(out->token, sizeof(out->token), "%s", l.token);
   } else {
     if (l.session[0])
       launch_node_stop(l.session, LAUNCH_FAIL_GRACE_MS, 0);
     if (!l.err)
       l.err = xasprintf("starting the node failed: %s", rayc_strerror(rc));
   }
+  token_free(l.token);
   if (err)
     *err = l.err;
   else
@@ -675,6 +735,25 @@ static int launch_procs_read(const char *dir, launch_proc_t **out)
   return rc;
 }
 
+/* The node is gone: its token file goes, and the temp dir's too when it is the same token. */
+static void launch_token_forget(const char *session_dir)
+{
+  char *mine = xasprintf("%s/" TOKEN_FILE_NAME, session_dir), *dir = xstrdup(session_dir);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *slash = '\0';
+  char *published = xasprintf("%s/" TOKEN_FILE_NAME, slash ? dir : ".");
+  char *a = NULL, *b = NULL;
+  if (token_read_file(mine, &a, NULL) == 0 && token_read_file(published, &b, NULL) == 0 && strcmp(a, b) == 0)
+    unlink(published);
+  unlink(mine);
+  token_free(a);
+  token_free(b);
+  free(published);
+  free(dir);
+  free(mine);
+}
+
 /* Sends sig to the running procs with rank in [lo, hi]. */
 static void launch_signal(launch_proc_t *p, int n, int lo, int hi, int sig)
 {
@@ -721,6 +800,7 @@ int launch_node_stop(const char *session_dir, int grace_ms, int force)
     char *addr = xasprintf("%s/address", session_dir);
     unlink(addr); /* the cluster is gone: clients must not find it any more */
     free(addr);
+    launch_token_forget(session_dir);
   }
   for (int i = 0; i < n; i++)
     free(p[i].pidfile);

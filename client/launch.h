@@ -8,9 +8,17 @@
  * NOTIFY_SOCKET pointing at a datagram socket the launcher bound, and the launcher waits for its
  * "READY=1" (with "RAYC_PORT=<n>" for daemons that listen on TCP) before starting the next:
  * gcs (head only) -> store -> raylet. Pids go to <session>/pids/<name>.pid.
+ *
+ * Security. Every node runs with the cluster token (common/token.h): the head makes a new one
+ * unless given one, every node keeps it in <session>/cluster_token (0600) and gives that file to
+ * each daemon as --token-file; the head started by `rayc start` also publishes it as
+ * <temp-dir>/cluster_token (0600), replaced atomically, for joining nodes and drivers. TLS files
+ * (opts.tls_*), when set, go to every daemon as --tls-cert/--tls-key/--tls-ca.
  */
 #ifndef RAYC_CLIENT_LAUNCH_H
 #define RAYC_CLIENT_LAUNCH_H
+
+#include "common/token.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +41,12 @@ typedef struct launch_opts {
   int ready_timeout_ms;           /* per daemon; <= 0: 10000 */
   int gcs_only;                   /* head: start rayc-gcs alone (no store, no raylet): tests, and a
                                      head host that runs no tasks */
+  const char *token;              /* the cluster token (borrowed); NULL: the head makes a new one (a
+                                     node joining must be given its cluster's) */
+  int publish_token;              /* head with a new token: also write <temp-dir>/cluster_token */
+  const char *tls_cert, *tls_key, *tls_ca; /* PEM files for every daemon's gRPC; NULL: plaintext */
+  int node_manager_port;          /* the raylet's gRPC port; 0: ephemeral */
+  int object_manager_port;        /* the store's object manager port; 0: ephemeral */
 } launch_opts_t;
 
 typedef struct launch_result {
@@ -41,6 +55,9 @@ typedef struct launch_result {
   char raylet_socket[600];
   char store_socket[600];
   int raylet_port;
+  char token_file[600];           /* <session>/cluster_token, the node's copy of the token */
+  char token[TOKEN_MAX + 1];      /* the token itself, for the driver of a private cluster; never
+                                     print it */
 } launch_result_t;
 
 /* Sets defaults in opts. */
@@ -53,7 +70,9 @@ int launch_node_start(const launch_opts_t *opts, launch_result_t *out, char **er
 
 /* Stops every process recorded in session_dir/pids/ (raylet and its workers, store, gcs): SIGTERM,
  * wait up to grace_ms, then SIGKILL. Only pids whose /proc/<pid>/cmdline names session_dir are
- * signalled. Returns the number of processes that were running, or a negative code. */
+ * signalled. Once none runs, the session's address and token files go, and so does
+ * <temp-dir>/cluster_token when it holds the same token. Returns the number of processes that
+ * were running, or a negative code. */
 int launch_node_stop(const char *session_dir, int grace_ms, int force);
 
 /* Resolves the directory holding the rayc-* executables into buf; 0 or a negative code. */

@@ -431,7 +431,7 @@ void gcs_actors_owner_gone(gcs_actors_t *m, gcs_actor_owner_t *o, int exited, co
 
 gcs_actors_t *gcs_actors_create(struct gcs_server *s)
 {
-  rpc_client_opts_t o = {.loop = s->loop, .token = s->token};
+  rpc_client_opts_t o = {.loop = s->loop, .token = s->token, .tls = &s->tls};
   rpc_client_t *c = rpc_client_create(&o);
   if (!c)
     return NULL;

@@ -16,11 +16,11 @@ typedef struct gcs_probe {
   uint64_t incarnation;
 } gcs_probe_t;
 
-int gcs_health_init(gcs_health_t *h, uv_loop_t *loop, const char *token, gcs_nodes_t *nodes,
-                    int period_ms, int timeout_ms, int threshold)
+int gcs_health_init(gcs_health_t *h, uv_loop_t *loop, const char *token, const rpc_tls_t *tls,
+                    gcs_nodes_t *nodes, int period_ms, int timeout_ms, int threshold)
 {
   memset(h, 0, sizeof(*h));
-  rpc_client_opts_t opts = {.loop = loop, .token = token};
+  rpc_client_opts_t opts = {.loop = loop, .token = token, .tls = tls};
   h->client = rpc_client_create(&opts);
   if (!h->client)
     return RAYC_EINVALID_ARGUMENT;

@@ -211,6 +211,7 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
   gcs_server_t *s = xcalloc(1, sizeof(*s));
   s->loop = loop;
   s->conf = conf;
+  s->tls = (rpc_tls_t){conf->tls_cert, conf->tls_key, conf->tls_ca};
   if (conf->token_file)
     s->token = gcs_server_read_token(conf->token_file, &e);
   if (!e)
@@ -218,19 +219,20 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
   if (e)
     goto fail;
   gcs_server_init_tables(s);
-  if (gcs_health_init(&s->health, loop, s->token, &s->nodes, conf->health_check_period_ms,
+  if (gcs_health_init(&s->health, loop, s->token, &s->tls, &s->nodes, conf->health_check_period_ms,
                       conf->health_check_timeout_ms, conf->health_check_failure_threshold) < 0) {
-    e = xstrdup("cannot make the health-check client (is the token printable ASCII?)");
+    e = xstrdup("cannot make the health-check client (is the token printable ASCII? see the log for TLS)");
     goto fail;
   }
   if (!(s->actors = gcs_actors_create(s))) {
     e = xstrdup("cannot make the actor manager's rpc client");
     goto fail;
   }
-  rpc_server_opts_t opts = {.loop = loop, .token = s->token, .ctx = s};
+  rpc_server_opts_t opts = {.loop = loop, .token = s->token, .ctx = s, .tls = &s->tls};
   s->rpc = rpc_server_create(gcs_rpc_methods, gcs_rpc_methods_len, &opts);
   if (!s->rpc) {
-    e = xstrdup("the GCS RPC table does not match proto/gcs.proto");
+    e = xstrdup("cannot make the GCS RPC server (its table does not match the protos, or the TLS files are "
+                "unusable: see the log)");
     goto fail;
   }
   uv_timer_init(loop, &s->cron);
@@ -321,9 +323,10 @@ int gcs_server_start(gcs_server_t *s, char **err)
   uv_signal_start(&s->sig_term, gcs_server_on_signal, SIGTERM);
   uv_signal_start(&s->sig_int, gcs_server_on_signal, SIGINT);
   s->started = 1;
-  log_info("listening on %s:%d (token %s, storage %s, health checks every %d ms, timeout %d ms, "
+  log_info("listening on %s:%d (token %s, %s, storage %s, health checks every %d ms, timeout %d ms, "
            "dead after %d failures)",
            c->node_ip_address, s->port, s->token ? "required" : "not required",
+           rpc_tls_enabled(&s->tls) ? "mutual TLS" : "plaintext",
            gcs_store_name(s->store), c->health_check_period_ms, c->health_check_timeout_ms,
            c->health_check_failure_threshold);
   sd_notifyf(0, "READY=1\nRAYC_PORT=%d\nSTATUS=serving on %s:%d", s->port, c->node_ip_address,

@@ -45,6 +45,7 @@ typedef struct gcs_config {
   char *redis_password;     /* AUTH; NULL: none */
   char *redis_key_prefix;   /* NULL: "rayc:<port>" */
   char *token_file;         /* cluster token required on every call; NULL: none */
+  char *tls_cert, *tls_key, *tls_ca; /* TLS files (common/rpc.h rpc_tls_t); NULL: plaintext */
   int heartbeat_timeout_ms; /* a node silent this long is marked DEAD; 0: never */
   int health_check_period_ms;
   int health_check_timeout_ms;
@@ -77,6 +78,7 @@ typedef struct gcs_server {
   struct gcs_actors *actors;     /* owned: the actor manager (gcs_actor.h); NULL until wired */
   rpc_server_t *rpc;             /* owned; NULL once stopped */
   char *token;                   /* owned; NULL: no token */
+  rpc_tls_t tls;                 /* TLS files, borrowed from conf */
   char *redis_prefix;            /* owned: the key prefix in use (redis only) */
   int port;                      /* bound port, after gcs_server_start */
   uv_timer_t cron;

@@ -572,6 +572,8 @@ void store_pull_cron(store_server_t *s)
 
 void store_pull_drop_conn(store_server_t *s, local_conn_t *c)
 {
+  size_t n = 0, cap = s->pulls.count;
+  store_pull_t **abandoned = xcalloc(cap ? cap : 1, sizeof(*abandoned));
   for (hmap_iter_t it = hmap_iter(&s->pulls); hmap_next(&it);) {
     store_pull_t *p = it.value;
     pull_waiter_t **pp = &p->waiters;
@@ -585,12 +587,18 @@ void store_pull_drop_conn(store_server_t *s, local_conn_t *c)
       waiter_free(w);
     }
     if (!p->waiters)
-      pull_fail(p, RAYC_ECANCELLED, "abandoned: its requester disconnected");
+      abandoned[n++] = p;
   }
+  /* Failed outside the iteration: ending one pull may let another's local create proceed (and
+   * end), which changes the map. A pull ended meanwhile stays valid until its close callback. */
+  for (size_t i = 0; i < n; i++)
+    pull_fail(abandoned[i], RAYC_ECANCELLED, "abandoned: its requester disconnected");
+  free(abandoned);
 }
 
 void store_pull_shutdown(store_server_t *s)
 {
+  /* s->shut_down is set: ending a pull retries nothing, so the map changes only at its entry. */
   for (hmap_iter_t it = hmap_iter(&s->pulls); hmap_next(&it);)
     pull_fail(it.value, RAYC_EUNAVAILABLE, "the store is shutting down");
   rpc_client_destroy(s->om_client); /* runs the callbacks of calls in flight: they free their pulls */

@@ -55,6 +55,7 @@ typedef struct cw_object {
   cw_blob_t *blob;     /* OBJ_INLINE */
   id_node_t node;      /* OBJ_IN_STORE: the node holding the primary copy */
   char *location;      /* OBJ_IN_STORE: that node's object manager "ip:port" (NULL: unknown) */
+  cw_task_t *lineage;  /* the finished task that made it, kept to re-run it if the object is lost */
   uint64_t size;
   int err;             /* OBJ_ERROR */
   char *err_msg;
@@ -89,6 +90,7 @@ struct cw_task {
   void (*on_ready)(struct cw *cw, cw_task_t *t); /* actor calls: run instead of queueing in cls */
   id_task_t parent;     /* the task that submitted it (in workers), for recursive cancel */
   int cancelled;        /* rayc_cancel was called: report CANCELLED, never retry */
+  int live_returns;     /* finished, kept as lineage: its return objects still alive */
 };
 
 struct cw_class {
@@ -198,6 +200,12 @@ void cw_worker_stop(cw_t *cw);
 typedef int (*cw_exec_body_fn)(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets,
                                size_t nrets);
 void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg);
+
+/* cw_lineage.c (cw->mu held): keeping finished tasks whose results live in a store, and re-running
+ * them when every copy of such a result is lost. */
+void cw_lineage_keep_or_free(cw_t *cw, cw_task_t *t);
+void cw_lineage_drop(cw_t *cw, cw_object_t *o);
+int cw_reconstruct(cw_t *cw, cw_object_t *o);
 
 /* cw_actor.c: actor creation and actor tasks pushed to this worker. Called on the rpc server's
  * thread; returns 1 when it took ownership of call, 0 to run req as a normal task. */

@@ -126,6 +126,7 @@ static void cw_obj_free(cw_t *cw, cw_object_t *o)
     store_client_delete(cw->store, o->id.b, 1);
   else if (o->state == OBJ_IN_STORE)
     cw_free_remote(cw, o);
+  cw_lineage_drop(cw, o);
   cw_blob_unref(o->blob);
   free(o->location);
   free(o->err_msg);
@@ -141,11 +142,27 @@ void cw_obj_maybe_free(cw_t *cw, cw_object_t *o)
 
 void cw_objects_release_all(cw_t *cw)
 {
+  /* Detach lineage first: freeing a kept task releases its arguments, which would free other
+   * objects of the table while it is being walked. */
+  cw_task_t **kept = NULL;
+  size_t nkept = 0;
+  for (hmap_iter_t it = hmap_iter(&cw->objects); hmap_next(&it);) {
+    cw_object_t *o = it.value;
+    cw_task_t *t = o->lineage;
+    o->lineage = NULL;
+    if (t && --t->live_returns == 0) {
+      kept = xrealloc(kept, (nkept + 1) * sizeof(*kept));
+      kept[nkept++] = t;
+    }
+  }
   for (hmap_iter_t it = hmap_iter(&cw->objects); hmap_next(&it);) {
     cw_object_t *o = it.value;
     o->state = o->state == OBJ_PENDING ? OBJ_ERROR : o->state;
     cw_obj_free(cw, o);
   }
+  for (size_t i = 0; i < nkept; i++)
+    cw_task_free(cw, kept[i]);
+  free(kept);
 }
 
 /* ---- public API ---- */
@@ -239,7 +256,7 @@ static int cw_wait_all(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout
 static int cw_get_from_store(cw_t *cw, const id_object_t *id, rayc_buf *out)
 {
   store_object_t so;
-  int rc = store_client_get(cw->store, id->b, 1, 10000, &so);
+  int rc = store_client_get(cw->store, id->b, 1, 2000, &so); /* sealed before we heard of it */
   if (rc == 0 && !so.found)
     rc = RAYC_EOBJECT_LOST;
   if (rc != 0) {
@@ -280,14 +297,10 @@ static int cw_collect(cw_t *cw, const rayc_ref *refs, size_t n, rayc_buf *out, i
   return 0;
 }
 
-int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out)
+/* One pass of rayc_get: wait, collect, then read store objects (pulling remote ones). Sets
+ * *lost to the index of an object whose copies are gone, if that was the failure. */
+static int cw_get_once(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out, size_t *lost)
 {
-  cw_t *cw = cw_require();
-  if (!cw)
-    return RAYC_ENOT_CONNECTED;
-  if ((!refs || !out) && n)
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_get: refs and out must not be NULL");
-  memset(out, 0, n * sizeof(*out));
   int *in_store = xcalloc(n ? n : 1, sizeof(int));
   char **locations = xcalloc(n ? n : 1, sizeof(char *));
   pthread_mutex_lock(&cw->mu);
@@ -300,6 +313,8 @@ int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out)
       rc = cw_fetch_remote(cw, refs[i].id, locations[i]);
     if (rc == 0 && in_store[i])
       rc = cw_get_from_store(cw, (const id_object_t *)refs[i].id, &out[i]);
+    if (rc == RAYC_EOBJECT_LOST || rc == RAYC_ENOT_FOUND || (rc == RAYC_EUNAVAILABLE && in_store[i] == 2))
+      *lost = i;
   }
   for (size_t i = 0; i < n; i++)
     free(locations[i]);
@@ -308,6 +323,28 @@ int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out)
   if (rc != 0)
     rayc_buf_release(out, n);
   return rc;
+}
+
+int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out)
+{
+  cw_t *cw = cw_require();
+  if (!cw)
+    return RAYC_ENOT_CONNECTED;
+  if ((!refs || !out) && n)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_get: refs and out must not be NULL");
+  memset(out, 0, n * sizeof(*out));
+  for (int round = 0;; round++) {
+    size_t lost = n;
+    int rc = cw_get_once(cw, refs, n, timeout_ms, out, &lost);
+    if (rc == 0 || lost == n || round >= 3)
+      return rc;
+    pthread_mutex_lock(&cw->mu); /* every copy is gone: rebuild it from its lineage, then wait again */
+    cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[lost].id);
+    int rr = o && o->state == OBJ_IN_STORE ? cw_reconstruct(cw, o) : rc;
+    pthread_mutex_unlock(&cw->mu);
+    if (rr != 0)
+      return rr;
+  }
 }
 
 void rayc_buf_release(rayc_buf *bufs, size_t n)

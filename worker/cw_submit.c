@@ -153,7 +153,7 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
     cw_class_push_front(c, t);
   } else if (status == 0) {
     cw_apply_returns(cw, t, rep);
-    cw_task_free(cw, t);
+    cw_lineage_keep_or_free(cw, t);
   } else if (t->cancelled) {
     l->dead = 1;
     cw_task_fail(cw, t, RAYC_ECANCELLED, "the task was cancelled (its worker was stopped)");

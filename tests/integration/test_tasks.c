@@ -326,6 +326,70 @@ START_TEST(test_cancel_recursive)
 }
 END_TEST
 
+/* Deletes objects from the node's store behind the owner's back: as if their node had lost them. */
+static void store_lose(const rayc_ref *r)
+{
+  char path[700];
+  snprintf(path, sizeof(path), "%s/session_latest/sockets/store", it_temp);
+  store_client_t *c = NULL;
+  ck_assert_int_eq(store_client_connect(path, &c), 0);
+  ck_assert_int_eq(store_client_delete(c, r->id, 1), 0);
+  ck_assert_int_eq(store_client_contains(c, r->id), 0);
+  store_client_destroy(c);
+}
+
+static int check_pattern(const rayc_ref *r, size_t n, int seed)
+{
+  rayc_buf b;
+  int rc = rayc_get(r, 1, 60000, &b);
+  if (rc != 0)
+    return rc;
+  int ok = b.len == n;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = ((const uint8_t *)b.data)[i] == (uint8_t)(i + (size_t)seed);
+  rayc_buf_release(&b, 1);
+  return ok ? 0 : -1;
+}
+
+START_TEST(test_lineage_reconstruction)
+{
+  it_connect();
+  int64_t n = 2 << 20, seed = 3;
+  rayc_arg a[2] = {RAYC_ARG_VAL(&n, 8), RAYC_ARG_VAL(&seed, 8)};
+  rayc_ref base = submit("bytes", a, 2, NULL);
+  rayc_arg ra = RAYC_ARG_REF(&base);
+  rayc_ref derived = submit("inc_bytes", &ra, 1, NULL);
+  ck_assert_int_eq(check_pattern(&base, (size_t)n, 3), 0);
+  ck_assert_int_eq(check_pattern(&derived, (size_t)n, 4), 0);
+
+  /* lose the derived object: its task re-runs */
+  store_lose(&derived);
+  int rc = check_pattern(&derived, (size_t)n, 4);
+  ck_assert_msg(rc == 0, "rebuilt object: %d %s", rc, rayc_last_error());
+
+  /* lose both: the argument is rebuilt first, then the task that reads it */
+  store_lose(&derived);
+  store_lose(&base);
+  rc = check_pattern(&derived, (size_t)n, 4);
+  ck_assert_msg(rc == 0, "rebuilt chain: %d %s", rc, rayc_last_error());
+  ck_assert_int_eq(check_pattern(&base, (size_t)n, 3), 0);
+
+  /* a put object has no lineage: losing it is final, and the error says so */
+  uint8_t *data = calloc(1, (size_t)n);
+  rayc_ref put;
+  ck_assert_int_eq(rayc_put(data, (size_t)n, &put), 0);
+  free(data);
+  store_lose(&put);
+  rayc_buf b;
+  ck_assert_int_eq(rayc_get(&put, 1, 10000, &b), RAYC_EOBJECT_LOST);
+  ck_assert_msg(strstr(rayc_last_error(), "not made by a task"), "detail: %s", rayc_last_error());
+  rayc_ref_release(&put);
+  rayc_ref_release(&derived);
+  rayc_ref_release(&base);
+  rayc_shutdown();
+}
+END_TEST
+
 int main(void)
 {
   if (it_start("libtest_tasks.so", "--num-cpus 2 --object-store-memory 256M") != 0) {
@@ -345,6 +409,7 @@ int main(void)
   tcase_add_test(tc, test_cancel_queued);
   tcase_add_test(tc, test_cancel_running);
   tcase_add_test(tc, test_cancel_recursive);
+  tcase_add_test(tc, test_lineage_reconstruction);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }

@@ -225,3 +225,18 @@ static int checksum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc
   return ret_i64(ctx, 0, s);
 }
 RAYC_REMOTE(checksum)
+
+/* inc_bytes(buf) -> a copy of buf with every byte plus one */
+static int inc_bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  if (nargs != 1)
+    return rayc_task_fail(ctx, "inc_bytes takes 1 argument");
+  uint8_t *p = rayc_return_alloc(ctx, 0, args[0].len);
+  if (!p && args[0].len)
+    return rayc_task_fail(ctx, "no room");
+  for (size_t i = 0; i < args[0].len; i++)
+    p[i] = (uint8_t)(((const uint8_t *)args[0].data)[i] + 1);
+  return 0;
+}
+RAYC_REMOTE(inc_bytes)

@@ -106,13 +106,23 @@ static int sync_now(gcs_store_t *s)
   return done == 1 ? 0 : done;
 }
 
-static void close_store(gcs_store_t *s)
+/* Closes the stores (NULL-terminated) and runs the loop until their connections are gone. */
+static void close_stores(gcs_store_t *s, ...)
 {
-  gcs_store_close(s);
+  va_list ap;
+  va_start(ap, s);
+  for (gcs_store_t *x = s; x; x = va_arg(ap, gcs_store_t *))
+    gcs_store_close(x);
+  va_end(ap);
   uv_run(&loop, UV_RUN_DEFAULT);
-  gcs_store_destroy(s);
+  va_start(ap, s);
+  for (gcs_store_t *x = s; x; x = va_arg(ap, gcs_store_t *))
+    gcs_store_destroy(x);
+  va_end(ap);
   uv_run(&loop, UV_RUN_DEFAULT);
 }
+
+#define close_store(s) close_stores(s, NULL)
 
 /* Runs a command on a blocking connection; returns the reply (freeReplyObject). */
 static redisReply *raw(const char *fmt, ...)
@@ -189,8 +199,7 @@ START_TEST(prefixes_are_separate)
   gcs_store_put(b, "T", "k", 1, "B", 1, 1);
   sync_now(a);
   sync_now(b);
-  close_store(a);
-  close_store(b);
+  close_stores(a, b, NULL);
   a = open_store("we*ird[1]");
   b = open_store("we");
   int na = 0, nb = 0;
@@ -201,8 +210,7 @@ START_TEST(prefixes_are_separate)
   ck_assert_int_eq(gcs_store_get(a, "T", "k", 1, &v, &n), 1);
   ck_assert_mem_eq(v, "A", 1);
   free(v);
-  close_store(a);
-  close_store(b);
+  close_stores(a, b, NULL);
 }
 END_TEST
 
