@@ -1,12 +1,18 @@
 /*
  * rayc_init and rayc_shutdown: connecting a driver to a cluster (or starting a private one), and
  * leaving it. The rest of the public API lives in the core worker (worker/cw_*.c).
+ *
+ * The driver's cluster token is the private cluster's, or else found by token_find's rule
+ * (common/token.h: $RAYC_TOKEN_FILE, $RAYC_TOKEN, <temp-dir>/session_latest/cluster_token,
+ * <temp-dir>/cluster_token, with <temp-dir> from rayc_config.temp_dir, $RAYC_TEMP_DIR or
+ * /tmp/rayc). TLS files come from $RAYC_TLS_CERT, $RAYC_TLS_KEY and $RAYC_TLS_CA.
  */
 #include "client/launch.h"
 #include "worker/cw.h"
 
 #include "common/log.h"
 #include "common/status.h"
+#include "common/token.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -47,6 +53,9 @@ static int api_start_private(cw_t *cw, const rayc_config *cfg, launch_result_t *
   lo.temp_dir = cfg && cfg->temp_dir ? cfg->temp_dir : NULL;
   lo.num_cpus = cfg && cfg->num_cpus > 0 ? cfg->num_cpus : -1;
   lo.object_store_memory = 256ll << 20;
+  lo.tls_cert = cw->tls.cert_file;
+  lo.tls_key = cw->tls.key_file;
+  lo.tls_ca = cw->tls.ca_file;
   char *err = NULL;
   int rc = launch_node_start(&lo, res, &err);
   if (rc != 0) {
@@ -55,10 +64,33 @@ static int api_start_private(cw_t *cw, const rayc_config *cfg, launch_result_t *
     return rc;
   }
   cw->session_dir = xstrdup(res->session_dir);
+  token_free(cw->token);
+  cw->token = xstrdup(res->token);
   return 0;
 }
 
-static int api_add_job(cw_t *cw)
+/* Sets cw->token by token_find's rule; *where (new) says where it came from, for messages. A
+ * missing token is no error here: the cluster may not want one, and if it does, the first call
+ * says so. */
+static int api_find_token(cw_t *cw, const rayc_config *cfg, char **where)
+{
+  char *err = NULL, *token = NULL;
+  int rc = token_find(NULL, cfg ? cfg->temp_dir : NULL, &token, where, &err);
+  if (rc == RAYC_ENOT_FOUND) {
+    *where = err;
+    return 0;
+  }
+  if (rc < 0) {
+    cw_set_error(rc, "cannot read the cluster token: %s", err);
+    free(err);
+    return rc;
+  }
+  token_free(cw->token);
+  cw->token = token;
+  return 0;
+}
+
+static int api_add_job(cw_t *cw, const char *token_where)
 {
   Rayc__AddJobRequest req = RAYC__ADD_JOB_REQUEST__INIT;
   Rayc__JobInfo job = RAYC__JOB_INFO__INIT;
@@ -73,6 +105,10 @@ static int api_add_job(cw_t *cw)
     rc = RAYC_EPROTOCOL;
   if (rc == 0)
     memcpy(cw->job.b, rep->job_id.data, ID_JOB_SIZE);
+  else if (rc == RAYC_EUNAUTHENTICATED)
+    cw_set_error(rc, "the cluster rejected this driver's token (%s%s): set RAYC_TOKEN_FILE to a copy of the "
+                 "head's <temp-dir>/cluster_token, or RAYC_TOKEN to the token (`rayc get-token` prints it)",
+                 cw->token ? "from " : "", token_where ? token_where : "none");
   else
     cw_set_error(rc, "the GCS did not register the job: %s (%s)", rayc_strerror(rc), detail ? detail : "");
   free(detail);
@@ -132,14 +168,15 @@ static int api_find_raylet(cw_t *cw, char *sock, size_t len)
   return rc;
 }
 
-static int api_connect(cw_t *cw, const char *address, const char *raylet_socket)
+static int api_connect(cw_t *cw, const char *address, const char *raylet_socket, const char *token_where)
 {
-  rpc_client_opts_t copts = {.loop = NULL, .token = getenv("RAYC_TOKEN")};
+  rpc_client_opts_t copts = {.loop = NULL, .token = cw->token, .tls = &cw->tls};
   cw->client = rpc_client_create(&copts);
   if (!cw->client)
-    return cw_set_error(RAYC_EINTERNAL, "cannot create the gRPC client");
+    return cw_set_error(RAYC_EINTERNAL, "cannot create the gRPC client (a malformed token, or unusable TLS files "
+                                        "in RAYC_TLS_CERT, RAYC_TLS_KEY, RAYC_TLS_CA)");
   cw->gcs = rpc_channel_get(cw->client, address);
-  int rc = api_add_job(cw);
+  int rc = api_add_job(cw, token_where);
   char sock[600];
   if (rc == 0 && !raylet_socket && (rc = api_find_raylet(cw, sock, sizeof(sock))) == 0)
     raylet_socket = sock;
@@ -163,13 +200,18 @@ int rayc_init(const rayc_config *cfg)
   cw->code_path = api_code_path(cfg && cfg->code_path ? cfg->code_path : getenv("RAYC_CODE_PATH"));
   const char *address = cfg && cfg->address ? cfg->address : getenv("RAYC_ADDRESS");
   launch_result_t res;
+  char *where = NULL;
   int rc = 0;
   if (!address || !*address) {
     rc = api_start_private(cw, cfg, &res);
     address = res.gcs_address;
+  } else {
+    rc = api_find_token(cw, cfg, &where);
   }
   if (rc == 0)
-    rc = api_connect(cw, address, cw->session_dir ? res.raylet_socket : NULL);
+    rc = api_connect(cw, address, cw->session_dir ? res.raylet_socket : NULL, where);
+  free(where);
+  explicit_bzero(res.token, sizeof(res.token));
   if (rc == 0) {
     cw->current_task = id_task_random(cw->job);
     cw_global = cw;

@@ -34,6 +34,10 @@ static const cfg_entry_t store_cfg_table[] = {
    "object manager TCP port (0: ephemeral; announced as RAYC_PORT)"},
   {"token-file", CFG_STRING, offsetof(store_config_t, token_file), NULL,
    "file holding the cluster token object-manager calls must carry (unset: no token)"},
+  {"tls-cert", CFG_STRING, offsetof(store_config_t, tls_cert), NULL,
+   "PEM certificate for TLS on the object manager's gRPC (unset: plaintext)"},
+  {"tls-key", CFG_STRING, offsetof(store_config_t, tls_key), NULL, "PEM private key of --tls-cert"},
+  {"tls-ca", CFG_STRING, offsetof(store_config_t, tls_ca), NULL, "PEM CA that signed the cluster's certificates"},
   {"log-level", CFG_STRING, offsetof(store_config_t, log_level), "info", "debug, info, warn or error"},
   {"log-stderr", CFG_BOOL, offsetof(store_config_t, log_stderr), "false", "also write log lines to stderr"},
 };

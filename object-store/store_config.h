@@ -21,6 +21,7 @@ typedef struct store_config {
   int object_manager_port;     /* 0: ephemeral */
   char *token_file;            /* NULL: no cluster token */
   char *token;                 /* read from token_file (derived, not a setting) */
+  char *tls_cert, *tls_key, *tls_ca; /* TLS for the object manager; NULL: plaintext */
   char *log_level;
   int log_stderr;
 } store_config_t;

@@ -141,9 +141,9 @@ const rpc_method_t store_om_methods[] = {
 };
 const size_t store_om_nmethods = ARRAY_LEN(store_om_methods);
 
-int store_om_start(store_server_t *s, const char *node_ip, int port)
+int store_om_start(store_server_t *s, const char *node_ip, int port, const rpc_tls_t *tls)
 {
-  rpc_server_opts_t opts = {.loop = s->loop, .token = s->token, .ctx = s};
+  rpc_server_opts_t opts = {.loop = s->loop, .token = s->token, .ctx = s, .tls = tls};
   s->om = rpc_server_create(store_om_methods, store_om_nmethods, &opts);
   if (!s->om)
     return RAYC_EINTERNAL;
@@ -160,7 +160,7 @@ int store_om_start(store_server_t *s, const char *node_ip, int port)
   rc = rpc_server_start(s->om);
   if (rc < 0)
     return rc;
-  rpc_client_opts_t copts = {.loop = s->loop, .token = s->token};
+  rpc_client_opts_t copts = {.loop = s->loop, .token = s->token, .tls = tls};
   s->om_client = rpc_client_create(&copts);
   return s->om_client ? 0 : RAYC_EINTERNAL;
 }

@@ -276,7 +276,7 @@ int store_server_create(uv_loop_t *loop, const store_server_opts_t *opts, store_
   if (rc == 0)
     rc = store_listen(s, opts->socket_path);
   if (rc == 0 && opts->node_ip)
-    rc = store_om_start(s, opts->node_ip, opts->om_port);
+    rc = store_om_start(s, opts->node_ip, opts->om_port, &(rpc_tls_t){opts->tls_cert, opts->tls_key, opts->tls_ca});
   if (rc < 0) {
     store_server_destroy(s);
     return rc;

@@ -28,6 +28,8 @@ typedef struct store_server_opts {
   int om_port;              /* 0: ephemeral */
   const char *token;        /* cluster token for the object manager's calls (server and client);
                                NULL: none */
+  const char *tls_cert, *tls_key, *tls_ca; /* TLS files for the object manager (server and
+                               client), read during store_server_create; NULL: plaintext */
 } store_server_opts_t;
 
 /* Maps a region of opts->capacity bytes, listens on opts->socket_path and, when node_ip is set,

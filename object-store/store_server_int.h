@@ -242,8 +242,9 @@ void store_spill_remove_stale(store_server_t *s);
 
 /* ---- store_om.c ---- */
 
-/* Serves ObjectManagerService on node_ip:port; 0 or a negative code (logged). */
-int store_om_start(store_server_t *s, const char *node_ip, int port);
+/* Serves ObjectManagerService on node_ip:port (tls borrowed for the call); 0 or a negative code
+ * (logged). */
+int store_om_start(store_server_t *s, const char *node_ip, int port, const rpc_tls_t *tls);
 /* Stops serving; pins are released. */
 void store_om_stop(store_server_t *s);
 /* A restore ended: answers the GetChunk calls that waited for it. */

@@ -71,6 +71,7 @@ static void raylet_cron(uv_timer_t *t)
   }
   raylet_gcs_heartbeat(r);
   raylet_pool_reap_stuck(r);
+  raylet_pool_reap_idle(r);
   if (r->infeasible)
     raylet_sched_retry_infeasible(r);
 }

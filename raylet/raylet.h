@@ -44,10 +44,12 @@ typedef struct raylet_config {
   char *worker_path;
   char *log_level;
   char *token_file;
+  char *tls_cert, *tls_key, *tls_ca; /* TLS files; NULL: plaintext */
   int heartbeat_ms;
   int max_starting_workers;
   int worker_register_timeout_ms;
   int infeasible_timeout_ms;
+  int idle_worker_timeout_ms;
   int object_manager_port;
 } raylet_config_t;
 
@@ -68,10 +70,15 @@ typedef struct raylet_worker {
   local_conn_t *conn;
   raylet_lease_t *lease;
   int64_t started_ms;
+  int64_t idle_since_ms;
 } raylet_worker_t;
+
+enum { RAYLET_MAX_GPUS = 64 };
 
 struct raylet_lease {
   struct raylet_lease *next;
+  int gpu_ids[RAYLET_MAX_GPUS];
+  int ngpus;
   uint8_t id[32];
   size_t id_len;
   raylet_res_t res;
@@ -120,6 +127,7 @@ typedef struct raylet {
   uv_timer_t cron;
   id_node_t node_id;
   char *token;
+  rpc_tls_t tls; /* borrowed from cfg */
   raylet_res_t total, available;
   rpc_server_t *server;
   int port;
@@ -135,6 +143,7 @@ typedef struct raylet {
   int64_t view_version;
   unsigned spread_next;
   raylet_infeasible_t *infeasible;
+  uint8_t gpu_used[RAYLET_MAX_GPUS]; /* GPU ids held by leases */
   int registered;
   int64_t stopping; /* when shutdown began (ms), 0 while serving */
   int64_t start_ms;
@@ -165,6 +174,7 @@ void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c);
 void raylet_pool_kill(raylet_worker_t *w, int sig);
 void raylet_pool_kill_all(raylet_t *r, int sig);
 void raylet_pool_reap_stuck(raylet_t *r);
+void raylet_pool_reap_idle(raylet_t *r);
 
 /* raylet_lease.c */
 void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req);

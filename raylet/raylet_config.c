@@ -4,6 +4,7 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/token.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -31,12 +32,17 @@ static const cfg_entry_t raylet_settings[] = {
   {"worker-path", CFG_STRING, F(worker_path), NULL, "the rayc-worker executable (default: beside rayc-raylet)"},
   {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
   {"token-file", CFG_STRING, F(token_file), NULL, "file holding the cluster token"},
+  {"tls-cert", CFG_STRING, F(tls_cert), NULL, "PEM certificate for TLS on every gRPC channel (unset: plaintext)"},
+  {"tls-key", CFG_STRING, F(tls_key), NULL, "PEM private key of --tls-cert"},
+  {"tls-ca", CFG_STRING, F(tls_ca), NULL, "PEM CA that signed the cluster's certificates"},
   {"heartbeat-ms", CFG_INT, F(heartbeat_ms), "1000", "period of heartbeats to the GCS"},
   {"max-starting-workers", CFG_INT, F(max_starting_workers), "4", "workers starting at once, at most"},
   {"worker-register-timeout-ms", CFG_INT, F(worker_register_timeout_ms), "30000",
    "a worker that has not registered by then is killed"},
   {"infeasible-timeout-ms", CFG_INT, F(infeasible_timeout_ms), "60000",
    "a task no node can run fails after waiting this long for such a node"},
+  {"idle-worker-timeout-ms", CFG_INT, F(idle_worker_timeout_ms), "60000",
+   "a worker idle this long is stopped (a new one starts in milliseconds when needed)"},
   {"object-manager-port", CFG_INT, F(object_manager_port), "0", "this node's store's object manager port"},
 };
 #undef F
@@ -94,19 +100,6 @@ static int raylet_config_resources(raylet_t *r)
   return 0;
 }
 
-static char *raylet_read_token(const char *path)
-{
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return NULL;
-  char buf[256] = {0};
-  char *ok = fgets(buf, sizeof(buf), f);
-  fclose(f);
-  if (!ok)
-    return NULL;
-  buf[strcspn(buf, "\r\n")] = '\0';
-  return xstrdup(buf);
-}
 
 int raylet_config_load(raylet_t *r, int argc, char **argv)
 {
@@ -123,16 +116,18 @@ int raylet_config_load(raylet_t *r, int argc, char **argv)
   }
   if ((rc = raylet_config_defaults(r)) != 0 || (rc = raylet_config_resources(r)) != 0)
     return rc;
-  if (r->cfg.token_file && !(r->token = raylet_read_token(r->cfg.token_file))) {
-    fprintf(stderr, "rayc-raylet: cannot read token file %s: %s\n", r->cfg.token_file, strerror(errno));
+  if (r->cfg.token_file && *r->cfg.token_file && (rc = token_read_file(r->cfg.token_file, &r->token, &err)) < 0) {
+    fprintf(stderr, "rayc-raylet: %s\n", err);
+    free(err);
     return RAYC_EINVALID_ARGUMENT;
   }
+  r->tls = (rpc_tls_t){r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca};
   return 0;
 }
 
 void raylet_config_release(raylet_t *r)
 {
   cfg_release(raylet_settings, ARRAY_LEN(raylet_settings), &r->cfg);
-  free(r->token);
+  token_free(r->token);
   r->token = NULL;
 }

@@ -66,7 +66,7 @@ static void gcs_register(raylet_t *r)
 
 int raylet_gcs_start(raylet_t *r)
 {
-  rpc_client_opts_t opts = {.loop = &r->loop, .token = r->token};
+  rpc_client_opts_t opts = {.loop = &r->loop, .token = r->token, .tls = &r->tls};
   r->client = rpc_client_create(&opts);
   if (!r->client)
     return RAYC_EINTERNAL;

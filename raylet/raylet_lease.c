@@ -20,6 +20,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Gives the lease whole GPU ids for its GPU amount (a fraction still takes one id). */
+static void lease_take_gpus(raylet_t *r, raylet_lease_t *l)
+{
+  double want = raylet_res_get(&l->res, "GPU");
+  int total = (int)raylet_res_get(&r->total, "GPU");
+  for (int i = 0; i < total && i < RAYLET_MAX_GPUS && l->ngpus < want; i++)
+    if (!r->gpu_used[i]) {
+      r->gpu_used[i] = 1;
+      l->gpu_ids[l->ngpus++] = i;
+    }
+}
+
 static void lease_grant(raylet_t *r, raylet_request_t *q, raylet_worker_t *w)
 {
   const Rayc__RequestWorkerLeaseRequest *req = q->req;
@@ -32,6 +44,7 @@ static void lease_grant(raylet_t *r, raylet_request_t *q, raylet_worker_t *w)
   l->next = r->leases;
   r->leases = l;
   raylet_res_sub(&r->available, &l->res);
+  lease_take_gpus(r, l);
   w->lease = l;
   w->state = WORKER_LEASED;
 
@@ -43,6 +56,8 @@ static void lease_grant(raylet_t *r, raylet_request_t *q, raylet_worker_t *w)
   addr.worker_id = pb_bytes(w->id.b, ID_WORKER_SIZE);
   rep.worker = &addr;
   rep.lease_id = req->lease_id;
+  rep.gpu_ids = l->gpu_ids;
+  rep.n_gpu_ids = (size_t)l->ngpus;
   rpc_reply(q->call, &rep.base);
   free(q);
 }
@@ -55,6 +70,8 @@ static void lease_free(raylet_t *r, raylet_lease_t *l)
       break;
     }
   raylet_res_add(&r->available, &l->res);
+  for (int i = 0; i < l->ngpus; i++)
+    r->gpu_used[l->gpu_ids[i]] = 0;
   if (l->worker)
     l->worker->lease = NULL;
   free(l);
@@ -244,6 +261,7 @@ int raylet_lease_return(raylet_t *r, const uint8_t *id, size_t len, int worker_e
   if (w && w->state == WORKER_LEASED) {
     /* A worker its owner saw fail is never handed out again, even before its exit is noticed. */
     w->state = worker_exiting ? WORKER_EXITING : WORKER_IDLE;
+    w->idle_since_ms = now_ms();
     if (worker_exiting)
       raylet_pool_kill(w, SIGTERM);
   }

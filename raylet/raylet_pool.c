@@ -20,7 +20,41 @@
 #include <string.h>
 #include <unistd.h>
 
+extern char **environ;
+
 static const char *worker_state_name[] = {"STARTING", "IDLE", "LEASED", "EXITING", "DEAD"};
+
+/* A worker's environment: ours, with the cluster token as RAYC_TOKEN and the TLS files as
+ * RAYC_TLS_* (the raylet's own, replacing any inherited ones): workers read no token file. */
+static char **pool_worker_env(const raylet_t *r)
+{
+  static const char *const ours[] = {"RAYC_TOKEN=", "RAYC_TOKEN_FILE=", "RAYC_TLS_CERT=", "RAYC_TLS_KEY=", "RAYC_TLS_CA="};
+  const char *vals[] = {r->token, NULL, r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca};
+  size_t n = 0, k = 0;
+  while (environ[n])
+    n++;
+  char **env = xcalloc(n + ARRAY_LEN(ours) + 1, sizeof(*env));
+  for (size_t i = 0; i < n; i++) {
+    size_t j = 0;
+    while (j < ARRAY_LEN(ours) && strncmp(environ[i], ours[j], strlen(ours[j])) != 0)
+      j++;
+    if (j == ARRAY_LEN(ours))
+      env[k++] = xstrdup(environ[i]);
+  }
+  for (size_t j = 0; j < ARRAY_LEN(ours); j++)
+    if (vals[j] && *vals[j])
+      env[k++] = xasprintf("%s%s", ours[j], vals[j]);
+  return env;
+}
+
+static void pool_env_free(char **env)
+{
+  for (char **e = env; *e; e++) {
+    explicit_bzero(*e, strlen(*e)); /* one holds the token */
+    free(*e);
+  }
+  free(env);
+}
 
 static void worker_set_state(raylet_worker_t *w, enum raylet_worker_state s)
 {
@@ -129,10 +163,12 @@ int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path)
   uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                    {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd},
                                    {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd}};
+  char **env = pool_worker_env(r);
   uv_process_options_t opts = {.exit_cb = worker_on_exit, .file = r->cfg.worker_path, .args = args,
-                               .stdio_count = 3, .stdio = stdio};
+                               .env = env, .stdio_count = 3, .stdio = stdio};
   w->proc.data = w;
   int rc = uv_spawn(&r->loop, &w->proc, &opts);
+  pool_env_free(env);
   if (logfd >= 0)
     close(logfd);
   if (rc != 0) {
@@ -230,6 +266,7 @@ void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterC
   w->conn = c;
   local_conn_set_data(c, w);
   worker_set_state(w, WORKER_IDLE);
+  w->idle_since_ms = now_ms();
   pool_reply_register(r, c, seq, 0, NULL);
   raylet_dispatch(r);
 }
@@ -285,5 +322,18 @@ void raylet_pool_reap_stuck(raylet_t *r)
       log_warn("worker pid %d did not register within %d ms; killing it", (int)w->pid,
                r->cfg.worker_register_timeout_ms);
       raylet_pool_kill(w, SIGKILL);
+    }
+}
+
+void raylet_pool_reap_idle(raylet_t *r)
+{
+  int64_t now = now_ms();
+  for (raylet_worker_t *w = r->workers; w; w = w->next)
+    if (w->state == WORKER_IDLE && now - w->idle_since_ms > r->cfg.idle_worker_timeout_ms) {
+      char id[9];
+      log_info("worker %s (pid %d) idle for %d ms: stopping it", id_short(w->id.b, ID_WORKER_SIZE, id), (int)w->pid,
+               r->cfg.idle_worker_timeout_ms);
+      worker_set_state(w, WORKER_EXITING);
+      raylet_pool_kill(w, SIGTERM);
     }
 }

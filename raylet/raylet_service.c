@@ -86,7 +86,7 @@ static const rpc_method_t raylet_methods[] = {
 
 int raylet_service_start(raylet_t *r)
 {
-  rpc_server_opts_t opts = {.loop = &r->loop, .token = r->token, .ctx = r};
+  rpc_server_opts_t opts = {.loop = &r->loop, .token = r->token, .ctx = r, .tls = &r->tls};
   r->server = rpc_server_create(raylet_methods, ARRAY_LEN(raylet_methods), &opts);
   if (!r->server)
     return RAYC_EINTERNAL;

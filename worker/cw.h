@@ -119,6 +119,8 @@ struct cw_lease {
   rpc_channel_t *raylet;   /* the raylet that granted it (after spillback, not ours) */
   int in_flight;
   unsigned pushed;         /* tasks pushed over its life */
+  int32_t gpu_ids[8];      /* GPUs the raylet gave this lease */
+  size_t ngpus;
   int dead;
   int64_t idle_since_ms;
 };
@@ -149,6 +151,9 @@ typedef struct cw {
   pthread_cond_t bg_cv;
   rpc_server_t *server;     /* workers */
   char *session_dir;        /* a private cluster started by rayc_init, or NULL */
+  char *token;              /* the cluster token every call carries and our servers require (owned;
+                               NULL: none): $RAYC_TOKEN in workers, found by rayc_init in drivers */
+  rpc_tls_t tls;            /* TLS files from $RAYC_TLS_* (borrowed from the environment) */
   struct cw_actors *actors; /* cw_actor_submit.c: the actors this process calls; NULL until used */
 } cw_t;
 

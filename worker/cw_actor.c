@@ -597,7 +597,7 @@ static const rpc_method_t owner_methods[] = {
 
 static int owner_server_start(cw_t *cw)
 {
-  rpc_server_opts_t opts = {.loop = NULL, .token = getenv("RAYC_TOKEN"), .ctx = cw};
+  rpc_server_opts_t opts = {.loop = NULL, .token = cw->token, .ctx = cw, .tls = &cw->tls};
   rpc_server_t *s = rpc_server_create(owner_methods, ARRAY_LEN(owner_methods), &opts);
   if (!s)
     return RAYC_EINTERNAL;

@@ -8,6 +8,7 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/token.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -48,6 +49,9 @@ cw_t *cw_create(int is_worker)
   cw->worker_id = id_worker_random();
   hmap_init(&cw->objects);
   hmap_init(&cw->tasks);
+  const char *token = getenv("RAYC_TOKEN");
+  cw->token = token && *token ? xstrdup(token) : NULL;
+  rpc_tls_from_env(&cw->tls);
   return cw;
 }
 
@@ -164,6 +168,7 @@ void cw_destroy(cw_t *cw)
   hmap_release(&cw->tasks);
   free(cw->code_path);
   free(cw->session_dir);
+  token_free(cw->token);
   pthread_cond_destroy(&cw->bg_cv);
   pthread_cond_destroy(&cw->cv);
   pthread_mutex_destroy(&cw->mu);

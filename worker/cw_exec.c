@@ -314,7 +314,7 @@ static const rpc_method_t cw_methods[] = {
 
 int cw_worker_serve(cw_t *cw)
 {
-  rpc_server_opts_t opts = {.loop = NULL, .token = getenv("RAYC_TOKEN"), .ctx = cw};
+  rpc_server_opts_t opts = {.loop = NULL, .token = cw->token, .ctx = cw, .tls = &cw->tls};
   cw->server = rpc_server_create(cw_methods, ARRAY_LEN(cw_methods), &opts);
   if (!cw->server)
     return RAYC_EINTERNAL;
@@ -355,6 +355,20 @@ static int exec_args(cw_t *cw, const Rayc__TaskSpec *spec, rayc_buf *bufs, uint8
     bufs[i] = (rayc_buf){.data = so.data, .len = so.data_size};
   }
   return 0;
+}
+
+/* Sets CUDA_VISIBLE_DEVICES to the GPUs of the task's lease (unset when it has none), as Ray does. */
+static void exec_set_gpus(const Rayc__TaskSpec *spec)
+{
+  if (spec->n_gpu_ids == 0) {
+    unsetenv("CUDA_VISIBLE_DEVICES");
+    return;
+  }
+  char buf[256];
+  size_t off = 0;
+  for (size_t i = 0; i < spec->n_gpu_ids && off < sizeof(buf) - 12; i++)
+    off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%d", i ? "," : "", (int)spec->gpu_ids[i]);
+  setenv("CUDA_VISIBLE_DEVICES", buf, 1);
 }
 
 static void exec_release_args(cw_t *cw, const Rayc__TaskSpec *spec, const uint8_t *held)
@@ -431,6 +445,8 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
   if (rc == 0) {
     id_task_t saved = cw->current_task;
     memcpy(cw->current_task.b, spec->task_id.data, ID_TASK_SIZE);
+    if (!body) /* normal tasks run one at a time on the main thread: the environment is ours */
+      exec_set_gpus(spec);
     rc = body ? body(arg, ctx, args, spec->n_args, ctx->rets, ctx->nrets)
               : fn(ctx, args, spec->n_args, ctx->rets, ctx->nrets);
     cw->current_task = saved;

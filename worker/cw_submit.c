@@ -231,6 +231,8 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
   spec.caller = &caller;
   spec.n_args = t->nargs;
   spec.args = cw_build_args(cw, t, storage, refs, &caller);
+  spec.gpu_ids = l->gpu_ids;
+  spec.n_gpu_ids = l->ngpus;
   req.task = &spec;
   req.lease_id = pb_bytes(l->id, sizeof(l->id));
   t->lease = l;
@@ -308,6 +310,8 @@ static void cw_lease_granted(cw_t *cw, cw_lease_req_t *lr, const Rayc__RequestWo
   snprintf(l->target, sizeof(l->target), "%s:%d", rep->worker->ip, rep->worker->port);
   l->ch = rpc_channel_get(cw->client, l->target);
   l->idle_since_ms = now_ms();
+  for (size_t i = 0; i < rep->n_gpu_ids && l->ngpus < ARRAY_LEN(l->gpu_ids); i++)
+    l->gpu_ids[l->ngpus++] = rep->gpu_ids[i];
   l->next = c->leases;
   c->leases = l;
   /* A grant that arrives after the work is gone (a request sent while tasks were queued) goes

@@ -103,7 +103,7 @@ static int worker_start(cw_t *cw, worker_config_t *c)
 {
   snprintf(cw->node_ip, sizeof(cw->node_ip), "%s", c->node_ip);
   cw->code_path = xstrdup(c->code_path);
-  rpc_client_opts_t copts = {.loop = NULL, .token = getenv("RAYC_TOKEN")};
+  rpc_client_opts_t copts = {.loop = NULL, .token = cw->token, .tls = &cw->tls};
   cw->client = rpc_client_create(&copts);
   int rc = cw->client ? cw_worker_serve(cw) : RAYC_EINTERNAL;
   if (rc != 0)

@@ -390,9 +390,43 @@ START_TEST(test_lineage_reconstruction)
 }
 END_TEST
 
+static void get_str(const rayc_ref *r, char *out, size_t len)
+{
+  rayc_buf b;
+  int rc = rayc_get(r, 1, 60000, &b);
+  ck_assert_msg(rc == 0, "get: %s", rayc_last_error());
+  snprintf(out, len, "%.*s", (int)b.len, (const char *)b.data);
+  rayc_buf_release(&b, 1);
+}
+
+START_TEST(test_gpu_ids)
+{
+  it_connect();
+  rayc_task_opts o;
+  rayc_task_opts_init(&o);
+  o.num_gpus = 1;
+  int64_t ms = 800;
+  rayc_arg a = RAYC_ARG_VAL(&ms, 8);
+  rayc_ref r1 = submit("gpus", &a, 1, &o), r2 = submit("gpus", &a, 1, &o);
+  rayc_ref none = submit("gpus", NULL, 0, NULL);
+  char g1[64], g2[64], g0[64];
+  get_str(&r1, g1, sizeof(g1));
+  get_str(&r2, g2, sizeof(g2));
+  get_str(&none, g0, sizeof(g0));
+  /* two tasks holding one GPU each at the same time see different devices */
+  ck_assert_msg((strcmp(g1, "0") == 0 && strcmp(g2, "1") == 0) || (strcmp(g1, "1") == 0 && strcmp(g2, "0") == 0),
+                "CUDA_VISIBLE_DEVICES: '%s' and '%s'", g1, g2);
+  ck_assert_str_eq(g0, "");
+  rayc_ref_release(&r1);
+  rayc_ref_release(&r2);
+  rayc_ref_release(&none);
+  rayc_shutdown();
+}
+END_TEST
+
 int main(void)
 {
-  if (it_start("libtest_tasks.so", "--num-cpus 2 --object-store-memory 256M") != 0) {
+  if (it_start("libtest_tasks.so", "--num-cpus 2 --num-gpus 2 --object-store-memory 256M") != 0) {
     fprintf(stderr, "could not start the cluster\n");
     return 2;
   }
@@ -410,6 +444,7 @@ int main(void)
   tcase_add_test(tc, test_cancel_running);
   tcase_add_test(tc, test_cancel_recursive);
   tcase_add_test(tc, test_lineage_reconstruction);
+  tcase_add_test(tc, test_gpu_ids);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }

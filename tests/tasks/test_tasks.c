@@ -240,3 +240,16 @@ static int inc_bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, ray
   return 0;
 }
 RAYC_REMOTE(inc_bytes)
+
+/* gpus(ms) -> CUDA_VISIBLE_DEVICES as the task saw it ("" when unset), after sleeping ms. */
+static int gpus(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  const char *v = getenv("CUDA_VISIBLE_DEVICES");
+  char copy[128];
+  snprintf(copy, sizeof(copy), "%s", v ? v : "");
+  if (nargs)
+    usleep((useconds_t)i64(&args[0]) * 1000);
+  return rayc_return_copy(ctx, 0, copy, strlen(copy));
+}
+RAYC_REMOTE(gpus)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static gcs_config_t conf;
 static uv_loop_t loop;
@@ -273,6 +274,150 @@ START_TEST(kv_put_get_keys_del)
 }
 END_TEST
 
+/* ---- pub/sub over RPC ---- */
+
+typedef struct poll_arg {
+  Rayc__PollRequest req;
+  Rayc__PubChannel chan;
+  Rayc__PollReply *reply;
+  int rc;
+  int64_t ms;
+} poll_arg_t;
+
+static void *poll_thread(void *arg)
+{
+  poll_arg_t *p = arg;
+  int64_t t0 = now_ms();
+  p->rc = call(&rayc__internal_pub_sub_gcs_service__descriptor, "Poll", &p->req,
+               (ProtobufCMessage **)&p->reply);
+  p->ms = now_ms() - t0;
+  return NULL;
+}
+
+/* The first poll: resync, with the epoch and position to continue from. */
+static void poll_first(poll_arg_t *p, Rayc__PubChannel chan)
+{
+  rayc__poll_request__init(&p->req);
+  p->chan = chan;
+  p->req.n_channels = 1;
+  p->req.channels = &p->chan;
+  p->req.subscriber_id = pb_bytes("sub", 3);
+  Rayc__PollReply *r = NULL;
+  ck_assert_int_eq(call(&rayc__internal_pub_sub_gcs_service__descriptor, "Poll", &p->req,
+                        (ProtobufCMessage **)&r), 0);
+  ck_assert(r->resync);
+  ck_assert_int_gt(r->epoch, 0);
+  p->req.epoch = r->epoch;
+  p->req.after_seq = r->last_seq;
+  pb_free(r);
+}
+
+static void register_node(id_node_t *id, const char *ip)
+{
+  *id = id_node_random();
+  Rayc__NodeInfo node = RAYC__NODE_INFO__INIT;
+  node.node_id = pb_bytes(id->b, ID_NODE_SIZE);
+  node.ip = (char *)ip;
+  Rayc__RegisterNodeRequest reg = RAYC__REGISTER_NODE_REQUEST__INIT;
+  reg.node = &node;
+  ck_assert_int_eq(call(&rayc__node_info_gcs_service__descriptor, "RegisterNode", &reg, NULL), 0);
+}
+
+START_TEST(poll_is_held_until_a_node_registers)
+{
+  poll_arg_t p;
+  poll_first(&p, RAYC__PUB_CHANNEL__PUB_CHANNEL_NODE);
+  p.req.timeout_ms = 10000;
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, poll_thread, &p), 0);
+  usleep(200 * 1000); /* the poll is held */
+  id_node_t id;
+  int64_t t0 = now_ms();
+  register_node(&id, "10.9.9.9");
+  pthread_join(t, NULL);
+  ck_assert_int_eq(p.rc, 0);
+  ck_assert_int_ge(p.ms, 150);
+  ck_assert_int_lt(now_ms() - t0, 1000); /* answered by the publish, not the timeout */
+  ck_assert(!p.reply->resync);
+  ck_assert_uint_eq(p.reply->n_messages, 1);
+  ck_assert_str_eq(p.reply->messages[0]->node->ip, "10.9.9.9");
+  ck_assert_int_eq(p.reply->messages[0]->node->state, RAYC__NODE_STATE__NODE_ALIVE);
+  ck_assert_int_eq(p.reply->last_seq, p.req.after_seq + 1);
+  pb_free(p.reply);
+}
+END_TEST
+
+START_TEST(poll_times_out_empty)
+{
+  poll_arg_t p;
+  poll_first(&p, RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB);
+  p.req.timeout_ms = 300;
+  id_node_t id;
+  register_node(&id, "10.9.9.8"); /* another channel: does not wake a JOB subscriber */
+  poll_thread(&p);
+  ck_assert_int_eq(p.rc, 0);
+  ck_assert_int_ge(p.ms, 280);
+  ck_assert_int_lt(p.ms, 2000);
+  ck_assert_uint_eq(p.reply->n_messages, 0);
+  ck_assert(!p.reply->resync);
+  pb_free(p.reply);
+}
+END_TEST
+
+START_TEST(heartbeat_carries_the_cluster_view_when_it_changed)
+{
+  const ProtobufCServiceDescriptor *svc = &rayc__node_info_gcs_service__descriptor;
+  id_node_t a, b;
+  register_node(&a, "10.0.0.1");
+  register_node(&b, "10.0.0.2");
+  Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+  hb.node_id = pb_bytes(a.b, ID_NODE_SIZE);
+  Rayc__ReportHeartbeatReply *hr = NULL;
+  ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
+  ck_assert_ptr_nonnull(hr->cluster_view);
+  ck_assert_uint_eq(hr->cluster_view->n_nodes, 2);
+  hb.view_version = hr->cluster_view->version;
+  pb_free(hr);
+  ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
+  ck_assert_ptr_null(hr->cluster_view); /* unchanged: nothing sent */
+  pb_free(hr);
+  Rayc__UnregisterNodeRequest un = RAYC__UNREGISTER_NODE_REQUEST__INIT;
+  un.node_id = pb_bytes(b.b, ID_NODE_SIZE);
+  ck_assert_int_eq(call(svc, "UnregisterNode", &un, NULL), 0);
+  ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
+  ck_assert_ptr_nonnull(hr->cluster_view);
+  ck_assert_uint_eq(hr->cluster_view->n_nodes, 1);
+  ck_assert_int_gt(hr->cluster_view->version, hb.view_version);
+  pb_free(hr);
+}
+END_TEST
+
+START_TEST(workers_over_rpc)
+{
+  const ProtobufCServiceDescriptor *svc = &rayc__worker_info_gcs_service__descriptor;
+  id_worker_t w = id_worker_random();
+  Rayc__WorkerInfo info = RAYC__WORKER_INFO__INIT;
+  info.worker_id = pb_bytes(w.b, ID_WORKER_SIZE);
+  info.pid = 1234;
+  Rayc__RegisterWorkerRequest reg = RAYC__REGISTER_WORKER_REQUEST__INIT;
+  reg.worker = &info;
+  ck_assert_int_eq(call(svc, "RegisterWorker", &reg, NULL), 0);
+  Rayc__ReportWorkerFailureRequest f = RAYC__REPORT_WORKER_FAILURE_REQUEST__INIT;
+  f.worker_id = info.worker_id;
+  f.exit_type = RAYC__WORKER_EXIT_TYPE__WORKER_EXIT_SYSTEM_ERROR;
+  f.exit_detail = (char *)"killed by signal 9";
+  ck_assert_int_eq(call(svc, "ReportWorkerFailure", &f, NULL), 0);
+  Rayc__GetAllWorkerInfoRequest all = RAYC__GET_ALL_WORKER_INFO_REQUEST__INIT;
+  Rayc__GetAllWorkerInfoReply *r = NULL;
+  ck_assert_int_eq(call(svc, "GetAllWorkerInfo", &all, (ProtobufCMessage **)&r), 0);
+  ck_assert_uint_eq(r->n_workers, 1);
+  ck_assert(!r->workers[0]->is_alive);
+  ck_assert_int_eq(r->workers[0]->pid, 1234);
+  ck_assert_str_eq(r->workers[0]->exit_detail, "killed by signal 9");
+  pb_free(r);
+}
+END_TEST
+
 static Suite *gcs_server_suite(void)
 {
   Suite *s = suite_create("gcs_server");
@@ -284,6 +429,10 @@ static Suite *gcs_server_suite(void)
   tcase_add_test(tc, node_register_heartbeat_unregister);
   tcase_add_test(tc, jobs_add_finish_list);
   tcase_add_test(tc, kv_put_get_keys_del);
+  tcase_add_test(tc, poll_is_held_until_a_node_registers);
+  tcase_add_test(tc, poll_times_out_empty);
+  tcase_add_test(tc, heartbeat_carries_the_cluster_view_when_it_changed);
+  tcase_add_test(tc, workers_over_rpc);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,0 +1,619 @@
+/*
+ * Integration tests of rayc-gcs as a process: persistence in a real redis-server across kill -9,
+ * and health checks of raylets ending in a node's death that a Poll subscriber is told about.
+ *
+ * The suite starts one redis-server (a child, on a Unix socket in a temp dir, no persistence of
+ * its own) before check forks; each test starts rayc-gcs with posix_spawn and its own key prefix,
+ * learns its port from sd_notify (a NOTIFY_SOCKET datagram socket, as `rayc start` does), and
+ * talks to it over gRPC from the forked child (gRPC is never initialised before the fork). The
+ * "raylet" of the health test is an in-process gRPC server answering GetNodeStats.
+ */
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/pb.h"
+#include "common/rpc.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static char build[1024], tmp[64], redis_addr[256];
+static pid_t redis_pid;
+static int spawned; /* counts daemons started, for unique file names */
+
+/* ---- processes ---- */
+
+/* Remembers a pid in tmp/pids so the suite can kill what a failed test left running. */
+static void remember_pid(pid_t pid)
+{
+  char path[256];
+  snprintf(path, sizeof(path), "%s/pids", tmp);
+  FILE *f = fopen(path, "a");
+  if (f) {
+    fprintf(f, "%d\n", (int)pid);
+    fclose(f);
+  }
+}
+
+/* Starts argv with stdout and stderr to out and extra_env added; returns the pid or -1. */
+static pid_t spawn(char *const argv[], const char *out, const char *extra_env)
+{
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  size_t n = 0;
+  while (environ[n])
+    n++;
+  char **env = xcalloc(n + 2, sizeof(*env));
+  memcpy(env, environ, n * sizeof(*env));
+  env[n] = (char *)extra_env;
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, extra_env ? env : environ);
+  posix_spawn_file_actions_destroy(&fa);
+  free(env);
+  if (rc != 0)
+    return -1;
+  remember_pid(pid);
+  return pid;
+}
+
+/* Binds a datagram socket at path for sd_notify messages; returns the fd. */
+static int notify_socket(const char *path)
+{
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  unlink(path);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  return fd;
+}
+
+/* Waits for READY=1 on fd; returns RAYC_PORT or -1 (timeout or the daemon exited). */
+static int wait_ready(int fd, pid_t pid, int timeout_ms)
+{
+  int64_t end = now_ms() + timeout_ms;
+  while (now_ms() < end) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 100) == 1) {
+      char buf[512];
+      ssize_t len = recv(fd, buf, sizeof(buf) - 1, 0);
+      buf[len > 0 ? len : 0] = '\0';
+      const char *port = strstr(buf, "RAYC_PORT=");
+      if (strstr(buf, "READY=1") && port)
+        return atoi(port + 10);
+    }
+    if (waitpid(pid, NULL, WNOHANG) == pid)
+      return -1;
+  }
+  return -1;
+}
+
+typedef struct gcs_proc {
+  pid_t pid;
+  int port;
+  char out[256];
+} gcs_proc_t;
+
+/* Starts rayc-gcs with --port port (0: ephemeral) and extra flags (NULL-terminated). */
+static void gcs_start(gcs_proc_t *g, int port, ...)
+{
+  char bin[1100], portarg[32], notify[256], env[300];
+  snprintf(bin, sizeof(bin), "%s/bin/rayc-gcs", build);
+  snprintf(portarg, sizeof(portarg), "--port=%d", port);
+  int k = ++spawned;
+  snprintf(notify, sizeof(notify), "%s/notify-%d.sock", tmp, k);
+  snprintf(g->out, sizeof(g->out), "%s/gcs-%d.out", tmp, k);
+  snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", notify);
+  char *argv[32] = {bin, portarg};
+  int argc = 2;
+  va_list ap;
+  va_start(ap, port);
+  for (char *a; (a = va_arg(ap, char *)) && argc < 31;)
+    argv[argc++] = a;
+  va_end(ap);
+  int fd = notify_socket(notify);
+  g->pid = spawn(argv, g->out, env);
+  ck_assert_int_gt(g->pid, 0);
+  g->port = wait_ready(fd, g->pid, 20000);
+  close(fd);
+  unlink(notify);
+  ck_assert_msg(g->port > 0, "rayc-gcs did not start; see %s", g->out);
+}
+
+static void gcs_kill9(gcs_proc_t *g)
+{
+  kill(g->pid, SIGKILL);
+  waitpid(g->pid, NULL, 0);
+  g->pid = 0;
+}
+
+/* SIGTERM; returns the exit status (or -1 when it did not exit normally). */
+static int gcs_stop(gcs_proc_t *g)
+{
+  int st = 0;
+  kill(g->pid, SIGTERM);
+  waitpid(g->pid, &st, 0);
+  g->pid = 0;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ---- suite: one redis-server ---- */
+
+static void suite_setup(void)
+{
+  const char *b = getenv("RAYC_BUILD");
+  snprintf(build, sizeof(build), "%s", b ? b : "build/normal");
+  snprintf(tmp, sizeof(tmp), "/tmp/rayc-gcs-itest-XXXXXX");
+  if (!mkdtemp(tmp))
+    abort();
+  char sock[128], out[128];
+  snprintf(sock, sizeof(sock), "%s/redis.sock", tmp);
+  snprintf(out, sizeof(out), "%s/redis.out", tmp);
+  snprintf(redis_addr, sizeof(redis_addr), "unix:%s", sock);
+  char *argv[] = {(char *)"redis-server", (char *)"--port", (char *)"0", (char *)"--unixsocket", sock,
+                  (char *)"--dir", tmp, (char *)"--save", (char *)"", (char *)"--appendonly",
+                  (char *)"no", NULL};
+  redis_pid = spawn(argv, out, NULL);
+  for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++)
+    usleep(10 * 1000);
+}
+
+/* Kills what failed tests left running (pids whose command line names tmp). */
+static void kill_leftovers(void)
+{
+  char path[256], cmd[300];
+  snprintf(path, sizeof(path), "%s/pids", tmp);
+  FILE *f = fopen(path, "r");
+  for (int pid; f && fscanf(f, "%d", &pid) == 1;) {
+    if (pid == redis_pid)
+      continue;
+    snprintf(cmd, sizeof(cmd), "/proc/%d/cmdline", pid);
+    FILE *c = fopen(cmd, "r");
+    char buf[2048] = "";
+    size_t len = c ? fread(buf, 1, sizeof(buf) - 1, c) : 0;
+    if (c)
+      fclose(c);
+    for (size_t i = 0; i < len; i++)
+      buf[i] = buf[i] ? buf[i] : ' ';
+    buf[len] = '\0';
+    if (strstr(buf, tmp) || strstr(buf, "rayc-gcs"))
+      kill(pid, SIGKILL), waitpid(pid, NULL, 0);
+  }
+  if (f)
+    fclose(f);
+}
+
+static int suite_teardown(void)
+{
+  char cmd[512];
+  kill_leftovers();
+  kill(redis_pid, SIGKILL);
+  waitpid(redis_pid, NULL, 0);
+  snprintf(cmd, sizeof(cmd), "grep -l -E 'Sanitizer|runtime error' %s/gcs-*.out", tmp);
+  int reports = system(cmd) == 0;
+  if (reports)
+    printf("sanitizer reports in the files above (kept in %s)\n", tmp);
+  else if (snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp) > 0 && system(cmd) != 0)
+    printf("could not remove %s\n", tmp);
+  return reports;
+}
+
+/* ---- gRPC helpers ---- */
+
+static rpc_client_t *client;
+static rpc_channel_t *channel;
+
+static void connect_to(const gcs_proc_t *g)
+{
+  char target[64];
+  if (!client) {
+    rpc_client_opts_t o = {0};
+    client = rpc_client_create(&o);
+  }
+  snprintf(target, sizeof(target), "127.0.0.1:%d", g->port);
+  channel = rpc_channel_get(client, target);
+}
+
+static int call(const ProtobufCServiceDescriptor *svc, const char *method, const void *req,
+                void *resp, int timeout_ms)
+{
+  ProtobufCMessage *r = NULL;
+  char *detail = NULL;
+  int rc = rpc_call_sync(channel, svc, method, req, timeout_ms, &r, &detail);
+  if (resp)
+    *(ProtobufCMessage **)resp = r;
+  else
+    pb_free(r);
+  free(detail);
+  return rc;
+}
+
+#define NODE_SVC (&rayc__node_info_gcs_service__descriptor)
+#define JOB_SVC (&rayc__job_info_gcs_service__descriptor)
+#define KV_SVC (&rayc__internal_kvgcs_service__descriptor)
+#define WORKER_SVC (&rayc__worker_info_gcs_service__descriptor)
+#define PUBSUB_SVC (&rayc__internal_pub_sub_gcs_service__descriptor)
+
+static void register_node(const id_node_t *id, int raylet_port)
+{
+  Rayc__ResourceEntry cpu = RAYC__RESOURCE_ENTRY__INIT, *res[1] = {&cpu};
+  cpu.name = (char *)"CPU";
+  cpu.amount = 4;
+  Rayc__Label zone = RAYC__LABEL__INIT, *labels[1] = {&zone};
+  zone.key = (char *)"zone";
+  zone.value = (char *)"test";
+  Rayc__NodeInfo node = RAYC__NODE_INFO__INIT;
+  node.node_id = pb_bytes(id->b, ID_NODE_SIZE);
+  node.ip = (char *)"127.0.0.1";
+  node.raylet_port = raylet_port;
+  node.n_resources_total = 1;
+  node.resources_total = res;
+  node.n_labels = 1;
+  node.labels = labels;
+  Rayc__RegisterNodeRequest reg = RAYC__REGISTER_NODE_REQUEST__INIT;
+  reg.node = &node;
+  ck_assert_int_eq(call(NODE_SVC, "RegisterNode", &reg, NULL, 5000), 0);
+}
+
+static uint32_t add_job(int pid)
+{
+  Rayc__JobInfo info = RAYC__JOB_INFO__INIT;
+  info.driver_pid = pid;
+  Rayc__AddJobRequest req = RAYC__ADD_JOB_REQUEST__INIT;
+  req.job = &info;
+  Rayc__AddJobReply *r = NULL;
+  ck_assert_int_eq(call(JOB_SVC, "AddJob", &req, &r, 5000), 0);
+  ck_assert_uint_eq(r->job_id.len, ID_JOB_SIZE);
+  uint32_t n = (uint32_t)r->job_id.data[0] << 24 | (uint32_t)r->job_id.data[1] << 16 |
+               (uint32_t)r->job_id.data[2] << 8 | r->job_id.data[3];
+  pb_free(r);
+  return n;
+}
+
+static void kv_put(const char *ns, const char *key, const char *val)
+{
+  Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
+  put.ns = (char *)ns;
+  put.key = pb_bytes(key, strlen(key));
+  put.value = pb_bytes(val, strlen(val));
+  put.overwrite = 1;
+  ck_assert_int_eq(call(KV_SVC, "InternalKVPut", &put, NULL, 5000), 0);
+}
+
+/* Returns the value of ns/key as a new string, or NULL. */
+static char *kv_get(const char *ns, const char *key)
+{
+  Rayc__KVGetRequest get = RAYC__KVGET_REQUEST__INIT;
+  get.ns = (char *)ns;
+  get.key = pb_bytes(key, strlen(key));
+  Rayc__KVGetReply *r = NULL;
+  ck_assert_int_eq(call(KV_SVC, "InternalKVGet", &get, &r, 5000), 0);
+  char *v = r->found ? xasprintf("%.*s", (int)r->value.len, r->value.data) : NULL;
+  pb_free(r);
+  return v;
+}
+
+static Rayc__NodeInfo *find_node(Rayc__GetAllNodeInfoReply *r, const id_node_t *id)
+{
+  for (size_t i = 0; i < r->n_nodes; i++)
+    if (r->nodes[i]->node_id.len == ID_NODE_SIZE && !memcmp(r->nodes[i]->node_id.data, id->b, ID_NODE_SIZE))
+      return r->nodes[i];
+  return NULL;
+}
+
+/* ---- persistence across kill -9 ---- */
+
+/* Fills the tables of a GCS: nodes a (alive) and b (dead), jobs 1 (finished) and 2, KV in two
+ * namespaces, a worker. */
+static void fill_tables(const id_node_t *a, const id_node_t *b, const id_worker_t *w)
+{
+  register_node(a, 0);
+  register_node(b, 0);
+  Rayc__UnregisterNodeRequest un = RAYC__UNREGISTER_NODE_REQUEST__INIT;
+  un.node_id = pb_bytes(b->b, ID_NODE_SIZE);
+  un.reason = (char *)"scaled down";
+  ck_assert_int_eq(call(NODE_SVC, "UnregisterNode", &un, NULL, 5000), 0);
+  ck_assert_uint_eq(add_job(101), 1);
+  ck_assert_uint_eq(add_job(102), 2);
+  id_job_t j1 = id_job_from_int(1);
+  Rayc__MarkJobFinishedRequest fin = RAYC__MARK_JOB_FINISHED_REQUEST__INIT;
+  fin.job_id = pb_bytes(j1.b, ID_JOB_SIZE);
+  ck_assert_int_eq(call(JOB_SVC, "MarkJobFinished", &fin, NULL, 5000), 0);
+  kv_put("fn", "add", "code-of-add");
+  kv_put("session", "add", "other-namespace");
+  Rayc__WorkerInfo wi = RAYC__WORKER_INFO__INIT;
+  wi.worker_id = pb_bytes(w->b, ID_WORKER_SIZE);
+  wi.pid = 4321;
+  Rayc__RegisterWorkerRequest rw = RAYC__REGISTER_WORKER_REQUEST__INIT;
+  rw.worker = &wi;
+  ck_assert_int_eq(call(WORKER_SVC, "RegisterWorker", &rw, NULL, 5000), 0);
+}
+
+static void check_nodes(const id_node_t *a, const id_node_t *b)
+{
+  Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
+  Rayc__GetAllNodeInfoReply *r = NULL;
+  ck_assert_int_eq(call(NODE_SVC, "GetAllNodeInfo", &req, &r, 5000), 0);
+  ck_assert_uint_eq(r->n_nodes, 2);
+  Rayc__NodeInfo *na = find_node(r, a), *nb = find_node(r, b);
+  ck_assert(na && nb);
+  ck_assert_int_eq(na->state, RAYC__NODE_STATE__NODE_ALIVE);
+  ck_assert_str_eq(na->labels[0]->value, "test");
+  ck_assert(na->resources_total[0]->amount == 4);
+  ck_assert_int_eq(nb->state, RAYC__NODE_STATE__NODE_DEAD);
+  ck_assert_ptr_nonnull(strstr(nb->death_reason, "scaled down"));
+  pb_free(r);
+  /* the reloaded node's raylet keeps heartbeating: it is known, not told to register again */
+  Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+  hb.node_id = pb_bytes(a->b, ID_NODE_SIZE);
+  Rayc__ReportHeartbeatReply *hr = NULL;
+  ck_assert_int_eq(call(NODE_SVC, "ReportHeartbeat", &hb, &hr, 5000), 0);
+  ck_assert(!hr->unknown_node);
+  ck_assert_ptr_nonnull(hr->cluster_view);
+  ck_assert_uint_eq(hr->cluster_view->n_nodes, 1);
+  pb_free(hr);
+}
+
+static void check_jobs_kv_workers(const id_worker_t *w)
+{
+  Rayc__GetAllJobInfoRequest req = RAYC__GET_ALL_JOB_INFO_REQUEST__INIT;
+  Rayc__GetAllJobInfoReply *r = NULL;
+  ck_assert_int_eq(call(JOB_SVC, "GetAllJobInfo", &req, &r, 5000), 0);
+  ck_assert_uint_eq(r->n_jobs, 2);
+  ck_assert(r->jobs[0]->is_dead);
+  ck_assert(!r->jobs[1]->is_dead);
+  ck_assert_int_eq(r->jobs[1]->driver_pid, 102);
+  pb_free(r);
+  ck_assert_uint_eq(add_job(103), 3); /* ids continue, never reused */
+  char *v = kv_get("fn", "add");
+  ck_assert_str_eq(v, "code-of-add");
+  free(v);
+  v = kv_get("session", "add");
+  ck_assert_str_eq(v, "other-namespace");
+  free(v);
+  Rayc__GetAllWorkerInfoRequest wr = RAYC__GET_ALL_WORKER_INFO_REQUEST__INIT;
+  Rayc__GetAllWorkerInfoReply *wrr = NULL;
+  ck_assert_int_eq(call(WORKER_SVC, "GetAllWorkerInfo", &wr, &wrr, 5000), 0);
+  ck_assert_uint_eq(wrr->n_workers, 1);
+  ck_assert_mem_eq(wrr->workers[0]->worker_id.data, w->b, ID_WORKER_SIZE);
+  ck_assert_int_eq(wrr->workers[0]->pid, 4321);
+  pb_free(wrr);
+}
+
+START_TEST(kill9_and_restart_loses_nothing)
+{
+  gcs_proc_t g;
+  gcs_start(&g, 0, "--redis-address", redis_addr, "--redis-key-prefix", "itest:restart",
+            "--node-ip-address", "127.0.0.1", NULL);
+  connect_to(&g);
+  id_node_t a = id_node_random(), b = id_node_random();
+  id_worker_t w = id_worker_random();
+  fill_tables(&a, &b, &w);
+  kv_put("fn", "last", "acknowledged just before the crash");
+  int port = g.port;
+  gcs_kill9(&g);
+
+  /* while it is down, calls fail (clients retry) */
+  ck_assert_int_eq(call(JOB_SVC, "GetAllJobInfo", &(Rayc__GetAllJobInfoRequest)RAYC__GET_ALL_JOB_INFO_REQUEST__INIT,
+                        NULL, 2000),
+                   RAYC_EUNAVAILABLE);
+
+  int64_t t0 = now_ms();
+  gcs_start(&g, port, "--redis-address", redis_addr, "--redis-key-prefix", "itest:restart", NULL);
+  printf("rayc-gcs restarted on port %d in %lld ms\n", g.port, (long long)(now_ms() - t0));
+  ck_assert_int_eq(g.port, port);
+  int64_t t1 = now_ms();
+  int rc = RAYC_EUNAVAILABLE;
+  while (rc == RAYC_EUNAVAILABLE && now_ms() - t1 < 10000) /* the channel reconnects */
+    rc = call(NODE_SVC, "GetAllNodeInfo", &(Rayc__GetAllNodeInfoRequest)RAYC__GET_ALL_NODE_INFO_REQUEST__INIT,
+              NULL, 2000);
+  ck_assert_int_eq(rc, 0);
+  check_nodes(&a, &b);
+  check_jobs_kv_workers(&w);
+  char *v = kv_get("fn", "last");
+  ck_assert_str_eq(v, "acknowledged just before the crash");
+  free(v);
+  ck_assert_int_eq(gcs_stop(&g), 0);
+  rpc_client_destroy(client);
+  client = NULL;
+}
+END_TEST
+
+/* A different key prefix is a different cluster: nothing of the other shows. */
+START_TEST(prefixes_separate_clusters)
+{
+  gcs_proc_t g;
+  gcs_start(&g, 0, "--redis-address", redis_addr, "--redis-key-prefix", "itest:other", NULL);
+  connect_to(&g);
+  ck_assert_uint_eq(add_job(1), 1);
+  ck_assert_ptr_null(kv_get("fn", "add"));
+  ck_assert_int_eq(gcs_stop(&g), 0);
+  rpc_client_destroy(client);
+  client = NULL;
+}
+END_TEST
+
+/* ---- health checks ---- */
+
+/* The fake raylet: answers GetNodeStats with its node id. */
+static id_node_t fake_id;
+
+static void fake_get_node_stats(void *ctx, rpc_call_t *call_, const ProtobufCMessage *req)
+{
+  (void)ctx, (void)req;
+  Rayc__GetNodeStatsReply r = RAYC__GET_NODE_STATS_REPLY__INIT;
+  r.node_id = pb_bytes(fake_id.b, ID_NODE_SIZE);
+  rpc_reply(call_, &r.base);
+}
+
+static const rpc_method_t fake_raylet_methods[] = {
+    {.service = &rayc__node_manager_service__descriptor, .method = "GetNodeStats",
+     .handler = fake_get_node_stats},
+};
+
+/* Polls NODE messages until one says node id is DEAD; returns its death reason (new) or NULL. */
+static char *wait_node_death(Rayc__PollRequest *req, const id_node_t *id, int timeout_ms)
+{
+  int64_t end = now_ms() + timeout_ms;
+  while (now_ms() < end) {
+    Rayc__PollReply *r = NULL;
+    req->timeout_ms = 1000;
+    ck_assert_int_eq(call(PUBSUB_SVC, "Poll", req, &r, 5000), 0);
+    ck_assert(!r->resync);
+    req->after_seq = r->last_seq;
+    char *reason = NULL;
+    for (size_t i = 0; i < r->n_messages && !reason; i++) {
+      Rayc__NodeInfo *n = r->messages[i]->node;
+      if (n && n->state == RAYC__NODE_STATE__NODE_DEAD && !memcmp(n->node_id.data, id->b, ID_NODE_SIZE))
+        reason = xstrdup(n->death_reason);
+    }
+    pb_free(r);
+    if (reason)
+      return reason;
+  }
+  return NULL;
+}
+
+/* A free TCP port on 127.0.0.1 with nothing listening. */
+static int dead_port(void)
+{
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof(sa);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  getsockname(fd, (struct sockaddr *)&sa, &len);
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+START_TEST(dead_raylet_is_marked_dead_and_published)
+{
+  enum { PERIOD = 100, THRESHOLD = 3 };
+  gcs_proc_t g;
+  gcs_start(&g, 0, "--health-check-period-ms=100", "--health-check-timeout-ms=100",
+            "--health-check-failure-threshold=3", NULL);
+  connect_to(&g);
+  Rayc__PubChannel chan = RAYC__PUB_CHANNEL__PUB_CHANNEL_NODE;
+  Rayc__PollRequest req = RAYC__POLL_REQUEST__INIT;
+  req.subscriber_id = pb_bytes("itest", 5);
+  req.n_channels = 1;
+  req.channels = &chan;
+  Rayc__PollReply *first = NULL;
+  ck_assert_int_eq(call(PUBSUB_SVC, "Poll", &req, &first, 5000), 0);
+  ck_assert(first->resync);
+  req.epoch = first->epoch;
+  req.after_seq = first->last_seq;
+  pb_free(first);
+
+  /* a live raylet passes its checks */
+  fake_id = id_node_random();
+  rpc_server_opts_t so = {0};
+  rpc_server_t *raylet = rpc_server_create(fake_raylet_methods, 1, &so);
+  int port = rpc_server_listen(raylet, "127.0.0.1:0");
+  ck_assert_int_gt(port, 0);
+  ck_assert_int_eq(rpc_server_start(raylet), 0);
+  register_node(&fake_id, port);
+  ck_assert_ptr_null(wait_node_death(&req, &fake_id, 5 * PERIOD * THRESHOLD));
+
+  /* it dies: DEAD within period * threshold (+ probe timeouts and slack), and published */
+  int64_t t0 = now_ms();
+  rpc_server_destroy(raylet);
+  char *reason = wait_node_death(&req, &fake_id, 10000);
+  int64_t took = now_ms() - t0;
+  printf("a stopped raylet was marked DEAD after %lld ms (period %d ms, threshold %d)\n",
+         (long long)took, PERIOD, THRESHOLD);
+  ck_assert_msg(reason != NULL, "no death message");
+  ck_assert_msg(strstr(reason, "health checks failed 3 times"), "%s", reason);
+  ck_assert_int_lt(took, 2 * PERIOD * THRESHOLD + 1500);
+  free(reason);
+
+  /* a node registered on a port where nothing listens dies the same way */
+  id_node_t never = id_node_random();
+  t0 = now_ms();
+  register_node(&never, dead_port());
+  reason = wait_node_death(&req, &never, 10000);
+  ck_assert_msg(reason != NULL, "no death message for a dead port");
+  ck_assert_int_lt(now_ms() - t0, 2 * PERIOD * THRESHOLD + 1500);
+  free(reason);
+  ck_assert_int_eq(gcs_stop(&g), 0);
+  rpc_client_destroy(client);
+  client = NULL;
+}
+END_TEST
+
+/* A reloaded ALIVE node whose raylet never comes back is killed by its health checks. */
+START_TEST(reloaded_node_that_never_returns_dies)
+{
+  gcs_proc_t g;
+  gcs_start(&g, 0, "--redis-address", redis_addr, "--redis-key-prefix", "itest:gone", NULL);
+  connect_to(&g);
+  id_node_t id = id_node_random();
+  register_node(&id, dead_port()); /* probed every 1 s by default: alive for now */
+  int port = g.port;
+  gcs_kill9(&g);
+  gcs_start(&g, port, "--redis-address", redis_addr, "--redis-key-prefix", "itest:gone",
+            "--health-check-period-ms=100", "--health-check-timeout-ms=100",
+            "--health-check-failure-threshold=2", NULL);
+  Rayc__PubChannel chan = RAYC__PUB_CHANNEL__PUB_CHANNEL_NODE;
+  Rayc__PollRequest req = RAYC__POLL_REQUEST__INIT;
+  req.n_channels = 1;
+  req.channels = &chan;
+  Rayc__PollReply *first = NULL;
+  int rc = RAYC_EUNAVAILABLE;
+  for (int64_t t = now_ms(); rc == RAYC_EUNAVAILABLE && now_ms() - t < 10000;)
+    rc = call(PUBSUB_SVC, "Poll", &req, &first, 2000);
+  ck_assert_int_eq(rc, 0);
+  req.epoch = first->epoch;
+  req.after_seq = 0; /* the death may already be published: read from the start */
+  pb_free(first);
+  char *reason = wait_node_death(&req, &id, 10000);
+  ck_assert_msg(reason != NULL, "the reloaded node never died");
+  free(reason);
+  ck_assert_int_eq(gcs_stop(&g), 0);
+  rpc_client_destroy(client);
+  client = NULL;
+}
+END_TEST
+
+int main(void)
+{
+  if (system("command -v redis-server > /dev/null 2>&1") != 0) {
+    printf("redis-server not installed: skipping\n");
+    return 0;
+  }
+  log_init("test", LOG_ERROR);
+  suite_setup();
+  Suite *s = suite_create("gcs_redis");
+  TCase *tc = tcase_create("gcs");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, kill9_and_restart_loses_nothing);
+  tcase_add_test(tc, prefixes_separate_clusters);
+  tcase_add_test(tc, dead_raylet_is_marked_dead_and_published);
+  tcase_add_test(tc, reloaded_node_that_never_returns_dies);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  failed += suite_teardown();
+  return failed ? 1 : 0;
+}
