@@ -540,7 +540,7 @@ static int m_head_start(char *rayc_bin, char *temp_dir)
     return fail(RAYC_EIO, "reading the head's address file");
   fclose(f);
   address[strcspn(address, "\r\n")] = 0;
-  rayc_config cfg = {.address = address};
+  rayc_config cfg = {.address = address, .temp_dir = temp_dir}; /* temp_dir: where the token is */
   int rc = rayc_init(&cfg);
   rayc_ref r;
   if (rc == 0 && (rc = noop(&r)) == 0)

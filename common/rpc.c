@@ -46,6 +46,8 @@
 #include <grpc/support/time.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -194,6 +196,31 @@ static void tls_pem_free(tls_pem_t *p)
   free(p->ca);
 }
 
+/* Checks what gRPC would only find at the first handshake: the certificate and the CA parse, the
+ * key is the certificate's, and the certificate has not expired. 0 or -1 (logged). */
+static int tls_pem_check(const rpc_tls_t *tls, const tls_pem_t *p)
+{
+  BIO *cb = BIO_new_mem_buf(p->cert, -1), *kb = BIO_new_mem_buf(p->key, -1), *ab = BIO_new_mem_buf(p->ca, -1);
+  X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+  X509 *ca = ab ? PEM_read_bio_X509(ab, NULL, NULL, NULL) : NULL;
+  EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+  const char *why = !cert ? "the certificate does not parse"
+                    : !key ? "the key does not parse (or is encrypted)"
+                    : !ca ? "the CA certificate does not parse"
+                    : X509_check_private_key(cert, key) != 1 ? "the key does not belong to the certificate"
+                    : X509_cmp_current_time(X509_get0_notAfter(cert)) < 0 ? "the certificate has expired"
+                    : NULL;
+  if (why)
+    log_error("rpc: TLS files %s, %s, %s: %s", tls->cert_file, tls->key_file, tls->ca_file, why);
+  EVP_PKEY_free(key);
+  X509_free(ca);
+  X509_free(cert);
+  BIO_free(ab);
+  BIO_free(kb);
+  BIO_free(cb);
+  return why ? -1 : 0;
+}
+
 static int tls_pem_read(const rpc_tls_t *tls, tls_pem_t *p)
 {
   memset(p, 0, sizeof(*p));
@@ -206,7 +233,7 @@ static int tls_pem_read(const rpc_tls_t *tls, tls_pem_t *p)
   p->cert = tls_read_pem("certificate", tls->cert_file);
   p->key = p->cert ? tls_read_pem("key", tls->key_file) : NULL;
   p->ca = p->key ? tls_read_pem("CA", tls->ca_file) : NULL;
-  if (!p->ca) {
+  if (!p->ca || tls_pem_check(tls, p) < 0) {
     tls_pem_free(p);
     return RAYC_EINVALID_ARGUMENT;
   }

@@ -9,9 +9,9 @@ echo "== rayc start --head"
 "$B/bin/rayc" start --head --port 0 --temp-dir "$TMP"
 ADDRESS=$(cat "$TMP/session_latest/address")
 echo "== rayc status"
-"$B/bin/rayc" status --address "$ADDRESS"
+"$B/bin/rayc" status --address "$ADDRESS" --temp-dir "$TMP"
 echo "== example job (examples/example_driver.c, tasks from examples/example_tasks.c)"
-RAYC_ADDRESS=$ADDRESS RAYC_CODE_PATH="$B/lib/libexample_tasks.so" "$B/bin/example_driver"
+RAYC_ADDRESS=$ADDRESS RAYC_TEMP_DIR=$TMP RAYC_CODE_PATH="$B/lib/libexample_tasks.so" "$B/bin/example_driver"
 echo "== rayc stop"
 "$B/bin/rayc" stop --temp-dir "$TMP"
 left=$(pgrep -f "$TMP" || true)

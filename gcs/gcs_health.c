@@ -65,7 +65,7 @@ static const char *gcs_health_check_reply(const gcs_probe_t *p, int status, cons
 {
   if (status < 0)
     return detail && *detail ? detail : rayc_strerror(status);
-  const Rayc__GetNodeStatsReply *r = (const Rayc__GetNodeStatsReply *)resp;
+  const Rayc__HealthCheckReply *r = (const Rayc__HealthCheckReply *)resp;
   if (r->node_id.len &&
       (r->node_id.len != ID_NODE_SIZE || memcmp(r->node_id.data, p->id.b, ID_NODE_SIZE) != 0))
     return "another node answers at the raylet's address";
@@ -97,7 +97,7 @@ static void gcs_health_probe(gcs_health_t *h, gcs_node_t *n, int64_t now)
   p->h = h;
   p->id = n->id;
   p->incarnation = n->incarnation;
-  Rayc__GetNodeStatsRequest req = RAYC__GET_NODE_STATS_REQUEST__INIT;
+  Rayc__HealthCheckRequest req = RAYC__HEALTH_CHECK_REQUEST__INIT;
   n->next_probe_ms = now + h->period_ms;
   int rc = rpc_call(rpc_channel_get(h->client, target), &rayc__node_manager_service__descriptor,
                     GCS_HEALTH_METHOD, &req.base, h->timeout_ms, gcs_health_on_reply, p);

@@ -2,7 +2,7 @@
  * GCS health checks of every raylet (Ray's GcsHealthCheckManager): the GCS probes each ALIVE node
  * and marks it DEAD after `threshold` probes in a row failed.
  *
- * Probe: a unary call of the raylet's NodeManagerService (GCS_HEALTH_METHOD: GetNodeStats today,
+ * Probe: a unary call of the raylet's NodeManagerService (GCS_HEALTH_METHOD: HealthCheck,
  * since every raylet serves it; a dedicated, cheaper HealthCheck method can replace it by changing
  * that one name) at <ip>:<raylet_port>, with a deadline of timeout_ms. A probe fails when the call
  * fails (refused, timed out, unauthenticated...) or when the reply names another node (a new
@@ -23,7 +23,7 @@
 
 #include <uv.h>
 
-#define GCS_HEALTH_METHOD "GetNodeStats"
+#define GCS_HEALTH_METHOD "HealthCheck"
 
 typedef struct gcs_health {
   rpc_client_t *client; /* owned */

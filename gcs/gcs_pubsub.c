@@ -175,9 +175,10 @@ static void gcs_pubsub_unlink(gcs_pubsub_t *ps, gcs_poll_t **pp)
   free(p);
 }
 
+typedef int (*gcs_poll_pred_fn)(const gcs_pubsub_t *ps, const gcs_poll_t *p, int64_t now);
+
 /* Answers and frees every held poll for which pred says so (pred NULL: all). */
-static void gcs_pubsub_answer_if(gcs_pubsub_t *ps, int (*pred)(const gcs_pubsub_t *, const gcs_poll_t *, int64_t),
-                                 int64_t now)
+static void gcs_pubsub_answer_if(gcs_pubsub_t *ps, gcs_poll_pred_fn pred, int64_t now)
 {
   for (gcs_poll_t **pp = &ps->polls; *pp;) {
     gcs_poll_t *p = *pp;
@@ -271,7 +272,8 @@ static void gcs_pubsub_hold(gcs_pubsub_t *ps, rpc_call_t *call, const Rayc__Poll
   int timeout = req->timeout_ms > 0 ? req->timeout_ms : ps->default_timeout_ms;
   gcs_poll_t *p = xcalloc(1, sizeof(*p));
   p->call = call;
-  memcpy(p->sub_id, req->subscriber_id.data, req->subscriber_id.len);
+  if (req->subscriber_id.len) /* data may be NULL when empty */
+    memcpy(p->sub_id, req->subscriber_id.data, req->subscriber_id.len);
   p->sub_len = req->subscriber_id.len;
   p->mask = mask;
   p->after_seq = req->after_seq;

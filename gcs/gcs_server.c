@@ -61,7 +61,8 @@ static void gcs_server_on_synced(void *arg, int status)
   if (status == 0)
     rpc_reply(w->call, w->msg);
   else
-    rpc_reply_error(w->call, status, "the GCS could not store the change: %s", rayc_strerror(status));
+    rpc_reply_error(w->call, status, "the GCS could not store the change: %s",
+                    rayc_strerror(status));
   w->replied = 1;
   if (!w->inline_phase) {
     pb_free(w->copy);
@@ -212,6 +213,7 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
   s->loop = loop;
   s->conf = conf;
   s->tls = (rpc_tls_t){conf->tls_cert, conf->tls_key, conf->tls_ca};
+  signal(SIGPIPE, SIG_IGN); /* a write to a Redis that died must fail with EPIPE, not kill us */
   if (conf->token_file)
     s->token = gcs_server_read_token(conf->token_file, &e);
   if (!e)

@@ -11,9 +11,9 @@
  * change so far durable (at once with the memory store), so a client is never told about a change
  * a GCS crash could lose. A Poll call is held by pub/sub until it has something to say.
  *
- * Wiring of the tables: a node's death finishes the jobs whose driver ran on it and marks its
- * workers dead (gcs_server_on_node_dead); a finished job is where its actors will be cleaned up
- * (gcs_server_on_job_finished). Every table publishes its changes.
+ * Wiring of the tables: a node's death finishes the jobs whose driver ran on it, marks its
+ * workers dead and restarts or kills its actors (gcs_server_on_node_dead); a finished job kills its
+ * owned actors (gcs_server_on_job_finished). Every table publishes its changes.
  *
  * Lifecycle: gcs_config_load() -> gcs_server_create() (opens the store and loads the tables) ->
  * gcs_server_start() (listen, serve, arm the cron and signals, tell systemd READY=1 with
@@ -75,7 +75,7 @@ typedef struct gcs_server {
   gcs_workers_t workers;
   gcs_pubsub_t pubsub;
   gcs_health_t health;
-  struct gcs_actors *actors;     /* owned: the actor manager (gcs_actor.h); NULL until wired */
+  struct gcs_actors *actors;     /* owned: the actor manager (gcs_actor.h) */
   rpc_server_t *rpc;             /* owned; NULL once stopped */
   char *token;                   /* owned; NULL: no token */
   rpc_tls_t tls;                 /* TLS files, borrowed from conf */

@@ -223,7 +223,10 @@ static void redis_collect_key(void *arg, const uint8_t *key, size_t klen, const 
     k->v = xrealloc(k->v, k->cap * sizeof(*k->v));
   }
   k->v[k->n].len = klen;
-  k->v[k->n++].data = xmemdup(key, klen ? klen : 1);
+  k->v[k->n].data = xmalloc(klen + 1);
+  if (klen)
+    memcpy(k->v[k->n].data, key, klen);
+  k->n++;
 }
 
 /* HDEL of keys[from .. to). */
@@ -445,9 +448,11 @@ static redisContext *redis_connect_sync(const gcs_redis_opts_t *o, const char *h
                                         const char *path, char **err)
 {
   struct timeval tv = {REDIS_CONNECT_TIMEOUT_S, 0};
-  redisContext *c = path ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(host, port, tv);
+  redisContext *c =
+      path ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(host, port, tv);
   if (!c || c->err) {
-    *err = xasprintf("cannot connect to redis at %s: %s", o->address, c ? c->errstr : "out of memory");
+    *err = xasprintf("cannot connect to redis at %s: %s", o->address,
+                     c ? c->errstr : "out of memory");
     redisFree(c);
     return NULL;
   }
@@ -470,7 +475,8 @@ static int redis_connect_async(redis_store_t *r, const gcs_redis_opts_t *o, cons
 {
   redisAsyncContext *ac = path ? redisAsyncConnectUnix(path) : redisAsyncConnect(host, port);
   if (!ac || ac->err) {
-    *err = xasprintf("cannot connect to redis at %s: %s", o->address, ac ? ac->errstr : "out of memory");
+    *err = xasprintf("cannot connect to redis at %s: %s", o->address,
+                     ac ? ac->errstr : "out of memory");
     if (ac)
       redisAsyncFree(ac);
     return RAYC_EUNAVAILABLE;

@@ -70,7 +70,8 @@ int store_client_get(store_client_t *c, const uint8_t *ids, size_t n, int64_t ti
 /* Drops one reference taken by get or create. */
 int store_client_release(store_client_t *c, const uint8_t *id);
 
-/* 1 if the store holds a sealed object id, 0 if not, or a negative code. */
+/* 1 if the store holds a sealed object id (in memory, or spilled: a get restores it), 0 if not,
+ * or a negative code. */
 int store_client_contains(store_client_t *c, const uint8_t *id);
 
 /* Deletes objects (ids: n*28 bytes): freed now if unreferenced, else when the last reference goes. */

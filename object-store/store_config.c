@@ -128,6 +128,7 @@ int store_config_load(store_config_t *conf, int argc, char **argv, char **err)
 {
   int next = argc;
   *err = NULL;
+  cfg_set_program("store");
   int rc = cfg_load(store_cfg_table, ARRAY_LEN(store_cfg_table), conf, argc, argv, &next, err);
   if (rc != 0)
     return rc;

@@ -294,6 +294,13 @@ int store_core_contains(const store_core_t *c, const uint8_t *id)
   return store_core_readable(store_table_find(&c->table, id));
 }
 
+int store_core_present(const store_core_t *c, const uint8_t *id)
+{
+  const store_obj_t *o = store_table_find(&c->table, id);
+  return store_core_readable(o) ||
+         (o && !o->delete_pending && (o->state == STORE_OBJ_SPILLED || o->state == STORE_OBJ_RESTORING));
+}
+
 void store_core_delete(store_core_t *c, const uint8_t *id)
 {
   store_obj_t *o = store_table_find(&c->table, id);

@@ -117,6 +117,9 @@ int store_core_release_ref(store_core_t *c, const uint8_t *id, uint64_t client);
 /* 1 if id is readable, else 0. */
 int store_core_contains(const store_core_t *c, const uint8_t *id);
 
+/* 1 if a get of id would return it: readable, or spilled (a get restores it), not deleted. */
+int store_core_present(const store_core_t *c, const uint8_t *id);
+
 /* Deletes id (absent ids are ignored): freed now when possible, else as soon as it is. */
 void store_core_delete(store_core_t *c, const uint8_t *id);
 

@@ -126,7 +126,7 @@ static int handle_contains(store_server_t *s, local_conn_t *c, const Rayc__Local
     return RAYC_EINVALID_ARGUMENT;
   Rayc__LocalMessage reply = RAYC__LOCAL_MESSAGE__INIT;
   reply.body_case = RAYC__LOCAL_MESSAGE__BODY_CONTAINS_REPLY;
-  reply.contains_reply = store_core_contains(&s->core, m->store_contains->object_id.data);
+  reply.contains_reply = store_core_present(&s->core, m->store_contains->object_id.data);
   store_reply(c, m->seq, &reply, -1);
   return 0;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/ids.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -164,7 +165,9 @@ static void store_on_frame(void *ctx, local_conn_t *c, const uint8_t *payload, s
   }
   store_dispatch(s, c, m);
   pb_free(m);
-  if (store_core_take_freed(&s->core))
+  /* Freed memory, or a released reference that made an object droppable or spillable, may let
+   * the requests waiting for room proceed. */
+  if (store_core_take_freed(&s->core) || s->rooms_head)
     store_kick(s);
 }
 
@@ -233,7 +236,9 @@ static void store_on_cron(uv_timer_t *t)
 static int store_spill_setup(store_server_t *s, const store_server_opts_t *o)
 {
   s->spill_dir = xstrdup(o->spill_dir);
-  s->spill_prefix = xasprintf("store-%d-", (int)getpid());
+  uint32_t nonce;
+  id_random(&nonce, sizeof(nonce)); /* a reused pid never meets its predecessor's files */
+  s->spill_prefix = xasprintf("store-%d-%08x-", (int)getpid(), nonce);
   s->spill_threshold = o->spill_threshold > 0 && o->spill_threshold <= 1 ? o->spill_threshold : 0.8;
   uint64_t target = o->capacity / 16;
   s->spill_file_target = target < (1u << 20) ? (1u << 20) : target > (128u << 20) ? (128u << 20) : target;

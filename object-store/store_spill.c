@@ -11,7 +11,7 @@
  * at no cost (store_evict.c), and a later get restores it.
  *
  * Files. Each batch fuses up to STORE_SPILL_MAX_OBJECTS objects, about spill_file_target bytes,
- * into one file <spill_dir>/store-<pid>-<n>, written by one I/O thread. Each object is a record:
+ * into one file <spill_dir>/store-<pid>-<nonce>-<n>, written by one I/O thread. Each object is a record:
  * a 64-byte header (magic, id, sizes) followed by its data and metadata; a restore checks the
  * header before trusting the bytes. A file is removed when its last object is freed (the core
  * calls store_spill_file_unused), and every file of this store when it exits. Files left by a

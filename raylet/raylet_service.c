@@ -77,11 +77,21 @@ static void h_shutdown_raylet(void *ctx, rpc_call_t *call, const ProtobufCMessag
   (void)r;
 }
 
+static void h_health_check(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_t *r = ctx;
+  (void)m;
+  Rayc__HealthCheckReply rep = RAYC__HEALTH_CHECK_REPLY__INIT;
+  rep.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
+  rpc_reply(call, &rep.base);
+}
+
 static const rpc_method_t raylet_methods[] = {
   {.service = &rayc__node_manager_service__descriptor, .method = "RequestWorkerLease", .handler = h_request_worker_lease},
   {.service = &rayc__node_manager_service__descriptor, .method = "ReturnWorker", .handler = h_return_worker},
   {.service = &rayc__node_manager_service__descriptor, .method = "GetNodeStats", .handler = h_get_node_stats},
   {.service = &rayc__node_manager_service__descriptor, .method = "ShutdownRaylet", .handler = h_shutdown_raylet},
+  {.service = &rayc__node_manager_service__descriptor, .method = "HealthCheck", .handler = h_health_check},
 };
 
 int raylet_service_start(raylet_t *r)

@@ -23,6 +23,7 @@ typedef struct cli_list_conf {
   char *temp_dir;
   char *format;
   int timeout_ms;
+  cli_sec_t sec;
 } cli_list_conf_t;
 
 #define F(field) offsetof(cli_list_conf_t, field)
@@ -31,6 +32,7 @@ static const cfg_entry_t cli_list_table[] = {
     {"temp-dir", CFG_STRING, F(temp_dir), "/tmp/rayc", "where sessions live"},
     {"format", CFG_STRING, F(format), "table", "table or json"},
     {"timeout-ms", CFG_INT, F(timeout_ms), "5000", "how long to wait for the GCS"},
+    CLI_SEC_SETTINGS(cli_list_conf_t, sec),
 };
 #undef F
 
@@ -106,8 +108,10 @@ static void print_table(const Rayc__ListActorsReply *r)
 
 static int list_actors(const cli_list_conf_t *c, const char *address)
 {
-  rpc_client_opts_t opts = {.token = getenv("RAYC_TOKEN")};
-  rpc_client_t *client = rpc_client_create(&opts);
+  cli_auth_t auth;
+  rpc_client_t *client = cli_auth_init(&auth, &c->sec, c->temp_dir, "list actors") < 0
+                             ? NULL
+                             : cli_client_create(&auth, "list actors");
   Rayc__ListActorsRequest req = RAYC__LIST_ACTORS_REQUEST__INIT;
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
@@ -118,9 +122,12 @@ static int list_actors(const cli_list_conf_t *c, const char *address)
   if (rc != 0) {
     fprintf(stderr, "rayc list actors: cannot query the GCS at %s: %s\n", address,
             detail && *detail ? detail : rayc_strerror(rc));
+    cli_auth_hint(stderr, &auth, rc);
+    cli_auth_release(&auth);
     free(detail);
     return CLI_FAIL;
   }
+  cli_auth_release(&auth);
   if (strcmp(c->format, "json") == 0)
     print_json((Rayc__ListActorsReply *)resp);
   else

@@ -3,13 +3,22 @@
  * rayc-store and rayc-raylet) or a node joining a cluster (--address HOST:PORT), prints where it
  * runs and, with --block, stays in the foreground until SIGINT/SIGTERM or a daemon's death, then
  * stops the node.
+ *
+ * The cluster token: the head uses the one given (--token-file / $RAYC_TOKEN_FILE, else
+ * $RAYC_TOKEN), else makes a new one and publishes it as <temp-dir>/cluster_token. A joining node
+ * finds its cluster's token by token_find's rule (common/token.h) and proves it with a GCS call
+ * before it starts anything, so a wrong token fails at once with a clear error. The token is never
+ * printed: the guidance names the file.
  */
 #include "client/cli/cli.h"
 #include "client/launch.h"
 
 #include "common/status.h"
+#include "common/token.h"
 #include "common/util.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 enum { CLI_STOP_GRACE_MS = 10000, CLI_PROBE_TIMEOUT_MS = 5000 };
 
@@ -34,6 +44,8 @@ typedef struct cli_start_conf {
   char *log_level;
   int block;
   int gcs_only;
+  int node_manager_port, object_manager_port;
+  cli_sec_t sec;
 } cli_start_conf_t;
 
 #define F(field) offsetof(cli_start_conf_t, field)
@@ -55,6 +67,10 @@ static const cfg_entry_t cli_start_table[] = {
     {"log-level", CFG_STRING, F(log_level), NULL, "daemons' log level: debug, info, warn, error"},
     {"block", CFG_BOOL, F(block), "false", "stay in the foreground; ^C stops the node"},
     {"gcs-only", CFG_BOOL, F(gcs_only), "false", "head: run the GCS alone (no tasks here)"},
+    {"node-manager-port", CFG_INT, F(node_manager_port), "0", "the raylet's gRPC port (0: an ephemeral port)"},
+    {"object-manager-port", CFG_INT, F(object_manager_port), "0",
+     "the object store's gRPC port, for transfers between nodes (0: an ephemeral port)"},
+    CLI_SEC_SETTINGS(cli_start_conf_t, sec),
 };
 #undef F
 
@@ -79,6 +95,12 @@ static void cli_start_opts(const cli_start_conf_t *c, launch_opts_t *o)
   o->config_file = c->config;
   o->log_level = c->log_level;
   o->gcs_only = c->gcs_only;
+  o->node_manager_port = c->node_manager_port;
+  o->object_manager_port = c->object_manager_port;
+  o->tls_cert = c->sec.tls_cert;
+  o->tls_key = c->sec.tls_key;
+  o->tls_ca = c->sec.tls_ca;
+  o->publish_token = 1;
 }
 
 /* Returns a static message for a bad combination of flags, or NULL. */
@@ -94,7 +116,60 @@ static const char *cli_start_check(cli_start_conf_t *c)
     return "say --head to start a new cluster, or --address HOST:PORT to join one";
   if (!c->head && (c->gcs_only || c->redis_address))
     return "--gcs-only and --redis-address only apply to the head (--head)";
+  if (c->node_manager_port < 0 || c->node_manager_port > 65535 || c->object_manager_port < 0 ||
+      c->object_manager_port > 65535)
+    return "--node-manager-port and --object-manager-port must be ports (0..65535)";
   return NULL;
+}
+
+/* Makes a TLS file path absolute, since daemons and workers read it later. 0, or -1 (printed). */
+static int cli_start_abs(char **path, const char *flag)
+{
+  char buf[PATH_MAX];
+  if (!*path || !**path)
+    return 0;
+  if (!realpath(*path, buf)) {
+    fprintf(stderr, "rayc start: %s %s: %s\n", flag, *path, strerror(errno));
+    return -1;
+  }
+  free(*path);
+  *path = xstrdup(buf);
+  return 0;
+}
+
+static int cli_start_tls(cli_start_conf_t *c)
+{
+  cli_sec_t *s = &c->sec;
+  int n = !!(s->tls_cert && *s->tls_cert) + !!(s->tls_key && *s->tls_key) + !!(s->tls_ca && *s->tls_ca);
+  if (n != 0 && n != 3) {
+    fprintf(stderr, "rayc start: TLS needs all of --tls-cert, --tls-key and --tls-ca\n");
+    return -1;
+  }
+  return cli_start_abs(&s->tls_cert, "--tls-cert") || cli_start_abs(&s->tls_key, "--tls-key") ||
+                 cli_start_abs(&s->tls_ca, "--tls-ca")
+             ? -1
+             : 0;
+}
+
+/* The head's token: the one given (--token-file, else $RAYC_TOKEN), or NULL for a new one. */
+static int cli_start_head_token(const cli_start_conf_t *c, char **token)
+{
+  char *err = NULL;
+  const char *env = getenv("RAYC_TOKEN");
+  *token = NULL;
+  if (c->sec.token_file && *c->sec.token_file) {
+    int rc = token_read_file(c->sec.token_file, token, &err);
+    if (rc < 0)
+      fprintf(stderr, "rayc start: %s\n", err);
+    free(err);
+    return rc;
+  }
+  if (env && *env && !token_valid(env)) {
+    fprintf(stderr, "rayc start: RAYC_TOKEN is not a token (printable characters without spaces)\n");
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  *token = env && *env ? xstrdup(env) : NULL;
+  return 0;
 }
 
 static void cli_start_report(const cli_start_conf_t *c, const launch_result_t *r)
@@ -104,25 +179,46 @@ static void cli_start_report(const cli_start_conf_t *c, const launch_result_t *r
          r->gcs_address);
   if (!c->gcs_only)
     printf("  raylet   port %d, socket %s\n", r->raylet_port, r->raylet_socket);
+  printf("  token    %s (0600; `rayc get-token` prints it)\n", r->token_file);
   if (c->head) {
+    char *published = xasprintf("%s/" TOKEN_FILE_NAME, c->temp_dir);
+    int pub = access(published, F_OK) == 0;
     printf("\nTo use this cluster from this machine:\n  export RAYC_ADDRESS=%s\n", r->gcs_address);
-    printf("To add a node (on another machine, with its own --node-ip-address):\n"
-           "  rayc start --address %s\n", r->gcs_address);
+    if (strcmp(c->temp_dir, TOKEN_DEFAULT_TEMP_DIR) != 0)
+      printf("  export RAYC_TEMP_DIR=%s    (where drivers find the cluster token)\n", c->temp_dir);
+    printf("To add a node (on another machine, with its own --node-ip-address), copy the cluster token\n"
+           "file %s there (keep it 0600) and run:\n"
+           "  rayc start --address %s --token-file <that copy>\n",
+           pub ? published : r->token_file, r->gcs_address);
+    free(published);
   }
   printf("To stop this node: rayc stop%s%s\n", strcmp(c->temp_dir, "/tmp/rayc") ? " --temp-dir " : "",
          strcmp(c->temp_dir, "/tmp/rayc") ? c->temp_dir : "");
   fflush(stdout);
 }
 
-/* Before joining: checks that the GCS at address answers, so that a wrong address fails at once. */
-static int cli_start_probe(const char *address)
+/* Before joining: checks that the GCS at address answers and takes our token, so that a wrong
+ * address or token fails at once, before anything starts. */
+static int cli_start_probe(const char *address, const cli_auth_t *a)
 {
   Rayc__GetAllNodeInfoReply *reply = NULL;
   char *detail = NULL;
-  int rc = cli_gcs_get_nodes(address, CLI_PROBE_TIMEOUT_MS, &reply, &detail);
-  if (rc < 0)
+  int rc = cli_gcs_get_nodes(a, address, CLI_PROBE_TIMEOUT_MS, &reply, &detail);
+  if (rc == RAYC_EUNAUTHENTICATED && a->token)
+    fprintf(stderr, "rayc start: the cluster at %s rejected the token (from %s); nothing was started.\n",
+            address, a->where);
+  else if (rc == RAYC_EUNAUTHENTICATED)
+    fprintf(stderr, "rayc start: the cluster at %s wants a token and none was found (%s); nothing was started.\n",
+            address, a->where);
+  else if (rc < 0)
     fprintf(stderr, "rayc start: cannot reach the cluster's GCS at %s: %s\n", address,
             detail && *detail ? detail : rayc_strerror(rc));
+  if (rc == RAYC_EUNAUTHENTICATED)
+    fprintf(stderr, "Pass a copy of the head's <temp-dir>/cluster_token with --token-file, or set RAYC_TOKEN.\n");
+  else if (rc == 0 && !a->token) {
+    fprintf(stderr, "rayc start: no cluster token found (%s); every node needs its cluster's token\n", a->where);
+    rc = RAYC_EUNAUTHENTICATED;
+  }
   pb_free(reply);
   free(detail);
   return rc;
@@ -162,8 +258,9 @@ int cli_start(int argc, char **argv)
   const char *bad = cli_start_check(&c);
   launch_opts_t o;
   launch_result_t r;
+  cli_auth_t auth = {0};
   sigset_t set;
-  char *err = NULL;
+  char *err = NULL, *token = NULL;
   if (bad) {
     fprintf(stderr, "rayc start: %s\nRun `rayc start --help` for its flags.\n", bad);
     status = CLI_USAGE;
@@ -175,11 +272,17 @@ int cli_start(int argc, char **argv)
   sigaddset(&set, SIGCHLD);
   if (c.block) /* before the launch, so that a ^C while starting still stops the node */
     sigprocmask(SIG_BLOCK, &set, NULL);
+  if (cli_start_tls(&c) < 0) {
+    status = CLI_USAGE;
+    goto out;
+  }
   cli_start_opts(&c, &o);
-  if (!c.head && cli_start_probe(c.address) < 0) {
+  if (c.head ? cli_start_head_token(&c, &token) < 0
+             : cli_auth_init(&auth, &c.sec, c.temp_dir, "start") < 0 || cli_start_probe(c.address, &auth) < 0) {
     status = CLI_FAIL;
     goto out;
   }
+  o.token = c.head ? token : auth.token;
   if (launch_node_start(&o, &r, &err) < 0) {
     fprintf(stderr, "rayc start: %s\n", err);
     status = CLI_FAIL;
@@ -188,6 +291,9 @@ int cli_start(int argc, char **argv)
   cli_start_report(&c, &r);
   status = c.block ? cli_start_block(&r, &set) : CLI_OK;
 out:
+  explicit_bzero(r.token, sizeof(r.token));
+  token_free(token);
+  cli_auth_release(&auth);
   free(err);
   cfg_release(cli_start_table, ARRAY_LEN(cli_start_table), &c);
   return status;

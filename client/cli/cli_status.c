@@ -23,6 +23,7 @@ typedef struct cli_status_conf {
   char *address;
   char *temp_dir;
   int timeout_ms;
+  cli_sec_t sec;
 } cli_status_conf_t;
 
 #define F(field) offsetof(cli_status_conf_t, field)
@@ -31,6 +32,7 @@ static const cfg_entry_t cli_status_table[] = {
      "HOST:PORT of the GCS (unset: <temp-dir>/session_latest/address)"},
     {"temp-dir", CFG_STRING, F(temp_dir), "/tmp/rayc", "where sessions live"},
     {"timeout-ms", CFG_INT, F(timeout_ms), "5000", "how long to wait for the GCS"},
+    CLI_SEC_SETTINGS(cli_status_conf_t, sec),
 };
 #undef F
 
@@ -184,20 +186,26 @@ int cli_status(int argc, char **argv)
     return status;
   char address[256], *detail = NULL;
   Rayc__GetAllNodeInfoReply *reply = NULL;
-  if (cli_find_address(c.address, c.temp_dir, address, sizeof(address)) < 0) {
+  cli_auth_t auth;
+  if (cli_auth_init(&auth, &c.sec, c.temp_dir, "status") < 0) {
+    status = CLI_FAIL;
+  } else if (cli_find_address(c.address, c.temp_dir, address, sizeof(address)) < 0) {
     fprintf(stderr, "rayc status: no cluster found (no --address, no RAYC_ADDRESS, no "
                     "%s/session_latest/address); start one with `rayc start --head`\n", c.temp_dir);
     status = CLI_FAIL;
-  } else if ((status = cli_gcs_get_nodes(address, c.timeout_ms, &reply, &detail)) < 0) {
+  } else if ((status = cli_gcs_get_nodes(&auth, address, c.timeout_ms, &reply, &detail)) < 0) {
     fprintf(stderr, "rayc status: cannot query the GCS at %s: %s%s\n", address,
             detail && *detail ? detail : rayc_strerror(status),
-            status == RAYC_EUNAVAILABLE ? " (is the cluster running?)" : "");
+            status == RAYC_EUNAVAILABLE ? " (is the cluster running? does it want TLS: --tls-cert, --tls-key, --tls-ca?)"
+                                        : "");
+    cli_auth_hint(stderr, &auth, status);
     status = CLI_FAIL;
   } else {
     cli_status_print(address, reply);
   }
   pb_free(reply);
   free(detail);
+  cli_auth_release(&auth);
   cfg_release(cli_status_table, ARRAY_LEN(cli_status_table), &c);
   return status;
 }

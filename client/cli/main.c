@@ -19,13 +19,15 @@ static const cli_command_t cli_commands[] = {
     {"stop", cli_stop, "stop the node started last on this machine (or --all sessions)"},
     {"status", cli_status, "show the cluster's nodes and resources"},
     {"list", cli_list, "list the cluster's actors (rayc list actors [--format json])"},
+    {"memory", cli_memory, "show this node's object store: objects, bytes in memory, bytes spilled"},
+    {"get-token", cli_get_token, "print the cluster token (the only command that shows it)"},
 };
 
 static void cli_usage(FILE *out)
 {
   fprintf(out, "usage: rayc <command> [flags]\n\ncommands:\n");
   for (size_t i = 0; i < ARRAY_LEN(cli_commands); i++)
-    fprintf(out, "  %-8s  %s\n", cli_commands[i].name, cli_commands[i].doc);
+    fprintf(out, "  %-9s  %s\n", cli_commands[i].name, cli_commands[i].doc);
   fprintf(out, "\nRun `rayc <command> --help` for the flags of a command.\n");
 }
 

@@ -57,13 +57,18 @@ typedef struct rayc_config {
   const char *address;   /* GCS "HOST:PORT"; NULL: $RAYC_ADDRESS, else start a private cluster */
   const char *code_path; /* the job's code search path: .so files or directories, ':'-separated;
                             NULL: $RAYC_CODE_PATH */
-  const char *temp_dir;  /* for a private cluster; NULL: /tmp/rayc */
+  const char *temp_dir;  /* for a private cluster, and where to look for the cluster token
+                            (<temp_dir>/session_latest/cluster_token, <temp_dir>/cluster_token)
+                            unless $RAYC_TOKEN_FILE or $RAYC_TOKEN gives it; NULL: $RAYC_TEMP_DIR,
+                            else /tmp/rayc */
   double num_cpus;       /* for a private cluster; <= 0: the core count */
   const char *log_level; /* NULL: $RAYC_LOG_LEVEL, else "warn" for drivers */
 } rayc_config;
 
-/* Connects this process to a cluster as a driver (cfg may be NULL). Returns 0 or a negative code.
- * Inside a task, the worker is already connected and rayc_init() is not needed. */
+/* Connects this process to a cluster as a driver (cfg may be NULL). Returns 0 or a negative code
+ * (RAYC_EUNAUTHENTICATED when the cluster refuses the token found; see temp_dir above). With TLS
+ * on, set $RAYC_TLS_CERT, $RAYC_TLS_KEY and $RAYC_TLS_CA to this host's certificate, key and the
+ * cluster's CA. Inside a task, the worker is already connected and rayc_init() is not needed. */
 int rayc_init(const rayc_config *cfg);
 
 /* Releases every object this driver owns, returns its leases, marks its job finished and, if

@@ -1,7 +1,8 @@
 /*
  * Shared scaffolding for integration tests: find the build, start a real head node with the rayc
  * CLI in a temp dir (before check forks: no gRPC there), stop it, and check that nothing was left
- * behind and no sanitizer complained. Header-only so each test binary stays one source file.
+ * behind and no sanitizer complained. it_start exports RAYC_ADDRESS and RAYC_TOKEN_FILE (the
+ * head's <temp-dir>/cluster_token), so drivers and rayc commands the tests run find the cluster. Header-only so each test binary stays one source file.
  */
 #ifndef RAYC_ITEST_H
 #define RAYC_ITEST_H
@@ -93,6 +94,8 @@ static inline int it_start(const char *libname, const char *flags)
   it_address[strcspn(it_address, "\n")] = '\0';
   setenv("RAYC_ADDRESS", it_address, 1);
   setenv("RAYC_CODE_PATH", it_code_path, 1);
+  snprintf(path, sizeof(path), "%s/cluster_token", it_temp); /* the head's token, for drivers */
+  setenv("RAYC_TOKEN_FILE", path, 1);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "common/pb.h"
 #include "common/rpc.h"
 #include "common/status.h"
+#include "common/token.h"
 #include "common/util.h"
 
 #include <check.h>
@@ -155,8 +156,9 @@ START_TEST(head_start_status_stop)
   ck_assert_ptr_nonnull(strstr(out, "Resources"));
   ck_assert_msg(strstr(out, "ALIVE (head)") && strstr(out, "/3.0 CPU"), "status:\n%s", out);
   free(out);
-  /* the same through RAYC_ADDRESS, from a directory with no session */
-  rc = run(&out, "RAYC_ADDRESS=%s %s/rayc status --temp-dir %s/none", addr, bin, tmp);
+  /* the same through RAYC_ADDRESS, from a directory with no session (the token named explicitly) */
+  rc = run(&out, "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/cluster_token %s/rayc status --temp-dir %s/none", addr, tmp,
+           bin, tmp);
   ck_assert_msg(rc == 0 && strstr(out, "/3.0 CPU"), "status via RAYC_ADDRESS (%d):\n%s", rc, out);
   free(out);
 
@@ -182,7 +184,7 @@ START_TEST(second_node_joins_and_leaves)
   free(out);
   read_address(addr, sizeof(addr));
   rc = run(&out, "%s/rayc start --address %s --temp-dir %s --num-cpus 2 --object-store-memory 100M "
-                 "--resources '{\"special\": 3}'", bin, addr, joiner);
+                 "--resources '{\"special\": 3}' --token-file %s/cluster_token", bin, addr, joiner, tmp);
   ck_assert_msg(rc == 0 && !strstr(out, "RAYC_ADDRESS="), "join (%d):\n%s", rc, out);
   free(out);
   rc = run(&out, "%s/rayc status --temp-dir %s", bin, joiner); /* via the joiner's address file */
@@ -253,9 +255,13 @@ static void gcs_only_start(void)
   ck_assert_msg(rc == 0, "rayc start --gcs-only (%d):\n%s", rc, out);
   free(out);
   read_address(addr, sizeof(addr));
-  rpc_client_opts_t opts = {0};
+  char *token = NULL, *path = xasprintf("%s/cluster_token", tmp);
+  ck_assert_int_eq(token_read_file(path, &token, NULL), 0);
+  rpc_client_opts_t opts = {.token = token};
   client = rpc_client_create(&opts);
   channel = rpc_channel_get(client, addr);
+  token_free(token);
+  free(path);
 }
 
 static ProtobufCMessage *call(const ProtobufCServiceDescriptor *svc, const char *method,
@@ -358,7 +364,10 @@ static Suite *cli_suite(void)
 
 int main(void)
 {
-  unsetenv("RAYC_ADDRESS"); /* the tests say where their cluster is */
+  unsetenv("RAYC_ADDRESS"); /* the tests say where their cluster is, and where its token is */
+  unsetenv("RAYC_TOKEN");
+  unsetenv("RAYC_TOKEN_FILE");
+  unsetenv("RAYC_TEMP_DIR");
   SRunner *sr = srunner_create(cli_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

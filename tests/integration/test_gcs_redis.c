@@ -594,6 +594,40 @@ START_TEST(reloaded_node_that_never_returns_dies)
 }
 END_TEST
 
+/* The GCS cannot persist without Redis: it stops with exit status 1 (for a supervisor to restart
+ * it), and changes it could not store are refused, never acknowledged. */
+START_TEST(redis_loss_stops_the_gcs)
+{
+  char sock[128], out[128], addr2[160];
+  snprintf(sock, sizeof(sock), "%s/redis2.sock", tmp);
+  snprintf(out, sizeof(out), "%s/redis2.out", tmp);
+  snprintf(addr2, sizeof(addr2), "unix:%s", sock);
+  char *argv[] = {(char *)"redis-server", (char *)"--port", (char *)"0", (char *)"--unixsocket", sock,
+                  (char *)"--dir", tmp, (char *)"--save", (char *)"", (char *)"--appendonly",
+                  (char *)"no", NULL};
+  pid_t r2 = spawn(argv, out, NULL);
+  for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++)
+    usleep(10 * 1000);
+  gcs_proc_t g;
+  gcs_start(&g, 0, "--redis-address", addr2, "--redis-key-prefix", "itest:loss", NULL);
+  connect_to(&g);
+  kv_put("ns", "before", "stored");
+  kill(r2, SIGKILL);
+  waitpid(r2, NULL, 0);
+  Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
+  put.ns = (char *)"ns";
+  put.key = pb_bytes("after", 5);
+  put.value = pb_bytes("lost", 4);
+  ck_assert_int_eq(call(KV_SVC, "InternalKVPut", &put, NULL, 5000), RAYC_EUNAVAILABLE);
+  int st = 0;
+  for (int i = 0; i < 500 && waitpid(g.pid, &st, WNOHANG) == 0; i++)
+    usleep(10 * 1000);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "rayc-gcs did not exit with status 1");
+  rpc_client_destroy(client);
+  client = NULL;
+}
+END_TEST
+
 int main(void)
 {
   if (system("command -v redis-server > /dev/null 2>&1") != 0) {
@@ -609,6 +643,7 @@ int main(void)
   tcase_add_test(tc, prefixes_separate_clusters);
   tcase_add_test(tc, dead_raylet_is_marked_dead_and_published);
   tcase_add_test(tc, reloaded_node_that_never_returns_dies);
+  tcase_add_test(tc, redis_loss_stops_the_gcs);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

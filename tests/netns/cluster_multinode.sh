@@ -36,6 +36,7 @@ start_node() {  # i resources-json [--head]
     { cat "$ROOT/start$i.out"; fail "node $i did not start"; }
 }
 start_node 1 '{"host1": 100}' --head
+export RAYC_TOKEN_FILE="$ROOT/n1/cluster_token"  # the head's token: for the joining nodes and the drivers
 start_node 2 '{"host2": 100}'
 start_node 3 '{"host3": 100, "special": 1}'
 sleep 0.5

@@ -456,6 +456,9 @@ START_TEST(test_deadline)
 }
 END_TEST
 
+static grpc_status_code raw_call_token(const char *target, const char *path, const void *bytes, size_t len,
+                                       const char *token);
+
 START_TEST(test_auth)
 {
   rpc_client_opts_t none = {0}, wrong = {.token = "0123456789abcdef0123456789abcdeX"}, shorter = {.token = "0123"};
@@ -469,6 +472,15 @@ START_TEST(test_auth)
     free(detail);
     rpc_client_destroy(c);
   }
+  /* Paths no table has need the token too: a peer without it learns nothing, not even which
+   * methods exist. */
+  ck_assert_int_eq(raw_call_token(helper.target, "/rayc.InternalKVGcsService/Nope", "", 0, NULL),
+                   GRPC_STATUS_UNAUTHENTICATED);
+  ck_assert_int_eq(raw_call_token(helper.target, "/rayc.NoService/X", "", 0, "wrong"), GRPC_STATUS_UNAUTHENTICATED);
+  ck_assert_int_eq(raw_call_token(helper.target, "/rayc.InternalKVGcsService/InternalKVPut", "", 0, NULL),
+                   GRPC_STATUS_UNAUTHENTICATED);
+  ck_assert_int_eq(raw_call_token(helper.target, "/rayc.InternalKVGcsService/Nope", "", 0, TOKEN),
+                   GRPC_STATUS_UNIMPLEMENTED);
   /* A token that cannot travel as an HTTP/2 header is refused at once. */
   ck_assert_ptr_null(rpc_client_create(&(rpc_client_opts_t){.token = "bad\ntoken"}));
   char *val = (char *)"unset";
@@ -477,8 +489,10 @@ START_TEST(test_auth)
 }
 END_TEST
 
-/* Sends raw bytes to path through the C core directly; returns the gRPC status code. */
-static grpc_status_code raw_call(const char *target, const char *path, const void *bytes, size_t len)
+/* Sends raw bytes to path through the C core directly, with token (NULL: none) as the
+ * `authorization` metadata; returns the gRPC status code. */
+static grpc_status_code raw_call_token(const char *target, const char *path, const void *bytes, size_t len,
+                                       const char *token)
 {
   grpc_init();
   grpc_channel_credentials *creds = grpc_insecure_credentials_create();
@@ -492,7 +506,7 @@ static grpc_status_code raw_call(const char *target, const char *path, const voi
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&payload, 1);
   grpc_slice_unref(payload);
   grpc_metadata auth = {.key = grpc_slice_from_static_string("authorization"),
-                        .value = grpc_slice_from_static_string(TOKEN)};
+                        .value = grpc_slice_from_static_string(token ? token : "")};
   grpc_metadata_array init_md, trail_md;
   grpc_metadata_array_init(&init_md);
   grpc_metadata_array_init(&trail_md);
@@ -502,8 +516,8 @@ static grpc_status_code raw_call(const char *target, const char *path, const voi
   grpc_op ops[6];
   memset(ops, 0, sizeof(ops));
   ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-  ops[0].data.send_initial_metadata.count = 1;
-  ops[0].data.send_initial_metadata.metadata = &auth;
+  ops[0].data.send_initial_metadata.count = token ? 1 : 0;
+  ops[0].data.send_initial_metadata.metadata = token ? &auth : NULL;
   ops[1].op = GRPC_OP_SEND_MESSAGE;
   ops[1].data.send_message.send_message = bb;
   ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -530,6 +544,11 @@ static grpc_status_code raw_call(const char *target, const char *path, const voi
   grpc_channel_destroy(ch);
   grpc_shutdown();
   return status;
+}
+
+static grpc_status_code raw_call(const char *target, const char *path, const void *bytes, size_t len)
+{
+  return raw_call_token(target, path, bytes, len, TOKEN);
 }
 
 START_TEST(test_malformed)
@@ -968,6 +987,110 @@ START_TEST(test_loopq)
 }
 END_TEST
 
+/* ---- listening addresses, TLS ---- */
+
+START_TEST(test_wildcard_refused)
+{
+  log_init("test_rpc", LOG_ERROR + 1);
+  const rpc_method_t rows[] = {KV_ROW("InternalKVGet")};
+  static const char *wild[] = {"0.0.0.0:0", "[::]:0", ":0", "*:0", "0:0", "[0:0:0:0:0:0:0:0]:0"};
+  for (size_t i = 0; i < ARRAY_LEN(wild); i++) {
+    rpc_server_t *s = rpc_server_create(rows, ARRAY_LEN(rows), NULL);
+    ck_assert_msg(rpc_server_listen(s, wild[i]) == RAYC_EINVALID_ARGUMENT, "listened on %s", wild[i]);
+    rpc_server_destroy(s);
+  }
+  rpc_server_t *s = rpc_server_create(rows, ARRAY_LEN(rows), NULL);
+  ck_assert_int_gt(rpc_server_listen(s, "127.0.0.1:0"), 0);
+  rpc_server_destroy(s);
+}
+END_TEST
+
+static char tls_dir[64];
+
+/* Makes a CA with a node certificate for 127.0.0.1 in tls_dir/a, and another CA's in tls_dir/b,
+ * with deploy/make-test-ca.sh (found from $RAYC_BUILD or this binary: build/<flavor>/tests/). */
+static void tls_make_certs(void)
+{
+  char self[PATH_MAX], script[PATH_MAX + 64];
+  const char *b = getenv("RAYC_BUILD");
+  if (b && *b) {
+    snprintf(self, sizeof(self), "%s/tests", b);
+  } else {
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    ck_assert_int_gt(n, 0);
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+  }
+  snprintf(script, sizeof(script), "%s/../../../deploy/make-test-ca.sh", self);
+  snprintf(tls_dir, sizeof(tls_dir), "/tmp/rayc-test-tls-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(tls_dir));
+  char *cmd = xasprintf("%s %s/a >/dev/null && %s %s/b >/dev/null", script, tls_dir, script, tls_dir);
+  ck_assert_msg(system(cmd) == 0, "%s failed (is openssl installed?)", cmd);
+  free(cmd);
+}
+
+static rpc_tls_t tls_files(const char *ca_name, char paths[3][128])
+{
+  snprintf(paths[0], 128, "%s/%s/node.pem", tls_dir, ca_name);
+  snprintf(paths[1], 128, "%s/%s/node.key", tls_dir, ca_name);
+  snprintf(paths[2], 128, "%s/%s/ca.pem", tls_dir, ca_name);
+  return (rpc_tls_t){paths[0], paths[1], paths[2]};
+}
+
+/* kv_get through a new client with opts; returns its status. */
+static int tls_try(const char *target, const rpc_client_opts_t *opts)
+{
+  rpc_client_t *c = rpc_client_create(opts);
+  ck_assert_ptr_nonnull(c);
+  char *val = NULL;
+  int rc = kv_get(rpc_channel_get(c, target), "", "tls", 5000, &val, NULL);
+  if (rc == 0)
+    ck_assert_str_eq(val, "tls");
+  free(val);
+  rpc_client_destroy(c);
+  return rc;
+}
+
+START_TEST(test_tls)
+{
+  tls_make_certs(); /* before gRPC starts: fork+exec only */
+  log_init("test_rpc", LOG_ERROR + 1);
+  char pa[3][128], pb[3][128];
+  rpc_tls_t a = tls_files("a", pa), other = tls_files("b", pb);
+  rpc_server_opts_t so = {.token = TOKEN, .tls = &a};
+  rpc_server_t *s = rpc_server_create(inproc_methods, ARRAY_LEN(inproc_methods), &so);
+  ck_assert_ptr_nonnull(s);
+  int port = rpc_server_listen(s, "127.0.0.1:0");
+  ck_assert_int_gt(port, 0);
+  ck_assert_int_eq(rpc_server_start(s), 0);
+  char target[64];
+  snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+  ck_assert_int_eq(tls_try(target, &(rpc_client_opts_t){.token = TOKEN, .tls = &a}), 0);
+  /* TLS does not replace the token. */
+  ck_assert_int_eq(tls_try(target, &(rpc_client_opts_t){.tls = &a}), RAYC_EUNAUTHENTICATED);
+  /* Plaintext, or a certificate another CA signed: no connection. */
+  ck_assert_int_eq(tls_try(target, &(rpc_client_opts_t){.token = TOKEN}), RAYC_EUNAVAILABLE);
+  ck_assert_int_eq(tls_try(target, &(rpc_client_opts_t){.token = TOKEN, .tls = &other}), RAYC_EUNAVAILABLE);
+  /* A TLS client to a plaintext server fails too. */
+  int plain_port;
+  rpc_server_t *plain = inproc_server("127.0.0.1:0", &plain_port);
+  snprintf(target, sizeof(target), "127.0.0.1:%d", plain_port);
+  ck_assert_int_eq(tls_try(target, &(rpc_client_opts_t){.token = TOKEN, .tls = &a}), RAYC_EUNAVAILABLE);
+  rpc_server_destroy(plain);
+  rpc_server_destroy(s);
+  /* Incomplete or unreadable settings are refused when the server or client is made. */
+  rpc_tls_t half = {a.cert_file, NULL, NULL}, missing = {a.cert_file, a.key_file, "/nonexistent/ca.pem"};
+  rpc_tls_t swapped = {a.key_file, a.cert_file, a.ca_file};
+  ck_assert_ptr_null(rpc_server_create(inproc_methods, ARRAY_LEN(inproc_methods), &(rpc_server_opts_t){.tls = &half}));
+  ck_assert_ptr_null(rpc_client_create(&(rpc_client_opts_t){.tls = &missing}));
+  ck_assert_ptr_null(rpc_server_create(inproc_methods, ARRAY_LEN(inproc_methods), &(rpc_server_opts_t){.tls = &swapped}));
+  ck_assert_int_eq(rpc_tls_enabled(&(rpc_tls_t){NULL, "", NULL}), 0);
+  char *cmd = xasprintf("rm -rf %s", tls_dir);
+  ck_assert_int_eq(system(cmd), 0);
+  free(cmd);
+}
+END_TEST
+
 static Suite *rpc_suite(void)
 {
   Suite *s = suite_create("rpc");
@@ -992,6 +1115,8 @@ static Suite *rpc_suite(void)
   tcase_add_test(local, test_loop_server_destroyed_in_handler);
   tcase_add_test(local, test_port_in_use);
   tcase_add_test(local, test_loopq);
+  tcase_add_test(local, test_wildcard_refused);
+  tcase_add_test(local, test_tls);
   suite_add_tcase(s, local);
   return s;
 }

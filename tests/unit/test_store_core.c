@@ -341,6 +341,7 @@ START_TEST(test_spill_evict_restore)
   store_obj_t *a = store_table_find(&c.table, id[0]);
   ck_assert_int_eq(a->state, STORE_OBJ_SPILLED);
   ck_assert_int_eq(store_core_contains(&c, id[0]), 0);
+  ck_assert_int_eq(store_core_present(&c, id[0]), 1); /* a get would restore it */
   ck_assert_ptr_null(store_core_get(&c, id[0], C2));
   ck_assert_uint_eq(c.st.num_spilled_only, 1);
   check_invariants(&c);

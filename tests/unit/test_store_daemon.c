@@ -1245,6 +1245,7 @@ START_TEST(test_pull_from_spilled_source)
   uint64_t restored = stats_of(a).total_restored_objects;
   uint8_t id[ID_OBJECT_SIZE];
   pattern_id(id, 100, 0x55); /* the first one out */
+  ck_assert_int_eq(store_client_contains(a, id), 1); /* spilled, but here */
   const char *src[] = {g_a_addr};
   ck_assert_int_eq(store_client_pull(b, id, src, 1, 10000), 0);
   get_and_check(b, 100, 2 << 20, 0x55);
@@ -1254,6 +1255,65 @@ START_TEST(test_pull_from_spilled_source)
     pattern_id(id, 100 + i, 0x55);
     ck_assert_int_eq(store_client_delete(a, id, 1), 0);
   }
+  store_client_destroy(a);
+  store_client_destroy(b);
+}
+END_TEST
+
+typedef struct pull_arg {
+  const uint8_t *id;
+  int rc;
+} pull_arg_t;
+
+static void *pull_thread(void *p)
+{
+  pull_arg_t *a = p;
+  store_client_t *b = NULL;
+  const char *src[] = {g_a_addr};
+  a->rc = store_client_connect(g_b.sock, &b);
+  if (a->rc == 0)
+    a->rc = store_client_pull(b, a->id, src, 1, 5000);
+  store_client_destroy(b);
+  return NULL;
+}
+
+/* A pull of an object a local client is creating waits for its seal; if that create is aborted,
+ * the pull fetches it from the source instead. A get parked on B sees a pulled object arrive. */
+START_TEST(test_pull_and_local_creates)
+{
+  store_client_t *a = NULL, *b = NULL, *g = NULL;
+  ck_assert_int_eq(store_client_connect(g_a.sock, &a), 0);
+  ck_assert_int_eq(store_client_connect(g_b.sock, &b), 0);
+  ck_assert_int_eq(store_client_connect(g_b.sock, &g), 0);
+  uint8_t id[ID_OBJECT_SIZE], *buf;
+  pattern_id(id, 20, 0x77);
+  put_pattern(a, 20, 3 << 20, 0x77);
+  ck_assert_int_eq(store_client_create(b, id, 3 << 20, 0, NULL, 0, 0, &buf), 0);
+  fill_pattern(buf, 3 << 20, 20);
+  pull_arg_t arg = {id, -1};
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, pull_thread, &arg), 0);
+  usleep(100 * 1000);
+  ck_assert_int_eq(store_client_seal(b, id), 0);
+  pthread_join(th, NULL);
+  ck_assert_int_eq(arg.rc, 0);
+  ck_assert_uint_eq(stats_of(b).bytes_secondary, 0); /* satisfied by the local create */
+  ck_assert_int_eq(store_client_release(b, id), 0);
+  ck_assert_int_eq(store_client_delete(b, id, 1), 0);
+  ck_assert_int_eq(store_client_create(b, id, 3 << 20, 0, NULL, 0, 0, &buf), 0);
+  ck_assert_int_eq(pthread_create(&th, NULL, pull_thread, &arg), 0);
+  usleep(100 * 1000);
+  ck_assert_int_eq(store_client_abort(b, id), 0);
+  store_object_t o;
+  ck_assert_int_eq(store_client_get(g, id, 1, 5000, &o), 0); /* parked until the pull seals it */
+  ck_assert(o.found && check_pattern(o.data, 3 << 20, 20));
+  pthread_join(th, NULL);
+  ck_assert_int_eq(arg.rc, 0);
+  ck_assert_uint_ge(stats_of(b).bytes_secondary, 3 << 20);
+  ck_assert_int_eq(store_client_release(g, id), 0);
+  ck_assert_int_eq(store_client_delete(b, id, 1), 0);
+  ck_assert_int_eq(store_client_delete(a, id, 1), 0);
+  store_client_destroy(g);
   store_client_destroy(a);
   store_client_destroy(b);
 }
@@ -1325,6 +1385,7 @@ int main(void)
   tcase_add_test(pull, test_pull_errors_and_failover);
   tcase_add_test(pull, test_secondary_copies_evicted_lru);
   tcase_add_test(pull, test_pull_from_spilled_source);
+  tcase_add_test(pull, test_pull_and_local_creates);
   tcase_add_test(pull, test_free_objects_rpc);
   suite_add_tcase(s, pull);
   TCase *life = tcase_create("lifecycle");
