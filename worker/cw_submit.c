@@ -402,8 +402,11 @@ static void cw_request_lease(cw_t *cw, cw_class_t *c)
 static void cw_pump(cw_t *cw, cw_class_t *c)
 {
   int spread = c->strategy == RAYC_STRATEGY_SPREAD;
+  /* A busy worker gets more tasks (pipelining) only while more tasks wait than lease requests are
+   * on their way: a task that a worker on its way could run in parallel waits for that worker. */
   for (cw_lease_t *l = c->leases; l && c->head; l = l->next)
-    while (c->head && !l->dead && l->in_flight < CW_MAX_IN_FLIGHT && !(spread && l->pushed))
+    while (c->head && !l->dead && !(spread && l->pushed) &&
+           (l->in_flight == 0 || (l->in_flight < CW_MAX_IN_FLIGHT && c->queued > (size_t)c->lease_requests)))
       cw_push(cw, l, cw_class_pop(c));
   size_t want = c->queued < CW_MAX_LEASE_REQUESTS ? c->queued : CW_MAX_LEASE_REQUESTS;
   if (c->queued > 0 && (size_t)c->lease_requests < want)

@@ -6,7 +6,7 @@
  * its own) before check forks; each test starts rayc-gcs with posix_spawn and its own key prefix,
  * learns its port from sd_notify (a NOTIFY_SOCKET datagram socket, as `rayc start` does), and
  * talks to it over gRPC from the forked child (gRPC is never initialised before the fork). The
- * "raylet" of the health test is an in-process gRPC server answering GetNodeStats.
+ * "raylet" of the health test is an in-process gRPC server answering HealthCheck.
  */
 #include "common/ids.h"
 #include "common/log.h"
@@ -454,20 +454,20 @@ END_TEST
 
 /* ---- health checks ---- */
 
-/* The fake raylet: answers GetNodeStats with its node id. */
+/* The fake raylet: answers HealthCheck with its node id. */
 static id_node_t fake_id;
 
-static void fake_get_node_stats(void *ctx, rpc_call_t *call_, const ProtobufCMessage *req)
+static void fake_health_check(void *ctx, rpc_call_t *call_, const ProtobufCMessage *req)
 {
   (void)ctx, (void)req;
-  Rayc__GetNodeStatsReply r = RAYC__GET_NODE_STATS_REPLY__INIT;
+  Rayc__HealthCheckReply r = RAYC__HEALTH_CHECK_REPLY__INIT;
   r.node_id = pb_bytes(fake_id.b, ID_NODE_SIZE);
   rpc_reply(call_, &r.base);
 }
 
 static const rpc_method_t fake_raylet_methods[] = {
-    {.service = &rayc__node_manager_service__descriptor, .method = "GetNodeStats",
-     .handler = fake_get_node_stats},
+    {.service = &rayc__node_manager_service__descriptor, .method = "HealthCheck",
+     .handler = fake_health_check},
 };
 
 /* Polls NODE messages until one says node id is DEAD; returns its death reason (new) or NULL. */
