@@ -163,8 +163,9 @@ unit: all
 integration: all
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS)
 
+# Under the sanitizers tests run in one process (CK_FORK=no) so leaks are reported and fail them.
 asan test-asan:
-	@$(MAKE) --no-print-directory FLAVOR=asan test
+	@CK_FORK=no $(MAKE) --no-print-directory FLAVOR=asan test
 
 deps:
 	@deploy/install-deps.sh

@@ -46,6 +46,9 @@
 #include <grpc/support/time.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -779,6 +782,61 @@ int rpc_server_listen(rpc_server_t *s, const char *addr)
     return RAYC_EIO;
   }
   return strncmp(addr, "unix", 4) == 0 ? 0 : port;
+}
+
+/* 1 when nothing listens on host:port now (a plain bind succeeds), so that gRPC is asked only for
+ * ports that are likely free: each refusal of its own logs a multi-line error. */
+static int srv_port_free(const char *host, int port)
+{
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+  socklen_t len;
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    len = sizeof(*v4);
+  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    len = sizeof(*v6);
+  } else {
+    return 1; /* a name: let gRPC resolve it */
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int ok = fd >= 0 && bind(fd, (struct sockaddr *)&ss, len) == 0;
+  if (fd >= 0)
+    close(fd);
+  return ok;
+}
+
+int rpc_server_listen_range(rpc_server_t *s, const char *host, int min_port, int max_port)
+{
+  int v6 = strchr(host, ':') != NULL;
+  if (min_port <= 0) {
+    char *addr = xasprintf("%s%s%s:0", v6 ? "[" : "", host, v6 ? "]" : "");
+    int port = rpc_server_listen(s, addr);
+    free(addr);
+    return port;
+  }
+  if (max_port < min_port || max_port > 65535) {
+    log_error("rpc: bad port range %d..%d", min_port, max_port);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  unsigned span = (unsigned)(max_port - min_port + 1), first = (unsigned)rand_r(&(unsigned){(unsigned)now_us() ^ (unsigned)getpid()}) % span;
+  for (unsigned i = 0; i < span; i++) {
+    int port = min_port + (int)((first + i) % span);
+    if (!srv_port_free(host, port))
+      continue;
+    char *addr = xasprintf("%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    int rc = rpc_server_listen(s, addr);
+    free(addr);
+    if (rc > 0 || rc == RAYC_EINVALID_ARGUMENT)
+      return rc;
+  }
+  log_error("rpc: every port of %d..%d on %s is taken", min_port, max_port, host);
+  return RAYC_EUNAVAILABLE;
 }
 
 int rpc_server_start(rpc_server_t *s)

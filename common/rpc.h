@@ -83,6 +83,13 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
  * by accident on every interface. Call before rpc_server_start(). */
 int rpc_server_listen(rpc_server_t *s, const char *addr);
 
+/* Binds host ("10.0.0.5", "::1") on a free port of [min_port, max_port], trying them in turn from
+ * a random one (so processes starting together rarely collide); min_port <= 0: an ephemeral port.
+ * Returns the bound port, RAYC_EUNAVAILABLE when every port of the range is taken, or another
+ * negative RAYC_E* code (a wildcard host, a bad range). How workers and drivers keep to
+ * --min-worker-port..--max-worker-port. */
+int rpc_server_listen_range(rpc_server_t *s, const char *host, int min_port, int max_port);
+
 /* Starts serving; 0 or a negative RAYC_E* code. */
 int rpc_server_start(rpc_server_t *s);
 

@@ -195,6 +195,23 @@ static int killnode(void)
   return 0;
 }
 
+/* 400 tasks over the cluster while the GCS is killed and restarted: all must complete. */
+static void workload(void)
+{
+  enum { N = 400 };
+  static rayc_ref refs[N];
+  for (int i = 0; i < N; i++)
+    refs[i] = where(i < 20 ? 0 : 20, NULL);
+  printf("READY\n");
+  int count[4] = {0};
+  for (int i = 0; i < N; i++) {
+    char id[57];
+    CHECK(node_of(&refs[i], id) == 0, "task %d while the GCS restarted", i);
+    count[node_index(id)]++;
+  }
+  printf("%d tasks completed across a GCS restart: node1 %d, node2 %d, node3 %d\n", N, count[1], count[2], count[3]);
+}
+
 int main(int argc, char **argv)
 {
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -208,6 +225,10 @@ int main(int argc, char **argv)
     check_object_across_nodes();
   } else if (strcmp(argv[1], "killnode") == 0) {
     killnode();
+  } else if (strcmp(argv[1], "workload") == 0) {
+    workload();
+  } else if (strcmp(argv[1], "nodes") == 0) {
+    /* learn_node_ids() above already ran a task on each of the three nodes */
   } else {
     return 2;
   }

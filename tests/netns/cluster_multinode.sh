@@ -30,12 +30,17 @@ HEAD="$(netns_ip 1):6380"
 start_node() {  # i resources-json [--head]
   local i=$1 res=$2; shift 2
   local join=(--address "$HEAD")
-  [ "${1:-}" = "--head" ] && join=(--head --port 6380)
+  [ "${1:-}" = "--head" ] && { shift; join=(--head --port 6380 "$@"); }
   netns_exec "$i" "$B/bin/rayc" start "${join[@]}" --node-ip-address "$(netns_ip "$i")" --num-cpus 2 \
     --object-store-memory 128M --resources "$res" --temp-dir "$ROOT/n$i" > "$ROOT/start$i.out" 2>&1 ||
     { cat "$ROOT/start$i.out"; fail "node $i did not start"; }
 }
-start_node 1 '{"host1": 100}' --head
+# The head keeps its tables in a real redis-server (in host 1), so the GCS can be killed and restarted.
+netns_spawn 1 redis-server --port 0 --unixsocket "$ROOT/redis.sock" --dir "$ROOT" --save '' --appendonly no \
+  > "$ROOT/redis.out" 2>&1
+for _ in $(seq 1 100); do [ -S "$ROOT/redis.sock" ] && break; sleep 0.05; done
+[ -S "$ROOT/redis.sock" ] || fail "redis-server did not start"
+start_node 1 '{"host1": 100}' --head --redis-address "unix:$ROOT/redis.sock"
 export RAYC_TOKEN_FILE="$ROOT/n1/cluster_token"  # the head's token: for the joining nodes and the drivers
 start_node 2 '{"host2": 100}'
 start_node 3 '{"host3": 100, "special": 1}'
@@ -46,6 +51,28 @@ drive() {  # mode: runs the driver in host 1
   netns_exec 1 env RAYC_ADDRESS="$HEAD" RAYC_CODE_PATH="$B/lib/libtest_tasks.so" "$B/tests/drivers/multinode" "$1"
 }
 drive basic || fail "basic checks"
+
+# kill -9 the GCS mid-workload and restart it with the same command line: the raylets carry on,
+# the tasks complete, and the restarted GCS (reloaded from Redis) serves a new driver.
+netns_spawn 1 env RAYC_ADDRESS="$HEAD" RAYC_CODE_PATH="$B/lib/libtest_tasks.so" "$B/tests/drivers/multinode" workload \
+  > "$ROOT/workload.out" 2>&1
+WL=$NETNS_PID
+for _ in $(seq 1 300); do grep -q READY "$ROOT/workload.out" && break; sleep 0.1; done
+GCS_PID=$(cat "$ROOT"/n1/session_latest/pids/gcs.pid)
+mapfile -d '' GCS_ARGV < "/proc/$GCS_PID/cmdline"
+kill -9 "$GCS_PID"
+echo "GCS (pid $GCS_PID) killed with SIGKILL"
+sleep 1
+netns_spawn 1 setsid "${GCS_ARGV[@]}" > "$ROOT/gcs-restarted.out" 2>&1
+echo "GCS restarted (pid $NETNS_PID)"
+echo "$NETNS_PID" > "$ROOT"/n1/session_latest/pids/gcs.pid
+wait "$WL" 2>/dev/null
+cat "$ROOT/workload.out"
+grep -q "PASS workload" "$ROOT/workload.out" || fail "the workload did not survive the GCS restart"
+sleep 1.5
+netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | grep -E "nodes alive" || fail "rayc status after the restart"
+drive nodes || fail "a new driver after the GCS restart"
+echo "GCS restart: workload completed, 3 nodes alive, new driver served"
 
 # Kill node 3 while tasks run on it.
 netns_spawn 1 env RAYC_ADDRESS="$HEAD" RAYC_CODE_PATH="$B/lib/libtest_tasks.so" "$B/tests/drivers/multinode" killnode \
