@@ -165,7 +165,7 @@ integration: all
 
 # Under the sanitizers tests run in one process (CK_FORK=no) so leaks are reported and fail them.
 asan test-asan:
-	@CK_FORK=no $(MAKE) --no-print-directory FLAVOR=asan test
+	@CK_FORK=no RAYC_TEST_SLOW=1 $(MAKE) --no-print-directory FLAVOR=asan test
 
 deps:
 	@deploy/install-deps.sh
