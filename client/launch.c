@@ -13,6 +13,7 @@
  *   <session>/address                 "HOST:PORT\n" of the cluster's GCS (head, and joined nodes)
  *   <session>/cluster_token           the cluster token (0600), every daemon's --token-file
  *   <temp>/cluster_token              the head's token, published for other nodes and drivers (0600)
+ *   <session>/token_published         this node wrote <temp>/cluster_token (rayc stop removes it)
  *   <session>/pids/<name>.pid         "<pid>\n" of gcs, store, raylet
  *   <session>/pids/worker-<pid>.pid   written by the raylet for each worker
  *   <session>/logs/<name>.out         the daemon's stdout and stderr; <name>.log is its own log
@@ -502,6 +503,10 @@ static int launch_raylet(launch_t *l, launch_result_t *out)
     launch_arg(&a, "--resources", o->resources_json);
   launch_arg_num(&a, "--object-store-memory", (double)launch_store_memory(o));
   launch_arg_num(&a, "--object-manager-port", l->store_om_port);
+  if (o->min_worker_port > 0) {
+    launch_arg_num(&a, "--min-worker-port", o->min_worker_port);
+    launch_arg_num(&a, "--max-worker-port", o->max_worker_port);
+  }
   if (o->head)
     launch_arg(&a, "--head", NULL);
   char *worker = xasprintf("%s/rayc-worker", l->bin_dir);
@@ -550,15 +555,19 @@ static int launch_token_prepare(launch_t *l)
   return rc;
 }
 
-/* A new head's token goes to <temp>/cluster_token, where other nodes and drivers look for it. */
+/* A new head's token goes to <temp>/cluster_token, where other nodes and drivers look for it;
+ * <session>/token_published marks that this node wrote it (so stopping it removes only that). */
 static int launch_token_publish(launch_t *l)
 {
   if (!l->opts->head || !l->token_new || !l->opts->publish_token)
     return 0;
-  char *path = xasprintf("%s/" TOKEN_FILE_NAME, l->temp);
+  char *path = xasprintf("%s/" TOKEN_FILE_NAME, l->temp), *mark = xasprintf("%s/token_published", l->session);
   int rc = token_write_file(path, l->token);
   if (rc < 0)
     l->err = xasprintf("cannot write %s: %s", path, strerror(-rc));
+  else if ((rc = launch_write_file(mark, "")) < 0)
+    l->err = xasprintf("cannot write %s: %s", mark, strerror(-rc));
+  free(mark);
   free(path);
   return rc;
 }
@@ -735,17 +744,22 @@ static int launch_procs_read(const char *dir, launch_proc_t **out)
   return rc;
 }
 
-/* The node is gone: its token file goes, and the temp dir's too when it is the same token. */
+/* The node is gone: its token file goes, and the temp dir's too when this node published it and
+ * it still holds the same token (a token file the user gave is never removed). */
 static void launch_token_forget(const char *session_dir)
 {
   char *mine = xasprintf("%s/" TOKEN_FILE_NAME, session_dir), *dir = xstrdup(session_dir);
+  char *mark = xasprintf("%s/token_published", session_dir);
   char *slash = strrchr(dir, '/');
   if (slash)
     *slash = '\0';
   char *published = xasprintf("%s/" TOKEN_FILE_NAME, slash ? dir : ".");
   char *a = NULL, *b = NULL;
-  if (token_read_file(mine, &a, NULL) == 0 && token_read_file(published, &b, NULL) == 0 && strcmp(a, b) == 0)
+  if (access(mark, F_OK) == 0 && token_read_file(mine, &a, NULL) == 0 &&
+      token_read_file(published, &b, NULL) == 0 && strcmp(a, b) == 0)
     unlink(published);
+  unlink(mark);
+  free(mark);
   unlink(mine);
   token_free(a);
   token_free(b);

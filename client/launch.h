@@ -47,6 +47,7 @@ typedef struct launch_opts {
   const char *tls_cert, *tls_key, *tls_ca; /* PEM files for every daemon's gRPC; NULL: plaintext */
   int node_manager_port;          /* the raylet's gRPC port; 0: ephemeral */
   int object_manager_port;        /* the store's object manager port; 0: ephemeral */
+  int min_worker_port, max_worker_port; /* workers' gRPC ports; 0: ephemeral */
 } launch_opts_t;
 
 typedef struct launch_result {

@@ -1,12 +1,18 @@
 /*
  * The gRPC layer over gRPC's C core (see rpc.h for the contract).
  *
+ * Security. srv_authenticate() checks the cluster token once per call, before the request is
+ * unpacked, for table methods and unknown paths alike (an unauthenticated peer cannot even learn
+ * which methods exist); rpc_token_equal() takes the same time wherever the tokens differ. TLS
+ * credentials are made once per server or client by rpc_tls.c; listening on a wildcard address is
+ * refused.
+ *
  * Threads. Each server owns one completion queue (CQ) and one thread that polls it. Every table row
  * is registered with gRPC (grpc_server_register_method, payload read by gRPC), so a call arrives
  * with its request message already in hand: the CQ thread checks the token, unpacks the message and
  * hands the call to its handler, through a loopq onto the daemon's loop, or directly when the server
  * has no loop. Paths outside the table arrive through a few unregistered requests and get
- * UNIMPLEMENTED. Replies are started by whoever holds the call (usually the loop thread); the send
+ * UNIMPLEMENTED (UNAUTHENTICATED without the token). Replies are started by whoever holds the call (usually the loop thread); the send
  * batch completes on the CQ thread, which recycles the call record.
  *
  * A client owns one CQ and, from its first async call on, one thread that completes async calls
@@ -36,6 +42,7 @@
  * (cancel, destroy) happens on the CQ thread.
  */
 #include "common/rpc.h"
+#include "common/rpc_tls.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -49,8 +56,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -69,7 +74,6 @@
 #define RPC_CCALL_FREE_MAX 1024 /* recycled client call records kept per client */
 #define RPC_WARN_PER_SEC 10     /* rejected-call warnings logged per second; the rest are counted */
 #define RPC_AUTH_KEY "authorization"
-#define RPC_PEM_MAX (1 << 20)   /* bytes read from a TLS certificate or key file, at most */
 
 /* ---- shared helpers ---- */
 
@@ -143,134 +147,6 @@ static int rpc_token_equal(const uint8_t *got, size_t got_len, const char *want,
   for (size_t i = 0; i < want_len; i++)
     diff |= (unsigned char)((i < got_len ? got[i] : 0) ^ (unsigned char)want[i]);
   return diff == 0;
-}
-
-/* ---- TLS ---- */
-
-void rpc_tls_from_env(rpc_tls_t *tls)
-{
-  tls->cert_file = getenv("RAYC_TLS_CERT");
-  tls->key_file = getenv("RAYC_TLS_KEY");
-  tls->ca_file = getenv("RAYC_TLS_CA");
-}
-
-static int tls_set(const char *f)
-{
-  return f && *f;
-}
-
-int rpc_tls_enabled(const rpc_tls_t *tls)
-{
-  return tls && (tls_set(tls->cert_file) || tls_set(tls->key_file) || tls_set(tls->ca_file));
-}
-
-/* Returns the contents of a PEM file as a new string, or NULL (logged). */
-static char *tls_read_pem(const char *what, const char *path)
-{
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    log_error("rpc: cannot read the TLS %s %s: %s", what, path, strerror(errno));
-    return NULL;
-  }
-  char *buf = xmalloc(RPC_PEM_MAX + 1);
-  size_t n = fread(buf, 1, RPC_PEM_MAX + 1, f);
-  int bad = ferror(f) || n == 0 || n > RPC_PEM_MAX;
-  fclose(f);
-  if (bad || !strstr(buf, "-----BEGIN")) {
-    log_error("rpc: the TLS %s %s is not a PEM file (or is empty, or larger than %d bytes)", what, path, RPC_PEM_MAX);
-    free(buf);
-    return NULL;
-  }
-  buf[n] = '\0';
-  return buf;
-}
-
-/* The three PEM files of tls, read; 0 or RAYC_EINVALID_ARGUMENT (logged). Free with tls_pem_free. */
-typedef struct tls_pem {
-  char *cert, *key, *ca;
-} tls_pem_t;
-
-static void tls_pem_free(tls_pem_t *p)
-{
-  free(p->cert);
-  if (p->key) /* a private key: do not leave it in freed memory */
-    explicit_bzero(p->key, strlen(p->key));
-  free(p->key);
-  free(p->ca);
-}
-
-/* Checks what gRPC would only find at the first handshake: the certificate and the CA parse, the
- * key is the certificate's, and the certificate has not expired. 0 or -1 (logged). */
-static int tls_pem_check(const rpc_tls_t *tls, const tls_pem_t *p)
-{
-  BIO *cb = BIO_new_mem_buf(p->cert, -1), *kb = BIO_new_mem_buf(p->key, -1), *ab = BIO_new_mem_buf(p->ca, -1);
-  X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-  X509 *ca = ab ? PEM_read_bio_X509(ab, NULL, NULL, NULL) : NULL;
-  EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-  const char *why = !cert ? "the certificate does not parse"
-                    : !key ? "the key does not parse (or is encrypted)"
-                    : !ca ? "the CA certificate does not parse"
-                    : X509_check_private_key(cert, key) != 1 ? "the key does not belong to the certificate"
-                    : X509_cmp_current_time(X509_get0_notAfter(cert)) < 0 ? "the certificate has expired"
-                    : NULL;
-  if (why)
-    log_error("rpc: TLS files %s, %s, %s: %s", tls->cert_file, tls->key_file, tls->ca_file, why);
-  EVP_PKEY_free(key);
-  X509_free(ca);
-  X509_free(cert);
-  BIO_free(ab);
-  BIO_free(kb);
-  BIO_free(cb);
-  return why ? -1 : 0;
-}
-
-static int tls_pem_read(const rpc_tls_t *tls, tls_pem_t *p)
-{
-  memset(p, 0, sizeof(*p));
-  if (!tls_set(tls->cert_file) || !tls_set(tls->key_file) || !tls_set(tls->ca_file)) {
-    log_error("rpc: TLS needs a certificate, its key and the CA (--tls-cert, --tls-key, --tls-ca); got %s%s%s",
-              tls_set(tls->cert_file) ? "cert " : "", tls_set(tls->key_file) ? "key " : "",
-              tls_set(tls->ca_file) ? "ca" : "");
-    return RAYC_EINVALID_ARGUMENT;
-  }
-  p->cert = tls_read_pem("certificate", tls->cert_file);
-  p->key = p->cert ? tls_read_pem("key", tls->key_file) : NULL;
-  p->ca = p->key ? tls_read_pem("CA", tls->ca_file) : NULL;
-  if (!p->ca || tls_pem_check(tls, p) < 0) {
-    tls_pem_free(p);
-    return RAYC_EINVALID_ARGUMENT;
-  }
-  return 0;
-}
-
-/* Server credentials for tls (mutual TLS: clients must show a certificate the CA signed); NULL
- * (logged) when the files are unusable. */
-static grpc_server_credentials *tls_server_creds(const rpc_tls_t *tls)
-{
-  tls_pem_t p;
-  if (tls_pem_read(tls, &p) < 0)
-    return NULL;
-  grpc_ssl_pem_key_cert_pair pair = {.private_key = p.key, .cert_chain = p.cert};
-  grpc_server_credentials *c =
-      grpc_ssl_server_credentials_create_ex(p.ca, &pair, 1, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
-  tls_pem_free(&p);
-  if (!c)
-    log_error("rpc: gRPC refused the TLS files %s, %s, %s", tls->cert_file, tls->key_file, tls->ca_file);
-  return c;
-}
-
-/* Channel credentials for tls (the client shows its certificate and checks the server's). */
-static grpc_channel_credentials *tls_channel_creds(const rpc_tls_t *tls)
-{
-  tls_pem_t p;
-  if (tls_pem_read(tls, &p) < 0)
-    return NULL;
-  grpc_ssl_pem_key_cert_pair pair = {.private_key = p.key, .cert_chain = p.cert};
-  grpc_channel_credentials *c = grpc_ssl_credentials_create(p.ca, &pair, NULL, NULL);
-  tls_pem_free(&p);
-  if (!c)
-    log_error("rpc: gRPC refused the TLS files %s, %s, %s", tls->cert_file, tls->key_file, tls->ca_file);
-  return c;
 }
 
 /* ---- server ---- */
@@ -731,7 +607,7 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
   }
   s->ctx = opts ? opts->ctx : NULL;
   srv_create_grpc(s);
-  if (opts && rpc_tls_enabled(opts->tls) && !(s->creds = tls_server_creds(opts->tls))) {
+  if (opts && rpc_tls_enabled(opts->tls) && !(s->creds = rpc_tls_server_creds(opts->tls))) {
     rpc_server_destroy(s);
     return NULL;
   }
@@ -824,7 +700,8 @@ int rpc_server_listen_range(rpc_server_t *s, const char *host, int min_port, int
     log_error("rpc: bad port range %d..%d", min_port, max_port);
     return RAYC_EINVALID_ARGUMENT;
   }
-  unsigned span = (unsigned)(max_port - min_port + 1), first = (unsigned)rand_r(&(unsigned){(unsigned)now_us() ^ (unsigned)getpid()}) % span;
+  unsigned seed = (unsigned)now_us() ^ (unsigned)getpid();
+  unsigned span = (unsigned)(max_port - min_port + 1), first = (unsigned)rand_r(&seed) % span;
   for (unsigned i = 0; i < span; i++) {
     int port = min_port + (int)((first + i) % span);
     if (!srv_port_free(host, port))
@@ -1226,7 +1103,7 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
     goto fail;
   }
   grpc_init();
-  c->creds = opts && rpc_tls_enabled(opts->tls) ? tls_channel_creds(opts->tls) : grpc_insecure_credentials_create();
+  c->creds = opts && rpc_tls_enabled(opts->tls) ? rpc_tls_channel_creds(opts->tls) : grpc_insecure_credentials_create();
   if (!c->creds) {
     grpc_shutdown();
     goto fail;

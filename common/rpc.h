@@ -21,6 +21,9 @@
  * loop thread. gRPC 1.51 slows down per call with thousands of calls in flight on one channel:
  * keep a few hundred at most (measured: ~29k calls/s at 256, ~19k at 1,000, ~15k at 5,000).
  *
+ * Security: with rpc_tls_t settings, servers and clients speak mutual TLS (rpc_tls.c); without,
+ * plaintext. Either way the token is what authorizes a call.
+ *
  * Every call carries a deadline. Message size limits are lifted (objects travel in 5 MiB chunks,
  * task arguments inline up to 100 KiB). Errors come back as RAYC_E* codes mapped from gRPC status
  * codes by common/status.c, with the peer's detail text.

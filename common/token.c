@@ -1,4 +1,5 @@
-/* The cluster token: making it, keeping it in 0600 files, and finding it (see token.h). */
+/* The cluster token: making it, keeping it in 0600 files, and finding it (see
+ * token.h). */
 #include "common/token.h"
 
 #include "common/log.h"
@@ -15,8 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int token_generate(char out[TOKEN_HEX_LEN + 1])
-{
+int token_generate(char out[TOKEN_HEX_LEN + 1]) {
   static const char hex[] = "0123456789abcdef";
   unsigned char raw[TOKEN_BYTES];
   size_t got = 0;
@@ -35,8 +35,7 @@ int token_generate(char out[TOKEN_HEX_LEN + 1])
   return 0;
 }
 
-int token_valid(const char *t)
-{
+int token_valid(const char *t) {
   size_t n = t ? strlen(t) : 0;
   if (n == 0 || n > TOKEN_MAX)
     return 0;
@@ -46,16 +45,15 @@ int token_valid(const char *t)
   return 1;
 }
 
-void token_free(char *token)
-{
+void token_free(char *token) {
   if (token)
     explicit_bzero(token, strlen(token));
   free(token);
 }
 
-/* Returns the first line of buf with white space around it removed (in place). */
-static char *token_trim(char *buf)
-{
+/* Returns the first line of buf with white space around it removed (in place).
+ */
+static char *token_trim(char *buf) {
   buf[strcspn(buf, "\r\n")] = '\0';
   while (isspace((unsigned char)*buf))
     buf++;
@@ -65,8 +63,7 @@ static char *token_trim(char *buf)
   return buf;
 }
 
-static int token_fail(char **err, int rc, char *msg)
-{
+static int token_fail(char **err, int rc, char *msg) {
   if (err)
     *err = msg;
   else
@@ -74,8 +71,7 @@ static int token_fail(char **err, int rc, char *msg)
   return rc;
 }
 
-int token_read_file(const char *path, char **out, char **err)
-{
+int token_read_file(const char *path, char **out, char **err) {
   char buf[TOKEN_MAX + 64];
   *out = NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -84,7 +80,9 @@ int token_read_file(const char *path, char **out, char **err)
     int rc = -errno;
     if (fd >= 0)
       close(fd);
-    return token_fail(err, rc, xasprintf("cannot read the token file %s: %s", path, strerror(-rc)));
+    return token_fail(
+        err, rc,
+        xasprintf("cannot read the token file %s: %s", path, strerror(-rc)));
   }
   ssize_t n = S_ISREG(st.st_mode) ? read(fd, buf, sizeof(buf) - 1) : -1;
   close(fd);
@@ -92,25 +90,31 @@ int token_read_file(const char *path, char **out, char **err)
   char *t = token_trim(buf);
   int ok = token_valid(t);
   if (ok && (st.st_mode & 077))
-    log_warn("the token file %s may be read by other users (mode %03o): chmod 600 it", path,
-             (unsigned)(st.st_mode & 0777));
+    log_warn("the token file %s may be read by other users (mode %03o): chmod "
+             "600 it",
+             path, (unsigned)(st.st_mode & 0777));
   if (ok)
     *out = xstrdup(t);
   explicit_bzero(buf, sizeof(buf));
   if (!ok)
-    return token_fail(err, RAYC_EINVALID_ARGUMENT,
-                      xasprintf("the token file %s holds no token (one line of up to %d printable "
-                                "characters without spaces)", path, TOKEN_MAX));
+    return token_fail(
+        err, RAYC_EINVALID_ARGUMENT,
+        xasprintf(
+            "the token file %s holds no token (one line of up to %d printable "
+            "characters without spaces)",
+            path, TOKEN_MAX));
   return 0;
 }
 
-int token_write_file(const char *path, const char *token)
-{
+int token_write_file(const char *path, const char *token) {
   char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
   size_t len = strlen(token);
   unlink(tmp);
-  int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0 || fchmod(fd, 0600) != 0 || write(fd, token, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+  int rc = 0,
+      fd =
+          open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || fchmod(fd, 0600) != 0 ||
+      write(fd, token, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
     rc = errno ? -errno : -EIO;
   if (fd >= 0 && close(fd) != 0 && rc == 0)
     rc = -errno;
@@ -122,9 +126,10 @@ int token_write_file(const char *path, const char *token)
   return rc;
 }
 
-/* One step of the rule: a file that may be missing (1: used, 0: absent, < 0: broken). */
-static int token_try_file(const char *path, int must_exist, char **out, char **where, char **err)
-{
+/* One step of the rule: a file that may be missing (1: used, 0: absent, < 0:
+ * broken). */
+static int token_try_file(const char *path, int must_exist, char **out,
+                          char **where, char **err) {
   if (!must_exist && access(path, F_OK) != 0)
     return 0;
   int rc = token_read_file(path, out, err);
@@ -135,8 +140,8 @@ static int token_try_file(const char *path, int must_exist, char **out, char **w
   return 1;
 }
 
-int token_find(const char *file, const char *temp_dir, char **out, char **where, char **err)
-{
+int token_find(const char *file, const char *temp_dir, char **out, char **where,
+               char **err) {
   *out = NULL;
   if (where)
     *where = NULL;
@@ -152,7 +157,8 @@ int token_find(const char *file, const char *temp_dir, char **out, char **where,
   if (env && *env) {
     if (!token_valid(env))
       return token_fail(err, RAYC_EINVALID_ARGUMENT,
-                        xstrdup("RAYC_TOKEN is not a token (printable characters without spaces)"));
+                        xstrdup("RAYC_TOKEN is not a token (printable "
+                                "characters without spaces)"));
     *out = xstrdup(env);
     if (where)
       *where = xstrdup("RAYC_TOKEN");
@@ -169,8 +175,10 @@ int token_find(const char *file, const char *temp_dir, char **out, char **where,
     rc = token_try_file(head, 0, out, where, err);
   if (rc == 0)
     rc = token_fail(err, RAYC_ENOT_FOUND,
-                    xasprintf("no cluster token: no --token-file, RAYC_TOKEN_FILE or RAYC_TOKEN, and "
-                              "neither %s nor %s exists", latest, head));
+                    xasprintf("no cluster token: no --token-file, "
+                              "RAYC_TOKEN_FILE or RAYC_TOKEN, and "
+                              "neither %s nor %s exists",
+                              latest, head));
   free(latest);
   free(head);
   return rc < 0 ? rc : 0;

@@ -1,13 +1,15 @@
 /*
  * Safe tar unpacking (see unpack.h for what is refused and why).
  *
- * Design. The archive is walked block by block (512 bytes). Meta entries (pax 'x', GNU 'L'/'K')
- * set the name or link target of the next real entry; pax 'g' is skipped. Each real entry's path
- * is normalised (leading "./" and "." components dropped, ".." and absolute paths refused), then
- * its parent directories are walked from the root with openat(O_DIRECTORY|O_NOFOLLOW), made 0700
- * when missing, so that a link anywhere on the way fails the entry instead of being followed.
- * Invariant: every directory on an entry's path is a real directory under the root, which is what
- * makes the lexical check of link targets (leading ".." only, never above the root) sound.
+ * Design. The archive is walked block by block (512 bytes). Meta entries (pax
+ * 'x', GNU 'L'/'K') set the name or link target of the next real entry; pax 'g'
+ * is skipped. Each real entry's path is normalised (leading "./" and "."
+ * components dropped, ".." and absolute paths refused), then its parent
+ * directories are walked from the root with openat(O_DIRECTORY|O_NOFOLLOW),
+ * made 0700 when missing, so that a link anywhere on the way fails the entry
+ * instead of being followed. Invariant: every directory on an entry's path is a
+ * real directory under the root, which is what makes the lexical check of link
+ * targets (leading ".." only, never above the root) sound.
  */
 #include "common/unpack.h"
 
@@ -28,14 +30,19 @@ enum { BLOCK = 512, META_MAX = 64 << 10 };
 
 /* ustar header field offsets and sizes */
 enum {
-  H_NAME = 0, H_NAME_LEN = 100,
+  H_NAME = 0,
+  H_NAME_LEN = 100,
   H_MODE = 100,
-  H_SIZE = 124, H_SIZE_LEN = 12,
-  H_CHKSUM = 148, H_CHKSUM_LEN = 8,
+  H_SIZE = 124,
+  H_SIZE_LEN = 12,
+  H_CHKSUM = 148,
+  H_CHKSUM_LEN = 8,
   H_TYPE = 156,
-  H_LINK = 157, H_LINK_LEN = 100,
+  H_LINK = 157,
+  H_LINK_LEN = 100,
   H_MAGIC = 257,
-  H_PREFIX = 345, H_PREFIX_LEN = 155,
+  H_PREFIX = 345,
+  H_PREFIX_LEN = 155,
 };
 
 typedef struct unpack {
@@ -45,15 +52,16 @@ typedef struct unpack {
   unpack_limits_t lim;
   uint64_t total;
   uint32_t entries;
-  char *long_name, *long_link; /* from a pax or GNU header, for the next entry */
+  char *long_name,
+      *long_link; /* from a pax or GNU header, for the next entry */
   int has_pax_size;
   uint64_t pax_size;
   char *err;
 } unpack_t;
 
-static int up_fail(unpack_t *u, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int up_fail(unpack_t *u, int rc, const char *fmt, ...)
-{
+    __attribute__((format(printf, 3, 4)));
+static int up_fail(unpack_t *u, int rc, const char *fmt, ...) {
   if (!u->err) {
     va_list ap;
     va_start(ap, fmt);
@@ -66,11 +74,12 @@ static int up_fail(unpack_t *u, int rc, const char *fmt, ...)
 
 /* ---- header fields ---- */
 
-/* Parses a numeric field: octal (NUL/space padded) or GNU base-256; 0, or -1 when malformed. */
-static int tar_num(const uint8_t *f, size_t n, uint64_t *out)
-{
+/* Parses a numeric field: octal (NUL/space padded) or GNU base-256; 0, or -1
+ * when malformed. */
+static int tar_num(const uint8_t *f, size_t n, uint64_t *out) {
   uint64_t v = 0;
-  if (f[0] & 0x80) { /* base-256: big-endian, first byte's high bit is the marker */
+  if (f[0] &
+      0x80) { /* base-256: big-endian, first byte's high bit is the marker */
     if (f[0] != 0x80)
       return -1; /* negative or too large */
     for (size_t i = 1; i < n; i++) {
@@ -97,8 +106,7 @@ static int tar_num(const uint8_t *f, size_t n, uint64_t *out)
   return digits ? 0 : -1;
 }
 
-static int tar_checksum_ok(const uint8_t *h)
-{
+static int tar_checksum_ok(const uint8_t *h) {
   uint64_t want;
   if (tar_num(h + H_CHKSUM, H_CHKSUM_LEN, &want) < 0)
     return 0;
@@ -112,8 +120,7 @@ static int tar_checksum_ok(const uint8_t *h)
   return sum == want || (uint64_t)ssum == want;
 }
 
-static int block_is_zero(const uint8_t *h)
-{
+static int block_is_zero(const uint8_t *h) {
   for (size_t i = 0; i < BLOCK; i++)
     if (h[i])
       return 0;
@@ -121,8 +128,7 @@ static int block_is_zero(const uint8_t *h)
 }
 
 /* Copies a NUL-padded field of n bytes into a new string. */
-static char *tar_str(const uint8_t *f, size_t n)
-{
+static char *tar_str(const uint8_t *f, size_t n) {
   size_t len = strnlen((const char *)f, n);
   char *s = xmalloc(len + 1);
   memcpy(s, f, len);
@@ -130,17 +136,19 @@ static char *tar_str(const uint8_t *f, size_t n)
   return s;
 }
 
-/* The entry's name: a long name from a meta entry, else ustar prefix/name (new string). */
-static char *tar_name(unpack_t *u, const uint8_t *h)
-{
+/* The entry's name: a long name from a meta entry, else ustar prefix/name (new
+ * string). */
+static char *tar_name(unpack_t *u, const uint8_t *h) {
   if (u->long_name) {
     char *n = u->long_name;
     u->long_name = NULL;
     return n;
   }
   char *name = tar_str(h + H_NAME, H_NAME_LEN);
-  if (memcmp(h + H_MAGIC, "ustar\0", 6) == 0 && h[H_PREFIX]) { /* POSIX only: GNU uses it otherwise */
-    char *prefix = tar_str(h + H_PREFIX, H_PREFIX_LEN), *full = xasprintf("%s/%s", prefix, name);
+  if (memcmp(h + H_MAGIC, "ustar\0", 6) == 0 &&
+      h[H_PREFIX]) { /* POSIX only: GNU uses it otherwise */
+    char *prefix = tar_str(h + H_PREFIX, H_PREFIX_LEN),
+         *full = xasprintf("%s/%s", prefix, name);
     free(prefix);
     free(name);
     name = full;
@@ -150,10 +158,10 @@ static char *tar_name(unpack_t *u, const uint8_t *h)
 
 /* ---- paths ---- */
 
-/* Normalises an entry name in place into "a/b/c" (no "", "." or leading "./"); returns NULL, or a
- * static reason why it is refused. *depth is the number of components. */
-static const char *path_clean(char *name, int *depth)
-{
+/* Normalises an entry name in place into "a/b/c" (no "", "." or leading "./");
+ * returns NULL, or a static reason why it is refused. *depth is the number of
+ * components. */
+static const char *path_clean(char *name, int *depth) {
   if (strlen(name) > UNPACK_NAME_MAX)
     return "its name is too long";
   if (name[0] == '/')
@@ -162,7 +170,8 @@ static const char *path_clean(char *name, int *depth)
   size_t used = 0;
   *depth = 0;
   char *copy = xstrdup(name);
-  for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+  for (char *c = strtok_r(copy, "/", &save); c;
+       c = strtok_r(NULL, "/", &save)) {
     if (strcmp(c, ".") == 0)
       continue;
     if (strcmp(c, "..") == 0) {
@@ -181,10 +190,10 @@ static const char *path_clean(char *name, int *depth)
   return NULL;
 }
 
-/* A symbolic link target: relative, ".." only as leading components, never climbing above the
- * root from a link at depth (its parent has depth - 1 components). NULL or the reason. */
-static const char *link_target_check(const char *target, int depth)
-{
+/* A symbolic link target: relative, ".." only as leading components, never
+ * climbing above the root from a link at depth (its parent has depth - 1
+ * components). NULL or the reason. */
+static const char *link_target_check(const char *target, int depth) {
   if (!target[0])
     return "its link target is empty";
   if (target[0] == '/')
@@ -209,10 +218,10 @@ static const char *link_target_check(const char *target, int depth)
   return NULL;
 }
 
-/* Opens the directory holding path's last component, creating missing directories (0700) and
- * following no link; *last points into path. Returns the fd or a negative errno. */
-static int path_open_parent(unpack_t *u, char *path, const char **last)
-{
+/* Opens the directory holding path's last component, creating missing
+ * directories (0700) and following no link; *last points into path. Returns the
+ * fd or a negative errno. */
+static int path_open_parent(unpack_t *u, char *path, const char **last) {
   int fd = dup(u->root);
   char *c = path;
   for (char *slash; fd >= 0 && (slash = strchr(c, '/'));) {
@@ -238,20 +247,28 @@ static int path_open_parent(unpack_t *u, char *path, const char **last)
 
 /* ---- entries ---- */
 
-static int entry_file(unpack_t *u, int dfd, const char *last, const char *name, uint64_t mode,
-                      const uint8_t *data, uint64_t size)
-{
-  int fd = openat(dfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode & 0100) ? 0700 : 0600);
+static int entry_file(unpack_t *u, int dfd, const char *last, const char *name,
+                      uint64_t mode, const uint8_t *data, uint64_t size) {
+  int fd =
+      openat(dfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+             (mode & 0100) ? 0700 : 0600);
   if (fd < 0)
-    return up_fail(u, errno == EEXIST ? RAYC_EINVALID_ARGUMENT : -errno, "%s: cannot create it: %s", name,
-                   errno == EEXIST ? "it is in the archive twice (or over a directory or link)" : strerror(errno));
+    return up_fail(
+        u, errno == EEXIST ? RAYC_EINVALID_ARGUMENT : -errno,
+        "%s: cannot create it: %s", name,
+        errno == EEXIST
+            ? "it is in the archive twice (or over a directory or link)"
+            : strerror(errno));
   int rc = 0;
   for (uint64_t done = 0; done < size && rc == 0;) {
-    ssize_t n = write(fd, data + done, size - done > (1u << 20) ? (1u << 20) : (size_t)(size - done));
+    ssize_t n =
+        write(fd, data + done,
+              size - done > (1u << 20) ? (1u << 20) : (size_t)(size - done));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
-      rc = up_fail(u, n < 0 ? -errno : -EIO, "%s: write failed: %s", name, n < 0 ? strerror(errno) : "no progress");
+      rc = up_fail(u, n < 0 ? -errno : -EIO, "%s: write failed: %s", name,
+                   n < 0 ? strerror(errno) : "no progress");
     else
       done += (uint64_t)n;
   }
@@ -260,31 +277,38 @@ static int entry_file(unpack_t *u, int dfd, const char *last, const char *name, 
   return rc;
 }
 
-static int entry_dir(unpack_t *u, int dfd, const char *last, const char *name)
-{
+static int entry_dir(unpack_t *u, int dfd, const char *last, const char *name) {
   struct stat st;
   if (mkdirat(dfd, last, 0700) == 0)
     return 0;
-  if (errno == EEXIST && fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-    return 0; /* made earlier as a file's parent, or listed twice: harmless for a directory */
-  return up_fail(u, errno == EEXIST ? RAYC_EINVALID_ARGUMENT : -errno, "%s: cannot make the directory: %s", name,
-                 errno == EEXIST ? "a file or link of that name exists" : strerror(errno));
+  if (errno == EEXIST && fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISDIR(st.st_mode))
+    return 0; /* made earlier as a file's parent, or listed twice: harmless for
+                 a directory */
+  return up_fail(u, errno == EEXIST ? RAYC_EINVALID_ARGUMENT : -errno,
+                 "%s: cannot make the directory: %s", name,
+                 errno == EEXIST ? "a file or link of that name exists"
+                                 : strerror(errno));
 }
 
-static int entry_symlink(unpack_t *u, int dfd, const char *last, const char *name, const char *target, int depth)
-{
+static int entry_symlink(unpack_t *u, int dfd, const char *last,
+                         const char *name, const char *target, int depth) {
   const char *why = link_target_check(target, depth);
   if (why)
-    return up_fail(u, RAYC_EINVALID_ARGUMENT, "%s: refused: %s (%s)", name, why, target);
+    return up_fail(u, RAYC_EINVALID_ARGUMENT, "%s: refused: %s (%s)", name, why,
+                   target);
   if (symlinkat(target, dfd, last) != 0)
-    return up_fail(u, errno == EEXIST ? RAYC_EINVALID_ARGUMENT : -errno, "%s: cannot make the link: %s", name,
-                   errno == EEXIST ? "it is in the archive twice" : strerror(errno));
+    return up_fail(u, errno == EEXIST ? RAYC_EINVALID_ARGUMENT : -errno,
+                   "%s: cannot make the link: %s", name,
+                   errno == EEXIST ? "it is in the archive twice"
+                                   : strerror(errno));
   return 0;
 }
 
-/* Unpacks one real entry whose header is h and whose data (size bytes) follows. */
-static int entry_unpack(unpack_t *u, const uint8_t *h, char *name, const uint8_t *data, uint64_t size)
-{
+/* Unpacks one real entry whose header is h and whose data (size bytes) follows.
+ */
+static int entry_unpack(unpack_t *u, const uint8_t *h, char *name,
+                        const uint8_t *data, uint64_t size) {
   char type = (char)h[H_TYPE];
   uint64_t mode = 0644;
   int depth, rc;
@@ -292,22 +316,32 @@ static int entry_unpack(unpack_t *u, const uint8_t *h, char *name, const uint8_t
   if (why)
     return up_fail(u, RAYC_EINVALID_ARGUMENT, "%s: refused: %s", name, why);
   if (depth == 0)
-    return type == '5' ? 0 : up_fail(u, RAYC_EINVALID_ARGUMENT, "an entry has an empty name");
+    return type == '5' ? 0
+                       : up_fail(u, RAYC_EINVALID_ARGUMENT,
+                                 "an entry has an empty name");
   if (++u->entries > u->lim.max_entries)
-    return up_fail(u, RAYC_EINVALID_ARGUMENT, "the archive has more than %u entries", u->lim.max_entries);
+    return up_fail(u, RAYC_EINVALID_ARGUMENT,
+                   "the archive has more than %u entries", u->lim.max_entries);
   tar_num(h + H_MODE, 8, &mode);
   if (type != '0' && type != '\0' && type != '7' && type != '5' && type != '2')
-    return up_fail(u, RAYC_EINVALID_ARGUMENT, "%s: refused: %s", name,
-                   type == '1' ? "hard links are not unpacked" : "only files, directories and symbolic links are unpacked");
+    return up_fail(
+        u, RAYC_EINVALID_ARGUMENT, "%s: refused: %s", name,
+        type == '1'
+            ? "hard links are not unpacked"
+            : "only files, directories and symbolic links are unpacked");
   const char *last = name;
   int dfd = path_open_parent(u, name, &last);
   if (dfd < 0)
-    return up_fail(u, dfd == -ENOTDIR ? RAYC_EINVALID_ARGUMENT : dfd, "%s: refused: %s", name,
-                   dfd == -ENOTDIR ? "it would be written through a link or a file" : strerror(-dfd));
+    return up_fail(u, dfd == -ENOTDIR ? RAYC_EINVALID_ARGUMENT : dfd,
+                   "%s: refused: %s", name,
+                   dfd == -ENOTDIR
+                       ? "it would be written through a link or a file"
+                       : strerror(-dfd));
   if (type == '5') {
     rc = entry_dir(u, dfd, last, name);
   } else if (type == '2') {
-    char *target = u->long_link ? u->long_link : tar_str(h + H_LINK, H_LINK_LEN);
+    char *target =
+        u->long_link ? u->long_link : tar_str(h + H_LINK, H_LINK_LEN);
     u->long_link = NULL;
     rc = entry_symlink(u, dfd, last, name, target, depth);
     free(target);
@@ -320,16 +354,17 @@ static int entry_unpack(unpack_t *u, const uint8_t *h, char *name, const uint8_t
 
 /* ---- meta entries ---- */
 
-/* Applies the pax records of an 'x' entry ("LEN key=value\n" each) to the next entry. */
-static int pax_parse(unpack_t *u, const uint8_t *d, uint64_t size)
-{
+/* Applies the pax records of an 'x' entry ("LEN key=value\n" each) to the next
+ * entry. */
+static int pax_parse(unpack_t *u, const uint8_t *d, uint64_t size) {
   uint64_t off = 0;
   while (off < size) {
     uint64_t len = 0;
     uint64_t i = off;
     while (i < size && d[i] >= '0' && d[i] <= '9' && len < META_MAX)
       len = len * 10 + (uint64_t)(d[i++] - '0');
-    if (i >= size || d[i] != ' ' || len == 0 || len > size - off || d[off + len - 1] != '\n')
+    if (i >= size || d[i] != ' ' || len == 0 || len > size - off ||
+        d[off + len - 1] != '\n')
       return up_fail(u, RAYC_EINVALID_ARGUMENT, "a pax header is malformed");
     const char *kv = (const char *)d + i + 1;
     size_t kvlen = (size_t)(off + len - 1 - (i + 1));
@@ -362,14 +397,17 @@ static int pax_parse(unpack_t *u, const uint8_t *d, uint64_t size)
   return 0;
 }
 
-/* Handles a meta entry (type x, g, L, K) with its data; 1 if h was one, 0 if not, < 0 on error. */
-static int meta_entry(unpack_t *u, const uint8_t *h, const uint8_t *data, uint64_t size)
-{
+/* Handles a meta entry (type x, g, L, K) with its data; 1 if h was one, 0 if
+ * not, < 0 on error. */
+static int meta_entry(unpack_t *u, const uint8_t *h, const uint8_t *data,
+                      uint64_t size) {
   char type = (char)h[H_TYPE];
   if (type != 'x' && type != 'g' && type != 'L' && type != 'K')
     return 0;
   if (size > META_MAX)
-    return up_fail(u, RAYC_EINVALID_ARGUMENT, "a long-name or pax header is larger than %d bytes", META_MAX);
+    return up_fail(u, RAYC_EINVALID_ARGUMENT,
+                   "a long-name or pax header is larger than %d bytes",
+                   META_MAX);
   if (type == 'g')
     return 1;
   if (type == 'x')
@@ -382,15 +420,20 @@ static int meta_entry(unpack_t *u, const uint8_t *h, const uint8_t *data, uint64
 
 /* ---- the walk ---- */
 
-/* Reads the header at u->off: its data size, checked against the archive and the limits. */
-static int header_size(unpack_t *u, const uint8_t *h, uint64_t *size)
-{
+/* Reads the header at u->off: its data size, checked against the archive and
+ * the limits. */
+static int header_size(unpack_t *u, const uint8_t *h, uint64_t *size) {
   if (!tar_checksum_ok(h))
-    return up_fail(u, RAYC_EINVALID_ARGUMENT, "a header at offset %zu has a bad checksum (not a tar archive?)", u->off);
+    return up_fail(
+        u, RAYC_EINVALID_ARGUMENT,
+        "a header at offset %zu has a bad checksum (not a tar archive?)",
+        u->off);
   if (tar_num(h + H_SIZE, H_SIZE_LEN, size) < 0)
-    return up_fail(u, RAYC_EINVALID_ARGUMENT, "a header at offset %zu has a malformed size", u->off);
+    return up_fail(u, RAYC_EINVALID_ARGUMENT,
+                   "a header at offset %zu has a malformed size", u->off);
   char type = (char)h[H_TYPE];
-  if (u->has_pax_size && type != 'x' && type != 'g' && type != 'L' && type != 'K') {
+  if (u->has_pax_size && type != 'x' && type != 'g' && type != 'L' &&
+      type != 'K') {
     *size = u->pax_size;
     u->has_pax_size = 0;
   }
@@ -398,20 +441,24 @@ static int header_size(unpack_t *u, const uint8_t *h, uint64_t *size)
     *size = 0; /* carry no data (whatever the field says) */
   uint64_t room = u->len - u->off - BLOCK;
   if (*size > room)
-    return up_fail(u, RAYC_EINVALID_ARGUMENT, "the archive is cut short (an entry of %llu bytes at offset %zu)",
-                   (unsigned long long)*size, u->off);
+    return up_fail(
+        u, RAYC_EINVALID_ARGUMENT,
+        "the archive is cut short (an entry of %llu bytes at offset %zu)",
+        (unsigned long long)*size, u->off);
   int data = type == '0' || type == '\0' || type == '7';
   if (data && *size > u->lim.max_file)
-    return up_fail(u, RAYC_EINVALID_ARGUMENT, "a file of %llu bytes is larger than the limit (%llu)",
-                   (unsigned long long)*size, (unsigned long long)u->lim.max_file);
+    return up_fail(u, RAYC_EINVALID_ARGUMENT,
+                   "a file of %llu bytes is larger than the limit (%llu)",
+                   (unsigned long long)*size,
+                   (unsigned long long)u->lim.max_file);
   if (data && (u->total += *size) > u->lim.max_total)
-    return up_fail(u, RAYC_EINVALID_ARGUMENT, "the files add up to more than the limit (%llu bytes)",
+    return up_fail(u, RAYC_EINVALID_ARGUMENT,
+                   "the files add up to more than the limit (%llu bytes)",
                    (unsigned long long)u->lim.max_total);
   return 0;
 }
 
-static int unpack_walk(unpack_t *u)
-{
+static int unpack_walk(unpack_t *u) {
   while (u->off + BLOCK <= u->len) {
     const uint8_t *h = u->p + u->off;
     if (block_is_zero(h))
@@ -436,13 +483,14 @@ static int unpack_walk(unpack_t *u)
       u->off = u->len;
   }
   if (u->off != u->len)
-    return up_fail(u, RAYC_EINVALID_ARGUMENT, "the archive ends inside a header");
+    return up_fail(u, RAYC_EINVALID_ARGUMENT,
+                   "the archive ends inside a header");
   return 0;
 }
 
-/* Removes everything under the directory fd (which it closes), following no link. */
-static void remove_under(int fd)
-{
+/* Removes everything under the directory fd (which it closes), following no
+ * link. */
+static void remove_under(int fd) {
   DIR *d = fdopendir(fd);
   if (!d) {
     close(fd);
@@ -451,7 +499,8 @@ static void remove_under(int fd)
   for (struct dirent *e; (e = readdir(d));) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
       continue;
-    int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int sub = openat(dirfd(d), e->d_name,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (sub >= 0) {
       remove_under(sub);
       unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
@@ -462,8 +511,8 @@ static void remove_under(int fd)
   closedir(d);
 }
 
-int unpack_tar(const void *data, size_t len, const char *dir, const unpack_limits_t *lim, char **err)
-{
+int unpack_tar(const void *data, size_t len, const char *dir,
+               const unpack_limits_t *lim, char **err) {
   unpack_t u = {.p = data, .len = len, .root = -1};
   u.lim = lim ? *lim : (unpack_limits_t){0};
   if (!u.lim.max_total)
@@ -474,8 +523,10 @@ int unpack_tar(const void *data, size_t len, const char *dir, const unpack_limit
     u.lim.max_entries = UNPACK_DEFAULT_ENTRIES;
   int rc = 0;
   if (mkdir(dir, 0700) != 0)
-    rc = up_fail(&u, errno == EEXIST ? RAYC_EALREADY_EXISTS : -errno, "cannot make %s: %s", dir, strerror(errno));
-  else if ((u.root = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    rc = up_fail(&u, errno == EEXIST ? RAYC_EALREADY_EXISTS : -errno,
+                 "cannot make %s: %s", dir, strerror(errno));
+  else if ((u.root =
+                open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
     rc = up_fail(&u, -errno, "cannot open %s: %s", dir, strerror(errno));
   else
     rc = unpack_walk(&u);

@@ -45,6 +45,7 @@ typedef struct raylet_config {
   char *log_level;
   char *token_file;
   char *tls_cert, *tls_key, *tls_ca; /* TLS files; NULL: plaintext */
+  int min_worker_port, max_worker_port; /* workers' gRPC ports; 0: ephemeral */
   int heartbeat_ms;
   int max_starting_workers;
   int worker_register_timeout_ms;

@@ -35,6 +35,8 @@ static const cfg_entry_t raylet_settings[] = {
   {"tls-cert", CFG_STRING, F(tls_cert), NULL, "PEM certificate for TLS on every gRPC channel (unset: plaintext)"},
   {"tls-key", CFG_STRING, F(tls_key), NULL, "PEM private key of --tls-cert"},
   {"tls-ca", CFG_STRING, F(tls_ca), NULL, "PEM CA that signed the cluster's certificates"},
+  {"min-worker-port", CFG_INT, F(min_worker_port), "0", "lowest port workers serve on (0: ephemeral ports)"},
+  {"max-worker-port", CFG_INT, F(max_worker_port), "0", "highest port workers serve on"},
   {"heartbeat-ms", CFG_INT, F(heartbeat_ms), "1000", "period of heartbeats to the GCS"},
   {"max-starting-workers", CFG_INT, F(max_starting_workers), "4", "workers starting at once, at most"},
   {"worker-register-timeout-ms", CFG_INT, F(worker_register_timeout_ms), "30000",
@@ -81,6 +83,11 @@ static int raylet_config_defaults(raylet_t *r)
     c->heartbeat_ms = 10;
   if (c->max_starting_workers < 1)
     c->max_starting_workers = 1;
+  if (c->min_worker_port < 0 || c->min_worker_port > 65535 ||
+      (c->min_worker_port > 0 && (c->max_worker_port < c->min_worker_port || c->max_worker_port > 65535))) {
+    fprintf(stderr, "rayc-raylet: --min-worker-port..--max-worker-port must be a range of ports\n");
+    return RAYC_EINVALID_ARGUMENT;
+  }
   return 0;
 }
 

@@ -24,12 +24,19 @@ extern char **environ;
 
 static const char *worker_state_name[] = {"STARTING", "IDLE", "LEASED", "EXITING", "DEAD"};
 
-/* A worker's environment: ours, with the cluster token as RAYC_TOKEN and the TLS files as
- * RAYC_TLS_* (the raylet's own, replacing any inherited ones): workers read no token file. */
+/* A worker's environment: ours, with the cluster token as RAYC_TOKEN, the TLS files as RAYC_TLS_*
+ * and the port range as RAYC_MIN/MAX_WORKER_PORT (the raylet's own, replacing any inherited ones):
+ * workers read no token file. */
 static char **pool_worker_env(const raylet_t *r)
 {
-  static const char *const ours[] = {"RAYC_TOKEN=", "RAYC_TOKEN_FILE=", "RAYC_TLS_CERT=", "RAYC_TLS_KEY=", "RAYC_TLS_CA="};
-  const char *vals[] = {r->token, NULL, r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca};
+  static const char *const ours[] = {"RAYC_TOKEN=",    "RAYC_TOKEN_FILE=",      "RAYC_TLS_CERT=",
+                                     "RAYC_TLS_KEY=",  "RAYC_TLS_CA=",          "RAYC_MIN_WORKER_PORT=",
+                                     "RAYC_MAX_WORKER_PORT="};
+  char lo[16], hi[16];
+  snprintf(lo, sizeof(lo), "%d", r->cfg.min_worker_port);
+  snprintf(hi, sizeof(hi), "%d", r->cfg.max_worker_port);
+  const char *vals[] = {r->token, NULL, r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca,
+                        r->cfg.min_worker_port > 0 ? lo : NULL, r->cfg.min_worker_port > 0 ? hi : NULL};
   size_t n = 0, k = 0;
   while (environ[n])
     n++;

@@ -154,6 +154,7 @@ typedef struct cw {
   char *token;              /* the cluster token every call carries and our servers require (owned;
                                NULL: none): $RAYC_TOKEN in workers, found by rayc_init in drivers */
   rpc_tls_t tls;            /* TLS files from $RAYC_TLS_* (borrowed from the environment) */
+  int min_port, max_port;   /* our gRPC servers' ports, from $RAYC_MIN/MAX_WORKER_PORT; 0: ephemeral */
   struct cw_actors *actors; /* cw_actor_submit.c: the actors this process calls; NULL until used */
 } cw_t;
 

@@ -601,9 +601,7 @@ static int owner_server_start(cw_t *cw)
   rpc_server_t *s = rpc_server_create(owner_methods, ARRAY_LEN(owner_methods), &opts);
   if (!s)
     return RAYC_EINTERNAL;
-  char addr[128];
-  snprintf(addr, sizeof(addr), "%s:0", cw->node_ip);
-  int port = rpc_server_listen(s, addr);
+  int port = rpc_server_listen_range(s, cw->node_ip, cw->min_port, cw->max_port);
   int rc = port > 0 ? rpc_server_start(s) : port < 0 ? port : RAYC_EIO;
   if (rc != 0) {
     rpc_server_destroy(s);

@@ -52,6 +52,9 @@ cw_t *cw_create(int is_worker)
   const char *token = getenv("RAYC_TOKEN");
   cw->token = token && *token ? xstrdup(token) : NULL;
   rpc_tls_from_env(&cw->tls);
+  const char *lo = getenv("RAYC_MIN_WORKER_PORT"), *hi = getenv("RAYC_MAX_WORKER_PORT");
+  cw->min_port = lo ? atoi(lo) : 0;
+  cw->max_port = hi ? atoi(hi) : cw->min_port;
   return cw;
 }
 

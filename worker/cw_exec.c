@@ -318,9 +318,7 @@ int cw_worker_serve(cw_t *cw)
   cw->server = rpc_server_create(cw_methods, ARRAY_LEN(cw_methods), &opts);
   if (!cw->server)
     return RAYC_EINTERNAL;
-  char addr[128];
-  snprintf(addr, sizeof(addr), "%s:0", cw->node_ip);
-  int port = rpc_server_listen(cw->server, addr);
+  int port = rpc_server_listen_range(cw->server, cw->node_ip, cw->min_port, cw->max_port);
   if (port <= 0)
     return port < 0 ? port : RAYC_EIO;
   cw->port = port;

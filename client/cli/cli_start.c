@@ -45,6 +45,7 @@ typedef struct cli_start_conf {
   int block;
   int gcs_only;
   int node_manager_port, object_manager_port;
+  int min_worker_port, max_worker_port;
   cli_sec_t sec;
 } cli_start_conf_t;
 
@@ -70,6 +71,9 @@ static const cfg_entry_t cli_start_table[] = {
     {"node-manager-port", CFG_INT, F(node_manager_port), "0", "the raylet's gRPC port (0: an ephemeral port)"},
     {"object-manager-port", CFG_INT, F(object_manager_port), "0",
      "the object store's gRPC port, for transfers between nodes (0: an ephemeral port)"},
+    {"min-worker-port", CFG_INT, F(min_worker_port), "0",
+     "lowest port workers (and drivers' actor owners) serve on (0: ephemeral ports)"},
+    {"max-worker-port", CFG_INT, F(max_worker_port), "0", "highest port workers serve on"},
     CLI_SEC_SETTINGS(cli_start_conf_t, sec),
 };
 #undef F
@@ -97,6 +101,8 @@ static void cli_start_opts(const cli_start_conf_t *c, launch_opts_t *o)
   o->gcs_only = c->gcs_only;
   o->node_manager_port = c->node_manager_port;
   o->object_manager_port = c->object_manager_port;
+  o->min_worker_port = c->min_worker_port;
+  o->max_worker_port = c->max_worker_port;
   o->tls_cert = c->sec.tls_cert;
   o->tls_key = c->sec.tls_key;
   o->tls_ca = c->sec.tls_ca;
@@ -119,6 +125,9 @@ static const char *cli_start_check(cli_start_conf_t *c)
   if (c->node_manager_port < 0 || c->node_manager_port > 65535 || c->object_manager_port < 0 ||
       c->object_manager_port > 65535)
     return "--node-manager-port and --object-manager-port must be ports (0..65535)";
+  if (c->min_worker_port < 0 || c->min_worker_port > 65535 ||
+      (c->min_worker_port > 0 && (c->max_worker_port < c->min_worker_port || c->max_worker_port > 65535)))
+    return "--min-worker-port..--max-worker-port must be a range of ports (0: ephemeral ports)";
   return NULL;
 }
 

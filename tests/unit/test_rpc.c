@@ -1005,6 +1005,43 @@ START_TEST(test_wildcard_refused)
 }
 END_TEST
 
+START_TEST(test_listen_range)
+{
+  log_init("test_rpc", LOG_ERROR + 1);
+  const rpc_method_t rows[] = {KV_ROW("InternalKVGet")};
+  /* Find three consecutive free ports. */
+  int base = 0;
+  for (int tries = 0; tries < 50 && !base; tries++) {
+    int cand = 20000 + (int)((unsigned)now_us() % 30000), ok = 1;
+    for (int i = 0; i < 3 && ok; i++) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(cand + i)),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+      ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+      close(fd);
+    }
+    base = ok ? cand : 0;
+  }
+  ck_assert_int_gt(base, 0);
+  rpc_server_t *s[4];
+  int seen = 0;
+  for (int i = 0; i < 3; i++) {
+    s[i] = rpc_server_create(rows, ARRAY_LEN(rows), NULL);
+    int port = rpc_server_listen_range(s[i], "127.0.0.1", base, base + 2);
+    ck_assert_msg(port >= base && port <= base + 2, "port %d outside %d..%d", port, base, base + 2);
+    ck_assert_int_eq(seen & (1 << (port - base)), 0);
+    seen |= 1 << (port - base);
+  }
+  s[3] = rpc_server_create(rows, ARRAY_LEN(rows), NULL);
+  ck_assert_int_eq(rpc_server_listen_range(s[3], "127.0.0.1", base, base + 2), RAYC_EUNAVAILABLE);
+  ck_assert_int_eq(rpc_server_listen_range(s[3], "127.0.0.1", base + 2, base), RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_eq(rpc_server_listen_range(s[3], "0.0.0.0", 0, 0), RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_gt(rpc_server_listen_range(s[3], "127.0.0.1", 0, 0), 0); /* ephemeral */
+  for (int i = 0; i < 4; i++)
+    rpc_server_destroy(s[i]);
+}
+END_TEST
+
 static char tls_dir[64];
 
 /* Makes a CA with a node certificate for 127.0.0.1 in tls_dir/a, and another CA's in tls_dir/b,
@@ -1116,6 +1153,7 @@ static Suite *rpc_suite(void)
   tcase_add_test(local, test_port_in_use);
   tcase_add_test(local, test_loopq);
   tcase_add_test(local, test_wildcard_refused);
+  tcase_add_test(local, test_listen_range);
   tcase_add_test(local, test_tls);
   suite_add_tcase(s, local);
   return s;

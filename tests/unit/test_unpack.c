@@ -1,6 +1,7 @@
 /*
- * Unit tests of common/unpack.c: archives built here header by header (so each attack is exact),
- * and archives made by the system's tar in its default (GNU) and pax formats.
+ * Unit tests of common/unpack.c: archives built here header by header (so each
+ * attack is exact), and archives made by the system's tar in its default (GNU)
+ * and pax formats.
  */
 #include "common/status.h"
 #include "common/unpack.h"
@@ -26,8 +27,8 @@ typedef struct tarbuf {
   size_t len;
 } tarbuf_t;
 
-static void tb_header(tarbuf_t *t, const char *name, char type, unsigned mode, size_t size, const char *link)
-{
+static void tb_header(tarbuf_t *t, const char *name, char type, unsigned mode,
+                      size_t size, const char *link) {
   t->p = xrealloc(t->p, t->len + 512);
   uint8_t *h = t->p + t->len;
   memset(h, 0, 512);
@@ -42,7 +43,10 @@ static void tb_header(tarbuf_t *t, const char *name, char type, unsigned mode, s
   h[156] = (uint8_t)type;
   if (link)
     snprintf((char *)h + 157, 100, "%s", link);
-  memcpy(h + 257, "ustar\0" "00", 8);
+  memcpy(h + 257,
+         "ustar\0"
+         "00",
+         8);
   memset(h + 148, ' ', 8);
   unsigned sum = 0;
   for (int i = 0; i < 512; i++)
@@ -51,8 +55,7 @@ static void tb_header(tarbuf_t *t, const char *name, char type, unsigned mode, s
   t->len += 512;
 }
 
-static void tb_data(tarbuf_t *t, const void *data, size_t n)
-{
+static void tb_data(tarbuf_t *t, const void *data, size_t n) {
   size_t padded = (n + 511) / 512 * 512;
   t->p = xrealloc(t->p, t->len + padded);
   memset(t->p + t->len, 0, padded);
@@ -60,22 +63,20 @@ static void tb_data(tarbuf_t *t, const void *data, size_t n)
   t->len += padded;
 }
 
-static void tb_file(tarbuf_t *t, const char *name, const char *text)
-{
+static void tb_file(tarbuf_t *t, const char *name, const char *text) {
   tb_header(t, name, '0', 0644, strlen(text), NULL);
   tb_data(t, text, strlen(text));
 }
 
-static void tb_end(tarbuf_t *t)
-{
+static void tb_end(tarbuf_t *t) {
   t->p = xrealloc(t->p, t->len + 1024);
   memset(t->p + t->len, 0, 1024);
   t->len += 1024;
 }
 
-/* Unpacks t (ended here) into dest; returns the code, the message in *err (new, or NULL). */
-static int tb_unpack(tarbuf_t *t, const unpack_limits_t *lim, char **err)
-{
+/* Unpacks t (ended here) into dest; returns the code, the message in *err (new,
+ * or NULL). */
+static int tb_unpack(tarbuf_t *t, const unpack_limits_t *lim, char **err) {
   tb_end(t);
   int rc = unpack_tar(t->p, t->len, dest, lim, err);
   free(t->p);
@@ -84,19 +85,23 @@ static int tb_unpack(tarbuf_t *t, const unpack_limits_t *lim, char **err)
   return rc;
 }
 
-/* Expects the archive to be refused with a message containing want, leaving nothing behind. */
-static void expect_refused(tarbuf_t *t, const unpack_limits_t *lim, const char *want)
-{
+/* Expects the archive to be refused with a message containing want, leaving
+ * nothing behind. */
+static void expect_refused(tarbuf_t *t, const unpack_limits_t *lim,
+                           const char *want) {
   char *err = NULL;
   int rc = tb_unpack(t, lim, &err);
-  ck_assert_msg(rc == RAYC_EINVALID_ARGUMENT, "rc %d (%s), wanted a refusal saying '%s'", rc, err ? err : "", want);
-  ck_assert_msg(err && strstr(err, want), "error '%s' does not say '%s'", err ? err : "(none)", want);
-  ck_assert_msg(access(dest, F_OK) != 0, "%s was left behind after a refusal", dest);
+  ck_assert_msg(rc == RAYC_EINVALID_ARGUMENT,
+                "rc %d (%s), wanted a refusal saying '%s'", rc, err ? err : "",
+                want);
+  ck_assert_msg(err && strstr(err, want), "error '%s' does not say '%s'",
+                err ? err : "(none)", want);
+  ck_assert_msg(access(dest, F_OK) != 0, "%s was left behind after a refusal",
+                dest);
   free(err);
 }
 
-static char *slurp(const char *path)
-{
+static char *slurp(const char *path) {
   FILE *f = fopen(path, "r");
   if (!f)
     return NULL;
@@ -107,15 +112,13 @@ static char *slurp(const char *path)
   return xstrdup(buf);
 }
 
-static void setup(void)
-{
+static void setup(void) {
   snprintf(base, sizeof(base), "/tmp/rayc-test-unpack-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(base));
   snprintf(dest, sizeof(dest), "%s/out", base);
 }
 
-static void teardown(void)
-{
+static void teardown(void) {
   char *cmd = xasprintf("rm -rf %s", base);
   ck_assert_int_eq(system(cmd), 0);
   free(cmd);
@@ -123,8 +126,7 @@ static void teardown(void)
 
 /* ---- tests ---- */
 
-START_TEST(test_good_archive)
-{
+START_TEST(test_good_archive) {
   tarbuf_t t = {0};
   tb_header(&t, "./", '5', 0755, 0, NULL);
   tb_file(&t, "./top.txt", "top");
@@ -132,7 +134,8 @@ START_TEST(test_good_archive)
   tb_file(&t, "lib/deep/x.so", "elf");
   tb_header(&t, "bin/run", '0', 04755, 2, NULL); /* setuid must not survive */
   tb_data(&t, "#!", 2);
-  tb_header(&t, "lib/deep/up", '2', 0777, 0, "../../top.txt"); /* climbs to the root, no further */
+  tb_header(&t, "lib/deep/up", '2', 0777, 0,
+            "../../top.txt"); /* climbs to the root, no further */
   tb_header(&t, "same", '2', 0777, 0, "./lib/deep/x.so");
   tb_header(&t, "empty", '0', 0600, 0, NULL);
   char *err = NULL;
@@ -163,8 +166,7 @@ START_TEST(test_good_archive)
 }
 END_TEST
 
-START_TEST(test_path_traversal_refused)
-{
+START_TEST(test_path_traversal_refused) {
   tarbuf_t t = {0};
   tb_file(&t, "ok.txt", "fine");
   tb_file(&t, "../escaped.txt", "evil");
@@ -182,8 +184,7 @@ START_TEST(test_path_traversal_refused)
 }
 END_TEST
 
-START_TEST(test_links_out_refused)
-{
+START_TEST(test_links_out_refused) {
   tarbuf_t t = {0};
   tb_header(&t, "etc", '2', 0777, 0, "/etc");
   expect_refused(&t, NULL, "absolute");
@@ -191,8 +192,9 @@ START_TEST(test_links_out_refused)
   expect_refused(&t, NULL, "outside");
   tb_header(&t, "a/b/up", '2', 0777, 0, "../../../x");
   expect_refused(&t, NULL, "outside");
-  tb_header(&t, "sneaky", '2', 0777, 0, "a/../../x"); /* '..' after a name: a link on the way
-                                                         could make it climb */
+  tb_header(&t, "sneaky", '2', 0777, 0,
+            "a/../../x"); /* '..' after a name: a link on the way
+                             could make it climb */
   expect_refused(&t, NULL, "after a name");
   tb_header(&t, "dot", '2', 0777, 0, ".");
   tb_header(&t, "x", '2', 0777, 0, "dot/../y");
@@ -206,8 +208,7 @@ START_TEST(test_links_out_refused)
 }
 END_TEST
 
-START_TEST(test_write_through_link_refused)
-{
+START_TEST(test_write_through_link_refused) {
   /* A link inside the directory, then a file "through" it: never followed. */
   tarbuf_t t = {0};
   tb_header(&t, "sub/", '5', 0755, 0, NULL);
@@ -226,8 +227,7 @@ START_TEST(test_write_through_link_refused)
 }
 END_TEST
 
-START_TEST(test_duplicates_refused)
-{
+START_TEST(test_duplicates_refused) {
   tarbuf_t t = {0};
   tb_file(&t, "a.txt", "one");
   tb_file(&t, "./a.txt", "two");
@@ -242,8 +242,7 @@ START_TEST(test_duplicates_refused)
 }
 END_TEST
 
-START_TEST(test_limits)
-{
+START_TEST(test_limits) {
   tarbuf_t t = {0};
   char big[3000];
   memset(big, 'x', sizeof(big) - 1);
@@ -277,8 +276,7 @@ START_TEST(test_limits)
 }
 END_TEST
 
-START_TEST(test_malformed)
-{
+START_TEST(test_malformed) {
   tarbuf_t t = {0};
   tb_file(&t, "a", "hello");
   t.p[0] ^= 1; /* the checksum no longer matches */
@@ -297,7 +295,8 @@ START_TEST(test_malformed)
   memset(t.p + t.len, 'x', 100);
   t.len += 100;
   char *err = NULL;
-  ck_assert_int_eq(unpack_tar(t.p, t.len, dest, NULL, &err), RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_eq(unpack_tar(t.p, t.len, dest, NULL, &err),
+                   RAYC_EINVALID_ARGUMENT);
   ck_assert_msg(err && strstr(err, "inside a header"), "%s", err ? err : "");
   free(err);
   free(t.p);
@@ -313,14 +312,14 @@ START_TEST(test_malformed)
   for (size_t i = 0; i < sizeof(junk); i++)
     junk[i] = (uint8_t)(i * 7 + 3);
   err = NULL;
-  ck_assert_int_eq(unpack_tar(junk, sizeof(junk), dest, NULL, &err), RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_eq(unpack_tar(junk, sizeof(junk), dest, NULL, &err),
+                   RAYC_EINVALID_ARGUMENT);
   free(err);
   ck_assert_int_ne(access(dest, F_OK), 0);
 }
 END_TEST
 
-START_TEST(test_existing_dir_untouched)
-{
+START_TEST(test_existing_dir_untouched) {
   ck_assert_int_eq(mkdir(dest, 0755), 0);
   tarbuf_t t = {0};
   tb_file(&t, "a", "x");
@@ -332,16 +331,18 @@ START_TEST(test_existing_dir_untouched)
 }
 END_TEST
 
-/* Archives the system's tar writes (GNU long names, pax headers) unpack to the same tree. */
-static void real_tar(const char *format)
-{
+/* Archives the system's tar writes (GNU long names, pax headers) unpack to the
+ * same tree. */
+static void real_tar(const char *format) {
   char *src = xasprintf("%s/src", base), *tarfile = xasprintf("%s/a.tar", base);
   char long_dir[200];
   memset(long_dir, 'd', 150);
   long_dir[150] = '\0';
-  char *cmd = xasprintf("mkdir -p %s/%s/sub && echo hello > %s/%s/sub/f.txt && echo top > %s/top && "
-                        "ln -s ../top %s/%s/link && cd %s && tar --format=%s -cf %s .",
-                        src, long_dir, src, long_dir, src, src, long_dir, src, format, tarfile);
+  char *cmd = xasprintf(
+      "mkdir -p %s/%s/sub && echo hello > %s/%s/sub/f.txt && echo top > %s/top "
+      "&& "
+      "ln -s ../top %s/%s/link && cd %s && tar --format=%s -cf %s .",
+      src, long_dir, src, long_dir, src, src, long_dir, src, format, tarfile);
   ck_assert_int_eq(system(cmd), 0);
   free(cmd);
   char *data = NULL;
@@ -358,12 +359,14 @@ static void real_tar(const char *format)
   int rc = unpack_tar(data, len, dest, NULL, &err);
   ck_assert_msg(rc == 0, "%s archive: %s", format, err ? err : "");
   char *path = xasprintf("%s/%s/sub/f.txt", dest, long_dir), *s = slurp(path);
-  ck_assert_msg(s && strcmp(s, "hello\n") == 0, "%s: %s", path, s ? s : "(missing)");
+  ck_assert_msg(s && strcmp(s, "hello\n") == 0, "%s: %s", path,
+                s ? s : "(missing)");
   free(s);
   free(path);
   path = xasprintf("%s/%s/link", dest, long_dir);
   s = slurp(path);
-  ck_assert_msg(s && strcmp(s, "top\n") == 0, "%s: %s", path, s ? s : "(missing)");
+  ck_assert_msg(s && strcmp(s, "top\n") == 0, "%s: %s", path,
+                s ? s : "(missing)");
   free(s);
   free(path);
   free(data);
@@ -371,20 +374,13 @@ static void real_tar(const char *format)
   free(tarfile);
 }
 
-START_TEST(test_system_tar_gnu)
-{
-  real_tar("gnu");
-}
+START_TEST(test_system_tar_gnu) { real_tar("gnu"); }
 END_TEST
 
-START_TEST(test_system_tar_pax)
-{
-  real_tar("pax");
-}
+START_TEST(test_system_tar_pax) { real_tar("pax"); }
 END_TEST
 
-static Suite *unpack_suite(void)
-{
+static Suite *unpack_suite(void) {
   Suite *s = suite_create("unpack");
   TCase *tc = tcase_create("tar");
   tcase_add_checked_fixture(tc, setup, teardown);
@@ -402,8 +398,7 @@ static Suite *unpack_suite(void)
   return s;
 }
 
-int main(void)
-{
+int main(void) {
   SRunner *sr = srunner_create(unpack_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
