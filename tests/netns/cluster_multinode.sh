@@ -25,10 +25,10 @@ cleanup() {
   if [ "${KEEP:-}" = "" ] && [ "${FAILED:-0}" = 0 ]; then rm -rf "$ROOT"; else echo "logs kept in $ROOT"; fi
   [ "${FAILED:-0}" = 0 ] || exit 1
 }
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
 
 netns_setup 3 256m || fail "could not create the namespace hosts"
+trap cleanup EXIT  # after netns_setup, whose own EXIT trap would replace it
 # Fast failure detection and fresh resource views for the test.
 export RAYC_HEALTH_CHECK_PERIOD_MS=200 RAYC_HEALTH_CHECK_TIMEOUT_MS=200 RAYC_HEALTH_CHECK_FAILURE_THRESHOLD=5
 export RAYC_HEARTBEAT_MS=200 RAYC_INFEASIBLE_TIMEOUT_MS=3000
