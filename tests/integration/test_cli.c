@@ -9,6 +9,7 @@
 #include "common/status.h"
 #include "common/token.h"
 #include "common/util.h"
+#include "itest_sh.h"
 
 #include <check.h>
 #include <errno.h>
@@ -41,36 +42,6 @@ static void find_bin(void)
   snprintf(bin, sizeof(bin), "%s/../bin", self);
 }
 
-/* Runs a shell command line (with stderr folded into stdout); returns its exit status and, when
- * out is not NULL, its output (new; free()). */
-static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *fmt, ...)
-{
-  va_list ap;
-  char *cmd = NULL;
-  va_start(ap, fmt);
-  ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
-  va_end(ap);
-  char *full = xasprintf("(%s) 2>&1", cmd);
-  FILE *p = popen(full, "r");
-  ck_assert_ptr_nonnull(p);
-  size_t len = 0, cap = 4096;
-  char *buf = xmalloc(cap);
-  for (size_t n; (n = fread(buf + len, 1, cap - len - 1, p)) > 0;) {
-    len += n;
-    if (cap - len < 1024)
-      buf = xrealloc(buf, cap *= 2);
-  }
-  buf[len] = '\0';
-  int st = pclose(p);
-  if (out)
-    *out = buf;
-  else
-    free(buf);
-  free(full);
-  free(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 /* Unchecked fixture (runs in the runner process, also when a forked test failed): the base dir,
  * and afterwards force-stopping every session of every test and removing everything. */
@@ -83,7 +54,7 @@ static void suite_setup(void)
 static void suite_teardown(void)
 {
   find_bin();
-  run(NULL, "for d in %s/*/; do %s/rayc stop --all --force --temp-dir $d; done; rm -rf %s", base,
+  it_sh(NULL, "for d in %s/*/; do %s/rayc stop --all --force --temp-dir $d; done; rm -rf %s", base,
       bin, base);
 }
 
@@ -138,7 +109,7 @@ static void read_address(char *buf, size_t len)
 START_TEST(head_start_status_stop)
 {
   char *out = NULL, addr[128];
-  int rc = run(&out, "%s/rayc start --head --port 0 --temp-dir %s --num-cpus 3 "
+  int rc = it_sh(&out, "%s/rayc start --head --port 0 --temp-dir %s --num-cpus 3 "
                      "--object-store-memory 100M", bin, tmp);
   ck_assert_msg(rc == 0, "rayc start failed (%d):\n%s", rc, out);
   ck_assert_ptr_nonnull(strstr(out, "export RAYC_ADDRESS="));
@@ -150,19 +121,19 @@ START_TEST(head_start_status_stop)
   ck_assert_ptr_nonnull(strstr(addr, "127.0.0.1:"));
   ck_assert_ptr_null(strstr(addr, ":6380"));
 
-  rc = run(&out, "%s/rayc status --temp-dir %s", bin, tmp);
+  rc = it_sh(&out, "%s/rayc status --temp-dir %s", bin, tmp);
   ck_assert_msg(rc == 0, "rayc status failed (%d):\n%s", rc, out);
   ck_assert_ptr_nonnull(strstr(out, "Node status"));
   ck_assert_ptr_nonnull(strstr(out, "Resources"));
   ck_assert_msg(strstr(out, "ALIVE (head)") && strstr(out, "/3.0 CPU"), "status:\n%s", out);
   free(out);
   /* the same through RAYC_ADDRESS, from a directory with no session (the token named explicitly) */
-  rc = run(&out, "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/cluster_token %s/rayc status --temp-dir %s/none", addr, tmp,
+  rc = it_sh(&out, "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/cluster_token %s/rayc status --temp-dir %s/none", addr, tmp,
            bin, tmp);
   ck_assert_msg(rc == 0 && strstr(out, "/3.0 CPU"), "status via RAYC_ADDRESS (%d):\n%s", rc, out);
   free(out);
 
-  rc = run(&out, "%s/rayc stop --temp-dir %s", bin, tmp);
+  rc = it_sh(&out, "%s/rayc stop --temp-dir %s", bin, tmp);
   ck_assert_msg(rc == 0 && strstr(out, "stopped 3 processes"), "rayc stop (%d):\n%s", rc, out);
   free(out);
   for (int i = 0; i < 3; i++)
@@ -178,25 +149,25 @@ START_TEST(second_node_joins_and_leaves)
 {
   char *out = NULL, addr[128], *joiner = xasprintf("%s/XXXXXX", base);
   ck_assert_ptr_nonnull(mkdtemp(joiner));
-  int rc = run(&out, "%s/rayc start --head --port 0 --temp-dir %s --num-cpus 1 "
+  int rc = it_sh(&out, "%s/rayc start --head --port 0 --temp-dir %s --num-cpus 1 "
                      "--object-store-memory 100M", bin, tmp);
   ck_assert_msg(rc == 0, "head (%d):\n%s", rc, out);
   free(out);
   read_address(addr, sizeof(addr));
-  rc = run(&out, "%s/rayc start --address %s --temp-dir %s --num-cpus 2 --object-store-memory 100M "
+  rc = it_sh(&out, "%s/rayc start --address %s --temp-dir %s --num-cpus 2 --object-store-memory 100M "
                  "--resources '{\"special\": 3}' --token-file %s/cluster_token", bin, addr, joiner, tmp);
   ck_assert_msg(rc == 0 && !strstr(out, "RAYC_ADDRESS="), "join (%d):\n%s", rc, out);
   free(out);
-  rc = run(&out, "%s/rayc status --temp-dir %s", bin, joiner); /* via the joiner's address file */
+  rc = it_sh(&out, "%s/rayc status --temp-dir %s", bin, joiner); /* via the joiner's address file */
   ck_assert_msg(rc == 0 && strstr(out, "(2 nodes alive, 0 dead)") && strstr(out, "0.0/3.0 CPU") &&
                     strstr(out, "0.0/3.0 special"),
                 "status:\n%s", out);
   free(out);
-  rc = run(&out, "%s/rayc stop --temp-dir %s && %s/rayc status --temp-dir %s", bin, joiner, bin, tmp);
+  rc = it_sh(&out, "%s/rayc stop --temp-dir %s && %s/rayc status --temp-dir %s", bin, joiner, bin, tmp);
   ck_assert_msg(rc == 0 && strstr(out, "(1 node alive, 1 dead)") && strstr(out, "DEAD: "),
                 "after the joiner stopped:\n%s", out);
   free(out);
-  rc = run(&out, "%s/rayc start --address 127.0.0.1:1 --temp-dir %s", bin, joiner);
+  rc = it_sh(&out, "%s/rayc start --address 127.0.0.1:1 --temp-dir %s", bin, joiner);
   ck_assert_msg(rc == 1 && strstr(out, "cannot reach the cluster's GCS at 127.0.0.1:1"), "%s", out);
   free(out);
   free(joiner);
@@ -206,24 +177,24 @@ END_TEST
 START_TEST(bad_flag_and_no_cluster)
 {
   char *out = NULL;
-  int rc = run(&out, "%s/rayc start --head --temp-dir %s --no-such-flag", bin, tmp);
+  int rc = it_sh(&out, "%s/rayc start --head --temp-dir %s --no-such-flag", bin, tmp);
   ck_assert_int_eq(rc, 2);
   ck_assert_msg(strstr(out, "unknown flag --no-such-flag"), "%s", out);
   free(out);
-  rc = run(&out, "%s/rayc start --temp-dir %s", bin, tmp);
+  rc = it_sh(&out, "%s/rayc start --temp-dir %s", bin, tmp);
   ck_assert_int_eq(rc, 2);
   ck_assert_msg(strstr(out, "--address HOST:PORT"), "%s", out);
   free(out);
-  rc = run(&out, "%s/rayc status --temp-dir %s", bin, tmp);
+  rc = it_sh(&out, "%s/rayc status --temp-dir %s", bin, tmp);
   ck_assert_int_eq(rc, 1);
   ck_assert_msg(strstr(out, "rayc status: no cluster found (no --address, no RAYC_ADDRESS") &&
                     strstr(out, "start one with `rayc start --head`"),
                 "%s", out);
   free(out);
-  rc = run(&out, "%s/rayc stop --temp-dir %s", bin, tmp);
+  rc = it_sh(&out, "%s/rayc stop --temp-dir %s", bin, tmp);
   ck_assert_msg(rc == 0 && strstr(out, "nothing to stop"), "%s", out);
   free(out);
-  rc = run(&out, "%s/rayc bogus", bin);
+  rc = it_sh(&out, "%s/rayc bogus", bin);
   ck_assert_int_eq(rc, 2);
   free(out);
 }
@@ -232,7 +203,7 @@ END_TEST
 START_TEST(failed_start_names_the_daemon_and_log)
 {
   char *out = NULL;
-  int rc = run(&out, "%s/rayc start --head --port 0 --temp-dir %s --redis-address 127.0.0.1:1",
+  int rc = it_sh(&out, "%s/rayc start --head --port 0 --temp-dir %s --redis-address 127.0.0.1:1",
                bin, tmp);
   ck_assert_int_eq(rc, 1);
   ck_assert_msg(strstr(out, "rayc-gcs did not start") && strstr(out, "logs/gcs.log") &&
@@ -250,7 +221,7 @@ static rpc_channel_t *channel;
 static void gcs_only_start(void)
 {
   char *out = NULL, addr[128];
-  int rc = run(&out, "RAYC_HEARTBEAT_TIMEOUT_MS=400 %s/rayc start --head --gcs-only --port 0 "
+  int rc = it_sh(&out, "RAYC_HEARTBEAT_TIMEOUT_MS=400 %s/rayc start --head --gcs-only --port 0 "
                      "--temp-dir %s", bin, tmp);
   ck_assert_msg(rc == 0, "rayc start --gcs-only (%d):\n%s", rc, out);
   free(out);
@@ -295,13 +266,13 @@ START_TEST(gcs_node_death_over_rpc)
   pb_free(call(nsvc, "RegisterNode", &reg, RAYC_EINVALID_ARGUMENT));
 
   char *out = NULL;
-  int rc = run(&out, "%s/rayc status --temp-dir %s", bin, tmp);
+  int rc = it_sh(&out, "%s/rayc status --temp-dir %s", bin, tmp);
   ck_assert_msg(rc == 0 && strstr(out, "127.0.0.7  ALIVE") && strstr(out, "0.0/4.0 CPU"), "%s", out);
   free(out);
 
   /* no heartbeat: DEAD after the timeout, and a late heartbeat is told to register again */
   usleep(1200 * 1000);
-  rc = run(&out, "%s/rayc status --temp-dir %s", bin, tmp);
+  rc = it_sh(&out, "%s/rayc status --temp-dir %s", bin, tmp);
   ck_assert_msg(rc == 0 && strstr(out, "DEAD: no heartbeat"), "%s", out);
   free(out);
   Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;

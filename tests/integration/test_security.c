@@ -28,6 +28,7 @@
 #include "common/status.h"
 #include "common/token.h"
 #include "common/util.h"
+#include "itest_sh.h"
 #include "proto/core_worker.pb-c.h"
 #include "proto/gcs.pb-c.h"
 #include "proto/gcs_actor.pb-c.h"
@@ -55,36 +56,6 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &rayc__core_worker_service__descriptor,
 };
 
-/* Runs a shell command, its output (stdout and stderr) into *out (new). Returns
- * its exit status. */
-static int sh(char **out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int sh(char **out, const char *fmt, ...) {
-  va_list ap;
-  char *cmd = NULL;
-  va_start(ap, fmt);
-  ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
-  va_end(ap);
-  char *full = xasprintf("(%s) 2>&1", cmd);
-  FILE *p = popen(full, "r");
-  ck_assert_ptr_nonnull(p);
-  size_t len = 0, cap = 4096;
-  char *buf = xmalloc(cap);
-  for (size_t n; (n = fread(buf + len, 1, cap - len - 1, p)) > 0;) {
-    len += n;
-    if (cap - len < 1024)
-      buf = xrealloc(buf, cap *= 2);
-  }
-  buf[len] = '\0';
-  int st = pclose(p);
-  if (out)
-    *out = buf;
-  else
-    free(buf);
-  free(full);
-  free(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 static char *cluster_token(void) {
   char *t = NULL, *err = NULL;
@@ -337,7 +308,7 @@ static void reject_mutations(rpc_client_t *bad, const world_t *w,
  * peer. */
 static int log_names_rejection(const char *daemon) {
   char *out = NULL;
-  int rc = sh(&out,
+  int rc = it_sh(&out,
               "grep -c 'rpc: rejected /rayc\\..* from ipv4:127.0.0.1:[0-9]*: "
               "missing or wrong cluster token' "
               "%s/session_latest/logs/%s.log",
@@ -468,17 +439,17 @@ START_TEST(token_file_and_modes) {
   /* rayc start said where the token is, never what it is. */
   snprintf(path, sizeof(path), "%s/start.out", it_temp);
   char *start_out = NULL;
-  ck_assert_int_eq(sh(&start_out, "cat %s", path), 0);
+  ck_assert_int_eq(it_sh(&start_out, "cat %s", path), 0);
   ck_assert_msg(strstr(start_out, "cluster_token") && !strstr(start_out, token),
                 "%s", start_out);
   free(start_out);
   ck_assert_int_eq(
-      sh(&out, "%s/bin/rayc status --temp-dir %s", it_build, it_temp), 0);
+      it_sh(&out, "%s/bin/rayc status --temp-dir %s", it_build, it_temp), 0);
   ck_assert_ptr_null(strstr(out, token));
   free(out);
   /* Only get-token prints it. */
   ck_assert_int_eq(
-      sh(&out,
+      it_sh(&out,
          "env -u RAYC_TOKEN_FILE %s/bin/rayc get-token --quiet --temp-dir %s",
          it_build, it_temp),
       0);
@@ -507,7 +478,7 @@ START_TEST(stop_forgets_only_tokens_it_made) {
   char dir[600], *out = NULL;
   /* A token the head made is published, and removed again by rayc stop. */
   snprintf(dir, sizeof(dir), "%s/made", it_temp);
-  ck_assert_int_eq(sh(&out,
+  ck_assert_int_eq(it_sh(&out,
                       "env -u RAYC_TOKEN_FILE %s/bin/rayc start --head "
                       "--gcs-only --port 0 --temp-dir %s",
                       it_build, dir),
@@ -516,7 +487,7 @@ START_TEST(stop_forgets_only_tokens_it_made) {
   char path[700];
   snprintf(path, sizeof(path), "%s/cluster_token", dir);
   expect_mode(path, 0600);
-  ck_assert_int_eq(sh(NULL, "%s/bin/rayc stop --temp-dir %s", it_build, dir),
+  ck_assert_int_eq(it_sh(NULL, "%s/bin/rayc stop --temp-dir %s", it_build, dir),
                    0);
   ck_assert_int_ne(access(path, F_OK), 0);
   /* A token file the user gave (even at that very path) is used as is and never
@@ -525,20 +496,20 @@ START_TEST(stop_forgets_only_tokens_it_made) {
   ck_assert_int_eq(mkdir_p(dir, 0700), 0);
   snprintf(path, sizeof(path), "%s/cluster_token", dir);
   ck_assert_int_eq(token_write_file(path, "a-token-of-my-own"), 0);
-  ck_assert_int_eq(sh(&out,
+  ck_assert_int_eq(it_sh(&out,
                       "%s/bin/rayc start --head --gcs-only --port 0 --temp-dir "
                       "%s --token-file %s",
                       it_build, dir, path),
                    0);
   free(out);
   ck_assert_int_eq(
-      sh(&out,
+      it_sh(&out,
          "env -u RAYC_TOKEN_FILE %s/bin/rayc get-token --quiet --temp-dir %s",
          it_build, dir),
       0);
   ck_assert_str_eq(out, "a-token-of-my-own\n");
   free(out);
-  ck_assert_int_eq(sh(NULL, "%s/bin/rayc stop --temp-dir %s", it_build, dir),
+  ck_assert_int_eq(it_sh(NULL, "%s/bin/rayc stop --temp-dir %s", it_build, dir),
                    0);
   ck_assert_int_eq(access(path, F_OK), 0);
 }
@@ -554,7 +525,7 @@ START_TEST(join_with_wrong_token_is_refused) {
   char wrong[TOKEN_HEX_LEN + 1];
   ck_assert_int_eq(token_generate(wrong), 0);
   ck_assert_int_eq(token_write_file(wrongfile, wrong), 0);
-  int rc = sh(&out,
+  int rc = it_sh(&out,
               "%s/bin/rayc start --address %s --temp-dir %s --token-file %s "
               "--num-cpus 1",
               it_build, it_address, dir, wrongfile);
@@ -565,7 +536,7 @@ START_TEST(join_with_wrong_token_is_refused) {
   free(out);
   ck_assert_int_eq(it_count_procs(dir), 0);
   /* No token at all (none in its own temp dir): refused the same way. */
-  rc = sh(&out,
+  rc = it_sh(&out,
           "env -u RAYC_TOKEN_FILE -u RAYC_TOKEN %s/bin/rayc start --address %s "
           "--temp-dir %s --num-cpus 1",
           it_build, it_address, dir);
@@ -574,12 +545,12 @@ START_TEST(join_with_wrong_token_is_refused) {
   free(out);
   ck_assert_int_eq(it_count_procs(dir), 0);
   /* The cluster still has its one node, alive. */
-  rc = sh(&out, "%s/bin/rayc status --temp-dir %s", it_build, it_temp);
+  rc = it_sh(&out, "%s/bin/rayc status --temp-dir %s", it_build, it_temp);
   ck_assert_msg(rc == 0 && strstr(out, "(1 node alive, 0 dead)"), "%s", out);
   free(out);
   /* A driver with a wrong token is told so. */
   rc =
-      sh(&out, "RAYC_TOKEN_FILE=%s %s/bin/example_driver", wrongfile, it_build);
+      it_sh(&out, "RAYC_TOKEN_FILE=%s %s/bin/example_driver", wrongfile, it_build);
   ck_assert_msg(rc != 0 && strstr(out, "rejected this driver's token"),
                 "(%d) %s", rc, out);
   free(out);
@@ -644,7 +615,7 @@ START_TEST(other_uid_cannot_use_the_sockets) {
   ck_assert_msg(r1 == 0, "raylet: child status %d", r1);
   ck_assert_msg(r2 == 0, "store: child status %d", r2);
   char *out = NULL;
-  ck_assert_int_eq(sh(&out,
+  ck_assert_int_eq(it_sh(&out,
                       "grep -h 'uid 65534 is not ours' %s/logs/raylet.log "
                       "%s/logs/store.log | wc -l",
                       sess, sess),
@@ -663,7 +634,7 @@ static char *wait_for_text(const char *path, const char *text) {
   char *out = NULL;
   for (int i = 0; i < 1200; i++) {
     free(out);
-    sh(&out, "cat %s", path);
+    it_sh(&out, "cat %s", path);
     if (strstr(out, text) || strstr(out, "FAIL"))
       break;
     usleep(100 * 1000);
@@ -719,7 +690,7 @@ START_TEST(two_nodes_with_tls) {
   char root[600], src[1100], *out = NULL;
   snprintf(root, sizeof(root), "%s/tls", it_temp);
   source_dir(src, sizeof(src));
-  ck_assert_int_eq(sh(&out, "%s/deploy/make-test-ca.sh %s/certs", src, root),
+  ck_assert_int_eq(it_sh(&out, "%s/deploy/make-test-ca.sh %s/certs", src, root),
                    0);
   free(out);
   /* Workers keep to a port range too (and the driver's owner server, through
@@ -732,7 +703,7 @@ START_TEST(two_nodes_with_tls) {
            root, root, root);
   snprintf(ports, sizeof(ports), "--min-worker-port %d --max-worker-port %d",
            lo, hi);
-  int rc = sh(&out,
+  int rc = it_sh(&out,
               "env -u RAYC_TOKEN_FILE %s/bin/rayc start --head --port 0 "
               "--temp-dir %s/n1 --num-cpus 1 "
               "--object-store-memory 128M --resources '{\"n1\": 10}' %s %s",
@@ -746,25 +717,25 @@ START_TEST(two_nodes_with_tls) {
   ck_assert_ptr_nonnull(fgets(addr, sizeof(addr), f));
   fclose(f);
   addr[strcspn(addr, "\n")] = '\0';
-  rc = sh(&out,
+  rc = it_sh(&out,
           "%s/bin/rayc start --address %s --temp-dir %s/n2 --num-cpus 1 "
           "--object-store-memory 128M "
           "--resources '{\"n2\": 10}' --token-file %s/n1/cluster_token %s %s",
           it_build, addr, root, root, tls, ports);
   ck_assert_msg(rc == 0, "second node: %s", out);
   free(out);
-  rc = sh(&out,
+  rc = it_sh(&out,
           "%s/bin/rayc status --address %s --token-file %s/n1/cluster_token %s",
           it_build, addr, root, tls);
   ck_assert_msg(rc == 0 && strstr(out, "(2 nodes alive, 0 dead)"), "%s", out);
   free(out);
   /* Plaintext is turned away, even with the right token. */
-  rc = sh(&out,
+  rc = it_sh(&out,
           "%s/bin/rayc status --address %s --token-file %s/n1/cluster_token",
           it_build, addr, root);
   ck_assert_msg(rc == 1, "a plaintext client got through: %s", out);
   free(out);
-  rc = sh(
+  rc = it_sh(
       NULL,
       "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/n1/cluster_token "
       "RAYC_CODE_PATH=%s/lib/libtest_tasks.so "
@@ -777,12 +748,12 @@ START_TEST(two_nodes_with_tls) {
   snprintf(path, sizeof(path), "%s/driver.out", root);
   free(wait_for_text(path, "secure: holding"));
   check_worker_ports(root, addr, lo, hi);
-  ck_assert_int_eq(sh(NULL, "touch %s/release", root), 0);
+  ck_assert_int_eq(it_sh(NULL, "touch %s/release", root), 0);
   out = wait_for_text(path, "secure: ok");
   printf("%s", out);
   free(out);
   /* A driver without TLS cannot even register. */
-  rc = sh(&out,
+  rc = it_sh(&out,
           "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/n1/cluster_token timeout 60 "
           "%s/tests/drivers/secure",
           addr, root, it_build);
@@ -790,8 +761,8 @@ START_TEST(two_nodes_with_tls) {
   free(out);
   char logs[1000];
   snprintf(logs, sizeof(logs), "%s/n1/session_latest/logs/gcs.log", root);
-  ck_assert_int_eq(sh(NULL, "grep -q 'mutual TLS' %s", logs), 0);
-  ck_assert_int_eq(sh(NULL,
+  ck_assert_int_eq(it_sh(NULL, "grep -q 'mutual TLS' %s", logs), 0);
+  ck_assert_int_eq(it_sh(NULL,
                       "%s/bin/rayc stop --temp-dir %s/n2 && %s/bin/rayc stop "
                       "--temp-dir %s/n1",
                       it_build, root, it_build, root),

@@ -1,0 +1,47 @@
+/*
+ * it_sh: runs a shell command line for a test, with stderr folded into stdout. Header-only, shared
+ * by the integration tests that drive the rayc CLI.
+ */
+#ifndef RAYC_ITEST_SH_H
+#define RAYC_ITEST_SH_H
+
+#include "common/util.h"
+
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+/* Returns the command's exit status (128 + signal when killed) and, when out is not NULL, its
+ * output (new; free()). */
+static inline int it_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline int it_sh(char **out, const char *fmt, ...)
+{
+  va_list ap;
+  char *cmd = NULL;
+  va_start(ap, fmt);
+  ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+  va_end(ap);
+  char *full = xasprintf("(%s) 2>&1", cmd);
+  FILE *p = popen(full, "r");
+  ck_assert_ptr_nonnull(p);
+  size_t len = 0, cap = 4096;
+  char *buf = xmalloc(cap);
+  for (size_t n; (n = fread(buf + len, 1, cap - len - 1, p)) > 0;) {
+    len += n;
+    if (cap - len < 1024)
+      buf = xrealloc(buf, cap *= 2);
+  }
+  buf[len] = '\0';
+  int st = pclose(p);
+  if (out)
+    *out = buf;
+  else
+    free(buf);
+  free(full);
+  free(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#endif
