@@ -114,6 +114,9 @@ void gcs_node_view(const gcs_node_t *n, Rayc__NodeInfo *out)
     out->resources_available = n->info->resources_total;
   }
   out->last_heartbeat_ms = n->last_heartbeat_wall_ms;
+  out->draining = n->state == GCS_NODE_ALIVE && n->hb && n->hb->draining;
+  out->n_infeasible_demands = n->state == GCS_NODE_ALIVE && n->hb ? n->hb->n_infeasible_demands : 0;
+  out->infeasible_demands = out->n_infeasible_demands ? n->hb->infeasible_demands : NULL;
   out->death_reason = n->death_reason ? n->death_reason : (char *)protobuf_c_empty_string;
 }
 
@@ -228,7 +231,7 @@ int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, 
   return 0;
 }
 
-int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char *reason,
+int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char *reason, int drained,
                          const char **why)
 {
   int rc = gcs_node_check_id(len, why);
@@ -241,7 +244,7 @@ int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char 
     return RAYC_ENOT_FOUND;
   }
   if (n->state != GCS_NODE_DEAD) {
-    char *r = xasprintf("unregistered by its raylet%s%s", reason && *reason ? ": " : "",
+    char *r = xasprintf("%s%s%s", drained ? "drained" : "unregistered by its raylet", reason && *reason ? ": " : "",
                         reason ? reason : "");
     gcs_nodes_mark_dead(t, n, r);
     free(r);
@@ -265,6 +268,15 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
   int rc = gcs_node_check_id(hb->node_id.len, why);
   if (rc == 0)
     rc = gcs_node_check_resources(hb->resources_available, hb->n_resources_available, why);
+  for (size_t i = 0; rc == 0 && i < hb->n_infeasible_demands; i++) {
+    const Rayc__ResourceDemand *d = hb->infeasible_demands[i];
+    rc = gcs_node_check_resources(d->shape, d->n_shape, why);
+    if (rc == 0 && d->count < 0) {
+      if (why)
+        *why = "demand counts must not be negative";
+      rc = RAYC_EINVALID_ARGUMENT;
+    }
+  }
   if (rc < 0)
     return rc;
   gcs_node_t *n = gcs_nodes_find(t, hb->node_id.data, hb->node_id.len);
@@ -274,6 +286,11 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
     return RAYC_ENOT_FOUND;
   }
   const Rayc__ReportHeartbeatRequest *old = n->hb;
+  if ((old ? old->draining : 0) != hb->draining) {
+    char id[9];
+    log_info("node %s: %s", id_short(n->id.b, ID_NODE_SIZE, id), hb->draining ? "draining" : "no longer draining");
+    t->view_version++;
+  }
   if (!old ? !gcs_node_same_resources(n->info->resources_total, n->info->n_resources_total,
                                       hb->resources_available, hb->n_resources_available)
            : !gcs_node_same_resources(old->resources_available, old->n_resources_available,
@@ -330,7 +347,7 @@ void gcs_nodes_cluster_view(const gcs_nodes_t *t, gcs_cluster_view_t *v)
   v->ptrs = xcalloc(t->n ? t->n : 1, sizeof(*v->ptrs));
   size_t k = 0;
   for (size_t i = 0; i < t->n; i++) {
-    if (t->v[i]->state != GCS_NODE_ALIVE)
+    if (t->v[i]->state != GCS_NODE_ALIVE || (t->v[i]->hb && t->v[i]->hb->draining))
       continue;
     gcs_node_resource_view(t->v[i], &v->nodes[k]);
     v->ptrs[k] = &v->nodes[k];
@@ -339,6 +356,56 @@ void gcs_nodes_cluster_view(const gcs_nodes_t *t, gcs_cluster_view_t *v)
   v->msg.version = t->view_version;
   v->msg.n_nodes = k;
   v->msg.nodes = v->ptrs;
+}
+
+/* 1 when two demand shapes name the same amounts (in any order). */
+static int gcs_same_shape(const Rayc__ResourceDemand *a, const Rayc__ResourceDemand *b)
+{
+  if (a->n_shape != b->n_shape)
+    return 0;
+  for (size_t i = 0; i < a->n_shape; i++) {
+    size_t j = 0;
+    while (j < b->n_shape && strcmp(a->shape[i]->name, b->shape[j]->name) != 0)
+      j++;
+    if (j == b->n_shape || a->shape[i]->amount != b->shape[j]->amount)
+      return 0;
+  }
+  return 1;
+}
+
+Rayc__ResourceDemand **gcs_nodes_demands(const gcs_nodes_t *t, size_t *n)
+{
+  size_t cap = 0, k = 0;
+  for (size_t i = 0; i < t->n; i++)
+    if (t->v[i]->state == GCS_NODE_ALIVE && t->v[i]->hb)
+      cap += t->v[i]->hb->n_infeasible_demands;
+  Rayc__ResourceDemand **v = xcalloc(cap ? cap : 1, sizeof(*v));
+  for (size_t i = 0; i < t->n; i++) {
+    const gcs_node_t *node = t->v[i];
+    for (size_t d = 0; node->state == GCS_NODE_ALIVE && node->hb && d < node->hb->n_infeasible_demands; d++) {
+      const Rayc__ResourceDemand *x = node->hb->infeasible_demands[d];
+      size_t j = 0;
+      while (j < k && !gcs_same_shape(v[j], x))
+        j++;
+      if (j == k) {
+        v[k] = xmalloc(sizeof(**v));
+        rayc__resource_demand__init(v[k]);
+        v[k]->shape = x->shape; /* borrowed from the heartbeat */
+        v[k]->n_shape = x->n_shape;
+        k++;
+      }
+      v[j]->count += x->count;
+    }
+  }
+  *n = k;
+  return v;
+}
+
+void gcs_demands_free(Rayc__ResourceDemand **v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
 }
 
 void gcs_cluster_view_release(gcs_cluster_view_t *v)
@@ -369,7 +436,7 @@ void gcs_node_on_unregister(void *ctx, rpc_call_t *call, const ProtobufCMessage 
   gcs_server_t *s = ctx;
   const Rayc__UnregisterNodeRequest *r = (const Rayc__UnregisterNodeRequest *)req;
   const char *why = "";
-  int rc = gcs_nodes_unregister(&s->nodes, r->node_id.data, r->node_id.len, r->reason, &why);
+  int rc = gcs_nodes_unregister(&s->nodes, r->node_id.data, r->node_id.len, r->reason, r->drained, &why);
   if (rc < 0) {
     rpc_reply_error(call, rc, "UnregisterNode: %s", why);
     return;
@@ -391,7 +458,9 @@ void gcs_node_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *re
   Rayc__GetAllNodeInfoReply reply = RAYC__GET_ALL_NODE_INFO_REPLY__INIT;
   reply.n_nodes = s->nodes.n;
   reply.nodes = ptrs;
+  reply.infeasible_demands = gcs_nodes_demands(&s->nodes, &reply.n_infeasible_demands);
   gcs_server_reply(s, call, &reply.base);
+  gcs_demands_free(reply.infeasible_demands, reply.n_infeasible_demands);
   free(ptrs);
   free(views);
 }

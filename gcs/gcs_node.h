@@ -79,8 +79,9 @@ gcs_node_t *gcs_nodes_find(const gcs_nodes_t *t, const void *id, size_t len);
 /* Registers info (copied) as ALIVE, replacing an entry with the same id. 0 or an error. */
 int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, const char **why);
 
-/* Marks a node DEAD with reason. 0, RAYC_ENOT_FOUND or RAYC_EINVALID_ARGUMENT. */
-int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char *reason,
+/* Marks a node DEAD with reason: "unregistered by its raylet: <reason>", or with drained (its
+ * raylet finished a drain) "drained: <reason>". 0, RAYC_ENOT_FOUND or RAYC_EINVALID_ARGUMENT. */
+int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char *reason, int drained,
                          const char **why);
 
 /* Records a heartbeat (copied). 0; RAYC_ENOT_FOUND when the node is unknown or DEAD (it should
@@ -112,7 +113,12 @@ typedef struct gcs_cluster_view {
   Rayc__NodeResourceView **ptrs;
 } gcs_cluster_view_t;
 
-/* Fills v with every ALIVE node; release with gcs_cluster_view_release(). */
+/* Sums the infeasible demands the ALIVE nodes reported by shape into a new array (*n entries;
+ * free with gcs_demands_free). */
+Rayc__ResourceDemand **gcs_nodes_demands(const gcs_nodes_t *t, size_t *n);
+void gcs_demands_free(Rayc__ResourceDemand **v, size_t n);
+
+/* Fills v with every ALIVE node that is not draining; release with gcs_cluster_view_release(). */
 void gcs_nodes_cluster_view(const gcs_nodes_t *t, gcs_cluster_view_t *v);
 void gcs_cluster_view_release(gcs_cluster_view_t *v);
 

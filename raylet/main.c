@@ -43,14 +43,15 @@ static void raylet_close_all(raylet_t *r)
   uv_close((uv_handle_t *)&r->sigint, NULL);
 }
 
-static void raylet_begin_shutdown(raylet_t *r, const char *why)
+void raylet_shutdown(raylet_t *r, const char *why)
 {
   if (r->stopping)
     return;
   r->stopping = now_ms();
   log_info("shutting down: %s", why);
   raylet_queue_fail_all(r, RAYC_EUNAVAILABLE, "the raylet is shutting down");
-  raylet_gcs_unregister(r, why);
+  if (!r->drained) /* a finished drain has unregistered already */
+    raylet_gcs_unregister(r, why, 0);
   raylet_pool_kill_all(r, SIGTERM);
 }
 
@@ -66,10 +67,14 @@ static void raylet_cron(uv_timer_t *t)
   }
   if (!r->registered && now_ms() - r->start_ms > START_DEADLINE_MS) {
     log_error("the GCS at %s did not answer for %d ms; giving up", r->cfg.gcs_address, START_DEADLINE_MS);
-    raylet_begin_shutdown(r, "no GCS");
+    raylet_shutdown(r, "no GCS");
     return;
   }
   raylet_gcs_heartbeat(r);
+  raylet_jobs_cron(r);
+  raylet_drain_cron(r);
+  if (r->stopping)
+    return;
   raylet_pool_reap_stuck(r);
   raylet_pool_reap_idle(r);
   if (r->infeasible)
@@ -78,7 +83,7 @@ static void raylet_cron(uv_timer_t *t)
 
 static void raylet_on_signal(uv_signal_t *s, int signum)
 {
-  raylet_begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  raylet_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 static int raylet_start_loop(raylet_t *r)
@@ -121,6 +126,7 @@ stop:
 out:
   if (r->loop_open && uv_loop_close(&r->loop) != 0)
     log_warn("handles still open at exit");
+  raylet_jobs_release(r);
   raylet_config_release(r);
   free(r);
   return rc == CFG_HELP ? 0 : rc ? 1 : 0;

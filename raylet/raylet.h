@@ -5,7 +5,9 @@
  * Modules, in dependency order: raylet_resources (resource sets), raylet_pool (spawning workers,
  * their registration over the local socket, their exit), raylet_lease (lease requests, grants,
  * returns, dispatch), raylet_gcs (registration and heartbeats), raylet_service (the
- * NodeManagerService handler table), raylet_local (the Unix socket workers and drivers use).
+ * NodeManagerService handler table), raylet_local (the Unix socket workers and drivers use),
+ * raylet_jobs (the JOB channel of the GCS pub/sub: a finished job's workers end on every node),
+ * raylet_drain (DrainRaylet: no new leases, running ones finish, then unregister and exit).
  */
 #ifndef RAYC_RAYLET_H
 #define RAYC_RAYLET_H
@@ -52,6 +54,8 @@ typedef struct raylet_config {
   int infeasible_timeout_ms;
   int idle_worker_timeout_ms;
   int object_manager_port;
+  int prestart_workers;  /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
+  int drain_deadline_ms; /* how long leases may still run after DrainRaylet */
 } raylet_config_t;
 
 enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
@@ -121,6 +125,16 @@ typedef struct raylet_driver {
   local_conn_t *conn;
 } raylet_driver_t;
 
+/* The raylet's subscription to the GCS's JOB channel, and the jobs it knows are finished. */
+typedef struct raylet_jobs {
+  int64_t seq, epoch;    /* the position in the GCS's message stream */
+  int polling;           /* a Poll (or the resync's GetAllJobInfo) is in flight */
+  int64_t retry_ms;      /* after a failed poll: when to poll again */
+  uint8_t sub_id[16];
+  id_job_t *dead;        /* finished jobs */
+  size_t ndead, capdead;
+} raylet_jobs_t;
+
 typedef struct raylet {
   raylet_config_t cfg;
   uv_loop_t loop;
@@ -150,6 +164,13 @@ typedef struct raylet {
   int64_t start_ms;
   int loop_open;
   int64_t last_heartbeat_ms;
+  raylet_jobs_t jobs;
+  char **warned;         /* infeasible shapes already warned about (formatted) */
+  size_t nwarned;
+  int64_t draining;      /* when DrainRaylet arrived (ms); 0: not draining */
+  int64_t drain_deadline; /* leases still running then are ended */
+  char *drain_reason;
+  int drained;           /* the drain finished: unregistered as drained, shutting down */
 } raylet_t;
 
 /* raylet_resources.c */
@@ -165,6 +186,7 @@ void raylet_res_from_pb(raylet_res_t *r, Rayc__ResourceEntry **entries, size_t n
 Rayc__ResourceEntry **raylet_res_to_pb(const raylet_res_t *r, size_t *n);
 void raylet_res_pb_free(Rayc__ResourceEntry **e, size_t n);
 int raylet_res_format(const raylet_res_t *r, char *buf, size_t len);
+int raylet_res_equal(const raylet_res_t *a, const raylet_res_t *b);
 
 /* raylet_pool.c */
 int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path);
@@ -176,6 +198,12 @@ void raylet_pool_kill(raylet_worker_t *w, int sig);
 void raylet_pool_kill_all(raylet_t *r, int sig);
 void raylet_pool_reap_stuck(raylet_t *r);
 void raylet_pool_reap_idle(raylet_t *r);
+/* Stops the workers of job (idle ones with SIGTERM, leased ones with SIGKILL); returns how many. */
+int raylet_pool_end_job(raylet_t *r, id_job_t job);
+/* Starts workers for a driver's job that just registered, so its first tasks find them ready. */
+void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path);
+/* Tells every registered worker that the node drains (a node_draining frame). */
+void raylet_pool_notify_draining(raylet_t *r);
 
 /* raylet_lease.c */
 void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req);
@@ -184,6 +212,14 @@ void raylet_lease_drop_worker(raylet_t *r, raylet_worker_t *w);
 void raylet_lease_drop_owner(raylet_t *r, const id_worker_t *owner);
 void raylet_dispatch(raylet_t *r);
 void raylet_queue_fail_all(raylet_t *r, int err, const char *why);
+/* Fails the queued and parked requests of job with err. */
+void raylet_lease_drop_job(raylet_t *r, id_job_t job, int err, const char *why);
+/* Routes every queued request again (a drain began: they spill elsewhere or fail). */
+void raylet_lease_reroute_queue(raylet_t *r);
+/* The parked infeasible requests grouped by shape, for the heartbeat (free with
+ * raylet_demands_free). */
+Rayc__ResourceDemand **raylet_lease_demands(const raylet_t *r, size_t *n);
+void raylet_demands_free(Rayc__ResourceDemand **v, size_t n);
 
 /* raylet_sched.c: where a lease request should run. */
 enum raylet_sched { SCHED_LOCAL, SCHED_SPILL, SCHED_INFEASIBLE, SCHED_ERROR };
@@ -196,7 +232,27 @@ void raylet_sched_free(raylet_t *r);
 /* raylet_gcs.c */
 int raylet_gcs_start(raylet_t *r);
 void raylet_gcs_heartbeat(raylet_t *r);
-void raylet_gcs_unregister(raylet_t *r, const char *reason);
+void raylet_gcs_unregister(raylet_t *r, const char *reason, int drained);
+/* Tells the GCS that job finished (its driver disconnected from this node). */
+void raylet_gcs_mark_job_finished(raylet_t *r, id_job_t job, const char *reason);
+
+/* raylet_jobs.c */
+void raylet_jobs_cron(raylet_t *r);
+int raylet_jobs_is_dead(const raylet_t *r, id_job_t job);
+/* job finished (a JOB message, or its driver left this node): end its workers and requests here. */
+void raylet_jobs_finished(raylet_t *r, id_job_t job, const char *why);
+/* A driver's connection closed: its job is over; tell the GCS unless it already knows. */
+void raylet_jobs_driver_gone(raylet_t *r, id_job_t job, int pid);
+void raylet_jobs_release(raylet_t *r);
+
+/* raylet_drain.c */
+/* Starts draining (idempotent); returns the deadline in effect (ms from now), or < 0 when the
+ * raylet is shutting down. */
+int64_t raylet_drain_start(raylet_t *r, const char *reason, int64_t deadline_ms);
+void raylet_drain_cron(raylet_t *r);
+
+/* main.c */
+void raylet_shutdown(raylet_t *r, const char *why);
 
 /* raylet_service.c */
 int raylet_service_start(raylet_t *r);

@@ -46,6 +46,10 @@ static const cfg_entry_t raylet_settings[] = {
   {"idle-worker-timeout-ms", CFG_INT, F(idle_worker_timeout_ms), "60000",
    "a worker idle this long is stopped (a new one starts in milliseconds when needed)"},
   {"object-manager-port", CFG_INT, F(object_manager_port), "0", "this node's store's object manager port"},
+  {"prestart-workers", CFG_INT, F(prestart_workers), "-1",
+   "workers started for a job when its driver registers here (-1: min(num-cpus, max-starting-workers))"},
+  {"drain-deadline-ms", CFG_INT, F(drain_deadline_ms), "30000",
+   "after DrainRaylet (rayc stop), how long running leases may finish before they are ended"},
 };
 #undef F
 
@@ -83,6 +87,14 @@ static int raylet_config_defaults(raylet_t *r)
     c->heartbeat_ms = 10;
   if (c->max_starting_workers < 1)
     c->max_starting_workers = 1;
+  if (c->prestart_workers < 0) {
+    double n = c->num_cpus < c->max_starting_workers ? c->num_cpus : c->max_starting_workers;
+    c->prestart_workers = (int)n;
+  } else if (c->prestart_workers > c->num_cpus) {
+    c->prestart_workers = (int)c->num_cpus;
+  }
+  if (c->drain_deadline_ms < 0)
+    c->drain_deadline_ms = 0;
   if (c->min_worker_port < 0 || c->min_worker_port > 65535 ||
       (c->min_worker_port > 0 && (c->max_worker_port < c->min_worker_port || c->max_worker_port > 65535))) {
     fprintf(stderr, "rayc-raylet: --min-worker-port..--max-worker-port must be a range of ports\n");

@@ -84,7 +84,7 @@ static void gcs_heartbeat_done(void *arg, int status, const char *detail, Protob
     log_warn("heartbeat to the GCS failed: %s (%s)", rayc_strerror(status), detail);
   else if (rep->cluster_view)
     raylet_sched_set_view(r, rep->cluster_view);
-  if (status == 0 && rep->unknown_node) {
+  if (status == 0 && rep->unknown_node && !r->stopping) {
     log_warn("the GCS does not know this node (restarted, or it marked us dead): registering again");
     r->registered = 1;
     gcs_register(r);
@@ -109,18 +109,22 @@ void raylet_gcs_heartbeat(raylet_t *r)
   req.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
   req.view_version = r->view_version;
   req.resources_available = raylet_res_to_pb(&r->available, &req.n_resources_available);
+  req.draining = r->draining != 0;
+  req.infeasible_demands = raylet_lease_demands(r, &req.n_infeasible_demands);
   rpc_call(r->gcs, &rayc__node_info_gcs_service__descriptor, "ReportHeartbeat", &req.base, GCS_CALL_TIMEOUT_MS,
            gcs_heartbeat_done, r);
   raylet_res_pb_free(req.resources_available, req.n_resources_available);
+  raylet_demands_free(req.infeasible_demands, req.n_infeasible_demands);
 }
 
-void raylet_gcs_unregister(raylet_t *r, const char *reason)
+void raylet_gcs_unregister(raylet_t *r, const char *reason, int drained)
 {
   if (!r->gcs || !r->registered)
     return;
   Rayc__UnregisterNodeRequest req = RAYC__UNREGISTER_NODE_REQUEST__INIT;
   req.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
   req.reason = (char *)reason;
+  req.drained = drained;
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
   int rc = rpc_call_sync(r->gcs, &rayc__node_info_gcs_service__descriptor, "UnregisterNode", &req.base, 2000,
@@ -129,4 +133,23 @@ void raylet_gcs_unregister(raylet_t *r, const char *reason)
     log_warn("unregistering from the GCS failed: %s (%s)", rayc_strerror(rc), detail ? detail : "");
   free(detail);
   pb_free(resp);
+}
+
+static void gcs_mark_job_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)arg;
+  if (status != 0 && status != RAYC_ECANCELLED)
+    log_warn("telling the GCS that a job finished failed: %s (%s)", rayc_strerror(status), detail);
+  pb_free(resp);
+}
+
+void raylet_gcs_mark_job_finished(raylet_t *r, id_job_t job, const char *reason)
+{
+  if (!r->gcs || r->stopping)
+    return;
+  Rayc__MarkJobFinishedRequest req = RAYC__MARK_JOB_FINISHED_REQUEST__INIT;
+  req.job_id = pb_bytes(job.b, ID_JOB_SIZE);
+  req.reason = (char *)reason;
+  rpc_call(r->gcs, &rayc__job_info_gcs_service__descriptor, "MarkJobFinished", &req.base, GCS_CALL_TIMEOUT_MS,
+           gcs_mark_job_done, r);
 }

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static id_job_t q_job(const Rayc__RequestWorkerLeaseRequest *req);
+
 /* Gives the lease whole GPU ids for its GPU amount (a fraction still takes one id). */
 static void lease_take_gpus(raylet_t *r, raylet_lease_t *l)
 {
@@ -152,8 +154,17 @@ static void lease_park_infeasible(raylet_t *r, rpc_call_t *call, const Rayc__Req
 {
   char buf[512];
   raylet_res_format(res, buf, sizeof(buf));
-  log_warn("no node of the cluster can run a task asking for %s; it waits for such a node for %d ms", buf,
-           r->cfg.infeasible_timeout_ms);
+  size_t i = 0;
+  while (i < r->nwarned && strcmp(r->warned[i], buf) != 0)
+    i++;
+  if (i == r->nwarned && r->nwarned < 1024) { /* once per shape */
+    log_warn("no node of the cluster can run a task asking for %s; it waits for such a node for %d ms", buf,
+             r->cfg.infeasible_timeout_ms);
+    r->warned = xrealloc(r->warned, (r->nwarned + 1) * sizeof(*r->warned));
+    r->warned[r->nwarned++] = xstrdup(buf);
+  } else {
+    log_debug("another infeasible lease request asking for %s", buf);
+  }
   raylet_infeasible_t *x = xcalloc(1, sizeof(*x));
   x->call = call;
   x->req = req;
@@ -197,10 +208,19 @@ void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWork
   int rc = request_validate(req, &res, &why);
   if (r->stopping)
     rpc_reply_error(call, RAYC_EUNAVAILABLE, "the raylet is shutting down");
+  else if (rc == 0 && raylet_jobs_is_dead(r, q_job(req)))
+    rpc_reply_error(call, RAYC_ECANCELLED, "the job has finished");
   else if (rc != 0)
     rpc_reply_error(call, rc, "%s", why);
   else if (lease_route(r, call, req, &res))
     lease_park_infeasible(r, call, req, &res);
+}
+
+static id_job_t q_job(const Rayc__RequestWorkerLeaseRequest *req)
+{
+  id_job_t j = {{0}};
+  memcpy(j.b, req->job_id.data, ID_JOB_SIZE);
+  return j;
 }
 
 static int request_same_key(const raylet_request_t *a, const raylet_request_t *b)
@@ -292,6 +312,92 @@ void raylet_lease_drop_owner(raylet_t *r, const id_worker_t *owner)
       pp = &q->next;
     }
   }
+  for (raylet_infeasible_t **pp = &r->infeasible; *pp;) {
+    raylet_infeasible_t *x = *pp;
+    if (memcmp(x->req->owner_worker_id.data, owner->b, ID_WORKER_SIZE) == 0) {
+      *pp = x->next;
+      rpc_reply_error(x->call, RAYC_ECANCELLED, "the owner disconnected");
+      free(x);
+    } else {
+      pp = &x->next;
+    }
+  }
+}
+
+void raylet_lease_drop_job(raylet_t *r, id_job_t job, int err, const char *why)
+{
+  for (raylet_request_t **pp = &r->queue; *pp;) {
+    raylet_request_t *q = *pp;
+    if (memcmp(q->job.b, job.b, ID_JOB_SIZE) == 0) {
+      *pp = q->next;
+      rpc_reply_error(q->call, err, "%s", why);
+      free(q);
+    } else {
+      pp = &q->next;
+    }
+  }
+  for (raylet_infeasible_t **pp = &r->infeasible; *pp;) {
+    raylet_infeasible_t *x = *pp;
+    if (memcmp(x->req->job_id.data, job.b, ID_JOB_SIZE) == 0) {
+      *pp = x->next;
+      rpc_reply_error(x->call, err, "%s", why);
+      free(x);
+    } else {
+      pp = &x->next;
+    }
+  }
+}
+
+void raylet_lease_reroute_queue(raylet_t *r)
+{
+  raylet_request_t *q = r->queue;
+  r->queue = NULL;
+  while (q) {
+    raylet_request_t *next = q->next;
+    if (lease_route(r, q->call, q->req, &q->res))
+      lease_park_infeasible(r, q->call, q->req, &q->res);
+    free(q);
+    q = next;
+  }
+}
+
+Rayc__ResourceDemand **raylet_lease_demands(const raylet_t *r, size_t *n)
+{
+  size_t cap = 0, k = 0;
+  for (const raylet_infeasible_t *x = r->infeasible; x; x = x->next)
+    cap++;
+  *n = 0;
+  if (!cap)
+    return NULL;
+  Rayc__ResourceDemand **v = xcalloc(cap, sizeof(*v));
+  raylet_res_t *shapes = xcalloc(cap, sizeof(*shapes));
+  for (const raylet_infeasible_t *x = r->infeasible; x; x = x->next) {
+    raylet_res_t res;
+    raylet_res_from_pb(&res, x->req->resources, x->req->n_resources);
+    size_t j = 0;
+    while (j < k && !raylet_res_equal(&shapes[j], &res))
+      j++;
+    if (j == k) {
+      shapes[k] = res;
+      v[k] = xmalloc(sizeof(**v));
+      rayc__resource_demand__init(v[k]);
+      v[k]->shape = raylet_res_to_pb(&res, &v[k]->n_shape);
+      k++;
+    }
+    v[j]->count++;
+  }
+  free(shapes);
+  *n = k;
+  return v;
+}
+
+void raylet_demands_free(Rayc__ResourceDemand **v, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    raylet_res_pb_free(v[i]->shape, v[i]->n_shape);
+    free(v[i]);
+  }
+  free(v);
 }
 
 void raylet_queue_fail_all(raylet_t *r, int err, const char *why)

@@ -250,6 +250,34 @@ static void pool_register_driver(raylet_t *r, local_conn_t *c, const Rayc__Regis
   r->drivers = d;
   local_conn_set_data(c, NULL);
   pool_reply_register(r, c, seq, 0, NULL);
+  if (req->job_id.len == ID_JOB_SIZE)
+    raylet_pool_prestart(r, d->job, req->code_path);
+}
+
+void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path)
+{
+  int starting = 0, have = 0, started = 0;
+  if (r->stopping || r->draining || r->cfg.prestart_workers <= 0 || raylet_jobs_is_dead(r, job))
+    return;
+  raylet_pool_count_starting(r, job, NULL, &starting);
+  for (const raylet_worker_t *w = r->workers; w; w = w->next)
+    have += w->state != WORKER_DEAD && w->state != WORKER_EXITING && worker_matches(w, job, code_path);
+  while (have + started < r->cfg.prestart_workers && starting + started < r->cfg.max_starting_workers &&
+         raylet_pool_spawn(r, job, code_path) == 0)
+    started++;
+  char jid[2 * ID_JOB_SIZE + 1];
+  if (started)
+    log_info("prestarted %d worker%s for job %s", started, started == 1 ? "" : "s", id_hex(job.b, ID_JOB_SIZE, jid));
+}
+
+void raylet_pool_notify_draining(raylet_t *r)
+{
+  Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
+  m.body_case = RAYC__LOCAL_MESSAGE__BODY_NODE_DRAINING;
+  m.node_draining = 1;
+  for (raylet_worker_t *w = r->workers; w; w = w->next)
+    if (w->conn && w->state != WORKER_DEAD)
+      local_conn_send_msg(w->conn, &m.base, -1);
 }
 
 void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterClientRequest *req, uint64_t seq)
@@ -278,12 +306,20 @@ void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterC
   raylet_dispatch(r);
 }
 
-/* The job's driver left: its workers have nothing more to do (a new job gets new workers). */
-static void pool_end_job(raylet_t *r, id_job_t job)
+/* The job is over: its workers have nothing more to do (a new job gets new workers). Actor
+ * workers run under the job id with its top bit set, so they are not among them: the GCS ends
+ * the job's owned actors, and detached ones live on. */
+int raylet_pool_end_job(raylet_t *r, id_job_t job)
 {
+  int n = 0;
   for (raylet_worker_t *w = r->workers; w; w = w->next)
-    if (memcmp(w->job.b, job.b, ID_JOB_SIZE) == 0 && w->state != WORKER_DEAD)
+    if (memcmp(w->job.b, job.b, ID_JOB_SIZE) == 0 && w->state != WORKER_DEAD) {
       raylet_pool_kill(w, w->state == WORKER_LEASED ? SIGKILL : SIGTERM);
+      if (w->state == WORKER_IDLE || w->state == WORKER_STARTING)
+        worker_set_state(w, WORKER_EXITING); /* never handed out again */
+      n++;
+    }
+  return n;
 }
 
 void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c)
@@ -302,7 +338,7 @@ void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c)
       continue;
     *pp = d->next;
     raylet_lease_drop_owner(r, &d->id);
-    pool_end_job(r, d->job);
+    raylet_jobs_driver_gone(r, d->job, (int)local_conn_pid(c));
     free(d);
     raylet_dispatch(r);
     return;

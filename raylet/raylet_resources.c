@@ -151,3 +151,19 @@ int raylet_res_format(const raylet_res_t *r, char *buf, size_t len)
     off += (size_t)snprintf(buf + off, len - off, "%s%s=%g", i ? "," : "", r->name[i], r->amount[i]);
   return (int)off;
 }
+
+static int res_near(double x, double y)
+{
+  return x - y <= RES_EPS && y - x <= RES_EPS;
+}
+
+int raylet_res_equal(const raylet_res_t *a, const raylet_res_t *b)
+{
+  for (int i = 0; i < a->n; i++)
+    if (!res_near(raylet_res_get(b, a->name[i]), a->amount[i]))
+      return 0;
+  for (int i = 0; i < b->n; i++)
+    if (!res_near(raylet_res_get(a, b->name[i]), b->amount[i]))
+      return 0;
+  return 1;
+}

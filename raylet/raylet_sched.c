@@ -15,6 +15,10 @@
  * between two views spreads instead of piling onto one node. Requests no node could ever run
  * wait in the infeasible list (a warning, shown in `rayc status`) and fail after
  * --infeasible-timeout-ms, since a node with the resources may yet join.
+ *
+ * A draining node (DrainRaylet) runs nothing new: every request goes to the least-utilized other
+ * node with the resources free, else to one that could ever run it, else fails at once (the GCS
+ * leaves draining nodes out of the view, so other raylets do not send requests here).
  */
 #include "raylet/raylet.h"
 
@@ -140,10 +144,36 @@ static enum raylet_sched sched_affinity(raylet_t *r, const Rayc__RequestWorkerLe
   return SCHED_ERROR;
 }
 
+static enum raylet_sched sched_draining(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req,
+                                        const raylet_res_t *res, const raylet_view_node_t **target, const char **why)
+{
+  double u;
+  if (req->strategy == RAYC__SCHEDULING_STRATEGY__NODE_AFFINITY) {
+    for (int i = 0; i < r->nview; i++)
+      if (req->affinity_node_id.len == ID_NODE_SIZE && !sched_is_local(r, &r->view[i]) &&
+          memcmp(r->view[i].id.b, req->affinity_node_id.data, ID_NODE_SIZE) == 0 &&
+          raylet_res_fits(&r->view[i].total, res))
+        return sched_spill(&r->view[i], res, target);
+    if (!req->affinity_soft) {
+      *why = "node affinity: the node is draining, not alive, or can never have the resources the task asks for";
+      return SCHED_ERROR;
+    }
+  }
+  raylet_view_node_t *best = sched_best_remote(r, res, 1, &u);
+  if (!best)
+    best = sched_best_remote(r, res, 0, &u);
+  if (best)
+    return sched_spill(best, res, target);
+  *why = "this node is draining and no other node can run the task";
+  return SCHED_ERROR;
+}
+
 enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
                                     const raylet_view_node_t **target, const char **why)
 {
   *target = NULL;
+  if (r->draining)
+    return sched_draining(r, req, res, target, why);
   switch (req->strategy) {
   case RAYC__SCHEDULING_STRATEGY__NODE_AFFINITY:
     return sched_affinity(r, req, res, target, why);

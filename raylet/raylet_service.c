@@ -58,6 +58,7 @@ static void h_get_node_stats(void *ctx, rpc_call_t *call, const ProtobufCMessage
   rep.workers = stats_workers(r, &rep.n_workers);
   for (raylet_lease_t *l = r->leases; l; l = l->next)
     rep.num_leases++;
+  rep.draining = r->draining != 0;
   rpc_reply(call, &rep.base);
   raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
   raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
@@ -77,6 +78,22 @@ static void h_shutdown_raylet(void *ctx, rpc_call_t *call, const ProtobufCMessag
   (void)r;
 }
 
+static void h_drain_raylet(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_t *r = ctx;
+  const Rayc__DrainRayletRequest *req = (const Rayc__DrainRayletRequest *)m;
+  if (req->deadline_ms < 0) {
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "deadline_ms must not be negative");
+    return;
+  }
+  log_info("drain requested over gRPC by %s: %s", rpc_call_peer(call), *req->reason ? req->reason : "(no reason)");
+  Rayc__DrainRayletReply rep = RAYC__DRAIN_RAYLET_REPLY__INIT;
+  int64_t deadline = raylet_drain_start(r, req->reason, req->deadline_ms);
+  rep.accepted = deadline >= 0;
+  rep.deadline_ms = deadline >= 0 ? deadline : 0;
+  rpc_reply(call, &rep.base);
+}
+
 static void h_health_check(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 {
   raylet_t *r = ctx;
@@ -92,7 +109,26 @@ static const rpc_method_t raylet_methods[] = {
   {.service = &rayc__node_manager_service__descriptor, .method = "GetNodeStats", .handler = h_get_node_stats},
   {.service = &rayc__node_manager_service__descriptor, .method = "ShutdownRaylet", .handler = h_shutdown_raylet},
   {.service = &rayc__node_manager_service__descriptor, .method = "HealthCheck", .handler = h_health_check},
+  {.service = &rayc__node_manager_service__descriptor, .method = "DrainRaylet", .handler = h_drain_raylet},
 };
+
+/* SESSION/raylet_address: "IP:PORT" of this raylet's gRPC server, for `rayc stop` (DrainRaylet). */
+static void service_write_address(raylet_t *r)
+{
+  char *path = xasprintf("%s/raylet_address", r->cfg.session_dir), *tmp = xasprintf("%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (f) {
+    fprintf(f, "%s:%d\n", r->cfg.node_ip, r->port);
+    if (fclose(f) == 0 && rename(tmp, path) == 0)
+      tmp[0] = '\0';
+  }
+  if (tmp[0]) {
+    log_warn("cannot write %s: rayc stop will not be able to drain this node", path);
+    unlink(tmp);
+  }
+  free(tmp);
+  free(path);
+}
 
 int raylet_service_start(raylet_t *r)
 {
@@ -108,6 +144,7 @@ int raylet_service_start(raylet_t *r)
     return port < 0 ? port : RAYC_EIO;
   }
   r->port = port;
+  service_write_address(r);
   return rpc_server_start(r->server);
 }
 

@@ -148,6 +148,7 @@ typedef struct cw {
   pthread_t bg;
   int bg_running, stopping;
   int client_closing;       /* rpc_client_destroy is running: start no calls */
+  int node_draining;        /* worker: the raylet said the node drains (atomic): replies say worker_exiting */
   pthread_cond_t bg_cv;
   rpc_server_t *server;     /* workers */
   char *session_dir;        /* a private cluster started by rayc_init, or NULL */

@@ -421,6 +421,8 @@ static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n)
     ptrs[i] = &rets[i];
   rep.returns = ptrs;
   rep.n_returns = n;
+  /* the node drains: the owner pushes no more tasks here and returns the lease */
+  rep.worker_exiting = cw_global && __atomic_load_n(&cw_global->node_draining, __ATOMIC_RELAXED);
   rpc_reply(call, &rep.base);
   free(ptrs);
 }

@@ -146,6 +146,8 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
   t->lease = NULL;
   l->in_flight--;
   Rayc__PushTaskReply *rep = (Rayc__PushTaskReply *)resp;
+  if (status == 0 && rep->worker_exiting)
+    l->dead = 1; /* its node drains: no more tasks there; the lease goes back when these are done */
   if (status == 0 && t->retry_exceptions && t->attempts_left > 0 && cw_reply_failed(rep) && !cw->stopping &&
       !t->cancelled) {
     t->attempts_left--;

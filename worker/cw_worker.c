@@ -4,11 +4,13 @@
  * told to (SIGTERM) or when the raylet goes away (its socket closes).
  *
  * Signals are blocked in every thread (before gRPC starts its own) and taken by a watchdog thread
- * through signalfd, which also watches the raylet connection.
+ * through signalfd, which also watches the raylet connection (its close, and the node_draining
+ * frame the raylet sends when the node drains).
  */
 #include "worker/cw.h"
 
 #include "common/cfg.h"
+#include "common/frame.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -88,11 +90,16 @@ static void *worker_watchdog(void *arg)
       break;
     }
     if (p[1].revents) {
-      char c;
-      if (read(cw->raylet_fd, &c, 1) <= 0) {
+      Rayc__LocalMessage *m = NULL;
+      if (frame_recv_msg(cw->raylet_fd, &rayc__local_message__descriptor, (ProtobufCMessage **)&m, NULL) != 0) {
         log_warn("the raylet closed our connection; exiting");
         break;
       }
+      if (m->body_case == RAYC__LOCAL_MESSAGE__BODY_NODE_DRAINING && !cw->node_draining) {
+        log_info("the node is draining: finishing the tasks pushed here, taking no new leases");
+        __atomic_store_n(&cw->node_draining, 1, __ATOMIC_RELAXED);
+      }
+      pb_free(m);
     }
   }
   close(sfd);

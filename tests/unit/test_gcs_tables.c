@@ -227,8 +227,8 @@ START_TEST(node_unknown_and_invalid)
   t.cpu.amount = NAN;
   ck_assert_int_eq(gcs_nodes_register(&nodes, &t.info, 0, NULL), RAYC_EINVALID_ARGUMENT);
   ck_assert_uint_eq(nodes.n, 0);
-  ck_assert_int_eq(gcs_nodes_unregister(&nodes, t.id.b, ID_NODE_SIZE, "x", NULL), RAYC_ENOT_FOUND);
-  ck_assert_int_eq(gcs_nodes_unregister(&nodes, t.id.b, 3, "x", NULL), RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_eq(gcs_nodes_unregister(&nodes, t.id.b, ID_NODE_SIZE, "x", 0, NULL), RAYC_ENOT_FOUND);
+  ck_assert_int_eq(gcs_nodes_unregister(&nodes, t.id.b, 3, "x", 0, NULL), RAYC_EINVALID_ARGUMENT);
   gcs_nodes_release(&nodes);
 }
 END_TEST
@@ -273,7 +273,7 @@ START_TEST(node_unregister_and_reload)
   b.info.is_head = 1;
   gcs_nodes_register(&nodes, &a.info, 0, NULL);
   gcs_nodes_register(&nodes, &b.info, 0, NULL);
-  ck_assert_int_eq(gcs_nodes_unregister(&nodes, a.id.b, ID_NODE_SIZE, "stopping", NULL), 0);
+  ck_assert_int_eq(gcs_nodes_unregister(&nodes, a.id.b, ID_NODE_SIZE, "stopping", 0, NULL), 0);
   gcs_node_t *na = gcs_nodes_find(&nodes, a.id.b, ID_NODE_SIZE);
   ck_assert_int_eq(na->state, GCS_NODE_DEAD);
   ck_assert_ptr_nonnull(strstr(na->death_reason, "stopping"));
