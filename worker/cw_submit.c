@@ -348,7 +348,9 @@ static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMe
     log_warn("lease request at another node failed (%s); asking the local raylet again", detail);
   } else if (status == 0 && rep->worker && rep->lease_id.len == 16 && rep->worker->worker_id.len == ID_WORKER_SIZE) {
     cw_lease_granted(cw, lr, rep);
-  } else if (status != RAYC_ECANCELLED && !cw->stopping && !c->leases && c->lease_requests == 0) {
+  } else if (status != RAYC_ECANCELLED && !cw->stopping && !c->leases &&
+             (c->lease_requests == 0 || status == RAYC_EINFEASIBLE)) {
+    /* INFEASIBLE holds for the whole class: its other requests would only be sent again */
     char *msg = xasprintf("no worker could be leased for %s: %s (%s)", c->key,
                           status ? rayc_strerror(status) : "bad reply", detail ? detail : "");
     cw_fail_queue(cw, c, status == RAYC_EINFEASIBLE ? RAYC_EINFEASIBLE : RAYC_EUNAVAILABLE, msg);

@@ -1,7 +1,8 @@
 /*
  * rayc list actors [--format table|json]: the cluster's actors as the GCS knows them (Ray's
- * `ray list actors`): id, class, name, state, restarts, where it runs, and why it died. Other kinds
- * (`rayc list nodes`, ...) arrive with their features.
+ * `ray list actors`): id, class, name, state, restarts, where it runs, and why it died.
+ * rayc list nodes: every node, its state (ALIVE, ALIVE draining, DEAD) and why it died ("drained"
+ * for a node `rayc stop` drained). rayc list jobs: every job, RUNNING or FINISHED, and why it ended.
  */
 #include "client/cli/cli.h"
 
@@ -36,7 +37,8 @@ static const cfg_entry_t cli_list_table[] = {
 };
 #undef F
 
-static const char cli_list_summary[] = "Lists the cluster's actors: rayc list actors [--format table|json].";
+static const char cli_list_summary[] =
+    "Lists the cluster's actors, nodes or jobs: rayc list actors|nodes|jobs [--format table|json].";
 
 static const char *state_name(Rayc__ActorState s)
 {
@@ -136,35 +138,136 @@ static int list_actors(const cli_list_conf_t *c, const char *address)
   return CLI_OK;
 }
 
+/* Calls svc.method on the GCS with an empty request; 0 with *resp, or CLI_FAIL (printed). */
+static int list_call(const cli_list_conf_t *c, const char *address, const char *what,
+                     const ProtobufCServiceDescriptor *svc, const char *method, const ProtobufCMessage *req,
+                     ProtobufCMessage **resp)
+{
+  char cmd[32];
+  snprintf(cmd, sizeof(cmd), "list %s", what);
+  cli_auth_t auth;
+  rpc_client_t *client = cli_auth_init(&auth, &c->sec, c->temp_dir, cmd) < 0 ? NULL : cli_client_create(&auth, cmd);
+  char *detail = NULL;
+  int rc = client ? rpc_call_sync(rpc_channel_get(client, address), svc, method, req, c->timeout_ms, resp, &detail)
+                  : RAYC_EINTERNAL;
+  rpc_client_destroy(client);
+  if (rc != 0) {
+    fprintf(stderr, "rayc %s: cannot query the GCS at %s: %s\n", cmd, address,
+            detail && *detail ? detail : rayc_strerror(rc));
+    cli_auth_hint(stderr, &auth, rc);
+  }
+  cli_auth_release(&auth);
+  free(detail);
+  return rc ? CLI_FAIL : 0;
+}
+
+static int list_nodes(const cli_list_conf_t *c, const char *address)
+{
+  Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
+  ProtobufCMessage *resp = NULL;
+  if (list_call(c, address, "nodes", &rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &req.base, &resp))
+    return CLI_FAIL;
+  const Rayc__GetAllNodeInfoReply *r = (const Rayc__GetAllNodeInfoReply *)resp;
+  int json = strcmp(c->format, "json") == 0;
+  if (json)
+    printf("[");
+  else
+    printf("%-56s  %-15s  %-5s  %-16s  %s\n", "NODE_ID", "IP", "HEAD", "STATE", "DEATH");
+  for (size_t i = 0; i < r->n_nodes; i++) {
+    const Rayc__NodeInfo *n = r->nodes[i];
+    char id[2 * ID_NODE_SIZE + 1] = "?";
+    int alive = n->state == RAYC__NODE_STATE__NODE_ALIVE;
+    const char *state = alive ? (n->draining ? "ALIVE (draining)" : "ALIVE") : "DEAD";
+    if (n->node_id.len == ID_NODE_SIZE)
+      id_hex(n->node_id.data, ID_NODE_SIZE, id);
+    if (json) {
+      printf("%s\n  {\"node_id\": \"%s\", \"ip\": ", i ? "," : "", id);
+      json_str(n->ip);
+      printf(", \"is_head\": %s, \"state\": \"%s\", \"draining\": %s, \"death_reason\": ", n->is_head ? "true" : "false",
+             alive ? "ALIVE" : "DEAD", n->draining ? "true" : "false");
+      json_str(alive ? "" : n->death_reason);
+      printf("}");
+    } else {
+      printf("%-56s  %-15s  %-5s  %-16s  %s\n", id, n->ip, n->is_head ? "yes" : "no", state, alive ? "" : n->death_reason);
+    }
+  }
+  if (json)
+    printf("%s]\n", r->n_nodes ? "\n" : "");
+  else
+    printf("%zu node%s\n", r->n_nodes, r->n_nodes == 1 ? "" : "s");
+  pb_free(resp);
+  return CLI_OK;
+}
+
+static int list_jobs(const cli_list_conf_t *c, const char *address)
+{
+  Rayc__GetAllJobInfoRequest req = RAYC__GET_ALL_JOB_INFO_REQUEST__INIT;
+  ProtobufCMessage *resp = NULL;
+  if (list_call(c, address, "jobs", &rayc__job_info_gcs_service__descriptor, "GetAllJobInfo", &req.base, &resp))
+    return CLI_FAIL;
+  const Rayc__GetAllJobInfoReply *r = (const Rayc__GetAllJobInfoReply *)resp;
+  int json = strcmp(c->format, "json") == 0;
+  if (json)
+    printf("[");
+  else
+    printf("%-8s  %-8s  %10s  %s\n", "JOB_ID", "STATUS", "DRIVER_PID", "END_REASON");
+  for (size_t i = 0; i < r->n_jobs; i++) {
+    const Rayc__JobInfo *j = r->jobs[i];
+    char id[2 * ID_JOB_SIZE + 1] = "?";
+    if (j->job_id.len == ID_JOB_SIZE)
+      id_hex(j->job_id.data, ID_JOB_SIZE, id);
+    const char *status = j->is_dead ? "FINISHED" : "RUNNING";
+    if (json) {
+      printf("%s\n  {\"job_id\": \"%s\", \"status\": \"%s\", \"driver_pid\": %d, \"end_reason\": ", i ? "," : "", id,
+             status, j->driver_pid);
+      json_str(j->end_reason);
+      printf("}");
+    } else {
+      printf("%-8s  %-8s  %10d  %s\n", id, status, j->driver_pid, j->end_reason);
+    }
+  }
+  if (json)
+    printf("%s]\n", r->n_jobs ? "\n" : "");
+  else
+    printf("%zu job%s\n", r->n_jobs, r->n_jobs == 1 ? "" : "s");
+  pb_free(resp);
+  return CLI_OK;
+}
+
 int cli_list(int argc, char **argv)
 {
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      printf("usage: rayc list actors [--format table|json] [--address HOST:PORT] [--temp-dir DIR]\n");
+      printf("usage: rayc list actors|nodes|jobs [--format table|json] [--address HOST:PORT] [--temp-dir DIR]\n");
       return CLI_OK;
     }
-    fprintf(stderr, "usage: rayc list actors [--format table|json] [--address HOST:PORT]\n");
+    fprintf(stderr, "usage: rayc list actors|nodes|jobs [--format table|json] [--address HOST:PORT]\n");
     return CLI_USAGE;
   }
-  if (strcmp(argv[1], "actors") != 0) {
-    fprintf(stderr, "rayc list: '%s' cannot be listed yet (try: actors)\n", argv[1]);
+  const char *what = argv[1];
+  if (strcmp(what, "actors") != 0 && strcmp(what, "nodes") != 0 && strcmp(what, "jobs") != 0) {
+    fprintf(stderr, "rayc list: '%s' cannot be listed (try: actors, nodes, jobs)\n", what);
     return CLI_USAGE;
   }
+  char cmd[32];
+  snprintf(cmd, sizeof(cmd), "list %s", what);
   cli_list_conf_t c;
-  int status = cli_parse("list actors", cli_list_summary, cli_list_table, ARRAY_LEN(cli_list_table), &c, sizeof(c),
+  int status = cli_parse(cmd, cli_list_summary, cli_list_table, ARRAY_LEN(cli_list_table), &c, sizeof(c),
                          argc - 1, argv + 1);
   if (status != CLI_CONTINUE)
     return status;
   char address[256];
   if (strcmp(c.format, "json") != 0 && strcmp(c.format, "table") != 0) {
-    fprintf(stderr, "rayc list actors: --format must be table or json, not '%s'\n", c.format);
+    fprintf(stderr, "rayc %s: --format must be table or json, not '%s'\n", cmd, c.format);
     status = CLI_USAGE;
   } else if (cli_find_address(c.address, c.temp_dir, address, sizeof(address)) < 0) {
-    fprintf(stderr, "rayc list actors: no cluster found (no --address, no RAYC_ADDRESS, no %s/session_latest/address)\n",
+    fprintf(stderr, "rayc %s: no cluster found (no --address, no RAYC_ADDRESS, no %s/session_latest/address)\n", cmd,
             c.temp_dir);
     status = CLI_FAIL;
   } else {
-    status = list_actors(&c, address);
+    status = strcmp(what, "nodes") == 0 ? list_nodes(&c, address)
+             : strcmp(what, "jobs") == 0 ? list_jobs(&c, address)
+                                         : list_actors(&c, address);
   }
   cfg_release(cli_list_table, ARRAY_LEN(cli_list_table), &c);
   return status;

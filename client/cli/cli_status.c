@@ -36,7 +36,8 @@ static const cfg_entry_t cli_status_table[] = {
 };
 #undef F
 
-static const char cli_status_summary[] = "Shows the cluster's nodes and their resources.";
+static const char cli_status_summary[] =
+    "Shows the cluster's nodes, their resources, and the demands no node can meet.";
 
 /* One resource summed over the alive nodes; name borrowed from the reply. */
 typedef struct cli_res {
@@ -98,8 +99,8 @@ static void cli_status_nodes(const Rayc__GetAllNodeInfoReply *r, int alive)
       continue;
     if (n->node_id.len == ID_NODE_SIZE)
       id_hex(n->node_id.data, ID_NODE_SIZE, hex);
-    printf(" %s  %s  %s%s%s%s\n", hex, n->ip, alive ? "ALIVE" : "DEAD", n->is_head ? " (head)" : "",
-           alive ? "" : ": ", alive ? "" : n->death_reason);
+    printf(" %s  %s  %s%s%s%s%s\n", hex, n->ip, alive ? "ALIVE" : "DEAD", n->is_head ? " (head)" : "",
+           alive && n->draining ? " (draining)" : "", alive ? "" : ": ", alive ? "" : n->death_reason);
     shown++;
   }
   if (!shown)
@@ -157,6 +158,24 @@ static void cli_status_per_node(const Rayc__GetAllNodeInfoReply *r)
     printf(" (none)\n");
 }
 
+/* "Demands": lease requests no node can run, by shape, as Ray's autoscaler status shows them:
+ * {'CPU': 64.0}: 1+ pending tasks (infeasible). */
+static void cli_status_demands(const Rayc__GetAllNodeInfoReply *r)
+{
+  printf("Demands:\n");
+  for (size_t i = 0; i < r->n_infeasible_demands; i++) {
+    const Rayc__ResourceDemand *d = r->infeasible_demands[i];
+    printf(" {");
+    for (size_t k = 0; k < d->n_shape; k++) {
+      double v = d->shape[k]->amount;
+      printf(v == floor(v) ? "%s'%s': %.1f" : "%s'%s': %g", k ? ", " : "", d->shape[k]->name, v);
+    }
+    printf("}: %d+ pending task%s (infeasible)\n", d->count, d->count == 1 ? "" : "s");
+  }
+  if (!r->n_infeasible_demands)
+    printf(" (no resource demands)\n");
+}
+
 static void cli_status_print(const char *address, const Rayc__GetAllNodeInfoReply *r)
 {
   char when[64];
@@ -175,6 +194,8 @@ static void cli_status_print(const char *address, const Rayc__GetAllNodeInfoRepl
   cli_status_usage(r);
   printf("\n");
   cli_status_per_node(r);
+  printf("\n");
+  cli_status_demands(r);
 }
 
 int cli_status(int argc, char **argv)

@@ -213,6 +213,76 @@ START_TEST(failed_start_names_the_daemon_and_log)
 }
 END_TEST
 
+/* Runs `rayc status` until its output contains want (or, with absent, no longer does), for up to
+ * timeout_ms; returns the last output (free()). */
+static char *status_until(const char *want, int absent, int timeout_ms)
+{
+  char *out = NULL;
+  for (int waited = 0;; waited += 200) {
+    free(out);
+    it_sh(&out, "%s/rayc status --temp-dir %s", bin, tmp);
+    if ((strstr(out, want) != NULL) != absent || waited >= timeout_ms)
+      return out;
+    usleep(200 * 1000);
+  }
+}
+
+/* Two drivers each submit a task asking for 1000 CPUs on a 2-CPU cluster: `rayc status` shows the
+ * demand (summed over the requests), the raylet warns once for the shape, and when the requests
+ * fail (infeasible timeout) the demand is gone. Then `rayc stop` drains the node, and `rayc list
+ * nodes` shows it drained. */
+START_TEST(infeasible_demands_in_status)
+{
+  char *out = NULL;
+  int rc = it_sh(&out, "RAYC_INFEASIBLE_TIMEOUT_MS=6000 RAYC_HEARTBEAT_MS=200 %s/rayc start --head --port 0 "
+                     "--temp-dir %s --num-cpus 2 --object-store-memory 100M", bin, tmp);
+  ck_assert_msg(rc == 0, "rayc start (%d):\n%s", rc, out);
+  free(out);
+  for (int i = 0; i < 2; i++) {
+    rc = it_sh(NULL, "RAYC_TOKEN_FILE=%s/cluster_token RAYC_ADDRESS=$(cat %s/session_latest/address) "
+                     "RAYC_CODE_PATH=%s/../lib/libtest_tasks.so %s/../tests/drivers/demand 1000 > %s/demand%d.out 2>&1 &",
+               tmp, tmp, bin, bin, tmp, i);
+    ck_assert_int_eq(rc, 0);
+  }
+  out = status_until("{'CPU': 1000.0}: 2+ pending tasks (infeasible)", 0, 15000);
+  ck_assert_msg(strstr(out, "Demands:") && strstr(out, "{'CPU': 1000.0}: 2+ pending tasks (infeasible)"),
+                "no infeasible demand in:\n%s", out);
+  free(out);
+  /* the drivers' requests fail after the infeasible timeout; then the demand is gone */
+  for (int i = 0; i < 2; i++) {
+    char *path = xasprintf("%s/demand%d.out", tmp, i);
+    for (int waited = 0; waited < 30000; waited += 200) {
+      rc = it_sh(&out, "grep -h RESULT %s", path);
+      free(out);
+      if (rc == 0)
+        break;
+      usleep(200 * 1000);
+    }
+    rc = it_sh(&out, "cat %s", path);
+    char want[64];
+    snprintf(want, sizeof(want), "RESULT %d ", RAYC_EINFEASIBLE);
+    ck_assert_msg(strstr(out, want), "driver %d:\n%s", i, out);
+    free(out);
+    free(path);
+  }
+  out = status_until("pending task", 1, 10000);
+  ck_assert_msg(strstr(out, "(no resource demands)"), "the demand stayed:\n%s", out);
+  free(out);
+  rc = it_sh(&out, "grep -c 'no node of the cluster can run a task asking for' %s/session_latest/logs/raylet.log", tmp);
+  ck_assert_msg(rc == 0 && atoi(out) == 1, "the raylet warned %s times, not once", out);
+  free(out);
+
+  /* rayc stop drains the node first; the GCS records it as drained, not failed */
+  rc = it_sh(&out, "%s/rayc stop --temp-dir %s", bin, tmp);
+  ck_assert_msg(rc == 0 && strstr(out, "node drained") && strstr(out, "stopped 3 processes"), "rayc stop (%d):\n%s",
+                rc, out);
+  free(out);
+  rc = it_sh(&out, "grep -h 'ALIVE -> DEAD: drained: rayc stop' %s/session_latest/logs/gcs.log", tmp);
+  ck_assert_msg(rc == 0, "the GCS did not record a drain:\n%s", out);
+  free(out);
+}
+END_TEST
+
 /* ---- the GCS over RPC (head started with --gcs-only, short heartbeat timeout) ---- */
 
 static rpc_client_t *client;
@@ -329,6 +399,7 @@ static Suite *cli_suite(void)
   tcase_add_test(tc, failed_start_names_the_daemon_and_log);
   tcase_add_test(tc, gcs_node_death_over_rpc);
   tcase_add_test(tc, gcs_jobs_kv_over_rpc);
+  tcase_add_test(tc, infeasible_demands_in_status);
   suite_add_tcase(s, tc);
   return s;
 }
