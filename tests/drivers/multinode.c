@@ -6,6 +6,12 @@
  *   multinode basic      spillback spread, custom resources, SPREAD, node affinity
  *   multinode killnode   tasks spread over the nodes; prints READY; node 3 is then killed by the
  *                        script; every task must still complete (retried elsewhere)
+ *   multinode orphan     long tasks on nodes 2 and 3; prints READY and waits: the script SIGKILLs
+ *                        it and checks that its workers there end and its job is finished
+ *   multinode drain      two 4 s tasks on node 3; prints READY; the script runs `rayc stop` on
+ *                        node 3 and creates $DRAIN_FILE once the node drains; then tasks must run
+ *                        on nodes 1 and 2 only, a task needing node 3 must fail, and the first two
+ *                        must complete on node 3 (max_retries 0: a retry would have failed them)
  */
 #include <rayc.h>
 
@@ -195,6 +201,70 @@ static int killnode(void)
   return 0;
 }
 
+static rayc_task_opts needing(const char *res, rayc_resource *r)
+{
+  rayc_task_opts o;
+  rayc_task_opts_init(&o);
+  r->name = res;
+  r->amount = 1;
+  o.resources = r;
+  o.nresources = 1;
+  o.max_retries = 0;
+  return o;
+}
+
+static void orphan(void)
+{
+  rayc_resource r2, r3;
+  rayc_task_opts o2 = needing("host2", &r2), o3 = needing("host3", &r3);
+  for (int i = 0; i < 2; i++) {
+    where(600000, &o2);
+    where(600000, &o3);
+  }
+  sleep(2); /* their workers start and run them */
+  printf("READY\n");
+  fflush(stdout);
+  sleep(600);
+}
+
+static void drain(void)
+{
+  rayc_resource r3;
+  rayc_task_opts o3 = needing("host3", &r3);
+  rayc_ref first[2];
+  for (int i = 0; i < 2; i++)
+    first[i] = where(4000, &o3);
+  sleep(1);
+  printf("READY\n");
+  fflush(stdout);
+  const char *flag = getenv("DRAIN_FILE");
+  CHECK(flag != NULL, "DRAIN_FILE is not set");
+  for (int i = 0; i < 300 && access(flag, F_OK) != 0; i++)
+    usleep(100000);
+  CHECK(access(flag, F_OK) == 0, "node 3 did not start draining");
+  enum { N = 20 };
+  rayc_ref later[N];
+  int count[4] = {0};
+  char id[57];
+  for (int i = 0; i < N; i++)
+    later[i] = where(100, NULL);
+  for (int i = 0; i < N; i++) {
+    CHECK(node_of(&later[i], id) == 0, "task %d submitted while node 3 drained", i);
+    count[node_index(id)]++;
+  }
+  printf("%d tasks submitted while node 3 drained: node1 %d, node2 %d, node3 %d\n", N, count[1], count[2], count[3]);
+  CHECK(count[3] == 0 && count[1] + count[2] == N, "no task submitted during the drain ran on node 3");
+  for (int i = 0; i < 2; i++) {
+    CHECK(node_of(&first[i], id) == 0, "a task running on node 3 when it began to drain");
+    CHECK(node_index(id) == 3, "the task that ran during the drain ran on node 3");
+  }
+  printf("both tasks running on node 3 when it began to drain completed there, without a retry\n");
+  rayc_ref late = where(0, &o3);
+  int rc = node_of(&late, id);
+  CHECK(rc == RAYC_EINFEASIBLE, "a task needing node 3 after the drain is infeasible (got %d)", rc);
+  printf("a task needing node 3 after its drain failed as infeasible\n");
+}
+
 /* 400 tasks over the cluster while the GCS is killed and restarted: all must complete. */
 static void workload(void)
 {
@@ -227,6 +297,10 @@ int main(int argc, char **argv)
     killnode();
   } else if (strcmp(argv[1], "workload") == 0) {
     workload();
+  } else if (strcmp(argv[1], "orphan") == 0) {
+    orphan();
+  } else if (strcmp(argv[1], "drain") == 0) {
+    drain();
   } else if (strcmp(argv[1], "nodes") == 0) {
     /* learn_node_ids() above already ran a task on each of the three nodes */
   } else {

@@ -4,6 +4,7 @@
  * returns, 100,000 queued tasks, and objects freed when their references are released.
  */
 #include "itest.h"
+#include "itest_sh.h"
 #include "object-store/store_client.h"
 
 #include <signal.h>
@@ -426,6 +427,58 @@ START_TEST(test_gpu_ids)
 }
 END_TEST
 
+/* Finds this driver's job id (hex) in `rayc list jobs`: the RUNNING job with our pid. */
+static void my_job_hex(char *out, size_t len)
+{
+  char *text = NULL, pid[32];
+  int rc = it_sh(&text, "%s/bin/rayc list jobs --temp-dir %s", it_build, it_temp);
+  ck_assert_msg(rc == 0, "rayc list jobs (%d):\n%s", rc, text);
+  snprintf(pid, sizeof(pid), " %d ", (int)getpid());
+  out[0] = '\0';
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char padded[512];
+    snprintf(padded, sizeof(padded), "%s ", line);
+    if (strstr(padded, " RUNNING ") && strstr(padded, pid))
+      snprintf(out, len, "%.8s", line);
+  }
+  free(text);
+  ck_assert_msg(out[0], "this driver's job is not in rayc list jobs");
+}
+
+/* Workers for a driver's job are started when it connects, before it submits anything; its first
+ * tasks run on them; they end with the job. */
+START_TEST(test_workers_prestarted)
+{
+  it_connect();
+  char job[16], needle[64];
+  my_job_hex(job, sizeof(job));
+  snprintf(needle, sizeof(needle), "--job-id %s", job);
+  int n = 0;
+  for (int waited = 0; waited < 20000 && (n = it_count_procs(needle)) < 2; waited += 100)
+    usleep(100 * 1000);
+  ck_assert_msg(n == 2, "%d workers of job %s before any task (want 2: min(num-cpus 2, max-starting 4))", n, job);
+  rayc_ref r = submit("pid", NULL, 0, NULL);
+  int rc;
+  int64_t pid = it_get_i64(&r, &rc);
+  ck_assert_int_eq(rc, 0);
+  rayc_ref_release(&r);
+  char path[64], cmd[4096] = "";
+  snprintf(path, sizeof(path), "/proc/%lld/cmdline", (long long)pid);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  size_t len = fread(cmd, 1, sizeof(cmd) - 1, f);
+  fclose(f);
+  for (size_t i = 0; i < len; i++)
+    cmd[i] = cmd[i] ? cmd[i] : ' ';
+  ck_assert_msg(strstr(cmd, needle), "the task ran in pid %lld, not a worker of job %s", (long long)pid, job);
+  ck_assert_int_eq(it_count_procs(needle), 2); /* no worker was started for it */
+  rayc_shutdown();
+  for (int waited = 0; waited < 10000 && (n = it_count_procs(needle)) > 0; waited += 100)
+    usleep(100 * 1000);
+  ck_assert_msg(n == 0, "%d workers of job %s left after the driver left", n, job);
+}
+END_TEST
+
 int main(void)
 {
   if (it_start("libtest_tasks.so", "--num-cpus 2 --num-gpus 2 --object-store-memory 256M") != 0) {
@@ -447,6 +500,7 @@ int main(void)
   tcase_add_test(tc, test_cancel_recursive);
   tcase_add_test(tc, test_lineage_reconstruction);
   tcase_add_test(tc, test_gpu_ids);
+  tcase_add_test(tc, test_workers_prestarted);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }

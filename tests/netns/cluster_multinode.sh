@@ -2,7 +2,10 @@
 # Multi-host cluster test: a head and two nodes, each a network namespace host (tests/netns/netns.sh),
 # started with the real `rayc start`; a driver in host 1 checks spillback, custom resources, SPREAD
 # and node affinity; then node 3 is killed (every process SIGKILLed) mid-workload, and the test
-# checks that the GCS marks it dead in time and that its tasks complete on the other nodes.
+# checks that the GCS marks it dead in time and that its tasks complete on the other nodes. Node 3
+# then starts again, and the script checks that a SIGKILLed driver's workers end on every node
+# (its job ends through the GCS's JOB channel) and that `rayc stop` drains node 3: its running
+# tasks finish there, new ones go elsewhere, and it leaves the cluster as "drained".
 #
 #   cluster_multinode.sh BUILD_DIR     exit 0 pass, 1 fail, 77 skipped (no root / no netns)
 set -u
@@ -101,4 +104,67 @@ echo "node 3 marked DEAD after ${ms} ms"
 wait "$DRIVER" 2>/dev/null; rc=$?
 cat "$ROOT/killnode.out"
 grep -q "PASS killnode" "$ROOT/killnode.out" || fail "tasks of the dead node were not all completed"
+
+# Node 3 comes back (a new node) for the next checks.
+start_node 3 '{"host3": 100, "special": 1}'
+sleep 0.5
+
+# job_workers JOB I: how many live workers of job JOB node I has.
+job_workers() {
+  local n=0 f pid
+  for f in "$ROOT/n$2"/session_latest/pids/worker-*.pid; do
+    [ -e "$f" ] || continue
+    pid=$(cat "$f" 2>/dev/null) || continue
+    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--job-id $1 " && n=$((n + 1))
+  done
+  echo $n
+}
+# A driver with tasks running on nodes 2 and 3 is SIGKILLed: its raylet marks the job finished,
+# and every raylet, told through the JOB channel, ends the job's workers.
+netns_spawn 1 env RAYC_ADDRESS="$HEAD" RAYC_CODE_PATH="$B/lib/libtest_tasks.so" "$B/tests/drivers/multinode" orphan \
+  > "$ROOT/orphan.out" 2>&1
+ORPHAN=$NETNS_PID
+for _ in $(seq 1 300); do grep -q READY "$ROOT/orphan.out" && break; sleep 0.1; done
+grep -q READY "$ROOT/orphan.out" || { cat "$ROOT/orphan.out"; fail "the orphan driver did not start"; }
+JOB=$(netns_exec 1 "$B/bin/rayc" list jobs --address "$HEAD" | awk -v p="$ORPHAN" '$2 == "RUNNING" && $3 == p {print $1}')
+[ -n "$JOB" ] || fail "the orphan driver's job is not RUNNING in rayc list jobs"
+w2=$(job_workers "$JOB" 2) w3=$(job_workers "$JOB" 3)
+echo "job $JOB: $w2 workers on node 2, $w3 on node 3"
+[ "$w2" -ge 2 ] && [ "$w3" -ge 2 ] || fail "the orphan driver's tasks are not running on nodes 2 and 3"
+kill -9 "$ORPHAN"
+killed_at=$(date +%s%N)
+gone=0
+for _ in $(seq 1 100); do
+  if [ "$(job_workers "$JOB" 2)" = 0 ] && [ "$(job_workers "$JOB" 3)" = 0 ]; then gone=1; break; fi
+  sleep 0.1
+done
+ms=$(( ($(date +%s%N) - killed_at) / 1000000 ))
+[ $gone = 1 ] || fail "workers of job $JOB still run on nodes 2/3 10 s after its driver was killed"
+echo "driver SIGKILLed: its workers on nodes 2 and 3 were gone after ${ms} ms"
+netns_exec 1 "$B/bin/rayc" list jobs --address "$HEAD" | grep "^$JOB " | tee "$ROOT/orphan-job.out"
+grep -q "FINISHED.*driver (pid $ORPHAN) disconnected" "$ROOT/orphan-job.out" || fail "job $JOB is not finished"
+
+# rayc stop on node 3 while two 4 s tasks run there: it drains, the tasks finish there, tasks
+# submitted meanwhile run on nodes 1 and 2, and the node leaves the cluster as drained.
+netns_spawn 1 env RAYC_ADDRESS="$HEAD" RAYC_CODE_PATH="$B/lib/libtest_tasks.so" DRAIN_FILE="$ROOT/draining" \
+  "$B/tests/drivers/multinode" drain > "$ROOT/drain.out" 2>&1
+DRIVER=$NETNS_PID
+for _ in $(seq 1 300); do grep -q READY "$ROOT/drain.out" && break; sleep 0.1; done
+grep -q READY "$ROOT/drain.out" || { cat "$ROOT/drain.out"; fail "the drain driver did not start"; }
+netns_spawn 3 "$B/bin/rayc" stop --temp-dir "$ROOT/n3" > "$ROOT/stop3.out" 2>&1
+STOP=$NETNS_PID
+for _ in $(seq 1 100); do
+  netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | grep -q -E "draining|drained" && break
+  sleep 0.1
+done
+netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | grep -E "draining|drained"
+touch "$ROOT/draining"
+wait "$STOP" 2>/dev/null
+cat "$ROOT/stop3.out"
+grep -q "node drained" "$ROOT/stop3.out" || fail "rayc stop did not drain node 3"
+wait "$DRIVER" 2>/dev/null
+cat "$ROOT/drain.out"
+grep -q "PASS drain" "$ROOT/drain.out" || fail "the drain checks failed"
+netns_exec 1 "$B/bin/rayc" list nodes --address "$HEAD" | grep "$(netns_ip 3)" | tee "$ROOT/nodes.out"
+grep -q "DEAD *drained: rayc stop" "$ROOT/nodes.out" || fail "rayc list nodes does not show node 3 drained"
 echo "PASS multinode"
