@@ -91,7 +91,7 @@ static int res_fit(Rayc__ResourceEntry **have, size_t nhave, const Rayc__TaskSpe
 /* 2: fits what the node has free now, 1: fits its total only, 0: cannot run there. */
 static int node_score(const gcs_actor_t *a, const gcs_node_t *n, const Rayc__TaskSpec *spec)
 {
-  if (n->state != GCS_NODE_ALIVE || !n->info || n->info->raylet_port <= 0 ||
+  if (n->state != GCS_NODE_ALIVE || !n->info || n->info->raylet_port <= 0 || (n->hb && n->hb->draining) ||
       (a->has_avoid && memcmp(a->avoid.b, n->id.b, ID_NODE_SIZE) == 0) ||
       !res_fit(n->info->resources_total, n->info->n_resources_total, spec))
     return 0;

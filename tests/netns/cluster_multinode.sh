@@ -130,7 +130,7 @@ JOB=$(netns_exec 1 "$B/bin/rayc" list jobs --address "$HEAD" | awk -v p="$ORPHAN
 [ -n "$JOB" ] || fail "the orphan driver's job is not RUNNING in rayc list jobs"
 w2=$(job_workers "$JOB" 2) w3=$(job_workers "$JOB" 3)
 echo "job $JOB: $w2 workers on node 2, $w3 on node 3"
-[ "$w2" -ge 2 ] && [ "$w3" -ge 2 ] || fail "the orphan driver's tasks are not running on nodes 2 and 3"
+[ "$w2" -ge 1 ] && [ "$w3" -ge 1 ] || fail "the orphan driver's tasks are not running on nodes 2 and 3"
 kill -9 "$ORPHAN"
 killed_at=$(date +%s%N)
 gone=0
