@@ -19,6 +19,8 @@
 
 #include <stdlib.h>
 
+enum { DRAIN_MAX_DEADLINE_MS = 24 * 3600 * 1000 };
+
 int64_t raylet_drain_start(raylet_t *r, const char *reason, int64_t deadline_ms)
 {
   if (r->stopping)
@@ -28,6 +30,8 @@ int64_t raylet_drain_start(raylet_t *r, const char *reason, int64_t deadline_ms)
     return r->drain_deadline > now ? r->drain_deadline - now : 0;
   if (deadline_ms <= 0)
     deadline_ms = r->cfg.drain_deadline_ms;
+  if (deadline_ms > DRAIN_MAX_DEADLINE_MS)
+    deadline_ms = DRAIN_MAX_DEADLINE_MS;
   r->draining = now;
   r->drain_deadline = now + deadline_ms;
   free(r->drain_reason);

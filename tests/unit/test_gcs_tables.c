@@ -293,6 +293,68 @@ START_TEST(node_unregister_and_reload)
 }
 END_TEST
 
+/* Draining nodes leave the cluster view; infeasible demands are summed by shape over the alive
+ * nodes; a bad demand is refused; a drained node dies as "drained". */
+START_TEST(node_draining_demands_drained)
+{
+  gcs_nodes_t nodes;
+  gcs_nodes_init(&nodes, store, 0, 100);
+  test_node_t a, b;
+  test_node_make(&a, 2);
+  test_node_make(&b, 2);
+  gcs_nodes_register(&nodes, &a.info, 0, NULL);
+  gcs_nodes_register(&nodes, &b.info, 0, NULL);
+  Rayc__ResourceEntry big = RAYC__RESOURCE_ENTRY__INIT, gpu = RAYC__RESOURCE_ENTRY__INIT;
+  big.name = (char *)"CPU";
+  big.amount = 1000;
+  gpu.name = (char *)"GPU";
+  gpu.amount = 8;
+  Rayc__ResourceEntry *shape1[1] = {&big}, *shape2[2] = {&gpu, &big}, *shape2r[2] = {&big, &gpu};
+  Rayc__ResourceDemand d1 = RAYC__RESOURCE_DEMAND__INIT, d2 = RAYC__RESOURCE_DEMAND__INIT,
+                       d3 = RAYC__RESOURCE_DEMAND__INIT;
+  d1.shape = shape1, d1.n_shape = 1, d1.count = 2;
+  d2.shape = shape2, d2.n_shape = 2, d2.count = 1;
+  d3.shape = shape2r, d3.n_shape = 2, d3.count = 3; /* the same shape as d2, in another order */
+  Rayc__ResourceDemand *da[2] = {&d1, &d2}, *db[1] = {&d3};
+  Rayc__ReportHeartbeatRequest ha = hb_make(&a, NULL, 0), hb = hb_make(&b, NULL, 0);
+  ha.infeasible_demands = da, ha.n_infeasible_demands = 2;
+  hb.infeasible_demands = db, hb.n_infeasible_demands = 1;
+  hb.draining = 1;
+  int64_t v0 = nodes.view_version;
+  ck_assert_int_eq(gcs_nodes_heartbeat(&nodes, &ha, 10, NULL), 0);
+  ck_assert_int_eq(gcs_nodes_heartbeat(&nodes, &hb, 10, NULL), 0);
+  ck_assert_int_gt(nodes.view_version, v0);
+  gcs_cluster_view_t view;
+  gcs_nodes_cluster_view(&nodes, &view);
+  ck_assert_uint_eq(view.msg.n_nodes, 1); /* b drains */
+  ck_assert_mem_eq(view.msg.nodes[0]->node_id.data, a.id.b, ID_NODE_SIZE);
+  gcs_cluster_view_release(&view);
+  Rayc__NodeInfo info;
+  gcs_node_view(gcs_nodes_find(&nodes, b.id.b, ID_NODE_SIZE), &info);
+  ck_assert(info.draining);
+  size_t n = 0;
+  Rayc__ResourceDemand **sum = gcs_nodes_demands(&nodes, &n);
+  ck_assert_uint_eq(n, 2);
+  ck_assert_int_eq(sum[0]->count, 2);
+  ck_assert_int_eq(sum[1]->count, 4);
+  gcs_demands_free(sum, n);
+
+  d1.count = -1; /* bad input is refused */
+  const char *why = NULL;
+  ck_assert_int_eq(gcs_nodes_heartbeat(&nodes, &ha, 20, &why), RAYC_EINVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(why);
+
+  ck_assert_int_eq(gcs_nodes_unregister(&nodes, b.id.b, ID_NODE_SIZE, "rayc stop", 1, NULL), 0);
+  gcs_node_t *nb = gcs_nodes_find(&nodes, b.id.b, ID_NODE_SIZE);
+  ck_assert_str_eq(nb->death_reason, "drained: rayc stop");
+  sum = gcs_nodes_demands(&nodes, &n); /* only alive nodes count */
+  ck_assert_uint_eq(n, 2);
+  ck_assert_int_eq(sum[1]->count, 1);
+  gcs_demands_free(sum, n);
+  gcs_nodes_release(&nodes);
+}
+END_TEST
+
 /* ---- jobs ---- */
 
 START_TEST(job_ids_increase)
@@ -470,6 +532,7 @@ static Suite *gcs_tables_suite(void)
   tcase_add_test(tc, node_unknown_and_invalid);
   tcase_add_test(tc, node_death_by_timeout_and_reregister);
   tcase_add_test(tc, node_unregister_and_reload);
+  tcase_add_test(tc, node_draining_demands_drained);
   tcase_add_test(tc, job_ids_increase);
   tcase_add_test(tc, job_reload_resumes_numbering);
   tcase_add_test(tc, rpc_table_covers_every_method);
