@@ -16,6 +16,8 @@
  *   <session>/token_published         this node wrote <temp>/cluster_token (rayc stop removes it)
  *   <session>/pids/<name>.pid         "<pid>\n" of gcs, store, raylet
  *   <session>/pids/worker-<pid>.pid   written by the raylet for each worker
+ *   <session>/raylet_address          "IP:PORT" of the raylet's gRPC server, written by the raylet
+ *                                     (rayc stop sends it DrainRaylet)
  *   <session>/logs/<name>.out         the daemon's stdout and stderr; <name>.log is its own log
  * Stopping trusts a pid only if /proc/<pid>/cmdline names the session directory, so a pid reused
  * by an unrelated process is never signalled.
