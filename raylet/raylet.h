@@ -214,6 +214,8 @@ void raylet_dispatch(raylet_t *r);
 void raylet_queue_fail_all(raylet_t *r, int err, const char *why);
 /* Fails the queued and parked requests of job with err. */
 void raylet_lease_drop_job(raylet_t *r, id_job_t job, int err, const char *why);
+/* Answers the queued or parked request with this lease id CANCELLED; 1 when there was one. */
+int raylet_lease_cancel(raylet_t *r, const uint8_t *id, size_t len);
 /* Routes every queued request again (a drain began: they spill elsewhere or fail). */
 void raylet_lease_reroute_queue(raylet_t *r);
 /* The parked infeasible requests grouped by shape, for the heartbeat (free with

@@ -348,6 +348,33 @@ void raylet_lease_drop_job(raylet_t *r, id_job_t job, int err, const char *why)
   }
 }
 
+static int same_lease_id(const Rayc__RequestWorkerLeaseRequest *req, const uint8_t *id, size_t len)
+{
+  return req->lease_id.len == len && len && memcmp(req->lease_id.data, id, len) == 0;
+}
+
+int raylet_lease_cancel(raylet_t *r, const uint8_t *id, size_t len)
+{
+  for (raylet_request_t **pp = &r->queue; *pp; pp = &(*pp)->next)
+    if (same_lease_id((*pp)->req, id, len)) {
+      raylet_request_t *q = *pp;
+      *pp = q->next;
+      rpc_reply_error(q->call, RAYC_ECANCELLED, "the owner cancelled the lease request");
+      free(q);
+      raylet_dispatch(r);
+      return 1;
+    }
+  for (raylet_infeasible_t **pp = &r->infeasible; *pp; pp = &(*pp)->next)
+    if (same_lease_id((*pp)->req, id, len)) {
+      raylet_infeasible_t *x = *pp;
+      *pp = x->next;
+      rpc_reply_error(x->call, RAYC_ECANCELLED, "the owner cancelled the lease request");
+      free(x);
+      return 1;
+    }
+  return 0;
+}
+
 void raylet_lease_reroute_queue(raylet_t *r)
 {
   raylet_request_t *q = r->queue;

@@ -94,6 +94,14 @@ static void h_drain_raylet(void *ctx, rpc_call_t *call, const ProtobufCMessage *
   rpc_reply(call, &rep.base);
 }
 
+static void h_cancel_worker_lease(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  const Rayc__CancelWorkerLeaseRequest *req = (const Rayc__CancelWorkerLeaseRequest *)m;
+  Rayc__CancelWorkerLeaseReply rep = RAYC__CANCEL_WORKER_LEASE_REPLY__INIT;
+  rep.found = raylet_lease_cancel(ctx, req->lease_id.data, req->lease_id.len);
+  rpc_reply(call, &rep.base);
+}
+
 static void h_health_check(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 {
   raylet_t *r = ctx;
@@ -110,6 +118,7 @@ static const rpc_method_t raylet_methods[] = {
   {.service = &rayc__node_manager_service__descriptor, .method = "ShutdownRaylet", .handler = h_shutdown_raylet},
   {.service = &rayc__node_manager_service__descriptor, .method = "HealthCheck", .handler = h_health_check},
   {.service = &rayc__node_manager_service__descriptor, .method = "DrainRaylet", .handler = h_drain_raylet},
+  {.service = &rayc__node_manager_service__descriptor, .method = "CancelWorkerLease", .handler = h_cancel_worker_lease},
 };
 
 /* SESSION/raylet_address: "IP:PORT" of this raylet's gRPC server, for `rayc stop` (DrainRaylet). */

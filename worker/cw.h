@@ -106,6 +106,7 @@ struct cw_class {
   size_t queued;
   cw_lease_t *leases;
   int lease_requests;   /* in flight */
+  struct cw_lease_req *reqs; /* the lease requests in flight (cw_submit.c) */
 };
 
 struct cw_lease {

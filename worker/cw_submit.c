@@ -290,12 +290,40 @@ static void cw_fail_queue(cw_t *cw, cw_class_t *c, int err, const char *msg)
     cw_task_fail(cw, t, err, msg);
 }
 
-/* One lease request in flight: its class and the raylet it was sent to. */
+/* One lease request in flight: its class, the raylet it was sent to, and its id (to cancel it). */
 typedef struct cw_lease_req {
+  struct cw_lease_req *next; /* in cls->reqs */
   cw_class_t *cls;
   rpc_channel_t *raylet;
   int hops;
+  uint8_t id[16];
+  int cancelled;             /* CancelWorkerLease sent */
 } cw_lease_req_t;
+
+static void cw_cancel_lease_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)arg;
+  if (status != 0 && status != RAYC_ECANCELLED)
+    log_debug("CancelWorkerLease failed: %s (%s)", rayc_strerror(status), detail);
+  pb_free(resp);
+}
+
+/* No task of the class waits any more (they were cancelled): its lease requests are withdrawn,
+ * so they hold no place in a raylet's queue or among its infeasible demands. */
+static void cw_class_cancel_requests(cw_t *cw, cw_class_t *c)
+{
+  if (c->queued || cw->stopping || cw->client_closing)
+    return;
+  for (cw_lease_req_t *lr = c->reqs; lr; lr = lr->next) {
+    if (lr->cancelled)
+      continue;
+    Rayc__CancelWorkerLeaseRequest req = RAYC__CANCEL_WORKER_LEASE_REQUEST__INIT;
+    req.lease_id = pb_bytes(lr->id, sizeof(lr->id));
+    lr->cancelled = 1;
+    rpc_call(lr->raylet, &rayc__node_manager_service__descriptor, "CancelWorkerLease", &req.base, 5000,
+             cw_cancel_lease_done, NULL);
+  }
+}
 
 static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, int spilled, int hops);
 
@@ -340,6 +368,11 @@ static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMe
   Rayc__RequestWorkerLeaseReply *rep = (Rayc__RequestWorkerLeaseReply *)resp;
   pthread_mutex_lock(&cw->mu);
   c->lease_requests--;
+  for (cw_lease_req_t **pp = &c->reqs; *pp; pp = &(*pp)->next)
+    if (*pp == lr) {
+      *pp = lr->next;
+      break;
+    }
   if (status == 0 && rep->retry_at_raylet && cw_lease_spill(cw, lr, rep->retry_at_raylet)) {
     /* a new request is on its way */
   } else if (status == RAYC_EUNAVAILABLE && lr->raylet != cw->raylet && !cw->stopping && lr->hops < 8 &&
@@ -387,11 +420,14 @@ static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, i
   req.affinity_soft = c->affinity_soft;
   req.spilled = spilled;
   cw_lease_req_t *lr = xmalloc(sizeof(*lr));
-  *lr = (cw_lease_req_t){.cls = c, .raylet = raylet, .hops = hops};
+  *lr = (cw_lease_req_t){.next = c->reqs, .cls = c, .raylet = raylet, .hops = hops};
+  memcpy(lr->id, lease_id, sizeof(lr->id));
+  c->reqs = lr;
   c->lease_requests++;
   int rc = rpc_call(raylet, &rayc__node_manager_service__descriptor, "RequestWorkerLease", &req.base, -1, cw_lease_done, lr);
   if (rc != 0) {
     c->lease_requests--;
+    c->reqs = lr->next;
     free(lr);
   }
   return rc;
@@ -691,10 +727,11 @@ static void cw_cancel_task(cw_t *cw, cw_task_t *t, int force, int recursive)
     rpc_call(t->lease->ch, &rayc__core_worker_service__descriptor, "CancelTask", &req.base, 5000, cw_cancel_done, NULL);
     return;
   }
+  cw_class_t *c = t->cls;
   if (t->deps_pending > 0)
     cw_unwait(cw, t);
-  else
-    cw_unqueue(t->cls, t);
+  else if (cw_unqueue(c, t))
+    cw_class_cancel_requests(cw, c);
   cw_task_fail(cw, t, RAYC_ECANCELLED, "the task was cancelled before it ran");
 }
 

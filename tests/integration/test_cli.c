@@ -227,27 +227,42 @@ static char *status_until(const char *want, int absent, int timeout_ms)
   }
 }
 
-/* Two drivers each submit a task asking for 1000 CPUs on a 2-CPU cluster: `rayc status` shows the
- * demand (summed over the requests), the raylet warns once for the shape, and when the requests
- * fail (infeasible timeout) the demand is gone. Then `rayc stop` drains the node, and `rayc list
+/* Three drivers each submit a task asking for 1000 CPUs on a 2-CPU cluster: `rayc status` shows the
+ * demand (summed over the requests) and the raylet warns once for the shape; one driver cancels
+ * its task and the demand drops by one; when the other requests fail (infeasible timeout) the
+ * demand is gone. Then `rayc stop` drains the node, and `rayc list
  * nodes` shows it drained. */
 START_TEST(infeasible_demands_in_status)
 {
   char *out = NULL;
-  int rc = it_sh(&out, "RAYC_INFEASIBLE_TIMEOUT_MS=6000 RAYC_HEARTBEAT_MS=200 %s/rayc start --head --port 0 "
+  int rc = it_sh(&out, "RAYC_INFEASIBLE_TIMEOUT_MS=10000 RAYC_HEARTBEAT_MS=200 %s/rayc start --head --port 0 "
                      "--temp-dir %s --num-cpus 2 --object-store-memory 100M", bin, tmp);
   ck_assert_msg(rc == 0, "rayc start (%d):\n%s", rc, out);
   free(out);
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 3; i++) { /* the third one cancels its task */
     rc = it_sh(NULL, "RAYC_TOKEN_FILE=%s/cluster_token RAYC_ADDRESS=$(cat %s/session_latest/address) "
-                     "RAYC_CODE_PATH=%s/../lib/libtest_tasks.so %s/../tests/drivers/demand 1000 > %s/demand%d.out 2>&1 &",
-               tmp, tmp, bin, bin, tmp, i);
+                     "RAYC_CODE_PATH=%s/../lib/libtest_tasks.so DEMAND_CANCEL=%s/cancel DEMAND_EXIT=%s/exit "
+                     "%s/../tests/drivers/demand 1000 %s > %s/demand%d.out 2>&1 &",
+               tmp, tmp, bin, tmp, tmp, bin, i == 2 ? "cancel" : "", tmp, i);
     ck_assert_int_eq(rc, 0);
   }
-  out = status_until("{'CPU': 1000.0}: 2+ pending tasks (infeasible)", 0, 15000);
-  ck_assert_msg(strstr(out, "Demands:") && strstr(out, "{'CPU': 1000.0}: 2+ pending tasks (infeasible)"),
+  out = status_until("{'CPU': 1000.0}: 3+ pending tasks (infeasible)", 0, 15000);
+  ck_assert_msg(strstr(out, "Demands:") && strstr(out, "{'CPU': 1000.0}: 3+ pending tasks (infeasible)"),
                 "no infeasible demand in:\n%s", out);
   free(out);
+  /* a cancelled task's lease request is withdrawn: its demand goes while its driver stays */
+  it_sh(NULL, "touch %s/cancel", tmp);
+  out = status_until("{'CPU': 1000.0}: 2+ pending tasks (infeasible)", 0, 8000);
+  ck_assert_msg(strstr(out, "{'CPU': 1000.0}: 2+ pending tasks (infeasible)"), "after the cancel:\n%s", out);
+  free(out);
+  for (int waited = 0; waited < 10000 && it_sh(NULL, "grep -q RESULT %s/demand2.out", tmp) != 0; waited += 100)
+    usleep(100 * 1000);
+  rc = it_sh(&out, "cat %s/demand2.out", tmp);
+  char cancelled[64];
+  snprintf(cancelled, sizeof(cancelled), "RESULT %d ", RAYC_ECANCELLED);
+  ck_assert_msg(strstr(out, cancelled), "the cancelling driver:\n%s", out);
+  free(out);
+  it_sh(NULL, "touch %s/exit", tmp);
   /* the drivers' requests fail after the infeasible timeout; then the demand is gone */
   for (int i = 0; i < 2; i++) {
     char *path = xasprintf("%s/demand%d.out", tmp, i);
