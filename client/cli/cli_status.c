@@ -170,7 +170,7 @@ static void cli_status_demands(const Rayc__GetAllNodeInfoReply *r)
       double v = d->shape[k]->amount;
       printf(v == floor(v) ? "%s'%s': %.1f" : "%s'%s': %g", k ? ", " : "", d->shape[k]->name, v);
     }
-    printf("}: %d+ pending task%s (infeasible)\n", d->count, d->count == 1 ? "" : "s");
+    printf("}: %d+ pending tasks (infeasible)\n", d->count); /* Ray's wording, also for 1 */
   }
   if (!r->n_infeasible_demands)
     printf(" (no resource demands)\n");
