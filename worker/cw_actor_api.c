@@ -32,7 +32,8 @@ static int actor_gcs_call(cw_t *cw, const char *method, const ProtobufCMessage *
   if (!ch)
     return RAYC_ENOT_CONNECTED;
   char *detail = NULL;
-  int rc = rpc_call_sync(ch, &rayc__actor_info_gcs_service__descriptor, method, req, ACTOR_GCS_TIMEOUT_MS, resp, &detail);
+  int rc = cw_gcs_call_on(cw, ch, &rayc__actor_info_gcs_service__descriptor, method, req, ACTOR_GCS_TIMEOUT_MS, resp,
+                          &detail);
   if (rc != 0)
     cw_set_error(rc, "%s: %s", method, detail ? detail : rayc_strerror(rc));
   free(detail);
