@@ -749,7 +749,7 @@ START_TEST(actors_survive_kill9)
 {
   const char *prefix = "itest:actors";
   gcs_proc_t g;
-  gcs_start(&g, 0, "--redis-address", redis_addr, "--redis-key-prefix", prefix, NULL);
+  gcs_start(&g, 0, "--redis-address", redis_addr, "--redis-key-prefix", prefix, "--heartbeat-timeout-ms=0", NULL);
   connect_to(&g);
   fake.node = id_node_random();
   fake.worker = id_worker_random();
@@ -774,7 +774,7 @@ START_TEST(actors_survive_kill9)
 
   int port = g.port;
   gcs_kill9(&g);
-  gcs_start(&g, port, "--redis-address", redis_addr, "--redis-key-prefix", prefix, NULL);
+  gcs_start(&g, port, "--redis-address", redis_addr, "--redis-key-prefix", prefix, "--heartbeat-timeout-ms=0", NULL);
 
   /* ALIVE at the same worker, same version, not restarted; the GCS watches the worker again */
   a = wait_actor(alive, RAYC__ACTOR_STATE__ACTOR_ALIVE, 10000);
