@@ -455,6 +455,33 @@ START_TEST(prefixes_separate_clusters)
 }
 END_TEST
 
+/* A driver retries AddJob when the GCS went away before answering: the retry gets the same job. */
+START_TEST(add_job_retry_is_idempotent)
+{
+  gcs_proc_t g;
+  gcs_start(&g, 0, NULL);
+  connect_to(&g);
+  Rayc__JobInfo info = RAYC__JOB_INFO__INIT;
+  info.driver_pid = 4242;
+  info.start_time_ms = 1700000000123;
+  Rayc__AddJobRequest req = RAYC__ADD_JOB_REQUEST__INIT;
+  req.job = &info;
+  Rayc__AddJobReply *a = NULL, *b = NULL;
+  ck_assert_int_eq(call(JOB_SVC, "AddJob", &req, &a, 5000), 0);
+  ck_assert_int_eq(call(JOB_SVC, "AddJob", &req, &b, 5000), 0);
+  ck_assert_mem_eq(a->job_id.data, b->job_id.data, ID_JOB_SIZE);
+  pb_free(b);
+  info.start_time_ms++; /* another driver (or this one started again): a new job */
+  ck_assert_int_eq(call(JOB_SVC, "AddJob", &req, &b, 5000), 0);
+  ck_assert_mem_ne(a->job_id.data, b->job_id.data, ID_JOB_SIZE);
+  pb_free(a);
+  pb_free(b);
+  ck_assert_int_eq(gcs_stop(&g), 0);
+  rpc_client_destroy(client);
+  client = NULL;
+}
+END_TEST
+
 /* ---- health checks ---- */
 
 /* The fake raylet: answers HealthCheck with its node id. */
@@ -878,6 +905,7 @@ int main(void)
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, kill9_and_restart_loses_nothing);
   tcase_add_test(tc, prefixes_separate_clusters);
+  tcase_add_test(tc, add_job_retry_is_idempotent);
   tcase_add_test(tc, dead_raylet_is_marked_dead_and_published);
   tcase_add_test(tc, reloaded_node_that_never_returns_dies);
   tcase_add_test(tc, actors_survive_kill9);
