@@ -91,7 +91,7 @@ static void actor_answer_waiters(gcs_actors_t *m, gcs_actor_t *a)
 
 /* ---- state ---- */
 
-static char *name_key(const char *ns, const char *name, size_t *len)
+char *gcs_actor_name_key(const char *ns, const char *name, size_t *len)
 {
   size_t a = strlen(ns), b = strlen(name);
   char *k = xmalloc(a + b + 1);
@@ -107,7 +107,7 @@ static void actor_drop_name(gcs_actors_t *m, gcs_actor_t *a)
   if (!a->name)
     return;
   size_t klen;
-  char *k = name_key(a->ns, a->name, &klen);
+  char *k = gcs_actor_name_key(a->ns, a->name, &klen);
   if (hmap_get(&m->by_name, k, klen) == a)
     hmap_del(&m->by_name, k, klen);
   free(k);
@@ -268,7 +268,7 @@ void gcs_actor_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *
     return;
   }
   size_t klen = 0;
-  char *key = *r->name ? name_key(*r->ray_namespace ? r->ray_namespace : "default", r->name, &klen) : NULL;
+  char *key = *r->name ? gcs_actor_name_key(*r->ray_namespace ? r->ray_namespace : "default", r->name, &klen) : NULL;
   gcs_actor_t *same = key ? hmap_get(&m->by_name, key, klen) : NULL;
   if (same) {
     free(key);
@@ -321,7 +321,7 @@ void gcs_actor_on_get_named(void *ctx, rpc_call_t *call, const ProtobufCMessage 
   gcs_actors_t *m = actors_of(ctx);
   const Rayc__GetNamedActorRequest *r = (const Rayc__GetNamedActorRequest *)msg;
   size_t klen;
-  char *key = name_key(*r->ray_namespace ? r->ray_namespace : "default", r->name, &klen);
+  char *key = gcs_actor_name_key(*r->ray_namespace ? r->ray_namespace : "default", r->name, &klen);
   gcs_actor_t *a = hmap_get(&m->by_name, key, klen);
   free(key);
   if (!a) {

@@ -155,6 +155,9 @@ void gcs_actor_owner_poll(gcs_actors_t *m, gcs_actor_owner_t *o);
 /* gcs_actor.c: an owner exited (exited: it answered its long poll) or died: its actors die. */
 void gcs_actors_owner_gone(gcs_actors_t *m, gcs_actor_owner_t *o, int exited, const char *detail);
 
+/* The by_name key of (ns, name): "ns\0name", *len bytes; returns new (free()). */
+char *gcs_actor_name_key(const char *ns, const char *name, size_t *len);
+
 /* Fills info as a shallow view of a (borrowing a's memory and addr/owner, which the caller
  * provides). */
 void gcs_actor_view(gcs_actors_t *m, const gcs_actor_t *a, Rayc__ActorInfo *info, Rayc__Address *addr,

@@ -60,7 +60,8 @@ static const char *entry_check(const Rayc__ActorTableEntry *e, const uint8_t *ke
   if ((unsigned)i->state > RAYC__ACTOR_STATE__ACTOR_DEAD || i->job_id.len != ID_JOB_SIZE || !*i->class_name)
     return "bad state, job id or class";
   if ((e->owner_worker_id.len && e->owner_worker_id.len != ID_WORKER_SIZE) ||
-      (e->node_id.len && e->node_id.len != ID_NODE_SIZE) || (e->avoid_node_id.len && e->avoid_node_id.len != ID_NODE_SIZE))
+      (e->node_id.len && e->node_id.len != ID_NODE_SIZE) ||
+      (e->avoid_node_id.len && e->avoid_node_id.len != ID_NODE_SIZE))
     return "bad owner or node id";
   if (e->worker_port > 0 && (e->worker_id.len != ID_WORKER_SIZE || e->lease_id.len != 16 || strlen(e->worker_ip) >= 48))
     return "bad worker address";
@@ -135,11 +136,9 @@ static void load_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *
   gcs_actor_t *a = entry_actor(e);
   hmap_put(&m->by_id, a->id, ID_ACTOR_SIZE, a);
   if (a->name && a->state != RAYC__ACTOR_STATE__ACTOR_DEAD) {
-    size_t a_len = strlen(a->ns), b_len = strlen(a->name);
-    char *k = xmalloc(a_len + b_len + 1);
-    memcpy(k, a->ns, a_len + 1);
-    memcpy(k + a_len + 1, a->name, b_len);
-    hmap_put(&m->by_name, k, a_len + b_len + 1, a);
+    size_t len;
+    char *k = gcs_actor_name_key(a->ns, a->name, &len);
+    hmap_put(&m->by_name, k, len, a);
     free(k);
   }
   load_owner(m, a, e->owner_target);
