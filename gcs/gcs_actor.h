@@ -28,9 +28,9 @@
  * Everything runs on the GCS loop. Per actor: the record, its names, the packed creation task
  * (freed once DEAD): well under 4 KiB for small constructor arguments.
  *
- * Persistence (gcs_actor_store.c): the table lives in memory and is written through to the GCS
- * store (table "ACTOR", one ActorTableEntry per actor) once per state change, at registration
- * and when a lease is granted; replies and long-poll answers go out through gcs_server_reply, so a
+ * Persistence (gcs_actor_store.c): the table lives in memory and is written through to a
+ * persistent GCS store (Redis; table "ACTOR", one ActorTableEntry per actor) once per state
+ * change, at registration and when a lease is granted; replies and long-poll answers go out through gcs_server_reply, so a
  * client is only told what survives a crash. A restarted GCS reloads the table (names included)
  * and, once serving, resumes it: ALIVE actors keep their workers (WaitActorExit is held again;
  * a worker that died meanwhile is probed and restarted or ends as usual; an actor whose node is
@@ -106,6 +106,7 @@ typedef struct gcs_actors {
   id_worker_t lease_owner; /* the owner id the GCS's leases carry */
   size_t rr;            /* round-robin start for node choice */
   int stopping;
+  int persist;          /* write the table through to the store (not with the memory store) */
 } gcs_actors_t;
 
 /* Makes the manager of server s (its loop, token and node/job tables are used). Returns NULL if

@@ -20,6 +20,8 @@
 
 void gcs_actor_persist(gcs_actors_t *m, const gcs_actor_t *a)
 {
+  if (!m->persist)
+    return;
   Rayc__ActorTableEntry e = RAYC__ACTOR_TABLE_ENTRY__INIT;
   Rayc__ActorInfo info;
   Rayc__Address addr, owner;
@@ -147,6 +149,10 @@ static void load_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *
 
 void gcs_actors_load(gcs_actors_t *m)
 {
+  /* A memory store dies with the GCS: a copy of every actor there would only cost memory. */
+  m->persist = strcmp(gcs_store_name(m->s->store), "memory") != 0;
+  if (!m->persist)
+    return;
   int rc = gcs_store_scan(m->s->store, GCS_ACTOR_TABLE, NULL, 0, load_one, m);
   if (rc > 0)
     log_info("actor table: loaded %d actors from storage", rc);
