@@ -4,7 +4,8 @@
  * one keep their workers and their counters, calls to them go on while the GCS is down, the name
  * resolves again, and driver calls made while the GCS is down (rayc_get_actor, rayc_actor_create,
  * from threads) block and then succeed once it is back. With the GCS gone for longer than
- * gcs_rpc_reconnect_timeout_ms a call fails with RAYC_EUNAVAILABLE and says so.
+ * gcs_rpc_reconnect_timeout_ms a GCS call fails with RAYC_EUNAVAILABLE and says so, and so does
+ * a call to an actor whose address only the GCS could give.
  *
  * main() starts a redis-server (a Unix socket in a temp dir, no persistence of its own) and the
  * head (`rayc start --head --redis-address`) before check forks. A test restarts the GCS from the
@@ -232,6 +233,15 @@ START_TEST(calls_fail_after_the_reconnect_timeout)
   rayc_config cfg = {.address = it_address, .code_path = it_code_path, .gcs_rpc_reconnect_timeout_ms = WAIT_MS};
   int rc = rayc_init(&cfg);
   ck_assert_msg(rc == 0, "rayc_init: %s", rayc_last_error());
+  /* an actor no node can host: a call to it waits for the GCS to say where it runs */
+  rayc_actor_opts o;
+  rayc_actor_opts_init(&o);
+  rayc_resource nowhere = {.name = "no_node_has_this", .amount = 1};
+  o.resources = &nowhere;
+  o.num_resources = 1;
+  rayc_actor pending = create("TCounter", &o);
+  rayc_ref waiting;
+  ck_assert_int_eq(rayc_actor_call(&pending, "incr", NULL, 0, NULL, &waiting), 0);
   gcs_kill9();
   int64_t t0 = mono_ms();
   rayc_actor a;
@@ -242,6 +252,12 @@ START_TEST(calls_fail_after_the_reconnect_timeout)
   ck_assert_int_eq(rc, RAYC_EUNAVAILABLE);
   ck_assert_msg(strstr(rayc_last_error(), "gcs_rpc_reconnect_timeout_ms"), "%s", rayc_last_error());
   ck_assert_int_ge(took, WAIT_MS);
+  /* the waiting call fails too, once the GCS has been silent for as long */
+  rayc_buf b;
+  rc = rayc_get(&waiting, 1, 60000, &b);
+  ck_assert_msg(rc == RAYC_EUNAVAILABLE, "a call waiting for the GCS: %d (%s)", rc, rayc_last_error());
+  ck_assert_msg(strstr(rayc_last_error(), "gcs_rpc_reconnect_timeout_ms"), "%s", rayc_last_error());
+  rayc_ref_release(&waiting);
   gcs_restart(); /* for the driver's own shutdown and `rayc stop` */
   rayc_shutdown();
 }
