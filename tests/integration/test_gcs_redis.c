@@ -635,6 +635,7 @@ static struct {
   id_worker_t worker;
   int port;
   int leases, creations;
+  int refuse;           /* leases are refused (the raylet has no worker to give) */
   rpc_call_t *held[16]; /* WaitActorExit calls not answered yet */
   int nheld, waits;     /* held now, received in all */
 } fake = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -647,6 +648,11 @@ static void fake_lease(void *ctx, rpc_call_t *c, const ProtobufCMessage *m)
   Rayc__RequestWorkerLeaseReply r = RAYC__REQUEST_WORKER_LEASE_REPLY__INIT;
   pthread_mutex_lock(&fake.mu);
   fake.leases++;
+  if (fake.refuse) {
+    pthread_mutex_unlock(&fake.mu);
+    rpc_reply_error(c, RAYC_EUNAVAILABLE, "no worker for now");
+    return;
+  }
   w.worker_id = pb_bytes(fake.worker.b, ID_WORKER_SIZE);
   w.node_id = pb_bytes(fake.node.b, ID_NODE_SIZE);
   w.ip = (char *)"127.0.0.1";
@@ -788,9 +794,10 @@ START_TEST(actors_survive_kill9)
   fake_id = fake.node;
   register_node(&fake.node, fake.port);
 
-  uint8_t alive[ID_ACTOR_SIZE], pending[ID_ACTOR_SIZE];
+  uint8_t alive[ID_ACTOR_SIZE], pending[ID_ACTOR_SIZE], late[ID_ACTOR_SIZE];
   id_random(alive, sizeof(alive));
   id_random(pending, sizeof(pending));
+  id_random(late, sizeof(late));
   register_actor(alive, "survivor", 1, "CPU");
   register_actor(pending, "", 0, "GPU"); /* no node has a GPU: it stays pending */
   Rayc__ActorInfo *a = wait_actor(alive, RAYC__ACTOR_STATE__ACTOR_ALIVE, 10000);
@@ -798,6 +805,13 @@ START_TEST(actors_survive_kill9)
   uint64_t version = a->version;
   pb_free(a);
   ck_assert_int_eq(wait_count(&fake.waits, 1, 10000), 1);
+  /* one more, pending when the GCS dies: its node has no worker for it yet */
+  pthread_mutex_lock(&fake.mu);
+  fake.refuse = 1;
+  int leases = fake.leases;
+  pthread_mutex_unlock(&fake.mu);
+  register_actor(late, "late", 0, "CPU");
+  ck_assert_int_gt(wait_count(&fake.leases, leases + 1, 10000), leases);
 
   int port = g.port;
   gcs_kill9(&g);
@@ -823,6 +837,18 @@ START_TEST(actors_survive_kill9)
   a = wait_actor(pending, RAYC__ACTOR_STATE__ACTOR_PENDING_CREATION, 5000);
   ck_assert_int_eq(a->state, RAYC__ACTOR_STATE__ACTOR_PENDING_CREATION);
   pb_free(a);
+  /* the reloaded pending actor is placed once its node has a worker */
+  a = wait_actor(late, RAYC__ACTOR_STATE__ACTOR_PENDING_CREATION, 5000);
+  ck_assert_int_eq(a->state, RAYC__ACTOR_STATE__ACTOR_PENDING_CREATION);
+  pb_free(a);
+  pthread_mutex_lock(&fake.mu);
+  fake.refuse = 0;
+  pthread_mutex_unlock(&fake.mu);
+  a = wait_actor(late, RAYC__ACTOR_STATE__ACTOR_ALIVE, 10000);
+  ck_assert_int_eq(a->state, RAYC__ACTOR_STATE__ACTOR_ALIVE);
+  pb_free(a);
+  ck_assert_int_eq(wait_count(&fake.creations, 2, 10000), 2);
+  ck_assert_int_eq(wait_count(&fake.waits, 3, 10000), 3);
 
   /* the reloaded actor's worker dies: restarted (max_restarts 1) by the restarted GCS */
   fake_release_waits();
@@ -833,10 +859,10 @@ START_TEST(actors_survive_kill9)
     if (restarted)
       break;
   }
-  ck_assert_int_eq(fake_count(&fake.creations), 2);
+  ck_assert_int_eq(fake_count(&fake.creations), 3);
 
   /* its node dies while the GCS is down: the restarted GCS finds out, and no restarts are left */
-  ck_assert_int_eq(wait_count(&fake.waits, 3, 10000), 3);
+  ck_assert_int_eq(wait_count(&fake.waits, 4, 10000), 4);
   gcs_kill9(&g);
   rpc_server_destroy(node);
   fake_release_waits(); /* orphaned by the destroy: they still must be finished */
