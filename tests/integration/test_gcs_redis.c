@@ -1,5 +1,6 @@
 /*
- * Integration tests of rayc-gcs as a process: persistence in a real redis-server across kill -9,
+ * Integration tests of rayc-gcs as a process: persistence in a real redis-server across kill -9
+ * (nodes, jobs, workers, KV, actors; AddJob and RegisterActor answer a retry alike),
  * and health checks of raylets ending in a node's death that a Poll subscriber is told about.
  *
  * The suite starts one redis-server (a child, on a Unix socket in a temp dir, no persistence of
