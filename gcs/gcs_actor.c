@@ -346,6 +346,18 @@ void gcs_actor_on_kill(void *ctx, rpc_call_t *call, const ProtobufCMessage *msg)
     rpc_reply_error(call, RAYC_ENOT_FOUND, "no actor with this id");
     return;
   }
+  if (r->request_id.len > sizeof(a->kill_id)) {
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "request_id is limited to 32 bytes");
+    return;
+  }
+  if (r->request_id.len && r->request_id.len == a->kill_id_len &&
+      memcmp(r->request_id.data, a->kill_id, a->kill_id_len) == 0) { /* a retry: done already */
+    gcs_server_reply(m->s, call, NULL);
+    return;
+  }
+  a->kill_id_len = (uint8_t)r->request_id.len;
+  if (r->request_id.len)
+    memcpy(a->kill_id, r->request_id.data, r->request_id.len);
   gcs_actor_kill(m, a, RAYC__ACTOR_DEATH_CAUSE__ACTOR_KILLED, "it was killed by rayc_actor_kill", r->no_restart);
   gcs_server_reply(m->s, call, NULL);
 }

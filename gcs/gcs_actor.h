@@ -85,6 +85,8 @@ typedef struct gcs_actor {
   char ip[48];
   int32_t port;        /* > 0 once ALIVE */
   uint8_t lease_id[16];
+  uint8_t kill_id[32]; /* request_id of the last KillActor done (kill_id_len bytes) */
+  uint8_t kill_id_len;
   int64_t retry_at_ms, start_ms, end_ms;
   gcs_actor_waiter_t *waiters;
 } gcs_actor_t;

@@ -44,6 +44,7 @@ void gcs_actor_persist(gcs_actors_t *m, const gcs_actor_t *a)
     e.worker_port = a->port;
     e.lease_id = pb_bytes(a->lease_id, sizeof(a->lease_id));
   }
+  e.last_kill_id = pb_bytes(a->kill_id, a->kill_id_len);
   int rc = gcs_store_put_msg(m->s->store, GCS_ACTOR_TABLE, a->id, ID_ACTOR_SIZE, &e.base);
   if (rc < 0) {
     char hex[9];
@@ -65,6 +66,8 @@ static const char *entry_check(const Rayc__ActorTableEntry *e, const uint8_t *ke
       (e->node_id.len && e->node_id.len != ID_NODE_SIZE) ||
       (e->avoid_node_id.len && e->avoid_node_id.len != ID_NODE_SIZE))
     return "bad owner or node id";
+  if (e->last_kill_id.len > 32)
+    return "bad kill id";
   if (e->worker_port > 0 && (e->worker_id.len != ID_WORKER_SIZE || e->lease_id.len != 16 || strlen(e->worker_ip) >= 48))
     return "bad worker address";
   return NULL;
@@ -104,6 +107,9 @@ static gcs_actor_t *entry_actor(const Rayc__ActorTableEntry *e)
     memcpy(a->node.b, e->node_id.data, ID_NODE_SIZE);
   if ((a->has_avoid = e->avoid_node_id.len == ID_NODE_SIZE))
     memcpy(a->avoid.b, e->avoid_node_id.data, ID_NODE_SIZE);
+  a->kill_id_len = (uint8_t)e->last_kill_id.len;
+  if (e->last_kill_id.len)
+    memcpy(a->kill_id, e->last_kill_id.data, e->last_kill_id.len);
   if (e->worker_port > 0) {
     memcpy(a->worker.b, e->worker_id.data, ID_WORKER_SIZE);
     memcpy(a->lease_id, e->lease_id.data, 16);

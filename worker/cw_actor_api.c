@@ -209,8 +209,11 @@ int rayc_actor_kill(const rayc_actor *a, int no_restart)
   if (!a)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_actor_kill: a must not be NULL");
   Rayc__KillActorRequest req = RAYC__KILL_ACTOR_REQUEST__INIT;
+  uint8_t request_id[16]; /* a retry across a GCS restart is the same kill, done once */
+  id_random(request_id, sizeof(request_id));
   req.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
   req.no_restart = no_restart;
+  req.request_id = pb_bytes(request_id, sizeof(request_id));
   ProtobufCMessage *resp = NULL;
   int rc = actor_gcs_call(cw, "KillActor", &req.base, &resp);
   pb_free(resp);

@@ -701,6 +701,30 @@ static const rpc_method_t fake_node_methods[] = {
     {.service = &rayc__actor_worker_service__descriptor, .method = "KillActorWorker", .handler = fake_ok},
 };
 
+/* Fresh counters (tests share the process under CK_FORK=no). */
+static void fake_reset(void)
+{
+  pthread_mutex_lock(&fake.mu);
+  fake.leases = fake.creations = fake.refuse = fake.nheld = fake.waits = 0;
+  pthread_mutex_unlock(&fake.mu);
+}
+
+/* Starts the fake node and registers it with the GCS; returns its server. */
+static rpc_server_t *fake_start(void)
+{
+  fake_reset();
+  fake.node = id_node_random();
+  fake.worker = id_worker_random();
+  rpc_server_opts_t so = {0};
+  rpc_server_t *node = rpc_server_create(fake_node_methods, ARRAY_LEN(fake_node_methods), &so);
+  fake.port = rpc_server_listen(node, "127.0.0.1:0");
+  ck_assert_int_gt(fake.port, 0);
+  ck_assert_int_eq(rpc_server_start(node), 0);
+  fake_id = fake.node;
+  register_node(&fake.node, fake.port);
+  return node;
+}
+
 /* Answers the held WaitActorExit calls: the worker "died" (exited = false). */
 static void fake_release_waits(void)
 {
@@ -785,15 +809,7 @@ START_TEST(actors_survive_kill9)
   gcs_proc_t g;
   gcs_start(&g, 0, "--redis-address", redis_addr, "--redis-key-prefix", prefix, "--heartbeat-timeout-ms=0", NULL);
   connect_to(&g);
-  fake.node = id_node_random();
-  fake.worker = id_worker_random();
-  rpc_server_opts_t so = {0};
-  rpc_server_t *node = rpc_server_create(fake_node_methods, ARRAY_LEN(fake_node_methods), &so);
-  fake.port = rpc_server_listen(node, "127.0.0.1:0");
-  ck_assert_int_gt(fake.port, 0);
-  ck_assert_int_eq(rpc_server_start(node), 0);
-  fake_id = fake.node;
-  register_node(&fake.node, fake.port);
+  rpc_server_t *node = fake_start();
 
   uint8_t alive[ID_ACTOR_SIZE], pending[ID_ACTOR_SIZE], late[ID_ACTOR_SIZE];
   id_random(alive, sizeof(alive));
@@ -880,6 +896,55 @@ START_TEST(actors_survive_kill9)
 }
 END_TEST
 
+static void kill_actor(const uint8_t *id, const char *request_id)
+{
+  Rayc__KillActorRequest req = RAYC__KILL_ACTOR_REQUEST__INIT;
+  req.actor_id = pb_bytes(id, ID_ACTOR_SIZE);
+  req.request_id = pb_bytes(request_id, strlen(request_id));
+  ck_assert_int_eq(call(ACTOR_SVC, "KillActor", &req, NULL, 5000), 0);
+}
+
+/* KillActor with restart, retried with the same request id (also across a restart of the GCS),
+ * restarts the actor once; a new id restarts it again. */
+START_TEST(kill_retry_restarts_once)
+{
+  const char *prefix = "itest:kill";
+  gcs_proc_t g;
+  gcs_start(&g, 0, "--redis-address", redis_addr, "--redis-key-prefix", prefix, "--heartbeat-timeout-ms=0", NULL);
+  connect_to(&g);
+  rpc_server_t *node = fake_start();
+  uint8_t id[ID_ACTOR_SIZE];
+  id_random(id, sizeof(id));
+  register_actor(id, "", 5, "CPU");
+  pb_free(wait_actor(id, RAYC__ACTOR_STATE__ACTOR_ALIVE, 10000));
+  kill_actor(id, "kill-1");
+  Rayc__ActorInfo *a = wait_actor(id, RAYC__ACTOR_STATE__ACTOR_ALIVE, 10000);
+  ck_assert_int_eq(a->num_restarts, 1);
+  pb_free(a);
+  kill_actor(id, "kill-1");
+  a = wait_actor(id, RAYC__ACTOR_STATE__ACTOR_ALIVE, 10000);
+  ck_assert_int_eq(a->num_restarts, 1);
+  pb_free(a);
+  int port = g.port;
+  gcs_kill9(&g);
+  gcs_start(&g, port, "--redis-address", redis_addr, "--redis-key-prefix", prefix, "--heartbeat-timeout-ms=0", NULL);
+  pb_free(wait_actor(id, RAYC__ACTOR_STATE__ACTOR_ALIVE, 10000)); /* waits out the channel's reconnection */
+  kill_actor(id, "kill-1");
+  a = wait_actor(id, RAYC__ACTOR_STATE__ACTOR_ALIVE, 10000);
+  ck_assert_int_eq(a->num_restarts, 1);
+  pb_free(a);
+  kill_actor(id, "kill-2");
+  a = wait_actor(id, RAYC__ACTOR_STATE__ACTOR_ALIVE, 10000);
+  ck_assert_int_eq(a->num_restarts, 2);
+  pb_free(a);
+  ck_assert_int_eq(gcs_stop(&g), 0);
+  rpc_server_destroy(node);
+  fake_release_waits();
+  rpc_client_destroy(client);
+  client = NULL;
+}
+END_TEST
+
 /* The GCS cannot persist without Redis: it stops with exit status 1 (for a supervisor to restart
  * it), and changes it could not store are refused, never acknowledged. */
 START_TEST(redis_loss_stops_the_gcs)
@@ -936,6 +1001,7 @@ int main(void)
   tcase_add_test(tc, dead_raylet_is_marked_dead_and_published);
   tcase_add_test(tc, reloaded_node_that_never_returns_dies);
   tcase_add_test(tc, actors_survive_kill9);
+  tcase_add_test(tc, kill_retry_restarts_once);
   tcase_add_test(tc, redis_loss_stops_the_gcs);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
