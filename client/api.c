@@ -99,7 +99,7 @@ static int api_add_job(cw_t *cw, const char *token_where)
   req.job = &job;
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
-  int rc = rpc_call_sync(cw->gcs, &rayc__job_info_gcs_service__descriptor, "AddJob", &req.base, 10000, &resp, &detail);
+  int rc = cw_gcs_call(cw, &rayc__job_info_gcs_service__descriptor, "AddJob", &req.base, 10000, &resp, &detail);
   Rayc__AddJobReply *rep = (Rayc__AddJobReply *)resp;
   if (rc == 0 && rep->job_id.len != ID_JOB_SIZE)
     rc = RAYC_EPROTOCOL;
@@ -143,8 +143,8 @@ static int api_find_raylet(cw_t *cw, char *sock, size_t len)
   Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
-  int rc = rpc_call_sync(cw->gcs, &rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &req.base, 10000, &resp,
-                         &detail);
+  int rc = cw_gcs_call(cw, &rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &req.base, 10000, &resp,
+                       &detail);
   if (rc != 0) {
     cw_set_error(rc, "cannot list the cluster's nodes: %s (%s)", rayc_strerror(rc), detail ? detail : "");
     free(detail);
@@ -198,6 +198,8 @@ int rayc_init(const rayc_config *cfg)
   signal(SIGPIPE, SIG_IGN);
   cw_t *cw = cw_create(0);
   cw->code_path = api_code_path(cfg && cfg->code_path ? cfg->code_path : getenv("RAYC_CODE_PATH"));
+  if (cfg && cfg->gcs_rpc_reconnect_timeout_ms > 0)
+    cw->gcs_reconnect_timeout_ms = cfg->gcs_rpc_reconnect_timeout_ms;
   const char *address = cfg && cfg->address ? cfg->address : getenv("RAYC_ADDRESS");
   launch_result_t res;
   char *where = NULL;
@@ -231,7 +233,7 @@ static void api_mark_finished(cw_t *cw)
   Rayc__MarkJobFinishedRequest req = RAYC__MARK_JOB_FINISHED_REQUEST__INIT;
   req.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
   ProtobufCMessage *resp = NULL;
-  rpc_call_sync(cw->gcs, &rayc__job_info_gcs_service__descriptor, "MarkJobFinished", &req.base, 2000, &resp, NULL);
+  cw_gcs_call(cw, &rayc__job_info_gcs_service__descriptor, "MarkJobFinished", &req.base, 2000, &resp, NULL);
   pb_free(resp);
 }
 

@@ -30,10 +30,8 @@ static gcs_actors_t *actors_of(void *ctx)
 
 /* ---- views ---- */
 
-/* Fills info as a shallow view of a (borrowing a's memory and addr/owner, which the caller
- * provides). */
-static void actor_view(gcs_actors_t *m, const gcs_actor_t *a, Rayc__ActorInfo *info, Rayc__Address *addr,
-                       Rayc__Address *owner)
+void gcs_actor_view(gcs_actors_t *m, const gcs_actor_t *a, Rayc__ActorInfo *info, Rayc__Address *addr,
+                    Rayc__Address *owner)
 {
   rayc__actor_info__init(info);
   info->actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
@@ -74,9 +72,9 @@ static void actor_reply_info(gcs_actors_t *m, const gcs_actor_t *a, rpc_call_t *
   Rayc__GetActorInfoReply rep = RAYC__GET_ACTOR_INFO_REPLY__INIT;
   Rayc__ActorInfo info;
   Rayc__Address addr, owner;
-  actor_view(m, a, &info, &addr, &owner);
+  gcs_actor_view(m, a, &info, &addr, &owner);
   rep.actor = &info;
-  rpc_reply(call, &rep.base);
+  gcs_server_reply(m->s, call, &rep.base);
 }
 
 static void actor_answer_waiters(gcs_actors_t *m, gcs_actor_t *a)
@@ -93,7 +91,7 @@ static void actor_answer_waiters(gcs_actors_t *m, gcs_actor_t *a)
 
 /* ---- state ---- */
 
-static char *name_key(const char *ns, const char *name, size_t *len)
+char *gcs_actor_name_key(const char *ns, const char *name, size_t *len)
 {
   size_t a = strlen(ns), b = strlen(name);
   char *k = xmalloc(a + b + 1);
@@ -109,7 +107,7 @@ static void actor_drop_name(gcs_actors_t *m, gcs_actor_t *a)
   if (!a->name)
     return;
   size_t klen;
-  char *k = name_key(a->ns, a->name, &klen);
+  char *k = gcs_actor_name_key(a->ns, a->name, &klen);
   if (hmap_get(&m->by_name, k, klen) == a)
     hmap_del(&m->by_name, k, klen);
   free(k);
@@ -141,6 +139,7 @@ void gcs_actor_set_state(gcs_actors_t *m, gcs_actor_t *a, Rayc__ActorState st, R
     a->spec = NULL;
     a->spec_len = 0;
   }
+  gcs_actor_persist(m, a);
   actor_answer_waiters(m, a);
 }
 
@@ -242,12 +241,12 @@ static gcs_actor_t *actor_new(const Rayc__RegisterActorRequest *r)
   return a;
 }
 
-static void reply_registered(rpc_call_t *call, const gcs_actor_t *a, int existed)
+static void reply_registered(gcs_actors_t *m, rpc_call_t *call, const gcs_actor_t *a, int existed)
 {
   Rayc__RegisterActorReply rep = RAYC__REGISTER_ACTOR_REPLY__INIT;
   rep.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
   rep.existed = existed;
-  rpc_reply(call, &rep.base);
+  gcs_server_reply(m->s, call, &rep.base);
 }
 
 void gcs_actor_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *msg)
@@ -260,17 +259,21 @@ void gcs_actor_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *
     return;
   }
   const Rayc__TaskSpec *s = r->creation_spec;
-  if (hmap_get(&m->by_id, s->actor_id.data, ID_ACTOR_SIZE)) {
-    rpc_reply_error(call, RAYC_EALREADY_EXISTS, "an actor with this id is already registered");
+  gcs_actor_t *known = hmap_get(&m->by_id, s->actor_id.data, ID_ACTOR_SIZE);
+  if (known) { /* a retry of a registration whose reply was lost (the GCS restarted): the same answer */
+    if (memcmp(known->job.b, s->job_id.data, ID_JOB_SIZE) != 0)
+      rpc_reply_error(call, RAYC_EALREADY_EXISTS, "an actor with this id is already registered by another job");
+    else
+      reply_registered(m, call, known, 0);
     return;
   }
   size_t klen = 0;
-  char *key = *r->name ? name_key(*r->ray_namespace ? r->ray_namespace : "default", r->name, &klen) : NULL;
+  char *key = *r->name ? gcs_actor_name_key(*r->ray_namespace ? r->ray_namespace : "default", r->name, &klen) : NULL;
   gcs_actor_t *same = key ? hmap_get(&m->by_name, key, klen) : NULL;
   if (same) {
     free(key);
     if (r->get_if_exists)
-      reply_registered(call, same, 1);
+      reply_registered(m, call, same, 1);
     else
       rpc_reply_error(call, RAYC_EALREADY_EXISTS, "an actor named '%s' already exists in namespace '%s'", r->name,
                       same->ns);
@@ -286,7 +289,8 @@ void gcs_actor_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *
   char hex[9];
   log_info("actor %s (%s%s%s) registered: %s, max_restarts %d", id_short(a->id, ID_ACTOR_SIZE, hex), a->class_name,
            a->name ? " " : "", a->name ? a->name : "", a->detached ? "detached" : "owned", a->max_restarts);
-  reply_registered(call, a, 0);
+  gcs_actor_persist(m, a);
+  reply_registered(m, call, a, 0);
   gcs_actor_schedule(m, a);
 }
 
@@ -317,7 +321,7 @@ void gcs_actor_on_get_named(void *ctx, rpc_call_t *call, const ProtobufCMessage 
   gcs_actors_t *m = actors_of(ctx);
   const Rayc__GetNamedActorRequest *r = (const Rayc__GetNamedActorRequest *)msg;
   size_t klen;
-  char *key = name_key(*r->ray_namespace ? r->ray_namespace : "default", r->name, &klen);
+  char *key = gcs_actor_name_key(*r->ray_namespace ? r->ray_namespace : "default", r->name, &klen);
   gcs_actor_t *a = hmap_get(&m->by_name, key, klen);
   free(key);
   if (!a) {
@@ -328,9 +332,9 @@ void gcs_actor_on_get_named(void *ctx, rpc_call_t *call, const ProtobufCMessage 
   Rayc__GetNamedActorReply rep = RAYC__GET_NAMED_ACTOR_REPLY__INIT;
   Rayc__ActorInfo info;
   Rayc__Address addr, owner;
-  actor_view(m, a, &info, &addr, &owner);
+  gcs_actor_view(m, a, &info, &addr, &owner);
   rep.actor = &info;
-  rpc_reply(call, &rep.base);
+  gcs_server_reply(m->s, call, &rep.base);
 }
 
 void gcs_actor_on_kill(void *ctx, rpc_call_t *call, const ProtobufCMessage *msg)
@@ -342,8 +346,20 @@ void gcs_actor_on_kill(void *ctx, rpc_call_t *call, const ProtobufCMessage *msg)
     rpc_reply_error(call, RAYC_ENOT_FOUND, "no actor with this id");
     return;
   }
+  if (r->request_id.len > sizeof(a->kill_id)) {
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "request_id is limited to 32 bytes");
+    return;
+  }
+  if (r->request_id.len && r->request_id.len == a->kill_id_len &&
+      memcmp(r->request_id.data, a->kill_id, a->kill_id_len) == 0) { /* a retry: done already */
+    gcs_server_reply(m->s, call, NULL);
+    return;
+  }
+  a->kill_id_len = (uint8_t)r->request_id.len;
+  if (r->request_id.len)
+    memcpy(a->kill_id, r->request_id.data, r->request_id.len);
   gcs_actor_kill(m, a, RAYC__ACTOR_DEATH_CAUSE__ACTOR_KILLED, "it was killed by rayc_actor_kill", r->no_restart);
-  rpc_reply(call, NULL);
+  gcs_server_reply(m->s, call, NULL);
 }
 
 void gcs_actor_on_list(void *ctx, rpc_call_t *call, const ProtobufCMessage *msg)
@@ -355,13 +371,13 @@ void gcs_actor_on_list(void *ctx, rpc_call_t *call, const ProtobufCMessage *msg)
   Rayc__ActorInfo **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
   Rayc__Address *addrs = xcalloc(n ? 2 * n : 1, sizeof(*addrs));
   for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it); i++) {
-    actor_view(m, it.value, &infos[i], &addrs[2 * i], &addrs[2 * i + 1]);
+    gcs_actor_view(m, it.value, &infos[i], &addrs[2 * i], &addrs[2 * i + 1]);
     ptrs[i] = &infos[i];
   }
   Rayc__ListActorsReply rep = RAYC__LIST_ACTORS_REPLY__INIT;
   rep.actors = ptrs;
   rep.n_actors = n;
-  rpc_reply(call, &rep.base);
+  gcs_server_reply(m->s, call, &rep.base);
   free(addrs);
   free(ptrs);
   free(infos);
@@ -442,6 +458,7 @@ gcs_actors_t *gcs_actors_create(struct gcs_server *s)
   hmap_init(&m->by_name);
   hmap_init(&m->owners);
   m->lease_owner = id_worker_random();
+  gcs_actors_load(m);
   return m;
 }
 

@@ -25,9 +25,18 @@
  * finishing kills the job's owned actors too. Detached actors live until killed.
  *
  * Callers learn about changes by long-polling GetActorInfo with the last version they saw.
- * Everything runs on the GCS loop. The table is in memory only (not in the GCS store yet): a
- * restarted GCS forgets its actors. Per actor: the record, its names, the packed creation task
+ * Everything runs on the GCS loop. Per actor: the record, its names, the packed creation task
  * (freed once DEAD): well under 4 KiB for small constructor arguments.
+ *
+ * Persistence (gcs_actor_store.c): the table lives in memory and is written through to a
+ * persistent GCS store (Redis; table "ACTOR", one ActorTableEntry per actor) once per state
+ * change, at registration and when a lease is granted; replies and long-poll answers go out through gcs_server_reply, so a
+ * client is only told what survives a crash. A restarted GCS reloads the table (names included)
+ * and, once serving, resumes it: ALIVE actors keep their workers (WaitActorExit is held again;
+ * a worker that died meanwhile is probed and restarted or ends as usual; an actor whose node is
+ * DEAD is lost at once), PENDING/RESTARTING ones are placed again (a worker leased for them
+ * before the crash is given back and killed), owners are watched again. RegisterActor is
+ * idempotent by actor id, so clients may retry it across a restart.
  */
 #ifndef RAYC_GCS_ACTOR_H
 #define RAYC_GCS_ACTOR_H
@@ -76,6 +85,8 @@ typedef struct gcs_actor {
   char ip[48];
   int32_t port;        /* > 0 once ALIVE */
   uint8_t lease_id[16];
+  uint8_t kill_id[32]; /* request_id of the last KillActor done (kill_id_len bytes) */
+  uint8_t kill_id_len;
   int64_t retry_at_ms, start_ms, end_ms;
   gcs_actor_waiter_t *waiters;
 } gcs_actor_t;
@@ -97,6 +108,7 @@ typedef struct gcs_actors {
   id_worker_t lease_owner; /* the owner id the GCS's leases carry */
   size_t rr;            /* round-robin start for node choice */
   int stopping;
+  int persist;          /* write the table through to the store (not with the memory store) */
 } gcs_actors_t;
 
 /* Makes the manager of server s (its loop, token and node/job tables are used). Returns NULL if
@@ -146,6 +158,27 @@ void gcs_actor_watch_owner(gcs_actors_t *m, const Rayc__Address *owner);
 void gcs_actor_owner_poll(gcs_actors_t *m, gcs_actor_owner_t *o);
 /* gcs_actor.c: an owner exited (exited: it answered its long poll) or died: its actors die. */
 void gcs_actors_owner_gone(gcs_actors_t *m, gcs_actor_owner_t *o, int exited, const char *detail);
+
+/* The by_name key of (ns, name): "ns\0name", *len bytes; returns new (free()). */
+char *gcs_actor_name_key(const char *ns, const char *name, size_t *len);
+
+/* Fills info as a shallow view of a (borrowing a's memory and addr/owner, which the caller
+ * provides). */
+void gcs_actor_view(gcs_actors_t *m, const gcs_actor_t *a, Rayc__ActorInfo *info, Rayc__Address *addr,
+                    Rayc__Address *owner);
+
+/* gcs_actor_store.c: writes a through to the store (errors are logged: memory stays
+ * authoritative, and a store that fails for good stops the GCS). */
+void gcs_actor_persist(gcs_actors_t *m, const gcs_actor_t *a);
+/* Loads the stored table into m (at creation; unreadable records are skipped and logged). */
+void gcs_actors_load(gcs_actors_t *m);
+/* Picks the loaded actors up again (once the GCS serves): see "Persistence" above. */
+void gcs_actors_resume(gcs_actors_t *m);
+
+/* gcs_actor_place.c: holds WaitActorExit on a's (ALIVE) worker again. */
+void gcs_actor_watch(gcs_actors_t *m, gcs_actor_t *a);
+/* Gives a's leased worker back to the raylet of a's node, which ends it (a half-made actor). */
+void gcs_actor_return_lease(gcs_actors_t *m, gcs_actor_t *a);
 
 /* Returns "ALIVE", ... */
 const char *gcs_actor_state_name(Rayc__ActorState st);

@@ -148,6 +148,7 @@ static void lease_done(void *arg, int status, const char *detail, ProtobufCMessa
     memcpy(a->lease_id, rep->lease_id.data, 16);
     snprintf(a->ip, sizeof(a->ip), "%s", rep->worker->ip);
     a->port = rep->worker->port;
+    gcs_actor_persist(s->m, a); /* a restarted GCS must know to give this worker back */
     create_actor(s->m, a);
   } else {
     log_warn("actor %s: no worker from the raylet at %s: %s (%s); trying again", id_short(a->id, ID_ACTOR_SIZE, hex),
@@ -218,6 +219,12 @@ void gcs_actor_schedule(gcs_actors_t *m, gcs_actor_t *a)
 
 static void watch_exit(gcs_actors_t *m, gcs_actor_t *a);
 
+void gcs_actor_watch(gcs_actors_t *m, gcs_actor_t *a)
+{
+  if (!m->stopping && a->state == RAYC__ACTOR_STATE__ACTOR_ALIVE && a->port > 0)
+    watch_exit(m, a);
+}
+
 /* The constructor failed: the error text it returned, or NULL when it succeeded. */
 static const char *ctor_error(const Rayc__PushTaskReply *rep)
 {
@@ -275,6 +282,18 @@ static void create_actor(gcs_actors_t *m, gcs_actor_t *a)
     retry_later(a, PLACE_RETRY_MS);
   }
   pb_free(spec);
+}
+
+void gcs_actor_return_lease(gcs_actors_t *m, gcs_actor_t *a)
+{
+  gcs_node_t *n = a->has_node ? gcs_nodes_find(&m->s->nodes, a->node.b, ID_NODE_SIZE) : NULL;
+  char target[80], hex[9];
+  if (m->stopping || !n || !n->info || n->state != GCS_NODE_ALIVE)
+    return;
+  snprintf(target, sizeof(target), "%s:%d", n->info->ip, n->info->raylet_port);
+  log_info("actor %s: giving back the worker at %s:%d leased before the GCS restarted",
+           id_short(a->id, ID_ACTOR_SIZE, hex), a->ip, a->port);
+  give_back_lease(m, target, a->lease_id, 1);
 }
 
 /* ---- watching a live actor ---- */

@@ -171,10 +171,28 @@ int gcs_jobs_on_node_dead(gcs_jobs_t *t, const void *node_id)
 
 /* ---- handlers ---- */
 
+/* The RUNNING job a retried AddJob added already (its reply was lost when the GCS restarted): the
+ * same driver pid and start time, as the driver sends both. NULL when there is none. */
+static gcs_job_t *gcs_jobs_find_retry(const gcs_jobs_t *t, const Rayc__JobInfo *info)
+{
+  if (!info || info->driver_pid <= 0 || info->start_time_ms <= 0)
+    return NULL;
+  for (size_t i = t->n; i-- > 0;) {
+    gcs_job_t *j = t->v[i];
+    if (j && j->state == GCS_JOB_RUNNING && j->info && j->info->driver_pid == info->driver_pid &&
+        j->info->start_time_ms == info->start_time_ms)
+      return j;
+  }
+  return NULL;
+}
+
 void gcs_job_on_add(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
-  gcs_job_t *j = gcs_jobs_add(&s->jobs, ((const Rayc__AddJobRequest *)req)->job);
+  const Rayc__JobInfo *info = ((const Rayc__AddJobRequest *)req)->job;
+  gcs_job_t *j = gcs_jobs_find_retry(&s->jobs, info);
+  if (!j)
+    j = gcs_jobs_add(&s->jobs, info);
   Rayc__AddJobReply reply = RAYC__ADD_JOB_REPLY__INIT;
   reply.job_id = pb_bytes(j->id.b, ID_JOB_SIZE);
   gcs_server_reply(s, call, &reply.base);

@@ -325,6 +325,7 @@ int gcs_server_start(gcs_server_t *s, char **err)
   uv_signal_start(&s->sig_term, gcs_server_on_signal, SIGTERM);
   uv_signal_start(&s->sig_int, gcs_server_on_signal, SIGINT);
   s->started = 1;
+  gcs_actors_resume(s->actors); /* reloaded actors: watch the live ones, place the others */
   log_info("listening on %s:%d (token %s, %s, storage %s, health checks every %d ms, timeout %d ms, "
            "dead after %d failures)",
            c->node_ip_address, s->port, s->token ? "required" : "not required",

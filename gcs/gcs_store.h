@@ -1,10 +1,11 @@
 /*
  * GCS storage: the key-value interface every GCS table persists through (Ray's StoreClient).
  *
- * A store holds named tables ("NODE", "JOB", "WORKER", "KV") of binary keys and values. The tables
- * in gcs_node.c, gcs_job.c and gcs_worker.c keep their working state in memory, write each change
- * through to the store, and load what the store holds when the GCS starts; the internal KV
- * (gcs_kv.c) lives in the store directly.
+ * A store holds named tables ("NODE", "JOB", "WORKER", "ACTOR", "KV") of binary keys and values.
+ * The tables in gcs_node.c, gcs_job.c, gcs_worker.c and gcs_actor_store.c keep their working state
+ * in memory, write each change through to the store, and load what the store holds when the GCS
+ * starts (actors only with a persistent backend); the internal KV (gcs_kv.c) lives in the store
+ * directly.
  *
  * Backends:
  *  - memory (gcs_store_memory.c): a hash map; a restarted GCS starts empty.

@@ -34,6 +34,7 @@ enum {
   CW_MAX_LEASE_REQUESTS = 10,   /* pending lease requests per scheduling class */
   CW_LEASE_IDLE_MS = 100,       /* an idle lease is returned after this long */
   CW_RES_MAX = 8,
+  CW_GCS_RECONNECT_TIMEOUT_MS = 60000, /* default of gcs_rpc_reconnect_timeout_ms */
 };
 
 typedef struct cw_blob {
@@ -157,6 +158,7 @@ typedef struct cw {
                                NULL: none): $RAYC_TOKEN in workers, found by rayc_init in drivers */
   rpc_tls_t tls;            /* TLS files from $RAYC_TLS_* (borrowed from the environment) */
   int min_port, max_port;   /* our gRPC servers' ports, from $RAYC_MIN/MAX_WORKER_PORT; 0: ephemeral */
+  int gcs_reconnect_timeout_ms; /* how long GCS calls are retried while the GCS is down (cw_gcs.c) */
   struct cw_actors *actors; /* cw_actor_submit.c: the actors this process calls; NULL until used */
 } cw_t;
 
@@ -168,6 +170,16 @@ int cw_connect_node(cw_t *cw, const char *raylet_socket, int is_driver);
 void cw_destroy(cw_t *cw);
 cw_t *cw_create(int is_worker);
 void cw_fill_address(cw_t *cw, Rayc__Address *a);
+
+/* cw_gcs.c (cw->mu not held). A synchronous call to the GCS (rpc_call_sync's contract) that is
+ * retried while the GCS is unavailable, for up to cw->gcs_reconnect_timeout_ms; then it fails with
+ * RAYC_EUNAVAILABLE and a *detail naming the setting. cw_gcs_call uses cw->gcs. */
+int cw_gcs_call(cw_t *cw, const ProtobufCServiceDescriptor *svc, const char *method, const ProtobufCMessage *req,
+                int timeout_ms, ProtobufCMessage **resp, char **detail);
+int cw_gcs_call_on(cw_t *cw, rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method,
+                   const ProtobufCMessage *req, int timeout_ms, ProtobufCMessage **resp, char **detail);
+/* $RAYC_GCS_RPC_RECONNECT_TIMEOUT_MS (ms > 0), else CW_GCS_RECONNECT_TIMEOUT_MS. */
+int cw_gcs_reconnect_timeout_ms(void);
 
 /* cw_object.c (callers hold cw->mu unless noted) */
 cw_object_t *cw_obj_new(cw_t *cw, const id_object_t *id);

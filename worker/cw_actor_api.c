@@ -32,7 +32,8 @@ static int actor_gcs_call(cw_t *cw, const char *method, const ProtobufCMessage *
   if (!ch)
     return RAYC_ENOT_CONNECTED;
   char *detail = NULL;
-  int rc = rpc_call_sync(ch, &rayc__actor_info_gcs_service__descriptor, method, req, ACTOR_GCS_TIMEOUT_MS, resp, &detail);
+  int rc = cw_gcs_call_on(cw, ch, &rayc__actor_info_gcs_service__descriptor, method, req, ACTOR_GCS_TIMEOUT_MS, resp,
+                          &detail);
   if (rc != 0)
     cw_set_error(rc, "%s: %s", method, detail ? detail : rayc_strerror(rc));
   free(detail);
@@ -208,8 +209,11 @@ int rayc_actor_kill(const rayc_actor *a, int no_restart)
   if (!a)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_actor_kill: a must not be NULL");
   Rayc__KillActorRequest req = RAYC__KILL_ACTOR_REQUEST__INIT;
+  uint8_t request_id[16]; /* a retry across a GCS restart is the same kill, done once */
+  id_random(request_id, sizeof(request_id));
   req.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
   req.no_restart = no_restart;
+  req.request_id = pb_bytes(request_id, sizeof(request_id));
   ProtobufCMessage *resp = NULL;
   int rc = actor_gcs_call(cw, "KillActor", &req.base, &resp);
   pb_free(resp);

@@ -19,6 +19,9 @@
  * ACTOR_DIED; DEAD: every call fails with ACTOR_DIED and the reason the GCS gives; still ALIVE at
  * the same address once the long poll expires: the call is pushed again with its number. A retried
  * call may run after calls made later than it (Ray's ordering is the same across restarts).
+ * A failed poll (the GCS is down, or restarting) is retried every 200 ms; calls to a live address
+ * go on meanwhile, and once the GCS has not answered for gcs_rpc_reconnect_timeout_ms the calls
+ * that need its word (no address, or in limbo) fail with UNAVAILABLE.
  *
  * All of this runs under cw->mu: the API on the user's threads, replies on the rpc client thread.
  */
@@ -58,6 +61,7 @@ struct cw_actor_client {
   int in_flight;
   int polling;
   int64_t poll_retry_ms; /* a failed poll is retried from the background thread */
+  int64_t gcs_down_since_ms; /* polls have failed since then (0: the last one succeeded) */
   int max_task_retries;
   char *class_name;
   char *death_msg; /* DEAD: the error text of every call */
@@ -171,25 +175,51 @@ static void queue_remove(cw_actor_client_t *a, cw_actor_call_t *c)
     }
 }
 
-/* Fails every call of a dead actor; one still waiting for an argument fails when the argument is
- * ready, unless all is set (shutdown: its arguments are gone). */
-static void client_fail_all(cw_t *cw, cw_actor_client_t *a, int all)
+/* Fails every call of a (with err and msg); one still waiting for an argument fails when the
+ * argument is ready, unless all is set (shutdown: its arguments are gone). */
+static void client_fail_calls(cw_t *cw, cw_actor_client_t *a, int all, int err, const char *msg)
 {
   while (a->limbo) {
     cw_actor_call_t *c = a->limbo;
     a->limbo = c->next;
-    call_fail(cw, c, RAYC_EACTOR_DIED, a->death_msg);
+    call_fail(cw, c, err, msg);
   }
   while (a->queue) {
     cw_actor_call_t *c = queue_pop(a);
     if (c->t.deps_pending > 0 && !all) { /* still a waiter of its arguments: fails when they are ready */
-      c->t.dep_err = RAYC_EACTOR_DIED;
+      c->t.dep_err = err;
       free(c->t.dep_err_msg);
-      c->t.dep_err_msg = xstrdup(a->death_msg);
+      c->t.dep_err_msg = xstrdup(msg);
       continue;
     }
-    call_fail(cw, c, RAYC_EACTOR_DIED, a->death_msg);
+    call_fail(cw, c, err, msg);
   }
+}
+
+/* Fails every call of a dead actor. */
+static void client_fail_all(cw_t *cw, cw_actor_client_t *a, int all)
+{
+  client_fail_calls(cw, a, all, RAYC_EACTOR_DIED, a->death_msg);
+}
+
+/* The GCS has not answered a's polls for longer than gcs_rpc_reconnect_timeout_ms: calls that
+ * need its word (no address yet, or their push failed) fail; calls to a known live address go on,
+ * and so does the poll (the actor may well be fine). */
+static void client_gcs_gone(cw_t *cw, cw_actor_client_t *a, int64_t now)
+{
+  int stuck = a->limbo || (a->queue && !(a->state == RAYC_ACTOR_ALIVE && a->have_addr && !a->broken));
+  if (!a->gcs_down_since_ms)
+    a->gcs_down_since_ms = now;
+  if (!stuck || now - a->gcs_down_since_ms < cw->gcs_reconnect_timeout_ms)
+    return;
+  char hex[9];
+  char *msg = xasprintf("actor %s (%s): the GCS did not answer for %d ms (gcs_rpc_reconnect_timeout_ms, "
+                        "RAYC_GCS_RPC_RECONNECT_TIMEOUT_MS), so where the actor runs is unknown",
+                        id_short(a->id, ID_ACTOR_SIZE, hex), a->class_name ? a->class_name : "?",
+                        cw->gcs_reconnect_timeout_ms);
+  log_warn("%s: failing its waiting calls", msg);
+  client_fail_calls(cw, a, 0, RAYC_EUNAVAILABLE, msg);
+  free(msg);
 }
 
 /* ---- pushing calls ---- */
@@ -406,6 +436,8 @@ static void poll_done(void *arg, int status, const char *detail, ProtobufCMessag
   pthread_mutex_lock(&cw->mu);
   a->polling = 0;
   Rayc__GetActorInfoReply *rep = (Rayc__GetActorInfoReply *)resp;
+  if (status == 0)
+    a->gcs_down_since_ms = 0;
   if (status == 0 && rep->actor) {
     int before = a->state;
     client_apply(cw, a, rep->actor);
@@ -418,6 +450,7 @@ static void poll_done(void *arg, int status, const char *detail, ProtobufCMessag
               rayc_strerror(status), detail);
     a->poll_retry_ms = now_ms() + CW_ACTOR_GCS_RETRY_MS;
     cw->actors->npoll_retry++;
+    client_gcs_gone(cw, a, now_ms());
   }
   pb_free(resp);
   if (!cw->stopping && !cw->client_closing) {

@@ -55,6 +55,7 @@ cw_t *cw_create(int is_worker)
   const char *lo = getenv("RAYC_MIN_WORKER_PORT"), *hi = getenv("RAYC_MAX_WORKER_PORT");
   cw->min_port = lo ? atoi(lo) : 0;
   cw->max_port = hi ? atoi(hi) : cw->min_port;
+  cw->gcs_reconnect_timeout_ms = cw_gcs_reconnect_timeout_ms();
   return cw;
 }
 

@@ -27,6 +27,7 @@
 
 typedef struct worker_config {
   char *session_dir, *raylet_socket, *store_socket, *node_ip, *job_id, *worker_id, *code_path, *log_level;
+  int gcs_reconnect_timeout_ms;
 } worker_config_t;
 
 #define F(field) offsetof(worker_config_t, field)
@@ -39,6 +40,8 @@ static const cfg_entry_t worker_settings[] = {
   {"worker-id", CFG_STRING, F(worker_id), NULL, "this worker's id (hex)"},
   {"code-path", CFG_STRING, F(code_path), "", "libraries to load, ':'-separated"},
   {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
+  {"gcs-rpc-reconnect-timeout-ms", CFG_INT, F(gcs_reconnect_timeout_ms), "60000",
+   "how long a GCS call is retried while the GCS is down (restarting) before it fails"},
 };
 #undef F
 
@@ -57,6 +60,8 @@ static int worker_parse(worker_config_t *c, int argc, char **argv, cw_t *cw)
   if (rc == 0 && (id_from_hex(c->job_id, cw->job.b, ID_JOB_SIZE) != 0 ||
                   id_from_hex(c->worker_id, cw->worker_id.b, ID_WORKER_SIZE) != 0))
     err = xstrdup("--job-id and --worker-id must be hex ids"), rc = RAYC_EINVALID_ARGUMENT;
+  if (rc == 0 && c->gcs_reconnect_timeout_ms <= 0)
+    err = xstrdup("--gcs-rpc-reconnect-timeout-ms must be positive"), rc = RAYC_EINVALID_ARGUMENT;
   if (rc != 0)
     fprintf(stderr, "rayc-worker: %s\n", err ? err : "bad arguments");
   free(err);
@@ -111,6 +116,7 @@ static int worker_start(cw_t *cw, worker_config_t *c)
 {
   snprintf(cw->node_ip, sizeof(cw->node_ip), "%s", c->node_ip);
   cw->code_path = xstrdup(c->code_path);
+  cw->gcs_reconnect_timeout_ms = c->gcs_reconnect_timeout_ms;
   rpc_client_opts_t copts = {.loop = NULL, .token = cw->token, .tls = &cw->tls};
   cw->client = rpc_client_create(&copts);
   int rc = cw->client ? cw_worker_serve(cw) : RAYC_EINTERNAL;

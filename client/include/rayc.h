@@ -63,6 +63,9 @@ typedef struct rayc_config {
                             else /tmp/rayc */
   double num_cpus;       /* for a private cluster; <= 0: the core count */
   const char *log_level; /* NULL: $RAYC_LOG_LEVEL, else "warn" for drivers */
+  int gcs_rpc_reconnect_timeout_ms; /* how long a call to the GCS is retried while the GCS is down
+                                       (restarting) before it fails with RAYC_EUNAVAILABLE; <= 0:
+                                       $RAYC_GCS_RPC_RECONNECT_TIMEOUT_MS, else 60000 */
 } rayc_config;
 
 /* Connects this process to a cluster as a driver (cfg may be NULL). Returns 0 or a negative code

@@ -12,6 +12,9 @@
  *                        node 3 and creates $DRAIN_FILE once the node drains; then tasks must run
  *                        on nodes 1 and 2 only, a task needing node 3 must fail, and the first two
  *                        must complete on node 3 (max_retries 0: a retry would have failed them)
+ *   multinode workload   tasks while the script kills -9 and restarts the GCS
+ *   multinode actor_before / actor_after   a named detached counter on node 2, counted to 3
+ *                        before the GCS restart; after it, found by name with its count intact
  */
 #include <rayc.h>
 
@@ -282,6 +285,51 @@ static void workload(void)
   printf("%d tasks completed across a GCS restart: node1 %d, node2 %d, node3 %d\n", N, count[1], count[2], count[3]);
 }
 
+/* The actor side of the GCS restart: a named detached counter placed on node 2. */
+static int64_t counter_incr(const rayc_actor *a)
+{
+  rayc_ref r;
+  rayc_buf b;
+  int64_t v = -1;
+  CHECK(rayc_actor_call(a, "incr", NULL, 0, NULL, &r) == 0, "call incr");
+  CHECK(rayc_get(&r, 1, 60000, &b) == 0, "get incr");
+  if (b.len == sizeof(v))
+    memcpy(&v, b.data, sizeof(v));
+  rayc_buf_release(&b, 1);
+  rayc_ref_release(&r);
+  return v;
+}
+
+static void actor_before(void)
+{
+  rayc_actor_opts o;
+  rayc_actor_opts_init(&o);
+  rayc_resource on2 = {.name = "host2", .amount = 1};
+  o.name = "gcs-ft";
+  o.ns = "multinode";
+  o.detached = 1;
+  o.resources = &on2;
+  o.num_resources = 1;
+  rayc_actor a;
+  CHECK(rayc_actor_create("TCounter", NULL, 0, &o, &a) == 0, "create the detached counter");
+  for (int64_t i = 1; i <= 3; i++)
+    CHECK(counter_incr(&a) == i, "counter at %lld", (long long)i);
+  printf("a named detached counter on node 2 counted to 3\n");
+}
+
+static void actor_after(void)
+{
+  rayc_actor a;
+  rayc_actor_state st;
+  int restarts = -1;
+  CHECK(rayc_get_actor("gcs-ft", "multinode", &a) == 0, "the named actor after the GCS restart");
+  CHECK(counter_incr(&a) == 4, "the counter kept its count across the GCS restart");
+  CHECK(rayc_actor_get_state(&a, &st, &restarts) == 0 && st == RAYC_ACTOR_ALIVE && restarts == 0,
+        "the actor is ALIVE and was not restarted (state %d, restarts %d)", (int)st, restarts);
+  CHECK(rayc_actor_kill(&a, 1) == 0, "kill the counter");
+  printf("after the GCS restart the named counter was found, at 4, never restarted\n");
+}
+
 int main(int argc, char **argv)
 {
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -301,6 +349,10 @@ int main(int argc, char **argv)
     orphan();
   } else if (strcmp(argv[1], "drain") == 0) {
     drain();
+  } else if (strcmp(argv[1], "actor_before") == 0) {
+    actor_before();
+  } else if (strcmp(argv[1], "actor_after") == 0) {
+    actor_after();
   } else if (strcmp(argv[1], "nodes") == 0) {
     /* learn_node_ids() above already ran a task on each of the three nodes */
   } else {

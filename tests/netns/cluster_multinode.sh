@@ -62,7 +62,9 @@ drive() {  # mode: runs the driver in host 1
 drive basic || fail "basic checks"
 
 # kill -9 the GCS mid-workload and restart it with the same command line: the raylets carry on,
-# the tasks complete, and the restarted GCS (reloaded from Redis) serves a new driver.
+# the tasks complete, and the restarted GCS (reloaded from Redis) serves a new driver; a named
+# detached actor made before keeps its worker and its state.
+drive actor_before || fail "a named detached actor before the GCS restart"
 netns_spawn 1 env RAYC_ADDRESS="$HEAD" RAYC_CODE_PATH="$B/lib/libtest_tasks.so" "$B/tests/drivers/multinode" workload \
   > "$ROOT/workload.out" 2>&1
 WL=$NETNS_PID
@@ -81,7 +83,8 @@ grep -q "PASS workload" "$ROOT/workload.out" || fail "the workload did not survi
 sleep 1.5
 netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | grep -E "nodes alive" || fail "rayc status after the restart"
 drive nodes || fail "a new driver after the GCS restart"
-echo "GCS restart: workload completed, 3 nodes alive, new driver served"
+drive actor_after || fail "the named detached actor after the GCS restart"
+echo "GCS restart: workload completed, 3 nodes alive, new driver served, actor kept"
 
 # Kill node 3 while tasks run on it.
 netns_spawn 1 env RAYC_ADDRESS="$HEAD" RAYC_CODE_PATH="$B/lib/libtest_tasks.so" "$B/tests/drivers/multinode" killnode \
