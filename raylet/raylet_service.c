@@ -86,12 +86,30 @@ static void h_health_check(void *ctx, rpc_call_t *call, const ProtobufCMessage *
   rpc_reply(call, &rep.base);
 }
 
+static void h_prepare_bundles(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_bundle_prepare(ctx, call, (const Rayc__PrepareBundleResourcesRequest *)m);
+}
+
+static void h_commit_bundles(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_bundle_commit(ctx, call, (const Rayc__CommitBundleResourcesRequest *)m);
+}
+
+static void h_cancel_reserve(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_bundle_cancel(ctx, call, (const Rayc__CancelResourceReserveRequest *)m);
+}
+
 static const rpc_method_t raylet_methods[] = {
   {.service = &rayc__node_manager_service__descriptor, .method = "RequestWorkerLease", .handler = h_request_worker_lease},
   {.service = &rayc__node_manager_service__descriptor, .method = "ReturnWorker", .handler = h_return_worker},
   {.service = &rayc__node_manager_service__descriptor, .method = "GetNodeStats", .handler = h_get_node_stats},
   {.service = &rayc__node_manager_service__descriptor, .method = "ShutdownRaylet", .handler = h_shutdown_raylet},
   {.service = &rayc__node_manager_service__descriptor, .method = "HealthCheck", .handler = h_health_check},
+  {.service = &rayc__node_manager_service__descriptor, .method = "PrepareBundleResources", .handler = h_prepare_bundles},
+  {.service = &rayc__node_manager_service__descriptor, .method = "CommitBundleResources", .handler = h_commit_bundles},
+  {.service = &rayc__node_manager_service__descriptor, .method = "CancelResourceReserve", .handler = h_cancel_reserve},
 };
 
 int raylet_service_start(raylet_t *r)

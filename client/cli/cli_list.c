@@ -1,7 +1,8 @@
 /*
- * rayc list actors [--format table|json]: the cluster's actors as the GCS knows them (Ray's
- * `ray list actors`): id, class, name, state, restarts, where it runs, and why it died. Other kinds
- * (`rayc list nodes`, ...) arrive with their features.
+ * rayc list actors|placement-groups [--format table|json]: the cluster's actors as the GCS knows
+ * them (Ray's `ray list actors`): id, class, name, state, restarts, where it runs, and why it died;
+ * or its placement groups: id, name, strategy, state, bundles and where each is reserved. Other
+ * kinds (`rayc list nodes`, ...) arrive with their features.
  */
 #include "client/cli/cli.h"
 
@@ -36,7 +37,8 @@ static const cfg_entry_t cli_list_table[] = {
 };
 #undef F
 
-static const char cli_list_summary[] = "Lists the cluster's actors: rayc list actors [--format table|json].";
+static const char cli_list_summary[] =
+    "Lists the cluster's actors or placement groups: rayc list actors|placement-groups [--format table|json].";
 
 static const char *state_name(Rayc__ActorState s)
 {
@@ -136,18 +138,130 @@ static int list_actors(const cli_list_conf_t *c, const char *address)
   return CLI_OK;
 }
 
+/* ---- placement groups ---- */
+
+static const char *pg_state(Rayc__PlacementGroupState s)
+{
+  static const char *names[] = {"PENDING", "CREATED", "REMOVED", "RESCHEDULING"};
+  return (unsigned)s < 4 ? names[s] : "UNKNOWN";
+}
+
+static const char *pg_strategy(Rayc__PlacementStrategy s)
+{
+  static const char *names[] = {"PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"};
+  return (unsigned)s < 4 ? names[s] : "UNKNOWN";
+}
+
+static void print_pg_json(const Rayc__GetAllPlacementGroupReply *r)
+{
+  printf("[");
+  for (size_t i = 0; i < r->n_placement_groups; i++) {
+    const Rayc__PlacementGroupInfo *g = r->placement_groups[i];
+    char id[2 * ID_PG_SIZE + 1], job[9];
+    id_hex(g->placement_group_id.data, g->placement_group_id.len == ID_PG_SIZE ? ID_PG_SIZE : 0, id);
+    id_hex(g->creator_job_id.data, g->creator_job_id.len == ID_JOB_SIZE ? ID_JOB_SIZE : 0, job);
+    printf("%s\n  {\"placement_group_id\": \"%s\", \"name\": ", i ? "," : "", id);
+    json_str(g->name);
+    printf(", \"strategy\": \"%s\", \"state\": \"%s\", \"creator_job_id\": \"%s\", \"detached\": %s, "
+           "\"state_detail\": ",
+           pg_strategy(g->strategy), pg_state(g->state), job, g->is_detached ? "true" : "false");
+    json_str(g->state_detail);
+    printf(", \"bundles\": [");
+    for (size_t b = 0; b < g->n_bundles; b++) {
+      const Rayc__Bundle *x = g->bundles[b];
+      char node[2 * ID_NODE_SIZE + 1];
+      printf("%s{\"index\": %d, \"resources\": {", b ? ", " : "", x->index);
+      for (size_t k = 0; k < x->n_resources; k++) {
+        printf("%s", k ? ", " : "");
+        json_str(x->resources[k]->name);
+        printf(": %g", x->resources[k]->amount);
+      }
+      printf("}, \"node_id\": ");
+      if (x->node_id.len == ID_NODE_SIZE)
+        printf("\"%s\"}", id_hex(x->node_id.data, ID_NODE_SIZE, node));
+      else
+        printf("null}");
+    }
+    printf("]}");
+  }
+  printf("%s]\n", r->n_placement_groups ? "\n" : "");
+}
+
+static void print_pg_table(const Rayc__GetAllPlacementGroupReply *r)
+{
+  printf("%-36s  %-16s  %-13s  %-12s  %s\n", "PLACEMENT_GROUP_ID", "NAME", "STRATEGY", "STATE", "BUNDLES");
+  for (size_t i = 0; i < r->n_placement_groups; i++) {
+    const Rayc__PlacementGroupInfo *g = r->placement_groups[i];
+    char id[2 * ID_PG_SIZE + 1], bundles[512];
+    size_t off = 0;
+    bundles[0] = '\0';
+    id_hex(g->placement_group_id.data, g->placement_group_id.len == ID_PG_SIZE ? ID_PG_SIZE : 0, id);
+    for (size_t b = 0; b < g->n_bundles && off < sizeof(bundles); b++) {
+      const Rayc__Bundle *x = g->bundles[b];
+      char node[2 * ID_NODE_SIZE + 1] = "-";
+      if (x->node_id.len == ID_NODE_SIZE)
+        id_short(x->node_id.data, ID_NODE_SIZE, node);
+      off += (size_t)snprintf(bundles + off, sizeof(bundles) - off, "%s{", b ? " " : "");
+      for (size_t k = 0; k < x->n_resources && off < sizeof(bundles); k++)
+        off += (size_t)snprintf(bundles + off, sizeof(bundles) - off, "%s%s:%g", k ? "," : "", x->resources[k]->name,
+                                x->resources[k]->amount);
+      if (off < sizeof(bundles))
+        off += (size_t)snprintf(bundles + off, sizeof(bundles) - off, "}@%s", node);
+    }
+    printf("%-36s  %-16s  %-13s  %-12s  %s%s%s\n", id, *g->name ? g->name : "-", pg_strategy(g->strategy),
+           pg_state(g->state), bundles, *g->state_detail ? "  " : "", g->state_detail);
+  }
+  printf("%zu placement group%s\n", r->n_placement_groups, r->n_placement_groups == 1 ? "" : "s");
+}
+
+static int list_query(const cli_list_conf_t *c, const char *address, const char *what,
+                      const ProtobufCServiceDescriptor *svc, const char *method, const ProtobufCMessage *req,
+                      ProtobufCMessage **resp)
+{
+  cli_auth_t auth;
+  rpc_client_t *client = cli_auth_init(&auth, &c->sec, c->temp_dir, what) < 0 ? NULL : cli_client_create(&auth, what);
+  char *detail = NULL;
+  int rc = client ? rpc_call_sync(rpc_channel_get(client, address), svc, method, req, c->timeout_ms, resp, &detail)
+                  : RAYC_EINTERNAL;
+  rpc_client_destroy(client);
+  if (rc != 0) {
+    fprintf(stderr, "rayc %s: cannot query the GCS at %s: %s\n", what, address,
+            detail && *detail ? detail : rayc_strerror(rc));
+    cli_auth_hint(stderr, &auth, rc);
+  }
+  cli_auth_release(&auth);
+  free(detail);
+  return rc;
+}
+
+static int list_pgs(const cli_list_conf_t *c, const char *address)
+{
+  Rayc__GetAllPlacementGroupRequest req = RAYC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
+  ProtobufCMessage *resp = NULL;
+  if (list_query(c, address, "list placement-groups", &rayc__placement_group_info_gcs_service__descriptor,
+                 "GetAllPlacementGroup", &req.base, &resp) != 0)
+    return CLI_FAIL;
+  if (strcmp(c->format, "json") == 0)
+    print_pg_json((Rayc__GetAllPlacementGroupReply *)resp);
+  else
+    print_pg_table((Rayc__GetAllPlacementGroupReply *)resp);
+  pb_free(resp);
+  return CLI_OK;
+}
+
 int cli_list(int argc, char **argv)
 {
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      printf("usage: rayc list actors [--format table|json] [--address HOST:PORT] [--temp-dir DIR]\n");
+      printf("usage: rayc list actors|placement-groups [--format table|json] [--address HOST:PORT] [--temp-dir DIR]\n");
       return CLI_OK;
     }
-    fprintf(stderr, "usage: rayc list actors [--format table|json] [--address HOST:PORT]\n");
+    fprintf(stderr, "usage: rayc list actors|placement-groups [--format table|json] [--address HOST:PORT]\n");
     return CLI_USAGE;
   }
-  if (strcmp(argv[1], "actors") != 0) {
-    fprintf(stderr, "rayc list: '%s' cannot be listed yet (try: actors)\n", argv[1]);
+  int pgs = strcmp(argv[1], "placement-groups") == 0;
+  if (strcmp(argv[1], "actors") != 0 && !pgs) {
+    fprintf(stderr, "rayc list: '%s' cannot be listed yet (try: actors, placement-groups)\n", argv[1]);
     return CLI_USAGE;
   }
   cli_list_conf_t c;
@@ -164,7 +278,7 @@ int cli_list(int argc, char **argv)
             c.temp_dir);
     status = CLI_FAIL;
   } else {
-    status = list_actors(&c, address);
+    status = pgs ? list_pgs(&c, address) : list_actors(&c, address);
   }
   cfg_release(cli_list_table, ARRAY_LEN(cli_list_table), &c);
   return status;
