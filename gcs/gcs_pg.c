@@ -14,7 +14,7 @@
 #define GCS_PG_TABLE "PG"
 
 enum {
-  PG_RETRY_MS = 500,       /* no feasible placement, or a reservation failed: try again after this */
+  PG_RETRY_MS = 200,       /* no feasible placement, or a reservation failed: try again after this */
   PG_RPC_MS = 10000,       /* prepare / commit / cancel deadline */
   PG_WAIT_MAX_MS = 3600000,
   PG_MAX_BUNDLES = 1000,
