@@ -109,13 +109,12 @@ void raylet_gcs_heartbeat(raylet_t *r)
   req.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
   req.view_version = r->view_version;
   req.resources_available = raylet_res_to_pb(&r->available, &req.n_resources_available);
-  if (r->bundles) /* committed bundles add the group's resources to the total */
-    req.resources_total = raylet_res_to_pb(&r->total, &req.n_resources_total);
+  /* committed placement-group bundles change the total (and registration may have seen them) */
+  req.resources_total = raylet_res_to_pb(&r->total, &req.n_resources_total);
   rpc_call(r->gcs, &rayc__node_info_gcs_service__descriptor, "ReportHeartbeat", &req.base, GCS_CALL_TIMEOUT_MS,
            gcs_heartbeat_done, r);
   raylet_res_pb_free(req.resources_available, req.n_resources_available);
-  if (req.resources_total)
-    raylet_res_pb_free(req.resources_total, req.n_resources_total);
+  raylet_res_pb_free(req.resources_total, req.n_resources_total);
 }
 
 void raylet_gcs_unregister(raylet_t *r, const char *reason)

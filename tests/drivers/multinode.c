@@ -4,6 +4,8 @@
  * also has "special"), checks what it sees, and exits non-zero on the first failed check.
  *
  *   multinode basic      spillback spread, custom resources, SPREAD, node affinity
+ *   multinode pg         a STRICT_SPREAD placement group of 3 bundles lands one bundle per node
+ *   multinode workload   tasks (and a STRICT_SPREAD group) across a GCS kill -9 and restart
  *   multinode killnode   tasks spread over the nodes; prints READY; node 3 is then killed by the
  *                        script; every task must still complete (retried elsewhere)
  */
@@ -171,6 +173,48 @@ static void check_object_across_nodes(void)
   printf("a 3 MiB object made on node 2 was read by a task on node 3 and by the driver on node 1\n");
 }
 
+/* A STRICT_SPREAD group of three {CPU: 1} bundles: one per node; tasks pinned to each bundle run
+ * on three distinct nodes. */
+static void pg_check_spread(const rayc_placement_group *pg, const char *when)
+{
+  int seen[4] = {0};
+  for (int b = 0; b < 3; b++) {
+    rayc_task_opts o;
+    rayc_task_opts_init(&o);
+    o.placement_group = pg;
+    o.bundle_index = b;
+    rayc_ref r = where(0, &o);
+    char id[57];
+    CHECK(node_of(&r, id) == 0, "task in bundle %d %s", b, when);
+    int n = node_index(id);
+    CHECK(n > 0 && !seen[n], "bundle %d %s ran on node %d, which another bundle uses", b, when, n);
+    seen[n] = 1;
+  }
+  printf("STRICT_SPREAD group %s: bundles 0, 1, 2 ran their tasks on three distinct nodes\n", when);
+}
+
+static rayc_placement_group pg_strict_spread(int n)
+{
+  static const rayc_resource cpu1[] = {{"CPU", 1}};
+  rayc_bundle b[4];
+  for (int i = 0; i < n; i++)
+    b[i] = (rayc_bundle){.resources = cpu1, .nresources = 1};
+  rayc_placement_group pg;
+  CHECK(rayc_placement_group_create(b, (size_t)n, RAYC_PG_STRICT_SPREAD, NULL, &pg) == 0, "create a group of %d", n);
+  return pg;
+}
+
+static void check_placement_groups(void)
+{
+  rayc_placement_group pg = pg_strict_spread(3);
+  CHECK(rayc_placement_group_wait(&pg, 30000) == 0, "STRICT_SPREAD x3 on 3 nodes");
+  pg_check_spread(&pg, "just created");
+  rayc_placement_group four = pg_strict_spread(4);
+  int rc = rayc_placement_group_wait(&four, 1500);
+  CHECK(rc == RAYC_ETIMEOUT, "STRICT_SPREAD x4 on 3 nodes must stay pending, got %d", rc);
+  CHECK(rayc_placement_group_remove(&four) == 0 && rayc_placement_group_remove(&pg) == 0, "remove the groups");
+}
+
 static int killnode(void)
 {
   enum { N = 60 };
@@ -200,6 +244,8 @@ static void workload(void)
 {
   enum { N = 400 };
   static rayc_ref refs[N];
+  rayc_placement_group pg = pg_strict_spread(3);
+  CHECK(rayc_placement_group_wait(&pg, 30000) == 0, "STRICT_SPREAD x3 before the GCS restart");
   for (int i = 0; i < N; i++)
     refs[i] = where(i < 20 ? 0 : 20, NULL);
   printf("READY\n");
@@ -210,6 +256,10 @@ static void workload(void)
     count[node_index(id)]++;
   }
   printf("%d tasks completed across a GCS restart: node1 %d, node2 %d, node3 %d\n", N, count[1], count[2], count[3]);
+  /* the group outlived the GCS: reloaded from Redis as CREATED, its bundles still on their nodes */
+  CHECK(rayc_placement_group_wait(&pg, 10000) == 0, "the group after the GCS restart");
+  pg_check_spread(&pg, "after the GCS restart");
+  CHECK(rayc_placement_group_remove(&pg) == 0, "remove the group after the GCS restart");
 }
 
 int main(int argc, char **argv)
@@ -223,6 +273,7 @@ int main(int argc, char **argv)
     check_default_spreads();
     check_custom_and_strategies();
     check_object_across_nodes();
+    check_placement_groups();
   } else if (strcmp(argv[1], "killnode") == 0) {
     killnode();
   } else if (strcmp(argv[1], "workload") == 0) {
