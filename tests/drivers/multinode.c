@@ -190,7 +190,7 @@ static void pg_check_spread(const rayc_placement_group *pg, const char *when)
     CHECK(n > 0 && !seen[n], "bundle %d %s ran on node %d, which another bundle uses", b, when, n);
     seen[n] = 1;
   }
-  printf("STRICT_SPREAD group %s: bundles 0, 1, 2 ran their tasks on three distinct nodes\n", when);
+  printf("placement group %s: bundles 0, 1, 2 ran their tasks on three distinct nodes\n", when);
 }
 
 static rayc_placement_group pg_strict_spread(int n)
@@ -223,6 +223,13 @@ static int killnode(void)
   rayc_task_opts_init(&o);
   o.strategy = RAYC_STRATEGY_SPREAD;
   o.max_retries = 5;
+  /* a SPREAD group of three bundles: one on each node, so one is lost with node 3 */
+  static const rayc_resource cpu1[] = {{"CPU", 1}};
+  rayc_bundle bundles[3] = {{cpu1, 1}, {cpu1, 1}, {cpu1, 1}};
+  rayc_placement_group pg;
+  CHECK(rayc_placement_group_create(bundles, 3, RAYC_PG_SPREAD, "killnode", &pg) == 0, "create a SPREAD group");
+  CHECK(rayc_placement_group_wait(&pg, 30000) == 0, "SPREAD x3 on 3 nodes");
+  pg_check_spread(&pg, "before node 3 dies");
   for (int i = 0; i < N; i++)
     refs[i] = where(1000, &o);
   usleep(300000);
@@ -236,6 +243,19 @@ static int killnode(void)
   }
   printf("after node 3 was killed, all %d tasks completed: node1 %d, node2 %d, node3 %d\n", N, count[1], count[2],
          count[3]);
+  /* the bundle node 3 held is reserved again on a live node */
+  CHECK(rayc_placement_group_wait(&pg, 60000) == 0, "the SPREAD group after node 3 died");
+  for (int b = 0; b < 3; b++) {
+    rayc_task_opts p;
+    rayc_task_opts_init(&p);
+    p.placement_group = &pg;
+    p.bundle_index = b;
+    rayc_ref r = where(0, &p);
+    char id[57];
+    CHECK(node_of(&r, id) == 0, "task in bundle %d after node 3 died", b);
+    CHECK(node_index(id) == 1 || node_index(id) == 2, "bundle %d is on node %d", b, node_index(id));
+  }
+  printf("the SPREAD group's bundle on node 3 was reserved again on a live node\n");
   return 0;
 }
 
