@@ -213,14 +213,18 @@ static void pg_node_resources(gcs_pgs_t *m, const id_node_t *id, Rayc__ResourceE
     gcs_nodes_set_resources(&m->s->nodes, n, avail, navail, total, ntotal);
 }
 
+static void pg_kick(gcs_pgs_t *m);
+
 static void cancel_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   pg_step_t *st = arg;
   Rayc__CancelResourceReserveReply *rep = (Rayc__CancelResourceReserveReply *)resp;
-  if (status == 0 && !st->m->stopping)
+  if (status == 0 && !st->m->stopping) {
     pg_node_resources(st->m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
                       rep->n_resources_total);
-  else if (status != 0 && !st->m->stopping)
+    if (rep->cancelled > 0) /* resources came back: groups waiting for them try now */
+      pg_kick(st->m);
+  } else if (status != 0 && !st->m->stopping)
     log_debug("CancelResourceReserve failed: %s (%s)", rayc_strerror(status), detail ? detail : "");
   pb_free(resp);
   free(st);
@@ -580,6 +584,18 @@ static void pg_schedule_next(gcs_pgs_t *m)
     if (pg_wants_placement(g, now))
       pg_schedule(m, g);
   }
+}
+
+/* Makes every group that waits for resources try again now. */
+static void pg_kick(gcs_pgs_t *m)
+{
+  for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);) {
+    gcs_pg_t *g = it.value;
+    if (pg_wants_placement(g, INT64_MAX))
+      g->retry_at_ms = 0;
+  }
+  if (!m->busy)
+    pg_schedule_next(m);
 }
 
 /* ---- removal ---- */

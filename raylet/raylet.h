@@ -161,6 +161,7 @@ typedef struct raylet {
   raylet_bundle_t *bundles;
   uint8_t removed_pgs[RAYLET_REMOVED_PGS][ID_PG_SIZE]; /* recently removed groups (a ring) */
   unsigned removed_next;
+  int bundle_wanted; /* a prepare found too little free: heartbeat as soon as a lease ends */
   int registered;
   int64_t stopping; /* when shutdown began (ms), 0 while serving */
   int64_t start_ms;

@@ -82,6 +82,8 @@ void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBun
   /* room for the names a commit adds: four per resource and bundle */
   int room = r->total.n + 4 * (need.n + 1) * fresh <= RES_MAX && r->available.n + 4 * (need.n + 1) * fresh <= RES_MAX;
   rep.success = !r->stopping && room && raylet_res_fits(&r->available, &need);
+  if (!rep.success) /* the GCS retries from the view: refresh it as soon as something frees */
+    r->bundle_wanted = 1;
   if (rep.success) {
     for (size_t i = 0; i < req->n_bundles; i++) {
       const Rayc__BundleSpec *s = req->bundles[i];

@@ -70,6 +70,10 @@ static void lease_free(raylet_t *r, raylet_lease_t *l)
       break;
     }
   raylet_res_add(&r->available, &l->res);
+  if (r->bundle_wanted) { /* a placement group waits for resources: tell the GCS at once */
+    r->bundle_wanted = 0;
+    r->last_heartbeat_ms = 0;
+  }
   for (int i = 0; i < l->ngpus; i++)
     r->gpu_used[l->gpu_ids[i]] = 0;
   if (l->worker)
