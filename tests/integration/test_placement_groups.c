@@ -3,7 +3,8 @@
  * two {CPU: 1} bundles is reserved (the node's available CPU drops by 2), tasks pinned to each
  * bundle and to any bundle run, an actor lives in a bundle; removal gives the CPUs back and kills
  * the actor; an infeasible group stays PENDING and waiting for it times out with the reason;
- * removing a group fails its queued and running tasks; `rayc list placement-groups` shows groups.
+ * removing a group fails its queued and running tasks; a finished job's groups are removed;
+ * `rayc list placement-groups` shows groups.
  */
 #include "itest.h"
 #include "itest_sh.h"
@@ -201,6 +202,30 @@ START_TEST(test_remove_fails_tasks)
 }
 END_TEST
 
+START_TEST(test_job_end_removes_groups)
+{
+  it_connect();
+  rayc_placement_group pg = make_pg(cpu1, 1, 2, RAYC_PG_SPREAD, "ownedbyjob");
+  ck_assert_int_eq(rayc_placement_group_wait(&pg, 30000), 0);
+  expect_cpu_available("1.0");
+  rayc_shutdown(); /* the job finishes: its groups go */
+  char *out = NULL, hex[RAYC_PG_ID_SIZE * 2 + 1];
+  rayc_placement_group_hex(&pg, hex);
+  int removed = 0;
+  for (int i = 0; i < 100 && !removed; i++) {
+    free(out);
+    ck_assert_int_eq(it_sh(&out, "%s/bin/rayc list placement-groups --format json --temp-dir %s", it_build, it_temp), 0);
+    char *at = strstr(out, hex);
+    removed = at && strstr(at, "\"REMOVED\"") && strstr(at, "finished");
+    if (!removed)
+      usleep(100 * 1000);
+  }
+  ck_assert_msg(removed, "the group of a finished job was not removed:\n%s", out);
+  free(out);
+  expect_cpu_available("3.0");
+}
+END_TEST
+
 int main(void)
 {
   if (it_start("libtest_tasks.so", "--num-cpus 3 --object-store-memory 128M") != 0) {
@@ -213,6 +238,7 @@ int main(void)
   tcase_add_test(tc, test_pack_group_runs_tasks_and_actor);
   tcase_add_test(tc, test_infeasible_group_stays_pending);
   tcase_add_test(tc, test_remove_fails_tasks);
+  tcase_add_test(tc, test_job_end_removes_groups);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }
