@@ -642,6 +642,17 @@ static void pg_remove(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
         nodes[nn++] = *cand[k];
     }
   }
+  if (g->unsure) {
+    gcs_nodes_t *t = &m->s->nodes;
+    nodes = xrealloc(nodes, (2 * nb + t->n + 1) * sizeof(*nodes));
+    for (size_t k = 0; k < t->n; k++) {
+      size_t j = 0;
+      while (j < nn && memcmp(nodes[j].b, t->v[k]->id.b, ID_NODE_SIZE) != 0)
+        j++;
+      if (j == nn && t->v[k]->state == GCS_NODE_ALIVE)
+        nodes[nn++] = t->v[k]->id;
+    }
+  }
   g->gen++;
   for (size_t i = 0; i < nb; i++)
     pg_set_node(g->info->bundles[i], NULL);
@@ -935,6 +946,8 @@ static void pg_load_one(void *arg, const uint8_t *key, size_t klen, const uint8_
     return;
   }
   gcs_pg_t *g = pg_new(info);
+  g->unsure = info->state == RAYC__PLACEMENT_GROUP_STATE__PG_PENDING ||
+              info->state == RAYC__PLACEMENT_GROUP_STATE__PG_RESCHEDULING;
   hmap_put(&m->by_id, g->id, ID_PG_SIZE, g);
 }
 

@@ -50,6 +50,8 @@ typedef struct gcs_pg {
   uint8_t *trying;                /* per bundle: part of the attempt in flight */
   int in_flight, failed;          /* RPCs of the current phase; did one fail */
   int committing;
+  int unsure;                     /* loaded not CREATED: a GCS that died may have left bundles prepared
+                                     anywhere, so removal asks every alive node */
   int64_t retry_at_ms;
   gcs_pg_waiter_t *waiters;
 } gcs_pg_t;
