@@ -258,100 +258,124 @@ static int pg_same_node(const Rayc__Bundle *b, const gcs_node_t *n)
   return b->node_id.len == ID_NODE_SIZE && memcmp(b->node_id.data, n->id.b, ID_NODE_SIZE) == 0;
 }
 
-/* Picks a node for every bundle not committed yet, into g->try_node / g->trying. Returns 0, or
- * RAYC_EINFEASIBLE with *why (new) explaining. */
-static int pg_choose(gcs_pgs_t *m, gcs_pg_t *g, char **why)
+/* The alive nodes with their free resources, starting at the round-robin offset; *nc is set. */
+static pg_cand_t *pg_cands(gcs_pgs_t *m, const gcs_pg_t *g, int *nc)
 {
   gcs_nodes_t *t = &m->s->nodes;
-  Rayc__PlacementGroupInfo *info = g->info;
-  size_t nb = info->n_bundles;
   pg_cand_t *c = xcalloc(t->n ? t->n : 1, sizeof(*c));
-  int nc = 0;
+  *nc = 0;
   for (size_t k = 0; k < t->n; k++) {
     gcs_node_t *n = t->v[(m->rr + k) % t->n];
     if (n->state != GCS_NODE_ALIVE || !n->info || n->info->raylet_port <= 0)
       continue;
-    c[nc].n = n;
+    pg_cand_t *x = &c[(*nc)++];
+    x->n = n;
     if (n->hb)
-      res_from_pb(&c[nc].avail, n->hb->resources_available, n->hb->n_resources_available);
+      res_from_pb(&x->avail, n->hb->resources_available, n->hb->n_resources_available);
     else
-      res_from_pb(&c[nc].avail, n->info->resources_total, n->info->n_resources_total);
-    for (size_t i = 0; i < nb; i++)
-      c[nc].count += pg_same_node(info->bundles[i], n);
-    nc++;
+      res_from_pb(&x->avail, n->info->resources_total, n->info->n_resources_total);
+    for (size_t i = 0; i < g->info->n_bundles; i++)
+      x->count += pg_same_node(g->info->bundles[i], n);
   }
   m->rr++;
-  memset(g->trying, 0, nb);
-  int rc = 0, bad = -1;
-  Rayc__PlacementStrategy strat = info->strategy;
-  if (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK || strat == RAYC__PLACEMENT_STRATEGY__PG_PACK) {
-    /* one node for every bundle left: the one holding the others first */
-    int best = -1;
-    int anchored = 0;
-    for (int j = 0; j < nc; j++)
-      anchored |= c[j].count > 0;
-    for (int k = 0; k < nc; k++) {
-      if (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK && anchored && c[k].count == 0)
+  return c;
+}
+
+/* PACK, STRICT_PACK: the one node that fits every bundle left, preferring the one holding the
+ * group's other bundles (STRICT_PACK: only that one, if any). -1 when none fits. */
+static int pg_pick_one_node(const gcs_pg_t *g, const pg_cand_t *c, int nc)
+{
+  int anchored = 0, best = -1;
+  for (int k = 0; k < nc; k++)
+    anchored |= c[k].count > 0;
+  for (int k = 0; k < nc; k++) {
+    if (g->info->strategy == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK && anchored && c[k].count == 0)
+      continue;
+    pg_res_t a = c[k].avail;
+    int ok = 1;
+    for (size_t i = 0; i < g->info->n_bundles && ok; i++) {
+      if (g->info->bundles[i]->node_id.len)
         continue;
-      pg_res_t a = c[k].avail;
-      int ok = 1;
-      for (size_t i = 0; i < nb && ok; i++) {
-        if (info->bundles[i]->node_id.len)
-          continue;
-        ok = bundle_fits(&a, info->bundles[i], 1);
-        bundle_take(&a, info->bundles[i]);
-      }
-      if (ok && (best < 0 || c[k].count > c[best].count))
+      ok = bundle_fits(&a, g->info->bundles[i], 1);
+      bundle_take(&a, g->info->bundles[i]);
+    }
+    if (ok && (best < 0 || c[k].count > c[best].count))
+      best = k;
+  }
+  return best;
+}
+
+/* PACK (fallback), SPREAD, STRICT_SPREAD: a node per bundle left, each where it fits with the most
+ * (PACK) or fewest (SPREAD) of the group's bundles, or none (STRICT_SPREAD). Returns the first
+ * bundle that fits nowhere, or -1. */
+static int pg_pick_each(gcs_pg_t *g, pg_cand_t *c, int nc)
+{
+  Rayc__PlacementStrategy strat = g->info->strategy;
+  for (size_t i = 0; i < g->info->n_bundles; i++) {
+    const Rayc__Bundle *b = g->info->bundles[i];
+    if (b->node_id.len || g->trying[i])
+      continue;
+    int best = -1;
+    for (int k = 0; k < nc; k++) {
+      if (!bundle_fits(&c[k].avail, b, 1) || (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD && c[k].count > 0))
+        continue;
+      if (best < 0 || (strat == RAYC__PLACEMENT_STRATEGY__PG_PACK ? c[k].count > c[best].count
+                                                                   : c[k].count < c[best].count))
         best = k;
     }
-    if (best >= 0) {
-      for (size_t i = 0; i < nb; i++)
-        if (!info->bundles[i]->node_id.len) {
-          g->trying[i] = 1;
-          g->try_node[i] = c[best].n->id;
-        }
-    } else if (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK) {
+    if (best < 0)
+      return (int)i;
+    bundle_take(&c[best].avail, b);
+    c[best].count++;
+    g->trying[i] = 1;
+    g->try_node[i] = c[best].n->id;
+  }
+  return -1;
+}
+
+/* Why bundle bad fits nowhere (new). */
+static char *pg_why_bundle(const gcs_pg_t *g, int bad, int nc)
+{
+  char res[256];
+  size_t off = 0;
+  res[0] = '\0';
+  const Rayc__Bundle *b = g->info->bundles[bad];
+  for (size_t j = 0; j < b->n_resources && off < sizeof(res); j++)
+    off += (size_t)snprintf(res + off, sizeof(res) - off, "%s%s: %g", j ? ", " : "", b->resources[j]->name,
+                            b->resources[j]->amount);
+  return xasprintf("bundle %d {%s} fits no alive node%s (%d alive node%s)", bad, res,
+                   g->info->strategy == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD
+                       ? " without another bundle of the group (STRICT_SPREAD)"
+                       : "",
+                   nc, nc == 1 ? "" : "s");
+}
+
+/* Picks a node for every bundle not committed yet, into g->try_node / g->trying. Returns 0, or
+ * RAYC_EINFEASIBLE with *why (new) explaining. */
+static int pg_choose(gcs_pgs_t *m, gcs_pg_t *g, char **why)
+{
+  int nc, rc = 0;
+  pg_cand_t *c = pg_cands(m, g, &nc);
+  size_t nb = g->info->n_bundles;
+  Rayc__PlacementStrategy strat = g->info->strategy;
+  memset(g->trying, 0, nb);
+  if (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK || strat == RAYC__PLACEMENT_STRATEGY__PG_PACK) {
+    int best = pg_pick_one_node(g, c, nc);
+    for (size_t i = 0; best >= 0 && i < nb; i++)
+      if (!g->info->bundles[i]->node_id.len) {
+        g->trying[i] = 1;
+        g->try_node[i] = c[best].n->id;
+      }
+    if (best < 0 && strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK) {
       rc = RAYC_EINFEASIBLE;
       *why = xasprintf("no alive node has the resources of all %zu bundles together (STRICT_PACK)", nb);
     }
   }
   if (rc == 0 && strat != RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK) {
-    for (size_t i = 0; i < nb; i++) {
-      const Rayc__Bundle *b = info->bundles[i];
-      if (b->node_id.len || g->trying[i])
-        continue;
-      int best = -1;
-      for (int k = 0; k < nc; k++) {
-        if (!bundle_fits(&c[k].avail, b, 1))
-          continue;
-        if (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD && c[k].count > 0)
-          continue;
-        if (best < 0 || (strat == RAYC__PLACEMENT_STRATEGY__PG_PACK ? c[k].count > c[best].count
-                                                                     : c[k].count < c[best].count))
-          best = k;
-      }
-      if (best < 0) {
-        bad = (int)i;
-        rc = RAYC_EINFEASIBLE;
-        break;
-      }
-      bundle_take(&c[best].avail, b);
-      c[best].count++;
-      g->trying[i] = 1;
-      g->try_node[i] = c[best].n->id;
-    }
+    int bad = pg_pick_each(g, c, nc);
     if (bad >= 0) {
-      char res[256];
-      size_t off = 0;
-      res[0] = '\0';
-      for (size_t j = 0; j < info->bundles[bad]->n_resources && off < sizeof(res); j++)
-        off += (size_t)snprintf(res + off, sizeof(res) - off, "%s%s: %g", j ? ", " : "",
-                                info->bundles[bad]->resources[j]->name, info->bundles[bad]->resources[j]->amount);
-      *why = xasprintf("bundle %d {%s} fits no alive node%s (%d alive node%s)", bad, res,
-                       strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD ? " without another bundle of the group "
-                                                                             "(STRICT_SPREAD)"
-                                                                           : "",
-                       nc, nc == 1 ? "" : "s");
+      rc = RAYC_EINFEASIBLE;
+      *why = pg_why_bundle(g, bad, nc);
       memset(g->trying, 0, nb);
     }
   }
