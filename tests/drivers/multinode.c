@@ -175,7 +175,7 @@ static void check_object_across_nodes(void)
 
 /* A STRICT_SPREAD group of three {CPU: 1} bundles: one per node; tasks pinned to each bundle run
  * on three distinct nodes. */
-static void pg_check_spread(const rayc_placement_group *pg, const char *when)
+static void pg_check_spread(const rayc_placement_group *pg, const char *when, double num_cpus)
 {
   int seen[4] = {0};
   for (int b = 0; b < 3; b++) {
@@ -183,6 +183,7 @@ static void pg_check_spread(const rayc_placement_group *pg, const char *when)
     rayc_task_opts_init(&o);
     o.placement_group = pg;
     o.bundle_index = b;
+    o.num_cpus = num_cpus;
     rayc_ref r = where(0, &o);
     char id[57];
     CHECK(node_of(&r, id) == 0, "task in bundle %d %s", b, when);
@@ -208,7 +209,7 @@ static void check_placement_groups(void)
 {
   rayc_placement_group pg = pg_strict_spread(3);
   CHECK(rayc_placement_group_wait(&pg, 30000) == 0, "STRICT_SPREAD x3 on 3 nodes");
-  pg_check_spread(&pg, "just created");
+  pg_check_spread(&pg, "just created", 1);
   rayc_placement_group four = pg_strict_spread(4);
   int rc = rayc_placement_group_wait(&four, 1500);
   CHECK(rc == RAYC_ETIMEOUT, "STRICT_SPREAD x4 on 3 nodes must stay pending, got %d", rc);
@@ -223,13 +224,14 @@ static int killnode(void)
   rayc_task_opts_init(&o);
   o.strategy = RAYC_STRATEGY_SPREAD;
   o.max_retries = 5;
-  /* a SPREAD group of three bundles: one on each node, so one is lost with node 3 */
-  static const rayc_resource cpu1[] = {{"CPU", 1}};
-  rayc_bundle bundles[3] = {{cpu1, 1}, {cpu1, 1}, {cpu1, 1}};
+  /* a SPREAD group of three bundles: one on each node, so one is lost with node 3; of memory, so
+   * that placing it again does not take the CPUs the tasks below need */
+  static const rayc_resource mem[] = {{"memory", 1e6}};
+  rayc_bundle bundles[3] = {{mem, 1}, {mem, 1}, {mem, 1}};
   rayc_placement_group pg;
   CHECK(rayc_placement_group_create(bundles, 3, RAYC_PG_SPREAD, "killnode", &pg) == 0, "create a SPREAD group");
   CHECK(rayc_placement_group_wait(&pg, 30000) == 0, "SPREAD x3 on 3 nodes");
-  pg_check_spread(&pg, "before node 3 dies");
+  pg_check_spread(&pg, "before node 3 dies", 0);
   for (int i = 0; i < N; i++)
     refs[i] = where(1000, &o);
   usleep(300000);
@@ -250,6 +252,7 @@ static int killnode(void)
     rayc_task_opts_init(&p);
     p.placement_group = &pg;
     p.bundle_index = b;
+    p.num_cpus = 0;
     rayc_ref r = where(0, &p);
     char id[57];
     CHECK(node_of(&r, id) == 0, "task in bundle %d after node 3 died", b);
@@ -278,7 +281,7 @@ static void workload(void)
   printf("%d tasks completed across a GCS restart: node1 %d, node2 %d, node3 %d\n", N, count[1], count[2], count[3]);
   /* the group outlived the GCS: reloaded from Redis as CREATED, its bundles still on their nodes */
   CHECK(rayc_placement_group_wait(&pg, 10000) == 0, "the group after the GCS restart");
-  pg_check_spread(&pg, "after the GCS restart");
+  pg_check_spread(&pg, "after the GCS restart", 1);
   CHECK(rayc_placement_group_remove(&pg) == 0, "remove the group after the GCS restart");
 }
 
