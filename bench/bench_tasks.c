@@ -157,6 +157,30 @@ static int m_tasks_async(void)
   return run_batches("single_client_tasks_async", 0);
 }
 
+/* ---- placement groups ---- */
+
+/* Creates a 1-bundle {CPU: 1} group, waits until it is reserved, removes it; groups/s. */
+static int m_pg_create_removal(void)
+{
+  static const rayc_resource cpu1[] = {{"CPU", 1}};
+  rayc_bundle b = {.resources = cpu1, .nresources = 1};
+  double t0 = now_s(), t;
+  long n = 0;
+  do {
+    rayc_placement_group pg;
+    int rc = rayc_placement_group_create(&b, 1, RAYC_PG_PACK, NULL, &pg);
+    if (rc != 0)
+      return fail(rc, "rayc_placement_group_create");
+    if ((rc = rayc_placement_group_wait(&pg, 30000)) != 0)
+      return fail(rc, "rayc_placement_group_wait");
+    if ((rc = rayc_placement_group_remove(&pg)) != 0)
+      return fail(rc, "rayc_placement_group_remove");
+    n++;
+  } while ((t = now_s() - t0) < rep_seconds);
+  report("placement_group_create/removal", (double)n / t, "/s");
+  return 0;
+}
+
 static int m_tasks_and_get_batch(void)
 {
   return run_batches("single_client_tasks_and_get_batch", 1);
@@ -577,6 +601,7 @@ static const metric_t metrics[] = {
     {"multi_client_put_calls_Plasma_Store", m_multi_put_small, 5},
     {"multi_client_put_gigabytes", m_multi_put_gigabytes, 5},
     {"queued_tasks", m_queued_tasks, 1},
+    {"placement_group_create/removal", m_pg_create_removal, 5},
     {"driver_bytes_per_queued_task", m_driver_bytes, 1},
 };
 

@@ -431,6 +431,29 @@ void gcs_actors_on_job_finished(gcs_actors_t *m, const id_job_t *job)
   kill_owned(m, NULL, job, msg);
 }
 
+void gcs_actors_on_pg_removed(gcs_actors_t *m, const char *pg_hex)
+{
+  if (!m || m->stopping)
+    return;
+  for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);) {
+    gcs_actor_t *a = it.value;
+    if (a->state == RAYC__ACTOR_STATE__ACTOR_DEAD || !a->spec)
+      continue;
+    Rayc__TaskSpec *spec = rayc__task_spec__unpack(NULL, a->spec_len, a->spec);
+    int in_group = 0;
+    for (size_t i = 0; spec && i < spec->n_resources && !in_group; i++) {
+      const char *g = strstr(spec->resources[i]->name, "_group_");
+      in_group = g && strstr(g, pg_hex) != NULL;
+    }
+    pb_free(spec);
+    if (in_group) {
+      char *msg = xasprintf("its placement group %s was removed", pg_hex);
+      gcs_actor_kill(m, a, RAYC__ACTOR_DEATH_CAUSE__ACTOR_KILLED, msg, 1);
+      free(msg);
+    }
+  }
+}
+
 void gcs_actors_owner_gone(gcs_actors_t *m, gcs_actor_owner_t *o, int exited, const char *detail)
 {
   char hex[9];

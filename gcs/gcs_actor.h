@@ -131,6 +131,9 @@ void gcs_actors_on_node_dead(gcs_actors_t *m, const id_node_t *node);
 /* A job finished: its owned (non-detached) actors die. */
 void gcs_actors_on_job_finished(gcs_actors_t *m, const id_job_t *job);
 
+/* A placement group (hex id) was removed: the actors placed in its bundles die (no restart). */
+void gcs_actors_on_pg_removed(gcs_actors_t *m, const char *pg_hex);
+
 /* RPC handlers of ActorInfoGcsService (rows of gcs_rpc_methods; ctx is the gcs_server_t). */
 void gcs_actor_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 void gcs_actor_on_get_info(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);

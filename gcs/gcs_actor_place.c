@@ -92,8 +92,11 @@ static int res_fit(Rayc__ResourceEntry **have, size_t nhave, const Rayc__TaskSpe
 static int node_score(const gcs_actor_t *a, const gcs_node_t *n, const Rayc__TaskSpec *spec)
 {
   if (n->state != GCS_NODE_ALIVE || !n->info || n->info->raylet_port <= 0 || (n->hb && n->hb->draining) ||
-      (a->has_avoid && memcmp(a->avoid.b, n->id.b, ID_NODE_SIZE) == 0) ||
-      !res_fit(n->info->resources_total, n->info->n_resources_total, spec))
+      (a->has_avoid && memcmp(a->avoid.b, n->id.b, ID_NODE_SIZE) == 0))
+    return 0;
+  /* placement-group bundles add resources: the last heartbeat's total, when it has one */
+  if (n->hb && n->hb->n_resources_total > 0 ? !res_fit(n->hb->resources_total, n->hb->n_resources_total, spec)
+                                            : !res_fit(n->info->resources_total, n->info->n_resources_total, spec))
     return 0;
   return !n->hb || res_fit(n->hb->resources_available, n->hb->n_resources_available, spec) ? 2 : 1;
 }

@@ -109,6 +109,10 @@ void gcs_node_view(const gcs_node_t *n, Rayc__NodeInfo *out)
   if (n->hb) {
     out->n_resources_available = n->hb->n_resources_available;
     out->resources_available = n->hb->resources_available;
+    if (n->hb->n_resources_total > 0) { /* placement-group bundles changed the total */
+      out->n_resources_total = n->hb->n_resources_total;
+      out->resources_total = n->hb->resources_total;
+    }
   } else if (out->n_resources_available == 0) {
     out->n_resources_available = n->info->n_resources_total;
     out->resources_available = n->info->resources_total;
@@ -277,6 +281,8 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
       rc = RAYC_EINVALID_ARGUMENT;
     }
   }
+  if (rc == 0)
+    rc = gcs_node_check_resources(hb->resources_total, hb->n_resources_total, why);
   if (rc < 0)
     return rc;
   gcs_node_t *n = gcs_nodes_find(t, hb->node_id.data, hb->node_id.len);
@@ -294,13 +300,33 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
   if (!old ? !gcs_node_same_resources(n->info->resources_total, n->info->n_resources_total,
                                       hb->resources_available, hb->n_resources_available)
            : !gcs_node_same_resources(old->resources_available, old->n_resources_available,
-                                      hb->resources_available, hb->n_resources_available))
+                                      hb->resources_available, hb->n_resources_available) ||
+      !gcs_node_same_resources(old ? old->resources_total : NULL, old ? old->n_resources_total : 0,
+                               hb->resources_total, hb->n_resources_total))
     t->view_version++;
   pb_free(n->hb);
   n->hb = (Rayc__ReportHeartbeatRequest *)gcs_pb_dup(&hb->base);
   n->last_seen_ms = now;
   n->last_heartbeat_wall_ms = wall_ms();
   return 0;
+}
+
+void gcs_nodes_set_resources(gcs_nodes_t *t, gcs_node_t *n, Rayc__ResourceEntry **avail, size_t navail,
+                             Rayc__ResourceEntry **total, size_t ntotal)
+{
+  if (n->state != GCS_NODE_ALIVE || gcs_node_check_resources(avail, navail, NULL) < 0 ||
+      gcs_node_check_resources(total, ntotal, NULL) < 0)
+    return;
+  Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+  hb.node_id = pb_bytes(n->id.b, ID_NODE_SIZE);
+  hb.view_version = n->hb ? n->hb->view_version : 0;
+  hb.resources_available = avail;
+  hb.n_resources_available = navail;
+  hb.resources_total = total;
+  hb.n_resources_total = ntotal;
+  pb_free(n->hb);
+  n->hb = (Rayc__ReportHeartbeatRequest *)gcs_pb_dup(&hb.base);
+  t->view_version++;
 }
 
 int gcs_nodes_check_timeouts(gcs_nodes_t *t, int64_t now, int timeout_ms)

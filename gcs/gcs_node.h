@@ -89,6 +89,11 @@ int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char 
 int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now,
                         const char **why);
 
+/* Replaces what the table knows of an ALIVE node's resources (the raylet's answer to a bundle
+ * reservation: fresher than its last heartbeat) and moves the view on. Invalid input is ignored. */
+void gcs_nodes_set_resources(gcs_nodes_t *t, gcs_node_t *n, Rayc__ResourceEntry **avail, size_t navail,
+                             Rayc__ResourceEntry **total, size_t ntotal);
+
 /* Marks an ALIVE node DEAD with reason (copied): stores, publishes and calls on_dead. No-op for a
  * DEAD node. */
 void gcs_nodes_mark_dead(gcs_nodes_t *t, gcs_node_t *n, const char *reason);

@@ -9,6 +9,7 @@
 #include "common/status.h"
 #include "common/util.h"
 #include "gcs/gcs_kv.h"
+#include "gcs/gcs_pg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -41,6 +42,11 @@ const rpc_method_t gcs_rpc_methods[] = {
     GCS_ROW(actor_info_gcs_service, "GetNamedActor", gcs_actor_on_get_named),
     GCS_ROW(actor_info_gcs_service, "KillActor", gcs_actor_on_kill),
     GCS_ROW(actor_info_gcs_service, "ListActors", gcs_actor_on_list),
+    GCS_ROW(placement_group_info_gcs_service, "CreatePlacementGroup", gcs_pg_on_create),
+    GCS_ROW(placement_group_info_gcs_service, "RemovePlacementGroup", gcs_pg_on_remove),
+    GCS_ROW(placement_group_info_gcs_service, "GetPlacementGroup", gcs_pg_on_get),
+    GCS_ROW(placement_group_info_gcs_service, "GetAllPlacementGroup", gcs_pg_on_get_all),
+    GCS_ROW(placement_group_info_gcs_service, "WaitPlacementGroupUntilReady", gcs_pg_on_wait),
 };
 const size_t gcs_rpc_methods_len = ARRAY_LEN(gcs_rpc_methods);
 
@@ -99,6 +105,7 @@ static void gcs_server_on_node_dead(void *arg, gcs_nodes_t *t, gcs_node_t *n)
     log_info("node %s: death ended %d jobs and %d workers", id_short(n->id.b, ID_NODE_SIZE, id),
              jobs, workers);
   gcs_actors_on_node_dead(s->actors, &n->id);
+  gcs_pgs_on_node_dead(s->pgs, &n->id);
 }
 
 static void gcs_server_on_job_finished(void *arg, gcs_jobs_t *t, gcs_job_t *j)
@@ -106,6 +113,7 @@ static void gcs_server_on_job_finished(void *arg, gcs_jobs_t *t, gcs_job_t *j)
   (void)t;
   /* Raylets kill the job's workers when they see the JOB message; its owned actors die here. */
   gcs_actors_on_job_finished(((gcs_server_t *)arg)->actors, &j->id);
+  gcs_pgs_on_job_finished(((gcs_server_t *)arg)->pgs, &j->id); /* its groups that are not detached */
 }
 
 /* ---- storage ---- */
@@ -172,6 +180,7 @@ static char *gcs_server_read_token(const char *path, char **err)
 static void gcs_server_free(gcs_server_t *s)
 {
   rpc_server_destroy(s->rpc);
+  gcs_pgs_destroy(s->pgs);
   gcs_actors_destroy(s->actors);
   gcs_health_release(&s->health);
   gcs_pubsub_release(&s->pubsub);
@@ -230,6 +239,10 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
     e = xstrdup("cannot make the actor manager's rpc client");
     goto fail;
   }
+  if (!(s->pgs = gcs_pgs_create(s))) {
+    e = xstrdup("cannot make the placement-group manager's rpc client");
+    goto fail;
+  }
   rpc_server_opts_t opts = {.loop = loop, .token = s->token, .ctx = s, .tls = &s->tls};
   s->rpc = rpc_server_create(gcs_rpc_methods, gcs_rpc_methods_len, &opts);
   if (!s->rpc) {
@@ -260,6 +273,7 @@ void gcs_server_cron(gcs_server_t *s, int64_t now)
   gcs_pubsub_expire(&s->pubsub, now);
   gcs_health_tick(&s->health, now);
   gcs_actors_cron(s->actors, now);
+  gcs_pgs_cron(s->pgs, now);
   gcs_nodes_check_timeouts(&s->nodes, now, s->conf->heartbeat_timeout_ms);
 }
 
@@ -346,6 +360,7 @@ void gcs_server_stop(gcs_server_t *s)
     sd_notify(0, "STOPPING=1");
   gcs_pubsub_release(&s->pubsub); /* answers the held polls while their clients still listen */
   gcs_actors_shutdown(s->actors);
+  gcs_pgs_shutdown(s->pgs);
   rpc_server_destroy(s->rpc);
   s->rpc = NULL;
   gcs_health_release(&s->health);

@@ -13,7 +13,8 @@
  *
  * Wiring of the tables: a node's death finishes the jobs whose driver ran on it, marks its
  * workers dead and restarts or kills its actors (gcs_server_on_node_dead); a finished job kills its
- * owned actors (gcs_server_on_job_finished). Every table publishes its changes.
+ * owned actors and its placement groups that are not detached (gcs_server_on_job_finished); a
+ * node's death also reschedules the placement-group bundles it held. Every table publishes its changes.
  *
  * Lifecycle: gcs_config_load() -> gcs_server_create() (opens the store and loads the tables) ->
  * gcs_server_start() (listen, serve, arm the cron and signals, tell systemd READY=1 with
@@ -76,6 +77,7 @@ typedef struct gcs_server {
   gcs_pubsub_t pubsub;
   gcs_health_t health;
   struct gcs_actors *actors;     /* owned: the actor manager (gcs_actor.h) */
+  struct gcs_pgs *pgs;           /* owned: the placement-group manager (gcs_pg.h) */
   rpc_server_t *rpc;             /* owned; NULL once stopped */
   char *token;                   /* owned; NULL: no token */
   rpc_tls_t tls;                 /* TLS files, borrowed from conf */

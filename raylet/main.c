@@ -32,6 +32,7 @@ static int raylet_open_log(raylet_t *r)
 static void raylet_close_all(raylet_t *r)
 {
   raylet_sched_free(r);
+  raylet_bundle_free(r);
   rpc_server_destroy(r->server);
   r->server = NULL;
   local_server_destroy(r->local);

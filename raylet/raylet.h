@@ -21,7 +21,8 @@
 #include <sys/types.h>
 #include <uv.h>
 
-enum { RES_MAX = 32, RES_NAME_MAX = 64 };
+/* Placement-group bundles add four names per resource and bundle (CPU_group_<i>_<pg>, ...). */
+enum { RES_MAX = 128, RES_NAME_MAX = 96 };
 
 /* A set of named amounts (CPU, GPU, memory, object_store_memory, custom). */
 typedef struct raylet_res {
@@ -134,6 +135,17 @@ typedef struct raylet_jobs {
   id_job_t *dead;        /* finished jobs */
   size_t ndead, capdead;
 } raylet_jobs_t;
+/* A placement-group bundle reserved on this node (raylet_bundle.c). Prepared: its resources are
+ * taken from the node's available set; committed: they also exist as the group's resources. */
+typedef struct raylet_bundle {
+  struct raylet_bundle *next;
+  uint8_t pg[ID_PG_SIZE];
+  int index;
+  int committed;
+  raylet_res_t res;
+} raylet_bundle_t;
+
+enum { RAYLET_REMOVED_PGS = 64 };
 
 typedef struct raylet {
   raylet_config_t cfg;
@@ -159,6 +171,10 @@ typedef struct raylet {
   unsigned spread_next;
   raylet_infeasible_t *infeasible;
   uint8_t gpu_used[RAYLET_MAX_GPUS]; /* GPU ids held by leases */
+  raylet_bundle_t *bundles;
+  uint8_t removed_pgs[RAYLET_REMOVED_PGS][ID_PG_SIZE]; /* recently removed groups (a ring) */
+  unsigned removed_next;
+  int bundle_wanted; /* a prepare found too little free: heartbeat as soon as a lease ends */
   int registered;
   int64_t stopping; /* when shutdown began (ms), 0 while serving */
   int64_t start_ms;
@@ -179,6 +195,7 @@ double raylet_res_get(const raylet_res_t *r, const char *name);
 int raylet_res_fits(const raylet_res_t *avail, const raylet_res_t *req);
 void raylet_res_sub(raylet_res_t *avail, const raylet_res_t *req);
 void raylet_res_add(raylet_res_t *avail, const raylet_res_t *req);
+void raylet_res_del(raylet_res_t *r, const char *name);
 /* Parses a JSON object of name -> number into r; 0 or RAYC_EINVALID_ARGUMENT. */
 int raylet_res_parse_json(raylet_res_t *r, const char *json);
 void raylet_res_from_pb(raylet_res_t *r, Rayc__ResourceEntry **entries, size_t n);
@@ -222,6 +239,17 @@ void raylet_lease_reroute_queue(raylet_t *r);
  * raylet_demands_free). */
 Rayc__ResourceDemand **raylet_lease_demands(const raylet_t *r, size_t *n);
 void raylet_demands_free(Rayc__ResourceDemand **v, size_t n);
+/* Ends the lease at once (its resources come back) and kills its worker. */
+void raylet_lease_kill(raylet_t *r, raylet_lease_t *l);
+
+/* raylet_bundle.c: placement-group bundles (PrepareBundleResources, CommitBundleResources,
+ * CancelResourceReserve). */
+void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBundleResourcesRequest *req);
+void raylet_bundle_commit(raylet_t *r, rpc_call_t *call, const Rayc__CommitBundleResourcesRequest *req);
+void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResourceReserveRequest *req);
+/* 1 when the group (ID_PG_SIZE bytes) was removed here lately. */
+int raylet_bundle_pg_removed(const raylet_t *r, const uint8_t *pg);
+void raylet_bundle_free(raylet_t *r);
 
 /* raylet_sched.c: where a lease request should run. */
 enum raylet_sched { SCHED_LOCAL, SCHED_SPILL, SCHED_INFEASIBLE, SCHED_ERROR };

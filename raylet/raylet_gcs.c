@@ -111,9 +111,12 @@ void raylet_gcs_heartbeat(raylet_t *r)
   req.resources_available = raylet_res_to_pb(&r->available, &req.n_resources_available);
   req.draining = r->draining != 0;
   req.infeasible_demands = raylet_lease_demands(r, &req.n_infeasible_demands);
+  /* committed placement-group bundles change the total (and registration may have seen them) */
+  req.resources_total = raylet_res_to_pb(&r->total, &req.n_resources_total);
   rpc_call(r->gcs, &rayc__node_info_gcs_service__descriptor, "ReportHeartbeat", &req.base, GCS_CALL_TIMEOUT_MS,
            gcs_heartbeat_done, r);
   raylet_res_pb_free(req.resources_available, req.n_resources_available);
+  raylet_res_pb_free(req.resources_total, req.n_resources_total);
   raylet_demands_free(req.infeasible_demands, req.n_infeasible_demands);
 }
 

@@ -72,6 +72,10 @@ static void lease_free(raylet_t *r, raylet_lease_t *l)
       break;
     }
   raylet_res_add(&r->available, &l->res);
+  if (r->bundle_wanted) { /* a placement group waits for resources: tell the GCS at once */
+    r->bundle_wanted = 0;
+    r->last_heartbeat_ms = 0;
+  }
   for (int i = 0; i < l->ngpus; i++)
     r->gpu_used[l->gpu_ids[i]] = 0;
   if (l->worker)
@@ -79,11 +83,26 @@ static void lease_free(raylet_t *r, raylet_lease_t *l)
   free(l);
 }
 
+void raylet_lease_kill(raylet_t *r, raylet_lease_t *l)
+{
+  raylet_worker_t *w = l->worker;
+  lease_free(r, l);
+  if (w && w->state == WORKER_LEASED) {
+    w->state = WORKER_EXITING;
+    raylet_pool_kill(w, SIGKILL);
+  }
+}
+
 static int request_validate(const Rayc__RequestWorkerLeaseRequest *req, raylet_res_t *res, const char **why)
 {
   if (req->job_id.len != ID_JOB_SIZE || req->lease_id.len == 0 || req->lease_id.len > 32 ||
-      req->owner_worker_id.len != ID_WORKER_SIZE) {
-    *why = "job_id must be 4 bytes, lease_id 1..32 bytes, owner_worker_id 28 bytes";
+      req->owner_worker_id.len != ID_WORKER_SIZE ||
+      (req->placement_group_id.len != 0 && req->placement_group_id.len != ID_PG_SIZE)) {
+    *why = "job_id must be 4 bytes, lease_id 1..32 bytes, owner_worker_id 28 bytes, placement_group_id 0 or 18";
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  if (req->n_resources > RES_MAX) {
+    *why = "too many resources";
     return RAYC_EINVALID_ARGUMENT;
   }
   raylet_res_from_pb(res, req->resources, req->n_resources);
@@ -212,7 +231,11 @@ void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWork
     rpc_reply_error(call, RAYC_ECANCELLED, "the job has finished");
   else if (rc != 0)
     rpc_reply_error(call, rc, "%s", why);
-  else if (lease_route(r, call, req, &res))
+  else if (req->placement_group_id.len == ID_PG_SIZE && raylet_bundle_pg_removed(r, req->placement_group_id.data)) {
+    char hex[2 * ID_PG_SIZE + 1];
+    rpc_reply_error(call, RAYC_EINFEASIBLE, "placement group %s was removed",
+                    id_hex(req->placement_group_id.data, ID_PG_SIZE, hex));
+  } else if (lease_route(r, call, req, &res))
     lease_park_infeasible(r, call, req, &res);
 }
 

@@ -31,6 +31,18 @@ void raylet_res_set(raylet_res_t *r, const char *name, double amount)
   r->amount[i] = amount;
 }
 
+void raylet_res_del(raylet_res_t *r, const char *name)
+{
+  int i = res_index(r, name);
+  if (i < 0)
+    return;
+  r->n--;
+  if (i != r->n) {
+    memcpy(r->name[i], r->name[r->n], RES_NAME_MAX);
+    r->amount[i] = r->amount[r->n];
+  }
+}
+
 double raylet_res_get(const raylet_res_t *r, const char *name)
 {
   int i = res_index(r, name);

@@ -111,6 +111,21 @@ static void h_health_check(void *ctx, rpc_call_t *call, const ProtobufCMessage *
   rpc_reply(call, &rep.base);
 }
 
+static void h_prepare_bundles(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_bundle_prepare(ctx, call, (const Rayc__PrepareBundleResourcesRequest *)m);
+}
+
+static void h_commit_bundles(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_bundle_commit(ctx, call, (const Rayc__CommitBundleResourcesRequest *)m);
+}
+
+static void h_cancel_reserve(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_bundle_cancel(ctx, call, (const Rayc__CancelResourceReserveRequest *)m);
+}
+
 static const rpc_method_t raylet_methods[] = {
   {.service = &rayc__node_manager_service__descriptor, .method = "RequestWorkerLease", .handler = h_request_worker_lease},
   {.service = &rayc__node_manager_service__descriptor, .method = "ReturnWorker", .handler = h_return_worker},
@@ -119,6 +134,9 @@ static const rpc_method_t raylet_methods[] = {
   {.service = &rayc__node_manager_service__descriptor, .method = "HealthCheck", .handler = h_health_check},
   {.service = &rayc__node_manager_service__descriptor, .method = "DrainRaylet", .handler = h_drain_raylet},
   {.service = &rayc__node_manager_service__descriptor, .method = "CancelWorkerLease", .handler = h_cancel_worker_lease},
+  {.service = &rayc__node_manager_service__descriptor, .method = "PrepareBundleResources", .handler = h_prepare_bundles},
+  {.service = &rayc__node_manager_service__descriptor, .method = "CommitBundleResources", .handler = h_commit_bundles},
+  {.service = &rayc__node_manager_service__descriptor, .method = "CancelResourceReserve", .handler = h_cancel_reserve},
 };
 
 /* SESSION/raylet_address: "IP:PORT" of this raylet's gRPC server, for `rayc stop` (DrainRaylet). */

@@ -33,7 +33,8 @@ enum {
   CW_MAX_IN_FLIGHT = 16,        /* tasks pushed to one leased worker at once */
   CW_MAX_LEASE_REQUESTS = 10,   /* pending lease requests per scheduling class */
   CW_LEASE_IDLE_MS = 100,       /* an idle lease is returned after this long */
-  CW_RES_MAX = 8,
+  CW_RES_MAX = 10,              /* CPU, GPU, memory, 5 custom, a placement-group marker */
+  CW_RES_NAME_MAX = 96,         /* placement groups: R_group_<i>_<36 hex> */
   CW_GCS_RECONNECT_TIMEOUT_MS = 60000, /* default of gcs_rpc_reconnect_timeout_ms */
 };
 
@@ -96,9 +97,11 @@ struct cw_task {
 
 struct cw_class {
   cw_class_t *next;
-  char key[256];
+  char key[512];
   int nres;
-  char res_name[CW_RES_MAX][32];
+  char res_name[CW_RES_MAX][CW_RES_NAME_MAX];
+  uint8_t pg[ID_PG_SIZE];  /* has_pg: the placement group its tasks run in */
+  int has_pg, bundle_index;
   int strategy;            /* RAYC_STRATEGY_* */
   uint8_t affinity[ID_NODE_SIZE];
   int affinity_soft;
@@ -160,6 +163,8 @@ typedef struct cw {
   int min_port, max_port;   /* our gRPC servers' ports, from $RAYC_MIN/MAX_WORKER_PORT; 0: ephemeral */
   int gcs_reconnect_timeout_ms; /* how long GCS calls are retried while the GCS is down (cw_gcs.c) */
   struct cw_actors *actors; /* cw_actor_submit.c: the actors this process calls; NULL until used */
+  uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
+  size_t npg_removed;
 } cw_t;
 
 extern cw_t *cw_global;
@@ -208,6 +213,13 @@ void cw_classes_free(cw_t *cw);
 /* Cancels every unfinished task submitted by parent (recursive cancel); cw->mu held. */
 void cw_cancel_children(cw_t *cw, const id_task_t *parent, int force);
 void *cw_bg_main(void *arg);
+
+/* cw_pg.c */
+/* The resource names a task of placement group pg (bundle index, -1: any) asks for instead of
+ * name: "<name>_group_<index>_<pghex>" or "<name>_group_<pghex>" into out (CW_RES_NAME_MAX). */
+void cw_pg_res_name(const uint8_t *pg, int index, const char *name, char *out);
+/* 1 when this process removed pg (cw->mu held). */
+int cw_pg_is_removed(cw_t *cw, const uint8_t *pg);
 
 /* cw_exec.c */
 int cw_exec_load_code(const char *code_path);

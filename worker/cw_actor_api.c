@@ -19,6 +19,7 @@ void rayc_actor_opts_init(rayc_actor_opts *o)
 {
   memset(o, 0, sizeof(*o));
   o->max_concurrency = 1;
+  o->bundle_index = -1;
 }
 
 char *rayc_actor_hex(const rayc_actor *a, char *out)
@@ -45,7 +46,8 @@ static int actor_gcs_call(cw_t *cw, const char *method, const ProtobufCMessage *
 static int opts_check(const rayc_actor_opts *o)
 {
   if (o->num_cpus < 0 || o->num_gpus < 0 || o->memory < 0 || o->max_restarts < -1 || o->max_task_retries < -1 ||
-      o->max_concurrency < 0 || (o->num_resources && !o->resources))
+      o->max_concurrency < 0 || (o->num_resources && !o->resources) ||
+      (o->placement_group && o->bundle_index < -1))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "actor options: resources must not be negative, max_restarts and "
                         "max_task_retries must be -1 or more, max_concurrency 0 or more");
   for (size_t i = 0; i < o->num_resources; i++)
@@ -54,20 +56,27 @@ static int opts_check(const rayc_actor_opts *o)
   return 0;
 }
 
+/* The actor's resource demand (names new); in a placement group, its bundle's names (Ray's), plus
+ * a marker so that an actor asking for nothing still lands where the bundle is. */
 static Rayc__ResourceEntry **opts_resources(const rayc_actor_opts *o, size_t *n)
 {
-  Rayc__ResourceEntry **v = xcalloc(3 + o->num_resources, sizeof(*v));
+  Rayc__ResourceEntry **v = xcalloc(4 + o->num_resources, sizeof(*v));
   const char *names[] = {"CPU", "GPU", "memory"};
   double amounts[] = {o->num_cpus, o->num_gpus, o->memory};
+  int idx = o->bundle_index < 0 ? -1 : o->bundle_index;
   *n = 0;
-  for (size_t i = 0; i < 3 + o->num_resources; i++) {
-    const char *name = i < 3 ? names[i] : o->resources[i - 3].name;
-    double amount = i < 3 ? amounts[i] : o->resources[i - 3].amount;
+  for (size_t i = 0; i < 4 + o->num_resources; i++) {
+    const char *name = i < 3 ? names[i] : i < 3 + o->num_resources ? o->resources[i - 3].name : "bundle";
+    double amount = i < 3 ? amounts[i] : i < 3 + o->num_resources ? o->resources[i - 3].amount
+                                         : o->placement_group ? 0.001 : 0;
     if (amount <= 0)
       continue;
     Rayc__ResourceEntry *e = xmalloc(sizeof(*e));
     rayc__resource_entry__init(e);
-    e->name = (char *)name;
+    char group[CW_RES_NAME_MAX];
+    if (o->placement_group)
+      cw_pg_res_name(o->placement_group->id, idx, name, group);
+    e->name = xstrdup(o->placement_group ? group : name);
     e->amount = amount;
     v[(*n)++] = e;
   }
@@ -167,8 +176,10 @@ int rayc_actor_create(const char *cls, const rayc_arg *args, size_t nargs, const
   if (rc == 0)
     cw_actors_watch(cw, out->id);
   rayc_buf_release(held, nargs);
-  for (size_t i = 0; i < spec.n_resources; i++)
+  for (size_t i = 0; i < spec.n_resources; i++) {
+    free(spec.resources[i]->name);
     free(spec.resources[i]);
+  }
   free(spec.resources);
   free(held);
   free(ptrs);

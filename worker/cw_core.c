@@ -172,6 +172,7 @@ void cw_destroy(cw_t *cw)
   hmap_release(&cw->objects);
   hmap_release(&cw->tasks);
   free(cw->code_path);
+  free(cw->pg_removed);
   free(cw->session_dir);
   token_free(cw->token);
   pthread_cond_destroy(&cw->bg_cv);

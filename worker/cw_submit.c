@@ -419,6 +419,10 @@ static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, i
     req.affinity_node_id = pb_bytes(c->affinity, ID_NODE_SIZE);
   req.affinity_soft = c->affinity_soft;
   req.spilled = spilled;
+  if (c->has_pg) {
+    req.placement_group_id = pb_bytes(c->pg, ID_PG_SIZE);
+    req.bundle_index = c->bundle_index;
+  }
   cw_lease_req_t *lr = xmalloc(sizeof(*lr));
   *lr = (cw_lease_req_t){.next = c->reqs, .cls = c, .raylet = raylet, .hops = hops};
   memcpy(lr->id, lease_id, sizeof(lr->id));
@@ -441,6 +445,12 @@ static void cw_request_lease(cw_t *cw, cw_class_t *c)
 /* SPREAD places every task on its own: its leases carry one task each and are not reused. */
 static void cw_pump(cw_t *cw, cw_class_t *c)
 {
+  if (c->has_pg && c->head && cw_pg_is_removed(cw, c->pg)) {
+    char hex[2 * ID_PG_SIZE + 1], *msg = xasprintf("placement group %s was removed", id_hex(c->pg, ID_PG_SIZE, hex));
+    cw_fail_queue(cw, c, RAYC_EINFEASIBLE, msg);
+    free(msg);
+    return;
+  }
   int spread = c->strategy == RAYC_STRATEGY_SPREAD;
   /* A busy worker gets more tasks (pipelining) only while more tasks wait than lease requests are
    * on their way: a task that a worker on its way could run in parallel waits for that worker. */
@@ -516,12 +526,18 @@ void rayc_task_opts_init(rayc_task_opts *o)
   o->num_returns = 1;
   o->num_cpus = 1;
   o->max_retries = 3;
+  o->bundle_index = -1;
 }
 
 static void cw_class_add_res(cw_class_t *c, const char *name, double amount, size_t *off)
 {
+  char group[CW_RES_NAME_MAX];
   if (amount <= 0 || c->nres >= CW_RES_MAX)
     return;
+  if (c->has_pg) { /* the bundle's resources, not the node's (Ray's naming) */
+    cw_pg_res_name(c->pg, c->bundle_index, name, group);
+    name = group;
+  }
   snprintf(c->res_name[c->nres], sizeof(c->res_name[0]), "%s", name);
   c->res_amount[c->nres++] = amount;
   *off += (size_t)snprintf(c->key + *off, sizeof(c->key) - *off, "%s%s=%g", *off ? "," : "", name, amount);
@@ -533,11 +549,18 @@ static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
   static const char *strategies[] = {"", " SPREAD", " NODE_AFFINITY"};
   size_t off = 0;
   c->nres = 0;
+  c->has_pg = o->placement_group != NULL;
+  if (c->has_pg) {
+    memcpy(c->pg, o->placement_group->id, ID_PG_SIZE);
+    c->bundle_index = o->bundle_index < 0 ? -1 : o->bundle_index;
+  }
   cw_class_add_res(c, "CPU", o->num_cpus, &off);
   cw_class_add_res(c, "GPU", o->num_gpus, &off);
   cw_class_add_res(c, "memory", o->memory, &off);
   for (size_t i = 0; i < o->nresources; i++)
     cw_class_add_res(c, o->resources[i].name, o->resources[i].amount, &off);
+  if (c->has_pg) /* a marker, so that a task asking for nothing still runs where the bundle is */
+    cw_class_add_res(c, "bundle", 0.001, &off);
   if (off == 0)
     off = (size_t)snprintf(c->key, sizeof(c->key), "no resources");
   c->strategy = o->strategy;
@@ -583,6 +606,9 @@ static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown scheduling strategy %d", o->strategy);
   if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY && (!o->node_affinity || id_from_hex(o->node_affinity, node, ID_NODE_SIZE)))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "NODE_AFFINITY needs node_affinity, a node id of 56 hex digits");
+  if (o->placement_group && (o->bundle_index < -1 || o->strategy != RAYC_STRATEGY_DEFAULT))
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "with a placement group, bundle_index must be -1 or more and the "
+                        "strategy DEFAULT");
   for (size_t i = 0; i < nargs; i++)
     if (!args[i].ref && !args[i].data && args[i].len)
       return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu has a length but no data", i);

@@ -3,6 +3,7 @@
  * `ray list actors`): id, class, name, state, restarts, where it runs, and why it died.
  * rayc list nodes: every node, its state (ALIVE, ALIVE draining, DEAD) and why it died ("drained"
  * for a node `rayc stop` drained). rayc list jobs: every job, RUNNING or FINISHED, and why it ended.
+ * rayc list placement-groups: id, name, strategy, state, bundles and where each is reserved.
  */
 #include "client/cli/cli.h"
 
@@ -38,7 +39,8 @@ static const cfg_entry_t cli_list_table[] = {
 #undef F
 
 static const char cli_list_summary[] =
-    "Lists the cluster's actors, nodes or jobs: rayc list actors|nodes|jobs [--format table|json].";
+    "Lists the cluster's actors, nodes, jobs or placement groups: rayc list actors|nodes|jobs|placement-groups "
+    "[--format table|json].";
 
 static const char *state_name(Rayc__ActorState s)
 {
@@ -138,6 +140,82 @@ static int list_actors(const cli_list_conf_t *c, const char *address)
   return CLI_OK;
 }
 
+/* ---- placement groups ---- */
+
+static const char *pg_state(Rayc__PlacementGroupState s)
+{
+  static const char *names[] = {"PENDING", "CREATED", "REMOVED", "RESCHEDULING"};
+  return (unsigned)s < 4 ? names[s] : "UNKNOWN";
+}
+
+static const char *pg_strategy(Rayc__PlacementStrategy s)
+{
+  static const char *names[] = {"PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"};
+  return (unsigned)s < 4 ? names[s] : "UNKNOWN";
+}
+
+static void print_pg_json(const Rayc__GetAllPlacementGroupReply *r)
+{
+  printf("[");
+  for (size_t i = 0; i < r->n_placement_groups; i++) {
+    const Rayc__PlacementGroupInfo *g = r->placement_groups[i];
+    char id[2 * ID_PG_SIZE + 1], job[9];
+    id_hex(g->placement_group_id.data, g->placement_group_id.len == ID_PG_SIZE ? ID_PG_SIZE : 0, id);
+    id_hex(g->creator_job_id.data, g->creator_job_id.len == ID_JOB_SIZE ? ID_JOB_SIZE : 0, job);
+    printf("%s\n  {\"placement_group_id\": \"%s\", \"name\": ", i ? "," : "", id);
+    json_str(g->name);
+    printf(", \"strategy\": \"%s\", \"state\": \"%s\", \"creator_job_id\": \"%s\", \"detached\": %s, "
+           "\"state_detail\": ",
+           pg_strategy(g->strategy), pg_state(g->state), job, g->is_detached ? "true" : "false");
+    json_str(g->state_detail);
+    printf(", \"bundles\": [");
+    for (size_t b = 0; b < g->n_bundles; b++) {
+      const Rayc__Bundle *x = g->bundles[b];
+      char node[2 * ID_NODE_SIZE + 1];
+      printf("%s{\"index\": %d, \"resources\": {", b ? ", " : "", x->index);
+      for (size_t k = 0; k < x->n_resources; k++) {
+        printf("%s", k ? ", " : "");
+        json_str(x->resources[k]->name);
+        printf(": %g", x->resources[k]->amount);
+      }
+      printf("}, \"node_id\": ");
+      if (x->node_id.len == ID_NODE_SIZE)
+        printf("\"%s\"}", id_hex(x->node_id.data, ID_NODE_SIZE, node));
+      else
+        printf("null}");
+    }
+    printf("]}");
+  }
+  printf("%s]\n", r->n_placement_groups ? "\n" : "");
+}
+
+static void print_pg_table(const Rayc__GetAllPlacementGroupReply *r)
+{
+  printf("%-36s  %-16s  %-13s  %-12s  %s\n", "PLACEMENT_GROUP_ID", "NAME", "STRATEGY", "STATE", "BUNDLES");
+  for (size_t i = 0; i < r->n_placement_groups; i++) {
+    const Rayc__PlacementGroupInfo *g = r->placement_groups[i];
+    char id[2 * ID_PG_SIZE + 1], bundles[512];
+    size_t off = 0;
+    bundles[0] = '\0';
+    id_hex(g->placement_group_id.data, g->placement_group_id.len == ID_PG_SIZE ? ID_PG_SIZE : 0, id);
+    for (size_t b = 0; b < g->n_bundles && off < sizeof(bundles); b++) {
+      const Rayc__Bundle *x = g->bundles[b];
+      char node[2 * ID_NODE_SIZE + 1] = "-";
+      if (x->node_id.len == ID_NODE_SIZE)
+        id_short(x->node_id.data, ID_NODE_SIZE, node);
+      off += (size_t)snprintf(bundles + off, sizeof(bundles) - off, "%s{", b ? " " : "");
+      for (size_t k = 0; k < x->n_resources && off < sizeof(bundles); k++)
+        off += (size_t)snprintf(bundles + off, sizeof(bundles) - off, "%s%s:%g", k ? "," : "", x->resources[k]->name,
+                                x->resources[k]->amount);
+      if (off < sizeof(bundles))
+        off += (size_t)snprintf(bundles + off, sizeof(bundles) - off, "}@%s", node);
+    }
+    printf("%-36s  %-16s  %-13s  %-12s  %s%s%s\n", id, *g->name ? g->name : "-", pg_strategy(g->strategy),
+           pg_state(g->state), bundles, *g->state_detail ? "  " : "", g->state_detail);
+  }
+  printf("%zu placement group%s\n", r->n_placement_groups, r->n_placement_groups == 1 ? "" : "s");
+}
+
 /* Calls svc.method on the GCS with an empty request; 0 with *resp, or CLI_FAIL (printed). */
 static int list_call(const cli_list_conf_t *c, const char *address, const char *what,
                      const ProtobufCServiceDescriptor *svc, const char *method, const ProtobufCMessage *req,
@@ -234,19 +312,35 @@ static int list_jobs(const cli_list_conf_t *c, const char *address)
   return CLI_OK;
 }
 
+static int list_pgs(const cli_list_conf_t *c, const char *address)
+{
+  Rayc__GetAllPlacementGroupRequest req = RAYC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
+  ProtobufCMessage *resp = NULL;
+  if (list_call(c, address, "placement-groups", &rayc__placement_group_info_gcs_service__descriptor,
+                "GetAllPlacementGroup", &req.base, &resp) != 0)
+    return CLI_FAIL;
+  if (strcmp(c->format, "json") == 0)
+    print_pg_json((Rayc__GetAllPlacementGroupReply *)resp);
+  else
+    print_pg_table((Rayc__GetAllPlacementGroupReply *)resp);
+  pb_free(resp);
+  return CLI_OK;
+}
+
 int cli_list(int argc, char **argv)
 {
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      printf("usage: rayc list actors|nodes|jobs [--format table|json] [--address HOST:PORT] [--temp-dir DIR]\n");
+      printf("usage: rayc list actors|nodes|jobs|placement-groups [--format table|json] [--address HOST:PORT] [--temp-dir DIR]\n");
       return CLI_OK;
     }
-    fprintf(stderr, "usage: rayc list actors|nodes|jobs [--format table|json] [--address HOST:PORT]\n");
+    fprintf(stderr, "usage: rayc list actors|nodes|jobs|placement-groups [--format table|json] [--address HOST:PORT]\n");
     return CLI_USAGE;
   }
   const char *what = argv[1];
-  if (strcmp(what, "actors") != 0 && strcmp(what, "nodes") != 0 && strcmp(what, "jobs") != 0) {
-    fprintf(stderr, "rayc list: '%s' cannot be listed (try: actors, nodes, jobs)\n", what);
+  if (strcmp(what, "actors") != 0 && strcmp(what, "nodes") != 0 && strcmp(what, "jobs") != 0 &&
+      strcmp(what, "placement-groups") != 0) {
+    fprintf(stderr, "rayc list: '%s' cannot be listed (try: actors, nodes, jobs, placement-groups)\n", what);
     return CLI_USAGE;
   }
   char cmd[32];
@@ -265,9 +359,10 @@ int cli_list(int argc, char **argv)
             c.temp_dir);
     status = CLI_FAIL;
   } else {
-    status = strcmp(what, "nodes") == 0 ? list_nodes(&c, address)
-             : strcmp(what, "jobs") == 0 ? list_jobs(&c, address)
-                                         : list_actors(&c, address);
+    status = strcmp(what, "nodes") == 0              ? list_nodes(&c, address)
+             : strcmp(what, "jobs") == 0             ? list_jobs(&c, address)
+             : strcmp(what, "placement-groups") == 0 ? list_pgs(&c, address)
+                                                     : list_actors(&c, address);
   }
   cfg_release(cli_list_table, ARRAY_LEN(cli_list_table), &c);
   return status;

@@ -120,8 +120,8 @@ static void cli_status_usage(const Rayc__GetAllNodeInfoReply *r)
       cli_res_add(sums, &n, r->nodes[i]);
   printf("Usage (used/total, alive nodes):\n");
   for (size_t i = 0; i < n; i++) {
-    if (sums[i].total <= 0)
-      continue; /* like Ray: "0/0 GPU" says nothing */
+    if (sums[i].total <= 0 || strstr(sums[i].name, "_group_"))
+      continue; /* like Ray: "0/0 GPU" says nothing; placement-group resources are shown by rayc list */
     printf(" %s/%s %s\n", cli_fmt(sums[i].name, sums[i].total - sums[i].avail, a, sizeof(a)),
            cli_fmt(sums[i].name, sums[i].total, b, sizeof(b)), sums[i].name);
     shown++;
@@ -145,11 +145,14 @@ static void cli_status_per_node(const Rayc__GetAllNodeInfoReply *r)
     if (node->node_id.len == ID_NODE_SIZE)
       id_short(node->node_id.data, ID_NODE_SIZE, id);
     printf(" %s %s:", id, node->ip);
-    for (size_t k = 0; k < node->n_resources_total; k++) {
+    for (size_t k = 0, first = 1; k < node->n_resources_total; k++) {
       const Rayc__ResourceEntry *e = node->resources_total[k];
+      if (strstr(e->name, "_group_")) /* placement-group bundles: rayc list placement-groups */
+        continue;
       double avail = cli_res_find(node->resources_available, node->n_resources_available, e->name);
-      printf("%s %s %s/%s", k ? "," : "", e->name, cli_fmt(e->name, avail, a, sizeof(a)),
+      printf("%s %s %s/%s", first ? "" : ",", e->name, cli_fmt(e->name, avail, a, sizeof(a)),
              cli_fmt(e->name, e->amount, b, sizeof(b)));
+      first = 0;
     }
     printf("\n");
     shown++;

@@ -92,6 +92,8 @@ typedef struct rayc_resource {
  * node_affinity_soft is set and that node cannot, wherever the default would. */
 enum rayc_strategy { RAYC_STRATEGY_DEFAULT = 0, RAYC_STRATEGY_SPREAD = 1, RAYC_STRATEGY_NODE_AFFINITY = 2 };
 
+typedef struct rayc_placement_group rayc_placement_group; /* (see placement groups, below) */
+
 typedef struct rayc_task_opts {
   int num_returns;       /* default 1 */
   double num_cpus;       /* default 1 */
@@ -105,6 +107,8 @@ typedef struct rayc_task_opts {
   int strategy;          /* enum rayc_strategy, default RAYC_STRATEGY_DEFAULT */
   const char *node_affinity; /* NODE_AFFINITY: the node's id in hex */
   int node_affinity_soft;
+  const rayc_placement_group *placement_group; /* run in this group's bundles; NULL: none */
+  int bundle_index;      /* with placement_group: the bundle; -1 (default): any of its bundles */
 } rayc_task_opts;
 
 /* Sets the defaults above. */
@@ -193,6 +197,8 @@ typedef struct rayc_actor_opts {
   double memory;           /* bytes, default 0 */
   const rayc_resource *resources; /* custom resources (borrowed during the call); may be NULL */
   size_t num_resources;
+  const rayc_placement_group *placement_group; /* live in this group's bundles; NULL: none */
+  int bundle_index;        /* with placement_group: the bundle; -1 (default): any of its bundles */
 } rayc_actor_opts;
 
 /* Sets the defaults above. */
@@ -232,6 +238,49 @@ int rayc_actor_get_state(const rayc_actor *a, rayc_actor_state *state, int *num_
 
 /* Writes the 32 hex digits of a's id and a NUL into out (33 bytes); returns out. */
 char *rayc_actor_hex(const rayc_actor *a, char *out);
+
+/* ---- placement groups ---- */
+
+/* Resources reserved together across the cluster (Ray's placement groups). A group is a list of
+ * bundles, each a set of resources ("CPU", "GPU", "memory" or custom names); the GCS reserves
+ * every bundle on some node, following the strategy: PACK puts them on as few nodes as it can,
+ * SPREAD on as many, STRICT_PACK all on one node, STRICT_SPREAD each on a different node. Tasks
+ * and actors run in a group with rayc_task_opts / rayc_actor_opts .placement_group and
+ * .bundle_index, and use the bundle's resources instead of the node's. A group lives until
+ * rayc_placement_group_remove() or until the job that created it finishes. Removing it kills the
+ * workers running in it; its tasks then fail with RAYC_EINFEASIBLE and its actors die. */
+
+enum rayc_pg_strategy { RAYC_PG_PACK = 0, RAYC_PG_SPREAD = 1, RAYC_PG_STRICT_PACK = 2, RAYC_PG_STRICT_SPREAD = 3 };
+
+#define RAYC_PG_ID_SIZE 18
+
+/* A handle to a placement group: its id. A plain value. */
+struct rayc_placement_group {
+  uint8_t id[RAYC_PG_ID_SIZE];
+};
+
+typedef struct rayc_bundle {
+  const rayc_resource *resources; /* 1 to 8 (name, amount > 0), e.g. {"CPU", 1} */
+  size_t nresources;
+} rayc_bundle;
+
+/* Asks the GCS for a group of nbundles bundles (1 to 1000) placed with strategy (enum
+ * rayc_pg_strategy); name may be NULL. Returns at once with *out set: the group is placed in the
+ * background (see rayc_placement_group_wait). 0 or an error. */
+int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, int strategy, const char *name,
+                                rayc_placement_group *out);
+
+/* Waits up to timeout_ms (-1: an hour) until every bundle of pg is reserved. 0; RAYC_ETIMEOUT
+ * when it is still pending (rayc_last_error() says why: e.g. no node has a bundle's resources);
+ * RAYC_ENOT_FOUND when it was removed. */
+int rayc_placement_group_wait(const rayc_placement_group *pg, int64_t timeout_ms);
+
+/* Removes pg: its reserved resources go back to their nodes, workers running its tasks and
+ * actors are killed, and its tasks not yet run fail. 0 or an error. */
+int rayc_placement_group_remove(const rayc_placement_group *pg);
+
+/* Writes the 36 hex digits of pg's id and a NUL into out (37 bytes); returns out. */
+char *rayc_placement_group_hex(const rayc_placement_group *pg, char *out);
 
 /* ---- writing actors ---- */
 

@@ -4,6 +4,8 @@
  * also has "special"), checks what it sees, and exits non-zero on the first failed check.
  *
  *   multinode basic      spillback spread, custom resources, SPREAD, node affinity
+ *   multinode pg         a STRICT_SPREAD placement group of 3 bundles lands one bundle per node
+ *   multinode workload   tasks (and a STRICT_SPREAD group) across a GCS kill -9 and restart
  *   multinode killnode   tasks spread over the nodes; prints READY; node 3 is then killed by the
  *                        script; every task must still complete (retried elsewhere)
  *   multinode orphan     long tasks on nodes 2 and 3; prints READY and waits: the script SIGKILLs
@@ -180,6 +182,49 @@ static void check_object_across_nodes(void)
   printf("a 3 MiB object made on node 2 was read by a task on node 3 and by the driver on node 1\n");
 }
 
+/* A STRICT_SPREAD group of three {CPU: 1} bundles: one per node; tasks pinned to each bundle run
+ * on three distinct nodes. */
+static void pg_check_spread(const rayc_placement_group *pg, const char *when, double num_cpus)
+{
+  int seen[4] = {0};
+  for (int b = 0; b < 3; b++) {
+    rayc_task_opts o;
+    rayc_task_opts_init(&o);
+    o.placement_group = pg;
+    o.bundle_index = b;
+    o.num_cpus = num_cpus;
+    rayc_ref r = where(0, &o);
+    char id[57];
+    CHECK(node_of(&r, id) == 0, "task in bundle %d %s", b, when);
+    int n = node_index(id);
+    CHECK(n > 0 && !seen[n], "bundle %d %s ran on node %d, which another bundle uses", b, when, n);
+    seen[n] = 1;
+  }
+  printf("placement group %s: bundles 0, 1, 2 ran their tasks on three distinct nodes\n", when);
+}
+
+static rayc_placement_group pg_strict_spread(int n)
+{
+  static const rayc_resource cpu1[] = {{"CPU", 1}};
+  rayc_bundle b[4];
+  for (int i = 0; i < n; i++)
+    b[i] = (rayc_bundle){.resources = cpu1, .nresources = 1};
+  rayc_placement_group pg;
+  CHECK(rayc_placement_group_create(b, (size_t)n, RAYC_PG_STRICT_SPREAD, NULL, &pg) == 0, "create a group of %d", n);
+  return pg;
+}
+
+static void check_placement_groups(void)
+{
+  rayc_placement_group pg = pg_strict_spread(3);
+  CHECK(rayc_placement_group_wait(&pg, 30000) == 0, "STRICT_SPREAD x3 on 3 nodes");
+  pg_check_spread(&pg, "just created", 1);
+  rayc_placement_group four = pg_strict_spread(4);
+  int rc = rayc_placement_group_wait(&four, 1500);
+  CHECK(rc == RAYC_ETIMEOUT, "STRICT_SPREAD x4 on 3 nodes must stay pending, got %d", rc);
+  CHECK(rayc_placement_group_remove(&four) == 0 && rayc_placement_group_remove(&pg) == 0, "remove the groups");
+}
+
 static int killnode(void)
 {
   enum { N = 60 };
@@ -188,6 +233,14 @@ static int killnode(void)
   rayc_task_opts_init(&o);
   o.strategy = RAYC_STRATEGY_SPREAD;
   o.max_retries = 5;
+  /* a SPREAD group of three bundles: one on each node, so one is lost with node 3; of memory, so
+   * that placing it again does not take the CPUs the tasks below need */
+  static const rayc_resource mem[] = {{"memory", 1e6}};
+  rayc_bundle bundles[3] = {{mem, 1}, {mem, 1}, {mem, 1}};
+  rayc_placement_group pg;
+  CHECK(rayc_placement_group_create(bundles, 3, RAYC_PG_SPREAD, "killnode", &pg) == 0, "create a SPREAD group");
+  CHECK(rayc_placement_group_wait(&pg, 30000) == 0, "SPREAD x3 on 3 nodes");
+  pg_check_spread(&pg, "before node 3 dies", 0);
   for (int i = 0; i < N; i++)
     refs[i] = where(1000, &o);
   usleep(300000);
@@ -201,6 +254,20 @@ static int killnode(void)
   }
   printf("after node 3 was killed, all %d tasks completed: node1 %d, node2 %d, node3 %d\n", N, count[1], count[2],
          count[3]);
+  /* the bundle node 3 held is reserved again on a live node */
+  CHECK(rayc_placement_group_wait(&pg, 60000) == 0, "the SPREAD group after node 3 died");
+  for (int b = 0; b < 3; b++) {
+    rayc_task_opts p;
+    rayc_task_opts_init(&p);
+    p.placement_group = &pg;
+    p.bundle_index = b;
+    p.num_cpus = 0;
+    rayc_ref r = where(0, &p);
+    char id[57];
+    CHECK(node_of(&r, id) == 0, "task in bundle %d after node 3 died", b);
+    CHECK(node_index(id) == 1 || node_index(id) == 2, "bundle %d is on node %d", b, node_index(id));
+  }
+  printf("the SPREAD group's bundle on node 3 was reserved again on a live node\n");
   return 0;
 }
 
@@ -273,6 +340,8 @@ static void workload(void)
 {
   enum { N = 400 };
   static rayc_ref refs[N];
+  rayc_placement_group pg = pg_strict_spread(3);
+  CHECK(rayc_placement_group_wait(&pg, 30000) == 0, "STRICT_SPREAD x3 before the GCS restart");
   for (int i = 0; i < N; i++)
     refs[i] = where(i < 20 ? 0 : 20, NULL);
   printf("READY\n");
@@ -283,6 +352,10 @@ static void workload(void)
     count[node_index(id)]++;
   }
   printf("%d tasks completed across a GCS restart: node1 %d, node2 %d, node3 %d\n", N, count[1], count[2], count[3]);
+  /* the group outlived the GCS: reloaded from Redis as CREATED, its bundles still on their nodes */
+  CHECK(rayc_placement_group_wait(&pg, 10000) == 0, "the group after the GCS restart");
+  pg_check_spread(&pg, "after the GCS restart", 1);
+  CHECK(rayc_placement_group_remove(&pg) == 0, "remove the group after the GCS restart");
 }
 
 /* The actor side of the GCS restart: a named detached counter placed on node 2. */
@@ -341,6 +414,7 @@ int main(int argc, char **argv)
     check_default_spreads();
     check_custom_and_strategies();
     check_object_across_nodes();
+    check_placement_groups();
   } else if (strcmp(argv[1], "killnode") == 0) {
     killnode();
   } else if (strcmp(argv[1], "workload") == 0) {

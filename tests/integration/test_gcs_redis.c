@@ -1,7 +1,7 @@
 /*
  * Integration tests of rayc-gcs as a process: persistence in a real redis-server across kill -9
- * (nodes, jobs, workers, KV, actors; AddJob and RegisterActor answer a retry alike),
- * and health checks of raylets ending in a node's death that a Poll subscriber is told about.
+ * (nodes, jobs, workers, KV, actors, placement groups; AddJob and RegisterActor answer a retry
+ * alike), and health checks of raylets ending in a node's death that a Poll subscriber is told about.
  *
  * The suite starts one redis-server (a child, on a Unix socket in a temp dir, no persistence of
  * its own) before check forks; each test starts rayc-gcs with posix_spawn and its own key prefix,
@@ -326,6 +326,64 @@ static Rayc__NodeInfo *find_node(Rayc__GetAllNodeInfoReply *r, const id_node_t *
 
 /* ---- persistence across kill -9 ---- */
 
+#define PG_SVC (&rayc__placement_group_info_gcs_service__descriptor)
+
+/* Creates placement group id of one {CPU: 100} bundle (no node has that: it stays PENDING). */
+static void create_pg(const uint8_t *id, const char *name)
+{
+  Rayc__ResourceEntry cpu = RAYC__RESOURCE_ENTRY__INIT, *cpus[] = {&cpu};
+  cpu.name = (char *)"CPU";
+  cpu.amount = 100;
+  Rayc__Bundle b = RAYC__BUNDLE__INIT, *bs[] = {&b};
+  b.resources = cpus;
+  b.n_resources = 1;
+  Rayc__PlacementGroupInfo info = RAYC__PLACEMENT_GROUP_INFO__INIT;
+  info.placement_group_id = pb_bytes(id, ID_PG_SIZE);
+  info.name = (char *)name;
+  info.strategy = RAYC__PLACEMENT_STRATEGY__PG_PACK;
+  info.bundles = bs;
+  info.n_bundles = 1;
+  Rayc__CreatePlacementGroupRequest req = RAYC__CREATE_PLACEMENT_GROUP_REQUEST__INIT;
+  req.placement_group = &info;
+  ck_assert_int_eq(call(PG_SVC, "CreatePlacementGroup", &req, NULL, 5000), 0);
+}
+
+static void remove_pg(const uint8_t *id)
+{
+  Rayc__RemovePlacementGroupRequest req = RAYC__REMOVE_PLACEMENT_GROUP_REQUEST__INIT;
+  req.placement_group_id = pb_bytes(id, ID_PG_SIZE);
+  ck_assert_int_eq(call(PG_SVC, "RemovePlacementGroup", &req, NULL, 5000), 0);
+}
+
+/* The groups pending and removed, after a restart: as they were; then the pending one is removed. */
+static void check_pgs(const uint8_t *pending, const uint8_t *removed)
+{
+  Rayc__GetAllPlacementGroupRequest req = RAYC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
+  Rayc__GetAllPlacementGroupReply *r = NULL;
+  ck_assert_int_eq(call(PG_SVC, "GetAllPlacementGroup", &req, &r, 5000), 0);
+  ck_assert_uint_eq(r->n_placement_groups, 2);
+  int seen = 0;
+  for (size_t i = 0; i < r->n_placement_groups; i++) {
+    const Rayc__PlacementGroupInfo *g = r->placement_groups[i];
+    if (memcmp(g->placement_group_id.data, pending, ID_PG_SIZE) == 0) {
+      ck_assert_int_eq(g->state, RAYC__PLACEMENT_GROUP_STATE__PG_PENDING);
+      ck_assert_str_eq(g->name, "waits");
+      ck_assert(g->n_bundles == 1 && g->bundles[0]->resources[0]->amount == 100);
+      seen |= 1;
+    } else if (memcmp(g->placement_group_id.data, removed, ID_PG_SIZE) == 0) {
+      ck_assert_int_eq(g->state, RAYC__PLACEMENT_GROUP_STATE__PG_REMOVED);
+      seen |= 2;
+    }
+  }
+  ck_assert_int_eq(seen, 3);
+  pb_free(r);
+  remove_pg(pending); /* reloaded while pending: cancelled on every alive node (none answers here) */
+  Rayc__WaitPlacementGroupUntilReadyRequest w = RAYC__WAIT_PLACEMENT_GROUP_UNTIL_READY_REQUEST__INIT;
+  w.placement_group_id = pb_bytes(pending, ID_PG_SIZE);
+  w.timeout_ms = 100;
+  ck_assert_int_eq(call(PG_SVC, "WaitPlacementGroupUntilReady", &w, NULL, 5000), RAYC_ENOT_FOUND);
+}
+
 /* Fills the tables of a GCS: nodes a (alive) and b (dead), jobs 1 (finished) and 2, KV in two
  * namespaces, a worker. */
 static void fill_tables(const id_node_t *a, const id_node_t *b, const id_worker_t *w)
@@ -413,6 +471,12 @@ START_TEST(kill9_and_restart_loses_nothing)
   id_worker_t w = id_worker_random();
   fill_tables(&a, &b, &w);
   kv_put("fn", "last", "acknowledged just before the crash");
+  uint8_t pg_pending[ID_PG_SIZE], pg_removed[ID_PG_SIZE];
+  id_random(pg_pending, ID_PG_SIZE);
+  id_random(pg_removed, ID_PG_SIZE);
+  create_pg(pg_pending, "waits");
+  create_pg(pg_removed, "gone");
+  remove_pg(pg_removed);
   int port = g.port;
   gcs_kill9(&g);
 
@@ -433,6 +497,7 @@ START_TEST(kill9_and_restart_loses_nothing)
   ck_assert_int_eq(rc, 0);
   check_nodes(&a, &b);
   check_jobs_kv_workers(&w);
+  check_pgs(pg_pending, pg_removed);
   char *v = kv_get("fn", "last");
   ck_assert_str_eq(v, "acknowledged just before the crash");
   free(v);

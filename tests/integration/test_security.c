@@ -50,6 +50,7 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &rayc__worker_info_gcs_service__descriptor,
     &rayc__internal_pub_sub_gcs_service__descriptor,
     &rayc__actor_info_gcs_service__descriptor,
+    &rayc__placement_group_info_gcs_service__descriptor,
     &rayc__actor_worker_service__descriptor,
     &rayc__node_manager_service__descriptor,
     &rayc__object_manager_service__descriptor,
@@ -170,6 +171,13 @@ static char *snapshot(rpc_client_t *c, const char *gcs) {
     ADD("actor %zu state %d restarts %d\n", i, actors->actors[i]->state,
         actors->actors[i]->num_restarts);
   pb_free(actors);
+  Rayc__GetAllPlacementGroupRequest preq = RAYC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
+  Rayc__GetAllPlacementGroupReply *pgs =
+      (void *)call_ok(c, gcs, &rayc__placement_group_info_gcs_service__descriptor,
+                      "GetAllPlacementGroup", &preq.base);
+  for (size_t i = 0; i < pgs->n_placement_groups; i++)
+    ADD("placement group %zu state %d\n", i, pgs->placement_groups[i]->state);
+  pb_free(pgs);
   Rayc__GetAllWorkerInfoRequest wreq = RAYC__GET_ALL_WORKER_INFO_REQUEST__INIT;
   Rayc__GetAllWorkerInfoReply *workers =
       (void *)call_ok(c, gcs, &rayc__worker_info_gcs_service__descriptor,

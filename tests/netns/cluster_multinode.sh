@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Multi-host cluster test: a head and two nodes, each a network namespace host (tests/netns/netns.sh),
-# started with the real `rayc start`; a driver in host 1 checks spillback, custom resources, SPREAD
-# and node affinity; then node 3 is killed (every process SIGKILLed) mid-workload, and the test
-# checks that the GCS marks it dead in time and that its tasks complete on the other nodes. Node 3
-# then starts again, and the script checks that a SIGKILLed driver's workers end on every node
-# (its job ends through the GCS's JOB channel) and that `rayc stop` drains node 3: its running
-# tasks finish there, new ones go elsewhere, and it leaves the cluster as "drained".
+# started with the real `rayc start`; a driver in host 1 checks spillback, custom resources, SPREAD,
+# node affinity and a STRICT_SPREAD placement group of 3 bundles (one per node); the GCS is killed
+# and restarted (Redis) under a workload, a placement group and a named detached actor, which must
+# all survive; then node 3 is killed (every process SIGKILLed) mid-workload, and the test checks
+# that the GCS marks it dead in time, that its tasks complete on the other nodes and that a SPREAD
+# group's bundle on it is reserved again elsewhere. Node 3 then starts again, and the script checks
+# that a SIGKILLed driver's workers end on every node (its job ends through the GCS's JOB channel)
+# and that `rayc stop` drains node 3: its running tasks finish there, new ones go elsewhere, and it
+# leaves the cluster as "drained".
 #
 #   cluster_multinode.sh BUILD_DIR     exit 0 pass, 1 fail, 77 skipped (no root / no netns)
 set -u

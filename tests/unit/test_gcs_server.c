@@ -392,6 +392,67 @@ START_TEST(heartbeat_carries_the_cluster_view_when_it_changed)
 }
 END_TEST
 
+/* A placement group on a cluster without nodes: it stays PENDING (with the reason), a wait times out,
+ * bad groups are refused, a retried create is accepted once, removal ends it. */
+START_TEST(placement_group_pending_without_nodes)
+{
+  const ProtobufCServiceDescriptor *svc = &rayc__placement_group_info_gcs_service__descriptor;
+  uint8_t id[ID_PG_SIZE];
+  id_random(id, sizeof(id));
+  Rayc__ResourceEntry cpu = RAYC__RESOURCE_ENTRY__INIT, *cpus[] = {&cpu};
+  cpu.name = (char *)"CPU";
+  cpu.amount = 1;
+  Rayc__Bundle b = RAYC__BUNDLE__INIT, *bs[] = {&b};
+  b.resources = cpus;
+  b.n_resources = 1;
+  Rayc__PlacementGroupInfo info = RAYC__PLACEMENT_GROUP_INFO__INIT;
+  info.placement_group_id = pb_bytes(id, ID_PG_SIZE);
+  info.name = (char *)"g";
+  info.strategy = RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD;
+  info.bundles = bs;
+  info.n_bundles = 1;
+  Rayc__CreatePlacementGroupRequest creq = RAYC__CREATE_PLACEMENT_GROUP_REQUEST__INIT;
+  creq.placement_group = &info;
+  ck_assert_int_eq(call(svc, "CreatePlacementGroup", &creq, NULL), 0);
+  ck_assert_int_eq(call(svc, "CreatePlacementGroup", &creq, NULL), 0); /* a retry */
+  Rayc__WaitPlacementGroupUntilReadyRequest wreq = RAYC__WAIT_PLACEMENT_GROUP_UNTIL_READY_REQUEST__INIT;
+  wreq.placement_group_id = info.placement_group_id;
+  wreq.timeout_ms = 200;
+  ck_assert_int_eq(call(svc, "WaitPlacementGroupUntilReady", &wreq, NULL), RAYC_ETIMEOUT);
+  Rayc__GetPlacementGroupRequest greq = RAYC__GET_PLACEMENT_GROUP_REQUEST__INIT;
+  greq.name = (char *)"g";
+  ProtobufCMessage *resp = NULL;
+  ck_assert_int_eq(call(svc, "GetPlacementGroup", &greq, &resp), 0);
+  Rayc__PlacementGroupInfo *got = ((Rayc__GetPlacementGroupReply *)resp)->placement_group;
+  ck_assert_int_eq(got->state, RAYC__PLACEMENT_GROUP_STATE__PG_PENDING);
+  ck_assert_msg(strstr(got->state_detail, "fits no alive node"), "detail: %s", got->state_detail);
+  ck_assert_uint_eq(got->n_bundles, 1);
+  pb_free(resp);
+  /* refused: a group resource name, no bundles, a wrong id size, an unknown strategy */
+  cpu.name = (char *)"CPU_group_0_x";
+  ck_assert_int_eq(call(svc, "CreatePlacementGroup", &creq, NULL), RAYC_EINVALID_ARGUMENT);
+  cpu.name = (char *)"CPU";
+  info.n_bundles = 0;
+  ck_assert_int_eq(call(svc, "CreatePlacementGroup", &creq, NULL), RAYC_EINVALID_ARGUMENT);
+  info.n_bundles = 1;
+  info.placement_group_id.len = 5;
+  ck_assert_int_eq(call(svc, "CreatePlacementGroup", &creq, NULL), RAYC_EINVALID_ARGUMENT);
+  info.placement_group_id.len = ID_PG_SIZE;
+  info.strategy = (Rayc__PlacementStrategy)9;
+  ck_assert_int_eq(call(svc, "CreatePlacementGroup", &creq, NULL), RAYC_EINVALID_ARGUMENT);
+  Rayc__RemovePlacementGroupRequest rreq = RAYC__REMOVE_PLACEMENT_GROUP_REQUEST__INIT;
+  rreq.placement_group_id = info.placement_group_id;
+  ck_assert_int_eq(call(svc, "RemovePlacementGroup", &rreq, NULL), 0);
+  ck_assert_int_eq(call(svc, "WaitPlacementGroupUntilReady", &wreq, NULL), RAYC_ENOT_FOUND);
+  Rayc__GetAllPlacementGroupRequest areq = RAYC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
+  ck_assert_int_eq(call(svc, "GetAllPlacementGroup", &areq, &resp), 0);
+  Rayc__GetAllPlacementGroupReply *all = (Rayc__GetAllPlacementGroupReply *)resp;
+  ck_assert_uint_eq(all->n_placement_groups, 1);
+  ck_assert_int_eq(all->placement_groups[0]->state, RAYC__PLACEMENT_GROUP_STATE__PG_REMOVED);
+  pb_free(resp);
+}
+END_TEST
+
 START_TEST(workers_over_rpc)
 {
   const ProtobufCServiceDescriptor *svc = &rayc__worker_info_gcs_service__descriptor;
@@ -433,6 +494,7 @@ static Suite *gcs_server_suite(void)
   tcase_add_test(tc, poll_times_out_empty);
   tcase_add_test(tc, heartbeat_carries_the_cluster_view_when_it_changed);
   tcase_add_test(tc, workers_over_rpc);
+  tcase_add_test(tc, placement_group_pending_without_nodes);
   suite_add_tcase(s, tc);
   return s;
 }

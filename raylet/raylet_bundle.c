@@ -1,0 +1,306 @@
+/*
+ * Placement-group bundles on this node (Ray's PlacementGroupResourceManager). The GCS reserves a
+ * group in two phases: PrepareBundleResources sets the bundles' resources aside (taken from the
+ * available set, all or nothing per request), CommitBundleResources turns them into the group's
+ * own resources, as Ray names them:
+ *
+ *   R_group_<i>_<pg>      the amount of R in bundle i           (a task pinned to bundle i)
+ *   R_group_<pg>          the sum over the group's bundles here (a task in any bundle)
+ *   bundle_group_<i>_<pg>, bundle_group_<pg>   1000 per bundle  (a marker, so that a task asking
+ *                                              for no resources still lands on the bundle's node)
+ *
+ * Tasks of the group ask for those names (the owner rewrites its request), so the ordinary
+ * scheduler and the cluster view (totals travel on heartbeats) place them. CancelResourceReserve
+ * kills the workers leased on the group's resources, deletes the names and gives the reserved
+ * resources back; lease requests of a removed group then fail at once.
+ */
+#include "raylet/raylet.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { BUNDLE_MARKER = 1000 };
+
+static raylet_bundle_t *bundle_find(raylet_t *r, const uint8_t *pg, int index)
+{
+  for (raylet_bundle_t *b = r->bundles; b; b = b->next)
+    if (b->index == index && memcmp(b->pg, pg, ID_PG_SIZE) == 0)
+      return b;
+  return NULL;
+}
+
+/* Checks one spec from the GCS and reads its resources. 0 or RAYC_EINVALID_ARGUMENT with *why. */
+static int bundle_spec_read(const Rayc__BundleSpec *s, raylet_res_t *res, const char **why)
+{
+  if (s->placement_group_id.len != ID_PG_SIZE || s->bundle_index < 0 || s->bundle_index > 100000 ||
+      s->n_resources > 8) {
+    *why = "a bundle needs an 18-byte placement_group_id, an index >= 0 and at most 8 resources";
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  memset(res, 0, sizeof(*res));
+  for (size_t i = 0; i < s->n_resources; i++) {
+    const Rayc__ResourceEntry *e = s->resources[i];
+    if (!e->name[0] || strlen(e->name) > 40 || !isfinite(e->amount) || e->amount < 0) {
+      *why = "bundle resources need a name of 1..40 bytes and a finite amount >= 0";
+      return RAYC_EINVALID_ARGUMENT;
+    }
+    raylet_res_set(res, e->name, raylet_res_get(res, e->name) + e->amount);
+  }
+  return 0;
+}
+
+static void fill_resources(raylet_t *r, Rayc__ResourceEntry ***avail, size_t *navail, Rayc__ResourceEntry ***total,
+                           size_t *ntotal)
+{
+  *avail = raylet_res_to_pb(&r->available, navail);
+  *total = raylet_res_to_pb(&r->total, ntotal);
+}
+
+void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBundleResourcesRequest *req)
+{
+  raylet_res_t need, one;
+  memset(&need, 0, sizeof(need));
+  const char *why = NULL;
+  int fresh = 0;
+  for (size_t i = 0; i < req->n_bundles; i++) {
+    if (bundle_spec_read(req->bundles[i], &one, &why) != 0) {
+      rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "PrepareBundleResources: %s", why);
+      return;
+    }
+    if (bundle_find(r, req->bundles[i]->placement_group_id.data, req->bundles[i]->bundle_index))
+      continue; /* prepared already: a retry */
+    raylet_res_add(&need, &one);
+    fresh++;
+  }
+  Rayc__PrepareBundleResourcesReply rep = RAYC__PREPARE_BUNDLE_RESOURCES_REPLY__INIT;
+  /* room for the names a commit adds: four per resource and bundle */
+  int room = r->total.n + 4 * (need.n + 1) * fresh <= RES_MAX && r->available.n + 4 * (need.n + 1) * fresh <= RES_MAX;
+  rep.success = !r->stopping && room && raylet_res_fits(&r->available, &need);
+  if (!rep.success) /* the GCS retries from the view: refresh it as soon as something frees */
+    r->bundle_wanted = 1;
+  if (rep.success) {
+    for (size_t i = 0; i < req->n_bundles; i++) {
+      const Rayc__BundleSpec *s = req->bundles[i];
+      if (bundle_find(r, s->placement_group_id.data, s->bundle_index))
+        continue;
+      raylet_bundle_t *b = xcalloc(1, sizeof(*b));
+      memcpy(b->pg, s->placement_group_id.data, ID_PG_SIZE);
+      b->index = s->bundle_index;
+      bundle_spec_read(s, &b->res, &why);
+      raylet_res_sub(&r->available, &b->res);
+      b->next = r->bundles;
+      r->bundles = b;
+    }
+  }
+  char buf[256];
+  raylet_res_format(&need, buf, sizeof(buf));
+  log_debug("prepare %zu bundles (%s): %s", req->n_bundles, buf, rep.success ? "reserved" : "does not fit");
+  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total,
+                 &rep.n_resources_total);
+  rpc_reply(call, &rep.base);
+  raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
+  raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
+}
+
+/* The group resources of bundle b: every name a commit adds, with its amount. */
+static void bundle_group_res(const raylet_bundle_t *b, raylet_res_t *out)
+{
+  char hex[2 * ID_PG_SIZE + 1], name[RES_NAME_MAX];
+  id_hex(b->pg, ID_PG_SIZE, hex);
+  memset(out, 0, sizeof(*out));
+  for (int i = 0; i < b->res.n; i++) {
+    snprintf(name, sizeof(name), "%s_group_%d_%s", b->res.name[i], b->index, hex);
+    raylet_res_set(out, name, b->res.amount[i]);
+    snprintf(name, sizeof(name), "%s_group_%s", b->res.name[i], hex);
+    raylet_res_set(out, name, b->res.amount[i]);
+  }
+  snprintf(name, sizeof(name), "bundle_group_%d_%s", b->index, hex);
+  raylet_res_set(out, name, BUNDLE_MARKER);
+  snprintf(name, sizeof(name), "bundle_group_%s", hex);
+  raylet_res_set(out, name, BUNDLE_MARKER);
+}
+
+void raylet_bundle_commit(raylet_t *r, rpc_call_t *call, const Rayc__CommitBundleResourcesRequest *req)
+{
+  raylet_res_t one;
+  const char *why = NULL;
+  for (size_t i = 0; i < req->n_bundles; i++) {
+    const Rayc__BundleSpec *s = req->bundles[i];
+    if (bundle_spec_read(s, &one, &why) != 0) {
+      rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "CommitBundleResources: %s", why);
+      return;
+    }
+    if (!bundle_find(r, s->placement_group_id.data, s->bundle_index)) {
+      rpc_reply_error(call, RAYC_ENOT_FOUND, "CommitBundleResources: bundle %d was not prepared here",
+                      s->bundle_index);
+      return;
+    }
+  }
+  int added = 0;
+  for (size_t i = 0; i < req->n_bundles; i++) {
+    raylet_bundle_t *b = bundle_find(r, req->bundles[i]->placement_group_id.data, req->bundles[i]->bundle_index);
+    if (b->committed)
+      continue;
+    raylet_res_t g;
+    bundle_group_res(b, &g);
+    raylet_res_add(&r->total, &g);
+    raylet_res_add(&r->available, &g);
+    b->committed = 1;
+    added++;
+  }
+  char hex[9];
+  if (req->n_bundles)
+    log_info("placement group %s: %d bundles committed here", id_short(req->bundles[0]->placement_group_id.data,
+                                                                       ID_PG_SIZE, hex), added);
+  Rayc__CommitBundleResourcesReply rep = RAYC__COMMIT_BUNDLE_RESOURCES_REPLY__INIT;
+  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total,
+                 &rep.n_resources_total);
+  rpc_reply(call, &rep.base);
+  raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
+  raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
+  r->last_heartbeat_ms = 0; /* tell the GCS soon */
+  raylet_dispatch(r);
+}
+
+/* 1 when res names a resource of the group (hex) — of bundle index only, when index >= 0. */
+static int res_uses_group(const raylet_res_t *res, const char *hex, int index)
+{
+  char tag[RES_NAME_MAX];
+  if (index >= 0)
+    snprintf(tag, sizeof(tag), "_group_%d_%s", index, hex);
+  else
+    snprintf(tag, sizeof(tag), "_group_%s", hex);
+  for (int i = 0; i < res->n; i++) {
+    const char *p = strstr(res->name[i], index >= 0 ? tag : "_group_");
+    if (p && (index >= 0 || strstr(p, hex)))
+      return 1;
+  }
+  return 0;
+}
+
+static void remember_removed(raylet_t *r, const uint8_t *pg)
+{
+  if (raylet_bundle_pg_removed(r, pg))
+    return;
+  memcpy(r->removed_pgs[r->removed_next % RAYLET_REMOVED_PGS], pg, ID_PG_SIZE);
+  r->removed_next++;
+}
+
+int raylet_bundle_pg_removed(const raylet_t *r, const uint8_t *pg)
+{
+  unsigned n = r->removed_next < RAYLET_REMOVED_PGS ? r->removed_next : RAYLET_REMOVED_PGS;
+  for (unsigned i = 0; i < n; i++)
+    if (memcmp(r->removed_pgs[i], pg, ID_PG_SIZE) == 0)
+      return 1;
+  return 0;
+}
+
+/* Fails the waiting lease requests of a removed group. */
+static void fail_group_requests(raylet_t *r, const uint8_t *pg, const char *hex)
+{
+  for (raylet_request_t **pp = &r->queue; *pp;) {
+    raylet_request_t *q = *pp;
+    if (q->req->placement_group_id.len == ID_PG_SIZE && memcmp(q->req->placement_group_id.data, pg, ID_PG_SIZE) == 0) {
+      *pp = q->next;
+      rpc_reply_error(q->call, RAYC_EINFEASIBLE, "placement group %s was removed", hex);
+      free(q);
+    } else {
+      pp = &q->next;
+    }
+  }
+  for (raylet_infeasible_t **pp = &r->infeasible; *pp;) {
+    raylet_infeasible_t *x = *pp;
+    if (x->req->placement_group_id.len == ID_PG_SIZE && memcmp(x->req->placement_group_id.data, pg, ID_PG_SIZE) == 0) {
+      *pp = x->next;
+      rpc_reply_error(x->call, RAYC_EINFEASIBLE, "placement group %s was removed", hex);
+      free(x);
+    } else {
+      pp = &x->next;
+    }
+  }
+}
+
+/* Takes bundle b's group resources out of total and available (names that reach zero go). */
+static void bundle_uncommit(raylet_t *r, raylet_bundle_t *b)
+{
+  raylet_res_t g;
+  bundle_group_res(b, &g);
+  for (int i = 0; i < g.n; i++) {
+    double t = raylet_res_get(&r->total, g.name[i]) - g.amount[i];
+    double a = raylet_res_get(&r->available, g.name[i]) - g.amount[i];
+    if (t <= 1e-9) {
+      raylet_res_del(&r->total, g.name[i]);
+      raylet_res_del(&r->available, g.name[i]);
+    } else {
+      raylet_res_set(&r->total, g.name[i], t);
+      raylet_res_set(&r->available, g.name[i], a < 0 ? 0 : a);
+    }
+  }
+  b->committed = 0;
+}
+
+void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResourceReserveRequest *req)
+{
+  if (req->placement_group_id.len != ID_PG_SIZE || req->bundle_index < -1) {
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "CancelResourceReserve: placement_group_id must be 18 bytes and "
+                    "bundle_index -1 or more");
+    return;
+  }
+  const uint8_t *pg = req->placement_group_id.data;
+  char hex[2 * ID_PG_SIZE + 1];
+  id_hex(pg, ID_PG_SIZE, hex);
+  int index = req->bundle_index;
+  /* Workers leased on the group's resources die first: their leases give the resources back. */
+  int killed = 0;
+  for (raylet_lease_t *l = r->leases, *next; l; l = next) {
+    next = l->next;
+    if (res_uses_group(&l->res, hex, index)) {
+      raylet_lease_kill(r, l);
+      killed++;
+    }
+  }
+  int cancelled = 0;
+  for (raylet_bundle_t **pp = &r->bundles; *pp;) {
+    raylet_bundle_t *b = *pp;
+    if (memcmp(b->pg, pg, ID_PG_SIZE) != 0 || (index >= 0 && b->index != index)) {
+      pp = &b->next;
+      continue;
+    }
+    if (b->committed)
+      bundle_uncommit(r, b);
+    raylet_res_add(&r->available, &b->res);
+    *pp = b->next;
+    free(b);
+    cancelled++;
+  }
+  if (index < 0) {
+    remember_removed(r, pg);
+    fail_group_requests(r, pg, hex);
+  }
+  if (cancelled || killed)
+    log_info("placement group %.8s: %d bundles returned here, %d leased workers killed", hex, cancelled, killed);
+  Rayc__CancelResourceReserveReply rep = RAYC__CANCEL_RESOURCE_RESERVE_REPLY__INIT;
+  rep.cancelled = cancelled;
+  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total,
+                 &rep.n_resources_total);
+  rpc_reply(call, &rep.base);
+  raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
+  raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
+  r->last_heartbeat_ms = 0;
+  raylet_dispatch(r);
+}
+
+void raylet_bundle_free(raylet_t *r)
+{
+  while (r->bundles) {
+    raylet_bundle_t *b = r->bundles;
+    r->bundles = b->next;
+    free(b);
+  }
+}
