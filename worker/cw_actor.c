@@ -22,10 +22,10 @@
  * (from cw_worker_run, on the main thread), which joins the actor threads and runs the destructor;
  * threads stuck in a method past a grace period make the process _exit instead.
  *
- * Owners: the GCS holds a WaitOwnerExit call on the process that created an owned actor; it is
- * answered when that process exits in order (a driver's rayc_shutdown, a worker's exit), and fails
- * when it dies. Workers serve it on their CoreWorkerService port; a driver starts a one-method
- * server the first time it creates an actor.
+ * Owners: the GCS holds a WaitOwnerExit call on the process that created an owned actor (and
+ * owners of objects hold one on each process borrowing them, cw_borrow.c); it is answered when that
+ * process exits in order (a driver's rayc_shutdown, a worker's exit), and fails when it dies.
+ * Workers and drivers serve it on their CoreWorkerService port.
  *
  * State: one process-wide actor runtime (rt) under its own mutex, never cw->mu, so the rpc server
  * thread never waits on the core worker.
@@ -148,8 +148,6 @@ static struct actor_rt {
   char exit_reason[256];
   int gcs_told;              /* a WaitActorExit was answered "exited" */
   int stopping;              /* cw_actor_stop ran */
-  rpc_server_t *owner_server; /* drivers */
-  int owner_port;
 } rt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static __thread int tl_in_actor, tl_exit_requested;
@@ -524,7 +522,17 @@ void cw_actor_on_kill(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 
 void cw_actor_on_wait_owner(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 {
-  (void)ctx, (void)m;
+  cw_t *cw = ctx;
+  const Rayc__WaitOwnerExitRequest *req = (const Rayc__WaitOwnerExitRequest *)m;
+  char me[9], them[9];
+  if (req->owner_worker_id.len && (req->owner_worker_id.len != ID_WORKER_SIZE ||
+                                   memcmp(req->owner_worker_id.data, cw->worker_id.b, ID_WORKER_SIZE) != 0)) {
+    rpc_reply_error(call, RAYC_ENOT_FOUND, "this process is worker %s, not worker %s (which is gone)",
+                    id_short(cw->worker_id.b, ID_WORKER_SIZE, me),
+                    req->owner_worker_id.len == ID_WORKER_SIZE ? id_short(req->owner_worker_id.data, ID_WORKER_SIZE, them)
+                                                               : "?");
+    return;
+  }
   pthread_mutex_lock(&rt.mu);
   int now = rt.stopping;
   if (!now)
@@ -589,42 +597,19 @@ void cw_actor_stop(cw_t *cw)
   rt.nthreads = 0;
 }
 
-/* ---- the owner server of a driver ---- */
+/* ---- a driver as an owner ---- */
 
-static const rpc_method_t owner_methods[] = {
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner},
-};
-
-static int owner_server_start(cw_t *cw)
+void cw_actor_owner_reset(void)
 {
-  rpc_server_opts_t opts = {.loop = NULL, .token = cw->token, .ctx = cw, .tls = &cw->tls};
-  rpc_server_t *s = rpc_server_create(owner_methods, ARRAY_LEN(owner_methods), &opts);
-  if (!s)
-    return RAYC_EINTERNAL;
-  int port = rpc_server_listen_range(s, cw->node_ip, cw->min_port, cw->max_port);
-  int rc = port > 0 ? rpc_server_start(s) : port < 0 ? port : RAYC_EIO;
-  if (rc != 0) {
-    rpc_server_destroy(s);
-    return rc;
-  }
-  rt.owner_server = s;
-  rt.owner_port = port;
-  return 0;
+  pthread_mutex_lock(&rt.mu);
+  rt.stopping = 0; /* a driver may rayc_init again after rayc_shutdown */
+  pthread_mutex_unlock(&rt.mu);
 }
 
 int cw_actor_owner_address(cw_t *cw, Rayc__Address *a)
 {
-  cw_fill_address(cw, a);
-  if (cw->is_worker)
-    return 0;
-  pthread_mutex_lock(&rt.mu);
-  int rc = 0;
-  rt.stopping = 0; /* a driver may rayc_init again after rayc_shutdown */
-  if (!rt.owner_server)
-    rc = owner_server_start(cw);
-  a->port = rt.owner_port;
-  pthread_mutex_unlock(&rt.mu);
-  return rc < 0 ? cw_set_error(rc, "cannot start the actor owner service on %s: %s", cw->node_ip, rayc_strerror(rc)) : 0;
+  cw_fill_address(cw, a); /* drivers serve WaitOwnerExit on their CoreWorkerService port */
+  return 0;
 }
 
 void cw_actor_owner_release(cw_t *cw)
@@ -634,13 +619,9 @@ void cw_actor_owner_release(cw_t *cw)
   pthread_mutex_lock(&rt.mu);
   call_list_t owners = rt.owner_waiters;
   rt.owner_waiters = (call_list_t){0};
-  rpc_server_t *s = rt.owner_server;
-  rt.owner_server = NULL;
-  rt.owner_port = 0;
   rt.stopping = 1;
   pthread_mutex_unlock(&rt.mu);
   reply_owner_waiters(&owners);
-  rpc_server_destroy(s);
 }
 
 /* ---- finding the GCS ---- */
