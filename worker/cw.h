@@ -384,6 +384,9 @@ void cw_actor_on_kill(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 void cw_actor_on_wait_owner(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 /* A driver starts (again): WaitOwnerExit calls are held from now on. */
 void cw_actor_owner_reset(void);
+/* Answers WaitOwnerExit calls held too long with TIMEOUT (their callers ask again), so they do not
+ * pile up in a long-lived process. Any thread, cw->mu not held. */
+void cw_actor_owner_tick(void);
 /* The worker is exiting (its executor stopped): ends the hosted actor (fails its queued calls,
  * joins its threads, runs its destructor) and answers the GCS's held calls. Main thread. */
 void cw_actor_stop(cw_t *cw);

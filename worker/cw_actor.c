@@ -44,7 +44,12 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ACTOR_MAX_CONCURRENCY = 1000, ACTOR_EXIT_GRACE_MS = 3000, ACTOR_TELL_GCS_MS = 2000 };
+enum {
+  ACTOR_MAX_CONCURRENCY = 1000,
+  ACTOR_EXIT_GRACE_MS = 3000,
+  ACTOR_TELL_GCS_MS = 2000,
+  OWNER_HOLD_MS = 20000, /* a WaitOwnerExit is answered TIMEOUT after this (its callers wait 30 s or more) */
+};
 
 /* ---- the class registry (filled by RAYC_ACTOR / RAYC_METHOD when libraries load) ---- */
 
@@ -124,6 +129,7 @@ enum rt_state { RT_NONE, RT_CREATING, RT_ALIVE, RT_FAILED, RT_EXITING };
 
 typedef struct call_list {
   rpc_call_t **v;
+  int64_t *at; /* when each was held */
   size_t n, cap;
 } call_list_t;
 
@@ -143,7 +149,7 @@ static struct actor_rt {
   actor_item_t *head, *tail; /* ready to run */
   hmap_t callers;            /* caller worker id -> actor_caller_t */
   call_list_t exit_waiters;  /* the GCS's WaitActorExit */
-  call_list_t owner_waiters; /* the GCS's WaitOwnerExit */
+  call_list_t owner_waiters; /* WaitOwnerExit: the GCS's, and owners' of refs this process borrows */
   int exited;                /* rayc_actor_exit was called */
   char exit_reason[256];
   int gcs_told;              /* a WaitActorExit was answered "exited" */
@@ -157,7 +163,9 @@ static void list_add(call_list_t *l, rpc_call_t *call)
   if (l->n == l->cap) {
     l->cap = l->cap ? 2 * l->cap : 4;
     l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+    l->at = xrealloc(l->at, l->cap * sizeof(*l->at));
   }
+  l->at[l->n] = now_ms();
   l->v[l->n++] = call;
 }
 
@@ -213,6 +221,7 @@ static void reply_exit_waiters(call_list_t *l, int exited, const char *reason)
   for (size_t i = 0; i < l->n; i++)
     rpc_reply(l->v[i], &rep.base);
   free(l->v);
+  free(l->at);
 }
 
 /* ---- running the constructor and methods ---- */
@@ -547,7 +556,26 @@ static void reply_owner_waiters(call_list_t *l)
   for (size_t i = 0; i < l->n; i++)
     rpc_reply(l->v[i], NULL);
   free(l->v);
+  free(l->at);
   *l = (call_list_t){0};
+}
+
+void cw_actor_owner_tick(void)
+{
+  int64_t old = now_ms() - OWNER_HOLD_MS;
+  pthread_mutex_lock(&rt.mu);
+  call_list_t *l = &rt.owner_waiters;
+  size_t k = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    if (l->at[i] > old) {
+      l->v[k] = l->v[i];
+      l->at[k++] = l->at[i];
+    } else { /* still here: the caller asks again (it takes TIMEOUT as "alive") */
+      rpc_reply_error(l->v[i], RAYC_ETIMEOUT, "still running");
+    }
+  }
+  l->n = k;
+  pthread_mutex_unlock(&rt.mu);
 }
 
 /* ---- the worker exits ---- */

@@ -417,7 +417,8 @@ static int exec_args(cw_t *cw, const Rayc__TaskSpec *spec, rayc_buf *bufs, char 
       if (o)
         o->local_refs++;
       pthread_mutex_unlock(&cw->mu);
-      rc = o ? cw_get(cw, &r, 1, -1, &bufs[i], 0) : cw_set_error(RAYC_EINVALID_ARGUMENT, "no owner given");
+      rc = o ? cw_get(cw, &r, 1, -1, &bufs[i], 0)
+             : cw_set_error(RAYC_EOBJECT_LOST, "it names no owner, or this process as owner but it is gone");
       if (o) {
         pthread_mutex_lock(&cw->mu);
         cw_obj_unref(cw, o);
@@ -560,6 +561,7 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
   rayc_buf *args = xcalloc(spec->n_args ? spec->n_args : 1, sizeof(*args));
   char *why = NULL;
   int rc = exec_args(cw, spec, args, &why);
+  int args_rc = rc;
   if (rc == 0) {
     id_task_t saved = cw->current_task;
     memcpy(cw->current_task.b, spec->task_id.data, ID_TASK_SIZE);
@@ -574,7 +576,7 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
   exec_register_kept(cw, args, spec->n_args);
   rayc_buf_release(args, spec->n_args);
   free(args);
-  *code = RAYC_ETASK_FAILED;
+  *code = args_rc == RAYC_EOWNER_DIED ? args_rc : RAYC_ETASK_FAILED; /* an argument's owner died */
   return why;
 }
 

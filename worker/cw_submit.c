@@ -480,6 +480,7 @@ void cw_classes_free(cw_t *cw)
 void *cw_bg_main(void *arg)
 {
   cw_t *cw = arg;
+  int64_t owner_tick_ms = now_ms();
   pthread_mutex_lock(&cw->mu);
   while (!cw->stopping) {
     struct timespec ts;
@@ -494,6 +495,12 @@ void *cw_bg_main(void *arg)
       cw_leases_return_idle(cw, 0);
       cw_actors_tick(cw);
       cw_borrow_tick(cw);
+    }
+    if (!cw->stopping && now_ms() - owner_tick_ms >= 1000) {
+      owner_tick_ms = now_ms();
+      pthread_mutex_unlock(&cw->mu); /* rt.mu is never taken under cw->mu */
+      cw_actor_owner_tick();
+      pthread_mutex_lock(&cw->mu);
     }
   }
   pthread_mutex_unlock(&cw->mu);
