@@ -44,6 +44,7 @@ struct cw_status_wait {
   id_object_t *ids;
   size_t n;
   int npending;
+  int state_only;
   int64_t deadline_ms; /* 0: none */
 };
 
@@ -601,8 +602,8 @@ void cw_borrow_apply_result(cw_t *cw, cw_object_t *o, Rayc__NestedRefs *const *g
 
 /* ---- GetObjectStatus (owner side) ---- */
 
-static void status_fill(cw_t *cw, const id_object_t *id, Rayc__ReturnObject *r, cw_nested_msg_t *nm, Rayc__ErrorInfo *e,
-                        char **msg)
+static void status_fill(cw_t *cw, const id_object_t *id, int state_only, Rayc__ReturnObject *r, cw_nested_msg_t *nm,
+                        Rayc__ErrorInfo *e, char **msg)
 {
   cw_object_t *o = cw_obj_get(cw, id);
   rayc__return_object__init(r);
@@ -622,7 +623,8 @@ static void status_fill(cw_t *cw, const id_object_t *id, Rayc__ReturnObject *r, 
     r->pending = 1;
     return;
   case OBJ_INLINE:
-    r->data = pb_bytes(o->blob->data, o->blob->len);
+    if (!state_only)
+      r->data = pb_bytes(o->blob->data, o->blob->len);
     break;
   case OBJ_IN_STORE:
     r->in_store = 1;
@@ -637,12 +639,14 @@ static void status_fill(cw_t *cw, const id_object_t *id, Rayc__ReturnObject *r, 
     r->error = e;
     return;
   }
+  if (state_only)
+    return;
   cw_nested_msg_build(cw, o->nested, o->nnested, nm);
   r->nested_refs = nm->groups;
   r->n_nested_refs = nm->n;
 }
 
-static void status_reply(cw_t *cw, rpc_call_t *call, const id_object_t *ids, size_t n)
+static void status_reply(cw_t *cw, rpc_call_t *call, const id_object_t *ids, size_t n, int state_only)
 {
   Rayc__GetObjectStatusReply rep = RAYC__GET_OBJECT_STATUS_REPLY__INIT;
   Rayc__ReturnObject *rs = xcalloc(n, sizeof(*rs)), **ptrs = xcalloc(n, sizeof(*ptrs));
@@ -650,7 +654,7 @@ static void status_reply(cw_t *cw, rpc_call_t *call, const id_object_t *ids, siz
   Rayc__ErrorInfo *es = xcalloc(n, sizeof(*es));
   char **msgs = xcalloc(n, sizeof(*msgs));
   for (size_t i = 0; i < n; i++) {
-    status_fill(cw, &ids[i], &rs[i], &nm[i], &es[i], &msgs[i]);
+    status_fill(cw, &ids[i], state_only, &rs[i], &nm[i], &es[i], &msgs[i]);
     ptrs[i] = &rs[i];
   }
   rep.objects = ptrs;
@@ -694,7 +698,7 @@ void cw_status_ready(cw_t *cw, cw_object_t *o)
     if (--sw->npending > 0)
       continue;
     swait_unlink(cw, sw);
-    status_reply(cw, sw->call, sw->ids, sw->n);
+    status_reply(cw, sw->call, sw->ids, sw->n, sw->state_only);
     swait_free(sw);
   }
   free(v);
@@ -712,7 +716,7 @@ static void swait_expire(cw_t *cw, cw_status_wait_t *sw)
         k++;
   }
   swait_unlink(cw, sw);
-  status_reply(cw, sw->call, sw->ids, sw->n);
+  status_reply(cw, sw->call, sw->ids, sw->n, sw->state_only);
   swait_free(sw);
 }
 
@@ -752,7 +756,7 @@ void cw_on_get_object_status(void *ctx, rpc_call_t *call, const ProtobufCMessage
     npending += o && !o->owner && o->state == OBJ_PENDING;
   }
   if (npending == 0 || req->timeout_ms == 0 || cw->stopping) {
-    status_reply(cw, call, ids, n);
+    status_reply(cw, call, ids, n, req->state_only);
     pthread_mutex_unlock(&cw->mu);
     return;
   }
@@ -762,6 +766,7 @@ void cw_on_get_object_status(void *ctx, rpc_call_t *call, const ProtobufCMessage
   sw->ids = xmalloc(n * sizeof(*sw->ids));
   memcpy(sw->ids, ids, n * sizeof(*sw->ids));
   sw->npending = npending;
+  sw->state_only = req->state_only;
   sw->deadline_ms = req->timeout_ms > 0 ? now_ms() + req->timeout_ms : 0;
   for (size_t i = 0; i < n; i++) {
     cw_object_t *o = cw_obj_get(cw, &ids[i]);
@@ -897,11 +902,12 @@ static int owner_died(const cw_peer_t *p, const id_object_t *id)
                       p->dead_msg ? p->dead_msg : "unreachable");
 }
 
-/* One GetObjectStatus call for the entries idx[0..n) of objs, all owned by p. */
+/* One GetObjectStatus call for n ids, all owned by p; a failure to reach p is OWNER_DIED. */
 static int status_call(cw_t *cw, cw_peer_t *p, rpc_channel_t *ch, const uint8_t *ids, size_t n, int64_t timeout_ms,
-                       Rayc__GetObjectStatusReply **rep)
+                       int state_only, Rayc__GetObjectStatusReply **rep)
 {
   Rayc__GetObjectStatusRequest req = RAYC__GET_OBJECT_STATUS_REQUEST__INIT;
+  req.state_only = state_only;
   req.owner_worker_id = pb_bytes(p->id.b, ID_WORKER_SIZE);
   req.object_ids = pb_bytes(ids, n * ID_OBJECT_SIZE);
   req.timeout_ms = timeout_ms;
@@ -971,7 +977,8 @@ int cw_borrow_get(cw_t *cw, cw_object_t **objs, size_t n, int64_t deadline_ms, r
   for (size_t g = 0; g < ng && rc == 0; g++) {
     int64_t timeout = deadline_ms < 0 ? -1 : deadline_ms - now_ms();
     Rayc__GetObjectStatusReply *rep = NULL;
-    rc = status_call(cw, gs[g].owner, chs[g], gs[g].ids, gs[g].n, timeout < 0 && deadline_ms >= 0 ? 0 : timeout, &rep);
+    rc = status_call(cw, gs[g].owner, chs[g], gs[g].ids, gs[g].n, timeout < 0 && deadline_ms >= 0 ? 0 : timeout, 0,
+                     &rep);
     for (size_t k = 0; rc == 0 && k < gs[g].n; k++) {
       const Rayc__ReturnObject *r = rep->objects[k];
       size_t i = idx[g][k];
@@ -1036,7 +1043,7 @@ void cw_borrow_poll_ready(cw_t *cw, cw_object_t **objs, size_t n, int *ready)
   pthread_mutex_unlock(&cw->mu);
   for (size_t g = 0; g < ng; g++) {
     Rayc__GetObjectStatusReply *rep = NULL;
-    int rc = status_call(cw, gs[g].owner, chs[g], gs[g].ids, gs[g].n, 0, &rep);
+    int rc = status_call(cw, gs[g].owner, chs[g], gs[g].ids, gs[g].n, 0, 1, &rep);
     for (size_t i = 0, k = 0; i < n && k < gs[g].n; i++) {
       if (!objs[i] || ready[i] || memcmp(objs[i]->id.b, gs[g].ids + k * ID_OBJECT_SIZE, ID_OBJECT_SIZE) != 0)
         continue;

@@ -301,6 +301,38 @@ START_TEST(test_results_contain_refs)
 }
 END_TEST
 
+/* A borrowed ref whose object is still being made: its owner answers when it is ready. */
+START_TEST(test_borrowed_pending)
+{
+  it_connect();
+  int64_t ms = 1500;
+  rayc_arg a = RAYC_ARG_VAL(&ms, 8);
+  rayc_ref r = submit("borrow_child", &a, 1, NULL);
+  rayc_buf b;
+  ck_assert_int_eq(rayc_get(&r, 1, 60000, &b), 0);
+  ck_assert_uint_eq(b.nrefs, 1);
+  rayc_ref child = b.refs[0];
+  rayc_ref_retain(&child);
+  rayc_buf_release(&b, 1);
+  rayc_ref_release(&r);
+  int ready = -1;
+  ck_assert_int_eq(rayc_wait(&child, 1, 1, 100, &ready), 0); /* still sleeping */
+  ck_assert_int_eq(ready, 0);
+  rayc_buf x;
+  ck_assert_int_eq(rayc_get(&child, 1, 50, &x), RAYC_ETIMEOUT);
+  int64_t t0 = mono_ms();
+  ck_assert_int_eq(rayc_wait(&child, 1, 1, 30000, &ready), 1);
+  ck_assert_int_eq(ready, 1);
+  int rc;
+  ck_assert_int_eq(it_get_i64(&child, &rc), 1500);
+  ck_assert_msg(rc == 0, "get: %s", rayc_last_error());
+  ck_assert_int_lt(mono_ms() - t0, 20000);
+  rayc_ref_release(&child);
+  expect_all_freed(store_used());
+  rayc_shutdown();
+}
+END_TEST
+
 /* (iv) owner death: borrowers' gets fail with OWNER_DIED, saying so. */
 START_TEST(test_owner_died)
 {
@@ -539,6 +571,7 @@ int main(void)
   tcase_add_test(tc, test_object_inside_object);
   tcase_add_test(tc, test_actor_keeps_borrowed_ref);
   tcase_add_test(tc, test_results_contain_refs);
+  tcase_add_test(tc, test_borrowed_pending);
   tcase_add_test(tc, test_owner_died);
   tcase_add_test(tc, test_10k_refs);
   tcase_add_test(tc, test_malformed_requests);

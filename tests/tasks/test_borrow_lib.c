@@ -6,6 +6,7 @@
  *       objects contain (depth 4), summing the bytes of every object read (count of them)
  *   borrow_make(n, size) -> a value of n int64s (i) containing refs to n objects it put: object i
  *       holds size bytes, byte k = (i + k) & 0xff (size 8 and up: the first 8 bytes are i)
+ *   borrow_child(ms) -> a value containing the ref of a sleep_ms(ms) task it submitted (pending)
  *   borrow_lend(actor, size) -> its pid: puts an object (byte k = k & 0xff), lends it to the
  *       TKeeper actor (keep), releases its own handle, and returns
  *   TKeeper: keep(value with refs) -> count kept | read() -> [sum, count] like borrow_deep over the
@@ -136,6 +137,24 @@ static int borrow_lend(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, r
   return rayc_return_copy(ctx, 0, &pid, sizeof(pid));
 }
 RAYC_REMOTE(borrow_lend)
+
+/* borrow_child(ms) -> a value containing the ref of a sleep_ms(ms) task it submits (still
+ * running when this returns: the caller borrows a pending object) */
+static int borrow_child(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  int64_t ms = b_i64(args, nargs, 0, 500);
+  rayc_arg a = RAYC_ARG_VAL(&ms, sizeof(ms));
+  rayc_ref r;
+  int rc = rayc_remote("sleep_ms", &a, 1, NULL, &r);
+  if (rc == 0)
+    rc = rayc_return_copy(ctx, 0, "c", 1);
+  if (rc == 0)
+    rc = rayc_return_refs(ctx, 0, &r, 1);
+  rayc_ref_release(&r);
+  return rc == 0 ? 0 : rayc_task_fail(ctx, "borrow_child: %s", rayc_last_error());
+}
+RAYC_REMOTE(borrow_child)
 
 /* ---- TKeeper ---- */
 
