@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { STATUS_MAX_IDS = 1 << 20, STATUS_SLACK_MS = 5000 };
 
@@ -362,6 +363,22 @@ void cw_nested_msg_free(cw_nested_msg_t *m)
 
 /* ---- registering ---- */
 
+/* A synchronous call to another process (cw->mu not held). UNAVAILABLE is tried once more after
+ * CW_BORROW_POLL_RETRY_MS (a channel that lost its connection fails at once until it reconnects):
+ * only a second failure means the process is gone. */
+static int call_peer(rpc_channel_t *ch, const char *method, const ProtobufCMessage *req, int timeout_ms,
+                     ProtobufCMessage **resp, char **detail)
+{
+  int rc = rpc_call_sync(ch, &rayc__core_worker_service__descriptor, method, req, timeout_ms, resp, detail);
+  if (rc == RAYC_EUNAVAILABLE) {
+    free(*detail);
+    *detail = NULL;
+    usleep(CW_BORROW_POLL_RETRY_MS * 1000);
+    rc = rpc_call_sync(ch, &rayc__core_worker_service__descriptor, method, req, timeout_ms, resp, detail);
+  }
+  return rc;
+}
+
 typedef struct reg_group {
   cw_peer_t *owner;
   uint8_t *ids;
@@ -407,8 +424,8 @@ void cw_borrow_register(cw_t *cw, cw_object_t **objs, size_t n, const Rayc__Addr
   int for_self = borrower == NULL;
   cw_peer_t *bpeer = NULL;
   if (!for_self) {
-    if (is_self(cw, borrower) || !(bpeer = cw_peer_get(cw, borrower)))
-      return; /* a result for ourselves (never happens), or a malformed caller */
+    if (is_self(cw, borrower) || !(bpeer = cw_peer_get(cw, borrower)) || bpeer->dead)
+      return; /* a result for ourselves (never happens), a malformed caller, or one that is gone */
   }
   reg_group_t *gs = NULL;
   size_t ng = 0;
@@ -443,8 +460,7 @@ void cw_borrow_register(cw_t *cw, cw_object_t **objs, size_t n, const Rayc__Addr
     req.borrower = for_self ? &self : (Rayc__Address *)borrower;
     req.object_ids = pb_bytes(gs[g].ids, gs[g].n * ID_OBJECT_SIZE);
     ProtobufCMessage *resp = NULL;
-    gs[g].rc = rpc_call_sync(chs[g], &rayc__core_worker_service__descriptor, "AddBorrower", &req.base,
-                             CW_BORROW_RPC_MS, &resp, &gs[g].detail);
+    gs[g].rc = call_peer(chs[g], "AddBorrower", &req.base, CW_BORROW_RPC_MS, &resp, &gs[g].detail);
     gs[g].rep = (Rayc__AddBorrowerReply *)resp;
   }
   pthread_mutex_lock(&cw->mu);
@@ -916,8 +932,7 @@ static int status_call(cw_t *cw, cw_peer_t *p, rpc_channel_t *ch, const uint8_t 
     rpc_ms = 0;
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
-  int rc = rpc_call_sync(ch, &rayc__core_worker_service__descriptor, "GetObjectStatus", &req.base, (int)rpc_ms, &resp,
-                         &detail);
+  int rc = call_peer(ch, "GetObjectStatus", &req.base, (int)rpc_ms, &resp, &detail);
   *rep = (Rayc__GetObjectStatusReply *)resp;
   char name[160];
   if (rc == 0 && (*rep)->n_objects != n) {
