@@ -94,34 +94,38 @@ typedef struct cw_borrower {
  * no handle, pending task, containing object, borrower or result in transit holds it and it is
  * no longer pending; a borrowed entry when no handle, task or containing object holds it (its
  * owner is told, after CW_BORROW_IDLE_MS, if this process had registered with it). */
+/* The borrowing state of an object, allocated when first needed (most objects never need it:
+ * a task result read by its owner only), to keep cw_object_t small. */
+typedef struct cw_obj_ext {
+  cw_nested_t *nested; /* the refs it contains (each holds one `contained` of its entry) */
+  size_t nnested;
+  cw_borrower_t *borrowers; /* owned: other processes that borrow it */
+  size_t nborrowers;
+  cw_status_wait_t **swaits; /* owned: GetObjectStatus calls waiting for it to be ready */
+  size_t nswaits;
+  int transit;         /* owned: returned inside a task result whose reply is not applied yet */
+  int64_t idle_since_ms; /* borrowed: nothing here holds it (it waits in cw->idle to be removed) */
+} cw_obj_ext_t;
+
 struct cw_object {
   id_object_t id;
   enum cw_obj_state state;
   int local_refs;      /* handles held by this process's code, and by buffers and results that list it */
   int submitted_refs;  /* pending tasks that take it as an argument (or in an argument) */
   int contained;       /* objects in this process's table that contain it */
+  int registered;      /* borrowed: AddBorrower registrations of this process at the owner, to remove */
   cw_blob_t *blob;     /* OBJ_INLINE */
   id_node_t node;      /* OBJ_IN_STORE: the node holding the primary copy */
   char *location;      /* OBJ_IN_STORE: that node's object manager "ip:port" (NULL: unknown) */
   cw_task_t *lineage;  /* the finished task that made it, kept to re-run it if the object is lost */
   uint64_t size;
   int err;             /* OBJ_ERROR */
+  int scratch;         /* for counting within one call, cw->mu held */
   char *err_msg;
   cw_task_t **waiters; /* tasks waiting for this object to be ready */
   size_t nwaiters, capwaiters;
-  cw_nested_t *nested; /* the refs it contains (each holds one `contained` of its entry) */
-  size_t nnested;
-  /* owned */
-  cw_borrower_t *borrowers; /* other processes that borrow it */
-  size_t nborrowers;
-  int transit;         /* returned inside a task result whose reply is not applied yet */
-  cw_status_wait_t **swaits; /* GetObjectStatus calls waiting for it to be ready */
-  size_t nswaits;
-  /* borrowed */
-  cw_peer_t *owner;
-  int registered;      /* AddBorrower registrations of this process at the owner, to remove */
-  int64_t idle_since_ms; /* nothing here holds it (it waits in cw->idle to be removed) */
-  int scratch;         /* for counting within one call, cw->mu held */
+  cw_peer_t *owner;    /* borrowed: its owner; NULL: owned here */
+  cw_obj_ext_t *x;     /* NULL until needed (cw_obj_x) */
 };
 
 typedef struct cw_arg {
@@ -262,6 +266,8 @@ int cw_driver_serve(cw_t *cw);
 
 /* cw_object.c (callers hold cw->mu unless noted) */
 cw_object_t *cw_obj_new(cw_t *cw, const id_object_t *id);
+/* o's borrowing state, allocated on first use. */
+cw_obj_ext_t *cw_obj_x(cw_object_t *o);
 cw_object_t *cw_obj_get(cw_t *cw, const id_object_t *id);
 void cw_obj_set_inline(cw_t *cw, cw_object_t *o, const void *data, size_t len);
 void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t size, const char *location);

@@ -115,13 +115,14 @@ static void peer_poll(cw_t *cw, cw_peer_t *p);
 
 static void borrower_add(cw_t *cw, cw_object_t *o, cw_peer_t *p)
 {
-  for (size_t i = 0; i < o->nborrowers; i++)
-    if (o->borrowers[i].peer == p) {
-      o->borrowers[i].count++;
+  cw_obj_ext_t *x = cw_obj_x(o);
+  for (size_t i = 0; i < x->nborrowers; i++)
+    if (x->borrowers[i].peer == p) {
+      x->borrowers[i].count++;
       return;
     }
-  o->borrowers = xrealloc(o->borrowers, (o->nborrowers + 1) * sizeof(*o->borrowers));
-  o->borrowers[o->nborrowers++] = (cw_borrower_t){.peer = p, .count = 1};
+  x->borrowers = xrealloc(x->borrowers, (x->nborrowers + 1) * sizeof(*x->borrowers));
+  x->borrowers[x->nborrowers++] = (cw_borrower_t){.peer = p, .count = 1};
   p->nborrows++;
   peer_poll(cw, p);
 }
@@ -129,11 +130,12 @@ static void borrower_add(cw_t *cw, cw_object_t *o, cw_peer_t *p)
 /* Drops count registrations of p on o; 1 if o had any. */
 static int borrower_remove(cw_object_t *o, cw_peer_t *p, int64_t count)
 {
-  for (size_t i = 0; i < o->nborrowers; i++) {
-    if (o->borrowers[i].peer != p)
+  cw_obj_ext_t *x = o->x;
+  for (size_t i = 0; x && i < x->nborrowers; i++) {
+    if (x->borrowers[i].peer != p)
       continue;
-    if (count < 0 || (o->borrowers[i].count -= (int)(count > INT32_MAX ? INT32_MAX : count)) <= 0) {
-      o->borrowers[i] = o->borrowers[--o->nborrowers];
+    if (count < 0 || (x->borrowers[i].count -= (int)(count > INT32_MAX ? INT32_MAX : count)) <= 0) {
+      x->borrowers[i] = x->borrowers[--x->nborrowers];
       p->nborrows--;
     }
     return 1;
@@ -166,7 +168,7 @@ static void peer_set_dead(cw_t *cw, cw_peer_t *p, const char *why)
   size_t n = 0;
   for (hmap_iter_t it = hmap_iter(&cw->objects); hmap_next(&it);) {
     cw_object_t *o = it.value;
-    if (o->owner || !o->nborrowers || !borrower_remove(o, p, -1))
+    if (o->owner || !o->x || !o->x->nborrowers || !borrower_remove(o, p, -1))
       continue;
     v = xrealloc(v, (n + 1) * sizeof(*v));
     v[n++] = o;
@@ -558,6 +560,7 @@ static void rm_send(cw_t *cw, cw_peer_t *p, int sync)
 static void borrowed_free(cw_t *cw, cw_object_t *o)
 {
   hmap_del(&cw->objects, o->id.b, ID_OBJECT_SIZE);
+  free(o->x);
   free(o->err_msg);
   free(o);
 }
@@ -574,15 +577,15 @@ static void idle_push(cw_t *cw, cw_object_t *o)
     cw->idle_cap = cap;
     cw->idle_head = 0;
   }
-  cw->idle[(cw->idle_head + cw->idle_len++) % cw->idle_cap] = (struct cw_idle){.id = o->id, .since = o->idle_since_ms};
+  cw->idle[(cw->idle_head + cw->idle_len++) % cw->idle_cap] = (struct cw_idle){.id = o->id, .since = o->x->idle_since_ms};
 }
 
 void cw_borrowed_release(cw_t *cw, cw_object_t *o)
 {
-  if (obj_holds(o) > 0 || o->idle_since_ms)
+  if (obj_holds(o) > 0 || (o->x && o->x->idle_since_ms))
     return;
   if (o->registered > 0 && !o->owner->dead && !cw->releasing) {
-    o->idle_since_ms = now_ms();
+    cw_obj_x(o)->idle_since_ms = now_ms();
     idle_push(cw, o);
     return;
   }
@@ -603,14 +606,14 @@ void cw_borrow_apply_result(cw_t *cw, cw_object_t *o, Rayc__NestedRefs *const *g
   }
   for (size_t i = 0; i < n; i++) {
     cw_object_t *e = v[i].obj;
-    if (e && !e->owner && e->transit > 0)
-      e->transit--; /* the worker's AddBorrower for us, now a containment */
+    if (e && !e->owner && e->x && e->x->transit > 0)
+      e->x->transit--; /* the worker's AddBorrower for us, now a containment */
     else if (e && e->owner)
       e->registered++; /* the worker registered us with the owner */
   }
-  if (o && !o->nested) {
-    o->nested = v;
-    o->nnested = n;
+  if (o && !(o->x && o->x->nested)) {
+    cw_obj_x(o)->nested = v;
+    o->x->nnested = n;
   } else {
     cw_nested_drop(cw, v, n, 'c');
   }
@@ -657,7 +660,8 @@ static void status_fill(cw_t *cw, const id_object_t *id, int state_only, Rayc__R
   }
   if (state_only)
     return;
-  cw_nested_msg_build(cw, o->nested, o->nnested, nm);
+  if (o->x)
+    cw_nested_msg_build(cw, o->x->nested, o->x->nnested, nm);
   r->nested_refs = nm->groups;
   r->n_nested_refs = nm->n;
 }
@@ -705,10 +709,12 @@ static void swait_free(cw_status_wait_t *sw)
 
 void cw_status_ready(cw_t *cw, cw_object_t *o)
 {
-  cw_status_wait_t **v = o->swaits;
-  size_t n = o->nswaits;
-  o->swaits = NULL;
-  o->nswaits = 0;
+  if (!o->x)
+    return;
+  cw_status_wait_t **v = o->x->swaits;
+  size_t n = o->x->nswaits;
+  o->x->swaits = NULL;
+  o->x->nswaits = 0;
   for (size_t i = 0; i < n; i++) {
     cw_status_wait_t *sw = v[i];
     if (--sw->npending > 0)
@@ -725,9 +731,9 @@ static void swait_expire(cw_t *cw, cw_status_wait_t *sw)
 {
   for (size_t i = 0; i < sw->n; i++) {
     cw_object_t *o = cw_obj_get(cw, &sw->ids[i]);
-    for (size_t k = 0; o && k < o->nswaits;)
-      if (o->swaits[k] == sw)
-        o->swaits[k] = o->swaits[--o->nswaits];
+    for (size_t k = 0; o && o->x && k < o->x->nswaits;)
+      if (o->x->swaits[k] == sw)
+        o->x->swaits[k] = o->x->swaits[--o->x->nswaits];
       else
         k++;
   }
@@ -788,8 +794,9 @@ void cw_on_get_object_status(void *ctx, rpc_call_t *call, const ProtobufCMessage
     cw_object_t *o = cw_obj_get(cw, &ids[i]);
     if (!o || o->owner || o->state != OBJ_PENDING)
       continue;
-    o->swaits = xrealloc(o->swaits, (o->nswaits + 1) * sizeof(*o->swaits));
-    o->swaits[o->nswaits++] = sw;
+    cw_obj_ext_t *x = cw_obj_x(o);
+    x->swaits = xrealloc(x->swaits, (x->nswaits + 1) * sizeof(*x->swaits));
+    x->swaits[x->nswaits++] = sw;
   }
   sw->next = cw->swaits;
   if (cw->swaits)
@@ -823,7 +830,7 @@ void cw_on_add_borrower(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
     } else if (p) {
       borrower_add(cw, o, p);
     } else {
-      o->transit++;
+      cw_obj_x(o)->transit++;
     }
   }
   pthread_mutex_unlock(&cw->mu);
@@ -1084,10 +1091,10 @@ void cw_borrow_tick(cw_t *cw)
     cw_object_t *o = cw_obj_get(cw, &e->id);
     cw->idle_head = (cw->idle_head + 1) % cw->idle_cap;
     cw->idle_len--;
-    if (!o || !o->owner || o->idle_since_ms != e->since)
+    if (!o || !o->owner || !o->x || o->x->idle_since_ms != e->since)
       continue;
     if (obj_holds(o) > 0) { /* used again meanwhile */
-      o->idle_since_ms = 0;
+      o->x->idle_since_ms = 0;
       continue;
     }
     rm_add(cw, o->owner, &o->id, o->registered);
@@ -1172,7 +1179,7 @@ int rayc_ref_counts_get(rayc_ref_counts *out)
       out->borrowed++;
     } else {
       out->owned++;
-      out->borrowers += o->nborrowers;
+      out->borrowers += o->x ? o->x->nborrowers : 0;
     }
   }
   pthread_mutex_unlock(&cw->mu);

@@ -48,6 +48,13 @@ cw_object_t *cw_obj_new(cw_t *cw, const id_object_t *id)
   return o;
 }
 
+cw_obj_ext_t *cw_obj_x(cw_object_t *o)
+{
+  if (!o->x)
+    o->x = xcalloc(1, sizeof(*o->x));
+  return o->x;
+}
+
 cw_object_t *cw_obj_get(cw_t *cw, const id_object_t *id)
 {
   return hmap_get(&cw->objects, id->b, ID_OBJECT_SIZE);
@@ -126,6 +133,7 @@ static void cw_obj_free(cw_t *cw, cw_object_t *o)
 {
   hmap_del(&cw->objects, o->id.b, ID_OBJECT_SIZE);
   if (o->owner) { /* a borrowed entry: nothing else to it */
+    free(o->x);
     free(o->err_msg);
     free(o);
     return;
@@ -136,9 +144,12 @@ static void cw_obj_free(cw_t *cw, cw_object_t *o)
     cw_free_remote(cw, o);
   cw_lineage_drop(cw, o);
   cw_blob_unref(o->blob);
-  cw_nested_drop(cw, o->nested, o->nnested, 'c'); /* may free what it contained */
-  free(o->borrowers);
-  free(o->swaits);
+  if (o->x) {
+    cw_nested_drop(cw, o->x->nested, o->x->nnested, 'c'); /* may free what it contained */
+    free(o->x->borrowers);
+    free(o->x->swaits);
+    free(o->x);
+  }
   free(o->location);
   free(o->err_msg);
   free(o->waiters);
@@ -154,8 +165,8 @@ void cw_obj_maybe_free(cw_t *cw, cw_object_t *o)
       cw_borrowed_release(cw, o);
     return;
   }
-  if (o->local_refs <= 0 && o->submitted_refs <= 0 && o->contained <= 0 && o->transit <= 0 && o->nborrowers == 0 &&
-      o->state != OBJ_PENDING)
+  if (o->local_refs <= 0 && o->submitted_refs <= 0 && o->contained <= 0 &&
+      (!o->x || (o->x->transit <= 0 && o->x->nborrowers == 0)) && o->state != OBJ_PENDING)
     cw_obj_free(cw, o);
 }
 
@@ -242,8 +253,10 @@ int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_
   pthread_mutex_lock(&cw->mu);
   cw_object_t *o = cw_obj_new(cw, &id);
   o->local_refs = 1;
-  o->nested = nested;
-  o->nnested = nrefs;
+  if (nrefs) {
+    cw_obj_x(o)->nested = nested;
+    o->x->nnested = nrefs;
+  }
   if (len > CW_INLINE_MAX)
     cw_obj_set_store(cw, o, &cw->node_id, len, cw->store_address);
   else
@@ -298,7 +311,8 @@ static int cw_collect(cw_t *cw, const rayc_ref *refs, size_t n, rayc_buf *out, i
     in_store[i] = 0;
     if (o->owner)
       continue;
-    cw_buf_set_refs(cw, &out[i], o->nested, o->nnested);
+    if (o->x)
+      cw_buf_set_refs(cw, &out[i], o->x->nested, o->x->nnested);
     if (o->state == OBJ_ERROR) {
       cw_set_error(o->err, "%s", o->err_msg);
       return o->err;
@@ -350,10 +364,14 @@ static void cw_register_bufs(cw_t *cw, rayc_buf *out, size_t n)
 static int cw_get_once(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out, size_t *lost,
                        int register_nested)
 {
-  int *in_store = xcalloc(n ? n : 1, sizeof(int));
-  char **locations = xcalloc(n ? n : 1, sizeof(char *));
-  cw_object_t **borrowed = xcalloc(n ? n : 1, sizeof(*borrowed));
-  int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+  enum { SMALL = 8 }; /* the common case of a few refs allocates nothing */
+  int in_store_s[SMALL] = {0};
+  char *locations_s[SMALL] = {0};
+  cw_object_t *borrowed_s[SMALL] = {0};
+  int *in_store = n <= SMALL ? in_store_s : xcalloc(n, sizeof(int));
+  char **locations = n <= SMALL ? locations_s : xcalloc(n, sizeof(char *));
+  cw_object_t **borrowed = n <= SMALL ? borrowed_s : xcalloc(n, sizeof(*borrowed));
+  int64_t start = 0;
   int nborrowed = 0, rc = 0;
   pthread_mutex_lock(&cw->mu);
   for (size_t i = 0; i < n; i++) {
@@ -364,12 +382,14 @@ static int cw_get_once(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout
       nborrowed++;
     }
   }
+  if (nborrowed && timeout_ms >= 0)
+    start = now_ms();
   rc = cw_wait_all(cw, refs, n, timeout_ms);
   if (rc == 0)
     rc = cw_collect(cw, refs, n, out, in_store, locations);
   pthread_mutex_unlock(&cw->mu);
   if (rc == 0 && nborrowed)
-    rc = cw_borrow_get(cw, borrowed, n, deadline, out);
+    rc = cw_borrow_get(cw, borrowed, n, timeout_ms < 0 ? -1 : start + timeout_ms, out);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     if (in_store[i])
       rc = cw_buf_from_store(cw, refs[i].id, in_store[i] == 2, locations[i], 2000, &out[i]);
@@ -387,9 +407,11 @@ static int cw_get_once(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout
   }
   for (size_t i = 0; i < n; i++)
     free(locations[i]);
-  free(locations);
-  free(in_store);
-  free(borrowed);
+  if (n > SMALL) {
+    free(locations);
+    free(in_store);
+    free(borrowed);
+  }
   if (rc != 0)
     rayc_buf_release(out, n);
   return rc;

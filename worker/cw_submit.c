@@ -209,8 +209,8 @@ void cw_args_msg_build(cw_t *cw, cw_task_t *t, Rayc__Address *self, cw_args_msg_
     cw_object_t *o = b ? NULL : cw_obj_get(cw, &t->args[i].ref);
     if (b)
       cw_nested_msg_build(cw, t->args[i].nested, t->args[i].nnested, &m->nested[i]);
-    else if (o && !o->owner)
-      cw_nested_msg_build(cw, o->nested, o->nnested, &m->nested[i]);
+    else if (o && !o->owner && o->x)
+      cw_nested_msg_build(cw, o->x->nested, o->x->nnested, &m->nested[i]);
     a->nested_refs = m->nested[i].groups;
     a->n_nested_refs = m->nested[i].n;
     if (o && o->state == OBJ_INLINE)
