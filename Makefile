@@ -54,9 +54,10 @@ RPATH := -Wl,-rpath,'$$ORIGIN/../lib'
 BENCH_TASKS := $(B)/bench/bench_tasks $(B)/lib/libbench_tasks.so
 BENCH_ACTORS := $(B)/bench/bench_actors $(B)/lib/libbench_actors.so
 STORE_BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/store_*.c))
+GCS_BENCH := $(B)/bench/gcs_bench
 TEST_DRIVERS := $(patsubst tests/drivers/%.c,$(B)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
-all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
+all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
 .SECONDARY:
 .PHONY: all test unit integration asan test-asan demo deps bench clean format
 
@@ -117,6 +118,11 @@ $(B)/bench/bench_tasks: $(B)/bench/bench_tasks.o $(LIBRAYC)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
 # Store benchmarks (bench/store_*.c): standalone programs that start their own rayc-store.
 $(B)/bench/store_%: $(B)/bench/store_%.o $(B)/lib/libstore.a $(STORECLIENT_O) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The GCS's cost of scale: speaks the GCS protocol directly (libcommon and the generated code).
+$(GCS_BENCH): $(B)/bench/gcs_bench.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

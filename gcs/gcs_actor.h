@@ -61,6 +61,7 @@ typedef struct gcs_actor {
   Rayc__ActorDeathCause cause;
   enum gcs_actor_phase phase;
   uint8_t detached, has_owner, has_node, has_avoid, retry_wanted;
+  uint8_t warned_no_node; /* the "no alive node fits" warning was logged (once per actor) */
   int32_t max_restarts, num_restarts, max_task_retries, max_concurrency;
   uint32_t gen;        /* bumped by every change of plan: stale callbacks compare it */
   uint64_t version;    /* published to callers */

@@ -201,11 +201,13 @@ void gcs_actor_schedule(gcs_actors_t *m, gcs_actor_t *a)
   }
   gcs_node_t *n = pick_node(m, a, spec);
   if (n) {
+    a->warned_no_node = 0;
     lease_request(m, a, n, spec);
   } else {
-    if (!a->retry_wanted)
+    if (!a->warned_no_node)
       log_warn("actor %s (%s): no alive node has the resources it needs; waiting for one",
                id_short(a->id, ID_ACTOR_SIZE, hex), a->class_name);
+    a->warned_no_node = 1;
     a->has_avoid = 0; /* a node that died may come back under the same id */
     retry_later(a, PLACE_RETRY_MS);
   }
