@@ -75,3 +75,34 @@ static int bench_put(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, ray
   return rayc_return_copy(ctx, 0, &count, sizeof(count));
 }
 RAYC_REMOTE(bench_put)
+
+/* bench_make_refs(n, nest) -> a value containing refs to n small objects it put (Ray's
+ * create_object_containing_ref: the caller borrows them). nest = 1: the n refs go into one object
+ * the task puts, and the result contains only that one (so the caller reads an object owned by
+ * this worker, a borrower's get). */
+static int bench_make_refs(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets;
+  (void)nrets;
+  int64_t n = arg_i64(args, nargs, 0, 10000), nest = arg_i64(args, nargs, 1, 0), one = 1;
+  if (n < 0 || n > 10000000)
+    return rayc_task_fail(ctx, "bench_make_refs: bad n %lld", (long long)n);
+  rayc_ref *refs = calloc((size_t)n + 1, sizeof(*refs)), outer;
+  int rc = 0;
+  int64_t made = 0;
+  for (; made < n && rc == 0; made++)
+    rc = rayc_put(&one, sizeof(one), &refs[made]);
+  if (rc == 0 && nest)
+    rc = rayc_put_with_refs(&n, sizeof(n), refs, (size_t)n, &outer);
+  if (rc == 0)
+    rc = rayc_return_copy(ctx, 0, &n, sizeof(n));
+  if (rc == 0)
+    rc = nest ? rayc_return_refs(ctx, 0, &outer, 1) : rayc_return_refs(ctx, 0, refs, (size_t)n);
+  for (int64_t i = 0; i < made; i++) /* the result (or the outer object) holds them */
+    rayc_ref_release(&refs[i]);
+  if (rc == 0 && nest)
+    rayc_ref_release(&outer);
+  free(refs);
+  return rc == 0 ? 0 : rayc_task_fail(ctx, "bench_make_refs: %s", rayc_last_error());
+}
+RAYC_REMOTE(bench_make_refs)

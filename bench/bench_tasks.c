@@ -532,6 +532,68 @@ static int m_multi_tasks(const char *self, int reps)
   return rc;
 }
 
+/* ---- objects containing refs (borrowing) ---- */
+
+/* Gets r (whose object holds nrefs refs) repeatedly for a repetition; reports gets/s as name. */
+static int get_containing_loop(const char *name, const rayc_ref *r, size_t nrefs)
+{
+  rayc_buf b;
+  int rc = 0;
+  long gets = 0;
+  double t0 = now_s(), t;
+  while (rc == 0 && (t = now_s() - t0) < rep_seconds) {
+    rc = rayc_get(r, 1, GET_TIMEOUT_MS, &b);
+    if (rc != 0)
+      return fail(rc, "rayc_get");
+    if (b.nrefs != nrefs) {
+      printf("error %s the object holds %zu refs, not %zu\n", metric_name, b.nrefs, nrefs);
+      rayc_buf_release(&b, 1);
+      return -1;
+    }
+    rayc_buf_release(&b, 1);
+    gets++;
+  }
+  report(name, (double)gets / (now_s() - t0), "gets/s");
+  return 0;
+}
+
+/* Ray's single_client_get_object_containing_10k_refs: a task puts 10,000 small objects and returns
+ * a value containing their refs; the driver (the result's owner, their borrower) gets it again and
+ * again. Also (ours) the same through a borrower's get: the 10,000 refs inside an object the
+ * worker owns, which the driver reads from the worker each time. */
+static int m_get_containing_10k(void)
+{
+  enum { NREFS = 10000 };
+  int64_t n = NREFS, nest[2] = {0, 1};
+  for (int k = 0; k < 2; k++) {
+    rayc_arg a[2] = {RAYC_ARG_VAL(&n, 8), RAYC_ARG_VAL(&nest[k], 8)};
+    rayc_ref r;
+    rayc_buf b;
+    int rc = rayc_remote("bench_make_refs", a, 2, NULL, &r);
+    if (rc != 0)
+      return fail(rc, "rayc_remote");
+    rc = rayc_get(&r, 1, GET_TIMEOUT_MS, &b); /* waits for the task */
+    if (rc != 0) {
+      rayc_ref_release(&r);
+      return fail(rc, "rayc_get");
+    }
+    if (k == 0) {
+      rayc_buf_release(&b, 1);
+      rc = get_containing_loop("single_client_get_object_containing_10k_refs", &r, NREFS);
+    } else {
+      rayc_ref outer = b.refs[0]; /* owned by the worker */
+      rayc_ref_retain(&outer);
+      rayc_buf_release(&b, 1);
+      rc = get_containing_loop("single_client_get_borrowed_object_containing_10k_refs", &outer, NREFS);
+      rayc_ref_release(&outer);
+    }
+    rayc_ref_release(&r);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
 /* ---- start-up ---- */
 
 static int run_cmd(char *const argv[])
@@ -603,6 +665,7 @@ static const metric_t metrics[] = {
     {"queued_tasks", m_queued_tasks, 1},
     {"placement_group_create/removal", m_pg_create_removal, 5},
     {"driver_bytes_per_queued_task", m_driver_bytes, 1},
+    {"single_client_get_object_containing_10k_refs", m_get_containing_10k, 5},
 };
 
 /* The task library: $RAYC_CODE_PATH, else ../lib/libbench_tasks.so next to this program. */

@@ -9,6 +9,7 @@
  */
 #include "client/launch.h"
 #include "worker/cw.h"
+#include "worker/cw_actor.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -182,6 +183,8 @@ static int api_connect(cw_t *cw, const char *address, const char *raylet_socket,
     raylet_socket = sock;
   if (rc == 0)
     rc = cw_connect_node(cw, raylet_socket, 1);
+  if (rc == 0) /* owners of objects others may borrow answer them: every driver serves */
+    rc = cw_driver_serve(cw);
   return rc;
 }
 
@@ -219,6 +222,8 @@ int rayc_init(const rayc_config *cfg)
     cw_global = cw;
   } else {
     char *session = cw->session_dir ? xstrdup(cw->session_dir) : NULL;
+    rpc_server_destroy(cw->server);
+    cw->server = NULL;
     cw_destroy(cw);
     if (session)
       launch_node_stop(session, 2000, 0);
@@ -247,6 +252,9 @@ void rayc_shutdown(void)
   }
   api_mark_finished(cw);
   char *session = cw->session_dir ? xstrdup(cw->session_dir) : NULL;
+  cw_actor_owner_release(cw); /* the GCS and owners of refs we borrow hear that we exit */
+  rpc_server_destroy(cw->server); /* no handler runs from now on */
+  cw->server = NULL;
   cw_destroy(cw);
   cw_global = NULL;
   if (session)

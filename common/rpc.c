@@ -435,12 +435,16 @@ static void srv_accept(rpc_server_t *s, rpc_call_t *call)
   const struct rpc_row *row = call->row;
   if (!srv_authenticate(s, call))
     return;
+  int got = call->recv != NULL; /* none: the client went away (cancelled) before sending it */
   call->req = rpc_unpack(call->recv, row->md->input);
   if (call->recv)
     grpc_byte_buffer_destroy(call->recv);
   call->recv = NULL;
   if (!call->req) {
-    srv_warn(s, call, "malformed request");
+    if (got)
+      srv_warn(s, call, "malformed request");
+    else
+      log_debug("rpc: %s from %s ended before its request arrived", row->path, rpc_call_peer(call));
     srv_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "malformed request");
     return;
   }

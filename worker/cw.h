@@ -36,6 +36,11 @@ enum {
   CW_RES_MAX = 10,              /* CPU, GPU, memory, 5 custom, a placement-group marker */
   CW_RES_NAME_MAX = 96,         /* placement groups: R_group_<i>_<36 hex> */
   CW_GCS_RECONNECT_TIMEOUT_MS = 60000, /* default of gcs_rpc_reconnect_timeout_ms */
+  CW_BORROW_IDLE_MS = 250,      /* a borrowed ref nothing holds is removed at its owner after this */
+  CW_BORROW_POLL_MS = 30000,    /* an owner's WaitOwnerExit call held on a borrower */
+  CW_BORROW_POLL_RETRY_MS = 200,/* a failed one is tried again after this long... */
+  CW_BORROW_POLL_FAILURES = 3,  /* ...and the borrower is dead after this many in a row */
+  CW_BORROW_RPC_MS = 10000,     /* AddBorrower and other synchronous calls to owners */
 };
 
 typedef struct cw_blob {
@@ -44,31 +49,112 @@ typedef struct cw_blob {
   uint8_t data[];
 } cw_blob_t;
 
-enum cw_obj_state { OBJ_PENDING, OBJ_INLINE, OBJ_IN_STORE, OBJ_ERROR };
+/* OBJ_BORROWED: a ref owned by another process (o->owner); its owner knows its state. */
+enum cw_obj_state { OBJ_PENDING, OBJ_INLINE, OBJ_IN_STORE, OBJ_ERROR, OBJ_BORROWED };
 
 struct cw;
 typedef struct cw_task cw_task_t;
+typedef struct cw_object cw_object_t;
+typedef struct cw_status_wait cw_status_wait_t;
 
-typedef struct cw_object {
+/* Another process this one borrows refs from (their owner) or lends refs to (a borrower), by
+ * worker id (cw_borrow.c). Kept until the core worker is destroyed. */
+typedef struct cw_peer {
+  id_worker_t id;
+  id_node_t node;
+  char ip[64];
+  int port;
+  char target[96];       /* "ip:port" of its CoreWorkerService */
+  rpc_channel_t *ch;     /* NULL until first used */
+  int dead;              /* it died (or exited): its refs fail with OWNER_DIED */
+  char *dead_msg;
+  /* as an owner: registrations to drop (RemoveBorrower), sent by the background thread */
+  uint8_t *rm_ids;
+  uint32_t *rm_counts;
+  size_t nrm, caprm;
+  int rm_listed;         /* in cw->rm_peers */
+  /* as a borrower of objects owned here: a WaitOwnerExit call held on it tells when it exits */
+  size_t nborrows;       /* (object, this peer) entries */
+  int polling, failures;
+  int64_t retry_at_ms;   /* a failed poll is tried again then (0: none due) */
+} cw_peer_t;
+
+/* A ref an object or an argument contains: its id, and its entry in this process's table while
+ * the container holds it (NULL: an owned object that was already gone when the container was
+ * read). */
+typedef struct cw_nested {
+  id_object_t id;
+  cw_object_t *obj;
+} cw_nested_t;
+
+typedef struct cw_borrower {
+  cw_peer_t *peer;
+  int count;             /* AddBorrower registrations not yet removed */
+} cw_borrower_t;
+
+/* An object this process owns, or a ref it borrows (owner != NULL). An owned object is freed when
+ * no handle, pending task, containing object, borrower or result in transit holds it and it is
+ * no longer pending; a borrowed entry when no handle, task or containing object holds it (its
+ * owner is told, after CW_BORROW_IDLE_MS, if this process had registered with it). */
+/* The borrowing state of an object, allocated when first needed (most objects never need it:
+ * a task result read by its owner only), to keep cw_object_t small. */
+typedef struct cw_obj_ext {
+  cw_nested_t *nested; /* the refs it contains (each holds one `contained` of its entry) */
+  size_t nnested;
+  cw_borrower_t *borrowers; /* owned: other processes that borrow it */
+  size_t nborrowers;
+  cw_status_wait_t **swaits; /* owned: GetObjectStatus calls waiting for it to be ready */
+  size_t nswaits;
+  int transit;         /* owned: returned inside a task result whose reply is not applied yet */
+  int64_t idle_since_ms; /* borrowed: nothing here holds it (it waits in cw->idle to be removed) */
+} cw_obj_ext_t;
+
+struct cw_object {
   id_object_t id;
   enum cw_obj_state state;
-  int local_refs;      /* handles held by this process's code */
-  int submitted_refs;  /* pending tasks that take it as an argument */
+  int local_refs;      /* handles held by this process's code, and by buffers and results that list it */
+  int submitted_refs;  /* pending tasks that take it as an argument (or in an argument) */
+  int contained;       /* objects in this process's table that contain it */
+  int registered;      /* borrowed: AddBorrower registrations of this process at the owner, to remove */
   cw_blob_t *blob;     /* OBJ_INLINE */
   id_node_t node;      /* OBJ_IN_STORE: the node holding the primary copy */
   char *location;      /* OBJ_IN_STORE: that node's object manager "ip:port" (NULL: unknown) */
   cw_task_t *lineage;  /* the finished task that made it, kept to re-run it if the object is lost */
   uint64_t size;
   int err;             /* OBJ_ERROR */
+  int scratch;         /* for counting within one call, cw->mu held */
   char *err_msg;
   cw_task_t **waiters; /* tasks waiting for this object to be ready */
   size_t nwaiters, capwaiters;
-} cw_object_t;
+  cw_peer_t *owner;    /* borrowed: its owner; NULL: owned here */
+  cw_obj_ext_t *x;     /* NULL until needed (cw_obj_x) */
+};
 
 typedef struct cw_arg {
   cw_blob_t *value;    /* by value, or NULL */
-  id_object_t ref;     /* by reference (owned by this process) */
+  id_object_t ref;     /* by reference (held by this process) */
+  cw_nested_t *nested; /* by value: the refs it carries (each holds one submitted_refs) */
+  size_t nnested;
 } cw_arg_t;
+
+/* Refs as NestedRefs messages (runs of one owner), for a message being built. */
+typedef struct cw_nested_msg {
+  Rayc__NestedRefs **groups;
+  size_t n;
+  Rayc__NestedRefs *g;
+  Rayc__Address *addr;
+  uint8_t *ids;
+} cw_nested_msg_t;
+
+/* A task's arguments as TaskArg messages (cw_args_msg_build). */
+typedef struct cw_args_msg {
+  Rayc__TaskArg **ptrs;
+  Rayc__TaskArg *storage;
+  Rayc__ObjectRefInfo *refs;
+  Rayc__Address *owners;
+  cw_nested_msg_t *nested;
+  size_t n;
+} cw_args_msg_t;
 
 typedef struct cw_class cw_class_t;
 typedef struct cw_lease cw_lease_t;
@@ -165,6 +251,15 @@ typedef struct cw {
   struct cw_actors *actors; /* cw_actor_submit.c: the actors this process calls; NULL until used */
   uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
   size_t npg_removed;
+  /* borrowing (cw_borrow.c) */
+  hmap_t peers;             /* worker id -> cw_peer_t */
+  cw_peer_t **rm_peers;     /* peers with removals to send */
+  size_t nrm_peers, caprm_peers;
+  struct cw_idle { id_object_t id; int64_t since; } *idle; /* FIFO of borrowed refs released */
+  size_t idle_head, idle_len, idle_cap;
+  cw_status_wait_t *swaits; /* every parked GetObjectStatus call */
+  int releasing;            /* cw_objects_release_all: freeing cascades nothing */
+  int npoll_retry;          /* peers with a poll to retry */
 } cw_t;
 
 extern cw_t *cw_global;
@@ -175,6 +270,8 @@ int cw_connect_node(cw_t *cw, const char *raylet_socket, int is_driver);
 void cw_destroy(cw_t *cw);
 cw_t *cw_create(int is_worker);
 void cw_fill_address(cw_t *cw, Rayc__Address *a);
+/* A driver starts its CoreWorkerService (borrowing, and WaitOwnerExit for its actors' GCS). */
+int cw_driver_serve(cw_t *cw);
 
 /* cw_gcs.c (cw->mu not held). A synchronous call to the GCS (rpc_call_sync's contract) that is
  * retried while the GCS is unavailable, for up to cw->gcs_reconnect_timeout_ms; then it fails with
@@ -188,6 +285,8 @@ int cw_gcs_reconnect_timeout_ms(void);
 
 /* cw_object.c (callers hold cw->mu unless noted) */
 cw_object_t *cw_obj_new(cw_t *cw, const id_object_t *id);
+/* o's borrowing state, allocated on first use. */
+cw_obj_ext_t *cw_obj_x(cw_object_t *o);
 cw_object_t *cw_obj_get(cw_t *cw, const id_object_t *id);
 void cw_obj_set_inline(cw_t *cw, cw_object_t *o, const void *data, size_t len);
 void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t size, const char *location);
@@ -196,16 +295,24 @@ void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t 
 int cw_fetch_remote(cw_t *cw, const uint8_t *id, const char *location);
 void cw_obj_set_error(cw_t *cw, cw_object_t *o, int err, const char *msg);
 void cw_obj_maybe_free(cw_t *cw, cw_object_t *o);
+/* Drops one local_refs of o (a handle, a buffer's or a result's hold). */
+void cw_obj_unref(cw_t *cw, cw_object_t *o);
 cw_blob_t *cw_blob_new(const void *data, size_t len);
 void cw_blob_unref(cw_blob_t *b);
 void cw_objects_release_all(cw_t *cw);
+/* rayc_get without the argument checks; register_nested: register with the owners of the refs the
+ * objects contain before returning (rayc_get does; a worker reading its arguments does not, the
+ * submitter holds them until the reply). Called without cw->mu. */
+int cw_get(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out, int register_nested);
 
 /* cw_submit.c (callers hold cw->mu) */
 void cw_task_ready(cw_t *cw, cw_task_t *t);
 void cw_task_free(cw_t *cw, cw_task_t *t);
 int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a);
-Rayc__TaskArg **cw_build_args(cw_t *cw, cw_task_t *t, Rayc__TaskArg *storage, Rayc__ObjectRefInfo *refs,
-                              Rayc__Address *owner);
+/* Builds t's arguments for a PushTask (self: this process's address); free with cw_args_msg_free
+ * after the call is started. */
+void cw_args_msg_build(cw_t *cw, cw_task_t *t, Rayc__Address *self, cw_args_msg_t *m);
+void cw_args_msg_free(cw_args_msg_t *m);
 void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep);
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg);
 void cw_leases_return_idle(cw_t *cw, int all);
@@ -233,6 +340,67 @@ typedef int (*cw_exec_body_fn)(void *arg, rayc_task_ctx *ctx, const rayc_buf *ar
                                size_t nrets);
 void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg);
 
+/* cw_borrow.c: borrowing (docs/ARCHITECTURE.md "Borrowing"). cw->mu held unless noted. */
+cw_peer_t *cw_peer_get(cw_t *cw, const Rayc__Address *a); /* NULL: a is this process or malformed */
+void cw_peer_address(cw_peer_t *p, Rayc__Address *a);      /* a borrows p's fields */
+/* The entry of a ref described by (id, owner peer; NULL: this process): the existing one, or a new
+ * borrowed entry; NULL for an owned id that is gone. */
+cw_object_t *cw_ref_entry(cw_t *cw, const id_object_t *id, cw_peer_t *owner);
+/* Parses NestedRefs groups into *out (new array, *n entries) and takes one hold of `kind` on each
+ * entry: 'l' local_refs, 's' submitted_refs, 'c' contained. 0, or RAYC_EINVALID_ARGUMENT. */
+int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, int kind, cw_nested_t **out,
+                    size_t *n);
+/* Takes a hold of `kind` on each entry of refs (rayc_ref ids this process holds) into *out.
+ * 0, or RAYC_ENOT_FOUND (nothing taken) with the error set. */
+int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, int kind, cw_nested_t **out, const char *what);
+/* Drops the holds of `kind` and frees the array. */
+void cw_nested_drop(cw_t *cw, cw_nested_t *v, size_t n, int kind);
+void cw_nested_msg_build(cw_t *cw, const cw_nested_t *v, size_t n, cw_nested_msg_t *m);
+void cw_nested_msg_free(cw_nested_msg_t *m);
+/* Registers this process (borrower NULL) or the process `borrower` as a borrower of the entries
+ * objs[0..n) with their owners, one AddBorrower call per owner, waited for (cw->mu is released
+ * meanwhile; the caller holds every entry). For this process, only entries it does not own and is
+ * not yet registered for. For another process, refs owned here are registered at once. */
+void cw_borrow_register(cw_t *cw, cw_object_t **objs, size_t n, const Rayc__Address *borrower);
+/* A borrowed entry nothing holds any more: freed now, or queued for its owner's removal. */
+void cw_borrowed_release(cw_t *cw, cw_object_t *o);
+/* Applies the refs of a task result (nested_refs of a reply) to the owned result object o (NULL:
+ * the result was not taken, so only undo what the worker registered for us). */
+void cw_borrow_apply_result(cw_t *cw, cw_object_t *o, Rayc__NestedRefs *const *groups, size_t ngroups);
+/* Owner side, object o is ready: answers the GetObjectStatus calls waiting for it. */
+void cw_status_ready(cw_t *cw, cw_object_t *o);
+/* Background thread tick: removals due, borrower polls, expired GetObjectStatus calls. */
+void cw_borrow_tick(cw_t *cw);
+/* Shutdown: sends every removal now (synchronously, briefly), answers parked calls, frees peers.
+ * cw_borrow_flush before the rpc client goes; cw_borrow_release at the end. */
+void cw_borrow_flush(cw_t *cw);
+void cw_borrow_release(cw_t *cw);
+/* Gets borrowed objects from their owners: for each i with objs[i] (entries held by the caller),
+ * fills out[i] (its priv set) or returns the first error. Called without cw->mu. */
+int cw_borrow_get(cw_t *cw, cw_object_t **objs, size_t n, int64_t deadline_ms, rayc_buf *out);
+/* rayc_wait for borrowed refs: marks ready[i] for entries whose owner says ready (or is gone).
+ * Called without cw->mu; the caller holds the entries. */
+void cw_borrow_poll_ready(cw_t *cw, cw_object_t **objs, size_t n, int *ready);
+/* The buffer machinery shared with cw_object.c: a buffer's private part. */
+typedef struct cw_buf_priv {
+  cw_blob_t *blob;       /* an inline value */
+  id_object_t store_id;  /* a store object held by this buffer (in_store) */
+  int in_store;
+  rayc_ref *refs;        /* the refs it contains, each held (objs[i], NULL: gone) */
+  cw_object_t **objs;
+  size_t nrefs;
+} cw_buf_priv_t;
+/* Sets buf's refs from v (taking one local hold each). cw->mu held. */
+void cw_buf_set_refs(cw_t *cw, rayc_buf *buf, const cw_nested_t *v, size_t n);
+/* Reads object id from this node's store into buf (pulling it from location first when remote),
+ * waiting up to timeout_ms for it to be sealed. Called without cw->mu. */
+int cw_buf_from_store(cw_t *cw, const uint8_t *id, int remote, const char *location, int64_t timeout_ms,
+                      rayc_buf *buf);
+/* CoreWorkerService handlers (workers' and drivers' tables; ctx is the cw_t). */
+void cw_on_add_borrower(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void cw_on_remove_borrower(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void cw_on_get_object_status(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+
 /* cw_lineage.c (cw->mu held): keeping finished tasks whose results live in a store, and re-running
  * them when every copy of such a result is lost. */
 void cw_lineage_keep_or_free(cw_t *cw, cw_task_t *t);
@@ -246,6 +414,11 @@ int cw_actor_push(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req);
 void cw_actor_on_wait_exit(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 void cw_actor_on_kill(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 void cw_actor_on_wait_owner(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+/* A driver starts (again): WaitOwnerExit calls are held from now on. */
+void cw_actor_owner_reset(void);
+/* Answers WaitOwnerExit calls held too long with TIMEOUT (their callers ask again), so they do not
+ * pile up in a long-lived process. Any thread, cw->mu not held. */
+void cw_actor_owner_tick(void);
 /* The worker is exiting (its executor stopped): ends the hosted actor (fails its queued calls,
  * joins its threads, runs its destructor) and answers the GCS's held calls. Main thread. */
 void cw_actor_stop(cw_t *cw);

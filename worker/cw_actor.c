@@ -22,10 +22,10 @@
  * (from cw_worker_run, on the main thread), which joins the actor threads and runs the destructor;
  * threads stuck in a method past a grace period make the process _exit instead.
  *
- * Owners: the GCS holds a WaitOwnerExit call on the process that created an owned actor; it is
- * answered when that process exits in order (a driver's rayc_shutdown, a worker's exit), and fails
- * when it dies. Workers serve it on their CoreWorkerService port; a driver starts a one-method
- * server the first time it creates an actor.
+ * Owners: the GCS holds a WaitOwnerExit call on the process that created an owned actor (and
+ * owners of objects hold one on each process borrowing them, cw_borrow.c); it is answered when that
+ * process exits in order (a driver's rayc_shutdown, a worker's exit), and fails when it dies.
+ * Workers and drivers serve it on their CoreWorkerService port.
  *
  * State: one process-wide actor runtime (rt) under its own mutex, never cw->mu, so the rpc server
  * thread never waits on the core worker.
@@ -44,7 +44,12 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ACTOR_MAX_CONCURRENCY = 1000, ACTOR_EXIT_GRACE_MS = 3000, ACTOR_TELL_GCS_MS = 2000 };
+enum {
+  ACTOR_MAX_CONCURRENCY = 1000,
+  ACTOR_EXIT_GRACE_MS = 3000,
+  ACTOR_TELL_GCS_MS = 2000,
+  OWNER_HOLD_MS = 20000, /* a WaitOwnerExit is answered TIMEOUT after this (its callers wait 30 s or more) */
+};
 
 /* ---- the class registry (filled by RAYC_ACTOR / RAYC_METHOD when libraries load) ---- */
 
@@ -124,6 +129,7 @@ enum rt_state { RT_NONE, RT_CREATING, RT_ALIVE, RT_FAILED, RT_EXITING };
 
 typedef struct call_list {
   rpc_call_t **v;
+  int64_t *at; /* when each was held */
   size_t n, cap;
 } call_list_t;
 
@@ -143,13 +149,11 @@ static struct actor_rt {
   actor_item_t *head, *tail; /* ready to run */
   hmap_t callers;            /* caller worker id -> actor_caller_t */
   call_list_t exit_waiters;  /* the GCS's WaitActorExit */
-  call_list_t owner_waiters; /* the GCS's WaitOwnerExit */
+  call_list_t owner_waiters; /* WaitOwnerExit: the GCS's, and owners' of refs this process borrows */
   int exited;                /* rayc_actor_exit was called */
   char exit_reason[256];
   int gcs_told;              /* a WaitActorExit was answered "exited" */
   int stopping;              /* cw_actor_stop ran */
-  rpc_server_t *owner_server; /* drivers */
-  int owner_port;
 } rt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static __thread int tl_in_actor, tl_exit_requested;
@@ -159,7 +163,9 @@ static void list_add(call_list_t *l, rpc_call_t *call)
   if (l->n == l->cap) {
     l->cap = l->cap ? 2 * l->cap : 4;
     l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+    l->at = xrealloc(l->at, l->cap * sizeof(*l->at));
   }
+  l->at[l->n] = now_ms();
   l->v[l->n++] = call;
 }
 
@@ -215,6 +221,7 @@ static void reply_exit_waiters(call_list_t *l, int exited, const char *reason)
   for (size_t i = 0; i < l->n; i++)
     rpc_reply(l->v[i], &rep.base);
   free(l->v);
+  free(l->at);
 }
 
 /* ---- running the constructor and methods ---- */
@@ -524,7 +531,17 @@ void cw_actor_on_kill(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 
 void cw_actor_on_wait_owner(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 {
-  (void)ctx, (void)m;
+  cw_t *cw = ctx;
+  const Rayc__WaitOwnerExitRequest *req = (const Rayc__WaitOwnerExitRequest *)m;
+  char me[9], them[9];
+  if (req->owner_worker_id.len && (req->owner_worker_id.len != ID_WORKER_SIZE ||
+                                   memcmp(req->owner_worker_id.data, cw->worker_id.b, ID_WORKER_SIZE) != 0)) {
+    rpc_reply_error(call, RAYC_ENOT_FOUND, "this process is worker %s, not worker %s (which is gone)",
+                    id_short(cw->worker_id.b, ID_WORKER_SIZE, me),
+                    req->owner_worker_id.len == ID_WORKER_SIZE ? id_short(req->owner_worker_id.data, ID_WORKER_SIZE, them)
+                                                               : "?");
+    return;
+  }
   pthread_mutex_lock(&rt.mu);
   int now = rt.stopping;
   if (!now)
@@ -539,7 +556,26 @@ static void reply_owner_waiters(call_list_t *l)
   for (size_t i = 0; i < l->n; i++)
     rpc_reply(l->v[i], NULL);
   free(l->v);
+  free(l->at);
   *l = (call_list_t){0};
+}
+
+void cw_actor_owner_tick(void)
+{
+  int64_t old = now_ms() - OWNER_HOLD_MS;
+  pthread_mutex_lock(&rt.mu);
+  call_list_t *l = &rt.owner_waiters;
+  size_t k = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    if (l->at[i] > old) {
+      l->v[k] = l->v[i];
+      l->at[k++] = l->at[i];
+    } else { /* still here: the caller asks again (it takes TIMEOUT as "alive") */
+      rpc_reply_error(l->v[i], RAYC_ETIMEOUT, "still running");
+    }
+  }
+  l->n = k;
+  pthread_mutex_unlock(&rt.mu);
 }
 
 /* ---- the worker exits ---- */
@@ -589,42 +625,19 @@ void cw_actor_stop(cw_t *cw)
   rt.nthreads = 0;
 }
 
-/* ---- the owner server of a driver ---- */
+/* ---- a driver as an owner ---- */
 
-static const rpc_method_t owner_methods[] = {
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner},
-};
-
-static int owner_server_start(cw_t *cw)
+void cw_actor_owner_reset(void)
 {
-  rpc_server_opts_t opts = {.loop = NULL, .token = cw->token, .ctx = cw, .tls = &cw->tls};
-  rpc_server_t *s = rpc_server_create(owner_methods, ARRAY_LEN(owner_methods), &opts);
-  if (!s)
-    return RAYC_EINTERNAL;
-  int port = rpc_server_listen_range(s, cw->node_ip, cw->min_port, cw->max_port);
-  int rc = port > 0 ? rpc_server_start(s) : port < 0 ? port : RAYC_EIO;
-  if (rc != 0) {
-    rpc_server_destroy(s);
-    return rc;
-  }
-  rt.owner_server = s;
-  rt.owner_port = port;
-  return 0;
+  pthread_mutex_lock(&rt.mu);
+  rt.stopping = 0; /* a driver may rayc_init again after rayc_shutdown */
+  pthread_mutex_unlock(&rt.mu);
 }
 
 int cw_actor_owner_address(cw_t *cw, Rayc__Address *a)
 {
-  cw_fill_address(cw, a);
-  if (cw->is_worker)
-    return 0;
-  pthread_mutex_lock(&rt.mu);
-  int rc = 0;
-  rt.stopping = 0; /* a driver may rayc_init again after rayc_shutdown */
-  if (!rt.owner_server)
-    rc = owner_server_start(cw);
-  a->port = rt.owner_port;
-  pthread_mutex_unlock(&rt.mu);
-  return rc < 0 ? cw_set_error(rc, "cannot start the actor owner service on %s: %s", cw->node_ip, rayc_strerror(rc)) : 0;
+  cw_fill_address(cw, a); /* drivers serve WaitOwnerExit on their CoreWorkerService port */
+  return 0;
 }
 
 void cw_actor_owner_release(cw_t *cw)
@@ -634,13 +647,9 @@ void cw_actor_owner_release(cw_t *cw)
   pthread_mutex_lock(&rt.mu);
   call_list_t owners = rt.owner_waiters;
   rt.owner_waiters = (call_list_t){0};
-  rpc_server_t *s = rt.owner_server;
-  rt.owner_server = NULL;
-  rt.owner_port = 0;
   rt.stopping = 1;
   pthread_mutex_unlock(&rt.mu);
   reply_owner_waiters(&owners);
-  rpc_server_destroy(s);
 }
 
 /* ---- finding the GCS ---- */

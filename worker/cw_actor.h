@@ -14,12 +14,12 @@ enum {
 };
 
 /* Fills a with the address the GCS long-polls (WaitOwnerExit) to learn that this process, the
- * owner of actors it creates, has exited: a worker's CoreWorkerService port, or in a driver a small
- * server started on first use. ip points into cw. 0 or an error. Any thread, cw->mu not held. */
+ * owner of actors it creates, has exited: its CoreWorkerService port (workers and drivers). ip
+ * points into cw. 0 or an error. Any thread, cw->mu not held. */
 int cw_actor_owner_address(cw_t *cw, Rayc__Address *a);
 
-/* A driver leaves: answers the GCS's held WaitOwnerExit calls (so it kills the actors this
- * process owned) and stops the owner server. Accepts a cw that never started one. */
+/* A driver leaves: answers the held WaitOwnerExit calls (so the GCS kills the actors this process
+ * owned, and owners drop its borrowings). Idempotent. */
 void cw_actor_owner_release(cw_t *cw);
 
 /* cw_actor_submit.c. The GCS channel for a synchronous call, or NULL with the error set; takes

@@ -91,6 +91,9 @@ static int ctor_args(const rayc_arg *args, size_t nargs, Rayc__TaskArg *storage,
     rayc__task_arg__init(&storage[i]);
     ptrs[i] = &storage[i];
     storage[i].kind_case = RAYC__TASK_ARG__KIND_VALUE;
+    if (args[i].nrefs)
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "constructor argument %zu carries refs: the GCS keeps constructor "
+                          "arguments, so they cannot hold refs (pass them to a method)", i);
     if (!args[i].ref) {
       storage[i].value = pb_bytes(args[i].data, args[i].len);
       continue;
@@ -98,6 +101,9 @@ static int ctor_args(const rayc_arg *args, size_t nargs, Rayc__TaskArg *storage,
     int rc = rayc_get(args[i].ref, 1, ACTOR_ARG_GET_TIMEOUT_MS, &held[i]);
     if (rc != 0)
       return cw_set_error(rc, "constructor argument %zu: %s", i, rayc_last_error());
+    if (held[i].nrefs)
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "constructor argument %zu is an object that contains refs: the GCS "
+                          "keeps constructor arguments, so they cannot hold refs (pass them to a method)", i);
     storage[i].value = pb_bytes(held[i].data, held[i].len);
   }
   return 0;

@@ -290,9 +290,7 @@ static void call_push(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
   Rayc__PushTaskRequest req = RAYC__PUSH_TASK_REQUEST__INIT;
   Rayc__TaskSpec spec = RAYC__TASK_SPEC__INIT;
   Rayc__Address caller = RAYC__ADDRESS__INIT;
-  size_t n = c->t.nargs ? c->t.nargs : 1;
-  Rayc__TaskArg *storage = xcalloc(n, sizeof(*storage));
-  Rayc__ObjectRefInfo *refs = xcalloc(n, sizeof(*refs));
+  cw_args_msg_t args;
   if (c->incarnation != a->incarnation) {
     c->incarnation = a->incarnation;
     c->seq = a->next_seq++;
@@ -307,7 +305,8 @@ static void call_push(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
   spec.attempt = c->t.attempt;
   spec.caller = &caller;
   spec.n_args = c->t.nargs;
-  spec.args = cw_build_args(cw, &c->t, storage, refs, &caller);
+  cw_args_msg_build(cw, &c->t, &caller, &args);
+  spec.args = args.ptrs;
   spec.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
   spec.actor_class = a->class_name ? a->class_name : (char *)"";
   spec.sequence_number = c->seq;
@@ -318,9 +317,7 @@ static void call_push(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
     a->in_flight--;
     call_fail(cw, c, RAYC_ECANCELLED, "the actor call could not be started (the caller is shutting down)");
   }
-  free(spec.args);
-  free(storage);
-  free(refs);
+  cw_args_msg_free(&args);
 }
 
 static void actor_pump(cw_t *cw, cw_actor_client_t *a)
@@ -548,9 +545,13 @@ int rayc_actor_call(const rayc_actor *h, const char *method, const rayc_arg *arg
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_actor_call: actor, method, out and args must not be NULL");
   if (num_returns < 1 || num_returns > 1000000)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "num_returns must be 1 or more, got %d", num_returns);
-  for (size_t i = 0; i < nargs; i++)
+  for (size_t i = 0; i < nargs; i++) {
     if (!args[i].ref && !args[i].data && args[i].len)
       return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu has a length but no data", i);
+    if ((args[i].nrefs && !args[i].refs) || (args[i].ref && args[i].nrefs))
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu: refs must be given with nrefs, and only with a "
+                          "value (a ref argument's object carries its own refs)", i);
+  }
   pthread_mutex_lock(&cw->mu);
   cw_actor_client_t *a = client_get(cw, h->id);
   cw_actor_call_t *c = xcalloc(1, sizeof(*c));

@@ -49,6 +49,7 @@ cw_t *cw_create(int is_worker)
   cw->worker_id = id_worker_random();
   hmap_init(&cw->objects);
   hmap_init(&cw->tasks);
+  hmap_init(&cw->peers);
   const char *token = getenv("RAYC_TOKEN");
   cw->token = token && *token ? xstrdup(token) : NULL;
   rpc_tls_from_env(&cw->tls);
@@ -158,6 +159,7 @@ void cw_destroy(cw_t *cw)
   pthread_mutex_lock(&cw->mu);
   if (cw->raylet)
     cw_leases_return_idle(cw, 1);
+  cw_borrow_flush(cw); /* owners of refs we borrow hear that we drop them; parked calls are answered */
   cw_objects_release_all(cw);
   cw->client_closing = 1;
   pthread_mutex_unlock(&cw->mu);
@@ -165,6 +167,7 @@ void cw_destroy(cw_t *cw)
   pthread_mutex_lock(&cw->mu);
   cw_classes_free(cw);
   cw_objects_release_all(cw);
+  cw_borrow_release(cw);
   pthread_mutex_unlock(&cw->mu);
   store_client_destroy(cw->store);
   if (cw->raylet_fd >= 0)

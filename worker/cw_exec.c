@@ -103,6 +103,8 @@ struct rayc_task_ctx {
   rayc_buf *rets;
   size_t nrets;
   uint8_t *kind;       /* per result: RET_NONE (unset, or set by the task itself), RET_HEAP, RET_STORE */
+  cw_nested_t **ret_refs; /* per result: the refs it contains (rayc_return_refs), each held ('l') */
+  size_t *ret_nrefs;
   char *error;
   int cancelled;       /* set by CancelTask from the rpc thread; read with atomics */
 };
@@ -166,6 +168,35 @@ int rayc_return_copy(rayc_task_ctx *ctx, size_t i, const void *data, size_t len)
   if (len)
     memcpy(p, data, len);
   return 0;
+}
+
+int rayc_return_refs(rayc_task_ctx *ctx, size_t i, const rayc_ref *refs, size_t nrefs)
+{
+  if (!ctx || i >= ctx->nrets || (!refs && nrefs))
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_return_refs: result %zu out of range, or refs NULL", i);
+  cw_t *cw = ctx->cw;
+  cw_nested_t *v = NULL;
+  pthread_mutex_lock(&cw->mu);
+  int rc = cw_nested_from_refs(cw, refs, nrefs, 'l', &v, "rayc_return_refs");
+  if (rc == 0) {
+    cw_nested_drop(cw, ctx->ret_refs[i], ctx->ret_nrefs[i], 'l');
+    ctx->ret_refs[i] = v;
+    ctx->ret_nrefs[i] = nrefs;
+  }
+  pthread_mutex_unlock(&cw->mu);
+  return rc;
+}
+
+/* Drops the holds of every result's refs. */
+static void ctx_drop_ret_refs(rayc_task_ctx *ctx)
+{
+  pthread_mutex_lock(&ctx->cw->mu);
+  for (size_t i = 0; i < ctx->nrets; i++) {
+    cw_nested_drop(ctx->cw, ctx->ret_refs[i], ctx->ret_nrefs[i], 'l');
+    ctx->ret_refs[i] = NULL;
+    ctx->ret_nrefs[i] = 0;
+  }
+  pthread_mutex_unlock(&ctx->cw->mu);
 }
 
 int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...)
@@ -307,15 +338,35 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
 static const rpc_method_t cw_methods[] = {
   {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_push_task},
   {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_cancel_task},
+  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower},
+  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower},
+  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status},
   {.service = &rayc__actor_worker_service__descriptor, .method = "WaitActorExit", .handler = cw_actor_on_wait_exit},
   {.service = &rayc__actor_worker_service__descriptor, .method = "KillActorWorker", .handler = cw_actor_on_kill},
   {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner},
 };
 
-int cw_worker_serve(cw_t *cw)
+static void h_driver_no_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  (void)ctx, (void)m;
+  rpc_reply_error(call, RAYC_EUNIMPLEMENTED, "this process is a driver: it runs no tasks");
+}
+
+/* A driver's server: borrowing, and WaitOwnerExit (the GCS, for the actors it owns; owners of refs
+ * it borrows, to learn when it exits). */
+static const rpc_method_t cw_driver_methods[] = {
+  {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_driver_no_tasks},
+  {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_driver_no_tasks},
+  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower},
+  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower},
+  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner},
+};
+
+static int cw_serve(cw_t *cw, const rpc_method_t *methods, size_t n)
 {
   rpc_server_opts_t opts = {.loop = NULL, .token = cw->token, .ctx = cw, .tls = &cw->tls};
-  cw->server = rpc_server_create(cw_methods, ARRAY_LEN(cw_methods), &opts);
+  cw->server = rpc_server_create(methods, n, &opts);
   if (!cw->server)
     return RAYC_EINTERNAL;
   int port = rpc_server_listen_range(cw->server, cw->node_ip, cw->min_port, cw->max_port);
@@ -325,34 +376,112 @@ int cw_worker_serve(cw_t *cw)
   return rpc_server_start(cw->server);
 }
 
-/* Resolves the task's arguments into bufs; refs are read from this node's store. */
-static int exec_args(cw_t *cw, const Rayc__TaskSpec *spec, rayc_buf *bufs, uint8_t *held, char **why)
+int cw_worker_serve(cw_t *cw)
+{
+  return cw_serve(cw, cw_methods, ARRAY_LEN(cw_methods));
+}
+
+int cw_driver_serve(cw_t *cw)
+{
+  cw_actor_owner_reset();
+  int rc = cw_serve(cw, cw_driver_methods, ARRAY_LEN(cw_driver_methods));
+  if (rc != 0)
+    cw_set_error(rc, "cannot start the driver's CoreWorkerService on %s: %s", cw->node_ip, rayc_strerror(rc));
+  return rc;
+}
+
+/* Resolves the task's arguments into bufs (each with a priv when it holds anything: a store
+ * object, a copied value, contained refs; release with rayc_buf_release). Refs the owner located
+ * are read from this node's store (pulled first from another node); borrowed refs, which come
+ * without a location, through their owner. */
+static int exec_args(cw_t *cw, const Rayc__TaskSpec *spec, rayc_buf *bufs, char **why)
 {
   for (size_t i = 0; i < spec->n_args; i++) {
     const Rayc__TaskArg *a = spec->args[i];
+    char hex[9];
+    int rc = 0;
     if (a->kind_case == RAYC__TASK_ARG__KIND_VALUE) {
       bufs[i] = (rayc_buf){.data = a->value.data, .len = a->value.len};
-      continue;
-    }
-    if (a->kind_case != RAYC__TASK_ARG__KIND_REF || !a->ref || a->ref->object_id.len != ID_OBJECT_SIZE) {
+    } else if (a->kind_case != RAYC__TASK_ARG__KIND_REF || !a->ref || a->ref->object_id.len != ID_OBJECT_SIZE) {
       *why = xasprintf("argument %zu is malformed", i);
       return RAYC_EINVALID_ARGUMENT;
+    } else if (a->ref->node_id.len == ID_NODE_SIZE) {
+      int remote = memcmp(a->ref->node_id.data, cw->node_id.b, ID_NODE_SIZE) != 0;
+      rc = cw_buf_from_store(cw, a->ref->object_id.data, remote, a->ref->store_address, 30000, &bufs[i]);
+    } else {
+      /* a borrowed ref: the submitter holds it until our reply, so its owner keeps it */
+      rayc_ref r;
+      memcpy(r.id, a->ref->object_id.data, ID_OBJECT_SIZE);
+      pthread_mutex_lock(&cw->mu);
+      cw_object_t *o = cw_ref_entry(cw, (const id_object_t *)r.id, cw_peer_get(cw, a->ref->owner));
+      if (o)
+        o->local_refs++;
+      pthread_mutex_unlock(&cw->mu);
+      rc = o ? cw_get(cw, &r, 1, -1, &bufs[i], 0)
+             : cw_set_error(RAYC_EOBJECT_LOST, "it names no owner, or this process as owner but it is gone");
+      if (o) {
+        pthread_mutex_lock(&cw->mu);
+        cw_obj_unref(cw, o);
+        pthread_mutex_unlock(&cw->mu);
+      }
     }
-    store_object_t so;
-    int remote = a->ref->node_id.len == ID_NODE_SIZE && memcmp(a->ref->node_id.data, cw->node_id.b, ID_NODE_SIZE) != 0;
-    int rc = remote ? cw_fetch_remote(cw, a->ref->object_id.data, a->ref->store_address) : 0;
-    if (rc == 0)
-      rc = store_client_get(cw->store, a->ref->object_id.data, 1, 30000, &so);
-    if (rc != 0 || !so.found) {
-      char hex[9];
-      *why = xasprintf("argument %zu (object %s) is not available on this node: %s", i,
-                       id_short(a->ref->object_id.data, ID_OBJECT_SIZE, hex), rc ? rayc_strerror(rc) : "not found");
-      return rc ? rc : RAYC_EOBJECT_LOST;
+    if (rc != 0) {
+      *why = xasprintf("argument %zu (object %s) is not available here: %s", i,
+                       id_short(a->ref->object_id.data, ID_OBJECT_SIZE, hex), rayc_last_error());
+      return rc;
     }
-    held[i] = 1;
-    bufs[i] = (rayc_buf){.data = so.data, .len = so.data_size};
+    if (a->n_nested_refs) {
+      cw_nested_t *v = NULL;
+      size_t nv = 0;
+      pthread_mutex_lock(&cw->mu);
+      rc = cw_nested_parse(cw, a->nested_refs, a->n_nested_refs, 0, &v, &nv);
+      if (rc == 0)
+        cw_buf_set_refs(cw, &bufs[i], v, nv);
+      pthread_mutex_unlock(&cw->mu);
+      free(v);
+      if (rc != 0) {
+        *why = xasprintf("argument %zu carries malformed refs", i);
+        return rc;
+      }
+    }
   }
   return 0;
+}
+
+/* Before the reply (while the submitter still holds the arguments): registers this worker with
+ * the owners of the argument refs the task kept (rayc_ref_retain, or inside objects it holds). */
+static void exec_register_kept(cw_t *cw, rayc_buf *bufs, size_t n)
+{
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += bufs[i].priv ? ((cw_buf_priv_t *)bufs[i].priv)->nrefs : 0;
+  if (total == 0)
+    return;
+  cw_object_t **kept = xmalloc(total * sizeof(*kept));
+  size_t nk = 0;
+  pthread_mutex_lock(&cw->mu);
+  for (size_t i = 0; i < n; i++) { /* the arguments' own holds of each entry */
+    cw_buf_priv_t *p = bufs[i].priv;
+    for (size_t k = 0; p && k < p->nrefs; k++)
+      if (p->objs[k])
+        p->objs[k]->scratch++;
+  }
+  for (size_t i = 0; i < n; i++) {
+    cw_buf_priv_t *p = bufs[i].priv;
+    for (size_t k = 0; p && k < p->nrefs; k++) {
+      cw_object_t *o = p->objs[k];
+      if (!o || o->scratch <= 0)
+        continue;
+      int64_t holds = (int64_t)o->local_refs + o->submitted_refs + o->contained;
+      if (o->owner && !o->registered && holds > o->scratch)
+        kept[nk++] = o;
+      o->scratch = 0;
+    }
+  }
+  if (nk)
+    cw_borrow_register(cw, kept, nk, NULL);
+  pthread_mutex_unlock(&cw->mu);
+  free(kept);
 }
 
 /* Sets CUDA_VISIBLE_DEVICES to the GPUs of the task's lease (unset when it has none), as Ray does. */
@@ -367,13 +496,6 @@ static void exec_set_gpus(const Rayc__TaskSpec *spec)
   for (size_t i = 0; i < spec->n_gpu_ids && off < sizeof(buf) - 12; i++)
     off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%d", i ? "," : "", (int)spec->gpu_ids[i]);
   setenv("CUDA_VISIBLE_DEVICES", buf, 1);
-}
-
-static void exec_release_args(cw_t *cw, const Rayc__TaskSpec *spec, const uint8_t *held)
-{
-  for (size_t i = 0; i < spec->n_args; i++)
-    if (held[i])
-      store_client_release(cw->store, spec->args[i]->ref->object_id.data);
 }
 
 static Rayc__ErrorInfo *exec_error(cw_t *cw, const Rayc__TaskSpec *spec, int code, const char *msg)
@@ -439,9 +561,9 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
                      cw->code_path ? cw->code_path : "");
   }
   rayc_buf *args = xcalloc(spec->n_args ? spec->n_args : 1, sizeof(*args));
-  uint8_t *held = xcalloc(spec->n_args ? spec->n_args : 1, 1);
   char *why = NULL;
-  int rc = exec_args(cw, spec, args, held, &why);
+  int rc = exec_args(cw, spec, args, &why);
+  int args_rc = rc;
   if (rc == 0) {
     id_task_t saved = cw->current_task;
     memcpy(cw->current_task.b, spec->task_id.data, ID_TASK_SIZE);
@@ -453,11 +575,34 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
     if (rc != 0)
       why = ctx->error ? xstrdup(ctx->error) : xasprintf("the task returned %d (%s)", rc, rayc_strerror(rc));
   }
-  exec_release_args(cw, spec, held);
+  exec_register_kept(cw, args, spec->n_args);
+  rayc_buf_release(args, spec->n_args);
   free(args);
-  free(held);
-  *code = RAYC_ETASK_FAILED;
+  *code = args_rc == RAYC_EOWNER_DIED ? args_rc : RAYC_ETASK_FAILED; /* an argument's owner died */
   return why;
+}
+
+/* Before the reply: registers the caller, who will own the results, as a borrower of the refs
+ * they contain (with their owners: this process for the objects the task created), and builds
+ * them as messages into nested[i]. */
+static void exec_register_results(cw_t *cw, rayc_task_ctx *ctx, const Rayc__Address *caller, cw_nested_msg_t *nested)
+{
+  size_t total = 0;
+  for (size_t i = 0; i < ctx->nrets; i++)
+    total += ctx->ret_nrefs[i];
+  if (total == 0)
+    return;
+  cw_object_t **objs = xmalloc(total * sizeof(*objs));
+  size_t k = 0;
+  pthread_mutex_lock(&cw->mu);
+  for (size_t i = 0; i < ctx->nrets; i++) {
+    for (size_t j = 0; j < ctx->ret_nrefs[i]; j++)
+      objs[k++] = ctx->ret_refs[i][j].obj;
+    cw_nested_msg_build(cw, ctx->ret_refs[i], ctx->ret_nrefs[i], &nested[i]);
+  }
+  cw_borrow_register(cw, objs, k, caller);
+  pthread_mutex_unlock(&cw->mu);
+  free(objs);
 }
 
 static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg)
@@ -470,7 +615,8 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
   }
   size_t n = (size_t)spec->num_returns;
   rayc_task_ctx ctx = {.cw = cw, .spec = spec, .rets = xcalloc(n, sizeof(rayc_buf)), .nrets = n,
-                       .kind = xcalloc(n, 1)};
+                       .kind = xcalloc(n, 1), .ret_refs = xcalloc(n, sizeof(cw_nested_t *)),
+                       .ret_nrefs = xcalloc(n, sizeof(size_t))};
   int code = 0;
   pthread_mutex_lock(&exec_q.mu);
   exec_q.running = &ctx;
@@ -487,6 +633,11 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
   }
   Rayc__ReturnObject *rets = xcalloc(n, sizeof(*rets));
   id_object_t *ids = xcalloc(n, sizeof(*ids));
+  cw_nested_msg_t *nested = xcalloc(n, sizeof(*nested));
+  if (err)
+    ctx_drop_ret_refs(&ctx);
+  else
+    exec_register_results(cw, &ctx, spec->caller, nested);
   for (size_t i = 0; i < n; i++) {
     rayc__return_object__init(&rets[i]);
     if (err) {
@@ -496,9 +647,17 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
       rets[i].error = exec_error(cw, spec, code, err);
     } else {
       exec_finish_return(&ctx, i, &rets[i], &ids[i]);
+      rets[i].nested_refs = nested[i].groups;
+      rets[i].n_nested_refs = nested[i].n;
     }
   }
   exec_reply(call, rets, n);
+  ctx_drop_ret_refs(&ctx); /* the caller is registered with their owners by now */
+  for (size_t i = 0; i < n; i++)
+    cw_nested_msg_free(&nested[i]);
+  free(nested);
+  free(ctx.ret_refs);
+  free(ctx.ret_nrefs);
   for (size_t i = 0; i < n; i++) {
     if (ctx.kind[i] == RET_HEAP)
       free((void *)ctx.rets[i].data);

@@ -1,9 +1,11 @@
 /*
  * Objects owned by this process: the table, their states (PENDING -> INLINE | IN_STORE | ERROR),
- * reference counts and freeing; and the public put/get/wait/release calls.
+ * reference counts and freeing; and the public put/get/wait/release calls. The table also holds
+ * the refs this process borrows (OBJ_BORROWED, cw_borrow.c).
  *
- * An object is freed everywhere when no local handle and no pending task refers to it and it is
- * no longer pending: its inline value is dropped and its store copy deleted.
+ * An owned object is freed everywhere when no local handle, pending task, containing object,
+ * borrower or result in transit refers to it and it is no longer pending: its inline value is
+ * dropped, its store copy deleted, and the refs it contains released.
  */
 #include "worker/cw.h"
 
@@ -46,6 +48,13 @@ cw_object_t *cw_obj_new(cw_t *cw, const id_object_t *id)
   return o;
 }
 
+cw_obj_ext_t *cw_obj_x(cw_object_t *o)
+{
+  if (!o->x)
+    o->x = xcalloc(1, sizeof(*o->x));
+  return o->x;
+}
+
 cw_object_t *cw_obj_get(cw_t *cw, const id_object_t *id)
 {
   return hmap_get(&cw->objects, id->b, ID_OBJECT_SIZE);
@@ -68,6 +77,7 @@ static void cw_obj_ready(cw_t *cw, cw_object_t *o)
   }
   free(w);
   pthread_cond_broadcast(&cw->cv);
+  cw_status_ready(cw, o);
   cw_obj_maybe_free(cw, o);
 }
 
@@ -122,12 +132,24 @@ static void cw_free_remote(cw_t *cw, cw_object_t *o)
 static void cw_obj_free(cw_t *cw, cw_object_t *o)
 {
   hmap_del(&cw->objects, o->id.b, ID_OBJECT_SIZE);
+  if (o->owner) { /* a borrowed entry: nothing else to it */
+    free(o->x);
+    free(o->err_msg);
+    free(o);
+    return;
+  }
   if (o->state == OBJ_IN_STORE && cw->store && memcmp(o->node.b, cw->node_id.b, ID_NODE_SIZE) == 0)
     store_client_delete(cw->store, o->id.b, 1);
   else if (o->state == OBJ_IN_STORE)
     cw_free_remote(cw, o);
   cw_lineage_drop(cw, o);
   cw_blob_unref(o->blob);
+  if (o->x) {
+    cw_nested_drop(cw, o->x->nested, o->x->nnested, 'c'); /* may free what it contained */
+    free(o->x->borrowers);
+    free(o->x->swaits);
+    free(o->x);
+  }
   free(o->location);
   free(o->err_msg);
   free(o->waiters);
@@ -136,12 +158,29 @@ static void cw_obj_free(cw_t *cw, cw_object_t *o)
 
 void cw_obj_maybe_free(cw_t *cw, cw_object_t *o)
 {
-  if (o->local_refs <= 0 && o->submitted_refs <= 0 && o->state != OBJ_PENDING)
+  if (cw->releasing)
+    return;
+  if (o->owner) {
+    if (o->local_refs <= 0 && o->submitted_refs <= 0 && o->contained <= 0)
+      cw_borrowed_release(cw, o);
+    return;
+  }
+  if (o->local_refs <= 0 && o->submitted_refs <= 0 && o->contained <= 0 &&
+      (!o->x || (o->x->transit <= 0 && o->x->nborrowers == 0)) && o->state != OBJ_PENDING)
     cw_obj_free(cw, o);
+}
+
+void cw_obj_unref(cw_t *cw, cw_object_t *o)
+{
+  if (cw->releasing)
+    return;
+  o->local_refs--;
+  cw_obj_maybe_free(cw, o);
 }
 
 void cw_objects_release_all(cw_t *cw)
 {
+  cw->releasing = 1; /* from now on nothing cascades: everything goes, and pointers may dangle */
   /* Detach lineage first: freeing a kept task releases its arguments, which would free other
    * objects of the table while it is being walked. */
   cw_task_t **kept = NULL;
@@ -181,26 +220,43 @@ static id_object_t cw_put_id(cw_t *cw)
 
 int rayc_put(const void *data, size_t len, rayc_ref *out)
 {
+  return rayc_put_with_refs(data, len, NULL, 0, out);
+}
+
+int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_t nrefs, rayc_ref *out)
+{
   cw_t *cw = cw_require();
   if (!cw)
     return RAYC_ENOT_CONNECTED;
-  if (!out || (!data && len))
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put: data and out must not be NULL");
+  if (!out || (!data && len) || (!refs && nrefs))
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put: data, refs and out must not be NULL");
+  cw_nested_t *nested = NULL;
   pthread_mutex_lock(&cw->mu);
+  int rc = cw_nested_from_refs(cw, refs, nrefs, 'c', &nested, "rayc_put_with_refs");
   id_object_t id = cw_put_id(cw);
   pthread_mutex_unlock(&cw->mu);
+  if (rc != 0)
+    return rc;
   if (len > CW_INLINE_MAX) {
     Rayc__Address owner = RAYC__ADDRESS__INIT;
     cw_fill_address(cw, &owner);
     uint8_t buf[256];
     size_t olen = rayc__address__pack(&owner, buf);
-    int rc = store_client_put(cw->store, id.b, data, len, buf, olen, 10000);
-    if (rc != 0)
+    rc = store_client_put(cw->store, id.b, data, len, buf, olen, 10000);
+    if (rc != 0) {
+      pthread_mutex_lock(&cw->mu);
+      cw_nested_drop(cw, nested, nrefs, 'c');
+      pthread_mutex_unlock(&cw->mu);
       return cw_set_error(rc, "rayc_put of %zu bytes into the object store failed: %s", len, rayc_strerror(rc));
+    }
   }
   pthread_mutex_lock(&cw->mu);
   cw_object_t *o = cw_obj_new(cw, &id);
   o->local_refs = 1;
+  if (nrefs) {
+    cw_obj_x(o)->nested = nested;
+    o->x->nnested = nrefs;
+  }
   if (len > CW_INLINE_MAX)
     cw_obj_set_store(cw, o, &cw->node_id, len, cw->store_address);
   else
@@ -209,12 +265,6 @@ int rayc_put(const void *data, size_t len, rayc_ref *out)
   memcpy(out->id, id.b, ID_OBJECT_SIZE);
   return 0;
 }
-
-/* A buffer handed out by rayc_get: an inline blob, or a reference into the store. */
-typedef struct cw_buf_priv {
-  cw_blob_t *blob;
-  id_object_t store_id;
-} cw_buf_priv_t;
 
 static struct timespec cw_deadline(int64_t timeout_ms)
 {
@@ -252,32 +302,17 @@ static int cw_wait_all(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout
   return 0;
 }
 
-/* Fills out[i] for an object in this node's store. Called without cw->mu. */
-static int cw_get_from_store(cw_t *cw, const id_object_t *id, rayc_buf *out)
-{
-  store_object_t so;
-  int rc = store_client_get(cw->store, id->b, 1, 2000, &so); /* sealed before we heard of it */
-  if (rc == 0 && !so.found)
-    rc = RAYC_EOBJECT_LOST;
-  if (rc != 0) {
-    char hex[9];
-    return cw_set_error(rc, "object %s could not be read from the object store: %s",
-                        id_short(id->b, ID_OBJECT_SIZE, hex), rayc_strerror(rc));
-  }
-  cw_buf_priv_t *p = xcalloc(1, sizeof(*p));
-  p->store_id = *id;
-  out->data = so.data;
-  out->len = so.data_size;
-  out->priv = p;
-  return 0;
-}
-
-/* Takes what each ready object holds; IN_STORE objects are marked for a store read. */
+/* Takes what each ready owned object holds (borrowed ones are left to cw_borrow_get); IN_STORE
+ * objects are marked for a store read. The refs an object contains go into its buffer. */
 static int cw_collect(cw_t *cw, const rayc_ref *refs, size_t n, rayc_buf *out, int *in_store, char **locations)
 {
   for (size_t i = 0; i < n; i++) {
     cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
     in_store[i] = 0;
+    if (o->owner)
+      continue;
+    if (o->x)
+      cw_buf_set_refs(cw, &out[i], o->x->nested, o->x->nnested);
     if (o->state == OBJ_ERROR) {
       cw_set_error(o->err, "%s", o->err_msg);
       return o->err;
@@ -289,40 +324,114 @@ static int cw_collect(cw_t *cw, const rayc_ref *refs, size_t n, rayc_buf *out, i
         locations[i] = o->location ? xstrdup(o->location) : NULL;
       continue;
     }
-    cw_buf_priv_t *p = xcalloc(1, sizeof(*p));
+    cw_buf_priv_t *p = out[i].priv ? out[i].priv : xcalloc(1, sizeof(*p));
     p->blob = o->blob;
     cw_blob_ref(o->blob);
-    out[i] = (rayc_buf){.data = o->blob->data, .len = o->blob->len, .priv = p};
+    out[i].data = o->blob->data;
+    out[i].len = o->blob->len;
+    out[i].priv = p;
   }
   return 0;
 }
 
-/* One pass of rayc_get: wait, collect, then read store objects (pulling remote ones). Sets
- * *lost to the index of an object whose copies are gone, if that was the failure. */
-static int cw_get_once(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out, size_t *lost)
+/* Registers this process with the owners of the borrowed refs the buffers contain (those it is
+ * not registered for yet), while the buffers still hold them. */
+static void cw_register_bufs(cw_t *cw, rayc_buf *out, size_t n)
 {
-  int *in_store = xcalloc(n ? n : 1, sizeof(int));
-  char **locations = xcalloc(n ? n : 1, sizeof(char *));
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += out[i].priv ? ((cw_buf_priv_t *)out[i].priv)->nrefs : 0;
+  if (total == 0)
+    return;
+  cw_object_t **objs = xmalloc(total * sizeof(*objs));
+  size_t k = 0;
   pthread_mutex_lock(&cw->mu);
-  int rc = cw_wait_all(cw, refs, n, timeout_ms);
+  for (size_t i = 0; i < n; i++) {
+    cw_buf_priv_t *p = out[i].priv;
+    for (size_t j = 0; p && j < p->nrefs; j++)
+      if (p->objs[j] && p->objs[j]->owner && !p->objs[j]->registered)
+        objs[k++] = p->objs[j];
+  }
+  if (k)
+    cw_borrow_register(cw, objs, k, NULL);
+  pthread_mutex_unlock(&cw->mu);
+  free(objs);
+}
+
+/* One pass of rayc_get: wait, collect, ask the owners of borrowed refs, then read store objects
+ * (pulling remote ones), and register with the owners of the refs the objects contain. Sets *lost
+ * to the index of an owned object whose copies are gone, if that was the failure. */
+static int cw_get_once(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out, size_t *lost,
+                       int register_nested)
+{
+  enum { SMALL = 8 }; /* the common case of a few refs allocates nothing */
+  int in_store_s[SMALL] = {0};
+  char *locations_s[SMALL] = {0};
+  cw_object_t *borrowed_s[SMALL] = {0};
+  int *in_store = n <= SMALL ? in_store_s : xcalloc(n, sizeof(int));
+  char **locations = n <= SMALL ? locations_s : xcalloc(n, sizeof(char *));
+  cw_object_t **borrowed = n <= SMALL ? borrowed_s : xcalloc(n, sizeof(*borrowed));
+  int64_t start = 0;
+  int nborrowed = 0, rc = 0;
+  pthread_mutex_lock(&cw->mu);
+  for (size_t i = 0; i < n; i++) {
+    cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
+    if (o && o->owner) {
+      borrowed[i] = o;
+      o->local_refs++; /* kept while the lock is released */
+      nborrowed++;
+    }
+  }
+  if (nborrowed && timeout_ms >= 0)
+    start = now_ms();
+  rc = cw_wait_all(cw, refs, n, timeout_ms);
   if (rc == 0)
     rc = cw_collect(cw, refs, n, out, in_store, locations);
   pthread_mutex_unlock(&cw->mu);
+  if (rc == 0 && nborrowed)
+    rc = cw_borrow_get(cw, borrowed, n, timeout_ms < 0 ? -1 : start + timeout_ms, out);
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    if (in_store[i] == 2)
-      rc = cw_fetch_remote(cw, refs[i].id, locations[i]);
-    if (rc == 0 && in_store[i])
-      rc = cw_get_from_store(cw, (const id_object_t *)refs[i].id, &out[i]);
+    if (in_store[i])
+      rc = cw_buf_from_store(cw, refs[i].id, in_store[i] == 2, locations[i], 2000, &out[i]);
     if (rc == RAYC_EOBJECT_LOST || rc == RAYC_ENOT_FOUND || (rc == RAYC_EUNAVAILABLE && in_store[i] == 2))
       *lost = i;
   }
+  if (rc == 0 && register_nested)
+    cw_register_bufs(cw, out, n);
+  if (nborrowed) {
+    pthread_mutex_lock(&cw->mu);
+    for (size_t i = 0; i < n; i++)
+      if (borrowed[i])
+        cw_obj_unref(cw, borrowed[i]);
+    pthread_mutex_unlock(&cw->mu);
+  }
   for (size_t i = 0; i < n; i++)
     free(locations[i]);
-  free(locations);
-  free(in_store);
+  if (n > SMALL) {
+    free(locations);
+    free(in_store);
+    free(borrowed);
+  }
   if (rc != 0)
     rayc_buf_release(out, n);
   return rc;
+}
+
+int cw_get(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out, int register_nested)
+{
+  memset(out, 0, n * sizeof(*out));
+  for (int round = 0;; round++) {
+    size_t lost = n;
+    int rc = cw_get_once(cw, refs, n, timeout_ms, out, &lost, register_nested);
+    if (rc == 0 || lost == n || round >= 3)
+      return rc;
+    pthread_mutex_lock(&cw->mu); /* every copy is gone: rebuild it from its lineage, then wait again */
+    cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[lost].id);
+    int rr = o && !o->owner && o->state == OBJ_IN_STORE ? cw_reconstruct(cw, o) : rc;
+    pthread_mutex_unlock(&cw->mu);
+    if (rr != 0)
+      return rr;
+  }
 }
 
 int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out)
@@ -332,42 +441,51 @@ int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out)
     return RAYC_ENOT_CONNECTED;
   if ((!refs || !out) && n)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_get: refs and out must not be NULL");
-  memset(out, 0, n * sizeof(*out));
-  for (int round = 0;; round++) {
-    size_t lost = n;
-    int rc = cw_get_once(cw, refs, n, timeout_ms, out, &lost);
-    if (rc == 0 || lost == n || round >= 3)
-      return rc;
-    pthread_mutex_lock(&cw->mu); /* every copy is gone: rebuild it from its lineage, then wait again */
-    cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[lost].id);
-    int rr = o && o->state == OBJ_IN_STORE ? cw_reconstruct(cw, o) : rc;
-    pthread_mutex_unlock(&cw->mu);
-    if (rr != 0)
-      return rr;
-  }
+  return cw_get(cw, refs, n, timeout_ms, out, 1);
 }
 
 void rayc_buf_release(rayc_buf *bufs, size_t n)
 {
+  cw_t *cw = cw_global;
+  int any_refs = 0;
   for (size_t i = 0; bufs && i < n; i++) {
     cw_buf_priv_t *p = bufs[i].priv;
     if (!p)
       continue;
     if (p->blob)
       cw_blob_unref(p->blob);
-    else if (cw_global && cw_global->store)
-      store_client_release(cw_global->store, p->store_id.b);
-    free(p);
+    if (p->in_store && cw && cw->store)
+      store_client_release(cw->store, p->store_id.b);
+    any_refs |= p->nrefs > 0;
+  }
+  if (any_refs && cw) {
+    pthread_mutex_lock(&cw->mu);
+    for (size_t i = 0; i < n; i++) {
+      cw_buf_priv_t *p = bufs[i].priv;
+      for (size_t k = 0; p && k < p->nrefs; k++)
+        if (p->objs[k])
+          cw_obj_unref(cw, p->objs[k]);
+    }
+    pthread_mutex_unlock(&cw->mu);
+  }
+  for (size_t i = 0; bufs && i < n; i++) {
+    cw_buf_priv_t *p = bufs[i].priv;
+    if (p) {
+      free(p->refs);
+      free(p->objs);
+      free(p);
+    }
     bufs[i] = (rayc_buf){0};
   }
 }
 
-static size_t cw_count_ready(cw_t *cw, const rayc_ref *refs, size_t n, int *ready)
+static size_t cw_count_ready(cw_t *cw, const rayc_ref *refs, size_t n, cw_object_t **borrowed, const int *bready,
+                             int *ready)
 {
   size_t count = 0;
   for (size_t i = 0; i < n; i++) {
-    cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
-    int r = !o || o->state != OBJ_PENDING;
+    cw_object_t *o = borrowed[i] ? NULL : cw_obj_get(cw, (const id_object_t *)refs[i].id);
+    int r = borrowed[i] ? bready[i] : !o || o->state != OBJ_PENDING;
     if (ready)
       ready[i] = r;
     count += (size_t)r;
@@ -382,18 +500,53 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
     return RAYC_ENOT_CONNECTED;
   if (k > n)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k (%zu) is larger than n (%zu)", k, n);
+  if (n && !refs)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: refs must not be NULL");
   struct timespec dl = cw_deadline(timeout_ms < 0 ? 0 : timeout_ms);
+  int64_t end = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+  cw_object_t **borrowed = xcalloc(n ? n : 1, sizeof(*borrowed));
+  int *bready = xcalloc(n ? n : 1, sizeof(*bready));
+  size_t nborrowed = 0, count;
   pthread_mutex_lock(&cw->mu);
-  size_t count;
-  while ((count = cw_count_ready(cw, refs, n, ready)) < k) {
-    if (timeout_ms < 0)
+  for (size_t i = 0; i < n; i++) {
+    cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
+    if (o && o->owner) {
+      borrowed[i] = o;
+      o->local_refs++;
+      nborrowed++;
+    }
+  }
+  for (int first = 1;; first = 0) {
+    count = cw_count_ready(cw, refs, n, borrowed, bready, ready);
+    if (count >= k)
+      break;
+    if (nborrowed) { /* borrowed refs: ask their owners, then look again after a short while */
+      pthread_mutex_unlock(&cw->mu);
+      cw_borrow_poll_ready(cw, borrowed, n, bready);
+      pthread_mutex_lock(&cw->mu);
+      count = cw_count_ready(cw, refs, n, borrowed, bready, ready);
+      if (count >= k)
+        break;
+    }
+    int64_t left = end < 0 ? 10 : end - now_ms();
+    if (!first && end >= 0 && left <= 0)
+      break;
+    if (nborrowed) {
+      struct timespec ts = cw_deadline(left < 10 ? (left > 0 ? left : 0) : 10);
+      pthread_cond_timedwait(&cw->cv, &cw->mu, &ts);
+    } else if (timeout_ms < 0) {
       pthread_cond_wait(&cw->cv, &cw->mu);
-    else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT) {
-      count = cw_count_ready(cw, refs, n, ready);
+    } else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT) {
+      count = cw_count_ready(cw, refs, n, borrowed, bready, ready);
       break;
     }
   }
+  for (size_t i = 0; i < n; i++)
+    if (borrowed[i])
+      cw_obj_unref(cw, borrowed[i]);
   pthread_mutex_unlock(&cw->mu);
+  free(borrowed);
+  free(bready);
   return (int)count;
 }
 
@@ -404,8 +557,8 @@ void rayc_ref_release(const rayc_ref *ref)
     return;
   pthread_mutex_lock(&cw->mu);
   cw_object_t *o = cw_obj_get(cw, (const id_object_t *)ref->id);
-  if (o && --o->local_refs <= 0)
-    cw_obj_maybe_free(cw, o);
+  if (o)
+    cw_obj_unref(cw, o);
   pthread_mutex_unlock(&cw->mu);
 }
 

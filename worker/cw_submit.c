@@ -31,6 +31,7 @@ void cw_task_free(cw_t *cw, cw_task_t *t)
   for (size_t i = 0; i < t->nargs; i++) {
     if (t->args[i].value) {
       cw_blob_unref(t->args[i].value);
+      cw_nested_drop(cw, t->args[i].nested, t->args[i].nnested, 's');
       continue;
     }
     cw_object_t *o = cw_obj_get(cw, &t->args[i].ref);
@@ -109,8 +110,13 @@ void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep)
     if (r->object_id.len != ID_OBJECT_SIZE)
       continue;
     cw_object_t *o = cw_obj_get(cw, (const id_object_t *)r->object_id.data);
-    if (!o || o->state != OBJ_PENDING)
+    if (!o || o->owner || o->state != OBJ_PENDING) {
+      if (r->n_nested_refs) /* not taken: undo what the worker registered for us */
+        cw_borrow_apply_result(cw, NULL, r->nested_refs, r->n_nested_refs);
       continue;
+    }
+    if (r->n_nested_refs) /* before the object is ready (and could be freed) */
+      cw_borrow_apply_result(cw, r->error ? NULL : o, r->nested_refs, r->n_nested_refs);
     if (r->error) {
       char node[9], worker[9];
       char *msg = xasprintf("task %s failed on node %s, worker %s: %s", r->error->function_name,
@@ -185,17 +191,30 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
 }
 
 /* Builds the TaskArg list: values inline; refs to inline objects become values too (Ray inlines
- * small objects into the task), refs to stored objects stay refs. */
-Rayc__TaskArg **cw_build_args(cw_t *cw, cw_task_t *t, Rayc__TaskArg *storage, Rayc__ObjectRefInfo *refs,
-                                     Rayc__Address *owner)
+ * small objects into the task), refs to stored objects stay refs with their location, and
+ * borrowed refs stay refs naming their owner (the worker asks it). The refs a value carries, or
+ * that an inlined or stored object contains, travel as nested_refs. */
+void cw_args_msg_build(cw_t *cw, cw_task_t *t, Rayc__Address *self, cw_args_msg_t *m)
 {
-  Rayc__TaskArg **args = xcalloc(t->nargs ? t->nargs : 1, sizeof(*args));
+  size_t n = t->nargs ? t->nargs : 1;
+  m->n = t->nargs;
+  m->ptrs = xcalloc(n, sizeof(*m->ptrs));
+  m->storage = xcalloc(n, sizeof(*m->storage));
+  m->refs = xcalloc(n, sizeof(*m->refs));
+  m->owners = xcalloc(n, sizeof(*m->owners));
+  m->nested = xcalloc(n, sizeof(*m->nested));
   for (size_t i = 0; i < t->nargs; i++) {
-    Rayc__TaskArg *a = &storage[i];
+    Rayc__TaskArg *a = &m->storage[i];
     rayc__task_arg__init(a);
-    args[i] = a;
+    m->ptrs[i] = a;
     cw_blob_t *b = t->args[i].value;
     cw_object_t *o = b ? NULL : cw_obj_get(cw, &t->args[i].ref);
+    if (b)
+      cw_nested_msg_build(cw, t->args[i].nested, t->args[i].nnested, &m->nested[i]);
+    else if (o && !o->owner && o->x)
+      cw_nested_msg_build(cw, o->x->nested, o->x->nnested, &m->nested[i]);
+    a->nested_refs = m->nested[i].groups;
+    a->n_nested_refs = m->nested[i].n;
     if (o && o->state == OBJ_INLINE)
       b = o->blob;
     if (b) {
@@ -203,17 +222,31 @@ Rayc__TaskArg **cw_build_args(cw_t *cw, cw_task_t *t, Rayc__TaskArg *storage, Ra
       a->value = pb_bytes(b->data, b->len);
       continue;
     }
-    rayc__object_ref_info__init(&refs[i]);
-    refs[i].object_id = pb_bytes(t->args[i].ref.b, ID_OBJECT_SIZE);
-    refs[i].owner = owner;
-    if (o && o->state == OBJ_IN_STORE) {
-      refs[i].node_id = pb_bytes(o->node.b, ID_NODE_SIZE);
-      refs[i].store_address = o->location ? o->location : (char *)"";
+    Rayc__ObjectRefInfo *r = &m->refs[i];
+    rayc__object_ref_info__init(r);
+    r->object_id = pb_bytes(t->args[i].ref.b, ID_OBJECT_SIZE);
+    r->owner = self;
+    if (o && o->owner) {
+      cw_peer_address(o->owner, &m->owners[i]);
+      r->owner = &m->owners[i];
+    } else if (o && o->state == OBJ_IN_STORE) {
+      r->node_id = pb_bytes(o->node.b, ID_NODE_SIZE);
+      r->store_address = o->location ? o->location : (char *)"";
     }
     a->kind_case = RAYC__TASK_ARG__KIND_REF;
-    a->ref = &refs[i];
+    a->ref = r;
   }
-  return args;
+}
+
+void cw_args_msg_free(cw_args_msg_t *m)
+{
+  for (size_t i = 0; i < m->n; i++)
+    cw_nested_msg_free(&m->nested[i]);
+  free(m->ptrs);
+  free(m->storage);
+  free(m->refs);
+  free(m->owners);
+  free(m->nested);
 }
 
 static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
@@ -221,8 +254,7 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
   Rayc__PushTaskRequest req = RAYC__PUSH_TASK_REQUEST__INIT;
   Rayc__TaskSpec spec = RAYC__TASK_SPEC__INIT;
   Rayc__Address caller = RAYC__ADDRESS__INIT;
-  Rayc__TaskArg *storage = xcalloc(t->nargs ? t->nargs : 1, sizeof(*storage));
-  Rayc__ObjectRefInfo *refs = xcalloc(t->nargs ? t->nargs : 1, sizeof(*refs));
+  cw_args_msg_t args;
   cw_fill_address(cw, &caller);
   spec.task_id = pb_bytes(t->id.b, ID_TASK_SIZE);
   spec.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
@@ -231,8 +263,9 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
   spec.num_returns = t->num_returns;
   spec.attempt = t->attempt;
   spec.caller = &caller;
+  cw_args_msg_build(cw, t, &caller, &args);
   spec.n_args = t->nargs;
-  spec.args = cw_build_args(cw, t, storage, refs, &caller);
+  spec.args = args.ptrs;
   spec.gpu_ids = l->gpu_ids;
   spec.n_gpu_ids = l->ngpus;
   req.task = &spec;
@@ -245,9 +278,7 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
     t->lease = NULL;
     cw_task_fail(cw, t, RAYC_EINTERNAL, "PushTask could not be started");
   }
-  free(spec.args);
-  free(storage);
-  free(refs);
+  cw_args_msg_free(&args);
 }
 
 /* ---- leases ---- */
@@ -499,6 +530,7 @@ void cw_classes_free(cw_t *cw)
 void *cw_bg_main(void *arg)
 {
   cw_t *cw = arg;
+  int64_t owner_tick_ms = now_ms();
   pthread_mutex_lock(&cw->mu);
   while (!cw->stopping) {
     struct timespec ts;
@@ -512,6 +544,13 @@ void *cw_bg_main(void *arg)
     if (!cw->stopping) {
       cw_leases_return_idle(cw, 0);
       cw_actors_tick(cw);
+      cw_borrow_tick(cw);
+    }
+    if (!cw->stopping && now_ms() - owner_tick_ms >= 1000) {
+      owner_tick_ms = now_ms();
+      pthread_mutex_unlock(&cw->mu); /* rt.mu is never taken under cw->mu */
+      cw_actor_owner_tick();
+      pthread_mutex_lock(&cw->mu);
     }
   }
   pthread_mutex_unlock(&cw->mu);
@@ -609,9 +648,13 @@ static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *
   if (o->placement_group && (o->bundle_index < -1 || o->strategy != RAYC_STRATEGY_DEFAULT))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "with a placement group, bundle_index must be -1 or more and the "
                         "strategy DEFAULT");
-  for (size_t i = 0; i < nargs; i++)
+  for (size_t i = 0; i < nargs; i++) {
     if (!args[i].ref && !args[i].data && args[i].len)
       return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu has a length but no data", i);
+    if ((args[i].nrefs && !args[i].refs) || (args[i].ref && args[i].nrefs))
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu: refs must be given with nrefs, and only with a "
+                          "value (a ref argument's object carries its own refs)", i);
+  }
   return 0;
 }
 
@@ -619,6 +662,12 @@ static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *
 int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a)
 {
   if (!a->ref) {
+    char what[48];
+    snprintf(what, sizeof(what), "argument %zu", i);
+    int rc = cw_nested_from_refs(cw, a->refs, a->nrefs, 's', &t->args[i].nested, what);
+    if (rc != 0)
+      return rc;
+    t->args[i].nnested = a->nrefs;
     t->args[i].value = cw_blob_new(a->data, a->len);
     return 0;
   }
@@ -789,6 +838,9 @@ int rayc_cancel(const rayc_ref *ref, int force, int recursive)
   cw_task_t *t = hmap_get(&cw->tasks, tid.b, ID_TASK_SIZE);
   if (!cw_obj_get(cw, (const id_object_t *)ref->id))
     rc = cw_set_error(RAYC_ENOT_FOUND, "rayc_cancel: this process does not own that object");
+  else if (cw_obj_get(cw, (const id_object_t *)ref->id)->owner)
+    rc = cw_set_error(RAYC_ENOT_FOUND, "rayc_cancel: that object is owned by another process (only its owner can "
+                      "cancel the task that makes it)");
   else if (t && !t->cancelled)
     cw_cancel_task(cw, t, force, recursive);
   pthread_mutex_unlock(&cw->mu);

@@ -18,7 +18,7 @@ static const cli_command_t cli_commands[] = {
     {"start", cli_start, "start a node: the head (--head) or one joining a cluster (--address)"},
     {"stop", cli_stop, "stop the node started last on this machine (or --all sessions)"},
     {"status", cli_status, "show the cluster's nodes and resources"},
-    {"list", cli_list, "list the cluster's actors or placement groups (rayc list actors|placement-groups [--format json])"},
+    {"list", cli_list, "list the cluster's actors, nodes, jobs or placement groups (rayc list actors|nodes|jobs|placement-groups [--format json])"},
     {"memory", cli_memory, "show this node's object store: objects, bytes in memory, bytes spilled"},
     {"get-token", cli_get_token, "print the cluster token (the only command that shows it)"},
 };

@@ -34,22 +34,36 @@ typedef struct rayc_ref {
   uint8_t id[RAYC_OBJECT_ID_SIZE];
 } rayc_ref;
 
-/* A byte buffer. From rayc_get: data is read-only and valid until rayc_buf_release(). */
+/* A byte buffer. From rayc_get: data is read-only and valid until rayc_buf_release().
+ *
+ * refs, nrefs: the refs the object contains (see "Objects that contain refs" below), in the order
+ * they were given; NULL and 0 for an object without refs. Filled by rayc_get and in a task's
+ * arguments; valid as long as data is. The buffer holds each of them: use them freely (rayc_get,
+ * task arguments, rayc_put_with_refs...) while it lives, and rayc_ref_retain() one to keep it
+ * longer (then rayc_ref_release() it once). Do not release them otherwise. */
 typedef struct rayc_buf {
   const void *data;
   size_t len;
   void *priv; /* internal */
+  const rayc_ref *refs;
+  size_t nrefs;
 } rayc_buf;
 
-/* A task argument: a value (data, len), copied at submission, or a reference (ref != NULL). */
+/* A task argument: a value (data, len), copied at submission, or a reference (ref != NULL).
+ * A value may carry refs (refs, nrefs: refs this process holds): the task sees them as its
+ * argument's refs, and they stay alive at least until the task has finished (see below). */
 typedef struct rayc_arg {
   const void *data;
   size_t len;
   const rayc_ref *ref;
+  const rayc_ref *refs;
+  size_t nrefs;
 } rayc_arg;
 
 #define RAYC_ARG_VAL(p, n) ((rayc_arg){.data = (p), .len = (n), .ref = NULL})
 #define RAYC_ARG_REF(r) ((rayc_arg){.data = NULL, .len = 0, .ref = (r)})
+/* A value argument that carries nr refs (an array of rayc_ref). */
+#define RAYC_ARG_VAL_REFS(p, n, r, nr) ((rayc_arg){.data = (p), .len = (n), .ref = NULL, .refs = (r), .nrefs = (nr)})
 
 /* ---- connecting ---- */
 
@@ -136,10 +150,47 @@ int rayc_node_id(char *out);
 /* Stores a copy of data as a new object owned by this process. On 0, *out is a new reference. */
 int rayc_put(const void *data, size_t len, rayc_ref *out);
 
+/* Objects that contain refs (Ray's borrowing, its ownership protocol).
+ *
+ * An object, a task argument or a task result may contain refs: rayc_put_with_refs, the refs of
+ * a rayc_arg, rayc_return_refs. Whoever reads it sees them as rayc_buf.refs and may use them like
+ * its own refs: rayc_get them, pass them on, put them into other objects. Every ref has one owner,
+ * the process that created it (rayc_put, rayc_remote, rayc_actor_call); a process that holds a ref
+ * it does not own is a borrower, and the owner keeps the object alive until:
+ *   - no handle of the owner itself refers to it (rayc_ref_release), no pending task takes it as
+ *     an argument, and
+ *   - no live object that contains it remains (a containing object holds its refs until it is
+ *     freed), and
+ *   - every borrower has dropped it: a process that received it through rayc_get, a task argument
+ *     or a task result, and kept it past that (rayc_ref_retain, or by putting it into an object it
+ *     holds), is registered with the owner before the container can go away, and tells the owner
+ *     when its last hold of the ref is gone (within about a quarter second). A borrower that dies
+ *     counts as having dropped it.
+ * Then the owner frees every copy. A borrower's rayc_get asks the owner where the object is; if the
+ * owner has died, it fails with RAYC_EOWNER_DIED (rayc_last_error() names the owner), as do task
+ * arguments that name it.
+ *
+ * rayc_put_with_refs stores data (copied, as rayc_put does) as a new object that contains the
+ * nrefs refs (refs this process holds: RAYC_ENOT_FOUND otherwise); the caller keeps its own
+ * handles and releases them as usual (the object holds the refs by itself). */
+int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_t nrefs, rayc_ref *out);
+
+/* Counts of this process's reference table, to see what it keeps alive (tests, leak hunting). */
+typedef struct rayc_ref_counts {
+  size_t owned;     /* objects this process owns and keeps (pending, or held here or by others) */
+  size_t borrowed;  /* objects owned elsewhere that this process holds, or released less than
+                       about a quarter second ago (before it has told their owners) */
+  size_t borrowers; /* pairs (owned object, another process borrowing it) */
+} rayc_ref_counts;
+
+/* Fills *out. 0 or a negative code. */
+int rayc_ref_counts_get(rayc_ref_counts *out);
+
 /* Waits up to timeout_ms (-1: forever) until all n objects are available and fills out[i]
- * (release with rayc_buf_release). Returns 0; RAYC_ETIMEOUT; or the error of the first failed
- * object (e.g. RAYC_ETASK_FAILED, with the detail in rayc_last_error()). On error no buffer
- * needs releasing. */
+ * (release with rayc_buf_release); out[i].refs are the refs the object contains. refs may be
+ * owned here or borrowed (the owner is asked). Returns 0; RAYC_ETIMEOUT; or the error of the first
+ * failed object (e.g. RAYC_ETASK_FAILED, with the detail in rayc_last_error(); RAYC_EOWNER_DIED
+ * for a borrowed ref whose owner died). On error no buffer needs releasing. */
 int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out);
 
 /* Releases buffers returned by rayc_get (n of them). Accepts zeroed buffers. */
@@ -147,13 +198,17 @@ void rayc_buf_release(rayc_buf *bufs, size_t n);
 
 /* Waits until k of the n objects are available or timeout_ms passes (-1: forever). ready[i] is
  * set to 1 for the available ones (ready may be NULL). Returns how many are available, or a
- * negative code. A failed task's result counts as available. */
+ * negative code. A failed task's result counts as available, and so does a borrowed ref whose
+ * owner is gone (borrowed refs are polled at their owners). */
 int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int *ready);
 
-/* Drops this holder's reference; when no reference remains, the object is freed everywhere. */
+/* Drops this holder's reference; when no reference remains, the object is freed everywhere (for
+ * a borrowed ref: when this process holds it no more, its owner is told). */
 void rayc_ref_release(const rayc_ref *ref);
 
-/* Adds a reference to ref (so two holders can release it independently). */
+/* Adds a reference to ref (so two holders can release it independently). ref must be held by
+ * this process: a handle, or one of a live buffer's refs (which this turns into a handle of the
+ * caller's own, to keep after the buffer is released). */
 void rayc_ref_retain(const rayc_ref *ref);
 
 /* Writes the 56 hex digits of ref's id and a NUL into out (57 bytes); returns out. */
@@ -205,8 +260,9 @@ typedef struct rayc_actor_opts {
 void rayc_actor_opts_init(rayc_actor_opts *opts);
 
 /* Creates an actor of class cls (a name registered with RAYC_ACTOR) with nargs constructor
- * arguments (values, or references to objects this process holds: their values are sent). opts
- * may be NULL. On 0, *out is the handle; creation goes on in the background and calls made
+ * arguments (values, or references to objects this process holds: their values are sent; the
+ * GCS keeps them to run the constructor again, so they cannot contain refs: RAYC_EINVALID_ARGUMENT
+ * for an argument with refs; pass refs to a method instead). opts may be NULL. On 0, *out is the handle; creation goes on in the background and calls made
  * meanwhile wait for it. RAYC_EALREADY_EXISTS when a live actor already has this name in this
  * namespace (unless get_if_exists, which returns that actor). */
 int rayc_actor_create(const char *cls, const rayc_arg *args, size_t nargs, const rayc_actor_opts *opts,
@@ -332,7 +388,9 @@ const char *rayc_last_error(void);
 
 typedef struct rayc_task_ctx rayc_task_ctx;
 
-/* A task function. args[i] are its arguments (read-only, valid during the call). It produces
+/* A task function. args[i] are its arguments (read-only, valid during the call; args[i].refs are
+ * the refs an argument contains: rayc_ref_retain one to keep it after the call, e.g. in an actor's
+ * state, and this worker then borrows it from its owner before the task's reply). It produces
  * nrets results by calling rayc_return_alloc() or rayc_return_copy() for each index, and returns
  * 0; or it calls rayc_task_fail() and returns its result. An unset result is an empty object. */
 typedef int (*rayc_task_fn)(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets,
@@ -344,6 +402,15 @@ void *rayc_return_alloc(rayc_task_ctx *ctx, size_t i, size_t len);
 
 /* Sets result i to a copy of data. 0 or a negative code. */
 int rayc_return_copy(rayc_task_ctx *ctx, size_t i, const void *data, size_t len);
+
+/* Makes result i contain the nrefs refs (refs this process holds, e.g. objects the task put, or
+ * refs it received), replacing any set before; set its bytes with rayc_return_alloc/copy as usual.
+ * The result holds them from this call on, so the task may release its own handles at once. The
+ * caller reads them as the result buffer's refs; before the task's reply is sent, the caller is
+ * registered as their borrower with their owners (this process, for objects the task created),
+ * so they outlive the task. A failed task's results carry no refs. 0, RAYC_EINVALID_ARGUMENT (i
+ * out of range) or RAYC_ENOT_FOUND (a ref this process does not hold). */
+int rayc_return_refs(rayc_task_ctx *ctx, size_t i, const rayc_ref *refs, size_t nrefs);
 
 /* Records an application error for this task and returns RAYC_ETASK_FAILED (so a task can
  * `return rayc_task_fail(ctx, "bad input %d", x);`). rayc_get() of its results fails with it. */
