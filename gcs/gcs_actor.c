@@ -15,6 +15,9 @@
 #include <string.h>
 
 enum { ACTOR_MAX_WAIT_MS = 60000, ACTOR_NAME_MAX = 256, ACTOR_SPEC_MAX = 1 << 20 };
+/* An actor no node fits is looked at again every ACTOR_NO_FIT_RECHECK_MS, but placed again only when
+ * the cluster view changed, or ACTOR_NO_FIT_FULL_RETRY_MS after the last full try. */
+enum { ACTOR_NO_FIT_RECHECK_MS = 1000, ACTOR_NO_FIT_FULL_RETRY_MS = 10000 };
 
 static const char *state_names[] = {"PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"};
 
@@ -502,6 +505,11 @@ void gcs_actors_cron(gcs_actors_t *m, int64_t now)
       free(w);
     }
     if (a->retry_wanted && now >= a->retry_at_ms && a->state != RAYC__ACTOR_STATE__ACTOR_DEAD) {
+      if (a->no_fit_version && a->no_fit_version == m->s->nodes.view_version &&
+          now - a->no_fit_ms < ACTOR_NO_FIT_FULL_RETRY_MS) {
+        a->retry_at_ms = now + ACTOR_NO_FIT_RECHECK_MS; /* nothing changed: no node fits still */
+        continue;
+      }
       a->retry_wanted = 0;
       gcs_actor_schedule(m, a);
     }

@@ -71,6 +71,9 @@ typedef struct gcs_actor {
   enum gcs_actor_phase phase;
   uint8_t detached, has_owner, has_node, has_avoid, retry_wanted;
   uint8_t warned_no_node; /* the "no alive node fits" warning was logged (once per actor) */
+  int64_t no_fit_version; /* the cluster view's version when no node fitted it (0: none): the
+                             periodic retry skips the placement while the view is unchanged */
+  int64_t no_fit_ms;      /* when that was found (a full placement runs at least every 10 s) */
   int32_t max_restarts, num_restarts, max_task_retries, max_concurrency;
   uint32_t gen;        /* bumped by every change of plan: stale callbacks compare it */
   uint64_t version;    /* published to callers */

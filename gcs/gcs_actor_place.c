@@ -203,7 +203,9 @@ void gcs_actor_schedule(gcs_actors_t *m, gcs_actor_t *a)
                         "its creation task could not be read back");
     return;
   }
+  int had_avoid = a->has_avoid;
   gcs_node_t *n = pick_node(m, a, spec);
+  a->no_fit_version = 0;
   if (n) {
     a->warned_no_node = 0;
     lease_request(m, a, n, spec);
@@ -212,6 +214,10 @@ void gcs_actor_schedule(gcs_actors_t *m, gcs_actor_t *a)
       log_warn("actor %s (%s): no alive node has the resources it needs; waiting for one",
                id_short(a->id, ID_ACTOR_SIZE, hex), a->class_name);
     a->warned_no_node = 1;
+    if (!had_avoid) { /* with a node avoided, the next try (without) may fit in the same view */
+      a->no_fit_version = m->s->nodes.view_version;
+      a->no_fit_ms = now_ms();
+    }
     a->has_avoid = 0; /* a node that died may come back under the same id */
     retry_later(a, PLACE_RETRY_MS);
   }

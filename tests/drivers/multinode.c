@@ -15,6 +15,8 @@
  *                        on nodes 1 and 2 only, a task needing node 3 must fail, and the first two
  *                        must complete on node 3 (max_retries 0: a retry would have failed them)
  *   multinode workload   tasks while the script kills -9 and restarts the GCS
+ *   multinode pending_before / pending_after   a detached actor needing node 3's "special"
+ *                        resource, created while node 3 is dead (PENDING), runs once it is back
  *   multinode actor_before / actor_after   a named detached counter on node 2, counted to 3
  *                        before the GCS restart; after it, found by name with its count intact
  */
@@ -403,12 +405,54 @@ static void actor_after(void)
   printf("after the GCS restart the named counter was found, at 4, never restarted\n");
 }
 
+/* Node 3 is dead: an actor that needs its "special" resource stays PENDING_CREATION. */
+static void pending_before(void)
+{
+  rayc_actor_opts o;
+  rayc_actor_opts_init(&o);
+  rayc_resource special = {.name = "special", .amount = 1};
+  o.name = "needs-special";
+  o.ns = "multinode";
+  o.detached = 1;
+  o.resources = &special;
+  o.num_resources = 1;
+  rayc_actor a;
+  rayc_actor_state st = RAYC_ACTOR_ALIVE;
+  CHECK(rayc_actor_create("TCounter", NULL, 0, &o, &a) == 0, "create an actor needing 'special'");
+  usleep(1500 * 1000); /* more than one placement retry */
+  CHECK(rayc_actor_get_state(&a, &st, NULL) == 0 && st == RAYC_ACTOR_PENDING_CREATION,
+        "with node 3 dead the actor is pending (state %d)", (int)st);
+  printf("an actor needing node 3's 'special' resource waits while node 3 is dead\n");
+}
+
+/* Node 3 is back: the pending actor is placed there and answers. */
+static void pending_after(void)
+{
+  rayc_actor a;
+  rayc_actor_state st = RAYC_ACTOR_PENDING_CREATION;
+  CHECK(rayc_get_actor("needs-special", "multinode", &a) == 0, "the pending actor by name");
+  CHECK(counter_incr(&a) == 1, "the actor counts once node 3 is back");
+  CHECK(rayc_actor_get_state(&a, &st, NULL) == 0 && st == RAYC_ACTOR_ALIVE, "ALIVE (state %d)", (int)st);
+  CHECK(rayc_actor_kill(&a, 1) == 0, "kill it");
+  printf("the pending actor was placed on the node that came back\n");
+}
+
 int main(int argc, char **argv)
 {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc != 2)
     return 2;
   CHECK(rayc_init(NULL) == 0, "rayc_init");
+  if (strcmp(argv[1], "pending_before") == 0 || strcmp(argv[1], "pending_after") == 0) {
+    /* no learn_node_ids(): node 3 may be dead */
+    if (argv[1][8] == 'b')
+      pending_before();
+    else
+      pending_after();
+    rayc_shutdown();
+    printf("PASS %s\n", argv[1]);
+    return 0;
+  }
   learn_node_ids();
   if (strcmp(argv[1], "basic") == 0) {
     check_default_spreads();

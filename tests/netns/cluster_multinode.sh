@@ -111,9 +111,13 @@ wait "$DRIVER" 2>/dev/null; rc=$?
 cat "$ROOT/killnode.out"
 grep -q "PASS killnode" "$ROOT/killnode.out" || fail "tasks of the dead node were not all completed"
 
+# An actor that needs node 3's resource waits while node 3 is dead, and runs once it is back.
+drive pending_before || fail "an actor needing a dead node's resource is not pending"
+
 # Node 3 comes back (a new node) for the next checks.
 start_node 3 '{"host3": 100, "special": 1}'
 sleep 0.5
+drive pending_after || fail "the pending actor was not placed on the node that came back"
 
 # job_workers JOB I: how many live workers of job JOB node I has.
 job_workers() {
