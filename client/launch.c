@@ -75,24 +75,6 @@ typedef struct launch_argv {
 
 /* ---- small file helpers ---- */
 
-/* Writes text to path through a temporary file and rename(), so readers never see half of it. */
-static int launch_write_file(const char *path, const char *text)
-{
-  char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-  int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  size_t len = strlen(text);
-  ssize_t n = fd < 0 ? -1 : write(fd, text, len);
-  if (n != (ssize_t)len)
-    rc = n < 0 ? -errno : -EIO;
-  if (fd >= 0 && close(fd) != 0 && rc == 0)
-    rc = -errno;
-  if (rc == 0 && rename(tmp, path) != 0)
-    rc = -errno;
-  if (rc < 0)
-    unlink(tmp);
-  free(tmp);
-  return rc;
-}
 
 /* Copies the last few lines of path (from its last KiB) into out, each on a new indented line;
  * "" when unreadable. */
@@ -347,7 +329,7 @@ static int launch_spawn(launch_t *l, const char *name, launch_argv_t *a, pid_t *
   }
   char *pidfile = xasprintf("%s/pids/%s.pid", l->session, name), text[32];
   snprintf(text, sizeof(text), "%d\n", (int)*pid);
-  rc = launch_write_file(pidfile, text);
+  rc = write_file_atomic(pidfile, text, strlen(text));
   if (rc < 0) { /* unrecorded, rayc stop could never find it: do not leave it running */
     l->err = xasprintf("cannot write %s: %s", pidfile, strerror(-rc));
     kill(*pid, SIGKILL);
@@ -567,7 +549,7 @@ static int launch_token_publish(launch_t *l)
   int rc = token_write_file(path, l->token);
   if (rc < 0)
     l->err = xasprintf("cannot write %s: %s", path, strerror(-rc));
-  else if ((rc = launch_write_file(mark, "")) < 0)
+  else if ((rc = write_file_atomic(mark, "", 0)) < 0)
     l->err = xasprintf("cannot write %s: %s", mark, strerror(-rc));
   free(mark);
   free(path);
@@ -598,7 +580,7 @@ static int launch_run(launch_t *l, launch_result_t *out)
   else
     snprintf(out->gcs_address, sizeof(out->gcs_address), "%s", l->opts->gcs_address);
   char *addr_file = xasprintf("%s/address", l->session), *addr = xasprintf("%s\n", out->gcs_address);
-  if (rc == 0 && (rc = launch_write_file(addr_file, addr)) < 0)
+  if (rc == 0 && (rc = write_file_atomic(addr_file, addr, strlen(addr))) < 0)
     l->err = xasprintf("cannot write %s: %s", addr_file, strerror(-rc));
   free(addr);
   free(addr_file);
@@ -689,8 +671,7 @@ static int launch_cmdline_names(pid_t pid, const char *dir)
   return 0;
 }
 
-/* True while pid runs (reaping it first if it is our child; a zombie counts as exited). */
-static int launch_pid_alive(pid_t pid)
+int launch_pid_alive(pid_t pid)
 {
   char path[64], buf[512];
   waitpid(pid, NULL, WNOHANG);

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct launch_opts {
   int head;                       /* start rayc-gcs too */
@@ -78,5 +79,8 @@ int launch_node_stop(const char *session_dir, int grace_ms, int force);
 
 /* Resolves the directory holding the rayc-* executables into buf; 0 or a negative code. */
 int launch_bin_dir(char *buf, size_t len);
+
+/* True while pid runs (reaping it first if it is our child; a zombie counts as exited). */
+int launch_pid_alive(pid_t pid);
 
 #endif

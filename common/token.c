@@ -107,22 +107,9 @@ int token_read_file(const char *path, char **out, char **err) {
 }
 
 int token_write_file(const char *path, const char *token) {
-  char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-  size_t len = strlen(token);
-  unlink(tmp);
-  int rc = 0,
-      fd =
-          open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0 || fchmod(fd, 0600) != 0 ||
-      write(fd, token, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
-    rc = errno ? -errno : -EIO;
-  if (fd >= 0 && close(fd) != 0 && rc == 0)
-    rc = -errno;
-  if (rc == 0 && rename(tmp, path) != 0)
-    rc = -errno;
-  if (rc < 0)
-    unlink(tmp);
-  free(tmp);
+  char *line = xasprintf("%s\n", token);
+  int rc = write_file_atomic(path, line, strlen(line));
+  free(line);
   return rc;
 }
 

@@ -2,12 +2,14 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static void oom(size_t n)
 {
@@ -101,5 +103,23 @@ int mkdir_p(const char *path, unsigned mode)
       break;
   }
   free(p);
+  return rc;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len)
+{
+  char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+  unlink(tmp);
+  int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  ssize_t n = fd < 0 ? -1 : write(fd, data, len);
+  if (fd < 0 || fchmod(fd, 0600) != 0 || n != (ssize_t)len)
+    rc = errno ? -errno : -EIO;
+  if (fd >= 0 && close(fd) != 0 && rc == 0)
+    rc = -errno;
+  if (rc == 0 && rename(tmp, path) != 0)
+    rc = -errno;
+  if (rc < 0)
+    unlink(tmp);
+  free(tmp);
   return rc;
 }

@@ -28,4 +28,9 @@ int64_t wall_ms(void);
 /* Creates a directory and its parents with the given mode; 0 or a negative errno. */
 int mkdir_p(const char *path, unsigned mode);
 
+/* Writes len bytes to path (mode 0600) through a fresh temporary file and rename(), so readers
+ * never see half of it and a link planted at the temporary name is not followed. 0 or a negative
+ * errno. */
+int write_file_atomic(const char *path, const void *data, size_t len);
+
 #endif

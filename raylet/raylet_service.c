@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static void h_request_worker_lease(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
@@ -142,18 +143,11 @@ static const rpc_method_t raylet_methods[] = {
 /* SESSION/raylet_address: "IP:PORT" of this raylet's gRPC server, for `rayc stop` (DrainRaylet). */
 static void service_write_address(raylet_t *r)
 {
-  char *path = xasprintf("%s/raylet_address", r->cfg.session_dir), *tmp = xasprintf("%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (f) {
-    fprintf(f, "%s:%d\n", r->cfg.node_ip, r->port);
-    if (fclose(f) == 0 && rename(tmp, path) == 0)
-      tmp[0] = '\0';
-  }
-  if (tmp[0]) {
+  char *path = xasprintf("%s/raylet_address", r->cfg.session_dir);
+  char *text = xasprintf("%s:%d\n", r->cfg.node_ip, r->port);
+  if (write_file_atomic(path, text, strlen(text)) < 0)
     log_warn("cannot write %s: rayc stop will not be able to drain this node", path);
-    unlink(tmp);
-  }
-  free(tmp);
+  free(text);
   free(path);
 }
 

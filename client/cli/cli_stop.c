@@ -50,21 +50,6 @@ static const char cli_stop_summary[] =
     "workers first, then the object store and the GCS. Unless --force, the node is drained first:\n"
     "it takes no new tasks, lets its running ones finish, and leaves the cluster as \"drained\".";
 
-/* True while pid runs (a zombie counts as gone). */
-static int cli_pid_runs(pid_t pid)
-{
-  char path[64], buf[512];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 0;
-  ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  buf[n > 0 ? n : 0] = '\0';
-  const char *end = strrchr(buf, ')');
-  return end && end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
-}
-
 /* Reads the first line of <session>/<name> into buf; 0 or -1. */
 static int cli_read_line(const char *session, const char *name, char *buf, size_t len)
 {
@@ -87,7 +72,7 @@ static int cli_stop_drain(const cli_stop_conf_t *c, const char *session)
   if (cli_read_line(session, "pids/raylet.pid", text, sizeof(text)) < 0)
     return 0;
   pid_t pid = (pid_t)strtol(text, NULL, 10);
-  if (pid <= 1 || !cli_pid_runs(pid) || cli_read_line(session, "raylet_address", address, sizeof(address)) < 0)
+  if (pid <= 1 || !launch_pid_alive(pid) || cli_read_line(session, "raylet_address", address, sizeof(address)) < 0)
     return 0;
   char *token = NULL, *path = xasprintf("%s/" TOKEN_FILE_NAME, session);
   if (token_read_file(path, &token, NULL) < 0)
@@ -121,9 +106,9 @@ static int cli_stop_drain(const cli_stop_conf_t *c, const char *session)
   fflush(stdout);
   pb_free(resp);
   free(detail);
-  while (cli_pid_runs(pid) && now_ms() - start < wait_ms)
+  while (launch_pid_alive(pid) && now_ms() - start < wait_ms)
     usleep(50 * 1000);
-  if (cli_pid_runs(pid)) {
+  if (launch_pid_alive(pid)) {
     printf("rayc stop: the raylet did not finish draining in %lld ms; stopping it\n", (long long)wait_ms);
     return 0;
   }

@@ -375,18 +375,25 @@ static int64_t counter_incr(const rayc_actor *a)
   return v;
 }
 
-static void actor_before(void)
+/* Creates a detached TCounter named name (namespace "multinode") that needs 1 of resource. */
+static rayc_actor detached_counter(const char *name, const char *resource)
 {
   rayc_actor_opts o;
   rayc_actor_opts_init(&o);
-  rayc_resource on2 = {.name = "host2", .amount = 1};
-  o.name = "gcs-ft";
+  rayc_resource need = {.name = resource, .amount = 1};
+  o.name = name;
   o.ns = "multinode";
   o.detached = 1;
-  o.resources = &on2;
+  o.resources = &need;
   o.num_resources = 1;
   rayc_actor a;
-  CHECK(rayc_actor_create("TCounter", NULL, 0, &o, &a) == 0, "create the detached counter");
+  CHECK(rayc_actor_create("TCounter", NULL, 0, &o, &a) == 0, "create the detached counter %s", name);
+  return a;
+}
+
+static void actor_before(void)
+{
+  rayc_actor a = detached_counter("gcs-ft", "host2");
   for (int64_t i = 1; i <= 3; i++)
     CHECK(counter_incr(&a) == i, "counter at %lld", (long long)i);
   printf("a named detached counter on node 2 counted to 3\n");
@@ -408,17 +415,8 @@ static void actor_after(void)
 /* Node 3 is dead: an actor that needs its "special" resource stays PENDING_CREATION. */
 static void pending_before(void)
 {
-  rayc_actor_opts o;
-  rayc_actor_opts_init(&o);
-  rayc_resource special = {.name = "special", .amount = 1};
-  o.name = "needs-special";
-  o.ns = "multinode";
-  o.detached = 1;
-  o.resources = &special;
-  o.num_resources = 1;
-  rayc_actor a;
+  rayc_actor a = detached_counter("needs-special", "special");
   rayc_actor_state st = RAYC_ACTOR_ALIVE;
-  CHECK(rayc_actor_create("TCounter", NULL, 0, &o, &a) == 0, "create an actor needing 'special'");
   usleep(1500 * 1000); /* more than one placement retry */
   CHECK(rayc_actor_get_state(&a, &st, NULL) == 0 && st == RAYC_ACTOR_PENDING_CREATION,
         "with node 3 dead the actor is pending (state %d)", (int)st);
