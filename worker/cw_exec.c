@@ -625,8 +625,9 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
   pthread_mutex_lock(&exec_q.mu);
   exec_q.running = NULL;
   pthread_mutex_unlock(&exec_q.mu);
-  if (err && rayc_task_cancelled(&ctx)) {
-    char *why = xasprintf("the task was cancelled while running (%s)", err);
+  if (rayc_task_cancelled(&ctx)) { /* a partial result of a cancelled task is not its result */
+    char *why = err ? xasprintf("the task was cancelled while running (%s)", err)
+                    : xstrdup("the task was cancelled while running and returned early");
     free(err);
     err = why;
     code = RAYC_ECANCELLED;

@@ -493,6 +493,21 @@ static size_t cw_count_ready(cw_t *cw, const rayc_ref *refs, size_t n, cw_object
   return count;
 }
 
+/* Ray's wait returns exactly num_returns ready refs when more are ready: keep the first k marked
+ * (in input order) and unmark the rest. Returns how many stay marked. */
+static size_t wait_keep_first(int *ready, size_t n, size_t count, size_t k)
+{
+  if (count <= k)
+    return count;
+  if (ready) {
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+      if (ready[i] && kept++ >= k)
+        ready[i] = 0;
+  }
+  return k;
+}
+
 int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int *ready)
 {
   cw_t *cw = cw_require();
@@ -500,6 +515,8 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
     return RAYC_ENOT_CONNECTED;
   if (k > n)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k (%zu) is larger than n (%zu)", k, n);
+  if (k == 0 && n > 0)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k must be at least 1");
   if (n && !refs)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: refs must not be NULL");
   struct timespec dl = cw_deadline(timeout_ms < 0 ? 0 : timeout_ms);
@@ -547,7 +564,7 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
   pthread_mutex_unlock(&cw->mu);
   free(borrowed);
   free(bready);
-  return (int)count;
+  return (int)wait_keep_first(ready, n, count, k);
 }
 
 void rayc_ref_release(const rayc_ref *ref)

@@ -196,9 +196,10 @@ int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out);
 /* Releases buffers returned by rayc_get (n of them). Accepts zeroed buffers. */
 void rayc_buf_release(rayc_buf *bufs, size_t n);
 
-/* Waits until k of the n objects are available or timeout_ms passes (-1: forever). ready[i] is
- * set to 1 for the available ones (ready may be NULL). Returns how many are available, or a
- * negative code. A failed task's result counts as available, and so does a borrowed ref whose
+/* Waits until k of the n objects are available or timeout_ms passes (-1: forever), as Ray's wait
+ * with num_returns=k: ready[i] is set to 1 for at most k available ones, the first in input order
+ * (ready may be NULL). Returns how many it marked (k, or fewer at the timeout), or a negative code;
+ * k must be at least 1 (unless n is 0). A failed task's result counts as available, and so does a borrowed ref whose
  * owner is gone (borrowed refs are polled at their owners). */
 int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int *ready);
 
