@@ -203,6 +203,8 @@ int rayc_init(const rayc_config *cfg)
   cw->code_path = api_code_path(cfg && cfg->code_path ? cfg->code_path : getenv("RAYC_CODE_PATH"));
   if (cfg && cfg->gcs_rpc_reconnect_timeout_ms > 0)
     cw->gcs_reconnect_timeout_ms = cfg->gcs_rpc_reconnect_timeout_ms;
+  if (cfg && cfg->object_store_put_timeout_ms > 0)
+    cw->put_timeout_ms = cfg->object_store_put_timeout_ms;
   const char *address = cfg && cfg->address ? cfg->address : getenv("RAYC_ADDRESS");
   launch_result_t res;
   char *where = NULL;

@@ -36,6 +36,7 @@ enum {
   CW_RES_MAX = 10,              /* CPU, GPU, memory, 5 custom, a placement-group marker */
   CW_RES_NAME_MAX = 96,         /* placement groups: R_group_<i>_<36 hex> */
   CW_GCS_RECONNECT_TIMEOUT_MS = 60000, /* default of gcs_rpc_reconnect_timeout_ms */
+  CW_PUT_TIMEOUT_MS = 10000,           /* default of object_store_put_timeout_ms */
   CW_BORROW_IDLE_MS = 250,      /* a borrowed ref nothing holds is removed at its owner after this */
   CW_BORROW_POLL_MS = 30000,    /* an owner's WaitOwnerExit call held on a borrower */
   CW_BORROW_POLL_RETRY_MS = 200,/* a failed one is tried again after this long... */
@@ -248,6 +249,7 @@ typedef struct cw {
   rpc_tls_t tls;            /* TLS files from $RAYC_TLS_* (borrowed from the environment) */
   int min_port, max_port;   /* our gRPC servers' ports, from $RAYC_MIN/MAX_WORKER_PORT; 0: ephemeral */
   int gcs_reconnect_timeout_ms; /* how long GCS calls are retried while the GCS is down (cw_gcs.c) */
+  int put_timeout_ms;           /* how long a put waits for room in a full store (cw_object.c) */
   struct cw_actors *actors; /* cw_actor_submit.c: the actors this process calls; NULL until used */
   uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
   size_t npg_removed;

@@ -242,12 +242,15 @@ int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_
     cw_fill_address(cw, &owner);
     uint8_t buf[256];
     size_t olen = rayc__address__pack(&owner, buf);
-    rc = store_client_put(cw->store, id.b, data, len, buf, olen, 10000);
+    rc = store_client_put(cw->store, id.b, data, len, buf, olen, cw->put_timeout_ms);
     if (rc != 0) {
       pthread_mutex_lock(&cw->mu);
       cw_nested_drop(cw, nested, nrefs, 'c');
       pthread_mutex_unlock(&cw->mu);
-      return cw_set_error(rc, "rayc_put of %zu bytes into the object store failed: %s", len, rayc_strerror(rc));
+      const char *why = store_client_last_error();
+      return cw_set_error(rc, "rayc_put of %zu bytes into the object store failed: %s (%s; a put waits up to %d ms "
+                          "for room: object_store_put_timeout_ms)", len, rayc_strerror(rc),
+                          why && *why ? why : "no detail", cw->put_timeout_ms);
     }
   }
   pthread_mutex_lock(&cw->mu);

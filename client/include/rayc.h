@@ -80,6 +80,9 @@ typedef struct rayc_config {
   int gcs_rpc_reconnect_timeout_ms; /* how long a call to the GCS is retried while the GCS is down
                                        (restarting) before it fails with RAYC_EUNAVAILABLE; <= 0:
                                        $RAYC_GCS_RPC_RECONNECT_TIMEOUT_MS, else 60000 */
+  int object_store_put_timeout_ms; /* how long a put waits for room in a full object store before it
+                                      fails with RAYC_EOUT_OF_MEMORY; <= 0:
+                                      $RAYC_OBJECT_STORE_PUT_TIMEOUT_MS, else 10000 */
 } rayc_config;
 
 /* Connects this process to a cluster as a driver (cfg may be NULL). Returns 0 or a negative code

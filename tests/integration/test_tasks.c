@@ -337,6 +337,26 @@ START_TEST(test_wait_marks_k)
 }
 END_TEST
 
+/* A put larger than the whole store fails at once with the store's own words (size, capacity),
+ * and after the configured wait when the store is merely full. */
+START_TEST(test_put_too_large)
+{
+  setenv("RAYC_OBJECT_STORE_PUT_TIMEOUT_MS", "300", 1);
+  it_connect();
+  size_t len = (size_t)300 << 20; /* the test store holds 256 MiB */
+  char *big = calloc(1, len);
+  ck_assert_ptr_nonnull(big);
+  rayc_ref r;
+  ck_assert_int_eq(rayc_put(big, len, &r), RAYC_EOUT_OF_MEMORY);
+  const char *e = rayc_last_error();
+  ck_assert_msg(strstr(e, "capacity of 268435456 bytes") && strstr(e, "314572800"), "detail: %s", e);
+  ck_assert_msg(strstr(e, "waits up to 300 ms"), "detail: %s", e);
+  free(big);
+  rayc_shutdown();
+  unsetenv("RAYC_OBJECT_STORE_PUT_TIMEOUT_MS");
+}
+END_TEST
+
 START_TEST(test_cancel_recursive)
 {
   it_connect();
@@ -530,6 +550,7 @@ int main(void)
   tcase_add_test(tc, test_cancel_running);
   tcase_add_test(tc, test_cancel_recursive);
   tcase_add_test(tc, test_wait_marks_k);
+  tcase_add_test(tc, test_put_too_large);
   tcase_add_test(tc, test_lineage_reconstruction);
   tcase_add_test(tc, test_gpu_ids);
   tcase_add_test(tc, test_workers_prestarted);
