@@ -212,6 +212,8 @@ int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code
 void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterClientRequest *req, uint64_t seq);
 void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c);
 void raylet_pool_kill(raylet_worker_t *w, int sig);
+/* The one way a worker's state changes after it is spawned; logs the transition (debug). */
+void raylet_worker_set_state(raylet_worker_t *w, enum raylet_worker_state s);
 void raylet_pool_kill_all(raylet_t *r, int sig);
 void raylet_pool_reap_stuck(raylet_t *r);
 void raylet_pool_reap_idle(raylet_t *r);

@@ -48,7 +48,7 @@ static void lease_grant(raylet_t *r, raylet_request_t *q, raylet_worker_t *w)
   raylet_res_sub(&r->available, &l->res);
   lease_take_gpus(r, l);
   w->lease = l;
-  w->state = WORKER_LEASED;
+  raylet_worker_set_state(w, WORKER_LEASED);
 
   Rayc__RequestWorkerLeaseReply rep = RAYC__REQUEST_WORKER_LEASE_REPLY__INIT;
   Rayc__Address addr = RAYC__ADDRESS__INIT;
@@ -88,7 +88,7 @@ void raylet_lease_kill(raylet_t *r, raylet_lease_t *l)
   raylet_worker_t *w = l->worker;
   lease_free(r, l);
   if (w && w->state == WORKER_LEASED) {
-    w->state = WORKER_EXITING;
+    raylet_worker_set_state(w, WORKER_EXITING);
     raylet_pool_kill(w, SIGKILL);
   }
 }
@@ -303,7 +303,7 @@ int raylet_lease_return(raylet_t *r, const uint8_t *id, size_t len, int worker_e
   lease_free(r, l);
   if (w && w->state == WORKER_LEASED) {
     /* A worker its owner saw fail is never handed out again, even before its exit is noticed. */
-    w->state = worker_exiting ? WORKER_EXITING : WORKER_IDLE;
+    raylet_worker_set_state(w, worker_exiting ? WORKER_EXITING : WORKER_IDLE);
     w->idle_since_ms = now_ms();
     if (worker_exiting)
       raylet_pool_kill(w, SIGTERM);
