@@ -348,15 +348,22 @@ void cw_peer_address(cw_peer_t *p, Rayc__Address *a);      /* a borrows p's fiel
 /* The entry of a ref described by (id, owner peer; NULL: this process): the existing one, or a new
  * borrowed entry; NULL for an owned id that is gone. */
 cw_object_t *cw_ref_entry(cw_t *cw, const id_object_t *id, cw_peer_t *owner);
+/* Which count of an object entry a hold is taken on. */
+typedef enum cw_hold {
+  CW_HOLD_LOCAL,     /* local_refs: a rayc_ref this process holds */
+  CW_HOLD_SUBMITTED, /* submitted_refs: an argument of a pending task */
+  CW_HOLD_CONTAINED, /* contained: a ref inside another object */
+} cw_hold_t;
 /* Parses NestedRefs groups into *out (new array, *n entries) and takes one hold of `kind` on each
- * entry: 'l' local_refs, 's' submitted_refs, 'c' contained. 0, or RAYC_EINVALID_ARGUMENT. */
-int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, int kind, cw_nested_t **out,
+ * entry. 0, or RAYC_EINVALID_ARGUMENT. */
+int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, cw_hold_t kind, cw_nested_t **out,
                     size_t *n);
 /* Takes a hold of `kind` on each entry of refs (rayc_ref ids this process holds) into *out.
  * 0, or RAYC_ENOT_FOUND (nothing taken) with the error set. */
-int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, int kind, cw_nested_t **out, const char *what);
+int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, cw_hold_t kind, cw_nested_t **out,
+                        const char *what);
 /* Drops the holds of `kind` and frees the array. */
-void cw_nested_drop(cw_t *cw, cw_nested_t *v, size_t n, int kind);
+void cw_nested_drop(cw_t *cw, cw_nested_t *v, size_t n, cw_hold_t kind);
 void cw_nested_msg_build(cw_t *cw, const cw_nested_t *v, size_t n, cw_nested_msg_t *m);
 void cw_nested_msg_free(cw_nested_msg_t *m);
 /* Registers this process (borrower NULL) or the process `borrower` as a borrower of the entries

@@ -103,7 +103,7 @@ struct rayc_task_ctx {
   rayc_buf *rets;
   size_t nrets;
   uint8_t *kind;       /* per result: RET_NONE (unset, or set by the task itself), RET_HEAP, RET_STORE */
-  cw_nested_t **ret_refs; /* per result: the refs it contains (rayc_return_refs), each held ('l') */
+  cw_nested_t **ret_refs; /* per result: the refs it contains (rayc_return_refs), each held (CW_HOLD_LOCAL) */
   size_t *ret_nrefs;
   char *error;
   int cancelled;       /* set by CancelTask from the rpc thread; read with atomics */
@@ -177,9 +177,9 @@ int rayc_return_refs(rayc_task_ctx *ctx, size_t i, const rayc_ref *refs, size_t 
   cw_t *cw = ctx->cw;
   cw_nested_t *v = NULL;
   pthread_mutex_lock(&cw->mu);
-  int rc = cw_nested_from_refs(cw, refs, nrefs, 'l', &v, "rayc_return_refs");
+  int rc = cw_nested_from_refs(cw, refs, nrefs, CW_HOLD_LOCAL, &v, "rayc_return_refs");
   if (rc == 0) {
-    cw_nested_drop(cw, ctx->ret_refs[i], ctx->ret_nrefs[i], 'l');
+    cw_nested_drop(cw, ctx->ret_refs[i], ctx->ret_nrefs[i], CW_HOLD_LOCAL);
     ctx->ret_refs[i] = v;
     ctx->ret_nrefs[i] = nrefs;
   }
@@ -192,7 +192,7 @@ static void ctx_drop_ret_refs(rayc_task_ctx *ctx)
 {
   pthread_mutex_lock(&ctx->cw->mu);
   for (size_t i = 0; i < ctx->nrets; i++) {
-    cw_nested_drop(ctx->cw, ctx->ret_refs[i], ctx->ret_nrefs[i], 'l');
+    cw_nested_drop(ctx->cw, ctx->ret_refs[i], ctx->ret_nrefs[i], CW_HOLD_LOCAL);
     ctx->ret_refs[i] = NULL;
     ctx->ret_nrefs[i] = 0;
   }

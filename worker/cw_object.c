@@ -145,7 +145,7 @@ static void cw_obj_free(cw_t *cw, cw_object_t *o)
   cw_lineage_drop(cw, o);
   cw_blob_unref(o->blob);
   if (o->x) {
-    cw_nested_drop(cw, o->x->nested, o->x->nnested, 'c'); /* may free what it contained */
+    cw_nested_drop(cw, o->x->nested, o->x->nnested, CW_HOLD_CONTAINED); /* may free what it contained */
     free(o->x->borrowers);
     free(o->x->swaits);
     free(o->x);
@@ -232,7 +232,7 @@ int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put: data, refs and out must not be NULL");
   cw_nested_t *nested = NULL;
   pthread_mutex_lock(&cw->mu);
-  int rc = cw_nested_from_refs(cw, refs, nrefs, 'c', &nested, "rayc_put_with_refs");
+  int rc = cw_nested_from_refs(cw, refs, nrefs, CW_HOLD_CONTAINED, &nested, "rayc_put_with_refs");
   id_object_t id = cw_put_id(cw);
   pthread_mutex_unlock(&cw->mu);
   if (rc != 0)
@@ -245,7 +245,7 @@ int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_
     rc = store_client_put(cw->store, id.b, data, len, buf, olen, cw->put_timeout_ms);
     if (rc != 0) {
       pthread_mutex_lock(&cw->mu);
-      cw_nested_drop(cw, nested, nrefs, 'c');
+      cw_nested_drop(cw, nested, nrefs, CW_HOLD_CONTAINED);
       pthread_mutex_unlock(&cw->mu);
       const char *why = store_client_last_error();
       return cw_set_error(rc, "rayc_put of %zu bytes into the object store failed: %s (%s; a put waits up to %d ms "

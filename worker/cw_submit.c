@@ -31,7 +31,7 @@ void cw_task_free(cw_t *cw, cw_task_t *t)
   for (size_t i = 0; i < t->nargs; i++) {
     if (t->args[i].value) {
       cw_blob_unref(t->args[i].value);
-      cw_nested_drop(cw, t->args[i].nested, t->args[i].nnested, 's');
+      cw_nested_drop(cw, t->args[i].nested, t->args[i].nnested, CW_HOLD_SUBMITTED);
       continue;
     }
     cw_object_t *o = cw_obj_get(cw, &t->args[i].ref);
@@ -664,7 +664,7 @@ int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a)
   if (!a->ref) {
     char what[48];
     snprintf(what, sizeof(what), "argument %zu", i);
-    int rc = cw_nested_from_refs(cw, a->refs, a->nrefs, 's', &t->args[i].nested, what);
+    int rc = cw_nested_from_refs(cw, a->refs, a->nrefs, CW_HOLD_SUBMITTED, &t->args[i].nested, what);
     if (rc != 0)
       return rc;
     t->args[i].nnested = a->nrefs;
