@@ -350,6 +350,7 @@ void cw_peer_address(cw_peer_t *p, Rayc__Address *a);      /* a borrows p's fiel
 cw_object_t *cw_ref_entry(cw_t *cw, const id_object_t *id, cw_peer_t *owner);
 /* Which count of an object entry a hold is taken on. */
 typedef enum cw_hold {
+  CW_HOLD_NONE,      /* parse only: take no hold */
   CW_HOLD_LOCAL,     /* local_refs: a rayc_ref this process holds */
   CW_HOLD_SUBMITTED, /* submitted_refs: an argument of a pending task */
   CW_HOLD_CONTAINED, /* contained: a ref inside another object */

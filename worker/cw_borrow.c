@@ -231,6 +231,7 @@ cw_object_t *cw_ref_entry(cw_t *cw, const id_object_t *id, cw_peer_t *owner)
   return o;
 }
 
+/* The count a hold of kind is taken on; NULL for CW_HOLD_NONE. */
 static int *hold_count(cw_object_t *o, cw_hold_t kind)
 {
   switch (kind) {
@@ -239,19 +240,25 @@ static int *hold_count(cw_object_t *o, cw_hold_t kind)
     case CW_HOLD_SUBMITTED:
       return &o->submitted_refs;
     case CW_HOLD_CONTAINED:
+      return &o->contained;
+    case CW_HOLD_NONE:
       break;
   }
-  return &o->contained;
+  return NULL;
 }
 
 static void hold(cw_object_t *o, cw_hold_t kind)
 {
-  (*hold_count(o, kind))++;
+  int *c = hold_count(o, kind);
+  if (c)
+    (*c)++;
 }
 
 static void unhold(cw_t *cw, cw_object_t *o, cw_hold_t kind)
 {
-  (*hold_count(o, kind))--;
+  int *c = hold_count(o, kind);
+  if (c)
+    (*c)--;
   cw_obj_maybe_free(cw, o);
 }
 
@@ -1028,7 +1035,7 @@ int cw_borrow_get(cw_t *cw, cw_object_t **objs, size_t n, int64_t deadline_ms, r
         cw_nested_t *v = NULL;
         size_t nv = 0;
         pthread_mutex_lock(&cw->mu);
-        if (cw_nested_parse(cw, r->nested_refs, r->n_nested_refs, 0, &v, &nv) == 0)
+        if (cw_nested_parse(cw, r->nested_refs, r->n_nested_refs, CW_HOLD_NONE, &v, &nv) == 0)
           cw_buf_set_refs(cw, &out[i], v, nv);
         else
           rc = cw_set_error(RAYC_EPROTOCOL, "the owner sent malformed refs for object %s", hex);

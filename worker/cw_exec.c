@@ -434,7 +434,7 @@ static int exec_args(cw_t *cw, const Rayc__TaskSpec *spec, rayc_buf *bufs, char 
       cw_nested_t *v = NULL;
       size_t nv = 0;
       pthread_mutex_lock(&cw->mu);
-      rc = cw_nested_parse(cw, a->nested_refs, a->n_nested_refs, 0, &v, &nv);
+      rc = cw_nested_parse(cw, a->nested_refs, a->n_nested_refs, CW_HOLD_NONE, &v, &nv);
       if (rc == 0)
         cw_buf_set_refs(cw, &bufs[i], v, nv);
       pthread_mutex_unlock(&cw->mu);
