@@ -80,6 +80,8 @@ static void raylet_cron(uv_timer_t *t)
   raylet_pool_reap_idle(r);
   if (r->infeasible)
     raylet_sched_retry_infeasible(r);
+  if (r->queue)
+    raylet_lease_spill_queued(r);
 }
 
 static void raylet_on_signal(uv_signal_t *s, int signum)

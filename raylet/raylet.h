@@ -57,6 +57,7 @@ typedef struct raylet_config {
   int object_manager_port;
   int prestart_workers;  /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
   int drain_deadline_ms; /* how long leases may still run after DrainRaylet */
+  int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
 } raylet_config_t;
 
 enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
@@ -116,6 +117,7 @@ typedef struct raylet_infeasible {
   rpc_call_t *call;
   const Rayc__RequestWorkerLeaseRequest *req;
   int64_t since_ms;
+  int wait_node; /* waits for its affinity node to appear in the view, not for resources */
 } raylet_infeasible_t;
 
 /* A driver connected over the local socket; its leases die with it. */
@@ -237,6 +239,8 @@ void raylet_lease_drop_job(raylet_t *r, id_job_t job, int err, const char *why);
 int raylet_lease_cancel(raylet_t *r, const uint8_t *id, size_t len);
 /* Routes every queued request again (a drain began: they spill elsewhere or fail). */
 void raylet_lease_reroute_queue(raylet_t *r);
+/* Spills the queued requests this node cannot run now to nodes with the resources free (cron). */
+void raylet_lease_spill_queued(raylet_t *r);
 /* The parked infeasible requests grouped by shape, for the heartbeat (free with
  * raylet_demands_free). */
 Rayc__ResourceDemand **raylet_lease_demands(const raylet_t *r, size_t *n);
@@ -254,10 +258,14 @@ int raylet_bundle_pg_removed(const raylet_t *r, const uint8_t *pg);
 void raylet_bundle_free(raylet_t *r);
 
 /* raylet_sched.c: where a lease request should run. */
-enum raylet_sched { SCHED_LOCAL, SCHED_SPILL, SCHED_INFEASIBLE, SCHED_ERROR };
+enum raylet_sched { SCHED_LOCAL, SCHED_SPILL, SCHED_INFEASIBLE, SCHED_ERROR, SCHED_WAIT_NODE };
 enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
                                     const raylet_view_node_t **target, const char **why);
 void raylet_sched_set_view(raylet_t *r, const Rayc__ClusterView *v);
+/* For a queued request this node cannot run now: the view node (borrowed, its free resources
+ * lowered by res) it should be spilled to, or NULL to keep it here. Only DEFAULT requests that did
+ * not arrive by spillback move. */
+raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res);
 void raylet_sched_retry_infeasible(raylet_t *r);
 void raylet_sched_free(raylet_t *r);
 
