@@ -18,6 +18,7 @@ FLAVOR ?= normal
 B := build/$(FLAVOR)
 G := build/gen
 PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
+PKGS += libarchive libcrypto jansson # jobs: working-dir packages, SHA-256, governance records
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -81,6 +82,12 @@ $(B)/gen/%.o: $(G)/%.c $(PB_H)
 $(B)/%.o: %.c $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The git revision goes into governance records; gcs_version.o is rebuilt when it changes.
+RAYC_GIT_REV := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+$(shell mkdir -p $(B) && (echo '$(RAYC_GIT_REV)' | cmp -s - $(B)/git-rev || echo '$(RAYC_GIT_REV)' > $(B)/git-rev))
+$(B)/gcs/gcs_version.o: $(B)/git-rev
+$(B)/gcs/gcs_version.o: CPPFLAGS += -DRAYC_GIT_REV='"$(RAYC_GIT_REV)"'
 
 $(LIBCOMMON): $(COMMON_O)
 	@mkdir -p $(dir $@)
