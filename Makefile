@@ -8,6 +8,11 @@
 #   make demo       install dependencies, build, start a local cluster, run the example job, stop
 #   make deps       install the Debian packages the build and tests need (when missing)
 #   make bench      microbenchmarks
+#   make install    install binaries, librayc, rayc.h, rayc.pc, systemd units, config, man pages
+#                   (PREFIX=/usr/local, DESTDIR, SYSCONFDIR=/etc, UNITDIR; deploy/install.sh)
+#   make deb        the Debian package build/rayc_<version>_<arch>.deb (deploy/make-deb.sh)
+#   make config     regenerate deploy/rayc.yaml from the daemons' settings tables
+#   make test-system  the long tests: real systemd in containers, `rayc up` over ssh (root)
 
 # No built-in rules: with them GNU make tries to remake every included .d file through each
 # implicit rule (a no-op build took 75-115 s of CPU). pkg-config runs once per make (:=).
@@ -61,14 +66,15 @@ BENCH_TASKS := $(B)/bench/bench_tasks $(B)/lib/libbench_tasks.so
 BENCH_ACTORS := $(B)/bench/bench_actors $(B)/lib/libbench_actors.so
 STORE_BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/store_*.c))
 GCS_BENCH := $(B)/bench/gcs_bench
+SYSTEM_TESTS := $(patsubst tests/system/%.c,$(B)/tests/%,$(wildcard tests/system/test_*.c))
 TEST_DRIVERS := $(patsubst tests/drivers/%.c,$(B)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
 # What the tests need (make test builds no benchmark), and the benchmarks.
-TEST_BINS = $(BINS) $(LIBRAYC) $(EXAMPLES) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
+TEST_BINS = $(BINS) $(LIBRAYC) $(EXAMPLES) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS) $(SYSTEM_TESTS)
 BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH)
 all: $(TEST_BINS) $(BENCH_BINS)
 .SECONDARY:
-.PHONY: all test unit integration asan test-asan demo deps bench clean format
+.PHONY: all test unit integration asan test-asan demo deps bench clean format install deb config test-system
 
 # Generated code is needed before any compile (headers), so every object waits for it.
 $(G)/proto/%.pb-c.c $(G)/proto/%.pb-c.h: proto/%.proto
@@ -100,9 +106,14 @@ $(B)/lib/libstore.a: $(STORE_O)
 $(B)/lib/libraylet.a: $(RAYLET_O)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 
+# librayc carries a soname (librayc.so.$(SOVERSION)); programs linked here record it, so the build
+# tree has the librayc.so.$(SOVERSION) link that make install also makes.
+RAYC_VERSION ?= 0.1.0
+SOVERSION ?= 0
 $(LIBRAYC): $(API_O) $(CW_O) $(STORECLIENT_O) $(COMMON_O)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -shared -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,librayc.so.$(SOVERSION) -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@
+	ln -sf librayc.so $@.$(SOVERSION)
 
 $(B)/bin/rayc-gcs: $(B)/gcs/main.o $(B)/lib/libgcs.a $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -172,6 +183,9 @@ $(B)/tests/%: $(B)/tests/unit/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 $(B)/tests/%: $(B)/tests/integration/%.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
+$(B)/tests/%: $(B)/tests/system/%.o $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
 $(B)/tests/%: $(B)/tests/helpers/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(LDLIBS)
@@ -197,6 +211,18 @@ demo: deps
 
 bench: all
 	@RAYC_BUILD=$(abspath $(B)) bench/run-bench
+
+# Installing and packaging (issue 13): scripts in deploy/, so the Makefile stays small.
+PREFIX ?= /usr/local
+install: all
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" VERSION=$(RAYC_VERSION) SOVERSION=$(SOVERSION) deploy/install.sh $(B)
+deb: all
+	@VERSION=$(RAYC_VERSION) SOVERSION=$(SOVERSION) deploy/make-deb.sh $(B) build
+config: all
+	deploy/gen-config.sh $(B)/bin > deploy/rayc.yaml
+# Long tests that need root: systemd in containers on namespace hosts, rayc up over ssh.
+test-system: all deb
+	@RAYC_BUILD=$(abspath $(B)) RAYC_DEB="$$(ls -t build/rayc_*.deb | head -1)" tests/run-tests $(SYSTEM_TESTS)
 
 clean:
 	rm -rf build

@@ -29,6 +29,18 @@ static int raylet_open_log(raylet_t *r)
   return rc;
 }
 
+/* <session>/address names the GCS for the node's workers and for `rayc` and drivers on this
+ * machine; `rayc start` writes it too, a raylet run by systemd has no launcher to do it. */
+static void raylet_write_address(const raylet_t *r)
+{
+  char *path = xasprintf("%s/address", r->cfg.session_dir), *text = xasprintf("%s\n", r->cfg.gcs_address);
+  int rc = write_file_atomic(path, text, strlen(text));
+  if (rc < 0)
+    log_warn("cannot write %s: %s", path, rayc_strerror(rc));
+  free(text);
+  free(path);
+}
+
 static void raylet_close_all(raylet_t *r)
 {
   raylet_sched_free(r);
@@ -114,6 +126,7 @@ int main(int argc, char **argv)
   if (rc != 0)
     goto out;
   r->node_id = id_node_random();
+  raylet_write_address(r);
   if ((rc = raylet_start_loop(r)) != 0 || (rc = raylet_local_start(r)) != 0 || (rc = raylet_service_start(r)) != 0 ||
       (rc = raylet_gcs_start(r)) != 0)
     goto stop;

@@ -127,6 +127,8 @@ int raylet_config_load(raylet_t *r, int argc, char **argv)
   char *err = NULL;
   cfg_set_program("raylet");
   int rc = cfg_load(raylet_settings, ARRAY_LEN(raylet_settings), &r->cfg, argc, argv, NULL, &err);
+  if (rc == CFG_PRINTED)
+    return CFG_HELP; /* --print-config printed the settings: exit 0 */
   if (rc == CFG_HELP) {
     cfg_usage(stdout, "rayc-raylet", "the rayc node manager", raylet_settings, ARRAY_LEN(raylet_settings));
     return CFG_HELP;
