@@ -103,6 +103,8 @@ $(B)/lib/libgcs.a: $(GCS_O)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(B)/lib/libstore.a: $(STORE_O)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(B)/lib/libcw.a: $(API_O) $(CW_O) $(STORECLIENT_O)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(B)/lib/libraylet.a: $(RAYLET_O)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 
@@ -175,7 +177,7 @@ $(B)/bin/example_driver: $(B)/examples/example_driver.o $(LIBRAYC)
 # Unit tests link libcommon plus the module their name names (test_gcs_* -> libgcs.a, ...), so a
 # module's tests build while other modules are broken. Test helpers (tests/helpers/*.c, programs
 # that tests exec) link the same way. Integration tests link librayc and exec the real daemons.
-UNIT_MOD_LIBS = $(if $(filter test_gcs%,$(1)),$(B)/lib/libgcs.a,)$(if $(filter test_store%,$(1)),$(B)/lib/libstore.a $(STORECLIENT_O),)$(if $(filter test_raylet%,$(1)),$(B)/lib/libraylet.a,)
+UNIT_MOD_LIBS = $(if $(filter test_cw%,$(1)),$(B)/lib/libcw.a,)$(if $(filter test_gcs%,$(1)),$(B)/lib/libgcs.a,)$(if $(filter test_store%,$(1)),$(B)/lib/libstore.a $(STORECLIENT_O),)$(if $(filter test_raylet%,$(1)),$(B)/lib/libraylet.a,)
 .SECONDEXPANSION:
 $(B)/tests/%: $(B)/tests/unit/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

@@ -214,6 +214,8 @@ int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code
 void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterClientRequest *req, uint64_t seq);
 void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c);
 void raylet_pool_kill(raylet_worker_t *w, int sig);
+/* NodeManagerService's handler table, for tests that check it against the service descriptor. */
+const rpc_method_t *raylet_service_methods(size_t *n);
 /* The one way a worker's state changes after it is spawned; logs the transition (debug). */
 void raylet_worker_set_state(raylet_worker_t *w, enum raylet_worker_state s);
 void raylet_pool_kill_all(raylet_t *r, int sig);
@@ -291,8 +293,10 @@ void raylet_jobs_release(raylet_t *r);
 int64_t raylet_drain_start(raylet_t *r, const char *reason, int64_t deadline_ms);
 void raylet_drain_cron(raylet_t *r);
 
-/* main.c */
+/* raylet_server.c: the raylet's life (start, signals, cron, shutdown) */
 void raylet_shutdown(raylet_t *r, const char *why);
+/* The whole life of rayc-raylet (main() calls it); returns the exit status. */
+int raylet_server_run(int argc, char **argv);
 
 /* raylet_service.c */
 int raylet_service_start(raylet_t *r);

@@ -265,6 +265,9 @@ typedef struct cw {
 } cw_t;
 
 extern cw_t *cw_global;
+/* The CoreWorkerService/ActorWorkerService table a worker (driver 0) or a driver (1) serves; for
+ * tests that check it against the service descriptors. */
+const rpc_method_t *cw_service_methods(int driver, size_t *n);
 
 /* cw_core.c */
 int cw_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

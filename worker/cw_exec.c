@@ -363,6 +363,12 @@ static const rpc_method_t cw_driver_methods[] = {
   {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner},
 };
 
+const rpc_method_t *cw_service_methods(int driver, size_t *n)
+{
+  *n = driver ? ARRAY_LEN(cw_driver_methods) : ARRAY_LEN(cw_methods);
+  return driver ? cw_driver_methods : cw_methods;
+}
+
 static int cw_serve(cw_t *cw, const rpc_method_t *methods, size_t n)
 {
   rpc_server_opts_t opts = {.loop = NULL, .token = cw->token, .ctx = cw, .tls = &cw->tls};
