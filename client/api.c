@@ -262,3 +262,10 @@ void rayc_shutdown(void)
   free(session);
   pthread_mutex_unlock(&api_mu);
 }
+
+const char *rayc_version(int *number)
+{
+  if (number)
+    *number = RAYC_VERSION_NUMBER;
+  return RAYC_VERSION_STRING;
+}

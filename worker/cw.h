@@ -428,6 +428,6 @@ void cw_actors_tick(cw_t *cw);
 void cw_actors_release(cw_t *cw);
 
 /* cw_worker.c: the whole life of a rayc-worker process. */
-int rayc_worker_main(int argc, char **argv);
+#include "rayc_lang.h" /* rayc_worker_main */
 
 #endif
