@@ -201,6 +201,7 @@ int rayc_init(const rayc_config *cfg)
   signal(SIGPIPE, SIG_IGN);
   cw_t *cw = cw_create(0);
   cw->code_path = api_code_path(cfg && cfg->code_path ? cfg->code_path : getenv("RAYC_CODE_PATH"));
+  cw->language = cfg ? cfg->language : RAYC_LANG_C;
   if (cfg && cfg->gcs_rpc_reconnect_timeout_ms > 0)
     cw->gcs_reconnect_timeout_ms = cfg->gcs_rpc_reconnect_timeout_ms;
   const char *address = cfg && cfg->address ? cfg->address : getenv("RAYC_ADDRESS");

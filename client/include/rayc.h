@@ -65,6 +65,10 @@ typedef struct rayc_arg {
 /* A value argument that carries nr refs (an array of rayc_ref). */
 #define RAYC_ARG_VAL_REFS(p, n, r, nr) ((rayc_arg){.data = (p), .len = (n), .ref = NULL, .refs = (r), .nrefs = (nr)})
 
+/* The language a task, actor or driver is written in: tasks of a language run on workers of that
+ * language (rayc-worker for C; `python3 -m rayc.worker` for Python, see rayc_lang.h). */
+enum rayc_language { RAYC_LANG_C = 0, RAYC_LANG_PYTHON = 1 };
+
 /* ---- connecting ---- */
 
 typedef struct rayc_config {
@@ -80,6 +84,8 @@ typedef struct rayc_config {
   int gcs_rpc_reconnect_timeout_ms; /* how long a call to the GCS is retried while the GCS is down
                                        (restarting) before it fails with RAYC_EUNAVAILABLE; <= 0:
                                        $RAYC_GCS_RPC_RECONNECT_TIMEOUT_MS, else 60000 */
+  int language;          /* enum rayc_language: the driver's own language, whose workers the raylet
+                            prestarts for it; 0 (zeroed config): RAYC_LANG_C */
 } rayc_config;
 
 /* Connects this process to a cluster as a driver (cfg may be NULL). Returns 0 or a negative code
@@ -123,6 +129,8 @@ typedef struct rayc_task_opts {
   int node_affinity_soft;
   const rayc_placement_group *placement_group; /* run in this group's bundles; NULL: none */
   int bundle_index;      /* with placement_group: the bundle; -1 (default): any of its bundles */
+  int language;          /* enum rayc_language of fn; default RAYC_LANG_C. A task of another language
+                            names its function by that binding's descriptor (rayc_lang.h). */
 } rayc_task_opts;
 
 /* Sets the defaults above. */
@@ -174,6 +182,20 @@ RAYC_EXTERN int rayc_put(const void *data, size_t len, rayc_ref *out);
  * nrefs refs (refs this process holds: RAYC_ENOT_FOUND otherwise); the caller keeps its own
  * handles and releases them as usual (the object holds the refs by itself). */
 RAYC_EXTERN int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_t nrefs, rayc_ref *out);
+
+/* A piece of an object being put: len bytes from data, at offset in the object. */
+typedef struct rayc_part {
+  size_t offset;
+  const void *data;
+  size_t len;
+} rayc_part;
+
+/* Like rayc_put_with_refs, for an object of len bytes gathered from nparts parts (in increasing,
+ * non-overlapping offsets; bytes no part covers are zero). A large object is written straight
+ * into shared memory, one copy per part: a header and a big array's memory need not be joined
+ * first. */
+RAYC_EXTERN int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc_ref *refs, size_t nrefs,
+                               rayc_ref *out);
 
 /* Counts of this process's reference table, to see what it keeps alive (tests, leak hunting). */
 typedef struct rayc_ref_counts {
@@ -254,6 +276,7 @@ typedef struct rayc_actor_opts {
   size_t num_resources;
   const rayc_placement_group *placement_group; /* live in this group's bundles; NULL: none */
   int bundle_index;        /* with placement_group: the bundle; -1 (default): any of its bundles */
+  int language;            /* enum rayc_language of the class; default RAYC_LANG_C */
 } rayc_actor_opts;
 
 /* Sets the defaults above. */
