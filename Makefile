@@ -31,7 +31,9 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
         -Wwrite-strings -Wformat=2 -fno-common
-CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC $(WARN)
+# -fvisibility=hidden: librayc exports only what its headers mark RAYC_EXTERN (the rayc_* API);
+# executables and static libraries are unaffected.
+CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -fvisibility=hidden $(WARN)
 ifeq ($(FLAVOR),asan)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -129,9 +131,12 @@ $(B)/bin/rayc-raylet: $(B)/raylet/main.o $(B)/lib/libraylet.a $(LIBCOMMON)
 $(B)/bin/rayc-worker: $(B)/worker/main.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
-$(B)/bin/rayc: $(CLI_O) $(LIBRAYC)
+# The CLI uses internals (launch, RPC, the store client) librayc does not export: it links its own
+# copies statically beside the public API.
+CLI_STATIC := $(B)/client/launch.o $(STORECLIENT_O) $(LIBCOMMON)
+$(B)/bin/rayc: $(CLI_O) $(CLI_STATIC) $(LIBRAYC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_O) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_O) $(CLI_STATIC) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
 
 # Examples: a shared library of tasks (resolved against librayc at dlopen time) and its driver.
 $(B)/lib/libexample_tasks.so: $(B)/examples/example_tasks.o
@@ -182,12 +187,17 @@ UNIT_MOD_LIBS = $(if $(filter test_cw%,$(1)),$(B)/lib/libcw.a,)$(if $(filter tes
 $(B)/tests/%: $(B)/tests/unit/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(CHECK_LIBS) $(LDLIBS)
-$(B)/tests/%: $(B)/tests/integration/%.o $(LIBRAYC)
+# Integration tests may inspect internals (RPC, the store) with static copies of libcommon; the
+# boundary test links librayc alone, with its own xmalloc, log_init and hmap_put.
+$(B)/tests/test_boundary: $(B)/tests/integration/test_boundary.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
-$(B)/tests/%: $(B)/tests/system/%.o $(LIBRAYC)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) -lpthread -lm
+$(B)/tests/%: $(B)/tests/integration/%.o $(STORECLIENT_O) $(LIBCOMMON) $(LIBRAYC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(STORECLIENT_O) $(LIBCOMMON) -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
+$(B)/tests/%: $(B)/tests/system/%.o $(STORECLIENT_O) $(LIBCOMMON) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(STORECLIENT_O) $(LIBCOMMON) -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
 $(B)/tests/%: $(B)/tests/helpers/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(LDLIBS)

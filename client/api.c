@@ -221,6 +221,7 @@ int rayc_init(const rayc_config *cfg)
   signal(SIGPIPE, SIG_IGN);
   cw_t *cw = cw_create(0);
   cw->code_path = api_code_path(cfg && cfg->code_path ? cfg->code_path : getenv("RAYC_CODE_PATH"));
+  cw->language = cfg ? cfg->language : RAYC_LANG_C;
   if (cfg && cfg->gcs_rpc_reconnect_timeout_ms > 0)
     cw->gcs_reconnect_timeout_ms = cfg->gcs_rpc_reconnect_timeout_ms;
   if (cfg && cfg->object_store_put_timeout_ms > 0)
@@ -288,4 +289,11 @@ void rayc_shutdown(void)
     launch_node_stop(session, 3000, 0);
   free(session);
   pthread_mutex_unlock(&api_mu);
+}
+
+const char *rayc_version(int *number)
+{
+  if (number)
+    *number = RAYC_VERSION_NUMBER;
+  return RAYC_VERSION_STRING;
 }

@@ -24,6 +24,7 @@
 #include "object-store/store_client.h"
 #include "proto/gcs_actor.pb-c.h"
 #include "rayc.h"
+#include "rayc_lang.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -190,6 +191,7 @@ struct cw_class {
   uint8_t pg[ID_PG_SIZE];  /* has_pg: the placement group its tasks run in */
   int has_pg, bundle_index;
   int strategy;            /* RAYC_STRATEGY_* */
+  int language;            /* enum rayc_language: the kind of worker its leases get */
   uint8_t affinity[ID_NODE_SIZE];
   int affinity_soft;
   double res_amount[CW_RES_MAX];
@@ -230,6 +232,7 @@ typedef struct cw {
   char store_address[96];   /* this node's object manager "ip:port", "" if none */
   int port;                 /* CoreWorkerService port; 0 in drivers */
   char *code_path;
+  int language;             /* a driver's enum rayc_language (its workers are prestarted) */
   rpc_client_t *client;
   rpc_channel_t *gcs, *raylet;
   store_client_t *store;
@@ -440,7 +443,9 @@ void cw_actor_stop(cw_t *cw);
 void cw_actors_tick(cw_t *cw);
 void cw_actors_release(cw_t *cw);
 
-/* cw_worker.c: the whole life of a rayc-worker process. */
-int rayc_worker_main(int argc, char **argv);
+/* cw_lang.c: the executor a binding installed (rayc_executor_set): 1 and *out set, or 0. */
+int cw_lang_executor(rayc_executor *out);
+
+/* cw_worker.c: the whole life of a rayc-worker process (rayc_worker_main, rayc_lang.h). */
 
 #endif

@@ -99,6 +99,7 @@ static int cw_register(cw_t *cw, int is_driver, char **store_socket)
   req.is_driver = is_driver;
   req.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
   req.code_path = cw->code_path ? cw->code_path : (char *)"";
+  req.language = cw->language;
   m.seq = 1;
   m.body_case = RAYC__LOCAL_MESSAGE__BODY_REGISTER_WORKER;
   m.register_worker = &req;

@@ -561,7 +561,9 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
                        int *code)
 {
   rayc_task_fn fn = body ? NULL : cw_exec_lookup(spec->function_name);
-  if (!fn && !body) {
+  rayc_executor ex;
+  int use_ex = !fn && !body && cw_lang_executor(&ex) && ex.task;
+  if (!fn && !body && !use_ex) {
     *code = RAYC_ETASK_FAILED;
     return xasprintf("function '%s' is not registered by any library on the code path '%s'", spec->function_name,
                      cw->code_path ? cw->code_path : "");
@@ -575,8 +577,12 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
     memcpy(cw->current_task.b, spec->task_id.data, ID_TASK_SIZE);
     if (!body) /* normal tasks run one at a time on the main thread: the environment is ours */
       exec_set_gpus(spec);
-    rc = body ? body(arg, ctx, args, spec->n_args, ctx->rets, ctx->nrets)
-              : fn(ctx, args, spec->n_args, ctx->rets, ctx->nrets);
+    if (body)
+      rc = body(arg, ctx, args, spec->n_args, ctx->rets, ctx->nrets);
+    else if (fn)
+      rc = fn(ctx, args, spec->n_args, ctx->rets, ctx->nrets);
+    else
+      rc = ex.task(ex.data, ctx, spec->function_name, args, spec->n_args, ctx->nrets);
     cw->current_task = saved;
     if (rc != 0)
       why = ctx->error ? xstrdup(ctx->error) : xasprintf("the task returned %d (%s)", rc, rayc_strerror(rc));

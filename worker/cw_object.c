@@ -225,11 +225,67 @@ int rayc_put(const void *data, size_t len, rayc_ref *out)
 
 int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_t nrefs, rayc_ref *out)
 {
+  if (!data && len)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put: data, refs and out must not be NULL");
+  rayc_part part = {.offset = 0, .data = data, .len = len};
+  return rayc_put_parts(len, &part, 1, refs, nrefs, out);
+}
+
+/* Writes the parts into dst (len bytes), zeroing the gaps between them. */
+static void cw_parts_write(uint8_t *dst, size_t len, const rayc_part *parts, size_t nparts)
+{
+  size_t at = 0;
+  for (size_t i = 0; i < nparts; i++) {
+    if (parts[i].offset > at)
+      memset(dst + at, 0, parts[i].offset - at);
+    if (parts[i].len)
+      memcpy(dst + parts[i].offset, parts[i].data, parts[i].len);
+    at = parts[i].offset + parts[i].len;
+  }
+  if (len > at)
+    memset(dst + at, 0, len - at);
+}
+
+static int cw_parts_check(size_t len, const rayc_part *parts, size_t nparts)
+{
+  size_t at = 0;
+  for (size_t i = 0; i < nparts; i++) {
+    if (parts[i].offset < at || parts[i].len > len || parts[i].offset > len - parts[i].len ||
+        (parts[i].len && !parts[i].data))
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put_parts: part %zu (offset %zu, %zu bytes) is out of order "
+                          "or outside the object's %zu bytes", i, parts[i].offset, parts[i].len, len);
+    at = parts[i].offset + parts[i].len;
+  }
+  return 0;
+}
+
+/* A store object of len bytes written from parts (one copy, straight into shared memory). */
+static int cw_put_store(cw_t *cw, const id_object_t *id, size_t len, const rayc_part *parts, size_t nparts)
+{
+  Rayc__Address owner = RAYC__ADDRESS__INIT;
+  cw_fill_address(cw, &owner);
+  uint8_t meta[256], *dst = NULL;
+  size_t olen = rayc__address__pack(&owner, meta);
+  int rc = store_client_create(cw->store, id->b, len, 0, meta, olen, cw->put_timeout_ms, &dst);
+  if (rc == 0) {
+    cw_parts_write(dst, len, parts, nparts);
+    rc = store_client_seal_release(cw->store, id->b);
+    if (rc != 0)
+      (void)store_client_abort(cw->store, id->b);
+  }
+  return rc;
+}
+
+int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc_ref *refs, size_t nrefs,
+                   rayc_ref *out)
+{
   cw_t *cw = cw_require();
   if (!cw)
     return RAYC_ENOT_CONNECTED;
-  if (!out || (!data && len) || (!refs && nrefs))
+  if (!out || (!parts && nparts) || (!refs && nrefs))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put: data, refs and out must not be NULL");
+  if (cw_parts_check(len, parts, nparts) != 0)
+    return RAYC_EINVALID_ARGUMENT;
   cw_nested_t *nested = NULL;
   pthread_mutex_lock(&cw->mu);
   int rc = cw_nested_from_refs(cw, refs, nrefs, CW_HOLD_CONTAINED, &nested, "rayc_put_with_refs");
@@ -237,12 +293,9 @@ int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_
   pthread_mutex_unlock(&cw->mu);
   if (rc != 0)
     return rc;
+  uint8_t *flat = NULL;
   if (len > CW_INLINE_MAX) {
-    Rayc__Address owner = RAYC__ADDRESS__INIT;
-    cw_fill_address(cw, &owner);
-    uint8_t buf[256];
-    size_t olen = rayc__address__pack(&owner, buf);
-    rc = store_client_put(cw->store, id.b, data, len, buf, olen, cw->put_timeout_ms);
+    rc = cw_put_store(cw, &id, len, parts, nparts);
     if (rc != 0) {
       pthread_mutex_lock(&cw->mu);
       cw_nested_drop(cw, nested, nrefs, CW_HOLD_CONTAINED);
@@ -260,11 +313,17 @@ int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_
     cw_obj_x(o)->nested = nested;
     o->x->nnested = nrefs;
   }
-  if (len > CW_INLINE_MAX)
+  if (len > CW_INLINE_MAX) {
     cw_obj_set_store(cw, o, &cw->node_id, len, cw->store_address);
-  else
-    cw_obj_set_inline(cw, o, data, len);
+  } else if (nparts == 1 && parts[0].offset == 0 && parts[0].len == len) {
+    cw_obj_set_inline(cw, o, parts[0].data, len);
+  } else {
+    flat = xmalloc(len ? len : 1);
+    cw_parts_write(flat, len, parts, nparts);
+    cw_obj_set_inline(cw, o, flat, len);
+  }
   pthread_mutex_unlock(&cw->mu);
+  free(flat);
   memcpy(out->id, id.b, ID_OBJECT_SIZE);
   return 0;
 }
