@@ -41,7 +41,7 @@ static const struct valid_max {
 static const char *const valid_names[] = {
     "ip",          "name",         "ray_namespace", "code_path",    "hostname", "session_dir", "raylet_socket",
     "store_socket", "class_name",  "actor_class",   "function_name", "ns",      "owner_target", "worker_ip",
-    "store_address", "key",        "value",
+    "store_address", "key",
 };
 
 static const char *const valid_ports[] = {"port", "raylet_port", "object_manager_port", "worker_port"};

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
+#include "gcs/gcs_jobsub.h"
 #include "gcs/gcs_kv.h"
 #include "gcs/gcs_pg.h"
 
@@ -71,6 +72,15 @@ const rpc_method_t gcs_rpc_methods[] = {
     GCS_ROW(placement_group_info_gcs_service, "GetPlacementGroup", gcs_pg_on_get, "", .check = gcs_check_get_pg),
     GCS_ROW(placement_group_info_gcs_service, "GetAllPlacementGroup", gcs_pg_on_get_all, ""),
     GCS_ROW(placement_group_info_gcs_service, "WaitPlacementGroupUntilReady", gcs_pg_on_wait, "placement_group_id"),
+    GCS_ROW(job_submission_service, "SubmitJob", gcs_jobsub_on_submit, "job job.entrypoint"),
+    GCS_ROW(job_submission_service, "GetJob", gcs_jobsub_on_get, "submission_id"),
+    GCS_ROW(job_submission_service, "ListJobs", gcs_jobsub_on_list, ""),
+    GCS_ROW(job_submission_service, "StopJob", gcs_jobsub_on_stop, "submission_id"),
+    GCS_ROW(job_submission_service, "DeleteJob", gcs_jobsub_on_delete, "submission_id"),
+    GCS_ROW(job_submission_service, "GetJobLogs", gcs_jobsub_on_logs, "submission_id"),
+    GCS_ROW(job_submission_service, "ReportJobStatus", gcs_jobsub_on_report, "job job.submission_id"),
+    GCS_ROW(job_submission_service, "GetJobRecord", gcs_jobsub_on_get_record, "submission_id"),
+    GCS_ROW(job_submission_service, "ListJobRecords", gcs_jobsub_on_list_records, ""),
 };
 const size_t gcs_rpc_methods_len = ARRAY_LEN(gcs_rpc_methods);
 
@@ -204,6 +214,7 @@ static char *gcs_server_read_token(const char *path, char **err)
 static void gcs_server_free(gcs_server_t *s)
 {
   rpc_server_destroy(s->rpc);
+  gcs_jobsubs_destroy(s->jobsubs);
   gcs_pgs_destroy(s->pgs);
   gcs_actors_destroy(s->actors);
   gcs_health_release(&s->health);
@@ -237,6 +248,7 @@ static void gcs_server_init_tables(gcs_server_t *s)
   s->nodes.on_dead_arg = s;
   s->jobs.on_finished = gcs_server_on_job_finished;
   s->jobs.on_finished_arg = s;
+  s->jobsubs = gcs_jobsubs_create(s);
 }
 
 gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char **err)
@@ -298,6 +310,7 @@ void gcs_server_cron(gcs_server_t *s, int64_t now)
   gcs_health_tick(&s->health, now);
   gcs_actors_cron(s->actors, now);
   gcs_pgs_cron(s->pgs, now);
+  gcs_jobsubs_cron(s->jobsubs, now);
   gcs_nodes_check_timeouts(&s->nodes, now, s->conf->heartbeat_timeout_ms);
 }
 
@@ -389,6 +402,7 @@ void gcs_server_stop(gcs_server_t *s)
   s->rpc = NULL;
   gcs_health_release(&s->health);
   gcs_store_close(s->store); /* replies still waiting for the store go out (orphaned) as it drains */
+  gcs_jobsubs_stop(s->jobsubs);
   uv_close((uv_handle_t *)&s->cron, NULL);
   uv_close((uv_handle_t *)&s->flush, NULL);
   uv_close((uv_handle_t *)&s->sig_term, NULL);

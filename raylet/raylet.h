@@ -45,6 +45,8 @@ typedef struct raylet_config {
   char *resources;
   int head;
   char *worker_path;
+  char *python;         /* the interpreter of Python workers */
+  char *python_path;    /* PYTHONPATH of Python workers (where the rayc package is); "": none */
   char *log_level;
   char *token_file;
   char *tls_cert, *tls_key, *tls_ca; /* TLS files; NULL: plaintext */
@@ -72,6 +74,7 @@ typedef struct raylet_worker {
   enum raylet_worker_state state;
   id_job_t job;
   char *code_path;
+  int lang;             /* enum rayc_language: rayc-worker (C) or python3 -m rayc.worker */
   uv_process_t proc;
   int proc_open;
   local_conn_t *conn;
@@ -208,19 +211,23 @@ int raylet_res_format(const raylet_res_t *r, char *buf, size_t len);
 int raylet_res_equal(const raylet_res_t *a, const raylet_res_t *b);
 
 /* raylet_pool.c */
-int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path);
-raylet_worker_t *raylet_pool_find_idle(raylet_t *r, id_job_t job, const char *code_path);
-int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code_path, int *total);
+int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang);
+raylet_worker_t *raylet_pool_find_idle(raylet_t *r, id_job_t job, const char *code_path, int lang);
+int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code_path, int lang, int *total);
 void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterClientRequest *req, uint64_t seq);
 void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c);
 void raylet_pool_kill(raylet_worker_t *w, int sig);
+/* NodeManagerService's handler table, for tests that check it against the service descriptor. */
+const rpc_method_t *raylet_service_methods(size_t *n);
+/* The one way a worker's state changes after it is spawned; logs the transition (debug). */
+void raylet_worker_set_state(raylet_worker_t *w, enum raylet_worker_state s);
 void raylet_pool_kill_all(raylet_t *r, int sig);
 void raylet_pool_reap_stuck(raylet_t *r);
 void raylet_pool_reap_idle(raylet_t *r);
 /* Stops the workers of job (idle ones with SIGTERM, leased ones with SIGKILL); returns how many. */
 int raylet_pool_end_job(raylet_t *r, id_job_t job);
 /* Starts workers for a driver's job that just registered, so its first tasks find them ready. */
-void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path);
+void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int lang);
 /* Tells every registered worker that the node drains (a node_draining frame). */
 void raylet_pool_notify_draining(raylet_t *r);
 
@@ -289,8 +296,10 @@ void raylet_jobs_release(raylet_t *r);
 int64_t raylet_drain_start(raylet_t *r, const char *reason, int64_t deadline_ms);
 void raylet_drain_cron(raylet_t *r);
 
-/* main.c */
+/* raylet_server.c: the raylet's life (start, signals, cron, shutdown) */
 void raylet_shutdown(raylet_t *r, const char *why);
+/* The whole life of rayc-raylet (main() calls it); returns the exit status. */
+int raylet_server_run(int argc, char **argv);
 
 /* raylet_service.c */
 int raylet_service_start(raylet_t *r);

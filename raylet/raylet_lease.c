@@ -48,7 +48,7 @@ static void lease_grant(raylet_t *r, raylet_request_t *q, raylet_worker_t *w)
   raylet_res_sub(&r->available, &l->res);
   lease_take_gpus(r, l);
   w->lease = l;
-  w->state = WORKER_LEASED;
+  raylet_worker_set_state(w, WORKER_LEASED);
 
   Rayc__RequestWorkerLeaseReply rep = RAYC__REQUEST_WORKER_LEASE_REPLY__INIT;
   Rayc__Address addr = RAYC__ADDRESS__INIT;
@@ -88,7 +88,7 @@ void raylet_lease_kill(raylet_t *r, raylet_lease_t *l)
   raylet_worker_t *w = l->worker;
   lease_free(r, l);
   if (w && w->state == WORKER_LEASED) {
-    w->state = WORKER_EXITING;
+    raylet_worker_set_state(w, WORKER_EXITING);
     raylet_pool_kill(w, SIGKILL);
   }
 }
@@ -285,7 +285,8 @@ static id_job_t q_job(const Rayc__RequestWorkerLeaseRequest *req)
 
 static int request_same_key(const raylet_request_t *a, const raylet_request_t *b)
 {
-  return memcmp(a->job.b, b->job.b, ID_JOB_SIZE) == 0 && strcmp(a->req->code_path, b->req->code_path) == 0;
+  return memcmp(a->job.b, b->job.b, ID_JOB_SIZE) == 0 && strcmp(a->req->code_path, b->req->code_path) == 0 &&
+         a->req->language == b->req->language;
 }
 
 /* Tries to grant q; returns 1 if granted (q is freed). Otherwise starts a worker for it when
@@ -294,7 +295,7 @@ static int dispatch_one(raylet_t *r, raylet_request_t *q, raylet_res_t *avail, i
 {
   if (!raylet_res_fits(avail, &q->res))
     return 0;
-  raylet_worker_t *w = raylet_pool_find_idle(r, q->job, q->req->code_path);
+  raylet_worker_t *w = raylet_pool_find_idle(r, q->job, q->req->code_path, q->req->language);
   if (w) {
     raylet_res_sub(avail, &q->res);
     lease_grant(r, q, w);
@@ -307,8 +308,8 @@ static int dispatch_one(raylet_t *r, raylet_request_t *q, raylet_res_t *avail, i
   for (const raylet_request_t *p = r->queue; p != q; p = p->next)
     waiting += request_same_key(p, q);
   if (*starting_total < r->cfg.max_starting_workers &&
-      raylet_pool_count_starting(r, q->job, q->req->code_path, NULL) <= waiting &&
-      raylet_pool_spawn(r, q->job, q->req->code_path) == 0)
+      raylet_pool_count_starting(r, q->job, q->req->code_path, q->req->language, NULL) <= waiting &&
+      raylet_pool_spawn(r, q->job, q->req->code_path, q->req->language) == 0)
     (*starting_total)++;
   return 0;
 }
@@ -318,7 +319,7 @@ void raylet_dispatch(raylet_t *r)
   int starting_total = 0;
   id_job_t none = {{0}};
   raylet_res_t avail = r->available;
-  raylet_pool_count_starting(r, none, NULL, &starting_total);
+  raylet_pool_count_starting(r, none, NULL, 0, &starting_total);
   for (raylet_request_t **pp = &r->queue; *pp;) {
     raylet_request_t *q = *pp;
     raylet_request_t *next = q->next;
@@ -340,7 +341,7 @@ int raylet_lease_return(raylet_t *r, const uint8_t *id, size_t len, int worker_e
   lease_free(r, l);
   if (w && w->state == WORKER_LEASED) {
     /* A worker its owner saw fail is never handed out again, even before its exit is noticed. */
-    w->state = worker_exiting ? WORKER_EXITING : WORKER_IDLE;
+    raylet_worker_set_state(w, worker_exiting ? WORKER_EXITING : WORKER_IDLE);
     w->idle_since_ms = now_ms();
     if (worker_exiting)
       raylet_pool_kill(w, SIGTERM);

@@ -169,8 +169,6 @@ int raylet_service_start(raylet_t *r)
   return rpc_server_start(r->server);
 }
 
-/* The table, for tests that check it against the service descriptor. */
-const rpc_method_t *raylet_service_methods(size_t *n);
 const rpc_method_t *raylet_service_methods(size_t *n)
 {
   *n = ARRAY_LEN(raylet_methods);

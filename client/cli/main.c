@@ -1,9 +1,11 @@
 /* rayc: the command-line tool. Dispatches to one function per command (see cli.h). */
 #include "client/cli/cli.h"
 
+#include "common/sysnode.h"
 #include "common/util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cli_list(int argc, char **argv); /* cli_list.c */
@@ -42,6 +44,10 @@ int main(int argc, char **argv)
     cli_usage(stdout);
     return CLI_OK;
   }
+  /* On a systemd node every command but start finds the node without flags (common/sysnode.h). */
+  const char *temp = getenv("RAYC_TEMP_DIR");
+  if ((!temp || !*temp) && strcmp(cmd, "start") != 0 && sysnode_present())
+    setenv("RAYC_TEMP_DIR", SYSNODE_DIR, 1);
   for (size_t i = 0; i < ARRAY_LEN(cli_commands); i++)
     if (strcmp(cmd, cli_commands[i].name) == 0)
       return cli_commands[i].run(argc - 1, argv + 1);

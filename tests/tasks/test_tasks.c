@@ -163,6 +163,16 @@ static int spin(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf
 }
 RAYC_REMOTE(spin)
 
+/* spin_ok() -> returns 7 (a partial value) as soon as the task is cancelled (after 30 s anyway). */
+static int spin_ok(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)args, (void)nargs, (void)rets, (void)nrets;
+  for (int i = 0; i < 3000 && !rayc_task_cancelled(ctx); i++)
+    usleep(10000);
+  return ret_i64(ctx, 0, 7);
+}
+RAYC_REMOTE(spin_ok)
+
 /* pid_sleep(path) -> writes its pid to path, then sleeps 30 s. */
 static int pid_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
 {
