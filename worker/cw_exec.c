@@ -336,14 +336,14 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
 }
 
 static const rpc_method_t cw_methods[] = {
-  {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_push_task},
-  {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_cancel_task},
-  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower},
-  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower},
-  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitActorExit", .handler = cw_actor_on_wait_exit},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "KillActorWorker", .handler = cw_actor_on_kill},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner},
+  {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_push_task, .required = "task task.task_id task.job_id task.function_name"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_cancel_task, .required = "task_id"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower, .required = "borrower object_ids"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower, .required = "object_ids"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status, .required = "object_ids"},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitActorExit", .handler = cw_actor_on_wait_exit, .required = "actor_id"},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "KillActorWorker", .handler = cw_actor_on_kill, .required = "actor_id"},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner, .required = "owner_worker_id"},
 };
 
 static void h_driver_no_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
@@ -357,10 +357,10 @@ static void h_driver_no_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessag
 static const rpc_method_t cw_driver_methods[] = {
   {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_driver_no_tasks},
   {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_driver_no_tasks},
-  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower},
-  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower},
-  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner},
+  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower, .required = "borrower object_ids"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower, .required = "object_ids"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status, .required = "object_ids"},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner, .required = "owner_worker_id"},
 };
 
 const rpc_method_t *cw_service_methods(int driver, size_t *n)

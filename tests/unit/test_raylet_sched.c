@@ -3,6 +3,7 @@
  * the later spillback of queued DEFAULT requests). */
 #include "raylet/raylet.h"
 
+#include "common/rpc_valid.h"
 #include "common/util.h"
 
 #include <check.h>
@@ -162,6 +163,22 @@ START_TEST(test_requeue_moves_default_only)
 }
 END_TEST
 
+/* Every row of the raylet's method table says which fields its handler needs. */
+const rpc_method_t *raylet_service_methods(size_t *n);
+
+START_TEST(test_every_row_names_its_required_fields)
+{
+  size_t n;
+  const rpc_method_t *rows = raylet_service_methods(&n);
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_msg(rows[i].required != NULL, "%s lists no required fields", rows[i].method);
+    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(rows[i].service, rows[i].method);
+    char why[200];
+    ck_assert_msg(rpc_valid_paths(md->input, rows[i].required, why, sizeof(why)) == 0, "%s: %s", rows[i].method, why);
+  }
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("raylet_sched");
@@ -171,6 +188,7 @@ int main(void)
   tcase_add_test(tc, test_spread_skips_full_node);
   tcase_add_test(tc, test_affinity_unknown_node_waits);
   tcase_add_test(tc, test_requeue_moves_default_only);
+  tcase_add_test(tc, test_every_row_names_its_required_fields);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
