@@ -344,7 +344,11 @@ static int submit_run(cli_job_client_t *c, submit_opts_t *o)
   Rayc__JobSubmission job = RAYC__JOB_SUBMISSION__INIT;
   pkg_t pkg = {0};
   char host[256];
-  int rc = o->working_dir ? submit_upload(c, o, &env, &pkg) : 0;
+  int rc = 0;
+  if (o->working_dir && pkg_name_valid(o->working_dir) && access(o->working_dir, F_OK) != 0)
+    env.working_dir = o->working_dir; /* a package uploaded before (Ray's remote working_dir URI) */
+  else if (o->working_dir)
+    rc = submit_upload(c, o, &env, &pkg);
   if (rc != 0)
     goto out;
   env.env_vars = o->env;

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -239,7 +240,11 @@ static int sup_wait(sup_t *s, int sfd)
       s->kill_at = now_ms() + s->c.stop_grace_ms;
     }
     int status;
-    if (waitpid(s->child, &status, WNOHANG) == s->child) {
+    struct rusage ru;
+    if (wait4(s->child, &status, WNOHANG, &ru) == s->child) {
+      s->job->entrypoint_cpu_seconds = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                                       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+      s->job->entrypoint_peak_rss_bytes = (uint64_t)ru.ru_maxrss * 1024;
       killpg(s->child, SIGKILL); /* what the entrypoint left behind in its group */
       return status;
     }
@@ -272,6 +277,12 @@ static void sup_finish(sup_t *s, int status)
              strsignal(WTERMSIG(status)));
   }
   sup_report(s, st, msg);
+}
+
+/* <session>/pids/job-<id>.pid, so `rayc stop` on the head stops running jobs too. */
+static char *sup_pidfile(const sup_t *s)
+{
+  return xasprintf("%s/pids/job-%s.pid", s->c.session_dir, s->c.submission_id);
 }
 
 /* Reads the job, prepares and runs it. Returns the exit status of this process. */
@@ -353,7 +364,12 @@ int cli_job_supervisor(int argc, char **argv)
   sigprocmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  char *pidfile = sup_pidfile(&s), *pid = xasprintf("%d\n", (int)getpid());
+  write_file_atomic(pidfile, pid, strlen(pid));
   st = sfd >= 0 && sup_open(&s) == 0 ? sup_run(&s, sfd) : 1;
+  unlink(pidfile);
+  free(pidfile);
+  free(pid);
   if (sfd >= 0)
     close(sfd);
   rpc_client_destroy(s.client);
