@@ -59,7 +59,7 @@ CLI_O := $(call obj,$(wildcard client/cli/*.c))
 LIBCOMMON := $(B)/lib/libcommon.a
 LIBRAYC := $(B)/lib/librayc.so
 BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc
-EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so
+EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so $(B)/lib/libjob_tasks.so
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(wildcard tests/helpers/*.c))
@@ -170,6 +170,11 @@ $(B)/lib/libbench_actors.so: $(B)/bench/bench_actors_lib.o
 $(B)/bench/bench_actors: $(B)/bench/bench_actors.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+
+# Task library the job tests ship in a job's working dir (tests/jobs/*.c).
+$(B)/lib/libjob_tasks.so: $(call obj,$(wildcard tests/jobs/*.c))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^
 
 # Task library used by the integration tests (tests/tasks/*.c).
 $(B)/lib/libtest_tasks.so: $(call obj,$(wildcard tests/tasks/*.c))

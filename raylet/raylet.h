@@ -192,6 +192,7 @@ typedef struct raylet {
   int64_t drain_deadline; /* leases still running then are ended */
   char *drain_reason;
   int drained;           /* the drain finished: unregistered as drained, shutting down */
+  struct raylet_usage *usage;  /* owned: per-process samples for job usage (raylet_usage.c) */
 } raylet_t;
 
 /* raylet_resources.c */
@@ -310,5 +311,15 @@ int raylet_local_start(raylet_t *r);
 /* raylet_config.c */
 int raylet_config_load(raylet_t *r, int argc, char **argv);
 void raylet_config_release(raylet_t *r);
+
+/* ---- raylet_usage.c: what each job's workers used here (governance records) ---- */
+typedef struct raylet_usage raylet_usage_t;
+/* Samples /proc for every live worker now. */
+void raylet_usage_sample(raylet_t *r);
+/* Samples once a second (called from the cron). */
+void raylet_usage_cron(raylet_t *r);
+void raylet_usage_destroy(raylet_t *r);
+/* GetJobUsage: samples, then answers with each asked job's totals on this node. */
+void raylet_usage_on_get(raylet_t *r, rpc_call_t *call, const Rayc__GetJobUsageRequest *req);
 
 #endif

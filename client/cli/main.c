@@ -1,5 +1,6 @@
 /* rayc: the command-line tool. Dispatches to one function per command (see cli.h). */
 #include "client/cli/cli.h"
+#include "client/cli/cli_job.h"
 
 #include "common/sysnode.h"
 #include "common/util.h"
@@ -23,6 +24,8 @@ static const cli_command_t cli_commands[] = {
     {"list", cli_list, "list the cluster's actors, nodes, jobs or placement groups (rayc list actors|nodes|jobs|placement-groups [--format json])"},
     {"memory", cli_memory, "show this node's object store: objects, bytes in memory, bytes spilled"},
     {"get-token", cli_get_token, "print the cluster token (the only command that shows it)"},
+    {"job", cli_job, "submit, watch and stop jobs; their governance records (rayc job submit|status|logs|stop|list|delete|record|records)"},
+    {"job-supervisor", cli_job_supervisor, "(internal) the job supervisor the GCS starts for each job"},
 };
 
 static void cli_usage(FILE *out)
