@@ -1,5 +1,6 @@
 /* rayc: the command-line tool. Dispatches to one function per command (see cli.h). */
 #include "client/cli/cli.h"
+#include "client/cli/cli_up.h"
 
 #include "common/sysnode.h"
 #include "common/util.h"
@@ -9,6 +10,7 @@
 #include <string.h>
 
 int cli_list(int argc, char **argv); /* cli_list.c */
+
 
 typedef struct cli_command {
   const char *name;
@@ -23,6 +25,8 @@ static const cli_command_t cli_commands[] = {
     {"list", cli_list, "list the cluster's actors, nodes, jobs or placement groups (rayc list actors|nodes|jobs|placement-groups [--format json])"},
     {"memory", cli_memory, "show this node's object store: objects, bytes in memory, bytes spilled"},
     {"get-token", cli_get_token, "print the cluster token (the only command that shows it)"},
+    {"up", cli_up, "bring a cluster of machines up over ssh (rayc up [--status] CLUSTER.yaml)"},
+    {"down", cli_down, "stop a cluster brought up by rayc up (rayc down CLUSTER.yaml)"},
 };
 
 static void cli_usage(FILE *out)
