@@ -62,6 +62,8 @@ typedef struct launch {
   char *notify_env;                                              /* "NOTIFY_SOCKET=<path>" */
   int notify_fd;
   int store_om_port;
+  int store_metrics_port;
+  int metrics_port;             /* RAYC_METRICS_PORT of the daemon last started (0: none) */
   char *token;                  /* the cluster token (owned) */
   int token_new;                /* made here (head), not given */
   char token_file[600];         /* <session>/cluster_token */
@@ -253,6 +255,8 @@ static int launch_notify_recv(launch_t *l, pid_t pid, int *port)
         ready = 1;
       else if (strncmp(line, "RAYC_PORT=", 10) == 0)
         *port = atoi(line + 10);
+      else if (strncmp(line, "RAYC_METRICS_PORT=", 18) == 0)
+        l->metrics_port = atoi(line + 18);
     }
   }
 }
@@ -456,8 +460,10 @@ static int launch_store(launch_t *l)
   launch_arg(&a, "--node-ip-address", l->opts->node_ip);
   if (l->opts->object_manager_port > 0)
     launch_arg_num(&a, "--object-manager-port", l->opts->object_manager_port);
+  l->metrics_port = 0;
   int rc = launch_daemon(l, "store", &a, &port);
   l->store_om_port = port; /* its object manager, which the raylet advertises */
+  l->store_metrics_port = l->metrics_port; /* and its /metrics, which the GCS lists */
   return rc;
 }
 
@@ -487,6 +493,8 @@ static int launch_raylet(launch_t *l, launch_result_t *out)
     launch_arg(&a, "--resources", o->resources_json);
   launch_arg_num(&a, "--object-store-memory", (double)launch_store_memory(o));
   launch_arg_num(&a, "--object-manager-port", l->store_om_port);
+  if (l->store_metrics_port > 0)
+    launch_arg_num(&a, "--store-metrics-port", l->store_metrics_port);
   if (o->min_worker_port > 0) {
     launch_arg_num(&a, "--min-worker-port", o->min_worker_port);
     launch_arg_num(&a, "--max-worker-port", o->max_worker_port);

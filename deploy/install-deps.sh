@@ -3,7 +3,8 @@
 # (or with sudo available). Safe to run again: it does nothing when everything is there.
 set -euo pipefail
 pkgs=(build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libhiredis-dev
-      libyaml-dev check redis-server libuv1-dev libsystemd-dev iproute2 procps openssl)
+      libyaml-dev check redis-server libuv1-dev libsystemd-dev iproute2 procps openssl
+      libmicrohttpd-dev libjansson-dev prometheus curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

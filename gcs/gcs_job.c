@@ -5,6 +5,7 @@
 #include "common/status.h"
 #include "common/util.h"
 #include "gcs/gcs_server.h"
+#include "gcs/gcs_task.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -191,8 +192,12 @@ void gcs_job_on_add(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   gcs_server_t *s = ctx;
   const Rayc__JobInfo *info = ((const Rayc__AddJobRequest *)req)->job;
   gcs_job_t *j = gcs_jobs_find_retry(&s->jobs, info);
-  if (!j)
+  if (!j) {
     j = gcs_jobs_add(&s->jobs, info);
+    char id[9];
+    gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO, "JOB_STARTED", NULL, j->id.b, NULL, NULL,
+                  "job %s started (driver pid %d)", id_hex(j->id.b, ID_JOB_SIZE, id), info->driver_pid);
+  }
   Rayc__AddJobReply reply = RAYC__ADD_JOB_REPLY__INIT;
   reply.job_id = pb_bytes(j->id.b, ID_JOB_SIZE);
   gcs_server_reply(s, call, &reply.base);

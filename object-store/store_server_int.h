@@ -146,6 +146,7 @@ struct store_server {
   uint64_t next_client; /* for internal client ids */
   uint64_t pulled_objects, pulled_bytes, served_chunks, served_bytes;
   uv_timer_t cron;
+  int64_t metrics_next_ms; /* next refresh of the gauges (store_metrics.c) */
   int shut_down;
   char err[256]; /* message for the error reply of the current request */
 };
@@ -271,5 +272,8 @@ void store_pull_drop_conn(store_server_t *s, local_conn_t *c);
 void store_pull_shutdown(store_server_t *s);
 /* Starts fetching for pulls that waited on a local create that was aborted (called by the timer). */
 void store_pull_cron(store_server_t *s);
+
+/* store_metrics.c: refreshes the store's Prometheus gauges and counters once a second (cron). */
+void store_metrics_cron(store_server_t *s);
 
 #endif

@@ -35,6 +35,7 @@ static void raylet_close_all(raylet_t *r)
   raylet_bundle_free(r);
   rpc_server_destroy(r->server);
   r->server = NULL;
+  raylet_metrics_stop(r);
   local_server_destroy(r->local);
   r->local = NULL;
   rpc_client_destroy(r->client);
@@ -74,6 +75,7 @@ static void raylet_cron(uv_timer_t *t)
   raylet_gcs_heartbeat(r);
   raylet_jobs_cron(r);
   raylet_drain_cron(r);
+  raylet_metrics_cron(r);
   if (r->stopping)
     return;
   raylet_pool_reap_stuck(r);
@@ -113,6 +115,7 @@ int main(int argc, char **argv)
     goto out;
   r->node_id = id_node_random();
   if ((rc = raylet_start_loop(r)) != 0 || (rc = raylet_local_start(r)) != 0 || (rc = raylet_service_start(r)) != 0 ||
+      (rc = raylet_metrics_start(r)) != 0 ||
       (rc = raylet_gcs_start(r)) != 0)
     goto stop;
   char res[512], id[9];

@@ -9,6 +9,7 @@
  * when the task returns, so a large result is written exactly once.
  */
 #include "worker/cw.h"
+#include "worker/cw_events.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -618,10 +619,15 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
                        .kind = xcalloc(n, 1), .ret_refs = xcalloc(n, sizeof(cw_nested_t *)),
                        .ret_nrefs = xcalloc(n, sizeof(size_t))};
   int code = 0;
+  const char *name = spec->name[0] ? spec->name : spec->function_name;
+  const uint8_t *actor = spec->actor_id.len == ID_ACTOR_SIZE ? spec->actor_id.data : NULL;
+  cw_event_record(cw, spec->task_id.data, spec->attempt, name, spec->type, actor, RAYC__TASK_STATUS__RUNNING, NULL, 1);
   pthread_mutex_lock(&exec_q.mu);
   exec_q.running = &ctx;
   pthread_mutex_unlock(&exec_q.mu);
   char *err = exec_call(cw, &ctx, spec, body, arg, &code);
+  cw_event_record(cw, spec->task_id.data, spec->attempt, name, spec->type, actor,
+                  err ? RAYC__TASK_STATUS__FAILED : RAYC__TASK_STATUS__FINISHED, err, 1);
   pthread_mutex_lock(&exec_q.mu);
   exec_q.running = NULL;
   pthread_mutex_unlock(&exec_q.mu);
