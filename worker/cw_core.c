@@ -157,8 +157,7 @@ void cw_destroy(cw_t *cw)
   pthread_mutex_unlock(&cw->mu);
   if (cw->bg_running)
     pthread_join(cw->bg, NULL);
-  if (cw->gcs)
-    cw_events_flush(cw, 2000); /* what the last second recorded */
+  cw_events_flush(cw, 2000); /* what the last second recorded */
   pthread_mutex_lock(&cw->mu);
   if (cw->raylet)
     cw_leases_return_idle(cw, 1);

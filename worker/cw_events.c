@@ -10,19 +10,21 @@
 #include "common/status.h"
 #include "common/util.h"
 #include "worker/cw.h"
+#include "worker/cw_actor.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
 #include <unistd.h>
 
 enum { EV_NAME_MAX = 64 };
 
 typedef struct cw_ev {
-  uint8_t task[ID_TASK_SIZE], actor[ID_ACTOR_SIZE];
-  uint8_t has_actor, executor, type, state;
-  int32_t attempt;
+  uint8_t task[ID_TASK_SIZE], actor[ID_ACTOR_SIZE], node[ID_NODE_SIZE], worker[ID_WORKER_SIZE];
+  uint8_t has_actor, has_place, type, state;
+  int32_t attempt, pid;
   int64_t time_us;
   char name[EV_NAME_MAX];
   char *error; /* owned */
@@ -36,6 +38,8 @@ static struct {
   uint64_t dropped;
   int off; /* RAYC_TASK_EVENTS=0 */
   int checked;
+  rpc_channel_t *gcs; /* workers: the GCS found from the session (drivers use cw->gcs) */
+  int gcs_tried;
 } evb = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int cw_events_enabled(void)
@@ -48,13 +52,18 @@ static int cw_events_enabled(void)
   return !evb.off;
 }
 
-void cw_event_record(cw_t *cw, const uint8_t *task_id, int attempt, const char *name, Rayc__TaskType type,
-                     const uint8_t *actor, Rayc__TaskStatus state, const char *error, int executor)
+int64_t cw_events_now_us(void)
 {
-  (void)cw;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  int64_t t = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void cw_event_record_at(cw_t *cw, const uint8_t *task_id, int attempt, const char *name, Rayc__TaskType type,
+                        const uint8_t *actor, Rayc__TaskStatus state, const char *error, int64_t time_us,
+                        const uint8_t *node, const uint8_t *worker, int pid)
+{
+  (void)cw;
   pthread_mutex_lock(&evb.mu);
   if (!cw_events_enabled()) {
     pthread_mutex_unlock(&evb.mu);
@@ -73,14 +82,26 @@ void cw_event_record(cw_t *cw, const uint8_t *task_id, int attempt, const char *
   e->has_actor = actor != NULL;
   if (actor)
     memcpy(e->actor, actor, ID_ACTOR_SIZE);
-  e->executor = (uint8_t)executor;
+  e->has_place = node != NULL;
+  if (node) {
+    memcpy(e->node, node, ID_NODE_SIZE);
+    memcpy(e->worker, worker, ID_WORKER_SIZE);
+  }
+  e->pid = pid;
   e->type = (uint8_t)type;
   e->state = (uint8_t)state;
   e->attempt = attempt;
-  e->time_us = t;
+  e->time_us = time_us;
   snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
   e->error = error ? strndup(error, 2048) : NULL;
   pthread_mutex_unlock(&evb.mu);
+}
+
+void cw_event_record(cw_t *cw, const uint8_t *task_id, int attempt, const char *name, Rayc__TaskType type,
+                     const uint8_t *actor, Rayc__TaskStatus state, const char *error, int executor)
+{
+  cw_event_record_at(cw, task_id, attempt, name, type, actor, state, error, cw_events_now_us(),
+                     executor ? cw->node_id.b : NULL, executor ? cw->worker_id.b : NULL, executor ? (int)getpid() : 0);
 }
 
 /* Takes the buffered events out (new arrays, oldest first); returns their number. */
@@ -107,7 +128,7 @@ static void cw_events_sent(void *arg, int status, const char *detail, ProtobufCM
 }
 
 /* Builds the request from evs (borrowed; the request points into them). */
-static void cw_events_msg(cw_t *cw, cw_ev_t *evs, size_t n, Rayc__TaskEvent *m, Rayc__TaskEvent **ptrs, int pid)
+static void cw_events_msg(cw_ev_t *evs, size_t n, Rayc__TaskEvent *m, Rayc__TaskEvent **ptrs)
 {
   for (size_t i = 0; i < n; i++) {
     cw_ev_t *e = &evs[i];
@@ -123,17 +144,38 @@ static void cw_events_msg(cw_t *cw, cw_ev_t *evs, size_t n, Rayc__TaskEvent *m, 
       m[i].actor_id = pb_bytes(e->actor, ID_ACTOR_SIZE);
     if (e->error)
       m[i].error = e->error;
-    if (e->executor) {
-      m[i].node_id = pb_bytes(cw->node_id.b, ID_NODE_SIZE);
-      m[i].worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
-      m[i].worker_pid = pid;
+    if (e->has_place) {
+      m[i].node_id = pb_bytes(e->node, ID_NODE_SIZE);
+      m[i].worker_id = pb_bytes(e->worker, ID_WORKER_SIZE);
     }
+    m[i].worker_pid = e->pid;
     ptrs[i] = &m[i];
   }
 }
 
+/* The GCS channel: the driver's, or (workers) the one the session's address file names. */
+static rpc_channel_t *cw_events_gcs(cw_t *cw)
+{
+  if (cw->gcs)
+    return cw->gcs;
+  pthread_mutex_lock(&evb.mu);
+  if (!evb.gcs_tried && cw->client) {
+    evb.gcs_tried = 1;
+    char *addr = cw_actor_gcs_address(cw);
+    if (addr)
+      evb.gcs = rpc_channel_get(cw->client, addr);
+    free(addr);
+  }
+  rpc_channel_t *ch = evb.gcs;
+  pthread_mutex_unlock(&evb.mu);
+  return ch;
+}
+
 void cw_events_flush(cw_t *cw, int wait_ms)
 {
+  rpc_channel_t *gcs = cw_events_gcs(cw);
+  if (!gcs)
+    return;
   cw_ev_t *evs;
   uint64_t dropped;
   size_t n = cw_events_take(&evs, &dropped);
@@ -141,18 +183,18 @@ void cw_events_flush(cw_t *cw, int wait_ms)
     return;
   Rayc__TaskEvent *m = xcalloc(n ? n : 1, sizeof(*m));
   Rayc__TaskEvent **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
-  cw_events_msg(cw, evs, n, m, ptrs, (int)getpid());
+  cw_events_msg(evs, n, m, ptrs);
   Rayc__AddTaskEventDataRequest req = RAYC__ADD_TASK_EVENT_DATA_REQUEST__INIT;
   req.events = ptrs;
   req.n_events = n;
   req.dropped = (int64_t)dropped;
   if (wait_ms > 0) {
     ProtobufCMessage *resp = NULL;
-    if (rpc_call_sync(cw->gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base, wait_ms, &resp,
+    if (rpc_call_sync(gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base, wait_ms, &resp,
                       NULL) == 0)
       pb_free(resp);
   } else {
-    rpc_call(cw->gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base, 10000, cw_events_sent,
+    rpc_call(gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base, 10000, cw_events_sent,
              NULL);
   }
   for (size_t i = 0; i < n; i++)
@@ -171,5 +213,7 @@ void cw_events_release(cw_t *cw)
   free(evb.ring);
   evb.ring = NULL;
   evb.start = evb.count = 0;
+  evb.gcs = NULL; /* destroyed with the client */
+  evb.gcs_tried = 0;
   pthread_mutex_unlock(&evb.mu);
 }

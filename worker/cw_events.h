@@ -27,6 +27,15 @@ enum { CW_EVENTS_MAX = 50000 }; /* per second of reports: ~16k tasks a second */
 void cw_event_record(struct cw *cw, const uint8_t *task_id, int attempt, const char *name, Rayc__TaskType type,
                      const uint8_t *actor, Rayc__TaskStatus state, const char *error, int executor);
 
+/* cw_event_record with the time and the place given: time_us (wall clock, microseconds), node and
+ * worker (ids of their sizes, or NULL) and pid (0: unknown). */
+void cw_event_record_at(struct cw *cw, const uint8_t *task_id, int attempt, const char *name, Rayc__TaskType type,
+                        const uint8_t *actor, Rayc__TaskStatus state, const char *error, int64_t time_us,
+                        const uint8_t *node, const uint8_t *worker, int pid);
+
+/* Wall-clock microseconds since the epoch. */
+int64_t cw_events_now_us(void);
+
 /* Sends the buffered events to the GCS without waiting for the answer (the background thread,
  * cw->mu not held). With wait_ms > 0, waits up to that long for the answer (shutdown). */
 void cw_events_flush(struct cw *cw, int wait_ms);

@@ -145,6 +145,22 @@ static int cw_reply_failed(const Rayc__PushTaskReply *rep)
   return 0;
 }
 
+/* The attempt ran: its RUNNING and end events, at the times and place the worker reported. */
+static void cw_push_events(cw_t *cw, cw_task_t *t, cw_lease_t *l, const Rayc__PushTaskReply *rep)
+{
+  if (!rep->start_us)
+    return;
+  const char *err = NULL;
+  for (size_t i = 0; i < rep->n_returns && !err; i++)
+    if (rep->returns[i]->error)
+      err = rep->returns[i]->error->message;
+  cw_event_record_at(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL, RAYC__TASK_STATUS__RUNNING,
+                     NULL, rep->start_us, l->node_id.b, l->worker_id.b, rep->worker_pid);
+  cw_event_record_at(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL,
+                     err ? RAYC__TASK_STATUS__FAILED : RAYC__TASK_STATUS__FINISHED, err, rep->end_us, l->node_id.b,
+                     l->worker_id.b, rep->worker_pid);
+}
+
 static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_task_t *t = arg;
@@ -159,10 +175,12 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
     l->dead = 1; /* its node drains: no more tasks there; the lease goes back when these are done */
   if (status == 0 && t->retry_exceptions && t->attempts_left > 0 && cw_reply_failed(rep) && !cw->stopping &&
       !t->cancelled) {
+    cw_push_events(cw, t, l, rep);
     t->attempts_left--;
     t->attempt++;
     cw_class_push_front(c, t);
   } else if (status == 0) {
+    cw_push_events(cw, t, l, rep);
     cw_apply_returns(cw, t, rep);
     cw_lineage_keep_or_free(cw, t);
   } else if (t->cancelled) {
