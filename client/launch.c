@@ -111,6 +111,7 @@ void launch_opts_init(launch_opts_t *o)
   o->node_ip = "127.0.0.1";
   o->num_cpus = -1;
   o->num_gpus = -1;
+  o->dashboard_port = -1;
 }
 
 /* Writes realpath(<directory of file>/<rel>) into buf. */
@@ -507,6 +508,31 @@ static int launch_raylet(launch_t *l, launch_result_t *out)
   return launch_daemon(l, "raylet", &a, &out->raylet_port);
 }
 
+/* The head's HTTP endpoint. Its failure is reported in out->dashboard_error, not fatal: the
+ * cluster works without it. Its address goes to <session>/dashboard_address. */
+static void launch_dashboard(launch_t *l, launch_result_t *out)
+{
+  launch_argv_t a;
+  int port = 0;
+  launch_argv_common(l, &a, "rayc-dashboard");
+  launch_arg(&a, "--gcs-address", out->gcs_address);
+  launch_arg(&a, "--node-ip-address", l->opts->node_ip);
+  launch_arg_num(&a, "--port", l->opts->dashboard_port);
+  if (launch_daemon(l, "dashboard", &a, &port) != 0 || port <= 0) {
+    snprintf(out->dashboard_error, sizeof(out->dashboard_error), "%s", l->err ? l->err : "no port reported");
+    free(l->err);
+    l->err = NULL;
+    return;
+  }
+  out->dashboard_port = port;
+  int v6 = strchr(l->opts->node_ip, ':') != NULL;
+  char *file = xasprintf("%s/dashboard_address", l->session);
+  char *text = xasprintf("%s%s%s:%d\n", v6 ? "[" : "", l->opts->node_ip, v6 ? "]" : "", port);
+  write_file_atomic(file, text, strlen(text));
+  free(text);
+  free(file);
+}
+
 /* ---- start ---- */
 
 static int launch_check_opts(launch_t *l)
@@ -598,6 +624,8 @@ static int launch_run(launch_t *l, launch_result_t *out)
     l->err = xasprintf("cannot link %s/session_latest: %s", l->temp, strerror(-rc));
   if (rc == 0)
     rc = launch_token_publish(l);
+  if (rc == 0 && l->opts->head && l->opts->dashboard_port >= 0)
+    launch_dashboard(l, out);
   return rc;
 }
 

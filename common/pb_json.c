@@ -69,9 +69,10 @@ static json_t *pb_json_value(const ProtobufCFieldDescriptor *f, const void *p)
 /* A repeated ResourceEntry or Label as an object; NULL for other messages. */
 static json_t *pb_json_map(const ProtobufCFieldDescriptor *f, ProtobufCMessage *const *v, size_t n)
 {
+  if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+    return NULL;
   const ProtobufCMessageDescriptor *d = f->descriptor;
-  int res = strcmp(d->name, "ResourceEntry") == 0, label = strcmp(d->name, "Label") == 0;
-  if (f->type != PROTOBUF_C_TYPE_MESSAGE || (!res && !label))
+  if (strcmp(d->short_name, "ResourceEntry") != 0 && strcmp(d->short_name, "Label") != 0)
     return NULL;
   json_t *o = json_object();
   for (size_t i = 0; i < n; i++) {

@@ -196,7 +196,7 @@ void gcs_job_on_add(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
     j = gcs_jobs_add(&s->jobs, info);
     char id[9];
     gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO, "JOB_STARTED", NULL, j->id.b, NULL, NULL,
-                  "job %s started (driver pid %d)", id_hex(j->id.b, ID_JOB_SIZE, id), info->driver_pid);
+                  "job %s started (driver pid %d)", id_hex(j->id.b, ID_JOB_SIZE, id), info ? info->driver_pid : 0);
   }
   Rayc__AddJobReply reply = RAYC__ADD_JOB_REPLY__INIT;
   reply.job_id = pb_bytes(j->id.b, ID_JOB_SIZE);

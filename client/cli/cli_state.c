@@ -199,6 +199,7 @@ static void state_fix_pgs(json_t *rows)
   json_array_foreach(rows, i, r)
   {
     state_strip(r, "state", "PG_");
+    state_strip(r, "strategy", "PG_");
   }
 }
 
