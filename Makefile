@@ -22,8 +22,8 @@ MAKEFLAGS += --no-builtin-rules
 FLAVOR ?= normal
 B := build/$(FLAVOR)
 G := build/gen
-PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
-PKGS += libarchive libcrypto jansson # jobs: working-dir packages, SHA-256, governance records
+PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis libmicrohttpd jansson
+PKGS += libarchive libcrypto # jobs: working-dir packages, SHA-256, governance records
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -58,7 +58,8 @@ CLI_O := $(call obj,$(wildcard client/cli/*.c))
 
 LIBCOMMON := $(B)/lib/libcommon.a
 LIBRAYC := $(B)/lib/librayc.so
-BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc
+BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc \
+        $(B)/bin/rayc-dashboard
 EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so $(B)/lib/libjob_tasks.so
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
@@ -137,6 +138,14 @@ CLI_STATIC := $(B)/client/launch.o $(STORECLIENT_O) $(LIBCOMMON)
 $(B)/bin/rayc: $(CLI_O) $(CLI_STATIC) $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_O) $(CLI_STATIC) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+
+# The head's HTTP endpoint: its own objects, the state API's client side (shared with the CLI) and
+# libcommon (not librayc: it runs no tasks). Its pages are compiled in (dash_static.c, .incbin).
+DASH_O := $(call obj,$(wildcard dashboard/*.c)) $(call obj,client/cli/cli_state.c client/cli/cli_common.c)
+$(B)/dashboard/dash_static.o: $(wildcard dashboard/static/*)
+$(B)/bin/rayc-dashboard: $(DASH_O) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Examples: a shared library of tasks (resolved against librayc at dlopen time) and its driver.
 $(B)/lib/libexample_tasks.so: $(B)/examples/example_tasks.o
