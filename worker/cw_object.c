@@ -637,3 +637,28 @@ char *rayc_ref_hex(const rayc_ref *ref, char *out)
 {
   return id_hex(ref->id, RAYC_OBJECT_ID_SIZE, out);
 }
+
+int rayc_buf_dup(const rayc_buf *in, rayc_buf *out)
+{
+  cw_t *cw = cw_require();
+  if (!cw)
+    return RAYC_ENOT_CONNECTED;
+  if (!in || !out)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_buf_dup: in and out must not be NULL");
+  const cw_buf_priv_t *p = in->priv;
+  *out = (rayc_buf){0};
+  if (p && p->in_store) /* the store holds it for this buffer too: the same shared bytes */
+    return cw_buf_from_store(cw, p->store_id.b, 0, NULL, 1000, out);
+  cw_buf_priv_t *q = xcalloc(1, sizeof(*q));
+  if (p && p->blob) {
+    cw_blob_ref(p->blob);
+    q->blob = p->blob;
+    out->data = in->data;
+  } else { /* a value argument's bytes live only during the call: copied */
+    q->blob = cw_blob_new(in->data, in->len);
+    out->data = q->blob->data;
+  }
+  out->len = in->len;
+  out->priv = q;
+  return 0;
+}
