@@ -338,8 +338,20 @@ static struct timespec cw_deadline(int64_t timeout_ms)
   return ts;
 }
 
-/* Waits (cw->mu held) until every object is ready; 0, RAYC_ETIMEOUT or RAYC_ENOT_FOUND. */
+/* Waits (cw->mu held) until every object is ready; 0, RAYC_ETIMEOUT or RAYC_ENOT_FOUND. A worker
+ * whose task would block tells its raylet, which lends the task's CPUs out meanwhile. */
+static int cw_wait_all_inner(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, int *blocked);
+
 static int cw_wait_all(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms)
+{
+  int blocked = 0;
+  int rc = cw_wait_all_inner(cw, refs, n, timeout_ms, &blocked);
+  if (blocked)
+    cw_notify_blocked(cw, 0);
+  return rc;
+}
+
+static int cw_wait_all_inner(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, int *blocked)
 {
   struct timespec dl = cw_deadline(timeout_ms < 0 ? 0 : timeout_ms);
   for (size_t i = 0; i < n; i++) {
@@ -352,6 +364,8 @@ static int cw_wait_all(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout
       }
       if (o->state != OBJ_PENDING)
         break;
+      if (!*blocked && cw->is_worker && timeout_ms != 0)
+        *blocked = 1, cw_notify_blocked(cw, 1);
       if (timeout_ms < 0)
         pthread_cond_wait(&cw->cv, &cw->mu);
       else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT)

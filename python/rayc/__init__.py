@@ -13,8 +13,16 @@ See docs/PYTHON.md for what is supported and how it works inside.
 """
 import atexit
 import os
+import sys
 
-from . import _core, _rayc, exceptions
+# librayc is loaded with the extension; C task libraries a job's code path names are dlopen'ed later
+# and resolve rayc_* against the global scope, so the extension and librayc are loaded globally.
+_flags = sys.getdlopenflags()
+sys.setdlopenflags(_flags | os.RTLD_GLOBAL)
+from . import _rayc  # noqa: E402
+sys.setdlopenflags(_flags)
+
+from . import _core, exceptions
 from . import util  # noqa: F401 - reachable as rayc.util right after `import rayc`
 from . import actor, cross_language  # noqa: F401
 from .util import scheduling_strategies  # noqa: F401

@@ -7,6 +7,7 @@ import concurrent.futures
 import hashlib
 import os
 import pickle
+import re
 import threading
 import traceback
 
@@ -99,8 +100,10 @@ def error_from_core(e):
     if name == "TASK_FAILED":
         err, text = _parse_failure(message)
         if isinstance(err, exceptions.RayTaskError):
-            head = text.split(":", 1)[0] if text.startswith("task ") else ""
-            err.where = head or err.where
+            m = re.search(r"failed on node (\w+), worker (\w+)", text)
+            if m:
+                pid = err.where.rsplit("pid ", 1)[-1]
+                err.where = f"node {m.group(1)}, worker {m.group(2)}, pid {pid}"
             return err.as_instanceof_cause()
         if isinstance(err, BaseException):
             return err
