@@ -196,12 +196,13 @@ python: $(PY_OUT) $(PY_MOD)
 all: python
 
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
+PY_TESTS := tests/python/run-pytest
 test: all
-	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS)
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) $(PY_TESTS)
 unit: all
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS)
 integration: all
-	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS)
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS) $(PY_TESTS)
 
 # Under the sanitizers tests run in one process (CK_FORK=no) so leaks are reported and fail them.
 asan test-asan:
