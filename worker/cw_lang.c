@@ -148,6 +148,7 @@ static void lang_node_fill(const Rayc__NodeInfo *in, rayc_node_info *o)
     id_hex(in->node_id.data, ID_NODE_SIZE, o->node_id);
   snprintf(o->ip, sizeof(o->ip), "%s", in->ip ? in->ip : "");
   snprintf(o->hostname, sizeof(o->hostname), "%s", in->hostname ? in->hostname : "");
+  snprintf(o->session_dir, sizeof(o->session_dir), "%s", in->session_dir ? in->session_dir : "");
   o->alive = in->state == RAYC__NODE_STATE__NODE_ALIVE;
   o->is_head = in->is_head;
   lang_res_copy(in->resources_total, in->n_resources_total, &o->total, &o->ntotal);

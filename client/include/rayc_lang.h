@@ -68,6 +68,7 @@ typedef struct rayc_node_info {
   char hostname[64];
   int alive;
   int is_head;
+  char session_dir[512];   /* the node's session directory (its logs/ hold the workers' output) */
   rayc_resource *total;    /* the node's resources (names owned by the array) */
   size_t ntotal;
   rayc_resource *available; /* as of its last heartbeat */

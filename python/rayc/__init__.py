@@ -61,7 +61,22 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, namespac
         _core.state.namespace = namespace
         _core.state.job_hex = None
         _core.state.exported = set()
+        if log_to_driver:
+            _start_log_follower()
     return None
+
+
+_follower = None
+
+
+def _start_log_follower():
+    """Follows this node's worker output for the job's lines (print() in tasks)."""
+    global _follower
+    from . import _log
+    me = _rayc.context()[3]
+    for node_id, _ip, _host, _alive, _head, _t, _a, session in _rayc.nodes():
+        if node_id == me and session:
+            _follower = _log.Follower(os.path.join(session, "logs"), _core.job_hex())
 
 
 def _latest_address(temp_dir):
@@ -81,6 +96,10 @@ def is_initialized():
 def shutdown():
     """Disconnects (and stops a private cluster this process started)."""
     with _core.state.lock:
+        global _follower
+        if _follower is not None:
+            _follower.stop()
+            _follower = None
         if _core.state.connected and not _core.state.is_worker:
             _rayc.shutdown()
             _core.state.connected = False
@@ -150,7 +169,7 @@ def nodes():
     """The cluster's nodes, as Ray lists them."""
     _core.state.ensure()
     out = []
-    for node_id, ip, host, alive, head, total, avail in _rayc.nodes():
+    for node_id, ip, host, alive, head, total, avail, _session in _rayc.nodes():
         out.append({"NodeID": node_id, "Alive": bool(alive), "NodeManagerAddress": ip,
                     "NodeManagerHostname": host, "IsHead": bool(head), "Resources": total,
                     "AvailableResources": avail})

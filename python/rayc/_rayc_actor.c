@@ -324,9 +324,9 @@ static PyObject *m_nodes(PyObject *self, PyObject *unused)
     return rpy_raise(rc);
   PyObject *l = PyList_New((Py_ssize_t)n);
   for (size_t i = 0; l && i < n; i++) {
-    PyObject *t = Py_BuildValue("(sssiiNN)", nodes[i].node_id, nodes[i].ip, nodes[i].hostname, nodes[i].alive,
+    PyObject *t = Py_BuildValue("(sssiiNNs)", nodes[i].node_id, nodes[i].ip, nodes[i].hostname, nodes[i].alive,
                                 nodes[i].is_head, res_dict(nodes[i].total, nodes[i].ntotal),
-                                res_dict(nodes[i].available, nodes[i].navailable));
+                                res_dict(nodes[i].available, nodes[i].navailable), nodes[i].session_dir);
     if (!t)
       Py_CLEAR(l);
     else

@@ -9,7 +9,7 @@ import inspect
 import sys
 import threading
 
-from . import _core, _rayc, _serial
+from . import _core, _log, _rayc, _serial
 
 
 def _set_returns(ctx, result, nrets):
@@ -53,6 +53,7 @@ def current_actor_id():
 
 class Executor:
     def task(self, ctx, fn, args, nrets):
+        _log.set_task_name(fn.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
         try:
             f = _core.load_exported(fn)
             a, kw = _core.unpack_args(args)
@@ -65,6 +66,7 @@ class Executor:
         global _actor_id
         aid = ctx.actor_id()
         _actor_id = aid.hex() if aid else None
+        _log.set_task_name(cls_desc.rsplit(":", 1)[-1])
         try:
             cls = _core.load_exported(cls_desc)
             a, kw = _core.unpack_args(args)
@@ -76,6 +78,8 @@ class Executor:
             return _core.failure_message(e, cls_desc.rsplit(":", 1)[-1] + ".__init__")
 
     def actor_method(self, ctx, holder, method, args, nrets):
+        inst = holder.instance if isinstance(holder, _AsyncActor) else holder
+        _log.set_task_name(type(inst).__name__)
         try:
             a, kw = _core.unpack_args(args)
             if method == "__ray_terminate__":
@@ -99,6 +103,8 @@ class Executor:
 def main(argv):
     _core.state.connected = True
     _core.state.is_worker = True
+    if "--job-id" in argv:
+        _log.install_worker_writers(argv[argv.index("--job-id") + 1])
     return _rayc.worker_main([argv[0]] + argv[1:], Executor())
 
 

@@ -238,3 +238,21 @@ def test_submodules_reachable_after_import():
     import rayc
     assert rayc.util.placement_group and rayc.exceptions.RayTaskError and rayc.actor.ActorHandle
     assert rayc.util.scheduling_strategies.NodeAffinitySchedulingStrategy
+
+
+def test_print_is_forwarded_to_the_driver(ray, capfd):
+    @ray.remote
+    def chatty(i):
+        print(f"hello from task {i}")
+        return os.getpid()
+
+    pid = ray.get(chatty.remote(7))
+    deadline = time.time() + 10
+    seen = ""
+    while time.time() < deadline:
+        seen += capfd.readouterr().out
+        if "hello from task 7" in seen:
+            break
+        time.sleep(0.1)
+    line = [l for l in seen.splitlines() if "hello from task 7" in l]
+    assert line and line[0] == f"(chatty pid={pid}) hello from task 7"
