@@ -40,6 +40,11 @@ typedef struct rayc_executor {
                       size_t nargs, size_t nrets);
   /* Frees an instance when its actor ends in an orderly way; may be NULL. */
   void (*actor_destroy)(void *data, void *self);
+  /* The running task (ctx, run by `task` on the worker's main thread) was cancelled without
+   * force: called on another thread, it should only ask the task to stop (the Python binding
+   * interrupts the main thread with a signal). May be NULL; rayc_task_cancelled() turns true
+   * either way. */
+  void (*cancel)(void *data, rayc_task_ctx *ctx);
   void *data; /* passed to every callback (borrowed: must outlive the process's tasks) */
 } rayc_executor;
 

@@ -9,6 +9,8 @@
  */
 #include "_rayc.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 void rpy_set_connected(int on);
@@ -19,6 +21,7 @@ typedef struct {
 } rpy_ctx_t;
 
 static PyObject *exec_obj; /* the Python executor (worker processes only) */
+static pthread_t exec_main; /* the thread running rayc_worker_main: it runs the tasks */
 
 static rpy_ctx_t *ctx_live(PyObject *self)
 {
@@ -251,6 +254,14 @@ static int ex_actor_method(void *data, rayc_task_ctx *ctx, void *self, const cha
   return rc;
 }
 
+/* A running task is cancelled: SIGUSR1 to the main thread, whose Python handler raises
+ * KeyboardInterrupt in the task (it interrupts a sleep too), as Ray's cancel does. */
+static void ex_cancel(void *data, rayc_task_ctx *ctx)
+{
+  (void)data, (void)ctx;
+  pthread_kill(exec_main, SIGUSR1);
+}
+
 static void ex_actor_destroy(void *data, void *self)
 {
   (void)data;
@@ -283,7 +294,8 @@ static PyObject *m_worker_main(PyObject *self, PyObject *args)
   Py_INCREF(ex);
   exec_obj = ex;
   rayc_executor e = {.task = ex_task, .actor_create = ex_actor_create, .actor_method = ex_actor_method,
-                     .actor_destroy = ex_actor_destroy};
+                     .actor_destroy = ex_actor_destroy, .cancel = ex_cancel};
+  exec_main = pthread_self();
   rayc_executor_set(&e);
   rpy_set_connected(1);
   int rc;

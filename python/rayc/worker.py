@@ -6,6 +6,7 @@ task, actor creation and actor call (on the main thread, or an actor's threads).
 """
 import asyncio
 import inspect
+import signal
 import sys
 import threading
 
@@ -51,15 +52,39 @@ def current_actor_id():
     return _actor_id
 
 
+_running_ctx = None  # the task running on the main thread (for cancellation)
+
+
+def _on_cancel_signal(signum, frame):
+    """SIGUSR1 from the core: the running task was cancelled (only then: a late signal between
+    tasks does nothing)."""
+    ctx = _running_ctx
+    if ctx is not None:
+        try:
+            cancelled = ctx.cancelled()
+        except RuntimeError:
+            return
+        if cancelled:
+            raise KeyboardInterrupt("the task was cancelled")
+
+
 class Executor:
     def task(self, ctx, fn, args, nrets):
+        global _running_ctx
+        _running_ctx = ctx
+        try:
+            return self._task(ctx, fn, args, nrets)
+        finally:
+            _running_ctx = None
+
+    def _task(self, ctx, fn, args, nrets):
         _log.set_task_name(fn.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
         try:
             f = _core.load_exported(fn)
             a, kw = _core.unpack_args(args)
             _set_returns(ctx, f(*a, **kw), nrets)
             return None
-        except Exception as e:  # noqa: BLE001 - the task's own error, reported to the caller
+        except BaseException as e:  # noqa: B902 - the task's error (KeyboardInterrupt: cancelled)
             return _core.failure_message(e, fn.rsplit(":", 1)[-1])
 
     def actor_create(self, ctx, cls_desc, args):
@@ -103,6 +128,7 @@ class Executor:
 def main(argv):
     _core.state.connected = True
     _core.state.is_worker = True
+    signal.signal(signal.SIGUSR1, _on_cancel_signal)
     if "--job-id" in argv:
         _log.install_worker_writers(argv[argv.index("--job-id") + 1])
     return _rayc.worker_main([argv[0]] + argv[1:], Executor())

@@ -113,6 +113,20 @@ def return_multiple():
 
 a, b, c3 = return_multiple.remote()
 assert ray.get([a, b, c3]) == [1, 2, 3]
+
+@ray.remote
+def blocking_operation():
+    time.sleep(10e6)
+
+obj_ref = blocking_operation.remote()
+time.sleep(1)  # (so that it is running, not just queued)
+ray.cancel(obj_ref)
+try:
+    ray.get(obj_ref)
+except ray.exceptions.TaskCancelledError:
+    print("Object reference was cancelled.")
+else:
+    raise AssertionError("not cancelled")
 print("ok tasks")
 
 # ---- key concepts / objects ----

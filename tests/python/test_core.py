@@ -256,3 +256,22 @@ def test_print_is_forwarded_to_the_driver(ray, capfd):
         time.sleep(0.1)
     line = [l for l in seen.splitlines() if "hello from task 7" in l]
     assert line and line[0] == f"(chatty pid={pid}) hello from task 7"
+
+
+def test_cancel_running_task_without_force(ray):
+    """Ray's example: ray.cancel interrupts a task blocked in a long sleep."""
+    @ray.remote
+    def blocking_operation():
+        time.sleep(10e6)
+
+    obj_ref = blocking_operation.remote()
+    time.sleep(1)
+    ray.cancel(obj_ref)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(obj_ref, timeout=60)
+
+    @ray.remote
+    def still_fine():
+        return "worker still serves"
+
+    assert ray.get(still_fine.remote(), timeout=60) == "worker still serves"
