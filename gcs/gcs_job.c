@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
+#include "gcs/gcs_jobsub.h"
 #include "gcs/gcs_server.h"
 
 #include <stdlib.h>
@@ -191,8 +192,11 @@ void gcs_job_on_add(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   gcs_server_t *s = ctx;
   const Rayc__JobInfo *info = ((const Rayc__AddJobRequest *)req)->job;
   gcs_job_t *j = gcs_jobs_find_retry(&s->jobs, info);
-  if (!j)
+  if (!j) {
     j = gcs_jobs_add(&s->jobs, info);
+    if (info && *info->submission_id)
+      gcs_jobsubs_link_driver(s->jobsubs, info->submission_id, j->id.b, ID_JOB_SIZE);
+  }
   Rayc__AddJobReply reply = RAYC__ADD_JOB_REPLY__INIT;
   reply.job_id = pb_bytes(j->id.b, ID_JOB_SIZE);
   gcs_server_reply(s, call, &reply.base);

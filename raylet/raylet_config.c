@@ -53,6 +53,8 @@ static const cfg_entry_t raylet_settings[] = {
    "workers started for a job when its driver registers here (-1: min(num-cpus, max-starting-workers))"},
   {"drain-deadline-ms", CFG_INT, F(drain_deadline_ms), "30000",
    "after DrainRaylet (rayc stop), how long running leases may finish before they are ended"},
+  {"node-affinity-wait-ms", CFG_INT, F(node_affinity_wait_ms), "5000",
+   "a hard node-affinity task for a node not (yet) in the cluster view waits this long for it, then fails"},
 };
 #undef F
 
@@ -150,6 +152,8 @@ int raylet_config_load(raylet_t *r, int argc, char **argv)
   char *err = NULL;
   cfg_set_program("raylet");
   int rc = cfg_load(raylet_settings, ARRAY_LEN(raylet_settings), &r->cfg, argc, argv, NULL, &err);
+  if (rc == CFG_PRINTED)
+    return CFG_HELP; /* --print-config printed the settings: exit 0 */
   if (rc == CFG_HELP) {
     cfg_usage(stdout, "rayc-raylet", "the rayc node manager", raylet_settings, ARRAY_LEN(raylet_settings));
     return CFG_HELP;

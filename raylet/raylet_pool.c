@@ -79,7 +79,7 @@ static void pool_env_free(char **env)
   free(env);
 }
 
-static void worker_set_state(raylet_worker_t *w, enum raylet_worker_state s)
+void raylet_worker_set_state(raylet_worker_t *w, enum raylet_worker_state s)
 {
   char id[9];
   log_debug("worker %s (pid %d): %s -> %s", id_short(w->id.b, ID_WORKER_SIZE, id), (int)w->pid,
@@ -120,7 +120,7 @@ static void worker_gone(raylet_t *r, raylet_worker_t *w, const char *why)
   char id[9];
   log_info("worker %s (pid %d) is gone: %s", id_short(w->id.b, ID_WORKER_SIZE, id), (int)w->pid, why);
   raylet_lease_drop_worker(r, w);
-  worker_set_state(w, WORKER_DEAD);
+  raylet_worker_set_state(w, WORKER_DEAD);
   if (w->conn) {
     local_conn_set_data(w->conn, NULL);
     local_conn_close(w->conn);
@@ -208,7 +208,7 @@ int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang
   w->proc_open = 1;
   w->pid = w->proc.pid;
   w->started_ms = now_ms();
-  w->state = WORKER_STARTING;
+  w->state = WORKER_STARTING; /* born in this state: nothing to log */
   w->next = r->workers;
   r->workers = w;
   worker_write_pidfile(r, w->pid);
@@ -324,7 +324,7 @@ void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterC
   w->port = req->port;
   w->conn = c;
   local_conn_set_data(c, w);
-  worker_set_state(w, WORKER_IDLE);
+  raylet_worker_set_state(w, WORKER_IDLE);
   w->idle_since_ms = now_ms();
   pool_reply_register(r, c, seq, 0, NULL);
   raylet_dispatch(r);
@@ -340,7 +340,7 @@ int raylet_pool_end_job(raylet_t *r, id_job_t job)
     if (memcmp(w->job.b, job.b, ID_JOB_SIZE) == 0 && w->state != WORKER_DEAD) {
       raylet_pool_kill(w, w->state == WORKER_LEASED ? SIGKILL : SIGTERM);
       if (w->state == WORKER_IDLE || w->state == WORKER_STARTING)
-        worker_set_state(w, WORKER_EXITING); /* never handed out again */
+        raylet_worker_set_state(w, WORKER_EXITING); /* never handed out again */
       n++;
     }
   return n;
@@ -400,7 +400,7 @@ void raylet_pool_reap_idle(raylet_t *r)
       char id[9];
       log_info("worker %s (pid %d) idle for %d ms: stopping it", id_short(w->id.b, ID_WORKER_SIZE, id), (int)w->pid,
                r->cfg.idle_worker_timeout_ms);
-      worker_set_state(w, WORKER_EXITING);
+      raylet_worker_set_state(w, WORKER_EXITING);
       raylet_pool_kill(w, SIGTERM);
     }
 }

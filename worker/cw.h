@@ -34,9 +34,12 @@ enum {
   CW_MAX_IN_FLIGHT = 16,        /* tasks pushed to one leased worker at once */
   CW_MAX_LEASE_REQUESTS = 10,   /* pending lease requests per scheduling class */
   CW_LEASE_IDLE_MS = 100,       /* an idle lease is returned after this long */
+  CW_LEASE_RETRY_MS = 500,      /* lease requests that only reached unreachable raylets: ask again after */
+  CW_LEASE_RETRY_FOR_MS = 60000, /* ... for this long, then fail the class's tasks */
   CW_RES_MAX = 10,              /* CPU, GPU, memory, 5 custom, a placement-group marker */
   CW_RES_NAME_MAX = 96,         /* placement groups: R_group_<i>_<36 hex> */
   CW_GCS_RECONNECT_TIMEOUT_MS = 60000, /* default of gcs_rpc_reconnect_timeout_ms */
+  CW_PUT_TIMEOUT_MS = 10000,           /* default of object_store_put_timeout_ms */
   CW_BORROW_IDLE_MS = 250,      /* a borrowed ref nothing holds is removed at its owner after this */
   CW_BORROW_POLL_MS = 30000,    /* an owner's WaitOwnerExit call held on a borrower */
   CW_BORROW_POLL_RETRY_MS = 200,/* a failed one is tried again after this long... */
@@ -199,6 +202,8 @@ struct cw_class {
   cw_lease_t *leases;
   int lease_requests;   /* in flight */
   struct cw_lease_req *reqs; /* the lease requests in flight (cw_submit.c) */
+  int64_t retry_after_ms;   /* > 0: no new lease request before this (monotonic ms) */
+  int64_t unreachable_since_ms; /* > 0: lease requests have ended at unreachable raylets since */
 };
 
 struct cw_lease {
@@ -251,6 +256,7 @@ typedef struct cw {
   rpc_tls_t tls;            /* TLS files from $RAYC_TLS_* (borrowed from the environment) */
   int min_port, max_port;   /* our gRPC servers' ports, from $RAYC_MIN/MAX_WORKER_PORT; 0: ephemeral */
   int gcs_reconnect_timeout_ms; /* how long GCS calls are retried while the GCS is down (cw_gcs.c) */
+  int put_timeout_ms;           /* how long a put waits for room in a full store (cw_object.c) */
   struct cw_actors *actors; /* cw_actor_submit.c: the actors this process calls; NULL until used */
   uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
   size_t npg_removed;
@@ -266,6 +272,9 @@ typedef struct cw {
 } cw_t;
 
 extern cw_t *cw_global;
+/* The CoreWorkerService/ActorWorkerService table a worker (driver 0) or a driver (1) serves; for
+ * tests that check it against the service descriptors. */
+const rpc_method_t *cw_service_methods(int driver, size_t *n);
 
 /* cw_core.c */
 int cw_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -351,15 +360,23 @@ void cw_peer_address(cw_peer_t *p, Rayc__Address *a);      /* a borrows p's fiel
 /* The entry of a ref described by (id, owner peer; NULL: this process): the existing one, or a new
  * borrowed entry; NULL for an owned id that is gone. */
 cw_object_t *cw_ref_entry(cw_t *cw, const id_object_t *id, cw_peer_t *owner);
+/* Which count of an object entry a hold is taken on. */
+typedef enum cw_hold {
+  CW_HOLD_NONE,      /* parse only: take no hold */
+  CW_HOLD_LOCAL,     /* local_refs: a rayc_ref this process holds */
+  CW_HOLD_SUBMITTED, /* submitted_refs: an argument of a pending task */
+  CW_HOLD_CONTAINED, /* contained: a ref inside another object */
+} cw_hold_t;
 /* Parses NestedRefs groups into *out (new array, *n entries) and takes one hold of `kind` on each
- * entry: 'l' local_refs, 's' submitted_refs, 'c' contained. 0, or RAYC_EINVALID_ARGUMENT. */
-int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, int kind, cw_nested_t **out,
+ * entry. 0, or RAYC_EINVALID_ARGUMENT. */
+int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, cw_hold_t kind, cw_nested_t **out,
                     size_t *n);
 /* Takes a hold of `kind` on each entry of refs (rayc_ref ids this process holds) into *out.
  * 0, or RAYC_ENOT_FOUND (nothing taken) with the error set. */
-int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, int kind, cw_nested_t **out, const char *what);
+int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, cw_hold_t kind, cw_nested_t **out,
+                        const char *what);
 /* Drops the holds of `kind` and frees the array. */
-void cw_nested_drop(cw_t *cw, cw_nested_t *v, size_t n, int kind);
+void cw_nested_drop(cw_t *cw, cw_nested_t *v, size_t n, cw_hold_t kind);
 void cw_nested_msg_build(cw_t *cw, const cw_nested_t *v, size_t n, cw_nested_msg_t *m);
 void cw_nested_msg_free(cw_nested_msg_t *m);
 /* Registers this process (borrower NULL) or the process `borrower` as a borrower of the entries

@@ -145,7 +145,7 @@ static void cw_obj_free(cw_t *cw, cw_object_t *o)
   cw_lineage_drop(cw, o);
   cw_blob_unref(o->blob);
   if (o->x) {
-    cw_nested_drop(cw, o->x->nested, o->x->nnested, 'c'); /* may free what it contained */
+    cw_nested_drop(cw, o->x->nested, o->x->nnested, CW_HOLD_CONTAINED); /* may free what it contained */
     free(o->x->borrowers);
     free(o->x->swaits);
     free(o->x);
@@ -266,7 +266,7 @@ static int cw_put_store(cw_t *cw, const id_object_t *id, size_t len, const rayc_
   cw_fill_address(cw, &owner);
   uint8_t meta[256], *dst = NULL;
   size_t olen = rayc__address__pack(&owner, meta);
-  int rc = store_client_create(cw->store, id->b, len, 0, meta, olen, 10000, &dst);
+  int rc = store_client_create(cw->store, id->b, len, 0, meta, olen, cw->put_timeout_ms, &dst);
   if (rc == 0) {
     cw_parts_write(dst, len, parts, nparts);
     rc = store_client_seal_release(cw->store, id->b);
@@ -288,7 +288,7 @@ int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc
     return RAYC_EINVALID_ARGUMENT;
   cw_nested_t *nested = NULL;
   pthread_mutex_lock(&cw->mu);
-  int rc = cw_nested_from_refs(cw, refs, nrefs, 'c', &nested, "rayc_put_with_refs");
+  int rc = cw_nested_from_refs(cw, refs, nrefs, CW_HOLD_CONTAINED, &nested, "rayc_put_with_refs");
   id_object_t id = cw_put_id(cw);
   pthread_mutex_unlock(&cw->mu);
   if (rc != 0)
@@ -298,9 +298,12 @@ int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc
     rc = cw_put_store(cw, &id, len, parts, nparts);
     if (rc != 0) {
       pthread_mutex_lock(&cw->mu);
-      cw_nested_drop(cw, nested, nrefs, 'c');
+      cw_nested_drop(cw, nested, nrefs, CW_HOLD_CONTAINED);
       pthread_mutex_unlock(&cw->mu);
-      return cw_set_error(rc, "rayc_put of %zu bytes into the object store failed: %s", len, rayc_strerror(rc));
+      const char *why = store_client_last_error();
+      return cw_set_error(rc, "rayc_put of %zu bytes into the object store failed: %s (%s; a put waits up to %d ms "
+                          "for room: object_store_put_timeout_ms)", len, rayc_strerror(rc),
+                          why && *why ? why : "no detail", cw->put_timeout_ms);
     }
   }
   pthread_mutex_lock(&cw->mu);
@@ -566,6 +569,21 @@ static size_t cw_count_ready(cw_t *cw, const rayc_ref *refs, size_t n, cw_object
   return count;
 }
 
+/* Ray's wait returns exactly num_returns ready refs when more are ready: keep the first k marked
+ * (in input order) and unmark the rest. Returns how many stay marked. */
+static size_t wait_keep_first(int *ready, size_t n, size_t count, size_t k)
+{
+  if (count <= k)
+    return count;
+  if (ready) {
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+      if (ready[i] && kept++ >= k)
+        ready[i] = 0;
+  }
+  return k;
+}
+
 int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int *ready)
 {
   cw_t *cw = cw_require();
@@ -573,6 +591,8 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
     return RAYC_ENOT_CONNECTED;
   if (k > n)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k (%zu) is larger than n (%zu)", k, n);
+  if (k == 0 && n > 0)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k must be at least 1");
   if (n && !refs)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: refs must not be NULL");
   struct timespec dl = cw_deadline(timeout_ms < 0 ? 0 : timeout_ms);
@@ -620,7 +640,7 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
   pthread_mutex_unlock(&cw->mu);
   free(borrowed);
   free(bready);
-  return (int)count;
+  return (int)wait_keep_first(ready, n, count, k);
 }
 
 void rayc_ref_release(const rayc_ref *ref)
