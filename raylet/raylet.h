@@ -96,6 +96,7 @@ struct raylet_lease {
   raylet_res_t res;
   raylet_worker_t *worker;
   id_worker_t owner;
+  double blocked_cpus;  /* CPUs given back while its task waits in get (raylet_blocked.c) */
 };
 
 /* A lease request waiting for resources or a worker. */
@@ -232,6 +233,10 @@ void raylet_pool_reap_stuck(raylet_t *r);
 void raylet_pool_reap_idle(raylet_t *r);
 /* Stops the workers of job (idle ones with SIGTERM, leased ones with SIGKILL); returns how many. */
 int raylet_pool_end_job(raylet_t *r, id_job_t job);
+/* raylet_blocked.c: worker w's task waits in get (blocked) or runs again; lease_free calls
+ * raylet_lease_unblock first so a lease returned while blocked gives back only what it holds. */
+void raylet_lease_set_blocked(raylet_t *r, raylet_worker_t *w, int blocked);
+void raylet_lease_unblock(raylet_t *r, raylet_lease_t *l);
 /* Starts workers for a driver's job that just registered, so its first tasks find them ready. */
 void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int lang);
 /* Tells every registered worker that the node drains (a node_draining frame). */

@@ -669,8 +669,8 @@ static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
   if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY) {
     id_from_hex(o->node_affinity, c->affinity, ID_NODE_SIZE);
     c->affinity_soft = o->node_affinity_soft;
-    snprintf(c->key + off, sizeof(c->key) - off, " NODE_AFFINITY %s%s", o->node_affinity,
-             o->node_affinity_soft ? " (soft)" : "");
+    off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, " NODE_AFFINITY %s%s", o->node_affinity,
+                            o->node_affinity_soft ? " (soft)" : "");
   } else if (o->strategy > 0 && o->strategy < 3) {
     off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, "%s", strategies[o->strategy]);
   }
