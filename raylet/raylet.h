@@ -60,6 +60,9 @@ typedef struct raylet_config {
   int prestart_workers;  /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
   int drain_deadline_ms; /* how long leases may still run after DrainRaylet */
   int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
+  int local_max_conns;       /* limits on the local socket's peers (common/local.h) */
+  int64_t local_frame_max;
+  int local_stall_ms;
 } raylet_config_t;
 
 enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
