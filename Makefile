@@ -5,6 +5,7 @@
 #   make            build every daemon, the CLI, librayc, the examples and the tests
 #   make test       run the unit and integration tests (exits non-zero on any failure)
 #   make asan       the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/asan/)
+#   make fuzz       the libFuzzer harnesses of tests/fuzz/, FUZZ_SECONDS each (clang, build/fuzz/)
 #   make demo       install dependencies, build, start a local cluster, run the example job, stop
 #   make deps       install the Debian packages the build and tests need (when missing)
 #   make bench      microbenchmarks
@@ -37,6 +38,12 @@ CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -fvisibility=hidden $(WARN)
 ifeq ($(FLAVOR),asan)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
+endif
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) and the code they reach, built with clang (build/fuzz/).
+ifeq ($(FLAVOR),fuzz)
+CC := clang
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 CPPFLAGS := -I. -isystem $(G) -Iclient/include $(PKG_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -lpthread -ldl -lm
@@ -202,9 +209,26 @@ $(B)/tests/%: $(B)/tests/helpers/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(LDLIBS)
 
+# libFuzzer harnesses: `make fuzz` runs each for FUZZ_SECONDS (default 300) from its corpus in
+# tests/fuzz/corpus/; make test runs each for a few seconds (fuzz-short).
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 300
+build/fuzz/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/lib/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+fuzz-bins: $(FUZZ_BINS)
+fuzz-short:
+	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
+	@tests/fuzz/run-fuzz.sh build/fuzz/fuzz 8
+fuzz:
+	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
+	@tests/fuzz/run-fuzz.sh build/fuzz/fuzz $(FUZZ_SECONDS)
+.PHONY: fuzz fuzz-short fuzz-bins
+
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
 test: $(TEST_BINS)
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS)
+	@$(MAKE) --no-print-directory fuzz-short
 unit: $(TEST_BINS)
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS)
 integration: $(TEST_BINS)

@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libhiredis-dev
       libyaml-dev check redis-server libuv1-dev libsystemd-dev iproute2 procps openssl)
 pkgs+=(libarchive-dev libssl-dev libjansson-dev) # jobs: working-dir packages, SHA-256, records
+pkgs+=(clang libclang-rt-14-dev) # rel: libFuzzer harnesses (tests/fuzz/, make fuzz; a short run in make test)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
