@@ -6,6 +6,7 @@
 #   make test       run the unit and integration tests (exits non-zero on any failure)
 #   make asan       the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/asan/)
 #   make fuzz       the libFuzzer harnesses of tests/fuzz/, FUZZ_SECONDS each (clang, build/fuzz/)
+#   make chaos      the chaos suite for CHAOS_SECONDS (600) on 3 namespace hosts (root)
 #   make demo       install dependencies, build, start a local cluster, run the example job, stop
 #   make deps       install the Debian packages the build and tests need (when missing)
 #   make bench      microbenchmarks
@@ -224,6 +225,13 @@ fuzz:
 	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
 	@tests/fuzz/run-fuzz.sh build/fuzz/fuzz $(FUZZ_SECONDS)
 .PHONY: fuzz fuzz-short fuzz-bins
+
+# The chaos suite (tests/netns/chaos.sh, root + network namespaces): CHAOS_SECONDS of seeded kills
+# (CHAOS_SEED: a schedule to replay); make test runs a 30 s version (test_chaos).
+CHAOS_SECONDS ?= 600
+chaos: $(TEST_BINS)
+	@tests/netns/chaos.sh $(abspath $(B)) "$(CHAOS_SEED)" $(CHAOS_SECONDS) 100
+.PHONY: chaos
 
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
 test: $(TEST_BINS)
