@@ -62,6 +62,9 @@ typedef struct raylet_config {
   int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
   int metrics_port;       /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
   int store_metrics_port; /* the store's, advertised to the GCS (0: unknown) */
+  int local_max_conns;       /* limits on the local socket's peers (common/local.h) */
+  int64_t local_frame_max;
+  int local_stall_ms;
 } raylet_config_t;
 
 enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
