@@ -188,7 +188,9 @@ static void jobrec_usage(json_t *o, struct gcs_server *s, const Rayc__JobSubmiss
   char *copies = *wd ? xasprintf("<session>/runtime_env/%s on each node that ran the job: a shared, "
                                  "content-addressed cache", wd)
                      : xstrdup("");
-  json_object_set_new(o, "kept_by_design", json_pack("{s:o, s:s}", "detached_actors", kept, "working_dir_copies", copies));
+  json_object_set_new(o, "kept_by_design",
+                      json_pack("{s:o, s:s, s:I}", "detached_actors", kept, "working_dir_copies", copies,
+                                "evictable_cached_copies", (json_int_t)jobrec_sum(per_node, "cached_copies_left", 0)));
   free(copies);
   json_object_set_new(o, "usage_complete", json_boolean(nodes != NULL));
 }

@@ -108,17 +108,18 @@ static void collect_usage(json_t *node, const Rayc__GetJobUsageReply *r)
 
 static void collect_objects(json_t *node, const Rayc__GetJobObjectsReply *r)
 {
-  uint64_t v[9] = {0};
+  uint64_t v[10] = {0};
   for (size_t i = 0; i < r->n_jobs; i++) {
     const Rayc__JobObjects *o = r->jobs[i];
-    uint64_t add[9] = {o->created_objects, o->created_bytes, o->pulled_objects, o->pulled_bytes, o->spilled_objects,
-                       o->spilled_bytes, o->objects_left, o->bytes_left, o->spilled_left};
-    for (int k = 0; k < 9; k++)
+    uint64_t add[10] = {o->created_objects, o->created_bytes, o->pulled_objects, o->pulled_bytes, o->spilled_objects,
+                        o->spilled_bytes, o->objects_left, o->bytes_left, o->spilled_left, o->cached_left};
+    for (int k = 0; k < 10; k++)
       v[k] += add[k];
   }
-  static const char *names[9] = {"objects_created", "bytes_created", "objects_pulled", "bytes_pulled",
-                                 "objects_spilled", "bytes_spilled", "objects_left", "bytes_left", "spilled_left"};
-  for (int k = 0; k < 9; k++)
+  static const char *names[10] = {"objects_created", "bytes_created", "objects_pulled", "bytes_pulled",
+                                  "objects_spilled", "bytes_spilled", "objects_left", "bytes_left", "spilled_left",
+                                  "cached_copies_left"};
+  for (int k = 0; k < 10; k++)
     json_object_set_new(node, names[k], json_integer((json_int_t)v[k]));
 }
 
