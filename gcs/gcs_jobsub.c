@@ -68,7 +68,7 @@ static void gcs_jobsub_set_status(gcs_jobsubs_t *t, Rayc__JobSubmission *j, Rayc
   if (gcs_jobsub_terminal(st)) {
     if (j->end_time_ms == 0)
       j->end_time_ms = wall_ms();
-    gcs_jobrec_collect_start(t, j->submission_id, -1);
+    gcs_jobrec_collect_start(t, j, -1);
   }
   jobsub_store(t, j);
 }
@@ -115,7 +115,7 @@ gcs_jobsubs_t *gcs_jobsubs_create(struct gcs_server *s)
     }
   for (size_t i = 0; i < t->n; i++) /* ended before a restart, record not written yet */
     if (gcs_jobsub_terminal(t->v[i]->status) && !gcs_jobrecs_find(t->recs, t->v[i]->submission_id))
-      gcs_jobrec_collect_start(t, t->v[i]->submission_id, -1);
+      gcs_jobrec_collect_start(t, t->v[i], -1);
   return t;
 }
 

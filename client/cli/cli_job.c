@@ -33,8 +33,6 @@ int cli_job_exit_for(int rc)
     return CLI_JOB_NO_CLUSTER;
   case RAYC_EUNAUTHENTICATED:
     return CLI_JOB_AUTH;
-  case RAYC_EINVALID_ARGUMENT:
-    return CLI_USAGE;
   default:
     return CLI_FAIL;
   }

@@ -39,7 +39,8 @@ static const char submit_usage[] =
     "                       [--max-package-bytes N] [--token-file F] [--temp-dir DIR] [--format table|json] -- CMD...\n"
     "Runs CMD on the cluster's head under a job supervisor and, without --no-wait, prints its output until it\n"
     "ends: exit 0 when the job SUCCEEDED, 1 when it FAILED or was STOPPED. --working-dir is packed (without\n"
-    ".git and what .raycignore lists), uploaded once per content and becomes the job's cwd on every node.\n"
+    ".git and what .raycignore lists), uploaded once per content and becomes the job's cwd on every node;\n"
+    "it may also be a .tar archive (uploaded as it is) or a pkg_<sha256> uploaded before.\n"
     "--max-package-bytes (also $RAYC_MAX_PACKAGE_BYTES; default 100 MiB) limits the packed files.\n";
 
 /* Sets (or replaces) key=value in a list of pairs. */
@@ -253,11 +254,46 @@ static int submit_load_runtime_env(submit_opts_t *o)
 
 /* ---- upload and submit ---- */
 
-/* Packs and uploads the working dir into env (its name, size and file list). 0 or an exit status. */
+/* A tar archive given as the working dir: uploaded as it is (checked when nodes unpack it). */
+static int submit_read_archive(const char *path, uint64_t max, pkg_t *pkg, char **err)
+{
+  memset(pkg, 0, sizeof(*pkg));
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    *err = xasprintf("cannot read %s: %s", path, strerror(errno));
+    return RAYC_EIO;
+  }
+  char buf[65536];
+  size_t cap = 0;
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), f)) > 0;) {
+    if (pkg->len + n > cap)
+      pkg->data = xrealloc(pkg->data, cap = 2 * (pkg->len + n));
+    memcpy(pkg->data + pkg->len, buf, n);
+    pkg->len += n;
+  }
+  fclose(f);
+  max = max ? max : PKG_DEFAULT_MAX_BYTES;
+  if (pkg->len > max) {
+    *err = xasprintf("the working dir archive %s is %zu bytes, more than the limit of %llu bytes", path, pkg->len,
+                     (unsigned long long)max);
+    pkg_release(pkg);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  char h[65];
+  pkg_sha256_hex(pkg->data, pkg->len, h);
+  snprintf(pkg->name, sizeof(pkg->name), "pkg_%s", h);
+  return 0;
+}
+
+/* Packs (or reads, for a .tar file) and uploads the working dir into env (its name, size and file
+ * list). 0 or an exit status. */
 static int submit_upload(cli_job_client_t *c, const submit_opts_t *o, Rayc__JobRuntimeEnv *env, pkg_t *pkg)
 {
   char *err = NULL;
-  int rc = pkg_pack_dir(o->working_dir, o->max_bytes, pkg, &err);
+  size_t wl = strlen(o->working_dir);
+  int rc = wl > 4 && strcmp(o->working_dir + wl - 4, ".tar") == 0
+               ? submit_read_archive(o->working_dir, o->max_bytes, pkg, &err)
+               : pkg_pack_dir(o->working_dir, o->max_bytes, pkg, &err);
   if (rc != 0) {
     fprintf(stderr, "rayc job submit: %s\n", err ? err : rayc_strerror(rc));
     free(err);
