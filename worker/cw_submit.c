@@ -31,7 +31,7 @@ void cw_task_free(cw_t *cw, cw_task_t *t)
   for (size_t i = 0; i < t->nargs; i++) {
     if (t->args[i].value) {
       cw_blob_unref(t->args[i].value);
-      cw_nested_drop(cw, t->args[i].nested, t->args[i].nnested, 's');
+      cw_nested_drop(cw, t->args[i].nested, t->args[i].nnested, CW_HOLD_SUBMITTED);
       continue;
     }
     cw_object_t *o = cw_obj_get(cw, &t->args[i].ref);
@@ -259,6 +259,7 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
   spec.task_id = pb_bytes(t->id.b, ID_TASK_SIZE);
   spec.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
   spec.function_name = t->fn;
+  spec.language = t->cls ? t->cls->language : RAYC_LANG_C;
   spec.name = t->name;
   spec.num_returns = t->num_returns;
   spec.attempt = t->attempt;
@@ -391,6 +392,26 @@ static int cw_lease_spill(cw_t *cw, cw_lease_req_t *lr, const Rayc__Address *to)
   return cw_request_lease_at(cw, lr->cls, rpc_channel_get(cw->client, target), 1, lr->hops + 1) == 0;
 }
 
+/* A lease request that ended at raylets that cannot be reached (a node's raylet restarting, or
+ * dead and not yet declared so, that the cluster view still offers): the class waits
+ * CW_LEASE_RETRY_MS and asks again, for up to CW_LEASE_RETRY_FOR_MS, rather than failing its
+ * tasks in the seconds it takes the cluster to notice. Returns 1 when it will ask again. */
+static int cw_lease_backoff(cw_t *cw, cw_class_t *c, int status, const Rayc__RequestWorkerLeaseReply *rep)
+{
+  int unreachable = status == RAYC_EUNAVAILABLE || (status == 0 && !rep->rejected && rep->retry_at_raylet);
+  if (!unreachable || cw->stopping || c->leases || c->lease_requests > 0)
+    return 0;
+  int64_t now = now_ms();
+  if (!c->unreachable_since_ms)
+    c->unreachable_since_ms = now;
+  if (now - c->unreachable_since_ms > CW_LEASE_RETRY_FOR_MS) {
+    c->unreachable_since_ms = 0;
+    return 0;
+  }
+  c->retry_after_ms = now + CW_LEASE_RETRY_MS;
+  return 1;
+}
+
 static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_lease_req_t *lr = arg;
@@ -411,7 +432,11 @@ static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMe
     /* the node we were spilled to is gone: ask our own raylet again (its view will drop that node) */
     log_warn("lease request at another node failed (%s); asking the local raylet again", detail);
   } else if (status == 0 && rep->worker && rep->lease_id.len == 16 && rep->worker->worker_id.len == ID_WORKER_SIZE) {
+    c->unreachable_since_ms = 0;
     cw_lease_granted(cw, lr, rep);
+  } else if (cw_lease_backoff(cw, c, status, rep)) {
+    log_warn("no reachable raylet could lease a worker for %s (%s); asking again in %d ms", c->key,
+             detail && *detail ? detail : "spilled back to unreachable nodes", CW_LEASE_RETRY_MS);
   } else if (status != RAYC_ECANCELLED && !cw->stopping && !c->leases &&
              (c->lease_requests == 0 || status == RAYC_EINFEASIBLE)) {
     /* INFEASIBLE holds for the whole class: its other requests would only be sent again */
@@ -446,6 +471,7 @@ static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, i
   req.lease_id = pb_bytes(lease_id, sizeof(lease_id));
   req.owner_worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
   req.strategy = (Rayc__SchedulingStrategy)c->strategy;
+  req.language = c->language;
   if (c->strategy == RAYC_STRATEGY_NODE_AFFINITY)
     req.affinity_node_id = pb_bytes(c->affinity, ID_NODE_SIZE);
   req.affinity_soft = c->affinity_soft;
@@ -490,6 +516,9 @@ static void cw_pump(cw_t *cw, cw_class_t *c)
            (l->in_flight == 0 || (l->in_flight < CW_MAX_IN_FLIGHT && c->queued > (size_t)c->lease_requests)))
       cw_push(cw, l, cw_class_pop(c));
   size_t want = c->queued < CW_MAX_LEASE_REQUESTS ? c->queued : CW_MAX_LEASE_REQUESTS;
+  if (c->retry_after_ms && now_ms() < c->retry_after_ms)
+    return; /* backing off (cw_lease_backoff); the background thread pumps again */
+  c->retry_after_ms = 0;
   if (c->queued > 0 && (size_t)c->lease_requests < want)
     cw_request_lease(cw, c);
 }
@@ -543,6 +572,9 @@ void *cw_bg_main(void *arg)
     pthread_cond_timedwait(&cw->bg_cv, &cw->mu, &ts);
     if (!cw->stopping) {
       cw_leases_return_idle(cw, 0);
+      for (cw_class_t *c = cw->classes; c; c = c->next)
+        if (c->retry_after_ms && now_ms() >= c->retry_after_ms)
+          cw_pump(cw, c);
       cw_actors_tick(cw);
       cw_borrow_tick(cw);
     }
@@ -609,8 +641,11 @@ static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
     snprintf(c->key + off, sizeof(c->key) - off, " NODE_AFFINITY %s%s", o->node_affinity,
              o->node_affinity_soft ? " (soft)" : "");
   } else if (o->strategy > 0 && o->strategy < 3) {
-    snprintf(c->key + off, sizeof(c->key) - off, "%s", strategies[o->strategy]);
+    off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, "%s", strategies[o->strategy]);
   }
+  c->language = o->language;
+  if (o->language == RAYC_LANG_PYTHON && off < sizeof(c->key))
+    snprintf(c->key + off, sizeof(c->key) - off, " python");
 }
 
 static cw_class_t *cw_class_get(cw_t *cw, const rayc_task_opts *o)
@@ -641,6 +676,8 @@ static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *
         o->resources[i].amount < 0)
       return cw_set_error(RAYC_EINVALID_ARGUMENT, "custom resource %zu needs a name of 1..31 bytes and an amount >= 0", i);
   uint8_t node[ID_NODE_SIZE];
+  if (o->language != RAYC_LANG_C && o->language != RAYC_LANG_PYTHON)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown language %d", o->language);
   if (o->strategy < 0 || o->strategy > RAYC_STRATEGY_NODE_AFFINITY)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown scheduling strategy %d", o->strategy);
   if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY && (!o->node_affinity || id_from_hex(o->node_affinity, node, ID_NODE_SIZE)))
@@ -664,7 +701,7 @@ int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a)
   if (!a->ref) {
     char what[48];
     snprintf(what, sizeof(what), "argument %zu", i);
-    int rc = cw_nested_from_refs(cw, a->refs, a->nrefs, 's', &t->args[i].nested, what);
+    int rc = cw_nested_from_refs(cw, a->refs, a->nrefs, CW_HOLD_SUBMITTED, &t->args[i].nested, what);
     if (rc != 0)
       return rc;
     t->args[i].nnested = a->nrefs;

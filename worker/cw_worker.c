@@ -51,6 +51,8 @@ static int worker_parse(worker_config_t *c, int argc, char **argv, cw_t *cw)
   char *err = NULL;
   cfg_set_program("worker");
   int rc = cfg_load(worker_settings, ARRAY_LEN(worker_settings), c, argc, argv, NULL, &err);
+  if (rc == CFG_PRINTED)
+    return CFG_HELP;
   if (rc == CFG_HELP) {
     cfg_usage(stdout, "rayc-worker", "a rayc worker (started by the raylet)", worker_settings,
               ARRAY_LEN(worker_settings));

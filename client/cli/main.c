@@ -1,13 +1,17 @@
 /* rayc: the command-line tool. Dispatches to one function per command (see cli.h). */
 #include "client/cli/cli.h"
 #include "client/cli/cli_job.h"
+#include "client/cli/cli_up.h"
 
+#include "common/sysnode.h"
 #include "common/util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cli_list(int argc, char **argv); /* cli_list.c */
+
 
 typedef struct cli_command {
   const char *name;
@@ -24,6 +28,8 @@ static const cli_command_t cli_commands[] = {
     {"get-token", cli_get_token, "print the cluster token (the only command that shows it)"},
     {"job", cli_job, "submit, watch and stop jobs; their governance records (rayc job submit|status|logs|stop|list|delete|record|records)"},
     {"job-supervisor", cli_job_supervisor, "(internal) the job supervisor the GCS starts for each job"},
+    {"up", cli_up, "bring a cluster of machines up over ssh (rayc up [--status] CLUSTER.yaml)"},
+    {"down", cli_down, "stop a cluster brought up by rayc up (rayc down CLUSTER.yaml)"},
 };
 
 static void cli_usage(FILE *out)
@@ -45,6 +51,10 @@ int main(int argc, char **argv)
     cli_usage(stdout);
     return CLI_OK;
   }
+  /* On a systemd node every command but start finds the node without flags (common/sysnode.h). */
+  const char *temp = getenv("RAYC_TEMP_DIR");
+  if ((!temp || !*temp) && strcmp(cmd, "start") != 0 && sysnode_present())
+    setenv("RAYC_TEMP_DIR", SYSNODE_DIR, 1);
   for (size_t i = 0; i < ARRAY_LEN(cli_commands); i++)
     if (strcmp(cmd, cli_commands[i].name) == 0)
       return cli_commands[i].run(argc - 1, argv + 1);
