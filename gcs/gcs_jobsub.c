@@ -3,6 +3,7 @@
 #include "gcs/gcs_jobsub.h"
 
 #include "common/log.h"
+#include "common/pkg.h"
 #include "common/status.h"
 #include "common/util.h"
 #include "gcs/gcs_jobrec.h"
@@ -179,6 +180,36 @@ static int jobsub_supervisor_alive(int pid, const char *sid)
   return saw_sup && saw_id;
 }
 
+static void jobsub_on_unreserved(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)detail;
+  if (status != 0)
+    log_warn("job %s: the head's raylet did not take the entrypoint's CPUs back: %s", (char *)arg,
+             rayc_strerror(status));
+  free(arg);
+  pb_free(resp);
+}
+
+/* The supervisor of j is gone: gives the CPUs it had reserved for the entrypoint back. */
+static void jobsub_unreserve(gcs_jobsubs_t *t, const Rayc__JobSubmission *j)
+{
+  for (size_t i = 0; j->entrypoint_num_cpus > 0 && t->client && i < t->s->nodes.n; i++) {
+    const gcs_node_t *n = t->s->nodes.v[i];
+    if (n->state != GCS_NODE_ALIVE || strcmp(n->info->ip, j->supervisor_node_ip) != 0 || !n->info->is_head)
+      continue;
+    uint8_t pg[18];
+    pkg_entrypoint_reservation_id(j->submission_id, pg);
+    Rayc__CancelResourceReserveRequest req = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
+    req.placement_group_id = pb_bytes(pg, sizeof(pg));
+    req.bundle_index = -1;
+    char *addr = xasprintf("%s:%d", n->info->ip, n->info->raylet_port), *sid = xstrdup(j->submission_id);
+    if (rpc_call(rpc_channel_get(t->client, addr), &rayc__node_manager_service__descriptor, "CancelResourceReserve",
+                 &req.base, 5000, jobsub_on_unreserved, sid) != 0)
+      free(sid);
+    free(addr);
+  }
+}
+
 void gcs_jobsubs_cron(gcs_jobsubs_t *t, int64_t now)
 {
   gcs_jobrec_collect_cron(t, now);
@@ -191,6 +222,7 @@ void gcs_jobsubs_cron(gcs_jobsubs_t *t, int64_t now)
         jobsub_supervisor_alive(j->supervisor_pid, j->submission_id))
       continue;
     char *msg = xasprintf("the job supervisor (pid %d) is gone", j->supervisor_pid);
+    jobsub_unreserve(t, j);
     gcs_jobsub_set_status(t, j, RAYC__JOB_STATUS__JOB_FAILED, msg);
     free(msg);
   }

@@ -141,6 +141,41 @@ START_TEST(test_stop_ends_the_group_then_delete)
 }
 END_TEST
 
+START_TEST(test_entrypoint_cpus_reserved_on_the_head)
+{
+  char *out = NULL, v[256];
+  ck_assert_int_eq(it_sh(&out, "%s job submit --no-wait --submission-id cpu1 --entrypoint-num-cpus 1.5 -- 'sleep 4'",
+                         rayc_bin),
+                   0);
+  free(out);
+  wait_status("cpu1", "RUNNING", v, sizeof(v));
+  ck_assert_str_eq(v, "RUNNING");
+  it_sh(&out, "%s status", rayc_bin);
+  ck_assert_msg(strstr(out, " 1.5/2.0 CPU"), "the entrypoint's 1.5 CPUs are not reserved: %s", out);
+  free(out);
+  /* a second job needing 1 CPU waits PENDING until the first gives its CPUs back */
+  ck_assert_int_eq(it_sh(&out, "%s job submit --no-wait --submission-id cpu2 --entrypoint-num-cpus 1 -- true", rayc_bin),
+                   0);
+  free(out);
+  usleep(1000 * 1000);
+  it_sh(&out, "%s job status --format json cpu2", rayc_bin);
+  json_field(out, "status", v, sizeof(v));
+  ck_assert_msg(strcmp(v, "PENDING") == 0, "cpu2 did not wait for the CPUs: %s", out);
+  free(out);
+  wait_status("cpu2", "SUCCEEDED", v, sizeof(v));
+  ck_assert_str_eq(v, "SUCCEEDED");
+  for (int i = 0; i < 50; i++) {
+    it_sh(&out, "%s status", rayc_bin);
+    int freed = strstr(out, " 0.0/2.0 CPU") != NULL;
+    free(out);
+    if (freed)
+      return;
+    usleep(200 * 1000);
+  }
+  ck_abort_msg("the entrypoints' CPUs were not given back");
+}
+END_TEST
+
 /* Submits the archive python builds with the members given (a Python list of statements). */
 static void refused_archive(const char *what, const char *members, const char *want)
 {
@@ -202,6 +237,7 @@ int main(void)
   tcase_add_test(tc, test_failing_entrypoint_and_exit_codes);
   tcase_add_test(tc, test_stop_ends_the_group_then_delete);
   tcase_add_test(tc, test_hostile_archives_refused);
+  tcase_add_test(tc, test_entrypoint_cpus_reserved_on_the_head);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }
