@@ -41,6 +41,8 @@ const cfg_entry_t gcs_config_table[] = {
     {"pubsub-poll-timeout-ms", CFG_INT, F(pubsub_poll_timeout_ms), "30000",
      "a held Poll with nothing to deliver is answered empty after this long"},
     {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
+    {"job-package-ttl-ms", CFG_INT, F(job_package_ttl_ms), "600000",
+     "a job working-dir package (KV namespace pkg) no job used for this long is deleted (0: never)"},
 };
 const size_t gcs_config_table_len = ARRAY_LEN(gcs_config_table);
 

@@ -135,6 +135,7 @@ void gcs_jobsubs_destroy(gcs_jobsubs_t *t)
   rpc_client_destroy(t->client);
   gcs_jobrec_collect_release(t);
   gcs_jobrecs_destroy(t->recs);
+  free(t->unused);
   free(t);
 }
 
@@ -213,6 +214,7 @@ static void jobsub_unreserve(gcs_jobsubs_t *t, const Rayc__JobSubmission *j)
 void gcs_jobsubs_cron(gcs_jobsubs_t *t, int64_t now)
 {
   gcs_jobrec_collect_cron(t, now);
+  gcs_jobpkg_cron(t, now);
   if (now < t->next_check_ms)
     return;
   t->next_check_ms = now + JOBSUB_CHECK_MS;

@@ -52,6 +52,7 @@ static void raylet_close_all(raylet_t *r)
   raylet_sched_free(r);
   raylet_bundle_free(r);
   raylet_usage_destroy(r);
+  raylet_rtenv_destroy(r);
   rpc_server_destroy(r->server);
   r->server = NULL;
   local_server_destroy(r->local);
@@ -96,6 +97,7 @@ static void raylet_cron(uv_timer_t *t)
   if (r->stopping)
     return;
   raylet_usage_cron(r);
+  raylet_rtenv_cron(r);
   raylet_pool_reap_stuck(r);
   raylet_pool_reap_idle(r);
   if (r->infeasible)

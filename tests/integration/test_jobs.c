@@ -176,6 +176,43 @@ START_TEST(test_entrypoint_cpus_reserved_on_the_head)
 }
 END_TEST
 
+/* Working-dir packages no job uses are collected: the KV copy by the GCS, the node's copy by the
+ * raylet (both TTLs are 3 s in this test, see main). */
+START_TEST(test_unused_packages_collected)
+{
+  char *out = NULL, *wd = xasprintf("%s/gcwd", it_temp);
+  ck_assert_int_eq(it_sh(NULL, "mkdir -p %s && echo 'gc me' > %s/data.txt", wd, wd), 0);
+  ck_assert_int_eq(it_sh(&out, "%s job submit --working-dir %s -- 'cat data.txt'", rayc_bin, wd), 0);
+  ck_assert_msg(strstr(out, "gc me") && strstr(out, "(uploaded)"), "%s", out);
+  const char *pk = strstr(out, "pkg_");
+  ck_assert_ptr_nonnull(pk);
+  char pkg[69];
+  snprintf(pkg, sizeof(pkg), "%.68s", pk);
+  free(out);
+  ck_assert_int_eq(it_sh(&out, "%s job submit --working-dir %s -- true", rayc_bin, wd), 0);
+  ck_assert_msg(strstr(out, "already uploaded"), "a second submit uploaded again: %s", out);
+  free(out);
+  int gone = 0;
+  for (int i = 0; i < 150 && !gone; i++) { /* the copy under runtime_env/ goes once unused for the TTL */
+    usleep(200 * 1000);
+    gone = it_sh(NULL, "ls -d %s/session_latest/runtime_env/%s > /dev/null 2>&1", it_temp, pkg) != 0;
+  }
+  ck_assert_msg(gone, "the node's copy of the working dir was never collected");
+  int deleted = 0; /* and the KV package (the GCS logs it) */
+  for (int i = 0; i < 150 && !deleted; i++) {
+    usleep(200 * 1000);
+    deleted = it_sh(NULL, "grep -q 'package %s: .*deleted from the KV' %s/session_latest/logs/gcs.log", pkg, it_temp) == 0;
+  }
+  ck_assert_int_eq(it_sh(&out, "%s job submit --working-dir %s -- true", rayc_bin, wd), 0);
+  int uploaded = strstr(out, "(uploaded)") != NULL; /* a new submit has to upload it again */
+  free(out);
+  free(wd);
+  if (deleted && uploaded)
+    return;
+  ck_abort_msg("the unused package was never deleted from the KV");
+}
+END_TEST
+
 /* Submits the archive python builds with the members given (a Python list of statements). */
 static void refused_archive(const char *what, const char *members, const char *want)
 {
@@ -227,6 +264,8 @@ END_TEST
 
 int main(void)
 {
+  setenv("RAYC_JOB_PACKAGE_TTL_MS", "3000", 1); /* package GC within the test's time */
+  setenv("RAYC_RUNTIME_ENV_TTL_MS", "3000", 1);
   if (it_start("libtest_tasks.so", "--num-cpus 2") != 0)
     return 1;
   Suite *s = suite_create("jobs");
@@ -238,6 +277,7 @@ int main(void)
   tcase_add_test(tc, test_stop_ends_the_group_then_delete);
   tcase_add_test(tc, test_hostile_archives_refused);
   tcase_add_test(tc, test_entrypoint_cpus_reserved_on_the_head);
+  tcase_add_test(tc, test_unused_packages_collected);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }
