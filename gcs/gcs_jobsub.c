@@ -288,10 +288,17 @@ static int jobsub_spawn(gcs_jobsubs_t *t, Rayc__JobSubmission *j)
     }
   jobsub_proc_t *p = xcalloc(1, sizeof(*p));
   p->proc.data = p;
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+  char *out = xasprintf("%s/logs/job-supervisor-%s.out", c->session_dir, j->submission_id);
+  int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600); /* its stderr: crashes, sanitizers */
+  free(out);
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+                                   {.flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = fd},
+                                   {.flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = fd}};
   uv_process_options_t o = {.exit_cb = jobsub_proc_on_exit, .file = exe, .args = (char **)args,
                             .flags = UV_PROCESS_DETACHED, .stdio_count = 3, .stdio = stdio};
   int rc = uv_spawn(t->s->loop, &p->proc, &o);
+  if (fd >= 0)
+    close(fd);
   if (rc != 0) {
     log_error("job %s: cannot start %s: %s", j->submission_id, exe, uv_strerror(rc));
     uv_close((uv_handle_t *)&p->proc, jobsub_proc_on_close);

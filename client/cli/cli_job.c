@@ -146,7 +146,8 @@ int cli_job_stream_logs(cli_job_client_t *c, const char *id, int follow)
     if (rc != 0)
       return rc;
     Rayc__GetJobLogsReply *r = (Rayc__GetJobLogsReply *)resp;
-    fwrite(r->data.data, 1, r->data.len, stdout);
+    if (r->data.len)
+      fwrite(r->data.data, 1, r->data.len, stdout);
     fflush(stdout);
     off = r->next_offset;
     int more = r->data.len > 0, ended = r->job_ended;

@@ -433,6 +433,8 @@ START_TEST(test_pack_deterministic_ignores_and_round_trips) {
   char *again = NULL; /* installed once: a second install finds it */
   ck_assert_int_eq(pkg_install(envdir, a.name, a.data, a.len, &again, &err), 0);
   ck_assert_str_eq(again, path);
+  free(again);
+  again = NULL;
   char wrong[69];
   snprintf(wrong, sizeof(wrong), "pkg_%064d", 0);
   ck_assert_int_eq(pkg_install(envdir, wrong, a.data, a.len, &again, &err), RAYC_EINVALID_ARGUMENT);
