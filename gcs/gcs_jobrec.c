@@ -136,34 +136,10 @@ static json_t *jobrec_actors(struct gcs_server *s, const Rayc__JobSubmission *j,
   return json_integer(created);
 }
 
-/* Resource use, data movement, endpoints and the cleanup list, from the nodes' answers. */
-static void jobrec_usage(json_t *o, struct gcs_server *s, const Rayc__JobSubmission *j, json_t *nodes)
+/* The actors, the cleanup list (what was left) and what is kept by design. */
+static void jobrec_cleanup(json_t *o, struct gcs_server *s, const Rayc__JobSubmission *j, json_t *per_node,
+                           json_t *procs, json_t *eps)
 {
-  json_t *per_node = nodes ? json_deep_copy(nodes) : json_array(), *procs = json_array(), *eps = json_array();
-  size_t i;
-  json_t *n;
-  json_array_foreach(per_node, i, n) {
-    size_t k;
-    json_t *x;
-    json_array_foreach(json_object_get(n, "processes_left"), k, x)
-      json_array_append_new(procs, json_pack("{s:O, s:O}", "node_ip", json_object_get(n, "ip"), "pid", x));
-    json_array_extend(eps, json_object_get(n, "endpoints"));
-  }
-  json_object_set_new(o, "resources",
-                      json_pack("{s:o, s:f, s:I, s:{s:s, s:f, s:I}}", "per_node", per_node, "cpu_seconds",
-                                jobrec_sum(per_node, "cpu_seconds", 0), "peak_rss_bytes",
-                                (json_int_t)jobrec_sum(per_node, "peak_rss_bytes", 1), "entrypoint", "node_ip",
-                                j->supervisor_node_ip, "cpu_seconds", j->entrypoint_cpu_seconds, "peak_rss_bytes",
-                                (json_int_t)j->entrypoint_peak_rss_bytes));
-  json_object_set_new(o, "objects",
-                      json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "objects_created",
-                                (json_int_t)jobrec_sum(per_node, "objects_created", 0), "bytes_created",
-                                (json_int_t)jobrec_sum(per_node, "bytes_created", 0), "objects_pulled_between_nodes",
-                                (json_int_t)jobrec_sum(per_node, "objects_pulled", 0), "bytes_pulled_between_nodes",
-                                (json_int_t)jobrec_sum(per_node, "bytes_pulled", 0), "objects_spilled",
-                                (json_int_t)jobrec_sum(per_node, "objects_spilled", 0), "bytes_spilled",
-                                (json_int_t)jobrec_sum(per_node, "bytes_spilled", 0)));
-  json_object_set_new(o, "endpoints", eps);
   json_t *kept;
   json_object_set_new(o, "actors_created", jobrec_actors(s, j, &kept));
   json_t *running = json_array();
@@ -192,6 +168,37 @@ static void jobrec_usage(json_t *o, struct gcs_server *s, const Rayc__JobSubmiss
                       json_pack("{s:o, s:s, s:I}", "detached_actors", kept, "working_dir_copies", copies,
                                 "evictable_cached_copies", (json_int_t)jobrec_sum(per_node, "cached_copies_left", 0)));
   free(copies);
+}
+
+/* Resource use, data movement, endpoints and the cleanup list, from the nodes' answers. */
+static void jobrec_usage(json_t *o, struct gcs_server *s, const Rayc__JobSubmission *j, json_t *nodes)
+{
+  json_t *per_node = nodes ? json_deep_copy(nodes) : json_array(), *procs = json_array(), *eps = json_array();
+  size_t i;
+  json_t *n;
+  json_array_foreach(per_node, i, n) {
+    size_t k;
+    json_t *x;
+    json_array_foreach(json_object_get(n, "processes_left"), k, x)
+      json_array_append_new(procs, json_pack("{s:O, s:O}", "node_ip", json_object_get(n, "ip"), "pid", x));
+    json_array_extend(eps, json_object_get(n, "endpoints"));
+  }
+  json_object_set_new(o, "resources",
+                      json_pack("{s:o, s:f, s:I, s:{s:s, s:f, s:I}}", "per_node", per_node, "cpu_seconds",
+                                jobrec_sum(per_node, "cpu_seconds", 0), "peak_rss_bytes",
+                                (json_int_t)jobrec_sum(per_node, "peak_rss_bytes", 1), "entrypoint", "node_ip",
+                                j->supervisor_node_ip, "cpu_seconds", j->entrypoint_cpu_seconds, "peak_rss_bytes",
+                                (json_int_t)j->entrypoint_peak_rss_bytes));
+  json_object_set_new(o, "objects",
+                      json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "objects_created",
+                                (json_int_t)jobrec_sum(per_node, "objects_created", 0), "bytes_created",
+                                (json_int_t)jobrec_sum(per_node, "bytes_created", 0), "objects_pulled_between_nodes",
+                                (json_int_t)jobrec_sum(per_node, "objects_pulled", 0), "bytes_pulled_between_nodes",
+                                (json_int_t)jobrec_sum(per_node, "bytes_pulled", 0), "objects_spilled",
+                                (json_int_t)jobrec_sum(per_node, "objects_spilled", 0), "bytes_spilled",
+                                (json_int_t)jobrec_sum(per_node, "bytes_spilled", 0)));
+  json_object_set_new(o, "endpoints", eps);
+  jobrec_cleanup(o, s, j, per_node, procs, eps);
   json_object_set_new(o, "usage_complete", json_boolean(nodes != NULL));
 }
 

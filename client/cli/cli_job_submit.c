@@ -285,20 +285,11 @@ static int submit_read_archive(const char *path, uint64_t max, pkg_t *pkg, char 
   return 0;
 }
 
-/* Packs (or reads, for a .tar file) and uploads the working dir into env (its name, size and file
- * list). 0 or an exit status. */
-static int submit_upload(cli_job_client_t *c, const submit_opts_t *o, Rayc__JobRuntimeEnv *env, pkg_t *pkg)
+/* Uploads pkg to the KV (namespace "pkg") unless it is there: *have says it was. 0 or an exit
+ * status (printed). */
+static int submit_kv_put(cli_job_client_t *c, const pkg_t *pkg, int *have)
 {
-  char *err = NULL;
-  size_t wl = strlen(o->working_dir);
-  int rc = wl > 4 && strcmp(o->working_dir + wl - 4, ".tar") == 0
-               ? submit_read_archive(o->working_dir, o->max_bytes, pkg, &err)
-               : pkg_pack_dir(o->working_dir, o->max_bytes, pkg, &err);
-  if (rc != 0) {
-    fprintf(stderr, "rayc job submit: %s\n", err ? err : rayc_strerror(rc));
-    free(err);
-    return CLI_FAIL;
-  }
+  int rc;
   Rayc__KVKeysRequest kreq = RAYC__KVKEYS_REQUEST__INIT;
   kreq.ns = (char *)"pkg";
   kreq.prefix = pb_bytes(pkg->name, strlen(pkg->name));
@@ -306,10 +297,10 @@ static int submit_upload(cli_job_client_t *c, const submit_opts_t *o, Rayc__JobR
   char *detail = NULL;
   rc = cli_job_call_raw(c, &rayc__internal_kvgcs_service__descriptor, "InternalKVKeys", &kreq.base, c->timeout_ms,
                         &resp, &detail);
-  int have = rc == 0 && ((Rayc__KVKeysReply *)resp)->n_keys > 0;
+  *have = rc == 0 && ((Rayc__KVKeysReply *)resp)->n_keys > 0;
   pb_free(resp);
   resp = NULL;
-  if (rc == 0 && !have) {
+  if (rc == 0 && !*have) {
     Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
     put.ns = (char *)"pkg";
     put.key = kreq.prefix;
@@ -325,6 +316,26 @@ static int submit_upload(cli_job_client_t *c, const submit_opts_t *o, Rayc__JobR
     free(detail);
     return cli_job_exit_for(rc);
   }
+  return 0;
+}
+
+/* Packs (or reads, for a .tar file) and uploads the working dir into env (its name, size and file
+ * list). 0 or an exit status. */
+static int submit_upload(cli_job_client_t *c, const submit_opts_t *o, Rayc__JobRuntimeEnv *env, pkg_t *pkg)
+{
+  char *err = NULL;
+  size_t wl = strlen(o->working_dir);
+  int rc = wl > 4 && strcmp(o->working_dir + wl - 4, ".tar") == 0
+               ? submit_read_archive(o->working_dir, o->max_bytes, pkg, &err)
+               : pkg_pack_dir(o->working_dir, o->max_bytes, pkg, &err);
+  if (rc != 0) {
+    fprintf(stderr, "rayc job submit: %s\n", err ? err : rayc_strerror(rc));
+    free(err);
+    return CLI_FAIL;
+  }
+  int have = 0;
+  if ((rc = submit_kv_put(c, pkg, &have)) != 0)
+    return rc;
   fprintf(stderr, "Working dir %s: %zu files, %llu bytes packed as %s (%s)\n", o->working_dir, pkg->nfiles,
           (unsigned long long)pkg->len, pkg->name, have ? "already uploaded" : "uploaded");
   env->working_dir = pkg->name;
