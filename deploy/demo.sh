@@ -10,8 +10,13 @@ echo "== rayc start --head"
 ADDRESS=$(cat "$TMP/session_latest/address")
 echo "== rayc status"
 "$B/bin/rayc" status --address "$ADDRESS" --temp-dir "$TMP"
-echo "== example job (examples/example_driver.c, tasks from examples/example_tasks.c)"
-RAYC_ADDRESS=$ADDRESS RAYC_TEMP_DIR=$TMP RAYC_CODE_PATH="$B/lib/libexample_tasks.so" "$B/bin/example_driver"
+echo "== rayc job submit: examples/example_driver.c, its task library shipped in the job's working dir"
+mkdir -p "$TMP/job" && cp "$B/lib/libexample_tasks.so" "$TMP/job/"
+printf 'code_path: libexample_tasks.so\n' > "$TMP/runtime_env.yaml"
+"$B/bin/rayc" job submit --address "$ADDRESS" --temp-dir "$TMP" --submission-id demo --working-dir "$TMP/job" \
+  --runtime-env "$TMP/runtime_env.yaml" -- "$B/bin/example_driver"
+echo "== rayc job list"
+"$B/bin/rayc" job list --address "$ADDRESS" --temp-dir "$TMP"
 echo "== rayc stop"
 "$B/bin/rayc" stop --temp-dir "$TMP"
 left=$(pgrep -f "$TMP" || true)
