@@ -160,12 +160,13 @@ static int up_start(up_state_t *s, const up_host_t *h)
 {
   const char *t = h->head ? "rayc-head.target" : "rayc-node.target";
   const char *units = h->head ? "rayc-gcs rayc-store rayc-raylet" : "rayc-store rayc-raylet";
+  /* A restart names the services: restarting the target itself races its Upholds=. */
   char *cmd = xasprintf("systemctl enable --quiet %s 2>/dev/null; if systemctl is-active --quiet %s; then "
                         "if [ %d = 1 ]; then systemctl restart %s && echo restarted; else echo running; fi; "
                         "else systemctl start %s && echo started; fi || exit 1; for u in %s; do "
                         "systemctl is-active --quiet $u || { echo \"$u is not running: $(journalctl -q -n 1 -u $u "
                         "--no-pager)\"; exit 1; }; done",
-                        t, t, s->changed, t, t, units);
+                        t, t, s->changed, units, t, units);
   up_run_t r;
   int rc = up_do(s, h, t, cmd, NULL, &r);
   free(cmd);
@@ -327,8 +328,11 @@ static int up_main(int argc, char **argv, int down)
   int rc = CLI_USAGE;
   if (up_cluster_load(file, &c, &err) < 0)
     fprintf(stderr, "rayc %s: %s\n", argv[0], err);
-  else
+  else {
+    up_ssh_share_start(&c);
     rc = down ? up_cmd_down(&c) : status_only ? up_cmd_status(&c) : up_cmd_up(&c);
+    up_ssh_share_stop(&c);
+  }
   free(err);
   up_cluster_release(&c);
   return rc;
