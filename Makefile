@@ -22,7 +22,8 @@ MAKEFLAGS += --no-builtin-rules
 FLAVOR ?= normal
 B := build/$(FLAVOR)
 G := build/gen
-PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
+PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis libmicrohttpd jansson
+PKGS += libarchive libcrypto # jobs: working-dir packages, SHA-256, governance records
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -30,7 +31,9 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
         -Wwrite-strings -Wformat=2 -fno-common
-CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC $(WARN)
+# -fvisibility=hidden: librayc exports only what its headers mark RAYC_EXTERN (the rayc_* API);
+# executables and static libraries are unaffected.
+CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -fvisibility=hidden $(WARN)
 ifeq ($(FLAVOR),asan)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -55,8 +58,9 @@ CLI_O := $(call obj,$(wildcard client/cli/*.c))
 
 LIBCOMMON := $(B)/lib/libcommon.a
 LIBRAYC := $(B)/lib/librayc.so
-BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc
-EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so
+BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc \
+        $(B)/bin/rayc-dashboard
+EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so $(B)/lib/libjob_tasks.so
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(wildcard tests/helpers/*.c))
@@ -68,9 +72,12 @@ GCS_BENCH := $(B)/bench/gcs_bench
 SYSTEM_TESTS := $(patsubst tests/system/%.c,$(B)/tests/%,$(wildcard tests/system/test_*.c))
 TEST_DRIVERS := $(patsubst tests/drivers/%.c,$(B)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
-all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS) $(SYSTEM_TESTS)
+# What the tests need (make test builds no benchmark), and the benchmarks.
+TEST_BINS = $(BINS) $(LIBRAYC) $(EXAMPLES) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS) $(SYSTEM_TESTS)
+BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH)
+all: $(TEST_BINS) $(BENCH_BINS)
 .SECONDARY:
-.PHONY: all test unit integration asan test-asan demo deps bench clean format install deb config test-system
+.PHONY: all test unit integration asan test-asan demo deps bench clean format install deb config test-system python
 
 # Generated code is needed before any compile (headers), so every object waits for it.
 $(G)/proto/%.pb-c.c $(G)/proto/%.pb-c.h: proto/%.proto
@@ -85,6 +92,12 @@ $(B)/%.o: %.c $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+# The git revision goes into governance records; gcs_version.o is rebuilt when it changes.
+RAYC_GIT_REV := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+$(shell mkdir -p $(B) && (echo '$(RAYC_GIT_REV)' | cmp -s - $(B)/git-rev || echo '$(RAYC_GIT_REV)' > $(B)/git-rev))
+$(B)/gcs/gcs_version.o: $(B)/git-rev
+$(B)/gcs/gcs_version.o: CPPFLAGS += -DRAYC_GIT_REV='"$(RAYC_GIT_REV)"'
+
 $(LIBCOMMON): $(COMMON_O)
 	@mkdir -p $(dir $@)
 	rm -f $@; ar rcs $@ $^
@@ -92,6 +105,8 @@ $(LIBCOMMON): $(COMMON_O)
 $(B)/lib/libgcs.a: $(GCS_O)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(B)/lib/libstore.a: $(STORE_O)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(B)/lib/libcw.a: $(API_O) $(CW_O) $(STORECLIENT_O)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(B)/lib/libraylet.a: $(RAYLET_O)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
@@ -117,9 +132,20 @@ $(B)/bin/rayc-raylet: $(B)/raylet/main.o $(B)/lib/libraylet.a $(LIBCOMMON)
 $(B)/bin/rayc-worker: $(B)/worker/main.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
-$(B)/bin/rayc: $(CLI_O) $(LIBRAYC)
+# The CLI uses internals (launch, RPC, the store client) librayc does not export: it links its own
+# copies statically beside the public API.
+CLI_STATIC := $(B)/client/launch.o $(STORECLIENT_O) $(LIBCOMMON)
+$(B)/bin/rayc: $(CLI_O) $(CLI_STATIC) $(LIBRAYC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_O) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_O) $(CLI_STATIC) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+
+# The head's HTTP endpoint: its own objects, the state API's client side (shared with the CLI) and
+# libcommon (not librayc: it runs no tasks). Its pages are compiled in (dash_static.c, .incbin).
+DASH_O := $(call obj,$(wildcard dashboard/*.c)) $(call obj,client/cli/cli_state.c client/cli/cli_common.c)
+$(B)/dashboard/dash_static.o: $(wildcard dashboard/static/*)
+$(B)/bin/rayc-dashboard: $(DASH_O) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Examples: a shared library of tasks (resolved against librayc at dlopen time) and its driver.
 $(B)/lib/libexample_tasks.so: $(B)/examples/example_tasks.o
@@ -154,6 +180,11 @@ $(B)/bench/bench_actors: $(B)/bench/bench_actors.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
 
+# Task library the job tests ship in a job's working dir (tests/jobs/*.c).
+$(B)/lib/libjob_tasks.so: $(call obj,$(wildcard tests/jobs/*.c))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^
+
 # Task library used by the integration tests (tests/tasks/*.c).
 $(B)/lib/libtest_tasks.so: $(call obj,$(wildcard tests/tasks/*.c))
 	@mkdir -p $(dir $@)
@@ -165,28 +196,53 @@ $(B)/bin/example_driver: $(B)/examples/example_driver.o $(LIBRAYC)
 # Unit tests link libcommon plus the module their name names (test_gcs_* -> libgcs.a, ...), so a
 # module's tests build while other modules are broken. Test helpers (tests/helpers/*.c, programs
 # that tests exec) link the same way. Integration tests link librayc and exec the real daemons.
-UNIT_MOD_LIBS = $(if $(filter test_gcs%,$(1)),$(B)/lib/libgcs.a,)$(if $(filter test_store%,$(1)),$(B)/lib/libstore.a $(STORECLIENT_O),)$(if $(filter test_raylet%,$(1)),$(B)/lib/libraylet.a,)
+UNIT_MOD_LIBS = $(if $(filter test_cw%,$(1)),$(B)/lib/libcw.a,)$(if $(filter test_gcs%,$(1)),$(B)/lib/libgcs.a,)$(if $(filter test_store%,$(1)),$(B)/lib/libstore.a $(STORECLIENT_O),)$(if $(filter test_raylet%,$(1)),$(B)/lib/libraylet.a,)
 .SECONDEXPANSION:
 $(B)/tests/%: $(B)/tests/unit/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(CHECK_LIBS) $(LDLIBS)
-$(B)/tests/%: $(B)/tests/integration/%.o $(LIBRAYC)
+# Integration tests may inspect internals (RPC, the store) with static copies of libcommon; the
+# boundary test links librayc alone, with its own xmalloc, log_init and hmap_put.
+$(B)/tests/test_boundary: $(B)/tests/integration/test_boundary.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
-$(B)/tests/%: $(B)/tests/system/%.o $(LIBRAYC)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) -lpthread -lm
+$(B)/tests/%: $(B)/tests/integration/%.o $(STORECLIENT_O) $(LIBCOMMON) $(LIBRAYC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(STORECLIENT_O) $(LIBCOMMON) -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
+$(B)/tests/%: $(B)/tests/system/%.o $(STORECLIENT_O) $(LIBCOMMON) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(STORECLIENT_O) $(LIBCOMMON) -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
 $(B)/tests/%: $(B)/tests/helpers/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(LDLIBS)
 
+# The Python package (python/rayc/): its .py files copied to $(B)/python/rayc/ and the CPython
+# extension rayc._rayc (python/rayc/*.c, over librayc) built for Debian's /usr/bin/python3.
+PYTHON := /usr/bin/python3
+PY_INCLUDES := $(shell $(PYTHON)-config --includes 2>/dev/null | sed 's/-I/-isystem /g')
+PY_EXT := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null)
+PY_SRC := $(shell find python/rayc -name '*.py' 2>/dev/null)
+PY_OUT := $(patsubst python/%,$(B)/python/%,$(PY_SRC))
+PY_EXT_O := $(call obj,$(wildcard python/rayc/*.c))
+PY_MOD := $(B)/python/rayc/_rayc$(PY_EXT)
+$(PY_EXT_O): CPPFLAGS += $(PY_INCLUDES)
+$(B)/python/%.py: python/%.py
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(PY_MOD): $(PY_EXT_O) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@.$$$$.tmp $(PY_EXT_O) -L$(B)/lib -lrayc -Wl,-rpath,'$$ORIGIN/../../lib' && mv -f $@.$$$$.tmp $@
+python: $(PY_OUT) $(PY_MOD)
+all: python
+
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
-test: all
-	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS)
-unit: all
+PY_TESTS := tests/python/run-pytest
+test: $(TEST_BINS) python
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) $(PY_TESTS)
+unit: $(TEST_BINS)
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS)
-integration: all
-	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS)
+integration: $(TEST_BINS) python
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS) $(PY_TESTS)
 
 # Under the sanitizers tests run in one process (CK_FORK=no) so leaks are reported and fail them.
 asan test-asan:

@@ -42,6 +42,7 @@
  * (cancel, destroy) happens on the CQ thread.
  */
 #include "common/rpc.h"
+#include "common/rpc_valid.h"
 #include "common/rpc_tls.h"
 
 #include <grpc/byte_buffer.h>
@@ -65,6 +66,7 @@
 
 #include "common/log.h"
 #include "common/loopq.h"
+#include "common/rpc_metrics.h"
 #include "common/status.h"
 #include "common/util.h"
 
@@ -164,6 +166,7 @@ struct rpc_row { /* a table row resolved against its service descriptor */
   const ProtobufCMethodDescriptor *md;
   char *path;   /* "/rayc.NodeInfoGcsService/RegisterNode" */
   void *handle; /* grpc_server_register_method() */
+  metrics_series_t *m_seconds, *m_failed; /* rayc_grpc_server_* series of this method */
 };
 
 struct rpc_call {
@@ -177,6 +180,7 @@ struct rpc_call {
   grpc_byte_buffer *recv, *send;
   grpc_slice status_text; /* kept until the final batch completes */
   int cancelled;
+  int64_t t0_us; /* when the request was accepted (table methods), for the latency histogram */
   ProtobufCMessage *req;
   pthread_mutex_t peer_mu; /* peer is cached lazily, possibly while destroy orphans the call */
   char *peer;
@@ -198,6 +202,7 @@ struct rpc_server {
   size_t nrows;
   _Atomic int closing;
   atomic_ulong auth_failures;
+  atomic_ulong invalid; /* requests refused as malformed or invalid */
   /* CQ thread only (and the creating thread before start / after join). */
   struct rpc_call all;
   struct rpc_call *free;
@@ -221,10 +226,16 @@ static int srv_resolve_row(rpc_server_t *s, const rpc_method_t *m, size_t i)
     log_error("rpc: method table row %zu: %s has no method %s", i, m->service->name, m->method);
     return RAYC_EINVALID_ARGUMENT;
   }
+  char why[256];
+  if (rpc_valid_paths(md->input, m->required, why, sizeof(why)) != 0) {
+    log_error("rpc: method table row %zu (%s): %s", i, m->method, why);
+    return RAYC_EINVALID_ARGUMENT;
+  }
   struct rpc_row *row = &s->rows[i];
   row->m = m;
   row->md = md;
   row->path = xasprintf("/%s/%s", m->service->name, md->name);
+  rpc_metrics_row(row->path + 1, &row->m_seconds, &row->m_failed);
   for (size_t j = 0; j < i; j++) {
     if (strcmp(s->rows[j].path, row->path) == 0) {
       log_error("rpc: method table row %zu: %s is listed twice", i, row->path);
@@ -351,6 +362,8 @@ static void srv_send(rpc_call_t *call, grpc_status_code code, const char *text)
     ops[n].data.send_status_from_server.status_details = &call->status_text;
   }
   n++;
+  if (call->row && call->t0_us)
+    rpc_metrics_done(call->row->m_seconds, call->row->m_failed, call->t0_us, code != GRPC_STATUS_OK);
   ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
   ops[n++].data.recv_close_on_server.cancelled = &call->cancelled;
   grpc_call_error e = grpc_call_start_batch(call->call, ops, n, call, NULL);
@@ -425,14 +438,34 @@ static int srv_authenticate(rpc_server_t *s, rpc_call_t *call)
   if (!s->token_len || (call->row && (call->row->m->flags & RPC_NO_AUTH)) || srv_token_ok(s, &call->md))
     return 1;
   atomic_fetch_add(&s->auth_failures, 1);
+  rpc_metrics_unauthenticated();
   srv_warn(s, call, "missing or wrong cluster token");
   srv_fail(call, (grpc_status_code)status_to_grpc(RAYC_EUNAUTHENTICATED), "missing or wrong cluster token");
+  return 0;
+}
+
+/* CQ thread: 1 when the decoded request passes the generic rules, the row's required fields and
+ * its check; else answers INVALID_ARGUMENT "<Method>: <why>" (counted, logged rate-limited). */
+static int srv_validate(rpc_server_t *s, rpc_call_t *call)
+{
+  const rpc_method_t *m = call->row->m;
+  char why[300], text[400];
+  int rc = rpc_valid_check(call->req, m->required, why, sizeof(why));
+  if (rc == 0 && m->check)
+    rc = m->check(call->req, why, sizeof(why));
+  if (rc == 0)
+    return 1;
+  atomic_fetch_add(&s->invalid, 1);
+  snprintf(text, sizeof(text), "%s: %s", m->method, why);
+  srv_warn(s, call, text);
+  srv_fail(call, (grpc_status_code)status_to_grpc(rc), text);
   return 0;
 }
 
 static void srv_accept(rpc_server_t *s, rpc_call_t *call)
 {
   const struct rpc_row *row = call->row;
+  call->t0_us = now_us();
   if (!srv_authenticate(s, call))
     return;
   int got = call->recv != NULL; /* none: the client went away (cancelled) before sending it */
@@ -445,9 +478,12 @@ static void srv_accept(rpc_server_t *s, rpc_call_t *call)
       srv_warn(s, call, "malformed request");
     else
       log_debug("rpc: %s from %s ended before its request arrived", row->path, rpc_call_peer(call));
+    atomic_fetch_add(&s->invalid, 1);
     srv_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "malformed request");
     return;
   }
+  if (!srv_validate(s, call))
+    return;
   if (s->q) {
     atomic_store(&call->state, RPC_CALL_QUEUED);
     loopq_post(s->q, srv_dispatch, call);
@@ -815,6 +851,11 @@ const char *rpc_call_peer(const rpc_call_t *ccall)
 unsigned long rpc_server_auth_failures(const rpc_server_t *s)
 {
   return atomic_load(&((rpc_server_t *)s)->auth_failures);
+}
+
+unsigned long rpc_server_invalid_requests(const rpc_server_t *s)
+{
+  return atomic_load(&((rpc_server_t *)s)->invalid);
 }
 
 int rpc_methods_check(const rpc_method_t *methods, size_t n, const ProtobufCServiceDescriptor *svc)

@@ -4,7 +4,9 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
+#include "gcs/gcs_jobsub.h"
 #include "gcs/gcs_server.h"
+#include "gcs/gcs_task.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -191,8 +193,14 @@ void gcs_job_on_add(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   gcs_server_t *s = ctx;
   const Rayc__JobInfo *info = ((const Rayc__AddJobRequest *)req)->job;
   gcs_job_t *j = gcs_jobs_find_retry(&s->jobs, info);
-  if (!j)
+  if (!j) {
     j = gcs_jobs_add(&s->jobs, info);
+    if (info && *info->submission_id)
+      gcs_jobsubs_link_driver(s->jobsubs, info->submission_id, j->id.b, ID_JOB_SIZE);
+    char id[9];
+    gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO, "JOB_STARTED", NULL, j->id.b, NULL, NULL,
+                  "job %s started (driver pid %d)", id_hex(j->id.b, ID_JOB_SIZE, id), info ? info->driver_pid : 0);
+  }
   Rayc__AddJobReply reply = RAYC__ADD_JOB_REPLY__INIT;
   reply.job_id = pb_bytes(j->id.b, ID_JOB_SIZE);
   gcs_server_reply(s, call, &reply.base);

@@ -11,6 +11,7 @@
  * Every function here runs with cw->mu held.
  */
 #include "worker/cw.h"
+#include "worker/cw_events.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -31,7 +32,7 @@ void cw_task_free(cw_t *cw, cw_task_t *t)
   for (size_t i = 0; i < t->nargs; i++) {
     if (t->args[i].value) {
       cw_blob_unref(t->args[i].value);
-      cw_nested_drop(cw, t->args[i].nested, t->args[i].nnested, 's');
+      cw_nested_drop(cw, t->args[i].nested, t->args[i].nnested, CW_HOLD_SUBMITTED);
       continue;
     }
     cw_object_t *o = cw_obj_get(cw, &t->args[i].ref);
@@ -47,6 +48,8 @@ void cw_task_free(cw_t *cw, cw_task_t *t)
 
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg)
 {
+  cw_event_record(cw, t->id.b, t->attempt, t->name, t->on_ready ? RAYC__TASK_TYPE__ACTOR_TASK : RAYC__TASK_TYPE__NORMAL_TASK,
+                  NULL, RAYC__TASK_STATUS__FAILED, msg ? msg : rayc_strerror(err), 0);
   for (int i = 0; i < t->num_returns; i++) {
     id_object_t id = id_object_for_task(t->id, (uint32_t)i + 1);
     cw_object_t *o = cw_obj_get(cw, &id);
@@ -142,6 +145,22 @@ static int cw_reply_failed(const Rayc__PushTaskReply *rep)
   return 0;
 }
 
+/* The attempt ran: its RUNNING and end events, at the times and place the worker reported. */
+static void cw_push_events(cw_t *cw, cw_task_t *t, cw_lease_t *l, const Rayc__PushTaskReply *rep)
+{
+  if (!rep->start_us)
+    return;
+  const char *err = NULL;
+  for (size_t i = 0; i < rep->n_returns && !err; i++)
+    if (rep->returns[i]->error)
+      err = rep->returns[i]->error->message;
+  cw_event_record_at(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL, RAYC__TASK_STATUS__RUNNING,
+                     NULL, rep->start_us, l->node_id.b, l->worker_id.b, rep->worker_pid);
+  cw_event_record_at(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL,
+                     err ? RAYC__TASK_STATUS__FAILED : RAYC__TASK_STATUS__FINISHED, err, rep->end_us, l->node_id.b,
+                     l->worker_id.b, rep->worker_pid);
+}
+
 static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_task_t *t = arg;
@@ -156,10 +175,12 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
     l->dead = 1; /* its node drains: no more tasks there; the lease goes back when these are done */
   if (status == 0 && t->retry_exceptions && t->attempts_left > 0 && cw_reply_failed(rep) && !cw->stopping &&
       !t->cancelled) {
+    cw_push_events(cw, t, l, rep);
     t->attempts_left--;
     t->attempt++;
     cw_class_push_front(c, t);
   } else if (status == 0) {
+    cw_push_events(cw, t, l, rep);
     cw_apply_returns(cw, t, rep);
     cw_lineage_keep_or_free(cw, t);
   } else if (t->cancelled) {
@@ -170,6 +191,8 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
     if (t->attempts_left > 0 && !cw->stopping) {
       log_warn("task %s: worker %s failed (%s: %s); retrying (%d retries left)", t->name, l->target,
                rayc_strerror(status), detail, t->attempts_left);
+      cw_event_record(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL, RAYC__TASK_STATUS__FAILED,
+                      detail && *detail ? detail : rayc_strerror(status), 0);
       t->attempts_left--;
       t->attempt++;
       cw_class_push_front(c, t);
@@ -259,6 +282,7 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
   spec.task_id = pb_bytes(t->id.b, ID_TASK_SIZE);
   spec.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
   spec.function_name = t->fn;
+  spec.language = t->cls ? t->cls->language : RAYC_LANG_C;
   spec.name = t->name;
   spec.num_returns = t->num_returns;
   spec.attempt = t->attempt;
@@ -273,6 +297,8 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
   t->lease = l;
   l->in_flight++;
   l->pushed++;
+  cw_event_record(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL,
+                  RAYC__TASK_STATUS__SUBMITTED_TO_WORKER, NULL, 0);
   if (rpc_call(l->ch, &rayc__core_worker_service__descriptor, "PushTask", &req.base, -1, cw_push_done, t) != 0) {
     l->in_flight--;
     t->lease = NULL;
@@ -470,6 +496,7 @@ static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, i
   req.lease_id = pb_bytes(lease_id, sizeof(lease_id));
   req.owner_worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
   req.strategy = (Rayc__SchedulingStrategy)c->strategy;
+  req.language = c->language;
   if (c->strategy == RAYC_STRATEGY_NODE_AFFINITY)
     req.affinity_node_id = pb_bytes(c->affinity, ID_NODE_SIZE);
   req.affinity_soft = c->affinity_soft;
@@ -557,7 +584,7 @@ void cw_classes_free(cw_t *cw)
 void *cw_bg_main(void *arg)
 {
   cw_t *cw = arg;
-  int64_t owner_tick_ms = now_ms();
+  int64_t owner_tick_ms = now_ms(), events_tick_ms = now_ms();
   pthread_mutex_lock(&cw->mu);
   while (!cw->stopping) {
     struct timespec ts;
@@ -575,6 +602,12 @@ void *cw_bg_main(void *arg)
           cw_pump(cw, c);
       cw_actors_tick(cw);
       cw_borrow_tick(cw);
+    }
+    if (!cw->stopping && now_ms() - events_tick_ms >= 1000) {
+      events_tick_ms = now_ms();
+      pthread_mutex_unlock(&cw->mu); /* the events have their own lock; the send is asynchronous */
+      cw_events_flush(cw, 0);
+      pthread_mutex_lock(&cw->mu);
     }
     if (!cw->stopping && now_ms() - owner_tick_ms >= 1000) {
       owner_tick_ms = now_ms();
@@ -636,11 +669,14 @@ static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
   if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY) {
     id_from_hex(o->node_affinity, c->affinity, ID_NODE_SIZE);
     c->affinity_soft = o->node_affinity_soft;
-    snprintf(c->key + off, sizeof(c->key) - off, " NODE_AFFINITY %s%s", o->node_affinity,
-             o->node_affinity_soft ? " (soft)" : "");
+    off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, " NODE_AFFINITY %s%s", o->node_affinity,
+                            o->node_affinity_soft ? " (soft)" : "");
   } else if (o->strategy > 0 && o->strategy < 3) {
-    snprintf(c->key + off, sizeof(c->key) - off, "%s", strategies[o->strategy]);
+    off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, "%s", strategies[o->strategy]);
   }
+  c->language = o->language;
+  if (o->language == RAYC_LANG_PYTHON && off < sizeof(c->key))
+    snprintf(c->key + off, sizeof(c->key) - off, " python");
 }
 
 static cw_class_t *cw_class_get(cw_t *cw, const rayc_task_opts *o)
@@ -671,6 +707,8 @@ static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *
         o->resources[i].amount < 0)
       return cw_set_error(RAYC_EINVALID_ARGUMENT, "custom resource %zu needs a name of 1..31 bytes and an amount >= 0", i);
   uint8_t node[ID_NODE_SIZE];
+  if (o->language != RAYC_LANG_C && o->language != RAYC_LANG_PYTHON)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown language %d", o->language);
   if (o->strategy < 0 || o->strategy > RAYC_STRATEGY_NODE_AFFINITY)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown scheduling strategy %d", o->strategy);
   if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY && (!o->node_affinity || id_from_hex(o->node_affinity, node, ID_NODE_SIZE)))
@@ -694,7 +732,7 @@ int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a)
   if (!a->ref) {
     char what[48];
     snprintf(what, sizeof(what), "argument %zu", i);
-    int rc = cw_nested_from_refs(cw, a->refs, a->nrefs, 's', &t->args[i].nested, what);
+    int rc = cw_nested_from_refs(cw, a->refs, a->nrefs, CW_HOLD_SUBMITTED, &t->args[i].nested, what);
     if (rc != 0)
       return rc;
     t->args[i].nnested = a->nrefs;
@@ -771,6 +809,8 @@ int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_t
     cw_obj_new(cw, &id)->local_refs = 1;
     memcpy(out[i].id, id.b, ID_OBJECT_SIZE);
   }
+  cw_event_record(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL,
+                  RAYC__TASK_STATUS__PENDING_ARGS_AVAIL, NULL, 0);
   if (t->deps_pending == 0)
     cw_task_ready(cw, t);
   pthread_mutex_unlock(&cw->mu);
