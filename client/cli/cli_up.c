@@ -189,7 +189,7 @@ static int up_token(up_state_t *s, const up_host_t *h)
 static int up_start(up_state_t *s, const up_host_t *h)
 {
   const char *t = h->head ? "rayc-head.target" : "rayc-node.target";
-  const char *units = h->head ? "rayc-gcs rayc-store rayc-raylet" : "rayc-store rayc-raylet";
+  const char *units = h->head ? "rayc-gcs rayc-store rayc-raylet rayc-dashboard" : "rayc-store rayc-raylet";
   /* A restart names the services: restarting the target itself races its Upholds=. */
   char *cmd = xasprintf("systemctl enable --quiet %s 2>/dev/null; if systemctl is-active --quiet %s; then "
                         "if [ %d = 1 ]; then systemctl restart %s && echo restarted; else echo running; fi; "
@@ -264,8 +264,8 @@ static int up_host_down(up_state_t *s, const up_host_t *h)
             "dpkg-query -W -f='${Status}' rayc 2>/dev/null | grep -q 'install ok installed' || "
             "{ echo 'rayc is not installed'; exit 0; }; "
             "systemctl disable --quiet --now rayc-head.target rayc-node.target 2>/dev/null; "
-            "systemctl stop rayc-raylet.service rayc-store.service rayc-gcs.service || exit 1; "
-            "for i in $(seq 1 100); do pgrep -f '^/usr/bin/rayc-(gcs|store|raylet|worker)' >/dev/null || "
+            "systemctl stop rayc-dashboard.service rayc-raylet.service rayc-store.service rayc-gcs.service || exit 1; "
+            "for i in $(seq 1 100); do pgrep -f '^/usr/bin/rayc-' >/dev/null || "
             "{ echo 'stopped and disabled; no rayc process runs'; exit 0; }; sleep 0.1; done; "
             "echo \"still running: $(pgrep -d ' ' -f '^/usr/bin/rayc-')\"; exit 1",
             NULL, &r) < 0)

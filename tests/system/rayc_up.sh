@@ -97,7 +97,7 @@ step "rayc up --status"
 for _ in $(seq 1 100); do c 1 rayc status | grep -q "3 nodes alive" && break; sleep 0.2; done
 up up --status "$W/cluster.yaml" | tee "$W/status.out"
 [ "$(grep -c 'store active raylet active' "$W/status.out")" = 3 ] || fail "--status does not show 3 running hosts"
-grep -q "(head): rayc 0.1.0; head.target active gcs active .*3 nodes alive" "$W/status.out" || fail "--status head line"
+grep -q "(head): rayc $(dpkg-deb -f "$DEB" Version); head.target active gcs active .*3 nodes alive" "$W/status.out" || fail "--status head line"
 
 step "an unreachable host and refused authentication are reported per host"
 cluster ", num-cpus: 1" "  - $(netns_ip 9)" > "$W/bad.yaml"

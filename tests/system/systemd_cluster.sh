@@ -80,7 +80,7 @@ c 1 cat /etc/rayc/cluster_token | c 2 sh -c 'cat > /etc/rayc/cluster_token'
 step "start rayc-head.target on host 1, rayc-node.target on host 2"
 c 1 systemctl start rayc-head.target || fail "rayc-head.target"
 c 2 systemctl start rayc-node.target || fail "rayc-node.target"
-for u in rayc-gcs rayc-store rayc-raylet; do
+for u in rayc-gcs rayc-store rayc-raylet rayc-dashboard; do
   [ "$(c 1 systemctl is-active $u)" = active ] || fail "host 1: $u is not active"
 done
 c 1 systemctl show -p User --value rayc-raylet | grep -qx rayc || fail "the raylet does not run as rayc"
@@ -137,7 +137,7 @@ c 2 journalctl --no-pager -u rayc-store | grep -q "rayc-store\|store\[" || fail 
 no_rayc_left() {
   local left=""
   for _ in $(seq 1 300); do
-    left=$(c "$1" pgrep -a -f '^/usr/bin/rayc-(gcs|store|raylet|worker)')
+    left=$(c "$1" pgrep -a -f '^/usr/bin/rayc-')
     [ -z "$left" ] && return 0
     sleep 0.1
   done
