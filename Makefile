@@ -268,7 +268,7 @@ config: all
 	deploy/gen-config.sh $(B)/bin > deploy/rayc.yaml
 # Long tests that need root: systemd in containers on namespace hosts, rayc up over ssh.
 test-system: all deb
-	@RAYC_BUILD=$(abspath $(B)) RAYC_DEB="$$(ls -t build/rayc_*.deb | head -1)" tests/run-tests $(SYSTEM_TESTS)
+	@RAYC_BUILD=$(abspath $(B)) RAYC_DEB="$(abspath build)/rayc_$(RAYC_VERSION)_$$(dpkg --print-architecture).deb" tests/run-tests $(SYSTEM_TESTS)
 
 clean:
 	rm -rf build

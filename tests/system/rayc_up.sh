@@ -11,7 +11,7 @@
 #   - `rayc down` leaves no rayc process on any host and the targets disabled.
 # usage: rayc_up.sh BUILD_DIR DEB        exit 77: cannot run here (skipped)
 set -u
-B=$1 DEB=$2
+B=$1 DEB=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../netns/netns.sh"
 netns_require || exit 77
@@ -36,7 +36,7 @@ for i in 1 2 3; do ct_boot "$i"; done
 for i in 1 2 3; do
   ct_wait "$i"
   c "$i" sh -c 'mkdir -p -m 700 /root/.ssh && cp /opt/rayc-test/authorized_keys /root/.ssh/authorized_keys &&
-    chmod 600 /root/.ssh/authorized_keys && systemctl start ssh' || fail "host $i: sshd"
+    chmod 600 /root/.ssh/authorized_keys && systemctl start systemd-logind ssh' || fail "host $i: sshd"
   if c "$i" dpkg-query -W rayc >/dev/null 2>&1; then fail "host $i: rayc is installed before the test"; fi
 done
 

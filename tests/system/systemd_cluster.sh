@@ -11,7 +11,7 @@
 #   - journald holds each daemon's lines; `systemctl stop rayc-node.target` leaves no rayc process.
 # usage: systemd_cluster.sh BUILD_DIR DEB        exit 77: cannot run here (skipped)
 set -u
-B=$1 DEB=$2
+B=$1 DEB=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../netns/netns.sh"
 netns_require || exit 77
