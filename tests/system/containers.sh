@@ -11,7 +11,7 @@
 #   ct_init                  makes CT_WORK (a temp dir) and CT_SHARE; installs ct_cleanup as the
 #                            EXIT trap (it also runs netns_teardown)
 #   ct_boot I                boots host I's container in the background
-#   ct_wait I                waits until its systemd runs (fails the test after 60 s)
+#   ct_wait I                waits until its systemd runs (fails the test after 180 s)
 #   c I CMD...               runs CMD inside container I (all its namespaces)
 #   ct_dump                  prints the rayc units' state and journal of every container
 #   ct_cleanup               powers the containers off and removes CT_WORK
@@ -60,7 +60,7 @@ c() { local i=$1; shift; nsenter -t "${CT_SD[$i]}" --all "$@"; }
 
 ct_wait() {
   local i=$1 st=""
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 1800); do # 180 s: a loaded machine boots slowly
     [ -z "${CT_SD[$i]:-}" ] && CT_SD[$i]=$(pgrep -P "${CT_NSPAWN[$i]}" | head -1)
     if [ -n "${CT_SD[$i]:-}" ]; then
       st=$(c "$i" systemctl is-system-running 2>/dev/null)
