@@ -8,6 +8,11 @@
 #   make demo       install dependencies, build, start a local cluster, run the example job, stop
 #   make deps       install the Debian packages the build and tests need (when missing)
 #   make bench      microbenchmarks
+#   make install    install binaries, librayc, rayc.h, rayc.pc, systemd units, config, man pages
+#                   (PREFIX=/usr/local, DESTDIR, SYSCONFDIR=/etc, UNITDIR; deploy/install.sh)
+#   make deb        the Debian package build/rayc_<version>_<arch>.deb (deploy/make-deb.sh)
+#   make config     regenerate deploy/rayc.yaml from the daemons' settings tables
+#   make test-system  the long tests: real systemd in containers, `rayc up` over ssh (root)
 
 # No built-in rules: with them GNU make tries to remake every included .d file through each
 # implicit rule (a no-op build took 75-115 s of CPU). pkg-config runs once per make (:=).
@@ -17,7 +22,9 @@ MAKEFLAGS += --no-builtin-rules
 FLAVOR ?= normal
 B := build/$(FLAVOR)
 G := build/gen
-PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis libmicrohttpd jansson
+PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
+PKGS += libarchive libcrypto jansson # jobs: working-dir packages, SHA-256, governance records
+PKGS += libmicrohttpd # the head's HTTP endpoint and every daemon's /metrics
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -25,7 +32,9 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
         -Wwrite-strings -Wformat=2 -fno-common
-CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC $(WARN)
+# -fvisibility=hidden: librayc exports only what its headers mark RAYC_EXTERN (the rayc_* API);
+# executables and static libraries are unaffected.
+CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -fvisibility=hidden $(WARN)
 ifeq ($(FLAVOR),asan)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -52,7 +61,7 @@ LIBCOMMON := $(B)/lib/libcommon.a
 LIBRAYC := $(B)/lib/librayc.so
 BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc \
         $(B)/bin/rayc-dashboard
-EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so
+EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so $(B)/lib/libjob_tasks.so
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(wildcard tests/helpers/*.c))
@@ -61,11 +70,15 @@ BENCH_TASKS := $(B)/bench/bench_tasks $(B)/lib/libbench_tasks.so
 BENCH_ACTORS := $(B)/bench/bench_actors $(B)/lib/libbench_actors.so
 STORE_BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/store_*.c))
 GCS_BENCH := $(B)/bench/gcs_bench
+SYSTEM_TESTS := $(patsubst tests/system/%.c,$(B)/tests/%,$(wildcard tests/system/test_*.c))
 TEST_DRIVERS := $(patsubst tests/drivers/%.c,$(B)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
-all: $(BINS) $(LIBRAYC) $(EXAMPLES) $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS)
+# What the tests need (make test builds no benchmark), and the benchmarks.
+TEST_BINS = $(BINS) $(LIBRAYC) $(EXAMPLES) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS) $(SYSTEM_TESTS)
+BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH)
+all: $(TEST_BINS) $(BENCH_BINS)
 .SECONDARY:
-.PHONY: all test unit integration asan test-asan demo deps bench clean format
+.PHONY: all test unit integration asan test-asan demo deps bench clean format install deb config test-system
 
 # Generated code is needed before any compile (headers), so every object waits for it.
 $(G)/proto/%.pb-c.c $(G)/proto/%.pb-c.h: proto/%.proto
@@ -80,6 +93,12 @@ $(B)/%.o: %.c $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+# The git revision goes into governance records; gcs_version.o is rebuilt when it changes.
+RAYC_GIT_REV := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+$(shell mkdir -p $(B) && (echo '$(RAYC_GIT_REV)' | cmp -s - $(B)/git-rev || echo '$(RAYC_GIT_REV)' > $(B)/git-rev))
+$(B)/gcs/gcs_version.o: $(B)/git-rev
+$(B)/gcs/gcs_version.o: CPPFLAGS += -DRAYC_GIT_REV='"$(RAYC_GIT_REV)"'
+
 $(LIBCOMMON): $(COMMON_O)
 	@mkdir -p $(dir $@)
 	rm -f $@; ar rcs $@ $^
@@ -88,12 +107,19 @@ $(B)/lib/libgcs.a: $(GCS_O)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(B)/lib/libstore.a: $(STORE_O)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(B)/lib/libcw.a: $(API_O) $(CW_O) $(STORECLIENT_O)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(B)/lib/libraylet.a: $(RAYLET_O)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 
+# librayc carries a soname (librayc.so.$(SOVERSION)); programs linked here record it, so the build
+# tree has the librayc.so.$(SOVERSION) link that make install also makes.
+RAYC_VERSION ?= 0.1.0
+SOVERSION ?= 0
 $(LIBRAYC): $(API_O) $(CW_O) $(STORECLIENT_O) $(COMMON_O)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -shared -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,librayc.so.$(SOVERSION) -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@
+	ln -sf librayc.so $@.$(SOVERSION)
 
 $(B)/bin/rayc-gcs: $(B)/gcs/main.o $(B)/lib/libgcs.a $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -107,9 +133,12 @@ $(B)/bin/rayc-raylet: $(B)/raylet/main.o $(B)/lib/libraylet.a $(LIBCOMMON)
 $(B)/bin/rayc-worker: $(B)/worker/main.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
-$(B)/bin/rayc: $(CLI_O) $(LIBRAYC)
+# The CLI uses internals (launch, RPC, the store client) librayc does not export: it links its own
+# copies statically beside the public API.
+CLI_STATIC := $(B)/client/launch.o $(STORECLIENT_O) $(LIBCOMMON)
+$(B)/bin/rayc: $(CLI_O) $(CLI_STATIC) $(LIBRAYC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_O) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_O) $(CLI_STATIC) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
 
 # The head's HTTP endpoint: its own objects, the state API's client side (shared with the CLI) and
 # libcommon (not librayc: it runs no tasks). Its pages are compiled in (dash_static.c, .incbin).
@@ -152,6 +181,11 @@ $(B)/bench/bench_actors: $(B)/bench/bench_actors.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
 
+# Task library the job tests ship in a job's working dir (tests/jobs/*.c).
+$(B)/lib/libjob_tasks.so: $(call obj,$(wildcard tests/jobs/*.c))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^
+
 # Task library used by the integration tests (tests/tasks/*.c).
 $(B)/lib/libtest_tasks.so: $(call obj,$(wildcard tests/tasks/*.c))
 	@mkdir -p $(dir $@)
@@ -163,24 +197,32 @@ $(B)/bin/example_driver: $(B)/examples/example_driver.o $(LIBRAYC)
 # Unit tests link libcommon plus the module their name names (test_gcs_* -> libgcs.a, ...), so a
 # module's tests build while other modules are broken. Test helpers (tests/helpers/*.c, programs
 # that tests exec) link the same way. Integration tests link librayc and exec the real daemons.
-UNIT_MOD_LIBS = $(if $(filter test_gcs%,$(1)),$(B)/lib/libgcs.a,)$(if $(filter test_store%,$(1)),$(B)/lib/libstore.a $(STORECLIENT_O),)$(if $(filter test_raylet%,$(1)),$(B)/lib/libraylet.a,)
+UNIT_MOD_LIBS = $(if $(filter test_cw%,$(1)),$(B)/lib/libcw.a,)$(if $(filter test_gcs%,$(1)),$(B)/lib/libgcs.a,)$(if $(filter test_store%,$(1)),$(B)/lib/libstore.a $(STORECLIENT_O),)$(if $(filter test_raylet%,$(1)),$(B)/lib/libraylet.a,)
 .SECONDEXPANSION:
 $(B)/tests/%: $(B)/tests/unit/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(CHECK_LIBS) $(LDLIBS)
-$(B)/tests/%: $(B)/tests/integration/%.o $(LIBRAYC)
+# Integration tests may inspect internals (RPC, the store) with static copies of libcommon; the
+# boundary test links librayc alone, with its own xmalloc, log_init and hmap_put.
+$(B)/tests/test_boundary: $(B)/tests/integration/test_boundary.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) -lpthread -lm
+$(B)/tests/%: $(B)/tests/integration/%.o $(STORECLIENT_O) $(LIBCOMMON) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(STORECLIENT_O) $(LIBCOMMON) -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
+$(B)/tests/%: $(B)/tests/system/%.o $(STORECLIENT_O) $(LIBCOMMON) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(STORECLIENT_O) $(LIBCOMMON) -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) $(LDLIBS)
 $(B)/tests/%: $(B)/tests/helpers/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(LDLIBS)
 
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
-test: all
+test: $(TEST_BINS)
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS)
-unit: all
+unit: $(TEST_BINS)
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS)
-integration: all
+integration: $(TEST_BINS)
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS)
 
 # Under the sanitizers tests run in one process (CK_FORK=no) so leaks are reported and fail them.
@@ -196,6 +238,18 @@ demo: deps
 
 bench: all
 	@RAYC_BUILD=$(abspath $(B)) bench/run-bench
+
+# Installing and packaging (issue 13): scripts in deploy/, so the Makefile stays small.
+PREFIX ?= /usr/local
+install: all
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" VERSION=$(RAYC_VERSION) SOVERSION=$(SOVERSION) deploy/install.sh $(B)
+deb: all
+	@VERSION=$(RAYC_VERSION) SOVERSION=$(SOVERSION) deploy/make-deb.sh $(B) build
+config: all
+	deploy/gen-config.sh $(B)/bin > deploy/rayc.yaml
+# Long tests that need root: systemd in containers on namespace hosts, rayc up over ssh.
+test-system: all deb
+	@RAYC_BUILD=$(abspath $(B)) RAYC_DEB="$$(ls -t build/rayc_*.deb | head -1)" tests/run-tests $(SYSTEM_TESTS)
 
 clean:
 	rm -rf build

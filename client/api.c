@@ -6,6 +6,9 @@
  * (common/token.h: $RAYC_TOKEN_FILE, $RAYC_TOKEN, <temp-dir>/session_latest/cluster_token,
  * <temp-dir>/cluster_token, with <temp-dir> from rayc_config.temp_dir, $RAYC_TEMP_DIR or
  * /tmp/rayc). TLS files come from $RAYC_TLS_CERT, $RAYC_TLS_KEY and $RAYC_TLS_CA.
+ *
+ * A driver given no address ($RAYC_ADDRESS, rayc_config.address) and no temp dir joins the node
+ * systemd runs on this machine when there is one (common/sysnode.h), else starts a private cluster.
  */
 #include "client/launch.h"
 #include "worker/cw.h"
@@ -13,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/status.h"
+#include "common/sysnode.h"
 #include "common/token.h"
 #include "common/util.h"
 
@@ -28,15 +32,27 @@
 
 static pthread_mutex_t api_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Makes every code path entry absolute, so workers started elsewhere find the same files. */
+/* Makes every code path entry absolute, so workers started elsewhere find the same files. Under a
+ * submitted job with a working dir (RAYC_WORKING_DIR, RAYC_WORKING_DIR_PKG: set by the job
+ * supervisor), an entry inside the working dir becomes "pkg_<sha256>/<path inside>", which workers
+ * on every node resolve to their own copy of the package (worker/cw_rtenv.h). */
 static char *api_code_path(const char *in)
 {
   if (!in || !*in)
     return xstrdup("");
   char *copy = xstrdup(in), *save = NULL, *out = xstrdup("");
+  const char *wd = getenv("RAYC_WORKING_DIR"), *pkg = getenv("RAYC_WORKING_DIR_PKG");
+  char wdabs[PATH_MAX];
+  if (!wd || !pkg || !realpath(wd, wdabs))
+    wd = NULL;
   for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
-    char abs[PATH_MAX];
+    char abs[PATH_MAX], rel[PATH_MAX + 80];
     const char *use = realpath(p, abs) ? abs : p;
+    size_t n = wd ? strlen(wdabs) : 0;
+    if (wd && use == abs && strncmp(abs, wdabs, n) == 0 && (abs[n] == '/' || abs[n] == '\0')) {
+      snprintf(rel, sizeof(rel), "%s%s", pkg, abs + n);
+      use = rel;
+    }
     char *next = xasprintf("%s%s%s", out, *out ? ":" : "", use);
     free(out);
     out = next;
@@ -73,10 +89,10 @@ static int api_start_private(cw_t *cw, const rayc_config *cfg, launch_result_t *
 /* Sets cw->token by token_find's rule; *where (new) says where it came from, for messages. A
  * missing token is no error here: the cluster may not want one, and if it does, the first call
  * says so. */
-static int api_find_token(cw_t *cw, const rayc_config *cfg, char **where)
+static int api_find_token(cw_t *cw, const char *temp_dir, char **where)
 {
   char *err = NULL, *token = NULL;
-  int rc = token_find(NULL, cfg ? cfg->temp_dir : NULL, &token, where, &err);
+  int rc = token_find(NULL, temp_dir, &token, where, &err);
   if (rc == RAYC_ENOT_FOUND) {
     *where = err;
     return 0;
@@ -97,6 +113,8 @@ static int api_add_job(cw_t *cw, const char *token_where)
   Rayc__JobInfo job = RAYC__JOB_INFO__INIT;
   job.driver_pid = getpid();
   job.start_time_ms = wall_ms();
+  const char *sid = getenv("RAYC_JOB_SUBMISSION_ID"); /* set by the job supervisor: links us to it */
+  job.submission_id = sid ? (char *)sid : (char *)"";
   req.job = &job;
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
@@ -188,6 +206,22 @@ static int api_connect(cw_t *cw, const char *address, const char *raylet_socket,
   return rc;
 }
 
+/* The address of the systemd node on this machine, when the caller named no cluster and no temp
+ * dir; 0 or RAYC_ENOT_FOUND. */
+static int api_sysnode_address(const rayc_config *cfg, char *buf, size_t len)
+{
+  const char *env_temp = getenv("RAYC_TEMP_DIR");
+  if ((cfg && cfg->temp_dir) || (env_temp && *env_temp) || !sysnode_present())
+    return RAYC_ENOT_FOUND;
+  FILE *f = fopen(SYSNODE_DIR "/session_latest/address", "r");
+  int ok = f && fgets(buf, (int)len, f);
+  if (f)
+    fclose(f);
+  if (ok)
+    buf[strcspn(buf, " \r\n")] = '\0';
+  return ok && buf[0] ? 0 : RAYC_ENOT_FOUND;
+}
+
 int rayc_init(const rayc_config *cfg)
 {
   pthread_mutex_lock(&api_mu);
@@ -201,17 +235,25 @@ int rayc_init(const rayc_config *cfg)
   signal(SIGPIPE, SIG_IGN);
   cw_t *cw = cw_create(0);
   cw->code_path = api_code_path(cfg && cfg->code_path ? cfg->code_path : getenv("RAYC_CODE_PATH"));
+  cw->language = cfg ? cfg->language : RAYC_LANG_C;
   if (cfg && cfg->gcs_rpc_reconnect_timeout_ms > 0)
     cw->gcs_reconnect_timeout_ms = cfg->gcs_rpc_reconnect_timeout_ms;
+  if (cfg && cfg->object_store_put_timeout_ms > 0)
+    cw->put_timeout_ms = cfg->object_store_put_timeout_ms;
   const char *address = cfg && cfg->address ? cfg->address : getenv("RAYC_ADDRESS");
   launch_result_t res;
-  char *where = NULL;
+  char *where = NULL, sysaddr[256];
+  const char *temp_dir = cfg ? cfg->temp_dir : NULL;
   int rc = 0;
+  if ((!address || !*address) && api_sysnode_address(cfg, sysaddr, sizeof(sysaddr)) == 0) {
+    address = sysaddr;
+    temp_dir = SYSNODE_DIR;
+  }
   if (!address || !*address) {
     rc = api_start_private(cw, cfg, &res);
     address = res.gcs_address;
   } else {
-    rc = api_find_token(cw, cfg, &where);
+    rc = api_find_token(cw, temp_dir, &where);
   }
   if (rc == 0)
     rc = api_connect(cw, address, cw->session_dir ? res.raylet_socket : NULL, where);
@@ -261,4 +303,11 @@ void rayc_shutdown(void)
     launch_node_stop(session, 3000, 0);
   free(session);
   pthread_mutex_unlock(&api_mu);
+}
+
+const char *rayc_version(int *number)
+{
+  if (number)
+    *number = RAYC_VERSION_NUMBER;
+  return RAYC_VERSION_STRING;
 }

@@ -46,6 +46,7 @@ typedef struct cfg_scan {
   cfg_flag_t *flags;
   size_t nflags;
   const char *config; /* --config FILE, or NULL */
+  int print_config;   /* --print-config was given */
 } cfg_scan_t;
 
 /* ---- names ---- */
@@ -248,6 +249,10 @@ static int cfg_scan_long(const cfg_entry_t *table, size_t n, int argc, char **ar
   size_t len = eq ? (size_t)(eq - name) : strlen(name), arglen = len + 2;
   if (cfg_name_eq("help", name, len))
     return CFG_HELP;
+  if (cfg_name_eq("print-config", name, len) && !eq) {
+    sc->print_config = 1;
+    return 0;
+  }
   long idx = cfg_find(table, n, name, len);
   const char *val = NULL;
   if (idx < 0 && len > 3 && strncmp(name, "no-", 3) == 0 && !eq) {
@@ -671,6 +676,10 @@ int cfg_load_section(const cfg_entry_t *table, size_t n, void *conf, const char 
     rc = cfg_apply_env(table, n, conf, err);
   if (rc == 0)
     rc = cfg_apply_flags(table, conf, &sc, err);
+  if (rc == 0 && sc.print_config) { /* after loading, so a bad file is reported, not printed over */
+    cfg_print_defaults(stdout, table, n, section);
+    rc = CFG_PRINTED;
+  }
 out:
   free(sc.flags);
   return rc;

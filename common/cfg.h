@@ -48,7 +48,7 @@ typedef struct cfg_entry {
   const char *doc;    /* one line for --help */
 } cfg_entry_t;
 
-enum { CFG_HELP = 1 };
+enum { CFG_HELP = 1, CFG_PRINTED = 2 };
 
 /* The section names a YAML file may hold, one per program: rayc-gcs, rayc-raylet, rayc-store,
  * rayc-worker (and librayc's workers) and the rayc CLI. */
@@ -61,7 +61,8 @@ void cfg_set_program(const char *program);
 
 /* Fills conf (a struct the table describes) in precedence order. argv[0] is skipped; parsing stops
  * at the first argument that is not a flag or after "--", and *next (if not NULL) is set to its
- * index. Returns 0, CFG_HELP when --help/-h was given, or RAYC_EINVALID_ARGUMENT with *err set
+ * index. Returns 0, CFG_HELP when --help/-h was given, CFG_PRINTED when --print-config was given
+ * (and printed, see cfg_print_defaults), or RAYC_EINVALID_ARGUMENT with *err set
  * to a new message (free()) naming the bad flag, variable, key or value (unknown flags and keys of
  * the program's own YAML section are errors, naming the file, section and key; unknown top-level
  * YAML keys and RAYC_* variables are ignored, since other programs share them). Every
@@ -83,6 +84,14 @@ void cfg_usage(FILE *out, const char *prog, const char *summary, const cfg_entry
 
 /* Prints the current values as YAML ("name: value" lines, strings quoted), e.g. for logs. */
 void cfg_print(FILE *out, const cfg_entry_t *table, size_t n, const void *conf);
+
+/* Prints the table as a commented YAML section for a configuration file: "section:" (NULL: no
+ * header, keys at the top level), then for each entry its doc, type, environment variable and a
+ * commented "#name: default" line (two-space indented under a section). `--print-config`, which
+ * cfg_load() accepts from every program, prints this after loading every source (so a bad config
+ * file is reported first) and returns CFG_PRINTED; deploy/rayc.yaml is made from it
+ * (deploy/gen-config.sh). */
+void cfg_print_defaults(FILE *out, const cfg_entry_t *table, size_t n, const char *section);
 
 /* Frees the strings held by conf and sets them to NULL. Accepts NULL conf. */
 void cfg_release(const cfg_entry_t *table, size_t n, void *conf);

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +26,19 @@ void log_init(const char *name, enum log_level level)
   log_cfg.level = level;
 }
 
+/* True when stderr is systemd's journal stream ($JOURNAL_STREAM names its device and inode), i.e.
+ * the daemon runs as a systemd unit: its lines then go to journald too. A child that inherited the
+ * variable but writes stderr elsewhere (a log file) does not match. */
+static int log_stderr_is_journal(void)
+{
+  const char *js = getenv("JOURNAL_STREAM");
+  unsigned long long dev, ino;
+  struct stat st;
+  if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+    return 0;
+  return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 int log_open(const char *path, int to_stderr)
 {
   int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -32,7 +47,7 @@ int log_open(const char *path, int to_stderr)
   if (log_cfg.fd >= 0)
     close(log_cfg.fd);
   log_cfg.fd = fd;
-  log_cfg.to_stderr = to_stderr;
+  log_cfg.to_stderr = to_stderr || log_stderr_is_journal();
   return 0;
 }
 

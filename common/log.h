@@ -11,7 +11,8 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 void log_init(const char *name, enum log_level level);
 
 /* Opens (appends to) PATH as the log file; 0 or a negative errno. Lines also go to stderr when
- * to_stderr is set. */
+ * to_stderr is set, or when stderr is the systemd journal ($JOURNAL_STREAM): under systemd every
+ * daemon's lines reach journald as well as its file. */
 int log_open(const char *path, int to_stderr);
 
 /* Parses "debug", "info", "warn", "error"; returns -1 when unknown. */

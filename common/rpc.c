@@ -42,6 +42,7 @@
  * (cancel, destroy) happens on the CQ thread.
  */
 #include "common/rpc.h"
+#include "common/rpc_valid.h"
 #include "common/rpc_tls.h"
 
 #include <grpc/byte_buffer.h>
@@ -201,6 +202,7 @@ struct rpc_server {
   size_t nrows;
   _Atomic int closing;
   atomic_ulong auth_failures;
+  atomic_ulong invalid; /* requests refused as malformed or invalid */
   /* CQ thread only (and the creating thread before start / after join). */
   struct rpc_call all;
   struct rpc_call *free;
@@ -222,6 +224,11 @@ static int srv_resolve_row(rpc_server_t *s, const rpc_method_t *m, size_t i)
   const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(m->service, m->method);
   if (!md) {
     log_error("rpc: method table row %zu: %s has no method %s", i, m->service->name, m->method);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  char why[256];
+  if (rpc_valid_paths(md->input, m->required, why, sizeof(why)) != 0) {
+    log_error("rpc: method table row %zu (%s): %s", i, m->method, why);
     return RAYC_EINVALID_ARGUMENT;
   }
   struct rpc_row *row = &s->rows[i];
@@ -437,6 +444,24 @@ static int srv_authenticate(rpc_server_t *s, rpc_call_t *call)
   return 0;
 }
 
+/* CQ thread: 1 when the decoded request passes the generic rules, the row's required fields and
+ * its check; else answers INVALID_ARGUMENT "<Method>: <why>" (counted, logged rate-limited). */
+static int srv_validate(rpc_server_t *s, rpc_call_t *call)
+{
+  const rpc_method_t *m = call->row->m;
+  char why[300], text[400];
+  int rc = rpc_valid_check(call->req, m->required, why, sizeof(why));
+  if (rc == 0 && m->check)
+    rc = m->check(call->req, why, sizeof(why));
+  if (rc == 0)
+    return 1;
+  atomic_fetch_add(&s->invalid, 1);
+  snprintf(text, sizeof(text), "%s: %s", m->method, why);
+  srv_warn(s, call, text);
+  srv_fail(call, (grpc_status_code)status_to_grpc(rc), text);
+  return 0;
+}
+
 static void srv_accept(rpc_server_t *s, rpc_call_t *call)
 {
   const struct rpc_row *row = call->row;
@@ -453,9 +478,12 @@ static void srv_accept(rpc_server_t *s, rpc_call_t *call)
       srv_warn(s, call, "malformed request");
     else
       log_debug("rpc: %s from %s ended before its request arrived", row->path, rpc_call_peer(call));
+    atomic_fetch_add(&s->invalid, 1);
     srv_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "malformed request");
     return;
   }
+  if (!srv_validate(s, call))
+    return;
   if (s->q) {
     atomic_store(&call->state, RPC_CALL_QUEUED);
     loopq_post(s->q, srv_dispatch, call);
@@ -823,6 +851,11 @@ const char *rpc_call_peer(const rpc_call_t *ccall)
 unsigned long rpc_server_auth_failures(const rpc_server_t *s)
 {
   return atomic_load(&((rpc_server_t *)s)->auth_failures);
+}
+
+unsigned long rpc_server_invalid_requests(const rpc_server_t *s)
+{
+  return atomic_load(&((rpc_server_t *)s)->invalid);
 }
 
 int rpc_methods_check(const rpc_method_t *methods, size_t n, const ProtobufCServiceDescriptor *svc)

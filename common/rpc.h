@@ -47,11 +47,20 @@ enum rpc_method_flags {
   RPC_NO_AUTH = 1u << 0, /* callable without the cluster token (none today; kept for health checks) */
 };
 
+/* A row's own request check, after the generic ones (common/rpc_valid.h): 0, or a negative RAYC_E*
+ * code with a message in why. Runs on the server's completion-queue thread: a pure function. */
+typedef int (*rpc_check_fn)(const ProtobufCMessage *req, char *why, size_t len);
+
 typedef struct rpc_method {
   const ProtobufCServiceDescriptor *service;
   const char *method; /* as in the .proto: "RegisterNode" */
   rpc_handler_fn handler;
   unsigned flags;
+  /* Request validation before the handler runs (rpc_valid.h): the space-separated fields the
+   * handler needs ("job job.driver_pid"; NULL: none), and an optional extra check. A request
+   * that fails gets INVALID_ARGUMENT with the reason, is counted and logged (rate-limited). */
+  const char *required;
+  rpc_check_fn check;
 } rpc_method_t;
 
 /* TLS for a server or a client: PEM files, read when the server or client is created. All three
@@ -122,6 +131,8 @@ const char *rpc_call_peer(const rpc_call_t *call);
 
 /* Number of calls rejected for a missing or wrong token since the server started. */
 unsigned long rpc_server_auth_failures(const rpc_server_t *s);
+/* Calls refused as malformed or invalid (they reached no handler) since the server started. */
+unsigned long rpc_server_invalid_requests(const rpc_server_t *s);
 
 /* Checks that table rows cover every method of svc exactly once; returns the number of methods
  * missing or duplicated plus the rows of svc naming no method of it (0 when the table is

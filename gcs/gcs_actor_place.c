@@ -176,6 +176,7 @@ static void lease_request(gcs_actors_t *m, gcs_actor_t *a, gcs_node_t *n, const 
   req.resources = spec->resources;
   req.n_resources = spec->n_resources;
   req.code_path = a->code_path;
+  req.language = spec->language; /* a Python actor gets a Python worker */
   req.lease_id = pb_bytes(lease_id, sizeof(lease_id));
   req.owner_worker_id = pb_bytes(m->lease_owner.b, ID_WORKER_SIZE);
   req.spilled = 1; /* the GCS chose this node: the raylet queues it there, never spills it back */

@@ -208,6 +208,27 @@ void gcs_nodes_release(gcs_nodes_t *t)
   memset(t, 0, sizeof(*t));
 }
 
+/* A raylet restarted on the same host (systemd restarting it, same ip and session directory)
+ * registers as a new node: its old incarnation's workers died with it, so the old node is marked
+ * DEAD now rather than after the health checks fail, and its actors and tasks move on at once. */
+static void gcs_nodes_retire_previous(gcs_nodes_t *t, const gcs_node_t *n)
+{
+  const Rayc__NodeInfo *ni = n->info;
+  if (!ni->session_dir || !*ni->session_dir)
+    return;
+  for (size_t i = 0; i < t->n; i++) {
+    gcs_node_t *o = t->v[i];
+    if (o == n || o->state == GCS_NODE_DEAD || strcmp(o->info->ip, ni->ip) != 0 ||
+        strcmp(o->info->session_dir, ni->session_dir) != 0)
+      continue;
+    char id[9];
+    char *why = xasprintf("replaced by node %s: its raylet restarted on the same host and session",
+                          id_short(n->id.b, ID_NODE_SIZE, id));
+    gcs_nodes_mark_dead(t, o, why);
+    free(why);
+  }
+}
+
 int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, const char **why)
 {
   int rc = gcs_node_check_info(info, why);
@@ -234,6 +255,7 @@ int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, 
   n->failures = 0;
   n->next_probe_ms = now;
   gcs_nodes_changed(t, n);
+  gcs_nodes_retire_previous(t, n);
   return 0;
 }
 

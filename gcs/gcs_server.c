@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
+#include "gcs/gcs_jobsub.h"
 #include "gcs/gcs_kv.h"
 #include "gcs/gcs_metrics.h"
 #include "gcs/gcs_pg.h"
@@ -21,38 +22,71 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
-#define GCS_ROW(svc, name, fn) {.service = &rayc__##svc##__descriptor, .method = name, .handler = fn}
+/* Each row names the fields its handler needs (common/rpc_valid.h); the dispatcher refuses a request
+ * without them (INVALID_ARGUMENT) before the handler runs. */
+#define GCS_ROW(svc, name, fn, req, ...) \
+  {.service = &rayc__##svc##__descriptor, .method = name, .handler = fn, .required = req, __VA_ARGS__}
+
+/* A job is added by its driver: its pid and start time identify it (a retried AddJob). */
+static int gcs_check_add_job(const ProtobufCMessage *m, char *why, size_t len)
+{
+  const Rayc__AddJobRequest *r = (const Rayc__AddJobRequest *)m;
+  if (r->job->driver_pid <= 0 || r->job->start_time_ms < 0 || r->job->is_dead) {
+    snprintf(why, len, "job.driver_pid must be > 0, job.start_time_ms >= 0 and a new job is not dead");
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  return 0;
+}
+
+static int gcs_check_get_pg(const ProtobufCMessage *m, char *why, size_t len)
+{
+  const Rayc__GetPlacementGroupRequest *r = (const Rayc__GetPlacementGroupRequest *)m;
+  if (r->placement_group_id.len == 0 && (!r->name || !*r->name)) {
+    snprintf(why, len, "placement_group_id or name is required");
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  return 0;
+}
 
 const rpc_method_t gcs_rpc_methods[] = {
-    GCS_ROW(node_info_gcs_service, "RegisterNode", gcs_node_on_register),
-    GCS_ROW(node_info_gcs_service, "UnregisterNode", gcs_node_on_unregister),
-    GCS_ROW(node_info_gcs_service, "GetAllNodeInfo", gcs_node_on_get_all),
-    GCS_ROW(node_info_gcs_service, "ReportHeartbeat", gcs_node_on_heartbeat),
-    GCS_ROW(job_info_gcs_service, "AddJob", gcs_job_on_add),
-    GCS_ROW(job_info_gcs_service, "MarkJobFinished", gcs_job_on_mark_finished),
-    GCS_ROW(job_info_gcs_service, "GetAllJobInfo", gcs_job_on_get_all),
-    GCS_ROW(worker_info_gcs_service, "RegisterWorker", gcs_worker_on_register),
-    GCS_ROW(worker_info_gcs_service, "ReportWorkerFailure", gcs_worker_on_report_failure),
-    GCS_ROW(worker_info_gcs_service, "GetAllWorkerInfo", gcs_worker_on_get_all),
-    GCS_ROW(internal_kvgcs_service, "InternalKVGet", gcs_kv_on_get),
-    GCS_ROW(internal_kvgcs_service, "InternalKVPut", gcs_kv_on_put),
-    GCS_ROW(internal_kvgcs_service, "InternalKVDel", gcs_kv_on_del),
-    GCS_ROW(internal_kvgcs_service, "InternalKVKeys", gcs_kv_on_keys),
-    GCS_ROW(internal_pub_sub_gcs_service, "Poll", gcs_pubsub_on_poll),
-    GCS_ROW(actor_info_gcs_service, "RegisterActor", gcs_actor_on_register),
-    GCS_ROW(actor_info_gcs_service, "GetActorInfo", gcs_actor_on_get_info),
-    GCS_ROW(actor_info_gcs_service, "GetNamedActor", gcs_actor_on_get_named),
-    GCS_ROW(actor_info_gcs_service, "KillActor", gcs_actor_on_kill),
-    GCS_ROW(actor_info_gcs_service, "ListActors", gcs_actor_on_list),
-    GCS_ROW(placement_group_info_gcs_service, "CreatePlacementGroup", gcs_pg_on_create),
-    GCS_ROW(placement_group_info_gcs_service, "RemovePlacementGroup", gcs_pg_on_remove),
-    GCS_ROW(placement_group_info_gcs_service, "GetPlacementGroup", gcs_pg_on_get),
-    GCS_ROW(placement_group_info_gcs_service, "GetAllPlacementGroup", gcs_pg_on_get_all),
-    GCS_ROW(placement_group_info_gcs_service, "WaitPlacementGroupUntilReady", gcs_pg_on_wait),
-    GCS_ROW(task_info_gcs_service, "AddTaskEventData", gcs_task_on_add),
-    GCS_ROW(task_info_gcs_service, "GetTaskEvents", gcs_task_on_get),
-    GCS_ROW(event_gcs_service, "ReportClusterEvent", gcs_event_on_report),
-    GCS_ROW(event_gcs_service, "GetClusterEvents", gcs_event_on_get),
+    GCS_ROW(node_info_gcs_service, "RegisterNode", gcs_node_on_register, "node node.node_id node.ip"),
+    GCS_ROW(node_info_gcs_service, "UnregisterNode", gcs_node_on_unregister, "node_id"),
+    GCS_ROW(node_info_gcs_service, "GetAllNodeInfo", gcs_node_on_get_all, ""),
+    GCS_ROW(node_info_gcs_service, "ReportHeartbeat", gcs_node_on_heartbeat, "node_id"),
+    GCS_ROW(job_info_gcs_service, "AddJob", gcs_job_on_add, "job job.driver_pid", .check = gcs_check_add_job),
+    GCS_ROW(job_info_gcs_service, "MarkJobFinished", gcs_job_on_mark_finished, "job_id"),
+    GCS_ROW(job_info_gcs_service, "GetAllJobInfo", gcs_job_on_get_all, ""),
+    GCS_ROW(worker_info_gcs_service, "RegisterWorker", gcs_worker_on_register, "worker worker.worker_id"),
+    GCS_ROW(worker_info_gcs_service, "ReportWorkerFailure", gcs_worker_on_report_failure, "worker_id"),
+    GCS_ROW(worker_info_gcs_service, "GetAllWorkerInfo", gcs_worker_on_get_all, ""),
+    GCS_ROW(internal_kvgcs_service, "InternalKVGet", gcs_kv_on_get, "key"),
+    GCS_ROW(internal_kvgcs_service, "InternalKVPut", gcs_kv_on_put, "key"),
+    GCS_ROW(internal_kvgcs_service, "InternalKVDel", gcs_kv_on_del, "key"),
+    GCS_ROW(internal_kvgcs_service, "InternalKVKeys", gcs_kv_on_keys, ""),
+    GCS_ROW(internal_pub_sub_gcs_service, "Poll", gcs_pubsub_on_poll, "channels"),
+    GCS_ROW(actor_info_gcs_service, "RegisterActor", gcs_actor_on_register, "creation_spec creation_spec.actor_id creation_spec.job_id creation_spec.task_id creation_spec.function_name"),
+    GCS_ROW(actor_info_gcs_service, "GetActorInfo", gcs_actor_on_get_info, "actor_id"),
+    GCS_ROW(actor_info_gcs_service, "GetNamedActor", gcs_actor_on_get_named, "name"),
+    GCS_ROW(actor_info_gcs_service, "KillActor", gcs_actor_on_kill, "actor_id"),
+    GCS_ROW(actor_info_gcs_service, "ListActors", gcs_actor_on_list, ""),
+    GCS_ROW(placement_group_info_gcs_service, "CreatePlacementGroup", gcs_pg_on_create, "placement_group placement_group.placement_group_id placement_group.bundles"),
+    GCS_ROW(placement_group_info_gcs_service, "RemovePlacementGroup", gcs_pg_on_remove, "placement_group_id"),
+    GCS_ROW(placement_group_info_gcs_service, "GetPlacementGroup", gcs_pg_on_get, "", .check = gcs_check_get_pg),
+    GCS_ROW(placement_group_info_gcs_service, "GetAllPlacementGroup", gcs_pg_on_get_all, ""),
+    GCS_ROW(placement_group_info_gcs_service, "WaitPlacementGroupUntilReady", gcs_pg_on_wait, "placement_group_id"),
+    GCS_ROW(job_submission_service, "SubmitJob", gcs_jobsub_on_submit, "job job.entrypoint"),
+    GCS_ROW(job_submission_service, "GetJob", gcs_jobsub_on_get, "submission_id"),
+    GCS_ROW(job_submission_service, "ListJobs", gcs_jobsub_on_list, ""),
+    GCS_ROW(job_submission_service, "StopJob", gcs_jobsub_on_stop, "submission_id"),
+    GCS_ROW(job_submission_service, "DeleteJob", gcs_jobsub_on_delete, "submission_id"),
+    GCS_ROW(job_submission_service, "GetJobLogs", gcs_jobsub_on_logs, "submission_id"),
+    GCS_ROW(job_submission_service, "ReportJobStatus", gcs_jobsub_on_report, "job job.submission_id"),
+    GCS_ROW(job_submission_service, "GetJobRecord", gcs_jobsub_on_get_record, "submission_id"),
+    GCS_ROW(job_submission_service, "ListJobRecords", gcs_jobsub_on_list_records, ""),
+    GCS_ROW(task_info_gcs_service, "AddTaskEventData", gcs_task_on_add, ""),
+    GCS_ROW(task_info_gcs_service, "GetTaskEvents", gcs_task_on_get, ""),
+    GCS_ROW(event_gcs_service, "ReportClusterEvent", gcs_event_on_report, "event event.kind"),
+    GCS_ROW(event_gcs_service, "GetClusterEvents", gcs_event_on_get, ""),
 };
 const size_t gcs_rpc_methods_len = ARRAY_LEN(gcs_rpc_methods);
 
@@ -192,6 +226,7 @@ static char *gcs_server_read_token(const char *path, char **err)
 static void gcs_server_free(gcs_server_t *s)
 {
   rpc_server_destroy(s->rpc);
+  gcs_jobsubs_destroy(s->jobsubs);
   gcs_pgs_destroy(s->pgs);
   gcs_actors_destroy(s->actors);
   gcs_health_release(&s->health);
@@ -226,6 +261,7 @@ static void gcs_server_init_tables(gcs_server_t *s)
   s->nodes.on_dead_arg = s;
   s->jobs.on_finished = gcs_server_on_job_finished;
   s->jobs.on_finished_arg = s;
+  s->jobsubs = gcs_jobsubs_create(s);
 }
 
 gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char **err)
@@ -289,6 +325,7 @@ void gcs_server_cron(gcs_server_t *s, int64_t now)
   gcs_actors_cron(s->actors, now);
   gcs_pgs_cron(s->pgs, now);
   gcs_metrics_cron(s, now);
+  gcs_jobsubs_cron(s->jobsubs, now);
   gcs_nodes_check_timeouts(&s->nodes, now, s->conf->heartbeat_timeout_ms);
 }
 
@@ -383,6 +420,7 @@ void gcs_server_stop(gcs_server_t *s)
   gcs_metrics_stop(s);
   gcs_health_release(&s->health);
   gcs_store_close(s->store); /* replies still waiting for the store go out (orphaned) as it drains */
+  gcs_jobsubs_stop(s->jobsubs);
   uv_close((uv_handle_t *)&s->cron, NULL);
   uv_close((uv_handle_t *)&s->flush, NULL);
   uv_close((uv_handle_t *)&s->sig_term, NULL);

@@ -81,6 +81,7 @@ typedef struct gcs_server {
   gcs_health_t health;
   struct gcs_actors *actors;     /* owned: the actor manager (gcs_actor.h) */
   struct gcs_pgs *pgs;           /* owned: the placement-group manager (gcs_pg.h) */
+  struct gcs_jobsubs *jobsubs;   /* owned: submitted jobs and their records (gcs_jobsub.h) */
   rpc_server_t *rpc;             /* owned; NULL once stopped */
   char *token;                   /* owned; NULL: no token */
   rpc_tls_t tls;                 /* TLS files, borrowed from conf */

@@ -39,6 +39,8 @@ static int main_settings(store_main_t *m, int argc, char **argv)
 {
   char *err = NULL;
   int rc = store_config_load(&m->conf, argc, argv, &err);
+  if (rc == CFG_PRINTED)
+    return 0; /* --print-config printed the settings */
   if (rc == CFG_HELP) {
     store_config_usage(stdout, "rayc-store");
     return 0;

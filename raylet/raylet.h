@@ -45,6 +45,8 @@ typedef struct raylet_config {
   char *resources;
   int head;
   char *worker_path;
+  char *python;         /* the interpreter of Python workers */
+  char *python_path;    /* PYTHONPATH of Python workers (where the rayc package is); "": none */
   char *log_level;
   char *token_file;
   char *tls_cert, *tls_key, *tls_ca; /* TLS files; NULL: plaintext */
@@ -59,6 +61,7 @@ typedef struct raylet_config {
   int drain_deadline_ms; /* how long leases may still run after DrainRaylet */
   int metrics_port;       /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
   int store_metrics_port; /* the store's, advertised to the GCS (0: unknown) */
+  int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
 } raylet_config_t;
 
 enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
@@ -73,6 +76,7 @@ typedef struct raylet_worker {
   enum raylet_worker_state state;
   id_job_t job;
   char *code_path;
+  int lang;             /* enum rayc_language: rayc-worker (C) or python3 -m rayc.worker */
   uv_process_t proc;
   int proc_open;
   local_conn_t *conn;
@@ -118,6 +122,7 @@ typedef struct raylet_infeasible {
   rpc_call_t *call;
   const Rayc__RequestWorkerLeaseRequest *req;
   int64_t since_ms;
+  int wait_node; /* waits for its affinity node to appear in the view, not for resources */
 } raylet_infeasible_t;
 
 /* A driver connected over the local socket; its leases die with it. */
@@ -192,6 +197,7 @@ typedef struct raylet {
   struct metrics_http *metrics; /* owned: the /metrics endpoint; NULL: none */
   int64_t metrics_next_ms;      /* next refresh of the gauges */
   unsigned long long cpu_busy, cpu_total; /* /proc/stat at the last refresh */
+  struct raylet_usage *usage;  /* owned: per-process samples for job usage (raylet_usage.c) */
 } raylet_t;
 
 /* raylet_resources.c */
@@ -211,19 +217,23 @@ int raylet_res_format(const raylet_res_t *r, char *buf, size_t len);
 int raylet_res_equal(const raylet_res_t *a, const raylet_res_t *b);
 
 /* raylet_pool.c */
-int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path);
-raylet_worker_t *raylet_pool_find_idle(raylet_t *r, id_job_t job, const char *code_path);
-int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code_path, int *total);
+int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang);
+raylet_worker_t *raylet_pool_find_idle(raylet_t *r, id_job_t job, const char *code_path, int lang);
+int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code_path, int lang, int *total);
 void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterClientRequest *req, uint64_t seq);
 void raylet_pool_on_disconnect(raylet_t *r, local_conn_t *c);
 void raylet_pool_kill(raylet_worker_t *w, int sig);
+/* NodeManagerService's handler table, for tests that check it against the service descriptor. */
+const rpc_method_t *raylet_service_methods(size_t *n);
+/* The one way a worker's state changes after it is spawned; logs the transition (debug). */
+void raylet_worker_set_state(raylet_worker_t *w, enum raylet_worker_state s);
 void raylet_pool_kill_all(raylet_t *r, int sig);
 void raylet_pool_reap_stuck(raylet_t *r);
 void raylet_pool_reap_idle(raylet_t *r);
 /* Stops the workers of job (idle ones with SIGTERM, leased ones with SIGKILL); returns how many. */
 int raylet_pool_end_job(raylet_t *r, id_job_t job);
 /* Starts workers for a driver's job that just registered, so its first tasks find them ready. */
-void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path);
+void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int lang);
 /* Tells every registered worker that the node drains (a node_draining frame). */
 void raylet_pool_notify_draining(raylet_t *r);
 
@@ -240,6 +250,8 @@ void raylet_lease_drop_job(raylet_t *r, id_job_t job, int err, const char *why);
 int raylet_lease_cancel(raylet_t *r, const uint8_t *id, size_t len);
 /* Routes every queued request again (a drain began: they spill elsewhere or fail). */
 void raylet_lease_reroute_queue(raylet_t *r);
+/* Spills the queued requests this node cannot run now to nodes with the resources free (cron). */
+void raylet_lease_spill_queued(raylet_t *r);
 /* The parked infeasible requests grouped by shape, for the heartbeat (free with
  * raylet_demands_free). */
 Rayc__ResourceDemand **raylet_lease_demands(const raylet_t *r, size_t *n);
@@ -257,10 +269,14 @@ int raylet_bundle_pg_removed(const raylet_t *r, const uint8_t *pg);
 void raylet_bundle_free(raylet_t *r);
 
 /* raylet_sched.c: where a lease request should run. */
-enum raylet_sched { SCHED_LOCAL, SCHED_SPILL, SCHED_INFEASIBLE, SCHED_ERROR };
+enum raylet_sched { SCHED_LOCAL, SCHED_SPILL, SCHED_INFEASIBLE, SCHED_ERROR, SCHED_WAIT_NODE };
 enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
                                     const raylet_view_node_t **target, const char **why);
 void raylet_sched_set_view(raylet_t *r, const Rayc__ClusterView *v);
+/* For a queued request this node cannot run now: the view node (borrowed, its free resources
+ * lowered by res) it should be spilled to, or NULL to keep it here. Only DEFAULT requests that did
+ * not arrive by spillback move. */
+raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res);
 void raylet_sched_retry_infeasible(raylet_t *r);
 void raylet_sched_free(raylet_t *r);
 
@@ -286,8 +302,10 @@ void raylet_jobs_release(raylet_t *r);
 int64_t raylet_drain_start(raylet_t *r, const char *reason, int64_t deadline_ms);
 void raylet_drain_cron(raylet_t *r);
 
-/* main.c */
+/* raylet_server.c: the raylet's life (start, signals, cron, shutdown) */
 void raylet_shutdown(raylet_t *r, const char *why);
+/* The whole life of rayc-raylet (main() calls it); returns the exit status. */
+int raylet_server_run(int argc, char **argv);
 
 /* raylet_service.c */
 int raylet_service_start(raylet_t *r);
@@ -305,5 +323,15 @@ int raylet_local_start(raylet_t *r);
 /* raylet_config.c */
 int raylet_config_load(raylet_t *r, int argc, char **argv);
 void raylet_config_release(raylet_t *r);
+
+/* ---- raylet_usage.c: what each job's workers used here (governance records) ---- */
+typedef struct raylet_usage raylet_usage_t;
+/* Samples /proc for every live worker now. */
+void raylet_usage_sample(raylet_t *r);
+/* Samples once a second (called from the cron). */
+void raylet_usage_cron(raylet_t *r);
+void raylet_usage_destroy(raylet_t *r);
+/* GetJobUsage: samples, then answers with each asked job's totals on this node. */
+void raylet_usage_on_get(raylet_t *r, rpc_call_t *call, const Rayc__GetJobUsageRequest *req);
 
 #endif

@@ -30,6 +30,9 @@ static const cfg_entry_t raylet_settings[] = {
   {"resources", CFG_STRING, F(resources), NULL, "custom resources as JSON: {\"name\": amount}"},
   {"head", CFG_BOOL, F(head), "false", "this node is the head node"},
   {"worker-path", CFG_STRING, F(worker_path), NULL, "the rayc-worker executable (default: beside rayc-raylet)"},
+  {"python", CFG_STRING, F(python), "/usr/bin/python3", "the interpreter of Python workers"},
+  {"python-path", CFG_STRING, F(python_path), NULL,
+   "PYTHONPATH of Python workers, where the rayc package is (default: ../python beside rayc-worker if it exists)"},
   {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
   {"token-file", CFG_STRING, F(token_file), NULL, "file holding the cluster token"},
   {"tls-cert", CFG_STRING, F(tls_cert), NULL, "PEM certificate for TLS on every gRPC channel (unset: plaintext)"},
@@ -54,6 +57,8 @@ static const cfg_entry_t raylet_settings[] = {
    "workers started for a job when its driver registers here (-1: min(num-cpus, max-starting-workers))"},
   {"drain-deadline-ms", CFG_INT, F(drain_deadline_ms), "30000",
    "after DrainRaylet (rayc stop), how long running leases may finish before they are ended"},
+  {"node-affinity-wait-ms", CFG_INT, F(node_affinity_wait_ms), "5000",
+   "a hard node-affinity task for a node not (yet) in the cluster view waits this long for it, then fails"},
 };
 #undef F
 
@@ -70,6 +75,26 @@ static char *raylet_default_worker_path(void)
   return xasprintf("%s/rayc-worker", exe);
 }
 
+/* <dir of rayc-worker>/../python when it holds the rayc package (a build tree), else "" (the
+ * package is installed where the interpreter finds it). */
+static char *raylet_default_python_path(const char *worker_path)
+{
+  char *dir = xstrdup(worker_path);
+  char *slash = strrchr(dir, '/');
+  char *out = NULL;
+  if (slash) {
+    *slash = '\0';
+    char *pkg = xasprintf("%s/../python/rayc/__init__.py", dir), real[PATH_MAX];
+    if (realpath(pkg, real)) {
+      real[strlen(real) - strlen("/rayc/__init__.py")] = '\0';
+      out = xstrdup(real);
+    }
+    free(pkg);
+  }
+  free(dir);
+  return out ? out : xstrdup("");
+}
+
 static int raylet_config_defaults(raylet_t *r)
 {
   raylet_config_t *c = &r->cfg;
@@ -83,6 +108,8 @@ static int raylet_config_defaults(raylet_t *r)
     c->store_socket = xasprintf("%s/sockets/store", c->session_dir);
   if (!c->worker_path)
     c->worker_path = raylet_default_worker_path();
+  if (!c->python_path)
+    c->python_path = raylet_default_python_path(c->worker_path);
   if (c->num_cpus < 0)
     c->num_cpus = (double)sysconf(_SC_NPROCESSORS_ONLN);
   if (c->memory <= 0)
@@ -129,6 +156,8 @@ int raylet_config_load(raylet_t *r, int argc, char **argv)
   char *err = NULL;
   cfg_set_program("raylet");
   int rc = cfg_load(raylet_settings, ARRAY_LEN(raylet_settings), &r->cfg, argc, argv, NULL, &err);
+  if (rc == CFG_PRINTED)
+    return CFG_HELP; /* --print-config printed the settings: exit 0 */
   if (rc == CFG_HELP) {
     cfg_usage(stdout, "rayc-raylet", "the rayc node manager", raylet_settings, ARRAY_LEN(raylet_settings));
     return CFG_HELP;

@@ -6,9 +6,9 @@
  * its owner.
  *
  * Dispatch scans the queue in order and grants every request it can; a request that cannot run
- * yet does not block requests of other shapes behind it. A request that no node resource could
- * ever satisfy is rejected with INFEASIBLE at once (spillback to other nodes comes with the
- * multi-node scheduler).
+ * yet does not block requests of other shapes behind it. Where a request goes (here, spilled
+ * back, parked as infeasible) is raylet_sched.c's choice; queued requests this node cannot run now
+ * are spilled later to nodes with free resources (raylet_lease_spill_queued, each cron tick).
  */
 #include "raylet/raylet.h"
 
@@ -48,7 +48,7 @@ static void lease_grant(raylet_t *r, raylet_request_t *q, raylet_worker_t *w)
   raylet_res_sub(&r->available, &l->res);
   lease_take_gpus(r, l);
   w->lease = l;
-  w->state = WORKER_LEASED;
+  raylet_worker_set_state(w, WORKER_LEASED);
 
   Rayc__RequestWorkerLeaseReply rep = RAYC__REQUEST_WORKER_LEASE_REPLY__INIT;
   Rayc__Address addr = RAYC__ADDRESS__INIT;
@@ -88,7 +88,7 @@ void raylet_lease_kill(raylet_t *r, raylet_lease_t *l)
   raylet_worker_t *w = l->worker;
   lease_free(r, l);
   if (w && w->state == WORKER_LEASED) {
-    w->state = WORKER_EXITING;
+    raylet_worker_set_state(w, WORKER_EXITING);
     raylet_pool_kill(w, SIGKILL);
   }
 }
@@ -145,12 +145,11 @@ static void lease_enqueue(raylet_t *r, rpc_call_t *call, const Rayc__RequestWork
 }
 
 /* Routes a validated request: queue it here, spill it back, park it as infeasible, or fail it.
- * Returns 1 when it was parked as infeasible. */
-static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res)
+ * Returns 1 when it should be parked as infeasible, 2 when it should wait for its affinity node. */
+static int lease_act(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
+                     enum raylet_sched d, const raylet_view_node_t *target, const char *why)
 {
-  const raylet_view_node_t *target = NULL;
-  const char *why = NULL;
-  switch (raylet_sched_pick(r, req, res, &target, &why)) {
+  switch (d) {
   case SCHED_LOCAL:
     lease_enqueue(r, call, req, res);
     return 0;
@@ -163,14 +162,43 @@ static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerL
     rpc_reply_error(call, RAYC_EINFEASIBLE, "%s (asked for %s)", why, buf);
     return 0;
   }
+  case SCHED_WAIT_NODE:
+    r->last_heartbeat_ms = 0; /* heartbeat at once: its reply brings a fresh view */
+    return 2;
   default:
     return 1;
   }
 }
 
-static void lease_park_infeasible(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req,
-                                  const raylet_res_t *res)
+static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res)
 {
+  const raylet_view_node_t *target = NULL;
+  const char *why = NULL;
+  enum raylet_sched d = raylet_sched_pick(r, req, res, &target, &why);
+  return lease_act(r, call, req, res, d, target, why);
+}
+
+static void lease_park(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req, int wait_node)
+{
+  raylet_infeasible_t *x = xcalloc(1, sizeof(*x));
+  x->call = call;
+  x->req = req;
+  x->since_ms = now_ms();
+  x->wait_node = wait_node;
+  x->next = r->infeasible;
+  r->infeasible = x;
+}
+
+static void lease_park_infeasible(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req,
+                                  const raylet_res_t *res, int how)
+{
+  if (how == 2) {
+    char hex[2 * ID_NODE_SIZE + 1];
+    log_info("a node-affinity lease request waits for node %s to appear in the cluster view",
+             id_hex(req->affinity_node_id.data, ID_NODE_SIZE, hex));
+    lease_park(r, call, req, 1);
+    return;
+  }
   char buf[512];
   raylet_res_format(res, buf, sizeof(buf));
   size_t i = 0;
@@ -184,12 +212,23 @@ static void lease_park_infeasible(raylet_t *r, rpc_call_t *call, const Rayc__Req
   } else {
     log_debug("another infeasible lease request asking for %s", buf);
   }
-  raylet_infeasible_t *x = xcalloc(1, sizeof(*x));
-  x->call = call;
-  x->req = req;
-  x->since_ms = now_ms();
-  x->next = r->infeasible;
-  r->infeasible = x;
+  lease_park(r, call, req, 0);
+}
+
+/* Answers a parked request that waited too long. */
+static void lease_park_expire(raylet_t *r, raylet_infeasible_t *x, const raylet_res_t *res)
+{
+  char buf[512];
+  raylet_res_format(res, buf, sizeof(buf));
+  if (x->wait_node) {
+    char hex[2 * ID_NODE_SIZE + 1];
+    rpc_reply_error(x->call, RAYC_EINFEASIBLE, "node affinity: node %s is not alive (not in the cluster view "
+                    "after %d ms; asked for %s)", id_hex(x->req->affinity_node_id.data, ID_NODE_SIZE, hex),
+                    r->cfg.node_affinity_wait_ms, buf);
+    return;
+  }
+  rpc_reply_error(x->call, RAYC_EINFEASIBLE, "no node of the cluster has the resources this task asks for (%s); "
+                  "gave up after %d ms", buf, r->cfg.infeasible_timeout_ms);
 }
 
 void raylet_sched_retry_infeasible(raylet_t *r)
@@ -202,20 +241,18 @@ void raylet_sched_retry_infeasible(raylet_t *r)
     const raylet_view_node_t *t;
     const char *why;
     enum raylet_sched d = raylet_sched_pick(r, x->req, &res, &t, &why);
-    int expired = now - x->since_ms > r->cfg.infeasible_timeout_ms;
-    if (d == SCHED_INFEASIBLE && !expired) {
+    int waiting = d == SCHED_INFEASIBLE || d == SCHED_WAIT_NODE;
+    int expired = now - x->since_ms > (d == SCHED_WAIT_NODE ? r->cfg.node_affinity_wait_ms : r->cfg.infeasible_timeout_ms);
+    if (waiting && !expired) {
       pp = &x->next;
       continue;
     }
     *pp = x->next;
-    if (d == SCHED_INFEASIBLE) {
-      char buf[512];
-      raylet_res_format(&res, buf, sizeof(buf));
-      rpc_reply_error(x->call, RAYC_EINFEASIBLE, "no node of the cluster has the resources this task asks for (%s); "
-                      "gave up after %d ms", buf, r->cfg.infeasible_timeout_ms);
-    } else {
-      lease_route(r, x->call, x->req, &res);
-    }
+    x->wait_node = d == SCHED_WAIT_NODE;
+    if (waiting)
+      lease_park_expire(r, x, &res);
+    else
+      lease_act(r, x->call, x->req, &res, d, t, why);
     free(x);
   }
 }
@@ -235,8 +272,8 @@ void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWork
     char hex[2 * ID_PG_SIZE + 1];
     rpc_reply_error(call, RAYC_EINFEASIBLE, "placement group %s was removed",
                     id_hex(req->placement_group_id.data, ID_PG_SIZE, hex));
-  } else if (lease_route(r, call, req, &res))
-    lease_park_infeasible(r, call, req, &res);
+  } else if ((rc = lease_route(r, call, req, &res)) != 0)
+    lease_park_infeasible(r, call, req, &res, rc);
 }
 
 static id_job_t q_job(const Rayc__RequestWorkerLeaseRequest *req)
@@ -248,7 +285,8 @@ static id_job_t q_job(const Rayc__RequestWorkerLeaseRequest *req)
 
 static int request_same_key(const raylet_request_t *a, const raylet_request_t *b)
 {
-  return memcmp(a->job.b, b->job.b, ID_JOB_SIZE) == 0 && strcmp(a->req->code_path, b->req->code_path) == 0;
+  return memcmp(a->job.b, b->job.b, ID_JOB_SIZE) == 0 && strcmp(a->req->code_path, b->req->code_path) == 0 &&
+         a->req->language == b->req->language;
 }
 
 /* Tries to grant q; returns 1 if granted (q is freed). Otherwise starts a worker for it when
@@ -257,7 +295,7 @@ static int dispatch_one(raylet_t *r, raylet_request_t *q, raylet_res_t *avail, i
 {
   if (!raylet_res_fits(avail, &q->res))
     return 0;
-  raylet_worker_t *w = raylet_pool_find_idle(r, q->job, q->req->code_path);
+  raylet_worker_t *w = raylet_pool_find_idle(r, q->job, q->req->code_path, q->req->language);
   if (w) {
     raylet_res_sub(avail, &q->res);
     lease_grant(r, q, w);
@@ -270,8 +308,8 @@ static int dispatch_one(raylet_t *r, raylet_request_t *q, raylet_res_t *avail, i
   for (const raylet_request_t *p = r->queue; p != q; p = p->next)
     waiting += request_same_key(p, q);
   if (*starting_total < r->cfg.max_starting_workers &&
-      raylet_pool_count_starting(r, q->job, q->req->code_path, NULL) <= waiting &&
-      raylet_pool_spawn(r, q->job, q->req->code_path) == 0)
+      raylet_pool_count_starting(r, q->job, q->req->code_path, q->req->language, NULL) <= waiting &&
+      raylet_pool_spawn(r, q->job, q->req->code_path, q->req->language) == 0)
     (*starting_total)++;
   return 0;
 }
@@ -281,7 +319,7 @@ void raylet_dispatch(raylet_t *r)
   int starting_total = 0;
   id_job_t none = {{0}};
   raylet_res_t avail = r->available;
-  raylet_pool_count_starting(r, none, NULL, &starting_total);
+  raylet_pool_count_starting(r, none, NULL, 0, &starting_total);
   for (raylet_request_t **pp = &r->queue; *pp;) {
     raylet_request_t *q = *pp;
     raylet_request_t *next = q->next;
@@ -303,7 +341,7 @@ int raylet_lease_return(raylet_t *r, const uint8_t *id, size_t len, int worker_e
   lease_free(r, l);
   if (w && w->state == WORKER_LEASED) {
     /* A worker its owner saw fail is never handed out again, even before its exit is noticed. */
-    w->state = worker_exiting ? WORKER_EXITING : WORKER_IDLE;
+    raylet_worker_set_state(w, worker_exiting ? WORKER_EXITING : WORKER_IDLE);
     w->idle_since_ms = now_ms();
     if (worker_exiting)
       raylet_pool_kill(w, SIGTERM);
@@ -404,10 +442,34 @@ void raylet_lease_reroute_queue(raylet_t *r)
   r->queue = NULL;
   while (q) {
     raylet_request_t *next = q->next;
-    if (lease_route(r, q->call, q->req, &q->res))
-      lease_park_infeasible(r, q->call, q->req, &q->res);
+    int how = lease_route(r, q->call, q->req, &q->res);
+    if (how)
+      lease_park_infeasible(r, q->call, q->req, &q->res, how);
     free(q);
     q = next;
+  }
+}
+
+void raylet_lease_spill_queued(raylet_t *r)
+{
+  if (r->nview == 0 || r->draining)
+    return;
+  raylet_res_t avail = r->available; /* what dispatch gives out, in queue order */
+  for (raylet_request_t **pp = &r->queue; *pp;) {
+    raylet_request_t *q = *pp;
+    if (raylet_res_fits(&avail, &q->res)) {
+      raylet_res_sub(&avail, &q->res); /* runs here soon (its worker may be starting) */
+      pp = &q->next;
+      continue;
+    }
+    const raylet_view_node_t *t = raylet_sched_requeue(r, q->req, &q->res);
+    if (!t) {
+      pp = &q->next;
+      continue;
+    }
+    *pp = q->next;
+    lease_reply_spill(r, q->call, t);
+    free(q);
   }
 }
 
@@ -415,13 +477,15 @@ Rayc__ResourceDemand **raylet_lease_demands(const raylet_t *r, size_t *n)
 {
   size_t cap = 0, k = 0;
   for (const raylet_infeasible_t *x = r->infeasible; x; x = x->next)
-    cap++;
+    cap += !x->wait_node;
   *n = 0;
   if (!cap)
     return NULL;
   Rayc__ResourceDemand **v = xcalloc(cap, sizeof(*v));
   raylet_res_t *shapes = xcalloc(cap, sizeof(*shapes));
   for (const raylet_infeasible_t *x = r->infeasible; x; x = x->next) {
+    if (x->wait_node)
+      continue; /* waits for a node, not for resources: no demand for the autoscaler */
     raylet_res_t res;
     raylet_res_from_pb(&res, x->req->resources, x->req->n_resources);
     size_t j = 0;

@@ -9,6 +9,8 @@
  */
 #include "raylet/raylet.h"
 
+#include "rayc.h" /* enum rayc_language */
+
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -24,19 +26,32 @@ extern char **environ;
 
 static const char *worker_state_name[] = {"STARTING", "IDLE", "LEASED", "EXITING", "DEAD"};
 
+/* PYTHONPATH of a Python worker: --python-path, then any inherited one. New string or NULL. */
+static char *pool_python_path(const raylet_t *r, int lang)
+{
+  const char *inherited = getenv("PYTHONPATH");
+  if (lang != RAYC_LANG_PYTHON)
+    return inherited && *inherited ? xstrdup(inherited) : NULL;
+  const char *ours = r->cfg.python_path ? r->cfg.python_path : "";
+  return xasprintf("%s%s%s", ours, *ours && inherited && *inherited ? ":" : "", inherited ? inherited : "");
+}
+
 /* A worker's environment: ours, with the cluster token as RAYC_TOKEN, the TLS files as RAYC_TLS_*
  * and the port range as RAYC_MIN/MAX_WORKER_PORT (the raylet's own, replacing any inherited ones):
- * workers read no token file. */
-static char **pool_worker_env(const raylet_t *r)
+ * workers read no token file. Python workers also get PYTHONPATH (the rayc package) and
+ * unbuffered output (print() reaches the log, and the driver, as it happens). */
+static char **pool_worker_env(const raylet_t *r, int lang)
 {
   static const char *const ours[] = {"RAYC_TOKEN=",    "RAYC_TOKEN_FILE=",      "RAYC_TLS_CERT=",
                                      "RAYC_TLS_KEY=",  "RAYC_TLS_CA=",          "RAYC_MIN_WORKER_PORT=",
-                                     "RAYC_MAX_WORKER_PORT="};
+                                     "RAYC_MAX_WORKER_PORT=", "PYTHONPATH=", "PYTHONUNBUFFERED="};
   char lo[16], hi[16];
   snprintf(lo, sizeof(lo), "%d", r->cfg.min_worker_port);
   snprintf(hi, sizeof(hi), "%d", r->cfg.max_worker_port);
+  char *pypath = pool_python_path(r, lang);
   const char *vals[] = {r->token, NULL, r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca,
-                        r->cfg.min_worker_port > 0 ? lo : NULL, r->cfg.min_worker_port > 0 ? hi : NULL};
+                        r->cfg.min_worker_port > 0 ? lo : NULL, r->cfg.min_worker_port > 0 ? hi : NULL,
+                        pypath, lang == RAYC_LANG_PYTHON ? "1" : getenv("PYTHONUNBUFFERED")};
   size_t n = 0, k = 0;
   while (environ[n])
     n++;
@@ -51,6 +66,7 @@ static char **pool_worker_env(const raylet_t *r)
   for (size_t j = 0; j < ARRAY_LEN(ours); j++)
     if (vals[j] && *vals[j])
       env[k++] = xasprintf("%s%s", ours[j], vals[j]);
+  free(pypath);
   return env;
 }
 
@@ -63,7 +79,7 @@ static void pool_env_free(char **env)
   free(env);
 }
 
-static void worker_set_state(raylet_worker_t *w, enum raylet_worker_state s)
+void raylet_worker_set_state(raylet_worker_t *w, enum raylet_worker_state s)
 {
   char id[9];
   log_debug("worker %s (pid %d): %s -> %s", id_short(w->id.b, ID_WORKER_SIZE, id), (int)w->pid,
@@ -104,7 +120,7 @@ static void worker_gone(raylet_t *r, raylet_worker_t *w, const char *why)
   char id[9];
   log_info("worker %s (pid %d) is gone: %s", id_short(w->id.b, ID_WORKER_SIZE, id), (int)w->pid, why);
   raylet_lease_drop_worker(r, w);
-  worker_set_state(w, WORKER_DEAD);
+  raylet_worker_set_state(w, WORKER_DEAD);
   if (w->conn) {
     local_conn_set_data(w->conn, NULL);
     local_conn_close(w->conn);
@@ -153,25 +169,31 @@ static int worker_open_log(raylet_t *r, const id_worker_t *id)
   return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 }
 
-int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path)
+int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang)
 {
   raylet_worker_t *w = xcalloc(1, sizeof(*w));
   w->id = id_worker_random();
   w->job = job;
   w->code_path = xstrdup(code_path ? code_path : "");
+  w->lang = lang;
   char wid[2 * ID_WORKER_SIZE + 1], jid[2 * ID_JOB_SIZE + 1];
   id_hex(w->id.b, ID_WORKER_SIZE, wid);
   id_hex(job.b, ID_JOB_SIZE, jid);
-  char *args[] = {r->cfg.worker_path, (char *)"--session-dir", r->cfg.session_dir, (char *)"--raylet-socket",
+  /* A Python worker is the interpreter running the rayc.worker module with the same arguments. */
+  int py = lang == RAYC_LANG_PYTHON;
+  char *args[] = {py ? r->cfg.python : r->cfg.worker_path, (char *)"-m", (char *)"rayc.worker",
+                  (char *)"--session-dir", r->cfg.session_dir, (char *)"--raylet-socket",
                   r->cfg.socket, (char *)"--store-socket", r->cfg.store_socket, (char *)"--node-ip-address",
                   r->cfg.node_ip, (char *)"--job-id", jid, (char *)"--worker-id", wid, (char *)"--code-path",
                   w->code_path, (char *)"--log-level", r->cfg.log_level, NULL};
+  if (!py) /* rayc-worker takes the arguments directly */
+    memmove(&args[1], &args[3], sizeof(args) - 3 * sizeof(args[0]));
   int logfd = worker_open_log(r, &w->id);
   uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                    {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd},
                                    {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd}};
-  char **env = pool_worker_env(r);
-  uv_process_options_t opts = {.exit_cb = worker_on_exit, .file = r->cfg.worker_path, .args = args,
+  char **env = pool_worker_env(r, lang);
+  uv_process_options_t opts = {.exit_cb = worker_on_exit, .file = args[0], .args = args,
                                .env = env, .stdio_count = 3, .stdio = stdio};
   w->proc.data = w;
   int rc = uv_spawn(&r->loop, &w->proc, &opts);
@@ -179,41 +201,43 @@ int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path)
   if (logfd >= 0)
     close(logfd);
   if (rc != 0) {
-    log_error("cannot start worker %s: %s", r->cfg.worker_path, uv_strerror(rc));
+    log_error("cannot start worker %s: %s", args[0], uv_strerror(rc));
     uv_close((uv_handle_t *)&w->proc, worker_on_close);
     return RAYC_EIO;
   }
   w->proc_open = 1;
   w->pid = w->proc.pid;
   w->started_ms = now_ms();
-  w->state = WORKER_STARTING;
+  w->state = WORKER_STARTING; /* born in this state: nothing to log */
   w->next = r->workers;
   r->workers = w;
   worker_write_pidfile(r, w->pid);
-  log_info("started worker %.8s (pid %d) for job %s", wid, (int)w->pid, jid);
+  log_info("started %s worker %.8s (pid %d) for job %s", py ? "Python" : "C", wid, (int)w->pid, jid);
   return 0;
 }
 
-static int worker_matches(const raylet_worker_t *w, id_job_t job, const char *code_path)
+/* The pool's key: job, code path and language. */
+static int worker_matches(const raylet_worker_t *w, id_job_t job, const char *code_path, int lang)
 {
-  return memcmp(w->job.b, job.b, ID_JOB_SIZE) == 0 && strcmp(w->code_path, code_path ? code_path : "") == 0;
+  return memcmp(w->job.b, job.b, ID_JOB_SIZE) == 0 && strcmp(w->code_path, code_path ? code_path : "") == 0 &&
+         w->lang == lang;
 }
 
-raylet_worker_t *raylet_pool_find_idle(raylet_t *r, id_job_t job, const char *code_path)
+raylet_worker_t *raylet_pool_find_idle(raylet_t *r, id_job_t job, const char *code_path, int lang)
 {
   for (raylet_worker_t *w = r->workers; w; w = w->next)
-    if (w->state == WORKER_IDLE && worker_matches(w, job, code_path))
+    if (w->state == WORKER_IDLE && worker_matches(w, job, code_path, lang))
       return w;
   return NULL;
 }
 
-int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code_path, int *total)
+int raylet_pool_count_starting(const raylet_t *r, id_job_t job, const char *code_path, int lang, int *total)
 {
   int n = 0, all = 0;
   for (const raylet_worker_t *w = r->workers; w; w = w->next)
     if (w->state == WORKER_STARTING) {
       all++;
-      n += worker_matches(w, job, code_path);
+      n += worker_matches(w, job, code_path, lang);
     }
   if (total)
     *total = all;
@@ -251,19 +275,19 @@ static void pool_register_driver(raylet_t *r, local_conn_t *c, const Rayc__Regis
   local_conn_set_data(c, NULL);
   pool_reply_register(r, c, seq, 0, NULL);
   if (req->job_id.len == ID_JOB_SIZE)
-    raylet_pool_prestart(r, d->job, req->code_path);
+    raylet_pool_prestart(r, d->job, req->code_path, req->language);
 }
 
-void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path)
+void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int lang)
 {
   int starting = 0, have = 0, started = 0;
   if (r->stopping || r->draining || r->cfg.prestart_workers <= 0 || raylet_jobs_is_dead(r, job))
     return;
-  raylet_pool_count_starting(r, job, NULL, &starting);
+  raylet_pool_count_starting(r, job, NULL, lang, &starting);
   for (const raylet_worker_t *w = r->workers; w; w = w->next)
-    have += w->state != WORKER_DEAD && w->state != WORKER_EXITING && worker_matches(w, job, code_path);
+    have += w->state != WORKER_DEAD && w->state != WORKER_EXITING && worker_matches(w, job, code_path, lang);
   while (have + started < r->cfg.prestart_workers && starting + started < r->cfg.max_starting_workers &&
-         raylet_pool_spawn(r, job, code_path) == 0)
+         raylet_pool_spawn(r, job, code_path, lang) == 0)
     started++;
   char jid[2 * ID_JOB_SIZE + 1];
   if (started)
@@ -300,7 +324,7 @@ void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterC
   w->port = req->port;
   w->conn = c;
   local_conn_set_data(c, w);
-  worker_set_state(w, WORKER_IDLE);
+  raylet_worker_set_state(w, WORKER_IDLE);
   w->idle_since_ms = now_ms();
   pool_reply_register(r, c, seq, 0, NULL);
   raylet_dispatch(r);
@@ -316,7 +340,7 @@ int raylet_pool_end_job(raylet_t *r, id_job_t job)
     if (memcmp(w->job.b, job.b, ID_JOB_SIZE) == 0 && w->state != WORKER_DEAD) {
       raylet_pool_kill(w, w->state == WORKER_LEASED ? SIGKILL : SIGTERM);
       if (w->state == WORKER_IDLE || w->state == WORKER_STARTING)
-        worker_set_state(w, WORKER_EXITING); /* never handed out again */
+        raylet_worker_set_state(w, WORKER_EXITING); /* never handed out again */
       n++;
     }
   return n;
@@ -376,7 +400,7 @@ void raylet_pool_reap_idle(raylet_t *r)
       char id[9];
       log_info("worker %s (pid %d) idle for %d ms: stopping it", id_short(w->id.b, ID_WORKER_SIZE, id), (int)w->pid,
                r->cfg.idle_worker_timeout_ms);
-      worker_set_state(w, WORKER_EXITING);
+      raylet_worker_set_state(w, WORKER_EXITING);
       raylet_pool_kill(w, SIGTERM);
     }
 }

@@ -8,7 +8,14 @@
  *                     it; otherwise spill to any node that could.
  *   SPREAD            round-robin over the nodes that have the resources free (or, if none has,
  *                     that could ever run it).
- *   NODE_AFFINITY     that node; if it is dead or cannot run it: an error (hard) or DEFAULT (soft).
+ *   NODE_AFFINITY     that node; if it can never run it: an error (hard) or DEFAULT (soft). A node
+ *                     not in the view (it may have just joined) is waited for, up to
+ *                     --node-affinity-wait-ms, then the task fails (hard) as the node is not alive.
+ *
+ * Queued DEFAULT requests (not placement-group ones) that this node cannot run now move later:
+ * every cron tick raylet_lease_spill_queued hands each one this node's free resources will not
+ * cover to the least-utilized node the view shows with them free (Ray's hybrid policy spills
+ * queued work once the local node is busy, not only at arrival).
  *
  * A request that arrived by spillback is queued here and never spilled again, unless this node
  * could never run it. Each spillback lowers the target's view entry, so a burst of requests
@@ -107,19 +114,24 @@ static enum raylet_sched sched_default(raylet_t *r, const raylet_res_t *req, int
 static enum raylet_sched sched_spread(raylet_t *r, const raylet_res_t *req, const raylet_view_node_t **target)
 {
   raylet_res_t free_ = sched_local_free(r);
+  /* The scan starts where the last pick left off and moves the cursor only past the slot it
+   * picks: moving it on every step skipped a slot per step (two nodes got 12/0, three 2/4/6). */
+  unsigned n = (unsigned)r->nview + 1, start = r->spread_next % n;
   for (int pass = 0; pass < 2; pass++) {
-    int n = r->nview + 1;
-    for (int k = 0; k < n; k++) {
-      int i = (int)((r->spread_next + (unsigned)k) % (unsigned)n);
-      r->spread_next = (unsigned)i + 1;
-      if (i == r->nview) { /* this node */
-        if (raylet_res_fits(&r->total, req) && (pass || raylet_res_fits(&free_, req)))
+    for (unsigned k = 0; k < n; k++) {
+      unsigned i = (start + k) % n;
+      if (i == (unsigned)r->nview) { /* this node */
+        if (raylet_res_fits(&r->total, req) && (pass || raylet_res_fits(&free_, req))) {
+          r->spread_next = i + 1;
           return SCHED_LOCAL;
+        }
         continue;
       }
       raylet_view_node_t *v = &r->view[i];
-      if (!sched_is_local(r, v) && raylet_res_fits(&v->total, req) && (pass || raylet_res_fits(&v->avail, req)))
+      if (!sched_is_local(r, v) && raylet_res_fits(&v->total, req) && (pass || raylet_res_fits(&v->avail, req))) {
+        r->spread_next = i + 1;
         return sched_spill(v, req, target);
+      }
     }
   }
   return SCHED_INFEASIBLE;
@@ -132,11 +144,18 @@ static enum raylet_sched sched_affinity(raylet_t *r, const Rayc__RequestWorkerLe
     if (raylet_res_fits(&r->total, res))
       return SCHED_LOCAL;
   } else {
+    int known = 0;
     for (int i = 0; i < r->nview; i++)
       if (req->affinity_node_id.len == ID_NODE_SIZE &&
-          memcmp(r->view[i].id.b, req->affinity_node_id.data, ID_NODE_SIZE) == 0 &&
-          raylet_res_fits(&r->view[i].total, res))
-        return sched_spill(&r->view[i], res, target);
+          memcmp(r->view[i].id.b, req->affinity_node_id.data, ID_NODE_SIZE) == 0) {
+        known = 1;
+        if (raylet_res_fits(&r->view[i].total, res))
+          return sched_spill(&r->view[i], res, target);
+      }
+    /* A node that joined after the last view: wait for it to show up (the caller bounds the
+     * wait) rather than fail a task the user aimed at a node `rayc list nodes` shows ALIVE. */
+    if (!known && !req->affinity_soft && req->affinity_node_id.len == ID_NODE_SIZE)
+      return SCHED_WAIT_NODE;
   }
   if (req->affinity_soft)
     return sched_default(r, res, req->spilled, target);
@@ -184,6 +203,18 @@ enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseR
   default:
     return sched_default(r, res, req->spilled, target);
   }
+}
+
+raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res)
+{
+  if (req->spilled || r->draining || req->strategy != RAYC__SCHEDULING_STRATEGY__DEFAULT ||
+      req->placement_group_id.len != 0)
+    return NULL;
+  double u;
+  raylet_view_node_t *best = sched_best_remote(r, res, 1, &u);
+  if (best)
+    raylet_res_sub(&best->avail, res);
+  return best;
 }
 
 void raylet_sched_set_view(raylet_t *r, const Rayc__ClusterView *v)

@@ -127,17 +127,23 @@ static void h_cancel_reserve(void *ctx, rpc_call_t *call, const ProtobufCMessage
   raylet_bundle_cancel(ctx, call, (const Rayc__CancelResourceReserveRequest *)m);
 }
 
+static void h_get_job_usage(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_usage_on_get(ctx, call, (const Rayc__GetJobUsageRequest *)m);
+}
+
 static const rpc_method_t raylet_methods[] = {
-  {.service = &rayc__node_manager_service__descriptor, .method = "RequestWorkerLease", .handler = h_request_worker_lease},
-  {.service = &rayc__node_manager_service__descriptor, .method = "ReturnWorker", .handler = h_return_worker},
-  {.service = &rayc__node_manager_service__descriptor, .method = "GetNodeStats", .handler = h_get_node_stats},
-  {.service = &rayc__node_manager_service__descriptor, .method = "ShutdownRaylet", .handler = h_shutdown_raylet},
-  {.service = &rayc__node_manager_service__descriptor, .method = "HealthCheck", .handler = h_health_check},
-  {.service = &rayc__node_manager_service__descriptor, .method = "DrainRaylet", .handler = h_drain_raylet},
-  {.service = &rayc__node_manager_service__descriptor, .method = "CancelWorkerLease", .handler = h_cancel_worker_lease},
-  {.service = &rayc__node_manager_service__descriptor, .method = "PrepareBundleResources", .handler = h_prepare_bundles},
-  {.service = &rayc__node_manager_service__descriptor, .method = "CommitBundleResources", .handler = h_commit_bundles},
-  {.service = &rayc__node_manager_service__descriptor, .method = "CancelResourceReserve", .handler = h_cancel_reserve},
+  {.service = &rayc__node_manager_service__descriptor, .method = "RequestWorkerLease", .handler = h_request_worker_lease, .required = "job_id lease_id owner_worker_id"},
+  {.service = &rayc__node_manager_service__descriptor, .method = "ReturnWorker", .handler = h_return_worker, .required = "lease_id"},
+  {.service = &rayc__node_manager_service__descriptor, .method = "GetNodeStats", .handler = h_get_node_stats, .required = ""},
+  {.service = &rayc__node_manager_service__descriptor, .method = "ShutdownRaylet", .handler = h_shutdown_raylet, .required = ""},
+  {.service = &rayc__node_manager_service__descriptor, .method = "HealthCheck", .handler = h_health_check, .required = ""},
+  {.service = &rayc__node_manager_service__descriptor, .method = "DrainRaylet", .handler = h_drain_raylet, .required = ""},
+  {.service = &rayc__node_manager_service__descriptor, .method = "CancelWorkerLease", .handler = h_cancel_worker_lease, .required = "lease_id"},
+  {.service = &rayc__node_manager_service__descriptor, .method = "PrepareBundleResources", .handler = h_prepare_bundles, .required = "bundles bundles.placement_group_id bundles.resources"},
+  {.service = &rayc__node_manager_service__descriptor, .method = "CommitBundleResources", .handler = h_commit_bundles, .required = "bundles bundles.placement_group_id"},
+  {.service = &rayc__node_manager_service__descriptor, .method = "CancelResourceReserve", .handler = h_cancel_reserve, .required = "placement_group_id"},
+  {.service = &rayc__node_manager_service__descriptor, .method = "GetJobUsage", .handler = h_get_job_usage, .required = "job_ids"},
 };
 
 /* SESSION/raylet_address: "IP:PORT" of this raylet's gRPC server, for `rayc stop` (DrainRaylet). */
@@ -169,8 +175,6 @@ int raylet_service_start(raylet_t *r)
   return rpc_server_start(r->server);
 }
 
-/* The table, for tests that check it against the service descriptor. */
-const rpc_method_t *raylet_service_methods(size_t *n);
 const rpc_method_t *raylet_service_methods(size_t *n)
 {
   *n = ARRAY_LEN(raylet_methods);

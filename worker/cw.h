@@ -24,6 +24,7 @@
 #include "object-store/store_client.h"
 #include "proto/gcs_actor.pb-c.h"
 #include "rayc.h"
+#include "rayc_lang.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -36,6 +37,7 @@ enum {
   CW_RES_MAX = 10,              /* CPU, GPU, memory, 5 custom, a placement-group marker */
   CW_RES_NAME_MAX = 96,         /* placement groups: R_group_<i>_<36 hex> */
   CW_GCS_RECONNECT_TIMEOUT_MS = 60000, /* default of gcs_rpc_reconnect_timeout_ms */
+  CW_PUT_TIMEOUT_MS = 10000,           /* default of object_store_put_timeout_ms */
   CW_BORROW_IDLE_MS = 250,      /* a borrowed ref nothing holds is removed at its owner after this */
   CW_BORROW_POLL_MS = 30000,    /* an owner's WaitOwnerExit call held on a borrower */
   CW_BORROW_POLL_RETRY_MS = 200,/* a failed one is tried again after this long... */
@@ -189,6 +191,7 @@ struct cw_class {
   uint8_t pg[ID_PG_SIZE];  /* has_pg: the placement group its tasks run in */
   int has_pg, bundle_index;
   int strategy;            /* RAYC_STRATEGY_* */
+  int language;            /* enum rayc_language: the kind of worker its leases get */
   uint8_t affinity[ID_NODE_SIZE];
   int affinity_soft;
   double res_amount[CW_RES_MAX];
@@ -229,6 +232,7 @@ typedef struct cw {
   char store_address[96];   /* this node's object manager "ip:port", "" if none */
   int port;                 /* CoreWorkerService port; 0 in drivers */
   char *code_path;
+  int language;             /* a driver's enum rayc_language (its workers are prestarted) */
   rpc_client_t *client;
   rpc_channel_t *gcs, *raylet;
   store_client_t *store;
@@ -248,6 +252,7 @@ typedef struct cw {
   rpc_tls_t tls;            /* TLS files from $RAYC_TLS_* (borrowed from the environment) */
   int min_port, max_port;   /* our gRPC servers' ports, from $RAYC_MIN/MAX_WORKER_PORT; 0: ephemeral */
   int gcs_reconnect_timeout_ms; /* how long GCS calls are retried while the GCS is down (cw_gcs.c) */
+  int put_timeout_ms;           /* how long a put waits for room in a full store (cw_object.c) */
   struct cw_actors *actors; /* cw_actor_submit.c: the actors this process calls; NULL until used */
   uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
   size_t npg_removed;
@@ -263,6 +268,9 @@ typedef struct cw {
 } cw_t;
 
 extern cw_t *cw_global;
+/* The CoreWorkerService/ActorWorkerService table a worker (driver 0) or a driver (1) serves; for
+ * tests that check it against the service descriptors. */
+const rpc_method_t *cw_service_methods(int driver, size_t *n);
 
 /* cw_core.c */
 int cw_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -346,15 +354,23 @@ void cw_peer_address(cw_peer_t *p, Rayc__Address *a);      /* a borrows p's fiel
 /* The entry of a ref described by (id, owner peer; NULL: this process): the existing one, or a new
  * borrowed entry; NULL for an owned id that is gone. */
 cw_object_t *cw_ref_entry(cw_t *cw, const id_object_t *id, cw_peer_t *owner);
+/* Which count of an object entry a hold is taken on. */
+typedef enum cw_hold {
+  CW_HOLD_NONE,      /* parse only: take no hold */
+  CW_HOLD_LOCAL,     /* local_refs: a rayc_ref this process holds */
+  CW_HOLD_SUBMITTED, /* submitted_refs: an argument of a pending task */
+  CW_HOLD_CONTAINED, /* contained: a ref inside another object */
+} cw_hold_t;
 /* Parses NestedRefs groups into *out (new array, *n entries) and takes one hold of `kind` on each
- * entry: 'l' local_refs, 's' submitted_refs, 'c' contained. 0, or RAYC_EINVALID_ARGUMENT. */
-int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, int kind, cw_nested_t **out,
+ * entry. 0, or RAYC_EINVALID_ARGUMENT. */
+int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, cw_hold_t kind, cw_nested_t **out,
                     size_t *n);
 /* Takes a hold of `kind` on each entry of refs (rayc_ref ids this process holds) into *out.
  * 0, or RAYC_ENOT_FOUND (nothing taken) with the error set. */
-int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, int kind, cw_nested_t **out, const char *what);
+int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, cw_hold_t kind, cw_nested_t **out,
+                        const char *what);
 /* Drops the holds of `kind` and frees the array. */
-void cw_nested_drop(cw_t *cw, cw_nested_t *v, size_t n, int kind);
+void cw_nested_drop(cw_t *cw, cw_nested_t *v, size_t n, cw_hold_t kind);
 void cw_nested_msg_build(cw_t *cw, const cw_nested_t *v, size_t n, cw_nested_msg_t *m);
 void cw_nested_msg_free(cw_nested_msg_t *m);
 /* Registers this process (borrower NULL) or the process `borrower` as a borrower of the entries
@@ -427,7 +443,9 @@ void cw_actor_stop(cw_t *cw);
 void cw_actors_tick(cw_t *cw);
 void cw_actors_release(cw_t *cw);
 
-/* cw_worker.c: the whole life of a rayc-worker process. */
-int rayc_worker_main(int argc, char **argv);
+/* cw_lang.c: the executor a binding installed (rayc_executor_set): 1 and *out set, or 0. */
+int cw_lang_executor(rayc_executor *out);
+
+/* cw_worker.c: the whole life of a rayc-worker process (rayc_worker_main, rayc_lang.h). */
 
 #endif

@@ -141,6 +141,8 @@ static struct actor_rt {
   uint8_t id[ID_ACTOR_SIZE];
   char class_name[128];
   actor_class_t *cls;
+  rayc_executor ex;  /* use_ex: a class of another language, run by the binding's executor */
+  int use_ex;
   void *self;
   int max_concurrency;
   pthread_t *threads;
@@ -232,11 +234,15 @@ static int actor_ctor_body(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, 
   (void)arg, (void)rets, (void)nrets;
   void *self = NULL;
   int rc = 0;
-  if (!rt.cls)
+  if (rt.use_ex) {
+    if (!(self = rt.ex.actor_create(rt.ex.data, ctx, rt.class_name, args, nargs)))
+      rc = RAYC_ETASK_FAILED;
+  } else if (!rt.cls) {
     rc = rayc_task_fail(ctx, "actor class '%s' is not registered by any library on the code path '%s'",
                         rt.class_name, rt.cw->code_path ? rt.cw->code_path : "");
-  else if (!(self = rt.cls->ctor(ctx, args, nargs)))
+  } else if (!(self = rt.cls->ctor(ctx, args, nargs))) {
     rc = RAYC_ETASK_FAILED;
+  }
   pthread_mutex_lock(&rt.mu);
   if (rt.state == RT_CREATING) {
     rt.self = self;
@@ -251,6 +257,8 @@ static int actor_method_body(void *arg, rayc_task_ctx *ctx, const rayc_buf *args
                              size_t nrets)
 {
   const Rayc__TaskSpec *spec = arg;
+  if (rt.use_ex)
+    return rt.ex.actor_method(rt.ex.data, ctx, rt.self, spec->function_name, args, nargs, nrets);
   rayc_method_fn fn = reg_method(rt.cls, spec->function_name);
   if (!fn)
     return rayc_task_fail(ctx, "actor class %s has no method '%s'", rt.class_name, spec->function_name);
@@ -366,6 +374,7 @@ static int push_creation(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest
   memcpy(rt.id, spec->actor_id.data, ID_ACTOR_SIZE);
   snprintf(rt.class_name, sizeof(rt.class_name), "%s", spec->function_name);
   rt.cls = reg_class(spec->function_name);
+  rt.use_ex = !rt.cls && cw_lang_executor(&rt.ex) && rt.ex.actor_create && rt.ex.actor_method;
   rt.max_concurrency = spec->max_concurrency < 1 ? 1 : spec->max_concurrency;
   if (rt.max_concurrency > ACTOR_MAX_CONCURRENCY)
     rt.max_concurrency = ACTOR_MAX_CONCURRENCY;
@@ -614,7 +623,9 @@ void cw_actor_stop(cw_t *cw)
                rt_hex(hex), ACTOR_EXIT_GRACE_MS);
       _exit(0);
     }
-  if (rt.self && rt.cls && rt.cls->dtor)
+  if (rt.self && rt.use_ex && rt.ex.actor_destroy)
+    rt.ex.actor_destroy(rt.ex.data, rt.self);
+  else if (rt.self && rt.cls && rt.cls->dtor)
     rt.cls->dtor(rt.self);
   rt.self = NULL;
   for (hmap_iter_t it = hmap_iter(&rt.callers); hmap_next(&it);)

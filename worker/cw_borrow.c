@@ -231,28 +231,38 @@ cw_object_t *cw_ref_entry(cw_t *cw, const id_object_t *id, cw_peer_t *owner)
   return o;
 }
 
-static void hold(cw_object_t *o, int kind)
+/* The count a hold of kind is taken on; NULL for CW_HOLD_NONE. */
+static int *hold_count(cw_object_t *o, cw_hold_t kind)
 {
-  if (kind == 'l')
-    o->local_refs++;
-  else if (kind == 's')
-    o->submitted_refs++;
-  else if (kind == 'c')
-    o->contained++;
+  switch (kind) {
+    case CW_HOLD_LOCAL:
+      return &o->local_refs;
+    case CW_HOLD_SUBMITTED:
+      return &o->submitted_refs;
+    case CW_HOLD_CONTAINED:
+      return &o->contained;
+    case CW_HOLD_NONE:
+      break;
+  }
+  return NULL;
 }
 
-static void unhold(cw_t *cw, cw_object_t *o, int kind)
+static void hold(cw_object_t *o, cw_hold_t kind)
 {
-  if (kind == 'l')
-    o->local_refs--;
-  else if (kind == 's')
-    o->submitted_refs--;
-  else if (kind == 'c')
-    o->contained--;
+  int *c = hold_count(o, kind);
+  if (c)
+    (*c)++;
+}
+
+static void unhold(cw_t *cw, cw_object_t *o, cw_hold_t kind)
+{
+  int *c = hold_count(o, kind);
+  if (c)
+    (*c)--;
   cw_obj_maybe_free(cw, o);
 }
 
-int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, int kind, cw_nested_t **out,
+int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, cw_hold_t kind, cw_nested_t **out,
                     size_t *n)
 {
   size_t total = 0;
@@ -283,7 +293,7 @@ int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, i
   return 0;
 }
 
-int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, int kind, cw_nested_t **out, const char *what)
+int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, cw_hold_t kind, cw_nested_t **out, const char *what)
 {
   *out = NULL;
   if (n == 0)
@@ -306,7 +316,7 @@ int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, int kind, cw_n
   return 0;
 }
 
-void cw_nested_drop(cw_t *cw, cw_nested_t *v, size_t n, int kind)
+void cw_nested_drop(cw_t *cw, cw_nested_t *v, size_t n, cw_hold_t kind)
 {
   for (size_t i = 0; i < n && !cw->releasing; i++) /* releasing: the entries may be gone already */
     if (v[i].obj)
@@ -600,7 +610,7 @@ void cw_borrow_apply_result(cw_t *cw, cw_object_t *o, Rayc__NestedRefs *const *g
   size_t n = 0;
   if (ngroups == 0)
     return;
-  if (cw_nested_parse(cw, groups, ngroups, 'c', &v, &n) != 0) {
+  if (cw_nested_parse(cw, groups, ngroups, CW_HOLD_CONTAINED, &v, &n) != 0) {
     log_warn("a task result carries malformed refs: ignored");
     return;
   }
@@ -615,7 +625,7 @@ void cw_borrow_apply_result(cw_t *cw, cw_object_t *o, Rayc__NestedRefs *const *g
     cw_obj_x(o)->nested = v;
     o->x->nnested = n;
   } else {
-    cw_nested_drop(cw, v, n, 'c');
+    cw_nested_drop(cw, v, n, CW_HOLD_CONTAINED);
   }
 }
 
@@ -1025,7 +1035,7 @@ int cw_borrow_get(cw_t *cw, cw_object_t **objs, size_t n, int64_t deadline_ms, r
         cw_nested_t *v = NULL;
         size_t nv = 0;
         pthread_mutex_lock(&cw->mu);
-        if (cw_nested_parse(cw, r->nested_refs, r->n_nested_refs, 0, &v, &nv) == 0)
+        if (cw_nested_parse(cw, r->nested_refs, r->n_nested_refs, CW_HOLD_NONE, &v, &nv) == 0)
           cw_buf_set_refs(cw, &out[i], v, nv);
         else
           rc = cw_set_error(RAYC_EPROTOCOL, "the owner sent malformed refs for object %s", hex);

@@ -58,6 +58,9 @@ cw_t *cw_create(int is_worker)
   cw->min_port = lo ? atoi(lo) : 0;
   cw->max_port = hi ? atoi(hi) : cw->min_port;
   cw->gcs_reconnect_timeout_ms = cw_gcs_reconnect_timeout_ms();
+  const char *pt = getenv("RAYC_OBJECT_STORE_PUT_TIMEOUT_MS");
+  long put_ms = pt && *pt ? strtol(pt, NULL, 10) : 0;
+  cw->put_timeout_ms = put_ms > 0 && put_ms <= 24L * 3600 * 1000 ? (int)put_ms : CW_PUT_TIMEOUT_MS;
   return cw;
 }
 
@@ -97,6 +100,7 @@ static int cw_register(cw_t *cw, int is_driver, char **store_socket)
   req.is_driver = is_driver;
   req.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
   req.code_path = cw->code_path ? cw->code_path : (char *)"";
+  req.language = cw->language;
   m.seq = 1;
   m.body_case = RAYC__LOCAL_MESSAGE__BODY_REGISTER_WORKER;
   m.register_worker = &req;

@@ -104,7 +104,7 @@ struct rayc_task_ctx {
   rayc_buf *rets;
   size_t nrets;
   uint8_t *kind;       /* per result: RET_NONE (unset, or set by the task itself), RET_HEAP, RET_STORE */
-  cw_nested_t **ret_refs; /* per result: the refs it contains (rayc_return_refs), each held ('l') */
+  cw_nested_t **ret_refs; /* per result: the refs it contains (rayc_return_refs), each held (CW_HOLD_LOCAL) */
   size_t *ret_nrefs;
   char *error;
   int cancelled;       /* set by CancelTask from the rpc thread; read with atomics */
@@ -178,9 +178,9 @@ int rayc_return_refs(rayc_task_ctx *ctx, size_t i, const rayc_ref *refs, size_t 
   cw_t *cw = ctx->cw;
   cw_nested_t *v = NULL;
   pthread_mutex_lock(&cw->mu);
-  int rc = cw_nested_from_refs(cw, refs, nrefs, 'l', &v, "rayc_return_refs");
+  int rc = cw_nested_from_refs(cw, refs, nrefs, CW_HOLD_LOCAL, &v, "rayc_return_refs");
   if (rc == 0) {
-    cw_nested_drop(cw, ctx->ret_refs[i], ctx->ret_nrefs[i], 'l');
+    cw_nested_drop(cw, ctx->ret_refs[i], ctx->ret_nrefs[i], CW_HOLD_LOCAL);
     ctx->ret_refs[i] = v;
     ctx->ret_nrefs[i] = nrefs;
   }
@@ -193,7 +193,7 @@ static void ctx_drop_ret_refs(rayc_task_ctx *ctx)
 {
   pthread_mutex_lock(&ctx->cw->mu);
   for (size_t i = 0; i < ctx->nrets; i++) {
-    cw_nested_drop(ctx->cw, ctx->ret_refs[i], ctx->ret_nrefs[i], 'l');
+    cw_nested_drop(ctx->cw, ctx->ret_refs[i], ctx->ret_nrefs[i], CW_HOLD_LOCAL);
     ctx->ret_refs[i] = NULL;
     ctx->ret_nrefs[i] = 0;
   }
@@ -337,14 +337,14 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
 }
 
 static const rpc_method_t cw_methods[] = {
-  {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_push_task},
-  {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_cancel_task},
-  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower},
-  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower},
-  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitActorExit", .handler = cw_actor_on_wait_exit},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "KillActorWorker", .handler = cw_actor_on_kill},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner},
+  {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_push_task, .required = "task task.task_id task.job_id task.function_name"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_cancel_task, .required = "task_id"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower, .required = "borrower object_ids"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower, .required = "object_ids"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status, .required = "object_ids"},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitActorExit", .handler = cw_actor_on_wait_exit, .required = "actor_id"},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "KillActorWorker", .handler = cw_actor_on_kill, .required = "actor_id"},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner, .required = "owner_worker_id"},
 };
 
 static void h_driver_no_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
@@ -358,11 +358,17 @@ static void h_driver_no_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessag
 static const rpc_method_t cw_driver_methods[] = {
   {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_driver_no_tasks},
   {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_driver_no_tasks},
-  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower},
-  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower},
-  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner},
+  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower, .required = "borrower object_ids"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower, .required = "object_ids"},
+  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status, .required = "object_ids"},
+  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner, .required = "owner_worker_id"},
 };
+
+const rpc_method_t *cw_service_methods(int driver, size_t *n)
+{
+  *n = driver ? ARRAY_LEN(cw_driver_methods) : ARRAY_LEN(cw_methods);
+  return driver ? cw_driver_methods : cw_methods;
+}
 
 static int cw_serve(cw_t *cw, const rpc_method_t *methods, size_t n)
 {
@@ -435,7 +441,7 @@ static int exec_args(cw_t *cw, const Rayc__TaskSpec *spec, rayc_buf *bufs, char 
       cw_nested_t *v = NULL;
       size_t nv = 0;
       pthread_mutex_lock(&cw->mu);
-      rc = cw_nested_parse(cw, a->nested_refs, a->n_nested_refs, 0, &v, &nv);
+      rc = cw_nested_parse(cw, a->nested_refs, a->n_nested_refs, CW_HOLD_NONE, &v, &nv);
       if (rc == 0)
         cw_buf_set_refs(cw, &bufs[i], v, nv);
       pthread_mutex_unlock(&cw->mu);
@@ -559,7 +565,9 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
                        int *code)
 {
   rayc_task_fn fn = body ? NULL : cw_exec_lookup(spec->function_name);
-  if (!fn && !body) {
+  rayc_executor ex;
+  int use_ex = !fn && !body && cw_lang_executor(&ex) && ex.task;
+  if (!fn && !body && !use_ex) {
     *code = RAYC_ETASK_FAILED;
     return xasprintf("function '%s' is not registered by any library on the code path '%s'", spec->function_name,
                      cw->code_path ? cw->code_path : "");
@@ -573,8 +581,12 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
     memcpy(cw->current_task.b, spec->task_id.data, ID_TASK_SIZE);
     if (!body) /* normal tasks run one at a time on the main thread: the environment is ours */
       exec_set_gpus(spec);
-    rc = body ? body(arg, ctx, args, spec->n_args, ctx->rets, ctx->nrets)
-              : fn(ctx, args, spec->n_args, ctx->rets, ctx->nrets);
+    if (body)
+      rc = body(arg, ctx, args, spec->n_args, ctx->rets, ctx->nrets);
+    else if (fn)
+      rc = fn(ctx, args, spec->n_args, ctx->rets, ctx->nrets);
+    else
+      rc = ex.task(ex.data, ctx, spec->function_name, args, spec->n_args, ctx->nrets);
     cw->current_task = saved;
     if (rc != 0)
       why = ctx->error ? xstrdup(ctx->error) : xasprintf("the task returned %d (%s)", rc, rayc_strerror(rc));
@@ -639,8 +651,9 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
   pthread_mutex_lock(&exec_q.mu);
   exec_q.running = NULL;
   pthread_mutex_unlock(&exec_q.mu);
-  if (err && rayc_task_cancelled(&ctx)) {
-    char *why = xasprintf("the task was cancelled while running (%s)", err);
+  if (rayc_task_cancelled(&ctx)) { /* a partial result of a cancelled task is not its result */
+    char *why = err ? xasprintf("the task was cancelled while running (%s)", err)
+                    : xstrdup("the task was cancelled while running and returned early");
     free(err);
     err = why;
     code = RAYC_ECANCELLED;

@@ -145,7 +145,7 @@ static void cw_obj_free(cw_t *cw, cw_object_t *o)
   cw_lineage_drop(cw, o);
   cw_blob_unref(o->blob);
   if (o->x) {
-    cw_nested_drop(cw, o->x->nested, o->x->nnested, 'c'); /* may free what it contained */
+    cw_nested_drop(cw, o->x->nested, o->x->nnested, CW_HOLD_CONTAINED); /* may free what it contained */
     free(o->x->borrowers);
     free(o->x->swaits);
     free(o->x);
@@ -225,29 +225,85 @@ int rayc_put(const void *data, size_t len, rayc_ref *out)
 
 int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_t nrefs, rayc_ref *out)
 {
+  if (!data && len)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put: data, refs and out must not be NULL");
+  rayc_part part = {.offset = 0, .data = data, .len = len};
+  return rayc_put_parts(len, &part, 1, refs, nrefs, out);
+}
+
+/* Writes the parts into dst (len bytes), zeroing the gaps between them. */
+static void cw_parts_write(uint8_t *dst, size_t len, const rayc_part *parts, size_t nparts)
+{
+  size_t at = 0;
+  for (size_t i = 0; i < nparts; i++) {
+    if (parts[i].offset > at)
+      memset(dst + at, 0, parts[i].offset - at);
+    if (parts[i].len)
+      memcpy(dst + parts[i].offset, parts[i].data, parts[i].len);
+    at = parts[i].offset + parts[i].len;
+  }
+  if (len > at)
+    memset(dst + at, 0, len - at);
+}
+
+static int cw_parts_check(size_t len, const rayc_part *parts, size_t nparts)
+{
+  size_t at = 0;
+  for (size_t i = 0; i < nparts; i++) {
+    if (parts[i].offset < at || parts[i].len > len || parts[i].offset > len - parts[i].len ||
+        (parts[i].len && !parts[i].data))
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put_parts: part %zu (offset %zu, %zu bytes) is out of order "
+                          "or outside the object's %zu bytes", i, parts[i].offset, parts[i].len, len);
+    at = parts[i].offset + parts[i].len;
+  }
+  return 0;
+}
+
+/* A store object of len bytes written from parts (one copy, straight into shared memory). */
+static int cw_put_store(cw_t *cw, const id_object_t *id, size_t len, const rayc_part *parts, size_t nparts)
+{
+  Rayc__Address owner = RAYC__ADDRESS__INIT;
+  cw_fill_address(cw, &owner);
+  uint8_t meta[256], *dst = NULL;
+  size_t olen = rayc__address__pack(&owner, meta);
+  int rc = store_client_create(cw->store, id->b, len, 0, meta, olen, cw->put_timeout_ms, &dst);
+  if (rc == 0) {
+    cw_parts_write(dst, len, parts, nparts);
+    rc = store_client_seal_release(cw->store, id->b);
+    if (rc != 0)
+      (void)store_client_abort(cw->store, id->b);
+  }
+  return rc;
+}
+
+int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc_ref *refs, size_t nrefs,
+                   rayc_ref *out)
+{
   cw_t *cw = cw_require();
   if (!cw)
     return RAYC_ENOT_CONNECTED;
-  if (!out || (!data && len) || (!refs && nrefs))
+  if (!out || (!parts && nparts) || (!refs && nrefs))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put: data, refs and out must not be NULL");
+  if (cw_parts_check(len, parts, nparts) != 0)
+    return RAYC_EINVALID_ARGUMENT;
   cw_nested_t *nested = NULL;
   pthread_mutex_lock(&cw->mu);
-  int rc = cw_nested_from_refs(cw, refs, nrefs, 'c', &nested, "rayc_put_with_refs");
+  int rc = cw_nested_from_refs(cw, refs, nrefs, CW_HOLD_CONTAINED, &nested, "rayc_put_with_refs");
   id_object_t id = cw_put_id(cw);
   pthread_mutex_unlock(&cw->mu);
   if (rc != 0)
     return rc;
+  uint8_t *flat = NULL;
   if (len > CW_INLINE_MAX) {
-    Rayc__Address owner = RAYC__ADDRESS__INIT;
-    cw_fill_address(cw, &owner);
-    uint8_t buf[256];
-    size_t olen = rayc__address__pack(&owner, buf);
-    rc = store_client_put(cw->store, id.b, data, len, buf, olen, 10000);
+    rc = cw_put_store(cw, &id, len, parts, nparts);
     if (rc != 0) {
       pthread_mutex_lock(&cw->mu);
-      cw_nested_drop(cw, nested, nrefs, 'c');
+      cw_nested_drop(cw, nested, nrefs, CW_HOLD_CONTAINED);
       pthread_mutex_unlock(&cw->mu);
-      return cw_set_error(rc, "rayc_put of %zu bytes into the object store failed: %s", len, rayc_strerror(rc));
+      const char *why = store_client_last_error();
+      return cw_set_error(rc, "rayc_put of %zu bytes into the object store failed: %s (%s; a put waits up to %d ms "
+                          "for room: object_store_put_timeout_ms)", len, rayc_strerror(rc),
+                          why && *why ? why : "no detail", cw->put_timeout_ms);
     }
   }
   pthread_mutex_lock(&cw->mu);
@@ -257,11 +313,17 @@ int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_
     cw_obj_x(o)->nested = nested;
     o->x->nnested = nrefs;
   }
-  if (len > CW_INLINE_MAX)
+  if (len > CW_INLINE_MAX) {
     cw_obj_set_store(cw, o, &cw->node_id, len, cw->store_address);
-  else
-    cw_obj_set_inline(cw, o, data, len);
+  } else if (nparts == 1 && parts[0].offset == 0 && parts[0].len == len) {
+    cw_obj_set_inline(cw, o, parts[0].data, len);
+  } else {
+    flat = xmalloc(len ? len : 1);
+    cw_parts_write(flat, len, parts, nparts);
+    cw_obj_set_inline(cw, o, flat, len);
+  }
   pthread_mutex_unlock(&cw->mu);
+  free(flat);
   memcpy(out->id, id.b, ID_OBJECT_SIZE);
   return 0;
 }
@@ -493,6 +555,21 @@ static size_t cw_count_ready(cw_t *cw, const rayc_ref *refs, size_t n, cw_object
   return count;
 }
 
+/* Ray's wait returns exactly num_returns ready refs when more are ready: keep the first k marked
+ * (in input order) and unmark the rest. Returns how many stay marked. */
+static size_t wait_keep_first(int *ready, size_t n, size_t count, size_t k)
+{
+  if (count <= k)
+    return count;
+  if (ready) {
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+      if (ready[i] && kept++ >= k)
+        ready[i] = 0;
+  }
+  return k;
+}
+
 int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int *ready)
 {
   cw_t *cw = cw_require();
@@ -500,6 +577,8 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
     return RAYC_ENOT_CONNECTED;
   if (k > n)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k (%zu) is larger than n (%zu)", k, n);
+  if (k == 0 && n > 0)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k must be at least 1");
   if (n && !refs)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: refs must not be NULL");
   struct timespec dl = cw_deadline(timeout_ms < 0 ? 0 : timeout_ms);
@@ -547,7 +626,7 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
   pthread_mutex_unlock(&cw->mu);
   free(borrowed);
   free(bready);
-  return (int)count;
+  return (int)wait_keep_first(ready, n, count, k);
 }
 
 void rayc_ref_release(const rayc_ref *ref)

@@ -32,7 +32,7 @@ void cw_task_free(cw_t *cw, cw_task_t *t)
   for (size_t i = 0; i < t->nargs; i++) {
     if (t->args[i].value) {
       cw_blob_unref(t->args[i].value);
-      cw_nested_drop(cw, t->args[i].nested, t->args[i].nnested, 's');
+      cw_nested_drop(cw, t->args[i].nested, t->args[i].nnested, CW_HOLD_SUBMITTED);
       continue;
     }
     cw_object_t *o = cw_obj_get(cw, &t->args[i].ref);
@@ -282,6 +282,7 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
   spec.task_id = pb_bytes(t->id.b, ID_TASK_SIZE);
   spec.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
   spec.function_name = t->fn;
+  spec.language = t->cls ? t->cls->language : RAYC_LANG_C;
   spec.name = t->name;
   spec.num_returns = t->num_returns;
   spec.attempt = t->attempt;
@@ -471,6 +472,7 @@ static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, i
   req.lease_id = pb_bytes(lease_id, sizeof(lease_id));
   req.owner_worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
   req.strategy = (Rayc__SchedulingStrategy)c->strategy;
+  req.language = c->language;
   if (c->strategy == RAYC_STRATEGY_NODE_AFFINITY)
     req.affinity_node_id = pb_bytes(c->affinity, ID_NODE_SIZE);
   req.affinity_soft = c->affinity_soft;
@@ -640,8 +642,11 @@ static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
     snprintf(c->key + off, sizeof(c->key) - off, " NODE_AFFINITY %s%s", o->node_affinity,
              o->node_affinity_soft ? " (soft)" : "");
   } else if (o->strategy > 0 && o->strategy < 3) {
-    snprintf(c->key + off, sizeof(c->key) - off, "%s", strategies[o->strategy]);
+    off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, "%s", strategies[o->strategy]);
   }
+  c->language = o->language;
+  if (o->language == RAYC_LANG_PYTHON && off < sizeof(c->key))
+    snprintf(c->key + off, sizeof(c->key) - off, " python");
 }
 
 static cw_class_t *cw_class_get(cw_t *cw, const rayc_task_opts *o)
@@ -672,6 +677,8 @@ static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *
         o->resources[i].amount < 0)
       return cw_set_error(RAYC_EINVALID_ARGUMENT, "custom resource %zu needs a name of 1..31 bytes and an amount >= 0", i);
   uint8_t node[ID_NODE_SIZE];
+  if (o->language != RAYC_LANG_C && o->language != RAYC_LANG_PYTHON)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown language %d", o->language);
   if (o->strategy < 0 || o->strategy > RAYC_STRATEGY_NODE_AFFINITY)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown scheduling strategy %d", o->strategy);
   if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY && (!o->node_affinity || id_from_hex(o->node_affinity, node, ID_NODE_SIZE)))
@@ -695,7 +702,7 @@ int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a)
   if (!a->ref) {
     char what[48];
     snprintf(what, sizeof(what), "argument %zu", i);
-    int rc = cw_nested_from_refs(cw, a->refs, a->nrefs, 's', &t->args[i].nested, what);
+    int rc = cw_nested_from_refs(cw, a->refs, a->nrefs, CW_HOLD_SUBMITTED, &t->args[i].nested, what);
     if (rc != 0)
       return rc;
     t->args[i].nnested = a->nrefs;

@@ -1,5 +1,5 @@
 /* rayc-worker: started by a raylet; the work is done by librayc's core worker. */
-int rayc_worker_main(int argc, char **argv);
+#include "rayc_lang.h"
 
 int main(int argc, char **argv)
 {

@@ -20,8 +20,9 @@ int cli_parse(const char *cmd, const char *summary, const cfg_entry_t *table, si
   memset(conf, 0, conf_size);
   cfg_set_program("rayc");
   int rc = cfg_load(table, n, conf, argc, argv, &next, &err);
-  if (rc == CFG_HELP) {
-    cfg_usage(stdout, prog, summary, table, n);
+  if (rc == CFG_HELP || rc == CFG_PRINTED) {
+    if (rc == CFG_HELP)
+      cfg_usage(stdout, prog, summary, table, n);
     status = CLI_OK;
   } else if (rc < 0 || next < argc) {
     if (rc < 0)

@@ -12,6 +12,7 @@
 
 #include "common/rpc.h"
 #include "common/status.h"
+#include "common/sysnode.h"
 #include "common/token.h"
 #include "common/util.h"
 
@@ -156,6 +157,19 @@ static int cli_stop_all(const cli_stop_conf_t *c)
   return rc;
 }
 
+/* A node run by systemd is stopped by systemd: signalling its daemons would only have them
+ * restarted (Restart=on-failure, Upholds=). */
+static int cli_stop_systemd(const char *session)
+{
+  fprintf(stderr,
+          "rayc stop: the node in %s is managed by systemd; stop it with\n"
+          "  systemctl stop rayc-node.target     (a worker node)\n"
+          "  systemctl stop rayc-head.target     (the head node)\n"
+          "and keep it from starting at boot with `systemctl disable` of the same target.\n",
+          session);
+  return CLI_FAIL;
+}
+
 int cli_stop(int argc, char **argv)
 {
   cli_stop_conf_t c;
@@ -168,6 +182,8 @@ int cli_stop(int argc, char **argv)
     status = cli_stop_all(&c) < 0 ? CLI_FAIL : CLI_OK;
   else if (cli_session_latest(c.temp_dir, session, sizeof(session)) < 0)
     printf("rayc stop: no session in %s (no session_latest); nothing to stop\n", c.temp_dir);
+  else if (sysnode_is_session(session))
+    status = cli_stop_systemd(session);
   else
     status = cli_stop_session(&c, session) < 0 ? CLI_FAIL : CLI_OK;
   cfg_release(cli_stop_table, ARRAY_LEN(cli_stop_table), &c);

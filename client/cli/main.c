@@ -1,9 +1,12 @@
 /* rayc: the command-line tool. Dispatches to one function per command (see cli.h). */
 #include "client/cli/cli.h"
+#include "client/cli/cli_job.h"
 
+#include "common/sysnode.h"
 #include "common/util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cli_list(int argc, char **argv);     /* cli_list.c: the state commands */
@@ -29,6 +32,8 @@ static const cli_command_t cli_commands[] = {
     {"metrics", cli_metrics, "print every daemon's Prometheus /metrics address: rayc metrics targets > targets.json"},
     {"memory", cli_memory, "show this node's object store: objects, bytes in memory, bytes spilled"},
     {"get-token", cli_get_token, "print the cluster token (the only command that shows it)"},
+    {"job", cli_job, "submit, watch and stop jobs; their governance records (rayc job submit|status|logs|stop|list|delete|record|records)"},
+    {"job-supervisor", cli_job_supervisor, "(internal) the job supervisor the GCS starts for each job"},
 };
 
 static void cli_usage(FILE *out)
@@ -50,6 +55,10 @@ int main(int argc, char **argv)
     cli_usage(stdout);
     return CLI_OK;
   }
+  /* On a systemd node every command but start finds the node without flags (common/sysnode.h). */
+  const char *temp = getenv("RAYC_TEMP_DIR");
+  if ((!temp || !*temp) && strcmp(cmd, "start") != 0 && sysnode_present())
+    setenv("RAYC_TEMP_DIR", SYSNODE_DIR, 1);
   for (size_t i = 0; i < ARRAY_LEN(cli_commands); i++)
     if (strcmp(cmd, cli_commands[i].name) == 0)
       return cli_commands[i].run(argc - 1, argv + 1);

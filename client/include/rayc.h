@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "rayc_errors.h"
 
@@ -65,6 +66,10 @@ typedef struct rayc_arg {
 /* A value argument that carries nr refs (an array of rayc_ref). */
 #define RAYC_ARG_VAL_REFS(p, n, r, nr) ((rayc_arg){.data = (p), .len = (n), .ref = NULL, .refs = (r), .nrefs = (nr)})
 
+/* The language a task, actor or driver is written in: tasks of a language run on workers of that
+ * language (rayc-worker for C; `python3 -m rayc.worker` for Python, see rayc_lang.h). */
+enum rayc_language { RAYC_LANG_C = 0, RAYC_LANG_PYTHON = 1 };
+
 /* ---- connecting ---- */
 
 typedef struct rayc_config {
@@ -80,17 +85,22 @@ typedef struct rayc_config {
   int gcs_rpc_reconnect_timeout_ms; /* how long a call to the GCS is retried while the GCS is down
                                        (restarting) before it fails with RAYC_EUNAVAILABLE; <= 0:
                                        $RAYC_GCS_RPC_RECONNECT_TIMEOUT_MS, else 60000 */
+  int object_store_put_timeout_ms; /* how long a put waits for room in a full object store before it
+                                      fails with RAYC_EOUT_OF_MEMORY; <= 0:
+                                      $RAYC_OBJECT_STORE_PUT_TIMEOUT_MS, else 10000 */
+  int language;          /* enum rayc_language: the driver's own language, whose workers the raylet
+                            prestarts for it; 0 (zeroed config): RAYC_LANG_C */
 } rayc_config;
 
 /* Connects this process to a cluster as a driver (cfg may be NULL). Returns 0 or a negative code
  * (RAYC_EUNAUTHENTICATED when the cluster refuses the token found; see temp_dir above). With TLS
  * on, set $RAYC_TLS_CERT, $RAYC_TLS_KEY and $RAYC_TLS_CA to this host's certificate, key and the
  * cluster's CA. Inside a task, the worker is already connected and rayc_init() is not needed. */
-int rayc_init(const rayc_config *cfg);
+RAYC_EXTERN int rayc_init(const rayc_config *cfg);
 
 /* Releases every object this driver owns, returns its leases, marks its job finished and, if
  * rayc_init() started a private cluster, stops it. Safe to call twice. */
-void rayc_shutdown(void);
+RAYC_EXTERN void rayc_shutdown(void);
 
 /* ---- tasks ---- */
 
@@ -123,15 +133,17 @@ typedef struct rayc_task_opts {
   int node_affinity_soft;
   const rayc_placement_group *placement_group; /* run in this group's bundles; NULL: none */
   int bundle_index;      /* with placement_group: the bundle; -1 (default): any of its bundles */
+  int language;          /* enum rayc_language of fn; default RAYC_LANG_C. A task of another language
+                            names its function by that binding's descriptor (rayc_lang.h). */
 } rayc_task_opts;
 
 /* Sets the defaults above. */
-void rayc_task_opts_init(rayc_task_opts *opts);
+RAYC_EXTERN void rayc_task_opts_init(rayc_task_opts *opts);
 
 /* Submits function fn (a name registered with RAYC_REMOTE in a library on the code path) with
  * nargs arguments. On 0, out[0 .. num_returns-1] hold new references to its results. opts may be
  * NULL (defaults). Returns at once; the task runs on some worker of the cluster. */
-int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_task_opts *opts,
+RAYC_EXTERN int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_task_opts *opts,
                 rayc_ref *out);
 
 /* Cancels the task that creates ref (which this process must own). A task that has not started
@@ -139,16 +151,16 @@ int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_t
  * its worker is killed; with recursive, the tasks it submitted are cancelled too. rayc_get of its
  * results then fails with RAYC_ECANCELLED. A task that already finished is left alone. Returns 0
  * or a negative code. */
-int rayc_cancel(const rayc_ref *ref, int force, int recursive);
+RAYC_EXTERN int rayc_cancel(const rayc_ref *ref, int force, int recursive);
 
 /* Writes the id of the node this process runs on (56 hex digits and a NUL) into out (57 bytes).
  * Returns 0 or a negative code. */
-int rayc_node_id(char *out);
+RAYC_EXTERN int rayc_node_id(char *out);
 
 /* ---- objects ---- */
 
 /* Stores a copy of data as a new object owned by this process. On 0, *out is a new reference. */
-int rayc_put(const void *data, size_t len, rayc_ref *out);
+RAYC_EXTERN int rayc_put(const void *data, size_t len, rayc_ref *out);
 
 /* Objects that contain refs (Ray's borrowing, its ownership protocol).
  *
@@ -173,7 +185,21 @@ int rayc_put(const void *data, size_t len, rayc_ref *out);
  * rayc_put_with_refs stores data (copied, as rayc_put does) as a new object that contains the
  * nrefs refs (refs this process holds: RAYC_ENOT_FOUND otherwise); the caller keeps its own
  * handles and releases them as usual (the object holds the refs by itself). */
-int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_t nrefs, rayc_ref *out);
+RAYC_EXTERN int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_t nrefs, rayc_ref *out);
+
+/* A piece of an object being put: len bytes from data, at offset in the object. */
+typedef struct rayc_part {
+  size_t offset;
+  const void *data;
+  size_t len;
+} rayc_part;
+
+/* Like rayc_put_with_refs, for an object of len bytes gathered from nparts parts (in increasing,
+ * non-overlapping offsets; bytes no part covers are zero). A large object is written straight
+ * into shared memory, one copy per part: a header and a big array's memory need not be joined
+ * first. */
+RAYC_EXTERN int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc_ref *refs, size_t nrefs,
+                               rayc_ref *out);
 
 /* Counts of this process's reference table, to see what it keeps alive (tests, leak hunting). */
 typedef struct rayc_ref_counts {
@@ -184,35 +210,36 @@ typedef struct rayc_ref_counts {
 } rayc_ref_counts;
 
 /* Fills *out. 0 or a negative code. */
-int rayc_ref_counts_get(rayc_ref_counts *out);
+RAYC_EXTERN int rayc_ref_counts_get(rayc_ref_counts *out);
 
 /* Waits up to timeout_ms (-1: forever) until all n objects are available and fills out[i]
  * (release with rayc_buf_release); out[i].refs are the refs the object contains. refs may be
  * owned here or borrowed (the owner is asked). Returns 0; RAYC_ETIMEOUT; or the error of the first
  * failed object (e.g. RAYC_ETASK_FAILED, with the detail in rayc_last_error(); RAYC_EOWNER_DIED
  * for a borrowed ref whose owner died). On error no buffer needs releasing. */
-int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out);
+RAYC_EXTERN int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out);
 
 /* Releases buffers returned by rayc_get (n of them). Accepts zeroed buffers. */
-void rayc_buf_release(rayc_buf *bufs, size_t n);
+RAYC_EXTERN void rayc_buf_release(rayc_buf *bufs, size_t n);
 
-/* Waits until k of the n objects are available or timeout_ms passes (-1: forever). ready[i] is
- * set to 1 for the available ones (ready may be NULL). Returns how many are available, or a
- * negative code. A failed task's result counts as available, and so does a borrowed ref whose
+/* Waits until k of the n objects are available or timeout_ms passes (-1: forever), as Ray's wait
+ * with num_returns=k: ready[i] is set to 1 for at most k available ones, the first in input order
+ * (ready may be NULL). Returns how many it marked (k, or fewer at the timeout), or a negative code;
+ * k must be at least 1 (unless n is 0). A failed task's result counts as available, and so does a borrowed ref whose
  * owner is gone (borrowed refs are polled at their owners). */
-int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int *ready);
+RAYC_EXTERN int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int *ready);
 
 /* Drops this holder's reference; when no reference remains, the object is freed everywhere (for
  * a borrowed ref: when this process holds it no more, its owner is told). */
-void rayc_ref_release(const rayc_ref *ref);
+RAYC_EXTERN void rayc_ref_release(const rayc_ref *ref);
 
 /* Adds a reference to ref (so two holders can release it independently). ref must be held by
  * this process: a handle, or one of a live buffer's refs (which this turns into a handle of the
  * caller's own, to keep after the buffer is released). */
-void rayc_ref_retain(const rayc_ref *ref);
+RAYC_EXTERN void rayc_ref_retain(const rayc_ref *ref);
 
 /* Writes the 56 hex digits of ref's id and a NUL into out (57 bytes); returns out. */
-char *rayc_ref_hex(const rayc_ref *ref, char *out);
+RAYC_EXTERN char *rayc_ref_hex(const rayc_ref *ref, char *out);
 
 /* ---- actors ---- */
 
@@ -254,10 +281,11 @@ typedef struct rayc_actor_opts {
   size_t num_resources;
   const rayc_placement_group *placement_group; /* live in this group's bundles; NULL: none */
   int bundle_index;        /* with placement_group: the bundle; -1 (default): any of its bundles */
+  int language;            /* enum rayc_language of the class; default RAYC_LANG_C */
 } rayc_actor_opts;
 
 /* Sets the defaults above. */
-void rayc_actor_opts_init(rayc_actor_opts *opts);
+RAYC_EXTERN void rayc_actor_opts_init(rayc_actor_opts *opts);
 
 /* Creates an actor of class cls (a name registered with RAYC_ACTOR) with nargs constructor
  * arguments (values, or references to objects this process holds: their values are sent; the
@@ -265,21 +293,21 @@ void rayc_actor_opts_init(rayc_actor_opts *opts);
  * for an argument with refs; pass refs to a method instead). opts may be NULL. On 0, *out is the handle; creation goes on in the background and calls made
  * meanwhile wait for it. RAYC_EALREADY_EXISTS when a live actor already has this name in this
  * namespace (unless get_if_exists, which returns that actor). */
-int rayc_actor_create(const char *cls, const rayc_arg *args, size_t nargs, const rayc_actor_opts *opts,
+RAYC_EXTERN int rayc_actor_create(const char *cls, const rayc_arg *args, size_t nargs, const rayc_actor_opts *opts,
                       rayc_actor *out);
 
 /* Calls method on actor a with nargs arguments (values or references, as for rayc_remote). Of
  * opts (may be NULL) only num_returns and name are used; retries come from the actor's
  * max_task_retries. On 0, out[0 .. num_returns-1] hold new references to the results. */
-int rayc_actor_call(const rayc_actor *a, const char *method, const rayc_arg *args, size_t nargs,
+RAYC_EXTERN int rayc_actor_call(const rayc_actor *a, const char *method, const rayc_arg *args, size_t nargs,
                     const rayc_task_opts *opts, rayc_ref *out);
 
 /* Finds the live actor named name in namespace ns (NULL: "default"). 0, or RAYC_ENOT_FOUND. */
-int rayc_get_actor(const char *name, const char *ns, rayc_actor *out);
+RAYC_EXTERN int rayc_get_actor(const char *name, const char *ns, rayc_actor *out);
 
 /* Kills actor a: its worker exits at once (calls in progress are lost). With no_restart = 0 the
  * actor is restarted if its max_restarts allows, else it is DEAD ("killed"). 0 or an error. */
-int rayc_actor_kill(const rayc_actor *a, int no_restart);
+RAYC_EXTERN int rayc_actor_kill(const rayc_actor *a, int no_restart);
 
 typedef enum rayc_actor_state {
   RAYC_ACTOR_PENDING_CREATION = 0,
@@ -290,10 +318,10 @@ typedef enum rayc_actor_state {
 
 /* Asks the GCS for a's state; num_restarts may be NULL. For a DEAD actor, rayc_last_error() then
  * says why it died. 0 or an error (RAYC_ENOT_FOUND: no such actor). */
-int rayc_actor_get_state(const rayc_actor *a, rayc_actor_state *state, int *num_restarts);
+RAYC_EXTERN int rayc_actor_get_state(const rayc_actor *a, rayc_actor_state *state, int *num_restarts);
 
 /* Writes the 32 hex digits of a's id and a NUL into out (33 bytes); returns out. */
-char *rayc_actor_hex(const rayc_actor *a, char *out);
+RAYC_EXTERN char *rayc_actor_hex(const rayc_actor *a, char *out);
 
 /* ---- placement groups ---- */
 
@@ -323,20 +351,20 @@ typedef struct rayc_bundle {
 /* Asks the GCS for a group of nbundles bundles (1 to 1000) placed with strategy (enum
  * rayc_pg_strategy); name may be NULL. Returns at once with *out set: the group is placed in the
  * background (see rayc_placement_group_wait). 0 or an error. */
-int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, int strategy, const char *name,
+RAYC_EXTERN int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, int strategy, const char *name,
                                 rayc_placement_group *out);
 
 /* Waits up to timeout_ms (-1: an hour) until every bundle of pg is reserved. 0; RAYC_ETIMEOUT
  * when it is still pending (rayc_last_error() says why: e.g. no node has a bundle's resources);
  * RAYC_ENOT_FOUND when it was removed. */
-int rayc_placement_group_wait(const rayc_placement_group *pg, int64_t timeout_ms);
+RAYC_EXTERN int rayc_placement_group_wait(const rayc_placement_group *pg, int64_t timeout_ms);
 
 /* Removes pg: its reserved resources go back to their nodes, workers running its tasks and
  * actors are killed, and its tasks not yet run fail. 0 or an error. */
-int rayc_placement_group_remove(const rayc_placement_group *pg);
+RAYC_EXTERN int rayc_placement_group_remove(const rayc_placement_group *pg);
 
 /* Writes the 36 hex digits of pg's id and a NUL into out (37 bytes); returns out. */
-char *rayc_placement_group_hex(const rayc_placement_group *pg, char *out);
+RAYC_EXTERN char *rayc_placement_group_hex(const rayc_placement_group *pg, char *out);
 
 /* ---- writing actors ---- */
 
@@ -355,15 +383,15 @@ typedef int (*rayc_method_fn)(rayc_task_ctx *ctx, void *self, const rayc_buf *ar
 
 /* Called from inside a method: once this method returns (its results are delivered), the actor
  * exits for good (DEAD, reason "exited", never restarted); calls queued behind it fail. */
-void rayc_actor_exit(rayc_task_ctx *ctx);
+RAYC_EXTERN void rayc_actor_exit(rayc_task_ctx *ctx);
 
 /* Inside a method or constructor: sets *out to the running actor's handle. 0, or
  * RAYC_EINVALID_ARGUMENT outside an actor. */
-int rayc_actor_self(rayc_task_ctx *ctx, rayc_actor *out);
+RAYC_EXTERN int rayc_actor_self(rayc_task_ctx *ctx, rayc_actor *out);
 
 /* Registrations, done by RAYC_ACTOR and RAYC_METHOD when the library loads. */
-void rayc_register_actor(const char *cls, rayc_actor_ctor_fn ctor, rayc_actor_dtor_fn dtor);
-void rayc_register_method(const char *cls, const char *method, rayc_method_fn fn);
+RAYC_EXTERN void rayc_register_actor(const char *cls, rayc_actor_ctor_fn ctor, rayc_actor_dtor_fn dtor);
+RAYC_EXTERN void rayc_register_method(const char *cls, const char *method, rayc_method_fn fn);
 
 /* Registers class cls with its constructor and destructor (NULL for none). */
 #define RAYC_ACTOR(cls, ctor, dtor)                                             \
@@ -382,7 +410,7 @@ void rayc_register_method(const char *cls, const char *method, rayc_method_fn fn
 /* ---- errors ---- */
 
 /* This thread's detail message for the last error returned by a rayc function ("" if none). */
-const char *rayc_last_error(void);
+RAYC_EXTERN const char *rayc_last_error(void);
 
 /* ---- writing tasks ---- */
 
@@ -398,10 +426,10 @@ typedef int (*rayc_task_fn)(rayc_task_ctx *ctx, const rayc_buf *args, size_t nar
 
 /* Returns len writable bytes for result i, in shared memory when the result is large (so the task
  * writes its result in place, with no copy). NULL if i is out of range or memory ran out. */
-void *rayc_return_alloc(rayc_task_ctx *ctx, size_t i, size_t len);
+RAYC_EXTERN void *rayc_return_alloc(rayc_task_ctx *ctx, size_t i, size_t len);
 
 /* Sets result i to a copy of data. 0 or a negative code. */
-int rayc_return_copy(rayc_task_ctx *ctx, size_t i, const void *data, size_t len);
+RAYC_EXTERN int rayc_return_copy(rayc_task_ctx *ctx, size_t i, const void *data, size_t len);
 
 /* Makes result i contain the nrefs refs (refs this process holds, e.g. objects the task put, or
  * refs it received), replacing any set before; set its bytes with rayc_return_alloc/copy as usual.
@@ -410,18 +438,18 @@ int rayc_return_copy(rayc_task_ctx *ctx, size_t i, const void *data, size_t len)
  * registered as their borrower with their owners (this process, for objects the task created),
  * so they outlive the task. A failed task's results carry no refs. 0, RAYC_EINVALID_ARGUMENT (i
  * out of range) or RAYC_ENOT_FOUND (a ref this process does not hold). */
-int rayc_return_refs(rayc_task_ctx *ctx, size_t i, const rayc_ref *refs, size_t nrefs);
+RAYC_EXTERN int rayc_return_refs(rayc_task_ctx *ctx, size_t i, const rayc_ref *refs, size_t nrefs);
 
 /* Records an application error for this task and returns RAYC_ETASK_FAILED (so a task can
  * `return rayc_task_fail(ctx, "bad input %d", x);`). rayc_get() of its results fails with it. */
-int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+RAYC_EXTERN int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Returns 1 once the running task has been cancelled (without force): a long task should check it
  * and return early. */
-int rayc_task_cancelled(const rayc_task_ctx *ctx);
+RAYC_EXTERN int rayc_task_cancelled(const rayc_task_ctx *ctx);
 
 /* Registers fn under name; done by RAYC_REMOTE when the library loads. */
-void rayc_register_function(const char *name, rayc_task_fn fn);
+RAYC_EXTERN void rayc_register_function(const char *name, rayc_task_fn fn);
 
 /* Registers a task function under its own name when the shared library is loaded. */
 #define RAYC_REMOTE(fn)                                                         \
@@ -429,6 +457,65 @@ void rayc_register_function(const char *name, rayc_task_fn fn);
   {                                                                             \
     rayc_register_function(#fn, fn);                                            \
   }
+
+/* ---- typed arguments and results ----
+ *
+ * Arguments and results are bytes; these helpers pass and read the common kinds without a memcpy
+ * and a length check at every call site. RAYC_ARG_I64/F64 take a value (kept in a compound
+ * literal, so use them in the call's own statement or block), RAYC_ARG_STR a NUL-terminated
+ * string (sent without the NUL), RAYC_ARG_ACTOR an actor handle (by value: the task reads it back
+ * with rayc_buf_actor and may call the actor). The readers return 0, or RAYC_EINVALID_ARGUMENT
+ * when the buffer is not of that kind (wrong length, or a string that does not fit). */
+#define RAYC_ARG_I64(v) RAYC_ARG_VAL(&(int64_t){(v)}, sizeof(int64_t))
+#define RAYC_ARG_F64(v) RAYC_ARG_VAL(&(double){(v)}, sizeof(double))
+#define RAYC_ARG_STR(s) RAYC_ARG_VAL((s), strlen(s))
+#define RAYC_ARG_ACTOR(a) RAYC_ARG_VAL((a)->id, RAYC_ACTOR_ID_SIZE)
+
+static inline int rayc_buf_i64(const rayc_buf *b, int64_t *out)
+{
+  if (!b || !b->data || b->len != sizeof(int64_t))
+    return RAYC_EINVALID_ARGUMENT;
+  memcpy(out, b->data, sizeof(int64_t));
+  return 0;
+}
+
+static inline int rayc_buf_f64(const rayc_buf *b, double *out)
+{
+  if (!b || !b->data || b->len != sizeof(double))
+    return RAYC_EINVALID_ARGUMENT;
+  memcpy(out, b->data, sizeof(double));
+  return 0;
+}
+
+/* Copies the buffer into out (cap bytes) as a NUL-terminated string. */
+static inline int rayc_buf_str(const rayc_buf *b, char *out, size_t cap)
+{
+  if (!b || (!b->data && b->len) || cap == 0 || b->len >= cap || memchr(b->data, 0, b->len))
+    return RAYC_EINVALID_ARGUMENT;
+  if (b->len)
+    memcpy(out, b->data, b->len);
+  out[b->len] = '\0';
+  return 0;
+}
+
+static inline int rayc_buf_actor(const rayc_buf *b, rayc_actor *out)
+{
+  if (!b || !b->data || b->len != RAYC_ACTOR_ID_SIZE)
+    return RAYC_EINVALID_ARGUMENT;
+  memcpy(out->id, b->data, RAYC_ACTOR_ID_SIZE);
+  return 0;
+}
+
+/* Sets result i to an int64 / a double (rayc_return_copy of its bytes). */
+static inline int rayc_return_i64(rayc_task_ctx *ctx, size_t i, int64_t v)
+{
+  return rayc_return_copy(ctx, i, &v, sizeof(v));
+}
+
+static inline int rayc_return_f64(rayc_task_ctx *ctx, size_t i, double v)
+{
+  return rayc_return_copy(ctx, i, &v, sizeof(v));
+}
 
 #ifdef __cplusplus
 }

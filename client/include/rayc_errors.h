@@ -6,6 +6,22 @@
 #ifndef RAYC_ERRORS_H
 #define RAYC_ERRORS_H
 
+/* Marks the public API: librayc is built with -fvisibility=hidden, so only functions declared
+ * with RAYC_EXTERN are exported (`nm -D librayc.so` lists only rayc_* symbols). A program may
+ * define its own xmalloc, log_init, hmap_put... without clashing with librayc's internals. */
+#if defined(__GNUC__) || defined(__clang__)
+#define RAYC_EXTERN __attribute__((visibility("default")))
+#else
+#define RAYC_EXTERN
+#endif
+
+/* The version of these headers; rayc_version() gives the library's. */
+#define RAYC_VERSION_MAJOR 0
+#define RAYC_VERSION_MINOR 2
+#define RAYC_VERSION_PATCH 0
+#define RAYC_VERSION_STRING "0.2.0"
+#define RAYC_VERSION_NUMBER (RAYC_VERSION_MAJOR * 10000 + RAYC_VERSION_MINOR * 100 + RAYC_VERSION_PATCH)
+
 #define RAYC_ERRNO_MAP(X)                                                        \
   X(TASK_FAILED, -1001, "the task raised an error")                              \
   X(WORKER_DIED, -1002, "the worker running the task died")                      \
@@ -48,9 +64,13 @@ enum rayc_errno {
 #define RAYC_EOUTOFMEMORY RAYC_EOUT_OF_MEMORY
 
 /* Returns a static description of a RAYC_E* code, or of a negative errno value. */
-const char *rayc_strerror(int err);
+RAYC_EXTERN const char *rayc_strerror(int err);
 
 /* Returns the static name of a RAYC_E* code ("TIMEOUT"), or "UNKNOWN". */
-const char *rayc_err_name(int err);
+RAYC_EXTERN const char *rayc_err_name(int err);
+
+/* Returns the library's version as "MAJOR.MINOR.PATCH" (static); *number, if not NULL, gets
+ * RAYC_VERSION_NUMBER as the library was built (compare it with the header's to catch a mismatch). */
+RAYC_EXTERN const char *rayc_version(int *number);
 
 #endif

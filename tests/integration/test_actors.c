@@ -171,7 +171,7 @@ START_TEST(test_handles_passed_to_tasks_and_actors)
   rayc_actor a = create("TCounter", NULL, 0, NULL);
   rayc_actor b = create("TCounter", NULL, 0, NULL);
   int64_t n = 50;
-  rayc_arg args[2] = {RAYC_ARG_VAL(&a, sizeof(a)), RAYC_ARG_VAL(&n, 8)};
+  rayc_arg args[2] = {RAYC_ARG_ACTOR(&a), RAYC_ARG_I64(n)};
   rayc_ref r;
   ck_assert_int_eq(rayc_remote("actor_use_handle", args, 2, NULL, &r), 0);
   int rc;

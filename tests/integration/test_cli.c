@@ -374,7 +374,10 @@ START_TEST(gcs_jobs_kv_over_rpc)
   gcs_only_start();
   const ProtobufCServiceDescriptor *jsvc = &rayc__job_info_gcs_service__descriptor;
   Rayc__AddJobRequest aj = RAYC__ADD_JOB_REQUEST__INIT;
+  Rayc__JobInfo info = RAYC__JOB_INFO__INIT;
+  aj.job = &info;
   for (uint32_t i = 1; i <= 2; i++) {
+    info.driver_pid = (int32_t)(1000 + i); /* a job needs its driver's pid */
     Rayc__AddJobReply *r = (void *)call(jsvc, "AddJob", &aj, 0);
     id_job_t want = id_job_from_int(i);
     ck_assert_uint_eq(r->job_id.len, ID_JOB_SIZE);

@@ -32,6 +32,7 @@
 #include "proto/core_worker.pb-c.h"
 #include "proto/gcs.pb-c.h"
 #include "proto/gcs_actor.pb-c.h"
+#include "proto/job.pb-c.h"
 #include "proto/node_manager.pb-c.h"
 #include "proto/object_manager.pb-c.h"
 
@@ -55,6 +56,7 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &rayc__node_manager_service__descriptor,
     &rayc__object_manager_service__descriptor,
     &rayc__core_worker_service__descriptor,
+    &rayc__job_submission_service__descriptor,
 };
 
 

@@ -277,13 +277,27 @@ END_TEST
 START_TEST(test_cancel_running)
 {
   it_connect();
-  rayc_ref r = submit("spin", NULL, 0, NULL);
-  usleep(500000);
+  char started[700];
+  snprintf(started, sizeof(started), "%s/spin.started", it_temp);
+  unlink(started);
+  rayc_arg sa = RAYC_ARG_STR(started);
+  rayc_ref r = submit("spin", &sa, 1, NULL);
+  ck_assert_int_gt(wait_for_pid_file(started), 0); /* running now */
   ck_assert_int_eq(rayc_cancel(&r, 0, 0), 0);
   int rc;
   it_get_i64(&r, &rc);
   ck_assert_int_eq(rc, RAYC_ECANCELLED);
   ck_assert_msg(strstr(rayc_last_error(), "stopped"), "detail: %s", rayc_last_error());
+  rayc_ref_release(&r);
+
+  /* a task that sees the cancellation and returns a value early still ends CANCELLED */
+  unlink(started);
+  r = submit("spin_ok", &sa, 1, NULL);
+  ck_assert_int_gt(wait_for_pid_file(started), 0);
+  ck_assert_int_eq(rayc_cancel(&r, 0, 0), 0);
+  it_get_i64(&r, &rc);
+  ck_assert_int_eq(rc, RAYC_ECANCELLED);
+  ck_assert_msg(strstr(rayc_last_error(), "returned early"), "detail: %s", rayc_last_error());
   rayc_ref_release(&r);
 
   /* force: the worker running it is killed, and the task is not retried */
@@ -301,6 +315,77 @@ START_TEST(test_cancel_running)
   for (t0 = 0; t0 < 500 && kill(pid, 0) == 0; t0++)
     usleep(10000);
   ck_assert_msg(kill(pid, 0) != 0, "worker %d still alive after a force cancel", (int)pid);
+  rayc_ref_release(&r);
+  rayc_shutdown();
+}
+END_TEST
+
+/* rayc_wait(k) over more ready refs than k marks exactly k, the first in input order (Ray's wait). */
+START_TEST(test_wait_marks_k)
+{
+  it_connect();
+  enum { N = 100, K = 10 };
+  rayc_ref refs[N];
+  int ready[N];
+  for (int64_t i = 0; i < N; i++) {
+    rayc_arg a = RAYC_ARG_VAL(&i, 8);
+    refs[i] = submit("add1", &a, 1, NULL);
+  }
+  ck_assert_int_eq(rayc_wait(refs, N, N, 60000, NULL), N); /* all done */
+  ck_assert_int_eq(rayc_wait(refs, N, K, 60000, ready), K);
+  for (int i = 0; i < N; i++)
+    ck_assert_int_eq(ready[i], i < K);
+  ck_assert_int_eq(rayc_wait(refs, N, 0, 0, ready), RAYC_EINVALID_ARGUMENT);
+  for (int i = 0; i < N; i++)
+    rayc_ref_release(&refs[i]);
+  rayc_shutdown();
+}
+END_TEST
+
+/* A put larger than the whole store fails at once with the store's own words (size, capacity),
+ * and after the configured wait when the store is merely full. */
+START_TEST(test_put_too_large)
+{
+  setenv("RAYC_OBJECT_STORE_PUT_TIMEOUT_MS", "300", 1);
+  it_connect();
+  size_t len = (size_t)300 << 20; /* the test store holds 256 MiB */
+  char *big = calloc(1, len);
+  ck_assert_ptr_nonnull(big);
+  rayc_ref r;
+  ck_assert_int_eq(rayc_put(big, len, &r), RAYC_EOUT_OF_MEMORY);
+  const char *e = rayc_last_error();
+  ck_assert_msg(strstr(e, "capacity of 268435456 bytes") && strstr(e, "314572800"), "detail: %s", e);
+  ck_assert_msg(strstr(e, "waits up to 300 ms"), "detail: %s", e);
+  free(big);
+  rayc_shutdown();
+  unsetenv("RAYC_OBJECT_STORE_PUT_TIMEOUT_MS");
+}
+END_TEST
+
+/* Typed arguments and results: RAYC_ARG_I64/F64/STR in, rayc_buf_* and rayc_return_i64 in the task. */
+START_TEST(test_typed_args)
+{
+  it_connect();
+  int64_t v = 0;
+  rayc_arg args[3] = {RAYC_ARG_I64(40), RAYC_ARG_F64(1.5), RAYC_ARG_STR("x")};
+  rayc_ref r = submit("typed", args, 3, NULL);
+  rayc_buf b;
+  ck_assert_int_eq(rayc_get(&r, 1, 60000, &b), 0);
+  ck_assert_int_eq(rayc_buf_i64(&b, &v), 0);
+  ck_assert_int_eq(v, 42);
+  double d;
+  ck_assert_int_eq(rayc_buf_f64(&b, &d), 0); /* 8 bytes read as a double: same length, allowed */
+  char small[4];
+  ck_assert_int_eq(rayc_buf_str(&b, small, sizeof(small)), RAYC_EINVALID_ARGUMENT); /* does not fit */
+  rayc_buf_release(&b, 1);
+  rayc_ref_release(&r);
+
+  rayc_arg wrong[3] = {RAYC_ARG_STR("not a number"), RAYC_ARG_F64(1), RAYC_ARG_STR("x")};
+  r = submit("typed", wrong, 3, NULL);
+  int rc;
+  it_get_i64(&r, &rc);
+  ck_assert_int_eq(rc, RAYC_ETASK_FAILED);
+  ck_assert_msg(strstr(rayc_last_error(), "wants (int64"), "detail: %s", rayc_last_error());
   rayc_ref_release(&r);
   rayc_shutdown();
 }
@@ -498,6 +583,9 @@ int main(void)
   tcase_add_test(tc, test_cancel_queued);
   tcase_add_test(tc, test_cancel_running);
   tcase_add_test(tc, test_cancel_recursive);
+  tcase_add_test(tc, test_wait_marks_k);
+  tcase_add_test(tc, test_put_too_large);
+  tcase_add_test(tc, test_typed_args);
   tcase_add_test(tc, test_lineage_reconstruction);
   tcase_add_test(tc, test_gpu_ids);
   tcase_add_test(tc, test_workers_prestarted);

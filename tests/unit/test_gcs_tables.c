@@ -6,6 +6,7 @@
 #include "common/util.h"
 #include "gcs/gcs_kv.h"
 #include "gcs/gcs_server.h"
+#include "common/rpc_valid.h"
 
 #include <check.h>
 #include <math.h>
@@ -419,7 +420,8 @@ START_TEST(rpc_table_covers_every_method)
                                               &rayc__internal_kvgcs_service__descriptor,
                                               &rayc__internal_pub_sub_gcs_service__descriptor,
                                               &rayc__actor_info_gcs_service__descriptor,
-                                              &rayc__placement_group_info_gcs_service__descriptor};
+                                              &rayc__placement_group_info_gcs_service__descriptor,
+                                              &rayc__job_submission_service__descriptor};
   size_t total = 0;
   for (size_t i = 0; i < ARRAY_LEN(svcs); i++) {
     ck_assert_int_eq(rpc_methods_check(gcs_rpc_methods, gcs_rpc_methods_len, svcs[i]), 0);
@@ -519,6 +521,20 @@ START_TEST(redis_unreachable_is_clear)
 }
 END_TEST
 
+/* Every row of the GCS's method table says which fields its handler needs (an audited "" when
+ * none), and every path names a real field. */
+START_TEST(every_row_names_its_required_fields)
+{
+  for (size_t i = 0; i < gcs_rpc_methods_len; i++) {
+    const rpc_method_t *row = &gcs_rpc_methods[i];
+    ck_assert_msg(row->required != NULL, "%s lists no required fields", row->method);
+    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(row->service, row->method);
+    char why[200];
+    ck_assert_msg(rpc_valid_paths(md->input, row->required, why, sizeof(why)) == 0, "%s: %s", row->method, why);
+  }
+}
+END_TEST
+
 static Suite *gcs_tables_suite(void)
 {
   Suite *s = suite_create("gcs_tables");
@@ -527,6 +543,7 @@ static Suite *gcs_tables_suite(void)
   tcase_add_test(tc, store_put_get_overwrite);
   tcase_add_test(tc, store_many_keys_and_prefixes);
   tcase_add_test(tc, kv_namespaces_are_separate);
+  tcase_add_test(tc, every_row_names_its_required_fields);
   tcase_add_test(tc, kv_overwrite_flag);
   tcase_add_test(tc, kv_prefix_keys_and_delete);
   tcase_add_test(tc, node_register_heartbeat_view);

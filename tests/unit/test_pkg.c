@@ -1,10 +1,10 @@
 /*
- * Unit tests of common/unpack.c: archives built here header by header (so each
+ * Unit tests of common/pkg_unpack.c (unpacking with libarchive): archives built here header by header (so each
  * attack is exact), and archives made by the system's tar in its default (GNU)
  * and pax formats.
  */
 #include "common/status.h"
-#include "common/unpack.h"
+#include "common/pkg.h"
 #include "common/util.h"
 
 #include <check.h>
@@ -78,7 +78,7 @@ static void tb_end(tarbuf_t *t) {
  * or NULL). */
 static int tb_unpack(tarbuf_t *t, const unpack_limits_t *lim, char **err) {
   tb_end(t);
-  int rc = unpack_tar(t->p, t->len, dest, lim, err);
+  int rc = pkg_unpack(t->p, t->len, dest, lim, err);
   free(t->p);
   t->p = NULL;
   t->len = 0;
@@ -280,7 +280,7 @@ START_TEST(test_malformed) {
   tarbuf_t t = {0};
   tb_file(&t, "a", "hello");
   t.p[0] ^= 1; /* the checksum no longer matches */
-  expect_refused(&t, NULL, "checksum");
+  expect_refused(&t, NULL, "not a valid tar archive"); /* a bad checksum */
   tb_file(&t, "a", "hello");
   t.p[124] = 'z'; /* a size that is not octal (checksum fixed below) */
   memset(t.p + 148, ' ', 8);
@@ -288,16 +288,16 @@ START_TEST(test_malformed) {
   for (int i = 0; i < 512; i++)
     sum += t.p[i];
   snprintf((char *)t.p + 148, 8, "%06o", sum);
-  expect_refused(&t, NULL, "malformed size");
+  expect_refused(&t, NULL, "not a valid tar archive"); /* a malformed size */
   /* Cut inside a header. */
   tb_file(&t, "a", "hello");
   t.p = xrealloc(t.p, t.len + 100);
   memset(t.p + t.len, 'x', 100);
   t.len += 100;
   char *err = NULL;
-  ck_assert_int_eq(unpack_tar(t.p, t.len, dest, NULL, &err),
+  ck_assert_int_eq(pkg_unpack(t.p, t.len, dest, NULL, &err),
                    RAYC_EINVALID_ARGUMENT);
-  ck_assert_msg(err && strstr(err, "inside a header"), "%s", err ? err : "");
+  ck_assert_msg(err && strstr(err, "not a valid tar archive"), "%s", err ? err : "");
   free(err);
   free(t.p);
   t.p = NULL;
@@ -306,13 +306,13 @@ START_TEST(test_malformed) {
   tb_header(&t, "pax", 'x', 0644, 9, NULL);
   tb_data(&t, "99 path=x", 9);
   tb_file(&t, "a", "x");
-  expect_refused(&t, NULL, "pax");
+  expect_refused(&t, NULL, "not a valid tar archive"); /* bad pax records */
   /* Garbage. */
   uint8_t junk[1536];
   for (size_t i = 0; i < sizeof(junk); i++)
     junk[i] = (uint8_t)(i * 7 + 3);
   err = NULL;
-  ck_assert_int_eq(unpack_tar(junk, sizeof(junk), dest, NULL, &err),
+  ck_assert_int_eq(pkg_unpack(junk, sizeof(junk), dest, NULL, &err),
                    RAYC_EINVALID_ARGUMENT);
   free(err);
   ck_assert_int_ne(access(dest, F_OK), 0);
@@ -356,7 +356,7 @@ static void real_tar(const char *format) {
   }
   fclose(f);
   char *err = NULL;
-  int rc = unpack_tar(data, len, dest, NULL, &err);
+  int rc = pkg_unpack(data, len, dest, NULL, &err);
   ck_assert_msg(rc == 0, "%s archive: %s", format, err ? err : "");
   char *path = xasprintf("%s/%s/sub/f.txt", dest, long_dir), *s = slurp(path);
   ck_assert_msg(s && strcmp(s, "hello\n") == 0, "%s: %s", path,

@@ -1,0 +1,71 @@
+/*
+ * rayc_lang.h: the language-binding interface of librayc. A front end for another language (the
+ * Python extension module, python/rayc/_rayc.c) is written against rayc.h and this header only;
+ * it never reaches into the core worker's internals.
+ *
+ * A worker process of another language is an interpreter that loads librayc, registers an executor
+ * for its language (rayc_executor_set) and hands its main thread to rayc_worker_main(), which
+ * connects to the raylet, serves the core worker's RPCs and calls the executor for every task,
+ * actor creation and actor call of that language. Tasks of another language name their function
+ * by a descriptor (an opaque string the binding defines, e.g. "py:<job>:<function hash>:<name>").
+ */
+#ifndef RAYC_LANG_H
+#define RAYC_LANG_H
+
+#include "rayc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Runs a worker process: argv as the raylet passes it (--session-dir, --raylet-socket, ...).
+ * Returns the process's exit status once the raylet tells it to stop (SIGTERM, or its socket
+ * closes). rayc-worker's main() is only this call. */
+RAYC_EXTERN int rayc_worker_main(int argc, char **argv);
+
+/* How a worker runs the tasks of its language. Every callback runs on a thread of the core
+ * worker's (the main thread for tasks; an actor's threads for its constructor and methods, several
+ * at once with max_concurrency > 1) and produces results as a C task does: rayc_return_alloc /
+ * rayc_return_copy / rayc_return_refs, or rayc_task_fail(). args are valid during the call; the
+ * descriptors (fn, cls, method) are the strings the submitter gave (rayc_remote's fn,
+ * rayc_actor_create's cls, rayc_actor_call's method). */
+typedef struct rayc_executor {
+  /* Runs task fn; returns 0, or the value of rayc_task_fail(). */
+  int (*task)(void *data, rayc_task_ctx *ctx, const char *fn, const rayc_buf *args, size_t nargs, size_t nrets);
+  /* Constructs an instance of class cls; returns it (an opaque pointer the binding owns), or NULL
+   * after rayc_task_fail() (the constructor failed). */
+  void *(*actor_create)(void *data, rayc_task_ctx *ctx, const char *cls, const rayc_buf *args, size_t nargs);
+  /* Runs method on instance self; returns 0 or the value of rayc_task_fail(). */
+  int (*actor_method)(void *data, rayc_task_ctx *ctx, void *self, const char *method, const rayc_buf *args,
+                      size_t nargs, size_t nrets);
+  /* Frees an instance when its actor ends in an orderly way; may be NULL. */
+  void (*actor_destroy)(void *data, void *self);
+  void *data; /* passed to every callback (borrowed: must outlive the process's tasks) */
+} rayc_executor;
+
+/* Installs ex (copied) as this process's executor for tasks and actor classes that no C library
+ * registered (RAYC_REMOTE / RAYC_ACTOR take precedence). Call before rayc_worker_main(). NULL
+ * removes it. */
+RAYC_EXTERN void rayc_executor_set(const rayc_executor *ex);
+
+/* The running task's identity, for runtime contexts and log prefixes: writes the hex ids of the
+ * running task (48 hex digits), the job (8) and this worker (56) into the buffers given (NULL to
+ * skip; 57 bytes each suffice). Outside a task the task id is all zeros. 0, or RAYC_ENOT_CONNECTED. */
+RAYC_EXTERN int rayc_context_ids(char *task_hex, char *job_hex, char *worker_hex);
+
+/* ---- the cluster's key-value store (the GCS KV), e.g. for a binding's exported functions ---- */
+
+/* Stores value under (ns, key); overwrite 0 keeps an existing value (then *added, if not NULL,
+ * is 0). 0 or a negative code. */
+RAYC_EXTERN int rayc_kv_put(const char *ns, const void *key, size_t klen, const void *value, size_t vlen,
+                            int overwrite, int *added);
+
+/* Reads (ns, key): on 0, *value is a new malloc'ed copy (free() it) of *vlen bytes;
+ * RAYC_ENOT_FOUND when there is no such key. */
+RAYC_EXTERN int rayc_kv_get(const char *ns, const void *key, size_t klen, void **value, size_t *vlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * librayc's boundary: a program that defines functions with the names of librayc's internals
+ * (xmalloc, log_init, hmap_put: common names a user's program may well have) links librayc alone
+ * and runs tasks; the library's own internals are hidden, so neither side interposes on the other.
+ * Also checks the version API. Linked with librayc and check only (no libcommon).
+ */
+#include "itest.h"
+
+#include <stdint.h>
+
+/* The program's own functions, deliberately with the internal names and other signatures. Each
+ * counts its calls: librayc calling one of them would be the interposition this test guards. */
+static int own_calls;
+
+void *xmalloc(size_t n);
+void *xmalloc(size_t n)
+{
+  own_calls++;
+  return calloc(1, n + 1);
+}
+
+int log_init(const char *who);
+int log_init(const char *who)
+{
+  own_calls++;
+  return who ? (int)strlen(who) : -1;
+}
+
+int hmap_put(int a, int b);
+int hmap_put(int a, int b)
+{
+  own_calls++;
+  return a * 100 + b;
+}
+
+START_TEST(own_symbols_and_tasks)
+{
+  /* The program's definitions are the ones it calls... */
+  char *p = xmalloc(8);
+  free(p);
+  ck_assert_int_eq(log_init("prog"), 4);
+  ck_assert_int_eq(hmap_put(3, 4), 304);
+  ck_assert_int_eq(own_calls, 3);
+  /* ...and librayc (which logs, allocates and hashes constantly) runs tasks without calling them. */
+  ck_assert_int_eq(it_start("libtest_tasks.so", "--num-cpus 2"), 0);
+  it_connect();
+  rayc_ref refs[20];
+  for (int64_t i = 0; i < 20; i++) {
+    int64_t ab[2] = {i, 1000};
+    rayc_arg args[2] = {RAYC_ARG_VAL(&ab[0], 8), RAYC_ARG_VAL(&ab[1], 8)};
+    ck_assert_int_eq(rayc_remote("add", args, 2, NULL, &refs[i]), 0);
+  }
+  for (int64_t i = 0; i < 20; i++) {
+    int rc;
+    ck_assert_int_eq(it_get_i64(&refs[i], &rc), i + 1000);
+    ck_assert_int_eq(rc, 0);
+    rayc_ref_release(&refs[i]);
+  }
+  rayc_shutdown();
+  ck_assert_int_eq(own_calls, 3);
+  ck_assert_int_eq(it_stop(), 0);
+}
+END_TEST
+
+/* `nm -D` of librayc: every defined dynamic symbol is rayc_* (the public API). */
+START_TEST(exports_only_api)
+{
+  it_find_build();
+  char cmd[1400], line[512];
+  snprintf(cmd, sizeof(cmd), "nm -D --defined-only %s/lib/librayc.so", it_build);
+  FILE *f = popen(cmd, "r");
+  ck_assert_ptr_nonnull(f);
+  int total = 0, api = 0;
+  while (fgets(line, sizeof(line), f)) {
+    char addr[64], type[8], name[400];
+    if (sscanf(line, "%63s %7s %399s", addr, type, name) != 3)
+      continue;
+    total++;
+    if (strncmp(name, "rayc_", 5) == 0)
+      api++;
+    else
+      ck_abort_msg("librayc exports %s", name);
+  }
+  ck_assert_int_eq(pclose(f), 0);
+  ck_assert_int_gt(api, 30);
+  ck_assert_int_eq(api, total);
+}
+END_TEST
+
+START_TEST(version)
+{
+  int number = -1;
+  const char *v = rayc_version(&number);
+  ck_assert_str_eq(v, RAYC_VERSION_STRING);
+  ck_assert_int_eq(number, RAYC_VERSION_NUMBER);
+  char want[32];
+  snprintf(want, sizeof(want), "%d.%d.%d", RAYC_VERSION_MAJOR, RAYC_VERSION_MINOR, RAYC_VERSION_PATCH);
+  ck_assert_str_eq(v, want);
+  ck_assert_ptr_eq(rayc_version(NULL), v);
+}
+END_TEST
+
+int main(void)
+{
+  Suite *s = suite_create("boundary");
+  TCase *tc = tcase_create("boundary");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, own_symbols_and_tasks);
+  tcase_add_test(tc, exports_only_api);
+  tcase_add_test(tc, version);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
