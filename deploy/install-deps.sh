@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libhiredis-dev
       libyaml-dev check redis-server libuv1-dev libsystemd-dev iproute2 procps openssl)
 pkgs+=(libarchive-dev libssl-dev libjansson-dev) # jobs: working-dir packages, SHA-256, records
-pkgs+=(libmicrohttpd-dev prometheus curl) # the HTTP endpoint and /metrics; promtool and curl for its tests
+pkgs+=(libmicrohttpd-dev prometheus curl python3-requests chromium chromium-driver) # HTTP endpoint, /metrics; their tests
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
