@@ -132,6 +132,8 @@ try:
     check(alive.startswith(nodes), f"the overview shows {nodes} nodes alive (shows {alive!r})")
     rows = b.wait_text("#nodes-table", lambda t: t.count("ALIVE") >= int(nodes))
     check(rows.count("ALIVE") >= int(nodes), f"the node table lists {nodes} ALIVE nodes")
+    time.sleep(5)  # a few samples on the usage chart
+    b.screenshot(shot.replace(".png", "-overview.png"))
 
     b.go(url + "/#jobs")
     jobs = b.wait_text("#jobs-table", lambda t: job_id in t and "RUNNING" in t)
