@@ -14,8 +14,9 @@ RAYC = os.path.join(BUILD, "bin", "rayc")
 class Cluster:
     def __init__(self, num_cpus=4, extra=()):
         self.temp = tempfile.mkdtemp(prefix="rayc-pytest-")
+        env = {k: v for k, v in os.environ.items() if k not in ("RAYC_ADDRESS", "RAYC_TOKEN_FILE")}
         out = subprocess.run([RAYC, "start", "--head", "--port", "0", "--temp-dir", self.temp,
-                              "--num-cpus", str(num_cpus), *extra], capture_output=True, text=True)
+                              "--num-cpus", str(num_cpus), *extra], capture_output=True, text=True, env=env)
         assert out.returncode == 0, out.stdout + out.stderr
         with open(os.path.join(self.temp, "session_latest", "address")) as f:
             self.address = f.read().strip()
