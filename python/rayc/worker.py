@@ -6,6 +6,7 @@ task, actor creation and actor call (on the main thread, or an actor's threads).
 """
 import asyncio
 import inspect
+import os
 import signal
 import sys
 import threading
@@ -68,9 +69,24 @@ def _on_cancel_signal(signum, frame):
             raise KeyboardInterrupt("the task was cancelled")
 
 
+def _import_path_once():
+    """The job's working dir (the core worker entered it, if the job has one) is on the import
+    path, as Ray's working_dir is."""
+    global _path_done
+    if not _path_done:
+        _path_done = True
+        cwd = os.getcwd()
+        if cwd not in sys.path:
+            sys.path.insert(0, cwd)
+
+
+_path_done = False
+
+
 class Executor:
     def task(self, ctx, fn, args, nrets):
         global _running_ctx
+        _import_path_once()
         _running_ctx = ctx
         try:
             return self._task(ctx, fn, args, nrets)
@@ -89,6 +105,7 @@ class Executor:
 
     def actor_create(self, ctx, cls_desc, args):
         global _actor_id
+        _import_path_once()
         aid = ctx.actor_id()
         _actor_id = aid.hex() if aid else None
         _log.set_task_name(cls_desc.rsplit(":", 1)[-1])
