@@ -97,6 +97,13 @@ class Executor:
         _log.set_task_name(fn.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
         try:
             f = _core.load_exported(fn)
+            if fn.startswith("pyname:"):  # called from C: bytes in, bytes out
+                result = f(*[bytes(memoryview(buf)) for buf, _ in args])
+                if isinstance(result, (bytes, bytearray, memoryview)):
+                    ctx.set_return(0, memoryview(result).nbytes, [(0, result)], [])
+                else:
+                    _set_returns(ctx, result, nrets)
+                return None
             a, kw = _core.unpack_args(args)
             _set_returns(ctx, f(*a, **kw), nrets)
             return None
