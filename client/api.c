@@ -32,15 +32,27 @@
 
 static pthread_mutex_t api_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Makes every code path entry absolute, so workers started elsewhere find the same files. */
+/* Makes every code path entry absolute, so workers started elsewhere find the same files. Under a
+ * submitted job with a working dir (RAYC_WORKING_DIR, RAYC_WORKING_DIR_PKG: set by the job
+ * supervisor), an entry inside the working dir becomes "pkg_<sha256>/<path inside>", which workers
+ * on every node resolve to their own copy of the package (worker/cw_rtenv.h). */
 static char *api_code_path(const char *in)
 {
   if (!in || !*in)
     return xstrdup("");
   char *copy = xstrdup(in), *save = NULL, *out = xstrdup("");
+  const char *wd = getenv("RAYC_WORKING_DIR"), *pkg = getenv("RAYC_WORKING_DIR_PKG");
+  char wdabs[PATH_MAX];
+  if (!wd || !pkg || !realpath(wd, wdabs))
+    wd = NULL;
   for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
-    char abs[PATH_MAX];
+    char abs[PATH_MAX], rel[PATH_MAX + 80];
     const char *use = realpath(p, abs) ? abs : p;
+    size_t n = wd ? strlen(wdabs) : 0;
+    if (wd && use == abs && strncmp(abs, wdabs, n) == 0 && (abs[n] == '/' || abs[n] == '\0')) {
+      snprintf(rel, sizeof(rel), "%s%s", pkg, abs + n);
+      use = rel;
+    }
     char *next = xasprintf("%s%s%s", out, *out ? ":" : "", use);
     free(out);
     out = next;
@@ -101,6 +113,8 @@ static int api_add_job(cw_t *cw, const char *token_where)
   Rayc__JobInfo job = RAYC__JOB_INFO__INIT;
   job.driver_pid = getpid();
   job.start_time_ms = wall_ms();
+  const char *sid = getenv("RAYC_JOB_SUBMISSION_ID"); /* set by the job supervisor: links us to it */
+  job.submission_id = sid ? (char *)sid : (char *)"";
   req.job = &job;
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;

@@ -333,7 +333,7 @@ static void local_conn_on_poll(uv_poll_t *h, int status, int events)
 
 /* ---- accepting ---- */
 
-/* Returns 0 when the peer runs as our uid; logs and returns -EPERM otherwise. */
+/* Returns 0 when the peer runs as our uid or as root; logs and returns -EPERM otherwise. */
 static int local_check_peer(int fd, pid_t *pid)
 {
   struct ucred cr;
@@ -343,7 +343,7 @@ static int local_check_peer(int fd, pid_t *pid)
     return -errno;
   }
   *pid = cr.pid;
-  if (cr.uid != geteuid()) {
+  if (cr.uid != geteuid() && cr.uid != 0) {
     log_warn("local: refusing connection from pid %d: uid %u is not ours (%u)", (int)cr.pid,
              (unsigned)cr.uid, (unsigned)geteuid());
     return -EPERM;

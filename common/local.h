@@ -3,7 +3,8 @@
  * rayc-raylet's local clients.
  *
  * The socket file is created 0600 in a 0700 directory. A connecting peer whose uid differs from the
- * daemon's is refused (SO_PEERCRED). Each connection reads with a uv_poll handle into a
+ * daemon's is refused (SO_PEERCRED), except root's: root may read the token and the sockets anyway,
+ * and is who runs drivers on a node whose daemons systemd runs as the rayc user. Each connection reads with a uv_poll handle into a
  * frame_reader and writes through an output queue, so a slow client never blocks the loop; frames
  * may carry one fd (SCM_RIGHTS), sent with the first byte of that frame. A peer that sends a
  * malformed frame is disconnected by the caller (local_conn_close) and nothing else is affected.

@@ -194,6 +194,16 @@ static int pack_one(packer_t *p, const char *abs, const char *rel, const char *n
     char target[4096];
     ssize_t n = readlink(abs, target, sizeof(target) - 1);
     target[n > 0 ? n : 0] = '\0';
+    int depth = 1;
+    for (const char *c = rel; *c; c++)
+      depth += *c == '/';
+    const char *why = pkg_link_target_check(target, depth);
+    if (why) {
+      archive_entry_free(e);
+      return pack_fail(p, RAYC_EINVALID_ARGUMENT,
+                       xasprintf("the working directory's link %s is refused: %s (%s): links must stay inside it", rel,
+                                 why, target));
+    }
     archive_entry_set_perm(e, 0777);
     archive_entry_set_symlink(e, target);
     archive_write_header(p->a, e);

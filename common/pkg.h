@@ -81,6 +81,10 @@ int pkg_unpack(const void *data, size_t len, const char *dir, const unpack_limit
 int pkg_install(const char *runtime_env_dir, const char *name, const void *data, size_t len, char **path,
                 char **err);
 
+/* Checks a symbolic link target for a link at depth (its path has depth components): relative,
+ * ".." only as leading components, never climbing above the top. NULL, or a static reason. */
+const char *pkg_link_target_check(const char *target, int depth);
+
 /* Removes path and everything under it, following no link. */
 void pkg_remove_tree(const char *path);
 

@@ -85,7 +85,8 @@ static const char *path_clean(char *name, int *depth) {
 /* A symbolic link target: relative, ".." only as leading components, never
  * climbing above the root from a link at depth (its parent has depth - 1
  * components). NULL or the reason. */
-static const char *link_target_check(const char *target, int depth) {
+const char *pkg_link_target_check(const char *target, int depth)
+{
   if (!target[0])
     return "its link target is empty";
   if (target[0] == '/')
@@ -189,7 +190,7 @@ static int entry_dir(unpack_t *u, int dfd, const char *last, const char *name) {
 
 static int entry_symlink(unpack_t *u, int dfd, const char *last, const char *name, const char *target, int depth)
 {
-  const char *why = link_target_check(target ? target : "", depth);
+  const char *why = pkg_link_target_check(target ? target : "", depth);
   if (why)
     return up_fail(u, RAYC_EINVALID_ARGUMENT, "%s: refused: %s (%s)", name, why, target ? target : "");
   if (symlinkat(target, dfd, last) != 0)

@@ -6,6 +6,7 @@
 #include "common/pkg.h"
 #include "common/status.h"
 #include "common/util.h"
+#include "gcs/gcs_actor.h"
 #include "gcs/gcs_jobsub.h"
 #include "gcs/gcs_server.h"
 #include "gcs/gcs_version.h"
@@ -95,33 +96,118 @@ static json_t *jobrec_drivers(const Rayc__JobSubmission *j)
   return a;
 }
 
-/* What the job left: its supervisor reports leftover processes in its message; here the driver
- * jobs still RUNNING in the GCS's job table. */
-static json_t *jobrec_cleanup(struct gcs_server *s, const Rayc__JobSubmission *j)
+/* Sums a numeric field over the per-node objects. */
+static double jobrec_sum(json_t *nodes, const char *key, int max)
 {
+  double v = 0;
+  size_t i;
+  json_t *n;
+  json_array_foreach(nodes, i, n) {
+    double x = json_number_value(json_object_get(n, key));
+    v = max ? (x > v ? x : v) : v + x;
+  }
+  return v;
+}
+
+/* Whether actor a belongs to one of j's drivers. */
+static int jobrec_actor_of(const gcs_actor_t *a, const Rayc__JobSubmission *j)
+{
+  for (size_t i = 0; i < j->n_driver_job_ids; i++)
+    if (j->driver_job_ids[i].len == ID_JOB_SIZE && memcmp(a->job.b, j->driver_job_ids[i].data, ID_JOB_SIZE) == 0)
+      return 1;
+  return 0;
+}
+
+/* Actors the job created, and the detached ones still alive (kept by design). */
+static json_t *jobrec_actors(struct gcs_server *s, const Rayc__JobSubmission *j, json_t **kept)
+{
+  json_int_t created = 0;
+  *kept = json_array();
+  for (hmap_iter_t it = hmap_iter(&s->actors->by_id); hmap_next(&it);) {
+    const gcs_actor_t *a = it.value;
+    if (!jobrec_actor_of(a, j))
+      continue;
+    created++;
+    char id[2 * ID_ACTOR_SIZE + 1];
+    if (a->detached && a->state != RAYC__ACTOR_STATE__ACTOR_DEAD)
+      json_array_append_new(*kept, json_pack("{s:s, s:s}", "actor_id", id_hex(a->id, ID_ACTOR_SIZE, id), "name",
+                                             a->name ? a->name : ""));
+  }
+  return json_integer(created);
+}
+
+/* Resource use, data movement, endpoints and the cleanup list, from the nodes' answers. */
+static void jobrec_usage(json_t *o, struct gcs_server *s, const Rayc__JobSubmission *j, json_t *nodes)
+{
+  json_t *per_node = nodes ? json_deep_copy(nodes) : json_array(), *procs = json_array(), *eps = json_array();
+  size_t i;
+  json_t *n;
+  json_array_foreach(per_node, i, n) {
+    size_t k;
+    json_t *x;
+    json_array_foreach(json_object_get(n, "processes_left"), k, x)
+      json_array_append_new(procs, json_pack("{s:O, s:O}", "node_ip", json_object_get(n, "ip"), "pid", x));
+    json_array_extend(eps, json_object_get(n, "endpoints"));
+  }
+  json_object_set_new(o, "resources",
+                      json_pack("{s:o, s:f, s:I, s:{s:s, s:f, s:I}}", "per_node", per_node, "cpu_seconds",
+                                jobrec_sum(per_node, "cpu_seconds", 0), "peak_rss_bytes",
+                                (json_int_t)jobrec_sum(per_node, "peak_rss_bytes", 1), "entrypoint", "node_ip",
+                                j->supervisor_node_ip, "cpu_seconds", j->entrypoint_cpu_seconds, "peak_rss_bytes",
+                                (json_int_t)j->entrypoint_peak_rss_bytes));
+  json_object_set_new(o, "objects",
+                      json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "objects_created",
+                                (json_int_t)jobrec_sum(per_node, "objects_created", 0), "bytes_created",
+                                (json_int_t)jobrec_sum(per_node, "bytes_created", 0), "objects_pulled_between_nodes",
+                                (json_int_t)jobrec_sum(per_node, "objects_pulled", 0), "bytes_pulled_between_nodes",
+                                (json_int_t)jobrec_sum(per_node, "bytes_pulled", 0), "objects_spilled",
+                                (json_int_t)jobrec_sum(per_node, "objects_spilled", 0), "bytes_spilled",
+                                (json_int_t)jobrec_sum(per_node, "bytes_spilled", 0)));
+  json_object_set_new(o, "endpoints", eps);
+  json_t *kept;
+  json_object_set_new(o, "actors_created", jobrec_actors(s, j, &kept));
   json_t *running = json_array();
-  for (size_t i = 0; i < j->n_driver_job_ids; i++) {
-    gcs_job_t *dj = gcs_jobs_find(&s->jobs, j->driver_job_ids[i].data, j->driver_job_ids[i].len);
+  for (size_t d = 0; d < j->n_driver_job_ids; d++) {
+    gcs_job_t *dj = gcs_jobs_find(&s->jobs, j->driver_job_ids[d].data, j->driver_job_ids[d].len);
     char hex[2 * ID_JOB_SIZE + 1];
+    const Rayc__Address *da = dj && dj->info ? dj->info->driver : NULL;
+    if (da && da->port > 0) { /* the driver's own CoreWorkerService */
+      char *ep = xasprintf("%s:%d", da->ip, da->port);
+      json_array_append_new(eps, json_string(ep));
+      free(ep);
+    }
     if (dj && dj->state == GCS_JOB_RUNNING)
       json_array_append_new(running, json_string(id_hex(dj->id.b, ID_JOB_SIZE, hex)));
   }
-  return json_pack("{s:o}", "driver_jobs_still_running", running);
+  json_t *cleanup = json_pack("{s:o, s:I, s:I, s:I, s:o}", "processes", procs, "objects_left",
+                              (json_int_t)jobrec_sum(per_node, "objects_left", 0), "bytes_left",
+                              (json_int_t)jobrec_sum(per_node, "bytes_left", 0), "spill_copies_left",
+                              (json_int_t)jobrec_sum(per_node, "spilled_left", 0), "driver_jobs_still_running", running);
+  json_object_set_new(o, "cleanup", cleanup);
+  const char *wd = j->runtime_env ? j->runtime_env->working_dir : "";
+  char *copies = *wd ? xasprintf("<session>/runtime_env/%s on each node that ran the job: a shared, "
+                                 "content-addressed cache", wd)
+                     : xstrdup("");
+  json_object_set_new(o, "kept_by_design", json_pack("{s:o, s:s}", "detached_actors", kept, "working_dir_copies", copies));
+  free(copies);
+  json_object_set_new(o, "usage_complete", json_boolean(nodes != NULL));
 }
 
-char *gcs_jobrec_content_json(struct gcs_server *s, const Rayc__JobSubmission *j)
+char *gcs_jobrec_content_json(struct gcs_server *s, const Rayc__JobSubmission *j, struct json_t *nodes)
 {
   json_t *cluster = json_loads(j->cluster_json, 0, NULL);
   json_t *o = json_pack(
-      "{s:s, s:s, s:s, s:o, s:i, s:o, s:{s:I, s:I, s:I}, s:{s:s, s:s}, s:o, s:s, s:f, s:o, s:o, s:o, s:o, s:s, s:i}",
+      "{s:s, s:s, s:s, s:o, s:i, s:o, s:{s:I, s:I, s:I}, s:{s:s, s:s}, s:o, s:s, s:f, s:o, s:o, s:o, s:s, s:i}",
       "submission_id", j->submission_id, "status", gcs_jobsub_status_name(j->status), "message", j->message,
       "driver_exit_code", j->has_exit_code ? json_integer(j->driver_exit_code) : json_null(), "term_signal",
       j->term_signal, "submitter", jobrec_submitter(j->submitter), "times", "submit_ms", (json_int_t)j->submit_time_ms,
       "start_ms", (json_int_t)j->start_time_ms, "end_ms", (json_int_t)j->end_time_ms, "rayc", "version", gcs_version(),
       "revision", gcs_git_revision(), "cluster_at_submission", cluster ? cluster : json_null(), "entrypoint",
       j->entrypoint, "entrypoint_num_cpus", j->entrypoint_num_cpus, "runtime_env", jobrec_runtime_env(j->runtime_env),
-      "metadata", jobrec_pairs(j->metadata, j->n_metadata, 0), "driver_job_ids", jobrec_drivers(j), "cleanup",
-      jobrec_cleanup(s, j), "supervisor_node_ip", j->supervisor_node_ip, "supervisor_pid", j->supervisor_pid);
+      "metadata", jobrec_pairs(j->metadata, j->n_metadata, 0), "driver_job_ids", jobrec_drivers(j),
+      "supervisor_node_ip", j->supervisor_node_ip, "supervisor_pid", j->supervisor_pid);
+  if (o)
+    jobrec_usage(o, s, j, nodes);
   char *out = o ? json_dumps(o, JSON_CANON) : xstrdup("{}");
   json_decref(o);
   return out;
@@ -174,11 +260,11 @@ static Rayc__JobRecord *jobrec_new(uint64_t seq, const char *sid, const char *co
   return rec;
 }
 
-void gcs_jobrecs_append_for(gcs_jobrecs_t *r, struct gcs_server *s, const Rayc__JobSubmission *j)
+void gcs_jobrecs_append(gcs_jobrecs_t *r, struct gcs_server *s, const Rayc__JobSubmission *j, struct json_t *nodes)
 {
   if (gcs_jobrecs_find(r, j->submission_id))
     return;
-  char *content = gcs_jobrec_content_json(s, j);
+  char *content = gcs_jobrec_content_json(s, j, nodes);
   uint64_t seq = r->n ? r->v[r->n - 1]->seq + 1 : 1;
   Rayc__JobRecord *rec = jobrec_new(seq, j->submission_id, content, r->head);
   free(content);

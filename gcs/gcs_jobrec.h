@@ -26,6 +26,8 @@
 #include <stddef.h>
 
 struct gcs_server;
+struct gcs_jobsubs;
+struct json_t;
 typedef struct gcs_store gcs_store_t;
 
 typedef struct gcs_jobrecs {
@@ -39,8 +41,17 @@ typedef struct gcs_jobrecs {
 gcs_jobrecs_t *gcs_jobrecs_create(gcs_store_t *store);
 void gcs_jobrecs_destroy(gcs_jobrecs_t *r);
 
-/* Appends the record of job j (borrowed) as the cluster s sees it now; idempotent per job. */
-void gcs_jobrecs_append_for(gcs_jobrecs_t *r, struct gcs_server *s, const Rayc__JobSubmission *j);
+/* Appends the record of job j (borrowed) as the cluster s sees it now, with nodes (borrowed: the
+ * per-node answers of gcs_jobrec_collect.c, a JSON array; NULL: not gathered); idempotent per job. */
+void gcs_jobrecs_append(gcs_jobrecs_t *r, struct gcs_server *s, const Rayc__JobSubmission *j, struct json_t *nodes);
+
+/* gcs_jobrec_collect.c: gathers the job's per-node use after delay_ms (< 0: the default settle
+ * time), then appends its record; one collection per job at a time. */
+void gcs_jobrec_collect_start(struct gcs_jobsubs *t, const char *sid, int64_t delay_ms);
+/* Launches the collections that are due (from the GCS cron). */
+void gcs_jobrec_collect_cron(struct gcs_jobsubs *t, int64_t now);
+/* Frees collections not launched (their calls are cancelled with the client first). */
+void gcs_jobrec_collect_release(struct gcs_jobsubs *t);
 
 /* The record of submission id, borrowed, or NULL. */
 Rayc__JobRecord *gcs_jobrecs_find(const gcs_jobrecs_t *r, const char *id);
@@ -48,8 +59,9 @@ Rayc__JobRecord *gcs_jobrecs_find(const gcs_jobrecs_t *r, const char *id);
 /* Fills reply with views of every record and the head (borrowed from r). */
 void gcs_jobrecs_view(const gcs_jobrecs_t *r, Rayc__ListJobRecordsReply *reply);
 
-/* The content of j's record as of now (canonical JSON), new (free()). */
-char *gcs_jobrec_content_json(struct gcs_server *s, const Rayc__JobSubmission *j);
+/* The content of j's record as of now (canonical JSON), new (free()); nodes as for
+ * gcs_jobrecs_append. */
+char *gcs_jobrec_content_json(struct gcs_server *s, const Rayc__JobSubmission *j, struct json_t *nodes);
 
 /* The cluster's nodes (id, address, head, state, resources, labels) as JSON, new (free()). */
 char *gcs_jobrec_cluster_json(struct gcs_server *s);

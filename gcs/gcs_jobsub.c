@@ -68,7 +68,7 @@ static void gcs_jobsub_set_status(gcs_jobsubs_t *t, Rayc__JobSubmission *j, Rayc
   if (gcs_jobsub_terminal(st)) {
     if (j->end_time_ms == 0)
       j->end_time_ms = wall_ms();
-    gcs_jobrecs_append_for(t->recs, t->s, j);
+    gcs_jobrec_collect_start(t, j->submission_id, -1);
   }
   jobsub_store(t, j);
 }
@@ -101,6 +101,8 @@ gcs_jobsubs_t *gcs_jobsubs_create(struct gcs_server *s)
   gcs_jobsubs_t *t = xcalloc(1, sizeof(*t));
   t->s = s;
   t->recs = gcs_jobrecs_create(s->store);
+  rpc_client_opts_t o = {.loop = s->loop, .token = s->token, .tls = &s->tls};
+  t->client = rpc_client_create(&o);
   int rc = gcs_store_scan(s->store, GCS_JOBSUB_TABLE, NULL, 0, jobsub_load_one, t);
   if (rc > 0)
     log_info("job table: loaded %d submitted jobs", rc);
@@ -111,6 +113,9 @@ gcs_jobsubs_t *gcs_jobsubs_create(struct gcs_server *s)
       t->v[k] = t->v[k - 1];
       t->v[k - 1] = x;
     }
+  for (size_t i = 0; i < t->n; i++) /* ended before a restart, record not written yet */
+    if (gcs_jobsub_terminal(t->v[i]->status) && !gcs_jobrecs_find(t->recs, t->v[i]->submission_id))
+      gcs_jobrec_collect_start(t, t->v[i]->submission_id, -1);
   return t;
 }
 
@@ -126,12 +131,19 @@ void gcs_jobsubs_destroy(gcs_jobsubs_t *t)
   for (size_t i = 0; i < t->n; i++)
     pb_free(t->v[i]);
   free(t->v);
+  rpc_client_destroy(t->client);
+  gcs_jobrec_collect_release(t);
   gcs_jobrecs_destroy(t->recs);
   free(t);
 }
 
 void gcs_jobsubs_stop(gcs_jobsubs_t *t)
 {
+  if (t) {
+    t->stopping = 1;
+    rpc_client_destroy(t->client); /* calls in flight end here (cancelled): no record is written */
+    t->client = NULL;
+  }
   for (jobsub_proc_t *p = t ? t->procs : NULL; p; p = p->next)
     uv_close((uv_handle_t *)&p->proc, jobsub_proc_on_close);
   if (t)
@@ -169,6 +181,7 @@ static int jobsub_supervisor_alive(int pid, const char *sid)
 
 void gcs_jobsubs_cron(gcs_jobsubs_t *t, int64_t now)
 {
+  gcs_jobrec_collect_cron(t, now);
   if (now < t->next_check_ms)
     return;
   t->next_check_ms = now + JOBSUB_CHECK_MS;
@@ -471,6 +484,8 @@ static void jobsub_apply_report(gcs_jobsubs_t *t, Rayc__JobSubmission *j, const 
   if (in->end_time_ms > 0)
     j->end_time_ms = in->end_time_ms;
   j->has_exit_code = in->has_exit_code;
+  j->entrypoint_cpu_seconds = in->entrypoint_cpu_seconds;
+  j->entrypoint_peak_rss_bytes = in->entrypoint_peak_rss_bytes;
   j->driver_exit_code = in->driver_exit_code;
   j->term_signal = in->term_signal;
   if (in->status != j->status)
@@ -507,7 +522,7 @@ void gcs_jobsub_on_get_record(void *ctx, rpc_call_t *call, const ProtobufCMessag
     Rayc__JobSubmission *j = jobsub_lookup(s, call, id);
     if (!j)
       return;
-    content = gcs_jobrec_content_json(s, j); /* a running job: what its record says so far */
+    content = gcs_jobrec_content_json(s, j, NULL); /* not written yet: what its record says so far */
     live.submission_id = j->submission_id;
     live.content_json = content;
     reply.record = &live;

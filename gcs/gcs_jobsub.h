@@ -40,6 +40,9 @@ typedef struct gcs_jobsubs {
   struct gcs_jobrecs *recs;    /* owned: the governance records */
   int64_t next_check_ms;       /* monotonic: next check that supervisors are alive */
   struct jobsub_proc *procs;   /* owned: supervisors this GCS started and has not reaped */
+  struct jobrec_collect *collects; /* owned: records waiting for the nodes' answers */
+  rpc_client_t *client;        /* owned: on the GCS loop, to raylets and stores; NULL once stopped */
+  int stopping;
 } gcs_jobsubs_t;
 
 /* Returns a new table loaded from s->store (records too). Destroy with gcs_jobsubs_destroy(). */

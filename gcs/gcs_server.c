@@ -10,7 +10,9 @@
 #include "common/util.h"
 #include "gcs/gcs_jobsub.h"
 #include "gcs/gcs_kv.h"
+#include "gcs/gcs_metrics.h"
 #include "gcs/gcs_pg.h"
+#include "gcs/gcs_task.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -81,6 +83,10 @@ const rpc_method_t gcs_rpc_methods[] = {
     GCS_ROW(job_submission_service, "ReportJobStatus", gcs_jobsub_on_report, "job job.submission_id"),
     GCS_ROW(job_submission_service, "GetJobRecord", gcs_jobsub_on_get_record, "submission_id"),
     GCS_ROW(job_submission_service, "ListJobRecords", gcs_jobsub_on_list_records, ""),
+    GCS_ROW(task_info_gcs_service, "AddTaskEventData", gcs_task_on_add, ""),
+    GCS_ROW(task_info_gcs_service, "GetTaskEvents", gcs_task_on_get, ""),
+    GCS_ROW(event_gcs_service, "ReportClusterEvent", gcs_event_on_report, "event"),
+    GCS_ROW(event_gcs_service, "GetClusterEvents", gcs_event_on_get, ""),
 };
 const size_t gcs_rpc_methods_len = ARRAY_LEN(gcs_rpc_methods);
 
@@ -135,9 +141,12 @@ static void gcs_server_on_node_dead(void *arg, gcs_nodes_t *t, gcs_node_t *n)
   int jobs = gcs_jobs_on_node_dead(&s->jobs, n->id.b);
   int workers = gcs_workers_on_node_dead(&s->workers, n->id.b);
   char id[9];
+  id_short(n->id.b, ID_NODE_SIZE, id);
   if (jobs || workers)
     log_info("node %s: death ended %d jobs and %d workers", id_short(n->id.b, ID_NODE_SIZE, id),
              jobs, workers);
+  gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_ERROR, "NODE_DEAD", n->id.b, NULL, NULL, NULL,
+                "node %s (%s) is dead: %s", id, n->info->ip, n->death_reason ? n->death_reason : "unknown cause");
   gcs_actors_on_node_dead(s->actors, &n->id);
   gcs_pgs_on_node_dead(s->pgs, &n->id);
 }
@@ -145,6 +154,9 @@ static void gcs_server_on_node_dead(void *arg, gcs_nodes_t *t, gcs_node_t *n)
 static void gcs_server_on_job_finished(void *arg, gcs_jobs_t *t, gcs_job_t *j)
 {
   (void)t;
+  char id[9];
+  gcs_event_add(arg, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO, "JOB_FINISHED", NULL, j->id.b, NULL, NULL,
+                "job %s finished: %s", id_hex(j->id.b, ID_JOB_SIZE, id), j->end_reason ? j->end_reason : "driver exited");
   /* Raylets kill the job's workers when they see the JOB message; its owned actors die here. */
   gcs_actors_on_job_finished(((gcs_server_t *)arg)->actors, &j->id);
   gcs_pgs_on_job_finished(((gcs_server_t *)arg)->pgs, &j->id); /* its groups that are not detached */
@@ -223,6 +235,7 @@ static void gcs_server_free(gcs_server_t *s)
   gcs_jobs_release(&s->jobs);
   gcs_nodes_release(&s->nodes);
   gcs_store_destroy(s->store);
+  gcs_events_destroy(s->events);
   free(s->redis_prefix);
   free(s->token);
   free(s);
@@ -265,6 +278,7 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
     s->store = gcs_server_open_store(s, &e);
   if (e)
     goto fail;
+  s->events = gcs_events_create((size_t)conf->task_events_max, (size_t)conf->cluster_events_max);
   gcs_server_init_tables(s);
   if (gcs_health_init(&s->health, loop, s->token, &s->tls, &s->nodes, conf->health_check_period_ms,
                       conf->health_check_timeout_ms, conf->health_check_failure_threshold) < 0) {
@@ -311,6 +325,7 @@ void gcs_server_cron(gcs_server_t *s, int64_t now)
   gcs_actors_cron(s->actors, now);
   gcs_pgs_cron(s->pgs, now);
   gcs_jobsubs_cron(s->jobsubs, now);
+  gcs_metrics_cron(s, now);
   gcs_nodes_check_timeouts(&s->nodes, now, s->conf->heartbeat_timeout_ms);
 }
 
@@ -369,6 +384,8 @@ int gcs_server_start(gcs_server_t *s, char **err)
     return rc;
   }
   s->port = rc;
+  if ((rc = gcs_metrics_start(s, err)) < 0)
+    return rc;
   const gcs_config_t *c = s->conf;
   uint64_t period = gcs_server_cron_ms(c);
   uv_timer_start(&s->cron, gcs_server_on_cron, period, period);
@@ -383,8 +400,8 @@ int gcs_server_start(gcs_server_t *s, char **err)
            rpc_tls_enabled(&s->tls) ? "mutual TLS" : "plaintext",
            gcs_store_name(s->store), c->health_check_period_ms, c->health_check_timeout_ms,
            c->health_check_failure_threshold);
-  sd_notifyf(0, "READY=1\nRAYC_PORT=%d\nSTATUS=serving on %s:%d", s->port, c->node_ip_address,
-             s->port);
+  sd_notifyf(0, "READY=1\nRAYC_PORT=%d\nRAYC_METRICS_PORT=%d\nSTATUS=serving on %s:%d", s->port,
+             gcs_metrics_port(s), c->node_ip_address, s->port);
   return 0;
 }
 
@@ -400,6 +417,7 @@ void gcs_server_stop(gcs_server_t *s)
   gcs_pgs_shutdown(s->pgs);
   rpc_server_destroy(s->rpc);
   s->rpc = NULL;
+  gcs_metrics_stop(s);
   gcs_health_release(&s->health);
   gcs_store_close(s->store); /* replies still waiting for the store go out (orphaned) as it drains */
   gcs_jobsubs_stop(s->jobsubs);

@@ -54,6 +54,9 @@ typedef struct gcs_config {
   int pubsub_buffer;          /* messages kept per channel */
   int pubsub_poll_timeout_ms; /* a held Poll is answered empty after this long */
   char *log_level;
+  int metrics_port;           /* Prometheus /metrics (gcs_metrics.h); 0: ephemeral, < 0: none */
+  int task_events_max;        /* task attempts whose events are kept (gcs_task.h) */
+  int cluster_events_max;     /* cluster events kept */
 } gcs_config_t;
 
 extern const cfg_entry_t gcs_config_table[];
@@ -89,6 +92,9 @@ typedef struct gcs_server {
   uv_signal_t sig_term, sig_int;
   int started, stopping;
   int failed;                    /* stopped because the storage failed: exit non-zero */
+  struct metrics_http *metrics;  /* owned: the /metrics endpoint (gcs_metrics.c); NULL: none */
+  int64_t metrics_next_ms;       /* next refresh of the table gauges */
+  struct gcs_events *events;     /* owned: task and cluster events (gcs_task.h) */
 } gcs_server_t;
 
 /* The RPC table of rayc-gcs: every method of NodeInfoGcsService, JobInfoGcsService,

@@ -18,6 +18,7 @@
 
 #include "common/cfg.h"
 #include "common/log.h"
+#include "common/metrics_http.h"
 #include "common/util.h"
 #include "object-store/store_config.h"
 #include "object-store/store_server.h"
@@ -28,6 +29,7 @@ typedef struct store_main {
   store_server_t *server;
   uv_signal_t sigterm, sigint;
   int loop_open;
+  metrics_http_t *metrics; /* owned: /metrics; NULL: none */
 } store_main_t;
 
 enum { MAIN_GO = -1 };
@@ -90,8 +92,9 @@ static void main_signals(store_main_t *m)
 
 static void main_notify_ready(const store_main_t *m)
 {
-  char msg[64];
-  snprintf(msg, sizeof(msg), "READY=1\nRAYC_PORT=%d", store_server_om_port(m->server));
+  char msg[96];
+  snprintf(msg, sizeof(msg), "READY=1\nRAYC_PORT=%d\nRAYC_METRICS_PORT=%d", store_server_om_port(m->server),
+           m->metrics ? metrics_http_port(m->metrics) : 0);
   int rc = sd_notify(0, msg);
   if (rc < 0)
     log_warn("cannot notify readiness: %s", strerror(-rc));
@@ -126,8 +129,25 @@ static int main_server(store_main_t *m)
   return store_server_create(&m->loop, &o, &m->server);
 }
 
+/* The /metrics endpoint, on the object manager's address (none without one). */
+static int main_metrics(store_main_t *m)
+{
+  if (m->conf.metrics_port < 0 || !m->conf.node_ip_address)
+    return 0;
+  char *err = NULL;
+  m->metrics = metrics_http_start(m->conf.node_ip_address, m->conf.metrics_port, &err);
+  if (!m->metrics) {
+    log_error("%s", err);
+    free(err);
+    return -1;
+  }
+  log_info("metrics on http://%s:%d/metrics", m->conf.node_ip_address, metrics_http_port(m->metrics));
+  return 0;
+}
+
 static void main_teardown(store_main_t *m)
 {
+  metrics_http_stop(m->metrics);
   if (m->loop_open) {
     uv_run(&m->loop, UV_RUN_NOWAIT); /* close callbacks still pending */
     store_server_destroy(m->server);
@@ -151,7 +171,7 @@ int main(int argc, char **argv)
     goto out;
   m.loop_open = 1;
   main_malloc_tuning();
-  if (main_server(&m) < 0)
+  if (main_server(&m) < 0 || main_metrics(&m) < 0)
     goto out;
   main_signals(&m);
   main_notify_ready(&m);

@@ -300,6 +300,7 @@ static void pull_complete(store_pull_t *p)
   store_core_release_ref(&s->core, p->id, p->client);
   s->pulled_objects++;
   s->pulled_bytes += p->total;
+  store_jobs_count(s, p->id, STORE_JOBS_PULLED, p->total);
   log_msg(p->total >= (64u << 20) ? LOG_INFO : LOG_DEBUG, "pulled %s (%" PRIu64 " bytes) from %s in %" PRId64
           " ms (%.2f GB/s)", p->name, p->total, pull_source(p), ms, ms > 0 ? (double)p->total / 1e6 / (double)ms : 0.0);
   pull_finish(p, 0, NULL);

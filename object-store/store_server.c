@@ -129,6 +129,8 @@ static void store_on_sealed(void *ctx, const store_obj_t *o)
   if (s->shut_down)
     return;
   store_gets_on_object(s, o->id);
+  if (!o->secondary)
+    store_jobs_count(s, o->id, STORE_JOBS_CREATED, o->data_size + o->metadata_size);
   store_pull_on_sealed(s, o);
   store_notify_sealed(s, o);
 }
@@ -227,6 +229,7 @@ static void store_on_cron(uv_timer_t *t)
   store_om_cron(s);
   store_pull_cron(s);
   local_server_cron(s->listener);
+  store_metrics_cron(s);
   if (s->restore_retry) {
     s->restore_retry = 0;
     store_gets_retry_restores(s);
@@ -335,6 +338,7 @@ void store_server_destroy(store_server_t *s)
   hmap_release(&s->restores);
   hmap_release(&s->pins);
   hmap_release(&s->pulls);
+  store_jobs_release(s);
   free(s->spill_dir);
   free(s->spill_prefix);
   free(s->token);

@@ -145,7 +145,10 @@ struct store_server {
   hmap_t pulls; /* id -> store_pull_t* */
   uint64_t next_client; /* for internal client ids */
   uint64_t pulled_objects, pulled_bytes, served_chunks, served_bytes;
+  struct store_job_stats *job_stats; /* owned: per-job object counters (store_jobs.c) */
+  size_t njob_stats, capjob_stats;
   uv_timer_t cron;
+  int64_t metrics_next_ms; /* next refresh of the gauges (store_metrics.c) */
   int shut_down;
   char err[256]; /* message for the error reply of the current request */
 };
@@ -271,5 +274,15 @@ void store_pull_drop_conn(store_server_t *s, local_conn_t *c);
 void store_pull_shutdown(store_server_t *s);
 /* Starts fetching for pulls that waited on a local create that was aborted (called by the timer). */
 void store_pull_cron(store_server_t *s);
+
+/* ---- store_jobs.c: per-job object accounting (governance records) ---- */
+enum store_jobs_kind { STORE_JOBS_CREATED, STORE_JOBS_PULLED, STORE_JOBS_SPILLED };
+/* Counts one object (id: ID_OBJECT_SIZE bytes) of bytes for its job. */
+void store_jobs_count(store_server_t *s, const uint8_t *object_id, enum store_jobs_kind kind, uint64_t bytes);
+void store_jobs_release(store_server_t *s);
+/* ObjectManagerService.GetJobObjects. */
+void store_jobs_on_get(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+/* store_metrics.c: refreshes the store's Prometheus gauges and counters once a second (cron). */
+void store_metrics_cron(store_server_t *s);
 
 #endif

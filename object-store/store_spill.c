@@ -151,8 +151,10 @@ static void spill_done(void *arg)
     log_debug("spilled %zu objects (%" PRIu64 " bytes) to %s", j->n, j->f->size, j->f->path);
     s->spill_files++;
     s->spill_file_bytes += j->f->size;
-    for (size_t i = 0; i < j->n; i++)
+    for (size_t i = 0; i < j->n; i++) {
+      store_jobs_count(s, j->items[i].o->id, STORE_JOBS_SPILLED, store_obj_size(j->items[i].o));
       store_core_spill_done(&s->core, j->items[i].o, j->f, j->items[i].file_off);
+    }
   }
   free(j->items);
   free(j);

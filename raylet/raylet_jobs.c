@@ -37,6 +37,7 @@ void raylet_jobs_finished(raylet_t *r, id_job_t job, const char *why)
   }
   r->jobs.dead[r->jobs.ndead++] = job;
   raylet_lease_drop_job(r, job, RAYC_ECANCELLED, "the job has finished");
+  raylet_usage_sample(r); /* the CPU its workers burned up to now, before they end */
   int n = raylet_pool_end_job(r, job);
   char jid[2 * ID_JOB_SIZE + 1];
   id_hex(job.b, ID_JOB_SIZE, jid);

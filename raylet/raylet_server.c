@@ -51,8 +51,10 @@ static void raylet_close_all(raylet_t *r)
 {
   raylet_sched_free(r);
   raylet_bundle_free(r);
+  raylet_usage_destroy(r);
   rpc_server_destroy(r->server);
   r->server = NULL;
+  raylet_metrics_stop(r);
   local_server_destroy(r->local);
   r->local = NULL;
   rpc_client_destroy(r->client);
@@ -92,8 +94,10 @@ static void raylet_cron(uv_timer_t *t)
   raylet_gcs_heartbeat(r);
   raylet_jobs_cron(r);
   raylet_drain_cron(r);
+  raylet_metrics_cron(r);
   if (r->stopping)
     return;
+  raylet_usage_cron(r);
   raylet_pool_reap_stuck(r);
   raylet_pool_reap_idle(r);
   local_server_cron(r->local);
@@ -135,7 +139,7 @@ int raylet_server_run(int argc, char **argv)
   r->node_id = id_node_random();
   raylet_write_address(r);
   if ((rc = raylet_start_loop(r)) != 0 || (rc = raylet_local_start(r)) != 0 || (rc = raylet_service_start(r)) != 0 ||
-      (rc = raylet_gcs_start(r)) != 0)
+      (rc = raylet_metrics_start(r)) != 0 || (rc = raylet_gcs_start(r)) != 0)
     goto stop;
   char res[512], id[9];
   raylet_res_format(&r->total, res, sizeof(res));

@@ -127,6 +127,11 @@ static void h_cancel_reserve(void *ctx, rpc_call_t *call, const ProtobufCMessage
   raylet_bundle_cancel(ctx, call, (const Rayc__CancelResourceReserveRequest *)m);
 }
 
+static void h_get_job_usage(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_usage_on_get(ctx, call, (const Rayc__GetJobUsageRequest *)m);
+}
+
 static const rpc_method_t raylet_methods[] = {
   {.service = &rayc__node_manager_service__descriptor, .method = "RequestWorkerLease", .handler = h_request_worker_lease, .required = "job_id lease_id owner_worker_id"},
   {.service = &rayc__node_manager_service__descriptor, .method = "ReturnWorker", .handler = h_return_worker, .required = "lease_id"},
@@ -138,6 +143,7 @@ static const rpc_method_t raylet_methods[] = {
   {.service = &rayc__node_manager_service__descriptor, .method = "PrepareBundleResources", .handler = h_prepare_bundles, .required = "bundles bundles.placement_group_id bundles.resources"},
   {.service = &rayc__node_manager_service__descriptor, .method = "CommitBundleResources", .handler = h_commit_bundles, .required = "bundles bundles.placement_group_id"},
   {.service = &rayc__node_manager_service__descriptor, .method = "CancelResourceReserve", .handler = h_cancel_reserve, .required = "placement_group_id"},
+  {.service = &rayc__node_manager_service__descriptor, .method = "GetJobUsage", .handler = h_get_job_usage, .required = "job_ids"},
 };
 
 /* SESSION/raylet_address: "IP:PORT" of this raylet's gRPC server, for `rayc stop` (DrainRaylet). */

@@ -8,6 +8,7 @@
  * frame the raylet sends when the node drains).
  */
 #include "worker/cw.h"
+#include "worker/cw_rtenv.h"
 
 #include "common/cfg.h"
 #include "common/frame.h"
@@ -124,7 +125,17 @@ static int worker_start(cw_t *cw, worker_config_t *c)
   int rc = cw->client ? cw_worker_serve(cw) : RAYC_EINTERNAL;
   if (rc != 0)
     return cw_set_error(rc, "cannot start the CoreWorkerService on %s", c->node_ip);
-  cw_exec_load_code(c->code_path);
+  char *code = NULL, *wd = NULL; /* "pkg_<sha256>/..." entries: this node's copy of the job's working dir */
+  rc = cw_rtenv_resolve(cw, c->session_dir, c->code_path, &code, &wd);
+  if (rc != 0)
+    return rc;
+  if (wd && chdir(wd) != 0)
+    log_warn("cannot enter the job's working dir %s", wd);
+  if (wd)
+    setenv("RAYC_WORKING_DIR", wd, 1);
+  cw_exec_load_code(code);
+  free(code);
+  free(wd);
   return cw_connect_node(cw, c->raylet_socket, 0);
 }
 

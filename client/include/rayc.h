@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "rayc_errors.h"
 
@@ -456,6 +457,65 @@ RAYC_EXTERN void rayc_register_function(const char *name, rayc_task_fn fn);
   {                                                                             \
     rayc_register_function(#fn, fn);                                            \
   }
+
+/* ---- typed arguments and results ----
+ *
+ * Arguments and results are bytes; these helpers pass and read the common kinds without a memcpy
+ * and a length check at every call site. RAYC_ARG_I64/F64 take a value (kept in a compound
+ * literal, so use them in the call's own statement or block), RAYC_ARG_STR a NUL-terminated
+ * string (sent without the NUL), RAYC_ARG_ACTOR an actor handle (by value: the task reads it back
+ * with rayc_buf_actor and may call the actor). The readers return 0, or RAYC_EINVALID_ARGUMENT
+ * when the buffer is not of that kind (wrong length, or a string that does not fit). */
+#define RAYC_ARG_I64(v) RAYC_ARG_VAL(&(int64_t){(v)}, sizeof(int64_t))
+#define RAYC_ARG_F64(v) RAYC_ARG_VAL(&(double){(v)}, sizeof(double))
+#define RAYC_ARG_STR(s) RAYC_ARG_VAL((s), strlen(s))
+#define RAYC_ARG_ACTOR(a) RAYC_ARG_VAL((a)->id, RAYC_ACTOR_ID_SIZE)
+
+static inline int rayc_buf_i64(const rayc_buf *b, int64_t *out)
+{
+  if (!b || !b->data || b->len != sizeof(int64_t))
+    return RAYC_EINVALID_ARGUMENT;
+  memcpy(out, b->data, sizeof(int64_t));
+  return 0;
+}
+
+static inline int rayc_buf_f64(const rayc_buf *b, double *out)
+{
+  if (!b || !b->data || b->len != sizeof(double))
+    return RAYC_EINVALID_ARGUMENT;
+  memcpy(out, b->data, sizeof(double));
+  return 0;
+}
+
+/* Copies the buffer into out (cap bytes) as a NUL-terminated string. */
+static inline int rayc_buf_str(const rayc_buf *b, char *out, size_t cap)
+{
+  if (!b || (!b->data && b->len) || cap == 0 || b->len >= cap || memchr(b->data, 0, b->len))
+    return RAYC_EINVALID_ARGUMENT;
+  if (b->len)
+    memcpy(out, b->data, b->len);
+  out[b->len] = '\0';
+  return 0;
+}
+
+static inline int rayc_buf_actor(const rayc_buf *b, rayc_actor *out)
+{
+  if (!b || !b->data || b->len != RAYC_ACTOR_ID_SIZE)
+    return RAYC_EINVALID_ARGUMENT;
+  memcpy(out->id, b->data, RAYC_ACTOR_ID_SIZE);
+  return 0;
+}
+
+/* Sets result i to an int64 / a double (rayc_return_copy of its bytes). */
+static inline int rayc_return_i64(rayc_task_ctx *ctx, size_t i, int64_t v)
+{
+  return rayc_return_copy(ctx, i, &v, sizeof(v));
+}
+
+static inline int rayc_return_f64(rayc_task_ctx *ctx, size_t i, double v)
+{
+  return rayc_return_copy(ctx, i, &v, sizeof(v));
+}
 
 #ifdef __cplusplus
 }

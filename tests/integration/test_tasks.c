@@ -277,8 +277,12 @@ END_TEST
 START_TEST(test_cancel_running)
 {
   it_connect();
-  rayc_ref r = submit("spin", NULL, 0, NULL);
-  usleep(500000);
+  char started[700];
+  snprintf(started, sizeof(started), "%s/spin.started", it_temp);
+  unlink(started);
+  rayc_arg sa = RAYC_ARG_STR(started);
+  rayc_ref r = submit("spin", &sa, 1, NULL);
+  ck_assert_int_gt(wait_for_pid_file(started), 0); /* running now */
   ck_assert_int_eq(rayc_cancel(&r, 0, 0), 0);
   int rc;
   it_get_i64(&r, &rc);
@@ -287,8 +291,9 @@ START_TEST(test_cancel_running)
   rayc_ref_release(&r);
 
   /* a task that sees the cancellation and returns a value early still ends CANCELLED */
-  r = submit("spin_ok", NULL, 0, NULL);
-  usleep(500000);
+  unlink(started);
+  r = submit("spin_ok", &sa, 1, NULL);
+  ck_assert_int_gt(wait_for_pid_file(started), 0);
   ck_assert_int_eq(rayc_cancel(&r, 0, 0), 0);
   it_get_i64(&r, &rc);
   ck_assert_int_eq(rc, RAYC_ECANCELLED);
@@ -354,6 +359,35 @@ START_TEST(test_put_too_large)
   free(big);
   rayc_shutdown();
   unsetenv("RAYC_OBJECT_STORE_PUT_TIMEOUT_MS");
+}
+END_TEST
+
+/* Typed arguments and results: RAYC_ARG_I64/F64/STR in, rayc_buf_* and rayc_return_i64 in the task. */
+START_TEST(test_typed_args)
+{
+  it_connect();
+  int64_t v = 0;
+  rayc_arg args[3] = {RAYC_ARG_I64(40), RAYC_ARG_F64(1.5), RAYC_ARG_STR("x")};
+  rayc_ref r = submit("typed", args, 3, NULL);
+  rayc_buf b;
+  ck_assert_int_eq(rayc_get(&r, 1, 60000, &b), 0);
+  ck_assert_int_eq(rayc_buf_i64(&b, &v), 0);
+  ck_assert_int_eq(v, 42);
+  double d;
+  ck_assert_int_eq(rayc_buf_f64(&b, &d), 0); /* 8 bytes read as a double: same length, allowed */
+  char small[4];
+  ck_assert_int_eq(rayc_buf_str(&b, small, sizeof(small)), RAYC_EINVALID_ARGUMENT); /* does not fit */
+  rayc_buf_release(&b, 1);
+  rayc_ref_release(&r);
+
+  rayc_arg wrong[3] = {RAYC_ARG_STR("not a number"), RAYC_ARG_F64(1), RAYC_ARG_STR("x")};
+  r = submit("typed", wrong, 3, NULL);
+  int rc;
+  it_get_i64(&r, &rc);
+  ck_assert_int_eq(rc, RAYC_ETASK_FAILED);
+  ck_assert_msg(strstr(rayc_last_error(), "wants (int64"), "detail: %s", rayc_last_error());
+  rayc_ref_release(&r);
+  rayc_shutdown();
 }
 END_TEST
 
@@ -551,6 +585,7 @@ int main(void)
   tcase_add_test(tc, test_cancel_recursive);
   tcase_add_test(tc, test_wait_marks_k);
   tcase_add_test(tc, test_put_too_large);
+  tcase_add_test(tc, test_typed_args);
   tcase_add_test(tc, test_lineage_reconstruction);
   tcase_add_test(tc, test_gpu_ids);
   tcase_add_test(tc, test_workers_prestarted);

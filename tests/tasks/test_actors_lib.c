@@ -158,10 +158,9 @@ static int TCounter_incr_other(rayc_task_ctx *ctx, void *self, const rayc_buf *a
 
 static int use_handle(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs)
 {
-  if (nargs < 1 || args[0].len != sizeof(rayc_actor))
-    return rayc_task_fail(ctx, "use_handle: the first argument must be a rayc_actor");
   rayc_actor h;
-  memcpy(&h, args[0].data, sizeof(h));
+  if (nargs < 1 || rayc_buf_actor(&args[0], &h) != 0)
+    return rayc_task_fail(ctx, "use_handle: the first argument must be a rayc_actor");
   int64_t n = a_i64(args, nargs, 1, 1);
   rayc_ref last = {{0}};
   for (int64_t i = 0; i < n; i++) {

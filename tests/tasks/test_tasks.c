@@ -153,25 +153,60 @@ static int multi(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_bu
 }
 RAYC_REMOTE(multi)
 
-/* spin() -> fails with "stopped" once the task is cancelled (gives up after 30 s). */
+static void arg_path(const rayc_buf *b, char *out, size_t cap);
+
+/* With a path argument, writes this process's pid there (via a rename), so a test knows the task
+ * has started. */
+static void announce(const rayc_buf *args, size_t nargs)
+{
+  char path[512], tmp[600];
+  if (nargs < 1)
+    return;
+  arg_path(&args[0], path, sizeof(path));
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f)
+    return;
+  fprintf(f, "%d\n", (int)getpid());
+  fclose(f);
+  rename(tmp, path);
+}
+
+/* spin([path]) -> fails with "stopped" once the task is cancelled (gives up after 30 s). */
 static int spin(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)rets, (void)nrets;
+  announce(args, nargs);
   for (int i = 0; i < 3000 && !rayc_task_cancelled(ctx); i++)
     usleep(10000);
   return rayc_task_fail(ctx, rayc_task_cancelled(ctx) ? "stopped" : "never cancelled");
 }
 RAYC_REMOTE(spin)
 
-/* spin_ok() -> returns 7 (a partial value) as soon as the task is cancelled (after 30 s anyway). */
+/* spin_ok([path]) -> returns 7 (a partial value) as soon as the task is cancelled (after 30 s anyway). */
 static int spin_ok(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)rets, (void)nrets;
+  announce(args, nargs);
   for (int i = 0; i < 3000 && !rayc_task_cancelled(ctx); i++)
     usleep(10000);
   return ret_i64(ctx, 0, 7);
 }
 RAYC_REMOTE(spin_ok)
+
+/* typed(i64 a, f64 b, str s) -> a + (int64_t)b + strlen(s), read and returned with the typed
+ * helpers; a wrong kind of argument fails the task. */
+static int typed(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)rets, (void)nrets;
+  int64_t a;
+  double b;
+  char s[64];
+  if (nargs != 3 || rayc_buf_i64(&args[0], &a) || rayc_buf_f64(&args[1], &b) || rayc_buf_str(&args[2], s, sizeof(s)))
+    return rayc_task_fail(ctx, "typed: wants (int64, double, string < 64 bytes)");
+  return rayc_return_i64(ctx, 0, a + (int64_t)b + (int64_t)strlen(s));
+}
+RAYC_REMOTE(typed)
 
 /* pid_sleep(path) -> writes its pid to path, then sleeps 30 s. */
 static int pid_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
