@@ -5,6 +5,8 @@
  */
 #include "raylet/raylet.h"
 
+#include <signal.h>
+
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -86,7 +88,13 @@ static void gcs_heartbeat_done(void *arg, int status, const char *detail, Protob
     log_warn("heartbeat to the GCS failed: %s (%s)", rayc_strerror(status), detail);
   else if (rep->cluster_view)
     raylet_sched_set_view(r, rep->cluster_view);
-  if (status == 0 && rep->unknown_node && !r->stopping) {
+  if (status == 0 && rep->node_dead && !r->stopping) {
+    /* Cut off long enough to be declared dead (a partition, a long pause): its actors were
+     * restarted and its tasks retried elsewhere, so nothing here may run on. */
+    log_error("the GCS declared this node dead (it missed its health checks): ending every worker and exiting");
+    raylet_pool_kill_all(r, SIGKILL);
+    raylet_shutdown(r, "declared dead by the GCS");
+  } else if (status == 0 && rep->unknown_node && !r->stopping) {
     log_warn("the GCS does not know this node (restarted, or it marked us dead): registering again");
     r->registered = 1;
     gcs_register(r);
