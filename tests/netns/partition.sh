@@ -20,6 +20,10 @@ cleanup() {
     [ -d "$ROOT/n$i" ] && netns_exec "$i" "$B/bin/rayc" stop --force --temp-dir "$ROOT/n$i" >/dev/null 2>&1
   done
   netns_teardown
+  if grep -l -E 'Sanitizer|runtime error' -r "$ROOT" --include='*.out' 2>/dev/null; then
+    echo "FAIL: sanitizer reports in the files above"
+    FAILED=1
+  fi
   if [ "${KEEP:-}" = "" ] && [ "${FAILED:-0}" = 0 ]; then rm -rf "$ROOT"; else echo "logs kept in $ROOT"; fi
   [ "${FAILED:-0}" = 0 ] || exit 1
 }
