@@ -3,8 +3,8 @@
 # A driver in host 1 keeps calling an actor that needs "pin" (tests/drivers/partition.c). The
 # host running the actor is cut off (`ip link set eth0 down`): the GCS must declare it dead within
 # the health-check window and restart the actor on the other pinned host, and the calls go on. When
-# the link comes back, the cut-off raylet learns it was declared dead, ends its workers and exits:
-# the old actor worker must be gone, and the actor's constructor must have run exactly once per
+# the link comes back, the cut-off raylet learns it was declared dead, ends its workers and
+# registers again: the old actor worker must be gone, the node ALIVE again, and the actor's constructor must have run exactly once per
 # generation (two lines in its log: the first worker and the restarted one).
 #
 #   partition.sh BUILD_DIR     exit 0 pass, 1 fail, 77 skipped (no root / no netns)
@@ -86,12 +86,19 @@ netns_link "$h" up || fail "ip link set up"
 echo "host $h reconnected"
 gone=0
 for _ in $(seq 1 150); do
-  if ! kill -0 "$raylet_h" 2>/dev/null && ! kill -0 "$old_worker" 2>/dev/null; then gone=1; break; fi
+  if ! kill -0 "$old_worker" 2>/dev/null; then gone=1; break; fi
   sleep 0.1
 done
-[ $gone = 1 ] || fail "15 s after the link came back, host $h's raylet ($raylet_h) or the old worker ($old_worker) still runs"
-grep -q "declared this node dead" "$ROOT/n$h"/session_latest/logs/raylet.log || fail "host $h's raylet did not say why it exited"
-echo "host $h's raylet learned it was declared dead: it ended its workers and exited"
+[ $gone = 1 ] || fail "15 s after the link came back, the old actor worker ($old_worker) on host $h still runs"
+grep -q "declared this node dead" "$ROOT/n$h"/session_latest/logs/raylet.log || fail "host $h's raylet did not say it was declared dead"
+back=0
+for _ in $(seq 1 100); do
+  netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | grep -q "3 nodes alive" && { back=1; break; }
+  sleep 0.1
+done
+[ $back = 1 ] || fail "host $h did not rejoin the cluster"
+kill -0 "$raylet_h" 2>/dev/null || fail "host $h's raylet exited"
+echo "host $h's raylet learned it was declared dead: it ended its workers and registered again"
 sleep 1
 touch "$ROOT/stop"
 wait "$DRIVER" 2>/dev/null
