@@ -533,6 +533,8 @@ void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *
   Rayc__ReportHeartbeatReply reply = RAYC__REPORT_HEARTBEAT_REPLY__INIT;
   gcs_cluster_view_t view = {0};
   reply.unknown_node = rc == RAYC_ENOT_FOUND;
+  const gcs_node_t *known = gcs_nodes_find(&s->nodes, r->node_id.data, r->node_id.len);
+  reply.node_dead = known && known->state == GCS_NODE_DEAD;
   if (!reply.unknown_node && r->view_version != s->nodes.view_version) {
     gcs_nodes_cluster_view(&s->nodes, &view);
     reply.cluster_view = &view.msg;

@@ -6,6 +6,8 @@
 #include "raylet/raylet.h"
 
 #include "common/daemon.h"
+#include <signal.h>
+
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -87,7 +89,18 @@ static void gcs_heartbeat_done(void *arg, int status, const char *detail, Protob
     log_warn("heartbeat to the GCS failed: %s (%s)", rayc_strerror(status), detail);
   else if (rep->cluster_view)
     raylet_sched_set_view(r, rep->cluster_view);
-  if (status == 0 && rep->unknown_node && !r->stopping) {
+  if (status == 0 && rep->node_dead && !r->stopping) {
+    /* Cut off long enough to be declared dead (a partition, a long pause, a GCS restart that
+     * missed it): its actors were restarted and its tasks retried elsewhere, so none of its
+     * workers may run on. The raylet itself stays (its drivers keep their connection; exiting
+     * would take a head node's drivers down on a false alarm) and registers again. */
+    log_error("the GCS declared this node dead (it missed its health checks): ending every worker and "
+              "registering again");
+    raylet_pool_kill_all(r, SIGKILL);
+    raylet_queue_fail_all(r, RAYC_EUNAVAILABLE, "this node was declared dead; ask again");
+    r->registered = 1;
+    gcs_register(r);
+  } else if (status == 0 && rep->unknown_node && !r->stopping) {
     log_warn("the GCS does not know this node (restarted, or it marked us dead): registering again");
     r->registered = 1;
     gcs_register(r);

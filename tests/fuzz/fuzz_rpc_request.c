@@ -11,6 +11,7 @@
 #include "proto/gcs.pb-c.h"
 #include "proto/gcs_actor.pb-c.h"
 #include "proto/job.pb-c.h"
+#include "proto/gcs_task.pb-c.h"
 #include "proto/node_manager.pb-c.h"
 #include "proto/object_manager.pb-c.h"
 
@@ -28,6 +29,7 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &rayc__placement_group_info_gcs_service__descriptor, &rayc__actor_worker_service__descriptor,
     &rayc__node_manager_service__descriptor,      &rayc__object_manager_service__descriptor,
     &rayc__core_worker_service__descriptor,       &rayc__job_submission_service__descriptor,
+    &rayc__task_info_gcs_service__descriptor,     &rayc__event_gcs_service__descriptor,
 };
 
 /* "a b c": every top-level field of d. */
