@@ -267,24 +267,6 @@ chaos: $(TEST_BINS)
 	@tests/netns/chaos.sh $(abspath $(B)) "$(CHAOS_SEED)" $(CHAOS_SECONDS) 100
 .PHONY: chaos
 
-# The Python package (python/rayc/): its .py files copied to $(B)/python/rayc/ and the CPython
-# extension rayc._rayc (python/rayc/*.c, over librayc) built for Debian's /usr/bin/python3.
-PYTHON := /usr/bin/python3
-PY_INCLUDES := $(shell $(PYTHON)-config --includes 2>/dev/null | sed 's/-I/-isystem /g')
-PY_EXT := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null)
-PY_SRC := $(shell find python/rayc -name '*.py' 2>/dev/null)
-PY_OUT := $(patsubst python/%,$(B)/python/%,$(PY_SRC))
-PY_EXT_O := $(call obj,$(wildcard python/rayc/*.c))
-PY_MOD := $(B)/python/rayc/_rayc$(PY_EXT)
-$(PY_EXT_O): CPPFLAGS += $(PY_INCLUDES)
-$(B)/python/%.py: python/%.py
-	@mkdir -p $(dir $@)
-	cp $< $@
-$(PY_MOD): $(PY_EXT_O) $(LIBRAYC)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -shared -o $@.$$$$.tmp $(PY_EXT_O) -L$(B)/lib -lrayc -Wl,-rpath,'$$ORIGIN/../../lib' && mv -f $@.$$$$.tmp $@
-python: $(PY_OUT) $(PY_MOD)
-all: python
 
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
 PY_TESTS := tests/python/run-pytest

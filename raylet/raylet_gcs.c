@@ -6,12 +6,11 @@
 #include "raylet/raylet.h"
 
 #include "common/daemon.h"
-#include <signal.h>
-
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
