@@ -22,8 +22,8 @@ MAKEFLAGS += --no-builtin-rules
 FLAVOR ?= normal
 B := build/$(FLAVOR)
 G := build/gen
-PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
-PKGS += libarchive libcrypto jansson # jobs: working-dir packages, SHA-256, governance records
+PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis libmicrohttpd jansson
+PKGS += libarchive libcrypto # jobs: working-dir packages, SHA-256, governance records
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -58,7 +58,8 @@ CLI_O := $(call obj,$(wildcard client/cli/*.c))
 
 LIBCOMMON := $(B)/lib/libcommon.a
 LIBRAYC := $(B)/lib/librayc.so
-BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc
+BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc \
+        $(B)/bin/rayc-dashboard
 EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so $(B)/lib/libjob_tasks.so
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
@@ -76,7 +77,7 @@ TEST_BINS = $(BINS) $(LIBRAYC) $(EXAMPLES) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG
 BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH)
 all: $(TEST_BINS) $(BENCH_BINS)
 .SECONDARY:
-.PHONY: all test unit integration asan test-asan demo deps bench clean format install deb config test-system
+.PHONY: all test unit integration asan test-asan demo deps bench clean format install deb config test-system python
 
 # Generated code is needed before any compile (headers), so every object waits for it.
 $(G)/proto/%.pb-c.c $(G)/proto/%.pb-c.h: proto/%.proto
@@ -137,6 +138,14 @@ CLI_STATIC := $(B)/client/launch.o $(STORECLIENT_O) $(LIBCOMMON)
 $(B)/bin/rayc: $(CLI_O) $(CLI_STATIC) $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_O) $(CLI_STATIC) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+
+# The head's HTTP endpoint: its own objects, the state API's client side (shared with the CLI) and
+# libcommon (not librayc: it runs no tasks). Its pages are compiled in (dash_static.c, .incbin).
+DASH_O := $(call obj,$(wildcard dashboard/*.c)) $(call obj,client/cli/cli_state.c client/cli/cli_common.c)
+$(B)/dashboard/dash_static.o: $(wildcard dashboard/static/*)
+$(B)/bin/rayc-dashboard: $(DASH_O) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Examples: a shared library of tasks (resolved against librayc at dlopen time) and its driver.
 $(B)/lib/libexample_tasks.so: $(B)/examples/example_tasks.o
@@ -207,13 +216,33 @@ $(B)/tests/%: $(B)/tests/helpers/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(LDLIBS)
 
+# The Python package (python/rayc/): its .py files copied to $(B)/python/rayc/ and the CPython
+# extension rayc._rayc (python/rayc/*.c, over librayc) built for Debian's /usr/bin/python3.
+PYTHON := /usr/bin/python3
+PY_INCLUDES := $(shell $(PYTHON)-config --includes 2>/dev/null | sed 's/-I/-isystem /g')
+PY_EXT := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null)
+PY_SRC := $(shell find python/rayc -name '*.py' 2>/dev/null)
+PY_OUT := $(patsubst python/%,$(B)/python/%,$(PY_SRC))
+PY_EXT_O := $(call obj,$(wildcard python/rayc/*.c))
+PY_MOD := $(B)/python/rayc/_rayc$(PY_EXT)
+$(PY_EXT_O): CPPFLAGS += $(PY_INCLUDES)
+$(B)/python/%.py: python/%.py
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(PY_MOD): $(PY_EXT_O) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@.$$$$.tmp $(PY_EXT_O) -L$(B)/lib -lrayc -Wl,-rpath,'$$ORIGIN/../../lib' && mv -f $@.$$$$.tmp $@
+python: $(PY_OUT) $(PY_MOD)
+all: python
+
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
-test: $(TEST_BINS)
-	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS)
+PY_TESTS := tests/python/run-pytest
+test: $(TEST_BINS) python
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) $(PY_TESTS)
 unit: $(TEST_BINS)
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS)
-integration: $(TEST_BINS)
-	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS)
+integration: $(TEST_BINS) python
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS) $(PY_TESTS)
 
 # Under the sanitizers tests run in one process (CK_FORK=no) so leaks are reported and fail them.
 asan test-asan:

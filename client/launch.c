@@ -62,6 +62,8 @@ typedef struct launch {
   char *notify_env;                                              /* "NOTIFY_SOCKET=<path>" */
   int notify_fd;
   int store_om_port;
+  int store_metrics_port;
+  int metrics_port;             /* RAYC_METRICS_PORT of the daemon last started (0: none) */
   char *token;                  /* the cluster token (owned) */
   int token_new;                /* made here (head), not given */
   char token_file[600];         /* <session>/cluster_token */
@@ -109,6 +111,7 @@ void launch_opts_init(launch_opts_t *o)
   o->node_ip = "127.0.0.1";
   o->num_cpus = -1;
   o->num_gpus = -1;
+  o->dashboard_port = -1;
 }
 
 /* Writes realpath(<directory of file>/<rel>) into buf. */
@@ -253,6 +256,8 @@ static int launch_notify_recv(launch_t *l, pid_t pid, int *port)
         ready = 1;
       else if (strncmp(line, "RAYC_PORT=", 10) == 0)
         *port = atoi(line + 10);
+      else if (strncmp(line, "RAYC_METRICS_PORT=", 18) == 0)
+        l->metrics_port = atoi(line + 18);
     }
   }
 }
@@ -456,8 +461,10 @@ static int launch_store(launch_t *l)
   launch_arg(&a, "--node-ip-address", l->opts->node_ip);
   if (l->opts->object_manager_port > 0)
     launch_arg_num(&a, "--object-manager-port", l->opts->object_manager_port);
+  l->metrics_port = 0;
   int rc = launch_daemon(l, "store", &a, &port);
   l->store_om_port = port; /* its object manager, which the raylet advertises */
+  l->store_metrics_port = l->metrics_port; /* and its /metrics, which the GCS lists */
   return rc;
 }
 
@@ -487,6 +494,8 @@ static int launch_raylet(launch_t *l, launch_result_t *out)
     launch_arg(&a, "--resources", o->resources_json);
   launch_arg_num(&a, "--object-store-memory", (double)launch_store_memory(o));
   launch_arg_num(&a, "--object-manager-port", l->store_om_port);
+  if (l->store_metrics_port > 0)
+    launch_arg_num(&a, "--store-metrics-port", l->store_metrics_port);
   if (o->min_worker_port > 0) {
     launch_arg_num(&a, "--min-worker-port", o->min_worker_port);
     launch_arg_num(&a, "--max-worker-port", o->max_worker_port);
@@ -497,6 +506,31 @@ static int launch_raylet(launch_t *l, launch_result_t *out)
   launch_arg(&a, "--worker-path", worker);
   free(worker);
   return launch_daemon(l, "raylet", &a, &out->raylet_port);
+}
+
+/* The head's HTTP endpoint. Its failure is reported in out->dashboard_error, not fatal: the
+ * cluster works without it. Its address goes to <session>/dashboard_address. */
+static void launch_dashboard(launch_t *l, launch_result_t *out)
+{
+  launch_argv_t a;
+  int port = 0;
+  launch_argv_common(l, &a, "rayc-dashboard");
+  launch_arg(&a, "--gcs-address", out->gcs_address);
+  launch_arg(&a, "--node-ip-address", l->opts->node_ip);
+  launch_arg_num(&a, "--port", l->opts->dashboard_port);
+  if (launch_daemon(l, "dashboard", &a, &port) != 0 || port <= 0) {
+    snprintf(out->dashboard_error, sizeof(out->dashboard_error), "%s", l->err ? l->err : "no port reported");
+    free(l->err);
+    l->err = NULL;
+    return;
+  }
+  out->dashboard_port = port;
+  int v6 = strchr(l->opts->node_ip, ':') != NULL;
+  char *file = xasprintf("%s/dashboard_address", l->session);
+  char *text = xasprintf("%s%s%s:%d\n", v6 ? "[" : "", l->opts->node_ip, v6 ? "]" : "", port);
+  write_file_atomic(file, text, strlen(text));
+  free(text);
+  free(file);
 }
 
 /* ---- start ---- */
@@ -590,6 +624,8 @@ static int launch_run(launch_t *l, launch_result_t *out)
     l->err = xasprintf("cannot link %s/session_latest: %s", l->temp, strerror(-rc));
   if (rc == 0)
     rc = launch_token_publish(l);
+  if (rc == 0 && l->opts->head && l->opts->dashboard_port >= 0)
+    launch_dashboard(l, out);
   return rc;
 }
 

@@ -49,6 +49,9 @@ typedef struct launch_opts {
   int node_manager_port;          /* the raylet's gRPC port; 0: ephemeral */
   int object_manager_port;        /* the store's object manager port; 0: ephemeral */
   int min_worker_port, max_worker_port; /* workers' gRPC ports; 0: ephemeral */
+  int dashboard_port;             /* head: rayc-dashboard's HTTP port (0: ephemeral); < 0 (the
+                                     default): no dashboard. It starts last, and a dashboard that
+                                     cannot start leaves the node up (see dashboard_error). */
 } launch_opts_t;
 
 typedef struct launch_result {
@@ -60,6 +63,8 @@ typedef struct launch_result {
   char token_file[600];           /* <session>/cluster_token, the node's copy of the token */
   char token[TOKEN_MAX + 1];      /* the token itself, for the driver of a private cluster; never
                                      print it */
+  int dashboard_port;             /* the dashboard's bound port; 0: none */
+  char dashboard_error[1024];     /* why the dashboard asked for did not start; "" when it did */
 } launch_result_t;
 
 /* Sets defaults in opts. */

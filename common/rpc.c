@@ -66,6 +66,7 @@
 
 #include "common/log.h"
 #include "common/loopq.h"
+#include "common/rpc_metrics.h"
 #include "common/status.h"
 #include "common/util.h"
 
@@ -165,6 +166,7 @@ struct rpc_row { /* a table row resolved against its service descriptor */
   const ProtobufCMethodDescriptor *md;
   char *path;   /* "/rayc.NodeInfoGcsService/RegisterNode" */
   void *handle; /* grpc_server_register_method() */
+  metrics_series_t *m_seconds, *m_failed; /* rayc_grpc_server_* series of this method */
 };
 
 struct rpc_call {
@@ -178,6 +180,7 @@ struct rpc_call {
   grpc_byte_buffer *recv, *send;
   grpc_slice status_text; /* kept until the final batch completes */
   int cancelled;
+  int64_t t0_us; /* when the request was accepted (table methods), for the latency histogram */
   ProtobufCMessage *req;
   pthread_mutex_t peer_mu; /* peer is cached lazily, possibly while destroy orphans the call */
   char *peer;
@@ -232,6 +235,7 @@ static int srv_resolve_row(rpc_server_t *s, const rpc_method_t *m, size_t i)
   row->m = m;
   row->md = md;
   row->path = xasprintf("/%s/%s", m->service->name, md->name);
+  rpc_metrics_row(row->path + 1, &row->m_seconds, &row->m_failed);
   for (size_t j = 0; j < i; j++) {
     if (strcmp(s->rows[j].path, row->path) == 0) {
       log_error("rpc: method table row %zu: %s is listed twice", i, row->path);
@@ -358,6 +362,8 @@ static void srv_send(rpc_call_t *call, grpc_status_code code, const char *text)
     ops[n].data.send_status_from_server.status_details = &call->status_text;
   }
   n++;
+  if (call->row && call->t0_us)
+    rpc_metrics_done(call->row->m_seconds, call->row->m_failed, call->t0_us, code != GRPC_STATUS_OK);
   ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
   ops[n++].data.recv_close_on_server.cancelled = &call->cancelled;
   grpc_call_error e = grpc_call_start_batch(call->call, ops, n, call, NULL);
@@ -432,6 +438,7 @@ static int srv_authenticate(rpc_server_t *s, rpc_call_t *call)
   if (!s->token_len || (call->row && (call->row->m->flags & RPC_NO_AUTH)) || srv_token_ok(s, &call->md))
     return 1;
   atomic_fetch_add(&s->auth_failures, 1);
+  rpc_metrics_unauthenticated();
   srv_warn(s, call, "missing or wrong cluster token");
   srv_fail(call, (grpc_status_code)status_to_grpc(RAYC_EUNAUTHENTICATED), "missing or wrong cluster token");
   return 0;
@@ -458,6 +465,7 @@ static int srv_validate(rpc_server_t *s, rpc_call_t *call)
 static void srv_accept(rpc_server_t *s, rpc_call_t *call)
 {
   const struct rpc_row *row = call->row;
+  call->t0_us = now_us();
   if (!srv_authenticate(s, call))
     return;
   int got = call->recv != NULL; /* none: the client went away (cancelled) before sending it */

@@ -8,6 +8,7 @@ pkgs=(build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-d
 # (issue 13: systemd-analyze and systemd-nspawn for the unit and systemd tests, dpkg-dev and lintian
 #  for `make deb`, man-db to check man pages, OpenSSH for `rayc up` and its test)
 pkgs+=(libarchive-dev libssl-dev libjansson-dev) # jobs: working-dir packages, SHA-256, records
+pkgs+=(libmicrohttpd-dev prometheus curl) # observability: /metrics and the head's HTTP endpoint, promtool
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

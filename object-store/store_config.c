@@ -30,6 +30,8 @@ static const cfg_entry_t store_cfg_table[] = {
    "threads that write spill files and restore from them"},
   {"node-ip-address", CFG_STRING, offsetof(store_config_t, node_ip_address), "127.0.0.1",
    "address the object manager serves on (other nodes pull from it)"},
+  {"metrics-port", CFG_INT, offsetof(store_config_t, metrics_port), "0",
+   "port of the Prometheus /metrics endpoint on --node-ip-address (0: an ephemeral port; -1: none)"},
   {"object-manager-port", CFG_INT, offsetof(store_config_t, object_manager_port), "0",
    "object manager TCP port (0: ephemeral; announced as RAYC_PORT)"},
   {"token-file", CFG_STRING, offsetof(store_config_t, token_file), NULL,

@@ -282,6 +282,8 @@ int cw_connect_node(cw_t *cw, const char *raylet_socket, int is_driver);
 void cw_destroy(cw_t *cw);
 cw_t *cw_create(int is_worker);
 void cw_fill_address(cw_t *cw, Rayc__Address *a);
+/* A worker's task waits in get (1) or runs again (0): tells the raylet (any thread). */
+void cw_notify_blocked(cw_t *cw, int blocked);
 /* A driver starts its CoreWorkerService (borrowing, and WaitOwnerExit for its actors' GCS). */
 int cw_driver_serve(cw_t *cw);
 

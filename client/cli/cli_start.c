@@ -46,6 +46,7 @@ typedef struct cli_start_conf {
   int gcs_only;
   int node_manager_port, object_manager_port;
   int min_worker_port, max_worker_port;
+  int dashboard_port;
   cli_sec_t sec;
 } cli_start_conf_t;
 
@@ -74,6 +75,8 @@ static const cfg_entry_t cli_start_table[] = {
     {"min-worker-port", CFG_INT, F(min_worker_port), "0",
      "lowest port workers (and drivers' actor owners) serve on (0: ephemeral ports)"},
     {"max-worker-port", CFG_INT, F(max_worker_port), "0", "highest port workers serve on"},
+    {"dashboard-port", CFG_INT, F(dashboard_port), "8265",
+     "head: the HTTP port of the dashboard, state API and Jobs REST API (0: an ephemeral port; -1: none)"},
     CLI_SEC_SETTINGS(cli_start_conf_t, sec),
 };
 #undef F
@@ -107,6 +110,7 @@ static void cli_start_opts(const cli_start_conf_t *c, launch_opts_t *o)
   o->tls_key = c->sec.tls_key;
   o->tls_ca = c->sec.tls_ca;
   o->publish_token = 1;
+  o->dashboard_port = c->dashboard_port;
 }
 
 /* Returns a static message for a bad combination of flags, or NULL. */
@@ -189,6 +193,12 @@ static void cli_start_report(const cli_start_conf_t *c, const launch_result_t *r
   if (!c->gcs_only)
     printf("  raylet   port %d, socket %s\n", r->raylet_port, r->raylet_socket);
   printf("  token    %s (0600; `rayc get-token` prints it)\n", r->token_file);
+  if (r->dashboard_port > 0)
+    printf("  dashboard %s://%s:%d/ (log in with the token)\n", c->sec.tls_cert ? "https" : "http",
+           c->node_ip_address, r->dashboard_port);
+  else if (r->dashboard_error[0])
+    fprintf(stderr, "rayc start: warning: the dashboard did not start (the cluster runs without it): %s\n",
+            r->dashboard_error);
   if (c->head) {
     char *published = xasprintf("%s/" TOKEN_FILE_NAME, c->temp_dir);
     int pub = access(published, F_OK) == 0;
