@@ -41,14 +41,14 @@ const cfg_entry_t gcs_config_table[] = {
     {"pubsub-poll-timeout-ms", CFG_INT, F(pubsub_poll_timeout_ms), "30000",
      "a held Poll with nothing to deliver is answered empty after this long"},
     {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
-    {"job-package-ttl-ms", CFG_INT, F(job_package_ttl_ms), "600000",
-     "a job working-dir package (KV namespace pkg) no job used for this long is deleted (0: never)"},
     {"metrics-port", CFG_INT, F(metrics_port), "0",
      "port of the Prometheus /metrics endpoint on --node-ip-address (0: an ephemeral port; -1: none)"},
     {"task-events-max", CFG_INT, F(task_events_max), "100000",
      "task attempts whose state the GCS keeps for rayc list tasks and the timeline (oldest dropped first)"},
     {"cluster-events-max", CFG_INT, F(cluster_events_max), "10000",
      "cluster events kept for rayc list cluster-events (oldest dropped first)"},
+    {"job-package-ttl-ms", CFG_INT, F(job_package_ttl_ms), "600000",
+     "a job working-dir package (KV namespace pkg) no job used for this long is deleted (0: never)"},
 };
 const size_t gcs_config_table_len = ARRAY_LEN(gcs_config_table);
 

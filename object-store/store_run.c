@@ -106,6 +106,8 @@ static int main_server(store_main_t *m)
     .tls_cert = m->conf.tls_cert,
     .tls_key = m->conf.tls_key,
     .tls_ca = m->conf.tls_ca,
+    .limits = {.max_conns = (size_t)m->conf.local_max_conns, .frame_max = (size_t)m->conf.local_frame_max,
+               .stall_ms = m->conf.local_stall_ms},
   };
   return store_server_create(&m->loop, &o, &m->server);
 }

@@ -13,6 +13,8 @@
 #ifndef RAYC_STORE_SERVER_H
 #define RAYC_STORE_SERVER_H
 
+#include "common/local.h"
+
 #include <stdint.h>
 #include <uv.h>
 
@@ -30,6 +32,7 @@ typedef struct store_server_opts {
                                NULL: none */
   const char *tls_cert, *tls_key, *tls_ca; /* TLS files for the object manager (server and
                                client), read during store_server_create; NULL: plaintext */
+  local_limits_t limits;    /* on the local socket's clients (common/local.h) */
 } store_server_opts_t;
 
 /* Maps a region of opts->capacity bytes, listens on opts->socket_path and, when node_ip is set,

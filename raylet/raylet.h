@@ -63,6 +63,9 @@ typedef struct raylet_config {
   int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
   int metrics_port;       /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
   int store_metrics_port; /* the store's, advertised to the GCS (0: unknown) */
+  int local_max_conns;       /* limits on the local socket's peers (common/local.h) */
+  int64_t local_frame_max;
+  int local_stall_ms;
 } raylet_config_t;
 
 enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
@@ -197,10 +200,10 @@ typedef struct raylet {
   char *drain_reason;
   int drained;           /* the drain finished: unregistered as drained, shutting down */
   struct raylet_usage *usage;  /* owned: per-process samples for job usage (raylet_usage.c) */
-  struct raylet_rtenv *rtenv;  /* owned: working-dir copies seen unused (raylet_rtenv.c) */
   struct metrics_http *metrics; /* owned: the /metrics endpoint; NULL: none */
   int64_t metrics_next_ms;      /* next refresh of the gauges */
   unsigned long long cpu_busy, cpu_total; /* /proc/stat at the last refresh */
+  struct raylet_rtenv *rtenv;  /* owned: working-dir copies seen unused (raylet_rtenv.c) */
 } raylet_t;
 
 /* raylet_resources.c */

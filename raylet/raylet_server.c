@@ -92,6 +92,7 @@ static void raylet_cron(uv_timer_t *t)
   raylet_rtenv_cron(r);
   raylet_pool_reap_stuck(r);
   raylet_pool_reap_idle(r);
+  local_server_cron(r->local);
   if (r->infeasible)
     raylet_sched_retry_infeasible(r);
   if (r->queue)

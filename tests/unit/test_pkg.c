@@ -280,7 +280,7 @@ START_TEST(test_malformed) {
   tarbuf_t t = {0};
   tb_file(&t, "a", "hello");
   t.p[0] ^= 1; /* the checksum no longer matches */
-  expect_refused(&t, NULL, "not a valid tar archive"); /* a bad checksum */
+  expect_refused(&t, NULL, "not a valid tar or zip archive"); /* a bad checksum */
   tb_file(&t, "a", "hello");
   t.p[124] = 'z'; /* a size that is not octal (checksum fixed below) */
   memset(t.p + 148, ' ', 8);
@@ -288,7 +288,7 @@ START_TEST(test_malformed) {
   for (int i = 0; i < 512; i++)
     sum += t.p[i];
   snprintf((char *)t.p + 148, 8, "%06o", sum);
-  expect_refused(&t, NULL, "not a valid tar archive"); /* a malformed size */
+  expect_refused(&t, NULL, "not a valid tar or zip archive"); /* a malformed size */
   /* Cut inside a header. */
   tb_file(&t, "a", "hello");
   t.p = xrealloc(t.p, t.len + 100);
@@ -297,7 +297,7 @@ START_TEST(test_malformed) {
   char *err = NULL;
   ck_assert_int_eq(pkg_unpack(t.p, t.len, dest, NULL, &err),
                    RAYC_EINVALID_ARGUMENT);
-  ck_assert_msg(err && strstr(err, "not a valid tar archive"), "%s", err ? err : "");
+  ck_assert_msg(err && strstr(err, "not a valid tar or zip archive"), "%s", err ? err : "");
   free(err);
   free(t.p);
   t.p = NULL;
@@ -306,7 +306,7 @@ START_TEST(test_malformed) {
   tb_header(&t, "pax", 'x', 0644, 9, NULL);
   tb_data(&t, "99 path=x", 9);
   tb_file(&t, "a", "x");
-  expect_refused(&t, NULL, "not a valid tar archive"); /* bad pax records */
+  expect_refused(&t, NULL, "not a valid tar or zip archive"); /* bad pax records */
   /* Garbage. */
   uint8_t junk[1536];
   for (size_t i = 0; i < sizeof(junk); i++)
