@@ -367,6 +367,26 @@ static const char *jobsub_check(gcs_server_t *s, const Rayc__JobSubmission *in, 
   return NULL;
 }
 
+/* Clears what only the GCS and the supervisor may set in a submitted job. */
+static void jobsub_reset(Rayc__JobSubmission *j)
+{
+  j->status = RAYC__JOB_STATUS__JOB_PENDING;
+  j->submit_time_ms = wall_ms();
+  j->start_time_ms = j->end_time_ms = 0;
+  j->supervisor_pid = 0;
+  j->stop_requested = 0;
+  j->has_exit_code = 0;
+  j->driver_exit_code = j->term_signal = 0;
+  j->entrypoint_cpu_seconds = 0;
+  j->entrypoint_peak_rss_bytes = 0;
+  jobsub_set_str(&j->message, "");
+  for (size_t i = 0; i < j->n_driver_job_ids; i++)
+    free(j->driver_job_ids[i].data);
+  free(j->driver_job_ids);
+  j->driver_job_ids = NULL;
+  j->n_driver_job_ids = 0;
+}
+
 void gcs_jobsub_on_submit(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
@@ -385,11 +405,7 @@ void gcs_jobsub_on_submit(void *ctx, rpc_call_t *call, const ProtobufCMessage *r
     jobsub_set_str(&j->submission_id, id);
     free(id);
   }
-  j->status = RAYC__JOB_STATUS__JOB_PENDING;
-  j->submit_time_ms = wall_ms();
-  j->start_time_ms = j->end_time_ms = 0;
-  j->supervisor_pid = 0;
-  j->stop_requested = 0;
+  jobsub_reset(j);
   if (!j->submitter) {
     j->submitter = xcalloc(1, sizeof(*j->submitter));
     rayc__submitter__init(j->submitter);

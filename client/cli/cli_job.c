@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+enum { CLI_JOB_FOLLOW_WAIT_MS = 120000 };
+
 /* ---- shared ---- */
 
 const char *cli_job_status_name(Rayc__JobStatus st)
@@ -134,6 +136,29 @@ void cli_job_print_json(const Rayc__JobSubmission *j)
   json_decref(o);
 }
 
+/* One GetJobLogs call; with follow, a GCS that does not answer (restarting) is waited for up to
+ * CLI_JOB_FOLLOW_WAIT_MS. 0 with *resp, or an exit status (printed). */
+static int cli_job_logs_call(cli_job_client_t *c, const Rayc__GetJobLogsRequest *req, int follow,
+                             ProtobufCMessage **resp)
+{
+  int64_t since = 0;
+  for (;;) {
+    char *detail = NULL;
+    int rc = cli_job_call_raw(c, &rayc__job_submission_service__descriptor, "GetJobLogs", &req->base, c->timeout_ms,
+                              resp, &detail);
+    free(detail);
+    int away = rc == RAYC_EUNAVAILABLE || rc == RAYC_ETIMEOUT;
+    if (!follow || !away || (since && now_ms() - since > CLI_JOB_FOLLOW_WAIT_MS))
+      return rc == 0 ? 0 : cli_job_call(c, "GetJobLogs", &req->base, resp);
+    if (!since) {
+      since = now_ms();
+      fprintf(stderr, "rayc %s: the GCS at %s does not answer; waiting for it (up to %d s)\n", c->cmd, c->address,
+              CLI_JOB_FOLLOW_WAIT_MS / 1000);
+    }
+    usleep(500 * 1000);
+  }
+}
+
 int cli_job_stream_logs(cli_job_client_t *c, const char *id, int follow)
 {
   uint64_t off = 0;
@@ -142,7 +167,7 @@ int cli_job_stream_logs(cli_job_client_t *c, const char *id, int follow)
     req.submission_id = (char *)id;
     req.offset = off;
     ProtobufCMessage *resp;
-    int rc = cli_job_call(c, "GetJobLogs", &req.base, &resp);
+    int rc = cli_job_logs_call(c, &req, follow, &resp);
     if (rc != 0)
       return rc;
     Rayc__GetJobLogsReply *r = (Rayc__GetJobLogsReply *)resp;

@@ -144,7 +144,7 @@ END_TEST
 START_TEST(test_entrypoint_cpus_reserved_on_the_head)
 {
   char *out = NULL, v[256];
-  ck_assert_int_eq(it_sh(&out, "%s job submit --no-wait --submission-id cpu1 --entrypoint-num-cpus 1.5 -- 'sleep 4'",
+  ck_assert_int_eq(it_sh(&out, "%s job submit --no-wait --submission-id cpu1 --entrypoint-num-cpus 1.5 -- 'sleep 120'",
                          rayc_bin),
                    0);
   free(out);
@@ -153,7 +153,7 @@ START_TEST(test_entrypoint_cpus_reserved_on_the_head)
   it_sh(&out, "%s status", rayc_bin);
   ck_assert_msg(strstr(out, " 1.5/2.0 CPU"), "the entrypoint's 1.5 CPUs are not reserved: %s", out);
   free(out);
-  /* a second job needing 1 CPU waits PENDING until the first gives its CPUs back */
+  /* a second job needing 1 CPU waits PENDING until the first (stopped) gives its CPUs back */
   ck_assert_int_eq(it_sh(&out, "%s job submit --no-wait --submission-id cpu2 --entrypoint-num-cpus 1 -- true", rayc_bin),
                    0);
   free(out);
@@ -162,6 +162,7 @@ START_TEST(test_entrypoint_cpus_reserved_on_the_head)
   json_field(out, "status", v, sizeof(v));
   ck_assert_msg(strcmp(v, "PENDING") == 0, "cpu2 did not wait for the CPUs: %s", out);
   free(out);
+  ck_assert_int_eq(it_sh(NULL, "%s job stop cpu1", rayc_bin), 0); /* its CPUs go back: cpu2 runs */
   wait_status("cpu2", "SUCCEEDED", v, sizeof(v));
   ck_assert_str_eq(v, "SUCCEEDED");
   for (int i = 0; i < 50; i++) {

@@ -184,9 +184,13 @@ restart_gcs() {
   netns_spawn 1 setsid "${GCS_ARGV[@]}" > "$ROOT/gcs-restarted.out" 2>&1
   echo "$NETNS_PID" > "$ROOT"/n1/session_latest/pids/gcs.pid
 }
+job logs survive1 --follow > "$ROOT/follow.out" 2>&1 &  # a follower that rides out the restart
+FOLLOW=$!
 restart_gcs
 wait_status survive1 SUCCEEDED 90 || { job logs survive1; fail "survive1 did not succeed across the GCS restart"; }
 job logs survive1 | grep -q "^nodes 3$" || fail "survive1's output"
+wait "$FOLLOW" || { cat "$ROOT/follow.out"; fail "rayc job logs --follow did not ride out the GCS restart"; }
+grep -q "^nodes 3$" "$ROOT/follow.out" || { cat "$ROOT/follow.out"; fail "the follower missed the output"; }
 job list > "$ROOT/list.out"
 cat "$ROOT/list.out"
 for j in spread1:SUCCEEDED pull1:SUCCEEDED fail1:FAILED hold1:STOPPED survive1:SUCCEEDED; do
