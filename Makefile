@@ -5,6 +5,8 @@
 #   make            build every daemon, the CLI, librayc, the examples and the tests
 #   make test       run the unit and integration tests (exits non-zero on any failure)
 #   make asan       the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/asan/)
+#   make fuzz       the libFuzzer harnesses of tests/fuzz/, FUZZ_SECONDS each (clang, build/fuzz/)
+#   make chaos      the chaos suite for CHAOS_SECONDS (600) on 3 namespace hosts (root)
 #   make demo       install dependencies, build, start a local cluster, run the example job, stop
 #   make deps       install the Debian packages the build and tests need (when missing)
 #   make bench      microbenchmarks
@@ -22,8 +24,9 @@ MAKEFLAGS += --no-builtin-rules
 FLAVOR ?= normal
 B := build/$(FLAVOR)
 G := build/gen
-PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis libmicrohttpd jansson
-PKGS += libarchive libcrypto # jobs: working-dir packages, SHA-256, governance records
+PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
+PKGS += libarchive libcrypto jansson # jobs: working-dir packages, SHA-256, governance records
+PKGS += libmicrohttpd # the head's HTTP endpoint and every daemon's /metrics
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -37,6 +40,12 @@ CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -fvisibility=hidden $(WARN)
 ifeq ($(FLAVOR),asan)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
+endif
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) and the code they reach, built with clang (build/fuzz/).
+ifeq ($(FLAVOR),fuzz)
+CC := clang
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 CPPFLAGS := -I. -isystem $(G) -Iclient/include $(PKG_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -lpthread -ldl -lm
@@ -235,10 +244,34 @@ $(PY_MOD): $(PY_EXT_O) $(LIBRAYC)
 python: $(PY_OUT) $(PY_MOD)
 all: python
 
+# libFuzzer harnesses: `make fuzz` runs each for FUZZ_SECONDS (default 300) from its corpus in
+# tests/fuzz/corpus/; make test runs each for a few seconds (fuzz-short).
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 300
+build/fuzz/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/lib/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+fuzz-bins: $(FUZZ_BINS)
+fuzz-short:
+	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
+	@tests/fuzz/run-fuzz.sh build/fuzz/fuzz 8
+fuzz:
+	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
+	@tests/fuzz/run-fuzz.sh build/fuzz/fuzz $(FUZZ_SECONDS)
+.PHONY: fuzz fuzz-short fuzz-bins
+
+# The chaos suite (tests/netns/chaos.sh, root + network namespaces): CHAOS_SECONDS of seeded kills
+# (CHAOS_SEED: a schedule to replay); make test runs a 30 s version (test_chaos).
+CHAOS_SECONDS ?= 600
+chaos: $(TEST_BINS)
+	@tests/netns/chaos.sh $(abspath $(B)) "$(CHAOS_SEED)" $(CHAOS_SECONDS) 100
+.PHONY: chaos
+
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
 PY_TESTS := tests/python/run-pytest
 test: $(TEST_BINS) python
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) $(PY_TESTS)
+	@$(MAKE) --no-print-directory fuzz-short
 unit: $(TEST_BINS)
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS)
 integration: $(TEST_BINS) python

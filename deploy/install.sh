@@ -67,6 +67,16 @@ else
   install -m 0644 "$here/rayc.yaml" "$D$SYSCONFDIR/rayc/rayc.yaml"
 fi
 
+# The Python package (python/rayc and its extension) where Debian's /usr/bin/python3 finds it.
+if [ -f "$B/python/rayc/__init__.py" ]; then
+  if [ "$PREFIX" = /usr ]; then pydir=$PREFIX/lib/python3/dist-packages
+  else pydir=${PYDIR:-$PREFIX/lib/python3.$(/usr/bin/python3 -c 'import sys; print(sys.version_info[1])')/dist-packages}
+  fi
+  (cd "$B/python" && find rayc -name '*.py' -o -name '*.so') | while read -r f; do
+    install -D -m 0644 "$B/python/$f" "$D$pydir/$f"
+  done
+fi
+
 # Man pages from each program's own --help, so they cannot drift from it.
 "$here/gen-man.sh" "$B/bin" "$D$mandir" "$VERSION"
 if [ "$GZIP_MAN" = 1 ]; then
