@@ -143,7 +143,7 @@ $(B)/bin/rayc-worker: $(B)/worker/main.o $(LIBRAYC)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
 # The CLI uses internals (launch, RPC, the store client) librayc does not export: it links its own
 # copies statically beside the public API.
-CLI_STATIC := $(B)/client/launch.o $(STORECLIENT_O) $(LIBCOMMON)
+CLI_STATIC := $(B)/client/launch.o $(B)/client/launch_gcs.o $(STORECLIENT_O) $(LIBCOMMON)
 $(B)/bin/rayc: $(CLI_O) $(CLI_STATIC) $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_O) $(CLI_STATIC) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)

@@ -103,8 +103,10 @@ int gcs_config_load(gcs_config_t *conf, int argc, char **argv)
   memset(conf, 0, sizeof(*conf));
   cfg_set_program("gcs"); /* the YAML section "gcs:" is ours */
   int rc = cfg_load(gcs_config_table, gcs_config_table_len, conf, argc, argv, &next, &err);
-  if (rc == CFG_PRINTED)
-    return CFG_HELP; /* --print-config printed the settings: exit 0 */
+  if (rc == CFG_PRINTED) { /* --print-config printed the settings: exit 0 */
+    gcs_config_release(conf);
+    return CFG_HELP;
+  }
   if (rc == CFG_HELP) {
     cfg_usage(stdout, "rayc-gcs", gcs_config_summary, gcs_config_table, gcs_config_table_len);
     return CFG_HELP;

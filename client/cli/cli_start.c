@@ -340,19 +340,16 @@ int cli_start(int argc, char **argv)
   cli_auth_t auth = {0};
   sigset_t set;
   char *err = NULL, *token = NULL;
-  if (bad) {
-    fprintf(stderr, "rayc start: %s\nRun `rayc start --help` for its flags.\n", bad);
-    status = CLI_USAGE;
+  if (bad || c.restart_gcs) {
+    if (bad)
+      fprintf(stderr, "rayc start: %s\nRun `rayc start --help` for its flags.\n", bad);
+    status = bad ? CLI_USAGE : cli_start_restart_gcs(&c);
     goto out;
   }
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGCHLD);
-  if (c.restart_gcs) {
-    status = cli_start_restart_gcs(&c);
-    goto out;
-  }
   if (c.block) /* before the launch, so that a ^C while starting still stops the node */
     sigprocmask(SIG_BLOCK, &set, NULL);
   if (cli_start_tls(&c) < 0 || cli_start_redis_password(&c) < 0) {

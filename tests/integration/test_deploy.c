@@ -132,11 +132,13 @@ START_TEST(test_install_layout)
   rc = it_sh(&out, "objdump -p %s/root/usr/lib/librayc.so | awk '$1 == \"SONAME\" {print $2}'", d);
   ck_assert_msg(rc == 0 && strcmp(out, "librayc.so.0\n") == 0, "soname: %s", out);
   free(out);
-  /* A program built with the installed pkg-config file runs against the installed library. */
+  /* A program built with the installed pkg-config file runs against the installed library (built
+   * with the sanitizers too when this tree's librayc is: make FLAVOR=asan). */
   rc = it_sh(&out,
              "cd %s && printf '#include <rayc.h>\\nint main(void){rayc_task_opts o; rayc_task_opts_init(&o);"
              " return o.num_returns == 1 && o.max_retries == 3 ? 0 : 1;}\\n' > p.c && "
-             "cc -o p p.c $(PKG_CONFIG_PATH=%s/root/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=%s/root "
+             "cc $(objdump -p root/usr/lib/librayc.so | grep -q 'NEEDED.*libasan' && echo -fsanitize=address,undefined) "
+             "-o p p.c $(PKG_CONFIG_PATH=%s/root/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=%s/root "
              "pkg-config --cflags --libs rayc) && LD_LIBRARY_PATH=%s/root/usr/lib ./p && "
              "LD_LIBRARY_PATH=%s/root/usr/lib ldd ./p | grep librayc",
              d, d, d, d, d);
