@@ -5,6 +5,8 @@
 #   make            build every daemon, the CLI, librayc, the examples and the tests
 #   make test       run the unit and integration tests (exits non-zero on any failure)
 #   make asan       the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/asan/)
+#   make fuzz       the libFuzzer harnesses of tests/fuzz/, FUZZ_SECONDS each (clang, build/fuzz/)
+#   make chaos      the chaos suite for CHAOS_SECONDS (600) on 3 namespace hosts (root)
 #   make demo       install dependencies, build, start a local cluster, run the example job, stop
 #   make deps       install the Debian packages the build and tests need (when missing)
 #   make bench      microbenchmarks
@@ -22,9 +24,8 @@ MAKEFLAGS += --no-builtin-rules
 FLAVOR ?= normal
 B := build/$(FLAVOR)
 G := build/gen
-PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
-PKGS += libarchive libcrypto jansson # jobs: working-dir packages, SHA-256, governance records
-PKGS += libmicrohttpd # the head's HTTP endpoint and every daemon's /metrics
+PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis libmicrohttpd jansson
+PKGS += libarchive libcrypto # jobs: working-dir packages, SHA-256, governance records
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -38,6 +39,12 @@ CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -fvisibility=hidden $(WARN)
 ifeq ($(FLAVOR),asan)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
+endif
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) and the code they reach, built with clang (build/fuzz/).
+ifeq ($(FLAVOR),fuzz)
+CC := clang
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 CPPFLAGS := -I. -isystem $(G) -Iclient/include $(PKG_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -lpthread -ldl -lm
@@ -78,7 +85,7 @@ TEST_BINS = $(BINS) $(LIBRAYC) $(EXAMPLES) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG
 BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH)
 all: $(TEST_BINS) $(BENCH_BINS)
 .SECONDARY:
-.PHONY: all test unit integration asan test-asan demo deps bench clean format install deb config test-system
+.PHONY: all test unit integration asan test-asan demo deps bench clean format install deb config test-system python
 
 # Generated code is needed before any compile (headers), so every object waits for it.
 $(G)/proto/%.pb-c.c $(G)/proto/%.pb-c.h: proto/%.proto
@@ -217,13 +224,57 @@ $(B)/tests/%: $(B)/tests/helpers/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(LDLIBS)
 
+# The Python package (python/rayc/): its .py files copied to $(B)/python/rayc/ and the CPython
+# extension rayc._rayc (python/rayc/*.c, over librayc) built for Debian's /usr/bin/python3.
+PYTHON := /usr/bin/python3
+PY_INCLUDES := $(shell $(PYTHON)-config --includes 2>/dev/null | sed 's/-I/-isystem /g')
+PY_EXT := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null)
+PY_SRC := $(shell find python/rayc -name '*.py' 2>/dev/null)
+PY_OUT := $(patsubst python/%,$(B)/python/%,$(PY_SRC))
+PY_EXT_O := $(call obj,$(wildcard python/rayc/*.c))
+PY_MOD := $(B)/python/rayc/_rayc$(PY_EXT)
+$(PY_EXT_O): CPPFLAGS += $(PY_INCLUDES)
+$(B)/python/%.py: python/%.py
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(PY_MOD): $(PY_EXT_O) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@.$$$$.tmp $(PY_EXT_O) -L$(B)/lib -lrayc -Wl,-rpath,'$$ORIGIN/../../lib' && mv -f $@.$$$$.tmp $@
+python: $(PY_OUT) $(PY_MOD)
+all: python
+
+# libFuzzer harnesses: `make fuzz` runs each for FUZZ_SECONDS (default 300) from its corpus in
+# tests/fuzz/corpus/; make test runs each for a few seconds (fuzz-short).
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 300
+build/fuzz/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/lib/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+fuzz-bins: $(FUZZ_BINS)
+fuzz-short:
+	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
+	@tests/fuzz/run-fuzz.sh build/fuzz/fuzz 8
+fuzz:
+	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
+	@tests/fuzz/run-fuzz.sh build/fuzz/fuzz $(FUZZ_SECONDS)
+.PHONY: fuzz fuzz-short fuzz-bins
+
+# The chaos suite (tests/netns/chaos.sh, root + network namespaces): CHAOS_SECONDS of seeded kills
+# (CHAOS_SEED: a schedule to replay); make test runs a 30 s version (test_chaos).
+CHAOS_SECONDS ?= 600
+chaos: $(TEST_BINS)
+	@tests/netns/chaos.sh $(abspath $(B)) "$(CHAOS_SEED)" $(CHAOS_SECONDS) 100
+.PHONY: chaos
+
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
-test: $(TEST_BINS)
-	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS)
+PY_TESTS := tests/python/run-pytest
+test: $(TEST_BINS) python
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) $(PY_TESTS)
+	@$(MAKE) --no-print-directory fuzz-short
 unit: $(TEST_BINS)
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS)
-integration: $(TEST_BINS)
-	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS)
+integration: $(TEST_BINS) python
+	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(INTEG_TESTS) $(PY_TESTS)
 
 # Under the sanitizers tests run in one process (CK_FORK=no) so leaks are reported and fail them.
 asan test-asan:

@@ -80,18 +80,21 @@
 /* ---- shared helpers ---- */
 
 /* Fills args (room for 6) with the settings every channel and server uses; returns the count. */
-static size_t rpc_args_fill(grpc_arg *a, int server)
+static size_t rpc_args_fill(grpc_arg *a, int server, size_t server_max)
 {
   size_t n = 0;
   memset(a, 0, 6 * sizeof(*a));
 #define RPC_ARG_INT(k, v) (a[n].type = GRPC_ARG_INTEGER, a[n].key = (char *)(k), a[n++].value.integer = (v))
   /* Objects travel in 5 MiB chunks: lift the 4 MiB default limits. */
-  RPC_ARG_INT(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, -1);
   RPC_ARG_INT(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
   if (server) {
+    /* A server takes no message longer than this: its length prefix alone is refused
+     * (RESOURCE_EXHAUSTED), so a peer cannot make it buffer gigabytes before the token check. */
+    RPC_ARG_INT(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, server_max > INT32_MAX ? INT32_MAX : (int)server_max);
     /* gRPC binds with SO_REUSEPORT by default: a second daemon on a taken port must fail. */
     RPC_ARG_INT(GRPC_ARG_ALLOW_REUSEPORT, 0);
   } else {
+    RPC_ARG_INT(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, -1);
     /* Never route cluster traffic through a proxy named in the environment. */
     RPC_ARG_INT(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
     /* A restarted daemon (GCS failover) must be found again in seconds, not minutes. */
@@ -619,13 +622,13 @@ static void srv_free(rpc_server_t *s)
 
 /* Creates the gRPC server and registers every row, so gRPC reads each request before handing the
  * call over (one batch per call saved) and routes unknown paths to the unregistered requests. */
-static void srv_create_grpc(rpc_server_t *s)
+static void srv_create_grpc(rpc_server_t *s, size_t max_message)
 {
   grpc_init();
   s->grpc = 1;
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_arg a[6];
-  grpc_channel_args args = {rpc_args_fill(a, 1), a};
+  grpc_channel_args args = {rpc_args_fill(a, 1, max_message ? max_message : RPC_SERVER_MAX_MESSAGE), a};
   s->server = grpc_server_create(&args, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
   for (size_t i = 0; i < s->nrows; i++)
@@ -646,7 +649,7 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
     s->token_len = strlen(s->token);
   }
   s->ctx = opts ? opts->ctx : NULL;
-  srv_create_grpc(s);
+  srv_create_grpc(s, opts ? opts->max_message : 0);
   if (opts && rpc_tls_enabled(opts->tls) && !(s->creds = rpc_tls_server_creds(opts->tls))) {
     rpc_server_destroy(s);
     return NULL;
@@ -1251,7 +1254,7 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
     ch->c = c;
     ch->target = xstrdup(target);
     grpc_arg a[6];
-    grpc_channel_args args = {rpc_args_fill(a, 0), a};
+    grpc_channel_args args = {rpc_args_fill(a, 0, 0), a};
     ch->ch = grpc_channel_create(target, c->creds, &args); /* takes its own reference */
     ch->next = c->channels;
     c->channels = ch;

@@ -23,8 +23,8 @@ node-ip-address: 127.0.0.1
 gcs-address: 127.0.0.1:6380
 # true on the head node only.
 head: true
-# The cluster token: the same file on every node (mode 0640, owner root, group rayc). The package
-# makes a random one; copy the head's to every other node.
+# The cluster token: the same file on every node (mode 0600, owner rayc). The package makes a
+# random one; copy the head's to every other node.
 token-file: /etc/rayc/cluster_token
 # systemd's StateDirectory: logs, sockets, spill and the files drivers and `rayc` find the node by.
 session-dir: /var/lib/rayc/session

@@ -3,9 +3,14 @@
 # (or with sudo available). Safe to run again: it does nothing when everything is there.
 set -euo pipefail
 pkgs=(build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libhiredis-dev
-      libyaml-dev check redis-server libuv1-dev libsystemd-dev iproute2 procps openssl)
+      libyaml-dev check redis-server libuv1-dev libsystemd-dev iproute2 procps openssl
+      systemd systemd-container dpkg-dev lintian man-db binutils openssh-server openssh-client)
+# (issue 13: systemd-analyze and systemd-nspawn for the unit and systemd tests, dpkg-dev and lintian
+#  for `make deb`, man-db to check man pages, OpenSSH for `rayc up` and its test)
 pkgs+=(libarchive-dev libssl-dev libjansson-dev) # jobs: working-dir packages, SHA-256, records
-pkgs+=(libmicrohttpd-dev prometheus curl python3-requests chromium chromium-driver) # HTTP endpoint, /metrics; their tests
+pkgs+=(libmicrohttpd-dev prometheus curl) # observability: /metrics and the head's HTTP endpoint, promtool
+pkgs+=(python3-requests chromium chromium-driver) # observability: the Jobs REST API and dashboard tests
+pkgs+=(clang libclang-rt-14-dev) # rel: libFuzzer harnesses (tests/fuzz/, make fuzz; a short run in make test)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -121,6 +121,11 @@ void gcs_server_stop(gcs_server_t *s);
 /* Frees the server after uv_run() has returned. Accepts NULL. */
 void gcs_server_destroy(gcs_server_t *s);
 
+/* The whole life of rayc-gcs (main() calls it): settings, log, loop, create, start (recovering
+ * state from the store), READY=1, run until SIGTERM/SIGINT, stop and destroy. Returns the exit
+ * status: 0, 1 on a failure (also when the storage failed while running), 2 on bad settings. */
+int gcs_server_run(int argc, char **argv);
+
 /* Finishes call with msg (borrowed; NULL: an empty reply) once every store write issued so far is
  * durable: at once with the memory store or when nothing is in flight, else later (msg is copied).
  * If the store fails first, the call fails with UNAVAILABLE. Every handler replies through this. */

@@ -25,6 +25,9 @@ typedef struct store_config {
   char *tls_cert, *tls_key, *tls_ca; /* TLS for the object manager; NULL: plaintext */
   char *log_level;
   int log_stderr;
+  int local_max_conns;         /* limits on the local socket's peers (common/local.h) */
+  int64_t local_frame_max;
+  int local_stall_ms;
 } store_config_t;
 
 /* Loads conf (zeroed by the caller) from argv, the environment and --config, then fills the

@@ -275,9 +275,6 @@ void store_pull_shutdown(store_server_t *s);
 /* Starts fetching for pulls that waited on a local create that was aborted (called by the timer). */
 void store_pull_cron(store_server_t *s);
 
-/* store_metrics.c: refreshes the store's Prometheus gauges and counters once a second (cron). */
-void store_metrics_cron(store_server_t *s);
-
 /* ---- store_jobs.c: per-job object accounting (governance records) ---- */
 enum store_jobs_kind { STORE_JOBS_CREATED, STORE_JOBS_PULLED, STORE_JOBS_SPILLED };
 /* Counts one object (id: ID_OBJECT_SIZE bytes) of bytes for its job. */
@@ -285,5 +282,7 @@ void store_jobs_count(store_server_t *s, const uint8_t *object_id, enum store_jo
 void store_jobs_release(store_server_t *s);
 /* ObjectManagerService.GetJobObjects. */
 void store_jobs_on_get(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+/* store_metrics.c: refreshes the store's Prometheus gauges and counters once a second (cron). */
+void store_metrics_cron(store_server_t *s);
 
 #endif

@@ -59,9 +59,12 @@ typedef struct raylet_config {
   int object_manager_port;
   int prestart_workers;  /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
   int drain_deadline_ms; /* how long leases may still run after DrainRaylet */
+  int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
   int metrics_port;       /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
   int store_metrics_port; /* the store's, advertised to the GCS (0: unknown) */
-  int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
+  int local_max_conns;       /* limits on the local socket's peers (common/local.h) */
+  int64_t local_frame_max;
+  int local_stall_ms;
 } raylet_config_t;
 
 enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
@@ -96,6 +99,7 @@ struct raylet_lease {
   raylet_res_t res;
   raylet_worker_t *worker;
   id_worker_t owner;
+  double blocked_cpus;  /* CPUs given back while its task waits in get (raylet_blocked.c) */
 };
 
 /* A lease request waiting for resources or a worker. */
@@ -194,10 +198,10 @@ typedef struct raylet {
   int64_t drain_deadline; /* leases still running then are ended */
   char *drain_reason;
   int drained;           /* the drain finished: unregistered as drained, shutting down */
+  struct raylet_usage *usage;  /* owned: per-process samples for job usage (raylet_usage.c) */
   struct metrics_http *metrics; /* owned: the /metrics endpoint; NULL: none */
   int64_t metrics_next_ms;      /* next refresh of the gauges */
   unsigned long long cpu_busy, cpu_total; /* /proc/stat at the last refresh */
-  struct raylet_usage *usage;  /* owned: per-process samples for job usage (raylet_usage.c) */
 } raylet_t;
 
 /* raylet_resources.c */
@@ -232,6 +236,10 @@ void raylet_pool_reap_stuck(raylet_t *r);
 void raylet_pool_reap_idle(raylet_t *r);
 /* Stops the workers of job (idle ones with SIGTERM, leased ones with SIGKILL); returns how many. */
 int raylet_pool_end_job(raylet_t *r, id_job_t job);
+/* raylet_blocked.c: worker w's task waits in get (blocked) or runs again; lease_free calls
+ * raylet_lease_unblock first so a lease returned while blocked gives back only what it holds. */
+void raylet_lease_set_blocked(raylet_t *r, raylet_worker_t *w, int blocked);
+void raylet_lease_unblock(raylet_t *r, raylet_lease_t *l);
 /* Starts workers for a driver's job that just registered, so its first tasks find them ready. */
 void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int lang);
 /* Tells every registered worker that the node drains (a node_draining frame). */

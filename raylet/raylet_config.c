@@ -59,6 +59,12 @@ static const cfg_entry_t raylet_settings[] = {
    "after DrainRaylet (rayc stop), how long running leases may finish before they are ended"},
   {"node-affinity-wait-ms", CFG_INT, F(node_affinity_wait_ms), "5000",
    "a hard node-affinity task for a node not (yet) in the cluster view waits this long for it, then fails"},
+  {"local-max-connections", CFG_INT, F(local_max_conns), "8192",
+   "workers and drivers connected to the local socket at once, at most (more are refused; 0: no limit)"},
+  {"local-frame-max", CFG_INT64, F(local_frame_max), "16M",
+   "longest frame a local client may send (at most 16M); a longer one drops the client"},
+  {"local-frame-stall-ms", CFG_INT, F(local_stall_ms), "10000",
+   "a local client's frame must arrive whole within this long of its first byte (0: no limit)"},
 };
 #undef F
 

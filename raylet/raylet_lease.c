@@ -71,6 +71,7 @@ static void lease_free(raylet_t *r, raylet_lease_t *l)
       *pp = l->next;
       break;
     }
+  raylet_lease_unblock(r, l);
   raylet_res_add(&r->available, &l->res);
   if (r->bundle_wanted) { /* a placement group waits for resources: tell the GCS at once */
     r->bundle_wanted = 0;

@@ -9,6 +9,11 @@ static void local_on_frame(void *ctx, local_conn_t *c, const uint8_t *payload, s
 {
   raylet_t *r = ctx;
   Rayc__LocalMessage *m = rayc__local_message__unpack(NULL, len, payload);
+  if (m && m->body_case == RAYC__LOCAL_MESSAGE__BODY_TASK_BLOCKED) {
+    raylet_lease_set_blocked(r, local_conn_data(c), m->task_blocked);
+    pb_free(m);
+    return;
+  }
   if (!m || m->body_case != RAYC__LOCAL_MESSAGE__BODY_REGISTER_WORKER) {
     log_warn("local connection %llu (pid %d) sent a malformed or unexpected frame; closing it",
              (unsigned long long)local_conn_id(c), (int)local_conn_pid(c));
@@ -34,5 +39,8 @@ int raylet_local_start(raylet_t *r)
     log_error("cannot listen on %s: %s", r->cfg.socket, rayc_strerror(err));
     return err ? err : RAYC_EIO;
   }
+  local_limits_t lim = {.max_conns = (size_t)r->cfg.local_max_conns, .frame_max = (size_t)r->cfg.local_frame_max,
+                        .stall_ms = r->cfg.local_stall_ms};
+  local_server_set_limits(r->local, &lim);
   return 0;
 }

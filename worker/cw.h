@@ -34,6 +34,8 @@ enum {
   CW_MAX_IN_FLIGHT = 16,        /* tasks pushed to one leased worker at once */
   CW_MAX_LEASE_REQUESTS = 10,   /* pending lease requests per scheduling class */
   CW_LEASE_IDLE_MS = 100,       /* an idle lease is returned after this long */
+  CW_LEASE_RETRY_MS = 500,      /* lease requests that only reached unreachable raylets: ask again after */
+  CW_LEASE_RETRY_FOR_MS = 60000, /* ... for this long, then fail the class's tasks */
   CW_RES_MAX = 10,              /* CPU, GPU, memory, 5 custom, a placement-group marker */
   CW_RES_NAME_MAX = 96,         /* placement groups: R_group_<i>_<36 hex> */
   CW_GCS_RECONNECT_TIMEOUT_MS = 60000, /* default of gcs_rpc_reconnect_timeout_ms */
@@ -200,6 +202,8 @@ struct cw_class {
   cw_lease_t *leases;
   int lease_requests;   /* in flight */
   struct cw_lease_req *reqs; /* the lease requests in flight (cw_submit.c) */
+  int64_t retry_after_ms;   /* > 0: no new lease request before this (monotonic ms) */
+  int64_t unreachable_since_ms; /* > 0: lease requests have ended at unreachable raylets since */
 };
 
 struct cw_lease {
@@ -278,6 +282,8 @@ int cw_connect_node(cw_t *cw, const char *raylet_socket, int is_driver);
 void cw_destroy(cw_t *cw);
 cw_t *cw_create(int is_worker);
 void cw_fill_address(cw_t *cw, Rayc__Address *a);
+/* A worker's task waits in get (1) or runs again (0): tells the raylet (any thread). */
+void cw_notify_blocked(cw_t *cw, int blocked);
 /* A driver starts its CoreWorkerService (borrowing, and WaitOwnerExit for its actors' GCS). */
 int cw_driver_serve(cw_t *cw);
 

@@ -23,19 +23,34 @@
 
 cw_t *cw_global;
 
-static __thread char cw_last_err[1024];
+/* This thread's last error message, as long as it needs to be (a failed Python task's message
+ * carries its pickled exception): a malloc'ed string per thread, freed when the thread exits. */
+static pthread_key_t cw_err_key;
+static pthread_once_t cw_err_once = PTHREAD_ONCE_INIT;
+
+static void cw_err_key_create(void)
+{
+  (void)pthread_key_create(&cw_err_key, free);
+}
 
 const char *rayc_last_error(void)
 {
-  return cw_last_err;
+  pthread_once(&cw_err_once, cw_err_key_create);
+  const char *s = pthread_getspecific(cw_err_key);
+  return s ? s : "";
 }
 
 int cw_set_error(int err, const char *fmt, ...)
 {
   va_list ap;
+  char *msg = NULL;
   va_start(ap, fmt);
-  vsnprintf(cw_last_err, sizeof(cw_last_err), fmt, ap);
+  if (vasprintf(&msg, fmt, ap) < 0)
+    msg = NULL;
   va_end(ap);
+  pthread_once(&cw_err_once, cw_err_key_create);
+  free(pthread_getspecific(cw_err_key));
+  (void)pthread_setspecific(cw_err_key, msg);
   return err;
 }
 
@@ -216,4 +231,17 @@ int cw_fetch_remote(cw_t *cw, const uint8_t *id, const char *location)
                  rayc_strerror(rc), store_client_last_error());
   }
   return rc;
+}
+
+void cw_notify_blocked(cw_t *cw, int blocked)
+{
+  static pthread_mutex_t send_mu = PTHREAD_MUTEX_INITIALIZER; /* frames from several threads */
+  if (!cw->is_worker || cw->raylet_fd < 0)
+    return;
+  Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
+  m.body_case = RAYC__LOCAL_MESSAGE__BODY_TASK_BLOCKED;
+  m.task_blocked = blocked != 0;
+  pthread_mutex_lock(&send_mu);
+  (void)frame_send_msg(cw->raylet_fd, &m.base, -1);
+  pthread_mutex_unlock(&send_mu);
 }

@@ -314,8 +314,11 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
   exec_item_t *queued = exec_unqueue(&req->task_id);
   rayc_task_ctx *run = exec_q.running;
   int running = !queued && run && memcmp(run->spec->task_id.data, req->task_id.data, ID_TASK_SIZE) == 0;
+  rayc_executor ex;
   if (running)
     __atomic_store_n(&run->cancelled, 1, __ATOMIC_RELEASE);
+  if (running && !req->force && cw_lang_executor(&ex) && ex.cancel)
+    ex.cancel(ex.data, run); /* still running: exec_q.mu keeps it */
   pthread_mutex_unlock(&exec_q.mu);
   rep.attempted = queued || running;
   if (queued) {

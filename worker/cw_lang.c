@@ -7,6 +7,7 @@
  * rayc_worker_main() creates the core worker, and read by the executing threads (lang_mu).
  */
 #include "worker/cw.h"
+#include "worker/cw_actor.h"
 
 #include "rayc_lang.h"
 
@@ -14,6 +15,7 @@
 #include "common/util.h"
 #include "proto/gcs.pb-c.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +60,16 @@ int rayc_context_ids(char *task_hex, char *job_hex, char *worker_hex)
   return 0;
 }
 
+/* A call to the GCS, from a driver or a worker (which reaches it through the raylet's view). */
+static int lang_gcs_call(cw_t *cw, const ProtobufCServiceDescriptor *svc, const char *method,
+                         const ProtobufCMessage *req, ProtobufCMessage **resp, char **detail)
+{
+  rpc_channel_t *ch = cw_actors_gcs(cw);
+  if (!ch)
+    return RAYC_ENOT_CONNECTED;
+  return cw_gcs_call_on(cw, ch, svc, method, req, LANG_KV_TIMEOUT_MS, resp, detail);
+}
+
 static cw_t *lang_require(const char *ns, const void *key)
 {
   if (!ns || !key)
@@ -80,8 +92,7 @@ int rayc_kv_put(const char *ns, const void *key, size_t klen, const void *value,
   req.overwrite = overwrite != 0;
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
-  int rc = cw_gcs_call(cw, &rayc__internal_kvgcs_service__descriptor, "InternalKVPut", &req.base,
-                       LANG_KV_TIMEOUT_MS, &resp, &detail);
+  int rc = lang_gcs_call(cw, &rayc__internal_kvgcs_service__descriptor, "InternalKVPut", &req.base, &resp, &detail);
   if (rc == 0 && added)
     *added = ((Rayc__KVPutReply *)resp)->added;
   if (rc != 0)
@@ -103,8 +114,7 @@ int rayc_kv_get(const char *ns, const void *key, size_t klen, void **value, size
   req.key = pb_bytes(key, klen);
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
-  int rc = cw_gcs_call(cw, &rayc__internal_kvgcs_service__descriptor, "InternalKVGet", &req.base,
-                       LANG_KV_TIMEOUT_MS, &resp, &detail);
+  int rc = lang_gcs_call(cw, &rayc__internal_kvgcs_service__descriptor, "InternalKVGet", &req.base, &resp, &detail);
   Rayc__KVGetReply *rep = (Rayc__KVGetReply *)resp;
   if (rc != 0) {
     cw_set_error(rc, "the GCS did not answer: %s", detail ? detail : rayc_strerror(rc));
@@ -118,4 +128,67 @@ int rayc_kv_get(const char *ns, const void *key, size_t klen, void **value, size
   free(detail);
   pb_free(resp);
   return rc;
+}
+
+/* ---- the cluster's nodes ---- */
+
+static void lang_res_copy(Rayc__ResourceEntry *const *in, size_t n, rayc_resource **out, size_t *nout)
+{
+  *out = xcalloc(n ? n : 1, sizeof(**out));
+  *nout = n;
+  for (size_t i = 0; i < n; i++) {
+    (*out)[i].name = xstrdup(in[i]->name ? in[i]->name : "");
+    (*out)[i].amount = in[i]->amount;
+  }
+}
+
+static void lang_node_fill(const Rayc__NodeInfo *in, rayc_node_info *o)
+{
+  if (in->node_id.len == ID_NODE_SIZE)
+    id_hex(in->node_id.data, ID_NODE_SIZE, o->node_id);
+  snprintf(o->ip, sizeof(o->ip), "%s", in->ip ? in->ip : "");
+  snprintf(o->hostname, sizeof(o->hostname), "%s", in->hostname ? in->hostname : "");
+  snprintf(o->session_dir, sizeof(o->session_dir), "%s", in->session_dir ? in->session_dir : "");
+  o->alive = in->state == RAYC__NODE_STATE__NODE_ALIVE;
+  o->is_head = in->is_head;
+  lang_res_copy(in->resources_total, in->n_resources_total, &o->total, &o->ntotal);
+  lang_res_copy(in->resources_available, in->n_resources_available, &o->available, &o->navailable);
+}
+
+int rayc_nodes(rayc_node_info **out, size_t *n)
+{
+  cw_t *cw = cw_global;
+  if (!cw)
+    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+  if (!out || !n)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "out and n are required");
+  Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
+  ProtobufCMessage *resp = NULL;
+  char *detail = NULL;
+  int rc = lang_gcs_call(cw, &rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &req.base, &resp, &detail);
+  if (rc != 0) {
+    cw_set_error(rc, "the GCS did not list the nodes: %s", detail ? detail : rayc_strerror(rc));
+  } else {
+    Rayc__GetAllNodeInfoReply *rep = (Rayc__GetAllNodeInfoReply *)resp;
+    *out = xcalloc(rep->n_nodes ? rep->n_nodes : 1, sizeof(**out));
+    *n = rep->n_nodes;
+    for (size_t i = 0; i < rep->n_nodes; i++)
+      lang_node_fill(rep->nodes[i], &(*out)[i]);
+  }
+  free(detail);
+  pb_free(resp);
+  return rc;
+}
+
+void rayc_nodes_free(rayc_node_info *nodes, size_t n)
+{
+  for (size_t i = 0; nodes && i < n; i++) {
+    for (size_t k = 0; k < nodes[i].ntotal; k++)
+      free((char *)nodes[i].total[k].name);
+    for (size_t k = 0; k < nodes[i].navailable; k++)
+      free((char *)nodes[i].available[k].name);
+    free(nodes[i].total);
+    free(nodes[i].available);
+  }
+  free(nodes);
 }

@@ -341,8 +341,20 @@ static struct timespec cw_deadline(int64_t timeout_ms)
   return ts;
 }
 
-/* Waits (cw->mu held) until every object is ready; 0, RAYC_ETIMEOUT or RAYC_ENOT_FOUND. */
+/* Waits (cw->mu held) until every object is ready; 0, RAYC_ETIMEOUT or RAYC_ENOT_FOUND. A worker
+ * whose task would block tells its raylet, which lends the task's CPUs out meanwhile. */
+static int cw_wait_all_inner(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, int *blocked);
+
 static int cw_wait_all(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms)
+{
+  int blocked = 0;
+  int rc = cw_wait_all_inner(cw, refs, n, timeout_ms, &blocked);
+  if (blocked)
+    cw_notify_blocked(cw, 0);
+  return rc;
+}
+
+static int cw_wait_all_inner(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, int *blocked)
 {
   struct timespec dl = cw_deadline(timeout_ms < 0 ? 0 : timeout_ms);
   for (size_t i = 0; i < n; i++) {
@@ -355,6 +367,8 @@ static int cw_wait_all(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout
       }
       if (o->state != OBJ_PENDING)
         break;
+      if (!*blocked && cw->is_worker && timeout_ms != 0)
+        *blocked = 1, cw_notify_blocked(cw, 1);
       if (timeout_ms < 0)
         pthread_cond_wait(&cw->cv, &cw->mu);
       else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT)
@@ -656,4 +670,29 @@ void rayc_ref_retain(const rayc_ref *ref)
 char *rayc_ref_hex(const rayc_ref *ref, char *out)
 {
   return id_hex(ref->id, RAYC_OBJECT_ID_SIZE, out);
+}
+
+int rayc_buf_dup(const rayc_buf *in, rayc_buf *out)
+{
+  cw_t *cw = cw_require();
+  if (!cw)
+    return RAYC_ENOT_CONNECTED;
+  if (!in || !out)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_buf_dup: in and out must not be NULL");
+  const cw_buf_priv_t *p = in->priv;
+  *out = (rayc_buf){0};
+  if (p && p->in_store) /* the store holds it for this buffer too: the same shared bytes */
+    return cw_buf_from_store(cw, p->store_id.b, 0, NULL, 1000, out);
+  cw_buf_priv_t *q = xcalloc(1, sizeof(*q));
+  if (p && p->blob) {
+    cw_blob_ref(p->blob);
+    q->blob = p->blob;
+    out->data = in->data;
+  } else { /* a value argument's bytes live only during the call: copied */
+    q->blob = cw_blob_new(in->data, in->len);
+    out->data = q->blob->data;
+  }
+  out->len = in->len;
+  out->priv = q;
+  return 0;
 }

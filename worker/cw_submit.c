@@ -415,6 +415,26 @@ static int cw_lease_spill(cw_t *cw, cw_lease_req_t *lr, const Rayc__Address *to)
   return cw_request_lease_at(cw, lr->cls, rpc_channel_get(cw->client, target), 1, lr->hops + 1) == 0;
 }
 
+/* A lease request that ended at raylets that cannot be reached (a node's raylet restarting, or
+ * dead and not yet declared so, that the cluster view still offers): the class waits
+ * CW_LEASE_RETRY_MS and asks again, for up to CW_LEASE_RETRY_FOR_MS, rather than failing its
+ * tasks in the seconds it takes the cluster to notice. Returns 1 when it will ask again. */
+static int cw_lease_backoff(cw_t *cw, cw_class_t *c, int status, const Rayc__RequestWorkerLeaseReply *rep)
+{
+  int unreachable = status == RAYC_EUNAVAILABLE || (status == 0 && !rep->rejected && rep->retry_at_raylet);
+  if (!unreachable || cw->stopping || c->leases || c->lease_requests > 0)
+    return 0;
+  int64_t now = now_ms();
+  if (!c->unreachable_since_ms)
+    c->unreachable_since_ms = now;
+  if (now - c->unreachable_since_ms > CW_LEASE_RETRY_FOR_MS) {
+    c->unreachable_since_ms = 0;
+    return 0;
+  }
+  c->retry_after_ms = now + CW_LEASE_RETRY_MS;
+  return 1;
+}
+
 static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_lease_req_t *lr = arg;
@@ -435,7 +455,11 @@ static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMe
     /* the node we were spilled to is gone: ask our own raylet again (its view will drop that node) */
     log_warn("lease request at another node failed (%s); asking the local raylet again", detail);
   } else if (status == 0 && rep->worker && rep->lease_id.len == 16 && rep->worker->worker_id.len == ID_WORKER_SIZE) {
+    c->unreachable_since_ms = 0;
     cw_lease_granted(cw, lr, rep);
+  } else if (cw_lease_backoff(cw, c, status, rep)) {
+    log_warn("no reachable raylet could lease a worker for %s (%s); asking again in %d ms", c->key,
+             detail && *detail ? detail : "spilled back to unreachable nodes", CW_LEASE_RETRY_MS);
   } else if (status != RAYC_ECANCELLED && !cw->stopping && !c->leases &&
              (c->lease_requests == 0 || status == RAYC_EINFEASIBLE)) {
     /* INFEASIBLE holds for the whole class: its other requests would only be sent again */
@@ -515,6 +539,9 @@ static void cw_pump(cw_t *cw, cw_class_t *c)
            (l->in_flight == 0 || (l->in_flight < CW_MAX_IN_FLIGHT && c->queued > (size_t)c->lease_requests)))
       cw_push(cw, l, cw_class_pop(c));
   size_t want = c->queued < CW_MAX_LEASE_REQUESTS ? c->queued : CW_MAX_LEASE_REQUESTS;
+  if (c->retry_after_ms && now_ms() < c->retry_after_ms)
+    return; /* backing off (cw_lease_backoff); the background thread pumps again */
+  c->retry_after_ms = 0;
   if (c->queued > 0 && (size_t)c->lease_requests < want)
     cw_request_lease(cw, c);
 }
@@ -568,6 +595,9 @@ void *cw_bg_main(void *arg)
     pthread_cond_timedwait(&cw->bg_cv, &cw->mu, &ts);
     if (!cw->stopping) {
       cw_leases_return_idle(cw, 0);
+      for (cw_class_t *c = cw->classes; c; c = c->next)
+        if (c->retry_after_ms && now_ms() >= c->retry_after_ms)
+          cw_pump(cw, c);
       cw_actors_tick(cw);
       cw_borrow_tick(cw);
     }
@@ -637,8 +667,8 @@ static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
   if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY) {
     id_from_hex(o->node_affinity, c->affinity, ID_NODE_SIZE);
     c->affinity_soft = o->node_affinity_soft;
-    snprintf(c->key + off, sizeof(c->key) - off, " NODE_AFFINITY %s%s", o->node_affinity,
-             o->node_affinity_soft ? " (soft)" : "");
+    off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, " NODE_AFFINITY %s%s", o->node_affinity,
+                            o->node_affinity_soft ? " (soft)" : "");
   } else if (o->strategy > 0 && o->strategy < 3) {
     off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, "%s", strategies[o->strategy]);
   }

@@ -1,6 +1,7 @@
 /* rayc: the command-line tool. Dispatches to one function per command (see cli.h). */
 #include "client/cli/cli.h"
 #include "client/cli/cli_job.h"
+#include "client/cli/cli_up.h"
 
 #include "common/sysnode.h"
 #include "common/util.h"
@@ -14,6 +15,7 @@ int cli_get(int argc, char **argv);
 int cli_summary(int argc, char **argv);
 int cli_timeline(int argc, char **argv);
 int cli_metrics(int argc, char **argv);
+
 
 typedef struct cli_command {
   const char *name;
@@ -34,6 +36,8 @@ static const cli_command_t cli_commands[] = {
     {"get-token", cli_get_token, "print the cluster token (the only command that shows it)"},
     {"job", cli_job, "submit, watch and stop jobs; their governance records (rayc job submit|status|logs|stop|list|delete|record|records)"},
     {"job-supervisor", cli_job_supervisor, "(internal) the job supervisor the GCS starts for each job"},
+    {"up", cli_up, "bring a cluster of machines up over ssh (rayc up [--status] CLUSTER.yaml)"},
+    {"down", cli_down, "stop a cluster brought up by rayc up (rayc down CLUSTER.yaml)"},
 };
 
 static void cli_usage(FILE *out)

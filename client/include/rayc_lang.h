@@ -40,6 +40,11 @@ typedef struct rayc_executor {
                       size_t nargs, size_t nrets);
   /* Frees an instance when its actor ends in an orderly way; may be NULL. */
   void (*actor_destroy)(void *data, void *self);
+  /* The running task (ctx, run by `task` on the worker's main thread) was cancelled without
+   * force: called on another thread, it should only ask the task to stop (the Python binding
+   * interrupts the main thread with a signal). May be NULL; rayc_task_cancelled() turns true
+   * either way. */
+  void (*cancel)(void *data, rayc_task_ctx *ctx);
   void *data; /* passed to every callback (borrowed: must outlive the process's tasks) */
 } rayc_executor;
 
@@ -48,10 +53,37 @@ typedef struct rayc_executor {
  * removes it. */
 RAYC_EXTERN void rayc_executor_set(const rayc_executor *ex);
 
+/* A new buffer on the same bytes as in (an argument of a running task, or a buffer from
+ * rayc_get), that the caller keeps past the call and frees with rayc_buf_release(): objects in
+ * the store and inline values are shared, not copied (a binding's zero-copy views of arguments
+ * stay valid); a value argument's bytes are copied. out->refs is empty (rayc_ref_retain the refs
+ * of in to keep them). 0 or a negative code. */
+RAYC_EXTERN int rayc_buf_dup(const rayc_buf *in, rayc_buf *out);
+
 /* The running task's identity, for runtime contexts and log prefixes: writes the hex ids of the
  * running task (48 hex digits), the job (8) and this worker (56) into the buffers given (NULL to
  * skip; 57 bytes each suffice). Outside a task the task id is all zeros. 0, or RAYC_ENOT_CONNECTED. */
 RAYC_EXTERN int rayc_context_ids(char *task_hex, char *job_hex, char *worker_hex);
+
+/* ---- the cluster's nodes ---- */
+
+typedef struct rayc_node_info {
+  char node_id[57];        /* hex */
+  char ip[64];
+  char hostname[64];
+  int alive;
+  int is_head;
+  char session_dir[512];   /* the node's session directory (its logs/ hold the workers' output) */
+  rayc_resource *total;    /* the node's resources (names owned by the array) */
+  size_t ntotal;
+  rayc_resource *available; /* as of its last heartbeat */
+  size_t navailable;
+} rayc_node_info;
+
+/* Lists every node the GCS knows (alive and dead): on 0, *out is a new array of *n entries; free
+ * it with rayc_nodes_free(). */
+RAYC_EXTERN int rayc_nodes(rayc_node_info **out, size_t *n);
+RAYC_EXTERN void rayc_nodes_free(rayc_node_info *nodes, size_t n);
 
 /* ---- the cluster's key-value store (the GCS KV), e.g. for a binding's exported functions ---- */
 

@@ -1,0 +1,138 @@
+"""A Python worker: `python3 -m rayc.worker <the arguments the raylet gives rayc-worker>`.
+
+The raylet starts it for Python tasks and actors; it installs the Executor below and hands the
+main thread to librayc's core worker (rayc._rayc.worker_main), which calls the Executor for every
+task, actor creation and actor call (on the main thread, or an actor's threads).
+"""
+import asyncio
+import inspect
+import signal
+import sys
+import threading
+
+from . import _core, _log, _rayc, _serial
+
+
+def _set_returns(ctx, result, nrets):
+    if nrets == 1:
+        values = [result]
+    else:
+        values = list(result)
+        if len(values) != nrets:
+            raise ValueError(f"the task declared num_returns={nrets} but returned {len(values)} values")
+    for i, v in enumerate(values):
+        total, parts, refs = _serial.dumps(v)
+        ctx.set_return(i, total, parts, refs)
+
+
+class _AsyncActor:
+    """An actor with async methods: one event loop thread runs every method (sync ones too)."""
+
+    def __init__(self, instance):
+        self.instance = instance
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True, name="rayc-actor-loop").start()
+
+    def call(self, name, args, kwargs):
+        m = getattr(self.instance, name)
+        if inspect.iscoroutinefunction(m):
+            fut = asyncio.run_coroutine_threadsafe(m(*args, **kwargs), self.loop)
+        else:
+            async def run_sync():
+                return m(*args, **kwargs)
+            fut = asyncio.run_coroutine_threadsafe(run_sync(), self.loop)
+        return fut.result()
+
+
+_actor_id = None
+
+
+def current_actor_id():
+    """The hex id of the actor this worker hosts, or None."""
+    return _actor_id
+
+
+_running_ctx = None  # the task running on the main thread (for cancellation)
+
+
+def _on_cancel_signal(signum, frame):
+    """SIGUSR1 from the core: the running task was cancelled (only then: a late signal between
+    tasks does nothing)."""
+    ctx = _running_ctx
+    if ctx is not None:
+        try:
+            cancelled = ctx.cancelled()
+        except RuntimeError:
+            return
+        if cancelled:
+            raise KeyboardInterrupt("the task was cancelled")
+
+
+class Executor:
+    def task(self, ctx, fn, args, nrets):
+        global _running_ctx
+        _running_ctx = ctx
+        try:
+            return self._task(ctx, fn, args, nrets)
+        finally:
+            _running_ctx = None
+
+    def _task(self, ctx, fn, args, nrets):
+        _log.set_task_name(fn.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
+        try:
+            f = _core.load_exported(fn)
+            a, kw = _core.unpack_args(args)
+            _set_returns(ctx, f(*a, **kw), nrets)
+            return None
+        except BaseException as e:  # noqa: B902 - the task's error (KeyboardInterrupt: cancelled)
+            return _core.failure_message(e, fn.rsplit(":", 1)[-1])
+
+    def actor_create(self, ctx, cls_desc, args):
+        global _actor_id
+        aid = ctx.actor_id()
+        _actor_id = aid.hex() if aid else None
+        _log.set_task_name(cls_desc.rsplit(":", 1)[-1])
+        try:
+            cls = _core.load_exported(cls_desc)
+            a, kw = _core.unpack_args(args)
+            instance = cls(*a, **kw)
+            if any(inspect.iscoroutinefunction(m) for _, m in inspect.getmembers(cls, inspect.isfunction)):
+                return _AsyncActor(instance)
+            return instance
+        except Exception as e:  # noqa: BLE001
+            return _core.failure_message(e, cls_desc.rsplit(":", 1)[-1] + ".__init__")
+
+    def actor_method(self, ctx, holder, method, args, nrets):
+        inst = holder.instance if isinstance(holder, _AsyncActor) else holder
+        _log.set_task_name(type(inst).__name__)
+        try:
+            a, kw = _core.unpack_args(args)
+            if method == "__ray_terminate__":
+                ctx.actor_exit()
+                _set_returns(ctx, None, nrets)
+                return None
+            if isinstance(holder, _AsyncActor):
+                result = holder.call(method, a, kw)
+            else:
+                result = getattr(holder, method)(*a, **kw)
+            _set_returns(ctx, result, nrets)
+            return None
+        except Exception as e:  # noqa: BLE001
+            return _core.failure_message(e, f"{type(holder).__name__}.{method}")
+
+    def actor_destroy(self, holder):
+        if isinstance(holder, _AsyncActor):
+            holder.loop.call_soon_threadsafe(holder.loop.stop)
+
+
+def main(argv):
+    _core.state.connected = True
+    _core.state.is_worker = True
+    signal.signal(signal.SIGUSR1, _on_cancel_signal)
+    if "--job-id" in argv:
+        _log.install_worker_writers(argv[argv.index("--job-id") + 1])
+    return _rayc.worker_main([argv[0]] + argv[1:], Executor())
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
