@@ -24,8 +24,9 @@ MAKEFLAGS += --no-builtin-rules
 FLAVOR ?= normal
 B := build/$(FLAVOR)
 G := build/gen
-PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis libmicrohttpd jansson
-PKGS += libarchive libcrypto # jobs: working-dir packages, SHA-256, governance records
+PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
+PKGS += libarchive libcrypto jansson # jobs: working-dir packages, SHA-256, governance records
+PKGS += libmicrohttpd # the head's HTTP endpoint and every daemon's /metrics
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -121,8 +122,8 @@ $(B)/lib/libraylet.a: $(RAYLET_O)
 
 # librayc carries a soname (librayc.so.$(SOVERSION)); programs linked here record it, so the build
 # tree has the librayc.so.$(SOVERSION) link that make install also makes.
-RAYC_VERSION ?= 0.1.0
-SOVERSION ?= 0
+RAYC_VERSION := $(shell sed -n 's/^\#define RAYC_VERSION_STRING "\(.*\)"/\1/p' client/include/rayc_errors.h)
+SOVERSION := $(shell sed -n 's/^\#define RAYC_VERSION_MAJOR \([0-9]*\)/\1/p' client/include/rayc_errors.h)
 $(LIBRAYC): $(API_O) $(CW_O) $(STORECLIENT_O) $(COMMON_O)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,librayc.so.$(SOVERSION) -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@
@@ -300,7 +301,7 @@ config: all
 	deploy/gen-config.sh $(B)/bin > deploy/rayc.yaml
 # Long tests that need root: systemd in containers on namespace hosts, rayc up over ssh.
 test-system: all deb
-	@RAYC_BUILD=$(abspath $(B)) RAYC_DEB="$$(ls -t build/rayc_*.deb | head -1)" tests/run-tests $(SYSTEM_TESTS)
+	@RAYC_BUILD=$(abspath $(B)) RAYC_DEB="$(abspath build)/rayc_$(RAYC_VERSION)_$$(dpkg --print-architecture).deb" tests/run-tests $(SYSTEM_TESTS)
 
 clean:
 	rm -rf build

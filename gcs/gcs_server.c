@@ -86,7 +86,7 @@ const rpc_method_t gcs_rpc_methods[] = {
     GCS_ROW(job_submission_service, "ListJobRecords", gcs_jobsub_on_list_records, ""),
     GCS_ROW(task_info_gcs_service, "AddTaskEventData", gcs_task_on_add, ""),
     GCS_ROW(task_info_gcs_service, "GetTaskEvents", gcs_task_on_get, ""),
-    GCS_ROW(event_gcs_service, "ReportClusterEvent", gcs_event_on_report, ""),
+    GCS_ROW(event_gcs_service, "ReportClusterEvent", gcs_event_on_report, "event event.kind"),
     GCS_ROW(event_gcs_service, "GetClusterEvents", gcs_event_on_get, ""),
 };
 const size_t gcs_rpc_methods_len = ARRAY_LEN(gcs_rpc_methods);

@@ -57,6 +57,7 @@ typedef struct gcs_config {
   int metrics_port;           /* Prometheus /metrics (gcs_metrics.h); 0: ephemeral, < 0: none */
   int task_events_max;        /* task attempts whose events are kept (gcs_task.h) */
   int cluster_events_max;     /* cluster events kept */
+  int job_package_ttl_ms;     /* a working-dir package no job used for this long is deleted */
 } gcs_config_t;
 
 extern const cfg_entry_t gcs_config_table[];

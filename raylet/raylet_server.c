@@ -42,6 +42,7 @@ static void raylet_close_all(raylet_t *r)
   raylet_sched_free(r);
   raylet_bundle_free(r);
   raylet_usage_destroy(r);
+  raylet_rtenv_destroy(r);
   rpc_server_destroy(r->server);
   r->server = NULL;
   raylet_metrics_stop(r);
@@ -88,6 +89,7 @@ static void raylet_cron(uv_timer_t *t)
   if (r->stopping)
     return;
   raylet_usage_cron(r);
+  raylet_rtenv_cron(r);
   raylet_pool_reap_stuck(r);
   raylet_pool_reap_idle(r);
   local_server_cron(r->local);
