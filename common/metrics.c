@@ -21,6 +21,7 @@ static const double metrics_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
 #define NBOUNDS (sizeof(metrics_bounds) / sizeof(metrics_bounds[0]))
 
 struct metrics_series {
+  metrics_type_t type; /* its family's */
   char **values;
   double value;             /* counter, gauge; histogram: the sum */
   unsigned long count;      /* histogram observations */
@@ -104,6 +105,7 @@ metrics_series_t *metrics_series(metrics_family_t *f, const char *const *values)
   metrics_series_t *s = hmap_get(&f->by_values, key, klen);
   if (!s) {
     s = xcalloc(1, sizeof(*s));
+    s->type = f->type;
     s->values = xcalloc(f->nlabels ? f->nlabels : 1, sizeof(char *));
     for (size_t i = 0; i < f->nlabels; i++)
       s->values[i] = xstrdup(values[i] ? values[i] : "");
@@ -135,6 +137,8 @@ metrics_series_t *metrics_series2(metrics_family_t *f, const char *v1, const cha
 
 void metrics_add(metrics_series_t *s, double v)
 {
+  if (s->type == METRICS_COUNTER && !(v >= 0))
+    return; /* a counter never goes down */
   pthread_mutex_lock(&reg.mu);
   s->value += v;
   pthread_mutex_unlock(&reg.mu);
