@@ -37,6 +37,9 @@ class Cluster:
         left = subprocess.run(["pgrep", "-f", self.temp], capture_output=True, text=True, env=plain,
                               timeout=60).stdout.split()
         assert not left, f"processes of the session left after rayc stop: {left}"
+        reports = subprocess.run(["grep", "-l", "-r", "-E", "Sanitizer|runtime error", "--include=*.out", self.temp],
+                                 capture_output=True, text=True, env=plain).stdout.split()
+        assert not reports, f"sanitizer reports in {reports}"
         subprocess.run(["rm", "-rf", self.temp])
 
 
