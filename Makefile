@@ -5,6 +5,8 @@
 #   make            build every daemon, the CLI, librayc, the examples and the tests
 #   make test       run the unit and integration tests (exits non-zero on any failure)
 #   make asan       the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/asan/)
+#   make fuzz       the libFuzzer harnesses of tests/fuzz/, FUZZ_SECONDS each (clang, build/fuzz/)
+#   make chaos      the chaos suite for CHAOS_SECONDS (600) on 3 namespace hosts (root)
 #   make demo       install dependencies, build, start a local cluster, run the example job, stop
 #   make deps       install the Debian packages the build and tests need (when missing)
 #   make bench      microbenchmarks
@@ -24,6 +26,7 @@ B := build/$(FLAVOR)
 G := build/gen
 PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
 PKGS += libarchive libcrypto jansson # jobs: working-dir packages, SHA-256, governance records
+PKGS += libmicrohttpd # the head's HTTP endpoint and every daemon's /metrics
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -37,6 +40,12 @@ CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -fvisibility=hidden $(WARN)
 ifeq ($(FLAVOR),asan)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
+endif
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) and the code they reach, built with clang (build/fuzz/).
+ifeq ($(FLAVOR),fuzz)
+CC := clang
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 CPPFLAGS := -I. -isystem $(G) -Iclient/include $(PKG_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -lpthread -ldl -lm
@@ -58,7 +67,8 @@ CLI_O := $(call obj,$(wildcard client/cli/*.c))
 
 LIBCOMMON := $(B)/lib/libcommon.a
 LIBRAYC := $(B)/lib/librayc.so
-BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc
+BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc \
+        $(B)/bin/rayc-dashboard
 EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so $(B)/lib/libjob_tasks.so
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
@@ -112,8 +122,8 @@ $(B)/lib/libraylet.a: $(RAYLET_O)
 
 # librayc carries a soname (librayc.so.$(SOVERSION)); programs linked here record it, so the build
 # tree has the librayc.so.$(SOVERSION) link that make install also makes.
-RAYC_VERSION ?= 0.1.0
-SOVERSION ?= 0
+RAYC_VERSION := $(shell sed -n 's/^\#define RAYC_VERSION_STRING "\(.*\)"/\1/p' client/include/rayc_errors.h)
+SOVERSION := $(shell sed -n 's/^\#define RAYC_VERSION_MAJOR \([0-9]*\)/\1/p' client/include/rayc_errors.h)
 $(LIBRAYC): $(API_O) $(CW_O) $(STORECLIENT_O) $(COMMON_O)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,librayc.so.$(SOVERSION) -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@
@@ -137,6 +147,14 @@ CLI_STATIC := $(B)/client/launch.o $(STORECLIENT_O) $(LIBCOMMON)
 $(B)/bin/rayc: $(CLI_O) $(CLI_STATIC) $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_O) $(CLI_STATIC) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+
+# The head's HTTP endpoint: its own objects, the state API's client side (shared with the CLI) and
+# libcommon (not librayc: it runs no tasks). Its pages are compiled in (dash_static.c, .incbin).
+DASH_O := $(call obj,$(wildcard dashboard/*.c)) $(call obj,client/cli/cli_state.c client/cli/cli_common.c)
+$(B)/dashboard/dash_static.o: $(wildcard dashboard/static/*)
+$(B)/bin/rayc-dashboard: $(DASH_O) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Examples: a shared library of tasks (resolved against librayc at dlopen time) and its driver.
 $(B)/lib/libexample_tasks.so: $(B)/examples/example_tasks.o
@@ -226,10 +244,34 @@ $(PY_MOD): $(PY_EXT_O) $(LIBRAYC)
 python: $(PY_OUT) $(PY_MOD)
 all: python
 
+# libFuzzer harnesses: `make fuzz` runs each for FUZZ_SECONDS (default 300) from its corpus in
+# tests/fuzz/corpus/; make test runs each for a few seconds (fuzz-short).
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 300
+build/fuzz/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/lib/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+fuzz-bins: $(FUZZ_BINS)
+fuzz-short:
+	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
+	@tests/fuzz/run-fuzz.sh build/fuzz/fuzz 8
+fuzz:
+	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
+	@tests/fuzz/run-fuzz.sh build/fuzz/fuzz $(FUZZ_SECONDS)
+.PHONY: fuzz fuzz-short fuzz-bins
+
+# The chaos suite (tests/netns/chaos.sh, root + network namespaces): CHAOS_SECONDS of seeded kills
+# (CHAOS_SEED: a schedule to replay); make test runs a 30 s version (test_chaos).
+CHAOS_SECONDS ?= 600
+chaos: $(TEST_BINS)
+	@tests/netns/chaos.sh $(abspath $(B)) "$(CHAOS_SEED)" $(CHAOS_SECONDS) 100
+.PHONY: chaos
+
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
 PY_TESTS := tests/python/run-pytest
 test: $(TEST_BINS) python
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) $(PY_TESTS)
+	@$(MAKE) --no-print-directory fuzz-short
 unit: $(TEST_BINS)
 	@RAYC_BUILD=$(abspath $(B)) tests/run-tests $(UNIT_TESTS)
 integration: $(TEST_BINS) python
@@ -259,7 +301,7 @@ config: all
 	deploy/gen-config.sh $(B)/bin > deploy/rayc.yaml
 # Long tests that need root: systemd in containers on namespace hosts, rayc up over ssh.
 test-system: all deb
-	@RAYC_BUILD=$(abspath $(B)) RAYC_DEB="$$(ls -t build/rayc_*.deb | head -1)" tests/run-tests $(SYSTEM_TESTS)
+	@RAYC_BUILD=$(abspath $(B)) RAYC_DEB="$(abspath build)/rayc_$(RAYC_VERSION)_$$(dpkg --print-architecture).deb" tests/run-tests $(SYSTEM_TESTS)
 
 clean:
 	rm -rf build

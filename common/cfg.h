@@ -52,7 +52,7 @@ enum { CFG_HELP = 1, CFG_PRINTED = 2 };
 
 /* The section names a YAML file may hold, one per program: rayc-gcs, rayc-raylet, rayc-store,
  * rayc-worker (and librayc's workers) and the rayc CLI. */
-#define CFG_PROGRAMS "gcs", "raylet", "store", "worker", "rayc"
+#define CFG_PROGRAMS "gcs", "raylet", "store", "worker", "rayc", "dashboard"
 
 /* Names the program whose YAML section cfg_load() applies ("raylet"). Call once at start-up,
  * before cfg_load(); program is borrowed and must stay valid (pass a string literal). Without it

@@ -283,7 +283,7 @@ int frame_reader_next(frame_reader_t *r, const uint8_t **payload, size_t *len)
   if (avail < FRAME_HEADER)
     return 0;
   uint32_t n = frame_get_len(r->buf + r->consumed);
-  if (n > FRAME_MAX)
+  if (n > (r->max ? r->max : FRAME_MAX))
     return RAYC_EPROTOCOL;
   if (avail - FRAME_HEADER < n)
     return 0;
@@ -291,6 +291,11 @@ int frame_reader_next(frame_reader_t *r, const uint8_t **payload, size_t *len)
   *len = n;
   r->consumed += FRAME_HEADER + (size_t)n;
   return 1;
+}
+
+void frame_reader_set_max(frame_reader_t *r, size_t max)
+{
+  r->max = max > FRAME_MAX ? 0 : max;
 }
 
 size_t frame_reader_pending(const frame_reader_t *r)

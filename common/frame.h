@@ -47,6 +47,7 @@ typedef struct frame_reader {
   uint8_t *buf;
   size_t len, cap;
   size_t consumed; /* bytes of buf already handed out as frames */
+  size_t max;      /* longest frame accepted; 0: FRAME_MAX (frame_reader_init) */
 } frame_reader_t;
 
 void frame_reader_init(frame_reader_t *r);
@@ -59,6 +60,9 @@ void frame_reader_feed(frame_reader_t *r, const void *data, size_t n);
  * next call) and *len set, 0 when more bytes are needed, RAYC_EPROTOCOL when the length prefix
  * exceeds FRAME_MAX (the reader then stays in error: drop the connection). */
 int frame_reader_next(frame_reader_t *r, const uint8_t **payload, size_t *len);
+/* Lowers the longest frame r accepts (0 or more than FRAME_MAX: FRAME_MAX); a longer length prefix
+ * is refused as soon as its header arrives, before any of its payload is buffered. */
+void frame_reader_set_max(frame_reader_t *r, size_t max);
 
 /* Zero-copy feeding: returns room for at least want bytes at the end of the buffer (this drops the
  * frames already handed out, so earlier payload pointers die); read into it, then commit the number

@@ -57,6 +57,7 @@ struct local_conn {
   pid_t pid;
   void *data;
   frame_reader_t rd;
+  int64_t partial_since; /* when the frame now buffered in part began (ms); 0: none */
   local_out_t *out_head, *out_tail;
   size_t out_bytes;
 };
@@ -74,7 +75,25 @@ struct local_server {
   size_t nconns;
   uint64_t next_id;
   size_t output_limit;
+  local_limits_t limits;
+  local_stats_t stats;
+  int spare_fd;       /* given up to accept (and close) a connection when out of fds */
+  unsigned warned;    /* LOCAL_WARNED_* limits already logged */
 };
+
+enum { LOCAL_WARNED_CONNS = 1, LOCAL_WARNED_OVERSIZE = 2, LOCAL_WARNED_STALL = 4, LOCAL_WARNED_FDS = 8 };
+
+/* Logs a limit hit at warning level the first time for this server, at debug level after. */
+#define LOCAL_LIMIT_LOG(s, bit, ...)                                                                  \
+  do {                                                                                             \
+    if ((s)->warned & (bit)) {                                                                     \
+      log_debug(__VA_ARGS__);                                                                      \
+    } else {                                                                                       \
+      (s)->warned |= (bit);                                                                        \
+      log_warn(__VA_ARGS__);                                                                       \
+      log_warn("local: %s: further hits of this limit are counted, not logged", (s)->path);       \
+    }                                                                                              \
+  } while (0)
 
 static void local_conn_on_poll(uv_poll_t *h, int status, int events);
 
@@ -258,8 +277,11 @@ static void local_conn_deliver(local_conn_t *c)
   if (c->draining)
     frame_reader_release(&c->rd); /* input after the goodbye is ignored */
   if (!c->closing && rc < 0) {
-    log_warn("local: connection %llu (pid %d) sent a frame longer than %d bytes; closing it",
-             (unsigned long long)c->id, (int)c->pid, FRAME_MAX);
+    local_server_t *s = c->s;
+    s->stats.frames_oversize++;
+    LOCAL_LIMIT_LOG(s, LOCAL_WARNED_OVERSIZE, "local: connection %llu (pid %d) on %s sent a frame longer than %zu bytes; "
+                    "closing it", (unsigned long long)c->id, (int)c->pid, s->path,
+                    s->limits.frame_max ? s->limits.frame_max : (size_t)FRAME_MAX);
     local_conn_close(c);
   }
 }
@@ -281,7 +303,14 @@ static void local_conn_read(local_conn_t *c)
       return;
     }
     frame_reader_commit(&c->rd, (size_t)n);
+    size_t before = frame_reader_pending(&c->rd);
     local_conn_deliver(c);
+    size_t after = frame_reader_pending(&c->rd);
+    /* the stall clock restarts with each new frame, not with each byte */
+    if (after == 0)
+      c->partial_since = 0;
+    else if (c->partial_since == 0 || after < before)
+      c->partial_since = now_ms();
   }
 }
 
@@ -330,6 +359,7 @@ static local_conn_t *local_conn_new(local_server_t *s, int fd, pid_t pid)
   c->pid = pid;
   c->id = ++s->next_id;
   frame_reader_init(&c->rd);
+  frame_reader_set_max(&c->rd, s->limits.frame_max);
   int rc = uv_poll_init(s->loop, &c->poll, fd);
   if (rc < 0) {
     log_warn("local: cannot watch connection from pid %d: %s", (int)pid, uv_strerror(rc));
@@ -354,6 +384,13 @@ static void local_accept_one(local_server_t *s, int fd)
     close(fd);
     return;
   }
+  if (s->limits.max_conns && s->nconns >= s->limits.max_conns) {
+    s->stats.conns_refused++;
+    LOCAL_LIMIT_LOG(s, LOCAL_WARNED_CONNS, "local: %s has %zu connections (--local-max-connections); refusing one "
+                    "from pid %d", s->path, s->nconns, (int)pid);
+    close(fd);
+    return;
+  }
   local_conn_t *c = local_conn_new(s, fd, pid);
   if (!c) {
     close(fd);
@@ -362,6 +399,25 @@ static void local_accept_one(local_server_t *s, int fd)
   log_debug("local: connection %llu from pid %d on %s", (unsigned long long)c->id, (int)pid, s->path);
   if (s->cbs.on_connect)
     s->cbs.on_connect(s->ctx, c);
+}
+
+/* Out of fds: the pending connection would keep the listening socket readable (a busy loop), so
+ * the spare fd is given up to accept it and close it at once. Returns 1 when one was refused. */
+static int local_accept_without_fds(local_server_t *s)
+{
+  if (s->spare_fd < 0)
+    return 0;
+  close(s->spare_fd);
+  int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd >= 0)
+    close(fd);
+  s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  s->stats.conns_refused++;
+  LOCAL_LIMIT_LOG(s, LOCAL_WARNED_FDS, "local: %s: out of file descriptors with %zu connections; refusing new ones",
+                  s->path, s->nconns);
+  return 1;
 }
 
 static void local_server_on_poll(uv_poll_t *h, int status, int events)
@@ -375,6 +431,8 @@ static void local_server_on_poll(uv_poll_t *h, int status, int events)
   while (!s->destroyed) {
     int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0 && errno == EINTR)
+      continue;
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && local_accept_without_fds(s))
       continue;
     if (fd < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
@@ -450,10 +508,13 @@ local_server_t *local_server_create(uv_loop_t *loop, const char *path, const loc
   s->cbs = *cbs;
   s->ctx = ctx;
   s->output_limit = LOCAL_OUTPUT_MAX;
+  s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   rc = uv_poll_init(loop, &s->listen_poll, fd);
   if (rc < 0) {
     unlink(path);
     close(fd);
+    if (s->spare_fd >= 0)
+      close(s->spare_fd);
     free(s->path);
     free(s);
     s = NULL;
@@ -478,6 +539,9 @@ static void local_server_on_closed(uv_handle_t *h)
 {
   local_server_t *s = h->data;
   close(s->listen_fd);
+  if (s->spare_fd >= 0)
+    close(s->spare_fd);
+  s->spare_fd = -1;
   s->listen_open = 0;
   local_server_maybe_free(s);
 }
@@ -493,6 +557,35 @@ void local_server_destroy(local_server_t *s)
     local_conn_notify_close(c);
   unlink(s->path);
   uv_close((uv_handle_t *)&s->listen_poll, local_server_on_closed);
+}
+
+void local_server_set_limits(local_server_t *s, const local_limits_t *l)
+{
+  s->limits = *l;
+  for (local_conn_t *c = s->conns; c; c = c->next)
+    frame_reader_set_max(&c->rd, l->frame_max);
+}
+
+void local_server_get_stats(const local_server_t *s, local_stats_t *out)
+{
+  *out = s->stats;
+  out->conns = s->nconns;
+}
+
+void local_server_cron(local_server_t *s)
+{
+  if (!s || !s->limits.stall_ms)
+    return;
+  int64_t now = now_ms();
+  for (local_conn_t *c = s->conns; c; c = c->next) {
+    if (c->closing || !c->partial_since || now - c->partial_since < s->limits.stall_ms)
+      continue;
+    s->stats.conns_stalled++;
+    LOCAL_LIMIT_LOG(s, LOCAL_WARNED_STALL, "local: connection %llu (pid %d) on %s sent part of a frame (%zu bytes) and "
+                    "nothing more for %d ms; closing it", (unsigned long long)c->id, (int)c->pid, s->path,
+                    frame_reader_pending(&c->rd), s->limits.stall_ms);
+    local_conn_close(c);
+  }
 }
 
 void local_server_set_output_limit(local_server_t *s, size_t bytes)

@@ -84,6 +84,34 @@ size_t local_conn_queued(const local_conn_t *c);
 /* 1 once c is closing (local_conn_close, local_conn_close_after_flush, or the peer went away). */
 int local_conn_is_closing(const local_conn_t *c);
 
+/* Limits against peers that misbehave (each a daemon setting; hitting one is logged once per
+ * server, at warning level, and counted):
+ *   max_conns   connections at once; past it a new one is accepted and closed at once (also when
+ *               the process runs out of fds: a spare fd is given up to accept and close it, so the
+ *               listening socket never spins). 0: unlimited.
+ *   frame_max   longest frame taken; a longer length prefix drops the connection as soon as its
+ *               4-byte header arrives. 0: FRAME_MAX.
+ *   stall_ms    a frame must arrive whole within this long of its first byte, else the connection
+ *               is dropped (half a frame, then silence); checked by local_server_cron. 0: never. */
+typedef struct local_limits {
+  size_t max_conns;
+  size_t frame_max;
+  int stall_ms;
+} local_limits_t;
+
+typedef struct local_stats {
+  unsigned long conns_refused;   /* over max_conns, or out of fds */
+  unsigned long frames_oversize; /* length prefix over frame_max */
+  unsigned long conns_stalled;   /* dropped mid-frame after stall_ms */
+  size_t conns;                  /* open now */
+} local_stats_t;
+
+/* Sets s's limits (copied); the defaults are all 0 (none but FRAME_MAX). */
+void local_server_set_limits(local_server_t *s, const local_limits_t *l);
+void local_server_get_stats(const local_server_t *s, local_stats_t *out);
+/* Drops connections stalled mid-frame (see stall_ms); call from the daemon's cron. */
+void local_server_cron(local_server_t *s);
+
 /* Sets the per-connection output bound (default LOCAL_OUTPUT_MAX); for tests and tuning. */
 void local_server_set_output_limit(local_server_t *s, size_t bytes);
 

@@ -7,6 +7,7 @@
 #include "proto/common.pb-c.h"
 #include "proto/core_worker.pb-c.h"
 #include "proto/gcs.pb-c.h"
+#include "proto/gcs_task.pb-c.h"
 #include "proto/job.pb-c.h"
 #include "proto/local.pb-c.h"
 #include "proto/node_manager.pb-c.h"

@@ -66,6 +66,7 @@
 
 #include "common/log.h"
 #include "common/loopq.h"
+#include "common/rpc_metrics.h"
 #include "common/status.h"
 #include "common/util.h"
 
@@ -79,18 +80,21 @@
 /* ---- shared helpers ---- */
 
 /* Fills args (room for 6) with the settings every channel and server uses; returns the count. */
-static size_t rpc_args_fill(grpc_arg *a, int server)
+static size_t rpc_args_fill(grpc_arg *a, int server, size_t server_max)
 {
   size_t n = 0;
   memset(a, 0, 6 * sizeof(*a));
 #define RPC_ARG_INT(k, v) (a[n].type = GRPC_ARG_INTEGER, a[n].key = (char *)(k), a[n++].value.integer = (v))
   /* Objects travel in 5 MiB chunks: lift the 4 MiB default limits. */
-  RPC_ARG_INT(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, -1);
   RPC_ARG_INT(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
   if (server) {
+    /* A server takes no message longer than this: its length prefix alone is refused
+     * (RESOURCE_EXHAUSTED), so a peer cannot make it buffer gigabytes before the token check. */
+    RPC_ARG_INT(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, server_max > INT32_MAX ? INT32_MAX : (int)server_max);
     /* gRPC binds with SO_REUSEPORT by default: a second daemon on a taken port must fail. */
     RPC_ARG_INT(GRPC_ARG_ALLOW_REUSEPORT, 0);
   } else {
+    RPC_ARG_INT(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, -1);
     /* Never route cluster traffic through a proxy named in the environment. */
     RPC_ARG_INT(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
     /* A restarted daemon (GCS failover) must be found again in seconds, not minutes. */
@@ -165,6 +169,7 @@ struct rpc_row { /* a table row resolved against its service descriptor */
   const ProtobufCMethodDescriptor *md;
   char *path;   /* "/rayc.NodeInfoGcsService/RegisterNode" */
   void *handle; /* grpc_server_register_method() */
+  metrics_series_t *m_seconds, *m_failed; /* rayc_grpc_server_* series of this method */
 };
 
 struct rpc_call {
@@ -178,6 +183,7 @@ struct rpc_call {
   grpc_byte_buffer *recv, *send;
   grpc_slice status_text; /* kept until the final batch completes */
   int cancelled;
+  int64_t t0_us; /* when the request was accepted (table methods), for the latency histogram */
   ProtobufCMessage *req;
   pthread_mutex_t peer_mu; /* peer is cached lazily, possibly while destroy orphans the call */
   char *peer;
@@ -232,6 +238,7 @@ static int srv_resolve_row(rpc_server_t *s, const rpc_method_t *m, size_t i)
   row->m = m;
   row->md = md;
   row->path = xasprintf("/%s/%s", m->service->name, md->name);
+  rpc_metrics_row(row->path + 1, &row->m_seconds, &row->m_failed);
   for (size_t j = 0; j < i; j++) {
     if (strcmp(s->rows[j].path, row->path) == 0) {
       log_error("rpc: method table row %zu: %s is listed twice", i, row->path);
@@ -358,6 +365,8 @@ static void srv_send(rpc_call_t *call, grpc_status_code code, const char *text)
     ops[n].data.send_status_from_server.status_details = &call->status_text;
   }
   n++;
+  if (call->row && call->t0_us)
+    rpc_metrics_done(call->row->m_seconds, call->row->m_failed, call->t0_us, code != GRPC_STATUS_OK);
   ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
   ops[n++].data.recv_close_on_server.cancelled = &call->cancelled;
   grpc_call_error e = grpc_call_start_batch(call->call, ops, n, call, NULL);
@@ -432,6 +441,7 @@ static int srv_authenticate(rpc_server_t *s, rpc_call_t *call)
   if (!s->token_len || (call->row && (call->row->m->flags & RPC_NO_AUTH)) || srv_token_ok(s, &call->md))
     return 1;
   atomic_fetch_add(&s->auth_failures, 1);
+  rpc_metrics_unauthenticated();
   srv_warn(s, call, "missing or wrong cluster token");
   srv_fail(call, (grpc_status_code)status_to_grpc(RAYC_EUNAUTHENTICATED), "missing or wrong cluster token");
   return 0;
@@ -458,6 +468,7 @@ static int srv_validate(rpc_server_t *s, rpc_call_t *call)
 static void srv_accept(rpc_server_t *s, rpc_call_t *call)
 {
   const struct rpc_row *row = call->row;
+  call->t0_us = now_us();
   if (!srv_authenticate(s, call))
     return;
   int got = call->recv != NULL; /* none: the client went away (cancelled) before sending it */
@@ -611,13 +622,13 @@ static void srv_free(rpc_server_t *s)
 
 /* Creates the gRPC server and registers every row, so gRPC reads each request before handing the
  * call over (one batch per call saved) and routes unknown paths to the unregistered requests. */
-static void srv_create_grpc(rpc_server_t *s)
+static void srv_create_grpc(rpc_server_t *s, size_t max_message)
 {
   grpc_init();
   s->grpc = 1;
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_arg a[6];
-  grpc_channel_args args = {rpc_args_fill(a, 1), a};
+  grpc_channel_args args = {rpc_args_fill(a, 1, max_message ? max_message : RPC_SERVER_MAX_MESSAGE), a};
   s->server = grpc_server_create(&args, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
   for (size_t i = 0; i < s->nrows; i++)
@@ -638,7 +649,7 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
     s->token_len = strlen(s->token);
   }
   s->ctx = opts ? opts->ctx : NULL;
-  srv_create_grpc(s);
+  srv_create_grpc(s, opts ? opts->max_message : 0);
   if (opts && rpc_tls_enabled(opts->tls) && !(s->creds = rpc_tls_server_creds(opts->tls))) {
     rpc_server_destroy(s);
     return NULL;
@@ -1243,7 +1254,7 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
     ch->c = c;
     ch->target = xstrdup(target);
     grpc_arg a[6];
-    grpc_channel_args args = {rpc_args_fill(a, 0), a};
+    grpc_channel_args args = {rpc_args_fill(a, 0, 0), a};
     ch->ch = grpc_channel_create(target, c->creds, &args); /* takes its own reference */
     ch->next = c->channels;
     c->channels = ch;

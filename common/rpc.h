@@ -24,8 +24,10 @@
  * Security: with rpc_tls_t settings, servers and clients speak mutual TLS (rpc_tls.c); without,
  * plaintext. Either way the token is what authorizes a call.
  *
- * Every call carries a deadline. Message size limits are lifted (objects travel in 5 MiB chunks,
- * task arguments inline up to 100 KiB). Errors come back as RAYC_E* codes mapped from gRPC status
+ * Every call carries a deadline. Clients send and take messages of any size; a server takes
+ * requests up to opts->max_message (RPC_SERVER_MAX_MESSAGE, 256 MiB: objects travel in 5 MiB
+ * chunks, task arguments inline up to 100 KiB, working-dir packages up to 100 MiB), refusing a
+ * longer one from its length prefix alone. Errors come back as RAYC_E* codes mapped from gRPC status
  * codes by common/status.c, with the peer's detail text.
  */
 #ifndef RAYC_COMMON_RPC_H
@@ -79,7 +81,12 @@ typedef struct rpc_server_opts {
   const char *token;    /* required `authorization` metadata value; NULL or "": no check */
   void *ctx;            /* first argument of every handler */
   const rpc_tls_t *tls; /* NULL: plaintext */
+  size_t max_message;   /* longest request taken, bytes; 0: RPC_SERVER_MAX_MESSAGE */
 } rpc_server_opts_t;
+
+/* Default bound on a request a server reads (working-dir packages go up to 100 MiB in one KV put;
+ * objects travel in 5 MiB chunks). */
+#define RPC_SERVER_MAX_MESSAGE ((size_t)256 << 20)
 
 /* Returns a new server, or NULL (logged) when a table row does not match its service descriptor
  * (unknown method name, missing handler, or a method listed twice) or the TLS files are unusable.

@@ -41,6 +41,14 @@ const cfg_entry_t gcs_config_table[] = {
     {"pubsub-poll-timeout-ms", CFG_INT, F(pubsub_poll_timeout_ms), "30000",
      "a held Poll with nothing to deliver is answered empty after this long"},
     {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
+    {"metrics-port", CFG_INT, F(metrics_port), "0",
+     "port of the Prometheus /metrics endpoint on --node-ip-address (0: an ephemeral port; -1: none)"},
+    {"task-events-max", CFG_INT, F(task_events_max), "100000",
+     "task attempts whose state the GCS keeps for rayc list tasks and the timeline (oldest dropped first)"},
+    {"cluster-events-max", CFG_INT, F(cluster_events_max), "10000",
+     "cluster events kept for rayc list cluster-events (oldest dropped first)"},
+    {"job-package-ttl-ms", CFG_INT, F(job_package_ttl_ms), "600000",
+     "a job working-dir package (KV namespace pkg) no job used for this long is deleted (0: never)"},
 };
 const size_t gcs_config_table_len = ARRAY_LEN(gcs_config_table);
 
@@ -73,6 +81,10 @@ static const char *gcs_config_check(const gcs_config_t *c)
     return "--pubsub-buffer and --pubsub-poll-timeout-ms must be positive";
   if (c->redis_address && *c->redis_address && gcs_config_bad_redis(c->redis_address))
     return "--redis-address must be HOST:PORT, [IPV6]:PORT or unix:/PATH";
+  if (c->metrics_port < -1 || c->metrics_port > 65535)
+    return "--metrics-port must be -1 (none), 0 (ephemeral) or a port";
+  if (c->task_events_max <= 0 || c->cluster_events_max <= 0)
+    return "--task-events-max and --cluster-events-max must be positive";
   if (log_level_parse(c->log_level) < 0)
     return "--log-level must be debug, info, warn or error";
   if (!c->node_ip_address || !*c->node_ip_address)

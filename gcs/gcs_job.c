@@ -6,6 +6,7 @@
 #include "common/util.h"
 #include "gcs/gcs_jobsub.h"
 #include "gcs/gcs_server.h"
+#include "gcs/gcs_task.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,9 @@ void gcs_job_on_add(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
     j = gcs_jobs_add(&s->jobs, info);
     if (info && *info->submission_id)
       gcs_jobsubs_link_driver(s->jobsubs, info->submission_id, j->id.b, ID_JOB_SIZE);
+    char id[9];
+    gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO, "JOB_STARTED", NULL, j->id.b, NULL, NULL,
+                  "job %s started (driver pid %d)", id_hex(j->id.b, ID_JOB_SIZE, id), info ? info->driver_pid : 0);
   }
   Rayc__AddJobReply reply = RAYC__ADD_JOB_REPLY__INIT;
   reply.job_id = pb_bytes(j->id.b, ID_JOB_SIZE);

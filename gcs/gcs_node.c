@@ -8,7 +8,9 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
+#include "gcs/gcs_metrics.h"
 #include "gcs/gcs_server.h"
+#include "gcs/gcs_task.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -475,6 +477,10 @@ void gcs_node_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *r
     rpc_reply_error(call, rc, "RegisterNode: %s", why);
     return;
   }
+  char id[9];
+  gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO, "NODE_ADDED", r->node->node_id.data, NULL, NULL, NULL,
+                "node %s (%s%s) joined", id_short(r->node->node_id.data, ID_NODE_SIZE, id), r->node->ip,
+                r->node->is_head ? ", head" : "");
   Rayc__RegisterNodeReply reply = RAYC__REGISTER_NODE_REPLY__INIT;
   gcs_server_reply(s, call, &reply.base);
 }
@@ -507,6 +513,7 @@ void gcs_node_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *re
   reply.n_nodes = s->nodes.n;
   reply.nodes = ptrs;
   reply.infeasible_demands = gcs_nodes_demands(&s->nodes, &reply.n_infeasible_demands);
+  reply.gcs_metrics_port = gcs_metrics_port(s);
   gcs_server_reply(s, call, &reply.base);
   gcs_demands_free(reply.infeasible_demands, reply.n_infeasible_demands);
   free(ptrs);

@@ -5,12 +5,15 @@
  */
 #include "gcs/gcs_server.h"
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
 #include "gcs/gcs_jobsub.h"
 #include "gcs/gcs_kv.h"
+#include "gcs/gcs_metrics.h"
 #include "gcs/gcs_pg.h"
+#include "gcs/gcs_task.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -81,6 +84,10 @@ const rpc_method_t gcs_rpc_methods[] = {
     GCS_ROW(job_submission_service, "ReportJobStatus", gcs_jobsub_on_report, "job job.submission_id"),
     GCS_ROW(job_submission_service, "GetJobRecord", gcs_jobsub_on_get_record, "submission_id"),
     GCS_ROW(job_submission_service, "ListJobRecords", gcs_jobsub_on_list_records, ""),
+    GCS_ROW(task_info_gcs_service, "AddTaskEventData", gcs_task_on_add, ""),
+    GCS_ROW(task_info_gcs_service, "GetTaskEvents", gcs_task_on_get, ""),
+    GCS_ROW(event_gcs_service, "ReportClusterEvent", gcs_event_on_report, "event event.kind"),
+    GCS_ROW(event_gcs_service, "GetClusterEvents", gcs_event_on_get, ""),
 };
 const size_t gcs_rpc_methods_len = ARRAY_LEN(gcs_rpc_methods);
 
@@ -135,9 +142,12 @@ static void gcs_server_on_node_dead(void *arg, gcs_nodes_t *t, gcs_node_t *n)
   int jobs = gcs_jobs_on_node_dead(&s->jobs, n->id.b);
   int workers = gcs_workers_on_node_dead(&s->workers, n->id.b);
   char id[9];
+  id_short(n->id.b, ID_NODE_SIZE, id);
   if (jobs || workers)
     log_info("node %s: death ended %d jobs and %d workers", id_short(n->id.b, ID_NODE_SIZE, id),
              jobs, workers);
+  gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_ERROR, "NODE_DEAD", n->id.b, NULL, NULL, NULL,
+                "node %s (%s) is dead: %s", id, n->info->ip, n->death_reason ? n->death_reason : "unknown cause");
   gcs_actors_on_node_dead(s->actors, &n->id);
   gcs_pgs_on_node_dead(s->pgs, &n->id);
 }
@@ -145,6 +155,9 @@ static void gcs_server_on_node_dead(void *arg, gcs_nodes_t *t, gcs_node_t *n)
 static void gcs_server_on_job_finished(void *arg, gcs_jobs_t *t, gcs_job_t *j)
 {
   (void)t;
+  char id[9];
+  gcs_event_add(arg, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO, "JOB_FINISHED", NULL, j->id.b, NULL, NULL,
+                "job %s finished: %s", id_hex(j->id.b, ID_JOB_SIZE, id), j->end_reason ? j->end_reason : "driver exited");
   /* Raylets kill the job's workers when they see the JOB message; its owned actors die here. */
   gcs_actors_on_job_finished(((gcs_server_t *)arg)->actors, &j->id);
   gcs_pgs_on_job_finished(((gcs_server_t *)arg)->pgs, &j->id); /* its groups that are not detached */
@@ -223,6 +236,7 @@ static void gcs_server_free(gcs_server_t *s)
   gcs_jobs_release(&s->jobs);
   gcs_nodes_release(&s->nodes);
   gcs_store_destroy(s->store);
+  gcs_events_destroy(s->events);
   free(s->redis_prefix);
   free(s->token);
   free(s);
@@ -265,6 +279,7 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
     s->store = gcs_server_open_store(s, &e);
   if (e)
     goto fail;
+  s->events = gcs_events_create((size_t)conf->task_events_max, (size_t)conf->cluster_events_max);
   gcs_server_init_tables(s);
   if (gcs_health_init(&s->health, loop, s->token, &s->tls, &s->nodes, conf->health_check_period_ms,
                       conf->health_check_timeout_ms, conf->health_check_failure_threshold) < 0) {
@@ -311,6 +326,7 @@ void gcs_server_cron(gcs_server_t *s, int64_t now)
   gcs_actors_cron(s->actors, now);
   gcs_pgs_cron(s->pgs, now);
   gcs_jobsubs_cron(s->jobsubs, now);
+  gcs_metrics_cron(s, now);
   gcs_nodes_check_timeouts(&s->nodes, now, s->conf->heartbeat_timeout_ms);
 }
 
@@ -369,6 +385,8 @@ int gcs_server_start(gcs_server_t *s, char **err)
     return rc;
   }
   s->port = rc;
+  if ((rc = gcs_metrics_start(s, err)) < 0)
+    return rc;
   const gcs_config_t *c = s->conf;
   uint64_t period = gcs_server_cron_ms(c);
   uv_timer_start(&s->cron, gcs_server_on_cron, period, period);
@@ -383,8 +401,9 @@ int gcs_server_start(gcs_server_t *s, char **err)
            rpc_tls_enabled(&s->tls) ? "mutual TLS" : "plaintext",
            gcs_store_name(s->store), c->health_check_period_ms, c->health_check_timeout_ms,
            c->health_check_failure_threshold);
-  sd_notifyf(0, "READY=1\nRAYC_PORT=%d\nSTATUS=serving on %s:%d", s->port, c->node_ip_address,
-             s->port);
+  char status[300];
+  snprintf(status, sizeof(status), "serving on %s:%d", c->node_ip_address, s->port);
+  daemon_notify_ready(s->port, gcs_metrics_port(s), status);
   return 0;
 }
 
@@ -394,12 +413,13 @@ void gcs_server_stop(gcs_server_t *s)
     return;
   s->stopping = 1;
   if (s->started)
-    sd_notify(0, "STOPPING=1");
+    daemon_notify_stopping();
   gcs_pubsub_release(&s->pubsub); /* answers the held polls while their clients still listen */
   gcs_actors_shutdown(s->actors);
   gcs_pgs_shutdown(s->pgs);
   rpc_server_destroy(s->rpc);
   s->rpc = NULL;
+  gcs_metrics_stop(s);
   gcs_health_release(&s->health);
   gcs_store_close(s->store); /* replies still waiting for the store go out (orphaned) as it drains */
   gcs_jobsubs_stop(s->jobsubs);
@@ -417,4 +437,41 @@ void gcs_server_destroy(gcs_server_t *s)
     log_info("stopped (nodes known: %zu, jobs: %zu, workers: %zu)", s->nodes.n, s->jobs.n,
              s->workers.map.count);
   gcs_server_free(s);
+}
+
+/* Reports a fatal start-up error in the log and on stderr (which rayc start keeps in gcs.out). */
+static void gcs_main_fail(char *err)
+{
+  log_error("%s", err);
+  fprintf(stderr, "rayc-gcs: %s\n", err);
+  free(err);
+}
+
+int gcs_server_run(int argc, char **argv)
+{
+  gcs_config_t conf;
+  int rc = gcs_config_load(&conf, argc, argv);
+  if (rc != 0)
+    return rc == CFG_HELP ? 0 : 2;
+  if (daemon_log_open("gcs", conf.session_dir, "gcs.log", conf.log_level, 0) < 0) {
+    gcs_config_release(&conf);
+    return 1;
+  }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char *err = NULL;
+  gcs_server_t *s = gcs_server_create(&loop, &conf, &err);
+  rc = s ? gcs_server_start(s, &err) : RAYC_EINVALID_ARGUMENT;
+  if (rc == 0)
+    uv_run(&loop, UV_RUN_DEFAULT);
+  else
+    gcs_main_fail(err);
+  gcs_server_stop(s);
+  uv_run(&loop, UV_RUN_DEFAULT); /* drains the store's writes, runs the close callbacks */
+  if (s && s->failed)
+    rc = RAYC_EUNAVAILABLE; /* the storage failed: exit non-zero so a supervisor restarts us */
+  gcs_server_destroy(s);
+  uv_loop_close(&loop);
+  gcs_config_release(&conf);
+  return rc == 0 ? 0 : 1;
 }

@@ -5,6 +5,7 @@
 #include "common/status.h"
 #include "common/util.h"
 #include "gcs/gcs_server.h"
+#include "gcs/gcs_task.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -223,9 +224,16 @@ void gcs_worker_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage 
 void gcs_worker_on_report_failure(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
-  if (gcs_workers_fail(&s->workers, (const Rayc__ReportWorkerFailureRequest *)req) < 0) {
+  const Rayc__ReportWorkerFailureRequest *r = (const Rayc__ReportWorkerFailureRequest *)req;
+  if (gcs_workers_fail(&s->workers, r) < 0) {
     rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "ReportWorkerFailure: worker_id must be 28 bytes");
     return;
+  }
+  if (r->exit_type == RAYC__WORKER_EXIT_TYPE__WORKER_EXIT_SYSTEM_ERROR ||
+      r->exit_type == RAYC__WORKER_EXIT_TYPE__WORKER_EXIT_USER_ERROR) {
+    char id[9];
+    gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_ERROR, "WORKER_KILLED", NULL, NULL, NULL, r->worker_id.data,
+                  "worker %s died: %s", id_short(r->worker_id.data, ID_WORKER_SIZE, id), r->exit_detail);
   }
   Rayc__ReportWorkerFailureReply reply = RAYC__REPORT_WORKER_FAILURE_REPLY__INIT;
   gcs_server_reply(s, call, &reply.base);

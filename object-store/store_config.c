@@ -30,6 +30,8 @@ static const cfg_entry_t store_cfg_table[] = {
    "threads that write spill files and restore from them"},
   {"node-ip-address", CFG_STRING, offsetof(store_config_t, node_ip_address), "127.0.0.1",
    "address the object manager serves on (other nodes pull from it)"},
+  {"metrics-port", CFG_INT, offsetof(store_config_t, metrics_port), "0",
+   "port of the Prometheus /metrics endpoint on --node-ip-address (0: an ephemeral port; -1: none)"},
   {"object-manager-port", CFG_INT, offsetof(store_config_t, object_manager_port), "0",
    "object manager TCP port (0: ephemeral; announced as RAYC_PORT)"},
   {"token-file", CFG_STRING, offsetof(store_config_t, token_file), NULL,
@@ -40,6 +42,12 @@ static const cfg_entry_t store_cfg_table[] = {
   {"tls-ca", CFG_STRING, offsetof(store_config_t, tls_ca), NULL, "PEM CA that signed the cluster's certificates"},
   {"log-level", CFG_STRING, offsetof(store_config_t, log_level), "info", "debug, info, warn or error"},
   {"log-stderr", CFG_BOOL, offsetof(store_config_t, log_stderr), "false", "also write log lines to stderr"},
+  {"local-max-connections", CFG_INT, offsetof(store_config_t, local_max_conns), "8192",
+   "clients connected to the local socket at once, at most (more are refused; 0: no limit)"},
+  {"local-frame-max", CFG_INT64, offsetof(store_config_t, local_frame_max), "16M",
+   "longest frame a local client may send (at most 16M); a longer one drops the client"},
+  {"local-frame-stall-ms", CFG_INT, offsetof(store_config_t, local_stall_ms), "10000",
+   "a local client's frame must arrive whole within this long of its first byte (0: no limit)"},
 };
 
 /* 30% of physical memory, never below the minimum. */

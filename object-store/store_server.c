@@ -203,7 +203,7 @@ static int store_make_parent_dir(const char *path)
   return rc;
 }
 
-static int store_listen(store_server_t *s, const char *socket_path)
+static int store_listen(store_server_t *s, const char *socket_path, const local_limits_t *limits)
 {
   static const local_server_cbs_t cbs = {
     .on_connect = store_on_connect,
@@ -216,6 +216,8 @@ static int store_listen(store_server_t *s, const char *socket_path)
     return rc;
   }
   s->listener = local_server_create(s->loop, socket_path, &cbs, s, &rc);
+  if (s->listener)
+    local_server_set_limits(s->listener, limits);
   return s->listener ? 0 : rc;
 }
 
@@ -226,6 +228,8 @@ static void store_on_cron(uv_timer_t *t)
     return;
   store_om_cron(s);
   store_pull_cron(s);
+  store_metrics_cron(s);
+  local_server_cron(s->listener);
   if (s->restore_retry) {
     s->restore_retry = 0;
     store_gets_retry_restores(s);
@@ -281,7 +285,7 @@ int store_server_create(uv_loop_t *loop, const store_server_opts_t *opts, store_
   s->loop = loop;
   int rc = store_setup(s, opts);
   if (rc == 0)
-    rc = store_listen(s, opts->socket_path);
+    rc = store_listen(s, opts->socket_path, &opts->limits);
   if (rc == 0 && opts->node_ip)
     rc = store_om_start(s, opts->node_ip, opts->om_port, &(rpc_tls_t){opts->tls_cert, opts->tls_key, opts->tls_ca});
   if (rc < 0) {

@@ -13,6 +13,8 @@
 #ifndef RAYC_STORE_SERVER_H
 #define RAYC_STORE_SERVER_H
 
+#include "common/local.h"
+
 #include <stdint.h>
 #include <uv.h>
 
@@ -30,6 +32,7 @@ typedef struct store_server_opts {
                                NULL: none */
   const char *tls_cert, *tls_key, *tls_ca; /* TLS files for the object manager (server and
                                client), read during store_server_create; NULL: plaintext */
+  local_limits_t limits;    /* on the local socket's clients (common/local.h) */
 } store_server_opts_t;
 
 /* Maps a region of opts->capacity bytes, listens on opts->socket_path and, when node_ip is set,
@@ -49,5 +52,9 @@ void store_server_shutdown(store_server_t *s);
 /* Shuts down if not yet done and frees the store (region, objects, bookkeeping). Call after the
  * loop has run the close callbacks (uv_run returned). Accepts NULL. */
 void store_server_destroy(store_server_t *s);
+
+/* The whole life of rayc-store (main() calls it; store_run.c). Returns the exit status: 0, 1 on a
+ * start-up failure, 2 on bad settings. */
+int store_server_run(int argc, char **argv);
 
 #endif

@@ -148,6 +148,7 @@ struct store_server {
   struct store_job_stats *job_stats; /* owned: per-job object counters (store_jobs.c) */
   size_t njob_stats, capjob_stats;
   uv_timer_t cron;
+  int64_t metrics_next_ms; /* next refresh of the gauges (store_metrics.c) */
   int shut_down;
   char err[256]; /* message for the error reply of the current request */
 };
@@ -281,5 +282,7 @@ void store_jobs_count(store_server_t *s, const uint8_t *object_id, enum store_jo
 void store_jobs_release(store_server_t *s);
 /* ObjectManagerService.GetJobObjects. */
 void store_jobs_on_get(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+/* store_metrics.c: refreshes the store's Prometheus gauges and counters once a second (cron). */
+void store_metrics_cron(store_server_t *s);
 
 #endif

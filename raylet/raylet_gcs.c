@@ -5,6 +5,7 @@
  */
 #include "raylet/raylet.h"
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -33,6 +34,8 @@ static void gcs_fill_node(raylet_t *r, Rayc__NodeInfo *n, char *hostname, size_t
   n->session_dir = r->cfg.session_dir;
   n->is_head = r->cfg.head;
   n->start_time_ms = wall_ms();
+  n->metrics_export_port = raylet_metrics_port(r);
+  n->store_metrics_port = r->cfg.store_metrics_port;
 }
 
 static void gcs_register_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
@@ -46,7 +49,7 @@ static void gcs_register_done(void *arg, int status, const char *detail, Protobu
   char id[9];
   log_info("node %s registered with the GCS at %s", id_short(r->node_id.b, ID_NODE_SIZE, id), r->cfg.gcs_address);
   if (!r->registered)
-    sd_notifyf(0, "READY=1\nRAYC_PORT=%d", r->port);
+    daemon_notify_ready(r->port, raylet_metrics_port(r), NULL);
   r->registered = 1;
   r->last_heartbeat_ms = 0; /* heartbeat now: its reply brings the cluster view */
 }

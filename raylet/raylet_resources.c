@@ -5,6 +5,7 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,60 +70,28 @@ void raylet_res_add(raylet_res_t *avail, const raylet_res_t *req)
     raylet_res_set(avail, req->name[i], raylet_res_get(avail, req->name[i]) + req->amount[i]);
 }
 
-static const char *skip_ws(const char *p)
-{
-  while (isspace((unsigned char)*p))
-    p++;
-  return p;
-}
-
-/* Parses one "name": number pair; returns the position after it or NULL. */
-static const char *parse_pair(raylet_res_t *r, const char *p)
-{
-  char name[RES_NAME_MAX];
-  size_t n = 0;
-  p = skip_ws(p);
-  if (*p++ != '"')
-    return NULL;
-  while (*p && *p != '"') {
-    if (n + 1 >= sizeof(name))
-      return NULL;
-    name[n++] = *p++;
-  }
-  if (*p++ != '"' || n == 0)
-    return NULL;
-  name[n] = '\0';
-  p = skip_ws(p);
-  if (*p++ != ':')
-    return NULL;
-  char *end;
-  double v = strtod(p, &end);
-  if (end == p || v < 0)
-    return NULL;
-  raylet_res_set(r, name, v);
-  return skip_ws(end);
-}
-
+/* Parsed with jansson (a well-kept JSON library) rather than by hand: {"name": amount, ...}, every
+ * amount a non-negative number and every name short enough for the table. */
 int raylet_res_parse_json(raylet_res_t *r, const char *json)
 {
-  const char *p = skip_ws(json);
-  if (*p++ != '{')
-    return RAYC_EINVALID_ARGUMENT;
-  p = skip_ws(p);
-  if (*p == '}')
-    return *skip_ws(p + 1) ? RAYC_EINVALID_ARGUMENT : 0;
-  for (;;) {
-    p = parse_pair(r, p);
-    if (!p)
-      return RAYC_EINVALID_ARGUMENT;
-    if (*p == ',') {
-      p++;
-      continue;
+  json_error_t jerr;
+  json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+  int rc = root && json_is_object(root) ? 0 : RAYC_EINVALID_ARGUMENT;
+  const char *name;
+  json_t *v;
+  if (rc == 0) {
+    json_object_foreach(root, name, v) {
+      if (!json_is_number(v) || json_number_value(v) < 0 || !*name || strlen(name) >= RES_NAME_MAX ||
+          (res_index(r, name) < 0 && r->n >= RES_MAX)) {
+        rc = RAYC_EINVALID_ARGUMENT;
+        break;
+      }
     }
-    if (*p == '}' && *skip_ws(p + 1) == '\0')
-      return 0;
-    return RAYC_EINVALID_ARGUMENT;
   }
+  if (rc == 0)
+    json_object_foreach(root, name, v) raylet_res_set(r, name, json_number_value(v));
+  json_decref(root);
+  return rc;
 }
 
 void raylet_res_from_pb(raylet_res_t *r, Rayc__ResourceEntry **entries, size_t n)

@@ -8,6 +8,7 @@
 #include "raylet/raylet.h"
 
 #include "common/cfg.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -21,18 +22,7 @@ enum { CRON_MS = 50, SHUTDOWN_GRACE_MS = 2000, START_DEADLINE_MS = 30000 };
 
 static int raylet_open_log(raylet_t *r)
 {
-  int level = log_level_parse(r->cfg.log_level);
-  log_init("raylet", level < 0 ? LOG_INFO : (enum log_level)level);
-  char *path = xasprintf("%s/logs/raylet.log", r->cfg.session_dir);
-  mkdir_p(r->cfg.session_dir, 0700);
-  char *logs = xasprintf("%s/logs", r->cfg.session_dir), *pids = xasprintf("%s/pids", r->cfg.session_dir);
-  mkdir_p(logs, 0700);
-  mkdir_p(pids, 0700);
-  int rc = log_open(path, 0);
-  free(path);
-  free(logs);
-  free(pids);
-  return rc;
+  return daemon_log_open("raylet", r->cfg.session_dir, "raylet.log", r->cfg.log_level, 0);
 }
 
 /* <session>/address names the GCS for the node's workers and for `rayc` and drivers on this
@@ -52,8 +42,10 @@ static void raylet_close_all(raylet_t *r)
   raylet_sched_free(r);
   raylet_bundle_free(r);
   raylet_usage_destroy(r);
+  raylet_rtenv_destroy(r);
   rpc_server_destroy(r->server);
   r->server = NULL;
+  raylet_metrics_stop(r);
   local_server_destroy(r->local);
   r->local = NULL;
   rpc_client_destroy(r->client);
@@ -93,11 +85,14 @@ static void raylet_cron(uv_timer_t *t)
   raylet_gcs_heartbeat(r);
   raylet_jobs_cron(r);
   raylet_drain_cron(r);
+  raylet_metrics_cron(r);
   if (r->stopping)
     return;
   raylet_usage_cron(r);
+  raylet_rtenv_cron(r);
   raylet_pool_reap_stuck(r);
   raylet_pool_reap_idle(r);
+  local_server_cron(r->local);
   if (r->infeasible)
     raylet_sched_retry_infeasible(r);
   if (r->queue)
@@ -136,7 +131,7 @@ int raylet_server_run(int argc, char **argv)
   r->node_id = id_node_random();
   raylet_write_address(r);
   if ((rc = raylet_start_loop(r)) != 0 || (rc = raylet_local_start(r)) != 0 || (rc = raylet_service_start(r)) != 0 ||
-      (rc = raylet_gcs_start(r)) != 0)
+      (rc = raylet_metrics_start(r)) != 0 || (rc = raylet_gcs_start(r)) != 0)
     goto stop;
   char res[512], id[9];
   raylet_res_format(&r->total, res, sizeof(res));

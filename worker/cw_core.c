@@ -4,6 +4,7 @@
  * tearing it all down.
  */
 #include "worker/cw.h"
+#include "worker/cw_events.h"
 
 #include "common/frame.h"
 #include "common/log.h"
@@ -175,6 +176,7 @@ void cw_destroy(cw_t *cw)
   pthread_mutex_unlock(&cw->mu);
   if (cw->bg_running)
     pthread_join(cw->bg, NULL);
+  cw_events_flush(cw, 2000); /* what the last second recorded */
   pthread_mutex_lock(&cw->mu);
   if (cw->raylet)
     cw_leases_return_idle(cw, 1);
@@ -197,6 +199,7 @@ void cw_destroy(cw_t *cw)
   free(cw->pg_removed);
   free(cw->session_dir);
   token_free(cw->token);
+  cw_events_release(cw);
   pthread_cond_destroy(&cw->bg_cv);
   pthread_cond_destroy(&cw->cv);
   pthread_mutex_destroy(&cw->mu);

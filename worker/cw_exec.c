@@ -9,6 +9,7 @@
  * when the task returns, so a large result is written exactly once.
  */
 #include "worker/cw.h"
+#include "worker/cw_events.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -255,7 +256,7 @@ static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 }
 
 static Rayc__ErrorInfo *exec_error(cw_t *cw, const Rayc__TaskSpec *spec, int code, const char *msg);
-static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n);
+static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n, int64_t start_us, int64_t end_us);
 
 /* Answers a queued task's PushTask with CANCELLED for every result, without running it. */
 static void exec_reply_cancelled(cw_t *cw, rpc_call_t *call, const Rayc__TaskSpec *spec)
@@ -271,7 +272,7 @@ static void exec_reply_cancelled(cw_t *cw, rpc_call_t *call, const Rayc__TaskSpe
     rets[i].object_id = pb_bytes(ids[i].b, ID_OBJECT_SIZE);
     rets[i].error = exec_error(cw, spec, RAYC_ECANCELLED, "the task was cancelled before it ran");
   }
-  exec_reply(call, rets, n);
+  exec_reply(call, rets, n, 0, 0);
   for (size_t i = 0; i < n; i++) {
     free(rets[i].error->message);
     free(rets[i].error->function_name);
@@ -544,7 +545,7 @@ static void exec_finish_return(rayc_task_ctx *ctx, size_t i, Rayc__ReturnObject 
   }
 }
 
-static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n)
+static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n, int64_t start_us, int64_t end_us)
 {
   Rayc__PushTaskReply rep = RAYC__PUSH_TASK_REPLY__INIT;
   Rayc__ReturnObject **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
@@ -554,6 +555,9 @@ static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n)
   rep.n_returns = n;
   /* the node drains: the owner pushes no more tasks here and returns the lease */
   rep.worker_exiting = cw_global && __atomic_load_n(&cw_global->node_draining, __ATOMIC_RELAXED);
+  rep.start_us = start_us; /* the owner reports the task's RUNNING and end events with these */
+  rep.end_us = end_us;
+  rep.worker_pid = (int32_t)getpid();
   rpc_reply(call, &rep.base);
   free(ptrs);
 }
@@ -633,10 +637,20 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
                        .kind = xcalloc(n, 1), .ret_refs = xcalloc(n, sizeof(cw_nested_t *)),
                        .ret_nrefs = xcalloc(n, sizeof(size_t))};
   int code = 0;
+  const char *name = spec->name[0] ? spec->name : spec->function_name;
+  const uint8_t *actor = spec->actor_id.len == ID_ACTOR_SIZE ? spec->actor_id.data : NULL;
+  int own_events = spec->type != RAYC__TASK_TYPE__NORMAL_TASK; /* normal tasks: the owner reports */
+  int64_t start_us = cw_events_now_us();
+  if (own_events)
+    cw_event_record(cw, spec->task_id.data, spec->attempt, name, spec->type, actor, RAYC__TASK_STATUS__RUNNING, NULL, 1);
   pthread_mutex_lock(&exec_q.mu);
   exec_q.running = &ctx;
   pthread_mutex_unlock(&exec_q.mu);
   char *err = exec_call(cw, &ctx, spec, body, arg, &code);
+  int64_t end_us = cw_events_now_us();
+  if (own_events)
+    cw_event_record(cw, spec->task_id.data, spec->attempt, name, spec->type, actor,
+                    err ? RAYC__TASK_STATUS__FAILED : RAYC__TASK_STATUS__FINISHED, err, 1);
   pthread_mutex_lock(&exec_q.mu);
   exec_q.running = NULL;
   pthread_mutex_unlock(&exec_q.mu);
@@ -667,7 +681,7 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
       rets[i].n_nested_refs = nested[i].n;
     }
   }
-  exec_reply(call, rets, n);
+  exec_reply(call, rets, n, start_us, end_us);
   ctx_drop_ret_refs(&ctx); /* the caller is registered with their owners by now */
   for (size_t i = 0; i < n; i++)
     cw_nested_msg_free(&nested[i]);

@@ -46,8 +46,10 @@ static int pg_gcs_call(cw_t *cw, const char *method, const ProtobufCMessage *req
   if (!ch)
     return RAYC_ENOT_CONNECTED;
   char *detail = NULL;
-  int rc = rpc_call_sync(ch, &rayc__placement_group_info_gcs_service__descriptor, method, req, timeout_ms, resp,
-                         &detail);
+  /* through cw_gcs_call_on: a GCS restart (its calls cut with UNAVAILABLE) is waited out, as for
+   * every other GCS call (found by the chaos suite: a wait cut by a GCS kill failed the driver) */
+  int rc = cw_gcs_call_on(cw, ch, &rayc__placement_group_info_gcs_service__descriptor, method, req, timeout_ms, resp,
+                          &detail);
   if (rc != 0)
     cw_set_error(rc, "%s", detail && *detail ? detail : rayc_strerror(rc));
   free(detail);

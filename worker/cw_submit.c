@@ -11,6 +11,7 @@
  * Every function here runs with cw->mu held.
  */
 #include "worker/cw.h"
+#include "worker/cw_events.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -47,6 +48,8 @@ void cw_task_free(cw_t *cw, cw_task_t *t)
 
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg)
 {
+  cw_event_record(cw, t->id.b, t->attempt, t->name, t->on_ready ? RAYC__TASK_TYPE__ACTOR_TASK : RAYC__TASK_TYPE__NORMAL_TASK,
+                  NULL, RAYC__TASK_STATUS__FAILED, msg ? msg : rayc_strerror(err), 0);
   for (int i = 0; i < t->num_returns; i++) {
     id_object_t id = id_object_for_task(t->id, (uint32_t)i + 1);
     cw_object_t *o = cw_obj_get(cw, &id);
@@ -142,6 +145,20 @@ static int cw_reply_failed(const Rayc__PushTaskReply *rep)
   return 0;
 }
 
+/* The attempt ran: its end event, carrying when it started, at the place the worker reported. */
+static void cw_push_events(cw_t *cw, cw_task_t *t, cw_lease_t *l, const Rayc__PushTaskReply *rep)
+{
+  if (!rep->start_us)
+    return;
+  const char *err = NULL;
+  for (size_t i = 0; i < rep->n_returns && !err; i++)
+    if (rep->returns[i]->error)
+      err = rep->returns[i]->error->message;
+  cw_event_record_at(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL,
+                     err ? RAYC__TASK_STATUS__FAILED : RAYC__TASK_STATUS__FINISHED, err, rep->end_us, rep->start_us,
+                     l->node_id.b, l->worker_id.b, rep->worker_pid);
+}
+
 static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_task_t *t = arg;
@@ -156,10 +173,12 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
     l->dead = 1; /* its node drains: no more tasks there; the lease goes back when these are done */
   if (status == 0 && t->retry_exceptions && t->attempts_left > 0 && cw_reply_failed(rep) && !cw->stopping &&
       !t->cancelled) {
+    cw_push_events(cw, t, l, rep);
     t->attempts_left--;
     t->attempt++;
     cw_class_push_front(c, t);
   } else if (status == 0) {
+    cw_push_events(cw, t, l, rep);
     cw_apply_returns(cw, t, rep);
     cw_lineage_keep_or_free(cw, t);
   } else if (t->cancelled) {
@@ -170,6 +189,8 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
     if (t->attempts_left > 0 && !cw->stopping) {
       log_warn("task %s: worker %s failed (%s: %s); retrying (%d retries left)", t->name, l->target,
                rayc_strerror(status), detail, t->attempts_left);
+      cw_event_record(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL, RAYC__TASK_STATUS__FAILED,
+                      detail && *detail ? detail : rayc_strerror(status), 0);
       t->attempts_left--;
       t->attempt++;
       cw_class_push_front(c, t);
@@ -274,6 +295,8 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
   t->lease = l;
   l->in_flight++;
   l->pushed++;
+  cw_event_record(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL,
+                  RAYC__TASK_STATUS__SUBMITTED_TO_WORKER, NULL, 0);
   if (rpc_call(l->ch, &rayc__core_worker_service__descriptor, "PushTask", &req.base, -1, cw_push_done, t) != 0) {
     l->in_flight--;
     t->lease = NULL;
@@ -559,7 +582,7 @@ void cw_classes_free(cw_t *cw)
 void *cw_bg_main(void *arg)
 {
   cw_t *cw = arg;
-  int64_t owner_tick_ms = now_ms();
+  int64_t owner_tick_ms = now_ms(), events_tick_ms = now_ms();
   pthread_mutex_lock(&cw->mu);
   while (!cw->stopping) {
     struct timespec ts;
@@ -577,6 +600,12 @@ void *cw_bg_main(void *arg)
           cw_pump(cw, c);
       cw_actors_tick(cw);
       cw_borrow_tick(cw);
+    }
+    if (!cw->stopping && now_ms() - events_tick_ms >= 1000) {
+      events_tick_ms = now_ms();
+      pthread_mutex_unlock(&cw->mu); /* the events have their own lock; the send is asynchronous */
+      cw_events_flush(cw, 0);
+      pthread_mutex_lock(&cw->mu);
     }
     if (!cw->stopping && now_ms() - owner_tick_ms >= 1000) {
       owner_tick_ms = now_ms();
@@ -778,6 +807,8 @@ int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_t
     cw_obj_new(cw, &id)->local_refs = 1;
     memcpy(out[i].id, id.b, ID_OBJECT_SIZE);
   }
+  cw_event_record(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL,
+                  RAYC__TASK_STATUS__PENDING_ARGS_AVAIL, NULL, 0);
   if (t->deps_pending == 0)
     cw_task_ready(cw, t);
   pthread_mutex_unlock(&cw->mu);

@@ -1,17 +1,14 @@
 /*
- * rayc list actors [--format table|json]: the cluster's actors as the GCS knows them (Ray's
- * `ray list actors`): id, class, name, state, restarts, where it runs, and why it died.
- * rayc list nodes: every node, its state (ALIVE, ALIVE draining, DEAD) and why it died ("drained"
- * for a node `rayc stop` drained). rayc list jobs: every job, RUNNING or FINISHED, and why it ended.
- * rayc list placement-groups: id, name, strategy, state, bundles and where each is reserved.
+ * The state commands (Ray's `ray list|get|summary|timeline`), over the state API's client side
+ * (cli_state.c): rayc list KIND [--filter KEY=VALUE]... [--limit N] [--format table|json],
+ * rayc get KIND ID, rayc summary tasks|actors, rayc timeline [--job ID] -o FILE, and
+ * rayc metrics targets (Prometheus file_sd JSON). JSON is written by jansson.
  */
 #include "client/cli/cli.h"
 
-#include "common/ids.h"
-#include "common/rpc.h"
+#include "client/cli/cli_state.h"
 #include "common/status.h"
 #include "common/util.h"
-#include "proto/gcs_actor.pb-c.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -19,351 +16,340 @@
 #include <string.h>
 
 int cli_list(int argc, char **argv);
+int cli_get(int argc, char **argv);
+int cli_summary(int argc, char **argv);
+int cli_timeline(int argc, char **argv);
+int cli_metrics(int argc, char **argv);
 
-typedef struct cli_list_conf {
+enum { CLI_MAX_FILTERS = 16 };
+
+typedef struct cli_state_conf {
   char *address;
   char *temp_dir;
   char *format;
   int timeout_ms;
+  int limit;
+  char *job;
+  char *output;
   cli_sec_t sec;
-} cli_list_conf_t;
+} cli_state_conf_t;
 
-#define F(field) offsetof(cli_list_conf_t, field)
-static const cfg_entry_t cli_list_table[] = {
+#define F(field) offsetof(cli_state_conf_t, field)
+static const cfg_entry_t cli_state_table[] = {
     {"address", CFG_STRING, F(address), NULL, "HOST:PORT of the GCS (unset: <temp-dir>/session_latest/address)"},
     {"temp-dir", CFG_STRING, F(temp_dir), "/tmp/rayc", "where sessions live"},
     {"format", CFG_STRING, F(format), "table", "table or json"},
-    {"timeout-ms", CFG_INT, F(timeout_ms), "5000", "how long to wait for the GCS"},
-    CLI_SEC_SETTINGS(cli_list_conf_t, sec),
+    {"timeout-ms", CFG_INT, F(timeout_ms), "10000", "how long to wait for the GCS"},
+    {"limit", CFG_INT, F(limit), "100", "show at most this many rows (0: all)"},
+    {"job", CFG_STRING, F(job), NULL, "tasks and timeline: only this job's (hex id)"},
+    {"output", CFG_STRING, F(output), NULL, "timeline: the file to write (-o)"},
+    CLI_SEC_SETTINGS(cli_state_conf_t, sec),
 };
 #undef F
 
-static const char cli_list_summary[] =
-    "Lists the cluster's actors, nodes, jobs or placement groups: rayc list actors|nodes|jobs|placement-groups "
-    "[--format table|json].";
-
-static const char *state_name(Rayc__ActorState s)
-{
-  static const char *names[] = {"PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"};
-  return (unsigned)s < 4 ? names[s] : "UNKNOWN";
-}
-
-static void json_str(const char *s)
-{
-  putchar('"');
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      printf("\\%c", c);
-    else if (c < 0x20)
-      printf("\\u%04x", c);
-    else
-      putchar(c);
-  }
-  putchar('"');
-}
-
-static void print_json(const Rayc__ListActorsReply *r)
-{
-  printf("[");
-  for (size_t i = 0; i < r->n_actors; i++) {
-    const Rayc__ActorInfo *a = r->actors[i];
-    char id[33], job[9];
-    id_hex(a->actor_id.data, a->actor_id.len == ID_ACTOR_SIZE ? ID_ACTOR_SIZE : 0, id);
-    id_hex(a->job_id.data, a->job_id.len == ID_JOB_SIZE ? ID_JOB_SIZE : 0, job);
-    printf("%s\n  {\"actor_id\": \"%s\", \"class_name\": ", i ? "," : "", id);
-    json_str(a->class_name);
-    printf(", \"name\": ");
-    json_str(a->name);
-    printf(", \"namespace\": ");
-    json_str(a->ray_namespace);
-    printf(", \"state\": \"%s\", \"job_id\": \"%s\", \"num_restarts\": %d, \"max_restarts\": %d, "
-           "\"detached\": %s, \"address\": ",
-           state_name(a->state), job, a->num_restarts, a->max_restarts, a->detached ? "true" : "false");
-    if (a->address)
-      printf("\"%s:%d\"", a->address->ip, a->address->port);
-    else
-      printf("null");
-    printf(", \"death_cause\": \"%s\", \"death_message\": ",
-           protobuf_c_enum_descriptor_get_value(&rayc__actor_death_cause__descriptor, a->death_cause)
-               ? protobuf_c_enum_descriptor_get_value(&rayc__actor_death_cause__descriptor, a->death_cause)->name
-               : "?");
-    json_str(a->death_message);
-    printf("}");
-  }
-  printf("%s]\n", r->n_actors ? "\n" : "");
-}
-
-static void print_table(const Rayc__ListActorsReply *r)
-{
-  printf("%-32s  %-16s  %-16s  %-16s  %8s  %-21s  %s\n", "ACTOR_ID", "CLASS", "NAME", "STATE", "RESTARTS", "ADDRESS",
-         "DEATH");
-  for (size_t i = 0; i < r->n_actors; i++) {
-    const Rayc__ActorInfo *a = r->actors[i];
-    char id[33], addr[80] = "-";
-    id_hex(a->actor_id.data, a->actor_id.len == ID_ACTOR_SIZE ? ID_ACTOR_SIZE : 0, id);
-    if (a->address)
-      snprintf(addr, sizeof(addr), "%s:%d", a->address->ip, a->address->port);
-    printf("%-32s  %-16s  %-16s  %-16s  %8d  %-21s  %s\n", id, a->class_name, *a->name ? a->name : "-",
-           state_name(a->state), a->num_restarts, addr, a->state == RAYC__ACTOR_STATE__ACTOR_DEAD ? a->death_message : "");
-  }
-  printf("%zu actor%s\n", r->n_actors, r->n_actors == 1 ? "" : "s");
-}
-
-static int list_actors(const cli_list_conf_t *c, const char *address)
-{
+/* One state command in progress: its settings, filters and GCS connection. */
+typedef struct cli_state_run {
+  char cmd[64];
+  cli_state_conf_t c;
+  const char *filters[CLI_MAX_FILTERS];
+  int nfilters;
+  char address[256];
   cli_auth_t auth;
-  rpc_client_t *client = cli_auth_init(&auth, &c->sec, c->temp_dir, "list actors") < 0
-                             ? NULL
-                             : cli_client_create(&auth, "list actors");
-  Rayc__ListActorsRequest req = RAYC__LIST_ACTORS_REQUEST__INIT;
-  ProtobufCMessage *resp = NULL;
-  char *detail = NULL;
-  int rc = client ? rpc_call_sync(rpc_channel_get(client, address), &rayc__actor_info_gcs_service__descriptor,
-                                  "ListActors", &req.base, c->timeout_ms, &resp, &detail)
-                  : RAYC_EINTERNAL;
-  rpc_client_destroy(client);
-  if (rc != 0) {
-    fprintf(stderr, "rayc list actors: cannot query the GCS at %s: %s\n", address,
-            detail && *detail ? detail : rayc_strerror(rc));
-    cli_auth_hint(stderr, &auth, rc);
-    cli_auth_release(&auth);
-    free(detail);
-    return CLI_FAIL;
-  }
-  cli_auth_release(&auth);
-  if (strcmp(c->format, "json") == 0)
-    print_json((Rayc__ListActorsReply *)resp);
-  else
-    print_table((Rayc__ListActorsReply *)resp);
-  pb_free(resp);
-  return CLI_OK;
-}
+  rpc_client_t *client;
+  state_src_t src;
+} cli_state_run_t;
 
-/* ---- placement groups ---- */
-
-static const char *pg_state(Rayc__PlacementGroupState s)
+/* Moves --filter K=V and -o FILE out of argv (cfg settings take a flag once); returns the new argc
+ * or -1 (printed) for too many filters. */
+static int cli_state_take_flags(cli_state_run_t *r, int argc, char **argv, char **out_flag)
 {
-  static const char *names[] = {"PENDING", "CREATED", "REMOVED", "RESCHEDULING"};
-  return (unsigned)s < 4 ? names[s] : "UNKNOWN";
-}
-
-static const char *pg_strategy(Rayc__PlacementStrategy s)
-{
-  static const char *names[] = {"PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"};
-  return (unsigned)s < 4 ? names[s] : "UNKNOWN";
-}
-
-static void print_pg_json(const Rayc__GetAllPlacementGroupReply *r)
-{
-  printf("[");
-  for (size_t i = 0; i < r->n_placement_groups; i++) {
-    const Rayc__PlacementGroupInfo *g = r->placement_groups[i];
-    char id[2 * ID_PG_SIZE + 1], job[9];
-    id_hex(g->placement_group_id.data, g->placement_group_id.len == ID_PG_SIZE ? ID_PG_SIZE : 0, id);
-    id_hex(g->creator_job_id.data, g->creator_job_id.len == ID_JOB_SIZE ? ID_JOB_SIZE : 0, job);
-    printf("%s\n  {\"placement_group_id\": \"%s\", \"name\": ", i ? "," : "", id);
-    json_str(g->name);
-    printf(", \"strategy\": \"%s\", \"state\": \"%s\", \"creator_job_id\": \"%s\", \"detached\": %s, "
-           "\"state_detail\": ",
-           pg_strategy(g->strategy), pg_state(g->state), job, g->is_detached ? "true" : "false");
-    json_str(g->state_detail);
-    printf(", \"bundles\": [");
-    for (size_t b = 0; b < g->n_bundles; b++) {
-      const Rayc__Bundle *x = g->bundles[b];
-      char node[2 * ID_NODE_SIZE + 1];
-      printf("%s{\"index\": %d, \"resources\": {", b ? ", " : "", x->index);
-      for (size_t k = 0; k < x->n_resources; k++) {
-        printf("%s", k ? ", " : "");
-        json_str(x->resources[k]->name);
-        printf(": %g", x->resources[k]->amount);
+  int k = 0;
+  for (int i = 0; i < argc; i++) {
+    int filter = strcmp(argv[i], "--filter") == 0, o = strcmp(argv[i], "-o") == 0;
+    if ((filter || o) && i + 1 < argc) {
+      if (o) {
+        *out_flag = argv[++i];
+        continue;
       }
-      printf("}, \"node_id\": ");
-      if (x->node_id.len == ID_NODE_SIZE)
-        printf("\"%s\"}", id_hex(x->node_id.data, ID_NODE_SIZE, node));
-      else
-        printf("null}");
+      if (r->nfilters == CLI_MAX_FILTERS) {
+        fprintf(stderr, "rayc %s: at most %d --filter flags\n", r->cmd, CLI_MAX_FILTERS);
+        return -1;
+      }
+      r->filters[r->nfilters++] = argv[++i];
+    } else if (strncmp(argv[i], "--filter=", 9) == 0 && r->nfilters < CLI_MAX_FILTERS) {
+      r->filters[r->nfilters++] = argv[i] + 9;
+    } else {
+      argv[k++] = argv[i];
     }
-    printf("]}");
   }
-  printf("%s]\n", r->n_placement_groups ? "\n" : "");
+  return k;
 }
 
-static void print_pg_table(const Rayc__GetAllPlacementGroupReply *r)
+/* Parses the settings and connects; CLI_CONTINUE or an exit status (printed). */
+static int cli_state_open(cli_state_run_t *r, const char *summary, int argc, char **argv)
 {
-  printf("%-36s  %-16s  %-13s  %-12s  %s\n", "PLACEMENT_GROUP_ID", "NAME", "STRATEGY", "STATE", "BUNDLES");
-  for (size_t i = 0; i < r->n_placement_groups; i++) {
-    const Rayc__PlacementGroupInfo *g = r->placement_groups[i];
-    char id[2 * ID_PG_SIZE + 1], bundles[512];
-    size_t off = 0;
-    bundles[0] = '\0';
-    id_hex(g->placement_group_id.data, g->placement_group_id.len == ID_PG_SIZE ? ID_PG_SIZE : 0, id);
-    for (size_t b = 0; b < g->n_bundles && off < sizeof(bundles); b++) {
-      const Rayc__Bundle *x = g->bundles[b];
-      char node[2 * ID_NODE_SIZE + 1] = "-";
-      if (x->node_id.len == ID_NODE_SIZE)
-        id_short(x->node_id.data, ID_NODE_SIZE, node);
-      off += (size_t)snprintf(bundles + off, sizeof(bundles) - off, "%s{", b ? " " : "");
-      for (size_t k = 0; k < x->n_resources && off < sizeof(bundles); k++)
-        off += (size_t)snprintf(bundles + off, sizeof(bundles) - off, "%s%s:%g", k ? "," : "", x->resources[k]->name,
-                                x->resources[k]->amount);
-      if (off < sizeof(bundles))
-        off += (size_t)snprintf(bundles + off, sizeof(bundles) - off, "}@%s", node);
-    }
-    printf("%-36s  %-16s  %-13s  %-12s  %s%s%s\n", id, *g->name ? g->name : "-", pg_strategy(g->strategy),
-           pg_state(g->state), bundles, *g->state_detail ? "  " : "", g->state_detail);
+  char *o = NULL;
+  int n = cli_state_take_flags(r, argc, argv, &o);
+  if (n < 0)
+    return CLI_USAGE;
+  int status = cli_parse(r->cmd, summary, cli_state_table, ARRAY_LEN(cli_state_table), &r->c, sizeof(r->c), n, argv);
+  if (status != CLI_CONTINUE)
+    return status;
+  if (o) {
+    free(r->c.output);
+    r->c.output = xstrdup(o);
   }
-  printf("%zu placement group%s\n", r->n_placement_groups, r->n_placement_groups == 1 ? "" : "s");
+  if (strcmp(r->c.format, "json") != 0 && strcmp(r->c.format, "table") != 0) {
+    fprintf(stderr, "rayc %s: --format must be table or json, not '%s'\n", r->cmd, r->c.format);
+    return CLI_USAGE;
+  }
+  if (cli_find_address(r->c.address, r->c.temp_dir, r->address, sizeof(r->address)) < 0) {
+    fprintf(stderr, "rayc %s: no cluster found (no --address, no RAYC_ADDRESS, no %s/session_latest/address)\n",
+            r->cmd, r->c.temp_dir);
+    return CLI_FAIL;
+  }
+  if (cli_auth_init(&r->auth, &r->c.sec, r->c.temp_dir, r->cmd) < 0 || !(r->client = cli_client_create(&r->auth, r->cmd)))
+    return CLI_FAIL;
+  r->src.gcs = rpc_channel_get(r->client, r->address);
+  r->src.timeout_ms = r->c.timeout_ms;
+  return CLI_CONTINUE;
 }
 
-/* Calls svc.method on the GCS with an empty request; 0 with *resp, or CLI_FAIL (printed). */
-static int list_call(const cli_list_conf_t *c, const char *address, const char *what,
-                     const ProtobufCServiceDescriptor *svc, const char *method, const ProtobufCMessage *req,
-                     ProtobufCMessage **resp)
+static void cli_state_close(cli_state_run_t *r)
 {
-  char cmd[32];
-  snprintf(cmd, sizeof(cmd), "list %s", what);
-  cli_auth_t auth;
-  rpc_client_t *client = cli_auth_init(&auth, &c->sec, c->temp_dir, cmd) < 0 ? NULL : cli_client_create(&auth, cmd);
-  char *detail = NULL;
-  int rc = client ? rpc_call_sync(rpc_channel_get(client, address), svc, method, req, c->timeout_ms, resp, &detail)
-                  : RAYC_EINTERNAL;
-  rpc_client_destroy(client);
+  rpc_client_destroy(r->client);
+  cli_auth_release(&r->auth);
+  cfg_release(cli_state_table, ARRAY_LEN(cli_state_table), &r->c);
+}
+
+/* Fetches rows of kind and applies the filters; 0 with *rows, or CLI_FAIL/CLI_USAGE (printed). */
+static int cli_state_rows(cli_state_run_t *r, const char *kind, json_t **rows)
+{
+  char *err = NULL;
+  int rc = state_fetch(&r->src, kind, r->c.job, rows, &err);
   if (rc != 0) {
-    fprintf(stderr, "rayc %s: cannot query the GCS at %s: %s\n", cmd, address,
-            detail && *detail ? detail : rayc_strerror(rc));
-    cli_auth_hint(stderr, &auth, rc);
-  }
-  cli_auth_release(&auth);
-  free(detail);
-  return rc ? CLI_FAIL : 0;
-}
-
-static int list_nodes(const cli_list_conf_t *c, const char *address)
-{
-  Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
-  ProtobufCMessage *resp = NULL;
-  if (list_call(c, address, "nodes", &rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &req.base, &resp))
+    fprintf(stderr, "rayc %s: cannot query the GCS at %s: %s\n", r->cmd, r->address, err);
+    cli_auth_hint(stderr, &r->auth, rc);
+    free(err);
     return CLI_FAIL;
-  const Rayc__GetAllNodeInfoReply *r = (const Rayc__GetAllNodeInfoReply *)resp;
-  int json = strcmp(c->format, "json") == 0;
-  if (json)
-    printf("[");
-  else
-    printf("%-56s  %-15s  %-5s  %-16s  %s\n", "NODE_ID", "IP", "HEAD", "STATE", "DEATH");
-  for (size_t i = 0; i < r->n_nodes; i++) {
-    const Rayc__NodeInfo *n = r->nodes[i];
-    char id[2 * ID_NODE_SIZE + 1] = "?";
-    int alive = n->state == RAYC__NODE_STATE__NODE_ALIVE;
-    const char *state = alive ? (n->draining ? "ALIVE (draining)" : "ALIVE") : "DEAD";
-    if (n->node_id.len == ID_NODE_SIZE)
-      id_hex(n->node_id.data, ID_NODE_SIZE, id);
-    if (json) {
-      printf("%s\n  {\"node_id\": \"%s\", \"ip\": ", i ? "," : "", id);
-      json_str(n->ip);
-      printf(", \"is_head\": %s, \"state\": \"%s\", \"draining\": %s, \"death_reason\": ", n->is_head ? "true" : "false",
-             alive ? "ALIVE" : "DEAD", n->draining ? "true" : "false");
-      json_str(alive ? "" : n->death_reason);
-      printf("}");
-    } else {
-      printf("%-56s  %-15s  %-5s  %-16s  %s\n", id, n->ip, n->is_head ? "yes" : "no", state, alive ? "" : n->death_reason);
+  }
+  for (int i = 0; i < r->nfilters; i++) {
+    if (state_filter(*rows, r->filters[i]) != 0) {
+      fprintf(stderr, "rayc %s: --filter wants KEY=VALUE or KEY!=VALUE, not '%s'\n", r->cmd, r->filters[i]);
+      json_decref(*rows);
+      return CLI_USAGE;
     }
   }
-  if (json)
-    printf("%s]\n", r->n_nodes ? "\n" : "");
-  else
-    printf("%zu node%s\n", r->n_nodes, r->n_nodes == 1 ? "" : "s");
-  pb_free(resp);
-  return CLI_OK;
+  return 0;
 }
 
-static int list_jobs(const cli_list_conf_t *c, const char *address)
+static void cli_print_json(json_t *v)
 {
-  Rayc__GetAllJobInfoRequest req = RAYC__GET_ALL_JOB_INFO_REQUEST__INIT;
-  ProtobufCMessage *resp = NULL;
-  if (list_call(c, address, "jobs", &rayc__job_info_gcs_service__descriptor, "GetAllJobInfo", &req.base, &resp))
-    return CLI_FAIL;
-  const Rayc__GetAllJobInfoReply *r = (const Rayc__GetAllJobInfoReply *)resp;
-  int json = strcmp(c->format, "json") == 0;
-  if (json)
-    printf("[");
-  else
-    printf("%-8s  %-8s  %10s  %s\n", "JOB_ID", "STATUS", "DRIVER_PID", "END_REASON");
-  for (size_t i = 0; i < r->n_jobs; i++) {
-    const Rayc__JobInfo *j = r->jobs[i];
-    char id[2 * ID_JOB_SIZE + 1] = "?";
-    if (j->job_id.len == ID_JOB_SIZE)
-      id_hex(j->job_id.data, ID_JOB_SIZE, id);
-    const char *status = j->is_dead ? "FINISHED" : "RUNNING";
-    if (json) {
-      printf("%s\n  {\"job_id\": \"%s\", \"status\": \"%s\", \"driver_pid\": %d, \"end_reason\": ", i ? "," : "", id,
-             status, j->driver_pid);
-      json_str(j->end_reason);
-      printf("}");
-    } else {
-      printf("%-8s  %-8s  %10d  %s\n", id, status, j->driver_pid, j->end_reason);
-    }
+  json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  putchar('\n');
+}
+
+static void cli_print_table(const char *kind, json_t *rows, size_t total)
+{
+  const char *const *cols = state_columns(kind);
+  size_t ncols = 0, width[16] = {0}, i;
+  char buf[512];
+  json_t *row;
+  for (; cols[ncols] && ncols < 16; ncols++)
+    width[ncols] = strlen(cols[ncols]);
+  json_array_foreach(rows, i, row) for (size_t c = 0; c < ncols; c++)
+  {
+    size_t w = strlen(state_text(row, cols[c], buf, sizeof(buf)));
+    width[c] = w > width[c] ? (w > 60 ? 60 : w) : width[c];
   }
-  if (json)
-    printf("%s]\n", r->n_jobs ? "\n" : "");
-  else
-    printf("%zu job%s\n", r->n_jobs, r->n_jobs == 1 ? "" : "s");
-  pb_free(resp);
-  return CLI_OK;
+  for (size_t c = 0; c < ncols; c++)
+    printf("%-*s%s", (int)width[c], cols[c], c + 1 < ncols ? "  " : "\n");
+  json_array_foreach(rows, i, row) for (size_t c = 0; c < ncols; c++)
+  {
+    printf("%-*.*s%s", (int)width[c], 200, state_text(row, cols[c], buf, sizeof(buf)), c + 1 < ncols ? "  " : "\n");
+  }
+  printf("%zu %s", json_array_size(rows), kind);
+  if (total > json_array_size(rows))
+    printf(" (of %zu; see --limit and --filter)", total);
+  printf("\n");
 }
 
-static int list_pgs(const cli_list_conf_t *c, const char *address)
+static int cli_kind_arg(const char *cmd, int argc, char **argv, const char *usage)
 {
-  Rayc__GetAllPlacementGroupRequest req = RAYC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
-  ProtobufCMessage *resp = NULL;
-  if (list_call(c, address, "placement-groups", &rayc__placement_group_info_gcs_service__descriptor,
-                "GetAllPlacementGroup", &req.base, &resp) != 0)
-    return CLI_FAIL;
-  if (strcmp(c->format, "json") == 0)
-    print_pg_json((Rayc__GetAllPlacementGroupReply *)resp);
-  else
-    print_pg_table((Rayc__GetAllPlacementGroupReply *)resp);
-  pb_free(resp);
-  return CLI_OK;
+  if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    printf("usage: rayc %s %s\n", cmd, usage);
+    return CLI_OK;
+  }
+  if (argc < 2 || argv[1][0] == '-') {
+    fprintf(stderr, "usage: rayc %s %s\n", cmd, usage);
+    return CLI_USAGE;
+  }
+  return CLI_CONTINUE;
 }
+
+static const char cli_list_usage[] =
+    "nodes|jobs|actors|tasks|workers|placement-groups|cluster-events [--filter KEY=VALUE]... [--limit N] "
+    "[--format table|json] [--job ID] [--address HOST:PORT]";
 
 int cli_list(int argc, char **argv)
 {
-  if (argc < 2 || argv[1][0] == '-') {
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      printf("usage: rayc list actors|nodes|jobs|placement-groups [--format table|json] [--address HOST:PORT] [--temp-dir DIR]\n");
-      return CLI_OK;
-    }
-    fprintf(stderr, "usage: rayc list actors|nodes|jobs|placement-groups [--format table|json] [--address HOST:PORT]\n");
-    return CLI_USAGE;
-  }
-  const char *what = argv[1];
-  if (strcmp(what, "actors") != 0 && strcmp(what, "nodes") != 0 && strcmp(what, "jobs") != 0 &&
-      strcmp(what, "placement-groups") != 0) {
-    fprintf(stderr, "rayc list: '%s' cannot be listed (try: actors, nodes, jobs, placement-groups)\n", what);
-    return CLI_USAGE;
-  }
-  char cmd[32];
-  snprintf(cmd, sizeof(cmd), "list %s", what);
-  cli_list_conf_t c;
-  int status = cli_parse(cmd, cli_list_summary, cli_list_table, ARRAY_LEN(cli_list_table), &c, sizeof(c),
-                         argc - 1, argv + 1);
+  int status = cli_kind_arg("list", argc, argv, cli_list_usage);
   if (status != CLI_CONTINUE)
     return status;
-  char address[256];
-  if (strcmp(c.format, "json") != 0 && strcmp(c.format, "table") != 0) {
-    fprintf(stderr, "rayc %s: --format must be table or json, not '%s'\n", cmd, c.format);
-    status = CLI_USAGE;
-  } else if (cli_find_address(c.address, c.temp_dir, address, sizeof(address)) < 0) {
-    fprintf(stderr, "rayc %s: no cluster found (no --address, no RAYC_ADDRESS, no %s/session_latest/address)\n", cmd,
-            c.temp_dir);
-    status = CLI_FAIL;
-  } else {
-    status = strcmp(what, "nodes") == 0              ? list_nodes(&c, address)
-             : strcmp(what, "jobs") == 0             ? list_jobs(&c, address)
-             : strcmp(what, "placement-groups") == 0 ? list_pgs(&c, address)
-                                                     : list_actors(&c, address);
+  const char *kind = argv[1];
+  if (!state_kind_valid(kind)) {
+    fprintf(stderr, "rayc list: '%s' cannot be listed (try: nodes, jobs, actors, tasks, workers, placement-groups, "
+                    "cluster-events)\n", kind);
+    return CLI_USAGE;
   }
-  cfg_release(cli_list_table, ARRAY_LEN(cli_list_table), &c);
+  cli_state_run_t r = {0};
+  snprintf(r.cmd, sizeof(r.cmd), "list %s", kind);
+  json_t *rows = NULL;
+  status = cli_state_open(&r, "Lists the cluster's state (Ray's `ray list`).", argc - 1, argv + 1);
+  if (status == CLI_CONTINUE && (status = cli_state_rows(&r, kind, &rows)) == 0) {
+    size_t total = json_array_size(rows);
+    state_limit(rows, r.c.limit);
+    if (strcmp(r.c.format, "json") == 0)
+      cli_print_json(rows);
+    else
+      cli_print_table(kind, rows, total);
+    status = CLI_OK;
+  }
+  json_decref(rows);
+  cli_state_close(&r);
+  return status;
+}
+
+int cli_get(int argc, char **argv)
+{
+  int status = cli_kind_arg("get", argc, argv, "KIND ID [--address HOST:PORT] (KIND: nodes, jobs, actors, tasks, "
+                                               "workers, placement-groups; ID: the id or an unambiguous prefix)");
+  if (status != CLI_CONTINUE)
+    return status;
+  const char *kind = argv[1];
+  if (!state_kind_valid(kind) || argc < 3 || argv[2][0] == '-') {
+    fprintf(stderr, "usage: rayc get KIND ID (KIND: nodes, jobs, actors, tasks, workers, placement-groups)\n");
+    return CLI_USAGE;
+  }
+  cli_state_run_t r = {0};
+  snprintf(r.cmd, sizeof(r.cmd), "get %s", kind);
+  json_t *rows = NULL;
+  status = cli_state_open(&r, "Shows one object of the cluster's state as JSON.", argc - 2, argv + 2);
+  if (status == CLI_CONTINUE && (status = cli_state_rows(&r, kind, &rows)) == 0) {
+    json_t *row = state_find(rows, kind, argv[2]);
+    if (row) {
+      cli_print_json(row);
+      status = CLI_OK;
+    } else {
+      fprintf(stderr, "rayc get %s: no %s with id %s (or the prefix is ambiguous)\n", kind, kind, argv[2]);
+      status = CLI_FAIL;
+    }
+  }
+  json_decref(rows);
+  cli_state_close(&r);
+  return status;
+}
+
+static void cli_print_summary(const char *kind, json_t *sum)
+{
+  const char *k;
+  json_t *states, *n;
+  printf("%-32s  %s\n", strcmp(kind, "actors") == 0 ? "CLASS" : "NAME", "STATES");
+  json_object_foreach(json_object_get(sum, "summary"), k, states)
+  {
+    printf("%-32s ", k);
+    const char *st;
+    json_object_foreach(states, st, n) printf(" %s: %lld", st, (long long)json_integer_value(n));
+    printf("\n");
+  }
+  printf("%lld %s\n", (long long)json_integer_value(json_object_get(sum, "total")), kind);
+}
+
+int cli_summary(int argc, char **argv)
+{
+  int status = cli_kind_arg("summary", argc, argv, "tasks|actors [--job ID] [--format table|json]");
+  if (status != CLI_CONTINUE)
+    return status;
+  const char *kind = argv[1];
+  if (strcmp(kind, "tasks") != 0 && strcmp(kind, "actors") != 0) {
+    fprintf(stderr, "rayc summary: '%s' cannot be summarized (try: tasks, actors)\n", kind);
+    return CLI_USAGE;
+  }
+  cli_state_run_t r = {0};
+  snprintf(r.cmd, sizeof(r.cmd), "summary %s", kind);
+  json_t *rows = NULL;
+  status = cli_state_open(&r, "Counts tasks by name and actors by class, per state.", argc - 1, argv + 1);
+  if (status == CLI_CONTINUE && (status = cli_state_rows(&r, kind, &rows)) == 0) {
+    json_t *sum = state_summary(kind, rows);
+    if (strcmp(r.c.format, "json") == 0)
+      cli_print_json(sum);
+    else
+      cli_print_summary(kind, sum);
+    json_decref(sum);
+    status = CLI_OK;
+  }
+  json_decref(rows);
+  cli_state_close(&r);
+  return status;
+}
+
+int cli_timeline(int argc, char **argv)
+{
+  cli_state_run_t r = {0};
+  snprintf(r.cmd, sizeof(r.cmd), "timeline");
+  json_t *rows = NULL;
+  int status = cli_state_open(&r, "Writes the tasks' Chrome trace (load it in Perfetto or chrome://tracing): "
+                                  "rayc timeline [--job ID] -o FILE.", argc, argv);
+  if (status == CLI_CONTINUE && !r.c.output) {
+    fprintf(stderr, "rayc timeline: name the file to write with -o FILE\n");
+    status = CLI_USAGE;
+  }
+  if (status == CLI_CONTINUE && (status = cli_state_rows(&r, "tasks", &rows)) == 0) {
+    json_t *trace = state_timeline(rows);
+    if (json_dump_file(trace, r.c.output, JSON_COMPACT) != 0) {
+      fprintf(stderr, "rayc timeline: cannot write %s\n", r.c.output);
+      status = CLI_FAIL;
+    } else {
+      printf("wrote %zu task events to %s (open it in https://ui.perfetto.dev or chrome://tracing)\n",
+             json_array_size(json_object_get(trace, "traceEvents")), r.c.output);
+      status = CLI_OK;
+    }
+    json_decref(trace);
+  }
+  json_decref(rows);
+  cli_state_close(&r);
+  return status;
+}
+
+int cli_metrics(int argc, char **argv)
+{
+  if (argc < 2 || strcmp(argv[1], "targets") != 0) {
+    fprintf(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+            "usage: rayc metrics targets [--address HOST:PORT] > targets.json\n"
+            "Prints every daemon's /metrics address as Prometheus file_sd JSON.\n");
+    return argc >= 2 && strcmp(argv[1], "--help") == 0 ? CLI_OK : CLI_USAGE;
+  }
+  cli_state_run_t r = {0};
+  snprintf(r.cmd, sizeof(r.cmd), "metrics targets");
+  int status = cli_state_open(&r, "Prints the cluster's Prometheus file_sd targets.", argc - 1, argv + 1);
+  if (status == CLI_CONTINUE) {
+    char host[sizeof(r.address)], *err = NULL;
+    const char *h = r.address[0] == '[' ? r.address + 1 : r.address;
+    memcpy(host, h, strlen(h) + 1);
+    char *colon = r.address[0] == '[' ? strchr(host, ']') : strrchr(host, ':');
+    if (colon)
+      *colon = '\0';
+    json_t *targets = NULL;
+    if (state_metrics_targets(&r.src, host, &targets, &err) != 0) {
+      fprintf(stderr, "rayc metrics targets: cannot query the GCS at %s: %s\n", r.address, err);
+      free(err);
+      status = CLI_FAIL;
+    } else {
+      cli_print_json(targets);
+      json_decref(targets);
+      status = CLI_OK;
+    }
+  }
+  cli_state_close(&r);
   return status;
 }

@@ -57,6 +57,8 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &rayc__object_manager_service__descriptor,
     &rayc__core_worker_service__descriptor,
     &rayc__job_submission_service__descriptor,
+    &rayc__task_info_gcs_service__descriptor,
+    &rayc__event_gcs_service__descriptor,
 };
 
 

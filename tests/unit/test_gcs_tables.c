@@ -421,7 +421,9 @@ START_TEST(rpc_table_covers_every_method)
                                               &rayc__internal_pub_sub_gcs_service__descriptor,
                                               &rayc__actor_info_gcs_service__descriptor,
                                               &rayc__placement_group_info_gcs_service__descriptor,
-                                              &rayc__job_submission_service__descriptor};
+                                              &rayc__job_submission_service__descriptor,
+                                              &rayc__task_info_gcs_service__descriptor,
+                                              &rayc__event_gcs_service__descriptor};
   size_t total = 0;
   for (size_t i = 0; i < ARRAY_LEN(svcs); i++) {
     ck_assert_int_eq(rpc_methods_check(gcs_rpc_methods, gcs_rpc_methods_len, svcs[i]), 0);

@@ -37,6 +37,7 @@
 
 #include "common/log.h"
 #include "common/loopq.h"
+#include "common/pb.h"
 #include "common/rpc.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -989,6 +990,43 @@ END_TEST
 
 /* ---- listening addresses, TLS ---- */
 
+/* A server refuses a request longer than its max_message (from the length prefix), keeps serving,
+ * and counts requests its table's required fields refuse. */
+START_TEST(test_request_limits)
+{
+  log_init("test_rpc", LOG_ERROR + 1);
+  const rpc_method_t rows[] = {{.service = KV_SVC, .method = "InternalKVPut", .handler = noop_handler, .required = "key"}};
+  rpc_server_opts_t so = {.max_message = 64 << 10};
+  rpc_server_t *s = rpc_server_create(rows, ARRAY_LEN(rows), &so);
+  ck_assert_ptr_nonnull(s);
+  int port = rpc_server_listen(s, "127.0.0.1:0");
+  ck_assert_int_gt(port, 0);
+  ck_assert_int_eq(rpc_server_start(s), 0);
+  char target[64];
+  snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+  rpc_client_t *c = rpc_client_create(&(rpc_client_opts_t){0});
+  rpc_channel_t *ch = rpc_channel_get(c, target);
+  static uint8_t big[100 << 10];
+  Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
+  put.key = pb_bytes("k", 1);
+  put.value = pb_bytes(big, sizeof(big));
+  ProtobufCMessage *resp = NULL;
+  int rc = rpc_call_sync(ch, KV_SVC, "InternalKVPut", &put.base, 5000, &resp, NULL);
+  ck_assert_msg(rc != 0, "a 100 KiB request passed a 64 KiB limit");
+  put.value = pb_bytes(big, 1000);
+  ck_assert_int_eq(rpc_call_sync(ch, KV_SVC, "InternalKVPut", &put.base, 5000, &resp, NULL), 0);
+  pb_free(resp);
+  put.key = pb_bytes(NULL, 0);
+  char *detail = NULL;
+  ck_assert_int_eq(rpc_call_sync(ch, KV_SVC, "InternalKVPut", &put.base, 5000, &resp, &detail), RAYC_EINVALID_ARGUMENT);
+  ck_assert_str_eq(detail, "InternalKVPut: key is required");
+  free(detail);
+  ck_assert_uint_eq(rpc_server_invalid_requests(s), 1);
+  rpc_client_destroy(c);
+  rpc_server_destroy(s);
+}
+END_TEST
+
 START_TEST(test_wildcard_refused)
 {
   log_init("test_rpc", LOG_ERROR + 1);
@@ -1153,6 +1191,7 @@ static Suite *rpc_suite(void)
   tcase_add_test(local, test_port_in_use);
   tcase_add_test(local, test_loopq);
   tcase_add_test(local, test_wildcard_refused);
+  tcase_add_test(local, test_request_limits);
   tcase_add_test(local, test_listen_range);
   tcase_add_test(local, test_tls);
   suite_add_tcase(s, local);

@@ -106,6 +106,19 @@ START_TEST(test_resources_enums_ports)
 }
 END_TEST
 
+/* Regression (tests/fuzz/fuzz_rpc_request): protobuf-c decodes a field numbered 0 as an unknown
+ * field and packs it in a form it cannot decode again; such requests are refused. */
+START_TEST(test_field_number_zero_refused)
+{
+  static const uint8_t body[] = {0x80, 0x00, 0x65}; /* tag 0 (a two-byte varint), varint 0x65 */
+  ProtobufCMessage *m = protobuf_c_message_unpack(&rayc__get_all_node_info_request__descriptor, NULL, sizeof(body), body);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(check(m, NULL), RAYC_EINVALID_ARGUMENT);
+  ck_assert_str_eq(why, "field number 0 is not allowed");
+  protobuf_c_message_free_unpacked(m, NULL);
+}
+END_TEST
+
 START_TEST(test_paths_checked_against_descriptors)
 {
   ck_assert_int_eq(rpc_valid_paths(&rayc__add_job_request__descriptor, "job job.driver_pid", why, sizeof(why)), 0);
@@ -126,6 +139,7 @@ int main(void)
   tcase_add_test(tc, test_ids_and_lists);
   tcase_add_test(tc, test_resources_enums_ports);
   tcase_add_test(tc, test_paths_checked_against_descriptors);
+  tcase_add_test(tc, test_field_number_zero_refused);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
