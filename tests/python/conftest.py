@@ -33,9 +33,14 @@ class Cluster:
         return out.stdout
 
     def stop(self):
+        plain = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # (asan runs preload libasan)
         subprocess.run([RAYC, "stop", "--temp-dir", self.temp], capture_output=True)
-        left = subprocess.run(["pgrep", "-f", self.temp], capture_output=True, text=True).stdout.split()
+        left = subprocess.run(["pgrep", "-f", self.temp], capture_output=True, text=True, env=plain,
+                              timeout=60).stdout.split()
         assert not left, f"processes of the session left after rayc stop: {left}"
+        reports = subprocess.run(["grep", "-l", "-r", "-E", "Sanitizer|runtime error", "--include=*.out", self.temp],
+                                 capture_output=True, text=True, env=plain).stdout.split()
+        assert not reports, f"sanitizer reports in {reports}"
         subprocess.run(["rm", "-rf", self.temp])
 
 
