@@ -24,8 +24,9 @@ MAKEFLAGS += --no-builtin-rules
 FLAVOR ?= normal
 B := build/$(FLAVOR)
 G := build/gen
-PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis libmicrohttpd jansson
-PKGS += libarchive libcrypto # jobs: working-dir packages, SHA-256, governance records
+PKGS := grpc libprotobuf-c libuv yaml-0.1 libsystemd hiredis
+PKGS += libarchive libcrypto jansson # jobs: working-dir packages, SHA-256, governance records
+PKGS += libmicrohttpd # the head's HTTP endpoint and every daemon's /metrics
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -121,8 +122,8 @@ $(B)/lib/libraylet.a: $(RAYLET_O)
 
 # librayc carries a soname (librayc.so.$(SOVERSION)); programs linked here record it, so the build
 # tree has the librayc.so.$(SOVERSION) link that make install also makes.
-RAYC_VERSION ?= 0.1.0
-SOVERSION ?= 0
+RAYC_VERSION := $(shell sed -n 's/^\#define RAYC_VERSION_STRING "\(.*\)"/\1/p' client/include/rayc_errors.h)
+SOVERSION := $(shell sed -n 's/^\#define RAYC_VERSION_MAJOR \([0-9]*\)/\1/p' client/include/rayc_errors.h)
 $(LIBRAYC): $(API_O) $(CW_O) $(STORECLIENT_O) $(COMMON_O)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,librayc.so.$(SOVERSION) -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@
@@ -224,6 +225,25 @@ $(B)/tests/%: $(B)/tests/helpers/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(LDLIBS)
 
+# The Python package (python/rayc/): its .py files copied to $(B)/python/rayc/ and the CPython
+# extension rayc._rayc (python/rayc/*.c, over librayc) built for Debian's /usr/bin/python3.
+PYTHON := /usr/bin/python3
+PY_INCLUDES := $(shell $(PYTHON)-config --includes 2>/dev/null | sed 's/-I/-isystem /g')
+PY_EXT := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null)
+PY_SRC := $(shell find python/rayc -name '*.py' 2>/dev/null)
+PY_OUT := $(patsubst python/%,$(B)/python/%,$(PY_SRC))
+PY_EXT_O := $(call obj,$(wildcard python/rayc/*.c))
+PY_MOD := $(B)/python/rayc/_rayc$(PY_EXT)
+$(PY_EXT_O): CPPFLAGS += $(PY_INCLUDES)
+$(B)/python/%.py: python/%.py
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(PY_MOD): $(PY_EXT_O) $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@.$$$$.tmp $(PY_EXT_O) -L$(B)/lib -lrayc -Wl,-rpath,'$$ORIGIN/../../lib' && mv -f $@.$$$$.tmp $@
+python: $(PY_OUT) $(PY_MOD)
+all: python
+
 # libFuzzer harnesses: `make fuzz` runs each for FUZZ_SECONDS (default 300) from its corpus in
 # tests/fuzz/corpus/; make test runs each for a few seconds (fuzz-short).
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -246,25 +266,6 @@ CHAOS_SECONDS ?= 600
 chaos: $(TEST_BINS)
 	@tests/netns/chaos.sh $(abspath $(B)) "$(CHAOS_SEED)" $(CHAOS_SECONDS) 100
 .PHONY: chaos
-
-# The Python package (python/rayc/): its .py files copied to $(B)/python/rayc/ and the CPython
-# extension rayc._rayc (python/rayc/*.c, over librayc) built for Debian's /usr/bin/python3.
-PYTHON := /usr/bin/python3
-PY_INCLUDES := $(shell $(PYTHON)-config --includes 2>/dev/null | sed 's/-I/-isystem /g')
-PY_EXT := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null)
-PY_SRC := $(shell find python/rayc -name '*.py' 2>/dev/null)
-PY_OUT := $(patsubst python/%,$(B)/python/%,$(PY_SRC))
-PY_EXT_O := $(call obj,$(wildcard python/rayc/*.c))
-PY_MOD := $(B)/python/rayc/_rayc$(PY_EXT)
-$(PY_EXT_O): CPPFLAGS += $(PY_INCLUDES)
-$(B)/python/%.py: python/%.py
-	@mkdir -p $(dir $@)
-	cp $< $@
-$(PY_MOD): $(PY_EXT_O) $(LIBRAYC)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -shared -o $@.$$$$.tmp $(PY_EXT_O) -L$(B)/lib -lrayc -Wl,-rpath,'$$ORIGIN/../../lib' && mv -f $@.$$$$.tmp $@
-python: $(PY_OUT) $(PY_MOD)
-all: python
 
 # Tests run one binary at a time; RAYC_BUILD tells integration tests where the daemons are.
 PY_TESTS := tests/python/run-pytest
@@ -300,7 +301,7 @@ config: all
 	deploy/gen-config.sh $(B)/bin > deploy/rayc.yaml
 # Long tests that need root: systemd in containers on namespace hosts, rayc up over ssh.
 test-system: all deb
-	@RAYC_BUILD=$(abspath $(B)) RAYC_DEB="$$(ls -t build/rayc_*.deb | head -1)" tests/run-tests $(SYSTEM_TESTS)
+	@RAYC_BUILD=$(abspath $(B)) RAYC_DEB="$(abspath build)/rayc_$(RAYC_VERSION)_$$(dpkg --print-architecture).deb" tests/run-tests $(SYSTEM_TESTS)
 
 clean:
 	rm -rf build

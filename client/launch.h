@@ -36,6 +36,8 @@ typedef struct launch_opts {
   int64_t object_store_memory;    /* bytes; <= 0: default (30% of RAM, min 75 MiB) */
   const char *resources_json;     /* custom resources, NULL: none */
   const char *redis_address;      /* head: GCS storage, NULL: in memory */
+  const char *redis_password;     /* head: Redis AUTH password (borrowed), NULL: none; reaches the
+                                     GCS in its environment, never its command line */
   const char *config_file;        /* YAML passed to every daemon with --config, NULL: none */
   const char *bin_dir;            /* where rayc-* live; NULL: found from librayc's location */
   const char *log_level;          /* NULL: info */
@@ -81,6 +83,14 @@ int launch_node_start(const launch_opts_t *opts, launch_result_t *out, char **er
  * <temp-dir>/cluster_token when it holds the same token. Returns the number of processes that
  * were running, or a negative code. */
 int launch_node_stop(const char *session_dir, int grace_ms, int force);
+
+/* Restarts the GCS of the head session session_dir after it died, with the command line it was
+ * first started with (saved as <session>/gcs.args; an ephemeral --port 0 becomes the port it had,
+ * from <session>/address, so nodes find it where it was) and its Redis password
+ * (<session>/redis_password, 0600): it rejoins the session, so `rayc stop` stops it with the rest.
+ * Refuses while the session's GCS still runs. On 0, *pid is the new GCS's pid; else a negative
+ * code and *err a new message. */
+int launch_gcs_restart(const char *session_dir, int ready_timeout_ms, pid_t *pid, char **err);
 
 /* Resolves the directory holding the rayc-* executables into buf; 0 or a negative code. */
 int launch_bin_dir(char *buf, size_t len);

@@ -719,10 +719,12 @@ void cfg_usage(FILE *out, const char *prog, const char *summary, const cfg_entry
     free(left);
     free(env);
   }
-  char *cdoc = cfg_program ? xasprintf("YAML file of settings, keys as above, at its top level or "
+  char *cdoc = cfg_find(table, n, "config", strlen("config")) >= 0 ? NULL /* listed above */
+               : cfg_program ? xasprintf("YAML file of settings, keys as above, at its top level or "
                                        "in its section '%s:' (RAYC_CONFIG)", cfg_program)
                            : xstrdup("YAML file of settings, keys as above (RAYC_CONFIG)");
-  cfg_usage_line(out, "--config FILE", cdoc);
+  if (cdoc)
+    cfg_usage_line(out, "--config FILE", cdoc);
   free(cdoc);
   cfg_usage_line(out, "-h, --help", "show this help");
   fprintf(out, "\nPrecedence: flag > environment > config file > default. SIZE takes K/M/G/T.\n");

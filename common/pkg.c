@@ -41,6 +41,16 @@ void pkg_sha256_hex(const void *data, size_t len, char out[65])
   pkg_hex(md, out);
 }
 
+void pkg_entrypoint_reservation_id(const char *submission_id, uint8_t out[18])
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  char *text = xasprintf("entrypoint:%s", submission_id);
+  EVP_Digest(text, strlen(text), md, &n, EVP_sha256(), NULL);
+  memcpy(out, md, 18);
+  free(text);
+}
+
 int pkg_name_valid(const char *name)
 {
   if (strncmp(name, "pkg_", 4) != 0 || strlen(name) != 68)

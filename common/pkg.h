@@ -88,6 +88,11 @@ const char *pkg_link_target_check(const char *target, int depth);
 /* Removes path and everything under it, following no link. */
 void pkg_remove_tree(const char *path);
 
+/* The placement-group id (18 bytes) under which a submitted job's --entrypoint-num-cpus are reserved
+ * on the head's raylet (a one-bundle reservation, PrepareBundleResources): the first 18 bytes of
+ * SHA-256("entrypoint:" + submission id), so the supervisor and the GCS agree on it. */
+void pkg_entrypoint_reservation_id(const char *submission_id, uint8_t out[18]);
+
 /* 1 when name is "pkg_" + 64 lower-case hex digits. */
 int pkg_name_valid(const char *name);
 

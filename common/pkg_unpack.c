@@ -271,7 +271,7 @@ static int unpack_walk(unpack_t *u)
     if (r == ARCHIVE_EOF)
       return 0;
     if (r != ARCHIVE_OK) /* a warning too: malformed pax records, names that do not convert */
-      return up_fail(u, RAYC_EINVALID_ARGUMENT, "not a valid tar archive: %s", archive_error_string(u->a));
+      return up_fail(u, RAYC_EINVALID_ARGUMENT, "not a valid tar or zip archive: %s", archive_error_string(u->a));
     int rc = entry_unpack(u, e);
     if (rc < 0)
       return rc;
@@ -330,8 +330,9 @@ int pkg_unpack(const void *data, size_t len, const char *dir, const unpack_limit
   if (rc == 0) {
     u.a = archive_read_new();
     archive_read_support_format_tar(u.a);
+    archive_read_support_format_zip(u.a); /* packages Ray's job clients upload (/api/packages/) */
     if (archive_read_open_memory(u.a, data, len) != ARCHIVE_OK)
-      rc = up_fail(&u, RAYC_EINVALID_ARGUMENT, "not a valid tar archive: %s", archive_error_string(u.a));
+      rc = up_fail(&u, RAYC_EINVALID_ARGUMENT, "not a valid tar or zip archive: %s", archive_error_string(u.a));
     else
       rc = unpack_walk(&u);
     archive_read_free(u.a);

@@ -38,8 +38,9 @@ static int dash_setup(dash_t *d, int argc, char **argv)
   char *err = NULL;
   cfg_set_program("dashboard");
   int rc = cfg_load(dash_config_table, ARRAY_LEN(dash_config_table), &d->conf, argc, argv, NULL, &err);
-  if (rc == CFG_HELP) {
-    cfg_usage(stdout, "rayc-dashboard", dash_summary, dash_config_table, ARRAY_LEN(dash_config_table));
+  if (rc == CFG_HELP || rc == CFG_PRINTED) { /* --print-config printed the settings */
+    if (rc == CFG_HELP)
+      cfg_usage(stdout, "rayc-dashboard", dash_summary, dash_config_table, ARRAY_LEN(dash_config_table));
     return -1;
   }
   if (rc == 0 && (!d->conf.gcs_address || d->conf.port < 0 || d->conf.port > 65535))

@@ -32,6 +32,7 @@ page rayc 1 "start, stop and inspect a rayc cluster"
 page rayc-gcs 8 "the rayc cluster's control store"
 page rayc-store 8 "the rayc node's shared-memory object store"
 page rayc-raylet 8 "the rayc node manager"
+page rayc-dashboard 8 "the rayc head's HTTP endpoint: dashboard, state API, Jobs REST API"
 page rayc-worker 8 "a rayc worker process (started by rayc-raylet)"
 for f in "$bin"/rayc-*; do # programs added later get a page too
   n=$(basename "$f")

@@ -10,6 +10,8 @@ pkgs=(build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-d
 pkgs+=(libarchive-dev libssl-dev libjansson-dev) # jobs: working-dir packages, SHA-256, records
 pkgs+=(libmicrohttpd-dev prometheus curl) # observability: /metrics and the head's HTTP endpoint, promtool
 pkgs+=(clang libclang-rt-14-dev) # rel: libFuzzer harnesses (tests/fuzz/, make fuzz; a short run in make test)
+pkgs+=(python3-requests chromium chromium-driver) # obs: Jobs REST API and dashboard tests
+pkgs+=(python3-dev python3-cloudpickle python3-numpy python3-pytest) # the Python front end (python/rayc) and its tests
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

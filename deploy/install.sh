@@ -6,8 +6,9 @@
 #   DESTDIR (staging root, default none), PREFIX (/usr/local), SYSCONFDIR (/etc),
 #   UNITDIR ($PREFIX/lib/systemd/system), VERSION (librayc's version, e.g. 0.1.0),
 #   SOVERSION (0), GZIP_MAN (1: gzip man pages, as Debian wants)
-# Every program in BUILD_DIR/bin named rayc or rayc-* is installed, and every librayc*.so in
-# BUILD_DIR/lib, so a new daemon or library needs no change here. /etc/rayc/rayc.yaml is written
+# Every program in BUILD_DIR/bin named rayc or rayc-* is installed, every librayc*.so in
+# BUILD_DIR/lib and the Python package in BUILD_DIR/python, so a new daemon, library or module
+# needs no change here. /etc/rayc/rayc.yaml is written
 # only when absent (an operator's file is kept; the new one goes beside it as rayc.yaml.dist).
 set -eu
 B=${1:?usage: install.sh BUILD_DIR}
@@ -38,6 +39,15 @@ for f in "$B"/lib/librayc*.so; do
 done
 install -m 0644 "$here"/../client/include/*.h "$D$incdir/"
 
+# The Python package (its modules and the C extension), where Debian's python3 finds it for
+# PREFIX=/usr (elsewhere: add PREFIX/lib/python3/dist-packages to PYTHONPATH).
+if [ -d "$B/python/rayc" ]; then
+  pydir=$PREFIX/lib/python3/dist-packages
+  (cd "$B/python" && find rayc -name '*.py' -o -name '*.so') | while read -r f; do
+    install -D -m 0644 "$B/python/$f" "$D$pydir/$f"
+  done
+fi
+
 sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@VERSION@|$VERSION|g" "$here/rayc.pc.in" > "$D$libdir/pkgconfig/rayc.pc"
 
 # Units: paths filled in, the shared hardening block put into each [Service].
@@ -55,6 +65,16 @@ if [ -e "$D$SYSCONFDIR/rayc/rayc.yaml" ] && ! cmp -s "$here/rayc.yaml" "$D$SYSCO
   install -m 0644 "$here/rayc.yaml" "$D$SYSCONFDIR/rayc/rayc.yaml.dist"
 else
   install -m 0644 "$here/rayc.yaml" "$D$SYSCONFDIR/rayc/rayc.yaml"
+fi
+
+# The Python package (python/rayc and its extension) where Debian's /usr/bin/python3 finds it.
+if [ -f "$B/python/rayc/__init__.py" ]; then
+  if [ "$PREFIX" = /usr ]; then pydir=$PREFIX/lib/python3/dist-packages
+  else pydir=${PYDIR:-$PREFIX/lib/python3.$(/usr/bin/python3 -c 'import sys; print(sys.version_info[1])')/dist-packages}
+  fi
+  (cd "$B/python" && find rayc -name '*.py' -o -name '*.so') | while read -r f; do
+    install -D -m 0644 "$B/python/$f" "$D$pydir/$f"
+  done
 fi
 
 # Man pages from each program's own --help, so they cannot drift from it.

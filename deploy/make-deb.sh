@@ -17,6 +17,7 @@ DESTDIR=$stage PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system VERSION=$
   "$here/install.sh" "$B"
 rm -f "$stage/etc/rayc/rayc.yaml.dist"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage"/usr/bin/rayc* "$stage"/usr/lib/librayc*.so.*.*
+find "$stage/usr/lib/python3" -name '*.so' -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} + 2>/dev/null || true
 doc=$stage/usr/share/doc/rayc
 install -m 0644 "$here/debian/copyright" "$doc/copyright"
 printf 'rayc (%s) unstable; urgency=medium\n\n  * Built from the rayc tree.\n\n -- rayc maintainers <rayc@example.org>  %s\n' \
@@ -28,7 +29,9 @@ printf 'rayc (%s) unstable; urgency=medium\n\n  * Built from the rayc tree.\n\n 
 mkdir -p "$root/debian" "$stage/DEBIAN"
 printf 'Source: rayc\n\nPackage: rayc\nArchitecture: any\n' > "$root/debian/control"
 deps=$(cd "$root" && dpkg-shlibdeps -O -S"$stage" -l"$stage/usr/lib" "$stage"/usr/bin/rayc* \
-  "$stage"/usr/lib/librayc*.so.*.* 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+  "$stage"/usr/lib/librayc*.so.*.* $(find "$stage/usr/lib/python3" -name '*.so' 2>/dev/null) 2>/dev/null |
+  sed -n 's/^shlibs:Depends=//p')
+[ -d "$stage/usr/lib/python3" ] && deps="$deps, python3 (>= 3.11), python3-cloudpickle"
 size=$(du -k -s "$stage" | cut -f1)
 sed -e "s|@VERSION@|$VERSION|" -e "s|@ARCH@|$arch|" -e "s|@SIZE@|$size|" -e "s|@DEPENDS@|$deps|" \
   "$here/debian/control.in" > "$stage/DEBIAN/control"

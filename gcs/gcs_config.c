@@ -47,6 +47,8 @@ const cfg_entry_t gcs_config_table[] = {
      "task attempts whose state the GCS keeps for rayc list tasks and the timeline (oldest dropped first)"},
     {"cluster-events-max", CFG_INT, F(cluster_events_max), "10000",
      "cluster events kept for rayc list cluster-events (oldest dropped first)"},
+    {"job-package-ttl-ms", CFG_INT, F(job_package_ttl_ms), "600000",
+     "a job working-dir package (KV namespace pkg) no job used for this long is deleted (0: never)"},
 };
 const size_t gcs_config_table_len = ARRAY_LEN(gcs_config_table);
 

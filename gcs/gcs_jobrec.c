@@ -136,6 +136,40 @@ static json_t *jobrec_actors(struct gcs_server *s, const Rayc__JobSubmission *j,
   return json_integer(created);
 }
 
+/* The actors, the cleanup list (what was left) and what is kept by design. */
+static void jobrec_cleanup(json_t *o, struct gcs_server *s, const Rayc__JobSubmission *j, json_t *per_node,
+                           json_t *procs, json_t *eps)
+{
+  json_t *kept;
+  json_object_set_new(o, "actors_created", jobrec_actors(s, j, &kept));
+  json_t *running = json_array();
+  for (size_t d = 0; d < j->n_driver_job_ids; d++) {
+    gcs_job_t *dj = gcs_jobs_find(&s->jobs, j->driver_job_ids[d].data, j->driver_job_ids[d].len);
+    char hex[2 * ID_JOB_SIZE + 1];
+    const Rayc__Address *da = dj && dj->info ? dj->info->driver : NULL;
+    if (da && da->port > 0) { /* the driver's own CoreWorkerService */
+      char *ep = xasprintf("%s:%d", da->ip, da->port);
+      json_array_append_new(eps, json_string(ep));
+      free(ep);
+    }
+    if (dj && dj->state == GCS_JOB_RUNNING)
+      json_array_append_new(running, json_string(id_hex(dj->id.b, ID_JOB_SIZE, hex)));
+  }
+  json_t *cleanup = json_pack("{s:o, s:I, s:I, s:I, s:o}", "processes", procs, "objects_left",
+                              (json_int_t)jobrec_sum(per_node, "objects_left", 0), "bytes_left",
+                              (json_int_t)jobrec_sum(per_node, "bytes_left", 0), "spill_copies_left",
+                              (json_int_t)jobrec_sum(per_node, "spilled_left", 0), "driver_jobs_still_running", running);
+  json_object_set_new(o, "cleanup", cleanup);
+  const char *wd = j->runtime_env ? j->runtime_env->working_dir : "";
+  char *copies = *wd ? xasprintf("<session>/runtime_env/%s on each node that ran the job: a shared, "
+                                 "content-addressed cache", wd)
+                     : xstrdup("");
+  json_object_set_new(o, "kept_by_design",
+                      json_pack("{s:o, s:s, s:I}", "detached_actors", kept, "working_dir_copies", copies,
+                                "evictable_cached_copies", (json_int_t)jobrec_sum(per_node, "cached_copies_left", 0)));
+  free(copies);
+}
+
 /* Resource use, data movement, endpoints and the cleanup list, from the nodes' answers. */
 static void jobrec_usage(json_t *o, struct gcs_server *s, const Rayc__JobSubmission *j, json_t *nodes)
 {
@@ -164,32 +198,7 @@ static void jobrec_usage(json_t *o, struct gcs_server *s, const Rayc__JobSubmiss
                                 (json_int_t)jobrec_sum(per_node, "objects_spilled", 0), "bytes_spilled",
                                 (json_int_t)jobrec_sum(per_node, "bytes_spilled", 0)));
   json_object_set_new(o, "endpoints", eps);
-  json_t *kept;
-  json_object_set_new(o, "actors_created", jobrec_actors(s, j, &kept));
-  json_t *running = json_array();
-  for (size_t d = 0; d < j->n_driver_job_ids; d++) {
-    gcs_job_t *dj = gcs_jobs_find(&s->jobs, j->driver_job_ids[d].data, j->driver_job_ids[d].len);
-    char hex[2 * ID_JOB_SIZE + 1];
-    const Rayc__Address *da = dj && dj->info ? dj->info->driver : NULL;
-    if (da && da->port > 0) { /* the driver's own CoreWorkerService */
-      char *ep = xasprintf("%s:%d", da->ip, da->port);
-      json_array_append_new(eps, json_string(ep));
-      free(ep);
-    }
-    if (dj && dj->state == GCS_JOB_RUNNING)
-      json_array_append_new(running, json_string(id_hex(dj->id.b, ID_JOB_SIZE, hex)));
-  }
-  json_t *cleanup = json_pack("{s:o, s:I, s:I, s:I, s:o}", "processes", procs, "objects_left",
-                              (json_int_t)jobrec_sum(per_node, "objects_left", 0), "bytes_left",
-                              (json_int_t)jobrec_sum(per_node, "bytes_left", 0), "spill_copies_left",
-                              (json_int_t)jobrec_sum(per_node, "spilled_left", 0), "driver_jobs_still_running", running);
-  json_object_set_new(o, "cleanup", cleanup);
-  const char *wd = j->runtime_env ? j->runtime_env->working_dir : "";
-  char *copies = *wd ? xasprintf("<session>/runtime_env/%s on each node that ran the job: a shared, "
-                                 "content-addressed cache", wd)
-                     : xstrdup("");
-  json_object_set_new(o, "kept_by_design", json_pack("{s:o, s:s}", "detached_actors", kept, "working_dir_copies", copies));
-  free(copies);
+  jobrec_cleanup(o, s, j, per_node, procs, eps);
   json_object_set_new(o, "usage_complete", json_boolean(nodes != NULL));
 }
 

@@ -45,9 +45,10 @@ void gcs_jobrecs_destroy(gcs_jobrecs_t *r);
  * per-node answers of gcs_jobrec_collect.c, a JSON array; NULL: not gathered); idempotent per job. */
 void gcs_jobrecs_append(gcs_jobrecs_t *r, struct gcs_server *s, const Rayc__JobSubmission *j, struct json_t *nodes);
 
-/* gcs_jobrec_collect.c: gathers the job's per-node use after delay_ms (< 0: the default settle
- * time), then appends its record; one collection per job at a time. */
-void gcs_jobrec_collect_start(struct gcs_jobsubs *t, const char *sid, int64_t delay_ms);
+/* gcs_jobrec_collect.c: gathers the per-node use of job j (copied: a delete meanwhile loses
+ * nothing) after delay_ms (< 0: the default settle time), then appends its record; one collection
+ * per job at a time. */
+void gcs_jobrec_collect_start(struct gcs_jobsubs *t, const Rayc__JobSubmission *j, int64_t delay_ms);
 /* Launches the collections that are due (from the GCS cron). */
 void gcs_jobrec_collect_cron(struct gcs_jobsubs *t, int64_t now);
 /* Frees collections not launched (their calls are cancelled with the client first). */

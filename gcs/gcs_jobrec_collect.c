@@ -29,6 +29,7 @@ typedef struct jobrec_collect {
   struct jobrec_collect *next;
   gcs_jobsubs_t *t;
   char *sid;
+  Rayc__JobSubmission *job; /* owned copy as it ended: the record survives a delete meanwhile */
   int64_t due_ms;   /* monotonic: when to ask the nodes */
   int launched, pending;
   json_t *nodes;    /* one object per asked node, filled by the answers */
@@ -40,14 +41,15 @@ typedef struct jobrec_call {
   int store;   /* 0: the raylet's answer, 1: the store's */
 } jobrec_call_t;
 
-void gcs_jobrec_collect_start(gcs_jobsubs_t *t, const char *sid, int64_t delay_ms)
+void gcs_jobrec_collect_start(gcs_jobsubs_t *t, const Rayc__JobSubmission *j, int64_t delay_ms)
 {
   for (jobrec_collect_t *c = t->collects; c; c = c->next)
-    if (strcmp(c->sid, sid) == 0)
+    if (strcmp(c->sid, j->submission_id) == 0)
       return;
   jobrec_collect_t *c = xcalloc(1, sizeof(*c));
   c->t = t;
-  c->sid = xstrdup(sid);
+  c->sid = xstrdup(j->submission_id);
+  c->job = (Rayc__JobSubmission *)gcs_pb_dup(&j->base);
   c->due_ms = now_ms() + (delay_ms >= 0 ? delay_ms : JOBREC_SETTLE_MS);
   c->next = t->collects;
   t->collects = c;
@@ -56,6 +58,7 @@ void gcs_jobrec_collect_start(gcs_jobsubs_t *t, const char *sid, int64_t delay_m
 static void collect_free(jobrec_collect_t *c)
 {
   json_decref(c->nodes);
+  pb_free(c->job);
   free(c->sid);
   free(c);
 }
@@ -71,9 +74,8 @@ static void collect_maybe_done(jobrec_collect_t *c)
       *pp = c->next;
       break;
     }
-  Rayc__JobSubmission *j = t->stopping ? NULL : gcs_jobsubs_find(t, c->sid);
-  if (j)
-    gcs_jobrecs_append(t->recs, t->s, j, c->nodes);
+  if (!t->stopping)
+    gcs_jobrecs_append(t->recs, t->s, c->job, c->nodes);
   collect_free(c);
 }
 
@@ -108,17 +110,18 @@ static void collect_usage(json_t *node, const Rayc__GetJobUsageReply *r)
 
 static void collect_objects(json_t *node, const Rayc__GetJobObjectsReply *r)
 {
-  uint64_t v[9] = {0};
+  uint64_t v[10] = {0};
   for (size_t i = 0; i < r->n_jobs; i++) {
     const Rayc__JobObjects *o = r->jobs[i];
-    uint64_t add[9] = {o->created_objects, o->created_bytes, o->pulled_objects, o->pulled_bytes, o->spilled_objects,
-                       o->spilled_bytes, o->objects_left, o->bytes_left, o->spilled_left};
-    for (int k = 0; k < 9; k++)
+    uint64_t add[10] = {o->created_objects, o->created_bytes, o->pulled_objects, o->pulled_bytes, o->spilled_objects,
+                        o->spilled_bytes, o->objects_left, o->bytes_left, o->spilled_left, o->cached_left};
+    for (int k = 0; k < 10; k++)
       v[k] += add[k];
   }
-  static const char *names[9] = {"objects_created", "bytes_created", "objects_pulled", "bytes_pulled",
-                                 "objects_spilled", "bytes_spilled", "objects_left", "bytes_left", "spilled_left"};
-  for (int k = 0; k < 9; k++)
+  static const char *names[10] = {"objects_created", "bytes_created", "objects_pulled", "bytes_pulled",
+                                  "objects_spilled", "bytes_spilled", "objects_left", "bytes_left", "spilled_left",
+                                  "cached_copies_left"};
+  for (int k = 0; k < 10; k++)
     json_object_set_new(node, names[k], json_integer((json_int_t)v[k]));
 }
 
@@ -167,7 +170,7 @@ static void collect_launch(jobrec_collect_t *c)
 {
   gcs_jobsubs_t *t = c->t;
   gcs_server_t *s = t->s;
-  Rayc__JobSubmission *j = gcs_jobsubs_find(t, c->sid);
+  Rayc__JobSubmission *j = c->job;
   c->launched = 1;
   c->nodes = json_array();
   c->pending = 1; /* held while the calls start, so an early failure cannot finish c */

@@ -3,6 +3,7 @@
 #include "gcs/gcs_jobsub.h"
 
 #include "common/log.h"
+#include "common/pkg.h"
 #include "common/status.h"
 #include "common/util.h"
 #include "gcs/gcs_jobrec.h"
@@ -68,7 +69,7 @@ static void gcs_jobsub_set_status(gcs_jobsubs_t *t, Rayc__JobSubmission *j, Rayc
   if (gcs_jobsub_terminal(st)) {
     if (j->end_time_ms == 0)
       j->end_time_ms = wall_ms();
-    gcs_jobrec_collect_start(t, j->submission_id, -1);
+    gcs_jobrec_collect_start(t, j, -1);
   }
   jobsub_store(t, j);
 }
@@ -115,7 +116,7 @@ gcs_jobsubs_t *gcs_jobsubs_create(struct gcs_server *s)
     }
   for (size_t i = 0; i < t->n; i++) /* ended before a restart, record not written yet */
     if (gcs_jobsub_terminal(t->v[i]->status) && !gcs_jobrecs_find(t->recs, t->v[i]->submission_id))
-      gcs_jobrec_collect_start(t, t->v[i]->submission_id, -1);
+      gcs_jobrec_collect_start(t, t->v[i], -1);
   return t;
 }
 
@@ -134,6 +135,7 @@ void gcs_jobsubs_destroy(gcs_jobsubs_t *t)
   rpc_client_destroy(t->client);
   gcs_jobrec_collect_release(t);
   gcs_jobrecs_destroy(t->recs);
+  free(t->unused);
   free(t);
 }
 
@@ -179,9 +181,40 @@ static int jobsub_supervisor_alive(int pid, const char *sid)
   return saw_sup && saw_id;
 }
 
+static void jobsub_on_unreserved(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)detail;
+  if (status != 0)
+    log_warn("job %s: the head's raylet did not take the entrypoint's CPUs back: %s", (char *)arg,
+             rayc_strerror(status));
+  free(arg);
+  pb_free(resp);
+}
+
+/* The supervisor of j is gone: gives the CPUs it had reserved for the entrypoint back. */
+static void jobsub_unreserve(gcs_jobsubs_t *t, const Rayc__JobSubmission *j)
+{
+  for (size_t i = 0; j->entrypoint_num_cpus > 0 && t->client && i < t->s->nodes.n; i++) {
+    const gcs_node_t *n = t->s->nodes.v[i];
+    if (n->state != GCS_NODE_ALIVE || strcmp(n->info->ip, j->supervisor_node_ip) != 0 || !n->info->is_head)
+      continue;
+    uint8_t pg[18];
+    pkg_entrypoint_reservation_id(j->submission_id, pg);
+    Rayc__CancelResourceReserveRequest req = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
+    req.placement_group_id = pb_bytes(pg, sizeof(pg));
+    req.bundle_index = -1;
+    char *addr = xasprintf("%s:%d", n->info->ip, n->info->raylet_port), *sid = xstrdup(j->submission_id);
+    if (rpc_call(rpc_channel_get(t->client, addr), &rayc__node_manager_service__descriptor, "CancelResourceReserve",
+                 &req.base, 5000, jobsub_on_unreserved, sid) != 0)
+      free(sid);
+    free(addr);
+  }
+}
+
 void gcs_jobsubs_cron(gcs_jobsubs_t *t, int64_t now)
 {
   gcs_jobrec_collect_cron(t, now);
+  gcs_jobpkg_cron(t, now);
   if (now < t->next_check_ms)
     return;
   t->next_check_ms = now + JOBSUB_CHECK_MS;
@@ -191,6 +224,7 @@ void gcs_jobsubs_cron(gcs_jobsubs_t *t, int64_t now)
         jobsub_supervisor_alive(j->supervisor_pid, j->submission_id))
       continue;
     char *msg = xasprintf("the job supervisor (pid %d) is gone", j->supervisor_pid);
+    jobsub_unreserve(t, j);
     gcs_jobsub_set_status(t, j, RAYC__JOB_STATUS__JOB_FAILED, msg);
     free(msg);
   }
@@ -254,10 +288,17 @@ static int jobsub_spawn(gcs_jobsubs_t *t, Rayc__JobSubmission *j)
     }
   jobsub_proc_t *p = xcalloc(1, sizeof(*p));
   p->proc.data = p;
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+  char *out = xasprintf("%s/logs/job-supervisor-%s.out", c->session_dir, j->submission_id);
+  int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600); /* its stderr: crashes, sanitizers */
+  free(out);
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+                                   {.flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = fd},
+                                   {.flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = fd}};
   uv_process_options_t o = {.exit_cb = jobsub_proc_on_exit, .file = exe, .args = (char **)args,
                             .flags = UV_PROCESS_DETACHED, .stdio_count = 3, .stdio = stdio};
   int rc = uv_spawn(t->s->loop, &p->proc, &o);
+  if (fd >= 0)
+    close(fd);
   if (rc != 0) {
     log_error("job %s: cannot start %s: %s", j->submission_id, exe, uv_strerror(rc));
     uv_close((uv_handle_t *)&p->proc, jobsub_proc_on_close);

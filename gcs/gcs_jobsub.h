@@ -42,6 +42,9 @@ typedef struct gcs_jobsubs {
   struct jobsub_proc *procs;   /* owned: supervisors this GCS started and has not reaped */
   struct jobrec_collect *collects; /* owned: records waiting for the nodes' answers */
   rpc_client_t *client;        /* owned: on the GCS loop, to raylets and stores; NULL once stopped */
+  struct jobpkg_unused *unused; /* owned: packages seen unused, and since when (gcs_jobpkg.c) */
+  size_t nunused;
+  int64_t next_pkg_ms;
   int stopping;
 } gcs_jobsubs_t;
 
@@ -58,6 +61,9 @@ Rayc__JobSubmission *gcs_jobsubs_find(const gcs_jobsubs_t *t, const char *id);
 
 /* Periodic work at monotonic time now: fails running jobs whose supervisor is gone. */
 void gcs_jobsubs_cron(gcs_jobsubs_t *t, int64_t now);
+
+/* gcs_jobpkg.c: deletes KV packages no job has used for --job-package-ttl-ms (from the cron). */
+void gcs_jobpkg_cron(gcs_jobsubs_t *t, int64_t now);
 
 /* A driver job (job_id, 4 bytes) announced submission id sid: links it to that job. */
 void gcs_jobsubs_link_driver(gcs_jobsubs_t *t, const char *sid, const void *job_id, size_t len);

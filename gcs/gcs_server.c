@@ -5,6 +5,7 @@
  */
 #include "gcs/gcs_server.h"
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -85,7 +86,7 @@ const rpc_method_t gcs_rpc_methods[] = {
     GCS_ROW(job_submission_service, "ListJobRecords", gcs_jobsub_on_list_records, ""),
     GCS_ROW(task_info_gcs_service, "AddTaskEventData", gcs_task_on_add, ""),
     GCS_ROW(task_info_gcs_service, "GetTaskEvents", gcs_task_on_get, ""),
-    GCS_ROW(event_gcs_service, "ReportClusterEvent", gcs_event_on_report, "event"),
+    GCS_ROW(event_gcs_service, "ReportClusterEvent", gcs_event_on_report, "event event.kind"),
     GCS_ROW(event_gcs_service, "GetClusterEvents", gcs_event_on_get, ""),
 };
 const size_t gcs_rpc_methods_len = ARRAY_LEN(gcs_rpc_methods);
@@ -400,8 +401,9 @@ int gcs_server_start(gcs_server_t *s, char **err)
            rpc_tls_enabled(&s->tls) ? "mutual TLS" : "plaintext",
            gcs_store_name(s->store), c->health_check_period_ms, c->health_check_timeout_ms,
            c->health_check_failure_threshold);
-  sd_notifyf(0, "READY=1\nRAYC_PORT=%d\nRAYC_METRICS_PORT=%d\nSTATUS=serving on %s:%d", s->port,
-             gcs_metrics_port(s), c->node_ip_address, s->port);
+  char status[300];
+  snprintf(status, sizeof(status), "serving on %s:%d", c->node_ip_address, s->port);
+  daemon_notify_ready(s->port, gcs_metrics_port(s), status);
   return 0;
 }
 
@@ -411,7 +413,7 @@ void gcs_server_stop(gcs_server_t *s)
     return;
   s->stopping = 1;
   if (s->started)
-    sd_notify(0, "STOPPING=1");
+    daemon_notify_stopping();
   gcs_pubsub_release(&s->pubsub); /* answers the held polls while their clients still listen */
   gcs_actors_shutdown(s->actors);
   gcs_pgs_shutdown(s->pgs);
@@ -435,4 +437,41 @@ void gcs_server_destroy(gcs_server_t *s)
     log_info("stopped (nodes known: %zu, jobs: %zu, workers: %zu)", s->nodes.n, s->jobs.n,
              s->workers.map.count);
   gcs_server_free(s);
+}
+
+/* Reports a fatal start-up error in the log and on stderr (which rayc start keeps in gcs.out). */
+static void gcs_main_fail(char *err)
+{
+  log_error("%s", err);
+  fprintf(stderr, "rayc-gcs: %s\n", err);
+  free(err);
+}
+
+int gcs_server_run(int argc, char **argv)
+{
+  gcs_config_t conf;
+  int rc = gcs_config_load(&conf, argc, argv);
+  if (rc != 0)
+    return rc == CFG_HELP ? 0 : 2;
+  if (daemon_log_open("gcs", conf.session_dir, "gcs.log", conf.log_level, 0) < 0) {
+    gcs_config_release(&conf);
+    return 1;
+  }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char *err = NULL;
+  gcs_server_t *s = gcs_server_create(&loop, &conf, &err);
+  rc = s ? gcs_server_start(s, &err) : RAYC_EINVALID_ARGUMENT;
+  if (rc == 0)
+    uv_run(&loop, UV_RUN_DEFAULT);
+  else
+    gcs_main_fail(err);
+  gcs_server_stop(s);
+  uv_run(&loop, UV_RUN_DEFAULT); /* drains the store's writes, runs the close callbacks */
+  if (s && s->failed)
+    rc = RAYC_EUNAVAILABLE; /* the storage failed: exit non-zero so a supervisor restarts us */
+  gcs_server_destroy(s);
+  uv_loop_close(&loop);
+  gcs_config_release(&conf);
+  return rc == 0 ? 0 : 1;
 }

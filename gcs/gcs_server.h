@@ -57,6 +57,7 @@ typedef struct gcs_config {
   int metrics_port;           /* Prometheus /metrics (gcs_metrics.h); 0: ephemeral, < 0: none */
   int task_events_max;        /* task attempts whose events are kept (gcs_task.h) */
   int cluster_events_max;     /* cluster events kept */
+  int job_package_ttl_ms;     /* a working-dir package no job used for this long is deleted */
 } gcs_config_t;
 
 extern const cfg_entry_t gcs_config_table[];
@@ -120,6 +121,11 @@ void gcs_server_stop(gcs_server_t *s);
 
 /* Frees the server after uv_run() has returned. Accepts NULL. */
 void gcs_server_destroy(gcs_server_t *s);
+
+/* The whole life of rayc-gcs (main() calls it): settings, log, loop, create, start (recovering
+ * state from the store), READY=1, run until SIGTERM/SIGINT, stop and destroy. Returns the exit
+ * status: 0, 1 on a failure (also when the storage failed while running), 2 on bad settings. */
+int gcs_server_run(int argc, char **argv);
 
 /* Finishes call with msg (borrowed; NULL: an empty reply) once every store write issued so far is
  * durable: at once with the memory store or when nothing is in flight, else later (msg is copied).

@@ -45,6 +45,7 @@ typedef struct cluster_event {
 
 struct gcs_events {
   hmap_t by_key;
+  hmap_t counts; /* state byte + name -> int64_t* records in that state, for rayc_tasks */
   task_rec_t *head, *tail; /* oldest first */
   size_t n, max;
   uint64_t dropped, dropped_at_source;
@@ -58,6 +59,7 @@ gcs_events_t *gcs_events_create(size_t max_tasks, size_t max_events)
 {
   gcs_events_t *e = xcalloc(1, sizeof(*e));
   hmap_init(&e->by_key);
+  hmap_init(&e->counts);
   e->max = max_tasks ? max_tasks : 100000; /* 0: the settings' defaults */
   e->cap = max_events ? max_events : 10000;
   e->ring = xcalloc(e->cap, sizeof(*e->ring));
@@ -81,6 +83,9 @@ void gcs_events_destroy(gcs_events_t *e)
     task_rec_free(r);
   }
   hmap_release(&e->by_key);
+  for (hmap_iter_t it = hmap_iter(&e->counts); hmap_next(&it);)
+    free(it.value);
+  hmap_release(&e->counts);
   for (size_t i = 0; i < e->count; i++)
     free(e->ring[(e->start + i) % e->cap].msg);
   free(e->ring);
@@ -88,6 +93,23 @@ void gcs_events_destroy(gcs_events_t *e)
 }
 
 /* ---- task records ---- */
+
+/* Adds d to the count of records in state st named name (kept as records change, so the metrics
+ * refresh reads a few counts instead of every record). */
+static void task_count(gcs_events_t *e, Rayc__TaskStatus st, const char *name, int64_t d)
+{
+  char key[1 + NAME_MAX_LEN + 1];
+  size_t n = strlen(name ? name : "");
+  key[0] = (char)st;
+  memcpy(key + 1, name ? name : "", n);
+  int64_t *c = hmap_get(&e->counts, key, n + 1);
+  if (!c) {
+    c = xcalloc(1, sizeof(*c));
+    hmap_put(&e->counts, key, n + 1, c);
+  }
+  *c += d;
+  e->dirty = 1;
+}
 
 static void task_drop_oldest(gcs_events_t *e)
 {
@@ -98,6 +120,8 @@ static void task_drop_oldest(gcs_events_t *e)
   else
     e->tail = NULL;
   hmap_del(&e->by_key, r->key, KEY_LEN);
+  if (r->state)
+    task_count(e, r->state, r->name, -1);
   task_rec_free(r);
   e->n--;
   e->dropped++;
@@ -151,13 +175,25 @@ static char *dup_cut(const char *s, size_t max)
 static void task_apply(gcs_events_t *e, const Rayc__TaskEvent *ev)
 {
   task_rec_t *r = task_rec_get(e, ev);
-  Rayc__TaskStatus st = ev->state;
+  Rayc__TaskStatus st = ev->state, old = r->state;
+  int had_name = r->name != NULL;
   if (!r->ts[st] || task_terminal(st))
     r->ts[st] = ev->time_us;
+  if (ev->start_us > 0 && !r->ts[RAYC__TASK_STATUS__RUNNING])
+    r->ts[RAYC__TASK_STATUS__RUNNING] = ev->start_us;
+  if (ev->pending_us > 0 && !r->ts[RAYC__TASK_STATUS__PENDING_ARGS_AVAIL])
+    r->ts[RAYC__TASK_STATUS__PENDING_ARGS_AVAIL] = ev->pending_us;
+  if (ev->submitted_us > 0 && !r->ts[RAYC__TASK_STATUS__SUBMITTED_TO_WORKER])
+    r->ts[RAYC__TASK_STATUS__SUBMITTED_TO_WORKER] = ev->submitted_us;
   if (!task_terminal(r->state) && (task_terminal(st) || st > r->state))
     r->state = st;
   if (ev->name[0] && !r->name)
     r->name = dup_cut(ev->name, NAME_MAX_LEN);
+  if (r->state != old || (r->name && !had_name)) {
+    if (old)
+      task_count(e, old, had_name ? r->name : "", -1);
+    task_count(e, r->state, r->name, 1);
+  }
   if (ev->error[0] && !r->error)
     r->error = dup_cut(ev->error, ERROR_MAX_LEN);
   if (ev->type)
@@ -168,7 +204,6 @@ static void task_apply(gcs_events_t *e, const Rayc__TaskEvent *ev)
   set_id(r->node, &r->has_node, &ev->node_id, ID_NODE_SIZE);
   set_id(r->worker, &r->has_worker, &ev->worker_id, ID_WORKER_SIZE);
   set_id(r->actor, &r->has_actor, &ev->actor_id, ID_ACTOR_SIZE);
-  e->dirty = 1;
 }
 
 static int task_event_valid(const Rayc__TaskEvent *ev)
@@ -268,9 +303,18 @@ void gcs_task_events_metrics(gcs_server_t *s)
   metrics_family_t *f = metrics_family("rayc_tasks", METRICS_GAUGE,
                                        "Task attempts the GCS keeps events of, by state and name.", "State,Name");
   metrics_family_clear(f);
-  for (task_rec_t *r = e->head; r; r = r->next) {
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&rayc__task_status__descriptor, r->state);
-    metrics_add(metrics_series2(f, v ? v->name : "UNKNOWN", r->name ? r->name : ""), 1);
+  for (hmap_iter_t it = hmap_iter(&e->counts); hmap_next(&it);) {
+    int64_t n = *(int64_t *)it.value;
+    if (n <= 0) { /* no record in that state any more */
+      free(it.value);
+      hmap_del(&e->counts, it.key, it.klen);
+      continue;
+    }
+    const char *k = it.key;
+    char name[NAME_MAX_LEN + 1];
+    snprintf(name, sizeof(name), "%.*s", (int)it.klen - 1, k + 1);
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&rayc__task_status__descriptor, k[0]);
+    metrics_set(metrics_series2(f, v ? v->name : "UNKNOWN", name), (double)n);
   }
   metrics_set(metrics_series0(metrics_family("rayc_task_events_dropped_total", METRICS_COUNTER,
                                              "Task records the GCS dropped to stay within task-events-max.", NULL)),

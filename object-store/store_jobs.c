@@ -82,6 +82,10 @@ static void jobs_fill(store_server_t *s, const uint8_t *job, Rayc__JobObjects *o
     jobs_of(o->id, oj);
     if (memcmp(oj, job, ID_JOB_SIZE) != 0 || o->delete_pending)
       continue;
+    if (o->secondary) { /* a cache of an object made elsewhere: the store evicts it when it needs room */
+      out->cached_left++;
+      continue;
+    }
     out->objects_left++;
     out->bytes_left += o->data_size + o->metadata_size;
     out->spilled_left += o->spill_file != NULL;

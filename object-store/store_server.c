@@ -228,8 +228,8 @@ static void store_on_cron(uv_timer_t *t)
     return;
   store_om_cron(s);
   store_pull_cron(s);
-  local_server_cron(s->listener);
   store_metrics_cron(s);
+  local_server_cron(s->listener);
   if (s->restore_retry) {
     s->restore_retry = 0;
     store_gets_retry_restores(s);

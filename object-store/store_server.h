@@ -53,4 +53,8 @@ void store_server_shutdown(store_server_t *s);
  * loop has run the close callbacks (uv_run returned). Accepts NULL. */
 void store_server_destroy(store_server_t *s);
 
+/* The whole life of rayc-store (main() calls it; store_run.c). Returns the exit status: 0, 1 on a
+ * start-up failure, 2 on bad settings. */
+int store_server_run(int argc, char **argv);
+
 #endif

@@ -56,15 +56,16 @@ typedef struct raylet_config {
   int worker_register_timeout_ms;
   int infeasible_timeout_ms;
   int idle_worker_timeout_ms;
+  int runtime_env_ttl_ms; /* a job working-dir copy unused here this long is removed (0: never) */
   int object_manager_port;
   int prestart_workers;  /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
   int drain_deadline_ms; /* how long leases may still run after DrainRaylet */
   int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
+  int metrics_port;       /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
+  int store_metrics_port; /* the store's, advertised to the GCS (0: unknown) */
   int local_max_conns;       /* limits on the local socket's peers (common/local.h) */
   int64_t local_frame_max;
   int local_stall_ms;
-  int metrics_port;       /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
-  int store_metrics_port; /* the store's, advertised to the GCS (0: unknown) */
 } raylet_config_t;
 
 enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
@@ -202,6 +203,7 @@ typedef struct raylet {
   struct metrics_http *metrics; /* owned: the /metrics endpoint; NULL: none */
   int64_t metrics_next_ms;      /* next refresh of the gauges */
   unsigned long long cpu_busy, cpu_total; /* /proc/stat at the last refresh */
+  struct raylet_rtenv *rtenv;  /* owned: working-dir copies seen unused (raylet_rtenv.c) */
 } raylet_t;
 
 /* raylet_resources.c */
@@ -339,6 +341,9 @@ void raylet_usage_sample(raylet_t *r);
 /* Samples once a second (called from the cron). */
 void raylet_usage_cron(raylet_t *r);
 void raylet_usage_destroy(raylet_t *r);
+/* raylet_rtenv.c: removes working-dir copies unused for --runtime-env-ttl-ms (from the cron). */
+void raylet_rtenv_cron(raylet_t *r);
+void raylet_rtenv_destroy(raylet_t *r);
 /* GetJobUsage: samples, then answers with each asked job's totals on this node. */
 void raylet_usage_on_get(raylet_t *r, rpc_call_t *call, const Rayc__GetJobUsageRequest *req);
 

@@ -57,6 +57,8 @@ static const cfg_entry_t raylet_settings[] = {
    "workers started for a job when its driver registers here (-1: min(num-cpus, max-starting-workers))"},
   {"drain-deadline-ms", CFG_INT, F(drain_deadline_ms), "30000",
    "after DrainRaylet (rayc stop), how long running leases may finish before they are ended"},
+  {"runtime-env-ttl-ms", CFG_INT, F(runtime_env_ttl_ms), "600000",
+   "a job's working-dir copy under <session>/runtime_env that nothing here used for this long is removed (0: never)"},
   {"node-affinity-wait-ms", CFG_INT, F(node_affinity_wait_ms), "5000",
    "a hard node-affinity task for a node not (yet) in the cluster view waits this long for it, then fails"},
   {"local-max-connections", CFG_INT, F(local_max_conns), "8192",

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -50,7 +51,7 @@ static void gcs_register_done(void *arg, int status, const char *detail, Protobu
   char id[9];
   log_info("node %s registered with the GCS at %s", id_short(r->node_id.b, ID_NODE_SIZE, id), r->cfg.gcs_address);
   if (!r->registered)
-    sd_notifyf(0, "READY=1\nRAYC_PORT=%d\nRAYC_METRICS_PORT=%d", r->port, raylet_metrics_port(r));
+    daemon_notify_ready(r->port, raylet_metrics_port(r), NULL);
   r->registered = 1;
   r->last_heartbeat_ms = 0; /* heartbeat now: its reply brings the cluster view */
 }

@@ -8,6 +8,7 @@
 #include "raylet/raylet.h"
 
 #include "common/cfg.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -21,18 +22,7 @@ enum { CRON_MS = 50, SHUTDOWN_GRACE_MS = 2000, START_DEADLINE_MS = 30000 };
 
 static int raylet_open_log(raylet_t *r)
 {
-  int level = log_level_parse(r->cfg.log_level);
-  log_init("raylet", level < 0 ? LOG_INFO : (enum log_level)level);
-  char *path = xasprintf("%s/logs/raylet.log", r->cfg.session_dir);
-  mkdir_p(r->cfg.session_dir, 0700);
-  char *logs = xasprintf("%s/logs", r->cfg.session_dir), *pids = xasprintf("%s/pids", r->cfg.session_dir);
-  mkdir_p(logs, 0700);
-  mkdir_p(pids, 0700);
-  int rc = log_open(path, 0);
-  free(path);
-  free(logs);
-  free(pids);
-  return rc;
+  return daemon_log_open("raylet", r->cfg.session_dir, "raylet.log", r->cfg.log_level, 0);
 }
 
 /* <session>/address names the GCS for the node's workers and for `rayc` and drivers on this
@@ -52,6 +42,7 @@ static void raylet_close_all(raylet_t *r)
   raylet_sched_free(r);
   raylet_bundle_free(r);
   raylet_usage_destroy(r);
+  raylet_rtenv_destroy(r);
   rpc_server_destroy(r->server);
   r->server = NULL;
   raylet_metrics_stop(r);
@@ -98,6 +89,7 @@ static void raylet_cron(uv_timer_t *t)
   if (r->stopping)
     return;
   raylet_usage_cron(r);
+  raylet_rtenv_cron(r);
   raylet_pool_reap_stuck(r);
   raylet_pool_reap_idle(r);
   local_server_cron(r->local);

@@ -5,6 +5,7 @@
  */
 #include "worker/cw_events.h"
 
+#include "common/hmap.h"
 #include "common/log.h"
 #include "common/pb.h"
 #include "common/status.h"
@@ -19,13 +20,15 @@
 
 #include <unistd.h>
 
-enum { EV_NAME_MAX = 64 };
+enum { EV_NAME_MAX = 64, EV_KEY = ID_TASK_SIZE + 4 };
 
+/* One task attempt's changes since the last report, merged (Ray's TaskEventBuffer does the same):
+ * a task that is submitted, runs and ends within a second is reported once. */
 typedef struct cw_ev {
   uint8_t task[ID_TASK_SIZE], actor[ID_ACTOR_SIZE], node[ID_NODE_SIZE], worker[ID_WORKER_SIZE];
   uint8_t has_actor, has_place, type, state;
   int32_t attempt, pid;
-  int64_t time_us;
+  int64_t ts[6]; /* by TaskStatus: when it was entered (0: not in this report) */
   char name[EV_NAME_MAX];
   char *error; /* owned */
 } cw_ev_t;
@@ -33,8 +36,10 @@ typedef struct cw_ev {
 /* The process's buffer (one core worker per process, as cw_global). */
 static struct {
   pthread_mutex_t mu;
-  cw_ev_t *ring;
-  size_t start, count;
+  cw_ev_t *evs; /* the attempts changed since the last report, in order of first change */
+  size_t count, cap;
+  hmap_t index; /* task id + attempt -> its position in evs + 1 */
+  int index_ready;
   uint64_t dropped;
   int off; /* RAYC_TASK_EVENTS=0 */
   int checked;
@@ -59,60 +64,88 @@ int64_t cw_events_now_us(void)
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The buffered entry of this attempt, made on first use; NULL when the buffer is full. */
+static cw_ev_t *cw_ev_slot(const uint8_t *task_id, int attempt)
+{
+  uint8_t key[EV_KEY];
+  memcpy(key, task_id, ID_TASK_SIZE);
+  memcpy(key + ID_TASK_SIZE, &attempt, 4);
+  if (!evb.index_ready) {
+    hmap_init(&evb.index);
+    evb.index_ready = 1;
+  }
+  uintptr_t at = (uintptr_t)hmap_get(&evb.index, key, EV_KEY);
+  if (at)
+    return &evb.evs[at - 1];
+  if (evb.count == CW_EVENTS_MAX)
+    return NULL;
+  if (evb.count == evb.cap) {
+    evb.cap = evb.cap ? 2 * evb.cap : 256;
+    evb.evs = xrealloc(evb.evs, evb.cap * sizeof(*evb.evs));
+  }
+  cw_ev_t *e = &evb.evs[evb.count++];
+  memset(e, 0, sizeof(*e));
+  memcpy(e->task, task_id, ID_TASK_SIZE);
+  e->attempt = attempt;
+  hmap_put(&evb.index, key, EV_KEY, (void *)(uintptr_t)evb.count);
+  return e;
+}
+
 void cw_event_record_at(cw_t *cw, const uint8_t *task_id, int attempt, const char *name, Rayc__TaskType type,
                         const uint8_t *actor, Rayc__TaskStatus state, const char *error, int64_t time_us,
-                        const uint8_t *node, const uint8_t *worker, int pid)
+                        int64_t start_us, const uint8_t *node, const uint8_t *worker, int pid)
 {
   (void)cw;
   pthread_mutex_lock(&evb.mu);
-  if (!cw_events_enabled()) {
+  cw_ev_t *e = cw_events_enabled() ? cw_ev_slot(task_id, attempt) : NULL;
+  if (!e) {
+    evb.dropped += !evb.off;
     pthread_mutex_unlock(&evb.mu);
     return;
   }
-  if (!evb.ring)
-    evb.ring = xcalloc(CW_EVENTS_MAX, sizeof(*evb.ring));
-  if (evb.count == CW_EVENTS_MAX) { /* full: the oldest goes */
-    free(evb.ring[evb.start].error);
-    evb.start = (evb.start + 1) % CW_EVENTS_MAX;
-    evb.count--;
-    evb.dropped++;
-  }
-  cw_ev_t *e = &evb.ring[(evb.start + evb.count++) % CW_EVENTS_MAX];
-  memcpy(e->task, task_id, ID_TASK_SIZE);
-  e->has_actor = actor != NULL;
-  if (actor)
+  if (actor) {
     memcpy(e->actor, actor, ID_ACTOR_SIZE);
-  e->has_place = node != NULL;
+    e->has_actor = 1;
+  }
   if (node) {
     memcpy(e->node, node, ID_NODE_SIZE);
     memcpy(e->worker, worker, ID_WORKER_SIZE);
+    e->has_place = 1;
   }
-  e->pid = pid;
+  if (pid)
+    e->pid = pid;
   e->type = (uint8_t)type;
-  e->state = (uint8_t)state;
-  e->attempt = attempt;
-  e->time_us = time_us;
-  snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
-  e->error = error ? strndup(error, 2048) : NULL;
+  if (state > e->state || state == RAYC__TASK_STATUS__FAILED)
+    e->state = (uint8_t)state;
+  e->ts[state] = time_us;
+  if (start_us)
+    e->ts[RAYC__TASK_STATUS__RUNNING] = start_us;
+  if (!e->name[0])
+    snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
+  if (error && !e->error)
+    e->error = strndup(error, 2048);
   pthread_mutex_unlock(&evb.mu);
 }
 
 void cw_event_record(cw_t *cw, const uint8_t *task_id, int attempt, const char *name, Rayc__TaskType type,
                      const uint8_t *actor, Rayc__TaskStatus state, const char *error, int executor)
 {
-  cw_event_record_at(cw, task_id, attempt, name, type, actor, state, error, cw_events_now_us(),
+  cw_event_record_at(cw, task_id, attempt, name, type, actor, state, error, cw_events_now_us(), 0,
                      executor ? cw->node_id.b : NULL, executor ? cw->worker_id.b : NULL, executor ? (int)getpid() : 0);
 }
 
-/* Takes the buffered events out (new arrays, oldest first); returns their number. */
+/* Takes the buffered events out (*out: the buffer, now the caller's; free it); returns their number. */
 static size_t cw_events_take(cw_ev_t **out, uint64_t *dropped)
 {
   pthread_mutex_lock(&evb.mu);
   size_t n = evb.count;
-  *out = n ? xmalloc(n * sizeof(**out)) : NULL;
-  for (size_t i = 0; i < n; i++)
-    (*out)[i] = evb.ring[(evb.start + i) % CW_EVENTS_MAX];
-  evb.start = evb.count = 0;
+  *out = evb.evs;
+  evb.evs = NULL;
+  evb.count = evb.cap = 0;
+  if (evb.index_ready) {
+    hmap_release(&evb.index);
+    hmap_init(&evb.index);
+  }
   *dropped = evb.dropped;
   evb.dropped = 0;
   pthread_mutex_unlock(&evb.mu);
@@ -139,7 +172,10 @@ static void cw_events_msg(cw_ev_t *evs, size_t n, Rayc__TaskEvent *m, Rayc__Task
     m[i].name = e->name;
     m[i].type = (Rayc__TaskType)e->type;
     m[i].state = (Rayc__TaskStatus)e->state;
-    m[i].time_us = e->time_us;
+    m[i].time_us = e->ts[e->state];
+    m[i].pending_us = e->ts[RAYC__TASK_STATUS__PENDING_ARGS_AVAIL];
+    m[i].submitted_us = e->ts[RAYC__TASK_STATUS__SUBMITTED_TO_WORKER];
+    m[i].start_us = e->ts[RAYC__TASK_STATUS__RUNNING];
     if (e->has_actor)
       m[i].actor_id = pb_bytes(e->actor, ID_ACTOR_SIZE);
     if (e->error)
@@ -209,10 +245,13 @@ void cw_events_release(cw_t *cw)
   (void)cw;
   pthread_mutex_lock(&evb.mu);
   for (size_t i = 0; i < evb.count; i++)
-    free(evb.ring[(evb.start + i) % CW_EVENTS_MAX].error);
-  free(evb.ring);
-  evb.ring = NULL;
-  evb.start = evb.count = 0;
+    free(evb.evs[i].error);
+  free(evb.evs);
+  evb.evs = NULL;
+  evb.count = evb.cap = 0;
+  if (evb.index_ready)
+    hmap_release(&evb.index);
+  evb.index_ready = 0;
   evb.gcs = NULL; /* destroyed with the client */
   evb.gcs_tried = 0;
   pthread_mutex_unlock(&evb.mu);

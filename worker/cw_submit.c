@@ -145,7 +145,7 @@ static int cw_reply_failed(const Rayc__PushTaskReply *rep)
   return 0;
 }
 
-/* The attempt ran: its RUNNING and end events, at the times and place the worker reported. */
+/* The attempt ran: its end event, carrying when it started, at the place the worker reported. */
 static void cw_push_events(cw_t *cw, cw_task_t *t, cw_lease_t *l, const Rayc__PushTaskReply *rep)
 {
   if (!rep->start_us)
@@ -154,11 +154,9 @@ static void cw_push_events(cw_t *cw, cw_task_t *t, cw_lease_t *l, const Rayc__Pu
   for (size_t i = 0; i < rep->n_returns && !err; i++)
     if (rep->returns[i]->error)
       err = rep->returns[i]->error->message;
-  cw_event_record_at(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL, RAYC__TASK_STATUS__RUNNING,
-                     NULL, rep->start_us, l->node_id.b, l->worker_id.b, rep->worker_pid);
   cw_event_record_at(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL,
-                     err ? RAYC__TASK_STATUS__FAILED : RAYC__TASK_STATUS__FINISHED, err, rep->end_us, l->node_id.b,
-                     l->worker_id.b, rep->worker_pid);
+                     err ? RAYC__TASK_STATUS__FAILED : RAYC__TASK_STATUS__FINISHED, err, rep->end_us, rep->start_us,
+                     l->node_id.b, l->worker_id.b, rep->worker_pid);
 }
 
 static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)

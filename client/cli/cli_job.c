@@ -33,8 +33,6 @@ int cli_job_exit_for(int rc)
     return CLI_JOB_NO_CLUSTER;
   case RAYC_EUNAUTHENTICATED:
     return CLI_JOB_AUTH;
-  case RAYC_EINVALID_ARGUMENT:
-    return CLI_USAGE;
   default:
     return CLI_FAIL;
   }
@@ -148,7 +146,8 @@ int cli_job_stream_logs(cli_job_client_t *c, const char *id, int follow)
     if (rc != 0)
       return rc;
     Rayc__GetJobLogsReply *r = (Rayc__GetJobLogsReply *)resp;
-    fwrite(r->data.data, 1, r->data.len, stdout);
+    if (r->data.len)
+      fwrite(r->data.data, 1, r->data.len, stdout);
     fflush(stdout);
     off = r->next_offset;
     int more = r->data.len > 0, ended = r->job_ended;
@@ -174,6 +173,25 @@ static const cfg_entry_t cli_job_id_table[] = {
 };
 #undef F
 
+/* The index of the first operand of argv[1..argc) (an argument that is neither a flag nor a flag's
+ * value), or argc. Flags of table that are not CFG_BOOL take the next argument unless given "=". */
+static int cli_job_operand(const cfg_entry_t *table, size_t n, int argc, char **argv)
+{
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0)
+      return i + 1 < argc ? i + 1 : argc;
+    if (a[0] != '-')
+      return i;
+    if (strchr(a, '='))
+      continue;
+    for (size_t k = 0; k < n; k++)
+      if (strcmp(a + 2, table[k].name) == 0 && table[k].type != CFG_BOOL)
+        i++;
+  }
+  return argc;
+}
+
 /* Parses `rayc job <cmd> [flags] ID [flags]` (or no ID for list). Returns CLI_CONTINUE with *id
  * set (borrowed from argv), or an exit status. */
 static int cli_job_parse(const char *cmd, const char *summary, int want_id, cli_job_id_conf_t *conf, int argc,
@@ -181,27 +199,28 @@ static int cli_job_parse(const char *cmd, const char *summary, int want_id, cli_
 {
   *id = NULL;
   char *prog = xasprintf("rayc job %s", cmd), *err = NULL;
-  int first = argc > 1 && argv[1][0] != '-' && want_id; /* the id before the flags */
-  if (first)
-    *id = argv[1];
+  char **args = xcalloc((size_t)argc + 1, sizeof(*args));
+  int nargs = 0, op = want_id ? cli_job_operand(cli_job_id_table, ARRAY_LEN(cli_job_id_table), argc, argv) : argc;
+  for (int i = 0; i < argc; i++)
+    if (i != op)
+      args[nargs++] = argv[i];
+  if (op < argc)
+    *id = argv[op];
   memset(conf, 0, sizeof(*conf));
   cfg_set_program("rayc");
-  int next = argc, rc = cfg_load(cli_job_id_table, ARRAY_LEN(cli_job_id_table), conf, argc - first, argv + first,
-                                 &next, &err);
-  next += first;
-  if (rc == 0 && !*id && want_id && next < argc)
-    *id = argv[next++];
+  int next = nargs, rc = cfg_load(cli_job_id_table, ARRAY_LEN(cli_job_id_table), conf, nargs, args, &next, &err);
   int status = CLI_CONTINUE;
   if (rc == CFG_HELP) {
     cfg_usage(stdout, prog, summary, cli_job_id_table, ARRAY_LEN(cli_job_id_table));
     status = CLI_OK;
-  } else if (rc < 0 || next < argc || (want_id && !*id)) {
+  } else if (rc < 0 || next < nargs || (want_id && !*id)) {
     fprintf(stderr, "%s: %s\nRun `%s --help` for its flags.\n", prog,
-            rc < 0 ? err : next < argc ? "too many arguments" : "which job? give its submission id", prog);
+            rc < 0 ? err : next < nargs ? "too many arguments" : "which job? give its submission id", prog);
     status = CLI_USAGE;
   }
   if (status != CLI_CONTINUE)
     cfg_release(cli_job_id_table, ARRAY_LEN(cli_job_id_table), conf);
+  free(args);
   free(err);
   free(prog);
   return status;

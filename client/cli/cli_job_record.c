@@ -125,9 +125,18 @@ static int rec_list(cli_job_client_t *c, int verify, int json)
 static int rec_main(const char *cmd, const char *summary, int want_id, int argc, char **argv)
 {
   rec_conf_t conf;
-  const char *id = want_id && argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
-  int st = cli_parse(cmd, summary, rec_table, ARRAY_LEN(rec_table), &conf, sizeof(conf), argc - (id != NULL),
-                     argv + (id != NULL));
+  const char *id = NULL;
+  char **args = xcalloc((size_t)argc + 1, sizeof(*args));
+  int nargs = 0;
+  for (int i = 0; i < argc; i++) { /* the id: the first argument that is neither a flag nor a value */
+    int is_value = i > 1 && argv[i - 1][0] == '-' && !strchr(argv[i - 1], '=') && strcmp(argv[i - 1], "--verify") != 0;
+    if (want_id && !id && i > 0 && argv[i][0] != '-' && !is_value)
+      id = argv[i];
+    else
+      args[nargs++] = argv[i];
+  }
+  int st = cli_parse(cmd, summary, rec_table, ARRAY_LEN(rec_table), &conf, sizeof(conf), nargs, args);
+  free(args);
   if (st != CLI_CONTINUE)
     return st;
   if (want_id && !id) {

@@ -39,7 +39,8 @@ static const char submit_usage[] =
     "                       [--max-package-bytes N] [--token-file F] [--temp-dir DIR] [--format table|json] -- CMD...\n"
     "Runs CMD on the cluster's head under a job supervisor and, without --no-wait, prints its output until it\n"
     "ends: exit 0 when the job SUCCEEDED, 1 when it FAILED or was STOPPED. --working-dir is packed (without\n"
-    ".git and what .raycignore lists), uploaded once per content and becomes the job's cwd on every node.\n"
+    ".git and what .raycignore lists), uploaded once per content and becomes the job's cwd on every node;\n"
+    "it may also be a .tar archive (uploaded as it is) or a pkg_<sha256> uploaded before.\n"
     "--max-package-bytes (also $RAYC_MAX_PACKAGE_BYTES; default 100 MiB) limits the packed files.\n";
 
 /* Sets (or replaces) key=value in a list of pairs. */
@@ -253,16 +254,42 @@ static int submit_load_runtime_env(submit_opts_t *o)
 
 /* ---- upload and submit ---- */
 
-/* Packs and uploads the working dir into env (its name, size and file list). 0 or an exit status. */
-static int submit_upload(cli_job_client_t *c, const submit_opts_t *o, Rayc__JobRuntimeEnv *env, pkg_t *pkg)
+/* A tar archive given as the working dir: uploaded as it is (checked when nodes unpack it). */
+static int submit_read_archive(const char *path, uint64_t max, pkg_t *pkg, char **err)
 {
-  char *err = NULL;
-  int rc = pkg_pack_dir(o->working_dir, o->max_bytes, pkg, &err);
-  if (rc != 0) {
-    fprintf(stderr, "rayc job submit: %s\n", err ? err : rayc_strerror(rc));
-    free(err);
-    return CLI_FAIL;
+  memset(pkg, 0, sizeof(*pkg));
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    *err = xasprintf("cannot read %s: %s", path, strerror(errno));
+    return RAYC_EIO;
   }
+  char buf[65536];
+  size_t cap = 0;
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), f)) > 0;) {
+    if (pkg->len + n > cap)
+      pkg->data = xrealloc(pkg->data, cap = 2 * (pkg->len + n));
+    memcpy(pkg->data + pkg->len, buf, n);
+    pkg->len += n;
+  }
+  fclose(f);
+  max = max ? max : PKG_DEFAULT_MAX_BYTES;
+  if (pkg->len > max) {
+    *err = xasprintf("the working dir archive %s is %zu bytes, more than the limit of %llu bytes", path, pkg->len,
+                     (unsigned long long)max);
+    pkg_release(pkg);
+    return RAYC_EINVALID_ARGUMENT;
+  }
+  char h[65];
+  pkg_sha256_hex(pkg->data, pkg->len, h);
+  snprintf(pkg->name, sizeof(pkg->name), "pkg_%s", h);
+  return 0;
+}
+
+/* Uploads pkg to the KV (namespace "pkg") unless it is there: *have says it was. 0 or an exit
+ * status (printed). */
+static int submit_kv_put(cli_job_client_t *c, const pkg_t *pkg, int *have)
+{
+  int rc;
   Rayc__KVKeysRequest kreq = RAYC__KVKEYS_REQUEST__INIT;
   kreq.ns = (char *)"pkg";
   kreq.prefix = pb_bytes(pkg->name, strlen(pkg->name));
@@ -270,10 +297,10 @@ static int submit_upload(cli_job_client_t *c, const submit_opts_t *o, Rayc__JobR
   char *detail = NULL;
   rc = cli_job_call_raw(c, &rayc__internal_kvgcs_service__descriptor, "InternalKVKeys", &kreq.base, c->timeout_ms,
                         &resp, &detail);
-  int have = rc == 0 && ((Rayc__KVKeysReply *)resp)->n_keys > 0;
+  *have = rc == 0 && ((Rayc__KVKeysReply *)resp)->n_keys > 0;
   pb_free(resp);
   resp = NULL;
-  if (rc == 0 && !have) {
+  if (rc == 0 && !*have) {
     Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
     put.ns = (char *)"pkg";
     put.key = kreq.prefix;
@@ -289,6 +316,26 @@ static int submit_upload(cli_job_client_t *c, const submit_opts_t *o, Rayc__JobR
     free(detail);
     return cli_job_exit_for(rc);
   }
+  return 0;
+}
+
+/* Packs (or reads, for a .tar file) and uploads the working dir into env (its name, size and file
+ * list). 0 or an exit status. */
+static int submit_upload(cli_job_client_t *c, const submit_opts_t *o, Rayc__JobRuntimeEnv *env, pkg_t *pkg)
+{
+  char *err = NULL;
+  size_t wl = strlen(o->working_dir);
+  int rc = wl > 4 && strcmp(o->working_dir + wl - 4, ".tar") == 0
+               ? submit_read_archive(o->working_dir, o->max_bytes, pkg, &err)
+               : pkg_pack_dir(o->working_dir, o->max_bytes, pkg, &err);
+  if (rc != 0) {
+    fprintf(stderr, "rayc job submit: %s\n", err ? err : rayc_strerror(rc));
+    free(err);
+    return CLI_FAIL;
+  }
+  int have = 0;
+  if ((rc = submit_kv_put(c, pkg, &have)) != 0)
+    return rc;
   fprintf(stderr, "Working dir %s: %zu files, %llu bytes packed as %s (%s)\n", o->working_dir, pkg->nfiles,
           (unsigned long long)pkg->len, pkg->name, have ? "already uploaded" : "uploaded");
   env->working_dir = pkg->name;

@@ -2,7 +2,10 @@
  * rayc job-supervisor: the job supervisor the GCS starts (detached, its own session) for each
  * submitted job. Not for people to run.
  *
- * It reads the job from the GCS, installs its working dir under <session>/runtime_env/ (once per
+ * It reads the job from the GCS, reserves --entrypoint-num-cpus on the head's raylet (a one-bundle
+ * reservation, PrepareBundleResources + CommitBundleResources under pkg_entrypoint_reservation_id;
+ * the job stays PENDING while the CPUs are busy; given back with CancelResourceReserve when the
+ * entrypoint ends, or by the GCS when it finds the supervisor gone), installs its working dir under <session>/runtime_env/ (once per
  * node: pkg_install), opens <session>/logs/job-<id>.log and starts the entrypoint with
  * posix_spawn (`/bin/sh -c ENTRYPOINT`, never fork after gRPC is up) in its own process group,
  * with stdout and stderr to the log, cwd the working dir, and the environment: RAYC_ADDRESS,
@@ -68,6 +71,7 @@ typedef struct sup {
   char *wd, *logpath;
   pid_t child;
   int stopping;
+  int reserved; /* the entrypoint's CPUs are reserved on the head */
   int64_t kill_at; /* monotonic ms; 0: none */
 } sup_t;
 
@@ -177,6 +181,92 @@ static void sup_env_free(char **v)
     free(v[i]);
   }
   free(v);
+}
+
+/* ---- the entrypoint's CPUs, reserved on the head's raylet as a one-bundle reservation ---- */
+
+/* Calls a NodeManagerService method of this node's raylet (<session>/raylet_address). */
+static int sup_raylet_call(sup_t *s, const char *method, const ProtobufCMessage *req, ProtobufCMessage **resp)
+{
+  char *path = xasprintf("%s/raylet_address", s->c.session_dir), addr[256] = "";
+  FILE *f = fopen(path, "r");
+  free(path);
+  if (!f || !fgets(addr, sizeof(addr), f)) {
+    if (f)
+      fclose(f);
+    return RAYC_ENOT_FOUND;
+  }
+  fclose(f);
+  addr[strcspn(addr, "\r\n")] = '\0';
+  return rpc_call_sync(rpc_channel_get(s->client, addr), &rayc__node_manager_service__descriptor, method, req, 10000,
+                       resp, NULL);
+}
+
+/* Reserves --entrypoint-num-cpus on the head, waiting while they are busy (a stop ends the wait).
+ * 0 (reserved, or nothing to reserve), 1 (stopped while waiting), or -1 with *why new. */
+static int sup_reserve(sup_t *s, int sfd, char **why)
+{
+  if (s->job->entrypoint_num_cpus <= 0)
+    return 0;
+  uint8_t pg[18];
+  pkg_entrypoint_reservation_id(s->c.submission_id, pg);
+  Rayc__ResourceEntry cpu = RAYC__RESOURCE_ENTRY__INIT, *cpus[] = {&cpu};
+  cpu.name = (char *)"CPU";
+  cpu.amount = s->job->entrypoint_num_cpus;
+  Rayc__BundleSpec b = RAYC__BUNDLE_SPEC__INIT, *bs[] = {&b};
+  b.placement_group_id = pb_bytes(pg, sizeof(pg));
+  b.n_resources = 1;
+  b.resources = cpus;
+  Rayc__PrepareBundleResourcesRequest prep = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
+  prep.n_bundles = 1;
+  prep.bundles = bs;
+  for (int attempt = 0;; attempt++) {
+    ProtobufCMessage *resp = NULL;
+    int rc = sup_raylet_call(s, "PrepareBundleResources", &prep.base, &resp);
+    int ok = rc == 0 && ((Rayc__PrepareBundleResourcesReply *)resp)->success;
+    pb_free(resp);
+    if (ok)
+      break;
+    if (rc != 0 && rc != RAYC_EUNAVAILABLE) {
+      *why = xasprintf("cannot reserve %g CPUs for the entrypoint on the head: %s", cpu.amount, rayc_strerror(rc));
+      return -1;
+    }
+    if (attempt == 0)
+      log_info("job %s: waiting for %g free CPUs on the head for the entrypoint", s->c.submission_id, cpu.amount);
+    struct pollfd p = {.fd = sfd, .events = POLLIN};
+    struct signalfd_siginfo si;
+    if (poll(&p, 1, 1000) > 0 && read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD)
+      return 1;
+  }
+  Rayc__CommitBundleResourcesRequest commit = RAYC__COMMIT_BUNDLE_RESOURCES_REQUEST__INIT;
+  commit.n_bundles = 1;
+  commit.bundles = bs;
+  ProtobufCMessage *resp = NULL;
+  int rc = sup_raylet_call(s, "CommitBundleResources", &commit.base, &resp);
+  pb_free(resp);
+  if (rc != 0) {
+    *why = xasprintf("cannot reserve %g CPUs for the entrypoint on the head: %s", cpu.amount, rayc_strerror(rc));
+    return -1;
+  }
+  s->reserved = 1;
+  log_info("job %s: %g CPUs reserved on the head for the entrypoint", s->c.submission_id, cpu.amount);
+  return 0;
+}
+
+static void sup_unreserve(sup_t *s)
+{
+  if (!s->reserved)
+    return;
+  uint8_t pg[18];
+  pkg_entrypoint_reservation_id(s->c.submission_id, pg);
+  Rayc__CancelResourceReserveRequest req = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
+  req.placement_group_id = pb_bytes(pg, sizeof(pg));
+  req.bundle_index = -1;
+  ProtobufCMessage *resp = NULL;
+  if (sup_raylet_call(s, "CancelResourceReserve", &req.base, &resp) != 0)
+    log_warn("job %s: could not give the entrypoint's CPUs back to the head's raylet", s->c.submission_id);
+  pb_free(resp);
+  s->reserved = 0;
 }
 
 /* Starts the entrypoint. 0, or -1 with *why new. */
@@ -303,8 +393,14 @@ static int sup_run(sup_t *s, int sfd)
   }
   s->logpath = xstrdup(s->job->log_path);
   char *why = NULL;
-  if (sup_install(s, &why) != 0 || sup_spawn(s, &why) != 0) {
+  int r = sup_reserve(s, sfd, &why);
+  if (r == 1) {
+    sup_report(s, RAYC__JOB_STATUS__JOB_STOPPED, "stopped while waiting for the entrypoint's CPUs");
+    return 0;
+  }
+  if (r != 0 || sup_install(s, &why) != 0 || sup_spawn(s, &why) != 0) {
     log_error("job %s: %s", s->c.submission_id, why);
+    sup_unreserve(s);
     s->job->end_time_ms = wall_ms();
     sup_report(s, RAYC__JOB_STATUS__JOB_FAILED, why);
     free(why);
@@ -313,7 +409,9 @@ static int sup_run(sup_t *s, int sfd)
   s->job->start_time_ms = wall_ms();
   log_info("job %s: entrypoint started (pid %d): %s", s->c.submission_id, (int)s->child, s->job->entrypoint);
   sup_report(s, RAYC__JOB_STATUS__JOB_RUNNING, "");
-  sup_finish(s, sup_wait(s, sfd));
+  int status = sup_wait(s, sfd);
+  sup_unreserve(s); /* before the final report: the record sees the CPUs back */
+  sup_finish(s, status);
   return 0;
 }
 

@@ -38,6 +38,8 @@ typedef struct cli_start_conf {
   int64_t memory, object_store_memory;
   char *resources;
   char *redis_address;
+  char *redis_password, *redis_password_file;
+  int restart_gcs;
   char *node_ip_address;
   char *temp_dir;
   char *config;
@@ -62,6 +64,12 @@ static const cfg_entry_t cli_start_table[] = {
     {"object-store-memory", CFG_INT64, F(object_store_memory), "0",
      "bytes of shared memory for objects (0: 30% of RAM)"},
     {"redis-address", CFG_STRING, F(redis_address), NULL, "head: Redis for the GCS tables"},
+    {"redis-password", CFG_STRING, F(redis_password), NULL,
+     "head: Redis AUTH password (a flag shows in ps: prefer the variable or --redis-password-file)"},
+    {"redis-password-file", CFG_STRING, F(redis_password_file), NULL,
+     "head: a file whose first line is the Redis AUTH password"},
+    {"restart-gcs", CFG_BOOL, F(restart_gcs), "false",
+     "restart the GCS of this machine's head (<temp-dir>/session_latest) after it died, as first started"},
     {"node-ip-address", CFG_STRING, F(node_ip_address), "127.0.0.1",
      "this node's IP address, the one other nodes reach it on"},
     {"temp-dir", CFG_STRING, F(temp_dir), "/tmp/rayc", "where sessions (logs, sockets) live"},
@@ -98,6 +106,7 @@ static void cli_start_opts(const cli_start_conf_t *c, launch_opts_t *o)
   o->object_store_memory = c->object_store_memory;
   o->resources_json = c->resources;
   o->redis_address = c->redis_address;
+  o->redis_password = c->redis_password;
   o->temp_dir = c->temp_dir;
   o->config_file = c->config;
   o->log_level = c->log_level;
@@ -116,6 +125,8 @@ static void cli_start_opts(const cli_start_conf_t *c, launch_opts_t *o)
 /* Returns a static message for a bad combination of flags, or NULL. */
 static const char *cli_start_check(cli_start_conf_t *c)
 {
+  if (c->restart_gcs)
+    return NULL; /* takes only --temp-dir */
   if (c->head && c->address && *c->address) {
     fprintf(stderr, "rayc start: --head starts a new cluster: ignoring the address %s "
                     "(from --address or RAYC_ADDRESS)\n", c->address);
@@ -124,8 +135,10 @@ static const char *cli_start_check(cli_start_conf_t *c)
   }
   if (!c->head && (!c->address || !*c->address))
     return "say --head to start a new cluster, or --address HOST:PORT to join one";
-  if (!c->head && (c->gcs_only || c->redis_address))
-    return "--gcs-only and --redis-address only apply to the head (--head)";
+  if (!c->head && (c->gcs_only || c->redis_address || c->redis_password || c->redis_password_file))
+    return "--gcs-only and --redis-address/--redis-password[-file] only apply to the head (--head)";
+  if ((c->redis_password || c->redis_password_file) && !(c->redis_address && *c->redis_address))
+    return "--redis-password[-file] needs --redis-address";
   if (c->node_manager_port < 0 || c->node_manager_port > 65535 || c->object_manager_port < 0 ||
       c->object_manager_port > 65535)
     return "--node-manager-port and --object-manager-port must be ports (0..65535)";
@@ -133,6 +146,50 @@ static const char *cli_start_check(cli_start_conf_t *c)
       (c->min_worker_port > 0 && (c->max_worker_port < c->min_worker_port || c->max_worker_port > 65535)))
     return "--min-worker-port..--max-worker-port must be a range of ports (0: ephemeral ports)";
   return NULL;
+}
+
+/* --redis-password-file: its first line replaces c->redis_password. 0, or -1 (printed). */
+static int cli_start_redis_password(cli_start_conf_t *c)
+{
+  if (!c->redis_password_file || !*c->redis_password_file)
+    return 0;
+  FILE *f = fopen(c->redis_password_file, "r");
+  char line[1024] = "";
+  int ok = f && fgets(line, sizeof(line), f);
+  if (f)
+    fclose(f);
+  line[strcspn(line, "\r\n")] = '\0';
+  if (!ok || !line[0]) {
+    fprintf(stderr, "rayc start: --redis-password-file %s: %s\n", c->redis_password_file,
+            ok ? "its first line is empty" : strerror(errno));
+    return -1;
+  }
+  free(c->redis_password);
+  c->redis_password = xstrdup(line);
+  explicit_bzero(line, sizeof(line));
+  return 0;
+}
+
+/* --restart-gcs: the GCS of the head session this machine started last, again. */
+static int cli_start_restart_gcs(const cli_start_conf_t *c)
+{
+  char session[PATH_MAX], addr[256] = "";
+  char *err = NULL;
+  pid_t pid = 0;
+  if (cli_session_latest(c->temp_dir, session, sizeof(session)) < 0) {
+    fprintf(stderr, "rayc start --restart-gcs: no session in %s (no session_latest)\n", c->temp_dir);
+    return CLI_FAIL;
+  }
+  if (launch_gcs_restart(session, 10000, &pid, &err) < 0) {
+    fprintf(stderr, "rayc start --restart-gcs: %s\n", err);
+    free(err);
+    return CLI_FAIL;
+  }
+  cli_find_address(NULL, c->temp_dir, addr, sizeof(addr));
+  printf("rayc: restarted the GCS of session %s (pid %d) at %s; the nodes and drivers of the cluster\n"
+         "reconnect to it (with Redis it reloaded its tables). `rayc stop` stops it with the node.\n",
+         session, (int)pid, addr);
+  return CLI_OK;
 }
 
 /* Makes a TLS file path absolute, since daemons and workers read it later. 0, or -1 (printed). */
@@ -205,6 +262,9 @@ static void cli_start_report(const cli_start_conf_t *c, const launch_result_t *r
     printf("\nTo use this cluster from this machine:\n  export RAYC_ADDRESS=%s\n", r->gcs_address);
     if (strcmp(c->temp_dir, TOKEN_DEFAULT_TEMP_DIR) != 0)
       printf("  export RAYC_TEMP_DIR=%s    (where drivers find the cluster token)\n", c->temp_dir);
+    printf("If the GCS dies, `rayc start --restart-gcs%s%s` starts it again at %s in this session.\n",
+           strcmp(c->temp_dir, "/tmp/rayc") ? " --temp-dir " : "", strcmp(c->temp_dir, "/tmp/rayc") ? c->temp_dir : "",
+           r->gcs_address);
     printf("To add a node (on another machine, with its own --node-ip-address), copy the cluster token\n"
            "file %s there (keep it 0600) and run:\n"
            "  rayc start --address %s --token-file <that copy>\n",
@@ -289,9 +349,13 @@ int cli_start(int argc, char **argv)
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGCHLD);
+  if (c.restart_gcs) {
+    status = cli_start_restart_gcs(&c);
+    goto out;
+  }
   if (c.block) /* before the launch, so that a ^C while starting still stops the node */
     sigprocmask(SIG_BLOCK, &set, NULL);
-  if (cli_start_tls(&c) < 0) {
+  if (cli_start_tls(&c) < 0 || cli_start_redis_password(&c) < 0) {
     status = CLI_USAGE;
     goto out;
   }

@@ -20,6 +20,7 @@ typedef struct up_state {
   char sha[65];   /* the package's sha256; "" without a package */
   char *token;    /* the head's cluster token, once known */
   char *notes;    /* what was done on the current host */
+  char *survey;   /* the current host's state, read in one command (up_survey) */
   int changed;    /* something the current host's daemons use changed */
 } up_state_t;
 
@@ -64,15 +65,47 @@ static int up_do(up_state_t *s, const up_host_t *h, const char *what, const char
   return -1;
 }
 
+/* One round trip reads all a host's state `up` compares with: sections "@@name" in the output. */
+#define UP_SURVEY                                                                                        \
+  "echo @@stamp; cat " UP_STAMP " 2>/dev/null; echo @@status; dpkg-query -W -f='${Status}' rayc 2>/dev/null; " \
+  "echo; echo @@config; cat /etc/rayc/rayc.yaml 2>/dev/null; echo @@token; cat /etc/rayc/cluster_token "  \
+  "2>/dev/null; echo @@end"
+
+static int up_survey(up_state_t *s, const up_host_t *h)
+{
+  up_run_t r;
+  free(s->survey);
+  s->survey = NULL;
+  if (up_do(s, h, "cannot run commands", UP_SURVEY, NULL, &r) < 0 || !strstr(r.out, "@@end\n")) {
+    if (r.out)
+      printf("  %s: cannot run commands: unexpected output: %s\n", h->host, up_last_line(r.out));
+    free(r.out);
+    return -1;
+  }
+  s->survey = r.out;
+  return 0;
+}
+
+/* The text of survey section name (new; free()): the lines between "@@name\n" and the next "@@". */
+static char *up_section(const up_state_t *s, const char *name)
+{
+  char *tag = xasprintf("@@%s\n", name);
+  const char *from = strstr(s->survey, tag), *to;
+  from = from ? from + strlen(tag) : "";
+  free(tag);
+  for (to = from; *to && !(to[0] == '@' && to[1] == '@' && (to == from || to[-1] == '\n')); to++)
+    ;
+  return xasprintf("%.*s", (int)(to - from), from);
+}
+
 /* Installs the package unless this very file is installed already. */
 static int up_package(up_state_t *s, const up_host_t *h)
 {
   up_run_t r;
-  if (up_do(s, h, "probe", "cat " UP_STAMP " 2>/dev/null; dpkg-query -W -f='${Status}' rayc 2>/dev/null; true",
-            NULL, &r) < 0)
-    return -1;
-  int installed = strstr(r.out, "install ok installed") != NULL, same = *s->sha && strstr(r.out, s->sha);
-  free(r.out);
+  char *stamp = up_section(s, "stamp"), *st = up_section(s, "status");
+  int installed = strstr(st, "install ok installed") != NULL, same = *s->sha && strstr(stamp, s->sha);
+  free(stamp);
+  free(st);
   if (installed && (same || !*s->sha))
     return 0;
   if (!*s->sha) {
@@ -96,17 +129,16 @@ static int up_package(up_state_t *s, const up_host_t *h)
   free(r.out);
   up_note(s, "package installed");
   s->changed = 1;
-  return 0;
+  return up_survey(s, h); /* the package may have made the config and the token */
 }
 
 /* Writes the host's rayc.yaml when it differs. */
 static int up_config(up_state_t *s, const up_host_t *h)
 {
-  up_run_t r;
-  char *want = up_host_config(s->c, h);
-  int rc = up_do(s, h, "reading /etc/rayc/rayc.yaml", "cat /etc/rayc/rayc.yaml", NULL, &r);
-  if (rc == 0 && strcmp(r.out, want) != 0) {
-    free(r.out);
+  up_run_t r = {0, NULL};
+  char *want = up_host_config(s->c, h), *have = up_section(s, "config");
+  int rc = 0;
+  if (strcmp(have, want) != 0) {
     rc = up_do(s, h, "writing /etc/rayc/rayc.yaml",
                "cat > /etc/rayc/rayc.yaml.up && mv -f /etc/rayc/rayc.yaml.up /etc/rayc/rayc.yaml", want, &r);
     if (rc == 0) {
@@ -114,8 +146,8 @@ static int up_config(up_state_t *s, const up_host_t *h)
       s->changed = 1;
     }
   }
-  if (rc == 0)
-    free(r.out);
+  free(r.out);
+  free(have);
   free(want);
   return rc;
 }
@@ -123,9 +155,7 @@ static int up_config(up_state_t *s, const up_host_t *h)
 /* The head's token is read; every other host gets it when its own differs. */
 static int up_token(up_state_t *s, const up_host_t *h)
 {
-  up_run_t r;
-  if (up_do(s, h, "reading /etc/rayc/cluster_token", "cat /etc/rayc/cluster_token", NULL, &r) < 0)
-    return -1;
+  up_run_t r = {0, up_section(s, "token")};
   r.out[strcspn(r.out, "\r\n")] = '\0';
   if (h->head) {
     free(s->token);
@@ -159,13 +189,14 @@ static int up_token(up_state_t *s, const up_host_t *h)
 static int up_start(up_state_t *s, const up_host_t *h)
 {
   const char *t = h->head ? "rayc-head.target" : "rayc-node.target";
-  const char *units = h->head ? "rayc-gcs rayc-store rayc-raylet" : "rayc-store rayc-raylet";
+  const char *units = h->head ? "rayc-gcs rayc-store rayc-raylet rayc-dashboard" : "rayc-store rayc-raylet";
+  /* A restart names the services: restarting the target itself races its Upholds=. */
   char *cmd = xasprintf("systemctl enable --quiet %s 2>/dev/null; if systemctl is-active --quiet %s; then "
                         "if [ %d = 1 ]; then systemctl restart %s && echo restarted; else echo running; fi; "
                         "else systemctl start %s && echo started; fi || exit 1; for u in %s; do "
                         "systemctl is-active --quiet $u || { echo \"$u is not running: $(journalctl -q -n 1 -u $u "
                         "--no-pager)\"; exit 1; }; done",
-                        t, t, s->changed, t, t, units);
+                        t, t, s->changed, units, t, units);
   up_run_t r;
   int rc = up_do(s, h, t, cmd, NULL, &r);
   free(cmd);
@@ -183,14 +214,10 @@ static int up_start(up_state_t *s, const up_host_t *h)
 /* Brings one host up; 1 when something changed there, 0 when nothing did, -1 on failure (said). */
 static int up_host_up(up_state_t *s, const up_host_t *h)
 {
-  up_run_t r;
   s->changed = 0;
   free(s->notes);
   s->notes = NULL;
-  if (up_do(s, h, "cannot run commands", "echo rayc-up-ok", NULL, &r) < 0)
-    return -1;
-  free(r.out);
-  if (up_package(s, h) < 0 || up_config(s, h) < 0 || up_token(s, h) < 0 || up_start(s, h) < 0)
+  if (up_survey(s, h) < 0 || up_package(s, h) < 0 || up_config(s, h) < 0 || up_token(s, h) < 0 || up_start(s, h) < 0)
     return -1;
   printf("  %s%s: %s\n", h->host, h->head ? " (head)" : "", s->notes ? s->notes : "unchanged");
   return s->notes ? 1 : 0;
@@ -221,6 +248,7 @@ static int up_cmd_up(const up_cluster_t *c)
     printf("Drivers on the head need no settings; elsewhere: RAYC_ADDRESS=%s:%d and the token "
            "(`ssh %s rayc get-token`)\n", c->hosts[0].host, c->gcs_port, c->hosts[0].host);
   free(s.notes);
+  free(s.survey);
   if (s.token)
     explicit_bzero(s.token, strlen(s.token));
   free(s.token);
@@ -236,8 +264,8 @@ static int up_host_down(up_state_t *s, const up_host_t *h)
             "dpkg-query -W -f='${Status}' rayc 2>/dev/null | grep -q 'install ok installed' || "
             "{ echo 'rayc is not installed'; exit 0; }; "
             "systemctl disable --quiet --now rayc-head.target rayc-node.target 2>/dev/null; "
-            "systemctl stop rayc-raylet.service rayc-store.service rayc-gcs.service || exit 1; "
-            "for i in $(seq 1 100); do pgrep -f '^/usr/bin/rayc-(gcs|store|raylet|worker)' >/dev/null || "
+            "systemctl stop rayc-dashboard.service rayc-raylet.service rayc-store.service rayc-gcs.service || exit 1; "
+            "for i in $(seq 1 100); do pgrep -f '^/usr/bin/rayc-' >/dev/null || "
             "{ echo 'stopped and disabled; no rayc process runs'; exit 0; }; sleep 0.1; done; "
             "echo \"still running: $(pgrep -d ' ' -f '^/usr/bin/rayc-')\"; exit 1",
             NULL, &r) < 0)
@@ -327,8 +355,11 @@ static int up_main(int argc, char **argv, int down)
   int rc = CLI_USAGE;
   if (up_cluster_load(file, &c, &err) < 0)
     fprintf(stderr, "rayc %s: %s\n", argv[0], err);
-  else
+  else {
+    up_ssh_share_start(&c);
     rc = down ? up_cmd_down(&c) : status_only ? up_cmd_status(&c) : up_cmd_up(&c);
+    up_ssh_share_stop(&c);
+  }
   free(err);
   up_cluster_release(&c);
   return rc;

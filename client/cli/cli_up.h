@@ -64,6 +64,7 @@ typedef struct up_cluster {
   up_kvs_t settings; /* every host's */
   up_host_t *hosts;  /* hosts[0] is the head */
   size_t n_hosts;
+  char *control_dir; /* ssh connection sharing (ControlMaster) sockets; NULL: none */
 } up_cluster_t;
 
 /* Reads the cluster file at path (borrowed) into c. 0, or -1 with *err a new message naming the
@@ -86,6 +87,13 @@ void up_ssh(const up_cluster_t *c, const up_host_t *h, const char *cmd, const ch
 
 /* Copies the local file to remote_path on h's machine with scp. */
 void up_scp(const up_cluster_t *c, const up_host_t *h, const char *local, const char *remote_path, up_run_t *r);
+
+/* Shares one ssh connection per host among all the commands of this run (OpenSSH's ControlMaster,
+ * sockets in a new 0700 temp dir): a handshake per host instead of one per command. */
+void up_ssh_share_start(up_cluster_t *c);
+
+/* Closes the shared connections and removes their directory. Accepts a run that never started. */
+void up_ssh_share_stop(up_cluster_t *c);
 
 /* Says why ssh failed ("unreachable: ...", "authentication refused: ...") for a status-255 run;
  * a static or r-owned string, valid while r is. */

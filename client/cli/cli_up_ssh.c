@@ -59,6 +59,14 @@ static void up_common_args(const up_cluster_t *c, up_argv_t *a, const char *port
     up_arg(a, xstrdup("-i"));
     up_arg(a, xstrdup(c->key));
   }
+  if (c->control_dir) {
+    up_arg(a, xstrdup("-o"));
+    up_arg(a, xstrdup("ControlMaster=auto"));
+    up_arg(a, xstrdup("-o"));
+    up_arg(a, xasprintf("ControlPath=%s/%%C", c->control_dir));
+    up_arg(a, xstrdup("-o"));
+    up_arg(a, xstrdup("ControlPersist=120"));
+  }
 }
 
 /* Reads fd to its end into a new string. */
@@ -170,6 +178,42 @@ void up_scp(const up_cluster_t *c, const up_host_t *h, const char *local, const 
   up_arg(&a, xasprintf("%s%s%s%s%s:%s", c->user ? c->user : "", c->user ? "@" : "", v6 ? "[" : "", h->host,
                        v6 ? "]" : "", remote_path));
   up_exec(&a, NULL, r);
+}
+
+void up_ssh_share_start(up_cluster_t *c)
+{
+  char *dir = xstrdup("/tmp/rayc-up.XXXXXX");
+  if (mkdtemp(dir))
+    c->control_dir = dir;
+  else
+    free(dir); /* no sharing: every command makes its own connection */
+}
+
+void up_ssh_share_stop(up_cluster_t *c)
+{
+  if (!c->control_dir)
+    return;
+  for (size_t i = 0; i < c->n_hosts; i++) {
+    up_argv_t a = {.n = 0};
+    up_run_t r;
+    up_arg(&a, xstrdup("ssh"));
+    up_common_args(c, &a, "-p");
+    up_arg(&a, xstrdup("-O"));
+    up_arg(&a, xstrdup("exit"));
+    if (c->user) {
+      up_arg(&a, xstrdup("-l"));
+      up_arg(&a, xstrdup(c->user));
+    }
+    up_arg(&a, xstrdup(c->hosts[i].host));
+    up_exec(&a, NULL, &r); /* fails harmlessly where no connection was made */
+    free(r.out);
+  }
+  char *cmd = xasprintf("rm -rf '%s'", c->control_dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "rayc: could not remove %s\n", c->control_dir);
+  free(cmd);
+  free(c->control_dir);
+  c->control_dir = NULL;
 }
 
 const char *up_last_line(const char *text)

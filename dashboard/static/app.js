@@ -99,13 +99,18 @@ function drawChart() {
 }
 
 async function showJobs() {
-  const jobs = await rows("jobs");
-  table("jobs-table", ["job", "status", "driver", "entrypoint", "started", "ended", "end reason", ""],
-        jobs.result.map(j => el("tr", {class: "job-row"}, el("td", {class: "mono"}, j.job_id), stateCell(j.status),
-                                el("td", {}, j.driver_pid), el("td", {class: "mono"}, j.entrypoint),
-                                el("td", {}, fmtTime(j.start_time_ms)), el("td", {}, fmtTime(j.end_time_ms)),
-                                el("td", {}, j.end_reason),
-                                el("td", {}, el("button", {class: "logs-link", onclick: () => openJobLogs(j)}, "logs")))));
+  const [subs, drivers] = await Promise.all([api("/api/jobs/"), rows("jobs")]);
+  const linked = new Set(subs.map(j => j.job_id).filter(Boolean));
+  const list = subs.map(j => ({id: j.submission_id, submission_id: j.submission_id, status: j.status,
+                               entrypoint: j.entrypoint, start: j.start_time, end: j.end_time, note: j.message}))
+    .concat(drivers.result.filter(j => !linked.has(j.job_id)).map(j => ({
+      id: j.job_id, job_id: j.job_id, status: j.status, entrypoint: j.entrypoint || "driver pid " + j.driver_pid,
+      start: j.start_time_ms, end: j.end_time_ms, note: j.end_reason})));
+  table("jobs-table", ["job", "status", "entrypoint", "started", "ended", "message", ""],
+        list.map(j => el("tr", {class: "job-row", "data-id": j.id}, el("td", {class: "mono"}, j.id), stateCell(j.status),
+                         el("td", {class: "mono"}, j.entrypoint), el("td", {}, fmtTime(j.start)),
+                         el("td", {}, fmtTime(j.end)), el("td", {}, j.note),
+                         el("td", {}, el("button", {class: "logs-link", onclick: () => openJobLogs(j)}, "logs")))));
   if (logsJob) await loadJobLogs();
 }
 
@@ -115,11 +120,10 @@ function openJobLogs(job) { logsJob = job; loadJobLogs(); }
 async function loadJobLogs() {
   const box = document.getElementById("job-logs");
   box.hidden = false;
-  document.getElementById("job-logs-title").textContent = "Logs of job " + logsJob.job_id;
+  document.getElementById("job-logs-title").textContent = "Logs of job " + logsJob.id;
   let text = "";
   if (logsJob.submission_id) {
-    const j = await api("/api/jobs/" + encodeURIComponent(logsJob.submission_id) + "/logs");
-    text = j.logs;
+    text = (await api("/api/jobs/" + encodeURIComponent(logsJob.submission_id) + "/logs")).logs;
   } else {
     const workers = await rows("workers", {filter: "job_id=" + logsJob.job_id});
     const files = (await api("/api/v0/logs")).data.result.map(f => f.name);

@@ -53,8 +53,15 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, namespac
             address = os.environ.get("RAYC_ADDRESS") or _latest_address(_temp_dir)
         elif address is not None and address.startswith("ray://"):
             address = address[len("ray://"):]
+        # Under `rayc job submit --working-dir`, the working dir is on the code path: the core sends
+        # it to every node as the job's package and workers run (and import) from their copy.
+        code_path = os.environ.get("RAYC_CODE_PATH", "")
+        wd = os.environ.get("RAYC_WORKING_DIR")
+        if wd:
+            code_path = f"{code_path}:{wd}" if code_path else wd
         try:
-            _rayc.init(address=address, temp_dir=_temp_dir, num_cpus=float(num_cpus or 0))
+            _rayc.init(address=address, code_path=code_path or None, temp_dir=_temp_dir,
+                       num_cpus=float(num_cpus or 0))
         except _rayc.Error as e:
             raise ConnectionError(f"rayc could not connect: {e.args[2]}") from None
         _core.state.connected = True

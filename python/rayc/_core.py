@@ -233,7 +233,13 @@ def load_exported(desc):
         return obj
     with _fn_lock:
         obj = _fn_cache.get(desc)
-        if obj is None:
+        if obj is None and desc.startswith("pyname:"):  # exported by name, for C callers
+            data = _rayc.kv_get(FN_NAMESPACE, f"name:{desc[7:]}".encode())
+            if data is None:
+                raise RuntimeError(f"no Python function was exported under the name {desc[7:]!r}")
+            obj = cloudpickle.loads(data)
+            _fn_cache[desc] = obj
+        elif obj is None:
             _, job, digest, _name = desc.split(":", 3)
             data = _rayc.kv_get(FN_NAMESPACE, f"{job}:{digest}".encode())
             if data is None:

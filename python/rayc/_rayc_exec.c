@@ -142,6 +142,21 @@ static PyTypeObject rpy_ctx_type = {
 
 /* ---- the executor ---- */
 
+/* Takes the GIL on a core worker thread. A thread's first call creates its Python thread state and
+ * keeps it (one PyGILState_Ensure never released), so later calls only switch the GIL instead of
+ * creating and destroying a thread state per call (an actor's calls run on the actor's threads). */
+static __thread int gil_kept;
+
+static PyGILState_STATE gil_enter(void)
+{
+  if (!gil_kept) {
+    (void)PyGILState_Ensure();
+    gil_kept = 1;
+    (void)PyEval_SaveThread();
+  }
+  return PyGILState_Ensure();
+}
+
 /* The task's arguments as [(Buffer, [ObjectRef])]: each Buffer a rayc_buf_dup of the argument, so
  * zero-copy views (numpy arrays in the store) stay valid after the task. */
 static PyObject *exec_args(const rayc_buf *args, size_t nargs)
@@ -216,7 +231,7 @@ static int exec_result(rayc_task_ctx *ctx, PyObject *res, int rc)
 static int ex_task(void *data, rayc_task_ctx *ctx, const char *fn, const rayc_buf *args, size_t nargs, size_t nrets)
 {
   (void)data;
-  PyGILState_STATE g = PyGILState_Ensure();
+  PyGILState_STATE g = gil_enter();
   int rc;
   PyObject *a = exec_args(args, nargs);
   PyObject *res = exec_call(ctx, "task", a ? Py_BuildValue("(sNn)", fn, a, (Py_ssize_t)nrets) : NULL, &rc);
@@ -228,7 +243,7 @@ static int ex_task(void *data, rayc_task_ctx *ctx, const char *fn, const rayc_bu
 static void *ex_actor_create(void *data, rayc_task_ctx *ctx, const char *cls, const rayc_buf *args, size_t nargs)
 {
   (void)data;
-  PyGILState_STATE g = PyGILState_Ensure();
+  PyGILState_STATE g = gil_enter();
   int rc;
   PyObject *a = exec_args(args, nargs);
   PyObject *res = exec_call(ctx, "actor_create", a ? Py_BuildValue("(sN)", cls, a) : NULL, &rc);
@@ -244,7 +259,7 @@ static int ex_actor_method(void *data, rayc_task_ctx *ctx, void *self, const cha
                            size_t nargs, size_t nrets)
 {
   (void)data;
-  PyGILState_STATE g = PyGILState_Ensure();
+  PyGILState_STATE g = gil_enter();
   int rc;
   PyObject *a = exec_args(args, nargs);
   PyObject *res = exec_call(ctx, "actor_method",
@@ -265,7 +280,7 @@ static void ex_cancel(void *data, rayc_task_ctx *ctx)
 static void ex_actor_destroy(void *data, void *self)
 {
   (void)data;
-  PyGILState_STATE g = PyGILState_Ensure();
+  PyGILState_STATE g = gil_enter();
   PyObject *r = PyObject_CallMethod(exec_obj, "actor_destroy", "O", (PyObject *)self);
   if (!r)
     PyErr_Clear();

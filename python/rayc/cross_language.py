@@ -1,4 +1,10 @@
-"""Calling C tasks from Python: rayc.cross_language.c_function("add").remote(b"...", ...).
+"""Cross-language calls.
+
+Python calling C: rayc.cross_language.c_function("add").remote(b"...", ...).
+
+C calling Python: export_function("concat", fn) stores fn under a name in the GCS KV; a C driver
+then submits it with rayc_remote("pyname:concat", ...) and opts.language = RAYC_LANG_PYTHON. Its
+arguments arrive as bytes, and a bytes result goes back as raw bytes (other values are pickled).
 
 A C task (RAYC_REMOTE in a library on the job's code path) takes bytes arguments and returns
 bytes: arguments are bytes-like values (or ObjectRefs of such values), and get() of its results
@@ -39,3 +45,13 @@ class CFunction:
 def c_function(name):
     """A C task registered under name, callable with .remote(*bytes_args)."""
     return CFunction(name)
+
+
+def export_function(name, function):
+    """Makes function callable from C by name ("pyname:<name>", language RAYC_LANG_PYTHON)."""
+    import cloudpickle
+    _core.state.ensure()
+    try:
+        _rayc.kv_put(_core.FN_NAMESPACE, f"name:{name}".encode(), cloudpickle.dumps(function), True)
+    except _rayc.Error as e:
+        raise _core.error_from_core(e) from None

@@ -6,6 +6,7 @@ task, actor creation and actor call (on the main thread, or an actor's threads).
 """
 import asyncio
 import inspect
+import os
 import signal
 import sys
 import threading
@@ -68,9 +69,24 @@ def _on_cancel_signal(signum, frame):
             raise KeyboardInterrupt("the task was cancelled")
 
 
+def _import_path_once():
+    """The job's working dir (the core worker entered it, if the job has one) is on the import
+    path, as Ray's working_dir is."""
+    global _path_done
+    if not _path_done:
+        _path_done = True
+        cwd = os.getcwd()
+        if cwd not in sys.path:
+            sys.path.insert(0, cwd)
+
+
+_path_done = False
+
+
 class Executor:
     def task(self, ctx, fn, args, nrets):
         global _running_ctx
+        _import_path_once()
         _running_ctx = ctx
         try:
             return self._task(ctx, fn, args, nrets)
@@ -81,6 +97,13 @@ class Executor:
         _log.set_task_name(fn.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
         try:
             f = _core.load_exported(fn)
+            if fn.startswith("pyname:"):  # called from C: bytes in, bytes out
+                result = f(*[bytes(memoryview(buf)) for buf, _ in args])
+                if isinstance(result, (bytes, bytearray, memoryview)):
+                    ctx.set_return(0, memoryview(result).nbytes, [(0, result)], [])
+                else:
+                    _set_returns(ctx, result, nrets)
+                return None
             a, kw = _core.unpack_args(args)
             _set_returns(ctx, f(*a, **kw), nrets)
             return None
@@ -89,6 +112,7 @@ class Executor:
 
     def actor_create(self, ctx, cls_desc, args):
         global _actor_id
+        _import_path_once()
         aid = ctx.actor_id()
         _actor_id = aid.hex() if aid else None
         _log.set_task_name(cls_desc.rsplit(":", 1)[-1])

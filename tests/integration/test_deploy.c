@@ -50,7 +50,7 @@ START_TEST(test_config_generated)
   ck_assert_int_eq(rc, 0);
   int keys = atoi(out);
   free(out);
-  rc = it_sh(&out, "for d in gcs store raylet; do %s/bin/rayc-$d --help | grep '^  --[a-z]' | grep -vc '^  --config'; "
+  rc = it_sh(&out, "for d in gcs store raylet dashboard; do %s/bin/rayc-$d --help | grep '^  --[a-z]' | grep -vc '^  --config'; "
                    "done | awk '{s += $1} END {print s}'", it_build);
   ck_assert_msg(rc == 0 && keys == atoi(out), "%d keys in deploy/rayc.yaml, %d flags in --help", keys, atoi(out));
   free(out);
@@ -63,7 +63,7 @@ END_TEST
 START_TEST(test_config_loads)
 {
   setup();
-  static const char *daemons[] = {"rayc-gcs", "rayc-store", "rayc-raylet"};
+  static const char *daemons[] = {"rayc-gcs", "rayc-store", "rayc-raylet", "rayc-dashboard"};
   char *out = NULL;
   for (size_t i = 0; i < ARRAY_LEN(daemons); i++) {
     int rc = it_sh(&out, "env -i %s/bin/%s --config %s/deploy/rayc.yaml --print-config", it_build, daemons[i], src);
@@ -89,7 +89,7 @@ START_TEST(test_units_verify)
   ck_assert_msg(rc == 0, "install: %s", out);
   free(out);
   static const char *units[] = {"rayc-gcs.service", "rayc-store.service", "rayc-raylet.service",
-                                "rayc-head.target", "rayc-node.target"};
+                                "rayc-dashboard.service", "rayc-head.target", "rayc-node.target"};
   for (size_t i = 0; i < ARRAY_LEN(units); i++) {
     /* stderr only: any warning fails */
     rc = it_sh(&out, "MANPATH=%s/share/man systemd-analyze verify %s/lib/systemd/system/%s 2>&1 >/dev/null", d, d,

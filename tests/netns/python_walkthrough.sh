@@ -9,6 +9,7 @@ B=${1:?usage: python_walkthrough.sh BUILD_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/netns.sh"
 netns_require || exit 77
+unset RAYC_ADDRESS RAYC_TOKEN_FILE RAYC_TOKEN RAYC_CODE_PATH
 
 ROOT=$(mktemp -d /tmp/rayc-pywt.XXXXXX)
 cleanup() {

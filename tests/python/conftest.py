@@ -14,8 +14,10 @@ RAYC = os.path.join(BUILD, "bin", "rayc")
 class Cluster:
     def __init__(self, num_cpus=4, extra=()):
         self.temp = tempfile.mkdtemp(prefix="rayc-pytest-")
+        # a fresh head: no RAYC_* of an earlier module's cluster (its token file is gone)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("RAYC_") or k == "RAYC_BUILD"}
         out = subprocess.run([RAYC, "start", "--head", "--port", "0", "--temp-dir", self.temp,
-                              "--num-cpus", str(num_cpus), *extra], capture_output=True, text=True)
+                              "--num-cpus", str(num_cpus), *extra], capture_output=True, text=True, env=clean)
         assert out.returncode == 0, out.stdout + out.stderr
         with open(os.path.join(self.temp, "session_latest", "address")) as f:
             self.address = f.read().strip()
@@ -46,6 +48,8 @@ def cluster():
     yield c
     ray.shutdown()
     c.stop()
+    for k in ("RAYC_ADDRESS", "RAYC_TOKEN_FILE", "RAYC_CODE_PATH"):
+        os.environ.pop(k, None)
 
 
 @pytest.fixture

@@ -275,3 +275,17 @@ def test_cancel_running_task_without_force(ray):
         return "worker still serves"
 
     assert ray.get(still_fine.remote(), timeout=60) == "worker still serves"
+
+
+def test_c_driver_calls_python_function_by_name(ray, cluster):
+    import subprocess
+
+    def concat(a, b):
+        return a + b"-" + b
+
+    ray.cross_language.export_function("concat", concat)
+    drv = os.path.join(os.environ["RAYC_BUILD"], "tests", "drivers", "py_call")
+    out = subprocess.run([drv, "concat", "left", "right"], env=cluster.env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip() == "left-right"

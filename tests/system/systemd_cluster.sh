@@ -11,76 +11,23 @@
 #   - journald holds each daemon's lines; `systemctl stop rayc-node.target` leaves no rayc process.
 # usage: systemd_cluster.sh BUILD_DIR DEB        exit 77: cannot run here (skipped)
 set -u
-B=$1 DEB=$2
+B=$1 DEB=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../netns/netns.sh"
 netns_require || exit 77
 command -v systemd-nspawn >/dev/null || { echo "systemd-nspawn is not installed" >&2; exit 77; }
 [ -f "$DEB" ] || { echo "no package $DEB (make deb)" >&2; exit 1; }
 
-WORK=$(mktemp -d /tmp/rayc-systemd.XXXXXX)
-declare -a NSPAWN SD
-cleanup() {
-  for i in 1 2; do
-    [ -n "${SD[$i]:-}" ] && nsenter -t "${SD[$i]}" --all systemctl poweroff >/dev/null 2>&1
-  done
-  for i in 1 2; do
-    [ -n "${NSPAWN[$i]:-}" ] || continue
-    for _ in $(seq 1 100); do kill -0 "${NSPAWN[$i]}" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "${NSPAWN[$i]}" 2>/dev/null
-  done
-  netns_teardown
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-c() { local i=$1; shift; nsenter -t "${SD[$i]}" --all "$@"; }
-dump() {
-  for i in 1 2; do
-    [ -n "${SD[$i]:-}" ] || continue
-    echo "---- host $i: units"; c "$i" systemctl --no-pager list-units 'rayc*' 2>&1
-    echo "---- host $i: journal"; c "$i" journalctl --no-pager -n 80 -u 'rayc*' 2>&1
-  done
-}
-fail() { echo "FAIL: $*"; dump; exit 1; }
+. "$here/containers.sh"
+fail() { echo "FAIL: $*"; ct_dump; exit 1; }
 step() { echo "== $(date +%T) $*"; }
 
+ct_init
 netns_setup 2 || fail "namespace hosts"
-mkdir -p "$WORK/share"
-cp "$DEB" "$WORK/share/rayc.deb"
-cp "$B/tests/drivers/sysnode" "$B/lib/libtest_tasks.so" "$WORK/share/"
-chmod -R a+rX "$WORK"
-
-# Boots host i's container: an overlay of / (writes go to a tmpfs), its own /tmp, the test files
-# read-only at /opt/rayc-test, the host's network namespace, and systemd up to basic.target only
-# (the machine's own services stay off).
-boot() {
-  local i=$1 ns="${NETNS_PREFIX}h$1" w="$WORK/h$1"
-  mkdir -p "$w"
-  unshare -m --propagation private sh -c "mount -t tmpfs tmpfs $w && mkdir -p $w/up $w/work $w/root &&
-    mount -t overlay overlay -o lowerdir=/,upperdir=$w/up,workdir=$w/work $w/root &&
-    mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn &&
-    exec systemd-nspawn -q -D $w/root --boot --register=no --keep-unit --machine=$ns \
-      --network-namespace-path=/run/netns/$ns --tmpfs=/tmp --bind-ro=$WORK/share:/opt/rayc-test \
-      --console=pipe systemd.unit=basic.target" >"$WORK/console$i.log" 2>&1 </dev/null &
-  NSPAWN[$i]=$!
-}
-
-wait_booted() {
-  local i=$1 st=""
-  for _ in $(seq 1 600); do
-    [ -z "${SD[$i]:-}" ] && SD[$i]=$(pgrep -P "${NSPAWN[$i]}" | head -1)
-    if [ -n "${SD[$i]:-}" ]; then
-      st=$(c "$i" systemctl is-system-running 2>/dev/null)
-      case "$st" in running | degraded) return 0 ;; esac
-    fi
-    kill -0 "${NSPAWN[$i]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  cat "$WORK/console$i.log"
-  fail "host $i: systemd did not boot (state '$st')"
-}
+trap ct_cleanup EXIT
+cp "$DEB" "$CT_SHARE/rayc.deb"
+cp "$B/tests/drivers/sysnode" "$B/lib/libtest_tasks.so" "$CT_SHARE/"
+WORK=$CT_WORK
 
 # rayc.yaml for host i (1: the head); the rest of the file keeps the package's defaults.
 config() {
@@ -117,8 +64,8 @@ wait_restarted() {
 driver() { c 1 env RAYC_CODE_PATH=/opt/rayc-test/libtest_tasks.so /opt/rayc-test/sysnode "$@"; }
 
 step "boot two containers"
-boot 1; boot 2
-wait_booted 1; wait_booted 2
+ct_boot 1; ct_boot 2
+ct_wait 1; ct_wait 2
 
 step "install the package"
 for i in 1 2; do
@@ -133,7 +80,7 @@ c 1 cat /etc/rayc/cluster_token | c 2 sh -c 'cat > /etc/rayc/cluster_token'
 step "start rayc-head.target on host 1, rayc-node.target on host 2"
 c 1 systemctl start rayc-head.target || fail "rayc-head.target"
 c 2 systemctl start rayc-node.target || fail "rayc-node.target"
-for u in rayc-gcs rayc-store rayc-raylet; do
+for u in rayc-gcs rayc-store rayc-raylet rayc-dashboard; do
   [ "$(c 1 systemctl is-active $u)" = active ] || fail "host 1: $u is not active"
 done
 c 1 systemctl show -p User --value rayc-raylet | grep -qx rayc || fail "the raylet does not run as rayc"
@@ -190,7 +137,7 @@ c 2 journalctl --no-pager -u rayc-store | grep -q "rayc-store\|store\[" || fail 
 no_rayc_left() {
   local left=""
   for _ in $(seq 1 300); do
-    left=$(c "$1" pgrep -a -f '^/usr/bin/rayc-(gcs|store|raylet|worker)')
+    left=$(c "$1" pgrep -a -f '^/usr/bin/rayc-')
     [ -z "$left" ] && return 0
     sleep 0.1
   done

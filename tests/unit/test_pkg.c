@@ -280,7 +280,7 @@ START_TEST(test_malformed) {
   tarbuf_t t = {0};
   tb_file(&t, "a", "hello");
   t.p[0] ^= 1; /* the checksum no longer matches */
-  expect_refused(&t, NULL, "not a valid tar archive"); /* a bad checksum */
+  expect_refused(&t, NULL, "not a valid tar or zip archive"); /* a bad checksum */
   tb_file(&t, "a", "hello");
   t.p[124] = 'z'; /* a size that is not octal (checksum fixed below) */
   memset(t.p + 148, ' ', 8);
@@ -288,7 +288,7 @@ START_TEST(test_malformed) {
   for (int i = 0; i < 512; i++)
     sum += t.p[i];
   snprintf((char *)t.p + 148, 8, "%06o", sum);
-  expect_refused(&t, NULL, "not a valid tar archive"); /* a malformed size */
+  expect_refused(&t, NULL, "not a valid tar or zip archive"); /* a malformed size */
   /* Cut inside a header. */
   tb_file(&t, "a", "hello");
   t.p = xrealloc(t.p, t.len + 100);
@@ -297,7 +297,7 @@ START_TEST(test_malformed) {
   char *err = NULL;
   ck_assert_int_eq(pkg_unpack(t.p, t.len, dest, NULL, &err),
                    RAYC_EINVALID_ARGUMENT);
-  ck_assert_msg(err && strstr(err, "not a valid tar archive"), "%s", err ? err : "");
+  ck_assert_msg(err && strstr(err, "not a valid tar or zip archive"), "%s", err ? err : "");
   free(err);
   free(t.p);
   t.p = NULL;
@@ -306,7 +306,7 @@ START_TEST(test_malformed) {
   tb_header(&t, "pax", 'x', 0644, 9, NULL);
   tb_data(&t, "99 path=x", 9);
   tb_file(&t, "a", "x");
-  expect_refused(&t, NULL, "not a valid tar archive"); /* bad pax records */
+  expect_refused(&t, NULL, "not a valid tar or zip archive"); /* bad pax records */
   /* Garbage. */
   uint8_t junk[1536];
   for (size_t i = 0; i < sizeof(junk); i++)
@@ -380,6 +380,105 @@ END_TEST
 START_TEST(test_system_tar_pax) { real_tar("pax"); }
 END_TEST
 
+/* ---- packing (common/pkg.c) ---- */
+
+static void put(const char *rel, const char *text)
+{
+  char *path = xasprintf("%s/src/%s", base, rel);
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  fclose(f);
+  free(path);
+}
+
+static void make_tree(void)
+{
+  char *cmd = xasprintf("mkdir -p %s/src/sub %s/src/.git %s/src/build && ln -s ../top.txt %s/src/sub/link", base,
+                        base, base, base);
+  ck_assert_int_eq(system(cmd), 0);
+  free(cmd);
+  put("top.txt", "top\n");
+  put("sub/a.c", "int a;\n");
+  put("sub/old.bak", "ignored\n");
+  put(".git/config", "secret\n");
+  put("build/out.o", "ignored too\n");
+  put(".raycignore", "# comment\n*.bak\nbuild/\n");
+}
+
+START_TEST(test_pack_deterministic_ignores_and_round_trips) {
+  make_tree();
+  char *src = xasprintf("%s/src", base), *err = NULL;
+  pkg_t a, b;
+  ck_assert_int_eq(pkg_pack_dir(src, 0, &a, &err), 0);
+  ck_assert_int_eq(pkg_pack_dir(src, 0, &b, &err), 0);
+  ck_assert_str_eq(a.name, b.name); /* the same tree packs to the same bytes */
+  ck_assert(pkg_name_valid(a.name));
+  ck_assert_uint_eq(a.nfiles, 3); /* .raycignore, sub/a.c, top.txt */
+  for (size_t i = 0; i < a.nfiles; i++) {
+    ck_assert_msg(!strstr(a.files[i].path, ".git") && !strstr(a.files[i].path, ".bak") &&
+                      !strstr(a.files[i].path, "build"),
+                  "%s was packed", a.files[i].path);
+    if (strcmp(a.files[i].path, "top.txt") == 0) {
+      char h[65];
+      pkg_sha256_hex("top\n", 4, h);
+      ck_assert_str_eq(a.files[i].sha256, h);
+    }
+  }
+  char *path = NULL, *envdir = xasprintf("%s/runtime_env", base);
+  ck_assert_int_eq(pkg_install(envdir, a.name, a.data, a.len, &path, &err), 0);
+  char *link = xasprintf("%s/sub/link", path), *s = slurp(link);
+  ck_assert_msg(s && strcmp(s, "top\n") == 0, "the link inside does not work: %s", s ? s : "(none)");
+  free(s);
+  char *again = NULL; /* installed once: a second install finds it */
+  ck_assert_int_eq(pkg_install(envdir, a.name, a.data, a.len, &again, &err), 0);
+  ck_assert_str_eq(again, path);
+  free(again);
+  again = NULL;
+  char wrong[69];
+  snprintf(wrong, sizeof(wrong), "pkg_%064d", 0);
+  ck_assert_int_eq(pkg_install(envdir, wrong, a.data, a.len, &again, &err), RAYC_EINVALID_ARGUMENT);
+  ck_assert_msg(err && strstr(err, "hash to"), "%s", err ? err : "");
+  free(err);
+  free(again);
+  free(link);
+  free(path);
+  free(envdir);
+  pkg_release(&a);
+  pkg_release(&b);
+  free(src);
+}
+END_TEST
+
+static void expect_pack_refused(const char *setup, uint64_t max, const char *want)
+{
+  char *cmd = xasprintf("rm -rf %s/src && mkdir -p %s/src && cd %s/src && %s", base, base, base, setup);
+  ck_assert_int_eq(system(cmd), 0);
+  free(cmd);
+  char *src = xasprintf("%s/src", base), *err = NULL;
+  pkg_t p;
+  int rc = pkg_pack_dir(src, max, &p, &err);
+  ck_assert_msg(rc < 0 && err && strstr(err, want), "packing (%s): rc %d, error '%s', wanted '%s'", setup, rc,
+                err ? err : "", want);
+  ck_assert_ptr_null(p.data);
+  free(err);
+  free(src);
+}
+
+START_TEST(test_pack_refusals) {
+  expect_pack_refused("ln -s /etc/passwd pw", 0, "links must stay inside");
+  expect_pack_refused("mkdir d && ln -s ../../x d/up", 0, "points outside");
+  expect_pack_refused("mkfifo f", 0, "not a file, directory or symbolic link");
+  expect_pack_refused("head -c 300 /dev/zero > big", 100, "limit of 100 bytes");
+  char *missing = xasprintf("%s/no-such-dir", base), *err = NULL;
+  pkg_t p;
+  ck_assert_int_eq(pkg_pack_dir(missing, 0, &p, &err), RAYC_EINVALID_ARGUMENT);
+  ck_assert_msg(err && strstr(err, "is not a directory"), "%s", err ? err : "");
+  free(err);
+  free(missing);
+}
+END_TEST
+
 static Suite *unpack_suite(void) {
   Suite *s = suite_create("unpack");
   TCase *tc = tcase_create("tar");
@@ -394,6 +493,8 @@ static Suite *unpack_suite(void) {
   tcase_add_test(tc, test_existing_dir_untouched);
   tcase_add_test(tc, test_system_tar_gnu);
   tcase_add_test(tc, test_system_tar_pax);
+  tcase_add_test(tc, test_pack_deterministic_ignores_and_round_trips);
+  tcase_add_test(tc, test_pack_refusals);
   suite_add_tcase(s, tc);
   return s;
 }
