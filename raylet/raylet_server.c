@@ -146,6 +146,7 @@ out:
   if (r->loop_open && uv_loop_close(&r->loop) != 0)
     log_warn("handles still open at exit");
   raylet_jobs_release(r);
+  raylet_usage_destroy(r); /* again: a job that ended while the loop closed may have sampled anew */
   raylet_config_release(r);
   free(r);
   return rc == CFG_HELP ? 0 : rc ? 1 : 0;
