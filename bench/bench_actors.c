@@ -290,9 +290,9 @@ int main(int argc, char **argv)
     printf("error %s rayc_init: %s (%s)\n", argv[1], rayc_strerror(rc), rayc_last_error());
     return 1;
   }
-  static const char *all[] = {"1_1_actor_calls_sync", "1_1_actor_calls_async", "1_1_actor_calls_concurrent",
+  static const char *all[] = {"1_1_actor_calls_sync",  "1_1_actor_calls_async", "1_1_actor_calls_concurrent",
                               "1_n_actor_calls_async", "n_n_actor_calls_async", "n_n_actor_calls_with_arg_async",
-                              "actor_call_latency", "actor_creation"};
+                              "actor_call_latency",    "actor_creation"};
   if (strcmp(argv[1], "all") == 0)
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]) && rc == 0; i++)
       rc = run_metric(all[i], reps);

@@ -613,8 +613,11 @@ static int run_cmd(char *const argv[])
 /* `rayc start --head` until a driver's first task result is back: one repetition. */
 static int m_head_start(char *rayc_bin, char *temp_dir)
 {
-  char *start[] = {rayc_bin, (char *)"start", (char *)"--head", (char *)"--port", (char *)"0", (char *)"--num-cpus",
-                   (char *)"2", (char *)"--temp-dir", temp_dir, NULL};
+  char *start[] = {rayc_bin,         (char *)"start",
+                   (char *)"--head", (char *)"--port",
+                   (char *)"0",      (char *)"--num-cpus",
+                   (char *)"2",      (char *)"--temp-dir",
+                   temp_dir,         NULL};
   char path[PATH_MAX], address[256] = "";
   unsetenv("RAYC_ADDRESS"); /* `rayc start --head` would warn that it ignores it */
   double t0 = now_s();

@@ -69,8 +69,8 @@ static int register_actor(rpc_channel_t *ch, const uint8_t job[ID_JOB_SIZE], cha
   req.ray_namespace = (char *)"gcs_bench";
   req.detached = 1;
   ProtobufCMessage *resp = NULL;
-  int rc = rpc_call_sync(ch, &rayc__actor_info_gcs_service__descriptor, "RegisterActor", &req.base,
-                         CALL_TIMEOUT_MS, &resp, detail);
+  int rc = rpc_call_sync(ch, &rayc__actor_info_gcs_service__descriptor, "RegisterActor", &req.base, CALL_TIMEOUT_MS,
+                         &resp, detail);
   if (resp)
     protobuf_c_message_free_unpacked(resp, NULL);
   return rc;
@@ -98,8 +98,8 @@ static int register_node(rpc_channel_t *ch, int i, char **detail)
   Rayc__RegisterNodeRequest req = RAYC__REGISTER_NODE_REQUEST__INIT;
   req.node = &n;
   ProtobufCMessage *resp = NULL;
-  int rc = rpc_call_sync(ch, &rayc__node_info_gcs_service__descriptor, "RegisterNode", &req.base,
-                         CALL_TIMEOUT_MS, &resp, detail);
+  int rc = rpc_call_sync(ch, &rayc__node_info_gcs_service__descriptor, "RegisterNode", &req.base, CALL_TIMEOUT_MS,
+                         &resp, detail);
   if (resp)
     protobuf_c_message_free_unpacked(resp, NULL);
   return rc;

@@ -125,7 +125,8 @@ static int api_add_job(cw_t *cw, const char *token_where)
   if (rc == 0)
     memcpy(cw->job.b, rep->job_id.data, ID_JOB_SIZE);
   else if (rc == RAYC_EUNAUTHENTICATED)
-    cw_set_error(rc, "the cluster rejected this driver's token (%s%s): set RAYC_TOKEN_FILE to a copy of the "
+    cw_set_error(rc,
+                 "the cluster rejected this driver's token (%s%s): set RAYC_TOKEN_FILE to a copy of the "
                  "head's <temp-dir>/cluster_token, or RAYC_TOKEN to the token (`rayc get-token` prints it)",
                  cw->token ? "from " : "", token_where ? token_where : "none");
   else
@@ -294,7 +295,7 @@ void rayc_shutdown(void)
   }
   api_mark_finished(cw);
   char *session = cw->session_dir ? xstrdup(cw->session_dir) : NULL;
-  cw_actor_owner_release(cw); /* the GCS and owners of refs we borrow hear that we exit */
+  cw_actor_owner_release(cw);     /* the GCS and owners of refs we borrow hear that we exit */
   rpc_server_destroy(cw->server); /* no handler runs from now on */
   cw->server = NULL;
   cw_destroy(cw);

@@ -51,9 +51,7 @@
 
 extern char **environ;
 
-
 /* ---- small file helpers ---- */
-
 
 /* Copies the last few lines of path (from its last KiB) into out, each on a new indented line;
  * "" when unreadable. */
@@ -152,8 +150,7 @@ static int launch_session_create(launch_t *l)
   char stamp[64];
   int rc = mkdir_p(l->opts->temp_dir, 0700);
   if (rc < 0 || !realpath(l->opts->temp_dir, l->temp)) {
-    l->err = xasprintf("cannot create the temp dir %s: %s", l->opts->temp_dir,
-                       strerror(rc < 0 ? -rc : errno));
+    l->err = xasprintf("cannot create the temp dir %s: %s", l->opts->temp_dir, strerror(rc < 0 ? -rc : errno));
     return rc < 0 ? rc : -errno;
   }
   struct timeval tv;
@@ -161,11 +158,12 @@ static int launch_session_create(launch_t *l)
   gettimeofday(&tv, NULL);
   localtime_r(&tv.tv_sec, &tm);
   strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", &tm);
-  int len = snprintf(l->session, sizeof(l->session), "%s/session_%s_%06ld_%d", l->temp, stamp,
-                     (long)tv.tv_usec, (int)getpid());
+  int len = snprintf(l->session, sizeof(l->session), "%s/session_%s_%06ld_%d", l->temp, stamp, (long)tv.tv_usec,
+                     (int)getpid());
   if (len + sizeof("/sockets/raylet") > sizeof(((struct sockaddr_un *)0)->sun_path)) {
     l->err = xasprintf("the temp dir %s is too long: the session's Unix sockets need paths of at "
-                       "most 107 bytes; use a shorter --temp-dir", l->temp);
+                       "most 107 bytes; use a shorter --temp-dir",
+                       l->temp);
     return -ENAMETOOLONG;
   }
   rc = mkdir(l->session, 0700) == 0 ? 0 : -errno;
@@ -186,8 +184,7 @@ int launch_notify_open(launch_t *l)
 {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   int one = 1;
-  if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sockets/notify", l->session) >=
-      (int)sizeof(sa.sun_path))
+  if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sockets/notify", l->session) >= (int)sizeof(sa.sun_path))
     return -ENAMETOOLONG;
   l->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (l->notify_fd < 0 || bind(l->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
@@ -218,8 +215,7 @@ static int launch_notify_recv(launch_t *l, pid_t pid, int *port)
   int ready = 0;
   for (;;) {
     struct iovec iov = {buf, sizeof(buf) - 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
-                         .msg_controllen = sizeof(ctl)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl)};
     ssize_t n = recvmsg(l->notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0)
       return ready;
@@ -227,8 +223,7 @@ static int launch_notify_recv(launch_t *l, pid_t pid, int *port)
     if (c && c->cmsg_type == SCM_CREDENTIALS && ((struct ucred *)(void *)CMSG_DATA(c))->pid != pid)
       continue; /* from another process */
     buf[n] = '\0';
-    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
+    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
       if (strcmp(line, "READY=1") == 0)
         ready = 1;
       else if (strncmp(line, "RAYC_PORT=", 10) == 0)
@@ -308,7 +303,8 @@ static int launch_spawn(launch_t *l, const char *name, launch_argv_t *a, pid_t *
   free(out);
   if (rc < 0) {
     l->err = xasprintf("cannot run %s: %s (set RAYC_BIN_DIR to the directory of the rayc-* "
-                       "programs)", a->v[0], strerror(-rc));
+                       "programs)",
+                       a->v[0], strerror(-rc));
     return rc;
   }
   char *pidfile = xasprintf("%s/pids/%s.pid", l->session, name), text[32];
@@ -367,8 +363,8 @@ int launch_daemon(launch_t *l, const char *name, launch_argv_t *a, int *port)
     launch_tail(out, tail, sizeof(tail));
     if (!tail[0])
       launch_tail(log, tail, sizeof(tail));
-    l->err = xasprintf("rayc-%s did not start: it %s; see its log %s (and %s)%s%s", name, why, log,
-                       out, tail[0] ? "; it said:" : "", tail);
+    l->err = xasprintf("rayc-%s did not start: it %s; see its log %s (and %s)%s%s", name, why, log, out,
+                       tail[0] ? "; it said:" : "", tail);
     free(log);
     free(out);
   }
@@ -466,8 +462,7 @@ static int launch_gcs(launch_t *l, launch_result_t *out)
     rc = RAYC_EPROTOCOL;
   }
   int v6 = strchr(ip, ':') != NULL;
-  snprintf(out->gcs_address, sizeof(out->gcs_address), "%s%s%s:%d", v6 ? "[" : "", ip,
-           v6 ? "]" : "", port);
+  snprintf(out->gcs_address, sizeof(out->gcs_address), "%s%s%s:%d", v6 ? "[" : "", ip, v6 ? "]" : "", port);
   return rc;
 }
 
@@ -482,7 +477,7 @@ static int launch_store(launch_t *l)
     launch_arg_num(&a, "--object-manager-port", l->opts->object_manager_port);
   l->metrics_port = 0;
   int rc = launch_daemon(l, "store", &a, &port);
-  l->store_om_port = port; /* its object manager, which the raylet advertises */
+  l->store_om_port = port;                 /* its object manager, which the raylet advertises */
   l->store_metrics_port = l->metrics_port; /* and its /metrics, which the GCS lists */
   return rc;
 }
@@ -763,8 +758,7 @@ static int launch_procs_read(const char *dir, launch_proc_t **out)
     long pid = f && fgets(text, sizeof(text), f) ? strtol(text, NULL, 10) : 0;
     if (f)
       fclose(f);
-    if (pid <= 1 || pid > INT_MAX || !launch_pid_alive((pid_t)pid) ||
-        !launch_cmdline_names((pid_t)pid, dir)) {
+    if (pid <= 1 || pid > INT_MAX || !launch_pid_alive((pid_t)pid) || !launch_cmdline_names((pid_t)pid, dir)) {
       unlink(file);
       free(file);
       continue;
@@ -793,8 +787,8 @@ static void launch_token_forget(const char *session_dir)
     *slash = '\0';
   char *published = xasprintf("%s/" TOKEN_FILE_NAME, slash ? dir : ".");
   char *a = NULL, *b = NULL;
-  if (access(mark, F_OK) == 0 && token_read_file(mine, &a, NULL) == 0 &&
-      token_read_file(published, &b, NULL) == 0 && strcmp(a, b) == 0)
+  if (access(mark, F_OK) == 0 && token_read_file(mine, &a, NULL) == 0 && token_read_file(published, &b, NULL) == 0 &&
+      strcmp(a, b) == 0)
     unlink(published);
   unlink(mark);
   free(mark);
@@ -859,4 +853,3 @@ int launch_node_stop(const char *session_dir, int grace_ms, int force)
   free(p);
   return n;
 }
-

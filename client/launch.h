@@ -25,48 +25,48 @@
 #include <sys/types.h>
 
 typedef struct launch_opts {
-  int head;                       /* start rayc-gcs too */
-  const char *temp_dir;           /* default /tmp/rayc */
-  const char *gcs_address;        /* for a non-head node: HOST:PORT */
-  int gcs_port;                   /* head: 6380 by default; 0 = ephemeral */
-  const char *node_ip;            /* default 127.0.0.1 */
-  double num_cpus;                /* < 0: the core count */
-  double num_gpus;                /* < 0: detect (0 for now) */
-  int64_t memory;                 /* bytes; <= 0: default */
-  int64_t object_store_memory;    /* bytes; <= 0: default (30% of RAM, min 75 MiB) */
-  const char *resources_json;     /* custom resources, NULL: none */
-  const char *redis_address;      /* head: GCS storage, NULL: in memory */
-  const char *redis_password;     /* head: Redis AUTH password (borrowed), NULL: none; reaches the
+  int head;                                /* start rayc-gcs too */
+  const char *temp_dir;                    /* default /tmp/rayc */
+  const char *gcs_address;                 /* for a non-head node: HOST:PORT */
+  int gcs_port;                            /* head: 6380 by default; 0 = ephemeral */
+  const char *node_ip;                     /* default 127.0.0.1 */
+  double num_cpus;                         /* < 0: the core count */
+  double num_gpus;                         /* < 0: detect (0 for now) */
+  int64_t memory;                          /* bytes; <= 0: default */
+  int64_t object_store_memory;             /* bytes; <= 0: default (30% of RAM, min 75 MiB) */
+  const char *resources_json;              /* custom resources, NULL: none */
+  const char *redis_address;               /* head: GCS storage, NULL: in memory */
+  const char *redis_password;              /* head: Redis AUTH password (borrowed), NULL: none; reaches the
                                      GCS in its environment, never its command line */
-  const char *config_file;        /* YAML passed to every daemon with --config, NULL: none */
-  const char *bin_dir;            /* where rayc-* live; NULL: found from librayc's location */
-  const char *log_level;          /* NULL: info */
-  int ready_timeout_ms;           /* per daemon; <= 0: 10000 */
-  int gcs_only;                   /* head: start rayc-gcs alone (no store, no raylet): tests, and a
+  const char *config_file;                 /* YAML passed to every daemon with --config, NULL: none */
+  const char *bin_dir;                     /* where rayc-* live; NULL: found from librayc's location */
+  const char *log_level;                   /* NULL: info */
+  int ready_timeout_ms;                    /* per daemon; <= 0: 10000 */
+  int gcs_only;                            /* head: start rayc-gcs alone (no store, no raylet): tests, and a
                                      head host that runs no tasks */
-  const char *token;              /* the cluster token (borrowed); NULL: the head makes a new one (a
+  const char *token;                       /* the cluster token (borrowed); NULL: the head makes a new one (a
                                      node joining must be given its cluster's) */
-  int publish_token;              /* head with a new token: also write <temp-dir>/cluster_token */
+  int publish_token;                       /* head with a new token: also write <temp-dir>/cluster_token */
   const char *tls_cert, *tls_key, *tls_ca; /* PEM files for every daemon's gRPC; NULL: plaintext */
-  int node_manager_port;          /* the raylet's gRPC port; 0: ephemeral */
-  int object_manager_port;        /* the store's object manager port; 0: ephemeral */
-  int min_worker_port, max_worker_port; /* workers' gRPC ports; 0: ephemeral */
-  int dashboard_port;             /* head: rayc-dashboard's HTTP port (0: ephemeral); < 0 (the
+  int node_manager_port;                   /* the raylet's gRPC port; 0: ephemeral */
+  int object_manager_port;                 /* the store's object manager port; 0: ephemeral */
+  int min_worker_port, max_worker_port;    /* workers' gRPC ports; 0: ephemeral */
+  int dashboard_port;                      /* head: rayc-dashboard's HTTP port (0: ephemeral); < 0 (the
                                      default): no dashboard. It starts last, and a dashboard that
                                      cannot start leaves the node up (see dashboard_error). */
 } launch_opts_t;
 
 typedef struct launch_result {
   char session_dir[512];
-  char gcs_address[128];          /* HOST:PORT of the cluster's GCS */
+  char gcs_address[128]; /* HOST:PORT of the cluster's GCS */
   char raylet_socket[600];
   char store_socket[600];
   int raylet_port;
-  char token_file[600];           /* <session>/cluster_token, the node's copy of the token */
-  char token[TOKEN_MAX + 1];      /* the token itself, for the driver of a private cluster; never
+  char token_file[600];       /* <session>/cluster_token, the node's copy of the token */
+  char token[TOKEN_MAX + 1];  /* the token itself, for the driver of a private cluster; never
                                      print it */
-  int dashboard_port;             /* the dashboard's bound port; 0: none */
-  char dashboard_error[1024];     /* why the dashboard asked for did not start; "" when it did */
+  int dashboard_port;         /* the dashboard's bound port; 0: none */
+  char dashboard_error[1024]; /* why the dashboard asked for did not start; "" when it did */
 } launch_result_t;
 
 /* Sets defaults in opts. */

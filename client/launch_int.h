@@ -24,11 +24,11 @@ typedef struct launch {
   int notify_fd;
   int store_om_port;
   int store_metrics_port;
-  int metrics_port;             /* RAYC_METRICS_PORT of the daemon last started (0: none) */
-  char *token;                  /* the cluster token (owned) */
-  int token_new;                /* made here (head), not given */
-  char token_file[600];         /* <session>/cluster_token */
-  char *extra_env;              /* "NAME=value" added to the next spawn's environment, or NULL */
+  int metrics_port;     /* RAYC_METRICS_PORT of the daemon last started (0: none) */
+  char *token;          /* the cluster token (owned) */
+  int token_new;        /* made here (head), not given */
+  char token_file[600]; /* <session>/cluster_token */
+  char *extra_env;      /* "NAME=value" added to the next spawn's environment, or NULL */
   char *err;
 } launch_t;
 

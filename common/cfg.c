@@ -159,16 +159,16 @@ static int cfg_parse_bool(const char *s, int *out)
 static const char *cfg_expected(enum cfg_type t)
 {
   switch (t) {
-  case CFG_INT:
-    return "an integer";
-  case CFG_INT64:
-    return "an integer, optionally with a K, M, G or T suffix";
-  case CFG_DOUBLE:
-    return "a number";
-  case CFG_BOOL:
-    return "true or false";
-  default:
-    return "a string";
+    case CFG_INT:
+      return "an integer";
+    case CFG_INT64:
+      return "an integer, optionally with a K, M, G or T suffix";
+    case CFG_DOUBLE:
+      return "a number";
+    case CFG_BOOL:
+      return "true or false";
+    default:
+      return "a string";
   }
 }
 
@@ -176,18 +176,18 @@ static const char *cfg_expected(enum cfg_type t)
 static int cfg_parse(const cfg_entry_t *e, char *field, const char *text)
 {
   switch (e->type) {
-  case CFG_INT:
-    return cfg_parse_int(text, (int *)(void *)field);
-  case CFG_INT64:
-    return cfg_parse_int64(text, (int64_t *)(void *)field);
-  case CFG_DOUBLE:
-    return cfg_parse_double(text, (double *)(void *)field);
-  case CFG_BOOL:
-    return cfg_parse_bool(text, (int *)(void *)field);
-  case CFG_STRING:
-    free(*(char **)(void *)field);
-    *(char **)(void *)field = xstrdup(text);
-    return 0;
+    case CFG_INT:
+      return cfg_parse_int(text, (int *)(void *)field);
+    case CFG_INT64:
+      return cfg_parse_int64(text, (int64_t *)(void *)field);
+    case CFG_DOUBLE:
+      return cfg_parse_double(text, (double *)(void *)field);
+    case CFG_BOOL:
+      return cfg_parse_bool(text, (int *)(void *)field);
+    case CFG_STRING:
+      free(*(char **)(void *)field);
+      *(char **)(void *)field = xstrdup(text);
+      return 0;
   }
   return -1;
 }
@@ -226,8 +226,8 @@ static int cfg_set(const cfg_entry_t *e, void *conf, const char *text, const cha
 /* ---- pass 1: scan argv ---- */
 
 /* The value of a flag at argv[*i]: after '=', else the next argument (consumed). */
-static int cfg_flag_value(int argc, char **argv, int *i, const char *eq, const char *arg,
-                          size_t arglen, const char **val, char **err)
+static int cfg_flag_value(int argc, char **argv, int *i, const char *eq, const char *arg, size_t arglen,
+                          const char **val, char **err)
 {
   if (eq) {
     *val = eq + 1;
@@ -242,8 +242,7 @@ static int cfg_flag_value(int argc, char **argv, int *i, const char *eq, const c
 }
 
 /* Handles one "--name[=value]" at argv[*i]. */
-static int cfg_scan_long(const cfg_entry_t *table, size_t n, int argc, char **argv, int *i,
-                         cfg_scan_t *sc, char **err)
+static int cfg_scan_long(const cfg_entry_t *table, size_t n, int argc, char **argv, int *i, cfg_scan_t *sc, char **err)
 {
   const char *arg = argv[*i], *name = arg + 2, *eq = strchr(name, '=');
   size_t len = eq ? (size_t)(eq - name) : strlen(name), arglen = len + 2;
@@ -279,8 +278,7 @@ static int cfg_scan_long(const cfg_entry_t *table, size_t n, int argc, char **ar
 }
 
 /* Finds flag values, --config and --help; sets *next to the first argument not parsed. */
-static int cfg_scan(const cfg_entry_t *table, size_t n, int argc, char **argv, cfg_scan_t *sc,
-                    int *next, char **err)
+static int cfg_scan(const cfg_entry_t *table, size_t n, int argc, char **argv, cfg_scan_t *sc, int *next, char **err)
 {
   int i = 1, rc = 0;
   for (; i < argc && rc == 0; i++) {
@@ -475,8 +473,7 @@ static int cfg_yaml_unknown(const cfg_yaml_ctx_t *y, const char *key, size_t len
 }
 
 /* Stores the value v of a known setting idx. */
-static int cfg_yaml_value(const cfg_yaml_ctx_t *y, long idx, const char *key, yaml_node_t *v,
-                          char **err)
+static int cfg_yaml_value(const cfg_yaml_ctx_t *y, long idx, const char *key, yaml_node_t *v, char **err)
 {
   if (cfg_yaml_is_null(v))
     return 0;
@@ -523,13 +520,11 @@ static int cfg_yaml_pair(const cfg_yaml_ctx_t *y, yaml_node_pair_t *p, char **er
 
 /* Classifies a top-level pair: 1 for a section (a mapping, or null, under a program's name), 0
  * for a setting. The program's own section under another value type is an error (-1). */
-static int cfg_yaml_is_section(const cfg_yaml_ctx_t *y, const char *section, yaml_node_pair_t *p,
-                               char **err)
+static int cfg_yaml_is_section(const cfg_yaml_ctx_t *y, const char *section, yaml_node_pair_t *p, char **err)
 {
   yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
   yaml_node_t *v = yaml_document_get_node(y->doc, p->value);
-  if (!k || k->type != YAML_SCALAR_NODE || !v ||
-      !cfg_is_program((const char *)k->data.scalar.value, section))
+  if (!k || k->type != YAML_SCALAR_NODE || !v || !cfg_is_program((const char *)k->data.scalar.value, section))
     return 0;
   if (v->type == YAML_MAPPING_NODE || cfg_yaml_is_null(v))
     return 1;
@@ -578,8 +573,8 @@ static int cfg_yaml_root(cfg_yaml_ctx_t *y, const char *section, char **err)
   return own ? cfg_yaml_section(y, section, own, err) : 0;
 }
 
-static int cfg_load_yaml(const cfg_entry_t *table, size_t n, void *conf, const char *section,
-                         const char *file, char **err)
+static int cfg_load_yaml(const cfg_entry_t *table, size_t n, void *conf, const char *section, const char *file,
+                         char **err)
 {
   yaml_parser_t parser;
   yaml_document_t doc;
@@ -592,8 +587,8 @@ static int cfg_load_yaml(const cfg_entry_t *table, size_t n, void *conf, const c
   yaml_parser_initialize(&parser);
   yaml_parser_set_input_file(&parser, f);
   if (!yaml_parser_load(&parser, &doc)) {
-    *err = xasprintf("%s:%zu:%zu: invalid YAML: %s", file, parser.problem_mark.line + 1,
-                     parser.problem_mark.column + 1, parser.problem ? parser.problem : "parse error");
+    *err = xasprintf("%s:%zu:%zu: invalid YAML: %s", file, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                     parser.problem ? parser.problem : "parse error");
     rc = RAYC_EINVALID_ARGUMENT;
     goto out;
   }
@@ -654,14 +649,13 @@ void cfg_set_program(const char *program)
   cfg_program = program;
 }
 
-int cfg_load(const cfg_entry_t *table, size_t n, void *conf, int argc, char **argv, int *next,
-             char **err)
+int cfg_load(const cfg_entry_t *table, size_t n, void *conf, int argc, char **argv, int *next, char **err)
 {
   return cfg_load_section(table, n, conf, cfg_program, argc, argv, next, err);
 }
 
-int cfg_load_section(const cfg_entry_t *table, size_t n, void *conf, const char *section, int argc,
-                     char **argv, int *next, char **err)
+int cfg_load_section(const cfg_entry_t *table, size_t n, void *conf, const char *section, int argc, char **argv,
+                     int *next, char **err)
 {
   cfg_scan_t sc = {.flags = xcalloc((size_t)(argc > 0 ? argc : 1), sizeof(cfg_flag_t))};
   *err = NULL;
@@ -712,8 +706,8 @@ void cfg_usage(FILE *out, const char *prog, const char *summary, const cfg_entry
     char *env = cfg_env_name(e->name);
     char *left = e->type == CFG_BOOL ? xasprintf("--%s[=BOOL]", e->name)
                                      : xasprintf("--%s %s", e->name, cfg_type_name(e->type));
-    char *doc = xasprintf("%s (%s%s%s%s)", e->doc ? e->doc : "", e->def ? "default: " : "",
-                          e->def ? e->def : "", e->def ? "; " : "", env);
+    char *doc = xasprintf("%s (%s%s%s%s)", e->doc ? e->doc : "", e->def ? "default: " : "", e->def ? e->def : "",
+                          e->def ? "; " : "", env);
     cfg_usage_line(out, left, doc);
     free(doc);
     free(left);
@@ -721,8 +715,9 @@ void cfg_usage(FILE *out, const char *prog, const char *summary, const cfg_entry
   }
   char *cdoc = cfg_find(table, n, "config", strlen("config")) >= 0 ? NULL /* listed above */
                : cfg_program ? xasprintf("YAML file of settings, keys as above, at its top level or "
-                                       "in its section '%s:' (RAYC_CONFIG)", cfg_program)
-                           : xstrdup("YAML file of settings, keys as above (RAYC_CONFIG)");
+                                         "in its section '%s:' (RAYC_CONFIG)",
+                                         cfg_program)
+                             : xstrdup("YAML file of settings, keys as above (RAYC_CONFIG)");
   if (cdoc)
     cfg_usage_line(out, "--config FILE", cdoc);
   free(cdoc);
@@ -737,29 +732,29 @@ void cfg_print(FILE *out, const cfg_entry_t *table, size_t n, const void *conf)
     const char *s;
     fprintf(out, "%s: ", table[i].name);
     switch (table[i].type) {
-    case CFG_INT:
-      fprintf(out, "%d\n", *(const int *)(const void *)field);
-      break;
-    case CFG_INT64:
-      fprintf(out, "%lld\n", (long long)*(const int64_t *)(const void *)field);
-      break;
-    case CFG_DOUBLE:
-      fprintf(out, "%.17g\n", *(const double *)(const void *)field);
-      break;
-    case CFG_BOOL:
-      fprintf(out, "%s\n", *(const int *)(const void *)field ? "true" : "false");
-      break;
-    case CFG_STRING:
-      s = *(char *const *)(const void *)field;
-      if (s) {
-        cfg_buf_t b = {0};
-        cfg_json_quote(&b, s, strlen(s));
-        fprintf(out, "%s\n", b.p);
-        free(b.p);
-      } else {
-        fprintf(out, "~\n");
-      }
-      break;
+      case CFG_INT:
+        fprintf(out, "%d\n", *(const int *)(const void *)field);
+        break;
+      case CFG_INT64:
+        fprintf(out, "%lld\n", (long long)*(const int64_t *)(const void *)field);
+        break;
+      case CFG_DOUBLE:
+        fprintf(out, "%.17g\n", *(const double *)(const void *)field);
+        break;
+      case CFG_BOOL:
+        fprintf(out, "%s\n", *(const int *)(const void *)field ? "true" : "false");
+        break;
+      case CFG_STRING:
+        s = *(char *const *)(const void *)field;
+        if (s) {
+          cfg_buf_t b = {0};
+          cfg_json_quote(&b, s, strlen(s));
+          fprintf(out, "%s\n", b.p);
+          free(b.p);
+        } else {
+          fprintf(out, "~\n");
+        }
+        break;
     }
   }
 }

@@ -41,11 +41,11 @@ enum cfg_type {
 };
 
 typedef struct cfg_entry {
-  const char *name;   /* "num-cpus" */
+  const char *name; /* "num-cpus" */
   enum cfg_type type;
-  size_t offset;      /* offsetof(struct, field) */
-  const char *def;    /* default as text; NULL: zero / NULL string */
-  const char *doc;    /* one line for --help */
+  size_t offset;   /* offsetof(struct, field) */
+  const char *def; /* default as text; NULL: zero / NULL string */
+  const char *doc; /* one line for --help */
 } cfg_entry_t;
 
 enum { CFG_HELP = 1, CFG_PRINTED = 2 };
@@ -70,13 +70,12 @@ void cfg_set_program(const char *program);
  * conf must start zeroed (or hold the strings of an earlier cfg_load, which are freed when
  * replaced); on CFG_HELP conf is untouched; after an error it holds valid strings for cfg_release.
  * Integers are decimal and strict: trailing text or overflow is an error. */
-int cfg_load(const cfg_entry_t *table, size_t n, void *conf, int argc, char **argv, int *next,
-             char **err);
+int cfg_load(const cfg_entry_t *table, size_t n, void *conf, int argc, char **argv, int *next, char **err);
 
 /* cfg_load() reading the YAML section named section (borrowed; NULL: the top level only) instead of
  * the one cfg_set_program() named. */
-int cfg_load_section(const cfg_entry_t *table, size_t n, void *conf, const char *section, int argc,
-                     char **argv, int *next, char **err);
+int cfg_load_section(const cfg_entry_t *table, size_t n, void *conf, const char *section, int argc, char **argv,
+                     int *next, char **err);
 
 /* Prints "usage: prog [flags]", the summary (may be NULL) and one line per entry with its type,
  * doc, default and environment variable, then --config and --help. */

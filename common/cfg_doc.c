@@ -12,16 +12,16 @@
 static const char *cfg_doc_type(enum cfg_type t)
 {
   switch (t) {
-  case CFG_INT:
-    return "integer";
-  case CFG_INT64:
-    return "size, K/M/G/T suffixes";
-  case CFG_DOUBLE:
-    return "number";
-  case CFG_BOOL:
-    return "true or false";
-  default:
-    return "string";
+    case CFG_INT:
+      return "integer";
+    case CFG_INT64:
+      return "size, K/M/G/T suffixes";
+    case CFG_DOUBLE:
+      return "number";
+    case CFG_BOOL:
+      return "true or false";
+    default:
+      return "string";
   }
 }
 
@@ -41,8 +41,8 @@ static void cfg_doc_value(FILE *out, const cfg_entry_t *e)
     fputs(e->type == CFG_STRING ? "~" : "0", out);
     return;
   }
-  int quote = e->type == CFG_STRING && (!*e->def || strpbrk(e->def, ":#{}[],&*!|>'\"%@`") ||
-                                        isspace((unsigned char)e->def[0]));
+  int quote = e->type == CFG_STRING &&
+              (!*e->def || strpbrk(e->def, ":#{}[],&*!|>'\"%@`") || isspace((unsigned char)e->def[0]));
   fprintf(out, quote ? "\"%s\"" : "%s", e->def);
 }
 
@@ -55,8 +55,8 @@ void cfg_print_defaults(FILE *out, const cfg_entry_t *table, size_t n, const cha
     const cfg_entry_t *e = &table[i];
     char env[128];
     cfg_doc_env(e->name, env, sizeof(env));
-    fprintf(out, "%s# %s (%s; %s, --%s)\n%s#%s: ", ind, e->doc ? e->doc : e->name, cfg_doc_type(e->type), env,
-            e->name, ind, e->name);
+    fprintf(out, "%s# %s (%s; %s, --%s)\n%s#%s: ", ind, e->doc ? e->doc : e->name, cfg_doc_type(e->type), env, e->name,
+            ind, e->name);
     cfg_doc_value(out, e);
     fputc('\n', out);
   }

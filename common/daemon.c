@@ -10,8 +10,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
-int daemon_log_open(const char *program, const char *session_dir, const char *file, const char *level,
-                    int also_stderr)
+int daemon_log_open(const char *program, const char *session_dir, const char *file, const char *level, int also_stderr)
 {
   int lvl = log_level_parse(level ? level : "info");
   log_init(program, lvl < 0 ? LOG_INFO : (enum log_level)lvl);

@@ -12,8 +12,7 @@
  * session directory, opens <session_dir>/logs/<file> (creating logs/ and pids/ 0700); with
  * also_stderr, lines go to stderr too. Without a session directory the log is stderr. Returns 0 or
  * a negative code, after printing why on stderr. */
-int daemon_log_open(const char *program, const char *session_dir, const char *file, const char *level,
-                    int also_stderr);
+int daemon_log_open(const char *program, const char *session_dir, const char *file, const char *level, int also_stderr);
 
 /* Tells the service manager the daemon serves: READY=1 with its gRPC port (RAYC_PORT) and metrics
  * port (RAYC_METRICS_PORT, 0: none) and a STATUS line. A failure is logged, not fatal. */

@@ -124,8 +124,7 @@ ssize_t frame_recvmsg(int sock, void *buf, size_t len, int flags, int *fd)
 {
   frame_cmsg_t cm;
   struct iovec iov = {buf, len};
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                       .msg_controllen = sizeof(cm.buf)};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
   ssize_t n;
   do
     n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);

@@ -26,11 +26,21 @@ enum {
   ID_PUT_INDEX_FLAG = 0x40000000,
 };
 
-typedef struct { uint8_t b[ID_JOB_SIZE]; } id_job_t;
-typedef struct { uint8_t b[ID_TASK_SIZE]; } id_task_t;
-typedef struct { uint8_t b[ID_OBJECT_SIZE]; } id_object_t;
-typedef struct { uint8_t b[ID_NODE_SIZE]; } id_node_t;
-typedef struct { uint8_t b[ID_WORKER_SIZE]; } id_worker_t;
+typedef struct {
+  uint8_t b[ID_JOB_SIZE];
+} id_job_t;
+typedef struct {
+  uint8_t b[ID_TASK_SIZE];
+} id_task_t;
+typedef struct {
+  uint8_t b[ID_OBJECT_SIZE];
+} id_object_t;
+typedef struct {
+  uint8_t b[ID_NODE_SIZE];
+} id_node_t;
+typedef struct {
+  uint8_t b[ID_WORKER_SIZE];
+} id_worker_t;
 
 /* Fills buf with len random bytes (getrandom, falling back to /dev/urandom). */
 void id_random(void *buf, size_t len);

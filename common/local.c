@@ -49,10 +49,10 @@ struct local_conn {
   local_conn_t *prev, *next; /* s->conns, until the close callback */
   uv_poll_t poll;
   int fd;
-  int events;    /* what poll is started with */
-  int closing;   /* local_conn_close ran */
-  int draining;  /* local_conn_close_after_flush ran: no more input or output */
-  int notified;  /* on_close ran */
+  int events;   /* what poll is started with */
+  int closing;  /* local_conn_close ran */
+  int draining; /* local_conn_close_after_flush ran: no more input or output */
+  int notified; /* on_close ran */
   uint64_t id;
   pid_t pid;
   void *data;
@@ -77,22 +77,22 @@ struct local_server {
   size_t output_limit;
   local_limits_t limits;
   local_stats_t stats;
-  int spare_fd;       /* given up to accept (and close) a connection when out of fds */
-  unsigned warned;    /* LOCAL_WARNED_* limits already logged */
+  int spare_fd;    /* given up to accept (and close) a connection when out of fds */
+  unsigned warned; /* LOCAL_WARNED_* limits already logged */
 };
 
 enum { LOCAL_WARNED_CONNS = 1, LOCAL_WARNED_OVERSIZE = 2, LOCAL_WARNED_STALL = 4, LOCAL_WARNED_FDS = 8 };
 
 /* Logs a limit hit at warning level the first time for this server, at debug level after. */
-#define LOCAL_LIMIT_LOG(s, bit, ...)                                                                  \
-  do {                                                                                             \
-    if ((s)->warned & (bit)) {                                                                     \
-      log_debug(__VA_ARGS__);                                                                      \
-    } else {                                                                                       \
-      (s)->warned |= (bit);                                                                        \
-      log_warn(__VA_ARGS__);                                                                       \
-      log_warn("local: %s: further hits of this limit are counted, not logged", (s)->path);       \
-    }                                                                                              \
+#define LOCAL_LIMIT_LOG(s, bit, ...)                                                        \
+  do {                                                                                      \
+    if ((s)->warned & (bit)) {                                                              \
+      log_debug(__VA_ARGS__);                                                               \
+    } else {                                                                                \
+      (s)->warned |= (bit);                                                                 \
+      log_warn(__VA_ARGS__);                                                                \
+      log_warn("local: %s: further hits of this limit are counted, not logged", (s)->path); \
+    }                                                                                       \
   } while (0)
 
 static void local_conn_on_poll(uv_poll_t *h, int status, int events);
@@ -203,8 +203,8 @@ static void local_conn_flush(local_conn_t *c)
     if (n == -EAGAIN || n == -EWOULDBLOCK)
       break;
     if (n < 0) {
-      log_debug("local: connection %llu (pid %d): write failed: %s", (unsigned long long)c->id,
-                (int)c->pid, strerror((int)-n));
+      log_debug("local: connection %llu (pid %d): write failed: %s", (unsigned long long)c->id, (int)c->pid,
+                strerror((int)-n));
       local_conn_close(c);
       return;
     }
@@ -279,8 +279,10 @@ static void local_conn_deliver(local_conn_t *c)
   if (!c->closing && rc < 0) {
     local_server_t *s = c->s;
     s->stats.frames_oversize++;
-    LOCAL_LIMIT_LOG(s, LOCAL_WARNED_OVERSIZE, "local: connection %llu (pid %d) on %s sent a frame longer than %zu bytes; "
-                    "closing it", (unsigned long long)c->id, (int)c->pid, s->path,
+    LOCAL_LIMIT_LOG(s, LOCAL_WARNED_OVERSIZE,
+                    "local: connection %llu (pid %d) on %s sent a frame longer than %zu bytes; "
+                    "closing it",
+                    (unsigned long long)c->id, (int)c->pid, s->path,
                     s->limits.frame_max ? s->limits.frame_max : (size_t)FRAME_MAX);
     local_conn_close(c);
   }
@@ -296,9 +298,8 @@ static void local_conn_read(local_conn_t *c)
       return;
     if (n <= 0) {
       if (n < 0 || frame_reader_pending(&c->rd))
-        log_debug("local: connection %llu (pid %d) dropped%s: %s", (unsigned long long)c->id,
-                  (int)c->pid, frame_reader_pending(&c->rd) ? " mid-frame" : "",
-                  n < 0 ? strerror((int)-n) : "EOF");
+        log_debug("local: connection %llu (pid %d) dropped%s: %s", (unsigned long long)c->id, (int)c->pid,
+                  frame_reader_pending(&c->rd) ? " mid-frame" : "", n < 0 ? strerror((int)-n) : "EOF");
       local_conn_close(c);
       return;
     }
@@ -320,8 +321,7 @@ static void local_conn_on_poll(uv_poll_t *h, int status, int events)
   if (status < 0) {
     /* A peer that dies with unread data leaves a socket error: libuv reports it as a poll
      * error, which is just another way to hang up. */
-    log_debug("local: connection %llu (pid %d): %s", (unsigned long long)c->id, (int)c->pid,
-              uv_strerror(status));
+    log_debug("local: connection %llu (pid %d): %s", (unsigned long long)c->id, (int)c->pid, uv_strerror(status));
     local_conn_close(c);
     return;
   }
@@ -344,8 +344,8 @@ static int local_check_peer(int fd, pid_t *pid)
   }
   *pid = cr.pid;
   if (cr.uid != geteuid() && cr.uid != 0) {
-    log_warn("local: refusing connection from pid %d: uid %u is not ours (%u)", (int)cr.pid,
-             (unsigned)cr.uid, (unsigned)geteuid());
+    log_warn("local: refusing connection from pid %d: uid %u is not ours (%u)", (int)cr.pid, (unsigned)cr.uid,
+             (unsigned)geteuid());
     return -EPERM;
   }
   return 0;
@@ -386,8 +386,10 @@ static void local_accept_one(local_server_t *s, int fd)
   }
   if (s->limits.max_conns && s->nconns >= s->limits.max_conns) {
     s->stats.conns_refused++;
-    LOCAL_LIMIT_LOG(s, LOCAL_WARNED_CONNS, "local: %s has %zu connections (--local-max-connections); refusing one "
-                    "from pid %d", s->path, s->nconns, (int)pid);
+    LOCAL_LIMIT_LOG(s, LOCAL_WARNED_CONNS,
+                    "local: %s has %zu connections (--local-max-connections); refusing one "
+                    "from pid %d",
+                    s->path, s->nconns, (int)pid);
     close(fd);
     return;
   }
@@ -493,8 +495,8 @@ out:
   return fd;
 }
 
-local_server_t *local_server_create(uv_loop_t *loop, const char *path, const local_server_cbs_t *cbs,
-                                    void *ctx, int *err)
+local_server_t *local_server_create(uv_loop_t *loop, const char *path, const local_server_cbs_t *cbs, void *ctx,
+                                    int *err)
 {
   int fd = local_listen_fd(path);
   int rc = fd < 0 ? fd : 0;
@@ -581,9 +583,10 @@ void local_server_cron(local_server_t *s)
     if (c->closing || !c->partial_since || now - c->partial_since < s->limits.stall_ms)
       continue;
     s->stats.conns_stalled++;
-    LOCAL_LIMIT_LOG(s, LOCAL_WARNED_STALL, "local: connection %llu (pid %d) on %s sent part of a frame (%zu bytes) and "
-                    "nothing more for %d ms; closing it", (unsigned long long)c->id, (int)c->pid, s->path,
-                    frame_reader_pending(&c->rd), s->limits.stall_ms);
+    LOCAL_LIMIT_LOG(s, LOCAL_WARNED_STALL,
+                    "local: connection %llu (pid %d) on %s sent part of a frame (%zu bytes) and "
+                    "nothing more for %d ms; closing it",
+                    (unsigned long long)c->id, (int)c->pid, s->path, frame_reader_pending(&c->rd), s->limits.stall_ms);
     local_conn_close(c);
   }
 }
@@ -604,8 +607,8 @@ const char *local_server_path(const local_server_t *s)
 static int local_conn_enqueue(local_conn_t *c, local_out_t *o)
 {
   if (c->out_bytes + o->len > c->s->output_limit) {
-    log_warn("local: connection %llu (pid %d) is not reading (%zu bytes queued); closing it",
-             (unsigned long long)c->id, (int)c->pid, c->out_bytes);
+    log_warn("local: connection %llu (pid %d) is not reading (%zu bytes queued); closing it", (unsigned long long)c->id,
+             (int)c->pid, c->out_bytes);
     local_out_free(o);
     local_conn_close(c);
     return RAYC_EUNAVAILABLE;

@@ -48,8 +48,8 @@ typedef struct local_server_cbs {
 /* Listens on path (an existing file there is replaced; a missing parent directory is made 0700).
  * Returns a new server, or NULL with *err set to a negative errno (logged). cbs is copied (on_frame
  * is required); ctx is passed to every callback. path is copied. */
-local_server_t *local_server_create(uv_loop_t *loop, const char *path, const local_server_cbs_t *cbs,
-                                    void *ctx, int *err);
+local_server_t *local_server_create(uv_loop_t *loop, const char *path, const local_server_cbs_t *cbs, void *ctx,
+                                    int *err);
 
 /* Closes every connection (on_close runs for each), stops listening and unlinks the socket file.
  * Memory is freed by libuv close callbacks: run the loop once more before uv_loop_close. */

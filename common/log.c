@@ -70,9 +70,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
   struct tm tm;
   gettimeofday(&tv, NULL);
   localtime_r(&tv.tv_sec, &tm);
-  int n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03ld %c %s[%d] ",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                   (long)(tv.tv_usec / 1000), tags[level], log_cfg.name, (int)getpid());
+  int n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03ld %c %s[%d] ", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), tags[level],
+                   log_cfg.name, (int)getpid());
   va_list ap;
   va_start(ap, fmt);
   int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -17,14 +17,14 @@
 #include <unistd.h>
 
 static const double metrics_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 #define NBOUNDS (sizeof(metrics_bounds) / sizeof(metrics_bounds[0]))
 
 struct metrics_series {
   metrics_type_t type; /* its family's */
   char **values;
-  double value;             /* counter, gauge; histogram: the sum */
-  unsigned long count;      /* histogram observations */
+  double value;        /* counter, gauge; histogram: the sum */
+  unsigned long count; /* histogram observations */
   unsigned long buckets[NBOUNDS];
   struct metrics_series *next; /* in creation order */
 };
@@ -260,8 +260,7 @@ static void mbuf_number(mbuf_t *b, double v)
 }
 
 /* {a="x",b="y"[,le="..."]} or nothing when there are no labels. */
-static void metrics_render_labels(mbuf_t *b, const metrics_family_t *f, const metrics_series_t *s,
-                                  const char *le)
+static void metrics_render_labels(mbuf_t *b, const metrics_family_t *f, const metrics_series_t *s, const char *le)
 {
   if (!f->nlabels && !le)
     return;
@@ -371,14 +370,17 @@ static void metrics_process_update(void)
   if (metrics_proc_stat(&cpu, &start, &rss) < 0)
     return;
   metrics_set(metrics_series0(metrics_family("process_cpu_seconds_total", METRICS_COUNTER,
-                                             "User and system CPU time spent in seconds.", NULL)), cpu);
+                                             "User and system CPU time spent in seconds.", NULL)),
+              cpu);
   metrics_set(metrics_series0(metrics_family("process_resident_memory_bytes", METRICS_GAUGE,
-                                             "Resident memory size in bytes.", NULL)), rss);
+                                             "Resident memory size in bytes.", NULL)),
+              rss);
   metrics_set(metrics_series0(metrics_family("process_start_time_seconds", METRICS_GAUGE,
                                              "Start time of the process since unix epoch in seconds.", NULL)),
               metrics_boot_time() + start);
-  metrics_set(metrics_series0(metrics_family("process_open_fds", METRICS_GAUGE, "Number of open file descriptors.",
-                                             NULL)), metrics_open_fds());
+  metrics_set(
+      metrics_series0(metrics_family("process_open_fds", METRICS_GAUGE, "Number of open file descriptors.", NULL)),
+      metrics_open_fds());
 }
 
 char *metrics_render(size_t *len)

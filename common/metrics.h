@@ -33,8 +33,7 @@ typedef struct metrics_series metrics_series_t;
  * return it, whatever their other arguments). name, help and labels (comma-separated label
  * names, NULL or "": none) are borrowed and must be string literals or outlive the process.
  * Thread-safe. Never returns NULL. */
-metrics_family_t *metrics_family(const char *name, metrics_type_t type, const char *help,
-                                 const char *labels);
+metrics_family_t *metrics_family(const char *name, metrics_type_t type, const char *help, const char *labels);
 
 /* Returns the series of f with the given label values (one per label name of f; borrowed, copied),
  * making it on first use. Values may hold any bytes but NUL; they are escaped when rendered.

@@ -82,14 +82,14 @@ metrics_http_t *metrics_http_start(const char *host, int port, char **err)
   if (port < 0 || port > 65535 || mh_addr(host, port, &ss, &v6) < 0) {
     if (err)
       *err = xasprintf("metrics: cannot listen on %s:%d: give a numeric, non-wildcard address and a port "
-                       "in 0..65535", host ? host : "(none)", port);
+                       "in 0..65535",
+                       host ? host : "(none)", port);
     return NULL;
   }
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-  struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, mh_handle, NULL,
-                                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                          MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                                          MHD_OPTION_END);
+  struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, mh_handle, NULL, MHD_OPTION_SOCK_ADDR,
+                                          (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 64u,
+                                          MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
   if (!d) {
     if (err)
       *err = xasprintf("metrics: cannot listen on %s:%d (port taken?)", host, port);

@@ -31,37 +31,37 @@ static json_t *pb_json_hex(const ProtobufCBinaryData *b)
 static json_t *pb_json_value(const ProtobufCFieldDescriptor *f, const void *p)
 {
   switch (f->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-    return json_integer(*(const int32_t *)p);
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    return json_integer(*(const uint32_t *)p);
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-    return json_integer(*(const int64_t *)p);
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return json_integer((json_int_t) * (const uint64_t *)p);
-  case PROTOBUF_C_TYPE_FLOAT:
-    return json_real(*(const float *)p);
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return json_real(*(const double *)p);
-  case PROTOBUF_C_TYPE_BOOL:
-    return json_boolean(*(const protobuf_c_boolean *)p);
-  case PROTOBUF_C_TYPE_ENUM:
-    return json_string(pb_json_enum_name(f->descriptor, *(const int *)p));
-  case PROTOBUF_C_TYPE_STRING: {
-    const char *s = *(char *const *)p;
-    json_t *j = json_string(s ? s : "");
-    return j ? j : json_string("(not UTF-8)");
-  }
-  case PROTOBUF_C_TYPE_BYTES:
-    return pb_json_hex((const ProtobufCBinaryData *)p);
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return pb_json_from_message(*(ProtobufCMessage *const *)p);
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+      return json_integer(*(const int32_t *)p);
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+      return json_integer(*(const uint32_t *)p);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+      return json_integer(*(const int64_t *)p);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+      return json_integer((json_int_t) * (const uint64_t *)p);
+    case PROTOBUF_C_TYPE_FLOAT:
+      return json_real(*(const float *)p);
+    case PROTOBUF_C_TYPE_DOUBLE:
+      return json_real(*(const double *)p);
+    case PROTOBUF_C_TYPE_BOOL:
+      return json_boolean(*(const protobuf_c_boolean *)p);
+    case PROTOBUF_C_TYPE_ENUM:
+      return json_string(pb_json_enum_name(f->descriptor, *(const int *)p));
+    case PROTOBUF_C_TYPE_STRING: {
+      const char *s = *(char *const *)p;
+      json_t *j = json_string(s ? s : "");
+      return j ? j : json_string("(not UTF-8)");
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+      return pb_json_hex((const ProtobufCBinaryData *)p);
+    case PROTOBUF_C_TYPE_MESSAGE:
+      return pb_json_from_message(*(ProtobufCMessage *const *)p);
   }
   return json_null();
 }
@@ -87,22 +87,22 @@ static json_t *pb_json_map(const ProtobufCFieldDescriptor *f, ProtobufCMessage *
 static size_t pb_json_size(const ProtobufCFieldDescriptor *f)
 {
   switch (f->type) {
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  default:
-    return 4;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+      return 8;
+    case PROTOBUF_C_TYPE_BOOL:
+      return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_MESSAGE:
+      return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES:
+      return sizeof(ProtobufCBinaryData);
+    default:
+      return 4;
   }
 }
 
@@ -127,7 +127,8 @@ json_t *pb_json_from_message(const ProtobufCMessage *m)
   json_t *o = json_object();
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
-    if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+    if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+        *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
       continue; /* another member of its oneof is set: this one's storage is not ours to read */
     json_t *v = f->label == PROTOBUF_C_LABEL_REPEATED ? pb_json_repeated(f, m)
                                                       : pb_json_value(f, (const char *)m + f->offset);

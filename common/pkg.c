@@ -21,8 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
-
 static void pkg_hex(const unsigned char *md, char out[65])
 {
   static const char hx[] = "0123456789abcdef";
@@ -318,7 +316,8 @@ int pkg_install(const char *runtime_env_dir, const char *name, const void *data,
   if (rc == 0 && lstat(dir, &st) != 0) {
     uint8_t r[8];
     id_random(r, sizeof(r));
-    char *tmp = xasprintf("%s/.tmp-%s-%d-%02x%02x%02x%02x", runtime_env_dir, name, (int)getpid(), r[0], r[1], r[2], r[3]);
+    char *tmp = xasprintf("%s/.tmp-%s-%d-%02x%02x%02x%02x", runtime_env_dir, name, (int)getpid(), r[0], r[1], r[2],
+                          r[3]);
     rc = pkg_unpack(data, len, tmp, NULL, err);
     if (rc == 0 && rename(tmp, dir) != 0) {
       rc = errno == EEXIST || errno == ENOTEMPTY ? 0 : -errno; /* another process won the race: use its copy */

@@ -32,19 +32,19 @@ void pkg_sha256_hex(const void *data, size_t len, char out[65]);
 
 /* One packed file. */
 typedef struct pkg_file {
-  char *path;       /* owned; relative to the directory */
+  char *path; /* owned; relative to the directory */
   char sha256[65];
   uint64_t size;
 } pkg_file_t;
 
 /* A packed directory. Release with pkg_release(). */
 typedef struct pkg {
-  uint8_t *data;    /* owned: the tar archive */
+  uint8_t *data; /* owned: the tar archive */
   size_t len;
-  char name[69];    /* "pkg_" + SHA-256 of data */
-  pkg_file_t *files;/* owned: regular files, in archive order */
+  char name[69];     /* "pkg_" + SHA-256 of data */
+  pkg_file_t *files; /* owned: regular files, in archive order */
   size_t nfiles;
-  uint64_t bytes;   /* sum of the files' sizes */
+  uint64_t bytes; /* sum of the files' sizes */
 } pkg_t;
 
 #define PKG_DEFAULT_MAX_BYTES (100ull << 20)
@@ -78,8 +78,7 @@ int pkg_unpack(const void *data, size_t len, const char *dir, const unpack_limit
  * <runtime_env_dir>/<name>, once per node even with several processes racing (unpacked to a
  * private temporary directory, then renamed into place). Checks that data hashes to name. Sets
  * *path (new) to the directory. 0 or a negative code with *err (if not NULL) a new message. */
-int pkg_install(const char *runtime_env_dir, const char *name, const void *data, size_t len, char **path,
-                char **err);
+int pkg_install(const char *runtime_env_dir, const char *name, const void *data, size_t len, char **path, char **err);
 
 /* Checks a symbolic link target for a link at depth (its path has depth components): relative,
  * ".." only as leading components, never climbing above the top. NULL, or a static reason. */

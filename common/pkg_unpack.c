@@ -53,7 +53,8 @@ static int up_fail(unpack_t *u, int rc, const char *fmt, ...)
 /* Normalises an entry name in place into "a/b/c" (no "", "." or leading "./");
  * returns NULL, or a static reason why it is refused. *depth is the number of
  * components. */
-static const char *path_clean(char *name, int *depth) {
+static const char *path_clean(char *name, int *depth)
+{
   if (strlen(name) > UNPACK_NAME_MAX)
     return "its name is too long";
   if (name[0] == '/')
@@ -62,8 +63,7 @@ static const char *path_clean(char *name, int *depth) {
   size_t used = 0;
   *depth = 0;
   char *copy = xstrdup(name);
-  for (char *c = strtok_r(copy, "/", &save); c;
-       c = strtok_r(NULL, "/", &save)) {
+  for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
     if (strcmp(c, ".") == 0)
       continue;
     if (strcmp(c, "..") == 0) {
@@ -114,7 +114,8 @@ const char *pkg_link_target_check(const char *target, int depth)
 /* Opens the directory holding path's last component, creating missing
  * directories (0700) and following no link; *last points into path. Returns the
  * fd or a negative errno. */
-static int path_open_parent(unpack_t *u, char *path, const char **last) {
+static int path_open_parent(unpack_t *u, char *path, const char **last)
+{
   int fd = dup(u->root);
   char *c = path;
   for (char *slash; fd >= 0 && (slash = strchr(c, '/'));) {
@@ -174,18 +175,16 @@ static int entry_file(unpack_t *u, int dfd, const char *last, const char *name, 
   return rc;
 }
 
-static int entry_dir(unpack_t *u, int dfd, const char *last, const char *name) {
+static int entry_dir(unpack_t *u, int dfd, const char *last, const char *name)
+{
   struct stat st;
   if (mkdirat(dfd, last, 0700) == 0)
     return 0;
-  if (errno == EEXIST && fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-      S_ISDIR(st.st_mode))
+  if (errno == EEXIST && fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
     return 0; /* made earlier as a file's parent, or listed twice: harmless for
                  a directory */
-  return up_fail(u, errno == EEXIST ? RAYC_EINVALID_ARGUMENT : -errno,
-                 "%s: cannot make the directory: %s", name,
-                 errno == EEXIST ? "a file or link of that name exists"
-                                 : strerror(errno));
+  return up_fail(u, errno == EEXIST ? RAYC_EINVALID_ARGUMENT : -errno, "%s: cannot make the directory: %s", name,
+                 errno == EEXIST ? "a file or link of that name exists" : strerror(errno));
 }
 
 static int entry_symlink(unpack_t *u, int dfd, const char *last, const char *name, const char *target, int depth)
@@ -280,7 +279,8 @@ static int unpack_walk(unpack_t *u)
 
 /* Removes everything under the directory fd (which it closes), following no
  * link. */
-static void remove_under(int fd) {
+static void remove_under(int fd)
+{
   DIR *d = fdopendir(fd);
   if (!d) {
     close(fd);
@@ -289,8 +289,7 @@ static void remove_under(int fd) {
   for (struct dirent *e; (e = readdir(d));) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
       continue;
-    int sub = openat(dirfd(d), e->d_name,
-                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (sub >= 0) {
       remove_under(sub);
       unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);

@@ -70,12 +70,12 @@
 #include "common/status.h"
 #include "common/util.h"
 
-#define RPC_ROW_SLOTS 16        /* requests kept outstanding per method; each arrival re-arms one */
-#define RPC_UNKNOWN_SLOTS 2     /* requests for unregistered paths (answered UNIMPLEMENTED) */
-#define RPC_POLL_MS 100         /* CQ poll period of the server thread, a safety net for exit */
+#define RPC_ROW_SLOTS      16   /* requests kept outstanding per method; each arrival re-arms one */
+#define RPC_UNKNOWN_SLOTS  2    /* requests for unregistered paths (answered UNIMPLEMENTED) */
+#define RPC_POLL_MS        100  /* CQ poll period of the server thread, a safety net for exit */
 #define RPC_CCALL_FREE_MAX 1024 /* recycled client call records kept per client */
-#define RPC_WARN_PER_SEC 10     /* rejected-call warnings logged per second; the rest are counted */
-#define RPC_AUTH_KEY "authorization"
+#define RPC_WARN_PER_SEC   10   /* rejected-call warnings logged per second; the rest are counted */
+#define RPC_AUTH_KEY       "authorization"
 
 /* ---- shared helpers ---- */
 
@@ -167,8 +167,8 @@ enum rpc_call_state {
 struct rpc_row { /* a table row resolved against its service descriptor */
   const rpc_method_t *m;
   const ProtobufCMethodDescriptor *md;
-  char *path;   /* "/rayc.NodeInfoGcsService/RegisterNode" */
-  void *handle; /* grpc_server_register_method() */
+  char *path;                             /* "/rayc.NodeInfoGcsService/RegisterNode" */
+  void *handle;                           /* grpc_server_register_method() */
   metrics_series_t *m_seconds, *m_failed; /* rayc_grpc_server_* series of this method */
 };
 
@@ -937,7 +937,7 @@ struct rpc_client {
   char *token;
   grpc_metadata auth;
   grpc_channel_credentials *creds; /* TLS, or insecure */
-  pthread_mutex_t mu; /* channels, method handles, in-flight list, free lists */
+  pthread_mutex_t mu;              /* channels, method handles, in-flight list, free lists */
   rpc_channel_t *channels;
   struct rpc_ccall inflight; /* sentinel */
   struct rpc_ccall *free;
@@ -1227,7 +1227,7 @@ void rpc_client_destroy(rpc_client_t *c)
   if (c->thread_started)
     pthread_join(c->thread, NULL);
   else
-    cli_main(c); /* no async call was ever made: just wait for SHUTDOWN */
+    cli_main(c);       /* no async call was ever made: just wait for SHUTDOWN */
   loopq_destroy(c->q); /* callbacks posted before destroy began, in order */
   while (c->closed) {
     struct rpc_ccall *cc = c->closed;
@@ -1287,8 +1287,8 @@ static int cli_track(rpc_client_t *c, const struct rpc_ccall *init, struct rpc_c
   return err;
 }
 
-int rpc_call(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method,
-             const ProtobufCMessage *req, int timeout_ms, rpc_done_fn done, void *arg)
+int rpc_call(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method, const ProtobufCMessage *req,
+             int timeout_ms, rpc_done_fn done, void *arg)
 {
   rpc_client_t *c = ch->c;
   struct rpc_ccall init = {.done = done, .arg = arg, .c = c}, *cc;

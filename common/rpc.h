@@ -186,8 +186,8 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target);
  * once if this returns 0; on a negative return it never runs: RAYC_EINVALID_ARGUMENT for a method
  * svc does not have or a req of the wrong type (logged), RAYC_ECANCELLED while the client is being
  * destroyed. timeout_ms <= 0 means no deadline. Thread-safe. */
-int rpc_call(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method,
-             const ProtobufCMessage *req, int timeout_ms, rpc_done_fn done, void *arg);
+int rpc_call(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const char *method, const ProtobufCMessage *req,
+             int timeout_ms, rpc_done_fn done, void *arg);
 
 /* Blocking call. On 0, *resp is new (free with protobuf_c_message_free_unpacked) and *detail is
  * NULL. On error, when detail is not NULL, *detail is a new string (free()) saying why.

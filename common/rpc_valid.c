@@ -22,10 +22,18 @@ static const struct valid_id {
   size_t size;
   int list;
 } valid_ids[] = {
-    {"job_id", 4, 0},           {"creator_job_id", 4, 0},      {"actor_id", 16, 0},
-    {"task_id", 24, 0},         {"object_id", 28, 0},          {"object_ids", 28, 1},
-    {"node_id", 28, 0},         {"affinity_node_id", 28, 0},   {"avoid_node_id", 28, 0},
-    {"worker_id", 28, 0},       {"owner_worker_id", 28, 0},    {"borrower_worker_id", 28, 0},
+    {"job_id", 4, 0},
+    {"creator_job_id", 4, 0},
+    {"actor_id", 16, 0},
+    {"task_id", 24, 0},
+    {"object_id", 28, 0},
+    {"object_ids", 28, 1},
+    {"node_id", 28, 0},
+    {"affinity_node_id", 28, 0},
+    {"avoid_node_id", 28, 0},
+    {"worker_id", 28, 0},
+    {"owner_worker_id", 28, 0},
+    {"borrower_worker_id", 28, 0},
     {"placement_group_id", 18, 0},
 };
 
@@ -34,14 +42,19 @@ static const struct valid_max {
   const char *name;
   size_t max;
 } valid_bytes_max[] = {
-    {"lease_id", 32}, {"request_id", 32}, {"subscriber_id", 64}, {"key", RPC_VALID_KEY_MAX}, {"prefix", RPC_VALID_KEY_MAX},
+    {"lease_id", 32},
+    {"request_id", 32},
+    {"subscriber_id", 64},
+    {"key", RPC_VALID_KEY_MAX},
+    {"prefix", RPC_VALID_KEY_MAX},
 };
 
 /* String fields held to RPC_VALID_NAME_MAX (others: RPC_VALID_STRING_MAX). */
 static const char *const valid_names[] = {
-    "ip",          "name",         "ray_namespace", "code_path",    "hostname", "session_dir", "raylet_socket",
-    "store_socket", "class_name",  "actor_class",   "function_name", "ns",      "owner_target", "worker_ip",
-    "store_address", "key",
+    "ip",           "name",        "ray_namespace", "code_path",
+    "hostname",     "session_dir", "raylet_socket", "store_socket",
+    "class_name",   "actor_class", "function_name", "ns",
+    "owner_target", "worker_ip",   "store_address", "key",
 };
 
 static const char *const valid_ports[] = {"port", "raylet_port", "object_manager_port", "worker_port"};
@@ -70,19 +83,23 @@ static int name_in(const char *name, const char *const *v, size_t n)
 static size_t valid_elem_size(const ProtobufCFieldDescriptor *f)
 {
   switch (f->type) {
-  case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-    return sizeof(char *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(ProtobufCMessage *);
-  default:
-    return 4;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+      return 8;
+    case PROTOBUF_C_TYPE_BOOL:
+      return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING:
+      return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES:
+      return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE:
+      return sizeof(ProtobufCMessage *);
+    default:
+      return 4;
   }
 }
 
@@ -132,36 +149,37 @@ static int valid_value(const ProtobufCMessageDescriptor *d, const ProtobufCField
                        const char *path, int depth, char *why, size_t len)
 {
   switch (f->type) {
-  case PROTOBUF_C_TYPE_BYTES:
-    return valid_bytes(f, v, path, why, len);
-  case PROTOBUF_C_TYPE_STRING: {
-    const char *s = *(char *const *)v;
-    if (strcmp(d->name, "rayc.ResourceEntry") == 0 && (!s || !*s || strlen(s) > RPC_VALID_RES_NAME_MAX))
-      return vfail(why, len, "%s: a resource name needs 1..%d bytes", path, RPC_VALID_RES_NAME_MAX);
-    return valid_string(f, s, path, why, len);
-  }
-  case PROTOBUF_C_TYPE_ENUM: {
-    int e = *(const int *)v;
-    if (!protobuf_c_enum_descriptor_get_value(f->descriptor, e))
-      return vfail(why, len, "%s: %d is not a value of %s", path, e, ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
-    return 0;
-  }
-  case PROTOBUF_C_TYPE_DOUBLE: {
-    double x = *(const double *)v;
-    if (!isfinite(x))
-      return vfail(why, len, "%s must be a finite number", path);
-    if (strcmp(d->name, "rayc.ResourceEntry") == 0 && (x < 0 || x > 1e15))
-      return vfail(why, len, "%s: a resource amount must be 0..1e15 (got %g)", path, x);
-    return 0;
-  }
-  case PROTOBUF_C_TYPE_INT32:
-    return valid_int32(f, *(const int32_t *)v, path, why, len);
-  case PROTOBUF_C_TYPE_MESSAGE: {
-    const ProtobufCMessage *sub = *(ProtobufCMessage *const *)v;
-    return sub ? valid_msg(sub, path, depth + 1, why, len) : 0;
-  }
-  default:
-    return 0;
+    case PROTOBUF_C_TYPE_BYTES:
+      return valid_bytes(f, v, path, why, len);
+    case PROTOBUF_C_TYPE_STRING: {
+      const char *s = *(char *const *)v;
+      if (strcmp(d->name, "rayc.ResourceEntry") == 0 && (!s || !*s || strlen(s) > RPC_VALID_RES_NAME_MAX))
+        return vfail(why, len, "%s: a resource name needs 1..%d bytes", path, RPC_VALID_RES_NAME_MAX);
+      return valid_string(f, s, path, why, len);
+    }
+    case PROTOBUF_C_TYPE_ENUM: {
+      int e = *(const int *)v;
+      if (!protobuf_c_enum_descriptor_get_value(f->descriptor, e))
+        return vfail(why, len, "%s: %d is not a value of %s", path, e,
+                     ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
+      return 0;
+    }
+    case PROTOBUF_C_TYPE_DOUBLE: {
+      double x = *(const double *)v;
+      if (!isfinite(x))
+        return vfail(why, len, "%s must be a finite number", path);
+      if (strcmp(d->name, "rayc.ResourceEntry") == 0 && (x < 0 || x > 1e15))
+        return vfail(why, len, "%s: a resource amount must be 0..1e15 (got %g)", path, x);
+      return 0;
+    }
+    case PROTOBUF_C_TYPE_INT32:
+      return valid_int32(f, *(const int32_t *)v, path, why, len);
+    case PROTOBUF_C_TYPE_MESSAGE: {
+      const ProtobufCMessage *sub = *(ProtobufCMessage *const *)v;
+      return sub ? valid_msg(sub, path, depth + 1, why, len) : 0;
+    }
+    default:
+      return 0;
   }
 }
 
@@ -179,8 +197,8 @@ static int valid_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor
   }
   size_t n = *(const size_t *)(base + f->quantifier_offset);
   const char *arr = *(char *const *)(base + f->offset);
-  size_t max = f->type == PROTOBUF_C_TYPE_MESSAGE && strcmp(((const ProtobufCMessageDescriptor *)f->descriptor)->name,
-                                                            "rayc.ResourceEntry") == 0
+  size_t max = f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                       strcmp(((const ProtobufCMessageDescriptor *)f->descriptor)->name, "rayc.ResourceEntry") == 0
                    ? RPC_VALID_RESOURCES_MAX
                    : RPC_VALID_REPEATED_MAX;
   if (n > max)
@@ -220,18 +238,18 @@ static int valid_msg(const ProtobufCMessage *m, const char *path, int depth, cha
 static int valid_is_set(const ProtobufCFieldDescriptor *f, const void *v)
 {
   switch (f->type) {
-  case PROTOBUF_C_TYPE_BYTES:
-    return ((const ProtobufCBinaryData *)v)->len > 0;
-  case PROTOBUF_C_TYPE_STRING: {
-    const char *s = *(char *const *)v;
-    return s && *s;
-  }
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return *(ProtobufCMessage *const *)v != NULL;
-  case PROTOBUF_C_TYPE_BOOL:
-    return 1;
-  default:
-    return valid_elem_size(f) == 8 ? *(const uint64_t *)v != 0 : *(const uint32_t *)v != 0;
+    case PROTOBUF_C_TYPE_BYTES:
+      return ((const ProtobufCBinaryData *)v)->len > 0;
+    case PROTOBUF_C_TYPE_STRING: {
+      const char *s = *(char *const *)v;
+      return s && *s;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE:
+      return *(ProtobufCMessage *const *)v != NULL;
+    case PROTOBUF_C_TYPE_BOOL:
+      return 1;
+    default:
+      return valid_elem_size(f) == 8 ? *(const uint64_t *)v != 0 : *(const uint32_t *)v != 0;
   }
 }
 
@@ -257,7 +275,7 @@ static int valid_required(const ProtobufCMessage *m, const char *p, size_t n, co
       return 0;
     if (f->type != PROTOBUF_C_TYPE_MESSAGE)
       return vfail(why, len, "bad required path %s", full);
-    ProtobufCMessage *const *arr = *(ProtobufCMessage **const *)(base + f->offset);
+    ProtobufCMessage *const *arr = *(ProtobufCMessage * *const *)(base + f->offset);
     for (size_t i = 0; i < cnt; i++) {
       int rc = valid_required(arr[i], dot + 1, n - k - 1, full, why, len);
       if (rc)
@@ -277,8 +295,8 @@ static int valid_required(const ProtobufCMessage *m, const char *p, size_t n, co
 }
 
 /* Calls fn on each space-separated path of list; stops at the first non-zero result. */
-static int valid_each_path(const char *list, int (*fn)(const void *arg, const char *p, size_t n, const char *full,
-                                                       char *why, size_t len),
+static int valid_each_path(const char *list,
+                           int (*fn)(const void *arg, const char *p, size_t n, const char *full, char *why, size_t len),
                            const void *arg, char *why, size_t len)
 {
   const char *p = list ? list : "";

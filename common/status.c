@@ -7,30 +7,30 @@
 const char *rayc_strerror(int err)
 {
   switch (err) {
-  case 0:
-    return "success";
+    case 0:
+      return "success";
 #define RAYC_ERRNO_MSG(name, val, msg) \
   case (val):                          \
     return msg;
-    RAYC_ERRNO_MAP(RAYC_ERRNO_MSG)
+      RAYC_ERRNO_MAP(RAYC_ERRNO_MSG)
 #undef RAYC_ERRNO_MSG
-  default:
-    return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
+    default:
+      return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
   }
 }
 
 const char *rayc_err_name(int err)
 {
   switch (err) {
-  case 0:
-    return "OK";
+    case 0:
+      return "OK";
 #define RAYC_ERRNO_NAME(name, val, msg) \
   case (val):                           \
     return #name;
-    RAYC_ERRNO_MAP(RAYC_ERRNO_NAME)
+      RAYC_ERRNO_MAP(RAYC_ERRNO_NAME)
 #undef RAYC_ERRNO_NAME
-  default:
-    return "UNKNOWN";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -38,20 +38,20 @@ static const struct {
   int rayc;
   grpc_status_code grpc;
 } status_map[] = {
-  {0, GRPC_STATUS_OK},
-  {RAYC_ECANCELLED, GRPC_STATUS_CANCELLED},
-  {RAYC_EINVALID_ARGUMENT, GRPC_STATUS_INVALID_ARGUMENT},
-  {RAYC_ETIMEOUT, GRPC_STATUS_DEADLINE_EXCEEDED},
-  {RAYC_ENOT_FOUND, GRPC_STATUS_NOT_FOUND},
-  {RAYC_EALREADY_EXISTS, GRPC_STATUS_ALREADY_EXISTS},
-  {RAYC_EOUT_OF_MEMORY, GRPC_STATUS_RESOURCE_EXHAUSTED},
-  {RAYC_EINFEASIBLE, GRPC_STATUS_FAILED_PRECONDITION},
-  {RAYC_EUNIMPLEMENTED, GRPC_STATUS_UNIMPLEMENTED},
-  {RAYC_EINTERNAL, GRPC_STATUS_INTERNAL},
-  {RAYC_EUNAVAILABLE, GRPC_STATUS_UNAVAILABLE},
-  {RAYC_EPROTOCOL, GRPC_STATUS_DATA_LOSS},
-  {RAYC_EUNAUTHENTICATED, GRPC_STATUS_UNAUTHENTICATED},
-  {RAYC_ETASK_FAILED, GRPC_STATUS_ABORTED},
+    {0, GRPC_STATUS_OK},
+    {RAYC_ECANCELLED, GRPC_STATUS_CANCELLED},
+    {RAYC_EINVALID_ARGUMENT, GRPC_STATUS_INVALID_ARGUMENT},
+    {RAYC_ETIMEOUT, GRPC_STATUS_DEADLINE_EXCEEDED},
+    {RAYC_ENOT_FOUND, GRPC_STATUS_NOT_FOUND},
+    {RAYC_EALREADY_EXISTS, GRPC_STATUS_ALREADY_EXISTS},
+    {RAYC_EOUT_OF_MEMORY, GRPC_STATUS_RESOURCE_EXHAUSTED},
+    {RAYC_EINFEASIBLE, GRPC_STATUS_FAILED_PRECONDITION},
+    {RAYC_EUNIMPLEMENTED, GRPC_STATUS_UNIMPLEMENTED},
+    {RAYC_EINTERNAL, GRPC_STATUS_INTERNAL},
+    {RAYC_EUNAVAILABLE, GRPC_STATUS_UNAVAILABLE},
+    {RAYC_EPROTOCOL, GRPC_STATUS_DATA_LOSS},
+    {RAYC_EUNAUTHENTICATED, GRPC_STATUS_UNAUTHENTICATED},
+    {RAYC_ETASK_FAILED, GRPC_STATUS_ABORTED},
 };
 
 int status_to_grpc(int rayc_err)

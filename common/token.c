@@ -16,7 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int token_generate(char out[TOKEN_HEX_LEN + 1]) {
+int token_generate(char out[TOKEN_HEX_LEN + 1])
+{
   static const char hex[] = "0123456789abcdef";
   unsigned char raw[TOKEN_BYTES];
   size_t got = 0;
@@ -35,7 +36,8 @@ int token_generate(char out[TOKEN_HEX_LEN + 1]) {
   return 0;
 }
 
-int token_valid(const char *t) {
+int token_valid(const char *t)
+{
   size_t n = t ? strlen(t) : 0;
   if (n == 0 || n > TOKEN_MAX)
     return 0;
@@ -45,7 +47,8 @@ int token_valid(const char *t) {
   return 1;
 }
 
-void token_free(char *token) {
+void token_free(char *token)
+{
   if (token)
     explicit_bzero(token, strlen(token));
   free(token);
@@ -53,7 +56,8 @@ void token_free(char *token) {
 
 /* Returns the first line of buf with white space around it removed (in place).
  */
-static char *token_trim(char *buf) {
+static char *token_trim(char *buf)
+{
   buf[strcspn(buf, "\r\n")] = '\0';
   while (isspace((unsigned char)*buf))
     buf++;
@@ -63,7 +67,8 @@ static char *token_trim(char *buf) {
   return buf;
 }
 
-static int token_fail(char **err, int rc, char *msg) {
+static int token_fail(char **err, int rc, char *msg)
+{
   if (err)
     *err = msg;
   else
@@ -71,7 +76,8 @@ static int token_fail(char **err, int rc, char *msg) {
   return rc;
 }
 
-int token_read_file(const char *path, char **out, char **err) {
+int token_read_file(const char *path, char **out, char **err)
+{
   char buf[TOKEN_MAX + 64];
   *out = NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -80,9 +86,7 @@ int token_read_file(const char *path, char **out, char **err) {
     int rc = -errno;
     if (fd >= 0)
       close(fd);
-    return token_fail(
-        err, rc,
-        xasprintf("cannot read the token file %s: %s", path, strerror(-rc)));
+    return token_fail(err, rc, xasprintf("cannot read the token file %s: %s", path, strerror(-rc)));
   }
   ssize_t n = S_ISREG(st.st_mode) ? read(fd, buf, sizeof(buf) - 1) : -1;
   close(fd);
@@ -97,16 +101,15 @@ int token_read_file(const char *path, char **out, char **err) {
     *out = xstrdup(t);
   explicit_bzero(buf, sizeof(buf));
   if (!ok)
-    return token_fail(
-        err, RAYC_EINVALID_ARGUMENT,
-        xasprintf(
-            "the token file %s holds no token (one line of up to %d printable "
-            "characters without spaces)",
-            path, TOKEN_MAX));
+    return token_fail(err, RAYC_EINVALID_ARGUMENT,
+                      xasprintf("the token file %s holds no token (one line of up to %d printable "
+                                "characters without spaces)",
+                                path, TOKEN_MAX));
   return 0;
 }
 
-int token_write_file(const char *path, const char *token) {
+int token_write_file(const char *path, const char *token)
+{
   char *line = xasprintf("%s\n", token);
   int rc = write_file_atomic(path, line, strlen(line));
   free(line);
@@ -115,8 +118,8 @@ int token_write_file(const char *path, const char *token) {
 
 /* One step of the rule: a file that may be missing (1: used, 0: absent, < 0:
  * broken). */
-static int token_try_file(const char *path, int must_exist, char **out,
-                          char **where, char **err) {
+static int token_try_file(const char *path, int must_exist, char **out, char **where, char **err)
+{
   if (!must_exist && access(path, F_OK) != 0)
     return 0;
   int rc = token_read_file(path, out, err);
@@ -127,8 +130,8 @@ static int token_try_file(const char *path, int must_exist, char **out,
   return 1;
 }
 
-int token_find(const char *file, const char *temp_dir, char **out, char **where,
-               char **err) {
+int token_find(const char *file, const char *temp_dir, char **out, char **where, char **err)
+{
   *out = NULL;
   if (where)
     *where = NULL;

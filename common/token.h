@@ -29,7 +29,7 @@
 
 enum { TOKEN_BYTES = 32, TOKEN_HEX_LEN = 2 * TOKEN_BYTES, TOKEN_MAX = 512 };
 
-#define TOKEN_FILE_NAME "cluster_token"
+#define TOKEN_FILE_NAME        "cluster_token"
 #define TOKEN_DEFAULT_TEMP_DIR "/tmp/rayc"
 
 /* Writes a new random token (TOKEN_HEX_LEN lowercase hex characters and a NUL)
@@ -58,8 +58,7 @@ int token_write_file(const char *path, const char *token);
  * itself is never put in a message. RAYC_ENOT_FOUND when no source has one
  * (*err says which were tried); another negative code when an explicit source
  * is broken (*err says why). *err may be NULL. */
-int token_find(const char *file, const char *temp_dir, char **out, char **where,
-               char **err);
+int token_find(const char *file, const char *temp_dir, char **out, char **where, char **err);
 
 /* Overwrites and frees a token. Accepts NULL. */
 void token_free(char *token);

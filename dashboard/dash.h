@@ -56,7 +56,7 @@ typedef struct dash {
   struct MHD_Daemon *http;
   int bound_port;
   int https;
-  char *tls_pem[2];     /* owned: the certificate and key text given to libmicrohttpd */
+  char *tls_pem[2]; /* owned: the certificate and key text given to libmicrohttpd */
 } dash_t;
 
 /* One request as the handlers see it. The body (POST/PUT) is buffered whole, up to DASH_MAX_BODY. */
@@ -66,7 +66,7 @@ typedef struct dash_req {
   const char *method, *url;
   char *body;
   size_t body_len;
-  int by_cookie;        /* authenticated by the session cookie (not a bearer token) */
+  int by_cookie; /* authenticated by the session cookie (not a bearer token) */
 } dash_req_t;
 
 /* dash_http.c: replies. Each queues the response and returns MHD's result. */
@@ -74,7 +74,8 @@ enum MHD_Result dash_reply(dash_req_t *r, unsigned code, const char *type, const
 /* Replies with v (consumed: json_decref'ed) as JSON. */
 enum MHD_Result dash_reply_json(dash_req_t *r, unsigned code, json_t *v);
 /* Replies {"error": msg} with code. */
-enum MHD_Result dash_reply_error(dash_req_t *r, unsigned code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+enum MHD_Result dash_reply_error(dash_req_t *r, unsigned code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A query argument, or NULL. */
 const char *dash_arg(dash_req_t *r, const char *name);
 

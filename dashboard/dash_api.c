@@ -21,8 +21,8 @@ static enum MHD_Result dash_version(dash_req_t *r)
 {
   const char *session = r->d->conf.session_dir ? strrchr(r->d->conf.session_dir, '/') : NULL;
   return dash_reply_json(r, MHD_HTTP_OK,
-                         json_pack("{s:s, s:s, s:s, s:s}", "version", "4", "ray_version", DASH_RAY_VERSION, "ray_commit",
-                                   "rayc", "session_name", session ? session + 1 : ""));
+                         json_pack("{s:s, s:s, s:s, s:s}", "version", "4", "ray_version", DASH_RAY_VERSION,
+                                   "ray_commit", "rayc", "session_name", session ? session + 1 : ""));
 }
 
 /* "placement_groups" -> "placement-groups": the URL uses Ray's names. */
@@ -63,8 +63,10 @@ static enum MHD_Result dash_list(dash_req_t *r, const char *what)
   char kind[64];
   dash_kind(what, kind, sizeof(kind));
   if (!state_kind_valid(kind))
-    return dash_reply_error(r, MHD_HTTP_NOT_FOUND, "'%s' is not a kind of state (nodes, jobs, actors, tasks, workers, "
-                            "placement_groups, cluster_events)", what);
+    return dash_reply_error(r, MHD_HTTP_NOT_FOUND,
+                            "'%s' is not a kind of state (nodes, jobs, actors, tasks, workers, "
+                            "placement_groups, cluster_events)",
+                            what);
   json_t *rows;
   enum MHD_Result sent;
   if (dash_rows(r, kind, &rows, &sent) != 0)
@@ -73,8 +75,8 @@ static enum MHD_Result dash_list(dash_req_t *r, const char *what)
   const char *limit = dash_arg(r, "limit");
   state_limit(rows, limit ? atoi(limit) : 100);
   return dash_reply_json(r, MHD_HTTP_OK,
-                         json_pack("{s:b, s:s, s:{s:{s:o, s:I, s:I}}}", "result", 1, "msg", "", "data", "result", "result",
-                                   rows, "total", (json_int_t)total, "num_after_truncation",
+                         json_pack("{s:b, s:s, s:{s:{s:o, s:I, s:I}}}", "result", 1, "msg", "", "data", "result",
+                                   "result", rows, "total", (json_int_t)total, "num_after_truncation",
                                    (json_int_t)json_array_size(rows)));
 }
 
@@ -88,7 +90,8 @@ static enum MHD_Result dash_summary(dash_req_t *r, const char *kind)
     return sent;
   json_t *sum = state_summary(kind, rows);
   json_decref(rows);
-  return dash_reply_json(r, MHD_HTTP_OK, json_pack("{s:b, s:s, s:{s:o}}", "result", 1, "msg", "", "data", "result", sum));
+  return dash_reply_json(r, MHD_HTTP_OK,
+                         json_pack("{s:b, s:s, s:{s:o}}", "result", 1, "msg", "", "data", "result", sum));
 }
 
 static enum MHD_Result dash_timeline(dash_req_t *r)

@@ -182,8 +182,8 @@ int dash_http_start(dash_t *d, char **err)
   d->http = MHD_start_daemon(flags, (uint16_t)d->conf.port, NULL, NULL, dash_handle, d, MHD_OPTION_SOCK_ADDR,
                              (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, dash_completed, NULL,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)DASH_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                             60u, d->https ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
-                             MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+                             60u, d->https ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert, MHD_OPTION_HTTPS_MEM_KEY,
+                             key, MHD_OPTION_END);
   d->tls_pem[0] = cert; /* libmicrohttpd may read them while it runs: freed by dash_http_stop */
   d->tls_pem[1] = key;
   if (!d->http) {

@@ -36,15 +36,15 @@ enum { DASH_LOG_MAX = 16 << 20 };
 static unsigned dash_http_of(int rc)
 {
   switch (rc) {
-  case RAYC_ENOT_FOUND:
-    return MHD_HTTP_NOT_FOUND;
-  case RAYC_EINVALID_ARGUMENT:
-  case RAYC_EALREADY_EXISTS:
-    return MHD_HTTP_BAD_REQUEST;
-  case RAYC_EUNAUTHENTICATED:
-    return MHD_HTTP_FORBIDDEN;
-  default:
-    return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case RAYC_ENOT_FOUND:
+      return MHD_HTTP_NOT_FOUND;
+    case RAYC_EINVALID_ARGUMENT:
+    case RAYC_EALREADY_EXISTS:
+      return MHD_HTTP_BAD_REQUEST;
+    case RAYC_EUNAUTHENTICATED:
+      return MHD_HTTP_FORBIDDEN;
+    default:
+      return MHD_HTTP_SERVICE_UNAVAILABLE;
   }
 }
 
@@ -90,14 +90,15 @@ static json_t *dash_job_details(const Rayc__JobSubmission *j)
     if (*j->runtime_env->code_path)
       json_object_set_new(env, "code_path", json_string(j->runtime_env->code_path));
   }
-  return json_pack("{s:s, s:o, s:s, s:n, s:s, s:s, s:s, s:n, s:I, s:o, s:o, s:o, s:n, s:n, s:o, s:f}", "type",
-                   "SUBMISSION", "job_id", *job ? json_string(job) : json_null(), "submission_id", j->submission_id,
-                   "driver_info", "status", dash_job_status(j->status), "entrypoint", j->entrypoint, "message",
-                   j->message, "error_type", "start_time", (json_int_t)(j->start_time_ms ? j->start_time_ms : j->submit_time_ms),
-                   "end_time", j->end_time_ms ? json_integer(j->end_time_ms) : json_null(), "metadata",
-                   dash_pairs(j->metadata, j->n_metadata), "runtime_env", env, "driver_agent_http_address",
-                   "driver_node_id", "driver_exit_code", j->has_exit_code ? json_integer(j->driver_exit_code) : json_null(),
-                   "entrypoint_num_cpus", j->entrypoint_num_cpus);
+  return json_pack(
+      "{s:s, s:o, s:s, s:n, s:s, s:s, s:s, s:n, s:I, s:o, s:o, s:o, s:n, s:n, s:o, s:f}", "type", "SUBMISSION",
+      "job_id", *job ? json_string(job) : json_null(), "submission_id", j->submission_id, "driver_info", "status",
+      dash_job_status(j->status), "entrypoint", j->entrypoint, "message", j->message, "error_type", "start_time",
+      (json_int_t)(j->start_time_ms ? j->start_time_ms : j->submit_time_ms), "end_time",
+      j->end_time_ms ? json_integer(j->end_time_ms) : json_null(), "metadata", dash_pairs(j->metadata, j->n_metadata),
+      "runtime_env", env, "driver_agent_http_address", "driver_node_id", "driver_exit_code",
+      j->has_exit_code ? json_integer(j->driver_exit_code) : json_null(), "entrypoint_num_cpus",
+      j->entrypoint_num_cpus);
 }
 
 static enum MHD_Result dash_jobs_list(dash_req_t *r)
@@ -207,7 +208,8 @@ static char *dash_pkg_lookup(dash_req_t *r, const char *uri, enum MHD_Result *se
   return name;
 }
 
-static int dash_kv_put(dash_req_t *r, const char *ns, const char *key, const void *val, size_t len, enum MHD_Result *sent)
+static int dash_kv_put(dash_req_t *r, const char *ns, const char *key, const void *val, size_t len,
+                       enum MHD_Result *sent)
 {
   Rayc__KVPutRequest req = RAYC__KVPUT_REQUEST__INIT;
   req.ns = (char *)ns;
@@ -324,8 +326,10 @@ static int dash_working_dir(dash_req_t *r, json_t *env, char **pkg, enum MHD_Res
     if (failed)
       return -1;
   }
-  *sent = dash_reply_error(r, MHD_HTTP_BAD_REQUEST, "runtime_env.working_dir %s is not an uploaded package: upload it "
-                           "with PUT /api/packages/PROTOCOL/NAME (Ray's job clients do) or rayc job submit", wd);
+  *sent = dash_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                           "runtime_env.working_dir %s is not an uploaded package: upload it "
+                           "with PUT /api/packages/PROTOCOL/NAME (Ray's job clients do) or rayc job submit",
+                           wd);
   return -1;
 }
 
@@ -352,7 +356,8 @@ static enum MHD_Result dash_jobs_submit(dash_req_t *r)
             dash_pairs_from(json_object_get(env, "env_vars"), &renv.env_vars, &renv.n_env_vars) != 0 ||
             dash_pairs_from(json_object_get(body, "metadata"), &job.metadata, &job.n_metadata) != 0;
   if (bad)
-    sent = dash_reply_error(r, MHD_HTTP_BAD_REQUEST, "runtime_env must be an object; env_vars and metadata objects of strings");
+    sent = dash_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                            "runtime_env must be an object; env_vars and metadata objects of strings");
   else if (dash_working_dir(r, env, &pkg, &sent) == 0) {
     renv.working_dir = pkg ? pkg : (char *)"";
     const char *cp = json_string_value(json_object_get(env, "code_path"));

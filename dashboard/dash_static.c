@@ -7,9 +7,9 @@
 
 #include <string.h>
 
-#define DASH_EMBED(sym, file)                                                                                          \
-  __asm__(".section .rodata\n.global " #sym "\n.type " #sym ", @object\n.balign 16\n" #sym ":\n.incbin \"" file       \
-          "\"\n.global " #sym "_end\n" #sym "_end:\n.byte 0\n.previous\n");                                            \
+#define DASH_EMBED(sym, file)                                                                                   \
+  __asm__(".section .rodata\n.global " #sym "\n.type " #sym ", @object\n.balign 16\n" #sym ":\n.incbin \"" file \
+          "\"\n.global " #sym "_end\n" #sym "_end:\n.byte 0\n.previous\n");                                     \
   extern const unsigned char sym[], sym##_end[]
 
 DASH_EMBED(dash_index_html, "dashboard/static/index.html");

@@ -127,14 +127,15 @@ void gcs_actor_set_state(gcs_actors_t *m, gcs_actor_t *a, Rayc__ActorState st, R
     a->cause = cause;
   }
   if (a->state != st)
-    log_info("actor %s (%s%s%s): %s -> %s%s%s", id_short(a->id, ID_ACTOR_SIZE, hex), a->class_name,
-             a->name ? " " : "", a->name ? a->name : "", gcs_actor_state_name(a->state), gcs_actor_state_name(st),
-             msg ? ": " : "", msg ? msg : "");
+    log_info("actor %s (%s%s%s): %s -> %s%s%s", id_short(a->id, ID_ACTOR_SIZE, hex), a->class_name, a->name ? " " : "",
+             a->name ? a->name : "", gcs_actor_state_name(a->state), gcs_actor_state_name(st), msg ? ": " : "",
+             msg ? msg : "");
   if (a->state != st && (st == RAYC__ACTOR_STATE__ACTOR_RESTARTING || st == RAYC__ACTOR_STATE__ACTOR_DEAD))
-    gcs_event_add(m->s, st == RAYC__ACTOR_STATE__ACTOR_DEAD ? RAYC__CLUSTER_EVENT_SEVERITY__EVENT_WARNING
-                                                             : RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO,
-                  st == RAYC__ACTOR_STATE__ACTOR_DEAD ? "ACTOR_DEAD" : "ACTOR_RESTARTED", NULL, a->id + ID_ACTOR_SIZE - ID_JOB_SIZE,
-                  a->id, NULL, "actor %s (%s) %s%s%s", hex, a->class_name,
+    gcs_event_add(m->s,
+                  st == RAYC__ACTOR_STATE__ACTOR_DEAD ? RAYC__CLUSTER_EVENT_SEVERITY__EVENT_WARNING
+                                                      : RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO,
+                  st == RAYC__ACTOR_STATE__ACTOR_DEAD ? "ACTOR_DEAD" : "ACTOR_RESTARTED", NULL,
+                  a->id + ID_ACTOR_SIZE - ID_JOB_SIZE, a->id, NULL, "actor %s (%s) %s%s%s", hex, a->class_name,
                   st == RAYC__ACTOR_STATE__ACTOR_DEAD ? "died" : "restarts", a->death_msg ? ": " : "",
                   a->death_msg ? a->death_msg : "");
   a->state = st;

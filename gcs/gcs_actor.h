@@ -75,18 +75,18 @@ typedef struct gcs_actor {
                              periodic retry skips the placement while the view is unchanged */
   int64_t no_fit_ms;      /* when that was found (a full placement runs at least every 10 s) */
   int32_t max_restarts, num_restarts, max_task_retries, max_concurrency;
-  uint32_t gen;        /* bumped by every change of plan: stale callbacks compare it */
-  uint64_t version;    /* published to callers */
+  uint32_t gen;     /* bumped by every change of plan: stale callbacks compare it */
+  uint64_t version; /* published to callers */
   id_job_t job;
   id_worker_t owner;
   char *name, *ns, *class_name, *code_path, *death_msg;
-  uint8_t *spec;       /* the packed creation TaskSpec; NULL once DEAD */
+  uint8_t *spec; /* the packed creation TaskSpec; NULL once DEAD */
   size_t spec_len;
-  id_node_t node;      /* where it is placed (has_node) */
-  id_node_t avoid;     /* a node that died under it (has_avoid) */
+  id_node_t node;  /* where it is placed (has_node) */
+  id_node_t avoid; /* a node that died under it (has_avoid) */
   id_worker_t worker;
   char ip[48];
-  int32_t port;        /* > 0 once ALIVE */
+  int32_t port; /* > 0 once ALIVE */
   uint8_t lease_id[16];
   uint8_t kill_id[32]; /* request_id of the last KillActor done (kill_id_len bytes) */
   uint8_t kill_id_len;
@@ -103,15 +103,15 @@ typedef struct gcs_actor_owner {
 } gcs_actor_owner_t;
 
 typedef struct gcs_actors {
-  struct gcs_server *s; /* borrowed */
-  rpc_client_t *client; /* on the GCS loop: raylets, actor workers, owners */
-  hmap_t by_id;         /* id -> gcs_actor_t (owned; DEAD ones are kept) */
-  hmap_t by_name;       /* "ns\0name" -> live gcs_actor_t */
-  hmap_t owners;        /* worker id -> gcs_actor_owner_t (owned) */
+  struct gcs_server *s;    /* borrowed */
+  rpc_client_t *client;    /* on the GCS loop: raylets, actor workers, owners */
+  hmap_t by_id;            /* id -> gcs_actor_t (owned; DEAD ones are kept) */
+  hmap_t by_name;          /* "ns\0name" -> live gcs_actor_t */
+  hmap_t owners;           /* worker id -> gcs_actor_owner_t (owned) */
   id_worker_t lease_owner; /* the owner id the GCS's leases carry */
-  size_t rr;            /* round-robin start for node choice */
+  size_t rr;               /* round-robin start for node choice */
   int stopping;
-  int persist;          /* write the table through to the store (not with the memory store) */
+  int persist; /* write the table through to the store (not with the memory store) */
 } gcs_actors_t;
 
 /* Makes the manager of server s (its loop, token and node/job tables are used). Returns NULL if

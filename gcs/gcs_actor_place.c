@@ -22,7 +22,7 @@ enum {
   WAIT_EXIT_MS = 60000,      /* WaitActorExit / WaitOwnerExit deadline, then re-poll */
   PROBE_MS = 1500,           /* the raylet probe after a worker loss */
   KILL_MS = 5000,
-  OWNER_FAILURES = 3,        /* failed owner polls in a row that mean the owner died */
+  OWNER_FAILURES = 3, /* failed owner polls in a row that mean the owner died */
 };
 
 /* The context of one asynchronous step of one actor. */
@@ -105,7 +105,8 @@ static gcs_node_t *pick_node(gcs_actors_t *m, const gcs_actor_t *a, const Rayc__
 {
   gcs_nodes_t *t = &m->s->nodes;
   const Rayc__Address *owner = spec->caller;
-  gcs_node_t *own = owner && owner->node_id.len == ID_NODE_SIZE ? gcs_nodes_find(t, owner->node_id.data, ID_NODE_SIZE) : NULL;
+  gcs_node_t *own = owner && owner->node_id.len == ID_NODE_SIZE ? gcs_nodes_find(t, owner->node_id.data, ID_NODE_SIZE)
+                                                                : NULL;
   if (own && node_score(a, own, spec) == 2)
     return own;
   gcs_node_t *best = NULL;
@@ -379,8 +380,8 @@ static void watch_exit(gcs_actors_t *m, gcs_actor_t *a)
   Rayc__WaitActorExitRequest req = RAYC__WAIT_ACTOR_EXIT_REQUEST__INIT;
   req.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
   step_t *s = step_new(m, a, target);
-  if (rpc_call(rpc_channel_get(m->client, target), &rayc__actor_worker_service__descriptor, "WaitActorExit",
-               &req.base, WAIT_EXIT_MS, exit_done, s) != 0)
+  if (rpc_call(rpc_channel_get(m->client, target), &rayc__actor_worker_service__descriptor, "WaitActorExit", &req.base,
+               WAIT_EXIT_MS, exit_done, s) != 0)
     free(s);
 }
 

@@ -16,8 +16,8 @@ typedef struct gcs_probe {
   uint64_t incarnation;
 } gcs_probe_t;
 
-int gcs_health_init(gcs_health_t *h, uv_loop_t *loop, const char *token, const rpc_tls_t *tls,
-                    gcs_nodes_t *nodes, int period_ms, int timeout_ms, int threshold)
+int gcs_health_init(gcs_health_t *h, uv_loop_t *loop, const char *token, const rpc_tls_t *tls, gcs_nodes_t *nodes,
+                    int period_ms, int timeout_ms, int threshold)
 {
   memset(h, 0, sizeof(*h));
   rpc_client_opts_t opts = {.loop = loop, .token = token, .tls = tls};
@@ -43,15 +43,15 @@ void gcs_health_result(gcs_health_t *h, gcs_node_t *n, int ok, const char *why)
   char id[9];
   if (ok) {
     if (n->failures > 0)
-      log_info("node %s: health check passed again after %d failures",
-               id_short(n->id.b, ID_NODE_SIZE, id), n->failures);
+      log_info("node %s: health check passed again after %d failures", id_short(n->id.b, ID_NODE_SIZE, id),
+               n->failures);
     n->failures = 0;
     return;
   }
   h->failed++;
   n->failures++;
-  log_warn("node %s: health check failed (%d of %d): %s", id_short(n->id.b, ID_NODE_SIZE, id),
-           n->failures, h->threshold, why);
+  log_warn("node %s: health check failed (%d of %d): %s", id_short(n->id.b, ID_NODE_SIZE, id), n->failures,
+           h->threshold, why);
   if (n->failures < h->threshold)
     return;
   char *reason = xasprintf("health checks failed %d times in a row (last: %s)", n->failures, why);
@@ -66,8 +66,7 @@ static const char *gcs_health_check_reply(const gcs_probe_t *p, int status, cons
   if (status < 0)
     return detail && *detail ? detail : rayc_strerror(status);
   const Rayc__HealthCheckReply *r = (const Rayc__HealthCheckReply *)resp;
-  if (r->node_id.len &&
-      (r->node_id.len != ID_NODE_SIZE || memcmp(r->node_id.data, p->id.b, ID_NODE_SIZE) != 0))
+  if (r->node_id.len && (r->node_id.len != ID_NODE_SIZE || memcmp(r->node_id.data, p->id.b, ID_NODE_SIZE) != 0))
     return "another node answers at the raylet's address";
   return NULL;
 }
@@ -99,8 +98,8 @@ static void gcs_health_probe(gcs_health_t *h, gcs_node_t *n, int64_t now)
   p->incarnation = n->incarnation;
   Rayc__HealthCheckRequest req = RAYC__HEALTH_CHECK_REQUEST__INIT;
   n->next_probe_ms = now + h->period_ms;
-  int rc = rpc_call(rpc_channel_get(h->client, target), &rayc__node_manager_service__descriptor,
-                    GCS_HEALTH_METHOD, &req.base, h->timeout_ms, gcs_health_on_reply, p);
+  int rc = rpc_call(rpc_channel_get(h->client, target), &rayc__node_manager_service__descriptor, GCS_HEALTH_METHOD,
+                    &req.base, h->timeout_ms, gcs_health_on_reply, p);
   free(target);
   h->probes++;
   if (rc < 0) { /* the client is closing: nothing to count */
@@ -116,8 +115,8 @@ void gcs_health_tick(gcs_health_t *h, int64_t now)
     return;
   for (size_t i = 0; i < h->nodes->n; i++) {
     gcs_node_t *n = h->nodes->v[i];
-    if (n->state != GCS_NODE_ALIVE || n->probe_in_flight || now < n->next_probe_ms ||
-        n->info->raylet_port <= 0 || !n->info->ip[0])
+    if (n->state != GCS_NODE_ALIVE || n->probe_in_flight || now < n->next_probe_ms || n->info->raylet_port <= 0 ||
+        !n->info->ip[0])
       continue;
     gcs_health_probe(h, n, now);
   }

@@ -36,8 +36,8 @@ typedef struct gcs_health {
 /* Makes the probe client on loop (token: the cluster token, NULL for none; tls: NULL for
  * plaintext; all borrowed). 0 or a negative code. Release with gcs_health_release() on the loop
  * thread. */
-int gcs_health_init(gcs_health_t *h, uv_loop_t *loop, const char *token, const rpc_tls_t *tls,
-                    gcs_nodes_t *nodes, int period_ms, int timeout_ms, int threshold);
+int gcs_health_init(gcs_health_t *h, uv_loop_t *loop, const char *token, const rpc_tls_t *tls, gcs_nodes_t *nodes,
+                    int period_ms, int timeout_ms, int threshold);
 
 /* Cancels the probes in flight (their results are ignored) and frees the client. Accepts a
  * zeroed struct; idempotent. */

@@ -69,8 +69,7 @@ static void gcs_jobs_place(gcs_jobs_t *t, gcs_job_t *j)
     t->n = j->num;
 }
 
-static void gcs_jobs_load_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-                              size_t vlen)
+static void gcs_jobs_load_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
   gcs_jobs_t *t = arg;
   Rayc__JobInfo *info = rayc__job_info__unpack(NULL, vlen, val);
@@ -124,8 +123,8 @@ gcs_job_t *gcs_jobs_add(gcs_jobs_t *t, const Rayc__JobInfo *info)
   j->start_time_ms = j->info->start_time_ms > 0 ? j->info->start_time_ms : wall_ms();
   gcs_jobs_place(t, j);
   char id[9];
-  log_info("job %s: added (RUNNING): driver pid %d%s%s", id_hex(j->id.b, ID_JOB_SIZE, id),
-           j->info->driver_pid, j->info->entrypoint[0] ? ", entrypoint " : "", j->info->entrypoint);
+  log_info("job %s: added (RUNNING): driver pid %d%s%s", id_hex(j->id.b, ID_JOB_SIZE, id), j->info->driver_pid,
+           j->info->entrypoint[0] ? ", entrypoint " : "", j->info->entrypoint);
   gcs_jobs_changed(t, j);
   return j;
 }
@@ -212,8 +211,7 @@ void gcs_job_on_mark_finished(void *ctx, rpc_call_t *call, const ProtobufCMessag
   const Rayc__MarkJobFinishedRequest *r = (const Rayc__MarkJobFinishedRequest *)req;
   int rc = gcs_jobs_finish(&s->jobs, r->job_id.data, r->job_id.len, r->reason);
   if (rc < 0) {
-    rpc_reply_error(call, rc, "MarkJobFinished: %s",
-                    rc == RAYC_ENOT_FOUND ? "unknown job" : "job_id must be 4 bytes");
+    rpc_reply_error(call, rc, "MarkJobFinished: %s", rc == RAYC_ENOT_FOUND ? "unknown job" : "job_id must be 4 bytes");
     return;
   }
   Rayc__MarkJobFinishedReply reply = RAYC__MARK_JOB_FINISHED_REPLY__INIT;

@@ -28,7 +28,7 @@ typedef struct gcs_job {
   uint32_t num; /* 1, 2, 3...: id == id_job_from_int(num) */
   id_job_t id;
   enum gcs_job_state state;
-  Rayc__JobInfo *info; /* owned: as added; job_id, is_dead, times, end_reason: the fields below */
+  Rayc__JobInfo *info;                /* owned: as added; job_id, is_dead, times, end_reason: the fields below */
   int64_t start_time_ms, end_time_ms; /* wall clock */
   char *end_reason;                   /* owned; NULL while RUNNING */
 } gcs_job_t;
@@ -42,8 +42,8 @@ typedef struct gcs_jobs {
   gcs_pubsub_t *pubsub; /* borrowed; NULL: nothing published */
   gcs_job_finished_fn on_finished;
   void *on_finished_arg;
-  gcs_job_t **v;        /* owned; v[num - 1], NULL for numbers not in use */
-  size_t n, cap;        /* n: highest number handed out */
+  gcs_job_t **v; /* owned; v[num - 1], NULL for numbers not in use */
+  size_t n, cap; /* n: highest number handed out */
 } gcs_jobs_t;
 
 /* Makes an empty table over store (borrowed) and loads the jobs it holds. Release with

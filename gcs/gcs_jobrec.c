@@ -17,7 +17,7 @@
 #include <strings.h>
 
 #define GCS_JOBREC_TABLE "JOBREC"
-#define JSON_CANON (JSON_SORT_KEYS | JSON_COMPACT)
+#define JSON_CANON       (JSON_SORT_KEYS | JSON_COMPACT)
 
 int gcs_jobrec_secret_name(const char *name)
 {
@@ -69,12 +69,11 @@ static json_t *jobrec_runtime_env(const Rayc__JobRuntimeEnv *e)
 {
   json_t *files = json_array();
   for (size_t i = 0; e && i < e->n_files; i++)
-    json_array_append_new(files, json_pack("{s:s, s:s, s:I}", "path", e->files[i]->path, "sha256",
-                                           e->files[i]->sha256, "size", (json_int_t)e->files[i]->size));
+    json_array_append_new(files, json_pack("{s:s, s:s, s:I}", "path", e->files[i]->path, "sha256", e->files[i]->sha256,
+                                           "size", (json_int_t)e->files[i]->size));
   return json_pack("{s:s, s:I, s:o, s:o, s:s}", "working_dir", e ? e->working_dir : "", "working_dir_bytes",
                    (json_int_t)(e ? e->working_dir_bytes : 0), "files", files, "env_vars",
-                   jobrec_pairs(e ? e->env_vars : NULL, e ? e->n_env_vars : 0, 1), "code_path",
-                   e ? e->code_path : "");
+                   jobrec_pairs(e ? e->env_vars : NULL, e ? e->n_env_vars : 0, 1), "code_path", e ? e->code_path : "");
 }
 
 static json_t *jobrec_submitter(const Rayc__Submitter *u)
@@ -102,7 +101,8 @@ static double jobrec_sum(json_t *nodes, const char *key, int max)
   double v = 0;
   size_t i;
   json_t *n;
-  json_array_foreach(nodes, i, n) {
+  json_array_foreach(nodes, i, n)
+  {
     double x = json_number_value(json_object_get(n, key));
     v = max ? (x > v ? x : v) : v + x;
   }
@@ -130,8 +130,8 @@ static json_t *jobrec_actors(struct gcs_server *s, const Rayc__JobSubmission *j,
     created++;
     char id[2 * ID_ACTOR_SIZE + 1];
     if (a->detached && a->state != RAYC__ACTOR_STATE__ACTOR_DEAD)
-      json_array_append_new(*kept, json_pack("{s:s, s:s}", "actor_id", id_hex(a->id, ID_ACTOR_SIZE, id), "name",
-                                             a->name ? a->name : ""));
+      json_array_append_new(
+          *kept, json_pack("{s:s, s:s}", "actor_id", id_hex(a->id, ID_ACTOR_SIZE, id), "name", a->name ? a->name : ""));
   }
   return json_integer(created);
 }
@@ -158,11 +158,13 @@ static void jobrec_cleanup(json_t *o, struct gcs_server *s, const Rayc__JobSubmi
   json_t *cleanup = json_pack("{s:o, s:I, s:I, s:I, s:o}", "processes", procs, "objects_left",
                               (json_int_t)jobrec_sum(per_node, "objects_left", 0), "bytes_left",
                               (json_int_t)jobrec_sum(per_node, "bytes_left", 0), "spill_copies_left",
-                              (json_int_t)jobrec_sum(per_node, "spilled_left", 0), "driver_jobs_still_running", running);
+                              (json_int_t)jobrec_sum(per_node, "spilled_left", 0), "driver_jobs_still_running",
+                              running);
   json_object_set_new(o, "cleanup", cleanup);
   const char *wd = j->runtime_env ? j->runtime_env->working_dir : "";
   char *copies = *wd ? xasprintf("<session>/runtime_env/%s on each node that ran the job: a shared, "
-                                 "content-addressed cache", wd)
+                                 "content-addressed cache",
+                                 wd)
                      : xstrdup("");
   json_object_set_new(o, "kept_by_design",
                       json_pack("{s:o, s:s, s:I}", "detached_actors", kept, "working_dir_copies", copies,
@@ -176,11 +178,12 @@ static void jobrec_usage(json_t *o, struct gcs_server *s, const Rayc__JobSubmiss
   json_t *per_node = nodes ? json_deep_copy(nodes) : json_array(), *procs = json_array(), *eps = json_array();
   size_t i;
   json_t *n;
-  json_array_foreach(per_node, i, n) {
+  json_array_foreach(per_node, i, n)
+  {
     size_t k;
     json_t *x;
     json_array_foreach(json_object_get(n, "processes_left"), k, x)
-      json_array_append_new(procs, json_pack("{s:O, s:O}", "node_ip", json_object_get(n, "ip"), "pid", x));
+        json_array_append_new(procs, json_pack("{s:O, s:O}", "node_ip", json_object_get(n, "ip"), "pid", x));
     json_array_extend(eps, json_object_get(n, "endpoints"));
   }
   json_object_set_new(o, "resources",

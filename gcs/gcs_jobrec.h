@@ -31,10 +31,10 @@ struct json_t;
 typedef struct gcs_store gcs_store_t;
 
 typedef struct gcs_jobrecs {
-  gcs_store_t *store;     /* borrowed */
-  Rayc__JobRecord **v;    /* owned, by seq (v[i]->seq == i + 1 when nothing was removed) */
+  gcs_store_t *store;  /* borrowed */
+  Rayc__JobRecord **v; /* owned, by seq (v[i]->seq == i + 1 when nothing was removed) */
   size_t n, cap;
-  char *head;             /* owned: chain_sha256 of the last record, "" when none */
+  char *head; /* owned: chain_sha256 of the last record, "" when none */
 } gcs_jobrecs_t;
 
 /* Returns the records loaded from store (borrowed). Destroy with gcs_jobrecs_destroy(). */

@@ -30,9 +30,9 @@ typedef struct jobrec_collect {
   gcs_jobsubs_t *t;
   char *sid;
   Rayc__JobSubmission *job; /* owned copy as it ended: the record survives a delete meanwhile */
-  int64_t due_ms;   /* monotonic: when to ask the nodes */
+  int64_t due_ms;           /* monotonic: when to ask the nodes */
   int launched, pending;
-  json_t *nodes;    /* one object per asked node, filled by the answers */
+  json_t *nodes; /* one object per asked node, filled by the answers */
 } jobrec_collect_t;
 
 typedef struct jobrec_call {
@@ -114,13 +114,13 @@ static void collect_objects(json_t *node, const Rayc__GetJobObjectsReply *r)
   for (size_t i = 0; i < r->n_jobs; i++) {
     const Rayc__JobObjects *o = r->jobs[i];
     uint64_t add[10] = {o->created_objects, o->created_bytes, o->pulled_objects, o->pulled_bytes, o->spilled_objects,
-                        o->spilled_bytes, o->objects_left, o->bytes_left, o->spilled_left, o->cached_left};
+                        o->spilled_bytes,   o->objects_left,  o->bytes_left,     o->spilled_left, o->cached_left};
     for (int k = 0; k < 10; k++)
       v[k] += add[k];
   }
-  static const char *names[10] = {"objects_created", "bytes_created", "objects_pulled", "bytes_pulled",
-                                  "objects_spilled", "bytes_spilled", "objects_left", "bytes_left", "spilled_left",
-                                  "cached_copies_left"};
+  static const char *names[10] = {"objects_created", "bytes_created",     "objects_pulled", "bytes_pulled",
+                                  "objects_spilled", "bytes_spilled",     "objects_left",   "bytes_left",
+                                  "spilled_left",    "cached_copies_left"};
   for (int k = 0; k < 10; k++)
     json_object_set_new(node, names[k], json_integer((json_int_t)v[k]));
 }
@@ -131,7 +131,8 @@ static void collect_on_reply(void *arg, int status, const char *detail, Protobuf
   jobrec_collect_t *c = call->c;
   json_t *node = json_array_get(c->nodes, call->node);
   if (status != 0) {
-    char *why = xasprintf("%s: %s", call->store ? "store" : "raylet", detail && *detail ? detail : rayc_strerror(status));
+    char *why = xasprintf("%s: %s", call->store ? "store" : "raylet",
+                          detail && *detail ? detail : rayc_strerror(status));
     json_object_set_new(node, call->store ? "store_error" : "raylet_error", json_string(why));
     free(why);
   } else if (call->store) {

@@ -30,7 +30,6 @@ typedef struct jobsub_proc {
   struct jobsub_proc *next;
 } jobsub_proc_t;
 
-
 const char *gcs_jobsub_status_name(Rayc__JobStatus st)
 {
   static const char *names[] = {"PENDING", "RUNNING", "STOPPED", "SUCCEEDED", "FAILED"};
@@ -276,11 +275,11 @@ static int jobsub_spawn(gcs_jobsubs_t *t, Rayc__JobSubmission *j)
 {
   const gcs_config_t *c = t->s->conf;
   char *exe = jobsub_rayc_path(), *addr = xasprintf("%s:%d", c->node_ip_address, t->s->port);
-  const char *args[24] = {exe, "job-supervisor", "--address", addr, "--session-dir", c->session_dir,
-                          "--submission-id", j->submission_id};
+  const char *args[24] = {
+      exe, "job-supervisor", "--address", addr, "--session-dir", c->session_dir, "--submission-id", j->submission_id};
   int a = 8;
-  const char *opt[][2] = {{"--token-file", c->token_file}, {"--tls-cert", c->tls_cert},
-                          {"--tls-key", c->tls_key}, {"--tls-ca", c->tls_ca}};
+  const char *opt[][2] = {
+      {"--token-file", c->token_file}, {"--tls-cert", c->tls_cert}, {"--tls-key", c->tls_key}, {"--tls-ca", c->tls_ca}};
   for (size_t i = 0; i < ARRAY_LEN(opt); i++)
     if (opt[i][1] && *opt[i][1]) {
       args[a++] = opt[i][0];
@@ -294,8 +293,12 @@ static int jobsub_spawn(gcs_jobsubs_t *t, Rayc__JobSubmission *j)
   uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                    {.flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = fd},
                                    {.flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = fd}};
-  uv_process_options_t o = {.exit_cb = jobsub_proc_on_exit, .file = exe, .args = (char **)args,
-                            .flags = UV_PROCESS_DETACHED, .stdio_count = 3, .stdio = stdio};
+  uv_process_options_t o = {.exit_cb = jobsub_proc_on_exit,
+                            .file = exe,
+                            .args = (char **)args,
+                            .flags = UV_PROCESS_DETACHED,
+                            .stdio_count = 3,
+                            .stdio = stdio};
   int rc = uv_spawn(t->s->loop, &p->proc, &o);
   if (fd >= 0)
     close(fd);
@@ -359,9 +362,11 @@ static const char *jobsub_check(gcs_server_t *s, const Rayc__JobSubmission *in, 
   if (*wd) {
     uint8_t *val = NULL;
     size_t vlen = 0;
-    if (strncmp(wd, "pkg_", 4) != 0 || strlen(wd) != 68 || gcs_kv_get(s->store, "pkg", wd, strlen(wd), &val, &vlen) != 1)
+    if (strncmp(wd, "pkg_", 4) != 0 || strlen(wd) != 68 ||
+        gcs_kv_get(s->store, "pkg", wd, strlen(wd), &val, &vlen) != 1)
       return *owned = xasprintf("working_dir %s is not an uploaded package (upload it to the KV namespace "
-                                "\"pkg\" first)", wd);
+                                "\"pkg\" first)",
+                                wd);
     free(val);
   }
   return NULL;
@@ -472,8 +477,8 @@ void gcs_jobsub_on_stop(void *ctx, rpc_call_t *call, const ProtobufCMessage *req
     j->stop_requested = 1;
     jobsub_store(s->jobsubs, j);
     if (jobsub_supervisor_alive(j->supervisor_pid, j->submission_id)) {
-      log_info("job %s: stop requested (%s); SIGTERM to its supervisor (pid %d)", j->submission_id,
-               rpc_call_peer(call), j->supervisor_pid);
+      log_info("job %s: stop requested (%s); SIGTERM to its supervisor (pid %d)", j->submission_id, rpc_call_peer(call),
+               j->supervisor_pid);
       kill(j->supervisor_pid, SIGTERM);
     } else if (j->status == RAYC__JOB_STATUS__JOB_PENDING && j->supervisor_pid <= 0) {
       gcs_jobsub_set_status(s->jobsubs, j, RAYC__JOB_STATUS__JOB_STOPPED, "stopped before it started");

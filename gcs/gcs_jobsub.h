@@ -34,15 +34,15 @@ struct gcs_server;
 struct gcs_jobrecs;
 
 typedef struct gcs_jobsubs {
-  struct gcs_server *s;        /* borrowed */
-  Rayc__JobSubmission **v;     /* owned (deep copies), in submission order */
+  struct gcs_server *s;    /* borrowed */
+  Rayc__JobSubmission **v; /* owned (deep copies), in submission order */
   size_t n, cap;
-  struct gcs_jobrecs *recs;    /* owned: the governance records */
-  int64_t next_check_ms;       /* monotonic: next check that supervisors are alive */
-  struct jobsub_proc *procs;   /* owned: supervisors this GCS started and has not reaped */
+  struct gcs_jobrecs *recs;        /* owned: the governance records */
+  int64_t next_check_ms;           /* monotonic: next check that supervisors are alive */
+  struct jobsub_proc *procs;       /* owned: supervisors this GCS started and has not reaped */
   struct jobrec_collect *collects; /* owned: records waiting for the nodes' answers */
-  rpc_client_t *client;        /* owned: on the GCS loop, to raylets and stores; NULL once stopped */
-  struct jobpkg_unused *unused; /* owned: packages seen unused, and since when (gcs_jobpkg.c) */
+  rpc_client_t *client;            /* owned: on the GCS loop, to raylets and stores; NULL once stopped */
+  struct jobpkg_unused *unused;    /* owned: packages seen unused, and since when (gcs_jobpkg.c) */
   size_t nunused;
   int64_t next_pkg_ms;
   int stopping;

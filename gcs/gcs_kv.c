@@ -23,8 +23,7 @@ static uint8_t *gcs_kv_key(const char *ns, const void *key, size_t klen, size_t 
   return k;
 }
 
-int gcs_kv_get(gcs_store_t *s, const char *ns, const void *key, size_t klen, uint8_t **val,
-               size_t *vlen)
+int gcs_kv_get(gcs_store_t *s, const char *ns, const void *key, size_t klen, uint8_t **val, size_t *vlen)
 {
   size_t len;
   uint8_t *k = gcs_kv_key(ns, key, klen, &len);
@@ -33,8 +32,8 @@ int gcs_kv_get(gcs_store_t *s, const char *ns, const void *key, size_t klen, uin
   return rc;
 }
 
-int gcs_kv_put(gcs_store_t *s, const char *ns, const void *key, size_t klen, const void *val,
-               size_t vlen, int overwrite)
+int gcs_kv_put(gcs_store_t *s, const char *ns, const void *key, size_t klen, const void *val, size_t vlen,
+               int overwrite)
 {
   size_t len;
   uint8_t *k = gcs_kv_key(ns, key, klen, &len);
@@ -58,15 +57,13 @@ struct gcs_kv_scan {
   size_t nslen; /* bytes of "<ns>\0" to strip from each store key */
 };
 
-static void gcs_kv_scan_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-                            size_t vlen)
+static void gcs_kv_scan_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
   struct gcs_kv_scan *sc = arg;
   sc->fn(sc->arg, key + sc->nslen, klen - sc->nslen, val, vlen);
 }
 
-int gcs_kv_keys(gcs_store_t *s, const char *ns, const void *prefix, size_t plen,
-                gcs_store_scan_fn fn, void *arg)
+int gcs_kv_keys(gcs_store_t *s, const char *ns, const void *prefix, size_t plen, gcs_store_scan_fn fn, void *arg)
 {
   size_t len;
   uint8_t *k = gcs_kv_key(ns, prefix, plen, &len);
@@ -100,8 +97,7 @@ void gcs_kv_on_put(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
   const Rayc__KVPutRequest *r = (const Rayc__KVPutRequest *)req;
-  int rc = gcs_kv_put(s->store, r->ns, r->key.data, r->key.len, r->value.data, r->value.len,
-                      r->overwrite);
+  int rc = gcs_kv_put(s->store, r->ns, r->key.data, r->key.len, r->value.data, r->value.len, r->overwrite);
   if (rc < 0) {
     rpc_reply_error(call, rc, "InternalKVPut: %s", rayc_strerror(rc));
     return;
@@ -130,8 +126,7 @@ struct gcs_kv_key_list {
   size_t n, cap;
 };
 
-static void gcs_kv_collect_key(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-                               size_t vlen)
+static void gcs_kv_collect_key(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
   struct gcs_kv_key_list *l = arg;
   (void)val;

@@ -72,8 +72,7 @@ static int gcs_node_check_info(const Rayc__NodeInfo *info, const char **why)
 }
 
 /* 1 when two resource lists are the same, entry by entry. */
-static int gcs_node_same_resources(Rayc__ResourceEntry *const *a, size_t na,
-                                   Rayc__ResourceEntry *const *b, size_t nb)
+static int gcs_node_same_resources(Rayc__ResourceEntry *const *a, size_t na, Rayc__ResourceEntry *const *b, size_t nb)
 {
   if (na != nb)
     return 0;
@@ -96,9 +95,8 @@ static void gcs_node_free(gcs_node_t *n)
 void gcs_node_set_state(gcs_node_t *n, enum gcs_node_state state, const char *reason)
 {
   char id[9];
-  log_info("node %s: %s -> %s%s%s", id_short(n->id.b, ID_NODE_SIZE, id),
-           gcs_node_state_name(n->state), gcs_node_state_name(state), reason ? ": " : "",
-           reason ? reason : "");
+  log_info("node %s: %s -> %s%s%s", id_short(n->id.b, ID_NODE_SIZE, id), gcs_node_state_name(n->state),
+           gcs_node_state_name(state), reason ? ": " : "", reason ? reason : "");
   n->state = state;
   free(n->death_reason);
   n->death_reason = state == GCS_NODE_DEAD && reason ? xstrdup(reason) : NULL;
@@ -169,8 +167,7 @@ struct gcs_nodes_load {
   int64_t now;
 };
 
-static void gcs_nodes_load_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-                               size_t vlen)
+static void gcs_nodes_load_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
   gcs_nodes_t *t = ((struct gcs_nodes_load *)arg)->t;
   int64_t now = ((struct gcs_nodes_load *)arg)->now;
@@ -246,9 +243,8 @@ int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, 
     gcs_node_set_state(n, GCS_NODE_ALIVE, "registered again");
   } else {
     n = gcs_nodes_add(t, copy, now);
-    log_info("node %s: registered (ALIVE): ip %s, raylet port %d%s",
-             id_short(n->id.b, ID_NODE_SIZE, id), copy->ip, copy->raylet_port,
-             copy->is_head ? ", head" : "");
+    log_info("node %s: registered (ALIVE): ip %s, raylet port %d%s", id_short(n->id.b, ID_NODE_SIZE, id), copy->ip,
+             copy->raylet_port, copy->is_head ? ", head" : "");
   }
   n->last_heartbeat_wall_ms = wall_ms();
   n->incarnation++;
@@ -259,8 +255,7 @@ int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, 
   return 0;
 }
 
-int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char *reason, int drained,
-                         const char **why)
+int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char *reason, int drained, const char **why)
 {
   int rc = gcs_node_check_id(len, why);
   if (rc < 0)
@@ -290,8 +285,7 @@ void gcs_nodes_mark_dead(gcs_nodes_t *t, gcs_node_t *n, const char *reason)
     t->on_dead(t->on_dead_arg, t, n);
 }
 
-int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now,
-                        const char **why)
+int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now, const char **why)
 {
   int rc = gcs_node_check_id(hb->node_id.len, why);
   if (rc == 0)
@@ -321,12 +315,12 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
     log_info("node %s: %s", id_short(n->id.b, ID_NODE_SIZE, id), hb->draining ? "draining" : "no longer draining");
     t->view_version++;
   }
-  if (!old ? !gcs_node_same_resources(n->info->resources_total, n->info->n_resources_total,
-                                      hb->resources_available, hb->n_resources_available)
-           : !gcs_node_same_resources(old->resources_available, old->n_resources_available,
-                                      hb->resources_available, hb->n_resources_available) ||
-      !gcs_node_same_resources(old ? old->resources_total : NULL, old ? old->n_resources_total : 0,
-                               hb->resources_total, hb->n_resources_total))
+  if (!old ? !gcs_node_same_resources(n->info->resources_total, n->info->n_resources_total, hb->resources_available,
+                                      hb->n_resources_available)
+           : !gcs_node_same_resources(old->resources_available, old->n_resources_available, hb->resources_available,
+                                      hb->n_resources_available) ||
+                 !gcs_node_same_resources(old ? old->resources_total : NULL, old ? old->n_resources_total : 0,
+                                          hb->resources_total, hb->n_resources_total))
     t->view_version++;
   pb_free(n->hb);
   n->hb = (Rayc__ReportHeartbeatRequest *)gcs_pb_dup(&hb->base);
@@ -361,8 +355,7 @@ int gcs_nodes_check_timeouts(gcs_nodes_t *t, int64_t now, int timeout_ms)
     int64_t silent = now - n->last_seen_ms;
     if (n->state != GCS_NODE_ALIVE || silent <= timeout_ms)
       continue;
-    char *reason = xasprintf("no heartbeat for %lld ms (timeout %d ms)", (long long)silent,
-                             timeout_ms);
+    char *reason = xasprintf("no heartbeat for %lld ms (timeout %d ms)", (long long)silent, timeout_ms);
     gcs_nodes_mark_dead(t, n, reason);
     free(reason);
     dead++;

@@ -37,13 +37,13 @@ enum gcs_node_state { GCS_NODE_ALIVE, GCS_NODE_DEAD };
 typedef struct gcs_node {
   id_node_t id;
   enum gcs_node_state state;
-  Rayc__NodeInfo *info;              /* owned: as registered (its dynamic fields are ignored) */
-  Rayc__ReportHeartbeatRequest *hb;  /* owned: the last heartbeat; NULL before the first */
-  int64_t last_seen_ms;              /* monotonic: registration or last heartbeat */
-  int64_t last_heartbeat_wall_ms;    /* wall clock, reported to clients */
-  char *death_reason;                /* owned; NULL while ALIVE */
+  Rayc__NodeInfo *info;             /* owned: as registered (its dynamic fields are ignored) */
+  Rayc__ReportHeartbeatRequest *hb; /* owned: the last heartbeat; NULL before the first */
+  int64_t last_seen_ms;             /* monotonic: registration or last heartbeat */
+  int64_t last_heartbeat_wall_ms;   /* wall clock, reported to clients */
+  char *death_reason;               /* owned; NULL while ALIVE */
   /* health checks (gcs_health.c) */
-  uint64_t incarnation;  /* counts registrations: a probe of an older one is ignored */
+  uint64_t incarnation; /* counts registrations: a probe of an older one is ignored */
   int probe_in_flight;
   int64_t next_probe_ms; /* monotonic */
   int failures;          /* consecutive failed probes */
@@ -54,13 +54,13 @@ struct gcs_nodes;
 typedef void (*gcs_node_dead_fn)(void *arg, struct gcs_nodes *t, gcs_node_t *n);
 
 typedef struct gcs_nodes {
-  gcs_store_t *store;    /* borrowed */
-  gcs_pubsub_t *pubsub;  /* borrowed; NULL: nothing published */
+  gcs_store_t *store;   /* borrowed */
+  gcs_pubsub_t *pubsub; /* borrowed; NULL: nothing published */
   gcs_node_dead_fn on_dead;
   void *on_dead_arg;
-  gcs_node_t **v;        /* owned, in registration order */
+  gcs_node_t **v; /* owned, in registration order */
   size_t n, cap;
-  int64_t view_version;  /* the cluster view's version */
+  int64_t view_version; /* the cluster view's version */
 } gcs_nodes_t;
 
 /* Makes an empty table over store (borrowed) and loads the nodes the store holds, the ALIVE ones
@@ -81,13 +81,11 @@ int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, 
 
 /* Marks a node DEAD with reason: "unregistered by its raylet: <reason>", or with drained (its
  * raylet finished a drain) "drained: <reason>". 0, RAYC_ENOT_FOUND or RAYC_EINVALID_ARGUMENT. */
-int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char *reason, int drained,
-                         const char **why);
+int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char *reason, int drained, const char **why);
 
 /* Records a heartbeat (copied). 0; RAYC_ENOT_FOUND when the node is unknown or DEAD (it should
  * register again); RAYC_EINVALID_ARGUMENT. */
-int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now,
-                        const char **why);
+int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now, const char **why);
 
 /* Replaces what the table knows of an ALIVE node's resources (the raylet's answer to a bundle
  * reservation: fresher than its last heartbeat) and moves the view on. Invalid input is ignored. */

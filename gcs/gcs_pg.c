@@ -14,8 +14,8 @@
 #define GCS_PG_TABLE "PG"
 
 enum {
-  PG_RETRY_MS = 200,       /* no feasible placement, or a reservation failed: try again after this */
-  PG_RPC_MS = 10000,       /* prepare / commit / cancel deadline */
+  PG_RETRY_MS = 200, /* no feasible placement, or a reservation failed: try again after this */
+  PG_RPC_MS = 10000, /* prepare / commit / cancel deadline */
   PG_WAIT_MAX_MS = 3600000,
   PG_MAX_BUNDLES = 1000,
   PG_RES_MAX = 200,
@@ -250,7 +250,7 @@ static void pg_cancel_on(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node,
 typedef struct pg_cand {
   gcs_node_t *n;
   pg_res_t avail;
-  int count;  /* bundles of this group on it (committed, or chosen in this pass) */
+  int count; /* bundles of this group on it (committed, or chosen in this pass) */
 } pg_cand_t;
 
 static int pg_same_node(const Rayc__Bundle *b, const gcs_node_t *n)
@@ -319,8 +319,8 @@ static int pg_pick_each(gcs_pg_t *g, pg_cand_t *c, int nc)
     for (int k = 0; k < nc; k++) {
       if (!bundle_fits(&c[k].avail, b, 1) || (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD && c[k].count > 0))
         continue;
-      if (best < 0 || (strat == RAYC__PLACEMENT_STRATEGY__PG_PACK ? c[k].count > c[best].count
-                                                                   : c[k].count < c[best].count))
+      if (best < 0 ||
+          (strat == RAYC__PLACEMENT_STRATEGY__PG_PACK ? c[k].count > c[best].count : c[k].count < c[best].count))
         best = k;
     }
     if (best < 0)
@@ -501,8 +501,9 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
     }
     if (--g->in_flight == 0) {
       if (g->failed)
-        pg_attempt_failed(m, g, commit ? "a raylet failed to commit its bundles"
-                                       : "a node no longer had the resources when asked to reserve them");
+        pg_attempt_failed(m, g,
+                          commit ? "a raylet failed to commit its bundles"
+                                 : "a node no longer had the resources when asked to reserve them");
       else if (!commit)
         pg_send_phase(m, g, 1);
       else
@@ -732,7 +733,7 @@ void gcs_pgs_on_job_finished(gcs_pgs_t *m, const id_job_t *job)
   snprintf(msg, sizeof(msg), "its job %s finished", id_hex(job->b, ID_JOB_SIZE, hex));
   /* removal changes the map (old removed groups may be dropped): collect first */
   size_t n = 0, cap = 16;
-  uint8_t (*ids)[ID_PG_SIZE] = xcalloc(cap, ID_PG_SIZE);
+  uint8_t(*ids)[ID_PG_SIZE] = xcalloc(cap, ID_PG_SIZE);
   for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);) {
     gcs_pg_t *g = it.value;
     if (!pg_live(g) || g->info->is_detached || g->info->creator_job_id.len != ID_JOB_SIZE ||
@@ -765,8 +766,8 @@ void gcs_pgs_cron(gcs_pgs_t *m, int64_t now)
       }
       *pp = w->next;
       rpc_reply_error(w->call, RAYC_ETIMEOUT, "placement group %s is still %s after %lld ms%s%s", pg_hex(g, hex),
-                      pg_state_name(g->info->state), (long long)(now - w->since_ms),
-                      *g->info->state_detail ? ": " : "", g->info->state_detail);
+                      pg_state_name(g->info->state), (long long)(now - w->since_ms), *g->info->state_detail ? ": " : "",
+                      g->info->state_detail);
       free(w);
     }
   }
@@ -803,8 +804,7 @@ static int pg_check_info(const Rayc__PlacementGroupInfo *in, const char **why)
     }
     for (size_t j = 0; j < b->n_resources; j++) {
       const Rayc__ResourceEntry *e = b->resources[j];
-      if (!e->name[0] || strlen(e->name) > 40 || strstr(e->name, "_group_") || !isfinite(e->amount) ||
-          e->amount < 0) {
+      if (!e->name[0] || strlen(e->name) > 40 || strstr(e->name, "_group_") || !isfinite(e->amount) || e->amount < 0) {
         *why = "bundle resources need a name of 1..40 bytes (without \"_group_\") and a finite amount >= 0";
         return RAYC_EINVALID_ARGUMENT;
       }
@@ -950,7 +950,8 @@ void gcs_pg_on_wait(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
     gcs_pg_waiter_t *w = xcalloc(1, sizeof(*w));
     w->call = call;
     w->since_ms = now_ms();
-    w->deadline_ms = w->since_ms + (r->timeout_ms > 0 && r->timeout_ms < PG_WAIT_MAX_MS ? r->timeout_ms : PG_WAIT_MAX_MS);
+    w->deadline_ms = w->since_ms +
+                     (r->timeout_ms > 0 && r->timeout_ms < PG_WAIT_MAX_MS ? r->timeout_ms : PG_WAIT_MAX_MS);
     w->next = g->waiters;
     g->waiters = w;
   }

@@ -50,7 +50,7 @@ typedef struct gcs_pg {
   uint8_t *trying;                /* per bundle: part of the attempt in flight */
   int in_flight, failed;          /* RPCs of the current phase; did one fail */
   int committing;
-  int unsure;                     /* loaded not CREATED: a GCS that died may have left bundles prepared
+  int unsure; /* loaded not CREATED: a GCS that died may have left bundles prepared
                                      anywhere, so removal asks every alive node */
   int64_t retry_at_ms;
   gcs_pg_waiter_t *waiters;
@@ -59,10 +59,10 @@ typedef struct gcs_pg {
 enum { GCS_PG_REMOVED_KEPT = 1000 };
 
 typedef struct gcs_pgs {
-  struct gcs_server *s;  /* borrowed */
-  rpc_client_t *client;  /* raylets */
-  hmap_t by_id;          /* id -> gcs_pg_t (owned) */
-  gcs_pg_t *busy;        /* the group being placed, if any */
+  struct gcs_server *s;           /* borrowed */
+  rpc_client_t *client;           /* raylets */
+  hmap_t by_id;                   /* id -> gcs_pg_t (owned) */
+  gcs_pg_t *busy;                 /* the group being placed, if any */
   uint8_t (*removed)[ID_PG_SIZE]; /* ring of removed ids, oldest dropped first */
   size_t nremoved;
   size_t rr;

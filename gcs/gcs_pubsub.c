@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void gcs_pubsub_init(gcs_pubsub_t *ps, size_t cap, int default_timeout_ms, int64_t epoch,
-                     gcs_pubsub_reply_fn reply, void *reply_ctx)
+void gcs_pubsub_init(gcs_pubsub_t *ps, size_t cap, int default_timeout_ms, int64_t epoch, gcs_pubsub_reply_fn reply,
+                     void *reply_ctx)
 {
   memset(ps, 0, sizeof(*ps));
   ps->cap = cap ? cap : 1;
@@ -61,8 +61,7 @@ void gcs_pubsub_publish(gcs_pubsub_t *ps, Rayc__PubMessage *msg)
 }
 
 /* Wraps a copy of payload into a new message of channel ch. */
-static void gcs_pubsub_publish_copy(gcs_pubsub_t *ps, Rayc__PubChannel ch,
-                                    const ProtobufCMessage *payload)
+static void gcs_pubsub_publish_copy(gcs_pubsub_t *ps, Rayc__PubChannel ch, const ProtobufCMessage *payload)
 {
   if (!ps)
     return;
@@ -134,8 +133,7 @@ static int gcs_pub_cmp_seq(const void *a, const void *b)
 
 /* Replies with the messages after after_seq on mask (at most GCS_PUB_MAX_REPLY, in seq order),
  * or with resync. The messages are borrowed from the rings for the reply. */
-static void gcs_pubsub_answer(gcs_pubsub_t *ps, rpc_call_t *call, unsigned mask, int64_t after_seq,
-                              int resync)
+static void gcs_pubsub_answer(gcs_pubsub_t *ps, rpc_call_t *call, unsigned mask, int64_t after_seq, int resync)
 {
   Rayc__PollReply r = RAYC__POLL_REPLY__INIT;
   Rayc__PubMessage **v = NULL;
@@ -197,8 +195,7 @@ static void gcs_pubsub_answer_if(gcs_pubsub_t *ps, gcs_poll_pred_fn pred, int64_
 static int gcs_poll_has_news(const gcs_pubsub_t *ps, const gcs_poll_t *p, int64_t now)
 {
   (void)now;
-  return gcs_pubsub_has_news(ps, p->mask, p->after_seq) ||
-         gcs_pubsub_missed(ps, p->mask, p->after_seq);
+  return gcs_pubsub_has_news(ps, p->mask, p->after_seq) || gcs_pubsub_missed(ps, p->mask, p->after_seq);
 }
 
 static int gcs_poll_expired(const gcs_pubsub_t *ps, const gcs_poll_t *p, int64_t now)
@@ -265,8 +262,8 @@ static void gcs_pubsub_replace(gcs_pubsub_t *ps, const ProtobufCBinaryData *id)
   }
 }
 
-static void gcs_pubsub_hold(gcs_pubsub_t *ps, rpc_call_t *call, const Rayc__PollRequest *req,
-                            unsigned mask, int64_t now)
+static void gcs_pubsub_hold(gcs_pubsub_t *ps, rpc_call_t *call, const Rayc__PollRequest *req, unsigned mask,
+                            int64_t now)
 {
   gcs_pubsub_replace(ps, &req->subscriber_id);
   int timeout = req->timeout_ms > 0 ? req->timeout_ms : ps->default_timeout_ms;
@@ -283,8 +280,7 @@ static void gcs_pubsub_hold(gcs_pubsub_t *ps, rpc_call_t *call, const Rayc__Poll
   ps->npolls++;
 }
 
-int gcs_pubsub_poll(gcs_pubsub_t *ps, rpc_call_t *call, const Rayc__PollRequest *req, int64_t now,
-                    const char **why)
+int gcs_pubsub_poll(gcs_pubsub_t *ps, rpc_call_t *call, const Rayc__PollRequest *req, int64_t now, const char **why)
 {
   if (req->subscriber_id.len > GCS_PUB_SUB_ID_MAX) {
     *why = "subscriber_id longer than 64 bytes";
@@ -293,8 +289,7 @@ int gcs_pubsub_poll(gcs_pubsub_t *ps, rpc_call_t *call, const Rayc__PollRequest 
   unsigned mask = gcs_pubsub_mask(req, why);
   if (!mask)
     return RAYC_EINVALID_ARGUMENT;
-  int resync = req->epoch != ps->epoch || req->after_seq > ps->seq ||
-               gcs_pubsub_missed(ps, mask, req->after_seq);
+  int resync = req->epoch != ps->epoch || req->after_seq > ps->seq || gcs_pubsub_missed(ps, mask, req->after_seq);
   if (resync || gcs_pubsub_has_news(ps, mask, req->after_seq))
     gcs_pubsub_answer(ps, call, mask, req->after_seq, resync);
   else

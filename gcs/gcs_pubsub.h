@@ -28,8 +28,8 @@
 #include <stdint.h>
 
 enum {
-  GCS_PUB_NCHANNELS = 5,       /* PubChannel values 1..4 are used; 0 is NONE */
-  GCS_PUB_MAX_REPLY = 1000,    /* messages per reply; the subscriber polls again for the rest */
+  GCS_PUB_NCHANNELS = 5,    /* PubChannel values 1..4 are used; 0 is NONE */
+  GCS_PUB_MAX_REPLY = 1000, /* messages per reply; the subscriber polls again for the rest */
   GCS_PUB_MAX_TIMEOUT_MS = 300000,
   GCS_PUB_SUB_ID_MAX = 64,
 };
@@ -40,14 +40,14 @@ typedef void (*gcs_pubsub_reply_fn)(void *ctx, rpc_call_t *call, const Rayc__Pol
 typedef struct gcs_pub_channel {
   Rayc__PubMessage **ring; /* owned, cap slots: the count newest messages, oldest at head */
   size_t head, count;
-  int64_t dropped_seq;     /* highest seq dropped from this channel; 0: none */
+  int64_t dropped_seq; /* highest seq dropped from this channel; 0: none */
 } gcs_pub_channel_t;
 
 typedef struct gcs_poll {
   rpc_call_t *call; /* held until answered */
   uint8_t sub_id[GCS_PUB_SUB_ID_MAX];
   size_t sub_len;
-  unsigned mask;    /* 1 << channel for each subscribed channel */
+  unsigned mask; /* 1 << channel for each subscribed channel */
   int64_t after_seq;
   int64_t deadline; /* monotonic ms */
   struct gcs_poll *next;
@@ -61,7 +61,7 @@ typedef struct gcs_pubsub {
   int default_timeout_ms;
   gcs_poll_t *polls; /* held, newest first */
   size_t npolls;
-  int dirty;         /* published since the last flush */
+  int dirty; /* published since the last flush */
   gcs_pubsub_reply_fn reply;
   void *reply_ctx;
   uint64_t published, resyncs;
@@ -69,8 +69,8 @@ typedef struct gcs_pubsub {
 
 /* Makes an empty pub/sub keeping cap (>= 1) messages per channel. Release with
  * gcs_pubsub_release(). */
-void gcs_pubsub_init(gcs_pubsub_t *ps, size_t cap, int default_timeout_ms, int64_t epoch,
-                     gcs_pubsub_reply_fn reply, void *reply_ctx);
+void gcs_pubsub_init(gcs_pubsub_t *ps, size_t cap, int default_timeout_ms, int64_t epoch, gcs_pubsub_reply_fn reply,
+                     void *reply_ctx);
 
 /* Answers every held poll (empty) and frees the messages. Accepts a zeroed struct. */
 void gcs_pubsub_release(gcs_pubsub_t *ps);
@@ -90,8 +90,7 @@ void gcs_pubsub_publish_actor(gcs_pubsub_t *ps, const ProtobufCMessage *actor);
 /* Handles a Poll at monotonic time now: answers it at once or holds it (see above).
  * RAYC_EINVALID_ARGUMENT (call not taken; *why says why) for a subscriber id over
  * GCS_PUB_SUB_ID_MAX bytes or an unknown channel; 0 otherwise. No channels means all channels. */
-int gcs_pubsub_poll(gcs_pubsub_t *ps, rpc_call_t *call, const Rayc__PollRequest *req, int64_t now,
-                    const char **why);
+int gcs_pubsub_poll(gcs_pubsub_t *ps, rpc_call_t *call, const Rayc__PollRequest *req, int64_t now, const char **why);
 
 /* Answers the held polls that have messages now. */
 void gcs_pubsub_flush(gcs_pubsub_t *ps);

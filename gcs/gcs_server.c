@@ -25,8 +25,10 @@
 
 /* Each row names the fields its handler needs (common/rpc_valid.h); the dispatcher refuses a request
  * without them (INVALID_ARGUMENT) before the handler runs. */
-#define GCS_ROW(svc, name, fn, req, ...) \
-  {.service = &rayc__##svc##__descriptor, .method = name, .handler = fn, .required = req, __VA_ARGS__}
+#define GCS_ROW(svc, name, fn, req, ...)                                                               \
+  {                                                                                                    \
+    .service = &rayc__##svc##__descriptor, .method = name, .handler = fn, .required = req, __VA_ARGS__ \
+  }
 
 /* A job is added by its driver: its pid and start time identify it (a retried AddJob). */
 static int gcs_check_add_job(const ProtobufCMessage *m, char *why, size_t len)
@@ -65,12 +67,15 @@ const rpc_method_t gcs_rpc_methods[] = {
     GCS_ROW(internal_kvgcs_service, "InternalKVDel", gcs_kv_on_del, "key"),
     GCS_ROW(internal_kvgcs_service, "InternalKVKeys", gcs_kv_on_keys, ""),
     GCS_ROW(internal_pub_sub_gcs_service, "Poll", gcs_pubsub_on_poll, "channels"),
-    GCS_ROW(actor_info_gcs_service, "RegisterActor", gcs_actor_on_register, "creation_spec creation_spec.actor_id creation_spec.job_id creation_spec.task_id creation_spec.function_name"),
+    GCS_ROW(
+        actor_info_gcs_service, "RegisterActor", gcs_actor_on_register,
+        "creation_spec creation_spec.actor_id creation_spec.job_id creation_spec.task_id creation_spec.function_name"),
     GCS_ROW(actor_info_gcs_service, "GetActorInfo", gcs_actor_on_get_info, "actor_id"),
     GCS_ROW(actor_info_gcs_service, "GetNamedActor", gcs_actor_on_get_named, "name"),
     GCS_ROW(actor_info_gcs_service, "KillActor", gcs_actor_on_kill, "actor_id"),
     GCS_ROW(actor_info_gcs_service, "ListActors", gcs_actor_on_list, ""),
-    GCS_ROW(placement_group_info_gcs_service, "CreatePlacementGroup", gcs_pg_on_create, "placement_group placement_group.placement_group_id placement_group.bundles"),
+    GCS_ROW(placement_group_info_gcs_service, "CreatePlacementGroup", gcs_pg_on_create,
+            "placement_group placement_group.placement_group_id placement_group.bundles"),
     GCS_ROW(placement_group_info_gcs_service, "RemovePlacementGroup", gcs_pg_on_remove, "placement_group_id"),
     GCS_ROW(placement_group_info_gcs_service, "GetPlacementGroup", gcs_pg_on_get, "", .check = gcs_check_get_pg),
     GCS_ROW(placement_group_info_gcs_service, "GetAllPlacementGroup", gcs_pg_on_get_all, ""),
@@ -108,8 +113,7 @@ static void gcs_server_on_synced(void *arg, int status)
   if (status == 0)
     rpc_reply(w->call, w->msg);
   else
-    rpc_reply_error(w->call, status, "the GCS could not store the change: %s",
-                    rayc_strerror(status));
+    rpc_reply_error(w->call, status, "the GCS could not store the change: %s", rayc_strerror(status));
   w->replied = 1;
   if (!w->inline_phase) {
     pb_free(w->copy);
@@ -144,8 +148,7 @@ static void gcs_server_on_node_dead(void *arg, gcs_nodes_t *t, gcs_node_t *n)
   char id[9];
   id_short(n->id.b, ID_NODE_SIZE, id);
   if (jobs || workers)
-    log_info("node %s: death ended %d jobs and %d workers", id_short(n->id.b, ID_NODE_SIZE, id),
-             jobs, workers);
+    log_info("node %s: death ended %d jobs and %d workers", id_short(n->id.b, ID_NODE_SIZE, id), jobs, workers);
   gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_ERROR, "NODE_DEAD", n->id.b, NULL, NULL, NULL,
                 "node %s (%s) is dead: %s", id, n->info->ip, n->death_reason ? n->death_reason : "unknown cause");
   gcs_actors_on_node_dead(s->actors, &n->id);
@@ -157,7 +160,8 @@ static void gcs_server_on_job_finished(void *arg, gcs_jobs_t *t, gcs_job_t *j)
   (void)t;
   char id[9];
   gcs_event_add(arg, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO, "JOB_FINISHED", NULL, j->id.b, NULL, NULL,
-                "job %s finished: %s", id_hex(j->id.b, ID_JOB_SIZE, id), j->end_reason ? j->end_reason : "driver exited");
+                "job %s finished: %s", id_hex(j->id.b, ID_JOB_SIZE, id),
+                j->end_reason ? j->end_reason : "driver exited");
   /* Raylets kill the job's workers when they see the JOB message; its owned actors die here. */
   gcs_actors_on_job_finished(((gcs_server_t *)arg)->actors, &j->id);
   gcs_pgs_on_job_finished(((gcs_server_t *)arg)->pgs, &j->id); /* its groups that are not detached */
@@ -181,12 +185,12 @@ static gcs_store_t *gcs_server_open_store(gcs_server_t *s, char **err)
     log_info("storage: in memory (tables are lost when the GCS exits)");
     return gcs_store_create_memory();
   }
-  s->redis_prefix = conf->redis_key_prefix && *conf->redis_key_prefix
-                        ? xstrdup(conf->redis_key_prefix)
-                        : xasprintf("rayc:%d", conf->port);
+  s->redis_prefix = conf->redis_key_prefix && *conf->redis_key_prefix ? xstrdup(conf->redis_key_prefix)
+                                                                      : xasprintf("rayc:%d", conf->port);
   if (conf->port == 0 && !(conf->redis_key_prefix && *conf->redis_key_prefix))
     log_warn("storage: --port 0 with redis and no --redis-key-prefix: every such GCS shares the "
-             "tables under '%s'", s->redis_prefix);
+             "tables under '%s'",
+             s->redis_prefix);
   gcs_redis_opts_t o = {.address = conf->redis_address,
                         .password = conf->redis_password,
                         .prefix = s->redis_prefix,
@@ -252,8 +256,7 @@ static void gcs_server_init_tables(gcs_server_t *s)
 {
   const gcs_config_t *c = s->conf;
   int64_t start = wall_ms();
-  gcs_pubsub_init(&s->pubsub, (size_t)c->pubsub_buffer, c->pubsub_poll_timeout_ms, start,
-                  gcs_server_reply_poll, s);
+  gcs_pubsub_init(&s->pubsub, (size_t)c->pubsub_buffer, c->pubsub_poll_timeout_ms, start, gcs_server_reply_poll, s);
   gcs_nodes_init(&s->nodes, s->store, now_ms(), start);
   gcs_jobs_init(&s->jobs, s->store);
   gcs_workers_init(&s->workers, s->store);
@@ -398,9 +401,8 @@ int gcs_server_start(gcs_server_t *s, char **err)
   log_info("listening on %s:%d (token %s, %s, storage %s, health checks every %d ms, timeout %d ms, "
            "dead after %d failures)",
            c->node_ip_address, s->port, s->token ? "required" : "not required",
-           rpc_tls_enabled(&s->tls) ? "mutual TLS" : "plaintext",
-           gcs_store_name(s->store), c->health_check_period_ms, c->health_check_timeout_ms,
-           c->health_check_failure_threshold);
+           rpc_tls_enabled(&s->tls) ? "mutual TLS" : "plaintext", gcs_store_name(s->store), c->health_check_period_ms,
+           c->health_check_timeout_ms, c->health_check_failure_threshold);
   char status[300];
   snprintf(status, sizeof(status), "serving on %s:%d", c->node_ip_address, s->port);
   daemon_notify_ready(s->port, gcs_metrics_port(s), status);
@@ -434,8 +436,7 @@ void gcs_server_destroy(gcs_server_t *s)
   if (!s)
     return;
   if (s->started)
-    log_info("stopped (nodes known: %zu, jobs: %zu, workers: %zu)", s->nodes.n, s->jobs.n,
-             s->workers.map.count);
+    log_info("stopped (nodes known: %zu, jobs: %zu, workers: %zu)", s->nodes.n, s->jobs.n, s->workers.map.count);
   gcs_server_free(s);
 }
 

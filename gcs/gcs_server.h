@@ -39,25 +39,25 @@
 
 /* Settings of rayc-gcs, bound to gcs_config_table by offset. */
 typedef struct gcs_config {
-  char *session_dir;        /* logs to <session_dir>/logs/gcs.log; NULL: stderr */
-  int port;                 /* 0: ephemeral */
-  char *node_ip_address;    /* the only address the server listens on */
-  char *redis_address;      /* "host:port" or "unix:/path": persistent tables; NULL: memory */
-  char *redis_password;     /* AUTH; NULL: none */
-  char *redis_key_prefix;   /* NULL: "rayc:<port>" */
-  char *token_file;         /* cluster token required on every call; NULL: none */
+  char *session_dir;                 /* logs to <session_dir>/logs/gcs.log; NULL: stderr */
+  int port;                          /* 0: ephemeral */
+  char *node_ip_address;             /* the only address the server listens on */
+  char *redis_address;               /* "host:port" or "unix:/path": persistent tables; NULL: memory */
+  char *redis_password;              /* AUTH; NULL: none */
+  char *redis_key_prefix;            /* NULL: "rayc:<port>" */
+  char *token_file;                  /* cluster token required on every call; NULL: none */
   char *tls_cert, *tls_key, *tls_ca; /* TLS files (common/rpc.h rpc_tls_t); NULL: plaintext */
-  int heartbeat_timeout_ms; /* a node silent this long is marked DEAD; 0: never */
+  int heartbeat_timeout_ms;          /* a node silent this long is marked DEAD; 0: never */
   int health_check_period_ms;
   int health_check_timeout_ms;
   int health_check_failure_threshold;
   int pubsub_buffer;          /* messages kept per channel */
   int pubsub_poll_timeout_ms; /* a held Poll is answered empty after this long */
   char *log_level;
-  int metrics_port;           /* Prometheus /metrics (gcs_metrics.h); 0: ephemeral, < 0: none */
-  int task_events_max;        /* task attempts whose events are kept (gcs_task.h) */
-  int cluster_events_max;     /* cluster events kept */
-  int job_package_ttl_ms;     /* a working-dir package no job used for this long is deleted */
+  int metrics_port;       /* Prometheus /metrics (gcs_metrics.h); 0: ephemeral, < 0: none */
+  int task_events_max;    /* task attempts whose events are kept (gcs_task.h) */
+  int cluster_events_max; /* cluster events kept */
+  int job_package_ttl_ms; /* a working-dir package no job used for this long is deleted */
 } gcs_config_t;
 
 extern const cfg_entry_t gcs_config_table[];
@@ -72,30 +72,30 @@ int gcs_config_load(gcs_config_t *conf, int argc, char **argv);
 void gcs_config_release(gcs_config_t *conf);
 
 typedef struct gcs_server {
-  uv_loop_t *loop;               /* borrowed */
-  const gcs_config_t *conf;      /* borrowed; must outlive the server */
-  gcs_store_t *store;            /* owned */
+  uv_loop_t *loop;          /* borrowed */
+  const gcs_config_t *conf; /* borrowed; must outlive the server */
+  gcs_store_t *store;       /* owned */
   gcs_nodes_t nodes;
   gcs_jobs_t jobs;
   gcs_workers_t workers;
   gcs_pubsub_t pubsub;
   gcs_health_t health;
-  struct gcs_actors *actors;     /* owned: the actor manager (gcs_actor.h) */
-  struct gcs_pgs *pgs;           /* owned: the placement-group manager (gcs_pg.h) */
-  struct gcs_jobsubs *jobsubs;   /* owned: submitted jobs and their records (gcs_jobsub.h) */
-  rpc_server_t *rpc;             /* owned; NULL once stopped */
-  char *token;                   /* owned; NULL: no token */
-  rpc_tls_t tls;                 /* TLS files, borrowed from conf */
-  char *redis_prefix;            /* owned: the key prefix in use (redis only) */
-  int port;                      /* bound port, after gcs_server_start */
+  struct gcs_actors *actors;   /* owned: the actor manager (gcs_actor.h) */
+  struct gcs_pgs *pgs;         /* owned: the placement-group manager (gcs_pg.h) */
+  struct gcs_jobsubs *jobsubs; /* owned: submitted jobs and their records (gcs_jobsub.h) */
+  rpc_server_t *rpc;           /* owned; NULL once stopped */
+  char *token;                 /* owned; NULL: no token */
+  rpc_tls_t tls;               /* TLS files, borrowed from conf */
+  char *redis_prefix;          /* owned: the key prefix in use (redis only) */
+  int port;                    /* bound port, after gcs_server_start */
   uv_timer_t cron;
-  uv_check_t flush;              /* answers held polls after a publish */
+  uv_check_t flush; /* answers held polls after a publish */
   uv_signal_t sig_term, sig_int;
   int started, stopping;
-  int failed;                    /* stopped because the storage failed: exit non-zero */
-  struct metrics_http *metrics;  /* owned: the /metrics endpoint (gcs_metrics.c); NULL: none */
-  int64_t metrics_next_ms;       /* next refresh of the table gauges */
-  struct gcs_events *events;     /* owned: task and cluster events (gcs_task.h) */
+  int failed;                   /* stopped because the storage failed: exit non-zero */
+  struct metrics_http *metrics; /* owned: the /metrics endpoint (gcs_metrics.c); NULL: none */
+  int64_t metrics_next_ms;      /* next refresh of the table gauges */
+  struct gcs_events *events;    /* owned: task and cluster events (gcs_task.h) */
 } gcs_server_t;
 
 /* The RPC table of rayc-gcs: every method of NodeInfoGcsService, JobInfoGcsService,

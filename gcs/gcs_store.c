@@ -30,14 +30,13 @@ void gcs_store_sync(gcs_store_t *s, gcs_store_synced_fn done, void *arg)
     done(arg, 0);
 }
 
-int gcs_store_put(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val,
-                  size_t vlen, int overwrite)
+int gcs_store_put(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val, size_t vlen,
+                  int overwrite)
 {
   return s->ops->put(s, table, key, klen, val, vlen, overwrite);
 }
 
-int gcs_store_get(gcs_store_t *s, const char *table, const void *key, size_t klen, uint8_t **val,
-                  size_t *vlen)
+int gcs_store_get(gcs_store_t *s, const char *table, const void *key, size_t klen, uint8_t **val, size_t *vlen)
 {
   return s->ops->get(s, table, key, klen, val, vlen);
 }
@@ -47,14 +46,12 @@ int gcs_store_del(gcs_store_t *s, const char *table, const void *key, size_t kle
   return s->ops->del(s, table, key, klen, by_prefix);
 }
 
-int gcs_store_scan(gcs_store_t *s, const char *table, const void *prefix, size_t plen,
-                   gcs_store_scan_fn fn, void *arg)
+int gcs_store_scan(gcs_store_t *s, const char *table, const void *prefix, size_t plen, gcs_store_scan_fn fn, void *arg)
 {
   return s->ops->scan(s, table, prefix, plen, fn, arg);
 }
 
-int gcs_store_put_msg(gcs_store_t *s, const char *table, const void *key, size_t klen,
-                      const ProtobufCMessage *msg)
+int gcs_store_put_msg(gcs_store_t *s, const char *table, const void *key, size_t klen, const ProtobufCMessage *msg)
 {
   size_t len = protobuf_c_message_get_packed_size(msg);
   uint8_t *buf = xmalloc(len);

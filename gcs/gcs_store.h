@@ -32,8 +32,7 @@
 typedef struct gcs_store gcs_store_t;
 
 /* Called for each matching entry; key and val are borrowed for the call. */
-typedef void (*gcs_store_scan_fn)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-                                  size_t vlen);
+typedef void (*gcs_store_scan_fn)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 
 /* status: 0 once the writes are durable, or a negative RAYC_E* code when they never will be. */
 typedef void (*gcs_store_synced_fn)(void *arg, int status);
@@ -45,13 +44,11 @@ typedef void (*gcs_store_fatal_fn)(void *arg, const char *msg);
  * sync and close may be NULL (nothing is ever pending). */
 typedef struct gcs_store_ops {
   const char *name;
-  int (*put)(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val,
-             size_t vlen, int overwrite);
-  int (*get)(gcs_store_t *s, const char *table, const void *key, size_t klen, uint8_t **val,
-             size_t *vlen);
+  int (*put)(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val, size_t vlen,
+             int overwrite);
+  int (*get)(gcs_store_t *s, const char *table, const void *key, size_t klen, uint8_t **val, size_t *vlen);
   int (*del)(gcs_store_t *s, const char *table, const void *key, size_t klen, int by_prefix);
-  int (*scan)(gcs_store_t *s, const char *table, const void *prefix, size_t plen,
-              gcs_store_scan_fn fn, void *arg);
+  int (*scan)(gcs_store_t *s, const char *table, const void *prefix, size_t plen, gcs_store_scan_fn fn, void *arg);
   void (*sync)(gcs_store_t *s, gcs_store_synced_fn done, void *arg);
   void (*close)(gcs_store_t *s);
   void (*destroy)(gcs_store_t *s);
@@ -96,13 +93,12 @@ const char *gcs_store_name(const gcs_store_t *s);
 
 /* Sets table[key] = val (both copied). With overwrite == 0 an existing value is left unchanged.
  * Returns 1 when the key was new, 0 when it existed (replaced or not), or a negative code. */
-int gcs_store_put(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val,
-                  size_t vlen, int overwrite);
+int gcs_store_put(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val, size_t vlen,
+                  int overwrite);
 
 /* Looks table[key] up. Returns 1 with *val new (free()) and *vlen set, 0 when absent, or a
  * negative code. */
-int gcs_store_get(gcs_store_t *s, const char *table, const void *key, size_t klen, uint8_t **val,
-                  size_t *vlen);
+int gcs_store_get(gcs_store_t *s, const char *table, const void *key, size_t klen, uint8_t **val, size_t *vlen);
 
 /* Deletes table[key], or with by_prefix every key that starts with key. Returns the number of
  * entries deleted, or a negative code. */
@@ -110,16 +106,14 @@ int gcs_store_del(gcs_store_t *s, const char *table, const void *key, size_t kle
 
 /* Calls fn for every entry of table whose key starts with prefix (plen 0: all), in no particular
  * order; fn must not change the store. Returns the number of entries, or a negative code. */
-int gcs_store_scan(gcs_store_t *s, const char *table, const void *prefix, size_t plen,
-                   gcs_store_scan_fn fn, void *arg);
+int gcs_store_scan(gcs_store_t *s, const char *table, const void *prefix, size_t plen, gcs_store_scan_fn fn, void *arg);
 
 /* Calls done(arg, status) once every write issued so far is durable: before returning when none
  * is pending, else later on the loop, in the order the syncs were asked for. */
 void gcs_store_sync(gcs_store_t *s, gcs_store_synced_fn done, void *arg);
 
 /* Packs msg and stores it as table[key] (overwriting). 0 or a negative code. */
-int gcs_store_put_msg(gcs_store_t *s, const char *table, const void *key, size_t klen,
-                      const ProtobufCMessage *msg);
+int gcs_store_put_msg(gcs_store_t *s, const char *table, const void *key, size_t klen, const ProtobufCMessage *msg);
 
 /* Returns a new deep copy of msg (packed and unpacked again); free with protobuf_c_message_free_unpacked. */
 ProtobufCMessage *gcs_pb_dup(const ProtobufCMessage *msg);

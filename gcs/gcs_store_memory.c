@@ -50,8 +50,8 @@ static int mem_has_prefix(const hmap_iter_t *it, const mem_key_t *prefix)
   return it->klen >= prefix->len && memcmp(it->key, prefix->p, prefix->len) == 0;
 }
 
-static int mem_put(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val,
-                   size_t vlen, int overwrite)
+static int mem_put(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val, size_t vlen,
+                   int overwrite)
 {
   mem_store_t *m = (mem_store_t *)s;
   mem_key_t k;
@@ -68,8 +68,7 @@ static int mem_put(gcs_store_t *s, const char *table, const void *key, size_t kl
   return added;
 }
 
-static int mem_get(gcs_store_t *s, const char *table, const void *key, size_t klen, uint8_t **val,
-                   size_t *vlen)
+static int mem_get(gcs_store_t *s, const char *table, const void *key, size_t klen, uint8_t **val, size_t *vlen)
 {
   mem_store_t *m = (mem_store_t *)s;
   mem_key_t k;
@@ -104,8 +103,7 @@ static int mem_del(gcs_store_t *s, const char *table, const void *key, size_t kl
   return deleted;
 }
 
-static int mem_scan(gcs_store_t *s, const char *table, const void *prefix, size_t plen,
-                    gcs_store_scan_fn fn, void *arg)
+static int mem_scan(gcs_store_t *s, const char *table, const void *prefix, size_t plen, gcs_store_scan_fn fn, void *arg)
 {
   mem_store_t *m = (mem_store_t *)s;
   mem_key_t k;

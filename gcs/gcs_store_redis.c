@@ -181,8 +181,8 @@ static char *redis_key(const redis_store_t *r, const char *table)
   return xasprintf("%s:%s", r->prefix, table);
 }
 
-static int redis_put(gcs_store_t *s, const char *table, const void *key, size_t klen,
-                     const void *val, size_t vlen, int overwrite)
+static int redis_put(gcs_store_t *s, const char *table, const void *key, size_t klen, const void *val, size_t vlen,
+                     int overwrite)
 {
   redis_store_t *r = (redis_store_t *)s;
   int added = gcs_store_put(r->mem, table, key, klen, val, vlen, overwrite);
@@ -196,14 +196,13 @@ static int redis_put(gcs_store_t *s, const char *table, const void *key, size_t 
   return added;
 }
 
-static int redis_get(gcs_store_t *s, const char *table, const void *key, size_t klen,
-                     uint8_t **val, size_t *vlen)
+static int redis_get(gcs_store_t *s, const char *table, const void *key, size_t klen, uint8_t **val, size_t *vlen)
 {
   return gcs_store_get(((redis_store_t *)s)->mem, table, key, klen, val, vlen);
 }
 
-static int redis_scan(gcs_store_t *s, const char *table, const void *prefix, size_t plen,
-                      gcs_store_scan_fn fn, void *arg)
+static int redis_scan(gcs_store_t *s, const char *table, const void *prefix, size_t plen, gcs_store_scan_fn fn,
+                      void *arg)
 {
   return gcs_store_scan(((redis_store_t *)s)->mem, table, prefix, plen, fn, arg);
 }
@@ -213,8 +212,7 @@ typedef struct redis_keys {
   size_t n, cap;
 } redis_keys_t;
 
-static void redis_collect_key(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-                              size_t vlen)
+static void redis_collect_key(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
   redis_keys_t *k = arg;
   (void)val, (void)vlen;
@@ -230,8 +228,7 @@ static void redis_collect_key(void *arg, const uint8_t *key, size_t klen, const 
 }
 
 /* HDEL of keys[from .. to). */
-static void redis_hdel(redis_store_t *r, const char *hkey, const redis_keys_t *k, size_t from,
-                       size_t to)
+static void redis_hdel(redis_store_t *r, const char *hkey, const redis_keys_t *k, size_t from, size_t to)
 {
   size_t argc = 2 + (to - from);
   const char **argv = xcalloc(argc, sizeof(*argv));
@@ -341,8 +338,8 @@ int gcs_redis_parse_address(const char *addr, char **host, int *port, char **pat
 }
 
 /* Runs one command on the blocking connection; NULL with *err set on failure or an error reply. */
-static redisReply *redis_cmd(redisContext *c, const char *what, int argc, const char **argv,
-                             const size_t *lens, char **err)
+static redisReply *redis_cmd(redisContext *c, const char *what, int argc, const char **argv, const size_t *lens,
+                             char **err)
 {
   redisReply *rep = redisCommandArgv(c, argc, argv, lens);
   if (!rep) {
@@ -360,8 +357,8 @@ static redisReply *redis_cmd(redisContext *c, const char *what, int argc, const 
 /* A SCAN/HSCAN reply: [cursor, [items...]]. */
 static int redis_is_scan_reply(const redisReply *rep)
 {
-  return rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-         rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_ARRAY;
+  return rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_STRING &&
+         rep->element[1]->type == REDIS_REPLY_ARRAY;
 }
 
 /* Copies the reply's cursor into cursor[32]; returns 0 when the iteration is over. */
@@ -393,8 +390,8 @@ static int redis_load_hash(redis_store_t *r, redisContext *c, const redisReply *
     }
     const redisReply *items = rep->element[1];
     for (size_t i = 0; i + 1 < items->elements; i += 2, n++)
-      gcs_store_put(r->mem, table, items->element[i]->str, items->element[i]->len,
-                    items->element[i + 1]->str, items->element[i + 1]->len, 1);
+      gcs_store_put(r->mem, table, items->element[i]->str, items->element[i]->len, items->element[i + 1]->str,
+                    items->element[i + 1]->len, 1);
     more = redis_next_cursor(rep, cursor);
     freeReplyObject(rep);
   }
@@ -444,15 +441,13 @@ static int redis_load(redis_store_t *r, redisContext *c, char **err)
 /* ---- creation ---- */
 
 /* Opens the blocking connection (and authenticates); NULL with *err set. */
-static redisContext *redis_connect_sync(const gcs_redis_opts_t *o, const char *host, int port,
-                                        const char *path, char **err)
+static redisContext *redis_connect_sync(const gcs_redis_opts_t *o, const char *host, int port, const char *path,
+                                        char **err)
 {
   struct timeval tv = {REDIS_CONNECT_TIMEOUT_S, 0};
-  redisContext *c =
-      path ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(host, port, tv);
+  redisContext *c = path ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(host, port, tv);
   if (!c || c->err) {
-    *err = xasprintf("cannot connect to redis at %s: %s", o->address,
-                     c ? c->errstr : "out of memory");
+    *err = xasprintf("cannot connect to redis at %s: %s", o->address, c ? c->errstr : "out of memory");
     redisFree(c);
     return NULL;
   }
@@ -470,13 +465,12 @@ static redisContext *redis_connect_sync(const gcs_redis_opts_t *o, const char *h
 }
 
 /* Opens the asynchronous connection for writes on the loop. */
-static int redis_connect_async(redis_store_t *r, const gcs_redis_opts_t *o, const char *host,
-                               int port, const char *path, char **err)
+static int redis_connect_async(redis_store_t *r, const gcs_redis_opts_t *o, const char *host, int port,
+                               const char *path, char **err)
 {
   redisAsyncContext *ac = path ? redisAsyncConnectUnix(path) : redisAsyncConnect(host, port);
   if (!ac || ac->err) {
-    *err = xasprintf("cannot connect to redis at %s: %s", o->address,
-                     ac ? ac->errstr : "out of memory");
+    *err = xasprintf("cannot connect to redis at %s: %s", o->address, ac ? ac->errstr : "out of memory");
     if (ac)
       redisAsyncFree(ac);
     return RAYC_EUNAVAILABLE;
@@ -512,8 +506,8 @@ static int redis_open(redis_store_t *r, const gcs_redis_opts_t *o, char **err)
     n = redis_load(r, c, err);
     redisFree(c);
     if (n >= 0)
-      log_info("storage: redis at %s, prefix '%s': loaded %d entries in %lld ms", o->address,
-               r->prefix, n, (long long)(now_ms() - t0));
+      log_info("storage: redis at %s, prefix '%s': loaded %d entries in %lld ms", o->address, r->prefix, n,
+               (long long)(now_ms() - t0));
   }
   if (n >= 0)
     n = redis_connect_async(r, o, host, port, path, err);

@@ -45,7 +45,7 @@ typedef struct cluster_event {
 
 struct gcs_events {
   hmap_t by_key;
-  hmap_t counts; /* state byte + name -> int64_t* records in that state, for rayc_tasks */
+  hmap_t counts;           /* state byte + name -> int64_t* records in that state, for rayc_tasks */
   task_rec_t *head, *tail; /* oldest first */
   size_t n, max;
   uint64_t dropped, dropped_at_source;
@@ -226,8 +226,10 @@ void gcs_task_on_add(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   if (r->dropped > 0)
     s->events->dropped_at_source += (uint64_t)r->dropped;
   if (bad) {
-    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "AddTaskEventData: %zu of %zu events malformed (task id of %d "
-                    "bytes, a known state and type) and skipped", bad, r->n_events, ID_TASK_SIZE);
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT,
+                    "AddTaskEventData: %zu of %zu events malformed (task id of %d "
+                    "bytes, a known state and type) and skipped",
+                    bad, r->n_events, ID_TASK_SIZE);
     return;
   }
   rpc_reply(call, NULL);
@@ -247,7 +249,8 @@ static void task_rec_view(const task_rec_t *r, Rayc__TaskRecord *m)
   m->pending_us = r->ts[RAYC__TASK_STATUS__PENDING_ARGS_AVAIL];
   m->submitted_us = r->ts[RAYC__TASK_STATUS__SUBMITTED_TO_WORKER];
   m->start_us = r->ts[RAYC__TASK_STATUS__RUNNING];
-  m->end_us = r->state == RAYC__TASK_STATUS__FAILED ? r->ts[RAYC__TASK_STATUS__FAILED] : r->ts[RAYC__TASK_STATUS__FINISHED];
+  m->end_us = r->state == RAYC__TASK_STATUS__FAILED ? r->ts[RAYC__TASK_STATUS__FAILED]
+                                                    : r->ts[RAYC__TASK_STATUS__FINISHED];
   if (r->has_node)
     m->node_id = pb_bytes(r->node, ID_NODE_SIZE);
   if (r->has_worker)
@@ -347,7 +350,11 @@ void gcs_event_add(gcs_server_t *s, Rayc__ClusterEventSeverity sev, const char *
   vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
   ev->msg = xstrdup(buf);
-#define EV_ID(f, size) if (f) { memcpy(ev->f, f, size); ev->has_##f = 1; }
+#define EV_ID(f, size)      \
+  if (f) {                  \
+    memcpy(ev->f, f, size); \
+    ev->has_##f = 1;        \
+  }
   EV_ID(node, ID_NODE_SIZE)
   EV_ID(job, ID_JOB_SIZE)
   EV_ID(actor, ID_ACTOR_SIZE)
@@ -360,8 +367,10 @@ void gcs_event_on_report(void *ctx, rpc_call_t *call, const ProtobufCMessage *re
 {
   gcs_server_t *s = ctx;
   const Rayc__ClusterEvent *ev = ((const Rayc__ReportClusterEventRequest *)req)->event;
-  if (!ev || !ev->kind[0] || strlen(ev->kind) >= 32 || (unsigned)ev->severity > RAYC__CLUSTER_EVENT_SEVERITY__EVENT_ERROR) {
-    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "ReportClusterEvent: an event needs a kind (< 32 characters) and a "
+  if (!ev || !ev->kind[0] || strlen(ev->kind) >= 32 ||
+      (unsigned)ev->severity > RAYC__CLUSTER_EVENT_SEVERITY__EVENT_ERROR) {
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT,
+                    "ReportClusterEvent: an event needs a kind (< 32 characters) and a "
                     "known severity");
     return;
   }

@@ -29,8 +29,8 @@ void gcs_worker_set_state(gcs_worker_t *w, enum gcs_worker_state state)
   const Rayc__WorkerInfo *i = w->info;
   id_short(w->id.b, ID_WORKER_SIZE, id);
   if (state == GCS_WORKER_DEAD)
-    log_info("worker %s: %s -> DEAD (%s%s%s)", id, gcs_worker_state_name(w->state),
-             gcs_worker_exit_name(i->exit_type), i->exit_detail[0] ? ": " : "", i->exit_detail);
+    log_info("worker %s: %s -> DEAD (%s%s%s)", id, gcs_worker_state_name(w->state), gcs_worker_exit_name(i->exit_type),
+             i->exit_detail[0] ? ": " : "", i->exit_detail);
   else
     log_info("worker %s: %s -> ALIVE", id, gcs_worker_state_name(w->state));
   w->state = state;
@@ -72,8 +72,7 @@ static gcs_worker_t *gcs_worker_new(Rayc__WorkerInfo *info)
   return w;
 }
 
-static void gcs_workers_load_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-                                 size_t vlen)
+static void gcs_workers_load_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
   gcs_workers_t *t = arg;
   Rayc__WorkerInfo *info = rayc__worker_info__unpack(NULL, vlen, val);
@@ -125,8 +124,7 @@ int gcs_workers_register(gcs_workers_t *t, const Rayc__WorkerInfo *info)
     w->info->start_time_ms = wall_ms();
   gcs_workers_put(t, w);
   char id[9];
-  log_debug("worker %s: registered (ALIVE): pid %d", id_short(w->id.b, ID_WORKER_SIZE, id),
-            w->info->pid);
+  log_debug("worker %s: registered (ALIVE): pid %d", id_short(w->id.b, ID_WORKER_SIZE, id), w->info->pid);
   gcs_workers_persist(t, w);
   return 0;
 }
@@ -150,8 +148,7 @@ static void gcs_workers_trim(gcs_workers_t *t)
 
 /* Marks w DEAD with an exit type and detail (copied; NULL: keep): stores and publishes it. The
  * caller trims the dead afterwards (not while iterating the map). */
-static void gcs_workers_kill(gcs_workers_t *t, gcs_worker_t *w, Rayc__WorkerExitType type,
-                             const char *detail)
+static void gcs_workers_kill(gcs_workers_t *t, gcs_worker_t *w, Rayc__WorkerExitType type, const char *detail)
 {
   if (detail) { /* info is protobuf-c's: its strings are malloc'ed, except the shared empty one */
     if (w->info->exit_detail != protobuf_c_empty_string)

@@ -268,8 +268,7 @@ static void range_give_back(store_alloc_t *a, node_t *prev, node_t *next, uint64
 int store_alloc_free(store_alloc_t *a, uint64_t offset, uint64_t size)
 {
   uint64_t len = store_alloc_round(size);
-  if (len == 0 || offset % STORE_ALLOC_ALIGN || offset > a->capacity || len > a->capacity - offset ||
-      len > a->used)
+  if (len == 0 || offset % STORE_ALLOC_ALIGN || offset > a->capacity || len > a->capacity - offset || len > a->used)
     return RAYC_EINVALID_ARGUMENT;
   node_t *prev, *next;
   tree_neighbours(a, offset, &prev, &next);

@@ -32,9 +32,9 @@
 struct store_client {
   pthread_mutex_t mu;
   int sock;
-  int broken;   /* the stream is out of step: fail every call */
+  int broken;     /* the stream is out of step: fail every call */
   int subscribed; /* only notifications from now on */
-  uint64_t seq; /* of the last request */
+  uint64_t seq;   /* of the last request */
   uint8_t *base;
   uint64_t size;
 };
@@ -65,8 +65,8 @@ static int client_status(const Rayc__LocalMessage *r)
   int code = r->status->code;
   if (code > 0 || code <= -4096)
     code = RAYC_EINTERNAL;
-  return client_fail(code, "%s", r->status->message && r->status->message[0] ? r->status->message
-                                                                             : rayc_strerror(code));
+  return client_fail(code, "%s",
+                     r->status->message && r->status->message[0] ? r->status->message : rayc_strerror(code));
 }
 
 static int client_transport_error(store_client_t *c, int rc, const char *what)

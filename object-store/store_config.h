@@ -17,15 +17,15 @@ typedef struct store_config {
   char *spill_dir;             /* default: <session_dir>/spill */
   double spill_threshold;      /* share of capacity past which primary copies spill */
   int io_threads;
-  char *node_ip_address;       /* the object manager's address */
-  int object_manager_port;     /* 0: ephemeral */
-  int metrics_port;            /* Prometheus /metrics on node_ip_address; 0: ephemeral, < 0: none */
-  char *token_file;            /* NULL: no cluster token */
-  char *token;                 /* read from token_file (derived, not a setting) */
+  char *node_ip_address;             /* the object manager's address */
+  int object_manager_port;           /* 0: ephemeral */
+  int metrics_port;                  /* Prometheus /metrics on node_ip_address; 0: ephemeral, < 0: none */
+  char *token_file;                  /* NULL: no cluster token */
+  char *token;                       /* read from token_file (derived, not a setting) */
   char *tls_cert, *tls_key, *tls_ca; /* TLS for the object manager; NULL: plaintext */
   char *log_level;
   int log_stderr;
-  int local_max_conns;         /* limits on the local socket's peers (common/local.h) */
+  int local_max_conns; /* limits on the local socket's peers (common/local.h) */
   int64_t local_frame_max;
   int local_stall_ms;
 } store_config_t;

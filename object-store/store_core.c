@@ -27,8 +27,7 @@ static int core_fail(store_core_t *c, int code, const char *fmt, ...)
   return code;
 }
 
-void store_core_init(store_core_t *c, uint64_t capacity, void (*on_sealed)(void *, const store_obj_t *),
-                     void *ctx)
+void store_core_init(store_core_t *c, uint64_t capacity, void (*on_sealed)(void *, const store_obj_t *), void *ctx)
 {
   *c = (store_core_t){0};
   c->alloc = store_alloc_create(capacity);
@@ -100,8 +99,7 @@ static void core_account(store_core_t *c, const store_obj_t *o, int sign)
 void store_core_set_state(store_core_t *c, store_obj_t *o, store_obj_state_t s)
 {
   char name[16];
-  log_debug("object %s: %s -> %s", store_obj_name(o, name), store_obj_state_name(o->state),
-            store_obj_state_name(s));
+  log_debug("object %s: %s -> %s", store_obj_name(o, name), store_obj_state_name(o->state), store_obj_state_name(s));
   core_account(c, o, -1);
   o->state = s;
   core_account(c, o, 1);
@@ -141,8 +139,7 @@ static void core_free_memory(store_core_t *c, store_obj_t *o)
 {
   char name[16];
   if (store_alloc_free(c->alloc, o->offset, store_obj_size(o)) != 0)
-    log_error("object %s: its range at offset %" PRIu64 " was not allocated (bug)", store_obj_name(o, name),
-              o->offset);
+    log_error("object %s: its range at offset %" PRIu64 " was not allocated (bug)", store_obj_name(o, name), o->offset);
   c->freed = 1;
 }
 
@@ -189,22 +186,21 @@ static int core_fail_no_room(store_core_t *c, const char *name, uint64_t need)
                    c->st.bytes_secondary, store_alloc_largest_free(c->alloc));
 }
 
-int store_core_create(store_core_t *c, const uint8_t *id, uint64_t data_size, uint64_t metadata_size,
-                      const void *owner, size_t owner_len, uint64_t client, unsigned flags,
-                      store_obj_t **out)
+int store_core_create(store_core_t *c, const uint8_t *id, uint64_t data_size, uint64_t metadata_size, const void *owner,
+                      size_t owner_len, uint64_t client, unsigned flags, store_obj_t **out)
 {
   char name[16];
   id_short(id, ID_OBJECT_SIZE, name);
   if (store_table_find(&c->table, id))
     return core_fail(c, RAYC_EALREADY_EXISTS, "object %s already exists", name);
   if (core_footprint(data_size, metadata_size) == 0)
-    return core_fail(c, RAYC_EINVALID_ARGUMENT, "object %s: sizes %" PRIu64 " + %" PRIu64 " overflow", name,
-                     data_size, metadata_size);
+    return core_fail(c, RAYC_EINVALID_ARGUMENT, "object %s: sizes %" PRIu64 " + %" PRIu64 " overflow", name, data_size,
+                     metadata_size);
   uint64_t offset, need = data_size + metadata_size;
   if (!store_core_can_ever_fit(c, data_size, metadata_size))
     return core_fail(c, RAYC_EOUT_OF_MEMORY,
-                     "object %s needs %" PRIu64 " bytes, more than the store's capacity of %" PRIu64
-                     " bytes (%" PRIu64 " used)",
+                     "object %s needs %" PRIu64 " bytes, more than the store's capacity of %" PRIu64 " bytes (%" PRIu64
+                     " used)",
                      name, need, store_alloc_capacity(c->alloc), store_alloc_used(c->alloc));
   if (core_alloc(c, need, &offset) != 0)
     return core_fail_no_room(c, name, need);

@@ -75,8 +75,7 @@ typedef struct store_core {
 } store_core_t;
 
 /* Sets up an empty store of capacity bytes; the callbacks above start NULL, ctx as given. */
-void store_core_init(store_core_t *c, uint64_t capacity, void (*on_sealed)(void *, const store_obj_t *),
-                     void *ctx);
+void store_core_init(store_core_t *c, uint64_t capacity, void (*on_sealed)(void *, const store_obj_t *), void *ctx);
 /* Frees every record (their spill files go through on_file_unused) and the allocator. */
 void store_core_release(store_core_t *c);
 
@@ -93,9 +92,8 @@ int store_core_can_ever_fit(const store_core_t *c, uint64_t data_size, uint64_t 
 /* Creates id for client (flags: store_create_flags). On 0, *out is the new record (borrowed).
  * Errors: RAYC_EALREADY_EXISTS, RAYC_EOUT_OF_MEMORY (the message names the sizes; nothing could
  * be evicted to make room), RAYC_EINVALID_ARGUMENT (sizes overflow). */
-int store_core_create(store_core_t *c, const uint8_t *id, uint64_t data_size, uint64_t metadata_size,
-                      const void *owner, size_t owner_len, uint64_t client, unsigned flags,
-                      store_obj_t **out);
+int store_core_create(store_core_t *c, const uint8_t *id, uint64_t data_size, uint64_t metadata_size, const void *owner,
+                      size_t owner_len, uint64_t client, unsigned flags, store_obj_t **out);
 
 /* Seals id (client must be its creator). Errors: RAYC_ENOT_FOUND, RAYC_EINVALID_ARGUMENT. */
 int store_core_seal(store_core_t *c, const uint8_t *id, uint64_t client);

@@ -44,12 +44,12 @@ static void lru_remove(store_lru_t *l, store_obj_t *o)
 static store_lru_t *lru_of(store_core_t *c, store_obj_list_t which)
 {
   switch (which) {
-  case STORE_LIST_EVICTABLE:
-    return &c->evictable;
-  case STORE_LIST_SPILLABLE:
-    return &c->spillable;
-  case STORE_LIST_NONE:
-    break;
+    case STORE_LIST_EVICTABLE:
+      return &c->evictable;
+    case STORE_LIST_SPILLABLE:
+      return &c->spillable;
+    case STORE_LIST_NONE:
+      break;
   }
   return NULL;
 }

@@ -210,17 +210,17 @@ static int handle_subscribe(store_server_t *s, local_conn_t *c, const Rayc__Loca
 }
 
 static const store_method_t store_methods[] = {
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_CONNECT, .name = "connect", .fn = handle_connect},
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_CREATE, .name = "create", .fn = handle_create},
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_SEAL, .name = "seal", .fn = handle_seal},
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_GET, .name = "get", .fn = handle_get},
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_RELEASE, .name = "release", .fn = handle_release},
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_CONTAINS, .name = "contains", .fn = handle_contains},
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_DELETE, .name = "delete", .fn = handle_delete},
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_ABORT, .name = "abort", .fn = handle_abort},
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_STATS, .name = "stats", .fn = handle_stats},
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_PULL, .name = "pull", .fn = handle_pull},
-  {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_SUBSCRIBE, .name = "subscribe", .fn = handle_subscribe},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_CONNECT, .name = "connect", .fn = handle_connect},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_CREATE, .name = "create", .fn = handle_create},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_SEAL, .name = "seal", .fn = handle_seal},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_GET, .name = "get", .fn = handle_get},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_RELEASE, .name = "release", .fn = handle_release},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_CONTAINS, .name = "contains", .fn = handle_contains},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_DELETE, .name = "delete", .fn = handle_delete},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_ABORT, .name = "abort", .fn = handle_abort},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_STATS, .name = "stats", .fn = handle_stats},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_PULL, .name = "pull", .fn = handle_pull},
+    {.body = RAYC__LOCAL_MESSAGE__BODY_STORE_SUBSCRIBE, .name = "subscribe", .fn = handle_subscribe},
 };
 
 static const store_method_t *store_method_find(Rayc__LocalMessage__BodyCase body)

@@ -136,9 +136,18 @@ static void om_free_objects(void *ctx, rpc_call_t *call, const ProtobufCMessage 
 }
 
 const rpc_method_t store_om_methods[] = {
-  {.service = &rayc__object_manager_service__descriptor, .method = "GetChunk", .handler = om_get_chunk, .required = "object_id"},
-  {.service = &rayc__object_manager_service__descriptor, .method = "FreeObjects", .handler = om_free_objects, .required = "object_ids"},
-  {.service = &rayc__object_manager_service__descriptor, .method = "GetJobObjects", .handler = store_jobs_on_get, .required = "job_ids"},
+    {.service = &rayc__object_manager_service__descriptor,
+     .method = "GetChunk",
+     .handler = om_get_chunk,
+     .required = "object_id"},
+    {.service = &rayc__object_manager_service__descriptor,
+     .method = "FreeObjects",
+     .handler = om_free_objects,
+     .required = "object_ids"},
+    {.service = &rayc__object_manager_service__descriptor,
+     .method = "GetJobObjects",
+     .handler = store_jobs_on_get,
+     .required = "job_ids"},
 };
 const size_t store_om_nmethods = ARRAY_LEN(store_om_methods);
 

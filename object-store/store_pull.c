@@ -301,8 +301,9 @@ static void pull_complete(store_pull_t *p)
   s->pulled_objects++;
   s->pulled_bytes += p->total;
   store_jobs_count(s, p->id, STORE_JOBS_PULLED, p->total);
-  log_msg(p->total >= (64u << 20) ? LOG_INFO : LOG_DEBUG, "pulled %s (%" PRIu64 " bytes) from %s in %" PRId64
-          " ms (%.2f GB/s)", p->name, p->total, pull_source(p), ms, ms > 0 ? (double)p->total / 1e6 / (double)ms : 0.0);
+  log_msg(p->total >= (64u << 20) ? LOG_INFO : LOG_DEBUG,
+          "pulled %s (%" PRIu64 " bytes) from %s in %" PRId64 " ms (%.2f GB/s)", p->name, p->total, pull_source(p), ms,
+          ms > 0 ? (double)p->total / 1e6 / (double)ms : 0.0);
   pull_finish(p, 0, NULL);
 }
 
@@ -510,8 +511,7 @@ static void pull_begin_fetch(store_pull_t *p)
 static int pull_check_request(store_server_t *s, const Rayc__StorePullRequest *r)
 {
   if (r->n_sources > STORE_PULL_MAX_SOURCES)
-    return store_fail(s, RAYC_EINVALID_ARGUMENT, "%zu sources; the limit is %d", r->n_sources,
-                      STORE_PULL_MAX_SOURCES);
+    return store_fail(s, RAYC_EINVALID_ARGUMENT, "%zu sources; the limit is %d", r->n_sources, STORE_PULL_MAX_SOURCES);
   for (size_t i = 0; i < r->n_sources; i++)
     if (!r->sources[i][0] || strlen(r->sources[i]) > 255)
       return store_fail(s, RAYC_EINVALID_ARGUMENT, "source %zu is not a host:port", i);

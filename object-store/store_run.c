@@ -95,19 +95,20 @@ static void main_malloc_tuning(void)
 static int main_server(store_main_t *m)
 {
   store_server_opts_t o = {
-    .socket_path = m->conf.socket,
-    .capacity = (uint64_t)m->conf.object_store_memory,
-    .spill_dir = m->conf.spill_dir,
-    .spill_threshold = m->conf.spill_threshold,
-    .io_threads = m->conf.io_threads,
-    .node_ip = m->conf.node_ip_address,
-    .om_port = m->conf.object_manager_port,
-    .token = m->conf.token,
-    .tls_cert = m->conf.tls_cert,
-    .tls_key = m->conf.tls_key,
-    .tls_ca = m->conf.tls_ca,
-    .limits = {.max_conns = (size_t)m->conf.local_max_conns, .frame_max = (size_t)m->conf.local_frame_max,
-               .stall_ms = m->conf.local_stall_ms},
+      .socket_path = m->conf.socket,
+      .capacity = (uint64_t)m->conf.object_store_memory,
+      .spill_dir = m->conf.spill_dir,
+      .spill_threshold = m->conf.spill_threshold,
+      .io_threads = m->conf.io_threads,
+      .node_ip = m->conf.node_ip_address,
+      .om_port = m->conf.object_manager_port,
+      .token = m->conf.token,
+      .tls_cert = m->conf.tls_cert,
+      .tls_key = m->conf.tls_key,
+      .tls_ca = m->conf.tls_ca,
+      .limits = {.max_conns = (size_t)m->conf.local_max_conns,
+                 .frame_max = (size_t)m->conf.local_frame_max,
+                 .stall_ms = m->conf.local_stall_ms},
   };
   return store_server_create(&m->loop, &o, &m->server);
 }

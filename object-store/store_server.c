@@ -206,9 +206,9 @@ static int store_make_parent_dir(const char *path)
 static int store_listen(store_server_t *s, const char *socket_path, const local_limits_t *limits)
 {
   static const local_server_cbs_t cbs = {
-    .on_connect = store_on_connect,
-    .on_frame = store_on_frame,
-    .on_close = store_on_close,
+      .on_connect = store_on_connect,
+      .on_frame = store_on_frame,
+      .on_close = store_on_close,
   };
   int rc = store_make_parent_dir(socket_path);
   if (rc < 0) {

@@ -21,18 +21,18 @@
 typedef struct store_server store_server_t;
 
 typedef struct store_server_opts {
-  const char *socket_path;  /* Unix socket for local clients; its parent dir is made 0700 */
-  uint64_t capacity;        /* bytes of shared memory */
-  const char *spill_dir;    /* where spill files go (made 0700 when missing) */
-  double spill_threshold;   /* spill primary copies once they pass this share of capacity (0.8) */
-  int io_threads;           /* spill/restore threads (>= 1) */
-  const char *node_ip;      /* object manager address; NULL: no object manager */
-  int om_port;              /* 0: ephemeral */
-  const char *token;        /* cluster token for the object manager's calls (server and client);
+  const char *socket_path;                 /* Unix socket for local clients; its parent dir is made 0700 */
+  uint64_t capacity;                       /* bytes of shared memory */
+  const char *spill_dir;                   /* where spill files go (made 0700 when missing) */
+  double spill_threshold;                  /* spill primary copies once they pass this share of capacity (0.8) */
+  int io_threads;                          /* spill/restore threads (>= 1) */
+  const char *node_ip;                     /* object manager address; NULL: no object manager */
+  int om_port;                             /* 0: ephemeral */
+  const char *token;                       /* cluster token for the object manager's calls (server and client);
                                NULL: none */
   const char *tls_cert, *tls_key, *tls_ca; /* TLS files for the object manager (server and
                                client), read during store_server_create; NULL: plaintext */
-  local_limits_t limits;    /* on the local socket's clients (common/local.h) */
+  local_limits_t limits;                   /* on the local socket's clients (common/local.h) */
 } store_server_opts_t;
 
 /* Maps a region of opts->capacity bytes, listens on opts->socket_path and, when node_ip is set,

@@ -30,20 +30,20 @@
 #include "proto/object_manager.pb-c.h"
 
 enum {
-  STORE_GET_MAX_IDS = 65536,        /* keeps a get reply well under FRAME_MAX */
+  STORE_GET_MAX_IDS = 65536, /* keeps a get reply well under FRAME_MAX */
   STORE_PULL_MAX_SOURCES = 64,
-  STORE_CHUNK_SIZE = 5 << 20,       /* bytes per GetChunk (DESIGN.md: 5 MiB) */
-  STORE_CHUNK_MAX = 16 << 20,       /* the most one GetChunk may ask for */
-  STORE_PULL_WINDOW = 6,            /* chunk calls in flight per pull */
-  STORE_PULL_ATTEMPTS = 3,          /* failed chunk calls on one source before the next source */
-  STORE_PULL_RETRY_MS = 100,        /* pause before re-asking a failed chunk (times attempts) */
-  STORE_CHUNK_TIMEOUT_MS = 30000,   /* deadline of one GetChunk call */
-  STORE_PIN_IDLE_MS = 2000,         /* a served object is unpinned after this long without a chunk */
-  STORE_RESTORE_ROOM_MS = 10000,    /* how long a restore waits for room before it fails */
-  STORE_SPILL_INFLIGHT = 2,         /* spill batches being written at once */
-  STORE_SPILL_MAX_OBJECTS = 1024,   /* objects fused into one spill file at most */
-  STORE_SPILL_BACKOFF_MS = 1000,    /* pause after a failed spill */
-  STORE_CRON_MS = 100,              /* the periodic timer */
+  STORE_CHUNK_SIZE = 5 << 20,     /* bytes per GetChunk (DESIGN.md: 5 MiB) */
+  STORE_CHUNK_MAX = 16 << 20,     /* the most one GetChunk may ask for */
+  STORE_PULL_WINDOW = 6,          /* chunk calls in flight per pull */
+  STORE_PULL_ATTEMPTS = 3,        /* failed chunk calls on one source before the next source */
+  STORE_PULL_RETRY_MS = 100,      /* pause before re-asking a failed chunk (times attempts) */
+  STORE_CHUNK_TIMEOUT_MS = 30000, /* deadline of one GetChunk call */
+  STORE_PIN_IDLE_MS = 2000,       /* a served object is unpinned after this long without a chunk */
+  STORE_RESTORE_ROOM_MS = 10000,  /* how long a restore waits for room before it fails */
+  STORE_SPILL_INFLIGHT = 2,       /* spill batches being written at once */
+  STORE_SPILL_MAX_OBJECTS = 1024, /* objects fused into one spill file at most */
+  STORE_SPILL_BACKOFF_MS = 1000,  /* pause after a failed spill */
+  STORE_CRON_MS = 100,            /* the periodic timer */
 };
 
 #define STORE_CLIENT_OM_PIN (STORE_CLIENT_INTERNAL | 1) /* holds the object manager's pins */
@@ -66,8 +66,8 @@ typedef struct store_get_wait {
   uint64_t seq;
   uv_timer_t timer; /* started only for a finite timeout; closed (and the wait freed) on removal */
   size_t n, remaining;
-  uint8_t *ids; /* n * ID_OBJECT_SIZE, owned */
-  uint8_t *got; /* n flags, owned */
+  uint8_t *ids;     /* n * ID_OBJECT_SIZE, owned */
+  uint8_t *got;     /* n flags, owned */
   int restore_only; /* its time is up: answer once none of its objects is being restored */
   int finished;
 } store_get_wait_t;
@@ -122,7 +122,7 @@ struct store_server {
   store_get_wait_t *gets_head, *gets_tail;
   hmap_t get_index; /* id -> store_get_index_t* (store_wait.c): parked gets by the ids they lack */
   store_room_wait_t *rooms_head, *rooms_tail;
-  hmap_t restores;  /* id -> store_room_wait_t*: restores waiting for room */
+  hmap_t restores;   /* id -> store_room_wait_t*: restores waiting for room */
   int restore_retry; /* a restore failed: parked gets may want it again (cron) */
   store_conn_t *subs;
   /* spilling (store_spill.c) */
@@ -140,9 +140,9 @@ struct store_server {
   int om_port;
   rpc_client_t *om_client;
   char *token;
-  hmap_t pins;  /* id -> store_pin_t*: objects pinned while chunks are served */
+  hmap_t pins; /* id -> store_pin_t*: objects pinned while chunks are served */
   store_chunk_wait_t *chunk_waits;
-  hmap_t pulls; /* id -> store_pull_t* */
+  hmap_t pulls;         /* id -> store_pull_t* */
   uint64_t next_client; /* for internal client ids */
   uint64_t pulled_objects, pulled_bytes, served_chunks, served_bytes;
   struct store_job_stats *job_stats; /* owned: per-job object counters (store_jobs.c) */

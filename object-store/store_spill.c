@@ -125,8 +125,7 @@ static void spill_work(void *arg, int cancelled)
     spill_item_t *it = &j->items[i];
     j->err = spill_pwrite_all(fd, (const uint8_t *)&it->hdr, sizeof(it->hdr), it->file_off);
     if (!j->err)
-      j->err = spill_pwrite_all(fd, it->src, it->hdr.data_size + it->hdr.metadata_size,
-                                it->file_off + sizeof(it->hdr));
+      j->err = spill_pwrite_all(fd, it->src, it->hdr.data_size + it->hdr.metadata_size, it->file_off + sizeof(it->hdr));
   }
   if (close(fd) < 0 && !j->err)
     j->err = -errno;
@@ -141,8 +140,8 @@ static void spill_done(void *arg)
   s->spill_inflight--;
   if (j->err) {
     if (j->err != RAYC_ECANCELLED)
-      log_error("cannot write spill file %s (%zu objects, %" PRIu64 " bytes): %s; retrying in %d ms", j->f->path,
-                j->n, j->f->size, rayc_strerror(j->err), STORE_SPILL_BACKOFF_MS);
+      log_error("cannot write spill file %s (%zu objects, %" PRIu64 " bytes): %s; retrying in %d ms", j->f->path, j->n,
+                j->f->size, rayc_strerror(j->err), STORE_SPILL_BACKOFF_MS);
     s->spill_backoff_until = now_ms() + STORE_SPILL_BACKOFF_MS;
     for (size_t i = 0; i < j->n; i++)
       store_core_spill_done(&s->core, j->items[i].o, NULL, 0);

@@ -65,16 +65,16 @@ size_t store_table_count(const store_table_t *t)
 const char *store_obj_state_name(store_obj_state_t s)
 {
   switch (s) {
-  case STORE_OBJ_CREATED:
-    return "CREATED";
-  case STORE_OBJ_SEALED:
-    return "SEALED";
-  case STORE_OBJ_SPILLING:
-    return "SPILLING";
-  case STORE_OBJ_SPILLED:
-    return "SPILLED";
-  case STORE_OBJ_RESTORING:
-    return "RESTORING";
+    case STORE_OBJ_CREATED:
+      return "CREATED";
+    case STORE_OBJ_SEALED:
+      return "SEALED";
+    case STORE_OBJ_SPILLING:
+      return "SPILLING";
+    case STORE_OBJ_SPILLED:
+      return "SPILLED";
+    case STORE_OBJ_RESTORING:
+      return "RESTORING";
   }
   return "?";
 }

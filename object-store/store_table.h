@@ -70,17 +70,17 @@ typedef struct store_holder {
 typedef struct store_obj {
   uint8_t id[ID_OBJECT_SIZE];
   store_obj_state_t state;
-  uint64_t offset;        /* into the region; meaningful while the state has memory */
+  uint64_t offset; /* into the region; meaningful while the state has memory */
   uint64_t data_size, metadata_size;
-  uint8_t *owner;         /* owned copy of the packed owner Address (NULL when none) */
+  uint8_t *owner; /* owned copy of the packed owner Address (NULL when none) */
   size_t owner_len;
-  uint64_t creator;       /* client id of the creator (a connection, or a pull) */
-  int secondary;          /* a copy pulled from another node */
-  int delete_pending;     /* deleted while referenced or busy: free when possible */
-  int restore_err;        /* 0, or why the last restore failed (reported to gets) */
+  uint64_t creator;               /* client id of the creator (a connection, or a pull) */
+  int secondary;                  /* a copy pulled from another node */
+  int delete_pending;             /* deleted while referenced or busy: free when possible */
+  int restore_err;                /* 0, or why the last restore failed (reported to gets) */
   store_spill_file_t *spill_file; /* the disk copy, or NULL */
-  uint64_t spill_offset;  /* where the object's record starts in spill_file */
-  uint64_t refs;          /* sum of holders[].count */
+  uint64_t spill_offset;          /* where the object's record starts in spill_file */
+  uint64_t refs;                  /* sum of holders[].count */
   store_holder_t *holders;
   size_t nholders, holders_cap;
   int64_t created_ms, last_access_ms;

@@ -202,8 +202,7 @@ static void get_park(store_server_t *s, store_get_wait_t *w, int64_t timeout_ms)
       index_add(s, get_id(w, i), w, i);
 }
 
-void store_get_start(store_server_t *s, local_conn_t *c, uint64_t seq, const uint8_t *ids, size_t n,
-                     int64_t timeout_ms)
+void store_get_start(store_server_t *s, local_conn_t *c, uint64_t seq, const uint8_t *ids, size_t n, int64_t timeout_ms)
 {
   store_get_wait_t *w = xcalloc(1, sizeof(*w));
   w->srv = s;
@@ -309,8 +308,8 @@ static store_room_wait_t *room_new(store_server_t *s, store_room_kind_t kind, co
 int store_create_now(store_server_t *s, local_conn_t *c, uint64_t seq, const store_create_args_t *a)
 {
   store_obj_t *o;
-  int rc = store_core_create(&s->core, a->id, a->data_size, a->metadata_size, a->owner, a->owner_len,
-                             local_conn_id(c), 0, &o);
+  int rc = store_core_create(&s->core, a->id, a->data_size, a->metadata_size, a->owner, a->owner_len, local_conn_id(c),
+                             0, &o);
   if (rc)
     return rc;
   Rayc__StoreCreateReply r = RAYC__STORE_CREATE_REPLY__INIT;
@@ -376,22 +375,22 @@ static int room_try(store_server_t *s, store_room_wait_t *w)
 {
   store_obj_t *o;
   switch (w->kind) {
-  case STORE_ROOM_CREATE: {
-    store_create_args_t a = room_create_args(w);
-    int rc = store_create_now(s, w->conn, w->seq, &a);
-    if (rc == RAYC_EOUT_OF_MEMORY)
-      return rc;
-    if (rc)
-      store_reply_error(w->conn, w->seq, rc, store_core_error(&s->core));
-    return 0;
-  }
-  case STORE_ROOM_PULL:
-    return store_pull_room_try(w->pull);
-  case STORE_ROOM_RESTORE:
-    o = store_table_find(&s->core.table, w->id);
-    if (!o || o->state != STORE_OBJ_SPILLED)
+    case STORE_ROOM_CREATE: {
+      store_create_args_t a = room_create_args(w);
+      int rc = store_create_now(s, w->conn, w->seq, &a);
+      if (rc == RAYC_EOUT_OF_MEMORY)
+        return rc;
+      if (rc)
+        store_reply_error(w->conn, w->seq, rc, store_core_error(&s->core));
       return 0;
-    return store_restore_now(s, o);
+    }
+    case STORE_ROOM_PULL:
+      return store_pull_room_try(w->pull);
+    case STORE_ROOM_RESTORE:
+      o = store_table_find(&s->core.table, w->id);
+      if (!o || o->state != STORE_OBJ_SPILLED)
+        return 0;
+      return store_restore_now(s, o);
   }
   return 0;
 }
@@ -424,18 +423,18 @@ static void room_on_timeout(uv_timer_t *t)
   store_server_t *s = w->srv;
   room_remove(s, w); /* out of the queue first: what runs below may queue again */
   switch (w->kind) {
-  case STORE_ROOM_CREATE:
-    room_timeout_create(s, w);
-    break;
-  case STORE_ROOM_PULL:
-    store_pull_room_timeout(w->pull);
-    break;
-  case STORE_ROOM_RESTORE: {
-    store_obj_t *o = store_table_find(&s->core.table, w->id);
-    if (o && o->state == STORE_OBJ_SPILLED)
-      store_restore_fail(s, o, RAYC_EOUT_OF_MEMORY);
-    break;
-  }
+    case STORE_ROOM_CREATE:
+      room_timeout_create(s, w);
+      break;
+    case STORE_ROOM_PULL:
+      store_pull_room_timeout(w->pull);
+      break;
+    case STORE_ROOM_RESTORE: {
+      store_obj_t *o = store_table_find(&s->core.table, w->id);
+      if (o && o->state == STORE_OBJ_SPILLED)
+        store_restore_fail(s, o, RAYC_EOUT_OF_MEMORY);
+      break;
+    }
   }
   store_room_retry(s);
 }

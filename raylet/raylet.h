@@ -45,11 +45,11 @@ typedef struct raylet_config {
   char *resources;
   int head;
   char *worker_path;
-  char *python;         /* the interpreter of Python workers */
-  char *python_path;    /* PYTHONPATH of Python workers (where the rayc package is); "": none */
+  char *python;      /* the interpreter of Python workers */
+  char *python_path; /* PYTHONPATH of Python workers (where the rayc package is); "": none */
   char *log_level;
   char *token_file;
-  char *tls_cert, *tls_key, *tls_ca; /* TLS files; NULL: plaintext */
+  char *tls_cert, *tls_key, *tls_ca;    /* TLS files; NULL: plaintext */
   int min_worker_port, max_worker_port; /* workers' gRPC ports; 0: ephemeral */
   int heartbeat_ms;
   int max_starting_workers;
@@ -58,11 +58,11 @@ typedef struct raylet_config {
   int idle_worker_timeout_ms;
   int runtime_env_ttl_ms; /* a job working-dir copy unused here this long is removed (0: never) */
   int object_manager_port;
-  int prestart_workers;  /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
-  int drain_deadline_ms; /* how long leases may still run after DrainRaylet */
+  int prestart_workers;      /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
+  int drain_deadline_ms;     /* how long leases may still run after DrainRaylet */
   int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
-  int metrics_port;       /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
-  int store_metrics_port; /* the store's, advertised to the GCS (0: unknown) */
+  int metrics_port;          /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
+  int store_metrics_port;    /* the store's, advertised to the GCS (0: unknown) */
   int local_max_conns;       /* limits on the local socket's peers (common/local.h) */
   int64_t local_frame_max;
   int local_stall_ms;
@@ -80,7 +80,7 @@ typedef struct raylet_worker {
   enum raylet_worker_state state;
   id_job_t job;
   char *code_path;
-  int lang;             /* enum rayc_language: rayc-worker (C) or python3 -m rayc.worker */
+  int lang; /* enum rayc_language: rayc-worker (C) or python3 -m rayc.worker */
   uv_process_t proc;
   int proc_open;
   local_conn_t *conn;
@@ -100,7 +100,7 @@ struct raylet_lease {
   raylet_res_t res;
   raylet_worker_t *worker;
   id_worker_t owner;
-  double blocked_cpus;  /* CPUs given back while its task waits in get (raylet_blocked.c) */
+  double blocked_cpus; /* CPUs given back while its task waits in get (raylet_blocked.c) */
 };
 
 /* A lease request waiting for resources or a worker. */
@@ -140,11 +140,11 @@ typedef struct raylet_driver {
 
 /* The raylet's subscription to the GCS's JOB channel, and the jobs it knows are finished. */
 typedef struct raylet_jobs {
-  int64_t seq, epoch;    /* the position in the GCS's message stream */
-  int polling;           /* a Poll (or the resync's GetAllJobInfo) is in flight */
-  int64_t retry_ms;      /* after a failed poll: when to poll again */
+  int64_t seq, epoch; /* the position in the GCS's message stream */
+  int polling;        /* a Poll (or the resync's GetAllJobInfo) is in flight */
+  int64_t retry_ms;   /* after a failed poll: when to poll again */
   uint8_t sub_id[16];
-  id_job_t *dead;        /* finished jobs */
+  id_job_t *dead; /* finished jobs */
   size_t ndead, capdead;
 } raylet_jobs_t;
 /* A placement-group bundle reserved on this node (raylet_bundle.c). Prepared: its resources are
@@ -193,17 +193,17 @@ typedef struct raylet {
   int loop_open;
   int64_t last_heartbeat_ms;
   raylet_jobs_t jobs;
-  char **warned;         /* infeasible shapes already warned about (formatted) */
+  char **warned; /* infeasible shapes already warned about (formatted) */
   size_t nwarned;
-  int64_t draining;      /* when DrainRaylet arrived (ms); 0: not draining */
+  int64_t draining;       /* when DrainRaylet arrived (ms); 0: not draining */
   int64_t drain_deadline; /* leases still running then are ended */
   char *drain_reason;
-  int drained;           /* the drain finished: unregistered as drained, shutting down */
-  struct raylet_usage *usage;  /* owned: per-process samples for job usage (raylet_usage.c) */
-  struct metrics_http *metrics; /* owned: the /metrics endpoint; NULL: none */
-  int64_t metrics_next_ms;      /* next refresh of the gauges */
+  int drained;                            /* the drain finished: unregistered as drained, shutting down */
+  struct raylet_usage *usage;             /* owned: per-process samples for job usage (raylet_usage.c) */
+  struct metrics_http *metrics;           /* owned: the /metrics endpoint; NULL: none */
+  int64_t metrics_next_ms;                /* next refresh of the gauges */
   unsigned long long cpu_busy, cpu_total; /* /proc/stat at the last refresh */
-  struct raylet_rtenv *rtenv;  /* owned: working-dir copies seen unused (raylet_rtenv.c) */
+  struct raylet_rtenv *rtenv;             /* owned: working-dir copies seen unused (raylet_rtenv.c) */
 } raylet_t;
 
 /* raylet_resources.c */
@@ -286,7 +286,8 @@ void raylet_sched_set_view(raylet_t *r, const Rayc__ClusterView *v);
 /* For a queued request this node cannot run now: the view node (borrowed, its free resources
  * lowered by res) it should be spilled to, or NULL to keep it here. Only DEFAULT requests that did
  * not arrive by spillback move. */
-raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res);
+raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req,
+                                         const raylet_res_t *res);
 void raylet_sched_retry_infeasible(raylet_t *r);
 void raylet_sched_free(raylet_t *r);
 

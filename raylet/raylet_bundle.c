@@ -101,8 +101,7 @@ void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBun
   char buf[256];
   raylet_res_format(&need, buf, sizeof(buf));
   log_debug("prepare %zu bundles (%s): %s", req->n_bundles, buf, rep.success ? "reserved" : "does not fit");
-  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total,
-                 &rep.n_resources_total);
+  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
   rpc_reply(call, &rep.base);
   raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
   raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
@@ -137,8 +136,7 @@ void raylet_bundle_commit(raylet_t *r, rpc_call_t *call, const Rayc__CommitBundl
       return;
     }
     if (!bundle_find(r, s->placement_group_id.data, s->bundle_index)) {
-      rpc_reply_error(call, RAYC_ENOT_FOUND, "CommitBundleResources: bundle %d was not prepared here",
-                      s->bundle_index);
+      rpc_reply_error(call, RAYC_ENOT_FOUND, "CommitBundleResources: bundle %d was not prepared here", s->bundle_index);
       return;
     }
   }
@@ -156,11 +154,10 @@ void raylet_bundle_commit(raylet_t *r, rpc_call_t *call, const Rayc__CommitBundl
   }
   char hex[9];
   if (req->n_bundles)
-    log_info("placement group %s: %d bundles committed here", id_short(req->bundles[0]->placement_group_id.data,
-                                                                       ID_PG_SIZE, hex), added);
+    log_info("placement group %s: %d bundles committed here",
+             id_short(req->bundles[0]->placement_group_id.data, ID_PG_SIZE, hex), added);
   Rayc__CommitBundleResourcesReply rep = RAYC__COMMIT_BUNDLE_RESOURCES_REPLY__INIT;
-  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total,
-                 &rep.n_resources_total);
+  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
   rpc_reply(call, &rep.base);
   raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
   raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
@@ -248,7 +245,8 @@ static void bundle_uncommit(raylet_t *r, raylet_bundle_t *b)
 void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResourceReserveRequest *req)
 {
   if (req->placement_group_id.len != ID_PG_SIZE || req->bundle_index < -1) {
-    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "CancelResourceReserve: placement_group_id must be 18 bytes and "
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT,
+                    "CancelResourceReserve: placement_group_id must be 18 bytes and "
                     "bundle_index -1 or more");
     return;
   }
@@ -287,8 +285,7 @@ void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResou
     log_info("placement group %.8s: %d bundles returned here, %d leased workers killed", hex, cancelled, killed);
   Rayc__CancelResourceReserveReply rep = RAYC__CANCEL_RESOURCE_RESERVE_REPLY__INIT;
   rep.cancelled = cancelled;
-  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total,
-                 &rep.n_resources_total);
+  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
   rpc_reply(call, &rep.base);
   raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
   raylet_res_pb_free(rep.resources_total, rep.n_resources_total);

@@ -145,8 +145,8 @@ void raylet_gcs_unregister(raylet_t *r, const char *reason, int drained)
   req.drained = drained;
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
-  int rc = rpc_call_sync(r->gcs, &rayc__node_info_gcs_service__descriptor, "UnregisterNode", &req.base, 2000,
-                         &resp, &detail);
+  int rc = rpc_call_sync(r->gcs, &rayc__node_info_gcs_service__descriptor, "UnregisterNode", &req.base, 2000, &resp,
+                         &detail);
   if (rc != 0)
     log_warn("unregistering from the GCS failed: %s (%s)", rayc_strerror(rc), detail ? detail : "");
   free(detail);

@@ -151,27 +151,28 @@ static int lease_act(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLea
                      enum raylet_sched d, const raylet_view_node_t *target, const char *why)
 {
   switch (d) {
-  case SCHED_LOCAL:
-    lease_enqueue(r, call, req, res);
-    return 0;
-  case SCHED_SPILL:
-    lease_reply_spill(r, call, target);
-    return 0;
-  case SCHED_ERROR: {
-    char buf[512];
-    raylet_res_format(res, buf, sizeof(buf));
-    rpc_reply_error(call, RAYC_EINFEASIBLE, "%s (asked for %s)", why, buf);
-    return 0;
-  }
-  case SCHED_WAIT_NODE:
-    r->last_heartbeat_ms = 0; /* heartbeat at once: its reply brings a fresh view */
-    return 2;
-  default:
-    return 1;
+    case SCHED_LOCAL:
+      lease_enqueue(r, call, req, res);
+      return 0;
+    case SCHED_SPILL:
+      lease_reply_spill(r, call, target);
+      return 0;
+    case SCHED_ERROR: {
+      char buf[512];
+      raylet_res_format(res, buf, sizeof(buf));
+      rpc_reply_error(call, RAYC_EINFEASIBLE, "%s (asked for %s)", why, buf);
+      return 0;
+    }
+    case SCHED_WAIT_NODE:
+      r->last_heartbeat_ms = 0; /* heartbeat at once: its reply brings a fresh view */
+      return 2;
+    default:
+      return 1;
   }
 }
 
-static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res)
+static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req,
+                       const raylet_res_t *res)
 {
   const raylet_view_node_t *target = NULL;
   const char *why = NULL;
@@ -223,13 +224,16 @@ static void lease_park_expire(raylet_t *r, raylet_infeasible_t *x, const raylet_
   raylet_res_format(res, buf, sizeof(buf));
   if (x->wait_node) {
     char hex[2 * ID_NODE_SIZE + 1];
-    rpc_reply_error(x->call, RAYC_EINFEASIBLE, "node affinity: node %s is not alive (not in the cluster view "
-                    "after %d ms; asked for %s)", id_hex(x->req->affinity_node_id.data, ID_NODE_SIZE, hex),
-                    r->cfg.node_affinity_wait_ms, buf);
+    rpc_reply_error(x->call, RAYC_EINFEASIBLE,
+                    "node affinity: node %s is not alive (not in the cluster view "
+                    "after %d ms; asked for %s)",
+                    id_hex(x->req->affinity_node_id.data, ID_NODE_SIZE, hex), r->cfg.node_affinity_wait_ms, buf);
     return;
   }
-  rpc_reply_error(x->call, RAYC_EINFEASIBLE, "no node of the cluster has the resources this task asks for (%s); "
-                  "gave up after %d ms", buf, r->cfg.infeasible_timeout_ms);
+  rpc_reply_error(x->call, RAYC_EINFEASIBLE,
+                  "no node of the cluster has the resources this task asks for (%s); "
+                  "gave up after %d ms",
+                  buf, r->cfg.infeasible_timeout_ms);
 }
 
 void raylet_sched_retry_infeasible(raylet_t *r)
@@ -243,7 +247,8 @@ void raylet_sched_retry_infeasible(raylet_t *r)
     const char *why;
     enum raylet_sched d = raylet_sched_pick(r, x->req, &res, &t, &why);
     int waiting = d == SCHED_INFEASIBLE || d == SCHED_WAIT_NODE;
-    int expired = now - x->since_ms > (d == SCHED_WAIT_NODE ? r->cfg.node_affinity_wait_ms : r->cfg.infeasible_timeout_ms);
+    int expired = now - x->since_ms >
+                  (d == SCHED_WAIT_NODE ? r->cfg.node_affinity_wait_ms : r->cfg.infeasible_timeout_ms);
     if (waiting && !expired) {
       pp = &x->next;
       continue;
@@ -366,7 +371,8 @@ void raylet_lease_drop_owner(raylet_t *r, const id_worker_t *owner)
       raylet_pool_kill(l->worker, SIGKILL);
   for (raylet_request_t **pp = &r->queue; *pp;) {
     raylet_request_t *q = *pp;
-    if (q->req->owner_worker_id.len == ID_WORKER_SIZE && memcmp(q->req->owner_worker_id.data, owner->b, ID_WORKER_SIZE) == 0) {
+    if (q->req->owner_worker_id.len == ID_WORKER_SIZE &&
+        memcmp(q->req->owner_worker_id.data, owner->b, ID_WORKER_SIZE) == 0) {
       *pp = q->next;
       rpc_reply_error(q->call, RAYC_ECANCELLED, "the owner disconnected");
       free(q);

@@ -39,7 +39,8 @@ int raylet_local_start(raylet_t *r)
     log_error("cannot listen on %s: %s", r->cfg.socket, rayc_strerror(err));
     return err ? err : RAYC_EIO;
   }
-  local_limits_t lim = {.max_conns = (size_t)r->cfg.local_max_conns, .frame_max = (size_t)r->cfg.local_frame_max,
+  local_limits_t lim = {.max_conns = (size_t)r->cfg.local_max_conns,
+                        .frame_max = (size_t)r->cfg.local_frame_max,
                         .stall_ms = r->cfg.local_stall_ms};
   local_server_set_limits(r->local, &lim);
   return 0;

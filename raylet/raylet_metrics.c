@@ -78,8 +78,9 @@ static void raylet_metrics_mem(void)
   }
   if (fp)
     fclose(fp);
-  metrics_set(metrics_series0(metrics_family("rayc_node_mem_capacity", METRICS_GAUGE, "The node's memory in bytes.", NULL)),
-              total);
+  metrics_set(
+      metrics_series0(metrics_family("rayc_node_mem_capacity", METRICS_GAUGE, "The node's memory in bytes.", NULL)),
+      total);
   metrics_set(metrics_series0(metrics_family("rayc_node_mem_used", METRICS_GAUGE,
                                              "The node's memory in use (total minus available) in bytes.", NULL)),
               total - avail);

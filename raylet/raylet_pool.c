@@ -42,16 +42,22 @@ static char *pool_python_path(const raylet_t *r, int lang)
  * unbuffered output (print() reaches the log, and the driver, as it happens). */
 static char **pool_worker_env(const raylet_t *r, int lang)
 {
-  static const char *const ours[] = {"RAYC_TOKEN=",    "RAYC_TOKEN_FILE=",      "RAYC_TLS_CERT=",
-                                     "RAYC_TLS_KEY=",  "RAYC_TLS_CA=",          "RAYC_MIN_WORKER_PORT=",
-                                     "RAYC_MAX_WORKER_PORT=", "PYTHONPATH=", "PYTHONUNBUFFERED="};
+  static const char *const ours[] = {
+      "RAYC_TOKEN=",           "RAYC_TOKEN_FILE=",      "RAYC_TLS_CERT=", "RAYC_TLS_KEY=",    "RAYC_TLS_CA=",
+      "RAYC_MIN_WORKER_PORT=", "RAYC_MAX_WORKER_PORT=", "PYTHONPATH=",    "PYTHONUNBUFFERED="};
   char lo[16], hi[16];
   snprintf(lo, sizeof(lo), "%d", r->cfg.min_worker_port);
   snprintf(hi, sizeof(hi), "%d", r->cfg.max_worker_port);
   char *pypath = pool_python_path(r, lang);
-  const char *vals[] = {r->token, NULL, r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca,
-                        r->cfg.min_worker_port > 0 ? lo : NULL, r->cfg.min_worker_port > 0 ? hi : NULL,
-                        pypath, lang == RAYC_LANG_PYTHON ? "1" : getenv("PYTHONUNBUFFERED")};
+  const char *vals[] = {r->token,
+                        NULL,
+                        r->cfg.tls_cert,
+                        r->cfg.tls_key,
+                        r->cfg.tls_ca,
+                        r->cfg.min_worker_port > 0 ? lo : NULL,
+                        r->cfg.min_worker_port > 0 ? hi : NULL,
+                        pypath,
+                        lang == RAYC_LANG_PYTHON ? "1" : getenv("PYTHONUNBUFFERED")};
   size_t n = 0, k = 0;
   while (environ[n])
     n++;
@@ -181,11 +187,26 @@ int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang
   id_hex(job.b, ID_JOB_SIZE, jid);
   /* A Python worker is the interpreter running the rayc.worker module with the same arguments. */
   int py = lang == RAYC_LANG_PYTHON;
-  char *args[] = {py ? r->cfg.python : r->cfg.worker_path, (char *)"-m", (char *)"rayc.worker",
-                  (char *)"--session-dir", r->cfg.session_dir, (char *)"--raylet-socket",
-                  r->cfg.socket, (char *)"--store-socket", r->cfg.store_socket, (char *)"--node-ip-address",
-                  r->cfg.node_ip, (char *)"--job-id", jid, (char *)"--worker-id", wid, (char *)"--code-path",
-                  w->code_path, (char *)"--log-level", r->cfg.log_level, NULL};
+  char *args[] = {py ? r->cfg.python : r->cfg.worker_path,
+                  (char *)"-m",
+                  (char *)"rayc.worker",
+                  (char *)"--session-dir",
+                  r->cfg.session_dir,
+                  (char *)"--raylet-socket",
+                  r->cfg.socket,
+                  (char *)"--store-socket",
+                  r->cfg.store_socket,
+                  (char *)"--node-ip-address",
+                  r->cfg.node_ip,
+                  (char *)"--job-id",
+                  jid,
+                  (char *)"--worker-id",
+                  wid,
+                  (char *)"--code-path",
+                  w->code_path,
+                  (char *)"--log-level",
+                  r->cfg.log_level,
+                  NULL};
   if (!py) /* rayc-worker takes the arguments directly */
     memmove(&args[1], &args[3], sizeof(args) - 3 * sizeof(args[0]));
   int logfd = worker_open_log(r, &w->id);
@@ -193,8 +214,8 @@ int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang
                                    {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd},
                                    {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd}};
   char **env = pool_worker_env(r, lang);
-  uv_process_options_t opts = {.exit_cb = worker_on_exit, .file = args[0], .args = args,
-                               .env = env, .stdio_count = 3, .stdio = stdio};
+  uv_process_options_t opts = {
+      .exit_cb = worker_on_exit, .file = args[0], .args = args, .env = env, .stdio_count = 3, .stdio = stdio};
   w->proc.data = w;
   int rc = uv_spawn(&r->loop, &w->proc, &opts);
   pool_env_free(env);

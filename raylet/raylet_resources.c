@@ -80,7 +80,8 @@ int raylet_res_parse_json(raylet_res_t *r, const char *json)
   const char *name;
   json_t *v;
   if (rc == 0) {
-    json_object_foreach(root, name, v) {
+    json_object_foreach(root, name, v)
+    {
       if (!json_is_number(v) || json_number_value(v) < 0 || !*name || strlen(name) >= RES_NAME_MAX ||
           (res_index(r, name) < 0 && r->n >= RES_MAX)) {
         rc = RAYC_EINVALID_ARGUMENT;

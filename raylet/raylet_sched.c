@@ -137,10 +137,11 @@ static enum raylet_sched sched_spread(raylet_t *r, const raylet_res_t *req, cons
   return SCHED_INFEASIBLE;
 }
 
-static enum raylet_sched sched_affinity(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
-                                        const raylet_view_node_t **target, const char **why)
+static enum raylet_sched sched_affinity(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req,
+                                        const raylet_res_t *res, const raylet_view_node_t **target, const char **why)
 {
-  if (req->affinity_node_id.len == ID_NODE_SIZE && memcmp(req->affinity_node_id.data, r->node_id.b, ID_NODE_SIZE) == 0) {
+  if (req->affinity_node_id.len == ID_NODE_SIZE &&
+      memcmp(req->affinity_node_id.data, r->node_id.b, ID_NODE_SIZE) == 0) {
     if (raylet_res_fits(&r->total, res))
       return SCHED_LOCAL;
   } else {
@@ -194,18 +195,19 @@ enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseR
   if (r->draining)
     return sched_draining(r, req, res, target, why);
   switch (req->strategy) {
-  case RAYC__SCHEDULING_STRATEGY__NODE_AFFINITY:
-    return sched_affinity(r, req, res, target, why);
-  case RAYC__SCHEDULING_STRATEGY__SPREAD:
-    if (!req->spilled)
-      return sched_spread(r, res, target);
-    return raylet_res_fits(&r->total, res) ? SCHED_LOCAL : sched_default(r, res, 0, target);
-  default:
-    return sched_default(r, res, req->spilled, target);
+    case RAYC__SCHEDULING_STRATEGY__NODE_AFFINITY:
+      return sched_affinity(r, req, res, target, why);
+    case RAYC__SCHEDULING_STRATEGY__SPREAD:
+      if (!req->spilled)
+        return sched_spread(r, res, target);
+      return raylet_res_fits(&r->total, res) ? SCHED_LOCAL : sched_default(r, res, 0, target);
+    default:
+      return sched_default(r, res, req->spilled, target);
   }
 }
 
-raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res)
+raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req,
+                                         const raylet_res_t *res)
 {
   if (req->spilled || r->draining || req->strategy != RAYC__SCHEDULING_STRATEGY__DEFAULT ||
       req->placement_group_id.len != 0)

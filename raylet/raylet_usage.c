@@ -22,7 +22,7 @@ enum { USAGE_PERIOD_MS = 1000, USAGE_MAX_PROCS = 100000 };
 
 typedef struct usage_proc {
   pid_t pid;
-  uint64_t start_ticks; /* the process's start time: tells a reused pid apart */
+  uint64_t start_ticks;     /* the process's start time: tells a reused pid apart */
   uint8_t job[ID_JOB_SIZE]; /* top bit cleared */
   uint64_t cpu_ticks, hwm_kb;
   int port;

@@ -30,21 +30,21 @@
 #include <stdint.h>
 
 enum {
-  CW_INLINE_MAX = 100 * 1024,   /* values up to this size travel inline */
-  CW_MAX_IN_FLIGHT = 16,        /* tasks pushed to one leased worker at once */
-  CW_MAX_LEASE_REQUESTS = 10,   /* pending lease requests per scheduling class */
-  CW_LEASE_IDLE_MS = 100,       /* an idle lease is returned after this long */
-  CW_LEASE_RETRY_MS = 500,      /* lease requests that only reached unreachable raylets: ask again after */
-  CW_LEASE_RETRY_FOR_MS = 60000, /* ... for this long, then fail the class's tasks */
-  CW_RES_MAX = 10,              /* CPU, GPU, memory, 5 custom, a placement-group marker */
-  CW_RES_NAME_MAX = 96,         /* placement groups: R_group_<i>_<36 hex> */
+  CW_INLINE_MAX = 100 * 1024,          /* values up to this size travel inline */
+  CW_MAX_IN_FLIGHT = 16,               /* tasks pushed to one leased worker at once */
+  CW_MAX_LEASE_REQUESTS = 10,          /* pending lease requests per scheduling class */
+  CW_LEASE_IDLE_MS = 100,              /* an idle lease is returned after this long */
+  CW_LEASE_RETRY_MS = 500,             /* lease requests that only reached unreachable raylets: ask again after */
+  CW_LEASE_RETRY_FOR_MS = 60000,       /* ... for this long, then fail the class's tasks */
+  CW_RES_MAX = 10,                     /* CPU, GPU, memory, 5 custom, a placement-group marker */
+  CW_RES_NAME_MAX = 96,                /* placement groups: R_group_<i>_<36 hex> */
   CW_GCS_RECONNECT_TIMEOUT_MS = 60000, /* default of gcs_rpc_reconnect_timeout_ms */
   CW_PUT_TIMEOUT_MS = 10000,           /* default of object_store_put_timeout_ms */
-  CW_BORROW_IDLE_MS = 250,      /* a borrowed ref nothing holds is removed at its owner after this */
-  CW_BORROW_POLL_MS = 30000,    /* an owner's WaitOwnerExit call held on a borrower */
-  CW_BORROW_POLL_RETRY_MS = 200,/* a failed one is tried again after this long... */
-  CW_BORROW_POLL_FAILURES = 3,  /* ...and the borrower is dead after this many in a row */
-  CW_BORROW_RPC_MS = 10000,     /* AddBorrower and other synchronous calls to owners */
+  CW_BORROW_IDLE_MS = 250,             /* a borrowed ref nothing holds is removed at its owner after this */
+  CW_BORROW_POLL_MS = 30000,           /* an owner's WaitOwnerExit call held on a borrower */
+  CW_BORROW_POLL_RETRY_MS = 200,       /* a failed one is tried again after this long... */
+  CW_BORROW_POLL_FAILURES = 3,         /* ...and the borrower is dead after this many in a row */
+  CW_BORROW_RPC_MS = 10000,            /* AddBorrower and other synchronous calls to owners */
 };
 
 typedef struct cw_blob {
@@ -68,19 +68,19 @@ typedef struct cw_peer {
   id_node_t node;
   char ip[64];
   int port;
-  char target[96];       /* "ip:port" of its CoreWorkerService */
-  rpc_channel_t *ch;     /* NULL until first used */
-  int dead;              /* it died (or exited): its refs fail with OWNER_DIED */
+  char target[96];   /* "ip:port" of its CoreWorkerService */
+  rpc_channel_t *ch; /* NULL until first used */
+  int dead;          /* it died (or exited): its refs fail with OWNER_DIED */
   char *dead_msg;
   /* as an owner: registrations to drop (RemoveBorrower), sent by the background thread */
   uint8_t *rm_ids;
   uint32_t *rm_counts;
   size_t nrm, caprm;
-  int rm_listed;         /* in cw->rm_peers */
+  int rm_listed; /* in cw->rm_peers */
   /* as a borrower of objects owned here: a WaitOwnerExit call held on it tells when it exits */
-  size_t nborrows;       /* (object, this peer) entries */
+  size_t nborrows; /* (object, this peer) entries */
   int polling, failures;
-  int64_t retry_at_ms;   /* a failed poll is tried again then (0: none due) */
+  int64_t retry_at_ms; /* a failed poll is tried again then (0: none due) */
 } cw_peer_t;
 
 /* A ref an object or an argument contains: its id, and its entry in this process's table while
@@ -93,7 +93,7 @@ typedef struct cw_nested {
 
 typedef struct cw_borrower {
   cw_peer_t *peer;
-  int count;             /* AddBorrower registrations not yet removed */
+  int count; /* AddBorrower registrations not yet removed */
 } cw_borrower_t;
 
 /* An object this process owns, or a ref it borrows (owner != NULL). An owned object is freed when
@@ -109,29 +109,29 @@ typedef struct cw_obj_ext {
   size_t nborrowers;
   cw_status_wait_t **swaits; /* owned: GetObjectStatus calls waiting for it to be ready */
   size_t nswaits;
-  int transit;         /* owned: returned inside a task result whose reply is not applied yet */
+  int transit;           /* owned: returned inside a task result whose reply is not applied yet */
   int64_t idle_since_ms; /* borrowed: nothing here holds it (it waits in cw->idle to be removed) */
 } cw_obj_ext_t;
 
 struct cw_object {
   id_object_t id;
   enum cw_obj_state state;
-  int local_refs;      /* handles held by this process's code, and by buffers and results that list it */
-  int submitted_refs;  /* pending tasks that take it as an argument (or in an argument) */
-  int contained;       /* objects in this process's table that contain it */
-  int registered;      /* borrowed: AddBorrower registrations of this process at the owner, to remove */
-  cw_blob_t *blob;     /* OBJ_INLINE */
-  id_node_t node;      /* OBJ_IN_STORE: the node holding the primary copy */
-  char *location;      /* OBJ_IN_STORE: that node's object manager "ip:port" (NULL: unknown) */
-  cw_task_t *lineage;  /* the finished task that made it, kept to re-run it if the object is lost */
+  int local_refs;     /* handles held by this process's code, and by buffers and results that list it */
+  int submitted_refs; /* pending tasks that take it as an argument (or in an argument) */
+  int contained;      /* objects in this process's table that contain it */
+  int registered;     /* borrowed: AddBorrower registrations of this process at the owner, to remove */
+  cw_blob_t *blob;    /* OBJ_INLINE */
+  id_node_t node;     /* OBJ_IN_STORE: the node holding the primary copy */
+  char *location;     /* OBJ_IN_STORE: that node's object manager "ip:port" (NULL: unknown) */
+  cw_task_t *lineage; /* the finished task that made it, kept to re-run it if the object is lost */
   uint64_t size;
-  int err;             /* OBJ_ERROR */
-  int scratch;         /* for counting within one call, cw->mu held */
+  int err;     /* OBJ_ERROR */
+  int scratch; /* for counting within one call, cw->mu held */
   char *err_msg;
   cw_task_t **waiters; /* tasks waiting for this object to be ready */
   size_t nwaiters, capwaiters;
-  cw_peer_t *owner;    /* borrowed: its owner; NULL: owned here */
-  cw_obj_ext_t *x;     /* NULL until needed (cw_obj_x) */
+  cw_peer_t *owner; /* borrowed: its owner; NULL: owned here */
+  cw_obj_ext_t *x;  /* NULL until needed (cw_obj_x) */
 };
 
 typedef struct cw_arg {
@@ -175,14 +175,14 @@ struct cw_task {
   int attempts_left;
   int retry_exceptions;
   int attempt;
-  int dep_err;          /* a dependency failed: fail without running */
+  int dep_err; /* a dependency failed: fail without running */
   char *dep_err_msg;
   cw_class_t *cls;
-  cw_lease_t *lease;    /* while pushed */
+  cw_lease_t *lease;                             /* while pushed */
   void (*on_ready)(struct cw *cw, cw_task_t *t); /* actor calls: run instead of queueing in cls */
-  id_task_t parent;     /* the task that submitted it (in workers), for recursive cancel */
-  int cancelled;        /* rayc_cancel was called: report CANCELLED, never retry */
-  int live_returns;     /* finished, kept as lineage: its return objects still alive */
+  id_task_t parent;                              /* the task that submitted it (in workers), for recursive cancel */
+  int cancelled;                                 /* rayc_cancel was called: report CANCELLED, never retry */
+  int live_returns;                              /* finished, kept as lineage: its return objects still alive */
 };
 
 struct cw_class {
@@ -190,19 +190,19 @@ struct cw_class {
   char key[512];
   int nres;
   char res_name[CW_RES_MAX][CW_RES_NAME_MAX];
-  uint8_t pg[ID_PG_SIZE];  /* has_pg: the placement group its tasks run in */
+  uint8_t pg[ID_PG_SIZE]; /* has_pg: the placement group its tasks run in */
   int has_pg, bundle_index;
-  int strategy;            /* RAYC_STRATEGY_* */
-  int language;            /* enum rayc_language: the kind of worker its leases get */
+  int strategy; /* RAYC_STRATEGY_* */
+  int language; /* enum rayc_language: the kind of worker its leases get */
   uint8_t affinity[ID_NODE_SIZE];
   int affinity_soft;
   double res_amount[CW_RES_MAX];
   cw_task_t *head, *tail;
   size_t queued;
   cw_lease_t *leases;
-  int lease_requests;   /* in flight */
-  struct cw_lease_req *reqs; /* the lease requests in flight (cw_submit.c) */
-  int64_t retry_after_ms;   /* > 0: no new lease request before this (monotonic ms) */
+  int lease_requests;           /* in flight */
+  struct cw_lease_req *reqs;    /* the lease requests in flight (cw_submit.c) */
+  int64_t retry_after_ms;       /* > 0: no new lease request before this (monotonic ms) */
   int64_t unreachable_since_ms; /* > 0: lease requests have ended at unreachable raylets since */
 };
 
@@ -210,14 +210,14 @@ struct cw_lease {
   cw_lease_t *next;
   cw_class_t *cls;
   uint8_t id[16];
-  char target[96];      /* the worker's ip:port */
+  char target[96]; /* the worker's ip:port */
   id_worker_t worker_id;
   id_node_t node_id;
   rpc_channel_t *ch;
-  rpc_channel_t *raylet;   /* the raylet that granted it (after spillback, not ours) */
+  rpc_channel_t *raylet; /* the raylet that granted it (after spillback, not ours) */
   int in_flight;
-  unsigned pushed;         /* tasks pushed over its life */
-  int32_t gpu_ids[8];      /* GPUs the raylet gave this lease */
+  unsigned pushed;    /* tasks pushed over its life */
+  int32_t gpu_ids[8]; /* GPUs the raylet gave this lease */
   size_t ngpus;
   int dead;
   int64_t idle_since_ms;
@@ -230,41 +230,44 @@ typedef struct cw {
   id_job_t job;
   id_worker_t worker_id;
   id_node_t node_id;
-  id_task_t current_task;   /* puts are named after it */
+  id_task_t current_task; /* puts are named after it */
   uint32_t put_index;
   char node_ip[64];
-  char store_address[96];   /* this node's object manager "ip:port", "" if none */
-  int port;                 /* CoreWorkerService port; 0 in drivers */
+  char store_address[96]; /* this node's object manager "ip:port", "" if none */
+  int port;               /* CoreWorkerService port; 0 in drivers */
   char *code_path;
-  int language;             /* a driver's enum rayc_language (its workers are prestarted) */
+  int language; /* a driver's enum rayc_language (its workers are prestarted) */
   rpc_client_t *client;
   rpc_channel_t *gcs, *raylet;
   store_client_t *store;
   int raylet_fd;
   hmap_t objects;
-  hmap_t tasks;             /* unfinished tasks by TaskID */
+  hmap_t tasks; /* unfinished tasks by TaskID */
   cw_class_t *classes;
   pthread_t bg;
   int bg_running, stopping;
-  int client_closing;       /* rpc_client_destroy is running: start no calls */
-  int node_draining;        /* worker: the raylet said the node drains (atomic): replies say worker_exiting */
+  int client_closing; /* rpc_client_destroy is running: start no calls */
+  int node_draining;  /* worker: the raylet said the node drains (atomic): replies say worker_exiting */
   pthread_cond_t bg_cv;
-  rpc_server_t *server;     /* workers */
-  char *session_dir;        /* a private cluster started by rayc_init, or NULL */
-  char *token;              /* the cluster token every call carries and our servers require (owned;
+  rpc_server_t *server;              /* workers */
+  char *session_dir;                 /* a private cluster started by rayc_init, or NULL */
+  char *token;                       /* the cluster token every call carries and our servers require (owned;
                                NULL: none): $RAYC_TOKEN in workers, found by rayc_init in drivers */
-  rpc_tls_t tls;            /* TLS files from $RAYC_TLS_* (borrowed from the environment) */
-  int min_port, max_port;   /* our gRPC servers' ports, from $RAYC_MIN/MAX_WORKER_PORT; 0: ephemeral */
-  int gcs_reconnect_timeout_ms; /* how long GCS calls are retried while the GCS is down (cw_gcs.c) */
-  int put_timeout_ms;           /* how long a put waits for room in a full store (cw_object.c) */
-  struct cw_actors *actors; /* cw_actor_submit.c: the actors this process calls; NULL until used */
+  rpc_tls_t tls;                     /* TLS files from $RAYC_TLS_* (borrowed from the environment) */
+  int min_port, max_port;            /* our gRPC servers' ports, from $RAYC_MIN/MAX_WORKER_PORT; 0: ephemeral */
+  int gcs_reconnect_timeout_ms;      /* how long GCS calls are retried while the GCS is down (cw_gcs.c) */
+  int put_timeout_ms;                /* how long a put waits for room in a full store (cw_object.c) */
+  struct cw_actors *actors;          /* cw_actor_submit.c: the actors this process calls; NULL until used */
   uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
   size_t npg_removed;
   /* borrowing (cw_borrow.c) */
-  hmap_t peers;             /* worker id -> cw_peer_t */
-  cw_peer_t **rm_peers;     /* peers with removals to send */
+  hmap_t peers;         /* worker id -> cw_peer_t */
+  cw_peer_t **rm_peers; /* peers with removals to send */
   size_t nrm_peers, caprm_peers;
-  struct cw_idle { id_object_t id; int64_t since; } *idle; /* FIFO of borrowed refs released */
+  struct cw_idle {
+    id_object_t id;
+    int64_t since;
+  } * idle; /* FIFO of borrowed refs released */
   size_t idle_head, idle_len, idle_cap;
   cw_status_wait_t *swaits; /* every parked GetObjectStatus call */
   int releasing;            /* cw_objects_release_all: freeing cascades nothing */
@@ -356,7 +359,7 @@ void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, c
 
 /* cw_borrow.c: borrowing (docs/ARCHITECTURE.md "Borrowing"). cw->mu held unless noted. */
 cw_peer_t *cw_peer_get(cw_t *cw, const Rayc__Address *a); /* NULL: a is this process or malformed */
-void cw_peer_address(cw_peer_t *p, Rayc__Address *a);      /* a borrows p's fields */
+void cw_peer_address(cw_peer_t *p, Rayc__Address *a);     /* a borrows p's fields */
 /* The entry of a ref described by (id, owner peer; NULL: this process): the existing one, or a new
  * borrowed entry; NULL for an owned id that is gone. */
 cw_object_t *cw_ref_entry(cw_t *cw, const id_object_t *id, cw_peer_t *owner);
@@ -373,8 +376,7 @@ int cw_nested_parse(cw_t *cw, Rayc__NestedRefs *const *groups, size_t ngroups, c
                     size_t *n);
 /* Takes a hold of `kind` on each entry of refs (rayc_ref ids this process holds) into *out.
  * 0, or RAYC_ENOT_FOUND (nothing taken) with the error set. */
-int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, cw_hold_t kind, cw_nested_t **out,
-                        const char *what);
+int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, cw_hold_t kind, cw_nested_t **out, const char *what);
 /* Drops the holds of `kind` and frees the array. */
 void cw_nested_drop(cw_t *cw, cw_nested_t *v, size_t n, cw_hold_t kind);
 void cw_nested_msg_build(cw_t *cw, const cw_nested_t *v, size_t n, cw_nested_msg_t *m);
@@ -405,10 +407,10 @@ int cw_borrow_get(cw_t *cw, cw_object_t **objs, size_t n, int64_t deadline_ms, r
 void cw_borrow_poll_ready(cw_t *cw, cw_object_t **objs, size_t n, int *ready);
 /* The buffer machinery shared with cw_object.c: a buffer's private part. */
 typedef struct cw_buf_priv {
-  cw_blob_t *blob;       /* an inline value */
-  id_object_t store_id;  /* a store object held by this buffer (in_store) */
+  cw_blob_t *blob;      /* an inline value */
+  id_object_t store_id; /* a store object held by this buffer (in_store) */
   int in_store;
-  rayc_ref *refs;        /* the refs it contains, each held (objs[i], NULL: gone) */
+  rayc_ref *refs; /* the refs it contains, each held (objs[i], NULL: gone) */
   cw_object_t **objs;
   size_t nrefs;
 } cw_buf_priv_t;
@@ -416,8 +418,7 @@ typedef struct cw_buf_priv {
 void cw_buf_set_refs(cw_t *cw, rayc_buf *buf, const cw_nested_t *v, size_t n);
 /* Reads object id from this node's store into buf (pulling it from location first when remote),
  * waiting up to timeout_ms for it to be sealed. Called without cw->mu. */
-int cw_buf_from_store(cw_t *cw, const uint8_t *id, int remote, const char *location, int64_t timeout_ms,
-                      rayc_buf *buf);
+int cw_buf_from_store(cw_t *cw, const uint8_t *id, int remote, const char *location, int64_t timeout_ms, rayc_buf *buf);
 /* CoreWorkerService handlers (workers' and drivers' tables; ctx is the cw_t). */
 void cw_on_add_borrower(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 void cw_on_remove_borrower(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);

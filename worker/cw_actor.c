@@ -141,7 +141,7 @@ static struct actor_rt {
   uint8_t id[ID_ACTOR_SIZE];
   char class_name[128];
   actor_class_t *cls;
-  rayc_executor ex;  /* use_ex: a class of another language, run by the binding's executor */
+  rayc_executor ex; /* use_ex: a class of another language, run by the binding's executor */
   int use_ex;
   void *self;
   int max_concurrency;
@@ -154,8 +154,8 @@ static struct actor_rt {
   call_list_t owner_waiters; /* WaitOwnerExit: the GCS's, and owners' of refs this process borrows */
   int exited;                /* rayc_actor_exit was called */
   char exit_reason[256];
-  int gcs_told;              /* a WaitActorExit was answered "exited" */
-  int stopping;              /* cw_actor_stop ran */
+  int gcs_told; /* a WaitActorExit was answered "exited" */
+  int stopping; /* cw_actor_stop ran */
 } rt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static __thread int tl_in_actor, tl_exit_requested;
@@ -238,8 +238,8 @@ static int actor_ctor_body(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, 
     if (!(self = rt.ex.actor_create(rt.ex.data, ctx, rt.class_name, args, nargs)))
       rc = RAYC_ETASK_FAILED;
   } else if (!rt.cls) {
-    rc = rayc_task_fail(ctx, "actor class '%s' is not registered by any library on the code path '%s'",
-                        rt.class_name, rt.cw->code_path ? rt.cw->code_path : "");
+    rc = rayc_task_fail(ctx, "actor class '%s' is not registered by any library on the code path '%s'", rt.class_name,
+                        rt.cw->code_path ? rt.cw->code_path : "");
   } else if (!(self = rt.cls->ctor(ctx, args, nargs))) {
     rc = RAYC_ETASK_FAILED;
   }
@@ -457,7 +457,9 @@ static int push_call(rpc_call_t *call, const Rayc__PushTaskRequest *req)
   pthread_mutex_unlock(&rt.mu);
   if (!ok)
     rpc_reply_error(call, RAYC_EACTOR_DIED, "this worker does not host that actor (it hosts %s, %s)", rt_hex(hex),
-                    st == RT_EXITING ? "which is exiting" : st == RT_FAILED ? "whose constructor failed" : "or none");
+                    st == RT_EXITING  ? "which is exiting"
+                    : st == RT_FAILED ? "whose constructor failed"
+                                      : "or none");
   return 1;
 }
 
@@ -466,8 +468,10 @@ int cw_actor_push(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req)
   const Rayc__TaskSpec *spec = req->task;
   if (spec->actor_id.len != ID_ACTOR_SIZE || !spec->function_name || !*spec->function_name ||
       spec->task_id.len != ID_TASK_SIZE || spec->num_returns < 1) {
-    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "malformed actor task: actor_id must be %d bytes, with a "
-                    "function name and at least one return", ID_ACTOR_SIZE);
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT,
+                    "malformed actor task: actor_id must be %d bytes, with a "
+                    "function name and at least one return",
+                    ID_ACTOR_SIZE);
     return 1;
   }
   if (spec->type == RAYC__TASK_TYPE__ACTOR_CREATION_TASK)
@@ -545,10 +549,10 @@ void cw_actor_on_wait_owner(void *ctx, rpc_call_t *call, const ProtobufCMessage 
   char me[9], them[9];
   if (req->owner_worker_id.len && (req->owner_worker_id.len != ID_WORKER_SIZE ||
                                    memcmp(req->owner_worker_id.data, cw->worker_id.b, ID_WORKER_SIZE) != 0)) {
-    rpc_reply_error(call, RAYC_ENOT_FOUND, "this process is worker %s, not worker %s (which is gone)",
-                    id_short(cw->worker_id.b, ID_WORKER_SIZE, me),
-                    req->owner_worker_id.len == ID_WORKER_SIZE ? id_short(req->owner_worker_id.data, ID_WORKER_SIZE, them)
-                                                               : "?");
+    rpc_reply_error(
+        call, RAYC_ENOT_FOUND, "this process is worker %s, not worker %s (which is gone)",
+        id_short(cw->worker_id.b, ID_WORKER_SIZE, me),
+        req->owner_worker_id.len == ID_WORKER_SIZE ? id_short(req->owner_worker_id.data, ID_WORKER_SIZE, them) : "?");
     return;
   }
   pthread_mutex_lock(&rt.mu);
@@ -619,8 +623,8 @@ void cw_actor_stop(cw_t *cw)
   dl.tv_sec += ACTOR_EXIT_GRACE_MS / 1000;
   for (int i = 0; i < rt.nthreads; i++)
     if (join_until(rt.threads[i], &dl) != 0) {
-      log_warn("actor %s: a call is still running %d ms after the worker was told to exit; exiting now",
-               rt_hex(hex), ACTOR_EXIT_GRACE_MS);
+      log_warn("actor %s: a call is still running %d ms after the worker was told to exit; exiting now", rt_hex(hex),
+               ACTOR_EXIT_GRACE_MS);
       _exit(0);
     }
   if (rt.self && rt.use_ex && rt.ex.actor_destroy)

@@ -46,13 +46,13 @@ static int actor_gcs_call(cw_t *cw, const char *method, const ProtobufCMessage *
 static int opts_check(const rayc_actor_opts *o)
 {
   if (o->num_cpus < 0 || o->num_gpus < 0 || o->memory < 0 || o->max_restarts < -1 || o->max_task_retries < -1 ||
-      o->max_concurrency < 0 || (o->num_resources && !o->resources) ||
-      (o->placement_group && o->bundle_index < -1))
+      o->max_concurrency < 0 || (o->num_resources && !o->resources) || (o->placement_group && o->bundle_index < -1))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "actor options: resources must not be negative, max_restarts and "
-                        "max_task_retries must be -1 or more, max_concurrency 0 or more");
+                                                "max_task_retries must be -1 or more, max_concurrency 0 or more");
   for (size_t i = 0; i < o->num_resources; i++)
     if (!o->resources[i].name || !*o->resources[i].name || o->resources[i].amount < 0)
-      return cw_set_error(RAYC_EINVALID_ARGUMENT, "actor options: custom resource %zu needs a name and an amount >= 0", i);
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "actor options: custom resource %zu needs a name and an amount >= 0",
+                          i);
   return 0;
 }
 
@@ -67,8 +67,10 @@ static Rayc__ResourceEntry **opts_resources(const rayc_actor_opts *o, size_t *n)
   *n = 0;
   for (size_t i = 0; i < 4 + o->num_resources; i++) {
     const char *name = i < 3 ? names[i] : i < 3 + o->num_resources ? o->resources[i - 3].name : "bundle";
-    double amount = i < 3 ? amounts[i] : i < 3 + o->num_resources ? o->resources[i - 3].amount
-                                         : o->placement_group ? 0.001 : 0;
+    double amount = i < 3                      ? amounts[i]
+                    : i < 3 + o->num_resources ? o->resources[i - 3].amount
+                    : o->placement_group       ? 0.001
+                                               : 0;
     if (amount <= 0)
       continue;
     Rayc__ResourceEntry *e = xmalloc(sizeof(*e));
@@ -92,8 +94,10 @@ static int ctor_args(const rayc_arg *args, size_t nargs, Rayc__TaskArg *storage,
     ptrs[i] = &storage[i];
     storage[i].kind_case = RAYC__TASK_ARG__KIND_VALUE;
     if (args[i].nrefs)
-      return cw_set_error(RAYC_EINVALID_ARGUMENT, "constructor argument %zu carries refs: the GCS keeps constructor "
-                          "arguments, so they cannot hold refs (pass them to a method)", i);
+      return cw_set_error(RAYC_EINVALID_ARGUMENT,
+                          "constructor argument %zu carries refs: the GCS keeps constructor "
+                          "arguments, so they cannot hold refs (pass them to a method)",
+                          i);
     if (!args[i].ref) {
       storage[i].value = pb_bytes(args[i].data, args[i].len);
       continue;
@@ -102,15 +106,17 @@ static int ctor_args(const rayc_arg *args, size_t nargs, Rayc__TaskArg *storage,
     if (rc != 0)
       return cw_set_error(rc, "constructor argument %zu: %s", i, rayc_last_error());
     if (held[i].nrefs)
-      return cw_set_error(RAYC_EINVALID_ARGUMENT, "constructor argument %zu is an object that contains refs: the GCS "
-                          "keeps constructor arguments, so they cannot hold refs (pass them to a method)", i);
+      return cw_set_error(RAYC_EINVALID_ARGUMENT,
+                          "constructor argument %zu is an object that contains refs: the GCS "
+                          "keeps constructor arguments, so they cannot hold refs (pass them to a method)",
+                          i);
     storage[i].value = pb_bytes(held[i].data, held[i].len);
   }
   return 0;
 }
 
-static void fill_spec(cw_t *cw, Rayc__TaskSpec *spec, const char *cls, const rayc_actor_opts *o, const uint8_t *actor_id,
-                      id_task_t *tid)
+static void fill_spec(cw_t *cw, Rayc__TaskSpec *spec, const char *cls, const rayc_actor_opts *o,
+                      const uint8_t *actor_id, id_task_t *tid)
 {
   *tid = id_task_random(cw->job);
   spec->task_id = pb_bytes(tid->b, ID_TASK_SIZE);

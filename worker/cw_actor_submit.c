@@ -60,7 +60,7 @@ struct cw_actor_client {
   cw_actor_call_t *limbo;              /* push failed; waiting for the GCS's word */
   int in_flight;
   int polling;
-  int64_t poll_retry_ms; /* a failed poll is retried from the background thread */
+  int64_t poll_retry_ms;     /* a failed poll is retried from the background thread */
   int64_t gcs_down_since_ms; /* polls have failed since then (0: the last one succeeded) */
   int max_task_retries;
   char *class_name;
@@ -235,9 +235,9 @@ static void call_retry_or_fail(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *
     return;
   }
   char *msg = xasprintf("actor %s (%s) lost the worker running call '%s' (%s); the call has no retries left "
-                        "(max_task_retries %d)", id_short(a->id, ID_ACTOR_SIZE, hex), a->class_name ? a->class_name : "?",
-                        c->t.fn, a->last_loss && *a->last_loss ? a->last_loss : "its worker died",
-                        a->max_task_retries);
+                        "(max_task_retries %d)",
+                        id_short(a->id, ID_ACTOR_SIZE, hex), a->class_name ? a->class_name : "?", c->t.fn,
+                        a->last_loss && *a->last_loss ? a->last_loss : "its worker died", a->max_task_retries);
   call_fail(cw, c, RAYC_EACTOR_DIED, msg);
   free(msg);
 }
@@ -274,8 +274,8 @@ static void push_done(void *arg, int status, const char *detail, ProtobufCMessag
     call_fail(cw, c, RAYC_ECANCELLED, "the caller is shutting down");
   } else {
     char hex[9];
-    log_debug("actor %s: call %s failed: %s (%s)", id_short(a->id, ID_ACTOR_SIZE, hex), c->t.fn,
-              rayc_strerror(status), detail);
+    log_debug("actor %s: call %s failed: %s (%s)", id_short(a->id, ID_ACTOR_SIZE, hex), c->t.fn, rayc_strerror(status),
+              detail);
     c->refused = status == RAYC_EACTOR_DIED;
     call_lost(cw, a, c);
   }
@@ -461,15 +461,14 @@ static void poll_done(void *arg, int status, const char *detail, ProtobufCMessag
 static void actor_poll(cw_t *cw, cw_actor_client_t *a)
 {
   struct cw_actors *s = cw->actors;
-  if (a->polling || a->state == RAYC_ACTOR_DEAD || cw->stopping || cw->client_closing || !s->gcs ||
-      a->poll_retry_ms)
+  if (a->polling || a->state == RAYC_ACTOR_DEAD || cw->stopping || cw->client_closing || !s->gcs || a->poll_retry_ms)
     return;
   Rayc__GetActorInfoRequest req = RAYC__GET_ACTOR_INFO_REQUEST__INIT;
   req.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
   req.known_version = a->version;
   req.wait_ms = CW_ACTOR_POLL_MS;
-  if (rpc_call(s->gcs, &rayc__actor_info_gcs_service__descriptor, "GetActorInfo", &req.base,
-               CW_ACTOR_POLL_MS + 10000, poll_done, a) == 0)
+  if (rpc_call(s->gcs, &rayc__actor_info_gcs_service__descriptor, "GetActorInfo", &req.base, CW_ACTOR_POLL_MS + 10000,
+               poll_done, a) == 0)
     a->polling = 1;
 }
 
@@ -549,8 +548,10 @@ int rayc_actor_call(const rayc_actor *h, const char *method, const rayc_arg *arg
     if (!args[i].ref && !args[i].data && args[i].len)
       return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu has a length but no data", i);
     if ((args[i].nrefs && !args[i].refs) || (args[i].ref && args[i].nrefs))
-      return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu: refs must be given with nrefs, and only with a "
-                          "value (a ref argument's object carries its own refs)", i);
+      return cw_set_error(RAYC_EINVALID_ARGUMENT,
+                          "argument %zu: refs must be given with nrefs, and only with a "
+                          "value (a ref argument's object carries its own refs)",
+                          i);
   }
   pthread_mutex_lock(&cw->mu);
   cw_actor_client_t *a = client_get(cw, h->id);

@@ -206,8 +206,7 @@ static void poll_done(void *arg, int status, const char *detail, ProtobufCMessag
 /* Holds a WaitOwnerExit call on p while it borrows anything from us. */
 static void peer_poll(cw_t *cw, cw_peer_t *p)
 {
-  if (p->polling || p->dead || p->nborrows == 0 || p->retry_at_ms || cw->stopping || cw->client_closing ||
-      !cw->client)
+  if (p->polling || p->dead || p->nborrows == 0 || p->retry_at_ms || cw->stopping || cw->client_closing || !cw->client)
     return;
   Rayc__WaitOwnerExitRequest req = RAYC__WAIT_OWNER_EXIT_REQUEST__INIT;
   req.owner_worker_id = pb_bytes(p->id.b, ID_WORKER_SIZE);
@@ -303,8 +302,10 @@ int cw_nested_from_refs(cw_t *cw, const rayc_ref *refs, size_t n, cw_hold_t kind
   for (size_t i = 0; i < n; i++)
     if (!cw_obj_get(cw, (const id_object_t *)refs[i].id)) {
       char hex[57];
-      return cw_set_error(RAYC_ENOT_FOUND, "%s: ref %zu (%s) is not held by this process (released, or never "
-                          "received)", what, i, rayc_ref_hex(&refs[i], hex));
+      return cw_set_error(RAYC_ENOT_FOUND,
+                          "%s: ref %zu (%s) is not held by this process (released, or never "
+                          "received)",
+                          what, i, rayc_ref_hex(&refs[i], hex));
     }
   cw_nested_t *v = xmalloc(n * sizeof(*v));
   for (size_t i = 0; i < n; i++) {
@@ -587,7 +588,8 @@ static void idle_push(cw_t *cw, cw_object_t *o)
     cw->idle_cap = cap;
     cw->idle_head = 0;
   }
-  cw->idle[(cw->idle_head + cw->idle_len++) % cw->idle_cap] = (struct cw_idle){.id = o->id, .since = o->x->idle_since_ms};
+  cw->idle[(cw->idle_head + cw->idle_len++) % cw->idle_cap] = (struct cw_idle){.id = o->id,
+                                                                               .since = o->x->idle_since_ms};
 }
 
 void cw_borrowed_release(cw_t *cw, cw_object_t *o)
@@ -641,32 +643,32 @@ static void status_fill(cw_t *cw, const id_object_t *id, int state_only, Rayc__R
     char hex[9], me[9];
     rayc__error_info__init(e);
     e->code = RAYC_EOBJECT_LOST;
-    *msg = xasprintf("object %s is not owned by worker %s (any more): it was freed", id_short(id->b, ID_OBJECT_SIZE, hex),
-                     id_short(cw->worker_id.b, ID_WORKER_SIZE, me));
+    *msg = xasprintf("object %s is not owned by worker %s (any more): it was freed",
+                     id_short(id->b, ID_OBJECT_SIZE, hex), id_short(cw->worker_id.b, ID_WORKER_SIZE, me));
     e->message = *msg;
     r->error = e;
     return;
   }
   switch (o->state) {
-  case OBJ_PENDING:
-    r->pending = 1;
-    return;
-  case OBJ_INLINE:
-    if (!state_only)
-      r->data = pb_bytes(o->blob->data, o->blob->len);
-    break;
-  case OBJ_IN_STORE:
-    r->in_store = 1;
-    r->node_id = pb_bytes(o->node.b, ID_NODE_SIZE);
-    r->store_address = o->location ? o->location : (char *)"";
-    r->size = o->size;
-    break;
-  default:
-    rayc__error_info__init(e);
-    e->code = o->err ? o->err : RAYC_EINTERNAL;
-    e->message = o->err_msg ? o->err_msg : (char *)"";
-    r->error = e;
-    return;
+    case OBJ_PENDING:
+      r->pending = 1;
+      return;
+    case OBJ_INLINE:
+      if (!state_only)
+        r->data = pb_bytes(o->blob->data, o->blob->len);
+      break;
+    case OBJ_IN_STORE:
+      r->in_store = 1;
+      r->node_id = pb_bytes(o->node.b, ID_NODE_SIZE);
+      r->store_address = o->location ? o->location : (char *)"";
+      r->size = o->size;
+      break;
+    default:
+      rayc__error_info__init(e);
+      e->code = o->err ? o->err : RAYC_EINTERNAL;
+      e->message = o->err_msg ? o->err_msg : (char *)"";
+      r->error = e;
+      return;
   }
   if (state_only)
     return;
@@ -768,8 +770,9 @@ static int check_ids(rpc_call_t *call, const ProtobufCBinaryData *ids, int allow
 {
   if (ids->len % ID_OBJECT_SIZE == 0 && (allow_empty || ids->len) && ids->len / ID_OBJECT_SIZE <= STATUS_MAX_IDS)
     return 1;
-  rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "object_ids must be 1 to %d ids of %d bytes, concatenated (got %zu bytes)",
-                  STATUS_MAX_IDS, ID_OBJECT_SIZE, ids->len);
+  rpc_reply_error(call, RAYC_EINVALID_ARGUMENT,
+                  "object_ids must be 1 to %d ids of %d bytes, concatenated (got %zu bytes)", STATUS_MAX_IDS,
+                  ID_OBJECT_SIZE, ids->len);
   return 0;
 }
 
@@ -903,8 +906,7 @@ void cw_buf_set_refs(cw_t *cw, rayc_buf *buf, const cw_nested_t *v, size_t n)
   (void)cw;
 }
 
-int cw_buf_from_store(cw_t *cw, const uint8_t *id, int remote, const char *location, int64_t timeout_ms,
-                      rayc_buf *buf)
+int cw_buf_from_store(cw_t *cw, const uint8_t *id, int remote, const char *location, int64_t timeout_ms, rayc_buf *buf)
 {
   int rc = remote ? cw_fetch_remote(cw, id, location) : 0;
   if (rc != 0)
@@ -931,8 +933,8 @@ int cw_buf_from_store(cw_t *cw, const uint8_t *id, int remote, const char *locat
 static int owner_died(const cw_peer_t *p, const id_object_t *id)
 {
   char hex[9];
-  return cw_set_error(RAYC_EOWNER_DIED, "object %s cannot be read: its owner died: %s", id_short(id->b, ID_OBJECT_SIZE, hex),
-                      p->dead_msg ? p->dead_msg : "unreachable");
+  return cw_set_error(RAYC_EOWNER_DIED, "object %s cannot be read: its owner died: %s",
+                      id_short(id->b, ID_OBJECT_SIZE, hex), p->dead_msg ? p->dead_msg : "unreachable");
 }
 
 /* One GetObjectStatus call for n ids, all owned by p; a failure to reach p is OWNER_DIED. */

@@ -230,8 +230,7 @@ void cw_events_flush(cw_t *cw, int wait_ms)
                       NULL) == 0)
       pb_free(resp);
   } else {
-    rpc_call(gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base, 10000, cw_events_sent,
-             NULL);
+    rpc_call(gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base, 10000, cw_events_sent, NULL);
   }
   for (size_t i = 0; i < n; i++)
     free(evs[i].error);

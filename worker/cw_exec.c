@@ -103,11 +103,11 @@ struct rayc_task_ctx {
   const Rayc__TaskSpec *spec;
   rayc_buf *rets;
   size_t nrets;
-  uint8_t *kind;       /* per result: RET_NONE (unset, or set by the task itself), RET_HEAP, RET_STORE */
+  uint8_t *kind;          /* per result: RET_NONE (unset, or set by the task itself), RET_HEAP, RET_STORE */
   cw_nested_t **ret_refs; /* per result: the refs it contains (rayc_return_refs), each held (CW_HOLD_LOCAL) */
   size_t *ret_nrefs;
   char *error;
-  int cancelled;       /* set by CancelTask from the rpc thread; read with atomics */
+  int cancelled; /* set by CancelTask from the rpc thread; read with atomics */
 };
 
 int rayc_task_cancelled(const rayc_task_ctx *ctx)
@@ -152,8 +152,8 @@ void *rayc_return_alloc(rayc_task_ctx *ctx, size_t i, size_t len)
   uint8_t *data = NULL;
   int rc = store_client_create(ctx->cw->store, id.b, len, 0, buf, olen, 10000, &data);
   if (rc != 0) {
-    log_error("result %zu of task %s (%zu bytes) could not be created in the store: %s", i,
-              ctx->spec->function_name, len, rayc_strerror(rc));
+    log_error("result %zu of task %s (%zu bytes) could not be created in the store: %s", i, ctx->spec->function_name,
+              len, rayc_strerror(rc));
     return NULL;
   }
   ctx->rets[i] = (rayc_buf){.data = data, .len = len};
@@ -340,14 +340,38 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
 }
 
 static const rpc_method_t cw_methods[] = {
-  {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_push_task, .required = "task task.task_id task.job_id task.function_name"},
-  {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_cancel_task, .required = "task_id"},
-  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower, .required = "borrower object_ids"},
-  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower, .required = "object_ids"},
-  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status, .required = "object_ids"},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitActorExit", .handler = cw_actor_on_wait_exit, .required = "actor_id"},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "KillActorWorker", .handler = cw_actor_on_kill, .required = "actor_id"},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner, .required = "owner_worker_id"},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "PushTask",
+     .handler = h_push_task,
+     .required = "task task.task_id task.job_id task.function_name"},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "CancelTask",
+     .handler = h_cancel_task,
+     .required = "task_id"},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "AddBorrower",
+     .handler = cw_on_add_borrower,
+     .required = "borrower object_ids"},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "RemoveBorrower",
+     .handler = cw_on_remove_borrower,
+     .required = "object_ids"},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "GetObjectStatus",
+     .handler = cw_on_get_object_status,
+     .required = "object_ids"},
+    {.service = &rayc__actor_worker_service__descriptor,
+     .method = "WaitActorExit",
+     .handler = cw_actor_on_wait_exit,
+     .required = "actor_id"},
+    {.service = &rayc__actor_worker_service__descriptor,
+     .method = "KillActorWorker",
+     .handler = cw_actor_on_kill,
+     .required = "actor_id"},
+    {.service = &rayc__actor_worker_service__descriptor,
+     .method = "WaitOwnerExit",
+     .handler = cw_actor_on_wait_owner,
+     .required = "owner_worker_id"},
 };
 
 static void h_driver_no_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
@@ -359,12 +383,24 @@ static void h_driver_no_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessag
 /* A driver's server: borrowing, and WaitOwnerExit (the GCS, for the actors it owns; owners of refs
  * it borrows, to learn when it exits). */
 static const rpc_method_t cw_driver_methods[] = {
-  {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_driver_no_tasks},
-  {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_driver_no_tasks},
-  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower", .handler = cw_on_add_borrower, .required = "borrower object_ids"},
-  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower", .handler = cw_on_remove_borrower, .required = "object_ids"},
-  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus", .handler = cw_on_get_object_status, .required = "object_ids"},
-  {.service = &rayc__actor_worker_service__descriptor, .method = "WaitOwnerExit", .handler = cw_actor_on_wait_owner, .required = "owner_worker_id"},
+    {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_driver_no_tasks},
+    {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_driver_no_tasks},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "AddBorrower",
+     .handler = cw_on_add_borrower,
+     .required = "borrower object_ids"},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "RemoveBorrower",
+     .handler = cw_on_remove_borrower,
+     .required = "object_ids"},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "GetObjectStatus",
+     .handler = cw_on_get_object_status,
+     .required = "object_ids"},
+    {.service = &rayc__actor_worker_service__descriptor,
+     .method = "WaitOwnerExit",
+     .handler = cw_actor_on_wait_owner,
+     .required = "owner_worker_id"},
 };
 
 const rpc_method_t *cw_service_methods(int driver, size_t *n)
@@ -633,8 +669,12 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
     return;
   }
   size_t n = (size_t)spec->num_returns;
-  rayc_task_ctx ctx = {.cw = cw, .spec = spec, .rets = xcalloc(n, sizeof(rayc_buf)), .nrets = n,
-                       .kind = xcalloc(n, 1), .ret_refs = xcalloc(n, sizeof(cw_nested_t *)),
+  rayc_task_ctx ctx = {.cw = cw,
+                       .spec = spec,
+                       .rets = xcalloc(n, sizeof(rayc_buf)),
+                       .nrets = n,
+                       .kind = xcalloc(n, 1),
+                       .ret_refs = xcalloc(n, sizeof(cw_nested_t *)),
                        .ret_nrefs = xcalloc(n, sizeof(size_t))};
   int code = 0;
   const char *name = spec->name[0] ? spec->name : spec->function_name;
@@ -642,7 +682,8 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
   int own_events = spec->type != RAYC__TASK_TYPE__NORMAL_TASK; /* normal tasks: the owner reports */
   int64_t start_us = cw_events_now_us();
   if (own_events)
-    cw_event_record(cw, spec->task_id.data, spec->attempt, name, spec->type, actor, RAYC__TASK_STATUS__RUNNING, NULL, 1);
+    cw_event_record(cw, spec->task_id.data, spec->attempt, name, spec->type, actor, RAYC__TASK_STATUS__RUNNING, NULL,
+                    1);
   pthread_mutex_lock(&exec_q.mu);
   exec_q.running = &ctx;
   pthread_mutex_unlock(&exec_q.mu);

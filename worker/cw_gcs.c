@@ -62,7 +62,8 @@ int cw_gcs_call_on(cw_t *cw, rpc_channel_t *ch, const ProtobufCServiceDescriptor
         log_info("GCS call %s succeeded after %d tries: the GCS is back", method, tries);
       if (rc != 0 && deadline && now >= deadline) {
         char *msg = xasprintf("the GCS did not answer for %d ms (gcs_rpc_reconnect_timeout_ms, "
-                              "RAYC_GCS_RPC_RECONNECT_TIMEOUT_MS): %s", wait_ms, why ? why : rayc_strerror(rc));
+                              "RAYC_GCS_RPC_RECONNECT_TIMEOUT_MS): %s",
+                              wait_ms, why ? why : rayc_strerror(rc));
         free(why);
         why = msg;
         rc = RAYC_EUNAVAILABLE;

@@ -79,8 +79,7 @@ static cw_t *lang_require(const char *ns, const void *key)
   return cw_global;
 }
 
-int rayc_kv_put(const char *ns, const void *key, size_t klen, const void *value, size_t vlen, int overwrite,
-                int *added)
+int rayc_kv_put(const char *ns, const void *key, size_t klen, const void *value, size_t vlen, int overwrite, int *added)
 {
   cw_t *cw = lang_require(ns, key);
   if (!cw)

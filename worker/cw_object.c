@@ -252,8 +252,10 @@ static int cw_parts_check(size_t len, const rayc_part *parts, size_t nparts)
   for (size_t i = 0; i < nparts; i++) {
     if (parts[i].offset < at || parts[i].len > len || parts[i].offset > len - parts[i].len ||
         (parts[i].len && !parts[i].data))
-      return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put_parts: part %zu (offset %zu, %zu bytes) is out of order "
-                          "or outside the object's %zu bytes", i, parts[i].offset, parts[i].len, len);
+      return cw_set_error(RAYC_EINVALID_ARGUMENT,
+                          "rayc_put_parts: part %zu (offset %zu, %zu bytes) is out of order "
+                          "or outside the object's %zu bytes",
+                          i, parts[i].offset, parts[i].len, len);
     at = parts[i].offset + parts[i].len;
   }
   return 0;
@@ -276,8 +278,7 @@ static int cw_put_store(cw_t *cw, const id_object_t *id, size_t len, const rayc_
   return rc;
 }
 
-int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc_ref *refs, size_t nrefs,
-                   rayc_ref *out)
+int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc_ref *refs, size_t nrefs, rayc_ref *out)
 {
   cw_t *cw = cw_require();
   if (!cw)
@@ -301,9 +302,10 @@ int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc
       cw_nested_drop(cw, nested, nrefs, CW_HOLD_CONTAINED);
       pthread_mutex_unlock(&cw->mu);
       const char *why = store_client_last_error();
-      return cw_set_error(rc, "rayc_put of %zu bytes into the object store failed: %s (%s; a put waits up to %d ms "
-                          "for room: object_store_put_timeout_ms)", len, rayc_strerror(rc),
-                          why && *why ? why : "no detail", cw->put_timeout_ms);
+      return cw_set_error(rc,
+                          "rayc_put of %zu bytes into the object store failed: %s (%s; a put waits up to %d ms "
+                          "for room: object_store_put_timeout_ms)",
+                          len, rayc_strerror(rc), why && *why ? why : "no detail", cw->put_timeout_ms);
     }
   }
   pthread_mutex_lock(&cw->mu);

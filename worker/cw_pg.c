@@ -69,8 +69,10 @@ static int pg_check_bundles(const rayc_bundle *bundles, size_t n, int strategy)
     for (size_t j = 0; j < bundles[i].nresources; j++) {
       const rayc_resource *r = &bundles[i].resources[j];
       if (!r->name || !*r->name || strlen(r->name) > 31 || strstr(r->name, "_group_") || !(r->amount >= 0))
-        return cw_set_error(RAYC_EINVALID_ARGUMENT, "bundle %zu: resource %zu needs a name of 1..31 bytes and an "
-                            "amount >= 0", i, j);
+        return cw_set_error(RAYC_EINVALID_ARGUMENT,
+                            "bundle %zu: resource %zu needs a name of 1..31 bytes and an "
+                            "amount >= 0",
+                            i, j);
       sum += r->amount;
     }
     if (sum <= 0)

@@ -40,7 +40,9 @@ static int rtenv_install(cw_t *cw, const char *session_dir, const char *name, ch
     rc = pkg_install(envdir, name, r->value.data, r->value.len, dir, &err);
   if (rc != 0)
     cw_set_error(rc, "cannot install the working dir %s on this node: %s", name,
-                 err ? err : detail ? detail : rayc_strerror(rc));
+                 err      ? err
+                 : detail ? detail
+                          : rayc_strerror(rc));
   else
     log_info("working dir %s installed at %s (%zu bytes packed)", name, *dir, r->value.len);
   pb_free(resp);

@@ -48,8 +48,9 @@ void cw_task_free(cw_t *cw, cw_task_t *t)
 
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg)
 {
-  cw_event_record(cw, t->id.b, t->attempt, t->name, t->on_ready ? RAYC__TASK_TYPE__ACTOR_TASK : RAYC__TASK_TYPE__NORMAL_TASK,
-                  NULL, RAYC__TASK_STATUS__FAILED, msg ? msg : rayc_strerror(err), 0);
+  cw_event_record(cw, t->id.b, t->attempt, t->name,
+                  t->on_ready ? RAYC__TASK_TYPE__ACTOR_TASK : RAYC__TASK_TYPE__NORMAL_TASK, NULL,
+                  RAYC__TASK_STATUS__FAILED, msg ? msg : rayc_strerror(err), 0);
   for (int i = 0; i < t->num_returns; i++) {
     id_object_t id = id_object_for_task(t->id, (uint32_t)i + 1);
     cw_object_t *o = cw_obj_get(cw, &id);
@@ -122,10 +123,11 @@ void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep)
       cw_borrow_apply_result(cw, r->error ? NULL : o, r->nested_refs, r->n_nested_refs);
     if (r->error) {
       char node[9], worker[9];
-      char *msg = xasprintf("task %s failed on node %s, worker %s: %s", r->error->function_name,
-                            r->error->node_id.len ? id_short(r->error->node_id.data, r->error->node_id.len, node) : "?",
-                            r->error->worker_id.len ? id_short(r->error->worker_id.data, r->error->worker_id.len, worker) : "?",
-                            r->error->message);
+      char *msg = xasprintf(
+          "task %s failed on node %s, worker %s: %s", r->error->function_name,
+          r->error->node_id.len ? id_short(r->error->node_id.data, r->error->node_id.len, node) : "?",
+          r->error->worker_id.len ? id_short(r->error->worker_id.data, r->error->worker_id.len, worker) : "?",
+          r->error->message);
       cw_obj_set_error(cw, o, r->error->code ? r->error->code : RAYC_ETASK_FAILED, msg);
       free(msg);
     } else if (r->in_store && r->node_id.len == ID_NODE_SIZE) {
@@ -352,7 +354,7 @@ typedef struct cw_lease_req {
   rpc_channel_t *raylet;
   int hops;
   uint8_t id[16];
-  int cancelled;             /* CancelWorkerLease sent */
+  int cancelled; /* CancelWorkerLease sent */
 } cw_lease_req_t;
 
 static void cw_cancel_lease_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
@@ -508,7 +510,8 @@ static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, i
   memcpy(lr->id, lease_id, sizeof(lr->id));
   c->reqs = lr;
   c->lease_requests++;
-  int rc = rpc_call(raylet, &rayc__node_manager_service__descriptor, "RequestWorkerLease", &req.base, -1, cw_lease_done, lr);
+  int rc = rpc_call(raylet, &rayc__node_manager_service__descriptor, "RequestWorkerLease", &req.base, -1, cw_lease_done,
+                    lr);
   if (rc != 0) {
     c->lease_requests--;
     c->reqs = lr->next;
@@ -703,23 +706,27 @@ static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *
   for (size_t i = 0; i < o->nresources; i++)
     if (!o->resources[i].name || !*o->resources[i].name || strlen(o->resources[i].name) >= 32 ||
         o->resources[i].amount < 0)
-      return cw_set_error(RAYC_EINVALID_ARGUMENT, "custom resource %zu needs a name of 1..31 bytes and an amount >= 0", i);
+      return cw_set_error(RAYC_EINVALID_ARGUMENT, "custom resource %zu needs a name of 1..31 bytes and an amount >= 0",
+                          i);
   uint8_t node[ID_NODE_SIZE];
   if (o->language != RAYC_LANG_C && o->language != RAYC_LANG_PYTHON)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown language %d", o->language);
   if (o->strategy < 0 || o->strategy > RAYC_STRATEGY_NODE_AFFINITY)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown scheduling strategy %d", o->strategy);
-  if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY && (!o->node_affinity || id_from_hex(o->node_affinity, node, ID_NODE_SIZE)))
+  if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY &&
+      (!o->node_affinity || id_from_hex(o->node_affinity, node, ID_NODE_SIZE)))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "NODE_AFFINITY needs node_affinity, a node id of 56 hex digits");
   if (o->placement_group && (o->bundle_index < -1 || o->strategy != RAYC_STRATEGY_DEFAULT))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "with a placement group, bundle_index must be -1 or more and the "
-                        "strategy DEFAULT");
+                                                "strategy DEFAULT");
   for (size_t i = 0; i < nargs; i++) {
     if (!args[i].ref && !args[i].data && args[i].len)
       return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu has a length but no data", i);
     if ((args[i].nrefs && !args[i].refs) || (args[i].ref && args[i].nrefs))
-      return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu: refs must be given with nrefs, and only with a "
-                          "value (a ref argument's object carries its own refs)", i);
+      return cw_set_error(RAYC_EINVALID_ARGUMENT,
+                          "argument %zu: refs must be given with nrefs, and only with a "
+                          "value (a ref argument's object carries its own refs)",
+                          i);
   }
   return 0;
 }
@@ -908,7 +915,7 @@ int rayc_cancel(const rayc_ref *ref, int force, int recursive)
     rc = cw_set_error(RAYC_ENOT_FOUND, "rayc_cancel: this process does not own that object");
   else if (cw_obj_get(cw, (const id_object_t *)ref->id)->owner)
     rc = cw_set_error(RAYC_ENOT_FOUND, "rayc_cancel: that object is owned by another process (only its owner can "
-                      "cancel the task that makes it)");
+                                       "cancel the task that makes it)");
   else if (t && !t->cancelled)
     cw_cancel_task(cw, t, force, recursive);
   pthread_mutex_unlock(&cw->mu);

@@ -33,16 +33,16 @@ typedef struct worker_config {
 
 #define F(field) offsetof(worker_config_t, field)
 static const cfg_entry_t worker_settings[] = {
-  {"session-dir", CFG_STRING, F(session_dir), NULL, "session directory"},
-  {"raylet-socket", CFG_STRING, F(raylet_socket), NULL, "the raylet's Unix socket"},
-  {"store-socket", CFG_STRING, F(store_socket), NULL, "the store's Unix socket"},
-  {"node-ip-address", CFG_STRING, F(node_ip), "127.0.0.1", "address to serve on"},
-  {"job-id", CFG_STRING, F(job_id), NULL, "the job this worker serves (hex)"},
-  {"worker-id", CFG_STRING, F(worker_id), NULL, "this worker's id (hex)"},
-  {"code-path", CFG_STRING, F(code_path), "", "libraries to load, ':'-separated"},
-  {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
-  {"gcs-rpc-reconnect-timeout-ms", CFG_INT, F(gcs_reconnect_timeout_ms), "60000",
-   "how long a GCS call is retried while the GCS is down (restarting) before it fails"},
+    {"session-dir", CFG_STRING, F(session_dir), NULL, "session directory"},
+    {"raylet-socket", CFG_STRING, F(raylet_socket), NULL, "the raylet's Unix socket"},
+    {"store-socket", CFG_STRING, F(store_socket), NULL, "the store's Unix socket"},
+    {"node-ip-address", CFG_STRING, F(node_ip), "127.0.0.1", "address to serve on"},
+    {"job-id", CFG_STRING, F(job_id), NULL, "the job this worker serves (hex)"},
+    {"worker-id", CFG_STRING, F(worker_id), NULL, "this worker's id (hex)"},
+    {"code-path", CFG_STRING, F(code_path), "", "libraries to load, ':'-separated"},
+    {"log-level", CFG_STRING, F(log_level), "info", "debug, info, warn or error"},
+    {"gcs-rpc-reconnect-timeout-ms", CFG_INT, F(gcs_reconnect_timeout_ms), "60000",
+     "how long a GCS call is retried while the GCS is down (restarting) before it fails"},
 };
 #undef F
 

@@ -29,8 +29,8 @@ int cli_memory(int argc, char **argv);
 
 /* Loads the settings of `rayc <cmd>` into conf (zeroed here). Returns CLI_CONTINUE to go on, or an
  * exit status after printing help (CLI_OK) or the error (CLI_USAGE; conf is released). */
-int cli_parse(const char *cmd, const char *summary, const cfg_entry_t *table, size_t n, void *conf,
-              size_t conf_size, int argc, char **argv);
+int cli_parse(const char *cmd, const char *summary, const cfg_entry_t *table, size_t n, void *conf, size_t conf_size,
+              int argc, char **argv);
 
 /* Resolves <temp_dir>/session_latest to the session directory it names, into buf. 0, or a
  * negative code when there is no such link (or it is dangling). */
@@ -47,14 +47,16 @@ typedef struct cli_sec {
   char *tls_cert, *tls_key, *tls_ca;
 } cli_sec_t;
 
-#define CLI_SEC_SETTINGS(type, field)                                                                       \
-  {"token-file", CFG_STRING, offsetof(type, field.token_file), NULL,                                        \
-   "file holding the cluster token (unset: $RAYC_TOKEN, else <temp-dir>/session_latest/cluster_token, "     \
-   "else <temp-dir>/cluster_token)"},                                                                       \
-      {"tls-cert", CFG_STRING, offsetof(type, field.tls_cert), NULL,                                        \
-       "PEM certificate for TLS to the cluster (unset: plaintext)"},                                        \
-      {"tls-key", CFG_STRING, offsetof(type, field.tls_key), NULL, "PEM private key of --tls-cert"},        \
-      {"tls-ca", CFG_STRING, offsetof(type, field.tls_ca), NULL, "PEM CA that signed the cluster's certificates"}
+#define CLI_SEC_SETTINGS(type, field)                                                                         \
+  {"token-file", CFG_STRING, offsetof(type, field.token_file), NULL,                                          \
+   "file holding the cluster token (unset: $RAYC_TOKEN, else <temp-dir>/session_latest/cluster_token, "       \
+   "else <temp-dir>/cluster_token)"},                                                                         \
+      {"tls-cert", CFG_STRING, offsetof(type, field.tls_cert), NULL,                                          \
+       "PEM certificate for TLS to the cluster (unset: plaintext)"},                                          \
+      {"tls-key", CFG_STRING, offsetof(type, field.tls_key), NULL, "PEM private key of --tls-cert"},          \
+  {                                                                                                           \
+    "tls-ca", CFG_STRING, offsetof(type, field.tls_ca), NULL, "PEM CA that signed the cluster's certificates" \
+  }
 
 /* How a command authenticates to the cluster: the token (never printed, except by rayc get-token)
  * and the TLS files. */

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_parse(const char *cmd, const char *summary, const cfg_entry_t *table, size_t n, void *conf,
-              size_t conf_size, int argc, char **argv)
+int cli_parse(const char *cmd, const char *summary, const cfg_entry_t *table, size_t n, void *conf, size_t conf_size,
+              int argc, char **argv)
 {
   char *err = NULL, *prog = xasprintf("rayc %s", cmd);
   int next = argc, status = CLI_CONTINUE;
@@ -126,8 +126,8 @@ int cli_gcs_get_nodes(const cli_auth_t *a, const char *address, int timeout_ms, 
       *detail = xstrdup(rpc_tls_enabled(&a->tls) ? "the TLS files are unusable" : "the token is malformed");
     return RAYC_EINVALID_ARGUMENT;
   }
-  int rc = rpc_call_sync(rpc_channel_get(c, address), &rayc__node_info_gcs_service__descriptor,
-                         "GetAllNodeInfo", &req.base, timeout_ms, &resp, detail);
+  int rc = rpc_call_sync(rpc_channel_get(c, address), &rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo",
+                         &req.base, timeout_ms, &resp, detail);
   rpc_client_destroy(c);
   *out = (Rayc__GetAllNodeInfoReply *)resp;
   return rc;

@@ -20,25 +20,23 @@ typedef struct cli_token_conf {
 
 #define F(field) offsetof(cli_token_conf_t, field)
 static const cfg_entry_t cli_token_table[] = {
-    {"temp-dir", CFG_STRING, F(temp_dir), "/tmp/rayc",
-     "where sessions and <temp-dir>/cluster_token live"},
-    {"quiet", CFG_BOOL, F(quiet), "false",
-     "print only the token (not where it came from)"},
+    {"temp-dir", CFG_STRING, F(temp_dir), "/tmp/rayc", "where sessions and <temp-dir>/cluster_token live"},
+    {"quiet", CFG_BOOL, F(quiet), "false", "print only the token (not where it came from)"},
     CLI_SEC_SETTINGS(cli_token_conf_t, sec),
 };
 #undef F
 
-static const char cli_token_summary[] =
-    "Prints the cluster token on stdout (and where it came from on stderr): "
-    "from --token-file or\n"
-    "RAYC_TOKEN_FILE, else RAYC_TOKEN, else "
-    "<temp-dir>/session_latest/cluster_token, else\n"
-    "<temp-dir>/cluster_token. Treat the output as a password.";
+static const char cli_token_summary[] = "Prints the cluster token on stdout (and where it came from on stderr): "
+                                        "from --token-file or\n"
+                                        "RAYC_TOKEN_FILE, else RAYC_TOKEN, else "
+                                        "<temp-dir>/session_latest/cluster_token, else\n"
+                                        "<temp-dir>/cluster_token. Treat the output as a password.";
 
-int cli_get_token(int argc, char **argv) {
+int cli_get_token(int argc, char **argv)
+{
   cli_token_conf_t c;
-  int status = cli_parse("get-token", cli_token_summary, cli_token_table,
-                         ARRAY_LEN(cli_token_table), &c, sizeof(c), argc, argv);
+  int status = cli_parse("get-token", cli_token_summary, cli_token_table, ARRAY_LEN(cli_token_table), &c, sizeof(c),
+                         argc, argv);
   if (status != CLI_CONTINUE)
     return status;
   cli_auth_t auth;

@@ -27,16 +27,16 @@ const char *cli_job_status_name(Rayc__JobStatus st)
 int cli_job_exit_for(int rc)
 {
   switch (rc) {
-  case RAYC_ENOT_FOUND:
-    return CLI_JOB_NOT_FOUND;
-  case RAYC_EUNAVAILABLE:
-  case RAYC_ETIMEOUT:
-  case RAYC_ENOT_CONNECTED:
-    return CLI_JOB_NO_CLUSTER;
-  case RAYC_EUNAUTHENTICATED:
-    return CLI_JOB_AUTH;
-  default:
-    return CLI_FAIL;
+    case RAYC_ENOT_FOUND:
+      return CLI_JOB_NOT_FOUND;
+    case RAYC_EUNAVAILABLE:
+    case RAYC_ETIMEOUT:
+    case RAYC_ENOT_CONNECTED:
+      return CLI_JOB_NO_CLUSTER;
+    case RAYC_EUNAUTHENTICATED:
+      return CLI_JOB_AUTH;
+    default:
+      return CLI_FAIL;
   }
 }
 
@@ -47,8 +47,10 @@ int cli_job_connect(cli_job_client_t *c, const cli_job_conn_t *conn, const char 
   c->timeout_ms = conn->timeout_ms > 0 ? conn->timeout_ms : 10000;
   const char *given = conn->address && *conn->address ? conn->address : getenv("RAYC_ADDRESS");
   if (cli_find_address(given, conn->temp_dir, c->address, sizeof(c->address)) != 0) {
-    fprintf(stderr, "rayc %s: no cluster: give --address HOST:PORT (or RAYC_ADDRESS), or start one here with "
-                    "`rayc start --head` (none found under %s)\n", cmd, conn->temp_dir);
+    fprintf(stderr,
+            "rayc %s: no cluster: give --address HOST:PORT (or RAYC_ADDRESS), or start one here with "
+            "`rayc start --head` (none found under %s)\n",
+            cmd, conn->temp_dir);
     return CLI_JOB_NO_CLUSTER;
   }
   if (cli_auth_init(&c->auth, &conn->sec, conn->temp_dir, cmd) < 0)
@@ -240,7 +242,10 @@ static int cli_job_parse(const char *cmd, const char *summary, int want_id, cli_
     status = CLI_OK;
   } else if (rc < 0 || next < nargs || (want_id && !*id)) {
     fprintf(stderr, "%s: %s\nRun `%s --help` for its flags.\n", prog,
-            rc < 0 ? err : next < nargs ? "too many arguments" : "which job? give its submission id", prog);
+            rc < 0         ? err
+            : next < nargs ? "too many arguments"
+                           : "which job? give its submission id",
+            prog);
     status = CLI_USAGE;
   }
   if (status != CLI_CONTINUE)
@@ -316,7 +321,8 @@ static int cli_job_run(cli_job_client_t *c, const char *cmd, const char *id, con
     Rayc__StopJobRequest req = RAYC__STOP_JOB_REQUEST__INIT;
     req.submission_id = (char *)id;
     if ((rc = cli_job_call(c, "StopJob", &req.base, &resp)) == 0)
-      printf(((Rayc__StopJobReply *)resp)->stopped ? "Job '%s' is being stopped\n" : "Job '%s' had already ended\n", id);
+      printf(((Rayc__StopJobReply *)resp)->stopped ? "Job '%s' is being stopped\n" : "Job '%s' had already ended\n",
+             id);
   } else {
     Rayc__DeleteJobRequest req = RAYC__DELETE_JOB_REQUEST__INIT;
     req.submission_id = (char *)id;

@@ -28,7 +28,7 @@ typedef struct cli_job_conn {
 
 #define CLI_JOB_CONN_SETTINGS(type, field)                                                                         \
   {"address", CFG_STRING, offsetof(type, field.address), NULL,                                                     \
-   "HOST:PORT of the GCS (unset: $RAYC_ADDRESS, else <temp-dir>/session_latest/address)"},                        \
+   "HOST:PORT of the GCS (unset: $RAYC_ADDRESS, else <temp-dir>/session_latest/address)"},                         \
       {"temp-dir", CFG_STRING, offsetof(type, field.temp_dir), "/tmp/rayc", "where sessions live"},                \
       {"format", CFG_STRING, offsetof(type, field.format), "table", "table or json"},                              \
       {"timeout-ms", CFG_INT, offsetof(type, field.timeout_ms), "10000", "how long to wait for the GCS per call"}, \
@@ -69,10 +69,10 @@ void cli_job_print_json(const Rayc__JobSubmission *j);
 /* "SUCCEEDED"... */
 const char *cli_job_status_name(Rayc__JobStatus st);
 
-int cli_job_submit(int argc, char **argv);      /* cli_job_submit.c */
-int cli_job_record(int argc, char **argv);      /* cli_job_record.c */
-int cli_job_records(int argc, char **argv);     /* cli_job_record.c */
-int cli_job_supervisor(int argc, char **argv);  /* cli_job_supervisor.c */
+int cli_job_submit(int argc, char **argv);     /* cli_job_submit.c */
+int cli_job_record(int argc, char **argv);     /* cli_job_record.c */
+int cli_job_records(int argc, char **argv);    /* cli_job_record.c */
+int cli_job_supervisor(int argc, char **argv); /* cli_job_supervisor.c */
 
 /* The `rayc job` command and the hidden `rayc job-supervisor`. */
 int cli_job(int argc, char **argv);

@@ -65,11 +65,11 @@ static size_t rec_verify(Rayc__JobRecord **v, size_t n, const char *head, const 
     char *link = xasprintf("%s%s", v[i]->prev_sha256, v[i]->content_sha256);
     pkg_sha256_hex(link, strlen(link), c);
     free(link);
-    *why = v[i]->seq != i + 1 ? "a record before it is missing (sequence gap)"
+    *why = v[i]->seq != i + 1                     ? "a record before it is missing (sequence gap)"
            : strcmp(h, v[i]->content_sha256) != 0 ? "its content was altered (its SHA-256 does not match)"
            : strcmp(v[i]->prev_sha256, prev) != 0 ? "the chain is broken: it does not follow the record before it"
            : strcmp(c, v[i]->chain_sha256) != 0   ? "its chain hash was altered"
-                                                   : NULL;
+                                                  : NULL;
     if (*why)
       return i;
     prev = v[i]->chain_sha256;
@@ -157,8 +157,7 @@ static int rec_main(const char *cmd, const char *summary, int want_id, int argc,
 
 int cli_job_record(int argc, char **argv)
 {
-  return rec_main("job record", "Prints a job's governance record: rayc job record ID [--format json].", 1, argc,
-                  argv);
+  return rec_main("job record", "Prints a job's governance record: rayc job record ID [--format json].", 1, argc, argv);
 }
 
 int cli_job_records(int argc, char **argv)

@@ -105,11 +105,11 @@ static int submit_is(const char *arg, const char *flag)
 static int submit_flag(submit_opts_t *o, int argc, char **argv, int *i)
 {
   const char *a = argv[*i];
-  static const char *str_flags[] = {"--address", "--temp-dir", "--format", "--token-file", "--tls-cert", "--tls-key",
-                                    "--tls-ca", "--working-dir", "--runtime-env", "--submission-id"};
-  char **str_slots[] = {&o->conn.address, &o->conn.temp_dir, &o->conn.format, &o->conn.sec.token_file,
+  static const char *str_flags[] = {"--address", "--temp-dir", "--format",      "--token-file",  "--tls-cert",
+                                    "--tls-key", "--tls-ca",   "--working-dir", "--runtime-env", "--submission-id"};
+  char **str_slots[] = {&o->conn.address,      &o->conn.temp_dir,    &o->conn.format,     &o->conn.sec.token_file,
                         &o->conn.sec.tls_cert, &o->conn.sec.tls_key, &o->conn.sec.tls_ca, &o->working_dir,
-                        &o->runtime_env, &o->submission_id};
+                        &o->runtime_env,       &o->submission_id};
   for (size_t k = 0; k < ARRAY_LEN(str_flags); k++)
     if (submit_is(a, str_flags[k])) {
       const char *v = submit_value(argc, argv, i, str_flags[k]);
@@ -217,8 +217,10 @@ static int runtime_env_key(submit_opts_t *o, yaml_document_t *d, const char *key
     }
     return 0;
   }
-  fprintf(stderr, "rayc job submit: runtime env: key '%s' is not supported or has the wrong type (known: "
-                  "working_dir: DIR, env_vars: {NAME: VALUE}, code_path: PATH or [PATH...])\n", key);
+  fprintf(stderr,
+          "rayc job submit: runtime env: key '%s' is not supported or has the wrong type (known: "
+          "working_dir: DIR, env_vars: {NAME: VALUE}, code_path: PATH or [PATH...])\n",
+          key);
   return -1;
 }
 
@@ -378,7 +380,10 @@ static int submit_wait(cli_job_client_t *c, const char *id)
     return rc;
   const Rayc__JobSubmission *j = ((Rayc__GetJobReply *)resp)->job;
   int ok = j->status == RAYC__JOB_STATUS__JOB_SUCCEEDED;
-  fprintf(stderr, "Job '%s' %s%s%s\n", id, ok ? "succeeded" : j->status == RAYC__JOB_STATUS__JOB_STOPPED ? "was stopped" : "failed",
+  fprintf(stderr, "Job '%s' %s%s%s\n", id,
+          ok                                           ? "succeeded"
+          : j->status == RAYC__JOB_STATUS__JOB_STOPPED ? "was stopped"
+                                                       : "failed",
           *j->message ? ": " : "", j->message);
   pb_free(resp);
   return ok ? CLI_OK : CLI_FAIL;
@@ -423,8 +428,10 @@ static int submit_run(cli_job_client_t *c, submit_opts_t *o)
   if (!o->no_wait)
     rc = submit_wait(c, id);
   else if (strcmp(o->conn.format, "json") != 0)
-    fprintf(stderr, "Query its status with `rayc job status %s`, its output with `rayc job logs %s --follow`, "
-                    "stop it with `rayc job stop %s`\n", id, id, id);
+    fprintf(stderr,
+            "Query its status with `rayc job status %s`, its output with `rayc job logs %s --follow`, "
+            "stop it with `rayc job stop %s`\n",
+            id, id, id);
   free(id);
 out:
   for (size_t i = 0; i < env.n_files; i++)

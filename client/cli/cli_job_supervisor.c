@@ -71,7 +71,7 @@ typedef struct sup {
   char *wd, *logpath;
   pid_t child;
   int stopping;
-  int reserved; /* the entrypoint's CPUs are reserved on the head */
+  int reserved;    /* the entrypoint's CPUs are reserved on the head */
   int64_t kill_at; /* monotonic ms; 0: none */
 } sup_t;
 
@@ -122,7 +122,8 @@ static int sup_install(sup_t *s, char **why)
                          &detail);
   Rayc__KVGetReply *r = (Rayc__KVGetReply *)resp;
   if (rc != 0 || !r->found) {
-    *why = xasprintf("cannot fetch the working dir %s: %s", name, rc ? (detail ? detail : rayc_strerror(rc)) : "not in the KV");
+    *why = xasprintf("cannot fetch the working dir %s: %s", name,
+                     rc ? (detail ? detail : rayc_strerror(rc)) : "not in the KV");
     free(detail);
     pb_free(resp);
     return -1;
@@ -318,7 +319,8 @@ static int sup_wait(sup_t *s, int sfd)
     struct pollfd p = {.fd = sfd, .events = POLLIN};
     int n = poll(&p, 1, timeout);
     if (n == 0 && s->kill_at) {
-      log_warn("job %s: still running %d ms after SIGTERM: SIGKILL to its group", s->c.submission_id, s->c.stop_grace_ms);
+      log_warn("job %s: still running %d ms after SIGTERM: SIGKILL to its group", s->c.submission_id,
+               s->c.stop_grace_ms);
       killpg(s->child, SIGKILL);
       s->kill_at = 0;
     }

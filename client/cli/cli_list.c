@@ -104,11 +104,12 @@ static int cli_state_open(cli_state_run_t *r, const char *summary, int argc, cha
     return CLI_USAGE;
   }
   if (cli_find_address(r->c.address, r->c.temp_dir, r->address, sizeof(r->address)) < 0) {
-    fprintf(stderr, "rayc %s: no cluster found (no --address, no RAYC_ADDRESS, no %s/session_latest/address)\n",
-            r->cmd, r->c.temp_dir);
+    fprintf(stderr, "rayc %s: no cluster found (no --address, no RAYC_ADDRESS, no %s/session_latest/address)\n", r->cmd,
+            r->c.temp_dir);
     return CLI_FAIL;
   }
-  if (cli_auth_init(&r->auth, &r->c.sec, r->c.temp_dir, r->cmd) < 0 || !(r->client = cli_client_create(&r->auth, r->cmd)))
+  if (cli_auth_init(&r->auth, &r->c.sec, r->c.temp_dir, r->cmd) < 0 ||
+      !(r->client = cli_client_create(&r->auth, r->cmd)))
     return CLI_FAIL;
   r->src.gcs = rpc_channel_get(r->client, r->address);
   r->src.timeout_ms = r->c.timeout_ms;
@@ -198,8 +199,10 @@ int cli_list(int argc, char **argv)
     return status;
   const char *kind = argv[1];
   if (!state_kind_valid(kind)) {
-    fprintf(stderr, "rayc list: '%s' cannot be listed (try: nodes, jobs, actors, tasks, workers, placement-groups, "
-                    "cluster-events)\n", kind);
+    fprintf(stderr,
+            "rayc list: '%s' cannot be listed (try: nodes, jobs, actors, tasks, workers, placement-groups, "
+            "cluster-events)\n",
+            kind);
     return CLI_USAGE;
   }
   cli_state_run_t r = {0};
@@ -222,8 +225,9 @@ int cli_list(int argc, char **argv)
 
 int cli_get(int argc, char **argv)
 {
-  int status = cli_kind_arg("get", argc, argv, "KIND ID [--address HOST:PORT] (KIND: nodes, jobs, actors, tasks, "
-                                               "workers, placement-groups; ID: the id or an unambiguous prefix)");
+  int status = cli_kind_arg("get", argc, argv,
+                            "KIND ID [--address HOST:PORT] (KIND: nodes, jobs, actors, tasks, "
+                            "workers, placement-groups; ID: the id or an unambiguous prefix)");
   if (status != CLI_CONTINUE)
     return status;
   const char *kind = argv[1];
@@ -298,8 +302,10 @@ int cli_timeline(int argc, char **argv)
   cli_state_run_t r = {0};
   snprintf(r.cmd, sizeof(r.cmd), "timeline");
   json_t *rows = NULL;
-  int status = cli_state_open(&r, "Writes the tasks' Chrome trace (load it in Perfetto or chrome://tracing): "
-                                  "rayc timeline [--job ID] -o FILE.", argc, argv);
+  int status = cli_state_open(&r,
+                              "Writes the tasks' Chrome trace (load it in Perfetto or chrome://tracing): "
+                              "rayc timeline [--job ID] -o FILE.",
+                              argc, argv);
   if (status == CLI_CONTINUE && !r.c.output) {
     fprintf(stderr, "rayc timeline: name the file to write with -o FILE\n");
     status = CLI_USAGE;

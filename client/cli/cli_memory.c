@@ -29,8 +29,7 @@ typedef struct cli_memory_conf {
 #define F(field) offsetof(cli_memory_conf_t, field)
 static const cfg_entry_t cli_memory_table[] = {
     {"temp-dir", CFG_STRING, F(temp_dir), "/tmp/rayc", "where sessions live"},
-    {"socket", CFG_STRING, F(socket), NULL,
-     "the store's socket (unset: <temp-dir>/session_latest/sockets/store)"},
+    {"socket", CFG_STRING, F(socket), NULL, "the store's socket (unset: <temp-dir>/session_latest/sockets/store)"},
 };
 #undef F
 

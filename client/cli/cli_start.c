@@ -128,8 +128,10 @@ static const char *cli_start_check(cli_start_conf_t *c)
   if (c->restart_gcs)
     return NULL; /* takes only --temp-dir */
   if (c->head && c->address && *c->address) {
-    fprintf(stderr, "rayc start: --head starts a new cluster: ignoring the address %s "
-                    "(from --address or RAYC_ADDRESS)\n", c->address);
+    fprintf(stderr,
+            "rayc start: --head starts a new cluster: ignoring the address %s "
+            "(from --address or RAYC_ADDRESS)\n",
+            c->address);
     free(c->address);
     c->address = NULL;
   }
@@ -245,14 +247,13 @@ static int cli_start_head_token(const cli_start_conf_t *c, char **token)
 static void cli_start_report(const cli_start_conf_t *c, const launch_result_t *r)
 {
   printf("rayc: started %s\n", c->head ? "the head node of a new cluster" : "a node");
-  printf("  session  %s\n  logs     %s/logs\n  GCS      %s\n", r->session_dir, r->session_dir,
-         r->gcs_address);
+  printf("  session  %s\n  logs     %s/logs\n  GCS      %s\n", r->session_dir, r->session_dir, r->gcs_address);
   if (!c->gcs_only)
     printf("  raylet   port %d, socket %s\n", r->raylet_port, r->raylet_socket);
   printf("  token    %s (0600; `rayc get-token` prints it)\n", r->token_file);
   if (r->dashboard_port > 0)
-    printf("  dashboard %s://%s:%d/ (log in with the token)\n", c->sec.tls_cert ? "https" : "http",
-           c->node_ip_address, r->dashboard_port);
+    printf("  dashboard %s://%s:%d/ (log in with the token)\n", c->sec.tls_cert ? "https" : "http", c->node_ip_address,
+           r->dashboard_port);
   else if (r->dashboard_error[0])
     fprintf(stderr, "rayc start: warning: the dashboard did not start (the cluster runs without it): %s\n",
             r->dashboard_error);
@@ -284,8 +285,8 @@ static int cli_start_probe(const char *address, const cli_auth_t *a)
   char *detail = NULL;
   int rc = cli_gcs_get_nodes(a, address, CLI_PROBE_TIMEOUT_MS, &reply, &detail);
   if (rc == RAYC_EUNAUTHENTICATED && a->token)
-    fprintf(stderr, "rayc start: the cluster at %s rejected the token (from %s); nothing was started.\n",
-            address, a->where);
+    fprintf(stderr, "rayc start: the cluster at %s rejected the token (from %s); nothing was started.\n", address,
+            a->where);
   else if (rc == RAYC_EUNAUTHENTICATED)
     fprintf(stderr, "rayc start: the cluster at %s wants a token and none was found (%s); nothing was started.\n",
             address, a->where);
@@ -317,8 +318,8 @@ static int cli_start_block(const launch_result_t *r, const sigset_t *set)
       break;
     }
     if (pid > 0) {
-      fprintf(stderr, "rayc: a daemon of the node (pid %d) exited; see %s/logs; stopping the node\n",
-              (int)pid, r->session_dir);
+      fprintf(stderr, "rayc: a daemon of the node (pid %d) exited; see %s/logs; stopping the node\n", (int)pid,
+              r->session_dir);
       status = CLI_FAIL;
       break;
     }
@@ -330,8 +331,8 @@ static int cli_start_block(const launch_result_t *r, const sigset_t *set)
 int cli_start(int argc, char **argv)
 {
   cli_start_conf_t c;
-  int status = cli_parse("start", cli_start_summary, cli_start_table, ARRAY_LEN(cli_start_table),
-                         &c, sizeof(c), argc, argv);
+  int status = cli_parse("start", cli_start_summary, cli_start_table, ARRAY_LEN(cli_start_table), &c, sizeof(c), argc,
+                         argv);
   if (status != CLI_CONTINUE)
     return status;
   const char *bad = cli_start_check(&c);

@@ -20,8 +20,8 @@
 #include <strings.h>
 #include <time.h>
 
-const char *const state_kinds[] = {"nodes",   "jobs", "actors", "tasks", "workers", "placement-groups", "cluster-events",
-                                   NULL};
+const char *const state_kinds[] = {"nodes",          "jobs", "actors", "tasks", "workers", "placement-groups",
+                                   "cluster-events", NULL};
 
 typedef struct state_kind {
   const char *kind, *id_key;
@@ -30,10 +30,10 @@ typedef struct state_kind {
 
 static const char *const cols_nodes[] = {"node_id", "ip", "is_head", "state", "death_reason", "hostname", NULL};
 static const char *const cols_jobs[] = {"job_id", "status", "driver_pid", "entrypoint", "end_reason", NULL};
-static const char *const cols_actors[] = {"actor_id", "class_name", "name", "state", "num_restarts", "death_message",
-                                          NULL};
-static const char *const cols_tasks[] = {"task_id", "attempt", "name", "state", "type", "node_id", "duration_ms",
-                                         "error", NULL};
+static const char *const cols_actors[] = {"actor_id",     "class_name",    "name", "state",
+                                          "num_restarts", "death_message", NULL};
+static const char *const cols_tasks[] = {"task_id", "attempt",     "name",  "state", "type",
+                                         "node_id", "duration_ms", "error", NULL};
 static const char *const cols_workers[] = {"worker_id", "node_id", "ip", "pid", "is_alive", "exit_type", NULL};
 static const char *const cols_pgs[] = {"placement_group_id", "name", "strategy", "state", "state_detail", NULL};
 static const char *const cols_events[] = {"time", "severity", "kind", "message", NULL};
@@ -161,7 +161,8 @@ static void state_fix_tasks(json_t *rows)
     json_object_set_new(r, "creation_time_ms", created ? json_integer(created / 1000) : json_null());
     json_object_set_new(r, "start_time_ms", start ? json_integer(start / 1000) : json_null());
     json_object_set_new(r, "end_time_ms", end ? json_integer(end / 1000) : json_null());
-    json_object_set_new(r, "duration_ms", start && end >= start ? json_real((double)(end - start) / 1000.0) : json_null());
+    json_object_set_new(r, "duration_ms",
+                        start && end >= start ? json_real((double)(end - start) / 1000.0) : json_null());
   }
 }
 
@@ -203,8 +204,8 @@ static void state_fix_pgs(json_t *rows)
   }
 }
 
-#define STATE_CALL(svc, method, Req, INIT)                                                                            \
-  Req req = INIT;                                                                                                      \
+#define STATE_CALL(svc, method, Req, INIT) \
+  Req req = INIT;                          \
   rc = state_call(s, &rayc__##svc##__descriptor, method, &req.base, &resp, err)
 
 static int state_fetch_gcs(const state_src_t *s, const char *kind, json_t **rows, char **err)
@@ -212,17 +213,21 @@ static int state_fetch_gcs(const state_src_t *s, const char *kind, json_t **rows
   ProtobufCMessage *resp = NULL;
   int rc = RAYC_EINVALID_ARGUMENT;
   if (strcmp(kind, "nodes") == 0) {
-    STATE_CALL(node_info_gcs_service, "GetAllNodeInfo", Rayc__GetAllNodeInfoRequest, RAYC__GET_ALL_NODE_INFO_REQUEST__INIT);
+    STATE_CALL(node_info_gcs_service, "GetAllNodeInfo", Rayc__GetAllNodeInfoRequest,
+               RAYC__GET_ALL_NODE_INFO_REQUEST__INIT);
     if (rc == 0)
-      *rows = state_rows((ProtobufCMessage **)((Rayc__GetAllNodeInfoReply *)resp)->nodes, ((Rayc__GetAllNodeInfoReply *)resp)->n_nodes);
+      *rows = state_rows((ProtobufCMessage **)((Rayc__GetAllNodeInfoReply *)resp)->nodes,
+                         ((Rayc__GetAllNodeInfoReply *)resp)->n_nodes);
   } else if (strcmp(kind, "jobs") == 0) {
     STATE_CALL(job_info_gcs_service, "GetAllJobInfo", Rayc__GetAllJobInfoRequest, RAYC__GET_ALL_JOB_INFO_REQUEST__INIT);
     if (rc == 0)
-      *rows = state_rows((ProtobufCMessage **)((Rayc__GetAllJobInfoReply *)resp)->jobs, ((Rayc__GetAllJobInfoReply *)resp)->n_jobs);
+      *rows = state_rows((ProtobufCMessage **)((Rayc__GetAllJobInfoReply *)resp)->jobs,
+                         ((Rayc__GetAllJobInfoReply *)resp)->n_jobs);
   } else if (strcmp(kind, "actors") == 0) {
     STATE_CALL(actor_info_gcs_service, "ListActors", Rayc__ListActorsRequest, RAYC__LIST_ACTORS_REQUEST__INIT);
     if (rc == 0)
-      *rows = state_rows((ProtobufCMessage **)((Rayc__ListActorsReply *)resp)->actors, ((Rayc__ListActorsReply *)resp)->n_actors);
+      *rows = state_rows((ProtobufCMessage **)((Rayc__ListActorsReply *)resp)->actors,
+                         ((Rayc__ListActorsReply *)resp)->n_actors);
   } else if (strcmp(kind, "workers") == 0) {
     STATE_CALL(worker_info_gcs_service, "GetAllWorkerInfo", Rayc__GetAllWorkerInfoRequest,
                RAYC__GET_ALL_WORKER_INFO_REQUEST__INIT);
@@ -236,7 +241,8 @@ static int state_fetch_gcs(const state_src_t *s, const char *kind, json_t **rows
       *rows = state_rows((ProtobufCMessage **)((Rayc__GetAllPlacementGroupReply *)resp)->placement_groups,
                          ((Rayc__GetAllPlacementGroupReply *)resp)->n_placement_groups);
   } else if (strcmp(kind, "cluster-events") == 0) {
-    STATE_CALL(event_gcs_service, "GetClusterEvents", Rayc__GetClusterEventsRequest, RAYC__GET_CLUSTER_EVENTS_REQUEST__INIT);
+    STATE_CALL(event_gcs_service, "GetClusterEvents", Rayc__GetClusterEventsRequest,
+               RAYC__GET_CLUSTER_EVENTS_REQUEST__INIT);
     if (rc == 0)
       *rows = state_rows((ProtobufCMessage **)((Rayc__GetClusterEventsReply *)resp)->events,
                          ((Rayc__GetClusterEventsReply *)resp)->n_events);
@@ -408,14 +414,14 @@ json_t *state_timeline(json_t *tasks)
       continue; /* never ran, or still running */
     json_int_t pid = state_trace_pid(meta, events, state_text(r, "node_id", node, sizeof(node)));
     json_array_append_new(
-        events, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:{s:s, s:I, s:s, s:s}}", "name",
-                          state_text(r, "name", name, sizeof(name)), "cat", "task", "ph", "X", "ts", start, "dur",
-                          end - start, "pid", pid, "tid", json_integer_value(json_object_get(r, "worker_pid")), "args",
-                          "task_id", state_text(r, "task_id", id, sizeof(id)), "attempt",
-                          json_integer_value(json_object_get(r, "attempt")), "state",
-                          state_text(r, "state", st, sizeof(st)), "job_id", json_string_value(json_object_get(r, "job_id"))
-                                                                                 ? json_string_value(json_object_get(r, "job_id"))
-                                                                                 : ""));
+        events,
+        json_pack(
+            "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:{s:s, s:I, s:s, s:s}}", "name",
+            state_text(r, "name", name, sizeof(name)), "cat", "task", "ph", "X", "ts", start, "dur", end - start, "pid",
+            pid, "tid", json_integer_value(json_object_get(r, "worker_pid")), "args", "task_id",
+            state_text(r, "task_id", id, sizeof(id)), "attempt", json_integer_value(json_object_get(r, "attempt")),
+            "state", state_text(r, "state", st, sizeof(st)), "job_id",
+            json_string_value(json_object_get(r, "job_id")) ? json_string_value(json_object_get(r, "job_id")) : ""));
   }
   json_decref(meta);
   return json_pack("{s:o, s:s}", "traceEvents", events, "displayTimeUnit", "ms");
@@ -428,8 +434,8 @@ static void state_target(json_t *groups, const char *daemon, const char *ip, jso
   int v6 = strchr(ip, ':') != NULL;
   char target[128];
   snprintf(target, sizeof(target), "%s%s%s:%lld", v6 ? "[" : "", ip, v6 ? "]" : "", (long long)port);
-  json_array_append_new(groups, json_pack("{s:[s], s:{s:s, s:s}}", "targets", target, "labels", "daemon", daemon,
-                                          "node_id", node));
+  json_array_append_new(
+      groups, json_pack("{s:[s], s:{s:s, s:s}}", "targets", target, "labels", "daemon", daemon, "node_id", node));
 }
 
 int state_metrics_targets(const state_src_t *s, const char *gcs_host, json_t **out, char **err)

@@ -28,8 +28,7 @@ typedef struct cli_status_conf {
 
 #define F(field) offsetof(cli_status_conf_t, field)
 static const cfg_entry_t cli_status_table[] = {
-    {"address", CFG_STRING, F(address), NULL,
-     "HOST:PORT of the GCS (unset: <temp-dir>/session_latest/address)"},
+    {"address", CFG_STRING, F(address), NULL, "HOST:PORT of the GCS (unset: <temp-dir>/session_latest/address)"},
     {"temp-dir", CFG_STRING, F(temp_dir), "/tmp/rayc", "where sessions live"},
     {"timeout-ms", CFG_INT, F(timeout_ms), "5000", "how long to wait for the GCS"},
     CLI_SEC_SETTINGS(cli_status_conf_t, sec),
@@ -188,8 +187,7 @@ static void cli_status_print(const char *address, const Rayc__GetAllNodeInfoRepl
   for (size_t i = 0; i < r->n_nodes; i++)
     alive += r->nodes[i]->state == RAYC__NODE_STATE__NODE_ALIVE;
   printf("======== Cluster status: %s ========\n", when);
-  printf("GCS: %s (%zu node%s alive, %zu dead)\n\n", address, alive, alive == 1 ? "" : "s",
-         r->n_nodes - alive);
+  printf("GCS: %s (%zu node%s alive, %zu dead)\n\n", address, alive, alive == 1 ? "" : "s", r->n_nodes - alive);
   printf("Node status\n---------------------------------------------------------------\n");
   cli_status_nodes(r, 1);
   cli_status_nodes(r, 0);
@@ -204,8 +202,8 @@ static void cli_status_print(const char *address, const Rayc__GetAllNodeInfoRepl
 int cli_status(int argc, char **argv)
 {
   cli_status_conf_t c;
-  int status = cli_parse("status", cli_status_summary, cli_status_table,
-                         ARRAY_LEN(cli_status_table), &c, sizeof(c), argc, argv);
+  int status = cli_parse("status", cli_status_summary, cli_status_table, ARRAY_LEN(cli_status_table), &c, sizeof(c),
+                         argc, argv);
   if (status != CLI_CONTINUE)
     return status;
   char address[256], *detail = NULL;
@@ -214,14 +212,17 @@ int cli_status(int argc, char **argv)
   if (cli_auth_init(&auth, &c.sec, c.temp_dir, "status") < 0) {
     status = CLI_FAIL;
   } else if (cli_find_address(c.address, c.temp_dir, address, sizeof(address)) < 0) {
-    fprintf(stderr, "rayc status: no cluster found (no --address, no RAYC_ADDRESS, no "
-                    "%s/session_latest/address); start one with `rayc start --head`\n", c.temp_dir);
+    fprintf(stderr,
+            "rayc status: no cluster found (no --address, no RAYC_ADDRESS, no "
+            "%s/session_latest/address); start one with `rayc start --head`\n",
+            c.temp_dir);
     status = CLI_FAIL;
   } else if ((status = cli_gcs_get_nodes(&auth, address, c.timeout_ms, &reply, &detail)) < 0) {
     fprintf(stderr, "rayc status: cannot query the GCS at %s: %s%s\n", address,
             detail && *detail ? detail : rayc_strerror(status),
-            status == RAYC_EUNAVAILABLE ? " (is the cluster running? does it want TLS: --tls-cert, --tls-key, --tls-ca?)"
-                                        : "");
+            status == RAYC_EUNAVAILABLE
+                ? " (is the cluster running? does it want TLS: --tls-cert, --tls-key, --tls-ca?)"
+                : "");
     cli_auth_hint(stderr, &auth, status);
     status = CLI_FAIL;
   } else {

@@ -173,8 +173,8 @@ static int cli_stop_systemd(const char *session)
 int cli_stop(int argc, char **argv)
 {
   cli_stop_conf_t c;
-  int status = cli_parse("stop", cli_stop_summary, cli_stop_table, ARRAY_LEN(cli_stop_table), &c,
-                         sizeof(c), argc, argv);
+  int status = cli_parse("stop", cli_stop_summary, cli_stop_table, ARRAY_LEN(cli_stop_table), &c, sizeof(c), argc,
+                         argv);
   if (status != CLI_CONTINUE)
     return status;
   char session[PATH_MAX];

@@ -13,15 +13,15 @@
 #include <string.h>
 
 #define UP_STAMP "/var/lib/rayc/.up-package"
-#define UP_DEB "/tmp/rayc-up.deb"
+#define UP_DEB   "/tmp/rayc-up.deb"
 
 typedef struct up_state {
   const up_cluster_t *c;
-  char sha[65];   /* the package's sha256; "" without a package */
-  char *token;    /* the head's cluster token, once known */
-  char *notes;    /* what was done on the current host */
-  char *survey;   /* the current host's state, read in one command (up_survey) */
-  int changed;    /* something the current host's daemons use changed */
+  char sha[65]; /* the package's sha256; "" without a package */
+  char *token;  /* the head's cluster token, once known */
+  char *notes;  /* what was done on the current host */
+  char *survey; /* the current host's state, read in one command (up_survey) */
+  int changed;  /* something the current host's daemons use changed */
 } up_state_t;
 
 static void up_note(up_state_t *s, const char *what)
@@ -52,8 +52,7 @@ static int up_sha256(const char *path, char hex[65])
 }
 
 /* Runs cmd on h; on failure prints the host's error line (what: the step) and returns -1. */
-static int up_do(up_state_t *s, const up_host_t *h, const char *what, const char *cmd, const char *in,
-                 up_run_t *r)
+static int up_do(up_state_t *s, const up_host_t *h, const char *what, const char *cmd, const char *in, up_run_t *r)
 {
   up_ssh(s->c, h, cmd, in, r);
   if (r->status == 0)
@@ -66,9 +65,9 @@ static int up_do(up_state_t *s, const up_host_t *h, const char *what, const char
 }
 
 /* One round trip reads all a host's state `up` compares with: sections "@@name" in the output. */
-#define UP_SURVEY                                                                                        \
+#define UP_SURVEY                                                                                              \
   "echo @@stamp; cat " UP_STAMP " 2>/dev/null; echo @@status; dpkg-query -W -f='${Status}' rayc 2>/dev/null; " \
-  "echo; echo @@config; cat /etc/rayc/rayc.yaml 2>/dev/null; echo @@token; cat /etc/rayc/cluster_token "  \
+  "echo; echo @@config; cat /etc/rayc/rayc.yaml 2>/dev/null; echo @@token; cat /etc/rayc/cluster_token "       \
   "2>/dev/null; echo @@end"
 
 static int up_survey(up_state_t *s, const up_host_t *h)
@@ -119,9 +118,10 @@ static int up_package(up_state_t *s, const up_host_t *h)
     return -1;
   }
   free(r.out);
-  char *cmd = xasprintf("out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall --allow-downgrades "
-                        UP_DEB " 2>&1); rc=$?; rm -f " UP_DEB "; [ $rc = 0 ] && echo %s > " UP_STAMP
-                        "; echo \"$out\" | tail -3; exit $rc", s->sha);
+  char *cmd = xasprintf(
+      "out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall --allow-downgrades " UP_DEB
+      " 2>&1); rc=$?; rm -f " UP_DEB "; [ $rc = 0 ] && echo %s > " UP_STAMP "; echo \"$out\" | tail -3; exit $rc",
+      s->sha);
   int rc = up_do(s, h, "install failed", cmd, NULL, &r);
   free(cmd);
   if (rc < 0)
@@ -173,7 +173,8 @@ static int up_token(up_state_t *s, const up_host_t *h)
   char *tok = xasprintf("%s\n", s->token);
   int rc = up_do(s, h, "writing /etc/rayc/cluster_token",
                  "umask 077 && cat > /etc/rayc/cluster_token.up && chown rayc:rayc /etc/rayc/cluster_token.up && "
-                 "mv -f /etc/rayc/cluster_token.up /etc/rayc/cluster_token", tok, &r);
+                 "mv -f /etc/rayc/cluster_token.up /etc/rayc/cluster_token",
+                 tok, &r);
   explicit_bzero(tok, strlen(tok));
   free(tok);
   if (rc < 0)
@@ -246,7 +247,8 @@ static int up_cmd_up(const up_cluster_t *c)
     printf("rayc up: %zu of %zu hosts up%s\n", ok, c->n_hosts, ok < c->n_hosts ? " (see the errors above)" : "");
   if (ok > 0 && c->hosts[0].host && s.token)
     printf("Drivers on the head need no settings; elsewhere: RAYC_ADDRESS=%s:%d and the token "
-           "(`ssh %s rayc get-token`)\n", c->hosts[0].host, c->gcs_port, c->hosts[0].host);
+           "(`ssh %s rayc get-token`)\n",
+           c->hosts[0].host, c->gcs_port, c->hosts[0].host);
   free(s.notes);
   free(s.survey);
   if (s.token)

@@ -46,20 +46,20 @@ typedef struct up_kvs {
 } up_kvs_t;
 
 typedef struct up_host {
-  char *host;       /* what ssh connects to; also the node's node-ip-address */
+  char *host; /* what ssh connects to; also the node's node-ip-address */
   int head;
   up_kvs_t settings; /* this host's own */
 } up_host_t;
 
 typedef struct up_cluster {
-  char *file;        /* the cluster file as given */
+  char *file; /* the cluster file as given */
   char *name;
-  char *user;        /* NULL: ssh's default */
-  char *key;         /* NULL: ssh's default keys */
-  char *package;     /* the .deb; NULL: up cannot install (status and down still work) */
-  int port;          /* ssh port; 0: ssh's default */
+  char *user;    /* NULL: ssh's default */
+  char *key;     /* NULL: ssh's default keys */
+  char *package; /* the .deb; NULL: up cannot install (status and down still work) */
+  int port;      /* ssh port; 0: ssh's default */
   int gcs_port;
-  char **ssh_opts;   /* "-o" values */
+  char **ssh_opts; /* "-o" values */
   size_t n_ssh_opts;
   up_kvs_t settings; /* every host's */
   up_host_t *hosts;  /* hosts[0] is the head */
@@ -77,8 +77,8 @@ char *up_host_config(const up_cluster_t *c, const up_host_t *h);
 
 /* The result of a command run on a host over ssh. */
 typedef struct up_run {
-  int status;  /* the remote command's exit status; 255: ssh itself failed; -1: not run */
-  char *out;   /* stdout and stderr, new (free()) */
+  int status; /* the remote command's exit status; 255: ssh itself failed; -1: not run */
+  char *out;  /* stdout and stderr, new (free()) */
 } up_run_t;
 
 /* Runs the shell command cmd on h's machine (as root: prefixed with `sudo -n` for another user),

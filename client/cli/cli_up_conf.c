@@ -262,8 +262,10 @@ static int up_top(up_parse_t *p, const char *k, yaml_node_t *v, up_cluster_t *c)
     return up_workers(p, v, c);
   if (strcmp(k, "head") == 0)
     return up_host(p, v, 1, &c->hosts[0]);
-  return up_fail(p, "unknown key '%s' (cluster_name, ssh_user, ssh_key, ssh_port, ssh_options, package, "
-                    "gcs_port, settings, head, workers)", k);
+  return up_fail(p,
+                 "unknown key '%s' (cluster_name, ssh_user, ssh_key, ssh_port, ssh_options, package, "
+                 "gcs_port, settings, head, workers)",
+                 k);
 }
 
 static int up_read(up_parse_t *p, up_cluster_t *c)
@@ -275,7 +277,8 @@ static int up_read(up_parse_t *p, up_cluster_t *c)
   yaml_parser_initialize(&parser);
   yaml_parser_set_input_file(&parser, f);
   int ok = yaml_parser_load(&parser, &p->doc);
-  char *why = ok ? NULL : xasprintf("line %zu: %s", parser.problem_mark.line + 1, parser.problem ? parser.problem : "?");
+  char *why = ok ? NULL
+                 : xasprintf("line %zu: %s", parser.problem_mark.line + 1, parser.problem ? parser.problem : "?");
   yaml_parser_delete(&parser);
   fclose(f);
   if (!ok) {
@@ -338,8 +341,10 @@ void up_cluster_release(up_cluster_t *c)
 char *up_host_config(const up_cluster_t *c, const up_host_t *h)
 {
   up_kvs_t kv = {0};
-  const char *base[][2] = {{"token-file", "/etc/rayc/cluster_token"}, {"session-dir", "/var/lib/rayc/session"},
-                           {"object-manager-port", "8076"}, {"min-worker-port", "10002"},
+  const char *base[][2] = {{"token-file", "/etc/rayc/cluster_token"},
+                           {"session-dir", "/var/lib/rayc/session"},
+                           {"object-manager-port", "8076"},
+                           {"min-worker-port", "10002"},
                            {"max-worker-port", "10999"}};
   up_kvs_set(&kv, xstrdup("node-ip-address"), xstrdup(h->host));
   up_kvs_set(&kv, xstrdup("gcs-address"), xasprintf("%s:%d", c->hosts[0].host, c->gcs_port));

@@ -10,12 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_list(int argc, char **argv);     /* cli_list.c: the state commands */
+int cli_list(int argc, char **argv); /* cli_list.c: the state commands */
 int cli_get(int argc, char **argv);
 int cli_summary(int argc, char **argv);
 int cli_timeline(int argc, char **argv);
 int cli_metrics(int argc, char **argv);
-
 
 typedef struct cli_command {
   const char *name;
@@ -27,14 +26,18 @@ static const cli_command_t cli_commands[] = {
     {"start", cli_start, "start a node: the head (--head) or one joining a cluster (--address)"},
     {"stop", cli_stop, "stop the node started last on this machine (or --all sessions)"},
     {"status", cli_status, "show the cluster's nodes and resources"},
-    {"list", cli_list, "list the cluster's state: rayc list nodes|jobs|actors|tasks|workers|placement-groups|cluster-events [--filter K=V] [--limit N] [--format table|json]"},
+    {"list", cli_list,
+     "list the cluster's state: rayc list nodes|jobs|actors|tasks|workers|placement-groups|cluster-events [--filter "
+     "K=V] [--limit N] [--format table|json]"},
     {"get", cli_get, "show one node, job, actor, task, worker or placement group as JSON: rayc get KIND ID"},
     {"summary", cli_summary, "count tasks by name or actors by class, per state: rayc summary tasks|actors"},
     {"timeline", cli_timeline, "write the tasks' Chrome trace for Perfetto: rayc timeline [--job ID] -o FILE"},
     {"metrics", cli_metrics, "print every daemon's Prometheus /metrics address: rayc metrics targets > targets.json"},
     {"memory", cli_memory, "show this node's object store: objects, bytes in memory, bytes spilled"},
     {"get-token", cli_get_token, "print the cluster token (the only command that shows it)"},
-    {"job", cli_job, "submit, watch and stop jobs; their governance records (rayc job submit|status|logs|stop|list|delete|record|records)"},
+    {"job", cli_job,
+     "submit, watch and stop jobs; their governance records (rayc job "
+     "submit|status|logs|stop|list|delete|record|records)"},
     {"job-supervisor", cli_job_supervisor, "(internal) the job supervisor the GCS starts for each job"},
     {"up", cli_up, "bring a cluster of machines up over ssh (rayc up [--status] CLUSTER.yaml)"},
     {"down", cli_down, "stop a cluster brought up by rayc up (rayc down CLUSTER.yaml)"},

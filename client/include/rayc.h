@@ -62,7 +62,7 @@ typedef struct rayc_arg {
 } rayc_arg;
 
 #define RAYC_ARG_VAL(p, n) ((rayc_arg){.data = (p), .len = (n), .ref = NULL})
-#define RAYC_ARG_REF(r) ((rayc_arg){.data = NULL, .len = 0, .ref = (r)})
+#define RAYC_ARG_REF(r)    ((rayc_arg){.data = NULL, .len = 0, .ref = (r)})
 /* A value argument that carries nr refs (an array of rayc_ref). */
 #define RAYC_ARG_VAL_REFS(p, n, r, nr) ((rayc_arg){.data = (p), .len = (n), .ref = NULL, .refs = (r), .nrefs = (nr)})
 
@@ -73,22 +73,22 @@ enum rayc_language { RAYC_LANG_C = 0, RAYC_LANG_PYTHON = 1 };
 /* ---- connecting ---- */
 
 typedef struct rayc_config {
-  const char *address;   /* GCS "HOST:PORT"; NULL: $RAYC_ADDRESS, else start a private cluster */
-  const char *code_path; /* the job's code search path: .so files or directories, ':'-separated;
+  const char *address;              /* GCS "HOST:PORT"; NULL: $RAYC_ADDRESS, else start a private cluster */
+  const char *code_path;            /* the job's code search path: .so files or directories, ':'-separated;
                             NULL: $RAYC_CODE_PATH */
-  const char *temp_dir;  /* for a private cluster, and where to look for the cluster token
+  const char *temp_dir;             /* for a private cluster, and where to look for the cluster token
                             (<temp_dir>/session_latest/cluster_token, <temp_dir>/cluster_token)
                             unless $RAYC_TOKEN_FILE or $RAYC_TOKEN gives it; NULL: $RAYC_TEMP_DIR,
                             else /tmp/rayc */
-  double num_cpus;       /* for a private cluster; <= 0: the core count */
-  const char *log_level; /* NULL: $RAYC_LOG_LEVEL, else "warn" for drivers */
+  double num_cpus;                  /* for a private cluster; <= 0: the core count */
+  const char *log_level;            /* NULL: $RAYC_LOG_LEVEL, else "warn" for drivers */
   int gcs_rpc_reconnect_timeout_ms; /* how long a call to the GCS is retried while the GCS is down
                                        (restarting) before it fails with RAYC_EUNAVAILABLE; <= 0:
                                        $RAYC_GCS_RPC_RECONNECT_TIMEOUT_MS, else 60000 */
-  int object_store_put_timeout_ms; /* how long a put waits for room in a full object store before it
+  int object_store_put_timeout_ms;  /* how long a put waits for room in a full object store before it
                                       fails with RAYC_EOUT_OF_MEMORY; <= 0:
                                       $RAYC_OBJECT_STORE_PUT_TIMEOUT_MS, else 10000 */
-  int language;          /* enum rayc_language: the driver's own language, whose workers the raylet
+  int language;                     /* enum rayc_language: the driver's own language, whose workers the raylet
                             prestarts for it; 0 (zeroed config): RAYC_LANG_C */
 } rayc_config;
 
@@ -119,21 +119,21 @@ enum rayc_strategy { RAYC_STRATEGY_DEFAULT = 0, RAYC_STRATEGY_SPREAD = 1, RAYC_S
 typedef struct rayc_placement_group rayc_placement_group; /* (see placement groups, below) */
 
 typedef struct rayc_task_opts {
-  int num_returns;       /* default 1 */
-  double num_cpus;       /* default 1 */
-  double num_gpus;       /* default 0 */
-  double memory;         /* bytes, default 0 */
-  int max_retries;       /* retries when the worker dies; default 3 */
-  int retry_exceptions;  /* also retry application errors; default 0 */
-  const char *name;      /* for logs and `rayc list tasks`; default: the function name */
+  int num_returns;                /* default 1 */
+  double num_cpus;                /* default 1 */
+  double num_gpus;                /* default 0 */
+  double memory;                  /* bytes, default 0 */
+  int max_retries;                /* retries when the worker dies; default 3 */
+  int retry_exceptions;           /* also retry application errors; default 0 */
+  const char *name;               /* for logs and `rayc list tasks`; default: the function name */
   const rayc_resource *resources; /* custom resources (at most 5), default none */
   size_t nresources;
-  int strategy;          /* enum rayc_strategy, default RAYC_STRATEGY_DEFAULT */
+  int strategy;              /* enum rayc_strategy, default RAYC_STRATEGY_DEFAULT */
   const char *node_affinity; /* NODE_AFFINITY: the node's id in hex */
   int node_affinity_soft;
   const rayc_placement_group *placement_group; /* run in this group's bundles; NULL: none */
-  int bundle_index;      /* with placement_group: the bundle; -1 (default): any of its bundles */
-  int language;          /* enum rayc_language of fn; default RAYC_LANG_C. A task of another language
+  int bundle_index;                            /* with placement_group: the bundle; -1 (default): any of its bundles */
+  int language; /* enum rayc_language of fn; default RAYC_LANG_C. A task of another language
                             names its function by that binding's descriptor (rayc_lang.h). */
 } rayc_task_opts;
 
@@ -144,7 +144,7 @@ RAYC_EXTERN void rayc_task_opts_init(rayc_task_opts *opts);
  * nargs arguments. On 0, out[0 .. num_returns-1] hold new references to its results. opts may be
  * NULL (defaults). Returns at once; the task runs on some worker of the cluster. */
 RAYC_EXTERN int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_task_opts *opts,
-                rayc_ref *out);
+                            rayc_ref *out);
 
 /* Cancels the task that creates ref (which this process must own). A task that has not started
  * is dropped; a running task is asked to stop (rayc_task_cancelled() turns true) or, with force,
@@ -267,21 +267,21 @@ typedef struct rayc_actor {
 
 /* (rayc_resource, a custom resource demand, is defined with the task options above.) */
 typedef struct rayc_actor_opts {
-  const char *name;        /* a name to find it by (rayc_get_actor); NULL: unnamed */
-  const char *ns;          /* the name's namespace; NULL: "default" (shared by every job) */
-  int detached;            /* 0: dies with its creator; 1: lives until killed */
-  int get_if_exists;       /* with a name: return the live actor of that name if there is one */
-  int max_restarts;        /* restarts after its worker or node dies; default 0, -1 unlimited */
-  int max_task_retries;    /* re-runs of a call whose worker died; default 0, -1 unlimited */
-  int max_concurrency;     /* threads running its calls; default 1 (calls run in order) */
-  double num_cpus;         /* held for the actor's life; default 0 (as Ray's actors once placed) */
-  double num_gpus;         /* default 0 */
-  double memory;           /* bytes, default 0 */
+  const char *name;               /* a name to find it by (rayc_get_actor); NULL: unnamed */
+  const char *ns;                 /* the name's namespace; NULL: "default" (shared by every job) */
+  int detached;                   /* 0: dies with its creator; 1: lives until killed */
+  int get_if_exists;              /* with a name: return the live actor of that name if there is one */
+  int max_restarts;               /* restarts after its worker or node dies; default 0, -1 unlimited */
+  int max_task_retries;           /* re-runs of a call whose worker died; default 0, -1 unlimited */
+  int max_concurrency;            /* threads running its calls; default 1 (calls run in order) */
+  double num_cpus;                /* held for the actor's life; default 0 (as Ray's actors once placed) */
+  double num_gpus;                /* default 0 */
+  double memory;                  /* bytes, default 0 */
   const rayc_resource *resources; /* custom resources (borrowed during the call); may be NULL */
   size_t num_resources;
   const rayc_placement_group *placement_group; /* live in this group's bundles; NULL: none */
-  int bundle_index;        /* with placement_group: the bundle; -1 (default): any of its bundles */
-  int language;            /* enum rayc_language of the class; default RAYC_LANG_C */
+  int bundle_index;                            /* with placement_group: the bundle; -1 (default): any of its bundles */
+  int language;                                /* enum rayc_language of the class; default RAYC_LANG_C */
 } rayc_actor_opts;
 
 /* Sets the defaults above. */
@@ -294,13 +294,13 @@ RAYC_EXTERN void rayc_actor_opts_init(rayc_actor_opts *opts);
  * meanwhile wait for it. RAYC_EALREADY_EXISTS when a live actor already has this name in this
  * namespace (unless get_if_exists, which returns that actor). */
 RAYC_EXTERN int rayc_actor_create(const char *cls, const rayc_arg *args, size_t nargs, const rayc_actor_opts *opts,
-                      rayc_actor *out);
+                                  rayc_actor *out);
 
 /* Calls method on actor a with nargs arguments (values or references, as for rayc_remote). Of
  * opts (may be NULL) only num_returns and name are used; retries come from the actor's
  * max_task_retries. On 0, out[0 .. num_returns-1] hold new references to the results. */
 RAYC_EXTERN int rayc_actor_call(const rayc_actor *a, const char *method, const rayc_arg *args, size_t nargs,
-                    const rayc_task_opts *opts, rayc_ref *out);
+                                const rayc_task_opts *opts, rayc_ref *out);
 
 /* Finds the live actor named name in namespace ns (NULL: "default"). 0, or RAYC_ENOT_FOUND. */
 RAYC_EXTERN int rayc_get_actor(const char *name, const char *ns, rayc_actor *out);
@@ -352,7 +352,7 @@ typedef struct rayc_bundle {
  * rayc_pg_strategy); name may be NULL. Returns at once with *out set: the group is placed in the
  * background (see rayc_placement_group_wait). 0 or an error. */
 RAYC_EXTERN int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, int strategy, const char *name,
-                                rayc_placement_group *out);
+                                            rayc_placement_group *out);
 
 /* Waits up to timeout_ms (-1: an hour) until every bundle of pg is reserved. 0; RAYC_ETIMEOUT
  * when it is still pending (rayc_last_error() says why: e.g. no node has a bundle's resources);
@@ -394,17 +394,17 @@ RAYC_EXTERN void rayc_register_actor(const char *cls, rayc_actor_ctor_fn ctor, r
 RAYC_EXTERN void rayc_register_method(const char *cls, const char *method, rayc_method_fn fn);
 
 /* Registers class cls with its constructor and destructor (NULL for none). */
-#define RAYC_ACTOR(cls, ctor, dtor)                                             \
-  __attribute__((constructor)) static void rayc_register_actor_##cls(void)     \
-  {                                                                             \
-    rayc_register_actor(#cls, ctor, dtor);                                      \
+#define RAYC_ACTOR(cls, ctor, dtor)                                        \
+  __attribute__((constructor)) static void rayc_register_actor_##cls(void) \
+  {                                                                        \
+    rayc_register_actor(#cls, ctor, dtor);                                 \
   }
 
 /* Registers the function cls##_##m (e.g. Counter_incr) as method m ("incr") of class cls. */
-#define RAYC_METHOD(cls, m)                                                     \
+#define RAYC_METHOD(cls, m)                                                       \
   __attribute__((constructor)) static void rayc_register_method_##cls##_##m(void) \
-  {                                                                             \
-    rayc_register_method(#cls, #m, cls##_##m);                                  \
+  {                                                                               \
+    rayc_register_method(#cls, #m, cls##_##m);                                    \
   }
 
 /* ---- errors ---- */
@@ -421,8 +421,7 @@ typedef struct rayc_task_ctx rayc_task_ctx;
  * state, and this worker then borrows it from its owner before the task's reply). It produces
  * nrets results by calling rayc_return_alloc() or rayc_return_copy() for each index, and returns
  * 0; or it calls rayc_task_fail() and returns its result. An unset result is an empty object. */
-typedef int (*rayc_task_fn)(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                            size_t nrets);
+typedef int (*rayc_task_fn)(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets);
 
 /* Returns len writable bytes for result i, in shared memory when the result is large (so the task
  * writes its result in place, with no copy). NULL if i is out of range or memory ran out. */
@@ -452,10 +451,10 @@ RAYC_EXTERN int rayc_task_cancelled(const rayc_task_ctx *ctx);
 RAYC_EXTERN void rayc_register_function(const char *name, rayc_task_fn fn);
 
 /* Registers a task function under its own name when the shared library is loaded. */
-#define RAYC_REMOTE(fn)                                                         \
-  __attribute__((constructor)) static void rayc_register_##fn(void)            \
-  {                                                                             \
-    rayc_register_function(#fn, fn);                                            \
+#define RAYC_REMOTE(fn)                                             \
+  __attribute__((constructor)) static void rayc_register_##fn(void) \
+  {                                                                 \
+    rayc_register_function(#fn, fn);                                \
   }
 
 /* ---- typed arguments and results ----
@@ -466,9 +465,9 @@ RAYC_EXTERN void rayc_register_function(const char *name, rayc_task_fn fn);
  * string (sent without the NUL), RAYC_ARG_ACTOR an actor handle (by value: the task reads it back
  * with rayc_buf_actor and may call the actor). The readers return 0, or RAYC_EINVALID_ARGUMENT
  * when the buffer is not of that kind (wrong length, or a string that does not fit). */
-#define RAYC_ARG_I64(v) RAYC_ARG_VAL(&(int64_t){(v)}, sizeof(int64_t))
-#define RAYC_ARG_F64(v) RAYC_ARG_VAL(&(double){(v)}, sizeof(double))
-#define RAYC_ARG_STR(s) RAYC_ARG_VAL((s), strlen(s))
+#define RAYC_ARG_I64(v)   RAYC_ARG_VAL(&(int64_t){(v)}, sizeof(int64_t))
+#define RAYC_ARG_F64(v)   RAYC_ARG_VAL(&(double){(v)}, sizeof(double))
+#define RAYC_ARG_STR(s)   RAYC_ARG_VAL((s), strlen(s))
 #define RAYC_ARG_ACTOR(a) RAYC_ARG_VAL((a)->id, RAYC_ACTOR_ID_SIZE)
 
 static inline int rayc_buf_i64(const rayc_buf *b, int64_t *out)

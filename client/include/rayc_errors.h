@@ -16,31 +16,31 @@
 #endif
 
 /* The version of these headers; rayc_version() gives the library's. */
-#define RAYC_VERSION_MAJOR 0
-#define RAYC_VERSION_MINOR 2
-#define RAYC_VERSION_PATCH 0
+#define RAYC_VERSION_MAJOR  0
+#define RAYC_VERSION_MINOR  2
+#define RAYC_VERSION_PATCH  0
 #define RAYC_VERSION_STRING "0.2.0"
 #define RAYC_VERSION_NUMBER (RAYC_VERSION_MAJOR * 10000 + RAYC_VERSION_MINOR * 100 + RAYC_VERSION_PATCH)
 
-#define RAYC_ERRNO_MAP(X)                                                        \
-  X(TASK_FAILED, -1001, "the task raised an error")                              \
-  X(WORKER_DIED, -1002, "the worker running the task died")                      \
-  X(ACTOR_DIED, -1003, "the actor died")                                         \
-  X(OBJECT_LOST, -1004, "every copy of the object was lost")                     \
-  X(OWNER_DIED, -1005, "the owner of the object died")                           \
-  X(TIMEOUT, -1006, "timed out")                                                 \
-  X(CANCELLED, -1007, "cancelled")                                               \
-  X(UNAUTHENTICATED, -1008, "missing or wrong cluster token")                    \
-  X(OUT_OF_MEMORY, -1009, "out of memory")                                       \
-  X(INFEASIBLE, -1010, "no node can ever satisfy the request")                   \
-  X(INVALID_ARGUMENT, -1011, "invalid argument")                                 \
-  X(NOT_FOUND, -1012, "not found")                                               \
-  X(ALREADY_EXISTS, -1013, "already exists")                                     \
-  X(UNAVAILABLE, -1014, "the peer is unavailable")                               \
-  X(IO, -1015, "input/output error")                                             \
-  X(PROTOCOL, -1016, "malformed message")                                        \
-  X(INTERNAL, -1017, "internal error")                                           \
-  X(NOT_CONNECTED, -1018, "not connected to a cluster")                          \
+#define RAYC_ERRNO_MAP(X)                                      \
+  X(TASK_FAILED, -1001, "the task raised an error")            \
+  X(WORKER_DIED, -1002, "the worker running the task died")    \
+  X(ACTOR_DIED, -1003, "the actor died")                       \
+  X(OBJECT_LOST, -1004, "every copy of the object was lost")   \
+  X(OWNER_DIED, -1005, "the owner of the object died")         \
+  X(TIMEOUT, -1006, "timed out")                               \
+  X(CANCELLED, -1007, "cancelled")                             \
+  X(UNAUTHENTICATED, -1008, "missing or wrong cluster token")  \
+  X(OUT_OF_MEMORY, -1009, "out of memory")                     \
+  X(INFEASIBLE, -1010, "no node can ever satisfy the request") \
+  X(INVALID_ARGUMENT, -1011, "invalid argument")               \
+  X(NOT_FOUND, -1012, "not found")                             \
+  X(ALREADY_EXISTS, -1013, "already exists")                   \
+  X(UNAVAILABLE, -1014, "the peer is unavailable")             \
+  X(IO, -1015, "input/output error")                           \
+  X(PROTOCOL, -1016, "malformed message")                      \
+  X(INTERNAL, -1017, "internal error")                         \
+  X(NOT_CONNECTED, -1018, "not connected to a cluster")        \
   X(UNIMPLEMENTED, -1019, "not implemented")
 
 enum rayc_errno {
@@ -50,18 +50,18 @@ enum rayc_errno {
 };
 
 /* Long names as in DESIGN.md (RAYC_ERR_*), for readers of Ray-style docs. */
-#define RAYC_ERR_TASK_FAILED RAYC_ETASK_FAILED
-#define RAYC_ERR_WORKER_DIED RAYC_EWORKER_DIED
-#define RAYC_ERR_ACTOR_DIED RAYC_EACTOR_DIED
-#define RAYC_ERR_OBJECT_LOST RAYC_EOBJECT_LOST
-#define RAYC_ERR_OWNER_DIED RAYC_EOWNER_DIED
-#define RAYC_ERR_TIMEOUT RAYC_ETIMEOUT
-#define RAYC_ERR_CANCELLED RAYC_ECANCELLED
-#define RAYC_ERR_UNAUTHENTICATED RAYC_EUNAUTHENTICATED
-#define RAYC_ERR_OUT_OF_MEMORY RAYC_EOUT_OF_MEMORY
-#define RAYC_ERR_INFEASIBLE RAYC_EINFEASIBLE
+#define RAYC_ERR_TASK_FAILED      RAYC_ETASK_FAILED
+#define RAYC_ERR_WORKER_DIED      RAYC_EWORKER_DIED
+#define RAYC_ERR_ACTOR_DIED       RAYC_EACTOR_DIED
+#define RAYC_ERR_OBJECT_LOST      RAYC_EOBJECT_LOST
+#define RAYC_ERR_OWNER_DIED       RAYC_EOWNER_DIED
+#define RAYC_ERR_TIMEOUT          RAYC_ETIMEOUT
+#define RAYC_ERR_CANCELLED        RAYC_ECANCELLED
+#define RAYC_ERR_UNAUTHENTICATED  RAYC_EUNAUTHENTICATED
+#define RAYC_ERR_OUT_OF_MEMORY    RAYC_EOUT_OF_MEMORY
+#define RAYC_ERR_INFEASIBLE       RAYC_EINFEASIBLE
 #define RAYC_ERR_INVALID_ARGUMENT RAYC_EINVALID_ARGUMENT
-#define RAYC_EOUTOFMEMORY RAYC_EOUT_OF_MEMORY
+#define RAYC_EOUTOFMEMORY         RAYC_EOUT_OF_MEMORY
 
 /* Returns a static description of a RAYC_E* code, or of a negative errno value. */
 RAYC_EXTERN const char *rayc_strerror(int err);

@@ -68,13 +68,13 @@ RAYC_EXTERN int rayc_context_ids(char *task_hex, char *job_hex, char *worker_hex
 /* ---- the cluster's nodes ---- */
 
 typedef struct rayc_node_info {
-  char node_id[57];        /* hex */
+  char node_id[57]; /* hex */
   char ip[64];
   char hostname[64];
   int alive;
   int is_head;
-  char session_dir[512];   /* the node's session directory (its logs/ hold the workers' output) */
-  rayc_resource *total;    /* the node's resources (names owned by the array) */
+  char session_dir[512]; /* the node's session directory (its logs/ hold the workers' output) */
+  rayc_resource *total;  /* the node's resources (names owned by the array) */
   size_t ntotal;
   rayc_resource *available; /* as of its last heartbeat */
   size_t navailable;
@@ -89,8 +89,8 @@ RAYC_EXTERN void rayc_nodes_free(rayc_node_info *nodes, size_t n);
 
 /* Stores value under (ns, key); overwrite 0 keeps an existing value (then *added, if not NULL,
  * is 0). 0 or a negative code. */
-RAYC_EXTERN int rayc_kv_put(const char *ns, const void *key, size_t klen, const void *value, size_t vlen,
-                            int overwrite, int *added);
+RAYC_EXTERN int rayc_kv_put(const char *ns, const void *key, size_t klen, const void *value, size_t vlen, int overwrite,
+                            int *added);
 
 /* Reads (ns, key): on 0, *value is a new malloc'ed copy (free() it) of *vlen bytes;
  * RAYC_ENOT_FOUND when there is no such key. */

@@ -100,20 +100,20 @@ static PyObject *ref_richcompare(PyObject *a, PyObject *b, int op)
 }
 
 static PyMethodDef ref_methods[] = {
-  {"hex", ref_hex, METH_NOARGS, "The object id in hex."},
-  {"binary", ref_binary, METH_NOARGS, "The object id as bytes."},
-  {NULL, NULL, 0, NULL},
+    {"hex", ref_hex, METH_NOARGS, "The object id in hex."},
+    {"binary", ref_binary, METH_NOARGS, "The object id as bytes."},
+    {NULL, NULL, 0, NULL},
 };
 
 PyTypeObject rpy_ref_base_type = {
-  PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rayc._rayc.ObjectRefBase",
-  .tp_basicsize = sizeof(rpy_ref_t),
-  .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-  .tp_doc = "A reference to an object in the cluster (base of rayc.ObjectRef).",
-  .tp_dealloc = ref_dealloc,
-  .tp_hash = ref_hash,
-  .tp_richcompare = ref_richcompare,
-  .tp_methods = ref_methods,
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rayc._rayc.ObjectRefBase",
+    .tp_basicsize = sizeof(rpy_ref_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "A reference to an object in the cluster (base of rayc.ObjectRef).",
+    .tp_dealloc = ref_dealloc,
+    .tp_hash = ref_hash,
+    .tp_richcompare = ref_richcompare,
+    .tp_methods = ref_methods,
 };
 
 /* ---- Buffer ---- */
@@ -163,21 +163,21 @@ static Py_ssize_t buffer_len(PyObject *self)
 }
 
 static PyGetSetDef buffer_getset[] = {
-  {"address", buffer_address, NULL, "Where the bytes are in this process's memory.", NULL},
-  {NULL, NULL, NULL, NULL, NULL},
+    {"address", buffer_address, NULL, "Where the bytes are in this process's memory.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PySequenceMethods buffer_seq = {.sq_length = buffer_len};
 
 PyTypeObject rpy_buffer_type = {
-  PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rayc._rayc.Buffer",
-  .tp_basicsize = sizeof(rpy_buffer_t),
-  .tp_flags = Py_TPFLAGS_DEFAULT,
-  .tp_doc = "Read-only bytes of a rayc object (shared memory for large objects).",
-  .tp_dealloc = buffer_dealloc,
-  .tp_as_buffer = &buffer_procs,
-  .tp_as_sequence = &buffer_seq,
-  .tp_getset = buffer_getset,
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rayc._rayc.Buffer",
+    .tp_basicsize = sizeof(rpy_buffer_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Read-only bytes of a rayc object (shared memory for large objects).",
+    .tp_dealloc = buffer_dealloc,
+    .tp_as_buffer = &buffer_procs,
+    .tp_as_sequence = &buffer_seq,
+    .tp_getset = buffer_getset,
 };
 
 PyObject *rpy_bufs_to_list(rayc_buf *bufs, size_t n)
@@ -287,14 +287,14 @@ static PyObject *m_init(PyObject *self, PyObject *args, PyObject *kw)
   double num_cpus = 0;
   if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzzd", names, &address, &code_path, &temp_dir, &num_cpus))
     return NULL;
-  rayc_config cfg = {.address = address, .code_path = code_path, .temp_dir = temp_dir, .num_cpus = num_cpus,
+  rayc_config cfg = {.address = address,
+                     .code_path = code_path,
+                     .temp_dir = temp_dir,
+                     .num_cpus = num_cpus,
                      .language = RAYC_LANG_PYTHON};
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_init(&cfg);
-  Py_END_ALLOW_THREADS
-  if (rc != 0)
-    return rpy_raise(rc);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_init(&cfg);
+  Py_END_ALLOW_THREADS if (rc != 0) return rpy_raise(rc);
   rpy_connected = 1;
   Py_RETURN_NONE;
 }
@@ -302,10 +302,8 @@ static PyObject *m_init(PyObject *self, PyObject *args, PyObject *kw)
 static PyObject *m_shutdown(PyObject *self, PyObject *unused)
 {
   (void)self, (void)unused;
-  Py_BEGIN_ALLOW_THREADS
-  rayc_shutdown();
-  Py_END_ALLOW_THREADS
-  rpy_connected = 0;
+  Py_BEGIN_ALLOW_THREADS rayc_shutdown();
+  Py_END_ALLOW_THREADS rpy_connected = 0;
   rpy_gen++;
   Py_RETURN_NONE;
 }
@@ -359,10 +357,8 @@ static PyObject *m_put(PyObject *self, PyObject *args)
   PyObject *res = NULL;
   if (rc == 0) {
     rayc_ref out;
-    Py_BEGIN_ALLOW_THREADS
-    rc = rayc_put_parts((size_t)total, parts, (size_t)np, refs, (size_t)nr, &out);
-    Py_END_ALLOW_THREADS
-    res = rc == 0 ? rpy_ref_new(&out, 1, 0) : rpy_raise(rc);
+    Py_BEGIN_ALLOW_THREADS rc = rayc_put_parts((size_t)total, parts, (size_t)np, refs, (size_t)nr, &out);
+    Py_END_ALLOW_THREADS res = rc == 0 ? rpy_ref_new(&out, 1, 0) : rpy_raise(rc);
   }
   parts_release(parts, views, np);
   PyMem_Free(refs);
@@ -399,10 +395,8 @@ static PyObject *m_get(PyObject *self, PyObject *args)
   }
   rayc_buf *bufs = PyMem_Calloc((size_t)n + 1, sizeof(rayc_buf));
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_get(refs, (size_t)n, (int64_t)timeout_ms, bufs);
-  Py_END_ALLOW_THREADS
-  PyMem_Free(refs);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_get(refs, (size_t)n, (int64_t)timeout_ms, bufs);
+  Py_END_ALLOW_THREADS PyMem_Free(refs);
   PyObject *res = rc == 0 ? rpy_bufs_to_list(bufs, (size_t)n) : rpy_raise(rc);
   PyMem_Free(bufs);
   return res;
@@ -425,10 +419,8 @@ static PyObject *m_wait(PyObject *self, PyObject *args)
   }
   int *ready = PyMem_Calloc((size_t)n + 1, sizeof(int));
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_wait(refs, (size_t)n, (size_t)k, (int64_t)timeout_ms, ready);
-  Py_END_ALLOW_THREADS
-  PyObject *res = NULL;
+  Py_BEGIN_ALLOW_THREADS rc = rayc_wait(refs, (size_t)n, (size_t)k, (int64_t)timeout_ms, ready);
+  Py_END_ALLOW_THREADS PyObject *res = NULL;
   if (rc < 0 && rc != RAYC_ETIMEOUT) {
     rpy_raise(rc);
   } else {
@@ -449,8 +441,12 @@ static int opts_parse(PyObject *d, rayc_task_opts *o, rayc_resource *res, PyObje
   if (!d || d == Py_None)
     return 0;
   PyObject *v;
-#define OPT_INT(key, field) if ((v = PyDict_GetItemString(d, key)) && v != Py_None) o->field = (int)PyLong_AsLong(v)
-#define OPT_DBL(key, field) if ((v = PyDict_GetItemString(d, key)) && v != Py_None) o->field = PyFloat_AsDouble(v)
+#define OPT_INT(key, field)                               \
+  if ((v = PyDict_GetItemString(d, key)) && v != Py_None) \
+  o->field = (int)PyLong_AsLong(v)
+#define OPT_DBL(key, field)                               \
+  if ((v = PyDict_GetItemString(d, key)) && v != Py_None) \
+  o->field = PyFloat_AsDouble(v)
   OPT_INT("num_returns", num_returns);
   OPT_DBL("num_cpus", num_cpus);
   OPT_DBL("num_gpus", num_gpus);
@@ -529,11 +525,8 @@ static PyObject *m_cancel(PyObject *self, PyObject *args)
   if (rpy_ref_get(r, &ref) != 0)
     return NULL;
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_cancel(&ref, force, recursive);
-  Py_END_ALLOW_THREADS
-  if (rc != 0)
-    return rpy_raise(rc);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_cancel(&ref, force, recursive);
+  Py_END_ALLOW_THREADS if (rc != 0) return rpy_raise(rc);
   Py_RETURN_NONE;
 }
 
@@ -598,24 +591,24 @@ void rpy_set_connected(int on)
 }
 
 static PyMethodDef module_methods[] = {
-  {"init", (PyCFunction)(void (*)(void))m_init, METH_VARARGS | METH_KEYWORDS, "Connects (rayc_init)."},
-  {"shutdown", m_shutdown, METH_NOARGS, "Disconnects (rayc_shutdown)."},
-  {"connected", m_connected, METH_NOARGS, "Whether this process is connected."},
-  {"put", m_put, METH_VARARGS, "put(total_len, parts, refs) -> ObjectRef"},
-  {"get", m_get, METH_VARARGS, "get(refs, timeout_ms) -> [(Buffer, refs)]"},
-  {"wait", m_wait, METH_VARARGS, "wait(refs, k, timeout_ms) -> [bool]"},
-  {"submit", m_submit, METH_VARARGS, "submit(fn, args, opts) -> [ObjectRef]"},
-  {"cancel", m_cancel, METH_VARARGS, "cancel(ref, force, recursive)"},
-  {"set_ref_class", m_set_ref_class, METH_O, "Sets the class of new ObjectRefs."},
-  {"ref_from_binary", m_ref_from_binary, METH_VARARGS, "An unheld ObjectRef from an id."},
-  {"context", m_context, METH_NOARGS, "(task, job, worker, node) ids in hex."},
-  {"version", m_version, METH_NOARGS, "librayc's version."},
-  {NULL, NULL, 0, NULL},
+    {"init", (PyCFunction)(void (*)(void))m_init, METH_VARARGS | METH_KEYWORDS, "Connects (rayc_init)."},
+    {"shutdown", m_shutdown, METH_NOARGS, "Disconnects (rayc_shutdown)."},
+    {"connected", m_connected, METH_NOARGS, "Whether this process is connected."},
+    {"put", m_put, METH_VARARGS, "put(total_len, parts, refs) -> ObjectRef"},
+    {"get", m_get, METH_VARARGS, "get(refs, timeout_ms) -> [(Buffer, refs)]"},
+    {"wait", m_wait, METH_VARARGS, "wait(refs, k, timeout_ms) -> [bool]"},
+    {"submit", m_submit, METH_VARARGS, "submit(fn, args, opts) -> [ObjectRef]"},
+    {"cancel", m_cancel, METH_VARARGS, "cancel(ref, force, recursive)"},
+    {"set_ref_class", m_set_ref_class, METH_O, "Sets the class of new ObjectRefs."},
+    {"ref_from_binary", m_ref_from_binary, METH_VARARGS, "An unheld ObjectRef from an id."},
+    {"context", m_context, METH_NOARGS, "(task, job, worker, node) ids in hex."},
+    {"version", m_version, METH_NOARGS, "librayc's version."},
+    {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
-  PyModuleDef_HEAD_INIT, .m_name = "rayc._rayc", .m_doc = "rayc's core, over librayc.", .m_size = -1,
-  .m_methods = module_methods,
+    PyModuleDef_HEAD_INIT, .m_name = "rayc._rayc",      .m_doc = "rayc's core, over librayc.",
+    .m_size = -1,          .m_methods = module_methods,
 };
 
 static int add_methods(PyObject *m, PyMethodDef *defs)

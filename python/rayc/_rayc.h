@@ -19,8 +19,7 @@
 
 /* An ObjectRef: a rayc_ref this Python object holds (held: released at dealloc). */
 typedef struct {
-  PyObject_HEAD
-  rayc_ref ref;
+  PyObject_HEAD rayc_ref ref;
   int held;
   unsigned gen; /* the session (rayc_init) it belongs to: refs of an older one are not released */
 } rpy_ref_t;
@@ -28,8 +27,7 @@ typedef struct {
 /* A read-only buffer over a rayc_buf (an object's bytes, in shared memory when large); the
  * rayc_buf is released when the last view of it is gone. */
 typedef struct {
-  PyObject_HEAD
-  rayc_buf buf;
+  PyObject_HEAD rayc_buf buf;
   unsigned gen;
 } rpy_buffer_t;
 

@@ -22,9 +22,15 @@ static int actor_opts_parse(PyObject *d, rayc_actor_opts *o, rayc_resource *res)
   rayc_actor_opts_init(o);
   o->language = RAYC_LANG_PYTHON;
   PyObject *v;
-#define OPT_INT(key, field) if ((v = PyDict_GetItemString(d, key)) && v != Py_None) o->field = (int)PyLong_AsLong(v)
-#define OPT_DBL(key, field) if ((v = PyDict_GetItemString(d, key)) && v != Py_None) o->field = PyFloat_AsDouble(v)
-#define OPT_STR(key, field) if ((v = PyDict_GetItemString(d, key)) && v != Py_None) o->field = PyUnicode_AsUTF8(v)
+#define OPT_INT(key, field)                               \
+  if ((v = PyDict_GetItemString(d, key)) && v != Py_None) \
+  o->field = (int)PyLong_AsLong(v)
+#define OPT_DBL(key, field)                               \
+  if ((v = PyDict_GetItemString(d, key)) && v != Py_None) \
+  o->field = PyFloat_AsDouble(v)
+#define OPT_STR(key, field)                               \
+  if ((v = PyDict_GetItemString(d, key)) && v != Py_None) \
+  o->field = PyUnicode_AsUTF8(v)
   OPT_STR("name", name);
   OPT_STR("namespace", ns);
   OPT_INT("detached", detached);
@@ -80,10 +86,8 @@ static PyObject *m_actor_create(PyObject *self, PyObject *args)
     return NULL;
   rayc_actor out;
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_actor_create(cls, a, n, &o, &out);
-  Py_END_ALLOW_THREADS
-  rpy_args_release(a, views, refs, n);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_actor_create(cls, a, n, &o, &out);
+  Py_END_ALLOW_THREADS rpy_args_release(a, views, refs, n);
   if (rc != 0)
     return rpy_raise(rc);
   return PyBytes_FromStringAndSize((const char *)out.id, RAYC_ACTOR_ID_SIZE);
@@ -127,11 +131,8 @@ static PyObject *m_get_actor(PyObject *self, PyObject *args)
     return NULL;
   rayc_actor out;
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_get_actor(name, ns, &out);
-  Py_END_ALLOW_THREADS
-  if (rc == RAYC_ENOT_FOUND)
-    Py_RETURN_NONE;
+  Py_BEGIN_ALLOW_THREADS rc = rayc_get_actor(name, ns, &out);
+  Py_END_ALLOW_THREADS if (rc == RAYC_ENOT_FOUND) Py_RETURN_NONE;
   if (rc != 0)
     return rpy_raise(rc);
   return PyBytes_FromStringAndSize((const char *)out.id, RAYC_ACTOR_ID_SIZE);
@@ -148,11 +149,8 @@ static PyObject *m_kill_actor(PyObject *self, PyObject *args)
   if (id_arg(ido, actor.id, RAYC_ACTOR_ID_SIZE, "an actor") != 0)
     return NULL;
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_actor_kill(&actor, no_restart);
-  Py_END_ALLOW_THREADS
-  if (rc != 0)
-    return rpy_raise(rc);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_actor_kill(&actor, no_restart);
+  Py_END_ALLOW_THREADS if (rc != 0) return rpy_raise(rc);
   Py_RETURN_NONE;
 }
 
@@ -168,11 +166,8 @@ static PyObject *m_actor_state(PyObject *self, PyObject *args)
     return NULL;
   rayc_actor_state st;
   int restarts = 0, rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_actor_get_state(&actor, &st, &restarts);
-  Py_END_ALLOW_THREADS
-  if (rc != 0)
-    return rpy_raise(rc);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_actor_get_state(&actor, &st, &restarts);
+  Py_END_ALLOW_THREADS if (rc != 0) return rpy_raise(rc);
   return Py_BuildValue("(iis)", (int)st, restarts, st == RAYC_ACTOR_DEAD ? rayc_last_error() : "");
 }
 
@@ -208,10 +203,9 @@ static PyObject *m_pg_create(PyObject *self, PyObject *args)
   PyObject *out_o = NULL;
   if (rc == 0) {
     rayc_placement_group pg;
-    Py_BEGIN_ALLOW_THREADS
-    rc = rayc_placement_group_create(b, (size_t)nb, strategy, name, &pg);
-    Py_END_ALLOW_THREADS
-    out_o = rc == 0 ? PyBytes_FromStringAndSize((const char *)pg.id, RAYC_PG_ID_SIZE) : rpy_raise(rc);
+    Py_BEGIN_ALLOW_THREADS rc = rayc_placement_group_create(b, (size_t)nb, strategy, name, &pg);
+    Py_END_ALLOW_THREADS out_o = rc == 0 ? PyBytes_FromStringAndSize((const char *)pg.id, RAYC_PG_ID_SIZE)
+                                         : rpy_raise(rc);
   }
   PyMem_Free(b);
   PyMem_Free(res);
@@ -229,11 +223,8 @@ static PyObject *m_pg_wait(PyObject *self, PyObject *args)
   if (id_arg(ido, pg.id, RAYC_PG_ID_SIZE, "a placement group") != 0)
     return NULL;
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_placement_group_wait(&pg, (int64_t)timeout_ms);
-  Py_END_ALLOW_THREADS
-  if (rc == RAYC_ETIMEOUT)
-    Py_RETURN_FALSE;
+  Py_BEGIN_ALLOW_THREADS rc = rayc_placement_group_wait(&pg, (int64_t)timeout_ms);
+  Py_END_ALLOW_THREADS if (rc == RAYC_ETIMEOUT) Py_RETURN_FALSE;
   if (rc != 0)
     return rpy_raise(rc);
   Py_RETURN_TRUE;
@@ -249,11 +240,8 @@ static PyObject *m_pg_remove(PyObject *self, PyObject *args)
   if (id_arg(ido, pg.id, RAYC_PG_ID_SIZE, "a placement group") != 0)
     return NULL;
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_placement_group_remove(&pg);
-  Py_END_ALLOW_THREADS
-  if (rc != 0)
-    return rpy_raise(rc);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_placement_group_remove(&pg);
+  Py_END_ALLOW_THREADS if (rc != 0) return rpy_raise(rc);
   Py_RETURN_NONE;
 }
 
@@ -265,10 +253,8 @@ static PyObject *m_kv_put(PyObject *self, PyObject *args)
   int overwrite = 1, added = 0, rc;
   if (!PyArg_ParseTuple(args, "sy*y*|p", &ns, &k, &v, &overwrite))
     return NULL;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_kv_put(ns, k.buf, (size_t)k.len, v.buf, (size_t)v.len, overwrite, &added);
-  Py_END_ALLOW_THREADS
-  PyBuffer_Release(&k);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_kv_put(ns, k.buf, (size_t)k.len, v.buf, (size_t)v.len, overwrite, &added);
+  Py_END_ALLOW_THREADS PyBuffer_Release(&k);
   PyBuffer_Release(&v);
   if (rc != 0)
     return rpy_raise(rc);
@@ -285,10 +271,8 @@ static PyObject *m_kv_get(PyObject *self, PyObject *args)
   void *val = NULL;
   size_t len = 0;
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_kv_get(ns, k.buf, (size_t)k.len, &val, &len);
-  Py_END_ALLOW_THREADS
-  PyBuffer_Release(&k);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_kv_get(ns, k.buf, (size_t)k.len, &val, &len);
+  Py_END_ALLOW_THREADS PyBuffer_Release(&k);
   if (rc == RAYC_ENOT_FOUND)
     Py_RETURN_NONE;
   if (rc != 0)
@@ -317,11 +301,8 @@ static PyObject *m_nodes(PyObject *self, PyObject *unused)
   rayc_node_info *nodes = NULL;
   size_t n = 0;
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_nodes(&nodes, &n);
-  Py_END_ALLOW_THREADS
-  if (rc != 0)
-    return rpy_raise(rc);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_nodes(&nodes, &n);
+  Py_END_ALLOW_THREADS if (rc != 0) return rpy_raise(rc);
   PyObject *l = PyList_New((Py_ssize_t)n);
   for (size_t i = 0; l && i < n; i++) {
     PyObject *t = Py_BuildValue("(sssiiNNs)", nodes[i].node_id, nodes[i].ip, nodes[i].hostname, nodes[i].alive,
@@ -337,16 +318,16 @@ static PyObject *m_nodes(PyObject *self, PyObject *unused)
 }
 
 PyMethodDef rpy_actor_methods[] = {
-  {"nodes", m_nodes, METH_NOARGS, "nodes() -> [(id, ip, hostname, alive, is_head, total, available)]"},
-  {"actor_create", m_actor_create, METH_VARARGS, "actor_create(cls, args, opts) -> id"},
-  {"actor_call", m_actor_call, METH_VARARGS, "actor_call(id, method, args, num_returns, name) -> refs"},
-  {"get_actor", m_get_actor, METH_VARARGS, "get_actor(name, namespace) -> id or None"},
-  {"kill_actor", m_kill_actor, METH_VARARGS, "kill_actor(id, no_restart)"},
-  {"actor_state", m_actor_state, METH_VARARGS, "actor_state(id) -> (state, restarts, reason)"},
-  {"pg_create", m_pg_create, METH_VARARGS, "pg_create(bundles, strategy, name) -> id"},
-  {"pg_wait", m_pg_wait, METH_VARARGS, "pg_wait(id, timeout_ms) -> ready"},
-  {"pg_remove", m_pg_remove, METH_VARARGS, "pg_remove(id)"},
-  {"kv_put", m_kv_put, METH_VARARGS, "kv_put(ns, key, value, overwrite) -> added"},
-  {"kv_get", m_kv_get, METH_VARARGS, "kv_get(ns, key) -> bytes or None"},
-  {NULL, NULL, 0, NULL},
+    {"nodes", m_nodes, METH_NOARGS, "nodes() -> [(id, ip, hostname, alive, is_head, total, available)]"},
+    {"actor_create", m_actor_create, METH_VARARGS, "actor_create(cls, args, opts) -> id"},
+    {"actor_call", m_actor_call, METH_VARARGS, "actor_call(id, method, args, num_returns, name) -> refs"},
+    {"get_actor", m_get_actor, METH_VARARGS, "get_actor(name, namespace) -> id or None"},
+    {"kill_actor", m_kill_actor, METH_VARARGS, "kill_actor(id, no_restart)"},
+    {"actor_state", m_actor_state, METH_VARARGS, "actor_state(id) -> (state, restarts, reason)"},
+    {"pg_create", m_pg_create, METH_VARARGS, "pg_create(bundles, strategy, name) -> id"},
+    {"pg_wait", m_pg_wait, METH_VARARGS, "pg_wait(id, timeout_ms) -> ready"},
+    {"pg_remove", m_pg_remove, METH_VARARGS, "pg_remove(id)"},
+    {"kv_put", m_kv_put, METH_VARARGS, "kv_put(ns, key, value, overwrite) -> added"},
+    {"kv_get", m_kv_get, METH_VARARGS, "kv_get(ns, key) -> bytes or None"},
+    {NULL, NULL, 0, NULL},
 };

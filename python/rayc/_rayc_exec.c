@@ -16,11 +16,10 @@
 void rpy_set_connected(int on);
 
 typedef struct {
-  PyObject_HEAD
-  rayc_task_ctx *ctx;
+  PyObject_HEAD rayc_task_ctx *ctx;
 } rpy_ctx_t;
 
-static PyObject *exec_obj; /* the Python executor (worker processes only) */
+static PyObject *exec_obj;  /* the Python executor (worker processes only) */
 static pthread_t exec_main; /* the thread running rayc_worker_main: it runs the tasks */
 
 static rpy_ctx_t *ctx_live(PyObject *self)
@@ -124,20 +123,20 @@ static PyObject *ctx_actor_exit(PyObject *self, PyObject *unused)
 }
 
 static PyMethodDef ctx_methods[] = {
-  {"set_return", ctx_set_return, METH_VARARGS, "set_return(i, total_len, parts, refs)"},
-  {"fail", ctx_fail, METH_VARARGS, "Fails the task with a message."},
-  {"cancelled", ctx_cancelled, METH_NOARGS, "Whether the task was cancelled."},
-  {"actor_id", ctx_actor_id, METH_NOARGS, "The running actor's id, or None."},
-  {"actor_exit", ctx_actor_exit, METH_NOARGS, "The actor exits after this call."},
-  {NULL, NULL, 0, NULL},
+    {"set_return", ctx_set_return, METH_VARARGS, "set_return(i, total_len, parts, refs)"},
+    {"fail", ctx_fail, METH_VARARGS, "Fails the task with a message."},
+    {"cancelled", ctx_cancelled, METH_NOARGS, "Whether the task was cancelled."},
+    {"actor_id", ctx_actor_id, METH_NOARGS, "The running actor's id, or None."},
+    {"actor_exit", ctx_actor_exit, METH_NOARGS, "The actor exits after this call."},
+    {NULL, NULL, 0, NULL},
 };
 
 static PyTypeObject rpy_ctx_type = {
-  PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rayc._rayc.TaskCtx",
-  .tp_basicsize = sizeof(rpy_ctx_t),
-  .tp_flags = Py_TPFLAGS_DEFAULT,
-  .tp_doc = "A running task's context (valid during the task).",
-  .tp_methods = ctx_methods,
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rayc._rayc.TaskCtx",
+    .tp_basicsize = sizeof(rpy_ctx_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A running task's context (valid during the task).",
+    .tp_methods = ctx_methods,
 };
 
 /* ---- the executor ---- */
@@ -308,23 +307,24 @@ static PyObject *m_worker_main(PyObject *self, PyObject *args)
   }
   Py_INCREF(ex);
   exec_obj = ex;
-  rayc_executor e = {.task = ex_task, .actor_create = ex_actor_create, .actor_method = ex_actor_method,
-                     .actor_destroy = ex_actor_destroy, .cancel = ex_cancel};
+  rayc_executor e = {.task = ex_task,
+                     .actor_create = ex_actor_create,
+                     .actor_method = ex_actor_method,
+                     .actor_destroy = ex_actor_destroy,
+                     .cancel = ex_cancel};
   exec_main = pthread_self();
   rayc_executor_set(&e);
   rpy_set_connected(1);
   int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = rayc_worker_main((int)argc, argv);
-  Py_END_ALLOW_THREADS
-  rpy_set_connected(0);
+  Py_BEGIN_ALLOW_THREADS rc = rayc_worker_main((int)argc, argv);
+  Py_END_ALLOW_THREADS rpy_set_connected(0);
   PyMem_Free(argv);
   return PyLong_FromLong(rc);
 }
 
 PyMethodDef rpy_exec_methods[] = {
-  {"worker_main", m_worker_main, METH_VARARGS, "worker_main(argv, executor): runs this process as a worker."},
-  {NULL, NULL, 0, NULL},
+    {"worker_main", m_worker_main, METH_VARARGS, "worker_main(argv, executor): runs this process as a worker."},
+    {NULL, NULL, 0, NULL},
 };
 
 int rpy_exec_init(PyObject *m)

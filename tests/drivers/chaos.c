@@ -20,13 +20,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      printf("FAIL: " __VA_ARGS__);                                                                \
-      printf(" [%s]\n", rayc_last_error());                                                        \
-      exit(1);                                                                                     \
-    }                                                                                              \
+#define CHECK(cond, ...)                    \
+  do {                                      \
+    if (!(cond)) {                          \
+      printf("FAIL: " __VA_ARGS__);         \
+      printf(" [%s]\n", rayc_last_error()); \
+      exit(1);                              \
+    }                                       \
   } while (0)
 
 enum { LEAVES = 1024, ACTORS = 5, CALLS = 10, OBJECTS = 24, OBJECT_BYTES = 6 << 20 };

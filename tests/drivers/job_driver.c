@@ -18,13 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond, ...)                                                                                             \
-  do {                                                                                                               \
-    if (!(cond)) {                                                                                                   \
-      printf("FAIL: " __VA_ARGS__);                                                                                  \
-      printf(" [%s]\n", rayc_last_error());                                                                          \
-      exit(1);                                                                                                       \
-    }                                                                                                                \
+#define CHECK(cond, ...)                    \
+  do {                                      \
+    if (!(cond)) {                          \
+      printf("FAIL: " __VA_ARGS__);         \
+      printf(" [%s]\n", rayc_last_error()); \
+      exit(1);                              \
+    }                                       \
   } while (0)
 
 static rayc_ref submit(const char *fn, int64_t arg, int strategy)

@@ -27,13 +27,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHECK(cond, ...)                                           \
-  do {                                                             \
-    if (!(cond)) {                                                 \
-      printf("FAIL: " __VA_ARGS__);                                \
-      printf(" [%s]\n", rayc_last_error());                        \
-      exit(1);                                                     \
-    }                                                              \
+#define CHECK(cond, ...)                    \
+  do {                                      \
+    if (!(cond)) {                          \
+      printf("FAIL: " __VA_ARGS__);         \
+      printf(" [%s]\n", rayc_last_error()); \
+      exit(1);                              \
+    }                                       \
   } while (0)
 
 static char ids[4][57];

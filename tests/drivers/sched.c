@@ -15,13 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond, ...)                                           \
-  do {                                                             \
-    if (!(cond)) {                                                 \
-      printf("FAIL: " __VA_ARGS__);                                \
-      printf(" [%s]\n", rayc_last_error());                        \
-      exit(1);                                                     \
-    }                                                              \
+#define CHECK(cond, ...)                    \
+  do {                                      \
+    if (!(cond)) {                          \
+      printf("FAIL: " __VA_ARGS__);         \
+      printf(" [%s]\n", rayc_last_error()); \
+      exit(1);                              \
+    }                                       \
   } while (0)
 
 static char ids[4][57];
@@ -120,8 +120,8 @@ static void check_spread(int n)
   printf("%d SPREAD tasks: node1 %d, node2 %d, node3 %d\n", n, count[1], count[2], count[3]);
   CHECK(count[0] == 0, "tasks ran on an unknown node");
   for (int i = 1; i <= 3; i++)
-    CHECK(abs(count[i] - n / 3) <= n / 10, "node %d ran %d of %d SPREAD tasks (%d +- %d expected)", i, count[i],
-          n, n / 3, n / 10);
+    CHECK(abs(count[i] - n / 3) <= n / 10, "node %d ran %d of %d SPREAD tasks (%d +- %d expected)", i, count[i], n,
+          n / 3, n / 10);
 }
 
 int main(int argc, char **argv)

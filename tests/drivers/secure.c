@@ -17,18 +17,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      printf("FAIL: " __VA_ARGS__);                                            \
-      printf(" [%s]\n", rayc_last_error());                                    \
-      exit(1);                                                                 \
-    }                                                                          \
+#define CHECK(cond, ...)                    \
+  do {                                      \
+    if (!(cond)) {                          \
+      printf("FAIL: " __VA_ARGS__);         \
+      printf(" [%s]\n", rayc_last_error()); \
+      exit(1);                              \
+    }                                       \
   } while (0)
 
 enum { BIG = 6 << 20 };
 
-static rayc_task_opts on_node(const char *res, rayc_resource *r) {
+static rayc_task_opts on_node(const char *res, rayc_resource *r)
+{
   rayc_task_opts o;
   rayc_task_opts_init(&o);
   r->name = res;
@@ -39,7 +40,8 @@ static rayc_task_opts on_node(const char *res, rayc_resource *r) {
 }
 
 /* The id of the node a task needing res runs on. */
-static void node_of(const char *res, char *out) {
+static void node_of(const char *res, char *out)
+{
   rayc_resource r;
   rayc_task_opts o = on_node(res, &r);
   int64_t ms = 0;
@@ -55,12 +57,12 @@ static void node_of(const char *res, char *out) {
 
 /* A BIG object made by a task on the node with res, read here (pulled across
  * nodes when this driver is on the other one). */
-static void big_object_from(const char *res, int64_t seed) {
+static void big_object_from(const char *res, int64_t seed)
+{
   rayc_resource r;
   rayc_task_opts o = on_node(res, &r);
   int64_t n = BIG;
-  rayc_arg a[2] = {RAYC_ARG_VAL(&n, sizeof(n)),
-                   RAYC_ARG_VAL(&seed, sizeof(seed))};
+  rayc_arg a[2] = {RAYC_ARG_VAL(&n, sizeof(n)), RAYC_ARG_VAL(&seed, sizeof(seed))};
   rayc_ref ref;
   rayc_buf b;
   CHECK(rayc_remote("bytes", a, 2, &o, &ref) == 0, "submit bytes on %s", res);
@@ -68,13 +70,13 @@ static void big_object_from(const char *res, int64_t seed) {
   CHECK(b.len == BIG, "object from %s has %zu bytes", res, b.len);
   const unsigned char *p = b.data;
   for (size_t i = 0; i < b.len; i += 4093)
-    CHECK(p[i] == (unsigned char)(i + (size_t)seed),
-          "object from %s: byte %zu wrong", res, i);
+    CHECK(p[i] == (unsigned char)(i + (size_t)seed), "object from %s: byte %zu wrong", res, i);
   rayc_buf_release(&b, 1);
   rayc_ref_release(&ref);
 }
 
-int main(void) {
+int main(void)
+{
   CHECK(rayc_init(NULL) == 0, "rayc_init");
   char n1[57], n2[57], here[57];
   node_of("n1", n1);
@@ -90,14 +92,12 @@ int main(void) {
   ao.resources = &r;
   ao.num_resources = 1;
   rayc_actor act;
-  CHECK(rayc_actor_create("TCounter", NULL, 0, &ao, &act) == 0,
-        "create an actor on n2");
+  CHECK(rayc_actor_create("TCounter", NULL, 0, &ao, &act) == 0, "create an actor on n2");
   int64_t by = 5;
   rayc_arg a = RAYC_ARG_VAL(&by, sizeof(by));
   rayc_ref ref;
   rayc_buf b;
-  CHECK(rayc_actor_call(&act, "incr", &a, 1, NULL, &ref) == 0,
-        "call the actor");
+  CHECK(rayc_actor_call(&act, "incr", &a, 1, NULL, &ref) == 0, "call the actor");
   CHECK(rayc_get(&ref, 1, 60000, &b) == 0, "the actor's reply");
   int64_t v = 0;
   memcpy(&v, b.data, b.len == sizeof(v) ? sizeof(v) : 0);

@@ -19,13 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond, ...)                                                                                     \
-  do {                                                                                                       \
-    if (!(cond)) {                                                                                           \
-      printf("FAIL: " __VA_ARGS__);                                                                          \
-      printf(" [%s]\n", rayc_last_error());                                                                  \
-      exit(1);                                                                                               \
-    }                                                                                                        \
+#define CHECK(cond, ...)                    \
+  do {                                      \
+    if (!(cond)) {                          \
+      printf("FAIL: " __VA_ARGS__);         \
+      printf(" [%s]\n", rayc_last_error()); \
+      exit(1);                              \
+    }                                       \
   } while (0)
 
 /* Runs where(ms) needing resource res; writes the node id that ran it into out. */

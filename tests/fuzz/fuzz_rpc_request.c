@@ -23,13 +23,20 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const ProtobufCServiceDescriptor *const services[] = {
-    &rayc__node_info_gcs_service__descriptor,     &rayc__job_info_gcs_service__descriptor,
-    &rayc__internal_kvgcs_service__descriptor,    &rayc__worker_info_gcs_service__descriptor,
-    &rayc__internal_pub_sub_gcs_service__descriptor, &rayc__actor_info_gcs_service__descriptor,
-    &rayc__placement_group_info_gcs_service__descriptor, &rayc__actor_worker_service__descriptor,
-    &rayc__node_manager_service__descriptor,      &rayc__object_manager_service__descriptor,
-    &rayc__core_worker_service__descriptor,       &rayc__job_submission_service__descriptor,
-    &rayc__task_info_gcs_service__descriptor,     &rayc__event_gcs_service__descriptor,
+    &rayc__node_info_gcs_service__descriptor,
+    &rayc__job_info_gcs_service__descriptor,
+    &rayc__internal_kvgcs_service__descriptor,
+    &rayc__worker_info_gcs_service__descriptor,
+    &rayc__internal_pub_sub_gcs_service__descriptor,
+    &rayc__actor_info_gcs_service__descriptor,
+    &rayc__placement_group_info_gcs_service__descriptor,
+    &rayc__actor_worker_service__descriptor,
+    &rayc__node_manager_service__descriptor,
+    &rayc__object_manager_service__descriptor,
+    &rayc__core_worker_service__descriptor,
+    &rayc__job_submission_service__descriptor,
+    &rayc__task_info_gcs_service__descriptor,
+    &rayc__event_gcs_service__descriptor,
 };
 
 /* "a b c": every top-level field of d. */

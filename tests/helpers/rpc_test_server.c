@@ -208,10 +208,10 @@ static void kv_keys(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 }
 
 static const rpc_method_t kv_methods[] = {
-  {.service = &rayc__internal_kvgcs_service__descriptor, .method = "InternalKVGet", .handler = kv_get},
-  {.service = &rayc__internal_kvgcs_service__descriptor, .method = "InternalKVPut", .handler = kv_put},
-  {.service = &rayc__internal_kvgcs_service__descriptor, .method = "InternalKVDel", .handler = kv_del},
-  {.service = &rayc__internal_kvgcs_service__descriptor, .method = "InternalKVKeys", .handler = kv_keys},
+    {.service = &rayc__internal_kvgcs_service__descriptor, .method = "InternalKVGet", .handler = kv_get},
+    {.service = &rayc__internal_kvgcs_service__descriptor, .method = "InternalKVPut", .handler = kv_put},
+    {.service = &rayc__internal_kvgcs_service__descriptor, .method = "InternalKVDel", .handler = kv_del},
+    {.service = &rayc__internal_kvgcs_service__descriptor, .method = "InternalKVKeys", .handler = kv_keys},
 };
 
 /* Idempotent: destroys the server first, then answers held calls (replies after destroy). */

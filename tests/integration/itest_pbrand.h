@@ -31,12 +31,12 @@ static double pbr_double(unsigned *seed)
 {
   static const double edges[] = {0, 1, 0.5, -1, 2.5, 1e300, -1e-300};
   switch (pbr_pick(seed, 9)) {
-  case 0:
-    return NAN;
-  case 1:
-    return INFINITY;
-  default:
-    return edges[pbr_pick(seed, sizeof(edges) / sizeof(edges[0]))];
+    case 0:
+      return NAN;
+    case 1:
+      return INFINITY;
+    default:
+      return edges[pbr_pick(seed, sizeof(edges) / sizeof(edges[0]))];
   }
 }
 
@@ -67,56 +67,66 @@ static ProtobufCMessage *pbr_message(const ProtobufCMessageDescriptor *d, unsign
 static void pbr_value(const ProtobufCFieldDescriptor *f, void *p, unsigned *seed, int depth)
 {
   switch (f->type) {
-  case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
-    *(int32_t *)p = (int32_t)pbr_int(seed);
-    break;
-  case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
-    *(int64_t *)p = pbr_int(seed);
-    break;
-  case PROTOBUF_C_TYPE_FLOAT:
-    *(float *)p = (float)pbr_double(seed);
-    break;
-  case PROTOBUF_C_TYPE_DOUBLE:
-    *(double *)p = pbr_double(seed);
-    break;
-  case PROTOBUF_C_TYPE_BOOL:
-    *(protobuf_c_boolean *)p = (protobuf_c_boolean)pbr_pick(seed, 2);
-    break;
-  case PROTOBUF_C_TYPE_ENUM: {
-    const ProtobufCEnumDescriptor *e = f->descriptor;
-    *(int *)p = pbr_pick(seed, 5) ? e->values[pbr_pick(seed, e->n_values)].value : 99;
-    break;
-  }
-  case PROTOBUF_C_TYPE_STRING:
-    *(char **)p = pbr_string(seed);
-    break;
-  case PROTOBUF_C_TYPE_BYTES:
-    *(ProtobufCBinaryData *)p = pbr_bytes(seed);
-    break;
-  case PROTOBUF_C_TYPE_MESSAGE:
-    *(ProtobufCMessage **)p = depth < 4 ? pbr_message(f->descriptor, seed, depth + 1) : NULL;
-    break;
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+      *(int32_t *)p = (int32_t)pbr_int(seed);
+      break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+      *(int64_t *)p = pbr_int(seed);
+      break;
+    case PROTOBUF_C_TYPE_FLOAT:
+      *(float *)p = (float)pbr_double(seed);
+      break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+      *(double *)p = pbr_double(seed);
+      break;
+    case PROTOBUF_C_TYPE_BOOL:
+      *(protobuf_c_boolean *)p = (protobuf_c_boolean)pbr_pick(seed, 2);
+      break;
+    case PROTOBUF_C_TYPE_ENUM: {
+      const ProtobufCEnumDescriptor *e = f->descriptor;
+      *(int *)p = pbr_pick(seed, 5) ? e->values[pbr_pick(seed, e->n_values)].value : 99;
+      break;
+    }
+    case PROTOBUF_C_TYPE_STRING:
+      *(char **)p = pbr_string(seed);
+      break;
+    case PROTOBUF_C_TYPE_BYTES:
+      *(ProtobufCBinaryData *)p = pbr_bytes(seed);
+      break;
+    case PROTOBUF_C_TYPE_MESSAGE:
+      *(ProtobufCMessage **)p = depth < 4 ? pbr_message(f->descriptor, seed, depth + 1) : NULL;
+      break;
   }
 }
 
 static size_t pbr_elem_size(const ProtobufCFieldDescriptor *f)
 {
   switch (f->type) {
-  case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-    return sizeof(char *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(ProtobufCMessage *);
-  default:
-    return 4;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+      return 8;
+    case PROTOBUF_C_TYPE_BOOL:
+      return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING:
+      return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES:
+      return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE:
+      return sizeof(ProtobufCMessage *);
+    default:
+      return 4;
   }
 }
 

@@ -102,8 +102,8 @@ static void expect_all_freed(uint64_t base)
     if (mono_ms() > end) {
       c = counts();
       ck_abort_msg("not freed after %d ms: store %llu bytes (baseline %llu); driver owns %zu, borrows %zu, lends to "
-                   "%zu", WAIT_MS, (unsigned long long)used, (unsigned long long)base, c.owned, c.borrowed,
-                   c.borrowers);
+                   "%zu",
+                   WAIT_MS, (unsigned long long)used, (unsigned long long)base, c.owned, c.borrowed, c.borrowers);
     }
     usleep(20000);
   }

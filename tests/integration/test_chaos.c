@@ -11,8 +11,8 @@ START_TEST(test_chaos_short)
 {
   it_find_build();
   char cmd[4096];
-  snprintf(cmd, sizeof(cmd), "bash %s/../../tests/netns/chaos.sh %s '%s' 30 30 2>&1 | grep -v -E ' W driver|Killed'", it_build,
-           it_build, getenv("CHAOS_SEED") ? getenv("CHAOS_SEED") : "");
+  snprintf(cmd, sizeof(cmd), "bash %s/../../tests/netns/chaos.sh %s '%s' 30 30 2>&1 | grep -v -E ' W driver|Killed'",
+           it_build, it_build, getenv("CHAOS_SEED") ? getenv("CHAOS_SEED") : "");
   /* pipefail so the script's status survives the filter */
   char full[4200];
   snprintf(full, sizeof(full), "bash -o pipefail -c \"%s\"", cmd);

@@ -23,9 +23,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char bin[PATH_MAX];  /* directory of rayc and the daemons */
-static char base[64];       /* the suite's directory, holding one temp dir per test */
-static char tmp[PATH_MAX];  /* this test's temp dir */
+static char bin[PATH_MAX]; /* directory of rayc and the daemons */
+static char base[64];      /* the suite's directory, holding one temp dir per test */
+static char tmp[PATH_MAX]; /* this test's temp dir */
 
 static void find_bin(void)
 {
@@ -42,7 +42,6 @@ static void find_bin(void)
   snprintf(bin, sizeof(bin), "%s/../bin", self);
 }
 
-
 /* Unchecked fixture (runs in the runner process, also when a forked test failed): the base dir,
  * and afterwards force-stopping every session of every test and removing everything. */
 static void suite_setup(void)
@@ -54,8 +53,7 @@ static void suite_setup(void)
 static void suite_teardown(void)
 {
   find_bin();
-  it_sh(NULL, "for d in %s/*/; do %s/rayc stop --all --force --temp-dir $d; done; rm -rf %s", base,
-      bin, base);
+  it_sh(NULL, "for d in %s/*/; do %s/rayc stop --all --force --temp-dir $d; done; rm -rf %s", base, bin, base);
 }
 
 static void setup(void)
@@ -109,8 +107,10 @@ static void read_address(char *buf, size_t len)
 START_TEST(head_start_status_stop)
 {
   char *out = NULL, addr[128];
-  int rc = it_sh(&out, "%s/rayc start --head --port 0 --temp-dir %s --num-cpus 3 "
-                     "--object-store-memory 100M", bin, tmp);
+  int rc = it_sh(&out,
+                 "%s/rayc start --head --port 0 --dashboard-port 0 --temp-dir %s --num-cpus 3 "
+                 "--object-store-memory 100M",
+                 bin, tmp);
   ck_assert_msg(rc == 0, "rayc start failed (%d):\n%s", rc, out);
   ck_assert_ptr_nonnull(strstr(out, "export RAYC_ADDRESS="));
   free(out);
@@ -128,13 +128,14 @@ START_TEST(head_start_status_stop)
   ck_assert_msg(strstr(out, "ALIVE (head)") && strstr(out, "/3.0 CPU"), "status:\n%s", out);
   free(out);
   /* the same through RAYC_ADDRESS, from a directory with no session (the token named explicitly) */
-  rc = it_sh(&out, "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/cluster_token %s/rayc status --temp-dir %s/none", addr, tmp,
-           bin, tmp);
+  rc = it_sh(&out, "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/cluster_token %s/rayc status --temp-dir %s/none", addr, tmp, bin,
+             tmp);
   ck_assert_msg(rc == 0 && strstr(out, "/3.0 CPU"), "status via RAYC_ADDRESS (%d):\n%s", rc, out);
   free(out);
 
   rc = it_sh(&out, "%s/rayc stop --temp-dir %s", bin, tmp);
-  ck_assert_msg(rc == 0 && strstr(out, "stopped 3 processes"), "rayc stop (%d):\n%s", rc, out);
+  /* the GCS, store, raylet and the dashboard (on an ephemeral port here, 8265 by default) */
+  ck_assert_msg(rc == 0 && strstr(out, "stopped 4 processes"), "rayc stop (%d):\n%s", rc, out);
   free(out);
   for (int i = 0; i < 3; i++)
     ck_assert_msg(!pid_runs(pids[i]), "pid %d still runs after rayc stop", (int)pids[i]);
@@ -149,13 +150,17 @@ START_TEST(second_node_joins_and_leaves)
 {
   char *out = NULL, addr[128], *joiner = xasprintf("%s/XXXXXX", base);
   ck_assert_ptr_nonnull(mkdtemp(joiner));
-  int rc = it_sh(&out, "%s/rayc start --head --port 0 --temp-dir %s --num-cpus 1 "
-                     "--object-store-memory 100M", bin, tmp);
+  int rc = it_sh(&out,
+                 "%s/rayc start --head --port 0 --temp-dir %s --num-cpus 1 "
+                 "--object-store-memory 100M",
+                 bin, tmp);
   ck_assert_msg(rc == 0, "head (%d):\n%s", rc, out);
   free(out);
   read_address(addr, sizeof(addr));
-  rc = it_sh(&out, "%s/rayc start --address %s --temp-dir %s --num-cpus 2 --object-store-memory 100M "
-                 "--resources '{\"special\": 3}' --token-file %s/cluster_token", bin, addr, joiner, tmp);
+  rc = it_sh(&out,
+             "%s/rayc start --address %s --temp-dir %s --num-cpus 2 --object-store-memory 100M "
+             "--resources '{\"special\": 3}' --token-file %s/cluster_token",
+             bin, addr, joiner, tmp);
   ck_assert_msg(rc == 0 && !strstr(out, "RAYC_ADDRESS="), "join (%d):\n%s", rc, out);
   free(out);
   rc = it_sh(&out, "%s/rayc status --temp-dir %s", bin, joiner); /* via the joiner's address file */
@@ -203,8 +208,7 @@ END_TEST
 START_TEST(failed_start_names_the_daemon_and_log)
 {
   char *out = NULL;
-  int rc = it_sh(&out, "%s/rayc start --head --port 0 --temp-dir %s --redis-address 127.0.0.1:1",
-               bin, tmp);
+  int rc = it_sh(&out, "%s/rayc start --head --port 0 --temp-dir %s --redis-address 127.0.0.1:1", bin, tmp);
   ck_assert_int_eq(rc, 1);
   ck_assert_msg(strstr(out, "rayc-gcs did not start") && strstr(out, "logs/gcs.log") &&
                     strstr(out, "cannot connect to redis at 127.0.0.1:1"),
@@ -235,14 +239,17 @@ static char *status_until(const char *want, int absent, int timeout_ms)
 START_TEST(infeasible_demands_in_status)
 {
   char *out = NULL;
-  int rc = it_sh(&out, "RAYC_INFEASIBLE_TIMEOUT_MS=10000 RAYC_HEARTBEAT_MS=200 %s/rayc start --head --port 0 "
-                     "--temp-dir %s --num-cpus 2 --object-store-memory 100M", bin, tmp);
+  int rc = it_sh(&out,
+                 "RAYC_INFEASIBLE_TIMEOUT_MS=10000 RAYC_HEARTBEAT_MS=200 %s/rayc start --head --port 0 "
+                 "--temp-dir %s --num-cpus 2 --object-store-memory 100M",
+                 bin, tmp);
   ck_assert_msg(rc == 0, "rayc start (%d):\n%s", rc, out);
   free(out);
   for (int i = 0; i < 3; i++) { /* the third one cancels its task */
-    rc = it_sh(NULL, "RAYC_TOKEN_FILE=%s/cluster_token RAYC_ADDRESS=$(cat %s/session_latest/address) "
-                     "RAYC_CODE_PATH=%s/../lib/libtest_tasks.so DEMAND_CANCEL=%s/cancel DEMAND_EXIT=%s/exit "
-                     "%s/../tests/drivers/demand 1000 %s > %s/demand%d.out 2>&1 &",
+    rc = it_sh(NULL,
+               "RAYC_TOKEN_FILE=%s/cluster_token RAYC_ADDRESS=$(cat %s/session_latest/address) "
+               "RAYC_CODE_PATH=%s/../lib/libtest_tasks.so DEMAND_CANCEL=%s/cancel DEMAND_EXIT=%s/exit "
+               "%s/../tests/drivers/demand 1000 %s > %s/demand%d.out 2>&1 &",
                tmp, tmp, bin, tmp, tmp, bin, i == 2 ? "cancel" : "", tmp, i);
     ck_assert_int_eq(rc, 0);
   }
@@ -289,8 +296,8 @@ START_TEST(infeasible_demands_in_status)
 
   /* rayc stop drains the node first; the GCS records it as drained, not failed */
   rc = it_sh(&out, "%s/rayc stop --temp-dir %s", bin, tmp);
-  ck_assert_msg(rc == 0 && strstr(out, "node drained") && strstr(out, "stopped 3 processes"), "rayc stop (%d):\n%s",
-                rc, out);
+  ck_assert_msg(rc == 0 && strstr(out, "node drained") && strstr(out, "stopped 3 processes"), "rayc stop (%d):\n%s", rc,
+                out);
   free(out);
   rc = it_sh(&out, "grep -h 'ALIVE -> DEAD: drained: rayc stop' %s/session_latest/logs/gcs.log", tmp);
   ck_assert_msg(rc == 0, "the GCS did not record a drain:\n%s", out);
@@ -306,8 +313,10 @@ static rpc_channel_t *channel;
 static void gcs_only_start(void)
 {
   char *out = NULL, addr[128];
-  int rc = it_sh(&out, "RAYC_HEARTBEAT_TIMEOUT_MS=400 %s/rayc start --head --gcs-only --port 0 "
-                     "--temp-dir %s", bin, tmp);
+  int rc = it_sh(&out,
+                 "RAYC_HEARTBEAT_TIMEOUT_MS=2500 %s/rayc start --head --gcs-only --port 0 "
+                 "--temp-dir %s",
+                 bin, tmp);
   ck_assert_msg(rc == 0, "rayc start --gcs-only (%d):\n%s", rc, out);
   free(out);
   read_address(addr, sizeof(addr));
@@ -320,8 +329,7 @@ static void gcs_only_start(void)
   free(path);
 }
 
-static ProtobufCMessage *call(const ProtobufCServiceDescriptor *svc, const char *method,
-                              const void *req, int want)
+static ProtobufCMessage *call(const ProtobufCServiceDescriptor *svc, const char *method, const void *req, int want)
 {
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
@@ -355,10 +363,10 @@ START_TEST(gcs_node_death_over_rpc)
   ck_assert_msg(rc == 0 && strstr(out, "127.0.0.7  ALIVE") && strstr(out, "0.0/4.0 CPU"), "%s", out);
   free(out);
 
-  /* no heartbeat: DEAD after the timeout, and a late heartbeat is told to register again */
-  usleep(1200 * 1000);
-  rc = it_sh(&out, "%s/rayc status --temp-dir %s", bin, tmp);
-  ck_assert_msg(rc == 0 && strstr(out, "DEAD: no heartbeat"), "%s", out);
+  /* no heartbeat: DEAD after the timeout (2.5 s: long enough that a loaded machine's `rayc status`
+   * above still sees it ALIVE), and a late heartbeat is told to register again */
+  out = status_until("DEAD: no heartbeat", 0, 20000);
+  ck_assert_msg(strstr(out, "DEAD: no heartbeat"), "%s", out);
   free(out);
   Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
   hb.node_id = pb_bytes(id.b, ID_NODE_SIZE);

@@ -25,8 +25,9 @@ static void sleep_ms(int ms)
 static int curl_auth(char **out, const char *method, const char *path, const char *body)
 {
   char *text = NULL;
-  int rc = it_sh(&text, "curl -s -o /dev/stdout -w '\\n%%{http_code}' -X %s -H \"Authorization: Bearer $(cat %s)\" "
-                        "%s%s%s%s http://%s%s",
+  int rc = it_sh(&text,
+                 "curl -s -o /dev/stdout -w '\\n%%{http_code}' -X %s -H \"Authorization: Bearer $(cat %s)\" "
+                 "%s%s%s%s http://%s%s",
                  method, token_file, body ? "-H 'Content-Type: application/json' --data '" : "", body ? body : "",
                  body ? "'" : "", "", dash, path);
   ck_assert_msg(rc == 0, "curl %s %s failed (%d): %s", method, path, rc, text);
@@ -52,10 +53,18 @@ static int curl_code(const char *method, const char *path, const char *extra)
 
 START_TEST(routes_need_the_token)
 {
-  const char *routes[][2] = {{"GET", "/api/version"},        {"GET", "/api/jobs/"},       {"POST", "/api/jobs/"},
-                             {"GET", "/api/jobs/x"},         {"GET", "/api/jobs/x/logs"}, {"POST", "/api/jobs/x/stop"},
-                             {"DELETE", "/api/jobs/x"},      {"GET", "/api/v0/nodes"},    {"GET", "/api/v0/tasks"},
-                             {"GET", "/api/v0/timeline"},    {"GET", "/api/v0/logs"},     {"PUT", "/api/packages/gcs/a.zip"},
+  const char *routes[][2] = {{"GET", "/api/version"},
+                             {"GET", "/api/jobs/"},
+                             {"POST", "/api/jobs/"},
+                             {"GET", "/api/jobs/x"},
+                             {"GET", "/api/jobs/x/logs"},
+                             {"POST", "/api/jobs/x/stop"},
+                             {"DELETE", "/api/jobs/x"},
+                             {"GET", "/api/v0/nodes"},
+                             {"GET", "/api/v0/tasks"},
+                             {"GET", "/api/v0/timeline"},
+                             {"GET", "/api/v0/logs"},
+                             {"PUT", "/api/packages/gcs/a.zip"},
                              {"GET", "/api/v0/logs/file?file=gcs.log"}};
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
     int code = curl_code(routes[i][0], routes[i][1], NULL);
@@ -72,8 +81,9 @@ START_TEST(routes_need_the_token)
   /* a cookie-authenticated POST needs the CSRF header; a forged cookie is nothing */
   ck_assert_int_eq(curl_code("POST", "/api/jobs/", "-H 'Cookie: rayc_session=forged' -H 'X-Rayc-CSRF: 1'"), 401);
   char *cookie = NULL;
-  ck_assert_int_eq(it_sh(&cookie, "curl -s -i -X POST --data-urlencode \"token=$(cat %s)\" http://%s/login | "
-                                  "sed -n 's/^Set-Cookie: \\(rayc_session=[0-9a-f]*\\);.*HttpOnly; SameSite=Strict.*/\\1/p'",
+  ck_assert_int_eq(it_sh(&cookie,
+                         "curl -s -i -X POST --data-urlencode \"token=$(cat %s)\" http://%s/login | "
+                         "sed -n 's/^Set-Cookie: \\(rayc_session=[0-9a-f]*\\);.*HttpOnly; SameSite=Strict.*/\\1/p'",
                          token_file, dash),
                    0);
   cookie[strcspn(cookie, "\r\n")] = '\0';
@@ -110,11 +120,14 @@ END_TEST
 START_TEST(jobs_api_as_rays_docs_use_it)
 {
   char *out = NULL;
-  int rc = it_sh(&out, "/usr/bin/python3 %s/../../tests/dashboard/jobs_rest.py http://%s %s %s", it_build, dash, token_file, it_temp);
+  int rc = it_sh(&out, "/usr/bin/python3 %s/../../tests/dashboard/jobs_rest.py http://%s %s %s", it_build, dash,
+                 token_file, it_temp);
   ck_assert_msg(rc == 0, "tests/dashboard/jobs_rest.py (%d):\n%s", rc, out);
   free(out);
   /* curl, as Ray's docs show it too: submit, poll, logs */
-  ck_assert_int_eq(curl_auth(&out, "POST", "/api/jobs/", "{\"entrypoint\": \"echo curl-was-here\", \"submission_id\": \"curl-job\"}"), 200);
+  ck_assert_int_eq(curl_auth(&out, "POST", "/api/jobs/",
+                             "{\"entrypoint\": \"echo curl-was-here\", \"submission_id\": \"curl-job\"}"),
+                   200);
   ck_assert_msg(strstr(out, "\"job_id\":\"curl-job\""), "%s", out);
   free(out);
   int done = 0;
@@ -147,15 +160,17 @@ START_TEST(dashboard_in_chromium)
   }
   rayc_shutdown();
   char *out = NULL, shot[1200];
-  ck_assert_int_eq(curl_auth(&out, "POST", "/api/jobs/",
-                             "{\"entrypoint\": \"echo DASHBOARD-LOG-MARKER; sleep 600\", \"submission_id\": \"browser-job\"}"),
-                   200);
+  ck_assert_int_eq(
+      curl_auth(&out, "POST", "/api/jobs/",
+                "{\"entrypoint\": \"echo DASHBOARD-LOG-MARKER; sleep 600\", \"submission_id\": \"browser-job\"}"),
+      200);
   free(out);
   snprintf(shot, sizeof(shot), "%s/test-artifacts", it_build);
   mkdir(shot, 0755);
   snprintf(shot, sizeof(shot), "%s/test-artifacts/dashboard-job-logs.png", it_build);
-  rc = it_sh(&out, "/usr/bin/python3 %s/../../tests/dashboard/browser.py http://%s %s %s 2 browser-job DASHBOARD-LOG-MARKER", it_build, dash,
-             token_file, shot);
+  rc = it_sh(&out,
+             "/usr/bin/python3 %s/../../tests/dashboard/browser.py http://%s %s %s 2 browser-job DASHBOARD-LOG-MARKER",
+             it_build, dash, token_file, shot);
   ck_assert_msg(rc == 0, "tests/dashboard/browser.py (%d):\n%s", rc, out);
   free(out);
   ck_assert_int_eq(curl_auth(&out, "POST", "/api/jobs/browser-job/stop", NULL), 200);
@@ -179,8 +194,9 @@ static int dash_cluster_start(void)
   snprintf(joiner, sizeof(joiner), "%s/joiner", it_temp);
   mkdir(joiner, 0700);
   /* it_sh asserts, and no test runs yet: plain it_run */
-  snprintf(cmd, sizeof(cmd), "%s/bin/rayc start --address %s --temp-dir %s --num-cpus 1 --object-store-memory 80M "
-                             "--token-file %s > %s/join.out 2>&1 || { cat %s/join.out; false; }",
+  snprintf(cmd, sizeof(cmd),
+           "%s/bin/rayc start --address %s --temp-dir %s --num-cpus 1 --object-store-memory 80M "
+           "--token-file %s > %s/join.out 2>&1 || { cat %s/join.out; false; }",
            it_build, it_address, joiner, token_file, it_temp, it_temp);
   return it_run(cmd) == 0 ? 0 : -1;
 }

@@ -50,8 +50,11 @@ START_TEST(test_config_generated)
   ck_assert_int_eq(rc, 0);
   int keys = atoi(out);
   free(out);
-  rc = it_sh(&out, "for d in gcs store raylet dashboard; do %s/bin/rayc-$d --help | grep '^  --[a-z]' | grep -vc '^  --config'; "
-                   "done | awk '{s += $1} END {print s}'", it_build);
+  rc = it_sh(
+      &out,
+      "for d in gcs store raylet dashboard; do %s/bin/rayc-$d --help | grep '^  --[a-z]' | grep -vc '^  --config'; "
+      "done | awk '{s += $1} END {print s}'",
+      it_build);
   ck_assert_msg(rc == 0 && keys == atoi(out), "%d keys in deploy/rayc.yaml, %d flags in --help", keys, atoi(out));
   free(out);
   rc = it_sh(&out, "grep -A1 'spill-threshold' %s/deploy/rayc.yaml", src);
@@ -72,8 +75,9 @@ START_TEST(test_config_loads)
   }
   /* A typo in a daemon's own section is an error naming the file and key, not silently ignored. */
   char *d = tmpdir();
-  int rc = it_sh(&out, "sed 's/^raylet:$/raylet:\\n  num-cpu: 4/' %s/deploy/rayc.yaml > %s/bad.yaml && "
-                       "env -i %s/bin/rayc-raylet --config %s/bad.yaml --print-config",
+  int rc = it_sh(&out,
+                 "sed 's/^raylet:$/raylet:\\n  num-cpu: 4/' %s/deploy/rayc.yaml > %s/bad.yaml && "
+                 "env -i %s/bin/rayc-raylet --config %s/bad.yaml --print-config",
                  src, d, it_build, d);
   ck_assert_msg(rc != 0 && strstr(out, "num-cpu"), "a bad key was accepted (rc %d): %s", rc, out);
   free(out);
@@ -88,8 +92,8 @@ START_TEST(test_units_verify)
   int rc = it_sh(&out, "PREFIX=%s SYSCONFDIR=%s/etc %s/deploy/install.sh %s", d, d, src, it_build);
   ck_assert_msg(rc == 0, "install: %s", out);
   free(out);
-  static const char *units[] = {"rayc-gcs.service", "rayc-store.service", "rayc-raylet.service",
-                                "rayc-dashboard.service", "rayc-head.target", "rayc-node.target"};
+  static const char *units[] = {"rayc-gcs.service",       "rayc-store.service", "rayc-raylet.service",
+                                "rayc-dashboard.service", "rayc-head.target",   "rayc-node.target"};
   for (size_t i = 0; i < ARRAY_LEN(units); i++) {
     /* stderr only: any warning fails */
     rc = it_sh(&out, "MANPATH=%s/share/man systemd-analyze verify %s/lib/systemd/system/%s 2>&1 >/dev/null", d, d,
@@ -119,11 +123,20 @@ START_TEST(test_install_layout)
   int rc = it_sh(&out, "DESTDIR=%s/root PREFIX=/usr %s/deploy/install.sh %s", d, src, it_build);
   ck_assert_msg(rc == 0, "install: %s", out);
   free(out);
-  static const char *files[] = {"usr/bin/rayc", "usr/bin/rayc-gcs", "usr/bin/rayc-store", "usr/bin/rayc-raylet",
-                                "usr/bin/rayc-worker", "usr/lib/librayc.so.0", "usr/lib/librayc.so",
-                                "usr/include/rayc.h", "usr/lib/pkgconfig/rayc.pc", "etc/rayc/rayc.yaml",
-                                "usr/lib/systemd/system/rayc-head.target", "usr/lib/sysusers.d/rayc.conf",
-                                "usr/share/man/man1/rayc.1", "usr/share/man/man8/rayc-raylet.8"};
+  static const char *files[] = {"usr/bin/rayc",
+                                "usr/bin/rayc-gcs",
+                                "usr/bin/rayc-store",
+                                "usr/bin/rayc-raylet",
+                                "usr/bin/rayc-worker",
+                                "usr/lib/librayc.so.0",
+                                "usr/lib/librayc.so",
+                                "usr/include/rayc.h",
+                                "usr/lib/pkgconfig/rayc.pc",
+                                "etc/rayc/rayc.yaml",
+                                "usr/lib/systemd/system/rayc-head.target",
+                                "usr/lib/sysusers.d/rayc.conf",
+                                "usr/share/man/man1/rayc.1",
+                                "usr/share/man/man8/rayc-raylet.8"};
   for (size_t i = 0; i < ARRAY_LEN(files); i++) {
     char *p = xasprintf("%s/root/%s", d, files[i]);
     ck_assert_msg(access(p, R_OK) == 0, "%s was not installed", files[i]);
@@ -134,14 +147,15 @@ START_TEST(test_install_layout)
   free(out);
   /* A program built with the installed pkg-config file runs against the installed library (built
    * with the sanitizers too when this tree's librayc is: make FLAVOR=asan). */
-  rc = it_sh(&out,
-             "cd %s && printf '#include <rayc.h>\\nint main(void){rayc_task_opts o; rayc_task_opts_init(&o);"
-             " return o.num_returns == 1 && o.max_retries == 3 ? 0 : 1;}\\n' > p.c && "
-             "cc $(objdump -p root/usr/lib/librayc.so | grep -q 'NEEDED.*libasan' && echo -fsanitize=address,undefined) "
-             "-o p p.c $(PKG_CONFIG_PATH=%s/root/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=%s/root "
-             "pkg-config --cflags --libs rayc) && LD_LIBRARY_PATH=%s/root/usr/lib ./p && "
-             "LD_LIBRARY_PATH=%s/root/usr/lib ldd ./p | grep librayc",
-             d, d, d, d, d);
+  rc = it_sh(
+      &out,
+      "cd %s && printf '#include <rayc.h>\\nint main(void){rayc_task_opts o; rayc_task_opts_init(&o);"
+      " return o.num_returns == 1 && o.max_retries == 3 ? 0 : 1;}\\n' > p.c && "
+      "cc $(objdump -p root/usr/lib/librayc.so | grep -q 'NEEDED.*libasan' && echo -fsanitize=address,undefined) "
+      "-o p p.c $(PKG_CONFIG_PATH=%s/root/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=%s/root "
+      "pkg-config --cflags --libs rayc) && LD_LIBRARY_PATH=%s/root/usr/lib ./p && "
+      "LD_LIBRARY_PATH=%s/root/usr/lib ldd ./p | grep librayc",
+      d, d, d, d, d);
   ck_assert_msg(rc == 0 && strstr(out, "/root/usr/lib/librayc.so.0"), "pkg-config build (rc %d): %s", rc, out);
   free(out);
   /* Man pages render, and carry the program's own flags. */
@@ -149,8 +163,9 @@ START_TEST(test_install_layout)
   ck_assert_msg(rc == 0 && atoi(out) >= 1, "rayc-raylet(8): %s", out);
   free(out);
   /* An operator's edited config survives a reinstall. */
-  rc = it_sh(&out, "echo 'num-cpus: 3' >> %s/root/etc/rayc/rayc.yaml && DESTDIR=%s/root PREFIX=/usr "
-                   "%s/deploy/install.sh %s && tail -1 %s/root/etc/rayc/rayc.yaml && ls %s/root/etc/rayc",
+  rc = it_sh(&out,
+             "echo 'num-cpus: 3' >> %s/root/etc/rayc/rayc.yaml && DESTDIR=%s/root PREFIX=/usr "
+             "%s/deploy/install.sh %s && tail -1 %s/root/etc/rayc/rayc.yaml && ls %s/root/etc/rayc",
              d, d, src, it_build, d, d);
   ck_assert_msg(rc == 0 && strstr(out, "num-cpus: 3") && strstr(out, "rayc.yaml.dist"), "reinstall: %s", out);
   free(out);
@@ -168,8 +183,12 @@ START_TEST(test_deb)
   free(out);
   rc = it_sh(&out, "dpkg-deb -c %s; dpkg-deb -I %s conffiles", deb, deb);
   ck_assert_int_eq(rc, 0);
-  static const char *want[] = {"./usr/bin/rayc-raylet", "./usr/lib/librayc.so.0", "./lib/systemd/system/rayc-node.target",
-                               "./etc/rayc/rayc.yaml", "./usr/share/man/man8/rayc-gcs.8.gz", "\n/etc/rayc/rayc.yaml"};
+  static const char *want[] = {"./usr/bin/rayc-raylet",
+                               "./usr/lib/librayc.so.0",
+                               "./lib/systemd/system/rayc-node.target",
+                               "./etc/rayc/rayc.yaml",
+                               "./usr/share/man/man8/rayc-gcs.8.gz",
+                               "\n/etc/rayc/rayc.yaml"};
   for (size_t i = 0; i < ARRAY_LEN(want); i++)
     ck_assert_msg(strstr(out, want[i]), "the package lacks %s:\n%s", want[i], out);
   free(out);

@@ -173,9 +173,18 @@ static void suite_setup(void)
   snprintf(sock, sizeof(sock), "%s/redis.sock", tmp);
   snprintf(out, sizeof(out), "%s/redis.out", tmp);
   snprintf(redis_addr, sizeof(redis_addr), "unix:%s", sock);
-  char *argv[] = {(char *)"redis-server", (char *)"--port", (char *)"0", (char *)"--unixsocket", sock,
-                  (char *)"--dir", tmp, (char *)"--save", (char *)"", (char *)"--appendonly",
-                  (char *)"no", NULL};
+  char *argv[] = {(char *)"redis-server",
+                  (char *)"--port",
+                  (char *)"0",
+                  (char *)"--unixsocket",
+                  sock,
+                  (char *)"--dir",
+                  tmp,
+                  (char *)"--save",
+                  (char *)"",
+                  (char *)"--appendonly",
+                  (char *)"no",
+                  NULL};
   redis_pid = spawn(argv, out, NULL);
   for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++)
     usleep(10 * 1000);
@@ -237,8 +246,7 @@ static void connect_to(const gcs_proc_t *g)
   channel = rpc_channel_get(client, target);
 }
 
-static int call(const ProtobufCServiceDescriptor *svc, const char *method, const void *req,
-                void *resp, int timeout_ms)
+static int call(const ProtobufCServiceDescriptor *svc, const char *method, const void *req, void *resp, int timeout_ms)
 {
   ProtobufCMessage *r = NULL;
   char *detail = NULL;
@@ -251,9 +259,9 @@ static int call(const ProtobufCServiceDescriptor *svc, const char *method, const
   return rc;
 }
 
-#define NODE_SVC (&rayc__node_info_gcs_service__descriptor)
-#define JOB_SVC (&rayc__job_info_gcs_service__descriptor)
-#define KV_SVC (&rayc__internal_kvgcs_service__descriptor)
+#define NODE_SVC   (&rayc__node_info_gcs_service__descriptor)
+#define JOB_SVC    (&rayc__job_info_gcs_service__descriptor)
+#define KV_SVC     (&rayc__internal_kvgcs_service__descriptor)
 #define WORKER_SVC (&rayc__worker_info_gcs_service__descriptor)
 #define PUBSUB_SVC (&rayc__internal_pub_sub_gcs_service__descriptor)
 
@@ -464,8 +472,8 @@ static void check_jobs_kv_workers(const id_worker_t *w)
 START_TEST(kill9_and_restart_loses_nothing)
 {
   gcs_proc_t g;
-  gcs_start(&g, 0, "--redis-address", redis_addr, "--redis-key-prefix", "itest:restart",
-            "--node-ip-address", "127.0.0.1", NULL);
+  gcs_start(&g, 0, "--redis-address", redis_addr, "--redis-key-prefix", "itest:restart", "--node-ip-address",
+            "127.0.0.1", NULL);
   connect_to(&g);
   id_node_t a = id_node_random(), b = id_node_random();
   id_worker_t w = id_worker_random();
@@ -481,9 +489,9 @@ START_TEST(kill9_and_restart_loses_nothing)
   gcs_kill9(&g);
 
   /* while it is down, calls fail (clients retry) */
-  ck_assert_int_eq(call(JOB_SVC, "GetAllJobInfo", &(Rayc__GetAllJobInfoRequest)RAYC__GET_ALL_JOB_INFO_REQUEST__INIT,
-                        NULL, 2000),
-                   RAYC_EUNAVAILABLE);
+  ck_assert_int_eq(
+      call(JOB_SVC, "GetAllJobInfo", &(Rayc__GetAllJobInfoRequest)RAYC__GET_ALL_JOB_INFO_REQUEST__INIT, NULL, 2000),
+      RAYC_EUNAVAILABLE);
 
   int64_t t0 = now_ms();
   gcs_start(&g, port, "--redis-address", redis_addr, "--redis-key-prefix", "itest:restart", NULL);
@@ -492,8 +500,8 @@ START_TEST(kill9_and_restart_loses_nothing)
   int64_t t1 = now_ms();
   int rc = RAYC_EUNAVAILABLE;
   while (rc == RAYC_EUNAVAILABLE && now_ms() - t1 < 10000) /* the channel reconnects */
-    rc = call(NODE_SVC, "GetAllNodeInfo", &(Rayc__GetAllNodeInfoRequest)RAYC__GET_ALL_NODE_INFO_REQUEST__INIT,
-              NULL, 2000);
+    rc = call(NODE_SVC, "GetAllNodeInfo", &(Rayc__GetAllNodeInfoRequest)RAYC__GET_ALL_NODE_INFO_REQUEST__INIT, NULL,
+              2000);
   ck_assert_int_eq(rc, 0);
   check_nodes(&a, &b);
   check_jobs_kv_workers(&w);
@@ -562,8 +570,7 @@ static void fake_health_check(void *ctx, rpc_call_t *call_, const ProtobufCMessa
 }
 
 static const rpc_method_t fake_raylet_methods[] = {
-    {.service = &rayc__node_manager_service__descriptor, .method = "HealthCheck",
-     .handler = fake_health_check},
+    {.service = &rayc__node_manager_service__descriptor, .method = "HealthCheck", .handler = fake_health_check},
 };
 
 /* Polls NODE messages until one says node id is DEAD; returns its death reason (new) or NULL. */
@@ -636,8 +643,8 @@ START_TEST(dead_raylet_is_marked_dead_and_published)
   rpc_server_destroy(raylet);
   char *reason = wait_node_death(&req, &fake_id, 10000);
   int64_t took = now_ms() - t0;
-  printf("a stopped raylet was marked DEAD after %lld ms (period %d ms, threshold %d)\n",
-         (long long)took, PERIOD, THRESHOLD);
+  printf("a stopped raylet was marked DEAD after %lld ms (period %d ms, threshold %d)\n", (long long)took, PERIOD,
+         THRESHOLD);
   ck_assert_msg(reason != NULL, "no death message");
   ck_assert_msg(strstr(reason, "health checks failed 3 times"), "%s", reason);
   /* no bound on took: under load it varies; the reason shows the health checks did it, long
@@ -666,9 +673,8 @@ START_TEST(reloaded_node_that_never_returns_dies)
   register_node(&id, dead_port()); /* probed every 1 s by default: alive for now */
   int port = g.port;
   gcs_kill9(&g);
-  gcs_start(&g, port, "--redis-address", redis_addr, "--redis-key-prefix", "itest:gone",
-            "--health-check-period-ms=100", "--health-check-timeout-ms=100",
-            "--health-check-failure-threshold=2", NULL);
+  gcs_start(&g, port, "--redis-address", redis_addr, "--redis-key-prefix", "itest:gone", "--health-check-period-ms=100",
+            "--health-check-timeout-ms=100", "--health-check-failure-threshold=2", NULL);
   Rayc__PubChannel chan = RAYC__PUB_CHANNEL__PUB_CHANNEL_NODE;
   Rayc__PollRequest req = RAYC__POLL_REQUEST__INIT;
   req.n_channels = 1;
@@ -1018,9 +1024,18 @@ START_TEST(redis_loss_stops_the_gcs)
   snprintf(sock, sizeof(sock), "%s/redis2.sock", tmp);
   snprintf(out, sizeof(out), "%s/redis2.out", tmp);
   snprintf(addr2, sizeof(addr2), "unix:%s", sock);
-  char *argv[] = {(char *)"redis-server", (char *)"--port", (char *)"0", (char *)"--unixsocket", sock,
-                  (char *)"--dir", tmp, (char *)"--save", (char *)"", (char *)"--appendonly",
-                  (char *)"no", NULL};
+  char *argv[] = {(char *)"redis-server",
+                  (char *)"--port",
+                  (char *)"0",
+                  (char *)"--unixsocket",
+                  sock,
+                  (char *)"--dir",
+                  tmp,
+                  (char *)"--save",
+                  (char *)"",
+                  (char *)"--appendonly",
+                  (char *)"no",
+                  NULL};
   pid_t r2 = spawn(argv, out, NULL);
   for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++)
     usleep(10 * 1000);

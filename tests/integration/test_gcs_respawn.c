@@ -112,8 +112,7 @@ START_TEST(restart_gcs_in_memory)
   char *out = NULL;
   int rc = it_sh(&out, "%s/rayc start --head --port 0 --num-cpus 1 --temp-dir %s", bin, tmp);
   ck_assert_msg(rc == 0, "start: %s", out);
-  ck_assert_msg(strstr(out, "rayc start --restart-gcs --temp-dir"), "the report does not say how to restart: %s",
-                out);
+  ck_assert_msg(strstr(out, "rayc start --restart-gcs --temp-dir"), "the report does not say how to restart: %s", out);
   free(out);
   pid_t pid = restart_after_kill();
   out = status_until("GCS:"); /* the restarted GCS answers at the old address */
@@ -136,9 +135,20 @@ static pid_t redis_start(const char *password, char *addr, size_t len)
   snprintf(sock, sizeof(sock), "%s/redis.sock", tmp);
   snprintf(conf, sizeof(conf), "%s/redis.out", tmp);
   snprintf(addr, len, "unix:%s", sock);
-  char *argv[] = {(char *)"redis-server", (char *)"--port", (char *)"0", (char *)"--unixsocket", sock,
-                  (char *)"--dir", tmp, (char *)"--save", (char *)"", (char *)"--appendonly", (char *)"no",
-                  (char *)"--requirepass", (char *)password, NULL};
+  char *argv[] = {(char *)"redis-server",
+                  (char *)"--port",
+                  (char *)"0",
+                  (char *)"--unixsocket",
+                  sock,
+                  (char *)"--dir",
+                  tmp,
+                  (char *)"--save",
+                  (char *)"",
+                  (char *)"--appendonly",
+                  (char *)"no",
+                  (char *)"--requirepass",
+                  (char *)password,
+                  NULL};
   pid_t pid = fork();
   if (pid == 0) {
     int fd = open(conf, O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -162,8 +172,9 @@ START_TEST(restart_gcs_redis_password)
   static const char password[] = "s3cret-redis-pw";
   char addr[256], *out = NULL;
   pid_t redis = redis_start(password, addr, sizeof(addr));
-  int rc = it_sh(&out, "printf '%s\\n' > %s/pw && chmod 600 %s/pw && %s/rayc start --head --port 0 --num-cpus 1 "
-                       "--temp-dir %s --redis-address %s --redis-password-file %s/pw",
+  int rc = it_sh(&out,
+                 "printf '%s\\n' > %s/pw && chmod 600 %s/pw && %s/rayc start --head --port 0 --num-cpus 1 "
+                 "--temp-dir %s --redis-address %s --redis-password-file %s/pw",
                  password, tmp, tmp, bin, tmp, addr, tmp);
   ck_assert_msg(rc == 0, "start with a Redis password: %s", out);
   free(out);

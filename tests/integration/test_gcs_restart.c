@@ -272,9 +272,18 @@ static int redis_start(void)
   snprintf(sock, sizeof(sock), "%s/redis.sock", redis_dir);
   snprintf(out, sizeof(out), "%s/redis.out", redis_dir);
   snprintf(redis_addr, sizeof(redis_addr), "unix:%s", sock);
-  char *argv[] = {(char *)"redis-server", (char *)"--port", (char *)"0", (char *)"--unixsocket", sock,
-                  (char *)"--dir", redis_dir, (char *)"--save", (char *)"", (char *)"--appendonly",
-                  (char *)"no", NULL};
+  char *argv[] = {(char *)"redis-server",
+                  (char *)"--port",
+                  (char *)"0",
+                  (char *)"--unixsocket",
+                  sock,
+                  (char *)"--dir",
+                  redis_dir,
+                  (char *)"--save",
+                  (char *)"",
+                  (char *)"--appendonly",
+                  (char *)"no",
+                  NULL};
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0600);

@@ -48,7 +48,8 @@ static void wait_status(const char *id, const char *want, char *got, size_t len)
 START_TEST(test_submit_streams_and_keeps_output)
 {
   char *out = NULL, v[256];
-  int rc = it_sh(&out, "%s job submit --submission-id ok1 --metadata team=infra -- 'echo to-stdout; echo to-stderr >&2'",
+  int rc = it_sh(&out,
+                 "%s job submit --submission-id ok1 --metadata team=infra -- 'echo to-stdout; echo to-stderr >&2'",
                  rayc_bin);
   ck_assert_msg(rc == 0, "submit exited %d: %s", rc, out);
   ck_assert_msg(strstr(out, "to-stdout") && strstr(out, "to-stderr") && strstr(out, "succeeded"), "%s", out);
@@ -86,9 +87,9 @@ START_TEST(test_failing_entrypoint_and_exit_codes)
   free(out);
   ck_assert_int_eq(it_sh(&out, "%s job list --address 127.0.0.1:1 --timeout-ms 3000", rayc_bin), 4);
   free(out);
-  ck_assert_int_eq(it_sh(&out, "echo wrong > %s/bad_token && RAYC_TOKEN_FILE=%s/bad_token %s job list", it_temp,
-                         it_temp, rayc_bin),
-                   5);
+  ck_assert_int_eq(
+      it_sh(&out, "echo wrong > %s/bad_token && RAYC_TOKEN_FILE=%s/bad_token %s job list", it_temp, it_temp, rayc_bin),
+      5);
   ck_assert_msg(strstr(out, "token"), "%s", out);
   free(out);
   ck_assert_int_eq(it_sh(&out, "%s job status", rayc_bin), 2);
@@ -144,9 +145,9 @@ END_TEST
 START_TEST(test_entrypoint_cpus_reserved_on_the_head)
 {
   char *out = NULL, v[256];
-  ck_assert_int_eq(it_sh(&out, "%s job submit --no-wait --submission-id cpu1 --entrypoint-num-cpus 1.5 -- 'sleep 120'",
-                         rayc_bin),
-                   0);
+  ck_assert_int_eq(
+      it_sh(&out, "%s job submit --no-wait --submission-id cpu1 --entrypoint-num-cpus 1.5 -- 'sleep 120'", rayc_bin),
+      0);
   free(out);
   wait_status("cpu1", "RUNNING", v, sizeof(v));
   ck_assert_str_eq(v, "RUNNING");
@@ -154,8 +155,8 @@ START_TEST(test_entrypoint_cpus_reserved_on_the_head)
   ck_assert_msg(strstr(out, " 1.5/2.0 CPU"), "the entrypoint's 1.5 CPUs are not reserved: %s", out);
   free(out);
   /* a second job needing 1 CPU waits PENDING until the first (stopped) gives its CPUs back */
-  ck_assert_int_eq(it_sh(&out, "%s job submit --no-wait --submission-id cpu2 --entrypoint-num-cpus 1 -- true", rayc_bin),
-                   0);
+  ck_assert_int_eq(
+      it_sh(&out, "%s job submit --no-wait --submission-id cpu2 --entrypoint-num-cpus 1 -- true", rayc_bin), 0);
   free(out);
   usleep(1000 * 1000);
   it_sh(&out, "%s job status --format json cpu2", rayc_bin);
@@ -202,7 +203,8 @@ START_TEST(test_unused_packages_collected)
   int deleted = 0; /* and the KV package (the GCS logs it) */
   for (int i = 0; i < 150 && !deleted; i++) {
     usleep(200 * 1000);
-    deleted = it_sh(NULL, "grep -q 'package %s: .*deleted from the KV' %s/session_latest/logs/gcs.log", pkg, it_temp) == 0;
+    deleted = it_sh(NULL, "grep -q 'package %s: .*deleted from the KV' %s/session_latest/logs/gcs.log", pkg, it_temp) ==
+              0;
   }
   ck_assert_int_eq(it_sh(&out, "%s job submit --working-dir %s -- true", rayc_bin, wd), 0);
   int uploaded = strstr(out, "(uploaded)") != NULL; /* a new submit has to upload it again */

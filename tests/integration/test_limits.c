@@ -109,8 +109,8 @@ START_TEST(half_a_frame_then_silence_is_dropped)
     send_all(fd, part, sizeof(part));
     ck_assert_msg(closed_within(fd, STALL_MS + 5000), "%s kept a connection stalled mid-frame", local_sockets[i]);
     int64_t ms = mono_ms() - t0;
-    ck_assert_msg(ms >= STALL_MS - 100, "%s dropped a partial frame after %lld ms, before the limit",
-                  local_sockets[i], (long long)ms);
+    ck_assert_msg(ms >= STALL_MS - 100, "%s dropped a partial frame after %lld ms, before the limit", local_sockets[i],
+                  (long long)ms);
     printf("limits: %s dropped half a frame after %lld ms of silence\n", local_sockets[i], (long long)ms);
     close(fd);
   }
@@ -168,7 +168,8 @@ START_TEST(thousands_of_connections)
     rl.rlim_cur = MANY + 100;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  ck_assert_msg(rl.rlim_cur >= MANY + 100, "RLIMIT_NOFILE %llu is too low for this test", (unsigned long long)rl.rlim_cur);
+  ck_assert_msg(rl.rlim_cur >= MANY + 100, "RLIMIT_NOFILE %llu is too low for this test",
+                (unsigned long long)rl.rlim_cur);
   static int fds[MANY];
   for (size_t i = 0; i < ARRAY_LEN(local_sockets); i++) {
     char path[700];
@@ -180,8 +181,8 @@ START_TEST(thousands_of_connections)
     /* connect() succeeds from the listen backlog before the daemon accepts; it then keeps
      * MAX_CONNS and closes the rest */
     int closed = count_closed(fds, MANY, MANY - MAX_CONNS, 20000);
-    printf("limits: %s: %d of %d connections made, %d closed by the daemon (limit %d)\n", local_sockets[i], made,
-           MANY, closed, MAX_CONNS);
+    printf("limits: %s: %d of %d connections made, %d closed by the daemon (limit %d)\n", local_sockets[i], made, MANY,
+           closed, MAX_CONNS);
     ck_assert_int_ge(closed, MANY - MAX_CONNS - 50);
     ck_assert_int_le(made - closed, MAX_CONNS);
     for (int k = 0; k < MANY; k++)
@@ -193,7 +194,8 @@ START_TEST(thousands_of_connections)
     ck_assert_msg(after <= before + 5, "%s holds %d fds after the connections closed (%d before)", local_sockets[i],
                   after, before);
     ck_assert_int_eq(it_sh(NULL, "test $(grep -c 'local-max-connections' %s/session_latest/logs/%s.log) = 1", it_temp,
-                           local_sockets[i]), 0);
+                           local_sockets[i]),
+                     0);
   }
 }
 END_TEST

@@ -135,7 +135,8 @@ START_TEST(metrics_move_during_a_workload)
   ck_assert_msg(mem >= N * (256 << 10), "primary bytes in the store: %g", mem);
   double done = wait_sample(gcs, "rayc_tasks{State=\"FINISHED\",Name=\"obs_bytes\"}", N);
   ck_assert_msg(done >= N, "rayc_tasks FINISHED obs_bytes: %g", done);
-  double leases = wait_sample(raylet, "rayc_grpc_server_req_handling_seconds_count{Method=\"rayc.NodeManagerService/RequestWorkerLease\"}", 1);
+  double leases = wait_sample(
+      raylet, "rayc_grpc_server_req_handling_seconds_count{Method=\"rayc.NodeManagerService/RequestWorkerLease\"}", 1);
   ck_assert_msg(leases >= 1, "the raylet counted no RequestWorkerLease calls: %g", leases);
   double cpu = wait_sample(raylet, "rayc_node_cpu_utilization", 0);
   ck_assert_msg(cpu >= 0 && cpu <= 100, "rayc_node_cpu_utilization %g", cpu);
@@ -155,7 +156,8 @@ START_TEST(rejected_tokens_are_counted)
   char *text = scrape(gcs);
   double before = sample(text, "rayc_grpc_server_unauthenticated_total");
   free(text);
-  it_sh(&out, "env -u RAYC_TOKEN_FILE RAYC_TOKEN=wrong-token %s/bin/rayc list nodes --address %s", it_build, it_address);
+  it_sh(&out, "env -u RAYC_TOKEN_FILE RAYC_TOKEN=wrong-token %s/bin/rayc list nodes --address %s", it_build,
+        it_address);
   ck_assert_msg(strstr(out, "rejected the token"), "rayc list nodes with a wrong token:\n%s", out);
   free(out);
   double after = wait_sample(gcs, "rayc_grpc_server_unauthenticated_total", before < 0 ? 1 : before + 1);
@@ -207,7 +209,8 @@ START_TEST(list_tasks_after_1000_tasks)
   rayc_shutdown();
 
   json_t *rows = wait_tasks("obs_add", N, "FINISHED"), *r = json_array_get(rows, 0);
-  ck_assert_msg(json_string_value(json_object_get(r, "node_id"))[0] && json_integer_value(json_object_get(r, "worker_pid")) > 0 &&
+  ck_assert_msg(json_string_value(json_object_get(r, "node_id"))[0] &&
+                    json_integer_value(json_object_get(r, "worker_pid")) > 0 &&
                     json_real_value(json_object_get(r, "duration_ms")) >= 0,
                 "a finished task lacks its node, worker or duration");
   json_decref(rows);
@@ -261,8 +264,9 @@ START_TEST(cluster_events_show_a_killed_node)
 {
   char *out = NULL, *joiner = xasprintf("%s/joiner-XXXXXX", it_temp), pidfile[1200];
   ck_assert_ptr_nonnull(mkdtemp(joiner));
-  int rc = it_sh(&out, "%s/bin/rayc start --address %s --temp-dir %s --num-cpus 1 --object-store-memory 80M "
-                       "--token-file %s/cluster_token",
+  int rc = it_sh(&out,
+                 "%s/bin/rayc start --address %s --temp-dir %s --num-cpus 1 --object-store-memory 80M "
+                 "--token-file %s/cluster_token",
                  it_build, it_address, joiner, it_temp);
   ck_assert_msg(rc == 0, "join (%d):\n%s", rc, out);
   free(out);

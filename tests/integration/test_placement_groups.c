@@ -214,7 +214,8 @@ START_TEST(test_job_end_removes_groups)
   int removed = 0;
   for (int i = 0; i < 100 && !removed; i++) {
     free(out);
-    ck_assert_int_eq(it_sh(&out, "%s/bin/rayc list placement-groups --format json --temp-dir %s", it_build, it_temp), 0);
+    ck_assert_int_eq(it_sh(&out, "%s/bin/rayc list placement-groups --format json --temp-dir %s", it_build, it_temp),
+                     0);
     char *at = strstr(out, hex);
     removed = at && strstr(at, "\"REMOVED\"") && strstr(at, "finished");
     if (!removed)

@@ -61,24 +61,21 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &rayc__event_gcs_service__descriptor,
 };
 
-
-static char *cluster_token(void) {
+static char *cluster_token(void)
+{
   char *t = NULL, *err = NULL;
   int rc = token_read_file(getenv("RAYC_TOKEN_FILE"), &t, &err);
   ck_assert_msg(rc == 0, "token: %s", err ? err : "");
   return t;
 }
 
-static ProtobufCMessage *call_ok(rpc_client_t *c, const char *target,
-                                 const ProtobufCServiceDescriptor *svc,
-                                 const char *method,
-                                 const ProtobufCMessage *req) {
+static ProtobufCMessage *call_ok(rpc_client_t *c, const char *target, const ProtobufCServiceDescriptor *svc,
+                                 const char *method, const ProtobufCMessage *req)
+{
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
-  int rc = rpc_call_sync(rpc_channel_get(c, target), svc, method, req, 10000,
-                         &resp, &detail);
-  ck_assert_msg(rc == 0, "%s/%s at %s: %s (%s)", svc->name, method, target,
-                rayc_strerror(rc), detail ? detail : "");
+  int rc = rpc_call_sync(rpc_channel_get(c, target), svc, method, req, 10000, &resp, &detail);
+  ck_assert_msg(rc == 0, "%s/%s at %s: %s (%s)", svc->name, method, target, rayc_strerror(rc), detail ? detail : "");
   free(detail);
   return resp;
 }
@@ -86,11 +83,13 @@ static ProtobufCMessage *call_ok(rpc_client_t *c, const char *target,
 /* ---- the proto files list no service the table above lacks ---- */
 
 /* The source tree: RAYC_BUILD is <src>/build/<flavor>. */
-static void source_dir(char *out, size_t n) {
+static void source_dir(char *out, size_t n)
+{
   snprintf(out, n, "%s/../..", it_build);
 }
 
-START_TEST(services_cover_the_protos) {
+START_TEST(services_cover_the_protos)
+{
   it_find_build();
   char src[1100], pattern[1200];
   source_dir(src, sizeof(src));
@@ -108,9 +107,7 @@ START_TEST(services_cover_the_protos) {
       int found = 0;
       for (size_t k = 0; k < ARRAY_LEN(services); k++)
         found |= strcmp(services[k]->short_name, name) == 0;
-      ck_assert_msg(found,
-                    "service %s of %s is missing from test_security.c's list",
-                    name, g.gl_pathv[i]);
+      ck_assert_msg(found, "service %s of %s is missing from test_security.c's list", name, g.gl_pathv[i]);
       seen++;
     }
     fclose(f);
@@ -130,62 +127,52 @@ typedef struct world {
 } world_t;
 
 /* Everything a rejected call could have changed, as text. */
-static char *snapshot(rpc_client_t *c, const char *gcs) {
+static char *snapshot(rpc_client_t *c, const char *gcs)
+{
   char *s = xstrdup(""), *next;
-#define ADD(...)                                                               \
-  (next = xasprintf(__VA_ARGS__),                                              \
-   s = xrealloc(s, strlen(s) + strlen(next) + 1), strcat(s, next), free(next))
+#define ADD(...) \
+  (next = xasprintf(__VA_ARGS__), s = xrealloc(s, strlen(s) + strlen(next) + 1), strcat(s, next), free(next))
   Rayc__GetAllNodeInfoRequest nreq = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
-  Rayc__GetAllNodeInfoReply *nodes =
-      (void *)call_ok(c, gcs, &rayc__node_info_gcs_service__descriptor,
-                      "GetAllNodeInfo", &nreq.base);
+  Rayc__GetAllNodeInfoReply *nodes = (void *)call_ok(c, gcs, &rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo",
+                                                     &nreq.base);
   for (size_t i = 0; i < nodes->n_nodes; i++)
-    ADD("node %zu state %d port %d om %d\n", i, nodes->nodes[i]->state,
-        nodes->nodes[i]->raylet_port, nodes->nodes[i]->object_manager_port);
+    ADD("node %zu state %d port %d om %d\n", i, nodes->nodes[i]->state, nodes->nodes[i]->raylet_port,
+        nodes->nodes[i]->object_manager_port);
   pb_free(nodes);
   Rayc__GetAllJobInfoRequest jreq = RAYC__GET_ALL_JOB_INFO_REQUEST__INIT;
-  Rayc__GetAllJobInfoReply *jobs =
-      (void *)call_ok(c, gcs, &rayc__job_info_gcs_service__descriptor,
-                      "GetAllJobInfo", &jreq.base);
+  Rayc__GetAllJobInfoReply *jobs = (void *)call_ok(c, gcs, &rayc__job_info_gcs_service__descriptor, "GetAllJobInfo",
+                                                   &jreq.base);
   for (size_t i = 0; i < jobs->n_jobs; i++)
     ADD("job %zu dead %d\n", i, jobs->jobs[i]->is_dead);
   pb_free(jobs);
   Rayc__KVKeysRequest kreq = RAYC__KVKEYS_REQUEST__INIT;
   kreq.ns = (char *)"sec";
-  Rayc__KVKeysReply *keys =
-      (void *)call_ok(c, gcs, &rayc__internal_kvgcs_service__descriptor,
-                      "InternalKVKeys", &kreq.base);
+  Rayc__KVKeysReply *keys = (void *)call_ok(c, gcs, &rayc__internal_kvgcs_service__descriptor, "InternalKVKeys",
+                                            &kreq.base);
   for (size_t i = 0; i < keys->n_keys; i++) {
     Rayc__KVGetRequest g = RAYC__KVGET_REQUEST__INIT;
     g.ns = (char *)"sec";
     g.key = keys->keys[i];
-    Rayc__KVGetReply *v =
-        (void *)call_ok(c, gcs, &rayc__internal_kvgcs_service__descriptor,
-                        "InternalKVGet", &g.base);
-    ADD("kv %.*s=%.*s\n", (int)g.key.len, (char *)g.key.data, (int)v->value.len,
-        (char *)v->value.data);
+    Rayc__KVGetReply *v = (void *)call_ok(c, gcs, &rayc__internal_kvgcs_service__descriptor, "InternalKVGet", &g.base);
+    ADD("kv %.*s=%.*s\n", (int)g.key.len, (char *)g.key.data, (int)v->value.len, (char *)v->value.data);
     pb_free(v);
   }
   pb_free(keys);
   Rayc__ListActorsRequest areq = RAYC__LIST_ACTORS_REQUEST__INIT;
-  Rayc__ListActorsReply *actors =
-      (void *)call_ok(c, gcs, &rayc__actor_info_gcs_service__descriptor,
-                      "ListActors", &areq.base);
+  Rayc__ListActorsReply *actors = (void *)call_ok(c, gcs, &rayc__actor_info_gcs_service__descriptor, "ListActors",
+                                                  &areq.base);
   for (size_t i = 0; i < actors->n_actors; i++)
-    ADD("actor %zu state %d restarts %d\n", i, actors->actors[i]->state,
-        actors->actors[i]->num_restarts);
+    ADD("actor %zu state %d restarts %d\n", i, actors->actors[i]->state, actors->actors[i]->num_restarts);
   pb_free(actors);
   Rayc__GetAllPlacementGroupRequest preq = RAYC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
-  Rayc__GetAllPlacementGroupReply *pgs =
-      (void *)call_ok(c, gcs, &rayc__placement_group_info_gcs_service__descriptor,
-                      "GetAllPlacementGroup", &preq.base);
+  Rayc__GetAllPlacementGroupReply *pgs = (void *)call_ok(c, gcs, &rayc__placement_group_info_gcs_service__descriptor,
+                                                         "GetAllPlacementGroup", &preq.base);
   for (size_t i = 0; i < pgs->n_placement_groups; i++)
     ADD("placement group %zu state %d\n", i, pgs->placement_groups[i]->state);
   pb_free(pgs);
   Rayc__GetAllWorkerInfoRequest wreq = RAYC__GET_ALL_WORKER_INFO_REQUEST__INIT;
-  Rayc__GetAllWorkerInfoReply *workers =
-      (void *)call_ok(c, gcs, &rayc__worker_info_gcs_service__descriptor,
-                      "GetAllWorkerInfo", &wreq.base);
+  Rayc__GetAllWorkerInfoReply *workers = (void *)call_ok(c, gcs, &rayc__worker_info_gcs_service__descriptor,
+                                                         "GetAllWorkerInfo", &wreq.base);
   size_t alive = 0;
   for (size_t i = 0; i < workers->n_workers; i++)
     alive += workers->workers[i]->is_alive;
@@ -197,10 +184,10 @@ static char *snapshot(rpc_client_t *c, const char *gcs) {
 
 /* "ip:port" of an address (the GCS gives an actor's owner as ip "HOST:PORT" and
  * no port). */
-static void addr_of(char *out, size_t n, const Rayc__Address *a) {
+static void addr_of(char *out, size_t n, const Rayc__Address *a)
+{
   ck_assert_ptr_nonnull(a);
-  ck_assert_msg(a->port > 0 || strchr(a->ip, ':'), "address %s port %d", a->ip,
-                a->port);
+  ck_assert_msg(a->port > 0 || strchr(a->ip, ':'), "address %s port %d", a->ip, a->port);
   if (a->port > 0)
     snprintf(out, n, "%s:%d", a->ip, a->port);
   else
@@ -208,23 +195,19 @@ static void addr_of(char *out, size_t n, const Rayc__Address *a) {
 }
 
 /* Finds the five servers through the GCS (with the right token). */
-static void world_learn(world_t *w, rpc_client_t *c) {
+static void world_learn(world_t *w, rpc_client_t *c)
+{
   snprintf(w->gcs, sizeof(w->gcs), "%s", it_address);
   Rayc__GetAllNodeInfoRequest nreq = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
-  w->nodes =
-      (void *)call_ok(c, w->gcs, &rayc__node_info_gcs_service__descriptor,
-                      "GetAllNodeInfo", &nreq.base);
+  w->nodes = (void *)call_ok(c, w->gcs, &rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &nreq.base);
   ck_assert_uint_eq(w->nodes->n_nodes, 1);
   w->node = w->nodes->nodes[0];
   ck_assert_int_gt(w->node->object_manager_port, 0);
-  snprintf(w->raylet, sizeof(w->raylet), "%s:%d", w->node->ip,
-           w->node->raylet_port);
-  snprintf(w->om, sizeof(w->om), "%s:%d", w->node->ip,
-           w->node->object_manager_port);
+  snprintf(w->raylet, sizeof(w->raylet), "%s:%d", w->node->ip, w->node->raylet_port);
+  snprintf(w->om, sizeof(w->om), "%s:%d", w->node->ip, w->node->object_manager_port);
   Rayc__ListActorsRequest areq = RAYC__LIST_ACTORS_REQUEST__INIT;
-  Rayc__ListActorsReply *actors =
-      (void *)call_ok(c, w->gcs, &rayc__actor_info_gcs_service__descriptor,
-                      "ListActors", &areq.base);
+  Rayc__ListActorsReply *actors = (void *)call_ok(c, w->gcs, &rayc__actor_info_gcs_service__descriptor, "ListActors",
+                                                  &areq.base);
   ck_assert_uint_eq(actors->n_actors, 1);
   ck_assert_int_eq(actors->actors[0]->state, RAYC__ACTOR_STATE__ACTOR_ALIVE);
   addr_of(w->worker, sizeof(w->worker), actors->actors[0]->address);
@@ -236,20 +219,17 @@ static void world_learn(world_t *w, rpc_client_t *c) {
 
 /* Every method of every service at target, with empty requests: all
  * UNAUTHENTICATED. */
-static int reject_all(rpc_client_t *bad, const char *target, const char *what,
-                      const char *how) {
+static int reject_all(rpc_client_t *bad, const char *target, const char *what, const char *how)
+{
   int n = 0;
   for (size_t i = 0; i < ARRAY_LEN(services); i++) {
     for (unsigned m = 0; m < services[i]->n_methods; m++) {
       ProtobufCMessage *resp = NULL;
       char *detail = NULL;
       const char *method = services[i]->methods[m].name;
-      int rc = rpc_call_sync(rpc_channel_get(bad, target), services[i], method,
-                             NULL, 10000, &resp, &detail);
-      ck_assert_msg(rc == RAYC_EUNAUTHENTICATED,
-                    "%s/%s at the %s (%s) with %s: %s (%s)", services[i]->name,
-                    method, what, target, how, rayc_strerror(rc),
-                    detail ? detail : "");
+      int rc = rpc_call_sync(rpc_channel_get(bad, target), services[i], method, NULL, 10000, &resp, &detail);
+      ck_assert_msg(rc == RAYC_EUNAUTHENTICATED, "%s/%s at the %s (%s) with %s: %s (%s)", services[i]->name, method,
+                    what, target, how, rayc_strerror(rc), detail ? detail : "");
       pb_free(resp);
       free(detail);
       n++;
@@ -260,8 +240,8 @@ static int reject_all(rpc_client_t *bad, const char *target, const char *what,
 
 /* Requests that would change something if they got through, each expected
  * UNAUTHENTICATED. */
-static void reject_mutations(rpc_client_t *bad, const world_t *w,
-                             const uint8_t *object_id) {
+static void reject_mutations(rpc_client_t *bad, const world_t *w, const uint8_t *object_id)
+{
   Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
   put.ns = (char *)"sec";
   put.key = pb_bytes("k", 1);
@@ -290,47 +270,41 @@ static void reject_mutations(rpc_client_t *bad, const world_t *w,
     const char *method;
     const ProtobufCMessage *req;
   } calls[] = {
-      {w->gcs, &rayc__internal_kvgcs_service__descriptor, "InternalKVPut",
-       &put.base},
-      {w->gcs, &rayc__internal_kvgcs_service__descriptor, "InternalKVDel",
-       &del.base},
-      {w->gcs, &rayc__node_info_gcs_service__descriptor, "UnregisterNode",
-       &unreg.base},
+      {w->gcs, &rayc__internal_kvgcs_service__descriptor, "InternalKVPut", &put.base},
+      {w->gcs, &rayc__internal_kvgcs_service__descriptor, "InternalKVDel", &del.base},
+      {w->gcs, &rayc__node_info_gcs_service__descriptor, "UnregisterNode", &unreg.base},
       {w->gcs, &rayc__job_info_gcs_service__descriptor, "AddJob", &job.base},
-      {w->gcs, &rayc__actor_info_gcs_service__descriptor, "KillActor",
-       &kill.base},
-      {w->raylet, &rayc__node_manager_service__descriptor, "ShutdownRaylet",
-       &shut.base},
-      {w->worker, &rayc__actor_worker_service__descriptor, "KillActorWorker",
-       &kw.base},
-      {w->om, &rayc__object_manager_service__descriptor, "FreeObjects",
-       &fo.base},
+      {w->gcs, &rayc__actor_info_gcs_service__descriptor, "KillActor", &kill.base},
+      {w->raylet, &rayc__node_manager_service__descriptor, "ShutdownRaylet", &shut.base},
+      {w->worker, &rayc__actor_worker_service__descriptor, "KillActorWorker", &kw.base},
+      {w->om, &rayc__object_manager_service__descriptor, "FreeObjects", &fo.base},
   };
   for (size_t i = 0; i < ARRAY_LEN(calls); i++) {
     ProtobufCMessage *resp = NULL;
-    int rc = rpc_call_sync(rpc_channel_get(bad, calls[i].target), calls[i].svc,
-                           calls[i].method, calls[i].req, 10000, &resp, NULL);
-    ck_assert_msg(rc == RAYC_EUNAUTHENTICATED, "%s got %s", calls[i].method,
-                  rayc_strerror(rc));
+    int rc = rpc_call_sync(rpc_channel_get(bad, calls[i].target), calls[i].svc, calls[i].method, calls[i].req, 10000,
+                           &resp, NULL);
+    ck_assert_msg(rc == RAYC_EUNAUTHENTICATED, "%s got %s", calls[i].method, rayc_strerror(rc));
     pb_free(resp);
   }
 }
 
 /* 1 if the daemon's log in the session names a rejected call from a loopback
  * peer. */
-static int log_names_rejection(const char *daemon) {
+static int log_names_rejection(const char *daemon)
+{
   char *out = NULL;
   int rc = it_sh(&out,
-              "grep -c 'rpc: rejected /rayc\\..* from ipv4:127.0.0.1:[0-9]*: "
-              "missing or wrong cluster token' "
-              "%s/session_latest/logs/%s.log",
-              it_temp, daemon);
+                 "grep -c 'rpc: rejected /rayc\\..* from ipv4:127.0.0.1:[0-9]*: "
+                 "missing or wrong cluster token' "
+                 "%s/session_latest/logs/%s.log",
+                 it_temp, daemon);
   int n = atoi(out);
   free(out);
   return rc == 0 && n > 0;
 }
 
-static int64_t actor_incr(const rayc_actor *a) {
+static int64_t actor_incr(const rayc_actor *a)
+{
   int64_t by = 1;
   rayc_arg arg = RAYC_ARG_VAL(&by, sizeof(by));
   rayc_ref r;
@@ -342,11 +316,11 @@ static int64_t actor_incr(const rayc_actor *a) {
   return v;
 }
 
-START_TEST(every_method_needs_the_token) {
+START_TEST(every_method_needs_the_token)
+{
   /* The driver finds the token itself (RAYC_TOKEN_FILE); its owner server would
    * log each rejection. */
-  rayc_config cfg = {
-      .address = it_address, .code_path = it_code_path, .log_level = "error"};
+  rayc_config cfg = {.address = it_address, .code_path = it_code_path, .log_level = "error"};
   ck_assert_msg(rayc_init(&cfg) == 0, "rayc_init: %s", rayc_last_error());
   rayc_actor actor;
   ck_assert_int_eq(rayc_actor_create("TCounter", NULL, 0, NULL, &actor), 0);
@@ -371,8 +345,7 @@ START_TEST(every_method_needs_the_token) {
   put.ns = (char *)"sec";
   put.key = pb_bytes("k", 1);
   put.value = pb_bytes("v", 1);
-  pb_free(call_ok(good, w.gcs, &rayc__internal_kvgcs_service__descriptor,
-                  "InternalKVPut", &put.base));
+  pb_free(call_ok(good, w.gcs, &rayc__internal_kvgcs_service__descriptor, "InternalKVPut", &put.base));
   char *before = snapshot(good, w.gcs);
 
   char wrong[TOKEN_MAX + 1], same_len[TOKEN_MAX + 1];
@@ -380,8 +353,7 @@ START_TEST(every_method_needs_the_token) {
   snprintf(same_len, sizeof(same_len), "%s", token);
   same_len[strlen(same_len) - 1] ^= 1; /* differs in the last character only */
   const char *tokens[] = {NULL, wrong, same_len, "x"};
-  const char *hows[] = {"no token", "a wrong token",
-                        "a token one character off", "a short token"};
+  const char *hows[] = {"no token", "a wrong token", "a token one character off", "a short token"};
   const struct {
     const char *what, *target;
   } servers[] = {{"GCS", w.gcs},
@@ -391,16 +363,13 @@ START_TEST(every_method_needs_the_token) {
                  {"driver's owner server", w.owner}};
   int calls = 0;
   for (size_t t = 0; t < ARRAY_LEN(tokens); t++) {
-    rpc_client_t *bad =
-        rpc_client_create(&(rpc_client_opts_t){.token = tokens[t]});
+    rpc_client_t *bad = rpc_client_create(&(rpc_client_opts_t){.token = tokens[t]});
     for (size_t s = 0; s < ARRAY_LEN(servers); s++)
       calls += reject_all(bad, servers[s].target, servers[s].what, hows[t]);
     reject_mutations(bad, &w, oid);
     rpc_client_destroy(bad);
   }
-  printf(
-      "security: %d calls without the right token, every one UNAUTHENTICATED\n",
-      calls);
+  printf("security: %d calls without the right token, every one UNAUTHENTICATED\n", calls);
 
   char *after = snapshot(good, w.gcs);
   ck_assert_str_eq(before, after);
@@ -413,8 +382,7 @@ START_TEST(every_method_needs_the_token) {
   ck_assert_mem_eq(b.data, payload, sizeof(payload));
   rayc_buf_release(&b, 1);
   Rayc__GetNodeStatsRequest gs = RAYC__GET_NODE_STATS_REQUEST__INIT;
-  pb_free(call_ok(good, w.raylet, &rayc__node_manager_service__descriptor,
-                  "GetNodeStats", &gs.base));
+  pb_free(call_ok(good, w.raylet, &rayc__node_manager_service__descriptor, "GetNodeStats", &gs.base));
   ck_assert(log_names_rejection("gcs"));
   ck_assert(log_names_rejection("raylet"));
   ck_assert(log_names_rejection("store"));
@@ -430,16 +398,16 @@ END_TEST
 
 /* ---- files and output ---- */
 
-static void expect_mode(const char *path, unsigned mode) {
+static void expect_mode(const char *path, unsigned mode)
+{
   struct stat st;
   ck_assert_msg(lstat(path, &st) == 0, "%s: %s", path, strerror(errno));
-  ck_assert_msg((st.st_mode & 0777) == mode, "%s has mode %03o, not %03o", path,
-                st.st_mode & 0777, mode);
-  ck_assert_msg(st.st_uid == geteuid(), "%s is owned by uid %u", path,
-                (unsigned)st.st_uid);
+  ck_assert_msg((st.st_mode & 0777) == mode, "%s has mode %03o, not %03o", path, st.st_mode & 0777, mode);
+  ck_assert_msg(st.st_uid == geteuid(), "%s is owned by uid %u", path, (unsigned)st.st_uid);
 }
 
-START_TEST(token_file_and_modes) {
+START_TEST(token_file_and_modes)
+{
   char path[700], *out = NULL;
   snprintf(path, sizeof(path), "%s/cluster_token", it_temp);
   expect_mode(path, 0600);
@@ -452,19 +420,14 @@ START_TEST(token_file_and_modes) {
   snprintf(path, sizeof(path), "%s/start.out", it_temp);
   char *start_out = NULL;
   ck_assert_int_eq(it_sh(&start_out, "cat %s", path), 0);
-  ck_assert_msg(strstr(start_out, "cluster_token") && !strstr(start_out, token),
-                "%s", start_out);
+  ck_assert_msg(strstr(start_out, "cluster_token") && !strstr(start_out, token), "%s", start_out);
   free(start_out);
-  ck_assert_int_eq(
-      it_sh(&out, "%s/bin/rayc status --temp-dir %s", it_build, it_temp), 0);
+  ck_assert_int_eq(it_sh(&out, "%s/bin/rayc status --temp-dir %s", it_build, it_temp), 0);
   ck_assert_ptr_null(strstr(out, token));
   free(out);
   /* Only get-token prints it. */
-  ck_assert_int_eq(
-      it_sh(&out,
-         "env -u RAYC_TOKEN_FILE %s/bin/rayc get-token --quiet --temp-dir %s",
-         it_build, it_temp),
-      0);
+  ck_assert_int_eq(it_sh(&out, "env -u RAYC_TOKEN_FILE %s/bin/rayc get-token --quiet --temp-dir %s", it_build, it_temp),
+                   0);
   out[strcspn(out, "\n")] = '\0';
   ck_assert_str_eq(out, token);
   free(out);
@@ -486,21 +449,21 @@ END_TEST
 
 /* ---- stopping ---- */
 
-START_TEST(stop_forgets_only_tokens_it_made) {
+START_TEST(stop_forgets_only_tokens_it_made)
+{
   char dir[600], *out = NULL;
   /* A token the head made is published, and removed again by rayc stop. */
   snprintf(dir, sizeof(dir), "%s/made", it_temp);
   ck_assert_int_eq(it_sh(&out,
-                      "env -u RAYC_TOKEN_FILE %s/bin/rayc start --head "
-                      "--gcs-only --port 0 --temp-dir %s",
-                      it_build, dir),
+                         "env -u RAYC_TOKEN_FILE %s/bin/rayc start --head "
+                         "--gcs-only --port 0 --temp-dir %s",
+                         it_build, dir),
                    0);
   free(out);
   char path[700];
   snprintf(path, sizeof(path), "%s/cluster_token", dir);
   expect_mode(path, 0600);
-  ck_assert_int_eq(it_sh(NULL, "%s/bin/rayc stop --temp-dir %s", it_build, dir),
-                   0);
+  ck_assert_int_eq(it_sh(NULL, "%s/bin/rayc stop --temp-dir %s", it_build, dir), 0);
   ck_assert_int_ne(access(path, F_OK), 0);
   /* A token file the user gave (even at that very path) is used as is and never
    * removed. */
@@ -509,27 +472,23 @@ START_TEST(stop_forgets_only_tokens_it_made) {
   snprintf(path, sizeof(path), "%s/cluster_token", dir);
   ck_assert_int_eq(token_write_file(path, "a-token-of-my-own"), 0);
   ck_assert_int_eq(it_sh(&out,
-                      "%s/bin/rayc start --head --gcs-only --port 0 --temp-dir "
-                      "%s --token-file %s",
-                      it_build, dir, path),
+                         "%s/bin/rayc start --head --gcs-only --port 0 --temp-dir "
+                         "%s --token-file %s",
+                         it_build, dir, path),
                    0);
   free(out);
-  ck_assert_int_eq(
-      it_sh(&out,
-         "env -u RAYC_TOKEN_FILE %s/bin/rayc get-token --quiet --temp-dir %s",
-         it_build, dir),
-      0);
+  ck_assert_int_eq(it_sh(&out, "env -u RAYC_TOKEN_FILE %s/bin/rayc get-token --quiet --temp-dir %s", it_build, dir), 0);
   ck_assert_str_eq(out, "a-token-of-my-own\n");
   free(out);
-  ck_assert_int_eq(it_sh(NULL, "%s/bin/rayc stop --temp-dir %s", it_build, dir),
-                   0);
+  ck_assert_int_eq(it_sh(NULL, "%s/bin/rayc stop --temp-dir %s", it_build, dir), 0);
   ck_assert_int_eq(access(path, F_OK), 0);
 }
 END_TEST
 
 /* ---- joining ---- */
 
-START_TEST(join_with_wrong_token_is_refused) {
+START_TEST(join_with_wrong_token_is_refused)
+{
   char dir[600], wrongfile[700], *out = NULL;
   snprintf(dir, sizeof(dir), "%s/joiner", it_temp);
   ck_assert_int_eq(mkdir_p(dir, 0700), 0);
@@ -538,22 +497,19 @@ START_TEST(join_with_wrong_token_is_refused) {
   ck_assert_int_eq(token_generate(wrong), 0);
   ck_assert_int_eq(token_write_file(wrongfile, wrong), 0);
   int rc = it_sh(&out,
-              "%s/bin/rayc start --address %s --temp-dir %s --token-file %s "
-              "--num-cpus 1",
-              it_build, it_address, dir, wrongfile);
-  ck_assert_msg(rc == 1 && strstr(out, "rejected the token") &&
-                    strstr(out, "nothing was started"),
-                "(%d) %s", rc, out);
+                 "%s/bin/rayc start --address %s --temp-dir %s --token-file %s "
+                 "--num-cpus 1",
+                 it_build, it_address, dir, wrongfile);
+  ck_assert_msg(rc == 1 && strstr(out, "rejected the token") && strstr(out, "nothing was started"), "(%d) %s", rc, out);
   ck_assert_ptr_null(strstr(out, wrong));
   free(out);
   ck_assert_int_eq(it_count_procs(dir), 0);
   /* No token at all (none in its own temp dir): refused the same way. */
   rc = it_sh(&out,
-          "env -u RAYC_TOKEN_FILE -u RAYC_TOKEN %s/bin/rayc start --address %s "
-          "--temp-dir %s --num-cpus 1",
-          it_build, it_address, dir);
-  ck_assert_msg(rc == 1 && strstr(out, "wants a token and none was found"),
-                "(%d) %s", rc, out);
+             "env -u RAYC_TOKEN_FILE -u RAYC_TOKEN %s/bin/rayc start --address %s "
+             "--temp-dir %s --num-cpus 1",
+             it_build, it_address, dir);
+  ck_assert_msg(rc == 1 && strstr(out, "wants a token and none was found"), "(%d) %s", rc, out);
   free(out);
   ck_assert_int_eq(it_count_procs(dir), 0);
   /* The cluster still has its one node, alive. */
@@ -561,10 +517,8 @@ START_TEST(join_with_wrong_token_is_refused) {
   ck_assert_msg(rc == 0 && strstr(out, "(1 node alive, 0 dead)"), "%s", out);
   free(out);
   /* A driver with a wrong token is told so. */
-  rc =
-      it_sh(&out, "RAYC_TOKEN_FILE=%s %s/bin/example_driver", wrongfile, it_build);
-  ck_assert_msg(rc != 0 && strstr(out, "rejected this driver's token"),
-                "(%d) %s", rc, out);
+  rc = it_sh(&out, "RAYC_TOKEN_FILE=%s %s/bin/example_driver", wrongfile, it_build);
+  ck_assert_msg(rc != 0 && strstr(out, "rejected this driver's token"), "(%d) %s", rc, out);
   free(out);
 }
 END_TEST
@@ -574,7 +528,8 @@ END_TEST
 /* In a child running as nobody: connect to path, then read. Returns the child's
  * exit status: 0 connected and was hung up on at once, 1 could not connect
  * (EACCES/EPERM), 2 other. */
-static int connect_as_nobody(const char *path) {
+static int connect_as_nobody(const char *path)
+{
   pid_t pid = fork();
   ck_assert_int_ge(pid, 0);
   if (pid == 0) {
@@ -600,7 +555,8 @@ static int connect_as_nobody(const char *path) {
   return WEXITSTATUS(st);
 }
 
-START_TEST(other_uid_cannot_use_the_sockets) {
+START_TEST(other_uid_cannot_use_the_sockets)
+{
   if (geteuid() != 0) {
     printf("SKIPPED: the other-uid check needs root\n");
     return;
@@ -615,25 +571,22 @@ START_TEST(other_uid_cannot_use_the_sockets) {
   ck_assert_int_eq(connect_as_nobody(store), 1);
   /* With every mode opened, the daemons still refuse the peer (SO_PEERCRED):
    * hung up at once. */
-  char *cmd = xasprintf("chmod 711 %s %s/ %s/sockets && chmod 666 %s %s",
-                        it_temp, sess, sess, raylet, store);
+  char *cmd = xasprintf("chmod 711 %s %s/ %s/sockets && chmod 666 %s %s", it_temp, sess, sess, raylet, store);
   ck_assert_int_eq(it_run(cmd), 0);
   free(cmd);
   int r1 = connect_as_nobody(raylet), r2 = connect_as_nobody(store);
-  cmd = xasprintf("chmod 700 %s %s/ %s/sockets && chmod 600 %s %s", it_temp,
-                  sess, sess, raylet, store);
+  cmd = xasprintf("chmod 700 %s %s/ %s/sockets && chmod 600 %s %s", it_temp, sess, sess, raylet, store);
   ck_assert_int_eq(it_run(cmd), 0);
   free(cmd);
   ck_assert_msg(r1 == 0, "raylet: child status %d", r1);
   ck_assert_msg(r2 == 0, "store: child status %d", r2);
   char *out = NULL;
   ck_assert_int_eq(it_sh(&out,
-                      "grep -h 'uid 65534 is not ours' %s/logs/raylet.log "
-                      "%s/logs/store.log | wc -l",
-                      sess, sess),
+                         "grep -h 'uid 65534 is not ours' %s/logs/raylet.log "
+                         "%s/logs/store.log | wc -l",
+                         sess, sess),
                    0);
-  ck_assert_msg(atoi(out) >= 2, "the daemons did not log the refusals: %s",
-                out);
+  ck_assert_msg(atoi(out) >= 2, "the daemons did not log the refusals: %s", out);
   free(out);
 }
 END_TEST
@@ -642,7 +595,8 @@ END_TEST
 
 /* Waits up to 120 s for text in the file at path; returns the file's contents
  * (new). */
-static char *wait_for_text(const char *path, const char *text) {
+static char *wait_for_text(const char *path, const char *text)
+{
   char *out = NULL;
   for (int i = 0; i < 1200; i++) {
     free(out);
@@ -657,8 +611,8 @@ static char *wait_for_text(const char *path, const char *text) {
 
 /* Every worker of the TLS cluster's two nodes serves on a port of lo..hi (asked
  * over TLS). */
-static void check_worker_ports(const char *root, const char *gcs, int lo,
-                               int hi) {
+static void check_worker_ports(const char *root, const char *gcs, int lo, int hi)
+{
   char cert[1000], key[1000], ca[1000], path[1000], *token = NULL;
   snprintf(cert, sizeof(cert), "%s/certs/node.pem", root);
   snprintf(key, sizeof(key), "%s/certs/node.key", root);
@@ -666,28 +620,23 @@ static void check_worker_ports(const char *root, const char *gcs, int lo,
   snprintf(path, sizeof(path), "%s/n1/cluster_token", root);
   ck_assert_int_eq(token_read_file(path, &token, NULL), 0);
   rpc_tls_t files = {cert, key, ca};
-  rpc_client_t *c =
-      rpc_client_create(&(rpc_client_opts_t){.token = token, .tls = &files});
+  rpc_client_t *c = rpc_client_create(&(rpc_client_opts_t){.token = token, .tls = &files});
   ck_assert_ptr_nonnull(c);
   Rayc__GetAllNodeInfoRequest nreq = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
-  Rayc__GetAllNodeInfoReply *nodes =
-      (void *)call_ok(c, gcs, &rayc__node_info_gcs_service__descriptor,
-                      "GetAllNodeInfo", &nreq.base);
+  Rayc__GetAllNodeInfoReply *nodes = (void *)call_ok(c, gcs, &rayc__node_info_gcs_service__descriptor, "GetAllNodeInfo",
+                                                     &nreq.base);
   int served = 0;
   for (size_t i = 0; i < nodes->n_nodes; i++) {
     char raylet[128];
-    snprintf(raylet, sizeof(raylet), "%s:%d", nodes->nodes[i]->ip,
-             nodes->nodes[i]->raylet_port);
+    snprintf(raylet, sizeof(raylet), "%s:%d", nodes->nodes[i]->ip, nodes->nodes[i]->raylet_port);
     Rayc__GetNodeStatsRequest sreq = RAYC__GET_NODE_STATS_REQUEST__INIT;
-    Rayc__GetNodeStatsReply *st =
-        (void *)call_ok(c, raylet, &rayc__node_manager_service__descriptor,
-                        "GetNodeStats", &sreq.base);
+    Rayc__GetNodeStatsReply *st = (void *)call_ok(c, raylet, &rayc__node_manager_service__descriptor, "GetNodeStats",
+                                                  &sreq.base);
     for (size_t k = 0; k < st->n_workers; k++) {
       if (st->workers[k]->port <= 0)
         continue;
       ck_assert_msg(st->workers[k]->port >= lo && st->workers[k]->port <= hi,
-                    "a worker serves on port %d, not in %d..%d",
-                    st->workers[k]->port, lo, hi);
+                    "a worker serves on port %d, not in %d..%d", st->workers[k]->port, lo, hi);
       served++;
     }
     pb_free(st);
@@ -698,12 +647,12 @@ static void check_worker_ports(const char *root, const char *gcs, int lo,
   token_free(token);
 }
 
-START_TEST(two_nodes_with_tls) {
+START_TEST(two_nodes_with_tls)
+{
   char root[600], src[1100], *out = NULL;
   snprintf(root, sizeof(root), "%s/tls", it_temp);
   source_dir(src, sizeof(src));
-  ck_assert_int_eq(it_sh(&out, "%s/deploy/make-test-ca.sh %s/certs", src, root),
-                   0);
+  ck_assert_int_eq(it_sh(&out, "%s/deploy/make-test-ca.sh %s/certs", src, root), 0);
   free(out);
   /* Workers keep to a port range too (and the driver's owner server, through
    * the environment). */
@@ -713,13 +662,12 @@ START_TEST(two_nodes_with_tls) {
            "--tls-cert %s/certs/node.pem --tls-key %s/certs/node.key --tls-ca "
            "%s/certs/ca.pem",
            root, root, root);
-  snprintf(ports, sizeof(ports), "--min-worker-port %d --max-worker-port %d",
-           lo, hi);
+  snprintf(ports, sizeof(ports), "--min-worker-port %d --max-worker-port %d", lo, hi);
   int rc = it_sh(&out,
-              "env -u RAYC_TOKEN_FILE %s/bin/rayc start --head --port 0 "
-              "--temp-dir %s/n1 --num-cpus 1 "
-              "--object-store-memory 128M --resources '{\"n1\": 10}' %s %s",
-              it_build, root, tls, ports);
+                 "env -u RAYC_TOKEN_FILE %s/bin/rayc start --head --port 0 "
+                 "--temp-dir %s/n1 --num-cpus 1 "
+                 "--object-store-memory 128M --resources '{\"n1\": 10}' %s %s",
+                 it_build, root, tls, ports);
   ck_assert_msg(rc == 0, "head: %s", out);
   free(out);
   char addr[128], path[1200];
@@ -730,32 +678,27 @@ START_TEST(two_nodes_with_tls) {
   fclose(f);
   addr[strcspn(addr, "\n")] = '\0';
   rc = it_sh(&out,
-          "%s/bin/rayc start --address %s --temp-dir %s/n2 --num-cpus 1 "
-          "--object-store-memory 128M "
-          "--resources '{\"n2\": 10}' --token-file %s/n1/cluster_token %s %s",
-          it_build, addr, root, root, tls, ports);
+             "%s/bin/rayc start --address %s --temp-dir %s/n2 --num-cpus 1 "
+             "--object-store-memory 128M "
+             "--resources '{\"n2\": 10}' --token-file %s/n1/cluster_token %s %s",
+             it_build, addr, root, root, tls, ports);
   ck_assert_msg(rc == 0, "second node: %s", out);
   free(out);
-  rc = it_sh(&out,
-          "%s/bin/rayc status --address %s --token-file %s/n1/cluster_token %s",
-          it_build, addr, root, tls);
+  rc = it_sh(&out, "%s/bin/rayc status --address %s --token-file %s/n1/cluster_token %s", it_build, addr, root, tls);
   ck_assert_msg(rc == 0 && strstr(out, "(2 nodes alive, 0 dead)"), "%s", out);
   free(out);
   /* Plaintext is turned away, even with the right token. */
-  rc = it_sh(&out,
-          "%s/bin/rayc status --address %s --token-file %s/n1/cluster_token",
-          it_build, addr, root);
+  rc = it_sh(&out, "%s/bin/rayc status --address %s --token-file %s/n1/cluster_token", it_build, addr, root);
   ck_assert_msg(rc == 1, "a plaintext client got through: %s", out);
   free(out);
-  rc = it_sh(
-      NULL,
-      "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/n1/cluster_token "
-      "RAYC_CODE_PATH=%s/lib/libtest_tasks.so "
-      "RAYC_TLS_CERT=%s/certs/node.pem RAYC_TLS_KEY=%s/certs/node.key "
-      "RAYC_TLS_CA=%s/certs/ca.pem "
-      "RAYC_MIN_WORKER_PORT=%d RAYC_MAX_WORKER_PORT=%d SECURE_HOLD=%s/release "
-      "timeout 120 %s/tests/drivers/secure > %s/driver.out 2>&1 &",
-      addr, root, it_build, root, root, root, lo, hi, root, it_build, root);
+  rc = it_sh(NULL,
+             "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/n1/cluster_token "
+             "RAYC_CODE_PATH=%s/lib/libtest_tasks.so "
+             "RAYC_TLS_CERT=%s/certs/node.pem RAYC_TLS_KEY=%s/certs/node.key "
+             "RAYC_TLS_CA=%s/certs/ca.pem "
+             "RAYC_MIN_WORKER_PORT=%d RAYC_MAX_WORKER_PORT=%d SECURE_HOLD=%s/release "
+             "timeout 120 %s/tests/drivers/secure > %s/driver.out 2>&1 &",
+             addr, root, it_build, root, root, root, lo, hi, root, it_build, root);
   ck_assert_int_eq(rc, 0);
   snprintf(path, sizeof(path), "%s/driver.out", root);
   free(wait_for_text(path, "secure: holding"));
@@ -766,27 +709,27 @@ START_TEST(two_nodes_with_tls) {
   free(out);
   /* A driver without TLS cannot even register. */
   rc = it_sh(&out,
-          "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/n1/cluster_token timeout 60 "
-          "%s/tests/drivers/secure",
-          addr, root, it_build);
+             "RAYC_ADDRESS=%s RAYC_TOKEN_FILE=%s/n1/cluster_token timeout 60 "
+             "%s/tests/drivers/secure",
+             addr, root, it_build);
   ck_assert_msg(rc != 0, "a plaintext driver got through: %s", out);
   free(out);
   char logs[1000];
   snprintf(logs, sizeof(logs), "%s/n1/session_latest/logs/gcs.log", root);
   ck_assert_int_eq(it_sh(NULL, "grep -q 'mutual TLS' %s", logs), 0);
   ck_assert_int_eq(it_sh(NULL,
-                      "%s/bin/rayc stop --temp-dir %s/n2 && %s/bin/rayc stop "
-                      "--temp-dir %s/n1",
-                      it_build, root, it_build, root),
+                         "%s/bin/rayc stop --temp-dir %s/n2 && %s/bin/rayc stop "
+                         "--temp-dir %s/n1",
+                         it_build, root, it_build, root),
                    0);
 }
 END_TEST
 
-int main(void) {
+int main(void)
+{
   unsetenv("RAYC_TOKEN");
   unsetenv("RAYC_TEMP_DIR");
-  if (it_start("libtest_tasks.so", "--num-cpus 2 --object-store-memory 256M") !=
-      0) {
+  if (it_start("libtest_tasks.so", "--num-cpus 2 --object-store-memory 256M") != 0) {
     printf("could not start the cluster\n");
     return 1;
   }

@@ -33,7 +33,7 @@ static char *src_root(void)
   if (s && s[0])
     return xstrdup(s);
   char *path = xstrdup(g_self);
-  for (int i = 0; i < 4; i++) { /* <root>/build/<flavor>/tests/<binary> */
+  for (int i = 0; i < 4; i++) {        /* <root>/build/<flavor>/tests/<binary> */
     char *up = xstrdup(dirname(path)); /* dirname may return its argument, or static memory */
     free(path);
     path = up;

@@ -37,8 +37,8 @@ static void expect(int status, const char *want, const char *args)
 {
   char *out = NULL;
   int rc = it_sh(&out, "cd %s && %s/rayc %s", tmp, bin, args);
-  ck_assert_msg(rc == status && strstr(out, want), "rayc %s: status %d (want %d), output:\n%s\nwanted: %s", args,
-                rc, status, out, want);
+  ck_assert_msg(rc == status && strstr(out, want), "rayc %s: status %d (want %d), output:\n%s\nwanted: %s", args, rc,
+                status, out, want);
   free(out);
 }
 

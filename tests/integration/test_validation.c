@@ -34,13 +34,20 @@
 #include <time.h>
 
 static const ProtobufCServiceDescriptor *const services[] = {
-    &rayc__node_info_gcs_service__descriptor,     &rayc__job_info_gcs_service__descriptor,
-    &rayc__internal_kvgcs_service__descriptor,    &rayc__worker_info_gcs_service__descriptor,
-    &rayc__internal_pub_sub_gcs_service__descriptor, &rayc__actor_info_gcs_service__descriptor,
-    &rayc__placement_group_info_gcs_service__descriptor, &rayc__actor_worker_service__descriptor,
-    &rayc__node_manager_service__descriptor,      &rayc__object_manager_service__descriptor,
-    &rayc__core_worker_service__descriptor,       &rayc__job_submission_service__descriptor,
-    &rayc__task_info_gcs_service__descriptor,     &rayc__event_gcs_service__descriptor,
+    &rayc__node_info_gcs_service__descriptor,
+    &rayc__job_info_gcs_service__descriptor,
+    &rayc__internal_kvgcs_service__descriptor,
+    &rayc__worker_info_gcs_service__descriptor,
+    &rayc__internal_pub_sub_gcs_service__descriptor,
+    &rayc__actor_info_gcs_service__descriptor,
+    &rayc__placement_group_info_gcs_service__descriptor,
+    &rayc__actor_worker_service__descriptor,
+    &rayc__node_manager_service__descriptor,
+    &rayc__object_manager_service__descriptor,
+    &rayc__core_worker_service__descriptor,
+    &rayc__job_submission_service__descriptor,
+    &rayc__task_info_gcs_service__descriptor,
+    &rayc__event_gcs_service__descriptor,
 };
 
 /* Methods an authorized caller uses to stop or drain a node on purpose: not sent at random. */
@@ -51,9 +58,9 @@ static int on_purpose_stops(const char *method)
 
 /* Methods that take an empty request (no required fields): everything else must refuse one. */
 static const char *const empty_ok[] = {
-    "GetAllNodeInfo", "GetAllJobInfo", "GetAllWorkerInfo", "InternalKVKeys", "ListActors",
-    "GetAllPlacementGroup", "GetNodeStats", "HealthCheck", "ShutdownRaylet", "DrainRaylet", "ListJobs",
-    "ListJobRecords", "AddTaskEventData", "GetTaskEvents", "GetClusterEvents",
+    "GetAllNodeInfo",   "GetAllJobInfo", "GetAllWorkerInfo", "InternalKVKeys", "ListActors", "GetAllPlacementGroup",
+    "GetNodeStats",     "HealthCheck",   "ShutdownRaylet",   "DrainRaylet",    "ListJobs",   "ListJobRecords",
+    "AddTaskEventData", "GetTaskEvents", "GetClusterEvents",
 };
 
 static int takes_empty(const char *method)
@@ -97,15 +104,17 @@ static void world_learn(world_t *w)
   ProtobufCMessage *resp = NULL;
   Rayc__GetAllNodeInfoRequest nreq = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
   ck_assert_int_eq(rpc_call_sync(rpc_channel_get(w->c, w->gcs), &rayc__node_info_gcs_service__descriptor,
-                                 "GetAllNodeInfo", &nreq.base, 10000, &resp, NULL), 0);
+                                 "GetAllNodeInfo", &nreq.base, 10000, &resp, NULL),
+                   0);
   Rayc__GetAllNodeInfoReply *nodes = (Rayc__GetAllNodeInfoReply *)resp;
   ck_assert_uint_eq(nodes->n_nodes, 1);
   snprintf(w->raylet, sizeof(w->raylet), "%s:%d", nodes->nodes[0]->ip, nodes->nodes[0]->raylet_port);
   snprintf(w->om, sizeof(w->om), "%s:%d", nodes->nodes[0]->ip, nodes->nodes[0]->object_manager_port);
   pb_free(resp);
   Rayc__ListActorsRequest areq = RAYC__LIST_ACTORS_REQUEST__INIT;
-  ck_assert_int_eq(rpc_call_sync(rpc_channel_get(w->c, w->gcs), &rayc__actor_info_gcs_service__descriptor,
-                                 "ListActors", &areq.base, 10000, &resp, NULL), 0);
+  ck_assert_int_eq(rpc_call_sync(rpc_channel_get(w->c, w->gcs), &rayc__actor_info_gcs_service__descriptor, "ListActors",
+                                 &areq.base, 10000, &resp, NULL),
+                   0);
   Rayc__ListActorsReply *actors = (Rayc__ListActorsReply *)resp;
   ck_assert_uint_eq(actors->n_actors, 1);
   addr_of(w->worker, sizeof(w->worker), actors->actors[0]->address);
@@ -230,8 +239,11 @@ static void check_issue_cases(world_t *w)
   reg.node = &node;
   expect_invalid(w, w->gcs, &rayc__node_info_gcs_service__descriptor, "RegisterNode", &reg.base,
                  "node.node_id must be 0 or 28 bytes");
-  ck_assert_int_eq(it_sh(NULL, "grep -q 'rpc: rejected /rayc.JobInfoGcsService/AddJob from .*AddJob: job is required' "
-                         "%s/session_latest/logs/gcs.log", it_temp), 0);
+  ck_assert_int_eq(it_sh(NULL,
+                         "grep -q 'rpc: rejected /rayc.JobInfoGcsService/AddJob from .*AddJob: job is required' "
+                         "%s/session_latest/logs/gcs.log",
+                         it_temp),
+                   0);
 }
 
 /* Random messages at every method of every server; returns how many were sent. */
@@ -249,9 +261,8 @@ static int random_storm(world_t *w, unsigned seed, int rounds, int *accepted, in
           ProtobufCMessage *req = pbr_message(md->input, &seed, 0);
           char *detail = NULL;
           int rc = call(w, targets[t], services[i], md->name, req, &detail);
-          ck_assert_msg(rc != RAYC_EUNAVAILABLE && rc != RAYC_ETIMEOUT,
-                        "%s/%s at %s: %s (%s): the server died or hung", services[i]->name, md->name, targets[t],
-                        rayc_strerror(rc), detail ? detail : "");
+          ck_assert_msg(rc != RAYC_EUNAVAILABLE && rc != RAYC_ETIMEOUT, "%s/%s at %s: %s (%s): the server died or hung",
+                        services[i]->name, md->name, targets[t], rayc_strerror(rc), detail ? detail : "");
           free(detail);
           protobuf_c_message_free_unpacked(req, NULL);
           *accepted += rc == 0;
@@ -267,7 +278,8 @@ static void check_state_sane(world_t *w)
   ProtobufCMessage *resp = NULL;
   Rayc__GetAllJobInfoRequest jreq = RAYC__GET_ALL_JOB_INFO_REQUEST__INIT;
   ck_assert_int_eq(rpc_call_sync(rpc_channel_get(w->c, w->gcs), &rayc__job_info_gcs_service__descriptor,
-                                 "GetAllJobInfo", &jreq.base, 10000, &resp, NULL), 0);
+                                 "GetAllJobInfo", &jreq.base, 10000, &resp, NULL),
+                   0);
   Rayc__GetAllJobInfoReply *jobs = (Rayc__GetAllJobInfoReply *)resp;
   for (size_t i = 0; i < jobs->n_jobs; i++)
     ck_assert_msg(jobs->jobs[i]->is_dead || jobs->jobs[i]->driver_pid > 0, "job %zu RUNNING with driver pid %d", i,
@@ -301,7 +313,8 @@ START_TEST(requests_are_validated)
   int accepted = 0, refused = 0;
   int sent = random_storm(&w, seed, 10, &accepted, &refused);
   printf("validation: %d random requests (%d refused INVALID_ARGUMENT, %d answered OK, the rest other errors); "
-         "every server still answers\n", sent, refused, accepted);
+         "every server still answers\n",
+         sent, refused, accepted);
 
   check_state_sane(&w);
   ck_assert_int_eq(actor_incr(&actor), 2);

@@ -71,7 +71,8 @@ static int TCounter_incr(rayc_task_ctx *ctx, void *self, const rayc_buf *args, s
 RAYC_METHOD(TCounter, incr)
 
 /* get() -> the value */
-static int TCounter_get(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int TCounter_get(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
+                        size_t nrets)
 {
   (void)args, (void)nargs, (void)rets, (void)nrets;
   return a_ret(ctx, ((tcounter_t *)self)->value);
@@ -104,7 +105,8 @@ static int TCounter_sum(rayc_task_ctx *ctx, void *self, const rayc_buf *args, si
 RAYC_METHOD(TCounter, sum)
 
 /* pid() -> the worker's pid */
-static int TCounter_pid(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int TCounter_pid(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
+                        size_t nrets)
 {
   (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
   return a_ret(ctx, getpid());
@@ -141,7 +143,8 @@ static int TCounter_leave(rayc_task_ctx *ctx, void *self, const rayc_buf *args, 
 RAYC_METHOD(TCounter, leave)
 
 /* two() -> (value, value * 2): two returns */
-static int TCounter_two(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int TCounter_two(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
+                        size_t nrets)
 {
   (void)args, (void)nargs, (void)rets, (void)nrets;
   int64_t v = ((tcounter_t *)self)->value, w = 2 * v;
@@ -207,7 +210,8 @@ static void *tfailing_new(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs
 }
 RAYC_ACTOR(TFailing, tfailing_new, NULL)
 
-static int TFailing_get(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int TFailing_get(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
+                        size_t nrets)
 {
   (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
   return a_ret(ctx, 0);

@@ -306,8 +306,7 @@ static int TKeeper_stats(rayc_task_ctx *ctx, void *self, const rayc_buf *args, s
 }
 RAYC_METHOD(TKeeper, stats)
 
-static int TKeeper_pid(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                       size_t nrets)
+static int TKeeper_pid(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
 {
   (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
   int64_t pid = getpid();

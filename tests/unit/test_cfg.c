@@ -23,17 +23,17 @@ typedef struct conf {
 } conf_t;
 
 static const cfg_entry_t table[] = {
-  {"num-cpus", CFG_INT, offsetof(conf_t, num_cpus), "4", "number of CPUs"},
-  {"object-store-memory", CFG_INT64, offsetof(conf_t, mem), "64M", "store size in bytes"},
-  {"ratio", CFG_DOUBLE, offsetof(conf_t, ratio), "0.75", "a fraction"},
-  {"block", CFG_BOOL, offsetof(conf_t, block), NULL, "stay in the foreground"},
-  {"node-name", CFG_STRING, offsetof(conf_t, node_name), "default-node", "this node's name"},
-  {"resources", CFG_STRING, offsetof(conf_t, resources), NULL, "custom resources as JSON"},
+    {"num-cpus", CFG_INT, offsetof(conf_t, num_cpus), "4", "number of CPUs"},
+    {"object-store-memory", CFG_INT64, offsetof(conf_t, mem), "64M", "store size in bytes"},
+    {"ratio", CFG_DOUBLE, offsetof(conf_t, ratio), "0.75", "a fraction"},
+    {"block", CFG_BOOL, offsetof(conf_t, block), NULL, "stay in the foreground"},
+    {"node-name", CFG_STRING, offsetof(conf_t, node_name), "default-node", "this node's name"},
+    {"resources", CFG_STRING, offsetof(conf_t, resources), NULL, "custom resources as JSON"},
 };
 #define N ARRAY_LEN(table)
 
-static const char *env_vars[] = {"RAYC_NUM_CPUS", "RAYC_OBJECT_STORE_MEMORY", "RAYC_RATIO",
-                                 "RAYC_BLOCK", "RAYC_NODE_NAME", "RAYC_RESOURCES", "RAYC_CONFIG"};
+static const char *env_vars[] = {"RAYC_NUM_CPUS",  "RAYC_OBJECT_STORE_MEMORY", "RAYC_RATIO", "RAYC_BLOCK",
+                                 "RAYC_NODE_NAME", "RAYC_RESOURCES",           "RAYC_CONFIG"};
 static char yaml_path[64];
 
 static void clear_env(void)
@@ -88,10 +88,10 @@ static void expect_err(int rc, char *err, const char *want)
 }
 
 /* Runs call (which sets err) first, then checks the error. */
-#define EXPECT_ERR(call, want)      \
-  do {                              \
-    int rc_ = (call);               \
-    expect_err(rc_, err, (want));   \
+#define EXPECT_ERR(call, want)    \
+  do {                            \
+    int rc_ = (call);             \
+    expect_err(rc_, err, (want)); \
   } while (0)
 
 static const char full_yaml[] = "num_cpus: 2\n"
@@ -143,8 +143,8 @@ START_TEST(test_precedence)
   ck_assert_int_eq(c.block, 0);
   ck_assert_str_eq(c.node_name, "from-env");
   /* Flags over everything (object-store-memory left to the environment). */
-  ck_assert_int_eq(load(&c, &err, NULL, "--config", y, "--num-cpus", "8", "--ratio=0.125", "--block",
-                        "--node-name", "from-flag", NULL),
+  ck_assert_int_eq(load(&c, &err, NULL, "--config", y, "--num-cpus", "8", "--ratio=0.125", "--block", "--node-name",
+                        "from-flag", NULL),
                    0);
   ck_assert_int_eq(c.num_cpus, 8);
   ck_assert_int_eq(c.mem, 2 << 20);
@@ -209,8 +209,7 @@ START_TEST(test_bad_values)
   ck_assert_int_eq(c.num_cpus, -2147483647 - 1);
   static const char *bad_sizes[] = {"1Q", "1KX", "8796093022208T", "9223372036854775808", "M"};
   for (size_t i = 0; i < ARRAY_LEN(bad_sizes); i++) {
-    ck_assert_int_eq(load(&c, &err, NULL, "--object-store-memory", bad_sizes[i], NULL),
-                     RAYC_EINVALID_ARGUMENT);
+    ck_assert_int_eq(load(&c, &err, NULL, "--object-store-memory", bad_sizes[i], NULL), RAYC_EINVALID_ARGUMENT);
     free(err);
   }
   static const char *bad_doubles[] = {"1.5x", "nan", "inf", "1e999", "", "--"};
@@ -218,11 +217,9 @@ START_TEST(test_bad_values)
     ck_assert_int_eq(load(&c, &err, NULL, "--ratio", bad_doubles[i], NULL), RAYC_EINVALID_ARGUMENT);
     free(err);
   }
-  EXPECT_ERR(load(&c, &err, NULL, "--block=maybe", NULL),
-             "invalid value 'maybe' for --block: expected true or false");
+  EXPECT_ERR(load(&c, &err, NULL, "--block=maybe", NULL), "invalid value 'maybe' for --block: expected true or false");
   setenv("RAYC_NUM_CPUS", "many", 1);
-  EXPECT_ERR(load(&c, &err, NULL, NULL),
-             "invalid value 'many' for RAYC_NUM_CPUS: expected an integer");
+  EXPECT_ERR(load(&c, &err, NULL, NULL), "invalid value 'many' for RAYC_NUM_CPUS: expected an integer");
   cfg_release(table, N, &c);
 }
 END_TEST
@@ -301,9 +298,17 @@ START_TEST(test_size_suffixes)
     const char *text;
     int64_t want;
   } cases[] = {
-    {"100", 100}, {"1K", 1024}, {"2M", 2 << 20}, {"3G", 3LL << 30}, {"1T", 1LL << 40},
-    {"5KiB", 5 << 10}, {"7kb", 7 << 10}, {"2g", 2LL << 30}, {"-1K", -1024},
-    {"8388607T", 8388607LL << 40}, {"9223372036854775807", INT64_MAX},
+      {"100", 100},
+      {"1K", 1024},
+      {"2M", 2 << 20},
+      {"3G", 3LL << 30},
+      {"1T", 1LL << 40},
+      {"5KiB", 5 << 10},
+      {"7kb", 7 << 10},
+      {"2g", 2LL << 30},
+      {"-1K", -1024},
+      {"8388607T", 8388607LL << 40},
+      {"9223372036854775807", INT64_MAX},
   };
   conf_t c = {0};
   char *err;
@@ -391,8 +396,7 @@ START_TEST(test_reload_no_leak)
     ck_assert_str_eq(c.resources, "{\"a\": 1}");
   }
   /* An error part-way keeps valid strings for cfg_release. */
-  ck_assert_int_eq(load(&c, &err, NULL, "--node-name", "n2", "--num-cpus", "x", NULL),
-                   RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_eq(load(&c, &err, NULL, "--node-name", "n2", "--num-cpus", "x", NULL), RAYC_EINVALID_ARGUMENT);
   free(err);
   cfg_release(table, N, &c);
   ck_assert_ptr_null(c.node_name);
@@ -407,7 +411,7 @@ START_TEST(test_yaml_sections)
   conf_t c = {0};
   char *err;
   const char *y = write_yaml("num_cpus: 2\n"
-                             "port: 6380\n"               /* another program's setting */
+                             "port: 6380\n" /* another program's setting */
                              "raylet:\n  num_cpus: 3\n  ratio: 0.25\n"
                              "gcs: {health_check_period_ms: 5}\n"
                              "store:\n"
@@ -454,7 +458,8 @@ START_TEST(test_yaml_section_errors)
   cfg_set_program("raylet");
   const char *y = write_yaml("raylet:\n  num_cpus: lots\n");
   char *want = xasprintf("invalid value 'lots' for key 'num_cpus' in section 'raylet' of %s: "
-                         "expected an integer", y);
+                         "expected an integer",
+                         y);
   EXPECT_ERR(load(&c, &err, NULL, "--config", y, NULL), want);
   free(want);
   y = write_yaml("raylet: 4\n");
@@ -488,8 +493,8 @@ START_TEST(test_config_entry)
     int port;
   } conf2_t;
   static const cfg_entry_t t2[] = {
-    {"config", CFG_STRING, offsetof(conf2_t, config), NULL, "settings file"},
-    {"port", CFG_INT, offsetof(conf2_t, port), "6380", "port"},
+      {"config", CFG_STRING, offsetof(conf2_t, config), NULL, "settings file"},
+      {"port", CFG_INT, offsetof(conf2_t, port), "6380", "port"},
   };
   conf2_t c = {0};
   char *err;

@@ -63,7 +63,7 @@ START_TEST(pending_object_outlives_its_refs)
   o->local_refs = 1;
   cw_obj_unref(cw, o);
   ck_assert_ptr_eq(cw_obj_get(cw, &id), o); /* its task has not finished: the result has a home */
-  cw_obj_set_inline(cw, o, "done", 4); /* the result arrives: nothing holds it, so it goes */
+  cw_obj_set_inline(cw, o, "done", 4);      /* the result arrives: nothing holds it, so it goes */
   ck_assert_ptr_null(cw_obj_get(cw, &id));
   pthread_mutex_unlock(&cw->mu);
 }

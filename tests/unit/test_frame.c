@@ -16,8 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static const size_t sizes[] = {0, 1, 2, 3, 4, 5, 100, 4095, 4096, 4097, 65535, 65536, 200000,
-                               1 << 20, 3 << 20};
+static const size_t sizes[] = {0, 1, 2, 3, 4, 5, 100, 4095, 4096, 4097, 65535, 65536, 200000, 1 << 20, 3 << 20};
 
 static void fill(uint8_t *p, size_t n, size_t seed)
 {
@@ -219,8 +218,7 @@ START_TEST(test_unwanted_fds_closed)
     char buf[CMSG_SPACE(3 * sizeof(int))];
   } cm;
   memset(&cm, 0, sizeof(cm));
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                       .msg_controllen = sizeof(cm.buf)};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
   struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
@@ -279,7 +277,11 @@ START_TEST(test_eof)
   ck_assert_int_eq(frame_recv(sv[1], &p, &len, NULL), RAYC_EUNAVAILABLE);
   close(sv[1]);
   make_pair(sv);
-  ck_assert_int_eq(write(sv[0], "\x0a\x00\x00\x00" "abc", 7), 7);
+  ck_assert_int_eq(write(sv[0],
+                         "\x0a\x00\x00\x00"
+                         "abc",
+                         7),
+                   7);
   close(sv[0]);
   ck_assert_int_eq(frame_recv(sv[1], &p, &len, NULL), RAYC_EUNAVAILABLE);
 
@@ -323,8 +325,7 @@ START_TEST(test_msg_round_trip)
   ck_assert_int_eq(frame_send(sv[0], junk, sizeof(junk), pfd[0]), 0);
   int before = count_fds();
   fd = 123;
-  ck_assert_int_eq(frame_recv_msg(sv[1], &rayc__local_message__descriptor, &got, &fd),
-                   RAYC_EPROTOCOL);
+  ck_assert_int_eq(frame_recv_msg(sv[1], &rayc__local_message__descriptor, &got, &fd), RAYC_EPROTOCOL);
   ck_assert_int_eq(count_fds(), before); /* the fd that came with it was closed */
   ck_assert_int_eq(fd, -1);
   ck_assert_ptr_null(got);

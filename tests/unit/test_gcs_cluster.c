@@ -247,7 +247,7 @@ START_TEST(workers_register_fail_reload)
   f.exit_detail = (char *)"exit(3)";
   ck_assert_int_eq(gcs_workers_fail(&t, &f), 0);
   ck_assert_int_eq(gcs_workers_fail(&t, &f), 0); /* idempotent: published once */
-  f.worker_id = pb_bytes(b.b, ID_WORKER_SIZE); /* never registered: added dead */
+  f.worker_id = pb_bytes(b.b, ID_WORKER_SIZE);   /* never registered: added dead */
   f.exit_type = RAYC__WORKER_EXIT_TYPE__WORKER_EXIT_NONE;
   ck_assert_int_eq(gcs_workers_fail(&t, &f), 0);
   ck_assert_uint_eq(ps.ch[RAYC__PUB_CHANNEL__PUB_CHANNEL_WORKER].count, 2);

@@ -85,7 +85,7 @@ static int poll_at(int call, const char *sub, int64_t after, int64_t epoch, int6
 }
 
 #define NODE RAYC__PUB_CHANNEL__PUB_CHANNEL_NODE
-#define JOB RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB
+#define JOB  RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB
 
 START_TEST(first_poll_and_new_epoch_resync)
 {

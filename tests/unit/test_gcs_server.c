@@ -41,8 +41,7 @@ static void *run_loop(void *arg)
 
 static void setup(void)
 {
-  char *argv[] = {(char *)"rayc-gcs", (char *)"--port=0", (char *)"--heartbeat-timeout-ms=60000",
-                  NULL};
+  char *argv[] = {(char *)"rayc-gcs", (char *)"--port=0", (char *)"--heartbeat-timeout-ms=60000", NULL};
   char *err = NULL, target[64];
   log_init("test", LOG_ERROR);
   ck_assert_int_eq(gcs_config_load(&conf, 3, argv), 0);
@@ -69,8 +68,7 @@ static void teardown(void)
 }
 
 /* Calls svc.method; returns the status, *resp (if not NULL) the reply (else freed). */
-static int call(const ProtobufCServiceDescriptor *svc, const char *method, const void *req,
-                ProtobufCMessage **resp)
+static int call(const ProtobufCServiceDescriptor *svc, const char *method, const void *req, ProtobufCMessage **resp)
 {
   ProtobufCMessage *r = NULL;
   int rc = rpc_call_sync(channel, svc, method, req, 5000, &r, NULL);
@@ -105,12 +103,11 @@ START_TEST(every_row_answers_an_empty_request)
 {
   for (size_t i = 0; i < gcs_rpc_methods_len; i++) {
     const rpc_method_t *row = &gcs_rpc_methods[i];
-    const ProtobufCMethodDescriptor *md =
-        protobuf_c_service_descriptor_get_method_by_name(row->service, row->method);
+    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(row->service, row->method);
     ProtobufCMessage *req = empty_msg(md->input);
     int rc = call(row->service, row->method, req, NULL);
-    ck_assert_msg(rc == 0 || rc == RAYC_EINVALID_ARGUMENT || rc == RAYC_ENOT_FOUND, "%s: %s",
-                  row->method, rayc_strerror(rc));
+    ck_assert_msg(rc == 0 || rc == RAYC_EINVALID_ARGUMENT || rc == RAYC_ENOT_FOUND, "%s: %s", row->method,
+                  rayc_strerror(rc));
     pb_free(req);
   }
   assert_alive();
@@ -136,8 +133,8 @@ START_TEST(wrong_request_types_never_crash)
       methods[k].input = &rayc__kvput_request__descriptor;
     svc.methods = methods;
     int rc = call(&svc, row->method, &put, NULL);
-    ck_assert_msg(rc == 0 || rc == RAYC_EINVALID_ARGUMENT || rc == RAYC_ENOT_FOUND, "%s: %s",
-                  row->method, rayc_strerror(rc));
+    ck_assert_msg(rc == 0 || rc == RAYC_EINVALID_ARGUMENT || rc == RAYC_ENOT_FOUND, "%s: %s", row->method,
+                  rayc_strerror(rc));
     free(methods);
   }
   assert_alive();
@@ -288,8 +285,7 @@ static void *poll_thread(void *arg)
 {
   poll_arg_t *p = arg;
   int64_t t0 = now_ms();
-  p->rc = call(&rayc__internal_pub_sub_gcs_service__descriptor, "Poll", &p->req,
-               (ProtobufCMessage **)&p->reply);
+  p->rc = call(&rayc__internal_pub_sub_gcs_service__descriptor, "Poll", &p->req, (ProtobufCMessage **)&p->reply);
   p->ms = now_ms() - t0;
   return NULL;
 }
@@ -303,8 +299,7 @@ static void poll_first(poll_arg_t *p, Rayc__PubChannel chan)
   p->req.channels = &p->chan;
   p->req.subscriber_id = pb_bytes("sub", 3);
   Rayc__PollReply *r = NULL;
-  ck_assert_int_eq(call(&rayc__internal_pub_sub_gcs_service__descriptor, "Poll", &p->req,
-                        (ProtobufCMessage **)&r), 0);
+  ck_assert_int_eq(call(&rayc__internal_pub_sub_gcs_service__descriptor, "Poll", &p->req, (ProtobufCMessage **)&r), 0);
   ck_assert(r->resync);
   ck_assert_int_gt(r->epoch, 0);
   p->req.epoch = r->epoch;

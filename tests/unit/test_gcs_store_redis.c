@@ -35,9 +35,20 @@ static int redis_start(void)
   snprintf(addr, sizeof(addr), "unix:%s", sock);
   char log[128];
   snprintf(log, sizeof(log), "%s/redis.log", dir);
-  char *argv[] = {(char *)"redis-server", (char *)"--port", (char *)"0", (char *)"--unixsocket", sock,
-                  (char *)"--dir", dir, (char *)"--save", (char *)"", (char *)"--appendonly",
-                  (char *)"no", (char *)"--logfile", log, NULL};
+  char *argv[] = {(char *)"redis-server",
+                  (char *)"--port",
+                  (char *)"0",
+                  (char *)"--unixsocket",
+                  sock,
+                  (char *)"--dir",
+                  dir,
+                  (char *)"--save",
+                  (char *)"",
+                  (char *)"--appendonly",
+                  (char *)"no",
+                  (char *)"--logfile",
+                  log,
+                  NULL};
   if (posix_spawnp(&redis_pid, "redis-server", NULL, NULL, argv, environ) != 0)
     return -1;
   for (int i = 0; i < 500; i++) {

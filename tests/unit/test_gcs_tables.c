@@ -170,8 +170,7 @@ static void test_node_make(test_node_t *t, double cpus)
   t->info.resources_total = t->res;
 }
 
-static Rayc__ReportHeartbeatRequest hb_make(const test_node_t *t, Rayc__ResourceEntry **avail,
-                                            size_t n)
+static Rayc__ReportHeartbeatRequest hb_make(const test_node_t *t, Rayc__ResourceEntry **avail, size_t n)
 {
   Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
   hb.node_id = pb_bytes(t->id.b, ID_NODE_SIZE);
@@ -508,8 +507,7 @@ END_TEST
 START_TEST(redis_unreachable_is_clear)
 {
   gcs_config_t conf;
-  char *argv[] = {(char *)"rayc-gcs", (char *)"--redis-address", (char *)"unix:/nonexistent/r.sock",
-                  NULL};
+  char *argv[] = {(char *)"rayc-gcs", (char *)"--redis-address", (char *)"unix:/nonexistent/r.sock", NULL};
   ck_assert_int_eq(gcs_config_load(&conf, 3, argv), 0);
   uv_loop_t loop;
   uv_loop_init(&loop);

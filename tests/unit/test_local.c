@@ -424,7 +424,11 @@ START_TEST(test_garbage_length)
   srv_start(&S);
   int bad = client_connect(S.path), good = client_connect(S.path);
   client_echo(good, "before");
-  ck_assert_int_eq(write(bad, "\xff\xff\xff\xff" "junk", 8), 8);
+  ck_assert_int_eq(write(bad,
+                         "\xff\xff\xff\xff"
+                         "junk",
+                         8),
+                   8);
   ck_assert_int_eq(client_drain_to_eof(bad), 0);
   ck_assert_int_eq(srv_wait(&S, &S.nclose, 1), 1);
   client_echo(good, "after");
@@ -443,7 +447,11 @@ START_TEST(test_disconnect_mid_frame)
   srv_start(&S);
   int fd = client_connect(S.path);
   client_echo(fd, "hello");
-  ck_assert_int_eq(write(fd, "\x64\x00\x00\x00" "0123456789", 14), 14); /* 10 of 100 bytes */
+  ck_assert_int_eq(write(fd,
+                         "\x64\x00\x00\x00"
+                         "0123456789",
+                         14),
+                   14); /* 10 of 100 bytes */
   close(fd);
   ck_assert_int_eq(srv_wait(&S, &S.nclose, 1), 1);
   /* A peer that dies with unread replies (a socket error on the server side). */

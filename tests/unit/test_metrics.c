@@ -18,11 +18,12 @@ START_TEST(counter_with_escaped_labels)
   metrics_family_t *f = metrics_family("test_requests_total", METRICS_COUNTER, "Requests, by path.", "Path,Code");
   metrics_series_t *s = metrics_series2(f, "/a\"b\\c\nd", "200");
   metrics_add(s, 2);
-  metrics_add(s, -5); /* a counter never goes down... */
+  metrics_add(s, -5);                                       /* a counter never goes down... */
   metrics_add(metrics_series2(f, "/a\"b\\c\nd", "200"), 1); /* ...and the same values are the same series */
   ck_assert(metrics_value(s) == 3);
   char *text = metrics_render(NULL);
-  ck_assert_msg(strstr(text, "# HELP test_requests_total Requests, by path.\n# TYPE test_requests_total counter\n"), "%s", text);
+  ck_assert_msg(strstr(text, "# HELP test_requests_total Requests, by path.\n# TYPE test_requests_total counter\n"),
+                "%s", text);
   ck_assert_msg(strstr(text, "test_requests_total{Path=\"/a\\\"b\\\\c\\nd\",Code=\"200\"} "), "%s", text);
   free(text);
 }

@@ -27,8 +27,8 @@ typedef struct tarbuf {
   size_t len;
 } tarbuf_t;
 
-static void tb_header(tarbuf_t *t, const char *name, char type, unsigned mode,
-                      size_t size, const char *link) {
+static void tb_header(tarbuf_t *t, const char *name, char type, unsigned mode, size_t size, const char *link)
+{
   t->p = xrealloc(t->p, t->len + 512);
   uint8_t *h = t->p + t->len;
   memset(h, 0, 512);
@@ -55,7 +55,8 @@ static void tb_header(tarbuf_t *t, const char *name, char type, unsigned mode,
   t->len += 512;
 }
 
-static void tb_data(tarbuf_t *t, const void *data, size_t n) {
+static void tb_data(tarbuf_t *t, const void *data, size_t n)
+{
   size_t padded = (n + 511) / 512 * 512;
   t->p = xrealloc(t->p, t->len + padded);
   memset(t->p + t->len, 0, padded);
@@ -63,12 +64,14 @@ static void tb_data(tarbuf_t *t, const void *data, size_t n) {
   t->len += padded;
 }
 
-static void tb_file(tarbuf_t *t, const char *name, const char *text) {
+static void tb_file(tarbuf_t *t, const char *name, const char *text)
+{
   tb_header(t, name, '0', 0644, strlen(text), NULL);
   tb_data(t, text, strlen(text));
 }
 
-static void tb_end(tarbuf_t *t) {
+static void tb_end(tarbuf_t *t)
+{
   t->p = xrealloc(t->p, t->len + 1024);
   memset(t->p + t->len, 0, 1024);
   t->len += 1024;
@@ -76,7 +79,8 @@ static void tb_end(tarbuf_t *t) {
 
 /* Unpacks t (ended here) into dest; returns the code, the message in *err (new,
  * or NULL). */
-static int tb_unpack(tarbuf_t *t, const unpack_limits_t *lim, char **err) {
+static int tb_unpack(tarbuf_t *t, const unpack_limits_t *lim, char **err)
+{
   tb_end(t);
   int rc = pkg_unpack(t->p, t->len, dest, lim, err);
   free(t->p);
@@ -87,21 +91,18 @@ static int tb_unpack(tarbuf_t *t, const unpack_limits_t *lim, char **err) {
 
 /* Expects the archive to be refused with a message containing want, leaving
  * nothing behind. */
-static void expect_refused(tarbuf_t *t, const unpack_limits_t *lim,
-                           const char *want) {
+static void expect_refused(tarbuf_t *t, const unpack_limits_t *lim, const char *want)
+{
   char *err = NULL;
   int rc = tb_unpack(t, lim, &err);
-  ck_assert_msg(rc == RAYC_EINVALID_ARGUMENT,
-                "rc %d (%s), wanted a refusal saying '%s'", rc, err ? err : "",
-                want);
-  ck_assert_msg(err && strstr(err, want), "error '%s' does not say '%s'",
-                err ? err : "(none)", want);
-  ck_assert_msg(access(dest, F_OK) != 0, "%s was left behind after a refusal",
-                dest);
+  ck_assert_msg(rc == RAYC_EINVALID_ARGUMENT, "rc %d (%s), wanted a refusal saying '%s'", rc, err ? err : "", want);
+  ck_assert_msg(err && strstr(err, want), "error '%s' does not say '%s'", err ? err : "(none)", want);
+  ck_assert_msg(access(dest, F_OK) != 0, "%s was left behind after a refusal", dest);
   free(err);
 }
 
-static char *slurp(const char *path) {
+static char *slurp(const char *path)
+{
   FILE *f = fopen(path, "r");
   if (!f)
     return NULL;
@@ -112,13 +113,15 @@ static char *slurp(const char *path) {
   return xstrdup(buf);
 }
 
-static void setup(void) {
+static void setup(void)
+{
   snprintf(base, sizeof(base), "/tmp/rayc-test-unpack-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(base));
   snprintf(dest, sizeof(dest), "%s/out", base);
 }
 
-static void teardown(void) {
+static void teardown(void)
+{
   char *cmd = xasprintf("rm -rf %s", base);
   ck_assert_int_eq(system(cmd), 0);
   free(cmd);
@@ -126,7 +129,8 @@ static void teardown(void) {
 
 /* ---- tests ---- */
 
-START_TEST(test_good_archive) {
+START_TEST(test_good_archive)
+{
   tarbuf_t t = {0};
   tb_header(&t, "./", '5', 0755, 0, NULL);
   tb_file(&t, "./top.txt", "top");
@@ -134,8 +138,7 @@ START_TEST(test_good_archive) {
   tb_file(&t, "lib/deep/x.so", "elf");
   tb_header(&t, "bin/run", '0', 04755, 2, NULL); /* setuid must not survive */
   tb_data(&t, "#!", 2);
-  tb_header(&t, "lib/deep/up", '2', 0777, 0,
-            "../../top.txt"); /* climbs to the root, no further */
+  tb_header(&t, "lib/deep/up", '2', 0777, 0, "../../top.txt"); /* climbs to the root, no further */
   tb_header(&t, "same", '2', 0777, 0, "./lib/deep/x.so");
   tb_header(&t, "empty", '0', 0600, 0, NULL);
   char *err = NULL;
@@ -166,7 +169,8 @@ START_TEST(test_good_archive) {
 }
 END_TEST
 
-START_TEST(test_path_traversal_refused) {
+START_TEST(test_path_traversal_refused)
+{
   tarbuf_t t = {0};
   tb_file(&t, "ok.txt", "fine");
   tb_file(&t, "../escaped.txt", "evil");
@@ -184,7 +188,8 @@ START_TEST(test_path_traversal_refused) {
 }
 END_TEST
 
-START_TEST(test_links_out_refused) {
+START_TEST(test_links_out_refused)
+{
   tarbuf_t t = {0};
   tb_header(&t, "etc", '2', 0777, 0, "/etc");
   expect_refused(&t, NULL, "absolute");
@@ -192,8 +197,7 @@ START_TEST(test_links_out_refused) {
   expect_refused(&t, NULL, "outside");
   tb_header(&t, "a/b/up", '2', 0777, 0, "../../../x");
   expect_refused(&t, NULL, "outside");
-  tb_header(&t, "sneaky", '2', 0777, 0,
-            "a/../../x"); /* '..' after a name: a link on the way
+  tb_header(&t, "sneaky", '2', 0777, 0, "a/../../x"); /* '..' after a name: a link on the way
                              could make it climb */
   expect_refused(&t, NULL, "after a name");
   tb_header(&t, "dot", '2', 0777, 0, ".");
@@ -208,7 +212,8 @@ START_TEST(test_links_out_refused) {
 }
 END_TEST
 
-START_TEST(test_write_through_link_refused) {
+START_TEST(test_write_through_link_refused)
+{
   /* A link inside the directory, then a file "through" it: never followed. */
   tarbuf_t t = {0};
   tb_header(&t, "sub/", '5', 0755, 0, NULL);
@@ -227,7 +232,8 @@ START_TEST(test_write_through_link_refused) {
 }
 END_TEST
 
-START_TEST(test_duplicates_refused) {
+START_TEST(test_duplicates_refused)
+{
   tarbuf_t t = {0};
   tb_file(&t, "a.txt", "one");
   tb_file(&t, "./a.txt", "two");
@@ -242,7 +248,8 @@ START_TEST(test_duplicates_refused) {
 }
 END_TEST
 
-START_TEST(test_limits) {
+START_TEST(test_limits)
+{
   tarbuf_t t = {0};
   char big[3000];
   memset(big, 'x', sizeof(big) - 1);
@@ -276,10 +283,11 @@ START_TEST(test_limits) {
 }
 END_TEST
 
-START_TEST(test_malformed) {
+START_TEST(test_malformed)
+{
   tarbuf_t t = {0};
   tb_file(&t, "a", "hello");
-  t.p[0] ^= 1; /* the checksum no longer matches */
+  t.p[0] ^= 1;                                                /* the checksum no longer matches */
   expect_refused(&t, NULL, "not a valid tar or zip archive"); /* a bad checksum */
   tb_file(&t, "a", "hello");
   t.p[124] = 'z'; /* a size that is not octal (checksum fixed below) */
@@ -295,8 +303,7 @@ START_TEST(test_malformed) {
   memset(t.p + t.len, 'x', 100);
   t.len += 100;
   char *err = NULL;
-  ck_assert_int_eq(pkg_unpack(t.p, t.len, dest, NULL, &err),
-                   RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_eq(pkg_unpack(t.p, t.len, dest, NULL, &err), RAYC_EINVALID_ARGUMENT);
   ck_assert_msg(err && strstr(err, "not a valid tar or zip archive"), "%s", err ? err : "");
   free(err);
   free(t.p);
@@ -312,14 +319,14 @@ START_TEST(test_malformed) {
   for (size_t i = 0; i < sizeof(junk); i++)
     junk[i] = (uint8_t)(i * 7 + 3);
   err = NULL;
-  ck_assert_int_eq(pkg_unpack(junk, sizeof(junk), dest, NULL, &err),
-                   RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_eq(pkg_unpack(junk, sizeof(junk), dest, NULL, &err), RAYC_EINVALID_ARGUMENT);
   free(err);
   ck_assert_int_ne(access(dest, F_OK), 0);
 }
 END_TEST
 
-START_TEST(test_existing_dir_untouched) {
+START_TEST(test_existing_dir_untouched)
+{
   ck_assert_int_eq(mkdir(dest, 0755), 0);
   tarbuf_t t = {0};
   tb_file(&t, "a", "x");
@@ -333,16 +340,16 @@ END_TEST
 
 /* Archives the system's tar writes (GNU long names, pax headers) unpack to the
  * same tree. */
-static void real_tar(const char *format) {
+static void real_tar(const char *format)
+{
   char *src = xasprintf("%s/src", base), *tarfile = xasprintf("%s/a.tar", base);
   char long_dir[200];
   memset(long_dir, 'd', 150);
   long_dir[150] = '\0';
-  char *cmd = xasprintf(
-      "mkdir -p %s/%s/sub && echo hello > %s/%s/sub/f.txt && echo top > %s/top "
-      "&& "
-      "ln -s ../top %s/%s/link && cd %s && tar --format=%s -cf %s .",
-      src, long_dir, src, long_dir, src, src, long_dir, src, format, tarfile);
+  char *cmd = xasprintf("mkdir -p %s/%s/sub && echo hello > %s/%s/sub/f.txt && echo top > %s/top "
+                        "&& "
+                        "ln -s ../top %s/%s/link && cd %s && tar --format=%s -cf %s .",
+                        src, long_dir, src, long_dir, src, src, long_dir, src, format, tarfile);
   ck_assert_int_eq(system(cmd), 0);
   free(cmd);
   char *data = NULL;
@@ -359,14 +366,12 @@ static void real_tar(const char *format) {
   int rc = pkg_unpack(data, len, dest, NULL, &err);
   ck_assert_msg(rc == 0, "%s archive: %s", format, err ? err : "");
   char *path = xasprintf("%s/%s/sub/f.txt", dest, long_dir), *s = slurp(path);
-  ck_assert_msg(s && strcmp(s, "hello\n") == 0, "%s: %s", path,
-                s ? s : "(missing)");
+  ck_assert_msg(s && strcmp(s, "hello\n") == 0, "%s: %s", path, s ? s : "(missing)");
   free(s);
   free(path);
   path = xasprintf("%s/%s/link", dest, long_dir);
   s = slurp(path);
-  ck_assert_msg(s && strcmp(s, "top\n") == 0, "%s: %s", path,
-                s ? s : "(missing)");
+  ck_assert_msg(s && strcmp(s, "top\n") == 0, "%s: %s", path, s ? s : "(missing)");
   free(s);
   free(path);
   free(data);
@@ -374,10 +379,16 @@ static void real_tar(const char *format) {
   free(tarfile);
 }
 
-START_TEST(test_system_tar_gnu) { real_tar("gnu"); }
+START_TEST(test_system_tar_gnu)
+{
+  real_tar("gnu");
+}
 END_TEST
 
-START_TEST(test_system_tar_pax) { real_tar("pax"); }
+START_TEST(test_system_tar_pax)
+{
+  real_tar("pax");
+}
 END_TEST
 
 /* ---- packing (common/pkg.c) ---- */
@@ -394,8 +405,8 @@ static void put(const char *rel, const char *text)
 
 static void make_tree(void)
 {
-  char *cmd = xasprintf("mkdir -p %s/src/sub %s/src/.git %s/src/build && ln -s ../top.txt %s/src/sub/link", base,
-                        base, base, base);
+  char *cmd = xasprintf("mkdir -p %s/src/sub %s/src/.git %s/src/build && ln -s ../top.txt %s/src/sub/link", base, base,
+                        base, base);
   ck_assert_int_eq(system(cmd), 0);
   free(cmd);
   put("top.txt", "top\n");
@@ -406,7 +417,8 @@ static void make_tree(void)
   put(".raycignore", "# comment\n*.bak\nbuild/\n");
 }
 
-START_TEST(test_pack_deterministic_ignores_and_round_trips) {
+START_TEST(test_pack_deterministic_ignores_and_round_trips)
+{
   make_tree();
   char *src = xasprintf("%s/src", base), *err = NULL;
   pkg_t a, b;
@@ -465,7 +477,8 @@ static void expect_pack_refused(const char *setup, uint64_t max, const char *wan
   free(src);
 }
 
-START_TEST(test_pack_refusals) {
+START_TEST(test_pack_refusals)
+{
   expect_pack_refused("ln -s /etc/passwd pw", 0, "links must stay inside");
   expect_pack_refused("mkdir d && ln -s ../../x d/up", 0, "points outside");
   expect_pack_refused("mkfifo f", 0, "not a file, directory or symbolic link");
@@ -479,7 +492,8 @@ START_TEST(test_pack_refusals) {
 }
 END_TEST
 
-static Suite *unpack_suite(void) {
+static Suite *unpack_suite(void)
+{
   Suite *s = suite_create("unpack");
   TCase *tc = tcase_create("tar");
   tcase_add_checked_fixture(tc, setup, teardown);
@@ -499,7 +513,8 @@ static Suite *unpack_suite(void) {
   return s;
 }
 
-int main(void) {
+int main(void)
+{
   SRunner *sr = srunner_create(unpack_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

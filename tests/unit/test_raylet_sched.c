@@ -172,7 +172,8 @@ START_TEST(test_every_row_names_its_required_fields)
   const rpc_method_t *rows = raylet_service_methods(&n);
   for (size_t i = 0; i < n; i++) {
     ck_assert_msg(rows[i].required != NULL, "%s lists no required fields", rows[i].method);
-    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(rows[i].service, rows[i].method);
+    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(rows[i].service,
+                                                                                           rows[i].method);
     char why[200];
     ck_assert_msg(rpc_valid_paths(md->input, rows[i].required, why, sizeof(why)) == 0, "%s: %s", rows[i].method, why);
   }

@@ -59,7 +59,7 @@ static void msg_free(void *m)
     protobuf_c_message_free_unpacked((ProtobufCMessage *)m, NULL);
 }
 
-#define TOKEN "0123456789abcdef0123456789abcdef"
+#define TOKEN  "0123456789abcdef0123456789abcdef"
 #define KV_SVC (&rayc__internal_kvgcs_service__descriptor)
 #define NCALLS 10000
 
@@ -232,7 +232,8 @@ START_TEST(test_sync_10k)
   }
   qsort(round_us, 10, sizeof(double), cmp_double);
   printf("rpc: sync unary round trip over TCP loopback (handler on a loop): best %.1f us, median %.1f us "
-         "(10 x %d calls)\n", round_us[0], round_us[5], NCALLS / 10);
+         "(10 x %d calls)\n",
+         round_us[0], round_us[5], NCALLS / 10);
 }
 END_TEST
 
@@ -555,7 +556,8 @@ static grpc_status_code raw_call(const char *target, const char *path, const voi
 START_TEST(test_malformed)
 {
   /* Field 2 (bytes) claims 100 bytes but carries 3: protobuf-c rejects it. */
-  static const char garbage[] = "\x12\x64" "abc";
+  static const char garbage[] = "\x12\x64"
+                                "abc";
   for (int i = 0; i < 3; i++)
     ck_assert_int_eq(raw_call(helper.target, "/rayc.InternalKVGcsService/InternalKVPut", garbage, sizeof(garbage) - 1),
                      GRPC_STATUS_INVALID_ARGUMENT);
@@ -621,7 +623,10 @@ static void noop_handler(void *ctx, rpc_call_t *call, const ProtobufCMessage *re
   rpc_reply(call, NULL);
 }
 
-#define KV_ROW(m) {.service = KV_SVC, .method = (m), .handler = noop_handler}
+#define KV_ROW(m)                                             \
+  {                                                           \
+    .service = KV_SVC, .method = (m), .handler = noop_handler \
+  }
 
 START_TEST(test_methods_check)
 {
@@ -687,8 +692,8 @@ static void hold_put(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 }
 
 static const rpc_method_t inproc_methods[] = {
-  {.service = KV_SVC, .method = "InternalKVGet", .handler = echo_get},
-  {.service = KV_SVC, .method = "InternalKVPut", .handler = hold_put},
+    {.service = KV_SVC, .method = "InternalKVGet", .handler = echo_get},
+    {.service = KV_SVC, .method = "InternalKVPut", .handler = hold_put},
 };
 
 static void cancelled_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
@@ -781,7 +786,7 @@ static struct {
   uv_loop_t loop;
   rpc_server_t *srv;
   rpc_client_t *cli;
-  rpc_call_t *held;  /* a Put its handler keeps */
+  rpc_call_t *held; /* a Put its handler keeps */
   int handled_on_loop, handled_elsewhere;
   int ok, cancelled, other, callbacks, expected;
   int killed;
@@ -841,9 +846,9 @@ static void lp_done(void *arg, int status, const char *detail, ProtobufCMessage 
 }
 
 static const rpc_method_t lp_methods[] = {
-  {.service = KV_SVC, .method = "InternalKVGet", .handler = lp_get},
-  {.service = KV_SVC, .method = "InternalKVPut", .handler = lp_put},
-  {.service = KV_SVC, .method = "InternalKVDel", .handler = lp_del},
+    {.service = KV_SVC, .method = "InternalKVGet", .handler = lp_get},
+    {.service = KV_SVC, .method = "InternalKVPut", .handler = lp_put},
+    {.service = KV_SVC, .method = "InternalKVDel", .handler = lp_del},
 };
 
 /* Once the first Gets are answered and the Put is held: send the Del that destroys the server. */
@@ -884,7 +889,7 @@ START_TEST(test_loop_server_destroyed_in_handler)
   uv_run(&lp.loop, UV_RUN_DEFAULT);
   ck_assert_int_eq(lp.callbacks, lp.expected);
   ck_assert_int_eq(lp.other, 0);
-  ck_assert_int_ge(lp.ok, 300); /* the first Gets were answered before the destroy */
+  ck_assert_int_ge(lp.ok, 300);      /* the first Gets were answered before the destroy */
   ck_assert_int_ge(lp.cancelled, 2); /* the held Put and the Del itself */
   ck_assert_int_eq(lp.handled_elsewhere, 0);
   ck_assert_int_ge(lp.handled_on_loop, 300);
@@ -913,7 +918,7 @@ END_TEST
 /* ---- loopq ---- */
 
 #define LQ_THREADS 4
-#define LQ_POSTS 20000
+#define LQ_POSTS   20000
 
 struct lq_state {
   uv_loop_t loop;
@@ -995,7 +1000,8 @@ END_TEST
 START_TEST(test_request_limits)
 {
   log_init("test_rpc", LOG_ERROR + 1);
-  const rpc_method_t rows[] = {{.service = KV_SVC, .method = "InternalKVPut", .handler = noop_handler, .required = "key"}};
+  const rpc_method_t rows[] = {
+      {.service = KV_SVC, .method = "InternalKVPut", .handler = noop_handler, .required = "key"}};
   rpc_server_opts_t so = {.max_message = 64 << 10};
   rpc_server_t *s = rpc_server_create(rows, ARRAY_LEN(rows), &so);
   ck_assert_ptr_nonnull(s);
@@ -1053,8 +1059,8 @@ START_TEST(test_listen_range)
     int cand = 20000 + (int)((unsigned)now_us() % 30000), ok = 1;
     for (int i = 0; i < 3 && ok; i++) {
       int fd = socket(AF_INET, SOCK_STREAM, 0);
-      struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(cand + i)),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+      struct sockaddr_in a = {
+          .sin_family = AF_INET, .sin_port = htons((uint16_t)(cand + i)), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
       ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
       close(fd);
     }
@@ -1158,7 +1164,8 @@ START_TEST(test_tls)
   rpc_tls_t swapped = {a.key_file, a.cert_file, a.ca_file};
   ck_assert_ptr_null(rpc_server_create(inproc_methods, ARRAY_LEN(inproc_methods), &(rpc_server_opts_t){.tls = &half}));
   ck_assert_ptr_null(rpc_client_create(&(rpc_client_opts_t){.tls = &missing}));
-  ck_assert_ptr_null(rpc_server_create(inproc_methods, ARRAY_LEN(inproc_methods), &(rpc_server_opts_t){.tls = &swapped}));
+  ck_assert_ptr_null(
+      rpc_server_create(inproc_methods, ARRAY_LEN(inproc_methods), &(rpc_server_opts_t){.tls = &swapped}));
   ck_assert_int_eq(rpc_tls_enabled(&(rpc_tls_t){NULL, "", NULL}), 0);
   char *cmd = xasprintf("rm -rf %s", tls_dir);
   ck_assert_int_eq(system(cmd), 0);

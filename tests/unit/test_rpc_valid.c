@@ -111,7 +111,8 @@ END_TEST
 START_TEST(test_field_number_zero_refused)
 {
   static const uint8_t body[] = {0x80, 0x00, 0x65}; /* tag 0 (a two-byte varint), varint 0x65 */
-  ProtobufCMessage *m = protobuf_c_message_unpack(&rayc__get_all_node_info_request__descriptor, NULL, sizeof(body), body);
+  ProtobufCMessage *m = protobuf_c_message_unpack(&rayc__get_all_node_info_request__descriptor, NULL, sizeof(body),
+                                                  body);
   ck_assert_ptr_nonnull(m);
   ck_assert_int_eq(check(m, NULL), RAYC_EINVALID_ARGUMENT);
   ck_assert_str_eq(why, "field number 0 is not allowed");

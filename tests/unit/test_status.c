@@ -12,7 +12,7 @@ static const struct {
   const char *name, *msg;
 } codes[] = {
 #define ROW(name, val, msg) {val, #name, msg},
-  RAYC_ERRNO_MAP(ROW)
+    RAYC_ERRNO_MAP(ROW)
 #undef ROW
 };
 #define NCODES (sizeof(codes) / sizeof(codes[0]))

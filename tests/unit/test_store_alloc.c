@@ -131,7 +131,7 @@ START_TEST(test_bad_free)
   uint64_t x, y;
   ck_assert_int_eq(store_alloc_alloc(a, 2 * A, &x), 0);
   ck_assert_int_eq(store_alloc_alloc(a, 2 * A, &y), 0);
-  ck_assert_int_eq(store_alloc_free(a, x + 1, A), RAYC_EINVALID_ARGUMENT); /* misaligned */
+  ck_assert_int_eq(store_alloc_free(a, x + 1, A), RAYC_EINVALID_ARGUMENT);  /* misaligned */
   ck_assert_int_eq(store_alloc_free(a, 16 * A, A), RAYC_EINVALID_ARGUMENT); /* out of range */
   ck_assert_int_eq(store_alloc_free(a, 15 * A, 2 * A), RAYC_EINVALID_ARGUMENT);
   ck_assert_int_eq(store_alloc_free(a, 0, UINT64_MAX), RAYC_EINVALID_ARGUMENT);

@@ -53,8 +53,8 @@ START_TEST(test_lifecycle)
   ck_assert_uint_eq(o->refs, 1);
   ck_assert_mem_eq(o->owner, "own", 3);
   ck_assert_int_eq(store_core_contains(&c, id), 0);
-  ck_assert_ptr_null(store_core_get(&c, id, C2)); /* unsealed: invisible */
-  ck_assert_int_eq(store_core_seal(&c, id, C2), RAYC_EINVALID_ARGUMENT); /* not the creator */
+  ck_assert_ptr_null(store_core_get(&c, id, C2));                               /* unsealed: invisible */
+  ck_assert_int_eq(store_core_seal(&c, id, C2), RAYC_EINVALID_ARGUMENT);        /* not the creator */
   ck_assert_int_eq(store_core_release_ref(&c, id, C1), RAYC_EINVALID_ARGUMENT); /* unsealed */
   ck_assert_int_eq(store_core_seal(&c, id, C1), 0);
   ck_assert_int_eq(sealed_calls, 1);
@@ -113,9 +113,9 @@ START_TEST(test_delete_while_referenced)
   ck_assert_ptr_nonnull(store_core_get(&c, id, C2));
   ck_assert_ptr_nonnull(store_core_get(&c, id, C2));
   store_core_delete(&c, id);
-  ck_assert_int_eq(store_core_contains(&c, id), 0);    /* pending deletion: invisible */
+  ck_assert_int_eq(store_core_contains(&c, id), 0); /* pending deletion: invisible */
   ck_assert_ptr_null(store_core_get(&c, id, C2));
-  ck_assert_uint_eq(store_core_used(&c), 1024);       /* but still allocated */
+  ck_assert_uint_eq(store_core_used(&c), 1024); /* but still allocated */
   ck_assert_int_eq(store_core_release_ref(&c, id, C1), 0);
   ck_assert_int_eq(store_core_release_ref(&c, id, C2), 0);
   ck_assert_uint_eq(store_core_used(&c), 1024);
@@ -136,18 +136,18 @@ START_TEST(test_drop_client)
   make_id(a, 1);
   make_id(b, 2);
   make_id(d, 3);
-  put(&c, a, 64, C1);                          /* sealed, C1 holds a reference */
+  put(&c, a, 64, C1);                                                       /* sealed, C1 holds a reference */
   ck_assert_int_eq(store_core_create(&c, b, 64, 0, NULL, 0, C1, 0, &o), 0); /* unsealed */
   put(&c, d, 64, C2);
   ck_assert_int_eq(store_core_release_ref(&c, d, C2), 0);
   ck_assert_ptr_nonnull(store_core_get(&c, d, C1));
-  store_core_delete(&c, d);                    /* pending: C1 holds it */
+  store_core_delete(&c, d); /* pending: C1 holds it */
   ck_assert_uint_eq(store_core_used(&c), 192);
   store_core_drop_client(&c, C1);
   ck_assert_ptr_null(store_table_find(&c.table, b)); /* aborted */
   ck_assert_ptr_null(store_table_find(&c.table, d)); /* freed with its last reference */
   o = store_table_find(&c.table, a);
-  ck_assert_ptr_nonnull(o);                          /* kept, unreferenced */
+  ck_assert_ptr_nonnull(o); /* kept, unreferenced */
   ck_assert_uint_eq(o->refs, 0);
   ck_assert_uint_eq(store_core_used(&c), 64);
   store_core_drop_client(&c, C2);
@@ -169,7 +169,7 @@ START_TEST(test_abort_and_reuse)
   ck_assert_int_eq(store_core_abort(&c, id, C1), 0);
   ck_assert_uint_eq(store_core_used(&c), 0);
   ck_assert_int_eq(store_core_create(&c, id, CAP, 0, NULL, 0, C2, 0, &o), 0); /* the id is free again */
-  store_core_delete(&c, id);                                             /* creator still holds it */
+  store_core_delete(&c, id);                                                  /* creator still holds it */
   ck_assert_int_eq(store_core_seal(&c, id, C2), 0);
   ck_assert_int_eq(sealed_calls, 0); /* sealed while pending deletion: nobody is woken */
   ck_assert_int_eq(store_core_release_ref(&c, id, C2), 0);
@@ -203,8 +203,8 @@ static void check_invariants(store_core_t *c)
     if (o->state == STORE_OBJ_SPILLING)
       st.bytes_spilling += size;
     int want = o->state == STORE_OBJ_SEALED && !o->refs && !o->delete_pending
-                 ? (o->secondary || o->spill_file ? STORE_LIST_EVICTABLE : STORE_LIST_SPILLABLE)
-                 : STORE_LIST_NONE;
+                   ? (o->secondary || o->spill_file ? STORE_LIST_EVICTABLE : STORE_LIST_SPILLABLE)
+                   : STORE_LIST_NONE;
     ck_assert_int_eq(o->list, want);
     nev += o->list == STORE_LIST_EVICTABLE;
     nsp += o->list == STORE_LIST_SPILLABLE;
@@ -247,7 +247,7 @@ START_TEST(test_evicts_secondary_copies_lru)
   ck_assert_uint_eq(c.evictable.count, 3);
   ck_assert_ptr_nonnull(store_core_get(&c, a, C2)); /* a used last: now b is least recently used */
   ck_assert_int_eq(store_core_release_ref(&c, a, C2), 0);
-  put_flags(&c, p, 1024, 0); /* fits in the last free KiB */
+  put_flags(&c, p, 1024, 0);                                                  /* fits in the last free KiB */
   ck_assert_int_eq(store_core_create(&c, q, 1024, 0, NULL, 0, C1, 0, &o), 0); /* evicts b */
   ck_assert_ptr_null(store_table_find(&c.table, b));
   ck_assert_ptr_nonnull(store_table_find(&c.table, a));
@@ -451,43 +451,43 @@ START_TEST(test_random_invariants)
     store_obj_t *o = store_table_find(&c.table, id), *objs[4];
     uint64_t client = 1 + (uint64_t)(rand() % 3);
     switch (rand() % 9) {
-    case 0:
-      store_core_create(&c, id, (uint64_t)(rand() % 6000), (uint64_t)(rand() % 100), NULL, 0, client,
-                        rand() % 2 ? STORE_CREATE_SECONDARY : 0, &o);
-      break;
-    case 1:
-      if (o && o->state == STORE_OBJ_CREATED)
-        store_core_seal(&c, id, o->creator);
-      break;
-    case 2:
-      store_core_get(&c, id, client);
-      break;
-    case 3:
-      store_core_release_ref(&c, id, client);
-      break;
-    case 4:
-      store_core_delete(&c, id);
-      break;
-    case 5: {
-      size_t n = store_core_spill_pick(&c, (uint64_t)(rand() % 8000), 4, objs);
-      store_spill_file_t *f = rand() % 4 ? store_spill_file_create("/nonexistent/r") : NULL;
-      for (size_t i = 0; i < n; i++)
-        store_core_spill_done(&c, objs[i], f, i);
-      if (f && n == 0)
-        store_spill_file_destroy(f);
-      break;
-    }
-    case 6:
-      if (o && o->state == STORE_OBJ_SPILLED && store_core_restore_begin(&c, o) == 0)
-        store_core_restore_done(&c, o, rand() % 5 ? 0 : RAYC_EIO);
-      break;
-    case 7:
-      store_core_evict(&c, (uint64_t)(rand() % 20000));
-      break;
-    case 8:
-      if (rand() % 10 == 0)
-        store_core_drop_client(&c, client);
-      break;
+      case 0:
+        store_core_create(&c, id, (uint64_t)(rand() % 6000), (uint64_t)(rand() % 100), NULL, 0, client,
+                          rand() % 2 ? STORE_CREATE_SECONDARY : 0, &o);
+        break;
+      case 1:
+        if (o && o->state == STORE_OBJ_CREATED)
+          store_core_seal(&c, id, o->creator);
+        break;
+      case 2:
+        store_core_get(&c, id, client);
+        break;
+      case 3:
+        store_core_release_ref(&c, id, client);
+        break;
+      case 4:
+        store_core_delete(&c, id);
+        break;
+      case 5: {
+        size_t n = store_core_spill_pick(&c, (uint64_t)(rand() % 8000), 4, objs);
+        store_spill_file_t *f = rand() % 4 ? store_spill_file_create("/nonexistent/r") : NULL;
+        for (size_t i = 0; i < n; i++)
+          store_core_spill_done(&c, objs[i], f, i);
+        if (f && n == 0)
+          store_spill_file_destroy(f);
+        break;
+      }
+      case 6:
+        if (o && o->state == STORE_OBJ_SPILLED && store_core_restore_begin(&c, o) == 0)
+          store_core_restore_done(&c, o, rand() % 5 ? 0 : RAYC_EIO);
+        break;
+      case 7:
+        store_core_evict(&c, (uint64_t)(rand() % 20000));
+        break;
+      case 8:
+        if (rand() % 10 == 0)
+          store_core_drop_client(&c, client);
+        break;
     }
     check_invariants(&c);
   }

@@ -110,8 +110,8 @@ static pid_t spawn_store(daemon_t *d, const char *mem, const char *notify_path)
 {
   char *bin = store_binary(), *extra;
   char **env = env_with_notify(notify_path, &extra);
-  char *argv[16] = {bin, xstrdup("--session-dir"), xstrdup(d->dir), xstrdup("--object-store-memory"),
-                    xstrdup(mem), NULL};
+  char *argv[16] = {bin, xstrdup("--session-dir"), xstrdup(d->dir), xstrdup("--object-store-memory"), xstrdup(mem),
+                    NULL};
   for (int i = 0, k = 5; g_extra_args[i] && k < 15; i++)
     argv[k++] = xstrdup(g_extra_args[i]);
   char *err_path = xasprintf("%s/stderr", d->dir);
@@ -409,7 +409,7 @@ START_TEST(test_create_errors)
   ck_assert_int_lt(now_ms() - t0, 1000);
   ck_assert_int_eq(store_client_create(c, id2, UINT64_MAX, 100, NULL, 0, 0, &buf), RAYC_EINVALID_ARGUMENT);
   ck_assert_int_eq(store_client_seal(c, id2), RAYC_ENOT_FOUND);
-  ck_assert_int_eq(store_client_seal(c, id), RAYC_EINVALID_ARGUMENT); /* already sealed */
+  ck_assert_int_eq(store_client_seal(c, id), RAYC_EINVALID_ARGUMENT);    /* already sealed */
   ck_assert_int_eq(store_client_release(c, id), RAYC_EINVALID_ARGUMENT); /* holds no reference */
   ck_assert_int_eq(store_client_abort(c, id), RAYC_EINVALID_ARGUMENT);
   ck_assert_int_eq(store_client_create(c, id2, 1000, 24, NULL, 0, 0, &buf), 0);
@@ -586,10 +586,9 @@ static void *put_get_thread(void *p)
     store_object_t o;
     id_random(id, sizeof(id));
     int len = snprintf(val, sizeof(val), "thread %d item %d", a->n, i);
-    if (store_client_put(a->c, id, val, (size_t)len, NULL, 0, 0) != 0 ||
-        store_client_get(a->c, id, 1, 0, &o) != 0 || !o.found || o.data_size != (uint64_t)len ||
-        memcmp(o.data, val, (size_t)len) != 0 || store_client_release(a->c, id) != 0 ||
-        store_client_delete(a->c, id, 1) != 0)
+    if (store_client_put(a->c, id, val, (size_t)len, NULL, 0, 0) != 0 || store_client_get(a->c, id, 1, 0, &o) != 0 ||
+        !o.found || o.data_size != (uint64_t)len || memcmp(o.data, val, (size_t)len) != 0 ||
+        store_client_release(a->c, id) != 0 || store_client_delete(a->c, id, 1) != 0)
       a->failures++;
   }
   return NULL;
@@ -683,7 +682,7 @@ START_TEST(test_malformed_frames)
   m.body_case = RAYC__LOCAL_MESSAGE__BODY_STORE_SEAL;
   m.store_seal = &seal;
   ck_assert_int_eq(reply_code(&m), RAYC_EINVALID_ARGUMENT); /* wrong id length */
-  store_client_t *c = connect_store(); /* the store still serves others */
+  store_client_t *c = connect_store();                      /* the store still serves others */
   ck_assert_uint_eq(stats_of(c).capacity, 80 << 20);
   store_client_destroy(c);
 }
@@ -915,7 +914,8 @@ END_TEST
 
 START_TEST(test_om_table_matches_service)
 {
-  ck_assert_int_eq(rpc_methods_check(store_om_methods, store_om_nmethods, &rayc__object_manager_service__descriptor), 0);
+  ck_assert_int_eq(rpc_methods_check(store_om_methods, store_om_nmethods, &rayc__object_manager_service__descriptor),
+                   0);
 }
 END_TEST
 
@@ -1244,7 +1244,7 @@ START_TEST(test_pull_from_spilled_source)
   ck_assert_uint_gt(stats_of(a).num_spilled_only, 0);
   uint64_t restored = stats_of(a).total_restored_objects;
   uint8_t id[ID_OBJECT_SIZE];
-  pattern_id(id, 100, 0x55); /* the first one out */
+  pattern_id(id, 100, 0x55);                         /* the first one out */
   ck_assert_int_eq(store_client_contains(a, id), 1); /* spilled, but here */
   const char *src[] = {g_a_addr};
   ck_assert_int_eq(store_client_pull(b, id, src, 1, 10000), 0);
@@ -1334,15 +1334,14 @@ START_TEST(test_free_objects_rpc)
   ProtobufCMessage *resp = NULL;
   char *detail = NULL;
   rpc_channel_t *ch = rpc_channel_get(rc, g_a_addr);
-  ck_assert_int_eq(rpc_call_sync(ch, &rayc__object_manager_service__descriptor, "FreeObjects", &req.base, 5000,
-                                 &resp, &detail),
-                   RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_eq(
+      rpc_call_sync(ch, &rayc__object_manager_service__descriptor, "FreeObjects", &req.base, 5000, &resp, &detail),
+      RAYC_EINVALID_ARGUMENT);
   free(detail);
   ck_assert_int_eq(store_client_contains(a, id), 1); /* a bad request changes nothing */
   req.n_object_ids = 1;
-  ck_assert_int_eq(rpc_call_sync(ch, &rayc__object_manager_service__descriptor, "FreeObjects", &req.base, 5000,
-                                 &resp, NULL),
-                   0);
+  ck_assert_int_eq(
+      rpc_call_sync(ch, &rayc__object_manager_service__descriptor, "FreeObjects", &req.base, 5000, &resp, NULL), 0);
   pb_free(resp);
   ck_assert_int_eq(store_client_contains(a, id), 0);
   rpc_client_destroy(rc);

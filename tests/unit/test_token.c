@@ -13,7 +13,8 @@
 
 static char dir[64];
 
-static void setup(void) {
+static void setup(void)
+{
   snprintf(dir, sizeof(dir), "/tmp/rayc-test-token-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
   unsetenv("RAYC_TOKEN");
@@ -21,13 +22,15 @@ static void setup(void) {
   unsetenv("RAYC_TEMP_DIR");
 }
 
-static void teardown(void) {
+static void teardown(void)
+{
   char *cmd = xasprintf("rm -rf %s", dir);
   ck_assert_int_eq(system(cmd), 0);
   free(cmd);
 }
 
-static void write_text(const char *path, const char *text, mode_t mode) {
+static void write_text(const char *path, const char *text, mode_t mode)
+{
   FILE *f = fopen(path, "w");
   ck_assert_ptr_nonnull(f);
   fputs(text, f);
@@ -35,7 +38,8 @@ static void write_text(const char *path, const char *text, mode_t mode) {
   ck_assert_int_eq(chmod(path, mode), 0);
 }
 
-START_TEST(test_generate) {
+START_TEST(test_generate)
+{
   char a[TOKEN_HEX_LEN + 1], b[TOKEN_HEX_LEN + 1];
   ck_assert_int_eq(token_generate(a), 0);
   ck_assert_int_eq(token_generate(b), 0);
@@ -57,7 +61,8 @@ START_TEST(test_generate) {
 }
 END_TEST
 
-START_TEST(test_files) {
+START_TEST(test_files)
+{
   char path[128], *t = NULL, *err = NULL;
   snprintf(path, sizeof(path), "%s/tok", dir);
   ck_assert_int_eq(token_write_file(path, "secret-token"), 0);
@@ -95,22 +100,21 @@ START_TEST(test_files) {
 END_TEST
 
 /* token_find's answer and where it says the token came from. */
-static void expect_found(const char *file, const char *temp, const char *want,
-                         const char *want_where) {
+static void expect_found(const char *file, const char *temp, const char *want, const char *want_where)
+{
   char *t = NULL, *where = NULL, *err = NULL;
   int rc = token_find(file, temp, &t, &where, &err);
   ck_assert_msg(rc == 0, "token_find: %d %s", rc, err ? err : "");
   ck_assert_str_eq(t, want);
-  ck_assert_msg(strstr(where, want_where), "where '%s' lacks '%s'", where,
-                want_where);
+  ck_assert_msg(strstr(where, want_where), "where '%s' lacks '%s'", where, want_where);
   token_free(t);
   free(where);
   free(err);
 }
 
-START_TEST(test_lookup_order) {
-  char temp[128], sess[160], link[160], path[200], explicit_file[160],
-      env_file[160];
+START_TEST(test_lookup_order)
+{
+  char temp[128], sess[160], link[160], path[200], explicit_file[160], env_file[160];
   snprintf(temp, sizeof(temp), "%s/temp", dir);
   snprintf(sess, sizeof(sess), "%s/session_x", temp);
   snprintf(link, sizeof(link), "%s/session_latest", temp);
@@ -151,14 +155,14 @@ START_TEST(test_lookup_order) {
   free(err);
   unsetenv("RAYC_TOKEN_FILE");
   setenv("RAYC_TOKEN", "bad token", 1);
-  ck_assert_int_eq(token_find(NULL, temp, &t, NULL, &err),
-                   RAYC_EINVALID_ARGUMENT);
+  ck_assert_int_eq(token_find(NULL, temp, &t, NULL, &err), RAYC_EINVALID_ARGUMENT);
   ck_assert_ptr_null(strstr(err, "bad token")); /* never echoed */
   free(err);
 }
 END_TEST
 
-static Suite *token_suite(void) {
+static Suite *token_suite(void)
+{
   Suite *s = suite_create("token");
   TCase *tc = tcase_create("token");
   tcase_add_checked_fixture(tc, setup, teardown);
@@ -169,7 +173,8 @@ static Suite *token_suite(void) {
   return s;
 }
 
-int main(void) {
+int main(void)
+{
   SRunner *sr = srunner_create(token_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
