@@ -1,11 +1,10 @@
 /*
  * librayc's runtime context: everything the library keeps per process, in one struct.
  *
- * rayc.h is a C API without a handle (rayc_init(), then rayc_remote() and the rest), functions and
- * actor classes register from library constructors before any rayc_init(), and signal handlers
- * must find the runtime too: so the context is one process-wide variable, cw_proc (cw_proc.c),
- * the only mutable file-scope variable of the core worker (tests/unit/test_globals.c holds the
- * library to that). Everything else reaches state through a cw_t * passed as an argument, or the
+ * rayc.h is a C API without a handle (rayc_init(), then rayc_remote() and the rest), and functions
+ * and actor classes register from library constructors before any rayc_init(): so the context is
+ * one process-wide variable, cw_proc (cw_proc.c), the only mutable file-scope variable of the core
+ * worker (test_boundary's no_unjustified_globals holds librayc to that). Everything else reaches state through a cw_t * passed as an argument, or the
  * context given to an RPC callback.
  *
  * Locking: each member group has its own mutex, named beside it; none is taken under cw->mu
