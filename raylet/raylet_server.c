@@ -50,6 +50,8 @@ static void raylet_close_all(raylet_t *r)
   r->local = NULL;
   rpc_client_destroy(r->client);
   r->client = NULL;
+  free(r->hb_report); /* after the client: a cancelled heartbeat's callback forgets it too */
+  r->hb_report = NULL;
   uv_close((uv_handle_t *)&r->cron, NULL);
   uv_close((uv_handle_t *)&r->sigterm, NULL);
   uv_close((uv_handle_t *)&r->sigint, NULL);
