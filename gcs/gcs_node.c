@@ -6,6 +6,7 @@
 #include "gcs/gcs_node.h"
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "common/util.h"
 #include "gcs/gcs_metrics.h"
@@ -497,6 +498,21 @@ void gcs_node_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *re
   free(views);
 }
 
+/* Counts what heartbeats cost: reports received in full or as `unchanged`, and view entries sent
+ * (nodes plus removed ids) in full views and in deltas. An idle cluster moves only the first. */
+static void gcs_node_count_heartbeat(const Rayc__ReportHeartbeatRequest *r, const Rayc__ClusterView *v)
+{
+  metrics_family_t *hb = metrics_family("rayc_gcs_heartbeats_total", METRICS_COUNTER,
+                                        "Heartbeats received, by whether they carried the node's report.", "Report");
+  metrics_add(metrics_series1(hb, r->unchanged ? "unchanged" : "full"), 1);
+  if (!v)
+    return;
+  metrics_family_t *sent = metrics_family("rayc_gcs_view_entries_sent_total", METRICS_COUNTER,
+                                          "Cluster view entries sent on heartbeat replies, by full view or delta.",
+                                          "Kind");
+  metrics_add(metrics_series1(sent, v->delta ? "delta" : "full"), (double)(v->n_nodes + v->n_removed));
+}
+
 void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
@@ -515,6 +531,7 @@ void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *
   reply.node_dead = known && known->state == GCS_NODE_DEAD;
   if (!reply.unknown_node && gcs_nodes_view_since(&s->nodes, r->view_epoch, r->view_version, &view))
     reply.cluster_view = &view.msg;
+  gcs_node_count_heartbeat(r, reply.cluster_view);
   gcs_server_reply(s, call, &reply.base);
   gcs_cluster_view_release(&view);
 }
