@@ -252,6 +252,9 @@ void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int 
 /* Tells every registered worker that the node drains (a node_draining frame). */
 void raylet_pool_notify_draining(raylet_t *r);
 
+/* raylet_server.c: back to the busy cron period at once (work arrived at an idle node). */
+void raylet_cron_busy(raylet_t *r);
+
 /* raylet_lease.c */
 void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req);
 int raylet_lease_return(raylet_t *r, const uint8_t *id, size_t len, int worker_exiting);
