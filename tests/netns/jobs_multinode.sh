@@ -76,7 +76,8 @@ submit() { job submit --working-dir "$W" --runtime-env "$ROOT/env.yaml" "$@"; }
 
 # 1. Tasks on 3 nodes: 12 x 1 s of CPU, SPREAD; output streamed; SUCCEEDED. (Enough CPU that the
 #    workers' own start-up, heavier under the sanitizers, stays well inside the 20% the record may differ.)
-submit --submission-id spread1 --metadata owner=test -- ./job_driver spread 12 1000 3 > "$ROOT/spread.out" 2>&1 ||
+#    And 2 actors, each called once: the record counts tasks run and actors created per node.
+submit --submission-id spread1 --metadata owner=test -- ./job_driver spread 12 1000 3 2 > "$ROOT/spread.out" 2>&1 ||
   { cat "$ROOT/spread.out"; fail "the spread job did not succeed"; }
 cat "$ROOT/spread.out"
 grep -q "^nodes 3$" "$ROOT/spread.out" || fail "the job's output was not streamed back"
@@ -109,9 +110,10 @@ record() {  # ID: waits for the final record, prints it as JSON
   return 1
 }
 record spread1 > "$ROOT/spread1.json" || fail "no record for spread1"
+TASKS=$(awk '/^tasks_run/ {print $2}' "$ROOT/spread.out")
 py '
 import json, sys
-r = json.load(open(sys.argv[1]))
+r = json.load(open(sys.argv[1])); tasks = int(sys.argv[2])
 nodes = r["resources"]["per_node"]
 cpu = sum(n["cpu_seconds"] for n in nodes)
 busy = [n["ip"] for n in nodes if n["cpu_seconds"] > 0.5]
@@ -129,7 +131,12 @@ assert r["submitter"]["peer"].startswith("ipv4:10.77.0.2:"), r["submitter"]
 assert len(r["cluster_at_submission"]) == 3 and r["rayc"]["revision"], r["rayc"]
 assert r["metadata"] == {"owner": "test"} and r["status"] == "SUCCEEDED"
 assert len(r["endpoints"]) >= 3
-' "$ROOT/spread1.json" || fail "the record of spread1 is wrong"
+runs = [(n["ip"], n["tasks_run"], n["actors_created"]) for n in nodes]
+print("record spread1: (node, tasks run, actors created)", runs, "; the driver ran", tasks)
+assert all(t >= 1 for _, t, _ in runs), "SPREAD tasks on every node expected: %s" % runs
+assert sum(t for _, t, _ in runs) == tasks == r["resources"]["tasks_run"], "tasks run per node do not add up"
+assert sum(a for _, _, a in runs) == r["actors_created"] == 2, "actors created per node: %s" % runs
+' "$ROOT/spread1.json" "$TASKS" || fail "the record of spread1 is wrong"
 record pull1 > "$ROOT/pull1.json" || fail "no record for pull1"
 py '
 import json, sys
