@@ -177,6 +177,43 @@ for _ in $(seq 1 100); do netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | 
 netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | grep -q " 0.0/6.0 CPU" || fail "hold1's CPUs were not freed"
 echo "stop: the group ended and its 4 CPUs are free again"
 
+# 5b. The same commands over the head's HTTP endpoint (the Jobs REST API, as Ray's `ray job` uses
+#     it) from host 2: the working dir goes up with PUT /api/packages/..., the output streams back.
+DASH="http://$(cat "$ROOT/n1/session_latest/dashboard_address" 2>/dev/null)"
+[ "$DASH" != "http://" ] || fail "the head has no HTTP endpoint"
+hjob() { local sub=$1; shift; netns_exec 2 "$B/bin/rayc" job "$sub" --address "$DASH" --temp-dir "$ROOT/nosession" "$@"; }
+hjob submit --submission-id http1 --working-dir "$W" --runtime-env "$ROOT/env.yaml" -- ./job_driver spread 3 100 0 \
+  > "$ROOT/http1.out" 2>&1 || { cat "$ROOT/http1.out"; fail "rayc job submit --address $DASH"; }
+grep -q "^burned_ms 300$" "$ROOT/http1.out" || { cat "$ROOT/http1.out"; fail "the output did not stream over HTTP"; }
+grep -q "succeeded" "$ROOT/http1.out" || fail "no end line over HTTP"
+hjob status http1 --format json | py 'import json,sys; j=json.load(sys.stdin); assert j["status"]=="SUCCEEDED", j' ||
+  fail "rayc job status over HTTP"
+hjob list | grep -E -q "^http1 +SUCCEEDED " || fail "rayc job list over HTTP"
+hjob logs http1 | grep -q "^burned_ms 300$" || fail "rayc job logs over HTTP"
+hjob submit --submission-id http2 --no-wait --working-dir "$W" --runtime-env "$ROOT/env.yaml" -- ./job_driver hold 1 600000 \
+  > "$ROOT/http2.out" 2>&1 || { cat "$ROOT/http2.out"; fail "submit http2"; }
+grep -q "already uploaded" "$ROOT/http2.out" || { cat "$ROOT/http2.out"; fail "the same working dir went up twice over HTTP"; }
+for _ in $(seq 1 150); do hjob logs http2 | grep -q READY && break; sleep 0.2; done
+hjob stop http2 | grep -q "being stopped" || fail "rayc job stop over HTTP"
+wait_status http2 STOPPED 20 || fail "http2 is not STOPPED"
+hjob logs http2 --follow > /dev/null || fail "rayc job logs --follow over HTTP did not end with the job"
+hjob delete http2 | grep -q "deleted" || fail "rayc job delete over HTTP"
+hjob status http2 > /dev/null 2>&1; [ $? = 3 ] || fail "an unknown id over HTTP does not exit 3"
+netns_exec 2 env RAYC_TOKEN_FILE="$ROOT/bad_token" "$B/bin/rayc" job list --address "$DASH" \
+  --temp-dir "$ROOT/nosession" > /dev/null 2>&1
+[ $? = 5 ] || fail "a wrong token over HTTP does not exit 5"
+netns_exec 2 "$B/bin/rayc" job list --address "http://$(netns_ip 1):1" --temp-dir "$ROOT/nosession" > /dev/null 2>&1
+[ $? = 4 ] || fail "no HTTP endpoint at the address does not exit 4"
+record http1 > "$ROOT/http1.json" || fail "no record for http1"
+py '
+import json, sys
+r = json.load(open(sys.argv[1])); s = r["submitter"]
+print("record http1: submitter", s)
+assert s["host"].endswith("(10.77.0.2)") and s["user"] and "HTTP" in s["credential"], s
+assert any(f["path"] == "lib/libjob_tasks.so" for f in r["runtime_env"]["files"]), r["runtime_env"]
+' "$ROOT/http1.json" || fail "the record of http1 is wrong"
+echo "HTTP: submit, status, list, logs, stop, delete and the exit codes work against $DASH"
+
 # 6. A job survives a GCS kill -9 and restart (Redis): it keeps running and ends SUCCEEDED.
 submit --submission-id survive1 --no-wait -- 'sleep 4; ./job_driver spread 6 100 3' > /dev/null 2>&1 ||
   fail "submit survive1"
