@@ -151,7 +151,7 @@ $(B)/bin/rayc: $(CLI_O) $(CLI_STATIC) $(LIBRAYC)
 
 # The head's HTTP endpoint: its own objects, the state API's client side (shared with the CLI) and
 # libcommon (not librayc: it runs no tasks). Its pages are compiled in (dash_static.c, .incbin).
-DASH_O := $(call obj,$(wildcard dashboard/*.c)) $(call obj,client/cli/cli_state.c client/cli/cli_common.c)
+DASH_O := $(call obj,$(wildcard dashboard/*.c)) $(call obj,client/cli/cli_state.c client/cli/cli_state_objects.c client/cli/cli_common.c)
 $(B)/dashboard/dash_static.o: $(wildcard dashboard/static/*)
 $(B)/bin/rayc-dashboard: $(DASH_O) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

@@ -27,10 +27,12 @@ static const cli_command_t cli_commands[] = {
     {"stop", cli_stop, "stop the node started last on this machine (or --all sessions)"},
     {"status", cli_status, "show the cluster's nodes and resources"},
     {"list", cli_list,
-     "list the cluster's state: rayc list nodes|jobs|actors|tasks|workers|placement-groups|cluster-events [--filter "
+     "list the cluster's state: rayc list nodes|jobs|actors|tasks|workers|placement-groups|cluster-events|objects "
+     "[--filter "
      "K=V] [--limit N] [--format table|json]"},
     {"get", cli_get, "show one node, job, actor, task, worker or placement group as JSON: rayc get KIND ID"},
-    {"summary", cli_summary, "count tasks by name or actors by class, per state: rayc summary tasks|actors"},
+    {"summary", cli_summary,
+     "count tasks by name or actors by class, per state, or objects by node: rayc summary tasks|actors|objects"},
     {"timeline", cli_timeline, "write the tasks' Chrome trace for Perfetto: rayc timeline [--job ID] -o FILE"},
     {"metrics", cli_metrics, "print every daemon's Prometheus /metrics address: rayc metrics targets > targets.json"},
     {"memory", cli_memory, "show this node's object store: objects, bytes in memory, bytes spilled"},
