@@ -201,7 +201,7 @@ int cli_list(int argc, char **argv)
   const char *kind = argv[1];
   if (!state_kind_valid(kind)) {
     fprintf(stderr,
-            "rayc list: '%s' cannot be listed (try: nodes, jobs, actors, tasks, workers, placement-groups, "
+            "rayc list: '%s' cannot be listed (try: nodes, jobs, actors, tasks, workers, placement-groups, objects, "
             "cluster-events)\n",
             kind);
     return CLI_USAGE;

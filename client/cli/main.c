@@ -15,6 +15,7 @@ int cli_get(int argc, char **argv);
 int cli_summary(int argc, char **argv);
 int cli_timeline(int argc, char **argv);
 int cli_metrics(int argc, char **argv);
+int cli_logs(int argc, char **argv);
 
 typedef struct cli_command {
   const char *name;
@@ -35,6 +36,8 @@ static const cli_command_t cli_commands[] = {
      "count tasks by name or actors by class, per state, or objects by node: rayc summary tasks|actors|objects"},
     {"timeline", cli_timeline, "write the tasks' Chrome trace for Perfetto: rayc timeline [--job ID] -o FILE"},
     {"metrics", cli_metrics, "print every daemon's Prometheus /metrics address: rayc metrics targets > targets.json"},
+    {"logs", cli_logs,
+     "list or print any node's log files: rayc logs [NAME] [--node-ip IP] [--worker-id ID | --pid PID] [--tail N]"},
     {"memory", cli_memory, "show this node's object store: objects, bytes in memory, bytes spilled"},
     {"get-token", cli_get_token, "print the cluster token (the only command that shows it)"},
     {"job", cli_job,

@@ -4,8 +4,12 @@
 # its own) the test submits, with `rayc job submit --working-dir`, a working dir holding a C task
 # library and a driver: the job's tasks run on all 3 nodes (the library reaches them inside the
 # package), its output is streamed and kept, it SUCCEEDS, and its governance record shows per-node
-# CPU-seconds adding up to what the tasks burned (within 20%), bytes moved between nodes equal to
-# what the driver pulled, and an empty cleanup list. Then: a failing entrypoint is FAILED with its
+# CPU-seconds adding up to what the tasks burned (within 20%), tasks run and actors created per
+# node adding up to what the driver ran, bytes moved between nodes equal to what the driver pulled,
+# and an empty cleanup list. From host 3, `rayc logs` lists and fetches node 2's log files (by name
+# and by worker id) through node 2's raylet, refusing names and links that reach outside. The job
+# commands work against the head's HTTP endpoint too (`--address http://HEAD:8265`, the Jobs REST
+# API: submit with a working dir, status, list, logs, stop, delete, exit codes). Then: a failing entrypoint is FAILED with its
 # exit code; `rayc job stop` ends every process of the job's group and frees its CPUs (`rayc
 # status`); a running job survives a GCS kill -9 and restart and ends SUCCEEDED with `rayc job list`
 # right; working dirs with a link out, or too large, are refused with clear errors; and a record
@@ -91,6 +95,38 @@ for i in 2 3; do
   ! ls "$ROOT/n$i"/session_latest/runtime_env/pkg_*/big.bak >/dev/null 2>&1 || fail "an ignored file was shipped"
   ! ls -d "$ROOT/n$i"/session_latest/runtime_env/pkg_*/.git >/dev/null 2>&1 || fail ".git was shipped"
 done
+# 1b. `rayc logs` from host 3 (nothing of a session there): node 2's raylet serves its log files,
+#     by name and by worker id, with the token; names that reach outside are refused.
+logs() { netns_exec 3 "$B/bin/rayc" logs --address "$HEAD" --temp-dir "$ROOT/nosession" "$@"; }
+N2=$(netns_ip 2)
+N2LOGS="$ROOT/n2/session_latest/logs"
+logs --node-ip "$N2" > "$ROOT/logs-list.out" || { cat "$ROOT/logs-list.out"; fail "rayc logs --node-ip $N2"; }
+grep -q "^node .*($N2)" "$ROOT/logs-list.out" && grep -q " raylet.log " "$ROOT/logs-list.out" &&
+  grep -q " worker-.*\.out " "$ROOT/logs-list.out" || { cat "$ROOT/logs-list.out"; fail "node 2's log files are not listed"; }
+is_prefix() { # FETCHED FILE: the log (append-only) starts with what was fetched, and that is not empty
+  [ -s "$1" ] && head -c "$(stat -c %s "$1")" "$2" | cmp -s - "$1"
+}
+logs raylet.log --node-ip "$N2" > "$ROOT/raylet2.log" || fail "rayc logs raylet.log --node-ip $N2"
+is_prefix "$ROOT/raylet2.log" "$N2LOGS/raylet.log" || fail "node 2's raylet.log fetched over the network differs"
+logs raylet.log --node-ip "$N2" --tail 2 > "$ROOT/tail2.out" && [ "$(wc -l < "$ROOT/tail2.out")" = 2 ] ||
+  fail "rayc logs --tail 2"
+WID=$(netns_exec 3 "$B/bin/rayc" list tasks --address "$HEAD" --temp-dir "$ROOT/nosession" --format json --limit 0 |
+  py 'import json,os,sys; print([t["worker_id"] for t in json.load(sys.stdin)
+       if t.get("worker_id") and os.path.exists("%s/worker-%s.log" % (sys.argv[1], t["worker_id"][:16]))][0])' "$N2LOGS") ||
+  fail "no task of spread1 ran in a worker of node 2"
+logs --worker-id "$WID" --suffix .log > "$ROOT/wlog.out" || fail "rayc logs --worker-id $WID (searched on every node)"
+is_prefix "$ROOT/wlog.out" "$N2LOGS/worker-${WID:0:16}.log" || fail "the worker's log fetched by id differs from node 2's file"
+logs ../cluster_token --node-ip "$N2" > "$ROOT/trav.out" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "not a log file name" "$ROOT/trav.out" || { cat "$ROOT/trav.out"; fail "a path out of the logs was not refused"; }
+ln -s /etc/passwd "$N2LOGS/evil.log"
+logs evil.log --node-ip "$N2" > "$ROOT/evil.out" 2>&1 && fail "a link in the logs directory was followed"
+! grep -q "root:" "$ROOT/evil.out" || fail "a link in the logs directory leaked its target"
+rm -f "$N2LOGS/evil.log"
+echo wrong > "$ROOT/bad_token_logs"
+netns_exec 3 env RAYC_TOKEN_FILE="$ROOT/bad_token_logs" "$B/bin/rayc" logs --address "$HEAD" \
+  --temp-dir "$ROOT/nosession" raylet.log --node-ip "$N2" > "$ROOT/badtok.out" 2>&1 && fail "rayc logs with a wrong token worked"
+echo "logs: node 2's files listed and fetched from host 3 (by name, by worker id); traversal and links refused"
+
 # A second submit of the same tree uploads nothing.
 submit --submission-id spread2 -- ./job_driver spread 2 10 0 > "$ROOT/spread2.out" 2>&1 || fail "spread2"
 grep -q "already uploaded" "$ROOT/spread2.out" || fail "the same working dir was uploaded twice"
