@@ -100,7 +100,7 @@ static int logs_resolve(raylet_t *r, const Rayc__GetLogRequest *q, char *name, c
       id = w->id.b;
   if (!id) {
     *why = q->pid > 0 ? xasprintf("no worker with pid %d runs on this node", q->pid)
-                      : xasprintf("give a file name, a worker id (%d bytes) or a pid", ID_WORKER_SIZE);
+                      : xasprintf("name, worker_id (%d bytes) or pid is required", ID_WORKER_SIZE);
     return q->pid > 0 ? RAYC_ENOT_FOUND : RAYC_EINVALID_ARGUMENT;
   }
   char hex[2 * ID_WORKER_SIZE + 1];
