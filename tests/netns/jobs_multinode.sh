@@ -64,8 +64,7 @@ submit() { job submit --working-dir "$W" --runtime-env "$ROOT/env.yaml" "$@"; }
 
 # 1. Tasks on 3 nodes: 12 x 1 s of CPU, SPREAD; output streamed; SUCCEEDED. (Enough CPU that the
 #    workers' own start-up, heavier under the sanitizers, stays well inside the 20% the record may differ.)
-#    And 2 actors, each called once: the record counts tasks run and actors created per node.
-submit --submission-id spread1 --metadata owner=test -- ./job_driver spread 12 1000 3 2 > "$ROOT/spread.out" 2>&1 ||
+submit --submission-id spread1 --metadata owner=test -- ./job_driver spread 12 1000 3 0 > "$ROOT/spread.out" 2>&1 ||
   { cat "$ROOT/spread.out"; fail "the spread job did not succeed"; }
 cat "$ROOT/spread.out"
 grep -q "^nodes 3$" "$ROOT/spread.out" || fail "the job's output was not streamed back"
@@ -111,8 +110,9 @@ netns_exec 3 env RAYC_TOKEN_FILE="$ROOT/bad_token_logs" "$B/bin/rayc" logs --add
   --temp-dir "$ROOT/nosession" raylet.log --node-ip "$N2" > "$ROOT/badtok.out" 2>&1 && fail "rayc logs with a wrong token worked"
 echo "logs: node 2's files listed and fetched from host 3 (by name, by worker id); traversal and links refused"
 
-# A second submit of the same tree uploads nothing.
-submit --submission-id spread2 -- ./job_driver spread 2 10 0 > "$ROOT/spread2.out" 2>&1 || fail "spread2"
+# A second submit of the same tree uploads nothing. (Its 2 actors, each called once, show in the
+# record's per-node counts.)
+submit --submission-id spread2 -- ./job_driver spread 2 10 0 2 > "$ROOT/spread2.out" 2>&1 || fail "spread2"
 grep -q "already uploaded" "$ROOT/spread2.out" || fail "the same working dir was uploaded twice"
 
 # 2. Data moved between nodes: blobs made on other nodes, read by the driver on the head.
@@ -155,8 +155,17 @@ runs = [(n["ip"], n["tasks_run"], n["actors_created"]) for n in nodes]
 print("record spread1: (node, tasks run, actors created)", runs, "; the driver ran", tasks)
 assert all(t >= 1 for _, t, _ in runs), "SPREAD tasks on every node expected: %s" % runs
 assert sum(t for _, t, _ in runs) == tasks == r["resources"]["tasks_run"], "tasks run per node do not add up"
-assert sum(a for _, _, a in runs) == r["actors_created"] == 2, "actors created per node: %s" % runs
+assert sum(a for _, _, a in runs) == r["actors_created"] == 0, "actors created per node: %s" % runs
 ' "$ROOT/spread1.json" "$TASKS" || fail "the record of spread1 is wrong"
+record spread2 > "$ROOT/spread2.json" || fail "no record for spread2"
+py '
+import json, sys
+r = json.load(open(sys.argv[1])); tasks = int(sys.argv[2])
+runs = [(n.get("ip"), n["tasks_run"], n["actors_created"]) for n in r["resources"]["per_node"]]
+print("record spread2: (node, tasks run, actors created)", runs, "; the driver ran", tasks, "and 2 actors")
+assert sum(t for _, t, _ in runs) == tasks == 6, "tasks run per node do not add up to %d" % tasks
+assert sum(a for _, _, a in runs) == r["actors_created"] == 2, "actors created per node: %s" % runs
+' "$ROOT/spread2.json" "$(awk '/^tasks_run/ {print $2}' "$ROOT/spread2.out")" || fail "the record of spread2 is wrong"
 record pull1 > "$ROOT/pull1.json" || fail "no record for pull1"
 py '
 import json, sys
