@@ -365,5 +365,8 @@ void raylet_rtenv_cron(raylet_t *r);
 void raylet_rtenv_destroy(raylet_t *r);
 /* GetJobUsage: samples, then answers with each asked job's totals on this node. */
 void raylet_usage_on_get(raylet_t *r, rpc_call_t *call, const Rayc__GetJobUsageRequest *req);
+/* raylet_logs.c: ListLogs and GetLog, this node's log files for `rayc logs` (ctx: the raylet). */
+void raylet_logs_on_list(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void raylet_logs_on_get(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 
 #endif

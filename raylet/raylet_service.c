@@ -177,6 +177,8 @@ static const rpc_method_t raylet_methods[] = {
      .method = "GetJobUsage",
      .handler = h_get_job_usage,
      .required = "job_ids"},
+    {.service = &rayc__node_manager_service__descriptor, .method = "ListLogs", .handler = raylet_logs_on_list},
+    {.service = &rayc__node_manager_service__descriptor, .method = "GetLog", .handler = raylet_logs_on_get},
 };
 
 /* SESSION/raylet_address: "IP:PORT" of this raylet's gRPC server, for `rayc stop` (DrainRaylet). */
