@@ -6,6 +6,7 @@
  * running beside it on the same node succeeds, and each kill is a WORKER_OOM_KILLED cluster event.
  */
 #include "itest.h"
+#include "itest_sh.h"
 
 #include <stdint.h>
 
@@ -36,6 +37,21 @@ static int count_events(const char *w1, const char *w2)
   if (p)
     pclose(p);
   return n;
+}
+
+/* rayc_raylet_oom_kills_total on the raylet's /metrics (found with `rayc metrics targets`). */
+static double oom_kills_metric(void)
+{
+  char *out = NULL;
+  int rc = it_sh(&out,
+                 "curl -sSf --max-time 10 http://$(%s/bin/rayc metrics targets --temp-dir %s | /usr/bin/python3 -c "
+                 "'import json,sys; print([g[\"targets\"][0] for g in json.load(sys.stdin) "
+                 "if g[\"labels\"][\"daemon\"] == \"raylet\"][0])')/metrics | grep '^rayc_raylet_oom_kills_total '",
+                 it_build, it_temp);
+  ck_assert_msg(rc == 0, "scraping the raylet (%d): %s", rc, out);
+  double v = strtod(out + strlen("rayc_raylet_oom_kills_total "), NULL);
+  free(out);
+  return v;
 }
 
 /* The "the worker used N MiB (RSS)" of an OOM message; -1 when missing. */
@@ -74,6 +90,7 @@ START_TEST(test_oom_killed_before_the_kernel)
   it_get_i64(&once, &rc);
   ck_assert_msg(rc == RAYC_ENODE_OUT_OF_MEMORY, "rc %d: %s", rc, rayc_last_error());
   ck_assert_int_eq(count_events("WORKER_OOM_KILLED", "memory monitor"), 3);
+  ck_assert_int_eq((int)oom_kills_metric(), 3);
   rayc_ref_release(&once);
 
   /* the node still runs tasks */
