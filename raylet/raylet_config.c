@@ -3,6 +3,7 @@
 
 #include "common/cfg.h"
 #include "common/log.h"
+#include "common/rpc_valid.h"
 #include "common/status.h"
 #include "common/token.h"
 #include "common/util.h"
@@ -162,9 +163,15 @@ static int raylet_config_resources(raylet_t *r)
   raylet_res_set(&r->total, "memory", (double)c->memory);
   raylet_res_set(&r->total, "object_store_memory", (double)c->object_store_memory);
   if (c->resources && raylet_res_parse_json(&r->total, c->resources) != 0) {
-    fprintf(stderr, "rayc-raylet: --resources must be a JSON object of name: number, got '%s'\n", c->resources);
+    fprintf(stderr, "rayc-raylet: --resources must be a JSON object of name: number (0..1e15), got '%s'\n",
+            c->resources);
     return RAYC_EINVALID_ARGUMENT;
   }
+  for (int i = 0; i < r->total.n; i++)
+    if (!(r->total.amount[i] >= 0 && r->total.amount[i] <= RPC_VALID_AMOUNT_MAX)) {
+      fprintf(stderr, "rayc-raylet: %s must be 0..1e15, got %g\n", r->total.name[i], r->total.amount[i]);
+      return RAYC_EINVALID_ARGUMENT;
+    }
   r->available = r->total;
   return 0;
 }
