@@ -90,7 +90,7 @@ static void cw_died_decide(cw_t *cw, cw_task_t *t, int status, const char *detai
 static void cw_cause_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_death_t *d = arg;
-  cw_t *cw = cw_global;
+  cw_t *cw = d->t->cls->cw;
   (void)detail;
   const Rayc__GetWorkerFailureCauseReply *rep = (const Rayc__GetWorkerFailureCauseReply *)resp;
   const char *oom = status == 0 && rep && rep->killed_for_memory && rep->message[0] ? rep->message : NULL;

@@ -7,13 +7,6 @@
  */
 #include "common/pb.h"
 #include "common/pb_json.h"
-#include "proto/core_worker.pb-c.h"
-#include "proto/gcs.pb-c.h"
-#include "proto/gcs_actor.pb-c.h"
-#include "proto/gcs_task.pb-c.h"
-#include "proto/job.pb-c.h"
-#include "proto/node_manager.pb-c.h"
-#include "proto/object_manager.pb-c.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,28 +14,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const ProtobufCServiceDescriptor *const services[] = {
-    &rayc__node_info_gcs_service__descriptor,
-    &rayc__job_info_gcs_service__descriptor,
-    &rayc__internal_kvgcs_service__descriptor,
-    &rayc__worker_info_gcs_service__descriptor,
-    &rayc__internal_pub_sub_gcs_service__descriptor,
-    &rayc__actor_info_gcs_service__descriptor,
-    &rayc__placement_group_info_gcs_service__descriptor,
-    &rayc__actor_worker_service__descriptor,
-    &rayc__node_manager_service__descriptor,
-    &rayc__object_manager_service__descriptor,
-    &rayc__core_worker_service__descriptor,
-    &rayc__job_submission_service__descriptor,
-    &rayc__task_info_gcs_service__descriptor,
-    &rayc__event_gcs_service__descriptor,
-};
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if (size < 3)
     return 0;
-  const ProtobufCServiceDescriptor *svc = services[data[0] % (sizeof(services) / sizeof(services[0]))];
+  const ProtobufCServiceDescriptor *svc = pb_services[data[0] % pb_n_services];
   const ProtobufCMethodDescriptor *md = &svc->methods[data[1] % svc->n_methods];
   const ProtobufCMessageDescriptor *d = data[2] & 1 ? md->output : md->input;
   ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, size - 3, data + 3);
