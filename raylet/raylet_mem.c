@@ -153,10 +153,18 @@ static int64_t mem_used(raylet_t *r)
   return -1;
 }
 
+static void mem_count(const struct raylet_mem *m)
+{
+  metrics_set(metrics_series0(metrics_family("rayc_raylet_oom_kills_total", METRICS_COUNTER,
+                                             "Workers the memory monitor killed on this node.", NULL)),
+              (double)m->nkills);
+}
+
 int raylet_mem_start(raylet_t *r)
 {
   struct raylet_mem *m = r->mem = xcalloc(1, sizeof(*r->mem));
   int64_t avail;
+  mem_count(m); /* 0 from the start, so a scraper sees the series before any kill */
   if (r->cfg.mem_limit > 0) {
     m->source = MEM_WORKERS;
     m->limit = r->cfg.mem_limit;
@@ -218,9 +226,7 @@ static void mem_record(raylet_t *r, raylet_worker_t *w, char *msg)
   k->worker = w->id;
   k->msg = msg;
   m->nkills++;
-  metrics_set(metrics_series0(metrics_family("rayc_raylet_oom_kills_total", METRICS_COUNTER,
-                                             "Workers the memory monitor killed on this node.", NULL)),
-              (double)m->nkills);
+  mem_count(m);
   if (!r->gcs)
     return;
   Rayc__ClusterEvent ev = RAYC__CLUSTER_EVENT__INIT;
