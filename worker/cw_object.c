@@ -551,18 +551,28 @@ void rayc_buf_release(rayc_buf *bufs, size_t n)
   }
 }
 
+/* Marks in r the refs that became ready since the last look (a ref once ready stays counted) and
+ * returns how many it marked. With all (k == n) it stops at the first ref still pending and starts
+ * there next time: waiting for all of n refs costs O(n) lookups over every wake-up together, not a
+ * rescan of n under cw->mu per completion (which starved the thread applying the results). */
 static size_t cw_count_ready(cw_t *cw, const rayc_ref *refs, size_t n, cw_object_t **borrowed, const int *bready,
-                             int *ready)
+                             int *r, size_t *from, int all)
 {
-  size_t count = 0;
-  for (size_t i = 0; i < n; i++) {
+  size_t marked = 0;
+  for (size_t i = *from; i < n; i++) {
+    if (r[i])
+      continue;
     cw_object_t *o = borrowed[i] ? NULL : cw_obj_get(cw, (const id_object_t *)refs[i].id);
-    int r = borrowed[i] ? bready[i] : !o || o->state != OBJ_PENDING;
-    if (ready)
-      ready[i] = r;
-    count += (size_t)r;
+    if (borrowed[i] ? bready[i] : !o || o->state != OBJ_PENDING) {
+      r[i] = 1;
+      marked++;
+    } else if (all) {
+      *from = i;
+      return marked;
+    }
   }
-  return count;
+  *from = all ? n : 0;
+  return marked;
 }
 
 /* Ray's wait returns exactly num_returns ready refs when more are ready: keep the first k marked
@@ -605,15 +615,19 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
       nborrowed++;
     }
   }
+  int *r = xcalloc(n ? n : 1, sizeof(*r));
+  size_t from = 0;
+  int all = k == n;
+  count = 0;
   for (int first = 1;; first = 0) {
-    count = cw_count_ready(cw, refs, n, borrowed, bready, ready);
+    count += cw_count_ready(cw, refs, n, borrowed, bready, r, &from, all);
     if (count >= k)
       break;
     if (nborrowed) { /* borrowed refs: ask their owners, then look again after a short while */
       pthread_mutex_unlock(&cw->mu);
       cw_borrow_poll_ready(cw, borrowed, n, bready);
       pthread_mutex_lock(&cw->mu);
-      count = cw_count_ready(cw, refs, n, borrowed, bready, ready);
+      count += cw_count_ready(cw, refs, n, borrowed, bready, r, &from, all);
       if (count >= k)
         break;
     }
@@ -626,7 +640,8 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
     } else if (timeout_ms < 0) {
       pthread_cond_wait(&cw->cv, &cw->mu);
     } else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT) {
-      count = cw_count_ready(cw, refs, n, borrowed, bready, ready);
+      from = 0;
+      count += cw_count_ready(cw, refs, n, borrowed, bready, r, &from, 0);
       break;
     }
   }
@@ -634,6 +649,9 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
     if (borrowed[i])
       cw_obj_unref(cw, borrowed[i]);
   pthread_mutex_unlock(&cw->mu);
+  for (size_t i = 0; ready && i < n; i++)
+    ready[i] = r[i];
+  free(r);
   free(borrowed);
   free(bready);
   return (int)wait_keep_first(ready, n, count, k);
