@@ -15,7 +15,6 @@ enum {
   PG_RPC_MS = 10000, /* prepare / commit / cancel deadline */
   PG_WAIT_MAX_MS = 3600000,
   PG_MAX_BUNDLES = 1000,
-  PG_RES_MAX = 200,
 };
 
 /* Returns the strategy's name for logs (static storage). */

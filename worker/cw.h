@@ -21,6 +21,7 @@
 #include "common/hmap.h"
 #include "common/ids.h"
 #include "common/pb.h"
+#include "common/res.h"
 #include "common/rpc.h"
 #include "object-store/store_client.h"
 #include "proto/gcs_actor.pb-c.h"
@@ -191,15 +192,13 @@ struct cw_class {
   cw_class_t *next;
   struct cw *cw; /* its core worker (lease and push callbacks find it here) */
   char key[512];
-  int nres;
-  char res_name[CW_RES_MAX][CW_RES_NAME_MAX];
+  res_set_t res;          /* the demand of its tasks (at most CW_RES_MAX names) */
   uint8_t pg[ID_PG_SIZE]; /* has_pg: the placement group its tasks run in */
   int has_pg, bundle_index;
   int strategy; /* RAYC_STRATEGY_* */
   int language; /* enum rayc_language: the kind of worker its leases get */
   uint8_t affinity[ID_NODE_SIZE];
   int affinity_soft;
-  double res_amount[CW_RES_MAX];
   cw_task_t *head, *tail;
   size_t queued;
   cw_lease_t *leases;
