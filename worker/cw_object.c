@@ -551,13 +551,26 @@ void rayc_buf_release(rayc_buf *bufs, size_t n)
   }
 }
 
-static size_t cw_count_ready(cw_t *cw, const rayc_ref *refs, size_t n, cw_object_t **borrowed, const int *bready,
-                             int *ready)
+/* Counts the ready refs, marking ready[] (when not NULL). A wait over 100,000 refs is woken once
+ * per completion, so a pass must be cheap: seen[i] keeps an owned ref found ready on an earlier
+ * pass ready, and with k > 0 the pass stops as soon as k can no longer be reached (tasks finish
+ * roughly in order, so it stops at the first still pending). k == 0: a full pass. */
+static size_t cw_count_ready(cw_t *cw, const rayc_ref *refs, size_t n, size_t k, cw_object_t **borrowed,
+                             const int *bready, char *seen, int *ready)
 {
   size_t count = 0;
   for (size_t i = 0; i < n; i++) {
-    cw_object_t *o = borrowed[i] ? NULL : cw_obj_get(cw, (const id_object_t *)refs[i].id);
-    int r = borrowed[i] ? bready[i] : !o || o->state != OBJ_PENDING;
+    if (k && count + (n - i) < k)
+      return count; /* k can no longer be reached: stop (ready[] is filled by a last full pass) */
+    int r;
+    if (borrowed[i]) {
+      r = bready[i];
+    } else if (seen[i]) {
+      r = 1;
+    } else {
+      cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
+      r = seen[i] = !o || o->state != OBJ_PENDING;
+    }
     if (ready)
       ready[i] = r;
     count += (size_t)r;
@@ -595,6 +608,7 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
   int64_t end = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
   cw_object_t **borrowed = xcalloc(n ? n : 1, sizeof(*borrowed));
   int *bready = xcalloc(n ? n : 1, sizeof(*bready));
+  char *seen = xcalloc(n ? n : 1, 1);
   size_t nborrowed = 0, count;
   pthread_mutex_lock(&cw->mu);
   for (size_t i = 0; i < n; i++) {
@@ -606,14 +620,14 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
     }
   }
   for (int first = 1;; first = 0) {
-    count = cw_count_ready(cw, refs, n, borrowed, bready, ready);
+    count = cw_count_ready(cw, refs, n, k, borrowed, bready, seen, ready);
     if (count >= k)
       break;
     if (nborrowed) { /* borrowed refs: ask their owners, then look again after a short while */
       pthread_mutex_unlock(&cw->mu);
       cw_borrow_poll_ready(cw, borrowed, n, bready);
       pthread_mutex_lock(&cw->mu);
-      count = cw_count_ready(cw, refs, n, borrowed, bready, ready);
+      count = cw_count_ready(cw, refs, n, k, borrowed, bready, seen, ready);
       if (count >= k)
         break;
     }
@@ -626,16 +640,17 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
     } else if (timeout_ms < 0) {
       pthread_cond_wait(&cw->cv, &cw->mu);
     } else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT) {
-      count = cw_count_ready(cw, refs, n, borrowed, bready, ready);
       break;
     }
   }
+  count = cw_count_ready(cw, refs, n, 0, borrowed, bready, seen, ready); /* every ready[] set */
   for (size_t i = 0; i < n; i++)
     if (borrowed[i])
       cw_obj_unref(cw, borrowed[i]);
   pthread_mutex_unlock(&cw->mu);
   free(borrowed);
   free(bready);
+  free(seen);
   return (int)wait_keep_first(ready, n, count, k);
 }
 
