@@ -320,10 +320,11 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
   pg_step_t *st = arg;
   gcs_pgs_t *m = st->m;
   gcs_pg_t *g = step_pg(st);
-  int ok = status == 0;
+  int ok = status == 0, committed = 0;
   if (ok && !commit) {
     Rayc__PrepareBundleResourcesReply *rep = (Rayc__PrepareBundleResourcesReply *)resp;
     ok = rep->success;
+    committed = ok && rep->committed;
     if (!m->stopping)
       pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
                         rep->n_resources_total);
@@ -349,7 +350,7 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
         gcs_pg_attempt_failed(m, g,
                               commit ? "a raylet failed to commit its bundles"
                                      : "a node no longer had the resources when asked to reserve them");
-      else if (!commit)
+      else if (!commit && !committed) /* committed: a one-node attempt, prepared and committed at once */
         pg_send_phase(m, g, 1);
       else
         pg_created(m, g);
@@ -396,6 +397,7 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
       Rayc__PrepareBundleResourcesRequest req = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
       req.bundles = specs;
       req.n_bundles = ns;
+      req.commit = nn == 1; /* the whole attempt on one node: prepare and commit in one call */
       rc = rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
                     PG_RPC_MS, prepare_done, st);
     }

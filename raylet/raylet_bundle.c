@@ -62,6 +62,8 @@ static void fill_resources(raylet_t *r, Rayc__ResourceEntry ***avail, size_t *na
   *total = res_to_pb(&r->total, ntotal);
 }
 
+static void bundle_commit_all(raylet_t *r, Rayc__BundleSpec *const *specs, size_t n);
+
 void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBundleResourcesRequest *req)
 {
   res_set_t need, one;
@@ -98,13 +100,47 @@ void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBun
       r->bundles = b;
     }
   }
+  if (rep.success && req->commit) { /* the GCS put the whole attempt here: no second round trip */
+    bundle_commit_all(r, req->bundles, req->n_bundles);
+    rep.committed = 1;
+  }
   char buf[256];
   res_format(&need, buf, sizeof(buf));
-  log_debug("prepare %zu bundles (%s): %s", req->n_bundles, buf, rep.success ? "reserved" : "does not fit");
+  log_debug("prepare %zu bundles (%s): %s", req->n_bundles, buf,
+            rep.committed ? "reserved and committed"
+            : rep.success ? "reserved"
+                          : "does not fit");
   fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
   rpc_reply(call, &rep.base);
   res_pb_free(rep.resources_available, rep.n_resources_available);
   res_pb_free(rep.resources_total, rep.n_resources_total);
+  if (rep.committed) /* requests waiting for the group's resources */
+    raylet_dispatch(r);
+}
+
+static void bundle_group_res(const raylet_bundle_t *b, res_set_t *out);
+
+/* Commits the prepared bundles given (each found here): their group resources join total and
+ * available. Bundles committed already are skipped (a retry). */
+static void bundle_commit_all(raylet_t *r, Rayc__BundleSpec *const *specs, size_t n)
+{
+  int added = 0;
+  for (size_t i = 0; i < n; i++) {
+    raylet_bundle_t *b = bundle_find(r, specs[i]->placement_group_id.data, specs[i]->bundle_index);
+    if (!b || b->committed)
+      continue;
+    res_set_t g;
+    bundle_group_res(b, &g);
+    res_add(&r->total, &g);
+    res_add(&r->available, &g);
+    b->committed = 1;
+    added++;
+  }
+  char hex[9];
+  if (n)
+    log_info("placement group %s: %d bundles committed here",
+             id_short(specs[0]->placement_group_id.data, ID_PG_SIZE, hex), added);
+  r->last_heartbeat_ms = 0; /* tell the GCS soon */
 }
 
 /* The group resources of bundle b: every name a commit adds, with its amount. */
@@ -140,28 +176,12 @@ void raylet_bundle_commit(raylet_t *r, rpc_call_t *call, const Rayc__CommitBundl
       return;
     }
   }
-  int added = 0;
-  for (size_t i = 0; i < req->n_bundles; i++) {
-    raylet_bundle_t *b = bundle_find(r, req->bundles[i]->placement_group_id.data, req->bundles[i]->bundle_index);
-    if (b->committed)
-      continue;
-    res_set_t g;
-    bundle_group_res(b, &g);
-    res_add(&r->total, &g);
-    res_add(&r->available, &g);
-    b->committed = 1;
-    added++;
-  }
-  char hex[9];
-  if (req->n_bundles)
-    log_info("placement group %s: %d bundles committed here",
-             id_short(req->bundles[0]->placement_group_id.data, ID_PG_SIZE, hex), added);
+  bundle_commit_all(r, req->bundles, req->n_bundles);
   Rayc__CommitBundleResourcesReply rep = RAYC__COMMIT_BUNDLE_RESOURCES_REPLY__INIT;
   fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
   rpc_reply(call, &rep.base);
   res_pb_free(rep.resources_available, rep.n_resources_available);
   res_pb_free(rep.resources_total, rep.n_resources_total);
-  r->last_heartbeat_ms = 0; /* tell the GCS soon */
   raylet_dispatch(r);
 }
 
