@@ -47,6 +47,8 @@ enum {
   CW_BORROW_POLL_RETRY_MS = 200,       /* a failed one is tried again after this long... */
   CW_BORROW_POLL_FAILURES = 3,         /* ...and the borrower is dead after this many in a row */
   CW_BORROW_RPC_MS = 10000,            /* AddBorrower and other synchronous calls to owners */
+  CW_PG_CREATED_KEPT = 64,             /* groups remembered CREATED at create: their wait needs no call */
+  CW_PG_CREATE_WAIT_MS = 200,          /* a create's reply waits this long for the group to be CREATED */
 };
 
 typedef struct cw_blob {
@@ -262,6 +264,8 @@ typedef struct cw {
   struct cw_actors *actors;          /* cw_actor_submit.c: the actors this process calls; NULL until used */
   uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
   size_t npg_removed;
+  uint8_t pg_created[CW_PG_CREATED_KEPT][ID_PG_SIZE]; /* groups seen CREATED at create (ring, cw_pg.c) */
+  size_t npg_created;                                 /* ever recorded; the ring holds the last few */
   /* borrowing (cw_borrow.c) */
   hmap_t peers;         /* worker id -> cw_peer_t */
   cw_peer_t **rm_peers; /* peers with removals to send */
