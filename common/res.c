@@ -6,6 +6,7 @@
 #include "common/res.h"
 
 #include "common/hmap.h"
+#include "common/rpc_valid.h"
 #include "common/status.h"
 #include "common/util.h"
 
@@ -202,7 +203,9 @@ void res_pb_free(Rayc__ResourceEntry **e, size_t n)
   free(e);
 }
 
-/* Parsed with jansson (a well-kept JSON library) rather than by hand. */
+/* Parsed with jansson (a well-kept JSON library) rather than by hand. Amounts above
+ * RPC_VALID_AMOUNT_MAX are refused: the GCS refuses them when the node registers (a larger one left
+ * a node that could never join; found by fuzz_res_json). */
 int res_parse_json(res_set_t *s, const char *json)
 {
   json_error_t jerr;
@@ -215,7 +218,8 @@ int res_parse_json(res_set_t *s, const char *json)
     json_object_foreach(root, name, v)
     {
       res_id_t id;
-      if (!json_is_number(v) || json_number_value(v) < 0 || !*name || strlen(name) >= RES_NAME_MAX) {
+      if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > RPC_VALID_AMOUNT_MAX || !*name ||
+          strlen(name) >= RES_NAME_MAX) {
         rc = RAYC_EINVALID_ARGUMENT;
         break;
       }

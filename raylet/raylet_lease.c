@@ -171,7 +171,8 @@ static int lease_act(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLea
   }
 }
 
-static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req, const res_set_t *res)
+static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req,
+                       const res_set_t *res)
 {
   const raylet_view_node_t *target = NULL;
   const char *why = NULL;
@@ -264,6 +265,7 @@ void raylet_sched_retry_infeasible(raylet_t *r)
 
 void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req)
 {
+  raylet_cron_busy(r);
   res_set_t res;
   const char *why = NULL;
   int rc = request_validate(req, &res, &why);
