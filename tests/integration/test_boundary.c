@@ -128,8 +128,9 @@ START_TEST(no_unjustified_globals)
   snprintf(cmd, sizeof(cmd), "objdump -t %s/lib/librayc.so", it_build);
   FILE *f = popen(cmd, "r");
   ck_assert_ptr_nonnull(f);
-  int seen = 0, bad = 0;
+  int seen = 0, bad = 0, asan = 0;
   while (fgets(line, sizeof(line), f)) {
+    asan |= strstr(line, "__asan_") != NULL;
     /* "addr flags... section\tsize name": the section is the word before the tab. */
     char *tab = strchr(line, '\t'), *sp;
     if (!tab || !(sp = memrchr(line, ' ', (size_t)(tab - line))))
@@ -146,7 +147,10 @@ START_TEST(no_unjustified_globals)
   }
   ck_assert_int_eq(pclose(f), 0);
   ck_assert_int_gt(seen, 0); /* cw_proc at least: the parse found the sections */
-  ck_assert_int_eq(bad, 0);
+  /* AddressSanitizer moves every global, const tables too, into writable sections to pad them:
+   * only an uninstrumented build tells mutable from const. */
+  if (!asan)
+    ck_assert_int_eq(bad, 0);
 }
 END_TEST
 
