@@ -5,6 +5,7 @@
  * loop and checks the actor's generation before acting.
  */
 #include "gcs/gcs_actor.h"
+#include "gcs/gcs_fit.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -72,33 +73,14 @@ static void retry_later(gcs_actor_t *a, int ms)
 
 /* ---- choosing a node ---- */
 
-static double res_get(Rayc__ResourceEntry **e, size_t n, const char *name)
-{
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(e[i]->name, name) == 0)
-      return e[i]->amount;
-  return 0;
-}
-
-static int res_fit(Rayc__ResourceEntry **have, size_t nhave, const Rayc__TaskSpec *spec)
-{
-  for (size_t i = 0; i < spec->n_resources; i++)
-    if (res_get(have, nhave, spec->resources[i]->name) + 1e-9 < spec->resources[i]->amount)
-      return 0;
-  return 1;
-}
-
 /* 2: fits what the node has free now, 1: fits its total only, 0: cannot run there. */
-static int node_score(const gcs_actor_t *a, const gcs_node_t *n, const Rayc__TaskSpec *spec)
+static int node_score(const gcs_actor_t *a, const gcs_node_t *n, const res_set_t *demand)
 {
-  if (n->state != GCS_NODE_ALIVE || !n->info || n->info->raylet_port <= 0 || (n->hb && n->hb->draining) ||
+  if (!gcs_fit_usable(n) || (n->hb && n->hb->draining) ||
       (a->has_avoid && memcmp(a->avoid.b, n->id.b, ID_NODE_SIZE) == 0))
     return 0;
-  /* placement-group bundles add resources: the last heartbeat's total, when it has one */
-  if (n->hb && n->hb->n_resources_total > 0 ? !res_fit(n->hb->resources_total, n->hb->n_resources_total, spec)
-                                            : !res_fit(n->info->resources_total, n->info->n_resources_total, spec))
-    return 0;
-  return !n->hb || res_fit(n->hb->resources_available, n->hb->n_resources_available, spec) ? 2 : 1;
+  enum gcs_fit f = gcs_fit_node(n, demand);
+  return f == GCS_FIT_NOW ? 2 : f == GCS_FIT_LATER ? 1 : 0;
 }
 
 static gcs_node_t *pick_node(gcs_actors_t *m, const gcs_actor_t *a, const Rayc__TaskSpec *spec)
@@ -107,13 +89,15 @@ static gcs_node_t *pick_node(gcs_actors_t *m, const gcs_actor_t *a, const Rayc__
   const Rayc__Address *owner = spec->caller;
   gcs_node_t *own = owner && owner->node_id.len == ID_NODE_SIZE ? gcs_nodes_find(t, owner->node_id.data, ID_NODE_SIZE)
                                                                 : NULL;
-  if (own && node_score(a, own, spec) == 2)
+  res_set_t demand;
+  gcs_fit_demand(&demand, spec->resources, spec->n_resources);
+  if (own && node_score(a, own, &demand) == 2)
     return own;
   gcs_node_t *best = NULL;
   int best_score = 0;
   for (size_t k = 0; k < t->n; k++) {
     gcs_node_t *n = t->v[(m->rr + k) % t->n];
-    int sc = node_score(a, n, spec);
+    int sc = node_score(a, n, &demand);
     if (sc > best_score) {
       best = n;
       best_score = sc;

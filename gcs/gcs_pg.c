@@ -53,6 +53,14 @@ void gcs_pg_set_node(Rayc__Bundle *b, const id_node_t *node)
   b->node_id.len = node ? ID_NODE_SIZE : 0;
 }
 
+/* Answers a CreatePlacementGroup: OK, saying whether g is CREATED by now. */
+static void pg_answer_create(gcs_pgs_t *m, rpc_call_t *call, const gcs_pg_t *g)
+{
+  Rayc__CreatePlacementGroupReply rep = RAYC__CREATE_PLACEMENT_GROUP_REPLY__INIT;
+  rep.created = g->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_CREATED;
+  gcs_server_reply(m->s, call, &rep.base);
+}
+
 static void pg_answer_waiters(gcs_pgs_t *m, gcs_pg_t *g)
 {
   gcs_pg_waiter_t *w = g->waiters;
@@ -60,7 +68,9 @@ static void pg_answer_waiters(gcs_pgs_t *m, gcs_pg_t *g)
   char hex[2 * ID_PG_SIZE + 1];
   while (w) {
     gcs_pg_waiter_t *next = w->next;
-    if (g->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_CREATED) {
+    if (w->create) {
+      pg_answer_create(m, w->call, g);
+    } else if (g->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_CREATED) {
       Rayc__WaitPlacementGroupUntilReadyReply rep = RAYC__WAIT_PLACEMENT_GROUP_UNTIL_READY_REPLY__INIT;
       gcs_server_reply(m->s, w->call, &rep.base);
     } else {
@@ -184,6 +194,11 @@ void gcs_pgs_cron(gcs_pgs_t *m, int64_t now)
         continue;
       }
       *pp = w->next;
+      if (w->create) {
+        pg_answer_create(m, w->call, g);
+        free(w);
+        continue;
+      }
       rpc_reply_error(w->call, RAYC_ETIMEOUT, "placement group %s is still %s after %lld ms%s%s", gcs_pg_hex(g, hex),
                       pg_state_name(g->info->state), (long long)(now - w->since_ms), *g->info->state_detail ? ": " : "",
                       g->info->state_detail);
@@ -237,6 +252,18 @@ static int pg_check_info(const Rayc__PlacementGroupInfo *in, const char **why)
   return 0;
 }
 
+/* Holds a CreatePlacementGroup until g is CREATED or removed, or wait_ms passes (the cron). */
+static void pg_hold_create(gcs_pg_t *g, rpc_call_t *call, int32_t wait_ms)
+{
+  gcs_pg_waiter_t *w = xcalloc(1, sizeof(*w));
+  w->call = call;
+  w->create = 1;
+  w->since_ms = now_ms();
+  w->deadline_ms = w->since_ms + (wait_ms < PG_CREATE_WAIT_MAX_MS ? wait_ms : PG_CREATE_WAIT_MAX_MS);
+  w->next = g->waiters;
+  g->waiters = w;
+}
+
 void gcs_pg_on_create(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
@@ -248,9 +275,9 @@ void gcs_pg_on_create(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
     rpc_reply_error(call, rc, "CreatePlacementGroup: %s", why ? why : "placement_group missing");
     return;
   }
-  Rayc__CreatePlacementGroupReply rep = RAYC__CREATE_PLACEMENT_GROUP_REPLY__INIT;
-  if (hmap_get(&m->by_id, r->placement_group->placement_group_id.data, ID_PG_SIZE)) {
-    gcs_server_reply(s, call, &rep.base); /* a retry */
+  gcs_pg_t *old = hmap_get(&m->by_id, r->placement_group->placement_group_id.data, ID_PG_SIZE);
+  if (old) {
+    pg_answer_create(m, call, old); /* a retry */
     return;
   }
   Rayc__PlacementGroupInfo *info = (Rayc__PlacementGroupInfo *)gcs_pb_dup(&r->placement_group->base);
@@ -270,9 +297,12 @@ void gcs_pg_on_create(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   log_info("placement group %s (%s): created (PENDING): %zu bundles, %s", gcs_pg_hex(g, hex),
            *info->name ? info->name : "unnamed", info->n_bundles, gcs_pg_strategy_name(info->strategy));
   pg_store(m, g);
-  gcs_server_reply(s, call, &rep.base);
   if (!m->busy)
     gcs_pg_schedule(m, g);
+  if (r->wait_ms > 0 && g->info->state != RAYC__PLACEMENT_GROUP_STATE__PG_CREATED && gcs_pg_live(g))
+    pg_hold_create(g, call, r->wait_ms);
+  else
+    pg_answer_create(m, call, g);
 }
 
 static gcs_pg_t *pg_lookup(gcs_pgs_t *m, const ProtobufCBinaryData *id, rpc_call_t *call, const char *method)

@@ -40,6 +40,7 @@ typedef struct gcs_pg_waiter {
   rpc_call_t *call;
   int64_t deadline_ms;
   int64_t since_ms;
+  int create; /* a held CreatePlacementGroup (wait_ms): answered OK, created or not */
 } gcs_pg_waiter_t;
 
 typedef struct gcs_pg {

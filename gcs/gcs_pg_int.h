@@ -14,8 +14,8 @@ enum {
   PG_RETRY_MS = 200, /* no feasible placement, or a reservation failed: try again after this */
   PG_RPC_MS = 10000, /* prepare / commit / cancel deadline */
   PG_WAIT_MAX_MS = 3600000,
+  PG_CREATE_WAIT_MAX_MS = 10000, /* the longest a CreatePlacementGroup is held (wait_ms) */
   PG_MAX_BUNDLES = 1000,
-  PG_RES_MAX = 200,
 };
 
 /* Returns the strategy's name for logs (static storage). */

@@ -1,7 +1,9 @@
-/* The GCS placement-group manager's placement half: choosing nodes for bundles (small resource
- * sets), the prepare and commit phases on the raylets, removal. gcs_pg.c keeps the table,
+/* The GCS placement-group manager's placement half: choosing nodes for bundles (demands fitted
+ * by gcs_fit.c), the prepare and commit phases on the raylets, removal. gcs_pg.c keeps the table,
  * persistence, state changes, handlers and life cycle. */
 #include "gcs/gcs_pg_int.h"
+
+#include "gcs/gcs_fit.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -12,57 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- small resource sets (names borrowed) ---- */
-
-typedef struct pg_res {
-  int n;
-  const char *name[PG_RES_MAX];
-  double amt[PG_RES_MAX];
-} pg_res_t;
-
-static double res_get(const pg_res_t *r, const char *name)
-{
-  for (int i = 0; i < r->n; i++)
-    if (strcmp(r->name[i], name) == 0)
-      return r->amt[i];
-  return 0;
-}
-
-static void res_add(pg_res_t *r, const char *name, double amt)
-{
-  for (int i = 0; i < r->n; i++)
-    if (strcmp(r->name[i], name) == 0) {
-      r->amt[i] += amt;
-      return;
-    }
-  if (r->n < PG_RES_MAX) {
-    r->name[r->n] = name;
-    r->amt[r->n++] = amt;
-  }
-}
-
-static void res_from_pb(pg_res_t *r, Rayc__ResourceEntry **e, size_t n)
-{
-  r->n = 0;
-  for (size_t i = 0; i < n; i++)
-    res_add(r, e[i]->name, e[i]->amount);
-}
-
-static int bundle_fits(const pg_res_t *avail, const Rayc__Bundle *b, double scale)
-{
-  for (size_t i = 0; i < b->n_resources; i++)
-    if (b->resources[i]->amount > 1e-9 &&
-        res_get(avail, b->resources[i]->name) + 1e-9 < b->resources[i]->amount * scale)
-      return 0;
-  return 1;
-}
-
-static void bundle_take(pg_res_t *avail, const Rayc__Bundle *b)
-{
-  for (size_t i = 0; i < b->n_resources; i++)
-    res_add(avail, b->resources[i]->name, -b->resources[i]->amount);
-}
 
 /* ---- talking to raylets ---- */
 
@@ -142,7 +93,7 @@ static void pg_cancel_on(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node,
 
 typedef struct pg_cand {
   gcs_node_t *n;
-  pg_res_t avail;
+  res_set_t avail;
   int count; /* bundles of this group on it (committed, or chosen in this pass) */
 } pg_cand_t;
 
@@ -159,14 +110,11 @@ static pg_cand_t *pg_cands(gcs_pgs_t *m, const gcs_pg_t *g, int *nc)
   *nc = 0;
   for (size_t k = 0; k < t->n; k++) {
     gcs_node_t *n = t->v[(m->rr + k) % t->n];
-    if (n->state != GCS_NODE_ALIVE || !n->info || n->info->raylet_port <= 0)
+    if (!gcs_fit_usable(n))
       continue;
     pg_cand_t *x = &c[(*nc)++];
     x->n = n;
-    if (n->hb)
-      res_from_pb(&x->avail, n->hb->resources_available, n->hb->n_resources_available);
-    else
-      res_from_pb(&x->avail, n->info->resources_total, n->info->n_resources_total);
+    gcs_fit_free(n, &x->avail);
     for (size_t i = 0; i < g->info->n_bundles; i++)
       x->count += pg_same_node(g->info->bundles[i], n);
   }
@@ -176,7 +124,7 @@ static pg_cand_t *pg_cands(gcs_pgs_t *m, const gcs_pg_t *g, int *nc)
 
 /* PACK, STRICT_PACK: the one node that fits every bundle left, preferring the one holding the
  * group's other bundles (STRICT_PACK: only that one, if any). -1 when none fits. */
-static int pg_pick_one_node(const gcs_pg_t *g, const pg_cand_t *c, int nc)
+static int pg_pick_one_node(const gcs_pg_t *g, const res_set_t *need, const pg_cand_t *c, int nc)
 {
   int anchored = 0, best = -1;
   for (int k = 0; k < nc; k++)
@@ -184,13 +132,13 @@ static int pg_pick_one_node(const gcs_pg_t *g, const pg_cand_t *c, int nc)
   for (int k = 0; k < nc; k++) {
     if (g->info->strategy == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK && anchored && c[k].count == 0)
       continue;
-    pg_res_t a = c[k].avail;
+    res_set_t a = c[k].avail;
     int ok = 1;
     for (size_t i = 0; i < g->info->n_bundles && ok; i++) {
       if (g->info->bundles[i]->node_id.len)
         continue;
-      ok = bundle_fits(&a, g->info->bundles[i], 1);
-      bundle_take(&a, g->info->bundles[i]);
+      ok = res_fits(&a, &need[i]);
+      res_sub(&a, &need[i]);
     }
     if (ok && (best < 0 || c[k].count > c[best].count))
       best = k;
@@ -201,7 +149,7 @@ static int pg_pick_one_node(const gcs_pg_t *g, const pg_cand_t *c, int nc)
 /* PACK (fallback), SPREAD, STRICT_SPREAD: a node per bundle left, each where it fits with the most
  * (PACK) or fewest (SPREAD) of the group's bundles, or none (STRICT_SPREAD). Returns the first
  * bundle that fits nowhere, or -1. */
-static int pg_pick_each(gcs_pg_t *g, pg_cand_t *c, int nc)
+static int pg_pick_each(gcs_pg_t *g, const res_set_t *need, pg_cand_t *c, int nc)
 {
   Rayc__PlacementStrategy strat = g->info->strategy;
   for (size_t i = 0; i < g->info->n_bundles; i++) {
@@ -210,7 +158,7 @@ static int pg_pick_each(gcs_pg_t *g, pg_cand_t *c, int nc)
       continue;
     int best = -1;
     for (int k = 0; k < nc; k++) {
-      if (!bundle_fits(&c[k].avail, b, 1) || (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD && c[k].count > 0))
+      if (!res_fits(&c[k].avail, &need[i]) || (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD && c[k].count > 0))
         continue;
       if (best < 0 ||
           (strat == RAYC__PLACEMENT_STRATEGY__PG_PACK ? c[k].count > c[best].count : c[k].count < c[best].count))
@@ -218,7 +166,7 @@ static int pg_pick_each(gcs_pg_t *g, pg_cand_t *c, int nc)
     }
     if (best < 0)
       return (int)i;
-    bundle_take(&c[best].avail, b);
+    res_sub(&c[best].avail, &need[i]);
     c[best].count++;
     g->trying[i] = 1;
     g->try_node[i] = c[best].n->id;
@@ -250,10 +198,13 @@ static int pg_choose(gcs_pgs_t *m, gcs_pg_t *g, char **why)
   int nc, rc = 0;
   pg_cand_t *c = pg_cands(m, g, &nc);
   size_t nb = g->info->n_bundles;
+  res_set_t *need = xmalloc(nb * sizeof(*need)); /* each bundle's demand, interned once per pass */
+  for (size_t i = 0; i < nb; i++)
+    gcs_fit_demand(&need[i], g->info->bundles[i]->resources, g->info->bundles[i]->n_resources);
   Rayc__PlacementStrategy strat = g->info->strategy;
   memset(g->trying, 0, nb);
   if (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK || strat == RAYC__PLACEMENT_STRATEGY__PG_PACK) {
-    int best = pg_pick_one_node(g, c, nc);
+    int best = pg_pick_one_node(g, need, c, nc);
     for (size_t i = 0; best >= 0 && i < nb; i++)
       if (!g->info->bundles[i]->node_id.len) {
         g->trying[i] = 1;
@@ -265,13 +216,14 @@ static int pg_choose(gcs_pgs_t *m, gcs_pg_t *g, char **why)
     }
   }
   if (rc == 0 && strat != RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK) {
-    int bad = pg_pick_each(g, c, nc);
+    int bad = pg_pick_each(g, need, c, nc);
     if (bad >= 0) {
       rc = RAYC_EINFEASIBLE;
       *why = pg_why_bundle(g, bad, nc);
       memset(g->trying, 0, nb);
     }
   }
+  free(need);
   free(c);
   return rc;
 }
@@ -368,10 +320,11 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
   pg_step_t *st = arg;
   gcs_pgs_t *m = st->m;
   gcs_pg_t *g = step_pg(st);
-  int ok = status == 0;
+  int ok = status == 0, committed = 0;
   if (ok && !commit) {
     Rayc__PrepareBundleResourcesReply *rep = (Rayc__PrepareBundleResourcesReply *)resp;
     ok = rep->success;
+    committed = ok && rep->committed;
     if (!m->stopping)
       pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
                         rep->n_resources_total);
@@ -397,7 +350,7 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
         gcs_pg_attempt_failed(m, g,
                               commit ? "a raylet failed to commit its bundles"
                                      : "a node no longer had the resources when asked to reserve them");
-      else if (!commit)
+      else if (!commit && !committed) /* committed: a one-node attempt, prepared and committed at once */
         pg_send_phase(m, g, 1);
       else
         pg_created(m, g);
@@ -444,6 +397,7 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
       Rayc__PrepareBundleResourcesRequest req = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
       req.bundles = specs;
       req.n_bundles = ns;
+      req.commit = nn == 1; /* the whole attempt on one node: prepare and commit in one call */
       rc = rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
                     PG_RPC_MS, prepare_done, st);
     }

@@ -2,7 +2,7 @@
  * rayc-raylet: the node manager. One libuv loop owns all of this state (no locks): the node's
  * resources, its worker pool, worker leases and the queue of lease requests.
  *
- * Modules, in dependency order: raylet_resources (resource sets), raylet_pool (spawning workers,
+ * Modules, in dependency order (resource sets: common/res.h): raylet_pool (spawning workers,
  * their registration over the local socket, their exit), raylet_lease (lease requests, grants,
  * returns, dispatch), raylet_gcs (registration and heartbeats), raylet_service (the
  * NodeManagerService handler table), raylet_local (the Unix socket workers and drivers use),
@@ -21,15 +21,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
-/* Placement-group bundles add four names per resource and bundle (CPU_group_<i>_<pg>, ...). */
-enum { RES_MAX = 128, RES_NAME_MAX = 96 };
-
-/* A set of named amounts (CPU, GPU, memory, object_store_memory, custom). */
-typedef struct raylet_res {
-  int n;
-  char name[RES_MAX][RES_NAME_MAX];
-  double amount[RES_MAX];
-} raylet_res_t;
+#include "common/res.h"
 
 typedef struct raylet_config {
   char *session_dir;
@@ -100,7 +92,7 @@ struct raylet_lease {
   int ngpus;
   uint8_t id[32];
   size_t id_len;
-  raylet_res_t res;
+  res_set_t res;
   raylet_worker_t *worker;
   id_worker_t owner;
   double blocked_cpus; /* CPUs given back while its task waits in get (raylet_blocked.c) */
@@ -111,7 +103,7 @@ typedef struct raylet_request {
   struct raylet_request *next;
   rpc_call_t *call;
   const Rayc__RequestWorkerLeaseRequest *req; /* owned by call */
-  raylet_res_t res;
+  res_set_t res;
   id_job_t job;
   int64_t queued_ms;
 } raylet_request_t;
@@ -121,8 +113,8 @@ typedef struct raylet_view_node {
   id_node_t id;
   char ip[64];
   int port;
-  raylet_res_t total, avail; /* avail is lowered locally by each spillback until the next view */
-  int lowered;               /* avail was lowered here: a full view refreshes it (raylet_view.c) */
+  res_set_t total, avail; /* avail is lowered locally by each spillback until the next view */
+  int lowered;            /* avail was lowered here: a full view refreshes it (raylet_view.c) */
 } raylet_view_node_t;
 
 /* A lease request that no node can run now; retried each cron tick until it times out. */
@@ -158,7 +150,7 @@ typedef struct raylet_bundle {
   uint8_t pg[ID_PG_SIZE];
   int index;
   int committed;
-  raylet_res_t res;
+  res_set_t res;
 } raylet_bundle_t;
 
 enum { RAYLET_REMOVED_PGS = 64 };
@@ -171,7 +163,7 @@ typedef struct raylet {
   id_node_t node_id;
   char *token;
   rpc_tls_t tls; /* borrowed from cfg */
-  raylet_res_t total, available;
+  res_set_t total, available;
   rpc_server_t *server;
   int port;
   rpc_client_t *client;
@@ -214,22 +206,6 @@ typedef struct raylet {
   struct raylet_rtenv *rtenv;             /* owned: working-dir copies seen unused (raylet_rtenv.c) */
   struct raylet_mem *mem;                 /* owned: the memory monitor (raylet_mem.c) */
 } raylet_t;
-
-/* raylet_resources.c */
-void raylet_res_set(raylet_res_t *r, const char *name, double amount);
-double raylet_res_get(const raylet_res_t *r, const char *name);
-int raylet_res_fits(const raylet_res_t *avail, const raylet_res_t *req);
-void raylet_res_sub(raylet_res_t *avail, const raylet_res_t *req);
-void raylet_res_add(raylet_res_t *avail, const raylet_res_t *req);
-void raylet_res_del(raylet_res_t *r, const char *name);
-/* Parses a JSON object of name -> number into r; 0 or RAYC_EINVALID_ARGUMENT. */
-int raylet_res_parse_json(raylet_res_t *r, const char *json);
-void raylet_res_from_pb(raylet_res_t *r, Rayc__ResourceEntry **entries, size_t n);
-/* Returns a new array of n new entries (free with raylet_res_pb_free). */
-Rayc__ResourceEntry **raylet_res_to_pb(const raylet_res_t *r, size_t *n);
-void raylet_res_pb_free(Rayc__ResourceEntry **e, size_t n);
-int raylet_res_format(const raylet_res_t *r, char *buf, size_t len);
-int raylet_res_equal(const raylet_res_t *a, const raylet_res_t *b);
 
 /* raylet_pool.c */
 int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang);
@@ -292,7 +268,7 @@ void raylet_bundle_free(raylet_t *r);
 
 /* raylet_sched.c: where a lease request should run. */
 enum raylet_sched { SCHED_LOCAL, SCHED_SPILL, SCHED_INFEASIBLE, SCHED_ERROR, SCHED_WAIT_NODE };
-enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
+enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const res_set_t *res,
                                     const raylet_view_node_t **target, const char **why);
 
 /* raylet_view.c: the cluster view, kept from the GCS's full views and deltas. */
@@ -308,8 +284,7 @@ void raylet_view_free(raylet_t *r);
 /* For a queued request this node cannot run now: the view node (borrowed, its free resources
  * lowered by res) it should be spilled to, or NULL to keep it here. Only DEFAULT requests that did
  * not arrive by spillback move. */
-raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req,
-                                         const raylet_res_t *res);
+raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const res_set_t *res);
 void raylet_sched_retry_infeasible(raylet_t *r);
 void raylet_sched_free(raylet_t *r);
 

@@ -11,7 +11,7 @@
 
 static void blocked_adjust(raylet_t *r, double cpus)
 {
-  raylet_res_set(&r->available, "CPU", raylet_res_get(&r->available, "CPU") + cpus);
+  res_put_name(&r->available, "CPU", res_get_name(&r->available, "CPU") + cpus);
 }
 
 void raylet_lease_set_blocked(raylet_t *r, raylet_worker_t *w, int blocked)
@@ -23,7 +23,7 @@ void raylet_lease_set_blocked(raylet_t *r, raylet_worker_t *w, int blocked)
     raylet_lease_unblock(r, l);
     return;
   }
-  double cpus = raylet_res_get(&l->res, "CPU");
+  double cpus = res_get_name(&l->res, "CPU");
   if (l->blocked_cpus > 0 || cpus <= 0)
     return;
   l->blocked_cpus = cpus;

@@ -36,7 +36,7 @@ static raylet_bundle_t *bundle_find(raylet_t *r, const uint8_t *pg, int index)
 }
 
 /* Checks one spec from the GCS and reads its resources. 0 or RAYC_EINVALID_ARGUMENT with *why. */
-static int bundle_spec_read(const Rayc__BundleSpec *s, raylet_res_t *res, const char **why)
+static int bundle_spec_read(const Rayc__BundleSpec *s, res_set_t *res, const char **why)
 {
   if (s->placement_group_id.len != ID_PG_SIZE || s->bundle_index < 0 || s->bundle_index > 100000 ||
       s->n_resources > 8) {
@@ -50,7 +50,7 @@ static int bundle_spec_read(const Rayc__BundleSpec *s, raylet_res_t *res, const 
       *why = "bundle resources need a name of 1..40 bytes and a finite amount >= 0";
       return RAYC_EINVALID_ARGUMENT;
     }
-    raylet_res_set(res, e->name, raylet_res_get(res, e->name) + e->amount);
+    res_put_name(res, e->name, res_get_name(res, e->name) + e->amount);
   }
   return 0;
 }
@@ -58,13 +58,15 @@ static int bundle_spec_read(const Rayc__BundleSpec *s, raylet_res_t *res, const 
 static void fill_resources(raylet_t *r, Rayc__ResourceEntry ***avail, size_t *navail, Rayc__ResourceEntry ***total,
                            size_t *ntotal)
 {
-  *avail = raylet_res_to_pb(&r->available, navail);
-  *total = raylet_res_to_pb(&r->total, ntotal);
+  *avail = res_to_pb(&r->available, navail);
+  *total = res_to_pb(&r->total, ntotal);
 }
+
+static void bundle_commit_all(raylet_t *r, Rayc__BundleSpec *const *specs, size_t n);
 
 void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBundleResourcesRequest *req)
 {
-  raylet_res_t need, one;
+  res_set_t need, one;
   memset(&need, 0, sizeof(need));
   const char *why = NULL;
   int fresh = 0;
@@ -75,13 +77,13 @@ void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBun
     }
     if (bundle_find(r, req->bundles[i]->placement_group_id.data, req->bundles[i]->bundle_index))
       continue; /* prepared already: a retry */
-    raylet_res_add(&need, &one);
+    res_add(&need, &one);
     fresh++;
   }
   Rayc__PrepareBundleResourcesReply rep = RAYC__PREPARE_BUNDLE_RESOURCES_REPLY__INIT;
   /* room for the names a commit adds: four per resource and bundle */
   int room = r->total.n + 4 * (need.n + 1) * fresh <= RES_MAX && r->available.n + 4 * (need.n + 1) * fresh <= RES_MAX;
-  rep.success = !r->stopping && room && raylet_res_fits(&r->available, &need);
+  rep.success = !r->stopping && room && res_fits(&r->available, &need);
   if (!rep.success) /* the GCS retries from the view: refresh it as soon as something frees */
     r->bundle_wanted = 1;
   if (rep.success) {
@@ -93,41 +95,75 @@ void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBun
       memcpy(b->pg, s->placement_group_id.data, ID_PG_SIZE);
       b->index = s->bundle_index;
       bundle_spec_read(s, &b->res, &why);
-      raylet_res_sub(&r->available, &b->res);
+      res_sub(&r->available, &b->res);
       b->next = r->bundles;
       r->bundles = b;
     }
   }
+  if (rep.success && req->commit) { /* the GCS put the whole attempt here: no second round trip */
+    bundle_commit_all(r, req->bundles, req->n_bundles);
+    rep.committed = 1;
+  }
   char buf[256];
-  raylet_res_format(&need, buf, sizeof(buf));
-  log_debug("prepare %zu bundles (%s): %s", req->n_bundles, buf, rep.success ? "reserved" : "does not fit");
+  res_format(&need, buf, sizeof(buf));
+  log_debug("prepare %zu bundles (%s): %s", req->n_bundles, buf,
+            rep.committed ? "reserved and committed"
+            : rep.success ? "reserved"
+                          : "does not fit");
   fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
   rpc_reply(call, &rep.base);
-  raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
-  raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
+  res_pb_free(rep.resources_available, rep.n_resources_available);
+  res_pb_free(rep.resources_total, rep.n_resources_total);
+  if (rep.committed) /* requests waiting for the group's resources */
+    raylet_dispatch(r);
+}
+
+static void bundle_group_res(const raylet_bundle_t *b, res_set_t *out);
+
+/* Commits the prepared bundles given (each found here): their group resources join total and
+ * available. Bundles committed already are skipped (a retry). */
+static void bundle_commit_all(raylet_t *r, Rayc__BundleSpec *const *specs, size_t n)
+{
+  int added = 0;
+  for (size_t i = 0; i < n; i++) {
+    raylet_bundle_t *b = bundle_find(r, specs[i]->placement_group_id.data, specs[i]->bundle_index);
+    if (!b || b->committed)
+      continue;
+    res_set_t g;
+    bundle_group_res(b, &g);
+    res_add(&r->total, &g);
+    res_add(&r->available, &g);
+    b->committed = 1;
+    added++;
+  }
+  char hex[9];
+  if (n)
+    log_info("placement group %s: %d bundles committed here",
+             id_short(specs[0]->placement_group_id.data, ID_PG_SIZE, hex), added);
+  r->last_heartbeat_ms = 0; /* tell the GCS soon */
 }
 
 /* The group resources of bundle b: every name a commit adds, with its amount. */
-static void bundle_group_res(const raylet_bundle_t *b, raylet_res_t *out)
+static void bundle_group_res(const raylet_bundle_t *b, res_set_t *out)
 {
   char hex[2 * ID_PG_SIZE + 1], name[RES_NAME_MAX];
   id_hex(b->pg, ID_PG_SIZE, hex);
-  memset(out, 0, sizeof(*out));
-  for (int i = 0; i < b->res.n; i++) {
-    snprintf(name, sizeof(name), "%s_group_%d_%s", b->res.name[i], b->index, hex);
-    raylet_res_set(out, name, b->res.amount[i]);
-    snprintf(name, sizeof(name), "%s_group_%s", b->res.name[i], hex);
-    raylet_res_set(out, name, b->res.amount[i]);
+  res_clear(out);
+  for (uint32_t i = 0; i < b->res.n; i++) {
+    snprintf(name, sizeof(name), "%s_group_%d_%s", res_name(b->res.id[i]), b->index, hex);
+    res_put_name(out, name, b->res.amt[i]);
+    snprintf(name, sizeof(name), "%s_group_%s", res_name(b->res.id[i]), hex);
+    res_put_name(out, name, b->res.amt[i]);
   }
   snprintf(name, sizeof(name), "bundle_group_%d_%s", b->index, hex);
-  raylet_res_set(out, name, BUNDLE_MARKER);
+  res_put_name(out, name, BUNDLE_MARKER);
   snprintf(name, sizeof(name), "bundle_group_%s", hex);
-  raylet_res_set(out, name, BUNDLE_MARKER);
+  res_put_name(out, name, BUNDLE_MARKER);
 }
 
 void raylet_bundle_commit(raylet_t *r, rpc_call_t *call, const Rayc__CommitBundleResourcesRequest *req)
 {
-  raylet_res_t one;
+  res_set_t one;
   const char *why = NULL;
   for (size_t i = 0; i < req->n_bundles; i++) {
     const Rayc__BundleSpec *s = req->bundles[i];
@@ -140,41 +176,25 @@ void raylet_bundle_commit(raylet_t *r, rpc_call_t *call, const Rayc__CommitBundl
       return;
     }
   }
-  int added = 0;
-  for (size_t i = 0; i < req->n_bundles; i++) {
-    raylet_bundle_t *b = bundle_find(r, req->bundles[i]->placement_group_id.data, req->bundles[i]->bundle_index);
-    if (b->committed)
-      continue;
-    raylet_res_t g;
-    bundle_group_res(b, &g);
-    raylet_res_add(&r->total, &g);
-    raylet_res_add(&r->available, &g);
-    b->committed = 1;
-    added++;
-  }
-  char hex[9];
-  if (req->n_bundles)
-    log_info("placement group %s: %d bundles committed here",
-             id_short(req->bundles[0]->placement_group_id.data, ID_PG_SIZE, hex), added);
+  bundle_commit_all(r, req->bundles, req->n_bundles);
   Rayc__CommitBundleResourcesReply rep = RAYC__COMMIT_BUNDLE_RESOURCES_REPLY__INIT;
   fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
   rpc_reply(call, &rep.base);
-  raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
-  raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
-  r->last_heartbeat_ms = 0; /* tell the GCS soon */
+  res_pb_free(rep.resources_available, rep.n_resources_available);
+  res_pb_free(rep.resources_total, rep.n_resources_total);
   raylet_dispatch(r);
 }
 
 /* 1 when res names a resource of the group (hex) — of bundle index only, when index >= 0. */
-static int res_uses_group(const raylet_res_t *res, const char *hex, int index)
+static int res_uses_group(const res_set_t *res, const char *hex, int index)
 {
   char tag[RES_NAME_MAX];
   if (index >= 0)
     snprintf(tag, sizeof(tag), "_group_%d_%s", index, hex);
   else
     snprintf(tag, sizeof(tag), "_group_%s", hex);
-  for (int i = 0; i < res->n; i++) {
-    const char *p = strstr(res->name[i], index >= 0 ? tag : "_group_");
+  for (uint32_t i = 0; i < res->n; i++) {
+    const char *p = strstr(res_name(res->id[i]), index >= 0 ? tag : "_group_");
     if (p && (index >= 0 || strstr(p, hex)))
       return 1;
   }
@@ -226,17 +246,17 @@ static void fail_group_requests(raylet_t *r, const uint8_t *pg, const char *hex)
 /* Takes bundle b's group resources out of total and available (names that reach zero go). */
 static void bundle_uncommit(raylet_t *r, raylet_bundle_t *b)
 {
-  raylet_res_t g;
+  res_set_t g;
   bundle_group_res(b, &g);
-  for (int i = 0; i < g.n; i++) {
-    double t = raylet_res_get(&r->total, g.name[i]) - g.amount[i];
-    double a = raylet_res_get(&r->available, g.name[i]) - g.amount[i];
-    if (t <= 1e-9) {
-      raylet_res_del(&r->total, g.name[i]);
-      raylet_res_del(&r->available, g.name[i]);
+  for (uint32_t i = 0; i < g.n; i++) {
+    double t = res_get(&r->total, g.id[i]) - g.amt[i];
+    double a = res_get(&r->available, g.id[i]) - g.amt[i];
+    if (t <= RES_EPS) {
+      res_del(&r->total, g.id[i]);
+      res_del(&r->available, g.id[i]);
     } else {
-      raylet_res_set(&r->total, g.name[i], t);
-      raylet_res_set(&r->available, g.name[i], a < 0 ? 0 : a);
+      res_put(&r->total, g.id[i], t);
+      res_put(&r->available, g.id[i], a < 0 ? 0 : a);
     }
   }
   b->committed = 0;
@@ -272,7 +292,7 @@ void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResou
     }
     if (b->committed)
       bundle_uncommit(r, b);
-    raylet_res_add(&r->available, &b->res);
+    res_add(&r->available, &b->res);
     *pp = b->next;
     free(b);
     cancelled++;
@@ -287,8 +307,8 @@ void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResou
   rep.cancelled = cancelled;
   fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
   rpc_reply(call, &rep.base);
-  raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
-  raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
+  res_pb_free(rep.resources_available, rep.n_resources_available);
+  res_pb_free(rep.resources_total, rep.n_resources_total);
   r->last_heartbeat_ms = 0;
   raylet_dispatch(r);
 }

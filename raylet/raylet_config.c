@@ -158,18 +158,18 @@ static int raylet_config_defaults(raylet_t *r)
 static int raylet_config_resources(raylet_t *r)
 {
   raylet_config_t *c = &r->cfg;
-  raylet_res_set(&r->total, "CPU", c->num_cpus);
-  raylet_res_set(&r->total, "GPU", c->num_gpus);
-  raylet_res_set(&r->total, "memory", (double)c->memory);
-  raylet_res_set(&r->total, "object_store_memory", (double)c->object_store_memory);
-  if (c->resources && raylet_res_parse_json(&r->total, c->resources) != 0) {
+  res_put_name(&r->total, "CPU", c->num_cpus);
+  res_put_name(&r->total, "GPU", c->num_gpus);
+  res_put_name(&r->total, "memory", (double)c->memory);
+  res_put_name(&r->total, "object_store_memory", (double)c->object_store_memory);
+  if (c->resources && res_parse_json(&r->total, c->resources) != 0) {
     fprintf(stderr, "rayc-raylet: --resources must be a JSON object of name: number (0..1e15), got '%s'\n",
             c->resources);
     return RAYC_EINVALID_ARGUMENT;
   }
-  for (int i = 0; i < r->total.n; i++)
-    if (!(r->total.amount[i] >= 0 && r->total.amount[i] <= RPC_VALID_AMOUNT_MAX)) {
-      fprintf(stderr, "rayc-raylet: %s must be 0..1e15, got %g\n", r->total.name[i], r->total.amount[i]);
+  for (uint32_t i = 0; i < r->total.n; i++)
+    if (!(r->total.amt[i] >= 0 && r->total.amt[i] <= RPC_VALID_AMOUNT_MAX)) {
+      fprintf(stderr, "rayc-raylet: %s must be 0..1e15, got %g\n", res_name(r->total.id[i]), r->total.amt[i]);
       return RAYC_EINVALID_ARGUMENT;
     }
   r->available = r->total;

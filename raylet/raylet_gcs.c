@@ -26,8 +26,8 @@ static void gcs_fill_node(raylet_t *r, Rayc__NodeInfo *n, char *hostname, size_t
   n->object_manager_port = r->cfg.object_manager_port;
   n->raylet_socket = r->cfg.socket;
   n->store_socket = r->cfg.store_socket;
-  n->resources_total = raylet_res_to_pb(&r->total, &n->n_resources_total);
-  n->resources_available = raylet_res_to_pb(&r->available, &n->n_resources_available);
+  n->resources_total = res_to_pb(&r->total, &n->n_resources_total);
+  n->resources_available = res_to_pb(&r->available, &n->n_resources_available);
   n->state = RAYC__NODE_STATE__NODE_ALIVE;
   if (gethostname(hostname, hlen) != 0)
     hostname[0] = '\0';
@@ -73,8 +73,8 @@ static void gcs_register(raylet_t *r)
   req.node = &node;
   rpc_call(r->gcs, &rayc__node_info_gcs_service__descriptor, "RegisterNode", &req.base, GCS_CALL_TIMEOUT_MS,
            gcs_register_done, r);
-  raylet_res_pb_free(node.resources_total, node.n_resources_total);
-  raylet_res_pb_free(node.resources_available, node.n_resources_available);
+  res_pb_free(node.resources_total, node.n_resources_total);
+  res_pb_free(node.resources_available, node.n_resources_available);
 }
 
 int raylet_gcs_start(raylet_t *r)
@@ -125,18 +125,18 @@ static void gcs_heartbeat_done(void *arg, int status, const char *detail, Protob
  * and marks req `unchanged` instead (an idle node's heartbeat carries no resources). */
 static void gcs_fill_report(raylet_t *r, Rayc__ReportHeartbeatRequest *req)
 {
-  req->resources_available = raylet_res_to_pb(&r->available, &req->n_resources_available);
+  req->resources_available = res_to_pb(&r->available, &req->n_resources_available);
   req->draining = r->draining != 0;
   req->infeasible_demands = raylet_lease_demands(r, &req->n_infeasible_demands);
   /* committed placement-group bundles change the total (and registration may have seen them) */
-  req->resources_total = raylet_res_to_pb(&r->total, &req->n_resources_total);
+  req->resources_total = res_to_pb(&r->total, &req->n_resources_total);
   size_t len = protobuf_c_message_get_packed_size(&req->base);
   uint8_t *buf = xmalloc(len ? len : 1);
   protobuf_c_message_pack(&req->base, buf);
   if (r->hb_report && len == r->hb_report_len && memcmp(buf, r->hb_report, len) == 0) {
     free(buf);
-    raylet_res_pb_free(req->resources_available, req->n_resources_available);
-    raylet_res_pb_free(req->resources_total, req->n_resources_total);
+    res_pb_free(req->resources_available, req->n_resources_available);
+    res_pb_free(req->resources_total, req->n_resources_total);
     raylet_demands_free(req->infeasible_demands, req->n_infeasible_demands);
     req->resources_available = req->resources_total = NULL;
     req->n_resources_available = req->n_resources_total = 0;
@@ -174,8 +174,8 @@ void raylet_gcs_heartbeat(raylet_t *r)
     r->hb_in_flight = 1;
   else
     gcs_report_forget(r);
-  raylet_res_pb_free(req.resources_available, req.n_resources_available);
-  raylet_res_pb_free(req.resources_total, req.n_resources_total);
+  res_pb_free(req.resources_available, req.n_resources_available);
+  res_pb_free(req.resources_total, req.n_resources_total);
   raylet_demands_free(req.infeasible_demands, req.n_infeasible_demands);
 }
 

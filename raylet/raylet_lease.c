@@ -25,8 +25,8 @@ static id_job_t q_job(const Rayc__RequestWorkerLeaseRequest *req);
 /* Gives the lease whole GPU ids for its GPU amount (a fraction still takes one id). */
 static void lease_take_gpus(raylet_t *r, raylet_lease_t *l)
 {
-  double want = raylet_res_get(&l->res, "GPU");
-  int total = (int)raylet_res_get(&r->total, "GPU");
+  double want = res_get_name(&l->res, "GPU");
+  int total = (int)res_get_name(&r->total, "GPU");
   for (int i = 0; i < total && i < RAYLET_MAX_GPUS && l->ngpus < want; i++)
     if (!r->gpu_used[i]) {
       r->gpu_used[i] = 1;
@@ -45,7 +45,7 @@ static void lease_grant(raylet_t *r, raylet_request_t *q, raylet_worker_t *w)
   memcpy(l->owner.b, req->owner_worker_id.data, req->owner_worker_id.len);
   l->next = r->leases;
   r->leases = l;
-  raylet_res_sub(&r->available, &l->res);
+  res_sub(&r->available, &l->res);
   lease_take_gpus(r, l);
   w->lease = l;
   raylet_worker_set_state(w, WORKER_LEASED);
@@ -72,7 +72,7 @@ static void lease_free(raylet_t *r, raylet_lease_t *l)
       break;
     }
   raylet_lease_unblock(r, l);
-  raylet_res_add(&r->available, &l->res);
+  res_add(&r->available, &l->res);
   if (r->bundle_wanted) { /* a placement group waits for resources: tell the GCS at once */
     r->bundle_wanted = 0;
     r->last_heartbeat_ms = 0;
@@ -94,7 +94,7 @@ void raylet_lease_kill(raylet_t *r, raylet_lease_t *l)
   }
 }
 
-static int request_validate(const Rayc__RequestWorkerLeaseRequest *req, raylet_res_t *res, const char **why)
+static int request_validate(const Rayc__RequestWorkerLeaseRequest *req, res_set_t *res, const char **why)
 {
   if (req->job_id.len != ID_JOB_SIZE || req->lease_id.len == 0 || req->lease_id.len > 32 ||
       req->owner_worker_id.len != ID_WORKER_SIZE ||
@@ -106,9 +106,9 @@ static int request_validate(const Rayc__RequestWorkerLeaseRequest *req, raylet_r
     *why = "too many resources";
     return RAYC_EINVALID_ARGUMENT;
   }
-  raylet_res_from_pb(res, req->resources, req->n_resources);
-  for (int i = 0; i < res->n; i++)
-    if (res->amount[i] < 0) {
+  res_from_pb(res, req->resources, req->n_resources);
+  for (uint32_t i = 0; i < res->n; i++)
+    if (res->amt[i] < 0) {
       *why = "resource amounts must not be negative";
       return RAYC_EINVALID_ARGUMENT;
     }
@@ -130,7 +130,7 @@ static void lease_reply_spill(raylet_t *r, rpc_call_t *call, const raylet_view_n
 }
 
 static void lease_enqueue(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req,
-                          const raylet_res_t *res)
+                          const res_set_t *res)
 {
   raylet_request_t *q = xcalloc(1, sizeof(*q));
   q->call = call;
@@ -147,7 +147,7 @@ static void lease_enqueue(raylet_t *r, rpc_call_t *call, const Rayc__RequestWork
 
 /* Routes a validated request: queue it here, spill it back, park it as infeasible, or fail it.
  * Returns 1 when it should be parked as infeasible, 2 when it should wait for its affinity node. */
-static int lease_act(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
+static int lease_act(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req, const res_set_t *res,
                      enum raylet_sched d, const raylet_view_node_t *target, const char *why)
 {
   switch (d) {
@@ -159,7 +159,7 @@ static int lease_act(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLea
       return 0;
     case SCHED_ERROR: {
       char buf[512];
-      raylet_res_format(res, buf, sizeof(buf));
+      res_format(res, buf, sizeof(buf));
       rpc_reply_error(call, RAYC_EINFEASIBLE, "%s (asked for %s)", why, buf);
       return 0;
     }
@@ -172,7 +172,7 @@ static int lease_act(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLea
 }
 
 static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req,
-                       const raylet_res_t *res)
+                       const res_set_t *res)
 {
   const raylet_view_node_t *target = NULL;
   const char *why = NULL;
@@ -192,7 +192,7 @@ static void lease_park(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerL
 }
 
 static void lease_park_infeasible(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req,
-                                  const raylet_res_t *res, int how)
+                                  const res_set_t *res, int how)
 {
   if (how == 2) {
     char hex[2 * ID_NODE_SIZE + 1];
@@ -202,7 +202,7 @@ static void lease_park_infeasible(raylet_t *r, rpc_call_t *call, const Rayc__Req
     return;
   }
   char buf[512];
-  raylet_res_format(res, buf, sizeof(buf));
+  res_format(res, buf, sizeof(buf));
   size_t i = 0;
   while (i < r->nwarned && strcmp(r->warned[i], buf) != 0)
     i++;
@@ -218,10 +218,10 @@ static void lease_park_infeasible(raylet_t *r, rpc_call_t *call, const Rayc__Req
 }
 
 /* Answers a parked request that waited too long. */
-static void lease_park_expire(raylet_t *r, raylet_infeasible_t *x, const raylet_res_t *res)
+static void lease_park_expire(raylet_t *r, raylet_infeasible_t *x, const res_set_t *res)
 {
   char buf[512];
-  raylet_res_format(res, buf, sizeof(buf));
+  res_format(res, buf, sizeof(buf));
   if (x->wait_node) {
     char hex[2 * ID_NODE_SIZE + 1];
     rpc_reply_error(x->call, RAYC_EINFEASIBLE,
@@ -241,8 +241,8 @@ void raylet_sched_retry_infeasible(raylet_t *r)
   int64_t now = now_ms();
   for (raylet_infeasible_t **pp = &r->infeasible; *pp;) {
     raylet_infeasible_t *x = *pp;
-    raylet_res_t res;
-    raylet_res_from_pb(&res, x->req->resources, x->req->n_resources);
+    res_set_t res;
+    res_from_pb(&res, x->req->resources, x->req->n_resources);
     const raylet_view_node_t *t;
     const char *why;
     enum raylet_sched d = raylet_sched_pick(r, x->req, &res, &t, &why);
@@ -266,7 +266,7 @@ void raylet_sched_retry_infeasible(raylet_t *r)
 void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req)
 {
   raylet_cron_busy(r);
-  raylet_res_t res;
+  res_set_t res;
   const char *why = NULL;
   int rc = request_validate(req, &res, &why);
   if (r->stopping)
@@ -298,19 +298,19 @@ static int request_same_key(const raylet_request_t *a, const raylet_request_t *b
 
 /* Tries to grant q; returns 1 if granted (q is freed). Otherwise starts a worker for it when
  * fewer workers of its key are starting than requests of its key wait ahead of and with it. */
-static int dispatch_one(raylet_t *r, raylet_request_t *q, raylet_res_t *avail, int *starting_total)
+static int dispatch_one(raylet_t *r, raylet_request_t *q, res_set_t *avail, int *starting_total)
 {
-  if (!raylet_res_fits(avail, &q->res))
+  if (!res_fits(avail, &q->res))
     return 0;
   raylet_worker_t *w = raylet_pool_find_idle(r, q->job, q->req->code_path, q->req->language);
   if (w) {
-    raylet_res_sub(avail, &q->res);
+    res_sub(avail, &q->res);
     lease_grant(r, q, w);
     return 1;
   }
   /* Set its resources aside while its worker starts, so later requests do not start workers
    * that could not run anyway. */
-  raylet_res_sub(avail, &q->res);
+  res_sub(avail, &q->res);
   int waiting = 0;
   for (const raylet_request_t *p = r->queue; p != q; p = p->next)
     waiting += request_same_key(p, q);
@@ -325,7 +325,7 @@ void raylet_dispatch(raylet_t *r)
 {
   int starting_total = 0;
   id_job_t none = {{0}};
-  raylet_res_t avail = r->available;
+  res_set_t avail = r->available;
   raylet_pool_count_starting(r, none, NULL, 0, &starting_total);
   for (raylet_request_t **pp = &r->queue; *pp;) {
     raylet_request_t *q = *pp;
@@ -462,11 +462,11 @@ void raylet_lease_spill_queued(raylet_t *r)
 {
   if (r->nview == 0 || r->draining)
     return;
-  raylet_res_t avail = r->available; /* what dispatch gives out, in queue order */
+  res_set_t avail = r->available; /* what dispatch gives out, in queue order */
   for (raylet_request_t **pp = &r->queue; *pp;) {
     raylet_request_t *q = *pp;
-    if (raylet_res_fits(&avail, &q->res)) {
-      raylet_res_sub(&avail, &q->res); /* runs here soon (its worker may be starting) */
+    if (res_fits(&avail, &q->res)) {
+      res_sub(&avail, &q->res); /* runs here soon (its worker may be starting) */
       pp = &q->next;
       continue;
     }
@@ -490,20 +490,20 @@ Rayc__ResourceDemand **raylet_lease_demands(const raylet_t *r, size_t *n)
   if (!cap)
     return NULL;
   Rayc__ResourceDemand **v = xcalloc(cap, sizeof(*v));
-  raylet_res_t *shapes = xcalloc(cap, sizeof(*shapes));
+  res_set_t *shapes = xcalloc(cap, sizeof(*shapes));
   for (const raylet_infeasible_t *x = r->infeasible; x; x = x->next) {
     if (x->wait_node)
       continue; /* waits for a node, not for resources: no demand for the autoscaler */
-    raylet_res_t res;
-    raylet_res_from_pb(&res, x->req->resources, x->req->n_resources);
+    res_set_t res;
+    res_from_pb(&res, x->req->resources, x->req->n_resources);
     size_t j = 0;
-    while (j < k && !raylet_res_equal(&shapes[j], &res))
+    while (j < k && !res_equal(&shapes[j], &res))
       j++;
     if (j == k) {
       shapes[k] = res;
       v[k] = xmalloc(sizeof(**v));
       rayc__resource_demand__init(v[k]);
-      v[k]->shape = raylet_res_to_pb(&res, &v[k]->n_shape);
+      v[k]->shape = res_to_pb(&res, &v[k]->n_shape);
       k++;
     }
     v[j]->count++;
@@ -516,7 +516,7 @@ Rayc__ResourceDemand **raylet_lease_demands(const raylet_t *r, size_t *n)
 void raylet_demands_free(Rayc__ResourceDemand **v, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
-    raylet_res_pb_free(v[i]->shape, v[i]->n_shape);
+    res_pb_free(v[i]->shape, v[i]->n_shape);
     free(v[i]);
   }
   free(v);

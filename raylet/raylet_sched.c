@@ -39,14 +39,14 @@
 enum { SCHED_SPREAD_THRESHOLD_PCT = 50 };
 
 /* The highest utilization, among the resources req asks for, of a node with total and free. */
-static double sched_util(const raylet_res_t *total, const raylet_res_t *free_, const raylet_res_t *req)
+static double sched_util(const res_set_t *total, const res_set_t *free_, const res_set_t *req)
 {
   double u = 0;
-  for (int i = 0; i < req->n; i++) {
-    if (req->amount[i] <= 0)
+  for (uint32_t i = 0; i < req->n; i++) {
+    if (req->amt[i] <= 0)
       continue;
-    double t = raylet_res_get(total, req->name[i]);
-    double f = raylet_res_get(free_, req->name[i]);
+    double t = res_get(total, req->id[i]);
+    double f = res_get(free_, req->id[i]);
     double x = t > 0 ? (t - f) / t : 1;
     if (x > u)
       u = x;
@@ -55,11 +55,11 @@ static double sched_util(const raylet_res_t *total, const raylet_res_t *free_, c
 }
 
 /* This node's resources minus what its queued requests will take. */
-static raylet_res_t sched_local_free(const raylet_t *r)
+static res_set_t sched_local_free(const raylet_t *r)
 {
-  raylet_res_t f = r->available;
+  res_set_t f = r->available;
   for (const raylet_request_t *q = r->queue; q; q = q->next)
-    raylet_res_sub(&f, &q->res);
+    res_sub(&f, &q->res);
   return f;
 }
 
@@ -69,13 +69,13 @@ static int sched_is_local(const raylet_t *r, const raylet_view_node_t *n)
 }
 
 /* The remote node with the lowest utilization that fits req (free now, or ever with !now). */
-static raylet_view_node_t *sched_best_remote(raylet_t *r, const raylet_res_t *req, int now, double *util)
+static raylet_view_node_t *sched_best_remote(raylet_t *r, const res_set_t *req, int now, double *util)
 {
   raylet_view_node_t *best = NULL;
   double bu = 2;
   for (int i = 0; i < r->nview; i++) {
     raylet_view_node_t *n = r->view[i];
-    if (sched_is_local(r, n) || !raylet_res_fits(&n->total, req) || (now && !raylet_res_fits(&n->avail, req)))
+    if (sched_is_local(r, n) || !res_fits(&n->total, req) || (now && !res_fits(&n->avail, req)))
       continue;
     double u = sched_util(&n->total, &n->avail, req);
     if (u < bu)
@@ -85,26 +85,26 @@ static raylet_view_node_t *sched_best_remote(raylet_t *r, const raylet_res_t *re
   return best;
 }
 
-static enum raylet_sched sched_spill(raylet_view_node_t *n, const raylet_res_t *req, const raylet_view_node_t **target)
+static enum raylet_sched sched_spill(raylet_view_node_t *n, const res_set_t *req, const raylet_view_node_t **target)
 {
-  raylet_res_sub(&n->avail, req);
+  res_sub(&n->avail, req);
   n->lowered = 1;
   *target = n;
   return SCHED_SPILL;
 }
 
-static enum raylet_sched sched_default(raylet_t *r, const raylet_res_t *req, int spilled,
+static enum raylet_sched sched_default(raylet_t *r, const res_set_t *req, int spilled,
                                        const raylet_view_node_t **target)
 {
-  int local_ok = raylet_res_fits(&r->total, req);
-  raylet_res_t free_ = sched_local_free(r);
+  int local_ok = res_fits(&r->total, req);
+  res_set_t free_ = sched_local_free(r);
   if (local_ok && spilled)
     return SCHED_LOCAL;
   double lu = sched_util(&r->total, &free_, req), ru;
-  if (local_ok && raylet_res_fits(&free_, req) && lu * 100 < SCHED_SPREAD_THRESHOLD_PCT)
+  if (local_ok && res_fits(&free_, req) && lu * 100 < SCHED_SPREAD_THRESHOLD_PCT)
     return SCHED_LOCAL;
   raylet_view_node_t *best = sched_best_remote(r, req, 1, &ru);
-  if (best && (!local_ok || !raylet_res_fits(&free_, req) || ru < lu))
+  if (best && (!local_ok || !res_fits(&free_, req) || ru < lu))
     return sched_spill(best, req, target);
   if (local_ok)
     return SCHED_LOCAL;
@@ -112,9 +112,9 @@ static enum raylet_sched sched_default(raylet_t *r, const raylet_res_t *req, int
   return best ? sched_spill(best, req, target) : SCHED_INFEASIBLE;
 }
 
-static enum raylet_sched sched_spread(raylet_t *r, const raylet_res_t *req, const raylet_view_node_t **target)
+static enum raylet_sched sched_spread(raylet_t *r, const res_set_t *req, const raylet_view_node_t **target)
 {
-  raylet_res_t free_ = sched_local_free(r);
+  res_set_t free_ = sched_local_free(r);
   /* The scan starts where the last pick left off and moves the cursor only past the slot it
    * picks: moving it on every step skipped a slot per step (two nodes got 12/0, three 2/4/6). */
   unsigned n = (unsigned)r->nview + 1, start = r->spread_next % n;
@@ -122,14 +122,14 @@ static enum raylet_sched sched_spread(raylet_t *r, const raylet_res_t *req, cons
     for (unsigned k = 0; k < n; k++) {
       unsigned i = (start + k) % n;
       if (i == (unsigned)r->nview) { /* this node */
-        if (raylet_res_fits(&r->total, req) && (pass || raylet_res_fits(&free_, req))) {
+        if (res_fits(&r->total, req) && (pass || res_fits(&free_, req))) {
           r->spread_next = i + 1;
           return SCHED_LOCAL;
         }
         continue;
       }
       raylet_view_node_t *v = r->view[i];
-      if (!sched_is_local(r, v) && raylet_res_fits(&v->total, req) && (pass || raylet_res_fits(&v->avail, req))) {
+      if (!sched_is_local(r, v) && res_fits(&v->total, req) && (pass || res_fits(&v->avail, req))) {
         r->spread_next = i + 1;
         return sched_spill(v, req, target);
       }
@@ -139,11 +139,11 @@ static enum raylet_sched sched_spread(raylet_t *r, const raylet_res_t *req, cons
 }
 
 static enum raylet_sched sched_affinity(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req,
-                                        const raylet_res_t *res, const raylet_view_node_t **target, const char **why)
+                                        const res_set_t *res, const raylet_view_node_t **target, const char **why)
 {
   if (req->affinity_node_id.len == ID_NODE_SIZE &&
       memcmp(req->affinity_node_id.data, r->node_id.b, ID_NODE_SIZE) == 0) {
-    if (raylet_res_fits(&r->total, res))
+    if (res_fits(&r->total, res))
       return SCHED_LOCAL;
   } else {
     int known = 0;
@@ -151,7 +151,7 @@ static enum raylet_sched sched_affinity(raylet_t *r, const Rayc__RequestWorkerLe
       if (req->affinity_node_id.len == ID_NODE_SIZE &&
           memcmp(r->view[i]->id.b, req->affinity_node_id.data, ID_NODE_SIZE) == 0) {
         known = 1;
-        if (raylet_res_fits(&r->view[i]->total, res))
+        if (res_fits(&r->view[i]->total, res))
           return sched_spill(r->view[i], res, target);
       }
     /* A node that joined after the last view: wait for it to show up (the caller bounds the
@@ -166,14 +166,14 @@ static enum raylet_sched sched_affinity(raylet_t *r, const Rayc__RequestWorkerLe
 }
 
 static enum raylet_sched sched_draining(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req,
-                                        const raylet_res_t *res, const raylet_view_node_t **target, const char **why)
+                                        const res_set_t *res, const raylet_view_node_t **target, const char **why)
 {
   double u;
   if (req->strategy == RAYC__SCHEDULING_STRATEGY__NODE_AFFINITY) {
     for (int i = 0; i < r->nview; i++)
       if (req->affinity_node_id.len == ID_NODE_SIZE && !sched_is_local(r, r->view[i]) &&
           memcmp(r->view[i]->id.b, req->affinity_node_id.data, ID_NODE_SIZE) == 0 &&
-          raylet_res_fits(&r->view[i]->total, res))
+          res_fits(&r->view[i]->total, res))
         return sched_spill(r->view[i], res, target);
     if (!req->affinity_soft) {
       *why = "node affinity: the node is draining, not alive, or can never have the resources the task asks for";
@@ -189,7 +189,7 @@ static enum raylet_sched sched_draining(raylet_t *r, const Rayc__RequestWorkerLe
   return SCHED_ERROR;
 }
 
-enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
+enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const res_set_t *res,
                                     const raylet_view_node_t **target, const char **why)
 {
   *target = NULL;
@@ -201,14 +201,14 @@ enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseR
     case RAYC__SCHEDULING_STRATEGY__SPREAD:
       if (!req->spilled)
         return sched_spread(r, res, target);
-      return raylet_res_fits(&r->total, res) ? SCHED_LOCAL : sched_default(r, res, 0, target);
+      return res_fits(&r->total, res) ? SCHED_LOCAL : sched_default(r, res, 0, target);
     default:
       return sched_default(r, res, req->spilled, target);
   }
 }
 
 raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req,
-                                         const raylet_res_t *res)
+                                         const res_set_t *res)
 {
   if (req->spilled || r->draining || req->strategy != RAYC__SCHEDULING_STRATEGY__DEFAULT ||
       req->placement_group_id.len != 0)
@@ -216,7 +216,7 @@ raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerL
   double u;
   raylet_view_node_t *best = sched_best_remote(r, res, 1, &u);
   if (best) {
-    raylet_res_sub(&best->avail, res);
+    res_sub(&best->avail, res);
     best->lowered = 1;
   }
   return best;

@@ -169,7 +169,7 @@ int raylet_server_run(int argc, char **argv)
       (rc = raylet_metrics_start(r)) != 0 || (rc = raylet_mem_start(r)) != 0 || (rc = raylet_gcs_start(r)) != 0)
     goto stop;
   char res[512], id[9];
-  raylet_res_format(&r->total, res, sizeof(res));
+  res_format(&r->total, res, sizeof(res));
   log_info("node %s serving on %s:%d, socket %s, resources %s", id_short(r->node_id.b, ID_NODE_SIZE, id),
            r->cfg.node_ip, r->port, r->cfg.socket, res);
   uv_run(&r->loop, UV_RUN_DEFAULT);

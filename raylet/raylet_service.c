@@ -54,15 +54,15 @@ static void h_get_node_stats(void *ctx, rpc_call_t *call, const ProtobufCMessage
   (void)m;
   Rayc__GetNodeStatsReply rep = RAYC__GET_NODE_STATS_REPLY__INIT;
   rep.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
-  rep.resources_total = raylet_res_to_pb(&r->total, &rep.n_resources_total);
-  rep.resources_available = raylet_res_to_pb(&r->available, &rep.n_resources_available);
+  rep.resources_total = res_to_pb(&r->total, &rep.n_resources_total);
+  rep.resources_available = res_to_pb(&r->available, &rep.n_resources_available);
   rep.workers = stats_workers(r, &rep.n_workers);
   for (raylet_lease_t *l = r->leases; l; l = l->next)
     rep.num_leases++;
   rep.draining = r->draining != 0;
   rpc_reply(call, &rep.base);
-  raylet_res_pb_free(rep.resources_total, rep.n_resources_total);
-  raylet_res_pb_free(rep.resources_available, rep.n_resources_available);
+  res_pb_free(rep.resources_total, rep.n_resources_total);
+  res_pb_free(rep.resources_available, rep.n_resources_available);
   for (size_t i = 0; i < rep.n_workers; i++)
     free(rep.workers[i]);
   free(rep.workers);

@@ -62,8 +62,8 @@ static void view_upsert(raylet_t *r, const Rayc__NodeResourceView *n)
   snprintf(x->ip, sizeof(x->ip), "%s", n->ip);
   x->port = n->raylet_port;
   x->lowered = 0;
-  raylet_res_from_pb(&x->total, n->resources_total, n->n_resources_total);
-  raylet_res_from_pb(&x->avail, n->resources_available, n->n_resources_available);
+  res_from_pb(&x->total, n->resources_total, n->n_resources_total);
+  res_from_pb(&x->avail, n->resources_available, n->n_resources_available);
 }
 
 void raylet_view_apply(raylet_t *r, const Rayc__ClusterView *v)

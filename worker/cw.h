@@ -21,6 +21,7 @@
 #include "common/hmap.h"
 #include "common/ids.h"
 #include "common/pb.h"
+#include "common/res.h"
 #include "common/rpc.h"
 #include "object-store/store_client.h"
 #include "proto/gcs_actor.pb-c.h"
@@ -46,6 +47,8 @@ enum {
   CW_BORROW_POLL_RETRY_MS = 200,       /* a failed one is tried again after this long... */
   CW_BORROW_POLL_FAILURES = 3,         /* ...and the borrower is dead after this many in a row */
   CW_BORROW_RPC_MS = 10000,            /* AddBorrower and other synchronous calls to owners */
+  CW_PG_CREATED_KEPT = 64,             /* groups remembered CREATED at create: their wait needs no call */
+  CW_PG_CREATE_WAIT_MS = 200,          /* a create's reply waits this long for the group to be CREATED */
 };
 
 typedef struct cw_blob {
@@ -192,15 +195,13 @@ struct cw_class {
   cw_class_t *next;
   struct cw *cw; /* its core worker (lease and push callbacks find it here) */
   char key[512];
-  int nres;
-  char res_name[CW_RES_MAX][CW_RES_NAME_MAX];
+  res_set_t res;          /* the demand of its tasks (at most CW_RES_MAX names) */
   uint8_t pg[ID_PG_SIZE]; /* has_pg: the placement group its tasks run in */
   int has_pg, bundle_index;
   int strategy; /* RAYC_STRATEGY_* */
   int language; /* enum rayc_language: the kind of worker its leases get */
   uint8_t affinity[ID_NODE_SIZE];
   int affinity_soft;
-  double res_amount[CW_RES_MAX];
   cw_task_t *head, *tail;
   size_t queued;
   cw_lease_t *leases;
@@ -264,6 +265,8 @@ typedef struct cw {
   struct cw_actors *actors;          /* cw_actor_submit.c: the actors this process calls; NULL until used */
   uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
   size_t npg_removed;
+  uint8_t pg_created[CW_PG_CREATED_KEPT][ID_PG_SIZE]; /* groups seen CREATED at create (ring, cw_pg.c) */
+  size_t npg_created;                                 /* ever recorded; the ring holds the last few */
   /* borrowing (cw_borrow.c) */
   hmap_t peers;         /* worker id -> cw_peer_t */
   cw_peer_t **rm_peers; /* peers with removals to send */

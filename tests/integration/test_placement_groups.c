@@ -132,7 +132,13 @@ START_TEST(test_infeasible_group_stays_pending)
 {
   it_connect();
   const rayc_resource big[] = {{"CPU", 100}};
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   rayc_placement_group pg = make_pg(big, 1, 1, RAYC_PG_STRICT_PACK, "toobig");
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  /* create holds its reply until the group is placed, but only briefly (200 ms): never until then */
+  double create_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  ck_assert_msg(create_s < 8, "create of an infeasible group took %.1f s", create_s);
   int rc = rayc_placement_group_wait(&pg, 1500);
   ck_assert_msg(rc == RAYC_ETIMEOUT, "wait on an infeasible group: %d (%s)", rc, rayc_last_error());
   ck_assert_msg(strstr(rayc_last_error(), "PENDING") && strstr(rayc_last_error(), "STRICT_PACK"),

@@ -1,4 +1,4 @@
-/* Unit tests for the raylet's `--resources` JSON (raylet_res_parse_json in raylet/raylet_resources.c):
+/* Unit tests for the raylet's `--resources` JSON (res_parse_json in common/res.c):
  * what it accepts is what the GCS accepts when the node registers, and a refused set changes
  * nothing. Regression seeds of fuzz_res_json. */
 #include "raylet/raylet.h"
@@ -11,12 +11,12 @@
 #include <string.h>
 
 /* Parses json over a table holding CPU 2; returns the result, and checks a refusal left it alone. */
-static int parse(const char *json, raylet_res_t *r)
+static int parse(const char *json, res_set_t *r)
 {
   memset(r, 0, sizeof(*r));
-  raylet_res_set(r, "CPU", 2);
-  raylet_res_t before = *r;
-  int rc = raylet_res_parse_json(r, json);
+  res_put_name(r, "CPU", 2);
+  res_set_t before = *r;
+  int rc = res_parse_json(r, json);
   if (rc != 0)
     ck_assert_msg(memcmp(r, &before, sizeof(*r)) == 0, "a refused set changed the table: %s", json);
   return rc;
@@ -24,23 +24,23 @@ static int parse(const char *json, raylet_res_t *r)
 
 START_TEST(test_amounts_the_gcs_refuses_are_refused)
 {
-  raylet_res_t r;
+  res_set_t r;
   /* fuzz_res_json's first find: accepted here, then every RegisterNode was refused (> 1e15) */
   ck_assert_int_eq(parse("{\"CPU\": 1e300}", &r), RAYC_EINVALID_ARGUMENT);
   ck_assert_int_eq(parse("{\"x\": 1000000000000001}", &r), RAYC_EINVALID_ARGUMENT);
   ck_assert_int_eq(parse("{\"x\": -1}", &r), RAYC_EINVALID_ARGUMENT);
   ck_assert_int_eq(parse("{\"x\": 1e15}", &r), 0);
-  ck_assert(raylet_res_get(&r, "x") == RPC_VALID_AMOUNT_MAX);
+  ck_assert(res_get_name(&r, "x") == RPC_VALID_AMOUNT_MAX);
 }
 END_TEST
 
 START_TEST(test_shapes)
 {
-  raylet_res_t r;
+  res_set_t r;
   ck_assert_int_eq(parse("{\"GPU\": 2, \"custom\": 0.5}", &r), 0);
-  ck_assert(raylet_res_get(&r, "GPU") == 2 && raylet_res_get(&r, "custom") == 0.5 && raylet_res_get(&r, "CPU") == 2);
+  ck_assert(res_get_name(&r, "GPU") == 2 && res_get_name(&r, "custom") == 0.5 && res_get_name(&r, "CPU") == 2);
   ck_assert_int_eq(parse("{\"CPU\": 8}", &r), 0);
-  ck_assert(raylet_res_get(&r, "CPU") == 8);
+  ck_assert(res_get_name(&r, "CPU") == 8);
   ck_assert_int_eq(parse("{}", &r), 0);
   const char *bad[] = {"[1]", "{\"\": 1}", "{\"a\": 1, \"a\": 2}", "{\"a\": \"1\"}", "{\"a\": 1", "1", ""};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

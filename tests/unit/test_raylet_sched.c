@@ -15,7 +15,7 @@ static raylet_t *sched_raylet(int nremote, double cpus)
 {
   raylet_t *r = xcalloc(1, sizeof(*r));
   memset(r->node_id.b, 0xAA, ID_NODE_SIZE);
-  raylet_res_set(&r->total, "CPU", cpus);
+  res_put_name(&r->total, "CPU", cpus);
   r->available = r->total;
   r->view = xcalloc((size_t)nremote + 1, sizeof(*r->view));
   r->nview = r->view_cap = nremote + 1;
@@ -27,7 +27,7 @@ static raylet_t *sched_raylet(int nremote, double cpus)
     memset(r->view[i]->id.b, i, ID_NODE_SIZE);
     snprintf(r->view[i]->ip, sizeof(r->view[i]->ip), "10.0.0.%d", i);
     r->view[i]->port = 1000 + i;
-    raylet_res_set(&r->view[i]->total, "CPU", cpus);
+    res_put_name(&r->view[i]->total, "CPU", cpus);
     r->view[i]->avail = r->view[i]->total;
   }
   r->cfg.node_affinity_wait_ms = 5000;
@@ -40,15 +40,15 @@ static void sched_raylet_free(raylet_t *r)
   free(r);
 }
 
-static raylet_res_t one_cpu(void)
+static res_set_t one_cpu(void)
 {
-  raylet_res_t res = {0};
-  raylet_res_set(&res, "CPU", 1);
+  res_set_t res = {0};
+  res_put_name(&res, "CPU", 1);
   return res;
 }
 
 /* Index of the node a pick went to: 0 for this node, i for view entry i. */
-static int pick_index(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res)
+static int pick_index(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const res_set_t *res)
 {
   const raylet_view_node_t *t = NULL;
   const char *why = NULL;
@@ -68,7 +68,7 @@ static void check_spread(int nodes, int picks)
   raylet_t *r = sched_raylet(nodes - 1, 1000);
   Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
   req.strategy = RAYC__SCHEDULING_STRATEGY__SPREAD;
-  raylet_res_t res = one_cpu();
+  res_set_t res = one_cpu();
   int count[8] = {0};
   for (int i = 0; i < picks; i++)
     count[pick_index(r, &req, &res)]++;
@@ -94,10 +94,10 @@ END_TEST
 START_TEST(test_spread_skips_full_node)
 {
   raylet_t *r = sched_raylet(2, 2);
-  raylet_res_set(&r->view[1]->avail, "CPU", 0);
+  res_put_name(&r->view[1]->avail, "CPU", 0);
   Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
   req.strategy = RAYC__SCHEDULING_STRATEGY__SPREAD;
-  raylet_res_t res = one_cpu();
+  res_set_t res = one_cpu();
   int count[3] = {0};
   for (int i = 0; i < 4; i++)
     count[pick_index(r, &req, &res)]++;
@@ -117,7 +117,7 @@ START_TEST(test_affinity_unknown_node_waits)
   uint8_t newcomer[ID_NODE_SIZE];
   memset(newcomer, 0x77, sizeof(newcomer));
   req.affinity_node_id = pb_bytes(newcomer, ID_NODE_SIZE);
-  raylet_res_t res = one_cpu();
+  res_set_t res = one_cpu();
   const raylet_view_node_t *t = NULL;
   const char *why = NULL;
   ck_assert_int_eq(raylet_sched_pick(r, &req, &res, &t, &why), SCHED_WAIT_NODE);
@@ -126,8 +126,8 @@ START_TEST(test_affinity_unknown_node_waits)
   ck_assert_int_eq(raylet_sched_pick(r, &req, &res, &t, &why), SCHED_SPILL);
   ck_assert_ptr_eq(t, r->view[1]);
 
-  raylet_res_t big = {0};
-  raylet_res_set(&big, "CPU", 64);
+  res_set_t big = {0};
+  res_put_name(&big, "CPU", 64);
   ck_assert_int_eq(raylet_sched_pick(r, &req, &big, &t, &why), SCHED_ERROR);
   ck_assert_ptr_nonnull(why);
 
@@ -143,19 +143,19 @@ END_TEST
 START_TEST(test_requeue_moves_default_only)
 {
   raylet_t *r = sched_raylet(2, 4);
-  raylet_res_set(&r->view[1]->avail, "CPU", 1);
+  res_put_name(&r->view[1]->avail, "CPU", 1);
   Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
-  raylet_res_t res = one_cpu();
+  res_set_t res = one_cpu();
   raylet_view_node_t *t = raylet_sched_requeue(r, &req, &res);
   ck_assert_ptr_eq(t, r->view[2]);
-  ck_assert(raylet_res_get(&r->view[2]->avail, "CPU") == 3); /* lowered until the next view */
+  ck_assert(res_get_name(&r->view[2]->avail, "CPU") == 3); /* lowered until the next view */
   for (int i = 0; i < 3; i++)
     ck_assert_ptr_nonnull(raylet_sched_requeue(r, &req, &res));
-  ck_assert(raylet_res_get(&r->view[1]->avail, "CPU") + raylet_res_get(&r->view[2]->avail, "CPU") == 1);
+  ck_assert(res_get_name(&r->view[1]->avail, "CPU") + res_get_name(&r->view[2]->avail, "CPU") == 1);
   ck_assert_ptr_nonnull(raylet_sched_requeue(r, &req, &res));
   ck_assert_ptr_null(raylet_sched_requeue(r, &req, &res)); /* the cluster is full: stay queued */
 
-  raylet_res_set(&r->view[2]->avail, "CPU", 4);
+  res_put_name(&r->view[2]->avail, "CPU", 4);
   req.spilled = 1;
   ck_assert_ptr_null(raylet_sched_requeue(r, &req, &res));
   req.spilled = 0;
@@ -224,7 +224,7 @@ START_TEST(test_view_full_then_deltas)
   for (int i = 0; i < r->nview; i++) {
     ck_assert_int_ne(r->view[i]->id.b[0], 1);
     if (r->view[i]->id.b[0] == 2)
-      ck_assert(raylet_res_get(&r->view[i]->avail, "CPU") == 2);
+      ck_assert(res_get_name(&r->view[i]->avail, "CPU") == 2);
   }
   /* a delta on another base (one was missed): dropped, and the next heartbeat asks for all */
   d.base_version = 105;
@@ -248,8 +248,8 @@ START_TEST(test_view_lowered_entry_asks_for_full_view)
   r->view_version = 9;
   r->view_full_ms = 1000;
   Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
-  raylet_res_t res = one_cpu();
-  raylet_res_set(&r->available, "CPU", 0);
+  res_set_t res = one_cpu();
+  res_put_name(&r->available, "CPU", 0);
   ck_assert_ptr_nonnull(raylet_sched_requeue(r, &req, &res));
   int64_t e, ver;
   raylet_view_wanted(r, 2000, &e, &ver);
