@@ -38,6 +38,8 @@ static struct {
   pthread_mutex_t mu;
   cw_ev_t *evs; /* the attempts changed since the last report, in order of first change */
   size_t count, cap;
+  cw_ev_t *spare; /* the array of the last report, handed back for the next one (no regrowth) */
+  size_t spare_cap;
   hmap_t index; /* task id + attempt -> its position in evs + 1 */
   int index_ready;
   uint64_t dropped;
@@ -134,14 +136,19 @@ void cw_event_record(cw_t *cw, const uint8_t *task_id, int attempt, const char *
                      executor ? cw->node_id.b : NULL, executor ? cw->worker_id.b : NULL, executor ? (int)getpid() : 0);
 }
 
-/* Takes the buffered events out (*out: the buffer, now the caller's; free it); returns their number. */
-static size_t cw_events_take(cw_ev_t **out, uint64_t *dropped)
+/* Takes the buffered events out (*out: the buffer of *cap entries, now the caller's: hand it back
+ * with cw_events_recycle); returns their number. */
+static size_t cw_events_take(cw_ev_t **out, size_t *cap, uint64_t *dropped)
 {
   pthread_mutex_lock(&evb.mu);
   size_t n = evb.count;
   *out = evb.evs;
-  evb.evs = NULL;
-  evb.count = evb.cap = 0;
+  *cap = evb.cap;
+  evb.evs = evb.spare; /* the previous report's array, if it came back: its pages are warm */
+  evb.cap = evb.spare ? evb.spare_cap : 0;
+  evb.spare = NULL;
+  evb.spare_cap = 0;
+  evb.count = 0;
   if (evb.index_ready) {
     hmap_release(&evb.index);
     hmap_init(&evb.index);
@@ -150,6 +157,19 @@ static size_t cw_events_take(cw_ev_t **out, uint64_t *dropped)
   evb.dropped = 0;
   pthread_mutex_unlock(&evb.mu);
   return n;
+}
+
+/* Keeps a sent report's array for the next report (or frees it when one is kept already). */
+static void cw_events_recycle(cw_ev_t *evs, size_t cap)
+{
+  pthread_mutex_lock(&evb.mu);
+  if (!evb.spare && evs && cap > evb.cap) {
+    evb.spare = evs;
+    evb.spare_cap = cap;
+    evs = NULL;
+  }
+  pthread_mutex_unlock(&evb.mu);
+  free(evs);
 }
 
 static void cw_events_sent(void *arg, int status, const char *detail, ProtobufCMessage *resp)
@@ -214,9 +234,11 @@ void cw_events_flush(cw_t *cw, int wait_ms)
     return;
   cw_ev_t *evs;
   uint64_t dropped;
-  size_t n = cw_events_take(&evs, &dropped);
-  if (!n && !dropped)
+  size_t cap, n = cw_events_take(&evs, &cap, &dropped);
+  if (!n && !dropped) {
+    cw_events_recycle(evs, cap);
     return;
+  }
   Rayc__TaskEvent *m = xcalloc(n ? n : 1, sizeof(*m));
   Rayc__TaskEvent **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
   cw_events_msg(evs, n, m, ptrs);
@@ -234,7 +256,7 @@ void cw_events_flush(cw_t *cw, int wait_ms)
   }
   for (size_t i = 0; i < n; i++)
     free(evs[i].error);
-  free(evs);
+  cw_events_recycle(evs, cap);
   free(ptrs);
   free(m);
 }
@@ -246,8 +268,9 @@ void cw_events_release(cw_t *cw)
   for (size_t i = 0; i < evb.count; i++)
     free(evb.evs[i].error);
   free(evb.evs);
-  evb.evs = NULL;
-  evb.count = evb.cap = 0;
+  free(evb.spare);
+  evb.evs = evb.spare = NULL;
+  evb.count = evb.cap = evb.spare_cap = 0;
   if (evb.index_ready)
     hmap_release(&evb.index);
   evb.index_ready = 0;
