@@ -255,6 +255,14 @@ FUZZ_SECONDS ?= 300
 build/fuzz/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/lib/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# Harnesses that reach code outside libcommon: the dashboard's HTTP handlers, the raylet's resource parsing.
+FUZZ_DASH_O := $(patsubst %.c,build/fuzz/%.o,$(filter-out dashboard/main.c,$(wildcard dashboard/*.c)) \
+  client/cli/cli_state.c client/cli/cli_common.c)
+build/fuzz/fuzz/fuzz_dash_http build/fuzz/fuzz/fuzz_res_json: build/fuzz/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/lib/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) build/fuzz/lib/libcommon.a $(LDLIBS)
+build/fuzz/fuzz/fuzz_dash_http: $(FUZZ_DASH_O)
+build/fuzz/fuzz/fuzz_res_json: build/fuzz/raylet/raylet_resources.o
 fuzz-bins: $(FUZZ_BINS)
 fuzz-short:
 	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins

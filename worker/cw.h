@@ -11,8 +11,9 @@
  * arrive on the rpc server's thread and are queued for the executing thread (the process's main
  * thread), so a task may itself submit tasks and wait for them.
  *
- * Process-wide state: one core worker per process (cw_global), as a C library API without a
- * context argument requires.
+ * Process-wide state: one core worker per process, in librayc's one runtime context (cw_proc,
+ * worker/cw_proc.h), as a C library API without a context argument requires; everything here
+ * takes its cw_t * as an argument or from its callback's context.
  */
 #ifndef RAYC_CW_H
 #define RAYC_CW_H
@@ -64,6 +65,7 @@ typedef struct cw_status_wait cw_status_wait_t;
 /* Another process this one borrows refs from (their owner) or lends refs to (a borrower), by
  * worker id (cw_borrow.c). Kept until the core worker is destroyed. */
 typedef struct cw_peer {
+  struct cw *cw; /* the core worker that knows it (callbacks find it here) */
   id_worker_t id;
   id_node_t node;
   char ip[64];
@@ -173,6 +175,7 @@ struct cw_task {
   int num_returns;
   int deps_pending;
   int attempts_left;
+  int oom_attempts_left; /* retries after its worker was killed for memory (cw_oom.c) */
   int retry_exceptions;
   int attempt;
   int dep_err; /* a dependency failed: fail without running */
@@ -187,6 +190,7 @@ struct cw_task {
 
 struct cw_class {
   cw_class_t *next;
+  struct cw *cw; /* its core worker (lease and push callbacks find it here) */
   char key[512];
   int nres;
   char res_name[CW_RES_MAX][CW_RES_NAME_MAX];
@@ -274,7 +278,6 @@ typedef struct cw {
   int npoll_retry;          /* peers with a poll to retry */
 } cw_t;
 
-extern cw_t *cw_global;
 /* The CoreWorkerService/ActorWorkerService table a worker (driver 0) or a driver (1) serves; for
  * tests that check it against the service descriptors. */
 const rpc_method_t *cw_service_methods(int driver, size_t *n);
@@ -332,6 +335,14 @@ void cw_args_msg_build(cw_t *cw, cw_task_t *t, Rayc__Address *self, cw_args_msg_
 void cw_args_msg_free(cw_args_msg_t *m);
 void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep);
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg);
+/* cw_submit.c: puts t first in its class's queue; pushes queued tasks and asks for leases. */
+void cw_class_push_front(cw_class_t *c, cw_task_t *t);
+void cw_pump(cw_t *cw, cw_class_t *c);
+/* cw_oom.c: t's push to lease l failed (status, detail): asks l's raylet whether its memory monitor
+ * killed the worker, then retries t or fails it (OUT_OF_MEMORY or WORKER_DIED). */
+void cw_task_worker_died(cw_t *cw, cw_task_t *t, cw_lease_t *l, int status, const char *detail);
+/* RAYC_TASK_OOM_RETRIES, or the default: a retriable task's budget of OOM retries. */
+int cw_oom_retries(void);
 void cw_leases_return_idle(cw_t *cw, int all);
 void cw_classes_free(cw_t *cw);
 /* Cancels every unfinished task submitted by parent (recursive cancel); cw->mu held. */

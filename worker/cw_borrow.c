@@ -27,6 +27,7 @@
  * Everything runs under cw->mu, except the synchronous calls, which release it.
  */
 #include "worker/cw.h"
+#include "worker/cw_proc.h"
 #include "worker/cw_borrow_int.h"
 
 #include "common/log.h"
@@ -64,6 +65,7 @@ cw_peer_t *cw_peer_get(cw_t *cw, const Rayc__Address *a)
   if (p)
     return p;
   p = xcalloc(1, sizeof(*p));
+  p->cw = cw;
   memcpy(p->id.b, a->worker_id.data, ID_WORKER_SIZE);
   if (a->node_id.len == ID_NODE_SIZE)
     memcpy(p->node.b, a->node_id.data, ID_NODE_SIZE);
@@ -809,9 +811,9 @@ void cw_borrow_release(cw_t *cw)
 
 int rayc_ref_counts_get(rayc_ref_counts *out)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!out)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_ref_counts_get: out must not be NULL");
   memset(out, 0, sizeof(*out));

@@ -86,7 +86,7 @@ void cw_peer_set_dead(cw_t *cw, cw_peer_t *p, const char *why)
 static void poll_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_peer_t *p = arg;
-  cw_t *cw = cw_global;
+  cw_t *cw = p->cw;
   pb_free(resp);
   if (!cw)
     return;

@@ -11,6 +11,7 @@
  * Every function here runs with cw->mu held.
  */
 #include "worker/cw.h"
+#include "worker/cw_proc.h"
 #include "worker/cw_events.h"
 
 #include "common/log.h"
@@ -22,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static void cw_pump(cw_t *cw, cw_class_t *cls);
 
 void cw_task_free(cw_t *cw, cw_task_t *t)
 {
@@ -94,7 +93,7 @@ static cw_task_t *cw_class_pop(cw_class_t *c)
   return t;
 }
 
-static void cw_class_push_front(cw_class_t *c, cw_task_t *t)
+void cw_class_push_front(cw_class_t *c, cw_task_t *t)
 {
   t->next = c->head;
   c->head = t;
@@ -164,7 +163,7 @@ static void cw_push_events(cw_t *cw, cw_task_t *t, cw_lease_t *l, const Rayc__Pu
 static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_task_t *t = arg;
-  cw_t *cw = cw_global;
+  cw_t *cw = t->cls->cw;
   pthread_mutex_lock(&cw->mu);
   cw_lease_t *l = t->lease;
   cw_class_t *c = t->cls;
@@ -183,24 +182,9 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
     cw_push_events(cw, t, l, rep);
     cw_apply_returns(cw, t, rep);
     cw_lineage_keep_or_free(cw, t);
-  } else if (t->cancelled) {
-    l->dead = 1;
-    cw_task_fail(cw, t, RAYC_ECANCELLED, "the task was cancelled (its worker was stopped)");
   } else {
     l->dead = 1;
-    if (t->attempts_left > 0 && !cw->stopping) {
-      log_warn("task %s: worker %s failed (%s: %s); retrying (%d retries left)", t->name, l->target,
-               rayc_strerror(status), detail, t->attempts_left);
-      cw_event_record(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL, RAYC__TASK_STATUS__FAILED,
-                      detail && *detail ? detail : rayc_strerror(status), 0);
-      t->attempts_left--;
-      t->attempt++;
-      cw_class_push_front(c, t);
-    } else {
-      char *msg = xasprintf("the worker running task %s died (%s); no retries left", t->name, detail);
-      cw_task_fail(cw, t, RAYC_EWORKER_DIED, msg);
-      free(msg);
-    }
+    cw_task_worker_died(cw, t, l, status, detail); /* cw_oom.c: asks its raylet why, then retries or fails */
   }
   if (l->in_flight == 0) {
     l->idle_since_ms = now_ms();
@@ -441,7 +425,7 @@ static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMe
 {
   cw_lease_req_t *lr = arg;
   cw_class_t *c = lr->cls;
-  cw_t *cw = cw_global;
+  cw_t *cw = c->cw;
   Rayc__RequestWorkerLeaseReply *rep = (Rayc__RequestWorkerLeaseReply *)resp;
   pthread_mutex_lock(&cw->mu);
   c->lease_requests--;
@@ -526,7 +510,7 @@ static void cw_request_lease(cw_t *cw, cw_class_t *c)
 }
 
 /* SPREAD places every task on its own: its leases carry one task each and are not reused. */
-static void cw_pump(cw_t *cw, cw_class_t *c)
+void cw_pump(cw_t *cw, cw_class_t *c)
 {
   if (c->has_pg && c->head && cw_pg_is_removed(cw, c->pg)) {
     char hex[2 * ID_PG_SIZE + 1], *msg = xasprintf("placement group %s was removed", id_hex(c->pg, ID_PG_SIZE, hex));
@@ -690,6 +674,7 @@ static cw_class_t *cw_class_get(cw_t *cw, const rayc_task_opts *o)
       return c;
   cw_class_t *c = xmalloc(sizeof(*c));
   *c = probe;
+  c->cw = cw;
   c->next = cw->classes;
   cw->classes = c;
   return c;
@@ -773,6 +758,7 @@ static cw_task_t *cw_task_new(cw_t *cw, const char *fn, size_t nargs, const rayc
   t->args = xcalloc(nargs ? nargs : 1, sizeof(*t->args));
   t->num_returns = o->num_returns;
   t->attempts_left = o->max_retries;
+  t->oom_attempts_left = o->max_retries != 0 ? cw_oom_retries() : 0;
   t->retry_exceptions = o->retry_exceptions;
   t->cls = cw_class_get(cw, o);
   t->parent = cw->current_task;
@@ -782,12 +768,12 @@ static cw_task_t *cw_task_new(cw_t *cw, const char *fn, size_t nargs, const rayc
 
 int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_task_opts *opts, rayc_ref *out)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   rayc_task_opts defaults;
   rayc_task_opts_init(&defaults);
   const rayc_task_opts *o = opts ? opts : &defaults;
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!fn || !*fn || !out || (nargs && !args))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_remote: fn, out and args must not be NULL");
   int rc = cw_check_opts(o, nargs, args);
@@ -902,9 +888,9 @@ void cw_cancel_children(cw_t *cw, const id_task_t *parent, int force)
 
 int rayc_cancel(const rayc_ref *ref, int force, int recursive)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!ref)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_cancel: ref must not be NULL");
   pthread_mutex_lock(&cw->mu);

@@ -5,17 +5,17 @@
  * kills, with a new seed each run (printed; CHAOS_SEED=N reruns one). `make chaos` is the long
  * version. Skipped without root and `ip netns`.
  */
-#include "itest_netns.h"
+#include "itest_script.h"
 
 START_TEST(test_chaos_short)
 {
   char args[128];
   snprintf(args, sizeof(args), "'%s' 30 30", getenv("CHAOS_SEED") ? getenv("CHAOS_SEED") : "");
-  it_netns_script("chaos.sh", args); /* on failure its output names the seed */
+  it_script("netns/chaos.sh", args, NETNS_NEEDS); /* on failure its output names the seed */
 }
 END_TEST
 
 int main(void)
 {
-  return it_netns_main("chaos", test_chaos_short, 600);
+  return it_script_main("chaos", test_chaos_short, 600);
 }

@@ -4,15 +4,15 @@
  * node affinity, and a node SIGKILLed mid-workload (marked dead in time, its tasks retried). The
  * script needs root and `ip netns`; without them it reports the test as skipped.
  */
-#include "itest_netns.h"
+#include "itest_script.h"
 
 START_TEST(test_three_hosts)
 {
-  it_netns_script("cluster_multinode.sh", "");
+  it_script("netns/cluster_multinode.sh", "", NETNS_NEEDS);
 }
 END_TEST
 
 int main(void)
 {
-  return it_netns_main("multinode", test_three_hosts, 600);
+  return it_script_main("multinode", test_three_hosts, 600);
 }

@@ -4,15 +4,15 @@
  * returns the cut-off raylet learns it was declared dead, ends its workers and registers again; the actor's
  * constructor ran once per generation). Skipped without root and `ip netns`.
  */
-#include "itest_netns.h"
+#include "itest_script.h"
 
 START_TEST(test_partition)
 {
-  it_netns_script("partition.sh", "");
+  it_script("netns/partition.sh", "", NETNS_NEEDS);
 }
 END_TEST
 
 int main(void)
 {
-  return it_netns_main("partition", test_partition, 600);
+  return it_script_main("partition", test_partition, 600);
 }
