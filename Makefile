@@ -75,7 +75,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(wildcard tests/helpers/*.c))
 RPATH := -Wl,-rpath,'$$ORIGIN/../lib'
-BENCH_TASKS := $(B)/bench/bench_tasks $(B)/lib/libbench_tasks.so
+BENCH_TASKS := $(B)/bench/bench_tasks $(B)/lib/libbench_tasks.so $(B)/bench/task_events_cost
 BENCH_ACTORS := $(B)/bench/bench_actors $(B)/lib/libbench_actors.so
 STORE_BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/store_*.c))
 GCS_BENCH := $(B)/bench/gcs_bench
@@ -166,6 +166,9 @@ $(B)/lib/libbench_tasks.so: $(B)/bench/bench_lib.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -o $@ $^
 $(B)/bench/bench_tasks: $(B)/bench/bench_tasks.o $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+$(B)/bench/task_events_cost: $(B)/bench/task_events_cost.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
 # Store benchmarks (bench/store_*.c): standalone programs that start their own rayc-store.
