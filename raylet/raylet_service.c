@@ -182,6 +182,8 @@ static const rpc_method_t raylet_methods[] = {
      .method = "GetJobUsage",
      .handler = h_get_job_usage,
      .required = "job_ids"},
+    {.service = &rayc__node_manager_service__descriptor, .method = "ListLogs", .handler = raylet_logs_on_list},
+    {.service = &rayc__node_manager_service__descriptor, .method = "GetLog", .handler = raylet_logs_on_get},
     {.service = &rayc__node_manager_service__descriptor,
      .method = "GetWorkerFailureCause",
      .handler = h_get_worker_failure_cause,

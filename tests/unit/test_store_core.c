@@ -510,6 +510,9 @@ int main(void)
   log_init("test_store_core", LOG_WARN);
   Suite *s = suite_create("store_core");
   TCase *tc = tcase_create("core");
+  tcase_set_timeout(
+      tc,
+      120); /* the random-invariants check recounts the table at every one of 20,000 steps: seconds on a loaded machine */
   tcase_add_test(tc, test_lifecycle);
   tcase_add_test(tc, test_create_errors);
   tcase_add_test(tc, test_delete_while_referenced);
