@@ -257,7 +257,7 @@ build/fuzz/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/lib/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # Harnesses that reach code outside libcommon: the dashboard's HTTP handlers.
 FUZZ_DASH_O := $(patsubst %.c,build/fuzz/%.o,$(filter-out dashboard/main.c,$(wildcard dashboard/*.c)) \
-  client/cli/cli_state.c client/cli/cli_common.c)
+  $(wildcard client/cli/cli_state*.c) client/cli/cli_common.c)
 build/fuzz/fuzz/fuzz_dash_http: build/fuzz/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/lib/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) build/fuzz/lib/libcommon.a $(LDLIBS)

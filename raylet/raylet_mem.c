@@ -9,8 +9,8 @@
  *   - --memory-limit set: the limit is that, the use is the sum of this raylet's workers' RSS
  *     (/proc/PID/statm). For a node that shares its machine (namespace hosts, containers without
  *     their own cgroup) or a budget for tasks alone.
- *   - the raylet's cgroup v2 has a memory.max: memory.current against memory.max (what the
- *     kernel's cgroup OOM killer acts on).
+ *   - the raylet's cgroup v2 has a memory.max: memory.current less its inactive page cache
+ *     (memory.stat inactive_file) against memory.max (what the kernel's cgroup OOM killer acts on).
  *   - else MemTotal - MemAvailable against MemTotal from /proc/meminfo.
  *
  * Policy (ours; Ray's groups workers by owner and prefers retriable tasks, newest first): the
@@ -135,6 +135,22 @@ static int64_t mem_workers_rss(raylet_t *r)
   return sum;
 }
 
+/* The cgroup's inactive page cache (memory.stat inactive_file): counted in memory.current, but the
+ * kernel reclaims it before any OOM kill, so it is not use (Ray subtracts it too). */
+static int64_t mem_cgroup_inactive_file(const struct raylet_mem *m)
+{
+  char path[PATH_MAX + 64], line[256];
+  long long v = 0;
+  snprintf(path, sizeof(path), "%s/memory.stat", m->cgroup);
+  FILE *f = fopen(path, "r");
+  while (f && fgets(line, sizeof(line), f))
+    if (sscanf(line, "inactive_file %lld", &v) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return v > 0 ? v : 0;
+}
+
 /* The node's memory in use now, by the source found at start; -1 when it cannot be read. */
 static int64_t mem_used(raylet_t *r)
 {
@@ -146,7 +162,7 @@ static int64_t mem_used(raylet_t *r)
       return mem_workers_rss(r);
     case MEM_CGROUP:
       snprintf(path, sizeof(path), "%s/memory.current", m->cgroup);
-      return mem_read_num(path, &v) == 0 ? v : -1;
+      return mem_read_num(path, &v) == 0 ? v - mem_cgroup_inactive_file(m) : -1;
     case MEM_MEMINFO:
       return mem_read_meminfo(&total, &avail) == 0 ? total - avail : -1;
   }
