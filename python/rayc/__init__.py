@@ -26,7 +26,9 @@ from . import _core, exceptions
 from . import util  # noqa: F401 - reachable as rayc.util right after `import rayc`
 from . import actor, cross_language  # noqa: F401
 from .util import scheduling_strategies  # noqa: F401
+from . import _generator
 from ._core import ObjectRef
+from ._generator import ObjectRefGenerator  # noqa: F401
 from .actor import ActorClass, ActorHandle, get_actor, kill, method
 from .remote_function import RemoteFunction
 
@@ -156,7 +158,10 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     if num_returns <= 0 or num_returns > len(refs):
         raise ValueError("Invalid number of objects to return %d." % num_returns)
     try:
-        flags = _rayc.wait(refs, num_returns, _core._timeout_ms(timeout))
+        if any(isinstance(r, ObjectRefGenerator) for r in refs):
+            flags = _generator.wait_mixed(refs, num_returns, timeout)
+        else:
+            flags = _rayc.wait(refs, num_returns, _core._timeout_ms(timeout))
     except _rayc.Error as e:
         raise _core.error_from_core(e) from None
     ready = [r for r, f in zip(refs, flags) if f][:num_returns]

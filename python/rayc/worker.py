@@ -15,6 +15,11 @@ from . import _core, _log, _rayc, _serial
 
 
 def _set_returns(ctx, result, nrets):
+    if inspect.isgenerator(result) and ctx.streaming():
+        for v in result:  # each item goes to the caller before the next is made
+            total, parts, refs = _serial.dumps(v)
+            ctx.yield_item(total, parts, refs)
+        return
     if nrets == 1:
         values = [result]
     else:
