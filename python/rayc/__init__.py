@@ -26,7 +26,7 @@ from . import _core, exceptions
 from . import util  # noqa: F401 - reachable as rayc.util right after `import rayc`
 from . import actor, cross_language  # noqa: F401
 from .util import scheduling_strategies  # noqa: F401
-from . import _generator
+from . import _generator, _runtime_env
 from ._core import ObjectRef
 from ._generator import ObjectRefGenerator  # noqa: F401
 from .actor import ActorClass, ActorHandle, get_actor, kill, method
@@ -51,6 +51,7 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, namespac
             raise RuntimeError("Maybe you called ray.init twice by accident? This error can be suppressed by "
                                "passing in 'ignore_reinit_error=True' or by calling 'ray.shutdown()' prior to "
                                "'ray.init()'.")
+        env = _runtime_env.check(runtime_env)
         if address == "auto":
             address = os.environ.get("RAYC_ADDRESS") or _latest_address(_temp_dir)
         elif address is not None and address.startswith("ray://"):
@@ -70,6 +71,12 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, namespac
         _core.state.namespace = namespace
         _core.state.job_hex = None
         _core.state.exported = set()
+        try:
+            _runtime_env.publish(env)
+        except BaseException:
+            _rayc.shutdown()
+            _core.state.connected = False
+            raise
         if log_to_driver:
             _start_log_follower()
     return None

@@ -155,10 +155,6 @@ class ActorClass:
         if self._desc is None or self._desc[0] != _core.job_hex():
             self._desc = (_core.job_hex(), _core.export(self._cls, self._cls.__name__))
         o = self._actor_opts(opts)
-        for a in list(args) + list(kwargs.values()):
-            if isinstance(a, _core.ObjectRef):
-                raise TypeError("rayc: pass ObjectRefs to an actor's methods, not to its constructor "
-                                "(the GCS keeps constructor arguments to restart the actor)")
         try:
             actor_id = _rayc.actor_create(self._desc[1], _core.pack_args(args, kwargs), o)
         except _rayc.Error as e:
