@@ -12,6 +12,7 @@
  */
 #include "client/launch.h"
 #include "worker/cw.h"
+#include "worker/cw_proc.h"
 #include "worker/cw_actor.h"
 
 #include "common/log.h"
@@ -29,8 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static pthread_mutex_t api_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Makes every code path entry absolute, so workers started elsewhere find the same files. Under a
  * submitted job with a working dir (RAYC_WORKING_DIR, RAYC_WORKING_DIR_PKG: set by the job
@@ -225,9 +224,9 @@ static int api_sysnode_address(const rayc_config *cfg, char *buf, size_t len)
 
 int rayc_init(const rayc_config *cfg)
 {
-  pthread_mutex_lock(&api_mu);
-  if (cw_global) {
-    pthread_mutex_unlock(&api_mu);
+  pthread_mutex_lock(&cw_proc.api_mu);
+  if (cw_proc.cw) {
+    pthread_mutex_unlock(&cw_proc.api_mu);
     return 0;
   }
   const char *lvl = cfg && cfg->log_level ? cfg->log_level : getenv("RAYC_LOG_LEVEL");
@@ -262,7 +261,7 @@ int rayc_init(const rayc_config *cfg)
   explicit_bzero(res.token, sizeof(res.token));
   if (rc == 0) {
     cw->current_task = id_task_random(cw->job);
-    cw_global = cw;
+    cw_proc.cw = cw;
   } else {
     char *session = cw->session_dir ? xstrdup(cw->session_dir) : NULL;
     rpc_server_destroy(cw->server);
@@ -272,7 +271,7 @@ int rayc_init(const rayc_config *cfg)
       launch_node_stop(session, 2000, 0);
     free(session);
   }
-  pthread_mutex_unlock(&api_mu);
+  pthread_mutex_unlock(&cw_proc.api_mu);
   return rc;
 }
 
@@ -287,10 +286,10 @@ static void api_mark_finished(cw_t *cw)
 
 void rayc_shutdown(void)
 {
-  pthread_mutex_lock(&api_mu);
-  cw_t *cw = cw_global;
+  pthread_mutex_lock(&cw_proc.api_mu);
+  cw_t *cw = cw_proc.cw;
   if (!cw) {
-    pthread_mutex_unlock(&api_mu);
+    pthread_mutex_unlock(&cw_proc.api_mu);
     return;
   }
   api_mark_finished(cw);
@@ -299,11 +298,11 @@ void rayc_shutdown(void)
   rpc_server_destroy(cw->server); /* no handler runs from now on */
   cw->server = NULL;
   cw_destroy(cw);
-  cw_global = NULL;
+  cw_proc.cw = NULL;
   if (session)
     launch_node_stop(session, 3000, 0);
   free(session);
-  pthread_mutex_unlock(&api_mu);
+  pthread_mutex_unlock(&cw_proc.api_mu);
 }
 
 const char *rayc_version(int *number)

@@ -13,6 +13,10 @@
 #include "proto/node_manager.pb-c.h"
 #include "proto/object_manager.pb-c.h"
 
+/* Every gRPC service of rayc (common/pb_services.c). */
+extern const ProtobufCServiceDescriptor *const pb_services[];
+extern const size_t pb_n_services;
+
 /* A bytes field that borrows len bytes at p. */
 static inline ProtobufCBinaryData pb_bytes(const void *p, size_t len)
 {

@@ -1,5 +1,5 @@
 /*
- * The gRPC server's metrics (common/rpc.c counts every call of every table method once, in its
+ * The gRPC server's metrics (common/rpc_server.c counts every call of every table method once, in its
  * dispatcher): rayc_grpc_server_req_handling_seconds{Method} (a histogram from the request's
  * arrival to the reply), rayc_grpc_server_req_failed_total{Method} (replies with a status other
  * than OK) and rayc_grpc_server_unauthenticated_total (calls rejected for a missing or wrong token).

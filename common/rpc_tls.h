@@ -1,7 +1,7 @@
 /*
  * TLS for the gRPC layer (common/rpc.h describes rpc_tls_t and what it turns
  * on): reading and checking the PEM files, and making gRPC's SSL credentials
- * from them. Internal to common/rpc.c.
+ * from them. Internal to common/rpc_server.c and rpc_client.c.
  *
  * Mutual TLS: the server requires a client certificate that the CA signed
  * (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY); the client

@@ -1,5 +1,5 @@
 /*
- * Request validation for every gRPC method, run by the server's dispatcher (common/rpc.c) after a
+ * Request validation for every gRPC method, run by the server's dispatcher (common/rpc_server.c) after a
  * request decodes and before its handler sees it. A protobuf message that decodes is not yet a
  * sane request: proto3 makes every field optional, so an empty or random body decodes too. Two
  * layers, both driven by tables rather than per-handler code:

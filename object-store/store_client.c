@@ -39,6 +39,7 @@ struct store_client {
   uint64_t size;
 };
 
+/* Per thread: the last error of this thread's store calls (store_client_last_error). */
 static __thread char client_err[256];
 
 const char *store_client_last_error(void)

@@ -11,8 +11,9 @@
  * arrive on the rpc server's thread and are queued for the executing thread (the process's main
  * thread), so a task may itself submit tasks and wait for them.
  *
- * Process-wide state: one core worker per process (cw_global), as a C library API without a
- * context argument requires.
+ * Process-wide state: one core worker per process, in librayc's one runtime context (cw_proc,
+ * worker/cw_proc.h), as a C library API without a context argument requires; everything here
+ * takes its cw_t * as an argument or from its callback's context.
  */
 #ifndef RAYC_CW_H
 #define RAYC_CW_H
@@ -64,6 +65,7 @@ typedef struct cw_status_wait cw_status_wait_t;
 /* Another process this one borrows refs from (their owner) or lends refs to (a borrower), by
  * worker id (cw_borrow.c). Kept until the core worker is destroyed. */
 typedef struct cw_peer {
+  struct cw *cw; /* the core worker that knows it (callbacks find it here) */
   id_worker_t id;
   id_node_t node;
   char ip[64];
@@ -188,6 +190,7 @@ struct cw_task {
 
 struct cw_class {
   cw_class_t *next;
+  struct cw *cw; /* its core worker (lease and push callbacks find it here) */
   char key[512];
   int nres;
   char res_name[CW_RES_MAX][CW_RES_NAME_MAX];
@@ -276,7 +279,6 @@ typedef struct cw {
   int npoll_retry;          /* peers with a poll to retry */
 } cw_t;
 
-extern cw_t *cw_global;
 /* The CoreWorkerService/ActorWorkerService table a worker (driver 0) or a driver (1) serves; for
  * tests that check it against the service descriptors. */
 const rpc_method_t *cw_service_methods(int driver, size_t *n);

@@ -4,6 +4,7 @@
  * cw_actor_submit.c, hosting them in cw_actor.c.)
  */
 #include "worker/cw_actor.h"
+#include "worker/cw_proc.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -145,12 +146,12 @@ static int register_actor(cw_t *cw, Rayc__RegisterActorRequest *req, rayc_actor 
 
 int rayc_actor_create(const char *cls, const rayc_arg *args, size_t nargs, const rayc_actor_opts *opts, rayc_actor *out)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   rayc_actor_opts defaults;
   rayc_actor_opts_init(&defaults);
   const rayc_actor_opts *o = opts ? opts : &defaults;
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!cls || !*cls || !out || (nargs && !args))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_actor_create: cls, out and args must not be NULL");
   int rc = opts_check(o);
@@ -204,9 +205,9 @@ int rayc_actor_create(const char *cls, const rayc_arg *args, size_t nargs, const
 
 int rayc_get_actor(const char *name, const char *ns, rayc_actor *out)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!name || !*name || !out)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_get_actor: name and out must not be NULL");
   Rayc__GetNamedActorRequest req = RAYC__GET_NAMED_ACTOR_REQUEST__INIT;
@@ -227,9 +228,9 @@ int rayc_get_actor(const char *name, const char *ns, rayc_actor *out)
 
 int rayc_actor_kill(const rayc_actor *a, int no_restart)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!a)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_actor_kill: a must not be NULL");
   Rayc__KillActorRequest req = RAYC__KILL_ACTOR_REQUEST__INIT;
@@ -248,9 +249,9 @@ int rayc_actor_kill(const rayc_actor *a, int no_restart)
 
 int rayc_actor_get_state(const rayc_actor *a, rayc_actor_state *state, int *num_restarts)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!a || !state)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_actor_get_state: a and state must not be NULL");
   Rayc__GetActorInfoRequest req = RAYC__GET_ACTOR_INFO_REQUEST__INIT;

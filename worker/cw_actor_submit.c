@@ -26,6 +26,7 @@
  * All of this runs under cw->mu: the API on the user's threads, replies on the rpc client thread.
  */
 #include "worker/cw_actor.h"
+#include "worker/cw_proc.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -48,6 +49,7 @@ typedef struct cw_actor_call {
 } cw_actor_call_t;
 
 struct cw_actor_client {
+  cw_t *cw; /* the core worker that calls it (callbacks find it here) */
   uint8_t id[ID_ACTOR_SIZE];
   int state; /* rayc_actor_state; -1 until the GCS answered */
   uint64_t version;
@@ -117,6 +119,7 @@ static cw_actor_client_t *client_get(cw_t *cw, const uint8_t *id)
   if (a)
     return a;
   a = xcalloc(1, sizeof(*a));
+  a->cw = cw;
   memcpy(a->id, id, ID_ACTOR_SIZE);
   a->state = -1;
   a->incarnation = -1;
@@ -263,7 +266,7 @@ static void call_lost(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
 static void push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_actor_call_t *c = arg;
-  cw_t *cw = cw_global;
+  cw_t *cw = c->a->cw;
   pthread_mutex_lock(&cw->mu);
   cw_actor_client_t *a = c->a;
   a->in_flight--;
@@ -429,7 +432,7 @@ static void client_apply(cw_t *cw, cw_actor_client_t *a, const Rayc__ActorInfo *
 static void poll_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_actor_client_t *a = arg;
-  cw_t *cw = cw_global;
+  cw_t *cw = a->cw;
   char hex[9];
   pthread_mutex_lock(&cw->mu);
   a->polling = 0;
@@ -537,9 +540,9 @@ void cw_actors_watch(cw_t *cw, const uint8_t *id)
 int rayc_actor_call(const rayc_actor *h, const char *method, const rayc_arg *args, size_t nargs,
                     const rayc_task_opts *opts, rayc_ref *out)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   int num_returns = opts ? opts->num_returns : 1;
   if (!h || !method || !*method || !out || (nargs && !args))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_actor_call: actor, method, out and args must not be NULL");

@@ -4,6 +4,7 @@
  * tearing it all down.
  */
 #include "worker/cw.h"
+#include "worker/cw_proc.h"
 #include "worker/cw_events.h"
 
 #include "common/frame.h"
@@ -21,22 +22,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-cw_t *cw_global;
-
 /* This thread's last error message, as long as it needs to be (a failed Python task's message
- * carries its pickled exception): a malloc'ed string per thread, freed when the thread exits. */
-static pthread_key_t cw_err_key;
-static pthread_once_t cw_err_once = PTHREAD_ONCE_INIT;
-
+ * carries its pickled exception): a malloc'ed string per thread, freed when the thread exits
+ * (cw_proc.err_key). */
 static void cw_err_key_create(void)
 {
-  (void)pthread_key_create(&cw_err_key, free);
+  (void)pthread_key_create(&cw_proc.err_key, free);
 }
 
 const char *rayc_last_error(void)
 {
-  pthread_once(&cw_err_once, cw_err_key_create);
-  const char *s = pthread_getspecific(cw_err_key);
+  pthread_once(&cw_proc.err_once, cw_err_key_create);
+  const char *s = pthread_getspecific(cw_proc.err_key);
   return s ? s : "";
 }
 
@@ -48,9 +45,9 @@ int cw_set_error(int err, const char *fmt, ...)
   if (vasprintf(&msg, fmt, ap) < 0)
     msg = NULL;
   va_end(ap);
-  pthread_once(&cw_err_once, cw_err_key_create);
-  free(pthread_getspecific(cw_err_key));
-  (void)pthread_setspecific(cw_err_key, msg);
+  pthread_once(&cw_proc.err_once, cw_err_key_create);
+  free(pthread_getspecific(cw_proc.err_key));
+  (void)pthread_setspecific(cw_proc.err_key, msg);
   return err;
 }
 
@@ -208,9 +205,9 @@ void cw_destroy(cw_t *cw)
 
 int rayc_node_id(char *out)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!out)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_node_id: out must not be NULL");
   id_hex(cw->node_id.b, ID_NODE_SIZE, out);
@@ -235,13 +232,12 @@ int cw_fetch_remote(cw_t *cw, const uint8_t *id, const char *location)
 
 void cw_notify_blocked(cw_t *cw, int blocked)
 {
-  static pthread_mutex_t send_mu = PTHREAD_MUTEX_INITIALIZER; /* frames from several threads */
   if (!cw->is_worker || cw->raylet_fd < 0)
     return;
   Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
   m.body_case = RAYC__LOCAL_MESSAGE__BODY_TASK_BLOCKED;
   m.task_blocked = blocked != 0;
-  pthread_mutex_lock(&send_mu);
+  pthread_mutex_lock(&cw_proc.send_mu);
   (void)frame_send_msg(cw->raylet_fd, &m.base, -1);
-  pthread_mutex_unlock(&send_mu);
+  pthread_mutex_unlock(&cw_proc.send_mu);
 }

@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "worker/cw.h"
 #include "worker/cw_actor.h"
+#include "worker/cw_proc.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -20,41 +21,15 @@
 
 #include <unistd.h>
 
-enum { EV_NAME_MAX = 64, EV_KEY = ID_TASK_SIZE + 4 };
-
-/* One task attempt's changes since the last report, merged (Ray's TaskEventBuffer does the same):
- * a task that is submitted, runs and ends within a second is reported once. */
-typedef struct cw_ev {
-  uint8_t task[ID_TASK_SIZE], actor[ID_ACTOR_SIZE], node[ID_NODE_SIZE], worker[ID_WORKER_SIZE];
-  uint8_t has_actor, has_place, type, state;
-  int32_t attempt, pid;
-  int64_t ts[6]; /* by TaskStatus: when it was entered (0: not in this report) */
-  char name[EV_NAME_MAX];
-  char *error; /* owned */
-} cw_ev_t;
-
-/* The process's buffer (one core worker per process, as cw_global). */
-static struct {
-  pthread_mutex_t mu;
-  cw_ev_t *evs; /* the attempts changed since the last report, in order of first change */
-  size_t count, cap;
-  hmap_t index; /* task id + attempt -> its position in evs + 1 */
-  int index_ready;
-  uint64_t dropped;
-  int off; /* RAYC_TASK_EVENTS=0 */
-  int checked;
-  rpc_channel_t *gcs; /* workers: the GCS found from the session (drivers use cw->gcs) */
-  int gcs_tried;
-} evb = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int cw_events_enabled(void)
 {
-  if (!evb.checked) {
+  if (!cw_proc.events.checked) {
     const char *v = getenv("RAYC_TASK_EVENTS");
-    evb.off = v && strcmp(v, "0") == 0;
-    evb.checked = 1;
+    cw_proc.events.off = v && strcmp(v, "0") == 0;
+    cw_proc.events.checked = 1;
   }
-  return !evb.off;
+  return !cw_proc.events.off;
 }
 
 int64_t cw_events_now_us(void)
@@ -70,24 +45,24 @@ static cw_ev_t *cw_ev_slot(const uint8_t *task_id, int attempt)
   uint8_t key[EV_KEY];
   memcpy(key, task_id, ID_TASK_SIZE);
   memcpy(key + ID_TASK_SIZE, &attempt, 4);
-  if (!evb.index_ready) {
-    hmap_init(&evb.index);
-    evb.index_ready = 1;
+  if (!cw_proc.events.index_ready) {
+    hmap_init(&cw_proc.events.index);
+    cw_proc.events.index_ready = 1;
   }
-  uintptr_t at = (uintptr_t)hmap_get(&evb.index, key, EV_KEY);
+  uintptr_t at = (uintptr_t)hmap_get(&cw_proc.events.index, key, EV_KEY);
   if (at)
-    return &evb.evs[at - 1];
-  if (evb.count == CW_EVENTS_MAX)
+    return &cw_proc.events.evs[at - 1];
+  if (cw_proc.events.count == CW_EVENTS_MAX)
     return NULL;
-  if (evb.count == evb.cap) {
-    evb.cap = evb.cap ? 2 * evb.cap : 256;
-    evb.evs = xrealloc(evb.evs, evb.cap * sizeof(*evb.evs));
+  if (cw_proc.events.count == cw_proc.events.cap) {
+    cw_proc.events.cap = cw_proc.events.cap ? 2 * cw_proc.events.cap : 256;
+    cw_proc.events.evs = xrealloc(cw_proc.events.evs, cw_proc.events.cap * sizeof(*cw_proc.events.evs));
   }
-  cw_ev_t *e = &evb.evs[evb.count++];
+  cw_ev_t *e = &cw_proc.events.evs[cw_proc.events.count++];
   memset(e, 0, sizeof(*e));
   memcpy(e->task, task_id, ID_TASK_SIZE);
   e->attempt = attempt;
-  hmap_put(&evb.index, key, EV_KEY, (void *)(uintptr_t)evb.count);
+  hmap_put(&cw_proc.events.index, key, EV_KEY, (void *)(uintptr_t)cw_proc.events.count);
   return e;
 }
 
@@ -96,11 +71,11 @@ void cw_event_record_at(cw_t *cw, const uint8_t *task_id, int attempt, const cha
                         int64_t start_us, const uint8_t *node, const uint8_t *worker, int pid)
 {
   (void)cw;
-  pthread_mutex_lock(&evb.mu);
+  pthread_mutex_lock(&cw_proc.events.mu);
   cw_ev_t *e = cw_events_enabled() ? cw_ev_slot(task_id, attempt) : NULL;
   if (!e) {
-    evb.dropped += !evb.off;
-    pthread_mutex_unlock(&evb.mu);
+    cw_proc.events.dropped += !cw_proc.events.off;
+    pthread_mutex_unlock(&cw_proc.events.mu);
     return;
   }
   if (actor) {
@@ -124,7 +99,7 @@ void cw_event_record_at(cw_t *cw, const uint8_t *task_id, int attempt, const cha
     snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
   if (error && !e->error)
     e->error = strndup(error, 2048);
-  pthread_mutex_unlock(&evb.mu);
+  pthread_mutex_unlock(&cw_proc.events.mu);
 }
 
 void cw_event_record(cw_t *cw, const uint8_t *task_id, int attempt, const char *name, Rayc__TaskType type,
@@ -137,18 +112,18 @@ void cw_event_record(cw_t *cw, const uint8_t *task_id, int attempt, const char *
 /* Takes the buffered events out (*out: the buffer, now the caller's; free it); returns their number. */
 static size_t cw_events_take(cw_ev_t **out, uint64_t *dropped)
 {
-  pthread_mutex_lock(&evb.mu);
-  size_t n = evb.count;
-  *out = evb.evs;
-  evb.evs = NULL;
-  evb.count = evb.cap = 0;
-  if (evb.index_ready) {
-    hmap_release(&evb.index);
-    hmap_init(&evb.index);
+  pthread_mutex_lock(&cw_proc.events.mu);
+  size_t n = cw_proc.events.count;
+  *out = cw_proc.events.evs;
+  cw_proc.events.evs = NULL;
+  cw_proc.events.count = cw_proc.events.cap = 0;
+  if (cw_proc.events.index_ready) {
+    hmap_release(&cw_proc.events.index);
+    hmap_init(&cw_proc.events.index);
   }
-  *dropped = evb.dropped;
-  evb.dropped = 0;
-  pthread_mutex_unlock(&evb.mu);
+  *dropped = cw_proc.events.dropped;
+  cw_proc.events.dropped = 0;
+  pthread_mutex_unlock(&cw_proc.events.mu);
   return n;
 }
 
@@ -194,16 +169,16 @@ static rpc_channel_t *cw_events_gcs(cw_t *cw)
 {
   if (cw->gcs)
     return cw->gcs;
-  pthread_mutex_lock(&evb.mu);
-  if (!evb.gcs_tried && cw->client) {
-    evb.gcs_tried = 1;
+  pthread_mutex_lock(&cw_proc.events.mu);
+  if (!cw_proc.events.gcs_tried && cw->client) {
+    cw_proc.events.gcs_tried = 1;
     char *addr = cw_actor_gcs_address(cw);
     if (addr)
-      evb.gcs = rpc_channel_get(cw->client, addr);
+      cw_proc.events.gcs = rpc_channel_get(cw->client, addr);
     free(addr);
   }
-  rpc_channel_t *ch = evb.gcs;
-  pthread_mutex_unlock(&evb.mu);
+  rpc_channel_t *ch = cw_proc.events.gcs;
+  pthread_mutex_unlock(&cw_proc.events.mu);
   return ch;
 }
 
@@ -242,16 +217,16 @@ void cw_events_flush(cw_t *cw, int wait_ms)
 void cw_events_release(cw_t *cw)
 {
   (void)cw;
-  pthread_mutex_lock(&evb.mu);
-  for (size_t i = 0; i < evb.count; i++)
-    free(evb.evs[i].error);
-  free(evb.evs);
-  evb.evs = NULL;
-  evb.count = evb.cap = 0;
-  if (evb.index_ready)
-    hmap_release(&evb.index);
-  evb.index_ready = 0;
-  evb.gcs = NULL; /* destroyed with the client */
-  evb.gcs_tried = 0;
-  pthread_mutex_unlock(&evb.mu);
+  pthread_mutex_lock(&cw_proc.events.mu);
+  for (size_t i = 0; i < cw_proc.events.count; i++)
+    free(cw_proc.events.evs[i].error);
+  free(cw_proc.events.evs);
+  cw_proc.events.evs = NULL;
+  cw_proc.events.count = cw_proc.events.cap = 0;
+  if (cw_proc.events.index_ready)
+    hmap_release(&cw_proc.events.index);
+  cw_proc.events.index_ready = 0;
+  cw_proc.events.gcs = NULL; /* destroyed with the client */
+  cw_proc.events.gcs_tried = 0;
+  pthread_mutex_unlock(&cw_proc.events.mu);
 }

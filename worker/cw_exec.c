@@ -10,6 +10,7 @@
  */
 #include "worker/cw.h"
 #include "worker/cw_events.h"
+#include "worker/cw_proc.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -26,23 +27,20 @@
 
 /* ---- the function registry (process-wide: constructors run before any core worker exists) ---- */
 
-static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
-static hmap_t registry;
-
 void rayc_register_function(const char *name, rayc_task_fn fn)
 {
-  pthread_mutex_lock(&registry_mu);
-  if (!registry.buckets)
-    hmap_init(&registry);
-  hmap_put(&registry, name, strlen(name), (void *)(uintptr_t)fn);
-  pthread_mutex_unlock(&registry_mu);
+  pthread_mutex_lock(&cw_proc.tasks_mu);
+  if (!cw_proc.tasks.buckets)
+    hmap_init(&cw_proc.tasks);
+  hmap_put(&cw_proc.tasks, name, strlen(name), (void *)(uintptr_t)fn);
+  pthread_mutex_unlock(&cw_proc.tasks_mu);
 }
 
 rayc_task_fn cw_exec_lookup(const char *name)
 {
-  pthread_mutex_lock(&registry_mu);
-  void *p = registry.buckets ? hmap_get(&registry, name, strlen(name)) : NULL;
-  pthread_mutex_unlock(&registry_mu);
+  pthread_mutex_lock(&cw_proc.tasks_mu);
+  void *p = cw_proc.tasks.buckets ? hmap_get(&cw_proc.tasks, name, strlen(name)) : NULL;
+  pthread_mutex_unlock(&cw_proc.tasks_mu);
   return (rayc_task_fn)(uintptr_t)p;
 }
 
@@ -228,48 +226,34 @@ int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...)
 
 /* ---- the executor ---- */
 
-/* A pushed task waiting for the executing thread. */
-typedef struct exec_item {
-  struct exec_item *next;
-  rpc_call_t *call;
-  const Rayc__PushTaskRequest *req; /* owned by call */
-} exec_item_t;
-
-static struct {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  exec_item_t *head, *tail;
-  int stop;
-  rayc_task_ctx *running; /* the task being executed, for CancelTask */
-} exec_q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, NULL};
-
 static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 {
   const Rayc__PushTaskRequest *req = (const Rayc__PushTaskRequest *)m;
   if (req->task && req->task->type != RAYC__TASK_TYPE__NORMAL_TASK && cw_actor_push(ctx, call, req))
     return;
-  exec_item_t *it = xmalloc(sizeof(*it));
+  cw_exec_item_t *it = xmalloc(sizeof(*it));
   it->next = NULL;
   it->call = call;
   it->req = (const Rayc__PushTaskRequest *)m;
-  pthread_mutex_lock(&exec_q.mu);
-  if (exec_q.stop) {
-    pthread_mutex_unlock(&exec_q.mu);
+  pthread_mutex_lock(&cw_proc.exec.mu);
+  if (cw_proc.exec.stop) {
+    pthread_mutex_unlock(&cw_proc.exec.mu);
     free(it);
     rpc_reply_error(call, RAYC_EUNAVAILABLE, "the worker is exiting");
     return;
   }
-  if (exec_q.tail)
-    exec_q.tail->next = it;
+  if (cw_proc.exec.tail)
+    cw_proc.exec.tail->next = it;
   else
-    exec_q.head = it;
-  exec_q.tail = it;
-  pthread_cond_signal(&exec_q.cv);
-  pthread_mutex_unlock(&exec_q.mu);
+    cw_proc.exec.head = it;
+  cw_proc.exec.tail = it;
+  pthread_cond_signal(&cw_proc.exec.cv);
+  pthread_mutex_unlock(&cw_proc.exec.mu);
 }
 
 static Rayc__ErrorInfo *exec_error(cw_t *cw, const Rayc__TaskSpec *spec, int code, const char *msg);
-static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n, int64_t start_us, int64_t end_us);
+static void exec_reply(cw_t *cw, rpc_call_t *call, Rayc__ReturnObject *rets, size_t n, int64_t start_us,
+                       int64_t end_us);
 
 /* Answers a queued task's PushTask with CANCELLED for every result, without running it. */
 static void exec_reply_cancelled(cw_t *cw, rpc_call_t *call, const Rayc__TaskSpec *spec)
@@ -285,7 +269,7 @@ static void exec_reply_cancelled(cw_t *cw, rpc_call_t *call, const Rayc__TaskSpe
     rets[i].object_id = pb_bytes(ids[i].b, ID_OBJECT_SIZE);
     rets[i].error = exec_error(cw, spec, RAYC_ECANCELLED, "the task was cancelled before it ran");
   }
-  exec_reply(call, rets, n, 0, 0);
+  exec_reply(cw, call, rets, n, 0, 0);
   for (size_t i = 0; i < n; i++) {
     free(rets[i].error->message);
     free(rets[i].error->function_name);
@@ -295,20 +279,20 @@ static void exec_reply_cancelled(cw_t *cw, rpc_call_t *call, const Rayc__TaskSpe
   free(ids);
 }
 
-/* Takes the queued task with this id out of the queue, or returns NULL. exec_q.mu held. */
-static exec_item_t *exec_unqueue(const ProtobufCBinaryData *task_id)
+/* Takes the queued task with this id out of the queue, or returns NULL. cw_proc.exec.mu held. */
+static cw_exec_item_t *exec_unqueue(const ProtobufCBinaryData *task_id)
 {
-  exec_item_t *prev = NULL;
-  for (exec_item_t *it = exec_q.head; it; prev = it, it = it->next) {
+  cw_exec_item_t *prev = NULL;
+  for (cw_exec_item_t *it = cw_proc.exec.head; it; prev = it, it = it->next) {
     const Rayc__TaskSpec *spec = it->req->task;
     if (!spec || spec->task_id.len != task_id->len || memcmp(spec->task_id.data, task_id->data, task_id->len) != 0)
       continue;
     if (prev)
       prev->next = it->next;
     else
-      exec_q.head = it->next;
-    if (exec_q.tail == it)
-      exec_q.tail = prev;
+      cw_proc.exec.head = it->next;
+    if (cw_proc.exec.tail == it)
+      cw_proc.exec.tail = prev;
     return it;
   }
   return NULL;
@@ -323,16 +307,16 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
     rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "task_id must be %d bytes", ID_TASK_SIZE);
     return;
   }
-  pthread_mutex_lock(&exec_q.mu);
-  exec_item_t *queued = exec_unqueue(&req->task_id);
-  rayc_task_ctx *run = exec_q.running;
+  pthread_mutex_lock(&cw_proc.exec.mu);
+  cw_exec_item_t *queued = exec_unqueue(&req->task_id);
+  rayc_task_ctx *run = cw_proc.exec.running;
   int running = !queued && run && memcmp(run->spec->task_id.data, req->task_id.data, ID_TASK_SIZE) == 0;
   rayc_executor ex;
   if (running)
     __atomic_store_n(&run->cancelled, 1, __ATOMIC_RELEASE);
   if (running && !req->force && cw_lang_executor(&ex) && ex.cancel)
-    ex.cancel(ex.data, run); /* still running: exec_q.mu keeps it */
-  pthread_mutex_unlock(&exec_q.mu);
+    ex.cancel(ex.data, run); /* still running: cw_proc.exec.mu keeps it */
+  pthread_mutex_unlock(&cw_proc.exec.mu);
   rep.attempted = queued || running;
   if (queued) {
     exec_reply_cancelled(cw, queued->call, queued->req->task);
@@ -602,7 +586,7 @@ static void exec_finish_return(rayc_task_ctx *ctx, size_t i, Rayc__ReturnObject 
   }
 }
 
-static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n, int64_t start_us, int64_t end_us)
+static void exec_reply(cw_t *cw, rpc_call_t *call, Rayc__ReturnObject *rets, size_t n, int64_t start_us, int64_t end_us)
 {
   Rayc__PushTaskReply rep = RAYC__PUSH_TASK_REPLY__INIT;
   Rayc__ReturnObject **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
@@ -611,7 +595,7 @@ static void exec_reply(rpc_call_t *call, Rayc__ReturnObject *rets, size_t n, int
   rep.returns = ptrs;
   rep.n_returns = n;
   /* the node drains: the owner pushes no more tasks here and returns the lease */
-  rep.worker_exiting = cw_global && __atomic_load_n(&cw_global->node_draining, __ATOMIC_RELAXED);
+  rep.worker_exiting = __atomic_load_n(&cw->node_draining, __ATOMIC_RELAXED);
   rep.start_us = start_us; /* the owner reports the task's RUNNING and end events with these */
   rep.end_us = end_us;
   rep.worker_pid = (int32_t)getpid();
@@ -705,17 +689,17 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
   if (own_events)
     cw_event_record(cw, spec->task_id.data, spec->attempt, name, spec->type, actor, RAYC__TASK_STATUS__RUNNING, NULL,
                     1);
-  pthread_mutex_lock(&exec_q.mu);
-  exec_q.running = &ctx;
-  pthread_mutex_unlock(&exec_q.mu);
+  pthread_mutex_lock(&cw_proc.exec.mu);
+  cw_proc.exec.running = &ctx;
+  pthread_mutex_unlock(&cw_proc.exec.mu);
   char *err = exec_call(cw, &ctx, spec, body, arg, &code);
   int64_t end_us = cw_events_now_us();
   if (own_events)
     cw_event_record(cw, spec->task_id.data, spec->attempt, name, spec->type, actor,
                     err ? RAYC__TASK_STATUS__FAILED : RAYC__TASK_STATUS__FINISHED, err, 1);
-  pthread_mutex_lock(&exec_q.mu);
-  exec_q.running = NULL;
-  pthread_mutex_unlock(&exec_q.mu);
+  pthread_mutex_lock(&cw_proc.exec.mu);
+  cw_proc.exec.running = NULL;
+  pthread_mutex_unlock(&cw_proc.exec.mu);
   if (rayc_task_cancelled(&ctx)) { /* a partial result of a cancelled task is not its result */
     char *why = err ? xasprintf("the task was cancelled while running (%s)", err)
                     : xstrdup("the task was cancelled while running and returned early");
@@ -748,7 +732,7 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
       rets[i].n_nested_refs = nested[i].n;
     }
   }
-  exec_reply(call, rets, n, start_us, end_us);
+  exec_reply(cw, call, rets, n, start_us, end_us);
   ctx_drop_ret_refs(&ctx); /* the caller is registered with their owners by now */
   for (size_t i = 0; i < n; i++)
     cw_nested_msg_free(&nested[i]);
@@ -780,20 +764,20 @@ void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, c
 void cw_worker_run(cw_t *cw)
 {
   for (;;) {
-    pthread_mutex_lock(&exec_q.mu);
-    while (!exec_q.head && !exec_q.stop)
-      pthread_cond_wait(&exec_q.cv, &exec_q.mu);
-    exec_item_t *it = exec_q.head;
+    pthread_mutex_lock(&cw_proc.exec.mu);
+    while (!cw_proc.exec.head && !cw_proc.exec.stop)
+      pthread_cond_wait(&cw_proc.exec.cv, &cw_proc.exec.mu);
+    cw_exec_item_t *it = cw_proc.exec.head;
     if (!it) {
-      pthread_mutex_unlock(&exec_q.mu);
+      pthread_mutex_unlock(&cw_proc.exec.mu);
       cw_actor_stop(cw);
       return;
     }
-    exec_q.head = it->next;
-    if (!exec_q.head)
-      exec_q.tail = NULL;
-    int stop = exec_q.stop;
-    pthread_mutex_unlock(&exec_q.mu);
+    cw_proc.exec.head = it->next;
+    if (!cw_proc.exec.head)
+      cw_proc.exec.tail = NULL;
+    int stop = cw_proc.exec.stop;
+    pthread_mutex_unlock(&cw_proc.exec.mu);
     if (stop)
       rpc_reply_error(it->call, RAYC_EUNAVAILABLE, "the worker is exiting");
     else
@@ -805,8 +789,8 @@ void cw_worker_run(cw_t *cw)
 void cw_worker_stop(cw_t *cw)
 {
   (void)cw;
-  pthread_mutex_lock(&exec_q.mu);
-  exec_q.stop = 1;
-  pthread_cond_broadcast(&exec_q.cv);
-  pthread_mutex_unlock(&exec_q.mu);
+  pthread_mutex_lock(&cw_proc.exec.mu);
+  cw_proc.exec.stop = 1;
+  pthread_cond_broadcast(&cw_proc.exec.cv);
+  pthread_mutex_unlock(&cw_proc.exec.mu);
 }

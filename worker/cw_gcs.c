@@ -1,6 +1,6 @@
 /*
  * Calls to the GCS that ride out a GCS restart. gRPC channels reconnect by themselves (with a
- * backoff capped at 2 s, common/rpc.c), but a call made while the GCS is down fails at once with
+ * backoff capped at 2 s, common/rpc_common.c), but a call made while the GCS is down fails at once with
  * UNAVAILABLE, and one in flight when it dies fails too. cw_gcs_call retries such calls with a
  * growing pause (100 ms doubling to 1 s) until the GCS answers or gcs_rpc_reconnect_timeout_ms
  * has passed since the first failure, then fails with RAYC_EUNAVAILABLE and a message naming the

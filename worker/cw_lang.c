@@ -4,10 +4,11 @@
  * pickled functions there once per job; workers read and cache them).
  *
  * The executor is process-wide, like the C function registry: it is installed before
- * rayc_worker_main() creates the core worker, and read by the executing threads (lang_mu).
+ * rayc_worker_main() creates the core worker, and read by the executing threads (cw_proc.lang_mu).
  */
 #include "worker/cw.h"
 #include "worker/cw_actor.h"
+#include "worker/cw_proc.h"
 
 #include "rayc_lang.h"
 
@@ -21,34 +22,29 @@
 
 enum { LANG_KV_TIMEOUT_MS = 10000 };
 
-/* Process-wide (see the header comment): the installed executor, if any. */
-static pthread_mutex_t lang_mu = PTHREAD_MUTEX_INITIALIZER;
-static rayc_executor lang_exec;
-static int lang_exec_set;
-
 void rayc_executor_set(const rayc_executor *ex)
 {
-  pthread_mutex_lock(&lang_mu);
-  lang_exec_set = ex != NULL;
-  lang_exec = ex ? *ex : (rayc_executor){0};
-  pthread_mutex_unlock(&lang_mu);
+  pthread_mutex_lock(&cw_proc.lang_mu);
+  cw_proc.lang_exec_set = ex != NULL;
+  cw_proc.lang_exec = ex ? *ex : (rayc_executor){0};
+  pthread_mutex_unlock(&cw_proc.lang_mu);
 }
 
 int cw_lang_executor(rayc_executor *out)
 {
-  pthread_mutex_lock(&lang_mu);
-  int set = lang_exec_set;
+  pthread_mutex_lock(&cw_proc.lang_mu);
+  int set = cw_proc.lang_exec_set;
   if (set)
-    *out = lang_exec;
-  pthread_mutex_unlock(&lang_mu);
+    *out = cw_proc.lang_exec;
+  pthread_mutex_unlock(&cw_proc.lang_mu);
   return set;
 }
 
 int rayc_context_ids(char *task_hex, char *job_hex, char *worker_hex)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   pthread_mutex_lock(&cw->mu);
   if (task_hex)
     id_hex(cw->current_task.b, ID_TASK_SIZE, task_hex);
@@ -74,9 +70,7 @@ static cw_t *lang_require(const char *ns, const void *key)
 {
   if (!ns || !key)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "the namespace and key are required"), NULL;
-  if (!cw_global)
-    cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
-  return cw_global;
+  return cw_api();
 }
 
 int rayc_kv_put(const char *ns, const void *key, size_t klen, const void *value, size_t vlen, int overwrite, int *added)
@@ -156,9 +150,9 @@ static void lang_node_fill(const Rayc__NodeInfo *in, rayc_node_info *o)
 
 int rayc_nodes(rayc_node_info **out, size_t *n)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!out || !n)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "out and n are required");
   Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;

@@ -8,6 +8,7 @@
  * dropped, its store copy deleted, and the refs it contains released.
  */
 #include "worker/cw.h"
+#include "worker/cw_proc.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -208,13 +209,6 @@ void cw_objects_release_all(cw_t *cw)
 
 /* ---- public API ---- */
 
-static cw_t *cw_require(void)
-{
-  if (!cw_global)
-    cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
-  return cw_global;
-}
-
 static id_object_t cw_put_id(cw_t *cw)
 {
   return id_object_for_task(cw->current_task, ID_PUT_INDEX_FLAG | ++cw->put_index);
@@ -282,7 +276,7 @@ static int cw_put_store(cw_t *cw, const id_object_t *id, size_t len, const rayc_
 
 int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc_ref *refs, size_t nrefs, rayc_ref *out)
 {
-  cw_t *cw = cw_require();
+  cw_t *cw = cw_api();
   if (!cw)
     return RAYC_ENOT_CONNECTED;
   if (!out || (!parts && nparts) || (!refs && nrefs))
@@ -516,7 +510,7 @@ int cw_get(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_bu
 
 int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out)
 {
-  cw_t *cw = cw_require();
+  cw_t *cw = cw_api();
   if (!cw)
     return RAYC_ENOT_CONNECTED;
   if ((!refs || !out) && n)
@@ -526,7 +520,7 @@ int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_buf *out)
 
 void rayc_buf_release(rayc_buf *bufs, size_t n)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_proc.cw; /* no error to report: a no-op before rayc_init */
   int any_refs = 0;
   for (size_t i = 0; bufs && i < n; i++) {
     cw_buf_priv_t *p = bufs[i].priv;
@@ -590,7 +584,7 @@ static size_t wait_keep_first(int *ready, size_t n, size_t count, size_t k)
 
 int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int *ready)
 {
-  cw_t *cw = cw_require();
+  cw_t *cw = cw_api();
   if (!cw)
     return RAYC_ENOT_CONNECTED;
   if (k > n)
@@ -649,7 +643,7 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
 
 void rayc_ref_release(const rayc_ref *ref)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_proc.cw; /* no error to report: a no-op before rayc_init */
   if (!cw || !ref)
     return;
   pthread_mutex_lock(&cw->mu);
@@ -661,7 +655,7 @@ void rayc_ref_release(const rayc_ref *ref)
 
 void rayc_ref_retain(const rayc_ref *ref)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_proc.cw; /* no error to report: a no-op before rayc_init */
   if (!cw || !ref)
     return;
   pthread_mutex_lock(&cw->mu);
@@ -678,7 +672,7 @@ char *rayc_ref_hex(const rayc_ref *ref, char *out)
 
 int rayc_buf_dup(const rayc_buf *in, rayc_buf *out)
 {
-  cw_t *cw = cw_require();
+  cw_t *cw = cw_api();
   if (!cw)
     return RAYC_ENOT_CONNECTED;
   if (!in || !out)

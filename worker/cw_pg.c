@@ -5,6 +5,7 @@
  * the raylets holding the bundles provide.
  */
 #include "worker/cw_actor.h"
+#include "worker/cw_proc.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -84,9 +85,9 @@ static int pg_check_bundles(const rayc_bundle *bundles, size_t n, int strategy)
 int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, int strategy, const char *name,
                                 rayc_placement_group *out)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!out)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_placement_group_create: out must not be NULL");
   int rc = pg_check_bundles(bundles, nbundles, strategy);
@@ -141,9 +142,9 @@ int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, int
 
 int rayc_placement_group_wait(const rayc_placement_group *pg, int64_t timeout_ms)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!pg)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_placement_group_wait: pg must not be NULL");
   int64_t t = timeout_ms < 0 || timeout_ms > PG_WAIT_DEFAULT_MS ? PG_WAIT_DEFAULT_MS : timeout_ms;
@@ -159,9 +160,9 @@ int rayc_placement_group_wait(const rayc_placement_group *pg, int64_t timeout_ms
 
 int rayc_placement_group_remove(const rayc_placement_group *pg)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!pg)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_placement_group_remove: pg must not be NULL");
   Rayc__RemovePlacementGroupRequest req = RAYC__REMOVE_PLACEMENT_GROUP_REQUEST__INIT;

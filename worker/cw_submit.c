@@ -11,6 +11,7 @@
  * Every function here runs with cw->mu held.
  */
 #include "worker/cw.h"
+#include "worker/cw_proc.h"
 #include "worker/cw_events.h"
 
 #include "common/log.h"
@@ -164,7 +165,7 @@ static void cw_push_events(cw_t *cw, cw_task_t *t, cw_lease_t *l, const Rayc__Pu
 static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   cw_task_t *t = arg;
-  cw_t *cw = cw_global;
+  cw_t *cw = t->cls->cw;
   pthread_mutex_lock(&cw->mu);
   cw_lease_t *l = t->lease;
   cw_class_t *c = t->cls;
@@ -442,7 +443,7 @@ static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMe
 {
   cw_lease_req_t *lr = arg;
   cw_class_t *c = lr->cls;
-  cw_t *cw = cw_global;
+  cw_t *cw = c->cw;
   Rayc__RequestWorkerLeaseReply *rep = (Rayc__RequestWorkerLeaseReply *)resp;
   pthread_mutex_lock(&cw->mu);
   c->lease_requests--;
@@ -691,6 +692,7 @@ static cw_class_t *cw_class_get(cw_t *cw, const rayc_task_opts *o)
       return c;
   cw_class_t *c = xmalloc(sizeof(*c));
   *c = probe;
+  c->cw = cw;
   c->next = cw->classes;
   cw->classes = c;
   return c;
@@ -785,12 +787,12 @@ static cw_task_t *cw_task_new(cw_t *cw, const char *fn, size_t nargs, const rayc
 
 int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_task_opts *opts, rayc_ref *out)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   rayc_task_opts defaults;
   rayc_task_opts_init(&defaults);
   const rayc_task_opts *o = opts ? opts : &defaults;
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!fn || !*fn || !out || (nargs && !args))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_remote: fn, out and args must not be NULL");
   int rc = cw_check_opts(o, nargs, args);
@@ -905,9 +907,9 @@ void cw_cancel_children(cw_t *cw, const id_task_t *parent, int force)
 
 int rayc_cancel(const rayc_ref *ref, int force, int recursive)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!ref)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_cancel: ref must not be NULL");
   pthread_mutex_lock(&cw->mu);

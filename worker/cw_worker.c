@@ -8,6 +8,7 @@
  * frame the raylet sends when the node drains).
  */
 #include "worker/cw.h"
+#include "worker/cw_proc.h"
 #include "worker/cw_rtenv.h"
 
 #include "common/cfg.h"
@@ -155,7 +156,7 @@ int rayc_worker_main(int argc, char **argv)
   if (rc == 0) {
     worker_open_log(&conf);
     cw->current_task = id_task_random(cw->job);
-    cw_global = cw;
+    cw_proc.cw = cw;
     if ((rc = worker_start(cw, &conf)) != 0)
       log_error("worker start failed: %s", rayc_last_error());
   }
@@ -165,8 +166,8 @@ int rayc_worker_main(int argc, char **argv)
     pthread_join(wd, NULL);
   }
   rpc_server_destroy(cw->server);
-  cw_destroy(cw); /* callbacks of calls it cancels still use cw_global */
-  cw_global = NULL;
+  cw_destroy(cw); /* callbacks of calls it cancels find cw through their context */
+  cw_proc.cw = NULL;
   cfg_release(worker_settings, ARRAY_LEN(worker_settings), &conf);
   return rc == CFG_HELP ? 0 : rc ? 1 : 0;
 }

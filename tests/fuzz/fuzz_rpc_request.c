@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness: what the gRPC dispatcher does with a request body before any handler runs
- * (common/rpc.c srv_accept): decode it as the method's input type and validate it
+ * (common/rpc_server.c srv_accept): decode it as the method's input type and validate it
  * (common/rpc_valid.c). The first two input bytes pick the service and method among every service
  * of the protos; the rest is the body. Each decode is validated with no required fields and with
  * every top-level field required, and a valid message must pack and decode again.
@@ -22,23 +22,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const ProtobufCServiceDescriptor *const services[] = {
-    &rayc__node_info_gcs_service__descriptor,
-    &rayc__job_info_gcs_service__descriptor,
-    &rayc__internal_kvgcs_service__descriptor,
-    &rayc__worker_info_gcs_service__descriptor,
-    &rayc__internal_pub_sub_gcs_service__descriptor,
-    &rayc__actor_info_gcs_service__descriptor,
-    &rayc__placement_group_info_gcs_service__descriptor,
-    &rayc__actor_worker_service__descriptor,
-    &rayc__node_manager_service__descriptor,
-    &rayc__object_manager_service__descriptor,
-    &rayc__core_worker_service__descriptor,
-    &rayc__job_submission_service__descriptor,
-    &rayc__task_info_gcs_service__descriptor,
-    &rayc__event_gcs_service__descriptor,
-};
-
 /* "a b c": every top-level field of d. */
 static void all_fields(const ProtobufCMessageDescriptor *d, char *out, size_t len)
 {
@@ -52,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if (size < 2)
     return 0;
-  const ProtobufCServiceDescriptor *svc = services[data[0] % (sizeof(services) / sizeof(services[0]))];
+  const ProtobufCServiceDescriptor *svc = pb_services[data[0] % pb_n_services];
   const ProtobufCMessageDescriptor *in = svc->methods[data[1] % svc->n_methods].input;
   ProtobufCMessage *m = protobuf_c_message_unpack(in, NULL, size - 2, data + 2);
   if (!m)

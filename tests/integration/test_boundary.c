@@ -2,7 +2,7 @@
  * librayc's boundary: a program that defines functions with the names of librayc's internals
  * (xmalloc, log_init, hmap_put: common names a user's program may well have) links librayc alone
  * and runs tasks; the library's own internals are hidden, so neither side interposes on the other.
- * Also checks the version API. Linked with librayc and check only (no libcommon).
+ * Also checks that librayc keeps no unjustified mutable globals, and the version API. Linked with librayc and check only (no libcommon).
  */
 #include "itest.h"
 
@@ -87,6 +87,68 @@ START_TEST(exports_only_api)
 }
 END_TEST
 
+/* librayc keeps no mutable file-scope state but what is justified here: every object in a writable
+ * data section of librayc.so (objdump -t: .data, .bss, their thread-local and relocated kinds) must
+ * be on this list, with the reason it is one per process or per thread. */
+static const char *const justified_globals[] = {
+    "cw_proc",           /* worker/cw_proc.h: the runtime context (a handle-less API; constructors) */
+    "log_cfg",           /* common/log.c: the process's log sink, set once at start-up */
+    "cfg_program",       /* common/cfg.c: the program whose settings section applies, set once */
+    "reg",               /* common/metrics.c: the process's metrics registry */
+    "client_err",        /* object-store/store_client.c: per thread (__thread), the last error */
+    "tl_in_actor",       /* worker/cw_actor.c: per thread: this thread runs actor methods */
+    "tl_exit_requested", /* worker/cw_actor.c: per thread: its method called rayc_actor_exit */
+    "completed.0",       /* the C runtime's (crtstuff: __do_global_dtors_aux ran) */
+};
+
+static int globals_justified(const char *name)
+{
+  if (strncmp(name, "__", 2) == 0) /* the toolchain's and the sanitizers' own */
+    return 1;
+  for (size_t i = 0; i < sizeof(justified_globals) / sizeof(justified_globals[0]); i++)
+    if (strcmp(name, justified_globals[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static int globals_writable_section(const char *sec)
+{
+  static const char *const secs[] = {".data", ".bss", ".tdata", ".tbss", ".data.rel", ".data.rel.local"};
+  for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++)
+    if (strcmp(sec, secs[i]) == 0)
+      return 1;
+  return 0;
+}
+
+START_TEST(no_unjustified_globals)
+{
+  it_find_build();
+  char cmd[1400], line[1024];
+  snprintf(cmd, sizeof(cmd), "objdump -t %s/lib/librayc.so", it_build);
+  FILE *f = popen(cmd, "r");
+  ck_assert_ptr_nonnull(f);
+  int seen = 0, bad = 0;
+  while (fgets(line, sizeof(line), f)) {
+    /* "addr flags... section\tsize name": the section is the word before the tab. */
+    char *tab = strchr(line, '\t'), *sp;
+    if (!tab || !(sp = memrchr(line, ' ', (size_t)(tab - line))))
+      continue;
+    char sec[64], size[32], name[512];
+    snprintf(sec, sizeof(sec), "%.*s", (int)(tab - sp - 1), sp + 1);
+    if (!globals_writable_section(sec) || sscanf(tab + 1, "%31s %511s", size, name) != 2)
+      continue;
+    seen++;
+    if (!globals_justified(name)) {
+      fprintf(stderr, "librayc: writable %s object %s has no justification\n", sec, name);
+      bad++;
+    }
+  }
+  ck_assert_int_eq(pclose(f), 0);
+  ck_assert_int_gt(seen, 0); /* cw_proc at least: the parse found the sections */
+  ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
 START_TEST(version)
 {
   int number = -1;
@@ -107,6 +169,7 @@ int main(void)
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, own_symbols_and_tasks);
   tcase_add_test(tc, exports_only_api);
+  tcase_add_test(tc, no_unjustified_globals);
   tcase_add_test(tc, version);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

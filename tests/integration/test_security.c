@@ -44,23 +44,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-static const ProtobufCServiceDescriptor *const services[] = {
-    &rayc__node_info_gcs_service__descriptor,
-    &rayc__job_info_gcs_service__descriptor,
-    &rayc__internal_kvgcs_service__descriptor,
-    &rayc__worker_info_gcs_service__descriptor,
-    &rayc__internal_pub_sub_gcs_service__descriptor,
-    &rayc__actor_info_gcs_service__descriptor,
-    &rayc__placement_group_info_gcs_service__descriptor,
-    &rayc__actor_worker_service__descriptor,
-    &rayc__node_manager_service__descriptor,
-    &rayc__object_manager_service__descriptor,
-    &rayc__core_worker_service__descriptor,
-    &rayc__job_submission_service__descriptor,
-    &rayc__task_info_gcs_service__descriptor,
-    &rayc__event_gcs_service__descriptor,
-};
-
 static char *cluster_token(void)
 {
   char *t = NULL, *err = NULL;
@@ -105,15 +88,15 @@ START_TEST(services_cover_the_protos)
       if (sscanf(line, " service %255[A-Za-z0-9_]", name) != 1)
         continue;
       int found = 0;
-      for (size_t k = 0; k < ARRAY_LEN(services); k++)
-        found |= strcmp(services[k]->short_name, name) == 0;
+      for (size_t k = 0; k < pb_n_services; k++)
+        found |= strcmp(pb_services[k]->short_name, name) == 0;
       ck_assert_msg(found, "service %s of %s is missing from test_security.c's list", name, g.gl_pathv[i]);
       seen++;
     }
     fclose(f);
   }
   globfree(&g);
-  ck_assert_int_eq(seen, (int)ARRAY_LEN(services));
+  ck_assert_int_eq(seen, (int)pb_n_services);
 }
 END_TEST
 
@@ -222,13 +205,13 @@ static void world_learn(world_t *w, rpc_client_t *c)
 static int reject_all(rpc_client_t *bad, const char *target, const char *what, const char *how)
 {
   int n = 0;
-  for (size_t i = 0; i < ARRAY_LEN(services); i++) {
-    for (unsigned m = 0; m < services[i]->n_methods; m++) {
+  for (size_t i = 0; i < pb_n_services; i++) {
+    for (unsigned m = 0; m < pb_services[i]->n_methods; m++) {
       ProtobufCMessage *resp = NULL;
       char *detail = NULL;
-      const char *method = services[i]->methods[m].name;
-      int rc = rpc_call_sync(rpc_channel_get(bad, target), services[i], method, NULL, 10000, &resp, &detail);
-      ck_assert_msg(rc == RAYC_EUNAUTHENTICATED, "%s/%s at the %s (%s) with %s: %s (%s)", services[i]->name, method,
+      const char *method = pb_services[i]->methods[m].name;
+      int rc = rpc_call_sync(rpc_channel_get(bad, target), pb_services[i], method, NULL, 10000, &resp, &detail);
+      ck_assert_msg(rc == RAYC_EUNAUTHENTICATED, "%s/%s at the %s (%s) with %s: %s (%s)", pb_services[i]->name, method,
                     what, target, how, rayc_strerror(rc), detail ? detail : "");
       pb_free(resp);
       free(detail);

@@ -33,23 +33,6 @@
 #include <math.h>
 #include <time.h>
 
-static const ProtobufCServiceDescriptor *const services[] = {
-    &rayc__node_info_gcs_service__descriptor,
-    &rayc__job_info_gcs_service__descriptor,
-    &rayc__internal_kvgcs_service__descriptor,
-    &rayc__worker_info_gcs_service__descriptor,
-    &rayc__internal_pub_sub_gcs_service__descriptor,
-    &rayc__actor_info_gcs_service__descriptor,
-    &rayc__placement_group_info_gcs_service__descriptor,
-    &rayc__actor_worker_service__descriptor,
-    &rayc__node_manager_service__descriptor,
-    &rayc__object_manager_service__descriptor,
-    &rayc__core_worker_service__descriptor,
-    &rayc__job_submission_service__descriptor,
-    &rayc__task_info_gcs_service__descriptor,
-    &rayc__event_gcs_service__descriptor,
-};
-
 /* Methods an authorized caller uses to stop or drain a node on purpose: not sent at random. */
 static int on_purpose_stops(const char *method)
 {
@@ -141,18 +124,18 @@ static void check_empty_requests(world_t *w)
   const char *targets[] = {w->gcs, w->raylet, w->om, w->worker, w->owner};
   int refused = 0;
   for (size_t t = 0; t < ARRAY_LEN(targets); t++)
-    for (size_t i = 0; i < ARRAY_LEN(services); i++)
-      for (unsigned m = 0; m < services[i]->n_methods; m++) {
-        const ProtobufCMethodDescriptor *md = &services[i]->methods[m];
+    for (size_t i = 0; i < pb_n_services; i++)
+      for (unsigned m = 0; m < pb_services[i]->n_methods; m++) {
+        const ProtobufCMethodDescriptor *md = &pb_services[i]->methods[m];
         if (takes_empty(md->name))
           continue;
         ProtobufCMessage *req = xcalloc(1, md->input->sizeof_message);
         md->input->message_init(req);
         char *detail = NULL;
-        int rc = call(w, targets[t], services[i], md->name, req, &detail);
+        int rc = call(w, targets[t], pb_services[i], md->name, req, &detail);
         free(req);
         ck_assert_msg(rc == RAYC_EUNIMPLEMENTED || rc == RAYC_EINVALID_ARGUMENT,
-                      "%s/%s at %s with an empty request: %s (%s)", services[i]->name, md->name, targets[t],
+                      "%s/%s at %s with an empty request: %s (%s)", pb_services[i]->name, md->name, targets[t],
                       rayc_strerror(rc), detail ? detail : "");
         if (rc == RAYC_EINVALID_ARGUMENT) {
           ck_assert_msg(detail && strstr(detail, "is required"), "%s: %s", md->name, detail ? detail : "");
@@ -253,16 +236,16 @@ static int random_storm(world_t *w, unsigned seed, int rounds, int *accepted, in
   int sent = 0;
   for (int r = 0; r < rounds; r++)
     for (size_t t = 0; t < ARRAY_LEN(targets); t++)
-      for (size_t i = 0; i < ARRAY_LEN(services); i++)
-        for (unsigned m = 0; m < services[i]->n_methods; m++) {
-          const ProtobufCMethodDescriptor *md = &services[i]->methods[m];
+      for (size_t i = 0; i < pb_n_services; i++)
+        for (unsigned m = 0; m < pb_services[i]->n_methods; m++) {
+          const ProtobufCMethodDescriptor *md = &pb_services[i]->methods[m];
           if (on_purpose_stops(md->name))
             continue;
           ProtobufCMessage *req = pbr_message(md->input, &seed, 0);
           char *detail = NULL;
-          int rc = call(w, targets[t], services[i], md->name, req, &detail);
+          int rc = call(w, targets[t], pb_services[i], md->name, req, &detail);
           ck_assert_msg(rc != RAYC_EUNAVAILABLE && rc != RAYC_ETIMEOUT, "%s/%s at %s: %s (%s): the server died or hung",
-                        services[i]->name, md->name, targets[t], rayc_strerror(rc), detail ? detail : "");
+                        pb_services[i]->name, md->name, targets[t], rayc_strerror(rc), detail ? detail : "");
           free(detail);
           protobuf_c_message_free_unpacked(req, NULL);
           *accepted += rc == 0;

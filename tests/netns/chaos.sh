@@ -21,23 +21,7 @@ netns_require || exit 77
 RANDOM=$SEED
 echo "chaos: seed $SEED, ${SECS} s, at least $MIN_KILLS kills (rerun: $0 $B $SEED $SECS $MIN_KILLS)"
 
-ROOT=$(mktemp -d /tmp/rayc-chaos.XXXXXX)
-cleanup() {
-  for i in 1 2 3; do
-    [ -d "$ROOT/n$i" ] && netns_exec "$i" "$B/bin/rayc" stop --force --temp-dir "$ROOT/n$i" >/dev/null 2>&1
-  done
-  netns_teardown
-  if grep -l -E 'Sanitizer|runtime error' -r "$ROOT" --include='*.out' 2>/dev/null; then
-    echo "FAIL: sanitizer reports in the files above (seed $SEED)"
-    FAILED=1
-  fi
-  if [ "${KEEP:-}" = "" ] && [ "${FAILED:-0}" = 0 ]; then rm -rf "$ROOT"; else echo "logs kept in $ROOT"; fi
-  [ "${FAILED:-0}" = 0 ] || exit 1
-}
-fail() { echo "FAIL: $* (seed $SEED: rerun with $0 $B $SEED $SECS $MIN_KILLS)"; FAILED=1; exit 1; }
-
-netns_setup 3 512m || fail "could not create the namespace hosts"
-trap cleanup EXIT
+netns_cluster_begin chaos 3 512m "seed $SEED: rerun with $0 $B $SEED $SECS $MIN_KILLS"
 export RAYC_HEALTH_CHECK_PERIOD_MS=200 RAYC_HEALTH_CHECK_TIMEOUT_MS=300 RAYC_HEALTH_CHECK_FAILURE_THRESHOLD=5
 export RAYC_HEARTBEAT_MS=200 RAYC_INFEASIBLE_TIMEOUT_MS=120000
 HEAD="$(netns_ip 1):6380"

@@ -17,24 +17,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/netns.sh"
 netns_require || exit 77
 
-ROOT=$(mktemp -d /tmp/rayc-mn.XXXXXX)
-cleanup() {
-  for i in 1 2 3; do
-    [ -d "$ROOT/n$i" ] && netns_exec "$i" "$B/bin/rayc" stop --force --temp-dir "$ROOT/n$i" >/dev/null 2>&1
-  done
-  netns_teardown
-  # Under the sanitizers every daemon and worker reports errors and leaks into its .out file.
-  if grep -l -E 'Sanitizer|runtime error' -r "$ROOT" --include='*.out' 2>/dev/null; then
-    echo "FAIL: sanitizer reports in the files above"
-    FAILED=1
-  fi
-  if [ "${KEEP:-}" = "" ] && [ "${FAILED:-0}" = 0 ]; then rm -rf "$ROOT"; else echo "logs kept in $ROOT"; fi
-  [ "${FAILED:-0}" = 0 ] || exit 1
-}
-fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
-
-netns_setup 3 256m || fail "could not create the namespace hosts"
-trap cleanup EXIT  # after netns_setup, whose own EXIT trap would replace it
+netns_cluster_begin mn 3 256m
 # Fast failure detection and fresh resource views for the test.
 export RAYC_HEALTH_CHECK_PERIOD_MS=200 RAYC_HEALTH_CHECK_TIMEOUT_MS=200 RAYC_HEALTH_CHECK_FAILURE_THRESHOLD=5
 export RAYC_HEARTBEAT_MS=200 RAYC_INFEASIBLE_TIMEOUT_MS=3000

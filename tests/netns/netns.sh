@@ -29,6 +29,16 @@
 #   netns_teardown           kills what netns_spawn started (TERM, then KILL after 5 s), stops the
 #                            anchors and deletes every namespace of this run. Idempotent.
 #
+# For rayc cluster tests (the common start of tests/netns/*.sh):
+#   netns_cluster_begin TAG N SHM [HINT]
+#                            sets ROOT to a new /tmp/rayc-TAG.XXXXXX (host i's rayc temp dir is
+#                            $ROOT/n<i>), defines `fail MSG` (prints FAIL: MSG (HINT), exits 1),
+#                            creates N hosts (netns_setup) and installs an EXIT trap that runs
+#                            `rayc stop --force` on each host, tears the hosts down, fails on
+#                            sanitizer reports in $ROOT/**/*.out (unless NETNS_NO_SANITIZER_CHECK
+#                            is set), and removes ROOT unless the test failed or KEEP is set.
+#                            Needs B (the build dir). FAILED=1 marks a failure for the trap.
+#
 # Variables: NETNS_PREFIX (this run's prefix), NETNS_N (host count), NETNS_PID (last spawn).
 #
 # Example:
@@ -194,4 +204,32 @@ netns_teardown() {
   fi
   NETNS_N=0
   return 0
+}
+
+netns_cluster_begin() {
+  _NETNS_HINT=${4:-}
+  ROOT=$(mktemp -d "/tmp/rayc-$1.XXXXXX")
+  fail() {
+    echo "FAIL: $*${_NETNS_HINT:+ ($_NETNS_HINT)}"
+    FAILED=1
+    exit 1
+  }
+  netns_setup "$2" "$3" || fail "could not create the namespace hosts"
+  trap _netns_cluster_end EXIT # after netns_setup, whose own EXIT trap would replace it
+}
+
+_netns_cluster_end() {
+  local i
+  for i in $(seq 1 "$NETNS_N"); do
+    [ -d "$ROOT/n$i" ] && netns_exec "$i" "$B/bin/rayc" stop --force --temp-dir "$ROOT/n$i" >/dev/null 2>&1
+  done
+  netns_teardown
+  # Under the sanitizers every daemon and worker reports errors and leaks into its .out file.
+  if [ -z "${NETNS_NO_SANITIZER_CHECK:-}" ] &&
+    grep -l -E 'Sanitizer|runtime error' -r "$ROOT" --include='*.out' 2>/dev/null; then
+    echo "FAIL: sanitizer reports in the files above${_NETNS_HINT:+ ($_NETNS_HINT)}"
+    FAILED=1
+  fi
+  if [ "${KEEP:-}" = "" ] && [ "${FAILED:-0}" = 0 ]; then rm -rf "$ROOT"; else echo "logs kept in $ROOT"; fi
+  [ "${FAILED:-0}" = 0 ] || exit 1
 }

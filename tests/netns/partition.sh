@@ -14,23 +14,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/netns.sh"
 netns_require || exit 77
 
-ROOT=$(mktemp -d /tmp/rayc-part.XXXXXX)
-cleanup() {
-  for i in 1 2 3; do
-    [ -d "$ROOT/n$i" ] && netns_exec "$i" "$B/bin/rayc" stop --force --temp-dir "$ROOT/n$i" >/dev/null 2>&1
-  done
-  netns_teardown
-  if grep -l -E 'Sanitizer|runtime error' -r "$ROOT" --include='*.out' 2>/dev/null; then
-    echo "FAIL: sanitizer reports in the files above"
-    FAILED=1
-  fi
-  if [ "${KEEP:-}" = "" ] && [ "${FAILED:-0}" = 0 ]; then rm -rf "$ROOT"; else echo "logs kept in $ROOT"; fi
-  [ "${FAILED:-0}" = 0 ] || exit 1
-}
-fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
-
-netns_setup 3 256m || fail "could not create the namespace hosts"
-trap cleanup EXIT
+netns_cluster_begin part 3 256m
 export RAYC_HEALTH_CHECK_PERIOD_MS=200 RAYC_HEALTH_CHECK_TIMEOUT_MS=200 RAYC_HEALTH_CHECK_FAILURE_THRESHOLD=5
 export RAYC_HEARTBEAT_MS=200
 HEAD="$(netns_ip 1):6380"

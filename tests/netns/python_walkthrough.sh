@@ -11,19 +11,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 netns_require || exit 77
 unset RAYC_ADDRESS RAYC_TOKEN_FILE RAYC_TOKEN RAYC_CODE_PATH
 
-ROOT=$(mktemp -d /tmp/rayc-pywt.XXXXXX)
-cleanup() {
-  for i in 1 2 3; do
-    [ -d "$ROOT/n$i" ] && netns_exec "$i" "$B/bin/rayc" stop --force --temp-dir "$ROOT/n$i" >/dev/null 2>&1
-  done
-  netns_teardown
-  if [ "${KEEP:-}" = "" ] && [ "${FAILED:-0}" = 0 ]; then rm -rf "$ROOT"; else echo "logs kept in $ROOT"; fi
-  [ "${FAILED:-0}" = 0 ] || exit 1
-}
-fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
-
-netns_setup 3 512m || fail "could not create the namespace hosts"
-trap cleanup EXIT
+NETNS_NO_SANITIZER_CHECK=1 # Python workers are not built with the sanitizers
+netns_cluster_begin pywt 3 512m
 HEAD="$(netns_ip 1):6380"
 start_node() {  # i [--head]
   local i=$1; shift

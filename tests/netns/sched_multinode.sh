@@ -13,23 +13,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/netns.sh"
 netns_require || exit 77
 
-ROOT=$(mktemp -d /tmp/rayc-sched.XXXXXX)
-cleanup() {
-  for i in 1 2 3; do
-    [ -d "$ROOT/n$i" ] && netns_exec "$i" "$B/bin/rayc" stop --force --temp-dir "$ROOT/n$i" >/dev/null 2>&1
-  done
-  netns_teardown
-  if grep -l -E 'Sanitizer|runtime error' -r "$ROOT" --include='*.out' 2>/dev/null; then
-    echo "FAIL: sanitizer reports in the files above"
-    FAILED=1
-  fi
-  if [ "${KEEP:-}" = "" ] && [ "${FAILED:-0}" = 0 ]; then rm -rf "$ROOT"; else echo "logs kept in $ROOT"; fi
-  [ "${FAILED:-0}" = 0 ] || exit 1
-}
-fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
-
-netns_setup 3 256m || fail "could not create the namespace hosts"
-trap cleanup EXIT
+netns_cluster_begin sched 3 256m
 HEAD="$(netns_ip 1):6380"
 start_node() {  # i resources-json [--head]; env HB: the raylet's heartbeat period (ms)
   local i=$1 res=$2; shift 2

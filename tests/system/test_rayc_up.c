@@ -6,37 +6,20 @@
  * from `make deb`). Needs root, network namespaces, systemd-nspawn and OpenSSH; without them it
  * reports the test as skipped.
  */
-#include "../integration/itest.h"
+#include "../integration/itest_script.h"
 
 START_TEST(test_rayc_up)
 {
-  it_find_build();
   const char *deb = getenv("RAYC_DEB");
   if (!deb || !*deb) {
     printf("SKIPPED: RAYC_DEB names no package (run through `make test-system`)\n");
     return;
   }
-  char cmd[4096];
-  snprintf(cmd, sizeof(cmd), "bash %s/../../tests/system/rayc_up.sh %s %s", it_build, it_build, deb);
-  int rc = it_run(cmd);
-  if (rc == 77) {
-    printf("SKIPPED: the rayc up test needs root, network namespaces, systemd-nspawn and OpenSSH\n");
-    return;
-  }
-  ck_assert_msg(rc == 0, "rayc_up.sh exited %d", rc);
+  it_script("system/rayc_up.sh", deb, "root, network namespaces, systemd-nspawn and OpenSSH");
 }
 END_TEST
 
 int main(void)
 {
-  Suite *s = suite_create("rayc_up");
-  TCase *tc = tcase_create("ssh");
-  tcase_set_timeout(tc, 1200);
-  tcase_add_test(tc, test_rayc_up);
-  suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return it_script_main("rayc_up", test_rayc_up, 1200);
 }

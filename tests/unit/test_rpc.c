@@ -1,5 +1,5 @@
 /*
- * Tests of the gRPC layer (common/rpc.c) and the loop hand-off queue (common/loopq.c).
+ * Tests of the gRPC layer (common/rpc_server.c, rpc_client.c) and the loop hand-off queue (common/loopq.c).
  *
  * Most cases talk to tests/helpers/rpc_test_server (InternalKVGcsService over an in-memory table,
  * handlers on a libuv loop), started with posix_spawn per test: a process that called grpc_init

@@ -1,0 +1,54 @@
+/*
+ * Internals shared by the placement-group manager's two files: gcs_pg.c (table, persistence, state,
+ * handlers) and gcs_pg_place.c (choosing nodes, prepare/commit on the raylets, removal). All run on
+ * the GCS loop; every gcs_pg_t pointer is borrowed from m->by_id.
+ */
+#ifndef RAYC_GCS_PG_INT_H
+#define RAYC_GCS_PG_INT_H
+
+#include "gcs/gcs_pg.h"
+
+#define GCS_PG_TABLE "PG"
+
+enum {
+  PG_RETRY_MS = 200, /* no feasible placement, or a reservation failed: try again after this */
+  PG_RPC_MS = 10000, /* prepare / commit / cancel deadline */
+  PG_WAIT_MAX_MS = 3600000,
+  PG_MAX_BUNDLES = 1000,
+  PG_RES_MAX = 200,
+};
+
+/* Returns the strategy's name for logs (static storage). */
+const char *gcs_pg_strategy_name(Rayc__PlacementStrategy st);
+
+/* Writes g's id in hex to out (2 * ID_PG_SIZE + 1 bytes) and returns out. */
+char *gcs_pg_hex(const gcs_pg_t *g, char *out);
+
+/* Replaces g's state detail with a copy of detail (NULL: none). */
+void gcs_pg_set_detail(gcs_pg_t *g, const char *detail);
+
+/* Records on b the node it is placed on (NULL: none). */
+void gcs_pg_set_node(Rayc__Bundle *b, const id_node_t *node);
+
+/* Moves g to st (logged, stored, waiters answered when it is final). */
+void gcs_pg_set_state(gcs_pgs_t *m, gcs_pg_t *g, Rayc__PlacementGroupState st, const char *detail);
+
+/* Returns whether g is not REMOVED. */
+int gcs_pg_live(const gcs_pg_t *g);
+
+/* Frees g and everything it owns (NULL is fine). */
+void gcs_pg_free(gcs_pg_t *g);
+
+/* Ends g's placement attempt: releases what it reserved and retries later. */
+void gcs_pg_attempt_failed(gcs_pgs_t *m, gcs_pg_t *g, const char *why);
+
+/* Starts placing g now (its bundles chosen, prepare sent). */
+void gcs_pg_schedule(gcs_pgs_t *m, gcs_pg_t *g);
+
+/* Starts placing the next group that wants placement, if none is in flight. */
+void gcs_pg_schedule_next(gcs_pgs_t *m);
+
+/* Removes g: cancels its reservations on the raylets and marks it REMOVED. */
+void gcs_pg_remove(gcs_pgs_t *m, gcs_pg_t *g, const char *why);
+
+#endif

@@ -1,0 +1,587 @@
+/* The GCS placement-group manager's placement half: choosing nodes for bundles (small resource
+ * sets), the prepare and commit phases on the raylets, removal. gcs_pg.c keeps the table,
+ * persistence, state changes, handlers and life cycle. */
+#include "gcs/gcs_pg_int.h"
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/util.h"
+#include "gcs/gcs_server.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- small resource sets (names borrowed) ---- */
+
+typedef struct pg_res {
+  int n;
+  const char *name[PG_RES_MAX];
+  double amt[PG_RES_MAX];
+} pg_res_t;
+
+static double res_get(const pg_res_t *r, const char *name)
+{
+  for (int i = 0; i < r->n; i++)
+    if (strcmp(r->name[i], name) == 0)
+      return r->amt[i];
+  return 0;
+}
+
+static void res_add(pg_res_t *r, const char *name, double amt)
+{
+  for (int i = 0; i < r->n; i++)
+    if (strcmp(r->name[i], name) == 0) {
+      r->amt[i] += amt;
+      return;
+    }
+  if (r->n < PG_RES_MAX) {
+    r->name[r->n] = name;
+    r->amt[r->n++] = amt;
+  }
+}
+
+static void res_from_pb(pg_res_t *r, Rayc__ResourceEntry **e, size_t n)
+{
+  r->n = 0;
+  for (size_t i = 0; i < n; i++)
+    res_add(r, e[i]->name, e[i]->amount);
+}
+
+static int bundle_fits(const pg_res_t *avail, const Rayc__Bundle *b, double scale)
+{
+  for (size_t i = 0; i < b->n_resources; i++)
+    if (b->resources[i]->amount > 1e-9 &&
+        res_get(avail, b->resources[i]->name) + 1e-9 < b->resources[i]->amount * scale)
+      return 0;
+  return 1;
+}
+
+static void bundle_take(pg_res_t *avail, const Rayc__Bundle *b)
+{
+  for (size_t i = 0; i < b->n_resources; i++)
+    res_add(avail, b->resources[i]->name, -b->resources[i]->amount);
+}
+
+/* ---- talking to raylets ---- */
+
+typedef struct pg_step {
+  gcs_pgs_t *m;
+  uint8_t id[ID_PG_SIZE];
+  uint32_t gen;
+  id_node_t node;
+} pg_step_t;
+
+static pg_step_t *step_new(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node)
+{
+  pg_step_t *st = xcalloc(1, sizeof(*st));
+  st->m = m;
+  memcpy(st->id, g->id, ID_PG_SIZE);
+  st->gen = g->gen;
+  st->node = *node;
+  return st;
+}
+
+static gcs_node_t *pg_alive_node(gcs_pgs_t *m, const id_node_t *id)
+{
+  gcs_node_t *n = gcs_nodes_find(&m->s->nodes, id->b, ID_NODE_SIZE);
+  return n && n->state == GCS_NODE_ALIVE && n->info && n->info->raylet_port > 0 ? n : NULL;
+}
+
+static rpc_channel_t *pg_raylet(gcs_pgs_t *m, const gcs_node_t *n)
+{
+  char target[96];
+  int v6 = strchr(n->info->ip, ':') != NULL;
+  snprintf(target, sizeof(target), "%s%s%s:%d", v6 ? "[" : "", n->info->ip, v6 ? "]" : "", n->info->raylet_port);
+  return rpc_channel_get(m->client, target);
+}
+
+/* A raylet's answer carries its resources: fresher than its last heartbeat. */
+static void pg_node_resources(gcs_pgs_t *m, const id_node_t *id, Rayc__ResourceEntry **avail, size_t navail,
+                              Rayc__ResourceEntry **total, size_t ntotal)
+{
+  gcs_node_t *n = pg_alive_node(m, id);
+  if (n && ntotal > 0)
+    gcs_nodes_set_resources(&m->s->nodes, n, avail, navail, total, ntotal);
+}
+
+static void pg_kick(gcs_pgs_t *m);
+
+static void cancel_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  pg_step_t *st = arg;
+  Rayc__CancelResourceReserveReply *rep = (Rayc__CancelResourceReserveReply *)resp;
+  if (status == 0 && !st->m->stopping) {
+    pg_node_resources(st->m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
+                      rep->n_resources_total);
+    if (rep->cancelled > 0) /* resources came back: groups waiting for them try now */
+      pg_kick(st->m);
+  } else if (status != 0 && !st->m->stopping)
+    log_debug("CancelResourceReserve failed: %s (%s)", rayc_strerror(status), detail ? detail : "");
+  pb_free(resp);
+  free(st);
+}
+
+/* Asks a node to return the group's bundle index (-1: all of the group's bundles there). */
+static void pg_cancel_on(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node, int index)
+{
+  gcs_node_t *n = pg_alive_node(m, node);
+  if (!n || m->stopping)
+    return;
+  Rayc__CancelResourceReserveRequest req = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
+  req.placement_group_id = pb_bytes(g->id, ID_PG_SIZE);
+  req.bundle_index = index;
+  pg_step_t *st = step_new(m, g, node);
+  if (rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CancelResourceReserve", &req.base, PG_RPC_MS,
+               cancel_done, st) != 0)
+    free(st);
+}
+
+/* ---- choosing nodes ---- */
+
+typedef struct pg_cand {
+  gcs_node_t *n;
+  pg_res_t avail;
+  int count; /* bundles of this group on it (committed, or chosen in this pass) */
+} pg_cand_t;
+
+static int pg_same_node(const Rayc__Bundle *b, const gcs_node_t *n)
+{
+  return b->node_id.len == ID_NODE_SIZE && memcmp(b->node_id.data, n->id.b, ID_NODE_SIZE) == 0;
+}
+
+/* The alive nodes with their free resources, starting at the round-robin offset; *nc is set. */
+static pg_cand_t *pg_cands(gcs_pgs_t *m, const gcs_pg_t *g, int *nc)
+{
+  gcs_nodes_t *t = &m->s->nodes;
+  pg_cand_t *c = xcalloc(t->n ? t->n : 1, sizeof(*c));
+  *nc = 0;
+  for (size_t k = 0; k < t->n; k++) {
+    gcs_node_t *n = t->v[(m->rr + k) % t->n];
+    if (n->state != GCS_NODE_ALIVE || !n->info || n->info->raylet_port <= 0)
+      continue;
+    pg_cand_t *x = &c[(*nc)++];
+    x->n = n;
+    if (n->hb)
+      res_from_pb(&x->avail, n->hb->resources_available, n->hb->n_resources_available);
+    else
+      res_from_pb(&x->avail, n->info->resources_total, n->info->n_resources_total);
+    for (size_t i = 0; i < g->info->n_bundles; i++)
+      x->count += pg_same_node(g->info->bundles[i], n);
+  }
+  m->rr++;
+  return c;
+}
+
+/* PACK, STRICT_PACK: the one node that fits every bundle left, preferring the one holding the
+ * group's other bundles (STRICT_PACK: only that one, if any). -1 when none fits. */
+static int pg_pick_one_node(const gcs_pg_t *g, const pg_cand_t *c, int nc)
+{
+  int anchored = 0, best = -1;
+  for (int k = 0; k < nc; k++)
+    anchored |= c[k].count > 0;
+  for (int k = 0; k < nc; k++) {
+    if (g->info->strategy == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK && anchored && c[k].count == 0)
+      continue;
+    pg_res_t a = c[k].avail;
+    int ok = 1;
+    for (size_t i = 0; i < g->info->n_bundles && ok; i++) {
+      if (g->info->bundles[i]->node_id.len)
+        continue;
+      ok = bundle_fits(&a, g->info->bundles[i], 1);
+      bundle_take(&a, g->info->bundles[i]);
+    }
+    if (ok && (best < 0 || c[k].count > c[best].count))
+      best = k;
+  }
+  return best;
+}
+
+/* PACK (fallback), SPREAD, STRICT_SPREAD: a node per bundle left, each where it fits with the most
+ * (PACK) or fewest (SPREAD) of the group's bundles, or none (STRICT_SPREAD). Returns the first
+ * bundle that fits nowhere, or -1. */
+static int pg_pick_each(gcs_pg_t *g, pg_cand_t *c, int nc)
+{
+  Rayc__PlacementStrategy strat = g->info->strategy;
+  for (size_t i = 0; i < g->info->n_bundles; i++) {
+    const Rayc__Bundle *b = g->info->bundles[i];
+    if (b->node_id.len || g->trying[i])
+      continue;
+    int best = -1;
+    for (int k = 0; k < nc; k++) {
+      if (!bundle_fits(&c[k].avail, b, 1) || (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD && c[k].count > 0))
+        continue;
+      if (best < 0 ||
+          (strat == RAYC__PLACEMENT_STRATEGY__PG_PACK ? c[k].count > c[best].count : c[k].count < c[best].count))
+        best = k;
+    }
+    if (best < 0)
+      return (int)i;
+    bundle_take(&c[best].avail, b);
+    c[best].count++;
+    g->trying[i] = 1;
+    g->try_node[i] = c[best].n->id;
+  }
+  return -1;
+}
+
+/* Why bundle bad fits nowhere (new). */
+static char *pg_why_bundle(const gcs_pg_t *g, int bad, int nc)
+{
+  char res[256];
+  size_t off = 0;
+  res[0] = '\0';
+  const Rayc__Bundle *b = g->info->bundles[bad];
+  for (size_t j = 0; j < b->n_resources && off < sizeof(res); j++)
+    off += (size_t)snprintf(res + off, sizeof(res) - off, "%s%s: %g", j ? ", " : "", b->resources[j]->name,
+                            b->resources[j]->amount);
+  return xasprintf("bundle %d {%s} fits no alive node%s (%d alive node%s)", bad, res,
+                   g->info->strategy == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD
+                       ? " without another bundle of the group (STRICT_SPREAD)"
+                       : "",
+                   nc, nc == 1 ? "" : "s");
+}
+
+/* Picks a node for every bundle not committed yet, into g->try_node / g->trying. Returns 0, or
+ * RAYC_EINFEASIBLE with *why (new) explaining. */
+static int pg_choose(gcs_pgs_t *m, gcs_pg_t *g, char **why)
+{
+  int nc, rc = 0;
+  pg_cand_t *c = pg_cands(m, g, &nc);
+  size_t nb = g->info->n_bundles;
+  Rayc__PlacementStrategy strat = g->info->strategy;
+  memset(g->trying, 0, nb);
+  if (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK || strat == RAYC__PLACEMENT_STRATEGY__PG_PACK) {
+    int best = pg_pick_one_node(g, c, nc);
+    for (size_t i = 0; best >= 0 && i < nb; i++)
+      if (!g->info->bundles[i]->node_id.len) {
+        g->trying[i] = 1;
+        g->try_node[i] = c[best].n->id;
+      }
+    if (best < 0 && strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK) {
+      rc = RAYC_EINFEASIBLE;
+      *why = xasprintf("no alive node has the resources of all %zu bundles together (STRICT_PACK)", nb);
+    }
+  }
+  if (rc == 0 && strat != RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK) {
+    int bad = pg_pick_each(g, c, nc);
+    if (bad >= 0) {
+      rc = RAYC_EINFEASIBLE;
+      *why = pg_why_bundle(g, bad, nc);
+      memset(g->trying, 0, nb);
+    }
+  }
+  free(c);
+  return rc;
+}
+
+/* ---- the two phases ---- */
+
+void gcs_pg_schedule_next(gcs_pgs_t *m);
+
+/* The attempt failed: return what it prepared, retry later. */
+void gcs_pg_attempt_failed(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
+{
+  for (size_t i = 0; i < g->info->n_bundles; i++)
+    if (g->trying[i])
+      pg_cancel_on(m, g, &g->try_node[i], (int)i);
+  memset(g->trying, 0, g->info->n_bundles);
+  g->gen++;
+  g->committing = 0;
+  g->retry_at_ms = now_ms() + PG_RETRY_MS;
+  gcs_pg_set_detail(g, why);
+  char hex[2 * ID_PG_SIZE + 1];
+  log_info("placement group %s: reservation failed (%s); retrying", gcs_pg_hex(g, hex), why);
+  if (m->busy == g)
+    m->busy = NULL;
+}
+
+static Rayc__BundleSpec **pg_specs_for(gcs_pg_t *g, const id_node_t *node, size_t *n)
+{
+  Rayc__BundleSpec **v = xcalloc(g->info->n_bundles, sizeof(*v));
+  *n = 0;
+  for (size_t i = 0; i < g->info->n_bundles; i++) {
+    if (!g->trying[i] || memcmp(g->try_node[i].b, node->b, ID_NODE_SIZE) != 0)
+      continue;
+    Rayc__BundleSpec *s = xmalloc(sizeof(*s));
+    rayc__bundle_spec__init(s);
+    s->placement_group_id = pb_bytes(g->id, ID_PG_SIZE);
+    s->bundle_index = (int32_t)i;
+    s->resources = g->info->bundles[i]->resources;
+    s->n_resources = g->info->bundles[i]->n_resources;
+    v[(*n)++] = s;
+  }
+  return v;
+}
+
+static void pg_specs_free(Rayc__BundleSpec **v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+}
+
+/* The group the step is for, while the step is current. */
+static gcs_pg_t *step_pg(pg_step_t *st)
+{
+  if (st->m->stopping)
+    return NULL;
+  gcs_pg_t *g = hmap_get(&st->m->by_id, st->id, ID_PG_SIZE);
+  return g && g->gen == st->gen && gcs_pg_live(g) ? g : NULL;
+}
+
+/* The distinct nodes of the attempt, in *nodes (new); returns how many. */
+static size_t pg_attempt_nodes(const gcs_pg_t *g, id_node_t **nodes)
+{
+  size_t nb = g->info->n_bundles, n = 0;
+  *nodes = xcalloc(nb ? nb : 1, sizeof(**nodes));
+  for (size_t i = 0; i < nb; i++) {
+    if (!g->trying[i])
+      continue;
+    size_t j = 0;
+    while (j < n && memcmp((*nodes)[j].b, g->try_node[i].b, ID_NODE_SIZE) != 0)
+      j++;
+    if (j == n)
+      (*nodes)[n++] = g->try_node[i];
+  }
+  return n;
+}
+
+static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit);
+
+static void pg_created(gcs_pgs_t *m, gcs_pg_t *g)
+{
+  for (size_t i = 0; i < g->info->n_bundles; i++)
+    if (g->trying[i])
+      gcs_pg_set_node(g->info->bundles[i], &g->try_node[i]);
+  memset(g->trying, 0, g->info->n_bundles);
+  g->committing = 0;
+  g->gen++;
+  if (m->busy == g)
+    m->busy = NULL;
+  gcs_pg_set_state(m, g, RAYC__PLACEMENT_GROUP_STATE__PG_CREATED, NULL);
+}
+
+static void phase_done(void *arg, int status, const char *detail, ProtobufCMessage *resp, int commit)
+{
+  pg_step_t *st = arg;
+  gcs_pgs_t *m = st->m;
+  gcs_pg_t *g = step_pg(st);
+  int ok = status == 0;
+  if (ok && !commit) {
+    Rayc__PrepareBundleResourcesReply *rep = (Rayc__PrepareBundleResourcesReply *)resp;
+    ok = rep->success;
+    if (!m->stopping)
+      pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
+                        rep->n_resources_total);
+  } else if (ok && !m->stopping) {
+    Rayc__CommitBundleResourcesReply *rep = (Rayc__CommitBundleResourcesReply *)resp;
+    pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
+                      rep->n_resources_total);
+  }
+  if (!g) {
+    /* abandoned (removed, or a node died meanwhile): give back what this step reserved */
+    gcs_pg_t *old = m->stopping ? NULL : hmap_get(&m->by_id, st->id, ID_PG_SIZE);
+    if (old && !gcs_pg_live(old) && status == 0)
+      pg_cancel_on(m, old, &st->node, -1);
+  } else {
+    if (!ok) {
+      g->failed = 1;
+      if (status != 0)
+        log_warn("placement group: %s on a raylet failed: %s (%s)", commit ? "commit" : "prepare",
+                 rayc_strerror(status), detail ? detail : "");
+    }
+    if (--g->in_flight == 0) {
+      if (g->failed)
+        gcs_pg_attempt_failed(m, g,
+                              commit ? "a raylet failed to commit its bundles"
+                                     : "a node no longer had the resources when asked to reserve them");
+      else if (!commit)
+        pg_send_phase(m, g, 1);
+      else
+        pg_created(m, g);
+      if (!m->busy)
+        gcs_pg_schedule_next(m);
+    }
+  }
+  pb_free(resp);
+  free(st);
+}
+
+static void prepare_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  phase_done(arg, status, detail, resp, 0);
+}
+
+static void commit_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  phase_done(arg, status, detail, resp, 1);
+}
+
+/* Sends phase 1 (prepare) or 2 (commit) to every node of the attempt. */
+static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
+{
+  id_node_t *nodes;
+  size_t nn = pg_attempt_nodes(g, &nodes);
+  g->in_flight = 0;
+  g->failed = 0;
+  g->committing = commit;
+  g->gen++;
+  for (size_t k = 0; k < nn; k++) {
+    gcs_node_t *n = pg_alive_node(m, &nodes[k]);
+    size_t ns;
+    Rayc__BundleSpec **specs = pg_specs_for(g, &nodes[k], &ns);
+    pg_step_t *st = step_new(m, g, &nodes[k]);
+    int rc = RAYC_EUNAVAILABLE;
+    if (n && commit) {
+      Rayc__CommitBundleResourcesRequest req = RAYC__COMMIT_BUNDLE_RESOURCES_REQUEST__INIT;
+      req.bundles = specs;
+      req.n_bundles = ns;
+      rc = rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CommitBundleResources", &req.base,
+                    PG_RPC_MS, commit_done, st);
+    } else if (n) {
+      Rayc__PrepareBundleResourcesRequest req = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
+      req.bundles = specs;
+      req.n_bundles = ns;
+      rc = rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
+                    PG_RPC_MS, prepare_done, st);
+    }
+    pg_specs_free(specs, ns);
+    if (rc == 0) {
+      g->in_flight++;
+    } else {
+      free(st);
+      g->failed = 1;
+    }
+  }
+  free(nodes);
+  if (g->in_flight == 0) /* nothing could be sent */
+    gcs_pg_attempt_failed(m, g, "the chosen nodes could not be reached");
+}
+
+/* Starts placing g: chooses nodes and sends the prepares. */
+void gcs_pg_schedule(gcs_pgs_t *m, gcs_pg_t *g)
+{
+  char *why = NULL;
+  g->retry_at_ms = 0;
+  if (pg_choose(m, g, &why) != 0) {
+    char hex[2 * ID_PG_SIZE + 1];
+    if (!*g->info->state_detail || strcmp(g->info->state_detail, why) != 0)
+      log_warn("placement group %s (%s): no feasible placement yet: %s", gcs_pg_hex(g, hex),
+               gcs_pg_strategy_name(g->info->strategy), why);
+    gcs_pg_set_detail(g, why);
+    free(why);
+    g->retry_at_ms = now_ms() + PG_RETRY_MS;
+    return;
+  }
+  int any = 0;
+  for (size_t i = 0; i < g->info->n_bundles; i++)
+    any |= g->trying[i];
+  if (!any) { /* every bundle is committed already */
+    pg_created(m, g);
+    return;
+  }
+  m->busy = g;
+  pg_send_phase(m, g, 0);
+}
+
+static int pg_wants_placement(const gcs_pg_t *g, int64_t now)
+{
+  return (g->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_PENDING ||
+          g->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_RESCHEDULING) &&
+         g->retry_at_ms <= now;
+}
+
+/* Places the next group that waits, if none is being placed. */
+void gcs_pg_schedule_next(gcs_pgs_t *m)
+{
+  int64_t now = now_ms();
+  for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it) && !m->busy && !m->stopping;) {
+    gcs_pg_t *g = it.value;
+    if (pg_wants_placement(g, now))
+      gcs_pg_schedule(m, g);
+  }
+}
+
+/* Makes every group that waits for resources try again now. */
+static void pg_kick(gcs_pgs_t *m)
+{
+  for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);) {
+    gcs_pg_t *g = it.value;
+    if (pg_wants_placement(g, INT64_MAX))
+      g->retry_at_ms = 0;
+  }
+  if (!m->busy)
+    gcs_pg_schedule_next(m);
+}
+
+/* ---- removal ---- */
+
+static void pg_forget_oldest_removed(gcs_pgs_t *m, const uint8_t *id)
+{
+  size_t slot = m->nremoved % GCS_PG_REMOVED_KEPT;
+  if (m->nremoved >= GCS_PG_REMOVED_KEPT) {
+    gcs_pg_t *old = hmap_del(&m->by_id, m->removed[slot], ID_PG_SIZE);
+    if (old) {
+      gcs_store_del(m->s->store, GCS_PG_TABLE, old->id, ID_PG_SIZE, 0);
+      gcs_pg_free(old);
+    }
+  }
+  memcpy(m->removed[slot], id, ID_PG_SIZE);
+  m->nremoved++;
+}
+
+void gcs_pg_remove(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
+{
+  char hex[2 * ID_PG_SIZE + 1];
+  gcs_pg_hex(g, hex);
+  gcs_actors_on_pg_removed(m->s->actors, hex);
+  /* every node that holds or is being asked to hold a bundle returns the group's resources */
+  size_t nb = g->info->n_bundles;
+  id_node_t *nodes = xcalloc(2 * nb + 1, sizeof(*nodes));
+  size_t nn = 0;
+  for (size_t i = 0; i < nb; i++) {
+    const id_node_t *cand[2] = {NULL, NULL};
+    id_node_t committed;
+    if (g->info->bundles[i]->node_id.len == ID_NODE_SIZE) {
+      memcpy(committed.b, g->info->bundles[i]->node_id.data, ID_NODE_SIZE);
+      cand[0] = &committed;
+    }
+    if (g->trying[i])
+      cand[1] = &g->try_node[i];
+    for (int k = 0; k < 2; k++) {
+      if (!cand[k])
+        continue;
+      size_t j = 0;
+      while (j < nn && memcmp(nodes[j].b, cand[k]->b, ID_NODE_SIZE) != 0)
+        j++;
+      if (j == nn)
+        nodes[nn++] = *cand[k];
+    }
+  }
+  if (g->unsure) {
+    gcs_nodes_t *t = &m->s->nodes;
+    nodes = xrealloc(nodes, (2 * nb + t->n + 1) * sizeof(*nodes));
+    for (size_t k = 0; k < t->n; k++) {
+      size_t j = 0;
+      while (j < nn && memcmp(nodes[j].b, t->v[k]->id.b, ID_NODE_SIZE) != 0)
+        j++;
+      if (j == nn && t->v[k]->state == GCS_NODE_ALIVE)
+        nodes[nn++] = t->v[k]->id;
+    }
+  }
+  g->gen++;
+  for (size_t i = 0; i < nb; i++)
+    gcs_pg_set_node(g->info->bundles[i], NULL);
+  memset(g->trying, 0, nb);
+  gcs_pg_set_state(m, g, RAYC__PLACEMENT_GROUP_STATE__PG_REMOVED, why);
+  for (size_t j = 0; j < nn; j++)
+    pg_cancel_on(m, g, &nodes[j], -1);
+  free(nodes);
+  if (m->busy == g) {
+    m->busy = NULL;
+    gcs_pg_schedule_next(m);
+  }
+  pg_forget_oldest_removed(m, g->id);
+}
