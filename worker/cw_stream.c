@@ -24,6 +24,7 @@
  * cw_obj_set_* broadcast when an item or the generator becomes ready.
  */
 #include "worker/cw.h"
+#include "worker/cw_proc.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -188,9 +189,9 @@ static int stream_state(cw_t *cw, const rayc_ref *gen, cw_object_t **g, cw_strea
 
 int rayc_stream_next(const rayc_ref *gen, int64_t timeout_ms, rayc_ref *out)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!gen || !out)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_stream_next: gen and out must not be NULL");
   struct timespec dl = stream_deadline(timeout_ms < 0 ? 0 : timeout_ms);
@@ -219,9 +220,9 @@ int rayc_stream_next(const rayc_ref *gen, int64_t timeout_ms, rayc_ref *out)
 
 int rayc_stream_ready(const rayc_ref *gen)
 {
-  cw_t *cw = cw_global;
+  cw_t *cw = cw_api();
   if (!cw)
-    return cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+    return RAYC_ENOT_CONNECTED;
   if (!gen)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_stream_ready: gen must not be NULL");
   cw_object_t *g;
