@@ -92,7 +92,7 @@ def _start_log_follower():
     me = _rayc.context()[3]
     for node_id, _ip, _host, _alive, _head, _t, _a, session in _rayc.nodes():
         if node_id == me and session:
-            _follower = _log.Follower(os.path.join(session, "logs"), _core.job_hex())
+            _follower = _log.Follower(os.path.join(session, "logs"), _core.job_hex(), node=me)
 
 
 def _latest_address(temp_dir):

@@ -636,7 +636,8 @@ PyMODINIT_FUNC PyInit__rayc(void)
   if (!rpy_error || PyModule_AddObject(m, "Error", rpy_error) != 0 ||
       PyModule_AddObject(m, "ObjectRefBase", (PyObject *)&rpy_ref_base_type) != 0 ||
       PyModule_AddObject(m, "Buffer", (PyObject *)&rpy_buffer_type) != 0 || add_methods(m, rpy_exec_methods) != 0 ||
-      add_methods(m, rpy_actor_methods) != 0 || add_methods(m, rpy_stream_methods) != 0 || rpy_exec_init(m) != 0) {
+      add_methods(m, rpy_actor_methods) != 0 || add_methods(m, rpy_stream_methods) != 0 ||
+      add_methods(m, rpy_kv_methods) != 0 || rpy_exec_init(m) != 0) {
     Py_DECREF(m);
     return NULL;
   }

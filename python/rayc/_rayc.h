@@ -62,5 +62,7 @@ int rpy_exec_init(PyObject *m);
 extern PyMethodDef rpy_actor_methods[];
 /* _rayc_stream.c */
 extern PyMethodDef rpy_stream_methods[];
+/* _rayc_kv.c */
+extern PyMethodDef rpy_kv_methods[];
 
 #endif
