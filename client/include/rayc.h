@@ -133,7 +133,7 @@ typedef struct rayc_task_opts {
   int node_affinity_soft;
   const rayc_placement_group *placement_group; /* run in this group's bundles; NULL: none */
   int bundle_index;                            /* with placement_group: the bundle; -1 (default): any of its bundles */
-  int language; /* enum rayc_language of fn; default RAYC_LANG_C. A task of another language
+  int language;  /* enum rayc_language of fn; default RAYC_LANG_C. A task of another language
                             names its function by that binding's descriptor (rayc_lang.h). */
   int streaming; /* a streaming generator task (see "Streaming generators" below); default 0.
                     num_returns must be 1: out[0] is the generator. Also for rayc_actor_call. */
