@@ -118,6 +118,11 @@ void gcs_health_tick(gcs_health_t *h, int64_t now)
     if (n->state != GCS_NODE_ALIVE || n->probe_in_flight || now < n->next_probe_ms || n->info->raylet_port <= 0 ||
         !n->info->ip[0])
       continue;
+    if (now - n->last_seen_ms < 2 * (int64_t)h->period_ms) { /* a heartbeat just proved it alive: no probe needed */
+      n->next_probe_ms = n->last_seen_ms + 2 * (int64_t)h->period_ms;
+      n->failures = 0;
+      continue;
+    }
     gcs_health_probe(h, n, now);
   }
 }

@@ -9,7 +9,9 @@
  * raylet took the address). One probe per node is in flight at a time; the next starts period_ms
  * after the previous one started, or when it ends if it took longer. So a dead raylet is marked
  * DEAD after about threshold * max(period, timeout) (plus a cron tick). A registration resets the
- * count; results of probes sent before it are ignored. Nodes without a raylet port (0) are not
+ * count; results of probes sent before it are ignored. A node whose heartbeat arrived within the
+ * last two periods is not probed (the heartbeat proved it alive; at idle the GCS then holds no channel
+ * and sends nothing per node), so probes run only for nodes whose heartbeats stopped. Nodes without a raylet port (0) are not
  * probed (only tests register such nodes); the heartbeat timeout still applies to them.
  *
  * Runs on the GCS loop: gcs_health_tick() from the cron starts the probes that are due, and their

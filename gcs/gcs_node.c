@@ -6,6 +6,7 @@
 #include "gcs/gcs_node.h"
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "common/util.h"
 #include "gcs/gcs_metrics.h"
@@ -124,9 +125,15 @@ void gcs_node_view(const gcs_node_t *n, Rayc__NodeInfo *out)
   out->death_reason = n->death_reason ? n->death_reason : (char *)protobuf_c_empty_string;
 }
 
+/* Moves the view on for a change of n. */
+static void gcs_nodes_bump(gcs_nodes_t *t, gcs_node_t *n)
+{
+  n->view_changed = ++t->view_version;
+}
+
 /* After a state change: writes n through to the store (errors are logged: memory stays
  * authoritative), publishes it and moves the cluster view on. */
-static void gcs_nodes_changed(gcs_nodes_t *t, const gcs_node_t *n)
+static void gcs_nodes_changed(gcs_nodes_t *t, gcs_node_t *n)
 {
   Rayc__NodeInfo view;
   gcs_node_view(n, &view);
@@ -134,7 +141,7 @@ static void gcs_nodes_changed(gcs_nodes_t *t, const gcs_node_t *n)
   if (rc < 0)
     log_error("node table: storing a node failed: %s", rayc_strerror(rc));
   gcs_pubsub_publish_node(t->pubsub, &view);
-  t->view_version++;
+  gcs_nodes_bump(t, n);
 }
 
 gcs_node_t *gcs_nodes_find(const gcs_nodes_t *t, const void *id, size_t len)
@@ -180,6 +187,7 @@ static void gcs_nodes_load_one(void *arg, const uint8_t *key, size_t klen, const
   }
   gcs_node_t *n = gcs_nodes_add(t, info, now);
   n->last_heartbeat_wall_ms = info->last_heartbeat_ms;
+  n->view_changed = t->version0;
   if (info->state == RAYC__NODE_STATE__NODE_DEAD) {
     n->state = GCS_NODE_DEAD;
     n->death_reason = xstrdup(info->death_reason);
@@ -191,6 +199,7 @@ void gcs_nodes_init(gcs_nodes_t *t, gcs_store_t *store, int64_t now, int64_t ver
   memset(t, 0, sizeof(*t));
   t->store = store;
   t->view_version = version0;
+  t->version0 = version0;
   struct gcs_nodes_load arg = {t, now};
   int rc = gcs_store_scan(store, GCS_NODE_TABLE, NULL, 0, gcs_nodes_load_one, &arg);
   if (rc > 0)
@@ -239,6 +248,7 @@ int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, 
     pb_free(n->hb);
     n->info = copy;
     n->hb = NULL;
+    n->report_stale = 0;
     n->last_seen_ms = now;
     gcs_node_set_state(n, GCS_NODE_ALIVE, "registered again");
   } else {
@@ -285,7 +295,7 @@ void gcs_nodes_mark_dead(gcs_nodes_t *t, gcs_node_t *n, const char *reason)
     t->on_dead(t->on_dead_arg, t, n);
 }
 
-int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now, const char **why)
+static int gcs_node_check_report(const Rayc__ReportHeartbeatRequest *hb, const char **why)
 {
   int rc = gcs_node_check_id(hb->node_id.len, why);
   if (rc == 0)
@@ -301,6 +311,33 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
   }
   if (rc == 0)
     rc = gcs_node_check_resources(hb->resources_total, hb->n_resources_total, why);
+  return rc;
+}
+
+/* Keeps a full report (copied) as n's, moving the view on when it changes what the view shows. */
+static void gcs_node_take_report(gcs_nodes_t *t, gcs_node_t *n, const Rayc__ReportHeartbeatRequest *hb)
+{
+  const Rayc__ReportHeartbeatRequest *old = n->hb;
+  if ((old ? old->draining : 0) != hb->draining) {
+    char id[9];
+    log_info("node %s: %s", id_short(n->id.b, ID_NODE_SIZE, id), hb->draining ? "draining" : "no longer draining");
+    gcs_nodes_bump(t, n);
+  }
+  if (!old ? !gcs_node_same_resources(n->info->resources_total, n->info->n_resources_total, hb->resources_available,
+                                      hb->n_resources_available)
+           : !gcs_node_same_resources(old->resources_available, old->n_resources_available, hb->resources_available,
+                                      hb->n_resources_available) ||
+                 !gcs_node_same_resources(old ? old->resources_total : NULL, old ? old->n_resources_total : 0,
+                                          hb->resources_total, hb->n_resources_total))
+    gcs_nodes_bump(t, n);
+  pb_free(n->hb);
+  n->hb = (Rayc__ReportHeartbeatRequest *)gcs_pb_dup(&hb->base);
+  n->report_stale = 0;
+}
+
+int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now, const char **why)
+{
+  int rc = gcs_node_check_report(hb, why);
   if (rc < 0)
     return rc;
   gcs_node_t *n = gcs_nodes_find(t, hb->node_id.data, hb->node_id.len);
@@ -309,23 +346,11 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
       *why = n ? "node is dead" : "unknown node";
     return RAYC_ENOT_FOUND;
   }
-  const Rayc__ReportHeartbeatRequest *old = n->hb;
-  if ((old ? old->draining : 0) != hb->draining) {
-    char id[9];
-    log_info("node %s: %s", id_short(n->id.b, ID_NODE_SIZE, id), hb->draining ? "draining" : "no longer draining");
-    t->view_version++;
-  }
-  if (!old ? !gcs_node_same_resources(n->info->resources_total, n->info->n_resources_total, hb->resources_available,
-                                      hb->n_resources_available)
-           : !gcs_node_same_resources(old->resources_available, old->n_resources_available, hb->resources_available,
-                                      hb->n_resources_available) ||
-                 !gcs_node_same_resources(old ? old->resources_total : NULL, old ? old->n_resources_total : 0,
-                                          hb->resources_total, hb->n_resources_total))
-    t->view_version++;
-  pb_free(n->hb);
-  n->hb = (Rayc__ReportHeartbeatRequest *)gcs_pb_dup(&hb->base);
   n->last_seen_ms = now;
   n->last_heartbeat_wall_ms = wall_ms();
+  if (hb->unchanged) /* the report the table holds stands, if it holds the raylet's own */
+    return n->hb && !n->report_stale ? 0 : 1;
+  gcs_node_take_report(t, n, hb);
   return 0;
 }
 
@@ -342,9 +367,14 @@ void gcs_nodes_set_resources(gcs_nodes_t *t, gcs_node_t *n, Rayc__ResourceEntry 
   hb.n_resources_available = navail;
   hb.resources_total = total;
   hb.n_resources_total = ntotal;
-  pb_free(n->hb);
+  hb.draining = n->hb && n->hb->draining;
+  hb.n_infeasible_demands = n->hb ? n->hb->n_infeasible_demands : 0;
+  hb.infeasible_demands = n->hb ? n->hb->infeasible_demands : NULL;
+  Rayc__ReportHeartbeatRequest *old = n->hb;
   n->hb = (Rayc__ReportHeartbeatRequest *)gcs_pb_dup(&hb.base);
-  t->view_version++;
+  pb_free(old);
+  n->report_stale = 1; /* the raylet's last report no longer stands: it must send its next in full */
+  gcs_nodes_bump(t, n);
 }
 
 int gcs_nodes_check_timeouts(gcs_nodes_t *t, int64_t now, int timeout_ms)
@@ -361,44 +391,6 @@ int gcs_nodes_check_timeouts(gcs_nodes_t *t, int64_t now, int timeout_ms)
     dead++;
   }
   return dead;
-}
-
-/* ---- the cluster view ---- */
-
-static void gcs_node_resource_view(const gcs_node_t *n, Rayc__NodeResourceView *out)
-{
-  Rayc__NodeInfo info;
-  gcs_node_view(n, &info);
-  rayc__node_resource_view__init(out);
-  out->node_id = info.node_id;
-  out->ip = info.ip;
-  out->raylet_port = info.raylet_port;
-  out->object_manager_port = info.object_manager_port;
-  out->n_resources_total = info.n_resources_total;
-  out->resources_total = info.resources_total;
-  out->n_resources_available = info.n_resources_available;
-  out->resources_available = info.resources_available;
-  out->n_labels = info.n_labels;
-  out->labels = info.labels;
-  out->is_head = info.is_head;
-}
-
-void gcs_nodes_cluster_view(const gcs_nodes_t *t, gcs_cluster_view_t *v)
-{
-  rayc__cluster_view__init(&v->msg);
-  v->nodes = xcalloc(t->n ? t->n : 1, sizeof(*v->nodes));
-  v->ptrs = xcalloc(t->n ? t->n : 1, sizeof(*v->ptrs));
-  size_t k = 0;
-  for (size_t i = 0; i < t->n; i++) {
-    if (t->v[i]->state != GCS_NODE_ALIVE || (t->v[i]->hb && t->v[i]->hb->draining))
-      continue;
-    gcs_node_resource_view(t->v[i], &v->nodes[k]);
-    v->ptrs[k] = &v->nodes[k];
-    k++;
-  }
-  v->msg.version = t->view_version;
-  v->msg.n_nodes = k;
-  v->msg.nodes = v->ptrs;
 }
 
 /* 1 when two demand shapes name the same amounts (in any order). */
@@ -449,13 +441,6 @@ void gcs_demands_free(Rayc__ResourceDemand **v, size_t n)
   for (size_t i = 0; i < n; i++)
     free(v[i]);
   free(v);
-}
-
-void gcs_cluster_view_release(gcs_cluster_view_t *v)
-{
-  free(v->nodes);
-  free(v->ptrs);
-  memset(v, 0, sizeof(*v));
 }
 
 /* ---- handlers ---- */
@@ -513,6 +498,21 @@ void gcs_node_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *re
   free(views);
 }
 
+/* Counts what heartbeats cost: reports received in full or as `unchanged`, and view entries sent
+ * (nodes plus removed ids) in full views and in deltas. An idle cluster moves only the first. */
+static void gcs_node_count_heartbeat(const Rayc__ReportHeartbeatRequest *r, const Rayc__ClusterView *v)
+{
+  metrics_family_t *hb = metrics_family("rayc_gcs_heartbeats_total", METRICS_COUNTER,
+                                        "Heartbeats received, by whether they carried the node's report.", "Report");
+  metrics_add(metrics_series1(hb, r->unchanged ? "unchanged" : "full"), 1);
+  if (!v)
+    return;
+  metrics_family_t *sent = metrics_family("rayc_gcs_view_entries_sent_total", METRICS_COUNTER,
+                                          "Cluster view entries sent on heartbeat replies, by full view or delta.",
+                                          "Kind");
+  metrics_add(metrics_series1(sent, v->delta ? "delta" : "full"), (double)(v->n_nodes + v->n_removed));
+}
+
 void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
@@ -526,12 +526,12 @@ void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *
   Rayc__ReportHeartbeatReply reply = RAYC__REPORT_HEARTBEAT_REPLY__INIT;
   gcs_cluster_view_t view = {0};
   reply.unknown_node = rc == RAYC_ENOT_FOUND;
+  reply.report_wanted = rc == 1;
   const gcs_node_t *known = gcs_nodes_find(&s->nodes, r->node_id.data, r->node_id.len);
   reply.node_dead = known && known->state == GCS_NODE_DEAD;
-  if (!reply.unknown_node && r->view_version != s->nodes.view_version) {
-    gcs_nodes_cluster_view(&s->nodes, &view);
+  if (!reply.unknown_node && gcs_nodes_view_since(&s->nodes, r->view_epoch, r->view_version, &view))
     reply.cluster_view = &view.msg;
-  }
+  gcs_node_count_heartbeat(r, reply.cluster_view);
   gcs_server_reply(s, call, &reply.base);
   gcs_cluster_view_release(&view);
 }

@@ -17,8 +17,12 @@
  *
  * The cluster view: every ALIVE node's address, resources and labels, with a version that changes
  * whenever the view does (registration, death, a heartbeat reporting other available resources).
- * Versions start at the wall-clock ms of the GCS start and count up, so they never repeat across
- * restarts; a heartbeat reply carries the view only when the raylet's version differs.
+ * Versions start at the wall-clock ms of the GCS start (the epoch) and count up, so they never
+ * repeat across restarts. Each node entry records the version of its last change; a heartbeat
+ * reply carries nothing when the raylet's version is current, the changed entries when it holds an
+ * older version of this epoch, and the full view otherwise (gcs_node_view.c). A raylet's report
+ * (available and total resources, draining, infeasible demands) travels only when it changed: an
+ * idle heartbeat says `unchanged` and carries no resources.
  */
 #ifndef RAYC_GCS_NODE_H
 #define RAYC_GCS_NODE_H
@@ -47,6 +51,8 @@ typedef struct gcs_node {
   int probe_in_flight;
   int64_t next_probe_ms; /* monotonic */
   int failures;          /* consecutive failed probes */
+  int64_t view_changed;  /* the view version of this node's last change (gcs_node_view.c) */
+  int report_stale;      /* the GCS replaced the raylet's report: an `unchanged` heartbeat is refused */
 } gcs_node_t;
 
 struct gcs_nodes;
@@ -61,6 +67,7 @@ typedef struct gcs_nodes {
   gcs_node_t **v; /* owned, in registration order */
   size_t n, cap;
   int64_t view_version; /* the cluster view's version */
+  int64_t version0;     /* the first version: the view's epoch */
 } gcs_nodes_t;
 
 /* Makes an empty table over store (borrowed) and loads the nodes the store holds, the ALIVE ones
@@ -83,8 +90,10 @@ int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, 
  * raylet finished a drain) "drained: <reason>". 0, RAYC_ENOT_FOUND or RAYC_EINVALID_ARGUMENT. */
 int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char *reason, int drained, const char **why);
 
-/* Records a heartbeat (copied). 0; RAYC_ENOT_FOUND when the node is unknown or DEAD (it should
- * register again); RAYC_EINVALID_ARGUMENT. */
+/* Records a heartbeat (copied). 0; 1 when the heartbeat says `unchanged` but the table holds no
+ * report of the node to keep (after a GCS restart, or gcs_nodes_set_resources): the raylet should
+ * send its full report; RAYC_ENOT_FOUND when the node is unknown or DEAD (it should register
+ * again); RAYC_EINVALID_ARGUMENT. */
 int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now, const char **why);
 
 /* Replaces what the table knows of an ALIVE node's resources (the raylet's answer to a bundle
@@ -114,6 +123,7 @@ typedef struct gcs_cluster_view {
   Rayc__ClusterView msg;
   Rayc__NodeResourceView *nodes;
   Rayc__NodeResourceView **ptrs;
+  ProtobufCBinaryData *removed;
 } gcs_cluster_view_t;
 
 /* Sums the infeasible demands the ALIVE nodes reported by shape into a new array (*n entries;
@@ -123,6 +133,11 @@ void gcs_demands_free(Rayc__ResourceDemand **v, size_t n);
 
 /* Fills v with every ALIVE node that is not draining; release with gcs_cluster_view_release(). */
 void gcs_nodes_cluster_view(const gcs_nodes_t *t, gcs_cluster_view_t *v);
+
+/* What a raylet holding the view (epoch, version) needs: 0 when it is current (v is left empty);
+ * else 1 with v filled with the delta since version (same epoch, version not ahead of the table)
+ * or the full view. Release v with gcs_cluster_view_release() either way. */
+int gcs_nodes_view_since(const gcs_nodes_t *t, int64_t epoch, int64_t version, gcs_cluster_view_t *v);
 void gcs_cluster_view_release(gcs_cluster_view_t *v);
 
 /* RPC handlers (rows of gcs_rpc_methods; ctx is the gcs_server_t). */

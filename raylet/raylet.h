@@ -119,6 +119,7 @@ typedef struct raylet_view_node {
   char ip[64];
   int port;
   raylet_res_t total, avail; /* avail is lowered locally by each spillback until the next view */
+  int lowered;               /* avail was lowered here: a full view refreshes it (raylet_view.c) */
 } raylet_view_node_t;
 
 /* A lease request that no node can run now; retried each cron tick until it times out. */
@@ -177,9 +178,13 @@ typedef struct raylet {
   raylet_lease_t *leases;
   raylet_request_t *queue;
   raylet_driver_t *drivers;
-  raylet_view_node_t *view;
-  int nview;
-  int64_t view_version;
+  raylet_view_node_t **view; /* owned, each entry owned */
+  int nview, view_cap;
+  int64_t view_version, view_epoch; /* of the view held; 0: none, ask for the full view */
+  int64_t view_full_ms;             /* when the last full view arrived (monotonic) */
+  uint8_t *hb_report;               /* the last report the GCS acknowledged (packed); NULL: none */
+  size_t hb_report_len;
+  int hb_in_flight;
   unsigned spread_next;
   raylet_infeasible_t *infeasible;
   uint8_t gpu_used[RAYLET_MAX_GPUS]; /* GPU ids held by leases */
@@ -247,6 +252,9 @@ void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int 
 /* Tells every registered worker that the node drains (a node_draining frame). */
 void raylet_pool_notify_draining(raylet_t *r);
 
+/* raylet_server.c: back to the busy cron period at once (work arrived at an idle node). */
+void raylet_cron_busy(raylet_t *r);
+
 /* raylet_lease.c */
 void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req);
 int raylet_lease_return(raylet_t *r, const uint8_t *id, size_t len, int worker_exiting);
@@ -282,7 +290,17 @@ void raylet_bundle_free(raylet_t *r);
 enum raylet_sched { SCHED_LOCAL, SCHED_SPILL, SCHED_INFEASIBLE, SCHED_ERROR, SCHED_WAIT_NODE };
 enum raylet_sched raylet_sched_pick(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, const raylet_res_t *res,
                                     const raylet_view_node_t **target, const char **why);
-void raylet_sched_set_view(raylet_t *r, const Rayc__ClusterView *v);
+
+/* raylet_view.c: the cluster view, kept from the GCS's full views and deltas. */
+/* Applies a view from a heartbeat reply (borrowed): a full one replaces the view, a delta whose
+ * base is the version held updates it; a delta on another base is dropped and the next heartbeat
+ * asks for the full view. */
+void raylet_view_apply(raylet_t *r, const Rayc__ClusterView *v);
+/* The (epoch, version) the next heartbeat should name: (0, 0), asking for the full view, when a
+ * spillback lowered a node's resources locally more than two heartbeats ago (the view refreshes
+ * them), else the view held. */
+void raylet_view_wanted(raylet_t *r, int64_t now, int64_t *epoch, int64_t *version);
+void raylet_view_free(raylet_t *r);
 /* For a queued request this node cannot run now: the view node (borrowed, its free resources
  * lowered by res) it should be spilled to, or NULL to keep it here. Only DEFAULT requests that did
  * not arrive by spillback move. */

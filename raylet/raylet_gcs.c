@@ -39,6 +39,14 @@ static void gcs_fill_node(raylet_t *r, Rayc__NodeInfo *n, char *hostname, size_t
   n->store_metrics_port = r->cfg.store_metrics_port;
 }
 
+/* Forgets the report the GCS acknowledged: the next heartbeat carries the full report. */
+static void gcs_report_forget(raylet_t *r)
+{
+  free(r->hb_report);
+  r->hb_report = NULL;
+  r->hb_report_len = 0;
+}
+
 static void gcs_register_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   raylet_t *r = arg;
@@ -53,6 +61,7 @@ static void gcs_register_done(void *arg, int status, const char *detail, Protobu
     daemon_notify_ready(r->port, raylet_metrics_port(r), NULL);
   r->registered = 1;
   r->last_heartbeat_ms = 0; /* heartbeat now: its reply brings the cluster view */
+  gcs_report_forget(r);     /* and the GCS holds the registered resources only */
 }
 
 static void gcs_register(raylet_t *r)
@@ -84,10 +93,15 @@ static void gcs_heartbeat_done(void *arg, int status, const char *detail, Protob
 {
   raylet_t *r = arg;
   Rayc__ReportHeartbeatReply *rep = (Rayc__ReportHeartbeatReply *)resp;
+  r->hb_in_flight = 0;
+  if (status != 0 || rep->report_wanted || rep->unknown_node || rep->node_dead)
+    gcs_report_forget(r);
+  if (status == 0 && rep->report_wanted)
+    r->last_heartbeat_ms = 0; /* at once, in full */
   if (status != 0)
     log_warn("heartbeat to the GCS failed: %s (%s)", rayc_strerror(status), detail);
   else if (rep->cluster_view)
-    raylet_sched_set_view(r, rep->cluster_view);
+    raylet_view_apply(r, rep->cluster_view);
   if (status == 0 && rep->node_dead && !r->stopping) {
     /* Cut off long enough to be declared dead (a partition, a long pause, a GCS restart that
      * missed it): its actors were restarted and its tasks retried elsewhere, so none of its
@@ -107,6 +121,36 @@ static void gcs_heartbeat_done(void *arg, int status, const char *detail, Protob
   pb_free(resp);
 }
 
+/* Fills req's report fields; when they are what the GCS acknowledged last, empties them again
+ * and marks req `unchanged` instead (an idle node's heartbeat carries no resources). */
+static void gcs_fill_report(raylet_t *r, Rayc__ReportHeartbeatRequest *req)
+{
+  req->resources_available = raylet_res_to_pb(&r->available, &req->n_resources_available);
+  req->draining = r->draining != 0;
+  req->infeasible_demands = raylet_lease_demands(r, &req->n_infeasible_demands);
+  /* committed placement-group bundles change the total (and registration may have seen them) */
+  req->resources_total = raylet_res_to_pb(&r->total, &req->n_resources_total);
+  size_t len = protobuf_c_message_get_packed_size(&req->base);
+  uint8_t *buf = xmalloc(len ? len : 1);
+  protobuf_c_message_pack(&req->base, buf);
+  if (r->hb_report && len == r->hb_report_len && memcmp(buf, r->hb_report, len) == 0) {
+    free(buf);
+    raylet_res_pb_free(req->resources_available, req->n_resources_available);
+    raylet_res_pb_free(req->resources_total, req->n_resources_total);
+    raylet_demands_free(req->infeasible_demands, req->n_infeasible_demands);
+    req->resources_available = req->resources_total = NULL;
+    req->n_resources_available = req->n_resources_total = 0;
+    req->infeasible_demands = NULL;
+    req->n_infeasible_demands = 0;
+    req->draining = 0;
+    req->unchanged = 1;
+    return;
+  }
+  free(r->hb_report); /* kept as acknowledged: a failed call or a report_wanted forgets it */
+  r->hb_report = buf;
+  r->hb_report_len = len;
+}
+
 void raylet_gcs_heartbeat(raylet_t *r)
 {
   int64_t now = now_ms();
@@ -117,19 +161,19 @@ void raylet_gcs_heartbeat(raylet_t *r)
     }
     return;
   }
-  if (now - r->last_heartbeat_ms < r->cfg.heartbeat_ms)
+  /* one heartbeat in flight at a time, so the report the GCS holds is the last one sent */
+  if (now - r->last_heartbeat_ms < r->cfg.heartbeat_ms || r->hb_in_flight)
     return;
   r->last_heartbeat_ms = now;
   Rayc__ReportHeartbeatRequest req = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+  gcs_fill_report(r, &req);
   req.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
-  req.view_version = r->view_version;
-  req.resources_available = raylet_res_to_pb(&r->available, &req.n_resources_available);
-  req.draining = r->draining != 0;
-  req.infeasible_demands = raylet_lease_demands(r, &req.n_infeasible_demands);
-  /* committed placement-group bundles change the total (and registration may have seen them) */
-  req.resources_total = raylet_res_to_pb(&r->total, &req.n_resources_total);
-  rpc_call(r->gcs, &rayc__node_info_gcs_service__descriptor, "ReportHeartbeat", &req.base, GCS_CALL_TIMEOUT_MS,
-           gcs_heartbeat_done, r);
+  raylet_view_wanted(r, now, &req.view_epoch, &req.view_version);
+  if (rpc_call(r->gcs, &rayc__node_info_gcs_service__descriptor, "ReportHeartbeat", &req.base, GCS_CALL_TIMEOUT_MS,
+               gcs_heartbeat_done, r) == 0)
+    r->hb_in_flight = 1;
+  else
+    gcs_report_forget(r);
   raylet_res_pb_free(req.resources_available, req.n_resources_available);
   raylet_res_pb_free(req.resources_total, req.n_resources_total);
   raylet_demands_free(req.infeasible_demands, req.n_infeasible_demands);

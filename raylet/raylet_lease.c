@@ -265,6 +265,7 @@ void raylet_sched_retry_infeasible(raylet_t *r)
 
 void raylet_lease_request(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req)
 {
+  raylet_cron_busy(r);
   raylet_res_t res;
   const char *why = NULL;
   int rc = request_validate(req, &res, &why);

@@ -74,7 +74,7 @@ static raylet_view_node_t *sched_best_remote(raylet_t *r, const raylet_res_t *re
   raylet_view_node_t *best = NULL;
   double bu = 2;
   for (int i = 0; i < r->nview; i++) {
-    raylet_view_node_t *n = &r->view[i];
+    raylet_view_node_t *n = r->view[i];
     if (sched_is_local(r, n) || !raylet_res_fits(&n->total, req) || (now && !raylet_res_fits(&n->avail, req)))
       continue;
     double u = sched_util(&n->total, &n->avail, req);
@@ -88,6 +88,7 @@ static raylet_view_node_t *sched_best_remote(raylet_t *r, const raylet_res_t *re
 static enum raylet_sched sched_spill(raylet_view_node_t *n, const raylet_res_t *req, const raylet_view_node_t **target)
 {
   raylet_res_sub(&n->avail, req);
+  n->lowered = 1;
   *target = n;
   return SCHED_SPILL;
 }
@@ -127,7 +128,7 @@ static enum raylet_sched sched_spread(raylet_t *r, const raylet_res_t *req, cons
         }
         continue;
       }
-      raylet_view_node_t *v = &r->view[i];
+      raylet_view_node_t *v = r->view[i];
       if (!sched_is_local(r, v) && raylet_res_fits(&v->total, req) && (pass || raylet_res_fits(&v->avail, req))) {
         r->spread_next = i + 1;
         return sched_spill(v, req, target);
@@ -148,10 +149,10 @@ static enum raylet_sched sched_affinity(raylet_t *r, const Rayc__RequestWorkerLe
     int known = 0;
     for (int i = 0; i < r->nview; i++)
       if (req->affinity_node_id.len == ID_NODE_SIZE &&
-          memcmp(r->view[i].id.b, req->affinity_node_id.data, ID_NODE_SIZE) == 0) {
+          memcmp(r->view[i]->id.b, req->affinity_node_id.data, ID_NODE_SIZE) == 0) {
         known = 1;
-        if (raylet_res_fits(&r->view[i].total, res))
-          return sched_spill(&r->view[i], res, target);
+        if (raylet_res_fits(&r->view[i]->total, res))
+          return sched_spill(r->view[i], res, target);
       }
     /* A node that joined after the last view: wait for it to show up (the caller bounds the
      * wait) rather than fail a task the user aimed at a node `rayc list nodes` shows ALIVE. */
@@ -170,10 +171,10 @@ static enum raylet_sched sched_draining(raylet_t *r, const Rayc__RequestWorkerLe
   double u;
   if (req->strategy == RAYC__SCHEDULING_STRATEGY__NODE_AFFINITY) {
     for (int i = 0; i < r->nview; i++)
-      if (req->affinity_node_id.len == ID_NODE_SIZE && !sched_is_local(r, &r->view[i]) &&
-          memcmp(r->view[i].id.b, req->affinity_node_id.data, ID_NODE_SIZE) == 0 &&
-          raylet_res_fits(&r->view[i].total, res))
-        return sched_spill(&r->view[i], res, target);
+      if (req->affinity_node_id.len == ID_NODE_SIZE && !sched_is_local(r, r->view[i]) &&
+          memcmp(r->view[i]->id.b, req->affinity_node_id.data, ID_NODE_SIZE) == 0 &&
+          raylet_res_fits(&r->view[i]->total, res))
+        return sched_spill(r->view[i], res, target);
     if (!req->affinity_soft) {
       *why = "node affinity: the node is draining, not alive, or can never have the resources the task asks for";
       return SCHED_ERROR;
@@ -214,34 +215,16 @@ raylet_view_node_t *raylet_sched_requeue(raylet_t *r, const Rayc__RequestWorkerL
     return NULL;
   double u;
   raylet_view_node_t *best = sched_best_remote(r, res, 1, &u);
-  if (best)
+  if (best) {
     raylet_res_sub(&best->avail, res);
-  return best;
-}
-
-void raylet_sched_set_view(raylet_t *r, const Rayc__ClusterView *v)
-{
-  free(r->view);
-  r->view = xcalloc(v->n_nodes ? v->n_nodes : 1, sizeof(*r->view));
-  r->nview = 0;
-  for (size_t i = 0; i < v->n_nodes; i++) {
-    const Rayc__NodeResourceView *n = v->nodes[i];
-    if (n->node_id.len != ID_NODE_SIZE)
-      continue;
-    raylet_view_node_t *x = &r->view[r->nview++];
-    memcpy(x->id.b, n->node_id.data, ID_NODE_SIZE);
-    snprintf(x->ip, sizeof(x->ip), "%s", n->ip);
-    x->port = n->raylet_port;
-    raylet_res_from_pb(&x->total, n->resources_total, n->n_resources_total);
-    raylet_res_from_pb(&x->avail, n->resources_available, n->n_resources_available);
+    best->lowered = 1;
   }
-  r->view_version = v->version;
+  return best;
 }
 
 void raylet_sched_free(raylet_t *r)
 {
-  free(r->view);
-  r->view = NULL;
+  raylet_view_free(r);
   r->nview = 0;
   while (r->infeasible) {
     raylet_infeasible_t *x = r->infeasible;

@@ -370,8 +370,10 @@ START_TEST(heartbeat_carries_the_cluster_view_when_it_changed)
   Rayc__ReportHeartbeatReply *hr = NULL;
   ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
   ck_assert_ptr_nonnull(hr->cluster_view);
+  ck_assert(!hr->cluster_view->delta);
   ck_assert_uint_eq(hr->cluster_view->n_nodes, 2);
   hb.view_version = hr->cluster_view->version;
+  hb.view_epoch = hr->cluster_view->epoch;
   pb_free(hr);
   ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
   ck_assert_ptr_null(hr->cluster_view); /* unchanged: nothing sent */
@@ -380,10 +382,66 @@ START_TEST(heartbeat_carries_the_cluster_view_when_it_changed)
   un.node_id = pb_bytes(b.b, ID_NODE_SIZE);
   ck_assert_int_eq(call(svc, "UnregisterNode", &un, NULL), 0);
   ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
-  ck_assert_ptr_nonnull(hr->cluster_view);
-  ck_assert_uint_eq(hr->cluster_view->n_nodes, 1);
+  ck_assert_ptr_nonnull(hr->cluster_view); /* the delta: b is gone, a did not change */
+  ck_assert(hr->cluster_view->delta);
+  ck_assert_int_eq(hr->cluster_view->base_version, hb.view_version);
+  ck_assert_uint_eq(hr->cluster_view->n_nodes, 0);
+  ck_assert_uint_eq(hr->cluster_view->n_removed, 1);
+  ck_assert_mem_eq(hr->cluster_view->removed[0].data, b.b, ID_NODE_SIZE);
   ck_assert_int_gt(hr->cluster_view->version, hb.view_version);
   pb_free(hr);
+  hb.view_epoch = hb.view_epoch + 1; /* a view of another GCS incarnation: the full view */
+  ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
+  ck_assert(!hr->cluster_view->delta);
+  ck_assert_uint_eq(hr->cluster_view->n_nodes, 1);
+  ck_assert_mem_eq(hr->cluster_view->nodes[0]->node_id.data, a.b, ID_NODE_SIZE);
+  pb_free(hr);
+}
+END_TEST
+
+/* An idle raylet's heartbeat says `unchanged` and carries no resources: the report the GCS holds
+ * stands; when it holds none of the raylet's own (just registered), it asks for the full one. */
+START_TEST(heartbeat_unchanged_keeps_the_report)
+{
+  const ProtobufCServiceDescriptor *svc = &rayc__node_info_gcs_service__descriptor;
+  id_node_t a;
+  register_node(&a, "10.0.0.3");
+  Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+  hb.node_id = pb_bytes(a.b, ID_NODE_SIZE);
+  hb.unchanged = 1;
+  Rayc__ReportHeartbeatReply *hr = NULL;
+  ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
+  ck_assert(hr->report_wanted);
+  pb_free(hr);
+  Rayc__ResourceEntry cpu = RAYC__RESOURCE_ENTRY__INIT;
+  cpu.name = (char *)"CPU";
+  cpu.amount = 3;
+  Rayc__ResourceEntry *pc = &cpu;
+  hb.unchanged = 0;
+  hb.resources_available = &pc;
+  hb.n_resources_available = 1;
+  ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
+  ck_assert(!hr->report_wanted);
+  pb_free(hr);
+  hb.unchanged = 1;
+  hb.resources_available = NULL;
+  hb.n_resources_available = 0;
+  ck_assert_int_eq(call(svc, "ReportHeartbeat", &hb, (ProtobufCMessage **)&hr), 0);
+  ck_assert(!hr->report_wanted);
+  pb_free(hr);
+  Rayc__GetAllNodeInfoRequest req = RAYC__GET_ALL_NODE_INFO_REQUEST__INIT;
+  Rayc__GetAllNodeInfoReply *all = NULL;
+  ck_assert_int_eq(call(svc, "GetAllNodeInfo", &req, (ProtobufCMessage **)&all), 0);
+  int seen = 0;
+  for (size_t i = 0; i < all->n_nodes; i++) {
+    if (memcmp(all->nodes[i]->node_id.data, a.b, ID_NODE_SIZE) != 0)
+      continue;
+    seen = 1;
+    ck_assert_uint_eq(all->nodes[i]->n_resources_available, 1);
+    ck_assert(all->nodes[i]->resources_available[0]->amount == 3); /* the report still stands */
+  }
+  ck_assert(seen);
+  pb_free(all);
 }
 END_TEST
 
@@ -488,6 +546,7 @@ static Suite *gcs_server_suite(void)
   tcase_add_test(tc, poll_is_held_until_a_node_registers);
   tcase_add_test(tc, poll_times_out_empty);
   tcase_add_test(tc, heartbeat_carries_the_cluster_view_when_it_changed);
+  tcase_add_test(tc, heartbeat_unchanged_keeps_the_report);
   tcase_add_test(tc, workers_over_rpc);
   tcase_add_test(tc, placement_group_pending_without_nodes);
   suite_add_tcase(s, tc);

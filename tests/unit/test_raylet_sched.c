@@ -18,15 +18,17 @@ static raylet_t *sched_raylet(int nremote, double cpus)
   raylet_res_set(&r->total, "CPU", cpus);
   r->available = r->total;
   r->view = xcalloc((size_t)nremote + 1, sizeof(*r->view));
-  r->nview = nremote + 1;
-  r->view[0].id = r->node_id; /* the GCS's view lists this node too */
-  r->view[0].total = r->view[0].avail = r->total;
+  r->nview = r->view_cap = nremote + 1;
+  for (int i = 0; i <= nremote; i++)
+    r->view[i] = xcalloc(1, sizeof(**r->view));
+  r->view[0]->id = r->node_id; /* the GCS's view lists this node too */
+  r->view[0]->total = r->view[0]->avail = r->total;
   for (int i = 1; i <= nremote; i++) {
-    memset(r->view[i].id.b, i, ID_NODE_SIZE);
-    snprintf(r->view[i].ip, sizeof(r->view[i].ip), "10.0.0.%d", i);
-    r->view[i].port = 1000 + i;
-    raylet_res_set(&r->view[i].total, "CPU", cpus);
-    r->view[i].avail = r->view[i].total;
+    memset(r->view[i]->id.b, i, ID_NODE_SIZE);
+    snprintf(r->view[i]->ip, sizeof(r->view[i]->ip), "10.0.0.%d", i);
+    r->view[i]->port = 1000 + i;
+    raylet_res_set(&r->view[i]->total, "CPU", cpus);
+    r->view[i]->avail = r->view[i]->total;
   }
   r->cfg.node_affinity_wait_ms = 5000;
   return r;
@@ -54,7 +56,11 @@ static int pick_index(raylet_t *r, const Rayc__RequestWorkerLeaseRequest *req, c
   if (d == SCHED_LOCAL)
     return 0;
   ck_assert_int_eq(d, SCHED_SPILL);
-  return (int)(t - r->view);
+  for (int i = 0; i < r->nview; i++)
+    if (t == r->view[i])
+      return i;
+  ck_abort_msg("the pick is not in the view");
+  return -1;
 }
 
 static void check_spread(int nodes, int picks)
@@ -88,7 +94,7 @@ END_TEST
 START_TEST(test_spread_skips_full_node)
 {
   raylet_t *r = sched_raylet(2, 2);
-  raylet_res_set(&r->view[1].avail, "CPU", 0);
+  raylet_res_set(&r->view[1]->avail, "CPU", 0);
   Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
   req.strategy = RAYC__SCHEDULING_STRATEGY__SPREAD;
   raylet_res_t res = one_cpu();
@@ -116,9 +122,9 @@ START_TEST(test_affinity_unknown_node_waits)
   const char *why = NULL;
   ck_assert_int_eq(raylet_sched_pick(r, &req, &res, &t, &why), SCHED_WAIT_NODE);
 
-  req.affinity_node_id = pb_bytes(r->view[1].id.b, ID_NODE_SIZE);
+  req.affinity_node_id = pb_bytes(r->view[1]->id.b, ID_NODE_SIZE);
   ck_assert_int_eq(raylet_sched_pick(r, &req, &res, &t, &why), SCHED_SPILL);
-  ck_assert_ptr_eq(t, &r->view[1]);
+  ck_assert_ptr_eq(t, r->view[1]);
 
   raylet_res_t big = {0};
   raylet_res_set(&big, "CPU", 64);
@@ -137,19 +143,19 @@ END_TEST
 START_TEST(test_requeue_moves_default_only)
 {
   raylet_t *r = sched_raylet(2, 4);
-  raylet_res_set(&r->view[1].avail, "CPU", 1);
+  raylet_res_set(&r->view[1]->avail, "CPU", 1);
   Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
   raylet_res_t res = one_cpu();
   raylet_view_node_t *t = raylet_sched_requeue(r, &req, &res);
-  ck_assert_ptr_eq(t, &r->view[2]);
-  ck_assert(raylet_res_get(&r->view[2].avail, "CPU") == 3); /* lowered until the next view */
+  ck_assert_ptr_eq(t, r->view[2]);
+  ck_assert(raylet_res_get(&r->view[2]->avail, "CPU") == 3); /* lowered until the next view */
   for (int i = 0; i < 3; i++)
     ck_assert_ptr_nonnull(raylet_sched_requeue(r, &req, &res));
-  ck_assert(raylet_res_get(&r->view[1].avail, "CPU") + raylet_res_get(&r->view[2].avail, "CPU") == 1);
+  ck_assert(raylet_res_get(&r->view[1]->avail, "CPU") + raylet_res_get(&r->view[2]->avail, "CPU") == 1);
   ck_assert_ptr_nonnull(raylet_sched_requeue(r, &req, &res));
   ck_assert_ptr_null(raylet_sched_requeue(r, &req, &res)); /* the cluster is full: stay queued */
 
-  raylet_res_set(&r->view[2].avail, "CPU", 4);
+  raylet_res_set(&r->view[2]->avail, "CPU", 4);
   req.spilled = 1;
   ck_assert_ptr_null(raylet_sched_requeue(r, &req, &res));
   req.spilled = 0;
@@ -159,6 +165,97 @@ START_TEST(test_requeue_moves_default_only)
   uint8_t pg[ID_PG_SIZE] = {1};
   req.placement_group_id = pb_bytes(pg, ID_PG_SIZE);
   ck_assert_ptr_null(raylet_sched_requeue(r, &req, &res));
+  sched_raylet_free(r);
+}
+END_TEST
+
+/* ---- the view from full views and deltas (raylet_view.c) ---- */
+
+static Rayc__NodeResourceView view_entry(uint8_t id[ID_NODE_SIZE], int fill, Rayc__ResourceEntry **cpu)
+{
+  memset(id, fill, ID_NODE_SIZE);
+  Rayc__NodeResourceView n = RAYC__NODE_RESOURCE_VIEW__INIT;
+  n.node_id = pb_bytes(id, ID_NODE_SIZE);
+  n.ip = (char *)"10.0.0.9";
+  n.raylet_port = 1000 + fill;
+  n.resources_total = n.resources_available = cpu;
+  n.n_resources_total = n.n_resources_available = 1;
+  return n;
+}
+
+START_TEST(test_view_full_then_deltas)
+{
+  raylet_t *r = xcalloc(1, sizeof(*r));
+  r->cfg.heartbeat_ms = 1000;
+  Rayc__ResourceEntry cpu = RAYC__RESOURCE_ENTRY__INIT, half = RAYC__RESOURCE_ENTRY__INIT;
+  cpu.name = half.name = (char *)"CPU";
+  cpu.amount = 4;
+  half.amount = 2;
+  Rayc__ResourceEntry *pc = &cpu, *ph = &half;
+  uint8_t a[ID_NODE_SIZE], b[ID_NODE_SIZE], c[ID_NODE_SIZE];
+  Rayc__NodeResourceView na = view_entry(a, 1, &pc), nb = view_entry(b, 2, &pc), nc = view_entry(c, 3, &pc);
+  Rayc__NodeResourceView *full[] = {&na, &nb};
+  Rayc__ClusterView v = RAYC__CLUSTER_VIEW__INIT;
+  v.epoch = 77;
+  v.version = 100;
+  v.nodes = full;
+  v.n_nodes = 2;
+  raylet_view_apply(r, &v);
+  ck_assert_int_eq(r->nview, 2);
+  int64_t e, ver;
+  raylet_view_wanted(r, now_ms(), &e, &ver);
+  ck_assert(e == 77 && ver == 100);
+  /* a delta from the version held: c joins, b changes, a dies */
+  nb.resources_available = &ph;
+  Rayc__NodeResourceView *changed[] = {&nc, &nb};
+  ProtobufCBinaryData gone = pb_bytes(a, ID_NODE_SIZE);
+  Rayc__ClusterView d = RAYC__CLUSTER_VIEW__INIT;
+  d.epoch = 77;
+  d.delta = 1;
+  d.base_version = 100;
+  d.version = 103;
+  d.nodes = changed;
+  d.n_nodes = 2;
+  d.removed = &gone;
+  d.n_removed = 1;
+  raylet_view_apply(r, &d);
+  ck_assert_int_eq(r->nview, 2);
+  ck_assert_int_eq((int)r->view_version, 103);
+  for (int i = 0; i < r->nview; i++) {
+    ck_assert_int_ne(r->view[i]->id.b[0], 1);
+    if (r->view[i]->id.b[0] == 2)
+      ck_assert(raylet_res_get(&r->view[i]->avail, "CPU") == 2);
+  }
+  /* a delta on another base (one was missed): dropped, and the next heartbeat asks for all */
+  d.base_version = 105;
+  d.version = 106;
+  raylet_view_apply(r, &d);
+  raylet_view_wanted(r, now_ms(), &e, &ver);
+  ck_assert(e == 0 && ver == 0);
+  ck_assert_int_eq(r->nview, 2);
+  raylet_sched_free(r);
+  free(r);
+}
+END_TEST
+
+/* A spillback lowers a node's free resources locally; once that is older than two heartbeats the
+ * raylet asks for the full view, which refreshes them. */
+START_TEST(test_view_lowered_entry_asks_for_full_view)
+{
+  raylet_t *r = sched_raylet(2, 4);
+  r->cfg.heartbeat_ms = 1000;
+  r->view_epoch = 5;
+  r->view_version = 9;
+  r->view_full_ms = 1000;
+  Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
+  raylet_res_t res = one_cpu();
+  raylet_res_set(&r->available, "CPU", 0);
+  ck_assert_ptr_nonnull(raylet_sched_requeue(r, &req, &res));
+  int64_t e, ver;
+  raylet_view_wanted(r, 2000, &e, &ver);
+  ck_assert(e == 5 && ver == 9);
+  raylet_view_wanted(r, 3500, &e, &ver);
+  ck_assert(e == 0 && ver == 0);
   sched_raylet_free(r);
 }
 END_TEST
@@ -189,6 +286,8 @@ int main(void)
   tcase_add_test(tc, test_spread_skips_full_node);
   tcase_add_test(tc, test_affinity_unknown_node_waits);
   tcase_add_test(tc, test_requeue_moves_default_only);
+  tcase_add_test(tc, test_view_full_then_deltas);
+  tcase_add_test(tc, test_view_lowered_entry_asks_for_full_view);
   tcase_add_test(tc, test_every_row_names_its_required_fields);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
