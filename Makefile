@@ -30,6 +30,7 @@ PKGS += libmicrohttpd # the head's HTTP endpoint and every daemon's /metrics
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null) # rayc job over the Jobs REST API
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
@@ -146,11 +147,11 @@ $(B)/bin/rayc-worker: $(B)/worker/main.o $(LIBRAYC)
 CLI_STATIC := $(B)/client/launch.o $(B)/client/launch_gcs.o $(STORECLIENT_O) $(LIBCOMMON)
 $(B)/bin/rayc: $(CLI_O) $(CLI_STATIC) $(LIBRAYC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_O) $(CLI_STATIC) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_O) $(CLI_STATIC) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS) $(CURL_LIBS)
 
 # The head's HTTP endpoint: its own objects, the state API's client side (shared with the CLI) and
 # libcommon (not librayc: it runs no tasks). Its pages are compiled in (dash_static.c, .incbin).
-DASH_O := $(call obj,$(wildcard dashboard/*.c)) $(call obj,client/cli/cli_state.c client/cli/cli_common.c)
+DASH_O := $(call obj,$(wildcard dashboard/*.c)) $(call obj,client/cli/cli_state.c client/cli/cli_state_objects.c client/cli/cli_common.c)
 $(B)/dashboard/dash_static.o: $(wildcard dashboard/static/*)
 $(B)/bin/rayc-dashboard: $(DASH_O) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -251,6 +252,14 @@ FUZZ_SECONDS ?= 300
 build/fuzz/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/lib/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# Harnesses that reach code outside libcommon: the dashboard's HTTP handlers, the raylet's resource parsing.
+FUZZ_DASH_O := $(patsubst %.c,build/fuzz/%.o,$(filter-out dashboard/main.c,$(wildcard dashboard/*.c)) \
+  client/cli/cli_state.c client/cli/cli_common.c)
+build/fuzz/fuzz/fuzz_dash_http build/fuzz/fuzz/fuzz_res_json: build/fuzz/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/lib/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) build/fuzz/lib/libcommon.a $(LDLIBS)
+build/fuzz/fuzz/fuzz_dash_http: $(FUZZ_DASH_O)
+build/fuzz/fuzz/fuzz_res_json: build/fuzz/raylet/raylet_resources.o
 fuzz-bins: $(FUZZ_BINS)
 fuzz-short:
 	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins

@@ -168,7 +168,7 @@ static int valid_value(const ProtobufCMessageDescriptor *d, const ProtobufCField
       double x = *(const double *)v;
       if (!isfinite(x))
         return vfail(why, len, "%s must be a finite number", path);
-      if (strcmp(d->name, "rayc.ResourceEntry") == 0 && (x < 0 || x > 1e15))
+      if (strcmp(d->name, "rayc.ResourceEntry") == 0 && (x < 0 || x > RPC_VALID_AMOUNT_MAX))
         return vfail(why, len, "%s: a resource amount must be 0..1e15 (got %g)", path, x);
       return 0;
     }

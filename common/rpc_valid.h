@@ -32,6 +32,8 @@ enum {
   RPC_VALID_RESOURCES_MAX = 1024,   /* entries of a resource list */
   RPC_VALID_RES_NAME_MAX = 95,      /* a resource name (the raylet keeps 96 bytes with the NUL) */
 };
+/* The largest resource amount a request may carry. */
+#define RPC_VALID_AMOUNT_MAX 1e15
 
 /* Checks m (borrowed) against the generic rules and the space-separated required paths (NULL or
  * "": none). Returns 0, or RAYC_EINVALID_ARGUMENT with a message naming the field in why. */

@@ -65,7 +65,7 @@ static enum MHD_Result dash_list(dash_req_t *r, const char *what)
   if (!state_kind_valid(kind))
     return dash_reply_error(r, MHD_HTTP_NOT_FOUND,
                             "'%s' is not a kind of state (nodes, jobs, actors, tasks, workers, "
-                            "placement_groups, cluster_events)",
+                            "placement_groups, cluster_events, objects)",
                             what);
   json_t *rows;
   enum MHD_Result sent;
@@ -82,8 +82,8 @@ static enum MHD_Result dash_list(dash_req_t *r, const char *what)
 
 static enum MHD_Result dash_summary(dash_req_t *r, const char *kind)
 {
-  if (strcmp(kind, "tasks") != 0 && strcmp(kind, "actors") != 0)
-    return dash_reply_error(r, MHD_HTTP_NOT_FOUND, "summaries are of tasks or actors");
+  if (strcmp(kind, "tasks") != 0 && strcmp(kind, "actors") != 0 && strcmp(kind, "objects") != 0)
+    return dash_reply_error(r, MHD_HTTP_NOT_FOUND, "summaries are of tasks, actors or objects");
   json_t *rows;
   enum MHD_Result sent;
   if (dash_rows(r, kind, &rows, &sent) != 0)

@@ -286,6 +286,44 @@ static void dash_pairs_free(Rayc__StringPair **v, size_t n)
   free(v);
 }
 
+/* What `rayc job submit --address http://...` reports beside Ray's body, for the governance
+ * record (the gRPC path sends the same in the request): the packed files and who submitted
+ * ("rayc_submitter": uid, user, host, as the client says, like over gRPC). The files point into
+ * body; free renv->files and its array. */
+static void dash_rayc_extras(json_t *body, Rayc__JobRuntimeEnv *renv, Rayc__Submitter *u, char *hostbuf, size_t len)
+{
+  json_t *files = json_object_get(body, "rayc_files"), *f, *who = json_object_get(body, "rayc_submitter");
+  size_t i;
+  renv->files = xcalloc(json_array_size(files) + 1, sizeof(*renv->files));
+  json_array_foreach(files, i, f)
+  {
+    const char *path = json_string_value(json_object_get(f, "path"));
+    const char *sha = json_string_value(json_object_get(f, "sha256"));
+    if (!path || !sha)
+      continue;
+    Rayc__PackedFile *p = xmalloc(sizeof(*p));
+    rayc__packed_file__init(p);
+    p->path = (char *)path;
+    p->sha256 = (char *)sha;
+    p->size = (uint64_t)json_integer_value(json_object_get(f, "size"));
+    renv->files[renv->n_files++] = p;
+  }
+  renv->working_dir_bytes = (uint64_t)json_integer_value(json_object_get(body, "rayc_working_dir_bytes"));
+  if (!json_is_object(who))
+    return;
+  const char *user = json_string_value(json_object_get(who, "user")),
+             *host = json_string_value(json_object_get(who, "host"));
+  if (json_is_integer(json_object_get(who, "uid")))
+    u->uid = (uint32_t)json_integer_value(json_object_get(who, "uid"));
+  if (user)
+    u->user = (char *)user;
+  if (host) { /* "its name (the address it connected from)" */
+    char ip[64];
+    snprintf(ip, sizeof(ip), "%s", hostbuf);
+    snprintf(hostbuf, len, "%.*s (%s)", (int)(len > strlen(ip) + 4 ? len - strlen(ip) - 4 : 0), host, ip);
+  }
+}
+
 /* The submitter as the HTTP side knows it: the client's address and how it authenticated. */
 static void dash_submitter(dash_req_t *r, Rayc__Submitter *u, char *host, size_t len)
 {
@@ -350,7 +388,7 @@ static enum MHD_Result dash_jobs_submit(dash_req_t *r)
   Rayc__JobRuntimeEnv renv = RAYC__JOB_RUNTIME_ENV__INIT;
   Rayc__JobSubmission job = RAYC__JOB_SUBMISSION__INIT;
   Rayc__Submitter who;
-  char host[64], *pkg = NULL;
+  char host[320], *pkg = NULL;
   enum MHD_Result sent = MHD_YES;
   int bad = (env && !json_is_null(env) && !json_is_object(env)) ||
             dash_pairs_from(json_object_get(env, "env_vars"), &renv.env_vars, &renv.n_env_vars) != 0 ||
@@ -363,6 +401,7 @@ static enum MHD_Result dash_jobs_submit(dash_req_t *r)
     const char *cp = json_string_value(json_object_get(env, "code_path"));
     renv.code_path = (char *)(cp ? cp : "");
     dash_submitter(r, &who, host, sizeof(host));
+    dash_rayc_extras(body, &renv, &who, host, sizeof(host));
     job.submission_id = (char *)(sid ? sid : "");
     job.entrypoint = (char *)entry;
     job.runtime_env = &renv;
@@ -379,6 +418,9 @@ static enum MHD_Result dash_jobs_submit(dash_req_t *r)
   }
   dash_pairs_free(renv.env_vars, renv.n_env_vars);
   dash_pairs_free(job.metadata, job.n_metadata);
+  for (size_t i = 0; i < renv.n_files; i++)
+    free(renv.files[i]);
+  free(renv.files);
   free(pkg);
   json_decref(body);
   return sent;

@@ -73,6 +73,7 @@ static int dash_start(dash_t *d)
     return 1;
   }
   d->src.gcs = rpc_channel_get(d->client, d->conf.gcs_address);
+  d->src.client = d->client;
   d->src.timeout_ms = 10000;
   if (dash_http_start(d, &err) != 0) {
     log_error("%s", err);

@@ -9,6 +9,7 @@
 #include "gcs/gcs_actor.h"
 #include "gcs/gcs_jobsub.h"
 #include "gcs/gcs_server.h"
+#include "gcs/gcs_task.h"
 #include "gcs/gcs_version.h"
 
 #include <jansson.h>
@@ -172,10 +173,55 @@ static void jobrec_cleanup(json_t *o, struct gcs_server *s, const Rayc__JobSubmi
   free(copies);
 }
 
+/* The per-node entry of node hex id in per_node, made (with the id only) when missing. */
+static json_t *jobrec_node_entry(json_t *per_node, const char *hex)
+{
+  size_t i;
+  json_t *n;
+  json_array_foreach(per_node, i, n)
+  {
+    const char *id = json_string_value(json_object_get(n, "node_id"));
+    if (id && strcmp(id, hex) == 0)
+      return n;
+  }
+  n = json_pack("{s:s}", "node_id", hex);
+  json_array_append_new(per_node, n);
+  return n;
+}
+
+/* Adds tasks_run and actors_created to every node's entry, from the GCS's per-job per-node counts
+ * of task events (gcs_task.h), summed over the job's drivers. */
+static void jobrec_runs(struct gcs_server *s, const Rayc__JobSubmission *j, json_t *per_node)
+{
+  size_t i;
+  json_t *n;
+  json_array_foreach(per_node, i, n)
+  {
+    json_object_set_new(n, "tasks_run", json_integer(0));
+    json_object_set_new(n, "actors_created", json_integer(0));
+  }
+  for (size_t d = 0; d < j->n_driver_job_ids; d++) {
+    if (j->driver_job_ids[d].len != ID_JOB_SIZE)
+      continue;
+    gcs_task_runs_t *runs;
+    size_t k = gcs_task_runs_of_job(s->events, j->driver_job_ids[d].data, &runs);
+    for (size_t r = 0; r < k; r++) {
+      char hex[2 * ID_NODE_SIZE + 1];
+      json_t *e = jobrec_node_entry(per_node, id_hex(runs[r].node, ID_NODE_SIZE, hex));
+      json_int_t t = json_integer_value(json_object_get(e, "tasks_run")) + runs[r].tasks;
+      json_int_t a = json_integer_value(json_object_get(e, "actors_created")) + runs[r].actors;
+      json_object_set_new(e, "tasks_run", json_integer(t));
+      json_object_set_new(e, "actors_created", json_integer(a));
+    }
+    free(runs);
+  }
+}
+
 /* Resource use, data movement, endpoints and the cleanup list, from the nodes' answers. */
 static void jobrec_usage(json_t *o, struct gcs_server *s, const Rayc__JobSubmission *j, json_t *nodes)
 {
   json_t *per_node = nodes ? json_deep_copy(nodes) : json_array(), *procs = json_array(), *eps = json_array();
+  jobrec_runs(s, j, per_node);
   size_t i;
   json_t *n;
   json_array_foreach(per_node, i, n)
@@ -187,8 +233,9 @@ static void jobrec_usage(json_t *o, struct gcs_server *s, const Rayc__JobSubmiss
     json_array_extend(eps, json_object_get(n, "endpoints"));
   }
   json_object_set_new(o, "resources",
-                      json_pack("{s:o, s:f, s:I, s:{s:s, s:f, s:I}}", "per_node", per_node, "cpu_seconds",
-                                jobrec_sum(per_node, "cpu_seconds", 0), "peak_rss_bytes",
+                      json_pack("{s:o, s:f, s:I, s:I, s:{s:s, s:f, s:I}}", "per_node", per_node, "cpu_seconds",
+                                jobrec_sum(per_node, "cpu_seconds", 0), "tasks_run",
+                                (json_int_t)jobrec_sum(per_node, "tasks_run", 0), "peak_rss_bytes",
                                 (json_int_t)jobrec_sum(per_node, "peak_rss_bytes", 1), "entrypoint", "node_ip",
                                 j->supervisor_node_ip, "cpu_seconds", j->entrypoint_cpu_seconds, "peak_rss_bytes",
                                 (json_int_t)j->entrypoint_peak_rss_bytes));

@@ -46,6 +46,7 @@ typedef struct cluster_event {
 struct gcs_events {
   hmap_t by_key;
   hmap_t counts;           /* state byte + name -> int64_t* records in that state, for rayc_tasks */
+  hmap_t runs;             /* job id + node id -> gcs_task_runs_t*: attempts that ran there */
   task_rec_t *head, *tail; /* oldest first */
   size_t n, max;
   uint64_t dropped, dropped_at_source;
@@ -60,6 +61,7 @@ gcs_events_t *gcs_events_create(size_t max_tasks, size_t max_events)
   gcs_events_t *e = xcalloc(1, sizeof(*e));
   hmap_init(&e->by_key);
   hmap_init(&e->counts);
+  hmap_init(&e->runs);
   e->max = max_tasks ? max_tasks : 100000; /* 0: the settings' defaults */
   e->cap = max_events ? max_events : 10000;
   e->ring = xcalloc(e->cap, sizeof(*e->ring));
@@ -86,6 +88,9 @@ void gcs_events_destroy(gcs_events_t *e)
   for (hmap_iter_t it = hmap_iter(&e->counts); hmap_next(&it);)
     free(it.value);
   hmap_release(&e->counts);
+  for (hmap_iter_t it = hmap_iter(&e->runs); hmap_next(&it);)
+    free(it.value);
+  hmap_release(&e->runs);
   for (size_t i = 0; i < e->count; i++)
     free(e->ring[(e->start + i) % e->cap].msg);
   free(e->ring);
@@ -171,6 +176,38 @@ static char *dup_cut(const char *s, size_t max)
   return strndup(s, max);
 }
 
+/* Counts an attempt that just ended after running on a known node for its job and node: kept apart
+ * from the bounded records, so dropping records loses none of these counts. */
+static void task_count_run(gcs_events_t *e, const task_rec_t *r)
+{
+  if (!r->has_job || !r->has_node || !r->ts[RAYC__TASK_STATUS__RUNNING])
+    return;
+  uint8_t key[ID_JOB_SIZE + ID_NODE_SIZE];
+  memcpy(key, r->job, ID_JOB_SIZE);
+  memcpy(key + ID_JOB_SIZE, r->node, ID_NODE_SIZE);
+  gcs_task_runs_t *c = hmap_get(&e->runs, key, sizeof(key));
+  if (!c) {
+    c = xcalloc(1, sizeof(*c));
+    memcpy(c->node, r->node, ID_NODE_SIZE);
+    hmap_put(&e->runs, key, sizeof(key), c);
+  }
+  c->tasks++;
+  c->actors += r->type == RAYC__TASK_TYPE__ACTOR_CREATION_TASK && r->state == RAYC__TASK_STATUS__FINISHED;
+}
+
+size_t gcs_task_runs_of_job(const gcs_events_t *e, const uint8_t *job, gcs_task_runs_t **out)
+{
+  size_t n = 0;
+  *out = NULL;
+  for (hmap_iter_t it = hmap_iter(&e->runs); hmap_next(&it);) {
+    if (memcmp(it.key, job, ID_JOB_SIZE) != 0)
+      continue;
+    *out = xrealloc(*out, (n + 1) * sizeof(**out));
+    (*out)[n++] = *(const gcs_task_runs_t *)it.value;
+  }
+  return n;
+}
+
 /* Merges one event into its record. */
 static void task_apply(gcs_events_t *e, const Rayc__TaskEvent *ev)
 {
@@ -204,6 +241,8 @@ static void task_apply(gcs_events_t *e, const Rayc__TaskEvent *ev)
   set_id(r->node, &r->has_node, &ev->node_id, ID_NODE_SIZE);
   set_id(r->worker, &r->has_worker, &ev->worker_id, ID_WORKER_SIZE);
   set_id(r->actor, &r->has_actor, &ev->actor_id, ID_ACTOR_SIZE);
+  if (task_terminal(r->state) && !task_terminal(old))
+    task_count_run(e, r);
 }
 
 static int task_event_valid(const Rayc__TaskEvent *ev)

@@ -18,6 +18,7 @@
 #ifndef RAYC_GCS_TASK_H
 #define RAYC_GCS_TASK_H
 
+#include "common/ids.h"
 #include "common/rpc.h"
 #include "proto/gcs_task.pb-c.h"
 
@@ -36,6 +37,19 @@ void gcs_events_destroy(gcs_events_t *e); /* accepts NULL */
 void gcs_event_add(struct gcs_server *s, Rayc__ClusterEventSeverity sev, const char *kind, const uint8_t *node,
                    const uint8_t *job, const uint8_t *actor, const uint8_t *worker, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
+
+/* What ran on one node for one job: task attempts that started there and ended (FINISHED or
+ * FAILED), and actors created there (creation tasks FINISHED). Counted as events arrive, once per
+ * attempt, apart from the bounded records: dropping records does not change them. Events a worker
+ * dropped before sending (its buffer full) are not counted; the GCS reports those as dropped at
+ * source. One entry per job and node that ran a task, kept for the GCS's life. */
+typedef struct gcs_task_runs {
+  uint8_t node[ID_NODE_SIZE];
+  int64_t tasks, actors;
+} gcs_task_runs_t;
+
+/* The per-node counts of job (ID_JOB_SIZE bytes): *out is a new array (free()) of the returned size. */
+size_t gcs_task_runs_of_job(const gcs_events_t *e, const uint8_t *job, gcs_task_runs_t **out);
 
 /* Refreshes rayc_tasks{State,Name} from the records (gcs_metrics_cron). */
 void gcs_task_events_metrics(struct gcs_server *s);

@@ -148,6 +148,7 @@ const rpc_method_t store_om_methods[] = {
      .method = "GetJobObjects",
      .handler = store_jobs_on_get,
      .required = "job_ids"},
+    {.service = &rayc__object_manager_service__descriptor, .method = "ListObjects", .handler = store_list_on_list},
 };
 const size_t store_om_nmethods = ARRAY_LEN(store_om_methods);
 

@@ -282,6 +282,8 @@ void store_jobs_count(store_server_t *s, const uint8_t *object_id, enum store_jo
 void store_jobs_release(store_server_t *s);
 /* ObjectManagerService.GetJobObjects. */
 void store_jobs_on_get(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+/* store_list.c: ObjectManagerService.ListObjects (the state API's objects). */
+void store_list_on_list(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 /* store_metrics.c: refreshes the store's Prometheus gauges and counters once a second (cron). */
 void store_metrics_cron(store_server_t *s);
 

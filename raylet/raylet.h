@@ -66,6 +66,9 @@ typedef struct raylet_config {
   int local_max_conns;       /* limits on the local socket's peers (common/local.h) */
   int64_t local_frame_max;
   int local_stall_ms;
+  int mem_refresh_ms;   /* memory monitor period (raylet_mem.c); 0: off */
+  double mem_threshold; /* kill when the node uses more than this fraction of its limit */
+  int64_t mem_limit;    /* the node's memory limit; 0: the cgroup's or the machine's */
 } raylet_config_t;
 
 enum raylet_worker_state { WORKER_STARTING, WORKER_IDLE, WORKER_LEASED, WORKER_EXITING, WORKER_DEAD };
@@ -209,6 +212,7 @@ typedef struct raylet {
   int64_t metrics_next_ms;                /* next refresh of the gauges */
   unsigned long long cpu_busy, cpu_total; /* /proc/stat at the last refresh */
   struct raylet_rtenv *rtenv;             /* owned: working-dir copies seen unused (raylet_rtenv.c) */
+  struct raylet_mem *mem;                 /* owned: the memory monitor (raylet_mem.c) */
 } raylet_t;
 
 /* raylet_resources.c */
@@ -365,5 +369,18 @@ void raylet_rtenv_cron(raylet_t *r);
 void raylet_rtenv_destroy(raylet_t *r);
 /* GetJobUsage: samples, then answers with each asked job's totals on this node. */
 void raylet_usage_on_get(raylet_t *r, rpc_call_t *call, const Rayc__GetJobUsageRequest *req);
+/* raylet_logs.c: ListLogs and GetLog, this node's log files for `rayc logs` (ctx: the raylet). */
+void raylet_logs_on_list(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void raylet_logs_on_get(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+
+/* ---- raylet_mem.c: the memory monitor (kills the worker using most when the node is low) ---- */
+/* Finds the node's limit and how to read its use; logs them. Always 0 (a monitor that cannot
+ * read memory is off, with a warning). */
+int raylet_mem_start(raylet_t *r);
+/* Checks memory every --memory-monitor-refresh-ms (called from the cron). */
+void raylet_mem_cron(raylet_t *r);
+void raylet_mem_destroy(raylet_t *r);
+/* GetWorkerFailureCause: whether the monitor killed that worker, and why. */
+void raylet_mem_on_failure_cause(raylet_t *r, rpc_call_t *call, const Rayc__GetWorkerFailureCauseRequest *req);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include "common/cfg.h"
 #include "common/log.h"
+#include "common/rpc_valid.h"
 #include "common/status.h"
 #include "common/token.h"
 #include "common/util.h"
@@ -67,6 +68,13 @@ static const cfg_entry_t raylet_settings[] = {
      "longest frame a local client may send (at most 16M); a longer one drops the client"},
     {"local-frame-stall-ms", CFG_INT, F(local_stall_ms), "10000",
      "a local client's frame must arrive whole within this long of its first byte (0: no limit)"},
+    {"memory-monitor-refresh-ms", CFG_INT, F(mem_refresh_ms), "250",
+     "how often the memory monitor checks the node's memory (0: off)"},
+    {"memory-usage-threshold", CFG_DOUBLE, F(mem_threshold), "0.95",
+     "above this fraction of --memory-limit in use, the worker using the most memory is killed"},
+    {"memory-limit", CFG_INT64, F(mem_limit), "0",
+     "the node's memory for the monitor; set: the sum of its workers' RSS counts against it (0: the raylet's "
+     "cgroup v2 memory.max and memory.current if it has a limit, else MemTotal and MemAvailable of /proc/meminfo)"},
 };
 #undef F
 
@@ -134,6 +142,11 @@ static int raylet_config_defaults(raylet_t *r)
   }
   if (c->drain_deadline_ms < 0)
     c->drain_deadline_ms = 0;
+  if (!(c->mem_threshold > 0 && c->mem_threshold <= 1) || c->mem_limit < 0 || c->mem_refresh_ms < 0) {
+    fprintf(stderr, "rayc-raylet: --memory-usage-threshold must be in (0, 1], --memory-limit and "
+                    "--memory-monitor-refresh-ms not negative\n");
+    return RAYC_EINVALID_ARGUMENT;
+  }
   if (c->min_worker_port < 0 || c->min_worker_port > 65535 ||
       (c->min_worker_port > 0 && (c->max_worker_port < c->min_worker_port || c->max_worker_port > 65535))) {
     fprintf(stderr, "rayc-raylet: --min-worker-port..--max-worker-port must be a range of ports\n");
@@ -150,9 +163,15 @@ static int raylet_config_resources(raylet_t *r)
   raylet_res_set(&r->total, "memory", (double)c->memory);
   raylet_res_set(&r->total, "object_store_memory", (double)c->object_store_memory);
   if (c->resources && raylet_res_parse_json(&r->total, c->resources) != 0) {
-    fprintf(stderr, "rayc-raylet: --resources must be a JSON object of name: number, got '%s'\n", c->resources);
+    fprintf(stderr, "rayc-raylet: --resources must be a JSON object of name: number (0..1e15), got '%s'\n",
+            c->resources);
     return RAYC_EINVALID_ARGUMENT;
   }
+  for (int i = 0; i < r->total.n; i++)
+    if (!(r->total.amount[i] >= 0 && r->total.amount[i] <= RPC_VALID_AMOUNT_MAX)) {
+      fprintf(stderr, "rayc-raylet: %s must be 0..1e15, got %g\n", r->total.name[i], r->total.amount[i]);
+      return RAYC_EINVALID_ARGUMENT;
+    }
   r->available = r->total;
   return 0;
 }

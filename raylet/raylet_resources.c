@@ -1,6 +1,8 @@
 /* Resource sets: small fixed arrays of (name, amount), compared with a tolerance for doubles. */
 #include "raylet/raylet.h"
 
+#include "common/rpc_valid.h"
+
 #include "common/status.h"
 #include "common/util.h"
 
@@ -71,7 +73,9 @@ void raylet_res_add(raylet_res_t *avail, const raylet_res_t *req)
 }
 
 /* Parsed with jansson (a well-kept JSON library) rather than by hand: {"name": amount, ...}, every
- * amount a non-negative number and every name short enough for the table. */
+ * amount a number 0..RPC_VALID_AMOUNT_MAX (what the GCS accepts when the node registers: a larger
+ * one left a node that could never join; found by fuzz_res_json) and every name short enough for
+ * the table. */
 int raylet_res_parse_json(raylet_res_t *r, const char *json)
 {
   json_error_t jerr;
@@ -82,8 +86,8 @@ int raylet_res_parse_json(raylet_res_t *r, const char *json)
   if (rc == 0) {
     json_object_foreach(root, name, v)
     {
-      if (!json_is_number(v) || json_number_value(v) < 0 || !*name || strlen(name) >= RES_NAME_MAX ||
-          (res_index(r, name) < 0 && r->n >= RES_MAX)) {
+      if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > RPC_VALID_AMOUNT_MAX || !*name ||
+          strlen(name) >= RES_NAME_MAX || (res_index(r, name) < 0 && r->n >= RES_MAX)) {
         rc = RAYC_EINVALID_ARGUMENT;
         break;
       }

@@ -45,6 +45,7 @@ static void raylet_close_all(raylet_t *r)
   raylet_bundle_free(r);
   raylet_usage_destroy(r);
   raylet_rtenv_destroy(r);
+  raylet_mem_destroy(r);
   rpc_server_destroy(r->server);
   r->server = NULL;
   raylet_metrics_stop(r);
@@ -115,6 +116,7 @@ static void raylet_cron(raylet_t *r)
     return;
   raylet_usage_cron(r);
   raylet_rtenv_cron(r);
+  raylet_mem_cron(r);
   raylet_pool_reap_stuck(r);
   raylet_pool_reap_idle(r);
   local_server_cron(r->local);
@@ -164,7 +166,7 @@ int raylet_server_run(int argc, char **argv)
   r->node_id = id_node_random();
   raylet_write_address(r);
   if ((rc = raylet_start_loop(r)) != 0 || (rc = raylet_local_start(r)) != 0 || (rc = raylet_service_start(r)) != 0 ||
-      (rc = raylet_metrics_start(r)) != 0 || (rc = raylet_gcs_start(r)) != 0)
+      (rc = raylet_metrics_start(r)) != 0 || (rc = raylet_mem_start(r)) != 0 || (rc = raylet_gcs_start(r)) != 0)
     goto stop;
   char res[512], id[9];
   raylet_res_format(&r->total, res, sizeof(res));

@@ -132,6 +132,11 @@ static void h_get_job_usage(void *ctx, rpc_call_t *call, const ProtobufCMessage 
   raylet_usage_on_get(ctx, call, (const Rayc__GetJobUsageRequest *)m);
 }
 
+static void h_get_worker_failure_cause(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
+{
+  raylet_mem_on_failure_cause(ctx, call, (const Rayc__GetWorkerFailureCauseRequest *)m);
+}
+
 static const rpc_method_t raylet_methods[] = {
     {.service = &rayc__node_manager_service__descriptor,
      .method = "RequestWorkerLease",
@@ -177,6 +182,12 @@ static const rpc_method_t raylet_methods[] = {
      .method = "GetJobUsage",
      .handler = h_get_job_usage,
      .required = "job_ids"},
+    {.service = &rayc__node_manager_service__descriptor, .method = "ListLogs", .handler = raylet_logs_on_list},
+    {.service = &rayc__node_manager_service__descriptor, .method = "GetLog", .handler = raylet_logs_on_get},
+    {.service = &rayc__node_manager_service__descriptor,
+     .method = "GetWorkerFailureCause",
+     .handler = h_get_worker_failure_cause,
+     .required = "worker_id"},
 };
 
 /* SESSION/raylet_address: "IP:PORT" of this raylet's gRPC server, for `rayc stop` (DrainRaylet). */

@@ -175,6 +175,7 @@ struct cw_task {
   int num_returns;
   int deps_pending;
   int attempts_left;
+  int oom_attempts_left; /* retries after its worker was killed for memory (cw_oom.c) */
   int retry_exceptions;
   int attempt;
   int dep_err; /* a dependency failed: fail without running */
@@ -336,6 +337,14 @@ void cw_args_msg_build(cw_t *cw, cw_task_t *t, Rayc__Address *self, cw_args_msg_
 void cw_args_msg_free(cw_args_msg_t *m);
 void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep);
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg);
+/* cw_submit.c: puts t first in its class's queue; pushes queued tasks and asks for leases. */
+void cw_class_push_front(cw_class_t *c, cw_task_t *t);
+void cw_pump(cw_t *cw, cw_class_t *c);
+/* cw_oom.c: t's push to lease l failed (status, detail): asks l's raylet whether its memory monitor
+ * killed the worker, then retries t or fails it (OUT_OF_MEMORY or WORKER_DIED). */
+void cw_task_worker_died(cw_t *cw, cw_task_t *t, cw_lease_t *l, int status, const char *detail);
+/* RAYC_TASK_OOM_RETRIES, or the default: a retriable task's budget of OOM retries. */
+int cw_oom_retries(void);
 void cw_leases_return_idle(cw_t *cw, int all);
 void cw_classes_free(cw_t *cw);
 /* Cancels every unfinished task submitted by parent (recursive cancel); cw->mu held. */

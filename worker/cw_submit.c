@@ -24,8 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-static void cw_pump(cw_t *cw, cw_class_t *cls);
-
 void cw_task_free(cw_t *cw, cw_task_t *t)
 {
   if (hmap_get(&cw->tasks, t->id.b, ID_TASK_SIZE) == t)
@@ -95,7 +93,7 @@ static cw_task_t *cw_class_pop(cw_class_t *c)
   return t;
 }
 
-static void cw_class_push_front(cw_class_t *c, cw_task_t *t)
+void cw_class_push_front(cw_class_t *c, cw_task_t *t)
 {
   t->next = c->head;
   c->head = t;
@@ -184,24 +182,9 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
     cw_push_events(cw, t, l, rep);
     cw_apply_returns(cw, t, rep);
     cw_lineage_keep_or_free(cw, t);
-  } else if (t->cancelled) {
-    l->dead = 1;
-    cw_task_fail(cw, t, RAYC_ECANCELLED, "the task was cancelled (its worker was stopped)");
   } else {
     l->dead = 1;
-    if (t->attempts_left > 0 && !cw->stopping) {
-      log_warn("task %s: worker %s failed (%s: %s); retrying (%d retries left)", t->name, l->target,
-               rayc_strerror(status), detail, t->attempts_left);
-      cw_event_record(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL, RAYC__TASK_STATUS__FAILED,
-                      detail && *detail ? detail : rayc_strerror(status), 0);
-      t->attempts_left--;
-      t->attempt++;
-      cw_class_push_front(c, t);
-    } else {
-      char *msg = xasprintf("the worker running task %s died (%s); no retries left", t->name, detail);
-      cw_task_fail(cw, t, RAYC_EWORKER_DIED, msg);
-      free(msg);
-    }
+    cw_task_worker_died(cw, t, l, status, detail); /* cw_oom.c: asks its raylet why, then retries or fails */
   }
   if (l->in_flight == 0) {
     l->idle_since_ms = now_ms();
@@ -528,7 +511,7 @@ static void cw_request_lease(cw_t *cw, cw_class_t *c)
 }
 
 /* SPREAD places every task on its own: its leases carry one task each and are not reused. */
-static void cw_pump(cw_t *cw, cw_class_t *c)
+void cw_pump(cw_t *cw, cw_class_t *c)
 {
   if (c->has_pg && c->head && cw_pg_is_removed(cw, c->pg)) {
     char hex[2 * ID_PG_SIZE + 1], *msg = xasprintf("placement group %s was removed", id_hex(c->pg, ID_PG_SIZE, hex));
@@ -778,6 +761,7 @@ static cw_task_t *cw_task_new(cw_t *cw, const char *fn, size_t nargs, const rayc
   t->num_returns = o->num_returns;
   t->streaming = o->streaming != 0;
   t->attempts_left = o->max_retries;
+  t->oom_attempts_left = o->max_retries != 0 ? cw_oom_retries() : 0;
   t->retry_exceptions = o->retry_exceptions;
   t->cls = cw_class_get(cw, o);
   t->parent = cw->current_task;

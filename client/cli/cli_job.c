@@ -46,6 +46,16 @@ int cli_job_connect(cli_job_client_t *c, const cli_job_conn_t *conn, const char 
   c->cmd = cmd;
   c->timeout_ms = conn->timeout_ms > 0 ? conn->timeout_ms : 10000;
   const char *given = conn->address && *conn->address ? conn->address : getenv("RAYC_ADDRESS");
+  if (cli_job_is_url(given)) {
+    if (cli_auth_init(&c->auth, &conn->sec, conn->temp_dir, cmd) < 0)
+      return CLI_FAIL;
+    if (cli_job_http_open(c, given) != 0) {
+      fprintf(stderr, "rayc %s: cannot set up an HTTP client\n", cmd);
+      cli_auth_release(&c->auth);
+      return CLI_FAIL;
+    }
+    return 0;
+  }
   if (cli_find_address(given, conn->temp_dir, c->address, sizeof(c->address)) != 0) {
     fprintf(stderr,
             "rayc %s: no cluster: give --address HOST:PORT (or RAYC_ADDRESS), or start one here with "
@@ -66,6 +76,7 @@ int cli_job_connect(cli_job_client_t *c, const cli_job_conn_t *conn, const char 
 
 void cli_job_disconnect(cli_job_client_t *c)
 {
+  cli_job_http_close(c);
   rpc_client_destroy(c->client);
   c->client = NULL;
   cli_auth_release(&c->auth);
@@ -74,6 +85,8 @@ void cli_job_disconnect(cli_job_client_t *c)
 int cli_job_call_raw(cli_job_client_t *c, const ProtobufCServiceDescriptor *svc, const char *method,
                      const ProtobufCMessage *req, int timeout_ms, ProtobufCMessage **resp, char **detail)
 {
+  if (c->http)
+    return cli_job_http_call(c, svc, method, req, timeout_ms, resp, detail);
   return rpc_call_sync(c->ch, svc, method, req, timeout_ms, resp, detail);
 }
 
@@ -81,7 +94,7 @@ int cli_job_call(cli_job_client_t *c, const char *method, const ProtobufCMessage
 {
   char *detail = NULL;
   *resp = NULL;
-  int rc = rpc_call_sync(c->ch, &rayc__job_submission_service__descriptor, method, req, c->timeout_ms, resp, &detail);
+  int rc = cli_job_call_raw(c, &rayc__job_submission_service__descriptor, method, req, c->timeout_ms, resp, &detail);
   if (rc == 0)
     return 0;
   if (rc == RAYC_EUNAVAILABLE || rc == RAYC_ETIMEOUT)

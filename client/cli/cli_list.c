@@ -112,6 +112,7 @@ static int cli_state_open(cli_state_run_t *r, const char *summary, int argc, cha
       !(r->client = cli_client_create(&r->auth, r->cmd)))
     return CLI_FAIL;
   r->src.gcs = rpc_channel_get(r->client, r->address);
+  r->src.client = r->client;
   r->src.timeout_ms = r->c.timeout_ms;
   return CLI_CONTINUE;
 }
@@ -189,7 +190,7 @@ static int cli_kind_arg(const char *cmd, int argc, char **argv, const char *usag
 }
 
 static const char cli_list_usage[] =
-    "nodes|jobs|actors|tasks|workers|placement-groups|cluster-events [--filter KEY=VALUE]... [--limit N] "
+    "nodes|jobs|actors|tasks|workers|placement-groups|cluster-events|objects [--filter KEY=VALUE]... [--limit N] "
     "[--format table|json] [--job ID] [--address HOST:PORT]";
 
 int cli_list(int argc, char **argv)
@@ -200,7 +201,7 @@ int cli_list(int argc, char **argv)
   const char *kind = argv[1];
   if (!state_kind_valid(kind)) {
     fprintf(stderr,
-            "rayc list: '%s' cannot be listed (try: nodes, jobs, actors, tasks, workers, placement-groups, "
+            "rayc list: '%s' cannot be listed (try: nodes, jobs, actors, tasks, workers, placement-groups, objects, "
             "cluster-events)\n",
             kind);
     return CLI_USAGE;
@@ -258,7 +259,11 @@ static void cli_print_summary(const char *kind, json_t *sum)
 {
   const char *k;
   json_t *states, *n;
-  printf("%-32s  %s\n", strcmp(kind, "actors") == 0 ? "CLASS" : "NAME", "STATES");
+  printf("%-32s  %s\n",
+         strcmp(kind, "actors") == 0    ? "CLASS"
+         : strcmp(kind, "objects") == 0 ? "NODE"
+                                        : "NAME",
+         strcmp(kind, "objects") == 0 ? "REFERENCE TYPES, BYTES" : "STATES");
   json_object_foreach(json_object_get(sum, "summary"), k, states)
   {
     printf("%-32s ", k);
@@ -271,12 +276,12 @@ static void cli_print_summary(const char *kind, json_t *sum)
 
 int cli_summary(int argc, char **argv)
 {
-  int status = cli_kind_arg("summary", argc, argv, "tasks|actors [--job ID] [--format table|json]");
+  int status = cli_kind_arg("summary", argc, argv, "tasks|actors|objects [--job ID] [--format table|json]");
   if (status != CLI_CONTINUE)
     return status;
   const char *kind = argv[1];
-  if (strcmp(kind, "tasks") != 0 && strcmp(kind, "actors") != 0) {
-    fprintf(stderr, "rayc summary: '%s' cannot be summarized (try: tasks, actors)\n", kind);
+  if (strcmp(kind, "tasks") != 0 && strcmp(kind, "actors") != 0 && strcmp(kind, "objects") != 0) {
+    fprintf(stderr, "rayc summary: '%s' cannot be summarized (try: tasks, actors, objects)\n", kind);
     return CLI_USAGE;
   }
   cli_state_run_t r = {0};

@@ -20,8 +20,8 @@
 #include <strings.h>
 #include <time.h>
 
-const char *const state_kinds[] = {"nodes",          "jobs", "actors", "tasks", "workers", "placement-groups",
-                                   "cluster-events", NULL};
+const char *const state_kinds[] = {"nodes",          "jobs",    "actors", "tasks", "workers", "placement-groups",
+                                   "cluster-events", "objects", NULL};
 
 typedef struct state_kind {
   const char *kind, *id_key;
@@ -37,6 +37,8 @@ static const char *const cols_tasks[] = {"task_id", "attempt",     "name",  "sta
 static const char *const cols_workers[] = {"worker_id", "node_id", "ip", "pid", "is_alive", "exit_type", NULL};
 static const char *const cols_pgs[] = {"placement_group_id", "name", "strategy", "state", "state_detail", NULL};
 static const char *const cols_events[] = {"time", "severity", "kind", "message", NULL};
+static const char *const cols_objects[] = {"object_id", "object_size", "reference_type", "ip",
+                                           "owner_ip",  "owner_port",  "local_refs",     NULL};
 
 static const state_kind_t kinds[] = {
     {"nodes", "node_id", cols_nodes},
@@ -46,6 +48,7 @@ static const state_kind_t kinds[] = {
     {"workers", "worker_id", cols_workers},
     {"placement-groups", "placement_group_id", cols_pgs},
     {"cluster-events", "event_id", cols_events},
+    {"objects", "object_id", cols_objects},
 };
 
 static const state_kind_t *state_kind(const char *kind)
@@ -277,7 +280,9 @@ static int state_fetch_tasks(const state_src_t *s, const char *job_hex, json_t *
 int state_fetch(const state_src_t *s, const char *kind, const char *job_hex, json_t **rows, char **err)
 {
   *rows = NULL;
-  int rc = strcmp(kind, "tasks") == 0 ? state_fetch_tasks(s, job_hex, rows, err) : state_fetch_gcs(s, kind, rows, err);
+  int rc = strcmp(kind, "tasks") == 0     ? state_fetch_tasks(s, job_hex, rows, err)
+           : strcmp(kind, "objects") == 0 ? state_fetch_objects(s, rows, err)
+                                          : state_fetch_gcs(s, kind, rows, err);
   if (rc != 0)
     return rc;
   if (strcmp(kind, "nodes") == 0)
@@ -365,20 +370,26 @@ json_t *state_find(json_t *rows, const char *kind, const char *id)
 
 json_t *state_summary(const char *kind, json_t *rows)
 {
-  const char *group = strcmp(kind, "actors") == 0 ? "class_name" : "name";
+  int objects = strcmp(kind, "objects") == 0;
+  const char *group = strcmp(kind, "actors") == 0 ? "class_name" : objects ? "ip" : "name";
+  const char *state = objects ? "reference_type" : "state";
   json_t *sum = json_object(), *r;
   size_t i;
   char g[256], st[64];
   json_array_foreach(rows, i, r)
   {
     state_text(r, group, g, sizeof(g));
-    state_text(r, "state", st, sizeof(st));
+    state_text(r, state, st, sizeof(st));
     json_t *e = json_object_get(sum, g);
     if (!e) {
       e = json_object();
       json_object_set_new(sum, g, e);
     }
     json_object_set_new(e, st, json_integer(json_integer_value(json_object_get(e, st)) + 1));
+    if (objects) /* and their bytes */
+      json_object_set_new(e, "bytes",
+                          json_integer(json_integer_value(json_object_get(e, "bytes")) +
+                                       json_integer_value(json_object_get(r, "object_size"))));
   }
   json_t *out = json_object();
   json_object_set_new(out, "summary", sum);

@@ -14,9 +14,11 @@
 #include <jansson.h>
 #include <stddef.h>
 
-/* Where the state comes from: the GCS channel (borrowed) and a per-call deadline. */
+/* Where the state comes from: the GCS channel (borrowed), the client it belongs to (borrowed: for
+ * calls to the nodes' daemons, e.g. objects; NULL: those kinds fail) and a per-call deadline. */
 typedef struct state_src {
   rpc_channel_t *gcs;
+  rpc_client_t *client;
   int timeout_ms;
 } state_src_t;
 
@@ -36,6 +38,10 @@ const char *const *state_columns(const char *kind);
  * a new JSON array, or a negative RAYC_E* code with *err a new message. */
 int state_fetch(const state_src_t *s, const char *kind, const char *job_hex, json_t **rows, char **err);
 
+/* cli_state_objects.c: the objects in every alive node's store, as rows (see there). 0 with *rows
+ * new, or a code with *err new. Nodes that do not answer are skipped with a warning on stderr. */
+int state_fetch_objects(const state_src_t *s, json_t **rows, char **err);
+
 /* Keeps the rows (in place) whose field key, shown as text, equals value (key=value) or differs
  * from it (key!=value). Returns 0, or RAYC_EINVALID_ARGUMENT for a filter without = . */
 int state_filter(json_t *rows, const char *filter);
@@ -51,7 +57,7 @@ json_t *state_find(json_t *rows, const char *kind, const char *id);
 const char *state_text(json_t *row, const char *key, char *buf, size_t len);
 
 /* Summaries (Ray's `ray summary`): for tasks, per name the count in each state; for actors, per
- * class. Returns a new object {"summary": {...}, "total": N}. */
+ * class; for objects, per node ip the count of each reference type and their bytes. Returns a new object {"summary": {...}, "total": N}. */
 json_t *state_summary(const char *kind, json_t *rows);
 
 /* The Chrome trace (loadable in Perfetto and chrome://tracing) of task rows: one complete event

@@ -15,6 +15,7 @@ int cli_get(int argc, char **argv);
 int cli_summary(int argc, char **argv);
 int cli_timeline(int argc, char **argv);
 int cli_metrics(int argc, char **argv);
+int cli_logs(int argc, char **argv);
 
 typedef struct cli_command {
   const char *name;
@@ -27,12 +28,16 @@ static const cli_command_t cli_commands[] = {
     {"stop", cli_stop, "stop the node started last on this machine (or --all sessions)"},
     {"status", cli_status, "show the cluster's nodes and resources"},
     {"list", cli_list,
-     "list the cluster's state: rayc list nodes|jobs|actors|tasks|workers|placement-groups|cluster-events [--filter "
+     "list the cluster's state: rayc list nodes|jobs|actors|tasks|workers|placement-groups|cluster-events|objects "
+     "[--filter "
      "K=V] [--limit N] [--format table|json]"},
     {"get", cli_get, "show one node, job, actor, task, worker or placement group as JSON: rayc get KIND ID"},
-    {"summary", cli_summary, "count tasks by name or actors by class, per state: rayc summary tasks|actors"},
+    {"summary", cli_summary,
+     "count tasks by name or actors by class, per state, or objects by node: rayc summary tasks|actors|objects"},
     {"timeline", cli_timeline, "write the tasks' Chrome trace for Perfetto: rayc timeline [--job ID] -o FILE"},
     {"metrics", cli_metrics, "print every daemon's Prometheus /metrics address: rayc metrics targets > targets.json"},
+    {"logs", cli_logs,
+     "list or print any node's log files: rayc logs [NAME] [--node-ip IP] [--worker-id ID | --pid PID] [--tail N]"},
     {"memory", cli_memory, "show this node's object store: objects, bytes in memory, bytes spilled"},
     {"get-token", cli_get_token, "print the cluster token (the only command that shows it)"},
     {"job", cli_job,

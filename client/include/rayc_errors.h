@@ -41,7 +41,8 @@
   X(PROTOCOL, -1016, "malformed message")                      \
   X(INTERNAL, -1017, "internal error")                         \
   X(NOT_CONNECTED, -1018, "not connected to a cluster")        \
-  X(UNIMPLEMENTED, -1019, "not implemented")
+  X(UNIMPLEMENTED, -1019, "not implemented")                   \
+  X(NODE_OUT_OF_MEMORY, -1020, "the worker was killed: its node was low on memory")
 
 enum rayc_errno {
 #define RAYC_ERRNO_ENUM(name, val, msg) RAYC_E##name = (val),

@@ -113,6 +113,7 @@ def error_from_core(e):
         "ACTOR_DIED": exceptions.ActorDiedError, "OBJECT_LOST": exceptions.ObjectLostError,
         "OWNER_DIED": exceptions.OwnerDiedError, "WORKER_DIED": exceptions.WorkerCrashedError,
         "OUT_OF_MEMORY": exceptions.ObjectStoreFullError,
+        "NODE_OUT_OF_MEMORY": exceptions.OutOfMemoryError,
     }.get(name, exceptions.RaySystemError)
     if name == "ACTOR_DIED" and message.find(ERROR_MARK) >= 0:  # the constructor raised
         err, text = _parse_failure(message)

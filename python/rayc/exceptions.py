@@ -84,6 +84,10 @@ class ObjectStoreFullError(RayError):
     """The object store is full."""
 
 
+class OutOfMemoryError(RayError):
+    """The task's worker was killed by its node's memory monitor: the node was low on memory."""
+
+
 class RaySystemError(RayError):
     """An error of rayc itself."""
 

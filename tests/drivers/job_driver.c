@@ -5,6 +5,8 @@
  *   job_driver spread N MS NODES   N jt_burn(MS) tasks with SPREAD; prints "burned_ms N*MS", the
  *                                  nodes they ran on, and fails unless they ran on NODES nodes
  *                                  (NODES 0: any number)
+ *   job_driver spread N MS NODES A  the same, and A JtPin actors each called once; prints
+ *                                  "actors A" and "tasks_run N+2A" (creations and calls count)
  *   job_driver pull N BYTES        N jt_blob(BYTES) tasks with SPREAD, each read here; prints
  *                                  "pulled_bytes X": the bytes of the blobs made on other nodes
  *   job_driver hold N MS           N jt_sleep(MS) tasks (1 CPU each); prints READY when they
@@ -67,6 +69,21 @@ static int spread(int n, int64_t ms, int want_nodes)
   return 0;
 }
 
+/* Creates n JtPin actors and calls each once; prints what ran. */
+static void actors(int n, int tasks)
+{
+  for (int i = 0; i < n; i++) {
+    rayc_actor a;
+    CHECK(rayc_actor_create("JtPin", NULL, 0, NULL, &a) == 0, "create actor %d", i);
+    rayc_task_opts o = {.num_returns = 1};
+    rayc_ref r;
+    CHECK(rayc_actor_call(&a, "where", NULL, 0, &o, &r) == 0, "call actor %d", i);
+    char node[57];
+    node_of(&r, node);
+  }
+  printf("actors %d\ntasks_run %d\n", n, tasks + 2 * n);
+}
+
 static int pull(int n, int64_t bytes)
 {
   char here[57];
@@ -118,9 +135,11 @@ int main(int argc, char **argv)
   }
   CHECK(rayc_init(NULL) == 0, "rayc_init");
   int rc = 2;
-  if (strcmp(argv[1], "spread") == 0 && argc >= 5)
+  if (strcmp(argv[1], "spread") == 0 && argc >= 5) {
     rc = spread(atoi(argv[2]), atoll(argv[3]), atoi(argv[4]));
-  else if (strcmp(argv[1], "pull") == 0)
+    if (argc >= 6)
+      actors(atoi(argv[5]), atoi(argv[2]));
+  } else if (strcmp(argv[1], "pull") == 0)
     rc = pull(atoi(argv[2]), atoll(argv[3]));
   else if (strcmp(argv[1], "hold") == 0)
     rc = hold(atoi(argv[2]), atoll(argv[3]));

@@ -3,8 +3,10 @@
  * scraped while tasks run and put objects in the store, the task and object-store series move,
  * and the text passes `promtool check metrics`; `rayc metrics targets` lists all three daemons;
  * `rayc list tasks` shows a 1,000-task job with its states; `rayc timeline` of a small job is a
- * valid Chrome trace with one event per task; and `rayc list cluster-events` shows a node that was
- * killed (kill -9 of a second node's raylet).
+ * valid Chrome trace with one event per task; `rayc list objects` and `rayc summary objects` show
+ * the objects a driver holds in the store, with size, node, owner and reference type, and they go
+ * when it lets them go; and `rayc list cluster-events` shows a node that was killed (kill -9 of a
+ * second node's raylet).
  */
 #include "itest.h"
 #include "itest_sh.h"
@@ -300,6 +302,68 @@ START_TEST(cluster_events_show_a_killed_node)
 }
 END_TEST
 
+/* The rows of `rayc list objects --format json` (plus extra flags) whose object_id is in ids. */
+static size_t objects_listed(char ids[][57], size_t n, const char *flags, json_t **first)
+{
+  char args[256];
+  snprintf(args, sizeof(args), "list objects --format json --limit 100000 %s", flags);
+  json_t *rows = rayc_json(args), *r;
+  size_t i, found = 0;
+  json_array_foreach(rows, i, r)
+  {
+    const char *id = json_string_value(json_object_get(r, "object_id"));
+    for (size_t k = 0; id && k < n; k++)
+      if (strcmp(id, ids[k]) == 0) {
+        if (first && !*first)
+          *first = json_incref(r);
+        found++;
+      }
+  }
+  json_decref(rows);
+  return found;
+}
+
+START_TEST(list_objects_after_a_workload)
+{
+  it_connect();
+  enum { N = 3, SIZE = 1 << 20 };
+  rayc_ref refs[N];
+  char ids[N][57];
+  char *data = xcalloc(1, SIZE);
+  for (int i = 0; i < N; i++) {
+    data[0] = (char)i;
+    ck_assert_int_eq(rayc_put(data, SIZE, &refs[i]), 0);
+    rayc_ref_hex(&refs[i], ids[i]);
+  }
+  free(data);
+  json_t *row = NULL;
+  ck_assert_uint_eq(objects_listed(ids, N, "", &row), N);
+  ck_assert_int_eq(json_integer_value(json_object_get(row, "object_size")), SIZE);
+  ck_assert_str_eq(json_string_value(json_object_get(row, "reference_type")), "PINNED_IN_MEMORY");
+  char ip[64];
+  snprintf(ip, sizeof(ip), "%s", json_string_value(json_object_get(row, "ip")));
+  ck_assert_msg(*ip && strcmp(ip, json_string_value(json_object_get(row, "owner_ip"))) == 0 &&
+                    json_integer_value(json_object_get(row, "owner_port")) > 0 &&
+                    strlen(json_string_value(json_object_get(row, "node_id"))) == 56,
+                "an object's node and owner: %s", json_dumps(row, 0));
+  json_decref(row);
+  ck_assert_uint_eq(objects_listed(ids, N, "--filter reference_type=CACHED_COPY", NULL), 0);
+  json_t *sum = rayc_json("summary objects --format json");
+  json_t *node = json_object_get(json_object_get(sum, "summary"), ip);
+  ck_assert_msg(json_integer_value(json_object_get(node, "PINNED_IN_MEMORY")) >= N &&
+                    json_integer_value(json_object_get(node, "bytes")) >= N * SIZE,
+                "rayc summary objects: %s", json_dumps(sum, 0));
+  json_decref(sum);
+  for (int i = 0; i < N; i++)
+    rayc_ref_release(&refs[i]);
+  size_t left = N;
+  for (double deadline = now_s() + 30; left && now_s() < deadline; sleep_ms(200))
+    left = objects_listed(ids, N, "", NULL);
+  ck_assert_msg(left == 0, "%zu released objects are still listed after 30 s", left);
+  rayc_shutdown();
+}
+END_TEST
+
 int main(void)
 {
   setenv("RAYC_HEALTH_CHECK_FAILURE_THRESHOLD", "2", 1); /* a killed node is dead in ~2 s */
@@ -314,6 +378,7 @@ int main(void)
   tcase_add_test(tc, rejected_tokens_are_counted);
   tcase_add_test(tc, list_tasks_after_1000_tasks);
   tcase_add_test(tc, timeline_has_one_event_per_task);
+  tcase_add_test(tc, list_objects_after_a_workload);
   tcase_add_test(tc, cluster_events_show_a_killed_node);
   suite_add_tcase(s, tc);
   return it_finish(s);

@@ -5,6 +5,7 @@
  *   jt_burn(ms)   spins until this thread has used ms of CPU; returns the node id (hex)
  *   jt_blob(n)    2 results: an n-byte object (in the store when large), and the node id
  *   jt_sleep(ms)  sleeps; returns the node id
+ *   JtPin         an actor class; its method where() returns the node id
  */
 #include <rayc.h>
 
@@ -72,3 +73,18 @@ static int jt_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc
   return jt_node(ctx);
 }
 RAYC_REMOTE(jt_sleep)
+
+static void *jt_pin_new(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs)
+{
+  (void)ctx, (void)args, (void)nargs;
+  static int instance;
+  return &instance;
+}
+RAYC_ACTOR(JtPin, jt_pin_new, NULL)
+
+static int JtPin_where(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+{
+  (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
+  return jt_node(ctx);
+}
+RAYC_METHOD(JtPin, where)

@@ -4,8 +4,12 @@
 # its own) the test submits, with `rayc job submit --working-dir`, a working dir holding a C task
 # library and a driver: the job's tasks run on all 3 nodes (the library reaches them inside the
 # package), its output is streamed and kept, it SUCCEEDS, and its governance record shows per-node
-# CPU-seconds adding up to what the tasks burned (within 20%), bytes moved between nodes equal to
-# what the driver pulled, and an empty cleanup list. Then: a failing entrypoint is FAILED with its
+# CPU-seconds adding up to what the tasks burned (within 20%), tasks run and actors created per
+# node adding up to what the driver ran, bytes moved between nodes equal to what the driver pulled,
+# and an empty cleanup list. From host 3, `rayc logs` lists and fetches node 2's log files (by name
+# and by worker id) through node 2's raylet, refusing names and links that reach outside. The job
+# commands work against the head's HTTP endpoint too (`--address http://HEAD:8265`, the Jobs REST
+# API: submit with a working dir, status, list, logs, stop, delete, exit codes). Then: a failing entrypoint is FAILED with its
 # exit code; `rayc job stop` ends every process of the job's group and frees its CPUs (`rayc
 # status`); a running job survives a GCS kill -9 and restart and ends SUCCEEDED with `rayc job list`
 # right; working dirs with a link out, or too large, are refused with clear errors; and a record
@@ -60,7 +64,7 @@ submit() { job submit --working-dir "$W" --runtime-env "$ROOT/env.yaml" "$@"; }
 
 # 1. Tasks on 3 nodes: 12 x 1 s of CPU, SPREAD; output streamed; SUCCEEDED. (Enough CPU that the
 #    workers' own start-up, heavier under the sanitizers, stays well inside the 20% the record may differ.)
-submit --submission-id spread1 --metadata owner=test -- ./job_driver spread 12 1000 3 > "$ROOT/spread.out" 2>&1 ||
+submit --submission-id spread1 --metadata owner=test -- ./job_driver spread 12 1000 3 0 > "$ROOT/spread.out" 2>&1 ||
   { cat "$ROOT/spread.out"; fail "the spread job did not succeed"; }
 cat "$ROOT/spread.out"
 grep -q "^nodes 3$" "$ROOT/spread.out" || fail "the job's output was not streamed back"
@@ -74,8 +78,41 @@ for i in 2 3; do
   ! ls "$ROOT/n$i"/session_latest/runtime_env/pkg_*/big.bak >/dev/null 2>&1 || fail "an ignored file was shipped"
   ! ls -d "$ROOT/n$i"/session_latest/runtime_env/pkg_*/.git >/dev/null 2>&1 || fail ".git was shipped"
 done
-# A second submit of the same tree uploads nothing.
-submit --submission-id spread2 -- ./job_driver spread 2 10 0 > "$ROOT/spread2.out" 2>&1 || fail "spread2"
+# 1b. `rayc logs` from host 3 (nothing of a session there): node 2's raylet serves its log files,
+#     by name and by worker id, with the token; names that reach outside are refused.
+logs() { netns_exec 3 "$B/bin/rayc" logs --address "$HEAD" --temp-dir "$ROOT/nosession" "$@"; }
+N2=$(netns_ip 2)
+N2LOGS="$ROOT/n2/session_latest/logs"
+logs --node-ip "$N2" > "$ROOT/logs-list.out" || { cat "$ROOT/logs-list.out"; fail "rayc logs --node-ip $N2"; }
+grep -q "^node .*($N2)" "$ROOT/logs-list.out" && grep -q " raylet.log " "$ROOT/logs-list.out" &&
+  grep -q " worker-.*\.out " "$ROOT/logs-list.out" || { cat "$ROOT/logs-list.out"; fail "node 2's log files are not listed"; }
+is_prefix() { # FETCHED FILE: the log (append-only) starts with what was fetched, and that is not empty
+  [ -s "$1" ] && head -c "$(stat -c %s "$1")" "$2" | cmp -s - "$1"
+}
+logs raylet.log --node-ip "$N2" > "$ROOT/raylet2.log" || fail "rayc logs raylet.log --node-ip $N2"
+is_prefix "$ROOT/raylet2.log" "$N2LOGS/raylet.log" || fail "node 2's raylet.log fetched over the network differs"
+logs raylet.log --node-ip "$N2" --tail 2 > "$ROOT/tail2.out" && [ "$(wc -l < "$ROOT/tail2.out")" = 2 ] ||
+  fail "rayc logs --tail 2"
+WID=$(netns_exec 3 "$B/bin/rayc" list tasks --address "$HEAD" --temp-dir "$ROOT/nosession" --format json --limit 0 |
+  py 'import json,os,sys; print([t["worker_id"] for t in json.load(sys.stdin)
+       if t.get("worker_id") and os.path.exists("%s/worker-%s.log" % (sys.argv[1], t["worker_id"][:16]))][0])' "$N2LOGS") ||
+  fail "no task of spread1 ran in a worker of node 2"
+logs --worker-id "$WID" --suffix .log > "$ROOT/wlog.out" || fail "rayc logs --worker-id $WID (searched on every node)"
+is_prefix "$ROOT/wlog.out" "$N2LOGS/worker-${WID:0:16}.log" || fail "the worker's log fetched by id differs from node 2's file"
+logs ../cluster_token --node-ip "$N2" > "$ROOT/trav.out" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "not a log file name" "$ROOT/trav.out" || { cat "$ROOT/trav.out"; fail "a path out of the logs was not refused"; }
+ln -s /etc/passwd "$N2LOGS/evil.log"
+logs evil.log --node-ip "$N2" > "$ROOT/evil.out" 2>&1 && fail "a link in the logs directory was followed"
+! grep -q "root:" "$ROOT/evil.out" || fail "a link in the logs directory leaked its target"
+rm -f "$N2LOGS/evil.log"
+echo wrong > "$ROOT/bad_token_logs"
+netns_exec 3 env RAYC_TOKEN_FILE="$ROOT/bad_token_logs" "$B/bin/rayc" logs --address "$HEAD" \
+  --temp-dir "$ROOT/nosession" raylet.log --node-ip "$N2" > "$ROOT/badtok.out" 2>&1 && fail "rayc logs with a wrong token worked"
+echo "logs: node 2's files listed and fetched from host 3 (by name, by worker id); traversal and links refused"
+
+# A second submit of the same tree uploads nothing. (Its 2 actors, each called once, show in the
+# record's per-node counts.)
+submit --submission-id spread2 -- ./job_driver spread 2 10 0 2 > "$ROOT/spread2.out" 2>&1 || fail "spread2"
 grep -q "already uploaded" "$ROOT/spread2.out" || fail "the same working dir was uploaded twice"
 
 # 2. Data moved between nodes: blobs made on other nodes, read by the driver on the head.
@@ -93,9 +130,10 @@ record() {  # ID: waits for the final record, prints it as JSON
   return 1
 }
 record spread1 > "$ROOT/spread1.json" || fail "no record for spread1"
+TASKS=$(awk '/^tasks_run/ {print $2}' "$ROOT/spread.out")
 py '
 import json, sys
-r = json.load(open(sys.argv[1]))
+r = json.load(open(sys.argv[1])); tasks = int(sys.argv[2])
 nodes = r["resources"]["per_node"]
 cpu = sum(n["cpu_seconds"] for n in nodes)
 busy = [n["ip"] for n in nodes if n["cpu_seconds"] > 0.5]
@@ -113,7 +151,21 @@ assert r["submitter"]["peer"].startswith("ipv4:10.77.0.2:"), r["submitter"]
 assert len(r["cluster_at_submission"]) == 3 and r["rayc"]["revision"], r["rayc"]
 assert r["metadata"] == {"owner": "test"} and r["status"] == "SUCCEEDED"
 assert len(r["endpoints"]) >= 3
-' "$ROOT/spread1.json" || fail "the record of spread1 is wrong"
+runs = [(n["ip"], n["tasks_run"], n["actors_created"]) for n in nodes]
+print("record spread1: (node, tasks run, actors created)", runs, "; the driver ran", tasks)
+assert all(t >= 1 for _, t, _ in runs), "SPREAD tasks on every node expected: %s" % runs
+assert sum(t for _, t, _ in runs) == tasks == r["resources"]["tasks_run"], "tasks run per node do not add up"
+assert sum(a for _, _, a in runs) == r["actors_created"] == 0, "actors created per node: %s" % runs
+' "$ROOT/spread1.json" "$TASKS" || fail "the record of spread1 is wrong"
+record spread2 > "$ROOT/spread2.json" || fail "no record for spread2"
+py '
+import json, sys
+r = json.load(open(sys.argv[1])); tasks = int(sys.argv[2])
+runs = [(n.get("ip"), n["tasks_run"], n["actors_created"]) for n in r["resources"]["per_node"]]
+print("record spread2: (node, tasks run, actors created)", runs, "; the driver ran", tasks, "and 2 actors")
+assert sum(t for _, t, _ in runs) == tasks == 6, "tasks run per node do not add up to %d" % tasks
+assert sum(a for _, _, a in runs) == r["actors_created"] == 2, "actors created per node: %s" % runs
+' "$ROOT/spread2.json" "$(awk '/^tasks_run/ {print $2}' "$ROOT/spread2.out")" || fail "the record of spread2 is wrong"
 record pull1 > "$ROOT/pull1.json" || fail "no record for pull1"
 py '
 import json, sys
@@ -153,6 +205,43 @@ for _ in $(seq 1 50); do pgrep -f "job_driver hold 4 600000" > /dev/null || brea
 for _ in $(seq 1 100); do netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | grep -q " 0.0/6.0 CPU" && break; sleep 0.2; done
 netns_exec 1 "$B/bin/rayc" status --address "$HEAD" | grep -q " 0.0/6.0 CPU" || fail "hold1's CPUs were not freed"
 echo "stop: the group ended and its 4 CPUs are free again"
+
+# 5b. The same commands over the head's HTTP endpoint (the Jobs REST API, as Ray's `ray job` uses
+#     it) from host 2: the working dir goes up with PUT /api/packages/..., the output streams back.
+DASH="http://$(cat "$ROOT/n1/session_latest/dashboard_address" 2>/dev/null)"
+[ "$DASH" != "http://" ] || fail "the head has no HTTP endpoint"
+hjob() { local sub=$1; shift; netns_exec 2 "$B/bin/rayc" job "$sub" --address "$DASH" --temp-dir "$ROOT/nosession" "$@"; }
+hjob submit --submission-id http1 --working-dir "$W" --runtime-env "$ROOT/env.yaml" -- ./job_driver spread 3 100 0 \
+  > "$ROOT/http1.out" 2>&1 || { cat "$ROOT/http1.out"; fail "rayc job submit --address $DASH"; }
+grep -q "^burned_ms 300$" "$ROOT/http1.out" || { cat "$ROOT/http1.out"; fail "the output did not stream over HTTP"; }
+grep -q "succeeded" "$ROOT/http1.out" || fail "no end line over HTTP"
+hjob status http1 --format json | py 'import json,sys; j=json.load(sys.stdin); assert j["status"]=="SUCCEEDED", j' ||
+  fail "rayc job status over HTTP"
+hjob list | grep -E -q "^http1 +SUCCEEDED " || fail "rayc job list over HTTP"
+hjob logs http1 | grep -q "^burned_ms 300$" || fail "rayc job logs over HTTP"
+hjob submit --submission-id http2 --no-wait --working-dir "$W" --runtime-env "$ROOT/env.yaml" -- ./job_driver hold 1 600000 \
+  > "$ROOT/http2.out" 2>&1 || { cat "$ROOT/http2.out"; fail "submit http2"; }
+grep -q "already uploaded" "$ROOT/http2.out" || { cat "$ROOT/http2.out"; fail "the same working dir went up twice over HTTP"; }
+for _ in $(seq 1 150); do hjob logs http2 | grep -q READY && break; sleep 0.2; done
+hjob stop http2 | grep -q "being stopped" || fail "rayc job stop over HTTP"
+wait_status http2 STOPPED 20 || fail "http2 is not STOPPED"
+hjob logs http2 --follow > /dev/null || fail "rayc job logs --follow over HTTP did not end with the job"
+hjob delete http2 | grep -q "deleted" || fail "rayc job delete over HTTP"
+hjob status http2 > /dev/null 2>&1; [ $? = 3 ] || fail "an unknown id over HTTP does not exit 3"
+netns_exec 2 env RAYC_TOKEN_FILE="$ROOT/bad_token" "$B/bin/rayc" job list --address "$DASH" \
+  --temp-dir "$ROOT/nosession" > /dev/null 2>&1
+[ $? = 5 ] || fail "a wrong token over HTTP does not exit 5"
+netns_exec 2 "$B/bin/rayc" job list --address "http://$(netns_ip 1):1" --temp-dir "$ROOT/nosession" > /dev/null 2>&1
+[ $? = 4 ] || fail "no HTTP endpoint at the address does not exit 4"
+record http1 > "$ROOT/http1.json" || fail "no record for http1"
+py '
+import json, sys
+r = json.load(open(sys.argv[1])); s = r["submitter"]
+print("record http1: submitter", s)
+assert s["host"].endswith("(10.77.0.2)") and s["user"] and "HTTP" in s["credential"], s
+assert any(f["path"] == "lib/libjob_tasks.so" for f in r["runtime_env"]["files"]), r["runtime_env"]
+' "$ROOT/http1.json" || fail "the record of http1 is wrong"
+echo "HTTP: submit, status, list, logs, stop, delete and the exit codes work against $DASH"
 
 # 6. A job survives a GCS kill -9 and restart (Redis): it keeps running and ends SUCCEEDED.
 submit --submission-id survive1 --no-wait -- 'sleep 4; ./job_driver spread 6 100 3' > /dev/null 2>&1 ||

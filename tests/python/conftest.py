@@ -12,10 +12,11 @@ RAYC = os.path.join(BUILD, "bin", "rayc")
 
 
 class Cluster:
-    def __init__(self, num_cpus=4, extra=()):
+    def __init__(self, num_cpus=4, extra=(), env=None):
         self.temp = tempfile.mkdtemp(prefix="rayc-pytest-")
         # a fresh head: no RAYC_* of an earlier module's cluster (its token file is gone)
         clean = {k: v for k, v in os.environ.items() if not k.startswith("RAYC_") or k == "RAYC_BUILD"}
+        clean.update(env or {})  # daemon settings for this cluster (RAYC_MEMORY_LIMIT, ...)
         out = subprocess.run([RAYC, "start", "--head", "--port", "0", "--temp-dir", self.temp,
                               "--num-cpus", str(num_cpus), *extra], capture_output=True, text=True, env=clean)
         assert out.returncode == 0, out.stdout + out.stderr
