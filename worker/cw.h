@@ -189,6 +189,7 @@ struct cw_task {
   id_task_t parent;                              /* the task that submitted it (in workers), for recursive cancel */
   int cancelled;                                 /* rayc_cancel was called: report CANCELLED, never retry */
   int live_returns;                              /* finished, kept as lineage: its return objects still alive */
+  int streaming;                                 /* a streaming generator task (cw_stream.c) */
 };
 
 struct cw_class {
@@ -263,6 +264,7 @@ typedef struct cw {
   int gcs_reconnect_timeout_ms;      /* how long GCS calls are retried while the GCS is down (cw_gcs.c) */
   int put_timeout_ms;                /* how long a put waits for room in a full store (cw_object.c) */
   struct cw_actors *actors;          /* cw_actor_submit.c: the actors this process calls; NULL until used */
+  struct cw_streams *streams;        /* cw_stream.c: generators this process owns; NULL when none */
   uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
   size_t npg_removed;
   uint8_t pg_created[CW_PG_CREATED_KEPT][ID_PG_SIZE]; /* groups seen CREATED at create (ring, cw_pg.c) */
@@ -463,6 +465,15 @@ void cw_actor_stop(cw_t *cw);
  * thread, every ~20 ms); cw_actors_release frees the caller-side actor state (cw_classes_free). */
 void cw_actors_tick(cw_t *cw);
 void cw_actors_release(cw_t *cw);
+
+/* cw_stream.c: streaming generators. The owner's ReportGeneratorItem handler (a row of both
+ * tables); cw_stream_forget drops generator gen's stream and the items nobody took (cw_obj_free,
+ * cw->mu held). */
+void cw_on_report_generator_item(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+void cw_stream_forget(cw_t *cw, const id_object_t *gen);
+/* cw_exec.c: for rayc_yield, the running task's core worker and spec, and its item count; NULL
+ * when ctx's task is not a streaming one. */
+uint32_t *cw_exec_stream_state(rayc_task_ctx *ctx, cw_t **cw, const Rayc__TaskSpec **spec);
 
 /* cw_lang.c: the executor a binding installed (rayc_executor_set): 1 and *out set, or 0. */
 int cw_lang_executor(rayc_executor *out);

@@ -305,6 +305,7 @@ static void call_push(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
   spec.function_name = c->t.fn;
   spec.name = c->t.name;
   spec.num_returns = c->t.num_returns;
+  spec.streaming = c->t.streaming;
   spec.attempt = c->t.attempt;
   spec.caller = &caller;
   spec.n_args = c->t.nargs;
@@ -545,8 +546,9 @@ int rayc_actor_call(const rayc_actor *h, const char *method, const rayc_arg *arg
   int num_returns = opts ? opts->num_returns : 1;
   if (!h || !method || !*method || !out || (nargs && !args))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_actor_call: actor, method, out and args must not be NULL");
-  if (num_returns < 1 || num_returns > 1000000)
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "num_returns must be 1 or more, got %d", num_returns);
+  if (num_returns < 1 || num_returns > 1000000 || (opts && opts->streaming && num_returns != 1))
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "num_returns must be 1 or more (1 when streaming), got %d",
+                        num_returns);
   for (size_t i = 0; i < nargs; i++) {
     if (!args[i].ref && !args[i].data && args[i].len)
       return cw_set_error(RAYC_EINVALID_ARGUMENT, "argument %zu has a length but no data", i);
@@ -566,6 +568,7 @@ int rayc_actor_call(const rayc_actor *h, const char *method, const rayc_arg *arg
   t->nargs = nargs;
   t->args = xcalloc(nargs ? nargs : 1, sizeof(*t->args));
   t->num_returns = num_returns;
+  t->streaming = opts && opts->streaming;
   t->on_ready = call_on_ready;
   c->a = a;
   c->incarnation = -1;

@@ -105,8 +105,21 @@ struct rayc_task_ctx {
   cw_nested_t **ret_refs; /* per result: the refs it contains (rayc_return_refs), each held (CW_HOLD_LOCAL) */
   size_t *ret_nrefs;
   char *error;
-  int cancelled; /* set by CancelTask from the rpc thread; read with atomics */
+  int cancelled;     /* set by CancelTask from the rpc thread; read with atomics */
+  uint32_t nyielded; /* a streaming task's items reported so far (cw_stream.c) */
 };
+
+int rayc_task_streaming(const rayc_task_ctx *ctx)
+{
+  return ctx && ctx->spec->streaming;
+}
+
+uint32_t *cw_exec_stream_state(rayc_task_ctx *ctx, cw_t **cw, const Rayc__TaskSpec **spec)
+{
+  *cw = ctx->cw;
+  *spec = ctx->spec;
+  return ctx->spec->streaming ? &ctx->nyielded : NULL;
+}
 
 int rayc_task_cancelled(const rayc_task_ctx *ctx)
 {
@@ -344,6 +357,10 @@ static const rpc_method_t cw_methods[] = {
      .method = "GetObjectStatus",
      .handler = cw_on_get_object_status,
      .required = "object_ids"},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "ReportGeneratorItem",
+     .handler = cw_on_report_generator_item,
+     .required = "task_id item"},
     {.service = &rayc__actor_worker_service__descriptor,
      .method = "WaitActorExit",
      .handler = cw_actor_on_wait_exit,
@@ -381,6 +398,10 @@ static const rpc_method_t cw_driver_methods[] = {
      .method = "GetObjectStatus",
      .handler = cw_on_get_object_status,
      .required = "object_ids"},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "ReportGeneratorItem",
+     .handler = cw_on_report_generator_item,
+     .required = "task_id item"},
     {.service = &rayc__actor_worker_service__descriptor,
      .method = "WaitOwnerExit",
      .handler = cw_actor_on_wait_owner,
@@ -648,7 +669,7 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
 {
   const Rayc__TaskSpec *spec = req->task;
   if (!spec || spec->task_id.len != ID_TASK_SIZE || spec->num_returns < 1 || spec->num_returns > 1000000 ||
-      !spec->caller) {
+      !spec->caller || (spec->streaming && spec->num_returns != 1)) {
     rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "malformed task spec");
     return;
   }
@@ -689,6 +710,11 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
   Rayc__ReturnObject *rets = xcalloc(n, sizeof(*rets));
   id_object_t *ids = xcalloc(n, sizeof(*ids));
   cw_nested_msg_t *nested = xcalloc(n, sizeof(*nested));
+  if (!err && spec->streaming) { /* the generator object: how many items the task yielded */
+    uint64_t count = ctx.nyielded;
+    ctx_drop_ret_refs(&ctx);
+    rayc_return_copy(&ctx, 0, &count, sizeof(count));
+  }
   if (err)
     ctx_drop_ret_refs(&ctx);
   else

@@ -133,6 +133,8 @@ static void cw_free_remote(cw_t *cw, cw_object_t *o)
 static void cw_obj_free(cw_t *cw, cw_object_t *o)
 {
   hmap_del(&cw->objects, o->id.b, ID_OBJECT_SIZE);
+  if (cw->streams) /* a generator: the items nobody took go with it */
+    cw_stream_forget(cw, &o->id);
   if (o->owner) { /* a borrowed entry: nothing else to it */
     free(o->x);
     free(o->err_msg);

@@ -269,6 +269,7 @@ static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
   spec.language = t->cls ? t->cls->language : RAYC_LANG_C;
   spec.name = t->name;
   spec.num_returns = t->num_returns;
+  spec.streaming = t->streaming;
   spec.attempt = t->attempt;
   spec.caller = &caller;
   cw_args_msg_build(cw, t, &caller, &args);
@@ -681,8 +682,9 @@ static cw_class_t *cw_class_get(cw_t *cw, const rayc_task_opts *o)
 
 static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *args)
 {
-  if (o->num_returns < 1 || o->num_returns > 1000000)
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "num_returns must be 1 or more, got %d", o->num_returns);
+  if (o->num_returns < 1 || o->num_returns > 1000000 || (o->streaming && o->num_returns != 1))
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "num_returns must be 1 or more (1 when streaming), got %d",
+                        o->num_returns);
   if (o->num_cpus < 0 || o->num_gpus < 0 || o->memory < 0 || o->max_retries < 0)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "resources and max_retries must not be negative");
   if (o->nresources > 5 || (o->nresources && !o->resources))
@@ -756,6 +758,7 @@ static cw_task_t *cw_task_new(cw_t *cw, const char *fn, size_t nargs, const rayc
   t->nargs = nargs;
   t->args = xcalloc(nargs ? nargs : 1, sizeof(*t->args));
   t->num_returns = o->num_returns;
+  t->streaming = o->streaming != 0;
   t->attempts_left = o->max_retries;
   t->oom_attempts_left = o->max_retries != 0 ? cw_oom_retries() : 0;
   t->retry_exceptions = o->retry_exceptions;

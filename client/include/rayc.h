@@ -133,8 +133,10 @@ typedef struct rayc_task_opts {
   int node_affinity_soft;
   const rayc_placement_group *placement_group; /* run in this group's bundles; NULL: none */
   int bundle_index;                            /* with placement_group: the bundle; -1 (default): any of its bundles */
-  int language; /* enum rayc_language of fn; default RAYC_LANG_C. A task of another language
+  int language;  /* enum rayc_language of fn; default RAYC_LANG_C. A task of another language
                             names its function by that binding's descriptor (rayc_lang.h). */
+  int streaming; /* a streaming generator task (see "Streaming generators" below); default 0.
+                    num_returns must be 1: out[0] is the generator. Also for rayc_actor_call. */
 } rayc_task_opts;
 
 /* Sets the defaults above. */
@@ -448,6 +450,50 @@ RAYC_EXTERN int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attri
 /* Returns 1 once the running task has been cancelled (without force): a long task should check it
  * and return early. */
 RAYC_EXTERN int rayc_task_cancelled(const rayc_task_ctx *ctx);
+
+/* ---- streaming generators (Ray's num_returns="streaming") ----
+ *
+ * A task or actor method submitted with opts.streaming = 1 hands out its results one by one while
+ * it runs: each rayc_yield() makes a new object, owned by the caller, and the caller reads their
+ * refs in order with rayc_stream_next() on the one ref rayc_remote()/rayc_actor_call() gave it
+ * (the generator), before the task has finished. rayc_yield() returns once the caller has the
+ * item (the next item is not made before), so a task that yields is slowed by a slow network to
+ * its caller, not by a slow reader: items not yet read wait at the caller.
+ *
+ * The generator ref is an object like any other: rayc_get() of it waits for the task to end and
+ * gives the item count (a uint64_t), or the task's error; rayc_cancel() of it cancels the task;
+ * releasing it (rayc_ref_release) also releases, once the task has ended, the items not read yet
+ * (items read are the reader's refs, released as usual).
+ *
+ * Faults: if the worker dies, the task is retried as usual (max_retries) and runs from the start;
+ * the items the caller already has are kept and the same items yielded again are ignored, so the
+ * generator must yield the same sequence each time (Ray's rule). Items are not re-made when lost
+ * (rayc_get of a lost item fails with RAYC_EOBJECT_LOST). */
+
+/* In a streaming task: makes a new item of len bytes gathered from parts (as rayc_put_parts;
+ * written straight into shared memory when large) that contains the nrefs refs (refs this
+ * process holds; the caller borrows them), and hands it to the caller. 0;
+ * RAYC_EINVALID_ARGUMENT (not a streaming task, bad parts); RAYC_EOUT_OF_MEMORY (the store is
+ * full); RAYC_EOWNER_DIED or RAYC_EUNAVAILABLE (the caller is gone: the task should return). */
+RAYC_EXTERN int rayc_yield_parts(rayc_task_ctx *ctx, size_t len, const rayc_part *parts, size_t nparts,
+                                 const rayc_ref *refs, size_t nrefs);
+
+/* 1 when ctx's task is a streaming one (rayc_yield works), else 0. */
+RAYC_EXTERN int rayc_task_streaming(const rayc_task_ctx *ctx);
+
+/* rayc_yield_parts of one buffer without refs. */
+RAYC_EXTERN int rayc_yield(rayc_task_ctx *ctx, const void *data, size_t len);
+
+/* The caller: waits up to timeout_ms (< 0: no limit, 0: do not wait) for the next item of
+ * generator gen (a ref this process owns). Returns 1 with *out a new ref to it (release it with
+ * rayc_ref_release); 0 at the end (the task finished and every item was read); the task's error
+ * (RAYC_ETASK_FAILED, RAYC_EWORKER_DIED, RAYC_ECANCELLED..., rayc_last_error() says why) after the
+ * items it yielded before failing were read, again on every later call; RAYC_ETIMEOUT. */
+RAYC_EXTERN int rayc_stream_next(const rayc_ref *gen, int64_t timeout_ms, rayc_ref *out);
+
+/* 1 when rayc_stream_next(gen) would not wait (an item is there, or the end, or the error), 0
+ * when it would, or a negative code (gen is not a ref this process owns). */
+RAYC_EXTERN int rayc_stream_ready(const rayc_ref *gen);
 
 /* Registers fn under name; done by RAYC_REMOTE when the library loads. */
 RAYC_EXTERN void rayc_register_function(const char *name, rayc_task_fn fn);

@@ -96,6 +96,21 @@ RAYC_EXTERN int rayc_kv_put(const char *ns, const void *key, size_t klen, const 
  * RAYC_ENOT_FOUND when there is no such key. */
 RAYC_EXTERN int rayc_kv_get(const char *ns, const void *key, size_t klen, void **value, size_t *vlen);
 
+/* A key listed by rayc_kv_keys. */
+typedef struct rayc_kv_key {
+  void *data;
+  size_t len;
+} rayc_kv_key;
+
+/* Lists the keys of namespace ns that start with prefix (plen bytes): on 0, *keys is a new array
+ * of *n keys (free it with rayc_kv_keys_free). */
+RAYC_EXTERN int rayc_kv_keys(const char *ns, const void *prefix, size_t plen, rayc_kv_key **keys, size_t *n);
+RAYC_EXTERN void rayc_kv_keys_free(rayc_kv_key *keys, size_t n);
+
+/* Deletes (ns, key), or with by_prefix every key that starts with key. Returns how many were
+ * deleted, or a negative code. */
+RAYC_EXTERN int rayc_kv_del(const char *ns, const void *key, size_t klen, int by_prefix);
+
 #ifdef __cplusplus
 }
 #endif

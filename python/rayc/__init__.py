@@ -26,7 +26,9 @@ from . import _core, exceptions
 from . import util  # noqa: F401 - reachable as rayc.util right after `import rayc`
 from . import actor, cross_language  # noqa: F401
 from .util import scheduling_strategies  # noqa: F401
+from . import _generator, _runtime_env
 from ._core import ObjectRef
+from ._generator import ObjectRefGenerator  # noqa: F401
 from .actor import ActorClass, ActorHandle, get_actor, kill, method
 from .remote_function import RemoteFunction
 
@@ -49,6 +51,7 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, namespac
             raise RuntimeError("Maybe you called ray.init twice by accident? This error can be suppressed by "
                                "passing in 'ignore_reinit_error=True' or by calling 'ray.shutdown()' prior to "
                                "'ray.init()'.")
+        env = _runtime_env.check(runtime_env)
         if address == "auto":
             address = os.environ.get("RAYC_ADDRESS") or _latest_address(_temp_dir)
         elif address is not None and address.startswith("ray://"):
@@ -68,6 +71,12 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, namespac
         _core.state.namespace = namespace
         _core.state.job_hex = None
         _core.state.exported = set()
+        try:
+            _runtime_env.publish(env)
+        except BaseException:
+            _rayc.shutdown()
+            _core.state.connected = False
+            raise
         if log_to_driver:
             _start_log_follower()
     return None
@@ -83,7 +92,7 @@ def _start_log_follower():
     me = _rayc.context()[3]
     for node_id, _ip, _host, _alive, _head, _t, _a, session in _rayc.nodes():
         if node_id == me and session:
-            _follower = _log.Follower(os.path.join(session, "logs"), _core.job_hex())
+            _follower = _log.Follower(os.path.join(session, "logs"), _core.job_hex(), node=me)
 
 
 def _latest_address(temp_dir):
@@ -156,7 +165,10 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     if num_returns <= 0 or num_returns > len(refs):
         raise ValueError("Invalid number of objects to return %d." % num_returns)
     try:
-        flags = _rayc.wait(refs, num_returns, _core._timeout_ms(timeout))
+        if any(isinstance(r, ObjectRefGenerator) for r in refs):
+            flags = _generator.wait_mixed(refs, num_returns, timeout)
+        else:
+            flags = _rayc.wait(refs, num_returns, _core._timeout_ms(timeout))
     except _rayc.Error as e:
         raise _core.error_from_core(e) from None
     ready = [r for r, f in zip(refs, flags) if f][:num_returns]

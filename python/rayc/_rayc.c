@@ -457,6 +457,7 @@ static int opts_parse(PyObject *d, rayc_task_opts *o, rayc_resource *res, PyObje
   OPT_INT("node_affinity_soft", node_affinity_soft);
   OPT_INT("bundle_index", bundle_index);
   OPT_INT("language", language);
+  OPT_INT("streaming", streaming);
 #undef OPT_INT
 #undef OPT_DBL
   if ((v = PyDict_GetItemString(d, "name")) && v != Py_None)
@@ -635,7 +636,8 @@ PyMODINIT_FUNC PyInit__rayc(void)
   if (!rpy_error || PyModule_AddObject(m, "Error", rpy_error) != 0 ||
       PyModule_AddObject(m, "ObjectRefBase", (PyObject *)&rpy_ref_base_type) != 0 ||
       PyModule_AddObject(m, "Buffer", (PyObject *)&rpy_buffer_type) != 0 || add_methods(m, rpy_exec_methods) != 0 ||
-      add_methods(m, rpy_actor_methods) != 0 || rpy_exec_init(m) != 0) {
+      add_methods(m, rpy_actor_methods) != 0 || add_methods(m, rpy_stream_methods) != 0 ||
+      add_methods(m, rpy_kv_methods) != 0 || rpy_exec_init(m) != 0) {
     Py_DECREF(m);
     return NULL;
   }

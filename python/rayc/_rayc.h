@@ -60,5 +60,9 @@ extern PyMethodDef rpy_exec_methods[];
 int rpy_exec_init(PyObject *m);
 /* _rayc_actor.c */
 extern PyMethodDef rpy_actor_methods[];
+/* _rayc_stream.c */
+extern PyMethodDef rpy_stream_methods[];
+/* _rayc_kv.c */
+extern PyMethodDef rpy_kv_methods[];
 
 #endif

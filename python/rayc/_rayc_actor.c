@@ -93,14 +93,14 @@ static PyObject *m_actor_create(PyObject *self, PyObject *args)
   return PyBytes_FromStringAndSize((const char *)out.id, RAYC_ACTOR_ID_SIZE);
 }
 
-/* actor_call(actor_id, method, args, num_returns, name) -> [ObjectRef...] */
+/* actor_call(actor_id, method, args, num_returns, name, streaming) -> [ObjectRef...] */
 static PyObject *m_actor_call(PyObject *self, PyObject *args)
 {
   (void)self;
   PyObject *ido, *alist;
   const char *method, *name = NULL;
-  int nret = 1;
-  if (!PyArg_ParseTuple(args, "OsO|iz", &ido, &method, &alist, &nret, &name))
+  int nret = 1, streaming = 0;
+  if (!PyArg_ParseTuple(args, "OsO|izp", &ido, &method, &alist, &nret, &name, &streaming))
     return NULL;
   rayc_actor actor;
   if (id_arg(ido, actor.id, RAYC_ACTOR_ID_SIZE, "an actor") != 0)
@@ -109,6 +109,7 @@ static PyObject *m_actor_call(PyObject *self, PyObject *args)
   rayc_task_opts_init(&o);
   o.num_returns = nret;
   o.name = name;
+  o.streaming = streaming;
   rayc_arg *a = NULL;
   Py_buffer *views = NULL;
   rayc_ref *refs = NULL;

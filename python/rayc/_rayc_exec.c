@@ -83,6 +83,51 @@ static PyObject *ctx_set_return(PyObject *self, PyObject *args)
   Py_RETURN_NONE;
 }
 
+/* yield_item(total_len, [(offset, bytes-like)...], [ObjectRef...]): a streaming task's next item,
+ * handed to the caller before this returns (the GIL is released meanwhile). */
+static PyObject *ctx_yield_item(PyObject *self, PyObject *args)
+{
+  rpy_ctx_t *c = ctx_live(self);
+  Py_ssize_t total;
+  PyObject *parts, *refs_o;
+  if (!c || !PyArg_ParseTuple(args, "nOO!", &total, &parts, &PyList_Type, &refs_o))
+    return NULL;
+  PyObject *seq = PySequence_Fast(parts, "parts must be a sequence");
+  if (!seq)
+    return NULL;
+  Py_ssize_t np = PySequence_Fast_GET_SIZE(seq), nr = PyList_GET_SIZE(refs_o), k = 0;
+  Py_buffer *views = PyMem_Calloc((size_t)np + 1, sizeof(Py_buffer));
+  rayc_part *pv = PyMem_Calloc((size_t)np + 1, sizeof(rayc_part));
+  rayc_ref *refs = PyMem_Calloc((size_t)nr + 1, sizeof(rayc_ref));
+  int rc = 0, ok = 1;
+  for (; ok && k < np; k++) {
+    Py_ssize_t off;
+    PyObject *data;
+    ok = PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "nO", &off, &data) &&
+         PyObject_GetBuffer(data, &views[k], PyBUF_SIMPLE) == 0;
+    if (ok)
+      pv[k] = (rayc_part){.offset = (size_t)off, .data = views[k].buf, .len = (size_t)views[k].len};
+  }
+  np = ok ? np : k - 1;
+  for (Py_ssize_t i = 0; ok && i < nr; i++)
+    ok = rpy_ref_get(PyList_GET_ITEM(refs_o, i), &refs[i]) == 0;
+  if (ok) {
+    Py_BEGIN_ALLOW_THREADS rc = rayc_yield_parts(c->ctx, (size_t)total, pv, (size_t)np, refs, (size_t)nr);
+    Py_END_ALLOW_THREADS
+  }
+  for (Py_ssize_t i = 0; i < np; i++)
+    PyBuffer_Release(&views[i]);
+  PyMem_Free(views);
+  PyMem_Free(pv);
+  PyMem_Free(refs);
+  Py_DECREF(seq);
+  if (!ok)
+    return NULL;
+  if (rc != 0)
+    return rpy_raise(rc);
+  Py_RETURN_NONE;
+}
+
 static PyObject *ctx_fail(PyObject *self, PyObject *args)
 {
   rpy_ctx_t *c = ctx_live(self);
@@ -98,6 +143,13 @@ static PyObject *ctx_cancelled(PyObject *self, PyObject *unused)
   (void)unused;
   rpy_ctx_t *c = ctx_live(self);
   return c ? PyBool_FromLong(rayc_task_cancelled(c->ctx)) : NULL;
+}
+
+static PyObject *ctx_streaming(PyObject *self, PyObject *unused)
+{
+  (void)unused;
+  rpy_ctx_t *c = ctx_live(self);
+  return c ? PyBool_FromLong(rayc_task_streaming(c->ctx)) : NULL;
 }
 
 static PyObject *ctx_actor_id(PyObject *self, PyObject *unused)
@@ -124,8 +176,10 @@ static PyObject *ctx_actor_exit(PyObject *self, PyObject *unused)
 
 static PyMethodDef ctx_methods[] = {
     {"set_return", ctx_set_return, METH_VARARGS, "set_return(i, total_len, parts, refs)"},
+    {"yield_item", ctx_yield_item, METH_VARARGS, "yield_item(total_len, parts, refs): a streaming task's item"},
     {"fail", ctx_fail, METH_VARARGS, "Fails the task with a message."},
     {"cancelled", ctx_cancelled, METH_NOARGS, "Whether the task was cancelled."},
+    {"streaming", ctx_streaming, METH_NOARGS, "Whether the task is a streaming generator."},
     {"actor_id", ctx_actor_id, METH_NOARGS, "The running actor's id, or None."},
     {"actor_exit", ctx_actor_exit, METH_NOARGS, "The actor exits after this call."},
     {NULL, NULL, 0, NULL},

@@ -2,7 +2,8 @@
 import inspect
 
 from . import _core, _rayc, exceptions
-from .remote_function import check_options, strategy_opts
+from ._generator import ObjectRefGenerator
+from .remote_function import check_options, returns_opts, strategy_opts
 
 _ACTOR_OPTIONS = {"num_cpus", "num_gpus", "memory", "resources", "max_restarts", "max_task_retries",
                   "max_concurrency", "name", "namespace", "lifetime", "get_if_exists",
@@ -27,9 +28,10 @@ def _is_async_class(cls):
 
 
 def _method_returns(cls):
+    """num_returns per method: @rayc.method's, else "streaming" for a generator method (Ray 2.8+)."""
     out = {}
     for name, m in inspect.getmembers(cls, predicate=inspect.isfunction):
-        out[name] = getattr(m, "__rayc_num_returns__", 1)
+        out[name] = getattr(m, "__rayc_num_returns__", "streaming" if inspect.isgeneratorfunction(m) else 1)
     return out
 
 
@@ -57,12 +59,16 @@ class ActorMethod:
 
     def _call(self, args, kwargs, num_returns):
         _core.state.ensure()
+        o = returns_opts(num_returns, False, {})
         try:
             refs = _rayc.actor_call(self._handle._actor_id, self._name, _core.pack_args(args, kwargs),
-                                    int(num_returns), f"{self._handle._class_name}.{self._name}")
+                                    o["num_returns"], f"{self._handle._class_name}.{self._name}",
+                                    bool(o.get("streaming")))
         except _rayc.Error as e:
             raise _core.error_from_core(e) from None
-        return refs[0] if num_returns == 1 else refs
+        if o.get("streaming"):
+            return ObjectRefGenerator(refs[0])
+        return refs[0] if o["num_returns"] == 1 else refs
 
 
 class ActorHandle:
@@ -149,10 +155,6 @@ class ActorClass:
         if self._desc is None or self._desc[0] != _core.job_hex():
             self._desc = (_core.job_hex(), _core.export(self._cls, self._cls.__name__))
         o = self._actor_opts(opts)
-        for a in list(args) + list(kwargs.values()):
-            if isinstance(a, _core.ObjectRef):
-                raise TypeError("rayc: pass ObjectRefs to an actor's methods, not to its constructor "
-                                "(the GCS keeps constructor arguments to restart the actor)")
         try:
             actor_id = _rayc.actor_create(self._desc[1], _core.pack_args(args, kwargs), o)
         except _rayc.Error as e:

@@ -1,5 +1,8 @@
 """@remote functions: RemoteFunction.remote() and .options()."""
+import inspect
+
 from . import _core, _rayc
+from ._generator import ObjectRefGenerator
 from .util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
 _TASK_OPTIONS = {"num_cpus", "num_gpus", "memory", "resources", "num_returns", "max_retries",
@@ -36,17 +39,29 @@ def strategy_opts(opts, out):
         out["bundle_index"] = -1 if index is None else int(index)
 
 
-def task_opts(opts):
+def returns_opts(nr, is_generator, out):
+    """num_returns: an int, or "streaming" (the default for a generator function, as in Ray 2.8+):
+    one ref, the generator, read through an ObjectRefGenerator."""
+    if nr is None:
+        nr = "streaming" if is_generator else 1
+    if nr == "dynamic":
+        raise ValueError("num_returns='dynamic' is not supported by rayc (Ray deprecated it): "
+                         "use num_returns='streaming'")
+    if nr == "streaming":
+        out["num_returns"], out["streaming"] = 1, 1
+    else:
+        out["num_returns"] = int(nr)
+    return out
+
+
+def task_opts(opts, is_generator=False):
     out = {}
     for k in ("num_cpus", "num_gpus", "memory", "max_retries", "name"):
         if opts.get(k) is not None:
             out[k] = opts[k]
     if opts.get("resources"):
         out["resources"] = {k: float(v) for k, v in opts["resources"].items()}
-    nr = opts.get("num_returns", 1)
-    if nr == "streaming" or nr == "dynamic":
-        raise ValueError("num_returns='streaming' is not supported yet by rayc")
-    out["num_returns"] = int(nr)
+    returns_opts(opts.get("num_returns"), is_generator, out)
     if opts.get("max_retries") == -1:
         out["max_retries"] = 1000000
     re_ = opts.get("retry_exceptions", False)
@@ -91,10 +106,12 @@ class RemoteFunction:
         _core.state.ensure()
         if self._desc is None or self._desc[0] != _core.job_hex():
             self._desc = (_core.job_hex(), _core.export(self._function, self._name))
-        o = task_opts(opts)
+        o = task_opts(opts, inspect.isgeneratorfunction(self._function))
         o.setdefault("name", self._name)
         try:
             refs = _rayc.submit(self._desc[1], _core.pack_args(args, kwargs), o)
         except _rayc.Error as e:
             raise _core.error_from_core(e) from None
+        if o.get("streaming"):
+            return ObjectRefGenerator(refs[0])
         return refs[0] if o["num_returns"] == 1 else refs

@@ -11,10 +11,15 @@ import signal
 import sys
 import threading
 
-from . import _core, _log, _rayc, _serial
+from . import _core, _log, _rayc, _runtime_env, _serial
 
 
 def _set_returns(ctx, result, nrets):
+    if inspect.isgenerator(result) and ctx.streaming():
+        for v in result:  # each item goes to the caller before the next is made
+            total, parts, refs = _serial.dumps(v)
+            ctx.yield_item(total, parts, refs)
+        return
     if nrets == 1:
         values = [result]
     else:
@@ -69,24 +74,27 @@ def _on_cancel_signal(signum, frame):
             raise KeyboardInterrupt("the task was cancelled")
 
 
-def _import_path_once():
+def _import_path_once(desc):
     """The job's working dir (the core worker entered it, if the job has one) is on the import
-    path, as Ray's working_dir is."""
+    path, as Ray's working_dir is; then the runtime_env the driver gave init() applies."""
     global _path_done
     if not _path_done:
         _path_done = True
         cwd = os.getcwd()
         if cwd not in sys.path:
             sys.path.insert(0, cwd)
+        if desc.startswith("py:"):  # py:<job>:<sha1>:<name>: the job of the driver that exported it
+            _runtime_env.apply_in_worker(desc.split(":")[1], _session_dir)
 
 
 _path_done = False
+_session_dir = None
 
 
 class Executor:
     def task(self, ctx, fn, args, nrets):
         global _running_ctx
-        _import_path_once()
+        _import_path_once(fn)
         _running_ctx = ctx
         try:
             return self._task(ctx, fn, args, nrets)
@@ -112,7 +120,7 @@ class Executor:
 
     def actor_create(self, ctx, cls_desc, args):
         global _actor_id
-        _import_path_once()
+        _import_path_once(cls_desc)
         aid = ctx.actor_id()
         _actor_id = aid.hex() if aid else None
         _log.set_task_name(cls_desc.rsplit(":", 1)[-1])
@@ -153,6 +161,9 @@ def main(argv):
     _core.state.connected = True
     _core.state.is_worker = True
     signal.signal(signal.SIGUSR1, _on_cancel_signal)
+    global _session_dir
+    if "--session-dir" in argv:
+        _session_dir = argv[argv.index("--session-dir") + 1]
     if "--job-id" in argv:
         _log.install_worker_writers(argv[argv.index("--job-id") + 1])
     return _rayc.worker_main([argv[0]] + argv[1:], Executor())

@@ -2,6 +2,7 @@
 `import ray` changed to `import rayc as ray`, run as a driver of a 3-node cluster
 (python_walkthrough.sh); then checks that the work really spread over the nodes. Prints one
 "ok <name>" line per example; any failure raises."""
+import sys
 import time
 
 import rayc as ray
@@ -207,4 +208,18 @@ for n in nodes:
 pg = placement_group([{"CPU": 1}] * 3, strategy="STRICT_SPREAD")
 assert ray.get(pg.ready(), timeout=60)
 print("ok cluster")
+
+# print() in tasks on every node reaches this driver's stdout (the other nodes' through the GCS KV)
+@ray.remote(num_cpus=0)
+def shout(tag):
+    print(f"hello from {tag} on {ray.get_runtime_context().get_node_id()[:8]}")
+    return ray.get_runtime_context().get_node_id()
+
+me = ray.get_runtime_context().get_node_id()
+for i, n in enumerate(sorted(nodes)):
+    pin = NodeAffinitySchedulingStrategy(node_id=n, soft=False)
+    assert ray.get(shout.options(scheduling_strategy=pin).remote(f"node-{n[:8]}")) == n
+time.sleep(2)  # the lines are flushed to the driver within about half a second
+sys.stdout.flush()
+print("ok printing on", len(nodes), "nodes")
 print("ALL OK")

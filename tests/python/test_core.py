@@ -122,8 +122,8 @@ def test_wait_semantics(ray):
     def boom():
         raise ValueError("no")
 
-    slow, fast, bad = sleepy.remote(30), sleepy.remote(0), boom.remote()
-    ready, not_ready = ray.wait([slow, fast, bad], num_returns=2, timeout=20)
+    slow, fast, bad = sleepy.remote(120), sleepy.remote(0), boom.remote()
+    ready, not_ready = ray.wait([slow, fast, bad], num_returns=2, timeout=60)  # generous: a loaded machine
     assert ready == [fast, bad] and not_ready == [slow]  # input order; a failed task is ready
     ready, not_ready = ray.wait([slow, fast])  # num_returns defaults to 1
     assert ready == [fast] and not_ready == [slow]

@@ -17,3 +17,8 @@ def test_walkthrough_on_three_hosts():
     for example in ("running a task", "calling an actor", "passing an object", "tasks", "objects", "actors",
                     "cluster"):
         assert f"ok {example}\n" in out.stdout
+    # print() forwarding from every node, the two without the driver included
+    import re
+    for n in set(re.findall(r"hello from node-(\w{8}) on ", out.stdout)):
+        assert re.search(rf"\(shout pid=\d+\) hello from node-{n} on {n}\n", out.stdout), n
+    assert len(set(re.findall(r"\(shout pid=\d+\) hello from node-(\w{8}) on ", out.stdout))) == 3, out.stdout
