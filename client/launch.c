@@ -146,7 +146,7 @@ static int launch_link_latest(const char *temp, const char *session)
  * session_latest link moves only once the node is up, so that it never names a failed start.) */
 static int launch_session_create(launch_t *l)
 {
-  static const char *subdirs[] = {"logs", "sockets", "spill", "runtime_env", "pids"};
+  static const char *const subdirs[] = {"logs", "sockets", "spill", "runtime_env", "pids"};
   char stamp[64];
   int rc = mkdir_p(l->opts->temp_dir, 0700);
   if (rc < 0 || !realpath(l->opts->temp_dir, l->temp)) {

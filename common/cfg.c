@@ -146,7 +146,7 @@ static int cfg_parse_double(const char *s, double *out)
 
 static int cfg_parse_bool(const char *s, int *out)
 {
-  static const char *yes[] = {"true", "yes", "1", "on"}, *no[] = {"false", "no", "0", "off"};
+  static const char *const yes[] = {"true", "yes", "1", "on"}, *const no[] = {"false", "no", "0", "off"};
   for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
     if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
       *out = strcasecmp(s, yes[i]) == 0;
@@ -683,7 +683,7 @@ out:
 
 static const char *cfg_type_name(enum cfg_type t)
 {
-  static const char *names[] = {"INT", "SIZE", "FLOAT", "BOOL", "STRING"};
+  static const char *const names[] = {"INT", "SIZE", "FLOAT", "BOOL", "STRING"};
   return (size_t)t < ARRAY_LEN(names) ? names[t] : "?";
 }
 

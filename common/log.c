@@ -53,7 +53,7 @@ int log_open(const char *path, int to_stderr)
 
 int log_level_parse(const char *s)
 {
-  static const char *names[] = {"debug", "info", "warn", "error"};
+  static const char *const names[] = {"debug", "info", "warn", "error"};
   for (int i = 0; i < 4; i++)
     if (strcmp(s, names[i]) == 0)
       return i;

@@ -297,7 +297,7 @@ static void metrics_render_histogram(mbuf_t *b, const metrics_family_t *f, const
 
 static void metrics_render_family(mbuf_t *b, const metrics_family_t *f)
 {
-  static const char *types[] = {"counter", "gauge", "histogram"};
+  static const char *const types[] = {"counter", "gauge", "histogram"};
   mbuf_printf(b, "# HELP %s ", f->name);
   mbuf_escaped(b, f->help); /* HELP escapes only \ and newline; a quote never appears in ours */
   mbuf_printf(b, "\n# TYPE %s %s\n", f->name, types[f->type]);

@@ -359,7 +359,7 @@ static void call_on_ready(cw_t *cw, cw_task_t *t)
 
 static const char *state_name(int s)
 {
-  static const char *names[] = {"PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"};
+  static const char *const names[] = {"PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"};
   return s >= 0 && s <= 3 ? names[s] : "UNKNOWN";
 }
 

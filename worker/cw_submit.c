@@ -633,7 +633,7 @@ static void cw_class_add_res(cw_class_t *c, const char *name, double amount, siz
 /* The scheduling class: resource shape and placement; its key names it in logs and errors. */
 static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
 {
-  static const char *strategies[] = {"", " SPREAD", " NODE_AFFINITY"};
+  static const char *const strategies[] = {"", " SPREAD", " NODE_AFFINITY"};
   size_t off = 0;
   res_clear(&c->res);
   c->has_pg = o->placement_group != NULL;
