@@ -151,7 +151,15 @@ START_TEST(test_entrypoint_cpus_reserved_on_the_head)
   free(out);
   wait_status("cpu1", "RUNNING", v, sizeof(v));
   ck_assert_str_eq(v, "RUNNING");
-  it_sh(&out, "%s status", rayc_bin);
+  /* the head's raylet reports the reservation with its next heartbeat (the GCS's view of a node's
+   * resources is at most a heartbeat old) */
+  for (int i = 0;; i++) {
+    it_sh(&out, "%s status", rayc_bin);
+    if (strstr(out, " 1.5/2.0 CPU") || i == 50)
+      break;
+    free(out);
+    usleep(200 * 1000);
+  }
   ck_assert_msg(strstr(out, " 1.5/2.0 CPU"), "the entrypoint's 1.5 CPUs are not reserved: %s", out);
   free(out);
   /* a second job needing 1 CPU waits PENDING until the first (stopped) gives its CPUs back */
