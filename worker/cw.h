@@ -291,6 +291,11 @@ const rpc_method_t *cw_service_methods(int driver, size_t *n);
 int cw_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cw_connect_node(cw_t *cw, const char *raylet_socket, int is_driver);
 void cw_destroy(cw_t *cw);
+/* rayc_part lists (puts and yielded items): the check sets the error for what ("rayc_put_parts")
+ * and returns RAYC_EINVALID_ARGUMENT when a part is out of order, outside len or NULL; the write
+ * copies the parts into dst (len bytes), zeroing the gaps between them. */
+int cw_parts_check(const char *what, size_t len, const rayc_part *parts, size_t nparts);
+void cw_parts_write(uint8_t *dst, size_t len, const rayc_part *parts, size_t nparts);
 cw_t *cw_create(int is_worker);
 void cw_fill_address(cw_t *cw, Rayc__Address *a);
 /* A worker's task waits in get (1) or runs again (0): tells the raylet (any thread). */

@@ -227,8 +227,7 @@ int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_
   return rayc_put_parts(len, &part, 1, refs, nrefs, out);
 }
 
-/* Writes the parts into dst (len bytes), zeroing the gaps between them. */
-static void cw_parts_write(uint8_t *dst, size_t len, const rayc_part *parts, size_t nparts)
+void cw_parts_write(uint8_t *dst, size_t len, const rayc_part *parts, size_t nparts)
 {
   size_t at = 0;
   for (size_t i = 0; i < nparts; i++) {
@@ -242,16 +241,17 @@ static void cw_parts_write(uint8_t *dst, size_t len, const rayc_part *parts, siz
     memset(dst + at, 0, len - at);
 }
 
-static int cw_parts_check(size_t len, const rayc_part *parts, size_t nparts)
+int cw_parts_check(const char *what, size_t len, const rayc_part *parts, size_t nparts)
 {
   size_t at = 0;
+  if (nparts && !parts)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "%s: parts must not be NULL", what);
   for (size_t i = 0; i < nparts; i++) {
     if (parts[i].offset < at || parts[i].len > len || parts[i].offset > len - parts[i].len ||
         (parts[i].len && !parts[i].data))
       return cw_set_error(RAYC_EINVALID_ARGUMENT,
-                          "rayc_put_parts: part %zu (offset %zu, %zu bytes) is out of order "
-                          "or outside the object's %zu bytes",
-                          i, parts[i].offset, parts[i].len, len);
+                          "%s: part %zu (offset %zu, %zu bytes) is out of order or outside the object's %zu bytes",
+                          what, i, parts[i].offset, parts[i].len, len);
     at = parts[i].offset + parts[i].len;
   }
   return 0;
@@ -281,7 +281,7 @@ int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc
     return RAYC_ENOT_CONNECTED;
   if (!out || (!parts && nparts) || (!refs && nrefs))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_put: data, refs and out must not be NULL");
-  if (cw_parts_check(len, parts, nparts) != 0)
+  if (cw_parts_check("rayc_put_parts", len, parts, nparts) != 0)
     return RAYC_EINVALID_ARGUMENT;
   cw_nested_t *nested = NULL;
   pthread_mutex_lock(&cw->mu);

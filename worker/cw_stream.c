@@ -235,34 +235,6 @@ int rayc_stream_ready(const rayc_ref *gen)
 
 /* ---- worker side ---- */
 
-static void parts_write(uint8_t *dst, size_t len, const rayc_part *parts, size_t nparts)
-{
-  size_t at = 0;
-  for (size_t i = 0; i < nparts; i++) {
-    if (parts[i].offset > at)
-      memset(dst + at, 0, parts[i].offset - at);
-    if (parts[i].len)
-      memcpy(dst + parts[i].offset, parts[i].data, parts[i].len);
-    at = parts[i].offset + parts[i].len;
-  }
-  if (len > at)
-    memset(dst + at, 0, len - at);
-}
-
-static int parts_check(size_t len, const rayc_part *parts, size_t nparts)
-{
-  size_t at = 0;
-  if (nparts && !parts)
-    return 0;
-  for (size_t i = 0; i < nparts; i++) {
-    if (parts[i].offset < at || parts[i].len > len || parts[i].offset > len - parts[i].len ||
-        (parts[i].len && !parts[i].data))
-      return 0;
-    at = parts[i].offset + parts[i].len;
-  }
-  return 1;
-}
-
 /* Writes the item into r: inline (*heap, to free) or sealed in this node's store. */
 static int yield_write(cw_t *cw, const Rayc__TaskSpec *spec, const id_object_t *id, size_t len, const rayc_part *parts,
                        size_t nparts, Rayc__ReturnObject *r, uint8_t **heap, int *created)
@@ -270,7 +242,7 @@ static int yield_write(cw_t *cw, const Rayc__TaskSpec *spec, const id_object_t *
   r->object_id = pb_bytes(id->b, ID_OBJECT_SIZE);
   if (len <= CW_INLINE_MAX) {
     *heap = xmalloc(len ? len : 1);
-    parts_write(*heap, len, parts, nparts);
+    cw_parts_write(*heap, len, parts, nparts);
     r->data = pb_bytes(*heap, len);
     return 0;
   }
@@ -280,7 +252,7 @@ static int yield_write(cw_t *cw, const Rayc__TaskSpec *spec, const id_object_t *
   uint8_t *dst = NULL;
   int rc = store_client_create(cw->store, id->b, len, 0, owner, olen, cw->put_timeout_ms, &dst);
   if (rc == 0) {
-    parts_write(dst, len, parts, nparts);
+    cw_parts_write(dst, len, parts, nparts);
     rc = store_client_seal_release(cw->store, id->b);
     *created = rc == 0;
   } else if (rc == RAYC_EALREADY_EXISTS) {
@@ -349,8 +321,12 @@ int rayc_yield_parts(rayc_task_ctx *ctx, size_t len, const rayc_part *parts, siz
   uint32_t *count = ctx ? cw_exec_stream_state(ctx, &cw, &spec) : NULL;
   if (!count)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_yield: not called from a streaming task");
-  if (!parts_check(len, parts, nparts) || (nrefs && !refs) || *count >= STREAM_MAX_ITEMS)
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_yield: parts outside the item, refs NULL, or too many items");
+  if (cw_parts_check("rayc_yield", len, parts, nparts) != 0)
+    return RAYC_EINVALID_ARGUMENT;
+  if ((nrefs && !refs) || *count >= STREAM_MAX_ITEMS)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT,
+                        "rayc_yield: refs is NULL, or the task yielded %u items already (at most %d)", *count,
+                        STREAM_MAX_ITEMS);
   id_task_t t;
   memcpy(t.b, spec->task_id.data, ID_TASK_SIZE);
   id_object_t id = id_object_for_task(t, *count + 2);
