@@ -336,6 +336,19 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
   }
 }
 
+/* The rows every process serves, worker or driver: it owns objects others borrow and streams it reads. */
+// clang-format off
+#define CW_OWNER_ROWS                                                                                         \
+  {.service = &rayc__core_worker_service__descriptor, .method = "AddBorrower",                              \
+   .handler = cw_on_add_borrower, .required = "borrower object_ids"},                                       \
+  {.service = &rayc__core_worker_service__descriptor, .method = "RemoveBorrower",                           \
+   .handler = cw_on_remove_borrower, .required = "object_ids"},                                             \
+  {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus",                          \
+   .handler = cw_on_get_object_status, .required = "object_ids"},                                           \
+  {.service = &rayc__core_worker_service__descriptor, .method = "ReportGeneratorItem",                      \
+   .handler = cw_on_report_generator_item, .required = "task_id item"}
+// clang-format on
+
 static const rpc_method_t cw_methods[] = {
     {.service = &rayc__core_worker_service__descriptor,
      .method = "PushTask",
@@ -345,22 +358,7 @@ static const rpc_method_t cw_methods[] = {
      .method = "CancelTask",
      .handler = h_cancel_task,
      .required = "task_id"},
-    {.service = &rayc__core_worker_service__descriptor,
-     .method = "AddBorrower",
-     .handler = cw_on_add_borrower,
-     .required = "borrower object_ids"},
-    {.service = &rayc__core_worker_service__descriptor,
-     .method = "RemoveBorrower",
-     .handler = cw_on_remove_borrower,
-     .required = "object_ids"},
-    {.service = &rayc__core_worker_service__descriptor,
-     .method = "GetObjectStatus",
-     .handler = cw_on_get_object_status,
-     .required = "object_ids"},
-    {.service = &rayc__core_worker_service__descriptor,
-     .method = "ReportGeneratorItem",
-     .handler = cw_on_report_generator_item,
-     .required = "task_id item"},
+    CW_OWNER_ROWS,
     {.service = &rayc__actor_worker_service__descriptor,
      .method = "WaitActorExit",
      .handler = cw_actor_on_wait_exit,
@@ -386,22 +384,7 @@ static void h_driver_no_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessag
 static const rpc_method_t cw_driver_methods[] = {
     {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_driver_no_tasks},
     {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_driver_no_tasks},
-    {.service = &rayc__core_worker_service__descriptor,
-     .method = "AddBorrower",
-     .handler = cw_on_add_borrower,
-     .required = "borrower object_ids"},
-    {.service = &rayc__core_worker_service__descriptor,
-     .method = "RemoveBorrower",
-     .handler = cw_on_remove_borrower,
-     .required = "object_ids"},
-    {.service = &rayc__core_worker_service__descriptor,
-     .method = "GetObjectStatus",
-     .handler = cw_on_get_object_status,
-     .required = "object_ids"},
-    {.service = &rayc__core_worker_service__descriptor,
-     .method = "ReportGeneratorItem",
-     .handler = cw_on_report_generator_item,
-     .required = "task_id item"},
+    CW_OWNER_ROWS,
     {.service = &rayc__actor_worker_service__descriptor,
      .method = "WaitOwnerExit",
      .handler = cw_actor_on_wait_owner,
