@@ -50,6 +50,7 @@ typedef struct raylet_config {
   int idle_worker_timeout_ms;
   int runtime_env_ttl_ms; /* a job working-dir copy unused here this long is removed (0: never) */
   int object_manager_port;
+  int worker_zygote;         /* 1: C workers are forked by a preloaded rayc-worker --zygote */
   int prestart_workers;      /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
   int drain_deadline_ms;     /* how long leases may still run after DrainRaylet */
   int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
@@ -75,9 +76,10 @@ typedef struct raylet_worker {
   enum raylet_worker_state state;
   id_job_t job;
   char *code_path;
-  int lang; /* enum rayc_language: rayc-worker (C) or python3 -m rayc.worker */
-  uv_process_t proc;
-  int proc_open;
+  int lang;          /* enum rayc_language: rayc-worker (C) or python3 -m rayc.worker */
+  uv_process_t proc; /* not used when zygote is set */
+  int proc_open;     /* the process may still run: its pid may be signalled */
+  int zygote;        /* forked by the node's zygote (raylet_zygote.c), which reports its exit */
   local_conn_t *conn;
   raylet_lease_t *lease;
   int64_t started_ms;
@@ -205,6 +207,7 @@ typedef struct raylet {
   unsigned long long cpu_busy, cpu_total; /* /proc/stat at the last refresh */
   struct raylet_rtenv *rtenv;             /* owned: working-dir copies seen unused (raylet_rtenv.c) */
   struct raylet_mem *mem;                 /* owned: the memory monitor (raylet_mem.c) */
+  struct raylet_zygote *zygote;           /* owned: the worker fork server (raylet_zygote.c); NULL: none yet */
 } raylet_t;
 
 /* raylet_pool.c */
@@ -231,6 +234,18 @@ void raylet_lease_unblock(raylet_t *r, raylet_lease_t *l);
 void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int lang);
 /* Tells every registered worker that the node drains (a node_draining frame). */
 void raylet_pool_notify_draining(raylet_t *r);
+/* The zygote reaped worker pid (status as waitpid gives it), or died (every worker it forked is
+ * gone with it: pid < 0). Does not dispatch: the caller may be inside raylet_dispatch. */
+void raylet_pool_zygote_exit(raylet_t *r, pid_t pid, int wstatus);
+
+/* raylet_zygote.c: C workers forked from a process that has loaded librayc already, which saves
+ * the exec and dynamic linking that are most of a worker's start (common/zygote.h). */
+/* Forks a worker running args (both NULL-terminated, borrowed) with stdout and stderr appended
+ * to log_path. Returns 0 and *pid, or < 0 when the caller must exec it instead (no zygote yet:
+ * this starts one; it failed; --worker-zygote 0). Blocks the loop for one fork at most. */
+int raylet_zygote_spawn(raylet_t *r, char *const *args, char *const *env, const char *log_path, pid_t *pid);
+/* Ends the zygote (at shutdown, once no worker is left) and closes its handles. */
+void raylet_zygote_stop(raylet_t *r);
 
 /* raylet_server.c: back to the busy cron period at once (work arrived at an idle node). */
 void raylet_cron_busy(raylet_t *r);

@@ -54,6 +54,8 @@ static const cfg_entry_t raylet_settings[] = {
      "port of the Prometheus /metrics endpoint on --node-ip-address (0: an ephemeral port; -1: none)"},
     {"store-metrics-port", CFG_INT, F(store_metrics_port), "0",
      "this node's store's /metrics port, listed by the GCS for scrapers (0: unknown)"},
+    {"worker-zygote", CFG_INT, F(worker_zygote), "1",
+     "start C workers by forking a rayc-worker that has loaded its libraries already (1), or exec each (0)"},
     {"prestart-workers", CFG_INT, F(prestart_workers), "-1",
      "workers started for a job when its driver registers here (-1: min(num-cpus, max-starting-workers))"},
     {"drain-deadline-ms", CFG_INT, F(drain_deadline_ms), "30000",

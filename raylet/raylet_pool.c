@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -137,10 +138,9 @@ static void worker_gone(raylet_t *r, raylet_worker_t *w, const char *why)
   raylet_pool_kill(w, SIGKILL);
 }
 
-static void worker_on_exit(uv_process_t *p, int64_t status, int sig)
+/* The worker's process ended: forget it (the caller frees it). */
+static void worker_exited(raylet_t *r, raylet_worker_t *w, int64_t status, int sig)
 {
-  raylet_worker_t *w = p->data;
-  raylet_t *r = container_of(p->loop, raylet_t, loop);
   char path[600];
   worker_pidfile(r, w->pid, path, sizeof(path));
   unlink(path);
@@ -152,8 +152,30 @@ static void worker_on_exit(uv_process_t *p, int64_t status, int sig)
   w->proc_open = 0; /* reaped: its pid may be reused, never signal it again */
   worker_gone(r, w, why);
   worker_unlink(r, w);
+}
+
+static void worker_on_exit(uv_process_t *p, int64_t status, int sig)
+{
+  raylet_worker_t *w = p->data;
+  raylet_t *r = container_of(p->loop, raylet_t, loop);
+  worker_exited(r, w, status, sig);
   uv_close((uv_handle_t *)p, worker_on_close);
   raylet_dispatch(r);
+}
+
+void raylet_pool_zygote_exit(raylet_t *r, pid_t pid, int wstatus)
+{
+  raylet_worker_t *w = r->workers, *next;
+  for (; w; w = next) {
+    next = w->next;
+    if (!w->zygote || !w->proc_open || (pid > 0 && w->pid != pid))
+      continue;
+    if (pid < 0) /* the zygote died: its workers died with it (PR_SET_PDEATHSIG) */
+      worker_exited(r, w, 0, SIGKILL);
+    else
+      worker_exited(r, w, WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 0, WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
+    worker_free(w);
+  }
 }
 
 static void worker_write_pidfile(raylet_t *r, pid_t pid)
@@ -167,12 +189,51 @@ static void worker_write_pidfile(raylet_t *r, pid_t pid)
   }
 }
 
-static int worker_open_log(raylet_t *r, const id_worker_t *id)
+static void worker_log_path(const raylet_t *r, const id_worker_t *id, char *path, size_t len)
 {
-  char hex[2 * ID_WORKER_SIZE + 1], path[700];
+  char hex[2 * ID_WORKER_SIZE + 1];
   id_hex(id->b, ID_WORKER_SIZE, hex);
-  snprintf(path, sizeof(path), "%s/logs/worker-%.16s.out", r->cfg.session_dir, hex);
-  return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  snprintf(path, len, "%s/logs/worker-%.16s.out", r->cfg.session_dir, hex);
+}
+
+/* Starts w's process by exec (uv_spawn); 0 or a libuv error. */
+static int worker_exec(raylet_t *r, raylet_worker_t *w, char **args, char **env)
+{
+  char path[700];
+  worker_log_path(r, &w->id, path, sizeof(path));
+  int logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+                                   {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd},
+                                   {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd}};
+  uv_process_options_t opts = {
+      .exit_cb = worker_on_exit, .file = args[0], .args = args, .env = env, .stdio_count = 3, .stdio = stdio};
+  w->proc.data = w;
+  int rc = uv_spawn(&r->loop, &w->proc, &opts);
+  if (logfd >= 0)
+    close(logfd);
+  if (rc == 0)
+    w->pid = w->proc.pid;
+  return rc;
+}
+
+/* Starts w's process: forked by the zygote (C workers), or exec'ed. 0 or RAYC_EIO (w freed). */
+static int worker_start(raylet_t *r, raylet_worker_t *w, char **args)
+{
+  char **env = pool_worker_env(r, w->lang);
+  char path[700];
+  worker_log_path(r, &w->id, path, sizeof(path));
+  int rc = 0;
+  if (w->lang == RAYC_LANG_PYTHON || raylet_zygote_spawn(r, args, env, path, &w->pid) != 0)
+    rc = worker_exec(r, w, args, env);
+  else
+    w->zygote = 1;
+  pool_env_free(env);
+  if (rc != 0) {
+    log_error("cannot start worker %s: %s", args[0], uv_strerror(rc));
+    uv_close((uv_handle_t *)&w->proc, worker_on_close);
+    return RAYC_EIO;
+  }
+  return 0;
 }
 
 int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang)
@@ -209,31 +270,16 @@ int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang
                   NULL};
   if (!py) /* rayc-worker takes the arguments directly */
     memmove(&args[1], &args[3], sizeof(args) - 3 * sizeof(args[0]));
-  int logfd = worker_open_log(r, &w->id);
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
-                                   {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd},
-                                   {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd}};
-  char **env = pool_worker_env(r, lang);
-  uv_process_options_t opts = {
-      .exit_cb = worker_on_exit, .file = args[0], .args = args, .env = env, .stdio_count = 3, .stdio = stdio};
-  w->proc.data = w;
-  int rc = uv_spawn(&r->loop, &w->proc, &opts);
-  pool_env_free(env);
-  if (logfd >= 0)
-    close(logfd);
-  if (rc != 0) {
-    log_error("cannot start worker %s: %s", args[0], uv_strerror(rc));
-    uv_close((uv_handle_t *)&w->proc, worker_on_close);
+  if (worker_start(r, w, args) != 0)
     return RAYC_EIO;
-  }
   w->proc_open = 1;
-  w->pid = w->proc.pid;
   w->started_ms = now_ms();
   w->state = WORKER_STARTING; /* born in this state: nothing to log */
   w->next = r->workers;
   r->workers = w;
   worker_write_pidfile(r, w->pid);
-  log_info("started %s worker %.8s (pid %d) for job %s", py ? "Python" : "C", wid, (int)w->pid, jid);
+  log_info("started %s worker %.8s (pid %d) for job %s%s", py ? "Python" : "C", wid, (int)w->pid, jid,
+           w->zygote ? " (forked by the zygote)" : "");
   return 0;
 }
 

@@ -46,6 +46,7 @@ static void raylet_close_all(raylet_t *r)
   raylet_usage_destroy(r);
   raylet_rtenv_destroy(r);
   raylet_mem_destroy(r);
+  raylet_zygote_stop(r);
   rpc_server_destroy(r->server);
   r->server = NULL;
   raylet_metrics_stop(r);
