@@ -7,6 +7,8 @@
 #include "gcs/gcs_actor.h"
 #include "gcs/gcs_fit.h"
 
+#include "common/lease_client.h"
+
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -123,26 +125,26 @@ static void give_back_lease(gcs_actors_t *m, const char *raylet, const uint8_t *
 static void lease_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   step_t *s = arg;
-  Rayc__RequestWorkerLeaseReply *rep = (Rayc__RequestWorkerLeaseReply *)resp;
+  lease_reply_t lr;
+  enum lease_outcome o = lease_reply_classify(status, detail, (Rayc__RequestWorkerLeaseReply *)resp, &lr);
   gcs_actor_t *a = step_actor(s);
-  int granted = status == 0 && rep->worker && rep->worker->worker_id.len == ID_WORKER_SIZE && rep->worker->ip &&
-                rep->worker->port > 0 && rep->lease_id.len == 16;
   char hex[9];
   if (!a || a->phase != GCS_ACTOR_LEASING) {
-    if (granted && !s->m->stopping) /* abandoned meanwhile: the worker never ran anything */
-      give_back_lease(s->m, s->target, rep->lease_id.data, 0);
-  } else if (granted) {
-    memcpy(a->worker.b, rep->worker->worker_id.data, ID_WORKER_SIZE);
-    memcpy(a->lease_id, rep->lease_id.data, 16);
-    snprintf(a->ip, sizeof(a->ip), "%s", rep->worker->ip);
-    a->port = rep->worker->port;
+    if (o == LEASE_GRANTED && !s->m->stopping) /* abandoned meanwhile: the worker never ran anything */
+      give_back_lease(s->m, s->target, lr.lease_id, 0);
+  } else if (o == LEASE_GRANTED) {
+    a->worker = lr.worker;
+    memcpy(a->lease_id, lr.lease_id, 16);
+    snprintf(a->ip, sizeof(a->ip), "%s", lr.ip);
+    a->port = lr.port;
     gcs_actor_persist(s->m, a); /* a restarted GCS must know to give this worker back */
     create_actor(s->m, a);
   } else {
+    /* The GCS chose the node (spilled = 1), so a spillback is as good as a refusal: place again. */
     log_warn("actor %s: no worker from the raylet at %s: %s (%s); trying again", id_short(a->id, ID_ACTOR_SIZE, hex),
-             s->target, status ? rayc_strerror(status) : "bad reply", detail ? detail : "");
+             s->target, lease_outcome_name(o), lr.reason);
     a->has_node = 0;
-    retry_later(a, status == RAYC_EUNAVAILABLE ? PLACE_RETRY_FAST_MS : PLACE_RETRY_MS);
+    retry_later(a, o == LEASE_UNAVAILABLE ? PLACE_RETRY_FAST_MS : PLACE_RETRY_MS);
   }
   pb_free(resp);
   free(s);
@@ -152,19 +154,17 @@ static void lease_request(gcs_actors_t *m, gcs_actor_t *a, gcs_node_t *n, const 
 {
   char target[80];
   snprintf(target, sizeof(target), "%s:%d", n->info->ip, n->info->raylet_port);
-  Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
-  id_job_t actor_job = a->job;
-  actor_job.b[0] |= 0x80; /* the job's actor workers: not ended with the driver (see gcs_actor.h) */
-  uint8_t lease_id[16];
-  id_random(lease_id, sizeof(lease_id));
-  req.job_id = pb_bytes(actor_job.b, ID_JOB_SIZE);
-  req.resources = spec->resources;
-  req.n_resources = spec->n_resources;
-  req.code_path = a->code_path;
-  req.language = spec->language; /* a Python actor gets a Python worker */
-  req.lease_id = pb_bytes(lease_id, sizeof(lease_id));
-  req.owner_worker_id = pb_bytes(m->lease_owner.b, ID_WORKER_SIZE);
-  req.spilled = 1; /* the GCS chose this node: the raylet queues it there, never spills it back */
+  Rayc__RequestWorkerLeaseRequest req;
+  uint8_t lease_id[LEASE_ID_SIZE];
+  lease_params_t p = {.job = a->job,
+                      .owner = m->lease_owner,
+                      .resources = spec->resources,
+                      .n_resources = spec->n_resources,
+                      .code_path = a->code_path,
+                      .language = spec->language, /* a Python actor gets a Python worker */
+                      .spilled = 1}; /* the GCS chose this node: the raylet queues it there, never spills it back */
+  p.job.b[0] |= 0x80;                /* the job's actor workers: not ended with the driver (see gcs_actor.h) */
+  lease_request_init(&req, &p, lease_id);
   a->gen++;
   a->phase = GCS_ACTOR_LEASING;
   a->has_node = 1;

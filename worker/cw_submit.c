@@ -14,6 +14,7 @@
 #include "worker/cw_proc.h"
 #include "worker/cw_events.h"
 
+#include "common/lease_client.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -369,17 +370,17 @@ static void cw_class_cancel_requests(cw_t *cw, cw_class_t *c)
 
 static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, int spilled, int hops);
 
-static void cw_lease_granted(cw_t *cw, cw_lease_req_t *lr, const Rayc__RequestWorkerLeaseReply *rep)
+static void cw_lease_granted(cw_t *cw, cw_lease_req_t *lr, const lease_reply_t *rep)
 {
   cw_class_t *c = lr->cls;
   cw_lease_t *l = xcalloc(1, sizeof(*l));
   l->cls = c;
   l->raylet = lr->raylet;
-  memcpy(l->id, rep->lease_id.data, 16);
-  memcpy(l->worker_id.b, rep->worker->worker_id.data, ID_WORKER_SIZE);
-  if (rep->worker->node_id.len == ID_NODE_SIZE)
-    memcpy(l->node_id.b, rep->worker->node_id.data, ID_NODE_SIZE);
-  snprintf(l->target, sizeof(l->target), "%s:%d", rep->worker->ip, rep->worker->port);
+  memcpy(l->id, rep->lease_id, 16);
+  l->worker_id = rep->worker;
+  if (rep->has_node)
+    l->node_id = rep->node;
+  snprintf(l->target, sizeof(l->target), "%s", rep->target);
   l->ch = rpc_channel_get(cw->client, l->target);
   l->idle_since_ms = now_ms();
   for (size_t i = 0; i < rep->n_gpu_ids && l->ngpus < ARRAY_LEN(l->gpu_ids); i++)
@@ -393,22 +394,20 @@ static void cw_lease_granted(cw_t *cw, cw_lease_req_t *lr, const Rayc__RequestWo
 }
 
 /* Follows a spillback: asks the raylet the reply names. Returns 1 when a request was sent. */
-static int cw_lease_spill(cw_t *cw, cw_lease_req_t *lr, const Rayc__Address *to)
+static int cw_lease_spill(cw_t *cw, cw_lease_req_t *lr, const lease_reply_t *to)
 {
-  char target[128];
-  if (cw->stopping || lr->hops >= 4 || !to->ip || !*to->ip || to->port <= 0)
+  if (cw->stopping || lr->hops >= 4)
     return 0;
-  snprintf(target, sizeof(target), "%s:%d", to->ip, to->port);
-  return cw_request_lease_at(cw, lr->cls, rpc_channel_get(cw->client, target), 1, lr->hops + 1) == 0;
+  return cw_request_lease_at(cw, lr->cls, rpc_channel_get(cw->client, to->target), 1, lr->hops + 1) == 0;
 }
 
 /* A lease request that ended at raylets that cannot be reached (a node's raylet restarting, or
  * dead and not yet declared so, that the cluster view still offers): the class waits
  * CW_LEASE_RETRY_MS and asks again, for up to CW_LEASE_RETRY_FOR_MS, rather than failing its
  * tasks in the seconds it takes the cluster to notice. Returns 1 when it will ask again. */
-static int cw_lease_backoff(cw_t *cw, cw_class_t *c, int status, const Rayc__RequestWorkerLeaseReply *rep)
+static int cw_lease_backoff(cw_t *cw, cw_class_t *c, const lease_reply_t *rep)
 {
-  int unreachable = status == RAYC_EUNAVAILABLE || (status == 0 && !rep->rejected && rep->retry_at_raylet);
+  int unreachable = rep->outcome == LEASE_UNAVAILABLE || rep->outcome == LEASE_SPILLBACK;
   if (!unreachable || cw->stopping || c->leases || c->lease_requests > 0)
     return 0;
   int64_t now = now_ms();
@@ -427,7 +426,8 @@ static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMe
   cw_lease_req_t *lr = arg;
   cw_class_t *c = lr->cls;
   cw_t *cw = c->cw;
-  Rayc__RequestWorkerLeaseReply *rep = (Rayc__RequestWorkerLeaseReply *)resp;
+  lease_reply_t rep;
+  enum lease_outcome o = lease_reply_classify(status, detail, (Rayc__RequestWorkerLeaseReply *)resp, &rep);
   pthread_mutex_lock(&cw->mu);
   c->lease_requests--;
   for (cw_lease_req_t **pp = &c->reqs; *pp; pp = &(*pp)->next)
@@ -435,57 +435,49 @@ static void cw_lease_done(void *arg, int status, const char *detail, ProtobufCMe
       *pp = lr->next;
       break;
     }
-  if (status == 0 && rep->retry_at_raylet && cw_lease_spill(cw, lr, rep->retry_at_raylet)) {
+  if (o == LEASE_SPILLBACK && cw_lease_spill(cw, lr, &rep)) {
     /* a new request is on its way */
-  } else if (status == RAYC_EUNAVAILABLE && lr->raylet != cw->raylet && !cw->stopping && lr->hops < 8 &&
+  } else if (o == LEASE_UNAVAILABLE && lr->raylet != cw->raylet && !cw->stopping && lr->hops < 8 &&
              cw_request_lease_at(cw, c, cw->raylet, 0, lr->hops + 1) == 0) {
     /* the node we were spilled to is gone: ask our own raylet again (its view will drop that node) */
     log_warn("lease request at another node failed (%s); asking the local raylet again", detail);
-  } else if (status == 0 && rep->worker && rep->lease_id.len == 16 && rep->worker->worker_id.len == ID_WORKER_SIZE) {
+  } else if (o == LEASE_GRANTED) {
     c->unreachable_since_ms = 0;
-    cw_lease_granted(cw, lr, rep);
-  } else if (cw_lease_backoff(cw, c, status, rep)) {
+    cw_lease_granted(cw, lr, &rep);
+  } else if (cw_lease_backoff(cw, c, &rep)) {
     log_warn("no reachable raylet could lease a worker for %s (%s); asking again in %d ms", c->key,
              detail && *detail ? detail : "spilled back to unreachable nodes", CW_LEASE_RETRY_MS);
-  } else if (status != RAYC_ECANCELLED && !cw->stopping && !c->leases &&
-             (c->lease_requests == 0 || status == RAYC_EINFEASIBLE)) {
+  } else if (o != LEASE_CANCELLED && !cw->stopping && !c->leases && (c->lease_requests == 0 || o == LEASE_INFEASIBLE)) {
     /* INFEASIBLE holds for the whole class: its other requests would only be sent again */
     char *msg = xasprintf("no worker could be leased for %s: %s (%s)", c->key,
-                          status ? rayc_strerror(status) : "bad reply", detail ? detail : "");
-    cw_fail_queue(cw, c, status == RAYC_EINFEASIBLE ? RAYC_EINFEASIBLE : RAYC_EUNAVAILABLE, msg);
+                          rep.status ? rayc_strerror(rep.status) : lease_outcome_name(o), rep.reason);
+    cw_fail_queue(cw, c, o == LEASE_INFEASIBLE ? RAYC_EINFEASIBLE : RAYC_EUNAVAILABLE, msg);
     free(msg);
   }
   free(lr);
-  pb_free(resp);
   if (!cw->stopping)
     cw_pump(cw, c);
   pthread_mutex_unlock(&cw->mu);
+  pb_free(resp); /* rep borrows from it */
 }
 
 static int cw_request_lease_at(cw_t *cw, cw_class_t *c, rpc_channel_t *raylet, int spilled, int hops)
 {
-  Rayc__RequestWorkerLeaseRequest req = RAYC__REQUEST_WORKER_LEASE_REQUEST__INIT;
+  Rayc__RequestWorkerLeaseRequest req;
   Rayc__ResourceEntry ents[CW_RES_MAX], *ptrs[CW_RES_MAX];
-  uint8_t lease_id[16];
-  id_random(lease_id, sizeof(lease_id));
-  for (uint32_t i = 0; i < c->res.n; i++) {
-    rayc__resource_entry__init(&ents[i]);
-    ents[i].name = (char *)res_name(c->res.id[i]);
-    ents[i].amount = c->res.amt[i];
-    ptrs[i] = &ents[i];
-  }
-  req.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
-  req.resources = ptrs;
-  req.n_resources = c->res.n;
-  req.code_path = cw->code_path ? cw->code_path : (char *)"";
-  req.lease_id = pb_bytes(lease_id, sizeof(lease_id));
-  req.owner_worker_id = pb_bytes(cw->worker_id.b, ID_WORKER_SIZE);
+  uint8_t lease_id[LEASE_ID_SIZE];
+  lease_params_t p = {.job = cw->job,
+                      .owner = cw->worker_id,
+                      .resources = ptrs,
+                      .n_resources = lease_res_entries(&c->res, ents, ptrs),
+                      .code_path = cw->code_path,
+                      .language = c->language,
+                      .spilled = spilled};
+  lease_request_init(&req, &p, lease_id);
   req.strategy = (Rayc__SchedulingStrategy)c->strategy;
-  req.language = c->language;
   if (c->strategy == RAYC_STRATEGY_NODE_AFFINITY)
     req.affinity_node_id = pb_bytes(c->affinity, ID_NODE_SIZE);
   req.affinity_soft = c->affinity_soft;
-  req.spilled = spilled;
   if (c->has_pg) {
     req.placement_group_id = pb_bytes(c->pg, ID_PG_SIZE);
     req.bundle_index = c->bundle_index;
