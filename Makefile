@@ -48,7 +48,7 @@ CC := clang
 CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
-CPPFLAGS := -I. -isystem $(G) -Iclient/include $(PKG_CFLAGS) -MMD -MP
+CPPFLAGS := -I. -isystem $(G) -Iinclude $(PKG_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -lpthread -ldl -lm
 
 PROTOS := $(wildcard proto/*.proto)
@@ -123,8 +123,8 @@ $(B)/lib/libraylet.a: $(RAYLET_O)
 
 # librayc carries a soname (librayc.so.$(SOVERSION)); programs linked here record it, so the build
 # tree has the librayc.so.$(SOVERSION) link that make install also makes.
-RAYC_VERSION := $(shell sed -n 's/^\#define RAYC_VERSION_STRING *"\(.*\)"/\1/p' client/include/rayc_errors.h)
-SOVERSION := $(shell sed -n 's/^\#define RAYC_VERSION_MAJOR *\([0-9]*\)/\1/p' client/include/rayc_errors.h)
+RAYC_VERSION := $(shell sed -n 's/^\#define RAYC_VERSION_STRING *"\(.*\)"/\1/p' include/rayc_errors.h)
+SOVERSION := $(shell sed -n 's/^\#define RAYC_VERSION_MAJOR *\([0-9]*\)/\1/p' include/rayc_errors.h)
 $(LIBRAYC): $(API_O) $(CW_O) $(STORECLIENT_O) $(COMMON_O)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,librayc.so.$(SOVERSION) -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@
