@@ -15,11 +15,15 @@
 #define RAYC_EXTERN
 #endif
 
-/* The version of these headers; rayc_version() gives the library's. */
+/* The version of these headers; rayc_version() gives the library's. While MAJOR is 0, a MINOR
+ * step may break the API (rebuild what links librayc and the task libraries):
+ *   0.3  task and method functions lost their unused `rayc_buf *rets` parameter (results go
+ *        through rayc_return_*); the RAYC_ERR_* spellings of the error codes are gone (RAYC_E*);
+ *        the headers moved to include/. */
 #define RAYC_VERSION_MAJOR  0
-#define RAYC_VERSION_MINOR  2
+#define RAYC_VERSION_MINOR  3
 #define RAYC_VERSION_PATCH  0
-#define RAYC_VERSION_STRING "0.2.0"
+#define RAYC_VERSION_STRING "0.3.0"
 #define RAYC_VERSION_NUMBER (RAYC_VERSION_MAJOR * 10000 + RAYC_VERSION_MINOR * 100 + RAYC_VERSION_PATCH)
 
 /* The codes, one spelling each: RAYC_E<NAME> (RAYC_ETIMEOUT, RAYC_EOUT_OF_MEMORY...), libuv's
