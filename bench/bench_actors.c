@@ -17,9 +17,15 @@
  * 1:n = one driver calling N_ACTORS actors round robin; n:n = N_ACTORS client actors each calling
  * all N_ACTORS server actors (with a 1 KiB argument in the _with_arg variant); creation = create
  * BENCH_ACTORS actors (default 200) and wait until each has answered a call.
+ *
+ * actor_creation also prints actor_creation_cpu_ms_per_actor when BENCH_SESSION_DIR names the
+ * cluster's session: the CPU every process of the cluster (daemons, workers, reaped workers via
+ * their parents, and this driver) used per actor. Unlike the rate, it hardly moves with the
+ * machine's load, so it shows whether a slow run was slow work or a busy machine.
  */
 #include <rayc.h>
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -209,6 +215,86 @@ static int m_n_n(const char *name, int64_t argsize, int reps)
   return rc;
 }
 
+/* utime + stime + cutime + cstime of pid, in clock ticks (0 when it is gone). */
+static long long proc_ticks(long pid)
+{
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+  long long v[4] = {0};
+  if (p)
+    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3]);
+  return v[0] + v[1] + v[2] + v[3];
+}
+
+/* The parent of pid (0 when unknown). */
+static long proc_ppid(long pid)
+{
+  char path[64];
+  long ppid = 0;
+  snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (p)
+      sscanf(p + 2, "%*c %ld", &ppid);
+    fclose(f);
+  }
+  return ppid;
+}
+
+/* CPU ms used so far by the session's processes (SESSION/pids/\*.pid), the daemons' other
+ * children (the worker zygote, whose reaped workers count in its cutime) and this process; < 0
+ * without a session. A live worker counts through its pid file, a reaped one through its parent. */
+static double cluster_cpu_ms(const char *session)
+{
+  if (!session || !*session)
+    return -1;
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof(dir), "%s/pids", session);
+  DIR *d = opendir(dir);
+  if (!d)
+    return -1;
+  long pids[4096];
+  size_t np = 0;
+  long long ticks = 0;
+  for (struct dirent *e; (e = readdir(d)) && np < 4096;) {
+    char path[PATH_MAX + 300];
+    long pid = 0;
+    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+    FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
+    if (f && fscanf(f, "%ld", &pid) == 1 && pid > 0 && (ticks += proc_ticks(pid), 1))
+      pids[np++] = pid;
+    if (f)
+      fclose(f);
+  }
+  closedir(d);
+  d = opendir("/proc");
+  for (struct dirent *e; d && (e = readdir(d));) {
+    long pid = atol(e->d_name), pp = pid > 0 ? proc_ppid(pid) : 0;
+    int listed = 0, parent_listed = 0;
+    for (size_t i = 0; i < np; i++) {
+      listed |= pids[i] == pid;
+      parent_listed |= pids[i] == pp;
+    }
+    if (pid > 0 && pid != (long)getpid() && parent_listed && !listed)
+      ticks += proc_ticks(pid);
+  }
+  if (d)
+    closedir(d);
+  ticks += proc_ticks((long)getpid());
+  return (double)ticks * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int m_creation(int reps)
 {
   const char *env = getenv("BENCH_ACTORS");
@@ -216,8 +302,9 @@ static int m_creation(int reps)
   rayc_actor *a = malloc(n * sizeof(*a));
   rayc_ref *refs = malloc(n * sizeof(*refs));
   int rc = 0;
+  const char *session = getenv("BENCH_SESSION_DIR");
   for (int r = 0; r < reps && rc == 0; r++) {
-    double t0 = now_s();
+    double cpu0 = cluster_cpu_ms(session), t0 = now_s();
     if ((rc = create_actors("BenchActor", 1, a, n)) != 0)
       break;
     for (size_t i = 0; i < n && rc == 0; i++)
@@ -227,6 +314,9 @@ static int m_creation(int reps)
       report("actor_creation_per_s", (double)n / (now_s() - t0), "actors/s");
     kill_actors(a, n);
     usleep(500000); /* let the killed workers exit before the next round */
+    double cpu1 = cluster_cpu_ms(session);
+    if (rc == 0 && cpu0 >= 0 && cpu1 >= cpu0)
+      report("actor_creation_cpu_ms_per_actor", (cpu1 - cpu0) / (double)n, "ms");
   }
   free(refs);
   free(a);
