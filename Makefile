@@ -86,7 +86,10 @@ TEST_DRIVERS := $(patsubst tests/drivers/%.c,$(B)/tests/drivers/%,$(wildcard tes
 TEST_BINS = $(BINS) $(LIBRAYC) $(EXAMPLES) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS) $(SYSTEM_TESTS)
 BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH)
 all: $(TEST_BINS) $(BENCH_BINS)
-.SECONDARY:
+# Keep intermediate objects and generated code (pattern chains would delete them), without
+# `.SECONDARY:` for every target: that hid deleted or moved headers named in the .d files, so
+# objects built against them were not rebuilt.
+.PRECIOUS: $(B)/%.o $(G)/proto/%.pb-c.c $(G)/proto/%.pb-c.h
 .PHONY: all test unit integration asan test-asan demo deps bench clean format install deb config test-system python
 
 # Generated code is needed before any compile (headers), so every object waits for it.
