@@ -27,9 +27,9 @@ static int arg_i64(const rayc_buf *args, size_t nargs, size_t i, int64_t *v)
 /* copy_return_pattern(len, seed, how): result 0 is len bytes of the pattern; how 0: one
  * rayc_return_copy; how 1: rayc_return_parts of three parts, [0, 100), [4113, len - 1000) and
  * [len - 500, len - 10), the bytes between them zero (len must be at least 8,192). */
-static int copy_return_pattern(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int copy_return_pattern(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t v[3];
   for (size_t i = 0; i < 3; i++)
     if (arg_i64(args, nargs, i, &v[i]) != 0)
