@@ -2,12 +2,15 @@
  * cw_copy: large copies into shared memory split across a small, lazily started thread pool
  * (design and settings in cw_copy.h).
  *
- * A job is (dst, len, parts): slice k of n covers dst[lo_k, hi_k), page-aligned boundaries, and
- * the thread that owns it writes whatever parts and gaps intersect it (cw_parts_range). The caller
- * takes slice 0; pool thread k takes slice k. `gen` counts jobs: a pool thread runs each job once,
- * `pending` counts the pool threads still copying, and the caller waits for it to reach 0 before
- * it returns (so the parts it borrowed are never read after the put returns). `busy` admits one
- * job at a time; a caller that finds it taken copies alone.
+ * A job is (dst, len, parts) cut into page-aligned chunks of CW_COPY_CHUNK bytes; each thread
+ * (the caller and the pool's) claims the next chunk and writes whatever parts and zeroed gaps
+ * fall in it (cw_parts_range), until none is left. Claims are one atomic word, the job's number
+ * in the high half and the next chunk in the low half, taken by compare-and-swap, so a pool thread
+ * that wakes late, after its job ended, can claim nothing of a later one; and a pool thread that
+ * the kernel does not run in time costs nothing: the caller copies the chunks it would have. The
+ * caller returns once every chunk is done (`ndone`), so the parts it borrowed are never read
+ * after the put returns. `gen` counts jobs; `busy` admits one job at a time, and a caller that
+ * finds it taken copies alone.
  */
 #include "worker/cw_copy.h"
 
@@ -17,33 +20,33 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct cw_copy_thread {
   struct cw_copy *cp;
-  int index;     /* its slice: 1..nthreads */
   uint64_t gen0; /* the jobs posted before it started (not its own) */
   pthread_t tid;
 } cw_copy_thread_t;
 
 struct cw_copy {
-  int threads;          /* per large copy, counting the caller (>= 1) */
-  size_t min_bytes;     /* the smallest copy split */
-  pthread_mutex_t busy; /* held by the caller whose job the pool runs (trylock) */
-  pthread_mutex_t mu;   /* guards what follows */
+  int threads;            /* per large copy, counting the caller (>= 1) */
+  size_t min_bytes;       /* the smallest copy split */
+  pthread_mutex_t busy;   /* held by the caller whose job the pool runs (trylock) */
+  _Atomic uint64_t claim; /* (job number << 32) | the job's next unclaimed chunk */
+  pthread_mutex_t mu;     /* guards what follows */
   pthread_cond_t go, done;
   cw_copy_thread_t *pool; /* threads - 1 entries */
   int started;            /* pool threads running */
-  int start_failed;       /* a pthread_create failed: run with those started */
   int stopping;
   uint64_t gen; /* jobs posted */
-  int pending;  /* pool threads still on the current job */
-  uint8_t *dst; /* the current job */
+  size_t ndone; /* chunks of the current job written */
+  uint8_t *dst; /* the current job: set before `claim` names it, read-only while it runs */
   size_t len;
   const rayc_part *parts;
   size_t nparts;
-  int nslices;
+  _Atomic size_t nchunks; /* (atomic: a pool thread checks it before it claims) */
 };
 
 static long cw_copy_env(const char *name, long dflt, long max)
@@ -126,13 +129,21 @@ static void cw_parts_range(uint8_t *dst, size_t lo, size_t hi, const rayc_part *
   }
 }
 
-/* Slice k of the current job: page-aligned contiguous ranges, the last one takes the rest. */
-static void cw_copy_slice(const cw_copy_t *cp, int k, size_t *lo, size_t *hi)
+/* Claims and writes chunks of job g until none is left (or g is over); returns how many. */
+static size_t cw_copy_work(cw_copy_t *cp, uint32_t g)
 {
-  size_t step = (cp->len / (size_t)cp->nslices + CW_COPY_ALIGN - 1) / CW_COPY_ALIGN * CW_COPY_ALIGN;
-  size_t a = step * (size_t)k, b = k == cp->nslices - 1 ? cp->len : a + step;
-  *lo = a < cp->len ? a : cp->len;
-  *hi = b < cp->len ? b : cp->len;
+  size_t n = 0;
+  for (;;) {
+    uint64_t v = atomic_load(&cp->claim);
+    if ((uint32_t)(v >> 32) != g || (v & 0xffffffffu) >= cp->nchunks)
+      return n;
+    if (!atomic_compare_exchange_weak(&cp->claim, &v, v + 1))
+      continue;
+    /* the claim succeeded: job g is current until this chunk is counted done */
+    size_t lo = (size_t)(v & 0xffffffffu) * CW_COPY_CHUNK, hi = lo + CW_COPY_CHUNK;
+    cw_parts_range(cp->dst, lo, hi < cp->len ? hi : cp->len, cp->parts, cp->nparts);
+    n++;
+  }
 }
 
 static void *cw_copy_main(void *arg)
@@ -147,13 +158,11 @@ static void *cw_copy_main(void *arg)
     if (cp->stopping)
       break;
     seen = cp->gen;
-    size_t lo = 0, hi = 0;
-    if (t->index < cp->nslices)
-      cw_copy_slice(cp, t->index, &lo, &hi);
     pthread_mutex_unlock(&cp->mu);
-    cw_parts_range(cp->dst, lo, hi, cp->parts, cp->nparts);
+    size_t n = cw_copy_work(cp, (uint32_t)seen);
     pthread_mutex_lock(&cp->mu);
-    if (--cp->pending == 0)
+    cp->ndone += n;
+    if (n && cp->ndone == cp->nchunks)
       pthread_cond_signal(&cp->done);
   }
   pthread_mutex_unlock(&cp->mu);
@@ -171,10 +180,9 @@ static void cw_copy_start(cw_copy_t *cp)
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   for (int i = 0; i < cp->threads - 1; i++) {
-    cp->pool[i] = (cw_copy_thread_t){.cp = cp, .index = i + 1, .gen0 = cp->gen};
+    cp->pool[i] = (cw_copy_thread_t){.cp = cp, .gen0 = cp->gen};
     if (pthread_create(&cp->pool[i].tid, NULL, cw_copy_main, &cp->pool[i]) != 0) {
       log_warn("put copy pool: thread %d of %d could not start; large copies use %d", i + 2, cp->threads, i + 1);
-      cp->start_failed = 1;
       break;
     }
     pthread_setname_np(cp->pool[i].tid, "rayc-copy");
@@ -185,7 +193,8 @@ static void cw_copy_start(cw_copy_t *cp)
 
 void cw_copy_parts(cw_copy_t *cp, uint8_t *dst, size_t len, const rayc_part *parts, size_t nparts)
 {
-  if (!cp || cp->threads < 2 || len < cp->min_bytes || pthread_mutex_trylock(&cp->busy) != 0) {
+  if (!cp || cp->threads < 2 || len < cp->min_bytes || len / CW_COPY_CHUNK >= 0xffffffffu ||
+      pthread_mutex_trylock(&cp->busy) != 0) {
     cw_parts_range(dst, 0, len, parts, nparts);
     return;
   }
@@ -195,16 +204,16 @@ void cw_copy_parts(cw_copy_t *cp, uint8_t *dst, size_t len, const rayc_part *par
   cp->len = len;
   cp->parts = parts;
   cp->nparts = nparts;
-  cp->nslices = cp->started + 1;
-  cp->pending = cp->started;
-  cp->gen++;
+  cp->nchunks = (len + CW_COPY_CHUNK - 1) / CW_COPY_CHUNK;
+  cp->ndone = 0;
+  uint32_t g = (uint32_t)++cp->gen;
+  atomic_store(&cp->claim, (uint64_t)g << 32);
   pthread_cond_broadcast(&cp->go);
-  size_t lo = 0, hi = 0;
-  cw_copy_slice(cp, 0, &lo, &hi);
   pthread_mutex_unlock(&cp->mu);
-  cw_parts_range(dst, lo, hi, parts, nparts);
+  size_t n = cw_copy_work(cp, g);
   pthread_mutex_lock(&cp->mu);
-  while (cp->pending > 0)
+  cp->ndone += n;
+  while (cp->ndone < cp->nchunks)
     pthread_cond_wait(&cp->done, &cp->mu);
   pthread_mutex_unlock(&cp->mu);
   pthread_mutex_unlock(&cp->busy);

@@ -3,11 +3,11 @@
  *
  * A put (rayc_put, rayc_put_parts, Python's ray.put), a task result (rayc_return_copy,
  * rayc_return_parts) and a streamed item (rayc_yield_parts) write their bytes into the store's
- * shared mapping with one copy. One core copies ~8-16 GB/s on these VMs; a copy split into
- * contiguous slices, one per core, reaches the memory bandwidth instead (Plasma copies large
- * objects with several threads for the same reason). Objects of at least `min_bytes` are split
- * across `threads` threads (the caller copies one slice, the pool's threads the others); smaller
- * ones are copied by the caller alone, as before.
+ * shared mapping with one copy. One core copies ~8-16 GB/s on these VMs; a copy split across
+ * cores reaches more of the memory bandwidth (Plasma copies large objects with several threads for
+ * the same reason). Objects of at least `min_bytes` are cut into CW_COPY_CHUNK chunks that the
+ * caller and the pool's threads claim one at a time (a pool thread that does not get a core in
+ * time leaves its share to the caller); smaller ones are copied by the caller alone, as before.
  *
  * Settings, read once from the environment when the core worker starts:
  *   RAYC_PUT_COPY_THREADS    threads per large copy, counting the caller (default 4), capped at
@@ -33,7 +33,7 @@ enum {
   CW_COPY_THREADS = 4,                 /* default of RAYC_PUT_COPY_THREADS */
   CW_COPY_MAX_THREADS = 64,            /* the most RAYC_PUT_COPY_THREADS accepts */
   CW_COPY_MIN_BYTES = 8 * 1024 * 1024, /* default of RAYC_PUT_COPY_MIN_BYTES */
-  CW_COPY_ALIGN = 4096,                /* slice boundaries: whole pages, so no two threads share a line */
+  CW_COPY_CHUNK = 2 * 1024 * 1024,     /* the unit a thread claims (whole pages: no two threads share a line) */
 };
 
 typedef struct cw_copy cw_copy_t;

@@ -83,14 +83,14 @@ static cw_copy_t *pool_with(const char *threads, const char *min_bytes)
 START_TEST(test_copy_matches_serial_gather)
 {
   cw_copy_t *cp = pool_with("4", "1"); /* every copy split, even a 1-byte one */
-  const size_t max_len = 5 * 4096 * 4 + 77;
+  const size_t chunk = CW_COPY_CHUNK, max_len = 3 * CW_COPY_CHUNK + 4097;
   uint8_t *src = malloc(max_len), *dst = malloc(max_len), *want = malloc(max_len);
   for (size_t i = 0; i < max_len; i++)
     src[i] = pattern(i, 0x5a);
-  const size_t lens[] = {0, 1, 4095, 4096, 4097, 8191, 8192, 3 * 4096 + 5, 4 * 4096, max_len};
+  const size_t lens[] = {0, 1, 4097, chunk - 1, chunk, chunk + 1, 2 * chunk + 77, max_len};
   unsigned seed = 7;
   for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
-    for (int round = 0; round < 40; round++) {
+    for (int round = 0; round < 12; round++) {
       rayc_part parts[8];
       size_t n = random_parts(parts, round % 8 + 1, lens[l], src, &seed);
       reference(want, lens[l], parts, n);
@@ -112,13 +112,14 @@ START_TEST(test_pool_starts_lazily_and_is_joined)
 {
   int before = copy_threads_running();
   cw_copy_t *cp = pool_with("2", "65536");
-  uint8_t *src = malloc(1 << 20), *dst = malloc(1 << 20);
-  memset(src, 3, 1 << 20);
+  size_t len = 2 * CW_COPY_CHUNK;
+  uint8_t *src = malloc(len), *dst = malloc(len);
+  memset(src, 3, len);
   cw_copy_bytes(cp, dst, src, 65535); /* below the threshold: the caller alone */
   ck_assert_int_eq(copy_threads_running(), before);
-  cw_copy_bytes(cp, dst, src, 1 << 20);
+  cw_copy_bytes(cp, dst, src, len);
   ck_assert_int_eq(copy_threads_running(), before + (cores() >= 2 ? 1 : 0));
-  ck_assert_int_eq(dst[(1 << 20) - 1], 3);
+  ck_assert_int_eq(dst[len - 1], 3);
   cw_copy_destroy(cp);
   ck_assert_int_eq(copy_threads_running(), before);
   cw_copy_destroy(NULL);
@@ -156,7 +157,7 @@ typedef struct racer {
 static void *race(void *arg)
 {
   racer_t *r = arg;
-  for (int i = 0; i < 50; i++)
+  for (int i = 0; i < 30; i++)
     cw_copy_bytes(r->cp, r->dst, r->src, r->len);
   return NULL;
 }
@@ -165,7 +166,7 @@ static void *race(void *arg)
 START_TEST(test_concurrent_copies)
 {
   cw_copy_t *cp = pool_with("2", "4096");
-  enum { LEN = 3 * 1024 * 1024 + 11 };
+  enum { LEN = 2 * CW_COPY_CHUNK + 11 };
   racer_t r[2];
   pthread_t t[2];
   for (int k = 0; k < 2; k++) {
