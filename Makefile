@@ -79,12 +79,13 @@ BENCH_TASKS := $(B)/bench/bench_tasks $(B)/lib/libbench_tasks.so $(B)/bench/task
 BENCH_ACTORS := $(B)/bench/bench_actors $(B)/lib/libbench_actors.so
 STORE_BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/store_*.c))
 GCS_BENCH := $(B)/bench/gcs_bench
+MEMCPY_BENCH := $(B)/bench/memcpy_bench
 SYSTEM_TESTS := $(patsubst tests/system/%.c,$(B)/tests/%,$(wildcard tests/system/test_*.c))
 TEST_DRIVERS := $(patsubst tests/drivers/%.c,$(B)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
 # What the tests need (make test builds no benchmark), and the benchmarks.
 TEST_BINS = $(BINS) $(LIBRAYC) $(EXAMPLES) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS) $(SYSTEM_TESTS)
-BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH)
+BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH) $(MEMCPY_BENCH)
 all: $(TEST_BINS) $(BENCH_BINS)
 # Keep intermediate objects and generated code (pattern chains would delete them), without
 # `.SECONDARY:` for every target: that hid deleted or moved headers named in the .d files, so
@@ -183,6 +184,11 @@ $(B)/bench/store_%: $(B)/bench/store_%.o $(B)/lib/libstore.a $(STORECLIENT_O) $(
 $(GCS_BENCH): $(B)/bench/gcs_bench.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The copy bandwidth the put rows are held against: plain memcpy into warm shared memory.
+$(MEMCPY_BENCH): $(B)/bench/memcpy_bench.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 # Driver programs that multi-host test scripts run inside namespace hosts.
 $(B)/tests/drivers/%: $(B)/tests/drivers/%.o $(LIBRAYC)

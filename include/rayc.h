@@ -454,6 +454,12 @@ RAYC_EXTERN void *rayc_return_alloc(rayc_task_ctx *ctx, size_t i, size_t len);
 /* Sets result i to a copy of data. 0 or a negative code. */
 RAYC_EXTERN int rayc_return_copy(rayc_task_ctx *ctx, size_t i, const void *data, size_t len);
 
+/* Sets result i to len bytes gathered from nparts parts, as rayc_put_parts takes them (increasing,
+ * non-overlapping offsets; bytes no part covers are zero): one copy straight into shared memory
+ * for a large result. 0, RAYC_EINVALID_ARGUMENT (i out of range, a part out of order or outside
+ * len) or RAYC_EOUT_OF_MEMORY. */
+RAYC_EXTERN int rayc_return_parts(rayc_task_ctx *ctx, size_t i, size_t len, const rayc_part *parts, size_t nparts);
+
 /* Makes result i contain the nrefs refs (refs this process holds, e.g. objects the task put, or
  * refs it received), replacing any set before; set its bytes with rayc_return_alloc/copy as usual.
  * The result holds them from this call on, so the task may release its own handles at once. The

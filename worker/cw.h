@@ -27,6 +27,7 @@
 #include "proto/gcs_actor.pb-c.h"
 #include "rayc.h"
 #include "rayc_lang.h"
+#include "worker/cw_copy.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -263,6 +264,7 @@ typedef struct cw {
   int min_port, max_port;            /* our gRPC servers' ports, from $RAYC_MIN/MAX_WORKER_PORT; 0: ephemeral */
   int gcs_reconnect_timeout_ms;      /* how long GCS calls are retried while the GCS is down (cw_gcs.c) */
   int put_timeout_ms;                /* how long a put waits for room in a full store (cw_object.c) */
+  struct cw_copy *copy;              /* cw_copy.c: large copies into the store, split across threads */
   struct cw_actors *actors;          /* cw_actor_submit.c: the actors this process calls; NULL until used */
   struct cw_streams *streams;        /* cw_stream.c: generators this process owns; NULL when none */
   uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
@@ -293,9 +295,8 @@ int cw_connect_node(cw_t *cw, const char *raylet_socket, int is_driver);
 void cw_destroy(cw_t *cw);
 /* rayc_part lists (puts and yielded items): the check sets the error for what ("rayc_put_parts")
  * and returns RAYC_EINVALID_ARGUMENT when a part is out of order, outside len or NULL; the write
- * copies the parts into dst (len bytes), zeroing the gaps between them. */
+ * is cw_copy_parts(cw->copy, ...) (cw_copy.h: zeroed gaps, large objects split across threads). */
 int cw_parts_check(const char *what, size_t len, const rayc_part *parts, size_t nparts);
-void cw_parts_write(uint8_t *dst, size_t len, const rayc_part *parts, size_t nparts);
 cw_t *cw_create(int is_worker);
 void cw_fill_address(cw_t *cw, Rayc__Address *a);
 /* A worker's task waits in get (1) or runs again (0): tells the raylet (any thread). */

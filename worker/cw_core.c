@@ -73,6 +73,7 @@ cw_t *cw_create(int is_worker)
   const char *pt = getenv("RAYC_OBJECT_STORE_PUT_TIMEOUT_MS");
   long put_ms = pt && *pt ? strtol(pt, NULL, 10) : 0;
   cw->put_timeout_ms = put_ms > 0 && put_ms <= 24L * 3600 * 1000 ? (int)put_ms : CW_PUT_TIMEOUT_MS;
+  cw->copy = cw_copy_create();
   return cw;
 }
 
@@ -196,6 +197,7 @@ void cw_destroy(cw_t *cw)
   free(cw->pg_removed);
   free(cw->session_dir);
   token_free(cw->token);
+  cw_copy_destroy(cw->copy);
   cw_events_release(cw);
   pthread_cond_destroy(&cw->bg_cv);
   pthread_cond_destroy(&cw->cv);

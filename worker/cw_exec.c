@@ -172,14 +172,23 @@ void *rayc_return_alloc(rayc_task_ctx *ctx, size_t i, size_t len)
   return data;
 }
 
+int rayc_return_parts(rayc_task_ctx *ctx, size_t i, size_t len, const rayc_part *parts, size_t nparts)
+{
+  if (!ctx || i >= ctx->nrets)
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_return_parts: no result %zu in this task", i);
+  if (cw_parts_check("rayc_return_parts", len, parts, nparts) != 0)
+    return RAYC_EINVALID_ARGUMENT;
+  uint8_t *p = rayc_return_alloc(ctx, i, len);
+  if (!p)
+    return cw_set_error(RAYC_EOUT_OF_MEMORY, "result %zu (%zu bytes) could not be created in the store", i, len);
+  cw_copy_parts(ctx->cw->copy, p, len, parts, nparts);
+  return 0;
+}
+
 int rayc_return_copy(rayc_task_ctx *ctx, size_t i, const void *data, size_t len)
 {
-  void *p = rayc_return_alloc(ctx, i, len);
-  if (!p)
-    return ctx && i < ctx->nrets ? RAYC_EOUT_OF_MEMORY : RAYC_EINVALID_ARGUMENT;
-  if (len)
-    memcpy(p, data, len);
-  return 0;
+  rayc_part part = {.offset = 0, .data = data, .len = len};
+  return rayc_return_parts(ctx, i, len, &part, 1);
 }
 
 int rayc_return_refs(rayc_task_ctx *ctx, size_t i, const rayc_ref *refs, size_t nrefs)

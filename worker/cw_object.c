@@ -227,20 +227,6 @@ int rayc_put_with_refs(const void *data, size_t len, const rayc_ref *refs, size_
   return rayc_put_parts(len, &part, 1, refs, nrefs, out);
 }
 
-void cw_parts_write(uint8_t *dst, size_t len, const rayc_part *parts, size_t nparts)
-{
-  size_t at = 0;
-  for (size_t i = 0; i < nparts; i++) {
-    if (parts[i].offset > at)
-      memset(dst + at, 0, parts[i].offset - at);
-    if (parts[i].len)
-      memcpy(dst + parts[i].offset, parts[i].data, parts[i].len);
-    at = parts[i].offset + parts[i].len;
-  }
-  if (len > at)
-    memset(dst + at, 0, len - at);
-}
-
 int cw_parts_check(const char *what, size_t len, const rayc_part *parts, size_t nparts)
 {
   size_t at = 0;
@@ -266,7 +252,7 @@ static int cw_put_store(cw_t *cw, const id_object_t *id, size_t len, const rayc_
   size_t olen = rayc__address__pack(&owner, meta);
   int rc = store_client_create(cw->store, id->b, len, 0, meta, olen, cw->put_timeout_ms, &dst);
   if (rc == 0) {
-    cw_parts_write(dst, len, parts, nparts);
+    cw_copy_parts(cw->copy, dst, len, parts, nparts);
     rc = store_client_seal_release(cw->store, id->b);
     if (rc != 0)
       (void)store_client_abort(cw->store, id->b);
@@ -317,7 +303,7 @@ int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc
     cw_obj_set_inline(cw, o, parts[0].data, len);
   } else {
     flat = xmalloc(len ? len : 1);
-    cw_parts_write(flat, len, parts, nparts);
+    cw_copy_parts(NULL, flat, len, parts, nparts); /* inline: small */
     cw_obj_set_inline(cw, o, flat, len);
   }
   pthread_mutex_unlock(&cw->mu);

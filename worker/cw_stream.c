@@ -242,7 +242,7 @@ static int yield_write(cw_t *cw, const Rayc__TaskSpec *spec, const id_object_t *
   r->object_id = pb_bytes(id->b, ID_OBJECT_SIZE);
   if (len <= CW_INLINE_MAX) {
     *heap = xmalloc(len ? len : 1);
-    cw_parts_write(*heap, len, parts, nparts);
+    cw_copy_parts(NULL, *heap, len, parts, nparts); /* inline: small */
     r->data = pb_bytes(*heap, len);
     return 0;
   }
@@ -252,7 +252,7 @@ static int yield_write(cw_t *cw, const Rayc__TaskSpec *spec, const id_object_t *
   uint8_t *dst = NULL;
   int rc = store_client_create(cw->store, id->b, len, 0, owner, olen, cw->put_timeout_ms, &dst);
   if (rc == 0) {
-    cw_parts_write(dst, len, parts, nparts);
+    cw_copy_parts(cw->copy, dst, len, parts, nparts);
     rc = store_client_seal_release(cw->store, id->b);
     *created = rc == 0;
   } else if (rc == RAYC_EALREADY_EXISTS) {

@@ -184,6 +184,8 @@ def pack_args(args, kwargs):
     """The task's arguments for the core: a small header (the keyword names), then each value
     (an ObjectRef given at the top level is passed by reference and resolved before the call;
     any other value is serialized, with the refs inside it borrowed)."""
+    if not args and not kwargs:
+        return [(b"", [])]
     head = pickle.dumps(tuple(kwargs)) if kwargs else b""
     out = [(head, [])]
     for v in list(args) + list(kwargs.values()):

@@ -308,7 +308,7 @@ static PyObject *m_shutdown(PyObject *self, PyObject *unused)
   Py_RETURN_NONE;
 }
 
-static int parts_parse(PyObject *parts, rayc_part **out, Py_buffer **views, Py_ssize_t *n)
+int rpy_parts_parse(PyObject *parts, rayc_part **out, Py_buffer **views, Py_ssize_t *n)
 {
   PyObject *seq = PySequence_Fast(parts, "parts must be a sequence of (offset, bytes-like)");
   if (!seq)
@@ -330,7 +330,7 @@ static int parts_parse(PyObject *parts, rayc_part **out, Py_buffer **views, Py_s
   return rc;
 }
 
-static void parts_release(rayc_part *parts, Py_buffer *views, Py_ssize_t n)
+void rpy_parts_release(rayc_part *parts, Py_buffer *views, Py_ssize_t n)
 {
   for (Py_ssize_t i = 0; views && i < n; i++)
     if (views[i].obj)
@@ -351,7 +351,7 @@ static PyObject *m_put(PyObject *self, PyObject *args)
   Py_buffer *views = NULL;
   Py_ssize_t np = 0, nr = PyList_GET_SIZE(refs_o);
   rayc_ref *refs = PyMem_Calloc((size_t)nr + 1, sizeof(rayc_ref));
-  int rc = parts_parse(parts_o, &parts, &views, &np);
+  int rc = rpy_parts_parse(parts_o, &parts, &views, &np);
   for (Py_ssize_t i = 0; rc == 0 && i < nr; i++)
     rc = rpy_ref_get(PyList_GET_ITEM(refs_o, i), &refs[i]);
   PyObject *res = NULL;
@@ -360,7 +360,7 @@ static PyObject *m_put(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS rc = rayc_put_parts((size_t)total, parts, (size_t)np, refs, (size_t)nr, &out);
     Py_END_ALLOW_THREADS res = rc == 0 ? rpy_ref_new(&out, 1, 0) : rpy_raise(rc);
   }
-  parts_release(parts, views, np);
+  rpy_parts_release(parts, views, np);
   PyMem_Free(refs);
   return res;
 }

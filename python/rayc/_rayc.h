@@ -52,6 +52,10 @@ int rpy_args_from_list(PyObject *list, rayc_arg **args, Py_buffer **views, rayc_
 void rpy_args_release(rayc_arg *args, Py_buffer *views, rayc_ref *refs, size_t n);
 /* A list of n new held ObjectRefs. */
 PyObject *rpy_refs_list(const rayc_ref *refs, size_t n);
+/* Parts of an object from a sequence of (offset, bytes-like): fills *out and *views (n of them;
+ * release both with rpy_parts_release, also after a failure). -1 with an exception set. */
+int rpy_parts_parse(PyObject *parts, rayc_part **out, Py_buffer **views, Py_ssize_t *n);
+void rpy_parts_release(rayc_part *parts, Py_buffer *views, Py_ssize_t n);
 /* Fills *out from an ObjectRef; -1 with TypeError otherwise. */
 int rpy_ref_get(PyObject *o, rayc_ref *out);
 

@@ -19,6 +19,8 @@ typedef struct {
   PyObject_HEAD rayc_task_ctx *ctx;
 } rpy_ctx_t;
 
+enum { RPY_NOGIL_BYTES = 1 << 20 }; /* results this large are copied with the GIL released */
+
 static PyObject *exec_obj;  /* the Python executor (worker processes only) */
 static pthread_t exec_main; /* the thread running rayc_worker_main: it runs the tasks */
 
@@ -30,49 +32,35 @@ static rpy_ctx_t *ctx_live(PyObject *self)
   return c->ctx ? c : NULL;
 }
 
-/* set_return(i, total_len, [(offset, bytes-like)...], [ObjectRef...]) */
+/* set_return(i, total_len, [(offset, bytes-like)...], [ObjectRef...]): one copy of the parts into
+ * the result (split across the core worker's copy threads when large, the GIL released). */
 static PyObject *ctx_set_return(PyObject *self, PyObject *args)
 {
   rpy_ctx_t *c = ctx_live(self);
-  Py_ssize_t i, total;
-  PyObject *parts, *refs_o;
-  if (!c || !PyArg_ParseTuple(args, "nnOO!", &i, &total, &parts, &PyList_Type, &refs_o))
+  Py_ssize_t i, total, np = 0;
+  PyObject *parts_o, *refs_o;
+  if (!c || !PyArg_ParseTuple(args, "nnOO!", &i, &total, &parts_o, &PyList_Type, &refs_o))
     return NULL;
-  uint8_t *dst = rayc_return_alloc(c->ctx, (size_t)i, (size_t)total);
-  if (!dst && total)
-    return rpy_raise(RAYC_EOUT_OF_MEMORY);
-  PyObject *seq = PySequence_Fast(parts, "parts must be a sequence");
-  if (!seq)
+  if (i < 0 || total < 0) {
+    PyErr_SetString(PyExc_ValueError, "set_return: negative index or length");
     return NULL;
-  size_t at = 0;
-  for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(seq); k++) {
-    Py_ssize_t off;
-    PyObject *data;
-    Py_buffer v;
-    if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "nO", &off, &data) ||
-        PyObject_GetBuffer(data, &v, PyBUF_SIMPLE) != 0) {
-      Py_DECREF(seq);
-      return NULL;
-    }
-    if (off < (Py_ssize_t)at || off + v.len > total) {
-      PyBuffer_Release(&v);
-      Py_DECREF(seq);
-      PyErr_SetString(PyExc_ValueError, "a part lies outside the result");
-      return NULL;
-    }
-    memset(dst + at, 0, (size_t)off - at);
-    memcpy(dst + off, v.buf, (size_t)v.len);
-    at = (size_t)(off + v.len);
-    PyBuffer_Release(&v);
   }
-  Py_DECREF(seq);
-  if ((size_t)total > at)
-    memset(dst + at, 0, (size_t)total - at);
+  rayc_part *parts = NULL;
+  Py_buffer *views = NULL;
+  int rc = rpy_parts_parse(parts_o, &parts, &views, &np);
+  if (rc == 0 && total >= RPY_NOGIL_BYTES) {
+    Py_BEGIN_ALLOW_THREADS rc = rayc_return_parts(c->ctx, (size_t)i, (size_t)total, parts, (size_t)np);
+    Py_END_ALLOW_THREADS
+  } else if (rc == 0) {
+    rc = rayc_return_parts(c->ctx, (size_t)i, (size_t)total, parts, (size_t)np);
+  }
+  rpy_parts_release(parts, views, np);
+  if (rc != 0)
+    return PyErr_Occurred() ? NULL : rpy_raise(rc);
   Py_ssize_t nr = PyList_GET_SIZE(refs_o);
   if (nr == 0)
     Py_RETURN_NONE;
   rayc_ref *refs = PyMem_Calloc((size_t)nr, sizeof(rayc_ref));
-  int rc = 0;
   for (Py_ssize_t k = 0; rc == 0 && k < nr; k++)
     rc = rpy_ref_get(PyList_GET_ITEM(refs_o, k), &refs[k]);
   if (rc == 0 && (rc = rayc_return_refs(c->ctx, (size_t)i, refs, (size_t)nr)) != 0)

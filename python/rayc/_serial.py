@@ -56,8 +56,9 @@ def _describe(value):
 def dumps(value, flags=0):
     """Serializes value: (total length, [(offset, bytes-like)], [ObjectRef])."""
     refs, buffers = [], []
-    if type(value) in _PRIMITIVE:
+    if type(value) in _PRIMITIVE:  # the common small case: no refs, no out-of-band buffers
         data = pickle.dumps(value, protocol=5)
+        return HEADER.size + len(data), [(0, HEADER.pack(MAGIC, flags, len(data), 0) + data)], refs
     else:
         f = io.BytesIO()
         try:
@@ -94,9 +95,13 @@ def loads(buf, refs):
     """The value of an object: buf a buffer (rayc._rayc.Buffer), refs the ObjectRefs it contains.
     Returns (value, is_error)."""
     mv = memoryview(buf)
-    if mv.nbytes < HEADER.size or mv[:4] != MAGIC:
+    if mv.nbytes < HEADER.size:
         return bytes(mv), False
-    _, flags, plen, nbufs = HEADER.unpack_from(mv)
+    magic, flags, plen, nbufs = HEADER.unpack_from(mv)
+    if magic != MAGIC:
+        return bytes(mv), False
+    if not nbufs and not refs:  # the common small case
+        return pickle.loads(mv[HEADER.size:HEADER.size + plen]), bool(flags & FLAG_ERROR)
     table = struct.unpack_from("<%dQ" % (2 * nbufs), mv, HEADER.size) if nbufs else ()
     start = HEADER.size + 16 * nbufs
     buffers = [mv[table[2 * i]:table[2 * i] + table[2 * i + 1]] for i in range(nbufs)]

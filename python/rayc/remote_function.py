@@ -77,6 +77,7 @@ class RemoteFunction:
         self._options = dict(options)
         self._name = getattr(function, "__qualname__", getattr(function, "__name__", "function"))
         self._desc = None
+        self._core_opts = None
         self.__doc__ = function.__doc__
         self.__name__ = getattr(function, "__name__", "function")
         self.__wrapped__ = function
@@ -92,22 +93,34 @@ class RemoteFunction:
         parent = self
 
         class _Options:
+            _core_opts = None
+
             def remote(self, *args, **kwargs):
-                return parent._remote(args, kwargs, merged)
+                if self._core_opts is None:
+                    self._core_opts = parent._core_options(merged)
+                return parent._remote(args, kwargs, self._core_opts)
 
             def bind(self, *a, **k):
                 raise NotImplementedError("DAGs are not supported by rayc")
         return _Options()
 
     def remote(self, *args, **kwargs):
-        return self._remote(args, kwargs, self._options)
+        if self._core_opts is None:
+            self._core_opts = self._core_options(self._options)
+        return self._remote(args, kwargs, self._core_opts)
 
-    def _remote(self, args, kwargs, opts):
-        _core.state.ensure()
-        if self._desc is None or self._desc[0] != _core.job_hex():
-            self._desc = (_core.job_hex(), _core.export(self._function, self._name))
+    def _core_options(self, opts):
+        """The core's task options for Ray's options (computed once per options set: the core
+        only reads them)."""
         o = task_opts(opts, inspect.isgeneratorfunction(self._function))
         o.setdefault("name", self._name)
+        return o
+
+    def _remote(self, args, kwargs, o):
+        _core.state.ensure()
+        job = _core.job_hex()
+        if self._desc is None or self._desc[0] != job:
+            self._desc = (job, _core.export(self._function, self._name))
         try:
             refs = _rayc.submit(self._desc[1], _core.pack_args(args, kwargs), o)
         except _rayc.Error as e:
