@@ -562,13 +562,13 @@ static void srv_free(rpc_server_t *s)
 
 /* Creates the gRPC server and registers every row, so gRPC reads each request before handing the
  * call over (one batch per call saved) and routes unknown paths to the unregistered requests. */
-static void srv_create_grpc(rpc_server_t *s, size_t max_message)
+static void srv_create_grpc(rpc_server_t *s, size_t max_message, int no_bdp)
 {
   grpc_init();
   s->grpc = 1;
   s->cq = grpc_completion_queue_create_for_next(NULL);
-  grpc_arg a[6];
-  grpc_channel_args args = {rpc_args_fill(a, 1, max_message ? max_message : RPC_SERVER_MAX_MESSAGE), a};
+  grpc_arg a[RPC_ARGS_MAX];
+  grpc_channel_args args = {rpc_args_fill(a, 1, max_message ? max_message : RPC_SERVER_MAX_MESSAGE, no_bdp), a};
   s->server = grpc_server_create(&args, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
   for (size_t i = 0; i < s->nrows; i++)
@@ -591,7 +591,7 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
     s->token_len = strlen(s->token);
   }
   s->ctx = opts ? opts->ctx : NULL;
-  srv_create_grpc(s, opts ? opts->max_message : 0);
+  srv_create_grpc(s, opts ? opts->max_message : 0, opts ? opts->no_bdp_probe : 0);
   if (opts && rpc_tls_enabled(opts->tls) && !(s->creds = rpc_tls_server_creds(opts->tls))) {
     rpc_server_destroy(s);
     return NULL;

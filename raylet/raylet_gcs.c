@@ -82,7 +82,9 @@ static void gcs_register(raylet_t *r)
 
 int raylet_gcs_start(raylet_t *r)
 {
-  rpc_client_opts_t opts = {.loop = &r->loop, .token = r->token, .tls = &r->tls};
+  /* No BDP pings: each heartbeat reply would otherwise be answered by one, whose ACK wakes the
+   * raylet and the GCS once more every second. */
+  rpc_client_opts_t opts = {.loop = &r->loop, .token = r->token, .tls = &r->tls, .no_bdp_probe = 1};
   r->client = rpc_client_create(&opts);
   if (!r->client)
     return RAYC_EINTERNAL;
