@@ -82,6 +82,10 @@ typedef struct rpc_server_opts {
   void *ctx;            /* first argument of every handler */
   const rpc_tls_t *tls; /* NULL: plaintext */
   size_t max_message;   /* longest request taken, bytes; 0: RPC_SERVER_MAX_MESSAGE */
+  /* 1: no HTTP/2 BDP probes. gRPC answers data with a PING whose ACK wakes both ends again; a
+   * server of many peers sending small periodic calls (the GCS and its heartbeats) turns that off
+   * and announces a fixed 1 MiB flow-control window instead of growing it by probing. */
+  int no_bdp_probe;
 } rpc_server_opts_t;
 
 /* Default bound on a request a server reads (working-dir packages go up to 100 MiB in one KV put;
@@ -152,6 +156,7 @@ typedef struct rpc_client_opts {
   uv_loop_t *loop;      /* callbacks run on this loop; NULL: on the client's own thread */
   const char *token;    /* sent as `authorization` metadata; NULL or "": none */
   const rpc_tls_t *tls; /* NULL: plaintext */
+  int no_bdp_probe;     /* 1: no HTTP/2 BDP probes (see rpc_server_opts_t; the raylet's client) */
 } rpc_client_opts_t;
 
 /* status: 0 or a negative RAYC_E* code; detail: the peer's or the transport's text (borrowed for

@@ -93,6 +93,7 @@ struct rpc_client {
   char *token;
   grpc_metadata auth;
   grpc_channel_credentials *creds; /* TLS, or insecure */
+  int no_bdp;                      /* rpc_client_opts_t.no_bdp_probe */
   pthread_mutex_t mu;              /* channels, method handles, in-flight list, free lists */
   rpc_channel_t *channels;
   struct rpc_ccall inflight; /* sentinel */
@@ -293,6 +294,7 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
   rpc_client_t *c = xcalloc(1, sizeof(*c));
   pthread_mutex_init(&c->mu, NULL);
   c->inflight.next = c->inflight.prev = &c->inflight;
+  c->no_bdp = opts ? opts->no_bdp_probe : 0;
   if (opts && opts->token && *opts->token) {
     c->token = xstrdup(opts->token);
     c->auth.key = grpc_slice_from_static_string(RPC_AUTH_KEY);
@@ -409,8 +411,8 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
     ch = xcalloc(1, sizeof(*ch));
     ch->c = c;
     ch->target = xstrdup(target);
-    grpc_arg a[6];
-    grpc_channel_args args = {rpc_args_fill(a, 0, 0), a};
+    grpc_arg a[RPC_ARGS_MAX];
+    grpc_channel_args args = {rpc_args_fill(a, 0, 0, c->no_bdp), a};
     ch->ch = grpc_channel_create(target, c->creds, &args); /* takes its own reference */
     ch->next = c->channels;
     c->channels = ch;

@@ -10,11 +10,11 @@
 #include <grpc/slice.h>
 #include <string.h>
 
-/* Fills args (room for 6) with the settings every channel and server uses; returns the count. */
-size_t rpc_args_fill(grpc_arg *a, int server, size_t server_max)
+/* Fills args (room for RPC_ARGS_MAX) with the settings every channel and server uses; returns the count. */
+size_t rpc_args_fill(grpc_arg *a, int server, size_t server_max, int no_bdp)
 {
   size_t n = 0;
-  memset(a, 0, 6 * sizeof(*a));
+  memset(a, 0, RPC_ARGS_MAX * sizeof(*a));
 #define RPC_ARG_INT(k, v) (a[n].type = GRPC_ARG_INTEGER, a[n].key = (char *)(k), a[n++].value.integer = (v))
   /* Objects travel in 5 MiB chunks: lift the 4 MiB default limits. */
   RPC_ARG_INT(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
@@ -31,6 +31,12 @@ size_t rpc_args_fill(grpc_arg *a, int server, size_t server_max)
     /* A restarted daemon (GCS failover) must be found again in seconds, not minutes. */
     RPC_ARG_INT(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     RPC_ARG_INT(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  }
+  if (no_bdp) {
+    /* No BDP pings (each answered data with a PING whose ACK woke both ends once more): a fixed
+     * 1 MiB window per stream instead of one grown by probing. */
+    RPC_ARG_INT(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    RPC_ARG_INT(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1 << 20);
   }
 #undef RPC_ARG_INT
   return n;

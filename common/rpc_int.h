@@ -13,8 +13,11 @@
 
 #define RPC_AUTH_KEY "authorization"
 
-/* Fills a (room for 6) with the settings every channel and server uses; returns the count. */
-size_t rpc_args_fill(grpc_arg *a, int server, size_t server_max);
+#define RPC_ARGS_MAX 8 /* channel and server arguments rpc_args_fill() may set */
+
+/* Fills a (room for RPC_ARGS_MAX) with the settings every channel and server uses; returns the count.
+ * no_bdp (servers): no BDP probe pings (rpc_server_opts_t.no_bdp_probe). */
+size_t rpc_args_fill(grpc_arg *a, int server, size_t server_max, int no_bdp);
 
 /* Returns the gRPC deadline timeout_ms from now (<= 0: none). */
 gpr_timespec rpc_deadline(int timeout_ms);

@@ -68,10 +68,9 @@
 #include "common/status.h"
 #include "common/util.h"
 
-#define RPC_ROW_SLOTS     16  /* requests kept outstanding per method; each arrival re-arms one */
-#define RPC_UNKNOWN_SLOTS 2   /* requests for unregistered paths (answered UNIMPLEMENTED) */
-#define RPC_POLL_MS       100 /* CQ poll period of the server thread, a safety net for exit */
-#define RPC_WARN_PER_SEC  10  /* rejected-call warnings logged per second; the rest are counted */
+#define RPC_ROW_SLOTS     16 /* requests kept outstanding per method; each arrival re-arms one */
+#define RPC_UNKNOWN_SLOTS 2  /* requests for unregistered paths (answered UNIMPLEMENTED) */
+#define RPC_WARN_PER_SEC  10 /* rejected-call warnings logged per second; the rest are counted */
 
 /* ---- server ---- */
 
@@ -129,8 +128,16 @@ struct rpc_server {
   struct rpc_call all;
   struct rpc_call *free;
   size_t live; /* calls armed and not yet recycled or orphaned */
-  int swept, shutdown_done, cq_shut;
+  int swept, shutdown_done, woken, cq_shut;
   int shutdown_tag; /* its address is the shutdown tag */
+  /* The wake-up: one call on a lame channel, failed at once, whose completion on the CQ makes
+   * the server thread look at `closing` (it blocks on the CQ with no deadline). */
+  grpc_channel *wake_ch;
+  grpc_call *wake_call;
+  grpc_metadata_array wake_md;
+  grpc_status_code wake_status;
+  grpc_slice wake_text;
+  int wake_tag;     /* its address is the wake-up's tag */
   int64_t warn_sec; /* srv_warn() rate limit */
   unsigned warn_n;
   unsigned long warn_dropped;
@@ -478,7 +485,8 @@ static void srv_closing_step(rpc_server_t *s)
     srv_sweep(s);
     s->swept = 1;
   }
-  if (s->shutdown_done && s->live == 0 && !s->cq_shut) {
+  /* The wake-up must have come back too: its batch may not start on a queue already shut down. */
+  if (s->shutdown_done && s->live == 0 && s->woken && !s->cq_shut) {
     grpc_server_destroy(s->server);
     s->server = NULL;
     grpc_completion_queue_shutdown(s->cq);
@@ -492,6 +500,10 @@ static void srv_event(rpc_server_t *s, const grpc_event *ev)
     s->shutdown_done = 1;
     return;
   }
+  if (ev->tag == &s->wake_tag) {
+    s->woken = 1; /* the caller of srv_main() looks at closing next */
+    return;
+  }
   rpc_call_t *call = ev->tag;
   int st = atomic_load(&call->state);
   if (st == RPC_CALL_PENDING)
@@ -502,12 +514,15 @@ static void srv_event(rpc_server_t *s, const grpc_event *ev)
     log_error("rpc: completion for a call in state %d", st);
 }
 
-/* The server thread; also run inline by destroy for a server that never started. */
+/* The server thread; also run inline by destroy for a server that never started. It blocks on the
+ * CQ with no deadline, so an idle server never wakes: rpc_server_destroy() sets closing and then
+ * completes the wake-up call on the CQ (srv_wake), so the thread sees closing at least once after
+ * it was set, whatever order gRPC's own shutdown events came in. */
 static void *srv_main(void *arg)
 {
   rpc_server_t *s = arg;
   for (;;) {
-    grpc_event ev = grpc_completion_queue_next(s->cq, rpc_deadline(RPC_POLL_MS), NULL);
+    grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN)
       break;
     if (ev.type == GRPC_OP_COMPLETE)
@@ -530,6 +545,12 @@ static void srv_free(rpc_server_t *s)
     free(s->rows[i].path);
   free(s->rows);
   free(s->token);
+  if (s->wake_call)
+    grpc_call_unref(s->wake_call);
+  if (s->wake_ch)
+    grpc_channel_destroy(s->wake_ch);
+  grpc_metadata_array_destroy(&s->wake_md);
+  grpc_slice_unref(s->wake_text);
   if (s->creds)
     grpc_server_credentials_release(s->creds);
   if (s->cq)
@@ -541,13 +562,13 @@ static void srv_free(rpc_server_t *s)
 
 /* Creates the gRPC server and registers every row, so gRPC reads each request before handing the
  * call over (one batch per call saved) and routes unknown paths to the unregistered requests. */
-static void srv_create_grpc(rpc_server_t *s, size_t max_message)
+static void srv_create_grpc(rpc_server_t *s, size_t max_message, int no_bdp)
 {
   grpc_init();
   s->grpc = 1;
   s->cq = grpc_completion_queue_create_for_next(NULL);
-  grpc_arg a[6];
-  grpc_channel_args args = {rpc_args_fill(a, 1, max_message ? max_message : RPC_SERVER_MAX_MESSAGE), a};
+  grpc_arg a[RPC_ARGS_MAX];
+  grpc_channel_args args = {rpc_args_fill(a, 1, max_message ? max_message : RPC_SERVER_MAX_MESSAGE, no_bdp), a};
   s->server = grpc_server_create(&args, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
   for (size_t i = 0; i < s->nrows; i++)
@@ -559,6 +580,8 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
 {
   rpc_server_t *s = xcalloc(1, sizeof(*s));
   s->all.next = s->all.prev = &s->all;
+  grpc_metadata_array_init(&s->wake_md);
+  s->wake_text = grpc_empty_slice();
   if (srv_resolve(s, methods, n) < 0) {
     srv_free(s);
     return NULL;
@@ -568,7 +591,7 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
     s->token_len = strlen(s->token);
   }
   s->ctx = opts ? opts->ctx : NULL;
-  srv_create_grpc(s, opts ? opts->max_message : 0);
+  srv_create_grpc(s, opts ? opts->max_message : 0, opts ? opts->no_bdp_probe : 0);
   if (opts && rpc_tls_enabled(opts->tls) && !(s->creds = rpc_tls_server_creds(opts->tls))) {
     rpc_server_destroy(s);
     return NULL;
@@ -697,6 +720,27 @@ int rpc_server_start(rpc_server_t *s)
   return 0;
 }
 
+/* Completes one event on the server's CQ from any thread: a call on a lame channel (one that
+ * fails every call at once, without I/O) whose failure is delivered to the CQ with wake_tag. */
+static void srv_wake(rpc_server_t *s)
+{
+  s->wake_ch = grpc_lame_client_channel_create("rayc-wake", GRPC_STATUS_CANCELLED, "rpc server closing");
+  s->wake_call = grpc_channel_create_call(s->wake_ch, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
+                                          grpc_slice_from_static_string("/rayc.Wake/Wake"), NULL,
+                                          gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  grpc_op op;
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  op.data.recv_status_on_client.trailing_metadata = &s->wake_md;
+  op.data.recv_status_on_client.status = &s->wake_status;
+  op.data.recv_status_on_client.status_details = &s->wake_text;
+  grpc_call_error e = grpc_call_start_batch(s->wake_call, &op, 1, &s->wake_tag, NULL);
+  if (e != GRPC_CALL_OK) {
+    log_error("rpc: cannot wake the server thread: %s", grpc_call_error_to_string(e));
+    abort(); /* the join below would hang forever */
+  }
+}
+
 void rpc_server_destroy(rpc_server_t *s)
 {
   if (!s)
@@ -709,6 +753,7 @@ void rpc_server_destroy(rpc_server_t *s)
     /* Shutdown first: the server thread cancels calls as soon as it sees closing. */
     grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
     atomic_store(&s->closing, 1);
+    srv_wake(s);
     if (s->started)
       pthread_join(s->thread, NULL);
     else

@@ -297,7 +297,7 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
     e = xstrdup("cannot make the placement-group manager's rpc client");
     goto fail;
   }
-  rpc_server_opts_t opts = {.loop = loop, .token = s->token, .ctx = s, .tls = &s->tls};
+  rpc_server_opts_t opts = {.loop = loop, .token = s->token, .ctx = s, .tls = &s->tls, .no_bdp_probe = 1};
   s->rpc = rpc_server_create(gcs_rpc_methods, gcs_rpc_methods_len, &opts);
   if (!s->rpc) {
     e = xstrdup("cannot make the GCS RPC server (its table does not match the protos, or the TLS files are "

@@ -167,6 +167,7 @@ static void store_on_frame(void *ctx, local_conn_t *c, const uint8_t *payload, s
   }
   store_dispatch(s, c, m);
   pb_free(m);
+  store_cron_busy(s);
   /* Freed memory, or a released reference that made an object droppable or spillable, may let
    * the requests waiting for room proceed. */
   if (store_core_take_freed(&s->core) || s->rooms_head)
@@ -221,11 +222,38 @@ static int store_listen(store_server_t *s, const char *socket_path, const local_
   return s->listener ? 0 : rc;
 }
 
+/* 1 when nothing the cron drives is under way: no pins, pulls, parked gets, creates or restores,
+ * no spill in flight or backing off, and no local frame for a second. The cron then ticks once a
+ * second (metrics, stalled connections) instead of ten times: an idle node's store sleeps. */
+static int store_idle(const store_server_t *s)
+{
+  uint64_t now = uv_now(s->loop);
+  return !s->pins.count && !s->pulls.count && !s->gets_head && !s->rooms_head && !s->restores.count &&
+         !s->restore_retry && !s->chunk_waits && !s->spill_inflight && now_ms() >= s->spill_backoff_until &&
+         now - s->last_frame_ms >= STORE_IDLE_CRON_MS;
+}
+
+static void store_on_cron(uv_timer_t *t);
+
+static void store_cron_pace(store_server_t *s, uint64_t want)
+{
+  if (uv_timer_get_repeat(&s->cron) != want)
+    uv_timer_start(&s->cron, store_on_cron, want, want);
+}
+
+void store_cron_busy(store_server_t *s)
+{
+  s->last_frame_ms = uv_now(s->loop);
+  if (!s->shut_down)
+    store_cron_pace(s, STORE_CRON_MS);
+}
+
 static void store_on_cron(uv_timer_t *t)
 {
   store_server_t *s = t->data;
   if (s->shut_down)
     return;
+  store_cron_pace(s, store_idle(s) ? STORE_IDLE_CRON_MS : STORE_CRON_MS);
   store_om_cron(s);
   store_pull_cron(s);
   store_metrics_cron(s);

@@ -43,7 +43,8 @@ enum {
   STORE_SPILL_INFLIGHT = 2,       /* spill batches being written at once */
   STORE_SPILL_MAX_OBJECTS = 1024, /* objects fused into one spill file at most */
   STORE_SPILL_BACKOFF_MS = 1000,  /* pause after a failed spill */
-  STORE_CRON_MS = 100,            /* the periodic timer */
+  STORE_CRON_MS = 100,            /* the periodic timer, while the store has work */
+  STORE_IDLE_CRON_MS = 1000,      /* ... and while it has none (store_server.c, store_idle) */
 };
 
 #define STORE_CLIENT_OM_PIN (STORE_CLIENT_INTERNAL | 1) /* holds the object manager's pins */
@@ -148,6 +149,7 @@ struct store_server {
   struct store_job_stats *job_stats; /* owned: per-job object counters (store_jobs.c) */
   size_t njob_stats, capjob_stats;
   uv_timer_t cron;
+  uint64_t last_frame_ms;  /* loop time of the last local frame: the cron is busy a second after */
   int64_t metrics_next_ms; /* next refresh of the gauges (store_metrics.c) */
   int shut_down;
   char err[256]; /* message for the error reply of the current request */
@@ -166,6 +168,8 @@ int store_fail(store_server_t *s, int code, const char *fmt, ...) __attribute__(
 /* After anything that may have freed memory or made objects droppable: retries the requests
  * waiting for room and lets the spiller look at the thresholds. */
 void store_kick(store_server_t *s);
+/* Something came in: the cron ticks at STORE_CRON_MS again (until the store is idle). */
+void store_cron_busy(store_server_t *s);
 /* A new internal client id. */
 uint64_t store_internal_client(store_server_t *s);
 /* Sends a StoreObjectSealed notification for o to every subscribed connection. */

@@ -18,6 +18,9 @@
 
 enum { GCS_CALL_TIMEOUT_MS = 5000, GCS_START_DEADLINE_MS = 30000 };
 
+/* A heartbeat may go a HB_EARLY_PARTS-th of its period early (20 ms of a second). */
+enum { HB_EARLY_PARTS = 50 };
+
 static void gcs_fill_node(raylet_t *r, Rayc__NodeInfo *n, char *hostname, size_t hlen)
 {
   n->node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
@@ -79,7 +82,9 @@ static void gcs_register(raylet_t *r)
 
 int raylet_gcs_start(raylet_t *r)
 {
-  rpc_client_opts_t opts = {.loop = &r->loop, .token = r->token, .tls = &r->tls};
+  /* No BDP pings: each heartbeat reply would otherwise be answered by one, whose ACK wakes the
+   * raylet and the GCS once more every second. */
+  rpc_client_opts_t opts = {.loop = &r->loop, .token = r->token, .tls = &r->tls, .no_bdp_probe = 1};
   r->client = rpc_client_create(&opts);
   if (!r->client)
     return RAYC_EINTERNAL;
@@ -161,8 +166,10 @@ void raylet_gcs_heartbeat(raylet_t *r)
     }
     return;
   }
-  /* one heartbeat in flight at a time, so the report the GCS holds is the last one sent */
-  if (now - r->last_heartbeat_ms < r->cfg.heartbeat_ms || r->hb_in_flight)
+  /* One heartbeat in flight at a time, so the report the GCS holds is the last one sent. Due a
+   * little early (HB_EARLY_PARTS): an idle raylet's cron ticks once a heartbeat period, and a tick
+   * that came a millisecond short of it must not put the heartbeat off by a whole period. */
+  if (now - r->last_heartbeat_ms < r->cfg.heartbeat_ms - r->cfg.heartbeat_ms / HB_EARLY_PARTS || r->hb_in_flight)
     return;
   r->last_heartbeat_ms = now;
   Rayc__ReportHeartbeatRequest req = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;

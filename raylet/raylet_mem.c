@@ -295,7 +295,8 @@ static int mem_kill_pending(raylet_t *r)
 void raylet_mem_cron(raylet_t *r)
 {
   struct raylet_mem *m = r->mem;
-  if (!m || r->cfg.mem_refresh_ms <= 0 || now_ms() < m->next_ms)
+  /* No worker, no candidate: an idle node reads nothing (the first worker is checked at once). */
+  if (!m || !r->workers || r->cfg.mem_refresh_ms <= 0 || now_ms() < m->next_ms)
     return;
   m->next_ms = now_ms() + r->cfg.mem_refresh_ms;
   if (mem_kill_pending(r))

@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The cron ticks every CRON_MS while the node has work, every IDLE_CRON_MS while it has none (no
- * workers, drivers, leases or waiting requests): an idle node then wakes 4 times a second, not 20. */
-enum { CRON_MS = 50, IDLE_CRON_MS = 250, SHUTDOWN_GRACE_MS = 2000, START_DEADLINE_MS = 30000 };
+/* The cron ticks every CRON_MS while the node has work, and once a heartbeat period (at most
+ * IDLE_CRON_MAX_MS) while it has none (no workers, drivers, leases or waiting requests): an idle
+ * node then wakes once a second, for its heartbeat, not 20 times. Whatever comes in wakes the loop
+ * by itself, and a lease request puts the cron back to CRON_MS (raylet_cron_busy). */
+enum { CRON_MS = 50, IDLE_CRON_MAX_MS = 1000, SHUTDOWN_GRACE_MS = 2000, START_DEADLINE_MS = 30000 };
 
 static int raylet_open_log(raylet_t *r)
 {
@@ -84,7 +86,8 @@ static int raylet_idle(const raylet_t *r)
 /* Sets the cron's period for what the node has to do now. */
 static void raylet_cron_pace(raylet_t *r, int idle)
 {
-  uint64_t want = idle ? IDLE_CRON_MS : CRON_MS;
+  int hb = r->cfg.heartbeat_ms;
+  uint64_t want = !idle ? CRON_MS : hb < CRON_MS ? CRON_MS : hb > IDLE_CRON_MAX_MS ? IDLE_CRON_MAX_MS : (uint64_t)hb;
   if (uv_timer_get_repeat(&r->cron) != want)
     uv_timer_start(&r->cron, raylet_cron_tick, want, want);
 }
