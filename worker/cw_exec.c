@@ -579,6 +579,7 @@ static void exec_reply(cw_t *cw, rpc_call_t *call, Rayc__ReturnObject *rets, siz
   rep.n_returns = n;
   /* the node drains: the owner pushes no more tasks here and returns the lease */
   rep.worker_exiting = __atomic_load_n(&cw->node_draining, __ATOMIC_RELAXED);
+  rep.lease_wanted = __atomic_exchange_n(&cw->lease_wanted, 0, __ATOMIC_RELAXED);
   rep.start_us = start_us; /* the owner reports the task's RUNNING and end events with these */
   rep.end_us = end_us;
   rep.worker_pid = (int32_t)getpid();
