@@ -48,7 +48,7 @@ CC := clang
 CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
-CPPFLAGS := -I. -isystem $(G) -Iclient/include $(PKG_CFLAGS) -MMD -MP
+CPPFLAGS := -I. -isystem $(G) -Iinclude $(PKG_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -lpthread -ldl -lm
 
 PROTOS := $(wildcard proto/*.proto)
@@ -86,7 +86,10 @@ TEST_DRIVERS := $(patsubst tests/drivers/%.c,$(B)/tests/drivers/%,$(wildcard tes
 TEST_BINS = $(BINS) $(LIBRAYC) $(EXAMPLES) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS) $(SYSTEM_TESTS)
 BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH)
 all: $(TEST_BINS) $(BENCH_BINS)
-.SECONDARY:
+# Keep intermediate objects and generated code (pattern chains would delete them), without
+# `.SECONDARY:` for every target: that hid deleted or moved headers named in the .d files, so
+# objects built against them were not rebuilt.
+.PRECIOUS: $(B)/%.o $(G)/proto/%.pb-c.c $(G)/proto/%.pb-c.h
 .PHONY: all test unit integration asan test-asan demo deps bench clean format install deb config test-system python
 
 # Generated code is needed before any compile (headers), so every object waits for it.
@@ -123,8 +126,8 @@ $(B)/lib/libraylet.a: $(RAYLET_O)
 
 # librayc carries a soname (librayc.so.$(SOVERSION)); programs linked here record it, so the build
 # tree has the librayc.so.$(SOVERSION) link that make install also makes.
-RAYC_VERSION := $(shell sed -n 's/^\#define RAYC_VERSION_STRING *"\(.*\)"/\1/p' client/include/rayc_errors.h)
-SOVERSION := $(shell sed -n 's/^\#define RAYC_VERSION_MAJOR *\([0-9]*\)/\1/p' client/include/rayc_errors.h)
+RAYC_VERSION := $(shell sed -n 's/^\#define RAYC_VERSION_STRING *"\(.*\)"/\1/p' include/rayc_errors.h)
+SOVERSION := $(shell sed -n 's/^\#define RAYC_VERSION_MAJOR *\([0-9]*\)/\1/p' include/rayc_errors.h)
 $(LIBRAYC): $(API_O) $(CW_O) $(STORECLIENT_O) $(COMMON_O)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,librayc.so.$(SOVERSION) -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@

@@ -31,10 +31,9 @@ RAYC_ACTOR(BenchActor, bench_actor_new, bench_actor_free)
 RAYC_ACTOR(BenchClient, bench_actor_new, bench_actor_free)
 
 /* BenchActor.noop(any...) -> a 1-byte value */
-static int BenchActor_noop(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                           size_t nrets)
+static int BenchActor_noop(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)self, (void)args, (void)nargs, (void)nrets;
   static const uint8_t one = 1;
   return rayc_return_copy(ctx, 0, &one, sizeof(one));
 }
@@ -43,10 +42,9 @@ RAYC_METHOD(BenchActor, noop)
 /* BenchClient.fire(servers, count, arg_bytes) -> count: calls BenchActor.noop count times over the
  * servers (an array of rayc_actor), round robin, in batches of 1,000 in flight, each call with an
  * argument of arg_bytes bytes when arg_bytes > 0. */
-static int BenchClient_fire(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                            size_t nrets)
+static int BenchClient_fire(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)self, (void)rets, (void)nrets;
+  (void)self, (void)nrets;
   enum { BATCH = 1000 };
   if (nargs < 1 || args[0].len == 0 || args[0].len % sizeof(rayc_actor) != 0)
     return rayc_task_fail(ctx, "fire: the first argument must be an array of rayc_actor");

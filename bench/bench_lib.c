@@ -20,11 +20,10 @@ static int64_t arg_i64(const rayc_buf *args, size_t nargs, size_t i, int64_t dfl
 }
 
 /* bench_noop() -> a 1-byte value: the cheapest task there is. */
-static int bench_noop(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int bench_noop(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
   (void)args;
   (void)nargs;
-  (void)rets;
   (void)nrets;
   static const uint8_t one = 1;
   return rayc_return_copy(ctx, 0, &one, sizeof(one));
@@ -32,9 +31,8 @@ static int bench_noop(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, ra
 RAYC_REMOTE(bench_noop)
 
 /* bench_sleep(ms) -> ms, after sleeping that long. */
-static int bench_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int bench_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets;
   (void)nrets;
   int64_t ms = arg_i64(args, nargs, 0, 0);
   if (ms > 0)
@@ -47,9 +45,8 @@ RAYC_REMOTE(bench_sleep)
  * (Ray's do_put_small: 100 puts of a small value; do_put: 10 puts of 80 MB). The source buffer is
  * allocated and touched once per worker, so the loop measures the put path, not page faults in
  * the task's own memory. */
-static int bench_put(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int bench_put(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets;
   (void)nrets;
   static uint8_t *src;
   static size_t src_len;
@@ -80,9 +77,8 @@ RAYC_REMOTE(bench_put)
  * create_object_containing_ref: the caller borrows them). nest = 1: the n refs go into one object
  * the task puts, and the result contains only that one (so the caller reads an object owned by
  * this worker, a borrower's get). */
-static int bench_make_refs(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int bench_make_refs(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets;
   (void)nrets;
   int64_t n = arg_i64(args, nargs, 0, 10000), nest = arg_i64(args, nargs, 1, 0), one = 1;
   if (n < 0 || n > 10000000)

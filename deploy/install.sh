@@ -37,7 +37,7 @@ for f in "$B"/lib/librayc*.so; do
   ln -sf "$name.so.$VERSION" "$D$libdir/$name.so.$SOVERSION"
   ln -sf "$name.so.$SOVERSION" "$D$libdir/$name.so"
 done
-install -m 0644 "$here"/../client/include/*.h "$D$incdir/"
+install -m 0644 "$here"/../include/*.h "$D$incdir/"
 
 # The Python package (its modules and the C extension), where Debian's python3 finds it for
 # PREFIX=/usr (elsewhere: add PREFIX/lib/python3/dist-packages to PYTHONPATH).

@@ -16,9 +16,8 @@ static int64_t arg_i64(const rayc_buf *b)
 }
 
 /* add(a, b) -> a + b, as int64 values. */
-static int add(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int add(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets;
   if (nargs != 2 || nrets != 1)
     return rayc_task_fail(ctx, "add takes 2 arguments and returns 1, got %zu and %zu", nargs, nrets);
   int64_t sum = arg_i64(&args[0]) + arg_i64(&args[1]);
@@ -27,9 +26,8 @@ static int add(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf 
 RAYC_REMOTE(add)
 
 /* square(x) -> x * x */
-static int square(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int square(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets;
   (void)nrets;
   if (nargs != 1)
     return rayc_task_fail(ctx, "square takes 1 argument");
@@ -39,9 +37,8 @@ static int square(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_b
 RAYC_REMOTE(square)
 
 /* make_bytes(n, seed) -> n bytes where byte i = (i * 31 + seed) & 255, written in place. */
-static int make_bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int make_bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets;
   (void)nrets;
   if (nargs != 2)
     return rayc_task_fail(ctx, "make_bytes takes (n, seed)");
@@ -58,9 +55,8 @@ static int make_bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, ra
 RAYC_REMOTE(make_bytes)
 
 /* checksum(buf) -> sum of its bytes as uint64, and its length as a second result. */
-static int checksum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int checksum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets;
   if (nargs != 1)
     return rayc_task_fail(ctx, "checksum takes 1 argument");
   uint64_t sum = 0, len = args[0].len;
@@ -75,18 +71,16 @@ static int checksum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc
 RAYC_REMOTE(checksum)
 
 /* fail(message) -> an application error carrying the message. */
-static int fail(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int fail(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets;
   (void)nrets;
   return rayc_task_fail(ctx, "%.*s", nargs ? (int)args[0].len : 0, nargs ? (const char *)args[0].data : "");
 }
 RAYC_REMOTE(fail)
 
 /* sleep_ms(ms) -> ms, after sleeping that long. */
-static int sleep_ms(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int sleep_ms(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets;
   (void)nrets;
   int64_t ms = nargs ? arg_i64(&args[0]) : 0;
   usleep((useconds_t)ms * 1000);
@@ -95,9 +89,8 @@ static int sleep_ms(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc
 RAYC_REMOTE(sleep_ms)
 
 /* sum_of_squares(n) -> sum of square(i) for i < n, computed by nested tasks. */
-static int sum_of_squares(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int sum_of_squares(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets;
   (void)nrets;
   int64_t n = nargs ? arg_i64(&args[0]) : 0, total = 0;
   for (int64_t i = 0; i < n; i++) {

@@ -376,8 +376,7 @@ void cw_worker_run(cw_t *cw);
 void cw_worker_stop(cw_t *cw);
 /* Runs the pushed task req with body as its code (NULL: the function the spec names) and replies
  * to call with its results. Any thread. */
-typedef int (*cw_exec_body_fn)(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                               size_t nrets);
+typedef int (*cw_exec_body_fn)(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets);
 void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg);
 
 /* cw_borrow.c: borrowing (docs/ARCHITECTURE.md "Borrowing"). cw->mu held unless noted. */

@@ -175,10 +175,9 @@ static void reply_exit_waiters(cw_call_list_t *l, int exited, const char *reason
 
 /* ---- running the constructor and methods ---- */
 
-static int actor_ctor_body(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                           size_t nrets)
+static int actor_ctor_body(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)arg, (void)rets, (void)nrets;
+  (void)arg, (void)nrets;
   void *self = NULL;
   int rc = 0;
   if (cw_proc.actor.use_ex) {
@@ -200,8 +199,7 @@ static int actor_ctor_body(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, 
   return rc;
 }
 
-static int actor_method_body(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                             size_t nrets)
+static int actor_method_body(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
   const Rayc__TaskSpec *spec = arg;
   if (cw_proc.actor.use_ex)
@@ -210,7 +208,7 @@ static int actor_method_body(void *arg, rayc_task_ctx *ctx, const rayc_buf *args
   rayc_method_fn fn = reg_method(cw_proc.actor.cls, spec->function_name);
   if (!fn)
     return rayc_task_fail(ctx, "actor class %s has no method '%s'", cw_proc.actor.class_name, spec->function_name);
-  return fn(ctx, cw_proc.actor.self, args, nargs, rets, nrets);
+  return fn(ctx, cw_proc.actor.self, args, nargs, nrets);
 }
 
 static void *actor_thread(void *arg);

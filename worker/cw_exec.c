@@ -610,9 +610,9 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
     if (!body) /* normal tasks run one at a time on the main thread: the environment is ours */
       exec_set_gpus(spec);
     if (body)
-      rc = body(arg, ctx, args, spec->n_args, ctx->rets, ctx->nrets);
+      rc = body(arg, ctx, args, spec->n_args, ctx->nrets);
     else if (fn)
-      rc = fn(ctx, args, spec->n_args, ctx->rets, ctx->nrets);
+      rc = fn(ctx, args, spec->n_args, ctx->nrets);
     else
       rc = ex.task(ex.data, ctx, spec->function_name, args, spec->n_args, ctx->nrets);
     cw->current_task = saved;

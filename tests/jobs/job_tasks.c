@@ -36,9 +36,9 @@ static int jt_node(rayc_task_ctx *ctx)
   return rayc_return_copy(ctx, 0, id, strlen(id));
 }
 
-static int jt_burn(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int jt_burn(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t until = jt_cpu_ns() + (nargs ? jt_i64(&args[0]) : 0) * 1000000;
   volatile uint64_t x = 0;
   while (jt_cpu_ns() < until)
@@ -48,9 +48,9 @@ static int jt_burn(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_
 }
 RAYC_REMOTE(jt_burn)
 
-static int jt_blob(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int jt_blob(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t n = nargs ? jt_i64(&args[0]) : 0;
   uint8_t *p = rayc_return_alloc(ctx, 0, (size_t)n);
   if (!p && n)
@@ -64,9 +64,9 @@ static int jt_blob(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_
 }
 RAYC_REMOTE(jt_blob)
 
-static int jt_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int jt_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t ms = nargs ? jt_i64(&args[0]) : 0;
   for (int64_t t = 0; t < ms && !rayc_task_cancelled(ctx); t += 50)
     usleep(50 * 1000);
@@ -82,9 +82,9 @@ static void *jt_pin_new(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs)
 }
 RAYC_ACTOR(JtPin, jt_pin_new, NULL)
 
-static int JtPin_where(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int JtPin_where(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)self, (void)args, (void)nargs, (void)nrets;
   return jt_node(ctx);
 }
 RAYC_METHOD(JtPin, where)

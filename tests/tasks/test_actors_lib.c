@@ -60,10 +60,9 @@ static void tcounter_free(void *self)
 RAYC_ACTOR(TCounter, tcounter_new, tcounter_free)
 
 /* incr(by = 1) -> the new value */
-static int TCounter_incr(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                         size_t nrets)
+static int TCounter_incr(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   tcounter_t *c = self;
   c->value += a_i64(args, nargs, 0, 1);
   return a_ret(ctx, c->value);
@@ -71,19 +70,17 @@ static int TCounter_incr(rayc_task_ctx *ctx, void *self, const rayc_buf *args, s
 RAYC_METHOD(TCounter, incr)
 
 /* get() -> the value */
-static int TCounter_get(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                        size_t nrets)
+static int TCounter_get(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)args, (void)nargs, (void)nrets;
   return a_ret(ctx, ((tcounter_t *)self)->value);
 }
 RAYC_METHOD(TCounter, get)
 
 /* check(i) -> how many calls so far came out of order (i must be the number of earlier checks) */
-static int TCounter_check(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                          size_t nrets)
+static int TCounter_check(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   tcounter_t *c = self;
   if (a_i64(args, nargs, 0, -1) != c->next_expected)
     c->out_of_order++;
@@ -93,10 +90,9 @@ static int TCounter_check(rayc_task_ctx *ctx, void *self, const rayc_buf *args, 
 RAYC_METHOD(TCounter, check)
 
 /* sum(a, b, ...) -> value += a + b + ..., the new value (arguments may be refs) */
-static int TCounter_sum(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                        size_t nrets)
+static int TCounter_sum(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   tcounter_t *c = self;
   for (size_t i = 0; i < nargs; i++)
     c->value += a_i64(args, nargs, i, 0);
@@ -105,48 +101,43 @@ static int TCounter_sum(rayc_task_ctx *ctx, void *self, const rayc_buf *args, si
 RAYC_METHOD(TCounter, sum)
 
 /* pid() -> the worker's pid */
-static int TCounter_pid(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                        size_t nrets)
+static int TCounter_pid(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)self, (void)args, (void)nargs, (void)nrets;
   return a_ret(ctx, getpid());
 }
 RAYC_METHOD(TCounter, pid)
 
 /* sleep(ms) -> value, after sleeping */
-static int TCounter_sleep(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                          size_t nrets)
+static int TCounter_sleep(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   usleep((useconds_t)a_i64(args, nargs, 0, 0) * 1000);
   return a_ret(ctx, ((tcounter_t *)self)->value);
 }
 RAYC_METHOD(TCounter, sleep)
 
 /* fail() -> an application error */
-static int TCounter_fail(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                         size_t nrets)
+static int TCounter_fail(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)self, (void)args, (void)nargs, (void)nrets;
   return rayc_task_fail(ctx, "TCounter.fail: as asked");
 }
 RAYC_METHOD(TCounter, fail)
 
 /* leave() -> value; then the actor exits */
-static int TCounter_leave(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                          size_t nrets)
+static int TCounter_leave(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)args, (void)nargs, (void)nrets;
   rayc_actor_exit(ctx);
   return a_ret(ctx, ((tcounter_t *)self)->value);
 }
 RAYC_METHOD(TCounter, leave)
 
 /* two() -> (value, value * 2): two returns */
-static int TCounter_two(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                        size_t nrets)
+static int TCounter_two(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)args, (void)nargs, (void)nrets;
   int64_t v = ((tcounter_t *)self)->value, w = 2 * v;
   rayc_return_copy(ctx, 1, &w, sizeof(w));
   return a_ret(ctx, v);
@@ -154,8 +145,7 @@ static int TCounter_two(rayc_task_ctx *ctx, void *self, const rayc_buf *args, si
 RAYC_METHOD(TCounter, two)
 
 /* incr_other(handle, n) -> the other counter's value after n incr calls made from this actor */
-static int TCounter_incr_other(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                               size_t nrets);
+static int TCounter_incr_other(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets);
 
 /* ---- calling an actor from a task or an actor ---- */
 
@@ -185,17 +175,16 @@ static int use_handle(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs)
   return a_ret(ctx, v);
 }
 
-static int actor_use_handle(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int actor_use_handle(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   return use_handle(ctx, args, nargs);
 }
 RAYC_REMOTE(actor_use_handle)
 
-static int TCounter_incr_other(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                               size_t nrets)
+static int TCounter_incr_other(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)self, (void)rets, (void)nrets;
+  (void)self, (void)nrets;
   return use_handle(ctx, args, nargs);
 }
 RAYC_METHOD(TCounter, incr_other)
@@ -210,10 +199,9 @@ static void *tfailing_new(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs
 }
 RAYC_ACTOR(TFailing, tfailing_new, NULL)
 
-static int TFailing_get(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                        size_t nrets)
+static int TFailing_get(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)self, (void)args, (void)nargs, (void)nrets;
   return a_ret(ctx, 0);
 }
 RAYC_METHOD(TFailing, get)
@@ -242,9 +230,9 @@ static void tconc_free(void *self)
 RAYC_ACTOR(TConc, tconc_new, tconc_free)
 
 /* hold(ms) -> how many calls ran at once while this one held */
-static int TConc_hold(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int TConc_hold(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   tconc_t *c = self;
   pthread_mutex_lock(&c->mu);
   if (++c->active > c->max_active)

@@ -58,9 +58,9 @@ static int deep_read(const rayc_ref *refs, size_t n, int depth, int64_t *sum, in
   return 0;
 }
 
-static int borrow_deep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int borrow_deep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t sum = 0, count = 0;
   for (size_t i = 0; i < nargs; i++) {
     int rc = deep_read(args[i].refs, args[i].nrefs, 4, &sum, &count);
@@ -100,16 +100,16 @@ static int make_nested(rayc_task_ctx *ctx, int64_t n, int64_t size)
   return rc == 0 ? 0 : rayc_task_fail(ctx, "make: %s", rayc_last_error());
 }
 
-static int borrow_make(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int borrow_make(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   return make_nested(ctx, b_i64(args, nargs, 0, 1), b_i64(args, nargs, 1, 8));
 }
 RAYC_REMOTE(borrow_make)
 
-static int borrow_lend(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int borrow_lend(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   if (nargs < 1 || args[0].len != sizeof(rayc_actor))
     return rayc_task_fail(ctx, "borrow_lend: the first argument must be an actor handle");
   rayc_actor a;
@@ -140,9 +140,9 @@ RAYC_REMOTE(borrow_lend)
 
 /* borrow_child(ms) -> a value containing the ref of a sleep_ms(ms) task it submits (still
  * running when this returns: the caller borrows a pending object) */
-static int borrow_child(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int borrow_child(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t ms = b_i64(args, nargs, 0, 500);
   rayc_arg a = RAYC_ARG_VAL(&ms, sizeof(ms));
   rayc_ref r;
@@ -190,10 +190,9 @@ static void keeper_free(void *self)
 }
 RAYC_ACTOR(TKeeper, keeper_new, keeper_free)
 
-static int TKeeper_keep(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                        size_t nrets)
+static int TKeeper_keep(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   keeper_t *k = self;
   for (size_t i = 0; i < nargs; i++)
     for (size_t j = 0; j < args[i].nrefs; j++) {
@@ -206,10 +205,9 @@ static int TKeeper_keep(rayc_task_ctx *ctx, void *self, const rayc_buf *args, si
 }
 RAYC_METHOD(TKeeper, keep)
 
-static int TKeeper_read(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                        size_t nrets)
+static int TKeeper_read(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)args, (void)nargs, (void)nrets;
   keeper_t *k = self;
   int64_t sum = 0, count = 0;
   int rc = deep_read(k->refs, k->n, 4, &sum, &count);
@@ -220,10 +218,9 @@ static int TKeeper_read(rayc_task_ctx *ctx, void *self, const rayc_buf *args, si
 RAYC_METHOD(TKeeper, read)
 
 /* read_code() with num_returns 2 -> rc of a rayc_get of the first kept ref, and the detail */
-static int TKeeper_read_code(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                             size_t nrets)
+static int TKeeper_read_code(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets;
+  (void)args, (void)nargs;
   keeper_t *k = self;
   if (k->n == 0 || nrets < 2)
     return rayc_task_fail(ctx, "read_code: nothing kept, or fewer than 2 returns");
@@ -237,10 +234,9 @@ static int TKeeper_read_code(rayc_task_ctx *ctx, void *self, const rayc_buf *arg
 }
 RAYC_METHOD(TKeeper, read_code)
 
-static int TKeeper_drop(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                        size_t nrets)
+static int TKeeper_drop(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)args, (void)nargs, (void)nrets;
   keeper_t *k = self;
   int64_t n = (int64_t)k->n;
   keeper_drop(k);
@@ -248,10 +244,9 @@ static int TKeeper_drop(rayc_task_ctx *ctx, void *self, const rayc_buf *args, si
 }
 RAYC_METHOD(TKeeper, drop)
 
-static int TKeeper_get_n(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                         size_t nrets)
+static int TKeeper_get_n(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   keeper_t *k = self;
   int64_t n = b_i64(args, nargs, 0, 1), total = 0;
   if (k->n == 0)
@@ -285,18 +280,16 @@ static int TKeeper_get_n(rayc_task_ctx *ctx, void *self, const rayc_buf *args, s
 }
 RAYC_METHOD(TKeeper, get_n)
 
-static int TKeeper_make(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                        size_t nrets)
+static int TKeeper_make(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)self, (void)rets, (void)nrets;
+  (void)self, (void)nrets;
   return make_nested(ctx, b_i64(args, nargs, 0, 1), b_i64(args, nargs, 1, 8));
 }
 RAYC_METHOD(TKeeper, make)
 
-static int TKeeper_stats(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                         size_t nrets)
+static int TKeeper_stats(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)self, (void)args, (void)nargs, (void)nrets;
   rayc_ref_counts c;
   int rc = rayc_ref_counts_get(&c);
   if (rc != 0)
@@ -306,9 +299,9 @@ static int TKeeper_stats(rayc_task_ctx *ctx, void *self, const rayc_buf *args, s
 }
 RAYC_METHOD(TKeeper, stats)
 
-static int TKeeper_pid(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int TKeeper_pid(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)self, (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)self, (void)args, (void)nargs, (void)nrets;
   int64_t pid = getpid();
   return rayc_return_copy(ctx, 0, &pid, sizeof(pid));
 }

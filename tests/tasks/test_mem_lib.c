@@ -25,9 +25,9 @@ static void mem_sleep_ms(int64_t ms)
 
 /* mem_hog(mib, step_ms, hold_ms) -> mib: touches mib MiB, 8 MiB every step_ms, holds it hold_ms,
  * frees it and returns mib. */
-static int mem_hog(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int mem_hog(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t mib = mem_arg(args, nargs, 0, 0), step_ms = mem_arg(args, nargs, 1, 20), hold_ms = mem_arg(args, nargs, 2, 0);
   if (mib < 0 || mib > 1 << 16)
     return rayc_task_fail(ctx, "mem_hog: bad size %lld MiB", (long long)mib);

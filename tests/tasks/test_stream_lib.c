@@ -36,9 +36,9 @@ static int yield_item(rayc_task_ctx *ctx, int64_t i, int64_t size)
 
 /* gen_count(n, fail_at = -1, size = 8, sleep_ms = 0): yields items 0..n-1 (failing at item
  * fail_at instead, when >= 0), sleeping sleep_ms after each. */
-static int gen_count(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int gen_count(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t n = arg_i64(args, nargs, 0, 0), fail_at = arg_i64(args, nargs, 1, -1);
   int64_t size = arg_i64(args, nargs, 2, 8), sleep_ms = arg_i64(args, nargs, 3, 0);
   for (int64_t i = 0; i < n; i++) {
@@ -56,9 +56,9 @@ RAYC_REMOTE(gen_count)
 
 /* gen_die_once(path, n): yields n items; on the first attempt (no file at path) it yields two,
  * writes its pid to path and waits to be killed. */
-static int gen_die_once(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int gen_die_once(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   char path[512];
   if (nargs != 2 || args[0].len >= sizeof(path))
     return rayc_task_fail(ctx, "gen_die_once takes a path and a count");
@@ -89,9 +89,9 @@ static int gen_die_once(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, 
 RAYC_REMOTE(gen_die_once)
 
 /* gen_refs(n): yields n items, item i an empty value that contains a ref to a put int64 i. */
-static int gen_refs(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int gen_refs(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t n = arg_i64(args, nargs, 0, 0);
   for (int64_t i = 0; i < n; i++) {
     rayc_ref r;
@@ -108,9 +108,9 @@ static int gen_refs(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc
 RAYC_REMOTE(gen_refs)
 
 /* yield_outside() -> the code rayc_yield returns in a task that is not streaming. */
-static int yield_outside(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int yield_outside(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)args, (void)nargs, (void)nrets;
   int64_t v = rayc_yield(ctx, "x", 1);
   return rayc_return_copy(ctx, 0, &v, sizeof(v));
 }
@@ -131,9 +131,9 @@ static void tgen_free(void *self)
 }
 RAYC_ACTOR(TGen, tgen_new, tgen_free)
 
-static int TGen_count(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int TGen_count(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t n = arg_i64(args, nargs, 0, 0), base = *(int64_t *)self;
   for (int64_t i = 0; i < n; i++) {
     int rc = yield_item(ctx, base + i, 8);

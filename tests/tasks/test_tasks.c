@@ -24,17 +24,17 @@ static int ret_i64(rayc_task_ctx *ctx, size_t i, int64_t v)
 }
 
 /* noop() -> an empty object */
-static int noop(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int noop(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)ctx, (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)ctx, (void)args, (void)nargs, (void)nrets;
   return 0;
 }
 RAYC_REMOTE(noop)
 
 /* add(a, b) -> a + b */
-static int add(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int add(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   if (nargs != 2)
     return rayc_task_fail(ctx, "add takes 2 arguments");
   return ret_i64(ctx, 0, i64(&args[0]) + i64(&args[1]));
@@ -42,17 +42,17 @@ static int add(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf 
 RAYC_REMOTE(add)
 
 /* add1(x) -> x + 1 */
-static int add1(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int add1(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   return ret_i64(ctx, 0, (nargs ? i64(&args[0]) : 0) + 1);
 }
 RAYC_REMOTE(add1)
 
 /* bytes(n, seed) -> n bytes, byte i = (i + seed) & 255 */
-static int bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t n = nargs > 0 ? i64(&args[0]) : 0, seed = nargs > 1 ? i64(&args[1]) : 0;
   uint8_t *p = rayc_return_alloc(ctx, 0, (size_t)n);
   if (!p && n)
@@ -64,17 +64,17 @@ static int bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_bu
 RAYC_REMOTE(bytes)
 
 /* pid() -> the worker's pid */
-static int pid(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int pid(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets, (void)nrets;
+  (void)args, (void)nargs, (void)nrets;
   return ret_i64(ctx, 0, getpid());
 }
 RAYC_REMOTE(pid)
 
 /* sleep_ms(ms) -> ms */
-static int sleep_ms(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int sleep_ms(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t ms = nargs ? i64(&args[0]) : 0;
   usleep((useconds_t)(ms * 1000));
   return ret_i64(ctx, 0, ms);
@@ -91,9 +91,9 @@ static void arg_path(const rayc_buf *b, char *out, size_t len)
 
 /* die_once(path) -> 42. The first attempt writes its pid to path and sleeps (the test kills it);
  * a retry finds the file and returns at once. */
-static int die_once(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int die_once(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   char path[512];
   if (nargs != 1)
     return rayc_task_fail(ctx, "die_once takes a path");
@@ -115,9 +115,9 @@ static int die_once(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc
 RAYC_REMOTE(die_once)
 
 /* flaky(path) -> 7, after failing with an application error on the first attempt. */
-static int flaky(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int flaky(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   char path[512];
   if (nargs != 1)
     return rayc_task_fail(ctx, "flaky takes a path");
@@ -132,9 +132,9 @@ static int flaky(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_bu
 RAYC_REMOTE(flaky)
 
 /* sum(a, b, ...) -> the sum of all int64 arguments */
-static int sum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int sum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t s = 0;
   for (size_t i = 0; i < nargs; i++)
     s += i64(&args[i]);
@@ -143,9 +143,9 @@ static int sum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf 
 RAYC_REMOTE(sum)
 
 /* multi(n) -> n results, result i = i * 10 */
-static int multi(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int multi(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)args, (void)nargs, (void)rets;
+  (void)args, (void)nargs;
   for (size_t i = 0; i < nrets; i++)
     if (ret_i64(ctx, i, (int64_t)i * 10) != 0)
       return rayc_task_fail(ctx, "return %zu failed", i);
@@ -173,9 +173,9 @@ static void announce(const rayc_buf *args, size_t nargs)
 }
 
 /* spin([path]) -> fails with "stopped" once the task is cancelled (gives up after 30 s). */
-static int spin(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int spin(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   announce(args, nargs);
   for (int i = 0; i < 3000 && !rayc_task_cancelled(ctx); i++)
     usleep(10000);
@@ -184,9 +184,9 @@ static int spin(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf
 RAYC_REMOTE(spin)
 
 /* spin_ok([path]) -> returns 7 (a partial value) as soon as the task is cancelled (after 30 s anyway). */
-static int spin_ok(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int spin_ok(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   announce(args, nargs);
   for (int i = 0; i < 3000 && !rayc_task_cancelled(ctx); i++)
     usleep(10000);
@@ -196,9 +196,9 @@ RAYC_REMOTE(spin_ok)
 
 /* typed(i64 a, f64 b, str s) -> a + (int64_t)b + strlen(s), read and returned with the typed
  * helpers; a wrong kind of argument fails the task. */
-static int typed(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int typed(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t a;
   double b;
   char s[64];
@@ -209,9 +209,9 @@ static int typed(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_bu
 RAYC_REMOTE(typed)
 
 /* pid_sleep(path) -> writes its pid to path, then sleeps 30 s. */
-static int pid_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int pid_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   char path[512], tmp[600];
   if (nargs != 1)
     return rayc_task_fail(ctx, "pid_sleep takes a path");
@@ -229,9 +229,9 @@ static int pid_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, ray
 RAYC_REMOTE(pid_sleep)
 
 /* parent(path) -> submits pid_sleep(path) and waits for it. */
-static int parent(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int parent(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   if (nargs != 1)
     return rayc_task_fail(ctx, "parent takes a path");
   rayc_ref r;
@@ -245,9 +245,9 @@ static int parent(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_b
 RAYC_REMOTE(parent)
 
 /* where() -> this worker's IPv4 address other than loopback (its node), as a string. */
-static int where(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int where(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   int64_t ms = nargs ? i64(&args[0]) : 0;
   if (ms > 0)
     usleep((useconds_t)ms * 1000);
@@ -259,9 +259,9 @@ static int where(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_bu
 RAYC_REMOTE(where)
 
 /* checksum(buf) -> the sum of its bytes */
-static int checksum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int checksum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   if (nargs != 1)
     return rayc_task_fail(ctx, "checksum takes 1 argument");
   int64_t s = 0;
@@ -272,9 +272,9 @@ static int checksum(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc
 RAYC_REMOTE(checksum)
 
 /* inc_bytes(buf) -> a copy of buf with every byte plus one */
-static int inc_bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int inc_bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   if (nargs != 1)
     return rayc_task_fail(ctx, "inc_bytes takes 1 argument");
   uint8_t *p = rayc_return_alloc(ctx, 0, args[0].len);
@@ -287,9 +287,9 @@ static int inc_bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, ray
 RAYC_REMOTE(inc_bytes)
 
 /* gpus(ms) -> CUDA_VISIBLE_DEVICES as the task saw it ("" when unset), after sleeping ms. */
-static int gpus(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets)
+static int gpus(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
-  (void)rets, (void)nrets;
+  (void)nrets;
   const char *v = getenv("CUDA_VISIBLE_DEVICES");
   char copy[128];
   snprintf(copy, sizeof(copy), "%s", v ? v : "");

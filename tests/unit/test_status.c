@@ -8,10 +8,10 @@
 #include <string.h>
 
 static const struct {
-  int code;
+  int code, spelled; /* the map's value; the enum's RAYC_E<NAME> */
   const char *name, *msg;
 } codes[] = {
-#define ROW(name, val, msg) {val, #name, msg},
+#define ROW(name, val, msg) {val, RAYC_E##name, #name, msg},
     RAYC_ERRNO_MAP(ROW)
 #undef ROW
 };
@@ -21,6 +21,7 @@ START_TEST(test_names_and_messages)
 {
   for (size_t i = 0; i < NCODES; i++) {
     ck_assert_int_lt(codes[i].code, -1000); /* never collides with a negative errno */
+    ck_assert_int_eq(codes[i].spelled, codes[i].code);
     ck_assert_str_eq(rayc_err_name(codes[i].code), codes[i].name);
     ck_assert_str_eq(rayc_strerror(codes[i].code), codes[i].msg);
     ck_assert_str_ne(rayc_strerror(codes[i].code), "unknown error");
@@ -32,7 +33,7 @@ START_TEST(test_names_and_messages)
   ck_assert_str_eq(rayc_err_name(-999999), "UNKNOWN");
   ck_assert_str_eq(rayc_strerror(-999999), "unknown error");
   ck_assert_str_eq(rayc_strerror(-ENOENT), strerror(ENOENT)); /* negative errno values too */
-  ck_assert_str_eq(rayc_err_name(RAYC_ERR_TIMEOUT), "TIMEOUT");
+  ck_assert_str_eq(rayc_err_name(RAYC_ETIMEOUT), "TIMEOUT");
 }
 END_TEST
 

@@ -15,13 +15,19 @@
 #define RAYC_EXTERN
 #endif
 
-/* The version of these headers; rayc_version() gives the library's. */
+/* The version of these headers; rayc_version() gives the library's. While MAJOR is 0, a MINOR
+ * step may break the API (rebuild what links librayc and the task libraries):
+ *   0.3  task and method functions lost their unused `rayc_buf *rets` parameter (results go
+ *        through rayc_return_*); the RAYC_ERR_* spellings of the error codes are gone (RAYC_E*);
+ *        the headers moved to include/. */
 #define RAYC_VERSION_MAJOR  0
-#define RAYC_VERSION_MINOR  2
+#define RAYC_VERSION_MINOR  3
 #define RAYC_VERSION_PATCH  0
-#define RAYC_VERSION_STRING "0.2.0"
+#define RAYC_VERSION_STRING "0.3.0"
 #define RAYC_VERSION_NUMBER (RAYC_VERSION_MAJOR * 10000 + RAYC_VERSION_MINOR * 100 + RAYC_VERSION_PATCH)
 
+/* The codes, one spelling each: RAYC_E<NAME> (RAYC_ETIMEOUT, RAYC_EOUT_OF_MEMORY...), libuv's
+ * style (UV_ETIMEDOUT). rayc_err_name() gives NAME, rayc_strerror() the message. */
 #define RAYC_ERRNO_MAP(X)                                      \
   X(TASK_FAILED, -1001, "the task raised an error")            \
   X(WORKER_DIED, -1002, "the worker running the task died")    \
@@ -49,20 +55,6 @@ enum rayc_errno {
   RAYC_ERRNO_MAP(RAYC_ERRNO_ENUM)
 #undef RAYC_ERRNO_ENUM
 };
-
-/* Long names as in DESIGN.md (RAYC_ERR_*), for readers of Ray-style docs. */
-#define RAYC_ERR_TASK_FAILED      RAYC_ETASK_FAILED
-#define RAYC_ERR_WORKER_DIED      RAYC_EWORKER_DIED
-#define RAYC_ERR_ACTOR_DIED       RAYC_EACTOR_DIED
-#define RAYC_ERR_OBJECT_LOST      RAYC_EOBJECT_LOST
-#define RAYC_ERR_OWNER_DIED       RAYC_EOWNER_DIED
-#define RAYC_ERR_TIMEOUT          RAYC_ETIMEOUT
-#define RAYC_ERR_CANCELLED        RAYC_ECANCELLED
-#define RAYC_ERR_UNAUTHENTICATED  RAYC_EUNAUTHENTICATED
-#define RAYC_ERR_OUT_OF_MEMORY    RAYC_EOUT_OF_MEMORY
-#define RAYC_ERR_INFEASIBLE       RAYC_EINFEASIBLE
-#define RAYC_ERR_INVALID_ARGUMENT RAYC_EINVALID_ARGUMENT
-#define RAYC_EOUTOFMEMORY         RAYC_EOUT_OF_MEMORY
 
 /* Returns a static description of a RAYC_E* code, or of a negative errno value. */
 RAYC_EXTERN const char *rayc_strerror(int err);

@@ -13,6 +13,10 @@
  * Objects are opaque bytes. Values up to 100 KiB travel inline and live in the owner's memory;
  * larger ones live in the node's shared-memory object store and rayc_get() returns a pointer
  * straight into the shared mapping (no copy).
+ *
+ * API version 0.3 (RAYC_VERSION_* in rayc_errors.h; rayc_version() gives the library's): task and
+ * method functions no longer take a `rets` array, so a 0.2 task library must be rebuilt
+ * (`int fn(rayc_task_ctx *, const rayc_buf *args, size_t nargs, size_t nrets)`).
  */
 #ifndef RAYC_H
 #define RAYC_H
@@ -382,8 +386,7 @@ typedef void *(*rayc_actor_ctor_fn)(rayc_task_ctx *ctx, const rayc_buf *args, si
 typedef void (*rayc_actor_dtor_fn)(void *self);
 /* A method: like a task function, with the instance. With max_concurrency > 1 methods run on
  * several threads at once and must synchronize access to self themselves. */
-typedef int (*rayc_method_fn)(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, rayc_buf *rets,
-                              size_t nrets);
+typedef int (*rayc_method_fn)(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets);
 
 /* Called from inside a method: once this method returns (its results are delivered), the actor
  * exits for good (DEAD, reason "exited", never restarted); calls queued behind it fail. */
@@ -425,7 +428,7 @@ typedef struct rayc_task_ctx rayc_task_ctx;
  * state, and this worker then borrows it from its owner before the task's reply). It produces
  * nrets results by calling rayc_return_alloc() or rayc_return_copy() for each index, and returns
  * 0; or it calls rayc_task_fail() and returns its result. An unset result is an empty object. */
-typedef int (*rayc_task_fn)(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, rayc_buf *rets, size_t nrets);
+typedef int (*rayc_task_fn)(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets);
 
 /* Returns len writable bytes for result i, in shared memory when the result is large (so the task
  * writes its result in place, with no copy). NULL if i is out of range or memory ran out. */
