@@ -522,7 +522,8 @@ static void exec_register_kept(cw_t *cw, rayc_buf *bufs, size_t n)
 static void exec_set_gpus(const Rayc__TaskSpec *spec)
 {
   if (spec->n_gpu_ids == 0) {
-    unsetenv("CUDA_VISIBLE_DEVICES");
+    if (getenv("CUDA_VISIBLE_DEVICES")) /* unsetenv rewrites the environment: ~50 compares a task */
+      unsetenv("CUDA_VISIBLE_DEVICES");
     return;
   }
   char buf[256];
