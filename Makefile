@@ -218,8 +218,9 @@ $(B)/tests/%: $(B)/tests/unit/%.o $$(call UNIT_MOD_LIBS,$$*) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call UNIT_MOD_LIBS,$*) $(LIBCOMMON) $(CHECK_LIBS) $(LDLIBS)
 # Integration tests may inspect internals (RPC, the store) with static copies of libcommon; the
-# boundary test links librayc alone, with its own xmalloc, log_init and hmap_put.
-$(B)/tests/test_boundary: $(B)/tests/integration/test_boundary.o $(LIBRAYC)
+# boundary test links librayc alone, with its own xmalloc, log_init and hmap_put; the API types
+# test too, as a user's program would.
+$(B)/tests/test_boundary $(B)/tests/test_api_types: $(B)/tests/%: $(B)/tests/integration/%.o $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(CHECK_LIBS) -lpthread -lm
 $(B)/tests/%: $(B)/tests/integration/%.o $(STORECLIENT_O) $(LIBCOMMON) $(LIBRAYC)

@@ -33,6 +33,13 @@ extern "C" {
 
 #define RAYC_OBJECT_ID_SIZE 28
 
+/* Sizes of the buffers the *_hex functions and rayc_node_id() write, the NUL included (two hex
+ * digits per id byte): `char hex[RAYC_REF_HEX_LEN]; rayc_ref_hex(&ref, hex);`. */
+#define RAYC_REF_HEX_LEN     57 /* an object (2 * RAYC_OBJECT_ID_SIZE + 1) */
+#define RAYC_NODE_ID_HEX_LEN 57 /* a node (28-byte ids) */
+#define RAYC_ACTOR_HEX_LEN   33 /* an actor (2 * RAYC_ACTOR_ID_SIZE + 1) */
+#define RAYC_PG_HEX_LEN      37 /* a placement group (2 * RAYC_PG_ID_SIZE + 1) */
+
 /* A reference to an object (a future). A plain value: copying it does not add a reference; the
  * holder that received it from rayc_remote/rayc_put releases it once with rayc_ref_release(). */
 typedef struct rayc_ref {
@@ -72,7 +79,7 @@ typedef struct rayc_arg {
 
 /* The language a task, actor or driver is written in: tasks of a language run on workers of that
  * language (rayc-worker for C; `python3 -m rayc.worker` for Python, see rayc_lang.h). */
-enum rayc_language { RAYC_LANG_C = 0, RAYC_LANG_PYTHON = 1 };
+typedef enum rayc_language { RAYC_LANG_C = 0, RAYC_LANG_PYTHON = 1 } rayc_language;
 
 /* ---- connecting ---- */
 
@@ -92,8 +99,8 @@ typedef struct rayc_config {
   int object_store_put_timeout_ms;  /* how long a put waits for room in a full object store before it
                                       fails with RAYC_EOUT_OF_MEMORY; <= 0:
                                       $RAYC_OBJECT_STORE_PUT_TIMEOUT_MS, else 10000 */
-  int language;                     /* enum rayc_language: the driver's own language, whose workers the raylet
-                            prestarts for it; 0 (zeroed config): RAYC_LANG_C */
+  rayc_language language;           /* the driver's own language, whose workers the raylet prestarts for
+                                       it; 0 (zeroed config): RAYC_LANG_C */
 } rayc_config;
 
 /* Connects this process to a cluster as a driver (cfg may be NULL). Returns 0 or a negative code
@@ -118,7 +125,11 @@ typedef struct rayc_resource {
  * the least-loaded node; SPREAD spreads tasks over the nodes; NODE_AFFINITY runs them on one node
  * (node_affinity, a node id in hex as `rayc status` and rayc_node_id() show it), or, when
  * node_affinity_soft is set and that node cannot, wherever the default would. */
-enum rayc_strategy { RAYC_STRATEGY_DEFAULT = 0, RAYC_STRATEGY_SPREAD = 1, RAYC_STRATEGY_NODE_AFFINITY = 2 };
+typedef enum rayc_strategy {
+  RAYC_STRATEGY_DEFAULT = 0,
+  RAYC_STRATEGY_SPREAD = 1,
+  RAYC_STRATEGY_NODE_AFFINITY = 2,
+} rayc_strategy;
 
 typedef struct rayc_placement_group rayc_placement_group; /* (see placement groups, below) */
 
@@ -132,12 +143,12 @@ typedef struct rayc_task_opts {
   const char *name;               /* for logs and `rayc list tasks`; default: the function name */
   const rayc_resource *resources; /* custom resources (at most 5), default none */
   size_t nresources;
-  int strategy;              /* enum rayc_strategy, default RAYC_STRATEGY_DEFAULT */
-  const char *node_affinity; /* NODE_AFFINITY: the node's id in hex */
+  rayc_strategy strategy;    /* default RAYC_STRATEGY_DEFAULT */
+  const char *node_affinity; /* NODE_AFFINITY: the node's id in hex (RAYC_NODE_ID_HEX_LEN - 1 digits) */
   int node_affinity_soft;
   const rayc_placement_group *placement_group; /* run in this group's bundles; NULL: none */
   int bundle_index;                            /* with placement_group: the bundle; -1 (default): any of its bundles */
-  int language;  /* enum rayc_language of fn; default RAYC_LANG_C. A task of another language
+  rayc_language language;                      /* of fn; default RAYC_LANG_C. A task of another language
                             names its function by that binding's descriptor (rayc_lang.h). */
   int streaming; /* a streaming generator task (see "Streaming generators" below); default 0.
                     num_returns must be 1: out[0] is the generator. Also for rayc_actor_call. */
@@ -159,7 +170,8 @@ RAYC_EXTERN int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, 
  * or a negative code. */
 RAYC_EXTERN int rayc_cancel(const rayc_ref *ref, int force, int recursive);
 
-/* Writes the id of the node this process runs on (56 hex digits and a NUL) into out (57 bytes).
+/* Writes the id of the node this process runs on (56 hex digits and a NUL) into out
+ * (RAYC_NODE_ID_HEX_LEN bytes).
  * Returns 0 or a negative code. */
 RAYC_EXTERN int rayc_node_id(char *out);
 
@@ -244,7 +256,7 @@ RAYC_EXTERN void rayc_ref_release(const rayc_ref *ref);
  * caller's own, to keep after the buffer is released). */
 RAYC_EXTERN void rayc_ref_retain(const rayc_ref *ref);
 
-/* Writes the 56 hex digits of ref's id and a NUL into out (57 bytes); returns out. */
+/* Writes the 56 hex digits of ref's id and a NUL into out (RAYC_REF_HEX_LEN bytes); returns out. */
 RAYC_EXTERN char *rayc_ref_hex(const rayc_ref *ref, char *out);
 
 /* ---- actors ---- */
@@ -287,7 +299,7 @@ typedef struct rayc_actor_opts {
   size_t num_resources;
   const rayc_placement_group *placement_group; /* live in this group's bundles; NULL: none */
   int bundle_index;                            /* with placement_group: the bundle; -1 (default): any of its bundles */
-  int language;                                /* enum rayc_language of the class; default RAYC_LANG_C */
+  rayc_language language;                      /* of the class; default RAYC_LANG_C */
 } rayc_actor_opts;
 
 /* Sets the defaults above. */
@@ -326,7 +338,7 @@ typedef enum rayc_actor_state {
  * says why it died. 0 or an error (RAYC_ENOT_FOUND: no such actor). */
 RAYC_EXTERN int rayc_actor_get_state(const rayc_actor *a, rayc_actor_state *state, int *num_restarts);
 
-/* Writes the 32 hex digits of a's id and a NUL into out (33 bytes); returns out. */
+/* Writes the 32 hex digits of a's id and a NUL into out (RAYC_ACTOR_HEX_LEN bytes); returns out. */
 RAYC_EXTERN char *rayc_actor_hex(const rayc_actor *a, char *out);
 
 /* ---- placement groups ---- */
@@ -340,7 +352,12 @@ RAYC_EXTERN char *rayc_actor_hex(const rayc_actor *a, char *out);
  * rayc_placement_group_remove() or until the job that created it finishes. Removing it kills the
  * workers running in it; its tasks then fail with RAYC_EINFEASIBLE and its actors die. */
 
-enum rayc_pg_strategy { RAYC_PG_PACK = 0, RAYC_PG_SPREAD = 1, RAYC_PG_STRICT_PACK = 2, RAYC_PG_STRICT_SPREAD = 3 };
+typedef enum rayc_pg_strategy {
+  RAYC_PG_PACK = 0,
+  RAYC_PG_SPREAD = 1,
+  RAYC_PG_STRICT_PACK = 2,
+  RAYC_PG_STRICT_SPREAD = 3,
+} rayc_pg_strategy;
 
 #define RAYC_PG_ID_SIZE 18
 
@@ -354,13 +371,13 @@ typedef struct rayc_bundle {
   size_t nresources;
 } rayc_bundle;
 
-/* Asks the GCS for a group of nbundles bundles (1 to 1000) placed with strategy (enum
- * rayc_pg_strategy); name may be NULL. Returns with *out set once the group is placed, or after
+/* Asks the GCS for a group of nbundles bundles (1 to 1000) placed with strategy; name may be
+ * NULL. Returns with *out set once the group is placed, or after
  * at most 200 ms with the group still being placed in the background (see
  * rayc_placement_group_wait, which then needs no call to the GCS when the group was placed). 0 or
  * an error. */
-RAYC_EXTERN int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, int strategy, const char *name,
-                                            rayc_placement_group *out);
+RAYC_EXTERN int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, rayc_pg_strategy strategy,
+                                            const char *name, rayc_placement_group *out);
 
 /* Waits up to timeout_ms (-1: an hour) until every bundle of pg is reserved. 0; RAYC_ETIMEOUT
  * when it is still pending (rayc_last_error() says why: e.g. no node has a bundle's resources);
@@ -371,7 +388,7 @@ RAYC_EXTERN int rayc_placement_group_wait(const rayc_placement_group *pg, int64_
  * actors are killed, and its tasks not yet run fail. 0 or an error. */
 RAYC_EXTERN int rayc_placement_group_remove(const rayc_placement_group *pg);
 
-/* Writes the 36 hex digits of pg's id and a NUL into out (37 bytes); returns out. */
+/* Writes the 36 hex digits of pg's id and a NUL into out (RAYC_PG_HEX_LEN bytes); returns out. */
 RAYC_EXTERN char *rayc_placement_group_hex(const rayc_placement_group *pg, char *out);
 
 /* ---- writing actors ---- */

@@ -60,9 +60,16 @@ RAYC_EXTERN void rayc_executor_set(const rayc_executor *ex);
  * of in to keep them). 0 or a negative code. */
 RAYC_EXTERN int rayc_buf_dup(const rayc_buf *in, rayc_buf *out);
 
+/* Sizes of rayc_context_ids' buffers, the NUL included. */
+#define RAYC_TASK_ID_HEX_LEN   49
+#define RAYC_JOB_ID_HEX_LEN    9
+#define RAYC_WORKER_ID_HEX_LEN 57
+
 /* The running task's identity, for runtime contexts and log prefixes: writes the hex ids of the
  * running task (48 hex digits), the job (8) and this worker (56) into the buffers given (NULL to
- * skip; 57 bytes each suffice). Outside a task the task id is all zeros. 0, or RAYC_ENOT_CONNECTED. */
+ * skip; RAYC_TASK_ID_HEX_LEN, RAYC_JOB_ID_HEX_LEN and RAYC_WORKER_ID_HEX_LEN bytes). Outside a
+ * task the task id is the process's own root task's (a random id ending with the job's, as every
+ * task id is). 0, or RAYC_ENOT_CONNECTED. */
 RAYC_EXTERN int rayc_context_ids(char *task_hex, char *job_hex, char *worker_hex);
 
 /* ---- the cluster's nodes ---- */

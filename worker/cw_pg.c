@@ -67,6 +67,7 @@ static int pg_gcs_call(cw_t *cw, const char *method, const ProtobufCMessage *req
   return rc;
 }
 
+/* strategy is an int here: a caller may pass any value as the enum, and it is checked. */
 static int pg_check_bundles(const rayc_bundle *bundles, size_t n, int strategy)
 {
   if (!bundles || n == 0 || n > 1000)
@@ -92,8 +93,8 @@ static int pg_check_bundles(const rayc_bundle *bundles, size_t n, int strategy)
   return 0;
 }
 
-int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, int strategy, const char *name,
-                                rayc_placement_group *out)
+int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, rayc_pg_strategy strategy,
+                                const char *name, rayc_placement_group *out)
 {
   cw_t *cw = cw_api();
   if (!cw)

@@ -699,9 +699,9 @@ static int cw_check_opts(const rayc_task_opts *o, size_t nargs, const rayc_arg *
                           i);
   uint8_t node[ID_NODE_SIZE];
   if (o->language != RAYC_LANG_C && o->language != RAYC_LANG_PYTHON)
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown language %d", o->language);
-  if (o->strategy < 0 || o->strategy > RAYC_STRATEGY_NODE_AFFINITY)
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown scheduling strategy %d", o->strategy);
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown language %d", (int)o->language);
+  if ((int)o->strategy < 0 || (int)o->strategy > RAYC_STRATEGY_NODE_AFFINITY) /* any int fits the enum */
+    return cw_set_error(RAYC_EINVALID_ARGUMENT, "unknown scheduling strategy %d", (int)o->strategy);
   if (o->strategy == RAYC_STRATEGY_NODE_AFFINITY &&
       (!o->node_affinity || id_from_hex(o->node_affinity, node, ID_NODE_SIZE)))
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "NODE_AFFINITY needs node_affinity, a node id of 56 hex digits");

@@ -74,7 +74,7 @@ static void ref_dealloc(PyObject *self)
 static PyObject *ref_hex(PyObject *self, PyObject *unused)
 {
   (void)unused;
-  char hex[2 * RAYC_OBJECT_ID_SIZE + 1];
+  char hex[RAYC_REF_HEX_LEN];
   return PyUnicode_FromString(rayc_ref_hex(&((rpy_ref_t *)self)->ref, hex));
 }
 
@@ -563,7 +563,7 @@ static PyObject *m_ref_from_binary(PyObject *self, PyObject *args)
 static PyObject *m_context(PyObject *self, PyObject *unused)
 {
   (void)self, (void)unused;
-  char task[64], job[64], worker[64], node[64];
+  char task[RAYC_TASK_ID_HEX_LEN], job[RAYC_JOB_ID_HEX_LEN], worker[RAYC_WORKER_ID_HEX_LEN], node[RAYC_NODE_ID_HEX_LEN];
   int rc = rayc_context_ids(task, job, worker);
   if (rc == 0)
     rc = rayc_node_id(node);

@@ -43,7 +43,7 @@ static void node_of(rayc_ref *r, char *out)
 {
   rayc_buf b;
   CHECK(rayc_get(r, 1, 300000, &b) == 0, "get");
-  snprintf(out, 57, "%.*s", (int)b.len, (const char *)b.data);
+  snprintf(out, RAYC_NODE_ID_HEX_LEN, "%.*s", (int)b.len, (const char *)b.data);
   rayc_buf_release(&b, 1);
   rayc_ref_release(r);
 }
@@ -51,7 +51,7 @@ static void node_of(rayc_ref *r, char *out)
 static int spread(int n, int64_t ms, int want_nodes)
 {
   rayc_ref *refs = calloc((size_t)n, sizeof(*refs));
-  char(*nodes)[57] = calloc((size_t)n, 57);
+  char(*nodes)[RAYC_NODE_ID_HEX_LEN] = calloc((size_t)n, RAYC_NODE_ID_HEX_LEN);
   for (int i = 0; i < n; i++)
     refs[i] = submit("jt_burn", ms, RAYC_STRATEGY_SPREAD);
   int distinct = 0;
@@ -78,7 +78,7 @@ static void actors(int n, int tasks)
     rayc_task_opts o = {.num_returns = 1};
     rayc_ref r;
     CHECK(rayc_actor_call(&a, "where", NULL, 0, &o, &r) == 0, "call actor %d", i);
-    char node[57];
+    char node[RAYC_NODE_ID_HEX_LEN];
     node_of(&r, node);
   }
   printf("actors %d\ntasks_run %d\n", n, tasks + 2 * n);
@@ -86,7 +86,7 @@ static void actors(int n, int tasks)
 
 static int pull(int n, int64_t bytes)
 {
-  char here[57];
+  char here[RAYC_NODE_ID_HEX_LEN];
   CHECK(rayc_node_id(here) == 0, "rayc_node_id");
   rayc_ref *refs = calloc((size_t)n * 2, sizeof(*refs));
   int64_t pulled = 0;
@@ -119,7 +119,7 @@ static int hold(int n, int64_t ms)
   printf("READY\n");
   fflush(stdout);
   for (int i = 0; i < n; i++) {
-    char node[57];
+    char node[RAYC_NODE_ID_HEX_LEN];
     node_of(&refs[i], node);
   }
   free(refs);

@@ -36,7 +36,7 @@
     }                                       \
   } while (0)
 
-static char ids[4][57];
+static char ids[4][RAYC_NODE_ID_HEX_LEN];
 
 /* Submits where(ms) with opts; returns its ref. */
 static rayc_ref where(int64_t ms, const rayc_task_opts *o)
@@ -53,7 +53,7 @@ static int node_of(const rayc_ref *r, char *out)
   rayc_buf b;
   int rc = rayc_get(r, 1, 120000, &b);
   if (rc == 0) {
-    snprintf(out, 57, "%.*s", (int)b.len, (const char *)b.data);
+    snprintf(out, RAYC_NODE_ID_HEX_LEN, "%.*s", (int)b.len, (const char *)b.data);
     rayc_buf_release(&b, 1);
   }
   rayc_ref_release(r);
@@ -93,7 +93,7 @@ static void check_default_spreads(void)
   for (int i = 0; i < N; i++)
     refs[i] = where(5, NULL);
   for (int i = 0; i < N; i++) {
-    char id[57];
+    char id[RAYC_NODE_ID_HEX_LEN];
     CHECK(node_of(&refs[i], id) == 0, "task %d", i);
     count[node_index(id)]++;
   }
@@ -108,7 +108,7 @@ static void check_custom_and_strategies(void)
   rayc_task_opts_init(&o);
   o.resources = &special;
   o.nresources = 1;
-  char id[57];
+  char id[RAYC_NODE_ID_HEX_LEN];
   for (int i = 0; i < 5; i++) {
     rayc_ref r = where(0, &o);
     CHECK(node_of(&r, id) == 0 && node_index(id) == 3, "a task needing 'special' runs on node 3");
@@ -137,7 +137,7 @@ static void check_custom_and_strategies(void)
     CHECK(node_of(&r, id) == 0 && node_index(id) == 2, "NODE_AFFINITY to node 2");
   }
   printf("NODE_AFFINITY tasks ran on node 2\n");
-  char bogus[57];
+  char bogus[RAYC_NODE_ID_HEX_LEN];
   memset(bogus, 'a', 56);
   bogus[56] = '\0';
   o.node_affinity = bogus;
@@ -196,7 +196,7 @@ static void pg_check_spread(const rayc_placement_group *pg, const char *when, do
     o.bundle_index = b;
     o.num_cpus = num_cpus;
     rayc_ref r = where(0, &o);
-    char id[57];
+    char id[RAYC_NODE_ID_HEX_LEN];
     CHECK(node_of(&r, id) == 0, "task in bundle %d %s", b, when);
     int n = node_index(id);
     CHECK(n > 0 && !seen[n], "bundle %d %s ran on node %d, which another bundle uses", b, when, n);
@@ -250,7 +250,7 @@ static int killnode(void)
   fflush(stdout);
   int count[4] = {0};
   for (int i = 0; i < N; i++) {
-    char id[57];
+    char id[RAYC_NODE_ID_HEX_LEN];
     CHECK(node_of(&refs[i], id) == 0, "task %d after node 3 died", i);
     count[node_index(id)]++;
   }
@@ -265,7 +265,7 @@ static int killnode(void)
     p.bundle_index = b;
     p.num_cpus = 0;
     rayc_ref r = where(0, &p);
-    char id[57];
+    char id[RAYC_NODE_ID_HEX_LEN];
     CHECK(node_of(&r, id) == 0, "task in bundle %d after node 3 died", b);
     CHECK(node_index(id) == 1 || node_index(id) == 2, "bundle %d is on node %d", b, node_index(id));
   }
@@ -317,7 +317,7 @@ static void drain(void)
   enum { N = 20 };
   rayc_ref later[N];
   int count[4] = {0};
-  char id[57];
+  char id[RAYC_NODE_ID_HEX_LEN];
   for (int i = 0; i < N; i++)
     later[i] = where(100, NULL);
   for (int i = 0; i < N; i++) {
@@ -349,7 +349,7 @@ static void workload(void)
   printf("READY\n");
   int count[4] = {0};
   for (int i = 0; i < N; i++) {
-    char id[57];
+    char id[RAYC_NODE_ID_HEX_LEN];
     CHECK(node_of(&refs[i], id) == 0, "task %d while the GCS restarted", i);
     count[node_index(id)]++;
   }

@@ -24,7 +24,7 @@
     }                                       \
   } while (0)
 
-static char ids[4][57];
+static char ids[4][RAYC_NODE_ID_HEX_LEN];
 
 static rayc_ref where(int64_t ms, const rayc_task_opts *o)
 {
@@ -40,7 +40,7 @@ static int node_of(const rayc_ref *r, char *out)
   rayc_buf b;
   int rc = rayc_get(r, 1, 120000, &b);
   if (rc == 0) {
-    snprintf(out, 57, "%.*s", (int)b.len, (const char *)b.data);
+    snprintf(out, RAYC_NODE_ID_HEX_LEN, "%.*s", (int)b.len, (const char *)b.data);
     rayc_buf_release(&b, 1);
   }
   rayc_ref_release(r);
@@ -78,7 +78,7 @@ static void run_counted(int n, int64_t ms, const rayc_task_opts *o, int *count)
   for (int i = 0; i < n; i++)
     refs[i] = where(ms, o);
   for (int i = 0; i < n; i++) {
-    char id[57];
+    char id[RAYC_NODE_ID_HEX_LEN];
     CHECK(node_of(&refs[i], id) == 0, "task %d", i);
     count[node_index(id)]++;
   }
@@ -93,7 +93,7 @@ static void check_affinity(const char *hex)
   o.node_affinity = hex;
   for (int i = 0; i < 3; i++) {
     rayc_ref r = where(0, &o);
-    char id[57];
+    char id[RAYC_NODE_ID_HEX_LEN];
     CHECK(node_of(&r, id) == 0, "hard NODE_AFFINITY task %d to the node that just joined", i);
     CHECK(strcmp(id, hex) == 0, "NODE_AFFINITY task ran on %.8s, not on %.8s", id, hex);
   }

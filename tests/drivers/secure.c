@@ -50,7 +50,7 @@ static void node_of(const char *res, char *out)
   rayc_buf b;
   CHECK(rayc_remote("where", &a, 1, &o, &ref) == 0, "submit where on %s", res);
   CHECK(rayc_get(&ref, 1, 60000, &b) == 0, "where on %s", res);
-  snprintf(out, 57, "%.*s", (int)b.len, (const char *)b.data);
+  snprintf(out, RAYC_NODE_ID_HEX_LEN, "%.*s", (int)b.len, (const char *)b.data);
   rayc_buf_release(&b, 1);
   rayc_ref_release(&ref);
 }
@@ -78,7 +78,7 @@ static void big_object_from(const char *res, int64_t seed)
 int main(void)
 {
   CHECK(rayc_init(NULL) == 0, "rayc_init");
-  char n1[57], n2[57], here[57];
+  char n1[RAYC_NODE_ID_HEX_LEN], n2[RAYC_NODE_ID_HEX_LEN], here[RAYC_NODE_ID_HEX_LEN];
   node_of("n1", n1);
   node_of("n2", n2);
   CHECK(strcmp(n1, n2) != 0, "n1 and n2 ran on the same node %s", n1);

@@ -29,7 +29,7 @@
   } while (0)
 
 /* Runs where(ms) needing resource res; writes the node id that ran it into out. */
-static void run_on(const char *res, int64_t ms, char out[57])
+static void run_on(const char *res, int64_t ms, char out[RAYC_NODE_ID_HEX_LEN])
 {
   rayc_task_opts o;
   rayc_task_opts_init(&o);
@@ -42,7 +42,7 @@ static void run_on(const char *res, int64_t ms, char out[57])
   CHECK(rayc_remote("where", &a, 1, &o, &ref) == 0, "submit where on %s", res);
   rayc_buf b;
   CHECK(rayc_get(&ref, 1, 120000, &b) == 0, "where on %s", res);
-  snprintf(out, 57, "%.*s", (int)b.len, (const char *)b.data);
+  snprintf(out, RAYC_NODE_ID_HEX_LEN, "%.*s", (int)b.len, (const char *)b.data);
   rayc_buf_release(&b, 1);
   rayc_ref_release(&ref);
 }
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
   if (argc != 2)
     return 2;
   CHECK(rayc_init(NULL) == 0, "rayc_init with no address (the systemd node)");
-  char n1[57] = "", n2[57] = "";
+  char n1[RAYC_NODE_ID_HEX_LEN] = "", n2[RAYC_NODE_ID_HEX_LEN] = "";
   if (strcmp(argv[1], "across") == 0) {
     run_on("host1", 0, n1);
     run_on("host2", 0, n2);

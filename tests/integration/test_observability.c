@@ -303,7 +303,7 @@ START_TEST(cluster_events_show_a_killed_node)
 END_TEST
 
 /* The rows of `rayc list objects --format json` (plus extra flags) whose object_id is in ids. */
-static size_t objects_listed(char ids[][57], size_t n, const char *flags, json_t **first)
+static size_t objects_listed(char ids[][RAYC_REF_HEX_LEN], size_t n, const char *flags, json_t **first)
 {
   char args[256];
   snprintf(args, sizeof(args), "list objects --format json --limit 100000 %s", flags);
@@ -328,7 +328,7 @@ START_TEST(list_objects_after_a_workload)
   it_connect();
   enum { N = 3, SIZE = 1 << 20 };
   rayc_ref refs[N];
-  char ids[N][57];
+  char ids[N][RAYC_REF_HEX_LEN];
   char *data = xcalloc(1, SIZE);
   for (int i = 0; i < N; i++) {
     data[0] = (char)i;

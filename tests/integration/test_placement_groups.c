@@ -101,7 +101,7 @@ START_TEST(test_pack_group_runs_tasks_and_actor)
   ck_assert(run_pid_task(&pg, 0, &rc) > 0);
   expect_cpu_available("1.0");
 
-  char *out = NULL, hex[RAYC_PG_ID_SIZE * 2 + 1];
+  char *out = NULL, hex[RAYC_PG_HEX_LEN];
   rayc_placement_group_hex(&pg, hex);
   ck_assert_int_eq(it_sh(&out, "%s/bin/rayc list placement-groups --format json --temp-dir %s", it_build, it_temp), 0);
   ck_assert_msg(strstr(out, hex) && strstr(out, "\"CREATED\"") && strstr(out, "\"PACK\"") && strstr(out, "pack2"),
@@ -148,7 +148,7 @@ START_TEST(test_infeasible_group_stays_pending)
   rc = rayc_placement_group_wait(&pg2, 1000);
   ck_assert_msg(rc == RAYC_ETIMEOUT && strstr(rayc_last_error(), "STRICT_SPREAD"), "STRICT_SPREAD x2: %d (%s)", rc,
                 rayc_last_error());
-  char *out = NULL, hex[RAYC_PG_ID_SIZE * 2 + 1];
+  char *out = NULL, hex[RAYC_PG_HEX_LEN];
   ck_assert_int_eq(it_sh(&out, "%s/bin/rayc list placement-groups --format json --temp-dir %s", it_build, it_temp), 0);
   ck_assert_msg(strstr(out, rayc_placement_group_hex(&pg, hex)) && strstr(out, "\"PENDING\""), "list:\n%s", out);
   free(out);
@@ -215,7 +215,7 @@ START_TEST(test_job_end_removes_groups)
   ck_assert_int_eq(rayc_placement_group_wait(&pg, 30000), 0);
   expect_cpu_available("1.0");
   rayc_shutdown(); /* the job finishes: its groups go */
-  char *out = NULL, hex[RAYC_PG_ID_SIZE * 2 + 1];
+  char *out = NULL, hex[RAYC_PG_HEX_LEN];
   rayc_placement_group_hex(&pg, hex);
   int removed = 0;
   for (int i = 0; i < 100 && !removed; i++) {

@@ -315,7 +315,7 @@ START_TEST(every_method_needs_the_token)
   rayc_ref obj;
   ck_assert_int_eq(rayc_put(big, sizeof(big), &obj), 0);
   uint8_t oid[28];
-  char hex[57];
+  char hex[RAYC_REF_HEX_LEN];
   rayc_ref_hex(&obj, hex);
   for (int i = 0; i < 28; i++)
     sscanf(hex + 2 * i, "%2hhx", &oid[i]);

@@ -30,7 +30,7 @@ static int64_t jt_cpu_ns(void)
 
 static int jt_node(rayc_task_ctx *ctx)
 {
-  char id[57];
+  char id[RAYC_NODE_ID_HEX_LEN];
   if (rayc_node_id(id) != 0)
     return rayc_task_fail(ctx, "rayc_node_id: %s", rayc_last_error());
   return rayc_return_copy(ctx, 0, id, strlen(id));
@@ -57,7 +57,7 @@ static int jt_blob(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_
     return rayc_task_fail(ctx, "no room for %lld bytes", (long long)n);
   for (int64_t i = 0; i < n; i++)
     p[i] = (uint8_t)i;
-  char id[57];
+  char id[RAYC_NODE_ID_HEX_LEN];
   if (rayc_node_id(id) != 0)
     return rayc_task_fail(ctx, "rayc_node_id: %s", rayc_last_error());
   return rayc_return_copy(ctx, 1, id, strlen(id));

@@ -252,7 +252,7 @@ static int where(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t 
   int64_t ms = nargs ? i64(&args[0]) : 0;
   if (ms > 0)
     usleep((useconds_t)ms * 1000);
-  char id[57];
+  char id[RAYC_NODE_ID_HEX_LEN];
   if (rayc_node_id(id) != 0)
     return rayc_task_fail(ctx, "rayc_node_id: %s", rayc_last_error());
   return rayc_return_copy(ctx, 0, id, strlen(id));
