@@ -1,7 +1,8 @@
 /*
  * Request validation from the protobuf-c descriptors (see rpc_valid.h): a walk over every field of
  * a decoded message with rules chosen by field name and type, and the required paths of a table
- * row. Pure functions of the message: safe on any thread.
+ * row. Pure functions of the message (and of a fill-once, lock-free cache of each field's rules,
+ * below): safe on any thread.
  */
 #include "common/rpc_valid.h"
 
