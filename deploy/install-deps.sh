@@ -11,6 +11,7 @@ pkgs+=(libarchive-dev libssl-dev libjansson-dev) # jobs: working-dir packages, S
 pkgs+=(libmicrohttpd-dev prometheus curl) # observability: /metrics and the head's HTTP endpoint, promtool
 pkgs+=(clang libclang-rt-14-dev) # rel: libFuzzer harnesses (tests/fuzz/, make fuzz; a short run in make test)
 pkgs+=(python3-requests chromium chromium-driver) # obs: Jobs REST API and dashboard tests
+pkgs+=(valgrind) # make bench: instructions per operation (bench/instr-per-op, callgrind; perf has no hardware counters in this VM)
 pkgs+=(libcurl4-openssl-dev) # obs: rayc job --address http://HEAD:8265 (the Jobs REST API)
 pkgs+=(python3-dev python3-cloudpickle python3-numpy python3-pytest) # the Python front end (python/rayc) and its tests
 missing=()

@@ -98,6 +98,7 @@ struct raylet_lease {
   raylet_worker_t *worker;
   id_worker_t owner;
   double blocked_cpus; /* CPUs given back while its task waits in get (raylet_blocked.c) */
+  int wanted_sent;     /* its worker was told that other owners wait (lease_wanted) */
 };
 
 /* A lease request waiting for resources or a worker. */
@@ -256,6 +257,10 @@ int raylet_lease_return(raylet_t *r, const uint8_t *id, size_t len, int worker_e
 void raylet_lease_drop_worker(raylet_t *r, raylet_worker_t *w);
 void raylet_lease_drop_owner(raylet_t *r, const id_worker_t *owner);
 void raylet_dispatch(raylet_t *r);
+/* Requests still queued for want of resources: tells the workers of other owners' leases (once
+ * per lease) that their lease is wanted, so that each owner returns it as soon as it is idle
+ * instead of holding it CW_LEASE_IDLE_MS for more work. */
+void raylet_lease_want(raylet_t *r);
 void raylet_queue_fail_all(raylet_t *r, int err, const char *why);
 /* Fails the queued and parked requests of job with err. */
 void raylet_lease_drop_job(raylet_t *r, id_job_t job, int err, const char *why);

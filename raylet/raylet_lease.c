@@ -143,6 +143,7 @@ static void lease_enqueue(raylet_t *r, rpc_call_t *call, const Rayc__RequestWork
     pp = &(*pp)->next;
   *pp = q;
   raylet_dispatch(r);
+  raylet_lease_want(r);
 }
 
 /* Routes a validated request: queue it here, spill it back, park it as infeasible, or fail it.
@@ -171,8 +172,7 @@ static int lease_act(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLea
   }
 }
 
-static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req,
-                       const res_set_t *res)
+static int lease_route(raylet_t *r, rpc_call_t *call, const Rayc__RequestWorkerLeaseRequest *req, const res_set_t *res)
 {
   const raylet_view_node_t *target = NULL;
   const char *why = NULL;
@@ -334,6 +334,30 @@ void raylet_dispatch(raylet_t *r)
       *pp = next;
     else
       pp = &q->next;
+  }
+}
+
+/* 1 when some queued request of another owner than l's cannot run for want of resources. */
+static int lease_others_wait(const raylet_t *r, const raylet_lease_t *l)
+{
+  for (const raylet_request_t *q = r->queue; q; q = q->next)
+    if (memcmp(q->req->owner_worker_id.data, l->owner.b, ID_WORKER_SIZE) != 0 && !res_fits(&r->available, &q->res))
+      return 1;
+  return 0;
+}
+
+void raylet_lease_want(raylet_t *r)
+{
+  if (!r->queue)
+    return;
+  Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
+  m.body_case = RAYC__LOCAL_MESSAGE__BODY_LEASE_WANTED;
+  m.lease_wanted = 1;
+  for (raylet_lease_t *l = r->leases; l; l = l->next) {
+    if (l->wanted_sent || !l->worker || !l->worker->conn || !lease_others_wait(r, l))
+      continue;
+    l->wanted_sent = 1;
+    local_conn_send_msg(l->worker->conn, &m.base, -1);
   }
 }
 

@@ -227,6 +227,7 @@ struct cw_lease {
   int32_t gpu_ids[8]; /* GPUs the raylet gave this lease */
   size_t ngpus;
   int dead;
+  int wanted; /* its worker said other owners wait: returned as soon as it is idle */
   int64_t idle_since_ms;
 };
 
@@ -255,6 +256,7 @@ typedef struct cw {
   int bg_running, stopping;
   int client_closing; /* rpc_client_destroy is running: start no calls */
   int node_draining;  /* worker: the raylet said the node drains (atomic): replies say worker_exiting */
+  int lease_wanted;   /* worker: the raylet said other owners wait (atomic): the next reply says so */
   pthread_cond_t bg_cv;
   rpc_server_t *server;              /* workers */
   char *session_dir;                 /* a private cluster started by rayc_init, or NULL */

@@ -531,7 +531,8 @@ static void exec_register_kept(cw_t *cw, rayc_buf *bufs, size_t n)
 static void exec_set_gpus(const Rayc__TaskSpec *spec)
 {
   if (spec->n_gpu_ids == 0) {
-    unsetenv("CUDA_VISIBLE_DEVICES");
+    if (getenv("CUDA_VISIBLE_DEVICES")) /* unsetenv rewrites the environment: ~50 compares a task */
+      unsetenv("CUDA_VISIBLE_DEVICES");
     return;
   }
   char buf[256];
@@ -588,6 +589,7 @@ static void exec_reply(cw_t *cw, rpc_call_t *call, Rayc__ReturnObject *rets, siz
   rep.n_returns = n;
   /* the node drains: the owner pushes no more tasks here and returns the lease */
   rep.worker_exiting = __atomic_load_n(&cw->node_draining, __ATOMIC_RELAXED);
+  rep.lease_wanted = __atomic_exchange_n(&cw->lease_wanted, 0, __ATOMIC_RELAXED);
   rep.start_us = start_us; /* the owner reports the task's RUNNING and end events with these */
   rep.end_us = end_us;
   rep.worker_pid = (int32_t)getpid();

@@ -173,6 +173,8 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
   Rayc__PushTaskReply *rep = (Rayc__PushTaskReply *)resp;
   if (status == 0 && rep->worker_exiting)
     l->dead = 1; /* its node drains: no more tasks there; the lease goes back when these are done */
+  if (status == 0 && rep->lease_wanted)
+    l->wanted = 1;
   if (status == 0 && t->retry_exceptions && t->attempts_left > 0 && cw_reply_failed(rep) && !cw->stopping &&
       !t->cancelled) {
     cw_push_events(cw, t, l, rep);
@@ -189,7 +191,8 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
   }
   if (l->in_flight == 0) {
     l->idle_since_ms = now_ms();
-    if (l->dead || c->strategy == RAYC_STRATEGY_SPREAD)
+    /* others wait for workers (lease_wanted): no idle hold when nothing more is queued here */
+    if (l->dead || c->strategy == RAYC_STRATEGY_SPREAD || (l->wanted && !c->head))
       cw_lease_remove(cw, l, l->dead);
   }
   pb_free(resp);

@@ -109,6 +109,8 @@ static void *worker_watchdog(void *arg)
         log_info("the node is draining: finishing the tasks pushed here, taking no new leases");
         __atomic_store_n(&cw->node_draining, 1, __ATOMIC_RELAXED);
       }
+      if (m->body_case == RAYC__LOCAL_MESSAGE__BODY_LEASE_WANTED)
+        __atomic_store_n(&cw->lease_wanted, 1, __ATOMIC_RELAXED);
       pb_free(m);
     }
   }

@@ -96,6 +96,7 @@ static const char *const justified_globals[] = {
     "cfg_program",       /* common/cfg.c: the program whose settings section applies, set once */
     "reg",               /* common/metrics.c: the process's metrics registry */
     "res_names",         /* common/res.c: resource names interned once per process, append-only */
+    "rule_cache",        /* common/rpc_valid.c: each protobuf field's validation rules, fill-once, lock-free */
     "client_err",        /* object-store/store_client.c: per thread (__thread), the last error */
     "tl_in_actor",       /* worker/cw_actor.c: per thread: this thread runs actor methods */
     "tl_exit_requested", /* worker/cw_actor.c: per thread: its method called rayc_actor_exit */

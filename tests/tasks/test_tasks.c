@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int64_t i64(const rayc_buf *b)
@@ -298,3 +299,39 @@ static int gpus(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t n
   return rayc_return_copy(ctx, 0, copy, strlen(copy));
 }
 RAYC_REMOTE(gpus)
+
+/* Now on CLOCK_MONOTONIC (shared by every process of the machine), in nanoseconds. */
+static int64_t mono_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* stamp() -> when it ran (CLOCK_MONOTONIC ns): tests compare the order of tasks across drivers. */
+static int stamp(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
+{
+  (void)args, (void)nargs, (void)nrets;
+  return ret_i64(ctx, 0, mono_ns());
+}
+RAYC_REMOTE(stamp)
+
+/* gate(path) -> creates path.started, then returns once path exists (at most 120 s) with when
+ * it returned. Holds its worker (and CPU) until the test opens the gate. */
+static int gate(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
+{
+  (void)nrets;
+  char path[512], started[600];
+  if (nargs != 1)
+    return rayc_task_fail(ctx, "gate takes a path");
+  arg_path(&args[0], path, sizeof(path));
+  snprintf(started, sizeof(started), "%s.started", path);
+  int fd = open(started, O_CREAT | O_WRONLY, 0600);
+  if (fd < 0)
+    return rayc_task_fail(ctx, "cannot create %s", started);
+  close(fd);
+  for (int i = 0; i < 12000 && access(path, F_OK) != 0; i++)
+    usleep(10000);
+  return ret_i64(ctx, 0, mono_ns());
+}
+RAYC_REMOTE(gate)
