@@ -235,6 +235,7 @@ typedef struct cw {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int is_worker;
+  int pid; /* getpid() at creation (a forked worker creates its core worker after the fork) */
   id_job_t job;
   id_worker_t worker_id;
   id_node_t node_id;

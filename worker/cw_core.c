@@ -60,6 +60,7 @@ cw_t *cw_create(int is_worker)
   cw->is_worker = is_worker;
   cw->raylet_fd = -1;
   cw->worker_id = id_worker_random();
+  cw->pid = (int)getpid();
   hmap_init(&cw->objects);
   hmap_init(&cw->tasks);
   hmap_init(&cw->peers);

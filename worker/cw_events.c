@@ -21,7 +21,6 @@
 
 #include <unistd.h>
 
-
 static int cw_events_enabled(void)
 {
   if (!cw_proc.events.checked) {
@@ -39,30 +38,52 @@ int64_t cw_events_now_us(void)
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The buffered entry of this attempt, made on first use; NULL when the buffer is full. */
-static cw_ev_t *cw_ev_slot(const uint8_t *task_id, int attempt)
+static size_t cw_ev_home(const uint8_t *task_id, int attempt, size_t nslots)
 {
   uint8_t key[EV_KEY];
   memcpy(key, task_id, ID_TASK_SIZE);
   memcpy(key + ID_TASK_SIZE, &attempt, 4);
-  if (!cw_proc.events.index_ready) {
-    hmap_init(&cw_proc.events.index);
-    cw_proc.events.index_ready = 1;
+  return (size_t)hmap_hash(key, EV_KEY) & (nslots - 1);
+}
+
+/* Doubles the index (or makes the first one) and re-inserts the buffered entries. */
+static void cw_ev_index_grow(cw_ev_buf_t *b)
+{
+  size_t n = b->nslots ? 2 * b->nslots : 1024;
+  free(b->slots);
+  b->slots = xcalloc(n, sizeof(*b->slots));
+  b->nslots = n;
+  for (size_t i = 0; i < b->count; i++) {
+    size_t at = cw_ev_home(b->evs[i].task, b->evs[i].attempt, n);
+    while (b->slots[at])
+      at = (at + 1) & (n - 1);
+    b->slots[at] = (uint32_t)(i + 1);
   }
-  uintptr_t at = (uintptr_t)hmap_get(&cw_proc.events.index, key, EV_KEY);
-  if (at)
-    return &cw_proc.events.evs[at - 1];
-  if (cw_proc.events.count == CW_EVENTS_MAX)
+}
+
+/* The buffered entry of this attempt, made on first use; NULL when the buffer is full. */
+static cw_ev_t *cw_ev_slot(const uint8_t *task_id, int attempt)
+{
+  cw_ev_buf_t *b = &cw_proc.events;
+  if (2 * (b->count + 1) > b->nslots)
+    cw_ev_index_grow(b);
+  size_t at = cw_ev_home(task_id, attempt, b->nslots);
+  for (; b->slots[at]; at = (at + 1) & (b->nslots - 1)) {
+    cw_ev_t *e = &b->evs[b->slots[at] - 1];
+    if (e->attempt == attempt && memcmp(e->task, task_id, ID_TASK_SIZE) == 0)
+      return e;
+  }
+  if (b->count == CW_EVENTS_MAX)
     return NULL;
-  if (cw_proc.events.count == cw_proc.events.cap) {
-    cw_proc.events.cap = cw_proc.events.cap ? 2 * cw_proc.events.cap : 256;
-    cw_proc.events.evs = xrealloc(cw_proc.events.evs, cw_proc.events.cap * sizeof(*cw_proc.events.evs));
+  if (b->count == b->cap) {
+    b->cap = b->cap ? 2 * b->cap : (b->cap_hint ? b->cap_hint : 256);
+    b->evs = xrealloc(b->evs, b->cap * sizeof(*b->evs));
   }
-  cw_ev_t *e = &cw_proc.events.evs[cw_proc.events.count++];
+  cw_ev_t *e = &b->evs[b->count++];
   memset(e, 0, sizeof(*e));
   memcpy(e->task, task_id, ID_TASK_SIZE);
   e->attempt = attempt;
-  hmap_put(&cw_proc.events.index, key, EV_KEY, (void *)(uintptr_t)cw_proc.events.count);
+  b->slots[at] = (uint32_t)b->count;
   return e;
 }
 
@@ -106,7 +127,7 @@ void cw_event_record(cw_t *cw, const uint8_t *task_id, int attempt, const char *
                      const uint8_t *actor, Rayc__TaskStatus state, const char *error, int executor)
 {
   cw_event_record_at(cw, task_id, attempt, name, type, actor, state, error, cw_events_now_us(), 0,
-                     executor ? cw->node_id.b : NULL, executor ? cw->worker_id.b : NULL, executor ? (int)getpid() : 0);
+                     executor ? cw->node_id.b : NULL, executor ? cw->worker_id.b : NULL, executor ? cw->pid : 0);
 }
 
 /* Takes the buffered events out (*out: the buffer, now the caller's; free it); returns their number. */
@@ -116,11 +137,11 @@ static size_t cw_events_take(cw_ev_t **out, uint64_t *dropped)
   size_t n = cw_proc.events.count;
   *out = cw_proc.events.evs;
   cw_proc.events.evs = NULL;
+  if (cw_proc.events.cap)
+    cw_proc.events.cap_hint = cw_proc.events.cap;
   cw_proc.events.count = cw_proc.events.cap = 0;
-  if (cw_proc.events.index_ready) {
-    hmap_release(&cw_proc.events.index);
-    hmap_init(&cw_proc.events.index);
-  }
+  if (cw_proc.events.slots)
+    memset(cw_proc.events.slots, 0, cw_proc.events.nslots * sizeof(*cw_proc.events.slots));
   *dropped = cw_proc.events.dropped;
   cw_proc.events.dropped = 0;
   pthread_mutex_unlock(&cw_proc.events.mu);
@@ -223,9 +244,9 @@ void cw_events_release(cw_t *cw)
   free(cw_proc.events.evs);
   cw_proc.events.evs = NULL;
   cw_proc.events.count = cw_proc.events.cap = 0;
-  if (cw_proc.events.index_ready)
-    hmap_release(&cw_proc.events.index);
-  cw_proc.events.index_ready = 0;
+  free(cw_proc.events.slots);
+  cw_proc.events.slots = NULL;
+  cw_proc.events.nslots = cw_proc.events.cap_hint = 0;
   cw_proc.events.gcs = NULL; /* destroyed with the client */
   cw_proc.events.gcs_tried = 0;
   pthread_mutex_unlock(&cw_proc.events.mu);

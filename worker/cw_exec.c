@@ -592,7 +592,7 @@ static void exec_reply(cw_t *cw, rpc_call_t *call, Rayc__ReturnObject *rets, siz
   rep.lease_wanted = __atomic_exchange_n(&cw->lease_wanted, 0, __ATOMIC_RELAXED);
   rep.start_us = start_us; /* the owner reports the task's RUNNING and end events with these */
   rep.end_us = end_us;
-  rep.worker_pid = (int32_t)getpid();
+  rep.worker_pid = (int32_t)cw->pid;
   rpc_reply(call, &rep.base);
   free(ptrs);
 }

@@ -108,8 +108,10 @@ typedef struct cw_ev_buf {
   pthread_mutex_t mu;
   cw_ev_t *evs; /* the attempts changed since the last report, in order of first change */
   size_t count, cap;
-  hmap_t index; /* task id + attempt -> its position in evs + 1 */
-  int index_ready;
+  uint32_t *slots; /* open-addressing index: task id + attempt -> its position in evs + 1 (0: empty);
+                     kept across reports, so recording allocates nothing in the steady state */
+  size_t nslots;   /* a power of two, at least twice count; 0 before the first event */
+  size_t cap_hint; /* the last report's capacity, for the next buffer */
   uint64_t dropped;
   int off; /* RAYC_TASK_EVENTS=0 */
   int checked;
