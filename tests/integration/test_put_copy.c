@@ -5,6 +5,7 @@
  * copy threads start with the first large put and are gone after rayc_shutdown; the setting
  * RAYC_PUT_COPY_THREADS=1 turns them off.
  */
+#include "tests/helpers/proc_threads.h"
 #include "itest.h"
 
 #include <sched.h>
@@ -33,23 +34,10 @@ static int expected_pool(void)
   return (cores < 4 ? cores : 4) - 1;
 }
 
+/* Threads of this process named rayc-copy. */
 static int copy_threads_running(void)
 {
-  DIR *d = opendir("/proc/self/task");
-  struct dirent *e;
-  int n = 0;
-  while (d && (e = readdir(d))) {
-    char path[300], comm[32] = "";
-    snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-    FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
-    if (f && fgets(comm, sizeof(comm), f) && strncmp(comm, "rayc-copy", 9) == 0)
-      n++;
-    if (f)
-      fclose(f);
-  }
-  if (d)
-    closedir(d);
-  return n;
+  return proc_threads_named("rayc-copy");
 }
 
 /* Gets r and checks it is exactly want (len bytes); the first differing offset otherwise. */

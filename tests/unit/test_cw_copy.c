@@ -5,6 +5,7 @@
  * is joined by cw_copy_destroy; the settings are read from the environment and bad values fall
  * back to the defaults.
  */
+#include "tests/helpers/proc_threads.h"
 #include "worker/cw_copy.h"
 
 #include <check.h>
@@ -24,21 +25,7 @@ static int cores(void)
 /* Threads of this process named rayc-copy. */
 static int copy_threads_running(void)
 {
-  DIR *d = opendir("/proc/self/task");
-  struct dirent *e;
-  int n = 0;
-  while (d && (e = readdir(d))) {
-    char path[300], comm[32] = "";
-    snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-    FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
-    if (f && fgets(comm, sizeof(comm), f) && strncmp(comm, "rayc-copy", 9) == 0)
-      n++;
-    if (f)
-      fclose(f);
-  }
-  if (d)
-    closedir(d);
-  return n;
+  return proc_threads_named("rayc-copy");
 }
 
 static uint8_t pattern(size_t i, unsigned seed)
