@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define ARRAY_LEN(a)                    (sizeof(a) / sizeof((a)[0]))
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -24,6 +25,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t now_ms(void);
 int64_t now_us(void);
 int64_t wall_ms(void);
+/* The CLOCK_REALTIME time ms milliseconds from now (ms >= 0), for pthread_cond_timedwait. */
+struct timespec realtime_deadline_ms(int64_t ms);
 
 /* Creates a directory and its parents with the given mode; 0 or a negative errno. */
 int mkdir_p(const char *path, unsigned mode);

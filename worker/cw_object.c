@@ -312,19 +312,6 @@ int rayc_put_parts(size_t len, const rayc_part *parts, size_t nparts, const rayc
   return 0;
 }
 
-static struct timespec cw_deadline(int64_t timeout_ms)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += timeout_ms / 1000;
-  ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-  if (ts.tv_nsec >= 1000000000) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000;
-  }
-  return ts;
-}
-
 /* Waits (cw->mu held) until every object is ready; 0, RAYC_ETIMEOUT or RAYC_ENOT_FOUND. A worker
  * whose task would block tells its raylet, which lends the task's CPUs out meanwhile. */
 static int cw_wait_all_inner(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, int *blocked);
@@ -340,7 +327,7 @@ static int cw_wait_all(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout
 
 static int cw_wait_all_inner(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, int *blocked)
 {
-  struct timespec dl = cw_deadline(timeout_ms < 0 ? 0 : timeout_ms);
+  struct timespec dl = realtime_deadline_ms(timeout_ms < 0 ? 0 : timeout_ms);
   for (size_t i = 0; i < n; i++) {
     for (;;) {
       cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
@@ -589,7 +576,7 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k must be at least 1");
   if (n && !refs)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: refs must not be NULL");
-  struct timespec dl = cw_deadline(timeout_ms < 0 ? 0 : timeout_ms);
+  struct timespec dl = realtime_deadline_ms(timeout_ms < 0 ? 0 : timeout_ms);
   int64_t end = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
   cw_object_t **borrowed = xcalloc(n ? n : 1, sizeof(*borrowed));
   int *bready = xcalloc(n ? n : 1, sizeof(*bready));
@@ -623,7 +610,7 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int 
     if (!first && end >= 0 && left <= 0)
       break;
     if (nborrowed) {
-      struct timespec ts = cw_deadline(left < 10 ? (left > 0 ? left : 0) : 10);
+      struct timespec ts = realtime_deadline_ms(left < 10 ? (left > 0 ? left : 0) : 10);
       pthread_cond_timedwait(&cw->cv, &cw->mu, &ts);
     } else if (timeout_ms < 0) {
       pthread_cond_wait(&cw->cv, &cw->mu);

@@ -164,19 +164,6 @@ void cw_on_report_generator_item(void *ctx, rpc_call_t *call, const ProtobufCMes
   rpc_reply(call, &rep.base);
 }
 
-static struct timespec stream_deadline(int64_t timeout_ms)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += timeout_ms / 1000;
-  ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-  if (ts.tv_nsec >= 1000000000) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000;
-  }
-  return ts;
-}
-
 /* 1: an item is there (or the stream ended, or failed), 0: not yet; the generator's entry in *g. */
 static int stream_state(cw_t *cw, const rayc_ref *gen, cw_object_t **g, cw_stream_t **s)
 {
@@ -194,7 +181,7 @@ int rayc_stream_next(const rayc_ref *gen, int64_t timeout_ms, rayc_ref *out)
     return RAYC_ENOT_CONNECTED;
   if (!gen || !out)
     return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_stream_next: gen and out must not be NULL");
-  struct timespec dl = stream_deadline(timeout_ms < 0 ? 0 : timeout_ms);
+  struct timespec dl = realtime_deadline_ms(timeout_ms < 0 ? 0 : timeout_ms);
   cw_object_t *g;
   cw_stream_t *s;
   int rc;

@@ -568,13 +568,7 @@ void *cw_bg_main(void *arg)
   int64_t owner_tick_ms = now_ms(), events_tick_ms = now_ms();
   pthread_mutex_lock(&cw->mu);
   while (!cw->stopping) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 20 * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = realtime_deadline_ms(20);
     pthread_cond_timedwait(&cw->bg_cv, &cw->mu, &ts);
     if (!cw->stopping) {
       cw_leases_return_idle(cw, 0);

@@ -7,6 +7,7 @@
 #ifndef RAYC_ITEST_H
 #define RAYC_ITEST_H
 
+#include "object-store/store_client.h"
 #include "rayc.h"
 
 #include <check.h>
@@ -140,6 +141,19 @@ static inline int64_t it_get_i64(const rayc_ref *r, int *rc)
     rayc_buf_release(&b, 1);
   }
   return v;
+}
+
+/* Bytes in use in the head node's store, asked of the store itself. */
+static inline uint64_t it_store_used(void)
+{
+  char path[700];
+  snprintf(path, sizeof(path), "%s/session_latest/sockets/store", it_temp);
+  store_client_t *c = NULL;
+  ck_assert_int_eq(store_client_connect(path, &c), 0);
+  store_stats_t st;
+  ck_assert_int_eq(store_client_stats(c, &st), 0);
+  store_client_destroy(c);
+  return st.bytes_used;
 }
 
 /* Runs the suite, stops the cluster, and returns main's exit status. */

@@ -13,7 +13,6 @@
 #include "common/pb.h"
 #include "common/rpc.h"
 #include "common/token.h"
-#include "object-store/store_client.h"
 #include "proto/core_worker.pb-c.h"
 #include "proto/gcs_actor.pb-c.h"
 
@@ -66,18 +65,6 @@ static rayc_actor keeper(void)
   return a;
 }
 
-static uint64_t store_used(void)
-{
-  char path[700];
-  snprintf(path, sizeof(path), "%s/session_latest/sockets/store", it_temp);
-  store_client_t *c = NULL;
-  ck_assert_int_eq(store_client_connect(path, &c), 0);
-  store_stats_t st;
-  ck_assert_int_eq(store_client_stats(c, &st), 0);
-  store_client_destroy(c);
-  return st.bytes_used;
-}
-
 static int64_t mono_ms(void)
 {
   struct timespec ts;
@@ -98,7 +85,7 @@ static void expect_all_freed(uint64_t base)
   int64_t end = mono_ms() + WAIT_MS;
   uint64_t used;
   rayc_ref_counts c;
-  while ((used = store_used()) != base || (c = counts()).owned || c.borrowed || c.borrowers) {
+  while ((used = it_store_used()) != base || (c = counts()).owned || c.borrowed || c.borrowers) {
     if (mono_ms() > end) {
       c = counts();
       ck_abort_msg("not freed after %d ms: store %llu bytes (baseline %llu); driver owns %zu, borrows %zu, lends to "
@@ -142,7 +129,7 @@ static int64_t sum_of(const void *p, size_t n)
 START_TEST(test_object_inside_object)
 {
   it_connect();
-  uint64_t base = store_used();
+  uint64_t base = it_store_used();
   size_t n = 1 << 20;
   uint8_t *data = malloc(n);
   fill(data, n, 3);
@@ -152,7 +139,7 @@ START_TEST(test_object_inside_object)
   free(data);
   ck_assert_int_eq(rayc_put_with_refs("outer", 5, &inner, 1, &outer), 0);
   rayc_ref_release(&inner); /* outer holds it */
-  ck_assert_uint_gt(store_used(), base);
+  ck_assert_uint_gt(it_store_used(), base);
 
   /* outer inside a value argument: the task borrows outer, gets it, borrows inner, gets that */
   rayc_arg a = RAYC_ARG_VAL_REFS("x", 1, &outer, 1);
@@ -192,7 +179,7 @@ END_TEST
 START_TEST(test_actor_keeps_borrowed_ref)
 {
   it_connect();
-  uint64_t base = store_used();
+  uint64_t base = it_store_used();
   size_t n = 1 << 20;
   uint8_t *data = malloc(n);
   fill(data, n, 11);
@@ -204,7 +191,7 @@ START_TEST(test_actor_keeps_borrowed_ref)
   ck_assert_int_eq(call_i64(&k, "keep", &a, 1), 1);
   rayc_ref_release(&x); /* the actor borrows it: it stays */
   usleep(300000);
-  ck_assert_uint_gt(store_used(), base);
+  ck_assert_uint_gt(it_store_used(), base);
   rayc_ref r = call(&k, "read", NULL, 0);
   int64_t v[2];
   get_i64s(&r, v, 2);
@@ -218,7 +205,7 @@ START_TEST(test_actor_keeps_borrowed_ref)
   ck_assert_int_eq(call_i64(&k, "keep", &a, 1), 1);
   rayc_ref_release(&x);
   usleep(300000);
-  ck_assert_uint_gt(store_used(), base);
+  ck_assert_uint_gt(it_store_used(), base);
   ck_assert_uint_eq(counts().borrowers, 1);
   ck_assert_int_eq(rayc_actor_kill(&k, 1), 0);
   expect_all_freed(base);
@@ -259,7 +246,7 @@ static void check_made(const rayc_buf *b, size_t n, size_t size)
 START_TEST(test_results_contain_refs)
 {
   it_connect();
-  uint64_t base = store_used();
+  uint64_t base = it_store_used();
   int64_t args[2][2] = {{5, 150000}, {3, 8}}; /* in the store; inline */
   for (int t = 0; t < 2; t++) {
     rayc_arg a[2] = {RAYC_ARG_VAL(&args[t][0], 8), RAYC_ARG_VAL(&args[t][1], 8)};
@@ -328,7 +315,7 @@ START_TEST(test_borrowed_pending)
   ck_assert_msg(rc == 0, "get: %s", rayc_last_error());
   ck_assert_int_lt(mono_ms() - t0, 20000);
   rayc_ref_release(&child);
-  expect_all_freed(store_used());
+  expect_all_freed(it_store_used());
   rayc_shutdown();
 }
 END_TEST
@@ -400,7 +387,7 @@ END_TEST
 START_TEST(test_10k_refs)
 {
   it_connect();
-  uint64_t base = store_used();
+  uint64_t base = it_store_used();
   enum { N = 10000, GETS = 20 };
   rayc_ref *refs = malloc(N * sizeof(*refs));
   for (int64_t i = 0; i < N; i++)

@@ -6,7 +6,6 @@
  * go (read or not).
  */
 #include "itest.h"
-#include "object-store/store_client.h"
 
 #include <signal.h>
 #include <time.h>
@@ -20,18 +19,6 @@ static int64_t mono_ms(void)
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t store_used(void)
-{
-  char path[700];
-  snprintf(path, sizeof(path), "%s/session_latest/sockets/store", it_temp);
-  store_client_t *c = NULL;
-  ck_assert_int_eq(store_client_connect(path, &c), 0);
-  store_stats_t st;
-  ck_assert_int_eq(store_client_stats(c, &st), 0);
-  store_client_destroy(c);
-  return st.bytes_used;
-}
-
 /* Waits until this driver owns nothing and the store is back at base. */
 static void expect_all_freed(uint64_t base)
 {
@@ -40,7 +27,7 @@ static void expect_all_freed(uint64_t base)
   uint64_t used;
   for (;;) {
     ck_assert_int_eq(rayc_ref_counts_get(&c), 0);
-    used = store_used();
+    used = it_store_used();
     if ((c.owned == 0 && used == base) || mono_ms() > end)
       break;
     usleep(50 * 1000);
@@ -87,7 +74,7 @@ static int next_i64(const rayc_ref *gen, int64_t *v, size_t *len)
 START_TEST(test_stream_in_order_then_end)
 {
   it_connect();
-  uint64_t base = store_used();
+  uint64_t base = it_store_used();
   rayc_arg a[1] = {RAYC_ARG_I64(20)};
   rayc_ref gen = submit_stream("gen_count", a, 1);
   int64_t v;
@@ -159,7 +146,7 @@ END_TEST
 START_TEST(test_stream_large_items_freed)
 {
   it_connect();
-  uint64_t base = store_used();
+  uint64_t base = it_store_used();
   rayc_arg a[3] = {RAYC_ARG_I64(6), RAYC_ARG_I64(-1), RAYC_ARG_I64(1 << 20)};
   rayc_ref gen = submit_stream("gen_count", a, 3);
   int64_t v;
@@ -172,7 +159,7 @@ START_TEST(test_stream_large_items_freed)
   rayc_buf b;
   ck_assert_int_eq(rayc_get(&gen, 1, WAIT_MS, &b), 0); /* finished: 3 items unread */
   rayc_buf_release(&b, 1);
-  ck_assert_uint_ge(store_used(), base + 3 * (1 << 20));
+  ck_assert_uint_ge(it_store_used(), base + 3 * (1 << 20));
   rayc_ref_release(&gen);
   expect_all_freed(base);
   rayc_shutdown();

@@ -206,22 +206,10 @@ START_TEST(test_100k_noop_tasks)
 }
 END_TEST
 
-static uint64_t store_used(void)
-{
-  char path[700];
-  snprintf(path, sizeof(path), "%s/session_latest/sockets/store", it_temp);
-  store_client_t *c = NULL;
-  ck_assert_int_eq(store_client_connect(path, &c), 0);
-  store_stats_t st;
-  ck_assert_int_eq(store_client_stats(c, &st), 0);
-  store_client_destroy(c);
-  return st.bytes_used;
-}
-
 START_TEST(test_memory_returns_to_baseline)
 {
   it_connect();
-  uint64_t base = store_used();
+  uint64_t base = it_store_used();
   enum { N = 10000, WINDOW = 64 };
   int64_t size = 1 << 20;
   rayc_ref win[WINDOW];
@@ -242,7 +230,7 @@ START_TEST(test_memory_returns_to_baseline)
       win[slot] = submit("bytes", a, 2, NULL);
     }
   }
-  uint64_t after = store_used();
+  uint64_t after = it_store_used();
   ck_assert_msg(after == base, "store bytes in use: %llu before, %llu after", (unsigned long long)base,
                 (unsigned long long)after);
   rayc_shutdown();

@@ -4,6 +4,8 @@
  */
 #include <rayc.h>
 
+#include "tests/tasks/task_files.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,14 +71,8 @@ static int gen_die_once(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, 
   int first = stat(path, &st) != 0;
   for (int64_t i = 0; i < n; i++) {
     if (first && i == 2) {
-      char tmp[600];
-      snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-      FILE *f = fopen(tmp, "w");
-      if (!f)
-        return rayc_task_fail(ctx, "cannot write %s", tmp);
-      fprintf(f, "%d\n", (int)getpid());
-      fclose(f);
-      rename(tmp, path);
+      if (task_write_pid(path) != 0)
+        return rayc_task_fail(ctx, "cannot write %s", path);
       sleep(60);
       return rayc_task_fail(ctx, "gen_die_once was not killed");
     }

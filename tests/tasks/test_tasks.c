@@ -3,6 +3,8 @@
  */
 #include <rayc.h>
 
+#include "tests/tasks/task_files.h"
+
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -90,6 +92,18 @@ static void arg_path(const rayc_buf *b, char *out, size_t len)
   out[n] = '\0';
 }
 
+int task_write_pid(const char *path)
+{
+  char tmp[600];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f)
+    return -1;
+  fprintf(f, "%d\n", (int)getpid());
+  fclose(f);
+  return rename(tmp, path) == 0 ? 0 : -1;
+}
+
 /* die_once(path) -> 42. The first attempt writes its pid to path and sleeps (the test kills it);
  * a retry finds the file and returns at once. */
 static int die_once(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
@@ -102,14 +116,8 @@ static int die_once(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size
   struct stat st;
   if (stat(path, &st) == 0)
     return ret_i64(ctx, 0, 42);
-  char tmp[600];
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    return rayc_task_fail(ctx, "cannot write %s", tmp);
-  fprintf(f, "%d\n", (int)getpid());
-  fclose(f);
-  rename(tmp, path);
+  if (task_write_pid(path) != 0)
+    return rayc_task_fail(ctx, "cannot write %s", path);
   sleep(30);
   return rayc_task_fail(ctx, "die_once was not killed");
 }
@@ -160,17 +168,11 @@ static void arg_path(const rayc_buf *b, char *out, size_t cap);
  * has started. */
 static void announce(const rayc_buf *args, size_t nargs)
 {
-  char path[512], tmp[600];
+  char path[512];
   if (nargs < 1)
     return;
   arg_path(&args[0], path, sizeof(path));
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    return;
-  fprintf(f, "%d\n", (int)getpid());
-  fclose(f);
-  rename(tmp, path);
+  task_write_pid(path);
 }
 
 /* spin([path]) -> fails with "stopped" once the task is cancelled (gives up after 30 s). */
@@ -213,17 +215,12 @@ RAYC_REMOTE(typed)
 static int pid_sleep(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
   (void)nrets;
-  char path[512], tmp[600];
+  char path[512];
   if (nargs != 1)
     return rayc_task_fail(ctx, "pid_sleep takes a path");
   arg_path(&args[0], path, sizeof(path));
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    return rayc_task_fail(ctx, "cannot write %s", tmp);
-  fprintf(f, "%d\n", (int)getpid());
-  fclose(f);
-  rename(tmp, path);
+  if (task_write_pid(path) != 0)
+    return rayc_task_fail(ctx, "cannot write %s", path);
   sleep(30);
   return ret_i64(ctx, 0, 0);
 }
