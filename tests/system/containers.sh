@@ -58,10 +58,21 @@ ct_boot() {
 
 c() { local i=$1; shift; nsenter -t "${CT_SD[$i]}" --all "$@"; }
 
+# ct_init_pid NSPAWN_PID: the pid of the container's systemd (a child of systemd-nspawn), or nothing
+ct_init_pid() {
+  local p
+  for p in $(pgrep -P "$1"); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd ] && { echo "$p"; return; }
+  done
+}
+
 ct_wait() {
   local i=$1 st=""
   for _ in $(seq 1 1800); do # 180 s: a loaded machine boots slowly
-    [ -z "${CT_SD[$i]:-}" ] && CT_SD[$i]=$(pgrep -P "${CT_NSPAWN[$i]}" | head -1)
+    # nspawn forks a short-lived helper before the container's init: take only a child that
+    # already runs systemd, and look again if the one taken has gone.
+    if [ -n "${CT_SD[$i]:-}" ] && ! kill -0 "${CT_SD[$i]}" 2>/dev/null; then CT_SD[$i]=""; fi
+    [ -z "${CT_SD[$i]:-}" ] && CT_SD[$i]=$(ct_init_pid "${CT_NSPAWN[$i]}")
     if [ -n "${CT_SD[$i]:-}" ]; then
       st=$(c "$i" systemctl is-system-running 2>/dev/null)
       case "$st" in running | degraded) return 0 ;; esac
