@@ -64,11 +64,11 @@ static rpc_channel_t *pg_raylet(gcs_pgs_t *m, const gcs_node_t *n)
 
 /* A raylet's answer carries its resources: fresher than its last heartbeat. */
 static void pg_node_resources(gcs_pgs_t *m, const id_node_t *id, Rayc__ResourceEntry **avail, size_t navail,
-                              Rayc__ResourceEntry **total, size_t ntotal)
+                              Rayc__ResourceEntry **total, size_t ntotal, int64_t seq)
 {
   gcs_node_t *n = pg_alive_node(m, id);
   if (n && ntotal > 0)
-    gcs_nodes_set_resources(&m->s->nodes, n, avail, navail, total, ntotal);
+    gcs_nodes_set_resources(&m->s->nodes, n, avail, navail, total, ntotal, seq);
 }
 
 static void pg_kick(gcs_pgs_t *m);
@@ -98,7 +98,7 @@ static void cancel_done(void *arg, int status, const char *detail, ProtobufCMess
   Rayc__CancelResourceReserveReply *rep = (Rayc__CancelResourceReserveReply *)resp;
   if (status == 0 && !st->m->stopping) {
     pg_node_resources(st->m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
-                      rep->n_resources_total);
+                      rep->n_resources_total, rep->report_seq);
     if (rep->cancelled > 0) /* resources came back: groups waiting for them try now */
       pg_kick(st->m);
   } else if (status != 0 && !st->m->stopping && pg_alive_node(st->m, &st->node))
@@ -412,11 +412,11 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
     committed = ok && rep->committed;
     if (!m->stopping)
       pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
-                        rep->n_resources_total);
+                        rep->n_resources_total, rep->report_seq);
   } else if (ok && !m->stopping) {
     Rayc__CommitBundleResourcesReply *rep = (Rayc__CommitBundleResourcesReply *)resp;
     pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
-                      rep->n_resources_total);
+                      rep->n_resources_total, rep->report_seq);
   }
   if (!g) {
     /* abandoned (removed, or a node died meanwhile): give back what this step reserved */
