@@ -350,16 +350,21 @@ static void clt_cancel_all(rpc_client_t *c)
   pthread_mutex_unlock(&c->mu);
 }
 
+static void clt_channel_free(rpc_channel_t *ch)
+{
+  grpc_channel_destroy(ch->ch); /* calls in flight hold references of their own */
+  for (size_t i = 0; i < ch->nmh; i++)
+    free(ch->mh[i].path);
+  free(ch->mh);
+  free(ch->target);
+  free(ch);
+}
+
 static void clt_free_resources(rpc_client_t *c)
 {
   for (rpc_channel_t *ch = c->channels, *next; ch; ch = next) {
     next = ch->next;
-    grpc_channel_destroy(ch->ch);
-    for (size_t i = 0; i < ch->nmh; i++)
-      free(ch->mh[i].path);
-    free(ch->mh);
-    free(ch->target);
-    free(ch);
+    clt_channel_free(ch);
   }
   for (struct rpc_pluck *p = c->plucks, *next; p; p = next) {
     next = p->next;
@@ -443,6 +448,21 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
   }
   pthread_mutex_unlock(&c->mu);
   return ch;
+}
+
+void rpc_channel_forget(rpc_client_t *c, const char *target)
+{
+  rpc_channel_t *gone = NULL;
+  pthread_mutex_lock(&c->mu);
+  for (rpc_channel_t **pp = &c->channels; *pp; pp = &(*pp)->next)
+    if (strcmp((*pp)->target, target) == 0) {
+      gone = *pp;
+      *pp = gone->next;
+      break;
+    }
+  pthread_mutex_unlock(&c->mu);
+  if (gone)
+    clt_channel_free(gone);
 }
 
 /* Copies init into a call record linked in flight; RAYC_ECANCELLED while the client closes. */
