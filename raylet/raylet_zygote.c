@@ -83,6 +83,9 @@ static int zygote_read_exits(raylet_zygote_t *z)
       z->state = ZYGOTE_READY;
       log_info("worker zygote (pid %d) ready: C workers are forked from it", (int)z->pid);
     } else if (e.pid > 0) {
+      /* what a worker costs, start to exit (docs/PERFORMANCE.md, actor worker process) */
+      log_info("worker pid %d exited: %.1f ms CPU over its life, %u page faults, %u context switches", (int)e.pid,
+               e.cpu_us / 1e3, e.minflt, e.nvcsw);
       raylet_pool_zygote_exit(z->r, e.pid, e.status);
     }
   }
