@@ -259,6 +259,7 @@ typedef struct cw {
   int node_draining;  /* worker: the raylet said the node drains (atomic): replies say worker_exiting */
   int lease_wanted;   /* worker: the raylet said other owners wait (atomic): the next reply says so */
   pthread_cond_t bg_cv;
+  int bg_sleeping, bg_kicked;        /* atomics: cw_bg.c's sleep and its wake-up */
   rpc_server_t *server;              /* workers */
   char *session_dir;                 /* a private cluster started by rayc_init, or NULL */
   char *token;                       /* the cluster token every call carries and our servers require (owned;
@@ -362,6 +363,15 @@ void cw_classes_free(cw_t *cw);
 /* Cancels every unfinished task submitted by parent (recursive cancel); cw->mu held. */
 void cw_cancel_children(cw_t *cw, const id_task_t *parent, int force);
 void *cw_bg_main(void *arg);
+/* cw_bg.c: something may have work for the background thread (a public API call, a call the
+ * worker's server accepted): a sleeping worker's thread wakes and ticks for a while. Any thread,
+ * no lock held; cheap when the thread is awake. cw_bg_kick_ctx takes the cw as void *. */
+void cw_bg_kick(cw_t *cw);
+void cw_bg_kick_ctx(void *cw);
+/* cw_exit.c: stops the background thread and reports the last task events; returns 1 when the
+ * worker has nothing else to hand back (no leases, borrowed or lent refs, parked waits, actor
+ * handles) and may _exit at once, 0 when cw_destroy() must run. Call after the server is gone. */
+int cw_worker_exit_quick(cw_t *cw);
 
 /* cw_pg.c */
 /* The resource names a task of placement group pg (bundle index, -1: any) asks for instead of

@@ -562,39 +562,6 @@ void cw_classes_free(cw_t *cw)
   }
 }
 
-void *cw_bg_main(void *arg)
-{
-  cw_t *cw = arg;
-  int64_t owner_tick_ms = now_ms(), events_tick_ms = now_ms();
-  pthread_mutex_lock(&cw->mu);
-  while (!cw->stopping) {
-    struct timespec ts = realtime_deadline_ms(20);
-    pthread_cond_timedwait(&cw->bg_cv, &cw->mu, &ts);
-    if (!cw->stopping) {
-      cw_leases_return_idle(cw, 0);
-      for (cw_class_t *c = cw->classes; c; c = c->next)
-        if (c->retry_after_ms && now_ms() >= c->retry_after_ms)
-          cw_pump(cw, c);
-      cw_actors_tick(cw);
-      cw_borrow_tick(cw);
-    }
-    if (!cw->stopping && now_ms() - events_tick_ms >= 1000) {
-      events_tick_ms = now_ms();
-      pthread_mutex_unlock(&cw->mu); /* the events have their own lock; the send is asynchronous */
-      cw_events_flush(cw, 0);
-      pthread_mutex_lock(&cw->mu);
-    }
-    if (!cw->stopping && now_ms() - owner_tick_ms >= 1000) {
-      owner_tick_ms = now_ms();
-      pthread_mutex_unlock(&cw->mu); /* rt.mu is never taken under cw->mu */
-      cw_actor_owner_tick();
-      pthread_mutex_lock(&cw->mu);
-    }
-  }
-  pthread_mutex_unlock(&cw->mu);
-  return NULL;
-}
-
 /* ---- rayc_remote ---- */
 
 void rayc_task_opts_init(rayc_task_opts *o)
