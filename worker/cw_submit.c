@@ -105,8 +105,6 @@ void cw_class_push_front(cw_class_t *c, cw_task_t *t)
 
 /* ---- pushing tasks ---- */
 
-static void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting);
-
 void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep)
 {
   for (size_t i = 0; i < rep->n_returns; i++) {
@@ -306,7 +304,7 @@ static void cw_return_done(void *arg, int status, const char *detail, ProtobufCM
   pb_free(resp);
 }
 
-static void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting)
+void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting)
 {
   cw_class_t *c = l->cls;
   for (cw_lease_t **pp = &c->leases; *pp; pp = &(*pp)->next)
@@ -535,7 +533,7 @@ void cw_leases_return_idle(cw_t *cw, int all)
   for (cw_class_t *c = cw->classes; c; c = c->next) {
     for (cw_lease_t **pp = &c->leases; *pp;) {
       cw_lease_t *l = *pp;
-      int idle = l->in_flight == 0 && !c->head && now - l->idle_since_ms >= CW_LEASE_IDLE_MS;
+      int idle = l->in_flight == 0 && !c->head && now - l->idle_since_ms >= cw->lease_idle_ms;
       if (l->in_flight == 0 && (all || idle || l->dead))
         cw_lease_remove(cw, l, l->dead);
       else
