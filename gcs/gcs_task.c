@@ -315,6 +315,10 @@ static void task_apply(gcs_events_t *e, const Rayc__TaskEvent *ev)
   if (ev->worker_pid > 0)
     r->pid = ev->worker_pid;
   set_id(r->job, &r->has_job, &ev->job_id, ID_JOB_SIZE);
+  if (!r->has_job) { /* reporters leave it out: a TaskID ends with its JobID */
+    memcpy(r->job, r->key + ID_TASK_SIZE - ID_JOB_SIZE, ID_JOB_SIZE);
+    r->has_job = 1;
+  }
   set_id(r->node, &r->has_node, &ev->node_id, ID_NODE_SIZE);
   set_id(r->worker, &r->has_worker, &ev->worker_id, ID_WORKER_SIZE);
   set_id(r->actor, &r->has_actor, &ev->actor_id, ID_ACTOR_SIZE);
