@@ -287,6 +287,13 @@ typedef struct cw {
   int releasing;            /* cw_objects_release_all: freeing cascades nothing */
   int npoll_retry;          /* peers with a poll to retry */
   int lease_idle_ms;        /* an idle lease is held this long for more tasks (cw_lease_idle_ms) */
+  int oom_retries;          /* cw_oom_retries(), read once */
+  struct cw_last_class {    /* cw_submit.c: the class of the last plain task (no custom resources, no
+                               placement group, no node affinity) and its shape */
+    cw_class_t *cls;        /* NULL: none yet */
+    double cpus, gpus, memory;
+    int strategy, language;
+  } last_class;
 } cw_t;
 
 /* The CoreWorkerService/ActorWorkerService table a worker (driver 0) or a driver (1) serves; for

@@ -544,6 +544,7 @@ void cw_leases_return_idle(cw_t *cw, int all)
 
 void cw_classes_free(cw_t *cw)
 {
+  cw->last_class.cls = NULL;
   cw_actors_release(cw);
   while (cw->classes) {
     cw_class_t *c = cw->classes;
@@ -651,19 +652,46 @@ static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
     snprintf(c->key + off, sizeof(c->key) - off, " python");
 }
 
+/* A task of the plain shape the last one had finds its class by five numbers instead of building
+ * the class key (most programs submit tasks of one or two shapes). */
+static int cw_class_is_last(const cw_t *cw, const rayc_task_opts *o)
+{
+  const struct cw_last_class *l = &cw->last_class;
+  return l->cls && o->nresources == 0 && !o->placement_group && o->strategy != RAYC_STRATEGY_NODE_AFFINITY &&
+         o->num_cpus == l->cpus && o->num_gpus == l->gpus && o->memory == l->memory &&
+         (int)o->strategy == l->strategy && (int)o->language == l->language;
+}
+
+static void cw_class_remember(cw_t *cw, const rayc_task_opts *o, cw_class_t *c)
+{
+  if (o->nresources || o->placement_group || o->strategy == RAYC_STRATEGY_NODE_AFFINITY)
+    return;
+  cw->last_class = (struct cw_last_class){.cls = c,
+                                          .cpus = o->num_cpus,
+                                          .gpus = o->num_gpus,
+                                          .memory = o->memory,
+                                          .strategy = (int)o->strategy,
+                                          .language = (int)o->language};
+}
+
 static cw_class_t *cw_class_get(cw_t *cw, const rayc_task_opts *o)
 {
+  if (cw_class_is_last(cw, o))
+    return cw->last_class.cls;
   cw_class_t probe;
   memset(&probe, 0, sizeof(probe));
   cw_class_key(o, &probe);
   for (cw_class_t *c = cw->classes; c; c = c->next)
-    if (strcmp(c->key, probe.key) == 0)
+    if (strcmp(c->key, probe.key) == 0) {
+      cw_class_remember(cw, o, c);
       return c;
+    }
   cw_class_t *c = xmalloc(sizeof(*c));
   *c = probe;
   c->cw = cw;
   c->next = cw->classes;
   cw->classes = c;
+  cw_class_remember(cw, o, c);
   return c;
 }
 
@@ -747,7 +775,7 @@ static cw_task_t *cw_task_new(cw_t *cw, const char *fn, size_t nargs, const rayc
   t->num_returns = o->num_returns;
   t->streaming = o->streaming != 0;
   t->attempts_left = o->max_retries;
-  t->oom_attempts_left = o->max_retries != 0 ? cw_oom_retries() : 0;
+  t->oom_attempts_left = o->max_retries != 0 ? cw->oom_retries : 0;
   t->retry_exceptions = o->retry_exceptions;
   t->cls = cw_class_get(cw, o);
   t->parent = cw->current_task;
