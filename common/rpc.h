@@ -130,6 +130,10 @@ int rpc_server_start(rpc_server_t *s);
  * handler running on the server's own thread (that aborts: it would join itself). */
 void rpc_server_destroy(rpc_server_t *s);
 
+/* A server without a loop calls fn(ctx) on its thread for every call it accepts, just before the
+ * handler (the core worker wakes its background thread so). Any thread; NULL removes it. */
+void rpc_server_on_call(rpc_server_t *s, void (*fn)(void *ctx));
+
 /* Finishes call with resp (borrowed: packed before return; NULL sends an empty message, every
  * field default). Thread-safe. After the call, neither call nor its request may be used. */
 void rpc_reply(rpc_call_t *call, const ProtobufCMessage *resp);
@@ -186,6 +190,12 @@ void rpc_client_destroy(rpc_client_t *c);
 /* Returns a channel to target ("host:port" or "unix:/path"), connecting lazily; the client keeps
  * ownership (channels are destroyed with the client). The same target returns the same channel. */
 rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target);
+
+/* Destroys c's channel to target, if it has one, for a peer that is gone for good (an actor's
+ * worker that exited), so a client that talks to many short-lived peers does not keep a channel
+ * to each forever. Calls in flight on it finish as they would; a later rpc_channel_get(target)
+ * makes a new channel. The caller must hold no rpc_channel_t pointer to target past this. */
+void rpc_channel_forget(rpc_client_t *c, const char *target);
 
 /* Starts a unary call of svc.method with req (borrowed: packed before return). done runs exactly
  * once if this returns 0; on a negative return it never runs: RAYC_EINVALID_ARGUMENT for a method

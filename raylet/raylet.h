@@ -50,13 +50,14 @@ typedef struct raylet_config {
   int idle_worker_timeout_ms;
   int runtime_env_ttl_ms; /* a job working-dir copy unused here this long is removed (0: never) */
   int object_manager_port;
-  int worker_zygote;         /* 1: C workers are forked by a preloaded rayc-worker --zygote */
-  int prestart_workers;      /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
-  int drain_deadline_ms;     /* how long leases may still run after DrainRaylet */
-  int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
-  int metrics_port;          /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
-  int store_metrics_port;    /* the store's, advertised to the GCS (0: unknown) */
-  int local_max_conns;       /* limits on the local socket's peers (common/local.h) */
+  int worker_zygote;          /* 1: C workers are forked by a preloaded rayc-worker --zygote */
+  int prestart_workers;       /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
+  int prestart_actor_workers; /* idle workers kept ready per job that creates actors here (0: none) */
+  int drain_deadline_ms;      /* how long leases may still run after DrainRaylet */
+  int node_affinity_wait_ms;  /* a hard affinity target not in the view is waited for this long */
+  int metrics_port;           /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
+  int store_metrics_port;     /* the store's, advertised to the GCS (0: unknown) */
+  int local_max_conns;        /* limits on the local socket's peers (common/local.h) */
   int64_t local_frame_max;
   int local_stall_ms;
   int mem_refresh_ms;   /* memory monitor period (raylet_mem.c); 0: off */
@@ -235,6 +236,13 @@ void raylet_lease_set_blocked(raylet_t *r, raylet_worker_t *w, int blocked);
 void raylet_lease_unblock(raylet_t *r, raylet_lease_t *l);
 /* Starts workers for a driver's job that just registered, so its first tasks find them ready. */
 void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int lang);
+/* An actor lease of (job, code_path, lang) (job: the actor job, top bit set) is taking worker
+ * taken: starts workers so that --prestart-actor-workers of that key stay idle or starting
+ * beyond the demand requests of it still queued, without passing --max-starting-workers
+ * (starting_total: workers starting now). The next actor then finds its worker ready instead
+ * of waiting for one to start. Returns how many it started. */
+int raylet_pool_spare_actors(raylet_t *r, id_job_t job, const char *code_path, int lang, const raylet_worker_t *taken,
+                             int demand, int starting_total);
 /* Tells every registered worker that the node drains (a node_draining frame). */
 void raylet_pool_notify_draining(raylet_t *r);
 /* The zygote reaped worker pid (status as waitpid gives it), or died (every worker it forked is
