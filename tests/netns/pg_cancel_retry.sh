@@ -14,7 +14,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 netns_require || exit 77
 unset RAYC_ADDRESS RAYC_TOKEN_FILE RAYC_TOKEN RAYC_CODE_PATH
 
-NETNS_NO_SANITIZER_CHECK=1 # the Python driver is not built with the sanitizers
+# An asan build's Python extension needs the sanitizer runtimes loaded first (tests/python/run-pytest
+# does the same); the interpreter's own allocations are not ours to report.
+PRELOAD=()
+ext=$(ls "$B"/python/rayc/_rayc*.so 2>/dev/null | head -1)
+if [ -n "$ext" ] && nm -D "$ext" 2>/dev/null | grep -q __asan_init; then
+  PRELOAD=(LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+    ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
+fi
 netns_cluster_begin pgcancel 2 256m
 export RAYC_HEALTH_CHECK_FAILURE_THRESHOLD=60 # host 2 stays ALIVE while cut off
 HEAD="$(netns_ip 1):6380"
@@ -29,7 +36,7 @@ start_node 1 '{}' --head
 export RAYC_TOKEN_FILE="$ROOT/n1/cluster_token"
 start_node 2 '{"pin": 1}'
 
-netns_spawn 1 env ROOT="$ROOT" RAYC_ADDRESS="$HEAD" PYTHONPATH="$B/python" /usr/bin/python3 \
+netns_spawn 1 env "${PRELOAD[@]}" ROOT="$ROOT" RAYC_ADDRESS="$HEAD" PYTHONPATH="$B/python" /usr/bin/python3 \
   "$HERE/pg_cancel_retry.py" > "$ROOT/driver.out" 2>&1
 DRIVER=$NETNS_PID
 for _ in $(seq 1 600); do grep -q -E 'READY|FAIL|Error' "$ROOT/driver.out" && break; sleep 0.1; done
