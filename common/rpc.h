@@ -130,6 +130,10 @@ int rpc_server_start(rpc_server_t *s);
  * handler running on the server's own thread (that aborts: it would join itself). */
 void rpc_server_destroy(rpc_server_t *s);
 
+/* A server without a loop calls fn(ctx) on its thread for every call it accepts, just before the
+ * handler (the core worker wakes its background thread so). Any thread; NULL removes it. */
+void rpc_server_on_call(rpc_server_t *s, void (*fn)(void *ctx));
+
 /* Finishes call with resp (borrowed: packed before return; NULL sends an empty message, every
  * field default). Thread-safe. After the call, neither call nor its request may be used. */
 void rpc_reply(rpc_call_t *call, const ProtobufCMessage *resp);

@@ -137,8 +137,9 @@ struct rpc_server {
   grpc_metadata_array wake_md;
   grpc_status_code wake_status;
   grpc_slice wake_text;
-  int wake_tag;     /* its address is the wake-up's tag */
-  int64_t warn_sec; /* srv_warn() rate limit */
+  int wake_tag;               /* its address is the wake-up's tag */
+  void (*on_call)(void *ctx); /* rpc_server_on_call (atomic) */
+  int64_t warn_sec;           /* srv_warn() rate limit */
   unsigned warn_n;
   unsigned long warn_dropped;
 };
@@ -418,6 +419,9 @@ static void srv_accept(rpc_server_t *s, rpc_call_t *call)
     loopq_post(s->q, srv_dispatch, call);
   } else {
     atomic_store(&call->state, RPC_CALL_PROCESSING);
+    void (*on_call)(void *) = __atomic_load_n(&s->on_call, __ATOMIC_ACQUIRE);
+    if (on_call)
+      on_call(s->ctx);
     row->m->handler(s->ctx, call, call->req);
   }
 }
@@ -813,6 +817,11 @@ const char *rpc_call_peer(const rpc_call_t *ccall)
   }
   pthread_mutex_unlock(&call->peer_mu);
   return call->peer ? call->peer : "unknown peer";
+}
+
+void rpc_server_on_call(rpc_server_t *s, void (*fn)(void *ctx))
+{
+  __atomic_store_n(&s->on_call, fn, __ATOMIC_RELEASE);
 }
 
 unsigned long rpc_server_auth_failures(const rpc_server_t *s)

@@ -11,8 +11,9 @@
  *  - ZYGOTE_REQ_FD: the raylet sends a spawn request (zygote_req_t, then nargs + nenv + 1
  *    NUL-terminated strings: the arguments, the environment, the log file); the zygote answers
  *    with one int32: the child's pid, or a negative errno.
- *  - ZYGOTE_EXIT_FD: the zygote reports {0, 0} once it is ready, then {pid, wait status} for
- *    every child it reaps.
+ *  - ZYGOTE_EXIT_FD: the zygote reports {0, 0} once it is ready, then {pid, wait status} and
+ *    what the child cost over its whole life, exit included (its rusage from wait4), for every
+ *    child it reaps.
  */
 #ifndef RAYC_COMMON_ZYGOTE_H
 #define RAYC_COMMON_ZYGOTE_H
@@ -33,6 +34,10 @@ typedef struct zygote_req {
 typedef struct zygote_exit {
   int32_t pid; /* 0: the zygote is ready */
   int32_t status;
+  uint32_t cpu_us; /* user + system CPU of the child's whole life */
+  uint32_t minflt; /* its page faults (copy-on-write after the fork, mostly) */
+  uint32_t nvcsw;  /* its voluntary context switches */
+  uint32_t reserved;
 } zygote_exit_t;
 
 #endif

@@ -142,6 +142,7 @@ typedef struct raylet_driver {
 typedef struct raylet_jobs {
   int64_t seq, epoch; /* the position in the GCS's message stream */
   int polling;        /* a Poll (or the resync's GetAllJobInfo) is in flight */
+  int wanted;         /* the GCS has news for us (a heartbeat said so) or a poll failed */
   int64_t retry_ms;   /* after a failed poll: when to poll again */
   uint8_t sub_id[16];
   id_job_t *dead; /* finished jobs */
@@ -325,6 +326,8 @@ void raylet_gcs_mark_job_finished(raylet_t *r, id_job_t job, const char *reason)
 
 /* raylet_jobs.c */
 void raylet_jobs_cron(raylet_t *r);
+/* A heartbeat reply's JOB-channel position: polls the channel when it holds news for this node. */
+void raylet_jobs_on_heartbeat(raylet_t *r, int64_t pubsub_epoch, int64_t job_seq);
 int raylet_jobs_is_dead(const raylet_t *r, id_job_t job);
 /* job finished (a JOB message, or its driver left this node): end its workers and requests here. */
 void raylet_jobs_finished(raylet_t *r, id_job_t job, const char *why);

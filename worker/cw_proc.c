@@ -2,6 +2,7 @@
  * librayc's runtime context, the one process-wide variable of the core worker (why: cw_proc.h).
  */
 #include "worker/cw_proc.h"
+#include "worker/cw.h"
 
 #include "common/status.h"
 
@@ -24,5 +25,7 @@ cw_t *cw_api(void)
   cw_t *cw = cw_proc.cw;
   if (!cw)
     cw_set_error(RAYC_ENOT_CONNECTED, "rayc_init() has not been called");
+  else
+    cw_bg_kick(cw); /* the call may leave work for the background thread (cw_bg.c) */
   return cw;
 }

@@ -110,7 +110,7 @@ static void *worker_watchdog(void *arg)
         __atomic_store_n(&cw->node_draining, 1, __ATOMIC_RELAXED);
       }
       if (m->body_case == RAYC__LOCAL_MESSAGE__BODY_LEASE_WANTED)
-        __atomic_store_n(&cw->lease_wanted, 1, __ATOMIC_RELAXED);
+        cw_lease_wanted_tell(cw);
       pb_free(m);
     }
   }
@@ -138,6 +138,7 @@ static int worker_start(cw_t *cw, worker_config_t *c)
   int rc = cw->client ? cw_worker_serve(cw) : RAYC_EINTERNAL;
   if (rc != 0)
     return cw_set_error(rc, "cannot start the CoreWorkerService on %s", c->node_ip);
+  rpc_server_on_call(cw->server, cw_bg_kick_ctx); /* a call may bring work for the sleeping bg thread */
   t1 = worker_cpu_ms();
   char *code = NULL, *wd = NULL; /* "pkg_<sha256>/..." entries: this node's copy of the job's working dir */
   rc = cw_rtenv_resolve(cw, c->session_dir, c->code_path, &code, &wd);
@@ -184,7 +185,12 @@ int rayc_worker_main(int argc, char **argv)
     cw_worker_run(cw);
     pthread_join(wd, NULL);
   }
-  rpc_server_destroy(cw->server);
+  rpc_server_destroy(cw->server); /* every reply sent */
+  if (rc == 0 && cw_worker_exit_quick(cw)) {
+    log_info("worker exits (nothing to hand back: quick exit)");
+    fflush(NULL); /* the job's stdout and stderr */
+    _exit(0);
+  }
   cw_destroy(cw); /* callbacks of calls it cancels find cw through their context */
   cw_proc.cw = NULL;
   cfg_release(worker_settings, ARRAY_LEN(worker_settings), &conf);

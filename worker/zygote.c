@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -123,8 +124,15 @@ static void zygote_reap(int sfd)
   }
   int st;
   pid_t pid;
-  while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-    zygote_exit_t e = {.pid = pid, .status = st};
+  struct rusage ru;
+  while ((pid = wait4(-1, &st, WNOHANG, &ru)) > 0) {
+    uint64_t us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+                  (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    zygote_exit_t e = {.pid = pid,
+                       .status = st,
+                       .cpu_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us,
+                       .minflt = (uint32_t)ru.ru_minflt,
+                       .nvcsw = (uint32_t)ru.ru_nvcsw};
     send(ZYGOTE_EXIT_FD, &e, sizeof(e), MSG_NOSIGNAL);
   }
 }
@@ -140,7 +148,7 @@ int worker_zygote_run(int argc, char **argv)
   sigprocmask(SIG_BLOCK, &chld, NULL);
   int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
   char *buf = malloc(ZYGOTE_MAX_REQUEST);
-  zygote_exit_t ready = {0, 0};
+  zygote_exit_t ready = {.pid = 0};
   if (sfd < 0 || !buf || send(ZYGOTE_EXIT_FD, &ready, sizeof(ready), MSG_NOSIGNAL) < 0) {
     fprintf(stderr, "rayc-worker --zygote: cannot start: %s\n", strerror(errno));
     return 1;
