@@ -148,7 +148,7 @@ $(B)/bin/rayc-worker: $(B)/worker/main.o $(B)/worker/zygote.o $(LIBRAYC)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
 # The CLI uses internals (launch, RPC, the store client) librayc does not export: it links its own
 # copies statically beside the public API.
-CLI_STATIC := $(B)/client/launch.o $(B)/client/launch_gcs.o $(STORECLIENT_O) $(LIBCOMMON)
+CLI_STATIC := $(B)/client/launch.o $(B)/client/launch_gcs.o $(B)/client/launch_ready.o $(STORECLIENT_O) $(LIBCOMMON)
 $(B)/bin/rayc: $(CLI_O) $(CLI_STATIC) $(LIBRAYC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_O) $(CLI_STATIC) -L$(B)/lib -lrayc $(RPATH) $(LDLIBS) $(CURL_LIBS)

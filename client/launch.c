@@ -55,7 +55,7 @@ extern char **environ;
 
 /* Copies the last few lines of path (from its last KiB) into out, each on a new indented line;
  * "" when unreadable. */
-static void launch_tail(const char *path, char *out, size_t len)
+void launch_tail(const char *path, char *out, size_t len)
 {
   enum { LINES = 5 };
   char buf[1024], *lines[sizeof(buf) / 2], *save = NULL;
@@ -204,36 +204,6 @@ void launch_notify_close(launch_t *l)
   free(l->notify_env);
 }
 
-/* Reads the queued datagrams; returns 1 when pid sent READY=1 (and sets *port from RAYC_PORT). */
-static int launch_notify_recv(launch_t *l, pid_t pid, int *port)
-{
-  char buf[4096];
-  union {
-    struct cmsghdr align;
-    char space[CMSG_SPACE(sizeof(struct ucred))];
-  } ctl;
-  int ready = 0;
-  for (;;) {
-    struct iovec iov = {buf, sizeof(buf) - 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl)};
-    ssize_t n = recvmsg(l->notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0)
-      return ready;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (c && c->cmsg_type == SCM_CREDENTIALS && ((struct ucred *)(void *)CMSG_DATA(c))->pid != pid)
-      continue; /* from another process */
-    buf[n] = '\0';
-    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-      if (strcmp(line, "READY=1") == 0)
-        ready = 1;
-      else if (strncmp(line, "RAYC_PORT=", 10) == 0)
-        *port = atoi(line + 10);
-      else if (strncmp(line, "RAYC_METRICS_PORT=", 18) == 0)
-        l->metrics_port = atoi(line + 18);
-    }
-  }
-}
-
 /* ---- spawning ---- */
 
 static void launch_arg(launch_argv_t *a, const char *flag, const char *val)
@@ -279,7 +249,7 @@ static char **launch_env(const launch_t *l)
 
 /* posix_spawn with stdin from /dev/null, stdout and stderr to logs/<name>.out, a new session (a
  * terminal's ^C reaches `rayc`, not the daemons), default signal dispositions and an empty mask. */
-static int launch_spawn(launch_t *l, const char *name, launch_argv_t *a, pid_t *pid)
+int launch_spawn(launch_t *l, const char *name, launch_argv_t *a, pid_t *pid)
 {
   char *out = xasprintf("%s/logs/%s.out", l->session, name);
   char **env = launch_env(l);
@@ -316,60 +286,6 @@ static int launch_spawn(launch_t *l, const char *name, launch_argv_t *a, pid_t *
     waitpid(*pid, NULL, 0);
   }
   free(pidfile);
-  return rc;
-}
-
-static char *launch_exit_text(int status)
-{
-  if (WIFEXITED(status))
-    return xasprintf("exited with status %d", WEXITSTATUS(status));
-  return xasprintf("was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-}
-
-/* Waits for the daemon's READY=1. 0, or a negative code with *why set to a new message. */
-static int launch_wait_ready(launch_t *l, pid_t pid, int *port, char **why)
-{
-  int timeout = l->opts->ready_timeout_ms > 0 ? l->opts->ready_timeout_ms : 10000;
-  int64_t deadline = now_ms() + timeout;
-  for (;;) {
-    int status;
-    if (launch_notify_recv(l, pid, port))
-      return 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      *why = launch_exit_text(status);
-      return RAYC_EUNAVAILABLE;
-    }
-    int64_t left = deadline - now_ms();
-    if (left <= 0) {
-      *why = xasprintf("did not report READY=1 within %d ms", timeout);
-      return RAYC_ETIMEOUT;
-    }
-    struct pollfd p = {.fd = l->notify_fd, .events = POLLIN};
-    poll(&p, 1, left < LAUNCH_POLL_MS ? (int)left : LAUNCH_POLL_MS);
-  }
-}
-
-/* Starts one daemon and waits until it is ready; releases a. */
-int launch_daemon(launch_t *l, const char *name, launch_argv_t *a, int *port)
-{
-  pid_t pid = 0;
-  char *why = NULL;
-  int rc = launch_spawn(l, name, a, &pid);
-  if (rc == 0)
-    rc = launch_wait_ready(l, pid, port, &why);
-  if (rc < 0 && why) {
-    char tail[1200], *out = xasprintf("%s/logs/%s.out", l->session, name);
-    char *log = xasprintf("%s/logs/%s.log", l->session, name);
-    launch_tail(out, tail, sizeof(tail));
-    if (!tail[0])
-      launch_tail(log, tail, sizeof(tail));
-    l->err = xasprintf("rayc-%s did not start: it %s; see its log %s (and %s)%s%s", name, why, log, out,
-                       tail[0] ? "; it said:" : "", tail);
-    free(log);
-    free(out);
-  }
-  free(why);
-  launch_argv_release(a);
   return rc;
 }
 
@@ -440,14 +356,13 @@ void launch_gcs_forget_password(launch_t *l)
   l->extra_env = NULL;
 }
 
-static int launch_gcs(launch_t *l, launch_result_t *out)
+/* Spawns the GCS (its argv saved for --restart-gcs first) into *c. */
+static int launch_gcs_spawn(launch_t *l, launch_child_t *c)
 {
   launch_argv_t a;
-  int port = 0;
-  const char *ip = l->opts->node_ip;
   launch_argv_common(l, &a, "rayc-gcs");
   launch_arg_num(&a, "--port", l->opts->gcs_port);
-  launch_arg(&a, "--node-ip-address", ip);
+  launch_arg(&a, "--node-ip-address", l->opts->node_ip);
   if (l->opts->redis_address)
     launch_arg(&a, "--redis-address", l->opts->redis_address);
   int rc = launch_gcs_save(l, &a);
@@ -455,31 +370,54 @@ static int launch_gcs(launch_t *l, launch_result_t *out)
     launch_argv_release(&a);
     return rc;
   }
-  rc = launch_daemon(l, "gcs", &a, &port);
+  rc = launch_spawn_child(l, "gcs", &a, c);
   launch_gcs_forget_password(l);
-  if (rc == 0 && port <= 0) {
-    l->err = xasprintf("rayc-gcs reported READY=1 without RAYC_PORT");
-    rc = RAYC_EPROTOCOL;
-  }
-  int v6 = strchr(ip, ':') != NULL;
-  snprintf(out->gcs_address, sizeof(out->gcs_address), "%s%s%s:%d", v6 ? "[" : "", ip, v6 ? "]" : "", port);
   return rc;
 }
 
-static int launch_store(launch_t *l)
+/* Takes the ready GCS's port into out->gcs_address. */
+static int launch_gcs_ready(launch_t *l, const launch_child_t *c, launch_result_t *out)
+{
+  const char *ip = l->opts->node_ip;
+  int v6 = strchr(ip, ':') != NULL;
+  if (c->port <= 0) {
+    l->err = xasprintf("rayc-gcs reported READY=1 without RAYC_PORT");
+    return RAYC_EPROTOCOL;
+  }
+  snprintf(out->gcs_address, sizeof(out->gcs_address), "%s%s%s:%d", v6 ? "[" : "", ip, v6 ? "]" : "", c->port);
+  return 0;
+}
+
+static int launch_store_spawn(launch_t *l, launch_child_t *c)
 {
   launch_argv_t a;
-  int port = 0;
   launch_argv_common(l, &a, "rayc-store");
   launch_arg_num(&a, "--object-store-memory", (double)launch_store_memory(l->opts));
   launch_arg(&a, "--node-ip-address", l->opts->node_ip);
   if (l->opts->object_manager_port > 0)
     launch_arg_num(&a, "--object-manager-port", l->opts->object_manager_port);
-  l->metrics_port = 0;
-  int rc = launch_daemon(l, "store", &a, &port);
-  l->store_om_port = port;                 /* its object manager, which the raylet advertises */
-  l->store_metrics_port = l->metrics_port; /* and its /metrics, which the GCS lists */
-  return rc;
+  return launch_spawn_child(l, "store", &a, c);
+}
+
+/* Starts the store, and on the head the GCS beside it (the store needs nothing from the GCS), and
+ * waits until both are ready; out->gcs_address is set on the head. */
+static int launch_gcs_and_store(launch_t *l, launch_result_t *out)
+{
+  launch_child_t c[2];
+  int n = 0, rc = 0;
+  if (l->opts->head && (rc = launch_gcs_spawn(l, &c[n++])) < 0)
+    return rc;
+  if (!l->opts->gcs_only && (rc = launch_store_spawn(l, &c[n++])) < 0)
+    return rc;
+  if ((rc = launch_wait_children(l, c, n)) < 0)
+    return rc;
+  if (l->opts->head && (rc = launch_gcs_ready(l, &c[0], out)) < 0)
+    return rc;
+  if (!l->opts->gcs_only) {
+    l->store_om_port = c[n - 1].port;              /* its object manager, which the raylet advertises */
+    l->store_metrics_port = c[n - 1].metrics_port; /* and its /metrics, which the GCS lists */
+  }
+  return 0;
 }
 
 static double launch_num_cpus(const launch_opts_t *o)
@@ -492,7 +430,7 @@ static double launch_num_cpus(const launch_opts_t *o)
   return (double)sysconf(_SC_NPROCESSORS_ONLN);
 }
 
-static int launch_raylet(launch_t *l, launch_result_t *out)
+static int launch_raylet_spawn(launch_t *l, const launch_result_t *out, launch_child_t *c)
 {
   launch_argv_t a;
   const launch_opts_t *o = l->opts;
@@ -519,32 +457,66 @@ static int launch_raylet(launch_t *l, launch_result_t *out)
   char *worker = xasprintf("%s/rayc-worker", l->bin_dir);
   launch_arg(&a, "--worker-path", worker);
   free(worker);
-  return launch_daemon(l, "raylet", &a, &out->raylet_port);
+  return launch_spawn_child(l, "raylet", &a, c);
 }
 
-/* The head's HTTP endpoint. Its failure is reported in out->dashboard_error, not fatal: the
- * cluster works without it. Its address goes to <session>/dashboard_address. */
-static void launch_dashboard(launch_t *l, launch_result_t *out)
+/* The head's HTTP endpoint, spawned into *c (c->pid 0 when it could not be). Its failure is
+ * reported in out->dashboard_error, not fatal: the cluster works without it. */
+static void launch_dashboard_spawn(launch_t *l, launch_result_t *out, launch_child_t *c)
 {
   launch_argv_t a;
-  int port = 0;
   launch_argv_common(l, &a, "rayc-dashboard");
   launch_arg(&a, "--gcs-address", out->gcs_address);
   launch_arg(&a, "--node-ip-address", l->opts->node_ip);
   launch_arg_num(&a, "--port", l->opts->dashboard_port);
-  if (launch_daemon(l, "dashboard", &a, &port) != 0 || port <= 0) {
+  if (launch_spawn_child(l, "dashboard", &a, c) < 0) {
+    c->pid = 0;
+    snprintf(out->dashboard_error, sizeof(out->dashboard_error), "%s", l->err);
+    free(l->err);
+    l->err = NULL;
+  }
+  c->optional = 1; /* its readiness is recorded while the raylet is waited for */
+}
+
+/* Waits for the dashboard spawned into c; its address goes to <session>/dashboard_address. */
+static void launch_dashboard_wait(launch_t *l, launch_result_t *out, launch_child_t *c)
+{
+  if (c->pid <= 0)
+    return;
+  c->optional = 0;
+  if (launch_wait_children(l, c, 1) != 0 || c->port <= 0) {
     snprintf(out->dashboard_error, sizeof(out->dashboard_error), "%s", l->err ? l->err : "no port reported");
     free(l->err);
     l->err = NULL;
     return;
   }
-  out->dashboard_port = port;
+  out->dashboard_port = c->port;
   int v6 = strchr(l->opts->node_ip, ':') != NULL;
   char *file = xasprintf("%s/dashboard_address", l->session);
-  char *text = xasprintf("%s%s%s:%d\n", v6 ? "[" : "", l->opts->node_ip, v6 ? "]" : "", port);
+  char *text = xasprintf("%s%s%s:%d\n", v6 ? "[" : "", l->opts->node_ip, v6 ? "]" : "", c->port);
   write_file_atomic(file, text, strlen(text));
   free(text);
   free(file);
+}
+
+/* Starts the raylet, and on the head the dashboard beside it (it needs only the GCS), and waits
+ * for the raylet; *dash is the dashboard (pid 0: none), for launch_dashboard_wait. */
+static int launch_raylet_and_dashboard(launch_t *l, launch_result_t *out, launch_child_t *dash)
+{
+  launch_child_t c[2];
+  int n = 0, rc = 0;
+  memset(dash, 0, sizeof(*dash));
+  if (!l->opts->gcs_only && (rc = launch_raylet_spawn(l, out, &c[n++])) < 0)
+    return rc;
+  if (l->opts->head && l->opts->dashboard_port >= 0)
+    launch_dashboard_spawn(l, out, &c[n++]);
+  if ((rc = launch_wait_children(l, c, n)) < 0)
+    return rc;
+  if (!l->opts->gcs_only)
+    out->raylet_port = c[0].port;
+  if (n > 0 && c[n - 1].optional)
+    *dash = c[n - 1];
+  return 0;
 }
 
 /* ---- start ---- */
@@ -604,7 +576,8 @@ static int launch_token_publish(launch_t *l)
   return rc;
 }
 
-/* Runs the start sequence: session, notify socket, gcs (head) -> address -> store -> raylet. */
+/* Runs the start sequence: session, notify socket, gcs (head) and store -> address -> raylet and
+ * dashboard (head). */
 static int launch_run(launch_t *l, launch_result_t *out)
 {
   int rc = launch_check_opts(l);
@@ -623,23 +596,23 @@ static int launch_run(launch_t *l, launch_result_t *out)
     l->err = xasprintf("cannot bind the readiness socket in %s: %s", l->session, strerror(-rc));
     return rc;
   }
-  if (l->opts->head)
-    rc = launch_gcs(l, out);
-  else
+  launch_child_t dash;
+  if (!l->opts->head)
     snprintf(out->gcs_address, sizeof(out->gcs_address), "%s", l->opts->gcs_address);
+  rc = launch_gcs_and_store(l, out);
   char *addr_file = xasprintf("%s/address", l->session), *addr = xasprintf("%s\n", out->gcs_address);
   if (rc == 0 && (rc = write_file_atomic(addr_file, addr, strlen(addr))) < 0)
     l->err = xasprintf("cannot write %s: %s", addr_file, strerror(-rc));
   free(addr);
   free(addr_file);
-  if (rc == 0 && !l->opts->gcs_only && (rc = launch_store(l)) == 0)
-    rc = launch_raylet(l, out);
+  if (rc == 0)
+    rc = launch_raylet_and_dashboard(l, out, &dash);
   if (rc == 0 && (rc = launch_link_latest(l->temp, l->session)) < 0)
     l->err = xasprintf("cannot link %s/session_latest: %s", l->temp, strerror(-rc));
   if (rc == 0)
     rc = launch_token_publish(l);
-  if (rc == 0 && l->opts->head && l->opts->dashboard_port >= 0)
-    launch_dashboard(l, out);
+  if (rc == 0)
+    launch_dashboard_wait(l, out, &dash);
   return rc;
 }
 

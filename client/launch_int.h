@@ -43,9 +43,31 @@ int launch_notify_open(launch_t *l);
 void launch_notify_close(launch_t *l);
 /* Frees the arguments of a (and empties it). */
 void launch_argv_release(launch_argv_t *a);
+/* A daemon being started (client/launch_ready.c): its pid, and what its readiness datagrams said. */
+typedef struct launch_child {
+  const char *name; /* borrowed: "gcs", "store", ... (logs/<name>.log) */
+  pid_t pid;
+  int port;         /* RAYC_PORT (0: none yet) */
+  int metrics_port; /* RAYC_METRICS_PORT (0: none) */
+  int ready;        /* READY=1 seen */
+  int optional;     /* launch_wait_children records its readiness but neither needs it nor fails
+                       when it exits */
+} launch_child_t;
+
+/* posix_spawns argv a (borrowed) as daemon name of l's session (output to logs/<name>.out) and
+ * records its pid in pids/<name>.pid. 0, or a negative code with l->err set. */
+int launch_spawn(launch_t *l, const char *name, launch_argv_t *a, pid_t *pid);
+/* launch_spawn into *c (name borrowed, kept in c); releases a. */
+int launch_spawn_child(launch_t *l, const char *name, launch_argv_t *a, launch_child_t *c);
+/* Waits until every child of c[0..n) has sent READY=1. 0; or, when one exits first or the ready
+ * timeout passes, a negative code with l->err naming that child and the tail of its log. */
+int launch_wait_children(launch_t *l, launch_child_t *c, int n);
 /* Spawns a (released here) as daemon name of l's session, records its pid in pids/<name>.pid and
- * waits for its READY=1 (*port from RAYC_PORT). 0, or a negative code with l->err set. */
+ * waits for its READY=1 (*port from RAYC_PORT, l->metrics_port from RAYC_METRICS_PORT). 0, or a
+ * negative code with l->err set. */
 int launch_daemon(launch_t *l, const char *name, launch_argv_t *a, int *port);
+/* Copies the last few lines of path into out, each on a new indented line; "" when unreadable. */
+void launch_tail(const char *path, char *out, size_t len);
 /* True when /proc/<pid>/cmdline has an argument naming the directory dir. */
 int launch_cmdline_names(pid_t pid, const char *dir);
 /* Wipes and frees l->extra_env (the Redis password's variable). */

@@ -191,6 +191,12 @@ void rpc_client_destroy(rpc_client_t *c);
  * ownership (channels are destroyed with the client). The same target returns the same channel. */
 rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target);
 
+/* Destroys c's channel to target, if it has one, for a peer that is gone for good (an actor's
+ * worker that exited), so a client that talks to many short-lived peers does not keep a channel
+ * to each forever. Calls in flight on it finish as they would; a later rpc_channel_get(target)
+ * makes a new channel. The caller must hold no rpc_channel_t pointer to target past this. */
+void rpc_channel_forget(rpc_client_t *c, const char *target);
+
 /* Starts a unary call of svc.method with req (borrowed: packed before return). done runs exactly
  * once if this returns 0; on a negative return it never runs: RAYC_EINVALID_ARGUMENT for a method
  * svc does not have or a req of the wrong type (logged), RAYC_ECANCELLED while the client is being

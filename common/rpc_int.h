@@ -32,4 +32,8 @@ ProtobufCMessage *rpc_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescrip
 /* Compares a received token with ours in time that does not depend on where they differ. */
 int rpc_token_equal(const uint8_t *got, size_t got_len, const char *want, size_t want_len);
 
+/* Turns abseil's mutex deadlock detector off in this process, once (rpc_absl.c says why). Safe
+ * from any thread, at any time. */
+void rpc_absl_quiet(void);
+
 #endif

@@ -360,7 +360,8 @@ static int valid_is_set(const ProtobufCFieldDescriptor *f, const void *v)
 }
 
 /* The required path p (its first name has length n up to '.', or the end) in message m. */
-static int valid_required(const ProtobufCMessage *m, const char *p, size_t n, const char *full, char *why, size_t len)
+static int valid_required(const ProtobufCMessage *m, const char *p, size_t n, const char *full, int fulln, char *why,
+                          size_t len)
 {
   char name[64];
   const char *dot = memchr(p, '.', n);
@@ -371,19 +372,19 @@ static int valid_required(const ProtobufCMessage *m, const char *p, size_t n, co
   name[k] = 0;
   const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
   if (!f)
-    return vfail(why, len, "bad required path %s", full);
+    return vfail(why, len, "bad required path %.*s", fulln, full);
   const char *base = (const char *)m;
   if (f->label == PROTOBUF_C_LABEL_REPEATED) {
     size_t cnt = *(const size_t *)(base + f->quantifier_offset);
     if (cnt == 0)
-      return vfail(why, len, "%s is required (at least one entry)", full);
+      return vfail(why, len, "%.*s is required (at least one entry)", fulln, full);
     if (!dot)
       return 0;
     if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-      return vfail(why, len, "bad required path %s", full);
+      return vfail(why, len, "bad required path %.*s", fulln, full);
     ProtobufCMessage *const *arr = *(ProtobufCMessage * *const *)(base + f->offset);
     for (size_t i = 0; i < cnt; i++) {
-      int rc = valid_required(arr[i], dot + 1, n - k - 1, full, why, len);
+      int rc = valid_required(arr[i], dot + 1, n - k - 1, full, fulln, why, len);
       if (rc)
         return rc;
     }
@@ -392,17 +393,19 @@ static int valid_required(const ProtobufCMessage *m, const char *p, size_t n, co
   const void *v = base + f->offset;
   if (((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)(base + f->quantifier_offset) != f->id) ||
       !valid_is_set(f, v))
-    return vfail(why, len, "%s is required", full);
+    return vfail(why, len, "%.*s is required", fulln, full);
   if (!dot)
     return 0;
   if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-    return vfail(why, len, "bad required path %s", full);
-  return valid_required(*(ProtobufCMessage *const *)v, dot + 1, n - k - 1, full, why, len);
+    return vfail(why, len, "bad required path %.*s", fulln, full);
+  return valid_required(*(ProtobufCMessage *const *)v, dot + 1, n - k - 1, full, fulln, why, len);
 }
 
-/* Calls fn on each space-separated path of list; stops at the first non-zero result. */
+/* Calls fn on each space-separated path of list (p, n: the path; the path again as full, fulln, for
+ * messages: it is written out only when a check fails); stops at the first non-zero result. */
 static int valid_each_path(const char *list,
-                           int (*fn)(const void *arg, const char *p, size_t n, const char *full, char *why, size_t len),
+                           int (*fn)(const void *arg, const char *p, size_t n, const char *full, int fulln, char *why,
+                                     size_t len),
                            const void *arg, char *why, size_t len)
 {
   const char *p = list ? list : "";
@@ -411,9 +414,7 @@ static int valid_each_path(const char *list,
       p++;
     size_t n = strcspn(p, " ");
     if (n) {
-      char full[VALID_PATH_MAX];
-      snprintf(full, sizeof(full), "%.*s", (int)n, p);
-      int rc = fn(arg, p, n, full, why, len);
+      int rc = fn(arg, p, n, p, n < VALID_PATH_MAX ? (int)n : VALID_PATH_MAX - 1, why, len);
       if (rc)
         return rc;
     }
@@ -422,9 +423,10 @@ static int valid_each_path(const char *list,
   return 0;
 }
 
-static int valid_required_cb(const void *arg, const char *p, size_t n, const char *full, char *why, size_t len)
+static int valid_required_cb(const void *arg, const char *p, size_t n, const char *full, int fulln, char *why,
+                             size_t len)
 {
-  return valid_required(arg, p, n, full, why, len);
+  return valid_required(arg, p, n, full, fulln, why, len);
 }
 
 int rpc_valid_check(const ProtobufCMessage *m, const char *required, char *why, size_t len)
@@ -433,7 +435,7 @@ int rpc_valid_check(const ProtobufCMessage *m, const char *required, char *why, 
   return rc ? rc : valid_each_path(required, valid_required_cb, m, why, len);
 }
 
-static int valid_path_cb(const void *arg, const char *p, size_t n, const char *full, char *why, size_t len)
+static int valid_path_cb(const void *arg, const char *p, size_t n, const char *full, int fulln, char *why, size_t len)
 {
   const ProtobufCMessageDescriptor *d = arg;
   while (n) {
@@ -441,19 +443,19 @@ static int valid_path_cb(const void *arg, const char *p, size_t n, const char *f
     size_t k = dot ? (size_t)(dot - p) : n;
     char name[64];
     if (k == 0 || k >= sizeof(name))
-      return vfail(why, len, "bad required path %s", full);
+      return vfail(why, len, "bad required path %.*s", fulln, full);
     memcpy(name, p, k);
     name[k] = 0;
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, name);
     if (!f || (dot && f->type != PROTOBUF_C_TYPE_MESSAGE))
-      return vfail(why, len, "required path %s does not name a field of %s", full, d->name);
+      return vfail(why, len, "required path %.*s does not name a field of %s", fulln, full, d->name);
     if (!dot)
       return 0;
     d = f->descriptor;
     p = dot + 1;
     n -= k + 1;
   }
-  return vfail(why, len, "bad required path %s", full);
+  return vfail(why, len, "bad required path %.*s", fulln, full);
 }
 
 int rpc_valid_paths(const ProtobufCMessageDescriptor *desc, const char *required, char *why, size_t len)

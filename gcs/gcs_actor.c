@@ -258,6 +258,8 @@ static void reply_registered(gcs_actors_t *m, rpc_call_t *call, const gcs_actor_
   Rayc__RegisterActorReply rep = RAYC__REGISTER_ACTOR_REPLY__INIT;
   rep.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
   rep.existed = existed;
+  if (!existed && a->state == RAYC__ACTOR_STATE__ACTOR_PENDING_CREATION && a->port <= 0)
+    rep.version = a->version; /* the caller's first long poll waits for ALIVE (one poll less) */
   gcs_server_reply(m->s, call, &rep.base);
 }
 

@@ -341,6 +341,8 @@ static void exit_done(void *arg, int status, const char *detail, ProtobufCMessag
   gcs_actor_t *a = step_actor(s);
   Rayc__WaitActorExitReply *rep = (Rayc__WaitActorExitReply *)resp;
   char hex[9];
+  if (status != RAYC_ETIMEOUT && !s->m->stopping) /* the worker is gone (or going): no channel kept to it */
+    rpc_channel_forget(s->m->client, s->target);
   if (!a || a->state != RAYC__ACTOR_STATE__ACTOR_ALIVE) {
   } else if (status == 0 && rep->exited) {
     char *msg = xasprintf("it exited: %s", rep->reason && *rep->reason ? rep->reason : "rayc_actor_exit");

@@ -513,6 +513,31 @@ static void gcs_node_count_heartbeat(const Rayc__ReportHeartbeatRequest *r, cons
   metrics_add(metrics_series1(sent, v->delta ? "delta" : "full"), (double)(v->n_nodes + v->n_removed));
 }
 
+/* Holds an idle heartbeat's call for gcs_node_heartbeats_flush. */
+static void gcs_node_hold_heartbeat(gcs_server_t *s, rpc_call_t *call)
+{
+  if (s->n_hb_held == s->cap_hb_held) {
+    s->cap_hb_held = s->cap_hb_held ? 2 * s->cap_hb_held : 64;
+    s->hb_held = xrealloc(s->hb_held, s->cap_hb_held * sizeof(*s->hb_held));
+  }
+  s->hb_held[s->n_hb_held++] = call;
+}
+
+void gcs_node_heartbeats_flush(gcs_server_t *s)
+{
+  Rayc__ReportHeartbeatReply reply = RAYC__REPORT_HEARTBEAT_REPLY__INIT;
+  reply.job_seq = gcs_pubsub_channel_seq(&s->pubsub, RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB);
+  reply.pubsub_epoch = s->pubsub.epoch;
+  for (size_t i = 0; i < s->n_hb_held; i++)
+    gcs_server_reply(s, s->hb_held[i], &reply.base);
+  s->n_hb_held = 0;
+  if (s->stopping) {
+    free(s->hb_held);
+    s->hb_held = NULL;
+    s->cap_hb_held = 0;
+  }
+}
+
 void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
@@ -529,9 +554,14 @@ void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *
   reply.report_wanted = rc == 1;
   const gcs_node_t *known = gcs_nodes_find(&s->nodes, r->node_id.data, r->node_id.len);
   reply.node_dead = known && known->state == GCS_NODE_DEAD;
+  reply.job_seq = gcs_pubsub_channel_seq(&s->pubsub, RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB);
+  reply.pubsub_epoch = s->pubsub.epoch;
   if (!reply.unknown_node && gcs_nodes_view_since(&s->nodes, r->view_epoch, r->view_version, &view))
     reply.cluster_view = &view.msg;
   gcs_node_count_heartbeat(r, reply.cluster_view);
-  gcs_server_reply(s, call, &reply.base);
+  if (r->unchanged && rc == 0 && !reply.node_dead && !reply.cluster_view && !s->stopping)
+    gcs_node_hold_heartbeat(s, call); /* idle: nothing to say that cannot wait for the cron */
+  else
+    gcs_server_reply(s, call, &reply.base);
   gcs_cluster_view_release(&view);
 }

@@ -76,6 +76,14 @@ static void gcs_pubsub_publish_copy(gcs_pubsub_t *ps, Rayc__PubChannel ch, const
   gcs_pubsub_publish(ps, (Rayc__PubMessage *)gcs_pb_dup(&m.base));
 }
 
+int64_t gcs_pubsub_channel_seq(const gcs_pubsub_t *ps, int channel)
+{
+  if (channel <= 0 || channel >= GCS_PUB_NCHANNELS || !ps->cap)
+    return 0;
+  const gcs_pub_channel_t *c = &ps->ch[channel];
+  return c->count ? c->ring[(c->head + c->count - 1) % ps->cap]->seq : c->dropped_seq;
+}
+
 void gcs_pubsub_publish_node(gcs_pubsub_t *ps, const Rayc__NodeInfo *info)
 {
   gcs_pubsub_publish_copy(ps, RAYC__PUB_CHANNEL__PUB_CHANNEL_NODE, &info->base);

@@ -75,6 +75,9 @@ void gcs_pubsub_init(gcs_pubsub_t *ps, size_t cap, int default_timeout_ms, int64
 /* Answers every held poll (empty) and frees the messages. Accepts a zeroed struct. */
 void gcs_pubsub_release(gcs_pubsub_t *ps);
 
+/* The seq of channel's newest message (kept or dropped); 0 when it never had one. */
+int64_t gcs_pubsub_channel_seq(const gcs_pubsub_t *ps, int channel);
+
 /* Publishes msg (channel and payload set; seq is assigned here) and takes ownership of it. */
 void gcs_pubsub_publish(gcs_pubsub_t *ps, Rayc__PubMessage *msg);
 

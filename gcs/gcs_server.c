@@ -241,6 +241,7 @@ static void gcs_server_free(gcs_server_t *s)
   gcs_nodes_release(&s->nodes);
   gcs_store_destroy(s->store);
   gcs_events_destroy(s->events);
+  free(s->hb_held);
   free(s->redis_prefix);
   free(s->token);
   free(s);
@@ -324,6 +325,7 @@ fail:
 
 void gcs_server_cron(gcs_server_t *s, int64_t now)
 {
+  gcs_node_heartbeats_flush(s);
   gcs_pubsub_expire(&s->pubsub, now);
   gcs_health_tick(&s->health, now);
   gcs_actors_cron(s->actors, now);
@@ -416,6 +418,7 @@ void gcs_server_stop(gcs_server_t *s)
   s->stopping = 1;
   if (s->started)
     daemon_notify_stopping();
+  gcs_node_heartbeats_flush(s);   /* answers the held heartbeats, likewise */
   gcs_pubsub_release(&s->pubsub); /* answers the held polls while their clients still listen */
   gcs_actors_shutdown(s->actors);
   gcs_pgs_shutdown(s->pgs);

@@ -4,7 +4,8 @@
  * Design. One libuv loop owns everything below: the storage backend (memory, or Redis through
  * hiredis's libuv adapter), the node, job, worker and KV tables, pub/sub, the health-check client,
  * the gRPC server (whose handlers gRPC's thread hands to this loop), one periodic timer (the
- * "cron": pub/sub poll timeouts, health checks, heartbeat timeouts), one check handle that
+ * "cron": pub/sub poll timeouts, health checks, heartbeat timeouts, the replies to idle
+ * heartbeats, which it answers together), one check handle that
  * answers held polls after each loop iteration that published something, and the SIGTERM/SIGINT
  * handles. Nothing is locked because only the loop touches the state. Handlers run to completion;
  * they reply through gcs_server_reply(), which holds the reply until the store has made every
@@ -96,6 +97,8 @@ typedef struct gcs_server {
   struct metrics_http *metrics; /* owned: the /metrics endpoint (gcs_metrics.c); NULL: none */
   int64_t metrics_next_ms;      /* next refresh of the table gauges */
   struct gcs_events *events;    /* owned: task and cluster events (gcs_task.h) */
+  rpc_call_t **hb_held;         /* idle heartbeats answered together by the cron (gcs_node.c) */
+  size_t n_hb_held, cap_hb_held;
 } gcs_server_t;
 
 /* The RPC table of rayc-gcs: every method of NodeInfoGcsService, JobInfoGcsService,

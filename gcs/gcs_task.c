@@ -1,7 +1,11 @@
 /*
- * Task events and cluster events: see gcs/gcs_task.h. Records are kept in a hash map by
- * (task id, attempt) and in a list in order of first report, so the oldest is dropped first in
- * O(1); cluster events in a ring.
+ * Task events and cluster events: see gcs/gcs_task.h.
+ *
+ * Task records live in one ring (recs, oldest at start, at most max), indexed by an
+ * open-addressing table of ring positions keyed by (task id, attempt): merging a report allocates
+ * nothing per record in the steady state (a record's slot is reused when the oldest is dropped,
+ * in O(1)), and task names are interned (a few function names serve every record). Cluster
+ * events are another ring.
  */
 #include "gcs/gcs_task.h"
 
@@ -21,15 +25,17 @@
 
 enum { KEY_LEN = ID_TASK_SIZE + 4, NAME_MAX_LEN = 256, ERROR_MAX_LEN = 4096, MSG_MAX_LEN = 1024 };
 
+enum { NAMES_MAX = 4096 }; /* distinct task names interned; past that each record owns its name */
+
 typedef struct task_rec {
-  struct task_rec *prev, *next;
   uint8_t key[KEY_LEN]; /* task id, then the attempt (big endian) */
   uint8_t job[ID_JOB_SIZE], node[ID_NODE_SIZE], worker[ID_WORKER_SIZE], actor[ID_ACTOR_SIZE];
   uint8_t has_job, has_node, has_worker, has_actor;
   int32_t attempt, pid;
   Rayc__TaskType type;
   Rayc__TaskStatus state;
-  int64_t ts[6]; /* by TaskStatus: when it was entered (FINISHED and FAILED: the end) */
+  int64_t ts[6];      /* by TaskStatus: when it was entered (FINISHED and FAILED: the end) */
+  uint8_t name_owned; /* name is the record's own (not interned) */
   char *name, *error;
 } task_rec_t;
 
@@ -44,11 +50,13 @@ typedef struct cluster_event {
 } cluster_event_t;
 
 struct gcs_events {
-  hmap_t by_key;
-  hmap_t counts;           /* state byte + name -> int64_t* records in that state, for rayc_tasks */
-  hmap_t runs;             /* job id + node id -> gcs_task_runs_t*: attempts that ran there */
-  task_rec_t *head, *tail; /* oldest first */
-  size_t n, max;
+  task_rec_t *recs; /* ring of records, oldest at first; grows to max, then its slots are reused */
+  size_t first, n, recs_cap, max;
+  uint32_t *slots; /* open addressing (linear probing): key -> position in recs + 1 (0: empty) */
+  size_t nslots;   /* a power of two, at least twice n */
+  hmap_t names;    /* interned task names: name -> char* (owned) */
+  hmap_t counts;   /* state byte + name -> int64_t* records in that state, for rayc_tasks */
+  hmap_t runs;     /* job id + node id -> gcs_task_runs_t*: attempts that ran there */
   uint64_t dropped, dropped_at_source;
   int dirty; /* the records changed since the last metrics refresh */
   cluster_event_t *ring;
@@ -59,7 +67,7 @@ struct gcs_events {
 gcs_events_t *gcs_events_create(size_t max_tasks, size_t max_events)
 {
   gcs_events_t *e = xcalloc(1, sizeof(*e));
-  hmap_init(&e->by_key);
+  hmap_init(&e->names);
   hmap_init(&e->counts);
   hmap_init(&e->runs);
   e->max = max_tasks ? max_tasks : 100000; /* 0: the settings' defaults */
@@ -69,22 +77,25 @@ gcs_events_t *gcs_events_create(size_t max_tasks, size_t max_events)
   return e;
 }
 
-static void task_rec_free(task_rec_t *r)
+/* Frees what the record owns (its slot stays). */
+static void task_rec_clear(task_rec_t *r)
 {
-  free(r->name);
+  if (r->name_owned)
+    free(r->name);
   free(r->error);
-  free(r);
 }
 
 void gcs_events_destroy(gcs_events_t *e)
 {
   if (!e)
     return;
-  for (task_rec_t *r = e->head, *next; r; r = next) {
-    next = r->next;
-    task_rec_free(r);
-  }
-  hmap_release(&e->by_key);
+  for (size_t i = 0; i < e->n; i++)
+    task_rec_clear(&e->recs[(e->first + i) % e->recs_cap]);
+  free(e->recs);
+  free(e->slots);
+  for (hmap_iter_t it = hmap_iter(&e->names); hmap_next(&it);)
+    free(it.value);
+  hmap_release(&e->names);
   for (hmap_iter_t it = hmap_iter(&e->counts); hmap_next(&it);)
     free(it.value);
   hmap_release(&e->counts);
@@ -92,7 +103,7 @@ void gcs_events_destroy(gcs_events_t *e)
     free(it.value);
   hmap_release(&e->runs);
   for (size_t i = 0; i < e->count; i++)
-    free(e->ring[(e->start + i) % e->cap].msg);
+    free(e->ring[(e->first + i) % e->cap].msg);
   free(e->ring);
   free(e);
 }
@@ -116,20 +127,98 @@ static void task_count(gcs_events_t *e, Rayc__TaskStatus st, const char *name, i
   e->dirty = 1;
 }
 
+/* A task id is 20 random bytes and the job id: mixing the first 16 and the attempt is enough. */
+static size_t task_home(const gcs_events_t *e, const uint8_t *key)
+{
+  uint64_t a, b;
+  uint32_t att;
+  memcpy(&a, key, 8);
+  memcpy(&b, key + 8, 8);
+  memcpy(&att, key + ID_TASK_SIZE, 4);
+  uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ULL) ^ att) * 0xff51afd7ed558ccdULL;
+  return (size_t)(h ^ (h >> 32)) & (e->nslots - 1);
+}
+
+/* The index slot holding key, or the empty slot where it would go. */
+static size_t task_slot(const gcs_events_t *e, const uint8_t *key)
+{
+  size_t at = task_home(e, key);
+  while (e->slots[at] && memcmp(e->recs[e->slots[at] - 1].key, key, KEY_LEN) != 0)
+    at = (at + 1) & (e->nslots - 1);
+  return at;
+}
+
+/* Doubles the index (or makes the first one) and re-inserts every record. */
+static void task_index_grow(gcs_events_t *e)
+{
+  free(e->slots);
+  e->nslots = e->nslots ? 2 * e->nslots : 1024;
+  e->slots = xcalloc(e->nslots, sizeof(*e->slots));
+  for (size_t i = 0; i < e->n; i++) {
+    size_t pos = (e->first + i) % e->recs_cap;
+    e->slots[task_slot(e, e->recs[pos].key)] = (uint32_t)(pos + 1);
+  }
+}
+
+/* Removes key from the index, shifting back the entries probed past it (linear probing keeps
+ * every entry reachable from its home slot without tombstones). */
+static void task_index_del(gcs_events_t *e, const uint8_t *key)
+{
+  size_t mask = e->nslots - 1, hole = task_slot(e, key);
+  if (!e->slots[hole])
+    return;
+  for (size_t j = (hole + 1) & mask; e->slots[j]; j = (j + 1) & mask) {
+    size_t home = task_home(e, e->recs[e->slots[j] - 1].key);
+    if (((j - home) & mask) >= ((j - hole) & mask)) { /* home is not between hole and j */
+      e->slots[hole] = e->slots[j];
+      hole = j;
+    }
+  }
+  e->slots[hole] = 0;
+}
+
 static void task_drop_oldest(gcs_events_t *e)
 {
-  task_rec_t *r = e->head;
-  e->head = r->next;
-  if (e->head)
-    e->head->prev = NULL;
-  else
-    e->tail = NULL;
-  hmap_del(&e->by_key, r->key, KEY_LEN);
+  task_rec_t *r = &e->recs[e->first];
+  task_index_del(e, r->key);
   if (r->state)
     task_count(e, r->state, r->name, -1);
-  task_rec_free(r);
+  task_rec_clear(r);
+  e->first = (e->first + 1) % e->recs_cap;
   e->n--;
   e->dropped++;
+}
+
+/* Sets the record's name: the interned copy, or its own past NAMES_MAX distinct names. */
+static void task_rec_name(gcs_events_t *e, task_rec_t *r, const char *name)
+{
+  size_t len = strnlen(name, NAME_MAX_LEN);
+  char *s = hmap_get(&e->names, name, len);
+  if (!s && e->names.count < NAMES_MAX) {
+    s = strndup(name, len);
+    hmap_put(&e->names, name, len, s);
+  }
+  r->name_owned = !s;
+  r->name = s ? s : strndup(name, len);
+}
+
+/* A free slot at the ring's end (the ring grows until it holds max). */
+static task_rec_t *task_rec_new(gcs_events_t *e)
+{
+  if (e->n >= e->max)
+    task_drop_oldest(e);
+  if (e->n == e->recs_cap) { /* not full yet, so start is 0 and the ring is linear */
+    e->recs_cap = e->recs_cap ? 2 * e->recs_cap : 1024;
+    if (e->recs_cap > e->max)
+      e->recs_cap = e->max;
+    e->recs = xrealloc(e->recs, e->recs_cap * sizeof(*e->recs));
+  }
+  if (2 * (e->n + 1) > e->nslots)
+    task_index_grow(e);
+  size_t pos = (e->first + e->n++) % e->recs_cap;
+  task_rec_t *r = &e->recs[pos];
+  memset(r, 0, sizeof(*r));
+  return r;
 }
 
 static task_rec_t *task_rec_get(gcs_events_t *e, const Rayc__TaskEvent *ev)
@@ -139,22 +228,15 @@ static task_rec_t *task_rec_get(gcs_events_t *e, const Rayc__TaskEvent *ev)
   uint32_t a = (uint32_t)ev->attempt;
   key[ID_TASK_SIZE] = (uint8_t)(a >> 24), key[ID_TASK_SIZE + 1] = (uint8_t)(a >> 16);
   key[ID_TASK_SIZE + 2] = (uint8_t)(a >> 8), key[ID_TASK_SIZE + 3] = (uint8_t)a;
-  task_rec_t *r = hmap_get(&e->by_key, key, KEY_LEN);
-  if (r)
-    return r;
-  if (e->n >= e->max)
-    task_drop_oldest(e);
-  r = xcalloc(1, sizeof(*r));
+  if (e->n) {
+    uint32_t at = e->slots[task_slot(e, key)];
+    if (at)
+      return &e->recs[at - 1];
+  }
+  task_rec_t *r = task_rec_new(e);
   memcpy(r->key, key, KEY_LEN);
   r->attempt = ev->attempt;
-  r->prev = e->tail;
-  if (e->tail)
-    e->tail->next = r;
-  else
-    e->head = r;
-  e->tail = r;
-  hmap_put(&e->by_key, key, KEY_LEN, r);
-  e->n++;
+  e->slots[task_slot(e, key)] = (uint32_t)(r - e->recs + 1);
   return r;
 }
 
@@ -169,11 +251,6 @@ static void set_id(uint8_t *dst, uint8_t *has, const ProtobufCBinaryData *src, s
     memcpy(dst, src->data, size);
     *has = 1;
   }
-}
-
-static char *dup_cut(const char *s, size_t max)
-{
-  return strndup(s, max);
 }
 
 /* Counts an attempt that just ended after running on a known node for its job and node: kept apart
@@ -225,19 +302,23 @@ static void task_apply(gcs_events_t *e, const Rayc__TaskEvent *ev)
   if (!task_terminal(r->state) && (task_terminal(st) || st > r->state))
     r->state = st;
   if (ev->name[0] && !r->name)
-    r->name = dup_cut(ev->name, NAME_MAX_LEN);
+    task_rec_name(e, r, ev->name);
   if (r->state != old || (r->name && !had_name)) {
     if (old)
       task_count(e, old, had_name ? r->name : "", -1);
     task_count(e, r->state, r->name, 1);
   }
   if (ev->error[0] && !r->error)
-    r->error = dup_cut(ev->error, ERROR_MAX_LEN);
+    r->error = strndup(ev->error, ERROR_MAX_LEN);
   if (ev->type)
     r->type = ev->type;
   if (ev->worker_pid > 0)
     r->pid = ev->worker_pid;
   set_id(r->job, &r->has_job, &ev->job_id, ID_JOB_SIZE);
+  if (!r->has_job) { /* reporters leave it out: a TaskID ends with its JobID */
+    memcpy(r->job, r->key + ID_TASK_SIZE - ID_JOB_SIZE, ID_JOB_SIZE);
+    r->has_job = 1;
+  }
   set_id(r->node, &r->has_node, &ev->node_id, ID_NODE_SIZE);
   set_id(r->worker, &r->has_worker, &ev->worker_id, ID_WORKER_SIZE);
   set_id(r->actor, &r->has_actor, &ev->actor_id, ID_ACTOR_SIZE);
@@ -313,12 +394,13 @@ void gcs_task_on_get(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   const Rayc__GetTaskEventsRequest *q = (const Rayc__GetTaskEventsRequest *)req;
   gcs_events_t *e = s->events;
   size_t total = 0;
-  for (task_rec_t *r = e->head; r; r = r->next)
-    total += task_matches(r, q);
+  for (size_t i = 0; i < e->n; i++)
+    total += task_matches(&e->recs[(e->first + i) % e->recs_cap], q);
   size_t want = q->limit > 0 && (size_t)q->limit < total ? (size_t)q->limit : total, skip = total - want, k = 0;
   Rayc__TaskRecord *recs = xcalloc(want ? want : 1, sizeof(*recs));
   Rayc__TaskRecord **ptrs = xcalloc(want ? want : 1, sizeof(*ptrs));
-  for (task_rec_t *r = e->head; r && k < want; r = r->next) {
+  for (size_t i = 0; i < e->n && k < want; i++) {
+    const task_rec_t *r = &e->recs[(e->first + i) % e->recs_cap];
     if (!task_matches(r, q) || (skip && skip--))
       continue;
     task_rec_view(r, &recs[k]);

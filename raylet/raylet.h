@@ -50,13 +50,14 @@ typedef struct raylet_config {
   int idle_worker_timeout_ms;
   int runtime_env_ttl_ms; /* a job working-dir copy unused here this long is removed (0: never) */
   int object_manager_port;
-  int worker_zygote;         /* 1: C workers are forked by a preloaded rayc-worker --zygote */
-  int prestart_workers;      /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
-  int drain_deadline_ms;     /* how long leases may still run after DrainRaylet */
-  int node_affinity_wait_ms; /* a hard affinity target not in the view is waited for this long */
-  int metrics_port;          /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
-  int store_metrics_port;    /* the store's, advertised to the GCS (0: unknown) */
-  int local_max_conns;       /* limits on the local socket's peers (common/local.h) */
+  int worker_zygote;          /* 1: C workers are forked by a preloaded rayc-worker --zygote */
+  int prestart_workers;       /* per driver that registers; < 0: min(num_cpus, max_starting_workers) */
+  int prestart_actor_workers; /* idle workers kept ready per job that creates actors here (0: none) */
+  int drain_deadline_ms;      /* how long leases may still run after DrainRaylet */
+  int node_affinity_wait_ms;  /* a hard affinity target not in the view is waited for this long */
+  int metrics_port;           /* Prometheus /metrics (raylet_metrics.c); 0: ephemeral, < 0: none */
+  int store_metrics_port;     /* the store's, advertised to the GCS (0: unknown) */
+  int local_max_conns;        /* limits on the local socket's peers (common/local.h) */
   int64_t local_frame_max;
   int local_stall_ms;
   int mem_refresh_ms;   /* memory monitor period (raylet_mem.c); 0: off */
@@ -141,6 +142,7 @@ typedef struct raylet_driver {
 typedef struct raylet_jobs {
   int64_t seq, epoch; /* the position in the GCS's message stream */
   int polling;        /* a Poll (or the resync's GetAllJobInfo) is in flight */
+  int wanted;         /* the GCS has news for us (a heartbeat said so) or a poll failed */
   int64_t retry_ms;   /* after a failed poll: when to poll again */
   uint8_t sub_id[16];
   id_job_t *dead; /* finished jobs */
@@ -233,6 +235,13 @@ void raylet_lease_set_blocked(raylet_t *r, raylet_worker_t *w, int blocked);
 void raylet_lease_unblock(raylet_t *r, raylet_lease_t *l);
 /* Starts workers for a driver's job that just registered, so its first tasks find them ready. */
 void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int lang);
+/* An actor lease of (job, code_path, lang) (job: the actor job, top bit set) is taking worker
+ * taken: starts workers so that --prestart-actor-workers of that key stay idle or starting
+ * beyond the demand requests of it still queued, without passing --max-starting-workers
+ * (starting_total: workers starting now). The next actor then finds its worker ready instead
+ * of waiting for one to start. Returns how many it started. */
+int raylet_pool_spare_actors(raylet_t *r, id_job_t job, const char *code_path, int lang, const raylet_worker_t *taken,
+                             int demand, int starting_total);
 /* Tells every registered worker that the node drains (a node_draining frame). */
 void raylet_pool_notify_draining(raylet_t *r);
 /* The zygote reaped worker pid (status as waitpid gives it), or died (every worker it forked is
@@ -317,6 +326,8 @@ void raylet_gcs_mark_job_finished(raylet_t *r, id_job_t job, const char *reason)
 
 /* raylet_jobs.c */
 void raylet_jobs_cron(raylet_t *r);
+/* A heartbeat reply's JOB-channel position: polls the channel when it holds news for this node. */
+void raylet_jobs_on_heartbeat(raylet_t *r, int64_t pubsub_epoch, int64_t job_seq);
 int raylet_jobs_is_dead(const raylet_t *r, id_job_t job);
 /* job finished (a JOB message, or its driver left this node): end its workers and requests here. */
 void raylet_jobs_finished(raylet_t *r, id_job_t job, const char *why);

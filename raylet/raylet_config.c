@@ -58,6 +58,9 @@ static const cfg_entry_t raylet_settings[] = {
      "start C workers by forking a rayc-worker that has loaded its libraries already (1), or exec each (0)"},
     {"prestart-workers", CFG_INT, F(prestart_workers), "-1",
      "workers started for a job when its driver registers here (-1: min(num-cpus, max-starting-workers))"},
+    {"prestart-actor-workers", CFG_INT, F(prestart_actor_workers), "2",
+     "idle workers kept ready for a job's next actors once it has created one here (refilled as actors take "
+     "them; 0: none)"},
     {"drain-deadline-ms", CFG_INT, F(drain_deadline_ms), "30000",
      "after DrainRaylet (rayc stop), how long running leases may finish before they are ended"},
     {"runtime-env-ttl-ms", CFG_INT, F(runtime_env_ttl_ms), "600000",
@@ -142,6 +145,8 @@ static int raylet_config_defaults(raylet_t *r)
   } else if (c->prestart_workers > c->num_cpus) {
     c->prestart_workers = (int)c->num_cpus;
   }
+  if (c->prestart_actor_workers < 0)
+    c->prestart_actor_workers = 0;
   if (c->drain_deadline_ms < 0)
     c->drain_deadline_ms = 0;
   if (!(c->mem_threshold > 0 && c->mem_threshold <= 1) || c->mem_limit < 0 || c->mem_refresh_ms < 0) {

@@ -107,6 +107,8 @@ static void gcs_heartbeat_done(void *arg, int status, const char *detail, Protob
     log_warn("heartbeat to the GCS failed: %s (%s)", rayc_strerror(status), detail);
   else if (rep->cluster_view)
     raylet_view_apply(r, rep->cluster_view);
+  if (status == 0 && !rep->unknown_node && !rep->node_dead)
+    raylet_jobs_on_heartbeat(r, rep->pubsub_epoch, rep->job_seq);
   if (status == 0 && rep->node_dead && !r->stopping) {
     /* Cut off long enough to be declared dead (a partition, a long pause, a GCS restart that
      * missed it): its actors were restarted and its tasks retried elsewhere, so none of its

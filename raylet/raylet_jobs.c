@@ -1,12 +1,18 @@
 /*
- * Jobs as the raylet sees them: it follows the GCS's JOB channel (a long Poll, InternalPubSub) and,
- * when a job finishes, ends that job's workers and lease requests on this node. A job finishes when
+ * Jobs as the raylet sees them: it follows the GCS's JOB channel (Poll, InternalPubSub) and, when a
+ * job finishes, ends that job's workers and lease requests on this node. It holds no long poll:
+ * every heartbeat reply carries the seq of the channel's newest message, and the raylet polls
+ * (answered at once) only when that is past what it has seen, so an idle cluster costs the GCS no
+ * held call per node and no poll every few seconds; a finished job reaches the other nodes within
+ * a heartbeat period. A job finishes when
  * its driver calls MarkJobFinished, when the driver's node dies, or when the driver's connection to
  * its raylet closes: that raylet then calls MarkJobFinished itself (the driver may have been
  * SIGKILLed), so the job's workers end on every node, not only on the driver's.
  *
  * After a resync (the first poll, a GCS restart, or messages missed) the raylet asks for every job
  * (GetAllJobInfo) and treats the finished ones as above. A failed poll is retried after a second.
+ * A Poll that finds nothing new (cannot happen unless the GCS changed under it) is held at most
+ * JOBS_POLL_TIMEOUT_MS.
  */
 #include "raylet/raylet.h"
 
@@ -82,13 +88,12 @@ static void jobs_all_done(void *arg, int status, const char *detail, ProtobufCMe
     r->jobs.epoch = 0; /* resync again */
     r->jobs.retry_ms = now_ms() + JOBS_RETRY_MS;
   } else {
-    r->jobs.ndead = 0; /* the table is the truth now (job ids restart with a GCS that lost it) */
+    r->jobs.wanted = 0; /* current as of the resync's seq; heartbeats tell of anything newer */
+    r->jobs.ndead = 0;  /* the table is the truth now (job ids restart with a GCS that lost it) */
     for (size_t i = 0; i < rep->n_jobs; i++)
       jobs_on_info(r, rep->jobs[i]);
   }
   pb_free(resp);
-  if (status == 0)
-    jobs_poll(r);
 }
 
 static void jobs_poll_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
@@ -113,11 +118,11 @@ static void jobs_poll_done(void *arg, int status, const char *detail, ProtobufCM
     pb_free(resp);
     return;
   }
+  r->jobs.wanted = 0; /* a full reply leaves some behind: the next heartbeat says so */
   for (size_t i = 0; i < rep->n_messages; i++)
     if (rep->messages[i]->channel == RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB)
       jobs_on_info(r, rep->messages[i]->job);
   pb_free(resp);
-  jobs_poll(r);
 }
 
 static void jobs_poll(raylet_t *r)
@@ -145,8 +150,17 @@ static void jobs_poll(raylet_t *r)
 
 void raylet_jobs_cron(raylet_t *r)
 {
-  if (r->registered && !r->jobs.polling && now_ms() >= r->jobs.retry_ms)
+  int wanted = r->jobs.wanted || r->jobs.epoch == 0; /* news, a failed poll, or never synced */
+  if (r->registered && wanted && !r->jobs.polling && now_ms() >= r->jobs.retry_ms)
     jobs_poll(r);
+}
+
+void raylet_jobs_on_heartbeat(raylet_t *r, int64_t pubsub_epoch, int64_t job_seq)
+{
+  if (pubsub_epoch != r->jobs.epoch || job_seq > r->jobs.seq) {
+    r->jobs.wanted = 1;
+    raylet_jobs_cron(r);
+  }
 }
 
 void raylet_jobs_release(raylet_t *r)

@@ -296,6 +296,15 @@ static int request_same_key(const raylet_request_t *a, const raylet_request_t *b
          a->req->language == b->req->language;
 }
 
+/* Requests of q's key queued besides q. */
+static int queued_same_key(const raylet_t *r, const raylet_request_t *q)
+{
+  int n = 0;
+  for (const raylet_request_t *p = r->queue; p; p = p->next)
+    n += p != q && request_same_key(p, q);
+  return n;
+}
+
 /* Tries to grant q; returns 1 if granted (q is freed). Otherwise starts a worker for it when
  * fewer workers of its key are starting than requests of its key wait ahead of and with it. */
 static int dispatch_one(raylet_t *r, raylet_request_t *q, res_set_t *avail, int *starting_total)
@@ -305,6 +314,9 @@ static int dispatch_one(raylet_t *r, raylet_request_t *q, res_set_t *avail, int 
   raylet_worker_t *w = raylet_pool_find_idle(r, q->job, q->req->code_path, q->req->language);
   if (w) {
     res_sub(avail, &q->res);
+    if (q->job.b[0] & 0x80) /* an actor takes it: keep the job's next actors' workers ready */
+      *starting_total += raylet_pool_spare_actors(r, q->job, q->req->code_path, q->req->language, w,
+                                                  queued_same_key(r, q), *starting_total);
     lease_grant(r, q, w);
     return 1;
   }

@@ -361,6 +361,23 @@ void raylet_pool_prestart(raylet_t *r, id_job_t job, const char *code_path, int 
     log_info("prestarted %d worker%s for job %s", started, started == 1 ? "" : "s", id_hex(job.b, ID_JOB_SIZE, jid));
 }
 
+int raylet_pool_spare_actors(raylet_t *r, id_job_t job, const char *code_path, int lang, const raylet_worker_t *taken,
+                             int demand, int starting_total)
+{
+  int spare = 0, started = 0;
+  id_job_t driver_job = job;
+  driver_job.b[0] &= 0x7f;
+  if (r->stopping || r->draining || r->cfg.prestart_actor_workers <= 0 || raylet_jobs_is_dead(r, driver_job))
+    return 0;
+  for (const raylet_worker_t *w = r->workers; w; w = w->next)
+    spare += w != taken && (w->state == WORKER_IDLE || w->state == WORKER_STARTING) &&
+             worker_matches(w, job, code_path, lang);
+  while (spare + started - demand < r->cfg.prestart_actor_workers &&
+         starting_total + started < r->cfg.max_starting_workers && raylet_pool_spawn(r, job, code_path, lang) == 0)
+    started++;
+  return started;
+}
+
 void raylet_pool_notify_draining(raylet_t *r)
 {
   Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
@@ -399,10 +416,19 @@ void raylet_pool_on_register(raylet_t *r, local_conn_t *c, const Rayc__RegisterC
 
 /* The job is over: its workers have nothing more to do (a new job gets new workers). Actor
  * workers run under the job id with its top bit set, so they are not among them: the GCS ends
- * the job's owned actors, and detached ones live on. */
+ * the job's owned actors, and detached ones live on. Its idle and starting actor workers (kept
+ * ready for its next actors, hosting none) end with it: a detached actor still waiting for one
+ * gets a new one. */
 int raylet_pool_end_job(raylet_t *r, id_job_t job)
 {
   int n = 0;
+  id_job_t actors = job;
+  actors.b[0] |= 0x80;
+  for (raylet_worker_t *w = r->workers; w; w = w->next)
+    if ((w->state == WORKER_IDLE || w->state == WORKER_STARTING) && memcmp(w->job.b, actors.b, ID_JOB_SIZE) == 0) {
+      raylet_worker_set_state(w, WORKER_EXITING);
+      raylet_pool_kill(w, SIGTERM);
+    }
   for (raylet_worker_t *w = r->workers; w; w = w->next)
     if (memcmp(w->job.b, job.b, ID_JOB_SIZE) == 0 && w->state != WORKER_DEAD) {
       raylet_pool_kill(w, w->state == WORKER_LEASED ? SIGKILL : SIGTERM);

@@ -287,6 +287,14 @@ typedef struct cw {
   cw_status_wait_t *swaits; /* every parked GetObjectStatus call */
   int releasing;            /* cw_objects_release_all: freeing cascades nothing */
   int npoll_retry;          /* peers with a poll to retry */
+  int lease_idle_ms;        /* an idle lease is held this long for more tasks (cw_lease_idle_ms) */
+  int oom_retries;          /* cw_oom_retries(), read once */
+  struct cw_last_class {    /* cw_submit.c: the class of the last plain task (no custom resources, no
+                               placement group, no node affinity) and its shape */
+    cw_class_t *cls;        /* NULL: none yet */
+    double cpus, gpus, memory;
+    int strategy, language;
+  } last_class;
 } cw_t;
 
 /* The CoreWorkerService/ActorWorkerService table a worker (driver 0) or a driver (1) serves; for
@@ -359,6 +367,19 @@ void cw_task_worker_died(cw_t *cw, cw_task_t *t, cw_lease_t *l, int status, cons
 /* RAYC_TASK_OOM_RETRIES, or the default: a retriable task's budget of OOM retries. */
 int cw_oom_retries(void);
 void cw_leases_return_idle(cw_t *cw, int all);
+/* Takes lease l off its class and gives its worker back to the raylet that granted it (cw->mu held;
+ * frees l). */
+void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting);
+/* cw_lease.c: an idle lease goes back as soon as other owners wait (proto LeaseWanted).
+ * cw_lease_note_owner: a worker remembers who pushed it a normal task (spec borrowed; called with
+ * cw_proc.exec.mu held). cw_lease_wanted_tell: the worker's raylet said other owners wait (any
+ * thread, no lock held): flags the next reply and tells the lease's owner at once.
+ * cw_on_lease_wanted: the owner's handler (CoreWorkerService.LeaseWanted). */
+void cw_lease_note_owner(const Rayc__TaskSpec *spec);
+/* $RAYC_LEASE_IDLE_MS (0..3600000), else CW_LEASE_IDLE_MS. */
+int cw_lease_idle_ms(void);
+void cw_lease_wanted_tell(cw_t *cw);
+void cw_on_lease_wanted(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 void cw_classes_free(cw_t *cw);
 /* Cancels every unfinished task submitted by parent (recursive cancel); cw->mu held. */
 void cw_cancel_children(cw_t *cw, const id_task_t *parent, int force);

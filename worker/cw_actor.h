@@ -25,8 +25,10 @@ void cw_actor_owner_release(cw_t *cw);
 /* cw_actor_submit.c. The GCS channel for a synchronous call, or NULL with the error set; takes
  * cw->mu. */
 rpc_channel_t *cw_actors_gcs(cw_t *cw);
-/* Starts following actor id's state (so its address is known before the first call). */
-void cw_actors_watch(cw_t *cw, const uint8_t *id);
+/* Starts following actor id's state (so its address is known before the first call). version > 0:
+ * the GCS said the actor is PENDING_CREATION at that version (it was just registered), so the
+ * first long poll waits for the next change instead of asking for the state first. */
+void cw_actors_watch(cw_t *cw, const uint8_t *id, uint64_t version);
 /* This process killed actor id: its old address is not to be used (so calls made after
  * rayc_actor_kill returns go to the restarted actor, or fail). */
 void cw_actors_killed(cw_t *cw, const uint8_t *id);

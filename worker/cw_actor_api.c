@@ -131,15 +131,17 @@ static void fill_spec(cw_t *cw, Rayc__TaskSpec *spec, const char *cls, const ray
   spec->language = o->language;
 }
 
-static int register_actor(cw_t *cw, Rayc__RegisterActorRequest *req, rayc_actor *out)
+static int register_actor(cw_t *cw, Rayc__RegisterActorRequest *req, rayc_actor *out, uint64_t *version)
 {
   ProtobufCMessage *resp = NULL;
   int rc = actor_gcs_call(cw, "RegisterActor", &req->base, &resp);
   Rayc__RegisterActorReply *rep = (Rayc__RegisterActorReply *)resp;
   if (rc == 0 && rep->actor_id.len != ID_ACTOR_SIZE)
     rc = cw_set_error(RAYC_EPROTOCOL, "RegisterActor: the GCS answered without an actor id");
-  if (rc == 0)
+  if (rc == 0) {
     memcpy(out->id, rep->actor_id.data, ID_ACTOR_SIZE);
+    *version = rep->version;
+  }
   pb_free(resp);
   return rc;
 }
@@ -167,6 +169,7 @@ int rayc_actor_create(const char *cls, const rayc_arg *args, size_t nargs, const
   id_random(actor_id, 12);
   memcpy(actor_id + 12, cw->job.b, ID_JOB_SIZE);
   id_task_t tid;
+  uint64_t version = 0;
   fill_spec(cw, &spec, cls, o, actor_id, &tid);
   spec.resources = opts_resources(o, &spec.n_resources);
   rc = ctor_args(args, nargs, storage, ptrs, held);
@@ -185,10 +188,10 @@ int rayc_actor_create(const char *cls, const rayc_arg *args, size_t nargs, const
     req.get_if_exists = o->get_if_exists;
     req.owner = &owner;
     req.code_path = cw->code_path ? cw->code_path : (char *)"";
-    rc = register_actor(cw, &req, out);
+    rc = register_actor(cw, &req, out, &version);
   }
   if (rc == 0)
-    cw_actors_watch(cw, out->id);
+    cw_actors_watch(cw, out->id, version);
   rayc_buf_release(held, nargs);
   for (size_t i = 0; i < spec.n_resources; i++) {
     free(spec.resources[i]->name);

@@ -112,7 +112,7 @@ rpc_channel_t *cw_actors_gcs(cw_t *cw)
   return ch;
 }
 
-static cw_actor_client_t *client_get(cw_t *cw, const uint8_t *id)
+static cw_actor_client_t *client_get_at(cw_t *cw, const uint8_t *id, uint64_t version)
 {
   struct cw_actors *s = actors_get(cw);
   cw_actor_client_t *a = hmap_get(&s->by_id, id, ID_ACTOR_SIZE);
@@ -121,11 +121,17 @@ static cw_actor_client_t *client_get(cw_t *cw, const uint8_t *id)
   a = xcalloc(1, sizeof(*a));
   a->cw = cw;
   memcpy(a->id, id, ID_ACTOR_SIZE);
-  a->state = -1;
+  a->state = version ? RAYC_ACTOR_PENDING_CREATION : -1;
+  a->version = version;
   a->incarnation = -1;
   hmap_put(&s->by_id, id, ID_ACTOR_SIZE, a);
   actor_poll(cw, a);
   return a;
+}
+
+static cw_actor_client_t *client_get(cw_t *cw, const uint8_t *id)
+{
+  return client_get_at(cw, id, 0);
 }
 
 static void call_fail(cw_t *cw, cw_actor_call_t *c, int err, const char *msg)
@@ -528,10 +534,10 @@ void cw_actors_killed(cw_t *cw, const uint8_t *id)
   pthread_mutex_unlock(&cw->mu);
 }
 
-void cw_actors_watch(cw_t *cw, const uint8_t *id)
+void cw_actors_watch(cw_t *cw, const uint8_t *id, uint64_t version)
 {
   pthread_mutex_lock(&cw->mu);
-  client_get(cw, id);
+  client_get_at(cw, id, version);
   pthread_mutex_unlock(&cw->mu);
 }
 

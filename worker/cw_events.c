@@ -38,12 +38,15 @@ int64_t cw_events_now_us(void)
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* A task id's first 20 bytes are random: mixing 16 of them and the attempt is enough (FNV over
+ * the whole key cost more than the rest of recording). */
 static size_t cw_ev_home(const uint8_t *task_id, int attempt, size_t nslots)
 {
-  uint8_t key[EV_KEY];
-  memcpy(key, task_id, ID_TASK_SIZE);
-  memcpy(key + ID_TASK_SIZE, &attempt, 4);
-  return (size_t)hmap_hash(key, EV_KEY) & (nslots - 1);
+  uint64_t a, b;
+  memcpy(&a, task_id, 8);
+  memcpy(&b, task_id + 8, 8);
+  uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ULL) ^ (uint32_t)attempt) * 0xff51afd7ed558ccdULL;
+  return (size_t)(h ^ (h >> 32)) & (nslots - 1);
 }
 
 /* Doubles the index (or makes the first one) and re-inserts the buffered entries. */
@@ -116,8 +119,11 @@ void cw_event_record_at(cw_t *cw, const uint8_t *task_id, int attempt, const cha
   e->ts[state] = time_us;
   if (start_us)
     e->ts[RAYC__TASK_STATUS__RUNNING] = start_us;
-  if (!e->name[0])
-    snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
+  if (!e->name[0] && name) {
+    size_t n = strnlen(name, sizeof(e->name) - 1);
+    memcpy(e->name, name, n);
+    e->name[n] = '\0';
+  }
   if (error && !e->error)
     e->error = strndup(error, 2048);
   pthread_mutex_unlock(&cw_proc.events.mu);
@@ -164,7 +170,7 @@ static void cw_events_msg(cw_ev_t *evs, size_t n, Rayc__TaskEvent *m, Rayc__Task
     rayc__task_event__init(&m[i]);
     m[i].task_id = pb_bytes(e->task, ID_TASK_SIZE);
     m[i].attempt = e->attempt;
-    m[i].job_id = pb_bytes(e->task + ID_TASK_SIZE - ID_JOB_SIZE, ID_JOB_SIZE); /* a TaskID ends with its JobID */
+    /* no job_id: a TaskID ends with its JobID, and the GCS takes it from there */
     m[i].name = e->name;
     m[i].type = (Rayc__TaskType)e->type;
     m[i].state = (Rayc__TaskStatus)e->state;

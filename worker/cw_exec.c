@@ -251,6 +251,7 @@ static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
     rpc_reply_error(call, RAYC_EUNAVAILABLE, "the worker is exiting");
     return;
   }
+  cw_lease_note_owner(req->task);
   if (cw_proc.exec.tail)
     cw_proc.exec.tail->next = it;
   else
@@ -355,7 +356,9 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
   {.service = &rayc__core_worker_service__descriptor, .method = "GetObjectStatus",                          \
    .handler = cw_on_get_object_status, .required = "object_ids"},                                           \
   {.service = &rayc__core_worker_service__descriptor, .method = "ReportGeneratorItem",                      \
-   .handler = cw_on_report_generator_item, .required = "task_id item"}
+   .handler = cw_on_report_generator_item, .required = "task_id item"},                                     \
+  {.service = &rayc__core_worker_service__descriptor, .method = "LeaseWanted",                              \
+   .handler = cw_on_lease_wanted, .required = "worker_id"}
 // clang-format on
 
 static const rpc_method_t cw_methods[] = {

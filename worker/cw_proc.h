@@ -90,6 +90,7 @@ typedef struct cw_exec_queue {
   cw_exec_item_t *head, *tail;
   int stop;
   rayc_task_ctx *running; /* the task being executed, for CancelTask */
+  char owner[96];         /* the last pusher of a normal task ("ip:port", "" none): our lease's owner */
 } cw_exec_queue_t;
 
 /* One task attempt's changes since the last report, merged (Ray's TaskEventBuffer does the same):

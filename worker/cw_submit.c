@@ -105,8 +105,6 @@ void cw_class_push_front(cw_class_t *c, cw_task_t *t)
 
 /* ---- pushing tasks ---- */
 
-static void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting);
-
 void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep)
 {
   for (size_t i = 0; i < rep->n_returns; i++) {
@@ -306,7 +304,7 @@ static void cw_return_done(void *arg, int status, const char *detail, ProtobufCM
   pb_free(resp);
 }
 
-static void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting)
+void cw_lease_remove(cw_t *cw, cw_lease_t *l, int worker_exiting)
 {
   cw_class_t *c = l->cls;
   for (cw_lease_t **pp = &c->leases; *pp; pp = &(*pp)->next)
@@ -535,7 +533,7 @@ void cw_leases_return_idle(cw_t *cw, int all)
   for (cw_class_t *c = cw->classes; c; c = c->next) {
     for (cw_lease_t **pp = &c->leases; *pp;) {
       cw_lease_t *l = *pp;
-      int idle = l->in_flight == 0 && !c->head && now - l->idle_since_ms >= CW_LEASE_IDLE_MS;
+      int idle = l->in_flight == 0 && !c->head && now - l->idle_since_ms >= cw->lease_idle_ms;
       if (l->in_flight == 0 && (all || idle || l->dead))
         cw_lease_remove(cw, l, l->dead);
       else
@@ -546,6 +544,7 @@ void cw_leases_return_idle(cw_t *cw, int all)
 
 void cw_classes_free(cw_t *cw)
 {
+  cw->last_class.cls = NULL;
   cw_actors_release(cw);
   while (cw->classes) {
     cw_class_t *c = cw->classes;
@@ -620,19 +619,46 @@ static void cw_class_key(const rayc_task_opts *o, cw_class_t *c)
     snprintf(c->key + off, sizeof(c->key) - off, " python");
 }
 
+/* A task of the plain shape the last one had finds its class by five numbers instead of building
+ * the class key (most programs submit tasks of one or two shapes). */
+static int cw_class_is_last(const cw_t *cw, const rayc_task_opts *o)
+{
+  const struct cw_last_class *l = &cw->last_class;
+  return l->cls && o->nresources == 0 && !o->placement_group && o->strategy != RAYC_STRATEGY_NODE_AFFINITY &&
+         o->num_cpus == l->cpus && o->num_gpus == l->gpus && o->memory == l->memory &&
+         (int)o->strategy == l->strategy && (int)o->language == l->language;
+}
+
+static void cw_class_remember(cw_t *cw, const rayc_task_opts *o, cw_class_t *c)
+{
+  if (o->nresources || o->placement_group || o->strategy == RAYC_STRATEGY_NODE_AFFINITY)
+    return;
+  cw->last_class = (struct cw_last_class){.cls = c,
+                                          .cpus = o->num_cpus,
+                                          .gpus = o->num_gpus,
+                                          .memory = o->memory,
+                                          .strategy = (int)o->strategy,
+                                          .language = (int)o->language};
+}
+
 static cw_class_t *cw_class_get(cw_t *cw, const rayc_task_opts *o)
 {
+  if (cw_class_is_last(cw, o))
+    return cw->last_class.cls;
   cw_class_t probe;
   memset(&probe, 0, sizeof(probe));
   cw_class_key(o, &probe);
   for (cw_class_t *c = cw->classes; c; c = c->next)
-    if (strcmp(c->key, probe.key) == 0)
+    if (strcmp(c->key, probe.key) == 0) {
+      cw_class_remember(cw, o, c);
       return c;
+    }
   cw_class_t *c = xmalloc(sizeof(*c));
   *c = probe;
   c->cw = cw;
   c->next = cw->classes;
   cw->classes = c;
+  cw_class_remember(cw, o, c);
   return c;
 }
 
@@ -716,7 +742,7 @@ static cw_task_t *cw_task_new(cw_t *cw, const char *fn, size_t nargs, const rayc
   t->num_returns = o->num_returns;
   t->streaming = o->streaming != 0;
   t->attempts_left = o->max_retries;
-  t->oom_attempts_left = o->max_retries != 0 ? cw_oom_retries() : 0;
+  t->oom_attempts_left = o->max_retries != 0 ? cw->oom_retries : 0;
   t->retry_exceptions = o->retry_exceptions;
   t->cls = cw_class_get(cw, o);
   t->parent = cw->current_task;

@@ -110,7 +110,7 @@ static void *worker_watchdog(void *arg)
         __atomic_store_n(&cw->node_draining, 1, __ATOMIC_RELAXED);
       }
       if (m->body_case == RAYC__LOCAL_MESSAGE__BODY_LEASE_WANTED)
-        __atomic_store_n(&cw->lease_wanted, 1, __ATOMIC_RELAXED);
+        cw_lease_wanted_tell(cw);
       pb_free(m);
     }
   }

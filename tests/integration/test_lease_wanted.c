@@ -10,6 +10,10 @@
  * to it before B's task could start; with it, A returns the lease as soon as it is idle, B's
  * queued request gets the CPU first, and A's second task runs after B's. The test checks that
  * order (when each task ran, on the clock every process shares), not how long anything took.
+ *
+ * A lease already idle when the other request queues: driver A holds its idle lease for ten
+ * minutes (RAYC_LEASE_IDLE_MS), has no task in flight (so no reply can carry the flag), and driver
+ * B's task must still run: the worker tells A at once (LeaseWanted) and A returns the idle lease.
  */
 #include "itest.h"
 #include "itest_sh.h"
@@ -134,6 +138,51 @@ START_TEST(test_idle_lease_returned_when_others_wait)
 }
 END_TEST
 
+/* Waits up to 120 s for pid to exit; returns its status, or -1 (killed) if it did not. */
+static int wait_exit(pid_t pid)
+{
+  int st = 0;
+  for (int i = 0; i < 1200; i++) {
+    pid_t w = waitpid(pid, &st, WNOHANG);
+    if (w == pid)
+      return st;
+    usleep(100 * 1000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+START_TEST(test_lease_idle_when_others_queue_goes_back)
+{
+  char bout[600];
+  snprintf(bout, sizeof(bout), "%s/driver_b_idle.out", it_temp);
+  setenv("RAYC_LEASE_IDLE_MS", "600000", 1); /* A would hold its idle lease for 10 minutes */
+  it_connect();
+  rayc_ref t;
+  ck_assert_int_eq(rayc_remote("stamp", NULL, 0, NULL, &t), 0);
+  int rc;
+  int64_t a = it_get_i64(&t, &rc);
+  ck_assert_msg(rc == 0, "stamp: %s", rayc_last_error());
+  rayc_ref_release(&t); /* A's lease holds the only CPU, idle, with nothing in flight */
+
+  char *argv[] = {(char *)"/proc/self/exe", (char *)"--driver-b", bout, NULL};
+  pid_t b;
+  ck_assert_int_eq(posix_spawn(&b, "/proc/self/exe", NULL, NULL, argv, environ), 0);
+  int st = wait_exit(b);
+  ck_assert_msg(st != -1, "driver B's task never ran: driver A kept its idle lease while B waited");
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "driver B failed (status %d)", st);
+  FILE *f = fopen(bout, "r");
+  ck_assert_ptr_nonnull(f);
+  long long bv = -1;
+  ck_assert_int_eq(fscanf(f, "%lld", &bv), 1);
+  fclose(f);
+  ck_assert_msg(a < bv, "B's task ran before A's");
+  rayc_shutdown();
+  unsetenv("RAYC_LEASE_IDLE_MS");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
   if (argc == 3 && strcmp(argv[1], "--driver-b") == 0)
@@ -146,6 +195,7 @@ int main(int argc, char **argv)
   TCase *tc = tcase_create("lease_wanted");
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_idle_lease_returned_when_others_wait);
+  tcase_add_test(tc, test_lease_idle_when_others_queue_goes_back);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }
