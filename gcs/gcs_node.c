@@ -350,16 +350,22 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
   n->last_heartbeat_wall_ms = wall_ms();
   if (hb->unchanged) /* the report the table holds stands, if it holds the raylet's own */
     return n->hb && !n->report_stale ? 0 : 1;
+  if (hb->report_seq > 0 && hb->report_seq < n->report_seq)
+    return 0; /* older than a bundle call's answer the table holds: the next heartbeat is newer */
+  if (hb->report_seq > 0)
+    n->report_seq = hb->report_seq;
   gcs_node_take_report(t, n, hb);
   return 0;
 }
 
 void gcs_nodes_set_resources(gcs_nodes_t *t, gcs_node_t *n, Rayc__ResourceEntry **avail, size_t navail,
-                             Rayc__ResourceEntry **total, size_t ntotal)
+                             Rayc__ResourceEntry **total, size_t ntotal, int64_t seq)
 {
   if (n->state != GCS_NODE_ALIVE || gcs_node_check_resources(avail, navail, NULL) < 0 ||
-      gcs_node_check_resources(total, ntotal, NULL) < 0)
+      gcs_node_check_resources(total, ntotal, NULL) < 0 || (seq > 0 && seq < n->report_seq))
     return;
+  if (seq > 0)
+    n->report_seq = seq;
   Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
   hb.node_id = pb_bytes(n->id.b, ID_NODE_SIZE);
   hb.view_version = n->hb ? n->hb->view_version : 0;

@@ -53,6 +53,7 @@ typedef struct gcs_node {
   int failures;          /* consecutive failed probes */
   int64_t view_changed;  /* the view version of this node's last change (gcs_node_view.c) */
   int report_stale;      /* the GCS replaced the raylet's report: an `unchanged` heartbeat is refused */
+  int64_t report_seq;    /* the newest resource snapshot taken (ReportHeartbeatRequest.report_seq) */
 } gcs_node_t;
 
 struct gcs_nodes;
@@ -97,9 +98,10 @@ int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char 
 int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now, const char **why);
 
 /* Replaces what the table knows of an ALIVE node's resources (the raylet's answer to a bundle
- * reservation: fresher than its last heartbeat) and moves the view on. Invalid input is ignored. */
+ * call, snapshot seq: fresher than its last heartbeat) and moves the view on. Invalid input, and
+ * a snapshot older than the one the table holds, are ignored. */
 void gcs_nodes_set_resources(gcs_nodes_t *t, gcs_node_t *n, Rayc__ResourceEntry **avail, size_t navail,
-                             Rayc__ResourceEntry **total, size_t ntotal);
+                             Rayc__ResourceEntry **total, size_t ntotal, int64_t seq);
 
 /* Marks an ALIVE node DEAD with reason (copied): stores, publishes and calls on_dead. No-op for a
  * DEAD node. */

@@ -184,6 +184,7 @@ void gcs_pgs_cron(gcs_pgs_t *m, int64_t now)
 {
   if (!m || m->stopping)
     return;
+  gcs_pg_cancels_cron(m, now);
   char hex[2 * ID_PG_SIZE + 1];
   for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);) {
     gcs_pg_t *g = it.value;
@@ -478,6 +479,7 @@ void gcs_pgs_destroy(gcs_pgs_t *m)
   for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);)
     gcs_pg_free(it.value);
   hmap_release(&m->by_id);
+  gcs_pg_cancels_release(m);
   free(m->removed);
   free(m);
 }

@@ -67,6 +67,7 @@ typedef struct gcs_pgs {
   uint8_t (*removed)[ID_PG_SIZE]; /* ring of removed ids, oldest dropped first */
   size_t nremoved;
   size_t rr;
+  struct gcs_pg_cancel *cancels; /* failed cancels to send again (gcs_pg_place.c) */
   int stopping;
 } gcs_pgs_t;
 

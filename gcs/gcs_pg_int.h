@@ -11,8 +11,11 @@
 #define GCS_PG_TABLE "PG"
 
 enum {
-  PG_RETRY_MS = 200, /* no feasible placement, or a reservation failed: try again after this */
-  PG_RPC_MS = 10000, /* prepare / commit / cancel deadline */
+  PG_RETRY_MS = 200,             /* no feasible placement, or a reservation failed: try again after this */
+  PG_RPC_MS = 10000,             /* prepare / commit deadline */
+  PG_CANCEL_MS = 2000,           /* cancel deadline: a raylet answers it at once, or is unreachable */
+  PG_CANCEL_RETRY_MS = 250,      /* a failed cancel is sent again after this, */
+  PG_CANCEL_RETRY_MAX_MS = 4000, /* doubling up to this, while its node is ALIVE */
   PG_WAIT_MAX_MS = 3600000,
   PG_CREATE_WAIT_MAX_MS = 10000, /* the longest a CreatePlacementGroup is held (wait_ms) */
   PG_MAX_BUNDLES = 1000,
@@ -35,6 +38,11 @@ void gcs_pg_set_state(gcs_pgs_t *m, gcs_pg_t *g, Rayc__PlacementGroupState st, c
 
 /* Returns whether g is not REMOVED. */
 int gcs_pg_live(const gcs_pg_t *g);
+
+/* Sends again the failed cancels that are due (gcs_pg_place.c). */
+void gcs_pg_cancels_cron(gcs_pgs_t *m, int64_t now);
+/* Forgets the failed cancels. */
+void gcs_pg_cancels_release(gcs_pgs_t *m);
 
 /* Frees g and everything it owns (NULL is fine). */
 void gcs_pg_free(gcs_pg_t *g);

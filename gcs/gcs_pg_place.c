@@ -22,7 +22,21 @@ typedef struct pg_step {
   uint8_t id[ID_PG_SIZE];
   uint32_t gen;
   id_node_t node;
+  int index;        /* a cancel's bundle index (-1: all of the group's bundles there) */
+  int64_t delay_ms; /* a cancel's last retry delay (0: first attempt) */
 } pg_step_t;
+
+/* A CancelResourceReserve that failed (the raylet could not be reached, or did not answer in
+ * PG_CANCEL_MS): sent again after delay_ms, doubling up to PG_CANCEL_RETRY_MAX_MS, while its node
+ * is ALIVE (a dead node's bundles die with it) and the group does not hold the bundle there again
+ * (placed anew on the same node: the new reservation must stay). */
+struct gcs_pg_cancel {
+  uint8_t id[ID_PG_SIZE];
+  id_node_t node;
+  int index;
+  int64_t delay_ms, at_ms;
+  struct gcs_pg_cancel *next;
+};
 
 static pg_step_t *step_new(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node)
 {
@@ -50,14 +64,33 @@ static rpc_channel_t *pg_raylet(gcs_pgs_t *m, const gcs_node_t *n)
 
 /* A raylet's answer carries its resources: fresher than its last heartbeat. */
 static void pg_node_resources(gcs_pgs_t *m, const id_node_t *id, Rayc__ResourceEntry **avail, size_t navail,
-                              Rayc__ResourceEntry **total, size_t ntotal)
+                              Rayc__ResourceEntry **total, size_t ntotal, int64_t seq)
 {
   gcs_node_t *n = pg_alive_node(m, id);
   if (n && ntotal > 0)
-    gcs_nodes_set_resources(&m->s->nodes, n, avail, navail, total, ntotal);
+    gcs_nodes_set_resources(&m->s->nodes, n, avail, navail, total, ntotal, seq);
 }
 
 static void pg_kick(gcs_pgs_t *m);
+
+/* Queues st's cancel to be sent again (see struct gcs_pg_cancel). */
+static void pg_cancel_later(gcs_pgs_t *m, const pg_step_t *st, const char *why)
+{
+  struct gcs_pg_cancel *c = xcalloc(1, sizeof(*c));
+  memcpy(c->id, st->id, ID_PG_SIZE);
+  c->node = st->node;
+  c->index = st->index;
+  c->delay_ms = st->delay_ms ? 2 * st->delay_ms : PG_CANCEL_RETRY_MS;
+  if (c->delay_ms > PG_CANCEL_RETRY_MAX_MS)
+    c->delay_ms = PG_CANCEL_RETRY_MAX_MS;
+  c->at_ms = now_ms() + c->delay_ms;
+  c->next = m->cancels;
+  m->cancels = c;
+  char hex[2 * ID_PG_SIZE + 1], node[9];
+  id_hex(st->id, ID_PG_SIZE, hex);
+  log_info("placement group %s: returning its bundles on node %s failed (%s); retrying in %lld ms", hex,
+           id_short(st->node.b, ID_NODE_SIZE, node), why, (long long)c->delay_ms);
+}
 
 static void cancel_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
@@ -65,28 +98,80 @@ static void cancel_done(void *arg, int status, const char *detail, ProtobufCMess
   Rayc__CancelResourceReserveReply *rep = (Rayc__CancelResourceReserveReply *)resp;
   if (status == 0 && !st->m->stopping) {
     pg_node_resources(st->m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
-                      rep->n_resources_total);
+                      rep->n_resources_total, rep->report_seq);
     if (rep->cancelled > 0) /* resources came back: groups waiting for them try now */
       pg_kick(st->m);
-  } else if (status != 0 && !st->m->stopping)
-    log_debug("CancelResourceReserve failed: %s (%s)", rayc_strerror(status), detail ? detail : "");
+  } else if (status != 0 && !st->m->stopping && pg_alive_node(st->m, &st->node))
+    pg_cancel_later(st->m, st, detail && *detail ? detail : rayc_strerror(status));
   pb_free(resp);
   free(st);
 }
 
-/* Asks a node to return the group's bundle index (-1: all of the group's bundles there). */
-static void pg_cancel_on(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node, int index)
+/* Sends one CancelResourceReserve for group id's bundle index (-1: all) on node. */
+static void pg_cancel_send(gcs_pgs_t *m, const uint8_t *id, const id_node_t *node, int index, int64_t delay_ms)
 {
   gcs_node_t *n = pg_alive_node(m, node);
   if (!n || m->stopping)
     return;
   Rayc__CancelResourceReserveRequest req = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
-  req.placement_group_id = pb_bytes(g->id, ID_PG_SIZE);
+  req.placement_group_id = pb_bytes(id, ID_PG_SIZE);
   req.bundle_index = index;
-  pg_step_t *st = step_new(m, g, node);
-  if (rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CancelResourceReserve", &req.base, PG_RPC_MS,
-               cancel_done, st) != 0)
+  pg_step_t *st = xcalloc(1, sizeof(*st));
+  st->m = m;
+  memcpy(st->id, id, ID_PG_SIZE);
+  st->node = *node;
+  st->index = index;
+  st->delay_ms = delay_ms;
+  if (rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CancelResourceReserve", &req.base,
+               PG_CANCEL_MS, cancel_done, st) != 0)
     free(st);
+}
+
+/* Asks a node to return the group's bundle index (-1: all of the group's bundles there). */
+static void pg_cancel_on(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node, int index)
+{
+  pg_cancel_send(m, g->id, node, index, 0);
+}
+
+/* Whether live group id holds (or is reserving) bundle index (-1: any) on node. */
+static int pg_holds(gcs_pgs_t *m, const uint8_t *id, const id_node_t *node, int index)
+{
+  gcs_pg_t *g = hmap_get(&m->by_id, id, ID_PG_SIZE);
+  if (!g || !gcs_pg_live(g))
+    return 0;
+  for (size_t i = 0; i < g->info->n_bundles; i++) {
+    const ProtobufCBinaryData *on = &g->info->bundles[i]->node_id;
+    if (index >= 0 && (size_t)index != i)
+      continue;
+    if ((on->len == ID_NODE_SIZE && memcmp(on->data, node->b, ID_NODE_SIZE) == 0) ||
+        (g->trying[i] && memcmp(g->try_node[i].b, node->b, ID_NODE_SIZE) == 0))
+      return 1;
+  }
+  return 0;
+}
+
+void gcs_pg_cancels_cron(gcs_pgs_t *m, int64_t now)
+{
+  for (struct gcs_pg_cancel **pp = &m->cancels; *pp;) {
+    struct gcs_pg_cancel *c = *pp;
+    if (c->at_ms > now) {
+      pp = &c->next;
+      continue;
+    }
+    *pp = c->next;
+    if (!pg_holds(m, c->id, &c->node, c->index))
+      pg_cancel_send(m, c->id, &c->node, c->index, c->delay_ms);
+    free(c);
+  }
+}
+
+void gcs_pg_cancels_release(gcs_pgs_t *m)
+{
+  while (m->cancels) {
+    struct gcs_pg_cancel *c = m->cancels;
+    m->cancels = c->next;
+    free(c);
+  }
 }
 
 /* ---- choosing nodes ---- */
@@ -327,11 +412,11 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
     committed = ok && rep->committed;
     if (!m->stopping)
       pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
-                        rep->n_resources_total);
+                        rep->n_resources_total, rep->report_seq);
   } else if (ok && !m->stopping) {
     Rayc__CommitBundleResourcesReply *rep = (Rayc__CommitBundleResourcesReply *)resp;
     pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
-                      rep->n_resources_total);
+                      rep->n_resources_total, rep->report_seq);
   }
   if (!g) {
     /* abandoned (removed, or a node died meanwhile): give back what this step reserved */

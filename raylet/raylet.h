@@ -184,6 +184,7 @@ typedef struct raylet {
   int64_t view_full_ms;             /* when the last full view arrived (monotonic) */
   uint8_t *hb_report;               /* the last report the GCS acknowledged (packed); NULL: none */
   size_t hb_report_len;
+  int64_t report_seq; /* the last resource snapshot sent to the GCS (heartbeat or bundle answer) */
   int hb_in_flight;
   unsigned spread_next;
   raylet_infeasible_t *infeasible;

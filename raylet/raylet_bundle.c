@@ -55,11 +55,13 @@ static int bundle_spec_read(const Rayc__BundleSpec *s, res_set_t *res, const cha
   return 0;
 }
 
+/* A snapshot of the node's resources for the GCS, numbered after every earlier one (seq). */
 static void fill_resources(raylet_t *r, Rayc__ResourceEntry ***avail, size_t *navail, Rayc__ResourceEntry ***total,
-                           size_t *ntotal)
+                           size_t *ntotal, int64_t *seq)
 {
   *avail = res_to_pb(&r->available, navail);
   *total = res_to_pb(&r->total, ntotal);
+  *seq = ++r->report_seq;
 }
 
 static void bundle_commit_all(raylet_t *r, Rayc__BundleSpec *const *specs, size_t n);
@@ -110,7 +112,8 @@ void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBun
             rep.committed ? "reserved and committed"
             : rep.success ? "reserved"
                           : "does not fit");
-  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
+  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total,
+                 &rep.report_seq);
   rpc_reply(call, &rep.base);
   res_pb_free(rep.resources_available, rep.n_resources_available);
   res_pb_free(rep.resources_total, rep.n_resources_total);
@@ -178,7 +181,8 @@ void raylet_bundle_commit(raylet_t *r, rpc_call_t *call, const Rayc__CommitBundl
   }
   bundle_commit_all(r, req->bundles, req->n_bundles);
   Rayc__CommitBundleResourcesReply rep = RAYC__COMMIT_BUNDLE_RESOURCES_REPLY__INIT;
-  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
+  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total,
+                 &rep.report_seq);
   rpc_reply(call, &rep.base);
   res_pb_free(rep.resources_available, rep.n_resources_available);
   res_pb_free(rep.resources_total, rep.n_resources_total);
@@ -305,7 +309,8 @@ void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResou
     log_info("placement group %.8s: %d bundles returned here, %d leased workers killed", hex, cancelled, killed);
   Rayc__CancelResourceReserveReply rep = RAYC__CANCEL_RESOURCE_RESERVE_REPLY__INIT;
   rep.cancelled = cancelled;
-  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total);
+  fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total,
+                 &rep.report_seq);
   rpc_reply(call, &rep.base);
   res_pb_free(rep.resources_available, rep.n_resources_available);
   res_pb_free(rep.resources_total, rep.n_resources_total);

@@ -156,6 +156,7 @@ static void gcs_fill_report(raylet_t *r, Rayc__ReportHeartbeatRequest *req)
   free(r->hb_report); /* kept as acknowledged: a failed call or a report_wanted forgets it */
   r->hb_report = buf;
   r->hb_report_len = len;
+  req->report_seq = ++r->report_seq; /* after packing: the comparison above ignores it */
 }
 
 void raylet_gcs_heartbeat(raylet_t *r)

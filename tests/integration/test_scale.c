@@ -2,7 +2,7 @@
  * The cluster view at scale (issue 17), end to end: a head and 20 real nodes joined with
  * `rayc start --address` (a raylet and an object store each), all ALIVE; while the cluster idles,
  * heartbeats keep arriving but carry no report (`unchanged`) and their replies carry no view
- * entries; when one node leaves, the others learn it from a delta of about one entry each, not
+ * entries, and no raylet polls the job channel (heartbeat replies carry its seq); when one node leaves, the others learn it from a delta of about one entry each, not
  * from the whole view. Function only: no timing is asserted (bench/scale-probe measures that).
  */
 #include "itest.h"
@@ -67,6 +67,7 @@ static double gcs_sample(const char *series)
 
 #define HB_FULL    "rayc_gcs_heartbeats_total{Report=\"full\"}"
 #define HB_SAME    "rayc_gcs_heartbeats_total{Report=\"unchanged\"}"
+#define POLLS      "rayc_grpc_server_req_handling_seconds_count{Method=\"rayc.InternalPubSubGcsService/Poll\"}"
 #define SENT_FULL  "rayc_gcs_view_entries_sent_total{Kind=\"full\"}"
 #define SENT_DELTA "rayc_gcs_view_entries_sent_total{Kind=\"delta\"}"
 
@@ -121,8 +122,12 @@ START_TEST(idle_heartbeats_carry_no_view)
   /* settle: two rounds of heartbeats bring every raylet's view up to the last join */
   wait_heartbeats(heartbeats(), 2 * (JOINERS + 1));
   double full0 = gcs_sample(HB_FULL), sent0 = gcs_sample(SENT_FULL) + gcs_sample(SENT_DELTA);
-  double hb0 = heartbeats();
-  wait_heartbeats(hb0, 3 * (JOINERS + 1));
+  double hb0 = heartbeats(), polls0 = gcs_sample(POLLS);
+  /* 11 rounds: longer than the 10 s a raylet's job-channel long poll used to be held */
+  wait_heartbeats(hb0, 11 * (JOINERS + 1));
+  ck_assert_msg(gcs_sample(POLLS) == polls0,
+                "idle raylets polled the GCS's job channel %.0f times (heartbeats carry its seq instead)",
+                gcs_sample(POLLS) - polls0);
   ck_assert_msg(gcs_sample(SENT_FULL) + gcs_sample(SENT_DELTA) == sent0,
                 "an idle cluster's heartbeat replies carried view entries");
   ck_assert_msg(gcs_sample(HB_FULL) == full0, "an idle node's heartbeat carried its report");

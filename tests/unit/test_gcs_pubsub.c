@@ -184,6 +184,24 @@ START_TEST(bounded_buffer_resync)
 }
 END_TEST
 
+/* What heartbeat replies carry so that raylets poll the JOB channel only when it moved. */
+START_TEST(channel_seq_is_the_newest_message)
+{
+  ck_assert_int_eq(gcs_pubsub_channel_seq(&ps, JOB), 0); /* never had one */
+  publish_node("a");
+  ck_assert_int_eq(gcs_pubsub_channel_seq(&ps, JOB), 0); /* another channel's message */
+  publish_job(7);
+  publish_node("b");
+  ck_assert_int_eq(gcs_pubsub_channel_seq(&ps, JOB), 2);
+  ck_assert_int_eq(gcs_pubsub_channel_seq(&ps, NODE), 3);
+  for (int i = 0; i < 4; i++) /* cap 3: the newest kept is the channel's last */
+    publish_job(8 + i);
+  ck_assert_int_eq(gcs_pubsub_channel_seq(&ps, JOB), 7);
+  ck_assert_int_eq(gcs_pubsub_channel_seq(&ps, 0), 0); /* no such channel */
+  ck_assert_int_eq(gcs_pubsub_channel_seq(&ps, 99), 0);
+}
+END_TEST
+
 START_TEST(timeout_replace_and_release)
 {
   ck_assert_int_eq(poll_at(0, "a", 0, EPOCH, 100, 0), 0);
@@ -273,6 +291,7 @@ static Suite *gcs_pubsub_suite(void)
   tcase_add_test(tc, held_until_publish);
   tcase_add_test(tc, channels_filter_and_merge_in_order);
   tcase_add_test(tc, bounded_buffer_resync);
+  tcase_add_test(tc, channel_seq_is_the_newest_message);
   tcase_add_test(tc, timeout_replace_and_release);
   tcase_add_test(tc, bad_polls_rejected);
   tcase_add_test(tc, reply_limit_and_actor_payload);
