@@ -63,6 +63,7 @@ struct rpc_ccall {
   char *detail;
   ProtobufCMessage *resp;
   struct rpc_ccall *prev, *next; /* c->inflight, c->closed, or c->free */
+  rpc_channel_t *ch;             /* the channel it runs on (its ncalls counts it) */
 };
 
 struct rpc_mh { /* a method registered on a channel */
@@ -78,6 +79,8 @@ struct rpc_channel {
   char *target;
   struct rpc_mh *mh; /* c->mu */
   size_t nmh, capmh;
+  int ncalls;    /* c->mu: calls started on it and not finished */
+  int forgotten; /* c->mu: rpc_channel_forget unlinked it; freed by its last call */
 };
 
 struct rpc_pluck { /* an idle completion queue for sync calls */
@@ -222,6 +225,26 @@ static grpc_call_error clt_start(rpc_client_t *c, grpc_call *call, struct rpc_co
   return grpc_call_start_batch(call, ops, 6, tag, NULL);
 }
 
+/* Frees a channel (NULL: nothing). */
+static void clt_channel_free(rpc_channel_t *ch)
+{
+  if (!ch)
+    return;
+  grpc_channel_destroy(ch->ch); /* calls in flight hold references of their own */
+  for (size_t i = 0; i < ch->nmh; i++)
+    free(ch->mh[i].path);
+  free(ch->mh);
+  free(ch->target);
+  free(ch);
+}
+
+/* A call on ch finished (c->mu held); returns ch when that was the last call of a forgotten
+ * channel, for the caller to free once it has let go of the lock. */
+static rpc_channel_t *clt_channel_done_locked(rpc_channel_t *ch)
+{
+  return ch && --ch->ncalls == 0 && ch->forgotten ? ch : NULL;
+}
+
 static void clt_ccall_put(rpc_client_t *c, struct rpc_ccall *cc)
 {
   pthread_mutex_lock(&c->mu);
@@ -258,9 +281,12 @@ static void clt_complete(rpc_client_t *c, struct rpc_ccall *cc, int ok)
   pthread_mutex_lock(&c->mu); /* unlink before unref: destroy cancels what is linked */
   cc->prev->next = cc->next;
   cc->next->prev = cc->prev;
+  rpc_channel_t *gone = clt_channel_done_locked(cc->ch);
+  cc->ch = NULL;
   pthread_mutex_unlock(&c->mu);
   grpc_call_unref(cc->call);
   cc->call = NULL;
+  clt_channel_free(gone);
   cc->status = clt_result(&cc->op, ok, cc->out, &cc->resp, &cc->detail);
   if (atomic_load(&c->closing)) {
     cc->next = NULL; /* destroy delivers these after joining this thread */
@@ -348,16 +374,6 @@ static void clt_cancel_all(rpc_client_t *c)
   for (struct rpc_ccall *cc = c->inflight.next; cc != &c->inflight; cc = cc->next)
     grpc_call_cancel_with_status(cc->call, GRPC_STATUS_CANCELLED, "rpc client destroyed", NULL);
   pthread_mutex_unlock(&c->mu);
-}
-
-static void clt_channel_free(rpc_channel_t *ch)
-{
-  grpc_channel_destroy(ch->ch); /* calls in flight hold references of their own */
-  for (size_t i = 0; i < ch->nmh; i++)
-    free(ch->mh[i].path);
-  free(ch->mh);
-  free(ch->target);
-  free(ch);
 }
 
 static void clt_free_resources(rpc_client_t *c)
@@ -460,9 +476,12 @@ void rpc_channel_forget(rpc_client_t *c, const char *target)
       *pp = gone->next;
       break;
     }
+  if (gone && gone->ncalls > 0) { /* grpc_channel_destroy would cancel them: the last one frees it */
+    gone->forgotten = 1;
+    gone = NULL;
+  }
   pthread_mutex_unlock(&c->mu);
-  if (gone)
-    clt_channel_free(gone);
+  clt_channel_free(gone);
 }
 
 /* Copies init into a call record linked in flight; RAYC_ECANCELLED while the client closes. */
@@ -479,6 +498,7 @@ static int clt_track(rpc_client_t *c, const struct rpc_ccall *init, struct rpc_c
       cc = xmalloc(sizeof(*cc));
     }
     *cc = *init;
+    cc->ch->ncalls++;
     cc->next = c->inflight.next;
     cc->prev = &c->inflight;
     c->inflight.next->prev = cc;
@@ -493,7 +513,7 @@ int rpc_call(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, const cha
              int timeout_ms, rpc_done_fn done, void *arg)
 {
   rpc_client_t *c = ch->c;
-  struct rpc_ccall init = {.done = done, .arg = arg, .c = c}, *cc;
+  struct rpc_ccall init = {.done = done, .arg = arg, .c = c, .ch = ch}, *cc;
   char *why = NULL;
   if (atomic_load(&c->closing))
     return RAYC_ECANCELLED;
@@ -552,6 +572,9 @@ int rpc_call_sync(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, cons
   *resp = NULL;
   /* A queue per concurrent caller (pooled): pluck wakes only this thread, with no hand-off. */
   struct rpc_pluck *p = clt_pluck_get(c);
+  pthread_mutex_lock(&c->mu);
+  ch->ncalls++;
+  pthread_mutex_unlock(&c->mu);
   int err = clt_begin(ch, svc, method, req, timeout_ms, p->cq, &call, &out, &op, &why);
   if (err)
     goto out;
@@ -566,6 +589,10 @@ int rpc_call_sync(rpc_channel_t *ch, const ProtobufCServiceDescriptor *svc, cons
 out:
   if (call)
     grpc_call_unref(call);
+  pthread_mutex_lock(&c->mu);
+  rpc_channel_t *gone = clt_channel_done_locked(ch);
+  pthread_mutex_unlock(&c->mu);
+  clt_channel_free(gone);
   clt_pluck_put(c, p);
   if (detail)
     *detail = why;

@@ -391,7 +391,8 @@ void cw_bg_kick(cw_t *cw);
 void cw_bg_kick_ctx(void *cw);
 /* cw_exit.c: stops the background thread and reports the last task events; returns 1 when the
  * worker has nothing else to hand back (no leases, borrowed or lent refs, parked waits, actor
- * handles) and may _exit at once, 0 when cw_destroy() must run. Call after the server is gone. */
+ * handles; a C worker, not a binding's) and may _exit at once, 0 when cw_destroy() must run.
+ * Call after the server is gone. */
 int cw_worker_exit_quick(cw_t *cw);
 
 /* cw_pg.c */

@@ -162,8 +162,10 @@ int cw_connect_node(cw_t *cw, const char *raylet_socket, int is_driver)
   if (rc != 0)
     cw_set_error(rc, "cannot connect to the object store at %s: %s", store_socket, rayc_strerror(rc));
   free(store_socket);
-  if (rc == 0 && pthread_create(&cw->bg, NULL, cw_bg_main, cw) == 0)
+  if (rc == 0 && pthread_create(&cw->bg, NULL, cw_bg_main, cw) == 0) {
     cw->bg_running = 1;
+    pthread_setname_np(cw->bg, "cw-bg");
+  }
   return rc;
 }
 

@@ -12,6 +12,7 @@
  */
 #include "worker/cw.h"
 #include "worker/cw_events.h"
+#include "worker/cw_proc.h"
 
 #include <pthread.h>
 
@@ -30,6 +31,9 @@ int cw_worker_exit_quick(cw_t *cw)
   for (const cw_class_t *c = cw->classes; c && quick; c = c->next)
     quick = !c->leases && !c->lease_requests;
   pthread_mutex_unlock(&cw->mu);
+  pthread_mutex_lock(&cw_proc.lang_mu);
+  quick &= !cw_proc.lang_exec_set; /* a binding's interpreter (Python) flushes its own buffers at exit */
+  pthread_mutex_unlock(&cw_proc.lang_mu);
 #if defined(__SANITIZE_ADDRESS__)
   quick = 0;
 #endif

@@ -458,6 +458,32 @@ START_TEST(test_deadline)
 }
 END_TEST
 
+/* A channel forgotten while a call is in flight on it: the call is still answered; the next
+ * rpc_channel_get of the target makes a working channel; forgetting an unknown target does nothing. */
+START_TEST(test_channel_forget)
+{
+  sem_t sem;
+  sem_init(&sem, 0, 0);
+  Rayc__KVGetRequest req = RAYC__KVGET_REQUEST__INIT;
+  req.ns = (char *)"__sleep";
+  req.key = kv_bytes("300", 3);
+  err_status = 0;
+  ck_assert_int_eq(rpc_call(chan, KV_SVC, "InternalKVGet", &req.base, 10000, err_done, &sem), 0);
+  rpc_channel_forget(cli, helper.target);
+  chan = NULL;
+  rpc_channel_forget(cli, "127.0.0.1:1"); /* never made */
+  sem_wait(&sem);
+  ck_assert_msg(err_status == 12345, "the call in flight failed: %d (%s)", err_status, err_detail);
+  sem_destroy(&sem);
+  chan = rpc_channel_get(cli, helper.target);
+  char *val = NULL;
+  ck_assert_int_eq(kv_put(chan, "f", "k", "v", NULL), 0);
+  ck_assert_int_eq(kv_get(chan, "f", "k", 5000, &val, NULL), 0);
+  ck_assert_str_eq(val, "v");
+  free(val);
+}
+END_TEST
+
 static grpc_status_code raw_call_token(const char *target, const char *path, const void *bytes, size_t len,
                                        const char *token);
 
@@ -1184,6 +1210,7 @@ static Suite *rpc_suite(void)
   tcase_add_test(kv, test_async_loop);
   tcase_add_test(kv, test_error_reply);
   tcase_add_test(kv, test_deadline);
+  tcase_add_test(kv, test_channel_forget);
   tcase_add_test(kv, test_auth);
   tcase_add_test(kv, test_malformed);
   suite_add_tcase(s, kv);
