@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "common/util.h"
 #include "gcs/gcs_server.h"
+#include "tests/helpers/gcs_inproc.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -19,55 +20,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static gcs_config_t conf;
-static uv_loop_t loop;
-static uv_async_t stop_async;
-static gcs_server_t *srv;
-static pthread_t loop_thread;
-static rpc_client_t *client;
-static rpc_channel_t *channel;
-
-static void on_stop(uv_async_t *a)
-{
-  gcs_server_stop(srv);
-  uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *run_loop(void *arg)
-{
-  (void)arg;
-  uv_run(&loop, UV_RUN_DEFAULT);
-  return NULL;
-}
-
 /* Starts a GCS keeping at most max task records. */
 static void start_gcs(const char *max)
 {
-  char opt[64], *err = NULL, target[64];
+  char opt[64];
   snprintf(opt, sizeof(opt), "--task-events-max=%s", max);
   char *argv[] = {(char *)"rayc-gcs", (char *)"--port=0", opt, NULL};
-  log_init("test", LOG_ERROR);
-  ck_assert_int_eq(gcs_config_load(&conf, 3, argv), 0);
-  uv_loop_init(&loop);
-  srv = gcs_server_create(&loop, &conf, &err);
-  ck_assert_msg(srv != NULL, "%s", err);
-  ck_assert_int_eq(gcs_server_start(srv, &err), 0);
-  uv_async_init(&loop, &stop_async, on_stop);
-  ck_assert_int_eq(pthread_create(&loop_thread, NULL, run_loop, NULL), 0);
-  rpc_client_opts_t opts = {0};
-  client = rpc_client_create(&opts);
-  snprintf(target, sizeof(target), "127.0.0.1:%d", srv->port);
-  channel = rpc_channel_get(client, target);
+  gcs_inproc_start(3, argv);
 }
 
 static void stop_gcs(void)
 {
-  rpc_client_destroy(client);
-  uv_async_send(&stop_async);
-  pthread_join(loop_thread, NULL);
-  gcs_server_destroy(srv);
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
-  gcs_config_release(&conf);
+  gcs_inproc_stop();
 }
 
 /* Task number k's id: k in the first bytes, the rest fixed (a job id at the end). */
