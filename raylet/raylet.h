@@ -193,6 +193,7 @@ typedef struct raylet {
   uint8_t removed_pgs[RAYLET_REMOVED_PGS][ID_PG_SIZE]; /* recently removed groups (a ring) */
   unsigned removed_next;
   int bundle_wanted; /* a prepare found too little free: heartbeat as soon as a lease ends */
+  int report_soon;   /* freed resources the node had run out of: heartbeat within HB_SOON_MS */
   int registered;
   int64_t stopping; /* when shutdown began (ms), 0 while serving */
   int64_t start_ms;
@@ -321,6 +322,8 @@ void raylet_sched_free(raylet_t *r);
 /* raylet_gcs.c */
 int raylet_gcs_start(raylet_t *r);
 void raylet_gcs_heartbeat(raylet_t *r);
+/* Freed resources the node had run out of: the next heartbeat goes within 100 ms, not a period. */
+void raylet_gcs_report_soon(raylet_t *r);
 void raylet_gcs_unregister(raylet_t *r, const char *reason, int drained);
 /* Tells the GCS that job finished (its driver disconnected from this node). */
 void raylet_gcs_mark_job_finished(raylet_t *r, id_job_t job, const char *reason);

@@ -21,6 +21,17 @@ enum { GCS_CALL_TIMEOUT_MS = 5000, GCS_START_DEADLINE_MS = 30000 };
 /* A heartbeat may go a HB_EARLY_PARTS-th of its period early (20 ms of a second). */
 enum { HB_EARLY_PARTS = 50 };
 
+/* Resources the node had run out of and got back go to the GCS within HB_SOON_MS of the last
+ * heartbeat (raylet_gcs_report_soon), not a whole period later: a placement group or an actor
+ * waiting in the GCS for them is placed at once. At most one heartbeat per HB_SOON_MS. */
+enum { HB_SOON_MS = 100 };
+
+void raylet_gcs_report_soon(raylet_t *r)
+{
+  r->report_soon = 1;
+  raylet_cron_busy(r);
+}
+
 static void gcs_fill_node(raylet_t *r, Rayc__NodeInfo *n, char *hostname, size_t hlen)
 {
   n->node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
@@ -172,9 +183,11 @@ void raylet_gcs_heartbeat(raylet_t *r)
   /* One heartbeat in flight at a time, so the report the GCS holds is the last one sent. Due a
    * little early (HB_EARLY_PARTS): an idle raylet's cron ticks once a heartbeat period, and a tick
    * that came a millisecond short of it must not put the heartbeat off by a whole period. */
-  if (now - r->last_heartbeat_ms < r->cfg.heartbeat_ms - r->cfg.heartbeat_ms / HB_EARLY_PARTS || r->hb_in_flight)
+  int64_t period = r->report_soon && HB_SOON_MS < r->cfg.heartbeat_ms ? HB_SOON_MS : r->cfg.heartbeat_ms;
+  if (now - r->last_heartbeat_ms < period - period / HB_EARLY_PARTS || r->hb_in_flight)
     return;
   r->last_heartbeat_ms = now;
+  r->report_soon = 0;
   Rayc__ReportHeartbeatRequest req = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
   gcs_fill_report(r, &req);
   req.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);

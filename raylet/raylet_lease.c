@@ -72,7 +72,12 @@ static void lease_free(raylet_t *r, raylet_lease_t *l)
       break;
     }
   raylet_lease_unblock(r, l);
+  int ran_out = 0; /* of one of the lease's resources: others may wait in the GCS for it */
+  for (uint32_t i = 0; i < l->res.n; i++)
+    ran_out |= res_get(&r->available, l->res.id[i]) < l->res.amt[i];
   res_add(&r->available, &l->res);
+  if (ran_out)
+    raylet_gcs_report_soon(r);
   if (r->bundle_wanted) { /* a placement group waits for resources: tell the GCS at once */
     r->bundle_wanted = 0;
     r->last_heartbeat_ms = 0;
