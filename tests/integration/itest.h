@@ -143,6 +143,21 @@ static inline int64_t it_get_i64(const rayc_ref *r, int *rc)
   return v;
 }
 
+/* The fields of /proc/<pid>/stat after the command name, from the state on ("S 1 ...") into buf;
+ * NULL when pid is gone. */
+static inline const char *it_proc_stat(long pid, char *buf, size_t len)
+{
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+  if (f)
+    fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')');
+  return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
 /* Bytes in use in the head node's store, asked of the store itself. */
 static inline uint64_t it_store_used(void)
 {

@@ -11,7 +11,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* Returns the command's exit status (128 + signal when killed) and, when out is not NULL, its
  * output (new; free()). */
@@ -42,6 +44,22 @@ static inline int it_sh(char **out, const char *fmt, ...)
   free(full);
   free(cmd);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Runs cmd every 100 ms, at most tries times, until its output contains needle; returns whether
+ * it did, and in *out the last output (new; free()). */
+static inline int it_sh_until(char **out, const char *needle, int tries, const char *cmd)
+{
+  *out = NULL;
+  for (int i = 0; i < tries; i++) {
+    if (i > 0)
+      usleep(100 * 1000);
+    free(*out);
+    it_sh(out, "%s", cmd);
+    if (strstr(*out, needle))
+      return 1;
+  }
+  return 0;
 }
 
 #endif

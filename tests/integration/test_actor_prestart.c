@@ -31,17 +31,11 @@ static long actor_pid(const rayc_actor *a)
 /* When process pid started, in clock ticks since boot (field 22 of /proc/<pid>/stat). */
 static unsigned long long start_ticks(long pid)
 {
-  char path[64], buf[1024];
+  char buf[1024];
   unsigned long long t = 0;
-  snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-  FILE *f = fopen(path, "r");
-  size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-  if (f)
-    fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  ck_assert_msg(p, "cannot read %s", path);
-  sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &t);
+  const char *p = it_proc_stat(pid, buf, sizeof(buf));
+  ck_assert_msg(p, "cannot read /proc/%ld/stat", pid);
+  sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &t);
   return t;
 }
 

@@ -31,16 +31,9 @@ static void teardown(void)
 
 static int pid_runs(pid_t pid)
 {
-  char path[64], buf[512];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY);
-  if (fd < 0)
-    return 0;
-  ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  buf[n > 0 ? n : 0] = '\0';
-  const char *end = strrchr(buf, ')');
-  return end && end[2] != 'Z' && end[2] != 'X';
+  char buf[512];
+  const char *st = it_proc_stat((long)pid, buf, sizeof(buf));
+  return st && st[0] != 'Z' && st[0] != 'X'; /* a zombie waiting for its reaper counts as gone */
 }
 
 /* The session's file (first line), e.g. "pids/gcs.pid"; "" when absent. */

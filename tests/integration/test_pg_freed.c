@@ -15,16 +15,10 @@
 /* Polls `rayc status` until it shows "CPU <want>/1.0" (30 s at most). */
 static void expect_cpu_used(const char *want)
 {
-  char needle[64], *out = NULL;
+  char needle[64], cmd[1600], *out;
   snprintf(needle, sizeof(needle), "%s/1.0 CPU", want);
-  for (int i = 0; i < 300; i++) {
-    free(out);
-    it_sh(&out, "%s/bin/rayc status --temp-dir %s", it_build, it_temp);
-    if (strstr(out, needle))
-      break;
-    usleep(100 * 1000);
-  }
-  ck_assert_msg(strstr(out, needle), "rayc status does not show %s:\n%s", needle, out);
+  snprintf(cmd, sizeof(cmd), "%s/bin/rayc status --temp-dir %s", it_build, it_temp);
+  ck_assert_msg(it_sh_until(&out, needle, 300, cmd), "rayc status does not show %s:\n%s", needle, out);
   free(out);
 }
 

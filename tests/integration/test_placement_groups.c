@@ -29,16 +29,10 @@ static rayc_placement_group make_pg(const rayc_resource *res, size_t nres, size_
 /* Polls `rayc status` until the node's line shows "CPU <want>/3.0" (5 s at most). */
 static void expect_cpu_available(const char *want)
 {
-  char needle[64], *out = NULL;
+  char needle[64], cmd[1600], *out;
   snprintf(needle, sizeof(needle), "CPU %s/3.0", want);
-  for (int i = 0; i < 50; i++) {
-    free(out);
-    it_sh(&out, "%s/bin/rayc status --temp-dir %s", it_build, it_temp);
-    if (strstr(out, needle))
-      break;
-    usleep(100 * 1000);
-  }
-  ck_assert_msg(strstr(out, needle), "rayc status does not show %s:\n%s", needle, out);
+  snprintf(cmd, sizeof(cmd), "%s/bin/rayc status --temp-dir %s", it_build, it_temp);
+  ck_assert_msg(it_sh_until(&out, needle, 50, cmd), "rayc status does not show %s:\n%s", needle, out);
   ck_assert_msg(!strstr(out, "_group_"), "rayc status shows placement-group resources:\n%s", out);
   free(out);
 }

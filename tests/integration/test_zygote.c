@@ -35,17 +35,11 @@ static void cmdline(long pid, char *out, size_t len)
 
 static long parent_of(long pid)
 {
-  char path[64], buf[1024];
+  char buf[1024];
   long ppid = 0;
-  snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-  FILE *f = fopen(path, "r");
-  size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-  if (f)
-    fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
+  const char *p = it_proc_stat(pid, buf, sizeof(buf));
   if (p)
-    sscanf(p + 2, "%*c %ld", &ppid);
+    sscanf(p, "%*c %ld", &ppid);
   return ppid;
 }
 
