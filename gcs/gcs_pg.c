@@ -82,12 +82,36 @@ static void pg_answer_waiters(gcs_pgs_t *m, gcs_pg_t *g)
   }
 }
 
+static int pg_waiting_state(Rayc__PlacementGroupState st)
+{
+  return st == RAYC__PLACEMENT_GROUP_STATE__PG_PENDING || st == RAYC__PLACEMENT_GROUP_STATE__PG_RESCHEDULING;
+}
+
+/* Counts a group entering (d 1) or leaving (d -1) state st in m->nwaiting. */
+static void pg_count_waiting(gcs_pgs_t *m, Rayc__PlacementGroupState st, int d)
+{
+  if (pg_waiting_state(st))
+    m->nwaiting = d > 0 ? m->nwaiting + 1 : m->nwaiting - 1;
+}
+
+static int pg_routine_step(Rayc__PlacementGroupState from, Rayc__PlacementGroupState to, const char *detail)
+{
+  if (from == RAYC__PLACEMENT_GROUP_STATE__PG_PENDING && to == RAYC__PLACEMENT_GROUP_STATE__PG_CREATED)
+    return 1;
+  return to == RAYC__PLACEMENT_GROUP_STATE__PG_REMOVED && detail && strcmp(detail, GCS_PG_REMOVED_BY_OWNER) == 0;
+}
+
 void gcs_pg_set_state(gcs_pgs_t *m, gcs_pg_t *g, Rayc__PlacementGroupState st, const char *detail)
 {
   char hex[2 * ID_PG_SIZE + 1];
+  /* The routine steps (PENDING -> CREATED, removal by the owner) are debug lines: at thousands of
+   * groups a second, a line each was a write(2) and a formatted line per step. */
   if (g->info->state != st)
-    log_info("placement group %s (%s): %s -> %s%s%s", gcs_pg_hex(g, hex), *g->info->name ? g->info->name : "unnamed",
-             pg_state_name(g->info->state), pg_state_name(st), detail ? ": " : "", detail ? detail : "");
+    log_msg(pg_routine_step(g->info->state, st, detail) ? LOG_DEBUG : LOG_INFO, "placement group %s (%s): %s -> %s%s%s",
+            gcs_pg_hex(g, hex), *g->info->name ? g->info->name : "unnamed", pg_state_name(g->info->state),
+            pg_state_name(st), detail ? ": " : "", detail ? detail : "");
+  pg_count_waiting(m, g->info->state, -1);
+  pg_count_waiting(m, st, 1);
   g->info->state = st;
   if (detail || st == RAYC__PLACEMENT_GROUP_STATE__PG_CREATED)
     gcs_pg_set_detail(g, detail);
@@ -294,9 +318,10 @@ void gcs_pg_on_create(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   }
   gcs_pg_t *g = pg_new(info);
   hmap_put(&m->by_id, g->id, ID_PG_SIZE, g);
+  pg_count_waiting(m, info->state, 1);
   char hex[2 * ID_PG_SIZE + 1];
-  log_info("placement group %s (%s): created (PENDING): %zu bundles, %s", gcs_pg_hex(g, hex),
-           *info->name ? info->name : "unnamed", info->n_bundles, gcs_pg_strategy_name(info->strategy));
+  log_debug("placement group %s (%s): created (PENDING): %zu bundles, %s", gcs_pg_hex(g, hex),
+            *info->name ? info->name : "unnamed", info->n_bundles, gcs_pg_strategy_name(info->strategy));
   pg_store(m, g);
   if (!m->busy)
     gcs_pg_schedule(m, g);
@@ -328,7 +353,7 @@ void gcs_pg_on_remove(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
   if (!g)
     return;
   if (gcs_pg_live(g))
-    gcs_pg_remove(s->pgs, g, "removed by its owner");
+    gcs_pg_remove(s->pgs, g, GCS_PG_REMOVED_BY_OWNER);
   Rayc__RemovePlacementGroupReply rep = RAYC__REMOVE_PLACEMENT_GROUP_REPLY__INIT;
   gcs_server_reply(s, call, &rep.base);
 }
@@ -424,6 +449,7 @@ static void pg_load_one(void *arg, const uint8_t *key, size_t klen, const uint8_
   g->unsure = info->state == RAYC__PLACEMENT_GROUP_STATE__PG_PENDING ||
               info->state == RAYC__PLACEMENT_GROUP_STATE__PG_RESCHEDULING;
   hmap_put(&m->by_id, g->id, ID_PG_SIZE, g);
+  pg_count_waiting(m, info->state, 1);
 }
 
 gcs_pgs_t *gcs_pgs_create(struct gcs_server *s)

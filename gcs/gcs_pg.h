@@ -68,6 +68,7 @@ typedef struct gcs_pgs {
   size_t nremoved;
   size_t rr;
   struct gcs_pg_cancel *cancels; /* failed cancels to send again (gcs_pg_place.c) */
+  size_t nwaiting;               /* groups PENDING or RESCHEDULING: the scans for placement skip at 0 */
   int stopping;
 } gcs_pgs_t;
 

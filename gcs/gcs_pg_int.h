@@ -8,7 +8,8 @@
 
 #include "gcs/gcs_pg.h"
 
-#define GCS_PG_TABLE "PG"
+#define GCS_PG_TABLE            "PG"
+#define GCS_PG_REMOVED_BY_OWNER "removed by its owner" /* the detail of a removal asked for (logged at debug) */
 
 enum {
   PG_RETRY_MS = 200,             /* no feasible placement, or a reservation failed: try again after this */

@@ -535,6 +535,8 @@ static int pg_wants_placement(const gcs_pg_t *g, int64_t now)
 /* Places the next group that waits, if none is being placed. */
 void gcs_pg_schedule_next(gcs_pgs_t *m)
 {
+  if (m->nwaiting == 0) /* the table keeps up to GCS_PG_REMOVED_KEPT removed groups: no scan for nothing */
+    return;
   int64_t now = now_ms();
   for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it) && !m->busy && !m->stopping;) {
     gcs_pg_t *g = it.value;
@@ -546,7 +548,7 @@ void gcs_pg_schedule_next(gcs_pgs_t *m)
 /* Makes every group that waits for resources try again now. */
 static void pg_kick(gcs_pgs_t *m)
 {
-  for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);) {
+  for (hmap_iter_t it = hmap_iter(&m->by_id); m->nwaiting > 0 && hmap_next(&it);) {
     gcs_pg_t *g = it.value;
     if (pg_wants_placement(g, INT64_MAX))
       g->retry_at_ms = 0;

@@ -141,8 +141,8 @@ static void bundle_commit_all(raylet_t *r, Rayc__BundleSpec *const *specs, size_
   }
   char hex[9];
   if (n)
-    log_info("placement group %s: %d bundles committed here",
-             id_short(specs[0]->placement_group_id.data, ID_PG_SIZE, hex), added);
+    log_debug("placement group %s: %d bundles committed here", /* routine: debug (thousands a second) */
+              id_short(specs[0]->placement_group_id.data, ID_PG_SIZE, hex), added);
   r->last_heartbeat_ms = 0; /* tell the GCS soon */
 }
 
@@ -305,8 +305,9 @@ void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResou
     remember_removed(r, pg);
     fail_group_requests(r, pg, hex);
   }
-  if (cancelled || killed)
-    log_info("placement group %.8s: %d bundles returned here, %d leased workers killed", hex, cancelled, killed);
+  if (cancelled || killed) /* workers killed is news; a plain return is routine */
+    log_msg(killed ? LOG_INFO : LOG_DEBUG, "placement group %.8s: %d bundles returned here, %d leased workers killed",
+            hex, cancelled, killed);
   Rayc__CancelResourceReserveReply rep = RAYC__CANCEL_RESOURCE_RESERVE_REPLY__INIT;
   rep.cancelled = cancelled;
   fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total,
