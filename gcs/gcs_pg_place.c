@@ -548,7 +548,10 @@ void gcs_pg_schedule_next(gcs_pgs_t *m)
 /* Makes every group that waits for resources try again now. */
 static void pg_kick(gcs_pgs_t *m)
 {
-  for (hmap_iter_t it = hmap_iter(&m->by_id); m->nwaiting > 0 && hmap_next(&it);) {
+  /* the group being placed needs no kick: scan only when another one waits */
+  size_t busy_waits = m->busy && (m->busy->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_PENDING ||
+                                  m->busy->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_RESCHEDULING);
+  for (hmap_iter_t it = hmap_iter(&m->by_id); m->nwaiting > busy_waits && hmap_next(&it);) {
     gcs_pg_t *g = it.value;
     if (pg_wants_placement(g, INT64_MAX))
       g->retry_at_ms = 0;
