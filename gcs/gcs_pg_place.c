@@ -549,8 +549,7 @@ void gcs_pg_schedule_next(gcs_pgs_t *m)
 static void pg_kick(gcs_pgs_t *m)
 {
   /* the group being placed needs no kick: scan only when another one waits */
-  size_t busy_waits = m->busy && (m->busy->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_PENDING ||
-                                  m->busy->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_RESCHEDULING);
+  size_t busy_waits = m->busy && pg_wants_placement(m->busy, INT64_MAX);
   for (hmap_iter_t it = hmap_iter(&m->by_id); m->nwaiting > busy_waits && hmap_next(&it);) {
     gcs_pg_t *g = it.value;
     if (pg_wants_placement(g, INT64_MAX))
