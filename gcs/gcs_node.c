@@ -358,6 +358,22 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
   return 0;
 }
 
+/* A copy of v[0..n) as protobuf-c's unpack makes it (each entry and name its own block), so that
+ * pb_free frees it with the message; NULL for none. */
+static Rayc__ResourceEntry **node_res_dup(Rayc__ResourceEntry *const *v, size_t n)
+{
+  if (n == 0)
+    return NULL;
+  Rayc__ResourceEntry **out = xcalloc(n, sizeof(*out));
+  for (size_t i = 0; i < n; i++) {
+    out[i] = xmalloc(sizeof(*out[i]));
+    rayc__resource_entry__init(out[i]);
+    out[i]->name = xstrdup(v[i]->name);
+    out[i]->amount = v[i]->amount;
+  }
+  return out;
+}
+
 void gcs_nodes_set_resources(gcs_nodes_t *t, gcs_node_t *n, Rayc__ResourceEntry **avail, size_t navail,
                              Rayc__ResourceEntry **total, size_t ntotal, int64_t seq)
 {
@@ -366,18 +382,27 @@ void gcs_nodes_set_resources(gcs_nodes_t *t, gcs_node_t *n, Rayc__ResourceEntry 
     return;
   if (seq > 0)
     n->report_seq = seq;
-  Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
-  hb.node_id = pb_bytes(n->id.b, ID_NODE_SIZE);
-  hb.view_version = n->hb ? n->hb->view_version : 0;
-  hb.resources_available = avail;
-  hb.n_resources_available = navail;
-  hb.resources_total = total;
-  hb.n_resources_total = ntotal;
-  hb.draining = n->hb && n->hb->draining;
-  hb.n_infeasible_demands = n->hb ? n->hb->n_infeasible_demands : 0;
-  hb.infeasible_demands = n->hb ? n->hb->infeasible_demands : NULL;
-  Rayc__ReportHeartbeatRequest *old = n->hb;
-  n->hb = (Rayc__ReportHeartbeatRequest *)gcs_pb_dup(&hb.base);
+  /* Built by hand, not packed and unpacked (gcs_pb_dup: ~23k instructions per bundle answer, 11%
+   * of the GCS's work per placement group): the two resource lists copied, the demands moved
+   * over from the last report, freed as one unpacked message. */
+  Rayc__ReportHeartbeatRequest *hb = xmalloc(sizeof(*hb)), *old = n->hb;
+  rayc__report_heartbeat_request__init(hb);
+  hb->node_id.data = xmalloc(ID_NODE_SIZE);
+  memcpy(hb->node_id.data, n->id.b, ID_NODE_SIZE);
+  hb->node_id.len = ID_NODE_SIZE;
+  hb->view_version = old ? old->view_version : 0;
+  hb->resources_available = node_res_dup(avail, navail);
+  hb->n_resources_available = navail;
+  hb->resources_total = node_res_dup(total, ntotal);
+  hb->n_resources_total = ntotal;
+  hb->draining = old && old->draining;
+  if (old) {
+    hb->infeasible_demands = old->infeasible_demands;
+    hb->n_infeasible_demands = old->n_infeasible_demands;
+    old->infeasible_demands = NULL;
+    old->n_infeasible_demands = 0;
+  }
+  n->hb = hb;
   pb_free(old);
   n->report_stale = 1; /* the raylet's last report no longer stands: it must send its next in full */
   gcs_nodes_bump(t, n);
