@@ -333,8 +333,11 @@ RAYC_EXTERN int rayc_actor_call(const rayc_actor *a, const char *method, const r
 /* Finds the live actor named name in namespace ns (NULL: "default"). 0, or RAYC_ENOT_FOUND. */
 RAYC_EXTERN int rayc_get_actor(const char *name, const char *ns, rayc_actor *out);
 
-/* Kills actor a: its worker exits at once (calls in progress are lost). With no_restart = 0 the
- * actor is restarted if its max_restarts allows, else it is DEAD ("killed"). 0 or an error. */
+/* Kills actor a: its worker exits at once (calls in progress are lost). An actor that shares its
+ * worker (share_worker) ends alone: its queued calls fail with RAYC_EACTOR_DIED, a method of it
+ * still running is left to return and its result is dropped (RAYC_EACTOR_DIED), and the other
+ * actors of that process go on. With no_restart = 0 the actor is restarted if its max_restarts
+ * allows, else it is DEAD ("killed"). 0 or an error. */
 RAYC_EXTERN int rayc_actor_kill(const rayc_actor *a, int no_restart);
 
 typedef enum rayc_actor_state {
