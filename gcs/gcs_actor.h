@@ -224,6 +224,10 @@ void gcs_actor_host_leave(gcs_actors_t *m, gcs_actor_t *a);
 void gcs_actor_host_lost(gcs_actors_t *m, const gcs_actor_t *a);
 /* 1 if target ("ip:port") is a host worker that still has members (its channel is kept). */
 int gcs_actor_host_in_use(gcs_actors_t *m, const char *target);
+/* A reloaded actor (GCS restart) that shares a worker: an ALIVE one joins (or makes) the host
+ * record of its worker. Returns 1 if a shares its worker (so a worker leased for it is not to be
+ * ended: other actors may live there), else 0. */
+int gcs_actor_host_adopt(gcs_actors_t *m, gcs_actor_t *a);
 /* Frees every host record (gcs_actors_destroy). */
 void gcs_actor_hosts_release(gcs_actors_t *m);
 

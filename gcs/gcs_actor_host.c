@@ -18,9 +18,11 @@
  * today). A host whose worker is seen gone takes no new members; its actors are lost one by one
  * (each WaitActorExit fails) and restart per their max_restarts.
  *
- * The table lives on the GCS loop and is not persisted: after a GCS restart the actors in hosts
- * keep running, but their host is no longer known (a restart of such an actor gets a new host;
- * the old worker ends with its last actor only when the cluster stops).
+ * The table lives on the GCS loop and is not persisted: a restarted GCS rebuilds it from the ALIVE
+ * actors it reloads (gcs_actor_host_adopt: actors that share and name the same worker are one
+ * host again). A sharing actor that was still being created when the GCS went down is placed
+ * afresh without ending the worker it was leased (its siblings may live there); a host worker
+ * that then has no member is only ended when the cluster stops.
  */
 #include "gcs/gcs_actor.h"
 
@@ -238,6 +240,59 @@ int gcs_actor_host_in_use(gcs_actors_t *m, const char *target)
       return 1;
   }
   return 0;
+}
+
+/* The live host whose worker is w, or NULL. */
+static gcs_actor_host_t *host_by_worker(gcs_actors_t *m, const id_worker_t *w)
+{
+  for (hmap_iter_t it = hmap_iter(&m->hosts); hmap_next(&it);) {
+    gcs_actor_host_t *h = it.value;
+    if (h->granted && !h->dead && memcmp(h->worker.b, w->b, ID_WORKER_SIZE) == 0)
+      return h;
+  }
+  return NULL;
+}
+
+/* A host for a's (granted, live) worker, made from what the actor table kept. */
+static gcs_actor_host_t *host_from_actor(gcs_actors_t *m, const gcs_actor_t *a, int32_t language)
+{
+  gcs_node_t *n = gcs_nodes_find(&m->s->nodes, a->node.b, ID_NODE_SIZE);
+  gcs_actor_host_t *h = xcalloc(1, sizeof(*h));
+  id_worker_t r = id_worker_random();
+  memcpy(h->key, r.b, sizeof(h->key));
+  h->job = a->job;
+  h->language = language;
+  h->code_path = xstrdup(a->code_path ? a->code_path : "");
+  h->node = a->node;
+  if (n && n->info)
+    snprintf(h->raylet, sizeof(h->raylet), "%s:%d", n->info->ip, n->info->raylet_port);
+  h->worker = a->worker;
+  memcpy(h->lease_id, a->lease_id, 16);
+  snprintf(h->ip, sizeof(h->ip), "%s", a->ip);
+  h->port = a->port;
+  snprintf(h->target, sizeof(h->target), "%s:%d", h->ip, h->port);
+  h->granted = 1;
+  hmap_put(&m->hosts, h->key, sizeof(h->key), h);
+  return h;
+}
+
+int gcs_actor_host_adopt(gcs_actors_t *m, gcs_actor_t *a)
+{
+  Rayc__TaskSpec *spec = a->spec ? rayc__task_spec__unpack(NULL, a->spec_len, a->spec) : NULL;
+  int shares = spec && spec_shares(spec) && m->per_host > 1 && a->has_node && a->port > 0;
+  int32_t language = spec ? spec->language : 0;
+  pb_free(spec);
+  if (!shares)
+    return 0;
+  if (a->state == RAYC__ACTOR_STATE__ACTOR_ALIVE) {
+    gcs_actor_host_t *h = host_by_worker(m, &a->worker);
+    if (!h)
+      h = host_from_actor(m, a, language);
+    h->n++;
+    a->in_host = 1;
+    memcpy(a->host_key, h->key, sizeof(h->key));
+  }
+  return 1;
 }
 
 void gcs_actor_hosts_release(gcs_actors_t *m)
