@@ -95,6 +95,8 @@ typedef struct gcs_actor {
   gcs_actor_waiter_t *waiters;
   uint8_t in_host;      /* placed in a shared worker (gcs_actor_host.c): host_key names it */
   uint8_t host_key[16]; /* with in_host */
+  uint8_t left_key[16]; /* the host it last left: a restart goes elsewhere (a late KillActorWorker
+                           there names the actor id, so it must not find the new incarnation) */
 } gcs_actor_t;
 
 /* A worker process that hosts actors that share it (gcs_actor_host.c). */

@@ -67,9 +67,9 @@ static gcs_actor_host_t *host_find(gcs_actors_t *m, const gcs_actor_t *a, const 
 {
   for (hmap_iter_t it = hmap_iter(&m->hosts); hmap_next(&it);) {
     gcs_actor_host_t *h = it.value;
-    if (!h->dead && h->n < m->per_host && memcmp(h->node.b, n->id.b, ID_NODE_SIZE) == 0 &&
-        memcmp(h->job.b, a->job.b, ID_JOB_SIZE) == 0 && h->language == spec->language &&
-        strcmp(h->code_path, a->code_path ? a->code_path : "") == 0)
+    if (!h->dead && h->n < m->per_host && memcmp(h->key, a->left_key, sizeof(h->key)) != 0 &&
+        memcmp(h->node.b, n->id.b, ID_NODE_SIZE) == 0 && memcmp(h->job.b, a->job.b, ID_JOB_SIZE) == 0 &&
+        h->language == spec->language && strcmp(h->code_path, a->code_path ? a->code_path : "") == 0)
       return h;
   }
   return NULL;
@@ -209,6 +209,7 @@ void gcs_actor_host_leave(gcs_actors_t *m, gcs_actor_t *a)
   if (!a->in_host)
     return;
   a->in_host = 0;
+  memcpy(a->left_key, a->host_key, sizeof(a->left_key));
   gcs_actor_host_t *h = hmap_get(&m->hosts, a->host_key, sizeof(a->host_key));
   if (!h || --h->n > 0)
     return;
@@ -218,7 +219,7 @@ void gcs_actor_host_leave(gcs_actors_t *m, gcs_actor_t *a)
   }
   char hex[9];
   log_info("actor host %s: its last actor is gone; giving worker %s back", id_short(h->key, 16, hex), h->target);
-  if (!m->stopping) {
+  if (!m->stopping && *h->raylet) {
     gcs_actor_give_back(m, h->raylet, h->lease_id, 1);
     rpc_channel_forget(m->client, h->target);
   }

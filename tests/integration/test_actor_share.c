@@ -2,7 +2,8 @@
  * Integration tests of actors that share a worker process (rayc_actor_opts.share_worker, issue 17
  * session 7) against a real head node: many sharing actors of one job land in a few processes
  * (each actor reports the pid of the process that hosts it) and keep their own state and call
- * order; killing one or its rayc_actor_exit leaves its siblings answering with their state; a
+ * order; killing one or its rayc_actor_exit leaves its siblings answering with their state, and a
+ * killed one with restarts left comes back fresh in another process; a
  * crash of the host ends all its actors and those with max_restarts come back with fresh state in
  * another process; sharing and non-sharing actors mix, and a sharing actor that asks for a CPU
  * gets a process of its own. The GCS puts at most 16 actors in one process (--actors-per-worker).
@@ -161,6 +162,28 @@ START_TEST(test_kill_one_keeps_siblings)
 }
 END_TEST
 
+START_TEST(test_kill_with_restart)
+{
+  it_connect();
+  rayc_actor r = create_opt(1, 0, 1), sib = create_opt(1, 0, 0);
+  call_ok(&r, "incr", 7);
+  call_ok(&sib, "incr", 8);
+  int64_t pid = call_ok(&r, "pid", 0);
+  ck_assert_int_eq(call_ok(&sib, "pid", 0), pid);
+  ck_assert_int_eq(rayc_actor_kill(&r, 0), 0);
+  ck_assert_int_eq(call_ok(&r, "get", 0), 0); /* the call waits for the restart: a fresh instance */
+  int restarts = 0;
+  rayc_actor_state st;
+  ck_assert_int_eq(rayc_actor_get_state(&r, &st, &restarts), 0);
+  ck_assert_int_eq(st, RAYC_ACTOR_ALIVE);
+  ck_assert_int_eq(restarts, 1);
+  ck_assert_int_ne(call_ok(&r, "pid", 0), pid); /* not in the host it was killed in */
+  ck_assert_int_eq(call_ok(&sib, "get", 0), 8);
+  ck_assert_int_eq(call_ok(&sib, "pid", 0), pid);
+  rayc_shutdown();
+}
+END_TEST
+
 START_TEST(test_host_crash_restarts)
 {
   it_connect();
@@ -218,6 +241,7 @@ int main(void)
   tcase_set_timeout(tc, 180);
   tcase_add_test(tc, test_many_share_few_processes);
   tcase_add_test(tc, test_kill_one_keeps_siblings);
+  tcase_add_test(tc, test_kill_with_restart);
   tcase_add_test(tc, test_host_crash_restarts);
   tcase_add_test(tc, test_mixed_and_resources);
   suite_add_tcase(s, tc);
