@@ -570,8 +570,8 @@ static cw_call_list_t stop_begin(void)
   return owners;
 }
 
-/* Joins a's threads (bounded by dl: a thread stuck in a method makes the process _exit), runs its
- * destructor and frees it. */
+/* Joins a's threads (bounded by dl: a thread stuck in a method makes the process _exit) and runs
+ * its destructor. The record stays for calls the server still delivers (cw_actor_release). */
 static void stop_actor(cw_hosted_actor_t *a, const struct timespec *dl)
 {
   char hex[9];
@@ -581,16 +581,12 @@ static void stop_actor(cw_hosted_actor_t *a, const struct timespec *dl)
                ACTOR_EXIT_GRACE_MS);
       _exit(0);
     }
+  a->nthreads = 0;
   if (a->self && a->use_ex && a->ex.actor_destroy)
     a->ex.actor_destroy(a->ex.data, a->self);
   else if (a->self && a->cls && a->cls->dtor)
     a->cls->dtor(a->self);
-  for (hmap_iter_t it = hmap_iter(&a->callers); hmap_next(&it);)
-    free(it.value);
-  hmap_release(&a->callers);
-  pthread_cond_destroy(&a->cv);
-  free(a->threads);
-  free(a);
+  a->self = NULL;
 }
 
 void cw_actor_stop(cw_t *cw)
@@ -601,15 +597,33 @@ void cw_actor_stop(cw_t *cw)
   struct timespec dl;
   clock_gettime(CLOCK_REALTIME, &dl);
   dl.tv_sec += ACTOR_EXIT_GRACE_MS / 1000;
-  if (cw_proc.actor.actors.buckets) {
-    for (hmap_iter_t it = hmap_iter(&cw_proc.actor.actors); hmap_next(&it);)
-      stop_actor(it.value, &dl);
-    hmap_release(&cw_proc.actor.actors);
-    cw_proc.actor.actors = (hmap_t){0};
-  }
+  for (hmap_iter_t it = hmap_iter(&cw_proc.actor.actors); hmap_next(&it);)
+    stop_actor(it.value, &dl);
+  for (cw_hosted_actor_t *a = cw_proc.actor.ended; a; a = a->next)
+    stop_actor(a, &dl);
+}
+
+static void free_actor(cw_hosted_actor_t *a)
+{
+  for (hmap_iter_t it = hmap_iter(&a->callers); hmap_next(&it);)
+    free(it.value);
+  hmap_release(&a->callers);
+  pthread_cond_destroy(&a->cv);
+  free(a->threads);
+  free(a);
+}
+
+void cw_actor_release(void)
+{
+  pthread_mutex_lock(&cw_proc.actor.mu);
+  for (hmap_iter_t it = hmap_iter(&cw_proc.actor.actors); hmap_next(&it);)
+    free_actor(it.value);
+  hmap_release(&cw_proc.actor.actors);
+  cw_proc.actor.actors = (hmap_t){0};
   while (cw_proc.actor.ended) {
     cw_hosted_actor_t *a = cw_proc.actor.ended;
     cw_proc.actor.ended = a->next;
-    stop_actor(a, &dl);
+    free_actor(a);
   }
+  pthread_mutex_unlock(&cw_proc.actor.mu);
 }
