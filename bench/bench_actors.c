@@ -7,7 +7,9 @@
  *
  * METRIC: 1_1_actor_calls_sync, 1_1_actor_calls_async, 1_1_actor_calls_concurrent,
  * 1_n_actor_calls_async, n_n_actor_calls_async, n_n_actor_calls_with_arg_async,
- * actor_call_latency (prints actor_call_latency_sync_p50_us and _p99_us), actor_creation, or all.
+ * actor_call_latency (prints actor_call_latency_sync_p50_us and _p99_us), actor_creation,
+ * actor_creation_shared (the same with rayc_actor_opts.share_worker = 1: actor_creation_shared_per_s
+ * and actor_creation_shared_cpu_ms_per_actor), or all.
  * Each repetition prints `rep NAME VALUE UNIT`; a failure prints `error NAME message` and the
  * program exits 1. A repetition lasts about BENCH_REP_SECONDS (default 1). The actor classes are
  * in libbench_actors.so next to this program (../lib), added to $RAYC_CODE_PATH.
@@ -66,11 +68,12 @@ static int fail(int rc, const char *what)
   return rc < 0 ? rc : -1;
 }
 
-static int create_actors(const char *cls, int max_concurrency, rayc_actor *out, size_t n)
+static int create_actors_opt(const char *cls, int max_concurrency, int share, rayc_actor *out, size_t n)
 {
   rayc_actor_opts o;
   rayc_actor_opts_init(&o);
   o.max_concurrency = max_concurrency;
+  o.share_worker = share;
   for (size_t i = 0; i < n; i++) {
     int rc = rayc_actor_create(cls, NULL, 0, &o, &out[i]);
     if (rc != 0)
@@ -83,6 +86,11 @@ static void kill_actors(const rayc_actor *a, size_t n)
 {
   for (size_t i = 0; i < n; i++)
     rayc_actor_kill(&a[i], 1);
+}
+
+static int create_actors(const char *cls, int max_concurrency, rayc_actor *out, size_t n)
+{
+  return create_actors_opt(cls, max_concurrency, 0, out, n);
 }
 
 /* Gets n refs and releases them; 0 or the error, already printed. */
@@ -295,8 +303,11 @@ static double cluster_cpu_ms(const char *session)
   return (double)ticks * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 }
 
-static int m_creation(int reps)
+/* share: actor_creation_shared (share_worker = 1), else actor_creation. */
+static int m_creation(int reps, int share)
 {
+  const char *rate = share ? "actor_creation_shared_per_s" : "actor_creation_per_s";
+  const char *cpu = share ? "actor_creation_shared_cpu_ms_per_actor" : "actor_creation_cpu_ms_per_actor";
   const char *env = getenv("BENCH_ACTORS");
   size_t n = env && atoi(env) > 0 ? (size_t)atoi(env) : 200;
   rayc_actor *a = malloc(n * sizeof(*a));
@@ -305,18 +316,18 @@ static int m_creation(int reps)
   const char *session = getenv("BENCH_SESSION_DIR");
   for (int r = 0; r < reps && rc == 0; r++) {
     double cpu0 = cluster_cpu_ms(session), t0 = now_s();
-    if ((rc = create_actors("BenchActor", 1, a, n)) != 0)
+    if ((rc = create_actors_opt("BenchActor", 1, share, a, n)) != 0)
       break;
     for (size_t i = 0; i < n && rc == 0; i++)
       if ((rc = rayc_actor_call(&a[i], "noop", NULL, 0, NULL, &refs[i])) != 0)
         fail(rc, "rayc_actor_call");
     if (rc == 0 && (rc = get_release(refs, n)) == 0)
-      report("actor_creation_per_s", (double)n / (now_s() - t0), "actors/s");
+      report(rate, (double)n / (now_s() - t0), "actors/s");
     kill_actors(a, n);
     usleep(500000); /* let the killed workers exit before the next round */
     double cpu1 = cluster_cpu_ms(session);
     if (rc == 0 && cpu0 >= 0 && cpu1 >= cpu0)
-      report("actor_creation_cpu_ms_per_actor", (cpu1 - cpu0) / (double)n, "ms");
+      report(cpu, (cpu1 - cpu0) / (double)n, "ms");
   }
   free(refs);
   free(a);
@@ -341,7 +352,9 @@ static int run_metric(const char *m, int reps)
   if (strcmp(m, "actor_call_latency") == 0)
     return m_latency(reps);
   if (strcmp(m, "actor_creation") == 0)
-    return m_creation(reps);
+    return m_creation(reps, 0);
+  if (strcmp(m, "actor_creation_shared") == 0)
+    return m_creation(reps, 1);
   printf("error %s unknown metric\n", m);
   return -1;
 }
@@ -382,7 +395,7 @@ int main(int argc, char **argv)
   }
   static const char *all[] = {"1_1_actor_calls_sync",  "1_1_actor_calls_async", "1_1_actor_calls_concurrent",
                               "1_n_actor_calls_async", "n_n_actor_calls_async", "n_n_actor_calls_with_arg_async",
-                              "actor_call_latency",    "actor_creation"};
+                              "actor_call_latency",    "actor_creation",        "actor_creation_shared"};
   if (strcmp(argv[1], "all") == 0)
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]) && rc == 0; i++)
       rc = run_metric(all[i], reps);

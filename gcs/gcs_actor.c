@@ -141,6 +141,7 @@ void gcs_actor_set_state(gcs_actors_t *m, gcs_actor_t *a, Rayc__ActorState st, R
   a->state = st;
   a->version++;
   if (st == RAYC__ACTOR_STATE__ACTOR_DEAD) {
+    gcs_actor_host_leave(m, a);
     a->end_ms = wall_ms();
     a->phase = GCS_ACTOR_IDLE;
     a->retry_wanted = 0;
@@ -172,6 +173,7 @@ void gcs_actor_lost(gcs_actors_t *m, gcs_actor_t *a, Rayc__ActorDeathCause cause
   a->gen++;
   a->phase = GCS_ACTOR_IDLE;
   a->port = 0;
+  gcs_actor_host_leave(m, a);
   gcs_actor_owner_t *o = actor_owner(m, a);
   if (o && o->dead) {
     gcs_actor_set_state(m, a, RAYC__ACTOR_STATE__ACTOR_DEAD, RAYC__ACTOR_DEATH_CAUSE__ACTOR_OWNER_DIED,
@@ -190,6 +192,7 @@ void gcs_actor_kill(gcs_actors_t *m, gcs_actor_t *a, Rayc__ActorDeathCause cause
   if (a->state == RAYC__ACTOR_STATE__ACTOR_DEAD)
     return;
   gcs_actor_stop_worker(m, a, msg);
+  gcs_actor_host_leave(m, a);
   a->gen++;
   a->phase = GCS_ACTOR_IDLE;
   a->port = 0;
@@ -494,6 +497,8 @@ gcs_actors_t *gcs_actors_create(struct gcs_server *s)
   hmap_init(&m->by_id);
   hmap_init(&m->by_name);
   hmap_init(&m->owners);
+  hmap_init(&m->hosts);
+  m->per_host = s->conf ? s->conf->actors_per_worker : 0;
   m->lease_owner = id_worker_random();
   gcs_actors_load(m);
   return m;
@@ -570,6 +575,7 @@ void gcs_actors_destroy(gcs_actors_t *m)
   }
   for (hmap_iter_t it = hmap_iter(&m->owners); hmap_next(&it);)
     free(it.value);
+  gcs_actor_hosts_release(m);
   hmap_release(&m->by_id);
   hmap_release(&m->by_name);
   hmap_release(&m->owners);

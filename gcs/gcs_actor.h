@@ -50,6 +50,7 @@
 #include <stdint.h>
 
 struct gcs_server;
+struct gcs_node;
 
 enum gcs_actor_phase {
   GCS_ACTOR_IDLE,     /* nothing in flight (ALIVE, DEAD, or waiting to retry placement) */
@@ -92,7 +93,29 @@ typedef struct gcs_actor {
   uint8_t kill_id_len;
   int64_t retry_at_ms, start_ms, end_ms;
   gcs_actor_waiter_t *waiters;
+  uint8_t in_host;      /* placed in a shared worker (gcs_actor_host.c): host_key names it */
+  uint8_t host_key[16]; /* with in_host */
+  uint8_t left_key[16]; /* the host it last left: a restart goes elsewhere (a late KillActorWorker
+                           there names the actor id, so it must not find the new incarnation) */
 } gcs_actor_t;
+
+/* A worker process that hosts actors that share it (gcs_actor_host.c). */
+typedef struct gcs_actor_host {
+  uint8_t key[16]; /* random: the hosts map's key, and each member actor's host_key */
+  id_job_t job;
+  int32_t language;
+  char *code_path;
+  id_node_t node;
+  char raylet[80]; /* its node's raylet, "ip:port" */
+  char target[80]; /* the worker, "ip:port", once granted */
+  char ip[48];     /* the worker's address, once granted */
+  int32_t port;
+  uint8_t lease_id[16];
+  id_worker_t worker;
+  int n;           /* member actors (waiting for the lease, being created or alive) */
+  uint8_t granted; /* the raylet leased the worker */
+  uint8_t dead;    /* no more members: its worker died, or its last member left before the grant */
+} gcs_actor_host_t;
 
 typedef struct gcs_actor_owner {
   id_worker_t id;
@@ -111,7 +134,9 @@ typedef struct gcs_actors {
   id_worker_t lease_owner; /* the owner id the GCS's leases carry */
   size_t rr;               /* round-robin start for node choice */
   int stopping;
-  int persist; /* write the table through to the store (not with the memory store) */
+  int persist;  /* write the table through to the store (not with the memory store) */
+  hmap_t hosts; /* key -> gcs_actor_host_t (owned): workers shared by several actors */
+  int per_host; /* --actors-per-worker */
 } gcs_actors_t;
 
 /* Makes the manager of server s (its loop, token and node/job tables are used). Returns NULL if
@@ -185,6 +210,28 @@ void gcs_actors_resume(gcs_actors_t *m);
 void gcs_actor_watch(gcs_actors_t *m, gcs_actor_t *a);
 /* Gives a's leased worker back to the raylet of a's node, which ends it (a half-made actor). */
 void gcs_actor_return_lease(gcs_actors_t *m, gcs_actor_t *a);
+
+/* gcs_actor_place.c, for gcs_actor_host.c */
+void gcs_actor_create_on(gcs_actors_t *m, gcs_actor_t *a); /* pushes the constructor to a's worker */
+void gcs_actor_retry_later(gcs_actor_t *a, int ms);        /* placement again after ms */
+void gcs_actor_give_back(gcs_actors_t *m, const char *raylet, const uint8_t *lease_id, int exiting);
+
+/* gcs_actor_host.c: actors that share a worker. Puts a (whose creation task is spec) into a host
+ * worker on node n of its job, language and code path with room, or a new one (leased from n's
+ * raylet); returns 0 when a is not to share (it needs resources, or sharing is off). */
+int gcs_actor_host_place(gcs_actors_t *m, gcs_actor_t *a, struct gcs_node *n, const Rayc__TaskSpec *spec);
+/* a leaves its host (if it is in one); the host's last member gives the worker back, which ends it. */
+void gcs_actor_host_leave(gcs_actors_t *m, gcs_actor_t *a);
+/* a's host worker is gone: no actor is placed there any more. */
+void gcs_actor_host_lost(gcs_actors_t *m, const gcs_actor_t *a);
+/* 1 if target ("ip:port") is a host worker that still has members (its channel is kept). */
+int gcs_actor_host_in_use(gcs_actors_t *m, const char *target);
+/* A reloaded actor (GCS restart) that shares a worker: an ALIVE one joins (or makes) the host
+ * record of its worker. Returns 1 if a shares its worker (so a worker leased for it is not to be
+ * ended: other actors may live there), else 0. */
+int gcs_actor_host_adopt(gcs_actors_t *m, gcs_actor_t *a);
+/* Frees every host record (gcs_actors_destroy). */
+void gcs_actor_hosts_release(gcs_actors_t *m);
 
 /* Returns "ALIVE", ... */
 const char *gcs_actor_state_name(Rayc__ActorState st);

@@ -66,7 +66,7 @@ static Rayc__TaskSpec *actor_spec(const gcs_actor_t *a)
   return a->spec ? rayc__task_spec__unpack(NULL, a->spec_len, a->spec) : NULL;
 }
 
-static void retry_later(gcs_actor_t *a, int ms)
+void gcs_actor_retry_later(gcs_actor_t *a, int ms)
 {
   a->phase = GCS_ACTOR_IDLE;
   a->retry_wanted = 1;
@@ -111,9 +111,7 @@ static gcs_node_t *pick_node(gcs_actors_t *m, const gcs_actor_t *a, const Rayc__
 
 /* ---- leasing a worker ---- */
 
-static void create_actor(gcs_actors_t *m, gcs_actor_t *a);
-
-static void give_back_lease(gcs_actors_t *m, const char *raylet, const uint8_t *lease_id, int exiting)
+void gcs_actor_give_back(gcs_actors_t *m, const char *raylet, const uint8_t *lease_id, int exiting)
 {
   Rayc__ReturnWorkerRequest req = RAYC__RETURN_WORKER_REQUEST__INIT;
   req.lease_id = pb_bytes(lease_id, 16);
@@ -131,20 +129,20 @@ static void lease_done(void *arg, int status, const char *detail, ProtobufCMessa
   char hex[9];
   if (!a || a->phase != GCS_ACTOR_LEASING) {
     if (o == LEASE_GRANTED && !s->m->stopping) /* abandoned meanwhile: the worker never ran anything */
-      give_back_lease(s->m, s->target, lr.lease_id, 0);
+      gcs_actor_give_back(s->m, s->target, lr.lease_id, 0);
   } else if (o == LEASE_GRANTED) {
     a->worker = lr.worker;
     memcpy(a->lease_id, lr.lease_id, 16);
     snprintf(a->ip, sizeof(a->ip), "%s", lr.ip);
     a->port = lr.port;
     gcs_actor_persist(s->m, a); /* a restarted GCS must know to give this worker back */
-    create_actor(s->m, a);
+    gcs_actor_create_on(s->m, a);
   } else {
     /* The GCS chose the node (spilled = 1), so a spillback is as good as a refusal: place again. */
     log_warn("actor %s: no worker from the raylet at %s: %s (%s); trying again", id_short(a->id, ID_ACTOR_SIZE, hex),
              s->target, lease_outcome_name(o), lr.reason);
     a->has_node = 0;
-    retry_later(a, o == LEASE_UNAVAILABLE ? PLACE_RETRY_FAST_MS : PLACE_RETRY_MS);
+    gcs_actor_retry_later(a, o == LEASE_UNAVAILABLE ? PLACE_RETRY_FAST_MS : PLACE_RETRY_MS);
   }
   pb_free(resp);
   free(s);
@@ -174,7 +172,7 @@ static void lease_request(gcs_actors_t *m, gcs_actor_t *a, gcs_node_t *n, const 
                &req.base, -1, lease_done, s) != 0) {
     free(s);
     a->has_node = 0;
-    retry_later(a, PLACE_RETRY_MS);
+    gcs_actor_retry_later(a, PLACE_RETRY_MS);
   }
 }
 
@@ -189,12 +187,14 @@ void gcs_actor_schedule(gcs_actors_t *m, gcs_actor_t *a)
                         "its creation task could not be read back");
     return;
   }
+  gcs_actor_host_leave(m, a);
   int had_avoid = a->has_avoid;
   gcs_node_t *n = pick_node(m, a, spec);
   a->no_fit_version = 0;
   if (n) {
     a->warned_no_node = 0;
-    lease_request(m, a, n, spec);
+    if (!gcs_actor_host_place(m, a, n, spec))
+      lease_request(m, a, n, spec);
   } else {
     if (!a->warned_no_node)
       log_warn("actor %s (%s): no alive node has the resources it needs; waiting for one",
@@ -205,7 +205,7 @@ void gcs_actor_schedule(gcs_actors_t *m, gcs_actor_t *a)
       a->no_fit_ms = now_ms();
     }
     a->has_avoid = 0; /* a node that died may come back under the same id */
-    retry_later(a, PLACE_RETRY_MS);
+    gcs_actor_retry_later(a, PLACE_RETRY_MS);
   }
   pb_free(spec);
 }
@@ -255,7 +255,7 @@ static void create_done(void *arg, int status, const char *detail, ProtobufCMess
   free(s);
 }
 
-static void create_actor(gcs_actors_t *m, gcs_actor_t *a)
+void gcs_actor_create_on(gcs_actors_t *m, gcs_actor_t *a)
 {
   Rayc__TaskSpec *spec = actor_spec(a);
   char target[80];
@@ -265,6 +265,7 @@ static void create_actor(gcs_actors_t *m, gcs_actor_t *a)
     return;
   }
   spec->actor_incarnation = a->num_restarts;
+  spec->share_worker = a->in_host; /* tells the worker it is a host of several actors */
   Rayc__PushTaskRequest req = RAYC__PUSH_TASK_REQUEST__INIT;
   req.task = spec;
   req.lease_id = pb_bytes(a->lease_id, 16);
@@ -274,7 +275,7 @@ static void create_actor(gcs_actors_t *m, gcs_actor_t *a)
   if (rpc_call(rpc_channel_get(m->client, target), &rayc__core_worker_service__descriptor, "PushTask", &req.base, -1,
                create_done, s) != 0) {
     free(s);
-    retry_later(a, PLACE_RETRY_MS);
+    gcs_actor_retry_later(a, PLACE_RETRY_MS);
   }
   pb_free(spec);
 }
@@ -288,7 +289,7 @@ void gcs_actor_return_lease(gcs_actors_t *m, gcs_actor_t *a)
   snprintf(target, sizeof(target), "%s:%d", n->info->ip, n->info->raylet_port);
   log_info("actor %s: giving back the worker at %s:%d leased before the GCS restarted",
            id_short(a->id, ID_ACTOR_SIZE, hex), a->ip, a->port);
-  give_back_lease(m, target, a->lease_id, 1);
+  gcs_actor_give_back(m, target, a->lease_id, 1);
 }
 
 /* ---- watching a live actor ---- */
@@ -341,7 +342,8 @@ static void exit_done(void *arg, int status, const char *detail, ProtobufCMessag
   gcs_actor_t *a = step_actor(s);
   Rayc__WaitActorExitReply *rep = (Rayc__WaitActorExitReply *)resp;
   char hex[9];
-  if (status != RAYC_ETIMEOUT && !s->m->stopping) /* the worker is gone (or going): no channel kept to it */
+  /* the worker is gone (or going): no channel kept to it, unless it hosts other actors still */
+  if (status != RAYC_ETIMEOUT && !s->m->stopping && !gcs_actor_host_in_use(s->m, s->target))
     rpc_channel_forget(s->m->client, s->target);
   if (!a || a->state != RAYC__ACTOR_STATE__ACTOR_ALIVE) {
   } else if (status == 0 && rep->exited) {
@@ -353,6 +355,7 @@ static void exit_done(void *arg, int status, const char *detail, ProtobufCMessag
   } else {
     log_info("actor %s: its worker at %s is gone (%s: %s)", id_short(a->id, ID_ACTOR_SIZE, hex), s->target,
              status ? rayc_strerror(status) : "exiting", status ? detail : (rep->reason ? rep->reason : ""));
+    gcs_actor_host_lost(s->m, a);
     probe_node(s->m, a);
   }
   pb_free(resp);
@@ -375,7 +378,7 @@ static void watch_exit(gcs_actors_t *m, gcs_actor_t *a)
 
 typedef struct kill_step {
   gcs_actors_t *m;
-  char raylet[80];
+  char raylet[80]; /* "": nothing to give back (a host's lease is the host's: gcs_actor_host.c) */
   uint8_t lease_id[16];
 } kill_step_t;
 
@@ -385,7 +388,7 @@ static void kill_done(void *arg, int status, const char *detail, ProtobufCMessag
   (void)detail;
   /* The worker could not be told: make its raylet end it (it is gone already, most likely). */
   if (status != 0 && !k->m->stopping && *k->raylet)
-    give_back_lease(k->m, k->raylet, k->lease_id, 1);
+    gcs_actor_give_back(k->m, k->raylet, k->lease_id, 1);
   pb_free(resp);
   free(k);
 }
@@ -398,7 +401,7 @@ void gcs_actor_stop_worker(gcs_actors_t *m, gcs_actor_t *a, const char *reason)
   k->m = m;
   memcpy(k->lease_id, a->lease_id, 16);
   gcs_node_t *n = a->has_node ? gcs_nodes_find(&m->s->nodes, a->node.b, ID_NODE_SIZE) : NULL;
-  if (n && n->info)
+  if (n && n->info && !a->in_host)
     snprintf(k->raylet, sizeof(k->raylet), "%s:%d", n->info->ip, n->info->raylet_port);
   char target[80];
   snprintf(target, sizeof(target), "%s:%d", a->ip, a->port);

@@ -171,6 +171,7 @@ static void resume_one(gcs_actors_t *m, gcs_actor_t *a)
   if (a->state == RAYC__ACTOR_STATE__ACTOR_ALIVE) {
     gcs_node_t *n = a->has_node ? gcs_nodes_find(&m->s->nodes, a->node.b, ID_NODE_SIZE) : NULL;
     if (n && n->state == GCS_NODE_ALIVE && a->port > 0) {
+      gcs_actor_host_adopt(m, a); /* a host of several actors is known again (gcs_actor_host.c) */
       gcs_actor_watch(m, a);
       return;
     }
@@ -182,7 +183,8 @@ static void resume_one(gcs_actors_t *m, gcs_actor_t *a)
     gcs_actor_lost(m, a, RAYC__ACTOR_DEATH_CAUSE__ACTOR_NODE_DIED, "its node died while the GCS was down");
     return;
   }
-  if (a->port > 0) /* a worker was leased for it when the GCS went down: end it, start afresh */
+  /* a worker was leased for it when the GCS went down: end it, start afresh (not a shared one) */
+  if (a->port > 0 && !gcs_actor_host_adopt(m, a))
     gcs_actor_return_lease(m, a);
   a->port = 0;
   gcs_actor_schedule(m, a);

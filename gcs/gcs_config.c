@@ -47,6 +47,8 @@ const cfg_entry_t gcs_config_table[] = {
      "cluster events kept for rayc list cluster-events (oldest dropped first)"},
     {"job-package-ttl-ms", CFG_INT, F(job_package_ttl_ms), "600000",
      "a job working-dir package (KV namespace pkg) no job used for this long is deleted (0: never)"},
+    {"actors-per-worker", CFG_INT, F(actors_per_worker), "16",
+     "actors created with share_worker that one worker process hosts at most (1: each gets its own)"},
 };
 const size_t gcs_config_table_len = ARRAY_LEN(gcs_config_table);
 
@@ -81,6 +83,8 @@ static const char *gcs_config_check(const gcs_config_t *c)
     return "--redis-address must be HOST:PORT, [IPV6]:PORT or unix:/PATH";
   if (c->metrics_port < -1 || c->metrics_port > 65535)
     return "--metrics-port must be -1 (none), 0 (ephemeral) or a port";
+  if (c->actors_per_worker < 1 || c->actors_per_worker > 1000)
+    return "--actors-per-worker must be between 1 and 1000";
   if (c->task_events_max <= 0 || c->cluster_events_max <= 0)
     return "--task-events-max and --cluster-events-max must be positive";
   if (log_level_parse(c->log_level) < 0)

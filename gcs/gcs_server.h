@@ -59,6 +59,7 @@ typedef struct gcs_config {
   int task_events_max;    /* task attempts whose events are kept (gcs_task.h) */
   int cluster_events_max; /* cluster events kept */
   int job_package_ttl_ms; /* a working-dir package no job used for this long is deleted */
+  int actors_per_worker;  /* actors that share (share_worker) put in one worker process; <= 1: none share */
 } gcs_config_t;
 
 extern const cfg_entry_t gcs_config_table[];

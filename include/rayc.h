@@ -300,6 +300,16 @@ typedef struct rayc_actor_opts {
   const rayc_placement_group *placement_group; /* live in this group's bundles; NULL: none */
   int bundle_index;                            /* with placement_group: the bundle; -1 (default): any of its bundles */
   rayc_language language;                      /* of the class; default RAYC_LANG_C */
+  /* 1: the actor may run in one worker process with other actors of the same job that also share
+   * (up to the GCS's --actors-per-worker, default 16), so creating it costs no new process. Only
+   * actors that hold no resources (num_cpus, num_gpus, memory and custom resources all 0) and are
+   * not in a placement group share; others get a process of their own as with 0 (the default:
+   * one process per actor, as in Ray). Sharing actors are isolated only by the GCS's bookkeeping:
+   * a crash of the process (abort(), a segfault, its node lost) ends every actor in it, each then
+   * restarted per its max_restarts; rayc_actor_kill() or rayc_actor_exit() of one ends that actor
+   * alone (a method of it still running is left to return, and its result is dropped: callers get
+   * RAYC_EACTOR_DIED). */
+  int share_worker;
 } rayc_actor_opts;
 
 /* Sets the defaults above. */
@@ -323,8 +333,11 @@ RAYC_EXTERN int rayc_actor_call(const rayc_actor *a, const char *method, const r
 /* Finds the live actor named name in namespace ns (NULL: "default"). 0, or RAYC_ENOT_FOUND. */
 RAYC_EXTERN int rayc_get_actor(const char *name, const char *ns, rayc_actor *out);
 
-/* Kills actor a: its worker exits at once (calls in progress are lost). With no_restart = 0 the
- * actor is restarted if its max_restarts allows, else it is DEAD ("killed"). 0 or an error. */
+/* Kills actor a: its worker exits at once (calls in progress are lost). An actor that shares its
+ * worker (share_worker) ends alone: its queued calls fail with RAYC_EACTOR_DIED, a method of it
+ * still running is left to return and its result is dropped (RAYC_EACTOR_DIED), and the other
+ * actors of that process go on. With no_restart = 0 the actor is restarted if its max_restarts
+ * allows, else it is DEAD ("killed"). 0 or an error. */
 RAYC_EXTERN int rayc_actor_kill(const rayc_actor *a, int no_restart);
 
 typedef enum rayc_actor_state {

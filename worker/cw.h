@@ -498,9 +498,12 @@ void cw_actor_owner_reset(void);
 /* Answers WaitOwnerExit calls held too long with TIMEOUT (their callers ask again), so they do not
  * pile up in a long-lived process. Any thread, cw->mu not held. */
 void cw_actor_owner_tick(void);
-/* The worker is exiting (its executor stopped): ends the hosted actor (fails its queued calls,
- * joins its threads, runs its destructor) and answers the GCS's held calls. Main thread. */
+/* The worker is exiting (its executor stopped): ends the hosted actors (fails their queued calls,
+ * joins their threads, runs their destructors) and answers the GCS's held calls. Main thread.
+ * The actors' records stay for calls the server still delivers until cw_actor_release(). */
 void cw_actor_stop(cw_t *cw);
+/* Frees the hosted actors' records, once the worker's server is destroyed (cw_actor_host.c). */
+void cw_actor_release(void);
 /* cw_actor_submit.c (cw->mu held): cw_actors_tick retries what waits on the GCS (background
  * thread, every ~20 ms); cw_actors_release frees the caller-side actor state (cw_classes_free). */
 void cw_actors_tick(cw_t *cw);

@@ -6,6 +6,7 @@
 #define RAYC_CW_ACTOR_H
 
 #include "worker/cw.h"
+#include "worker/cw_proc.h"
 
 enum {
   CW_ACTOR_MAX_IN_FLIGHT = 512, /* calls pushed to one actor at once by one caller */
@@ -32,6 +33,15 @@ void cw_actors_watch(cw_t *cw, const uint8_t *id, uint64_t version);
 /* This process killed actor id: its old address is not to be used (so calls made after
  * rayc_actor_kill returns go to the restarted actor, or fail). */
 void cw_actors_killed(cw_t *cw, const uint8_t *id);
+
+/* cw_actor.c: the class registry. The class cls if a library registered it with a constructor,
+ * else NULL; a method of c, or NULL. Any thread (classes_mu). */
+cw_actor_class_t *cw_actor_class_find(const char *cls);
+rayc_method_fn cw_actor_method_find(cw_actor_class_t *c, const char *method);
+/* Appends call to l (stamped now); l's lock held by the caller. */
+void cw_call_list_add(cw_call_list_t *l, rpc_call_t *call);
+/* Answers every call of l with an empty reply and empties it. */
+void cw_call_list_reply_all(cw_call_list_t *l);
 
 /* cw_actor.c. Returns a new string: "HOST:PORT" of the cluster's GCS as this process knows it, or NULL. */
 char *cw_actor_gcs_address(cw_t *cw);

@@ -129,6 +129,7 @@ static void fill_spec(cw_t *cw, Rayc__TaskSpec *spec, const char *cls, const ray
   spec->actor_id = pb_bytes(actor_id, ID_ACTOR_SIZE);
   spec->max_concurrency = o->max_concurrency > 0 ? o->max_concurrency : 1;
   spec->language = o->language;
+  spec->share_worker = o->share_worker != 0;
 }
 
 static int register_actor(cw_t *cw, Rayc__RegisterActorRequest *req, rayc_actor *out, uint64_t *version)

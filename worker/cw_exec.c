@@ -635,7 +635,8 @@ static char *exec_call(cw_t *cw, rayc_task_ctx *ctx, const Rayc__TaskSpec *spec,
   exec_register_kept(cw, args, spec->n_args);
   rayc_buf_release(args, spec->n_args);
   free(args);
-  *code = args_rc == RAYC_EOWNER_DIED ? args_rc : RAYC_ETASK_FAILED; /* an argument's owner died */
+  /* an argument's owner died; or a method of an actor killed meanwhile on a host (cw_actor_host.c) */
+  *code = args_rc == RAYC_EOWNER_DIED ? args_rc : rc == RAYC_EACTOR_DIED && body ? rc : RAYC_ETASK_FAILED;
   return why;
 }
 

@@ -50,12 +50,11 @@ typedef struct cw_call_list {
   size_t n, cap;
 } cw_call_list_t;
 
-/* The actor this worker hosts (cw_actor.c); its own mutex, never taken under cw->mu. */
-typedef struct cw_hosted {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
+/* One actor this worker hosts (cw_actor_host.c); every field under cw_proc.actor.mu. */
+typedef struct cw_hosted_actor {
+  struct cw_hosted_actor *next; /* in cw_hosted_t.ended, once replaced by a restart of the same id */
+  pthread_cond_t cv;            /* its threads wait here for calls */
   enum cw_hosted_state state;
-  cw_t *cw;
   uint8_t id[ID_ACTOR_SIZE];
   char class_name[128];
   cw_actor_class_t *cls;
@@ -64,16 +63,29 @@ typedef struct cw_hosted {
   void *self;
   int max_concurrency;
   pthread_t *threads;
-  int nthreads;
-  cw_hosted_item_t *creation;
+  int nthreads;                  /* started (joined when the worker exits) */
+  int running;                   /* started and not yet returned */
   cw_hosted_item_t *head, *tail; /* ready to run */
   hmap_t callers;                /* caller worker id -> cw_hosted_caller_t */
   cw_call_list_t exit_waiters;   /* the GCS's WaitActorExit */
-  cw_call_list_t owner_waiters;  /* WaitOwnerExit: the GCS's, and owners' of refs this process borrows */
   int exited;                    /* rayc_actor_exit was called */
   char exit_reason[256];
   int gcs_told; /* a WaitActorExit was answered "exited" */
-  int stopping; /* cw_actor_stop ran */
+} cw_hosted_actor_t;
+
+/* The actors this worker hosts: one for its whole life (Ray's model), or, when the GCS made it a
+ * host of actors that share a process (share_worker), several (cw_actor_host.c). Its own mutex,
+ * never taken under cw->mu. */
+typedef struct cw_hosted {
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* an actor's gcs_told changed */
+  cw_t *cw;
+  int shared;                   /* a host of sharing actors: an actor's end is not the worker's */
+  hmap_t actors;                /* actor id -> cw_hosted_actor_t (owned) */
+  size_t count;                 /* actors ever created here */
+  cw_hosted_actor_t *ended;     /* replaced by a restart of the same id: joined at the exit */
+  cw_call_list_t owner_waiters; /* WaitOwnerExit: the GCS's, and owners' of refs this process borrows */
+  int stopping;                 /* cw_actor_stop ran */
 } cw_hosted_t;
 
 /* A pushed task waiting for the executing thread. */
@@ -127,7 +139,7 @@ typedef struct cw_proc {
   hmap_t tasks; /* tasks_mu: registered task functions, name -> rayc_task_fn */
   pthread_mutex_t classes_mu;
   hmap_t classes;       /* classes_mu: registered actor classes, name -> cw_actor_class_t */
-  cw_hosted_t actor;    /* the actor this worker hosts */
+  cw_hosted_t actor;    /* the actors this worker hosts */
   cw_exec_queue_t exec; /* tasks waiting for the executing thread */
   cw_ev_buf_t events;   /* task events waiting for their report */
   pthread_mutex_t lang_mu;

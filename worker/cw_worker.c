@@ -186,6 +186,7 @@ int rayc_worker_main(int argc, char **argv)
     pthread_join(wd, NULL);
   }
   rpc_server_destroy(cw->server); /* every reply sent */
+  cw_actor_release();             /* no call can reach a hosted actor's record now */
   if (rc == 0 && cw_worker_exit_quick(cw)) {
     log_info("worker exits (nothing to hand back: quick exit)");
     fflush(NULL); /* the job's stdout and stderr */

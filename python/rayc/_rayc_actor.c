@@ -43,6 +43,7 @@ static int actor_opts_parse(PyObject *d, rayc_actor_opts *o, rayc_resource *res)
   OPT_DBL("memory", memory);
   OPT_INT("bundle_index", bundle_index);
   OPT_INT("language", language);
+  OPT_INT("share_worker", share_worker);
 #undef OPT_INT
 #undef OPT_DBL
 #undef OPT_STR

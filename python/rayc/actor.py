@@ -8,7 +8,8 @@ from .remote_function import check_options, returns_opts, strategy_opts
 _ACTOR_OPTIONS = {"num_cpus", "num_gpus", "memory", "resources", "max_restarts", "max_task_retries",
                   "max_concurrency", "name", "namespace", "lifetime", "get_if_exists",
                   "scheduling_strategy", "placement_group", "placement_group_bundle_index",
-                  "runtime_env", "max_pending_calls", "concurrency_groups", "_metadata"}
+                  "runtime_env", "max_pending_calls", "concurrency_groups", "_metadata",
+                  "share_worker"}
 ASYNC_MAX_CONCURRENCY = 100  # Ray's default is 1000 coroutines; threads here wait for the loop
 
 
@@ -142,6 +143,8 @@ class ActorClass:
             raise ValueError("lifetime must be 'detached' or None")
         if opts.get("get_if_exists"):
             out["get_if_exists"] = 1
+        if opts.get("share_worker"):
+            out["share_worker"] = 1
         if _is_async_class(self._cls) and "max_concurrency" not in out:
             out["max_concurrency"] = ASYNC_MAX_CONCURRENCY
         s = {}

@@ -98,8 +98,8 @@ static const char *const justified_globals[] = {
     "res_names",         /* common/res.c: resource names interned once per process, append-only */
     "rule_cache",        /* common/rpc_valid.c: each protobuf field's validation rules, fill-once, lock-free */
     "client_err",        /* object-store/store_client.c: per thread (__thread), the last error */
-    "tl_in_actor",       /* worker/cw_actor.c: per thread: this thread runs actor methods */
-    "tl_exit_requested", /* worker/cw_actor.c: per thread: its method called rayc_actor_exit */
+    "tl_actor",          /* worker/cw_actor_host.c: per thread: the actor whose methods this thread runs */
+    "tl_exit_requested", /* worker/cw_actor_host.c: per thread: its method called rayc_actor_exit */
     "quiet_once",        /* common/rpc_absl.c: abseil's deadlock detector turned off once per process */
     "completed.0",       /* the C runtime's (crtstuff: __do_global_dtors_aux ran) */
 };

@@ -3,7 +3,8 @@
  * on the same port and Redis prefix loses no actor. A named detached actor and an unnamed owned
  * one keep their workers and their counters, calls to them go on while the GCS is down, the name
  * resolves again, and driver calls made while the GCS is down (rayc_get_actor, rayc_actor_create,
- * from threads) block and then succeed once it is back. With the GCS gone for longer than
+ * from threads) block and then succeed once it is back. Actors that share a worker process are
+ * known as such again (killing one leaves its siblings; the worker ends with the last). With the GCS gone for longer than
  * gcs_rpc_reconnect_timeout_ms a GCS call fails with RAYC_EUNAVAILABLE and says so, and so does
  * a call to an actor whose address only the GCS could give.
  *
@@ -227,6 +228,63 @@ START_TEST(actors_survive_gcs_kill9)
 }
 END_TEST
 
+static int64_t call_pid(const rayc_actor *a)
+{
+  rayc_ref r;
+  int rc = rayc_actor_call(a, "pid", NULL, 0, NULL, &r);
+  ck_assert_msg(rc == 0, "rayc_actor_call: %s", rayc_last_error());
+  int64_t v = it_get_i64(&r, &rc);
+  ck_assert_msg(rc == 0, "pid: %s", rayc_last_error());
+  rayc_ref_release(&r);
+  return v;
+}
+
+static rayc_actor_state wait_dead(const rayc_actor *a)
+{
+  rayc_actor_state st = RAYC_ACTOR_ALIVE;
+  for (int i = 0; i < 1000 && st != RAYC_ACTOR_DEAD; i++) {
+    ck_assert_int_eq(rayc_actor_get_state(a, &st, NULL), 0);
+    usleep(10000);
+  }
+  return st;
+}
+
+/* Actors sharing a worker (share_worker): a restarted GCS knows their host again, so killing one
+ * leaves the others, and the host ends with its last actor. */
+START_TEST(shared_actors_survive_gcs_kill9)
+{
+  it_connect();
+  rayc_actor_opts o;
+  rayc_actor_opts_init(&o);
+  o.share_worker = 1;
+  rayc_actor a[3];
+  for (int i = 0; i < 3; i++) {
+    a[i] = create("TCounter", &o);
+    ck_assert_int_eq(incr(&a[i]), 1);
+  }
+  int64_t pid = call_pid(&a[0]);
+  ck_assert_int_eq(call_pid(&a[1]), pid);
+  ck_assert_int_eq(call_pid(&a[2]), pid);
+  gcs_kill9();
+  gcs_restart();
+  ck_assert_int_eq(rayc_actor_kill(&a[0], 1), 0); /* waits for the GCS to be back */
+  ck_assert_int_eq(wait_dead(&a[0]), RAYC_ACTOR_DEAD);
+  ck_assert_int_eq(incr(&a[1]), 2);
+  ck_assert_int_eq(incr(&a[2]), 2);
+  ck_assert_int_eq(call_pid(&a[2]), pid);
+  ck_assert_int_eq(rayc_actor_kill(&a[1], 1), 0);
+  ck_assert_int_eq(rayc_actor_kill(&a[2], 1), 0);
+  char buf[512];
+  const char *st = it_proc_stat((long)pid, buf, sizeof(buf));
+  for (int i = 0; i < 3000 && st && *st != 'Z'; i++) {
+    usleep(10000);
+    st = it_proc_stat((long)pid, buf, sizeof(buf));
+  }
+  ck_assert_msg(!st || *st == 'Z', "the shared worker %ld outlived its last actor after the GCS restart", (long)pid);
+  rayc_shutdown();
+}
+END_TEST
+
 START_TEST(calls_fail_after_the_reconnect_timeout)
 {
   enum { WAIT_MS = 2000 };
@@ -327,6 +385,7 @@ int main(void)
   TCase *tc = tcase_create("gcs_restart");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, actors_survive_gcs_kill9);
+  tcase_add_test(tc, shared_actors_survive_gcs_kill9);
   tcase_add_test(tc, calls_fail_after_the_reconnect_timeout);
   suite_add_tcase(s, tc);
   int rc = it_finish(s);

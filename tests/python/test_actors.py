@@ -86,6 +86,27 @@ def test_actor_restarts_after_its_process_dies(ray):
     assert second != first
 
 
+def test_share_worker_actors_share_a_process(ray):
+    @ray.remote(share_worker=True)
+    class Box:
+        def __init__(self, v):
+            self.v = v
+
+        def get(self):
+            return self.v, os.getpid()
+
+    boxes = [Box.remote(i) for i in range(6)]
+    got = ray.get([b.get.remote() for b in boxes], timeout=120)
+    assert [v for v, _ in got] == list(range(6))  # each keeps its own state
+    assert len({pid for _, pid in got}) < 6  # in fewer processes than actors
+    ray.kill(boxes[0])
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(boxes[0].get.remote(), timeout=60)
+    assert ray.get(boxes[1].get.remote(), timeout=60)[0] == 1  # a sibling lives on
+    own = Box.options(share_worker=False).remote(9)
+    assert ray.get(own.get.remote(), timeout=60)[1] not in {pid for _, pid in got}
+
+
 def test_kill_and_dead_actor_error(ray):
     @ray.remote
     class A:

@@ -2,7 +2,8 @@
  * Actor classes (and a task that uses actor handles) for the actor integration tests, loaded by
  * workers from the code path together with test_tasks.c.
  *
- *   TCounter(log_path?)   a counter; the constructor appends a line to log_path when given
+ *   TCounter(log_path?)   a counter; the constructor appends a line to log_path when given;
+ *                         pid() says which process hosts it, crash() aborts that process
  *   TFailing()            a constructor that fails
  *   TConc()               counts how many calls run at once (max_concurrency tests)
  *   actor_use_handle(handle, n) -> the counter's value after n TCounter.incr calls from a task
@@ -133,6 +134,14 @@ static int TCounter_leave(rayc_task_ctx *ctx, void *self, const rayc_buf *args, 
   return a_ret(ctx, ((tcounter_t *)self)->value);
 }
 RAYC_METHOD(TCounter, leave)
+
+/* crash() -> never returns: the whole worker process aborts (actors sharing it die with it) */
+static int TCounter_crash(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
+{
+  (void)ctx, (void)self, (void)args, (void)nargs, (void)nrets;
+  abort();
+}
+RAYC_METHOD(TCounter, crash)
 
 /* two() -> (value, value * 2): two returns */
 static int TCounter_two(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
