@@ -23,9 +23,9 @@
 struct cw_exec_batch {
   rpc_call_t *call;
   size_t n;
-  size_t left;                   /* entries not filled yet (atomic) */
-  Rayc__PushTaskRequest *reqs;   /* one per task, pointing into the call's request */
-  ProtobufCBinaryData *replies;  /* packed PushTaskReply per task (len 0: did not run) */
+  size_t left;                  /* entries not filled yet (atomic) */
+  Rayc__PushTaskRequest *reqs;  /* one per task, pointing into the call's request */
+  ProtobufCBinaryData *replies; /* packed PushTaskReply per task (len 0: did not run) */
 };
 
 int rayc_worker_push_counts(uint64_t *calls, uint64_t *tasks)

@@ -3,8 +3,8 @@
  * cw_submit.c).
  *
  * A lease takes queued tasks while the pipelining rules let it (cw_lease_takes: an idle worker
- * always, a busy one up to CW_MAX_IN_FLIGHT while more tasks wait than lease requests are on their
- * way). What it takes at once goes in one call: a lone task by PushTask, several by PushTasks (up
+ * at once, a busy one up to CW_MAX_IN_FLIGHT while more tasks wait than lease requests are on
+ * their way, and, while it has half a batch or more still to run, only a whole batch at a time). What it takes at once goes in one call: a lone task by PushTask, several by PushTasks (up
  * to cw->push_batch_max tasks and about CW_PUSH_BATCH_BYTES of arguments), whose reply carries
  * one PushTaskReply per task, applied here exactly as a PushTask reply is. Only tasks already
  * queued are batched: nothing waits to fill a batch. A task with no retries left travels alone,
@@ -318,12 +318,24 @@ static void cw_push_batch(cw_t *cw, cw_lease_t *l, cw_task_t **ts, size_t n)
     cw_args_msg_free(&args[i]);
 }
 
-int cw_lease_takes(const cw_class_t *c, const cw_lease_t *l, int spread)
+/* The pipelining rules: an idle worker takes a task at once; a busy one up to CW_MAX_IN_FLIGHT,
+ * only while more tasks wait than lease requests are on their way (a task that a worker on its
+ * way could run in parallel waits for that worker). */
+static int cw_lease_room(const cw_class_t *c, const cw_lease_t *l, int spread)
 {
-  /* A busy worker gets more tasks (pipelining) only while more tasks wait than lease requests are
-   * on their way: a task that a worker on its way could run in parallel waits for that worker. */
   return c->head && !l->dead && !(spread && l->pushed) &&
          (l->in_flight == 0 || (l->in_flight < CW_MAX_IN_FLIGHT && c->queued > (size_t)c->lease_requests));
+}
+
+int cw_lease_takes(const cw_class_t *c, const cw_lease_t *l, int spread)
+{
+  if (!cw_lease_room(c, l, spread))
+    return 0;
+  /* A worker with half a batch or more still to run takes a whole batch or nothing: pushing
+   * whenever a reply frees one place would send one task a call for ever once it is saturated. */
+  size_t batch = (size_t)c->cw->push_batch_max, avail = c->queued - (size_t)c->lease_requests;
+  return l->in_flight == 0 || (size_t)l->in_flight * 2 <= batch ||
+         (avail >= batch && (size_t)l->in_flight + batch <= CW_MAX_IN_FLIGHT);
 }
 
 /* About how many bytes t's arguments add to a push (values, and inline objects sent as values). */
@@ -351,7 +363,7 @@ void cw_push_queued(cw_t *cw, cw_class_t *c, cw_lease_t *l, int spread)
     if (t->attempts_left <= 0 || t->streaming)
       break; /* alone, or the last of this batch (see the top of this file) */
   } while ((int)n < max && bytes < CW_PUSH_BATCH_BYTES && c->head && c->head->attempts_left > 0 &&
-           !c->head->streaming && cw_lease_takes(c, l, spread));
+           !c->head->streaming && cw_lease_room(c, l, spread));
   if (n == 1)
     cw_push_one(cw, l, ts[0]);
   else
