@@ -294,8 +294,8 @@ static void cw_push_one(cw_t *cw, cw_lease_t *l, cw_task_t *t)
 static void cw_push_batch(cw_t *cw, cw_lease_t *l, cw_task_t **ts, size_t n)
 {
   Rayc__PushTasksRequest req = RAYC__PUSH_TASKS_REQUEST__INIT;
-  Rayc__TaskSpec specs[CW_PUSH_BATCH_MAX_LIMIT], *ptrs[CW_PUSH_BATCH_MAX_LIMIT];
-  cw_args_msg_t args[CW_PUSH_BATCH_MAX_LIMIT];
+  Rayc__TaskSpec *specs = xmalloc(n * sizeof(*specs)), **ptrs = xmalloc(n * sizeof(*ptrs));
+  cw_args_msg_t *args = xmalloc(n * sizeof(*args)); /* on the heap: the submitting thread's stack may be small */
   Rayc__Address caller = RAYC__ADDRESS__INIT;
   cw_fill_address(cw, &caller);
   cw_batch_t *b = xmalloc(sizeof(*b) + n * sizeof(b->t[0]));
@@ -316,6 +316,9 @@ static void cw_push_batch(cw_t *cw, cw_lease_t *l, cw_task_t **ts, size_t n)
   }
   for (size_t i = 0; i < n; i++)
     cw_args_msg_free(&args[i]);
+  free(args);
+  free(ptrs);
+  free(specs);
 }
 
 /* The pipelining rules: an idle worker takes a task at once; a busy one up to CW_MAX_IN_FLIGHT,
