@@ -166,20 +166,20 @@ static void cw_batch_done(void *arg, int status, const char *detail, ProtobufCMe
   cw_batch_t *b = arg;
   cw_t *cw = b->c->cw;
   const Rayc__PushTasksReply *rep = (const Rayc__PushTasksReply *)resp;
+  Rayc__PushTaskReply **r = xcalloc(b->n, sizeof(*r));
+  const char **why = xcalloc(b->n, sizeof(*why));
+  for (size_t i = 0; status == 0 && i < b->n; i++) /* unpacked before cw->mu is taken */
+    r[i] = cw_batch_entry(rep, i, &why[i]);
   pthread_mutex_lock(&cw->mu);
-  for (size_t i = 0; i < b->n; i++) {
-    if (status != 0) {
-      cw_push_settle(cw, b->t[i], b->l, status, detail, NULL);
-      continue;
-    }
-    const char *why = NULL;
-    Rayc__PushTaskReply *r = cw_batch_entry(rep, i, &why);
-    cw_push_settle(cw, b->t[i], b->l, r ? 0 : RAYC_EUNAVAILABLE, why, r);
-    pb_free(r);
-  }
-  pb_free(resp);
+  for (size_t i = 0; i < b->n; i++)
+    cw_push_settle(cw, b->t[i], b->l, status ? status : r[i] ? 0 : RAYC_EUNAVAILABLE, status ? detail : why[i], r[i]);
   cw_push_after(cw, b->c, b->l);
   pthread_mutex_unlock(&cw->mu);
+  for (size_t i = 0; i < b->n; i++)
+    pb_free(r[i]);
+  pb_free(resp);
+  free(why);
+  free(r);
   free(b);
 }
 
