@@ -252,8 +252,7 @@ static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
     return;
   }
   cw_lease_note_owner(req->task);
-  cw_proc.exec.push_calls++;
-  cw_proc.exec.push_tasks++;
+  cw_proc.exec.push_calls++, cw_proc.exec.push_tasks++;
   if (cw_proc.exec.tail)
     cw_proc.exec.tail->next = it;
   else
@@ -264,8 +263,7 @@ static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 }
 
 static Rayc__ErrorInfo *exec_error(cw_t *cw, const Rayc__TaskSpec *spec, int code, const char *msg);
-static void exec_reply(cw_t *cw, const cw_exec_to_t *to, Rayc__ReturnObject *rets, size_t n, int64_t start_us,
-                       int64_t end_us);
+static void exec_reply(cw_t *, const cw_exec_to_t *, Rayc__ReturnObject *, size_t, int64_t, int64_t);
 
 /* Answers a queued task's PushTask with CANCELLED for every result, without running it. */
 static void exec_reply_cancelled(cw_t *cw, const cw_exec_to_t *to, const Rayc__TaskSpec *spec)
@@ -763,8 +761,7 @@ static void exec_task(cw_t *cw, const cw_exec_to_t *to, const Rayc__PushTaskRequ
 
 void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg)
 {
-  cw_exec_to_t to = {.call = call};
-  exec_task(cw, &to, req, body, arg);
+  exec_task(cw, &(cw_exec_to_t){.call = call}, req, body, arg);
 }
 
 void cw_worker_run(cw_t *cw)
