@@ -490,6 +490,11 @@ RAYC_EXTERN int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attri
  * and return early. */
 RAYC_EXTERN int rayc_task_cancelled(const rayc_task_ctx *ctx);
 
+/* In a worker: the calls that pushed it normal tasks (PushTask, and PushTasks carrying several
+ * queued tasks at once) and the tasks they carried, since the process started. For tests and
+ * diagnostics; 0 each in a driver. Returns 0. */
+RAYC_EXTERN int rayc_worker_push_counts(uint64_t *calls, uint64_t *tasks);
+
 /* ---- streaming generators (Ray's num_returns="streaming") ----
  *
  * A task or actor method submitted with opts.streaming = 1 hands out its results one by one while

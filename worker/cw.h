@@ -35,6 +35,9 @@
 enum {
   CW_INLINE_MAX = 100 * 1024,          /* values up to this size travel inline */
   CW_MAX_IN_FLIGHT = 16,               /* tasks pushed to one leased worker at once */
+  CW_PUSH_BATCH_MAX = 8,               /* queued tasks sent in one PushTasks call (cw_push.c) */
+  CW_PUSH_BATCH_MAX_LIMIT = 64,        /* the most RAYC_PUSH_BATCH_MAX may ask for */
+  CW_PUSH_BATCH_BYTES = 1 << 20,       /* ... and at most about this many bytes of arguments */
   CW_MAX_LEASE_REQUESTS = 10,          /* pending lease requests per scheduling class */
   CW_LEASE_IDLE_MS = 100,              /* an idle lease is returned after this long */
   CW_LEASE_RETRY_MS = 500,             /* lease requests that only reached unreachable raylets: ask again after */
@@ -288,6 +291,7 @@ typedef struct cw {
   int releasing;            /* cw_objects_release_all: freeing cascades nothing */
   int npoll_retry;          /* peers with a poll to retry */
   int lease_idle_ms;        /* an idle lease is held this long for more tasks (cw_lease_idle_ms) */
+  int push_batch_max;       /* tasks per PushTasks call (cw_push_batch_max; 1: every task alone) */
   int oom_retries;          /* cw_oom_retries(), read once */
   struct cw_last_class {    /* cw_submit.c: the class of the last plain task (no custom resources, no
                                placement group, no node affinity) and its shape */
@@ -358,9 +362,18 @@ void cw_args_msg_build(cw_t *cw, cw_task_t *t, Rayc__Address *self, cw_args_msg_
 void cw_args_msg_free(cw_args_msg_t *m);
 void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep);
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg);
-/* cw_submit.c: puts t first in its class's queue; pushes queued tasks and asks for leases. */
+/* cw_submit.c: puts t first in its class's queue (or takes the first); pushes queued tasks and
+ * asks for leases. */
 void cw_class_push_front(cw_class_t *c, cw_task_t *t);
+cw_task_t *cw_class_pop(cw_class_t *c);
 void cw_pump(cw_t *cw, cw_class_t *c);
+/* cw_push.c: whether lease l takes another of c's queued tasks now (pipelining rules), and pushing
+ * what it takes: one task by PushTask, or the tasks already queued (up to cw->push_batch_max and
+ * CW_PUSH_BATCH_BYTES) in one PushTasks call. cw_push_batch_max: $RAYC_PUSH_BATCH_MAX (1..64),
+ * else CW_PUSH_BATCH_MAX. */
+int cw_lease_takes(const cw_class_t *c, const cw_lease_t *l, int spread);
+void cw_push_queued(cw_t *cw, cw_class_t *c, cw_lease_t *l, int spread);
+int cw_push_batch_max(void);
 /* cw_oom.c: t's push to lease l failed (status, detail): asks l's raylet whether its memory monitor
  * killed the worker, then retries t or fails it (OUT_OF_MEMORY or WORKER_DIED). */
 void cw_task_worker_died(cw_t *cw, cw_task_t *t, cw_lease_t *l, int status, const char *detail);

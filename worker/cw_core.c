@@ -75,6 +75,7 @@ cw_t *cw_create(int is_worker)
   long put_ms = pt && *pt ? strtol(pt, NULL, 10) : 0;
   cw->put_timeout_ms = put_ms > 0 && put_ms <= 24L * 3600 * 1000 ? (int)put_ms : CW_PUT_TIMEOUT_MS;
   cw->lease_idle_ms = cw_lease_idle_ms();
+  cw->push_batch_max = cw_push_batch_max();
   cw->oom_retries = cw_oom_retries();
   cw->copy = cw_copy_create();
   return cw;

@@ -242,7 +242,7 @@ static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
     return;
   cw_exec_item_t *it = xmalloc(sizeof(*it));
   it->next = NULL;
-  it->call = call;
+  it->to = (cw_exec_to_t){.call = call};
   it->req = (const Rayc__PushTaskRequest *)m;
   pthread_mutex_lock(&cw_proc.exec.mu);
   if (cw_proc.exec.stop) {
@@ -252,6 +252,7 @@ static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
     return;
   }
   cw_lease_note_owner(req->task);
+  cw_proc.exec.push_calls++, cw_proc.exec.push_tasks++;
   if (cw_proc.exec.tail)
     cw_proc.exec.tail->next = it;
   else
@@ -262,11 +263,10 @@ static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 }
 
 static Rayc__ErrorInfo *exec_error(cw_t *cw, const Rayc__TaskSpec *spec, int code, const char *msg);
-static void exec_reply(cw_t *cw, rpc_call_t *call, Rayc__ReturnObject *rets, size_t n, int64_t start_us,
-                       int64_t end_us);
+static void exec_reply(cw_t *, const cw_exec_to_t *, Rayc__ReturnObject *, size_t, int64_t, int64_t);
 
 /* Answers a queued task's PushTask with CANCELLED for every result, without running it. */
-static void exec_reply_cancelled(cw_t *cw, rpc_call_t *call, const Rayc__TaskSpec *spec)
+static void exec_reply_cancelled(cw_t *cw, const cw_exec_to_t *to, const Rayc__TaskSpec *spec)
 {
   size_t n = spec->num_returns > 0 ? (size_t)spec->num_returns : 1;
   Rayc__ReturnObject *rets = xcalloc(n, sizeof(*rets));
@@ -279,7 +279,7 @@ static void exec_reply_cancelled(cw_t *cw, rpc_call_t *call, const Rayc__TaskSpe
     rets[i].object_id = pb_bytes(ids[i].b, ID_OBJECT_SIZE);
     rets[i].error = exec_error(cw, spec, RAYC_ECANCELLED, "the task was cancelled before it ran");
   }
-  exec_reply(cw, call, rets, n, 0, 0);
+  exec_reply(cw, to, rets, n, 0, 0);
   for (size_t i = 0; i < n; i++) {
     free(rets[i].error->message);
     free(rets[i].error->function_name);
@@ -329,7 +329,7 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
   pthread_mutex_unlock(&cw_proc.exec.mu);
   rep.attempted = queued || running;
   if (queued) {
-    exec_reply_cancelled(cw, queued->call, queued->req->task);
+    exec_reply_cancelled(cw, &queued->to, queued->req->task);
     free(queued);
   }
   if (running && req->recursive) {
@@ -370,6 +370,10 @@ static const rpc_method_t cw_methods[] = {
      .method = "CancelTask",
      .handler = h_cancel_task,
      .required = "task_id"},
+    {.service = &rayc__core_worker_service__descriptor,
+     .method = "PushTasks",
+     .handler = cw_exec_on_push_tasks,
+     .required = "tasks tasks.task_id tasks.job_id tasks.function_name"},
     CW_OWNER_ROWS,
     {.service = &rayc__actor_worker_service__descriptor,
      .method = "WaitActorExit",
@@ -396,6 +400,7 @@ static void h_driver_no_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessag
 static const rpc_method_t cw_driver_methods[] = {
     {.service = &rayc__core_worker_service__descriptor, .method = "PushTask", .handler = h_driver_no_tasks},
     {.service = &rayc__core_worker_service__descriptor, .method = "CancelTask", .handler = h_driver_no_tasks},
+    {.service = &rayc__core_worker_service__descriptor, .method = "PushTasks", .handler = h_driver_no_tasks},
     CW_OWNER_ROWS,
     {.service = &rayc__actor_worker_service__descriptor,
      .method = "WaitOwnerExit",
@@ -582,7 +587,8 @@ static void exec_finish_return(rayc_task_ctx *ctx, size_t i, Rayc__ReturnObject 
   }
 }
 
-static void exec_reply(cw_t *cw, rpc_call_t *call, Rayc__ReturnObject *rets, size_t n, int64_t start_us, int64_t end_us)
+static void exec_reply(cw_t *cw, const cw_exec_to_t *to, Rayc__ReturnObject *rets, size_t n, int64_t start_us,
+                       int64_t end_us)
 {
   Rayc__PushTaskReply rep = RAYC__PUSH_TASK_REPLY__INIT;
   Rayc__ReturnObject **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
@@ -596,7 +602,7 @@ static void exec_reply(cw_t *cw, rpc_call_t *call, Rayc__ReturnObject *rets, siz
   rep.start_us = start_us; /* the owner reports the task's RUNNING and end events with these */
   rep.end_us = end_us;
   rep.worker_pid = (int32_t)cw->pid;
-  rpc_reply(call, &rep.base);
+  cw_exec_send(to, &rep, 0, NULL);
   free(ptrs);
 }
 
@@ -663,12 +669,12 @@ static void exec_register_results(cw_t *cw, rayc_task_ctx *ctx, const Rayc__Addr
   free(objs);
 }
 
-static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg)
+static void exec_task(cw_t *cw, const cw_exec_to_t *to, const Rayc__PushTaskRequest *req, cw_exec_body_fn body,
+                      void *arg)
 {
   const Rayc__TaskSpec *spec = req->task;
-  if (!spec || spec->task_id.len != ID_TASK_SIZE || spec->num_returns < 1 || spec->num_returns > 1000000 ||
-      !spec->caller || (spec->streaming && spec->num_returns != 1)) {
-    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "malformed task spec");
+  if (!cw_exec_spec_ok(spec)) {
+    cw_exec_send(to, NULL, RAYC_EINVALID_ARGUMENT, "malformed task spec");
     return;
   }
   size_t n = (size_t)spec->num_returns;
@@ -730,7 +736,7 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
       rets[i].n_nested_refs = nested[i].n;
     }
   }
-  exec_reply(cw, call, rets, n, start_us, end_us);
+  exec_reply(cw, to, rets, n, start_us, end_us);
   ctx_drop_ret_refs(&ctx); /* the caller is registered with their owners by now */
   for (size_t i = 0; i < n; i++)
     cw_nested_msg_free(&nested[i]);
@@ -756,7 +762,7 @@ static void exec_task(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *r
 
 void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg)
 {
-  exec_task(cw, call, req, body, arg);
+  exec_task(cw, &(cw_exec_to_t){.call = call}, req, body, arg);
 }
 
 void cw_worker_run(cw_t *cw)
@@ -777,9 +783,9 @@ void cw_worker_run(cw_t *cw)
     int stop = cw_proc.exec.stop;
     pthread_mutex_unlock(&cw_proc.exec.mu);
     if (stop)
-      rpc_reply_error(it->call, RAYC_EUNAVAILABLE, "the worker is exiting");
+      cw_exec_send(&it->to, NULL, RAYC_EUNAVAILABLE, "the worker is exiting");
     else
-      exec_task(cw, it->call, it->req, NULL, NULL);
+      exec_task(cw, &it->to, it->req, NULL, NULL);
     free(it);
   }
 }

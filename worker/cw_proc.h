@@ -88,12 +88,31 @@ typedef struct cw_hosted {
   int stopping;                 /* cw_actor_stop ran */
 } cw_hosted_t;
 
+/* A PushTasks call being run (cw_exec_batch.c): its tasks' replies, packed as each task ends; the
+ * call is answered when the last one is in. */
+typedef struct cw_exec_batch cw_exec_batch_t;
+
+/* Where a pushed task's reply goes: its own PushTask call, or entry idx of a batch. */
+typedef struct cw_exec_to {
+  rpc_call_t *call;
+  cw_exec_batch_t *batch;
+  size_t idx;
+} cw_exec_to_t;
+
 /* A pushed task waiting for the executing thread. */
 typedef struct cw_exec_item {
   struct cw_exec_item *next;
-  rpc_call_t *call;
-  const Rayc__PushTaskRequest *req; /* owned by call */
+  cw_exec_to_t to;
+  const Rayc__PushTaskRequest *req; /* owned by the call (or by the batch) */
 } cw_exec_item_t;
+
+/* cw_exec_batch.c: delivers a task's reply (rep NULL: the task did not run, the worker is exiting;
+ * err/msg: a PushTask answered with an error). Any thread. */
+void cw_exec_send(const cw_exec_to_t *to, const Rayc__PushTaskReply *rep, int err, const char *msg);
+/* Whether a pushed spec can be run (ids, returns, caller); exec_task answers others malformed. */
+int cw_exec_spec_ok(const Rayc__TaskSpec *spec);
+/* The CoreWorkerService.PushTasks handler (the rpc server's thread). */
+void cw_exec_on_push_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessage *m);
 
 /* Tasks pushed to this worker, waiting for the executing (main) thread (cw_exec.c). */
 typedef struct cw_exec_queue {
@@ -103,6 +122,8 @@ typedef struct cw_exec_queue {
   int stop;
   rayc_task_ctx *running; /* the task being executed, for CancelTask */
   char owner[96];         /* the last pusher of a normal task ("ip:port", "" none): our lease's owner */
+  uint64_t push_calls;    /* PushTask and PushTasks calls of normal tasks received (rayc_worker_push_counts) */
+  uint64_t push_tasks;    /* ... and the tasks they carried */
 } cw_exec_queue_t;
 
 /* One task attempt's changes since the last report, merged (Ray's TaskEventBuffer does the same):

@@ -81,7 +81,7 @@ void cw_task_ready(cw_t *cw, cw_task_t *t)
   cw_pump(cw, c);
 }
 
-static cw_task_t *cw_class_pop(cw_class_t *c)
+cw_task_t *cw_class_pop(cw_class_t *c)
 {
   cw_task_t *t = c->head;
   if (!t)
@@ -101,197 +101,6 @@ void cw_class_push_front(cw_class_t *c, cw_task_t *t)
   if (!c->tail)
     c->tail = t;
   c->queued++;
-}
-
-/* ---- pushing tasks ---- */
-
-void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep)
-{
-  for (size_t i = 0; i < rep->n_returns; i++) {
-    Rayc__ReturnObject *r = rep->returns[i];
-    if (r->object_id.len != ID_OBJECT_SIZE)
-      continue;
-    cw_object_t *o = cw_obj_get(cw, (const id_object_t *)r->object_id.data);
-    if (!o || o->owner || o->state != OBJ_PENDING) {
-      if (r->n_nested_refs) /* not taken: undo what the worker registered for us */
-        cw_borrow_apply_result(cw, NULL, r->nested_refs, r->n_nested_refs);
-      continue;
-    }
-    if (r->n_nested_refs) /* before the object is ready (and could be freed) */
-      cw_borrow_apply_result(cw, r->error ? NULL : o, r->nested_refs, r->n_nested_refs);
-    if (r->error) {
-      char node[9], worker[9];
-      char *msg = xasprintf(
-          "task %s failed on node %s, worker %s: %s", r->error->function_name,
-          r->error->node_id.len ? id_short(r->error->node_id.data, r->error->node_id.len, node) : "?",
-          r->error->worker_id.len ? id_short(r->error->worker_id.data, r->error->worker_id.len, worker) : "?",
-          r->error->message);
-      cw_obj_set_error(cw, o, r->error->code ? r->error->code : RAYC_ETASK_FAILED, msg);
-      free(msg);
-    } else if (r->in_store && r->node_id.len == ID_NODE_SIZE) {
-      cw_obj_set_store(cw, o, (const id_node_t *)r->node_id.data, r->size, r->store_address);
-    } else {
-      cw_obj_set_inline(cw, o, r->data.data, r->data.len);
-    }
-  }
-  (void)t;
-}
-
-static int cw_reply_failed(const Rayc__PushTaskReply *rep)
-{
-  for (size_t i = 0; i < rep->n_returns; i++)
-    if (rep->returns[i]->error && rep->returns[i]->error->code == RAYC_ETASK_FAILED)
-      return 1;
-  return 0;
-}
-
-/* The attempt ran: its end event, carrying when it started, at the place the worker reported. */
-static void cw_push_events(cw_t *cw, cw_task_t *t, cw_lease_t *l, const Rayc__PushTaskReply *rep)
-{
-  if (!rep->start_us)
-    return;
-  const char *err = NULL;
-  for (size_t i = 0; i < rep->n_returns && !err; i++)
-    if (rep->returns[i]->error)
-      err = rep->returns[i]->error->message;
-  cw_event_record_at(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL,
-                     err ? RAYC__TASK_STATUS__FAILED : RAYC__TASK_STATUS__FINISHED, err, rep->end_us, rep->start_us,
-                     l->node_id.b, l->worker_id.b, rep->worker_pid);
-}
-
-static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
-{
-  cw_task_t *t = arg;
-  cw_t *cw = t->cls->cw;
-  pthread_mutex_lock(&cw->mu);
-  cw_lease_t *l = t->lease;
-  cw_class_t *c = t->cls;
-  t->lease = NULL;
-  l->in_flight--;
-  Rayc__PushTaskReply *rep = (Rayc__PushTaskReply *)resp;
-  if (status == 0 && rep->worker_exiting)
-    l->dead = 1; /* its node drains: no more tasks there; the lease goes back when these are done */
-  if (status == 0 && rep->lease_wanted)
-    l->wanted = 1;
-  if (status == 0 && t->retry_exceptions && t->attempts_left > 0 && cw_reply_failed(rep) && !cw->stopping &&
-      !t->cancelled) {
-    cw_push_events(cw, t, l, rep);
-    t->attempts_left--;
-    t->attempt++;
-    cw_class_push_front(c, t);
-  } else if (status == 0) {
-    cw_push_events(cw, t, l, rep);
-    cw_apply_returns(cw, t, rep);
-    cw_lineage_keep_or_free(cw, t);
-  } else {
-    l->dead = 1;
-    cw_task_worker_died(cw, t, l, status, detail); /* cw_oom.c: asks its raylet why, then retries or fails */
-  }
-  if (l->in_flight == 0) {
-    l->idle_since_ms = now_ms();
-    /* others wait for workers (lease_wanted): no idle hold when nothing more is queued here */
-    if (l->dead || c->strategy == RAYC_STRATEGY_SPREAD || (l->wanted && !c->head))
-      cw_lease_remove(cw, l, l->dead);
-  }
-  pb_free(resp);
-  if (!cw->stopping)
-    cw_pump(cw, c);
-  pthread_mutex_unlock(&cw->mu);
-}
-
-/* Builds the TaskArg list: values inline; refs to inline objects become values too (Ray inlines
- * small objects into the task), refs to stored objects stay refs with their location, and
- * borrowed refs stay refs naming their owner (the worker asks it). The refs a value carries, or
- * that an inlined or stored object contains, travel as nested_refs. */
-void cw_args_msg_build(cw_t *cw, cw_task_t *t, Rayc__Address *self, cw_args_msg_t *m)
-{
-  size_t n = t->nargs ? t->nargs : 1;
-  m->n = t->nargs;
-  m->ptrs = xcalloc(n, sizeof(*m->ptrs));
-  m->storage = xcalloc(n, sizeof(*m->storage));
-  m->refs = xcalloc(n, sizeof(*m->refs));
-  m->owners = xcalloc(n, sizeof(*m->owners));
-  m->nested = xcalloc(n, sizeof(*m->nested));
-  for (size_t i = 0; i < t->nargs; i++) {
-    Rayc__TaskArg *a = &m->storage[i];
-    rayc__task_arg__init(a);
-    m->ptrs[i] = a;
-    cw_blob_t *b = t->args[i].value;
-    cw_object_t *o = b ? NULL : cw_obj_get(cw, &t->args[i].ref);
-    if (b)
-      cw_nested_msg_build(cw, t->args[i].nested, t->args[i].nnested, &m->nested[i]);
-    else if (o && !o->owner && o->x)
-      cw_nested_msg_build(cw, o->x->nested, o->x->nnested, &m->nested[i]);
-    a->nested_refs = m->nested[i].groups;
-    a->n_nested_refs = m->nested[i].n;
-    if (o && o->state == OBJ_INLINE)
-      b = o->blob;
-    if (b) {
-      a->kind_case = RAYC__TASK_ARG__KIND_VALUE;
-      a->value = pb_bytes(b->data, b->len);
-      continue;
-    }
-    Rayc__ObjectRefInfo *r = &m->refs[i];
-    rayc__object_ref_info__init(r);
-    r->object_id = pb_bytes(t->args[i].ref.b, ID_OBJECT_SIZE);
-    r->owner = self;
-    if (o && o->owner) {
-      cw_peer_address(o->owner, &m->owners[i]);
-      r->owner = &m->owners[i];
-    } else if (o && o->state == OBJ_IN_STORE) {
-      r->node_id = pb_bytes(o->node.b, ID_NODE_SIZE);
-      r->store_address = o->location ? o->location : (char *)"";
-    }
-    a->kind_case = RAYC__TASK_ARG__KIND_REF;
-    a->ref = r;
-  }
-}
-
-void cw_args_msg_free(cw_args_msg_t *m)
-{
-  for (size_t i = 0; i < m->n; i++)
-    cw_nested_msg_free(&m->nested[i]);
-  free(m->ptrs);
-  free(m->storage);
-  free(m->refs);
-  free(m->owners);
-  free(m->nested);
-}
-
-static void cw_push(cw_t *cw, cw_lease_t *l, cw_task_t *t)
-{
-  Rayc__PushTaskRequest req = RAYC__PUSH_TASK_REQUEST__INIT;
-  Rayc__TaskSpec spec = RAYC__TASK_SPEC__INIT;
-  Rayc__Address caller = RAYC__ADDRESS__INIT;
-  cw_args_msg_t args;
-  cw_fill_address(cw, &caller);
-  spec.task_id = pb_bytes(t->id.b, ID_TASK_SIZE);
-  spec.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
-  spec.function_name = t->fn;
-  spec.language = t->cls ? t->cls->language : RAYC_LANG_C;
-  spec.name = t->name;
-  spec.num_returns = t->num_returns;
-  spec.streaming = t->streaming;
-  spec.attempt = t->attempt;
-  spec.caller = &caller;
-  cw_args_msg_build(cw, t, &caller, &args);
-  spec.n_args = t->nargs;
-  spec.args = args.ptrs;
-  spec.gpu_ids = l->gpu_ids;
-  spec.n_gpu_ids = l->ngpus;
-  req.task = &spec;
-  req.lease_id = pb_bytes(l->id, sizeof(l->id));
-  t->lease = l;
-  l->in_flight++;
-  l->pushed++;
-  cw_event_record(cw, t->id.b, t->attempt, t->name, RAYC__TASK_TYPE__NORMAL_TASK, NULL,
-                  RAYC__TASK_STATUS__SUBMITTED_TO_WORKER, NULL, 0);
-  if (rpc_call(l->ch, &rayc__core_worker_service__descriptor, "PushTask", &req.base, -1, cw_push_done, t) != 0) {
-    l->in_flight--;
-    t->lease = NULL;
-    cw_task_fail(cw, t, RAYC_EINTERNAL, "PushTask could not be started");
-  }
-  cw_args_msg_free(&args);
 }
 
 /* ---- leases ---- */
@@ -516,9 +325,8 @@ void cw_pump(cw_t *cw, cw_class_t *c)
   /* A busy worker gets more tasks (pipelining) only while more tasks wait than lease requests are
    * on their way: a task that a worker on its way could run in parallel waits for that worker. */
   for (cw_lease_t *l = c->leases; l && c->head; l = l->next)
-    while (c->head && !l->dead && !(spread && l->pushed) &&
-           (l->in_flight == 0 || (l->in_flight < CW_MAX_IN_FLIGHT && c->queued > (size_t)c->lease_requests)))
-      cw_push(cw, l, cw_class_pop(c));
+    while (cw_lease_takes(c, l, spread))
+      cw_push_queued(cw, c, l, spread); /* cw_push.c: one task, or a batch of what is queued */
   size_t want = c->queued < CW_MAX_LEASE_REQUESTS ? c->queued : CW_MAX_LEASE_REQUESTS;
   if (c->retry_after_ms && now_ms() < c->retry_after_ms)
     return; /* backing off (cw_lease_backoff); the background thread pumps again */

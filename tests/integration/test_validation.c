@@ -146,8 +146,8 @@ static void check_empty_requests(world_t *w)
   printf("validation: %d empty requests refused with INVALID_ARGUMENT\n", refused);
   /* GCS 38 methods - 11 that take an empty request, raylet 14 - 5, object manager 4 - 1, worker 9,
    * driver 7 - 2 that a driver does not serve at all (UNIMPLEMENTED); + LeaseWanted at the worker
-   * and the driver */
-  ck_assert_int_eq(refused, 27 + 9 + 3 + 9 + 5 + 2);
+   * and the driver; + PushTasks at the worker (a driver does not serve it) */
+  ck_assert_int_eq(refused, 27 + 9 + 3 + 9 + 5 + 2 + 1);
 }
 
 /* Expects method to refuse req with INVALID_ARGUMENT whose detail contains want. */
