@@ -7,7 +7,9 @@
  * their way, and, while it has half a batch or more still to run, only a whole batch at a time). What it takes at once goes in one call: a lone task by PushTask, several by PushTasks (up
  * to cw->push_batch_max tasks and about CW_PUSH_BATCH_BYTES of arguments), whose reply carries
  * one PushTaskReply per task, applied here exactly as a PushTask reply is. Only tasks already
- * queued are batched: nothing waits to fill a batch. A task with no retries left travels alone,
+ * queued are batched: nothing waits to fill a batch. A task whose arguments carry refs (nested in a
+ * value or in an object it takes by reference) travels alone: it could wait on a batch-mate's
+ * result, which only the batch's reply delivers. A task with no retries left travels alone,
  * because a batch's results come back together: a worker that dies mid-batch loses the results
  * of the tasks it had finished too, and those are run again (cw_task_worker_died).
  *
@@ -352,6 +354,26 @@ static size_t cw_task_arg_bytes(cw_t *cw, const cw_task_t *t)
   return bytes;
 }
 
+/* Whether t's arguments hand the worker refs it could wait on (refs inside a value, or inside an
+ * object passed by reference). Such a task travels alone: a ref to a task earlier in the same
+ * batch would be ready only when the batch's reply arrives, and the reply waits for this task. */
+static int cw_task_lends_refs(cw_t *cw, const cw_task_t *t)
+{
+  for (size_t i = 0; i < t->nargs; i++) {
+    if (t->args[i].nnested)
+      return 1;
+    const cw_object_t *o = t->args[i].value ? NULL : cw_obj_get(cw, &t->args[i].ref);
+    if (o && o->x && o->x->nnested)
+      return 1;
+  }
+  return 0;
+}
+
+static int cw_task_goes_alone(cw_t *cw, const cw_task_t *t)
+{
+  return t->attempts_left <= 0 || t->streaming || cw_task_lends_refs(cw, t);
+}
+
 void cw_push_queued(cw_t *cw, cw_class_t *c, cw_lease_t *l, int spread)
 {
   cw_task_t *ts[CW_PUSH_BATCH_MAX_LIMIT];
@@ -363,10 +385,10 @@ void cw_push_queued(cw_t *cw, cw_class_t *c, cw_lease_t *l, int spread)
     l->in_flight++;
     l->pushed++;
     bytes += cw_task_arg_bytes(cw, t);
-    if (t->attempts_left <= 0 || t->streaming)
+    if (cw_task_goes_alone(cw, t))
       break; /* alone, or the last of this batch (see the top of this file) */
-  } while ((int)n < max && bytes < CW_PUSH_BATCH_BYTES && c->head && c->head->attempts_left > 0 &&
-           !c->head->streaming && cw_lease_room(c, l, spread));
+  } while ((int)n < max && bytes < CW_PUSH_BATCH_BYTES && c->head && !cw_task_goes_alone(cw, c->head) &&
+           cw_lease_room(c, l, spread));
   if (n == 1)
     cw_push_one(cw, l, ts[0]);
   else
