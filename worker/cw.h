@@ -396,6 +396,8 @@ void cw_on_lease_wanted(void *ctx, rpc_call_t *call, const ProtobufCMessage *req
 void cw_classes_free(cw_t *cw);
 /* Cancels every unfinished task submitted by parent (recursive cancel); cw->mu held. */
 void cw_cancel_children(cw_t *cw, const id_task_t *parent, int force);
+/* Waits up to timeout_ms for the CancelTask calls this process sent to be answered. */
+void cw_cancel_drain(int timeout_ms);
 void *cw_bg_main(void *arg);
 /* cw_bg.c: something may have work for the background thread (a public API call, a call the
  * worker's server accepted): a sleeping worker's thread wakes and ticks for a while. Any thread,

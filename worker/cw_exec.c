@@ -339,8 +339,8 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
   }
   rpc_reply(call, &rep.base);
   if (running && req->force) {
-    /* The owner sees its PushTask fail and reports CANCELLED; the raylet kills the workers this
-     * worker had leased for its own tasks when our connection closes. */
+    /* The owner sees its PushTask fail (CANCELLED); the children's cancels go out before we exit. */
+    cw_cancel_drain(req->recursive ? 2000 : 0);
     log_warn("force-cancelled while running %s: exiting", run->spec->function_name);
     _exit(1);
   }

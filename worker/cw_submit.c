@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 void cw_task_free(cw_t *cw, cw_task_t *t)
@@ -602,9 +603,20 @@ int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, const rayc_t
 
 /* ---- cancellation ---- */
 
+/* CancelTask calls sent and not yet answered: a worker force-cancelled with its children waits for
+ * them before it exits (cw_cancel_drain), so the cancels reach the children's workers. */
+static int cancels_in_flight;
+
+void cw_cancel_drain(int timeout_ms)
+{
+  for (int waited = 0; waited < timeout_ms && __atomic_load_n(&cancels_in_flight, __ATOMIC_ACQUIRE) > 0; waited += 5)
+    usleep(5000);
+}
+
 static void cw_cancel_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   (void)arg;
+  __atomic_sub_fetch(&cancels_in_flight, 1, __ATOMIC_RELEASE);
   if (status != 0 && status != RAYC_ECANCELLED)
     log_debug("CancelTask failed: %s (%s)", rayc_strerror(status), detail);
   pb_free(resp);
@@ -652,6 +664,7 @@ static void cw_cancel_task(cw_t *cw, cw_task_t *t, int force, int recursive)
     req.task_id = pb_bytes(t->id.b, ID_TASK_SIZE);
     req.force = force;
     req.recursive = recursive;
+    __atomic_add_fetch(&cancels_in_flight, 1, __ATOMIC_RELEASE);
     rpc_call(t->lease->ch, &rayc__core_worker_service__descriptor, "CancelTask", &req.base, 5000, cw_cancel_done, NULL);
     return;
   }
