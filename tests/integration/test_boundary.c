@@ -101,6 +101,7 @@ static const char *const justified_globals[] = {
     "tl_actor",          /* worker/cw_actor_host.c: per thread: the actor whose methods this thread runs */
     "tl_exit_requested", /* worker/cw_actor_host.c: per thread: its method called rayc_actor_exit */
     "quiet_once",        /* common/rpc_absl.c: abseil's deadlock detector turned off once per process */
+    "cancels_in_flight", /* worker/cw_submit.c: CancelTask calls this process sent, unanswered (an exiting worker waits) */
     "completed.0",       /* the C runtime's (crtstuff: __do_global_dtors_aux ran) */
 };
 
