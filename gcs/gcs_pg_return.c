@@ -27,6 +27,7 @@
 #include "gcs/gcs_fit.h"
 #include "gcs/gcs_server.h"
 
+#include "common/metrics.h"
 #include "common/util.h"
 
 #include <stdlib.h>
@@ -93,7 +94,20 @@ void gcs_pg_return_credit(gcs_pgs_t *m, const id_node_t *node, res_set_t *avail)
     res_add(avail, &r->res);
 }
 
-uint8_t (*gcs_pg_return_take(gcs_pgs_t *m, const id_node_t *node, size_t *n))[ID_PG_SIZE]
+/* Counts n returns sent folded into a prepare or alone (rayc_gcs_pg_returns_total{How}). */
+static void ret_count(int folded, size_t n)
+{
+  static metrics_series_t *s[2];
+  if (!s[folded])
+    s[folded] = metrics_series1(metrics_family("rayc_gcs_pg_returns_total", METRICS_COUNTER,
+                                               "Removed placement groups' returns sent to a raylet, by how they "
+                                               "travelled: in a prepare to the node (folded) or in a cancel (alone).",
+                                               "How"),
+                                folded ? "folded" : "alone");
+  metrics_add(s[folded], (double)n);
+}
+
+static uint8_t (*ret_take(gcs_pgs_t *m, const id_node_t *node, size_t *n))[ID_PG_SIZE]
 {
   struct gcs_pg_ret *r = m->rets ? ret_find(m, node, 0) : NULL;
   *n = 0;
@@ -106,12 +120,21 @@ uint8_t (*gcs_pg_return_take(gcs_pgs_t *m, const id_node_t *node, size_t *n))[ID
   return ids;
 }
 
+uint8_t (*gcs_pg_return_take(gcs_pgs_t *m, const id_node_t *node, size_t *n))[ID_PG_SIZE]
+{
+  uint8_t(*ids)[ID_PG_SIZE] = ret_take(m, node, n);
+  if (*n)
+    ret_count(1, *n);
+  return ids;
+}
+
 void gcs_pg_returns_flush(gcs_pgs_t *m)
 {
   while (m->rets) {
     id_node_t node = m->rets->node; /* the take frees the entry */
     size_t n;
-    uint8_t(*ids)[ID_PG_SIZE] = gcs_pg_return_take(m, &node, &n);
+    uint8_t(*ids)[ID_PG_SIZE] = ret_take(m, &node, &n);
+    ret_count(0, n);
     gcs_pg_return_send(m, &node, ids, n); /* takes ids */
   }
 }
@@ -119,7 +142,7 @@ void gcs_pg_returns_flush(gcs_pgs_t *m)
 void gcs_pg_returns_drop_node(gcs_pgs_t *m, const id_node_t *node)
 {
   size_t n;
-  free(gcs_pg_return_take(m, node, &n)); /* its bundles died with it */
+  free(ret_take(m, node, &n)); /* its bundles died with it */
 }
 
 void gcs_pg_returns_start(gcs_pgs_t *m)
