@@ -717,9 +717,11 @@ void gcs_pg_remove(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
   free(now);
   free(later);
   free(res);
-  if (m->busy == g) {
+  if (m->busy == g)
     m->busy = NULL;
-    gcs_pg_schedule_next(m);
-  }
   pg_forget_oldest_removed(m, g->id);
+  if (nlater) /* its resources count free now: groups waiting for them try at once */
+    pg_kick(m);
+  else if (!m->busy)
+    gcs_pg_schedule_next(m);
 }
