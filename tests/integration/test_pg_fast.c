@@ -13,6 +13,8 @@
  *   - remove_races_create: groups created without waiting (CreatePlacementGroup with wait_ms 0)
  *     and removed at once, so removals land while the prepare is in flight; all stay REMOVED and
  *     the node's two CPUs come back (a 2-CPU group is CREATED afterwards);
+ *   - bad_returns_rejected: a raylet given a malformed group id among a prepare's returns or a
+ *     cancel's more_groups answers INVALID_ARGUMENT and returns nothing;
  *   - removed_groups_survive_gcs_kill9: both CPUs held by two groups, both removed, the GCS killed
  *     -9 at once (their returns still queued) and restarted: the groups are REMOVED and a 2-CPU
  *     group is CREATED (the restarted GCS sent the returns again).
@@ -24,6 +26,7 @@
 #include "common/pb.h"
 #include "common/rpc.h"
 #include "common/token.h"
+#include "proto/node_manager.pb-c.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -85,7 +88,17 @@ static void expect_node_whole(void)
 
 static rpc_client_t *client;
 
+/* Calls method of service svc at target (NULL: the GCS); the reply is dropped. */
+static int call_at(const char *target, const ProtobufCServiceDescriptor *svc, const char *method, const void *req,
+                   void *resp, int timeout_ms);
+
 static int gcs_call(const char *method, const void *req, void *resp, int timeout_ms)
+{
+  return call_at(NULL, PG_SVC, method, req, resp, timeout_ms);
+}
+
+static int call_at(const char *target, const ProtobufCServiceDescriptor *svc, const char *method, const void *req,
+                   void *resp, int timeout_ms)
 {
   if (!client) {
     char *t = NULL, *err = NULL; /* the cluster's token (it_start sets RAYC_TOKEN_FILE) */
@@ -95,7 +108,8 @@ static int gcs_call(const char *method, const void *req, void *resp, int timeout
   }
   ProtobufCMessage *r = NULL;
   char *detail = NULL;
-  int rc = rpc_call_sync(rpc_channel_get(client, it_address), PG_SVC, method, req, timeout_ms, &r, &detail);
+  int rc = rpc_call_sync(rpc_channel_get(client, target ? target : it_address), svc, method, req, timeout_ms, &r,
+                         &detail);
   if (resp)
     *(ProtobufCMessage **)resp = r;
   else
@@ -283,6 +297,44 @@ START_TEST(removed_groups_survive_gcs_kill9)
 }
 END_TEST
 
+/* A raylet given malformed returns answers INVALID_ARGUMENT and changes nothing. */
+START_TEST(bad_returns_rejected)
+{
+  it_connect();
+  char path[700], target[128] = "";
+  snprintf(path, sizeof(path), "%s/session_latest/raylet_address", it_temp);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_ptr_nonnull(fgets(target, sizeof(target), f));
+  fclose(f);
+  target[strcspn(target, "\n")] = '\0';
+  rayc_placement_group held = pg_make(1);
+  ProtobufCBinaryData bad[2] = {pb_bytes(held.id, ID_PG_SIZE), pb_bytes(held.id, 3)};
+  Rayc__PrepareBundleResourcesRequest prep = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
+  prep.returns = bad;
+  prep.n_returns = 2;
+  const ProtobufCServiceDescriptor *nm = &rayc__node_manager_service__descriptor;
+  ck_assert_int_eq(call_at(target, nm, "PrepareBundleResources", &prep, NULL, 5000), RAYC_EINVALID_ARGUMENT);
+  Rayc__CancelResourceReserveRequest cancel = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
+  cancel.placement_group_id = pb_bytes(held.id, ID_PG_SIZE);
+  cancel.bundle_index = -1;
+  cancel.more_groups = bad + 1;
+  cancel.n_more_groups = 1;
+  ck_assert_int_eq(call_at(target, nm, "CancelResourceReserve", &cancel, NULL, 5000), RAYC_EINVALID_ARGUMENT);
+  /* the group still holds its CPU: a 2-CPU group stays pending (had the raylet returned it, its
+   * next report, forced within 50 ms, would let the group in) */
+  static const rayc_resource cpu2[] = {{"CPU", 2}};
+  rayc_bundle b2 = {.resources = cpu2, .nresources = 1};
+  rayc_placement_group both;
+  ck_assert_int_eq(rayc_placement_group_create(&b2, 1, RAYC_PG_PACK, NULL, &both), 0);
+  ck_assert_msg(rayc_placement_group_wait(&both, 2000) == RAYC_ETIMEOUT, "a malformed call returned a CPU");
+  ck_assert_int_eq(rayc_placement_group_remove(&both), 0);
+  ck_assert_int_eq(rayc_placement_group_remove(&held), 0);
+  expect_node_whole();
+  rayc_shutdown();
+}
+END_TEST
+
 /* ---- redis ---- */
 
 static int redis_start(void)
@@ -351,6 +403,7 @@ int main(void)
   tcase_add_test(tc, every_cpu_comes_back);
   tcase_add_test(tc, remove_races_create);
   tcase_add_test(tc, removed_groups_survive_gcs_kill9);
+  tcase_add_test(tc, bad_returns_rejected);
   suite_add_tcase(s, tc);
   int rc = it_finish(s);
   redis_stop();
