@@ -273,9 +273,11 @@ static void bundle_uncommit(raylet_t *r, raylet_bundle_t *b)
   b->committed = 0;
 }
 
-/* Returns group pg's bundles here (index -1: all of them, and the group is remembered removed):
+/* Returns group pg's bundles here (index -1: all of them, the group's waiting requests fail, and
+ * it is remembered removed: always, or with `held` only when it held a bundle here, so that a
+ * restarted GCS sending old returns again does not crowd the recent ones out of the list):
  * workers leased on them die first, their resources go back. Adds to *cancelled and *killed. */
-static void bundle_return(raylet_t *r, const uint8_t *pg, int index, int *cancelled, int *killed)
+static void bundle_return(raylet_t *r, const uint8_t *pg, int index, int held, int *cancelled, int *killed)
 {
   char hex[2 * ID_PG_SIZE + 1];
   id_hex(pg, ID_PG_SIZE, hex);
@@ -301,10 +303,10 @@ static void bundle_return(raylet_t *r, const uint8_t *pg, int index, int *cancel
     free(b);
     c++;
   }
-  if (index < 0) {
+  if (index < 0 && (c || !held))
     remember_removed(r, pg);
+  if (index < 0)
     fail_group_requests(r, pg, hex);
-  }
   if (c || k) /* workers killed is news; a plain return is routine */
     log_msg(k ? LOG_INFO : LOG_DEBUG, "placement group %.8s: %d bundles returned here, %d leased workers killed", hex,
             c, k);
@@ -317,7 +319,7 @@ int raylet_bundle_returns(raylet_t *r, ProtobufCBinaryData *ids, size_t n)
   int cancelled = 0, killed = 0;
   for (size_t i = 0; i < n; i++)
     if (ids[i].len == ID_PG_SIZE)
-      bundle_return(r, ids[i].data, -1, &cancelled, &killed);
+      bundle_return(r, ids[i].data, -1, 1, &cancelled, &killed);
   return cancelled;
 }
 
@@ -333,7 +335,7 @@ void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResou
     return;
   }
   int cancelled = 0, killed = 0;
-  bundle_return(r, req->placement_group_id.data, req->bundle_index, &cancelled, &killed);
+  bundle_return(r, req->placement_group_id.data, req->bundle_index, 0, &cancelled, &killed);
   cancelled += raylet_bundle_returns(r, req->more_groups, req->n_more_groups);
   Rayc__CancelResourceReserveReply rep = RAYC__CANCEL_RESOURCE_RESERVE_REPLY__INIT;
   rep.cancelled = cancelled;
