@@ -274,8 +274,7 @@ typedef struct cw {
   struct cw_copy *copy;              /* cw_copy.c: large copies into the store, split across threads */
   struct cw_actors *actors;          /* cw_actor_submit.c: the actors this process calls; NULL until used */
   struct cw_streams *streams;        /* cw_stream.c: generators this process owns; NULL when none */
-  uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
-  size_t npg_removed;
+  struct cw_removed_pgs *pg_removed; /* placement groups this process removed: a hash set (cw_pg.c) */
   uint8_t pg_created[CW_PG_CREATED_KEPT][ID_PG_SIZE]; /* groups seen CREATED at create (ring, cw_pg.c) */
   size_t npg_created;                                 /* ever recorded; the ring holds the last few */
   /* borrowing (cw_borrow.c) */
@@ -416,6 +415,8 @@ int cw_worker_exit_quick(cw_t *cw);
 void cw_pg_res_name(const uint8_t *pg, int index, const char *name, char *out);
 /* 1 when this process removed pg (cw->mu held). */
 int cw_pg_is_removed(cw_t *cw, const uint8_t *pg);
+/* Frees the set of removed groups (at shutdown). */
+void cw_pg_release(cw_t *cw);
 
 /* cw_exec.c */
 int cw_exec_load_code(const char *code_path);
