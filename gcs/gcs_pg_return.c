@@ -125,6 +125,8 @@ uint8_t (*gcs_pg_return_take(gcs_pgs_t *m, const id_node_t *node, size_t *n))[ID
   uint8_t(*ids)[ID_PG_SIZE] = ret_take(m, node, n);
   if (*n)
     ret_count(1, *n);
+  if (!m->rets && m->ret_timer) /* nothing left to send: no wake-up for nothing */
+    uv_timer_stop(m->ret_timer);
   return ids;
 }
 
