@@ -490,7 +490,7 @@ RAYC_EXTERN int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attri
  * and return early. */
 RAYC_EXTERN int rayc_task_cancelled(const rayc_task_ctx *ctx);
 
-/* In a worker: the calls that pushed it normal tasks (PushTask, and PushTasks carrying several
+/* In a worker: the calls that pushed it normal tasks or actor calls (PushTask, and PushTasks carrying several
  * queued tasks at once) and the tasks they carried, since the process started. For tests and
  * diagnostics; 0 each in a driver. Returns 0. */
 RAYC_EXTERN int rayc_worker_push_counts(uint64_t *calls, uint64_t *tasks);
