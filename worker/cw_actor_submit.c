@@ -11,7 +11,9 @@
  * reference arguments are ready (a call waiting for an argument holds back the calls behind it,
  * which keeps them in order) and the actor has an address. Each push carries a sequence number,
  * counted per incarnation of the actor (its restart count) from 0, which the worker uses to run
- * this process's calls in order.
+ * this process's calls in order. Calls already queued go together in one PushTasks call (up to
+ * cw->push_batch_max; the rules are at actor_takes and call_goes_alone, the contract in
+ * docs/ARCHITECTURE.md "Batched calls"), whose entries are applied exactly as PushTask replies.
  *
  * Faults: a push that fails (the worker died, or refused the call because the actor is exiting)
  * parks the call in limbo until the GCS says what happened. Restarted (a newer incarnation, or

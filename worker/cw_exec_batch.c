@@ -1,12 +1,15 @@
 /*
  * PushTasks in a worker: several normal tasks of one owner in one call (the owner's side is
- * worker/cw_push.c).
+ * worker/cw_push.c), or several calls of one caller to actors (worker/cw_actor_submit.c): each
+ * call is queued for its actor as its own PushTask would be (cw_actor_host.c) and fills its entry
+ * when it ends or is refused.
  *
  * The handler queues every task of the call for the executing thread as PushTask does, in order,
  * each with its place in the batch. As each task ends (ran, failed, or was cancelled while queued),
  * its PushTaskReply is packed into its entry; the thread that fills the last entry answers the
- * call. A task that does not run because the worker is exiting gets an empty entry, which the
- * owner takes as a task whose worker died. Entries are packed at once because what a reply points
+ * call. A task that does not run (the worker is exiting, or an actor call is refused) gets an
+ * entry without returns whose push_error is the status its own PushTask would have been answered
+ * with; the owner of a normal task takes it as a task whose worker died. Entries are packed at once because what a reply points
  * at (results, error texts) is freed as soon as the task's reply is built.
  */
 #include "worker/cw.h"
