@@ -442,7 +442,7 @@ static void batch_push(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t **cs, siz
  * result would come back only with the batch's reply, which waits for this call). */
 static int call_goes_alone(cw_t *cw, const cw_actor_call_t *c)
 {
-  return c->t.streaming || cw_task_lends_refs(cw, &c->t);
+  return c->a->max_concurrency > 1 || c->t.streaming || cw_task_lends_refs(cw, &c->t);
 }
 
 /* Whether a takes more calls now. An actor that runs its calls one at a time and still has half a
