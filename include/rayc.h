@@ -166,8 +166,10 @@ RAYC_EXTERN int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, 
 /* Cancels the task that creates ref (which this process must own). A task that has not started
  * is dropped; a running task is asked to stop (rayc_task_cancelled() turns true) or, with force,
  * its worker is killed; with recursive, the tasks it submitted are cancelled too. rayc_get of its
- * results then fails with RAYC_ECANCELLED. A task that already finished is left alone. Returns 0
- * or a negative code. */
+ * results then fails with RAYC_ECANCELLED. A task that already finished is left alone. For an
+ * actor call (rayc_actor_call's ref): a call not started yet is dropped (in its turn, keeping the
+ * caller's order) and fails with RAYC_ECANCELLED; a running call runs on (force and recursive do
+ * not apply). Returns 0 or a negative code. */
 RAYC_EXTERN int rayc_cancel(const rayc_ref *ref, int force, int recursive);
 
 /* Writes the id of the node this process runs on (56 hex digits and a NUL) into out
