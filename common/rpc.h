@@ -47,6 +47,12 @@ typedef void (*rpc_handler_fn)(void *ctx, rpc_call_t *call, const ProtobufCMessa
 
 enum rpc_method_flags {
   RPC_NO_AUTH = 1u << 0, /* callable without the cluster token (none today; kept for health checks) */
+  /* Not registered with gRPC: served from the server's unregistered requests, found by path. gRPC
+   * keeps a table of 2 slots (~80 B each) per registered method in every connection; a server of
+   * many idle peers (the GCS) registers only the methods called often. A cold call costs one more
+   * batch (the server reads its message itself) and a lookup; token, validation, handler and
+   * metrics are the same as for a registered method. */
+  RPC_COLD = 1u << 1,
 };
 
 /* A row's own request check, after the generic ones (common/rpc_valid.h): 0, or a negative RAYC_E*
