@@ -73,9 +73,11 @@
 #include "common/status.h"
 #include "common/util.h"
 
-#define RPC_ROW_SLOTS     16 /* requests kept outstanding per method; each arrival re-arms one */
-#define RPC_UNKNOWN_SLOTS 2  /* unregistered requests of a server with no cold rows (all UNIMPLEMENTED) */
-#define RPC_WARN_PER_SEC  10 /* rejected-call warnings logged per second; the rest are counted */
+#define RPC_ROW_SLOTS        16  /* requests kept outstanding per method; each arrival re-arms one */
+#define RPC_UNKNOWN_SLOTS    2   /* unregistered requests of a server with no cold rows (all UNIMPLEMENTED) */
+#define RPC_WARN_PER_SEC     10  /* rejected-call warnings logged per second; the rest are counted */
+#define RPC_SMALL_READ_BYTES 512 /* first read buffer of a small_reads server's connection */
+#define RPC_READ_EXPERIMENT  "tcp_read_chunks" /* gRPC 1.51's fixed 8 KiB reads */
 
 /* ---- server ---- */
 
@@ -623,13 +625,28 @@ static void srv_free(rpc_server_t *s)
 /* Creates the gRPC server and registers every hot row, so gRPC reads each of their requests before
  * handing the call over (one batch per call saved); cold rows and unknown paths come through the
  * unregistered requests (as many outstanding as a row's when there are cold rows). */
-static void srv_create_grpc(rpc_server_t *s, size_t max_message, int no_bdp)
+static void srv_create_grpc(rpc_server_t *s, const rpc_server_opts_t *opts)
 {
   grpc_init();
   s->grpc = 1;
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_arg a[RPC_ARGS_MAX];
-  grpc_channel_args args = {rpc_args_fill(a, 1, max_message ? max_message : RPC_SERVER_MAX_MESSAGE, no_bdp), a};
+  size_t max_message = opts && opts->max_message ? opts->max_message : RPC_SERVER_MAX_MESSAGE;
+  int small_reads = opts && opts->small_reads, no_header_table = opts && opts->no_header_table;
+  grpc_channel_args args = {rpc_args_fill(a, 1, max_message, opts && opts->no_bdp_probe), a};
+  if (small_reads) {
+    /* Reads sized by the connection's recent reads, from 512 B: an idle peer holds ~0.5 KiB. */
+    a[args.num_args].type = a[args.num_args + 1].type = GRPC_ARG_INTEGER;
+    a[args.num_args].key = (char *)GRPC_ARG_TCP_READ_CHUNK_SIZE;
+    a[args.num_args++].value.integer = RPC_SMALL_READ_BYTES;
+    a[args.num_args].key = (char *)GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE;
+    a[args.num_args++].value.integer = RPC_SMALL_READ_BYTES / 2;
+  }
+  if (no_header_table) {
+    a[args.num_args].type = GRPC_ARG_INTEGER;
+    a[args.num_args].key = (char *)GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_DECODER;
+    a[args.num_args++].value.integer = 0;
+  }
   s->server = grpc_server_create(&args, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
   s->unregistered_slots = RPC_UNKNOWN_SLOTS;
@@ -640,6 +657,33 @@ static void srv_create_grpc(rpc_server_t *s, size_t max_message, int no_bdp)
       s->rows[i].handle = grpc_server_register_method(s->server, s->rows[i].path, NULL,
                                                       GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
   }
+}
+
+int rpc_small_reads_setup(void)
+{
+  const char *old = getenv("GRPC_EXPERIMENTS");
+  if (old && strstr(old, RPC_READ_EXPERIMENT))
+    return 0; /* the operator chose */
+  char *keep = old ? xstrdup(old) : NULL;
+  char *v = old && *old ? xasprintf("%s,-" RPC_READ_EXPERIMENT, old) : xstrdup("-" RPC_READ_EXPERIMENT);
+  setenv("GRPC_EXPERIMENTS", v, 1);
+  /* gRPC reads the experiments once per process, in its first grpc_init() or
+   * grpc_is_initialized() (both run its basic init): set before either. The environment is then
+   * put back, so that the processes this one starts (job supervisors) do not inherit the change. */
+  int rc = grpc_is_initialized() ? RAYC_EALREADY_EXISTS : 0;
+  if (rc == 0) {
+    grpc_init();
+    grpc_shutdown();
+  }
+  if (keep)
+    setenv("GRPC_EXPERIMENTS", keep, 1);
+  else
+    unsetenv("GRPC_EXPERIMENTS");
+  free(keep);
+  free(v);
+  if (rc)
+    log_debug("rpc: gRPC already runs: its read path stays as it is");
+  return rc;
 }
 
 rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc_server_opts_t *opts)
@@ -657,7 +701,7 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
     s->token_len = strlen(s->token);
   }
   s->ctx = opts ? opts->ctx : NULL;
-  srv_create_grpc(s, opts ? opts->max_message : 0, opts ? opts->no_bdp_probe : 0);
+  srv_create_grpc(s, opts);
   if (opts && rpc_tls_enabled(opts->tls) && !(s->creds = rpc_tls_server_creds(opts->tls))) {
     rpc_server_destroy(s);
     return NULL;

@@ -278,6 +278,7 @@ static void gcs_server_init_tables(gcs_server_t *s)
 gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char **err)
 {
   char *e = NULL;
+  rpc_small_reads_setup(); /* before the first gRPC use: see rpc_server_opts_t.small_reads */
   gcs_server_t *s = xcalloc(1, sizeof(*s));
   s->loop = loop;
   s->conf = conf;
@@ -304,7 +305,13 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
     e = xstrdup("cannot make the placement-group manager's rpc client");
     goto fail;
   }
-  rpc_server_opts_t opts = {.loop = loop, .token = s->token, .ctx = s, .tls = &s->tls, .no_bdp_probe = 1};
+  rpc_server_opts_t opts = {.loop = loop,
+                            .token = s->token,
+                            .ctx = s,
+                            .tls = &s->tls,
+                            .no_bdp_probe = 1,
+                            .small_reads = 1,
+                            .no_header_table = 1};
   s->rpc = rpc_server_create(gcs_rpc_methods, gcs_rpc_methods_len, &opts);
   if (!s->rpc) {
     e = xstrdup("cannot make the GCS RPC server (its table does not match the protos, or the TLS files are "
