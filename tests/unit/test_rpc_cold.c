@@ -6,7 +6,8 @@
  * when malformed or missing a required field with the same status and text, counted in the same
  * per-method metrics; an unknown path gets UNIMPLEMENTED (UNAUTHENTICATED without the token); many
  * cold calls in flight are all answered; and a server destroyed while a handler holds a cold call
- * survives the late reply, with and without a loop.
+ * survives the late reply, with and without a loop. Every test runs after rpc_small_reads_setup(), as
+ * in the GCS; the last one also with small_reads and no_header_table, with a 20 MiB request.
  */
 #include <check.h>
 #include <grpc/byte_buffer.h>
@@ -31,8 +32,9 @@
 #include "common/util.h"
 #include "proto/gcs.pb-c.h"
 
-#define TOKEN  "0123456789abcdef0123456789abcdef"
-#define KV_SVC (&rayc__internal_kvgcs_service__descriptor)
+#define TOKEN     "0123456789abcdef0123456789abcdef"
+#define KV_SVC    (&rayc__internal_kvgcs_service__descriptor)
+#define BIG_VALUE ((size_t)20 << 20)
 
 static atomic_int handled;         /* handler runs */
 static _Atomic(rpc_call_t *) held; /* a call hold_keys keeps */
@@ -55,7 +57,9 @@ static void echo_put(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
   (void)ctx;
   atomic_fetch_add(&handled, 1);
   Rayc__KVPutReply r = RAYC__KVPUT_REPLY__INIT;
-  r.added = ((const Rayc__KVPutRequest *)m)->key.len == 5; /* "hello" */
+  const Rayc__KVPutRequest *req = (const Rayc__KVPutRequest *)m;
+  r.added = req->key.len == 5 || /* "hello", or the big value whole */
+            (req->value.len == BIG_VALUE && req->value.data[0] == 'a' && req->value.data[BIG_VALUE - 1] == 'z');
   rpc_reply(call, &r.base);
 }
 
@@ -375,8 +379,57 @@ START_TEST(test_cold_orphaned)
 }
 END_TEST
 
+/* A server with small reads and no header table (the GCS's settings) takes a 20 MiB request on a
+ * cold row (read by the server itself) and many small calls on one connection. */
+START_TEST(test_lean_server_big_request)
+{
+  log_init("test_rpc_cold", LOG_ERROR);
+  rpc_server_opts_t so = {.token = TOKEN, .small_reads = 1, .no_header_table = 1, .no_bdp_probe = 1};
+  rpc_server_t *s = rpc_server_create(methods, ARRAY_LEN(methods), &so);
+  ck_assert_ptr_nonnull(s);
+  int port = rpc_server_listen(s, "127.0.0.1:0");
+  ck_assert_int_gt(port, 0);
+  ck_assert_int_eq(rpc_server_start(s), 0);
+  char target[64];
+  snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+  rpc_client_t *c = rpc_client_create(&(rpc_client_opts_t){.token = TOKEN});
+  rpc_channel_t *ch = rpc_channel_get(c, target);
+  ProtobufCMessage *resp = NULL;
+  char *detail = NULL;
+  for (int i = 0; i < 200; i++) {
+    Rayc__KVGetRequest get = RAYC__KVGET_REQUEST__INIT;
+    get.key = bin("k");
+    ck_assert_int_eq(rpc_call_sync(ch, KV_SVC, "InternalKVGet", &get.base, 30000, &resp, &detail), 0);
+    protobuf_c_message_free_unpacked(resp, NULL);
+  }
+  uint8_t *big = xmalloc(BIG_VALUE);
+  memset(big, 'm', BIG_VALUE);
+  big[0] = 'a';
+  big[BIG_VALUE - 1] = 'z';
+  Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
+  put.key = bin("big");
+  put.value = (ProtobufCBinaryData){.len = BIG_VALUE, .data = big};
+  ck_assert_int_eq(rpc_call_sync(ch, KV_SVC, "InternalKVPut", &put.base, 60000, &resp, &detail), 0);
+  ck_assert(((Rayc__KVPutReply *)resp)->added);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  free(big);
+  rpc_client_destroy(c);
+  rpc_server_destroy(s);
+}
+END_TEST
+
 int main(void)
 {
+  /* As the GCS does: before any gRPC use; the environment is left as it was. */
+  const char *env = getenv("GRPC_EXPERIMENTS");
+  char *before = env ? xstrdup(env) : NULL;
+  if (rpc_small_reads_setup() != 0 ||
+      (before ? !getenv("GRPC_EXPERIMENTS") || strcmp(before, getenv("GRPC_EXPERIMENTS"))
+              : getenv("GRPC_EXPERIMENTS") != NULL)) {
+    fprintf(stderr, "rpc_small_reads_setup failed or left GRPC_EXPERIMENTS changed\n");
+    return EXIT_FAILURE;
+  }
+  free(before);
   Suite *su = suite_create("rpc_cold");
   TCase *tc = tcase_create("cold");
   tcase_set_timeout(tc, 240);
@@ -384,6 +437,7 @@ int main(void)
   tcase_add_test(tc, test_cold_refused_like_hot);
   tcase_add_test(tc, test_cold_many_on_loop);
   tcase_add_test(tc, test_cold_orphaned);
+  tcase_add_test(tc, test_lean_server_big_request);
   suite_add_tcase(su, tc);
   SRunner *sr = srunner_create(su);
   srunner_run_all(sr, CK_NORMAL);
