@@ -113,8 +113,9 @@ typedef struct rpc_server_opts {
  * its older read path (its default before 1.51), which sizes each read from the connection's
  * recent reads between GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE and ..._MAX_...: for every connection of
  * the process, clients included (theirs start at gRPC's 8 KiB and adapt). Call before the
- * process's first use of gRPC, while it runs one thread (it sets the environment). 0, or
- * RAYC_EALREADY_EXISTS when gRPC already runs and nothing changed. */
+ * process's first use of gRPC, while it runs one thread (it sets the environment); only the
+ * process's first call does anything. 0, or RAYC_EALREADY_EXISTS when gRPC already runs (its
+ * read path stays as it is). */
 int rpc_small_reads_setup(void);
 
 /* Returns a new server, or NULL (logged) when a table row does not match its service descriptor
