@@ -47,6 +47,12 @@ typedef void (*rpc_handler_fn)(void *ctx, rpc_call_t *call, const ProtobufCMessa
 
 enum rpc_method_flags {
   RPC_NO_AUTH = 1u << 0, /* callable without the cluster token (none today; kept for health checks) */
+  /* Not registered with gRPC: served from the server's unregistered requests, found by path. gRPC
+   * keeps a table of 2 slots (~80 B each) per registered method in every connection; a server of
+   * many idle peers (the GCS) registers only the methods called often. A cold call costs one more
+   * batch (the server reads its message itself) and a lookup; token, validation, handler and
+   * metrics are the same as for a registered method. */
+  RPC_COLD = 1u << 1,
 };
 
 /* A row's own request check, after the generic ones (common/rpc_valid.h): 0, or a negative RAYC_E*
@@ -86,11 +92,31 @@ typedef struct rpc_server_opts {
    * server of many peers sending small periodic calls (the GCS and its heartbeats) turns that off
    * and announces a fixed 1 MiB flow-control window instead of growing it by probing. */
   int no_bdp_probe;
+  /* 1: each connection reads into buffers sized by its recent reads, from 512 B, instead of the
+   * 8 KiB slice gRPC 1.51 holds per connection while it waits for data: a server of many mostly
+   * idle peers (the GCS) pays it once per peer. Takes effect only after rpc_small_reads_setup(). */
+  int small_reads;
+  /* 1: no HPACK dynamic table for the headers peers send (the server announces a table size of
+   * 0): each call's headers travel as literals (~200 B more per call), and no connection keeps a
+   * table of its peer's headers (~0.8 KiB each). For a server of many idle peers (the GCS). */
+  int no_header_table;
 } rpc_server_opts_t;
 
 /* Default bound on a request a server reads (working-dir packages go up to 100 MiB in one KV put;
  * objects travel in 5 MiB chunks). */
 #define RPC_SERVER_MAX_MESSAGE ((size_t)256 << 20)
+
+/* Lets small_reads servers size their reads: turns off gRPC 1.51's tcp_read_chunks experiment (on
+ * by default: every read goes into an 8 KiB slice, whatever the channel arguments say) for this
+ * process, by running its first grpc_init() with "-tcp_read_chunks" added to GRPC_EXPERIMENTS
+ * (then put back as it was), unless the variable already names the experiment. gRPC then uses
+ * its older read path (its default before 1.51), which sizes each read from the connection's
+ * recent reads between GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE and ..._MAX_...: for every connection of
+ * the process, clients included (theirs start at gRPC's 8 KiB and adapt). Call before the
+ * process's first use of gRPC, while it runs one thread (it sets the environment); only the
+ * process's first call does anything. 0, or RAYC_EALREADY_EXISTS when gRPC already runs (its
+ * read path stays as it is). */
+int rpc_small_reads_setup(void);
 
 /* Returns a new server, or NULL (logged) when a table row does not match its service descriptor
  * (unknown method name, missing handler, or a method listed twice) or the TLS files are unusable.

@@ -13,7 +13,7 @@
 
 #define RPC_AUTH_KEY "authorization"
 
-#define RPC_ARGS_MAX 8 /* channel and server arguments rpc_args_fill() may set */
+#define RPC_ARGS_MAX 12/* channel and server arguments rpc_args_fill() may set */
 
 /* Fills a (room for RPC_ARGS_MAX) with the settings every channel and server uses; returns the count.
  * no_bdp (servers): no BDP probe pings (rpc_server_opts_t.no_bdp_probe). */

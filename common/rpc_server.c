@@ -9,18 +9,23 @@
  * credentials are made once per server or client by rpc_tls.c; listening on a wildcard address is
  * refused.
  *
- * Threads. Each server owns one completion queue (CQ) and one thread that polls it. Every table row
- * is registered with gRPC (grpc_server_register_method, payload read by gRPC), so a call arrives
- * with its request message already in hand: the CQ thread checks the token, unpacks the message and
- * hands the call to its handler, through a loopq onto the daemon's loop, or directly when the server
- * has no loop. Paths outside the table arrive through a few unregistered requests and get
- * UNIMPLEMENTED (UNAUTHENTICATED without the token). Replies are started by whoever holds the call (usually the loop thread); the send
- * batch completes on the CQ thread, which recycles the call record.
+ * Threads. Each server owns one completion queue (CQ) and one thread that polls it. Two kinds of
+ * table rows. A hot row (the default) is registered with gRPC (grpc_server_register_method, payload
+ * read by gRPC), so its call arrives with the request message already in hand: the CQ thread checks
+ * the token, unpacks the message and hands the call to its handler, through a loopq onto the
+ * daemon's loop, or directly when the server has no loop. A cold row (RPC_COLD) is not registered:
+ * gRPC keeps 2 slots per registered method in every connection, which a server of many idle peers
+ * pays per peer. Its calls arrive through the unregistered requests with only their path; the CQ
+ * thread finds the row by path (srv_find_row), checks the token, reads the message with one more
+ * batch (READING) and goes on exactly as for a hot row. A path no row has gets UNIMPLEMENTED
+ * (UNAUTHENTICATED without the token). Replies are started by whoever holds the call (usually the
+ * loop thread); the send batch completes on the CQ thread, which recycles the call record.
  *
  * Server call states (rpc_call_t.state, atomic):
  *
  *   PENDING --(request done)--> QUEUED (loop) --(dispatch)--> PROCESSING --(rpc_reply*)--> SENDING
- *      |                           no loop: straight to PROCESSING                            |
+ *      |  \                        no loop: straight to PROCESSING                            |
+ *      |   +--(cold row)--> READING --(message read)--> as a hot row's request done            |
  *      +--(unknown path, bad token, malformed)--> SENDING           (send batch done) --------+--> recycled
  *   QUEUED or PROCESSING --(rpc_server_destroy)--> ORPHANED --(rpc_reply* or dispatch)--> freed
  *
@@ -68,14 +73,17 @@
 #include "common/status.h"
 #include "common/util.h"
 
-#define RPC_ROW_SLOTS     16 /* requests kept outstanding per method; each arrival re-arms one */
-#define RPC_UNKNOWN_SLOTS 2  /* requests for unregistered paths (answered UNIMPLEMENTED) */
-#define RPC_WARN_PER_SEC  10 /* rejected-call warnings logged per second; the rest are counted */
+#define RPC_ROW_SLOTS        16  /* requests kept outstanding per method; each arrival re-arms one */
+#define RPC_UNKNOWN_SLOTS    2   /* unregistered requests of a server with no cold rows (all UNIMPLEMENTED) */
+#define RPC_WARN_PER_SEC     10  /* rejected-call warnings logged per second; the rest are counted */
+#define RPC_SMALL_READ_BYTES 512 /* first read buffer of a small_reads server's connection */
+#define RPC_READ_EXPERIMENT  "tcp_read_chunks" /* gRPC 1.51's fixed 8 KiB reads */
 
 /* ---- server ---- */
 
 enum rpc_call_state {
-  RPC_CALL_PENDING,    /* request outstanding; for a table method gRPC reads the message first */
+  RPC_CALL_PENDING,    /* request outstanding; for a hot row gRPC reads the message first */
+  RPC_CALL_READING,    /* a cold row's call: its message is being read */
   RPC_CALL_QUEUED,     /* posted to the loop, handler not yet run */
   RPC_CALL_PROCESSING, /* the handler owns it */
   RPC_CALL_SENDING,    /* the final batch is outstanding */
@@ -86,14 +94,14 @@ struct rpc_row { /* a table row resolved against its service descriptor */
   const rpc_method_t *m;
   const ProtobufCMethodDescriptor *md;
   char *path;                             /* "/rayc.NodeInfoGcsService/RegisterNode" */
-  void *handle;                           /* grpc_server_register_method() */
+  void *handle;                           /* grpc_server_register_method(); NULL: a cold row */
   metrics_series_t *m_seconds, *m_failed; /* rayc_grpc_server_* series of this method */
 };
 
 struct rpc_call {
   _Atomic int state;
   rpc_server_t *s;           /* NULL once orphaned */
-  const struct rpc_row *row; /* NULL: a request for any unregistered path (answered UNIMPLEMENTED) */
+  const struct rpc_row *row; /* NULL: an unregistered request (a cold row's call or an unknown path) */
   grpc_call *call;
   gpr_timespec deadline;
   grpc_call_details details; /* unregistered requests only */
@@ -121,6 +129,7 @@ struct rpc_server {
   grpc_server_credentials *creds; /* TLS; NULL: plaintext */
   struct rpc_row *rows;
   size_t nrows;
+  size_t unregistered_slots; /* unregistered requests kept outstanding */
   _Atomic int closing;
   atomic_ulong auth_failures;
   atomic_ulong invalid; /* requests refused as malformed or invalid */
@@ -359,7 +368,6 @@ static void srv_dispatch(void *arg)
   call->row->m->handler(call->s->ctx, call, call->req);
 }
 
-/* CQ thread: checks and decodes a call of a table method, then hands it to its handler. */
 /* CQ thread: 1 when the call may go on; 0 when it lacked the token and was answered
  * UNAUTHENTICATED (counted and logged with the peer's address). Checked once here for every
  * method of every table, and for paths no table has, so an unauthenticated peer learns nothing. */
@@ -392,12 +400,10 @@ static int srv_validate(rpc_server_t *s, rpc_call_t *call)
   return 0;
 }
 
-static void srv_accept(rpc_server_t *s, rpc_call_t *call)
+/* CQ thread: unpacks and checks the request of an authenticated call, then hands it over. */
+static void srv_decode(rpc_server_t *s, rpc_call_t *call)
 {
   const struct rpc_row *row = call->row;
-  call->t0_us = now_us();
-  if (!srv_authenticate(s, call))
-    return;
   int got = call->recv != NULL; /* none: the client went away (cancelled) before sending it */
   call->req = rpc_unpack(call->recv, row->md->input);
   if (call->recv)
@@ -426,6 +432,48 @@ static void srv_accept(rpc_server_t *s, rpc_call_t *call)
   }
 }
 
+/* CQ thread: the row of an unregistered call's path (a cold row; a hot one too, should gRPC hand
+ * one over unregistered), or NULL. A linear scan: the tables have a few dozen rows. */
+static const struct rpc_row *srv_find_row(const rpc_server_t *s, grpc_slice path)
+{
+  for (size_t i = 0; i < s->nrows; i++)
+    if (grpc_slice_str_cmp(path, s->rows[i].path) == 0)
+      return &s->rows[i];
+  return NULL;
+}
+
+/* CQ thread: asks gRPC for a cold call's message; its completion goes on in srv_decode. */
+static void srv_read(rpc_call_t *call)
+{
+  grpc_op op;
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &call->recv;
+  atomic_store(&call->state, RPC_CALL_READING);
+  grpc_call_error e = grpc_call_start_batch(call->call, &op, 1, call, NULL);
+  if (e != GRPC_CALL_OK) {
+    log_error("rpc: cannot read the request of %s: %s", call->row->path, grpc_call_error_to_string(e));
+    srv_fail(call, GRPC_STATUS_INTERNAL, "cannot read the request");
+  }
+}
+
+/* CQ thread: an unregistered call: a cold row's (authenticated, then read) or an unknown path's. */
+static void srv_on_unregistered(rpc_server_t *s, rpc_call_t *call)
+{
+  call->row = srv_find_row(s, call->details.method);
+  call->t0_us = now_us();
+  if (!srv_authenticate(s, call))
+    return;
+  if (call->row) {
+    srv_read(call);
+    return;
+  }
+  grpc_slice path = call->details.method;
+  log_debug("rpc: unknown method %.*s from %s", (int)GRPC_SLICE_LENGTH(path), (const char *)GRPC_SLICE_START_PTR(path),
+            rpc_call_peer(call));
+  srv_fail(call, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+}
+
 /* CQ thread: a new call arrived (ok) or the server is shutting down (!ok). */
 static void srv_on_request(rpc_server_t *s, rpc_call_t *call, int ok)
 {
@@ -434,16 +482,24 @@ static void srv_on_request(rpc_server_t *s, rpc_call_t *call, int ok)
     return;
   }
   srv_arm(s, call->row); /* keep the same number outstanding */
-  if (call->row) {
-    srv_accept(s, call);
+  if (!call->row) {
+    srv_on_unregistered(s, call);
     return;
   }
-  if (!srv_authenticate(s, call))
+  call->t0_us = now_us();
+  if (srv_authenticate(s, call))
+    srv_decode(s, call);
+}
+
+/* CQ thread: a cold call's message was read (ok; without a message the client ended the call,
+ * which srv_decode answers as for a hot row), or the server is closing. */
+static void srv_on_read(rpc_server_t *s, rpc_call_t *call)
+{
+  if (atomic_load(&s->closing)) {
+    srv_recycle(s, call);
     return;
-  grpc_slice path = call->details.method;
-  log_debug("rpc: unknown method %.*s from %s", (int)GRPC_SLICE_LENGTH(path), (const char *)GRPC_SLICE_START_PTR(path),
-            rpc_call_peer(call));
-  srv_fail(call, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+  }
+  srv_decode(s, call);
 }
 
 /* CQ thread, closing: detach a call its handler (or the loop queue) still holds. */
@@ -512,6 +568,8 @@ static void srv_event(rpc_server_t *s, const grpc_event *ev)
   int st = atomic_load(&call->state);
   if (st == RPC_CALL_PENDING)
     srv_on_request(s, call, ev->success);
+  else if (st == RPC_CALL_READING)
+    srv_on_read(s, call);
   else if (st == RPC_CALL_SENDING)
     srv_recycle(s, call);
   else
@@ -564,20 +622,73 @@ static void srv_free(rpc_server_t *s)
   free(s);
 }
 
-/* Creates the gRPC server and registers every row, so gRPC reads each request before handing the
- * call over (one batch per call saved) and routes unknown paths to the unregistered requests. */
-static void srv_create_grpc(rpc_server_t *s, size_t max_message, int no_bdp)
+/* Creates the gRPC server and registers every hot row, so gRPC reads each of their requests before
+ * handing the call over (one batch per call saved); cold rows and unknown paths come through the
+ * unregistered requests (as many outstanding as a row's when there are cold rows). */
+static void srv_create_grpc(rpc_server_t *s, const rpc_server_opts_t *opts)
 {
   grpc_init();
   s->grpc = 1;
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_arg a[RPC_ARGS_MAX];
-  grpc_channel_args args = {rpc_args_fill(a, 1, max_message ? max_message : RPC_SERVER_MAX_MESSAGE, no_bdp), a};
+  size_t max_message = opts && opts->max_message ? opts->max_message : RPC_SERVER_MAX_MESSAGE;
+  int small_reads = opts && opts->small_reads, no_header_table = opts && opts->no_header_table;
+  grpc_channel_args args = {rpc_args_fill(a, 1, max_message, opts && opts->no_bdp_probe), a};
+  if (small_reads) {
+    /* Reads sized by the connection's recent reads, from 512 B: an idle peer holds ~0.5 KiB. */
+    a[args.num_args].type = a[args.num_args + 1].type = GRPC_ARG_INTEGER;
+    a[args.num_args].key = (char *)GRPC_ARG_TCP_READ_CHUNK_SIZE;
+    a[args.num_args++].value.integer = RPC_SMALL_READ_BYTES;
+    a[args.num_args].key = (char *)GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE;
+    a[args.num_args++].value.integer = RPC_SMALL_READ_BYTES / 2;
+  }
+  if (no_header_table) {
+    a[args.num_args].type = GRPC_ARG_INTEGER;
+    a[args.num_args].key = (char *)GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_DECODER;
+    a[args.num_args++].value.integer = 0;
+  }
   s->server = grpc_server_create(&args, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
-  for (size_t i = 0; i < s->nrows; i++)
-    s->rows[i].handle = grpc_server_register_method(s->server, s->rows[i].path, NULL,
-                                                    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+  s->unregistered_slots = RPC_UNKNOWN_SLOTS;
+  for (size_t i = 0; i < s->nrows; i++) {
+    if (s->rows[i].m->flags & RPC_COLD)
+      s->unregistered_slots = RPC_ROW_SLOTS;
+    else
+      s->rows[i].handle = grpc_server_register_method(s->server, s->rows[i].path, NULL,
+                                                      GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+  }
+}
+
+int rpc_small_reads_setup(void)
+{
+  /* Process-wide, as gRPC's experiments are: only the first call may touch the environment (a
+   * later one, e.g. a test's second GCS, could race with threads of a running gRPC). */
+  static atomic_int done;
+  if (atomic_exchange(&done, 1))
+    return grpc_is_initialized() ? RAYC_EALREADY_EXISTS : 0;
+  const char *old = getenv("GRPC_EXPERIMENTS");
+  if (old && strstr(old, RPC_READ_EXPERIMENT))
+    return 0; /* the operator chose */
+  char *keep = old ? xstrdup(old) : NULL;
+  char *v = old && *old ? xasprintf("%s,-" RPC_READ_EXPERIMENT, old) : xstrdup("-" RPC_READ_EXPERIMENT);
+  setenv("GRPC_EXPERIMENTS", v, 1);
+  /* gRPC reads the experiments once per process, in its first grpc_init() or
+   * grpc_is_initialized() (both run its basic init): set before either. The environment is then
+   * put back, so that the processes this one starts (job supervisors) do not inherit the change. */
+  int rc = grpc_is_initialized() ? RAYC_EALREADY_EXISTS : 0;
+  if (rc == 0) {
+    grpc_init();
+    grpc_shutdown();
+  }
+  if (keep)
+    setenv("GRPC_EXPERIMENTS", keep, 1);
+  else
+    unsetenv("GRPC_EXPERIMENTS");
+  free(keep);
+  free(v);
+  if (rc)
+    log_debug("rpc: gRPC already runs: its read path stays as it is");
+  return rc;
 }
 
 rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc_server_opts_t *opts)
@@ -595,7 +706,7 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
     s->token_len = strlen(s->token);
   }
   s->ctx = opts ? opts->ctx : NULL;
-  srv_create_grpc(s, opts ? opts->max_message : 0, opts ? opts->no_bdp_probe : 0);
+  srv_create_grpc(s, opts);
   if (opts && rpc_tls_enabled(opts->tls) && !(s->creds = rpc_tls_server_creds(opts->tls))) {
     rpc_server_destroy(s);
     return NULL;
@@ -711,9 +822,9 @@ int rpc_server_start(rpc_server_t *s)
     return RAYC_EINVALID_ARGUMENT;
   grpc_server_start(s->server);
   for (size_t i = 0; i < s->nrows; i++)
-    for (int k = 0; k < RPC_ROW_SLOTS; k++)
+    for (int k = 0; s->rows[i].handle && k < RPC_ROW_SLOTS; k++)
       srv_arm(s, &s->rows[i]);
-  for (int k = 0; k < RPC_UNKNOWN_SLOTS; k++)
+  for (size_t k = 0; k < s->unregistered_slots; k++)
     srv_arm(s, NULL);
   if (pthread_create(&s->thread, NULL, srv_main, s) != 0) {
     log_error("rpc: cannot start the server thread");

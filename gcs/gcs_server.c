@@ -29,6 +29,13 @@
   {                                                                                                    \
     .service = &rayc__##svc##__descriptor, .method = name, .handler = fn, .required = req, __VA_ARGS__ \
   }
+/* A method called rarely (start-up, registration, the CLI and dashboard, one call per job or
+ * node): not registered with gRPC (RPC_COLD), so that each raylet's connection does not carry a
+ * method-table slot pair for it (docs/PERFORMANCE.md, "GCS memory per node (issue 17, session
+ * 8)"). The rows left as GCS_ROW are the ones the cluster calls all the time: heartbeats, task
+ * events, pubsub polls, KV reads and writes, actor registration and lookup, placement-group
+ * creation and removal. A cold call costs one more batch (~2.4% more instructions per call). */
+#define GCS_COLD(svc, name, fn, req, ...) GCS_ROW(svc, name, fn, req, .flags = RPC_COLD, __VA_ARGS__)
 
 /* A job is added by its driver: its pid and start time identify it (a retried AddJob). */
 static int gcs_check_add_job(const ProtobufCMessage *m, char *why, size_t len)
@@ -52,47 +59,47 @@ static int gcs_check_get_pg(const ProtobufCMessage *m, char *why, size_t len)
 }
 
 const rpc_method_t gcs_rpc_methods[] = {
-    GCS_ROW(node_info_gcs_service, "RegisterNode", gcs_node_on_register, "node node.node_id node.ip"),
-    GCS_ROW(node_info_gcs_service, "UnregisterNode", gcs_node_on_unregister, "node_id"),
-    GCS_ROW(node_info_gcs_service, "GetAllNodeInfo", gcs_node_on_get_all, ""),
+    GCS_COLD(node_info_gcs_service, "RegisterNode", gcs_node_on_register, "node node.node_id node.ip"),
+    GCS_COLD(node_info_gcs_service, "UnregisterNode", gcs_node_on_unregister, "node_id"),
+    GCS_COLD(node_info_gcs_service, "GetAllNodeInfo", gcs_node_on_get_all, ""),
     GCS_ROW(node_info_gcs_service, "ReportHeartbeat", gcs_node_on_heartbeat, "node_id"),
-    GCS_ROW(job_info_gcs_service, "AddJob", gcs_job_on_add, "job job.driver_pid", .check = gcs_check_add_job),
-    GCS_ROW(job_info_gcs_service, "MarkJobFinished", gcs_job_on_mark_finished, "job_id"),
-    GCS_ROW(job_info_gcs_service, "GetAllJobInfo", gcs_job_on_get_all, ""),
-    GCS_ROW(worker_info_gcs_service, "RegisterWorker", gcs_worker_on_register, "worker worker.worker_id"),
-    GCS_ROW(worker_info_gcs_service, "ReportWorkerFailure", gcs_worker_on_report_failure, "worker_id"),
-    GCS_ROW(worker_info_gcs_service, "GetAllWorkerInfo", gcs_worker_on_get_all, ""),
+    GCS_COLD(job_info_gcs_service, "AddJob", gcs_job_on_add, "job job.driver_pid", .check = gcs_check_add_job),
+    GCS_COLD(job_info_gcs_service, "MarkJobFinished", gcs_job_on_mark_finished, "job_id"),
+    GCS_COLD(job_info_gcs_service, "GetAllJobInfo", gcs_job_on_get_all, ""),
+    GCS_COLD(worker_info_gcs_service, "RegisterWorker", gcs_worker_on_register, "worker worker.worker_id"),
+    GCS_COLD(worker_info_gcs_service, "ReportWorkerFailure", gcs_worker_on_report_failure, "worker_id"),
+    GCS_COLD(worker_info_gcs_service, "GetAllWorkerInfo", gcs_worker_on_get_all, ""),
     GCS_ROW(internal_kvgcs_service, "InternalKVGet", gcs_kv_on_get, "key"),
     GCS_ROW(internal_kvgcs_service, "InternalKVPut", gcs_kv_on_put, "key"),
-    GCS_ROW(internal_kvgcs_service, "InternalKVDel", gcs_kv_on_del, "key"),
-    GCS_ROW(internal_kvgcs_service, "InternalKVKeys", gcs_kv_on_keys, ""),
+    GCS_COLD(internal_kvgcs_service, "InternalKVDel", gcs_kv_on_del, "key"),
+    GCS_COLD(internal_kvgcs_service, "InternalKVKeys", gcs_kv_on_keys, ""),
     GCS_ROW(internal_pub_sub_gcs_service, "Poll", gcs_pubsub_on_poll, "channels"),
     GCS_ROW(
         actor_info_gcs_service, "RegisterActor", gcs_actor_on_register,
         "creation_spec creation_spec.actor_id creation_spec.job_id creation_spec.task_id creation_spec.function_name"),
     GCS_ROW(actor_info_gcs_service, "GetActorInfo", gcs_actor_on_get_info, "actor_id"),
-    GCS_ROW(actor_info_gcs_service, "GetNamedActor", gcs_actor_on_get_named, "name"),
-    GCS_ROW(actor_info_gcs_service, "KillActor", gcs_actor_on_kill, "actor_id"),
-    GCS_ROW(actor_info_gcs_service, "ListActors", gcs_actor_on_list, ""),
+    GCS_COLD(actor_info_gcs_service, "GetNamedActor", gcs_actor_on_get_named, "name"),
+    GCS_COLD(actor_info_gcs_service, "KillActor", gcs_actor_on_kill, "actor_id"),
+    GCS_COLD(actor_info_gcs_service, "ListActors", gcs_actor_on_list, ""),
     GCS_ROW(placement_group_info_gcs_service, "CreatePlacementGroup", gcs_pg_on_create,
             "placement_group placement_group.placement_group_id placement_group.bundles"),
     GCS_ROW(placement_group_info_gcs_service, "RemovePlacementGroup", gcs_pg_on_remove, "placement_group_id"),
-    GCS_ROW(placement_group_info_gcs_service, "GetPlacementGroup", gcs_pg_on_get, "", .check = gcs_check_get_pg),
-    GCS_ROW(placement_group_info_gcs_service, "GetAllPlacementGroup", gcs_pg_on_get_all, ""),
-    GCS_ROW(placement_group_info_gcs_service, "WaitPlacementGroupUntilReady", gcs_pg_on_wait, "placement_group_id"),
-    GCS_ROW(job_submission_service, "SubmitJob", gcs_jobsub_on_submit, "job job.entrypoint"),
-    GCS_ROW(job_submission_service, "GetJob", gcs_jobsub_on_get, "submission_id"),
-    GCS_ROW(job_submission_service, "ListJobs", gcs_jobsub_on_list, ""),
-    GCS_ROW(job_submission_service, "StopJob", gcs_jobsub_on_stop, "submission_id"),
-    GCS_ROW(job_submission_service, "DeleteJob", gcs_jobsub_on_delete, "submission_id"),
-    GCS_ROW(job_submission_service, "GetJobLogs", gcs_jobsub_on_logs, "submission_id"),
-    GCS_ROW(job_submission_service, "ReportJobStatus", gcs_jobsub_on_report, "job job.submission_id"),
-    GCS_ROW(job_submission_service, "GetJobRecord", gcs_jobsub_on_get_record, "submission_id"),
-    GCS_ROW(job_submission_service, "ListJobRecords", gcs_jobsub_on_list_records, ""),
+    GCS_COLD(placement_group_info_gcs_service, "GetPlacementGroup", gcs_pg_on_get, "", .check = gcs_check_get_pg),
+    GCS_COLD(placement_group_info_gcs_service, "GetAllPlacementGroup", gcs_pg_on_get_all, ""),
+    GCS_COLD(placement_group_info_gcs_service, "WaitPlacementGroupUntilReady", gcs_pg_on_wait, "placement_group_id"),
+    GCS_COLD(job_submission_service, "SubmitJob", gcs_jobsub_on_submit, "job job.entrypoint"),
+    GCS_COLD(job_submission_service, "GetJob", gcs_jobsub_on_get, "submission_id"),
+    GCS_COLD(job_submission_service, "ListJobs", gcs_jobsub_on_list, ""),
+    GCS_COLD(job_submission_service, "StopJob", gcs_jobsub_on_stop, "submission_id"),
+    GCS_COLD(job_submission_service, "DeleteJob", gcs_jobsub_on_delete, "submission_id"),
+    GCS_COLD(job_submission_service, "GetJobLogs", gcs_jobsub_on_logs, "submission_id"),
+    GCS_COLD(job_submission_service, "ReportJobStatus", gcs_jobsub_on_report, "job job.submission_id"),
+    GCS_COLD(job_submission_service, "GetJobRecord", gcs_jobsub_on_get_record, "submission_id"),
+    GCS_COLD(job_submission_service, "ListJobRecords", gcs_jobsub_on_list_records, ""),
     GCS_ROW(task_info_gcs_service, "AddTaskEventData", gcs_task_on_add, ""),
-    GCS_ROW(task_info_gcs_service, "GetTaskEvents", gcs_task_on_get, ""),
-    GCS_ROW(event_gcs_service, "ReportClusterEvent", gcs_event_on_report, "event event.kind"),
-    GCS_ROW(event_gcs_service, "GetClusterEvents", gcs_event_on_get, ""),
+    GCS_COLD(task_info_gcs_service, "GetTaskEvents", gcs_task_on_get, ""),
+    GCS_COLD(event_gcs_service, "ReportClusterEvent", gcs_event_on_report, "event event.kind"),
+    GCS_COLD(event_gcs_service, "GetClusterEvents", gcs_event_on_get, ""),
 };
 const size_t gcs_rpc_methods_len = ARRAY_LEN(gcs_rpc_methods);
 
@@ -272,6 +279,7 @@ static void gcs_server_init_tables(gcs_server_t *s)
 gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char **err)
 {
   char *e = NULL;
+  rpc_small_reads_setup(); /* before the first gRPC use: see rpc_server_opts_t.small_reads */
   gcs_server_t *s = xcalloc(1, sizeof(*s));
   s->loop = loop;
   s->conf = conf;
@@ -298,7 +306,13 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
     e = xstrdup("cannot make the placement-group manager's rpc client");
     goto fail;
   }
-  rpc_server_opts_t opts = {.loop = loop, .token = s->token, .ctx = s, .tls = &s->tls, .no_bdp_probe = 1};
+  rpc_server_opts_t opts = {.loop = loop,
+                            .token = s->token,
+                            .ctx = s,
+                            .tls = &s->tls,
+                            .no_bdp_probe = 1,
+                            .small_reads = 1,
+                            .no_header_table = 1};
   s->rpc = rpc_server_create(gcs_rpc_methods, gcs_rpc_methods_len, &opts);
   if (!s->rpc) {
     e = xstrdup("cannot make the GCS RPC server (its table does not match the protos, or the TLS files are "

@@ -1,9 +1,10 @@
 /*
  * libFuzzer harness: what the gRPC dispatcher does with a request body before any handler runs
- * (common/rpc_server.c srv_accept): decode it as the method's input type and validate it
- * (common/rpc_valid.c). The first two input bytes pick the service and method among every service
- * of the protos; the rest is the body. Each decode is validated with no required fields and with
- * every top-level field required, and a valid message must pack and decode again.
+ * (common/rpc_server.c srv_decode, for hot and cold rows alike): decode it as the method's input
+ * type and validate it (common/rpc_valid.c). The first two input bytes pick the service and method
+ * among every service of the protos; the rest is the body. Each decode is validated with no
+ * required fields and with every top-level field required, and a valid message must pack and
+ * decode again.
  */
 #include "common/pb.h"
 #include "common/rpc_valid.h"
