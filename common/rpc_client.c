@@ -366,6 +366,14 @@ static int clt_thread_locked(rpc_client_t *c)
   return 0;
 }
 
+int rpc_client_poll(rpc_client_t *c)
+{
+  pthread_mutex_lock(&c->mu);
+  int err = atomic_load(&c->closing) ? RAYC_ECANCELLED : clt_thread_locked(c);
+  pthread_mutex_unlock(&c->mu);
+  return err;
+}
+
 /* Cancels every tracked call; the client thread completes them with CANCELLED. */
 static void clt_cancel_all(rpc_client_t *c)
 {
