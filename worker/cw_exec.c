@@ -258,8 +258,8 @@ static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
   else
     cw_proc.exec.head = it;
   cw_proc.exec.tail = it;
-  pthread_cond_signal(&cw_proc.exec.cv);
   pthread_mutex_unlock(&cw_proc.exec.mu);
+  pthread_cond_signal(&cw_proc.exec.cv); /* after the unlock: woken, the executor takes the lock at once */
 }
 
 static Rayc__ErrorInfo *exec_error(cw_t *cw, const Rayc__TaskSpec *spec, int code, const char *msg);
