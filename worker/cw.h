@@ -320,7 +320,9 @@ cw_t *cw_create(int is_worker);
 void cw_fill_address(cw_t *cw, Rayc__Address *a);
 /* A worker's task waits in get (1) or runs again (0): tells the raylet (any thread). */
 void cw_notify_blocked(cw_t *cw, int blocked);
-/* A driver starts its CoreWorkerService (borrowing, and WaitOwnerExit for its actors' GCS). */
+/* A driver starts its CoreWorkerService (borrowing, and WaitOwnerExit for its actors' GCS). Its
+ * client's thread polls gRPC's sockets for the server too (rpc.h non_polling: one poller a
+ * process; two hand the role back and forth on every event). */
 int cw_driver_serve(cw_t *cw);
 
 /* cw_gcs.c (cw->mu not held). A synchronous call to the GCS (rpc_call_sync's contract) that is

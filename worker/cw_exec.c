@@ -414,11 +414,9 @@ const rpc_method_t *cw_service_methods(int driver, size_t *n)
   return driver ? cw_driver_methods : cw_methods;
 }
 
-static int cw_serve(cw_t *cw, const rpc_method_t *methods, size_t n, int driver)
+static int cw_serve(cw_t *cw, const rpc_method_t *methods, size_t n, int non_polling)
 {
-  rpc_server_opts_t opts = {.loop = NULL, .token = cw->token, .ctx = cw, .tls = &cw->tls, .non_polling = driver};
-  if (driver && rpc_client_poll(cw->client) != 0)
-    return RAYC_EINTERNAL;
+  rpc_server_opts_t opts = {.loop = NULL, .token = cw->token, .ctx = cw, .tls = &cw->tls, .non_polling = non_polling};
   cw->server = rpc_server_create(methods, n, &opts);
   if (!cw->server)
     return RAYC_EINTERNAL;
@@ -437,7 +435,7 @@ int cw_worker_serve(cw_t *cw)
 int cw_driver_serve(cw_t *cw)
 {
   cw_actor_owner_reset();
-  int rc = cw_serve(cw, cw_driver_methods, ARRAY_LEN(cw_driver_methods), 1);
+  int rc = cw_serve(cw, cw_driver_methods, ARRAY_LEN(cw_driver_methods), rpc_client_poll(cw->client) == 0);
   if (rc != 0)
     cw_set_error(rc, "cannot start the driver's CoreWorkerService on %s: %s", cw->node_ip, rayc_strerror(rc));
   return rc;
