@@ -179,7 +179,10 @@ typedef void (*rpc_done_fn)(void *arg, int status, const char *detail, ProtobufC
 rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts);
 
 /* Starts the client's thread now rather than with the first async call, so that it polls gRPC's
- * sockets for a server of this process created with non_polling (0 or a RAYC_E* code). */
+ * sockets for a server of this process created with non_polling (0 or a RAYC_E* code). It also
+ * starts a helper thread that polls as well while 16 or more async calls are in flight (reading
+ * replies in parallel with the client thread's callbacks, which still all run on the client
+ * thread) and sleeps otherwise, so a lone call has one poller. */
 int rpc_client_poll(rpc_client_t *c);
 
 /* Cancels calls in flight, destroys its channels and joins its thread. Accepts NULL.

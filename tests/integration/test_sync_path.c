@@ -84,17 +84,23 @@ START_TEST(test_server_thread_sleeps_through_sync_tasks)
   int nserver = 0, nclient = 0;
   long server0 = switches_of("rpc-server", &nserver);
   long client0 = switches_of("rpc-client", &nclient);
+  int nhelper0 = 0;
+  long helper0 = switches_of("rpc-client-2", &nhelper0); /* polls only while many calls are in flight */
   ck_assert_msg(nserver == 1, "the driver has %d threads named rpc-server, expected its one server's", nserver);
   ck_assert_msg(nclient == 1, "the driver has %d rpc-client threads, expected one", nclient);
   for (int i = 0; i < SYNC_TASKS; i++)
     sync_noop();
   long server = switches_of("rpc-server", &nserver) - server0;
   long client = switches_of("rpc-client", &nclient) - client0;
+  int nhelper = 0;
+  long helper = switches_of("rpc-client-2", &nhelper) - helper0;
   /* The client's thread polls: it wakes for every reply. The server thread may wake for a call
    * to this driver now and then (the GCS, the worker's borrow checks); not for every task. */
   ck_assert_msg(client >= SYNC_TASKS / 2, "the client thread switched %ld times for %d tasks: who polled?", client,
                 SYNC_TASKS);
   ck_assert_msg(server < SYNC_TASKS / 10, "the driver's server thread switched %ld times during %d sync tasks", server,
+                SYNC_TASKS);
+  ck_assert_msg(helper < SYNC_TASKS / 10, "the client's helper poller switched %ld times during %d sync tasks", helper,
                 SYNC_TASKS);
   rayc_shutdown();
 }
