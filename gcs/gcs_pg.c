@@ -152,6 +152,7 @@ void gcs_pgs_on_node_dead(gcs_pgs_t *m, const id_node_t *node)
 {
   if (!m || m->stopping)
     return;
+  gcs_pg_returns_drop_node(m, node);
   for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);) {
     gcs_pg_t *g = it.value;
     if (!gcs_pg_live(g))
@@ -450,6 +451,13 @@ static void pg_load_one(void *arg, const uint8_t *key, size_t klen, const uint8_
               info->state == RAYC__PLACEMENT_GROUP_STATE__PG_RESCHEDULING;
   hmap_put(&m->by_id, g->id, ID_PG_SIZE, g);
   pg_count_waiting(m, info->state, 1);
+  for (size_t i = 0; !gcs_pg_live(g) && i < info->n_return_nodes; i++) {
+    id_node_t node; /* removed, its return queued when the GCS stopped: send it again */
+    if (info->return_nodes[i].len != ID_NODE_SIZE)
+      continue;
+    memcpy(node.b, info->return_nodes[i].data, ID_NODE_SIZE);
+    gcs_pg_return_later(m, g->id, &node, NULL);
+  }
 }
 
 gcs_pgs_t *gcs_pgs_create(struct gcs_server *s)
@@ -475,6 +483,7 @@ gcs_pgs_t *gcs_pgs_create(struct gcs_server *s)
     }
     log_info("placement group table: loaded %d groups (%d not removed) from storage", rc, live);
   }
+  gcs_pg_returns_start(m);
   return m;
 }
 
@@ -493,6 +502,7 @@ void gcs_pgs_shutdown(gcs_pgs_t *m)
       free(w);
     }
   }
+  gcs_pg_returns_stop(m);
   rpc_client_destroy(m->client); /* callbacks see m->stopping */
   m->client = NULL;
 }
@@ -506,6 +516,7 @@ void gcs_pgs_destroy(gcs_pgs_t *m)
     gcs_pg_free(it.value);
   hmap_release(&m->by_id);
   gcs_pg_cancels_release(m);
+  gcs_pg_returns_release(m);
   free(m->removed);
   free(m);
 }

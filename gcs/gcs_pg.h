@@ -32,6 +32,7 @@
 #include "common/rpc.h"
 
 #include <stdint.h>
+#include <uv.h>
 
 struct gcs_server;
 
@@ -69,6 +70,8 @@ typedef struct gcs_pgs {
   size_t rr;
   struct gcs_pg_cancel *cancels; /* failed cancels to send again (gcs_pg_place.c) */
   size_t nwaiting;               /* groups PENDING or RESCHEDULING: the scans for placement skip at 0 */
+  struct gcs_pg_ret *rets;       /* returns not sent yet, per node (gcs_pg_return.c) */
+  uv_timer_t *ret_timer;         /* sends them GCS_PG_RETURN_MS after the first was queued */
   int stopping;
 } gcs_pgs_t;
 

@@ -8,6 +8,8 @@
 
 #include "gcs/gcs_pg.h"
 
+#include "common/res.h"
+
 #define GCS_PG_TABLE            "PG"
 #define GCS_PG_REMOVED_BY_OWNER "removed by its owner" /* the detail of a removal asked for (logged at debug) */
 
@@ -20,6 +22,7 @@ enum {
   PG_WAIT_MAX_MS = 3600000,
   PG_CREATE_WAIT_MAX_MS = 10000, /* the longest a CreatePlacementGroup is held (wait_ms) */
   PG_MAX_BUNDLES = 1000,
+  GCS_PG_RETURN_MS = 5, /* a removed group's return waits this long for a prepare to its node to ride on */
 };
 
 /* Returns the strategy's name for logs (static storage). */
@@ -59,5 +62,26 @@ void gcs_pg_schedule_next(gcs_pgs_t *m);
 
 /* Removes g: cancels its reservations on the raylets and marks it REMOVED. */
 void gcs_pg_remove(gcs_pgs_t *m, gcs_pg_t *g, const char *why);
+
+/* gcs_pg_return.c: returns of removed groups' committed bundles, queued per node (see there). */
+/* Queues the return of group id's bundles on node; res (NULL: none) is their resources, counted
+ * free on node until the return is sent. */
+void gcs_pg_return_later(gcs_pgs_t *m, const uint8_t *id, const id_node_t *node, const res_set_t *res);
+/* Adds the resources of the returns queued for node to avail. */
+void gcs_pg_return_credit(gcs_pgs_t *m, const id_node_t *node, res_set_t *avail);
+/* Takes the returns queued for node: a new array of *n ids (NULL when none). */
+uint8_t (*gcs_pg_return_take(gcs_pgs_t *m, const id_node_t *node, size_t *n))[ID_PG_SIZE];
+/* Sends every queued return now (one call per node). */
+void gcs_pg_returns_flush(gcs_pgs_t *m);
+/* Forgets the returns queued for a dead node. */
+void gcs_pg_returns_drop_node(gcs_pgs_t *m, const id_node_t *node);
+/* Makes the timer (on m's loop; started when returns were queued at load); _stop closes it. */
+void gcs_pg_returns_start(gcs_pgs_t *m);
+void gcs_pg_returns_stop(gcs_pgs_t *m);
+/* Forgets every queued return. */
+void gcs_pg_returns_release(gcs_pgs_t *m);
+/* Sends one CancelResourceReserve returning the n groups ids (taken, freed) on node; a failed
+ * one is retried per group like any cancel (gcs_pg_place.c). */
+void gcs_pg_return_send(gcs_pgs_t *m, const id_node_t *node, uint8_t (*ids)[ID_PG_SIZE], size_t n);
 
 #endif

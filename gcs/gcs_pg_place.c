@@ -22,9 +22,26 @@ typedef struct pg_step {
   uint8_t id[ID_PG_SIZE];
   uint32_t gen;
   id_node_t node;
-  int index;        /* a cancel's bundle index (-1: all of the group's bundles there) */
-  int64_t delay_ms; /* a cancel's last retry delay (0: first attempt) */
+  int index;                   /* a cancel's bundle index (-1: all of the group's bundles there) */
+  int64_t delay_ms;            /* a cancel's last retry delay (0: first attempt) */
+  uint8_t (*more)[ID_PG_SIZE]; /* owned: removed groups whose return the call carries (a prepare's */
+  size_t nmore;                /* returns, a cancel's more_groups), retried one by one if it fails */
 } pg_step_t;
+
+static void step_free(pg_step_t *st)
+{
+  free(st->more);
+  free(st);
+}
+
+/* The ids as protobuf bytes (new array, pointing into ids). */
+static ProtobufCBinaryData *pg_ids_pb(uint8_t (*ids)[ID_PG_SIZE], size_t n)
+{
+  ProtobufCBinaryData *v = xcalloc(n ? n : 1, sizeof(*v));
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_bytes(ids[i], ID_PG_SIZE);
+  return v;
+}
 
 /* A CancelResourceReserve that failed (the raylet could not be reached, or did not answer in
  * PG_CANCEL_MS): sent again after delay_ms, doubling up to PG_CANCEL_RETRY_MAX_MS, while its node
@@ -73,13 +90,14 @@ static void pg_node_resources(gcs_pgs_t *m, const id_node_t *id, Rayc__ResourceE
 
 static void pg_kick(gcs_pgs_t *m);
 
-/* Queues st's cancel to be sent again (see struct gcs_pg_cancel). */
-static void pg_cancel_later(gcs_pgs_t *m, const pg_step_t *st, const char *why)
+/* Queues the cancel of group id's bundle index on st's node to be sent again (see struct
+ * gcs_pg_cancel). */
+static void pg_cancel_later_id(gcs_pgs_t *m, const pg_step_t *st, const uint8_t *id, int index, const char *why)
 {
   struct gcs_pg_cancel *c = xcalloc(1, sizeof(*c));
-  memcpy(c->id, st->id, ID_PG_SIZE);
+  memcpy(c->id, id, ID_PG_SIZE);
   c->node = st->node;
-  c->index = st->index;
+  c->index = index;
   c->delay_ms = st->delay_ms ? 2 * st->delay_ms : PG_CANCEL_RETRY_MS;
   if (c->delay_ms > PG_CANCEL_RETRY_MAX_MS)
     c->delay_ms = PG_CANCEL_RETRY_MAX_MS;
@@ -87,9 +105,25 @@ static void pg_cancel_later(gcs_pgs_t *m, const pg_step_t *st, const char *why)
   c->next = m->cancels;
   m->cancels = c;
   char hex[2 * ID_PG_SIZE + 1], node[9];
-  id_hex(st->id, ID_PG_SIZE, hex);
+  id_hex(id, ID_PG_SIZE, hex);
   log_info("placement group %s: returning its bundles on node %s failed (%s); retrying in %lld ms", hex,
            id_short(st->node.b, ID_NODE_SIZE, node), why, (long long)c->delay_ms);
+}
+
+/* Queues the returns st carried (st->more) to be sent again, one cancel per group; skip (NULL:
+ * none) is left out. */
+static void pg_more_later(gcs_pgs_t *m, const pg_step_t *st, const uint8_t *skip, const char *why)
+{
+  for (size_t i = 0; i < st->nmore; i++)
+    if (!skip || memcmp(st->more[i], skip, ID_PG_SIZE) != 0)
+      pg_cancel_later_id(m, st, st->more[i], -1, why);
+}
+
+/* Queues st's cancel (and the returns it carried) to be sent again. */
+static void pg_cancel_later(gcs_pgs_t *m, const pg_step_t *st, const char *why)
+{
+  pg_cancel_later_id(m, st, st->id, st->index, why);
+  pg_more_later(m, st, st->id, why);
 }
 
 static void cancel_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
@@ -104,7 +138,7 @@ static void cancel_done(void *arg, int status, const char *detail, ProtobufCMess
   } else if (status != 0 && !st->m->stopping && pg_alive_node(st->m, &st->node))
     pg_cancel_later(st->m, st, detail && *detail ? detail : rayc_strerror(status));
   pb_free(resp);
-  free(st);
+  step_free(st);
 }
 
 /* Sends one CancelResourceReserve for group id's bundle index (-1: all) on node. */
@@ -125,6 +159,33 @@ static void pg_cancel_send(gcs_pgs_t *m, const uint8_t *id, const id_node_t *nod
   if (rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CancelResourceReserve", &req.base,
                PG_CANCEL_MS, cancel_done, st) != 0)
     free(st);
+}
+
+void gcs_pg_return_send(gcs_pgs_t *m, const id_node_t *node, uint8_t (*ids)[ID_PG_SIZE], size_t n)
+{
+  gcs_node_t *nd = pg_alive_node(m, node);
+  if (!nd || m->stopping || n == 0) { /* a dead node's bundles died with it */
+    free(ids);
+    return;
+  }
+  Rayc__CancelResourceReserveRequest req = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
+  req.placement_group_id = pb_bytes(ids[0], ID_PG_SIZE);
+  req.bundle_index = -1;
+  req.more_groups = pg_ids_pb(ids + 1, n - 1);
+  req.n_more_groups = n - 1;
+  pg_step_t *st = xcalloc(1, sizeof(*st));
+  st->m = m;
+  memcpy(st->id, ids[0], ID_PG_SIZE);
+  st->node = *node;
+  st->index = -1;
+  st->more = ids; /* ids[0] again on a failure: skipped there (st->id is retried) */
+  st->nmore = n;
+  if (rpc_call(pg_raylet(m, nd), &rayc__node_manager_service__descriptor, "CancelResourceReserve", &req.base,
+               PG_CANCEL_MS, cancel_done, st) != 0) {
+    pg_more_later(m, st, NULL, "the call could not be made");
+    step_free(st);
+  }
+  free(req.more_groups);
 }
 
 /* Asks a node to return the group's bundle index (-1: all of the group's bundles there). */
@@ -200,6 +261,7 @@ static pg_cand_t *pg_cands(gcs_pgs_t *m, const gcs_pg_t *g, int *nc)
     pg_cand_t *x = &c[(*nc)++];
     x->n = n;
     gcs_fit_free(n, &x->avail);
+    gcs_pg_return_credit(m, &n->id, &x->avail); /* returns not sent yet: see gcs_pg_return.c */
     for (size_t i = 0; i < g->info->n_bundles; i++)
       x->count += pg_same_node(g->info->bundles[i], n);
   }
@@ -406,6 +468,8 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
   gcs_pgs_t *m = st->m;
   gcs_pg_t *g = step_pg(st);
   int ok = status == 0, committed = 0;
+  if (!ok && st->nmore && !m->stopping) /* the returns it carried may not have arrived */
+    pg_more_later(m, st, NULL, detail && *detail ? detail : rayc_strerror(status));
   if (ok && !commit) {
     Rayc__PrepareBundleResourcesReply *rep = (Rayc__PrepareBundleResourcesReply *)resp;
     ok = rep->success;
@@ -444,7 +508,7 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
     }
   }
   pb_free(resp);
-  free(st);
+  step_free(st);
 }
 
 static void prepare_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
@@ -483,14 +547,19 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
       req.bundles = specs;
       req.n_bundles = ns;
       req.commit = nn == 1; /* the whole attempt on one node: prepare and commit in one call */
+      st->more = gcs_pg_return_take(m, &nodes[k], &st->nmore); /* counted free when choosing */
+      req.returns = pg_ids_pb(st->more, st->nmore);
+      req.n_returns = st->nmore;
       rc = rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
                     PG_RPC_MS, prepare_done, st);
+      free(req.returns);
     }
     pg_specs_free(specs, ns);
     if (rc == 0) {
       g->in_flight++;
     } else {
-      free(st);
+      pg_more_later(m, st, NULL, "the call could not be made");
+      step_free(st);
       g->failed = 1;
     }
   }
@@ -575,56 +644,84 @@ static void pg_forget_oldest_removed(gcs_pgs_t *m, const uint8_t *id)
   m->nremoved++;
 }
 
+/* Adds node to nodes[0..*nn) unless there; returns its index. */
+static size_t pg_node_add(id_node_t *nodes, size_t *nn, const id_node_t *node)
+{
+  size_t j = 0;
+  while (j < *nn && memcmp(nodes[j].b, node->b, ID_NODE_SIZE) != 0)
+    j++;
+  if (j == *nn)
+    nodes[(*nn)++] = *node;
+  return j;
+}
+
+/* The nodes that must return g's bundles at once, in now[] (a prepare may be in flight there, or
+ * a reloaded group could have left bundles anywhere), and the nodes of its committed bundles
+ * whose return can wait (later[], with their bundles' resources in res[]). Returns *nlater. */
+static size_t pg_remove_nodes(gcs_pgs_t *m, gcs_pg_t *g, id_node_t *now, size_t *nnow, id_node_t *later, res_set_t *res)
+{
+  size_t nb = g->info->n_bundles, nlater = 0;
+  *nnow = 0;
+  for (size_t i = 0; i < nb; i++)
+    if (g->trying[i])
+      pg_node_add(now, nnow, &g->try_node[i]);
+  gcs_nodes_t *t = &m->s->nodes;
+  for (size_t k = 0; g->unsure && k < t->n; k++)
+    if (t->v[k]->state == GCS_NODE_ALIVE)
+      pg_node_add(now, nnow, &t->v[k]->id);
+  for (size_t i = 0; i < nb; i++) {
+    const Rayc__Bundle *b = g->info->bundles[i];
+    if (b->node_id.len != ID_NODE_SIZE)
+      continue;
+    id_node_t node;
+    memcpy(node.b, b->node_id.data, ID_NODE_SIZE);
+    size_t n0 = *nnow;
+    if (pg_node_add(now, nnow, &node) < n0) /* returned at once there anyway */
+      continue;
+    *nnow = n0;
+    size_t j = pg_node_add(later, &nlater, &node); /* res[] starts zeroed: empty sets */
+    res_set_t d;
+    gcs_fit_demand(&d, b->resources, b->n_resources);
+    res_add(&res[j], &d);
+  }
+  return nlater;
+}
+
 void gcs_pg_remove(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
 {
   char hex[2 * ID_PG_SIZE + 1];
   gcs_pg_hex(g, hex);
   gcs_actors_on_pg_removed(m->s->actors, hex);
-  /* every node that holds or is being asked to hold a bundle returns the group's resources */
-  size_t nb = g->info->n_bundles;
-  id_node_t *nodes = xcalloc(2 * nb + 1, sizeof(*nodes));
-  size_t nn = 0;
-  for (size_t i = 0; i < nb; i++) {
-    const id_node_t *cand[2] = {NULL, NULL};
-    id_node_t committed;
-    if (g->info->bundles[i]->node_id.len == ID_NODE_SIZE) {
-      memcpy(committed.b, g->info->bundles[i]->node_id.data, ID_NODE_SIZE);
-      cand[0] = &committed;
-    }
-    if (g->trying[i])
-      cand[1] = &g->try_node[i];
-    for (int k = 0; k < 2; k++) {
-      if (!cand[k])
-        continue;
-      size_t j = 0;
-      while (j < nn && memcmp(nodes[j].b, cand[k]->b, ID_NODE_SIZE) != 0)
-        j++;
-      if (j == nn)
-        nodes[nn++] = *cand[k];
-    }
-  }
-  if (g->unsure) {
-    gcs_nodes_t *t = &m->s->nodes;
-    nodes = xrealloc(nodes, (2 * nb + t->n + 1) * sizeof(*nodes));
-    for (size_t k = 0; k < t->n; k++) {
-      size_t j = 0;
-      while (j < nn && memcmp(nodes[j].b, t->v[k]->id.b, ID_NODE_SIZE) != 0)
-        j++;
-      if (j == nn && t->v[k]->state == GCS_NODE_ALIVE)
-        nodes[nn++] = t->v[k]->id;
-    }
-  }
+  size_t nb = g->info->n_bundles, nnow;
+  id_node_t *now = xcalloc(nb + m->s->nodes.n + 1, sizeof(*now)), *later = xcalloc(nb + 1, sizeof(*later));
+  res_set_t *res = xcalloc(nb + 1, sizeof(*res));
+  size_t nlater = pg_remove_nodes(m, g, now, &nnow, later, res);
   g->gen++;
   for (size_t i = 0; i < nb; i++)
     gcs_pg_set_node(g->info->bundles[i], NULL);
   memset(g->trying, 0, nb);
+  /* stored with the nodes whose return is queued: a GCS killed before it leaves sends it again */
+  ProtobufCBinaryData *rn = xcalloc(nlater + 1, sizeof(*rn));
+  for (size_t j = 0; j < nlater; j++)
+    rn[j] = pb_bytes(later[j].b, ID_NODE_SIZE);
+  g->info->return_nodes = rn;
+  g->info->n_return_nodes = nlater;
   gcs_pg_set_state(m, g, RAYC__PLACEMENT_GROUP_STATE__PG_REMOVED, why);
-  for (size_t j = 0; j < nn; j++)
-    pg_cancel_on(m, g, &nodes[j], -1);
-  free(nodes);
-  if (m->busy == g) {
+  g->info->return_nodes = NULL;
+  g->info->n_return_nodes = 0;
+  free(rn);
+  for (size_t j = 0; j < nnow; j++)
+    pg_cancel_on(m, g, &now[j], -1);
+  for (size_t j = 0; j < nlater; j++)
+    gcs_pg_return_later(m, g->id, &later[j], &res[j]);
+  free(now);
+  free(later);
+  free(res);
+  if (m->busy == g)
     m->busy = NULL;
-    gcs_pg_schedule_next(m);
-  }
   pg_forget_oldest_removed(m, g->id);
+  if (nlater) /* its resources count free now: groups waiting for them try at once */
+    pg_kick(m);
+  else if (!m->busy)
+    gcs_pg_schedule_next(m);
 }

@@ -166,8 +166,10 @@ RAYC_EXTERN int rayc_remote(const char *fn, const rayc_arg *args, size_t nargs, 
 /* Cancels the task that creates ref (which this process must own). A task that has not started
  * is dropped; a running task is asked to stop (rayc_task_cancelled() turns true) or, with force,
  * its worker is killed; with recursive, the tasks it submitted are cancelled too. rayc_get of its
- * results then fails with RAYC_ECANCELLED. A task that already finished is left alone. Returns 0
- * or a negative code. */
+ * results then fails with RAYC_ECANCELLED. A task that already finished is left alone. For an
+ * actor call (rayc_actor_call's ref): a call not started yet is dropped (in its turn, keeping the
+ * caller's order) and fails with RAYC_ECANCELLED; a running call runs on (force and recursive do
+ * not apply). Returns 0 or a negative code. */
 RAYC_EXTERN int rayc_cancel(const rayc_ref *ref, int force, int recursive);
 
 /* Writes the id of the node this process runs on (56 hex digits and a NUL) into out
@@ -490,7 +492,7 @@ RAYC_EXTERN int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attri
  * and return early. */
 RAYC_EXTERN int rayc_task_cancelled(const rayc_task_ctx *ctx);
 
-/* In a worker: the calls that pushed it normal tasks (PushTask, and PushTasks carrying several
+/* In a worker: the calls that pushed it normal tasks or actor calls (PushTask, and PushTasks carrying several
  * queued tasks at once) and the tasks they carried, since the process started. For tests and
  * diagnostics; 0 each in a driver. Returns 0. */
 RAYC_EXTERN int rayc_worker_push_counts(uint64_t *calls, uint64_t *tasks);

@@ -293,6 +293,11 @@ void raylet_lease_kill(raylet_t *r, raylet_lease_t *l);
 void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBundleResourcesRequest *req);
 void raylet_bundle_commit(raylet_t *r, rpc_call_t *call, const Rayc__CommitBundleResourcesRequest *req);
 void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResourceReserveRequest *req);
+/* Returns every bundle here of the removed groups ids[0..n) (18-byte ids; others skipped), as a
+ * cancel with bundle_index -1 each (but a group is added to the removed list only if it held a
+ * bundle here): a PrepareBundleResources's returns, a cancel's more_groups. Returns how many
+ * bundles came back. */
+int raylet_bundle_returns(raylet_t *r, ProtobufCBinaryData *ids, size_t n);
 /* 1 when the group (ID_PG_SIZE bytes) was removed here lately. */
 int raylet_bundle_pg_removed(const raylet_t *r, const uint8_t *pg);
 void raylet_bundle_free(raylet_t *r);

@@ -72,6 +72,11 @@ void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBun
   memset(&need, 0, sizeof(need));
   const char *why = NULL;
   int fresh = 0;
+  for (size_t i = 0; i < req->n_returns; i++)
+    if (req->returns[i].len != ID_PG_SIZE) {
+      rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "PrepareBundleResources: returns must be 18-byte group ids");
+      return;
+    }
   for (size_t i = 0; i < req->n_bundles; i++) {
     if (bundle_spec_read(req->bundles[i], &one, &why) != 0) {
       rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "PrepareBundleResources: %s", why);
@@ -82,6 +87,8 @@ void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBun
     res_add(&need, &one);
     fresh++;
   }
+  /* the removed groups' returns first: the GCS counted them free when it chose this node */
+  int returned = raylet_bundle_returns(r, req->returns, req->n_returns);
   Rayc__PrepareBundleResourcesReply rep = RAYC__PREPARE_BUNDLE_RESOURCES_REPLY__INIT;
   /* room for the names a commit adds: four per resource and bundle */
   int room = r->total.n + 4 * (need.n + 1) * fresh <= RES_MAX && r->available.n + 4 * (need.n + 1) * fresh <= RES_MAX;
@@ -117,7 +124,7 @@ void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBun
   rpc_reply(call, &rep.base);
   res_pb_free(rep.resources_available, rep.n_resources_available);
   res_pb_free(rep.resources_total, rep.n_resources_total);
-  if (rep.committed) /* requests waiting for the group's resources */
+  if (rep.committed || returned) /* requests waiting for the group's (or the returned) resources */
     raylet_dispatch(r);
 }
 
@@ -266,28 +273,23 @@ static void bundle_uncommit(raylet_t *r, raylet_bundle_t *b)
   b->committed = 0;
 }
 
-void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResourceReserveRequest *req)
+/* Returns group pg's bundles here (index -1: all of them, the group's waiting requests fail, and
+ * it is remembered removed: always, or with `held` only when it held a bundle here, so that a
+ * restarted GCS sending old returns again does not crowd the recent ones out of the list):
+ * workers leased on them die first, their resources go back. Adds to *cancelled and *killed. */
+static void bundle_return(raylet_t *r, const uint8_t *pg, int index, int held, int *cancelled, int *killed)
 {
-  if (req->placement_group_id.len != ID_PG_SIZE || req->bundle_index < -1) {
-    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT,
-                    "CancelResourceReserve: placement_group_id must be 18 bytes and "
-                    "bundle_index -1 or more");
-    return;
-  }
-  const uint8_t *pg = req->placement_group_id.data;
   char hex[2 * ID_PG_SIZE + 1];
   id_hex(pg, ID_PG_SIZE, hex);
-  int index = req->bundle_index;
   /* Workers leased on the group's resources die first: their leases give the resources back. */
-  int killed = 0;
+  int k = 0, c = 0;
   for (raylet_lease_t *l = r->leases, *next; l; l = next) {
     next = l->next;
     if (res_uses_group(&l->res, hex, index)) {
       raylet_lease_kill(r, l);
-      killed++;
+      k++;
     }
   }
-  int cancelled = 0;
   for (raylet_bundle_t **pp = &r->bundles; *pp;) {
     raylet_bundle_t *b = *pp;
     if (memcmp(b->pg, pg, ID_PG_SIZE) != 0 || (index >= 0 && b->index != index)) {
@@ -299,15 +301,42 @@ void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResou
     res_add(&r->available, &b->res);
     *pp = b->next;
     free(b);
-    cancelled++;
+    c++;
   }
-  if (index < 0) {
+  if (index < 0 && (c || !held))
     remember_removed(r, pg);
+  if (index < 0)
     fail_group_requests(r, pg, hex);
+  if (c || k) /* workers killed is news; a plain return is routine */
+    log_msg(k ? LOG_INFO : LOG_DEBUG, "placement group %.8s: %d bundles returned here, %d leased workers killed", hex,
+            c, k);
+  *cancelled += c;
+  *killed += k;
+}
+
+int raylet_bundle_returns(raylet_t *r, ProtobufCBinaryData *ids, size_t n)
+{
+  int cancelled = 0, killed = 0;
+  for (size_t i = 0; i < n; i++)
+    if (ids[i].len == ID_PG_SIZE)
+      bundle_return(r, ids[i].data, -1, 1, &cancelled, &killed);
+  return cancelled;
+}
+
+void raylet_bundle_cancel(raylet_t *r, rpc_call_t *call, const Rayc__CancelResourceReserveRequest *req)
+{
+  int bad = req->placement_group_id.len != ID_PG_SIZE || req->bundle_index < -1;
+  for (size_t i = 0; i < req->n_more_groups; i++)
+    bad |= req->more_groups[i].len != ID_PG_SIZE;
+  if (bad) {
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT,
+                    "CancelResourceReserve: placement_group_id and more_groups must be 18 bytes each and "
+                    "bundle_index -1 or more");
+    return;
   }
-  if (cancelled || killed) /* workers killed is news; a plain return is routine */
-    log_msg(killed ? LOG_INFO : LOG_DEBUG, "placement group %.8s: %d bundles returned here, %d leased workers killed",
-            hex, cancelled, killed);
+  int cancelled = 0, killed = 0;
+  bundle_return(r, req->placement_group_id.data, req->bundle_index, 0, &cancelled, &killed);
+  cancelled += raylet_bundle_returns(r, req->more_groups, req->n_more_groups);
   Rayc__CancelResourceReserveReply rep = RAYC__CANCEL_RESOURCE_RESERVE_REPLY__INIT;
   rep.cancelled = cancelled;
   fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total,

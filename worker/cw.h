@@ -274,8 +274,7 @@ typedef struct cw {
   struct cw_copy *copy;              /* cw_copy.c: large copies into the store, split across threads */
   struct cw_actors *actors;          /* cw_actor_submit.c: the actors this process calls; NULL until used */
   struct cw_streams *streams;        /* cw_stream.c: generators this process owns; NULL when none */
-  uint8_t (*pg_removed)[ID_PG_SIZE]; /* placement groups this process removed (cw_pg.c) */
-  size_t npg_removed;
+  struct cw_removed_pgs *pg_removed; /* placement groups this process removed: a hash set (cw_pg.c) */
   uint8_t pg_created[CW_PG_CREATED_KEPT][ID_PG_SIZE]; /* groups seen CREATED at create (ring, cw_pg.c) */
   size_t npg_created;                                 /* ever recorded; the ring holds the last few */
   /* borrowing (cw_borrow.c) */
@@ -373,6 +372,11 @@ int cw_add_arg(cw_t *cw, cw_task_t *t, size_t i, const rayc_arg *a);
 void cw_args_msg_build(cw_t *cw, cw_task_t *t, Rayc__Address *self, cw_args_msg_t *m);
 void cw_args_msg_free(cw_args_msg_t *m);
 void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep);
+/* cw_push.c, also for actor calls (cw_actor_submit.c): whether t's arguments hand the worker refs
+ * it could wait on (such a task or call travels alone), and about how many bytes its arguments
+ * add to a push. cw->mu held. */
+int cw_task_lends_refs(cw_t *cw, const cw_task_t *t);
+size_t cw_task_arg_bytes(cw_t *cw, const cw_task_t *t);
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg);
 /* cw_submit.c: puts t first in its class's queue (or takes the first); pushes queued tasks and
  * asks for leases. */
@@ -428,6 +432,8 @@ int cw_worker_exit_quick(cw_t *cw);
 void cw_pg_res_name(const uint8_t *pg, int index, const char *name, char *out);
 /* 1 when this process removed pg (cw->mu held). */
 int cw_pg_is_removed(cw_t *cw, const uint8_t *pg);
+/* Frees the set of removed groups (at shutdown). */
+void cw_pg_release(cw_t *cw);
 
 /* cw_exec.c */
 int cw_exec_load_code(const char *code_path);
@@ -435,10 +441,8 @@ rayc_task_fn cw_exec_lookup(const char *name);
 int cw_worker_serve(cw_t *cw);
 void cw_worker_run(cw_t *cw);
 void cw_worker_stop(cw_t *cw);
-/* Runs the pushed task req with body as its code (NULL: the function the spec names) and replies
- * to call with its results. Any thread. */
+/* The code an actor runs for a pushed task (cw_exec_run, worker/cw_proc.h). */
 typedef int (*cw_exec_body_fn)(void *arg, rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets);
-void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg);
 
 /* cw_borrow.c: borrowing (docs/ARCHITECTURE.md "Borrowing"). cw->mu held unless noted. */
 cw_peer_t *cw_peer_get(cw_t *cw, const Rayc__Address *a); /* NULL: a is this process or malformed */
@@ -535,6 +539,10 @@ void cw_actor_release(void);
  * thread, every ~20 ms); cw_actors_release frees the caller-side actor state (cw_classes_free). */
 void cw_actors_tick(cw_t *cw);
 void cw_actors_release(cw_t *cw);
+/* rayc_cancel of an actor call (task id tid; cw->mu held): one still queued here fails CANCELLED
+ * now; one pushed is cancelled by its worker if it is still queued there (answered CANCELLED in
+ * its turn); one running runs on (as in Ray, an actor call is not interrupted). */
+void cw_actors_cancel(cw_t *cw, const id_task_t *tid);
 
 /* cw_stream.c: streaming generators. The owner's ReportGeneratorItem handler (a row of both
  * tables); cw_stream_forget drops generator gen's stream and the items nobody took (cw_obj_free,

@@ -109,12 +109,14 @@ static void rt_take_queued(cw_hosted_actor_t *a, cw_hosted_item_t **out)
 
 static void fail_items(const char *hex, cw_hosted_item_t *it, int err, const char *why)
 {
+  char *msg = it ? xasprintf("actor %s %s", hex, why) : NULL;
   while (it) {
     cw_hosted_item_t *next = it->next;
-    rpc_reply_error(it->call, err, "actor %s %s", hex, why);
+    cw_exec_send(&it->to, NULL, err, msg);
     free(it);
     it = next;
   }
+  free(msg);
 }
 
 static void reply_exit_waiters(cw_call_list_t *l, int exited, const char *reason)
@@ -243,7 +245,7 @@ static void actor_exit_now(cw_hosted_actor_t *a)
 static void actor_run_creation(cw_hosted_actor_t *a, cw_hosted_item_t *it)
 {
   char hex[9];
-  cw_exec_run(cw_proc.actor.cw, it->call, it->req, actor_ctor_body, a);
+  cw_exec_run(cw_proc.actor.cw, &it->to, it->req, actor_ctor_body, a);
   free(it);
   pthread_mutex_lock(&cw_proc.actor.mu);
   cw_hosted_item_t *queued = NULL;
@@ -304,7 +306,10 @@ static void *actor_thread(void *arg)
     pthread_mutex_unlock(&cw_proc.actor.mu);
     if (!it)
       break;
-    cw_exec_run(cw_proc.actor.cw, it->call, it->req, actor_method_body, (void *)it->req->task);
+    if (it->cancelled)
+      cw_exec_run_cancelled(cw_proc.actor.cw, &it->to, it->req->task);
+    else
+      cw_exec_run(cw_proc.actor.cw, &it->to, it->req, actor_method_body, (void *)it->req->task);
     free(it);
     if (tl_exit_requested) {
       tl_exit_requested = 0;
@@ -377,7 +382,7 @@ static int push_creation(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest
   thread_arg_t *ta = xcalloc(1, sizeof(*ta));
   ta->a = a;
   ta->creation = xcalloc(1, sizeof(*ta->creation));
-  ta->creation->call = call;
+  ta->creation->to.call = call;
   ta->creation->req = req;
   if (pthread_create(&a->threads[0], NULL, actor_thread, ta) == 0) {
     a->nthreads = a->running = 1;
@@ -432,20 +437,20 @@ static void rt_queue_call(cw_hosted_actor_t *a, cw_hosted_item_t *it, const Rayc
   }
 }
 
-static int push_call(rpc_call_t *call, const Rayc__PushTaskRequest *req)
+static void push_call(const cw_exec_to_t *to, const Rayc__PushTaskRequest *req)
 {
   const Rayc__TaskSpec *spec = req->task;
   char hex[9];
   if (!spec->caller || spec->caller->worker_id.len != ID_WORKER_SIZE) {
-    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "actor call without a caller worker id");
-    return 1;
+    cw_exec_send(to, NULL, RAYC_EINVALID_ARGUMENT, "actor call without a caller worker id");
+    return;
   }
   pthread_mutex_lock(&cw_proc.actor.mu);
   cw_hosted_actor_t *a = rt_find(spec->actor_id.data, spec->actor_id.len);
   int ok = a && (a->state == RT_CREATING || a->state == RT_ALIVE) && !cw_proc.actor.stopping;
   if (ok) {
     cw_hosted_item_t *it = xcalloc(1, sizeof(*it));
-    it->call = call;
+    it->to = *to;
     it->req = req;
     it->seq = spec->sequence_number;
     rt_queue_call(a, it, spec);
@@ -453,29 +458,78 @@ static int push_call(rpc_call_t *call, const Rayc__PushTaskRequest *req)
   }
   enum cw_hosted_state st = a ? a->state : RT_NONE;
   pthread_mutex_unlock(&cw_proc.actor.mu);
-  if (!ok)
-    rpc_reply_error(call, RAYC_EACTOR_DIED, "this worker does not host actor %s (%s)",
-                    id_short(spec->actor_id.data, ID_ACTOR_SIZE, hex),
-                    st == RT_EXITING  ? "it is exiting"
-                    : st == RT_FAILED ? "its constructor failed"
-                                      : "not here");
-  return 1;
+  if (!ok) {
+    char *msg = xasprintf("this worker does not host actor %s (%s)", id_short(spec->actor_id.data, ID_ACTOR_SIZE, hex),
+                          st == RT_EXITING  ? "it is exiting"
+                          : st == RT_FAILED ? "its constructor failed"
+                                            : "not here");
+    cw_exec_send(to, NULL, RAYC_EACTOR_DIED, msg);
+    free(msg);
+  }
 }
+
+static int actor_spec_ok(const Rayc__TaskSpec *spec)
+{
+  return spec->actor_id.len == ID_ACTOR_SIZE && spec->function_name && *spec->function_name &&
+         spec->task_id.len == ID_TASK_SIZE && spec->num_returns >= 1;
+}
+
+static const char actor_malformed[] = "malformed actor task: actor_id must be 16 bytes, with a function name and at "
+                                      "least one return";
 
 int cw_actor_push(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req)
 {
   const Rayc__TaskSpec *spec = req->task;
-  if (spec->actor_id.len != ID_ACTOR_SIZE || !spec->function_name || !*spec->function_name ||
-      spec->task_id.len != ID_TASK_SIZE || spec->num_returns < 1) {
-    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT,
-                    "malformed actor task: actor_id must be %d bytes, with a "
-                    "function name and at least one return",
-                    ID_ACTOR_SIZE);
+  if (!actor_spec_ok(spec)) {
+    rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "%s", actor_malformed);
     return 1;
   }
   if (spec->type == RAYC__TASK_TYPE__ACTOR_CREATION_TASK)
     return push_creation(cw, call, req);
-  return push_call(call, req);
+  push_call(&(cw_exec_to_t){.call = call}, req);
+  return 1;
+}
+
+void cw_actor_push_to(cw_t *cw, const cw_exec_to_t *to, const Rayc__PushTaskRequest *req)
+{
+  (void)cw;
+  if (!actor_spec_ok(req->task) || req->task->type != RAYC__TASK_TYPE__ACTOR_TASK)
+    cw_exec_send(to, NULL, RAYC_EINVALID_ARGUMENT, actor_malformed);
+  else
+    push_call(to, req);
+}
+
+static int item_is(const cw_hosted_item_t *it, const ProtobufCBinaryData *task_id)
+{
+  const ProtobufCBinaryData *id = &it->req->task->task_id;
+  return id->len == task_id->len && memcmp(id->data, task_id->data, id->len) == 0;
+}
+
+/* The queued call with this task id in a's lists (ready, or early), or NULL. cw_proc.actor.mu held. */
+static cw_hosted_item_t *rt_find_queued(cw_hosted_actor_t *a, const ProtobufCBinaryData *task_id)
+{
+  for (cw_hosted_item_t *it = a->head; it; it = it->next)
+    if (item_is(it, task_id))
+      return it;
+  for (hmap_iter_t hi = hmap_iter(&a->callers); hmap_next(&hi);)
+    for (cw_hosted_item_t *it = ((cw_hosted_caller_t *)hi.value)->early; it; it = it->next)
+      if (item_is(it, task_id))
+        return it;
+  return NULL;
+}
+
+/* The call stays in its place (so the caller's later numbers still follow it) and is answered
+ * CANCELLED when its turn comes, without running. */
+int cw_actor_cancel_queued(const ProtobufCBinaryData *task_id)
+{
+  cw_hosted_item_t *it = NULL;
+  pthread_mutex_lock(&cw_proc.actor.mu);
+  for (hmap_iter_t hi = hmap_iter(&cw_proc.actor.actors); !it && cw_proc.actor.actors.buckets && hmap_next(&hi);)
+    it = rt_find_queued(hi.value, task_id);
+  if (it)
+    it->cancelled = 1;
+  pthread_mutex_unlock(&cw_proc.actor.mu);
+  return it != NULL;
 }
 
 /* ---- public calls made inside actors ---- */

@@ -11,7 +11,9 @@
  * reference arguments are ready (a call waiting for an argument holds back the calls behind it,
  * which keeps them in order) and the actor has an address. Each push carries a sequence number,
  * counted per incarnation of the actor (its restart count) from 0, which the worker uses to run
- * this process's calls in order.
+ * this process's calls in order. Calls already queued go together in one PushTasks call (up to
+ * cw->push_batch_max; the rules are at actor_takes and call_goes_alone, the contract in
+ * docs/ARCHITECTURE.md "Batched calls"), whose entries are applied exactly as PushTask replies.
  *
  * Faults: a push that fails (the worker died, or refused the call because the actor is exiting)
  * parks the call in limbo until the GCS says what happened. Restarted (a newer incarnation, or
@@ -59,6 +61,8 @@ struct cw_actor_client {
   rpc_channel_t *ch;
   uint64_t next_seq;
   cw_actor_call_t *queue, *queue_tail; /* not pushed yet, by order */
+  size_t queued;                       /* calls in queue */
+  int max_concurrency;                 /* the actor's (1: its calls run one at a time, in order) */
   cw_actor_call_t *limbo;              /* push failed; waiting for the GCS's word */
   int in_flight;
   int polling;
@@ -142,6 +146,7 @@ static void call_fail(cw_t *cw, cw_actor_call_t *c, int err, const char *msg)
 /* Inserts c by submission order (retries go back in front of later calls). */
 static void queue_insert(cw_actor_client_t *a, cw_actor_call_t *c)
 {
+  a->queued++;
   if (!a->queue || a->queue_tail->order < c->order) {
     c->next = NULL;
     if (a->queue_tail)
@@ -165,6 +170,7 @@ static cw_actor_call_t *queue_pop(cw_actor_client_t *a)
   if (!a->queue)
     a->queue_tail = NULL;
   c->next = NULL;
+  a->queued--;
   return c;
 }
 
@@ -180,6 +186,7 @@ static void queue_remove(cw_actor_client_t *a, cw_actor_call_t *c)
       if (a->queue_tail == c)
         a->queue_tail = prev;
       c->next = NULL;
+      a->queued--;
       return;
     }
 }
@@ -269,15 +276,13 @@ static void call_lost(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
   }
 }
 
-static void push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+/* One call's reply (status 0: rep), from its PushTask or its entry of a PushTasks. */
+static void call_settle(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c, int status, const char *detail,
+                        const Rayc__PushTaskReply *rep)
 {
-  cw_actor_call_t *c = arg;
-  cw_t *cw = c->a->cw;
-  pthread_mutex_lock(&cw->mu);
-  cw_actor_client_t *a = c->a;
   a->in_flight--;
   if (status == 0) {
-    cw_apply_returns(cw, &c->t, (Rayc__PushTaskReply *)resp);
+    cw_apply_returns(cw, &c->t, rep);
     cw_task_free(cw, &c->t);
   } else if (cw->stopping || cw->client_closing) {
     call_fail(cw, c, RAYC_ECANCELLED, "the caller is shutting down");
@@ -288,39 +293,110 @@ static void push_done(void *arg, int status, const char *detail, ProtobufCMessag
     c->refused = status == RAYC_EACTOR_DIED;
     call_lost(cw, a, c);
   }
+}
+
+static void push_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  cw_actor_call_t *c = arg;
+  cw_t *cw = c->a->cw;
+  pthread_mutex_lock(&cw->mu);
+  cw_actor_client_t *a = c->a;
+  call_settle(cw, a, c, status, detail, (const Rayc__PushTaskReply *)resp);
   pb_free(resp);
   if (!cw->stopping)
     actor_pump(cw, a);
   pthread_mutex_unlock(&cw->mu);
 }
 
-static void call_push(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
+/* A PushTasks call of actor calls in flight: its calls in the order sent. */
+typedef struct call_batch {
+  cw_actor_client_t *a;
+  size_t n;
+  cw_actor_call_t *c[];
+} call_batch_t;
+
+/* Entry i of a PushTasks reply, unpacked (free with pb_free); sets *status and *why when the
+ * entry is missing or malformed (the call is lost), or the worker refused the call or did not run
+ * it (push_error: what its own PushTask would have been answered with). */
+static Rayc__PushTaskReply *batch_entry(const Rayc__PushTasksReply *rep, size_t i, int *status, const char **why)
 {
-  Rayc__PushTaskRequest req = RAYC__PUSH_TASK_REQUEST__INIT;
-  Rayc__TaskSpec spec = RAYC__TASK_SPEC__INIT;
-  Rayc__Address caller = RAYC__ADDRESS__INIT;
-  cw_args_msg_t args;
+  Rayc__PushTaskReply *r = i < rep->n_replies
+                               ? rayc__push_task_reply__unpack(NULL, rep->replies[i].len, rep->replies[i].data)
+                               : NULL;
+  *status = 0;
+  if (r && r->n_returns > 0 && !r->push_error)
+    return r;
+  *status = r && r->push_error ? r->push_error : RAYC_EUNAVAILABLE;
+  *why = !r                         ? "the worker's PushTasks reply has no entry, or a malformed one, for this call"
+         : r->push_error_message[0] ? r->push_error_message
+                                    : "the worker did not run the call";
+  return r;
+}
+
+static void batch_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  call_batch_t *b = arg;
+  cw_actor_client_t *a = b->a;
+  cw_t *cw = a->cw;
+  Rayc__PushTaskReply **r = xcalloc(b->n, sizeof(*r));
+  int *st = xcalloc(b->n, sizeof(*st));
+  const char **why = xcalloc(b->n, sizeof(*why));
+  for (size_t i = 0; i < b->n; i++) /* unpacked before cw->mu is taken */
+    if (status == 0)
+      r[i] = batch_entry((const Rayc__PushTasksReply *)resp, i, &st[i], &why[i]);
+    else
+      st[i] = status, why[i] = detail;
+  pthread_mutex_lock(&cw->mu);
+  for (size_t i = 0; i < b->n; i++) /* in the order sent: retries go back in order */
+    call_settle(cw, a, b->c[i], st[i], why[i], r[i]);
+  if (!cw->stopping)
+    actor_pump(cw, a);
+  pthread_mutex_unlock(&cw->mu);
+  for (size_t i = 0; i < b->n; i++)
+    pb_free(r[i]);
+  pb_free(resp);
+  free(why);
+  free(st);
+  free(r);
+  free(b);
+}
+
+/* Fills spec with call c (numbering it for the actor's incarnation on its first push there);
+ * args holds the argument messages (cw_args_msg_free). */
+static void call_spec_build(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c, Rayc__Address *caller,
+                            Rayc__TaskSpec *spec, cw_args_msg_t *args)
+{
   if (c->incarnation != a->incarnation) {
     c->incarnation = a->incarnation;
     c->seq = a->next_seq++;
   }
+  rayc__task_spec__init(spec);
+  spec->task_id = pb_bytes(c->t.id.b, ID_TASK_SIZE);
+  spec->job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
+  spec->type = RAYC__TASK_TYPE__ACTOR_TASK;
+  spec->function_name = c->t.fn;
+  spec->name = c->t.name;
+  spec->num_returns = c->t.num_returns;
+  spec->streaming = c->t.streaming;
+  spec->attempt = c->t.attempt;
+  spec->caller = caller;
+  spec->n_args = c->t.nargs;
+  cw_args_msg_build(cw, &c->t, caller, args);
+  spec->args = args->ptrs;
+  spec->actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
+  spec->actor_class = a->class_name ? a->class_name : (char *)"";
+  spec->sequence_number = c->seq;
+  spec->actor_incarnation = c->incarnation;
+}
+
+static void call_push(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
+{
+  Rayc__PushTaskRequest req = RAYC__PUSH_TASK_REQUEST__INIT;
+  Rayc__TaskSpec spec;
+  Rayc__Address caller = RAYC__ADDRESS__INIT;
+  cw_args_msg_t args;
   cw_fill_address(cw, &caller);
-  spec.task_id = pb_bytes(c->t.id.b, ID_TASK_SIZE);
-  spec.job_id = pb_bytes(cw->job.b, ID_JOB_SIZE);
-  spec.type = RAYC__TASK_TYPE__ACTOR_TASK;
-  spec.function_name = c->t.fn;
-  spec.name = c->t.name;
-  spec.num_returns = c->t.num_returns;
-  spec.streaming = c->t.streaming;
-  spec.attempt = c->t.attempt;
-  spec.caller = &caller;
-  spec.n_args = c->t.nargs;
-  cw_args_msg_build(cw, &c->t, &caller, &args);
-  spec.args = args.ptrs;
-  spec.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
-  spec.actor_class = a->class_name ? a->class_name : (char *)"";
-  spec.sequence_number = c->seq;
-  spec.actor_incarnation = c->incarnation;
+  call_spec_build(cw, a, c, &caller, &spec, &args);
   req.task = &spec;
   a->in_flight++;
   if (rpc_call(a->ch, &rayc__core_worker_service__descriptor, "PushTask", &req.base, -1, push_done, c) != 0) {
@@ -328,6 +404,78 @@ static void call_push(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t *c)
     call_fail(cw, c, RAYC_ECANCELLED, "the actor call could not be started (the caller is shutting down)");
   }
   cw_args_msg_free(&args);
+}
+
+/* Several calls in one PushTasks; the worker answers each entry as it would the call's PushTask. */
+static void batch_push(cw_t *cw, cw_actor_client_t *a, cw_actor_call_t **cs, size_t n)
+{
+  Rayc__PushTasksRequest req = RAYC__PUSH_TASKS_REQUEST__INIT;
+  Rayc__TaskSpec *specs = xmalloc(n * sizeof(*specs)), **ptrs = xmalloc(n * sizeof(*ptrs));
+  cw_args_msg_t *args = xmalloc(n * sizeof(*args));
+  Rayc__Address caller = RAYC__ADDRESS__INIT;
+  cw_fill_address(cw, &caller);
+  call_batch_t *b = xmalloc(sizeof(*b) + n * sizeof(b->c[0]));
+  b->a = a;
+  b->n = n;
+  for (size_t i = 0; i < n; i++) {
+    call_spec_build(cw, a, cs[i], &caller, &specs[i], &args[i]);
+    ptrs[i] = &specs[i];
+    b->c[i] = cs[i];
+  }
+  req.tasks = ptrs;
+  req.n_tasks = n;
+  a->in_flight += (int)n;
+  if (rpc_call(a->ch, &rayc__core_worker_service__descriptor, "PushTasks", &req.base, -1, batch_done, b) != 0) {
+    a->in_flight -= (int)n;
+    for (size_t i = 0; i < n; i++)
+      call_fail(cw, cs[i], RAYC_ECANCELLED, "the actor call could not be started (the caller is shutting down)");
+    free(b);
+  }
+  for (size_t i = 0; i < n; i++)
+    cw_args_msg_free(&args[i]);
+  free(args);
+  free(ptrs);
+  free(specs);
+}
+
+/* A call that travels alone: streaming, or its arguments lend refs it could wait on (a batch-mate's
+ * result would come back only with the batch's reply, which waits for this call). */
+static int call_goes_alone(cw_t *cw, const cw_actor_call_t *c)
+{
+  return c->a->max_concurrency > 1 || c->t.streaming || cw_task_lends_refs(cw, &c->t);
+}
+
+/* Whether a takes more calls now. An actor that runs its calls one at a time and still has half a
+ * batch or more to run takes a whole batch or nothing: pushing whenever a reply frees a place
+ * would send one call per push for ever. Calls of an actor with max_concurrency > 1 go at once
+ * (they may wait on each other). */
+static int actor_takes(cw_t *cw, const cw_actor_client_t *a)
+{
+  size_t batch = (size_t)cw->push_batch_max;
+  if (a->in_flight >= CW_ACTOR_MAX_IN_FLIGHT)
+    return 0;
+  return a->max_concurrency > 1 || (size_t)a->in_flight * 2 <= batch || a->queued >= batch;
+}
+
+/* Pushes the queue's head with the ready calls behind it (up to cw->push_batch_max, about
+ * CW_PUSH_BATCH_BYTES of arguments, and the in-flight bound). */
+static void actor_push_queued(cw_t *cw, cw_actor_client_t *a)
+{
+  cw_actor_call_t *cs[CW_PUSH_BATCH_MAX_LIMIT];
+  size_t n = 0, bytes = 0;
+  int max = cw->push_batch_max < CW_PUSH_BATCH_MAX_LIMIT ? cw->push_batch_max : CW_PUSH_BATCH_MAX_LIMIT;
+  do {
+    cw_actor_call_t *c = queue_pop(a);
+    cs[n++] = c;
+    bytes += cw_task_arg_bytes(cw, &c->t);
+    if (call_goes_alone(cw, c))
+      break;
+  } while ((int)n < max && bytes < CW_PUSH_BATCH_BYTES && a->queue && a->queue->t.deps_pending == 0 &&
+           !a->queue->t.dep_err && !call_goes_alone(cw, a->queue) && a->in_flight + (int)n < CW_ACTOR_MAX_IN_FLIGHT);
+  if (n == 1)
+    call_push(cw, a, cs[0]);
+  else
+    batch_push(cw, a, cs, n);
 }
 
 static void actor_pump(cw_t *cw, cw_actor_client_t *a)
@@ -341,11 +489,14 @@ static void actor_pump(cw_t *cw, cw_actor_client_t *a)
     cw_actor_call_t *c = a->queue;
     if (c->t.deps_pending > 0)
       break;
-    queue_pop(a);
-    if (c->t.dep_err)
+    if (c->t.dep_err) {
+      queue_pop(a);
       call_fail(cw, c, c->t.dep_err, c->t.dep_err_msg);
-    else
-      call_push(cw, a, c);
+    } else if (!actor_takes(cw, a)) {
+      break;
+    } else {
+      actor_push_queued(cw, a);
+    }
   }
 }
 
@@ -412,6 +563,7 @@ static void client_apply(cw_t *cw, cw_actor_client_t *a, const Rayc__ActorInfo *
 {
   a->version = info->version;
   a->max_task_retries = info->max_task_retries;
+  a->max_concurrency = info->max_concurrency;
   set_str(&a->last_loss, info->death_message);
   if (!a->class_name && info->class_name && *info->class_name)
     a->class_name = xstrdup(info->class_name);
@@ -532,6 +684,63 @@ void cw_actors_killed(cw_t *cw, const uint8_t *id)
     actor_poll(cw, a);
   }
   pthread_mutex_unlock(&cw->mu);
+}
+
+static void cancel_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)arg;
+  if (status != 0)
+    log_debug("CancelTask of an actor call failed: %s (%s)", rayc_strerror(status), detail);
+  pb_free(resp);
+}
+
+/* Takes the call with task id tid out of *list (queue or limbo of a), or returns NULL. */
+static cw_actor_call_t *calls_take(cw_actor_client_t *a, cw_actor_call_t **list, const id_task_t *tid)
+{
+  for (cw_actor_call_t **pp = list; *pp; pp = &(*pp)->next) {
+    cw_actor_call_t *c = *pp;
+    if (memcmp(c->t.id.b, tid->b, ID_TASK_SIZE) != 0)
+      continue;
+    if (list == &a->queue)
+      queue_remove(a, c);
+    else
+      *pp = c->next;
+    return c;
+  }
+  return NULL;
+}
+
+void cw_actors_cancel(cw_t *cw, const id_task_t *tid)
+{
+  struct cw_actors *s = cw->actors;
+  if (!s)
+    return;
+  for (hmap_iter_t it = hmap_iter(&s->by_id); hmap_next(&it);) {
+    cw_actor_client_t *a = it.value;
+    for (cw_actor_call_t *p = a->queue; p; p = p->next)
+      if (memcmp(p->t.id.b, tid->b, ID_TASK_SIZE) == 0 && p->t.deps_pending > 0) {
+        p->t.dep_err = RAYC_ECANCELLED; /* still a waiter of its arguments: fails when they are ready */
+        free(p->t.dep_err_msg);
+        p->t.dep_err_msg = xstrdup("the actor call was cancelled before it ran");
+        return;
+      }
+    cw_actor_call_t *c = calls_take(a, &a->queue, tid);
+    if (!c)
+      c = calls_take(a, &a->limbo, tid);
+    if (c) {
+      call_fail(cw, c, RAYC_ECANCELLED, "the actor call was cancelled before it ran");
+      return;
+    }
+  }
+  /* pushed (or unknown): ask the workers of the actors with calls in flight; a worker that has it
+   * queued answers it CANCELLED in its turn, the others answer attempted = false */
+  Rayc__CancelTaskRequest req = RAYC__CANCEL_TASK_REQUEST__INIT;
+  req.task_id = pb_bytes(tid->b, ID_TASK_SIZE);
+  for (hmap_iter_t it = hmap_iter(&s->by_id); hmap_next(&it);) {
+    cw_actor_client_t *a = it.value;
+    if (a->in_flight > 0 && a->ch)
+      rpc_call(a->ch, &rayc__core_worker_service__descriptor, "CancelTask", &req.base, 5000, cancel_done, NULL);
+  }
 }
 
 void cw_actors_watch(cw_t *cw, const uint8_t *id, uint64_t version)

@@ -200,7 +200,7 @@ void cw_destroy(cw_t *cw)
   hmap_release(&cw->objects);
   hmap_release(&cw->tasks);
   free(cw->code_path);
-  free(cw->pg_removed);
+  cw_pg_release(cw);
   free(cw->session_dir);
   token_free(cw->token);
   cw_copy_destroy(cw->copy);

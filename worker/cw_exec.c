@@ -238,8 +238,12 @@ int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...)
 static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 {
   const Rayc__PushTaskRequest *req = (const Rayc__PushTaskRequest *)m;
-  if (req->task && req->task->type != RAYC__TASK_TYPE__NORMAL_TASK && cw_actor_push(ctx, call, req))
+  if (req->task && req->task->type != RAYC__TASK_TYPE__NORMAL_TASK) {
+    if (req->task->type == RAYC__TASK_TYPE__ACTOR_TASK)
+      cw_exec_count_push(1);
+    cw_actor_push(ctx, call, req);
     return;
+  }
   cw_exec_item_t *it = xmalloc(sizeof(*it));
   it->next = NULL;
   it->to = (cw_exec_to_t){.call = call};
@@ -327,7 +331,8 @@ static void h_cancel_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m
   if (running && !req->force && cw_lang_executor(&ex) && ex.cancel)
     ex.cancel(ex.data, run); /* still running: cw_proc.exec.mu keeps it */
   pthread_mutex_unlock(&cw_proc.exec.mu);
-  rep.attempted = queued || running;
+  int actor_call = !queued && !running && cw_actor_cancel_queued(&req->task_id); /* answered CANCELLED in turn */
+  rep.attempted = queued || running || actor_call;
   if (queued) {
     exec_reply_cancelled(cw, &queued->to, queued->req->task);
     free(queued);
@@ -760,9 +765,17 @@ static void exec_task(cw_t *cw, const cw_exec_to_t *to, const Rayc__PushTaskRequ
   free(err);
 }
 
-void cw_exec_run(cw_t *cw, rpc_call_t *call, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg)
+void cw_exec_run(cw_t *cw, const cw_exec_to_t *to, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg)
 {
-  exec_task(cw, &(cw_exec_to_t){.call = call}, req, body, arg);
+  exec_task(cw, to, req, body, arg);
+}
+
+void cw_exec_run_cancelled(cw_t *cw, const cw_exec_to_t *to, const Rayc__TaskSpec *spec)
+{
+  if (!cw_exec_spec_ok(spec))
+    cw_exec_send(to, NULL, RAYC_EINVALID_ARGUMENT, "malformed task spec");
+  else
+    exec_reply_cancelled(cw, to, spec);
 }
 
 void cw_worker_run(cw_t *cw)

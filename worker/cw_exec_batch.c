@@ -1,12 +1,15 @@
 /*
  * PushTasks in a worker: several normal tasks of one owner in one call (the owner's side is
- * worker/cw_push.c).
+ * worker/cw_push.c), or several calls of one caller to actors (worker/cw_actor_submit.c): each
+ * call is queued for its actor as its own PushTask would be (cw_actor_host.c) and fills its entry
+ * when it ends or is refused.
  *
  * The handler queues every task of the call for the executing thread as PushTask does, in order,
  * each with its place in the batch. As each task ends (ran, failed, or was cancelled while queued),
  * its PushTaskReply is packed into its entry; the thread that fills the last entry answers the
- * call. A task that does not run because the worker is exiting gets an empty entry, which the
- * owner takes as a task whose worker died. Entries are packed at once because what a reply points
+ * call. A task that does not run (the worker is exiting, or an actor call is refused) gets an
+ * entry without returns whose push_error is the status its own PushTask would have been answered
+ * with; the owner of a normal task takes it as a task whose worker died. Entries are packed at once because what a reply points
  * at (results, error texts) is freed as soon as the task's reply is built.
  */
 #include "worker/cw.h"
@@ -68,7 +71,13 @@ void cw_exec_send(const cw_exec_to_t *to, const Rayc__PushTaskReply *rep, int er
       rpc_reply_error(to->call, err ? err : RAYC_EUNAVAILABLE, "%s", msg ? msg : "the task did not run");
     return;
   }
-  if (rep) { /* else: an empty entry, the task did not run */
+  Rayc__PushTaskReply refused = RAYC__PUSH_TASK_REPLY__INIT;
+  if (!rep) { /* no returns: the owner takes it as a PushTask answered with this error */
+    refused.push_error = err ? err : RAYC_EUNAVAILABLE;
+    refused.push_error_message = (char *)(msg ? msg : "the task did not run");
+    rep = &refused;
+  }
+  {
     size_t len = rayc__push_task_reply__get_packed_size(rep);
     b->replies[to->idx].data = xmalloc(len ? len : 1);
     b->replies[to->idx].len = rayc__push_task_reply__pack(rep, b->replies[to->idx].data);
@@ -77,16 +86,26 @@ void cw_exec_send(const cw_exec_to_t *to, const Rayc__PushTaskReply *rep, int er
     batch_answer(b);
 }
 
-/* The whole call is refused (nothing was queued). */
+void cw_exec_count_push(size_t n)
+{
+  pthread_mutex_lock(&cw_proc.exec.mu);
+  cw_proc.exec.push_calls++;
+  cw_proc.exec.push_tasks += n;
+  pthread_mutex_unlock(&cw_proc.exec.mu);
+}
+
+/* The whole call is refused (nothing was queued). A call carries normal tasks, or actor calls
+ * (ACTOR_TASK, each routed by its actor id), never a mix. */
 static int batch_check(const Rayc__PushTasksRequest *req, char *why, size_t len)
 {
   if (req->n_tasks > CW_PUSH_BATCH_MAX_LIMIT) {
     snprintf(why, len, "at most %d tasks per PushTasks call, got %zu", CW_PUSH_BATCH_MAX_LIMIT, req->n_tasks);
     return RAYC_EINVALID_ARGUMENT;
   }
+  Rayc__TaskType type = req->n_tasks ? req->tasks[0]->type : RAYC__TASK_TYPE__NORMAL_TASK;
   for (size_t i = 0; i < req->n_tasks; i++) {
-    if (req->tasks[i]->type != RAYC__TASK_TYPE__NORMAL_TASK) {
-      snprintf(why, len, "tasks[%zu]: PushTasks carries normal tasks only", i);
+    if (req->tasks[i]->type != type || (type != RAYC__TASK_TYPE__NORMAL_TASK && type != RAYC__TASK_TYPE__ACTOR_TASK)) {
+      snprintf(why, len, "tasks[%zu]: PushTasks carries normal tasks or actor calls, not a mix", i);
       return RAYC_EINVALID_ARGUMENT;
     }
     if (!cw_exec_spec_ok(req->tasks[i])) {
@@ -113,14 +132,29 @@ static cw_exec_batch_t *batch_new(rpc_call_t *call, const Rayc__PushTasksRequest
   return b;
 }
 
+/* A batch of actor calls: each goes to its actor's queue in order, as its own PushTask would
+ * (cw_actor_host.c), and fills its entry when it ends or is refused. */
+static void batch_actor_calls(cw_t *cw, rpc_call_t *call, const Rayc__PushTasksRequest *req)
+{
+  cw_exec_batch_t *b = batch_new(call, req);
+  size_t n = b->n; /* b is freed by the entry that completes it: read nothing from it after that */
+  Rayc__PushTaskRequest *reqs = b->reqs;
+  cw_exec_count_push(n);
+  for (size_t i = 0; i < n; i++)
+    cw_actor_push_to(cw, &(cw_exec_to_t){.call = call, .batch = b, .idx = i}, &reqs[i]);
+}
+
 void cw_exec_on_push_tasks(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
 {
-  (void)ctx;
   const Rayc__PushTasksRequest *req = (const Rayc__PushTasksRequest *)m;
   char why[160];
   int rc = batch_check(req, why, sizeof(why));
-  if (rc != 0) {
-    rpc_reply_error(call, rc, "%s", why);
+  if (rc != 0 || req->n_tasks == 0) {
+    rpc_reply_error(call, rc ? rc : RAYC_EINVALID_ARGUMENT, "%s", rc ? why : "PushTasks without tasks");
+    return;
+  }
+  if (req->tasks[0]->type == RAYC__TASK_TYPE__ACTOR_TASK) {
+    batch_actor_calls(ctx, call, req);
     return;
   }
   cw_exec_item_t **its = xmalloc(req->n_tasks * sizeof(*its));

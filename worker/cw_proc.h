@@ -29,11 +29,23 @@ typedef struct cw_actor_class {
   hmap_t methods; /* name -> rayc_method_fn */
 } cw_actor_class_t;
 
+/* A PushTasks call being run (cw_exec_batch.c): its tasks' replies, packed as each task ends; the
+ * call is answered when the last one is in. */
+typedef struct cw_exec_batch cw_exec_batch_t;
+
+/* Where a pushed task's reply goes: its own PushTask call, or entry idx of a batch. */
+typedef struct cw_exec_to {
+  rpc_call_t *call;
+  cw_exec_batch_t *batch;
+  size_t idx;
+} cw_exec_to_t;
+
 typedef struct cw_hosted_item {
   struct cw_hosted_item *next;
-  rpc_call_t *call;
-  const Rayc__PushTaskRequest *req; /* owned by call */
+  cw_exec_to_t to;                  /* where its reply goes: its PushTask, or its PushTasks entry */
+  const Rayc__PushTaskRequest *req; /* owned by its call (or by the batch) */
   uint64_t seq;
+  int cancelled; /* CancelTask came while it was queued: it is answered CANCELLED instead of run */
 } cw_hosted_item_t;
 
 /* One caller's calls that arrived ahead of their turn. */
@@ -88,17 +100,6 @@ typedef struct cw_hosted {
   int stopping;                 /* cw_actor_stop ran */
 } cw_hosted_t;
 
-/* A PushTasks call being run (cw_exec_batch.c): its tasks' replies, packed as each task ends; the
- * call is answered when the last one is in. */
-typedef struct cw_exec_batch cw_exec_batch_t;
-
-/* Where a pushed task's reply goes: its own PushTask call, or entry idx of a batch. */
-typedef struct cw_exec_to {
-  rpc_call_t *call;
-  cw_exec_batch_t *batch;
-  size_t idx;
-} cw_exec_to_t;
-
 /* A pushed task waiting for the executing thread. */
 typedef struct cw_exec_item {
   struct cw_exec_item *next;
@@ -109,6 +110,19 @@ typedef struct cw_exec_item {
 /* cw_exec_batch.c: delivers a task's reply (rep NULL: the task did not run, the worker is exiting;
  * err/msg: a PushTask answered with an error). Any thread. */
 void cw_exec_send(const cw_exec_to_t *to, const Rayc__PushTaskReply *rep, int err, const char *msg);
+/* cw_exec.c: runs the pushed task req with body as its code (NULL: the function the spec names)
+ * and sends its results to to; with cancelled set, answers CANCELLED without running it. Any
+ * thread. */
+void cw_exec_run(cw_t *cw, const cw_exec_to_t *to, const Rayc__PushTaskRequest *req, cw_exec_body_fn body, void *arg);
+void cw_exec_run_cancelled(cw_t *cw, const cw_exec_to_t *to, const Rayc__TaskSpec *spec);
+/* cw_exec_batch.c: counts a PushTask or PushTasks call carrying n tasks or actor calls
+ * (rayc_worker_push_counts). Any thread. */
+void cw_exec_count_push(size_t n);
+/* cw_actor_host.c: queues actor call req (ACTOR_TASK) for its actor, its reply going to to; a call
+ * that cannot be queued is answered with its error. Marks a queued call with this task id
+ * cancelled (1) or returns 0. The rpc server's thread. */
+void cw_actor_push_to(cw_t *cw, const cw_exec_to_t *to, const Rayc__PushTaskRequest *req);
+int cw_actor_cancel_queued(const ProtobufCBinaryData *task_id);
 /* Whether a pushed spec can be run (ids, returns, caller); exec_task answers others malformed. */
 int cw_exec_spec_ok(const Rayc__TaskSpec *spec);
 /* The CoreWorkerService.PushTasks handler (the rpc server's thread). */
@@ -122,7 +136,7 @@ typedef struct cw_exec_queue {
   int stop;
   rayc_task_ctx *running; /* the task being executed, for CancelTask */
   char owner[96];         /* the last pusher of a normal task ("ip:port", "" none): our lease's owner */
-  uint64_t push_calls;    /* PushTask and PushTasks calls of normal tasks received (rayc_worker_push_counts) */
+  uint64_t push_calls;    /* PushTask and PushTasks calls of tasks and actor calls received (rayc_worker_push_counts) */
   uint64_t push_tasks;    /* ... and the tasks they carried */
 } cw_exec_queue_t;
 

@@ -350,7 +350,7 @@ int cw_lease_takes(const cw_class_t *c, const cw_lease_t *l, int spread)
 }
 
 /* About how many bytes t's arguments add to a push (values, and inline objects sent as values). */
-static size_t cw_task_arg_bytes(cw_t *cw, const cw_task_t *t)
+size_t cw_task_arg_bytes(cw_t *cw, const cw_task_t *t)
 {
   size_t bytes = 64;
   for (size_t i = 0; i < t->nargs; i++) {
@@ -363,7 +363,7 @@ static size_t cw_task_arg_bytes(cw_t *cw, const cw_task_t *t)
 /* Whether t's arguments hand the worker refs it could wait on (refs inside a value, or inside an
  * object passed by reference). Such a task travels alone: a ref to a task earlier in the same
  * batch would be ready only when the batch's reply arrives, and the reply waits for this task. */
-static int cw_task_lends_refs(cw_t *cw, const cw_task_t *t)
+int cw_task_lends_refs(cw_t *cw, const cw_task_t *t)
 {
   for (size_t i = 0; i < t->nargs; i++) {
     if (t->args[i].nnested)

@@ -709,6 +709,8 @@ int rayc_cancel(const rayc_ref *ref, int force, int recursive)
                                        "cancel the task that makes it)");
   else if (t && !t->cancelled)
     cw_cancel_task(cw, t, force, recursive);
+  else if (!t)
+    cw_actors_cancel(cw, &tid); /* an actor call (cw_actor_submit.c) */
   pthread_mutex_unlock(&cw->mu);
   return rc;
 }

@@ -3,7 +3,8 @@
  * workers from the code path together with test_tasks.c.
  *
  *   TCounter(log_path?)   a counter; the constructor appends a line to log_path when given;
- *                         pid() says which process hosts it, crash() aborts that process
+ *                         pid() says which process hosts it, crash() aborts that process,
+ *                         wait_file(path) holds it until path exists, pushes() counts pushes
  *   TFailing()            a constructor that fails
  *   TConc()               counts how many calls run at once (max_concurrency tests)
  *   actor_use_handle(handle, n) -> the counter's value after n TCounter.incr calls from a task
@@ -152,6 +153,35 @@ static int TCounter_two(rayc_task_ctx *ctx, void *self, const rayc_buf *args, si
   return a_ret(ctx, v);
 }
 RAYC_METHOD(TCounter, two)
+
+/* pushes() -> {calls, tasks} (2 int64s): the hosting worker's rayc_worker_push_counts (PushTask and
+ * PushTasks calls received, and the tasks and actor calls they carried). */
+static int TCounter_pushes(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
+{
+  (void)self, (void)args, (void)nargs, (void)nrets;
+  uint64_t calls = 0, tasks = 0;
+  rayc_worker_push_counts(&calls, &tasks);
+  int64_t v[2] = {(int64_t)calls, (int64_t)tasks};
+  return rayc_return_copy(ctx, 0, v, sizeof(v));
+}
+RAYC_METHOD(TCounter, pushes)
+
+/* wait_file(path) -> value, once path exists (fails after 120 s) */
+static int TCounter_wait_file(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
+{
+  (void)nrets;
+  char path[600];
+  if (nargs != 1 || args[0].len == 0 || args[0].len >= sizeof(path))
+    return rayc_task_fail(ctx, "wait_file takes a path");
+  memcpy(path, args[0].data, args[0].len);
+  path[args[0].len] = '\0';
+  for (int i = 0; i < 12000 && access(path, F_OK) != 0; i++)
+    usleep(10000);
+  if (access(path, F_OK) != 0)
+    return rayc_task_fail(ctx, "%s never appeared", path);
+  return a_ret(ctx, ((tcounter_t *)self)->value);
+}
+RAYC_METHOD(TCounter, wait_file)
 
 /* incr_other(handle, n) -> the other counter's value after n incr calls made from this actor */
 static int TCounter_incr_other(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets);
