@@ -5,12 +5,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
-void id_random(void *buf, size_t len)
+static void id_getrandom(void *buf, size_t len)
 {
   uint8_t *p = buf;
   while (len > 0) {
@@ -23,6 +24,42 @@ void id_random(void *buf, size_t len)
     p += n;
     len -= (size_t)n;
   }
+}
+
+/* Each thread takes its random bytes from a block of its own, refilled from the kernel's generator
+ * (getrandom) once every ID_RANDOM_BLOCK bytes: a task id costs one system call per ~12 tasks, not
+ * one each. A forked child starts with an empty block (it must not repeat its parent's bytes). */
+enum { ID_RANDOM_BLOCK = 256 };
+static __thread uint8_t id_block[ID_RANDOM_BLOCK];
+static __thread size_t id_block_left;
+static pthread_once_t id_fork_once = PTHREAD_ONCE_INIT;
+
+static void id_forked(void)
+{
+  explicit_bzero(id_block, sizeof(id_block));
+  id_block_left = 0;
+}
+
+static void id_fork_hook(void)
+{
+  pthread_atfork(NULL, NULL, id_forked);
+}
+
+void id_random(void *buf, size_t len)
+{
+  if (len > ID_RANDOM_BLOCK / 4) {
+    id_getrandom(buf, len);
+    return;
+  }
+  pthread_once(&id_fork_once, id_fork_hook);
+  if (id_block_left < len) {
+    id_getrandom(id_block, sizeof(id_block));
+    id_block_left = sizeof(id_block);
+  }
+  uint8_t *src = id_block + sizeof(id_block) - id_block_left;
+  memcpy(buf, src, len);
+  explicit_bzero(src, len); /* handed out once */
+  id_block_left -= len;
 }
 
 char *id_hex(const void *id, size_t len, char *out)

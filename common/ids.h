@@ -42,7 +42,8 @@ typedef struct {
   uint8_t b[ID_WORKER_SIZE];
 } id_worker_t;
 
-/* Fills buf with len random bytes (getrandom, falling back to /dev/urandom). */
+/* Fills buf with len random bytes from the kernel's generator (getrandom): up to 64 bytes come
+ * from a per-thread block refilled 256 bytes at a time (a forked child starts with none). */
 void id_random(void *buf, size_t len);
 
 /* Writes 2*len hex digits and a NUL into out (which must hold 2*len+1 bytes); returns out. */

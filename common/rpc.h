@@ -100,6 +100,11 @@ typedef struct rpc_server_opts {
    * 0): each call's headers travel as literals (~200 B more per call), and no connection keeps a
    * table of its peer's headers (~0.8 KiB each). For a server of many idle peers (the GCS). */
   int no_header_table;
+  /* 1: the server's thread does not poll gRPC's sockets; another thread of the process must (an
+   * rpc client's, rpc_client_poll()). A process with a server and a client otherwise has two
+   * pollers, and gRPC's epoll engine hands the poller role from one to the other on every event
+   * (a wake-up each time). Drivers: their client's thread polls for both (worker/cw_exec.c). */
+  int non_polling;
 } rpc_server_opts_t;
 
 /* Default bound on a request a server reads (working-dir packages go up to 100 MiB in one KV put;
@@ -198,6 +203,13 @@ typedef void (*rpc_done_fn)(void *arg, int status, const char *detail, ProtobufC
  * ASCII) or the TLS files are unusable. With opts->loop, call on that loop's thread. The client's thread starts with its first
  * async call (a client used only for sync calls has none). Destroy with rpc_client_destroy(). */
 rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts);
+
+/* Starts the client's thread now rather than with the first async call, so that it polls gRPC's
+ * sockets for a server of this process created with non_polling (0 or a RAYC_E* code). It also
+ * starts a helper thread that polls as well while 16 or more async calls are in flight (reading
+ * replies in parallel with the client thread's callbacks, which still all run on the client
+ * thread) and sleeps otherwise, so a lone call has one poller. */
+int rpc_client_poll(rpc_client_t *c);
 
 /* Cancels calls in flight, destroys its channels and joins its thread. Accepts NULL.
  *

@@ -38,7 +38,9 @@
 #include "common/status.h"
 #include "common/util.h"
 
-#define RPC_CCALL_FREE_MAX 1024 /* recycled client call records kept per client */
+#define RPC_CCALL_FREE_MAX  1024 /* recycled client call records kept per client */
+#define RPC_HELPER_BUSY     16   /* async calls in flight from which rpc_client_poll's helper polls too */
+#define RPC_HELPER_SLICE_MS 20   /* ... and how often it looks whether they still are */
 
 /* ---- client ---- */
 
@@ -105,6 +107,12 @@ struct rpc_client {
   struct rpc_pluck *plucks;
   _Atomic int closing;
   struct rpc_ccall *closed, *closed_tail; /* completed during destroy, delivered by destroy */
+  /* rpc_client_poll: a second poller for busy times (clt_helper_main) */
+  size_t ninflight;   /* mu: async calls tracked */
+  int helper_started; /* mu */
+  pthread_t helper;
+  pthread_cond_t helper_cv;       /* mu: ninflight reached RPC_HELPER_BUSY, or closing */
+  grpc_completion_queue *poll_cq; /* never gets an event: the helper waits on it to poll */
 };
 
 static void clt_cop_init(struct rpc_cop *op)
@@ -281,6 +289,7 @@ static void clt_complete(rpc_client_t *c, struct rpc_ccall *cc, int ok)
   pthread_mutex_lock(&c->mu); /* unlink before unref: destroy cancels what is linked */
   cc->prev->next = cc->next;
   cc->next->prev = cc->prev;
+  c->ninflight--;
   rpc_channel_t *gone = clt_channel_done_locked(cc->ch);
   cc->ch = NULL;
   pthread_mutex_unlock(&c->mu);
@@ -319,6 +328,7 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
 {
   rpc_client_t *c = xcalloc(1, sizeof(*c));
   pthread_mutex_init(&c->mu, NULL);
+  pthread_cond_init(&c->helper_cv, NULL);
   c->inflight.next = c->inflight.prev = &c->inflight;
   c->no_bdp = opts ? opts->no_bdp_probe : 0;
   if (opts && opts->token && *opts->token) {
@@ -346,6 +356,7 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
 fail:
   loopq_destroy(c->q);
   free(c->token);
+  pthread_cond_destroy(&c->helper_cv);
   pthread_mutex_destroy(&c->mu);
   free(c);
   return NULL;
@@ -364,6 +375,64 @@ static int clt_thread_locked(rpc_client_t *c)
   pthread_setname_np(c->thread, "rpc-client");
   c->thread_started = 1;
   return 0;
+}
+
+/* The helper: while RPC_HELPER_BUSY or more async calls are in flight it waits on a queue that
+ * never gets an event, which makes it a second poller of gRPC's sockets (reading replies and
+ * completing them onto c->cq, whose thread runs the callbacks, in parallel); otherwise it sleeps,
+ * so that one thread polls: a lone synchronous call is not handed between two pollers. */
+static void *clt_helper_main(void *arg)
+{
+  rpc_client_t *c = arg;
+  pthread_mutex_lock(&c->mu);
+  while (!atomic_load(&c->closing)) {
+    if (c->ninflight < RPC_HELPER_BUSY) {
+      pthread_cond_wait(&c->helper_cv, &c->mu);
+      continue;
+    }
+    pthread_mutex_unlock(&c->mu);
+    gpr_timespec slice = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                      gpr_time_from_millis(RPC_HELPER_SLICE_MS, GPR_TIMESPAN));
+    (void)grpc_completion_queue_next(c->poll_cq, slice, NULL); /* a timeout: nothing is ever queued there */
+    pthread_mutex_lock(&c->mu);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return NULL;
+}
+
+int rpc_client_poll(rpc_client_t *c)
+{
+  pthread_mutex_lock(&c->mu);
+  int err = atomic_load(&c->closing) ? RAYC_ECANCELLED : clt_thread_locked(c);
+  if (!err && !c->helper_started) {
+    c->poll_cq = grpc_completion_queue_create_for_next(NULL);
+    if (pthread_create(&c->helper, NULL, clt_helper_main, c) == 0) {
+      pthread_setname_np(c->helper, "rpc-client-2");
+      c->helper_started = 1;
+    } else {
+      grpc_completion_queue_destroy(c->poll_cq); /* one poller only: slower when busy, still right */
+      c->poll_cq = NULL;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  return err;
+}
+
+/* Stops and joins the helper (closing is set), then frees its queue. */
+static void clt_helper_stop(rpc_client_t *c)
+{
+  pthread_mutex_lock(&c->mu);
+  int started = c->helper_started;
+  pthread_cond_broadcast(&c->helper_cv);
+  pthread_mutex_unlock(&c->mu);
+  if (started)
+    pthread_join(c->helper, NULL);
+  if (c->poll_cq) {
+    grpc_completion_queue_shutdown(c->poll_cq);
+    while (grpc_completion_queue_next(c->poll_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN)
+      ;
+    grpc_completion_queue_destroy(c->poll_cq);
+  }
 }
 
 /* Cancels every tracked call; the client thread completes them with CANCELLED. */
@@ -403,6 +472,7 @@ void rpc_client_destroy(rpc_client_t *c)
     abort(); /* joining ourselves would hang forever */
   }
   clt_cancel_all(c);
+  clt_helper_stop(c);
   grpc_completion_queue_shutdown(c->cq); /* pending completions still arrive before SHUTDOWN */
   if (c->thread_started)
     pthread_join(c->thread, NULL);
@@ -419,6 +489,7 @@ void rpc_client_destroy(rpc_client_t *c)
   grpc_channel_credentials_release(c->creds);
   grpc_shutdown();
   free(c->token);
+  pthread_cond_destroy(&c->helper_cv);
   pthread_mutex_destroy(&c->mu);
   free(c);
 }
@@ -499,6 +570,8 @@ static int clt_track(rpc_client_t *c, const struct rpc_ccall *init, struct rpc_c
     }
     *cc = *init;
     cc->ch->ncalls++;
+    if (++c->ninflight == RPC_HELPER_BUSY && c->helper_started)
+      pthread_cond_signal(&c->helper_cv);
     cc->next = c->inflight.next;
     cc->prev = &c->inflight;
     c->inflight.next->prev = cc;

@@ -120,6 +120,7 @@ struct rpc_call {
 struct rpc_server {
   grpc_server *server;
   grpc_completion_queue *cq;
+  grpc_completion_queue *listen_cq; /* non_polling: registered for the listeners' sake, never polled */
   pthread_t thread;
   int started, grpc;
   loopq_t *q;
@@ -617,9 +618,41 @@ static void srv_free(rpc_server_t *s)
     grpc_server_credentials_release(s->creds);
   if (s->cq)
     grpc_completion_queue_destroy(s->cq);
+  if (s->listen_cq) { /* nothing was ever queued on it: shut down, it is drained at once */
+    grpc_completion_queue_shutdown(s->listen_cq);
+    while (grpc_completion_queue_next(s->listen_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
+      ;
+    grpc_completion_queue_destroy(s->listen_cq);
+  }
   if (s->grpc)
     grpc_shutdown();
   free(s);
+}
+
+/* 1 when gRPC polls with its epoll1 engine: Linux's default, unless $GRPC_POLL_STRATEGY (the
+ * only way to choose another in gRPC 1.51) names another engine first. */
+static int srv_epoll1(void)
+{
+  const char *v = getenv("GRPC_POLL_STRATEGY");
+  return !v || !*v || strcmp(v, "all") == 0 || strncmp(v, "epoll1", 6) == 0;
+}
+
+/* The server's CQ; with non_polling, one that never polls, plus (s->listen_cq) the polling queue
+ * gRPC's listeners need (an accepted connection is assigned one of the server's polling queues),
+ * which nobody waits on: gRPC's epoll1 engine keeps every socket in one process-wide epoll set, so
+ * whichever thread polls (the client's) serves the server's sockets too. Other engines poll per
+ * queue: with them the server polls as usual. */
+static void srv_create_cq(rpc_server_t *s, int non_polling)
+{
+  non_polling = non_polling && srv_epoll1();
+  grpc_completion_queue_attributes attr = {.version = 1,
+                                           .cq_completion_type = GRPC_CQ_NEXT,
+                                           .cq_polling_type = non_polling ? GRPC_CQ_NON_POLLING
+                                                                          : GRPC_CQ_DEFAULT_POLLING};
+  s->cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&attr), &attr, NULL);
+  if (non_polling)
+    s->listen_cq = grpc_completion_queue_create_for_next(NULL);
 }
 
 /* Creates the gRPC server and registers every hot row, so gRPC reads each of their requests before
@@ -629,7 +662,7 @@ static void srv_create_grpc(rpc_server_t *s, const rpc_server_opts_t *opts)
 {
   grpc_init();
   s->grpc = 1;
-  s->cq = grpc_completion_queue_create_for_next(NULL);
+  srv_create_cq(s, opts && opts->non_polling);
   grpc_arg a[RPC_ARGS_MAX];
   size_t max_message = opts && opts->max_message ? opts->max_message : RPC_SERVER_MAX_MESSAGE;
   int small_reads = opts && opts->small_reads, no_header_table = opts && opts->no_header_table;
@@ -649,6 +682,8 @@ static void srv_create_grpc(rpc_server_t *s, const rpc_server_opts_t *opts)
   }
   s->server = grpc_server_create(&args, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
+  if (s->listen_cq)
+    grpc_server_register_completion_queue(s->server, s->listen_cq, NULL);
   s->unregistered_slots = RPC_UNKNOWN_SLOTS;
   for (size_t i = 0; i < s->nrows; i++) {
     if (s->rows[i].m->flags & RPC_COLD)

@@ -292,9 +292,12 @@ typedef struct cw {
   int lease_idle_ms;        /* an idle lease is held this long for more tasks (cw_lease_idle_ms) */
   int push_batch_max;       /* tasks per PushTasks call (cw_push_batch_max; 1: every task alone) */
   int oom_retries;          /* cw_oom_retries(), read once */
-  struct cw_last_class {    /* cw_submit.c: the class of the last plain task (no custom resources, no
+  /* cw_object.c: getters are woken after cw->mu is let go, inside cw_wake_hold()/cw_wake_release() */
+  int wake_held, wake_pending;
+  pthread_t wake_holder; /* the thread inside cw_wake_hold (others wake getters at once) */
+  struct cw_last_class { /* cw_submit.c: the class of the last plain task (no custom resources, no
                                placement group, no node affinity) and its shape */
-    cw_class_t *cls;        /* NULL: none yet */
+    cw_class_t *cls;     /* NULL: none yet */
     double cpus, gpus, memory;
     int strategy, language;
   } last_class;
@@ -316,7 +319,9 @@ cw_t *cw_create(int is_worker);
 void cw_fill_address(cw_t *cw, Rayc__Address *a);
 /* A worker's task waits in get (1) or runs again (0): tells the raylet (any thread). */
 void cw_notify_blocked(cw_t *cw, int blocked);
-/* A driver starts its CoreWorkerService (borrowing, and WaitOwnerExit for its actors' GCS). */
+/* A driver starts its CoreWorkerService (borrowing, and WaitOwnerExit for its actors' GCS). Its
+ * client's thread polls gRPC's sockets for the server too (rpc.h non_polling: one poller a
+ * process; two hand the role back and forth on every event). */
 int cw_driver_serve(cw_t *cw);
 
 /* cw_gcs.c (cw->mu not held). A synchronous call to the GCS (rpc_call_sync's contract) that is
@@ -341,6 +346,13 @@ void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t 
 int cw_fetch_remote(cw_t *cw, const uint8_t *id, const char *location);
 void cw_obj_set_error(cw_t *cw, cw_object_t *o, int err, const char *msg);
 void cw_obj_maybe_free(cw_t *cw, cw_object_t *o);
+/* Objects made ready between cw_wake_hold() (cw->mu held) and the matching cw_wake_release() (just
+ * after letting go of cw->mu) wake the threads blocked in get and wait only then, once: woken
+ * while the lock is still held, a getter would at once sleep again on the lock (a context switch
+ * more per reply). */
+void cw_wake_hold(cw_t *cw);
+int cw_wake_take(cw_t *cw); /* cw->mu held: 1 when something became ready since cw_wake_hold */
+void cw_wake_release(cw_t *cw, int pending);
 /* Drops one local_refs of o (a handle, a buffer's or a result's hold). */
 void cw_obj_unref(cw_t *cw, cw_object_t *o);
 cw_blob_t *cw_blob_new(const void *data, size_t len);

@@ -262,8 +262,8 @@ static void h_push_task(void *ctx, rpc_call_t *call, const ProtobufCMessage *m)
   else
     cw_proc.exec.head = it;
   cw_proc.exec.tail = it;
-  pthread_cond_signal(&cw_proc.exec.cv);
   pthread_mutex_unlock(&cw_proc.exec.mu);
+  pthread_cond_signal(&cw_proc.exec.cv); /* after the unlock: woken, the executor takes the lock at once */
 }
 
 static Rayc__ErrorInfo *exec_error(cw_t *cw, const Rayc__TaskSpec *spec, int code, const char *msg);
@@ -419,9 +419,9 @@ const rpc_method_t *cw_service_methods(int driver, size_t *n)
   return driver ? cw_driver_methods : cw_methods;
 }
 
-static int cw_serve(cw_t *cw, const rpc_method_t *methods, size_t n)
+static int cw_serve(cw_t *cw, const rpc_method_t *methods, size_t n, int non_polling)
 {
-  rpc_server_opts_t opts = {.loop = NULL, .token = cw->token, .ctx = cw, .tls = &cw->tls};
+  rpc_server_opts_t opts = {.loop = NULL, .token = cw->token, .ctx = cw, .tls = &cw->tls, .non_polling = non_polling};
   cw->server = rpc_server_create(methods, n, &opts);
   if (!cw->server)
     return RAYC_EINTERNAL;
@@ -434,13 +434,13 @@ static int cw_serve(cw_t *cw, const rpc_method_t *methods, size_t n)
 
 int cw_worker_serve(cw_t *cw)
 {
-  return cw_serve(cw, cw_methods, ARRAY_LEN(cw_methods));
+  return cw_serve(cw, cw_methods, ARRAY_LEN(cw_methods), 0);
 }
 
 int cw_driver_serve(cw_t *cw)
 {
   cw_actor_owner_reset();
-  int rc = cw_serve(cw, cw_driver_methods, ARRAY_LEN(cw_driver_methods));
+  int rc = cw_serve(cw, cw_driver_methods, ARRAY_LEN(cw_driver_methods), rpc_client_poll(cw->client) == 0);
   if (rc != 0)
     cw_set_error(rc, "cannot start the driver's CoreWorkerService on %s: %s", cw->node_ip, rayc_strerror(rc));
   return rc;

@@ -61,7 +61,27 @@ cw_object_t *cw_obj_get(cw_t *cw, const id_object_t *id)
   return hmap_get(&cw->objects, id->b, ID_OBJECT_SIZE);
 }
 
-/* Wakes the tasks waiting for o and every thread blocked in get/wait. */
+void cw_wake_hold(cw_t *cw)
+{
+  if (cw->wake_held++ == 0)
+    cw->wake_holder = pthread_self();
+}
+
+int cw_wake_take(cw_t *cw)
+{
+  int pending = --cw->wake_held == 0 && cw->wake_pending;
+  if (cw->wake_held == 0)
+    cw->wake_pending = 0;
+  return pending;
+}
+
+void cw_wake_release(cw_t *cw, int pending)
+{
+  if (pending)
+    pthread_cond_broadcast(&cw->cv);
+}
+
+/* Wakes the tasks waiting for o and every thread blocked in get/wait (now, or at cw_wake_release). */
 static void cw_obj_ready(cw_t *cw, cw_object_t *o)
 {
   cw_task_t **w = o->waiters;
@@ -77,7 +97,10 @@ static void cw_obj_ready(cw_t *cw, cw_object_t *o)
       cw_task_ready(cw, w[i]);
   }
   free(w);
-  pthread_cond_broadcast(&cw->cv);
+  if (cw->wake_held && pthread_equal(cw->wake_holder, pthread_self())) /* cw->mu may have been let go meanwhile */
+    cw->wake_pending = 1;
+  else
+    pthread_cond_broadcast(&cw->cv);
   cw_status_ready(cw, o);
   cw_obj_maybe_free(cw, o);
 }

@@ -131,12 +131,15 @@ static void cw_push_done(void *arg, int status, const char *detail, ProtobufCMes
   cw_task_t *t = arg;
   cw_t *cw = t->cls->cw;
   pthread_mutex_lock(&cw->mu);
+  cw_wake_hold(cw);
   cw_lease_t *l = t->lease;
   cw_class_t *c = t->cls;
   cw_push_settle(cw, t, l, status, detail, (const Rayc__PushTaskReply *)resp);
-  pb_free(resp);
   cw_push_after(cw, c, l);
+  int wake = cw_wake_take(cw);
   pthread_mutex_unlock(&cw->mu);
+  cw_wake_release(cw, wake);
+  pb_free(resp);
 }
 
 /* A PushTasks call in flight: its tasks in the order sent. */
@@ -173,10 +176,13 @@ static void cw_batch_done(void *arg, int status, const char *detail, ProtobufCMe
   for (size_t i = 0; status == 0 && i < b->n; i++) /* unpacked before cw->mu is taken */
     r[i] = cw_batch_entry(rep, i, &why[i]);
   pthread_mutex_lock(&cw->mu);
+  cw_wake_hold(cw);
   for (size_t i = 0; i < b->n; i++)
     cw_push_settle(cw, b->t[i], b->l, status ? status : r[i] ? 0 : RAYC_EUNAVAILABLE, status ? detail : why[i], r[i]);
   cw_push_after(cw, b->c, b->l);
+  int wake = cw_wake_take(cw);
   pthread_mutex_unlock(&cw->mu);
+  cw_wake_release(cw, wake);
   for (size_t i = 0; i < b->n; i++)
     pb_free(r[i]);
   pb_free(resp);

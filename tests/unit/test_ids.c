@@ -4,6 +4,8 @@
 
 #include <check.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 START_TEST(test_hex_round_trip)
 {
@@ -86,6 +88,38 @@ START_TEST(test_random_and_nil)
 }
 END_TEST
 
+/* Ids come from a per-thread block of random bytes: many in a row are all different, and a
+ * forked child (the zygote forks workers) never hands out the ids its parent will. */
+START_TEST(test_random_block_and_fork)
+{
+  enum { N = 200 };
+  static id_task_t ts[N];
+  for (int i = 0; i < N; i++)
+    ts[i] = id_task_random(id_job_from_int(1));
+  for (int i = 0; i < N; i++)
+    for (int k = i + 1; k < N; k++)
+      ck_assert_msg(memcmp(ts[i].b, ts[k].b, ID_TASK_SIZE) != 0, "ids %d and %d are equal", i, k);
+  id_task_t first = id_task_random(id_job_from_int(1)); /* the block is partly used now */
+  (void)first;
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    id_task_t c = id_task_random(id_job_from_int(1));
+    _exit(write(fds[1], c.b, ID_TASK_SIZE) == ID_TASK_SIZE ? 0 : 1);
+  }
+  id_task_t p = id_task_random(id_job_from_int(1)), c;
+  ck_assert_int_eq(read(fds[0], c.b, ID_TASK_SIZE), ID_TASK_SIZE);
+  int st = 0;
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  ck_assert_msg(memcmp(p.b, c.b, ID_TASK_SIZE) != 0, "the forked child made its parent's next id");
+  close(fds[0]);
+  close(fds[1]);
+}
+END_TEST
+
 static Suite *ids_suite(void)
 {
   Suite *s = suite_create("ids");
@@ -95,6 +129,7 @@ static Suite *ids_suite(void)
   tcase_add_test(tc, test_short);
   tcase_add_test(tc, test_object_task_relation);
   tcase_add_test(tc, test_random_and_nil);
+  tcase_add_test(tc, test_random_block_and_fork);
   suite_add_tcase(s, tc);
   return s;
 }
