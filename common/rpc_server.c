@@ -698,8 +698,8 @@ int rpc_small_reads_setup(void)
 {
   /* Process-wide, as gRPC's experiments are: only the first call may touch the environment (a
    * later one, e.g. a test's second GCS, could race with threads of a running gRPC). */
-  static atomic_int done;
-  if (atomic_exchange(&done, 1))
+  static atomic_int small_reads_done;
+  if (atomic_exchange(&small_reads_done, 1))
     return grpc_is_initialized() ? RAYC_EALREADY_EXISTS : 0;
   const char *old = getenv("GRPC_EXPERIMENTS");
   if (old && strstr(old, RPC_READ_EXPERIMENT))
