@@ -105,8 +105,8 @@ static const char *const justified_globals[] = {
     "id_block",      /* common/ids.c: per thread (__thread), random bytes drawn for ids (one getrandom per ~12 ids) */
     "id_block_left", /* common/ids.c: per thread, how many of them are unused */
     "id_fork_once",  /* common/ids.c: the fork handler that empties a child's block, installed once */
-    "small_reads_done", /* common/rpc_server.c: gRPC's read experiment set once per process, before its first init */
-    "completed.0",      /* the C runtime's (crtstuff: __do_global_dtors_aux ran) */
+    "small_reads_done.0", /* common/rpc_server.c: gRPC's read experiment set once per process, before its first init */
+    "completed.0",        /* the C runtime's (crtstuff: __do_global_dtors_aux ran) */
 };
 
 static int globals_justified(const char *name)
