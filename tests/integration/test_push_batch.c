@@ -204,6 +204,10 @@ START_TEST(test_cancel_queued_in_batch)
   wait_file(started);
   for (int i = 0; i < NBX; i++)
     ck_assert_int_eq(rayc_cancel(&r[i], 0, 0), 0);
+  /* rayc_cancel sends CancelTask and returns: let the cancels reach the worker before hold ends,
+   * or the next task starts there and is cancelled while running (its run counted, its result
+   * CANCELLED). While hold runs no bx can run, so each bx is ready once its cancel is answered. */
+  rayc_wait(r, NBX, NBX, 20000, NULL);
   touch(gate);
   int64_t h[3];
   get_counts(&hold, h); /* the worker's counts when hold returned */
