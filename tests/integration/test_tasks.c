@@ -481,7 +481,10 @@ START_TEST(test_gpu_ids)
   rayc_task_opts o;
   rayc_task_opts_init(&o);
   o.num_gpus = 1;
-  int64_t ms = 800;
+  /* Long enough for the second lease (a worker to start) to arrive while the first task runs: a
+   * lease freed earlier takes the second task (lease reuse, as Ray does), and it sees GPU 0 too
+   * (failed once in CI with 800 ms). */
+  int64_t ms = 3000;
   rayc_arg a = RAYC_ARG_VAL(&ms, 8);
   rayc_ref r1 = submit("gpus", &a, 1, &o), r2 = submit("gpus", &a, 1, &o);
   rayc_ref none = submit("gpus", NULL, 0, NULL);
