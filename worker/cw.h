@@ -377,6 +377,9 @@ void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep);
  * add to a push. cw->mu held. */
 int cw_task_lends_refs(cw_t *cw, const cw_task_t *t);
 size_t cw_task_arg_bytes(cw_t *cw, const cw_task_t *t);
+/* Entry i of a PushTasks reply, unpacked (free with pb_free); *status 0, or the status (and *why) its
+ * own PushTask would have got (cw_push.c). */
+Rayc__PushTaskReply *cw_push_batch_entry(const Rayc__PushTasksReply *rep, size_t i, int *status, const char **why);
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg);
 /* cw_submit.c: puts t first in its class's queue (or takes the first); pushes queued tasks and
  * asks for leases. */

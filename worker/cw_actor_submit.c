@@ -315,24 +315,6 @@ typedef struct call_batch {
   cw_actor_call_t *c[];
 } call_batch_t;
 
-/* Entry i of a PushTasks reply, unpacked (free with pb_free); sets *status and *why when the
- * entry is missing or malformed (the call is lost), or the worker refused the call or did not run
- * it (push_error: what its own PushTask would have been answered with). */
-static Rayc__PushTaskReply *batch_entry(const Rayc__PushTasksReply *rep, size_t i, int *status, const char **why)
-{
-  Rayc__PushTaskReply *r = i < rep->n_replies
-                               ? rayc__push_task_reply__unpack(NULL, rep->replies[i].len, rep->replies[i].data)
-                               : NULL;
-  *status = 0;
-  if (r && r->n_returns > 0 && !r->push_error)
-    return r;
-  *status = r && r->push_error ? r->push_error : RAYC_EUNAVAILABLE;
-  *why = !r                         ? "the worker's PushTasks reply has no entry, or a malformed one, for this call"
-         : r->push_error_message[0] ? r->push_error_message
-                                    : "the worker did not run the call";
-  return r;
-}
-
 static void batch_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   call_batch_t *b = arg;
@@ -343,7 +325,7 @@ static void batch_done(void *arg, int status, const char *detail, ProtobufCMessa
   const char **why = xcalloc(b->n, sizeof(*why));
   for (size_t i = 0; i < b->n; i++) /* unpacked before cw->mu is taken */
     if (status == 0)
-      r[i] = batch_entry((const Rayc__PushTasksReply *)resp, i, &st[i], &why[i]);
+      r[i] = cw_push_batch_entry((const Rayc__PushTasksReply *)resp, i, &st[i], &why[i]);
     else
       st[i] = status, why[i] = detail;
   pthread_mutex_lock(&cw->mu);

@@ -150,20 +150,22 @@ typedef struct cw_batch {
   cw_task_t *t[];
 } cw_batch_t;
 
-/* Entry i of a PushTasks reply: unpacked (free with pb_free), or NULL with *why set when it is
- * missing, malformed, or empty (the worker was exiting and did not run the task). */
-static Rayc__PushTaskReply *cw_batch_entry(const Rayc__PushTasksReply *rep, size_t i, const char **why)
+/* Entry i of a PushTasks reply, unpacked (free with pb_free); *status is 0, or, with *why, the
+ * status the task's own PushTask would have got: the worker refused it or did not run it
+ * (push_error), or the entry is missing or malformed (RAYC_EUNAVAILABLE: the worker is gone). */
+Rayc__PushTaskReply *cw_push_batch_entry(const Rayc__PushTasksReply *rep, size_t i, int *status, const char **why)
 {
-  if (i >= rep->n_replies) {
-    *why = "the worker's PushTasks reply has no entry for this task";
-    return NULL;
-  }
-  Rayc__PushTaskReply *r = rayc__push_task_reply__unpack(NULL, rep->replies[i].len, rep->replies[i].data);
-  if (r && r->n_returns > 0)
+  Rayc__PushTaskReply *r = i < rep->n_replies
+                               ? rayc__push_task_reply__unpack(NULL, rep->replies[i].len, rep->replies[i].data)
+                               : NULL;
+  *status = 0;
+  if (r && r->n_returns > 0 && !r->push_error)
     return r;
-  *why = r ? "the worker exited before it ran the task" : "the worker's PushTasks reply is malformed";
-  pb_free(r);
-  return NULL;
+  *status = r && r->push_error ? r->push_error : RAYC_EUNAVAILABLE;
+  *why = !r                         ? "the worker's PushTasks reply has no entry, or a malformed one, for this task"
+         : r->push_error_message[0] ? r->push_error_message
+                                    : "the worker did not run the task";
+  return r;
 }
 
 static void cw_batch_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
@@ -172,13 +174,17 @@ static void cw_batch_done(void *arg, int status, const char *detail, ProtobufCMe
   cw_t *cw = b->c->cw;
   const Rayc__PushTasksReply *rep = (const Rayc__PushTasksReply *)resp;
   Rayc__PushTaskReply **r = xcalloc(b->n, sizeof(*r));
+  int *st = xcalloc(b->n, sizeof(*st));
   const char **why = xcalloc(b->n, sizeof(*why));
-  for (size_t i = 0; status == 0 && i < b->n; i++) /* unpacked before cw->mu is taken */
-    r[i] = cw_batch_entry(rep, i, &why[i]);
+  for (size_t i = 0; i < b->n; i++) /* unpacked before cw->mu is taken */
+    if (status == 0)
+      r[i] = cw_push_batch_entry(rep, i, &st[i], &why[i]);
+    else
+      st[i] = status, why[i] = detail;
   pthread_mutex_lock(&cw->mu);
   cw_wake_hold(cw);
   for (size_t i = 0; i < b->n; i++)
-    cw_push_settle(cw, b->t[i], b->l, status ? status : r[i] ? 0 : RAYC_EUNAVAILABLE, status ? detail : why[i], r[i]);
+    cw_push_settle(cw, b->t[i], b->l, st[i], why[i], r[i]);
   cw_push_after(cw, b->c, b->l);
   int wake = cw_wake_take(cw);
   pthread_mutex_unlock(&cw->mu);
@@ -187,6 +193,7 @@ static void cw_batch_done(void *arg, int status, const char *detail, ProtobufCMe
     pb_free(r[i]);
   pb_free(resp);
   free(why);
+  free(st);
   free(r);
   free(b);
 }
