@@ -8,6 +8,7 @@
 #include "object-store/store_client.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 static rayc_ref submit(const char *fn, const rayc_arg *args, size_t n, const rayc_task_opts *o)
 {
@@ -481,12 +482,15 @@ START_TEST(test_gpu_ids)
   rayc_task_opts o;
   rayc_task_opts_init(&o);
   o.num_gpus = 1;
-  /* Long enough for the second lease (a worker to start) to arrive while the first task runs: a
-   * lease freed earlier takes the second task (lease reuse, as Ray does), and it sees GPU 0 too
-   * (failed once in CI with 800 ms). */
-  int64_t ms = 3000;
-  rayc_arg a = RAYC_ARG_VAL(&ms, 8);
-  rayc_ref r1 = submit("gpus", &a, 1, &o), r2 = submit("gpus", &a, 1, &o);
+  /* Both tasks wait for each other before they answer, so they hold their GPUs at the same time
+   * (a lease freed early would take the second task, as Ray's lease reuse does, and see GPU 0 too:
+   * the timing-based version of this test failed that way once in CI). */
+  char dir[600];
+  snprintf(dir, sizeof(dir), "%s/gpu-rendezvous", it_temp);
+  ck_assert_int_eq(mkdir(dir, 0755), 0);
+  int64_t two = 2;
+  rayc_arg a[2] = {RAYC_ARG_VAL(dir, strlen(dir)), RAYC_ARG_VAL(&two, 8)};
+  rayc_ref r1 = submit("gpus", a, 2, &o), r2 = submit("gpus", a, 2, &o);
   rayc_ref none = submit("gpus", NULL, 0, NULL);
   char g1[64], g2[64], g0[64];
   get_str(&r1, g1, sizeof(g1));

@@ -5,6 +5,7 @@
 
 #include "tests/tasks/task_files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -284,15 +285,39 @@ static int inc_bytes(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, siz
 }
 RAYC_REMOTE(inc_bytes)
 
-/* gpus(ms) -> CUDA_VISIBLE_DEVICES as the task saw it ("" when unset), after sleeping ms. */
+/* Counts the entries of dir other than "." and ".."; -1 when it cannot be read. */
+static int count_entries(const char *dir)
+{
+  DIR *d = opendir(dir);
+  if (!d)
+    return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+  closedir(d);
+  return n;
+}
+
+/* gpus([dir, n]) -> CUDA_VISIBLE_DEVICES as the task saw it ("" when unset). With a directory and
+ * a count, a rendezvous first: the task leaves a file named after its pid in dir and waits (up to
+ * 30 s) until n tasks have, so that n tasks hold their GPUs at the same time. */
 static int gpus(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
   (void)nrets;
   const char *v = getenv("CUDA_VISIBLE_DEVICES");
   char copy[128];
   snprintf(copy, sizeof(copy), "%s", v ? v : "");
-  if (nargs)
-    usleep((useconds_t)i64(&args[0]) * 1000);
+  if (nargs == 2) {
+    char dir[400], path[480];
+    snprintf(dir, sizeof(dir), "%.*s", (int)args[0].len, (const char *)args[0].data);
+    snprintf(path, sizeof(path), "%s/%d", dir, (int)getpid());
+    int fd = open(path, O_CREAT | O_WRONLY, 0644);
+    if (fd < 0)
+      return rayc_task_fail(ctx, "gpus: cannot create the rendezvous file");
+    close(fd);
+    for (int waited = 0; waited < 30000 && count_entries(dir) < (int)i64(&args[1]); waited += 10)
+      usleep(10 * 1000);
+  }
   return rayc_return_copy(ctx, 0, copy, strlen(copy));
 }
 RAYC_REMOTE(gpus)
