@@ -300,12 +300,15 @@ static void push_done(void *arg, int status, const char *detail, ProtobufCMessag
   cw_actor_call_t *c = arg;
   cw_t *cw = c->a->cw;
   pthread_mutex_lock(&cw->mu);
+  cw_wake_hold(cw); /* the caller's get wakes after cw->mu is let go, not into a held mutex */
   cw_actor_client_t *a = c->a;
   call_settle(cw, a, c, status, detail, (const Rayc__PushTaskReply *)resp);
-  pb_free(resp);
   if (!cw->stopping)
     actor_pump(cw, a);
+  int wake = cw_wake_take(cw);
   pthread_mutex_unlock(&cw->mu);
+  cw_wake_release(cw, wake);
+  pb_free(resp);
 }
 
 /* A PushTasks call of actor calls in flight: its calls in the order sent. */
@@ -329,11 +332,14 @@ static void batch_done(void *arg, int status, const char *detail, ProtobufCMessa
     else
       st[i] = status, why[i] = detail;
   pthread_mutex_lock(&cw->mu);
+  cw_wake_hold(cw);
   for (size_t i = 0; i < b->n; i++) /* in the order sent: retries go back in order */
     call_settle(cw, a, b->c[i], st[i], why[i], r[i]);
   if (!cw->stopping)
     actor_pump(cw, a);
+  int wake = cw_wake_take(cw);
   pthread_mutex_unlock(&cw->mu);
+  cw_wake_release(cw, wake);
   for (size_t i = 0; i < b->n; i++)
     pb_free(r[i]);
   pb_free(resp);
