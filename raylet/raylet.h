@@ -332,6 +332,10 @@ void raylet_gcs_report_soon(raylet_t *r);
 void raylet_gcs_unregister(raylet_t *r, const char *reason, int drained);
 /* Tells the GCS that job finished (its driver disconnected from this node). */
 void raylet_gcs_mark_job_finished(raylet_t *r, id_job_t job, const char *reason);
+/* Sends a local worker's task events (req borrowed: packed before it returns) on to the GCS over the
+ * raylet's channel, so that workers need no GCS connection of their own for them (worker/cw_events.c).
+ * Not delivered (logged at debug) when the GCS is unreachable, as a worker's own report would be. */
+void raylet_gcs_forward_task_events(raylet_t *r, const Rayc__AddTaskEventDataRequest *req);
 
 /* raylet_jobs.c */
 void raylet_jobs_cron(raylet_t *r);

@@ -238,3 +238,19 @@ void raylet_gcs_mark_job_finished(raylet_t *r, id_job_t job, const char *reason)
   rpc_call(r->gcs, &rayc__job_info_gcs_service__descriptor, "MarkJobFinished", &req.base, GCS_CALL_TIMEOUT_MS,
            gcs_mark_job_done, r);
 }
+
+static void gcs_task_events_sent(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)arg;
+  if (status != 0 && status != RAYC_ECANCELLED)
+    log_debug("a worker's task events did not reach the GCS: %s (%s)", rayc_strerror(status), detail);
+  pb_free(resp);
+}
+
+void raylet_gcs_forward_task_events(raylet_t *r, const Rayc__AddTaskEventDataRequest *req)
+{
+  if (!r->gcs || r->stopping)
+    return;
+  rpc_call(r->gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req->base, GCS_CALL_TIMEOUT_MS,
+           gcs_task_events_sent, NULL);
+}
