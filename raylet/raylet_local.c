@@ -15,8 +15,7 @@ static void local_on_frame(void *ctx, local_conn_t *c, const uint8_t *payload, s
     return;
   }
   if (m && m->body_case == RAYC__LOCAL_MESSAGE__BODY_TASK_EVENTS) { /* the GCS checks each event */
-    raylet_gcs_forward_task_events(r, m->task_events);
-    pb_free(m);
+    raylet_gcs_forward_task_events(r, m);
     return;
   }
   if (!m || m->body_case != RAYC__LOCAL_MESSAGE__BODY_REGISTER_WORKER) {
