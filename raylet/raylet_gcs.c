@@ -11,6 +11,7 @@
 #include "common/util.h"
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -276,7 +277,8 @@ void raylet_gcs_flush_task_events(raylet_t *r, int now)
     const Rayc__AddTaskEventDataRequest *t = r->tev[i]->task_events;
     memcpy(evs + req.n_events, t->events, t->n_events * sizeof(*evs));
     req.n_events += t->n_events;
-    req.dropped += t->dropped > 0 ? t->dropped : 0;
+    if (t->dropped > 0) /* a worker's count, summed without overflowing */
+      req.dropped = t->dropped > INT64_MAX - req.dropped ? INT64_MAX : req.dropped + t->dropped;
   }
   req.events = evs;
   if (r->gcs) /* packed before rpc_call returns: the frames can go */
