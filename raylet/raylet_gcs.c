@@ -7,6 +7,7 @@
 
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/rpc_valid.h"
 #include "common/status.h"
 #include "common/util.h"
 
@@ -254,10 +255,17 @@ enum { TEV_FLUSH_MS = 1000, TEV_FLUSH_FRAMES = 1024, TEV_FLUSH_EVENTS = 10000 };
 
 void raylet_gcs_forward_task_events(raylet_t *r, Rayc__LocalMessage *m)
 {
-  if (!r->gcs) {
+  char why[300];
+  /* the GCS checks a request as a whole: one worker's broken report must not cost the others' */
+  int valid = rpc_valid_check(&m->task_events->base, NULL, why, sizeof(why)) == 0;
+  if (!valid)
+    log_warn("a local worker's task events are malformed (%s); dropped", why);
+  if (!valid || !r->gcs) {
     pb_free(m);
     return;
   }
+  if (r->ntev && r->tev_events + m->task_events->n_events > TEV_FLUSH_EVENTS)
+    raylet_gcs_flush_task_events(r, 1); /* a batch stays within what one request may carry */
   if (!r->ntev)
     r->tev_since = now_ms();
   r->tev = xrealloc(r->tev, (r->ntev + 1) * sizeof(*r->tev));

@@ -8,8 +8,13 @@
  */
 #include "itest.h"
 
+#include "common/frame.h"
+#include "proto/local.pb-c.h"
+
 #include <dirent.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 static rayc_actor create_counter(void)
@@ -177,6 +182,45 @@ START_TEST(test_actor_events_through_raylet)
 }
 END_TEST
 
+/* A local connection's malformed task_events frame (a task id of 3 bytes) is dropped by the raylet
+ * with a warning, not sent on (the GCS would refuse the whole batch it rides in, other workers'
+ * events with it); the raylet stays up and serves the next actor. */
+START_TEST(test_malformed_task_events_dropped)
+{
+  char path[700];
+  snprintf(path, sizeof(path), "%s/session_latest/sockets/raylet", it_temp);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  ck_assert_msg(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "cannot connect to %s", path);
+  uint8_t id[3] = {1, 2, 3};
+  Rayc__TaskEvent ev = RAYC__TASK_EVENT__INIT, *evp = &ev;
+  ev.task_id.data = id;
+  ev.task_id.len = sizeof(id);
+  ev.state = RAYC__TASK_STATUS__FINISHED;
+  Rayc__AddTaskEventDataRequest req = RAYC__ADD_TASK_EVENT_DATA_REQUEST__INIT;
+  req.events = &evp;
+  req.n_events = 1;
+  Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
+  m.body_case = RAYC__LOCAL_MESSAGE__BODY_TASK_EVENTS;
+  m.task_events = &req;
+  ck_assert_int_eq(frame_send_msg(fd, &m.base, -1), 0);
+  char cmd[1200];
+  snprintf(cmd, sizeof(cmd),
+           "for i in $(seq 100); do grep -q \"task events are malformed\" %s/session_latest/logs/raylet.log && exit 0; "
+           "sleep 0.1; done; exit 1",
+           it_temp);
+  ck_assert_msg(it_run(cmd) == 0, "the raylet did not drop the malformed task events");
+  close(fd);
+  it_connect();
+  rayc_actor a = create_counter();
+  ck_assert_int_gt(actor_pid(&a), 0);
+  rayc_actor_kill(&a, 1);
+  rayc_shutdown();
+}
+END_TEST
+
 int main(void)
 {
   if (it_start("libtest_tasks.so", "--num-cpus 2") != 0) {
@@ -189,6 +233,7 @@ int main(void)
   tcase_add_test(tc, test_idle_actor_sleeps);
   tcase_add_test(tc, test_killed_actor_worker_exits);
   tcase_add_test(tc, test_actor_events_through_raylet);
+  tcase_add_test(tc, test_malformed_task_events_dropped);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }
