@@ -81,12 +81,13 @@ STORE_BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/store_*.c))
 GCS_BENCH := $(B)/bench/gcs_bench
 MEMCPY_BENCH := $(B)/bench/memcpy_bench
 WAKEUP_BENCH := $(B)/bench/wakeup_bench
+PROCESS_FLOOR := $(B)/bench/process_floor
 SYSTEM_TESTS := $(patsubst tests/system/%.c,$(B)/tests/%,$(wildcard tests/system/test_*.c))
 TEST_DRIVERS := $(patsubst tests/drivers/%.c,$(B)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
 # What the tests need (make test builds no benchmark), and the benchmarks.
 TEST_BINS = $(BINS) $(LIBRAYC) $(EXAMPLES) $(TEST_DRIVERS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_HELPERS) $(SYSTEM_TESTS)
-BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH) $(MEMCPY_BENCH) $(WAKEUP_BENCH)
+BENCH_BINS = $(BENCH_TASKS) $(BENCH_ACTORS) $(STORE_BENCH) $(GCS_BENCH) $(MEMCPY_BENCH) $(WAKEUP_BENCH) $(PROCESS_FLOOR)
 all: $(TEST_BINS) $(BENCH_BINS)
 # Keep intermediate objects and generated code (pattern chains would delete them), without
 # `.SECONDARY:` for every target: that hid deleted or moved headers named in the .d files, so
@@ -195,6 +196,11 @@ $(MEMCPY_BENCH): $(B)/bench/memcpy_bench.o
 $(WAKEUP_BENCH): $(B)/bench/wakeup_bench.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# What one process per actor costs at least (fork, gRPC's start): links librayc like the zygote.
+$(PROCESS_FLOOR): $(B)/bench/process_floor.o $(LIBRAYC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(B)/lib -lrayc $(RPATH) $(LDLIBS)
 
 # Driver programs that multi-host test scripts run inside namespace hosts.
 $(B)/tests/drivers/%: $(B)/tests/drivers/%.o $(LIBRAYC)

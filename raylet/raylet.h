@@ -173,6 +173,9 @@ typedef struct raylet {
   int port;
   rpc_client_t *client;
   rpc_channel_t *gcs;
+  Rayc__LocalMessage **tev; /* workers' task_events frames for the next cron tick (raylet_gcs.c) */
+  size_t ntev, tev_events;
+  int64_t tev_since; /* when the first of them came (now_ms) */
   local_server_t *local;
   raylet_worker_t *workers;
   raylet_lease_t *leases;
@@ -332,6 +335,15 @@ void raylet_gcs_report_soon(raylet_t *r);
 void raylet_gcs_unregister(raylet_t *r, const char *reason, int drained);
 /* Tells the GCS that job finished (its driver disconnected from this node). */
 void raylet_gcs_mark_job_finished(raylet_t *r, id_job_t job, const char *reason);
+/* Takes a local worker's task_events frame (m, ownership taken) to send on to the GCS over the
+ * raylet's channel, so that workers need no GCS connection of their own for them
+ * (worker/cw_events.c). Frames wait up to a second (raylet_gcs_flush_task_events from the cron), so
+ * the reports of workers that end together (a round of actors) reach the GCS as one call. Not
+ * delivered (logged at debug) when the GCS is unreachable, as a worker's own report would be. */
+void raylet_gcs_forward_task_events(raylet_t *r, Rayc__LocalMessage *m);
+/* Sends the waiting task events as one AddTaskEventData and frees them: when now is set, or once
+ * the first has waited a second. */
+void raylet_gcs_flush_task_events(raylet_t *r, int now);
 
 /* raylet_jobs.c */
 void raylet_jobs_cron(raylet_t *r);

@@ -7,10 +7,12 @@
 
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/rpc_valid.h"
 #include "common/status.h"
 #include "common/util.h"
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -237,4 +239,63 @@ void raylet_gcs_mark_job_finished(raylet_t *r, id_job_t job, const char *reason)
   req.reason = (char *)reason;
   rpc_call(r->gcs, &rayc__job_info_gcs_service__descriptor, "MarkJobFinished", &req.base, GCS_CALL_TIMEOUT_MS,
            gcs_mark_job_done, r);
+}
+
+static void gcs_task_events_sent(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)arg;
+  if (status != 0 && status != RAYC_ECANCELLED)
+    log_debug("a worker's task events did not reach the GCS: %s (%s)", rayc_strerror(status), detail);
+  pb_free(resp);
+}
+
+/* Workers' reports wait up to TEV_FLUSH_MS (a worker's own report period) and are sent as one call;
+ * waiting frames or events past the other two limits go at once. */
+enum { TEV_FLUSH_MS = 1000, TEV_FLUSH_FRAMES = 1024, TEV_FLUSH_EVENTS = 10000 };
+
+void raylet_gcs_forward_task_events(raylet_t *r, Rayc__LocalMessage *m)
+{
+  char why[300];
+  /* the GCS checks a request as a whole: one worker's broken report must not cost the others' */
+  int valid = rpc_valid_check(&m->task_events->base, NULL, why, sizeof(why)) == 0;
+  if (!valid)
+    log_warn("a local worker's task events are malformed (%s); dropped", why);
+  if (!valid || !r->gcs) {
+    pb_free(m);
+    return;
+  }
+  if (r->ntev && r->tev_events + m->task_events->n_events > TEV_FLUSH_EVENTS)
+    raylet_gcs_flush_task_events(r, 1); /* a batch stays within what one request may carry */
+  if (!r->ntev)
+    r->tev_since = now_ms();
+  r->tev = xrealloc(r->tev, (r->ntev + 1) * sizeof(*r->tev));
+  r->tev[r->ntev++] = m;
+  r->tev_events += m->task_events->n_events;
+  if (r->ntev >= TEV_FLUSH_FRAMES || r->tev_events >= TEV_FLUSH_EVENTS)
+    raylet_gcs_flush_task_events(r, 1);
+}
+
+void raylet_gcs_flush_task_events(raylet_t *r, int now)
+{
+  if (!r->ntev || (!now && now_ms() - r->tev_since < TEV_FLUSH_MS))
+    return;
+  Rayc__TaskEvent **evs = xcalloc(r->tev_events ? r->tev_events : 1, sizeof(*evs));
+  Rayc__AddTaskEventDataRequest req = RAYC__ADD_TASK_EVENT_DATA_REQUEST__INIT;
+  for (size_t i = 0; i < r->ntev; i++) {
+    const Rayc__AddTaskEventDataRequest *t = r->tev[i]->task_events;
+    memcpy(evs + req.n_events, t->events, t->n_events * sizeof(*evs));
+    req.n_events += t->n_events;
+    if (t->dropped > 0) /* a worker's count, summed without overflowing */
+      req.dropped = t->dropped > INT64_MAX - req.dropped ? INT64_MAX : req.dropped + t->dropped;
+  }
+  req.events = evs;
+  if (r->gcs) /* packed before rpc_call returns: the frames can go */
+    rpc_call(r->gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base, GCS_CALL_TIMEOUT_MS,
+             gcs_task_events_sent, NULL);
+  for (size_t i = 0; i < r->ntev; i++)
+    pb_free(r->tev[i]);
+  free(evs);
+  free(r->tev);
+  r->tev = NULL;
+  r->ntev = r->tev_events = 0;
 }

@@ -14,6 +14,10 @@ static void local_on_frame(void *ctx, local_conn_t *c, const uint8_t *payload, s
     pb_free(m);
     return;
   }
+  if (m && m->body_case == RAYC__LOCAL_MESSAGE__BODY_TASK_EVENTS) { /* the GCS checks each event */
+    raylet_gcs_forward_task_events(r, m);
+    return;
+  }
   if (!m || m->body_case != RAYC__LOCAL_MESSAGE__BODY_REGISTER_WORKER) {
     log_warn("local connection %llu (pid %d) sent a malformed or unexpected frame; closing it",
              (unsigned long long)local_conn_id(c), (int)local_conn_pid(c));

@@ -5,6 +5,7 @@
  */
 #include "worker/cw_events.h"
 
+#include "common/frame.h"
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/pb.h"
@@ -209,11 +210,54 @@ static rpc_channel_t *cw_events_gcs(cw_t *cw)
   return ch;
 }
 
-void cw_events_flush(cw_t *cw, int wait_ms)
+/* A worker hands a report of at most this many bytes to its raylet, which sends it on to the GCS over
+ * the channel it keeps: a short-lived worker (an actor's: a constructor and a few calls) then never
+ * opens a GCS connection of its own, which cost it ~2 ms of CPU and the GCS an accepted connection
+ * and a channel stack per actor (docs/PERFORMANCE.md, session 9). A busy worker's larger reports
+ * keep going straight to the GCS, so the raylet does not copy a task-heavy node's events. */
+enum { CW_EVENTS_VIA_RAYLET_MAX = 64 * 1024 };
+
+/* A worker registered with its raylet (drivers keep their own GCS channel for everything). */
+static int cw_events_raylet_path(const cw_t *cw)
+{
+  return cw->is_worker && cw->raylet_fd >= 0 && !cw->gcs;
+}
+
+/* Sends req through the raylet's local connection; 0 when it was handed over. The GCS merges
+ * events monotonically, so reports that take either path may arrive in any order. */
+static int cw_events_via_raylet(cw_t *cw, Rayc__AddTaskEventDataRequest *req)
+{
+  if (!cw_events_raylet_path(cw) || protobuf_c_message_get_packed_size(&req->base) > CW_EVENTS_VIA_RAYLET_MAX)
+    return -1;
+  Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
+  m.body_case = RAYC__LOCAL_MESSAGE__BODY_TASK_EVENTS;
+  m.task_events = req;
+  pthread_mutex_lock(&cw_proc.send_mu);
+  int rc = frame_send_msg(cw->raylet_fd, &m.base, -1);
+  pthread_mutex_unlock(&cw_proc.send_mu);
+  return rc;
+}
+
+/* Sends req to the GCS over this process's own channel (waiting up to wait_ms when > 0). */
+static void cw_events_to_gcs(cw_t *cw, Rayc__AddTaskEventDataRequest *req, int wait_ms)
 {
   rpc_channel_t *gcs = cw_events_gcs(cw);
   if (!gcs)
     return;
+  if (wait_ms > 0) {
+    ProtobufCMessage *resp = NULL;
+    if (rpc_call_sync(gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req->base, wait_ms, &resp,
+                      NULL) == 0)
+      pb_free(resp);
+  } else {
+    rpc_call(gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req->base, 10000, cw_events_sent, NULL);
+  }
+}
+
+void cw_events_flush(cw_t *cw, int wait_ms)
+{
+  if (!cw_events_raylet_path(cw) && !cw_events_gcs(cw))
+    return; /* nowhere to send them yet: they wait in the buffer */
   cw_ev_t *evs;
   uint64_t dropped;
   size_t n = cw_events_take(&evs, &dropped);
@@ -226,14 +270,8 @@ void cw_events_flush(cw_t *cw, int wait_ms)
   req.events = ptrs;
   req.n_events = n;
   req.dropped = (int64_t)dropped;
-  if (wait_ms > 0) {
-    ProtobufCMessage *resp = NULL;
-    if (rpc_call_sync(gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base, wait_ms, &resp,
-                      NULL) == 0)
-      pb_free(resp);
-  } else {
-    rpc_call(gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base, 10000, cw_events_sent, NULL);
-  }
+  if (cw_events_via_raylet(cw, &req) != 0)
+    cw_events_to_gcs(cw, &req, wait_ms);
   for (size_t i = 0; i < n; i++)
     free(evs[i].error);
   free(evs);

@@ -6,7 +6,8 @@
  * cw->mu, so callers may hold cw->mu or not), and does no I/O: a task submitted, run and finished
  * within a second costs one entry and one event on the wire. The core worker's background thread
  * sends the buffer to the GCS once a second (AddTaskEventData, asynchronous: the task path never
- * waits for it), and cw_destroy() sends what is left. At most CW_EVENTS_MAX attempts are buffered
+ * waits for it; a worker's small reports go through its raylet, which sends them on), and
+ * cw_destroy() sends what is left. At most CW_EVENTS_MAX attempts are buffered
  * between reports; changes past that are dropped and counted, and the count goes with the next
  * report. RAYC_TASK_EVENTS=0 turns recording off.
  */

@@ -2,9 +2,10 @@
  * A worker's quick exit (issue 17). Ray's core worker ends with QuickExit() (_Exit after its logs
  * are flushed) rather than tearing its gRPC stack down; so does a rayc worker that has nothing to
  * hand back: once its server has sent every reply (rpc_server_destroy waits for them) and its
- * task events have gone to the GCS, what is left is memory, threads and sockets that the kernel
- * reclaims at _exit in a fraction of what gRPC's orderly shutdown, the core worker's frees and
- * ~80 libraries' destructors cost (~10 ms of CPU per worker, docs/PERFORMANCE.md).
+ * task events have gone to the GCS (or to its raylet, which sends them on), what is left is
+ * memory, threads and sockets that the kernel reclaims at _exit in a fraction of what gRPC's
+ * orderly shutdown, the core worker's frees and ~80 libraries' destructors cost (~10 ms of CPU
+ * per worker, docs/PERFORMANCE.md).
  *
  * A worker that holds leases, refs borrowed from or lent to other processes, parked status waits
  * or actor handles takes the orderly path (cw_destroy), which returns the leases and tells the

@@ -2,13 +2,19 @@
  * Integration tests of an actor worker's life (issue 17, docs/PERFORMANCE.md "Actor worker
  * process") against a real head node: an idle actor's worker does not wake (its background thread
  * sleeps while nothing is pending, and a call still wakes it), and a killed actor's worker exits
- * at once with the raylet logging what the worker cost over its whole life.
+ * at once with the raylet logging what the worker cost over its whole life, and an actor's worker
+ * reports its task events through its raylet, holding no connection to the GCS of its own.
  * The actor class is TCounter (tests/tasks/test_actors_lib.c).
  */
 #include "itest.h"
 
+#include "common/frame.h"
+#include "proto/local.pb-c.h"
+
 #include <dirent.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 static rayc_actor create_counter(void)
@@ -112,6 +118,109 @@ START_TEST(test_killed_actor_worker_exits)
 }
 END_TEST
 
+/* The TCP connections process pid holds to port (established), read from /proc. */
+static int connections_to(long pid, int port)
+{
+  char path[512], link[128], line[512];
+  long inodes[512];
+  size_t n = 0;
+  snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+  DIR *d = opendir(path);
+  for (struct dirent *e; d && (e = readdir(d)) && n < 512;) {
+    snprintf(path, sizeof(path), "/proc/%ld/fd/%s", pid, e->d_name);
+    ssize_t k = readlink(path, link, sizeof(link) - 1);
+    link[k > 0 ? k : 0] = '\0';
+    if (sscanf(link, "socket:[%ld]", &inodes[n]) == 1)
+      n++;
+  }
+  if (d)
+    closedir(d);
+  int count = 0;
+  for (int v6 = 0; v6 < 2; v6++) { /* a dual-stack socket shows in tcp6 (::ffff:127.0.0.1) */
+    snprintf(path, sizeof(path), "/proc/%ld/net/tcp%s", pid, v6 ? "6" : "");
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+      unsigned rport, st;
+      long inode;
+      if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%*x %*[0-9A-Fa-f]:%x %x %*x:%*x %*x:%*x %*x %*d %*d %ld", &rport, &st,
+                 &inode) != 3)
+        continue;
+      for (size_t i = 0; i < n; i++)
+        count += (int)rport == port && st == 1 && inodes[i] == inode;
+    }
+    if (f)
+      fclose(f);
+  }
+  return count;
+}
+
+/* An actor's worker sends its task events through its raylet's local connection (the raylet
+ * sends them on): the constructor and a call show up FINISHED in `rayc list tasks` with the
+ * worker's pid, and the worker holds no connection to the GCS (before, it opened one just for
+ * these reports: a connection and ~2 ms of CPU per actor). */
+START_TEST(test_actor_events_through_raylet)
+{
+  it_connect();
+  rayc_actor a = create_counter();
+  long pid = (long)actor_pid(&a);
+  char cmd[2600];
+  snprintf(cmd, sizeof(cmd),
+           "for i in $(seq 100); do %s/bin/rayc list tasks --temp-dir %s --limit 0 --format json | "
+           "awk '/\"state\"/ { s = $2 } /\"worker_pid\": %ld,/ { n += s == \"\\\"FINISHED\\\",\" } "
+           "END { exit n >= 2 ? 0 : 1 }' && exit 0; sleep 0.1; done; exit 1",
+           it_build, it_temp, pid);
+  ck_assert_msg(it_run(cmd) == 0, "the actor's constructor and call are not FINISHED in rayc list tasks (worker %ld)",
+                pid);
+  const char *colon = strrchr(it_address, ':');
+  int gcs_port = colon ? atoi(colon + 1) : 0;
+  ck_assert_int_gt(gcs_port, 0);
+  int held = connections_to(pid, gcs_port);
+  ck_assert_msg(held == 0, "the actor's worker %ld holds %d connection(s) to the GCS (port %d)", pid, held, gcs_port);
+  ck_assert_int_eq(actor_pid(&a), pid); /* and it still answers */
+  rayc_actor_kill(&a, 1);
+  rayc_shutdown();
+}
+END_TEST
+
+/* A local connection's malformed task_events frame (a task id of 3 bytes) is dropped by the raylet
+ * with a warning, not sent on (the GCS would refuse the whole batch it rides in, other workers'
+ * events with it); the raylet stays up and serves the next actor. */
+START_TEST(test_malformed_task_events_dropped)
+{
+  char path[700];
+  snprintf(path, sizeof(path), "%s/session_latest/sockets/raylet", it_temp);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  ck_assert_msg(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "cannot connect to %s", path);
+  uint8_t id[3] = {1, 2, 3};
+  Rayc__TaskEvent ev = RAYC__TASK_EVENT__INIT, *evp = &ev;
+  ev.task_id.data = id;
+  ev.task_id.len = sizeof(id);
+  ev.state = RAYC__TASK_STATUS__FINISHED;
+  Rayc__AddTaskEventDataRequest req = RAYC__ADD_TASK_EVENT_DATA_REQUEST__INIT;
+  req.events = &evp;
+  req.n_events = 1;
+  Rayc__LocalMessage m = RAYC__LOCAL_MESSAGE__INIT;
+  m.body_case = RAYC__LOCAL_MESSAGE__BODY_TASK_EVENTS;
+  m.task_events = &req;
+  ck_assert_int_eq(frame_send_msg(fd, &m.base, -1), 0);
+  char cmd[1200];
+  snprintf(cmd, sizeof(cmd),
+           "for i in $(seq 100); do grep -q \"task events are malformed\" %s/session_latest/logs/raylet.log && exit 0; "
+           "sleep 0.1; done; exit 1",
+           it_temp);
+  ck_assert_msg(it_run(cmd) == 0, "the raylet did not drop the malformed task events");
+  close(fd);
+  it_connect();
+  rayc_actor a = create_counter();
+  ck_assert_int_gt(actor_pid(&a), 0);
+  rayc_actor_kill(&a, 1);
+  rayc_shutdown();
+}
+END_TEST
+
 int main(void)
 {
   if (it_start("libtest_tasks.so", "--num-cpus 2") != 0) {
@@ -123,6 +232,8 @@ int main(void)
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_idle_actor_sleeps);
   tcase_add_test(tc, test_killed_actor_worker_exits);
+  tcase_add_test(tc, test_actor_events_through_raylet);
+  tcase_add_test(tc, test_malformed_task_events_dropped);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }
