@@ -262,16 +262,18 @@ typedef struct pg_batch {
 } pg_batch_t;
 
 typedef struct pg_pass {
-  pg_cand_t *c;
+  pg_cand_t *c; /* NULL until a group wants placement (cron passes often find none) */
   int nc;
   pg_batch_t *b;
   size_t nb;
 } pg_pass_t;
 
+/* Fills the pass's candidates, once (a pass that finds no group to place builds none). */
 static void pg_pass_init(gcs_pgs_t *m, pg_pass_t *p)
 {
   gcs_nodes_t *t = &m->s->nodes;
-  memset(p, 0, sizeof(*p));
+  if (p->c)
+    return;
   p->c = xcalloc(t->n ? t->n : 1, sizeof(*p->c));
   p->b = xcalloc(t->n ? t->n : 1, sizeof(*p->b));
   for (size_t k = 0; k < t->n; k++) {
@@ -701,6 +703,7 @@ static void pg_pass_add(gcs_pgs_t *m, pg_pass_t *p, gcs_pg_t *g)
 {
   char *why = NULL;
   g->retry_at_ms = 0;
+  pg_pass_init(m, p);
   if (pg_choose(m, p, g, &why) != 0) {
     char hex[2 * ID_PG_SIZE + 1];
     if (!*g->info->state_detail || strcmp(g->info->state_detail, why) != 0)
@@ -747,8 +750,7 @@ static void pg_pass_send(gcs_pgs_t *m, pg_pass_t *p)
 
 void gcs_pg_schedule(gcs_pgs_t *m, gcs_pg_t *g)
 {
-  pg_pass_t p;
-  pg_pass_init(m, &p);
+  pg_pass_t p = {0};
   pg_pass_add(m, &p, g);
   pg_pass_send(m, &p);
 }
@@ -767,8 +769,7 @@ void gcs_pg_schedule_next(gcs_pgs_t *m)
   if (m->nwaiting == 0 || m->busy || m->stopping) /* the table keeps up to GCS_PG_REMOVED_KEPT removed groups */
     return;
   int64_t now = now_ms();
-  pg_pass_t p;
-  pg_pass_init(m, &p);
+  pg_pass_t p = {0};
   for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);) {
     gcs_pg_t *g = it.value;
     if (pg_wants_placement(g, now))
