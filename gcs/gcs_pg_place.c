@@ -17,21 +17,7 @@
 
 /* ---- talking to raylets ---- */
 
-typedef struct pg_step {
-  gcs_pgs_t *m;
-  uint8_t id[ID_PG_SIZE];
-  uint32_t gen;
-  id_node_t node;
-  int index;                   /* a cancel's bundle index (-1: all of the group's bundles there) */
-  int64_t delay_ms;            /* a cancel's last retry delay (0: first attempt) */
-  uint8_t (*more)[ID_PG_SIZE]; /* owned: removed groups whose return the call carries (a prepare's */
-  size_t nmore;                /* returns, a cancel's more_groups), retried one by one if it fails */
-  uint8_t (*ids)[ID_PG_SIZE];  /* owned: a prepare for several groups (pg_send_batch): theirs, */
-  uint32_t *gens;              /* with the gen each had when it was sent; nids 0: the group is id */
-  size_t nids;
-} pg_step_t;
-
-static void step_free(pg_step_t *st)
+void gcs_pg_step_free(gcs_pg_step_t *st)
 {
   free(st->more);
   free(st->ids);
@@ -40,7 +26,7 @@ static void step_free(pg_step_t *st)
 }
 
 /* The ids as protobuf bytes (new array, pointing into ids). */
-static ProtobufCBinaryData *pg_ids_pb(uint8_t (*ids)[ID_PG_SIZE], size_t n)
+ProtobufCBinaryData *gcs_pg_ids_pb(uint8_t (*ids)[ID_PG_SIZE], size_t n)
 {
   ProtobufCBinaryData *v = xcalloc(n ? n : 1, sizeof(*v));
   for (size_t i = 0; i < n; i++)
@@ -48,21 +34,9 @@ static ProtobufCBinaryData *pg_ids_pb(uint8_t (*ids)[ID_PG_SIZE], size_t n)
   return v;
 }
 
-/* A CancelResourceReserve that failed (the raylet could not be reached, or did not answer in
- * PG_CANCEL_MS): sent again after delay_ms, doubling up to PG_CANCEL_RETRY_MAX_MS, while its node
- * is ALIVE (a dead node's bundles die with it) and the group does not hold the bundle there again
- * (placed anew on the same node: the new reservation must stay). */
-struct gcs_pg_cancel {
-  uint8_t id[ID_PG_SIZE];
-  id_node_t node;
-  int index;
-  int64_t delay_ms, at_ms;
-  struct gcs_pg_cancel *next;
-};
-
-static pg_step_t *step_new(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node)
+static gcs_pg_step_t *step_new(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node)
 {
-  pg_step_t *st = xcalloc(1, sizeof(*st));
+  gcs_pg_step_t *st = xcalloc(1, sizeof(*st));
   st->m = m;
   memcpy(st->id, g->id, ID_PG_SIZE);
   st->gen = g->gen;
@@ -70,13 +44,13 @@ static pg_step_t *step_new(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *nod
   return st;
 }
 
-static gcs_node_t *pg_alive_node(gcs_pgs_t *m, const id_node_t *id)
+gcs_node_t *gcs_pg_alive_node(gcs_pgs_t *m, const id_node_t *id)
 {
   gcs_node_t *n = gcs_nodes_find(&m->s->nodes, id->b, ID_NODE_SIZE);
   return n && n->state == GCS_NODE_ALIVE && n->info && n->info->raylet_port > 0 ? n : NULL;
 }
 
-static rpc_channel_t *pg_raylet(gcs_pgs_t *m, const gcs_node_t *n)
+rpc_channel_t *gcs_pg_raylet(gcs_pgs_t *m, const gcs_node_t *n)
 {
   char target[96];
   int v6 = strchr(n->info->ip, ':') != NULL;
@@ -85,159 +59,12 @@ static rpc_channel_t *pg_raylet(gcs_pgs_t *m, const gcs_node_t *n)
 }
 
 /* A raylet's answer carries its resources: fresher than its last heartbeat. */
-static void pg_node_resources(gcs_pgs_t *m, const id_node_t *id, Rayc__ResourceEntry **avail, size_t navail,
+void gcs_pg_node_resources(gcs_pgs_t *m, const id_node_t *id, Rayc__ResourceEntry **avail, size_t navail,
                               Rayc__ResourceEntry **total, size_t ntotal, int64_t seq)
 {
-  gcs_node_t *n = pg_alive_node(m, id);
+  gcs_node_t *n = gcs_pg_alive_node(m, id);
   if (n && ntotal > 0)
     gcs_nodes_set_resources(&m->s->nodes, n, avail, navail, total, ntotal, seq);
-}
-
-static void pg_kick(gcs_pgs_t *m);
-
-/* Queues the cancel of group id's bundle index on st's node to be sent again (see struct
- * gcs_pg_cancel). */
-static void pg_cancel_later_id(gcs_pgs_t *m, const pg_step_t *st, const uint8_t *id, int index, const char *why)
-{
-  struct gcs_pg_cancel *c = xcalloc(1, sizeof(*c));
-  memcpy(c->id, id, ID_PG_SIZE);
-  c->node = st->node;
-  c->index = index;
-  c->delay_ms = st->delay_ms ? 2 * st->delay_ms : PG_CANCEL_RETRY_MS;
-  if (c->delay_ms > PG_CANCEL_RETRY_MAX_MS)
-    c->delay_ms = PG_CANCEL_RETRY_MAX_MS;
-  c->at_ms = now_ms() + c->delay_ms;
-  c->next = m->cancels;
-  m->cancels = c;
-  char hex[2 * ID_PG_SIZE + 1], node[9];
-  id_hex(id, ID_PG_SIZE, hex);
-  log_info("placement group %s: returning its bundles on node %s failed (%s); retrying in %lld ms", hex,
-           id_short(st->node.b, ID_NODE_SIZE, node), why, (long long)c->delay_ms);
-}
-
-/* Queues the returns st carried (st->more) to be sent again, one cancel per group; skip (NULL:
- * none) is left out. */
-static void pg_more_later(gcs_pgs_t *m, const pg_step_t *st, const uint8_t *skip, const char *why)
-{
-  for (size_t i = 0; i < st->nmore; i++)
-    if (!skip || memcmp(st->more[i], skip, ID_PG_SIZE) != 0)
-      pg_cancel_later_id(m, st, st->more[i], -1, why);
-}
-
-/* Queues st's cancel (and the returns it carried) to be sent again. */
-static void pg_cancel_later(gcs_pgs_t *m, const pg_step_t *st, const char *why)
-{
-  pg_cancel_later_id(m, st, st->id, st->index, why);
-  pg_more_later(m, st, st->id, why);
-}
-
-static void cancel_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
-{
-  pg_step_t *st = arg;
-  Rayc__CancelResourceReserveReply *rep = (Rayc__CancelResourceReserveReply *)resp;
-  if (status == 0 && !st->m->stopping) {
-    pg_node_resources(st->m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
-                      rep->n_resources_total, rep->report_seq);
-    if (rep->cancelled > 0) /* resources came back: groups waiting for them try now */
-      pg_kick(st->m);
-  } else if (status != 0 && !st->m->stopping && pg_alive_node(st->m, &st->node))
-    pg_cancel_later(st->m, st, detail && *detail ? detail : rayc_strerror(status));
-  pb_free(resp);
-  step_free(st);
-}
-
-/* Sends one CancelResourceReserve for group id's bundle index (-1: all) on node. */
-static void pg_cancel_send(gcs_pgs_t *m, const uint8_t *id, const id_node_t *node, int index, int64_t delay_ms)
-{
-  gcs_node_t *n = pg_alive_node(m, node);
-  if (!n || m->stopping)
-    return;
-  Rayc__CancelResourceReserveRequest req = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
-  req.placement_group_id = pb_bytes(id, ID_PG_SIZE);
-  req.bundle_index = index;
-  pg_step_t *st = xcalloc(1, sizeof(*st));
-  st->m = m;
-  memcpy(st->id, id, ID_PG_SIZE);
-  st->node = *node;
-  st->index = index;
-  st->delay_ms = delay_ms;
-  if (rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CancelResourceReserve", &req.base,
-               PG_CANCEL_MS, cancel_done, st) != 0)
-    free(st);
-}
-
-void gcs_pg_return_send(gcs_pgs_t *m, const id_node_t *node, uint8_t (*ids)[ID_PG_SIZE], size_t n)
-{
-  gcs_node_t *nd = pg_alive_node(m, node);
-  if (!nd || m->stopping || n == 0) { /* a dead node's bundles died with it */
-    free(ids);
-    return;
-  }
-  Rayc__CancelResourceReserveRequest req = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
-  req.placement_group_id = pb_bytes(ids[0], ID_PG_SIZE);
-  req.bundle_index = -1;
-  req.more_groups = pg_ids_pb(ids + 1, n - 1);
-  req.n_more_groups = n - 1;
-  pg_step_t *st = xcalloc(1, sizeof(*st));
-  st->m = m;
-  memcpy(st->id, ids[0], ID_PG_SIZE);
-  st->node = *node;
-  st->index = -1;
-  st->more = ids; /* ids[0] again on a failure: skipped there (st->id is retried) */
-  st->nmore = n;
-  if (rpc_call(pg_raylet(m, nd), &rayc__node_manager_service__descriptor, "CancelResourceReserve", &req.base,
-               PG_CANCEL_MS, cancel_done, st) != 0) {
-    pg_more_later(m, st, NULL, "the call could not be made");
-    step_free(st);
-  }
-  free(req.more_groups);
-}
-
-/* Asks a node to return the group's bundle index (-1: all of the group's bundles there). */
-static void pg_cancel_on(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node, int index)
-{
-  pg_cancel_send(m, g->id, node, index, 0);
-}
-
-/* Whether live group id holds (or is reserving) bundle index (-1: any) on node. */
-static int pg_holds(gcs_pgs_t *m, const uint8_t *id, const id_node_t *node, int index)
-{
-  gcs_pg_t *g = hmap_get(&m->by_id, id, ID_PG_SIZE);
-  if (!g || !gcs_pg_live(g))
-    return 0;
-  for (size_t i = 0; i < g->info->n_bundles; i++) {
-    const ProtobufCBinaryData *on = &g->info->bundles[i]->node_id;
-    if (index >= 0 && (size_t)index != i)
-      continue;
-    if ((on->len == ID_NODE_SIZE && memcmp(on->data, node->b, ID_NODE_SIZE) == 0) ||
-        (g->trying[i] && memcmp(g->try_node[i].b, node->b, ID_NODE_SIZE) == 0))
-      return 1;
-  }
-  return 0;
-}
-
-void gcs_pg_cancels_cron(gcs_pgs_t *m, int64_t now)
-{
-  for (struct gcs_pg_cancel **pp = &m->cancels; *pp;) {
-    struct gcs_pg_cancel *c = *pp;
-    if (c->at_ms > now) {
-      pp = &c->next;
-      continue;
-    }
-    *pp = c->next;
-    if (!pg_holds(m, c->id, &c->node, c->index))
-      pg_cancel_send(m, c->id, &c->node, c->index, c->delay_ms);
-    free(c);
-  }
-}
-
-void gcs_pg_cancels_release(gcs_pgs_t *m)
-{
-  while (m->cancels) {
-    struct gcs_pg_cancel *c = m->cancels;
-    m->cancels = c->next;
-    free(c);
-  }
 }
 
 /* ---- choosing nodes ---- */
@@ -440,7 +267,7 @@ void gcs_pg_attempt_failed(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
 {
   for (size_t i = 0; i < g->info->n_bundles; i++)
     if (g->trying[i])
-      pg_cancel_on(m, g, &g->try_node[i], (int)i);
+      gcs_pg_cancel_on(m, g, &g->try_node[i], (int)i);
   memset(g->trying, 0, g->info->n_bundles);
   g->gen++;
   g->committing = 0;
@@ -516,7 +343,7 @@ static void pg_step_answer(gcs_pgs_t *m, const uint8_t *id, uint32_t gen, const 
   if (!g || g->gen != gen || !gcs_pg_live(g)) {
     /* abandoned (removed, or a node died meanwhile): give back what this step reserved */
     if (g && !gcs_pg_live(g) && kept)
-      pg_cancel_on(m, g, node, -1);
+      gcs_pg_cancel_on(m, g, node, -1);
     return;
   }
   if (!ok)
@@ -542,7 +369,7 @@ static int pg_id_in(const ProtobufCBinaryData *v, size_t n, const uint8_t *id)
 }
 
 /* The answer to a prepare for several groups on one node (pg_send_batch): each group kept or not. */
-static void batch_answers(pg_step_t *st, int status, const Rayc__PrepareBundleResourcesReply *rep)
+static void batch_answers(gcs_pg_step_t *st, int status, const Rayc__PrepareBundleResourcesReply *rep)
 {
   for (size_t j = 0; j < st->nids; j++) {
     /* success false without failed_groups: none kept (all or nothing, as for one group) */
@@ -557,11 +384,11 @@ static void batch_answers(pg_step_t *st, int status, const Rayc__PrepareBundleRe
 
 static void phase_done(void *arg, int status, const char *detail, ProtobufCMessage *resp, int commit)
 {
-  pg_step_t *st = arg;
+  gcs_pg_step_t *st = arg;
   gcs_pgs_t *m = st->m;
   int ok = status == 0, committed = 0;
   if (!ok && st->nmore && !m->stopping) /* the returns it carried may not have arrived */
-    pg_more_later(m, st, NULL, detail && *detail ? detail : rayc_strerror(status));
+    gcs_pg_more_later(m, st, NULL, detail && *detail ? detail : rayc_strerror(status));
   if (status != 0 && !m->stopping)
     log_warn("placement group: %s on a raylet failed: %s (%s)", commit ? "commit" : "prepare", rayc_strerror(status),
              detail ? detail : "");
@@ -570,11 +397,11 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
     ok = rep->success;
     committed = ok && rep->committed;
     if (!m->stopping)
-      pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
+      gcs_pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
                         rep->n_resources_total, rep->report_seq);
   } else if (ok && !m->stopping) {
     Rayc__CommitBundleResourcesReply *rep = (Rayc__CommitBundleResourcesReply *)resp;
-    pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
+    gcs_pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
                       rep->n_resources_total, rep->report_seq);
   }
   if (m->stopping)
@@ -586,7 +413,7 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
   if (!m->stopping && !m->busy)
     gcs_pg_schedule_next(m);
   pb_free(resp);
-  step_free(st);
+  gcs_pg_step_free(st);
 }
 
 static void prepare_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
@@ -609,16 +436,16 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
   g->committing = commit;
   g->gen++;
   for (size_t k = 0; k < nn; k++) {
-    gcs_node_t *n = pg_alive_node(m, &nodes[k]);
+    gcs_node_t *n = gcs_pg_alive_node(m, &nodes[k]);
     size_t ns;
     Rayc__BundleSpec **specs = pg_specs_for(g, &nodes[k], &ns);
-    pg_step_t *st = step_new(m, g, &nodes[k]);
+    gcs_pg_step_t *st = step_new(m, g, &nodes[k]);
     int rc = RAYC_EUNAVAILABLE;
     if (n && commit) {
       Rayc__CommitBundleResourcesRequest req = RAYC__COMMIT_BUNDLE_RESOURCES_REQUEST__INIT;
       req.bundles = specs;
       req.n_bundles = ns;
-      rc = rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CommitBundleResources", &req.base,
+      rc = rpc_call(gcs_pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CommitBundleResources", &req.base,
                     PG_RPC_MS, commit_done, st);
     } else if (n) {
       Rayc__PrepareBundleResourcesRequest req = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
@@ -626,9 +453,9 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
       req.n_bundles = ns;
       req.commit = nn == 1; /* the whole attempt on one node: prepare and commit in one call */
       st->more = gcs_pg_return_take(m, &nodes[k], &st->nmore); /* counted free when choosing */
-      req.returns = pg_ids_pb(st->more, st->nmore);
+      req.returns = gcs_pg_ids_pb(st->more, st->nmore);
       req.n_returns = st->nmore;
-      rc = rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
+      rc = rpc_call(gcs_pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
                     PG_RPC_MS, prepare_done, st);
       free(req.returns);
     }
@@ -636,8 +463,8 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
     if (rc == 0) {
       g->in_flight++;
     } else {
-      pg_more_later(m, st, NULL, "the call could not be made");
-      step_free(st);
+      gcs_pg_more_later(m, st, NULL, "the call could not be made");
+      gcs_pg_step_free(st);
       g->failed = 1;
     }
   }
@@ -650,8 +477,8 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
  * of batch b: all their bundles are on b's node. Each group is fitted on its own there. */
 static void pg_send_batch(gcs_pgs_t *m, pg_batch_t *b)
 {
-  gcs_node_t *n = pg_alive_node(m, &b->node);
-  pg_step_t *st = xcalloc(1, sizeof(*st));
+  gcs_node_t *n = gcs_pg_alive_node(m, &b->node);
+  gcs_pg_step_t *st = xcalloc(1, sizeof(*st));
   st->m = m;
   st->node = b->node;
   st->ids = xcalloc(b->n, ID_PG_SIZE);
@@ -682,19 +509,19 @@ static void pg_send_batch(gcs_pgs_t *m, pg_batch_t *b)
     req.n_bundles = nspecs;
     req.commit = 1;
     st->more = gcs_pg_return_take(m, &b->node, &st->nmore); /* counted free when choosing */
-    req.returns = pg_ids_pb(st->more, st->nmore);
+    req.returns = gcs_pg_ids_pb(st->more, st->nmore);
     req.n_returns = st->nmore;
-    rc = rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
+    rc = rpc_call(gcs_pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
                   PG_RPC_MS, prepare_done, st);
     free(req.returns);
   }
   pg_specs_free(specs, nspecs);
   if (rc == 0)
     return;
-  pg_more_later(m, st, NULL, "the call could not be made");
+  gcs_pg_more_later(m, st, NULL, "the call could not be made");
   for (size_t j = 0; j < b->n; j++)
     gcs_pg_attempt_failed(m, b->v[j], "the chosen nodes could not be reached");
-  step_free(st);
+  gcs_pg_step_free(st);
 }
 
 /* Chooses nodes for g in pass p: an attempt on one node joins that node's batch, one on several
@@ -779,7 +606,7 @@ void gcs_pg_schedule_next(gcs_pgs_t *m)
 }
 
 /* Makes every group that waits for resources try again now. */
-static void pg_kick(gcs_pgs_t *m)
+void gcs_pg_kick(gcs_pgs_t *m)
 {
   /* the group being placed needs no kick: scan only when another one waits */
   size_t busy_waits = m->busy; /* groups being placed wait too */
@@ -875,7 +702,7 @@ void gcs_pg_remove(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
   g->info->n_return_nodes = 0;
   free(rn);
   for (size_t j = 0; j < nnow; j++)
-    pg_cancel_on(m, g, &now[j], -1);
+    gcs_pg_cancel_on(m, g, &now[j], -1);
   for (size_t j = 0; j < nlater; j++)
     gcs_pg_return_later(m, g->id, &later[j], &res[j]);
   free(now);
@@ -884,7 +711,7 @@ void gcs_pg_remove(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
   pg_not_busy(m, g);
   pg_forget_oldest_removed(m, g->id);
   if (nlater) /* its resources count free now: groups waiting for them try at once */
-    pg_kick(m);
+    gcs_pg_kick(m);
   else if (!m->busy)
     gcs_pg_schedule_next(m);
 }
