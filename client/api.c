@@ -292,6 +292,7 @@ void rayc_shutdown(void)
     pthread_mutex_unlock(&cw_proc.api_mu);
     return;
   }
+  cw_pg_drain(cw, CW_PG_CREATE_WAIT_MS + 2000); /* no create sent ahead lands after the job finished */
   api_mark_finished(cw);
   char *session = cw->session_dir ? xstrdup(cw->session_dir) : NULL;
   cw_actor_owner_release(cw);     /* the GCS and owners of refs we borrow hear that we exit */

@@ -20,8 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A node's set holds four names per resource and placement-group bundle (CPU_group_<i>_<pg>...). */
-enum { RES_MAX = 128, RES_NAME_MAX = 96 };
+/* A node's set holds four names per resource and placement-group bundle (CPU_group_<i>_<pg>...):
+ * 512 leave room for 100+ one-resource groups on a node, as Ray's benchmark places (at 128 a node
+ * took ~30, and the GCS retried the rest forever). A set is 6 KB then: it lives in leases, lease
+ * requests, scheduling classes and the view's nodes, never per task. */
+enum { RES_MAX = 512, RES_NAME_MAX = 96 };
 
 #define RES_EPS 1e-9
 

@@ -51,6 +51,7 @@ typedef struct gcs_pg {
   id_node_t *try_node;            /* per bundle: the node of the attempt in flight */
   uint8_t *trying;                /* per bundle: part of the attempt in flight */
   int in_flight, failed;          /* RPCs of the current phase; did one fail */
+  int placing;                    /* its attempt is in flight (counted in gcs_pgs_t.busy) */
   int committing;
   int unsure; /* loaded not CREATED: a GCS that died may have left bundles prepared
                                      anywhere, so removal asks every alive node */
@@ -64,7 +65,7 @@ typedef struct gcs_pgs {
   struct gcs_server *s;           /* borrowed */
   rpc_client_t *client;           /* raylets */
   hmap_t by_id;                   /* id -> gcs_pg_t (owned) */
-  gcs_pg_t *busy;                 /* the group being placed, if any */
+  size_t busy;                    /* groups whose attempt is in flight (one pass places all that wait) */
   uint8_t (*removed)[ID_PG_SIZE]; /* ring of removed ids, oldest dropped first */
   size_t nremoved;
   size_t rr;

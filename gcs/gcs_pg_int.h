@@ -25,6 +25,41 @@ enum {
   GCS_PG_RETURN_MS = 5, /* a removed group's return waits this long for a prepare to its node to ride on */
 };
 
+/* ---- talking to raylets (gcs_pg_place.c; cancels in gcs_pg_cancel.c) ---- */
+
+/* One call to a raylet about group id (or, for a prepare of several groups, ids[]). */
+typedef struct pg_step {
+  gcs_pgs_t *m;
+  uint8_t id[ID_PG_SIZE];
+  uint32_t gen;
+  id_node_t node;
+  int index;                   /* a cancel's bundle index (-1: all of the group's bundles there) */
+  int64_t delay_ms;            /* a cancel's last retry delay (0: first attempt) */
+  uint8_t (*more)[ID_PG_SIZE]; /* owned: removed groups whose return the call carries (a prepare's */
+  size_t nmore;                /* returns, a cancel's more_groups), retried one by one if it fails */
+  uint8_t (*ids)[ID_PG_SIZE];  /* owned: a prepare for several groups (pg_send_batch): theirs, */
+  uint32_t *gens;              /* with the gen each had when it was sent; nids 0: the group is id */
+  size_t nids;
+} gcs_pg_step_t;
+
+void gcs_pg_step_free(gcs_pg_step_t *st);
+/* The ids as protobuf bytes (new array, pointing into ids). */
+ProtobufCBinaryData *gcs_pg_ids_pb(uint8_t (*ids)[ID_PG_SIZE], size_t n);
+/* The node with id if it is ALIVE with a raylet port, else NULL. */
+struct gcs_node *gcs_pg_alive_node(gcs_pgs_t *m, const id_node_t *id);
+/* The channel to node n's raylet. */
+rpc_channel_t *gcs_pg_raylet(gcs_pgs_t *m, const struct gcs_node *n);
+/* A raylet's answer carries its resources: they replace the node's in the view (seq-ordered). */
+void gcs_pg_node_resources(gcs_pgs_t *m, const id_node_t *id, Rayc__ResourceEntry **avail, size_t navail,
+                           Rayc__ResourceEntry **total, size_t ntotal, int64_t seq);
+/* Makes every group that waits for resources try again now. */
+void gcs_pg_kick(gcs_pgs_t *m);
+/* Queues the returns st carried (st->more) to be sent again, one cancel per group; skip (NULL:
+ * none) is left out (gcs_pg_cancel.c). */
+void gcs_pg_more_later(gcs_pgs_t *m, const gcs_pg_step_t *st, const uint8_t *skip, const char *why);
+/* Asks a node to return group g's bundle index (-1: all of its bundles there) (gcs_pg_cancel.c). */
+void gcs_pg_cancel_on(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node, int index);
+
 /* Returns the strategy's name for logs (static storage). */
 const char *gcs_pg_strategy_name(Rayc__PlacementStrategy st);
 

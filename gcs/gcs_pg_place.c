@@ -17,25 +17,16 @@
 
 /* ---- talking to raylets ---- */
 
-typedef struct pg_step {
-  gcs_pgs_t *m;
-  uint8_t id[ID_PG_SIZE];
-  uint32_t gen;
-  id_node_t node;
-  int index;                   /* a cancel's bundle index (-1: all of the group's bundles there) */
-  int64_t delay_ms;            /* a cancel's last retry delay (0: first attempt) */
-  uint8_t (*more)[ID_PG_SIZE]; /* owned: removed groups whose return the call carries (a prepare's */
-  size_t nmore;                /* returns, a cancel's more_groups), retried one by one if it fails */
-} pg_step_t;
-
-static void step_free(pg_step_t *st)
+void gcs_pg_step_free(gcs_pg_step_t *st)
 {
   free(st->more);
+  free(st->ids);
+  free(st->gens);
   free(st);
 }
 
 /* The ids as protobuf bytes (new array, pointing into ids). */
-static ProtobufCBinaryData *pg_ids_pb(uint8_t (*ids)[ID_PG_SIZE], size_t n)
+ProtobufCBinaryData *gcs_pg_ids_pb(uint8_t (*ids)[ID_PG_SIZE], size_t n)
 {
   ProtobufCBinaryData *v = xcalloc(n ? n : 1, sizeof(*v));
   for (size_t i = 0; i < n; i++)
@@ -43,21 +34,9 @@ static ProtobufCBinaryData *pg_ids_pb(uint8_t (*ids)[ID_PG_SIZE], size_t n)
   return v;
 }
 
-/* A CancelResourceReserve that failed (the raylet could not be reached, or did not answer in
- * PG_CANCEL_MS): sent again after delay_ms, doubling up to PG_CANCEL_RETRY_MAX_MS, while its node
- * is ALIVE (a dead node's bundles die with it) and the group does not hold the bundle there again
- * (placed anew on the same node: the new reservation must stay). */
-struct gcs_pg_cancel {
-  uint8_t id[ID_PG_SIZE];
-  id_node_t node;
-  int index;
-  int64_t delay_ms, at_ms;
-  struct gcs_pg_cancel *next;
-};
-
-static pg_step_t *step_new(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node)
+static gcs_pg_step_t *step_new(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node)
 {
-  pg_step_t *st = xcalloc(1, sizeof(*st));
+  gcs_pg_step_t *st = xcalloc(1, sizeof(*st));
   st->m = m;
   memcpy(st->id, g->id, ID_PG_SIZE);
   st->gen = g->gen;
@@ -65,13 +44,13 @@ static pg_step_t *step_new(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *nod
   return st;
 }
 
-static gcs_node_t *pg_alive_node(gcs_pgs_t *m, const id_node_t *id)
+gcs_node_t *gcs_pg_alive_node(gcs_pgs_t *m, const id_node_t *id)
 {
   gcs_node_t *n = gcs_nodes_find(&m->s->nodes, id->b, ID_NODE_SIZE);
   return n && n->state == GCS_NODE_ALIVE && n->info && n->info->raylet_port > 0 ? n : NULL;
 }
 
-static rpc_channel_t *pg_raylet(gcs_pgs_t *m, const gcs_node_t *n)
+rpc_channel_t *gcs_pg_raylet(gcs_pgs_t *m, const gcs_node_t *n)
 {
   char target[96];
   int v6 = strchr(n->info->ip, ':') != NULL;
@@ -80,159 +59,12 @@ static rpc_channel_t *pg_raylet(gcs_pgs_t *m, const gcs_node_t *n)
 }
 
 /* A raylet's answer carries its resources: fresher than its last heartbeat. */
-static void pg_node_resources(gcs_pgs_t *m, const id_node_t *id, Rayc__ResourceEntry **avail, size_t navail,
+void gcs_pg_node_resources(gcs_pgs_t *m, const id_node_t *id, Rayc__ResourceEntry **avail, size_t navail,
                               Rayc__ResourceEntry **total, size_t ntotal, int64_t seq)
 {
-  gcs_node_t *n = pg_alive_node(m, id);
+  gcs_node_t *n = gcs_pg_alive_node(m, id);
   if (n && ntotal > 0)
     gcs_nodes_set_resources(&m->s->nodes, n, avail, navail, total, ntotal, seq);
-}
-
-static void pg_kick(gcs_pgs_t *m);
-
-/* Queues the cancel of group id's bundle index on st's node to be sent again (see struct
- * gcs_pg_cancel). */
-static void pg_cancel_later_id(gcs_pgs_t *m, const pg_step_t *st, const uint8_t *id, int index, const char *why)
-{
-  struct gcs_pg_cancel *c = xcalloc(1, sizeof(*c));
-  memcpy(c->id, id, ID_PG_SIZE);
-  c->node = st->node;
-  c->index = index;
-  c->delay_ms = st->delay_ms ? 2 * st->delay_ms : PG_CANCEL_RETRY_MS;
-  if (c->delay_ms > PG_CANCEL_RETRY_MAX_MS)
-    c->delay_ms = PG_CANCEL_RETRY_MAX_MS;
-  c->at_ms = now_ms() + c->delay_ms;
-  c->next = m->cancels;
-  m->cancels = c;
-  char hex[2 * ID_PG_SIZE + 1], node[9];
-  id_hex(id, ID_PG_SIZE, hex);
-  log_info("placement group %s: returning its bundles on node %s failed (%s); retrying in %lld ms", hex,
-           id_short(st->node.b, ID_NODE_SIZE, node), why, (long long)c->delay_ms);
-}
-
-/* Queues the returns st carried (st->more) to be sent again, one cancel per group; skip (NULL:
- * none) is left out. */
-static void pg_more_later(gcs_pgs_t *m, const pg_step_t *st, const uint8_t *skip, const char *why)
-{
-  for (size_t i = 0; i < st->nmore; i++)
-    if (!skip || memcmp(st->more[i], skip, ID_PG_SIZE) != 0)
-      pg_cancel_later_id(m, st, st->more[i], -1, why);
-}
-
-/* Queues st's cancel (and the returns it carried) to be sent again. */
-static void pg_cancel_later(gcs_pgs_t *m, const pg_step_t *st, const char *why)
-{
-  pg_cancel_later_id(m, st, st->id, st->index, why);
-  pg_more_later(m, st, st->id, why);
-}
-
-static void cancel_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
-{
-  pg_step_t *st = arg;
-  Rayc__CancelResourceReserveReply *rep = (Rayc__CancelResourceReserveReply *)resp;
-  if (status == 0 && !st->m->stopping) {
-    pg_node_resources(st->m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
-                      rep->n_resources_total, rep->report_seq);
-    if (rep->cancelled > 0) /* resources came back: groups waiting for them try now */
-      pg_kick(st->m);
-  } else if (status != 0 && !st->m->stopping && pg_alive_node(st->m, &st->node))
-    pg_cancel_later(st->m, st, detail && *detail ? detail : rayc_strerror(status));
-  pb_free(resp);
-  step_free(st);
-}
-
-/* Sends one CancelResourceReserve for group id's bundle index (-1: all) on node. */
-static void pg_cancel_send(gcs_pgs_t *m, const uint8_t *id, const id_node_t *node, int index, int64_t delay_ms)
-{
-  gcs_node_t *n = pg_alive_node(m, node);
-  if (!n || m->stopping)
-    return;
-  Rayc__CancelResourceReserveRequest req = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
-  req.placement_group_id = pb_bytes(id, ID_PG_SIZE);
-  req.bundle_index = index;
-  pg_step_t *st = xcalloc(1, sizeof(*st));
-  st->m = m;
-  memcpy(st->id, id, ID_PG_SIZE);
-  st->node = *node;
-  st->index = index;
-  st->delay_ms = delay_ms;
-  if (rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CancelResourceReserve", &req.base,
-               PG_CANCEL_MS, cancel_done, st) != 0)
-    free(st);
-}
-
-void gcs_pg_return_send(gcs_pgs_t *m, const id_node_t *node, uint8_t (*ids)[ID_PG_SIZE], size_t n)
-{
-  gcs_node_t *nd = pg_alive_node(m, node);
-  if (!nd || m->stopping || n == 0) { /* a dead node's bundles died with it */
-    free(ids);
-    return;
-  }
-  Rayc__CancelResourceReserveRequest req = RAYC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
-  req.placement_group_id = pb_bytes(ids[0], ID_PG_SIZE);
-  req.bundle_index = -1;
-  req.more_groups = pg_ids_pb(ids + 1, n - 1);
-  req.n_more_groups = n - 1;
-  pg_step_t *st = xcalloc(1, sizeof(*st));
-  st->m = m;
-  memcpy(st->id, ids[0], ID_PG_SIZE);
-  st->node = *node;
-  st->index = -1;
-  st->more = ids; /* ids[0] again on a failure: skipped there (st->id is retried) */
-  st->nmore = n;
-  if (rpc_call(pg_raylet(m, nd), &rayc__node_manager_service__descriptor, "CancelResourceReserve", &req.base,
-               PG_CANCEL_MS, cancel_done, st) != 0) {
-    pg_more_later(m, st, NULL, "the call could not be made");
-    step_free(st);
-  }
-  free(req.more_groups);
-}
-
-/* Asks a node to return the group's bundle index (-1: all of the group's bundles there). */
-static void pg_cancel_on(gcs_pgs_t *m, const gcs_pg_t *g, const id_node_t *node, int index)
-{
-  pg_cancel_send(m, g->id, node, index, 0);
-}
-
-/* Whether live group id holds (or is reserving) bundle index (-1: any) on node. */
-static int pg_holds(gcs_pgs_t *m, const uint8_t *id, const id_node_t *node, int index)
-{
-  gcs_pg_t *g = hmap_get(&m->by_id, id, ID_PG_SIZE);
-  if (!g || !gcs_pg_live(g))
-    return 0;
-  for (size_t i = 0; i < g->info->n_bundles; i++) {
-    const ProtobufCBinaryData *on = &g->info->bundles[i]->node_id;
-    if (index >= 0 && (size_t)index != i)
-      continue;
-    if ((on->len == ID_NODE_SIZE && memcmp(on->data, node->b, ID_NODE_SIZE) == 0) ||
-        (g->trying[i] && memcmp(g->try_node[i].b, node->b, ID_NODE_SIZE) == 0))
-      return 1;
-  }
-  return 0;
-}
-
-void gcs_pg_cancels_cron(gcs_pgs_t *m, int64_t now)
-{
-  for (struct gcs_pg_cancel **pp = &m->cancels; *pp;) {
-    struct gcs_pg_cancel *c = *pp;
-    if (c->at_ms > now) {
-      pp = &c->next;
-      continue;
-    }
-    *pp = c->next;
-    if (!pg_holds(m, c->id, &c->node, c->index))
-      pg_cancel_send(m, c->id, &c->node, c->index, c->delay_ms);
-    free(c);
-  }
-}
-
-void gcs_pg_cancels_release(gcs_pgs_t *m)
-{
-  while (m->cancels) {
-    struct gcs_pg_cancel *c = m->cancels;
-    m->cancels = c->next;
-    free(c);
-  }
 }
 
 /* ---- choosing nodes ---- */
@@ -248,35 +80,69 @@ static int pg_same_node(const Rayc__Bundle *b, const gcs_node_t *n)
   return b->node_id.len == ID_NODE_SIZE && memcmp(b->node_id.data, n->id.b, ID_NODE_SIZE) == 0;
 }
 
-/* The alive nodes with their free resources, starting at the round-robin offset; *nc is set. */
-static pg_cand_t *pg_cands(gcs_pgs_t *m, const gcs_pg_t *g, int *nc)
+/* One placement pass (gcs_pg_schedule_next): the alive nodes' free resources less what the pass
+ * chose so far, and the groups placed on one node gathered per node, to be sent together. */
+typedef struct pg_batch {
+  id_node_t node;
+  gcs_pg_t **v;
+  size_t n, cap;
+} pg_batch_t;
+
+typedef struct pg_pass {
+  pg_cand_t *c; /* NULL until a group wants placement (cron passes often find none) */
+  int nc;
+  pg_batch_t *b;
+  size_t nb;
+} pg_pass_t;
+
+/* Fills the pass's candidates, once (a pass that finds no group to place builds none). */
+static void pg_pass_init(gcs_pgs_t *m, pg_pass_t *p)
 {
   gcs_nodes_t *t = &m->s->nodes;
-  pg_cand_t *c = xcalloc(t->n ? t->n : 1, sizeof(*c));
-  *nc = 0;
+  if (p->c)
+    return;
+  p->c = xcalloc(t->n ? t->n : 1, sizeof(*p->c));
+  p->b = xcalloc(t->n ? t->n : 1, sizeof(*p->b));
   for (size_t k = 0; k < t->n; k++) {
-    gcs_node_t *n = t->v[(m->rr + k) % t->n];
+    gcs_node_t *n = t->v[k];
     if (!gcs_fit_usable(n))
       continue;
-    pg_cand_t *x = &c[(*nc)++];
+    pg_cand_t *x = &p->c[p->nc++];
     x->n = n;
     gcs_fit_free(n, &x->avail);
     gcs_pg_return_credit(m, &n->id, &x->avail); /* returns not sent yet: see gcs_pg_return.c */
-    for (size_t i = 0; i < g->info->n_bundles; i++)
-      x->count += pg_same_node(g->info->bundles[i], n);
   }
-  m->rr++;
-  return c;
+}
+
+static int pg_cand_of(const pg_pass_t *p, const id_node_t *id)
+{
+  for (int k = 0; k < p->nc; k++)
+    if (memcmp(p->c[k].n->id.b, id->b, ID_NODE_SIZE) == 0)
+      return k;
+  return -1;
+}
+
+/* Takes g's chosen bundles from the pass's free resources (d -1) or gives them back (d 1). */
+static void pg_pass_take(pg_pass_t *p, const gcs_pg_t *g, const res_set_t *need, int d)
+{
+  for (size_t i = 0; i < g->info->n_bundles; i++) {
+    int k = g->trying[i] ? pg_cand_of(p, &g->try_node[i]) : -1;
+    if (k >= 0 && d < 0)
+      res_sub(&p->c[k].avail, &need[i]);
+    else if (k >= 0)
+      res_add(&p->c[k].avail, &need[i]);
+  }
 }
 
 /* PACK, STRICT_PACK: the one node that fits every bundle left, preferring the one holding the
  * group's other bundles (STRICT_PACK: only that one, if any). -1 when none fits. */
-static int pg_pick_one_node(const gcs_pg_t *g, const res_set_t *need, const pg_cand_t *c, int nc)
+static int pg_pick_one_node(const gcs_pg_t *g, const res_set_t *need, const pg_cand_t *c, int nc, size_t off)
 {
   int anchored = 0, best = -1;
   for (int k = 0; k < nc; k++)
     anchored |= c[k].count > 0;
-  for (int k = 0; k < nc; k++) {
+  for (int j = 0; j < nc; j++) {
+    int k = (int)((j + off) % (size_t)nc); /* round robin: ties go to the next node each group */
     if (g->info->strategy == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK && anchored && c[k].count == 0)
       continue;
     res_set_t a = c[k].avail;
@@ -296,7 +162,7 @@ static int pg_pick_one_node(const gcs_pg_t *g, const res_set_t *need, const pg_c
 /* PACK (fallback), SPREAD, STRICT_SPREAD: a node per bundle left, each where it fits with the most
  * (PACK) or fewest (SPREAD) of the group's bundles, or none (STRICT_SPREAD). Returns the first
  * bundle that fits nowhere, or -1. */
-static int pg_pick_each(gcs_pg_t *g, const res_set_t *need, pg_cand_t *c, int nc)
+static int pg_pick_each(gcs_pg_t *g, const res_set_t *need, pg_cand_t *c, int nc, size_t off)
 {
   Rayc__PlacementStrategy strat = g->info->strategy;
   for (size_t i = 0; i < g->info->n_bundles; i++) {
@@ -304,7 +170,8 @@ static int pg_pick_each(gcs_pg_t *g, const res_set_t *need, pg_cand_t *c, int nc
     if (b->node_id.len || g->trying[i])
       continue;
     int best = -1;
-    for (int k = 0; k < nc; k++) {
+    for (int j = 0; j < nc; j++) {
+      int k = (int)((j + off) % (size_t)nc);
       if (!res_fits(&c[k].avail, &need[i]) || (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD && c[k].count > 0))
         continue;
       if (best < 0 ||
@@ -340,38 +207,45 @@ static char *pg_why_bundle(const gcs_pg_t *g, int bad, int nc)
 
 /* Picks a node for every bundle not committed yet, into g->try_node / g->trying. Returns 0, or
  * RAYC_EINFEASIBLE with *why (new) explaining. */
-static int pg_choose(gcs_pgs_t *m, gcs_pg_t *g, char **why)
+static int pg_choose(gcs_pgs_t *m, pg_pass_t *p, gcs_pg_t *g, char **why)
 {
-  int nc, rc = 0;
-  pg_cand_t *c = pg_cands(m, g, &nc);
-  size_t nb = g->info->n_bundles;
+  int nc = p->nc, rc = 0;
+  pg_cand_t *c = p->c;
+  size_t nb = g->info->n_bundles, off = m->rr++;
+  for (int k = 0; k < nc; k++) {
+    c[k].count = 0;
+    for (size_t i = 0; i < nb; i++)
+      c[k].count += pg_same_node(g->info->bundles[i], c[k].n);
+  }
   res_set_t *need = xmalloc(nb * sizeof(*need)); /* each bundle's demand, interned once per pass */
   for (size_t i = 0; i < nb; i++)
     gcs_fit_demand(&need[i], g->info->bundles[i]->resources, g->info->bundles[i]->n_resources);
   Rayc__PlacementStrategy strat = g->info->strategy;
   memset(g->trying, 0, nb);
   if (strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK || strat == RAYC__PLACEMENT_STRATEGY__PG_PACK) {
-    int best = pg_pick_one_node(g, need, c, nc);
+    int best = pg_pick_one_node(g, need, c, nc, off);
     for (size_t i = 0; best >= 0 && i < nb; i++)
       if (!g->info->bundles[i]->node_id.len) {
         g->trying[i] = 1;
         g->try_node[i] = c[best].n->id;
       }
+    if (best >= 0) /* pg_pick_each below skips these; it takes its own picks as it goes */
+      pg_pass_take(p, g, need, -1);
     if (best < 0 && strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK) {
       rc = RAYC_EINFEASIBLE;
       *why = xasprintf("no alive node has the resources of all %zu bundles together (STRICT_PACK)", nb);
     }
   }
   if (rc == 0 && strat != RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK) {
-    int bad = pg_pick_each(g, need, c, nc);
+    int bad = pg_pick_each(g, need, c, nc, off);
     if (bad >= 0) {
       rc = RAYC_EINFEASIBLE;
       *why = pg_why_bundle(g, bad, nc);
+      pg_pass_take(p, g, need, 1);
       memset(g->trying, 0, nb);
     }
   }
   free(need);
-  free(c);
   return rc;
 }
 
@@ -379,12 +253,21 @@ static int pg_choose(gcs_pgs_t *m, gcs_pg_t *g, char **why)
 
 void gcs_pg_schedule_next(gcs_pgs_t *m);
 
+/* g's attempt is no longer in flight. */
+static void pg_not_busy(gcs_pgs_t *m, gcs_pg_t *g)
+{
+  if (g->placing) {
+    g->placing = 0;
+    m->busy--;
+  }
+}
+
 /* The attempt failed: return what it prepared, retry later. */
 void gcs_pg_attempt_failed(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
 {
   for (size_t i = 0; i < g->info->n_bundles; i++)
     if (g->trying[i])
-      pg_cancel_on(m, g, &g->try_node[i], (int)i);
+      gcs_pg_cancel_on(m, g, &g->try_node[i], (int)i);
   memset(g->trying, 0, g->info->n_bundles);
   g->gen++;
   g->committing = 0;
@@ -392,8 +275,7 @@ void gcs_pg_attempt_failed(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
   gcs_pg_set_detail(g, why);
   char hex[2 * ID_PG_SIZE + 1];
   log_info("placement group %s: reservation failed (%s); retrying", gcs_pg_hex(g, hex), why);
-  if (m->busy == g)
-    m->busy = NULL;
+  pg_not_busy(m, g);
 }
 
 static Rayc__BundleSpec **pg_specs_for(gcs_pg_t *g, const id_node_t *node, size_t *n)
@@ -419,15 +301,6 @@ static void pg_specs_free(Rayc__BundleSpec **v, size_t n)
   for (size_t i = 0; i < n; i++)
     free(v[i]);
   free(v);
-}
-
-/* The group the step is for, while the step is current. */
-static gcs_pg_t *step_pg(pg_step_t *st)
-{
-  if (st->m->stopping)
-    return NULL;
-  gcs_pg_t *g = hmap_get(&st->m->by_id, st->id, ID_PG_SIZE);
-  return g && g->gen == st->gen && gcs_pg_live(g) ? g : NULL;
 }
 
 /* The distinct nodes of the attempt, in *nodes (new); returns how many. */
@@ -457,58 +330,90 @@ static void pg_created(gcs_pgs_t *m, gcs_pg_t *g)
   memset(g->trying, 0, g->info->n_bundles);
   g->committing = 0;
   g->gen++;
-  if (m->busy == g)
-    m->busy = NULL;
+  pg_not_busy(m, g);
   gcs_pg_set_state(m, g, RAYC__PLACEMENT_GROUP_STATE__PG_CREATED, NULL);
+}
+
+/* One group's answer from a raylet: ok (its bundles there kept), committed (and committed). kept:
+ * something of it may be held there (a removed group's is given back). */
+static void pg_step_answer(gcs_pgs_t *m, const uint8_t *id, uint32_t gen, const id_node_t *node, int ok, int committed,
+                           int kept, int commit)
+{
+  gcs_pg_t *g = m->stopping ? NULL : hmap_get(&m->by_id, id, ID_PG_SIZE);
+  if (!g || g->gen != gen || !gcs_pg_live(g)) {
+    /* abandoned (removed, or a node died meanwhile): give back what this step reserved */
+    if (g && !gcs_pg_live(g) && kept)
+      gcs_pg_cancel_on(m, g, node, -1);
+    return;
+  }
+  if (!ok)
+    g->failed = 1;
+  if (--g->in_flight > 0)
+    return;
+  if (g->failed)
+    gcs_pg_attempt_failed(m, g,
+                          commit ? "a raylet failed to commit its bundles"
+                                 : "a node no longer had the resources when asked to reserve them");
+  else if (!commit && !committed) /* committed: a one-node attempt, prepared and committed at once */
+    pg_send_phase(m, g, 1);
+  else
+    pg_created(m, g);
+}
+
+static int pg_id_in(const ProtobufCBinaryData *v, size_t n, const uint8_t *id)
+{
+  for (size_t i = 0; i < n; i++)
+    if (v[i].len == ID_PG_SIZE && memcmp(v[i].data, id, ID_PG_SIZE) == 0)
+      return 1;
+  return 0;
+}
+
+/* The answer to a prepare for several groups on one node (pg_send_batch): each group kept or not. */
+static void batch_answers(gcs_pg_step_t *st, int status, const Rayc__PrepareBundleResourcesReply *rep)
+{
+  for (size_t j = 0; j < st->nids; j++) {
+    /* success false without failed_groups: none kept (all or nothing, as for one group) */
+    int fit = status == 0 && (rep->success || (rep->n_failed_groups > 0 &&
+                                               !pg_id_in(rep->failed_groups, rep->n_failed_groups, st->ids[j])));
+    gcs_pg_t *g = status == 0 && !fit ? hmap_get(&st->m->by_id, st->ids[j], ID_PG_SIZE) : NULL;
+    if (g && g->gen == st->gens[j]) /* nothing of it kept anywhere (one node): nothing to cancel */
+      memset(g->trying, 0, g->info->n_bundles);
+    pg_step_answer(st->m, st->ids[j], st->gens[j], &st->node, fit, fit && rep->committed, fit, 0);
+  }
 }
 
 static void phase_done(void *arg, int status, const char *detail, ProtobufCMessage *resp, int commit)
 {
-  pg_step_t *st = arg;
+  gcs_pg_step_t *st = arg;
   gcs_pgs_t *m = st->m;
-  gcs_pg_t *g = step_pg(st);
   int ok = status == 0, committed = 0;
   if (!ok && st->nmore && !m->stopping) /* the returns it carried may not have arrived */
-    pg_more_later(m, st, NULL, detail && *detail ? detail : rayc_strerror(status));
+    gcs_pg_more_later(m, st, NULL, detail && *detail ? detail : rayc_strerror(status));
+  if (status != 0 && !m->stopping)
+    log_warn("placement group: %s on a raylet failed: %s (%s)", commit ? "commit" : "prepare", rayc_strerror(status),
+             detail ? detail : "");
   if (ok && !commit) {
     Rayc__PrepareBundleResourcesReply *rep = (Rayc__PrepareBundleResourcesReply *)resp;
     ok = rep->success;
     committed = ok && rep->committed;
     if (!m->stopping)
-      pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
+      gcs_pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
                         rep->n_resources_total, rep->report_seq);
   } else if (ok && !m->stopping) {
     Rayc__CommitBundleResourcesReply *rep = (Rayc__CommitBundleResourcesReply *)resp;
-    pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
+    gcs_pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
                       rep->n_resources_total, rep->report_seq);
   }
-  if (!g) {
-    /* abandoned (removed, or a node died meanwhile): give back what this step reserved */
-    gcs_pg_t *old = m->stopping ? NULL : hmap_get(&m->by_id, st->id, ID_PG_SIZE);
-    if (old && !gcs_pg_live(old) && status == 0)
-      pg_cancel_on(m, old, &st->node, -1);
-  } else {
-    if (!ok) {
-      g->failed = 1;
-      if (status != 0)
-        log_warn("placement group: %s on a raylet failed: %s (%s)", commit ? "commit" : "prepare",
-                 rayc_strerror(status), detail ? detail : "");
-    }
-    if (--g->in_flight == 0) {
-      if (g->failed)
-        gcs_pg_attempt_failed(m, g,
-                              commit ? "a raylet failed to commit its bundles"
-                                     : "a node no longer had the resources when asked to reserve them");
-      else if (!commit && !committed) /* committed: a one-node attempt, prepared and committed at once */
-        pg_send_phase(m, g, 1);
-      else
-        pg_created(m, g);
-      if (!m->busy)
-        gcs_pg_schedule_next(m);
-    }
-  }
+  if (m->stopping)
+    ;
+  else if (st->nids)
+    batch_answers(st, status, (Rayc__PrepareBundleResourcesReply *)resp);
+  else
+    pg_step_answer(m, st->id, st->gen, &st->node, ok, committed, status == 0, commit);
+  if (!m->stopping && !m->busy)
+    gcs_pg_schedule_next(m);
   pb_free(resp);
-  step_free(st);
+  gcs_pg_step_free(st);
 }
 
 static void prepare_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
@@ -531,16 +436,16 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
   g->committing = commit;
   g->gen++;
   for (size_t k = 0; k < nn; k++) {
-    gcs_node_t *n = pg_alive_node(m, &nodes[k]);
+    gcs_node_t *n = gcs_pg_alive_node(m, &nodes[k]);
     size_t ns;
     Rayc__BundleSpec **specs = pg_specs_for(g, &nodes[k], &ns);
-    pg_step_t *st = step_new(m, g, &nodes[k]);
+    gcs_pg_step_t *st = step_new(m, g, &nodes[k]);
     int rc = RAYC_EUNAVAILABLE;
     if (n && commit) {
       Rayc__CommitBundleResourcesRequest req = RAYC__COMMIT_BUNDLE_RESOURCES_REQUEST__INIT;
       req.bundles = specs;
       req.n_bundles = ns;
-      rc = rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CommitBundleResources", &req.base,
+      rc = rpc_call(gcs_pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CommitBundleResources", &req.base,
                     PG_RPC_MS, commit_done, st);
     } else if (n) {
       Rayc__PrepareBundleResourcesRequest req = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
@@ -548,9 +453,9 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
       req.n_bundles = ns;
       req.commit = nn == 1; /* the whole attempt on one node: prepare and commit in one call */
       st->more = gcs_pg_return_take(m, &nodes[k], &st->nmore); /* counted free when choosing */
-      req.returns = pg_ids_pb(st->more, st->nmore);
+      req.returns = gcs_pg_ids_pb(st->more, st->nmore);
       req.n_returns = st->nmore;
-      rc = rpc_call(pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
+      rc = rpc_call(gcs_pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
                     PG_RPC_MS, prepare_done, st);
       free(req.returns);
     }
@@ -558,8 +463,8 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
     if (rc == 0) {
       g->in_flight++;
     } else {
-      pg_more_later(m, st, NULL, "the call could not be made");
-      step_free(st);
+      gcs_pg_more_later(m, st, NULL, "the call could not be made");
+      gcs_pg_step_free(st);
       g->failed = 1;
     }
   }
@@ -568,12 +473,65 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
     gcs_pg_attempt_failed(m, g, "the chosen nodes could not be reached");
 }
 
-/* Starts placing g: chooses nodes and sends the prepares. */
-void gcs_pg_schedule(gcs_pgs_t *m, gcs_pg_t *g)
+/* Sends one PrepareBundleResources (with commit, and the node's queued returns) for every group
+ * of batch b: all their bundles are on b's node. Each group is fitted on its own there. */
+static void pg_send_batch(gcs_pgs_t *m, pg_batch_t *b)
+{
+  gcs_node_t *n = gcs_pg_alive_node(m, &b->node);
+  gcs_pg_step_t *st = xcalloc(1, sizeof(*st));
+  st->m = m;
+  st->node = b->node;
+  st->ids = xcalloc(b->n, ID_PG_SIZE);
+  st->gens = xcalloc(b->n, sizeof(*st->gens));
+  st->nids = b->n;
+  size_t nspecs = 0, cap = 0;
+  for (size_t j = 0; j < b->n; j++)
+    cap += b->v[j]->info->n_bundles;
+  Rayc__BundleSpec **specs = xcalloc(cap ? cap : 1, sizeof(*specs));
+  for (size_t j = 0; j < b->n; j++) {
+    gcs_pg_t *g = b->v[j];
+    g->in_flight = 1;
+    g->failed = 0;
+    g->committing = 0;
+    g->gen++;
+    memcpy(st->ids[j], g->id, ID_PG_SIZE);
+    st->gens[j] = g->gen;
+    size_t ns;
+    Rayc__BundleSpec **one = pg_specs_for(g, &b->node, &ns);
+    memcpy(specs + nspecs, one, ns * sizeof(*one));
+    nspecs += ns;
+    free(one); /* the specs themselves now in specs[] */
+  }
+  int rc = RAYC_EUNAVAILABLE;
+  if (n) {
+    Rayc__PrepareBundleResourcesRequest req = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
+    req.bundles = specs;
+    req.n_bundles = nspecs;
+    req.commit = 1;
+    st->more = gcs_pg_return_take(m, &b->node, &st->nmore); /* counted free when choosing */
+    req.returns = gcs_pg_ids_pb(st->more, st->nmore);
+    req.n_returns = st->nmore;
+    rc = rpc_call(gcs_pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
+                  PG_RPC_MS, prepare_done, st);
+    free(req.returns);
+  }
+  pg_specs_free(specs, nspecs);
+  if (rc == 0)
+    return;
+  gcs_pg_more_later(m, st, NULL, "the call could not be made");
+  for (size_t j = 0; j < b->n; j++)
+    gcs_pg_attempt_failed(m, b->v[j], "the chosen nodes could not be reached");
+  gcs_pg_step_free(st);
+}
+
+/* Chooses nodes for g in pass p: an attempt on one node joins that node's batch, one on several
+ * nodes sends its prepares now (two phases). */
+static void pg_pass_add(gcs_pgs_t *m, pg_pass_t *p, gcs_pg_t *g)
 {
   char *why = NULL;
   g->retry_at_ms = 0;
-  if (pg_choose(m, g, &why) != 0) {
+  pg_pass_init(m, p);
+  if (pg_choose(m, p, g, &why) != 0) {
     char hex[2 * ID_PG_SIZE + 1];
     if (!*g->info->state_detail || strcmp(g->info->state_detail, why) != 0)
       log_warn("placement group %s (%s): no feasible placement yet: %s", gcs_pg_hex(g, hex),
@@ -583,42 +541,75 @@ void gcs_pg_schedule(gcs_pgs_t *m, gcs_pg_t *g)
     g->retry_at_ms = now_ms() + PG_RETRY_MS;
     return;
   }
-  int any = 0;
-  for (size_t i = 0; i < g->info->n_bundles; i++)
-    any |= g->trying[i];
-  if (!any) { /* every bundle is committed already */
+  id_node_t *nodes;
+  size_t nn = pg_attempt_nodes(g, &nodes);
+  if (nn == 0) { /* every bundle is committed already */
+    free(nodes);
     pg_created(m, g);
     return;
   }
-  m->busy = g;
-  pg_send_phase(m, g, 0);
+  g->placing = 1;
+  m->busy++;
+  int k = nn == 1 ? pg_cand_of(p, &nodes[0]) : -1; /* chosen from the candidates: found */
+  if (k < 0) {
+    pg_send_phase(m, g, 0);
+  } else {
+    pg_batch_t *b = &p->b[k];
+    b->node = nodes[0];
+    if (b->n == b->cap)
+      b->v = xrealloc(b->v, (b->cap = b->cap ? 2 * b->cap : 4) * sizeof(*b->v));
+    b->v[b->n++] = g;
+  }
+  free(nodes);
+}
+
+/* Sends the pass's batches and frees it. */
+static void pg_pass_send(gcs_pgs_t *m, pg_pass_t *p)
+{
+  for (int k = 0; k < p->nc; k++) {
+    if (p->b[k].n)
+      pg_send_batch(m, &p->b[k]);
+    free(p->b[k].v);
+  }
+  free(p->b);
+  free(p->c);
+}
+
+void gcs_pg_schedule(gcs_pgs_t *m, gcs_pg_t *g)
+{
+  pg_pass_t p = {0};
+  pg_pass_add(m, &p, g);
+  pg_pass_send(m, &p);
 }
 
 static int pg_wants_placement(const gcs_pg_t *g, int64_t now)
 {
   return (g->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_PENDING ||
           g->info->state == RAYC__PLACEMENT_GROUP_STATE__PG_RESCHEDULING) &&
-         g->retry_at_ms <= now;
+         g->retry_at_ms <= now && !g->placing;
 }
 
-/* Places the next group that waits, if none is being placed. */
+/* Places every group that waits, in one pass (one prepare per node for the groups placed on one
+ * node), once no attempt is in flight: groups created meanwhile wait for the next pass together. */
 void gcs_pg_schedule_next(gcs_pgs_t *m)
 {
-  if (m->nwaiting == 0) /* the table keeps up to GCS_PG_REMOVED_KEPT removed groups: no scan for nothing */
+  if (m->nwaiting == 0 || m->busy || m->stopping) /* the table keeps up to GCS_PG_REMOVED_KEPT removed groups */
     return;
   int64_t now = now_ms();
-  for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it) && !m->busy && !m->stopping;) {
+  pg_pass_t p = {0};
+  for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);) {
     gcs_pg_t *g = it.value;
     if (pg_wants_placement(g, now))
-      gcs_pg_schedule(m, g);
+      pg_pass_add(m, &p, g);
   }
+  pg_pass_send(m, &p);
 }
 
 /* Makes every group that waits for resources try again now. */
-static void pg_kick(gcs_pgs_t *m)
+void gcs_pg_kick(gcs_pgs_t *m)
 {
   /* the group being placed needs no kick: scan only when another one waits */
-  size_t busy_waits = m->busy && pg_wants_placement(m->busy, INT64_MAX);
+  size_t busy_waits = m->busy; /* groups being placed wait too */
   for (hmap_iter_t it = hmap_iter(&m->by_id); m->nwaiting > busy_waits && hmap_next(&it);) {
     gcs_pg_t *g = it.value;
     if (pg_wants_placement(g, INT64_MAX))
@@ -711,17 +702,16 @@ void gcs_pg_remove(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
   g->info->n_return_nodes = 0;
   free(rn);
   for (size_t j = 0; j < nnow; j++)
-    pg_cancel_on(m, g, &now[j], -1);
+    gcs_pg_cancel_on(m, g, &now[j], -1);
   for (size_t j = 0; j < nlater; j++)
     gcs_pg_return_later(m, g->id, &later[j], &res[j]);
   free(now);
   free(later);
   free(res);
-  if (m->busy == g)
-    m->busy = NULL;
+  pg_not_busy(m, g);
   pg_forget_oldest_removed(m, g->id);
   if (nlater) /* its resources count free now: groups waiting for them try at once */
-    pg_kick(m);
+    gcs_pg_kick(m);
   else if (!m->busy)
     gcs_pg_schedule_next(m);
 }

@@ -387,10 +387,15 @@ typedef struct rayc_bundle {
 } rayc_bundle;
 
 /* Asks the GCS for a group of nbundles bundles (1 to 1000) placed with strategy; name may be
- * NULL. Returns with *out set once the group is placed, or after
- * at most 200 ms with the group still being placed in the background (see
- * rayc_placement_group_wait, which then needs no call to the GCS when the group was placed). 0 or
- * an error. */
+ * NULL. A named group: returns with *out set once the group is placed, or after at most 200 ms
+ * with the group still being placed in the background. An unnamed group (Ray's semantics, and
+ * the shape of Ray's benchmark: many groups created, then waited for): returns once the request
+ * is sent, without waiting for the GCS; the group is placed in the background. Either way
+ * rayc_placement_group_wait then needs no call to the GCS when the group was placed, and this
+ * process's wait and remove first let a create still on its way land (a create cut by a GCS
+ * restart is sent again then: its error, if any, is theirs). Another process that asks the GCS
+ * about the group finds it once the create has landed. 0 or an error (bad arguments; a named
+ * group's failed create). */
 RAYC_EXTERN int rayc_placement_group_create(const rayc_bundle *bundles, size_t nbundles, rayc_pg_strategy strategy,
                                             const char *name, rayc_placement_group *out);
 

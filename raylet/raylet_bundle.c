@@ -66,62 +66,81 @@ static void fill_resources(raylet_t *r, Rayc__ResourceEntry ***avail, size_t *na
 
 static void bundle_commit_all(raylet_t *r, Rayc__BundleSpec *const *specs, size_t n);
 
-void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBundleResourcesRequest *req)
+/* Fits and sets aside the bundles specs[0..n) of one group (checked already): all or nothing; with
+ * commit, commits them too. Returns whether they are kept. */
+static int bundle_prepare_group(raylet_t *r, Rayc__BundleSpec *const *specs, size_t n, int commit)
 {
   res_set_t need, one;
-  memset(&need, 0, sizeof(need));
   const char *why = NULL;
   int fresh = 0;
+  memset(&need, 0, sizeof(need));
+  for (size_t i = 0; i < n; i++) {
+    if (bundle_find(r, specs[i]->placement_group_id.data, specs[i]->bundle_index))
+      continue; /* prepared already: a retry */
+    bundle_spec_read(specs[i], &one, &why);
+    res_add(&need, &one);
+    fresh++;
+  }
+  /* room for the names a commit adds: four per resource and bundle */
+  int room = r->total.n + 4 * (need.n + 1) * fresh <= RES_MAX && r->available.n + 4 * (need.n + 1) * fresh <= RES_MAX;
+  if (r->stopping || !room || !res_fits(&r->available, &need))
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    const Rayc__BundleSpec *s = specs[i];
+    if (bundle_find(r, s->placement_group_id.data, s->bundle_index))
+      continue;
+    raylet_bundle_t *b = xcalloc(1, sizeof(*b));
+    memcpy(b->pg, s->placement_group_id.data, ID_PG_SIZE);
+    b->index = s->bundle_index;
+    bundle_spec_read(s, &b->res, &why);
+    res_sub(&r->available, &b->res);
+    b->next = r->bundles;
+    r->bundles = b;
+  }
+  if (commit) /* the GCS put the whole attempt here: no second round trip */
+    bundle_commit_all(r, specs, n);
+  return 1;
+}
+
+void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBundleResourcesRequest *req)
+{
+  res_set_t one;
+  const char *why = NULL;
   for (size_t i = 0; i < req->n_returns; i++)
     if (req->returns[i].len != ID_PG_SIZE) {
       rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "PrepareBundleResources: returns must be 18-byte group ids");
       return;
     }
-  for (size_t i = 0; i < req->n_bundles; i++) {
+  for (size_t i = 0; i < req->n_bundles; i++)
     if (bundle_spec_read(req->bundles[i], &one, &why) != 0) {
       rpc_reply_error(call, RAYC_EINVALID_ARGUMENT, "PrepareBundleResources: %s", why);
       return;
     }
-    if (bundle_find(r, req->bundles[i]->placement_group_id.data, req->bundles[i]->bundle_index))
-      continue; /* prepared already: a retry */
-    res_add(&need, &one);
-    fresh++;
-  }
   /* the removed groups' returns first: the GCS counted them free when it chose this node */
   int returned = raylet_bundle_returns(r, req->returns, req->n_returns);
   Rayc__PrepareBundleResourcesReply rep = RAYC__PREPARE_BUNDLE_RESOURCES_REPLY__INIT;
-  /* room for the names a commit adds: four per resource and bundle */
-  int room = r->total.n + 4 * (need.n + 1) * fresh <= RES_MAX && r->available.n + 4 * (need.n + 1) * fresh <= RES_MAX;
-  rep.success = !r->stopping && room && res_fits(&r->available, &need);
+  ProtobufCBinaryData *failed = xcalloc(req->n_bundles ? req->n_bundles : 1, sizeof(*failed));
+  int kept = 0;
+  for (size_t i = 0, j; i < req->n_bundles; i = j) { /* each group's bundles in a row, fitted on their own */
+    const uint8_t *pg = req->bundles[i]->placement_group_id.data;
+    for (j = i + 1; j < req->n_bundles && memcmp(req->bundles[j]->placement_group_id.data, pg, ID_PG_SIZE) == 0; j++)
+      ;
+    if (bundle_prepare_group(r, req->bundles + i, j - i, req->commit))
+      kept++;
+    else
+      failed[rep.n_failed_groups++] = req->bundles[i]->placement_group_id;
+  }
+  rep.success = rep.n_failed_groups == 0;
+  rep.failed_groups = failed;
+  rep.committed = req->commit && kept > 0;
   if (!rep.success) /* the GCS retries from the view: refresh it as soon as something frees */
     r->bundle_wanted = 1;
-  if (rep.success) {
-    for (size_t i = 0; i < req->n_bundles; i++) {
-      const Rayc__BundleSpec *s = req->bundles[i];
-      if (bundle_find(r, s->placement_group_id.data, s->bundle_index))
-        continue;
-      raylet_bundle_t *b = xcalloc(1, sizeof(*b));
-      memcpy(b->pg, s->placement_group_id.data, ID_PG_SIZE);
-      b->index = s->bundle_index;
-      bundle_spec_read(s, &b->res, &why);
-      res_sub(&r->available, &b->res);
-      b->next = r->bundles;
-      r->bundles = b;
-    }
-  }
-  if (rep.success && req->commit) { /* the GCS put the whole attempt here: no second round trip */
-    bundle_commit_all(r, req->bundles, req->n_bundles);
-    rep.committed = 1;
-  }
-  char buf[256];
-  res_format(&need, buf, sizeof(buf));
-  log_debug("prepare %zu bundles (%s): %s", req->n_bundles, buf,
-            rep.committed ? "reserved and committed"
-            : rep.success ? "reserved"
-                          : "does not fit");
+  log_debug("prepare %zu bundles: %d groups %s, %zu do not fit", req->n_bundles, kept,
+            rep.committed ? "reserved and committed" : "reserved", rep.n_failed_groups);
   fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total,
                  &rep.report_seq);
   rpc_reply(call, &rep.base);
+  free(failed);
   res_pb_free(rep.resources_available, rep.n_resources_available);
   res_pb_free(rep.resources_total, rep.n_resources_total);
   if (rep.committed || returned) /* requests waiting for the group's (or the returned) resources */

@@ -51,8 +51,8 @@ enum {
   CW_BORROW_POLL_RETRY_MS = 200,       /* a failed one is tried again after this long... */
   CW_BORROW_POLL_FAILURES = 3,         /* ...and the borrower is dead after this many in a row */
   CW_BORROW_RPC_MS = 10000,            /* AddBorrower and other synchronous calls to owners */
-  CW_PG_CREATED_KEPT = 64,             /* groups remembered CREATED at create: their wait needs no call */
   CW_PG_CREATE_WAIT_MS = 200,          /* a create's reply waits this long for the group to be CREATED */
+  CW_PG_CREATES_IN_FLIGHT = 256,       /* creates sent without waiting (cw_pg.c): at most this many at once */
 };
 
 typedef struct cw_blob {
@@ -274,9 +274,7 @@ typedef struct cw {
   struct cw_copy *copy;              /* cw_copy.c: large copies into the store, split across threads */
   struct cw_actors *actors;          /* cw_actor_submit.c: the actors this process calls; NULL until used */
   struct cw_streams *streams;        /* cw_stream.c: generators this process owns; NULL when none */
-  struct cw_removed_pgs *pg_removed; /* placement groups this process removed: a hash set (cw_pg.c) */
-  uint8_t pg_created[CW_PG_CREATED_KEPT][ID_PG_SIZE]; /* groups seen CREATED at create (ring, cw_pg.c) */
-  size_t npg_created;                                 /* ever recorded; the ring holds the last few */
+  struct cw_pgs *pgs;                /* cw_pg.c: groups this process creates, saw CREATED, removed */
   /* borrowing (cw_borrow.c) */
   hmap_t peers;         /* worker id -> cw_peer_t */
   cw_peer_t **rm_peers; /* peers with removals to send */
@@ -435,7 +433,10 @@ int cw_worker_exit_quick(cw_t *cw);
 void cw_pg_res_name(const uint8_t *pg, int index, const char *name, char *out);
 /* 1 when this process removed pg (cw->mu held). */
 int cw_pg_is_removed(cw_t *cw, const uint8_t *pg);
-/* Frees the set of removed groups (at shutdown). */
+/* Waits up to ms for the creates still in flight (before the job is marked finished, so that no
+ * group of it reaches the GCS afterwards). */
+void cw_pg_drain(cw_t *cw, int ms);
+/* Frees what cw_pg.c keeps (at shutdown, after the rpc client is destroyed). */
 void cw_pg_release(cw_t *cw);
 
 /* cw_exec.c */

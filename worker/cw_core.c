@@ -180,6 +180,7 @@ void cw_destroy(cw_t *cw)
   pthread_mutex_unlock(&cw->mu);
   if (cw->bg_running)
     pthread_join(cw->bg, NULL);
+  cw_pg_drain(cw, CW_PG_CREATE_WAIT_MS + 2000); /* creates sent ahead reach the GCS (cw_pg.c) */
   cw_events_flush(cw, 2000); /* what the last second recorded */
   pthread_mutex_lock(&cw->mu);
   if (cw->raylet)

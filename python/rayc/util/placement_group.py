@@ -28,6 +28,12 @@ class PlacementGroup:
         """An ObjectRef that is ready once every bundle is reserved."""
         from .. import remote
         pg_id = self.id.binary()
+        # the create may still be on its way to the GCS (sent ahead): let it land before
+        # another process asks the GCS about the group
+        try:
+            _rayc.pg_wait(pg_id, 0)
+        except _rayc.Error:
+            pass  # the task below reports it
 
         @remote(num_cpus=0)
         def _pg_ready():
