@@ -569,12 +569,18 @@ void gcs_node_heartbeats_flush(gcs_server_t *s)
   }
 }
 
+int gcs_node_heartbeat_lazy(const ProtobufCMessage *req)
+{
+  return ((const Rayc__ReportHeartbeatRequest *)req)->unchanged;
+}
+
 void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
   const Rayc__ReportHeartbeatRequest *r = (const Rayc__ReportHeartbeatRequest *)req;
   const char *why = "";
-  int rc = gcs_nodes_heartbeat(&s->nodes, r, now_ms(), &why);
+  /* Liveness as of its arrival: an idle heartbeat waits for the cron tick (gcs_node_heartbeat_lazy) */
+  int rc = gcs_nodes_heartbeat(&s->nodes, r, rpc_call_arrival_ms(call), &why);
   if (rc == RAYC_EINVALID_ARGUMENT) {
     rpc_reply_error(call, rc, "ReportHeartbeat: %s", why);
     return;
