@@ -41,7 +41,7 @@ enum gcs_node_state { GCS_NODE_ALIVE, GCS_NODE_DEAD };
 typedef struct gcs_node {
   id_node_t id;
   enum gcs_node_state state;
-  Rayc__NodeInfo *info;             /* owned: as registered (its dynamic fields are ignored) */
+  Rayc__NodeInfo *info;             /* owned, compact (free() it): as registered (its dynamic fields are ignored) */
   Rayc__ReportHeartbeatRequest *hb; /* owned: the last heartbeat; NULL before the first */
   int64_t last_seen_ms;             /* monotonic: registration or last heartbeat */
   int64_t last_heartbeat_wall_ms;   /* wall clock, reported to clients */
