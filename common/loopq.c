@@ -5,6 +5,9 @@
  * async callback takes the whole list under the lock and runs it without the lock, so a function
  * may post again (it runs on the next wake-up) and posters never wait for a running function.
  *
+ * Lazy items (loopq_post_lazy) join the same FIFO without a wake-up; `signalled` says whether a
+ * wake-up is pending, so a later loopq_post still wakes the loop when only lazy items wait.
+ *
  * Items are recycled: the loop keeps the items it ran on a private spare list and gives them back
  * to the shared free list once per wake-up, so a steady stream of posts allocates nothing.
  *
@@ -34,11 +37,13 @@ struct loopq {
   struct loopq_item *head, *tail; /* posted, not yet taken by the loop (mu) */
   struct loopq_item *free;        /* recycled items for posters (mu) */
   size_t nfree;
+  int signalled; /* a uv_async_send is pending: its wake-up takes all of head (mu) */
   /* Loop thread only. */
   struct loopq_item *cur;   /* taken by the running callback, not yet run */
   struct loopq_item *spare; /* run items, returned to free at the end of a wake-up */
   size_t nspare;
   int closed;
+  int running; /* loopq_run_all is on the stack: a nested loopq_flush leaves the items to it */
 };
 
 static void loopq_free_list(struct loopq_item *it)
@@ -91,21 +96,29 @@ static int loopq_take(loopq_t *q)
   pthread_mutex_lock(&q->mu);
   q->cur = q->head;
   q->head = q->tail = NULL;
+  q->signalled = 0;
   pthread_mutex_unlock(&q->mu);
   return q->cur != NULL;
 }
 
-static void loopq_async_cb(uv_async_t *h)
+/* Runs everything posted so far (the async callback, and loopq_flush). */
+static void loopq_run_all(loopq_t *q)
 {
-  loopq_t *q = h->data;
-  if (!loopq_take(q))
+  if (q->running || !loopq_take(q))
     return;
+  q->running = 1;
   while (q->cur) {
     loopq_run_one(q);
     if (q->closed) /* a function destroyed the queue; everything was run and freed */
       return;
   }
+  q->running = 0;
   loopq_recycle(q);
+}
+
+static void loopq_async_cb(uv_async_t *h)
+{
+  loopq_run_all(h->data);
 }
 
 static void loopq_close_cb(uv_handle_t *h)
@@ -128,7 +141,8 @@ loopq_t *loopq_create(uv_loop_t *loop)
   return q;
 }
 
-void loopq_post(loopq_t *q, loopq_fn fn, void *arg)
+/* Appends (fn, arg); wake: send a wake-up unless one is pending already. */
+static void loopq_append(loopq_t *q, loopq_fn fn, void *arg, int wake)
 {
   pthread_mutex_lock(&q->mu);
   struct loopq_item *it = q->free;
@@ -141,16 +155,34 @@ void loopq_post(loopq_t *q, loopq_fn fn, void *arg)
   it->fn = fn;
   it->arg = arg;
   it->next = NULL;
-  /* A non-empty list means a wake-up is already pending and will take this item too. */
-  int wake = q->head == NULL;
   if (q->tail)
     q->tail->next = it;
   else
     q->head = it;
   q->tail = it;
+  /* A pending wake-up takes this item too; lazy items before it do not count as one. */
+  wake = wake && !q->signalled;
+  if (wake)
+    q->signalled = 1;
   pthread_mutex_unlock(&q->mu);
   if (wake)
     uv_async_send(&q->async);
+}
+
+void loopq_post(loopq_t *q, loopq_fn fn, void *arg)
+{
+  loopq_append(q, fn, arg, 1);
+}
+
+void loopq_post_lazy(loopq_t *q, loopq_fn fn, void *arg)
+{
+  loopq_append(q, fn, arg, 0);
+}
+
+void loopq_flush(loopq_t *q)
+{
+  if (q && !q->closed)
+    loopq_run_all(q);
 }
 
 void loopq_destroy(loopq_t *q)

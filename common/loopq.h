@@ -19,6 +19,16 @@ loopq_t *loopq_create(uv_loop_t *loop);
 /* Thread-safe. fn(arg) runs later on the loop's thread. */
 void loopq_post(loopq_t *q, loopq_fn fn, void *arg);
 
+/* Thread-safe. As loopq_post, in the same order with the other items, but does not wake the loop:
+ * fn(arg) runs on the loop's next wake-up for a loopq_post, or at the next loopq_flush(). For work
+ * that may wait for a periodic timer (the GCS's idle heartbeats): each hand-off that wakes an idle
+ * loop is a context switch. Whoever posts lazily must also call loopq_flush() periodically. */
+void loopq_post_lazy(loopq_t *q, loopq_fn fn, void *arg);
+
+/* Loop thread only. Runs everything queued so far. From inside a function the queue runs it does
+ * nothing: what is queued then runs on the next wake-up or flush. */
+void loopq_flush(loopq_t *q);
+
 /* Loop thread only. Runs what is still queued, then closes the async handle; the memory is freed
  * by the close callback, so run the loop once more (uv_run) before uv_loop_close. Accepts NULL. */
 void loopq_destroy(loopq_t *q);

@@ -59,6 +59,11 @@ enum rpc_method_flags {
  * code with a message in why. Runs on the server's completion-queue thread: a pure function. */
 typedef int (*rpc_check_fn)(const ProtobufCMessage *req, char *why, size_t len);
 
+/* A row's test of whether a valid request may wait for the loop's next wake-up or
+ * rpc_server_flush() instead of waking the loop now (1: it may). Runs on the server's
+ * completion-queue thread after validation: a pure function. */
+typedef int (*rpc_lazy_fn)(const ProtobufCMessage *req);
+
 typedef struct rpc_method {
   const ProtobufCServiceDescriptor *service;
   const char *method; /* as in the .proto: "RegisterNode" */
@@ -69,6 +74,12 @@ typedef struct rpc_method {
    * that fails gets INVALID_ARGUMENT with the reason, is counted and logged (rate-limited). */
   const char *required;
   rpc_check_fn check;
+  /* Optional, servers with a loop only: requests it passes are handed to the loop without a
+   * wake-up (loopq_post_lazy), in order with the others; the daemon calls rpc_server_flush() from a
+   * periodic timer. For frequent calls that need no prompt answer (the GCS's idle heartbeats):
+   * each hand-off that wakes an idle loop is a context switch. rpc_call_arrival_ms() tells the
+   * handler when the call came. */
+  rpc_lazy_fn lazy;
 } rpc_method_t;
 
 /* TLS for a server or a client: PEM files, read when the server or client is created. All three
@@ -160,6 +171,13 @@ int rpc_server_start(rpc_server_t *s);
  * With a loop: call from the loop thread (a handler may call it). Without a loop: never from a
  * handler running on the server's own thread (that aborts: it would join itself). */
 void rpc_server_destroy(rpc_server_t *s);
+
+/* Loop thread, not from inside a handler. Runs the handlers of the calls handed over lazily (and
+ * of any other call queued for the loop) now. Accepts NULL. */
+void rpc_server_flush(rpc_server_t *s);
+
+/* When the call's request arrived (now_ms()'s clock), as the server's thread saw it. */
+int64_t rpc_call_arrival_ms(const rpc_call_t *call);
 
 /* A server without a loop calls fn(ctx) on its thread for every call it accepts, just before the
  * handler (the core worker wakes its background thread so). Any thread; NULL removes it. */

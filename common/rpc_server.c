@@ -13,7 +13,8 @@
  * table rows. A hot row (the default) is registered with gRPC (grpc_server_register_method, payload
  * read by gRPC), so its call arrives with the request message already in hand: the CQ thread checks
  * the token, unpacks the message and hands the call to its handler, through a loopq onto the
- * daemon's loop, or directly when the server has no loop. A cold row (RPC_COLD) is not registered:
+ * daemon's loop (without waking it when the row's `lazy` test passes: the daemon's timer runs
+ * rpc_server_flush), or directly when the server has no loop. A cold row (RPC_COLD) is not registered:
  * gRPC keeps 2 slots per registered method in every connection, which a server of many idle peers
  * pays per peer. Its calls arrive through the unregistered requests with only their path; the CQ
  * thread finds the row by path (srv_find_row), checks the token, reads the message with one more
@@ -423,7 +424,10 @@ static void srv_decode(rpc_server_t *s, rpc_call_t *call)
     return;
   if (s->q) {
     atomic_store(&call->state, RPC_CALL_QUEUED);
-    loopq_post(s->q, srv_dispatch, call);
+    if (row->m->lazy && row->m->lazy(call->req))
+      loopq_post_lazy(s->q, srv_dispatch, call);
+    else
+      loopq_post(s->q, srv_dispatch, call);
   } else {
     atomic_store(&call->state, RPC_CALL_PROCESSING);
     void (*on_call)(void *) = __atomic_load_n(&s->on_call, __ATOMIC_ACQUIRE);
@@ -963,6 +967,17 @@ const char *rpc_call_peer(const rpc_call_t *ccall)
   }
   pthread_mutex_unlock(&call->peer_mu);
   return call->peer ? call->peer : "unknown peer";
+}
+
+void rpc_server_flush(rpc_server_t *s)
+{
+  if (s)
+    loopq_flush(s->q);
+}
+
+int64_t rpc_call_arrival_ms(const rpc_call_t *call)
+{
+  return call->t0_us / 1000;
 }
 
 void rpc_server_on_call(rpc_server_t *s, void (*fn)(void *ctx))

@@ -87,7 +87,7 @@ static void gcs_node_free(gcs_node_t *n)
 {
   if (!n)
     return;
-  pb_free(n->info);
+  free(n->info); /* compact (gcs_pb_dup_compact) */
   pb_free(n->hb);
   free(n->death_reason);
   free(n);
@@ -178,11 +178,11 @@ static void gcs_nodes_load_one(void *arg, const uint8_t *key, size_t klen, const
 {
   gcs_nodes_t *t = ((struct gcs_nodes_load *)arg)->t;
   int64_t now = ((struct gcs_nodes_load *)arg)->now;
-  Rayc__NodeInfo *info = rayc__node_info__unpack(NULL, vlen, val);
+  Rayc__NodeInfo *info = (Rayc__NodeInfo *)gcs_pb_unpack_compact(&rayc__node_info__descriptor, vlen, val);
   if (!info || info->node_id.len != ID_NODE_SIZE || klen != ID_NODE_SIZE ||
       memcmp(key, info->node_id.data, ID_NODE_SIZE) != 0 || gcs_nodes_find(t, key, klen)) {
     log_warn("node table: skipping an unreadable stored node");
-    pb_free(info);
+    free(info);
     return;
   }
   gcs_node_t *n = gcs_nodes_add(t, info, now);
@@ -240,11 +240,12 @@ int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, 
   int rc = gcs_node_check_info(info, why);
   if (rc < 0)
     return rc;
-  Rayc__NodeInfo *copy = (Rayc__NodeInfo *)gcs_pb_dup(&info->base);
+  /* Kept for the node's life: one block instead of ~25 (gcs_pb_dup_compact). */
+  Rayc__NodeInfo *copy = (Rayc__NodeInfo *)gcs_pb_dup_compact(&info->base);
   gcs_node_t *n = gcs_nodes_find(t, info->node_id.data, info->node_id.len);
   char id[9];
   if (n) {
-    pb_free(n->info);
+    free(n->info);
     pb_free(n->hb);
     n->info = copy;
     n->hb = NULL;
@@ -569,12 +570,18 @@ void gcs_node_heartbeats_flush(gcs_server_t *s)
   }
 }
 
+int gcs_node_heartbeat_lazy(const ProtobufCMessage *req)
+{
+  return ((const Rayc__ReportHeartbeatRequest *)req)->unchanged;
+}
+
 void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *req)
 {
   gcs_server_t *s = ctx;
   const Rayc__ReportHeartbeatRequest *r = (const Rayc__ReportHeartbeatRequest *)req;
   const char *why = "";
-  int rc = gcs_nodes_heartbeat(&s->nodes, r, now_ms(), &why);
+  /* Liveness as of its arrival: an idle heartbeat waits for the cron tick (gcs_node_heartbeat_lazy) */
+  int rc = gcs_nodes_heartbeat(&s->nodes, r, rpc_call_arrival_ms(call), &why);
   if (rc == RAYC_EINVALID_ARGUMENT) {
     rpc_reply_error(call, rc, "ReportHeartbeat: %s", why);
     return;

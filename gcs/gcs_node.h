@@ -41,7 +41,7 @@ enum gcs_node_state { GCS_NODE_ALIVE, GCS_NODE_DEAD };
 typedef struct gcs_node {
   id_node_t id;
   enum gcs_node_state state;
-  Rayc__NodeInfo *info;             /* owned: as registered (its dynamic fields are ignored) */
+  Rayc__NodeInfo *info;             /* owned, compact (free() it): as registered (its dynamic fields are ignored) */
   Rayc__ReportHeartbeatRequest *hb; /* owned: the last heartbeat; NULL before the first */
   int64_t last_seen_ms;             /* monotonic: registration or last heartbeat */
   int64_t last_heartbeat_wall_ms;   /* wall clock, reported to clients */
@@ -149,6 +149,9 @@ void gcs_node_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *r
 void gcs_node_on_unregister(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 void gcs_node_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
 void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *req);
+/* The heartbeat row's `lazy` test: a report marked unchanged (an idle node's) is handed to the loop
+ * without waking it and handled at the next cron tick, with liveness taken at its arrival. */
+int gcs_node_heartbeat_lazy(const ProtobufCMessage *req);
 /* Answers the idle heartbeats gcs_node_on_heartbeat held (from the cron, and when stopping). An
  * idle node's heartbeat (report unchanged, its view current, nothing to tell it) is answered with
  * the others that came within the cron period: the replies go out in one burst, so the gRPC

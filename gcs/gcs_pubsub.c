@@ -34,23 +34,40 @@ static int64_t gcs_pub_last_seq(const gcs_pub_channel_t *c, size_t cap)
   return c->count ? c->ring[(c->head + c->count - 1) % cap]->seq : 0;
 }
 
-void gcs_pubsub_publish(gcs_pubsub_t *ps, Rayc__PubMessage *msg)
+/* 1 when the ring keeps msg compact (one block, gcs_pb_dup_compact): NODE, JOB and WORKER
+ * messages, kept per node or job for the cluster's life; ACTOR messages are built by hand. */
+static int gcs_pub_compact(const Rayc__PubMessage *msg)
+{
+  int c = (int)msg->channel;
+  return c > 0 && c < GCS_PUB_NCHANNELS && c != RAYC__PUB_CHANNEL__PUB_CHANNEL_ACTOR;
+}
+
+static void gcs_pub_free(Rayc__PubMessage *msg)
+{
+  if (gcs_pub_compact(msg))
+    free(msg);
+  else
+    pb_free(msg);
+}
+
+/* Appends msg, in the ring's form (compact or not, as gcs_pub_compact says), to its channel. */
+static void gcs_pubsub_put(gcs_pubsub_t *ps, Rayc__PubMessage *msg)
 {
   size_t idx = (size_t)msg->channel;
   if (!ps->cap) { /* released: the GCS is stopping */
-    pb_free(msg);
+    gcs_pub_free(msg);
     return;
   }
   if (idx == 0 || idx >= GCS_PUB_NCHANNELS) { /* a bug in the caller: drop, never crash */
     log_error("pubsub: message for unknown channel %d dropped", (int)msg->channel);
-    pb_free(msg);
+    gcs_pub_free(msg);
     return;
   }
   gcs_pub_channel_t *c = &ps->ch[idx];
   msg->seq = ++ps->seq;
   if (c->count == ps->cap) {
     c->dropped_seq = c->ring[c->head]->seq;
-    pb_free(c->ring[c->head]);
+    gcs_pub_free(c->ring[c->head]);
     c->head = (c->head + 1) % ps->cap;
     c->count--;
   }
@@ -58,6 +75,20 @@ void gcs_pubsub_publish(gcs_pubsub_t *ps, Rayc__PubMessage *msg)
   c->count++;
   ps->published++;
   ps->dirty = 1;
+}
+
+void gcs_pubsub_publish(gcs_pubsub_t *ps, Rayc__PubMessage *msg)
+{
+  if (!ps->cap) { /* released: the GCS is stopping */
+    pb_free(msg);
+    return;
+  }
+  if (gcs_pub_compact(msg)) {
+    Rayc__PubMessage *kept = (Rayc__PubMessage *)gcs_pb_dup_compact(&msg->base);
+    pb_free(msg);
+    msg = kept;
+  }
+  gcs_pubsub_put(ps, msg);
 }
 
 /* Wraps a copy of payload into a new message of channel ch. */
@@ -73,7 +104,7 @@ static void gcs_pubsub_publish_copy(gcs_pubsub_t *ps, Rayc__PubChannel ch, const
     m.job = (Rayc__JobInfo *)payload;
   else
     m.worker = (Rayc__WorkerInfo *)payload;
-  gcs_pubsub_publish(ps, (Rayc__PubMessage *)gcs_pb_dup(&m.base));
+  gcs_pubsub_put(ps, (Rayc__PubMessage *)gcs_pb_dup_compact(&m.base)); /* kept: one block */
 }
 
 int64_t gcs_pubsub_channel_seq(const gcs_pubsub_t *ps, int channel)
@@ -232,7 +263,7 @@ void gcs_pubsub_release(gcs_pubsub_t *ps)
   for (size_t c = 0; c < GCS_PUB_NCHANNELS; c++) {
     gcs_pub_channel_t *ch = &ps->ch[c];
     for (size_t i = 0; i < ch->count; i++)
-      pb_free(ch->ring[(ch->head + i) % ps->cap]);
+      gcs_pub_free(ch->ring[(ch->head + i) % ps->cap]);
     free(ch->ring);
   }
   memset(ps, 0, sizeof(*ps));

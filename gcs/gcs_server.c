@@ -62,7 +62,8 @@ const rpc_method_t gcs_rpc_methods[] = {
     GCS_COLD(node_info_gcs_service, "RegisterNode", gcs_node_on_register, "node node.node_id node.ip"),
     GCS_COLD(node_info_gcs_service, "UnregisterNode", gcs_node_on_unregister, "node_id"),
     GCS_COLD(node_info_gcs_service, "GetAllNodeInfo", gcs_node_on_get_all, ""),
-    GCS_ROW(node_info_gcs_service, "ReportHeartbeat", gcs_node_on_heartbeat, "node_id"),
+    GCS_ROW(node_info_gcs_service, "ReportHeartbeat", gcs_node_on_heartbeat, "node_id",
+            .lazy = gcs_node_heartbeat_lazy),
     GCS_COLD(job_info_gcs_service, "AddJob", gcs_job_on_add, "job job.driver_pid", .check = gcs_check_add_job),
     GCS_COLD(job_info_gcs_service, "MarkJobFinished", gcs_job_on_mark_finished, "job_id"),
     GCS_COLD(job_info_gcs_service, "GetAllJobInfo", gcs_job_on_get_all, ""),
@@ -339,6 +340,7 @@ fail:
 
 void gcs_server_cron(gcs_server_t *s, int64_t now)
 {
+  rpc_server_flush(s->rpc); /* the idle heartbeats that came since the last tick, then their replies */
   gcs_node_heartbeats_flush(s);
   gcs_pubsub_expire(&s->pubsub, now);
   gcs_health_tick(&s->health, now);
@@ -432,6 +434,7 @@ void gcs_server_stop(gcs_server_t *s)
   s->stopping = 1;
   if (s->started)
     daemon_notify_stopping();
+  rpc_server_flush(s->rpc);       /* idle heartbeats not yet handled: answered below */
   gcs_node_heartbeats_flush(s);   /* answers the held heartbeats, likewise */
   gcs_pubsub_release(&s->pubsub); /* answers the held polls while their clients still listen */
   gcs_actors_shutdown(s->actors);

@@ -118,4 +118,11 @@ int gcs_store_put_msg(gcs_store_t *s, const char *table, const void *key, size_t
 /* Returns a new deep copy of msg (packed and unpacked again); free with protobuf_c_message_free_unpacked. */
 ProtobufCMessage *gcs_pb_dup(const ProtobufCMessage *msg);
 
+/* As gcs_pb_dup, and as protobuf-c's unpack (NULL for bytes that do not parse), but the message
+ * and everything it points to live in one heap block: free it with free(), never with
+ * protobuf_c_message_free_unpacked, and do not move its parts into other messages. For copies kept
+ * for long (per node: ~25 blocks of a NodeInfo become one). gcs/gcs_pbcompact.c. */
+ProtobufCMessage *gcs_pb_dup_compact(const ProtobufCMessage *msg);
+ProtobufCMessage *gcs_pb_unpack_compact(const ProtobufCMessageDescriptor *desc, size_t len, const uint8_t *data);
+
 #endif
