@@ -421,6 +421,24 @@ static void prepare_done(void *arg, int status, const char *detail, ProtobufCMes
   phase_done(arg, status, detail, resp, 0);
 }
 
+/* Sends step st's PrepareBundleResources of specs to node n (commit: in the same call), with the
+ * node's queued returns (counted free when its groups were chosen). 0, or rpc_call's error. */
+static int pg_send_prepare(gcs_pgs_t *m, gcs_node_t *n, const id_node_t *node, gcs_pg_step_t *st,
+                           Rayc__BundleSpec **specs, size_t nspecs, int commit)
+{
+  Rayc__PrepareBundleResourcesRequest req = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
+  req.bundles = specs;
+  req.n_bundles = nspecs;
+  req.commit = commit;
+  st->more = gcs_pg_return_take(m, node, &st->nmore);
+  req.returns = gcs_pg_ids_pb(st->more, st->nmore);
+  req.n_returns = st->nmore;
+  int rc = rpc_call(gcs_pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
+                    PG_RPC_MS, prepare_done, st);
+  free(req.returns);
+  return rc;
+}
+
 static void commit_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   phase_done(arg, status, detail, resp, 1);
@@ -448,16 +466,8 @@ static void pg_send_phase(gcs_pgs_t *m, gcs_pg_t *g, int commit)
       rc = rpc_call(gcs_pg_raylet(m, n), &rayc__node_manager_service__descriptor, "CommitBundleResources", &req.base,
                     PG_RPC_MS, commit_done, st);
     } else if (n) {
-      Rayc__PrepareBundleResourcesRequest req = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
-      req.bundles = specs;
-      req.n_bundles = ns;
-      req.commit = nn == 1; /* the whole attempt on one node: prepare and commit in one call */
-      st->more = gcs_pg_return_take(m, &nodes[k], &st->nmore); /* counted free when choosing */
-      req.returns = gcs_pg_ids_pb(st->more, st->nmore);
-      req.n_returns = st->nmore;
-      rc = rpc_call(gcs_pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
-                    PG_RPC_MS, prepare_done, st);
-      free(req.returns);
+      /* the whole attempt on one node: prepare and commit in one call */
+      rc = pg_send_prepare(m, n, &nodes[k], st, specs, ns, nn == 1);
     }
     pg_specs_free(specs, ns);
     if (rc == 0) {
@@ -504,16 +514,7 @@ static void pg_send_batch(gcs_pgs_t *m, pg_batch_t *b)
   }
   int rc = RAYC_EUNAVAILABLE;
   if (n) {
-    Rayc__PrepareBundleResourcesRequest req = RAYC__PREPARE_BUNDLE_RESOURCES_REQUEST__INIT;
-    req.bundles = specs;
-    req.n_bundles = nspecs;
-    req.commit = 1;
-    st->more = gcs_pg_return_take(m, &b->node, &st->nmore); /* counted free when choosing */
-    req.returns = gcs_pg_ids_pb(st->more, st->nmore);
-    req.n_returns = st->nmore;
-    rc = rpc_call(gcs_pg_raylet(m, n), &rayc__node_manager_service__descriptor, "PrepareBundleResources", &req.base,
-                  PG_RPC_MS, prepare_done, st);
-    free(req.returns);
+    rc = pg_send_prepare(m, n, &b->node, st, specs, nspecs, 1);
   }
   pg_specs_free(specs, nspecs);
   if (rc == 0)
