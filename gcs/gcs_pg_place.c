@@ -404,14 +404,14 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
     gcs_pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
                       rep->n_resources_total, rep->report_seq);
   }
-  if (m->stopping)
-    ;
-  else if (st->nids)
-    batch_answers(st, status, (Rayc__PrepareBundleResourcesReply *)resp);
-  else
-    pg_step_answer(m, st->id, st->gen, &st->node, ok, committed, status == 0, commit);
-  if (!m->stopping && !m->busy)
-    gcs_pg_schedule_next(m);
+  if (!m->stopping) {
+    if (st->nids)
+      batch_answers(st, status, (Rayc__PrepareBundleResourcesReply *)resp);
+    else
+      pg_step_answer(m, st->id, st->gen, &st->node, ok, committed, status == 0, commit);
+    if (!m->busy)
+      gcs_pg_schedule_next(m);
+  }
   pb_free(resp);
   gcs_pg_step_free(st);
 }
@@ -513,9 +513,8 @@ static void pg_send_batch(gcs_pgs_t *m, pg_batch_t *b)
     free(one); /* the specs themselves now in specs[] */
   }
   int rc = RAYC_EUNAVAILABLE;
-  if (n) {
+  if (n)
     rc = pg_send_prepare(m, n, &b->node, st, specs, nspecs, 1);
-  }
   pg_specs_free(specs, nspecs);
   if (rc == 0)
     return;
