@@ -35,6 +35,11 @@
 enum {
   CW_INLINE_MAX = 100 * 1024,          /* values up to this size travel inline */
   CW_MAX_IN_FLIGHT = 16,               /* tasks pushed to one leased worker at once */
+  CW_PIPELINE_RUN_US = 1000,           /* a busy worker takes more only of classes whose tasks run shorter */
+  CW_PIPELINE_SLACK_US = 20000,        /* ... and while its replies are no later than this past due (well
+                                        * above a loaded machine's scheduling delays, which would
+                                        * otherwise stop pipelining where nothing runs long) */
+  CW_RUN_SLOTS = 8,                    /* functions whose run times a class remembers */
   CW_PUSH_BATCH_MAX = 8,               /* queued tasks sent in one PushTasks call (cw_push.c) */
   CW_PUSH_BATCH_MAX_LIMIT = 64,        /* the most RAYC_PUSH_BATCH_MAX may ask for */
   CW_PUSH_BATCH_BYTES = 1 << 20,       /* ... and at most about this many bytes of arguments */
@@ -189,6 +194,7 @@ struct cw_task {
   char *dep_err_msg;
   cw_class_t *cls;
   cw_lease_t *lease;                             /* while pushed */
+  int64_t expect_us;                             /* while pushed: how long it should run (-1: not known short) */
   void (*on_ready)(struct cw *cw, cw_task_t *t); /* actor calls: run instead of queueing in cls */
   id_task_t parent;                              /* the task that submitted it (in workers), for recursive cancel */
   int cancelled;                                 /* rayc_cancel was called: report CANCELLED, never retry */
@@ -214,6 +220,11 @@ struct cw_class {
   struct cw_lease_req *reqs;    /* the lease requests in flight (cw_submit.c) */
   int64_t retry_after_ms;       /* > 0: no new lease request before this (monotonic ms) */
   int64_t unreachable_since_ms; /* > 0: lease requests have ended at unreachable raylets since */
+  struct cw_fn_run {            /* how long its recent functions ran on their workers (cw_push.c) */
+    uint64_t fn;                /* hash of the function's name; 0: a free slot */
+    int64_t run_us;             /* a moving average of its last ~8 runs */
+  } runs[CW_RUN_SLOTS];
+  unsigned runs_next; /* the slot a new function takes */
 };
 
 struct cw_lease {
@@ -232,6 +243,9 @@ struct cw_lease {
   int dead;
   int wanted; /* its worker said other owners wait: returned as soon as it is idle */
   int64_t idle_since_ms;
+  int64_t progress_us; /* monotonic: when it last went busy or a reply came (cw_lease_runs_short) */
+  int64_t expect_us;   /* how long its tasks in flight should run, summed (those known to run short) */
+  int long_in_flight;  /* its tasks in flight not known to run short */
 };
 
 typedef struct cw {
@@ -289,6 +303,7 @@ typedef struct cw {
   int npoll_retry;          /* peers with a poll to retry */
   int lease_idle_ms;        /* an idle lease is held this long for more tasks (cw_lease_idle_ms) */
   int push_batch_max;       /* tasks per PushTasks call (cw_push_batch_max; 1: every task alone) */
+  int pipeline_any;         /* $RAYC_PIPELINE=any: busy workers take tasks whatever their run times */
   int oom_retries;          /* cw_oom_retries(), read once */
   /* cw_object.c: getters are woken after cw->mu is let go, inside cw_wake_hold()/cw_wake_release() */
   int wake_held, wake_pending;
@@ -391,6 +406,9 @@ void cw_pump(cw_t *cw, cw_class_t *c);
 int cw_lease_takes(const cw_class_t *c, const cw_lease_t *l, int spread);
 void cw_push_queued(cw_t *cw, cw_class_t *c, cw_lease_t *l, int spread);
 int cw_push_batch_max(void);
+/* $RAYC_PIPELINE: "any" pipelines tasks to busy workers whatever their functions' run times (as
+ * rayc did before session 10; tests of batch mechanics use it); otherwise only short ones. */
+int cw_pipeline_any(void);
 /* cw_oom.c: t's push to lease l failed (status, detail): asks l's raylet whether its memory monitor
  * killed the worker, then retries t or fails it (OUT_OF_MEMORY or WORKER_DIED). */
 void cw_task_worker_died(cw_t *cw, cw_task_t *t, cw_lease_t *l, int status, const char *detail);

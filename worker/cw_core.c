@@ -76,6 +76,7 @@ cw_t *cw_create(int is_worker)
   cw->put_timeout_ms = put_ms > 0 && put_ms <= 24L * 3600 * 1000 ? (int)put_ms : CW_PUT_TIMEOUT_MS;
   cw->lease_idle_ms = cw_lease_idle_ms();
   cw->push_batch_max = cw_push_batch_max();
+  cw->pipeline_any = cw_pipeline_any();
   cw->oom_retries = cw_oom_retries();
   cw->copy = cw_copy_create();
   return cw;

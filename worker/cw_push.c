@@ -3,8 +3,9 @@
  * cw_submit.c).
  *
  * A lease takes queued tasks while the pipelining rules let it (cw_lease_takes: an idle worker
- * at once, a busy one up to CW_MAX_IN_FLIGHT while more tasks wait than lease requests are on
- * their way, and, while it has half a batch or more still to run, only a whole batch at a time). What it takes at once goes in one call: a lone task by PushTask, several by PushTasks (up
+ * at once; a busy one up to CW_MAX_IN_FLIGHT while more tasks wait than lease requests are on
+ * their way, only for a class whose tasks are known to run short and while the worker keeps up,
+ * and, while it has half a batch or more still to run, only a whole batch at a time). What it takes at once goes in one call: a lone task by PushTask, several by PushTasks (up
  * to cw->push_batch_max tasks and about CW_PUSH_BATCH_BYTES of arguments), whose reply carries
  * one PushTaskReply per task, applied here exactly as a PushTask reply is. Only tasks already
  * queued are batched: nothing waits to fill a batch. A task whose arguments carry refs (nested in a
@@ -30,6 +31,12 @@ int cw_push_batch_max(void)
   const char *v = getenv("RAYC_PUSH_BATCH_MAX");
   long n = v && *v ? strtol(v, NULL, 10) : 0;
   return n >= 1 && n <= 64 ? (int)n : CW_PUSH_BATCH_MAX;
+}
+
+int cw_pipeline_any(void)
+{
+  const char *v = getenv("RAYC_PIPELINE");
+  return v && strcmp(v, "any") == 0;
 }
 
 void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep)
@@ -86,6 +93,44 @@ static void cw_push_events(cw_t *cw, cw_task_t *t, cw_lease_t *l, const Rayc__Pu
                      l->node_id.b, l->worker_id.b, rep->worker_pid);
 }
 
+/* Run times per function, per class (cw_lease_runs_short): the slots of the last CW_RUN_SLOTS
+ * functions that ran, by a hash of the name (a collision only mixes two functions' averages). */
+static uint64_t cw_fn_hash(const char *fn)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (const unsigned char *p = (const unsigned char *)fn; *p; p++)
+    h = (h ^ *p) * 1099511628211ull;
+  return h ? h : 1;
+}
+
+static struct cw_fn_run *cw_fn_run_find(cw_class_t *c, uint64_t h)
+{
+  for (size_t i = 0; i < CW_RUN_SLOTS; i++)
+    if (c->runs[i].fn == h)
+      return &c->runs[i];
+  return NULL;
+}
+
+static void cw_class_note_run(cw_class_t *c, const char *fn, int64_t us)
+{
+  uint64_t h = cw_fn_hash(fn);
+  struct cw_fn_run *r = cw_fn_run_find(c, h);
+  if (r) {
+    r->run_us = (7 * r->run_us + us) / 8;
+    return;
+  }
+  r = &c->runs[c->runs_next++ % CW_RUN_SLOTS];
+  r->fn = h;
+  r->run_us = us;
+}
+
+/* How long t should run if it is known to run short; -1 if not. */
+static int64_t cw_task_expect(cw_class_t *c, const cw_task_t *t)
+{
+  const struct cw_fn_run *r = cw_fn_run_find(c, cw_fn_hash(t->fn));
+  return r && r->run_us <= CW_PIPELINE_RUN_US ? r->run_us : -1;
+}
+
 /* One task's reply (status 0: rep; else the call failed: the worker is gone). */
 static void cw_push_settle(cw_t *cw, cw_task_t *t, cw_lease_t *l, int status, const char *detail,
                            const Rayc__PushTaskReply *rep)
@@ -93,6 +138,13 @@ static void cw_push_settle(cw_t *cw, cw_task_t *t, cw_lease_t *l, int status, co
   cw_class_t *c = t->cls;
   t->lease = NULL;
   l->in_flight--;
+  l->progress_us = now_us();
+  if (t->expect_us < 0)
+    l->long_in_flight--;
+  else
+    l->expect_us -= t->expect_us;
+  if (status == 0 && rep->start_us && rep->end_us >= rep->start_us)
+    cw_class_note_run(c, t->fn, rep->end_us - rep->start_us);
   if (status == 0 && rep->worker_exiting)
     l->dead = 1; /* its node drains: no more tasks there; the lease goes back when these are done */
   if (status == 0 && rep->lease_wanted)
@@ -286,6 +338,10 @@ static void cw_push_not_started(cw_t *cw, cw_lease_t *l, cw_task_t **ts, size_t 
 {
   for (size_t i = 0; i < n; i++) {
     l->in_flight--;
+    if (ts[i]->expect_us < 0)
+      l->long_in_flight--;
+    else
+      l->expect_us -= ts[i]->expect_us;
     ts[i]->lease = NULL;
     cw_task_fail(cw, ts[i], RAYC_EINTERNAL, "PushTask could not be started");
   }
@@ -336,13 +392,27 @@ static void cw_push_batch(cw_t *cw, cw_lease_t *l, cw_task_t **ts, size_t n)
   free(specs);
 }
 
-/* The pipelining rules: an idle worker takes a task at once; a busy one up to CW_MAX_IN_FLIGHT,
- * only while more tasks wait than lease requests are on their way (a task that a worker on its
- * way could run in parallel waits for that worker). */
+/* The pipelining rules: an idle worker takes a task at once. A busy one takes more, up to
+ * CW_MAX_IN_FLIGHT, only while more tasks wait than lease requests are on their way (a task that a
+ * worker on its way could run in parallel waits for that worker), and only where waiting behind
+ * the tasks it holds costs less than a round trip: each of them is of a function whose recent
+ * runs took less than CW_PIPELINE_RUN_US, and the worker's replies have kept coming as fast as
+ * that says. A task queued behind one that runs long would wait for it while a free CPU could run
+ * it now (Ray pushes one task per worker for this reason); so nothing is pipelined behind a
+ * function's first run (its length is unknown) or one known to run long, nor to a worker that has
+ * not answered for longer than its queue should take. */
+static int cw_lease_runs_short(const cw_lease_t *l)
+{
+  if (l->cls->cw->pipeline_any)
+    return 1;
+  return l->long_in_flight == 0 && now_us() - l->progress_us <= CW_PIPELINE_SLACK_US + 2 * l->expect_us;
+}
+
 static int cw_lease_room(const cw_class_t *c, const cw_lease_t *l, int spread)
 {
   return c->head && !l->dead && !(spread && l->pushed) &&
-         (l->in_flight == 0 || (l->in_flight < CW_MAX_IN_FLIGHT && c->queued > (size_t)c->lease_requests));
+         (l->in_flight == 0 || (l->in_flight < CW_MAX_IN_FLIGHT && c->queued > (size_t)c->lease_requests &&
+                                cw_lease_runs_short(l)));
 }
 
 int cw_lease_takes(const cw_class_t *c, const cw_lease_t *l, int spread)
@@ -392,10 +462,17 @@ void cw_push_queued(cw_t *cw, cw_class_t *c, cw_lease_t *l, int spread)
   cw_task_t *ts[CW_PUSH_BATCH_MAX_LIMIT];
   size_t n = 0, bytes = 0;
   int max = cw->push_batch_max < CW_PUSH_BATCH_MAX_LIMIT ? cw->push_batch_max : CW_PUSH_BATCH_MAX_LIMIT;
+  if (l->in_flight == 0)
+    l->progress_us = now_us(); /* it goes busy: its replies are due from now (cw_lease_runs_short) */
   do {
     cw_task_t *t = cw_class_pop(c);
     ts[n++] = t;
     l->in_flight++;
+    t->expect_us = cw_task_expect(c, t);
+    if (t->expect_us < 0)
+      l->long_in_flight++;
+    else
+      l->expect_us += t->expect_us;
     l->pushed++;
     bytes += cw_task_arg_bytes(cw, t);
     if (cw_task_goes_alone(cw, t))

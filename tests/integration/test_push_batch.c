@@ -240,6 +240,11 @@ END_TEST
 
 int main(void)
 {
+  /* These cases test what batches do (results, retries, a dead worker, cancels inside a batch),
+   * so tasks must reach the worker while hold occupies it: pipeline whatever the functions' run
+   * times (by default nothing is pipelined behind hold, whose length is unknown; test_tasks checks
+   * that rule). */
+  setenv("RAYC_PIPELINE", "any", 1);
   if (it_start("libtest_tasks.so", "--num-cpus 1") != 0) {
     fprintf(stderr, "could not start the head node\n");
     return 1;

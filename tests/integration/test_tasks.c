@@ -559,6 +559,73 @@ START_TEST(test_workers_prestarted)
 }
 END_TEST
 
+static void touch_file(const char *path)
+{
+  FILE *f = fopen(path, "w");
+  ck_assert_msg(f != NULL, "cannot create %s", path);
+  fclose(f);
+}
+
+/* A short task submitted while a long one holds a worker that this driver keeps leased runs at
+ * once on the other CPU: it is not pipelined behind the long one to wait for it (worker/cw_push.c
+ * pipelines only behind functions known to run short, to workers that keep up). warm_hold: hold
+ * ran short three times first, so only its silence tells that it now runs long. */
+static void short_not_behind_long(const char *name, int warm_hold)
+{
+  it_connect();
+  char gate[600], warm[600], started[620];
+  snprintf(gate, sizeof(gate), "%s/%s.gate", it_temp, name);
+  snprintf(warm, sizeof(warm), "%s/%s.warm", it_temp, name);
+  snprintf(started, sizeof(started), "%s.started", gate);
+  touch_file(warm);
+  rayc_arg wa = RAYC_ARG_VAL(warm, strlen(warm)), ga = RAYC_ARG_VAL(gate, strlen(gate));
+  int rc;
+  rayc_ref w = submit("pid", NULL, 0, NULL); /* pid is known short, and its lease stays held */
+  it_get_i64(&w, &rc);
+  ck_assert_msg(rc == 0, "pid: %s", rayc_last_error());
+  rayc_ref_release(&w);
+  rayc_buf b;
+  for (int i = 0; warm_hold && i < 3; i++) {
+    w = submit("hold", &wa, 1, NULL); /* returns at once: its gate exists */
+    ck_assert_msg(rayc_get(&w, 1, 60000, &b) == 0, "hold: %s", rayc_last_error());
+    rayc_buf_release(&b, 1);
+    rayc_ref_release(&w);
+  }
+  rayc_ref h = submit("hold", &ga, 1, NULL);
+  for (int i = 0; warm_hold && i < 12000 && access(started, F_OK) != 0; i++)
+    usleep(10000);
+  if (warm_hold)
+    usleep(300 * 1000); /* hold has run long enough that its silence counts */
+  rayc_ref p = submit("pid", NULL, 0, NULL);
+  int64_t ppid = 0;
+  rc = rayc_get(&p, 1, 60000, &b); /* hold waits for its gate: p can only be ready on the other worker */
+  ck_assert_msg(rc == 0, "the short task waited behind the long one: %d %s", rc, rayc_last_error());
+  ck_assert_int_eq(b.len, 8);
+  memcpy(&ppid, b.data, 8);
+  rayc_buf_release(&b, 1);
+  touch_file(gate);
+  ck_assert_msg(rayc_get(&h, 1, 120000, &b) == 0 && b.len == 24, "hold: %s", rayc_last_error());
+  int64_t hv[3];
+  memcpy(hv, b.data, sizeof(hv));
+  rayc_buf_release(&b, 1);
+  ck_assert_msg(hv[2] != ppid, "hold and the short task ran in one worker (%lld)", (long long)ppid);
+  rayc_ref_release(&p);
+  rayc_ref_release(&h);
+  rayc_shutdown();
+}
+
+START_TEST(test_short_task_not_behind_new_long)
+{
+  short_not_behind_long("new_long", 0);
+}
+END_TEST
+
+START_TEST(test_short_task_not_behind_silent_worker)
+{
+  short_not_behind_long("silent", 1);
+}
+END_TEST
+
 int main(void)
 {
   if (it_start("libtest_tasks.so", "--num-cpus 2 --num-gpus 2 --object-store-memory 256M") != 0) {
@@ -584,6 +651,8 @@ int main(void)
   tcase_add_test(tc, test_lineage_reconstruction);
   tcase_add_test(tc, test_gpu_ids);
   tcase_add_test(tc, test_workers_prestarted);
+  tcase_add_test(tc, test_short_task_not_behind_new_long);
+  tcase_add_test(tc, test_short_task_not_behind_silent_worker);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }

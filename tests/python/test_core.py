@@ -122,11 +122,9 @@ def test_wait_semantics(ray):
     def boom():
         raise ValueError("no")
 
-    # fast and bad are submitted first: a task queued behind the 120 s one could be pipelined to
-    # the same worker and wait for it (a known trade-off of rayc's pipelining, PERFORMANCE.md); the
-    # wait below still lists slow first, so input order is what is checked
-    fast, bad = sleepy.remote(0), boom.remote()
-    slow = sleepy.remote(120)
+    # slow first: fast and bad must not wait behind it on its worker (worker/cw_push.c pipelines
+    # only behind functions known to run short)
+    slow, fast, bad = sleepy.remote(120), sleepy.remote(0), boom.remote()
     ready, not_ready = ray.wait([slow, fast, bad], num_returns=2, timeout=60)  # generous: a loaded machine
     assert ready == [fast, bad] and not_ready == [slow]  # input order; a failed task is ready
     ready, not_ready = ray.wait([slow, fast])  # num_returns defaults to 1
