@@ -341,9 +341,11 @@ void raylet_gcs_mark_job_finished(raylet_t *r, id_job_t job, const char *reason)
  * the reports of workers that end together (a round of actors) reach the GCS as one call. Not
  * delivered (logged at debug) when the GCS is unreachable, as a worker's own report would be. */
 void raylet_gcs_forward_task_events(raylet_t *r, Rayc__LocalMessage *m);
-/* Sends the waiting task events as one AddTaskEventData and frees them: when now is set, or once
- * the first has waited a second. */
-void raylet_gcs_flush_task_events(raylet_t *r, int now);
+/* Sends the waiting task events as one AddTaskEventData and frees them: when `when` is TEV_NOW or
+ * TEV_LAST, or once the first has waited a second (TEV_SOON). TEV_LAST (the raylet closing) waits
+ * up to a second for the GCS's answer, since closing the client would cancel the call. */
+enum { TEV_SOON, TEV_NOW, TEV_LAST };
+void raylet_gcs_flush_task_events(raylet_t *r, int when);
 
 /* raylet_jobs.c */
 void raylet_jobs_cron(raylet_t *r);

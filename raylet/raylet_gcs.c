@@ -251,7 +251,7 @@ static void gcs_task_events_sent(void *arg, int status, const char *detail, Prot
 
 /* Workers' reports wait up to TEV_FLUSH_MS (a worker's own report period) and are sent as one call;
  * waiting frames or events past the other two limits go at once. */
-enum { TEV_FLUSH_MS = 1000, TEV_FLUSH_FRAMES = 1024, TEV_FLUSH_EVENTS = 10000 };
+enum { TEV_FLUSH_MS = 1000, TEV_FLUSH_FRAMES = 1024, TEV_FLUSH_EVENTS = 10000, TEV_LAST_WAIT_MS = 1000 };
 
 void raylet_gcs_forward_task_events(raylet_t *r, Rayc__LocalMessage *m)
 {
@@ -265,19 +265,19 @@ void raylet_gcs_forward_task_events(raylet_t *r, Rayc__LocalMessage *m)
     return;
   }
   if (r->ntev && r->tev_events + m->task_events->n_events > TEV_FLUSH_EVENTS)
-    raylet_gcs_flush_task_events(r, 1); /* a batch stays within what one request may carry */
+    raylet_gcs_flush_task_events(r, TEV_NOW); /* a batch stays within what one request may carry */
   if (!r->ntev)
     r->tev_since = now_ms();
   r->tev = xrealloc(r->tev, (r->ntev + 1) * sizeof(*r->tev));
   r->tev[r->ntev++] = m;
   r->tev_events += m->task_events->n_events;
   if (r->ntev >= TEV_FLUSH_FRAMES || r->tev_events >= TEV_FLUSH_EVENTS)
-    raylet_gcs_flush_task_events(r, 1);
+    raylet_gcs_flush_task_events(r, TEV_NOW);
 }
 
-void raylet_gcs_flush_task_events(raylet_t *r, int now)
+void raylet_gcs_flush_task_events(raylet_t *r, int when)
 {
-  if (!r->ntev || (!now && now_ms() - r->tev_since < TEV_FLUSH_MS))
+  if (!r->ntev || (when == TEV_SOON && now_ms() - r->tev_since < TEV_FLUSH_MS))
     return;
   Rayc__TaskEvent **evs = xcalloc(r->tev_events ? r->tev_events : 1, sizeof(*evs));
   Rayc__AddTaskEventDataRequest req = RAYC__ADD_TASK_EVENT_DATA_REQUEST__INIT;
@@ -289,9 +289,17 @@ void raylet_gcs_flush_task_events(raylet_t *r, int now)
       req.dropped = t->dropped > INT64_MAX - req.dropped ? INT64_MAX : req.dropped + t->dropped;
   }
   req.events = evs;
-  if (r->gcs) /* packed before rpc_call returns: the frames can go */
+  if (r->gcs && when == TEV_LAST) {
+    ProtobufCMessage *resp = NULL;
+    char *detail = NULL;
+    int rc = rpc_call_sync(r->gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base,
+                           TEV_LAST_WAIT_MS, &resp, &detail);
+    gcs_task_events_sent(NULL, rc, detail ? detail : "", resp);
+    free(detail);
+  } else if (r->gcs) { /* packed before rpc_call returns: the frames can go */
     rpc_call(r->gcs, &rayc__task_info_gcs_service__descriptor, "AddTaskEventData", &req.base, GCS_CALL_TIMEOUT_MS,
              gcs_task_events_sent, NULL);
+  }
   for (size_t i = 0; i < r->ntev; i++)
     pb_free(r->tev[i]);
   free(evs);

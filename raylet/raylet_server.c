@@ -54,7 +54,7 @@ static void raylet_close_all(raylet_t *r)
   raylet_metrics_stop(r);
   local_server_destroy(r->local);
   r->local = NULL;
-  raylet_gcs_flush_task_events(r, 1); /* the workers' last reports */
+  raylet_gcs_flush_task_events(r, TEV_LAST); /* the workers' last reports, before the client goes */
   rpc_client_destroy(r->client);
   r->client = NULL;
   free(r->hb_report); /* after the client: a cancelled heartbeat's callback forgets it too */
@@ -101,7 +101,7 @@ void raylet_cron_busy(raylet_t *r)
 
 static void raylet_cron(raylet_t *r)
 {
-  raylet_gcs_flush_task_events(r, r->stopping != 0);
+  raylet_gcs_flush_task_events(r, r->stopping ? TEV_LAST : TEV_SOON); /* stopping: answered before the client goes */
   if (r->stopping) {
     if (now_ms() - r->stopping > SHUTDOWN_GRACE_MS)
       raylet_pool_kill_all(r, SIGKILL);
