@@ -203,8 +203,8 @@ static void pg_create_done(void *arg, int status, const char *detail, ProtobufCM
     creating_free(e);
   } else {
     char hex[2 * ID_PG_SIZE + 1];
-    log_debug("placement group %s: the create sent ahead failed (%s: %s); sent again when waited for or removed",
-              id_hex(e->id, ID_PG_SIZE, hex), rayc_strerror(status), detail ? detail : "");
+    log_warn("placement group %s: the create sent ahead failed (%s: %s); sent again when waited for or removed",
+             id_hex(e->id, ID_PG_SIZE, hex), rayc_strerror(status), detail ? detail : "");
   }
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&cw->mu);
