@@ -515,6 +515,7 @@ void gcs_pgs_destroy(gcs_pgs_t *m)
   for (hmap_iter_t it = hmap_iter(&m->by_id); hmap_next(&it);)
     gcs_pg_free(it.value);
   hmap_release(&m->by_id);
+  free(m->full);
   gcs_pg_cancels_release(m);
   gcs_pg_returns_release(m);
   free(m->removed);

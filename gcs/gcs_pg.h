@@ -73,6 +73,8 @@ typedef struct gcs_pgs {
   size_t nwaiting;               /* groups PENDING or RESCHEDULING: the scans for placement skip at 0 */
   struct gcs_pg_ret *rets;       /* returns not sent yet, per node (gcs_pg_return.c) */
   uv_timer_t *ret_timer;         /* sends them GCS_PG_RETURN_MS after the first was queued */
+  id_node_t *full;               /* nodes that refused a group for lack of room for more bundles (bundles_full) */
+  size_t nfull, full_cap;        /* ... not offered more until a group is removed */
   int stopping;
 } gcs_pgs_t;
 

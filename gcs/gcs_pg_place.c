@@ -91,9 +91,32 @@ typedef struct pg_batch {
 typedef struct pg_pass {
   pg_cand_t *c; /* NULL until a group wants placement (cron passes often find none) */
   int nc;
+  int nfull; /* alive nodes left out: no room for more bundles (pg_node_full) */
   pg_batch_t *b;
   size_t nb;
 } pg_pass_t;
+
+/* Whether node refused a group for lack of room for more bundles' resource names, and no group
+ * was removed since (a raylet holds at most RES_MAX names: about 120 one-resource bundles). */
+static int pg_node_full(const gcs_pgs_t *m, const id_node_t *node)
+{
+  for (size_t i = 0; i < m->nfull; i++)
+    if (memcmp(m->full[i].b, node->b, ID_NODE_SIZE) == 0)
+      return 1;
+  return 0;
+}
+
+static void pg_node_mark_full(gcs_pgs_t *m, const id_node_t *node)
+{
+  if (pg_node_full(m, node))
+    return;
+  if (m->nfull == m->full_cap)
+    m->full = xrealloc(m->full, (m->full_cap = m->full_cap ? 2 * m->full_cap : 4) * sizeof(*m->full));
+  m->full[m->nfull++] = *node;
+  char hex[9];
+  log_warn("node %s holds as many placement-group bundles as it can; groups that fit only there wait until "
+           "some are removed", id_short(node->b, ID_NODE_SIZE, hex));
+}
 
 /* Fills the pass's candidates, once (a pass that finds no group to place builds none). */
 static void pg_pass_init(gcs_pgs_t *m, pg_pass_t *p)
@@ -107,6 +130,10 @@ static void pg_pass_init(gcs_pgs_t *m, pg_pass_t *p)
     gcs_node_t *n = t->v[k];
     if (!gcs_fit_usable(n))
       continue;
+    if (pg_node_full(m, &n->id)) {
+      p->nfull++;
+      continue;
+    }
     pg_cand_t *x = &p->c[p->nc++];
     x->n = n;
     gcs_fit_free(n, &x->avail);
@@ -189,7 +216,7 @@ static int pg_pick_each(gcs_pg_t *g, const res_set_t *need, pg_cand_t *c, int nc
 }
 
 /* Why bundle bad fits nowhere (new). */
-static char *pg_why_bundle(const gcs_pg_t *g, int bad, int nc)
+static char *pg_why_bundle(const gcs_pg_t *g, int bad, int nc, int nfull)
 {
   char res[256];
   size_t off = 0;
@@ -198,11 +225,15 @@ static char *pg_why_bundle(const gcs_pg_t *g, int bad, int nc)
   for (size_t j = 0; j < b->n_resources && off < sizeof(res); j++)
     off += (size_t)snprintf(res + off, sizeof(res) - off, "%s%s: %g", j ? ", " : "", b->resources[j]->name,
                             b->resources[j]->amount);
-  return xasprintf("bundle %d {%s} fits no alive node%s (%d alive node%s)", bad, res,
+  char full[160] = "";
+  if (nfull > 0)
+    snprintf(full, sizeof(full), "; %d more hold%s as many placement-group bundles as a node can (about 120 of one "
+             "resource) until some are removed", nfull, nfull == 1 ? "s" : "");
+  return xasprintf("bundle %d {%s} fits no alive node%s (%d alive node%s%s)", bad, res,
                    g->info->strategy == RAYC__PLACEMENT_STRATEGY__PG_STRICT_SPREAD
                        ? " without another bundle of the group (STRICT_SPREAD)"
                        : "",
-                   nc, nc == 1 ? "" : "s");
+                   nc, nc == 1 ? "" : "s", full);
 }
 
 /* Picks a node for every bundle not committed yet, into g->try_node / g->trying. Returns 0, or
@@ -233,14 +264,16 @@ static int pg_choose(gcs_pgs_t *m, pg_pass_t *p, gcs_pg_t *g, char **why)
       pg_pass_take(p, g, need, -1);
     if (best < 0 && strat == RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK) {
       rc = RAYC_EINFEASIBLE;
-      *why = xasprintf("no alive node has the resources of all %zu bundles together (STRICT_PACK)", nb);
+      *why = xasprintf("no alive node has the resources of all %zu bundles together (STRICT_PACK)%s", nb,
+                       p->nfull ? "; some hold as many placement-group bundles as a node can until some are removed"
+                                : "");
     }
   }
   if (rc == 0 && strat != RAYC__PLACEMENT_STRATEGY__PG_STRICT_PACK) {
     int bad = pg_pick_each(g, need, c, nc, off);
     if (bad >= 0) {
       rc = RAYC_EINFEASIBLE;
-      *why = pg_why_bundle(g, bad, nc);
+      *why = pg_why_bundle(g, bad, nc, p->nfull);
       pg_pass_take(p, g, need, 1);
       memset(g->trying, 0, nb);
     }
@@ -395,6 +428,8 @@ static void phase_done(void *arg, int status, const char *detail, ProtobufCMessa
   if (ok && !commit) {
     Rayc__PrepareBundleResourcesReply *rep = (Rayc__PrepareBundleResourcesReply *)resp;
     ok = rep->success;
+    if (rep->bundles_full && !m->stopping)
+      pg_node_mark_full(m, &st->node);
     committed = ok && rep->committed;
     if (!m->stopping)
       gcs_pg_node_resources(m, &st->node, rep->resources_available, rep->n_resources_available, rep->resources_total,
@@ -683,6 +718,7 @@ void gcs_pg_remove(gcs_pgs_t *m, gcs_pg_t *g, const char *why)
   char hex[2 * ID_PG_SIZE + 1];
   gcs_pg_hex(g, hex);
   gcs_actors_on_pg_removed(m->s->actors, hex);
+  m->nfull = 0; /* its bundles' names go (their returns ride the next prepare): full nodes may take more */
   size_t nb = g->info->n_bundles, nnow;
   id_node_t *now = xcalloc(nb + m->s->nodes.n + 1, sizeof(*now)), *later = xcalloc(nb + 1, sizeof(*later));
   res_set_t *res = xcalloc(nb + 1, sizeof(*res));

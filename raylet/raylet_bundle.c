@@ -67,7 +67,9 @@ static void fill_resources(raylet_t *r, Rayc__ResourceEntry ***avail, size_t *na
 static void bundle_commit_all(raylet_t *r, Rayc__BundleSpec *const *specs, size_t n);
 
 /* Fits and sets aside the bundles specs[0..n) of one group (checked already): all or nothing; with
- * commit, commits them too. Returns whether they are kept. */
+ * commit, commits them too. Returns 1 when they are kept, 0 when they do not fit, -1 when the
+ * node's resource sets have no room for the names a commit adds (PrepareBundleResourcesReply
+ * bundles_full). */
 static int bundle_prepare_group(raylet_t *r, Rayc__BundleSpec *const *specs, size_t n, int commit)
 {
   res_set_t need, one;
@@ -83,8 +85,10 @@ static int bundle_prepare_group(raylet_t *r, Rayc__BundleSpec *const *specs, siz
   }
   /* room for the names a commit adds: four per resource and bundle */
   int room = r->total.n + 4 * (need.n + 1) * fresh <= RES_MAX && r->available.n + 4 * (need.n + 1) * fresh <= RES_MAX;
-  if (r->stopping || !room || !res_fits(&r->available, &need))
+  if (r->stopping || !res_fits(&r->available, &need))
     return 0;
+  if (!room)
+    return -1;
   for (size_t i = 0; i < n; i++) {
     const Rayc__BundleSpec *s = specs[i];
     if (bundle_find(r, s->placement_group_id.data, s->bundle_index))
@@ -125,18 +129,22 @@ void raylet_bundle_prepare(raylet_t *r, rpc_call_t *call, const Rayc__PrepareBun
     const uint8_t *pg = req->bundles[i]->placement_group_id.data;
     for (j = i + 1; j < req->n_bundles && memcmp(req->bundles[j]->placement_group_id.data, pg, ID_PG_SIZE) == 0; j++)
       ;
-    if (bundle_prepare_group(r, req->bundles + i, j - i, req->commit))
+    int got = bundle_prepare_group(r, req->bundles + i, j - i, req->commit);
+    if (got > 0)
       kept++;
     else
       failed[rep.n_failed_groups++] = req->bundles[i]->placement_group_id;
+    if (got < 0)
+      rep.bundles_full = 1;
   }
   rep.success = rep.n_failed_groups == 0;
   rep.failed_groups = failed;
   rep.committed = req->commit && kept > 0;
   if (!rep.success) /* the GCS retries from the view: refresh it as soon as something frees */
     r->bundle_wanted = 1;
-  log_debug("prepare %zu bundles: %d groups %s, %zu do not fit", req->n_bundles, kept,
-            rep.committed ? "reserved and committed" : "reserved", rep.n_failed_groups);
+  log_debug("prepare %zu bundles: %d groups %s, %zu do not fit%s", req->n_bundles, kept,
+            rep.committed ? "reserved and committed" : "reserved", rep.n_failed_groups,
+            rep.bundles_full ? " (no room for more bundles' resource names)" : "");
   fill_resources(r, &rep.resources_available, &rep.n_resources_available, &rep.resources_total, &rep.n_resources_total,
                  &rep.report_seq);
   rpc_reply(call, &rep.base);

@@ -16,7 +16,10 @@
  *     failed_groups; what it kept is really held (a group needing it stays pending) until
  *     returned;
  *   - remove_races_create_sent_ahead: groups created and removed at once, and one that fits
- *     nowhere: every remove succeeds, the groups end REMOVED, the node whole.
+ *     nowhere: every remove succeeds, the groups end REMOVED, the node whole;
+ *   - full_node_waits_quietly: 200 groups of {custom: 0.001}, more than one node's resource sets
+ *     can name (RES_MAX): the rest stay PENDING saying why, nothing is retried while nothing
+ *     changes, and they are placed once others are removed.
  */
 #include "itest.h"
 
@@ -241,6 +244,78 @@ START_TEST(remove_races_create_sent_ahead)
 }
 END_TEST
 
+/* Lines of the GCS's log that contain needle. */
+static int gcs_log_count(const char *needle)
+{
+  char path[700], line[2048];
+  snprintf(path, sizeof(path), "%s/session_latest/logs/gcs.log", it_temp);
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != NULL, "cannot read %s", path);
+  int n = 0;
+  while (fgets(line, sizeof(line), f))
+    n += strstr(line, needle) != NULL;
+  fclose(f);
+  return n;
+}
+
+static char *pg_detail(const uint8_t *id)
+{
+  Rayc__GetPlacementGroupRequest req = RAYC__GET_PLACEMENT_GROUP_REQUEST__INIT;
+  req.placement_group_id = pb_bytes(id, ID_PG_SIZE);
+  Rayc__GetPlacementGroupReply *rep = NULL;
+  ck_assert_int_eq(call_at(NULL, &rayc__placement_group_info_gcs_service__descriptor, "GetPlacementGroup", &req, &rep,
+                           5000),
+                   0);
+  char *d = strdup(rep->placement_group->state_detail);
+  pb_free(rep);
+  return d;
+}
+
+/* A node holds at most RES_MAX resource names, four per one-resource bundle: more tiny groups than
+ * that stay PENDING saying so (not "retrying" for ever: the GCS offers the node nothing more and
+ * its log stays quiet), and are placed once others are removed. */
+START_TEST(full_node_waits_quietly)
+{
+  static const rayc_resource tiny[] = {{"custom", 0.001}};
+  it_connect();
+  enum { N = 200 };
+  static rayc_placement_group pgs[N];
+  for (int i = 0; i < N; i++)
+    ck_assert_int_eq(pg_new(tiny, &pgs[i]), 0);
+  int created = 0, first_pending = -1;
+  for (int i = 0; i < N; i++) {
+    int ok = rayc_placement_group_wait(&pgs[i], created < 100 ? 5000 : 500) == 0;
+    created += ok;
+    if (!ok && first_pending < 0)
+      first_pending = i;
+  }
+  ck_assert_msg(created >= 100 && created < N, "%d of %d tiny groups CREATED on one node", created, N);
+  char *d = pg_detail(pgs[first_pending].id);
+  ck_assert_msg(strstr(d, "as many placement-group bundles as a node can"), "a pending group says: %s", d);
+  free(d);
+  int failed = gcs_log_count("reservation failed");
+  usleep(2000 * 1000);
+  ck_assert_int_eq(gcs_log_count("reservation failed"), failed); /* nothing retried meanwhile */
+  int removed = 0;
+  for (int i = 0; i < N && removed < N - created; i++)
+    if (pg_state(pgs[i].id) == RAYC__PLACEMENT_GROUP_STATE__PG_CREATED) {
+      ck_assert_int_eq(rayc_placement_group_remove(&pgs[i]), 0);
+      pgs[i] = (rayc_placement_group){{0}};
+      removed++;
+    }
+  for (int i = 0; i < N; i++) {
+    if (pgs[i].id[0] == 0 && pgs[i].id[1] == 0 && pgs[i].id[2] == 0)
+      continue;
+    int rc = rayc_placement_group_wait(&pgs[i], 10000);
+    ck_assert_msg(rc == 0, "group %d was not placed after %d others were removed: %d (%s)", i, removed, rc,
+                  rayc_last_error());
+    ck_assert_int_eq(rayc_placement_group_remove(&pgs[i]), 0);
+  }
+  expect_node_whole();
+  rayc_shutdown();
+}
+END_TEST
+
 int main(void)
 {
   if (it_start("libtest_tasks.so", "--num-cpus 2 --object-store-memory 128M --resources '{\"custom\": 100}'") != 0) {
@@ -254,6 +329,7 @@ int main(void)
   tcase_add_test(tc, more_than_fit);
   tcase_add_test(tc, batch_prepare_fits_what_fits);
   tcase_add_test(tc, remove_races_create_sent_ahead);
+  tcase_add_test(tc, full_node_waits_quietly);
   suite_add_tcase(s, tc);
   int rc = it_finish(s);
   rpc_client_destroy(client);
