@@ -2,7 +2,7 @@
  * Executing tasks in a worker: the registry of task functions (filled by RAYC_REMOTE
  * constructors when the job's libraries are dlopen'ed), the CoreWorkerService handler that
  * queues pushed tasks, and the executor that runs them on the worker's main thread and builds
- * their replies.
+ * their replies (a task's calls on its context are in cw_task_ctx.c).
  *
  * Results up to CW_INLINE_MAX travel back inline in the reply; larger ones are created directly
  * in the node's store (rayc_return_alloc hands the task a pointer into shared memory) and sealed
@@ -11,6 +11,7 @@
 #include "worker/cw.h"
 #include "worker/cw_events.h"
 #include "worker/cw_proc.h"
+#include "worker/cw_task_ctx.h"
 
 #include "common/log.h"
 #include "common/status.h"
@@ -90,147 +91,6 @@ int cw_exec_load_code(const char *code_path)
   }
   free(copy);
   return rc;
-}
-
-/* ---- task context ---- */
-
-enum { RET_NONE, RET_HEAP, RET_STORE };
-
-struct rayc_task_ctx {
-  cw_t *cw;
-  const Rayc__TaskSpec *spec;
-  rayc_buf *rets;
-  size_t nrets;
-  uint8_t *kind;          /* per result: RET_NONE (unset, or set by the task itself), RET_HEAP, RET_STORE */
-  cw_nested_t **ret_refs; /* per result: the refs it contains (rayc_return_refs), each held (CW_HOLD_LOCAL) */
-  size_t *ret_nrefs;
-  char *error;
-  int cancelled;     /* set by CancelTask from the rpc thread; read with atomics */
-  uint32_t nyielded; /* a streaming task's items reported so far (cw_stream.c) */
-};
-
-int rayc_task_streaming(const rayc_task_ctx *ctx)
-{
-  return ctx && ctx->spec->streaming;
-}
-
-uint32_t *cw_exec_stream_state(rayc_task_ctx *ctx, cw_t **cw, const Rayc__TaskSpec **spec)
-{
-  *cw = ctx->cw;
-  *spec = ctx->spec;
-  return ctx->spec->streaming ? &ctx->nyielded : NULL;
-}
-
-int rayc_task_cancelled(const rayc_task_ctx *ctx)
-{
-  return ctx ? __atomic_load_n(&ctx->cancelled, __ATOMIC_ACQUIRE) : 0;
-}
-
-static id_object_t ctx_return_id(rayc_task_ctx *ctx, size_t i)
-{
-  id_task_t t;
-  memcpy(t.b, ctx->spec->task_id.data, ID_TASK_SIZE);
-  return id_object_for_task(t, (uint32_t)i + 1);
-}
-
-static void ctx_drop_return(rayc_task_ctx *ctx, size_t i)
-{
-  if (ctx->kind[i] == RET_STORE) {
-    id_object_t id = ctx_return_id(ctx, i);
-    store_client_abort(ctx->cw->store, id.b);
-  } else if (ctx->kind[i] == RET_HEAP) {
-    free((void *)ctx->rets[i].data);
-  }
-  ctx->rets[i] = (rayc_buf){0};
-  ctx->kind[i] = RET_NONE;
-}
-
-void *rayc_return_alloc(rayc_task_ctx *ctx, size_t i, size_t len)
-{
-  if (!ctx || i >= ctx->nrets)
-    return NULL;
-  ctx_drop_return(ctx, i);
-  if (len <= CW_INLINE_MAX) {
-    ctx->rets[i] = (rayc_buf){.data = xmalloc(len), .len = len};
-    ctx->kind[i] = RET_HEAP;
-    return (void *)ctx->rets[i].data;
-  }
-  uint8_t buf[512];
-  size_t olen = ctx->spec->caller && rayc__address__get_packed_size(ctx->spec->caller) <= sizeof(buf)
-                    ? rayc__address__pack(ctx->spec->caller, buf)
-                    : 0;
-  id_object_t id = ctx_return_id(ctx, i);
-  uint8_t *data = NULL;
-  int rc = store_client_create(ctx->cw->store, id.b, len, 0, buf, olen, 10000, &data);
-  if (rc != 0) {
-    log_error("result %zu of task %s (%zu bytes) could not be created in the store: %s", i, ctx->spec->function_name,
-              len, rayc_strerror(rc));
-    return NULL;
-  }
-  ctx->rets[i] = (rayc_buf){.data = data, .len = len};
-  ctx->kind[i] = RET_STORE;
-  return data;
-}
-
-int rayc_return_parts(rayc_task_ctx *ctx, size_t i, size_t len, const rayc_part *parts, size_t nparts)
-{
-  if (!ctx || i >= ctx->nrets)
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_return_parts: no result %zu in this task", i);
-  if (cw_parts_check("rayc_return_parts", len, parts, nparts) != 0)
-    return RAYC_EINVALID_ARGUMENT;
-  uint8_t *p = rayc_return_alloc(ctx, i, len);
-  if (!p)
-    return cw_set_error(RAYC_EOUT_OF_MEMORY, "result %zu (%zu bytes) could not be created in the store", i, len);
-  cw_copy_parts(ctx->cw->copy, p, len, parts, nparts);
-  return 0;
-}
-
-int rayc_return_copy(rayc_task_ctx *ctx, size_t i, const void *data, size_t len)
-{
-  rayc_part part = {.offset = 0, .data = data, .len = len};
-  return rayc_return_parts(ctx, i, len, &part, 1);
-}
-
-int rayc_return_refs(rayc_task_ctx *ctx, size_t i, const rayc_ref *refs, size_t nrefs)
-{
-  if (!ctx || i >= ctx->nrets || (!refs && nrefs))
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_return_refs: result %zu out of range, or refs NULL", i);
-  cw_t *cw = ctx->cw;
-  cw_nested_t *v = NULL;
-  pthread_mutex_lock(&cw->mu);
-  int rc = cw_nested_from_refs(cw, refs, nrefs, CW_HOLD_LOCAL, &v, "rayc_return_refs");
-  if (rc == 0) {
-    cw_nested_drop(cw, ctx->ret_refs[i], ctx->ret_nrefs[i], CW_HOLD_LOCAL);
-    ctx->ret_refs[i] = v;
-    ctx->ret_nrefs[i] = nrefs;
-  }
-  pthread_mutex_unlock(&cw->mu);
-  return rc;
-}
-
-/* Drops the holds of every result's refs. */
-static void ctx_drop_ret_refs(rayc_task_ctx *ctx)
-{
-  pthread_mutex_lock(&ctx->cw->mu);
-  for (size_t i = 0; i < ctx->nrets; i++) {
-    cw_nested_drop(ctx->cw, ctx->ret_refs[i], ctx->ret_nrefs[i], CW_HOLD_LOCAL);
-    ctx->ret_refs[i] = NULL;
-    ctx->ret_nrefs[i] = 0;
-  }
-  pthread_mutex_unlock(&ctx->cw->mu);
-}
-
-int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...)
-{
-  if (!ctx)
-    return RAYC_ETASK_FAILED;
-  free(ctx->error);
-  va_list ap;
-  va_start(ap, fmt);
-  if (vasprintf(&ctx->error, fmt, ap) < 0)
-    ctx->error = NULL;
-  va_end(ap);
-  return RAYC_ETASK_FAILED;
 }
 
 /* ---- the executor ---- */
@@ -571,7 +431,7 @@ static Rayc__ErrorInfo *exec_error(cw_t *cw, const Rayc__TaskSpec *spec, int cod
 static void exec_finish_return(rayc_task_ctx *ctx, size_t i, Rayc__ReturnObject *r, id_object_t *id)
 {
   cw_t *cw = ctx->cw;
-  *id = ctx_return_id(ctx, i);
+  *id = cw_ctx_return_id(ctx, i);
   r->object_id = pb_bytes(id->b, ID_OBJECT_SIZE);
   rayc_buf *b = &ctx->rets[i];
   if (ctx->kind[i] == RET_NONE && b->data && b->len > CW_INLINE_MAX) {
@@ -721,18 +581,18 @@ static void exec_task(cw_t *cw, const cw_exec_to_t *to, const Rayc__PushTaskRequ
   cw_nested_msg_t *nested = xcalloc(n, sizeof(*nested));
   if (!err && spec->streaming) { /* the generator object: how many items the task yielded */
     uint64_t count = ctx.nyielded;
-    ctx_drop_ret_refs(&ctx);
+    cw_ctx_drop_ret_refs(&ctx);
     rayc_return_copy(&ctx, 0, &count, sizeof(count));
   }
   if (err)
-    ctx_drop_ret_refs(&ctx);
+    cw_ctx_drop_ret_refs(&ctx);
   else
     exec_register_results(cw, &ctx, spec->caller, nested);
   for (size_t i = 0; i < n; i++) {
     rayc__return_object__init(&rets[i]);
     if (err) {
-      ctx_drop_return(&ctx, i);
-      ids[i] = ctx_return_id(&ctx, i);
+      cw_ctx_drop_return(&ctx, i);
+      ids[i] = cw_ctx_return_id(&ctx, i);
       rets[i].object_id = pb_bytes(ids[i].b, ID_OBJECT_SIZE);
       rets[i].error = exec_error(cw, spec, code, err);
     } else {
@@ -742,7 +602,7 @@ static void exec_task(cw_t *cw, const cw_exec_to_t *to, const Rayc__PushTaskRequ
     }
   }
   exec_reply(cw, to, rets, n, start_us, end_us);
-  ctx_drop_ret_refs(&ctx); /* the caller is registered with their owners by now */
+  cw_ctx_drop_ret_refs(&ctx); /* the caller is registered with their owners by now */
   for (size_t i = 0; i < n; i++)
     cw_nested_msg_free(&nested[i]);
   free(nested);
