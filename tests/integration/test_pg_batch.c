@@ -72,7 +72,8 @@ static int call_at(const char *target, const ProtobufCServiceDescriptor *svc, co
   return rc;
 }
 
-static int pg_state(const uint8_t *id)
+/* The GCS's record of group id (free with pb_free). */
+static Rayc__GetPlacementGroupReply *pg_get(const uint8_t *id)
 {
   Rayc__GetPlacementGroupRequest req = RAYC__GET_PLACEMENT_GROUP_REQUEST__INIT;
   req.placement_group_id = pb_bytes(id, ID_PG_SIZE);
@@ -80,9 +81,37 @@ static int pg_state(const uint8_t *id)
   ck_assert_int_eq(call_at(NULL, &rayc__placement_group_info_gcs_service__descriptor, "GetPlacementGroup", &req, &rep,
                            5000),
                    0);
+  return rep;
+}
+
+static int pg_state(const uint8_t *id)
+{
+  Rayc__GetPlacementGroupReply *rep = pg_get(id);
   int st = rep->placement_group->state;
   pb_free(rep);
   return st;
+}
+
+/* Removes nremove of pgs' CREATED groups; every other group must then be placed (it is waited
+ * for and removed), and the node is whole again. */
+static void remove_then_place_rest(rayc_placement_group *pgs, int n, int nremove)
+{
+  int removed = 0;
+  for (int i = 0; i < n && removed < nremove; i++)
+    if (pg_state(pgs[i].id) == RAYC__PLACEMENT_GROUP_STATE__PG_CREATED) {
+      ck_assert_int_eq(rayc_placement_group_remove(&pgs[i]), 0);
+      pgs[i] = (rayc_placement_group){{0}};
+      removed++;
+    }
+  for (int i = 0; i < n; i++) {
+    if (pgs[i].id[0] == 0 && pgs[i].id[1] == 0 && pgs[i].id[2] == 0)
+      continue;
+    int rc = rayc_placement_group_wait(&pgs[i], 10000);
+    ck_assert_msg(rc == 0, "group %d was not placed after %d others were removed: %d (%s)", i, removed, rc,
+                  rayc_last_error());
+    ck_assert_int_eq(rayc_placement_group_remove(&pgs[i]), 0);
+  }
+  expect_node_whole();
 }
 
 START_TEST(hundred_groups)
@@ -124,21 +153,7 @@ START_TEST(more_than_fit)
   for (int i = 0; i < N; i++) /* the first waits cover the placement; the rest find it done */
     created += rayc_placement_group_wait(&pgs[i], i < FIT ? 5000 : 200) == 0;
   ck_assert_msg(created == FIT, "%d of %d groups of {custom: 1} CREATED on a node of {custom: 100}", created, N);
-  int removed = 0;
-  for (int i = 0; i < N && removed < N - FIT; i++)
-    if (pg_state(pgs[i].id) == RAYC__PLACEMENT_GROUP_STATE__PG_CREATED) {
-      ck_assert_int_eq(rayc_placement_group_remove(&pgs[i]), 0);
-      pgs[i] = (rayc_placement_group){{0}};
-      removed++;
-    }
-  for (int i = 0; i < N; i++) {
-    if (pgs[i].id[0] == 0 && pgs[i].id[1] == 0 && pgs[i].id[2] == 0)
-      continue;
-    int rc = rayc_placement_group_wait(&pgs[i], 10000);
-    ck_assert_msg(rc == 0, "group %d was not placed after 50 others were removed: %d (%s)", i, rc, rayc_last_error());
-    ck_assert_int_eq(rayc_placement_group_remove(&pgs[i]), 0);
-  }
-  expect_node_whole();
+  remove_then_place_rest(pgs, N, N - FIT);
   rayc_shutdown();
 }
 END_TEST
@@ -260,12 +275,7 @@ static int gcs_log_count(const char *needle)
 
 static char *pg_detail(const uint8_t *id)
 {
-  Rayc__GetPlacementGroupRequest req = RAYC__GET_PLACEMENT_GROUP_REQUEST__INIT;
-  req.placement_group_id = pb_bytes(id, ID_PG_SIZE);
-  Rayc__GetPlacementGroupReply *rep = NULL;
-  ck_assert_int_eq(call_at(NULL, &rayc__placement_group_info_gcs_service__descriptor, "GetPlacementGroup", &req, &rep,
-                           5000),
-                   0);
+  Rayc__GetPlacementGroupReply *rep = pg_get(id);
   char *d = strdup(rep->placement_group->state_detail);
   pb_free(rep);
   return d;
@@ -296,22 +306,7 @@ START_TEST(full_node_waits_quietly)
   int failed = gcs_log_count("reservation failed");
   usleep(2000 * 1000);
   ck_assert_int_eq(gcs_log_count("reservation failed"), failed); /* nothing retried meanwhile */
-  int removed = 0;
-  for (int i = 0; i < N && removed < N - created; i++)
-    if (pg_state(pgs[i].id) == RAYC__PLACEMENT_GROUP_STATE__PG_CREATED) {
-      ck_assert_int_eq(rayc_placement_group_remove(&pgs[i]), 0);
-      pgs[i] = (rayc_placement_group){{0}};
-      removed++;
-    }
-  for (int i = 0; i < N; i++) {
-    if (pgs[i].id[0] == 0 && pgs[i].id[1] == 0 && pgs[i].id[2] == 0)
-      continue;
-    int rc = rayc_placement_group_wait(&pgs[i], 10000);
-    ck_assert_msg(rc == 0, "group %d was not placed after %d others were removed: %d (%s)", i, removed, rc,
-                  rayc_last_error());
-    ck_assert_int_eq(rayc_placement_group_remove(&pgs[i]), 0);
-  }
-  expect_node_whole();
+  remove_then_place_rest(pgs, N, N - created);
   rayc_shutdown();
 }
 END_TEST
