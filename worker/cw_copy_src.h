@@ -16,12 +16,13 @@
  * skips) is copied with memcpy as before. Without the ioctl (older kernels, no /proc) everything
  * is memcpy.
  *
- * Cost for sources without zero pages: a copy is cut into pieces of CW_SRC_PIECE bytes and each
- * piece first asks about its first page only (one syscall per 2 MiB); only a piece whose first page
- * is the zero page or not mapped yet is scanned in full. A piece whose first page is not mapped
- * yet (a fresh np.zeros never read) is first populated with MADV_POPULATE_READ (Linux 5.14): one
- * call maps what the copy's reads would have faulted in one page at a time. Zero pages later in a
- * piece whose first page is written are copied with memcpy (correct, just not faster).
+ * Cost for sources without zero pages: none that can be measured. A copy is cut into pieces of
+ * CW_SRC_PIECE bytes, and a piece whose first whole page holds a non-zero byte in its first 64
+ * bytes is one memcpy, as before (a non-zero byte proves the page written). Only a piece that
+ * starts with zeros is scanned (one ioctl per 2 MiB, ~3 us); a range of it that is not mapped yet
+ * (a fresh np.zeros never read) is populated first with MADV_POPULATE_READ (Linux 5.14): one call
+ * maps what the copy's reads would have faulted in one page at a time. Zero pages in a piece that
+ * starts with a written page are copied with memcpy (correct, just not faster).
  *
  * A source that another thread writes while it is being put has no defined content in the put
  * (as with memcpy); a page written after the scan saw it as the zero page arrives as zeros, as if
