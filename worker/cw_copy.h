@@ -13,6 +13,9 @@
  *   RAYC_PUT_COPY_THREADS    threads per large copy, counting the caller (default 4), capped at
  *                            the cores this process may run on; 1 turns the pool off
  *   RAYC_PUT_COPY_MIN_BYTES  the smallest object copied in parallel (default 8 MiB)
+ *   RAYC_PUT_COPY_ZERO_SCAN  0: read every source page, even those the kernel maps to its zero
+ *                            page (by default a copy of at least min_bytes writes those as zeros
+ *                            without reading them: cw_copy_src.h)
  *
  * Threads: the pool's threads start at the first large copy (a process that never makes one has
  * none), wait on a condition variable between copies, block every signal, and are joined by
@@ -52,6 +55,10 @@ void cw_copy_parts(cw_copy_t *cp, uint8_t *dst, size_t len, const rayc_part *par
 
 /* cw_copy_parts of one buffer of len bytes (src borrowed). */
 void cw_copy_bytes(cw_copy_t *cp, void *dst, const void *src, size_t len);
+
+/* Bytes of sources written as zeros without being read (pages the kernel maps to its zero page)
+ * since cp was created; for tests and logs. cp NULL: 0. */
+size_t cw_copy_zeroed(const cw_copy_t *cp);
 
 /* The threads a large copy uses (1: no pool) and how many the pool has started so far; for tests
  * and logs. */

@@ -3,12 +3,15 @@
  * a real head node: every byte of a large rayc_put, rayc_put_parts (with gaps) and task result
  * (rayc_return_copy, rayc_return_parts) reads back exactly, at sizes around the threshold; the
  * copy threads start with the first large put and are gone after rayc_shutdown; the setting
- * RAYC_PUT_COPY_THREADS=1 turns them off.
+ * RAYC_PUT_COPY_THREADS=1 turns them off. Puts from memory the kernel maps to its zero page (never
+ * touched, or read but not written), partly written, and from a file mapping partly resident,
+ * read back exactly (worker/cw_copy_src.c writes zero pages without reading them).
  */
 #include "tests/helpers/proc_threads.h"
 #include "itest.h"
 
 #include <sched.h>
+#include <sys/mman.h>
 
 enum { WAIT_MS = 60000, MIB = 1024 * 1024 };
 
@@ -142,6 +145,69 @@ START_TEST(test_task_results_read_back_exactly)
 }
 END_TEST
 
+/* Puts src[0, len), checks the object is want (the bytes src holds, read some other way so that
+ * src's pages stay as they are), then writes src when it may and checks the object kept its bytes
+ * (a put is a copy, even of pages that were never read). */
+static void put_mapping_and_check(uint8_t *src, const uint8_t *want, size_t len, int writable)
+{
+  rayc_ref r;
+  int rc = rayc_put(src, len, &r);
+  ck_assert_msg(rc == 0, "rayc_put: %s", rayc_last_error());
+  expect_object(&r, want, len);
+  if (writable) {
+    memset(src, 0x5c, len);
+    expect_object(&r, want, len);
+  }
+  rayc_ref_release(&r);
+}
+
+START_TEST(test_puts_from_zero_pages_and_files)
+{
+  it_connect();
+  size_t len = 24 * MIB + 4096 * 3;
+  uint8_t *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ck_assert_ptr_ne(a, MAP_FAILED);
+  uint8_t *b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ck_assert_ptr_ne(b, MAP_FAILED);
+  {
+    rayc_ref r;
+    ck_assert_int_eq(rayc_put(a + 5, len - 5, &r), 0); /* never touched: all zeros */
+    uint8_t *zeros = calloc(1, len);
+    expect_object(&r, zeros, len - 5);
+    rayc_ref_release(&r);
+    free(zeros);
+  }
+  uint8_t *want = malloc(len);
+  for (size_t i = 0; i < len; i += 4096 * 7) /* partly written; the rest read (the zero page) */
+    memset(b + i, (int)(i >> 12) | 1, i + 4096 * 2 + 11 < len ? 4096 * 2 + 11 : len - i);
+  memcpy(want, b, len);
+  put_mapping_and_check(b, want, len, 1);
+  memset(want, 0, len);
+  put_mapping_and_check(a, want, len, 1); /* read by the first put */
+
+  char path[] = "/tmp/rayc-put-copy-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  unlink(path);
+  ck_assert_int_eq(ftruncate(fd, (off_t)len), 0);
+  for (size_t i = 0; i < len; i += 4096 * 5) { /* data every fifth page; holes between */
+    memset(want + i, (int)(i >> 12) | 1, 4096);
+    ck_assert_int_eq(pwrite(fd, want + i, 4096, (off_t)i), 4096);
+  }
+  uint8_t *f = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  ck_assert_ptr_ne(f, MAP_FAILED);
+  for (size_t i = 0; i < 8 * MIB; i += 4096 * 3) /* the first 8 MiB partly resident, not the rest */
+    (void)*(volatile uint8_t *)(f + i);
+  put_mapping_and_check(f, want, len, 0);
+  free(want);
+  munmap(f, len);
+  close(fd);
+  munmap(a, len);
+  munmap(b, len);
+  rayc_shutdown();
+}
+END_TEST
+
 START_TEST(test_copy_threads_off_by_setting)
 {
   setenv("RAYC_PUT_COPY_THREADS", "1", 1);
@@ -166,6 +232,7 @@ int main(void)
   tcase_add_test(tc, test_put_parts_with_gaps);
   tcase_add_test(tc, test_task_results_read_back_exactly);
   tcase_add_test(tc, test_copy_threads_off_by_setting);
+  tcase_add_test(tc, test_puts_from_zero_pages_and_files);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }

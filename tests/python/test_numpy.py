@@ -112,3 +112,39 @@ def test_large_puts_and_results_exact(ray):
     arr, blob = ray.get(make.remote(20 * 1024 * 1024 + 5, 0x99))
     assert np.array_equal(arr, pattern(20 * 1024 * 1024 + 5, 0x99))
     assert blob == b"\x07" * (16 * 1024 * 1024)
+
+
+def test_puts_of_untouched_partly_written_and_file_backed_arrays(ray, tmp_path):
+    """Pages the kernel maps to its zero page (np.zeros never touched, or only read) are written
+    into the object without being read (worker/cw_copy_src.c); the object is still exactly the
+    array's bytes: for an untouched np.zeros, a partly written one, and an array over an mmap of a
+    sparse file of which only a part is resident. Each object is a copy: writing the array afterwards
+    does not change it."""
+    n = 24 * 1024 * 1024 // 8 + 515
+    untouched = np.zeros(n, dtype=np.int64)
+    got = ray.get(ray.put(untouched[3:]))  # never read before the put, not page-aligned
+    assert got.shape == (n - 3,) and not got.any()
+
+    partly = np.zeros(n, dtype=np.int64)
+    partly[::4096] = np.arange(len(partly[::4096])) + 1  # one written value every 8 pages
+    partly[n // 2:n // 2 + 70000] = -5
+    want = partly.copy()
+    ref = ray.put(partly)
+    partly[:] = 9
+    assert np.array_equal(ray.get(ref), want)
+
+    path = tmp_path / "sparse.bin"
+    with open(path, "wb") as f:
+        f.truncate(n * 8)  # holes read as zeros
+        for page in range(0, n * 8 // 4096, 5):
+            f.seek(page * 4096)
+            f.write(bytes([page % 251 + 1]) * 4096)
+    want = np.fromfile(path, dtype=np.int64)
+    import mmap
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), n * 8, prot=mmap.PROT_READ)  # a plain ndarray over it: no copy
+    arr = np.frombuffer(mm, dtype=np.int64)  # (a np.memmap would be pickled in band, a copy)
+    arr[: 8 * 1024 * 1024 // 8 : 512].copy()  # the first 8 MiB partly resident, not the rest
+    assert np.array_equal(ray.get(ray.put(arr)), want)
+    del arr
+    mm.close()

@@ -3,18 +3,25 @@
  * parts and gaps, at lengths around the slice boundaries, is written byte for byte as a serial
  * gather would write it; the pool starts lazily, only for copies at or above the threshold, and
  * is joined by cw_copy_destroy; the settings are read from the environment and bad values fall
- * back to the defaults.
+ * back to the defaults. Sources whose pages the kernel maps to its zero page (read but never
+ * written, or never touched at all), mixed with written pages, pages dropped with MADV_DONTNEED,
+ * and file mappings (shared, private, with holes, partly resident) arrive byte for byte, and the
+ * zero pages are written without being read where the kernel can say which they are.
  */
 #include "tests/helpers/proc_threads.h"
 #include "worker/cw_copy.h"
 
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 static int cores(void)
 {
@@ -172,6 +179,146 @@ START_TEST(test_concurrent_copies)
 }
 END_TEST
 
+enum { PAGE = 4096, SRC_LEN = 6 * CW_COPY_CHUNK + 3 * PAGE };
+
+/* Linux 6.7 or later: the kernel says which pages are its zero page (PAGEMAP_SCAN). */
+static int kernel_scans(void)
+{
+  struct utsname u;
+  int major = 0, minor = 0;
+  return uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 && (major > 6 || (major == 6 && minor >= 7));
+}
+
+/* Copies src[off, off + len) with cw_copy_bytes into a buffer of stale bytes and checks it is
+ * exactly the source's bytes (read the plain way, after the copy); returns the bytes zeroed. */
+static size_t copy_and_check(cw_copy_t *cp, const uint8_t *src, size_t off, size_t len)
+{
+  uint8_t *dst = malloc(len + 1);
+  memset(dst, 0xee, len + 1);
+  size_t before = cw_copy_zeroed(cp);
+  cw_copy_bytes(cp, dst, src + off, len);
+  size_t zeroed = cw_copy_zeroed(cp) - before;
+  if (memcmp(dst, src + off, len) != 0) {
+    size_t i = 0;
+    while (dst[i] == src[off + i])
+      i++;
+    ck_abort_msg("offset %zu (of %zu from %zu): %u, source %u", i, len, off, dst[i], src[off + i]);
+  }
+  ck_assert_int_eq(dst[len], 0xee);
+  free(dst);
+  return zeroed;
+}
+
+static uint8_t *anon(size_t len)
+{
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ck_assert_ptr_ne(p, MAP_FAILED);
+  return p;
+}
+
+/* Never touched: every page reads as zeros; most of them are written without being read. */
+START_TEST(test_untouched_anonymous_source)
+{
+  cw_copy_t *cp = pool_with("4", "65536");
+  uint8_t *src = anon(SRC_LEN);
+  size_t zeroed = copy_and_check(cp, src, 17, SRC_LEN - 17); /* not page-aligned: pieces share pages */
+  if (kernel_scans())
+    ck_assert_msg(zeroed > (SRC_LEN - 17) / 2, "only %zu of %d bytes written unread", zeroed, SRC_LEN - 17);
+  zeroed = copy_and_check(cp, src, 0, SRC_LEN); /* now read once: the zero page mapped */
+  if (kernel_scans())
+    ck_assert_msg(zeroed > SRC_LEN / 2, "only %zu of %d bytes written unread", zeroed, SRC_LEN);
+  munmap(src, SRC_LEN);
+  cw_copy_destroy(cp);
+}
+END_TEST
+
+/* Written pages, read-only zero pages, untouched pages and pages dropped after a write, mixed
+ * within chunks and at their edges; copied by the pool, by the caller alone, and as parts. */
+START_TEST(test_partly_written_anonymous_source)
+{
+  uint8_t *src = anon(SRC_LEN);
+  unsigned seed = 11;
+  for (size_t pg = 0; pg < SRC_LEN / PAGE; pg++) {
+    int kind = rand_r(&seed) % 4;
+    uint8_t *p = src + pg * PAGE;
+    if (kind == 0)
+      for (size_t i = 0; i < PAGE; i += 61)
+        p[i] = pattern(pg * PAGE + i, 3) | 1;
+    else if (kind == 1)
+      (void)*(volatile uint8_t *)p; /* read: the zero page */
+    else if (kind == 2)
+      p[PAGE - 1] = 9; /* one byte at the end of an otherwise zero page */
+  }
+  memset(src + 5 * PAGE, 0x41, 3 * PAGE);
+  ck_assert_int_eq(madvise(src + 6 * PAGE, PAGE, MADV_DONTNEED), 0); /* written, then dropped: zeros */
+  const char *threads[] = {"4", "1"};
+  for (int t = 0; t < 2; t++) {
+    cw_copy_t *cp = pool_with(threads[t], "65536");
+    copy_and_check(cp, src, 0, SRC_LEN);
+    copy_and_check(cp, src, PAGE - 3, SRC_LEN - PAGE);
+    copy_and_check(cp, src, 123, 70000);
+    cw_copy_destroy(cp);
+  }
+  /* parts with gaps over the same source */
+  cw_copy_t *cp = pool_with("4", "65536");
+  rayc_part parts[3] = {{.offset = 100, .data = src + 100, .len = CW_COPY_CHUNK},
+                        {.offset = CW_COPY_CHUNK + 4096, .data = src + CW_COPY_CHUNK + 4096, .len = 2 * CW_COPY_CHUNK + 5},
+                        {.offset = 4 * CW_COPY_CHUNK, .data = src + 4 * CW_COPY_CHUNK, .len = SRC_LEN - 4 * CW_COPY_CHUNK}};
+  uint8_t *want = malloc(SRC_LEN), *dst = malloc(SRC_LEN);
+  reference(want, SRC_LEN, parts, 3);
+  memset(dst, 0xee, SRC_LEN);
+  cw_copy_parts(cp, dst, SRC_LEN, parts, 3);
+  ck_assert(memcmp(dst, want, SRC_LEN) == 0);
+  cw_copy_destroy(cp);
+  free(want), free(dst);
+  munmap(src, SRC_LEN);
+}
+END_TEST
+
+/* A file mapped shared and private, with data, holes, and pages some of which are resident (read
+ * before the copy) and some not: the copy is the file's bytes. */
+START_TEST(test_file_backed_source)
+{
+  char path[] = "/tmp/rayc-cw-copy-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  unlink(path);
+  ck_assert_int_eq(ftruncate(fd, SRC_LEN), 0); /* a sparse file: holes read as zeros */
+  uint8_t page[PAGE];
+  for (size_t pg = 0; pg < SRC_LEN / PAGE; pg += 3) {
+    for (size_t i = 0; i < PAGE; i++)
+      page[i] = pattern(pg * PAGE + i, 7);
+    ck_assert_int_eq(pwrite(fd, page, PAGE, (off_t)(pg * PAGE)), PAGE);
+  }
+  const int flags[] = {MAP_SHARED, MAP_PRIVATE};
+  for (int f = 0; f < 2; f++) {
+    uint8_t *src = mmap(NULL, SRC_LEN, PROT_READ, flags[f], fd, 0);
+    ck_assert_ptr_ne(src, MAP_FAILED);
+    for (size_t pg = 0; pg < 2 * CW_COPY_CHUNK / PAGE; pg += 5)
+      (void)*(volatile uint8_t *)(src + pg * PAGE); /* the first two chunks resident, not the rest */
+    cw_copy_t *cp = pool_with("4", "65536");
+    copy_and_check(cp, src, 0, SRC_LEN);
+    copy_and_check(cp, src, 1, SRC_LEN - 1);
+    cw_copy_destroy(cp);
+    munmap(src, SRC_LEN);
+  }
+  close(fd);
+}
+END_TEST
+
+/* RAYC_PUT_COPY_ZERO_SCAN=0: every page is read (and the copy is the same). */
+START_TEST(test_zero_scan_off_by_setting)
+{
+  setenv("RAYC_PUT_COPY_ZERO_SCAN", "0", 1);
+  cw_copy_t *cp = pool_with("4", "65536");
+  unsetenv("RAYC_PUT_COPY_ZERO_SCAN");
+  uint8_t *src = anon(SRC_LEN);
+  ck_assert_uint_eq(copy_and_check(cp, src, 0, SRC_LEN), 0);
+  cw_copy_destroy(cp);
+  munmap(src, SRC_LEN);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("cw_copy");
@@ -181,6 +328,10 @@ int main(void)
   tcase_add_test(tc, test_pool_starts_lazily_and_is_joined);
   tcase_add_test(tc, test_settings_from_environment);
   tcase_add_test(tc, test_concurrent_copies);
+  tcase_add_test(tc, test_untouched_anonymous_source);
+  tcase_add_test(tc, test_partly_written_anonymous_source);
+  tcase_add_test(tc, test_file_backed_source);
+  tcase_add_test(tc, test_zero_scan_off_by_setting);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
