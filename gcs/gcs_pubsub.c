@@ -34,8 +34,9 @@ static int64_t gcs_pub_last_seq(const gcs_pub_channel_t *c, size_t cap)
   return c->count ? c->ring[(c->head + c->count - 1) % cap]->seq : 0;
 }
 
-/* 1 when the ring keeps msg compact (one block, gcs_pb_dup_compact): NODE, JOB and WORKER
- * messages, kept per node or job for the cluster's life; ACTOR messages are built by hand. */
+/* 1 when the ring keeps msg in one block (gcs_pub_kept_t, or gcs_pb_dup_compact for a message
+ * published whole): NODE, JOB and WORKER messages, kept per node or job for the cluster's life;
+ * ACTOR messages are built by hand. */
 static int gcs_pub_compact(const Rayc__PubMessage *msg)
 {
   int c = (int)msg->channel;
@@ -91,20 +92,50 @@ void gcs_pubsub_publish(gcs_pubsub_t *ps, Rayc__PubMessage *msg)
   gcs_pubsub_put(ps, msg);
 }
 
-/* Wraps a copy of payload into a new message of channel ch. */
+/* Writes v as a protobuf varint to out (at least 10 bytes); returns its length. */
+static size_t gcs_pub_varint(uint64_t v, uint8_t *out)
+{
+  size_t n = 0;
+  for (; v >= 0x80; v >>= 7)
+    out[n++] = (uint8_t)(v | 0x80);
+  out[n++] = (uint8_t)v;
+  return n;
+}
+
+/* A kept NODE, JOB or WORKER message, in one block: the payload travels packed, as the message's
+ * one unknown field with the payload field's number (protobuf-c packs unknown fields verbatim).
+ * It packs to the same message as with the payload field set, so pollers and gcs_pb_dup read the
+ * field; the ring holds ~0.5 KB per node instead of an unpacked copy (~1.2 KB, docs/PERFORMANCE.md
+ * "GCS memory per real node (issue 17, session 10)"), and a reply copies the bytes. */
+typedef struct gcs_pub_kept {
+  Rayc__PubMessage m; /* first: the ring's pointer, freed with free() (gcs_pub_free) */
+  ProtobufCMessageUnknownField payload;
+} gcs_pub_kept_t;
+
+/* Keeps a packed copy of payload as a new message of channel ch. */
 static void gcs_pubsub_publish_copy(gcs_pubsub_t *ps, Rayc__PubChannel ch, const ProtobufCMessage *payload)
 {
   if (!ps)
     return;
-  Rayc__PubMessage m = RAYC__PUB_MESSAGE__INIT;
-  m.channel = ch;
-  if (ch == RAYC__PUB_CHANNEL__PUB_CHANNEL_NODE)
-    m.node = (Rayc__NodeInfo *)payload;
-  else if (ch == RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB)
-    m.job = (Rayc__JobInfo *)payload;
-  else
-    m.worker = (Rayc__WorkerInfo *)payload;
-  gcs_pubsub_put(ps, (Rayc__PubMessage *)gcs_pb_dup_compact(&m.base)); /* kept: one block */
+  const char *name = ch == RAYC__PUB_CHANNEL__PUB_CHANNEL_NODE  ? "node"
+                     : ch == RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB ? "job"
+                                                                : "worker";
+  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(&rayc__pub_message__descriptor,
+                                                                                      name);
+  size_t len = protobuf_c_message_get_packed_size(payload);
+  uint8_t prefix[10];
+  size_t nprefix = gcs_pub_varint(len, prefix); /* a length-delimited field's data holds its length */
+  gcs_pub_kept_t *k = xmalloc(sizeof(*k) + nprefix + len);
+  uint8_t *data = (uint8_t *)(k + 1);
+  memcpy(data, prefix, nprefix);
+  protobuf_c_message_pack(payload, data + nprefix);
+  rayc__pub_message__init(&k->m);
+  k->m.channel = ch;
+  k->payload = (ProtobufCMessageUnknownField){
+      .tag = f->id, .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, .len = nprefix + len, .data = data};
+  k->m.base.n_unknown_fields = 1;
+  k->m.base.unknown_fields = &k->payload;
+  gcs_pubsub_put(ps, &k->m);
 }
 
 int64_t gcs_pubsub_channel_seq(const gcs_pubsub_t *ps, int channel)

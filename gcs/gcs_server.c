@@ -29,12 +29,13 @@
   {                                                                                                    \
     .service = &rayc__##svc##__descriptor, .method = name, .handler = fn, .required = req, __VA_ARGS__ \
   }
-/* A method called rarely (start-up, registration, the CLI and dashboard, one call per job or
- * node): not registered with gRPC (RPC_COLD), so that each raylet's connection does not carry a
- * method-table slot pair for it (docs/PERFORMANCE.md, "GCS memory per node (issue 17, session
- * 8)"). The rows left as GCS_ROW are the ones the cluster calls all the time: heartbeats, task
- * events, pubsub polls, KV reads and writes, actor registration and lookup, placement-group
- * creation and removal. A cold call costs one more batch (~2.4% more instructions per call). */
+/* A method called rarely (start-up, registration, the CLI and dashboard, one call per job, node,
+ * actor or exported function): not registered with gRPC (RPC_COLD), so that each raylet's
+ * connection does not carry a method-table slot pair for it (~165 B per method and connection:
+ * docs/PERFORMANCE.md, "GCS memory per node (issue 17, session 8)" and "... session 10"). The
+ * rows left as GCS_ROW are the ones the cluster calls all the time: heartbeats, task events,
+ * pubsub polls, and placement-group creation and removal (the GCS-bound placement-group row). A
+ * cold call costs one more batch (~2.4% more instructions per call). */
 #define GCS_COLD(svc, name, fn, req, ...) GCS_ROW(svc, name, fn, req, .flags = RPC_COLD, __VA_ARGS__)
 
 /* A job is added by its driver: its pid and start time identify it (a retried AddJob). */
@@ -70,15 +71,15 @@ const rpc_method_t gcs_rpc_methods[] = {
     GCS_COLD(worker_info_gcs_service, "RegisterWorker", gcs_worker_on_register, "worker worker.worker_id"),
     GCS_COLD(worker_info_gcs_service, "ReportWorkerFailure", gcs_worker_on_report_failure, "worker_id"),
     GCS_COLD(worker_info_gcs_service, "GetAllWorkerInfo", gcs_worker_on_get_all, ""),
-    GCS_ROW(internal_kvgcs_service, "InternalKVGet", gcs_kv_on_get, "key"),
-    GCS_ROW(internal_kvgcs_service, "InternalKVPut", gcs_kv_on_put, "key"),
+    GCS_COLD(internal_kvgcs_service, "InternalKVGet", gcs_kv_on_get, "key"),
+    GCS_COLD(internal_kvgcs_service, "InternalKVPut", gcs_kv_on_put, "key"),
     GCS_COLD(internal_kvgcs_service, "InternalKVDel", gcs_kv_on_del, "key"),
     GCS_COLD(internal_kvgcs_service, "InternalKVKeys", gcs_kv_on_keys, ""),
     GCS_ROW(internal_pub_sub_gcs_service, "Poll", gcs_pubsub_on_poll, "channels"),
-    GCS_ROW(
+    GCS_COLD(
         actor_info_gcs_service, "RegisterActor", gcs_actor_on_register,
         "creation_spec creation_spec.actor_id creation_spec.job_id creation_spec.task_id creation_spec.function_name"),
-    GCS_ROW(actor_info_gcs_service, "GetActorInfo", gcs_actor_on_get_info, "actor_id"),
+    GCS_COLD(actor_info_gcs_service, "GetActorInfo", gcs_actor_on_get_info, "actor_id"),
     GCS_COLD(actor_info_gcs_service, "GetNamedActor", gcs_actor_on_get_named, "name"),
     GCS_COLD(actor_info_gcs_service, "KillActor", gcs_actor_on_kill, "actor_id"),
     GCS_COLD(actor_info_gcs_service, "ListActors", gcs_actor_on_list, ""),

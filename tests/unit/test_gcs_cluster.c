@@ -29,8 +29,15 @@ static void setup(void)
   gcs_pubsub_init(&ps, 100, 1000, 1, count_reply, NULL);
 }
 
+/* Copies msg_at handed out (freed at teardown). */
+static Rayc__PubMessage *read_back[8];
+static size_t nread_back;
+
 static void teardown(void)
 {
+  for (size_t i = 0; i < nread_back; i++)
+    pb_free(read_back[i]);
+  nread_back = 0;
   gcs_pubsub_release(&ps);
   gcs_store_destroy(store);
 }
@@ -63,12 +70,16 @@ static void test_node_make(test_node_t *t, double cpus, const char *zone)
   t->info.labels = t->labels;
 }
 
-/* The messages of channel c, oldest first. */
+/* The messages of channel c, oldest first, as a poller reads them: the ring keeps payloads packed
+ * (gcs_pubsub.c), so this returns an unpacked copy. */
 static Rayc__PubMessage *msg_at(Rayc__PubChannel c, size_t i)
 {
   const gcs_pub_channel_t *ch = &ps.ch[c];
   ck_assert_uint_lt(i, ch->count);
-  return ch->ring[(ch->head + i) % ps.cap];
+  ck_assert_uint_lt(nread_back, sizeof(read_back) / sizeof(read_back[0]));
+  Rayc__PubMessage *m = (Rayc__PubMessage *)gcs_pb_dup(&ch->ring[(ch->head + i) % ps.cap]->base);
+  read_back[nread_back++] = m;
+  return m;
 }
 
 START_TEST(labels_are_kept_and_checked)

@@ -1,5 +1,6 @@
 /* Unit tests of GCS pub/sub (gcs/gcs_pubsub.c): resync rules, held polls answered by publish,
- * timeout and replacement, channel filtering, the bounded buffer, ordering and reply limits.
+ * timeout and replacement, channel filtering, the bounded buffer, ordering and reply limits, and
+ * that payloads kept packed travel as published.
  * Replies are captured through the reply function: no gRPC here. */
 #include "common/log.h"
 #include "common/pb.h"
@@ -10,6 +11,7 @@
 
 #include <check.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,6 +284,86 @@ START_TEST(reply_limit_and_actor_payload)
 }
 END_TEST
 
+/* The reply of gcs_pubsub_answer packed, as gRPC sends it. */
+static uint8_t *raw_reply;
+static size_t raw_len;
+
+static void capture_raw(void *ctx, rpc_call_t *call, const Rayc__PollReply *reply)
+{
+  (void)ctx;
+  (void)call;
+  free(raw_reply);
+  raw_len = protobuf_c_message_get_packed_size(&reply->base);
+  raw_reply = xmalloc(raw_len);
+  protobuf_c_message_pack(&reply->base, raw_reply);
+}
+
+/* The ring keeps NODE, JOB and WORKER payloads packed (gcs_pub_kept_t): a poll's reply must be the
+ * bytes of the messages with their payload fields set, also for a payload whose length takes a
+ * three-byte prefix, and must unpack to the payloads. */
+START_TEST(kept_payloads_travel_as_published)
+{
+  enum { NRES = 1500 };
+  gcs_pubsub_release(&ps);
+  gcs_pubsub_init(&ps, 8, 1000, EPOCH, capture_raw, NULL);
+  static Rayc__ResourceEntry res[NRES];
+  static Rayc__ResourceEntry *resp[NRES];
+  static char names[NRES][16];
+  Rayc__NodeInfo n = RAYC__NODE_INFO__INIT;
+  n.ip = (char *)"10.1.2.3";
+  for (size_t i = 0; i < NRES; i++) {
+    rayc__resource_entry__init(&res[i]);
+    snprintf(names[i], sizeof(names[i]), "res-%zu", i);
+    res[i].name = names[i];
+    res[i].amount = (double)i;
+    resp[i] = &res[i];
+  }
+  n.n_resources_total = NRES;
+  n.resources_total = resp;
+  ck_assert_uint_gt(protobuf_c_message_get_packed_size(&n.base), 1 << 14); /* a 3-byte length */
+  Rayc__JobInfo j = RAYC__JOB_INFO__INIT;
+  j.driver_pid = 77;
+  Rayc__WorkerInfo w = RAYC__WORKER_INFO__INIT;
+  w.pid = 88;
+  w.exit_detail = (char *)"x";
+  gcs_pubsub_publish_node(&ps, &n);
+  gcs_pubsub_publish_job(&ps, &j);
+  gcs_pubsub_publish_worker(&ps, &w);
+  ck_assert_int_eq(poll_at(0, "s", 0, EPOCH, 0, 0), 0);
+
+  Rayc__PubMessage m[3] = {RAYC__PUB_MESSAGE__INIT, RAYC__PUB_MESSAGE__INIT, RAYC__PUB_MESSAGE__INIT};
+  Rayc__PubMessage *mp[3] = {&m[0], &m[1], &m[2]};
+  m[0].channel = NODE, m[0].node = &n;
+  m[1].channel = JOB, m[1].job = &j;
+  m[2].channel = RAYC__PUB_CHANNEL__PUB_CHANNEL_WORKER, m[2].worker = &w;
+  for (int i = 0; i < 3; i++)
+    m[i].seq = i + 1;
+  Rayc__PollReply want = RAYC__POLL_REPLY__INIT;
+  want.epoch = EPOCH;
+  want.last_seq = 3;
+  want.n_messages = 3;
+  want.messages = mp;
+  size_t want_len = protobuf_c_message_get_packed_size(&want.base);
+  uint8_t *want_bytes = xmalloc(want_len);
+  protobuf_c_message_pack(&want.base, want_bytes);
+  ck_assert_uint_eq(raw_len, want_len);
+  ck_assert(memcmp(raw_reply, want_bytes, want_len) == 0);
+
+  Rayc__PollReply *back = rayc__poll_reply__unpack(NULL, raw_len, raw_reply);
+  ck_assert_ptr_nonnull(back);
+  ck_assert_uint_eq(back->n_messages, 3);
+  ck_assert_str_eq(back->messages[0]->node->ip, "10.1.2.3");
+  ck_assert_uint_eq(back->messages[0]->node->n_resources_total, NRES);
+  ck_assert_str_eq(back->messages[0]->node->resources_total[NRES - 1]->name, "res-1499");
+  ck_assert_int_eq(back->messages[1]->job->driver_pid, 77);
+  ck_assert_int_eq(back->messages[2]->worker->pid, 88);
+  pb_free(back);
+  free(want_bytes);
+  free(raw_reply);
+  raw_reply = NULL;
+}
+END_TEST
+
 static Suite *gcs_pubsub_suite(void)
 {
   Suite *s = suite_create("gcs_pubsub");
@@ -295,6 +377,7 @@ static Suite *gcs_pubsub_suite(void)
   tcase_add_test(tc, timeout_replace_and_release);
   tcase_add_test(tc, bad_polls_rejected);
   tcase_add_test(tc, reply_limit_and_actor_payload);
+  tcase_add_test(tc, kept_payloads_travel_as_published);
   suite_add_tcase(s, tc);
   return s;
 }
