@@ -1,6 +1,7 @@
 /*
  * The gRPC layer's server half over gRPC's C core (see rpc.h for the contract; rpc_client.c is
- * the client half, rpc_common.c what both share).
+ * the client half, rpc_common.c what both share; rpc_server_setup.c creates the gRPC server and
+ * listens, rpc_server_int.h holds the records both files use).
  *
  *
  * Security. srv_authenticate() checks the cluster token once per call, before the request is
@@ -46,6 +47,7 @@
 
 #include "common/rpc.h"
 #include "common/rpc_int.h"
+#include "common/rpc_server_int.h"
 #include "common/rpc_valid.h"
 #include "common/rpc_tls.h"
 
@@ -74,86 +76,7 @@
 #include "common/status.h"
 #include "common/util.h"
 
-#define RPC_ROW_SLOTS        16  /* requests kept outstanding per method; each arrival re-arms one */
-#define RPC_UNKNOWN_SLOTS    2   /* unregistered requests of a server with no cold rows (all UNIMPLEMENTED) */
-#define RPC_WARN_PER_SEC     10  /* rejected-call warnings logged per second; the rest are counted */
-#define RPC_SMALL_READ_BYTES 512 /* first read buffer of a small_reads server's connection */
-#define RPC_READ_EXPERIMENT  "tcp_read_chunks" /* gRPC 1.51's fixed 8 KiB reads */
-
 /* ---- server ---- */
-
-enum rpc_call_state {
-  RPC_CALL_PENDING,    /* request outstanding; for a hot row gRPC reads the message first */
-  RPC_CALL_READING,    /* a cold row's call: its message is being read */
-  RPC_CALL_QUEUED,     /* posted to the loop, handler not yet run */
-  RPC_CALL_PROCESSING, /* the handler owns it */
-  RPC_CALL_SENDING,    /* the final batch is outstanding */
-  RPC_CALL_ORPHANED,   /* its server is gone; the late reply (or dispatch) frees it */
-};
-
-struct rpc_row { /* a table row resolved against its service descriptor */
-  const rpc_method_t *m;
-  const ProtobufCMethodDescriptor *md;
-  char *path;                             /* "/rayc.NodeInfoGcsService/RegisterNode" */
-  void *handle;                           /* grpc_server_register_method(); NULL: a cold row */
-  metrics_series_t *m_seconds, *m_failed; /* rayc_grpc_server_* series of this method */
-};
-
-struct rpc_call {
-  _Atomic int state;
-  rpc_server_t *s;           /* NULL once orphaned */
-  const struct rpc_row *row; /* NULL: an unregistered request (a cold row's call or an unknown path) */
-  grpc_call *call;
-  gpr_timespec deadline;
-  grpc_call_details details; /* unregistered requests only */
-  grpc_metadata_array md;
-  grpc_byte_buffer *recv, *send;
-  grpc_slice status_text; /* kept until the final batch completes */
-  int cancelled;
-  int64_t t0_us; /* when the request was accepted (table methods), for the latency histogram */
-  ProtobufCMessage *req;
-  pthread_mutex_t peer_mu; /* peer is cached lazily, possibly while destroy orphans the call */
-  char *peer;
-  struct rpc_call *prev, *next; /* s->all: every call record the server owns */
-  struct rpc_call *free_next;
-};
-
-struct rpc_server {
-  grpc_server *server;
-  grpc_completion_queue *cq;
-  grpc_completion_queue *listen_cq; /* non_polling: registered for the listeners' sake, never polled */
-  pthread_t thread;
-  int started, grpc;
-  loopq_t *q;
-  void *ctx;
-  char *token;
-  size_t token_len;
-  grpc_server_credentials *creds; /* TLS; NULL: plaintext */
-  struct rpc_row *rows;
-  size_t nrows;
-  size_t unregistered_slots; /* unregistered requests kept outstanding */
-  _Atomic int closing;
-  atomic_ulong auth_failures;
-  atomic_ulong invalid; /* requests refused as malformed or invalid */
-  /* CQ thread only (and the creating thread before start / after join). */
-  struct rpc_call all;
-  struct rpc_call *free;
-  size_t live; /* calls armed and not yet recycled or orphaned */
-  int swept, shutdown_done, woken, cq_shut;
-  int shutdown_tag; /* its address is the shutdown tag */
-  /* The wake-up: one call on a lame channel, failed at once, whose completion on the CQ makes
-   * the server thread look at `closing` (it blocks on the CQ with no deadline). */
-  grpc_channel *wake_ch;
-  grpc_call *wake_call;
-  grpc_metadata_array wake_md;
-  grpc_status_code wake_status;
-  grpc_slice wake_text;
-  int wake_tag;               /* its address is the wake-up's tag */
-  void (*on_call)(void *ctx); /* rpc_server_on_call (atomic) */
-  int64_t warn_sec;           /* srv_warn() rate limit */
-  unsigned warn_n;
-  unsigned long warn_dropped;
-};
 
 /* Resolves row i of the table; 0 or a negative RAYC_E* code (logged). */
 static int srv_resolve_row(rpc_server_t *s, const rpc_method_t *m, size_t i)
@@ -634,102 +557,6 @@ static void srv_free(rpc_server_t *s)
   free(s);
 }
 
-/* 1 when gRPC polls with its epoll1 engine: Linux's default, unless $GRPC_POLL_STRATEGY (the
- * only way to choose another in gRPC 1.51) names another engine first. */
-static int srv_epoll1(void)
-{
-  const char *v = getenv("GRPC_POLL_STRATEGY");
-  return !v || !*v || strcmp(v, "all") == 0 || strncmp(v, "epoll1", 6) == 0;
-}
-
-/* The server's CQ; with non_polling, one that never polls, plus (s->listen_cq) the polling queue
- * gRPC's listeners need (an accepted connection is assigned one of the server's polling queues),
- * which nobody waits on: gRPC's epoll1 engine keeps every socket in one process-wide epoll set, so
- * whichever thread polls (the client's) serves the server's sockets too. Other engines poll per
- * queue: with them the server polls as usual. */
-static void srv_create_cq(rpc_server_t *s, int non_polling)
-{
-  non_polling = non_polling && srv_epoll1();
-  grpc_completion_queue_attributes attr = {.version = 1,
-                                           .cq_completion_type = GRPC_CQ_NEXT,
-                                           .cq_polling_type = non_polling ? GRPC_CQ_NON_POLLING
-                                                                          : GRPC_CQ_DEFAULT_POLLING};
-  s->cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&attr), &attr, NULL);
-  if (non_polling)
-    s->listen_cq = grpc_completion_queue_create_for_next(NULL);
-}
-
-/* Creates the gRPC server and registers every hot row, so gRPC reads each of their requests before
- * handing the call over (one batch per call saved); cold rows and unknown paths come through the
- * unregistered requests (as many outstanding as a row's when there are cold rows). */
-static void srv_create_grpc(rpc_server_t *s, const rpc_server_opts_t *opts)
-{
-  grpc_init();
-  s->grpc = 1;
-  srv_create_cq(s, opts && opts->non_polling);
-  grpc_arg a[RPC_ARGS_MAX];
-  size_t max_message = opts && opts->max_message ? opts->max_message : RPC_SERVER_MAX_MESSAGE;
-  int small_reads = opts && opts->small_reads, no_header_table = opts && opts->no_header_table;
-  grpc_channel_args args = {rpc_args_fill(a, 1, max_message, opts && opts->no_bdp_probe), a};
-  if (small_reads) {
-    /* Reads sized by the connection's recent reads, from 512 B: an idle peer holds ~0.5 KiB. */
-    a[args.num_args].type = a[args.num_args + 1].type = GRPC_ARG_INTEGER;
-    a[args.num_args].key = (char *)GRPC_ARG_TCP_READ_CHUNK_SIZE;
-    a[args.num_args++].value.integer = RPC_SMALL_READ_BYTES;
-    a[args.num_args].key = (char *)GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE;
-    a[args.num_args++].value.integer = RPC_SMALL_READ_BYTES / 2;
-  }
-  if (no_header_table) {
-    a[args.num_args].type = GRPC_ARG_INTEGER;
-    a[args.num_args].key = (char *)GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_DECODER;
-    a[args.num_args++].value.integer = 0;
-  }
-  s->server = grpc_server_create(&args, NULL);
-  grpc_server_register_completion_queue(s->server, s->cq, NULL);
-  if (s->listen_cq)
-    grpc_server_register_completion_queue(s->server, s->listen_cq, NULL);
-  s->unregistered_slots = RPC_UNKNOWN_SLOTS;
-  for (size_t i = 0; i < s->nrows; i++) {
-    if (s->rows[i].m->flags & RPC_COLD)
-      s->unregistered_slots = RPC_ROW_SLOTS;
-    else
-      s->rows[i].handle = grpc_server_register_method(s->server, s->rows[i].path, NULL,
-                                                      GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-  }
-}
-
-int rpc_small_reads_setup(void)
-{
-  /* Process-wide, as gRPC's experiments are: only the first call may touch the environment (a
-   * later one, e.g. a test's second GCS, could race with threads of a running gRPC). */
-  static atomic_int small_reads_done;
-  if (atomic_exchange(&small_reads_done, 1))
-    return grpc_is_initialized() ? RAYC_EALREADY_EXISTS : 0;
-  const char *old = getenv("GRPC_EXPERIMENTS");
-  if (old && strstr(old, RPC_READ_EXPERIMENT))
-    return 0; /* the operator chose */
-  char *keep = old ? xstrdup(old) : NULL;
-  char *v = old && *old ? xasprintf("%s,-" RPC_READ_EXPERIMENT, old) : xstrdup("-" RPC_READ_EXPERIMENT);
-  setenv("GRPC_EXPERIMENTS", v, 1);
-  /* gRPC reads the experiments once per process, in its first grpc_init() or
-   * grpc_is_initialized() (both run its basic init): set before either. The environment is then
-   * put back, so that the processes this one starts (job supervisors) do not inherit the change. */
-  int rc = grpc_is_initialized() ? RAYC_EALREADY_EXISTS : 0;
-  if (rc == 0) {
-    grpc_init();
-    grpc_shutdown();
-  }
-  if (keep)
-    setenv("GRPC_EXPERIMENTS", keep, 1);
-  else
-    unsetenv("GRPC_EXPERIMENTS");
-  free(keep);
-  free(v);
-  if (rc)
-    log_debug("rpc: gRPC already runs: its read path stays as it is");
-  return rc;
-}
-
 rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc_server_opts_t *opts)
 {
   rpc_server_t *s = xcalloc(1, sizeof(*s));
@@ -745,7 +572,7 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
     s->token_len = strlen(s->token);
   }
   s->ctx = opts ? opts->ctx : NULL;
-  srv_create_grpc(s, opts);
+  rpc_srv_create_grpc(s, opts);
   if (opts && rpc_tls_enabled(opts->tls) && !(s->creds = rpc_tls_server_creds(opts->tls))) {
     rpc_server_destroy(s);
     return NULL;
@@ -756,103 +583,6 @@ rpc_server_t *rpc_server_create(const rpc_method_t *methods, size_t n, const rpc
     return NULL;
   }
   return s;
-}
-
-/* 1 when addr ("HOST:PORT", "[V6]:PORT") names every interface rather than one address. */
-static int srv_addr_is_wildcard(const char *addr)
-{
-  if (strncmp(addr, "unix:", 5) == 0 || strncmp(addr, "unix-abstract:", 14) == 0)
-    return 0;
-  char host[256];
-  const char *end = addr[0] == '[' ? strchr(addr, ']') : strrchr(addr, ':');
-  const char *start = addr[0] == '[' ? addr + 1 : addr;
-  size_t n = end ? (size_t)(end - start) : strlen(start);
-  if (n >= sizeof(host))
-    return 0;
-  memcpy(host, start, n);
-  host[n] = '\0';
-  struct in_addr v4;
-  struct in6_addr v6;
-  if (n == 0 || strcmp(host, "*") == 0)
-    return 1;
-  if (inet_aton(host, &v4))
-    return v4.s_addr == htonl(INADDR_ANY);
-  return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&v6);
-}
-
-int rpc_server_listen(rpc_server_t *s, const char *addr)
-{
-  if (s->started)
-    return RAYC_EINVALID_ARGUMENT;
-  if (srv_addr_is_wildcard(addr)) {
-    log_error("rpc: refusing to listen on %s, every interface: give the node's own address", addr);
-    return RAYC_EINVALID_ARGUMENT;
-  }
-  grpc_server_credentials *creds = s->creds ? s->creds : grpc_insecure_server_credentials_create();
-  int port = grpc_server_add_http2_port(s->server, addr, creds);
-  if (!s->creds)
-    grpc_server_credentials_release(creds);
-  if (port <= 0) {
-    log_error("rpc: cannot listen on %s (address in use or invalid)", addr);
-    return RAYC_EIO;
-  }
-  return strncmp(addr, "unix", 4) == 0 ? 0 : port;
-}
-
-/* 1 when nothing listens on host:port now (a plain bind succeeds), so that gRPC is asked only for
- * ports that are likely free: each refusal of its own logs a multi-line error. */
-static int srv_port_free(const char *host, int port)
-{
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof(ss));
-  struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-  socklen_t len;
-  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons((uint16_t)port);
-    len = sizeof(*v4);
-  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons((uint16_t)port);
-    len = sizeof(*v6);
-  } else {
-    return 1; /* a name: let gRPC resolve it */
-  }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int ok = fd >= 0 && bind(fd, (struct sockaddr *)&ss, len) == 0;
-  if (fd >= 0)
-    close(fd);
-  return ok;
-}
-
-int rpc_server_listen_range(rpc_server_t *s, const char *host, int min_port, int max_port)
-{
-  int v6 = strchr(host, ':') != NULL;
-  if (min_port <= 0) {
-    char *addr = xasprintf("%s%s%s:0", v6 ? "[" : "", host, v6 ? "]" : "");
-    int port = rpc_server_listen(s, addr);
-    free(addr);
-    return port;
-  }
-  if (max_port < min_port || max_port > 65535) {
-    log_error("rpc: bad port range %d..%d", min_port, max_port);
-    return RAYC_EINVALID_ARGUMENT;
-  }
-  unsigned seed = (unsigned)now_us() ^ (unsigned)getpid();
-  unsigned span = (unsigned)(max_port - min_port + 1), first = (unsigned)rand_r(&seed) % span;
-  for (unsigned i = 0; i < span; i++) {
-    int port = min_port + (int)((first + i) % span);
-    if (!srv_port_free(host, port))
-      continue;
-    char *addr = xasprintf("%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
-    int rc = rpc_server_listen(s, addr);
-    free(addr);
-    if (rc > 0 || rc == RAYC_EINVALID_ARGUMENT)
-      return rc;
-  }
-  log_error("rpc: every port of %d..%d on %s is taken", min_port, max_port, host);
-  return RAYC_EUNAVAILABLE;
 }
 
 int rpc_server_start(rpc_server_t *s)
