@@ -19,6 +19,7 @@
 #include "worker/cw.h"
 #include "worker/cw_events.h"
 
+#include "common/hmap.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -97,10 +98,8 @@ static void cw_push_events(cw_t *cw, cw_task_t *t, cw_lease_t *l, const Rayc__Pu
  * functions that ran, by a hash of the name (a collision only mixes two functions' averages). */
 static uint64_t cw_fn_hash(const char *fn)
 {
-  uint64_t h = 1469598103934665603ull;
-  for (const unsigned char *p = (const unsigned char *)fn; *p; p++)
-    h = (h ^ *p) * 1099511628211ull;
-  return h ? h : 1;
+  uint64_t h = hmap_hash(fn, strlen(fn));
+  return h ? h : 1; /* 0 marks a free slot */
 }
 
 static struct cw_fn_run *cw_fn_run_find(cw_class_t *c, uint64_t h)
@@ -131,6 +130,16 @@ static int64_t cw_task_expect(cw_class_t *c, const cw_task_t *t)
   return r && r->run_us <= CW_PIPELINE_RUN_US ? r->run_us : -1;
 }
 
+/* Counts t into (d 1) or out of (d -1) what lease l has in flight: its expected run, or one more
+ * task not known to run short (cw_lease_runs_short). */
+static void cw_lease_count(cw_lease_t *l, const cw_task_t *t, int d)
+{
+  if (t->expect_us < 0)
+    l->long_in_flight += d;
+  else
+    l->expect_us += d * t->expect_us;
+}
+
 /* One task's reply (status 0: rep; else the call failed: the worker is gone). */
 static void cw_push_settle(cw_t *cw, cw_task_t *t, cw_lease_t *l, int status, const char *detail,
                            const Rayc__PushTaskReply *rep)
@@ -139,10 +148,7 @@ static void cw_push_settle(cw_t *cw, cw_task_t *t, cw_lease_t *l, int status, co
   t->lease = NULL;
   l->in_flight--;
   l->progress_us = now_us();
-  if (t->expect_us < 0)
-    l->long_in_flight--;
-  else
-    l->expect_us -= t->expect_us;
+  cw_lease_count(l, t, -1);
   if (status == 0 && rep->start_us && rep->end_us >= rep->start_us)
     cw_class_note_run(c, t->fn, rep->end_us - rep->start_us);
   if (status == 0 && rep->worker_exiting)
@@ -338,10 +344,7 @@ static void cw_push_not_started(cw_t *cw, cw_lease_t *l, cw_task_t **ts, size_t 
 {
   for (size_t i = 0; i < n; i++) {
     l->in_flight--;
-    if (ts[i]->expect_us < 0)
-      l->long_in_flight--;
-    else
-      l->expect_us -= ts[i]->expect_us;
+    cw_lease_count(l, ts[i], -1);
     ts[i]->lease = NULL;
     cw_task_fail(cw, ts[i], RAYC_EINTERNAL, "PushTask could not be started");
   }
@@ -469,10 +472,7 @@ void cw_push_queued(cw_t *cw, cw_class_t *c, cw_lease_t *l, int spread)
     ts[n++] = t;
     l->in_flight++;
     t->expect_us = cw_task_expect(c, t);
-    if (t->expect_us < 0)
-      l->long_in_flight++;
-    else
-      l->expect_us += t->expect_us;
+    cw_lease_count(l, t, 1);
     l->pushed++;
     bytes += cw_task_arg_bytes(cw, t);
     if (cw_task_goes_alone(cw, t))
