@@ -439,6 +439,8 @@ void *cw_bg_main(void *arg);
  * no lock held; cheap when the thread is awake. cw_bg_kick_ctx takes the cw as void *. */
 void cw_bg_kick(cw_t *cw);
 void cw_bg_kick_ctx(void *cw);
+/* The same with cw->mu held (a reply handler that left work for the tick). */
+void cw_bg_kick_locked(cw_t *cw);
 /* cw_exit.c: stops the background thread and reports the last task events; returns 1 when the
  * worker has nothing else to hand back (no leases, borrowed or lent refs, parked waits, actor
  * handles; a C worker, not a binding's) and may _exit at once, 0 when cw_destroy() must run.
@@ -561,6 +563,8 @@ void cw_actor_release(void);
  * thread, every ~20 ms); cw_actors_release frees the caller-side actor state (cw_classes_free). */
 void cw_actors_tick(cw_t *cw);
 void cw_actors_release(cw_t *cw);
+/* 1 while a failed GCS poll of an actor waits for its retry (cw->mu held): work for the tick. */
+int cw_actors_retry_pending(const cw_t *cw);
 /* rayc_cancel of an actor call (task id tid; cw->mu held): one still queued here fails CANCELLED
  * now; one pushed is cancelled by its worker if it is still queued there (answered CANCELLED in
  * its turn); one running runs on (as in Ray, an actor call is not interrupted). */

@@ -597,6 +597,7 @@ static void poll_done(void *arg, int status, const char *detail, ProtobufCMessag
               rayc_strerror(status), detail);
     a->poll_retry_ms = now_ms() + CW_ACTOR_GCS_RETRY_MS;
     cw->actors->npoll_retry++;
+    cw_bg_kick_locked(cw); /* a worker's background thread may be asleep (cw_bg.c) */
     client_gcs_gone(cw, a, now_ms());
   }
   pb_free(resp);
@@ -620,6 +621,11 @@ static void actor_poll(cw_t *cw, cw_actor_client_t *a)
   if (rpc_call(s->gcs, &rayc__actor_info_gcs_service__descriptor, "GetActorInfo", &req.base, CW_ACTOR_POLL_MS + 10000,
                poll_done, a) == 0)
     a->polling = 1;
+}
+
+int cw_actors_retry_pending(const cw_t *cw)
+{
+  return cw->actors && cw->actors->npoll_retry > 0;
 }
 
 void cw_actors_tick(cw_t *cw)

@@ -34,13 +34,17 @@ enum {
 };
 
 /* Something the 20 ms tick must handle, now or when an RPC in flight answers (cw->mu held).
- * Conservative: a process that holds actor handles or borrows from peers keeps ticking. */
+ * Conservative: a process that borrows from peers keeps ticking. Actor handles need the tick only
+ * for a failed GCS poll's retry, and that failure kicks the thread (cw_bg_kick_locked): a worker
+ * that merely once asked the GCS something through the actors' channel (a Python worker's
+ * function lookups do) used to tick 50 times a second for the rest of its life. */
 static int cw_bg_pending(const cw_t *cw)
 {
   for (const cw_class_t *c = cw->classes; c; c = c->next)
     if (c->leases || c->head || c->queued || c->lease_requests || c->retry_after_ms)
       return 1;
-  return cw->actors || cw->peers.count || cw->idle_len || cw->nrm_peers || cw->npoll_retry || cw->swaits;
+  return cw_actors_retry_pending(cw) || cw->peers.count || cw->idle_len || cw->nrm_peers || cw->npoll_retry ||
+         cw->swaits;
 }
 
 /* Events to report or owner waits to answer: the once-a-second work. */
@@ -65,6 +69,15 @@ void cw_bg_kick(cw_t *cw)
   pthread_mutex_lock(&cw->mu);
   pthread_cond_signal(&cw->bg_cv);
   pthread_mutex_unlock(&cw->mu);
+}
+
+/* cw_bg_kick with cw->mu held: the sleeping thread cannot be between its check of bg_kicked and
+ * its wait, since both happen under cw->mu. */
+void cw_bg_kick_locked(cw_t *cw)
+{
+  __atomic_store_n(&cw->bg_kicked, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&cw->bg_sleeping, __ATOMIC_SEQ_CST))
+    pthread_cond_signal(&cw->bg_cv);
 }
 
 void cw_bg_kick_ctx(void *cw)

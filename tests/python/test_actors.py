@@ -107,6 +107,41 @@ def test_share_worker_actors_share_a_process(ray):
     assert ray.get(own.get.remote(), timeout=60)[1] not in {pid for _, pid in got}
 
 
+def _thread_switches(pid, name):
+    """Context switches so far of process pid's thread called name (None: no such thread)."""
+    total = None
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            if f.read().strip() != name:
+                continue
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+                    total = (total or 0) + int(value)
+    return total
+
+
+def test_idle_actor_worker_sleeps(ray):
+    # A Python actor's worker looks its class and methods up in the GCS's KV; that used to keep
+    # its background thread ticking every 20 ms for the rest of its life (~0.25% of a core per
+    # idle actor). An idle actor now costs nothing: a few wake-ups in 3 s at most.
+    @ray.remote
+    class Idle:
+        def pid(self):
+            return os.getpid()
+
+    a = Idle.remote()
+    pid = ray.get(a.pid.remote())
+    time.sleep(1.5)  # past the call's grace period and the task events' report
+    before = _thread_switches(pid, "cw-bg")
+    assert before is not None, f"actor worker {pid} has no cw-bg thread"
+    time.sleep(3)
+    woke = _thread_switches(pid, "cw-bg") - before
+    assert woke <= 4, f"an idle actor's background thread woke {woke} times in 3 s (ticking?)"
+    assert ray.get(a.pid.remote()) == pid
+
+
 def test_kill_and_dead_actor_error(ray):
     @ray.remote
     class A:
