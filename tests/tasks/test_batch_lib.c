@@ -49,28 +49,42 @@ static int bx(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nre
 }
 RAYC_REMOTE(bx)
 
+/* Writes "calls tasks pid" (the worker's push counts now) to file, through a rename. 0 or -1. */
+static int write_counts(const char *file)
+{
+  char tmp[700];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+  uint64_t calls = 0, tasks = 0;
+  rayc_worker_push_counts(&calls, &tasks);
+  FILE *f = fopen(tmp, "w");
+  if (!f)
+    return -1;
+  fprintf(f, "%llu %llu %d\n", (unsigned long long)calls, (unsigned long long)tasks, (int)getpid());
+  fclose(f);
+  return rename(tmp, file);
+}
+
 /* hold(path) -> the worker's push counts {calls, tasks, pid} as it started: writes them to
- * path.started, then returns once path exists (at most 120 s). */
+ * path.started, then returns once path exists (at most 120 s). Meanwhile it keeps path.counts
+ * up to date (every 10 ms), so a test can see what reached the worker while hold occupies it. */
 static int hold(rayc_task_ctx *ctx, const rayc_buf *args, size_t nargs, size_t nrets)
 {
   (void)nrets;
   if (nargs != 1)
     return rayc_task_fail(ctx, "hold takes a path");
-  char path[520], started[600], tmp[620];
+  char path[520], started[600], counts[600];
   snprintf(path, sizeof(path), "%.*s", (int)(args[0].len < 500 ? args[0].len : 500), (const char *)args[0].data);
   snprintf(started, sizeof(started), "%s.started", path);
-  snprintf(tmp, sizeof(tmp), "%s.tmp", started);
+  snprintf(counts, sizeof(counts), "%s.counts", path);
   uint64_t calls = 0, tasks = 0;
   rayc_worker_push_counts(&calls, &tasks);
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    return rayc_task_fail(ctx, "cannot write %s", tmp);
-  fprintf(f, "%llu %llu %d\n", (unsigned long long)calls, (unsigned long long)tasks, (int)getpid());
-  fclose(f);
-  if (rename(tmp, started) != 0)
-    return rayc_task_fail(ctx, "cannot rename %s", tmp);
-  for (int i = 0; i < 12000 && access(path, F_OK) != 0; i++)
+  if (write_counts(started) != 0)
+    return rayc_task_fail(ctx, "cannot write %s", started);
+  for (int i = 0; i < 12000 && access(path, F_OK) != 0; i++) {
+    if (write_counts(counts) != 0)
+      return rayc_task_fail(ctx, "cannot write %s", counts);
     usleep(10000);
+  }
   int64_t v[3] = {(int64_t)calls, (int64_t)tasks, (int64_t)getpid()};
   return rayc_return_copy(ctx, 0, v, sizeof(v));
 }
