@@ -44,7 +44,12 @@ static struct {
   pthread_mutex_t mu;
   metrics_family_t *first, **tail;
   int process;
-} reg = {PTHREAD_MUTEX_INITIALIZER, NULL, &reg.first, 0};
+  /* metrics_node_enable: /proc/stat's busy and total ticks at the last sample, and when (node_mu) */
+  pthread_mutex_t node_mu;
+  int node;
+  unsigned long long cpu_busy, cpu_total;
+  int64_t cpu_at_ms;
+} reg = {PTHREAD_MUTEX_INITIALIZER, NULL, &reg.first, 0, PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
 
 static void metrics_split_labels(metrics_family_t *f, const char *labels)
 {
@@ -383,12 +388,83 @@ static void metrics_process_update(void)
       metrics_open_fds());
 }
 
+/* ---- rayc_node_* metrics, read from /proc at a render ---- */
+
+/* The machine's busy (all but idle and iowait) and total CPU ticks from /proc/stat; 0 or -1. */
+static int metrics_cpu_ticks(unsigned long long *busy, unsigned long long *total)
+{
+  unsigned long long v[8] = {0};
+  FILE *fp = fopen("/proc/stat", "r");
+  int n = fp ? fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                      &v[6], &v[7])
+             : 0;
+  if (fp)
+    fclose(fp);
+  if (n < 4)
+    return -1;
+  *total = 0;
+  for (int i = 0; i < 8; i++)
+    *total += v[i];
+  *busy = *total - v[3] - v[4];
+  return 0;
+}
+
+static void metrics_node_update(void)
+{
+  pthread_mutex_lock(&reg.node_mu);
+  if (!reg.node) {
+    pthread_mutex_unlock(&reg.node_mu);
+    return;
+  }
+  unsigned long long busy, total;
+  int64_t now = now_ms();
+  if (now - reg.cpu_at_ms >= 1000 && metrics_cpu_ticks(&busy, &total) == 0 && total > reg.cpu_total) {
+    if (reg.cpu_total)
+      metrics_set(metrics_series0(metrics_family("rayc_node_cpu_utilization", METRICS_GAUGE,
+                                                 "The node's CPU use in percent between the last two samples "
+                                                 "(taken at scrapes, at least a second apart).",
+                                                 NULL)),
+                  100.0 * (double)(busy - reg.cpu_busy) / (double)(total - reg.cpu_total));
+    reg.cpu_busy = busy;
+    reg.cpu_total = total;
+    reg.cpu_at_ms = now;
+  }
+  pthread_mutex_unlock(&reg.node_mu);
+  char line[256];
+  double mem_total = 0, avail = 0, kb;
+  FILE *fp = fopen("/proc/meminfo", "r");
+  while (fp && fgets(line, sizeof(line), fp)) {
+    if (sscanf(line, "MemTotal: %lf kB", &kb) == 1)
+      mem_total = kb * 1024;
+    else if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+      avail = kb * 1024;
+  }
+  if (fp)
+    fclose(fp);
+  metrics_set(
+      metrics_series0(metrics_family("rayc_node_mem_capacity", METRICS_GAUGE, "The node's memory in bytes.", NULL)),
+      mem_total);
+  metrics_set(metrics_series0(metrics_family("rayc_node_mem_used", METRICS_GAUGE,
+                                             "The node's memory in use (total minus available) in bytes.", NULL)),
+              mem_total - avail);
+}
+
+void metrics_node_enable(void)
+{
+  pthread_mutex_lock(&reg.node_mu);
+  if (!reg.node && metrics_cpu_ticks(&reg.cpu_busy, &reg.cpu_total) == 0)
+    reg.cpu_at_ms = now_ms() - 1000; /* the first scrape reports the use since now */
+  reg.node = 1;
+  pthread_mutex_unlock(&reg.node_mu);
+}
+
 char *metrics_render(size_t *len)
 {
   mbuf_t b = {0};
   mbuf_put(&b, "", 0);
   if (reg.process)
     metrics_process_update();
+  metrics_node_update();
   pthread_mutex_lock(&reg.mu);
   for (const metrics_family_t *f = reg.first; f; f = f->next)
     metrics_render_family(&b, f);

@@ -67,4 +67,10 @@ char *metrics_render(size_t *len);
  * to be read from /proc at each render. Idempotent. */
 void metrics_process_enable(void);
 
+/* Registers the node's gauges, read from /proc at each render instead of on a timer (an idle
+ * daemon then reads nothing): rayc_node_mem_capacity/_used, and rayc_node_cpu_utilization, the
+ * machine's CPU use between two samples taken at renders at least a second apart (the first
+ * against the call to this). Idempotent. */
+void metrics_node_enable(void);
+
 #endif

@@ -212,7 +212,6 @@ typedef struct raylet {
   struct raylet_usage *usage;             /* owned: per-process samples for job usage (raylet_usage.c) */
   struct metrics_http *metrics;           /* owned: the /metrics endpoint; NULL: none */
   int64_t metrics_next_ms;                /* next refresh of the gauges */
-  unsigned long long cpu_busy, cpu_total; /* /proc/stat at the last refresh */
   struct raylet_rtenv *rtenv;             /* owned: working-dir copies seen unused (raylet_rtenv.c) */
   struct raylet_mem *mem;                 /* owned: the memory monitor (raylet_mem.c) */
   struct raylet_zygote *zygote;           /* owned: the worker fork server (raylet_zygote.c); NULL: none yet */

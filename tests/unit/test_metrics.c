@@ -89,6 +89,38 @@ START_TEST(the_text_passes_promtool)
 }
 END_TEST
 
+/* The value after "name " in text; -1 when the sample is missing. */
+static double sample_of(const char *text, const char *name)
+{
+  char key[128];
+  snprintf(key, sizeof(key), "\n%s ", name);
+  const char *p = strstr(text, key);
+  return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
+/* The node's gauges are read from /proc when rendered: present at the first render (once the
+ * machine's CPU ticks moved since metrics_node_enable), the CPU use
+ * in 0..100 and the memory in use below the machine's, and a render less than a second after the
+ * last sample keeps the same CPU figure (no busy loop of samples between scrapes). */
+START_TEST(node_gauges_read_when_rendered)
+{
+  metrics_node_enable();
+  for (volatile long i = 0; i < 50000000; i++) /* busy, so that the machine's CPU ticks move on */
+    ;
+  char *text = metrics_render(NULL);
+  double cpu = sample_of(text, "rayc_node_cpu_utilization"), cap = sample_of(text, "rayc_node_mem_capacity"),
+         used = sample_of(text, "rayc_node_mem_used");
+  ck_assert_msg(cpu >= 0 && cpu <= 100, "rayc_node_cpu_utilization %g in:\n%s", cpu, text);
+  ck_assert_msg(cap > 0 && used > 0 && used < cap, "memory %g of %g", used, cap);
+  for (volatile long i = 0; i < 20000000; i++) /* busy for a while: the CPU use moves if resampled */
+    ;
+  char *again = metrics_render(NULL);
+  ck_assert_msg(sample_of(again, "rayc_node_cpu_utilization") == cpu, "resampled within a second");
+  free(again);
+  free(text);
+}
+END_TEST
+
 START_TEST(messages_as_json)
 {
   Rayc__NodeInfo n = RAYC__NODE_INFO__INIT;
@@ -130,6 +162,7 @@ int main(void)
   tcase_add_test(tc, gauge_rebuilt_from_a_snapshot);
   tcase_add_test(tc, the_text_passes_promtool);
   tcase_add_test(tc, messages_as_json);
+  tcase_add_test(tc, node_gauges_read_when_rendered);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
