@@ -247,6 +247,15 @@ void rpc_client_destroy(rpc_client_t *c);
  * ownership (channels are destroyed with the client). The same target returns the same channel. */
 rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target);
 
+/* As rpc_channel_get, but a new channel to a numeric "ip:port" target is a direct one: its one TCP
+ * connection is started now, with none of gRPC's resolver, load balancer and subchannel (whose
+ * channel stacks cost ~0.5 M instructions per channel), and it is never remade: once that
+ * connection breaks, every call on the channel fails with RAYC_EUNAVAILABLE until the caller
+ * forgets it (rpc_channel_forget) and gets a new one. For a peer that is not there again once it
+ * has gone away: an actor's worker. Under TLS, or for another kind of target, the channel is an
+ * ordinary one. If c has a channel to target already, that one is returned, whichever kind. */
+rpc_channel_t *rpc_channel_get_direct(rpc_client_t *c, const char *target);
+
 /* Destroys c's channel to target, if it has one, for a peer that is gone for good (an actor's
  * worker that exited), so a client that talks to many short-lived peers does not keep a channel
  * to each forever. Calls in flight on it finish as they would; a later rpc_channel_get(target)
