@@ -417,8 +417,8 @@ void gcs_actor_stop_worker(gcs_actors_t *m, gcs_actor_t *a, const char *reason)
   Rayc__KillActorWorkerRequest req = RAYC__KILL_ACTOR_WORKER_REQUEST__INIT;
   req.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
   req.reason = (char *)reason;
-  if (rpc_call(gcs_actor_channel(m, target), &rayc__actor_worker_service__descriptor, "KillActorWorker",
-               &req.base, KILL_MS, kill_done, k) != 0)
+  if (rpc_call(gcs_actor_channel(m, target), &rayc__actor_worker_service__descriptor, "KillActorWorker", &req.base,
+               KILL_MS, kill_done, k) != 0)
     free(k);
 }
 
