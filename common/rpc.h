@@ -247,6 +247,19 @@ void rpc_client_destroy(rpc_client_t *c);
  * ownership (channels are destroyed with the client). The same target returns the same channel. */
 rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target);
 
+/* As rpc_channel_get, but a new channel to a numeric "ip:port" target is a direct one
+ * (rpc_direct.c): its one TCP connection is started now, with none of gRPC's resolver, load
+ * balancer and subchannel (whose two channel stacks cost ~0.8 M instructions per channel), and it
+ * is never remade: once that connection ends, every call on it fails with RAYC_EUNAVAILABLE. For a
+ * peer that is not there again once it has gone away: an actor's worker. The next
+ * rpc_channel_get_direct of the target replaces a channel whose connection ended (a new peer may
+ * listen on a reused port), and every 64th new direct channel sweeps all ended ones: either frees
+ * the channel once no call is in flight on it, so hold no rpc_channel_t pointer to a direct
+ * channel past the next rpc_channel_get_direct on c; get it by target for each call. Under TLS, or
+ * for another kind of target, the channel is an ordinary one. If c has a live channel to target
+ * already, that one is returned, whichever kind. */
+rpc_channel_t *rpc_channel_get_direct(rpc_client_t *c, const char *target);
+
 /* Destroys c's channel to target, if it has one, for a peer that is gone for good (an actor's
  * worker that exited), so a client that talks to many short-lived peers does not keep a channel
  * to each forever. Calls in flight on it finish as they would; a later rpc_channel_get(target)

@@ -83,6 +83,7 @@ struct rpc_channel {
   size_t nmh, capmh;
   int ncalls;    /* c->mu: calls started on it and not finished */
   int forgotten; /* c->mu: rpc_channel_forget unlinked it; freed by its last call */
+  int watch_fd;  /* a direct channel's connection (our own descriptor of it), or -1 */
 };
 
 struct rpc_pluck { /* an idle completion queue for sync calls */
@@ -99,6 +100,8 @@ struct rpc_client {
   grpc_metadata auth;
   grpc_channel_credentials *creds; /* TLS, or insecure */
   int no_bdp;                      /* rpc_client_opts_t.no_bdp_probe */
+  int tls;                         /* creds are TLS: no direct channels (rpc_direct.c) */
+  int direct_made;                 /* mu: direct channels made since the last sweep of them all */
   pthread_mutex_t mu;              /* channels, method handles, in-flight list, free lists */
   rpc_channel_t *channels;
   struct rpc_ccall inflight; /* sentinel */
@@ -239,6 +242,8 @@ static void clt_channel_free(rpc_channel_t *ch)
   if (!ch)
     return;
   grpc_channel_destroy(ch->ch); /* calls in flight hold references of their own */
+  if (ch->watch_fd >= 0)
+    close(ch->watch_fd);
   for (size_t i = 0; i < ch->nmh; i++)
     free(ch->mh[i].path);
   free(ch->mh);
@@ -346,7 +351,8 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
   }
   rpc_absl_quiet();
   grpc_init();
-  c->creds = opts && rpc_tls_enabled(opts->tls) ? rpc_tls_channel_creds(opts->tls) : grpc_insecure_credentials_create();
+  c->tls = opts && rpc_tls_enabled(opts->tls);
+  c->creds = c->tls ? rpc_tls_channel_creds(opts->tls) : grpc_insecure_credentials_create();
   if (!c->creds) {
     grpc_shutdown();
     goto fail;
@@ -515,9 +521,50 @@ static void clt_target(const char *target, char *out, size_t cap)
     snprintf(out, cap, "%s:%s", v6 ? "ipv6" : "ipv4", target);
 }
 
-rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
+/* Unlinks *pp (c->mu held); returns it when no call holds it, for the caller to free after
+ * unlocking, else NULL: the last call frees it (rpc_channel_forget's rule). */
+static rpc_channel_t *clt_unlink_locked(rpc_channel_t **pp)
+{
+  rpc_channel_t *gone = *pp;
+  *pp = gone->next;
+  gone->next = NULL;
+  if (gone->ncalls > 0) {
+    gone->forgotten = 1;
+    return NULL;
+  }
+  return gone;
+}
+
+/* Unlinks the direct channels whose connection has ended (c->mu held): all of them when all is
+ * set, else only the one to target. Returns those to free, linked. A direct channel never
+ * reconnects, and another peer may listen at its address later (a new worker on a reused port). */
+static rpc_channel_t *clt_sweep_locked(rpc_client_t *c, const char *target, int all)
+{
+  rpc_channel_t *dead = NULL;
+  for (rpc_channel_t **pp = &c->channels; *pp;) {
+    rpc_channel_t *ch = *pp;
+    if (ch->watch_fd < 0 || (!all && strcmp(ch->target, target) != 0) || !rpc_direct_ended(ch->watch_fd)) {
+      pp = &ch->next;
+      continue;
+    }
+    rpc_channel_t *gone = clt_unlink_locked(pp);
+    if (gone) {
+      gone->next = dead;
+      dead = gone;
+    }
+  }
+  return dead;
+}
+
+enum { CLT_SWEEP_EVERY = 64 }; /* direct channels made between two sweeps of the whole list */
+
+static rpc_channel_t *clt_channel_get(rpc_client_t *c, const char *target, int direct)
 {
   pthread_mutex_lock(&c->mu);
+  int all = direct && c->direct_made >= CLT_SWEEP_EVERY;
+  if (all)
+    c->direct_made = 0;
+  rpc_channel_t *dead = direct ? clt_sweep_locked(c, target, all) : NULL;
   rpc_channel_t *ch = c->channels;
   while (ch && strcmp(ch->target, target) != 0)
     ch = ch->next;
@@ -525,16 +572,36 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
     ch = xcalloc(1, sizeof(*ch));
     ch->c = c;
     ch->target = xstrdup(target);
+    ch->watch_fd = -1;
     grpc_arg a[RPC_ARGS_MAX];
     grpc_channel_args args = {rpc_args_fill(a, 0, 0, c->no_bdp), a};
-    char uri[160];
-    clt_target(target, uri, sizeof(uri));
-    ch->ch = grpc_channel_create(uri, c->creds, &args); /* takes its own reference */
+    if (direct && !c->tls && (ch->ch = rpc_direct_create(target, c->creds, &args, &ch->watch_fd)))
+      c->direct_made++;
+    if (!ch->ch) {
+      char uri[160];
+      clt_target(target, uri, sizeof(uri));
+      ch->ch = grpc_channel_create(uri, c->creds, &args); /* takes its own reference */
+    }
     ch->next = c->channels;
     c->channels = ch;
   }
   pthread_mutex_unlock(&c->mu);
+  while (dead) {
+    rpc_channel_t *next = dead->next;
+    clt_channel_free(dead);
+    dead = next;
+  }
   return ch;
+}
+
+rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
+{
+  return clt_channel_get(c, target, 0);
+}
+
+rpc_channel_t *rpc_channel_get_direct(rpc_client_t *c, const char *target)
+{
+  return clt_channel_get(c, target, 1);
 }
 
 void rpc_channel_forget(rpc_client_t *c, const char *target)
@@ -543,14 +610,9 @@ void rpc_channel_forget(rpc_client_t *c, const char *target)
   pthread_mutex_lock(&c->mu);
   for (rpc_channel_t **pp = &c->channels; *pp; pp = &(*pp)->next)
     if (strcmp((*pp)->target, target) == 0) {
-      gone = *pp;
-      *pp = gone->next;
+      gone = clt_unlink_locked(pp); /* in flight, grpc_channel_destroy would cancel them: the last one frees it */
       break;
     }
-  if (gone && gone->ncalls > 0) { /* grpc_channel_destroy would cancel them: the last one frees it */
-    gone->forgotten = 1;
-    gone = NULL;
-  }
   pthread_mutex_unlock(&c->mu);
   clt_channel_free(gone);
 }

@@ -19,6 +19,18 @@
  * no_bdp (servers): no BDP probe pings (rpc_server_opts_t.no_bdp_probe). */
 size_t rpc_args_fill(grpc_arg *a, int server, size_t server_max, int no_bdp);
 
+/* A direct channel to target ("ip:port" or "[ipv6]:port"; rpc_direct.c): the connection is started
+ * now and handed to gRPC, which owns it. insecure must be insecure credentials (gRPC takes no
+ * others here). Returns the new channel and sets *watch_fd to a descriptor of the same connection
+ * (the caller's: close it with the channel), or returns NULL when target is not a numeric address
+ * or the connection could not even be started (the caller makes an ordinary channel instead). */
+grpc_channel *rpc_direct_create(const char *target, grpc_channel_credentials *insecure, const grpc_channel_args *args,
+                                int *watch_fd);
+
+/* 1 when the connection of a direct channel has ended (the peer closed it, or it failed), else 0.
+ * Does not block. */
+int rpc_direct_ended(int watch_fd);
+
 /* Returns the gRPC deadline timeout_ms from now (<= 0: none). */
 gpr_timespec rpc_deadline(int timeout_ms);
 

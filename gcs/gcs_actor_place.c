@@ -212,6 +212,15 @@ void gcs_actor_schedule(gcs_actors_t *m, gcs_actor_t *a)
 
 /* ---- running the constructor ---- */
 
+/* The channel to an actor's worker: a direct one (rpc_channel_get_direct). The worker is reached
+ * at this address for as long as it lives and never after (a restart gets a new worker), and the
+ * GCS makes one such channel per created actor, so it skips gRPC's resolver, balancer and
+ * subchannel and their channel stacks. exit_done forgets it when the worker is gone. */
+static rpc_channel_t *gcs_actor_channel(gcs_actors_t *m, const char *target)
+{
+  return rpc_channel_get_direct(m->client, target);
+}
+
 static void watch_exit(gcs_actors_t *m, gcs_actor_t *a);
 
 void gcs_actor_watch(gcs_actors_t *m, gcs_actor_t *a)
@@ -272,7 +281,7 @@ void gcs_actor_create_on(gcs_actors_t *m, gcs_actor_t *a)
   a->gen++;
   a->phase = GCS_ACTOR_CREATING;
   step_t *s = step_new(m, a, target);
-  if (rpc_call(rpc_channel_get(m->client, target), &rayc__core_worker_service__descriptor, "PushTask", &req.base, -1,
+  if (rpc_call(gcs_actor_channel(m, target), &rayc__core_worker_service__descriptor, "PushTask", &req.base, -1,
                create_done, s) != 0) {
     free(s);
     gcs_actor_retry_later(a, PLACE_RETRY_MS);
@@ -369,7 +378,7 @@ static void watch_exit(gcs_actors_t *m, gcs_actor_t *a)
   Rayc__WaitActorExitRequest req = RAYC__WAIT_ACTOR_EXIT_REQUEST__INIT;
   req.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
   step_t *s = step_new(m, a, target);
-  if (rpc_call(rpc_channel_get(m->client, target), &rayc__actor_worker_service__descriptor, "WaitActorExit", &req.base,
+  if (rpc_call(gcs_actor_channel(m, target), &rayc__actor_worker_service__descriptor, "WaitActorExit", &req.base,
                WAIT_EXIT_MS, exit_done, s) != 0)
     free(s);
 }
@@ -408,8 +417,8 @@ void gcs_actor_stop_worker(gcs_actors_t *m, gcs_actor_t *a, const char *reason)
   Rayc__KillActorWorkerRequest req = RAYC__KILL_ACTOR_WORKER_REQUEST__INIT;
   req.actor_id = pb_bytes(a->id, ID_ACTOR_SIZE);
   req.reason = (char *)reason;
-  if (rpc_call(rpc_channel_get(m->client, target), &rayc__actor_worker_service__descriptor, "KillActorWorker",
-               &req.base, KILL_MS, kill_done, k) != 0)
+  if (rpc_call(gcs_actor_channel(m, target), &rayc__actor_worker_service__descriptor, "KillActorWorker", &req.base,
+               KILL_MS, kill_done, k) != 0)
     free(k);
 }
 
