@@ -99,6 +99,7 @@ struct rpc_client {
   grpc_metadata auth;
   grpc_channel_credentials *creds; /* TLS, or insecure */
   int no_bdp;                      /* rpc_client_opts_t.no_bdp_probe */
+  int idle_close_ms;               /* rpc_client_opts_t.idle_close_ms */
   pthread_mutex_t mu;              /* channels, method handles, in-flight list, free lists */
   rpc_channel_t *channels;
   struct rpc_ccall inflight; /* sentinel */
@@ -331,6 +332,7 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
   pthread_cond_init(&c->helper_cv, NULL);
   c->inflight.next = c->inflight.prev = &c->inflight;
   c->no_bdp = opts ? opts->no_bdp_probe : 0;
+  c->idle_close_ms = opts ? opts->idle_close_ms : 0;
   if (opts && opts->token && *opts->token) {
     c->token = xstrdup(opts->token);
     c->auth.key = grpc_slice_from_static_string(RPC_AUTH_KEY);
@@ -527,6 +529,11 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
     ch->target = xstrdup(target);
     grpc_arg a[RPC_ARGS_MAX];
     grpc_channel_args args = {rpc_args_fill(a, 0, 0, c->no_bdp), a};
+    if (c->idle_close_ms > 0) { /* room: rpc_args_fill leaves at least one of RPC_ARGS_MAX */
+      a[args.num_args].type = GRPC_ARG_INTEGER;
+      a[args.num_args].key = (char *)GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS;
+      a[args.num_args++].value.integer = c->idle_close_ms;
+    }
     char uri[160];
     clt_target(target, uri, sizeof(uri));
     ch->ch = grpc_channel_create(uri, c->creds, &args); /* takes its own reference */

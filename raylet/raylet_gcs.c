@@ -97,7 +97,11 @@ int raylet_gcs_start(raylet_t *r)
 {
   /* No BDP pings: each heartbeat reply would otherwise be answered by one, whose ACK wakes the
    * raylet and the GCS once more every second. */
-  rpc_client_opts_t opts = {.loop = &r->loop, .token = r->token, .tls = &r->tls, .no_bdp_probe = 1};
+  rpc_client_opts_t opts = {.loop = &r->loop,
+                            .token = r->token,
+                            .tls = &r->tls,
+                            .no_bdp_probe = 1,
+                            .idle_close_ms = r->cfg.gcs_idle_close_ms};
   r->client = rpc_client_create(&opts);
   if (!r->client)
     return RAYC_EINTERNAL;
