@@ -11,6 +11,7 @@
 #include "itest_sh.h"
 
 #include "common/hb_udp.h"
+#include "common/util.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -361,5 +362,17 @@ int main(void)
   tcase_add_test(tc, garbage_leaves_gcs_serving);
   tcase_add_test(tc, unanswered_udp_falls_back_to_grpc);
   suite_add_tcase(s, tc);
-  return it_finish(s);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  const char *names[] = {"idle", "stopped", "filtered"}; /* also those a failed test left running */
+  for (int i = 0; i < 3; i++) {
+    char *cmd = xasprintf("[ -d %s/%s ] && %s/bin/rayc stop --temp-dir %s/%s >/dev/null 2>&1; true", it_temp,
+                          names[i], it_build, it_temp, names[i]);
+    it_run(cmd);
+    free(cmd);
+  }
+  failed += it_stop();
+  return failed ? 1 : 0;
 }
