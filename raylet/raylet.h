@@ -220,7 +220,6 @@ typedef struct raylet {
   struct raylet_mem *mem;                 /* owned: the memory monitor (raylet_mem.c) */
   struct raylet_zygote *zygote;           /* owned: the worker fork server (raylet_zygote.c); NULL: none yet */
   struct raylet_hb_udp *hbu;              /* owned: idle heartbeats over UDP (raylet_hb_udp.c); NULL: off */
-  struct raylet_hb_udp *hbu_closing;      /* freed when its handle has closed */
 } raylet_t;
 
 /* raylet_pool.c */

@@ -29,7 +29,7 @@
 enum { HBU_MISSES = 3, HBU_RETRY_PERIODS = 60 };
 
 typedef struct raylet_hb_udp {
-  uv_udp_t sock;
+  uv_udp_t sock;     /* first: its close callback frees the record */
   uint64_t nonce;    /* random per raylet process: the GCS learns it from a gRPC heartbeat */
   uint64_t seq;      /* of the last datagram sent */
   uint64_t pending;  /* the seq of the datagram not answered yet; 0: none */
@@ -137,17 +137,15 @@ int raylet_hb_udp_start(raylet_t *r)
 
 static void hbu_on_close(uv_handle_t *h)
 {
-  free(((raylet_t *)h->data)->hbu_closing);
-  ((raylet_t *)h->data)->hbu_closing = NULL;
+  free((raylet_hb_udp_t *)h); /* the handle is the record's first member */
 }
 
 void raylet_hb_udp_stop(raylet_t *r)
 {
   if (!r->hbu)
     return;
-  r->hbu_closing = r->hbu;
+  uv_close((uv_handle_t *)&r->hbu->sock, hbu_on_close);
   r->hbu = NULL;
-  uv_close((uv_handle_t *)&r->hbu_closing->sock, hbu_on_close);
 }
 
 void raylet_hb_udp_fill(raylet_t *r, Rayc__ReportHeartbeatRequest *req)
