@@ -23,13 +23,14 @@
 #include "gcs/gcs_server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { HBU_BATCH = 64, HBU_PER_TICK = 4096, HBU_RCVBUF = 4 << 20, HBU_WARN_MS = 10000 };
+enum { HBU_BATCH = 64, HBU_PER_TICK = 4096, HBU_RCVBUF = 4 << 20, HBU_WARN_MS = 10000, HBU_TRIM_MS = 30000 };
 
 /* What became of a datagram (a label of the metric). */
 enum hbu_result { HBU_OK, HBU_UNKNOWN, HBU_GRPC, HBU_SIZE, HBU_FORMAT, HBU_MAC, HBU_REPLAY, HBU_NRESULTS };
@@ -194,10 +195,24 @@ static int hbu_batch(gcs_server_t *s, int64_t now)
   return n;
 }
 
+/* Once joins have settled, hands the heap that their connections held back to the kernel. While
+ * nodes join, every raylet's view moves each second, so each heartbeats over gRPC and every node
+ * holds a connection at once; HBU_TRIM_MS after the last join their channels have gone idle and
+ * closed (the raylet's --gcs-idle-close-ms, 10 s), and what gRPC freed is free pages in the arenas
+ * that malloc keeps (the RSS stays at the joins' high water without this). Once per burst. */
+static void hbu_trim(gcs_server_t *s, int64_t now)
+{
+  if (!s->last_join_ms || now - s->last_join_ms < HBU_TRIM_MS)
+    return;
+  s->last_join_ms = 0;
+  malloc_trim(0);
+}
+
 void gcs_hb_udp_drain(gcs_server_t *s, int64_t now)
 {
   if (s->hb_udp_fd < 0)
     return;
+  hbu_trim(s, now);
   for (int done = 0; done < HBU_PER_TICK;) {
     int n = hbu_batch(s, now);
     done += n;

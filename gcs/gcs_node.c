@@ -494,6 +494,7 @@ void gcs_node_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *r
     rpc_reply_error(call, rc, "RegisterNode: %s", why);
     return;
   }
+  s->last_join_ms = now_ms(); /* gcs_hb_udp_drain trims the heap once the joins' connections closed */
   char id[9];
   gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO, "NODE_ADDED", r->node->node_id.data, NULL, NULL, NULL,
                 "node %s (%s%s) joined", id_short(r->node->node_id.data, ID_NODE_SIZE, id), r->node->ip,

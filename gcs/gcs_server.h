@@ -104,6 +104,7 @@ typedef struct gcs_server {
   int hb_udp_fd;                /* idle heartbeats over UDP (gcs_hb_udp.c); -1: none */
   uint64_t hb_udp_refused;      /* datagrams refused since the last warning */
   int64_t hb_udp_warned_ms;     /* when that warning was logged */
+  int64_t last_join_ms;         /* the last RegisterNode (monotonic); 0: none since the last trim */
 } gcs_server_t;
 
 /* The RPC table of rayc-gcs: every method of NodeInfoGcsService, JobInfoGcsService,
