@@ -210,6 +210,8 @@ typedef struct rpc_client_opts {
   const char *token;    /* sent as `authorization` metadata; NULL or "": none */
   const rpc_tls_t *tls; /* NULL: plaintext */
   int no_bdp_probe;     /* 1: no HTTP/2 BDP probes (see rpc_server_opts_t; the raylet's client) */
+  int idle_close_ms;    /* > 0: a channel with no call for this long closes its connection (gRPC's client
+                         * idle timeout); the next call opens a new one. 0: gRPC's default (30 min) */
 } rpc_client_opts_t;
 
 /* status: 0 or a negative RAYC_E* code; detail: the peer's or the transport's text (borrowed for

@@ -102,6 +102,7 @@ struct rpc_client {
   int no_bdp;                      /* rpc_client_opts_t.no_bdp_probe */
   int tls;                         /* creds are TLS: no direct channels (rpc_direct.c) */
   int direct_made;                 /* mu: direct channels made since the last sweep of them all */
+  int idle_close_ms;               /* rpc_client_opts_t.idle_close_ms */
   pthread_mutex_t mu;              /* channels, method handles, in-flight list, free lists */
   rpc_channel_t *channels;
   struct rpc_ccall inflight; /* sentinel */
@@ -336,6 +337,7 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
   pthread_cond_init(&c->helper_cv, NULL);
   c->inflight.next = c->inflight.prev = &c->inflight;
   c->no_bdp = opts ? opts->no_bdp_probe : 0;
+  c->idle_close_ms = opts ? opts->idle_close_ms : 0;
   if (opts && opts->token && *opts->token) {
     c->token = xstrdup(opts->token);
     c->auth.key = grpc_slice_from_static_string(RPC_AUTH_KEY);
@@ -578,6 +580,12 @@ static rpc_channel_t *clt_channel_get(rpc_client_t *c, const char *target, int d
     if (direct && !c->tls && (ch->ch = rpc_direct_create(target, c->creds, &args, &ch->watch_fd)))
       c->direct_made++;
     if (!ch->ch) {
+      /* Not on a direct channel: one that went idle could not reconnect. */
+      if (c->idle_close_ms > 0) { /* room: rpc_args_fill leaves at least one of RPC_ARGS_MAX */
+        a[args.num_args].type = GRPC_ARG_INTEGER;
+        a[args.num_args].key = (char *)GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS;
+        a[args.num_args++].value.integer = c->idle_close_ms;
+      }
       char uri[160];
       clt_target(target, uri, sizeof(uri));
       ch->ch = grpc_channel_create(uri, c->creds, &args); /* takes its own reference */

@@ -47,6 +47,9 @@ const cfg_entry_t gcs_config_table[] = {
      "cluster events kept for rayc list cluster-events (oldest dropped first)"},
     {"job-package-ttl-ms", CFG_INT, F(job_package_ttl_ms), "600000",
      "a job working-dir package (KV namespace pkg) no job used for this long is deleted (0: never)"},
+    {"heartbeat-udp", CFG_BOOL, F(heartbeat_udp), "true",
+     "answer raylets' idle heartbeats sent as UDP datagrams to the gRPC port number (authenticated with the "
+     "token), so an idle node needs no gRPC connection; off: every heartbeat is a gRPC call"},
     {"actors-per-worker", CFG_INT, F(actors_per_worker), "16",
      "actors created with share_worker that one worker process hosts at most (1: each gets its own)"},
 };

@@ -259,6 +259,7 @@ int gcs_nodes_register(gcs_nodes_t *t, const Rayc__NodeInfo *info, int64_t now, 
   }
   n->last_heartbeat_wall_ms = wall_ms();
   n->incarnation++;
+  n->udp_nonce = n->udp_seq = 0; /* the next gRPC heartbeat names the raylet's nonce */
   n->failures = 0;
   n->next_probe_ms = now;
   gcs_nodes_changed(t, n);
@@ -349,6 +350,12 @@ int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, 
   }
   n->last_seen_ms = now;
   n->last_heartbeat_wall_ms = wall_ms();
+  if (hb->udp_nonce && hb->udp_nonce != n->udp_nonce) { /* over gRPC only: names the datagrams' nonce */
+    n->udp_nonce = hb->udp_nonce;
+    n->udp_seq = hb->udp_seq;
+  } else if (hb->udp_nonce && hb->udp_seq > n->udp_seq) {
+    n->udp_seq = hb->udp_seq;
+  }
   if (hb->unchanged) /* the report the table holds stands, if it holds the raylet's own */
     return n->hb && !n->report_stale ? 0 : 1;
   if (hb->report_seq > 0 && hb->report_seq < n->report_seq)
@@ -487,6 +494,7 @@ void gcs_node_on_register(void *ctx, rpc_call_t *call, const ProtobufCMessage *r
     rpc_reply_error(call, rc, "RegisterNode: %s", why);
     return;
   }
+  s->last_join_ms = now_ms(); /* gcs_hb_udp_drain trims the heap once the joins' connections closed */
   char id[9];
   gcs_event_add(s, RAYC__CLUSTER_EVENT_SEVERITY__EVENT_INFO, "NODE_ADDED", r->node->node_id.data, NULL, NULL, NULL,
                 "node %s (%s%s) joined", id_short(r->node->node_id.data, ID_NODE_SIZE, id), r->node->ip,

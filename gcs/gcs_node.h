@@ -54,6 +54,8 @@ typedef struct gcs_node {
   int64_t view_changed;  /* the view version of this node's last change (gcs_node_view.c) */
   int report_stale;      /* the GCS replaced the raylet's report: an `unchanged` heartbeat is refused */
   int64_t report_seq;    /* the newest resource snapshot taken (ReportHeartbeatRequest.report_seq) */
+  uint64_t udp_nonce;    /* the raylet's boot nonce from its last gRPC heartbeat; 0: none yet */
+  uint64_t udp_seq;      /* the highest heartbeat datagram sequence number seen (gcs_hb_udp.c) */
 } gcs_node_t;
 
 struct gcs_nodes;
@@ -141,6 +143,9 @@ void gcs_nodes_cluster_view(const gcs_nodes_t *t, gcs_cluster_view_t *v);
  * or the full view. Release v with gcs_cluster_view_release() either way. */
 int gcs_nodes_view_since(const gcs_nodes_t *t, int64_t epoch, int64_t version, gcs_cluster_view_t *v);
 void gcs_cluster_view_release(gcs_cluster_view_t *v);
+
+/* 1 when a raylet holding the view (epoch, version) is current (gcs_nodes_view_since would say 0). */
+int gcs_nodes_view_current(const gcs_nodes_t *t, int64_t epoch, int64_t version);
 
 struct gcs_server;
 

@@ -83,6 +83,11 @@ int gcs_nodes_view_since(const gcs_nodes_t *t, int64_t epoch, int64_t version, g
   return 1;
 }
 
+int gcs_nodes_view_current(const gcs_nodes_t *t, int64_t epoch, int64_t version)
+{
+  return epoch == t->version0 && version == t->view_version;
+}
+
 void gcs_cluster_view_release(gcs_cluster_view_t *v)
 {
   free(v->nodes);

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/util.h"
+#include "gcs/gcs_hb_udp.h"
 #include "gcs/gcs_jobsub.h"
 #include "gcs/gcs_kv.h"
 #include "gcs/gcs_metrics.h"
@@ -251,6 +252,7 @@ static void gcs_server_free(gcs_server_t *s)
   gcs_store_destroy(s->store);
   gcs_events_destroy(s->events);
   free(s->hb_held);
+  gcs_hb_udp_close(s);
   free(s->redis_prefix);
   free(s->token);
   free(s);
@@ -286,6 +288,7 @@ gcs_server_t *gcs_server_create(uv_loop_t *loop, const gcs_config_t *conf, char 
   s->loop = loop;
   s->conf = conf;
   s->tls = (rpc_tls_t){conf->tls_cert, conf->tls_key, conf->tls_ca};
+  s->hb_udp_fd = -1;
   signal(SIGPIPE, SIG_IGN); /* a write to a Redis that died must fail with EPIPE, not kill us */
   if (conf->token_file)
     s->token = gcs_server_read_token(conf->token_file, &e);
@@ -343,6 +346,7 @@ void gcs_server_cron(gcs_server_t *s, int64_t now)
 {
   rpc_server_flush(s->rpc); /* the idle heartbeats that came since the last tick, then their replies */
   gcs_node_heartbeats_flush(s);
+  gcs_hb_udp_drain(s, now); /* the idle heartbeats that came as datagrams */
   gcs_pubsub_expire(&s->pubsub, now);
   gcs_health_tick(&s->health, now);
   gcs_actors_cron(s->actors, now);
@@ -407,6 +411,7 @@ int gcs_server_start(gcs_server_t *s, char **err)
     return rc;
   }
   s->port = rc;
+  gcs_hb_udp_open(s);
   if ((rc = gcs_metrics_start(s, err)) < 0)
     return rc;
   const gcs_config_t *c = s->conf;
@@ -437,6 +442,7 @@ void gcs_server_stop(gcs_server_t *s)
     daemon_notify_stopping();
   rpc_server_flush(s->rpc);       /* idle heartbeats not yet handled: answered below */
   gcs_node_heartbeats_flush(s);   /* answers the held heartbeats, likewise */
+  gcs_hb_udp_close(s);            /* datagrams not drained go unanswered: their raylets send again */
   gcs_pubsub_release(&s->pubsub); /* answers the held polls while their clients still listen */
   gcs_actors_shutdown(s->actors);
   gcs_pgs_shutdown(s->pgs);

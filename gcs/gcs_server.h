@@ -60,6 +60,7 @@ typedef struct gcs_config {
   int cluster_events_max; /* cluster events kept */
   int job_package_ttl_ms; /* a working-dir package no job used for this long is deleted */
   int actors_per_worker;  /* actors that share (share_worker) put in one worker process; <= 1: none share */
+  int heartbeat_udp;      /* answer idle heartbeats sent as UDP datagrams (gcs_hb_udp.c) */
 } gcs_config_t;
 
 extern const cfg_entry_t gcs_config_table[];
@@ -100,6 +101,10 @@ typedef struct gcs_server {
   struct gcs_events *events;    /* owned: task and cluster events (gcs_task.h) */
   rpc_call_t **hb_held;         /* idle heartbeats answered together by the cron (gcs_node.c) */
   size_t n_hb_held, cap_hb_held;
+  int hb_udp_fd;                /* idle heartbeats over UDP (gcs_hb_udp.c); -1: none */
+  uint64_t hb_udp_refused;      /* datagrams refused since the last warning */
+  int64_t hb_udp_warned_ms;     /* when that warning was logged */
+  int64_t last_join_ms;         /* the last RegisterNode (monotonic); 0: none since the last trim */
 } gcs_server_t;
 
 /* The RPC table of rayc-gcs: every method of NodeInfoGcsService, JobInfoGcsService,

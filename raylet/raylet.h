@@ -44,6 +44,9 @@ typedef struct raylet_config {
   char *tls_cert, *tls_key, *tls_ca;    /* TLS files; NULL: plaintext */
   int min_worker_port, max_worker_port; /* workers' gRPC ports; 0: ephemeral */
   int heartbeat_ms;
+  int heartbeat_udp;      /* idle heartbeats as UDP datagrams (raylet_hb_udp.c) */
+  int heartbeat_udp_port; /* their port; 0: the GCS's gRPC port (another: tests) */
+  int gcs_idle_close_ms;  /* the GCS channel closes after this long without a call (0: never) */
   int max_starting_workers;
   int worker_register_timeout_ms;
   int infeasible_timeout_ms;
@@ -215,6 +218,7 @@ typedef struct raylet {
   struct raylet_rtenv *rtenv;             /* owned: working-dir copies seen unused (raylet_rtenv.c) */
   struct raylet_mem *mem;                 /* owned: the memory monitor (raylet_mem.c) */
   struct raylet_zygote *zygote;           /* owned: the worker fork server (raylet_zygote.c); NULL: none yet */
+  struct raylet_hb_udp *hbu;              /* owned: idle heartbeats over UDP (raylet_hb_udp.c); NULL: off */
 } raylet_t;
 
 /* raylet_pool.c */
@@ -329,6 +333,17 @@ void raylet_sched_free(raylet_t *r);
 /* raylet_gcs.c */
 int raylet_gcs_start(raylet_t *r);
 void raylet_gcs_heartbeat(raylet_t *r);
+/* Applies a heartbeat's reply (borrowed; its cluster_view too, if set): re-registration, the job
+ * channel's news, the view. Used for gRPC replies and, built from a datagram, for UDP ones. */
+void raylet_gcs_heartbeat_apply(raylet_t *r, const Rayc__ReportHeartbeatReply *rep);
+/* raylet_hb_udp.c: idle heartbeats as datagrams. start opens the socket (0 also when off or when
+ * it cannot: heartbeats stay gRPC); send returns 1 when it sent this heartbeat as a datagram, 0
+ * when it must go over gRPC; fill puts the nonce and sequence number in a gRPC heartbeat; stop
+ * closes the socket. */
+int raylet_hb_udp_start(raylet_t *r);
+int raylet_hb_udp_send(raylet_t *r, int64_t now, int64_t view_epoch, int64_t view_version);
+void raylet_hb_udp_fill(raylet_t *r, Rayc__ReportHeartbeatRequest *req);
+void raylet_hb_udp_stop(raylet_t *r);
 /* Freed resources the node had run out of: the next heartbeat goes within 100 ms, not a period. */
 void raylet_gcs_report_soon(raylet_t *r);
 void raylet_gcs_unregister(raylet_t *r, const char *reason, int drained);

@@ -42,6 +42,13 @@ static const cfg_entry_t raylet_settings[] = {
     {"min-worker-port", CFG_INT, F(min_worker_port), "0", "lowest port workers serve on (0: ephemeral ports)"},
     {"max-worker-port", CFG_INT, F(max_worker_port), "0", "highest port workers serve on"},
     {"heartbeat-ms", CFG_INT, F(heartbeat_ms), "1000", "period of heartbeats to the GCS"},
+    {"heartbeat-udp", CFG_BOOL, F(heartbeat_udp), "true",
+     "send heartbeats that report nothing new as UDP datagrams to the GCS's port number (authenticated with the "
+     "token; back to gRPC while unanswered), so an idle node needs no gRPC connection to the GCS"},
+    {"heartbeat-udp-port", CFG_INT, F(heartbeat_udp_port), "0",
+     "UDP port of those heartbeats (0: the GCS's gRPC port number; another only for tests)"},
+    {"gcs-idle-close-ms", CFG_INT, F(gcs_idle_close_ms), "10000",
+     "the gRPC connection to the GCS closes after this long without a call (reopened by the next; 0: never)"},
     {"max-starting-workers", CFG_INT, F(max_starting_workers), "4", "workers starting at once, at most"},
     {"worker-register-timeout-ms", CFG_INT, F(worker_register_timeout_ms), "30000",
      "a worker that has not registered by then is killed"},

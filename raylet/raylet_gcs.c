@@ -97,11 +97,16 @@ int raylet_gcs_start(raylet_t *r)
 {
   /* No BDP pings: each heartbeat reply would otherwise be answered by one, whose ACK wakes the
    * raylet and the GCS once more every second. */
-  rpc_client_opts_t opts = {.loop = &r->loop, .token = r->token, .tls = &r->tls, .no_bdp_probe = 1};
+  rpc_client_opts_t opts = {.loop = &r->loop,
+                            .token = r->token,
+                            .tls = &r->tls,
+                            .no_bdp_probe = 1,
+                            .idle_close_ms = r->cfg.gcs_idle_close_ms};
   r->client = rpc_client_create(&opts);
   if (!r->client)
     return RAYC_EINTERNAL;
   r->gcs = rpc_channel_get(r->client, r->cfg.gcs_address);
+  raylet_hb_udp_start(r);
   gcs_register(r);
   r->last_heartbeat_ms = now_ms();
   return 0;
@@ -110,19 +115,27 @@ int raylet_gcs_start(raylet_t *r)
 static void gcs_heartbeat_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   raylet_t *r = arg;
-  Rayc__ReportHeartbeatReply *rep = (Rayc__ReportHeartbeatReply *)resp;
   r->hb_in_flight = 0;
-  if (status != 0 || rep->report_wanted || rep->unknown_node || rep->node_dead)
+  if (status != 0) {
     gcs_report_forget(r);
-  if (status == 0 && rep->report_wanted)
-    r->last_heartbeat_ms = 0; /* at once, in full */
-  if (status != 0)
     log_warn("heartbeat to the GCS failed: %s (%s)", rayc_strerror(status), detail);
-  else if (rep->cluster_view)
+  } else {
+    raylet_gcs_heartbeat_apply(r, (Rayc__ReportHeartbeatReply *)resp);
+  }
+  pb_free(resp);
+}
+
+void raylet_gcs_heartbeat_apply(raylet_t *r, const Rayc__ReportHeartbeatReply *rep)
+{
+  if (rep->report_wanted || rep->unknown_node || rep->node_dead)
+    gcs_report_forget(r);
+  if (rep->report_wanted)
+    r->last_heartbeat_ms = 0; /* at once, in full */
+  if (rep->cluster_view)
     raylet_view_apply(r, rep->cluster_view);
-  if (status == 0 && !rep->unknown_node && !rep->node_dead)
+  if (!rep->unknown_node && !rep->node_dead)
     raylet_jobs_on_heartbeat(r, rep->pubsub_epoch, rep->job_seq);
-  if (status == 0 && rep->node_dead && !r->stopping) {
+  if (rep->node_dead && !r->stopping) {
     /* Cut off long enough to be declared dead (a partition, a long pause, a GCS restart that
      * missed it): its actors were restarted and its tasks retried elsewhere, so none of its
      * workers may run on. The raylet itself stays (its drivers keep their connection; exiting
@@ -133,12 +146,11 @@ static void gcs_heartbeat_done(void *arg, int status, const char *detail, Protob
     raylet_queue_fail_all(r, RAYC_EUNAVAILABLE, "this node was declared dead; ask again");
     r->registered = 1;
     gcs_register(r);
-  } else if (status == 0 && rep->unknown_node && !r->stopping) {
+  } else if (rep->unknown_node && !r->stopping) {
     log_warn("the GCS does not know this node (restarted, or it marked us dead): registering again");
     r->registered = 1;
     gcs_register(r);
   }
-  pb_free(resp);
 }
 
 /* Fills req's report fields; when they are what the GCS acknowledged last, empties them again
@@ -194,6 +206,9 @@ void raylet_gcs_heartbeat(raylet_t *r)
   gcs_fill_report(r, &req);
   req.node_id = pb_bytes(r->node_id.b, ID_NODE_SIZE);
   raylet_view_wanted(r, now, &req.view_epoch, &req.view_version);
+  if (req.unchanged && raylet_hb_udp_send(r, now, req.view_epoch, req.view_version))
+    return; /* an idle heartbeat went as a datagram (raylet_hb_udp.c): no gRPC call */
+  raylet_hb_udp_fill(r, &req);
   if (rpc_call(r->gcs, &rayc__node_info_gcs_service__descriptor, "ReportHeartbeat", &req.base, GCS_CALL_TIMEOUT_MS,
                gcs_heartbeat_done, r) == 0)
     r->hb_in_flight = 1;

@@ -57,6 +57,7 @@ static void raylet_close_all(raylet_t *r)
   raylet_gcs_flush_task_events(r, TEV_LAST); /* the workers' last reports, before the client goes */
   rpc_client_destroy(r->client);
   r->client = NULL;
+  raylet_hb_udp_stop(r);
   free(r->hb_report); /* after the client: a cancelled heartbeat's callback forgets it too */
   r->hb_report = NULL;
   uv_close((uv_handle_t *)&r->cron, NULL);

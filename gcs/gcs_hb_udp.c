@@ -1,0 +1,222 @@
+/*
+ * Idle heartbeats over UDP, the GCS's side. See gcs_hb_udp.h and common/hb_udp.h.
+ *
+ * The socket is non-blocking and read only by the cron (gcs_server_cron, every 10-100 ms), with
+ * recvmmsg in batches and at most HBU_PER_TICK datagrams per tick: an idle heartbeat costs the
+ * GCS no wake-up of its own and no gRPC call (no connection, no call arena), and a flood of
+ * datagrams costs at most one bounded batch per tick. The receive buffer holds a few thousand
+ * nodes' datagrams between two ticks.
+ *
+ * A datagram is applied only when it decodes with a valid MAC (with a token), names a node the
+ * table holds, carries the nonce of that node's last gRPC heartbeat and a sequence number above
+ * the last one accepted: a forged or replayed datagram never refreshes a node's liveness. Each
+ * refusal is counted (rayc_gcs_heartbeat_datagrams_total by result) and logged at most every
+ * HBU_WARN_MS.
+ */
+#include "gcs/gcs_hb_udp.h"
+
+#include "common/hb_udp.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/rpc_tls.h"
+#include "common/util.h"
+#include "gcs/gcs_server.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { HBU_BATCH = 64, HBU_PER_TICK = 4096, HBU_RCVBUF = 4 << 20, HBU_WARN_MS = 10000, HBU_TRIM_MS = 30000 };
+
+/* What became of a datagram (a label of the metric). */
+enum hbu_result { HBU_OK, HBU_UNKNOWN, HBU_GRPC, HBU_SIZE, HBU_FORMAT, HBU_MAC, HBU_REPLAY, HBU_NRESULTS };
+static const char *const hbu_result_names[HBU_NRESULTS] = {"ok", "unknown_node", "grpc_wanted", "size",
+                                                          "format", "mac", "replayed"};
+
+/* Binds fd to ip:port; 0 or -errno. */
+static int hbu_bind(const char *ip, int port, int *fd_out)
+{
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai = NULL;
+  char ports[16];
+  snprintf(ports, sizeof(ports), "%d", port);
+  if (getaddrinfo(ip, ports, &hints, &ai) != 0 || !ai)
+    return -EADDRNOTAVAIL;
+  int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int rc = fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ? -errno : 0;
+  freeaddrinfo(ai);
+  if (rc < 0) {
+    if (fd >= 0)
+      close(fd);
+    return rc;
+  }
+  int size = HBU_RCVBUF; /* FORCE passes rmem_max where we may (CAP_NET_ADMIN); else what it allows */
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  *fd_out = fd;
+  return 0;
+}
+
+void gcs_hb_udp_open(gcs_server_t *s)
+{
+  s->hb_udp_fd = -1;
+  if (!s->conf->heartbeat_udp)
+    return;
+  if (!s->token && rpc_tls_enabled(&s->tls)) {
+    log_info("heartbeats over UDP off: TLS without a cluster token could not authenticate them");
+    return;
+  }
+  int rc = hbu_bind(s->conf->node_ip_address, s->port, &s->hb_udp_fd);
+  if (rc < 0) {
+    log_warn("cannot bind UDP %s:%d for idle heartbeats (%s): raylets heartbeat over gRPC",
+             s->conf->node_ip_address, s->port, strerror(-rc));
+    return;
+  }
+  int size = 0;
+  socklen_t len = sizeof(size);
+  getsockopt(s->hb_udp_fd, SOL_SOCKET, SO_RCVBUF, &size, &len);
+  log_info("idle heartbeats over UDP on %s:%d (%s, receive buffer %d KiB)", s->conf->node_ip_address, s->port,
+           s->token ? "HMAC-SHA256 with the cluster token" : "no token: unauthenticated", size / 1024);
+}
+
+void gcs_hb_udp_close(gcs_server_t *s)
+{
+  if (s->hb_udp_fd >= 0)
+    close(s->hb_udp_fd);
+  s->hb_udp_fd = -1;
+}
+
+/* Applies a request from a node that passed the checks, as an idle ReportHeartbeat; returns the
+ * answer bits of the reply. */
+static uint8_t hbu_apply(gcs_server_t *s, gcs_node_t *n, const hb_udp_msg_t *m, int64_t now)
+{
+  Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+  hb.node_id = pb_bytes(n->id.b, ID_NODE_SIZE);
+  hb.unchanged = 1;
+  hb.view_epoch = m->a;
+  hb.view_version = m->b;
+  n->udp_seq = m->seq;
+  int rc = gcs_nodes_heartbeat(&s->nodes, &hb, now, NULL);
+  metrics_family_t *f = metrics_family("rayc_gcs_heartbeats_total", METRICS_COUNTER,
+                                       "Heartbeats received, by whether they carried the node's report.", "Report");
+  metrics_add(metrics_series1(f, "unchanged"), 1);
+  uint8_t flags = rc == 1 ? HB_UDP_F_REPORT_WANTED : 0;
+  if (!gcs_nodes_view_current(&s->nodes, m->a, m->b))
+    flags |= HB_UDP_F_VIEW_STALE;
+  return flags;
+}
+
+/* Checks one datagram; fills the reply in *rep and returns HBU_OK, HBU_UNKNOWN or HBU_GRPC when
+ * it is to be answered, a refusal otherwise. */
+static enum hbu_result hbu_handle(gcs_server_t *s, const uint8_t *buf, size_t len, int64_t now, hb_udp_msg_t *rep)
+{
+  hb_udp_msg_t m;
+  int rc = hb_udp_decode(buf, len, s->token, &m);
+  if (rc < 0 || m.kind != HB_UDP_REQUEST)
+    return rc == HB_UDP_ESIZE ? HBU_SIZE : rc == HB_UDP_EMAC ? HBU_MAC : HBU_FORMAT;
+  *rep = (hb_udp_msg_t){.kind = HB_UDP_REPLY, .nonce = m.nonce, .seq = m.seq};
+  memcpy(rep->node, m.node, ID_NODE_SIZE);
+  rep->a = gcs_pubsub_channel_seq(&s->pubsub, RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB);
+  rep->b = s->pubsub.epoch;
+  gcs_node_t *n = gcs_nodes_find(&s->nodes, m.node, ID_NODE_SIZE);
+  if (!n || n->state == GCS_NODE_DEAD) { /* as the gRPC heartbeat answers it: register again */
+    rep->flags = HB_UDP_F_UNKNOWN_NODE | (n ? HB_UDP_F_NODE_DEAD : 0);
+    return HBU_UNKNOWN;
+  }
+  if (n->udp_nonce == 0) { /* no gRPC heartbeat of this incarnation yet (a GCS restart) */
+    rep->flags = HB_UDP_F_GRPC_WANTED;
+    return HBU_GRPC;
+  }
+  if (m.nonce != n->udp_nonce || m.seq <= n->udp_seq)
+    return HBU_REPLAY;
+  rep->flags = hbu_apply(s, n, &m, now);
+  return HBU_OK;
+}
+
+/* Counts a batch's results, and warns about refusals at most every HBU_WARN_MS. */
+static void hbu_count(gcs_server_t *s, const unsigned *counts, int64_t now)
+{
+  metrics_family_t *f = metrics_family("rayc_gcs_heartbeat_datagrams_total", METRICS_COUNTER,
+                                       "Heartbeat datagrams received over UDP, by what became of them.", "Result");
+  for (int i = 0; i < HBU_NRESULTS; i++) {
+    if (!counts[i])
+      continue;
+    metrics_add(metrics_series1(f, hbu_result_names[i]), counts[i]);
+    if (i >= HBU_SIZE)
+      s->hb_udp_refused += counts[i];
+  }
+  if (s->hb_udp_refused && now - s->hb_udp_warned_ms >= HBU_WARN_MS) {
+    log_warn("refused %llu heartbeat datagrams (malformed, forged or replayed) since the last warning; see "
+             "rayc_gcs_heartbeat_datagrams_total",
+             (unsigned long long)s->hb_udp_refused);
+    s->hb_udp_refused = 0;
+    s->hb_udp_warned_ms = now;
+  }
+}
+
+/* Receives and answers one batch; returns how many came. */
+static int hbu_batch(gcs_server_t *s, int64_t now)
+{
+  uint8_t in[HBU_BATCH][HB_UDP_MAX + 1], out[HBU_BATCH][HB_UDP_MAX];
+  struct sockaddr_storage from[HBU_BATCH];
+  struct iovec iov[HBU_BATCH], oiov[HBU_BATCH];
+  struct mmsghdr msgs[HBU_BATCH], replies[HBU_BATCH];
+  memset(msgs, 0, sizeof(msgs));
+  for (int i = 0; i < HBU_BATCH; i++) {
+    iov[i] = (struct iovec){in[i], sizeof(in[i])};
+    msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof(from[i]), .msg_iov = &iov[i],
+                                      .msg_iovlen = 1};
+  }
+  int n = recvmmsg(s->hb_udp_fd, msgs, HBU_BATCH, MSG_DONTWAIT, NULL);
+  if (n <= 0)
+    return 0;
+  unsigned counts[HBU_NRESULTS] = {0};
+  int nout = 0;
+  for (int i = 0; i < n; i++) {
+    hb_udp_msg_t rep;
+    size_t len = msgs[i].msg_hdr.msg_flags & MSG_TRUNC ? sizeof(in[i]) + 1 : msgs[i].msg_len;
+    enum hbu_result r = len > HB_UDP_MAX ? HBU_SIZE : hbu_handle(s, in[i], len, now, &rep);
+    counts[r]++;
+    if (r >= HBU_SIZE)
+      continue;
+    oiov[nout] = (struct iovec){out[nout], hb_udp_encode(&rep, s->token, out[nout])};
+    memset(&replies[nout], 0, sizeof(replies[nout]));
+    replies[nout].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = msgs[i].msg_hdr.msg_namelen,
+                                            .msg_iov = &oiov[nout], .msg_iovlen = 1};
+    nout++;
+  }
+  if (nout > 0 && sendmmsg(s->hb_udp_fd, replies, (unsigned)nout, MSG_DONTWAIT) < 0)
+    log_debug("answering heartbeat datagrams: %s", strerror(errno)); /* lost ones are retried next period */
+  hbu_count(s, counts, now);
+  return n;
+}
+
+/* Once joins have settled, hands the heap that their connections held back to the kernel. While
+ * nodes join, every raylet's view moves each second, so each heartbeats over gRPC and every node
+ * holds a connection at once; HBU_TRIM_MS after the last join their channels have gone idle and
+ * closed (the raylet's --gcs-idle-close-ms, 10 s), and what gRPC freed is free pages in the arenas
+ * that malloc keeps (the RSS stays at the joins' high water without this). Once per burst. */
+static void hbu_trim(gcs_server_t *s, int64_t now)
+{
+  if (!s->last_join_ms || now - s->last_join_ms < HBU_TRIM_MS)
+    return;
+  s->last_join_ms = 0;
+  malloc_trim(0);
+}
+
+void gcs_hb_udp_drain(gcs_server_t *s, int64_t now)
+{
+  if (s->hb_udp_fd < 0)
+    return;
+  hbu_trim(s, now);
+  for (int done = 0; done < HBU_PER_TICK;) {
+    int n = hbu_batch(s, now);
+    done += n;
+    if (n < HBU_BATCH)
+      break;
+  }
+}
