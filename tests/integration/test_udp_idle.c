@@ -8,6 +8,7 @@
  * heartbeats and stays ALIVE. No timing is asserted: each wait is generous and only bounds a hang.
  */
 #include "itest.h"
+#include "itest_proc.h"
 #include "itest_sh.h"
 
 #include "common/hb_udp.h"
@@ -36,42 +37,6 @@ static void sleep_ms(int ms)
 {
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
-}
-
-/* The TCP connections process pid holds to port (established), read from /proc. */
-static int connections_to(long pid, int port)
-{
-  char path[512], link[128], line[512];
-  long inodes[512];
-  size_t n = 0;
-  snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
-  DIR *d = opendir(path);
-  for (struct dirent *e; d && (e = readdir(d)) && n < 512;) {
-    snprintf(path, sizeof(path), "/proc/%ld/fd/%s", pid, e->d_name);
-    ssize_t k = readlink(path, link, sizeof(link) - 1);
-    link[k > 0 ? k : 0] = '\0';
-    if (sscanf(link, "socket:[%ld]", &inodes[n]) == 1)
-      n++;
-  }
-  if (d)
-    closedir(d);
-  int count = 0;
-  for (int v6 = 0; v6 < 2; v6++) { /* a dual-stack socket shows in tcp6 (::ffff:127.0.0.1) */
-    snprintf(path, sizeof(path), "/proc/%ld/net/tcp%s", pid, v6 ? "6" : "");
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-      unsigned rport, st;
-      long inode;
-      if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%*x %*[0-9A-Fa-f]:%x %x %*x:%*x %*x:%*x %*x %*d %*d %ld", &rport, &st,
-                 &inode) != 3)
-        continue;
-      for (size_t i = 0; i < n; i++)
-        count += (int)rport == port && st == 1 && inodes[i] == inode;
-    }
-    if (f)
-      fclose(f);
-  }
-  return count;
 }
 
 /* Starts node `name` joined to the head with extra environment; returns its raylet's pid. */
@@ -187,12 +152,12 @@ START_TEST(idle_node_holds_no_connection)
   long pid = join_node("idle", "RAYC_GCS_IDLE_CLOSE_MS=1000");
   ck_assert(wait_state("idle", "ALIVE", 60));
   double deadline = now_s() + 60;
-  while (connections_to(pid, gcs_port) > 0 && now_s() < deadline)
+  while (it_connections_to(pid, gcs_port) > 0 && now_s() < deadline)
     sleep_ms(250);
-  ck_assert_msg(connections_to(pid, gcs_port) == 0, "the idle raylet still holds a connection to the GCS");
+  ck_assert_msg(it_connections_to(pid, gcs_port) == 0, "the idle raylet still holds a connection to the GCS");
   double ok0 = gcs_metric(DGRAMS("ok"));
   for (int i = 0; i < 40; i++) { /* 10 s: more than twice the heartbeat timeout */
-    ck_assert_msg(connections_to(pid, gcs_port) == 0, "the idle raylet reconnected to the GCS");
+    ck_assert_msg(it_connections_to(pid, gcs_port) == 0, "the idle raylet reconnected to the GCS");
     sleep_ms(250);
   }
   ck_assert_str_eq(node_state("idle", NULL), "ALIVE");

@@ -7,6 +7,7 @@
  * The actor class is TCounter (tests/tasks/test_actors_lib.c).
  */
 #include "itest.h"
+#include "itest_proc.h"
 
 #include "common/frame.h"
 #include "proto/local.pb-c.h"
@@ -118,42 +119,6 @@ START_TEST(test_killed_actor_worker_exits)
 }
 END_TEST
 
-/* The TCP connections process pid holds to port (established), read from /proc. */
-static int connections_to(long pid, int port)
-{
-  char path[512], link[128], line[512];
-  long inodes[512];
-  size_t n = 0;
-  snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
-  DIR *d = opendir(path);
-  for (struct dirent *e; d && (e = readdir(d)) && n < 512;) {
-    snprintf(path, sizeof(path), "/proc/%ld/fd/%s", pid, e->d_name);
-    ssize_t k = readlink(path, link, sizeof(link) - 1);
-    link[k > 0 ? k : 0] = '\0';
-    if (sscanf(link, "socket:[%ld]", &inodes[n]) == 1)
-      n++;
-  }
-  if (d)
-    closedir(d);
-  int count = 0;
-  for (int v6 = 0; v6 < 2; v6++) { /* a dual-stack socket shows in tcp6 (::ffff:127.0.0.1) */
-    snprintf(path, sizeof(path), "/proc/%ld/net/tcp%s", pid, v6 ? "6" : "");
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-      unsigned rport, st;
-      long inode;
-      if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%*x %*[0-9A-Fa-f]:%x %x %*x:%*x %*x:%*x %*x %*d %*d %ld", &rport, &st,
-                 &inode) != 3)
-        continue;
-      for (size_t i = 0; i < n; i++)
-        count += (int)rport == port && st == 1 && inodes[i] == inode;
-    }
-    if (f)
-      fclose(f);
-  }
-  return count;
-}
-
 /* An actor's worker sends its task events through its raylet's local connection (the raylet
  * sends them on): the constructor and a call show up FINISHED in `rayc list tasks` with the
  * worker's pid, and the worker holds no connection to the GCS (before, it opened one just for
@@ -174,7 +139,7 @@ START_TEST(test_actor_events_through_raylet)
   const char *colon = strrchr(it_address, ':');
   int gcs_port = colon ? atoi(colon + 1) : 0;
   ck_assert_int_gt(gcs_port, 0);
-  int held = connections_to(pid, gcs_port);
+  int held = it_connections_to(pid, gcs_port);
   ck_assert_msg(held == 0, "the actor's worker %ld holds %d connection(s) to the GCS (port %d)", pid, held, gcs_port);
   ck_assert_int_eq(actor_pid(&a), pid); /* and it still answers */
   rayc_actor_kill(&a, 1);
