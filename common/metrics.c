@@ -430,23 +430,15 @@ static void metrics_node_update(void)
     reg.cpu_at_ms = now;
   }
   pthread_mutex_unlock(&reg.node_mu);
-  char line[256];
-  double mem_total = 0, avail = 0, kb;
-  FILE *fp = fopen("/proc/meminfo", "r");
-  while (fp && fgets(line, sizeof(line), fp)) {
-    if (sscanf(line, "MemTotal: %lf kB", &kb) == 1)
-      mem_total = kb * 1024;
-    else if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
-      avail = kb * 1024;
-  }
-  if (fp)
-    fclose(fp);
+  int64_t mem_total, avail;
+  if (read_meminfo(&mem_total, &avail) != 0)
+    return;
   metrics_set(
       metrics_series0(metrics_family("rayc_node_mem_capacity", METRICS_GAUGE, "The node's memory in bytes.", NULL)),
-      mem_total);
+      (double)mem_total);
   metrics_set(metrics_series0(metrics_family("rayc_node_mem_used", METRICS_GAUGE,
                                              "The node's memory in use (total minus available) in bytes.", NULL)),
-              mem_total - avail);
+              (double)(mem_total - avail));
 }
 
 void metrics_node_enable(void)

@@ -17,6 +17,7 @@
  * TLS the caller gets an ordinary channel.
  */
 #include "common/rpc_int.h"
+#include "common/util.h"
 
 #include <grpc/grpc.h>
 #include <grpc/grpc_posix.h>
@@ -37,15 +38,10 @@
 static int direct_addr(const char *target, struct sockaddr_storage *addr, socklen_t *len)
 {
   char host[64];
-  const char *colon = strrchr(target, ':');
-  size_t hl = colon ? (size_t)(colon - target) : 0;
-  int v6 = hl > 2 && target[0] == '[' && target[hl - 1] == ']';
-  char *end = NULL;
-  long port = colon ? strtol(colon + 1, &end, 10) : 0;
-  if (!colon || hl == 0 || hl >= sizeof(host) || !end || *end || port <= 0 || port > 65535)
+  int port;
+  if (hostport_split(target, host, sizeof(host), &port) != 0)
     return -1;
-  memcpy(host, target + v6, hl - 2 * (size_t)v6);
-  host[hl - 2 * (size_t)v6] = '\0';
+  int v6 = strchr(host, ':') != NULL;
   memset(addr, 0, sizeof(*addr));
   if (v6) {
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;

@@ -136,3 +136,38 @@ int write_file_atomic(const char *path, const void *data, size_t len)
   free(tmp);
   return rc;
 }
+
+int read_meminfo(int64_t *total, int64_t *avail)
+{
+  char line[256];
+  long long kb;
+  *total = *avail = -1;
+  FILE *f = fopen("/proc/meminfo", "r");
+  while (f && fgets(line, sizeof(line), f)) {
+    if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
+      *total = kb * 1024;
+    else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+      *avail = kb * 1024;
+  }
+  if (f)
+    fclose(f);
+  if (*total > 0 && *avail >= 0)
+    return 0;
+  *total = *avail = -1;
+  return -1;
+}
+
+int hostport_split(const char *addr, char *host, size_t cap, int *port)
+{
+  const char *colon = addr ? strrchr(addr, ':') : NULL;
+  size_t hl = colon ? (size_t)(colon - addr) : 0;
+  int br = hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']';
+  char *end = NULL;
+  long p = colon ? strtol(colon + 1, &end, 10) : 0;
+  if (!colon || hl == 2 * (size_t)br || hl - 2 * (size_t)br >= cap || end == colon + 1 || *end || p <= 0 || p > 65535)
+    return -1;
+  memcpy(host, addr + br, hl - 2 * (size_t)br);
+  host[hl - 2 * (size_t)br] = '\0';
+  *port = (int)p;
+  return 0;
+}

@@ -36,4 +36,11 @@ int mkdir_p(const char *path, unsigned mode);
  * errno. */
 int write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Splits "host:port" or "[v6 address]:port" into host (without brackets; cap bytes of room) and a
+ * port in 1..65535. 0, or -1 for anything else. */
+int hostport_split(const char *addr, char *host, size_t cap, int *port);
+
+/* The machine's MemTotal and MemAvailable in bytes, from /proc/meminfo. 0, or -1 (then both -1). */
+int read_meminfo(int64_t *total, int64_t *avail);
+
 #endif

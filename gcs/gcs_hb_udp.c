@@ -99,11 +99,10 @@ static uint8_t hbu_apply(gcs_server_t *s, gcs_node_t *n, const hb_udp_msg_t *m, 
   hb.unchanged = 1;
   hb.view_epoch = m->a;
   hb.view_version = m->b;
-  n->udp_seq = m->seq;
+  hb.udp_nonce = m->nonce; /* the node's own nonce (checked): the table takes the higher number */
+  hb.udp_seq = m->seq;
   int rc = gcs_nodes_heartbeat(&s->nodes, &hb, now, NULL);
-  metrics_family_t *f = metrics_family("rayc_gcs_heartbeats_total", METRICS_COUNTER,
-                                       "Heartbeats received, by whether they carried the node's report.", "Report");
-  metrics_add(metrics_series1(f, "unchanged"), 1);
+  gcs_node_count_heartbeat(&hb, NULL);
   uint8_t flags = rc == 1 ? HB_UDP_F_REPORT_WANTED : 0;
   if (!gcs_nodes_view_current(&s->nodes, m->a, m->b))
     flags |= HB_UDP_F_VIEW_STALE;

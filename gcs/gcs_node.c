@@ -538,9 +538,7 @@ void gcs_node_on_get_all(void *ctx, rpc_call_t *call, const ProtobufCMessage *re
   free(views);
 }
 
-/* Counts what heartbeats cost: reports received in full or as `unchanged`, and view entries sent
- * (nodes plus removed ids) in full views and in deltas. An idle cluster moves only the first. */
-static void gcs_node_count_heartbeat(const Rayc__ReportHeartbeatRequest *r, const Rayc__ClusterView *v)
+void gcs_node_count_heartbeat(const Rayc__ReportHeartbeatRequest *r, const Rayc__ClusterView *v)
 {
   metrics_family_t *hb = metrics_family("rayc_gcs_heartbeats_total", METRICS_COUNTER,
                                         "Heartbeats received, by whether they carried the node's report.", "Report");

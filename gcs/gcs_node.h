@@ -99,6 +99,11 @@ int gcs_nodes_unregister(gcs_nodes_t *t, const void *id, size_t len, const char 
  * again); RAYC_EINVALID_ARGUMENT. */
 int gcs_nodes_heartbeat(gcs_nodes_t *t, const Rayc__ReportHeartbeatRequest *hb, int64_t now, const char **why);
 
+/* Counts what heartbeats cost (gRPC and UDP alike): reports received in full or as `unchanged`,
+ * and view entries sent (nodes plus removed ids) in full views and in deltas (v may be NULL). An
+ * idle cluster moves only the first. */
+void gcs_node_count_heartbeat(const Rayc__ReportHeartbeatRequest *r, const Rayc__ClusterView *v);
+
 /* Replaces what the table knows of an ALIVE node's resources (the raylet's answer to a bundle
  * call, snapshot seq: fresher than its last heartbeat) and moves the view on. Invalid input, and
  * a snapshot older than the one the table holds, are ignored. */

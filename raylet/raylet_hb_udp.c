@@ -40,26 +40,6 @@ typedef struct raylet_hb_udp {
   uint8_t buf[HB_UDP_MAX + 1];
 } raylet_hb_udp_t;
 
-/* Splits "host:port" or "[v6]:port" into host (room len) and port; 0 or -1. */
-static int hbu_split(const char *addr, char *host, size_t len, int *port)
-{
-  const char *colon = strrchr(addr, ':');
-  if (!colon || colon == addr)
-    return -1;
-  const char *h = addr;
-  size_t hl = (size_t)(colon - addr);
-  if (addr[0] == '[' && colon[-1] == ']') {
-    h++;
-    hl -= 2;
-  }
-  if (hl == 0 || hl >= len)
-    return -1;
-  memcpy(host, h, hl);
-  host[hl] = '\0';
-  *port = atoi(colon + 1);
-  return *port > 0 && *port < 65536 ? 0 : -1;
-}
-
 static void hbu_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
   raylet_hb_udp_t *u = ((raylet_t *)h->data)->hbu;
@@ -104,7 +84,7 @@ int raylet_hb_udp_start(raylet_t *r)
   int port;
   if (!r->cfg.heartbeat_udp || (!(r->token && *r->token) && rpc_tls_enabled(&r->tls)))
     return 0; /* TLS without a token: a datagram could not be authenticated; the GCS does not listen */
-  if (hbu_split(r->cfg.gcs_address, host, sizeof(host), &port) < 0) {
+  if (hostport_split(r->cfg.gcs_address, host, sizeof(host), &port) < 0) {
     log_warn("heartbeats over UDP off: cannot read a host and port in --gcs-address %s", r->cfg.gcs_address);
     return 0;
   }

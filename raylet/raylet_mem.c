@@ -95,24 +95,6 @@ static int mem_find_cgroup(struct raylet_mem *m)
   return found;
 }
 
-/* MemTotal and MemAvailable in bytes. 0 or -1. */
-static int mem_read_meminfo(int64_t *total, int64_t *avail)
-{
-  char line[256];
-  long long kb;
-  *total = *avail = -1;
-  FILE *f = fopen("/proc/meminfo", "r");
-  while (f && fgets(line, sizeof(line), f)) {
-    if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
-      *total = kb * 1024;
-    else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-      *avail = kb * 1024;
-  }
-  if (f)
-    fclose(f);
-  return *total > 0 && *avail >= 0 ? 0 : -1;
-}
-
 /* A process's resident set in bytes, from /proc/PID/statm; 0 when it is gone. */
 static int64_t mem_rss(pid_t pid)
 {
@@ -164,7 +146,7 @@ static int64_t mem_used(raylet_t *r)
       snprintf(path, sizeof(path), "%s/memory.current", m->cgroup);
       return mem_read_num(path, &v) == 0 ? v - mem_cgroup_inactive_file(m) : -1;
     case MEM_MEMINFO:
-      return mem_read_meminfo(&total, &avail) == 0 ? total - avail : -1;
+      return read_meminfo(&total, &avail) == 0 ? total - avail : -1;
   }
   return -1;
 }
@@ -186,7 +168,7 @@ int raylet_mem_start(raylet_t *r)
     m->limit = r->cfg.mem_limit;
   } else if (mem_find_cgroup(m)) {
     m->source = MEM_CGROUP;
-  } else if (mem_read_meminfo(&m->limit, &avail) == 0) {
+  } else if (read_meminfo(&m->limit, &avail) == 0) {
     m->source = MEM_MEMINFO;
   } else {
     log_warn("memory monitor off: neither a cgroup v2 limit nor /proc/meminfo can be read");

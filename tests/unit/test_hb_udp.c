@@ -6,6 +6,7 @@
  * implementation, Python's) decode: the format is what hb_udp.h documents.
  */
 #include "common/hb_udp.h"
+#include "common/util.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -89,6 +90,26 @@ START_TEST(malformed_is_refused)
 }
 END_TEST
 
+/* Where a raylet sends its datagrams (and a direct channel connects): --gcs-address split. */
+START_TEST(gcs_address_split)
+{
+  char host[64];
+  int port = 0;
+  ck_assert_int_eq(hostport_split("127.0.0.1:6380", host, sizeof(host), &port), 0);
+  ck_assert_str_eq(host, "127.0.0.1");
+  ck_assert_int_eq(port, 6380);
+  ck_assert_int_eq(hostport_split("[::1]:7", host, sizeof(host), &port), 0);
+  ck_assert_str_eq(host, "::1");
+  ck_assert_int_eq(port, 7);
+  ck_assert_int_eq(hostport_split("head.example:65535", host, sizeof(host), &port), 0);
+  ck_assert_str_eq(host, "head.example");
+  const char *bad[] = {"127.0.0.1", ":6380", "h:", "h:0", "h:65536", "h:12x", "[]:5", NULL};
+  for (int i = 0; bad[i]; i++)
+    ck_assert_msg(hostport_split(bad[i], host, sizeof(host), &port) == -1, "%s accepted", bad[i]);
+  ck_assert_int_eq(hostport_split("a-rather-long-host-name:1", host, 8, &port), -1); /* no room */
+}
+END_TEST
+
 START_TEST(seeds_decode)
 {
   const char *dir = getenv("RAYC_SRC") ? getenv("RAYC_SRC") : ".";
@@ -121,6 +142,7 @@ int main(void)
   tcase_add_test(tc, every_byte_is_covered);
   tcase_add_test(tc, malformed_is_refused);
   tcase_add_test(tc, seeds_decode);
+  tcase_add_test(tc, gcs_address_split);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
