@@ -320,20 +320,10 @@ int gcs_redis_parse_address(const char *addr, char **host, int *port, char **pat
     *path = xstrdup(addr + 5);
     return 0;
   }
-  const char *colon = strrchr(addr, ':');
-  const char *h = addr, *hend = colon;
-  if (addr[0] == '[') {
-    h = addr + 1;
-    hend = strchr(addr, ']');
-    if (!hend || hend[1] != ':')
-      return RAYC_EINVALID_ARGUMENT;
-  }
-  char *end = NULL;
-  long p = colon ? strtol(colon + 1, &end, 10) : 0;
-  if (!colon || hend == h || !end || *end || p <= 0 || p > 65535)
+  char h[256];
+  if (hostport_split(addr, h, sizeof(h), port) != 0)
     return RAYC_EINVALID_ARGUMENT;
-  *host = xasprintf("%.*s", (int)(hend - h), h);
-  *port = (int)p;
+  *host = xstrdup(h);
   return 0;
 }
 

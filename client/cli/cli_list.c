@@ -345,11 +345,9 @@ int cli_metrics(int argc, char **argv)
   int status = cli_state_open(&r, "Prints the cluster's Prometheus file_sd targets.", argc - 1, argv + 1);
   if (status == CLI_CONTINUE) {
     char host[sizeof(r.address)], *err = NULL;
-    const char *h = r.address[0] == '[' ? r.address + 1 : r.address;
-    memcpy(host, h, strlen(h) + 1);
-    char *colon = r.address[0] == '[' ? strchr(host, ']') : strrchr(host, ':');
-    if (colon)
-      *colon = '\0';
+    int port;
+    if (hostport_split(r.address, host, sizeof(host), &port) != 0)
+      snprintf(host, sizeof(host), "%s", r.address);
     json_t *targets = NULL;
     if (state_metrics_targets(&r.src, host, &targets, &err) != 0) {
       fprintf(stderr, "rayc metrics targets: cannot query the GCS at %s: %s\n", r.address, err);

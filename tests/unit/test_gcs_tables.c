@@ -481,6 +481,13 @@ START_TEST(redis_address_forms)
   ck_assert_ptr_null(host);
   ck_assert_str_eq(path, "/tmp/r.sock");
   free(path);
+  /* no port, no host, a port out of range, a relative socket path: refused, nothing returned */
+  const char *bad[] = {"127.0.0.1", ":6379", "localhost:", "localhost:65536", "[::1]:x", "unix:r.sock"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ck_assert_int_eq(gcs_redis_parse_address(bad[i], &host, &port, &path), RAYC_EINVALID_ARGUMENT);
+    ck_assert_ptr_null(host);
+    ck_assert_ptr_null(path);
+  }
 }
 END_TEST
 
