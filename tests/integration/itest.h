@@ -16,12 +16,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char it_build[1024];
 static char it_temp[512];
 static char it_address[128];
 static char it_code_path[1200];
+
+/* Monotonic seconds, for a test's deadlines (never asserted as a speed). */
+static inline double it_now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline void it_sleep_ms(int ms)
+{
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
 
 static inline int it_run(const char *cmd)
 {

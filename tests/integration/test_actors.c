@@ -82,13 +82,6 @@ static rayc_actor_state wait_state(const rayc_actor *a, rayc_actor_state want, i
   return st;
 }
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int count_lines(const char *path)
 {
   FILE *f = fopen(path, "r");
@@ -346,7 +339,7 @@ START_TEST(test_max_concurrency_4)
   ck_assert_int_eq(rc, 0);
   enum { N = 8 };
   rayc_ref refs[N];
-  double t0 = now_s();
+  double t0 = it_now_s();
   for (int i = 0; i < N; i++)
     refs[i] = call(&a, "hold", &arg, 1);
   int64_t max = 0;
@@ -356,7 +349,7 @@ START_TEST(test_max_concurrency_4)
     max = m > max ? m : max;
     rayc_ref_release(&refs[i]);
   }
-  double took = now_s() - t0;
+  double took = it_now_s() - t0;
   ck_assert_int_eq(max, 4);
   ck_assert_msg(took < 1.5, "8 calls of 300 ms on 4 threads took %.2f s", took);
   rayc_shutdown();

@@ -15,12 +15,6 @@
 
 static char dash[128], joiner[700], token_file[700];
 
-static void sleep_ms(int ms)
-{
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* curl with the bearer token; returns the HTTP status, *out the body (new). */
 static int curl_auth(char **out, const char *method, const char *path, const char *body)
 {
@@ -136,7 +130,7 @@ START_TEST(jobs_api_as_rays_docs_use_it)
     done = strstr(out, "\"status\":\"SUCCEEDED\"") != NULL;
     free(out);
     if (!done)
-      sleep_ms(300);
+      it_sleep_ms(300);
   }
   ck_assert_msg(done, "curl-job did not succeed");
   ck_assert_int_eq(curl_auth(&out, "GET", "/api/jobs/curl-job/logs", NULL), 200);

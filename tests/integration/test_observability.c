@@ -15,19 +15,6 @@
 #include <signal.h>
 #include <time.h>
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* Runs a rayc command whose stdout is JSON; returns it parsed (new). */
 static json_t *rayc_json(const char *args)
 {
@@ -79,14 +66,14 @@ static double sample(const char *text, const char *series)
 /* Waits until the series scraped from target reaches at least want; returns the last value. */
 static double wait_sample(const char *target, const char *series, double want)
 {
-  double v = -1, deadline = now_s() + 30;
-  while (now_s() < deadline) {
+  double v = -1, deadline = it_now_s() + 30;
+  while (it_now_s() < deadline) {
     char *text = scrape(target);
     v = sample(text, series);
     free(text);
     if (v >= want)
       break;
-    sleep_ms(200);
+    it_sleep_ms(200);
   }
   return v;
 }
@@ -173,9 +160,9 @@ static json_t *wait_tasks(const char *name, size_t n, const char *state)
   char args[256];
   snprintf(args, sizeof(args), "list tasks --limit 0 --format json --filter name=%s", name);
   json_t *rows = NULL;
-  double deadline = now_s() + 30;
+  double deadline = it_now_s() + 30;
   size_t in_state = 0;
-  while (now_s() < deadline) {
+  while (it_now_s() < deadline) {
     json_decref(rows);
     rows = rayc_json(args);
     size_t i;
@@ -184,7 +171,7 @@ static json_t *wait_tasks(const char *name, size_t n, const char *state)
     json_array_foreach(rows, i, r) in_state += strcmp(json_string_value(json_object_get(r, "state")), state) == 0;
     if (json_array_size(rows) == n && in_state == n)
       break;
-    sleep_ms(300);
+    it_sleep_ms(300);
   }
   ck_assert_msg(json_array_size(rows) == n && in_state == n, "rayc list tasks: %zu %s tasks, %zu %s; want %zu",
                 json_array_size(rows), name, in_state, state, n);
@@ -282,15 +269,15 @@ START_TEST(cluster_events_show_a_killed_node)
   json_decref(nodes);
   ck_assert_int_eq(kill(pid, SIGKILL), 0);
   int seen = 0;
-  double deadline = now_s() + 60;
-  while (!seen && now_s() < deadline) {
+  double deadline = it_now_s() + 60;
+  while (!seen && it_now_s() < deadline) {
     json_t *events = rayc_json("list cluster-events --format json --limit 0");
     size_t i;
     json_array_foreach(events, i, n) seen |= strcmp(json_string_value(json_object_get(n, "kind")), "NODE_DEAD") == 0 &&
                                              strcmp(json_string_value(json_object_get(n, "severity")), "ERROR") == 0;
     json_decref(events);
     if (!seen)
-      sleep_ms(500);
+      it_sleep_ms(500);
   }
   ck_assert_msg(seen, "no NODE_DEAD cluster event within 60 s of killing the joiner's raylet");
   ck_assert_int_eq(it_sh(&out, "%s/bin/rayc list cluster-events --temp-dir %s", it_build, it_temp), 0);
@@ -357,7 +344,7 @@ START_TEST(list_objects_after_a_workload)
   for (int i = 0; i < N; i++)
     rayc_ref_release(&refs[i]);
   size_t left = N;
-  for (double deadline = now_s() + 30; left && now_s() < deadline; sleep_ms(200))
+  for (double deadline = it_now_s() + 30; left && it_now_s() < deadline; it_sleep_ms(200))
     left = objects_listed(ids, N, "", NULL);
   ck_assert_msg(left == 0, "%zu released objects are still listed after 30 s", left);
   rayc_shutdown();

@@ -13,19 +13,6 @@
 
 enum { JOINERS = 20 };
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 static char gcs_target[256];
 
 /* The GCS's /metrics address from `rayc metrics targets`. */
@@ -79,9 +66,9 @@ static double heartbeats(void)
 /* Waits (generously) until at least n more heartbeats than `from` arrived. */
 static void wait_heartbeats(double from, double n)
 {
-  double deadline = now_s() + 120, seen = from;
-  while ((seen = heartbeats()) < from + n && now_s() < deadline)
-    sleep_ms(500);
+  double deadline = it_now_s() + 120, seen = from;
+  while ((seen = heartbeats()) < from + n && it_now_s() < deadline)
+    it_sleep_ms(500);
   ck_assert_msg(seen >= from + n, "only %.0f of %.0f heartbeats arrived", seen - from, n);
 }
 
@@ -115,8 +102,8 @@ START_TEST(idle_heartbeats_carry_no_view)
     free(out);
   }
   int alive = 0;
-  for (double deadline = now_s() + 60; (alive = alive_nodes()) < JOINERS + 1 && now_s() < deadline;)
-    sleep_ms(500);
+  for (double deadline = it_now_s() + 60; (alive = alive_nodes()) < JOINERS + 1 && it_now_s() < deadline;)
+    it_sleep_ms(500);
   ck_assert_int_eq(alive, JOINERS + 1);
   find_gcs_target();
   /* settle: two rounds of heartbeats bring every raylet's view up to the last join */
@@ -137,9 +124,9 @@ START_TEST(idle_heartbeats_carry_no_view)
   double full_views = gcs_sample(SENT_FULL), delta0 = gcs_sample(SENT_DELTA);
   snprintf(dir, sizeof(dir), "%s/node-%d", it_temp, JOINERS - 1);
   ck_assert_int_eq(it_sh(NULL, "%s/bin/rayc stop --temp-dir %s", it_build, dir), 0);
-  double deadline = now_s() + 60;
-  while (gcs_sample(SENT_DELTA) - delta0 < JOINERS && now_s() < deadline)
-    sleep_ms(500);
+  double deadline = it_now_s() + 60;
+  while (gcs_sample(SENT_DELTA) - delta0 < JOINERS && it_now_s() < deadline)
+    it_sleep_ms(500);
   double delta = gcs_sample(SENT_DELTA) - delta0;
   ck_assert_msg(delta >= JOINERS, "the node's departure reached only %.0f raylets", delta);
   ck_assert_msg(delta <= 2 * (JOINERS + 1), "%.0f delta entries for one departure among %d nodes", delta, JOINERS);

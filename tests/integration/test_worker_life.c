@@ -67,12 +67,6 @@ static long thread_switches(long pid, const char *name)
   return total;
 }
 
-static void sleep_ms(int ms)
-{
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* An actor that has answered its calls and waits costs nothing: its worker's background thread
  * (which ticked every 20 ms before) wakes at most a few times in 3 s, and a call made after that
  * is answered as before. */
@@ -81,10 +75,10 @@ START_TEST(test_idle_actor_sleeps)
   it_connect();
   rayc_actor a = create_counter();
   long pid = (long)actor_pid(&a);
-  sleep_ms(1500); /* past the kick's grace period and the task events' report */
+  it_sleep_ms(1500); /* past the kick's grace period and the task events' report */
   long before = thread_switches(pid, "cw-bg");
   ck_assert_msg(before >= 0, "worker %ld has no cw-bg thread", pid);
-  sleep_ms(3000);
+  it_sleep_ms(3000);
   long after = thread_switches(pid, "cw-bg");
   ck_assert_msg(after - before <= 4, "an idle actor's background thread switched %ld times in 3 s (ticking?)",
                 after - before);
@@ -106,7 +100,7 @@ START_TEST(test_killed_actor_worker_exits)
   for (int i = 0; i < 300 && !gone; i++) {
     gone = kill((pid_t)pid, 0) != 0;
     if (!gone)
-      sleep_ms(50);
+      it_sleep_ms(50);
   }
   ck_assert_msg(gone, "the killed actor's worker %ld still runs 15 s later", pid);
   char cmd[1200];
