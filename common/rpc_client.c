@@ -119,7 +119,7 @@ struct rpc_client {
   pthread_cond_t helper_cv;       /* mu: ninflight reached RPC_HELPER_BUSY, or closing */
   grpc_completion_queue *poll_cq; /* never gets an event: the helper waits on it to poll */
   /* rpc_client_lend_*: the queue lent to a thread blocked on a reply ("Lending" below) */
-  int lend;                /* mu: enum clt_lend */
+  _Atomic int lend;        /* mu to change (clt_main peeks without it): enum clt_lend */
   pthread_t borrower;      /* mu: the thread it is lent to (LEND_WANTED, LEND_ACTIVE) */
   _Atomic int kicked;      /* rpc_client_kick since the borrower last looked */
   int64_t idle_since_us;   /* mu: LEND_IDLE since */
@@ -374,7 +374,7 @@ static void *clt_main(void *arg)
 {
   rpc_client_t *c = arg;
   for (;;) {
-    if (__atomic_load_n(&c->lend, __ATOMIC_RELAXED) != LEND_NONE) { /* never lent: no lock taken */
+    if (atomic_load_explicit(&c->lend, memory_order_relaxed) != LEND_NONE) { /* never lent: no lock taken */
       pthread_mutex_lock(&c->mu);
       clt_park_locked(c);
       pthread_mutex_unlock(&c->mu);

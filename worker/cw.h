@@ -6,7 +6,8 @@
  * Threads and locking. librayc lives inside the user's process, so it has no event loop of its
  * own (a departure from the daemons' one-loop rule, written down in docs/ARCHITECTURE.md): one
  * mutex (cw->mu) guards all core-worker state; the user's threads call in directly; gRPC
- * completions run on the rpc client's thread and take the same mutex; cw->cv is broadcast when an
+ * completions run on the rpc client's thread (in a driver, on a thread blocked in rayc_get that
+ * borrowed the client's queue: cw_get_poll.c) and take the same mutex; cw->cv is broadcast when an
  * object changes state. A background thread returns idle leases. In a worker, PushTask requests
  * arrive on the rpc server's thread and are queued for the executing thread (the process's main
  * thread), so a task may itself submit tasks and wait for them.
