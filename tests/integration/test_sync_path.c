@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <unistd.h>
 
 enum { SYNC_TASKS = 300 };
 
@@ -230,6 +231,49 @@ static void getters_run(void)
   rayc_ref_release(&slow);
 }
 
+struct cancel_later {
+  rayc_ref ref;
+  int rc;
+};
+
+static void *cancel_later_main(void *arg)
+{
+  struct cancel_later *c = arg;
+  usleep(200 * 1000);
+  c->rc = rayc_cancel(&c->ref, 0, 0);
+  return NULL;
+}
+
+/* An object made ready on another thread wakes a getter polling the client's queue: this thread
+ * waits for a task queued behind a 3 s one on the node's one CPU; another thread cancels it
+ * (in this process: it was never pushed). The get returns the cancellation, not the timeout that
+ * a getter left sleeping in gRPC until the next reply (the slow task's, at 3 s) would hit. (With
+ * cw_get_kick disabled it passed too: the cancel's own calls and the bg thread's complete on the
+ * queue and wake the getter. The kick is what makes it not depend on them.) */
+START_TEST(test_getter_woken_by_another_thread)
+{
+  it_connect();
+  sync_noop(); /* the lease is warm */
+  int64_t ms = 3000;
+  rayc_arg a = {.data = &ms, .len = sizeof(ms)};
+  rayc_ref slow = submit("sleep_ms", &a, 1);
+  struct cancel_later c = {.ref = submit("noop", NULL, 0), .rc = -1};
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, cancel_later_main, &c), 0);
+  rayc_buf b;
+  int rc = rayc_get(&c.ref, 1, 2000, &b);
+  pthread_join(t, NULL);
+  ck_assert_msg(c.rc == 0, "rayc_cancel: %s", rayc_last_error());
+  ck_assert_msg(rc == RAYC_ECANCELLED, "the get of a task cancelled by another thread returned %d (%s)", rc,
+                rc ? rayc_last_error() : "its value");
+  ck_assert_int_eq(rayc_get(&slow, 1, 60000, &b), 0);
+  rayc_buf_release(&b, 1);
+  rayc_ref_release(&slow);
+  rayc_ref_release(&c.ref);
+  rayc_shutdown();
+}
+END_TEST
+
 START_TEST(test_getters_on_threads)
 {
   it_connect();
@@ -263,6 +307,7 @@ int main(void)
   tcase_add_test(tc, test_server_thread_sleeps_through_sync_tasks);
   tcase_add_test(tc, test_driver_server_answers_borrowers);
   tcase_add_test(tc, test_getters_on_threads);
+  tcase_add_test(tc, test_getter_woken_by_another_thread);
   tcase_add_test(tc, test_getters_without_lending);
   suite_add_tcase(s, tc);
   return it_finish(s);
