@@ -35,6 +35,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
+#include <time.h>
 #include <uv.h>
 
 typedef struct rpc_server rpc_server_t;
@@ -230,6 +231,28 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts);
  * replies in parallel with the client thread's callbacks, which still all run on the client
  * thread) and sleeps otherwise, so a lone call has one poller. */
 int rpc_client_poll(rpc_client_t *c);
+
+/* Lending the client's queue to a thread about to block for a reply (a driver's rayc_get). While
+ * it is lent, the borrower polls gRPC's sockets itself and runs the callbacks of the calls that
+ * complete, one at a time on its own thread as the client thread would, and the client thread
+ * sleeps: a reply wakes the thread waiting for it and no other (one wake-up where a hand-off took
+ * two). A borrower that lets go leaves the queue lent but idle for ~1 ms: the next lending (a
+ * loop of synchronous gets) takes it with no hand-off; after that the client thread polls again.
+ *
+ * rpc_client_lend_begin returns 1 when the queue is now lent to the calling thread; 0 when it
+ * cannot be (no async call yet started the client thread, the client closes, it is lent to
+ * another thread, or this is the client thread). Call it holding no lock a callback takes: it
+ * may wait for the client thread to finish the callback it runs. The borrower then calls
+ * rpc_client_lend_poll, which waits for one completion until deadline (CLOCK_REALTIME; NULL:
+ * none) and runs its callback: 0 after a completion or an rpc_client_kick, RAYC_ETIMEOUT,
+ * RAYC_ECANCELLED when the client closes; and rpc_client_lend_end when done (always, after a
+ * begin that returned 1). rpc_client_kick (any thread) makes the borrower's poll return, and a
+ * poll not yet begun return at once: call it when something the borrower waits for happens on
+ * another thread. */
+int rpc_client_lend_begin(rpc_client_t *c);
+int rpc_client_lend_poll(rpc_client_t *c, const struct timespec *deadline);
+void rpc_client_lend_end(rpc_client_t *c);
+void rpc_client_kick(rpc_client_t *c);
 
 /* Cancels calls in flight, destroys its channels and joins its thread. Accepts NULL.
  *

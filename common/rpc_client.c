@@ -41,6 +41,7 @@
 #define RPC_CCALL_FREE_MAX  1024 /* recycled client call records kept per client */
 #define RPC_HELPER_BUSY     16   /* async calls in flight from which rpc_client_poll's helper polls too */
 #define RPC_HELPER_SLICE_MS 20   /* ... and how often it looks whether they still are */
+#define RPC_LEND_IDLE_US    1000 /* a lent queue its borrower let go this long goes back to the client thread */
 
 /* ---- client ---- */
 
@@ -117,6 +118,24 @@ struct rpc_client {
   pthread_t helper;
   pthread_cond_t helper_cv;       /* mu: ninflight reached RPC_HELPER_BUSY, or closing */
   grpc_completion_queue *poll_cq; /* never gets an event: the helper waits on it to poll */
+  /* rpc_client_lend_*: the queue lent to a thread blocked on a reply ("Lending" below) */
+  _Atomic int lend;        /* mu to change (clt_main peeks without it): enum clt_lend */
+  pthread_t borrower;      /* mu: the thread it is lent to (LEND_WANTED, LEND_ACTIVE) */
+  _Atomic int kicked;      /* rpc_client_kick since the borrower last looked */
+  int64_t idle_since_us;   /* mu: LEND_IDLE since */
+  unsigned long lend_seq;  /* mu: lendings so far (the parked client thread sees them churn) */
+  int park_untimed;        /* mu: the parked client thread waits for lend_cv with no deadline */
+  pthread_cond_t lend_cv;  /* mu: lend changed */
+  grpc_channel *kick_ch;   /* a lame channel, and on it one call bound to cq: its empty batches */
+  grpc_call *kick_call;    /* complete at once with kick_tag, which makes cq_next return */
+  int kick_tag;
+};
+
+enum clt_lend {
+  LEND_NONE,   /* the client thread polls the queue */
+  LEND_WANTED, /* a borrower waits for the client thread to let go of it */
+  LEND_ACTIVE, /* the borrower polls it; the client thread sleeps */
+  LEND_IDLE,   /* the borrower let go; the client thread sleeps until RPC_LEND_IDLE_US pass or another comes */
 };
 
 static void clt_cop_init(struct rpc_cop *op)
@@ -317,14 +336,53 @@ static void clt_complete(rpc_client_t *c, struct rpc_ccall *cc, int ok)
   }
 }
 
+/* Client thread (c->mu held): sleeps while the queue is lent (rpc_client_lend_begin). It takes
+ * the queue back once its borrower has let go of it for RPC_LEND_IDLE_US; while lendings come
+ * and go (a loop of synchronous calls) it looks every RPC_LEND_IDLE_US, and while one lasts (a
+ * long get) it sleeps until the borrower lets go. Closing, it waits for the borrower to leave. */
+static void clt_park_locked(rpc_client_t *c)
+{
+  unsigned long seen = c->lend_seq - 1;
+  while (c->lend != LEND_NONE) {
+    int closing = atomic_load(&c->closing);
+    if (c->lend == LEND_WANTED && !closing) {
+      c->lend = LEND_ACTIVE; /* this thread is out of cq_next: the borrower may poll */
+      pthread_cond_broadcast(&c->lend_cv);
+    }
+    int64_t left = c->idle_since_us + RPC_LEND_IDLE_US - now_us();
+    if (c->lend != LEND_ACTIVE && (closing || c->lend == LEND_WANTED || left <= 0)) {
+      c->lend = LEND_NONE;
+      break;
+    }
+    if (c->lend == LEND_ACTIVE && (seen == c->lend_seq || closing)) {
+      c->park_untimed = 1; /* a long lending: rpc_client_lend_end wakes us */
+      pthread_cond_wait(&c->lend_cv, &c->mu);
+      c->park_untimed = 0;
+      continue;
+    }
+    seen = c->lend_seq;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = ts.tv_nsec + (c->lend == LEND_IDLE ? left : RPC_LEND_IDLE_US) * 1000;
+    ts.tv_sec += ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    pthread_cond_timedwait(&c->lend_cv, &c->mu, &ts);
+  }
+}
+
 static void *clt_main(void *arg)
 {
   rpc_client_t *c = arg;
   for (;;) {
+    if (atomic_load_explicit(&c->lend, memory_order_relaxed) != LEND_NONE) { /* never lent: no lock taken */
+      pthread_mutex_lock(&c->mu);
+      clt_park_locked(c);
+      pthread_mutex_unlock(&c->mu);
+    }
     grpc_event ev = grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN)
       break;
-    if (ev.type == GRPC_OP_COMPLETE)
+    if (ev.type == GRPC_OP_COMPLETE && ev.tag != &c->kick_tag)
       clt_complete(c, ev.tag, ev.success);
   }
   return NULL;
@@ -335,6 +393,7 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
   rpc_client_t *c = xcalloc(1, sizeof(*c));
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->helper_cv, NULL);
+  pthread_cond_init(&c->lend_cv, NULL);
   c->inflight.next = c->inflight.prev = &c->inflight;
   c->no_bdp = opts ? opts->no_bdp_probe : 0;
   c->idle_close_ms = opts ? opts->idle_close_ms : 0;
@@ -365,6 +424,7 @@ fail:
   loopq_destroy(c->q);
   free(c->token);
   pthread_cond_destroy(&c->helper_cv);
+  pthread_cond_destroy(&c->lend_cv);
   pthread_mutex_destroy(&c->mu);
   free(c);
   return NULL;
@@ -426,6 +486,100 @@ int rpc_client_poll(rpc_client_t *c)
   return err;
 }
 
+/* ---- Lending: the queue polled by the thread that waits for a reply ---- */
+
+/* c->mu held: makes the call whose empty batches kick the queue, once. */
+static void clt_kick_make_locked(rpc_client_t *c)
+{
+  if (c->kick_call)
+    return;
+  c->kick_ch = grpc_lame_client_channel_create("rayc-kick", GRPC_STATUS_UNAVAILABLE, "rpc client kick");
+  c->kick_call = grpc_channel_create_call(c->kick_ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+                                          grpc_slice_from_static_string("/rayc.Kick/Kick"), NULL,
+                                          gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+}
+
+/* c->mu held, not closing (the queue is not shut down): whoever waits in cq_next on c->cq returns
+ * with kick_tag (an empty batch completes at once, without I/O). */
+static void clt_kick_locked(rpc_client_t *c)
+{
+  grpc_call_error e = grpc_call_start_batch(c->kick_call, NULL, 0, &c->kick_tag, NULL);
+  if (e != GRPC_CALL_OK)
+    log_error("rpc: cannot kick the client's queue: %s", grpc_call_error_to_string(e));
+}
+
+int rpc_client_lend_begin(rpc_client_t *c)
+{
+  pthread_t self = pthread_self();
+  pthread_mutex_lock(&c->mu);
+  int ok = c->thread_started && !atomic_load(&c->closing) && !pthread_equal(self, c->thread) &&
+           (c->lend == LEND_NONE || c->lend == LEND_IDLE);
+  if (ok) {
+    clt_kick_make_locked(c);
+    c->borrower = self;
+    c->lend_seq++;
+    if (c->lend == LEND_IDLE) { /* the client thread still sleeps: no hand-off */
+      c->lend = LEND_ACTIVE;
+    } else {
+      c->lend = LEND_WANTED; /* the client thread leaves cq_next, parks and says so */
+      clt_kick_locked(c);
+      while (c->lend == LEND_WANTED && !atomic_load(&c->closing))
+        pthread_cond_wait(&c->lend_cv, &c->mu);
+      ok = c->lend == LEND_ACTIVE;
+      if (c->lend == LEND_WANTED)
+        c->lend = LEND_NONE;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  return ok;
+}
+
+int rpc_client_lend_poll(rpc_client_t *c, const struct timespec *deadline)
+{
+  if (atomic_load(&c->closing))
+    return RAYC_ECANCELLED;
+  if (atomic_exchange(&c->kicked, 0))
+    return 0;
+  gpr_timespec dl = gpr_inf_future(GPR_CLOCK_REALTIME);
+  if (deadline) {
+    dl.tv_sec = deadline->tv_sec;
+    dl.tv_nsec = (int32_t)deadline->tv_nsec;
+  }
+  grpc_event ev = grpc_completion_queue_next(c->cq, dl, NULL);
+  if (ev.type == GRPC_QUEUE_TIMEOUT)
+    return RAYC_ETIMEOUT;
+  if (ev.type == GRPC_QUEUE_SHUTDOWN)
+    return RAYC_ECANCELLED;
+  if (ev.tag != &c->kick_tag)
+    clt_complete(c, ev.tag, ev.success);
+  return 0;
+}
+
+void rpc_client_lend_end(rpc_client_t *c)
+{
+  pthread_mutex_lock(&c->mu);
+  if (c->lend == LEND_ACTIVE && pthread_equal(c->borrower, pthread_self())) {
+    c->lend = LEND_IDLE;
+    c->idle_since_us = now_us();
+    if (c->park_untimed || atomic_load(&c->closing)) /* else its timer looks soon enough */
+      pthread_cond_broadcast(&c->lend_cv);
+  }
+  atomic_store(&c->kicked, 0);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void rpc_client_kick(rpc_client_t *c)
+{
+  pthread_mutex_lock(&c->mu);
+  int lent = c->lend == LEND_ACTIVE || c->lend == LEND_WANTED;
+  if (!lent || !pthread_equal(c->borrower, pthread_self())) {
+    atomic_store(&c->kicked, 1);
+    if (c->lend == LEND_ACTIVE && !atomic_load(&c->closing))
+      clt_kick_locked(c);
+  }
+  pthread_mutex_unlock(&c->mu);
+}
+
 /* Stops and joins the helper (closing is set), then frees its queue. */
 static void clt_helper_stop(rpc_client_t *c)
 {
@@ -450,11 +604,18 @@ static void clt_cancel_all(rpc_client_t *c)
   atomic_store(&c->closing, 1);
   for (struct rpc_ccall *cc = c->inflight.next; cc != &c->inflight; cc = cc->next)
     grpc_call_cancel_with_status(cc->call, GRPC_STATUS_CANCELLED, "rpc client destroyed", NULL);
+  if (c->lend == LEND_ACTIVE)
+    clt_kick_locked(c); /* the borrower returns, sees closing and lets go; the client thread drains */
+  pthread_cond_broadcast(&c->lend_cv);
   pthread_mutex_unlock(&c->mu);
 }
 
 static void clt_free_resources(rpc_client_t *c)
 {
+  if (c->kick_call)
+    grpc_call_unref(c->kick_call);
+  if (c->kick_ch)
+    grpc_channel_destroy(c->kick_ch);
   for (rpc_channel_t *ch = c->channels, *next; ch; ch = next) {
     next = ch->next;
     clt_channel_free(ch);
@@ -498,6 +659,7 @@ void rpc_client_destroy(rpc_client_t *c)
   grpc_shutdown();
   free(c->token);
   pthread_cond_destroy(&c->helper_cv);
+  pthread_cond_destroy(&c->lend_cv);
   pthread_mutex_destroy(&c->mu);
   free(c);
 }

@@ -6,7 +6,8 @@
  * Threads and locking. librayc lives inside the user's process, so it has no event loop of its
  * own (a departure from the daemons' one-loop rule, written down in docs/ARCHITECTURE.md): one
  * mutex (cw->mu) guards all core-worker state; the user's threads call in directly; gRPC
- * completions run on the rpc client's thread and take the same mutex; cw->cv is broadcast when an
+ * completions run on the rpc client's thread (in a driver, on a thread blocked in rayc_get that
+ * borrowed the client's queue: cw_get_poll.c) and take the same mutex; cw->cv is broadcast when an
  * object changes state. A background thread returns idle leases. In a worker, PushTask requests
  * arrive on the rpc server's thread and are queued for the executing thread (the process's main
  * thread), so a task may itself submit tasks and wait for them.
@@ -308,6 +309,10 @@ typedef struct cw {
   /* cw_object.c: getters are woken after cw->mu is let go, inside cw_wake_hold()/cw_wake_release() */
   int wake_held, wake_pending;
   pthread_t wake_holder; /* the thread inside cw_wake_hold (others wake getters at once) */
+  /* cw_get_poll.c: a getter that polls the rpc client's queue itself (drivers) */
+  int get_lend;                /* the client's thread is the process's one poller: getters may borrow its queue */
+  _Atomic int get_borrowing;   /* cw->mu to set: a getter polls (others wake it with rpc_client_kick) */
+  unsigned long ready_gen;     /* cw->mu: objects made ready so far (a getter that unlocked sees it moved) */
   struct cw_last_class { /* cw_submit.c: the class of the last plain task (no custom resources, no
                                placement group, no node affinity) and its shape */
     cw_class_t *cls;     /* NULL: none yet */
@@ -366,6 +371,14 @@ void cw_obj_maybe_free(cw_t *cw, cw_object_t *o);
 void cw_wake_hold(cw_t *cw);
 int cw_wake_take(cw_t *cw); /* cw->mu held: 1 when something became ready since cw_wake_hold */
 void cw_wake_release(cw_t *cw, int pending);
+/* A getter's wait (cw->mu held, as pthread_cond_wait/timedwait on cw->cv with deadline dl, NULL:
+ * none; returns 0 or ETIMEDOUT, may return early: look again). In a driver whose rpc client
+ * polls alone, the first getter borrows the client's queue (rpc_client_lend_begin) and waits
+ * there, running the replies' callbacks itself: the reply that makes its object ready wakes it
+ * directly, not the client thread, which then wakes it (worker/cw_get_poll.c). */
+int cw_get_block(cw_t *cw, const struct timespec *dl);
+/* Where getters are woken: also wakes a getter that polls, when it is not the caller. */
+void cw_get_kick(cw_t *cw);
 /* Drops one local_refs of o (a handle, a buffer's or a result's hold). */
 void cw_obj_unref(cw_t *cw, cw_object_t *o);
 cw_blob_t *cw_blob_new(const void *data, size_t len);

@@ -300,7 +300,9 @@ int cw_worker_serve(cw_t *cw)
 int cw_driver_serve(cw_t *cw)
 {
   cw_actor_owner_reset();
-  int rc = cw_serve(cw, cw_driver_methods, ARRAY_LEN(cw_driver_methods), rpc_client_poll(cw->client) == 0);
+  int one_poller = rpc_client_poll(cw->client) == 0;
+  cw->get_lend = one_poller && !getenv("RAYC_GET_NO_LEND"); /* getters borrow the client's queue (cw_get_poll.c) */
+  int rc = cw_serve(cw, cw_driver_methods, ARRAY_LEN(cw_driver_methods), one_poller);
   if (rc != 0)
     cw_set_error(rc, "cannot start the driver's CoreWorkerService on %s: %s", cw->node_ip, rayc_strerror(rc));
   return rc;

@@ -77,8 +77,10 @@ int cw_wake_take(cw_t *cw)
 
 void cw_wake_release(cw_t *cw, int pending)
 {
-  if (pending)
+  if (pending) {
     pthread_cond_broadcast(&cw->cv);
+    cw_get_kick(cw);
+  }
 }
 
 /* Wakes the tasks waiting for o and every thread blocked in get/wait (now, or at cw_wake_release). */
@@ -97,10 +99,13 @@ static void cw_obj_ready(cw_t *cw, cw_object_t *o)
       cw_task_ready(cw, w[i]);
   }
   free(w);
-  if (cw->wake_held && pthread_equal(cw->wake_holder, pthread_self())) /* cw->mu may have been let go meanwhile */
+  cw->ready_gen++;
+  if (cw->wake_held && pthread_equal(cw->wake_holder, pthread_self())) { /* cw->mu may have been let go meanwhile */
     cw->wake_pending = 1;
-  else
+  } else {
     pthread_cond_broadcast(&cw->cv);
+    cw_get_kick(cw);
+  }
   cw_status_ready(cw, o);
   cw_obj_maybe_free(cw, o);
 }
@@ -363,9 +368,7 @@ static int cw_wait_all_inner(cw_t *cw, const rayc_ref *refs, size_t n, int64_t t
         break;
       if (!*blocked && cw->is_worker && timeout_ms != 0)
         *blocked = 1, cw_notify_blocked(cw, 1);
-      if (timeout_ms < 0)
-        pthread_cond_wait(&cw->cv, &cw->mu);
-      else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT)
+      if (cw_get_block(cw, timeout_ms < 0 ? NULL : &dl) == ETIMEDOUT) /* cw_get_poll.c */
         return cw_set_error(RAYC_ETIMEOUT, "rayc_get timed out after %lld ms", (long long)timeout_ms);
     }
   }
