@@ -136,6 +136,7 @@ struct cw_object {
   int registered;     /* borrowed: AddBorrower registrations of this process at the owner, to remove */
   cw_blob_t *blob;    /* OBJ_INLINE */
   id_node_t node;     /* OBJ_IN_STORE: the node holding the primary copy */
+  uint32_t wait_mark; /* owned, pending: 1 + its place in cw->wait_memo (0: none; cw_object.c) */
   char *location;     /* OBJ_IN_STORE: that node's object manager "ip:port" (NULL: unknown) */
   cw_task_t *lineage; /* the finished task that made it, kept to re-run it if the object is lost */
   uint64_t size;
@@ -308,6 +309,12 @@ typedef struct cw {
   /* cw_object.c: getters are woken after cw->mu is let go, inside cw_wake_hold()/cw_wake_release() */
   int wake_held, wake_pending;
   pthread_t wake_holder; /* the thread inside cw_wake_hold (others wake getters at once) */
+  /* cw_object.c: the owned refs rayc_wait last found pending, in input order from the first ref
+   * (their ids: ids[0..pend)); an object that becomes ready cuts pend at its place (wait_mark) */
+  struct cw_wait_memo {
+    uint8_t *ids;
+    size_t pend, cap;
+  } wait_memo;
   struct cw_last_class { /* cw_submit.c: the class of the last plain task (no custom resources, no
                                placement group, no node affinity) and its shape */
     cw_class_t *cls;     /* NULL: none yet */
