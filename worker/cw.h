@@ -373,6 +373,8 @@ void cw_obj_maybe_free(cw_t *cw, cw_object_t *o);
 void cw_wake_hold(cw_t *cw);
 int cw_wake_take(cw_t *cw); /* cw->mu held: 1 when something became ready since cw_wake_hold */
 void cw_wake_release(cw_t *cw, int pending);
+/* o (its wait_mark set) is no longer pending: rayc_wait's memo ends before its place (cw_wait.c). */
+void cw_memo_cut(cw_t *cw, cw_object_t *o);
 /* Drops one local_refs of o (a handle, a buffer's or a result's hold). */
 void cw_obj_unref(cw_t *cw, cw_object_t *o);
 cw_blob_t *cw_blob_new(const void *data, size_t len);
