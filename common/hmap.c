@@ -1,4 +1,4 @@
-/* Chained hash map keyed by byte strings (FNV-1a). */
+/* Chained hash map keyed by byte strings (FNV-1a, or 8 bytes at a time for ids). */
 #include "common/hmap.h"
 
 #include "common/util.h"
@@ -25,11 +25,44 @@ uint64_t hmap_hash(const void *key, size_t len)
   return h ^ (h >> 29);
 }
 
+uint64_t hmap_hash_words(const void *key, size_t len)
+{
+  const uint8_t *p = key;
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
+  for (; len >= 8; p += 8, len -= 8) {
+    memcpy(&w, p, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h = (h << 31) | (h >> 33);
+  }
+  if (len) {
+    w = 0;
+    memcpy(&w, p, len);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+  }
+  h ^= h >> 33; /* murmur3's fmix64 */
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  return h ^ (h >> 33);
+}
+
+static uint64_t hmap_key_hash(const hmap_t *m, const void *key, size_t len)
+{
+  return m->words ? hmap_hash_words(key, len) : hmap_hash(key, len);
+}
+
 void hmap_init(hmap_t *m)
 {
   m->nbuckets = 16;
   m->count = 0;
+  m->words = 0;
   m->buckets = xcalloc(m->nbuckets, sizeof(*m->buckets));
+}
+
+void hmap_init_ids(hmap_t *m)
+{
+  hmap_init(m);
+  m->words = 1;
 }
 
 void hmap_release(hmap_t *m)
@@ -78,13 +111,13 @@ static void hmap_grow(hmap_t *m)
 
 void *hmap_get(const hmap_t *m, const void *key, size_t klen)
 {
-  hmap_entry_t *e = *hmap_slot(m, key, klen, hmap_hash(key, klen));
+  hmap_entry_t *e = *hmap_slot(m, key, klen, hmap_key_hash(m, key, klen));
   return e ? e->value : NULL;
 }
 
 void *hmap_put(hmap_t *m, const void *key, size_t klen, void *value)
 {
-  uint64_t h = hmap_hash(key, klen);
+  uint64_t h = hmap_key_hash(m, key, klen);
   hmap_entry_t **pp = hmap_slot(m, key, klen, h);
   if (*pp) {
     void *old = (*pp)->value;
@@ -105,7 +138,7 @@ void *hmap_put(hmap_t *m, const void *key, size_t klen, void *value)
 
 void *hmap_del(hmap_t *m, const void *key, size_t klen)
 {
-  hmap_entry_t **pp = hmap_slot(m, key, klen, hmap_hash(key, klen));
+  hmap_entry_t **pp = hmap_slot(m, key, klen, hmap_key_hash(m, key, klen));
   hmap_entry_t *e = *pp;
   if (!e)
     return NULL;

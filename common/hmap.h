@@ -12,9 +12,15 @@ typedef struct hmap_entry hmap_entry_t;
 typedef struct hmap {
   hmap_entry_t **buckets;
   size_t nbuckets, count;
+  int words; /* hmap_init_ids: keys hashed 8 bytes at a time */
 } hmap_t;
 
 void hmap_init(hmap_t *m);
+/* The same map for keys of ids (tens of bytes: object and task ids), hashed 8 bytes at a time
+ * (hmap_hash_words) instead of byte by byte: an object id's lookup is ~5x cheaper, and the
+ * owner's object table is looked up per ref on every rayc_wait and rayc_get. The iteration order
+ * differs from hmap_init's. */
+void hmap_init_ids(hmap_t *m);
 /* Frees the map's own memory (not the values). */
 void hmap_release(hmap_t *m);
 
@@ -39,5 +45,8 @@ hmap_iter_t hmap_iter(const hmap_t *m);
 int hmap_next(hmap_iter_t *it);
 
 uint64_t hmap_hash(const void *key, size_t len);
+/* A word-at-a-time hash of every byte of key (a multiply-rotate per 8 bytes, then a finalizer
+ * that spreads them into the low bits the buckets use). */
+uint64_t hmap_hash_words(const void *key, size_t len);
 
 #endif

@@ -137,6 +137,7 @@ struct cw_object {
   int registered;     /* borrowed: AddBorrower registrations of this process at the owner, to remove */
   cw_blob_t *blob;    /* OBJ_INLINE */
   id_node_t node;     /* OBJ_IN_STORE: the node holding the primary copy */
+  uint32_t wait_mark; /* owned, pending: 1 + its place in cw->wait_memo (0: none; cw_wait.c) */
   char *location;     /* OBJ_IN_STORE: that node's object manager "ip:port" (NULL: unknown) */
   cw_task_t *lineage; /* the finished task that made it, kept to re-run it if the object is lost */
   uint64_t size;
@@ -259,6 +260,12 @@ typedef struct cw {
   id_node_t node_id;
   id_task_t current_task; /* puts are named after it */
   uint32_t put_index;
+  /* cw_wait.c: the owned refs rayc_wait last found pending, in input order from the first ref
+   * (their ids: ids[0..pend)); an object that becomes ready cuts pend at its place (wait_mark) */
+  struct cw_wait_memo {
+    uint8_t *ids;
+    size_t pend, cap;
+  } wait_memo;
   char node_ip[64];
   char store_address[96]; /* this node's object manager "ip:port", "" if none */
   int port;               /* CoreWorkerService port; 0 in drivers */
@@ -357,6 +364,8 @@ cw_object_t *cw_obj_new(cw_t *cw, const id_object_t *id);
 /* o's borrowing state, allocated on first use. */
 cw_obj_ext_t *cw_obj_x(cw_object_t *o);
 cw_object_t *cw_obj_get(cw_t *cw, const id_object_t *id);
+/* o (its wait_mark set) is no longer pending: rayc_wait's memo ends before its place (cw_wait.c). */
+void cw_memo_cut(cw_t *cw, cw_object_t *o);
 void cw_obj_set_inline(cw_t *cw, cw_object_t *o, const void *data, size_t len);
 void cw_obj_set_store(cw_t *cw, cw_object_t *o, const id_node_t *node, uint64_t size, const char *location);
 /* Makes object id (on another node, at location "ip:port") readable from this node's store:

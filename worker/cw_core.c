@@ -61,8 +61,8 @@ cw_t *cw_create(int is_worker)
   cw->raylet_fd = -1;
   cw->worker_id = id_worker_random();
   cw->pid = (int)getpid();
-  hmap_init(&cw->objects);
-  hmap_init(&cw->tasks);
+  hmap_init_ids(&cw->objects); /* looked up per ref on every get and wait */
+  hmap_init_ids(&cw->tasks);
   hmap_init(&cw->peers);
   const char *token = getenv("RAYC_TOKEN");
   cw->token = token && *token ? xstrdup(token) : NULL;
@@ -201,6 +201,7 @@ void cw_destroy(cw_t *cw)
     close(cw->raylet_fd);
   hmap_release(&cw->objects);
   hmap_release(&cw->tasks);
+  free(cw->wait_memo.ids);
   free(cw->code_path);
   cw_pg_release(cw);
   free(cw->session_dir);

@@ -86,6 +86,8 @@ void cw_wake_release(cw_t *cw, int pending)
 /* Wakes the tasks waiting for o and every thread blocked in get/wait (now, or at cw_wake_release). */
 static void cw_obj_ready(cw_t *cw, cw_object_t *o)
 {
+  if (o->wait_mark)
+    cw_memo_cut(cw, o);
   cw_task_t **w = o->waiters;
   size_t n = o->nwaiters;
   o->waiters = NULL;
@@ -550,137 +552,6 @@ void rayc_buf_release(rayc_buf *bufs, size_t n)
     }
     bufs[i] = (rayc_buf){0};
   }
-}
-
-/* One rayc_wait call's state. r[i] marks a ref seen ready (a ref once ready stays counted);
- * borrowed[i] is a borrowed ref's object, held (local_refs) while the call polls its owner, with
- * bready[i] its owner's answer; hi is one past the highest index marked. */
-typedef struct {
-  const rayc_ref *refs;
-  size_t n, k, count, from, hi, nborrowed;
-  int all; /* k == n */
-  int *r, *bready;
-  cw_object_t **borrowed;
-} cw_wait_t;
-
-/* Marks the refs that became ready since the last look. It stops once k are marked and every
- * earlier mark lies behind it (so the marks stay the first k ready in input order): wait(k=1) on
- * 1,000 refs looks at refs until it finds one ready, not at all 1,000 per call. With all (k == n)
- * it stops at the first ref still pending and starts there next time: waiting for all of n refs
- * costs O(n) lookups over every wake-up together, not a rescan of n under cw->mu per completion
- * (which starved the thread applying the results). The first look (first) also finds and holds
- * the borrowed refs; it goes through all n unless it reaches k. */
-static void cw_count_ready(cw_t *cw, cw_wait_t *w, int first)
-{
-  size_t pending = w->n;
-  for (size_t i = w->from; i < w->n; i++) {
-    if (w->count >= w->k && i >= w->hi)
-      return;
-    if (w->r[i])
-      continue;
-    int ready = w->borrowed[i] && w->bready[i];
-    if (!w->borrowed[i]) {
-      cw_object_t *o = cw_obj_get(cw, (const id_object_t *)w->refs[i].id);
-      if (first && o && o->owner) {
-        w->borrowed[i] = o;
-        o->local_refs++;
-        w->nborrowed++;
-      } else {
-        ready = !o || o->state != OBJ_PENDING;
-      }
-    }
-    if (ready) {
-      w->r[i] = 1;
-      w->count++;
-      w->hi = i >= w->hi ? i + 1 : w->hi;
-    } else if (w->all && !first) {
-      w->from = i;
-      return;
-    } else if (pending == w->n) {
-      pending = i;
-    }
-  }
-  w->from = w->all ? pending : 0;
-}
-
-/* Ray's wait returns exactly num_returns ready refs when more are ready: keep the first k marked
- * (in input order) and unmark the rest. Returns how many stay marked. */
-static size_t wait_keep_first(int *ready, size_t n, size_t count, size_t k)
-{
-  if (count <= k)
-    return count;
-  if (ready) {
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++)
-      if (ready[i] && kept++ >= k)
-        ready[i] = 0;
-  }
-  return k;
-}
-
-/* Waits (cw->mu held) until w has k refs marked or timeout_ms passes; borrowed refs are polled at
- * their owners every 10 ms. */
-static void cw_wait_loop(cw_t *cw, cw_wait_t *w, int64_t timeout_ms)
-{
-  struct timespec dl = realtime_deadline_ms(timeout_ms < 0 ? 0 : timeout_ms);
-  int64_t end = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-  for (int first = 1; w->count < w->k; first = 0) {
-    if (w->nborrowed) { /* borrowed refs: ask their owners, then look again after a short while */
-      pthread_mutex_unlock(&cw->mu);
-      cw_borrow_poll_ready(cw, w->borrowed, w->n, w->bready);
-      pthread_mutex_lock(&cw->mu);
-      cw_count_ready(cw, w, 0);
-      if (w->count >= w->k)
-        break;
-    }
-    int64_t left = end < 0 ? 10 : end - now_ms();
-    if (!first && end >= 0 && left <= 0)
-      break;
-    if (w->nborrowed) {
-      struct timespec ts = realtime_deadline_ms(left < 10 ? (left > 0 ? left : 0) : 10);
-      pthread_cond_timedwait(&cw->cv, &cw->mu, &ts);
-    } else if (timeout_ms < 0) {
-      pthread_cond_wait(&cw->cv, &cw->mu);
-    } else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT) {
-      w->from = 0; /* the last look counts every ref ready by now */
-      w->all = 0;
-      cw_count_ready(cw, w, 0);
-      break;
-    }
-    cw_count_ready(cw, w, 0);
-  }
-}
-
-int rayc_wait(const rayc_ref *refs, size_t n, size_t k, int64_t timeout_ms, int *ready)
-{
-  cw_t *cw = cw_api();
-  if (!cw)
-    return RAYC_ENOT_CONNECTED;
-  if (k > n)
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k (%zu) is larger than n (%zu)", k, n);
-  if (k == 0 && n > 0)
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: k must be at least 1");
-  if (n && !refs)
-    return cw_set_error(RAYC_EINVALID_ARGUMENT, "rayc_wait: refs must not be NULL");
-  /* One zeroed block for the call's arrays, and the marks go straight into the caller's ready[]:
-   * wait(k=1) in a loop over 1,000 refs (single_client_wait_1k_refs) is 1,000 calls per batch. */
-  cw_wait_t w = {.refs = refs, .n = n, .k = k, .all = k == n};
-  size_t cells = n ? n : 1;
-  char *block = xcalloc(cells, sizeof(*w.borrowed) + sizeof(*w.bready) + (ready ? 0 : sizeof(*w.r)));
-  w.borrowed = (cw_object_t **)block;
-  w.bready = (int *)(block + cells * sizeof(*w.borrowed));
-  w.r = ready ? ready : w.bready + cells;
-  if (ready)
-    memset(ready, 0, n * sizeof(*ready));
-  pthread_mutex_lock(&cw->mu);
-  cw_count_ready(cw, &w, 1);
-  cw_wait_loop(cw, &w, timeout_ms);
-  for (size_t i = 0; w.nborrowed && i < n; i++)
-    if (w.borrowed[i])
-      cw_obj_unref(cw, w.borrowed[i]);
-  pthread_mutex_unlock(&cw->mu);
-  free(block);
-  return (int)wait_keep_first(ready, n, w.count, k);
 }
 
 void rayc_ref_release(const rayc_ref *ref)

@@ -1,4 +1,6 @@
-/* Unit tests for common/ids.c: hex encoding, randomness and the ObjectID <-> TaskID relation. */
+/* Unit tests for common/ids.c: hex encoding, randomness and the ObjectID <-> TaskID relation;
+ * and common/hmap.c's id maps (hmap_init_ids). */
+#include "common/hmap.h"
 #include "common/ids.h"
 #include "common/status.h"
 
@@ -120,6 +122,63 @@ START_TEST(test_random_block_and_fork)
 }
 END_TEST
 
+/* An id map (hashed 8 bytes at a time) holds what it is given: object ids of one task (differing
+ * only in the index), of random tasks, and keys of every length up to 40 bytes (the tail that is
+ * not a whole word counts: keys differing only there are distinct); and the buckets spread ids
+ * that differ in one byte. */
+START_TEST(test_hmap_ids)
+{
+  hmap_t m;
+  hmap_init_ids(&m);
+  enum { N = 20000 };
+  static id_object_t ids[N];
+  id_task_t t = id_task_random(id_job_from_int(7));
+  for (uint32_t i = 0; i < N; i++) {
+    ids[i] = i % 2 ? id_object_for_task(t, i) : id_object_for_task(id_task_random(id_job_from_int(7)), 1);
+    ck_assert_ptr_null(hmap_put(&m, ids[i].b, ID_OBJECT_SIZE, &ids[i]));
+  }
+  ck_assert_uint_eq(m.count, N);
+  for (uint32_t i = 0; i < N; i++)
+    ck_assert_ptr_eq(hmap_get(&m, ids[i].b, ID_OBJECT_SIZE), &ids[i]);
+  for (uint32_t i = 0; i < N; i += 3)
+    ck_assert_ptr_eq(hmap_del(&m, ids[i].b, ID_OBJECT_SIZE), &ids[i]);
+  for (uint32_t i = 0; i < N; i++)
+    ck_assert_ptr_eq(hmap_get(&m, ids[i].b, ID_OBJECT_SIZE), i % 3 ? &ids[i] : NULL);
+  size_t seen = 0;
+  for (hmap_iter_t it = hmap_iter(&m); hmap_next(&it);)
+    seen++;
+  ck_assert_uint_eq(seen, m.count);
+  hmap_release(&m);
+
+  uint8_t key[40] = {0};
+  static int vals[41 * 256];
+  hmap_init_ids(&m);
+  for (size_t len = 1; len <= sizeof(key); len++)
+    for (int b = 0; b < 256; b++) {
+      key[len - 1] = (uint8_t)b; /* the last byte of each length */
+      ck_assert_ptr_null(hmap_put(&m, key, len, &vals[len * 256 + (size_t)b]));
+      key[len - 1] = 0;
+    }
+  for (size_t len = 1; len <= sizeof(key); len++)
+    for (int b = 0; b < 256; b++) {
+      key[len - 1] = (uint8_t)b;
+      ck_assert_ptr_eq(hmap_get(&m, key, len), &vals[len * 256 + (size_t)b]);
+      key[len - 1] = 0;
+    }
+  hmap_release(&m);
+
+  uint64_t low[64] = {0}; /* one byte changed: the low bits (the bucket) still vary */
+  id_object_t o = ids[1];
+  for (int b = 0; b < 256; b++) {
+    o.b[ID_OBJECT_SIZE - 1] = (uint8_t)b;
+    low[hmap_hash_words(o.b, ID_OBJECT_SIZE) & 63]++;
+  }
+  for (int i = 0; i < 64; i++)
+    ck_assert_uint_lt(low[i], 20);
+}
+END_TEST
+
+
 static Suite *ids_suite(void)
 {
   Suite *s = suite_create("ids");
@@ -130,6 +189,7 @@ static Suite *ids_suite(void)
   tcase_add_test(tc, test_object_task_relation);
   tcase_add_test(tc, test_random_and_nil);
   tcase_add_test(tc, test_random_block_and_fork);
+  tcase_add_test(tc, test_hmap_ids);
   suite_add_tcase(s, tc);
   return s;
 }
