@@ -156,12 +156,14 @@ static void cw_wait_loop(cw_t *cw, cw_wait_t *w, int64_t timeout_ms)
     int64_t left = end < 0 ? 10 : end - now_ms();
     if (!first && end >= 0 && left <= 0)
       break;
+    /* cw_get_block (cw_get_poll.c): in a driver the waiter polls the client's queue itself and
+     * applies the reply that makes its ref ready, as rayc_get does; else it waits on cw->cv. */
     if (w->nborrowed) {
       struct timespec ts = realtime_deadline_ms(left < 10 ? (left > 0 ? left : 0) : 10);
-      pthread_cond_timedwait(&cw->cv, &cw->mu, &ts);
+      cw_get_block(cw, &ts);
     } else if (timeout_ms < 0) {
-      pthread_cond_wait(&cw->cv, &cw->mu);
-    } else if (pthread_cond_timedwait(&cw->cv, &cw->mu, &dl) == ETIMEDOUT) {
+      cw_get_block(cw, NULL);
+    } else if (cw_get_block(cw, &dl) == ETIMEDOUT) {
       w->from = 0; /* the last look counts every ref ready by now */
       w->all = 0;
       cw_count_ready(cw, w, 0);
