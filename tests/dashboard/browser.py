@@ -138,11 +138,20 @@ try:
     b.go(url + "/#jobs")
     jobs = b.wait_text("#jobs-table", lambda t: job_id in t and "RUNNING" in t)
     check(job_id in jobs and "RUNNING" in jobs, f"the jobs tab shows job {job_id} RUNNING")
-    button = b.find(f'tr[data-id="{job_id}"] .logs-link')
-    check(button is not None, "the job has a logs button")
-    if button:
+    # The table is drawn again every 2 s: a button found just before a redraw is gone when the
+    # click arrives (a stale element, and nothing opens), so a user's second click is allowed.
+    logs, found = "", False
+    for _ in range(5):
+        button = b.find(f'tr[data-id="{job_id}"] .logs-link')
+        if not button:
+            time.sleep(0.5)
+            continue
+        found = True
         b.cmd("POST", f"/element/{button}/click")
-    logs = b.wait_text("#job-logs-text", lambda t: marker in t)
+        logs = b.wait_text("#job-logs-text", lambda t: marker in t, timeout=8)
+        if marker in logs:
+            break
+    check(found, "the job has a logs button")
     check(marker in logs, f"the job's logs show {marker!r} (show {logs[:200]!r})")
     b.screenshot(shot)
     check(os.path.getsize(shot) > 10000, f"a screenshot was kept at {shot}")
