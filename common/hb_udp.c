@@ -120,8 +120,13 @@ static int hb_udp_view_check(const Rayc__ClusterView *v, char *why, size_t len)
     snprintf(why, len, "the view is not a delta");
     return -1;
   }
-  if (rpc_valid_check(&v->base, "nodes.node_id", why, len) != 0)
+  if (rpc_valid_check(&v->base, NULL, why, len) != 0)
     return -1;
+  for (size_t i = 0; i < v->n_nodes; i++) /* the rules take an empty id as "not set" */
+    if (v->nodes[i]->node_id.len != ID_NODE_SIZE) {
+      snprintf(why, len, "nodes[%zu] has no node id", i);
+      return -1;
+    }
   for (size_t i = 0; i < v->n_removed; i++)
     if (v->removed[i].len != ID_NODE_SIZE) {
       snprintf(why, len, "removed[%zu] is not a node id", i);

@@ -394,6 +394,8 @@ int raylet_metrics_start(raylet_t *r);
 int raylet_metrics_port(const raylet_t *r); /* 0: no endpoint */
 void raylet_metrics_cron(raylet_t *r);
 void raylet_metrics_stop(raylet_t *r);
+/* Sets the view gauge (rayc_raylet_view_nodes) when the view changed. */
+void raylet_metrics_view(raylet_t *r);
 
 /* raylet_local.c */
 int raylet_local_start(raylet_t *r);

@@ -58,7 +58,8 @@ START_TEST(token_is_checked)
 }
 END_TEST
 
-/* A packed delta: one node upserted (CPU 1 of 2 free), one removed; into buf, its length returned. */
+/* A packed delta: one node upserted (CPU 1 of 2 free; none when id is NULL), one removed; into buf,
+ * its length returned. */
 static size_t sample_view(uint8_t *buf, size_t cap, const uint8_t *id, size_t id_len, int delta)
 {
   Rayc__ClusterView v = RAYC__CLUSTER_VIEW__INIT;
@@ -77,7 +78,7 @@ static size_t sample_view(uint8_t *buf, size_t cap, const uint8_t *id, size_t id
   n.resources_available = ap, n.n_resources_available = 1;
   v.version = 1796489244731, v.epoch = 1796489244720, v.base_version = 1796489244725;
   v.delta = delta;
-  v.nodes = nodes, v.n_nodes = 1;
+  v.nodes = nodes, v.n_nodes = id ? 1 : 0;
   v.removed = removed, v.n_removed = 1;
   size_t len = protobuf_c_message_get_packed_size(&v.base);
   ck_assert_uint_le(len, cap);
@@ -198,6 +199,12 @@ START_TEST(view_unpack_refuses_bad_views)
   m.view_len = sample_view(view, sizeof(view), id, sizeof(id), 1);
   Rayc__ClusterView *v = hb_udp_view_unpack(&m, why, sizeof(why));
   ck_assert_ptr_nonnull(v);
+  pb_free(v);
+  m.view_len = sample_view(view, sizeof(view), NULL, 0, 1); /* removals only: a node left */
+  v = hb_udp_view_unpack(&m, why, sizeof(why));
+  ck_assert_msg(v != NULL, "%s", why);
+  ck_assert_uint_eq(v->n_nodes, 0);
+  ck_assert_uint_eq(v->n_removed, 1);
   pb_free(v);
   m.view_len = sample_view(view, sizeof(view), id, sizeof(id), 0);
   ck_assert_ptr_null(hb_udp_view_unpack(&m, why, sizeof(why)));
