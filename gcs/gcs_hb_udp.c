@@ -7,6 +7,10 @@
  * datagrams costs at most one bounded batch per tick. The receive buffer holds a few thousand
  * nodes' datagrams between two ticks.
  *
+ * The answer carries the cluster view's delta when the raylet's view is behind by a few nodes (at
+ * most HBU_VIEW_ENTRIES_MAX, the oldest changes that fit a datagram first), so an idle raylet stays
+ * on UDP while nodes join and leave; a full view or a longer delta sends it to gRPC (view_stale).
+ *
  * A datagram is applied only when it decodes with a valid MAC (with a token), names a node the
  * table holds, carries the nonce of that node's last gRPC heartbeat and a sequence number above
  * the last one accepted: a forged or replayed datagram never refreshes a node's liveness. Each
@@ -229,10 +233,11 @@ static int hbu_batch(gcs_server_t *s, int64_t now)
 }
 
 /* Once joins have settled, hands the heap that their connections held back to the kernel. While
- * nodes join, every raylet's view moves each second, so each heartbeats over gRPC and every node
- * holds a connection at once; HBU_TRIM_MS after the last join their channels have gone idle and
- * closed (the raylet's --gcs-idle-close-ms, 10 s), and what gRPC freed is free pages in the arenas
- * that malloc keeps (the RSS stays at the joins' high water without this). Once per burst. */
+ * nodes join, each joining raylet holds a connection (registration, its first reports) and so do
+ * raylets whose view needs a gRPC heartbeat (view_stale); HBU_TRIM_MS after the last join their
+ * channels have gone idle and closed (the raylet's --gcs-idle-close-ms, 10 s), and what gRPC freed
+ * is free pages in the arenas that malloc keeps (the RSS stays at the joins' high water without
+ * this). Once per burst. */
 static void hbu_trim(gcs_server_t *s, int64_t now)
 {
   if (!s->last_join_ms || now - s->last_join_ms < HBU_TRIM_MS)

@@ -6,7 +6,9 @@
  * dropped from the table (DEAD ones stay), so the delta since any version of this GCS's epoch is
  * the entries changed after it: ALIVE, non-draining ones as upserts, the others as removals. An
  * idle cluster's view does not move, so an idle heartbeat's reply carries nothing and costs the
- * GCS no scan at all; a change costs each raylet one entry on its next heartbeat.
+ * GCS no scan at all; a change costs each raylet one entry on its next heartbeat. A heartbeat
+ * datagram's answer has room for a few entries only (gcs_nodes_view_since_max): the changed nodes
+ * go oldest change first, and a delta cut short names the version of the last change it carries.
  */
 #include "gcs/gcs_node.h"
 
