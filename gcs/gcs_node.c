@@ -5,6 +5,7 @@
  */
 #include "gcs/gcs_node.h"
 
+#include "common/hb_udp.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"
@@ -566,6 +567,7 @@ void gcs_node_heartbeats_flush(gcs_server_t *s)
   Rayc__ReportHeartbeatReply reply = RAYC__REPORT_HEARTBEAT_REPLY__INIT;
   reply.job_seq = gcs_pubsub_channel_seq(&s->pubsub, RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB);
   reply.pubsub_epoch = s->pubsub.epoch;
+  reply.udp_version = HB_UDP_VERSION;
   for (size_t i = 0; i < s->n_hb_held; i++)
     gcs_server_reply(s, s->hb_held[i], &reply.base);
   s->n_hb_held = 0;
@@ -600,6 +602,7 @@ void gcs_node_on_heartbeat(void *ctx, rpc_call_t *call, const ProtobufCMessage *
   reply.node_dead = known && known->state == GCS_NODE_DEAD;
   reply.job_seq = gcs_pubsub_channel_seq(&s->pubsub, RAYC__PUB_CHANNEL__PUB_CHANNEL_JOB);
   reply.pubsub_epoch = s->pubsub.epoch;
+  reply.udp_version = HB_UDP_VERSION;
   if (!reply.unknown_node && gcs_nodes_view_since(&s->nodes, r->view_epoch, r->view_version, &view))
     reply.cluster_view = &view.msg;
   gcs_node_count_heartbeat(r, reply.cluster_view);

@@ -149,6 +149,18 @@ void gcs_nodes_cluster_view(const gcs_nodes_t *t, gcs_cluster_view_t *v);
 int gcs_nodes_view_since(const gcs_nodes_t *t, int64_t epoch, int64_t version, gcs_cluster_view_t *v);
 void gcs_cluster_view_release(gcs_cluster_view_t *v);
 
+/* Bytes a ClusterView's fields other than its entries take packed, at most: version, epoch and
+ * base_version (a tag and a 10-byte varint each) and delta (2). */
+enum { GCS_VIEW_HEAD_MAX = 3 * 11 + 2 };
+
+/* As gcs_nodes_view_since, for a reply of at most max_bytes (a heartbeat datagram's view): 0 when
+ * the raylet is current; 1 with v filled with the delta since version, or with its oldest changes
+ * that fit in max_bytes packed (v->msg.version is then the version of the last change it carries,
+ * short of the table's: the delta since it brings the rest); -1 (v empty) when a full view is due
+ * (another epoch), more than max_entries nodes changed since version, or not even one fits. */
+int gcs_nodes_view_since_max(const gcs_nodes_t *t, int64_t epoch, int64_t version, size_t max_entries,
+                             size_t max_bytes, gcs_cluster_view_t *v);
+
 /* 1 when a raylet holding the view (epoch, version) is current (gcs_nodes_view_since would say 0). */
 int gcs_nodes_view_current(const gcs_nodes_t *t, int64_t epoch, int64_t version);
 

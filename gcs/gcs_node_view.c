@@ -6,7 +6,9 @@
  * dropped from the table (DEAD ones stay), so the delta since any version of this GCS's epoch is
  * the entries changed after it: ALIVE, non-draining ones as upserts, the others as removals. An
  * idle cluster's view does not move, so an idle heartbeat's reply carries nothing and costs the
- * GCS no scan at all; a change costs each raylet one entry on its next heartbeat.
+ * GCS no scan at all; a change costs each raylet one entry on its next heartbeat. A heartbeat
+ * datagram's answer has room for a few entries only (gcs_nodes_view_since_max): the changed nodes
+ * go oldest change first, and a delta cut short names the version of the last change it carries.
  */
 #include "gcs/gcs_node.h"
 
@@ -86,6 +88,94 @@ int gcs_nodes_view_since(const gcs_nodes_t *t, int64_t epoch, int64_t version, g
 int gcs_nodes_view_current(const gcs_nodes_t *t, int64_t epoch, int64_t version)
 {
   return epoch == t->version0 && version == t->view_version;
+}
+
+static size_t varint_len(size_t v)
+{
+  size_t n = 1;
+  for (; v >= 0x80; v >>= 7)
+    n++;
+  return n;
+}
+
+static int node_changed_cmp(const void *a, const void *b)
+{
+  int64_t x = (*(const gcs_node_t *const *)a)->view_changed, y = (*(const gcs_node_t *const *)b)->view_changed;
+  return x < y ? -1 : x > y;
+}
+
+/* The nodes changed after base, oldest change first, into a new array (*n of them). */
+static const gcs_node_t **view_changed_since(const gcs_nodes_t *t, int64_t base, size_t *n)
+{
+  const gcs_node_t **ch = xcalloc(t->n ? t->n : 1, sizeof(*ch));
+  size_t k = 0;
+  for (size_t i = 0; i < t->n; i++)
+    if (t->v[i]->view_changed > base)
+      ch[k++] = t->v[i];
+  qsort(ch, k, sizeof(*ch), node_changed_cmp);
+  *n = k;
+  return ch;
+}
+
+/* Adds n to the delta v as an upsert or a removal when its packed size fits within max bytes in all
+ * (*used so far); returns whether it did. */
+static int view_add_fitting(gcs_cluster_view_t *v, const gcs_node_t *n, size_t max, size_t *used)
+{
+  size_t k = v->msg.n_nodes, size;
+  if (gcs_node_in_view(n)) {
+    gcs_node_resource_view(n, &v->nodes[k]);
+    size_t body = protobuf_c_message_get_packed_size(&v->nodes[k].base);
+    size = 1 + varint_len(body) + body;
+  } else {
+    size = 1 + varint_len(ID_NODE_SIZE) + ID_NODE_SIZE;
+  }
+  if (*used + size > max)
+    return 0;
+  *used += size;
+  if (gcs_node_in_view(n)) {
+    v->ptrs[k] = &v->nodes[k];
+    v->msg.n_nodes++;
+  } else {
+    v->removed[v->msg.n_removed++] = pb_bytes(n->id.b, ID_NODE_SIZE);
+  }
+  return 1;
+}
+
+int gcs_nodes_view_since_max(const gcs_nodes_t *t, int64_t epoch, int64_t version, size_t max_entries,
+                             size_t max_bytes, gcs_cluster_view_t *v)
+{
+  memset(v, 0, sizeof(*v));
+  if (gcs_nodes_view_current(t, epoch, version))
+    return 0;
+  if (epoch != t->version0 || version < t->version0 || version > t->view_version)
+    return -1; /* a full view */
+  size_t nch = 0;
+  const gcs_node_t **ch = view_changed_since(t, version, &nch);
+  if (nch > max_entries) {
+    free(ch);
+    return -1;
+  }
+  rayc__cluster_view__init(&v->msg);
+  v->nodes = xcalloc(nch ? nch : 1, sizeof(*v->nodes));
+  v->ptrs = xcalloc(nch ? nch : 1, sizeof(*v->ptrs));
+  v->removed = xcalloc(nch ? nch : 1, sizeof(*v->removed));
+  v->msg.nodes = v->ptrs;
+  v->msg.removed = v->removed;
+  size_t used = GCS_VIEW_HEAD_MAX, k = 0;
+  while (k < nch && view_add_fitting(v, ch[k], max_bytes, &used))
+    k++;
+  /* each version belongs to one change of one node: every node left out changed after the last
+   * one sent, so the delta since that version brings it */
+  v->msg.version = k == nch ? t->view_version : k ? ch[k - 1]->view_changed : version;
+  free(ch);
+  if (k == 0) {
+    gcs_cluster_view_release(v);
+    return -1;
+  }
+  v->msg.epoch = t->version0;
+  v->msg.delta = 1;
+  v->msg.base_version = version;
+  return 1;
 }
 
 void gcs_cluster_view_release(gcs_cluster_view_t *v)

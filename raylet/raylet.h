@@ -343,6 +343,8 @@ void raylet_gcs_heartbeat_apply(raylet_t *r, const Rayc__ReportHeartbeatReply *r
 int raylet_hb_udp_start(raylet_t *r);
 int raylet_hb_udp_send(raylet_t *r, int64_t now, int64_t view_epoch, int64_t view_version);
 void raylet_hb_udp_fill(raylet_t *r, Rayc__ReportHeartbeatRequest *req);
+/* A gRPC heartbeat's reply named the newest datagram version the GCS answers (udp_version). */
+void raylet_hb_udp_gcs_version(raylet_t *r, int version);
 void raylet_hb_udp_stop(raylet_t *r);
 /* Freed resources the node had run out of: the next heartbeat goes within 100 ms, not a period. */
 void raylet_gcs_report_soon(raylet_t *r);
@@ -392,6 +394,8 @@ int raylet_metrics_start(raylet_t *r);
 int raylet_metrics_port(const raylet_t *r); /* 0: no endpoint */
 void raylet_metrics_cron(raylet_t *r);
 void raylet_metrics_stop(raylet_t *r);
+/* Sets the view gauge (rayc_raylet_view_nodes) when the view changed. */
+void raylet_metrics_view(raylet_t *r);
 
 /* raylet_local.c */
 int raylet_local_start(raylet_t *r);

@@ -120,6 +120,7 @@ static void gcs_heartbeat_done(void *arg, int status, const char *detail, Protob
     gcs_report_forget(r);
     log_warn("heartbeat to the GCS failed: %s (%s)", rayc_strerror(status), detail);
   } else {
+    raylet_hb_udp_gcs_version(r, ((Rayc__ReportHeartbeatReply *)resp)->udp_version);
     raylet_gcs_heartbeat_apply(r, (Rayc__ReportHeartbeatReply *)resp);
   }
   pb_free(resp);

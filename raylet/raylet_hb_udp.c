@@ -5,9 +5,12 @@
  * A heartbeat with nothing to report (`unchanged`) goes as one datagram to the GCS's host and port
  * number instead of a ReportHeartbeat call, so an idle node keeps no gRPC call going to the GCS and
  * its channel can close (raylet_gcs.c). The answer is applied as a ReportHeartbeatReply would be
- * (raylet_gcs_heartbeat_apply); one that says the view moved, or that the GCS wants a gRPC
- * heartbeat (it restarted and does not know this raylet's nonce), makes the next heartbeat a gRPC
- * call at once, which brings the view delta.
+ * (raylet_gcs_heartbeat_apply), with the view's delta it carries when the view moved (version 2):
+ * the node stays on UDP while other nodes join, leave or change. When it carries its delta's oldest
+ * part only (HB_UDP_F_VIEW_MORE), the next datagram goes at once. One that says the view is stale
+ * (a full view or a long delta is due), or that the GCS wants a gRPC heartbeat (it restarted and
+ * does not know this raylet's nonce), makes the next heartbeat a gRPC call at once, which brings
+ * the view.
  *
  * Only the answer to the last datagram sent is taken (same nonce and sequence number, a valid MAC).
  * When HBU_MISSES datagrams in a row went unanswered (UDP filtered, the GCS not listening on UDP),
@@ -36,8 +39,9 @@ typedef struct raylet_hb_udp {
   int misses;        /* datagrams in a row that were not answered before the next heartbeat */
   int64_t retry_ms;  /* in fallback to gRPC until then (monotonic); 0: not */
   int warned;        /* the fallback was logged as a warning once */
-  int grpc_next;     /* the next heartbeat goes over gRPC (the view moved, or the GCS asked) */
-  uint8_t buf[HB_UDP_MAX + 1];
+  int grpc_next;     /* the next heartbeat goes over gRPC (the view is stale, or the GCS asked) */
+  uint8_t version;   /* of the datagrams sent: what the GCS's last gRPC reply said it answers */
+  uint8_t buf[HB_UDP_DGRAM_MAX + 1];
 } raylet_hb_udp_t;
 
 static void hbu_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -45,6 +49,21 @@ static void hbu_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
   raylet_hb_udp_t *u = ((raylet_t *)h->data)->hbu;
   (void)suggested;
   *buf = uv_buf_init((char *)u->buf, sizeof(u->buf));
+}
+
+/* The view's delta a reply carries, NULL when none; one that does not unpack or check sends the next
+ * heartbeat to gRPC (the GCS would not send it: a bug, logged). */
+static Rayc__ClusterView *hbu_view(raylet_hb_udp_t *u, const hb_udp_msg_t *m)
+{
+  char why[200];
+  if (!(m->flags & HB_UDP_F_VIEW))
+    return NULL;
+  Rayc__ClusterView *v = hb_udp_view_unpack(m, why, sizeof(why));
+  if (!v) {
+    log_warn("a heartbeat datagram's cluster view is malformed (%s): asking over gRPC", why);
+    u->grpc_next = 1;
+  }
+  return v;
 }
 
 static void hbu_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags)
@@ -58,8 +77,8 @@ static void hbu_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
     return;
   /* only the answer to the datagram sent last, from whoever holds the token (the socket is connected
    * to the GCS's address, so nobody else's datagrams reach it either) */
-  if (hb_udp_decode(u->buf, (size_t)n, r->token, &m) < 0 || m.kind != HB_UDP_REPLY || m.nonce != u->nonce ||
-      m.seq != u->pending || u->pending == 0 || memcmp(m.node, r->node_id.b, ID_NODE_SIZE) != 0)
+  if (hb_udp_decode(u->buf, (size_t)n, r->token, &m) < 0 || m.kind != HB_UDP_REPLY || m.version != u->version ||
+      m.nonce != u->nonce || m.seq != u->pending || u->pending == 0 || memcmp(m.node, r->node_id.b, ID_NODE_SIZE) != 0)
     return;
   u->pending = 0;
   u->misses = 0;
@@ -71,11 +90,21 @@ static void hbu_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
   rep.report_wanted = (m.flags & HB_UDP_F_REPORT_WANTED) != 0;
   rep.job_seq = m.a;
   rep.pubsub_epoch = m.b;
+  rep.cluster_view = hbu_view(u, &m);
   raylet_gcs_heartbeat_apply(r, &rep);
-  if (u->grpc_next && !rep.unknown_node) {
-    r->last_heartbeat_ms = 0; /* now, over gRPC: its reply brings the view */
+  /* the rest of the delta: only when this part was applied (a gap asks for the full view instead) */
+  int more = (m.flags & HB_UDP_F_VIEW_MORE) && rep.cluster_view && r->view_version == rep.cluster_view->version;
+  pb_free(rep.cluster_view);
+  if ((u->grpc_next || more) && !rep.unknown_node) {
+    r->last_heartbeat_ms = 0; /* now: over gRPC its reply brings the view, over UDP the delta's rest */
     raylet_gcs_heartbeat(r);
   }
+}
+
+void raylet_hb_udp_gcs_version(raylet_t *r, int version)
+{
+  if (r->hbu)
+    r->hbu->version = version >= HB_UDP_VERSION ? HB_UDP_VERSION : HB_UDP_VERSION1;
 }
 
 int raylet_hb_udp_start(raylet_t *r)
@@ -99,6 +128,7 @@ int raylet_hb_udp_start(raylet_t *r)
     return 0;
   }
   raylet_hb_udp_t *u = xcalloc(1, sizeof(*u));
+  u->version = HB_UDP_VERSION1; /* until a gRPC heartbeat's reply says the GCS answers a newer one */
   if (getrandom(&u->nonce, sizeof(u->nonce), 0) != sizeof(u->nonce) || u->nonce == 0)
     u->nonce = ((uint64_t)wall_ms() << 20) ^ (uint64_t)getpid() ^ 1; /* unique per process, which is what it needs */
   uv_udp_init(&r->loop, &u->sock);
@@ -165,7 +195,12 @@ int raylet_hb_udp_send(raylet_t *r, int64_t now, int64_t view_epoch, int64_t vie
   raylet_hb_udp_t *u = r->hbu;
   if (!u || !hbu_usable(r, u, now))
     return 0;
-  hb_udp_msg_t m = {.kind = HB_UDP_REQUEST, .nonce = u->nonce, .seq = ++u->seq, .a = view_epoch, .b = view_version};
+  hb_udp_msg_t m = {.version = u->version,
+                    .kind = HB_UDP_REQUEST,
+                    .nonce = u->nonce,
+                    .seq = ++u->seq,
+                    .a = view_epoch,
+                    .b = view_version};
   memcpy(m.node, r->node_id.b, ID_NODE_SIZE);
   uint8_t out[HB_UDP_MAX];
   uv_buf_t b = uv_buf_init((char *)out, (unsigned)hb_udp_encode(&m, r->token, out));

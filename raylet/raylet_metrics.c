@@ -70,3 +70,13 @@ void raylet_metrics_cron(raylet_t *r)
               r->cfg.num_cpus);
   raylet_metrics_workers(r);
 }
+
+void raylet_metrics_view(raylet_t *r)
+{
+  if (!r->metrics)
+    return;
+  metrics_set(metrics_series0(metrics_family("rayc_raylet_view_nodes", METRICS_GAUGE,
+                                             "Nodes in this raylet's copy of the cluster view (spillback targets).",
+                                             NULL)),
+              r->nview);
+}

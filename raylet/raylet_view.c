@@ -87,6 +87,7 @@ void raylet_view_apply(raylet_t *r, const Rayc__ClusterView *v)
     view_upsert(r, v->nodes[i]);
   r->view_version = v->version;
   r->view_epoch = v->epoch;
+  raylet_metrics_view(r);
 }
 
 void raylet_view_wanted(raylet_t *r, int64_t now, int64_t *epoch, int64_t *version)

@@ -5,13 +5,17 @@
  * reconnects); a node whose raylet is stopped is declared dead although forged datagrams (wrong
  * token, made-up nonce) and replays of its own captured datagrams keep arriving for it; garbage
  * datagrams leave the GCS serving; and a raylet whose datagrams nobody answers falls back to gRPC
- * heartbeats and stays ALIVE. No timing is asserted: each wait is generous and only bounds a hang.
+ * heartbeats and stays ALIVE. Session 12: nodes that join and leave reach an idle raylet's view in
+ * the GCS's answers to its datagrams, without a TCP connection to the GCS; a change of more nodes
+ * than a datagram's delta takes (fake nodes registered at once) reaches it over gRPC. No timing is
+ * asserted: each wait is generous and only bounds a hang.
  */
 #include "itest.h"
 #include "itest_proc.h"
 #include "itest_sh.h"
 
 #include "common/hb_udp.h"
+#include "common/rpc.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -20,7 +24,9 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netpacket/packet.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -63,8 +69,8 @@ static void stop_node(const char *name)
 }
 
 /* The state ("ALIVE", "DEAD") of the node whose session dir is under name, "" when not listed; the
- * node's hex id into id (RAYC_NODE_ID_HEX_LEN) if not NULL. */
-static const char *node_state(const char *name, char *id)
+ * node's hex id into id (RAYC_NODE_ID_HEX_LEN) and its raylet's metrics port into port, if not NULL. */
+static const char *node_info(const char *name, char *id, int *port)
 {
   static char state[16];
   char *out = NULL;
@@ -86,10 +92,17 @@ static const char *node_state(const char *name, char *id)
     snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(n, "state")));
     if (id)
       snprintf(id, RAYC_NODE_ID_HEX_LEN, "%s", json_string_value(json_object_get(n, "node_id")));
+    if (port)
+      *port = (int)json_integer_value(json_object_get(n, "metrics_export_port"));
   }
   json_decref(nodes);
   free(out);
   return state;
+}
+
+static const char *node_state(const char *name, char *id)
+{
+  return node_info(name, id, NULL);
 }
 
 /* Waits (generously) until the node is in state; returns whether it got there. */
@@ -99,6 +112,18 @@ static int wait_state(const char *name, const char *want, double seconds)
     if (strcmp(node_state(name, NULL), want) == 0)
       return 1;
   return strcmp(node_state(name, NULL), want) == 0;
+}
+
+/* A metric's value (series exactly as exposed) in the /metrics page out (freed); 0 when absent. */
+static double metric_in(char *out, const char *series)
+{
+  double v = 0;
+  size_t n = strlen(series);
+  for (const char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+    if (strncmp(p, series, n) == 0 && p[n] == ' ')
+      v = strtod(p + n + 1, NULL);
+  free(out);
+  return v;
 }
 
 /* A GCS metric's value (series exactly as exposed) from its /metrics; 0 when absent. */
@@ -111,13 +136,27 @@ static double gcs_metric(const char *series)
                  "curl -sSf --max-time 10 http://$t/metrics",
                  it_build, it_temp);
   ck_assert_msg(rc == 0, "scraping the GCS (%d): %s", rc, out);
-  double v = 0;
-  size_t n = strlen(series);
-  for (const char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-    if (strncmp(p, series, n) == 0 && p[n] == ' ')
-      v = strtod(p + n + 1, NULL);
-  free(out);
-  return v;
+  return metric_in(out, series);
+}
+
+/* The number of nodes in the cluster view of the raylet whose metrics are on port (-1: none yet). */
+static double view_nodes(int port)
+{
+  char *out = NULL;
+  int rc = it_sh(&out, "curl -sSf --max-time 10 http://127.0.0.1:%d/metrics", port);
+  ck_assert_msg(rc == 0, "scraping a raylet (%d): %s", rc, out);
+  int set = strstr(out, "\nrayc_raylet_view_nodes ") != NULL;
+  double v = metric_in(out, "rayc_raylet_view_nodes");
+  return set ? v : -1;
+}
+
+/* Waits (generously) until the raylet's view holds want nodes; returns whether it got there. */
+static int wait_view(int port, double want, double seconds)
+{
+  for (double deadline = now_s() + seconds; now_s() < deadline; sleep_ms(200))
+    if (view_nodes(port) == want)
+      return 1;
+  return view_nodes(port) == want;
 }
 
 #define DGRAMS(result) "rayc_gcs_heartbeat_datagrams_total{Result=\"" result "\"}"
@@ -308,6 +347,182 @@ START_TEST(unanswered_udp_falls_back_to_grpc)
 }
 END_TEST
 
+/* Samples, every 20 ms until stopped, the most TCP connections a process held to the GCS port. */
+typedef struct conn_watch {
+  long pid;
+  atomic_int stop, most;
+  pthread_t thread;
+} conn_watch_t;
+
+static void *conn_watch_run(void *arg)
+{
+  conn_watch_t *w = arg;
+  while (!atomic_load(&w->stop)) {
+    int n = it_connections_to(w->pid, gcs_port);
+    if (n > atomic_load(&w->most))
+      atomic_store(&w->most, n);
+    sleep_ms(20);
+  }
+  return NULL;
+}
+
+static void conn_watch_start(conn_watch_t *w, long pid)
+{
+  w->pid = pid;
+  atomic_init(&w->stop, 0);
+  atomic_init(&w->most, 0);
+  ck_assert_int_eq(pthread_create(&w->thread, NULL, conn_watch_run, w), 0);
+}
+
+static int conn_watch_stop(conn_watch_t *w)
+{
+  atomic_store(&w->stop, 1);
+  pthread_join(w->thread, NULL);
+  return atomic_load(&w->most);
+}
+
+/* Joins (or, with stop, stops) nodes name1..nameN at once; returns when all are done. */
+static void nodes_at_once(const char *name, int n, int stop)
+{
+  char *out = NULL;
+  int rc = it_sh(&out,
+                 "for i in $(seq %d); do d=%s/%s$i; ( if [ %d = 1 ]; then %s/bin/rayc stop --temp-dir $d; else "
+                 "mkdir -p $d && %s/bin/rayc start --address %s --temp-dir $d --num-cpus 1 --object-store-memory 80M "
+                 "--token-file %s/cluster_token; fi ) >$d.out 2>&1 & done; wait; "
+                 "for i in $(seq %d); do [ %d = 1 ] || [ -f %s/%s$i/session_latest/pids/raylet.pid ] || { cat %s/%s$i.out; "
+                 "exit 1; }; done",
+                 n, it_temp, name, stop, it_build, it_build, it_address, it_temp, n, stop, it_temp, name, it_temp, name);
+  ck_assert_msg(rc == 0, "nodes %s1..%d did not %s:\n%s", name, n, stop ? "stop" : "join", out);
+  free(out);
+}
+
+/* An idle raylet (its GCS channel closed) learns of nodes that join and leave, several at once, from
+ * the GCS's answers to its heartbeat datagrams: its view (rayc_raylet_view_nodes) follows them while
+ * it opens no TCP connection to the GCS port, and the GCS counts datagrams answered with the view.
+ * (Session 11's GCS answered `view_stale` and the raylet made a gRPC heartbeat for each change.) */
+START_TEST(joins_reach_idle_raylets_over_udp)
+{
+  long pid = join_node("watch", "RAYC_GCS_IDLE_CLOSE_MS=1000");
+  int port = 0;
+  ck_assert(wait_state("watch", "ALIVE", 60));
+  node_info("watch", NULL, &port);
+  ck_assert_int_gt(port, 0);
+  double deadline = now_s() + 60;
+  while (it_connections_to(pid, gcs_port) > 0 && now_s() < deadline)
+    sleep_ms(250);
+  ck_assert_msg(it_connections_to(pid, gcs_port) == 0, "the idle raylet still holds a connection to the GCS");
+  double before = view_nodes(port), view0 = gcs_metric(DGRAMS("view"));
+  ck_assert_double_gt(before, 0);
+  conn_watch_t w;
+  conn_watch_start(&w, pid);
+  nodes_at_once("join", 4, 0);
+  int joined = wait_view(port, before + 4, 60);
+  sleep_ms(2500); /* a gRPC heartbeat's connection would stay open 1 s (RAYC_GCS_IDLE_CLOSE_MS) */
+  int most = conn_watch_stop(&w);
+  ck_assert_msg(joined, "the idle raylet's view holds %g nodes, not %g", view_nodes(port), before + 4);
+  ck_assert_msg(most == 0, "the idle raylet opened %d connection(s) to the GCS while nodes joined", most);
+  ck_assert_msg(gcs_metric(DGRAMS("view")) > view0, "no datagram was answered with the view");
+
+  conn_watch_start(&w, pid);
+  nodes_at_once("join", 4, 1);
+  int left = wait_view(port, before, 60);
+  sleep_ms(2500);
+  most = conn_watch_stop(&w);
+  ck_assert_msg(left, "the idle raylet's view holds %g nodes, not %g", view_nodes(port), before);
+  ck_assert_msg(most == 0, "the idle raylet opened %d connection(s) to the GCS while nodes left", most);
+  stop_node("watch");
+}
+END_TEST
+
+/* Made-up nodes registered from this process (nobody behind their ports): alive while fake_beat
+ * keeps them so, dead at the heartbeat timeout after. */
+enum { FAKE_NODES = 20 };
+typedef struct fake_nodes {
+  rpc_client_t *client;
+  rpc_channel_t *ch;
+  uint8_t id[FAKE_NODES][ID_NODE_SIZE];
+} fake_nodes_t;
+
+static void fake_call(fake_nodes_t *f, const char *method, ProtobufCMessage *req)
+{
+  ProtobufCMessage *resp = NULL;
+  char *detail = NULL;
+  int rc = rpc_call_sync(f->ch, &rayc__node_info_gcs_service__descriptor, method, req, 10000, &resp, &detail);
+  ck_assert_msg(rc == 0, "%s: %s", method, detail ? detail : "");
+  pb_free(resp);
+  free(detail);
+}
+
+static void fake_register(fake_nodes_t *f)
+{
+  char *token = read_token();
+  rpc_client_opts_t opts = {.token = token};
+  f->client = rpc_client_create(&opts);
+  free(token);
+  ck_assert_ptr_nonnull(f->client);
+  f->ch = rpc_channel_get(f->client, it_address);
+  Rayc__ResourceEntry cpu = RAYC__RESOURCE_ENTRY__INIT, *cpup = &cpu;
+  cpu.name = (char *)"CPU";
+  cpu.amount = 1;
+  for (int i = 0; i < FAKE_NODES; i++) {
+    id_random(f->id[i], ID_NODE_SIZE);
+    Rayc__NodeInfo node = RAYC__NODE_INFO__INIT;
+    node.node_id = pb_bytes(f->id[i], ID_NODE_SIZE);
+    node.ip = (char *)"127.0.0.1";
+    node.raylet_port = node.object_manager_port = 1;
+    node.hostname = (char *)"fake";
+    node.resources_total = node.resources_available = &cpup;
+    node.n_resources_total = node.n_resources_available = 1;
+    Rayc__RegisterNodeRequest req = RAYC__REGISTER_NODE_REQUEST__INIT;
+    req.node = &node;
+    fake_call(f, "RegisterNode", &req.base);
+  }
+}
+
+/* One heartbeat of each made-up node (a full report: nothing else changes). */
+static void fake_beat(fake_nodes_t *f)
+{
+  Rayc__ResourceEntry cpu = RAYC__RESOURCE_ENTRY__INIT, *cpup = &cpu;
+  cpu.name = (char *)"CPU";
+  cpu.amount = 1;
+  for (int i = 0; i < FAKE_NODES; i++) {
+    Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+    hb.node_id = pb_bytes(f->id[i], ID_NODE_SIZE);
+    hb.resources_available = &cpup;
+    hb.n_resources_available = 1;
+    fake_call(f, "ReportHeartbeat", &hb.base);
+  }
+}
+
+/* More nodes change at once than a datagram's delta may carry (20 made-up nodes registered, then
+ * dead at the heartbeat timeout): the GCS answers the idle raylet `view_stale`, and its view still
+ * converges, through a gRPC heartbeat, both ways. */
+START_TEST(long_view_change_converges_over_grpc)
+{
+  join_node("gap", "RAYC_GCS_IDLE_CLOSE_MS=1000");
+  int port = 0;
+  ck_assert(wait_state("gap", "ALIVE", 60));
+  node_info("gap", NULL, &port);
+  for (double deadline = now_s() + 60; view_nodes(port) <= 0 && now_s() < deadline;)
+    sleep_ms(200); /* its first view */
+  double before = view_nodes(port), stale0 = gcs_metric(DGRAMS("view_stale"));
+  ck_assert_double_gt(before, 0);
+  fake_nodes_t f;
+  fake_register(&f);
+  int joined = 0;
+  for (double deadline = now_s() + 60; !joined && now_s() < deadline; sleep_ms(200)) {
+    fake_beat(&f);
+    joined = view_nodes(port) == before + FAKE_NODES;
+  }
+  rpc_client_destroy(f.client);
+  ck_assert_msg(joined, "the raylet's view holds %g nodes, not %g", view_nodes(port), before + FAKE_NODES);
+  ck_assert_msg(gcs_metric(DGRAMS("view_stale")) > stale0, "no datagram was answered view_stale");
+  ck_assert_msg(wait_view(port, before, 90), "the dead nodes stay in the raylet's view (%g, not %g)", view_nodes(port),
+                before);
+  stop_node("gap");
+}
+END_TEST
+
 int main(void)
 {
   /* the GCS: a node silent for 4 s is DEAD (heartbeats are what keep an idle node ALIVE) */
@@ -326,13 +541,16 @@ int main(void)
   tcase_add_test(tc, stopped_node_dies_despite_forged_datagrams);
   tcase_add_test(tc, garbage_leaves_gcs_serving);
   tcase_add_test(tc, unanswered_udp_falls_back_to_grpc);
+  tcase_add_test(tc, joins_reach_idle_raylets_over_udp);
+  tcase_add_test(tc, long_view_change_converges_over_grpc);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  const char *names[] = {"idle", "stopped", "filtered"}; /* also those a failed test left running */
-  for (int i = 0; i < 3; i++) {
+  const char *names[] = {"idle", "stopped", "filtered", "watch", "gap",
+                         "join1", "join2", "join3", "join4"}; /* also those a failed test left running */
+  for (int i = 0; i < 9; i++) {
     char *cmd = xasprintf("[ -d %s/%s ] && %s/bin/rayc stop --temp-dir %s/%s >/dev/null 2>&1; true", it_temp,
                           names[i], it_build, it_temp, names[i]);
     it_run(cmd);

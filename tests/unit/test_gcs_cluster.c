@@ -158,6 +158,113 @@ START_TEST(cluster_view_versions)
 }
 END_TEST
 
+/* Applies a delta to a raylet's copy of the view as raylet_view_apply does: a list of node ids with
+ * the CPU each has free (removed ones gone). */
+typedef struct seen_view {
+  uint8_t id[8][ID_NODE_SIZE];
+  double cpu[8];
+  int n;
+  int64_t version;
+} seen_view_t;
+
+static void seen_apply(seen_view_t *s, const Rayc__ClusterView *v)
+{
+  ck_assert(v->delta);
+  ck_assert_int_eq(v->base_version, s->version);
+  for (size_t i = 0; i < v->n_removed; i++)
+    for (int k = 0; k < s->n; k++)
+      if (memcmp(s->id[k], v->removed[i].data, ID_NODE_SIZE) == 0) {
+        memcpy(s->id[k], s->id[--s->n], ID_NODE_SIZE);
+        s->cpu[k] = s->cpu[s->n];
+      }
+  for (size_t i = 0; i < v->n_nodes; i++) {
+    int k = 0;
+    while (k < s->n && memcmp(s->id[k], v->nodes[i]->node_id.data, ID_NODE_SIZE) != 0)
+      k++;
+    if (k == s->n)
+      memcpy(s->id[s->n++], v->nodes[i]->node_id.data, ID_NODE_SIZE);
+    s->cpu[k] = v->nodes[i]->resources_available[0]->amount;
+  }
+  s->version = v->version;
+}
+
+/* Takes deltas of at most max_bytes until the view is current; returns how many it took. */
+static int seen_catch_up(gcs_nodes_t *nodes, seen_view_t *s, size_t max_bytes)
+{
+  int parts = 0;
+  gcs_cluster_view_t v;
+  while (gcs_nodes_view_since_max(nodes, 5000, s->version, 16, max_bytes, &v) == 1) {
+    ck_assert_uint_le(protobuf_c_message_get_packed_size(&v.msg.base), max_bytes);
+    ck_assert_int_le(v.msg.version, nodes->view_version);
+    seen_apply(s, &v.msg);
+    gcs_cluster_view_release(&v);
+    ck_assert_int_lt(++parts, 100);
+  }
+  ck_assert(gcs_nodes_view_current(nodes, 5000, s->version));
+  return parts;
+}
+
+/* A raylet's view brought up to date with deltas of a bounded size (a heartbeat datagram's): the
+ * oldest changes first, each part a version the next delta starts from, and the end the same as the
+ * full view, also when a node changed again after the part that carried it, and when one died. A
+ * full view, too many changes or too few bytes for one entry say -1. */
+START_TEST(view_delta_within_bytes)
+{
+  gcs_nodes_t nodes;
+  gcs_nodes_init(&nodes, store, 0, 5000);
+  test_node_t t[6];
+  for (int i = 0; i < 6; i++) {
+    test_node_make(&t[i], 1 + i, "z");
+    gcs_nodes_register(&nodes, &t[i].info, 0, NULL);
+  }
+  seen_view_t seen = {.version = 5000};
+  gcs_cluster_view_t v;
+  ck_assert_int_eq(gcs_nodes_view_since_max(&nodes, 5000, 5000, 16, 10000, &v), 1);
+  ck_assert_uint_eq(v.msg.n_nodes, 6);
+  ck_assert_int_eq(v.msg.version, 5006);
+  size_t six = protobuf_c_message_get_packed_size(&v.msg.base);
+  gcs_cluster_view_release(&v);
+  ck_assert_int_eq(gcs_nodes_view_since_max(&nodes, 5000, 5005, 16, 10000, &v), 1);
+  ck_assert_uint_eq(v.msg.n_nodes, 1);
+  size_t one = (six - protobuf_c_message_get_packed_size(&v.msg.base)) / 5; /* bytes of one node's entry */
+  gcs_cluster_view_release(&v);
+  ck_assert_int_eq(seen_catch_up(&nodes, &seen, GCS_VIEW_HEAD_MAX + 2 * one + 4), 3); /* two nodes a part */
+  ck_assert_int_eq(seen.n, 6);
+  /* node 0 changes, then node 1 dies, node 0 changes again: two entries since 5006 */
+  Rayc__ReportHeartbeatRequest hb = RAYC__REPORT_HEARTBEAT_REQUEST__INIT;
+  Rayc__ResourceEntry used = RAYC__RESOURCE_ENTRY__INIT, *uv[1] = {&used};
+  used.name = (char *)"CPU";
+  hb.node_id = pb_bytes(t[0].id.b, ID_NODE_SIZE);
+  hb.n_resources_available = 1;
+  hb.resources_available = uv;
+  used.amount = 0.5;
+  gcs_nodes_heartbeat(&nodes, &hb, 1, NULL);
+  int64_t mid = nodes.view_version;
+  gcs_nodes_mark_dead(&nodes, nodes.v[1], "test");
+  used.amount = 0.25;
+  gcs_nodes_heartbeat(&nodes, &hb, 2, NULL);
+  ck_assert_int_eq(gcs_nodes_view_since_max(&nodes, 5000, seen.version, 16, 10000, &v), 1);
+  ck_assert_uint_eq(v.msg.n_nodes + v.msg.n_removed, 2);
+  gcs_cluster_view_release(&v);
+  ck_assert_int_eq(seen_catch_up(&nodes, &seen, GCS_VIEW_HEAD_MAX + one + 4), 2); /* the death, then node 0 */
+  ck_assert_int_eq(seen.n, 5);
+  for (int k = 0; k < seen.n; k++) {
+    ck_assert(memcmp(seen.id[k], t[1].id.b, ID_NODE_SIZE) != 0);
+    if (memcmp(seen.id[k], t[0].id.b, ID_NODE_SIZE) == 0)
+      ck_assert(seen.cpu[k] == 0.25);
+  }
+  /* what goes over gRPC instead */
+  ck_assert_int_eq(gcs_nodes_view_since_max(&nodes, 5000, seen.version, 16, 10000, &v), 0);
+  ck_assert_int_eq(gcs_nodes_view_since_max(&nodes, 0, 0, 16, 10000, &v), -1);          /* none held */
+  ck_assert_int_eq(gcs_nodes_view_since_max(&nodes, 4999, mid, 16, 10000, &v), -1);     /* another epoch */
+  ck_assert_int_eq(gcs_nodes_view_since_max(&nodes, 5000, nodes.view_version + 1, 16, 10000, &v), -1);
+  ck_assert_int_eq(gcs_nodes_view_since_max(&nodes, 5000, 5000, 5, 10000, &v), -1);     /* 6 changed */
+  ck_assert_int_eq(gcs_nodes_view_since_max(&nodes, 5000, 5000, 16, GCS_VIEW_HEAD_MAX + one - 1, &v), -1);
+  ck_assert_ptr_null(v.nodes);
+  gcs_nodes_release(&nodes);
+}
+END_TEST
+
 START_TEST(tables_publish_changes)
 {
   gcs_nodes_t nodes;
@@ -320,6 +427,7 @@ static Suite *gcs_cluster_suite(void)
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, labels_are_kept_and_checked);
   tcase_add_test(tc, cluster_view_versions);
+  tcase_add_test(tc, view_delta_within_bytes);
   tcase_add_test(tc, tables_publish_changes);
   tcase_add_test(tc, node_death_ends_jobs_and_workers);
   tcase_add_test(tc, workers_register_fail_reload);
