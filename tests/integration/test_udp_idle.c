@@ -32,19 +32,6 @@
 
 static int gcs_port;
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* Starts node `name` joined to the head with extra environment; returns its raylet's pid. */
 static long join_node(const char *name, const char *env)
 {
@@ -108,7 +95,7 @@ static const char *node_state(const char *name, char *id)
 /* Waits (generously) until the node is in state; returns whether it got there. */
 static int wait_state(const char *name, const char *want, double seconds)
 {
-  for (double deadline = now_s() + seconds; now_s() < deadline; sleep_ms(500))
+  for (double deadline = it_now_s() + seconds; it_now_s() < deadline; it_sleep_ms(500))
     if (strcmp(node_state(name, NULL), want) == 0)
       return 1;
   return strcmp(node_state(name, NULL), want) == 0;
@@ -153,7 +140,7 @@ static double view_nodes(int port)
 /* Waits (generously) until the raylet's view holds want nodes; returns whether it got there. */
 static int wait_view(int port, double want, double seconds)
 {
-  for (double deadline = now_s() + seconds; now_s() < deadline; sleep_ms(200))
+  for (double deadline = it_now_s() + seconds; it_now_s() < deadline; it_sleep_ms(200))
     if (view_nodes(port) == want)
       return 1;
   return view_nodes(port) == want;
@@ -190,14 +177,14 @@ START_TEST(idle_node_holds_no_connection)
 {
   long pid = join_node("idle", "RAYC_GCS_IDLE_CLOSE_MS=1000");
   ck_assert(wait_state("idle", "ALIVE", 60));
-  double deadline = now_s() + 60;
-  while (it_connections_to(pid, gcs_port) > 0 && now_s() < deadline)
-    sleep_ms(250);
+  double deadline = it_now_s() + 60;
+  while (it_connections_to(pid, gcs_port) > 0 && it_now_s() < deadline)
+    it_sleep_ms(250);
   ck_assert_msg(it_connections_to(pid, gcs_port) == 0, "the idle raylet still holds a connection to the GCS");
   double ok0 = gcs_metric(DGRAMS("ok"));
   for (int i = 0; i < 40; i++) { /* 10 s: more than twice the heartbeat timeout */
     ck_assert_msg(it_connections_to(pid, gcs_port) == 0, "the idle raylet reconnected to the GCS");
-    sleep_ms(250);
+    it_sleep_ms(250);
   }
   ck_assert_str_eq(node_state("idle", NULL), "ALIVE");
   ck_assert_msg(gcs_metric(DGRAMS("ok")) > ok0, "no heartbeat datagram was accepted while the node idled");
@@ -235,7 +222,7 @@ static int capture(uint8_t (*got)[HB_UDP_MAX], int max, double seconds)
   bind(fd, (struct sockaddr *)&lo, sizeof(lo));
   int n = 0;
   uint8_t pkt[2048];
-  for (double deadline = now_s() + seconds; n < max && now_s() < deadline;) {
+  for (double deadline = it_now_s() + seconds; n < max && it_now_s() < deadline;) {
     ssize_t len = recv(fd, pkt, sizeof(pkt), 0);
     if (len < 28 || (pkt[0] >> 4) != 4 || pkt[9] != IPPROTO_UDP)
       continue;
@@ -269,7 +256,7 @@ START_TEST(stopped_node_dies_despite_forged_datagrams)
   ck_assert_int_eq(kill((pid_t)pid, SIGSTOP), 0);
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   int dead = 0;
-  for (double deadline = now_s() + 90; !dead && now_s() < deadline;) {
+  for (double deadline = it_now_s() + 90; !dead && it_now_s() < deadline;) {
     for (int i = 0; i < 10; i++) {
       uint8_t buf[HB_UDP_MAX];
       m.seq++;
@@ -277,7 +264,7 @@ START_TEST(stopped_node_dies_despite_forged_datagrams)
       send_to_gcs(fd, buf, hb_udp_encode(&m, token, buf));           /* a nonce the GCS never got */
       for (int k = 0; k < ncap; k++)
         send_to_gcs(fd, captured[k], HB_UDP_MAX); /* replayed */
-      sleep_ms(100);
+      it_sleep_ms(100);
     }
     dead = strcmp(node_state("stopped", NULL), "DEAD") == 0;
   }
@@ -309,7 +296,7 @@ START_TEST(garbage_leaves_gcs_serving)
     send_to_gcs(fd, buf, len);
   }
   close(fd);
-  sleep_ms(1000);
+  it_sleep_ms(1000);
   double refused = gcs_metric(DGRAMS("size")) + gcs_metric(DGRAMS("format")) + gcs_metric(DGRAMS("mac"));
   ck_assert_msg(refused > refused0, "garbage datagrams were not counted as refused");
   ck_assert_msg(gcs_metric(DGRAMS("ok")) > 0, "no heartbeat datagram accepted");
@@ -339,7 +326,7 @@ START_TEST(unanswered_udp_falls_back_to_grpc)
   char cmd[1200];
   snprintf(cmd, sizeof(cmd), "for i in $(seq 120); do grep -q 'heartbeats go over gRPC' %s/filtered/session_latest/logs/raylet.log && exit 0; sleep 0.5; done; exit 1", it_temp);
   ck_assert_msg(it_run(cmd) == 0, "the raylet did not fall back to gRPC heartbeats");
-  sleep_ms(10000); /* more than twice the heartbeat timeout */
+  it_sleep_ms(10000); /* more than twice the heartbeat timeout */
   ck_assert_str_eq(node_state("filtered", NULL), "ALIVE");
   free(out);
   close(sink);
@@ -361,7 +348,7 @@ static void *conn_watch_run(void *arg)
     int n = it_connections_to(w->pid, gcs_port);
     if (n > atomic_load(&w->most))
       atomic_store(&w->most, n);
-    sleep_ms(20);
+    it_sleep_ms(20);
   }
   return NULL;
 }
@@ -407,9 +394,9 @@ START_TEST(joins_reach_idle_raylets_over_udp)
   ck_assert(wait_state("watch", "ALIVE", 60));
   node_info("watch", NULL, &port);
   ck_assert_int_gt(port, 0);
-  double deadline = now_s() + 60;
-  while (it_connections_to(pid, gcs_port) > 0 && now_s() < deadline)
-    sleep_ms(250);
+  double deadline = it_now_s() + 60;
+  while (it_connections_to(pid, gcs_port) > 0 && it_now_s() < deadline)
+    it_sleep_ms(250);
   ck_assert_msg(it_connections_to(pid, gcs_port) == 0, "the idle raylet still holds a connection to the GCS");
   double before = view_nodes(port), view0 = gcs_metric(DGRAMS("view"));
   ck_assert_double_gt(before, 0);
@@ -417,7 +404,7 @@ START_TEST(joins_reach_idle_raylets_over_udp)
   conn_watch_start(&w, pid);
   nodes_at_once("join", 4, 0);
   int joined = wait_view(port, before + 4, 60);
-  sleep_ms(2500); /* a gRPC heartbeat's connection would stay open 1 s (RAYC_GCS_IDLE_CLOSE_MS) */
+  it_sleep_ms(2500); /* a gRPC heartbeat's connection would stay open 1 s (RAYC_GCS_IDLE_CLOSE_MS) */
   int most = conn_watch_stop(&w);
   ck_assert_msg(joined, "the idle raylet's view holds %g nodes, not %g", view_nodes(port), before + 4);
   ck_assert_msg(most == 0, "the idle raylet opened %d connection(s) to the GCS while nodes joined", most);
@@ -426,7 +413,7 @@ START_TEST(joins_reach_idle_raylets_over_udp)
   conn_watch_start(&w, pid);
   nodes_at_once("join", 4, 1);
   int left = wait_view(port, before, 60);
-  sleep_ms(2500);
+  it_sleep_ms(2500);
   most = conn_watch_stop(&w);
   ck_assert_msg(left, "the idle raylet's view holds %g nodes, not %g", view_nodes(port), before);
   ck_assert_msg(most == 0, "the idle raylet opened %d connection(s) to the GCS while nodes left", most);
@@ -503,14 +490,14 @@ START_TEST(long_view_change_converges_over_grpc)
   int port = 0;
   ck_assert(wait_state("gap", "ALIVE", 60));
   node_info("gap", NULL, &port);
-  for (double deadline = now_s() + 60; view_nodes(port) <= 0 && now_s() < deadline;)
-    sleep_ms(200); /* its first view */
+  for (double deadline = it_now_s() + 60; view_nodes(port) <= 0 && it_now_s() < deadline;)
+    it_sleep_ms(200); /* its first view */
   double before = view_nodes(port), stale0 = gcs_metric(DGRAMS("view_stale"));
   ck_assert_double_gt(before, 0);
   fake_nodes_t f;
   fake_register(&f);
   int joined = 0;
-  for (double deadline = now_s() + 60; !joined && now_s() < deadline; sleep_ms(200)) {
+  for (double deadline = it_now_s() + 60; !joined && it_now_s() < deadline; it_sleep_ms(200)) {
     fake_beat(&f);
     joined = view_nodes(port) == before + FAKE_NODES;
   }
