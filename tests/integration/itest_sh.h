@@ -62,4 +62,16 @@ static inline int it_sh_until(char **out, const char *needle, int tries, const c
   return 0;
 }
 
+/* The value of `series` (exactly as exposed, labels included) in a Prometheus text page; 0 when
+ * absent. */
+static inline double it_metric_value(const char *page, const char *series)
+{
+  double v = 0;
+  size_t n = strlen(series);
+  for (const char *p = page; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+    if (strncmp(p, series, n) == 0 && p[n] == ' ')
+      v = strtod(p + n + 1, NULL);
+  return v;
+}
+
 #endif

@@ -43,11 +43,7 @@ static double gcs_sample(const char *series)
   char *out = NULL;
   int rc = it_sh(&out, "curl -sSf --max-time 10 http://%s/metrics", gcs_target);
   ck_assert_msg(rc == 0, "scraping %s (%d): %s", gcs_target, rc, out);
-  double v = 0;
-  size_t n = strlen(series);
-  for (const char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-    if (strncmp(p, series, n) == 0 && p[n] == ' ')
-      v = strtod(p + n + 1, NULL);
+  double v = it_metric_value(out, series);
   free(out);
   return v;
 }

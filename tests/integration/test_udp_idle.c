@@ -104,11 +104,7 @@ static int wait_state(const char *name, const char *want, double seconds)
 /* A metric's value (series exactly as exposed) in the /metrics page out (freed); 0 when absent. */
 static double metric_in(char *out, const char *series)
 {
-  double v = 0;
-  size_t n = strlen(series);
-  for (const char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-    if (strncmp(p, series, n) == 0 && p[n] == ' ')
-      v = strtod(p + n + 1, NULL);
+  double v = it_metric_value(out, series);
   free(out);
   return v;
 }
