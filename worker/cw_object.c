@@ -162,6 +162,8 @@ static void cw_free_remote(cw_t *cw, cw_object_t *o)
 
 static void cw_obj_free(cw_t *cw, cw_object_t *o)
 {
+  if (o->wait_mark) /* freed while pending: rayc_wait's memo must not answer for its id any more */
+    cw_memo_cut(cw, o);
   hmap_del(&cw->objects, o->id.b, ID_OBJECT_SIZE);
   if (cw->streams) /* a generator: the items nobody took go with it */
     cw_stream_forget(cw, &o->id);
