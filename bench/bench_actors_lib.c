@@ -74,3 +74,15 @@ static int BenchClient_fire(rayc_task_ctx *ctx, void *self, const rayc_buf *args
   return rayc_return_copy(ctx, 0, &count, sizeof(count));
 }
 RAYC_METHOD(BenchClient, fire)
+
+/* BenchActor.pushes() -> {calls, tasks} (2 int64s): the PushTask/PushTasks calls this actor's worker
+ * received and the calls they carried (rayc_worker_push_counts), for calls per push. */
+static int BenchActor_pushes(rayc_task_ctx *ctx, void *self, const rayc_buf *args, size_t nargs, size_t nrets)
+{
+  (void)self, (void)args, (void)nargs, (void)nrets;
+  uint64_t v[2] = {0, 0};
+  rayc_worker_push_counts(&v[0], &v[1]);
+  int64_t out[2] = {(int64_t)v[0], (int64_t)v[1]};
+  return rayc_return_copy(ctx, 0, out, sizeof(out));
+}
+RAYC_METHOD(BenchActor, pushes)

@@ -213,6 +213,9 @@ typedef struct rpc_client_opts {
   int no_bdp_probe;     /* 1: no HTTP/2 BDP probes (see rpc_server_opts_t; the raylet's client) */
   int idle_close_ms;    /* > 0: a channel with no call for this long closes its connection (gRPC's client
                          * idle timeout); the next call opens a new one. 0: gRPC's default (30 min) */
+  int poll_when_busy;   /* 1: the client thread waits in gRPC only while async calls are in flight, and
+                         * otherwise sleeps on a condition variable (for a process whose server thread
+                         * polls: see rpc_client.c "Polling only while busy"). 0: it always waits in gRPC */
 } rpc_client_opts_t;
 
 /* status: 0 or a negative RAYC_E* code; detail: the peer's or the transport's text (borrowed for

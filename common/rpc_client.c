@@ -7,6 +7,15 @@
  * their own (pooled per client) on the calling thread: no hand-off, usable from a loop thread, and
  * a client used only for sync calls has no thread at all (a second poller would steal the socket's
  * wake-ups and add a thread hop to every sync call; measured ~20 us).
+ *
+ * Polling only while busy (rpc_client_opts_t.poll_when_busy, a worker's client): under gRPC's
+ * epoll1 engine every thread waiting in cq_next takes turns as the process's one poller, whatever
+ * queue it waits on. A worker's server thread polls for its calls; once the worker has made one
+ * async call (its task events report, once a second), an idle client thread waiting in cq_next
+ * took the poller role too and read most incoming PushTasks itself, then woke the server thread
+ * to handle them: a third wake-up per batch (docs/PERFORMANCE.md, "1:n actor calls"). So such a
+ * client thread waits on idle_cv while no async call is in flight, and clt_track wakes it for the
+ * first one.
  */
 
 #include "common/rpc.h"
@@ -129,6 +138,9 @@ struct rpc_client {
   grpc_channel *kick_ch;   /* a lame channel, and on it one call bound to cq: its empty batches */
   grpc_call *kick_call;    /* complete at once with kick_tag, which makes cq_next return */
   int kick_tag;
+  _Atomic int poll_when_busy; /* rpc_client_opts_t.poll_when_busy (mu to clear: rpc_client_poll) */
+  int idle_waiting;         /* mu: the client thread waits on idle_cv */
+  pthread_cond_t idle_cv;   /* mu: the first async call is in flight, or closing */
 };
 
 enum clt_lend {
@@ -370,10 +382,24 @@ static void clt_park_locked(rpc_client_t *c)
   }
 }
 
+/* Client thread of a poll_when_busy client: sleeps while nothing is in flight (see the top). */
+static void clt_idle_wait(rpc_client_t *c)
+{
+  pthread_mutex_lock(&c->mu);
+  while (c->poll_when_busy && c->ninflight == 0 && !atomic_load(&c->closing) && c->lend == LEND_NONE) {
+    c->idle_waiting = 1;
+    pthread_cond_wait(&c->idle_cv, &c->mu);
+    c->idle_waiting = 0;
+  }
+  pthread_mutex_unlock(&c->mu);
+}
+
 static void *clt_main(void *arg)
 {
   rpc_client_t *c = arg;
   for (;;) {
+    if (c->poll_when_busy)
+      clt_idle_wait(c);
     if (atomic_load_explicit(&c->lend, memory_order_relaxed) != LEND_NONE) { /* never lent: no lock taken */
       pthread_mutex_lock(&c->mu);
       clt_park_locked(c);
@@ -394,6 +420,8 @@ rpc_client_t *rpc_client_create(const rpc_client_opts_t *opts)
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->helper_cv, NULL);
   pthread_cond_init(&c->lend_cv, NULL);
+  pthread_cond_init(&c->idle_cv, NULL);
+  c->poll_when_busy = opts ? opts->poll_when_busy : 0;
   c->inflight.next = c->inflight.prev = &c->inflight;
   c->no_bdp = opts ? opts->no_bdp_probe : 0;
   c->idle_close_ms = opts ? opts->idle_close_ms : 0;
@@ -425,6 +453,7 @@ fail:
   free(c->token);
   pthread_cond_destroy(&c->helper_cv);
   pthread_cond_destroy(&c->lend_cv);
+  pthread_cond_destroy(&c->idle_cv);
   pthread_mutex_destroy(&c->mu);
   free(c);
   return NULL;
@@ -472,6 +501,8 @@ int rpc_client_poll(rpc_client_t *c)
 {
   pthread_mutex_lock(&c->mu);
   int err = atomic_load(&c->closing) ? RAYC_ECANCELLED : clt_thread_locked(c);
+  c->poll_when_busy = 0; /* the process's one poller: it waits in gRPC always */
+  pthread_cond_signal(&c->idle_cv);
   if (!err && !c->helper_started) {
     c->poll_cq = grpc_completion_queue_create_for_next(NULL);
     if (pthread_create(&c->helper, NULL, clt_helper_main, c) == 0) {
@@ -607,6 +638,7 @@ static void clt_cancel_all(rpc_client_t *c)
   if (c->lend == LEND_ACTIVE)
     clt_kick_locked(c); /* the borrower returns, sees closing and lets go; the client thread drains */
   pthread_cond_broadcast(&c->lend_cv);
+  pthread_cond_signal(&c->idle_cv);
   pthread_mutex_unlock(&c->mu);
 }
 
@@ -660,6 +692,7 @@ void rpc_client_destroy(rpc_client_t *c)
   free(c->token);
   pthread_cond_destroy(&c->helper_cv);
   pthread_cond_destroy(&c->lend_cv);
+  pthread_cond_destroy(&c->idle_cv);
   pthread_mutex_destroy(&c->mu);
   free(c);
 }
@@ -804,6 +837,8 @@ static int clt_track(rpc_client_t *c, const struct rpc_ccall *init, struct rpc_c
     cc->ch->ncalls++;
     if (++c->ninflight == RPC_HELPER_BUSY && c->helper_started)
       pthread_cond_signal(&c->helper_cv);
+    if (c->idle_waiting)
+      pthread_cond_signal(&c->idle_cv);
     cc->next = c->inflight.next;
     cc->prev = &c->inflight;
     c->inflight.next->prev = cc;

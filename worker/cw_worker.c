@@ -133,7 +133,8 @@ static int worker_start(cw_t *cw, worker_config_t *c)
   snprintf(cw->node_ip, sizeof(cw->node_ip), "%s", c->node_ip);
   cw->code_path = xstrdup(c->code_path);
   cw->gcs_reconnect_timeout_ms = c->gcs_reconnect_timeout_ms;
-  rpc_client_opts_t copts = {.loop = NULL, .token = cw->token, .tls = &cw->tls};
+  /* the server thread polls; the client thread only while it has calls in flight (rpc_client.c) */
+  rpc_client_opts_t copts = {.loop = NULL, .token = cw->token, .tls = &cw->tls, .poll_when_busy = 1};
   cw->client = rpc_client_create(&copts);
   int rc = cw->client ? cw_worker_serve(cw) : RAYC_EINTERNAL;
   if (rc != 0)
