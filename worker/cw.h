@@ -412,9 +412,12 @@ void cw_apply_returns(cw_t *cw, cw_task_t *t, const Rayc__PushTaskReply *rep);
  * add to a push. cw->mu held. */
 int cw_task_lends_refs(cw_t *cw, const cw_task_t *t);
 size_t cw_task_arg_bytes(cw_t *cw, const cw_task_t *t);
-/* Entry i of a PushTasks reply, unpacked (free with pb_free); *status 0, or the status (and *why) its
- * own PushTask would have got (cw_push.c). */
-Rayc__PushTaskReply *cw_push_batch_entry(const Rayc__PushTasksReply *rep, size_t i, int *status, const char **why);
+/* Entry i of a PushTasks reply, unpacked into arena (cw_push_arena_init; never pb_free); *status 0,
+ * or the status (and *why, in the arena too) its own PushTask would have got (cw_push.c). */
+Rayc__PushTaskReply *cw_push_batch_entry(const Rayc__PushTasksReply *rep, size_t i, pb_arena_t *arena, int *status,
+                                         const char **why);
+/* Readies arena for the entries of rep (NULL: a failed call). */
+void cw_push_arena_init(pb_arena_t *arena, const Rayc__PushTasksReply *rep);
 void cw_task_fail(cw_t *cw, cw_task_t *t, int err, const char *msg);
 /* cw_submit.c: puts t first in its class's queue (or takes the first); pushes queued tasks and
  * asks for leases. */
@@ -585,6 +588,10 @@ void cw_actor_release(void);
  * thread, every ~20 ms); cw_actors_release frees the caller-side actor state (cw_classes_free). */
 void cw_actors_tick(cw_t *cw);
 void cw_actors_release(cw_t *cw);
+/* cw_actor_submit.c (cw->mu held): a thread is about to wait for refs (rayc_get and rayc_wait,
+ * before their first wait), so actor calls held back for a whole batch that return one of them
+ * are pushed now. */
+void cw_actors_flush(cw_t *cw, const rayc_ref *refs, size_t n);
 /* 1 while a failed GCS poll of an actor waits for its retry (cw->mu held): work for the tick. */
 int cw_actors_retry_pending(const cw_t *cw);
 /* rayc_cancel of an actor call (task id tid; cw->mu held): one still queued here fails CANCELLED

@@ -69,6 +69,8 @@ struct cw_actor_client {
   int64_t poll_retry_ms;     /* a failed poll is retried from the background thread */
   int64_t gcs_down_since_ms; /* polls have failed since then (0: the last one succeeded) */
   int max_task_retries;
+  int held;  /* in cw_actors.held: ready calls wait for a whole batch (actor_takes) */
+  int flush; /* cw_actors_flush: push what is ready now, whole batch or not */
   char *class_name;
   char *death_msg; /* DEAD: the error text of every call */
   char *last_loss; /* why its last worker was lost (after a restart) */
@@ -79,6 +81,8 @@ struct cw_actors {
   rpc_channel_t *gcs;
   uint64_t next_order;
   int npoll_retry;
+  cw_actor_client_t **held; /* actors whose ready calls wait for a whole batch (cw_actors_flush) */
+  size_t nheld, capheld;
 };
 
 static void actor_pump(cw_t *cw, cw_actor_client_t *a);
@@ -323,12 +327,14 @@ static void batch_done(void *arg, int status, const char *detail, ProtobufCMessa
   call_batch_t *b = arg;
   cw_actor_client_t *a = b->a;
   cw_t *cw = a->cw;
-  Rayc__PushTaskReply **r = xcalloc(b->n, sizeof(*r));
-  int *st = xcalloc(b->n, sizeof(*st));
-  const char **why = xcalloc(b->n, sizeof(*why));
+  Rayc__PushTaskReply *r[CW_PUSH_BATCH_MAX_LIMIT] = {0}; /* b->n <= CW_PUSH_BATCH_MAX_LIMIT */
+  int st[CW_PUSH_BATCH_MAX_LIMIT];
+  const char *why[CW_PUSH_BATCH_MAX_LIMIT];
+  pb_arena_t arena; /* the entries, freed at once */
+  cw_push_arena_init(&arena, status == 0 ? (const Rayc__PushTasksReply *)resp : NULL);
   for (size_t i = 0; i < b->n; i++) /* unpacked before cw->mu is taken */
     if (status == 0)
-      r[i] = cw_push_batch_entry((const Rayc__PushTasksReply *)resp, i, &st[i], &why[i]);
+      r[i] = cw_push_batch_entry((const Rayc__PushTasksReply *)resp, i, &arena, &st[i], &why[i]);
     else
       st[i] = status, why[i] = detail;
   pthread_mutex_lock(&cw->mu);
@@ -340,12 +346,8 @@ static void batch_done(void *arg, int status, const char *detail, ProtobufCMessa
   int wake = cw_wake_take(cw);
   pthread_mutex_unlock(&cw->mu);
   cw_wake_release(cw, wake);
-  for (size_t i = 0; i < b->n; i++)
-    pb_free(r[i]);
+  pb_arena_release(&arena);
   pb_free(resp);
-  free(why);
-  free(st);
-  free(r);
   free(b);
 }
 
@@ -436,13 +438,26 @@ static int call_goes_alone(cw_t *cw, const cw_actor_call_t *c)
 /* Whether a takes more calls now. An actor that runs its calls one at a time and still has half a
  * batch or more to run takes a whole batch or nothing: pushing whenever a reply frees a place
  * would send one call per push for ever. Calls of an actor with max_concurrency > 1 go at once
- * (they may wait on each other). */
+ * (they may wait on each other), and so does what is ready when the caller waits (a->flush). */
 static int actor_takes(cw_t *cw, const cw_actor_client_t *a)
 {
   size_t batch = (size_t)cw->push_batch_max;
   if (a->in_flight >= CW_ACTOR_MAX_IN_FLIGHT)
     return 0;
-  return a->max_concurrency > 1 || (size_t)a->in_flight * 2 <= batch || a->queued >= batch;
+  return a->max_concurrency > 1 || a->flush || (size_t)a->in_flight * 2 <= batch || a->queued >= batch;
+}
+
+/* a holds ready calls back for a whole batch: cw_actors_flush pushes them if the caller waits. */
+static void actor_hold(struct cw_actors *s, cw_actor_client_t *a)
+{
+  if (a->held)
+    return;
+  if (s->nheld == s->capheld) {
+    s->capheld = s->capheld ? 2 * s->capheld : 8;
+    s->held = xrealloc(s->held, s->capheld * sizeof(*s->held));
+  }
+  a->held = 1;
+  s->held[s->nheld++] = a;
 }
 
 /* Pushes the queue's head with the ready calls behind it (up to cw->push_batch_max, about
@@ -481,6 +496,7 @@ static void actor_pump(cw_t *cw, cw_actor_client_t *a)
       queue_pop(a);
       call_fail(cw, c, c->t.dep_err, c->t.dep_err_msg);
     } else if (!actor_takes(cw, a)) {
+      actor_hold(cw->actors, a);
       break;
     } else {
       actor_push_queued(cw, a);
@@ -648,6 +664,49 @@ void cw_actors_tick(cw_t *cw)
   }
 }
 
+/* Whether one of a's queued calls returns one of refs (its object ids begin with the task id). */
+static int actor_queue_returns(const cw_actor_client_t *a, const rayc_ref *refs, size_t n)
+{
+  for (const cw_actor_call_t *c = a->queue; c; c = c->next) {
+    uint64_t w;
+    memcpy(&w, c->t.id.b, sizeof(w)); /* random bytes: a word tells them apart but for chance */
+    for (size_t i = 0; i < n; i++)
+      if (memcmp(refs[i].id, &w, sizeof(w)) == 0 && memcmp(refs[i].id, c->t.id.b, ID_TASK_SIZE) == 0)
+        return 1;
+  }
+  return 0;
+}
+
+/* A thread waits for refs (rayc_get, rayc_wait): the actors holding back, for a whole batch, a
+ * call that returns one of them push what they hold now. The batch rule waits for calls still to
+ * be made, and a caller that waits for them makes none: without this an actor's last few calls
+ * (fewer than a batch) went only once every call before them had returned, a round trip after
+ * the actor ran dry. Calls the caller does not wait for stay held (a held queue is shorter than
+ * a batch, so the scan is short). */
+void cw_actors_flush(cw_t *cw, const rayc_ref *refs, size_t n)
+{
+  struct cw_actors *s = cw->actors;
+  if (!s || !s->nheld)
+    return;
+  cw_actor_client_t **held = s->held; /* a push that fails may run callbacks that hold others */
+  size_t nheld = s->nheld;
+  s->held = NULL;
+  s->nheld = s->capheld = 0;
+  for (size_t i = 0; i < nheld; i++) {
+    cw_actor_client_t *a = held[i];
+    a->held = 0;
+    if (!actor_queue_returns(a, refs, n)) {
+      actor_hold(s, a);
+      continue;
+    }
+    a->flush = 1;
+    if (!cw->stopping)
+      actor_pump(cw, a);
+    a->flush = 0;
+  }
+  free(held);
+}
+
 void cw_actors_release(cw_t *cw)
 {
   struct cw_actors *s = cw->actors;
@@ -663,6 +722,7 @@ void cw_actors_release(cw_t *cw)
       free(a);
     }
     hmap_release(&s->by_id);
+    free(s->held);
     free(s);
     cw->actors = NULL;
   }

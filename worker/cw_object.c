@@ -360,6 +360,7 @@ static int cw_wait_all(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout
 static int cw_wait_all_inner(cw_t *cw, const rayc_ref *refs, size_t n, int64_t timeout_ms, int *blocked)
 {
   struct timespec dl = realtime_deadline_ms(timeout_ms < 0 ? 0 : timeout_ms);
+  int flushed = 0;
   for (size_t i = 0; i < n; i++) {
     for (;;) {
       cw_object_t *o = cw_obj_get(cw, (const id_object_t *)refs[i].id);
@@ -372,6 +373,8 @@ static int cw_wait_all_inner(cw_t *cw, const rayc_ref *refs, size_t n, int64_t t
         break;
       if (!*blocked && cw->is_worker && timeout_ms != 0)
         *blocked = 1, cw_notify_blocked(cw, 1);
+      if (!flushed && timeout_ms != 0)
+        flushed = 1, cw_actors_flush(cw, refs + i, n - i); /* what was held for a batch goes before we wait */
       if (cw_get_block(cw, timeout_ms < 0 ? NULL : &dl) == ETIMEDOUT) /* cw_get_poll.c */
         return cw_set_error(RAYC_ETIMEOUT, "rayc_get timed out after %lld ms", (long long)timeout_ms);
     }

@@ -158,6 +158,8 @@ static void cw_wait_loop(cw_t *cw, cw_wait_t *w, int64_t timeout_ms)
       break;
     /* cw_get_block (cw_get_poll.c): in a driver the waiter polls the client's queue itself and
      * applies the reply that makes its ref ready, as rayc_get does; else it waits on cw->cv. */
+    if (first && timeout_ms != 0)
+      cw_actors_flush(cw, w->refs, w->n); /* actor calls held back for a batch go before we wait */
     if (w->nborrowed) {
       struct timespec ts = realtime_deadline_ms(left < 10 ? (left > 0 ? left : 0) : 10);
       cw_get_block(cw, &ts);

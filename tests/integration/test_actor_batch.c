@@ -10,7 +10,8 @@
  * RAYC_PUSH_BATCH_MAX=1 that assertion fails); a call that fails in the middle of a batch fails
  * alone; an actor SIGKILLed with batches in flight (max_restarts 1, max_task_retries 1) loses no
  * call and runs them again in order; a call cancelled while queued in a batch on the worker (and
- * one still queued at the caller) is cancelled alone, its batch-mates run once each, in order.
+ * one still queued at the caller) is cancelled alone, its batch-mates run once each, in order;
+ * calls held back at the caller for a batch are pushed once the caller waits for one of them.
  */
 #include "itest.h"
 
@@ -245,6 +246,53 @@ START_TEST(test_cancel_queued_call_in_batch)
 }
 END_TEST
 
+/* Calls held back at the caller for a whole batch (fewer than a batch queued, more than half a
+ * batch in flight) are pushed once the caller waits for one of them (rayc_get), not only once
+ * the actor has answered every call before them; a get of another actor's result leaves them
+ * held. Hold a; 4 calls go alone, 8 in a batch, the last 3 are held; a get of the last one times
+ * out (a is held) but pushes them: the worker has all 15 before a runs any. Fails without
+ * cw_actors_flush: "12 of 15 calls reached the worker". Then they all run once, in order. */
+START_TEST(test_get_pushes_held_calls)
+{
+  enum { N = 15, BEFORE_HELD = 12 };
+  it_connect();
+  rayc_actor a, b;
+  shared_pair(&a, &b);
+  int64_t c0[2], c[2];
+  pushes(&b, c0);
+  char go[700];
+  go_path("held", go, sizeof(go));
+  rayc_ref h = hold(&a, go), refs[N];
+  for (int i = 0; i < N; i++)
+    refs[i] = call(&a, "incr", NULL, 0);
+  int polls = 1;
+  for (int i = 0; i < 12000; i++, polls++) { /* the 4 single pushes and the batch are there */
+    pushes(&b, c);
+    if (c[1] - c0[1] >= 1 + BEFORE_HELD + polls)
+      break;
+    usleep(10000);
+  }
+  pushes(&b, c); /* b's result: a's held calls stay held */
+  polls++;
+  ck_assert_msg(c[1] - c0[1] == 1 + BEFORE_HELD + polls, "%lld of %d calls reached the worker before the get",
+                (long long)(c[1] - c0[1] - polls - 1), N);
+  rayc_buf buf;
+  ck_assert_int_eq(rayc_get(&refs[N - 1], 1, 200, &buf), RAYC_ETIMEOUT); /* a is held: nothing ran */
+  pushes(&b, c);
+  polls++;
+  ck_assert_msg(c[1] - c0[1] == 1 + N + polls, "%lld of %d calls reached the worker", (long long)(c[1] - c0[1] - polls - 1),
+                N);
+  touch(go);
+  expect(&h, 0, "wait_file", 0);
+  for (int i = 0; i < N; i++) {
+    expect(&refs[i], i + 1, "incr", i);
+    rayc_ref_release(&refs[i]);
+  }
+  rayc_ref_release(&h);
+  rayc_shutdown();
+}
+END_TEST
+
 int main(void)
 {
   if (it_start("libtest_tasks.so", "--num-cpus 2 --object-store-memory 256M") != 0) {
@@ -258,6 +306,7 @@ int main(void)
   tcase_add_test(tc, test_failure_in_batch_fails_alone);
   tcase_add_test(tc, test_sigkill_mid_batch_loses_nothing);
   tcase_add_test(tc, test_cancel_queued_call_in_batch);
+  tcase_add_test(tc, test_get_pushes_held_calls);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }
