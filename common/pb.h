@@ -31,4 +31,16 @@ static inline void pb_free(void *m)
     protobuf_c_message_free_unpacked((ProtobufCMessage *)m, NULL);
 }
 
+/* Messages unpacked with &arena.alloc (protobuf-c's allocator) share the arena's blocks and are
+ * freed all at once by pb_arena_release, never by pb_free (common/pb_arena.c). hint: about how
+ * many bytes they will take (the first block's size; later blocks double). Not thread-safe. */
+typedef struct pb_arena {
+  ProtobufCAllocator alloc;
+  struct pb_arena_block *blocks;
+  char *cur;
+  size_t left, next_size;
+} pb_arena_t;
+void pb_arena_init(pb_arena_t *a, size_t hint);
+void pb_arena_release(pb_arena_t *a);
+
 #endif
