@@ -269,15 +269,31 @@ static void cw_batch_done(void *arg, int status, const char *detail, ProtobufCMe
  * small objects into the task), refs to stored objects stay refs with their location, and
  * borrowed refs stay refs naming their owner (the worker asks it). The refs a value carries, or
  * that an inlined or stored object contains, travel as nested_refs. */
+_Static_assert(sizeof(Rayc__TaskArg) % 8 == 0 && sizeof(Rayc__ObjectRefInfo) % 8 == 0 &&
+                   sizeof(Rayc__Address) % 8 == 0 && sizeof(cw_nested_msg_t) % 8 == 0,
+               "cw_args_msg_alloc carves its arrays from one block: each keeps the next aligned");
+
+/* m's five arrays of n entries in one block (m->ptrs, freed by cw_args_msg_free); a call without
+ * arguments (most actor calls) allocates nothing. Every member is a multiple of 8 bytes long. */
+static void cw_args_msg_alloc(cw_args_msg_t *m, size_t n)
+{
+  memset(m, 0, sizeof(*m));
+  m->n = n;
+  if (!n)
+    return;
+  size_t s1 = n * sizeof(*m->ptrs), s2 = n * sizeof(*m->storage), s3 = n * sizeof(*m->refs),
+         s4 = n * sizeof(*m->owners), s5 = n * sizeof(*m->nested);
+  char *b = xcalloc(1, s1 + s2 + s3 + s4 + s5);
+  m->ptrs = (Rayc__TaskArg **)(void *)b;
+  m->storage = (Rayc__TaskArg *)(void *)(b + s1);
+  m->refs = (Rayc__ObjectRefInfo *)(void *)(b + s1 + s2);
+  m->owners = (Rayc__Address *)(void *)(b + s1 + s2 + s3);
+  m->nested = (cw_nested_msg_t *)(void *)(b + s1 + s2 + s3 + s4);
+}
+
 void cw_args_msg_build(cw_t *cw, cw_task_t *t, Rayc__Address *self, cw_args_msg_t *m)
 {
-  size_t n = t->nargs ? t->nargs : 1;
-  m->n = t->nargs;
-  m->ptrs = xcalloc(n, sizeof(*m->ptrs));
-  m->storage = xcalloc(n, sizeof(*m->storage));
-  m->refs = xcalloc(n, sizeof(*m->refs));
-  m->owners = xcalloc(n, sizeof(*m->owners));
-  m->nested = xcalloc(n, sizeof(*m->nested));
+  cw_args_msg_alloc(m, t->nargs);
   for (size_t i = 0; i < t->nargs; i++) {
     Rayc__TaskArg *a = &m->storage[i];
     rayc__task_arg__init(a);
@@ -317,11 +333,7 @@ void cw_args_msg_free(cw_args_msg_t *m)
 {
   for (size_t i = 0; i < m->n; i++)
     cw_nested_msg_free(&m->nested[i]);
-  free(m->ptrs);
-  free(m->storage);
-  free(m->refs);
-  free(m->owners);
-  free(m->nested);
+  free(m->ptrs); /* the block of all five (cw_args_msg_alloc) */
 }
 
 /* Fills spec with t's fields for lease l; args holds the argument messages (cw_args_msg_free). */
