@@ -23,7 +23,7 @@ enum { PB_ARENA_MIN = 4096, PB_ARENA_ALIGN = 16 };
 static void *arena_alloc(void *data, size_t size)
 {
   pb_arena_t *a = data;
-  size = (size + PB_ARENA_ALIGN - 1) & ~(size_t)(PB_ARENA_ALIGN - 1);
+  size = ((size ? size : 1) + PB_ARENA_ALIGN - 1) & ~(size_t)(PB_ARENA_ALIGN - 1); /* never NULL */
   if (size > a->left) {
     size_t cap = size > a->next_size ? size : a->next_size;
     struct pb_arena_block *b = xmalloc(sizeof(*b) + cap);
