@@ -785,7 +785,7 @@ END_TEST
 static void sent_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
 {
   (void)detail;
-  (void)resp;
+  msg_free(resp);
   *(int *)arg = status;
 }
 
