@@ -280,13 +280,21 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target);
  * balancer and subchannel (whose two channel stacks cost ~0.8 M instructions per channel), and it
  * is never remade: once that connection ends, every call on it fails with RAYC_EUNAVAILABLE. For a
  * peer that is not there again once it has gone away: an actor's worker. The next
- * rpc_channel_get_direct of the target replaces a channel whose connection ended (a new peer may
+ * rpc_channel_get(_direct) of the target replaces a channel whose connection ended (a new peer may
  * listen on a reused port), and every 64th new direct channel sweeps all ended ones: either frees
- * the channel once no call is in flight on it, so hold no rpc_channel_t pointer to a direct
- * channel past the next rpc_channel_get_direct on c; get it by target for each call. Under TLS, or
- * for another kind of target, the channel is an ordinary one. If c has a live channel to target
- * already, that one is returned, whichever kind. */
+ * the channel once no call is in flight on it and no rpc_channel_ref holds it, so hold no
+ * rpc_channel_t pointer to a direct channel past the next get on c without a ref; or get it by
+ * target for each call. Under TLS, or for another kind of target, the channel is an ordinary one.
+ * If c has a live channel to target already, that one is returned, whichever kind. */
 rpc_channel_t *rpc_channel_get_direct(rpc_client_t *c, const char *target);
+
+/* A reference to ch (NULL: nothing) that keeps the rpc_channel_t alive after c replaced or forgot
+ * it (calls on it then fail, RAYC_EUNAVAILABLE), for a holder that keeps the pointer across gets:
+ * the caller's record of an actor. rpc_channel_unref drops it, and frees a channel c no longer
+ * lists once no call and no ref holds it. rpc_client_destroy frees every channel, referenced or
+ * not: never unref after it. Thread-safe. */
+void rpc_channel_ref(rpc_channel_t *ch);
+void rpc_channel_unref(rpc_channel_t *ch);
 
 /* Destroys c's channel to target, if it has one, for a peer that is gone for good (an actor's
  * worker that exited), so a client that talks to many short-lived peers does not keep a channel

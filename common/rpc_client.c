@@ -92,7 +92,8 @@ struct rpc_channel {
   struct rpc_mh *mh; /* c->mu */
   size_t nmh, capmh;
   int ncalls;    /* c->mu: calls started on it and not finished */
-  int forgotten; /* c->mu: rpc_channel_forget unlinked it; freed by its last call */
+  int forgotten; /* c->mu: unlinked (rpc_channel_forget, an ended direct one); on c->orphans */
+  int refs;      /* c->mu: rpc_channel_ref holders; a forgotten channel is freed when both are 0 */
   int watch_fd;  /* a direct channel's connection (our own descriptor of it), or -1 */
 };
 
@@ -115,6 +116,7 @@ struct rpc_client {
   int idle_close_ms;               /* rpc_client_opts_t.idle_close_ms */
   pthread_mutex_t mu;              /* channels, method handles, in-flight list, free lists */
   rpc_channel_t *channels;
+  rpc_channel_t *orphans; /* mu: forgotten channels still held by calls or refs */
   struct rpc_ccall inflight; /* sentinel */
   struct rpc_ccall *free;
   size_t nfree;
@@ -283,11 +285,27 @@ static void clt_channel_free(rpc_channel_t *ch)
   free(ch);
 }
 
-/* A call on ch finished (c->mu held); returns ch when that was the last call of a forgotten
+/* ch, taken off c->orphans when nothing holds it any more (c->mu held), else NULL. */
+static rpc_channel_t *clt_orphan_take_locked(rpc_channel_t *ch)
+{
+  if (!ch || !ch->forgotten || ch->ncalls > 0 || ch->refs > 0)
+    return NULL;
+  rpc_channel_t **pp = &ch->c->orphans;
+  while (*pp != ch)
+    pp = &(*pp)->next;
+  *pp = ch->next;
+  ch->next = NULL;
+  return ch;
+}
+
+/* A call on ch finished (c->mu held); returns ch when that was the last hold of a forgotten
  * channel, for the caller to free once it has let go of the lock. */
 static rpc_channel_t *clt_channel_done_locked(rpc_channel_t *ch)
 {
-  return ch && --ch->ncalls == 0 && ch->forgotten ? ch : NULL;
+  if (!ch)
+    return NULL;
+  ch->ncalls--;
+  return clt_orphan_take_locked(ch);
 }
 
 static void clt_ccall_put(rpc_client_t *c, struct rpc_ccall *cc)
@@ -648,10 +666,11 @@ static void clt_free_resources(rpc_client_t *c)
     grpc_call_unref(c->kick_call);
   if (c->kick_ch)
     grpc_channel_destroy(c->kick_ch);
-  for (rpc_channel_t *ch = c->channels, *next; ch; ch = next) {
-    next = ch->next;
-    clt_channel_free(ch);
-  }
+  for (int k = 0; k < 2; k++) /* the orphans left are held by refs only: destroy frees them too */
+    for (rpc_channel_t *ch = k ? c->orphans : c->channels, *next; ch; ch = next) {
+      next = ch->next;
+      clt_channel_free(ch);
+    }
   for (struct rpc_pluck *p = c->plucks, *next; p; p = next) {
     next = p->next;
     grpc_completion_queue_shutdown(p->cq);
@@ -718,15 +737,18 @@ static void clt_target(const char *target, char *out, size_t cap)
     snprintf(out, cap, "%s:%s", v6 ? "ipv6" : "ipv4", target);
 }
 
-/* Unlinks *pp (c->mu held); returns it when no call holds it, for the caller to free after
- * unlocking, else NULL: the last call frees it (rpc_channel_forget's rule). */
+/* Unlinks *pp (c->mu held); returns it when no call or ref holds it, for the caller to free after
+ * unlocking, else NULL: it waits on c->orphans, and the last call or rpc_channel_unref frees it
+ * (rpc_channel_forget's rule). */
 static rpc_channel_t *clt_unlink_locked(rpc_channel_t **pp)
 {
   rpc_channel_t *gone = *pp;
   *pp = gone->next;
   gone->next = NULL;
-  if (gone->ncalls > 0) {
+  if (gone->ncalls > 0 || gone->refs > 0) {
     gone->forgotten = 1;
+    gone->next = gone->c->orphans;
+    gone->c->orphans = gone;
     return NULL;
   }
   return gone;
@@ -761,7 +783,9 @@ static rpc_channel_t *clt_channel_get(rpc_client_t *c, const char *target, int d
   int all = direct && c->direct_made >= CLT_SWEEP_EVERY;
   if (all)
     c->direct_made = 0;
-  rpc_channel_t *dead = direct ? clt_sweep_locked(c, target, all) : NULL;
+  /* An ended direct channel to target is replaced by either kind of get: the peer there now is a
+   * new one (the sweep polls direct channels only). */
+  rpc_channel_t *dead = clt_sweep_locked(c, target, all);
   rpc_channel_t *ch = c->channels;
   while (ch && strcmp(ch->target, target) != 0)
     ch = ch->next;
@@ -805,6 +829,27 @@ rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
 rpc_channel_t *rpc_channel_get_direct(rpc_client_t *c, const char *target)
 {
   return clt_channel_get(c, target, 1);
+}
+
+void rpc_channel_ref(rpc_channel_t *ch)
+{
+  if (!ch)
+    return;
+  pthread_mutex_lock(&ch->c->mu);
+  ch->refs++;
+  pthread_mutex_unlock(&ch->c->mu);
+}
+
+void rpc_channel_unref(rpc_channel_t *ch)
+{
+  if (!ch)
+    return;
+  rpc_client_t *c = ch->c;
+  pthread_mutex_lock(&c->mu);
+  ch->refs--;
+  rpc_channel_t *gone = clt_orphan_take_locked(ch);
+  pthread_mutex_unlock(&c->mu);
+  clt_channel_free(gone);
 }
 
 void rpc_channel_forget(rpc_client_t *c, const char *target)

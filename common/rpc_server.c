@@ -464,14 +464,31 @@ static void srv_sweep(rpc_server_t *s)
     log_info("rpc: server closing with %zu calls unanswered; their clients see CANCELLED", n);
 }
 
-/* CQ thread, once closing: orphan held calls, then tear down when everything has come back. */
+/* 1 while a call's final batch (a reply already handed to gRPC) has not come back. */
+static int srv_any_sending(const rpc_server_t *s)
+{
+  for (const rpc_call_t *call = s->all.next; call != &s->all; call = call->next)
+    if (atomic_load(&call->state) == RPC_CALL_SENDING)
+      return 1;
+  return 0;
+}
+
+/* CQ thread, once closing: orphan held calls, let replies already sent go out, cancel what is left,
+ * then tear down when everything has come back. Cancelling every call at once would also cancel
+ * a reply whose batch gRPC has not yet written (a worker that answers its last call and exits at
+ * once lost that answer: test_rpc test_reply_then_destroy); a client that does not read its reply
+ * holds the close up for at most RPC_CLOSE_SEND_GRACE_MS. */
 static void srv_closing_step(rpc_server_t *s)
 {
   if (!s->swept) {
-    /* Here, not in rpc_server_destroy(): only this thread may destroy the server object. */
-    grpc_server_cancel_all_calls(s->server);
     srv_sweep(s);
     s->swept = 1;
+    s->close_t0_ms = now_ms();
+  }
+  if (!s->cancelled && (!srv_any_sending(s) || now_ms() - s->close_t0_ms >= RPC_CLOSE_SEND_GRACE_MS)) {
+    /* Here, not in rpc_server_destroy(): only this thread may destroy the server object. */
+    grpc_server_cancel_all_calls(s->server);
+    s->cancelled = 1;
   }
   /* The wake-up must have come back too: its batch may not start on a queue already shut down. */
   if (s->shutdown_done && s->live == 0 && s->woken && !s->cq_shut) {
@@ -512,7 +529,11 @@ static void *srv_main(void *arg)
 {
   rpc_server_t *s = arg;
   for (;;) {
-    grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    /* Closing with replies still going out: look again soon, for the grace period's end. */
+    gpr_timespec until = s->swept && !s->cancelled ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                                                  gpr_time_from_millis(20, GPR_TIMESPAN))
+                                                   : gpr_inf_future(GPR_CLOCK_REALTIME);
+    grpc_event ev = grpc_completion_queue_next(s->cq, until, NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN)
       break;
     if (ev.type == GRPC_OP_COMPLETE)

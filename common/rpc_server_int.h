@@ -20,6 +20,7 @@
 #define RPC_UNKNOWN_SLOTS    2   /* unregistered requests of a server with no cold rows (all UNIMPLEMENTED) */
 #define RPC_WARN_PER_SEC     10  /* rejected-call warnings logged per second; the rest are counted */
 #define RPC_SMALL_READ_BYTES 512 /* first read buffer of a small_reads server's connection */
+#define RPC_CLOSE_SEND_GRACE_MS 1000 /* a closing server waits this long for replies already sent */
 #define RPC_READ_EXPERIMENT  "tcp_read_chunks" /* gRPC 1.51's fixed 8 KiB reads */
 
 enum rpc_call_state {
@@ -80,6 +81,8 @@ struct rpc_server {
   struct rpc_call *free;
   size_t live; /* calls armed and not yet recycled or orphaned */
   int swept, shutdown_done, woken, cq_shut;
+  int cancelled;       /* grpc_server_cancel_all_calls() done (closing) */
+  int64_t close_t0_ms; /* when closing began (CLOCK_MONOTONIC ms) */
   int shutdown_tag; /* its address is the shutdown tag */
   /* The wake-up: one call on a lame channel, failed at once, whose completion on the CQ makes
    * the server thread look at `closing` (it blocks on the CQ with no deadline). */

@@ -58,7 +58,7 @@ struct cw_actor_client {
   int incarnation;
   int have_addr, broken;
   char target[96];
-  rpc_channel_t *ch;
+  rpc_channel_t *ch; /* a ref held (rpc_channel_ref) while the actor is not DEAD: see client_alive */
   uint64_t next_seq;
   cw_actor_call_t *queue, *queue_tail; /* not pushed yet, by order */
   size_t queued;                       /* calls in queue */
@@ -535,6 +535,8 @@ static void client_set_dead(cw_actor_client_t *a, const char *why)
   char hex[33];
   a->state = RAYC_ACTOR_DEAD;
   a->have_addr = 0;
+  rpc_channel_unref(a->ch); /* an ended channel is freed by the client's next sweep, or now */
+  a->ch = NULL;
   free(a->death_msg);
   a->death_msg = xasprintf("actor %s (%s) is dead: %s", id_hex(a->id, ID_ACTOR_SIZE, hex),
                            a->class_name ? a->class_name : "?", why && *why ? why : "no reason given");
@@ -548,7 +550,15 @@ static void client_alive(cw_t *cw, cw_actor_client_t *a, const Rayc__ActorInfo *
     a->next_seq = 0;
   }
   snprintf(a->target, sizeof(a->target), "%s:%d", info->address->ip, info->address->port);
-  a->ch = rpc_channel_get(cw->client, a->target);
+  /* A direct channel (rpc.h): an actor's worker is reached at this address for its life and never
+   * after, and an ordinary channel's resolver, balancer, subchannel and second channel stack cost
+   * the creator ~0.8 M instructions per actor (docs/PERFORMANCE.md, session 13). The record keeps
+   * the pointer across calls, so it holds a ref: a later get of the same address (a new worker on
+   * a reused port) replaces an ended channel without freeing it under this record. */
+  rpc_channel_t *ch = rpc_channel_get_direct(cw->client, a->target);
+  rpc_channel_ref(ch);
+  rpc_channel_unref(a->ch);
+  a->ch = ch;
   a->have_addr = 1;
   a->broken = 0;
   cw_actor_call_t *limbo = a->limbo;
@@ -716,6 +726,7 @@ void cw_actors_release(cw_t *cw)
       set_str(&a->death_msg, "the caller shut down");
       a->state = RAYC_ACTOR_DEAD;
       client_fail_all(cw, a, 1);
+      /* a->ch: no unref, the rpc client is destroyed already and freed every channel */
       free(a->class_name);
       free(a->death_msg);
       free(a->last_loss);

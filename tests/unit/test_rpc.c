@@ -779,6 +779,45 @@ START_TEST(test_inproc_noloop)
 }
 END_TEST
 
+/* A reply started just before the server is destroyed still reaches its client: the destroy waits
+ * for replies already sent (an actor's worker that answers its last call and exits at once, as
+ * rayc_actor_exit does, must not turn that answer into CANCELLED). */
+static void sent_done(void *arg, int status, const char *detail, ProtobufCMessage *resp)
+{
+  (void)detail;
+  msg_free(resp);
+  *(int *)arg = status;
+}
+
+START_TEST(test_reply_then_destroy)
+{
+  log_init("test_rpc", LOG_ERROR);
+  inproc.test_thread = pthread_self();
+  sem_init(&inproc.held_sem, 0, 0);
+  int lost = 0;
+  for (int i = 0; i < 150; i++) {
+    int port;
+    rpc_server_t *s = inproc_server("127.0.0.1:0", &port);
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+    rpc_client_t *c = rpc_client_create(&(rpc_client_opts_t){.token = TOKEN});
+    int status = 1;
+    Rayc__KVPutRequest put = RAYC__KVPUT_REQUEST__INIT;
+    ck_assert_int_eq(rpc_call(rpc_channel_get(c, target), KV_SVC, "InternalKVPut", &put.base, 10000, sent_done,
+                              &status),
+                     0);
+    sem_wait(&inproc.held_sem);
+    Rayc__KVPutReply r = RAYC__KVPUT_REPLY__INIT;
+    rpc_reply(atomic_load(&inproc.held), &r.base);
+    rpc_server_destroy(s);
+    rpc_client_destroy(c); /* waits for the call's callback */
+    lost += status != 0;
+  }
+  sem_destroy(&inproc.held_sem);
+  ck_assert_msg(lost == 0, "%d of 150 replies sent before the server's destroy never arrived", lost);
+}
+END_TEST
+
 START_TEST(test_unix_socket)
 {
   log_init("test_rpc", LOG_ERROR);
@@ -1221,6 +1260,7 @@ static Suite *rpc_suite(void)
   tcase_add_test(local, test_create_rejects_bad_rows);
   tcase_add_test(local, test_inproc_noloop);
   tcase_add_test(local, test_unix_socket);
+  tcase_add_test(local, test_reply_then_destroy);
   tcase_add_test(local, test_loop_server_destroyed_in_handler);
   tcase_add_test(local, test_port_in_use);
   tcase_add_test(local, test_loopq);

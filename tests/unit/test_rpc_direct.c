@@ -6,6 +6,10 @@
  *  - once its server is gone, a call on it fails with UNAVAILABLE (it never reconnects), and a new
  *    server on the same port (a new worker on a reused port) is reached through the next
  *    rpc_channel_get_direct: the channel whose connection ended is replaced, not handed out again;
+ *  - a holder's ref (rpc_channel_ref: the creator's record of an actor) keeps a replaced channel
+ *    usable (its calls fail UNAVAILABLE) until rpc_channel_unref, and an ordinary rpc_channel_get
+ *    replaces an ended direct channel too; a ref still held when the client is destroyed is freed
+ *    with it (ASan: no leak, no use after free);
  *  - a refused connection fails its calls at once;
  *  - direct channels whose connections ended are closed by a later sweep, so a client that talked
  *    to many peers that are gone holds no descriptors for them.
@@ -118,6 +122,34 @@ START_TEST(test_direct_calls_and_reused_port)
 }
 END_TEST
 
+START_TEST(test_direct_ref_outlives_replacement)
+{
+  log_init("test_rpc_direct", LOG_ERROR);
+  int port, port2;
+  rpc_server_t *s = server_at("127.0.0.1:0", &port);
+  char target[64], addr[64];
+  snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+  rpc_client_t *c = rpc_client_create(&(rpc_client_opts_t){.token = TOKEN});
+  rpc_channel_t *held = rpc_channel_get_direct(c, target);
+  rpc_channel_ref(held);
+  ck_assert_int_eq(echo(held, "first"), 0);
+  rpc_server_destroy(s);
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+  s = server_at(addr, &port2);
+  ck_assert_int_eq(port2, port);
+  /* A get of either kind replaces the ended channel: the peer at that port is a new one. */
+  rpc_channel_t *now = rpc_channel_get(c, target);
+  ck_assert_ptr_ne(now, held);
+  ck_assert_int_eq(echo(now, "second"), 0);
+  int err = echo(held, "stale"); /* still a channel (the ref), one whose connection ended */
+  ck_assert_msg(err == RAYC_EUNAVAILABLE, "a call on the replaced channel: %s", rayc_err_name(err));
+  rpc_channel_unref(held); /* the last hold: freed */
+  rpc_channel_ref(now);    /* held at destroy: the client frees it */
+  rpc_client_destroy(c);
+  rpc_server_destroy(s);
+}
+END_TEST
+
 START_TEST(test_direct_refused)
 {
   log_init("test_rpc_direct", LOG_ERROR);
@@ -159,6 +191,7 @@ int main(void)
   TCase *t = tcase_create("direct");
   tcase_set_timeout(t, 60);
   tcase_add_test(t, test_direct_calls_and_reused_port);
+  tcase_add_test(t, test_direct_ref_outlives_replacement);
   tcase_add_test(t, test_direct_refused);
   tcase_add_test(t, test_direct_swept);
   suite_add_tcase(s, t);
