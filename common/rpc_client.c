@@ -19,6 +19,7 @@
  */
 
 #include "common/rpc.h"
+#include "common/rpc_client_int.h"
 #include "common/rpc_int.h"
 #include "common/rpc_tls.h"
 
@@ -53,104 +54,6 @@
 #define RPC_LEND_IDLE_US    1000 /* a lent queue its borrower let go this long goes back to the client thread */
 
 /* ---- client ---- */
-
-/* What one client batch fills in (the 6 ops of a unary call). */
-struct rpc_cop {
-  grpc_byte_buffer *send, *recv;
-  grpc_metadata_array init_md, trail_md;
-  grpc_status_code status;
-  grpc_slice details;
-  const char *error_string;
-};
-
-/* An async call: tracked from start until its completion reaches the client thread. */
-struct rpc_ccall {
-  grpc_call *call;
-  const ProtobufCMessageDescriptor *out;
-  rpc_done_fn done;
-  void *arg;
-  rpc_client_t *c;
-  struct rpc_cop op;
-  int status;
-  char *detail;
-  ProtobufCMessage *resp;
-  struct rpc_ccall *prev, *next; /* c->inflight, c->closed, or c->free */
-  rpc_channel_t *ch;             /* the channel it runs on (its ncalls counts it) */
-};
-
-struct rpc_mh { /* a method registered on a channel */
-  const ProtobufCMethodDescriptor *md;
-  void *handle;
-  char *path; /* must outlive the channel (grpc_channel_register_call) */
-};
-
-struct rpc_channel {
-  rpc_channel_t *next;
-  rpc_client_t *c;
-  grpc_channel *ch;
-  char *target;
-  struct rpc_mh *mh; /* c->mu */
-  size_t nmh, capmh;
-  int ncalls;    /* c->mu: calls started on it and not finished */
-  int forgotten; /* c->mu: unlinked (rpc_channel_forget, an ended direct one); on c->orphans */
-  int refs;      /* c->mu: rpc_channel_ref holders; a forgotten channel is freed when both are 0 */
-  int watch_fd;  /* a direct channel's connection (our own descriptor of it), or -1 */
-};
-
-struct rpc_pluck { /* an idle completion queue for sync calls */
-  grpc_completion_queue *cq;
-  struct rpc_pluck *next;
-};
-
-struct rpc_client {
-  grpc_completion_queue *cq;
-  pthread_t thread;
-  int thread_started; /* mu */
-  loopq_t *q;
-  char *token;
-  grpc_metadata auth;
-  grpc_channel_credentials *creds; /* TLS, or insecure */
-  int no_bdp;                      /* rpc_client_opts_t.no_bdp_probe */
-  int tls;                         /* creds are TLS: no direct channels (rpc_direct.c) */
-  int direct_made;                 /* mu: direct channels made since the last sweep of them all */
-  int idle_close_ms;               /* rpc_client_opts_t.idle_close_ms */
-  pthread_mutex_t mu;              /* channels, method handles, in-flight list, free lists */
-  rpc_channel_t *channels;
-  rpc_channel_t *orphans; /* mu: forgotten channels still held by calls or refs */
-  struct rpc_ccall inflight; /* sentinel */
-  struct rpc_ccall *free;
-  size_t nfree;
-  struct rpc_pluck *plucks;
-  _Atomic int closing;
-  struct rpc_ccall *closed, *closed_tail; /* completed during destroy, delivered by destroy */
-  /* rpc_client_poll: a second poller for busy times (clt_helper_main) */
-  size_t ninflight;   /* mu: async calls tracked */
-  int helper_started; /* mu */
-  pthread_t helper;
-  pthread_cond_t helper_cv;       /* mu: ninflight reached RPC_HELPER_BUSY, or closing */
-  grpc_completion_queue *poll_cq; /* never gets an event: the helper waits on it to poll */
-  /* rpc_client_lend_*: the queue lent to a thread blocked on a reply ("Lending" below) */
-  _Atomic int lend;        /* mu to change (clt_main peeks without it): enum clt_lend */
-  pthread_t borrower;      /* mu: the thread it is lent to (LEND_WANTED, LEND_ACTIVE) */
-  _Atomic int kicked;      /* rpc_client_kick since the borrower last looked */
-  int64_t idle_since_us;   /* mu: LEND_IDLE since */
-  unsigned long lend_seq;  /* mu: lendings so far (the parked client thread sees them churn) */
-  int park_untimed;        /* mu: the parked client thread waits for lend_cv with no deadline */
-  pthread_cond_t lend_cv;  /* mu: lend changed */
-  grpc_channel *kick_ch;   /* a lame channel, and on it one call bound to cq: its empty batches */
-  grpc_call *kick_call;    /* complete at once with kick_tag, which makes cq_next return */
-  int kick_tag;
-  _Atomic int poll_when_busy; /* rpc_client_opts_t.poll_when_busy (mu to clear: rpc_client_poll) */
-  int idle_waiting;         /* mu: the client thread waits on idle_cv */
-  pthread_cond_t idle_cv;   /* mu: the first async call is in flight, or closing */
-};
-
-enum clt_lend {
-  LEND_NONE,   /* the client thread polls the queue */
-  LEND_WANTED, /* a borrower waits for the client thread to let go of it */
-  LEND_ACTIVE, /* the borrower polls it; the client thread sleeps */
-  LEND_IDLE,   /* the borrower let go; the client thread sleeps until RPC_LEND_IDLE_US pass or another comes */
-};
 
 static void clt_cop_init(struct rpc_cop *op)
 {
@@ -270,34 +173,6 @@ static grpc_call_error clt_start(rpc_client_t *c, grpc_call *call, struct rpc_co
   return grpc_call_start_batch(call, ops, 6, tag, NULL);
 }
 
-/* Frees a channel (NULL: nothing). */
-static void clt_channel_free(rpc_channel_t *ch)
-{
-  if (!ch)
-    return;
-  grpc_channel_destroy(ch->ch); /* calls in flight hold references of their own */
-  if (ch->watch_fd >= 0)
-    close(ch->watch_fd);
-  for (size_t i = 0; i < ch->nmh; i++)
-    free(ch->mh[i].path);
-  free(ch->mh);
-  free(ch->target);
-  free(ch);
-}
-
-/* ch, taken off c->orphans when nothing holds it any more (c->mu held), else NULL. */
-static rpc_channel_t *clt_orphan_take_locked(rpc_channel_t *ch)
-{
-  if (!ch || !ch->forgotten || ch->ncalls > 0 || ch->refs > 0)
-    return NULL;
-  rpc_channel_t **pp = &ch->c->orphans;
-  while (*pp != ch)
-    pp = &(*pp)->next;
-  *pp = ch->next;
-  ch->next = NULL;
-  return ch;
-}
-
 /* A call on ch finished (c->mu held); returns ch when that was the last hold of a forgotten
  * channel, for the caller to free once it has let go of the lock. */
 static rpc_channel_t *clt_channel_done_locked(rpc_channel_t *ch)
@@ -305,7 +180,7 @@ static rpc_channel_t *clt_channel_done_locked(rpc_channel_t *ch)
   if (!ch)
     return NULL;
   ch->ncalls--;
-  return clt_orphan_take_locked(ch);
+  return rpc_clt_orphan_take_locked(ch);
 }
 
 static void clt_ccall_put(rpc_client_t *c, struct rpc_ccall *cc)
@@ -350,7 +225,7 @@ static void clt_complete(rpc_client_t *c, struct rpc_ccall *cc, int ok)
   pthread_mutex_unlock(&c->mu);
   grpc_call_unref(cc->call);
   cc->call = NULL;
-  clt_channel_free(gone);
+  rpc_clt_channel_free(gone);
   cc->status = clt_result(&cc->op, ok, cc->out, &cc->resp, &cc->detail);
   if (atomic_load(&c->closing)) {
     cc->next = NULL; /* destroy delivers these after joining this thread */
@@ -669,7 +544,7 @@ static void clt_free_resources(rpc_client_t *c)
   for (int k = 0; k < 2; k++) /* the orphans left are held by refs only: destroy frees them too */
     for (rpc_channel_t *ch = k ? c->orphans : c->channels, *next; ch; ch = next) {
       next = ch->next;
-      clt_channel_free(ch);
+      rpc_clt_channel_free(ch);
     }
   for (struct rpc_pluck *p = c->plucks, *next; p; p = next) {
     next = p->next;
@@ -714,155 +589,6 @@ void rpc_client_destroy(rpc_client_t *c)
   pthread_cond_destroy(&c->idle_cv);
   pthread_mutex_destroy(&c->mu);
   free(c);
-}
-
-/* The gRPC target for "host:port": a numeric IPv4 or [IPv6] host gets the "ipv4:"/"ipv6:" scheme,
- * whose resolver hands the address over at once. Without a scheme gRPC takes the "dns" resolver,
- * which resolves even a numeric address on its executor thread (a thread hop, a getaddrinfo and
- * the resolver's work serializer per channel: ~5% of the GCS's CPU while it made a channel to
- * every new actor's worker). Anything else (a host name, a URI) is passed as it is. */
-static void clt_target(const char *target, char *out, size_t cap)
-{
-  char host[64];
-  const char *colon = strrchr(target, ':');
-  size_t hl = colon ? (size_t)(colon - target) : 0;
-  int v6 = hl > 2 && target[0] == '[' && target[hl - 1] == ']';
-  unsigned char addr[16];
-  snprintf(out, cap, "%s", target);
-  if (!colon || hl == 0 || hl >= sizeof(host) || colon[1] == '\0')
-    return;
-  memcpy(host, target + v6, hl - 2 * v6);
-  host[hl - 2 * v6] = '\0';
-  if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) == 1)
-    snprintf(out, cap, "%s:%s", v6 ? "ipv6" : "ipv4", target);
-}
-
-/* Unlinks *pp (c->mu held); returns it when no call or ref holds it, for the caller to free after
- * unlocking, else NULL: it waits on c->orphans, and the last call or rpc_channel_unref frees it
- * (rpc_channel_forget's rule). */
-static rpc_channel_t *clt_unlink_locked(rpc_channel_t **pp)
-{
-  rpc_channel_t *gone = *pp;
-  *pp = gone->next;
-  gone->next = NULL;
-  if (gone->ncalls > 0 || gone->refs > 0) {
-    gone->forgotten = 1;
-    gone->next = gone->c->orphans;
-    gone->c->orphans = gone;
-    return NULL;
-  }
-  return gone;
-}
-
-/* Unlinks the direct channels whose connection has ended (c->mu held): all of them when all is
- * set, else only the one to target. Returns those to free, linked. A direct channel never
- * reconnects, and another peer may listen at its address later (a new worker on a reused port). */
-static rpc_channel_t *clt_sweep_locked(rpc_client_t *c, const char *target, int all)
-{
-  rpc_channel_t *dead = NULL;
-  for (rpc_channel_t **pp = &c->channels; *pp;) {
-    rpc_channel_t *ch = *pp;
-    if (ch->watch_fd < 0 || (!all && strcmp(ch->target, target) != 0) || !rpc_direct_ended(ch->watch_fd)) {
-      pp = &ch->next;
-      continue;
-    }
-    rpc_channel_t *gone = clt_unlink_locked(pp);
-    if (gone) {
-      gone->next = dead;
-      dead = gone;
-    }
-  }
-  return dead;
-}
-
-enum { CLT_SWEEP_EVERY = 64 }; /* direct channels made between two sweeps of the whole list */
-
-static rpc_channel_t *clt_channel_get(rpc_client_t *c, const char *target, int direct)
-{
-  pthread_mutex_lock(&c->mu);
-  int all = direct && c->direct_made >= CLT_SWEEP_EVERY;
-  if (all)
-    c->direct_made = 0;
-  /* An ended direct channel to target is replaced by either kind of get: the peer there now is a
-   * new one (the sweep polls direct channels only). */
-  rpc_channel_t *dead = clt_sweep_locked(c, target, all);
-  rpc_channel_t *ch = c->channels;
-  while (ch && strcmp(ch->target, target) != 0)
-    ch = ch->next;
-  if (!ch) {
-    ch = xcalloc(1, sizeof(*ch));
-    ch->c = c;
-    ch->target = xstrdup(target);
-    ch->watch_fd = -1;
-    grpc_arg a[RPC_ARGS_MAX];
-    grpc_channel_args args = {rpc_args_fill(a, 0, 0, c->no_bdp), a};
-    if (direct && !c->tls && (ch->ch = rpc_direct_create(target, c->creds, &args, &ch->watch_fd)))
-      c->direct_made++;
-    if (!ch->ch) {
-      /* Not on a direct channel: one that went idle could not reconnect. */
-      if (c->idle_close_ms > 0) { /* room: rpc_args_fill leaves at least one of RPC_ARGS_MAX */
-        a[args.num_args].type = GRPC_ARG_INTEGER;
-        a[args.num_args].key = (char *)GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS;
-        a[args.num_args++].value.integer = c->idle_close_ms;
-      }
-      char uri[160];
-      clt_target(target, uri, sizeof(uri));
-      ch->ch = grpc_channel_create(uri, c->creds, &args); /* takes its own reference */
-    }
-    ch->next = c->channels;
-    c->channels = ch;
-  }
-  pthread_mutex_unlock(&c->mu);
-  while (dead) {
-    rpc_channel_t *next = dead->next;
-    clt_channel_free(dead);
-    dead = next;
-  }
-  return ch;
-}
-
-rpc_channel_t *rpc_channel_get(rpc_client_t *c, const char *target)
-{
-  return clt_channel_get(c, target, 0);
-}
-
-rpc_channel_t *rpc_channel_get_direct(rpc_client_t *c, const char *target)
-{
-  return clt_channel_get(c, target, 1);
-}
-
-void rpc_channel_ref(rpc_channel_t *ch)
-{
-  if (!ch)
-    return;
-  pthread_mutex_lock(&ch->c->mu);
-  ch->refs++;
-  pthread_mutex_unlock(&ch->c->mu);
-}
-
-void rpc_channel_unref(rpc_channel_t *ch)
-{
-  if (!ch)
-    return;
-  rpc_client_t *c = ch->c;
-  pthread_mutex_lock(&c->mu);
-  ch->refs--;
-  rpc_channel_t *gone = clt_orphan_take_locked(ch);
-  pthread_mutex_unlock(&c->mu);
-  clt_channel_free(gone);
-}
-
-void rpc_channel_forget(rpc_client_t *c, const char *target)
-{
-  rpc_channel_t *gone = NULL;
-  pthread_mutex_lock(&c->mu);
-  for (rpc_channel_t **pp = &c->channels; *pp; pp = &(*pp)->next)
-    if (strcmp((*pp)->target, target) == 0) {
-      gone = clt_unlink_locked(pp); /* in flight, grpc_channel_destroy would cancel them: the last one frees it */
-      break;
-    }
-  pthread_mutex_unlock(&c->mu);
-  clt_channel_free(gone);
 }
 
 /* Copies init into a call record linked in flight; RAYC_ECANCELLED while the client closes. */
@@ -977,7 +703,7 @@ out:
   pthread_mutex_lock(&c->mu);
   rpc_channel_t *gone = clt_channel_done_locked(ch);
   pthread_mutex_unlock(&c->mu);
-  clt_channel_free(gone);
+  rpc_clt_channel_free(gone);
   clt_pluck_put(c, p);
   if (detail)
     *detail = why;
