@@ -7,6 +7,7 @@
  * and a job whose code does not load still gets the clear error a task of it always got.
  */
 #include "itest.h"
+#include "itest_sh.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -198,6 +199,29 @@ START_TEST(test_code_fails_to_load)
 }
 END_TEST
 
+/* A job whose code comes in its working dir (a package unpacked on the node): its zygote loads
+ * the library from the node's copy, and its actors' workers run the job's code from it. */
+START_TEST(test_working_dir_job)
+{
+  char wd[800], env[800], *out = NULL;
+  snprintf(wd, sizeof(wd), "%s/wd", it_temp);
+  snprintf(env, sizeof(env), "%s/env.yaml", it_temp);
+  ck_assert_int_eq(it_sh(&out, "mkdir -p %s/lib && cp %s/tests/drivers/job_driver %s/ && cp %s/lib/libjob_tasks.so %s/lib/ "
+                               "&& printf 'code_path: lib/libjob_tasks.so\\nenv_vars:\\n  LD_LIBRARY_PATH: %s/lib\\n' > %s",
+                         wd, it_build, wd, it_build, wd, it_build, env),
+                   0);
+  free(out);
+  int rc = it_sh(&out, "%s/bin/rayc job submit --working-dir %s --runtime-env %s -- ./job_driver spread 4 10 0 4",
+                 it_build, wd, env);
+  ck_assert_msg(rc == 0, "the job failed: %s", out);
+  free(out);
+  ck_assert_msg(raylet_logged("of job [0-9a-f]+ ready: it loaded pkg_[0-9a-f]+/lib/libjob_tasks\\.so"),
+                "the working-dir job's zygote never loaded its library");
+  ck_assert_msg(raylet_logged("started C worker .* \\(forked by its job.s zygote\\)"),
+                "no worker of the working-dir job came from its job's zygote");
+}
+END_TEST
+
 int main(void)
 {
   if (it_start("libtest_tasks.so", "--num-cpus 2") != 0) {
@@ -210,6 +234,7 @@ int main(void)
   tcase_add_test(tc, test_job_zygote_forks_and_ends);
   tcase_add_test(tc, test_two_jobs_own_code);
   tcase_add_test(tc, test_code_fails_to_load);
+  tcase_add_test(tc, test_working_dir_job);
   suite_add_tcase(s, tc);
   return it_finish(s);
 }
