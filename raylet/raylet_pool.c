@@ -277,7 +277,9 @@ int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang
   r->workers = w;
   worker_write_pidfile(r, w->pid);
   log_info("started %s worker %.8s (pid %d) for job %s%s", py ? "Python" : "C", wid, (int)w->pid, jid,
-           w->zygote == 1 ? " (forked by the zygote)" : w->zygote ? " (forked by its job's zygote)" : "");
+           w->zygote == 1 ? " (forked by the zygote)"
+           : w->zygote    ? " (forked by its job's zygote)"
+                          : "");
   return 0;
 }
 

@@ -463,8 +463,13 @@ static raylet_zygote_t *zygote_job_start(raylet_t *r, raylet_zygote_t *node, id_
     return NULL;
   char jid[2 * ID_JOB_SIZE + 1];
   id_hex(job.b, ID_JOB_SIZE, jid);
-  char *args[] = {r->cfg.worker_path, (char *)"--zygote", (char *)"--job-id", jid, (char *)"--session-dir",
-                  r->cfg.session_dir, NULL};
+  char *args[] = {r->cfg.worker_path,
+                  (char *)"--zygote",
+                  (char *)"--job-id",
+                  jid,
+                  (char *)"--session-dir",
+                  r->cfg.session_dir,
+                  NULL};
   char *tail[] = {r->cfg.session_dir, (char *)code_path, NULL};
   size_t len;
   char *buf = zygote_request(ZYGOTE_KIND_JOB, args, env, tail, &len);

@@ -39,13 +39,13 @@ extern char **environ;
 
 /* One zygote's state (the node's, or a job's after its fork). */
 typedef struct zygote {
-  int sfd;       /* signalfd for SIGCHLD */
-  int is_job;    /* a job's zygote: serves until its request socket closes and its children are gone */
-  int req_open;  /* ZYGOTE_REQ_FD still open */
-  int children;  /* forked and not yet reaped */
-  pid_t *jobs;   /* the node's zygote: its children that are job zygotes */
+  int sfd;      /* signalfd for SIGCHLD */
+  int is_job;   /* a job's zygote: serves until its request socket closes and its children are gone */
+  int req_open; /* ZYGOTE_REQ_FD still open */
+  int children; /* forked and not yet reaped */
+  pid_t *jobs;  /* the node's zygote: its children that are job zygotes */
   size_t njobs, capjobs;
-  char *buf;     /* ZYGOTE_MAX_REQUEST bytes: the request being served */
+  char *buf; /* ZYGOTE_MAX_REQUEST bytes: the request being served */
 } zygote_t;
 
 /* The memory /proc/<pid>/cmdline shows: the zygote's own arguments, which the raylet pads so that
@@ -130,7 +130,7 @@ static void zygote_job_child(zygote_t *z, pid_t parent, char **args, char **env,
 {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent)
-    _exit(1); /* the node's zygote died before the line above: so do we */
+    _exit(1);                  /* the node's zygote died before the line above: so do we */
   dup2(fds[0], ZYGOTE_REQ_FD); /* dup2 clears FD_CLOEXEC; the node's pairs close with it */
   dup2(fds[1], ZYGOTE_EXIT_FD);
   close(fds[0]);
@@ -243,7 +243,7 @@ static void zygote_serve(zygote_t *z, size_t len, int fds[2])
   }
   for (int i = 0; i < 2; i++)
     if (fds[i] >= 0)
-      close(fds[i]); /* a job's zygote has its copies */
+      close(fds[i]);           /* a job's zygote has its copies */
   explicit_bzero(z->buf, len); /* the environment holds the cluster token */
   if (send(ZYGOTE_REQ_FD, &reply, sizeof(reply), MSG_NOSIGNAL) < 0)
     exit(1);
@@ -307,7 +307,7 @@ static int zygote_loop(zygote_t *z)
     if (n < 0 && errno == EINTR)
       continue;
     if (!z->is_job)
-      return 0; /* the raylet closed the socket: done (the workers die with us) */
+      return 0;           /* the raylet closed the socket: done (the workers die with us) */
     close(ZYGOTE_REQ_FD); /* the job ended: no more forks; its workers may still run */
     z->req_open = 0;
   }

@@ -127,8 +127,9 @@ START_TEST(test_job_zygote_forks_and_ends)
     ck_assert_int_gt(pid, 0);
     cmdline(parent_of(pid), text, sizeof(text));
     if (n == 0)
-      ck_assert_msg(raylet_logged("worker zygote \\(pid [0-9]+\\) of job [0-9a-f]+ ready: it loaded .*libtest_tasks\\.so"),
-                    "the raylet never logged a job zygote ready with the job's code");
+      ck_assert_msg(
+          raylet_logged("worker zygote \\(pid [0-9]+\\) of job [0-9a-f]+ ready: it loaded .*libtest_tasks\\.so"),
+          "the raylet never logged a job zygote ready with the job's code");
   }
   long jz = check_job_zygote(pid, "libtest_tasks.so", "libtest_other.so");
   char cmd[1200];
@@ -190,8 +191,8 @@ START_TEST(test_code_fails_to_load)
   rayc_buf b;
   ck_assert_int_eq(rayc_remote("pid", NULL, 0, NULL, &r), 0);
   ck_assert_int_eq(rayc_get(&r, 1, 30000, &b), RAYC_ETASK_FAILED);
-  ck_assert_msg(strstr(rayc_last_error(), "not registered") && strstr(rayc_last_error(), "libbroken.so"),
-                "detail: %s", rayc_last_error());
+  ck_assert_msg(strstr(rayc_last_error(), "not registered") && strstr(rayc_last_error(), "libbroken.so"), "detail: %s",
+                rayc_last_error());
   rayc_ref_release(&r);
   ck_assert_msg(raylet_logged("of job [0-9a-f]+ could not load .*libbroken\\.so"),
                 "the raylet did not log that the job's zygote could not load its code");
@@ -206,8 +207,9 @@ START_TEST(test_working_dir_job)
   char wd[800], env[800], *out = NULL;
   snprintf(wd, sizeof(wd), "%s/wd", it_temp);
   snprintf(env, sizeof(env), "%s/env.yaml", it_temp);
-  ck_assert_int_eq(it_sh(&out, "mkdir -p %s/lib && cp %s/tests/drivers/job_driver %s/ && cp %s/lib/libjob_tasks.so %s/lib/ "
-                               "&& printf 'code_path: lib/libjob_tasks.so\\nenv_vars:\\n  LD_LIBRARY_PATH: %s/lib\\n' > %s",
+  ck_assert_int_eq(it_sh(&out,
+                         "mkdir -p %s/lib && cp %s/tests/drivers/job_driver %s/ && cp %s/lib/libjob_tasks.so %s/lib/ "
+                         "&& printf 'code_path: lib/libjob_tasks.so\\nenv_vars:\\n  LD_LIBRARY_PATH: %s/lib\\n' > %s",
                          wd, it_build, wd, it_build, wd, it_build, env),
                    0);
   free(out);
