@@ -407,9 +407,10 @@ static char *zygote_request(uint32_t kind, char *const *args, char *const *env, 
   return buf;
 }
 
-static void zygote_request_free(char *buf)
+/* len: what zygote_request wrote (0: it did not fit, so anything may have been). */
+static void zygote_request_free(char *buf, size_t len)
 {
-  explicit_bzero(buf, ZYGOTE_MAX_REQUEST); /* the environment holds the cluster token */
+  explicit_bzero(buf, len ? len : ZYGOTE_MAX_REQUEST); /* the environment holds the cluster token */
   free(buf);
 }
 
@@ -476,7 +477,7 @@ static raylet_zygote_t *zygote_job_start(raylet_t *r, raylet_zygote_t *node, id_
   int theirs[2] = {req[1], ex[1]};
   pid_t pid = 0;
   int rc = len ? zygote_ask(node, buf, len, theirs, &pid) : -1;
-  zygote_request_free(buf);
+  zygote_request_free(buf, len);
   close(req[1]);
   close(ex[1]);
   if (node->state != ZYGOTE_READY) { /* the node's zygote failed while asked */
@@ -542,7 +543,7 @@ int raylet_zygote_spawn(raylet_t *r, id_job_t job, const char *code_path, char *
   char *const logv[] = {(char *)log_path, NULL};
   char *buf = zygote_request(ZYGOTE_KIND_WORKER, args, env, logv, &len);
   int rc = len ? zygote_ask(z, buf, len, NULL, pid) : -1;
-  zygote_request_free(buf);
+  zygote_request_free(buf, len);
   if (rc == 0)
     *zygote = z->id;
   return rc;
