@@ -111,8 +111,6 @@ static const char *zygote_job_hex(const raylet_zygote_t *z, char hex[2 * ID_JOB_
   return id_hex(z->job.b, ID_JOB_SIZE, hex);
 }
 
-static void zygote_close_fds(raylet_zygote_t *z);
-
 /* The zygote's ready record: the node's is ready; a job's has loaded its code, or could not. */
 static void zygote_ready(raylet_zygote_t *z, int status)
 {
@@ -204,11 +202,15 @@ static void zygote_fail(raylet_zygote_t *z, const char *why, int alive)
   zygote_close_fds(z);
   if (z->proc_open && !z->exited && z->pid > 0)
     kill(z->pid, SIGKILL);
-  for (raylet_zygote_t *j = z->jobs; j; j = j->next)
-    if (j->state != ZYGOTE_DEAD) { /* they die with it (PR_SET_PDEATHSIG) */
-      zygote_close_fds(j);
-      j->state = ZYGOTE_DEAD;
+  for (raylet_zygote_t *j = z->jobs, *next; j; j = next) { /* they die with it (PR_SET_PDEATHSIG) */
+    next = j->next;
+    if (j->state == ZYGOTE_ENDING) { /* its job is over: nothing will ask for it again */
+      zygote_job_remove(z, j);
+      continue;
     }
+    zygote_close_fds(j);
+    j->state = ZYGOTE_DEAD;
+  }
   raylet_pool_zygote_exit(z->r, 0, -1, 0);
 }
 
@@ -375,7 +377,7 @@ static int zygote_ask(raylet_zygote_t *z, const char *buf, size_t len, const int
   int32_t reply = 0;
   struct pollfd p = {.fd = z->req_fd, .events = POLLIN};
   if (zygote_send(z->req_fd, buf, len, fds) != 0) {
-    zygote_fail(z, "cannot send it a request", 1);
+    zygote_fail(z, "cannot send it a request", 0); /* it closed its end: it is gone */
     return -1;
   }
   int n;
@@ -466,7 +468,7 @@ static raylet_zygote_t *zygote_job_start(raylet_t *r, raylet_zygote_t *node, id_
   id_hex(job.b, ID_JOB_SIZE, jid);
   char *args[] = {r->cfg.worker_path,
                   (char *)"--zygote",
-                  (char *)"--job-id",
+                  (char *)"--job", /* not --job-id: tests count a job's workers by that */
                   jid,
                   (char *)"--session-dir",
                   r->cfg.session_dir,
