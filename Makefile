@@ -70,7 +70,8 @@ LIBCOMMON := $(B)/lib/libcommon.a
 LIBRAYC := $(B)/lib/librayc.so
 BINS := $(B)/bin/rayc-gcs $(B)/bin/rayc-store $(B)/bin/rayc-raylet $(B)/bin/rayc-worker $(B)/bin/rayc \
         $(B)/bin/rayc-dashboard
-EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so $(B)/lib/libjob_tasks.so
+EXAMPLES := $(B)/lib/libexample_tasks.so $(B)/bin/example_driver $(B)/lib/libtest_tasks.so $(B)/lib/libjob_tasks.so \
+            $(B)/lib/libtest_other.so
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(wildcard tests/helpers/*.c))
@@ -216,6 +217,11 @@ $(B)/bench/bench_actors: $(B)/bench/bench_actors.o $(LIBRAYC)
 
 # Task library the job tests ship in a job's working dir (tests/jobs/*.c).
 $(B)/lib/libjob_tasks.so: $(call obj,$(wildcard tests/jobs/*.c))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^
+
+# A second job's code with the same task and class names (test_job_zygote).
+$(B)/lib/libtest_other.so: $(call obj,tests/zygote/other_lib.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -o $@ $^
 

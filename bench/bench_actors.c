@@ -260,9 +260,18 @@ static long proc_ppid(long pid)
   return ppid;
 }
 
+static int pid_in(const long *v, size_t n, long pid)
+{
+  for (size_t i = 0; i < n; i++)
+    if (v[i] == pid)
+      return 1;
+  return 0;
+}
+
 /* CPU ms used so far by the session's processes (SESSION/pids/\*.pid), the daemons' other
- * children (the worker zygote, whose reaped workers count in its cutime) and this process; < 0
- * without a session. A live worker counts through its pid file, a reaped one through its parent. */
+ * descendants (the worker zygote and the job zygotes it forks, whose reaped workers count in their
+ * cutime) and this process; < 0 without a session. A live worker counts through its pid file, a
+ * reaped one through its parent. */
 static double cluster_cpu_ms(const char *session)
 {
   if (!session || !*session)
@@ -272,8 +281,8 @@ static double cluster_cpu_ms(const char *session)
   DIR *d = opendir(dir);
   if (!d)
     return -1;
-  long pids[4096];
-  size_t np = 0;
+  static long pids[4096], all[16384], parent[16384];
+  size_t np = 0, na = 0;
   long long ticks = 0;
   for (struct dirent *e; (e = readdir(d)) && np < 4096;) {
     char path[PATH_MAX + 300];
@@ -287,18 +296,26 @@ static double cluster_cpu_ms(const char *session)
   }
   closedir(d);
   d = opendir("/proc");
-  for (struct dirent *e; d && (e = readdir(d));) {
-    long pid = atol(e->d_name), pp = pid > 0 ? proc_ppid(pid) : 0;
-    int listed = 0, parent_listed = 0;
-    for (size_t i = 0; i < np; i++) {
-      listed |= pids[i] == pid;
-      parent_listed |= pids[i] == pp;
-    }
-    if (pid > 0 && pid != (long)getpid() && parent_listed && !listed)
-      ticks += proc_ticks(pid);
+  for (struct dirent *e; d && (e = readdir(d)) && na < 16384;) {
+    long pid = atol(e->d_name);
+    if (pid > 0 && pid != (long)getpid())
+      all[na] = pid, parent[na++] = proc_ppid(pid);
   }
   if (d)
     closedir(d);
+  for (size_t i = 0; i < na; i++) {
+    if (pid_in(pids, np, all[i]))
+      continue;
+    long pp = parent[i];
+    for (int depth = 0; depth < 4 && pp > 1 && !pid_in(pids, np, pp); depth++) {
+      size_t k = 0;
+      while (k < na && all[k] != pp)
+        k++;
+      pp = k < na ? parent[k] : 0;
+    }
+    if (pp > 1 && pid_in(pids, np, pp))
+      ticks += proc_ticks(all[i]);
+  }
   ticks += proc_ticks((long)getpid());
   return (double)ticks * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 }

@@ -9,6 +9,10 @@
  *   grpc N         a child that runs grpc_init, a server on 127.0.0.1:0, then the full shutdown
  *   grpc_quick N   the same server, then _exit without shutdown (what a worker's quick exit does)
  *   exec N         posix_spawn of this program with "noop": the loader's cost that the zygote saves
+ *   dlopen N LIB   a child that dlopens LIB (a job's code) and _exits: what a worker forked by the
+ *                  node's zygote pays to load its job's code
+ *   preloaded N LIB  LIB dlopened by the parent first, then children as in fork: what a worker
+ *                  forked by its job's zygote pays instead (docs/PERFORMANCE.md, "A zygote per job")
  *
  *   LD_BIND_NOW=1 build/normal/bench/process_floor fork 200
  */
@@ -18,6 +22,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include <dlfcn.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +80,7 @@ static int child_grpc(int quick)
   return port > 0 ? 0 : 1;
 }
 
-static pid_t start_child(const char *mode, char *self)
+static pid_t start_child(const char *mode, char *self, const char *lib)
 {
   if (strcmp(mode, "exec") == 0) {
     pid_t pid;
@@ -85,8 +90,10 @@ static pid_t start_child(const char *mode, char *self)
   pid_t pid = fork();
   if (pid != 0)
     return pid;
-  if (strcmp(mode, "fork") == 0)
+  if (strcmp(mode, "fork") == 0 || strcmp(mode, "preloaded") == 0)
     _exit(0);
+  if (strcmp(mode, "dlopen") == 0)
+    _exit(lib && dlopen(lib, RTLD_NOW | RTLD_GLOBAL) ? 0 : 1);
   _exit(child_grpc(strcmp(mode, "grpc_quick") == 0));
 }
 
@@ -106,7 +113,12 @@ int main(int argc, char **argv)
   if (argc >= 2 && strcmp(argv[1], "noop") == 0)
     return rayc_strerror(0) ? 0 : 1; /* a symbol of librayc, so the link keeps it */
   if (argc < 3) {
-    fprintf(stderr, "usage: process_floor fork|grpc|grpc_quick|exec N\n");
+    fprintf(stderr, "usage: process_floor fork|grpc|grpc_quick|exec N | dlopen|preloaded N LIB\n");
+    return 2;
+  }
+  const char *lib = argc >= 4 ? argv[3] : NULL;
+  if (strcmp(argv[1], "preloaded") == 0 && (!lib || !dlopen(lib, RTLD_NOW | RTLD_GLOBAL))) {
+    fprintf(stderr, "process_floor: cannot load %s\n", lib ? lib : "(no library given)");
     return 2;
   }
   int n = atoi(argv[2]), failed = 0;
@@ -115,7 +127,7 @@ int main(int argc, char **argv)
   for (int i = 0; i < n; i++) {
     int st;
     struct rusage ru;
-    pid_t pid = start_child(argv[1], argv[0]);
+    pid_t pid = start_child(argv[1], argv[0], lib);
     if (pid < 0 || wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
       failed++;
     else

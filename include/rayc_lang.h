@@ -23,6 +23,14 @@ extern "C" {
  * closes). rayc-worker's main() is only this call. */
 RAYC_EXTERN int rayc_worker_main(int argc, char **argv);
 
+/* For rayc-worker's job zygote (worker/zygote.c): loads a job's code before the process forks
+ * that job's workers, as rayc_worker_main() would load it (code_path as the raylet passes it in
+ * --code-path; working-dir packages must be unpacked under session_dir already: nothing is
+ * fetched), entering the job's working dir first. A worker forked afterwards whose code path
+ * resolves to the same libraries does not load them again. Starts no thread and opens no
+ * connection. Returns 0, or a negative code when an entry is missing or a library fails to load. */
+RAYC_EXTERN int rayc_worker_preload(const char *session_dir, const char *code_path);
+
 /* How a worker runs the tasks of its language. Every callback runs on a thread of the core
  * worker's (the main thread for tasks; an actor's threads for its constructor and methods, several
  * at once with max_concurrency > 1) and produces results as a C task does: rayc_return_alloc /

@@ -83,7 +83,8 @@ typedef struct raylet_worker {
   int lang;          /* enum rayc_language: rayc-worker (C) or python3 -m rayc.worker */
   uv_process_t proc; /* not used when zygote is set */
   int proc_open;     /* the process may still run: its pid may be signalled */
-  int zygote;        /* forked by the node's zygote (raylet_zygote.c), which reports its exit */
+  int zygote;        /* 0: exec'ed; else the id of the zygote that forked it and reports its exit
+                      * (1: the node's; more: a job's, raylet_zygote.c) */
   local_conn_t *conn;
   raylet_lease_t *lease;
   int64_t started_ms;
@@ -252,17 +253,25 @@ int raylet_pool_spare_actors(raylet_t *r, id_job_t job, const char *code_path, i
                              int demand, int starting_total);
 /* Tells every registered worker that the node drains (a node_draining frame). */
 void raylet_pool_notify_draining(raylet_t *r);
-/* The zygote reaped worker pid (status as waitpid gives it), or died (every worker it forked is
- * gone with it: pid < 0). Does not dispatch: the caller may be inside raylet_dispatch. */
-void raylet_pool_zygote_exit(raylet_t *r, pid_t pid, int wstatus);
+/* A zygote reaped worker pid (status as waitpid gives it), or zygote `zygote` died (every worker
+ * it forked is gone with it: pid < 0; zygote 0: every forked worker). Does not dispatch: the
+ * caller may be inside raylet_dispatch. */
+void raylet_pool_zygote_exit(raylet_t *r, int zygote, pid_t pid, int wstatus);
 
 /* raylet_zygote.c: C workers forked from a process that has loaded librayc already, which saves
  * the exec and dynamic linking that are most of a worker's start (common/zygote.h). */
-/* Forks a worker running args (both NULL-terminated, borrowed) with stdout and stderr appended
- * to log_path. Returns 0 and *pid, or < 0 when the caller must exec it instead (no zygote yet:
- * this starts one; it failed; --worker-zygote 0). Blocks the loop for one fork at most. */
-int raylet_zygote_spawn(raylet_t *r, char *const *args, char *const *env, const char *log_path, pid_t *pid);
-/* Ends the zygote (at shutdown, once no worker is left) and closes its handles. */
+/* Forks a worker of job (code_path, borrowed) running args (both NULL-terminated, borrowed) with
+ * stdout and stderr appended to log_path: from the job's zygote, which has loaded the job's code,
+ * once it is ready (the first spawn of a job starts it), else from the node's. Returns 0, *pid
+ * and *zygote (the id that raylet_pool_zygote_exit gets), or < 0 when the caller must exec it
+ * instead (no zygote yet: this starts one; it failed; --worker-zygote 0). Blocks the loop for one
+ * fork at most. */
+int raylet_zygote_spawn(raylet_t *r, id_job_t job, const char *code_path, char *const *args, char *const *env,
+                        const char *log_path, pid_t *pid, int *zygote);
+/* The job ended: its zygotes fork no more and exit once their last worker has (a detached
+ * actor's worker may outlive the job). */
+void raylet_zygote_end_job(raylet_t *r, id_job_t job);
+/* Ends the zygotes (at shutdown, once no worker is left) and closes their handles. */
 void raylet_zygote_stop(raylet_t *r);
 
 /* raylet_server.c: back to the busy cron period at once (work arrived at an idle node). */

@@ -3,8 +3,8 @@
  * register over the local socket, hands idle ones to leases, and cleans up when they exit.
  *
  * A worker's life: STARTING (spawned) -> IDLE (registered) <-> LEASED -> DEAD (exited, or its
- * connection closed). Workers are exec'ed (uv_spawn), never forked without exec: gRPC breaks in
- * forked children. Each live worker has a pid file SESSION/pids/worker-<pid>.pid so `rayc stop`
+ * connection closed). C workers are forked by a zygote (raylet_zygote.c) that has not started
+ * gRPC (which breaks in forked children), or exec'ed (uv_spawn); Python workers are exec'ed. Each live worker has a pid file SESSION/pids/worker-<pid>.pid so `rayc stop`
  * can find it even if the raylet is gone.
  */
 #include "raylet/raylet.h"
@@ -163,12 +163,12 @@ static void worker_on_exit(uv_process_t *p, int64_t status, int sig)
   raylet_dispatch(r);
 }
 
-void raylet_pool_zygote_exit(raylet_t *r, pid_t pid, int wstatus)
+void raylet_pool_zygote_exit(raylet_t *r, int zygote, pid_t pid, int wstatus)
 {
   raylet_worker_t *w = r->workers, *next;
   for (; w; w = next) {
     next = w->next;
-    if (!w->zygote || !w->proc_open || (pid > 0 && w->pid != pid))
+    if (!w->zygote || !w->proc_open || (pid > 0 && w->pid != pid) || (pid < 0 && zygote && w->zygote != zygote))
       continue;
     if (pid < 0) /* the zygote died: its workers died with it (PR_SET_PDEATHSIG) */
       worker_exited(r, w, 0, SIGKILL);
@@ -223,10 +223,8 @@ static int worker_start(raylet_t *r, raylet_worker_t *w, char **args)
   char path[700];
   worker_log_path(r, &w->id, path, sizeof(path));
   int rc = 0;
-  if (w->lang == RAYC_LANG_PYTHON || raylet_zygote_spawn(r, args, env, path, &w->pid) != 0)
+  if (w->lang == RAYC_LANG_PYTHON || raylet_zygote_spawn(r, w->job, w->code_path, args, env, path, &w->pid, &w->zygote))
     rc = worker_exec(r, w, args, env);
-  else
-    w->zygote = 1;
   pool_env_free(env);
   if (rc != 0) {
     log_error("cannot start worker %s: %s", args[0], uv_strerror(rc));
@@ -279,7 +277,9 @@ int raylet_pool_spawn(raylet_t *r, id_job_t job, const char *code_path, int lang
   r->workers = w;
   worker_write_pidfile(r, w->pid);
   log_info("started %s worker %.8s (pid %d) for job %s%s", py ? "Python" : "C", wid, (int)w->pid, jid,
-           w->zygote ? " (forked by the zygote)" : "");
+           w->zygote == 1 ? " (forked by the zygote)"
+           : w->zygote    ? " (forked by its job's zygote)"
+                          : "");
   return 0;
 }
 
@@ -424,6 +424,7 @@ int raylet_pool_end_job(raylet_t *r, id_job_t job)
   int n = 0;
   id_job_t actors = job;
   actors.b[0] |= 0x80;
+  raylet_zygote_end_job(r, job);
   for (raylet_worker_t *w = r->workers; w; w = w->next)
     if ((w->state == WORKER_IDLE || w->state == WORKER_STARTING) && memcmp(w->job.b, actors.b, ID_JOB_SIZE) == 0) {
       raylet_worker_set_state(w, WORKER_EXITING);

@@ -183,6 +183,7 @@ typedef struct cw_proc {
   pthread_key_t err_key;   /* this thread's rayc_last_error() message (malloc'ed) */
   pthread_once_t err_once;
   pthread_mutex_t send_mu; /* frames to the raylet from several threads (cw_notify_blocked) */
+  char *code_preloaded;    /* the resolved code path rayc_worker_preload loaded (set before any thread) */
 } cw_proc_t;
 
 /* The process's runtime context (see above for why it is a variable). */

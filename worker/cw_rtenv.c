@@ -25,6 +25,10 @@ static int rtenv_install(cw_t *cw, const char *session_dir, const char *name, ch
     return 0;
   }
   free(want);
+  if (!cw) { /* resolving locally only (rayc_worker_preload): not unpacked here yet */
+    free(envdir);
+    return cw_set_error(RAYC_ENOT_FOUND, "the working dir %s is not unpacked on this node yet", name);
+  }
   char *addr = cw_actor_gcs_address(cw), *detail = NULL, *err = NULL;
   Rayc__KVGetRequest req = RAYC__KVGET_REQUEST__INIT;
   req.ns = (char *)"pkg";

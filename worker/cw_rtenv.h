@@ -13,7 +13,8 @@ struct cw;
 
 /* Resolves code_path (borrowed) for this node. 0 with *out new (free()) and *workdir new (the first
  * package's directory, or NULL when there is none); or a negative code with the error set
- * (rayc_last_error) and *out NULL. cw must have its gRPC client. */
+ * (rayc_last_error) and *out NULL. cw must have its gRPC client; NULL: packages are only looked up
+ * where they are unpacked already (RAYC_ENOT_FOUND when one is not), nothing is fetched. */
 int cw_rtenv_resolve(struct cw *cw, const char *session_dir, const char *code_path, char **out, char **workdir);
 
 #endif

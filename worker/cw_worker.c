@@ -149,7 +149,10 @@ static int worker_start(cw_t *cw, worker_config_t *c)
     log_warn("cannot enter the job's working dir %s", wd);
   if (wd)
     setenv("RAYC_WORKING_DIR", wd, 1);
-  cw_exec_load_code(code);
+  if (cw_proc.code_preloaded && strcmp(cw_proc.code_preloaded, code) == 0)
+    log_info("code %s loaded before the fork (by its job's zygote)", code);
+  else
+    cw_exec_load_code(code);
   free(code);
   free(wd);
   t2 = worker_cpu_ms();
@@ -158,6 +161,28 @@ static int worker_start(cw_t *cw, worker_config_t *c)
    * before main (exec and the dynamic loader), the gRPC server, the job's code, registering. */
   log_info("worker start: %.1f ms CPU (before main %.1f, gRPC server %.1f, code %.1f, register %.1f)", worker_cpu_ms(),
            t0, t1 - t0, t2 - t1, worker_cpu_ms() - t2);
+  return rc;
+}
+
+int rayc_worker_preload(const char *session_dir, const char *code_path)
+{
+  char *code = NULL, *wd = NULL;
+  int rc = cw_rtenv_resolve(NULL, session_dir, code_path, &code, &wd);
+  if (rc == 0 && wd && chdir(wd) != 0) /* the constructors run where a worker's would */
+    rc = cw_set_error(RAYC_EIO, "cannot enter the job's working dir %s", wd);
+  if (rc == 0 && wd)
+    setenv("RAYC_WORKING_DIR", wd, 1);
+  if (rc == 0 && code && cw_exec_load_code(code) != 0)
+    rc = cw_set_error(RAYC_EIO, "the job's code path %s did not load", code);
+  if (rc == 0) {
+    free(cw_proc.code_preloaded);
+    cw_proc.code_preloaded = code;
+    code = NULL;
+  } else {
+    fprintf(stderr, "rayc-worker --zygote: %s\n", rayc_last_error());
+  }
+  free(code);
+  free(wd);
   return rc;
 }
 
