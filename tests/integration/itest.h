@@ -173,6 +173,31 @@ static inline const char *it_proc_stat(long pid, char *buf, size_t len)
   return p && p[1] == ' ' ? p + 2 : NULL;
 }
 
+/* /proc/<pid>/cmdline with spaces between the arguments ("" when it is gone). */
+static inline void it_cmdline(long pid, char *out, size_t len)
+{
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(out, 1, len - 1, f) : 0;
+  if (f)
+    fclose(f);
+  for (size_t i = 0; i < n; i++)
+    out[i] = out[i] ? out[i] : ' ';
+  out[n] = '\0';
+}
+
+/* pid's parent (0 when pid is gone). */
+static inline long it_parent_of(long pid)
+{
+  char buf[1024];
+  long ppid = 0;
+  const char *p = it_proc_stat(pid, buf, sizeof(buf));
+  if (p)
+    sscanf(p, "%*c %ld", &ppid);
+  return ppid;
+}
+
 /* Bytes in use in the head node's store, asked of the store itself. */
 static inline uint64_t it_store_used(void)
 {

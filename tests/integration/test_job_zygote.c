@@ -12,30 +12,6 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-/* /proc/<pid>/cmdline with spaces between the arguments ("" when it is gone). */
-static void cmdline(long pid, char *out, size_t len)
-{
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-  FILE *f = fopen(path, "r");
-  size_t n = f ? fread(out, 1, len - 1, f) : 0;
-  if (f)
-    fclose(f);
-  for (size_t i = 0; i < n; i++)
-    out[i] = out[i] ? out[i] : ' ';
-  out[n] = '\0';
-}
-
-static long parent_of(long pid)
-{
-  char buf[1024];
-  long ppid = 0;
-  const char *p = it_proc_stat(pid, buf, sizeof(buf));
-  if (p)
-    sscanf(p, "%*c %ld", &ppid);
-  return ppid;
-}
-
 /* Whether process pid has a file whose path holds name mapped. */
 static int maps_has(long pid, const char *name)
 {
@@ -99,13 +75,13 @@ static int64_t new_actor_pid(rayc_actor *a)
 static long check_job_zygote(long pid, const char *lib, const char *other)
 {
   char text[8192];
-  long jz = parent_of(pid), nz = parent_of(jz);
-  cmdline(jz, text, sizeof(text));
+  long jz = it_parent_of(pid), nz = it_parent_of(jz);
+  it_cmdline(jz, text, sizeof(text));
   ck_assert_msg(strstr(text, "--zygote") && strstr(text, "--zygote --job ") && strstr(text, it_temp),
                 "worker %ld's parent is not its job's zygote: %s", pid, text);
   ck_assert_msg(maps_has(jz, lib), "the job's zygote %ld has not loaded %s", jz, lib);
   ck_assert_msg(!maps_has(jz, other), "the job's zygote %ld has another job's %s", jz, other);
-  cmdline(nz, text, sizeof(text));
+  it_cmdline(nz, text, sizeof(text));
   ck_assert_msg(strstr(text, "--zygote") && !strstr(text, "--job "), "above the job's zygote: %s", text);
   ck_assert_msg(!maps_has(nz, lib) && !maps_has(nz, other), "the node's zygote %ld has a job's code loaded", nz);
   return jz;
@@ -127,7 +103,7 @@ START_TEST(test_job_zygote_forks_and_ends)
   for (text[0] = '\0'; n < MAX_ACTORS && !strstr(text, "--zygote --job "); n++) {
     pid = (long)new_actor_pid(&a[n]);
     ck_assert_int_gt(pid, 0);
-    cmdline(parent_of(pid), text, sizeof(text));
+    it_cmdline(it_parent_of(pid), text, sizeof(text));
     it_sleep_ms(200); /* the next spare's start */
   }
   ck_assert_msg(raylet_logged("worker zygote \\(pid [0-9]+\\) of job [0-9a-f]+ ready: it loaded .*libtest_tasks\\.so"),

@@ -19,30 +19,6 @@ static int64_t task_pid(void)
   return pid;
 }
 
-/* /proc/<pid>/cmdline with spaces between the arguments ("" when it is gone). */
-static void cmdline(long pid, char *out, size_t len)
-{
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-  FILE *f = fopen(path, "r");
-  size_t n = f ? fread(out, 1, len - 1, f) : 0;
-  if (f)
-    fclose(f);
-  for (size_t i = 0; i < n; i++)
-    out[i] = out[i] ? out[i] : ' ';
-  out[n] = '\0';
-}
-
-static long parent_of(long pid)
-{
-  char buf[1024];
-  long ppid = 0;
-  const char *p = it_proc_stat(pid, buf, sizeof(buf));
-  if (p)
-    sscanf(p, "%*c %ld", &ppid);
-  return ppid;
-}
-
 /* The node's first workers are exec'ed while the zygote starts (it starts with the first worker
  * the node needs); once it is ready, a new job's workers are children of it and their command
  * lines are their own. */
@@ -60,8 +36,8 @@ START_TEST(test_workers_are_forked)
   it_connect(); /* a new job: its prestarted workers are forked */
   int64_t pid = task_pid();
   char self[8192], parent[8192];
-  cmdline((long)pid, self, sizeof(self));
-  cmdline(parent_of((long)pid), parent, sizeof(parent));
+  it_cmdline((long)pid, self, sizeof(self));
+  it_cmdline(it_parent_of((long)pid), parent, sizeof(parent));
   ck_assert_msg(strstr(parent, "--zygote") && strstr(parent, it_temp), "the worker's parent is not the zygote: %s",
                 parent);
   ck_assert_msg(strstr(self, "--job-id ") && strstr(self, "--worker-id ") && strstr(self, it_temp) &&
@@ -76,9 +52,9 @@ START_TEST(test_zygote_killed)
 {
   it_connect();
   int64_t before = task_pid();
-  long zygote = parent_of((long)before);
+  long zygote = it_parent_of((long)before);
   char text[8192];
-  cmdline(zygote, text, sizeof(text));
+  it_cmdline(zygote, text, sizeof(text));
   ck_assert_msg(strstr(text, "--zygote"), "no zygote above worker %lld", (long long)before);
   ck_assert_int_eq(kill((pid_t)zygote, SIGKILL), 0);
   int gone = 0;
@@ -92,7 +68,7 @@ START_TEST(test_zygote_killed)
     after = task_pid();
   ck_assert_int_gt(after, 0);
   ck_assert_int_ne(after, before);
-  cmdline(parent_of((long)after), text, sizeof(text));
+  it_cmdline(it_parent_of((long)after), text, sizeof(text));
   ck_assert_msg(strstr(text, "rayc-raylet"), "after the zygote died, a worker's parent is %s (want the raylet)", text);
   char cmd[1200];
   snprintf(cmd, sizeof(cmd), "grep -q 'worker zygote (pid %ld).*exec' %s/session_latest/logs/raylet.log", zygote,
