@@ -677,13 +677,10 @@ void cw_actors_tick(cw_t *cw)
 /* Whether one of a's queued calls returns one of refs (its object ids begin with the task id). */
 static int actor_queue_returns(const cw_actor_client_t *a, const rayc_ref *refs, size_t n)
 {
-  for (const cw_actor_call_t *c = a->queue; c; c = c->next) {
-    uint64_t w;
-    memcpy(&w, c->t.id.b, sizeof(w)); /* random bytes: a word tells them apart but for chance */
+  for (const cw_actor_call_t *c = a->queue; c; c = c->next)
     for (size_t i = 0; i < n; i++)
-      if (memcmp(refs[i].id, &w, sizeof(w)) == 0 && memcmp(refs[i].id, c->t.id.b, ID_TASK_SIZE) == 0)
+      if (memcmp(refs[i].id, c->t.id.b, ID_TASK_SIZE) == 0)
         return 1;
-  }
   return 0;
 }
 
